@@ -1,0 +1,241 @@
+// Package event is azdetect's normalised record: who did what, when, where,
+// with what result, plus access to any raw field of the record by path.
+//
+// Sources fill the normalised fields when they parse a record; rules read
+// them through Get, which also resolves raw JSON paths lazily, so a record is
+// never decoded into a map unless a rule asks for a field outside the model.
+package event
+
+import (
+	"strings"
+	"time"
+)
+
+// Result is the normalised outcome of the operation a record describes.
+type Result string
+
+// Results.
+const (
+	ResultUnknown    Result = ""
+	ResultSuccess    Result = "success"
+	ResultFailure    Result = "failure"
+	ResultInProgress Result = "inprogress"
+)
+
+// Severity words used by Event.Severity (the record's own level, normalised).
+const (
+	SeverityCritical      = "critical"
+	SeverityError         = "error"
+	SeverityWarning       = "warning"
+	SeverityInformational = "informational"
+	SeverityVerbose       = "verbose"
+)
+
+// Actor types.
+const (
+	ActorUser             = "user"
+	ActorServicePrincipal = "serviceprincipal"
+	ActorManagedIdentity  = "managedidentity"
+	ActorPlatform         = "platform"
+)
+
+// Actor is who did it.
+type Actor struct {
+	UPN       string // user principal name (users), lower-cased is not applied
+	Name      string // display name
+	ObjectID  string // Entra object id of the user or service principal
+	AppID     string // client application id
+	AppName   string // client application display name
+	Type      string // one of the Actor* constants, or ""
+	IP        string // caller IP, port stripped
+	UserAgent string
+}
+
+// ID returns the best single identifier for the actor: UPN, then name,
+// then app id, then object id.
+func (a Actor) ID() string {
+	switch {
+	case a.UPN != "":
+		return a.UPN
+	case a.Name != "":
+		return a.Name
+	case a.AppID != "":
+		return a.AppID
+	default:
+		return a.ObjectID
+	}
+}
+
+// Geo is where the event happened from, when the log tells.
+type Geo struct {
+	Region  string // Azure region of the service (location), when meaningful
+	Country string // two-letter country code (sign-ins)
+	City    string
+}
+
+// Event is one normalised log record.
+type Event struct {
+	Source        string // registry name of the source: activitylogs, signinlogs, ...
+	Category      string // the record's category as written
+	Time          time.Time
+	Operation     string // operationName / activity
+	Result        Result
+	ResultCode    string // resultType, error code or status as written ("0", "50126", "Success")
+	ResultReason  string // failure text when the log gives one
+	Severity      string // the record's own level, normalised to the Severity* words
+	CorrelationID string
+	TenantID      string
+	RecordID      string // the record's own unique id when it has one (dedupe)
+	Actor         Actor
+	Target        string // what was acted on when it is not an ARM resource (user, role, app)
+	Resource      Resource
+	Geo           Geo
+
+	// Raw is the record exactly as received (JSON for every source but the
+	// semicolon-separated Storage Analytics lines). Rules read it by path.
+	Raw []byte
+
+	// Extra holds source-specific normalised values a source wants rules to
+	// read by a stable name (for example "signin.authentication_requirement").
+	Extra map[string]string
+}
+
+// Set stores a source-specific normalised value readable by Get(name).
+func (e *Event) Set(name, value string) {
+	if value == "" {
+		return
+	}
+	if e.Extra == nil {
+		e.Extra = make(map[string]string, 4)
+	}
+	e.Extra[name] = value
+}
+
+// Normalised field names, readable by Get.
+const (
+	FieldSource        = "source"
+	FieldCategory      = "event.category"
+	FieldOperation     = "event.operation"
+	FieldResult        = "event.result"
+	FieldResultCode    = "event.result_code"
+	FieldResultReason  = "event.result_reason"
+	FieldSeverity      = "event.severity"
+	FieldCorrelationID = "event.correlation_id"
+	FieldTenantID      = "event.tenant_id"
+	FieldRecordID      = "event.id"
+	FieldTarget        = "event.target"
+	FieldActorID       = "actor.id"
+	FieldActorUPN      = "actor.upn"
+	FieldActorName     = "actor.name"
+	FieldActorObjectID = "actor.object_id"
+	FieldActorAppID    = "actor.app_id"
+	FieldActorAppName  = "actor.app_name"
+	FieldActorType     = "actor.type"
+	FieldActorIP       = "actor.ip"
+	FieldActorAgent    = "actor.user_agent"
+	FieldResourceID    = "resource.id"
+	FieldSubscription  = "resource.subscription"
+	FieldResourceGroup = "resource.group"
+	FieldProvider      = "resource.provider"
+	FieldResourceType  = "resource.type"
+	FieldResourceName  = "resource.name"
+	FieldRegion        = "geo.region"
+	FieldCountry       = "geo.country"
+	FieldCity          = "geo.city"
+)
+
+// Normalised returns the value of a normalised field name and whether the
+// name is one (a known name with an empty value returns "", true).
+func (e *Event) Normalised(name string) (string, bool) {
+	switch name {
+	case FieldSource:
+		return e.Source, true
+	case FieldCategory:
+		return e.Category, true
+	case FieldOperation:
+		return e.Operation, true
+	case FieldResult:
+		return string(e.Result), true
+	case FieldResultCode:
+		return e.ResultCode, true
+	case FieldResultReason:
+		return e.ResultReason, true
+	case FieldSeverity:
+		return e.Severity, true
+	case FieldCorrelationID:
+		return e.CorrelationID, true
+	case FieldTenantID:
+		return e.TenantID, true
+	case FieldRecordID:
+		return e.RecordID, true
+	case FieldTarget:
+		return e.Target, true
+	case FieldActorID:
+		return e.Actor.ID(), true
+	case FieldActorUPN:
+		return e.Actor.UPN, true
+	case FieldActorName:
+		return e.Actor.Name, true
+	case FieldActorObjectID:
+		return e.Actor.ObjectID, true
+	case FieldActorAppID:
+		return e.Actor.AppID, true
+	case FieldActorAppName:
+		return e.Actor.AppName, true
+	case FieldActorType:
+		return e.Actor.Type, true
+	case FieldActorIP:
+		return e.Actor.IP, true
+	case FieldActorAgent:
+		return e.Actor.UserAgent, true
+	case FieldResourceID:
+		return e.Resource.ID, true
+	case FieldSubscription:
+		return e.Resource.Subscription, true
+	case FieldResourceGroup:
+		return e.Resource.Group, true
+	case FieldProvider:
+		return e.Resource.Provider, true
+	case FieldResourceType:
+		return e.Resource.Type, true
+	case FieldResourceName:
+		return e.Resource.Name, true
+	case FieldRegion:
+		return e.Geo.Region, true
+	case FieldCountry:
+		return e.Geo.Country, true
+	case FieldCity:
+		return e.Geo.City, true
+	}
+	if v, ok := e.Extra[name]; ok {
+		return v, true
+	}
+	return "", false
+}
+
+// Get returns the values of a field: a normalised name (see the Field*
+// constants and Extra) or else a raw JSON path into the record, resolved by
+// Lookup. found is false when the field is absent from the record.
+func (e *Event) Get(name string) (vals []Value, found bool) {
+	if v, ok := e.Normalised(name); ok {
+		if v == "" {
+			return nil, false
+		}
+		return []Value{StringValue(v)}, true
+	}
+	return Lookup(e.Raw, name)
+}
+
+// Summary fields: a short label for the actor, for alerts and logs.
+func (e *Event) Who() string {
+	if id := e.Actor.ID(); id != "" {
+		return id
+	}
+	return "unknown caller"
+}
+
+// EqualFold reports whether two operation names are the same, ignoring
+// case and surrounding blanks: Azure writes one name in several cases.
+func EqualFold(a, b string) bool {
+	return strings.EqualFold(strings.TrimSpace(a), strings.TrimSpace(b))
+}

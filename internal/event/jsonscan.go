@@ -1,0 +1,390 @@
+package event
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+)
+
+// A small JSON scanner over raw bytes: enough to walk a record's members
+// and skip the subtrees a rule never reads, without building maps. It checks
+// structure (brackets, strings, commas, colons, literals) but not every
+// escape or number form; json.Valid is the strict check where one is needed.
+
+// ErrSyntax is returned (wrapped, with an offset) for malformed JSON.
+var ErrSyntax = errors.New("invalid JSON")
+
+func syntaxErr(i int, what string) error {
+	return fmt.Errorf("%w at offset %d: %s", ErrSyntax, i, what)
+}
+
+// SkipSpace returns the index of the first non-blank byte at or after i.
+func SkipSpace(b []byte, i int) int {
+	for i < len(b) {
+		switch b[i] {
+		case ' ', '\t', '\n', '\r':
+			i++
+		default:
+			return i
+		}
+	}
+	return i
+}
+
+// SkipValue skips one JSON value starting at b[i] (blanks first) and returns
+// the index just past it.
+func SkipValue(b []byte, i int) (int, error) {
+	return skipValue(b, i, 0)
+}
+
+const maxDepth = 1000
+
+func skipValue(b []byte, i, depth int) (int, error) {
+	i = SkipSpace(b, i)
+	if i >= len(b) {
+		return i, syntaxErr(i, "unexpected end of input")
+	}
+	switch c := b[i]; c {
+	case '"':
+		return skipString(b, i)
+	case '{':
+		if depth >= maxDepth {
+			return i, syntaxErr(i, "nested too deep")
+		}
+		i = SkipSpace(b, i+1)
+		if i < len(b) && b[i] == '}' {
+			return i + 1, nil
+		}
+		for {
+			i = SkipSpace(b, i)
+			if i >= len(b) || b[i] != '"' {
+				return i, syntaxErr(i, "expected member name")
+			}
+			var err error
+			if i, err = skipString(b, i); err != nil {
+				return i, err
+			}
+			i = SkipSpace(b, i)
+			if i >= len(b) || b[i] != ':' {
+				return i, syntaxErr(i, "expected ':'")
+			}
+			if i, err = skipValue(b, i+1, depth+1); err != nil {
+				return i, err
+			}
+			i = SkipSpace(b, i)
+			if i >= len(b) {
+				return i, syntaxErr(i, "unterminated object")
+			}
+			if b[i] == '}' {
+				return i + 1, nil
+			}
+			if b[i] != ',' {
+				return i, syntaxErr(i, "expected ',' or '}'")
+			}
+			i++
+		}
+	case '[':
+		if depth >= maxDepth {
+			return i, syntaxErr(i, "nested too deep")
+		}
+		i = SkipSpace(b, i+1)
+		if i < len(b) && b[i] == ']' {
+			return i + 1, nil
+		}
+		for {
+			var err error
+			if i, err = skipValue(b, i, depth+1); err != nil {
+				return i, err
+			}
+			i = SkipSpace(b, i)
+			if i >= len(b) {
+				return i, syntaxErr(i, "unterminated array")
+			}
+			if b[i] == ']' {
+				return i + 1, nil
+			}
+			if b[i] != ',' {
+				return i, syntaxErr(i, "expected ',' or ']'")
+			}
+			i++
+		}
+	case 't':
+		return skipLiteral(b, i, "true")
+	case 'f':
+		return skipLiteral(b, i, "false")
+	case 'n':
+		return skipLiteral(b, i, "null")
+	default:
+		if c == '-' || (c >= '0' && c <= '9') {
+			j := i + 1
+			for j < len(b) {
+				d := b[j]
+				if (d >= '0' && d <= '9') || d == '.' || d == 'e' || d == 'E' || d == '+' || d == '-' {
+					j++
+					continue
+				}
+				break
+			}
+			return j, nil
+		}
+		return i, syntaxErr(i, fmt.Sprintf("unexpected character %q", c))
+	}
+}
+
+func skipLiteral(b []byte, i int, lit string) (int, error) {
+	if len(b)-i >= len(lit) && string(b[i:i+len(lit)]) == lit {
+		return i + len(lit), nil
+	}
+	return i, syntaxErr(i, "invalid literal")
+}
+
+// skipString skips the string starting at b[i] == '"'.
+func skipString(b []byte, i int) (int, error) {
+	j := i + 1
+	for j < len(b) {
+		switch b[j] {
+		case '"':
+			return j + 1, nil
+		case '\\':
+			j += 2
+		case '\n':
+			return j, syntaxErr(j, "raw newline in string")
+		default:
+			j++
+		}
+	}
+	return j, syntaxErr(i, "unterminated string")
+}
+
+// ObjectEach calls fn for each member of the JSON object obj, with the raw
+// (still quoted) member name and the raw value. fn returns false to stop.
+func ObjectEach(obj []byte, fn func(key, val []byte) bool) error {
+	i := SkipSpace(obj, 0)
+	if i >= len(obj) || obj[i] != '{' {
+		return syntaxErr(i, "expected object")
+	}
+	i = SkipSpace(obj, i+1)
+	if i < len(obj) && obj[i] == '}' {
+		return nil
+	}
+	for {
+		i = SkipSpace(obj, i)
+		if i >= len(obj) || obj[i] != '"' {
+			return syntaxErr(i, "expected member name")
+		}
+		ks := i
+		var err error
+		if i, err = skipString(obj, i); err != nil {
+			return err
+		}
+		key := obj[ks:i]
+		i = SkipSpace(obj, i)
+		if i >= len(obj) || obj[i] != ':' {
+			return syntaxErr(i, "expected ':'")
+		}
+		vs := SkipSpace(obj, i+1)
+		if i, err = skipValue(obj, vs, 1); err != nil {
+			return err
+		}
+		if !fn(key, obj[vs:i]) {
+			return nil
+		}
+		i = SkipSpace(obj, i)
+		if i >= len(obj) {
+			return syntaxErr(i, "unterminated object")
+		}
+		if obj[i] == '}' {
+			return nil
+		}
+		if obj[i] != ',' {
+			return syntaxErr(i, "expected ',' or '}'")
+		}
+		i++
+	}
+}
+
+// ArrayEach calls fn for each element of the JSON array arr. fn returns
+// false to stop.
+func ArrayEach(arr []byte, fn func(val []byte) bool) error {
+	i := SkipSpace(arr, 0)
+	if i >= len(arr) || arr[i] != '[' {
+		return syntaxErr(i, "expected array")
+	}
+	i = SkipSpace(arr, i+1)
+	if i < len(arr) && arr[i] == ']' {
+		return nil
+	}
+	for {
+		vs := SkipSpace(arr, i)
+		var err error
+		if i, err = skipValue(arr, vs, 1); err != nil {
+			return err
+		}
+		if !fn(arr[vs:i]) {
+			return nil
+		}
+		i = SkipSpace(arr, i)
+		if i >= len(arr) {
+			return syntaxErr(i, "unterminated array")
+		}
+		if arr[i] == ']' {
+			return nil
+		}
+		if arr[i] != ',' {
+			return syntaxErr(i, "expected ',' or ']'")
+		}
+		i++
+	}
+}
+
+// Unquote decodes the raw JSON string raw (with its quotes). ok is false
+// when raw is not a valid JSON string.
+func Unquote(raw []byte) (string, bool) {
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
+		return "", false
+	}
+	body := raw[1 : len(raw)-1]
+	simple := true
+	for _, c := range body {
+		if c == '\\' || c == '"' || c < 0x20 || c >= utf8.RuneSelf {
+			simple = false
+			break
+		}
+	}
+	if simple {
+		return string(body), true
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", false
+	}
+	return s, true
+}
+
+// keyEqualFold compares a raw quoted member name with name, ignoring case.
+func keyEqualFold(rawKey []byte, name string) bool {
+	if len(rawKey) >= 2 && len(rawKey)-2 == len(name) {
+		k := rawKey[1 : len(rawKey)-1]
+		if strings.EqualFold(string(k), name) {
+			return true
+		}
+	}
+	if k, ok := Unquote(rawKey); ok && len(k) != len(rawKey)-2 {
+		return strings.EqualFold(k, name)
+	}
+	return false
+}
+
+// Member returns the raw value of the member of obj named name (compared
+// case-insensitively; an exact-case match wins over a folded one).
+func Member(obj []byte, name string) ([]byte, bool) {
+	var folded []byte
+	var exact []byte
+	_ = ObjectEach(obj, func(key, val []byte) bool {
+		if len(key) == len(name)+2 && string(key[1:len(key)-1]) == name {
+			exact = val
+			return false
+		}
+		if folded == nil && keyEqualFold(key, name) {
+			folded = val
+		}
+		return true
+	})
+	if exact != nil {
+		return exact, true
+	}
+	return folded, folded != nil
+}
+
+// Lookup resolves a dotted path in the raw JSON record. Member names are
+// compared case-insensitively (Azure writes Level and level, DeviceDetail
+// and deviceDetail) and may themselves contain dots (claim URIs). Arrays on
+// the way fan out: every element is followed. A string that holds JSON
+// (requestbody, modifiedProperties[].newValue) is decoded and followed when
+// the path goes on into it. A final array yields its elements. found is
+// false when the path leads nowhere.
+func Lookup(raw []byte, path string) (vals []Value, found bool) {
+	if len(raw) == 0 || path == "" {
+		return nil, false
+	}
+	lookup(raw, path, &vals, &found, 0)
+	return vals, found
+}
+
+func lookup(v []byte, path string, out *[]Value, found *bool, depth int) {
+	if depth > 64 {
+		return
+	}
+	i := SkipSpace(v, 0)
+	if i >= len(v) {
+		return
+	}
+	if path == "" {
+		*found = true
+		if v[i] == '[' {
+			_ = ArrayEach(v[i:], func(el []byte) bool {
+				*out = append(*out, JSONValue(el))
+				return true
+			})
+			return
+		}
+		*out = append(*out, JSONValue(v[i:]))
+		return
+	}
+	switch v[i] {
+	case '{':
+		// Collect candidates: exact-case members first, then folded.
+		var exact, folded []struct {
+			val  []byte
+			rest string
+		}
+		_ = ObjectEach(v[i:], func(key, val []byte) bool {
+			k := key[1 : len(key)-1]
+			if len(k) > len(path) {
+				return true
+			}
+			if len(k) < len(path) && path[len(k)] != '.' {
+				return true
+			}
+			rest := path[len(k):]
+			if len(rest) > 0 {
+				rest = rest[1:]
+			}
+			if string(k) == path[:len(k)] {
+				exact = append(exact, struct {
+					val  []byte
+					rest string
+				}{val, rest})
+			} else if strings.EqualFold(string(k), path[:len(k)]) {
+				folded = append(folded, struct {
+					val  []byte
+					rest string
+				}{val, rest})
+			}
+			return true
+		})
+		cands := exact
+		if len(cands) == 0 {
+			cands = folded
+		}
+		for _, c := range cands {
+			lookup(c.val, c.rest, out, found, depth+1)
+		}
+	case '[':
+		_ = ArrayEach(v[i:], func(el []byte) bool {
+			lookup(el, path, out, found, depth+1)
+			return true
+		})
+	case '"':
+		s, ok := Unquote(v[i:])
+		if !ok {
+			return
+		}
+		t := strings.TrimSpace(s)
+		if len(t) > 0 && (t[0] == '{' || t[0] == '[') {
+			lookup([]byte(t), path, out, found, depth+1)
+		}
+	}
+}
