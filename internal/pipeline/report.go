@@ -18,14 +18,7 @@ type Input struct {
 
 // Malformed is a record that could not be framed or parsed. Its bytes are
 // kept for the dead-letter sink; the batch goes on without it.
-type Malformed struct {
-	Origin string `json:"origin"`
-	Index  int    `json:"index"`  // record number within the input, from 0
-	Offset int64  `json:"offset"` // byte offset of the record within the input
-	Source string `json:"source,omitempty"`
-	Reason string `json:"reason"`
-	Bytes  []byte `json:"-"`
-}
+type Malformed = alert.Dead
 
 // Report is what one run of the pipeline did.
 type Report struct {

@@ -1,0 +1,46 @@
+# azdetect: the two commands a newcomer needs are `make demo` and `make test`.
+GO       ?= go
+BIN      ?= bin/azdetect
+PKGS     ?= ./...
+FUZZTIME ?= 20s
+
+.PHONY: all build demo test vet fmt bench fuzz replay-demo clean
+
+all: build
+
+build:
+	$(GO) build -trimpath -o $(BIN) ./handler
+
+## demo: scan the bundled attack story on the embedded default (no cloud)
+demo: build
+	@echo "== azdetect scan testdata/demo (an attack story; see testdata/demo/README.md)"
+	@./$(BIN) scan --format table testdata/demo; status=$$?; [ $$status -le 1 ] || exit $$status
+
+## test: vet and the whole test suite (rule tests included)
+test:
+	$(GO) vet $(PKGS)
+	$(GO) test -count=1 $(PKGS)
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+vet:
+	$(GO) vet $(PKGS)
+
+## bench: the whole pipeline beside the stdlib json.Valid of the same bytes
+bench:
+	$(GO) test -run '^$$' -bench 'Pipeline|JSONValid' -benchmem -cpu 1 -count=1 ./internal/pipeline/ | tee bench.out
+	@$(GO) run ./internal/pipeline/benchratio < bench.out
+
+## fuzz: run each fuzz target for FUZZTIME
+fuzz:
+	@for pkg in $$($(GO) list ./internal/...); do \
+	  for t in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "== $$pkg $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
+clean:
+	rm -rf bin bench.out
+
+-include infra/publish.mk

@@ -1,0 +1,27 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/azdetect/azdetect/internal/config"
+	"github.com/azdetect/azdetect/internal/detect"
+	"github.com/azdetect/azdetect/internal/source"
+)
+
+// engine loads the embedded rules plus the settings' folder and builds the
+// rule engine and the source registry every command shares.
+func engine(s config.Settings) (*source.Registry, *detect.Engine, []*detect.Rule, error) {
+	reg, err := source.NewRegistry()
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("source registry: %w", err)
+	}
+	rules, err := detect.LoadDefault(s.RulesDir)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("load rules: %w", err)
+	}
+	eng, err := detect.NewEngine(rules, detect.WithDisabled(s.DisabledRules...))
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("build rule engine: %w", err)
+	}
+	return reg, eng, rules, nil
+}

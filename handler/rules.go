@@ -1,0 +1,115 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/azdetect/azdetect/internal/config"
+	"github.com/azdetect/azdetect/internal/detect"
+	"github.com/azdetect/azdetect/internal/event"
+	"github.com/azdetect/azdetect/internal/source"
+)
+
+// runRules lists the loaded rules or runs the test cases each rule carries.
+func runRules(_ context.Context, s config.Settings, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, "azdetect rules: want a subcommand: list or test")
+		return exitUsage
+	}
+	reg, _, rules, err := engine(s)
+	if err != nil {
+		fmt.Fprintf(stderr, "azdetect rules: %v\n", err)
+		return exitUsage
+	}
+	switch args[0] {
+	case "list":
+		fset := flag.NewFlagSet("rules list", flag.ContinueOnError)
+		fset.SetOutput(stderr)
+		format := fset.String("format", "table", "table or json")
+		if err := fset.Parse(args[1:]); err != nil {
+			return exitUsage
+		}
+		return listRules(rules, *format, stdout, stderr)
+	case "test":
+		return testRules(rules, reg, stdout)
+	default:
+		fmt.Fprintf(stderr, "azdetect rules: unknown subcommand %q: want list or test\n", args[0])
+		return exitUsage
+	}
+}
+
+type ruleRow struct {
+	ID         string   `json:"id"`
+	Title      string   `json:"title"`
+	Level      string   `json:"level"`
+	Service    string   `json:"service"`
+	Techniques []string `json:"techniques"`
+	Tests      int      `json:"tests"`
+}
+
+func listRules(rules []*detect.Rule, format string, stdout, stderr io.Writer) int {
+	rows := make([]ruleRow, 0, len(rules))
+	for _, r := range rules {
+		rows = append(rows, ruleRow{ID: r.ID, Title: r.Title, Level: r.Level, Service: r.Service(),
+			Techniques: r.Techniques(), Tests: len(r.Tests)})
+	}
+	switch format {
+	case "json":
+		enc := json.NewEncoder(stdout)
+		for _, row := range rows {
+			if err := enc.Encode(row); err != nil {
+				return exitUsage
+			}
+		}
+	case "table":
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tLEVEL\tSERVICE\tTECHNIQUE\tTESTS\tTITLE")
+		for _, r := range rows {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", r.ID, r.Level, r.Service, strings.Join(r.Techniques, ","), r.Tests, r.Title)
+		}
+		tw.Flush()
+		fmt.Fprintf(stdout, "%d rules\n", len(rows))
+	default:
+		fmt.Fprintf(stderr, "azdetect rules list: --format %q: want table or json\n", format)
+		return exitUsage
+	}
+	return exitOK
+}
+
+// parser adapts the source registry to the rule tests: a record a test
+// gives must parse, or the test fails with the reason.
+func parser(reg *source.Registry) func(raw []byte) (*event.Event, error) {
+	return func(raw []byte) (*event.Event, error) {
+		ev, status, err := reg.Parse(raw)
+		switch status {
+		case source.Parsed:
+			return ev, nil
+		case source.Unrecognised:
+			return nil, fmt.Errorf("record not recognised by any source")
+		default:
+			return nil, fmt.Errorf("malformed record: %v", err)
+		}
+	}
+}
+
+func testRules(rules []*detect.Rule, reg *source.Registry, stdout io.Writer) int {
+	results := detect.RunTests(rules, parser(reg))
+	failed := 0
+	for _, r := range results {
+		if r.OK() {
+			continue
+		}
+		failed++
+		fmt.Fprintf(stdout, "FAIL %s\n", r)
+	}
+	fmt.Fprintf(stdout, "%d passed, %d failed\n", len(results)-failed, failed)
+	if failed > 0 {
+		return exitAlerts
+	}
+	return exitOK
+}

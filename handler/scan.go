@@ -1,0 +1,227 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/mattn/go-isatty"
+	"github.com/rs/zerolog"
+
+	"github.com/azdetect/azdetect/internal/alert"
+	"github.com/azdetect/azdetect/internal/config"
+	"github.com/azdetect/azdetect/internal/pipeline"
+)
+
+// runScan runs the engine over exported log files with in-memory state and
+// prints the alerts: the incident responder's use, and the embedded default.
+func runScan(ctx context.Context, s config.Settings, args []string, stdout, stderr io.Writer) int {
+	fset := flag.NewFlagSet("scan", flag.ContinueOnError)
+	fset.SetOutput(stderr)
+	format := fset.String("format", defaultFormat(stdout), "output: table or json (one alert per line)")
+	failOn := fset.String("fail-on", "", "exit 1 when an alert at or above this severity fired")
+	deadLetter := fset.String("dead-letter", s.DeadLetterFile, "JSON-lines file for malformed records (created only when there is one)")
+	minSev := fset.String("min-severity", s.MinSeverity, "lowest severity printed")
+	if err := fset.Parse(args); err != nil {
+		return exitUsage
+	}
+	paths := fset.Args()
+	switch {
+	case len(paths) == 0:
+		fmt.Fprintln(stderr, "azdetect scan: no PATH given (files or folders of exported logs)")
+		return exitUsage
+	case *format != "table" && *format != "json":
+		fmt.Fprintf(stderr, "azdetect scan: --format %q: want table or json\n", *format)
+		return exitUsage
+	case *failOn != "" && alert.Rank(*failOn) == 0:
+		fmt.Fprintf(stderr, "azdetect scan: --fail-on %q: want one of %s\n", *failOn, strings.Join(alert.Severities(), ", "))
+		return exitUsage
+	case alert.Rank(*minSev) == 0:
+		fmt.Fprintf(stderr, "azdetect scan: --min-severity %q: want one of %s\n", *minSev, strings.Join(alert.Severities(), ", "))
+		return exitUsage
+	}
+	log := zerolog.Ctx(ctx)
+
+	files, err := listFiles(paths)
+	if err != nil {
+		fmt.Fprintf(stderr, "azdetect scan: %v\n", err)
+		return exitUsage
+	}
+	reg, eng, _, err := engine(s)
+	if err != nil {
+		fmt.Fprintf(stderr, "azdetect scan: %v\n", err)
+		return exitUsage
+	}
+
+	var collected alert.Collector
+	var out alert.Sink = &collected
+	var jsonOut *alert.JSONLines
+	if *format == "json" {
+		jsonOut = alert.NewJSONLines(stdout)
+		out = alert.Fanout{{Sink: jsonOut, Name: "stdout"}, {Sink: &collected, Name: "summary"}}
+	}
+	sink := alert.Fanout{{Sink: out, MinSeverity: *minSev, Name: "output"}}
+	dead := alert.NewDeadLetterFile(*deadLetter)
+	defer dead.Close()
+	p, err := pipeline.New(pipeline.Options{
+		Registry: reg, Engine: eng, Sink: sink, DeadLetters: dead,
+		Deduper: alert.NewDeduper(24*time.Hour, 1<<20),
+	})
+	if err != nil {
+		fmt.Fprintf(stderr, "azdetect scan: %v\n", err)
+		return exitUsage
+	}
+
+	total := pipeline.Report{BySource: map[string]int{}}
+	ioErrors := 0
+	for _, path := range files {
+		f, err := os.Open(path)
+		if err != nil {
+			log.Error().Err(err).Str("file", path).Msg("cannot open file")
+			ioErrors++
+			continue
+		}
+		rep, err := p.Run(ctx, []pipeline.Input{{Origin: path, Body: f}})
+		f.Close()
+		add(&total, rep)
+		if err != nil {
+			if ctx.Err() != nil {
+				fmt.Fprintln(stderr, "azdetect scan: interrupted")
+				return exitUsage
+			}
+			log.Error().Err(err).Str("file", path).Msg("scan failed")
+			ioErrors++
+		}
+	}
+
+	if *format == "table" {
+		if len(collected.Alerts) > 0 {
+			if err := alert.WriteTable(stdout, collected.Alerts); err != nil {
+				ioErrors++
+			}
+		} else {
+			fmt.Fprintln(stdout, "No alerts.")
+		}
+	}
+	fmt.Fprintln(stderr, summaryLine(len(files), total, collected.Alerts, dead))
+	switch {
+	case ioErrors > 0:
+		return exitUsage
+	case *failOn != "" && anyAtLeast(collected.Alerts, *failOn):
+		return exitAlerts
+	}
+	return exitOK
+}
+
+func defaultFormat(w io.Writer) string {
+	if f, ok := w.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
+		return "table"
+	}
+	return "json"
+}
+
+func anyAtLeast(alerts []alert.Alert, sev string) bool {
+	for _, a := range alerts {
+		if alert.AtLeast(a.Severity, sev) {
+			return true
+		}
+	}
+	return false
+}
+
+func add(total *pipeline.Report, rep pipeline.Report) {
+	total.Records += rep.Records
+	for k, v := range rep.BySource {
+		total.BySource[k] += v
+	}
+	total.Unrecognised += rep.Unrecognised
+	total.Malformed = append(total.Malformed, rep.Malformed...)
+	total.Alerts = append(total.Alerts, rep.Alerts...)
+}
+
+// summaryLine is the line that always ends a scan on stderr.
+func summaryLine(files int, rep pipeline.Report, printed []alert.Alert, dead *alert.DeadLetterFile) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "scanned %d file(s), %d record(s):", files, rep.Records)
+	names := make([]string, 0, len(rep.BySource))
+	for k := range rep.BySource {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	if len(names) == 0 {
+		b.WriteString(" none recognised;")
+	}
+	for i, k := range names {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, " %s %d", k, rep.BySource[k])
+	}
+	if len(names) > 0 {
+		b.WriteByte(';')
+	}
+	fmt.Fprintf(&b, " not recognised %d; malformed %d", rep.Unrecognised, len(rep.Malformed))
+	if len(rep.Malformed) > 0 {
+		fmt.Fprintf(&b, " (kept in %s)", dead.Path())
+	}
+	counts := alert.CountBySeverity(rep.Alerts)
+	fmt.Fprintf(&b, "; alerts %d:", len(rep.Alerts))
+	sevs := alert.Severities()
+	for i := len(sevs) - 1; i >= 0; i-- {
+		fmt.Fprintf(&b, " %s %d", sevs[i], counts[sevs[i]])
+		if i > 0 {
+			b.WriteByte(',')
+		}
+	}
+	if len(printed) < len(rep.Alerts) {
+		fmt.Fprintf(&b, " (%d below --min-severity not printed)", len(rep.Alerts)-len(printed))
+	}
+	return b.String()
+}
+
+// listFiles expands folders recursively into their regular files, in a
+// stable order; hidden files and folders are skipped.
+func listFiles(paths []string) ([]string, error) {
+	var files []string
+	for _, p := range paths {
+		fi, err := os.Stat(p)
+		if err != nil {
+			return nil, err
+		}
+		if !fi.IsDir() {
+			files = append(files, p)
+			continue
+		}
+		err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			name := d.Name()
+			if path != p && strings.HasPrefix(name, ".") {
+				if d.IsDir() {
+					return filepath.SkipDir
+				}
+				return nil
+			}
+			if d.Type().IsRegular() {
+				files = append(files, path)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("walk %s: %w", p, err)
+		}
+	}
+	if len(files) == 0 {
+		return nil, errors.New("no files found in the given paths")
+	}
+	return files, nil
+}

@@ -1,0 +1,78 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/azdetect/azdetect/internal/alert"
+	"github.com/azdetect/azdetect/internal/config"
+	"github.com/azdetect/azdetect/internal/invoke"
+	"github.com/azdetect/azdetect/internal/pipeline"
+)
+
+// runServe is the custom handler: it listens on loopback at once (the host
+// polls for readiness), then loads the rules and answers invocations until
+// SIGTERM, finishing running ones first.
+func runServe(ctx context.Context, s config.Settings, args []string, stderr io.Writer) int {
+	if len(args) > 0 {
+		fmt.Fprintf(stderr, "azdetect serve: takes no arguments (settings come from the environment), got %q\n", args)
+		return exitUsage
+	}
+	if err := serve(ctx, s, os.Stdout, nil); err != nil {
+		zerolog.Ctx(ctx).Error().Err(err).Msg("serve failed")
+		return exitFailure
+	}
+	return exitOK
+}
+
+// serve runs the handler until ctx ends. ready, when not nil, receives the
+// bound address once the server listens (tests use it).
+func serve(ctx context.Context, s config.Settings, stdout io.Writer, ready chan<- net.Addr) error {
+	log := zerolog.Ctx(ctx)
+	log.Info().Interface("settings", s.Redacted()).Str("version", version).Msg("starting")
+	srv, err := invoke.NewServer(invoke.ServerOptions{
+		Addr:          net.JoinHostPort("127.0.0.1", s.Port),
+		FunctionsDir:  s.FunctionsDir,
+		MaxBodyBytes:  s.MaxBodyBytes,
+		ShutdownGrace: s.ShutdownGrace,
+		Logger:        log.With().Str("component", "invoke").Logger(),
+	})
+	if err != nil {
+		return err
+	}
+	addr, err := srv.Listen()
+	if err != nil {
+		return err
+	}
+	if ready != nil {
+		ready <- addr
+	}
+
+	reg, eng, rules, err := engine(s)
+	if err != nil {
+		return err
+	}
+	sink, err := alertSink(s, stdout)
+	if err != nil {
+		return err
+	}
+	defer sink.Close()
+	dead := alert.NewDeadLetterFile(s.DeadLetterFile)
+	defer dead.Close()
+	p, err := pipeline.New(pipeline.Options{
+		Registry: reg, Engine: eng, Sink: sink, DeadLetters: dead,
+		Deduper: alert.NewDeduper(24*time.Hour, 1<<20),
+	})
+	if err != nil {
+		return err
+	}
+	srv.Attach(p, nil)
+	log.Info().Int("rules", len(rules)).Msg("ready")
+	return srv.Serve(ctx)
+}

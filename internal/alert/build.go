@@ -1,0 +1,172 @@
+package alert
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/azdetect/azdetect/internal/event"
+)
+
+// MaxEvidence is how many records an alert carries as evidence.
+const MaxEvidence = 5
+
+// Spec is what a rule says about the alerts it raises.
+type Spec struct {
+	RuleID     string
+	Title      string
+	Severity   string
+	Tactics    []string
+	Techniques []string
+	// Summary overrides the generated one-line summary when not empty.
+	Summary string
+	// GroupKey identifies what the alert is about within the rule (a caller,
+	// an IP); empty for single-event rules, where the record's own identity
+	// is used so that a redelivered record gives the same alert id.
+	GroupKey string
+	// WindowStart is the start of the rule's window (zero for single-event
+	// rules).
+	WindowStart time.Time
+	// Count is how many events the rule counted (0 means len(events)).
+	Count int
+}
+
+// New builds an alert from a rule's spec and the events behind it.
+func New(spec Spec, events []*event.Event) Alert {
+	a := Alert{
+		RuleID:     spec.RuleID,
+		Title:      spec.Title,
+		Severity:   spec.Severity,
+		Tactics:    spec.Tactics,
+		Techniques: spec.Techniques,
+		GroupKey:   spec.GroupKey,
+		Count:      spec.Count,
+	}
+	if a.Count == 0 {
+		a.Count = len(events)
+	}
+	key := spec.GroupKey
+	if key == "" && len(events) > 0 {
+		key = RecordKey(events[0])
+	}
+	a.ID = Fingerprint(spec.RuleID, key, spec.WindowStart)
+	var ents entitySet
+	for i, ev := range events {
+		if i == 0 || ev.Time.Before(a.FirstSeen) {
+			a.FirstSeen = ev.Time
+		}
+		if ev.Time.After(a.LastSeen) {
+			a.LastSeen = ev.Time
+		}
+		if a.SourceType == "" {
+			a.SourceType = ev.Source
+		}
+		ents.add(ev)
+		if i < MaxEvidence {
+			a.Evidence = append(a.Evidence, evidenceOf(ev))
+		}
+	}
+	a.Entities = ents.result()
+	a.Summary = spec.Summary
+	if a.Summary == "" && len(events) > 0 {
+		a.Summary = Summarise(events[0])
+		if len(events) > 1 {
+			a.Summary += fmt.Sprintf(" (%d events)", a.Count)
+		}
+	}
+	return a
+}
+
+// RecordKey identifies one record for alert ids: its own id when the log has
+// one, else what the Activity Log shares across the records of one
+// operation plus the operation, resource and time.
+func RecordKey(ev *event.Event) string {
+	if ev.RecordID != "" {
+		return ev.Source + "|" + ev.RecordID
+	}
+	return strings.Join([]string{
+		ev.Source,
+		ev.CorrelationID,
+		strings.ToLower(ev.Operation),
+		strings.ToLower(ev.Resource.ID),
+		string(ev.Result),
+		ev.Time.UTC().Format(time.RFC3339Nano),
+	}, "|")
+}
+
+func evidenceOf(ev *event.Event) Evidence {
+	return Evidence{
+		Source:        ev.Source,
+		Time:          ev.Time,
+		Operation:     ev.Operation,
+		Result:        string(ev.Result),
+		Actor:         ev.Actor.ID(),
+		IP:            ev.Actor.IP,
+		Resource:      ev.Resource.ID,
+		Target:        ev.Target,
+		CorrelationID: ev.CorrelationID,
+		RecordID:      ev.RecordID,
+	}
+}
+
+type entitySet struct {
+	users, ips, resources, subs, apps map[string]bool
+}
+
+func addTo(m *map[string]bool, v string) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return
+	}
+	if *m == nil {
+		*m = map[string]bool{}
+	}
+	(*m)[v] = true
+}
+
+func (s *entitySet) add(ev *event.Event) {
+	if ev.Actor.Type != event.ActorServicePrincipal && ev.Actor.Type != event.ActorManagedIdentity {
+		addTo(&s.users, firstNonEmpty(ev.Actor.UPN, ev.Actor.Name))
+	}
+	if ev.Target != "" && strings.Contains(ev.Target, "@") {
+		addTo(&s.users, ev.Target)
+	}
+	addTo(&s.ips, ev.Actor.IP)
+	if ev.Resource.Provider != "" {
+		addTo(&s.resources, ev.Resource.ID)
+	}
+	addTo(&s.subs, strings.ToLower(ev.Resource.Subscription))
+	addTo(&s.apps, firstNonEmpty(ev.Actor.AppName, ev.Actor.AppID))
+}
+
+func sorted(m map[string]bool) []string {
+	if len(m) == 0 {
+		return nil
+	}
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (s *entitySet) result() Entities {
+	return Entities{
+		Users:         sorted(s.users),
+		IPs:           sorted(s.ips),
+		Resources:     sorted(s.resources),
+		Subscriptions: sorted(s.subs),
+		Apps:          sorted(s.apps),
+	}
+}
+
+func firstNonEmpty(vals ...string) string {
+	for _, v := range vals {
+		if strings.TrimSpace(v) != "" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}

@@ -1,0 +1,65 @@
+package alert
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"strings"
+	"time"
+)
+
+// Fingerprint is the alert's deterministic id: the same rule, group key and
+// window always give the same id, so a retried publish is a duplicate that
+// Service Bus duplicate detection (and our own dedupe) drops. The window
+// start is written in UTC at second precision; a zero window (single-event
+// rules) leaves it out.
+func Fingerprint(ruleID, groupKey string, windowStart time.Time) string {
+	h := sha256.New()
+	h.Write([]byte(strings.ToLower(ruleID)))
+	h.Write([]byte{0})
+	h.Write([]byte(groupKey))
+	h.Write([]byte{0})
+	if !windowStart.IsZero() {
+		h.Write([]byte(windowStart.UTC().Format(time.RFC3339)))
+	}
+	sum := h.Sum(nil)
+	return hex.EncodeToString(sum[:16])
+}
+
+// severityRank orders severities; unknown words rank below informational.
+var severityRank = map[string]int{
+	SeverityInformational: 1,
+	SeverityLow:           2,
+	SeverityMedium:        3,
+	SeverityHigh:          4,
+	SeverityCritical:      5,
+}
+
+// Rank returns the order of a severity word (0 for unknown words).
+func Rank(severity string) int { return severityRank[strings.ToLower(severity)] }
+
+// AtLeast reports whether severity is at or above min.
+func AtLeast(severity, min string) bool { return Rank(severity) >= Rank(min) }
+
+// NormaliseSeverity maps the words other products use (Defender's High,
+// Medium, Low, Informational; Critical) onto ours; ok is false for words
+// it does not know.
+func NormaliseSeverity(s string) (string, bool) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "informational", "information", "info":
+		return SeverityInformational, true
+	case "low":
+		return SeverityLow, true
+	case "medium", "moderate":
+		return SeverityMedium, true
+	case "high":
+		return SeverityHigh, true
+	case "critical":
+		return SeverityCritical, true
+	}
+	return "", false
+}
+
+// Severities lists the severity words, lowest first.
+func Severities() []string {
+	return []string{SeverityInformational, SeverityLow, SeverityMedium, SeverityHigh, SeverityCritical}
+}

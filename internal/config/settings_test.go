@@ -1,0 +1,112 @@
+package config
+
+import (
+	"bytes"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/kelseyhightower/envconfig"
+)
+
+func TestValidateNamesTheSetting(t *testing.T) {
+	base := func() Settings {
+		var s Settings
+		if err := envconfig.Process(Prefix, &s); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	tests := []struct {
+		name   string
+		mutate func(*Settings)
+		want   string
+	}{
+		{"defaults are valid", func(*Settings) {}, ""},
+		{"log level", func(s *Settings) { s.LogLevel = "loud" }, "AZDETECT_LOG_LEVEL"},
+		{"severity", func(s *Settings) { s.MinSeverity = "urgent" }, "AZDETECT_MIN_SEVERITY"},
+		{"sink", func(s *Settings) { s.AlertSink = "kafka" }, "AZDETECT_ALERT_SINK"},
+		{"jsonl needs a file", func(s *Settings) { s.AlertSink = "jsonl"; s.AlertFile = " " }, "AZDETECT_ALERT_FILE"},
+		{"dead letters", func(s *Settings) { s.DeadLetterFile = "" }, "AZDETECT_DEAD_LETTER_FILE"},
+		{"port", func(s *Settings) { s.Port = "" }, "FUNCTIONS_CUSTOMHANDLER_PORT"},
+		{"body limit", func(s *Settings) { s.MaxBodyBytes = 10 }, "AZDETECT_MAX_BODY_BYTES"},
+		{"rules dir", func(s *Settings) { s.RulesDir = "/does/not/exist" }, "AZDETECT_RULES_DIR"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := base()
+			tc.mutate(&s)
+			err := s.Validate()
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("unexpected error: %v", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Fatalf("error %v does not name %s", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestLoadReadsEnvironment(t *testing.T) {
+	t.Setenv("AZDETECT_MIN_SEVERITY", "high")
+	t.Setenv("AZDETECT_DISABLED_RULES", "a,b")
+	t.Setenv("FUNCTIONS_CUSTOMHANDLER_PORT", "7071")
+	s, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.MinSeverity != "high" || s.Port != "7071" || len(s.DisabledRules) != 2 {
+		t.Fatalf("got %+v", s)
+	}
+	t.Setenv("AZDETECT_MAX_BODY_BYTES", "lots")
+	if _, err := Load(); err == nil || !strings.Contains(err.Error(), "MAX_BODY_BYTES") {
+		t.Fatalf("bad number: %v", err)
+	}
+}
+
+// TestReadmeDocumentsEverySetting keeps README's settings table equal to
+// what the binary reads: name, default and meaning.
+func TestReadmeDocumentsEverySetting(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatalf("read README: %v", err)
+	}
+	var buf bytes.Buffer
+	var s Settings
+	if err := envconfig.Usagef(Prefix, &s, &buf, "{{range .}}{{usage_key .}}\t{{usage_default .}}\t{{usage_description .}}\n{{end}}"); err != nil {
+		t.Fatal(err)
+	}
+	row := regexp.MustCompile("(?m)^\\| `([A-Z_]+)` \\|\\s*`?([^|`]*?)`?\\s*\\| (.*) \\|$")
+	documented := map[string][2]string{}
+	for _, m := range row.FindAllStringSubmatch(string(readme), -1) {
+		documented[m[1]] = [2]string{strings.TrimSpace(m[2]), strings.TrimSpace(m[3])}
+	}
+	for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+		f := strings.SplitN(line, "\t", 3)
+		if len(f) != 3 {
+			t.Fatalf("usage line %q", line)
+		}
+		key, def, desc := f[0], f[1], f[2]
+		// Host settings (envconfig:"FUNCTIONS_...") are read under their
+		// bare name; envconfig's usage shows the prefixed alternative.
+		if bare := strings.TrimPrefix(key, Prefix+"_"); strings.HasPrefix(bare, "FUNCTIONS_CUSTOMHANDLER") {
+			key = bare
+		}
+		doc, ok := documented[key]
+		if !ok {
+			t.Errorf("README's settings table lacks %s", key)
+			continue
+		}
+		if doc[0] != def {
+			t.Errorf("README gives %s the default %q, the binary %q", key, doc[0], def)
+		}
+		if doc[1] != desc {
+			t.Errorf("README describes %s as %q, the binary as %q", key, doc[1], desc)
+		}
+		delete(documented, key)
+	}
+	for key := range documented {
+		t.Errorf("README documents %s, which the binary does not read", key)
+	}
+}

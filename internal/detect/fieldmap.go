@@ -1,0 +1,418 @@
+package detect
+
+import (
+	"bytes"
+	"strings"
+
+	"github.com/azdetect/azdetect/internal/event"
+)
+
+// Field mapping: SigmaHQ's Azure rules name fields the way Log Analytics
+// (Sentinel) tables and the Azure portal do (ResultType, Status,
+// OperationNameValue, TargetResources...), not as the diagnostic-settings
+// JSON that reaches azdetect writes them. For each logsource service, a
+// Sigma name maps to an ordered list of candidates; by default the first
+// candidate present in the event wins, and a name falls back to itself and
+// then to properties.<name> when no candidate is present (raw lookups ignore
+// key case, so an unmapped DeviceDetail.trusttype finds
+// properties.deviceDetail.trustType). A few names take the union of their
+// candidates instead (anyOf): those have no fallback, the list is complete.
+//
+// azdetect's own rules go through the same table, which is harmless for
+// them: they use event.Get names (event.result, actor.upn, raw paths), and
+// every mapped raw name below resolves to the field the name means anyway.
+// Shapes: reference/log-schemas.md §4 (activity), §6 (sign-in), §7 (audit),
+// §8 (Identity Protection).
+
+// candidate reads one possible source of a field's values.
+type candidate interface {
+	get(ev *event.Event, c *fieldCache) ([]event.Value, bool)
+	key() string
+}
+
+// getName is event.Get(name): a normalised name or a raw path.
+type getName string
+
+func (g getName) get(ev *event.Event, c *fieldCache) ([]event.Value, bool) {
+	return c.get(ev, string(g))
+}
+func (g getName) key() string { return string(g) }
+
+// pickByName reads a list of {name, value} objects (audit modifiedProperties,
+// additionalDetails key/value lists) and yields the value member of the
+// elements whose name member equals want (case-insensitively). JSON-encoded
+// string values ("\"False\"", "[\"Member\"]") are decoded one level when the
+// decoded text is itself a JSON string, so `false` compares with "False".
+type pickByName struct {
+	list      string // path to the array (fanned out by Lookup)
+	nameKey   string // member holding the name: displayName, key
+	want      string // name to select
+	valueKey  string // member holding the value: newValue, value
+	unwrapStr bool
+}
+
+func (p pickByName) key() string {
+	return "pick:" + p.list + "|" + p.nameKey + "=" + p.want + "|" + p.valueKey
+}
+
+func (p pickByName) get(ev *event.Event, c *fieldCache) ([]event.Value, bool) {
+	if v, found, ok := c.lookup(ev, p.key()); ok {
+		return v, found
+	}
+	elems, _ := c.get(ev, p.list)
+	var out []event.Value
+	found := false
+	for _, el := range elems {
+		if !el.IsContainer() {
+			continue
+		}
+		obj := el.Raw()
+		n, ok := event.Member(obj, p.nameKey)
+		if !ok {
+			continue
+		}
+		if !strings.EqualFold(strings.TrimSpace(event.JSONValue(n).String()), p.want) {
+			continue
+		}
+		val, ok := event.Member(obj, p.valueKey)
+		if !ok {
+			continue
+		}
+		found = true
+		v := event.JSONValue(val)
+		if p.unwrapStr && v.IsString() {
+			s := strings.TrimSpace(v.String())
+			if len(s) >= 2 && s[0] == '"' {
+				if u, ok := event.Unquote([]byte(s)); ok {
+					v = event.StringValue(u)
+				}
+			}
+		}
+		out = append(out, v)
+	}
+	c.store(ev, p.key(), out, found)
+	return out, found
+}
+
+// fieldMode says how a mapped field combines its candidates.
+type fieldMode int
+
+const (
+	firstFound fieldMode = iota // the first candidate present wins
+	union                       // every candidate present contributes values
+)
+
+type mapping struct {
+	mode  fieldMode
+	cands []candidate
+}
+
+func first(names ...string) mapping {
+	m := mapping{mode: firstFound}
+	for _, n := range names {
+		m.cands = append(m.cands, getName(n))
+	}
+	return m
+}
+
+func anyOf(names ...string) mapping {
+	m := first(names...)
+	m.mode = union
+	return m
+}
+
+// modifiedProperty selects targetResources[].modifiedProperties[] by display
+// name and yields its newValue.
+func modifiedProperty(name string) mapping {
+	return mapping{cands: []candidate{pickByName{
+		list: "properties.targetResources.modifiedProperties", nameKey: "displayName",
+		want: name, valueKey: "newValue", unwrapStr: true,
+	}}}
+}
+
+// fieldMaps is keyed by logsource service, then by lower-cased Sigma name.
+var fieldMaps = map[string]map[string]mapping{
+	"activitylogs": {
+		// Log Analytics' AzureActivity columns. properties.message is the
+		// operation name in natural case on Administrative records; other
+		// categories lack it, so fall back to operationName.
+		"properties.message": first("properties.message", "operationName"),
+		// OperationNameValue is the same operation name.
+		"operationnamevalue": first("operationName", "properties.message"),
+		// CategoryValue: the category as exported (Administrative, Security,
+		// ...), or the event's own copy in properties.eventCategory.
+		"categoryvalue": first("category", "properties.eventCategory"),
+		// ResourceProviderValue: the provider namespace of the resource id
+		// (MICROSOFT.ADHYBRIDHEALTHSERVICE upper-case in exports; compared
+		// case-insensitively), or the REST shape's resourceProviderName.
+		"resourceprovidervalue": first(event.FieldProvider, "properties.resourceProviderName.value", "properties.resourceProviderName"),
+		"resourceid":            first("resourceId", event.FieldResourceID),
+		// Caller: the export has no caller field; the source derives the
+		// actor from the claims (log-schemas.md §4.2).
+		"caller": first(event.FieldActorID),
+	},
+	"auditlogs": {
+		// In AuditLogs the activity is properties.activityDisplayName (the
+		// envelope's operationName repeats it). Sigma rules name it five ways.
+		"properties.message":  first("properties.activityDisplayName", "operationName"),
+		"operationname":       first("properties.activityDisplayName", "operationName"),
+		"activitydisplayname": first("properties.activityDisplayName", "operationName"),
+		"activitytype":        first("properties.activityDisplayName", "operationName"),
+		// Category is the audit category (UserManagement, Policy, ...) in
+		// properties.category, not the envelope's "AuditLogs".
+		"category":        first("properties.category"),
+		"loggedbyservice": first("properties.loggedByService"),
+		// Status: the outcome (success/failure) or, for rules that put the
+		// result reason there ("Admin registered temporary access pass
+		// method for user"), properties.resultReason: any of them may match.
+		"status":                        anyOf(event.FieldResult, "properties.result", "properties.resultReason"),
+		"result":                        first(event.FieldResult, "properties.result"),
+		"failure_status_reason":         first("properties.resultReason", event.FieldResultReason, "resultDescription"),
+		"resultreason":                  first("properties.resultReason", event.FieldResultReason),
+		"initiatedby":                   anyOf("properties.initiatedBy.user.userPrincipalName", "properties.initiatedBy.app.displayName", "properties.initiatedBy.app.servicePrincipalName", event.FieldActorUPN),
+		"target":                        anyOf(event.FieldTarget, "properties.targetResources.userPrincipalName", "properties.targetResources.displayName"),
+		"targetresources":               first("properties.targetResources"),
+		"targetresources.type":          first("properties.targetResources.type"),
+		"additionaldetails":             first("properties.additionalDetails"),
+		"ipaddress":                     first(event.FieldActorIP, "properties.initiatedBy.user.ipAddress", "callerIpAddress"),
+		"consentcontext.isadminconsent": modifiedProperty("ConsentContext.IsAdminConsent"),
+		"consentcontext.isapponly":      modifiedProperty("ConsentContext.IsAppOnly"),
+		"consentcontext.onbehalfofall":  modifiedProperty("ConsentContext.OnBehalfOfAll"),
+		// additionalDetails is a key/value list; Sigma's LAPS rule reads the
+		// value of the "additionalInfo" entry.
+		"additionaldetails.additionalinfo": {cands: []candidate{pickByName{
+			list: "properties.additionalDetails", nameKey: "key", want: "additionalInfo", valueKey: "value",
+		}}},
+	},
+	"signinlogs": {
+		// Status in SigninLogs is the status object: "Status: Success" means
+		// the sign-in succeeded (event.result, from status.errorCode 0), and
+		// "Status|contains: MFA Denied" reads the failure text or details.
+		"status":     anyOf(event.FieldResult, "properties.status.failureReason", "properties.status.additionalDetails"),
+		"resulttype": first("resultType", "properties.status.errorCode", event.FieldResultCode),
+		// ResultDescription: the envelope's text, else the status' reason.
+		"resultdescription":         first("resultDescription", "properties.status.failureReason", event.FieldResultReason),
+		"authenticationrequirement": first("signin.authentication_requirement", "properties.authenticationRequirement"),
+		"clientapp":                 first("signin.client_app", "properties.clientAppUsed"),
+		"clientappused":             first("signin.client_app", "properties.clientAppUsed"),
+		"username":                  first(event.FieldActorUPN, "properties.userPrincipalName"),
+		"userprincipalname":         first(event.FieldActorUPN, "properties.userPrincipalName"),
+		"useragent":                 first(event.FieldActorAgent, "properties.userAgent"),
+		"ipaddress":                 first(event.FieldActorIP, "properties.ipAddress", "callerIpAddress"),
+		"appid":                     first("properties.appId", event.FieldActorAppID),
+		"appdisplayname":            first("properties.appDisplayName", event.FieldActorAppName),
+		// Sigma's device-code and ROPC rules put the portal's "Authentication
+		// Protocol" column in properties.message. The log writes ropc and
+		// deviceCode, so "ROPC" matches and "Device Code" does not: use
+		// azdetect's own rule for device code.
+		"properties.message": first("signin.authentication_protocol", "properties.authenticationProtocol"),
+		// ActivityDetails ("Sign-ins") is a portal label with no field in
+		// the log: left unmapped, so the rule using it never matches.
+	},
+	"riskdetection": {
+		// UserRiskEvents: riskEventType, with riskType as the legacy name.
+		"riskeventtype": first("risk.event_type", "properties.riskEventType", "properties.riskType"),
+		"username":      first(event.FieldActorUPN, "properties.userPrincipalName"),
+	},
+	"pim": {
+		// PIM alerts are not in log-schemas.md; Sigma's rules read
+		// riskEventType and the record is expected to carry it in properties.
+		"riskeventtype": first("properties.riskEventType"),
+	},
+}
+
+// resolver reads one rule field from an event: the service's mapping, then
+// the name itself, then properties.<name>.
+type resolver struct {
+	key   string // service and name: what the engine's cache memoises by
+	name  string
+	mode  fieldMode
+	cands []candidate
+}
+
+func newResolver(service, name string) *resolver {
+	r := &resolver{key: service + "\x00" + name, name: name}
+	if m, ok := fieldMaps[service][strings.ToLower(name)]; ok {
+		r.mode = m.mode
+		r.cands = append(r.cands, m.cands...)
+		if m.mode == union {
+			return r
+		}
+	}
+	seen := make(map[string]bool, len(r.cands)+2)
+	for _, c := range r.cands {
+		seen[strings.ToLower(c.key())] = true
+	}
+	add := func(n string) {
+		if !seen[strings.ToLower(n)] {
+			seen[strings.ToLower(n)] = true
+			r.cands = append(r.cands, getName(n))
+		}
+	}
+	add(name)
+	// A normalised name (event.result, actor.upn) is never a raw path.
+	if _, normalised := (&event.Event{}).Normalised(name); !normalised &&
+		!strings.HasPrefix(strings.ToLower(name), "properties.") {
+		add("properties." + name)
+	}
+	return r
+}
+
+// get returns the field's values and whether the event has the field.
+func (r *resolver) get(ev *event.Event, c *fieldCache) ([]event.Value, bool) {
+	if r.mode == firstFound {
+		for _, cand := range r.cands {
+			if v, ok := cand.get(ev, c); ok {
+				return v, true
+			}
+		}
+		return nil, false
+	}
+	var out []event.Value
+	found := false
+	for _, cand := range r.cands {
+		if v, ok := cand.get(ev, c); ok {
+			found = true
+			out = append(out, v...)
+		}
+	}
+	return out, found
+}
+
+// fieldCache memoises field lookups for one event: the engine evaluates
+// many rules against each event and most read the same few fields, each a
+// walk of the raw record. It also keeps the record's member index, the
+// values of resolved fields as matchers take them (trimmed, lower-cased),
+// and the string values keyword searches read. A nil cache, or one pointed
+// at another event, looks every field up afresh.
+type fieldCache struct {
+	ev       *event.Event
+	entries  map[string]cacheEntry
+	resolved map[string]*resolvedField
+	idx      recordIndex
+	keywords []subject
+	kwDone   bool
+}
+
+type cacheEntry struct {
+	vals  []event.Value
+	found bool
+}
+
+// resolvedField is a rule field's values for the current event.
+type resolvedField struct {
+	vals     []event.Value
+	found    bool
+	subjects []subject // built on first use, one per value (zero for nulls)
+}
+
+func newFieldCache() *fieldCache {
+	return &fieldCache{
+		entries:  make(map[string]cacheEntry, 32),
+		resolved: make(map[string]*resolvedField, 32),
+		idx: recordIndex{
+			objects: make(map[*byte]*objIndex, 8),
+			decoded: make(map[*byte][]byte, 4),
+		},
+	}
+}
+
+// reset points the cache at a new event.
+func (c *fieldCache) reset(ev *event.Event) {
+	c.ev = ev
+	clear(c.entries)
+	clear(c.resolved)
+	c.idx.reset()
+	c.keywords = c.keywords[:0]
+	c.kwDone = false
+}
+
+func (c *fieldCache) lookup(ev *event.Event, key string) ([]event.Value, bool, bool) {
+	if c == nil || c.ev != ev {
+		return nil, false, false
+	}
+	e, ok := c.entries[key]
+	return e.vals, e.found, ok
+}
+
+func (c *fieldCache) store(ev *event.Event, key string, vals []event.Value, found bool) {
+	if c != nil && c.ev == ev {
+		c.entries[key] = cacheEntry{vals, found}
+	}
+}
+
+// get is event.Get(name), memoised.
+func (c *fieldCache) get(ev *event.Event, name string) ([]event.Value, bool) {
+	if c == nil || c.ev != ev {
+		return ev.Get(name)
+	}
+	if e, ok := c.entries[name]; ok {
+		return e.vals, e.found
+	}
+	var v []event.Value
+	var found bool
+	if s, ok := ev.Normalised(name); ok {
+		if s != "" {
+			v, found = []event.Value{event.StringValue(s)}, true
+		}
+	} else {
+		v, found = c.idx.lookup(ev.Raw, name)
+	}
+	c.entries[name] = cacheEntry{v, found}
+	return v, found
+}
+
+// field resolves a rule field, memoised by the resolver's key.
+func (c *fieldCache) field(ev *event.Event, r *resolver) *resolvedField {
+	if c == nil || c.ev != ev {
+		vals, found := r.get(ev, nil)
+		return &resolvedField{vals: vals, found: found}
+	}
+	if f, ok := c.resolved[r.key]; ok {
+		return f
+	}
+	vals, found := r.get(ev, c)
+	f := &resolvedField{vals: vals, found: found}
+	c.resolved[r.key] = f
+	return f
+}
+
+// subjects returns the field's values prepared for matchers.
+func (f *resolvedField) subjectAt(i int) *subject {
+	if f.subjects == nil {
+		f.subjects = make([]subject, len(f.vals))
+		for j, v := range f.vals {
+			if !v.IsNull() {
+				f.subjects[j] = newSubject(v.String())
+			}
+		}
+	}
+	return &f.subjects[i]
+}
+
+// keywordSubjects returns every string value of the record, prepared for
+// matchers, once per event.
+func (c *fieldCache) keywordSubjects(ev *event.Event) []subject {
+	if c != nil && c.ev == ev && c.kwDone {
+		return c.keywords
+	}
+	var out []subject
+	if c != nil && c.ev == ev {
+		out = c.keywords[:0]
+	}
+	raw := bytes.TrimSpace(ev.Raw)
+	switch {
+	case len(raw) == 0:
+	case raw[0] != '{' && raw[0] != '[':
+		out = append(out, newSubject(string(raw)))
+	default:
+		walkStrings(raw, 0, func(s string) bool {
+			out = append(out, newSubject(s))
+			return true
+		})
+	}
+	if c != nil && c.ev == ev {
+		c.keywords, c.kwDone = out, true
+	}
+	return out
+}

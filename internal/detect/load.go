@@ -1,0 +1,474 @@
+package detect
+
+import (
+	"bytes"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// builtin holds azdetect's own rules, one YAML file per rule under
+// rules/<service>/.
+//
+//go:embed rules
+var builtin embed.FS
+
+// LoadDefault loads the built-in rules and, when extraDir is not "", every
+// rule file under extraDir on disk. Rule ids must be unique across both.
+func LoadDefault(extraDir string) ([]*Rule, error) {
+	rules, err := LoadFS(builtin, "rules")
+	if err != nil {
+		return rules, fmt.Errorf("built-in rules: %w", err)
+	}
+	if extraDir == "" {
+		return rules, nil
+	}
+	extra, err := loadDir(os.DirFS(extraDir), ".", extraDir)
+	if err != nil {
+		return append(rules, extra...), fmt.Errorf("rules in %s: %w", extraDir, err)
+	}
+	all := append(rules, extra...)
+	if err := checkUniqueIDs(all); err != nil {
+		return all, err
+	}
+	return all, nil
+}
+
+// LoadFS loads every *.yml and *.yaml file under dir in fsys, one rule per
+// file, in lexical path order. Errors are joined, one per bad file, each
+// naming the file and rule id; the rules that did load are returned beside
+// the error (for linting), but a caller that runs rules must not use them.
+func LoadFS(fsys fs.FS, dir string) ([]*Rule, error) {
+	return loadDir(fsys, dir, "")
+}
+
+// loadDir walks dir; display prefixes the file names in Rule.File and
+// errors (the folder on disk for os.DirFS).
+func loadDir(fsys fs.FS, dir, display string) ([]*Rule, error) {
+	var rules []*Rule
+	var errs []error
+	walkErr := fs.WalkDir(fsys, dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			return nil
+		}
+		ext := strings.ToLower(path.Ext(p))
+		if ext != ".yml" && ext != ".yaml" {
+			return nil
+		}
+		name := p
+		if display != "" {
+			name = filepath.Join(display, filepath.FromSlash(p))
+		}
+		data, err := fs.ReadFile(fsys, p)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", name, err))
+			return nil
+		}
+		r, err := ParseRule(name, data)
+		if err != nil {
+			errs = append(errs, err)
+			return nil
+		}
+		rules = append(rules, r)
+		return nil
+	})
+	if walkErr != nil {
+		errs = append(errs, fmt.Errorf("walk %s: %w", dir, walkErr))
+	}
+	if err := checkUniqueIDs(rules); err != nil {
+		errs = append(errs, err)
+	}
+	return rules, errors.Join(errs...)
+}
+
+// checkUniqueIDs fails for every id held by more than one rule.
+func checkUniqueIDs(rules []*Rule) error {
+	byID := make(map[string][]string)
+	for _, r := range rules {
+		id := strings.ToLower(r.ID)
+		byID[id] = append(byID[id], r.File)
+	}
+	var errs []error
+	ids := make([]string, 0, len(byID))
+	for id := range byID {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		if files := byID[id]; len(files) > 1 {
+			errs = append(errs, fmt.Errorf("rule %s: duplicate id in %s", id, strings.Join(files, ", ")))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Top-level keys a rule file may hold: Sigma's standard keys and azdetect's
+// extensions. Anything else fails the load.
+var ruleKeys = map[string]bool{
+	"title": true, "id": true, "name": true, "status": true, "description": true,
+	"references": true, "author": true, "date": true, "modified": true, "tags": true,
+	"logsource": true, "detection": true, "fields": true, "falsepositives": true,
+	"level": true, "related": true, "license": true, "scope": true,
+	// azdetect extensions
+	"severity_field": true, "summary": true, "tests": true,
+}
+
+var (
+	logsourceKeys = map[string]bool{"product": true, "service": true, "category": true, "definition": true}
+	testKeys      = map[string]bool{"name": true, "match": true, "record": true}
+	uuidPattern   = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+)
+
+// ruleFile is the YAML shape of a rule, decoded after the keys were checked.
+type ruleFile struct {
+	Title          string    `yaml:"title"`
+	ID             string    `yaml:"id"`
+	Name           string    `yaml:"name"`
+	Status         string    `yaml:"status"`
+	Description    string    `yaml:"description"`
+	References     []string  `yaml:"references"`
+	Author         string    `yaml:"author"`
+	Date           string    `yaml:"date"`
+	Modified       string    `yaml:"modified"`
+	Tags           []string  `yaml:"tags"`
+	Logsource      Logsource `yaml:"logsource"`
+	Detection      yaml.Node `yaml:"detection"`
+	Fields         []string  `yaml:"fields"`
+	FalsePositives []string  `yaml:"falsepositives"`
+	Level          string    `yaml:"level"`
+	Related        yaml.Node `yaml:"related"`
+	License        string    `yaml:"license"`
+	Scope          yaml.Node `yaml:"scope"`
+	SeverityField  string    `yaml:"severity_field"`
+	Summary        string    `yaml:"summary"`
+	Tests          yaml.Node `yaml:"tests"`
+}
+
+// ruleError names the file and rule id of a load error.
+func ruleError(file, id string, err error) error {
+	if id == "" {
+		id = "(no id)"
+	}
+	return fmt.Errorf("%s: rule %s: %w", file, id, err)
+}
+
+// ParseRule decodes and compiles one rule file; file names it in errors.
+func ParseRule(file string, data []byte) (*Rule, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, ruleError(file, "", errors.New("empty file"))
+		}
+		return nil, ruleError(file, "", fmt.Errorf("yaml: %w", err))
+	}
+	if len(doc.Content) != 1 || doc.Content[0].Kind != yaml.MappingNode {
+		return nil, ruleError(file, "", errors.New("want a YAML map at the top"))
+	}
+	root := doc.Content[0]
+	id := ""
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		if root.Content[i].Value == "id" && root.Content[i+1].Kind == yaml.ScalarNode {
+			id = root.Content[i+1].Value
+		}
+	}
+	fail := func(err error) (*Rule, error) { return nil, ruleError(file, id, err) }
+	var extra yaml.Node
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return fail(errors.New("more than one YAML document: one rule per file"))
+	}
+	if err := checkKeys(root, ruleKeys, ""); err != nil {
+		return fail(err)
+	}
+	var rf ruleFile
+	if err := root.Decode(&rf); err != nil {
+		return fail(fmt.Errorf("yaml: %w", err))
+	}
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		if root.Content[i].Value == "logsource" {
+			if err := checkKeys(root.Content[i+1], logsourceKeys, "logsource."); err != nil {
+				return fail(err)
+			}
+		}
+	}
+	r := &Rule{
+		ID: strings.TrimSpace(rf.ID), Title: strings.TrimSpace(rf.Title), Status: rf.Status,
+		Description: rf.Description, Author: rf.Author, Date: rf.Date, Modified: rf.Modified,
+		References: rf.References, Tags: rf.Tags, FalsePositives: rf.FalsePositives,
+		Logsource: rf.Logsource, service: strings.ToLower(strings.TrimSpace(rf.Logsource.Service)),
+		SeverityField: strings.TrimSpace(rf.SeverityField), File: file, Kind: MatchKind{},
+	}
+	switch {
+	case r.ID == "":
+		return fail(errors.New("id is required"))
+	case !uuidPattern.MatchString(r.ID):
+		return fail(fmt.Errorf("id %q is not a UUID", r.ID))
+	case r.Title == "":
+		return fail(errors.New("title is required"))
+	case r.service == "":
+		return fail(errors.New("logsource.service is required: it selects the events the rule reads"))
+	}
+	level, ok := NormaliseLevel(rf.Level)
+	if !ok {
+		return fail(fmt.Errorf("level %q: want informational, low, medium, high or critical", rf.Level))
+	}
+	r.Level = level
+	if err := compileDetection(r, &rf.Detection); err != nil {
+		return fail(fmt.Errorf("detection: %w", err))
+	}
+	if r.SeverityField != "" {
+		r.sevRes = newResolver(r.service, r.SeverityField)
+	}
+	if rf.Summary != "" {
+		parts, err := parseSummary(rf.Summary, r.service)
+		if err != nil {
+			return fail(err)
+		}
+		r.summary = parts
+	}
+	tests, err := decodeTests(&rf.Tests)
+	if err != nil {
+		return fail(err)
+	}
+	r.Tests = tests
+	return r, nil
+}
+
+// checkKeys fails on a key of the map n not in allowed, and on a key given
+// twice.
+func checkKeys(n *yaml.Node, allowed map[string]bool, prefix string) error {
+	if n.Kind != yaml.MappingNode {
+		if prefix != "" && !isNull(n) {
+			return fmt.Errorf("%s: want a map, got %s", strings.TrimSuffix(prefix, "."), kindName(n))
+		}
+		return nil
+	}
+	seen := make(map[string]bool, len(n.Content)/2)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k := n.Content[i].Value
+		if !allowed[k] {
+			return fmt.Errorf("unknown key %q (line %d)", prefix+k, n.Content[i].Line)
+		}
+		if seen[k] {
+			return fmt.Errorf("key %q given twice (line %d)", prefix+k, n.Content[i].Line)
+		}
+		seen[k] = true
+	}
+	return nil
+}
+
+// compileDetection compiles the selections and binds the condition.
+func compileDetection(r *Rule, det *yaml.Node) error {
+	if det.Kind != yaml.MappingNode || len(det.Content) == 0 {
+		return errors.New("want a map of selections and a condition")
+	}
+	var condNode *yaml.Node
+	var names []string
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(det.Content); i += 2 {
+		name, val := det.Content[i].Value, det.Content[i+1]
+		if seen[name] {
+			return fmt.Errorf("%q given twice", name)
+		}
+		seen[name] = true
+		switch name {
+		case "condition":
+			condNode = val
+			continue
+		case "timeframe":
+			return errors.New("timeframe is not supported by match rules (use a correlation rule)")
+		}
+		if isKeyword(name) || strings.ContainsAny(name, " ()|*?") || name == "" {
+			return fmt.Errorf("selection name %q is not usable in a condition", name)
+		}
+		sel, err := compileSelection(name, val, r.service)
+		if err != nil {
+			return fmt.Errorf("selection %s: %w", name, err)
+		}
+		names = append(names, name)
+		r.sels = append(r.sels, sel)
+	}
+	if condNode == nil {
+		return errors.New("condition is required")
+	}
+	var texts []string
+	switch condNode.Kind {
+	case yaml.ScalarNode:
+		texts = []string{condNode.Value}
+	case yaml.SequenceNode: // Sigma: a list of conditions is their OR
+		for _, c := range condNode.Content {
+			if c.Kind != yaml.ScalarNode {
+				return errors.New("condition: want text or a list of texts")
+			}
+			texts = append(texts, c.Value)
+		}
+	default:
+		return errors.New("condition: want text or a list of texts")
+	}
+	var parsed []Node
+	for _, t := range texts {
+		n, err := ParseCondition(t)
+		if err != nil {
+			return err
+		}
+		parsed = append(parsed, n)
+	}
+	tree := parsed[0]
+	if len(parsed) > 1 {
+		tree = Or(parsed)
+	}
+	c, err := bindCondition(tree, names)
+	if err != nil {
+		return err
+	}
+	r.condition = strings.Join(texts, " | ")
+	r.cond = c
+	return nil
+}
+
+// decodeTests reads the tests: list. A record is a YAML map (converted to
+// JSON, keys in order) or a string holding the record's text.
+func decodeTests(n *yaml.Node) ([]TestCase, error) {
+	if n.Kind == 0 || isNull(n) {
+		return nil, nil
+	}
+	if n.Kind != yaml.SequenceNode {
+		return nil, fmt.Errorf("tests: want a list, got %s", kindName(n))
+	}
+	var out []TestCase
+	for i, t := range n.Content {
+		if err := checkKeys(t, testKeys, "tests."); err != nil {
+			return nil, fmt.Errorf("test %d: %w", i+1, err)
+		}
+		if t.Kind != yaml.MappingNode {
+			return nil, fmt.Errorf("test %d: want a map", i+1)
+		}
+		var tc TestCase
+		var haveMatch, haveRecord bool
+		for j := 0; j+1 < len(t.Content); j += 2 {
+			k, v := t.Content[j].Value, t.Content[j+1]
+			switch k {
+			case "name":
+				tc.Name = v.Value
+			case "match":
+				if err := v.Decode(&tc.Match); err != nil {
+					return nil, fmt.Errorf("test %d: match: want true or false", i+1)
+				}
+				haveMatch = true
+			case "record":
+				rec, err := recordBytes(v)
+				if err != nil {
+					return nil, fmt.Errorf("test %d: record: %w", i+1, err)
+				}
+				tc.Record = rec
+				haveRecord = true
+			}
+		}
+		if tc.Name == "" {
+			tc.Name = fmt.Sprintf("test %d", i+1)
+		}
+		if !haveMatch || !haveRecord {
+			return nil, fmt.Errorf("test %q: match and record are required", tc.Name)
+		}
+		out = append(out, tc)
+	}
+	return out, nil
+}
+
+func recordBytes(n *yaml.Node) ([]byte, error) {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		if isNull(n) {
+			return nil, errors.New("empty")
+		}
+		return []byte(n.Value), nil
+	case yaml.MappingNode:
+		var b bytes.Buffer
+		if err := nodeJSON(&b, n, 0); err != nil {
+			return nil, err
+		}
+		return b.Bytes(), nil
+	}
+	return nil, fmt.Errorf("want a map or a string, got %s", kindName(n))
+}
+
+// nodeJSON writes a YAML node as JSON, keeping key order and scalar text.
+func nodeJSON(b *bytes.Buffer, n *yaml.Node, depth int) error {
+	if depth > 100 {
+		return errors.New("nested too deep")
+	}
+	switch n.Kind {
+	case yaml.AliasNode:
+		return nodeJSON(b, n.Alias, depth+1)
+	case yaml.MappingNode:
+		b.WriteByte('{')
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			k, _ := json.Marshal(n.Content[i].Value)
+			b.Write(k)
+			b.WriteByte(':')
+			if err := nodeJSON(b, n.Content[i+1], depth+1); err != nil {
+				return err
+			}
+		}
+		b.WriteByte('}')
+	case yaml.SequenceNode:
+		b.WriteByte('[')
+		for i, c := range n.Content {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			if err := nodeJSON(b, c, depth+1); err != nil {
+				return err
+			}
+		}
+		b.WriteByte(']')
+	case yaml.ScalarNode:
+		switch n.ShortTag() {
+		case "!!null":
+			b.WriteString("null")
+		case "!!bool":
+			var v bool
+			if err := n.Decode(&v); err != nil {
+				return err
+			}
+			fmt.Fprint(b, v)
+		case "!!int", "!!float":
+			if json.Valid([]byte(n.Value)) {
+				b.WriteString(n.Value)
+				return nil
+			}
+			var v any
+			if err := n.Decode(&v); err != nil {
+				return err
+			}
+			out, err := json.Marshal(v)
+			if err != nil {
+				return fmt.Errorf("number %q: %w", n.Value, err)
+			}
+			b.Write(out)
+		default:
+			s, _ := json.Marshal(n.Value)
+			b.Write(s)
+		}
+	default:
+		return fmt.Errorf("unsupported YAML node")
+	}
+	return nil
+}

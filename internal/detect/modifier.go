@@ -1,0 +1,439 @@
+package detect
+
+import (
+	"encoding/base64"
+	"fmt"
+	"net/netip"
+	"regexp"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// Modifiers are Sigma's "field|mod1|mod2" suffixes. Each name maps to one
+// entry of the registry below: a value transform (applied to the rule's
+// value at load, before comparison), a comparator (compiles the value into a
+// matcher once, at load), or a flag that changes how the comparator or the
+// value list behaves. Nothing here runs per event but the matchers.
+
+type modKind int
+
+const (
+	modTransform modKind = iota + 1
+	modCompare
+	modFlag
+)
+
+// compileFunc builds the matcher for one rule value.
+type compileFunc func(value string, o compileOpts) (matcher, error)
+
+type modifier struct {
+	kind      modKind
+	transform func(string) string
+	compile   compileFunc
+}
+
+// compileOpts are the flags gathered from a field's modifier chain.
+type compileOpts struct {
+	cased   bool   // "cased": compare case-sensitively
+	reFlags string // "i", "m", "s" after "re"
+}
+
+// modifiers is the registry: the only list to edit when adding one.
+var modifiers = map[string]modifier{
+	"contains":   {kind: modCompare, compile: compileContains},
+	"startswith": {kind: modCompare, compile: compileStartsWith},
+	"endswith":   {kind: modCompare, compile: compileEndsWith},
+	"re":         {kind: modCompare, compile: compileRegexp},
+	"cidr":       {kind: modCompare, compile: compileCIDR},
+	"gt":         {kind: modCompare, compile: compileNumeric("gt")},
+	"gte":        {kind: modCompare, compile: compileNumeric("gte")},
+	"lt":         {kind: modCompare, compile: compileNumeric("lt")},
+	"lte":        {kind: modCompare, compile: compileNumeric("lte")},
+	"exists":     {kind: modCompare}, // handled by the field: it tests presence, not values
+	"all":        {kind: modFlag},
+	"cased":      {kind: modFlag},
+	"base64":     {kind: modTransform, transform: func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }},
+}
+
+// reSubModifiers are accepted only right after "re" (Sigma's re|i, re|m, re|s).
+var reSubModifiers = map[string]string{"i": "i", "m": "m", "s": "s"}
+
+// fieldSpec is a parsed "name|mod|mod" key.
+type fieldSpec struct {
+	name      string
+	transform []func(string) string
+	compare   string // "" = equality (with wildcards)
+	all       bool
+	opts      compileOpts
+}
+
+// parseFieldKey splits a selection key into the field name and its modifiers
+// and checks the chain: known names, transforms before the comparator, at
+// most one comparator, re's sub-modifiers only after re.
+func parseFieldKey(key string) (fieldSpec, error) {
+	parts := strings.Split(key, "|")
+	fs := fieldSpec{name: parts[0]}
+	for _, m := range parts[1:] {
+		if fs.compare == "re" {
+			if f, ok := reSubModifiers[m]; ok {
+				if !strings.Contains(fs.opts.reFlags, f) {
+					fs.opts.reFlags += f
+				}
+				continue
+			}
+		}
+		mod, ok := modifiers[m]
+		if !ok {
+			return fs, fmt.Errorf("unknown modifier %q", m)
+		}
+		switch mod.kind {
+		case modTransform:
+			if fs.compare != "" {
+				return fs, fmt.Errorf("modifier %q transforms the value but comes after the comparison %q", m, fs.compare)
+			}
+			fs.transform = append(fs.transform, mod.transform)
+		case modCompare:
+			if fs.compare != "" {
+				return fs, fmt.Errorf("modifier %q: field already compared with %q", m, fs.compare)
+			}
+			fs.compare = m
+		case modFlag:
+			switch m {
+			case "all":
+				fs.all = true
+			case "cased":
+				fs.opts.cased = true
+			}
+		}
+	}
+	if fs.compare == "exists" && (len(fs.transform) > 0 || fs.all) {
+		return fs, fmt.Errorf("modifier exists takes no other modifiers")
+	}
+	return fs, nil
+}
+
+// compileValue builds the matcher for one rule value under a field spec.
+func compileValue(fs fieldSpec, v string) (matcher, error) {
+	for _, t := range fs.transform {
+		v = t(v)
+	}
+	if fs.compare == "" {
+		return compileEquals(v, fs.opts)
+	}
+	return modifiers[fs.compare].compile(v, fs.opts)
+}
+
+// subject is one event value offered to matchers: the value as written, and
+// trimmed and lower-cased once for the case-insensitive comparators. Azure
+// pads some values with blanks ("Update application – Certificates and
+// secrets management ", " admin@contoso.com"), so plain comparisons ignore
+// surrounding white space; regular expressions see the value as written.
+type subject struct {
+	raw     string
+	trimmed string
+	lower   string
+}
+
+func newSubject(s string) subject {
+	t := strings.TrimSpace(s)
+	return subject{raw: s, trimmed: t, lower: strings.ToLower(t)}
+}
+
+// matcher is a compiled rule value.
+type matcher interface {
+	match(s *subject) bool
+}
+
+// literal compares a whole value (no wildcards).
+type literal struct {
+	want  string // lower-cased unless cased
+	cased bool
+	op    byte // '=', 'c' contains, 's' startswith, 'e' endswith
+}
+
+func (l literal) match(s *subject) bool {
+	v := s.lower
+	if l.cased {
+		v = s.trimmed
+	}
+	switch l.op {
+	case 'c':
+		return strings.Contains(v, l.want)
+	case 's':
+		return strings.HasPrefix(v, l.want)
+	case 'e':
+		return strings.HasSuffix(v, l.want)
+	default:
+		return v == l.want
+	}
+}
+
+// glob is a value with unescaped * or ? wildcards, matched against the whole
+// value.
+type glob struct {
+	pat   []globToken
+	cased bool
+}
+
+type globToken struct {
+	lit  string // literal text (lower-cased unless cased)
+	star bool   // '*'
+	one  bool   // '?'
+}
+
+func (g glob) match(s *subject) bool {
+	v := s.lower
+	if g.cased {
+		v = s.trimmed
+	}
+	return globMatch(g.pat, v)
+}
+
+// globMatch matches tokens against v with the usual backtracking on the last
+// star: linear for patterns with one star, O(len(v)*stars) at worst.
+func globMatch(pat []globToken, v string) bool {
+	pi, vi := 0, 0
+	starPi, starVi := -1, 0
+	for {
+		if pi < len(pat) {
+			t := pat[pi]
+			switch {
+			case t.star:
+				starPi, starVi = pi, vi
+				pi++
+				continue
+			case t.one:
+				if vi < len(v) {
+					_, n := utf8.DecodeRuneInString(v[vi:])
+					vi += n
+					pi++
+					continue
+				}
+			default:
+				if strings.HasPrefix(v[vi:], t.lit) {
+					vi += len(t.lit)
+					pi++
+					continue
+				}
+			}
+		} else if vi == len(v) {
+			return true
+		}
+		// Mismatch: let the last star swallow one more rune.
+		if starPi < 0 || starVi >= len(v) {
+			return false
+		}
+		_, n := utf8.DecodeRuneInString(v[starVi:])
+		starVi += n
+		pi, vi = starPi+1, starVi
+	}
+}
+
+// parseWildcards splits a Sigma value into literal runs and wildcards.
+// A backslash escapes *, ? and itself; before any other character it is a
+// plain backslash (Sigma's rule, so Windows paths need no doubling).
+func parseWildcards(v string) (toks []globToken, hasWild bool) {
+	var b strings.Builder
+	flush := func() {
+		if b.Len() > 0 {
+			toks = append(toks, globToken{lit: b.String()})
+			b.Reset()
+		}
+	}
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		switch c {
+		case '\\':
+			if i+1 < len(v) && (v[i+1] == '*' || v[i+1] == '?' || v[i+1] == '\\') {
+				b.WriteByte(v[i+1])
+				i++
+				continue
+			}
+			b.WriteByte(c)
+		case '*':
+			flush()
+			hasWild = true
+			if len(toks) == 0 || !toks[len(toks)-1].star {
+				toks = append(toks, globToken{star: true})
+			}
+		case '?':
+			flush()
+			hasWild = true
+			toks = append(toks, globToken{one: true})
+		default:
+			b.WriteByte(c)
+		}
+	}
+	flush()
+	return toks, hasWild
+}
+
+// compilePattern builds a literal or glob matcher for v wrapped in optional
+// leading/trailing stars (contains, startswith, endswith).
+func compilePattern(v string, o compileOpts, lead, trail bool) matcher {
+	toks, wild := parseWildcards(v)
+	fold := func(s string) string {
+		if o.cased {
+			return s
+		}
+		return strings.ToLower(s)
+	}
+	if !wild {
+		var lit string
+		for _, t := range toks {
+			lit += t.lit
+		}
+		lit = fold(lit)
+		op := byte('=')
+		switch {
+		case lead && trail:
+			op = 'c'
+		case trail:
+			op = 's'
+		case lead:
+			op = 'e'
+		}
+		return literal{want: lit, cased: o.cased, op: op}
+	}
+	var pat []globToken
+	if lead {
+		pat = append(pat, globToken{star: true})
+	}
+	for _, t := range toks {
+		if t.star && len(pat) > 0 && pat[len(pat)-1].star {
+			continue
+		}
+		if t.lit != "" {
+			t.lit = fold(t.lit)
+		}
+		pat = append(pat, t)
+	}
+	if trail && (len(pat) == 0 || !pat[len(pat)-1].star) {
+		pat = append(pat, globToken{star: true})
+	}
+	return glob{pat: pat, cased: o.cased}
+}
+
+func compileEquals(v string, o compileOpts) (matcher, error) {
+	return compilePattern(v, o, false, false), nil
+}
+
+func compileContains(v string, o compileOpts) (matcher, error) {
+	return compilePattern(v, o, true, true), nil
+}
+
+func compileStartsWith(v string, o compileOpts) (matcher, error) {
+	return compilePattern(v, o, false, true), nil
+}
+
+func compileEndsWith(v string, o compileOpts) (matcher, error) {
+	return compilePattern(v, o, true, false), nil
+}
+
+// regex is Sigma's re: Go syntax (RE2), case-sensitive unless the rule says
+// (?i) or re|i, matched against the value as written (not trimmed).
+type regex struct{ re *regexp.Regexp }
+
+func (r regex) match(s *subject) bool { return r.re.MatchString(s.raw) }
+
+func compileRegexp(v string, o compileOpts) (matcher, error) {
+	expr := v
+	if o.reFlags != "" {
+		expr = "(?" + o.reFlags + ")" + v
+	}
+	re, err := regexp.Compile(expr)
+	if err != nil {
+		return nil, fmt.Errorf("regular expression %q: %w", v, err)
+	}
+	return regex{re: re}, nil
+}
+
+// cidr matches IP values inside a prefix. The value is parsed leniently:
+// blanks, brackets, a port and an IPv6 zone are stripped; IPv4-mapped IPv6
+// addresses compare as IPv4.
+type cidr struct{ prefix netip.Prefix }
+
+func (c cidr) match(s *subject) bool {
+	a, ok := parseIP(s.trimmed)
+	return ok && c.prefix.Contains(a)
+}
+
+func compileCIDR(v string, _ compileOpts) (matcher, error) {
+	v = strings.TrimSpace(v)
+	p, err := netip.ParsePrefix(v)
+	if err != nil {
+		a, aerr := netip.ParseAddr(v)
+		if aerr != nil {
+			return nil, fmt.Errorf("cidr %q: %w", v, err)
+		}
+		p = netip.PrefixFrom(a, a.BitLen())
+	}
+	p = p.Masked()
+	if p.Addr().Is4In6() {
+		p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+	}
+	return cidr{prefix: p}, nil
+}
+
+// parseIP reads an IP address the way Azure logs write them: possibly with a
+// port ("10.0.0.1:443", "[2001:db8::1]:443"), brackets, a zone, or blanks.
+func parseIP(s string) (netip.Addr, bool) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return netip.Addr{}, false
+	}
+	if a, err := netip.ParseAddr(s); err == nil {
+		return a.WithZone("").Unmap(), true
+	}
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap.Addr().WithZone("").Unmap(), true
+	}
+	s = strings.TrimPrefix(s, "[")
+	if i := strings.IndexByte(s, ']'); i >= 0 {
+		s = s[:i]
+	} else if strings.Count(s, ":") == 1 {
+		s = s[:strings.IndexByte(s, ':')] // IPv4 with a port the parsers refused
+	}
+	if i := strings.IndexByte(s, '%'); i >= 0 {
+		s = s[:i]
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	return a.Unmap(), true
+}
+
+// numeric compares numbers; values that are not numbers never match.
+type numeric struct {
+	op   string
+	want float64
+}
+
+func (n numeric) match(s *subject) bool {
+	f, err := strconv.ParseFloat(s.trimmed, 64)
+	if err != nil {
+		return false
+	}
+	switch n.op {
+	case "gt":
+		return f > n.want
+	case "gte":
+		return f >= n.want
+	case "lt":
+		return f < n.want
+	default:
+		return f <= n.want
+	}
+}
+
+func compileNumeric(op string) compileFunc {
+	return func(v string, _ compileOpts) (matcher, error) {
+		f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+		if err != nil {
+			return nil, fmt.Errorf("modifier %s needs a number, got %q", op, v)
+		}
+		return numeric{op: op, want: f}, nil
+	}
+}

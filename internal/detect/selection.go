@@ -1,0 +1,302 @@
+package detect
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/azdetect/azdetect/internal/event"
+	"gopkg.in/yaml.v3"
+)
+
+// A selection (Sigma "search identifier") is one of:
+//   - a map: every field must match (AND);
+//   - a list of maps: any map must match (OR);
+//   - a list of plain values (or one value): keywords, any of which must
+//     occur in some string value of the record (case-insensitive).
+
+// evalCtx carries one event through a rule's evaluation.
+type evalCtx struct {
+	ev    *event.Event
+	cache *fieldCache
+}
+
+type selection struct {
+	name     string
+	anyOf    [][]*fieldMatch // OR of ANDs
+	keywords []matcher       // OR
+}
+
+func (s *selection) match(e *evalCtx) bool {
+	if s.keywords != nil {
+		return matchKeywords(s.keywords, e)
+	}
+	for _, group := range s.anyOf {
+		ok := true
+		for _, f := range group {
+			if !f.match(e) {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return true
+		}
+	}
+	return false
+}
+
+// ruleValue is one compiled value of a field: a matcher, or null (the field
+// is missing or null).
+type ruleValue struct {
+	null bool
+	m    matcher
+}
+
+type fieldMatch struct {
+	key    string // as written in the rule, for messages
+	res    *resolver
+	all    bool
+	exists *bool // "exists": presence test instead of values
+	values []ruleValue
+}
+
+func (f *fieldMatch) match(e *evalCtx) bool {
+	rf := e.cache.field(e.ev, f.res)
+	vals, found := rf.vals, rf.found
+	if f.exists != nil {
+		present := found && (len(vals) == 0 || !allNull(vals))
+		return present == *f.exists
+	}
+	if found && len(vals) == 0 {
+		// An empty array: its text is [] (Sigma's NetworkLocationDetails: '[]').
+		rf = emptyArrayField
+		vals = rf.vals
+	}
+	one := func(rv ruleValue) bool {
+		if rv.null {
+			return !found || allNull(vals)
+		}
+		for i, v := range vals {
+			if v.IsNull() {
+				continue
+			}
+			if rv.m.match(rf.subjectAt(i)) {
+				return true
+			}
+		}
+		return false
+	}
+	if f.all {
+		for _, rv := range f.values {
+			if !one(rv) {
+				return false
+			}
+		}
+		return true
+	}
+	for _, rv := range f.values {
+		if one(rv) {
+			return true
+		}
+	}
+	return false
+}
+
+// emptyArrayField is read-only once its subjects are built (at init).
+var emptyArrayField = func() *resolvedField {
+	f := &resolvedField{vals: []event.Value{event.JSONValue([]byte("[]"))}, found: true}
+	f.subjectAt(0)
+	return f
+}()
+
+func allNull(vals []event.Value) bool {
+	for _, v := range vals {
+		if !v.IsNull() {
+			return false
+		}
+	}
+	return len(vals) > 0
+}
+
+// matchKeywords reports whether any keyword occurs in a string value of the
+// record (or anywhere in a record that is not JSON).
+func matchKeywords(kws []matcher, e *evalCtx) bool {
+	subs := e.cache.keywordSubjects(e.ev)
+	for i := range subs {
+		for _, k := range kws {
+			if k.match(&subs[i]) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// walkStrings calls fn with every string value (not member names) in the
+// JSON value v, depth first; fn returns false to stop. It returns false once
+// stopped.
+func walkStrings(v []byte, depth int, fn func(string) bool) bool {
+	if depth > 64 {
+		return true
+	}
+	i := event.SkipSpace(v, 0)
+	if i >= len(v) {
+		return true
+	}
+	cont := true
+	switch v[i] {
+	case '{':
+		_ = event.ObjectEach(v[i:], func(_, val []byte) bool {
+			cont = walkStrings(val, depth+1, fn)
+			return cont
+		})
+	case '[':
+		_ = event.ArrayEach(v[i:], func(el []byte) bool {
+			cont = walkStrings(el, depth+1, fn)
+			return cont
+		})
+	case '"':
+		if s, ok := event.Unquote(v[i:]); ok {
+			cont = fn(s)
+		}
+	}
+	return cont
+}
+
+// compileSelection builds a selection from its YAML node.
+func compileSelection(name string, n *yaml.Node, service string) (*selection, error) {
+	s := &selection{name: name}
+	switch n.Kind {
+	case yaml.MappingNode:
+		group, err := compileFieldMap(n, service)
+		if err != nil {
+			return nil, err
+		}
+		s.anyOf = [][]*fieldMatch{group}
+	case yaml.SequenceNode:
+		if len(n.Content) == 0 {
+			return nil, fmt.Errorf("empty list")
+		}
+		if n.Content[0].Kind == yaml.MappingNode {
+			for i, el := range n.Content {
+				if el.Kind != yaml.MappingNode {
+					return nil, fmt.Errorf("item %d: a list of maps cannot hold a %s", i+1, kindName(el))
+				}
+				group, err := compileFieldMap(el, service)
+				if err != nil {
+					return nil, err
+				}
+				s.anyOf = append(s.anyOf, group)
+			}
+			return s, nil
+		}
+		for i, el := range n.Content {
+			if el.Kind != yaml.ScalarNode || isNull(el) {
+				return nil, fmt.Errorf("keyword %d: want a plain value, got %s", i+1, kindName(el))
+			}
+			s.keywords = append(s.keywords, compilePattern(el.Value, compileOpts{}, true, true))
+		}
+	case yaml.ScalarNode:
+		if isNull(n) {
+			return nil, fmt.Errorf("empty selection")
+		}
+		s.keywords = []matcher{compilePattern(n.Value, compileOpts{}, true, true)}
+	default:
+		return nil, fmt.Errorf("want a map, a list of maps or a list of keywords, got %s", kindName(n))
+	}
+	return s, nil
+}
+
+func compileFieldMap(n *yaml.Node, service string) ([]*fieldMatch, error) {
+	if len(n.Content) == 0 {
+		return nil, fmt.Errorf("empty map")
+	}
+	var out []*fieldMatch
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		f, err := compileField(k.Value, v, service)
+		if err != nil {
+			return nil, fmt.Errorf("field %q: %w", k.Value, err)
+		}
+		out = append(out, f)
+	}
+	return out, nil
+}
+
+func compileField(key string, v *yaml.Node, service string) (*fieldMatch, error) {
+	spec, err := parseFieldKey(key)
+	if err != nil {
+		return nil, err
+	}
+	if strings.TrimSpace(spec.name) == "" {
+		return nil, fmt.Errorf("no field name (keyword searches are lists of values)")
+	}
+	f := &fieldMatch{key: key, res: newResolver(service, spec.name), all: spec.all}
+	var items []*yaml.Node
+	switch v.Kind {
+	case yaml.ScalarNode:
+		items = []*yaml.Node{v}
+	case yaml.SequenceNode:
+		if len(v.Content) == 0 {
+			return nil, fmt.Errorf("empty list of values")
+		}
+		items = v.Content
+	default:
+		return nil, fmt.Errorf("want a value or a list of values, got %s", kindName(v))
+	}
+	if spec.compare == "exists" {
+		if len(items) != 1 || items[0].Kind != yaml.ScalarNode {
+			return nil, fmt.Errorf("exists takes one value, true or false")
+		}
+		switch strings.ToLower(items[0].Value) {
+		case "true", "yes":
+			t := true
+			f.exists = &t
+		case "false", "no":
+			b := false
+			f.exists = &b
+		default:
+			return nil, fmt.Errorf("exists takes true or false, got %q", items[0].Value)
+		}
+		return f, nil
+	}
+	for i, it := range items {
+		if it.Kind != yaml.ScalarNode {
+			return nil, fmt.Errorf("value %d: want a plain value, got %s", i+1, kindName(it))
+		}
+		if isNull(it) {
+			if spec.compare != "" || len(spec.transform) > 0 {
+				return nil, fmt.Errorf("value %d: null cannot be used with modifiers", i+1)
+			}
+			f.values = append(f.values, ruleValue{null: true})
+			continue
+		}
+		m, err := compileValue(spec, it.Value)
+		if err != nil {
+			return nil, fmt.Errorf("value %d: %w", i+1, err)
+		}
+		f.values = append(f.values, ruleValue{m: m})
+	}
+	return f, nil
+}
+
+func isNull(n *yaml.Node) bool {
+	return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null"
+}
+
+func kindName(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a map"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		if isNull(n) {
+			return "null"
+		}
+		return "a value"
+	case yaml.AliasNode:
+		return "an alias"
+	}
+	return "nothing"
+}

@@ -1,0 +1,132 @@
+package event
+
+import (
+	"encoding/json"
+	"reflect"
+	"testing"
+)
+
+const activityRecord = `{
+ "time": "2026-11-20T09:12:44.1234567Z",
+ "resourceId": "/SUBSCRIPTIONS/6F2C/PROVIDERS/MICROSOFT.INSIGHTS/DIAGNOSTICSETTINGS/SEND-TO-SIEM",
+ "operationName": "MICROSOFT.INSIGHTS/DIAGNOSTICSETTINGS/DELETE",
+ "Level": 4, "level": "Informational",
+ "identity": {"claims": {"http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn": "mallory@contoso.com", "appid": "04b07795"}},
+ "properties": {
+   "statusCode": "OK",
+   "requestbody": "{\"properties\":{\"roleDefinitionId\":\"/providers/x/8e3af657\",\"principalType\":\"User\"}}",
+   "targetResources": [
+     {"type": "User", "modifiedProperties": [{"displayName": "Role.DisplayName", "newValue": "\"Global Administrator\""}]},
+     {"type": "Role", "modifiedProperties": [{"displayName": "Role.TemplateId", "newValue": "\"62e90394\""}, {"displayName": "X", "newValue": null}]}
+   ],
+   "empty": [],
+   "n": 12.5, "t": true, "esc": "caf\u00e9 \"q\""
+ }
+}`
+
+func strs(vals []Value) []string {
+	out := make([]string, len(vals))
+	for i, v := range vals {
+		out[i] = v.String()
+	}
+	return out
+}
+
+func TestLookup(t *testing.T) {
+	tests := []struct {
+		path  string
+		want  []string
+		found bool
+	}{
+		{"operationName", []string{"MICROSOFT.INSIGHTS/DIAGNOSTICSETTINGS/DELETE"}, true},
+		{"OPERATIONNAME", []string{"MICROSOFT.INSIGHTS/DIAGNOSTICSETTINGS/DELETE"}, true},
+		// Exact case wins over folded case when both members exist.
+		{"Level", []string{"4"}, true},
+		{"level", []string{"Informational"}, true},
+		// Member names containing dots.
+		{"identity.claims.http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn", []string{"mallory@contoso.com"}, true},
+		{"identity.claims.appid", []string{"04b07795"}, true},
+		// JSON inside a string is followed.
+		{"properties.requestbody.properties.roleDefinitionId", []string{"/providers/x/8e3af657"}, true},
+		{"properties.requestBody.Properties.principaltype", []string{"User"}, true},
+		// Arrays fan out.
+		{"properties.targetResources.type", []string{"User", "Role"}, true},
+		{"properties.targetResources.modifiedProperties.displayName", []string{"Role.DisplayName", "Role.TemplateId", "X"}, true},
+		{"properties.targetResources.modifiedProperties.newValue", []string{`"Global Administrator"`, `"62e90394"`, ""}, true},
+		{"properties.empty", []string{}, true},
+		{"properties.n", []string{"12.5"}, true},
+		{"properties.t", []string{"true"}, true},
+		{"properties.esc", []string{`café "q"`}, true},
+		{"properties.missing", nil, false},
+		{"properties.statusCode.deeper", nil, false},
+		{"nothing", nil, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.path, func(t *testing.T) {
+			vals, found := Lookup([]byte(activityRecord), tc.path)
+			if found != tc.found {
+				t.Fatalf("found = %v, want %v", found, tc.found)
+			}
+			got := strs(vals)
+			if tc.want == nil {
+				tc.want = []string{}
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Fatalf("got %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestLookupNull(t *testing.T) {
+	vals, found := Lookup([]byte(`{"a":null}`), "a")
+	if !found || len(vals) != 1 || !vals[0].IsNull() {
+		t.Fatalf("null member: got %v %v", vals, found)
+	}
+}
+
+func TestGetNormalisedBeforeRaw(t *testing.T) {
+	ev := &Event{Source: "activitylogs", Actor: Actor{UPN: "a@b.c", IP: "203.0.113.9"}, Raw: []byte(`{"actor":{"upn":"raw"}}`)}
+	vals, ok := ev.Get(FieldActorUPN)
+	if !ok || vals[0].String() != "a@b.c" {
+		t.Fatalf("actor.upn = %v %v", vals, ok)
+	}
+	if _, ok := ev.Get(FieldCountry); ok {
+		t.Fatal("empty normalised field reported as found")
+	}
+	ev.Set("signin.client_app", "IMAP4")
+	if vals, ok := ev.Get("signin.client_app"); !ok || vals[0].String() != "IMAP4" {
+		t.Fatalf("extra = %v %v", vals, ok)
+	}
+}
+
+func TestSkipValueAgreesWithValid(t *testing.T) {
+	for _, s := range []string{
+		`{}`, `[]`, `{"a":[1,2,{"b":null}],"c":"x\"y"}`, `"\\"`, `-1.5e+10`, `true`,
+		`{'a':1}`, `{"a":}`, `[1,]`, `{"a" 1}`, `"open`, `{"a":"b"`, `[1 2]`, `nul`,
+	} {
+		end, err := SkipValue([]byte(s), 0)
+		ok := err == nil && SkipSpace([]byte(s), end) == len(s)
+		if ok != json.Valid([]byte(s)) {
+			t.Errorf("%s: SkipValue ok=%v, json.Valid=%v", s, ok, json.Valid([]byte(s)))
+		}
+	}
+}
+
+func FuzzLookup(f *testing.F) {
+	f.Add([]byte(activityRecord), "properties.targetResources.modifiedProperties.newValue")
+	f.Add([]byte(`{"a":"{\"b\":[1,{\"c\":2}]}"}`), "a.b.c")
+	f.Add([]byte(`[[[[`), "a")
+	f.Fuzz(func(t *testing.T, raw []byte, path string) {
+		vals, found := Lookup(raw, path)
+		if !found && len(vals) > 0 {
+			t.Fatal("values without found")
+		}
+		for _, v := range vals {
+			_ = v.String()
+		}
+		if end, err := SkipValue(raw, 0); err == nil && end > len(raw) {
+			t.Fatalf("SkipValue end %d past input %d", end, len(raw))
+		}
+	})
+}

@@ -1,0 +1,257 @@
+package invoke
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/azdetect/azdetect/internal/pipeline"
+)
+
+// Event Hubs metadata keys (reference/functions-contract.md §2.1).
+const (
+	metaPartitionContext        = "PartitionContext"
+	metaTriggerPartitionContext = "TriggerPartitionContext"
+	metaSequenceNumberArray     = "SequenceNumberArray"
+	metaOffsetStringArray       = "OffsetStringArray"
+	metaOffsetArray             = "OffsetArray"
+	metaEnqueuedTimeUtcArray    = "EnqueuedTimeUtcArray"
+	metaPartitionKeyArray       = "PartitionKeyArray"
+	metaPropertiesArray         = "PropertiesArray"
+	metaSystemPropertiesArray   = "SystemPropertiesArray"
+)
+
+// Event Hubs dataType values of the trigger binding.
+const (
+	DataTypeString = "string"
+	DataTypeBinary = "binary"
+)
+
+// PartitionContext says which partition a batch came from.
+type PartitionContext struct {
+	FullyQualifiedNamespace string `json:"FullyQualifiedNamespace"`
+	EventHubName            string `json:"EventHubName"`
+	ConsumerGroup           string `json:"ConsumerGroup"`
+	PartitionID             string `json:"PartitionId"`
+}
+
+// Event is one Event Hub event of a batch.
+type Event struct {
+	Body           []byte
+	SequenceNumber int64 // -1 when the host sent none
+	Offset         string
+	EnqueuedTime   time.Time
+	PartitionKey   string
+	Properties     map[string]json.RawMessage // application properties
+}
+
+// EventBatch is one Event Hubs trigger invocation ("cardinality": "many").
+type EventBatch struct {
+	Partition PartitionContext
+	Events    []Event
+}
+
+// DecodeEventHub reads the batch of binding from an Event Hubs trigger
+// request. dataType is the binding's function.json dataType: "string"
+// (bodies are text), "binary" (bodies are base64) or "" (bodies are JSON
+// values); a string body is also read as base64 when dataType is "" and it
+// does not look like JSON. Data.<binding> is one JSON string holding the
+// JSON array of bodies; a plain array is accepted too.
+func DecodeEventHub(req Request, binding, dataType string) (EventBatch, error) {
+	raw, ok := req.Binding(binding)
+	if !ok {
+		return EventBatch{}, badRequest(nil, "request has no Data.%s: the Event Hubs binding of this function", binding)
+	}
+	var elems []json.RawMessage
+	if err := DecodeValue(raw, &elems); err != nil {
+		return EventBatch{}, badRequest(err, "Data.%s is not a JSON array of event bodies (double-encoded as the host sends it)", binding)
+	}
+	batch := EventBatch{Events: make([]Event, len(elems))}
+	for i, el := range elems {
+		body, err := eventBody(el, dataType)
+		if err != nil {
+			return EventBatch{}, badRequest(err, "Data.%s[%d]", binding, i)
+		}
+		batch.Events[i] = Event{Body: body, SequenceNumber: -1}
+	}
+
+	if pc, ok := req.Meta(metaPartitionContext); ok {
+		if err := DecodeValue(pc, &batch.Partition); err != nil {
+			return EventBatch{}, badRequest(err, "Metadata.%s is not the partition context object", metaPartitionContext)
+		}
+	} else if pc, ok := req.Meta(metaTriggerPartitionContext); ok {
+		if err := DecodeValue(pc, &batch.Partition); err != nil {
+			return EventBatch{}, badRequest(err, "Metadata.%s is not the partition context object", metaTriggerPartitionContext)
+		}
+	}
+
+	n := len(batch.Events)
+	var seqs []int64
+	if err := metaArray(req, metaSequenceNumberArray, n, &seqs); err != nil {
+		return EventBatch{}, err
+	}
+	var sys []map[string]json.RawMessage
+	if err := metaArray(req, metaSystemPropertiesArray, n, &sys); err != nil {
+		return EventBatch{}, err
+	}
+	// Offsets: OffsetStringArray (6.5+) first; OffsetArray holds numbers or
+	// numeric strings (or -1 on geo-replicated namespaces).
+	var offsets []json.RawMessage
+	if err := metaArray(req, metaOffsetStringArray, n, &offsets); err != nil {
+		return EventBatch{}, err
+	}
+	if offsets == nil {
+		if err := metaArray(req, metaOffsetArray, n, &offsets); err != nil {
+			return EventBatch{}, err
+		}
+	}
+	var times []string
+	if err := metaArray(req, metaEnqueuedTimeUtcArray, n, &times); err != nil {
+		return EventBatch{}, err
+	}
+	var keys []*string
+	if err := metaArray(req, metaPartitionKeyArray, n, &keys); err != nil {
+		return EventBatch{}, err
+	}
+	var props []map[string]json.RawMessage
+	if err := metaArray(req, metaPropertiesArray, n, &props); err != nil {
+		return EventBatch{}, err
+	}
+
+	for i := range batch.Events {
+		ev := &batch.Events[i]
+		switch {
+		case seqs != nil:
+			ev.SequenceNumber = seqs[i]
+		case sys != nil:
+			if v, ok := sys[i]["SequenceNumber"]; ok {
+				var s int64
+				if json.Unmarshal(v, &s) == nil {
+					ev.SequenceNumber = s
+				}
+			}
+		}
+		if offsets != nil {
+			ev.Offset = scalarText(offsets[i])
+		} else if sys != nil {
+			if v, ok := sys[i]["OffsetString"]; ok {
+				ev.Offset = scalarText(v)
+			} else if v, ok := sys[i]["Offset"]; ok {
+				ev.Offset = scalarText(v)
+			}
+		}
+		if times != nil && times[i] != "" {
+			t, err := ParseHostTime(times[i])
+			if err != nil {
+				return EventBatch{}, badRequest(err, "Metadata.%s[%d]", metaEnqueuedTimeUtcArray, i)
+			}
+			ev.EnqueuedTime = t.UTC()
+		}
+		if keys != nil && keys[i] != nil {
+			ev.PartitionKey = *keys[i]
+		}
+		if props != nil {
+			ev.Properties = props[i]
+		}
+	}
+	return batch, nil
+}
+
+// metaArray decodes one double-encoded metadata array parallel to the
+// events. A missing key leaves *dst nil; a length that differs from the
+// number of events is a bad request.
+func metaArray[T any](req Request, key string, n int, dst *[]T) error {
+	raw, ok := req.Meta(key)
+	if !ok {
+		return nil
+	}
+	var v []T
+	if err := DecodeValue(raw, &v); err != nil {
+		return badRequest(err, "Metadata.%s is not a JSON array (double-encoded as the host sends it)", key)
+	}
+	if len(v) != n {
+		return badRequest(nil, "Metadata.%s has %d entries for %d events", key, len(v), n)
+	}
+	if v == nil {
+		v = []T{}
+	}
+	*dst = v
+	return nil
+}
+
+// eventBody turns one element of the bodies array into the event's bytes.
+func eventBody(el json.RawMessage, dataType string) ([]byte, error) {
+	el = bytes.TrimSpace(el)
+	if len(el) == 0 || el[0] != '"' {
+		// dataType unset: the host parsed each body as JSON; keep its text.
+		return append([]byte(nil), el...), nil
+	}
+	var s string
+	if err := json.Unmarshal(el, &s); err != nil {
+		return nil, err
+	}
+	switch strings.ToLower(dataType) {
+	case DataTypeString:
+		return []byte(s), nil
+	case DataTypeBinary:
+		b, err := base64.StdEncoding.DecodeString(s)
+		if err != nil {
+			return nil, fmt.Errorf("body is not base64 (dataType binary): %w", err)
+		}
+		return b, nil
+	default:
+		// No dataType: a JSON string body, or base64 bytes. Base64 has no
+		// '{', '[' nor blanks, so JSON text is never mistaken for it.
+		if t := strings.TrimSpace(s); t != "" && t[0] != '{' && t[0] != '[' {
+			if b, err := base64.StdEncoding.DecodeString(s); err == nil {
+				return b, nil
+			}
+		}
+		return []byte(s), nil
+	}
+}
+
+// scalarText renders a JSON number or string as text.
+func scalarText(raw json.RawMessage) string {
+	raw = bytes.TrimSpace(raw)
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s
+	}
+	if isNull(raw) {
+		return ""
+	}
+	return string(raw)
+}
+
+// Origin names an event for reports and dead letters:
+// eventhub://<namespace>/<hub>/<partition>/<sequence>. An event without a
+// sequence number is named by its index in the batch instead ("#3").
+func (b EventBatch) Origin(i int) string {
+	id := "#" + strconv.Itoa(i)
+	if seq := b.Events[i].SequenceNumber; seq >= 0 {
+		id = strconv.FormatInt(seq, 10)
+	}
+	return "eventhub://" + orDash(b.Partition.FullyQualifiedNamespace) + "/" +
+		orDash(b.Partition.EventHubName) + "/" + orDash(b.Partition.PartitionID) + "/" + id
+}
+
+// Inputs returns one pipeline input per event, in batch order.
+func (b EventBatch) Inputs() []pipeline.Input {
+	in := make([]pipeline.Input, len(b.Events))
+	for i, ev := range b.Events {
+		in[i] = pipeline.Input{Origin: b.Origin(i), Body: bytes.NewReader(ev.Body)}
+	}
+	return in
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

@@ -1,0 +1,370 @@
+package invoke
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func readInvocation(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "testdata", "invocations", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func decode(t *testing.T, body string) Request {
+	t.Helper()
+	req, err := DecodeRequest(strings.NewReader(body))
+	if err != nil {
+		t.Fatalf("DecodeRequest: %v", err)
+	}
+	return req
+}
+
+// The three example requests of reference/functions-contract.md, verbatim.
+func TestDecodeContractEventHub(t *testing.T) {
+	req, err := DecodeRequest(bytes.NewReader(readInvocation(t, "eventhub.json")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := req.Sys().MethodName; got != "ingest-eventhub" {
+		t.Errorf("sys.MethodName = %q", got)
+	}
+	batch, err := DecodeEventHub(req, "events", DataTypeString)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantPC := PartitionContext{"contoso-logs.servicebus.windows.net", "azure-logs", "azdetect", "3"}
+	if batch.Partition != wantPC {
+		t.Errorf("partition = %+v, want %+v", batch.Partition, wantPC)
+	}
+	if len(batch.Events) != 1 {
+		t.Fatalf("%d events, want 1", len(batch.Events))
+	}
+	ev := batch.Events[0]
+	wantBody := `{"records":[{"time":"2026-11-20T09:00:00.1230000Z","category":"Administrative","operationName":"MICROSOFT.INSIGHTS/DIAGNOSTICSETTINGS/DELETE"}]}`
+	if string(ev.Body) != wantBody {
+		t.Errorf("body = %s\nwant   %s", ev.Body, wantBody)
+	}
+	if ev.SequenceNumber != 88121 || ev.Offset != "4410231" || ev.PartitionKey != "" {
+		t.Errorf("event = seq %d offset %q key %q", ev.SequenceNumber, ev.Offset, ev.PartitionKey)
+	}
+	if want := time.Date(2026, 11, 20, 9, 0, 2, 500_000_000, time.UTC); !ev.EnqueuedTime.Equal(want) {
+		t.Errorf("enqueued = %v, want %v", ev.EnqueuedTime, want)
+	}
+	in := batch.Inputs()
+	if len(in) != 1 || in[0].Origin != "eventhub://contoso-logs.servicebus.windows.net/azure-logs/3/88121" {
+		t.Fatalf("inputs = %+v", in)
+	}
+	if b, _ := io.ReadAll(in[0].Body); string(b) != wantBody {
+		t.Errorf("input body = %s", b)
+	}
+}
+
+func TestDecodeContractBlob(t *testing.T) {
+	req, err := DecodeRequest(bytes.NewReader(readInvocation(t, "blob.json")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	blob, err := DecodeBlob(req, "blob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "{\"time\":\"2026-11-20T09:12:44Z\",\"category\":\"Administrative\"}\n"; string(blob.Body) != want {
+		t.Errorf("body = %q, want %q", blob.Body, want)
+	}
+	if int64(len(blob.Body)) != blob.Properties.ContentLength {
+		t.Errorf("body is %d bytes, ContentLength %d", len(blob.Body), blob.Properties.ContentLength)
+	}
+	if blob.Properties.BlobType != BlobTypeAppend {
+		t.Errorf("blob type = %q", blob.Properties.BlobType)
+	}
+	wantURI := "https://contosoarchive.blob.core.windows.net/insights-activity-logs/resourceId=/SUBSCRIPTIONS/0F8C1D2E-0000-4000-8000-000000000001/y=2026/m=11/d=20/h=09/m=00/PT1H.json"
+	if blob.URI != wantURI {
+		t.Errorf("uri = %q", blob.URI)
+	}
+	if blob.Container() != "insights-activity-logs" ||
+		blob.Name() != "resourceId=/SUBSCRIPTIONS/0F8C1D2E-0000-4000-8000-000000000001/y=2026/m=11/d=20/h=09/m=00/PT1H.json" {
+		t.Errorf("container %q name %q", blob.Container(), blob.Name())
+	}
+	if in := blob.Inputs("blob"); len(in) != 1 || in[0].Origin != wantURI {
+		t.Errorf("inputs = %+v", in)
+	}
+}
+
+func TestDecodeContractTimer(t *testing.T) {
+	req, err := DecodeRequest(bytes.NewReader(readInvocation(t, "timer.json")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ti, err := DecodeTimer(req, "timer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ti.IsPastDue || !ti.AdjustForDST || ti.ScheduleStatus == nil {
+		t.Fatalf("timer = %+v", ti)
+	}
+	st := ti.ScheduleStatus
+	if !st.Last.Equal(time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC)) ||
+		!st.Next.Equal(time.Date(2026, 11, 20, 9, 5, 0, 0, time.UTC)) ||
+		!st.LastUpdated.Equal(time.Date(2026, 11, 20, 9, 0, 0, 4_123_400, time.UTC)) {
+		t.Errorf("schedule status = %+v", st)
+	}
+}
+
+// The host double-encodes strings, numbers, booleans and arrays, and sends
+// objects and base64 plain.
+func TestDecodeValue(t *testing.T) {
+	tests := []struct {
+		name    string
+		raw     string
+		into    func() any
+		want    any
+		wantErr bool
+	}{
+		{"double-encoded string", `"\"abc\""`, newOf[string], "abc", false},
+		{"single-encoded string", `"abc"`, newOf[string], "abc", false},
+		{"double-encoded uri", `"\"https://a.blob.core.windows.net/c/x=1/PT1H.json\""`, newOf[string], "https://a.blob.core.windows.net/c/x=1/PT1H.json", false},
+		{"string holding quotes", `"\"\\\"quoted\\\"\""`, newOf[string], `"quoted"`, false},
+		{"string holding JSON text", `"\"{\\\"records\\\":[]}\""`, newOf[string], `{"records":[]}`, false},
+		{"number as text", `"88121"`, newOf[string], "88121", false},
+		{"number", `"88121"`, newOf[int64], int64(88121), false},
+		{"bool", `"true"`, newOf[bool], true, false},
+		{"array", `"[88121,88122]"`, newOf[[]int64], []int64{88121, 88122}, false},
+		{"array single-encoded", `[1,2]`, newOf[[]int64], []int64{1, 2}, false},
+		{"array of body strings", `"[\"{\\\"records\\\":[]}\",\"x\"]"`, newOf[[]string], []string{`{"records":[]}`, "x"}, false},
+		{"array of nulls", `"[null,\"k\"]"`, newOf[[]*string], []*string{nil, ptr("k")}, false},
+		{"object", `{"PartitionId":"3"}`, newOf[PartitionContext], PartitionContext{PartitionID: "3"}, false},
+		{"object double-encoded", `"{\"PartitionId\":\"3\"}"`, newOf[PartitionContext], PartitionContext{PartitionID: "3"}, false},
+		{"broken array", `"[1,2"`, newOf[[]int64], nil, true},
+		{"string into array", `"\"abc\""`, newOf[[]int64], nil, true},
+		{"empty", ``, newOf[string], nil, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			v := tc.into()
+			err := DecodeValue(json.RawMessage(tc.raw), v)
+			if tc.wantErr {
+				if err == nil {
+					t.Fatalf("no error, got %#v", reflect.ValueOf(v).Elem().Interface())
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := reflect.ValueOf(v).Elem().Interface(); !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("got %#v, want %#v", got, tc.want)
+			}
+		})
+	}
+}
+
+func newOf[T any]() any { return new(T) }
+
+func ptr[T any](v T) *T { return &v }
+
+func TestDecodeEventHubBodies(t *testing.T) {
+	rec := `{"records":[{"category":"Administrative","note":"a \"quoted\" word"}]}`
+	b64 := base64.StdEncoding.EncodeToString([]byte(rec))
+	strArray := jsonText([]string{rec, "not json at all"})
+	tests := []struct {
+		name     string
+		data     string // the value of Data.events, as sent
+		meta     string
+		dataType string
+		want     []string
+		origins  []string
+		wantErr  string
+	}{
+		{
+			name: "dataType string", dataType: DataTypeString,
+			data: jsonText(strArray), meta: `"SequenceNumberArray":"[7,8]"`,
+			want: []string{rec, "not json at all"}, origins: []string{"eventhub://-/-/-/7", "eventhub://-/-/-/8"},
+		},
+		{
+			name: "dataType binary", dataType: DataTypeBinary,
+			data: jsonText(jsonText([]string{b64})),
+			want: []string{rec}, origins: []string{"eventhub://-/-/-/#0"},
+		},
+		{
+			name: "dataType binary, bad base64", dataType: DataTypeBinary,
+			data: jsonText(jsonText([]string{"!!not base64"})), wantErr: "not base64",
+		},
+		{
+			name: "no dataType: objects", data: jsonText("[" + rec + "]"),
+			want: []string{rec},
+		},
+		{
+			name: "no dataType: base64 strings", data: jsonText(jsonText([]string{b64})),
+			want: []string{rec},
+		},
+		{
+			name: "array sent single-encoded", dataType: DataTypeString, data: strArray,
+			want: []string{rec, "not json at all"},
+		},
+		{
+			name: "empty batch", dataType: DataTypeString, data: `"[]"`, meta: `"SequenceNumberArray":"[]"`,
+			want: []string{},
+		},
+		{
+			name: "sequence numbers from system properties", dataType: DataTypeString,
+			data: jsonText(jsonText([]string{rec})), meta: `"SystemPropertiesArray":"[{\"SequenceNumber\":42,\"OffsetString\":\"99\"}]"`,
+			want: []string{rec}, origins: []string{"eventhub://-/-/-/42"},
+		},
+		{
+			name: "partition context", dataType: DataTypeString, data: jsonText(jsonText([]string{rec})),
+			meta: `"TriggerPartitionContext":{"FullyQualifiedNamespace":"ns","EventHubName":"hub","ConsumerGroup":"cg","PartitionId":"11"},"SequenceNumberArray":"[5]"`,
+			want: []string{rec}, origins: []string{"eventhub://ns/hub/11/5"},
+		},
+		{
+			name: "array lengths differ", dataType: DataTypeString, data: jsonText(strArray),
+			meta: `"SequenceNumberArray":"[7]"`, wantErr: "has 1 entries for 2 events",
+		},
+		{
+			name: "not an array", dataType: DataTypeString, data: `"\"{}\""`, wantErr: "not a JSON array",
+		},
+		{
+			name: "bad enqueued time", dataType: DataTypeString, data: jsonText(jsonText([]string{rec})),
+			meta: `"EnqueuedTimeUtcArray":"[\"yesterday\"]"`, wantErr: "EnqueuedTimeUtcArray[0]",
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			body := `{"Data":{"events":` + tc.data + `},"Metadata":{` + tc.meta + `}}`
+			req := decode(t, body)
+			batch, err := DecodeEventHub(req, "events", tc.dataType)
+			if tc.wantErr != "" {
+				var bad *BadRequestError
+				if !errors.As(err, &bad) || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want a BadRequestError with %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := []string{}
+			for _, ev := range batch.Events {
+				got = append(got, string(ev.Body))
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("bodies = %q\nwant     %q", got, tc.want)
+			}
+			for i, want := range tc.origins {
+				if o := batch.Origin(i); o != want {
+					t.Errorf("origin %d = %q, want %q", i, o, want)
+				}
+			}
+		})
+	}
+}
+
+func TestDecodeRequestRefuses(t *testing.T) {
+	tests := []struct {
+		name, body, want string
+	}{
+		{"empty", "", "empty"},
+		{"not JSON", "hello", "not the host's"},
+		{"array", `[{"Data":{}}]`, "not the host's"},
+		{"no Data", `{"Metadata":{}}`, "no Data object"},
+		{"Data not an object", `{"Data":"x"}`, "not the host's"},
+		{"two values", `{"Data":{}} {"Data":{}}`, "not the host's"},
+		{"blank", " \r\n", "empty"},
+		{"truncated", `{"Data":{"events":"[`, "not the host's"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := DecodeRequest(strings.NewReader(tc.body))
+			var bad *BadRequestError
+			if !errors.As(err, &bad) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want a BadRequestError with %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestDecodeBlobRefuses(t *testing.T) {
+	tests := []struct{ name, body, want string }{
+		{"bad base64", `{"Data":{"blob":"not base64!"}}`, "not valid base64"},
+		{"no binding", `{"Data":{"other":"eA=="}}`, "no Data.blob"},
+		{"object", `{"Data":{"blob":{}}}`, "not a base64 JSON string"},
+		{"escaped junk", `{"Data":{"blob":"eA\\u00"}}`, "not valid base64"},
+		{"bad uri", `{"Data":{"blob":"eA=="},"Metadata":{"Uri":{"a":1}}}`, "Metadata.Uri"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := DecodeBlob(decode(t, tc.body), "blob")
+			var bad *BadRequestError
+			if !errors.As(err, &bad) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want a BadRequestError with %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// A serializer may escape '/' as \/ in base64 text.
+func TestDecodeBlobEscapedSlash(t *testing.T) {
+	blob, err := DecodeBlob(decode(t, `{"Data":{"blob":"\/\/\/\/eA=="}}`), "blob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []byte{0xff, 0xff, 0xff, 'x'}; !bytes.Equal(blob.Body, want) {
+		t.Errorf("body = %x, want %x", blob.Body, want)
+	}
+}
+
+func TestBlobTypeShapes(t *testing.T) {
+	for raw, want := range map[string]BlobType{
+		`0`: BlobTypeBlock, `1`: BlobTypePage, `2`: BlobTypeAppend, `"AppendBlob"`: BlobTypeAppend, `"2"`: BlobTypeAppend, `null`: "",
+	} {
+		var p BlobProperties
+		if err := json.Unmarshal([]byte(`{"BlobType":`+raw+`}`), &p); err != nil || p.BlobType != want {
+			t.Errorf("BlobType %s = %q (%v), want %q", raw, p.BlobType, err, want)
+		}
+	}
+}
+
+// FuzzDecodeRequest feeds arbitrary bodies through every decoder: none may
+// panic, and a decoded batch gives one input per event.
+func FuzzDecodeRequest(f *testing.F) {
+	for _, name := range []string{"eventhub.json", "blob.json", "timer.json"} {
+		f.Add(readInvocation(f, name))
+	}
+	f.Add([]byte(`{"Data":{"events":"[{\"records\":[]}]"},"Metadata":{"SequenceNumberArray":"[1]","OffsetArray":"[-1]"}}`))
+	f.Add([]byte(`{"Data":{"events":"[\"eyJyZWNvcmRzIjpbXX0=\"]"},"Metadata":{"SystemPropertiesArray":"[{\"SequenceNumber\":1}]"}}`))
+	f.Add([]byte(`{"data":{"EVENTS":[]},"metadata":null}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		req, err := DecodeRequest(bytes.NewReader(body))
+		if err != nil {
+			return
+		}
+		for _, dt := range []string{DataTypeString, DataTypeBinary, ""} {
+			batch, err := DecodeEventHub(req, "events", dt)
+			if err != nil {
+				continue
+			}
+			if in := batch.Inputs(); len(in) != len(batch.Events) {
+				t.Fatalf("%d inputs for %d events", len(in), len(batch.Events))
+			}
+		}
+		if blob, err := DecodeBlob(req, "blob"); err == nil {
+			_ = blob.Inputs("blob")
+			_, _ = blob.Container(), blob.Name()
+		}
+		_, _ = DecodeTimer(req, "timer")
+		_ = req.Sys()
+		_, _ = req.RetryContext()
+	})
+}

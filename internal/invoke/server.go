@@ -1,0 +1,486 @@
+package invoke
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	stdlog "log"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/azdetect/azdetect/internal/pipeline"
+)
+
+// Trigger types azdetect serves (function.json "type" of the input binding).
+const (
+	TriggerEventHub = "eventHubTrigger"
+	TriggerBlob     = "blobTrigger"
+	TriggerTimer    = "timerTrigger"
+)
+
+// Defaults of ServerOptions.
+const (
+	// DefaultMaxBodyBytes bounds one invocation body. The host sets no
+	// limit; 100 Event Hub events of 1 MB, double-encoded, stay below it,
+	// and a bigger body gets 413 instead of exhausting memory.
+	DefaultMaxBodyBytes int64 = 512 << 20
+	// DefaultShutdownGrace is how long Serve waits for running invocations.
+	DefaultShutdownGrace = 25 * time.Second
+
+	maxBodySetting = "AZDETECT_MAX_BODY_BYTES"
+)
+
+// Processor runs one batch of inputs: pipeline.Pipeline implements it. An
+// error fails the invocation (HTTP 500) so that the host retries the batch.
+type Processor interface {
+	Process(ctx context.Context, inputs []pipeline.Input) (pipeline.Report, error)
+}
+
+// Maintainer does the timer function's work (the archive sweep). It is
+// optional: without one the timer just answers with a log line.
+type Maintainer interface {
+	Maintain(ctx context.Context) (summary string, err error)
+}
+
+// ServerOptions configure a Server.
+type ServerOptions struct {
+	// Addr is host:port to listen on; the host must be a loopback address
+	// (the Functions host always calls 127.0.0.1). Port 0 picks one.
+	Addr string
+	// FunctionsDir holds one folder per function with its function.json;
+	// each folder name is a route.
+	FunctionsDir string
+	// Processor runs the batches. It may be nil when the server is built
+	// before the pipeline (listen first, initialise after): then call
+	// Attach; invocations that arrive earlier wait for it.
+	Processor  Processor
+	Maintainer Maintainer // optional
+	// MaxBodyBytes bounds an invocation body; 0 means DefaultMaxBodyBytes.
+	MaxBodyBytes int64
+	// ShutdownGrace is how long Serve waits for running invocations once
+	// its context is cancelled; 0 means DefaultShutdownGrace.
+	ShutdownGrace time.Duration
+	Logger        zerolog.Logger
+}
+
+// Function is one function folder: its name (the route), the trigger type
+// and binding name of its first input binding, and the binding's dataType.
+type Function struct {
+	Name     string
+	Trigger  string
+	Binding  string
+	DataType string
+}
+
+// Server answers the Functions host on loopback: GET / and /healthz for
+// readiness, POST /<function> for invocations.
+type Server struct {
+	opts  ServerOptions
+	log   zerolog.Logger
+	funcs map[string]Function
+	names []string
+
+	attachOnce sync.Once
+	ready      chan struct{} // closed by Attach
+	proc       Processor
+	maint      Maintainer
+
+	mu      sync.Mutex
+	ln      net.Listener
+	closing chan struct{} // closed when shutdown starts
+}
+
+// NewServer checks the options and reads the function folders. It does no
+// network I/O.
+func NewServer(opts ServerOptions) (*Server, error) {
+	if err := checkLoopback(opts.Addr); err != nil {
+		return nil, err
+	}
+	if opts.MaxBodyBytes < 0 {
+		return nil, fmt.Errorf("%s=%d: must not be negative", maxBodySetting, opts.MaxBodyBytes)
+	}
+	if opts.MaxBodyBytes == 0 {
+		opts.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if opts.ShutdownGrace <= 0 {
+		opts.ShutdownGrace = DefaultShutdownGrace
+	}
+	fns, err := LoadFunctions(opts.FunctionsDir)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		opts:    opts,
+		log:     opts.Logger.With().Str("component", "invoke").Logger(),
+		funcs:   make(map[string]Function, len(fns)),
+		ready:   make(chan struct{}),
+		closing: make(chan struct{}),
+	}
+	for _, fn := range fns {
+		s.funcs[fn.Name] = fn
+		s.names = append(s.names, fn.Name)
+	}
+	if opts.Processor != nil {
+		s.Attach(opts.Processor, opts.Maintainer)
+	}
+	return s, nil
+}
+
+// Attach hands the server its processor and maintainer (m may be nil) once
+// they are built. Only the first call counts.
+func (s *Server) Attach(p Processor, m Maintainer) {
+	if p == nil {
+		return
+	}
+	s.attachOnce.Do(func() {
+		s.proc, s.maint = p, m
+		close(s.ready)
+	})
+}
+
+// Functions lists the functions served, by name.
+func (s *Server) Functions() []Function {
+	out := make([]Function, 0, len(s.names))
+	for _, n := range s.names {
+		out = append(out, s.funcs[n])
+	}
+	return out
+}
+
+// checkLoopback refuses listen addresses the world could reach.
+func checkLoopback(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("listen address %q: %w", addr, err)
+	}
+	if strings.EqualFold(host, "localhost") {
+		return nil
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil || !ip.IsLoopback() {
+		return fmt.Errorf("listen address %q: not a loopback address; the handler listens on 127.0.0.1 only (the Functions host always calls 127.0.0.1)", addr)
+	}
+	return nil
+}
+
+// LoadFunctions reads <dir>/*/function.json, sorted by name.
+func LoadFunctions(dir string) ([]Function, error) {
+	if dir == "" {
+		return nil, errors.New("functions folder is not set (AZDETECT_FUNCTIONS_DIR)")
+	}
+	if fi, err := os.Stat(dir); err != nil {
+		return nil, fmt.Errorf("read functions folder: %w", err)
+	} else if !fi.IsDir() {
+		return nil, fmt.Errorf("functions folder %q is not a folder", dir)
+	}
+	paths, err := filepath.Glob(filepath.Join(dir, "*", "function.json"))
+	if err != nil {
+		return nil, fmt.Errorf("list functions in %q: %w", dir, err)
+	}
+	if len(paths) == 0 {
+		return nil, fmt.Errorf("functions folder %q holds no */function.json", dir)
+	}
+	slices.Sort(paths)
+	fns := make([]Function, 0, len(paths))
+	for _, p := range paths {
+		fn, err := readFunction(p)
+		if err != nil {
+			return nil, err
+		}
+		fns = append(fns, fn)
+	}
+	return fns, nil
+}
+
+func readFunction(path string) (Function, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Function{}, fmt.Errorf("read function: %w", err)
+	}
+	var doc struct {
+		Bindings []struct {
+			Type      string `json:"type"`
+			Name      string `json:"name"`
+			Direction string `json:"direction"`
+			DataType  string `json:"dataType"`
+		} `json:"bindings"`
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return Function{}, fmt.Errorf("read function %s: %w", path, err)
+	}
+	fn := Function{Name: filepath.Base(filepath.Dir(path))}
+	for _, bd := range doc.Bindings {
+		if !strings.EqualFold(bd.Direction, "in") {
+			continue
+		}
+		if bd.Name == "" {
+			return Function{}, fmt.Errorf("read function %s: input binding %q has no name", path, bd.Type)
+		}
+		fn.Trigger, fn.Binding, fn.DataType = canonicalTrigger(bd.Type), bd.Name, bd.DataType
+		return fn, nil
+	}
+	return Function{}, fmt.Errorf("read function %s: no binding with direction \"in\"", path)
+}
+
+func canonicalTrigger(t string) string {
+	for _, known := range []string{TriggerEventHub, TriggerBlob, TriggerTimer} {
+		if strings.EqualFold(t, known) {
+			return known
+		}
+	}
+	return t
+}
+
+// Listen binds the listen address (once) and returns the bound address;
+// Serve calls it when it was not called before. Tests use it to learn
+// the port picked for ":0".
+func (s *Server) Listen() (net.Addr, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ln != nil {
+		return s.ln.Addr(), nil
+	}
+	if err := checkLoopback(s.opts.Addr); err != nil {
+		return nil, err
+	}
+	addr := s.opts.Addr
+	if host, port, _ := net.SplitHostPort(addr); strings.EqualFold(host, "localhost") {
+		addr = net.JoinHostPort("127.0.0.1", port)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	s.ln = ln
+	return ln.Addr(), nil
+}
+
+// Serve answers on the listen address until ctx is cancelled, then stops
+// accepting, waits up to the grace period for running invocations and
+// returns nil; it returns an error when invocations were still running
+// at the end of the grace period, or when serving fails.
+func (s *Server) Serve(ctx context.Context) error {
+	addr, err := s.Listen()
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	ln := s.ln
+	s.mu.Unlock()
+
+	// Invocations keep running when ctx is cancelled: shutdown waits for
+	// them instead. The base context still carries ctx's values (logger).
+	base := context.WithoutCancel(ctx)
+	srv := &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: 30 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return base },
+		ErrorLog:          stdlog.New(s.log.With().Str("level", "warn").Logger(), "", 0),
+	}
+	s.log.Info().Str("addr", addr.String()).Strs("functions", s.names).
+		Int64("max_body_bytes", s.opts.MaxBodyBytes).Msg("listening")
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve on %s: %w", addr, err)
+	case <-ctx.Done():
+	}
+
+	s.mu.Lock()
+	select {
+	case <-s.closing:
+	default:
+		close(s.closing)
+	}
+	s.mu.Unlock()
+	s.log.Info().Dur("grace", s.opts.ShutdownGrace).Msg("shutting down: waiting for running invocations")
+	sctx, cancel := context.WithTimeout(base, s.opts.ShutdownGrace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		_ = srv.Close()
+		<-errc
+		return fmt.Errorf("shut down: invocations still running after %s: %w", s.opts.ShutdownGrace, err)
+	}
+	<-errc
+	s.log.Info().Msg("shut down")
+	return nil
+}
+
+// ServeHTTP routes: GET / and /healthz answer at once; POST /<function>
+// runs an invocation. Every answer is JSON with a body.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	path := r.URL.Path
+	if path == "/" || path == "/healthz" {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			writeError(w, http.StatusMethodNotAllowed, "use GET on "+path)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		return
+	}
+	name := strings.TrimPrefix(path, "/")
+	fn, ok := s.funcs[name]
+	if !ok {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no function %q here; functions: %s", name, strings.Join(s.names, ", ")))
+		return
+	}
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", "POST")
+		writeError(w, http.StatusMethodNotAllowed, "invocations are POST /"+fn.Name)
+		return
+	}
+	s.invoke(w, r, fn)
+}
+
+// invoke runs one invocation of fn.
+func (s *Server) invoke(w http.ResponseWriter, r *http.Request, fn Function) {
+	start := time.Now()
+	lc := s.log.With().Str("function", fn.Name)
+	if id := r.Header.Get("X-Azure-Functions-InvocationId"); id != "" {
+		lc = lc.Str("invocation_id", id)
+	}
+	log := lc.Logger()
+	status := http.StatusOK
+	defer func() {
+		if v := recover(); v != nil {
+			log.Error().Interface("panic", v).Bytes("stack", debug.Stack()).Msg("invocation panicked")
+			status = http.StatusInternalServerError
+			writeError(w, status, fmt.Sprintf("%s: internal error: %v", fn.Name, v))
+		}
+		ev := log.Info()
+		if status >= 400 {
+			ev = log.Warn()
+		}
+		ev.Int("status", status).Int64("duration_ms", time.Since(start).Milliseconds()).Msg("invocation answered")
+	}()
+	fail := func(code int, msg string) {
+		status = code
+		writeError(w, code, msg)
+	}
+
+	switch fn.Trigger {
+	case TriggerEventHub, TriggerBlob, TriggerTimer:
+	default:
+		fail(http.StatusNotImplemented, fmt.Sprintf("function %s: trigger type %q is not supported by azdetect (supported: %s, %s, %s)",
+			fn.Name, fn.Trigger, TriggerEventHub, TriggerBlob, TriggerTimer))
+		return
+	}
+
+	req, err := s.readRequest(w, r)
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			status = http.StatusRequestEntityTooLarge
+			writeJSON(w, status, ErrorBody{
+				Status:  status,
+				Error:   fmt.Sprintf("%s: request body exceeds %d bytes; raise %s to accept larger batches or blobs", fn.Name, tooBig.Limit, maxBodySetting),
+				Limit:   tooBig.Limit,
+				Setting: maxBodySetting,
+			})
+			return
+		}
+		// Not the host's shape, or the body could not be read.
+		fail(http.StatusBadRequest, fn.Name+": "+err.Error())
+		return
+	}
+	if rc, ok := req.RetryContext(); ok {
+		log = log.With().Int("retry_count", rc.RetryCount).Logger()
+	}
+
+	var inputs []pipeline.Input
+	var timer TimerInfo
+	switch fn.Trigger {
+	case TriggerEventHub:
+		batch, err := DecodeEventHub(req, fn.Binding, fn.DataType)
+		if err != nil {
+			fail(http.StatusBadRequest, fn.Name+": "+err.Error())
+			return
+		}
+		log = log.With().Str("partition_id", batch.Partition.PartitionID).Int("events", len(batch.Events)).Logger()
+		inputs = batch.Inputs()
+	case TriggerBlob:
+		blob, err := DecodeBlob(req, fn.Binding)
+		if err != nil {
+			fail(http.StatusBadRequest, fn.Name+": "+err.Error())
+			return
+		}
+		log = log.With().Str("origin", blob.Origin(fn.Binding)).Int("bytes", len(blob.Body)).Logger()
+		inputs = blob.Inputs(fn.Binding)
+	case TriggerTimer:
+		if timer, err = DecodeTimer(req, fn.Binding); err != nil {
+			fail(http.StatusBadRequest, fn.Name+": "+err.Error())
+			return
+		}
+	}
+	log.Debug().Msg("invocation received")
+
+	// Wait for Attach when the pipeline is still being built.
+	select {
+	case <-s.ready:
+	case <-r.Context().Done():
+		fail(http.StatusServiceUnavailable, fn.Name+": request cancelled before the handler was ready")
+		return
+	case <-s.closing:
+		fail(http.StatusServiceUnavailable, fn.Name+": handler shutting down before it was ready")
+		return
+	}
+	ctx := log.WithContext(r.Context())
+
+	if fn.Trigger == TriggerTimer {
+		line := fmt.Sprintf("%s: timer fired (past due: %t); no maintenance configured", fn.Name, timer.IsPastDue)
+		if s.maint != nil {
+			summary, err := s.maint.Maintain(ctx)
+			if err != nil {
+				log.Error().Err(err).Msg("maintenance failed")
+				fail(http.StatusInternalServerError, fn.Name+": "+err.Error())
+				return
+			}
+			line = fmt.Sprintf("%s: %s", fn.Name, summary)
+		}
+		writeJSON(w, http.StatusOK, NewResponse(line))
+		return
+	}
+
+	rep, err := s.proc.Process(ctx, inputs)
+	if err != nil {
+		log.Error().Err(err).Int("records", rep.Records).Msg("invocation failed; the host retries the batch")
+		fail(http.StatusInternalServerError, fn.Name+": "+err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, NewResponse(SummaryLogs(fn.Name, rep)...))
+}
+
+// readRequest reads and decodes an invocation body of at most MaxBodyBytes.
+// A declared Content-Length over the limit is refused before any byte is
+// read; otherwise the body is read into one buffer of the declared size, so
+// a large batch costs its size and not a doubling buffer's.
+func (s *Server) readRequest(w http.ResponseWriter, r *http.Request) (Request, error) {
+	limit := s.opts.MaxBodyBytes
+	if r.ContentLength > limit {
+		return Request{}, &http.MaxBytesError{Limit: limit}
+	}
+	body := http.MaxBytesReader(w, r.Body, limit)
+	if r.ContentLength < 0 { // chunked
+		return DecodeRequest(body)
+	}
+	buf := make([]byte, r.ContentLength)
+	if _, err := io.ReadFull(body, buf); err != nil {
+		return Request{}, fmt.Errorf("read request body: %w", err)
+	}
+	return ParseRequest(buf)
+}

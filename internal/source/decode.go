@@ -1,0 +1,547 @@
+package source
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/azdetect/azdetect/internal/event"
+)
+
+// Framing: how a body (an Event Hub message, a PT1H.json blob, an exported
+// file) is cut into records. It lives here once, for every source; parsers
+// only ever see one record.
+//
+// Accepted shapes, in any mix, one after another:
+//   - an envelope {"records":[...]}: the array is streamed element by element,
+//     so a large flow-log blob is never held whole in memory;
+//   - a bare JSON array of records;
+//   - JSON Lines, and objects concatenated or pretty-printed over many lines;
+//   - gzip (by its magic bytes), a UTF-8 byte-order mark, blank lines;
+//   - plain text lines (Storage Analytics "1.0;..."), yielded with Text set.
+//
+// A record that cannot be framed (single-quoted "JSON", a truncated record,
+// a raw newline inside a string) is yielded with Err set and its bytes, so
+// the caller can dead-letter it, and framing resumes at the next line.
+
+// Record is one framed record of a body.
+type Record struct {
+	Index  int    // position in the body, from 0, counting every record yielded
+	Offset int64  // byte offset of the record in the (decompressed) body
+	Bytes  []byte // the record; see Records for how long it stays valid
+	Text   bool   // a plain text line, not JSON
+	Err    error  // the record could not be framed; Bytes holds what was read
+}
+
+// MaxRecordBytes bounds one record. A longer one is yielded as malformed
+// (first MaxRecordBytes bytes kept) instead of growing memory without end.
+const MaxRecordBytes = 32 << 20
+
+// Framing errors, wrapped with detail in Record.Err.
+var (
+	ErrInvalidJSON = event.ErrSyntax // "invalid JSON"
+	ErrTruncated   = errors.New("truncated record")
+	ErrTooLarge    = errors.New("record too large")
+)
+
+const readBufferSize = 64 << 10
+
+// Records reads a body and calls fn once per record, in order. Record.Bytes
+// is only valid until fn returns: the buffer is reused for the next record,
+// so copy it to keep it (Registry.Parse copies what it keeps). An error from
+// fn stops the reading and is returned as is; a read error (including a
+// corrupt gzip stream) is returned wrapped with its offset after the partial
+// record, if any, was yielded with Err set. Malformed records never stop it.
+// Records takes no context: fn returns ctx.Err() to stop on cancellation.
+func Records(r io.Reader, fn func(rec Record) error) error {
+	br := bufio.NewReaderSize(r, readBufferSize)
+	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return fmt.Errorf("open gzip body: %w", err)
+		}
+		defer zr.Close()
+		br = bufio.NewReaderSize(zr, readBufferSize)
+	}
+	f := &framer{br: br, fn: fn}
+	if bom, _ := br.Peek(3); bytes.Equal(bom, []byte("\xef\xbb\xbf")) {
+		f.consume(3)
+	}
+	return f.run()
+}
+
+// framer holds the reading state of one body.
+type framer struct {
+	br    *bufio.Reader
+	fn    func(Record) error
+	off   int64  // offset of the next unread byte
+	buf   []byte // the record being framed, reused
+	index int
+	rerr  error // read error other than io.EOF
+}
+
+// window returns the unread buffered bytes, reading more when none are
+// buffered; it is empty at the end of the body.
+func (f *framer) window() []byte {
+	if f.br.Buffered() == 0 {
+		if _, err := f.br.Peek(1); err != nil {
+			if !errors.Is(err, io.EOF) && f.rerr == nil {
+				f.rerr = err
+			}
+			return nil
+		}
+	}
+	p, _ := f.br.Peek(f.br.Buffered())
+	return p
+}
+
+func (f *framer) consume(n int) {
+	_, _ = f.br.Discard(n)
+	f.off += int64(n)
+}
+
+// peekByte returns the next unread byte.
+func (f *framer) peekByte() (byte, bool) {
+	p := f.window()
+	if len(p) == 0 {
+		return 0, false
+	}
+	return p[0], true
+}
+
+// skipBlank consumes blanks (and commas between array elements when
+// commas is set).
+func (f *framer) skipBlank(commas bool) {
+	for {
+		p := f.window()
+		if len(p) == 0 {
+			return
+		}
+		i := 0
+		for i < len(p) && (isBlank(p[i]) || (commas && p[i] == ',')) {
+			i++
+		}
+		f.consume(i)
+		if i < len(p) {
+			return
+		}
+	}
+}
+
+func isBlank(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+func (f *framer) emit(rec Record) error {
+	rec.Index = f.index
+	f.index++
+	return f.fn(rec)
+}
+
+func (f *framer) readErr() error {
+	if f.rerr != nil {
+		return fmt.Errorf("read body at offset %d: %w", f.off, f.rerr)
+	}
+	return nil
+}
+
+// run frames the top level of the body.
+func (f *framer) run() error {
+	for {
+		f.skipBlank(false)
+		c, ok := f.peekByte()
+		if !ok {
+			return f.readErr()
+		}
+		var err error
+		switch c {
+		case '{':
+			err = f.topObject()
+		case '[':
+			f.consume(1)
+			err = f.array()
+		default:
+			err = f.textLine()
+		}
+		if err != nil {
+			return err
+		}
+		if f.rerr != nil {
+			return f.readErr()
+		}
+	}
+}
+
+// textLine yields one plain text line (without its line end).
+func (f *framer) textLine() error {
+	start := f.off
+	line, tooLarge := f.readLine(f.buf[:0])
+	f.buf = line
+	line = bytes.TrimRight(line, "\r\n")
+	if len(line) == 0 {
+		return nil
+	}
+	rec := Record{Offset: start, Bytes: line, Text: true}
+	if tooLarge {
+		rec.Err = fmt.Errorf("%w: line longer than %d bytes", ErrTooLarge, MaxRecordBytes)
+	}
+	return f.emit(rec)
+}
+
+// readLine appends bytes up to and including the next newline to dst (at
+// most MaxRecordBytes; the rest of an overlong line is consumed and dropped).
+func (f *framer) readLine(dst []byte) (line []byte, tooLarge bool) {
+	for {
+		p := f.window()
+		if len(p) == 0 {
+			return dst, tooLarge
+		}
+		n := bytes.IndexByte(p, '\n') + 1
+		if n == 0 {
+			n = len(p)
+		}
+		if room := MaxRecordBytes - len(dst); room < n {
+			dst = append(dst, p[:max(room, 0)]...)
+			tooLarge = true
+		} else {
+			dst = append(dst, p[:n]...)
+		}
+		f.consume(n)
+		if p[n-1] == '\n' {
+			return dst, tooLarge
+		}
+	}
+}
+
+// envelopePrefix reports whether p starts with `{"records":[` (blanks
+// allowed between tokens) and how many bytes that prefix takes. more is
+// true when p is too short to tell.
+func envelopePrefix(p []byte) (n int, ok, more bool) {
+	i := 0
+	for _, tok := range []string{"{", `"records"`, ":", "["} {
+		i = event.SkipSpace(p, i)
+		if len(p)-i < len(tok) {
+			return 0, false, bytes.HasPrefix([]byte(tok), p[i:])
+		}
+		if string(p[i:i+len(tok)]) != tok {
+			return 0, false, false
+		}
+		i += len(tok)
+	}
+	return i, true, false
+}
+
+// topObject frames an object at the top level: an envelope whose first
+// member is "records" is streamed; anything else is framed whole.
+func (f *framer) topObject() error {
+	p := f.window()
+	n, ok, more := envelopePrefix(p)
+	if more {
+		// The prefix straddles the buffered bytes: ask for more, within
+		// what the buffer can hold (pretty-printing adds a few blanks).
+		p, _ = f.br.Peek(256)
+		n, ok, _ = envelopePrefix(p)
+	}
+	if ok {
+		f.consume(n)
+		if err := f.array(); err != nil {
+			return err
+		}
+		f.skipEnvelopeTail()
+		return nil
+	}
+	start := f.off
+	val, ferr := f.frameValue(true)
+	if ferr != nil {
+		return f.emit(Record{Offset: start, Bytes: val, Err: ferr})
+	}
+	// An envelope whose "records" member is not the first: rare, and the
+	// object is already in memory, so walk its array there.
+	if !bytes.Contains(val, []byte(`"records"`)) {
+		return f.emit(Record{Offset: start, Bytes: val})
+	}
+	if recs, ok := event.Member(val, "records"); ok && len(recs) > 0 && recs[0] == '[' {
+		if _, hasTime := event.Member(val, "time"); !hasTime {
+			return f.emitElements(val, recs, start)
+		}
+	}
+	return f.emit(Record{Offset: start, Bytes: val})
+}
+
+// emitElements yields the elements of arr, a sub-slice of body framed at
+// offset base.
+func (f *framer) emitElements(body, arr []byte, base int64) error {
+	var ferr error
+	_ = event.ArrayEach(arr, func(el []byte) bool {
+		// el is a sub-slice of body: the capacity difference is its index.
+		at := base + int64(cap(body)-cap(el))
+		ferr = f.emit(Record{Offset: at, Bytes: el})
+		return ferr == nil
+	})
+	return ferr
+}
+
+// skipEnvelopeTail consumes what follows the records array of an envelope
+// up to the envelope's closing brace (normally just "}").
+func (f *framer) skipEnvelopeTail() {
+	s := scanner{depth: 1, open: 1}
+	for {
+		p := f.window()
+		if len(p) == 0 {
+			return
+		}
+		for i, c := range p {
+			if s.step(c) == stepDone {
+				f.consume(i + 1)
+				return
+			}
+		}
+		f.consume(len(p))
+	}
+}
+
+// array frames the elements of an array whose '[' was consumed, up to and
+// including its ']'.
+func (f *framer) array() error {
+	for {
+		f.skipBlank(true)
+		c, ok := f.peekByte()
+		if !ok {
+			return nil // truncated array: every complete element was yielded
+		}
+		if c == ']' {
+			f.consume(1)
+			return nil
+		}
+		start := f.off
+		val, ferr := f.frameValue(false)
+		if err := f.emit(Record{Offset: start, Bytes: val, Err: ferr}); err != nil {
+			return err
+		}
+	}
+}
+
+// frameValue reads one JSON value into f.buf and checks it. At the top
+// level (topLevel), a malformed value takes the rest of its line with it and
+// framing resumes on the next line; inside an array the element alone.
+func (f *framer) frameValue(topLevel bool) ([]byte, error) {
+	buf := f.buf[:0]
+	defer func() { f.buf = buf[:0] }()
+	c, _ := f.peekByte()
+	if c != '{' && c != '[' {
+		// A scalar element (only inside arrays): up to the next delimiter.
+		return f.frameScalar(buf)
+	}
+	s := scanner{}
+	for {
+		p := f.window()
+		if len(p) == 0 {
+			if f.rerr != nil {
+				return buf, fmt.Errorf("%w: %w", ErrTruncated, f.rerr)
+			}
+			return buf, fmt.Errorf("%w: body ends inside a record", ErrTruncated)
+		}
+		for i := 0; i < len(p); i++ {
+			if s.inStr && !s.esc {
+				// Jump over the plain bytes of a string in one go: most of
+				// a record is string content.
+				j := bytes.IndexAny(p[i:], "\"\\\n")
+				if j < 0 {
+					i = len(p) - 1
+					continue
+				}
+				i += j
+			}
+			switch s.step(p[i]) {
+			case stepDone:
+				buf = append(buf, p[:i+1]...)
+				f.consume(i + 1)
+				return f.check(buf, topLevel)
+			case stepNewRecord:
+				// A line opening a new object where none can start: the
+				// record before it was cut short. Leave the line unread.
+				buf = append(buf, p[:i]...)
+				f.consume(i)
+				return buf, fmt.Errorf("%w: a new record starts at offset %d", ErrTruncated, f.off)
+			case stepRawNewline:
+				buf = append(buf, p[:i+1]...)
+				f.consume(i + 1)
+				return buf, fmt.Errorf("%w: raw newline inside a string", ErrInvalidJSON)
+			}
+		}
+		if len(buf)+len(p) > MaxRecordBytes {
+			buf = append(buf, p[:MaxRecordBytes-len(buf)]...)
+			f.consume(len(p))
+			f.dropLine()
+			return buf, fmt.Errorf("%w: over %d bytes", ErrTooLarge, MaxRecordBytes)
+		}
+		buf = append(buf, p...)
+		f.consume(len(p))
+	}
+}
+
+// check validates a framed value; a malformed one at the top level takes the
+// rest of its line.
+func (f *framer) check(buf []byte, topLevel bool) ([]byte, error) {
+	end, err := event.SkipValue(buf, 0)
+	if err == nil && end == len(buf) {
+		return buf, nil
+	}
+	if err == nil {
+		err = fmt.Errorf("%w: trailing bytes at offset %d", ErrInvalidJSON, end)
+	}
+	if topLevel {
+		buf, _ = f.readLine(buf)
+		buf = bytes.TrimRight(buf, "\r\n")
+	}
+	return buf, err
+}
+
+// dropLine consumes the rest of the current line.
+func (f *framer) dropLine() {
+	for {
+		p := f.window()
+		if len(p) == 0 {
+			return
+		}
+		if n := bytes.IndexByte(p, '\n'); n >= 0 {
+			f.consume(n + 1)
+			return
+		}
+		f.consume(len(p))
+	}
+}
+
+// frameScalar reads a string, number or literal array element.
+func (f *framer) frameScalar(buf []byte) ([]byte, error) {
+	inStr, esc := false, false
+	for {
+		p := f.window()
+		if len(p) == 0 {
+			return f.check(buf, false)
+		}
+		for i, c := range p {
+			if len(buf) == 0 && i == 0 && c == '"' {
+				inStr = true
+				continue
+			}
+			if inStr {
+				switch {
+				case esc:
+					esc = false
+				case c == '\\':
+					esc = true
+				case c == '"':
+					buf = append(buf, p[:i+1]...)
+					f.consume(i + 1)
+					return f.check(buf, false)
+				case c == '\n':
+					buf = append(buf, p[:i+1]...)
+					f.consume(i + 1)
+					return buf, fmt.Errorf("%w: raw newline inside a string", ErrInvalidJSON)
+				}
+				continue
+			}
+			if c == ',' || c == ']' || c == '}' || isBlank(c) {
+				if len(buf) == 0 && i == 0 {
+					// A stray delimiter: take it, so framing moves on.
+					f.consume(1)
+					return append(buf, c), fmt.Errorf("%w: unexpected %q", ErrInvalidJSON, c)
+				}
+				buf = append(buf, p[:i]...)
+				f.consume(i)
+				return f.check(buf, false)
+			}
+		}
+		if len(buf)+len(p) > MaxRecordBytes {
+			f.consume(len(p))
+			return buf, fmt.Errorf("%w: over %d bytes", ErrTooLarge, MaxRecordBytes)
+		}
+		buf = append(buf, p...)
+		f.consume(len(p))
+	}
+}
+
+// scanner tracks just enough JSON structure, byte by byte, to find where a
+// value ends: nesting depth and whether it is inside a string. It does not
+// validate; event.SkipValue checks the framed value once it is complete.
+type scanner struct {
+	depth     int
+	inStr     bool
+	esc       bool
+	last      byte   // last significant byte outside strings
+	lineStart bool   // only blanks since the last newline
+	open      uint64 // bit d set: the container at depth d+1 is an object (first 64 levels)
+}
+
+type stepResult int
+
+const (
+	stepMore       stepResult = iota
+	stepDone                  // the value ended with this byte
+	stepNewRecord             // this byte opens a record; the current one was cut short
+	stepRawNewline            // a newline inside a string: not JSON
+)
+
+func (s *scanner) step(c byte) stepResult {
+	if s.inStr {
+		switch {
+		case s.esc:
+			s.esc = false
+		case c == '\\':
+			s.esc = true
+		case c == '"':
+			s.inStr = false
+			s.last = '"'
+		case c == '\n':
+			return stepRawNewline
+		}
+		return stepMore
+	}
+	if isBlank(c) {
+		if c == '\n' {
+			s.lineStart = true
+		}
+		return stepMore
+	}
+	atLineStart := s.lineStart
+	s.lineStart = false
+	switch c {
+	case '"':
+		s.inStr = true
+	case '{', '[':
+		// Inside an object a value follows ':'; inside an array '[' or
+		// ','. A line that opens an object anywhere else is the next JSON
+		// Lines record, and the current record was truncated.
+		if c == '{' && atLineStart && s.depth > 0 && !s.valueExpected() {
+			return stepNewRecord
+		}
+		if s.depth < 64 {
+			if c == '{' {
+				s.open |= 1 << s.depth
+			} else {
+				s.open &^= 1 << s.depth
+			}
+		}
+		s.depth++
+	case '}', ']':
+		s.depth--
+		if s.depth <= 0 {
+			return stepDone
+		}
+	}
+	s.last = c
+	return stepMore
+}
+
+// valueExpected reports whether a value may start here.
+func (s *scanner) valueExpected() bool {
+	if s.depth > 64 {
+		return true // too deep to know: never split there
+	}
+	if s.open&(1<<(s.depth-1)) != 0 {
+		return s.last == ':'
+	}
+	return s.last == '[' || s.last == ','
+}

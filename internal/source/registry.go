@@ -1,0 +1,298 @@
+// Package source turns raw Azure log records into normalised events: framing
+// of bodies (decode.go), recognition of each record's source by its own
+// cheap top-level fields, and one parser per source (one file each).
+//
+// # Extra values
+//
+// Besides the normalised fields of event.Event, sources set these Extra
+// values (read by rules with Event.Get under the same name; absent when the
+// record has no value):
+//
+//	activitylogs  activity.status_code        properties.statusCode (Created, OK, Forbidden)
+//	              activity.result_signature   resultSignature (Started., Succeeded.Created, Failed.Forbidden)
+//	              activity.event_name         properties.eventName
+//	              activity.principal_type     identity.authorization.evidence.principalType
+//	              activity.role               identity.authorization.evidence.role
+//	              activity.authn_methods      claim authnmethodsreferences (pwd, mfa, ...)
+//	              defender.severity           Security alerts: properties.Severity/severity, lower case
+//	              defender.alert_name         Security alerts: properties.AlertDisplayName, else eventName
+//	              defender.compromised_entity Security alerts: properties.compromisedEntity
+//	signinlogs    signin.authentication_requirement  singleFactorAuthentication / multiFactorAuthentication
+//	              signin.authentication_protocol     none, ropc, deviceCode, ...
+//	              signin.client_app                  clientAppUsed (Browser, IMAP4, ...)
+//	              signin.conditional_access_status   success, failure, notApplied
+//	              signin.risk_level_during_signin    none, low, medium, high, hidden
+//	              signin.risk_level_aggregated
+//	              signin.risk_state
+//	              signin.is_interactive             true / false
+//	              signin.user_type                  Member / Guest
+//	              signin.cross_tenant_access_type
+//	              signin.token_issuer_type          AzureAD, ADFederationServices
+//	              signin.resource_id                the accessed resource's app id
+//	              signin.device_id, signin.device_os, signin.device_browser, signin.device_trust_type
+//	              signin.mfa_method                 mfaDetail.authMethod
+//	auditlogs     audit.service          loggedByService (Core Directory, Conditional Access, PIM, ...)
+//	              audit.category         properties.category (UserManagement, RoleManagement, ...)
+//	              audit.operation_type   Add, Update, Delete, Assign, Unassign
+//	              audit.target_type      first targetResources[].type
+//	              audit.target_id        first targetResources[].id
+//	riskdetection risk.event_type        riskEventType (riskType when absent)
+//	              risk.level             riskLevel
+//	              risk.state             riskState
+//	              risk.detail            riskDetail
+//	              risk.source            source (IdentityProtection, ...)
+//	              risk.detection_timing  detectionTimingType
+//	              risk.activity          activity (signin, user)
+package source
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/azdetect/azdetect/internal/event"
+)
+
+// Source is one kind of log: how to recognise its records and parse them.
+type Source struct {
+	Name        string   // Sigma logsource service name, the rules' selector
+	Description string   // one line, for `azdetect rules` and docs
+	Reference   string   // URL of the schema documentation
+	Categories  []string // the record categories it may own (compared case-insensitively)
+
+	// Recognise settles whether a record of one of Categories is this
+	// source's, from cheap top-level fields only. nil accepts every record
+	// of Categories.
+	Recognise func(c Candidate) bool
+
+	// Parse fills ev from the record. ev.Source and ev.Raw are set already.
+	// An error makes the record malformed.
+	Parse func(raw []byte, ev *event.Event) error
+}
+
+// Candidate is what recognition reads: a record's top-level fields, taken
+// in one pass without decoding the rest.
+type Candidate struct {
+	Category      string // category (or Category) as written
+	ResourceID    string
+	OperationName string
+}
+
+// Status is the outcome of parsing one record.
+type Status int
+
+// Statuses.
+const (
+	Parsed       Status = iota // ev is filled
+	Unrecognised               // no source owns the record (unknown category, a text line): count and keep it
+	Malformed                  // the record is broken or lacks what every event needs (time): dead-letter it
+)
+
+func (s Status) String() string {
+	switch s {
+	case Parsed:
+		return "parsed"
+	case Unrecognised:
+		return "unrecognised"
+	case Malformed:
+		return "malformed"
+	}
+	return fmt.Sprintf("Status(%d)", int(s))
+}
+
+// Errors that tell why a record was not parsed (wrapped with detail).
+var (
+	ErrNotObject       = errors.New("record is not a JSON object")
+	ErrTextLine        = errors.New("text line")
+	ErrNoCategory      = errors.New("record has no category")
+	ErrUnknownCategory = errors.New("no source for category")
+	ErrNotRecognised   = errors.New("no source recognises the record")
+	ErrLogAnalytics    = errors.New("log analytics export (TimeGenerated and PascalCase columns), not the diagnostic-settings shape")
+	ErrMissingTime     = errors.New("record has no time")
+	ErrInvalidTime     = errors.New("unparseable time")
+	ErrParserPanic     = errors.New("parser panic")
+	ErrMemberType      = errors.New("member of the wrong type")
+)
+
+// sources is the one list of sources. Adding a source is one line here and
+// one file beside this one.
+func sources() []Source {
+	return []Source{
+		activitySource,
+		signInSource,
+		auditSource,
+		riskSource,
+	}
+}
+
+// Registry recognises records and parses them with their source.
+type Registry struct {
+	list       []Source
+	byCategory map[string][]int // lower-cased category -> indexes into list
+}
+
+// NewRegistry builds the registry of every built-in source, checking the
+// list (unique names, documentation, categories, a parser).
+func NewRegistry() (*Registry, error) {
+	return newRegistry(sources())
+}
+
+func newRegistry(list []Source) (*Registry, error) {
+	r := &Registry{list: list, byCategory: make(map[string][]int)}
+	seen := make(map[string]bool, len(list))
+	var errs []error
+	for i, s := range list {
+		switch {
+		case s.Name == "":
+			errs = append(errs, fmt.Errorf("source %d: no name", i))
+			continue
+		case seen[s.Name]:
+			errs = append(errs, fmt.Errorf("source %s: name used twice", s.Name))
+		}
+		seen[s.Name] = true
+		if strings.TrimSpace(s.Description) == "" || strings.TrimSpace(s.Reference) == "" {
+			errs = append(errs, fmt.Errorf("source %s: description and reference are required", s.Name))
+		}
+		if s.Parse == nil {
+			errs = append(errs, fmt.Errorf("source %s: no Parse", s.Name))
+		}
+		if len(s.Categories) == 0 {
+			errs = append(errs, fmt.Errorf("source %s: no categories", s.Name))
+		}
+		for _, c := range s.Categories {
+			k := strings.ToLower(c)
+			r.byCategory[k] = append(r.byCategory[k], i)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("source registry: %w", err)
+	}
+	return r, nil
+}
+
+// Sources returns the registered sources, in registry order.
+func (r *Registry) Sources() []Source { return append([]Source(nil), r.list...) }
+
+// Recognise returns the name of the source that owns raw, or "" and the
+// reason none does (or the record is malformed before any parser runs).
+func (r *Registry) Recognise(raw []byte) (name string, status Status, err error) {
+	s, status, err := r.recognise(raw)
+	if s == nil {
+		return "", status, err
+	}
+	return s.Name, status, err
+}
+
+func (r *Registry) recognise(raw []byte) (*Source, Status, error) {
+	i := event.SkipSpace(raw, 0)
+	if i >= len(raw) {
+		return nil, Malformed, fmt.Errorf("%w: empty", ErrNotObject)
+	}
+	switch raw[i] {
+	case '{':
+	case '[', '"':
+		return nil, Malformed, ErrNotObject
+	default:
+		// A non-JSON line: Storage Analytics $logs once a source exists.
+		return nil, Unrecognised, fmt.Errorf("%w: no text source is registered", ErrTextLine)
+	}
+	top, err := scanTop(raw[i:])
+	if err != nil {
+		return nil, Malformed, err // wraps ErrInvalidJSON
+	}
+	if !top.hasTime && top.hasTimeGenerated {
+		return nil, Malformed, ErrLogAnalytics
+	}
+	if top.Category == "" {
+		return nil, Unrecognised, ErrNoCategory
+	}
+	idx, ok := r.byCategory[strings.ToLower(top.Category)]
+	if !ok {
+		return nil, Unrecognised, fmt.Errorf("%w %q", ErrUnknownCategory, top.Category)
+	}
+	for _, j := range idx {
+		s := &r.list[j]
+		if s.Recognise == nil || s.Recognise(top.Candidate) {
+			return s, Parsed, nil
+		}
+	}
+	return nil, Unrecognised, fmt.Errorf("%w (category %q, resourceId %q)", ErrNotRecognised, top.Category, top.ResourceID)
+}
+
+// Parse recognises the record and parses it with its source. err says why
+// when status is not Parsed. ev.Raw is a copy of raw: raw may be reused
+// after Parse returns (Records reuses its buffer).
+//
+// Unrecognised is for records that are fine but no source owns: an unknown
+// category (FunctionAppLogs, ProvisioningLogs...), no category, a text line.
+// Malformed is for records that cannot become an event: invalid JSON, a
+// member of the wrong type, no or an unparseable time, a parser panic, and
+// a Log Analytics export (TimeGenerated and PascalCase columns: a known
+// shape, but another schema, kept for the dead-letter sink rather than
+// counted as an unknown category).
+func (r *Registry) Parse(raw []byte) (ev *event.Event, status Status, err error) {
+	s, status, err := r.recognise(raw)
+	if s == nil {
+		return nil, status, err
+	}
+	ev = &event.Event{Source: s.Name, Raw: bytes.Clone(raw)}
+	if err := safeParse(s, ev); err != nil {
+		return nil, Malformed, fmt.Errorf("parse %s record: %w", s.Name, err)
+	}
+	return ev, Parsed, nil
+}
+
+// safeParse runs a parser, turning a panic into an error: one bad record
+// must not take the batch down.
+func safeParse(s *Source, ev *event.Event) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%w: %v", ErrParserPanic, p)
+		}
+	}()
+	return s.Parse(ev.Raw, ev)
+}
+
+// topFields is the one-pass scan of a record's top-level members.
+type topFields struct {
+	Candidate
+	hasTime          bool
+	hasTimeGenerated bool
+}
+
+// scanTop reads the members recognition needs. Names are compared
+// case-insensitively (category and Category both occur). It checks the
+// structure of what it scans only; the typed decoding checks the rest.
+func scanTop(obj []byte) (topFields, error) {
+	var t topFields
+	err := event.ObjectEach(obj, func(key, val []byte) bool {
+		k := key[1 : len(key)-1]
+		switch {
+		case len(k) == 4 && strings.EqualFold(string(k), "time"):
+			t.hasTime = true
+		case len(k) == 8 && strings.EqualFold(string(k), "category"):
+			t.Category = unquoteText(val)
+		case len(k) == 10 && strings.EqualFold(string(k), "resourceId"):
+			t.ResourceID = unquoteText(val)
+		case len(k) == 13 && strings.EqualFold(string(k), "operationName"):
+			t.OperationName = unquoteText(val)
+		case len(k) == 13 && strings.EqualFold(string(k), "TimeGenerated"):
+			t.hasTimeGenerated = true
+		}
+		// Exports write the envelope before properties: stop as soon as
+		// recognition has all it reads, without scanning the payload.
+		return !(t.hasTime && t.Category != "" && t.ResourceID != "" && t.OperationName != "")
+	})
+	return t, err
+}
+
+// unquoteText returns the content of a raw JSON string, or "" for anything
+// else.
+func unquoteText(raw []byte) string {
+	if len(raw) == 0 || raw[0] != '"' {
+		return ""
+	}
+	s, _ := event.Unquote(raw)
+	return strings.TrimSpace(s)
+}
