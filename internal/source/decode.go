@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 
 	"github.com/azdetect/azdetect/internal/event"
 )
@@ -57,20 +58,37 @@ const readBufferSize = 64 << 10
 // record, if any, was yielded with Err set. Malformed records never stop it.
 // Records takes no context: fn returns ctx.Err() to stop on cancellation.
 func Records(r io.Reader, fn func(rec Record) error) error {
-	br := bufio.NewReaderSize(r, readBufferSize)
+	br := getReader(r)
+	defer putReader(br)
 	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
 		zr, err := gzip.NewReader(br)
 		if err != nil {
 			return fmt.Errorf("open gzip body: %w", err)
 		}
 		defer zr.Close()
-		br = bufio.NewReaderSize(zr, readBufferSize)
+		br = getReader(zr)
+		defer putReader(br)
 	}
 	f := &framer{br: br, fn: fn}
 	if bom, _ := br.Peek(3); bytes.Equal(bom, []byte("\xef\xbb\xbf")) {
 		f.consume(3)
 	}
 	return f.run()
+}
+
+// readers are reused across bodies: an Event Hub batch is many small
+// bodies, and a fresh 64 KiB buffer each would dominate allocations.
+var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, readBufferSize) }}
+
+func getReader(r io.Reader) *bufio.Reader {
+	br := readers.Get().(*bufio.Reader)
+	br.Reset(r)
+	return br
+}
+
+func putReader(br *bufio.Reader) {
+	br.Reset(nil) // drop the body's reader
+	readers.Put(br)
 }
 
 // framer holds the reading state of one body.

@@ -238,10 +238,20 @@ func (r *Registry) Parse(raw []byte) (ev *event.Event, status Status, err error)
 	}
 	ev = &event.Event{Source: s.Name, Raw: bytes.Clone(raw)}
 	if err := safeParse(s, ev); err != nil {
-		return nil, Malformed, fmt.Errorf("parse %s record: %w", s.Name, err)
+		return nil, Malformed, &ParseError{Source: s.Name, Err: err}
 	}
 	return ev, Parsed, nil
 }
+
+// ParseError is a record that its source recognised but could not parse;
+// Source names it for the dead-letter record (errors.As).
+type ParseError struct {
+	Source string
+	Err    error
+}
+
+func (e *ParseError) Error() string { return "parse " + e.Source + " record: " + e.Err.Error() }
+func (e *ParseError) Unwrap() error { return e.Err }
 
 // safeParse runs a parser, turning a panic into an error: one bad record
 // must not take the batch down.

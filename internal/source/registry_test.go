@@ -127,6 +127,10 @@ func TestParsePanicIsMalformed(t *testing.T) {
 	if status != Malformed || !errors.Is(err, ErrParserPanic) {
 		t.Fatalf("status %v err %v, want malformed parser panic", status, err)
 	}
+	var pe *ParseError
+	if !errors.As(err, &pe) || pe.Source != "boom" {
+		t.Fatalf("err %v does not name the source", err)
+	}
 }
 
 // knownOdd are the sample files that are not diagnostic-settings records

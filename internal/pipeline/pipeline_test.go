@@ -1,0 +1,87 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/azdetect/azdetect/internal/alert"
+	"github.com/azdetect/azdetect/internal/detect"
+	"github.com/azdetect/azdetect/internal/source"
+)
+
+type keep struct{ dead []alert.Dead }
+
+func (k *keep) Keep(_ context.Context, d []alert.Dead) error { k.dead = append(k.dead, d...); return nil }
+func (k *keep) Close() error                                  { return nil }
+
+type brokenSink struct{}
+
+func (brokenSink) Publish(context.Context, []alert.Alert) error { return errors.New("service bus unreachable") }
+func (brokenSink) Close() error                                 { return nil }
+
+func newPipeline(t *testing.T, sink alert.Sink, dead alert.DeadLetters) *Pipeline {
+	t.Helper()
+	reg, err := source.NewRegistry()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules, err := detect.LoadDefault("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := detect.NewEngine(rules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := New(Options{Registry: reg, Engine: eng, Sink: sink, DeadLetters: dead, Deduper: alert.NewDeduper(3600e9, 100)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+const diagDelete = `{"time":"2026-11-20T09:12:44.1234567Z","resourceId":"/SUBSCRIPTIONS/6F2C1D2E-0000-4000-8000-000000000001/PROVIDERS/MICROSOFT.INSIGHTS/DIAGNOSTICSETTINGS/SEND-TO-SIEM","operationName":"MICROSOFT.INSIGHTS/DIAGNOSTICSETTINGS/DELETE","category":"Administrative","resultType":"Success","resultSignature":"Succeeded.OK","callerIpAddress":"185.220.101.47","correlationId":"0b6c2a8e-0000-4000-8000-000000000001","identity":{"claims":{"http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn":"mallory@contoso.com"}},"level":"Informational","properties":{"statusCode":"OK"}}`
+
+func TestRunKeepsMalformedAndGoesOn(t *testing.T) {
+	var got alert.Collector
+	dead := &keep{}
+	p := newPipeline(t, &got, dead)
+	body := `{"records":[` + diagDelete + `,{"category":"FunctionAppLogs","time":"2026-11-20T09:00:00Z"},{"category":"Administrative"}]}` + "\n{'bad': json}\n"
+	rep, err := p.Run(context.Background(), []Input{{Origin: "eventhub://ns/hub/0/42", Body: strings.NewReader(body)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Records != 4 || rep.BySource["activitylogs"] != 1 || rep.Unrecognised != 1 || len(rep.Malformed) != 2 {
+		t.Fatalf("report: %+v", rep)
+	}
+	if len(dead.dead) != 2 || dead.dead[0].Origin != "eventhub://ns/hub/0/42" || len(dead.dead[1].Bytes) == 0 {
+		t.Fatalf("dead letters: %+v", dead.dead)
+	}
+	if len(got.Alerts) == 0 || len(rep.Alerts) != len(got.Alerts) {
+		t.Fatalf("alerts published %d, reported %d", len(got.Alerts), len(rep.Alerts))
+	}
+	// Redelivery of the same batch raises nothing new.
+	rep2, err := p.Run(context.Background(), []Input{{Origin: "eventhub://ns/hub/0/42", Body: strings.NewReader(body)}})
+	if err != nil || len(rep2.Alerts) != 0 {
+		t.Fatalf("redelivered batch: %d alerts, err %v", len(rep2.Alerts), err)
+	}
+}
+
+func TestRunFailsWhenTheSinkFails(t *testing.T) {
+	p := newPipeline(t, brokenSink{}, &keep{})
+	_, err := p.Run(context.Background(), []Input{{Origin: "f", Body: strings.NewReader(diagDelete)}})
+	if err == nil || !strings.Contains(err.Error(), "service bus unreachable") {
+		t.Fatalf("a failing sink must fail the run: %v", err)
+	}
+}
+
+func TestRunStopsOnCancel(t *testing.T) {
+	p := newPipeline(t, &alert.Collector{}, &keep{})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := p.Run(ctx, []Input{{Origin: "f", Body: strings.NewReader(diagDelete)}}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled run: %v", err)
+	}
+}
