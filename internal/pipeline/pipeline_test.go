@@ -13,13 +13,18 @@ import (
 
 type keep struct{ dead []alert.Dead }
 
-func (k *keep) Keep(_ context.Context, d []alert.Dead) error { k.dead = append(k.dead, d...); return nil }
-func (k *keep) Close() error                                  { return nil }
+func (k *keep) Keep(_ context.Context, d []alert.Dead) error {
+	k.dead = append(k.dead, d...)
+	return nil
+}
+func (k *keep) Close() error { return nil }
 
 type brokenSink struct{}
 
-func (brokenSink) Publish(context.Context, []alert.Alert) error { return errors.New("service bus unreachable") }
-func (brokenSink) Close() error                                 { return nil }
+func (brokenSink) Publish(context.Context, []alert.Alert) error {
+	return errors.New("service bus unreachable")
+}
+func (brokenSink) Close() error { return nil }
 
 func newPipeline(t *testing.T, sink alert.Sink, dead alert.DeadLetters) *Pipeline {
 	t.Helper()
