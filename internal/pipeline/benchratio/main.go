@@ -19,7 +19,7 @@ type result struct {
 
 func main() {
 	res := map[string]*result{}
-	procs := "?"
+	procs := "1" // -cpu 1 leaves no -N suffix on the names
 	sc := bufio.NewScanner(os.Stdin)
 	for sc.Scan() {
 		f := strings.Fields(sc.Text())
@@ -28,8 +28,10 @@ func main() {
 		}
 		name := f[0]
 		if i := strings.LastIndexByte(name, '-'); i > 0 {
-			procs = name[i+1:]
-			name = name[:i]
+			if _, err := strconv.Atoi(name[i+1:]); err == nil {
+				procs = name[i+1:]
+				name = name[:i]
+			}
 		}
 		r := &result{ok: true}
 		for i := 1; i+1 < len(f); i++ {
