@@ -518,6 +518,7 @@ type piece struct {
 // those) gives their records; a file that is not such a stream is read line
 // by line, each line a JSON value or a text line.
 func splitRecords(data []byte) []piece {
+	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf")) // UTF-8 BOM
 	if out, ok := splitJSONStream(data); ok {
 		return out
 	}

@@ -72,7 +72,10 @@ type ServerOptions struct {
 	// ShutdownGrace is how long Serve waits for running invocations once
 	// its context is cancelled; 0 means DefaultShutdownGrace.
 	ShutdownGrace time.Duration
-	Logger        zerolog.Logger
+	// Logger is the server's logger; the caller names the component.
+	// Each invocation adds function, invocation_id and partition_id and
+	// puts the result on the context the Processor gets.
+	Logger zerolog.Logger
 }
 
 // Function is one function folder: its name (the route), the trigger type
@@ -123,7 +126,7 @@ func NewServer(opts ServerOptions) (*Server, error) {
 	}
 	s := &Server{
 		opts:    opts,
-		log:     opts.Logger.With().Str("component", "invoke").Logger(),
+		log:     opts.Logger,
 		funcs:   make(map[string]Function, len(fns)),
 		ready:   make(chan struct{}),
 		closing: make(chan struct{}),

@@ -108,8 +108,9 @@ func (p *Pipeline) Run(ctx context.Context, inputs []Input) (Report, error) {
 				log.Debug().Str("origin", in.Origin).Int("index", rec.Index).Msg("record not recognised")
 			default:
 				name := ""
-				if ev != nil {
-					name = ev.Source
+				var perr *source.ParseError
+				if errors.As(err, &perr) {
+					name = perr.Source
 				}
 				rep.Malformed = append(rep.Malformed, malformed(in.Origin, rec, name, err))
 			}
