@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -38,7 +39,7 @@ func serve(ctx context.Context, s config.Settings, stdout io.Writer, ready chan<
 	log.Info().Interface("settings", s.Redacted()).Str("version", version).Msg("starting")
 	srv, err := invoke.NewServer(invoke.ServerOptions{
 		Addr:          net.JoinHostPort("127.0.0.1", s.Port),
-		FunctionsDir:  s.FunctionsDir,
+		FunctionsDir:  functionsDir(s.FunctionsDir),
 		MaxBodyBytes:  s.MaxBodyBytes,
 		ShutdownGrace: s.ShutdownGrace,
 		Logger:        log.With().Str("component", "invoke").Logger(),
@@ -50,6 +51,10 @@ func serve(ctx context.Context, s config.Settings, stdout io.Writer, ready chan<
 	if err != nil {
 		return err
 	}
+	// Answer the host's readiness polls at once: building the engine comes
+	// after, and invocations that arrive meanwhile wait for Attach.
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ctx) }()
 	if ready != nil {
 		ready <- addr
 	}
@@ -74,5 +79,15 @@ func serve(ctx context.Context, s config.Settings, stdout io.Writer, ready chan<
 	}
 	srv.Attach(p, nil)
 	log.Info().Int("rules", len(rules)).Msg("ready")
-	return srv.Serve(ctx)
+	return <-served
+}
+
+// functionsDir resolves a relative functions folder against the app root
+// the Functions host gives (FUNCTIONS_APP_ROOT_PATH), else the working
+// directory.
+func functionsDir(dir string) string {
+	if root := os.Getenv("FUNCTIONS_APP_ROOT_PATH"); root != "" && !filepath.IsAbs(dir) {
+		return filepath.Join(root, dir)
+	}
+	return dir
 }

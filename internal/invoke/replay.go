@@ -96,7 +96,8 @@ type ReplayReport struct {
 // Functions host would: Event Hub batches of framed events, one blob per
 // file, or a timer tick. It stops at the first invocation that does not
 // succeed and returns the report so far with an error naming the status
-// and the start of the answer.
+// and the start of the answer. Each file is read whole into memory: replay
+// is a stand-in for the host on a workstation, not a bulk loader.
 func Replay(ctx context.Context, opts ReplayOptions) (ReplayReport, error) {
 	var rep ReplayReport
 	fn, err := replayFunction(opts)
