@@ -128,6 +128,12 @@ func singular(noun string) string {
 }
 
 func objectOf(ev *event.Event) string {
+	if ev.Source == "signinlogs" {
+		if to := firstNonEmpty(ev.Target, ev.Actor.AppName); to != "" {
+			return "to " + to
+		}
+		return ""
+	}
 	switch {
 	case ev.Resource.Name != "" && ev.Resource.Provider != "":
 		// Exports upper-case resource ids; names are case-insensitive and
@@ -138,8 +144,6 @@ func objectOf(ev *event.Event) string {
 		return ev.Resource.Name
 	case ev.Target != "":
 		return ev.Target
-	case ev.Source == "signinlogs" && ev.Actor.AppName != "":
-		return "to " + ev.Actor.AppName
 	}
 	return ""
 }
