@@ -3,8 +3,12 @@ GO       ?= go
 BIN      ?= bin/azdetect
 PKGS     ?= ./...
 FUZZTIME ?= 20s
+# Azurite (Table and Blob storage) for the storage tests: pinned, installed
+# into .tools/ from npm, started by the tests themselves on free ports.
+AZURITE_VERSION ?= 3.37.0
+AZURITE_DIR     ?= .tools/azurite
 
-.PHONY: all build demo test vet fmt bench fuzz replay-demo clean
+.PHONY: all build demo test vet fmt bench fuzz azurite clean
 
 all: build
 
@@ -16,8 +20,8 @@ demo: build
 	@echo "== azdetect scan testdata/demo (an attack story; see testdata/demo/README.md)"
 	@./$(BIN) scan --format table testdata/demo; status=$$?; [ $$status -le 1 ] || exit $$status
 
-## test: vet and the whole test suite (rule tests included)
-test:
+## test: vet and the whole test suite (rule tests included; storage tests on Azurite)
+test: azurite
 	$(GO) vet $(PKGS)
 	$(GO) test -count=1 $(PKGS)
 
@@ -39,6 +43,16 @@ fuzz:
 	    echo "== $$pkg $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 	  done; \
 	done
+
+## azurite: install the pinned Azurite from npm (skipped, with a warning, without npm)
+azurite: $(AZURITE_DIR)/node_modules/.bin/azurite-table
+
+$(AZURITE_DIR)/node_modules/.bin/azurite-table:
+	@if command -v npm >/dev/null 2>&1; then \
+	  npm install --no-audit --no-fund --loglevel=error --prefix $(AZURITE_DIR) azurite@$(AZURITE_VERSION); \
+	else \
+	  echo "warning: npm not found: Azurite not installed, the storage tests will be skipped"; \
+	fi
 
 clean:
 	rm -rf bin bench.out
