@@ -126,8 +126,15 @@ func addTo(m *map[string]bool, v string) {
 }
 
 func (s *entitySet) add(ev *event.Event) {
-	if ev.Actor.Type != event.ActorServicePrincipal && ev.Actor.Type != event.ActorManagedIdentity {
+	// Users are people (and the accounts named as targets); apps, managed
+	// identities and Azure's own services are not.
+	switch ev.Actor.Type {
+	case event.ActorServicePrincipal, event.ActorManagedIdentity, event.ActorPlatform:
+	default:
 		addTo(&s.users, firstNonEmpty(ev.Actor.UPN, ev.Actor.Name))
+	}
+	if ce, ok := ev.Normalised("defender.compromised_entity"); ok {
+		addTo(&s.resources, ce)
 	}
 	if ev.Target != "" && strings.Contains(ev.Target, "@") {
 		addTo(&s.users, ev.Target)
