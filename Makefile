@@ -21,7 +21,8 @@ demo: build
 	@./$(BIN) scan --format table testdata/demo; status=$$?; [ $$status -le 1 ] || exit $$status
 
 ## test: vet and the whole test suite (rule tests included; storage tests on Azurite)
-test: azurite
+test:
+	@AZURITE_VERSION=$(AZURITE_VERSION) AZURITE_DIR=$(AZURITE_DIR) scripts/azurite.sh --optional
 	$(GO) vet $(PKGS)
 	$(GO) test -count=1 $(PKGS)
 
@@ -44,15 +45,9 @@ fuzz:
 	  done; \
 	done
 
-## azurite: install the pinned Azurite from npm (skipped, with a warning, without npm)
-azurite: $(AZURITE_DIR)/node_modules/.bin/azurite-table
-
-$(AZURITE_DIR)/node_modules/.bin/azurite-table:
-	@if command -v npm >/dev/null 2>&1; then \
-	  npm install --no-audit --no-fund --loglevel=error --prefix $(AZURITE_DIR) azurite@$(AZURITE_VERSION); \
-	else \
-	  echo "warning: npm not found: Azurite not installed, the storage tests will be skipped"; \
-	fi
+## azurite: install the pinned Azurite from npm into .tools/azurite (a no-op when installed)
+azurite:
+	@AZURITE_VERSION=$(AZURITE_VERSION) AZURITE_DIR=$(AZURITE_DIR) scripts/azurite.sh
 
 clean:
 	rm -rf bin bench.out

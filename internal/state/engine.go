@@ -1,0 +1,464 @@
+package state
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+)
+
+// backend is what differs between Memory and Table: the round trips. The
+// engine does everything else (validation, grouping by partition, chunking,
+// conflict reporting, counting round trips) once, so both stores keep the
+// same semantics and the same operation counts by construction.
+type backend interface {
+	// createTable creates the table; an existing table is not an error.
+	createTable(ctx context.Context, table string) error
+	// get is one point read.
+	get(ctx context.Context, table string, k Key) (Entity, bool, error)
+	// query hands the entities matching q to fn a page (one round trip) at
+	// a time and returns how many round trips it made.
+	query(ctx context.Context, table string, q query, fn func(page []Entity) error) (int, error)
+	// submit is one entity-group transaction: ops share a partition, at most
+	// MaxTransactionOps of them. A failed precondition is a *txConflict.
+	submit(ctx context.Context, table, partition string, ops []Op) error
+	// remove is one conditional delete outside a transaction (Sweep's
+	// fallback). A failed precondition is a *txConflict.
+	remove(ctx context.Context, table string, k Key, etag string) error
+}
+
+// query is one of the three shapes the engine asks for.
+type query struct {
+	partition string
+	rows      []string  // RowKey eq any of these (at most MaxQueryKeys)
+	prefix    string    // or: RowKey starts with prefix
+	expired   time.Time // or, over the whole table: Expires before this
+}
+
+// txConflict is how a backend reports a failed precondition: index is the
+// failing operation's position in the transaction, -1 when unknown.
+type txConflict struct {
+	index int
+	code  string
+}
+
+func (c *txConflict) Error() string {
+	return fmt.Sprintf("precondition failed at operation %d (%s)", c.index, c.code)
+}
+
+// engine implements Store over a backend.
+type engine struct {
+	b        backend
+	parallel int // partitions worked on at once
+
+	ops    atomic.Int64
+	mu     sync.Mutex
+	tables map[string]bool // created (or found) by this store
+}
+
+func newEngine(b backend, parallel int) engine {
+	if parallel < 1 {
+		parallel = 1
+	}
+	return engine{b: b, parallel: parallel, tables: make(map[string]bool)}
+}
+
+// Ops implements Store.
+func (s *engine) Ops() int64 { return s.ops.Load() }
+
+// ensure creates the table once per store: tables are created if missing.
+func (s *engine) ensure(ctx context.Context, table string) error {
+	if err := checkTable(table); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	done := s.tables[table]
+	s.mu.Unlock()
+	if done {
+		return nil
+	}
+	s.ops.Add(1)
+	if err := s.b.createTable(ctx, table); err != nil {
+		return fmt.Errorf("state: create table %s: %w", table, err)
+	}
+	s.mu.Lock()
+	s.tables[table] = true
+	s.mu.Unlock()
+	return nil
+}
+
+// partitions groups items by partition key, keeping first-seen order.
+func partitions[T any](items []T, pk func(T) string) (order []string, groups map[string][]T) {
+	groups = make(map[string][]T)
+	for _, it := range items {
+		p := pk(it)
+		if _, ok := groups[p]; !ok {
+			order = append(order, p)
+		}
+		groups[p] = append(groups[p], it)
+	}
+	return order, groups
+}
+
+// each runs fn for every index, s.parallel at a time, and returns the errors
+// in index order.
+func (s *engine) each(n int, fn func(i int) error) []error {
+	errs := make([]error, n)
+	if n == 1 || s.parallel == 1 {
+		for i := range n {
+			errs[i] = fn(i)
+		}
+		return errs
+	}
+	sem := make(chan struct{}, s.parallel)
+	var wg sync.WaitGroup
+	for i := range n {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			errs[i] = fn(i)
+		}()
+	}
+	wg.Wait()
+	return errs
+}
+
+// Get implements Store.
+func (s *engine) Get(ctx context.Context, table string, keys []Key) (map[Key]Entity, error) {
+	for _, k := range keys {
+		if err := checkKeys(k); err != nil {
+			return nil, fmt.Errorf("state: get from %s: %w", table, err)
+		}
+	}
+	if err := s.ensure(ctx, table); err != nil {
+		return nil, err
+	}
+	out := make(map[Key]Entity, len(keys))
+	if len(keys) == 0 {
+		return out, nil
+	}
+	order, groups := partitions(keys, func(k Key) string { return k.PartitionKey })
+	var mu sync.Mutex
+	errs := s.each(len(order), func(i int) error {
+		rows := dedupRows(groups[order[i]])
+		found, err := s.getPartition(ctx, table, order[i], rows)
+		if err != nil {
+			return fmt.Errorf("state: get from %s partition %q: %w", table, order[i], err)
+		}
+		mu.Lock()
+		for _, e := range found {
+			out[e.Key()] = e
+		}
+		mu.Unlock()
+		return nil
+	})
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func dedupRows(keys []Key) []string {
+	rows := make([]string, 0, len(keys))
+	for _, k := range keys {
+		rows = append(rows, k.RowKey)
+	}
+	slices.Sort(rows)
+	return slices.Compact(rows)
+}
+
+// getPartition reads rows of one partition: a point read for one row (a
+// missing entity costs no more), otherwise partition queries of
+// MaxQueryKeys rows each, which is fewer round trips from two rows on.
+func (s *engine) getPartition(ctx context.Context, table, partition string, rows []string) ([]Entity, error) {
+	if len(rows) == 1 {
+		s.ops.Add(1)
+		e, ok, err := s.b.get(ctx, table, Key{partition, rows[0]})
+		if err != nil || !ok {
+			return nil, err
+		}
+		return []Entity{e}, nil
+	}
+	var out []Entity
+	for chunk := range slices.Chunk(rows, MaxQueryKeys) {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		trips, err := s.b.query(ctx, table, query{partition: partition, rows: chunk}, func(page []Entity) error {
+			out = append(out, page...)
+			return nil
+		})
+		s.ops.Add(int64(trips))
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// List implements Store.
+func (s *engine) List(ctx context.Context, table, partitionKey, rowPrefix string) ([]Entity, error) {
+	if err := checkKeys(Key{partitionKey, rowPrefix}); err != nil {
+		return nil, fmt.Errorf("state: list %s: %w", table, err)
+	}
+	if err := s.ensure(ctx, table); err != nil {
+		return nil, err
+	}
+	var found []Entity
+	trips, err := s.b.query(ctx, table, query{partition: partitionKey, prefix: rowPrefix}, func(page []Entity) error {
+		found = append(found, page...)
+		return nil
+	})
+	s.ops.Add(int64(trips))
+	if err != nil {
+		return nil, fmt.Errorf("state: list %s partition %q: %w", table, partitionKey, err)
+	}
+	slices.SortFunc(found, func(a, b Entity) int { return strings.Compare(a.RowKey, b.RowKey) })
+	return found, nil
+}
+
+// Apply implements Store.
+func (s *engine) Apply(ctx context.Context, table string, ops []Op) error {
+	if err := checkOps(ops); err != nil {
+		return fmt.Errorf("state: apply to %s: %w", table, err)
+	}
+	if err := s.ensure(ctx, table); err != nil {
+		return err
+	}
+	if len(ops) == 0 {
+		return nil
+	}
+	order, groups := partitions(ops, func(o Op) string { return o.Entity.PartitionKey })
+	conflicts := make([]*ConflictError, len(order))
+	errs := s.each(len(order), func(i int) error {
+		c, err := s.applyPartition(ctx, table, order[i], groups[order[i]])
+		conflicts[i] = c
+		return err
+	})
+	if err := errors.Join(errs...); err != nil {
+		// A dependency failure wins over conflicts: the caller must not
+		// mistake this call for one it can retry key by key.
+		return err
+	}
+	var out *ConflictError
+	byPartition := make(map[string]*ConflictError)
+	for _, c := range conflicts {
+		if c != nil {
+			byPartition[c.PartitionKey] = c
+		}
+	}
+	slices.Sort(order) // deterministic: the first conflict by partition name
+	for _, p := range order {
+		c := byPartition[p]
+		if c == nil {
+			continue
+		}
+		if out == nil {
+			out = &ConflictError{Table: table, PartitionKey: c.PartitionKey, RowKey: c.RowKey}
+		}
+		out.Partitions = append(out.Partitions, p)
+		out.Uncommitted = append(out.Uncommitted, c.Uncommitted...)
+	}
+	if out == nil {
+		return nil // not a typed nil in the error interface
+	}
+	return out
+}
+
+// applyPartition submits one partition's operations in transactions, in
+// order, stopping at the first that fails.
+func (s *engine) applyPartition(ctx context.Context, table, partition string, ops []Op) (*ConflictError, error) {
+	chunks := chunkOps(ops)
+	for i, chunk := range chunks {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		s.ops.Add(1)
+		err := s.b.submit(ctx, table, partition, chunk)
+		if err == nil {
+			continue
+		}
+		var tc *txConflict
+		if !errors.As(err, &tc) {
+			return nil, fmt.Errorf("state: apply to %s partition %q (transaction %d of %d): %w",
+				table, partition, i+1, len(chunks), err)
+		}
+		c := &ConflictError{Table: table, PartitionKey: partition}
+		if tc.index >= 0 && tc.index < len(chunk) {
+			c.RowKey = chunk[tc.index].Entity.RowKey
+		}
+		for _, rest := range chunks[i:] {
+			for _, o := range rest {
+				c.Uncommitted = append(c.Uncommitted, o.Entity.Key())
+			}
+		}
+		return c, nil
+	}
+	return nil, nil
+}
+
+// chunkOps splits one partition's operations into transactions of at most
+// MaxTransactionOps operations and about maxTransactionBytes of body.
+func chunkOps(ops []Op) [][]Op {
+	var chunks [][]Op
+	start, size := 0, 0
+	for i, o := range ops {
+		n := entitySize(o.Entity)
+		if i > start && (i-start == MaxTransactionOps || size+n > maxTransactionBytes) {
+			chunks = append(chunks, ops[start:i])
+			start, size = i, 0
+		}
+		size += n
+	}
+	return append(chunks, ops[start:])
+}
+
+// entitySize estimates an operation's share of a transaction body: the
+// request line and headers, keys twice (URL and body), base64 data.
+func entitySize(e Entity) int {
+	return 512 + 2*(len(e.PartitionKey)+len(e.RowKey)) + len(e.Text)*2 + len(e.Data)*4/3
+}
+
+// Sweep implements Store. It deletes page by page as the query returns
+// them, so a large table is swept in bounded memory and a deadline keeps
+// what was deleted before it.
+func (s *engine) Sweep(ctx context.Context, table string, now time.Time) (int, error) {
+	if err := s.ensure(ctx, table); err != nil {
+		return 0, err
+	}
+	total := 0
+	trips, err := s.b.query(ctx, table, query{expired: now}, func(page []Entity) error {
+		order, groups := partitions(page, func(e Entity) string { return e.PartitionKey })
+		counts := make([]int, len(order))
+		errs := s.each(len(order), func(i int) error {
+			n, err := s.sweepPartition(ctx, table, order[i], groups[order[i]])
+			counts[i] = n
+			return err
+		})
+		for _, n := range counts {
+			total += n
+		}
+		return errors.Join(errs...)
+	})
+	s.ops.Add(int64(trips))
+	if err != nil {
+		return total, fmt.Errorf("state: sweep %s: %w", table, err)
+	}
+	return total, nil
+}
+
+func (s *engine) sweepPartition(ctx context.Context, table, partition string, expired []Entity) (int, error) {
+	deleted := 0
+	for chunk := range slices.Chunk(expired, MaxTransactionOps) {
+		if err := ctx.Err(); err != nil {
+			return deleted, err
+		}
+		ops := make([]Op, len(chunk))
+		for i, e := range chunk {
+			ops[i] = Op{Kind: Delete, Entity: Entity{PartitionKey: e.PartitionKey, RowKey: e.RowKey, ETag: e.ETag}}
+		}
+		s.ops.Add(1)
+		err := s.b.submit(ctx, table, partition, ops)
+		if err == nil {
+			deleted += len(ops)
+			continue
+		}
+		var tc *txConflict
+		if !errors.As(err, &tc) {
+			return deleted, fmt.Errorf("partition %q: %w", partition, err)
+		}
+		// Something in the chunk was rewritten (its window extended) or
+		// deleted since the query: delete the rest one by one, keeping those.
+		for _, o := range ops {
+			s.ops.Add(1)
+			err := s.b.remove(ctx, table, o.Entity.Key(), o.Entity.ETag)
+			switch {
+			case err == nil:
+				deleted++
+			case errors.As(err, &tc):
+			default:
+				return deleted, fmt.Errorf("partition %q: %w", partition, err)
+			}
+		}
+	}
+	return deleted, nil
+}
+
+func checkKeys(k Key) error {
+	if err := checkKey(k.PartitionKey); err != nil {
+		return fmt.Errorf("%w: partition key %q: %v", ErrInvalid, k.PartitionKey, err)
+	}
+	if err := checkKey(k.RowKey); err != nil {
+		return fmt.Errorf("%w: row key %q: %v", ErrInvalid, k.RowKey, err)
+	}
+	return nil
+}
+
+func checkOps(ops []Op) error {
+	seen := make(map[Key]struct{}, len(ops))
+	for i, o := range ops {
+		e := o.Entity
+		if err := checkKeys(e.Key()); err != nil {
+			return fmt.Errorf("operation %d: %w", i, err)
+		}
+		if _, dup := seen[e.Key()]; dup {
+			return fmt.Errorf("%w: operation %d: key %s appears twice", ErrInvalid, i, e.Key())
+		}
+		seen[e.Key()] = struct{}{}
+		switch o.Kind {
+		case Insert, Upsert:
+		case Replace, Delete:
+			if e.ETag == "" {
+				return fmt.Errorf("%w: operation %d: %s of %s needs an ETag (or state.ETagAny)", ErrInvalid, i, o.Kind, e.Key())
+			}
+		default:
+			return fmt.Errorf("%w: operation %d: unknown kind %v", ErrInvalid, i, o.Kind)
+		}
+		if len(e.Data) > MaxDataLen {
+			return fmt.Errorf("%w: operation %d: %s: Data is %d bytes, at most %d", ErrInvalid, i, e.Key(), len(e.Data), MaxDataLen)
+		}
+		if len(e.Text) > MaxTextLen {
+			return fmt.Errorf("%w: operation %d: %s: Text is %d bytes, at most %d", ErrInvalid, i, e.Key(), len(e.Text), MaxTextLen)
+		}
+		if !edmTimeOK(e.Expires) || !edmTimeOK(e.Time) {
+			return fmt.Errorf("%w: operation %d: %s: times must be zero or from year 1601 to 9999 (Edm.DateTime)", ErrInvalid, i, e.Key())
+		}
+		if !utf8.ValidString(e.Text) {
+			return fmt.Errorf("%w: operation %d: %s: Text is not UTF-8", ErrInvalid, i, e.Key())
+		}
+	}
+	return nil
+}
+
+var (
+	minEdmTime = time.Date(1601, 1, 1, 0, 0, 0, 0, time.UTC)
+	maxEdmTime = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)
+)
+
+func edmTimeOK(t time.Time) bool {
+	return t.IsZero() || !t.Before(minEdmTime) && t.Before(maxEdmTime)
+}
+
+// normalise gives stored times the service's resolution (100 ns, UTC), so
+// both stores hand back the same values.
+func normalise(e Entity) Entity {
+	e.Expires = normTime(e.Expires)
+	e.Time = normTime(e.Time)
+	if len(e.Data) == 0 {
+		e.Data = nil
+	}
+	return e
+}
+
+func normTime(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Time{}
+	}
+	return t.UTC().Truncate(100 * time.Nanosecond)
+}

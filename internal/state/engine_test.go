@@ -1,0 +1,116 @@
+package state
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+)
+
+// rewriteFirst rewrites one entity just before the first transaction, as
+// another instance extending a window between Sweep's query and its delete.
+type rewriteFirst struct {
+	*memBackend
+	key  Key
+	done bool
+}
+
+func (r *rewriteFirst) submit(ctx context.Context, table, partition string, ops []Op) error {
+	if !r.done {
+		r.done = true
+		if err := r.memBackend.submit(ctx, table, r.key.PartitionKey, []Op{{Kind: Upsert, Entity: Entity{PartitionKey: r.key.PartitionKey, RowKey: r.key.RowKey, Expires: time.Now().Add(time.Hour)}}}); err != nil {
+			return err
+		}
+	}
+	return r.memBackend.submit(ctx, table, partition, ops)
+}
+
+func TestSweepKeepsWhatWasRewritten(t *testing.T) {
+	mem := &memBackend{tables: make(map[string]map[string]map[string]Entity)}
+	b := &rewriteFirst{memBackend: mem, key: Key{"p", "r05"}, done: true}
+	s := newEngine(b, 1)
+	ctx := t.Context()
+	now := time.Now()
+	var ops []Op
+	for i := range 10 {
+		ops = append(ops, Op{Kind: Insert, Entity: Entity{PartitionKey: "p", RowKey: "r0" + string(rune('0'+i)), Expires: now.Add(-time.Minute)}})
+	}
+	if err := s.Apply(ctx, "sweep", ops); err != nil {
+		t.Fatal(err)
+	}
+	b.done = false
+	before := s.Ops()
+	n, err := s.Sweep(ctx, "sweep", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 9 {
+		t.Errorf("swept %d, want 9 (r05 was rewritten meanwhile)", n)
+	}
+	// query, the failed transaction, ten single deletes.
+	if trips := s.Ops() - before; trips != 12 {
+		t.Errorf("sweep took %d round trips, want 12", trips)
+	}
+	got, err := s.Get(ctx, "sweep", []Key{{"p", "r05"}, {"p", "r04"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[Key{"p", "r05"}].Expired(now) {
+		t.Errorf("after sweep: %v", got)
+	}
+}
+
+func TestJoinKeyShortensOnEscapeBoundary(t *testing.T) {
+	for n := 80; n < 110; n++ {
+		k := JoinKey(strings.Repeat("a", n) + strings.Repeat("/", 30))
+		if len(k) > MaxKeyLen || len(k) < MaxKeyLen-2 {
+			t.Errorf("n=%d: len %d", n, len(k))
+		}
+		head := k[:strings.IndexByte(k, hashMarker)]
+		if _, err := unescape(head); err != nil {
+			t.Errorf("n=%d: prefix %q cut inside an escape: %v", n, head, err)
+		}
+		if checkKey(k) != nil {
+			t.Errorf("n=%d: %q is not a valid key", n, k)
+		}
+	}
+}
+
+func TestQueryFilter(t *testing.T) {
+	cases := []struct {
+		q          query
+		filter, sl string
+	}{
+		{query{partition: "p'1", rows: []string{"a", "b'"}}, `PartitionKey eq 'p''1' and (RowKey eq 'a' or RowKey eq 'b''')`, ""},
+		{query{partition: "p", prefix: "a|"}, `PartitionKey eq 'p' and RowKey ge 'a|' and RowKey lt 'a}'`, ""},
+		{query{partition: "p", prefix: "a~~"}, `PartitionKey eq 'p' and RowKey ge 'a~~' and RowKey lt 'b'`, ""},
+		{query{partition: "p", prefix: "~"}, `PartitionKey eq 'p' and RowKey ge '~'`, ""},
+		{query{partition: "p"}, `PartitionKey eq 'p'`, ""},
+		{query{expired: time.Date(2026, 11, 23, 9, 30, 0, 123456789, time.UTC)}, `Expires lt datetime'2026-11-23T09:30:00.1234567Z'`, "PartitionKey,RowKey,Expires"},
+	}
+	for _, tc := range cases {
+		f, sel := tc.q.filter()
+		if f != tc.filter || sel != tc.sl {
+			t.Errorf("%+v: filter %q select %q, want %q %q", tc.q, f, sel, tc.filter, tc.sl)
+		}
+	}
+}
+
+func TestEntityWire(t *testing.T) {
+	e := Entity{PartitionKey: "p", RowKey: "r", Count: 1 << 60, Time: time.Date(2026, 1, 2, 3, 4, 5, 600, time.UTC), Data: []byte("{}")}
+	raw := encodeEntity(e)
+	want := `{"PartitionKey":"p","RowKey":"r","Count@odata.type":"Edm.Int64","Count":"1152921504606846976","Time@odata.type":"Edm.DateTime","Time":"2026-01-02T03:04:05.0000006Z","Data@odata.type":"Edm.Binary","Data":"e30="}`
+	if string(raw) != want {
+		t.Errorf("encode:\n got %s\nwant %s", raw, want)
+	}
+	back, err := decodeEntity(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.Count != e.Count || !back.Time.Equal(e.Time) || string(back.Data) != "{}" {
+		t.Errorf("decode: %+v", back)
+	}
+	if _, err := decodeEntity([]byte(`{"PartitionKey":"p","RowKey":"r","Count":12}`)); err != nil {
+		t.Errorf("a numeric Int64: %v", err)
+	}
+}

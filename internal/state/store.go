@@ -1,0 +1,406 @@
+// Package state keeps what stateful detections remember between batches:
+// threshold counters and distinct-value sets per group key and window,
+// new-term baselines, spike histories, sequence records of one correlation
+// id, alert suppression and the blob-ingestion cursors.
+//
+// A Store holds entities in named tables. An entity is addressed by a
+// partition key and a row key, carries an ETag that changes on every write
+// and an expiry time, and has a small fixed set of typed properties. Reads
+// and writes take many keys at once and are grouped by partition, because
+// one batch of records is one unit of work: a batch reads what it needs in
+// few round trips and writes it back as entity-group transactions of at most
+// MaxTransactionOps operations, each all-or-nothing.
+//
+// Concurrency is optimistic. A writer reads an entity, computes, and writes
+// it back with Replace (or Delete) guarded by the ETag it read, or Insert
+// when it found nothing. If another writer got there first, Apply returns a
+// *ConflictError (errors.Is(err, ErrConflict)) listing the keys whose
+// operations were not applied; the caller re-reads exactly those and
+// retries. Every other error is a dependency failure: the invocation fails
+// and the host redelivers the batch.
+//
+// Nothing grows without bound: every entity that belongs to a window carries
+// Expires, and the maintenance timer calls Sweep, which deletes the entities
+// past it. Get returns expired entities until they are swept; callers treat
+// them as absent for their window (Entity.Expired) and replace them.
+//
+// Keys decide the cost. A batch's round trips are about one per partition
+// it touches (a read per MaxQueryKeys rows, a write per MaxTransactionOps
+// operations), so put what one batch updates together in one partition:
+// BenchmarkCounterBatch measures 9 round trips per 1,000 records over 100
+// group keys with the partition JoinKey(rule, window), 200 with the
+// partition JoinKey(rule, group). Layouts that fit the rule kinds:
+//
+//	threshold count    PK JoinKey(rule, TimeKey(window))  RK Escape(group)          Count
+//	distinct values    PK JoinKey(rule, TimeKey(window))  RK JoinKey(group, value)  Text=value; List(PK, PrefixOf(group))
+//	new-term baseline  PK JoinKey(rule, entity)           RK Escape(value)          Time=first seen, Expires=last seen+lookback
+//	spike history      PK JoinKey(rule, group)            RK TimeKey(window)        Count; List(PK, "") for the history
+//	sequence           PK JoinKey(rule, correlation id)   RK JoinKey(TimeKey, id)   Data=the record's fields; List(PK, "")
+//	suppression        PK JoinKey(rule)                   RK fingerprint            Time=sent, Expires=sent+window
+//	blob cursor        PK Escape(container)               RK Escape(blob URI)       Text=URI, Count=offset; Replace with ETag
+//
+// Two implementations pass one conformance suite (storetest): Memory, the
+// embedded default for scan and tests, and Table, Azure Table Storage.
+package state
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Store is the state the detection engine reads and writes once per batch.
+type Store interface {
+	// Get reads the entities with the given keys. Keys not found are absent
+	// from the map. Reads are grouped by partition: one point read for a
+	// single key, otherwise one partition query per MaxQueryKeys keys.
+	Get(ctx context.Context, table string, keys []Key) (map[Key]Entity, error)
+
+	// List reads every entity of one partition whose row key starts with
+	// rowPrefix ("" for the whole partition), ordered by row key.
+	List(ctx context.Context, table, partitionKey, rowPrefix string) ([]Entity, error)
+
+	// Apply runs the operations, grouped by partition into transactions of
+	// at most MaxTransactionOps operations, in the order given within each
+	// partition. A key may appear once per call. Each transaction is
+	// all-or-nothing; different partitions (and the transactions of one
+	// partition beyond the first hundred operations) are independent.
+	// It returns nil, a *ConflictError when the only failures were
+	// preconditions, or another error (a dependency failure).
+	// Apply does not return the new ETags: read again before the next write.
+	Apply(ctx context.Context, table string, ops []Op) error
+
+	// Sweep deletes the entities whose Expires is before now and returns how
+	// many it deleted. An entity rewritten meanwhile (new ETag) is kept.
+	Sweep(ctx context.Context, table string, now time.Time) (int, error)
+
+	// Ops is the number of storage round trips made so far (table creation,
+	// point reads, query pages, transactions, single deletes), so a
+	// benchmark can report operations per 1,000 records.
+	Ops() int64
+}
+
+// Limits of Azure Table Storage that both implementations keep.
+const (
+	// MaxTransactionOps is the most operations in one entity-group transaction.
+	MaxTransactionOps = 100
+	// MaxQueryKeys is how many row keys one partition query asks for: the
+	// service allows 15 comparisons in a $filter, one is the partition key.
+	MaxQueryKeys = 14
+	// MaxKeyLen is the longest key JoinKey and Escape produce; longer keys
+	// keep a readable prefix and end in a hash of the whole.
+	MaxKeyLen = 128
+	// MaxDataLen bounds Entity.Data (an Edm.Binary property holds 64 KiB).
+	MaxDataLen = 64 << 10
+	// MaxTextLen bounds Entity.Text in bytes (an Edm.String property holds
+	// 32 Ki UTF-16 code units; bytes are the safe bound).
+	MaxTextLen = 32 << 10
+	// maxRawKeyLen is the service's limit on a partition or row key.
+	maxRawKeyLen = 1024
+	// maxTransactionBytes keeps one transaction's body under the 4 MiB limit.
+	maxTransactionBytes = 3 << 20
+)
+
+// ETagAny matches any ETag: Replace and Delete with it are unconditional
+// (Replace still fails if the entity does not exist).
+const ETagAny = "*"
+
+// Key addresses one entity in a table.
+type Key struct {
+	PartitionKey string
+	RowKey       string
+}
+
+func (k Key) String() string { return k.PartitionKey + "/" + k.RowKey }
+
+// Entity is one stored row. The typed properties cover the rule kinds:
+// Count for counters, spike buckets and cursor offsets; Time for first-seen
+// and sent times; Text for the original value behind an escaped or hashed
+// key (a distinct value, a blob URI); Data for anything structured (a JSON
+// document: a sequence record, a set, a cursor's blob ETag).
+type Entity struct {
+	PartitionKey string
+	RowKey       string
+	// ETag is set by the store on reads and ignored by Insert and Upsert;
+	// Replace and Delete require it (or ETagAny).
+	ETag string
+	// Expires is when Sweep may delete the entity; zero means never.
+	Expires time.Time
+
+	Count int64
+	Time  time.Time
+	Text  string
+	Data  []byte
+}
+
+// Key returns the entity's key.
+func (e Entity) Key() Key { return Key{e.PartitionKey, e.RowKey} }
+
+// Expired reports whether the entity is past its expiry at now.
+func (e Entity) Expired(now time.Time) bool {
+	return !e.Expires.IsZero() && e.Expires.Before(now)
+}
+
+// OpKind is what an operation does.
+type OpKind uint8
+
+const (
+	// Insert adds an entity that must not exist.
+	Insert OpKind = iota + 1
+	// Replace overwrites an entity that must exist with the given ETag.
+	Replace
+	// Upsert inserts or overwrites, unconditionally.
+	Upsert
+	// Delete removes an entity that must exist with the given ETag.
+	Delete
+)
+
+func (k OpKind) String() string {
+	switch k {
+	case Insert:
+		return "insert"
+	case Replace:
+		return "replace"
+	case Upsert:
+		return "upsert"
+	case Delete:
+		return "delete"
+	}
+	return fmt.Sprintf("OpKind(%d)", uint8(k))
+}
+
+// Op is one write. For Delete only the key and ETag of Entity are used.
+type Op struct {
+	Kind   OpKind
+	Entity Entity
+}
+
+// ErrConflict is what every *ConflictError is: a precondition failed (an
+// ETag no longer matches, Insert found the entity, Replace or Delete did not).
+var ErrConflict = errors.New("state: precondition failed")
+
+// ErrInvalid is what a malformed call wraps: a bad table name or key, a
+// duplicate key, a missing ETag, an oversized property. No I/O was done.
+var ErrInvalid = errors.New("state: invalid request")
+
+// ConflictError reports the partitions whose transaction failed a
+// precondition. Every operation not listed in Uncommitted was applied.
+type ConflictError struct {
+	Table string
+	// PartitionKey and RowKey name the first failing operation (sorted by
+	// partition). RowKey is empty when the service did not say which
+	// operation failed.
+	PartitionKey string
+	RowKey       string
+	// Partitions lists every partition that had a conflict, sorted.
+	Partitions []string
+	// Uncommitted lists the keys of every operation not applied: the failed
+	// transaction's and those of the same partition that came after it.
+	Uncommitted []Key
+}
+
+func (e *ConflictError) Error() string {
+	row := e.RowKey
+	if row == "" {
+		row = "?"
+	}
+	more := ""
+	if n := len(e.Partitions); n > 1 {
+		more = fmt.Sprintf(" (and %d more partitions)", n-1)
+	}
+	return fmt.Sprintf("state: table %s partition %q row %q%s: precondition failed, %d operations not applied",
+		e.Table, e.PartitionKey, row, more, len(e.Uncommitted))
+}
+
+// Is makes errors.Is(err, ErrConflict) true.
+func (e *ConflictError) Is(target error) bool { return target == ErrConflict }
+
+// Keys: Table Storage forbids / \ # ? and control characters in partition
+// and row keys, and keys end up in URLs and $filter strings. Escape keeps
+// [A-Za-z0-9-_.:@] as they are and writes every other byte as !XX (upper-case
+// hex); JoinKey separates escaped parts with '|'; a key longer than
+// MaxKeyLen keeps its first bytes and ends in '~' and a hash of the whole.
+// '!', '|' and '~' therefore never come from a value, so distinct inputs give
+// distinct keys, and a key's prefix (the leading parts) still sorts and
+// lists with List. Escaped keys are plain ASCII.
+const (
+	escapeByte = '!'
+	keySep     = '|'
+	hashMarker = '~'
+	hashHexLen = 32 // 128 bits of SHA-256
+)
+
+// Escape turns any string into a valid, short key (or key part).
+func Escape(s string) string {
+	return shorten(appendEscaped(make([]byte, 0, len(s)+8), s))
+}
+
+// JoinKey escapes each part and joins them with '|' into one valid key of
+// at most MaxKeyLen bytes: JoinKey(ruleID, groupValue, TimeKey(window)).
+func JoinKey(parts ...string) string {
+	n := len(parts)
+	for _, p := range parts {
+		n += len(p)
+	}
+	b := make([]byte, 0, n+8)
+	for i, p := range parts {
+		if i > 0 {
+			b = append(b, keySep)
+		}
+		b = appendEscaped(b, p)
+	}
+	return shorten(b)
+}
+
+// SplitKey undoes JoinKey (and Escape, as one part). A key that was
+// shortened cannot be split: it returns an ErrInvalid error; keep the
+// original in Text or Data when it must be recovered.
+func SplitKey(key string) ([]string, error) {
+	if strings.IndexByte(key, hashMarker) >= 0 {
+		return nil, fmt.Errorf("%w: key %q was shortened to a hash", ErrInvalid, key)
+	}
+	parts := strings.Split(key, string(keySep))
+	for i, p := range parts {
+		u, err := unescape(p)
+		if err != nil {
+			return nil, fmt.Errorf("%w: key %q: %v", ErrInvalid, key, err)
+		}
+		parts[i] = u
+	}
+	return parts, nil
+}
+
+// TimeKey formats a window start as a fixed-width key part that sorts in
+// time order: 20261123T0930Z (minute resolution, UTC).
+func TimeKey(t time.Time) string {
+	return t.UTC().Format("20060102T1504Z")
+}
+
+// PrefixOf is the prefix of every key JoinKey builds with these leading
+// parts (and more parts after them), for List.
+func PrefixOf(parts ...string) string {
+	b := make([]byte, 0, 32)
+	for _, p := range parts {
+		b = appendEscaped(b, p)
+		b = append(b, keySep)
+	}
+	return string(b)
+}
+
+func keyByteSafe(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+		c == '-' || c == '_' || c == '.' || c == ':' || c == '@'
+}
+
+const hexDigits = "0123456789ABCDEF"
+
+func appendEscaped(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if keyByteSafe(c) {
+			b = append(b, c)
+			continue
+		}
+		b = append(b, escapeByte, hexDigits[c>>4], hexDigits[c&0xF])
+	}
+	return b
+}
+
+func unescape(s string) (string, error) {
+	if strings.IndexByte(s, escapeByte) < 0 {
+		return s, nil
+	}
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		if s[i] != escapeByte {
+			b = append(b, s[i])
+			continue
+		}
+		if i+2 >= len(s) {
+			return "", errors.New("truncated escape")
+		}
+		hi, lo := unhex(s[i+1]), unhex(s[i+2])
+		if hi < 0 || lo < 0 {
+			return "", fmt.Errorf("bad escape %q", s[i:i+3])
+		}
+		b = append(b, byte(hi<<4|lo))
+		i += 2
+	}
+	return string(b), nil
+}
+
+func unhex(c byte) int {
+	switch {
+	case '0' <= c && c <= '9':
+		return int(c - '0')
+	case 'A' <= c && c <= 'F':
+		return int(c-'A') + 10
+	}
+	return -1
+}
+
+// shorten returns b as a string, replacing its tail by '~' and a hash of
+// the whole when it is longer than MaxKeyLen. The prefix is cut before an
+// escape sequence, never inside one.
+func shorten(b []byte) string {
+	if len(b) <= MaxKeyLen {
+		return string(b)
+	}
+	sum := sha256.Sum256(b)
+	cut := MaxKeyLen - 1 - hashHexLen
+	for i := cut - 2; i < cut && i >= 0; i++ {
+		if b[i] == escapeByte {
+			cut = i
+			break
+		}
+	}
+	out := make([]byte, 0, MaxKeyLen)
+	out = append(out, b[:cut]...)
+	out = append(out, hashMarker)
+	out = hex.AppendEncode(out, sum[:hashHexLen/2])
+	return string(out)
+}
+
+// checkKey reports why s cannot be a partition or row key as it is.
+func checkKey(s string) error {
+	if len(s) > maxRawKeyLen {
+		return fmt.Errorf("longer than %d bytes", maxRawKeyLen)
+	}
+	if !utf8.ValidString(s) {
+		return errors.New("not UTF-8")
+	}
+	for _, r := range s {
+		switch {
+		case r == '/' || r == '\\' || r == '#' || r == '?':
+			return fmt.Errorf("contains %q (use state.Escape or state.JoinKey)", r)
+		case r == '\'':
+			// The SDK does not double quotes in the URLs of transaction
+			// operations, so a quote cannot travel in a batch.
+			return errors.New("contains a single quote (use state.Escape or state.JoinKey)")
+		case r < 0x20 || 0x7F <= r && r <= 0x9F:
+			return fmt.Errorf("contains control character %U (use state.Escape or state.JoinKey)", r)
+		}
+	}
+	return nil
+}
+
+// checkTable applies Table Storage's table-name rule: 3-63 letters and
+// digits, starting with a letter.
+func checkTable(name string) error {
+	if len(name) < 3 || len(name) > 63 {
+		return fmt.Errorf("%w: table name %q: 3 to 63 characters", ErrInvalid, name)
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		letter := 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'
+		if !letter && (i == 0 || c < '0' || c > '9') {
+			return fmt.Errorf("%w: table name %q: letters and digits, starting with a letter", ErrInvalid, name)
+		}
+	}
+	return nil
+}
