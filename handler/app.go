@@ -10,7 +10,8 @@ import (
 
 // engine loads the embedded rules plus the settings' folder and builds the
 // rule engine and the source registry every command shares.
-func engine(s config.Settings) (*source.Registry, *detect.Engine, []*detect.Rule, error) {
+// opts add to the engine's options (the state store: WithStore).
+func engine(s config.Settings, opts ...detect.Option) (*source.Registry, *detect.Engine, []*detect.Rule, error) {
 	reg, err := source.NewRegistry()
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("source registry: %w", err)
@@ -19,7 +20,8 @@ func engine(s config.Settings) (*source.Registry, *detect.Engine, []*detect.Rule
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("load rules: %w", err)
 	}
-	eng, err := detect.NewEngine(rules, detect.WithDisabled(s.DisabledRules...))
+	opts = append([]detect.Option{detect.WithDisabled(s.DisabledRules...), detect.WithOverrides(s.RuleOverrides...)}, opts...)
+	eng, err := detect.NewEngine(rules, opts...)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("build rule engine: %w", err)
 	}

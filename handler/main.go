@@ -36,6 +36,7 @@ Usage:
   azdetect replay --url URL [--function NAME] PATH...
   azdetect rules list [--format table|json]
   azdetect rules test
+  azdetect alerts tail [--subscription NAME] [--format table|json] [--count N] [--idle DURATION]
   azdetect version
 
 Settings are read from AZDETECT_* environment variables (see README).
@@ -44,6 +45,8 @@ Settings are read from AZDETECT_* environment variables (see README).
 var version = "dev"
 
 func main() {
+	root := zerolog.New(os.Stderr).With().Timestamp().Logger()
+	zerolog.DefaultContextLogger = &root
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
@@ -68,7 +71,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	log := newLogger(stderr, settings.LogLevel, cmd == "serve")
-	zerolog.DefaultContextLogger = &log
+	// Code below reads the logger from ctx. main sets the process default
+	// once (for a context that lost it); run does not, so that tests calling
+	// run concurrently do not share one another's writers.
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -83,6 +88,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return runReplay(ctx, settings, rest, stdout, stderr)
 	case "rules":
 		return runRules(ctx, settings, rest, stdout, stderr)
+	case "alerts":
+		return runAlerts(ctx, settings, rest, stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "azdetect: unknown command %q\n\n%s", cmd, usage)
 		return exitUsage

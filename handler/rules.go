@@ -48,6 +48,7 @@ type ruleRow struct {
 	Title      string   `json:"title"`
 	Level      string   `json:"level"`
 	Service    string   `json:"service"`
+	Kind       string   `json:"kind"` // match, event_count, value_count, new_term, spike, sequence
 	Techniques []string `json:"techniques"`
 	Tests      int      `json:"tests"`
 }
@@ -55,7 +56,7 @@ type ruleRow struct {
 func listRules(rules []*detect.Rule, format string, stdout, stderr io.Writer) int {
 	rows := make([]ruleRow, 0, len(rules))
 	for _, r := range rules {
-		rows = append(rows, ruleRow{ID: r.ID, Title: r.Title, Level: r.Level, Service: r.Service(),
+		rows = append(rows, ruleRow{ID: r.ID, Title: r.Title, Level: r.Level, Service: r.Service(), Kind: r.Kind.Name(),
 			Techniques: r.Techniques(), Tests: len(r.Tests)})
 	}
 	switch format {
@@ -68,9 +69,9 @@ func listRules(rules []*detect.Rule, format string, stdout, stderr io.Writer) in
 		}
 	case "table":
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tLEVEL\tSERVICE\tTECHNIQUE\tTESTS\tTITLE")
+		fmt.Fprintln(tw, "ID\tLEVEL\tSERVICE\tKIND\tTECHNIQUE\tTESTS\tTITLE")
 		for _, r := range rows {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", r.ID, r.Level, r.Service, strings.Join(r.Techniques, ","), r.Tests, r.Title)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", r.ID, r.Level, r.Service, r.Kind, strings.Join(r.Techniques, ","), r.Tests, r.Title)
 		}
 		tw.Flush()
 		fmt.Fprintf(stdout, "%d rules\n", len(rows))

@@ -11,13 +11,13 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
 
 	"github.com/azdetect/azdetect/internal/alert"
 	"github.com/azdetect/azdetect/internal/config"
+	"github.com/azdetect/azdetect/internal/detect"
 	"github.com/azdetect/azdetect/internal/pipeline"
 )
 
@@ -55,7 +55,12 @@ func runScan(ctx context.Context, s config.Settings, args []string, stdout, stde
 		fmt.Fprintf(stderr, "azdetect scan: %v\n", err)
 		return exitUsage
 	}
-	reg, eng, _, err := engine(s)
+	store, err := openState(s)
+	if err != nil {
+		fmt.Fprintf(stderr, "azdetect scan: %v\n", err)
+		return exitUsage
+	}
+	reg, eng, _, err := engine(s, detect.WithStore(store))
 	if err != nil {
 		fmt.Fprintf(stderr, "azdetect scan: %v\n", err)
 		return exitUsage
@@ -73,7 +78,7 @@ func runScan(ctx context.Context, s config.Settings, args []string, stdout, stde
 	defer dead.Close()
 	p, err := pipeline.New(pipeline.Options{
 		Registry: reg, Engine: eng, Sink: sink, DeadLetters: dead,
-		Deduper: alert.NewDeduper(24*time.Hour, 1<<20),
+		Suppressor: suppressor(s, store),
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "azdetect scan: %v\n", err)

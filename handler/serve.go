@@ -7,12 +7,12 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/azdetect/azdetect/internal/alert"
 	"github.com/azdetect/azdetect/internal/config"
+	"github.com/azdetect/azdetect/internal/detect"
 	"github.com/azdetect/azdetect/internal/invoke"
 	"github.com/azdetect/azdetect/internal/pipeline"
 )
@@ -59,11 +59,15 @@ func serve(ctx context.Context, s config.Settings, stdout io.Writer, ready chan<
 		ready <- addr
 	}
 
-	reg, eng, rules, err := engine(s)
+	store, err := openState(s)
 	if err != nil {
 		return err
 	}
-	sink, err := alertSink(s, stdout)
+	reg, eng, rules, err := engine(s, detect.WithStore(store))
+	if err != nil {
+		return err
+	}
+	sink, outbox, err := alertSink(ctx, s, stdout, store)
 	if err != nil {
 		return err
 	}
@@ -72,12 +76,12 @@ func serve(ctx context.Context, s config.Settings, stdout io.Writer, ready chan<
 	defer dead.Close()
 	p, err := pipeline.New(pipeline.Options{
 		Registry: reg, Engine: eng, Sink: sink, DeadLetters: dead,
-		Deduper: alert.NewDeduper(24*time.Hour, 1<<20),
+		Suppressor: suppressor(s, store),
 	})
 	if err != nil {
 		return err
 	}
-	srv.Attach(p, nil)
+	srv.Attach(p, newMaintainer(store, outbox))
 	log.Info().Int("rules", len(rules)).Msg("ready")
 	return <-served
 }

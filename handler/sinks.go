@@ -1,15 +1,29 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
+	"strings"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azservicebus"
+	"github.com/rs/zerolog"
 
 	"github.com/azdetect/azdetect/internal/alert"
 	"github.com/azdetect/azdetect/internal/config"
+	"github.com/azdetect/azdetect/internal/state"
 )
 
 // alertSink builds the configured alert sink behind the minimum severity.
-func alertSink(s config.Settings, stdout io.Writer) (alert.Sink, error) {
+// Closing it closes what it opened (files, the Service Bus client). For
+// Service Bus it also returns the outbox, kept in the state store, that
+// holds the alerts an outage kept from being sent; the maintenance timer
+// flushes it.
+func alertSink(ctx context.Context, s config.Settings, stdout io.Writer, store state.Store) (alert.Sink, *alert.Outbox, error) {
+	var outbox *alert.Outbox
 	var sink alert.Sink
 	switch s.AlertSink {
 	case "stdout":
@@ -17,11 +31,79 @@ func alertSink(s config.Settings, stdout io.Writer) (alert.Sink, error) {
 	case "jsonl":
 		j, err := alert.OpenJSONLines(s.AlertFile)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		sink = j
+	case "servicebus":
+		client, err := servicebusClient(s)
+		if err != nil {
+			return nil, nil, err
+		}
+		sb, err := alert.NewServiceBus(client, alert.ServiceBusOptions{
+			Entity: s.ServicebusEntity,
+			Logger: zerolog.Ctx(ctx).With().Str("component", "servicebus").Logger(),
+		})
+		if err != nil {
+			closeClient(client)
+			return nil, nil, err
+		}
+		outbox, err = alert.NewOutbox(store, sb, alert.OutboxOptions{Logger: *zerolog.Ctx(ctx)})
+		if err != nil {
+			closeClient(client)
+			return nil, nil, err
+		}
+		sink = clientSink{Sink: outbox, client: client}
 	default:
-		return nil, fmt.Errorf("AZDETECT_ALERT_SINK=%q: unknown sink", s.AlertSink)
+		return nil, nil, fmt.Errorf("AZDETECT_ALERT_SINK=%q: unknown sink", s.AlertSink)
 	}
-	return alert.Fanout{{Sink: sink, MinSeverity: s.MinSeverity, Name: s.AlertSink}}, nil
+	return alert.Fanout{{Sink: sink, MinSeverity: s.MinSeverity, Name: s.AlertSink}}, outbox, nil
+}
+
+// servicebusClient builds the one Service Bus client of the process: from
+// the connection string (a shared access policy, or the emulator's), or
+// from the namespace with azidentity's default credential (managed
+// identity in Azure, the developer's az login locally). Errors never carry
+// the connection string.
+func servicebusClient(s config.Settings) (*azservicebus.Client, error) {
+	opts := &azservicebus.ClientOptions{ApplicationID: "azdetect"}
+	if conn := strings.TrimSpace(s.ServicebusConnectionString); conn != "" {
+		c, err := azservicebus.NewClientFromConnectionString(conn, opts)
+		if err != nil {
+			return nil, fmt.Errorf("AZDETECT_SERVICEBUS_CONNECTION_STRING (endpoint %q): %s", config.ServicebusEndpoint(conn), alert.Redact(err.Error()))
+		}
+		return c, nil
+	}
+	ns := strings.TrimSpace(s.ServicebusNamespace)
+	if ns == "" {
+		return nil, errors.New("AZDETECT_SERVICEBUS_CONNECTION_STRING or AZDETECT_SERVICEBUS_NAMESPACE must be set for Service Bus")
+	}
+	cred, err := azidentity.NewDefaultAzureCredential(nil)
+	if err != nil {
+		return nil, fmt.Errorf("credential for AZDETECT_SERVICEBUS_NAMESPACE=%s: %w", ns, err)
+	}
+	c, err := azservicebus.NewClient(ns, cred, opts)
+	if err != nil {
+		return nil, fmt.Errorf("AZDETECT_SERVICEBUS_NAMESPACE=%s: %w", ns, err)
+	}
+	return c, nil
+}
+
+func closeClient(c *azservicebus.Client) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return c.Close(ctx)
+}
+
+// clientSink closes the client its sink was built on after the sink.
+type clientSink struct {
+	alert.Sink
+	client *azservicebus.Client
+}
+
+func (c clientSink) Close() error {
+	err := c.Sink.Close()
+	if cerr := closeClient(c.client); cerr != nil {
+		err = errors.Join(err, fmt.Errorf("close service bus client: %w", cerr))
+	}
+	return err
 }

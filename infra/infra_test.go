@@ -59,8 +59,12 @@ var azureRequired = map[string]string{
 
 // Fields of config.Settings with no default that may stay unset in Azure.
 var optionalInAzure = map[string]string{
-	"AZDETECT_RULES_DIR":      "extra rule files are optional; the embedded rules always load",
-	"AZDETECT_DISABLED_RULES": "no rule is disabled unless the operator says so",
+	"AZDETECT_RULES_DIR":                    "extra rule files are optional; the embedded rules always load",
+	"AZDETECT_DISABLED_RULES":               "no rule is disabled unless the operator says so",
+	"AZDETECT_RULE_OVERRIDES":               "the rules' own thresholds and windows apply unless the operator tunes one",
+	"AZDETECT_SERVICEBUS_CONNECTION_STRING": "Azure reaches Service Bus by AZDETECT_SERVICEBUS_NAMESPACE with the managed identity; the key form is for the emulator and local runs",
+	"AZDETECT_SERVICEBUS_SUBSCRIPTION":      "read only by `azdetect alerts tail`, a consumer's command, never by the Function App",
+	"AZDETECT_TABLE_CONNECTION_STRING":      "Azure reaches Table Storage by AZDETECT_TABLE_ACCOUNT_URL with the managed identity; the key form is for Azurite and local runs",
 }
 
 // Settings the infrastructure sets before the code that reads them lands

@@ -23,11 +23,25 @@ type Settings struct {
 	RulesDir string `split_words:"true" desc:"folder of extra rule files (*.yml) loaded beside the embedded rules"`
 
 	DisabledRules []string `split_words:"true" desc:"comma-separated rule ids to turn off"`
+	RuleOverrides []string `split_words:"true" desc:"rule overrides for stateful rules, comma-separated RULE.PARAM=VALUE (RULE: the rule id or name; PARAM: threshold, window, lookback, learning, baseline, factor, min_history), e.g. azure_password_spray.threshold=8,azure_brute_force.window=15m"`
+
+	State                 string        `default:"memory" desc:"where detection state and alert suppression are kept: memory (one process, lost on exit) or table (Azure Table Storage, shared by every instance)"`
+	TableConnectionString string        `split_words:"true" desc:"Table Storage connection string for AZDETECT_STATE=table (Azurite: UseDevelopmentStorage=true or its full string); set this or AZDETECT_TABLE_ACCOUNT_URL; never logged"`
+	TableAccountURL       string        `envconfig:"TABLE_ACCOUNT_URL" desc:"Table Storage account URL (https://ACCOUNT.table.core.windows.net) reached with managed identity (azidentity's default credential) for AZDETECT_STATE=table; set this or AZDETECT_TABLE_CONNECTION_STRING"`
+	SuppressionWindow     time.Duration `split_words:"true" default:"24h" desc:"how long an alert id already sent is not sent again (a redelivered batch, the same window raised by a later batch)"`
 
 	MinSeverity string `split_words:"true" default:"informational" desc:"lowest alert severity sent to the alert sink: informational, low, medium, high, critical"`
 
-	AlertSink string `split_words:"true" default:"stdout" desc:"where alerts go: stdout (JSON lines), jsonl (a file, see AZDETECT_ALERT_FILE)"`
+	AlertSink string `split_words:"true" default:"stdout" desc:"where alerts go: stdout (JSON lines), jsonl (a file, see AZDETECT_ALERT_FILE), servicebus (a queue or topic, see AZDETECT_SERVICEBUS_ENTITY)"`
 	AlertFile string `split_words:"true" default:"azdetect-alerts.jsonl" desc:"JSON-lines file alerts are appended to when AZDETECT_ALERT_SINK=jsonl"`
+
+	// Service Bus. The field names spell "Servicebus" so that split_words
+	// gives AZDETECT_SERVICEBUS_*; an envconfig:"SERVICEBUS_..." tag would
+	// also read the bare SERVICEBUS_CONNECTION_STRING the tests use.
+	ServicebusEntity           string `split_words:"true" default:"alerts" desc:"Service Bus queue or topic alerts are sent to when AZDETECT_ALERT_SINK=servicebus, and that azdetect alerts tail reads"`
+	ServicebusConnectionString string `split_words:"true" desc:"Service Bus connection string (a shared access policy's, or the emulator's with UseDevelopmentEmulator=true); set this or AZDETECT_SERVICEBUS_NAMESPACE; never logged"`
+	ServicebusNamespace        string `split_words:"true" desc:"fully qualified Service Bus namespace (NAME.servicebus.windows.net) reached with managed identity (azidentity's default credential); set this or AZDETECT_SERVICEBUS_CONNECTION_STRING"`
+	ServicebusSubscription     string `split_words:"true" desc:"topic subscription azdetect alerts tail receives from (empty: the entity is a queue)"`
 
 	DeadLetterFile string `split_words:"true" default:"azdetect-deadletter.jsonl" desc:"JSON-lines file malformed records are appended to (created only when there is one)"`
 
@@ -68,9 +82,12 @@ func (s Settings) Validate() error {
 		if strings.TrimSpace(s.AlertFile) == "" {
 			errs = append(errs, errors.New("AZDETECT_ALERT_FILE is empty but AZDETECT_ALERT_SINK=jsonl needs a file"))
 		}
+	case "servicebus":
+		errs = append(errs, s.validateServicebus()...)
 	default:
-		errs = append(errs, fmt.Errorf("AZDETECT_ALERT_SINK=%q: want stdout or jsonl", s.AlertSink))
+		errs = append(errs, fmt.Errorf("AZDETECT_ALERT_SINK=%q: want stdout, jsonl or servicebus", s.AlertSink))
 	}
+	errs = append(errs, s.validateState()...)
 	if strings.TrimSpace(s.DeadLetterFile) == "" {
 		errs = append(errs, errors.New("AZDETECT_DEAD_LETTER_FILE is empty: malformed records must be kept somewhere"))
 	}
@@ -91,6 +108,77 @@ func (s Settings) Validate() error {
 	return errors.Join(errs...)
 }
 
+// validateState checks the state store settings: table needs exactly one
+// way to reach the account. Errors never quote the connection string.
+func (s Settings) validateState() []error {
+	var errs []error
+	conn, url := strings.TrimSpace(s.TableConnectionString), strings.TrimSpace(s.TableAccountURL)
+	switch s.State {
+	case "memory":
+	case "table":
+		switch {
+		case conn == "" && url == "":
+			errs = append(errs, errors.New("AZDETECT_STATE=table needs AZDETECT_TABLE_CONNECTION_STRING or AZDETECT_TABLE_ACCOUNT_URL"))
+		case conn != "" && url != "":
+			errs = append(errs, errors.New("AZDETECT_TABLE_CONNECTION_STRING and AZDETECT_TABLE_ACCOUNT_URL are both set: set one"))
+		case url != "" && !strings.HasPrefix(url, "https://") && !strings.HasPrefix(url, "http://"):
+			errs = append(errs, fmt.Errorf("AZDETECT_TABLE_ACCOUNT_URL=%q: want https://ACCOUNT.table.core.windows.net", url))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("AZDETECT_STATE=%q: want memory or table", s.State))
+	}
+	if s.SuppressionWindow < 0 {
+		errs = append(errs, fmt.Errorf("AZDETECT_SUPPRESSION_WINDOW=%s: must not be negative", s.SuppressionWindow))
+	}
+	for _, o := range s.RuleOverrides {
+		kv, v, ok := strings.Cut(o, "=")
+		if !ok || !strings.Contains(kv, ".") || strings.TrimSpace(v) == "" {
+			errs = append(errs, fmt.Errorf("AZDETECT_RULE_OVERRIDES entry %q: want RULE.PARAM=VALUE", o))
+		}
+	}
+	return errs
+}
+
+// validateServicebus checks what the servicebus sink (and alerts tail)
+// need: an entity, and exactly one way to reach the namespace. Errors never
+// quote the connection string.
+func (s Settings) validateServicebus() []error {
+	var errs []error
+	if strings.TrimSpace(s.ServicebusEntity) == "" {
+		errs = append(errs, errors.New("AZDETECT_SERVICEBUS_ENTITY is empty: name the queue or topic alerts go to"))
+	}
+	conn, ns := strings.TrimSpace(s.ServicebusConnectionString), strings.TrimSpace(s.ServicebusNamespace)
+	switch {
+	case conn == "" && ns == "":
+		errs = append(errs, errors.New("AZDETECT_ALERT_SINK=servicebus needs AZDETECT_SERVICEBUS_CONNECTION_STRING or AZDETECT_SERVICEBUS_NAMESPACE"))
+	case conn != "" && ns != "":
+		errs = append(errs, errors.New("AZDETECT_SERVICEBUS_CONNECTION_STRING and AZDETECT_SERVICEBUS_NAMESPACE are both set: set one"))
+	case conn != "" && ServicebusEndpoint(conn) == "":
+		errs = append(errs, errors.New("AZDETECT_SERVICEBUS_CONNECTION_STRING has no Endpoint=sb://HOST (value not shown)"))
+	case ns != "" && (strings.Contains(ns, "/") || strings.Contains(ns, ";")):
+		errs = append(errs, fmt.Errorf("AZDETECT_SERVICEBUS_NAMESPACE=%q: want the host name only (NAME.servicebus.windows.net)", ns))
+	}
+	return errs
+}
+
+// ServicebusEndpoint returns the host (and port) of a connection string's
+// Endpoint=sb://HOST/ part, "" when it has none: what may be logged of it.
+func ServicebusEndpoint(conn string) string {
+	for _, part := range strings.Split(conn, ";") {
+		k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
+		if !ok || !strings.EqualFold(strings.TrimSpace(k), "Endpoint") {
+			continue
+		}
+		v = strings.TrimSpace(v)
+		if i := strings.Index(v, "://"); i >= 0 {
+			v = v[i+3:]
+		}
+		host, _, _ := strings.Cut(v, "/")
+		return host
+	}
+	return ""
+}
+
 func oneOf(v string, set []string) bool {
 	for _, s := range set {
 		if strings.EqualFold(v, s) {
@@ -104,16 +192,45 @@ func oneOf(v string, set []string) bool {
 // (connection strings, keys, tokens) are replaced.
 func (s Settings) Redacted() map[string]string {
 	return map[string]string{
-		"log_level":        s.LogLevel,
-		"rules_dir":        s.RulesDir,
-		"disabled_rules":   strings.Join(s.DisabledRules, ","),
-		"min_severity":     s.MinSeverity,
-		"alert_sink":       s.AlertSink,
-		"alert_file":       s.AlertFile,
-		"dead_letter_file": s.DeadLetterFile,
-		"port":             s.Port,
-		"max_body_bytes":   fmt.Sprint(s.MaxBodyBytes),
-		"shutdown_grace":   s.ShutdownGrace.String(),
-		"functions_dir":    s.FunctionsDir,
+		"log_level":                    s.LogLevel,
+		"rules_dir":                    s.RulesDir,
+		"disabled_rules":               strings.Join(s.DisabledRules, ","),
+		"rule_overrides":               strings.Join(s.RuleOverrides, ","),
+		"state":                        s.State,
+		"table_connection_string":      isSet(s.TableConnectionString),
+		"table_account_url":            s.TableAccountURL,
+		"suppression_window":           s.SuppressionWindow.String(),
+		"min_severity":                 s.MinSeverity,
+		"alert_sink":                   s.AlertSink,
+		"alert_file":                   s.AlertFile,
+		"servicebus_entity":            s.ServicebusEntity,
+		"servicebus_connection_string": redactedConnection(s.ServicebusConnectionString),
+		"servicebus_namespace":         s.ServicebusNamespace,
+		"servicebus_subscription":      s.ServicebusSubscription,
+		"dead_letter_file":             s.DeadLetterFile,
+		"port":                         s.Port,
+		"max_body_bytes":               fmt.Sprint(s.MaxBodyBytes),
+		"shutdown_grace":               s.ShutdownGrace.String(),
+		"functions_dir":                s.FunctionsDir,
 	}
+}
+
+// isSet says whether a secret is set, never what it is.
+func isSet(secret string) string {
+	if strings.TrimSpace(secret) == "" {
+		return ""
+	}
+	return "set"
+}
+
+// redactedConnection says whether a connection string is set and where it
+// points, never its keys.
+func redactedConnection(conn string) string {
+	if strings.TrimSpace(conn) == "" {
+		return ""
+	}
+	if host := ServicebusEndpoint(conn); host != "" {
+		return "set (endpoint " + host + ")"
+	}
+	return "set"
 }

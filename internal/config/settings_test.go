@@ -32,12 +32,34 @@ func TestValidateNamesTheSetting(t *testing.T) {
 		{"port", func(s *Settings) { s.Port = "" }, "FUNCTIONS_CUSTOMHANDLER_PORT"},
 		{"body limit", func(s *Settings) { s.MaxBodyBytes = 10 }, "AZDETECT_MAX_BODY_BYTES"},
 		{"rules dir", func(s *Settings) { s.RulesDir = "/does/not/exist" }, "AZDETECT_RULES_DIR"},
+		{"servicebus needs a way in", func(s *Settings) { s.AlertSink = "servicebus" }, "AZDETECT_SERVICEBUS_CONNECTION_STRING or AZDETECT_SERVICEBUS_NAMESPACE"},
+		{"servicebus by connection string", func(s *Settings) {
+			s.AlertSink, s.ServicebusConnectionString = "servicebus", testConn
+		}, ""},
+		{"servicebus by namespace", func(s *Settings) {
+			s.AlertSink, s.ServicebusNamespace = "servicebus", "ns.servicebus.windows.net"
+		}, ""},
+		{"servicebus not both", func(s *Settings) {
+			s.AlertSink, s.ServicebusConnectionString, s.ServicebusNamespace = "servicebus", testConn, "ns.servicebus.windows.net"
+		}, "both set"},
+		{"servicebus entity", func(s *Settings) {
+			s.AlertSink, s.ServicebusNamespace, s.ServicebusEntity = "servicebus", "ns.servicebus.windows.net", " "
+		}, "AZDETECT_SERVICEBUS_ENTITY"},
+		{"servicebus namespace is a host", func(s *Settings) {
+			s.AlertSink, s.ServicebusNamespace = "servicebus", "sb://ns.servicebus.windows.net/"
+		}, "AZDETECT_SERVICEBUS_NAMESPACE"},
+		{"servicebus connection string has an endpoint", func(s *Settings) {
+			s.AlertSink, s.ServicebusConnectionString = "servicebus", "SharedAccessKey=k"
+		}, "AZDETECT_SERVICEBUS_CONNECTION_STRING"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			s := base()
 			tc.mutate(&s)
 			err := s.Validate()
+			if err != nil && strings.Contains(err.Error(), "SECRETKEY") {
+				t.Fatalf("error quotes the key: %v", err)
+			}
 			switch {
 			case tc.want == "" && err != nil:
 				t.Fatalf("unexpected error: %v", err)
@@ -108,5 +130,25 @@ func TestReadmeDocumentsEverySetting(t *testing.T) {
 	}
 	for key := range documented {
 		t.Errorf("README documents %s, which the binary does not read", key)
+	}
+}
+
+const testConn = "Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=send;SharedAccessKey=SECRETKEY="
+
+// TestRedactedHidesTheConnectionString: the settings line every serve logs
+// says a connection string is set and where it points, never its key.
+func TestRedactedHidesTheConnectionString(t *testing.T) {
+	s := Settings{ServicebusConnectionString: testConn}
+	r := s.Redacted()
+	for k, v := range r {
+		if strings.Contains(v, "SECRETKEY") || strings.Contains(v, "SharedAccessKey") {
+			t.Fatalf("%s=%q leaks the connection string", k, v)
+		}
+	}
+	if got := r["servicebus_connection_string"]; got != "set (endpoint ns.servicebus.windows.net)" {
+		t.Fatalf("servicebus_connection_string=%q", got)
+	}
+	if got := (Settings{}).Redacted()["servicebus_connection_string"]; got != "" {
+		t.Fatalf("unset connection string shows %q", got)
 	}
 }

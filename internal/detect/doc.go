@@ -31,6 +31,21 @@
 // parentheses, "1 of x*", "any of x*", "all of x*", "1 of them", "all of
 // them"; not binds tighter than and, and than or.
 //
+// # Stateful rules
+//
+// A rule with a correlation: block is stateful: its condition selects the
+// events, and the block's type picks the kind that counts or joins them
+// across batches in a state.Store (table StateTable): event_count and
+// value_count (Sigma's correlation types; ThresholdKind), new_term
+// (NewTermKind), spike (SpikeKind) and sequence (SequenceKind). The block's
+// fields are described in correlation.go; NewEngine binds each stateful
+// rule to the store given by WithStore, applies WithOverrides, and reads
+// and writes a batch's state once per rule (one Get, one Apply, a re-read
+// of only the keys another instance changed first). A stateful rule's tests
+// give records: a list fed in order, and alerts: how many distinct alerts
+// (group and window) they raise; a record may be generated from another
+// with {record, repeat, set} (see decodeRecords).
+//
 // Field names are event.Get names (normalised names such as event.result
 // and actor.upn, source Extra names, raw paths such as
 // properties.activityDisplayName). SigmaHQ's Log Analytics names are mapped

@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/azdetect/azdetect/internal/event"
+	"github.com/azdetect/azdetect/internal/state"
 )
 
 // Kind is how a rule turns the events its condition selected into matches.
@@ -27,20 +30,55 @@ type Kind interface {
 type Match struct {
 	Rule   *Rule
 	Events []*event.Event
+
+	// Stateful kinds fill these; the match kind leaves them zero.
+	// GroupKey and WindowStart make the alert id: the same rule, group and
+	// window always raise the same alert, so one raised again (a replayed
+	// batch, a later batch of the same window) is a duplicate to drop.
+	GroupKey    string
+	WindowStart time.Time
+	Count       int      // events counted, distinct values, or the window's count
+	Values      []string // distinct values (value_count), the new term, the baseline mean
 }
 
 // Engine evaluates a fixed set of rules against batches of events. It is
 // safe for concurrent use once built.
 type Engine struct {
 	rules     []*Rule
+	kinds     []Kind           // per rule: its kind, stateful ones bound to the store
 	byService map[string][]int // service -> indexes into rules
+	store     state.Store
 }
 
 // Option configures an Engine.
 type Option func(*engineConfig)
 
 type engineConfig struct {
-	disabled map[string]bool
+	disabled  map[string]bool
+	store     state.Store
+	now       func() time.Time
+	overrides []string
+}
+
+// WithStore is where the stateful kinds (threshold, new-term, spike,
+// sequence) keep their state, table StateTable. Without it an engine keeps
+// its state in a state.Memory of its own.
+func WithStore(s state.Store) Option {
+	return func(c *engineConfig) { c.store = s }
+}
+
+// WithClock sets the wall clock the stateful kinds use for expiry floors
+// (windows themselves follow event time). Default time.Now.
+func WithClock(now func() time.Time) Option {
+	return func(c *engineConfig) { c.now = now }
+}
+
+// WithOverrides changes stateful rules' settings: each entry is
+// "rule.param=value", rule being the rule's id or name and param one of
+// threshold, window, lookback, learning, baseline, factor, min_history
+// (AZDETECT_RULE_OVERRIDES). An unknown rule or param is an error.
+func WithOverrides(entries ...string) Option {
+	return func(c *engineConfig) { c.overrides = append(c.overrides, entries...) }
 }
 
 // WithDisabled leaves out the rules with these ids (case-insensitive). An
@@ -59,9 +97,12 @@ func WithDisabled(ids ...string) Option {
 // NewEngine indexes rules by their logsource service: a rule sees only the
 // events whose Source equals its service.
 func NewEngine(rules []*Rule, opts ...Option) (*Engine, error) {
-	cfg := engineConfig{disabled: map[string]bool{}}
+	cfg := engineConfig{disabled: map[string]bool{}, now: time.Now}
 	for _, o := range opts {
 		o(&cfg)
+	}
+	if cfg.store == nil {
+		cfg.store = state.NewMemory()
 	}
 	for i, r := range rules {
 		if r == nil || r.cond == nil {
@@ -84,13 +125,18 @@ func NewEngine(rules []*Rule, opts ...Option) (*Engine, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	e := &Engine{byService: make(map[string][]int)}
-	for _, r := range rules {
+	kinds, err := bindKinds(rules, cfg)
+	if err != nil {
+		return nil, err
+	}
+	e := &Engine{byService: make(map[string][]int), store: cfg.store}
+	for i, r := range rules {
 		if cfg.disabled[strings.ToLower(r.ID)] {
 			continue
 		}
 		e.byService[r.service] = append(e.byService[r.service], len(e.rules))
 		e.rules = append(e.rules, r)
+		e.kinds = append(e.kinds, kinds[i])
 	}
 	return e, nil
 }
@@ -124,17 +170,82 @@ func (e *Engine) Evaluate(ctx context.Context, events []*event.Event) ([]Match, 
 			}
 		}
 	}
-	var out []Match
+	// Stateful kinds wait on the store: run them at once (each still reads
+	// and writes its state once), then gather every rule's matches in rule
+	// order.
+	results := make([][]Match, len(selected))
+	errs := make([]error, len(selected))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, maxStatefulParallel)
 	for i, evs := range selected {
 		if len(evs) == 0 {
 			continue
 		}
-		r := e.rules[i]
-		ms, err := r.Kind.Matches(ctx, r, evs)
-		if err != nil {
-			return out, fmt.Errorf("rule %s (%s): %w", r.ID, r.Kind.Name(), err)
+		r, k := e.rules[i], e.kinds[i]
+		if _, stateless := k.(MatchKind); stateless {
+			results[i], errs[i] = k.Matches(ctx, r, evs)
+			continue
 		}
-		out = append(out, ms...)
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			results[i], errs[i] = k.Matches(ctx, r, evs)
+		}()
+	}
+	wg.Wait()
+	var out []Match
+	for i := range selected {
+		if errs[i] != nil {
+			return out, fmt.Errorf("rule %s (%s): %w", e.rules[i].ID, e.kinds[i].Name(), errs[i])
+		}
+		out = append(out, results[i]...)
 	}
 	return out, nil
+}
+
+// maxStatefulParallel bounds the stateful rules evaluated at once for one
+// batch (each holds a few storage round trips in flight).
+const maxStatefulParallel = 8
+
+// Store returns the store the engine's stateful kinds use.
+func (e *Engine) Store() state.Store { return e.store }
+
+// bindKinds gives each rule its kind for one engine: match rules keep
+// theirs; stateful rules get their kind bound to the store, with the
+// overrides applied to a copy of their settings.
+func bindKinds(rules []*Rule, cfg engineConfig) ([]Kind, error) {
+	ov, err := ParseOverrides(cfg.overrides)
+	if err != nil {
+		return nil, err
+	}
+	used := map[string]bool{}
+	var errs []error
+	kinds := make([]Kind, len(rules))
+	for i, r := range rules {
+		sk, ok := r.Kind.(statefulKind)
+		if !ok {
+			kinds[i] = r.Kind
+			continue
+		}
+		c := sk.correlation().clone()
+		for _, name := range []string{strings.ToLower(r.ID), strings.ToLower(r.Name)} {
+			if name == "" || ov[name] == nil {
+				continue
+			}
+			used[name] = true
+			for _, p := range sortedKeys(ov[name]) {
+				if err := c.Override(p, ov[name][p]); err != nil {
+					errs = append(errs, fmt.Errorf("override rule %s: %w", name, err))
+				}
+			}
+		}
+		kinds[i] = sk.bind(r, c, cfg.store, cfg.now)
+	}
+	for _, name := range sortedKeys(ov) {
+		if !used[name] {
+			errs = append(errs, fmt.Errorf("override rule %s: no such stateful rule", name))
+		}
+	}
+	return kinds, errors.Join(errs...)
 }

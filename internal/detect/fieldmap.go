@@ -2,6 +2,7 @@ package detect
 
 import (
 	"bytes"
+	"slices"
 	"strings"
 
 	"github.com/azdetect/azdetect/internal/event"
@@ -292,6 +293,13 @@ type fieldCache struct {
 	idx      recordIndex
 	keywords []subject
 	kwDone   bool
+	// fields holds the resolvedFields of earlier events for reuse; nfields
+	// of them are in use for this one.
+	fields  []*resolvedField
+	nfields int
+	// singles backs the one-value slices of normalised fields, reused
+	// from event to event.
+	singles []event.Value
 }
 
 type cacheEntry struct {
@@ -304,6 +312,7 @@ type resolvedField struct {
 	vals     []event.Value
 	found    bool
 	subjects []subject // built on first use, one per value (zero for nulls)
+	built    bool      // subjects is built
 }
 
 func newFieldCache() *fieldCache {
@@ -325,6 +334,24 @@ func (c *fieldCache) reset(ev *event.Event) {
 	c.idx.reset()
 	c.keywords = c.keywords[:0]
 	c.kwDone = false
+	for _, f := range c.fields[:c.nfields] {
+		clear(f.subjects) // drop the old event's strings
+		*f = resolvedField{subjects: f.subjects[:0]}
+	}
+	c.nfields = 0
+	clear(c.singles)
+	c.singles = c.singles[:0]
+}
+
+// newField returns an empty resolvedField for the current event, reusing
+// one of an earlier event's.
+func (c *fieldCache) newField() *resolvedField {
+	if c.nfields == len(c.fields) {
+		c.fields = append(c.fields, &resolvedField{})
+	}
+	f := c.fields[c.nfields]
+	c.nfields++
+	return f
 }
 
 func (c *fieldCache) lookup(ev *event.Event, key string) ([]event.Value, bool, bool) {
@@ -353,7 +380,11 @@ func (c *fieldCache) get(ev *event.Event, name string) ([]event.Value, bool) {
 	var found bool
 	if s, ok := ev.Normalised(name); ok {
 		if s != "" {
-			v, found = []event.Value{event.StringValue(s)}, true
+			// A full slice expression: appending to v never writes into
+			// the next field's value.
+			c.singles = append(c.singles, event.StringValue(s))
+			n := len(c.singles)
+			v, found = c.singles[n-1:n:n], true
 		}
 	} else {
 		v, found = c.idx.lookup(ev.Raw, name)
@@ -372,20 +403,23 @@ func (c *fieldCache) field(ev *event.Event, r *resolver) *resolvedField {
 		return f
 	}
 	vals, found := r.get(ev, c)
-	f := &resolvedField{vals: vals, found: found}
+	f := c.newField()
+	f.vals, f.found = vals, found
 	c.resolved[r.key] = f
 	return f
 }
 
 // subjects returns the field's values prepared for matchers.
 func (f *resolvedField) subjectAt(i int) *subject {
-	if f.subjects == nil {
-		f.subjects = make([]subject, len(f.vals))
+	if !f.built {
+		f.subjects = slices.Grow(f.subjects[:0], len(f.vals))[:len(f.vals)]
 		for j, v := range f.vals {
+			f.subjects[j] = subject{} // zero for nulls
 			if !v.IsNull() {
 				f.subjects[j] = newSubject(v.String())
 			}
 		}
+		f.built = true
 	}
 	return &f.subjects[i]
 }

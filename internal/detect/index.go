@@ -17,6 +17,8 @@ import (
 type recordIndex struct {
 	objects map[*byte]*objIndex // by the object's first byte
 	decoded map[*byte][]byte    // JSON text decoded from a string value
+	spare   []*objIndex         // indexes of earlier events, reused
+	used    []*objIndex         // indexes handed out for this event
 }
 
 type objMember struct {
@@ -33,6 +35,25 @@ type objIndex struct {
 func (x *recordIndex) reset() {
 	clear(x.objects)
 	clear(x.decoded)
+	for _, o := range x.used {
+		clear(o.members) // drop references into the old record
+		o.members = o.members[:0]
+	}
+	x.spare = append(x.spare, x.used...)
+	x.used = x.used[:0]
+}
+
+// newObjIndex returns an empty index, reusing one from an earlier event.
+func (x *recordIndex) newObjIndex() *objIndex {
+	var o *objIndex
+	if n := len(x.spare); n > 0 {
+		o = x.spare[n-1]
+		x.spare = x.spare[:n-1]
+	} else {
+		o = &objIndex{members: make([]objMember, 0, 16)}
+	}
+	x.used = append(x.used, o)
+	return o
 }
 
 func (x *recordIndex) object(v []byte) *objIndex {
@@ -40,7 +61,7 @@ func (x *recordIndex) object(v []byte) *objIndex {
 	if o, ok := x.objects[p]; ok {
 		return o
 	}
-	o := &objIndex{members: make([]objMember, 0, 16)}
+	o := x.newObjIndex()
 	_ = event.ObjectEach(v, func(key, val []byte) bool {
 		o.members = append(o.members, objMember{key: key[1 : len(key)-1], val: val})
 		return true
@@ -115,7 +136,9 @@ func (x *recordIndex) walkObject(o *objIndex, path string, out *[]event.Value, f
 		m    objMember
 		rest string
 	}
-	var exact, folded []cand
+	// Room for the usual one or two candidates without allocating.
+	var exactBuf, foldedBuf [2]cand
+	exact, folded := exactBuf[:0], foldedBuf[:0]
 	consider := func(m objMember) {
 		j := len(m.key)
 		if j > len(path) || (j < len(path) && path[j] != '.') {

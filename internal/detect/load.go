@@ -124,12 +124,12 @@ var ruleKeys = map[string]bool{
 	"logsource": true, "detection": true, "fields": true, "falsepositives": true,
 	"level": true, "related": true, "license": true, "scope": true,
 	// azdetect extensions
-	"severity_field": true, "summary": true, "tests": true,
+	"severity_field": true, "summary": true, "tests": true, "correlation": true,
 }
 
 var (
 	logsourceKeys = map[string]bool{"product": true, "service": true, "category": true, "definition": true}
-	testKeys      = map[string]bool{"name": true, "match": true, "record": true}
+	testKeys      = map[string]bool{"name": true, "match": true, "record": true, "records": true, "alerts": true}
 	uuidPattern   = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 )
 
@@ -156,6 +156,7 @@ type ruleFile struct {
 	SeverityField  string    `yaml:"severity_field"`
 	Summary        string    `yaml:"summary"`
 	Tests          yaml.Node `yaml:"tests"`
+	Correlation    yaml.Node `yaml:"correlation"`
 }
 
 // ruleError names the file and rule id of a load error.
@@ -206,7 +207,7 @@ func ParseRule(file string, data []byte) (*Rule, error) {
 		}
 	}
 	r := &Rule{
-		ID: strings.TrimSpace(rf.ID), Title: strings.TrimSpace(rf.Title), Status: rf.Status,
+		ID: strings.TrimSpace(rf.ID), Name: strings.TrimSpace(rf.Name), Title: strings.TrimSpace(rf.Title), Status: rf.Status,
 		Description: rf.Description, Author: rf.Author, Date: rf.Date, Modified: rf.Modified,
 		References: rf.References, Tags: rf.Tags, FalsePositives: rf.FalsePositives,
 		Logsource: rf.Logsource, service: strings.ToLower(strings.TrimSpace(rf.Logsource.Service)),
@@ -230,6 +231,13 @@ func ParseRule(file string, data []byte) (*Rule, error) {
 	if err := compileDetection(r, &rf.Detection); err != nil {
 		return fail(fmt.Errorf("detection: %w", err))
 	}
+	if rf.Correlation.Kind != 0 && !isNull(&rf.Correlation) {
+		c, err := parseCorrelation(r, &rf.Correlation)
+		if err != nil {
+			return fail(err)
+		}
+		r.Kind = unboundKind{c: c}
+	}
 	if r.SeverityField != "" {
 		r.sevRes = newResolver(r.service, r.SeverityField)
 	}
@@ -243,6 +251,13 @@ func ParseRule(file string, data []byte) (*Rule, error) {
 	tests, err := decodeTests(&rf.Tests)
 	if err != nil {
 		return fail(err)
+	}
+	if _, stateful := r.Kind.(statefulKind); stateful {
+		for _, tc := range tests {
+			if tc.Records == nil {
+				return fail(fmt.Errorf("test %q: a %s rule's test gives records (a list fed in order) and alerts", tc.Name, r.Kind.Name()))
+			}
+		}
 	}
 	r.Tests = tests
 	return r, nil
@@ -357,7 +372,7 @@ func decodeTests(n *yaml.Node) ([]TestCase, error) {
 		if t.Kind != yaml.MappingNode {
 			return nil, fmt.Errorf("test %d: want a map", i+1)
 		}
-		var tc TestCase
+		tc := TestCase{Alerts: -1}
 		var haveMatch, haveRecord bool
 		for j := 0; j+1 < len(t.Content); j += 2 {
 			k, v := t.Content[j].Value, t.Content[j+1]
@@ -376,12 +391,34 @@ func decodeTests(n *yaml.Node) ([]TestCase, error) {
 				}
 				tc.Record = rec
 				haveRecord = true
+			case "records":
+				recs, err := decodeRecords(v)
+				if err != nil {
+					return nil, fmt.Errorf("test %d: records: %w", i+1, err)
+				}
+				tc.Records = recs
+			case "alerts":
+				if err := v.Decode(&tc.Alerts); err != nil || tc.Alerts < 0 {
+					return nil, fmt.Errorf("test %d: alerts: want a number of alerts", i+1)
+				}
 			}
 		}
 		if tc.Name == "" {
 			tc.Name = fmt.Sprintf("test %d", i+1)
 		}
-		if !haveMatch || !haveRecord {
+		switch {
+		case tc.Records != nil && haveRecord:
+			return nil, fmt.Errorf("test %q: give record or records, not both", tc.Name)
+		case tc.Records != nil:
+			if !haveMatch && tc.Alerts < 0 {
+				return nil, fmt.Errorf("test %q: records need alerts (or match)", tc.Name)
+			}
+			if !haveMatch {
+				tc.Match = tc.Alerts > 0
+			} else if tc.Alerts >= 0 && tc.Match != (tc.Alerts > 0) {
+				return nil, fmt.Errorf("test %q: match and alerts disagree", tc.Name)
+			}
+		case !haveMatch || !haveRecord:
 			return nil, fmt.Errorf("test %q: match and record are required", tc.Name)
 		}
 		out = append(out, tc)

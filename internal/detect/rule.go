@@ -48,11 +48,17 @@ type TestCase struct {
 	Name   string
 	Match  bool
 	Record []byte
+	// Records, for stateful rules: records fed in order (one batch, or
+	// several: the outcome must not depend on it), after which Alerts
+	// alerts are expected (-1: any number when Match, none otherwise).
+	Records [][]byte
+	Alerts  int
 }
 
 // Rule is one loaded, compiled detection rule.
 type Rule struct {
 	ID             string
+	Name           string // Sigma's optional short name (correlation rules have one)
 	Title          string
 	Status         string
 	Description    string
@@ -67,7 +73,7 @@ type Rule struct {
 	SeverityField  string // azdetect: take the severity from this event field when it holds a level
 	Tests          []TestCase
 	File           string // where the rule was loaded from
-	Kind           Kind   // how matches are raised (MatchKind today)
+	Kind           Kind   // how matches are raised: MatchKind, or a stateful kind bound by NewEngine
 
 	service   string
 	condition string

@@ -1,9 +1,12 @@
 package detect
 
 import (
+	"context"
 	"fmt"
+	"time"
 
 	"github.com/azdetect/azdetect/internal/event"
+	"github.com/azdetect/azdetect/internal/state"
 )
 
 // TestResult is the outcome of one of a rule's own test cases.
@@ -15,10 +18,17 @@ type TestResult struct {
 	Got    bool
 	Source string // the source the record parsed as
 	Err    error  // the record did not parse
+	// Stateful cases: alerts wanted (-1: at least one when Want) and raised.
+	WantAlerts, GotAlerts int
 }
 
 // OK reports whether the case parsed and matched as wanted.
-func (t TestResult) OK() bool { return t.Err == nil && t.Want == t.Got }
+func (t TestResult) OK() bool {
+	if t.Err != nil || t.Want != t.Got {
+		return false
+	}
+	return t.WantAlerts < 0 || t.WantAlerts == t.GotAlerts
+}
 
 func (t TestResult) String() string {
 	switch {
@@ -26,6 +36,9 @@ func (t TestResult) String() string {
 		return fmt.Sprintf("%s: rule %s: test %q: %v", t.File, t.RuleID, t.Case, t.Err)
 	case t.OK():
 		return fmt.Sprintf("%s: rule %s: test %q: ok", t.File, t.RuleID, t.Case)
+	}
+	if t.GotAlerts > 0 || t.WantAlerts > 0 {
+		return fmt.Sprintf("%s: rule %s: test %q: want %d alert(s), got %d", t.File, t.RuleID, t.Case, t.WantAlerts, t.GotAlerts)
 	}
 	return fmt.Sprintf("%s: rule %s: test %q: want match=%t, got %t (record parsed as %s)",
 		t.File, t.RuleID, t.Case, t.Want, t.Got, t.Source)
@@ -36,8 +49,28 @@ func (t TestResult) String() string {
 // depend on the sources). A rule matches a record only when the record
 // parses as the rule's service, as in the engine.
 func RunTests(rules []*Rule, parse func(raw []byte) (*event.Event, error)) []TestResult {
+	return RunTestsWith(rules, parse, TestOptions{})
+}
+
+// TestOptions choose how stateful rules' cases run.
+type TestOptions struct {
+	// NewStore gives each case an empty store (default: a state.Memory).
+	NewStore func() (state.Store, error)
+	// Batch is how many records go in one batch (0: all in one).
+	Batch int
+	// Replay feeds the records a second time and requires that no alert
+	// the first pass did not raise appears (a redelivered batch).
+	Replay bool
+}
+
+// RunTestsWith is RunTests with the stateful cases run as opts say.
+func RunTestsWith(rules []*Rule, parse func(raw []byte) (*event.Event, error), opts TestOptions) []TestResult {
 	var out []TestResult
 	for _, r := range rules {
+		if _, ok := r.Kind.(statefulKind); ok {
+			out = append(out, runStatefulTests(r, parse, opts)...)
+			continue
+		}
 		for _, tc := range r.Tests {
 			res := TestResult{RuleID: r.ID, File: r.File, Case: tc.Name, Want: tc.Match}
 			ev, err := parse(tc.Record)
@@ -53,6 +86,82 @@ func RunTests(rules []*Rule, parse func(raw []byte) (*event.Event, error)) []Tes
 			res.Got = ev.Source == r.service && r.Match(ev)
 			out = append(out, res)
 		}
+	}
+	return out
+}
+
+// runStatefulTests feeds each case's records through an engine holding only
+// this rule, on an empty store, and counts the distinct alerts (group key
+// and window) raised.
+func runStatefulTests(r *Rule, parse func(raw []byte) (*event.Event, error), opts TestOptions) []TestResult {
+	var out []TestResult
+	ctx := context.Background()
+	for _, tc := range r.Tests {
+		res := TestResult{RuleID: r.ID, File: r.File, Case: tc.Name, Want: tc.Match, WantAlerts: tc.Alerts}
+		res.Err = func() error {
+			var events []*event.Event
+			for i, raw := range tc.Records {
+				ev, err := parse(raw)
+				if err == nil && ev == nil {
+					err = fmt.Errorf("parse returned no event")
+				}
+				if err != nil {
+					return fmt.Errorf("record %d: parse: %w", i+1, err)
+				}
+				res.Source = ev.Source
+				events = append(events, ev)
+			}
+			var store state.Store = state.NewMemory()
+			if opts.NewStore != nil {
+				var err error
+				if store, err = opts.NewStore(); err != nil {
+					return err
+				}
+			}
+			eng, err := NewEngine([]*Rule{r}, WithStore(store))
+			if err != nil {
+				return err
+			}
+			seen := map[string]bool{}
+			pass := func() (int, error) {
+				fresh := 0
+				size := opts.Batch
+				if size <= 0 {
+					size = len(events) + 1
+				}
+				for i := 0; i < len(events); i += size {
+					ms, err := eng.Evaluate(ctx, events[i:min(i+size, len(events))])
+					if err != nil {
+						return 0, err
+					}
+					for _, m := range ms {
+						id := m.GroupKey + "\x00" + m.WindowStart.UTC().Format(time.RFC3339Nano)
+						if !seen[id] {
+							seen[id] = true
+							fresh++
+						}
+					}
+				}
+				return fresh, nil
+			}
+			n, err := pass()
+			if err != nil {
+				return err
+			}
+			res.GotAlerts = n
+			res.Got = n > 0
+			if opts.Replay {
+				again, err := pass()
+				if err != nil {
+					return err
+				}
+				if again > 0 {
+					return fmt.Errorf("replaying the records raised %d new alert(s)", again)
+				}
+			}
+			return nil
+		}()
+		out = append(out, res)
 	}
 	return out
 }

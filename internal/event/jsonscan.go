@@ -1,6 +1,7 @@
 package event
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -140,23 +141,46 @@ func skipLiteral(b []byte, i int, lit string) (int, error) {
 	return i, syntaxErr(i, "invalid literal")
 }
 
-// skipString skips the string starting at b[i] == '"'.
+// skipString skips the string starting at b[i] == '"'. A raw newline in a
+// string is an error: the framer relies on it to resume after a broken
+// record. Most of a record is string content, so the plain bytes are
+// skipped eight at a time (a word holds a quote, a backslash or a newline
+// when one of its bytes XORed with that character is zero).
 func skipString(b []byte, i int) (int, error) {
 	j := i + 1
-	for j < len(b) {
+	for {
+		for j+8 <= len(b) && !hasStringStop(binary.LittleEndian.Uint64(b[j:])) {
+			j += 8
+		}
+		for j < len(b) && b[j] != '"' && b[j] != '\\' && b[j] != '\n' {
+			j++
+		}
+		if j >= len(b) {
+			return j, syntaxErr(i, "unterminated string")
+		}
 		switch b[j] {
 		case '"':
 			return j + 1, nil
 		case '\\':
 			j += 2
-		case '\n':
-			return j, syntaxErr(j, "raw newline in string")
 		default:
-			j++
+			return j, syntaxErr(j, "raw newline in string")
 		}
 	}
-	return j, syntaxErr(i, "unterminated string")
 }
+
+const (
+	lowBits  = 0x0101010101010101
+	highBits = 0x8080808080808080
+)
+
+// hasStringStop reports whether one of the eight bytes of x is '"', '\\'
+// or '\n'.
+func hasStringStop(x uint64) bool {
+	return hasZeroByte(x^('"'*lowBits)) || hasZeroByte(x^('\\'*lowBits)) || hasZeroByte(x^('\n'*lowBits))
+}
+
+func hasZeroByte(x uint64) bool { return (x-lowBits)&^x&highBits != 0 }
 
 // ObjectEach calls fn for each member of the JSON object obj, with the raw
 // (still quoted) member name and the raw value. fn returns false to stop.

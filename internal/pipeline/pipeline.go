@@ -29,7 +29,10 @@ type Options struct {
 	Sink        alert.Sink        // where alerts go; required
 	DeadLetters alert.DeadLetters // where malformed records go; required
 	Deduper     *alert.Deduper    // optional: drops alerts already delivered
-	Now         func() time.Time  // optional: clock for dedupe
+	// Suppressor, when set, replaces Deduper: alert suppression kept in a
+	// store shared by every instance (Table Storage).
+	Suppressor alert.Suppressor
+	Now        func() time.Time // optional: clock for dedupe
 }
 
 // Pipeline runs batches. It is safe for concurrent use when its parts are.
@@ -147,8 +150,15 @@ func (p *Pipeline) Run(ctx context.Context, inputs []Input) (Report, error) {
 		alerts = append(alerts, AlertOf(m))
 	}
 	now := p.opts.Now()
-	if p.opts.Deduper != nil {
-		alerts = p.opts.Deduper.Fresh(now, alerts)
+	sup := p.opts.Suppressor
+	if sup == nil && p.opts.Deduper != nil {
+		sup = alert.MemorySuppressor{Deduper: p.opts.Deduper}
+	}
+	if sup != nil {
+		var err error
+		if alerts, err = sup.Fresh(ctx, now, alerts); err != nil {
+			return rep, err
+		}
 	} else {
 		alerts = alert.NewDeduper(time.Hour, len(alerts)+1).Fresh(now, alerts)
 	}
@@ -156,8 +166,10 @@ func (p *Pipeline) Run(ctx context.Context, inputs []Input) (Report, error) {
 		if err := p.opts.Sink.Publish(ctx, alerts); err != nil {
 			return rep, fmt.Errorf("deliver alerts: %w", err)
 		}
-		if p.opts.Deduper != nil {
-			p.opts.Deduper.Mark(now, alerts)
+		if sup != nil {
+			if err := sup.Mark(ctx, now, alerts); err != nil {
+				return rep, err
+			}
 		}
 	}
 	rep.Alerts = alerts
@@ -191,8 +203,10 @@ func AlertOf(m detect.Match) alert.Alert {
 		Tactics:    m.Rule.Tactics(),
 		Techniques: m.Rule.Techniques(),
 	}
-	if s, ok := m.Rule.Summary(ev); ok {
+	if s, ok := m.Summary(); ok {
 		spec.Summary = s
 	}
+	// Stateful kinds name the group and window: the alert id is theirs.
+	spec.GroupKey, spec.WindowStart, spec.Count = m.GroupKey, m.WindowStart, m.Count
 	return alert.New(spec, m.Events)
 }

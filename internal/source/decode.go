@@ -351,6 +351,18 @@ func (f *framer) frameValue(topLevel bool) ([]byte, error) {
 		// A scalar element (only inside arrays): up to the next delimiter.
 		return f.frameScalar(buf)
 	}
+	// Fast path: the whole value is in the buffer and well formed. One
+	// structural pass (event.SkipValue, the check below) both finds its end
+	// and validates it; a valid value never trips the scanner's truncation
+	// or raw-newline rules. A value that straddles the buffer or fails
+	// the check is framed byte by byte below, which decides what it is.
+	if p := f.window(); len(p) > 0 {
+		if end, err := event.SkipValue(p, 0); err == nil {
+			buf = append(buf, p[:end]...)
+			f.consume(end)
+			return buf, nil
+		}
+	}
 	s := scanner{}
 	for {
 		p := f.window()
@@ -364,7 +376,7 @@ func (f *framer) frameValue(topLevel bool) ([]byte, error) {
 			if s.inStr && !s.esc {
 				// Jump over the plain bytes of a string in one go: most of
 				// a record is string content.
-				j := bytes.IndexAny(p[i:], "\"\\\n")
+				j := stringStop(p[i:])
 				if j < 0 {
 					i = len(p) - 1
 					continue
@@ -397,6 +409,26 @@ func (f *framer) frameValue(topLevel bool) ([]byte, error) {
 		buf = append(buf, p...)
 		f.consume(len(p))
 	}
+}
+
+// stringStop returns the index of the first '"', '\\' or newline in p, or -1:
+// where the scanner must look again inside a string. bytes.IndexAny builds
+// a set on every call; three IndexByte runs over ever shorter spans do not.
+func stringStop(p []byte) int {
+	end := bytes.IndexByte(p, '"')
+	if end < 0 {
+		end = len(p)
+	}
+	if j := bytes.IndexByte(p[:end], '\\'); j >= 0 {
+		end = j
+	}
+	if j := bytes.IndexByte(p[:end], '\n'); j >= 0 {
+		end = j
+	}
+	if end == len(p) {
+		return -1
+	}
+	return end
 }
 
 // check validates a framed value; a malformed one at the top level takes the

@@ -43,6 +43,36 @@
 //	              risk.source            source (IdentityProtection, ...)
 //	              risk.detection_timing  detectionTimingType
 //	              risk.activity          activity (signin, user)
+//	nsgflowlogs   flow.version           properties.Version (1, 2); VNet: flowLogVersion (4)
+//	vnetflowlogs  flow.mac               the NIC's MAC: macAddress, else the first flows[].flows[].mac
+//	              flow.tuples            number of flow tuples in the record
+//	              flow.denied            number of denied tuples (NSG decision D, VNet state D)
+//	              flow.log_resource_id   VNet: flowLogResourceID (the event's resource is targetResourceID)
+//	              (per-tuple facts: event.FlowTuples, which walks Raw one tuple at a time)
+//	storageanalytics  storage.auth_type       anonymous, sas, accountkey, oauth (others lower-cased as written;
+//	                                          $logs 1.0 lines say authenticated: a key or OAuth, 1.0 cannot tell)
+//	storagelogs       storage.status          $logs request-status / statusText (Success, SASSuccess, AuthorizationPermissionMismatch...)
+//	                  storage.service         blob, queue, table, file
+//	                  storage.account         the account that owns the data
+//	                  storage.requester_account  $logs requester-account-name (key callers; another account on cross-account copy)
+//	                  storage.object_key      /<account>/<container>/<blob> (a URL for copy sources)
+//	                  storage.request_bytes   request body bytes (uploads)
+//	                  storage.response_bytes  response body bytes (downloads: exfiltration volume)
+//	                  storage.user_agent      User-Agent (AzCopy, Storage Explorer, SDKs)
+//	                  storage.request_version $logs x-ms-version
+//	                  storage.token_hash      storagelogs identity.tokenHash (key1(...) / key2(...): which key)
+//	              (storageanalytics: Raw is the text line; Category is the service type)
+//	keyvault      keyvault.http_status          properties.httpStatusCode (200, 401, 403...)
+//	              keyvault.object_type          secret, key, certificate, storage, vault
+//	              keyvault.object_name          the secret/key/certificate name in properties.id
+//	              keyvault.result_signature     resultSignature (OK, Forbidden, NotFound)
+//	              keyvault.duration_ms          durationMs (a number or a string)
+//	              keyvault.access_policy_match  properties.isAccessPolicyMatch (true / false)
+//	              keyvault.rbac_authorized      properties.isRbacAuthorized (true / false)
+//	              keyvault.added_policy_object_id     addedAccessPolicy.ObjectId (who was granted)
+//	              keyvault.added_policy_permissions   "certificates:get;keys:get,list;secrets:all"
+//	              keyvault.removed_policy_object_id   removedAccessPolicy.ObjectId
+//	              keyvault.removed_policy_permissions
 package source
 
 import (
@@ -60,6 +90,12 @@ type Source struct {
 	Description string   // one line, for `azdetect rules` and docs
 	Reference   string   // URL of the schema documentation
 	Categories  []string // the record categories it may own (compared case-insensitively)
+
+	// Line recognises a plain text line (not JSON) by its shape, for the
+	// sources whose records are not JSON (Storage Analytics $logs). Such a
+	// source owns no categories; text lines are offered to the Line sources
+	// in registry order.
+	Line func(line []byte) bool
 
 	// Recognise settles whether a record of one of Categories is this
 	// source's, from cheap top-level fields only. nil accepts every record
@@ -123,6 +159,11 @@ func sources() []Source {
 		signInSource,
 		auditSource,
 		riskSource,
+		nsgFlowSource,
+		vnetFlowSource,
+		storageAnalyticsSource,
+		storageBlobSource,
+		keyVaultSource,
 	}
 }
 
@@ -130,6 +171,7 @@ func sources() []Source {
 type Registry struct {
 	list       []Source
 	byCategory map[string][]int // lower-cased category -> indexes into list
+	text       []int            // indexes of the sources with Line, in list order
 }
 
 // NewRegistry builds the registry of every built-in source, checking the
@@ -157,7 +199,12 @@ func newRegistry(list []Source) (*Registry, error) {
 		if s.Parse == nil {
 			errs = append(errs, fmt.Errorf("source %s: no Parse", s.Name))
 		}
-		if len(s.Categories) == 0 {
+		switch {
+		case s.Line != nil && len(s.Categories) > 0:
+			errs = append(errs, fmt.Errorf("source %s: a text source owns no categories", s.Name))
+		case s.Line != nil:
+			r.text = append(r.text, i)
+		case len(s.Categories) == 0:
 			errs = append(errs, fmt.Errorf("source %s: no categories", s.Name))
 		}
 		for _, c := range s.Categories {
@@ -194,8 +241,13 @@ func (r *Registry) recognise(raw []byte) (*Source, Status, error) {
 	case '[', '"':
 		return nil, Malformed, ErrNotObject
 	default:
-		// A non-JSON line: Storage Analytics $logs once a source exists.
-		return nil, Unrecognised, fmt.Errorf("%w: no text source is registered", ErrTextLine)
+		// A non-JSON line: the shape-only sources, in a fixed order.
+		for _, j := range r.text {
+			if s := &r.list[j]; s.Line(raw[i:]) {
+				return s, Parsed, nil
+			}
+		}
+		return nil, Unrecognised, fmt.Errorf("%w: no text source recognises it", ErrTextLine)
 	}
 	top, err := scanTop(raw[i:])
 	if err != nil {

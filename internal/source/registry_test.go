@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/azdetect/azdetect/internal/event"
 )
@@ -40,6 +41,8 @@ func TestNewRegistryValidates(t *testing.T) {
 		{"no docs", []Source{{Name: "a", Categories: []string{"X"}, Parse: parse}}, "description and reference are required"},
 		{"no parser", []Source{{Name: "a", Description: "d", Reference: "r", Categories: []string{"X"}}}, "no Parse"},
 		{"no categories", []Source{{Name: "a", Description: "d", Reference: "r", Parse: parse}}, "no categories"},
+		{"text source", []Source{{Name: "a", Description: "d", Reference: "r", Parse: parse, Line: func([]byte) bool { return true }}}, ""},
+		{"text source with categories", []Source{{Name: "a", Description: "d", Reference: "r", Categories: []string{"X"}, Parse: parse, Line: func([]byte) bool { return true }}}, "a text source owns no categories"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -74,7 +77,15 @@ func TestParseStatus(t *testing.T) {
 		{"no time", `{"category":"Administrative"}`, Malformed, "", ErrMissingTime},
 		{"bad time", `{"time":"yesterday","category":"Administrative"}`, Malformed, "", ErrInvalidTime},
 		{"log analytics export", `{"TimeGenerated":"2021-08-02T13:29:25.983Z","Category":"ApplicationManagement","Type":"AuditLogs"}`, Malformed, "", ErrLogAnalytics},
-		{"text line", `1.0;2014-06-19T22:59:23.5893492Z;GetBlob;AnonymousSuccess`, Unrecognised, "", ErrTextLine},
+		{"text line", `2024-01-01 00:00:00 something happened`, Unrecognised, "", ErrTextLine},
+		{"storage analytics line, too few fields", `1.0;2014-06-19T22:59:23.5893492Z;GetBlob;AnonymousSuccess`, Malformed, "", ErrFieldCount},
+		{"storage analytics line", `1.0;2014-06-19T22:59:23.1967767Z;GetBlob;AnonymousSuccess;200;17;16;anonymous;;storagesample;blob;"https://storagesample.blob.core.windows.net/c/1.txt";"/storagesample/c/1.txt";61d2e3f6-bcb7-4cd1-a81e-4f8f497f0da2;0;192.100.0.102:4362;2014-02-14;283;0;354;23;0;;;"0x8D15A2913C934DE";Thursday, 19-Jun-14 22:58:10 GMT;;"WA-Storage/4.0.1";;"44dfd78e-7288-4898-8f70-c3478983d3b6"`, Parsed, "storageanalytics", nil},
+		{"nsg flow", `{"time":"2024-01-01T00:00:00Z","category":"NetworkSecurityGroupFlowEvent","properties":{"Version":2,"flows":[]}}`, Parsed, "nsgflowlogs", nil},
+		{"vnet flow", `{"time":"2024-01-01T00:00:00Z","category":"FlowLogFlowEvent","flowRecords":{"flows":[]}}`, Parsed, "vnetflowlogs", nil},
+		{"key vault", `{"time":"2024-01-01T00:00:00Z","category":"AuditEvent","resourceId":"/SUBSCRIPTIONS/S/RESOURCEGROUPS/G/PROVIDERS/MICROSOFT.KEYVAULT/VAULTS/V","operationName":"SecretGet"}`, Parsed, "keyvault", nil},
+		{"audit event of another service", `{"time":"2024-01-01T00:00:00Z","category":"AuditEvent","resourceId":"/SUBSCRIPTIONS/S/RESOURCEGROUPS/G/PROVIDERS/MICROSOFT.COGNITIVESERVICES/ACCOUNTS/A"}`, Unrecognised, "", ErrNotRecognised},
+		{"storage blob", `{"time":"2024-01-01T00:00:00Z","category":"StorageRead","resourceId":"/subscriptions/s/resourceGroups/g/providers/Microsoft.Storage/storageAccounts/a/blobServices/default"}`, Parsed, "storagelogs", nil},
+		{"storage read of the account", `{"time":"2024-01-01T00:00:00Z","category":"StorageRead","resourceId":"/subscriptions/s/resourceGroups/g/providers/Microsoft.Storage/storageAccounts/a"}`, Unrecognised, "", ErrNotRecognised},
 		{"array", `[1,2]`, Malformed, "", ErrNotObject},
 		{"invalid JSON", `{"category":}`, Malformed, "", ErrInvalidJSON},
 		{"wrong member type", `{"time":"2024-01-01T00:00:00Z","category":"AuditLogs","resourceId":"/tenants/t/providers/Microsoft.aadiam","properties":{"targetResources":"x"}}`, Malformed, "", nil},
@@ -158,6 +169,8 @@ func TestConformance(t *testing.T) {
 	want := map[string]string{
 		"activitylogs": "activitylogs", "signinlogs": "signinlogs",
 		"auditlogs": "auditlogs", "identity_protection": "riskdetection",
+		"nsgflowlogs": "nsgflowlogs", "vnetflowlogs": "vnetflowlogs",
+		"storageanalytics": "storageanalytics", "keyvault": "keyvault",
 	}
 	seenOdd := 0
 	for dir, source := range want {
@@ -194,32 +207,56 @@ func TestConformance(t *testing.T) {
 
 // TestRecognisedByExactlyOne checks that each sample record is owned by one
 // source only: no category is claimed by two sources whose Recognise both
-// accept it.
+// accept it, and no text line by two shape-only sources. The records of
+// the flow, Storage and Key Vault samples (and of their golden inputs) must
+// be owned by exactly one.
 func TestRecognisedByExactlyOne(t *testing.T) {
 	if _, err := os.Stat(samplesDir); err != nil {
 		t.Skipf("sample corpus not found at %s: %v", samplesDir, err)
 	}
 	reg := newTestRegistry(t)
-	walkSamples(t, samplesDir, func(rel string, rec Record) {
-		if rec.Err != nil || rec.Text {
-			return
-		}
-		top, err := scanTop(rec.Bytes)
-		if err != nil || top.Category == "" {
+	mustOwn := map[string]bool{
+		"nsgflowlogs": true, "vnetflowlogs": true, "storageanalytics": true,
+		"keyvault": true, "storagelogs": true,
+	}
+	check := func(rel string, rec Record) {
+		if rec.Err != nil {
 			return
 		}
 		var owners []string
-		for _, s := range reg.Sources() {
-			for _, c := range s.Categories {
-				if strings.EqualFold(c, top.Category) && (s.Recognise == nil || s.Recognise(top.Candidate)) {
+		if rec.Text {
+			for _, s := range reg.Sources() {
+				if s.Line != nil && s.Line(rec.Bytes) {
 					owners = append(owners, s.Name)
 				}
 			}
+		} else {
+			top, err := scanTop(rec.Bytes)
+			if err != nil || top.Category == "" {
+				return
+			}
+			for _, s := range reg.Sources() {
+				for _, c := range s.Categories {
+					if strings.EqualFold(c, top.Category) && (s.Recognise == nil || s.Recognise(top.Candidate)) {
+						owners = append(owners, s.Name)
+					}
+				}
+			}
 		}
-		if len(owners) > 1 {
+		dir, _, _ := strings.Cut(filepath.ToSlash(rel), "/")
+		if len(owners) > 1 || (mustOwn[dir] && len(owners) != 1) {
 			t.Errorf("%s record %d: recognised by %v", rel, rec.Index, owners)
 		}
-	})
+	}
+	walkSamples(t, samplesDir, check)
+	for dir := range mustOwn {
+		walkSamples(t, filepath.Join("../../testdata", dir), func(rel string, rec Record) {
+			if strings.HasSuffix(rel, ".golden.json") || strings.HasPrefix(rel, "malformed") {
+				return
+			}
+			check(filepath.Join(dir, rel), rec)
+		})
+	}
 }
 
 // walkSamples frames every file under root.
@@ -247,30 +284,44 @@ func walkSamples(t *testing.T, root string, fn func(rel string, rec Record)) {
 
 // goldenResult is what a golden file holds for each record of a case.
 type goldenResult struct {
-	Status string         `json:"status"`
-	Error  string         `json:"error,omitempty"`
-	Event  map[string]any `json:"event,omitempty"`
+	Status string           `json:"status"`
+	Error  string           `json:"error,omitempty"`
+	Event  map[string]any   `json:"event,omitempty"`
+	Tuples []map[string]any `json:"tuples,omitempty"` // flow records: event.FlowTuples
 }
 
-// runGolden parses testdata/<dir>/<case>.json and compares the results with
-// <case>.golden.json (rewritten when AZDETECT_UPDATE_GOLDEN=1).
+// goldenInputs lists the case inputs of testdata/<dir>: <case>.json, and
+// <case>.log for text sources.
+func goldenInputs(t testing.TB, dir string) []string {
+	t.Helper()
+	var inputs []string
+	for _, pattern := range []string{"*.json", "*.log"} {
+		found, err := filepath.Glob(filepath.Join("../../testdata", dir, pattern))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, in := range found {
+			if !strings.HasSuffix(in, ".golden.json") {
+				inputs = append(inputs, in)
+			}
+		}
+	}
+	return inputs
+}
+
+// runGolden parses testdata/<dir>/<case>.json (or .log) and compares the
+// results with <case>.golden.json (rewritten when AZDETECT_UPDATE_GOLDEN=1).
 func runGolden(t *testing.T, dir string) {
 	t.Helper()
 	reg := newTestRegistry(t)
-	inputs, err := filepath.Glob(filepath.Join("../../testdata", dir, "*.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	inputs := goldenInputs(t, dir)
 	var cases int
 	for _, in := range inputs {
-		if strings.HasSuffix(in, ".golden.json") {
-			continue
-		}
 		cases++
-		name := strings.TrimSuffix(filepath.Base(in), ".json")
+		name := strings.TrimSuffix(filepath.Base(in), filepath.Ext(in))
 		t.Run(name, func(t *testing.T) {
 			got := goldenOutput(t, reg, in)
-			goldenPath := strings.TrimSuffix(in, ".json") + ".golden.json"
+			goldenPath := strings.TrimSuffix(in, filepath.Ext(in)) + ".golden.json"
 			if os.Getenv("AZDETECT_UPDATE_GOLDEN") == "1" {
 				if err := os.WriteFile(goldenPath, got, 0o644); err != nil {
 					t.Fatal(err)
@@ -311,6 +362,7 @@ func goldenOutput(t *testing.T, reg *Registry, path string) []byte {
 		}
 		if ev != nil {
 			r.Event = eventMap(t, ev)
+			r.Tuples = tupleMaps(t, ev)
 		}
 		results = append(results, r)
 		return nil
@@ -343,6 +395,38 @@ func eventMap(t *testing.T, ev *event.Event) map[string]any {
 	return pruneEmpty(m).(map[string]any)
 }
 
+// tupleMaps lists a flow record's tuples as the iterator yields them, or
+// nil for other records.
+func tupleMaps(t *testing.T, ev *event.Event) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	err := event.FlowTuples(ev, func(ft event.FlowTuple) bool {
+		m := map[string]any{
+			"time": ft.Time.Format(time.RFC3339Nano), "src": ft.SrcIP.String(), "dst": ft.DstIP.String(),
+			"src_port": ft.SrcPort, "dst_port": ft.DstPort, "protocol": ft.Protocol,
+			"direction": string(ft.Direction), "allowed": ft.Allowed, "rule": ft.Rule, "mac": ft.MAC,
+		}
+		if ft.State != 0 {
+			m["state"] = string(ft.State)
+		}
+		if ft.Encryption != "" {
+			m["encryption"] = ft.Encryption
+		}
+		if ft.ACLID != "" {
+			m["acl_id"] = ft.ACLID
+		}
+		if ft.HasCounts {
+			m["packets_out"], m["bytes_out"], m["packets_in"], m["bytes_in"] = ft.PacketsOut, ft.BytesOut, ft.PacketsIn, ft.BytesIn
+		}
+		out = append(out, m)
+		return true
+	})
+	if err != nil && !errors.Is(err, event.ErrNotFlowRecord) {
+		t.Fatalf("FlowTuples of a parsed record: %v", err)
+	}
+	return out
+}
+
 func pruneEmpty(v any) any {
 	m, ok := v.(map[string]any)
 	if !ok {
@@ -366,15 +450,17 @@ func pruneEmpty(v any) any {
 	return m
 }
 
+// goldenDirs are the testdata folders of the sources' golden cases.
+var goldenDirs = []string{
+	"activitylogs", "signinlogs", "auditlogs", "riskdetection",
+	"nsgflowlogs", "vnetflowlogs", "storageanalytics", "storagelogs", "keyvault",
+}
+
 // FuzzParse feeds arbitrary records to recognition and the parsers, called
 // directly so that a panic fails the fuzzer instead of being recovered.
 func FuzzParse(f *testing.F) {
-	for _, dir := range []string{"activitylogs", "signinlogs", "auditlogs", "riskdetection"} {
-		files, _ := filepath.Glob(filepath.Join("../../testdata", dir, "*.json"))
-		for _, file := range files {
-			if strings.HasSuffix(file, ".golden.json") {
-				continue
-			}
+	for _, dir := range goldenDirs {
+		for _, file := range goldenInputs(f, dir) {
 			data, err := os.ReadFile(file)
 			if err != nil {
 				f.Fatal(err)
@@ -405,10 +491,9 @@ func FuzzParse(f *testing.F) {
 // golden input.
 func BenchmarkParse(b *testing.B) {
 	var body bytes.Buffer
-	for _, dir := range []string{"activitylogs", "signinlogs", "auditlogs", "riskdetection"} {
-		files, _ := filepath.Glob(filepath.Join("../../testdata", dir, "*.json"))
-		for _, file := range files {
-			if strings.HasSuffix(file, ".golden.json") || strings.Contains(file, "malformed") {
+	for _, dir := range goldenDirs {
+		for _, file := range goldenInputs(b, dir) {
+			if strings.Contains(file, "malformed") {
 				continue
 			}
 			data, err := os.ReadFile(file)
@@ -451,7 +536,8 @@ func TestExtraKeysDocumented(t *testing.T) {
 	}
 	reg := newTestRegistry(t)
 	files, _ := filepath.Glob("../../testdata/*/*.json")
-	for _, file := range files {
+	logs, _ := filepath.Glob("../../testdata/*/*.log")
+	for _, file := range append(files, logs...) {
 		if strings.HasSuffix(file, ".golden.json") {
 			continue
 		}
@@ -478,11 +564,7 @@ func TestExtraKeysDocumented(t *testing.T) {
 // its golden inputs: it may reject a record, never panic, and never accept
 // one without a time.
 func fuzzSource(f *testing.F, s Source, dir string) {
-	files, _ := filepath.Glob(filepath.Join("../../testdata", dir, "*.json"))
-	for _, file := range files {
-		if strings.HasSuffix(file, ".golden.json") {
-			continue
-		}
+	for _, file := range goldenInputs(f, dir) {
 		data, err := os.ReadFile(file)
 		if err != nil {
 			f.Fatal(err)

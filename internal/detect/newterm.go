@@ -1,0 +1,224 @@
+package detect
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	json "github.com/goccy/go-json"
+
+	"github.com/azdetect/azdetect/internal/event"
+	"github.com/azdetect/azdetect/internal/state"
+)
+
+// NewTermKind raises a match when an entity (the group-by values: a user, a
+// subscription; none for the whole deployment) shows a term (the fields'
+// values: a country, a user agent family, a region) it has not shown within
+// the lookback.
+//
+// Learning: an entity's first learning period only learns, so a fresh
+// deployment, and a user seen for the first time, do not alert on every
+// value they bring. The entity's first-seen time (event time) is kept in a
+// row of its own, so the learning period survives restarts and is shared by
+// every instance.
+//
+// Entities: PK JoinKey("nt", rule, bucket), the bucket a hash of the entity
+// (stateBuckets of them, so a batch of many users touches at most that many
+// partitions: one query per 14 rows and one transaction per partition);
+// RK JoinKey(entity)+"|~first" (Time = the entity's first event, Expires =
+// its last event + lookback) and RK JoinKey(entity, term values...) (Time =
+// first seen, Data = last seen, the first event's key and whether it was
+// new then; Expires = last seen + lookback). A term whose last sighting is
+// older than the lookback is new again.
+//
+// A replayed batch finds its terms stored with its own event as the first
+// sighting: the match is raised again with the same group key and time, so
+// the alert id repeats and suppression drops it, and an alert lost with a
+// failed batch is not lost for good.
+type NewTermKind struct{ base }
+
+// Name implements Kind.
+func (k *NewTermKind) Name() string { return CorrNewTerm }
+
+// firstRow is the row key of a group's first-seen time (spike), and the
+// suffix of an entity's (new-term). Escaped values never hold '~' (the
+// marker ends shortened keys, after a prefix).
+const firstRow = "~first"
+
+type termData struct {
+	Last  time.Time `json:"l"`
+	Key   string    `json:"k,omitempty"`
+	IsNew bool      `json:"n,omitempty"`
+}
+
+type termBucket struct {
+	first        state.Key // the entity's first-seen row
+	entity, term string
+	display      string // the term as the first event wrote it
+	events       []*event.Event
+}
+
+// Matches implements Kind.
+func (k *NewTermKind) Matches(ctx context.Context, r *Rule, events []*event.Event) ([]Match, error) {
+	terms := map[state.Key]*termBucket{}
+	entities := map[state.Key][]*event.Event{} // first-seen row -> events
+	var order []state.Key
+	for _, ev := range events {
+		ent, ok := k.groupKey(ev)
+		if !ok || ev.Time.IsZero() {
+			continue
+		}
+		vals, display, ok := k.term(ev)
+		if !ok {
+			continue
+		}
+		pk := state.JoinKey("nt", r.ID, bucketOf(ent))
+		fk := state.Key{PartitionKey: pk, RowKey: state.JoinKey(ent) + "|" + firstRow}
+		if _, seen := entities[fk]; !seen {
+			order = append(order, fk)
+		}
+		entities[fk] = append(entities[fk], ev)
+		key := state.Key{PartitionKey: pk, RowKey: state.JoinKey(append([]string{ent}, vals...)...)}
+		b := terms[key]
+		if b == nil {
+			b = &termBucket{first: fk, entity: ent, term: strings.Join(vals, " | "), display: strings.Join(display, " | ")}
+			terms[key] = b
+			order = append(order, key)
+		}
+		b.events = append(b.events, ev)
+	}
+	if len(order) == 0 {
+		return nil, nil
+	}
+	for _, b := range terms {
+		slices.SortStableFunc(b.events, func(a, b *event.Event) int { return a.Time.Compare(b.Time) })
+	}
+	firsts := map[state.Key]time.Time{} // first-seen row -> entity first seen
+	raise := map[state.Key]*event.Event{}
+	t := txn{store: k.store, table: StateTable, step: func(key state.Key, cur state.Entity, found bool) (state.Op, bool, error) {
+		if evs, ok := entities[key]; ok {
+			return k.stepFirst(key, cur, found, evs, firsts)
+		}
+		return k.stepTerm(key, cur, found, terms[key], firsts[terms[key].first], raise)
+	}}
+	if err := t.run(ctx, order); err != nil {
+		return nil, err
+	}
+	var out []Match
+	for _, key := range order {
+		ev := raise[key]
+		if ev == nil {
+			continue
+		}
+		b := terms[key]
+		out = append(out, Match{
+			Rule: r, Events: []*event.Event{ev}, GroupKey: b.entity + "|" + b.term,
+			WindowStart: ev.Time.UTC(), Count: 1, Values: []string{b.display},
+		})
+	}
+	return out, nil
+}
+
+func (k *NewTermKind) stepFirst(key state.Key, cur state.Entity, found bool, evs []*event.Event, firsts map[state.Key]time.Time) (state.Op, bool, error) {
+	var d termData
+	first := cur.Time
+	if found && len(cur.Data) > 0 {
+		if err := json.Unmarshal(cur.Data, &d); err != nil {
+			return state.Op{}, false, fmt.Errorf("new-term state %s: %w", key, err)
+		}
+	}
+	if !found {
+		first = time.Time{}
+	}
+	// An entity idle for longer than the lookback starts over.
+	if found && !d.Last.IsZero() && len(evs) > 0 && d.Last.Add(k.c.Lookback).Before(evs[0].Time) {
+		first, d = time.Time{}, termData{}
+	}
+	changed := !found
+	for _, ev := range evs {
+		if first.IsZero() || ev.Time.Before(first) {
+			first, changed = ev.Time.UTC(), true
+		}
+		if ev.Time.After(d.Last) {
+			d.Last, changed = ev.Time.UTC(), true
+		}
+	}
+	firsts[key] = first
+	if !changed {
+		return state.Op{}, false, nil
+	}
+	data, _ := json.Marshal(d)
+	e := state.Entity{PartitionKey: key.PartitionKey, RowKey: key.RowKey, Time: first, Data: data,
+		Expires: k.expires(d.Last, k.c.Lookback)}
+	return writeOp(e, cur, found), true, nil
+}
+
+func (k *NewTermKind) stepTerm(key state.Key, cur state.Entity, found bool, b *termBucket, entityFirst time.Time, raise map[state.Key]*event.Event) (state.Op, bool, error) {
+	delete(raise, key)
+	var d termData
+	if found && len(cur.Data) > 0 {
+		if err := json.Unmarshal(cur.Data, &d); err != nil {
+			return state.Op{}, false, fmt.Errorf("new-term state %s: %w", key, err)
+		}
+	}
+	ev0 := b.events[0]
+	stale := found && d.Last.Add(k.c.Lookback).Before(ev0.Time)
+	if !found || stale {
+		learning := !entityFirst.IsZero() && ev0.Time.Before(entityFirst.Add(k.c.Learning))
+		d = termData{Last: b.events[len(b.events)-1].Time.UTC(), Key: eventKey(ev0), IsNew: !learning}
+		if d.IsNew {
+			raise[key] = ev0
+		}
+		data, _ := json.Marshal(d)
+		e := state.Entity{PartitionKey: key.PartitionKey, RowKey: key.RowKey, Text: b.term, Time: ev0.Time.UTC(),
+			Data: data, Expires: k.expires(d.Last, k.c.Lookback)}
+		return writeOp(e, cur, found), true, nil
+	}
+	// Known term. Raise again only for the event that made it new (a
+	// replay): same alert id, dropped by suppression when it was sent.
+	changed := false
+	for _, ev := range b.events {
+		if d.IsNew && eventKey(ev) == d.Key {
+			raise[key] = ev
+		}
+		if ev.Time.After(d.Last) {
+			d.Last, changed = ev.Time.UTC(), true
+		}
+	}
+	first := cur.Time
+	if ev0.Time.Before(first) {
+		first, changed = ev0.Time.UTC(), true
+	}
+	if !changed {
+		return state.Op{}, false, nil
+	}
+	if ev := raise[key]; ev != nil {
+		// Keep the alert's time stable for its id.
+		raise[key] = ev
+	}
+	data, _ := json.Marshal(d)
+	e := state.Entity{PartitionKey: key.PartitionKey, RowKey: key.RowKey, Text: b.term, Time: first,
+		Data: data, Expires: k.expires(d.Last, k.c.Lookback)}
+	return writeOp(e, cur, found), true, nil
+}
+
+// term returns the event's term values, lower-cased for the key and as
+// written for display; ok is false when one is missing.
+func (k *NewTermKind) term(ev *event.Event) (key, display []string, ok bool) {
+	for _, f := range k.c.termRes {
+		v, found := firstValue(ev, f.res)
+		if !found {
+			return nil, nil, false
+		}
+		if f.family {
+			v = AgentFamily(v)
+		}
+		key = append(key, strings.ToLower(v))
+		display = append(display, v)
+	}
+	return key, display, true
+}
+
+var _ Kind = (*NewTermKind)(nil)

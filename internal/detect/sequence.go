@@ -1,0 +1,254 @@
+package detect
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	json "github.com/goccy/go-json"
+
+	"github.com/azdetect/azdetect/internal/event"
+	"github.com/azdetect/azdetect/internal/state"
+)
+
+// SequenceKind joins the records of one operation: events with the same
+// group key (by default event.correlation_id) that match each of the
+// steps' selections within timespan. The Activity Log writes an operation
+// as Start (the only record with the request body: what the NSG rule
+// allows), perhaps Accept, then Success or Failure (the outcome); a rule
+// about "an NSG rule allowing any source was created" needs the first
+// record's content and the last one's outcome. Records arrive in any order
+// and in different batches, so each step's first event is kept by group key
+// until the others arrive.
+//
+// Entity: PK JoinKey("seq", rule, bucket), the bucket a hash of the group
+// key (a batch of sign-ins from many IPs touches at most stateBuckets
+// partitions), RK Escape(group); Data holds, per step, the
+// event's key, time and a snapshot of it (normalised fields, and for the
+// first step the raw record, so the request body travels with it); Expires is the first step's time
+// plus timespan. When every step is present the match is raised, its
+// events in step order (the first step's record leads the alert), with the
+// group key and the first step's time as the alert's identity; a later
+// batch touching the same group raises the same id again, which
+// suppression drops.
+type SequenceKind struct{ base }
+
+// Name implements Kind.
+func (k *SequenceKind) Name() string { return CorrSequence }
+
+type seqStep struct {
+	Key  string          `json:"k"`
+	T    time.Time       `json:"t"` // the event's time
+	Snap json.RawMessage `json:"e"` // its snapshot, decoded only for the alert
+	// Keys and N count the step's distinct events (the condition applies
+	// to the first step's: "five failures, then a success").
+	Keys []string `json:"ks,omitempty"`
+	N    int      `json:"n"`
+}
+
+// maxStepKeys bounds the event keys a sequence step keeps.
+const maxStepKeys = 64
+
+type seqData struct {
+	Steps map[int]seqStep `json:"s"`
+}
+
+// Matches implements Kind.
+func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Event) ([]Match, error) {
+	type group struct {
+		key    string
+		events []*event.Event
+		steps  [][]int // per event, the steps it matches
+	}
+	groups := map[state.Key]*group{}
+	var order []state.Key
+	for _, ev := range events {
+		g, ok := k.groupKey(ev)
+		if !ok || ev.Time.IsZero() {
+			continue
+		}
+		var steps []int
+		ec := evalCtx{ev: ev}
+		for i, idx := range k.c.stepIndex {
+			if r.sels[idx].match(&ec) {
+				steps = append(steps, i)
+			}
+		}
+		if len(steps) == 0 {
+			continue
+		}
+		key := state.Key{PartitionKey: state.JoinKey("seq", r.ID, bucketOf(g)), RowKey: state.Escape(g)}
+		gr := groups[key]
+		if gr == nil {
+			gr = &group{key: g}
+			groups[key] = gr
+			order = append(order, key)
+		}
+		gr.events = append(gr.events, ev)
+		gr.steps = append(gr.steps, steps)
+	}
+	if len(order) == 0 {
+		return nil, nil
+	}
+	results := map[state.Key]seqData{}
+	t := txn{store: k.store, table: StateTable, step: func(key state.Key, cur state.Entity, found bool) (state.Op, bool, error) {
+		gr := groups[key]
+		d := seqData{Steps: map[int]seqStep{}}
+		if found && len(cur.Data) > 0 {
+			if err := json.Unmarshal(cur.Data, &d); err != nil {
+				return state.Op{}, false, fmt.Errorf("sequence state %s: %w", key, err)
+			}
+			if d.Steps == nil {
+				d.Steps = map[int]seqStep{}
+			}
+		}
+		changed := false
+		// A sequence older than its timespan cannot complete with these
+		// events: start over rather than keep a stale first step forever.
+		if len(d.Steps) > 0 && earliest(d).Add(k.c.Timespan).Before(earliestEvent(gr.events)) {
+			d = seqData{Steps: map[int]seqStep{}}
+			changed = true
+		}
+		// The first step first: it keeps its earliest event, and the later
+		// steps keep their earliest event at or after it (a success after
+		// the failures, not one from the morning before).
+		for pass := 0; pass < 2; pass++ {
+			for i, ev := range gr.events {
+				for _, s := range gr.steps[i] {
+					if (s == 0) != (pass == 0) {
+						continue
+					}
+					if k.addStep(&d, s, ev) {
+						changed = true
+					}
+				}
+			}
+		}
+		results[key] = d
+		if !changed {
+			return state.Op{}, false, nil
+		}
+		data, err := json.Marshal(d)
+		if err != nil {
+			return state.Op{}, false, err
+		}
+		if len(data) > state.MaxDataLen {
+			// Drop the raw records, keep the normalised fields.
+			for s, st := range d.Steps {
+				var snap snapshot
+				if json.Unmarshal(st.Snap, &snap) == nil {
+					snap.Raw = nil
+					st.Snap, _ = json.Marshal(snap)
+				}
+				d.Steps[s] = st
+			}
+			data, _ = json.Marshal(d)
+		}
+		start := earliest(d)
+		e := state.Entity{PartitionKey: key.PartitionKey, RowKey: key.RowKey, Text: gr.key, Time: start, Data: data,
+			Expires: k.expires(start, k.c.Timespan)}
+		return writeOp(e, cur, found), true, nil
+	}}
+	if err := t.run(ctx, order); err != nil {
+		return nil, err
+	}
+	var out []Match
+	for _, key := range order {
+		d := results[key]
+		if len(d.Steps) < len(k.c.Steps) || !k.c.met(float64(d.Steps[0].N)) {
+			continue
+		}
+		evs := make([]*event.Event, 0, len(k.c.Steps))
+		lo, hi := time.Time{}, time.Time{}
+		for s := range k.c.Steps {
+			st := d.Steps[s]
+			var snap snapshot
+			if err := json.Unmarshal(st.Snap, &snap); err != nil {
+				return nil, fmt.Errorf("sequence state %s step %d: %w", key, s, err)
+			}
+			evs = append(evs, snap.event())
+			if lo.IsZero() || st.T.Before(lo) {
+				lo = st.T
+			}
+			if st.T.After(hi) {
+				hi = st.T
+			}
+		}
+		if hi.Sub(lo) > k.c.Timespan || lo.Before(d.Steps[0].T) {
+			continue
+		}
+		// The events of this batch replace their snapshots (full records).
+		for i := range evs {
+			for _, bev := range groups[key].events {
+				if eventKey(bev) == d.Steps[i].Key {
+					evs[i] = bev
+				}
+			}
+		}
+		out = append(out, Match{Rule: r, Events: slices.Clip(evs), GroupKey: groups[key].key, WindowStart: lo, Count: d.Steps[0].N})
+	}
+	return out, nil
+}
+
+// addStep records ev as an event of step s; it reports a change.
+func (k *SequenceKind) addStep(d *seqData, s int, ev *event.Event) bool {
+	key := eventKey(ev)
+	have, ok := d.Steps[s]
+	if ok && hasKey(have.Keys, key) {
+		return false
+	}
+	if !ok {
+		have = seqStep{}
+	}
+	have.N++
+	if len(have.Keys) < maxStepKeys {
+		have.Keys = append(have.Keys, key)
+	}
+	replace := !ok
+	if ok {
+		if s == 0 {
+			replace = ev.Time.Before(have.T)
+		} else if first, ok0 := d.Steps[0]; ok0 {
+			valid := !have.T.Before(first.T)
+			after := !ev.Time.Before(first.T)
+			replace = after && (!valid || ev.Time.Before(have.T))
+		} else {
+			replace = ev.Time.Before(have.T)
+		}
+	}
+	if replace {
+		// Only the first step's raw record travels (the Start record's
+		// request body); later steps keep their normalised fields.
+		snap := snapshotOf(ev)
+		if s != 0 {
+			snap.Raw = nil
+		}
+		have.Key, have.T = key, ev.Time.UTC()
+		have.Snap, _ = json.Marshal(snap)
+	}
+	d.Steps[s] = have
+	return true
+}
+
+func earliestEvent(evs []*event.Event) time.Time {
+	var t time.Time
+	for _, ev := range evs {
+		if t.IsZero() || ev.Time.Before(t) {
+			t = ev.Time
+		}
+	}
+	return t
+}
+
+func earliest(d seqData) time.Time {
+	var t time.Time
+	for _, st := range d.Steps {
+		if t.IsZero() || st.T.Before(t) {
+			t = st.T
+		}
+	}
+	return t
+}
+
+var _ Kind = (*SequenceKind)(nil)

@@ -1,0 +1,489 @@
+package event
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+)
+
+// Flow logs (log-schemas §9, §10): one record per NSG or flow log, NIC and
+// minute holds many flow tuples, each one comma-separated string. The record
+// is one Event; FlowTuples walks its tuples from Event.Raw one at a time,
+// splitting each string in place, so a record of thousands of tuples is never
+// held as thousands of values. It lives here, not in source, because the
+// rules that need per-tuple facts (scans, exfiltration volume) import event
+// only.
+
+// Flow protocols, normalised from NSG letters (T, U) and VNet IANA numbers.
+const (
+	ProtocolTCP    = "tcp"
+	ProtocolUDP    = "udp"
+	ProtocolICMP   = "icmp"
+	ProtocolICMPv6 = "icmpv6"
+)
+
+// Flow directions and states, as the logs write them.
+const (
+	FlowInbound  byte = 'I'
+	FlowOutbound byte = 'O'
+
+	FlowBegin      byte = 'B' // NSG v2, VNet: flow opened (NSG: no counts)
+	FlowContinuing byte = 'C' // counts every ~5 minutes
+	FlowEnd        byte = 'E' // final counts
+	FlowDenied     byte = 'D' // VNet only: the flow was denied
+)
+
+// FlowTuple is one tuple of a flow-log record.
+type FlowTuple struct {
+	Time             time.Time // the flow's own time, UTC (epoch seconds or milliseconds by magnitude)
+	SrcIP, DstIP     netip.Addr
+	SrcPort, DstPort uint16
+	Protocol         string // tcp, udp, icmp, icmpv6; another protocol as written
+	Direction        byte   // FlowInbound or FlowOutbound, relative to the NIC
+	Allowed          bool   // NSG decision A; VNet state other than D
+	State            byte   // FlowBegin, FlowContinuing, FlowEnd, FlowDenied; 0 in NSG version 1
+	Encryption       string // VNet: X, NX or an NX_* reason; "" for NSG
+
+	// Deltas since the previous tuple of the same flow: source to
+	// destination (Out) and destination to source (In). A flow's volume is
+	// the sum over its C and E tuples.
+	PacketsOut, BytesOut, PacketsIn, BytesIn uint64
+	HasCounts                                bool // the four counts were written (NSG v2 B tuples leave them empty; v1 has none)
+
+	Rule  string // NSG rule name (DefaultRule_DenyAllInBound, UserRule_x), VNet rule, PlatformRule
+	ACLID string // VNet: the evaluating ACL (an NSG id, an AVNM rule id, a GUID, unspecified); "" for NSG
+	MAC   string // the NIC's MAC as written
+}
+
+// Errors of FlowTuples, wrapped with detail.
+var (
+	ErrNotFlowRecord = errors.New("not a flow-log record")
+	ErrFlowTuple     = errors.New("malformed flow tuple")
+)
+
+// flowKind tells the two tuple layouts apart: field 8 is a decision in NSG
+// tuples and a state in VNet tuples, so the container decides, not the count.
+type flowKind int
+
+const (
+	flowNSG flowKind = iota
+	flowVNet
+)
+
+// FlowTuples calls fn for each tuple of the flow-log record in ev.Raw, in
+// the order written, until fn returns false. An NSG record keeps its tuples
+// under properties.flows[].flows[].flowTuples, a VNet record under
+// flowRecords.flows[].flowGroups[].flowTuples; anything else returns
+// ErrNotFlowRecord. The walk stops at the first malformed tuple and returns
+// ErrFlowTuple naming it; the tuples before it were passed to fn.
+func FlowTuples(ev *Event, fn func(t FlowTuple) bool) error {
+	if i := SkipSpace(ev.Raw, 0); i >= len(ev.Raw) || ev.Raw[i] != '{' {
+		return ErrNotFlowRecord // a text line, or not a record at all
+	}
+	var props, records, mac []byte
+	err := ObjectEach(ev.Raw, func(key, val []byte) bool {
+		switch {
+		case keyIs(key, "properties"):
+			props = val
+		case keyIs(key, "flowRecords"):
+			records = val
+		case keyIs(key, "macAddress"):
+			mac = val
+		}
+		return true
+	})
+	if err != nil {
+		return err
+	}
+	w := flowWalker{fn: fn, mac: plainString(mac)}
+	switch {
+	case records != nil:
+		w.walkVNet(embeddedObject(records))
+	case props != nil:
+		w.walkNSG(embeddedObject(props))
+	default:
+		return ErrNotFlowRecord
+	}
+	return w.err
+}
+
+// flowWalker carries the state of one walk through nested callbacks.
+type flowWalker struct {
+	fn    func(FlowTuple) bool
+	t     FlowTuple // the group's Rule, ACLID and MAC; the rest per tuple
+	mac   string    // the record's macAddress: VNet tuples' MAC, NSG's when a group has none
+	index int       // tuples seen, for error messages
+	stop  bool
+	err   error
+}
+
+func (w *flowWalker) walkNSG(props []byte) {
+	flows, ok := memberOf(props, "flows")
+	if !ok {
+		w.err = fmt.Errorf("%w: no properties.flows", ErrNotFlowRecord)
+		return
+	}
+	w.eachObject(flows, "properties.flows", func(ruleObj []byte) {
+		rule, _ := memberOf(ruleObj, "rule")
+		w.t.Rule = plainString(rule)
+		inner, _ := memberOf(ruleObj, "flows")
+		w.eachObject(inner, "properties.flows[].flows", func(macObj []byte) {
+			mac, _ := memberOf(macObj, "mac")
+			w.t.MAC = plainString(mac)
+			if w.t.MAC == "" {
+				w.t.MAC = w.mac
+			}
+			tuples, _ := memberOf(macObj, "flowTuples")
+			w.eachTuple(tuples, flowNSG)
+		})
+	})
+}
+
+func (w *flowWalker) walkVNet(records []byte) {
+	flows, ok := memberOf(records, "flows")
+	if !ok {
+		w.err = fmt.Errorf("%w: no flowRecords.flows", ErrNotFlowRecord)
+		return
+	}
+	w.t.MAC = w.mac
+	w.eachObject(flows, "flowRecords.flows", func(aclObj []byte) {
+		acl, _ := memberOf(aclObj, "aclID")
+		w.t.ACLID = plainString(acl)
+		groups, _ := memberOf(aclObj, "flowGroups")
+		w.eachObject(groups, "flowRecords.flows[].flowGroups", func(group []byte) {
+			rule, _ := memberOf(group, "rule")
+			w.t.Rule = plainString(rule)
+			tuples, _ := memberOf(group, "flowTuples")
+			w.eachTuple(tuples, flowVNet)
+		})
+	})
+}
+
+// eachObject calls fn for each element of arr (absent or null: none). An
+// element that is not an object, or arr not an array, ends the walk with an
+// error.
+func (w *flowWalker) eachObject(arr []byte, path string, fn func(obj []byte)) {
+	if w.stop || w.err != nil || len(arr) == 0 || arr[0] == 'n' {
+		return
+	}
+	if arr[0] != '[' {
+		w.err = fmt.Errorf("%w: %s is not an array", ErrNotFlowRecord, path)
+		return
+	}
+	err := ArrayEach(arr, func(el []byte) bool {
+		if el[0] != '{' {
+			w.err = fmt.Errorf("%w: %s holds a non-object", ErrNotFlowRecord, path)
+			return false
+		}
+		fn(el)
+		return !w.stop && w.err == nil
+	})
+	if err != nil && w.err == nil {
+		w.err = err
+	}
+}
+
+func (w *flowWalker) eachTuple(arr []byte, kind flowKind) {
+	if w.stop || w.err != nil || len(arr) == 0 || arr[0] == 'n' {
+		return
+	}
+	if arr[0] != '[' {
+		w.err = fmt.Errorf("%w: flowTuples is not an array", ErrNotFlowRecord)
+		return
+	}
+	err := ArrayEach(arr, func(el []byte) bool {
+		s, ok := stringBytes(el)
+		if !ok {
+			w.err = fmt.Errorf("%w %d: not a string", ErrFlowTuple, w.index)
+			return false
+		}
+		if err := parseFlowTuple(s, kind, &w.t); err != nil {
+			// The reason only: a dead-letter reason never carries the body.
+			w.err = fmt.Errorf("%w %d: %s", ErrFlowTuple, w.index, err)
+			return false
+		}
+		w.index++
+		if !w.fn(w.t) {
+			w.stop = true
+			return false
+		}
+		return true
+	})
+	if err != nil && w.err == nil {
+		w.err = err
+	}
+}
+
+// flowFieldCount is the widest tuple: NSG v2 and VNet.
+const flowFieldCount = 13
+
+// parseFlowTuple splits s in place into t (keeping t's Rule, ACLID, MAC).
+func parseFlowTuple(s []byte, kind flowKind, t *FlowTuple) error {
+	var f [flowFieldCount][]byte
+	n := 0
+	start := 0
+	for i := 0; i <= len(s); i++ {
+		if i < len(s) && s[i] != ',' {
+			continue
+		}
+		if n == flowFieldCount {
+			return errors.New("more than 13 fields")
+		}
+		f[n] = s[start:i]
+		n++
+		start = i + 1
+	}
+	switch {
+	case kind == flowNSG && n != 8 && n != 13:
+		return fmt.Errorf("%d fields, want 8 (version 1) or 13 (version 2)", n)
+	case kind == flowVNet && n != 13:
+		return fmt.Errorf("%d fields, want 13", n)
+	}
+
+	stamp, ok := parseUint(f[0])
+	if !ok {
+		return errors.New("bad time")
+	}
+	// Seconds until the year 5138; anything larger is milliseconds (VNet
+	// writes milliseconds, Microsoft's worked example seconds).
+	if stamp >= 1e11 {
+		t.Time = time.UnixMilli(int64(min(stamp, 1<<62))).UTC()
+	} else {
+		t.Time = time.Unix(int64(stamp), 0).UTC()
+	}
+	var err error
+	if t.SrcIP, err = parseAddr(f[1]); err != nil {
+		return errors.New("bad source IP")
+	}
+	if t.DstIP, err = parseAddr(f[2]); err != nil {
+		return errors.New("bad destination IP")
+	}
+	if t.SrcPort, ok = parsePort(f[3]); !ok {
+		return errors.New("bad source port")
+	}
+	if t.DstPort, ok = parsePort(f[4]); !ok {
+		return errors.New("bad destination port")
+	}
+	t.Protocol = flowProtocol(f[5])
+	if len(f[6]) != 1 || (f[6][0] != FlowInbound && f[6][0] != FlowOutbound) {
+		return errors.New("direction is not I or O")
+	}
+	t.Direction = f[6][0]
+	if len(f[7]) != 1 {
+		return errors.New("bad decision or state")
+	}
+
+	t.State, t.Encryption, t.HasCounts = 0, "", false
+	t.PacketsOut, t.BytesOut, t.PacketsIn, t.BytesIn = 0, 0, 0, 0
+	switch kind {
+	case flowNSG:
+		switch f[7][0] {
+		case 'A':
+			t.Allowed = true
+		case 'D':
+			t.Allowed = false
+		default:
+			return errors.New("decision is not A or D")
+		}
+		if n == 8 {
+			return nil // version 1: no state, no counts
+		}
+		if len(f[8]) != 1 || !isFlowState(f[8][0]) {
+			return errors.New("bad flow state")
+		}
+		t.State = f[8][0]
+	case flowVNet:
+		if !isFlowState(f[7][0]) {
+			return errors.New("bad flow state")
+		}
+		t.State = f[7][0]
+		t.Allowed = t.State != FlowDenied
+		t.Encryption = flowEncryption(f[8])
+	}
+	return parseCounts(f[9:13], t)
+}
+
+func isFlowState(c byte) bool {
+	return c == FlowBegin || c == FlowContinuing || c == FlowEnd || c == FlowDenied
+}
+
+// parseCounts reads the four counts: all empty (none written) or all numbers.
+func parseCounts(f [][]byte, t *FlowTuple) error {
+	if len(f[0]) == 0 && len(f[1]) == 0 && len(f[2]) == 0 && len(f[3]) == 0 {
+		return nil
+	}
+	var v [4]uint64
+	for i, b := range f {
+		n, ok := parseUint(b)
+		if !ok {
+			return errors.New("bad packet or byte count")
+		}
+		v[i] = n
+	}
+	t.PacketsOut, t.BytesOut, t.PacketsIn, t.BytesIn = v[0], v[1], v[2], v[3]
+	t.HasCounts = true
+	return nil
+}
+
+// flowProtocol normalises NSG letters and IANA numbers.
+func flowProtocol(b []byte) string {
+	switch string(b) {
+	case "T", "t", "6":
+		return ProtocolTCP
+	case "U", "u", "17":
+		return ProtocolUDP
+	case "1":
+		return ProtocolICMP
+	case "58":
+		return ProtocolICMPv6
+	}
+	return string(b)
+}
+
+// flowEncryption returns the documented values without allocating.
+func flowEncryption(b []byte) string {
+	switch string(b) {
+	case "X":
+		return "X"
+	case "NX":
+		return "NX"
+	case "NX_HW_NOT_SUPPORTED":
+		return "NX_HW_NOT_SUPPORTED"
+	case "NX_SW_NOT_READY":
+		return "NX_SW_NOT_READY"
+	case "NX_NOT_ACCEPTED":
+		return "NX_NOT_ACCEPTED"
+	case "NX_NOT_SUPPORTED":
+		return "NX_NOT_SUPPORTED"
+	case "NX_LOCAL_DST":
+		return "NX_LOCAL_DST"
+	case "NX_FALLBACK":
+		return "NX_FALLBACK"
+	}
+	return string(b)
+}
+
+// parseUint reads a non-empty decimal number.
+func parseUint(b []byte) (uint64, bool) {
+	if len(b) == 0 || len(b) > 19 {
+		return 0, false
+	}
+	var n uint64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + uint64(c-'0')
+	}
+	return n, true
+}
+
+func parsePort(b []byte) (uint16, bool) {
+	n, ok := parseUint(b)
+	if !ok || n > 65535 {
+		return 0, false
+	}
+	return uint16(n), true
+}
+
+// parseAddr parses dotted IPv4 without allocating, anything else with netip.
+func parseAddr(b []byte) (netip.Addr, error) {
+	var ip [4]byte
+	octet, val, digits := 0, 0, 0
+	for i := 0; i <= len(b); i++ {
+		if i == len(b) || b[i] == '.' {
+			if digits == 0 || octet > 3 {
+				return netip.ParseAddr(string(b))
+			}
+			ip[octet] = byte(val)
+			octet, val, digits = octet+1, 0, 0
+			continue
+		}
+		c := b[i]
+		if c < '0' || c > '9' || (digits > 0 && val == 0) {
+			// Not IPv4, or a leading zero (netip rejects those too).
+			return netip.ParseAddr(string(b))
+		}
+		val = val*10 + int(c-'0')
+		digits++
+		if val > 255 {
+			return netip.ParseAddr(string(b))
+		}
+	}
+	if octet != 4 {
+		return netip.ParseAddr(string(b))
+	}
+	return netip.AddrFrom4(ip), nil
+}
+
+// keyIs compares a raw quoted member name with name, ASCII case-insensitively,
+// without allocating.
+func keyIs(rawKey []byte, name string) bool {
+	if len(rawKey) != len(name)+2 {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		a, b := rawKey[i+1], name[i]
+		if a == b {
+			continue
+		}
+		if a|0x20 != b|0x20 || a|0x20 < 'a' || a|0x20 > 'z' {
+			return false
+		}
+	}
+	return true
+}
+
+// memberOf returns the raw value of obj's member name (ASCII case-insensitive,
+// first match), without allocating.
+func memberOf(obj []byte, name string) ([]byte, bool) {
+	if len(obj) == 0 || obj[0] != '{' {
+		return nil, false
+	}
+	var out []byte
+	_ = ObjectEach(obj, func(key, val []byte) bool {
+		if keyIs(key, name) {
+			out = val
+			return false
+		}
+		return true
+	})
+	return out, out != nil
+}
+
+// stringBytes returns the content of a raw JSON string: a sub-slice when it
+// has no escapes (tuples never do), a decoded copy otherwise.
+func stringBytes(raw []byte) ([]byte, bool) {
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
+		return nil, false
+	}
+	body := raw[1 : len(raw)-1]
+	for _, c := range body {
+		if c == '\\' {
+			s, ok := Unquote(raw)
+			return []byte(s), ok
+		}
+	}
+	return body, true
+}
+
+// plainString returns a raw JSON string's content, or "" for anything else.
+func plainString(raw []byte) string {
+	s, ok := Unquote(raw)
+	if !ok {
+		return ""
+	}
+	return s
+}
+
+// embeddedObject returns an object held in a JSON string as the object
+// (properties is sometimes written as a string); anything else as is.
+func embeddedObject(raw []byte) []byte {
+	if len(raw) > 0 && raw[0] == '"' {
+		if s, ok := Unquote(raw); ok {
+			return []byte(s)
+		}
+	}
+	return raw
+}

@@ -1,0 +1,208 @@
+package event
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestFlowTuples(t *testing.T) {
+	nsg := func(version int, tuples ...string) string {
+		return fmt.Sprintf(`{"time":"2024-01-01T00:00:00Z","macAddress":"AABBCCDDEEFF","properties":{"Version":%d,"flows":[{"rule":"R1","flows":[{"mac":"000D3AF87856","flowTuples":["%s"]}]}]}}`,
+			version, strings.Join(tuples, `","`))
+	}
+	vnet := func(tuples ...string) string {
+		return `{"flowRecords":{"flows":[{"flowGroups":[{"flowTuples":["` + strings.Join(tuples, `","`) + `"],"rule":"R2"}],"aclID":"acl"}]},"macAddress":"0022487bC205"}`
+	}
+	addr := netip.MustParseAddr
+	tests := []struct {
+		name string
+		raw  string
+		want FlowTuple
+	}{
+		{
+			"nsg v1", nsg(1, "1487282421,42.119.146.95,10.1.0.4,51529,5358,T,I,D"),
+			FlowTuple{Time: time.Unix(1487282421, 0).UTC(), SrcIP: addr("42.119.146.95"), DstIP: addr("10.1.0.4"), SrcPort: 51529, DstPort: 5358,
+				Protocol: ProtocolTCP, Direction: FlowInbound, Rule: "R1", MAC: "000D3AF87856"},
+		},
+		{
+			"nsg v2 begin, denied, empty counts", nsg(2, "1542110402,94.102.49.190,10.5.16.4,28746,443,U,I,D,B,,,,"),
+			FlowTuple{Time: time.Unix(1542110402, 0).UTC(), SrcIP: addr("94.102.49.190"), DstIP: addr("10.5.16.4"), SrcPort: 28746, DstPort: 443,
+				Protocol: ProtocolUDP, Direction: FlowInbound, State: FlowBegin, Rule: "R1", MAC: "000D3AF87856"},
+		},
+		{
+			"nsg v2 continuing with counts", nsg(2, "1542110379,10.5.16.4,13.67.143.115,44931,443,T,O,A,C,30,16978,24,14008"),
+			FlowTuple{Time: time.Unix(1542110379, 0).UTC(), SrcIP: addr("10.5.16.4"), DstIP: addr("13.67.143.115"), SrcPort: 44931, DstPort: 443,
+				Protocol: ProtocolTCP, Direction: FlowOutbound, Allowed: true, State: FlowContinuing,
+				PacketsOut: 30, BytesOut: 16978, PacketsIn: 24, BytesIn: 14008, HasCounts: true, Rule: "R1", MAC: "000D3AF87856"},
+		},
+		{
+			"vnet milliseconds, end", vnet("1663146003606,10.0.0.6,52.239.184.180,23956,443,6,O,E,NX,3,767,2,1580"),
+			FlowTuple{Time: time.UnixMilli(1663146003606).UTC(), SrcIP: addr("10.0.0.6"), DstIP: addr("52.239.184.180"), SrcPort: 23956, DstPort: 443,
+				Protocol: ProtocolTCP, Direction: FlowOutbound, Allowed: true, State: FlowEnd, Encryption: "NX",
+				PacketsOut: 3, BytesOut: 767, PacketsIn: 2, BytesIn: 1580, HasCounts: true, Rule: "R2", ACLID: "acl", MAC: "0022487bC205"},
+		},
+		{
+			"vnet seconds, denied, empty counts", vnet("1663146003,2001:db8::1,10.0.0.6,1,22,17,I,D,NX_NOT_ACCEPTED,,,,"),
+			FlowTuple{Time: time.Unix(1663146003, 0).UTC(), SrcIP: addr("2001:db8::1"), DstIP: addr("10.0.0.6"), SrcPort: 1, DstPort: 22,
+				Protocol: ProtocolUDP, Direction: FlowInbound, State: FlowDenied, Encryption: "NX_NOT_ACCEPTED", Rule: "R2", ACLID: "acl", MAC: "0022487bC205"},
+		},
+		{
+			"vnet icmp, unknown protocol kept", vnet("1663146003,10.0.0.6,10.0.0.7,0,0,1,O,B,X,0,0,0,0"),
+			FlowTuple{Time: time.Unix(1663146003, 0).UTC(), SrcIP: addr("10.0.0.6"), DstIP: addr("10.0.0.7"),
+				Protocol: ProtocolICMP, Direction: FlowOutbound, Allowed: true, State: FlowBegin, Encryption: "X", HasCounts: true,
+				Rule: "R2", ACLID: "acl", MAC: "0022487bC205"},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []FlowTuple
+			if err := FlowTuples(&Event{Raw: []byte(tc.raw)}, func(ft FlowTuple) bool {
+				got = append(got, ft)
+				return true
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != 1 || got[0] != tc.want {
+				t.Errorf("got  %+v\nwant %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestFlowTuplesErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		raw  string
+		want error
+	}{
+		{"not a flow record", `{"time":"x","properties":{"a":1}}`, ErrNotFlowRecord},
+		{"no properties", `{"time":"x"}`, ErrNotFlowRecord},
+		{"text line", `1.0;2014-06-19T22:59:23Z;GetBlob`, ErrNotFlowRecord},
+		{"flows not array", `{"properties":{"flows":{}}}`, ErrNotFlowRecord},
+		{"tuple not string", `{"properties":{"flows":[{"flows":[{"flowTuples":[1]}]}]}}`, ErrFlowTuple},
+		{"nine fields", `{"properties":{"flows":[{"flows":[{"flowTuples":["1,1.1.1.1,2.2.2.2,1,2,T,I,A,B"]}]}]}}`, ErrFlowTuple},
+		{"fourteen fields", `{"properties":{"flows":[{"flows":[{"flowTuples":["1,1.1.1.1,2.2.2.2,1,2,T,I,A,B,,,,,"]}]}]}}`, ErrFlowTuple},
+		{"bad port", `{"properties":{"flows":[{"flows":[{"flowTuples":["1,1.1.1.1,2.2.2.2,70000,2,T,I,A"]}]}]}}`, ErrFlowTuple},
+		{"bad direction", `{"properties":{"flows":[{"flows":[{"flowTuples":["1,1.1.1.1,2.2.2.2,1,2,T,X,A"]}]}]}}`, ErrFlowTuple},
+		{"leading-zero ip", `{"properties":{"flows":[{"flows":[{"flowTuples":["1,01.1.1.1,2.2.2.2,1,2,T,I,A"]}]}]}}`, ErrFlowTuple},
+		{"vnet decision letter", `{"flowRecords":{"flows":[{"flowGroups":[{"flowTuples":["1,1.1.1.1,2.2.2.2,1,2,6,I,A,NX,,,,"]}]}]}}`, ErrFlowTuple},
+		{"invalid JSON", `{"properties":`, ErrSyntax},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := FlowTuples(&Event{Raw: []byte(tc.raw)}, func(FlowTuple) bool { return true })
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("err = %v, want %v", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestFlowTuplesStop(t *testing.T) {
+	raw := flowRecord(10)
+	n := 0
+	err := FlowTuples(&Event{Raw: raw}, func(FlowTuple) bool { n++; return n < 3 })
+	if err != nil || n != 3 {
+		t.Fatalf("n = %d, err = %v; want 3 tuples and no error", n, err)
+	}
+}
+
+// flowRecord builds an NSG v2 record of n tuples under two rules.
+func flowRecord(n int) []byte {
+	var b strings.Builder
+	b.WriteString(`{"time":"2024-08-19T18:00:06.8944384Z","category":"NetworkSecurityGroupFlowEvent","properties":{"Version":2,"flows":[`)
+	half := n / 2
+	for r, count := range []int{half, n - half} {
+		if r > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{"rule":"Rule%d","flows":[{"mac":"6045BDEC2532","flowTuples":[`, r)
+		for i := range count {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			if i%3 == 0 {
+				fmt.Fprintf(&b, `"%d,203.0.113.%d,10.1.0.4,%d,%d,T,I,D,B,,,,"`, 1724090346+i, i%250, 1024+i%60000, 1+i%1000)
+			} else {
+				fmt.Fprintf(&b, `"%d,10.1.0.4,198.51.100.%d,%d,443,T,O,A,E,%d,%d,%d,%d"`, 1724090346+i, i%250, 1024+i%60000, i, i*70, i, i*1400)
+			}
+		}
+		b.WriteString(`]}]}`)
+	}
+	b.WriteString(`]}}`)
+	return []byte(b.String())
+}
+
+// TestFlowTuplesBoundedAllocs walks a record of 5,000 tuples: allocations
+// must not grow with the tuple count (a few per rule group, none per tuple).
+func TestFlowTuplesBoundedAllocs(t *testing.T) {
+	walk := func(raw []byte) (allocs float64, tuples int) {
+		ev := &Event{Raw: raw}
+		var bytesOut uint64
+		allocs = testing.AllocsPerRun(20, func() {
+			tuples = 0
+			err := FlowTuples(ev, func(ft FlowTuple) bool {
+				tuples++
+				bytesOut += ft.BytesOut
+				return true
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		})
+		return allocs, tuples
+	}
+	small, n := walk(flowRecord(10))
+	if n != 10 {
+		t.Fatalf("small record: %d tuples", n)
+	}
+	large, n := walk(flowRecord(5000))
+	if n != 5000 {
+		t.Fatalf("large record: %d tuples", n)
+	}
+	if large > small || large > 16 {
+		t.Errorf("5,000 tuples took %.0f allocations, 10 tuples %.0f: allocations grow with tuples", large, small)
+	}
+}
+
+func BenchmarkFlowTuples(b *testing.B) {
+	ev := &Event{Raw: flowRecord(5000)}
+	b.SetBytes(int64(len(ev.Raw)))
+	b.ReportAllocs()
+	tuples := 0
+	for b.Loop() {
+		_ = FlowTuples(ev, func(FlowTuple) bool { tuples++; return true })
+	}
+	b.ReportMetric(float64(tuples)/b.Elapsed().Seconds(), "tuples/s")
+}
+
+func FuzzFlowTuples(f *testing.F) {
+	f.Add(flowRecord(4))
+	f.Add([]byte(`{"flowRecords":{"flows":[{"aclID":"a","flowGroups":[{"rule":"r","flowTuples":["1663146003606,10.0.0.6,52.239.184.180,23956,443,6,O,E,NX,3,767,2,1580"]}]}]}}`))
+	f.Add([]byte(`{"properties":{"Version":1,"flows":[{"rule":"r","flows":[{"mac":"m","flowTuples":["1487282421,42.119.146.95,10.1.0.4,51529,5358,T,I,D"]}]}]}}`))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		_ = FlowTuples(&Event{Raw: raw}, func(ft FlowTuple) bool {
+			if !ft.SrcIP.IsValid() || !ft.DstIP.IsValid() {
+				t.Fatalf("invalid address in a yielded tuple: %+v", ft)
+			}
+			if ft.Direction != FlowInbound && ft.Direction != FlowOutbound {
+				t.Fatalf("direction %q", ft.Direction)
+			}
+			return true
+		})
+	})
+}
+
+func TestParseAddr(t *testing.T) {
+	for _, s := range []string{"10.0.0.1", "0.0.0.0", "255.255.255.255", "1.2.3", "1.2.3.4.5", "256.1.1.1", "01.1.1.1", "1..1.1", "::1", "2001:db8::1", "fe80::1%eth0", "", "a.b.c.d", "1.2.3.4 "} {
+		want, werr := netip.ParseAddr(s)
+		got, gerr := parseAddr([]byte(s))
+		if (werr == nil) != (gerr == nil) || got != want {
+			t.Errorf("parseAddr(%q) = %v, %v; netip says %v, %v", s, got, gerr, want, werr)
+		}
+	}
+}

@@ -1,0 +1,54 @@
+package source
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
+
+func TestNSGFlowGolden(t *testing.T) { runGolden(t, "nsgflowlogs") }
+
+// nsgRecord builds an NSG v2 record of n tuples, a third of them denied.
+func nsgRecord(n int) []byte {
+	var b strings.Builder
+	b.WriteString(`{"time":"2024-08-19T18:00:06.8944384Z","systemId":"05cdbee8-43c6-458e-b53c-d707f958c66b","macAddress":"6045BDEC2532","category":"NetworkSecurityGroupFlowEvent","resourceId":"/SUBSCRIPTIONS/S/RESOURCEGROUPS/G/PROVIDERS/MICROSOFT.NETWORK/NETWORKSECURITYGROUPS/N","operationName":"NetworkSecurityGroupFlowEvents","properties":{"Version":2,"flows":[{"rule":"DefaultRule_DenyAllInBound","flows":[{"mac":"6045BDEC2532","flowTuples":[`)
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		if i%3 == 0 {
+			fmt.Fprintf(&b, `"%d,203.0.113.%d,10.1.0.4,%d,%d,T,I,D,B,,,,"`, 1724090346+i, i%250, 1024+i%60000, 1+i%1000)
+		} else {
+			fmt.Fprintf(&b, `"%d,10.1.0.4,198.51.100.%d,%d,443,T,O,A,E,%d,%d,%d,%d"`, 1724090346+i, i%250, 1024+i%60000, i, i*70, i, i*1400)
+		}
+	}
+	b.WriteString(`]}]}]}}`)
+	return []byte(b.String())
+}
+
+// TestNSGFlowParseBoundedAllocs parses a record of 5,000 tuples: the parse
+// walks every tuple (to count and check them) without allocating per tuple.
+func TestNSGFlowParseBoundedAllocs(t *testing.T) {
+	reg := newTestRegistry(t)
+	allocs := func(raw []byte) float64 {
+		return testing.AllocsPerRun(10, func() {
+			ev, status, err := reg.Parse(raw)
+			if status != Parsed {
+				t.Fatalf("%v: %v", status, err)
+			}
+			if ev.Extra["flow.tuples"] == "" {
+				t.Fatal("no tuple count")
+			}
+		})
+	}
+	small, large := allocs(nsgRecord(10)), allocs(nsgRecord(5000))
+	if large > small+4 {
+		t.Errorf("parsing 5,000 tuples took %.0f allocations, 10 tuples %.0f", large, small)
+	}
+	ev, _, _ := reg.Parse(nsgRecord(5000))
+	if ev.Extra["flow.tuples"] != "5000" || ev.Extra["flow.denied"] != "1667" {
+		t.Errorf("counts %v", ev.Extra)
+	}
+}
+
+func FuzzParseNSGFlow(f *testing.F) { fuzzSource(f, nsgFlowSource, "nsgflowlogs") }

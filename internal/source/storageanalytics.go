@@ -1,0 +1,299 @@
+package source
+
+import (
+	"errors"
+	"fmt"
+	"html"
+	"net/netip"
+	"strings"
+
+	"github.com/azdetect/azdetect/internal/event"
+)
+
+// storageAnalyticsSource is classic Storage Analytics logging, the `$logs`
+// container (log-schemas §11): one request per semicolon-separated text
+// line, versions 1.0 (30 fields) and 2.0 (38 fields, OAuth identity added).
+// A line has no category: Event.Category is its service type (blob, queue,
+// table) and the resource is the owner account, by name only.
+var storageAnalyticsSource = Source{
+	Name:        "storageanalytics",
+	Description: "Storage Analytics logging ($logs text lines, versions 1.0 and 2.0): blob, queue and table requests",
+	Reference:   "https://learn.microsoft.com/rest/api/storageservices/storage-analytics-log-format",
+	Line:        isStorageAnalyticsLine,
+	Parse:       parseStorageAnalytics,
+}
+
+// isStorageAnalyticsLine is the shape `^[12]\.0;\d{4}-`.
+func isStorageAnalyticsLine(line []byte) bool {
+	if len(line) < 9 || (line[0] != '1' && line[0] != '2') || line[1] != '.' || line[2] != '0' || line[3] != ';' {
+		return false
+	}
+	for _, c := range line[4:8] {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return line[8] == '-'
+}
+
+// Field positions (0-based) of a $logs line.
+const (
+	saVersion           = 0
+	saStartTime         = 1
+	saOperation         = 2
+	saStatus            = 3
+	saHTTPStatus        = 4
+	saAuthType          = 7
+	saRequesterAccount  = 8
+	saOwnerAccount      = 9
+	saServiceType       = 10
+	saObjectKey         = 12
+	saRequestID         = 13
+	saOperationCount    = 14
+	saRequesterIP       = 15
+	saRequestVersion    = 16
+	saRequestPacketSize = 18
+	saResponsePacket    = 20
+	saUserAgent         = 27
+	saUserObjectID      = 30 // 2.0 from here on
+	saTenantID          = 31
+	saApplicationID     = 32
+	saUPN               = 35
+
+	saFieldsV1 = 30
+	saFieldsV2 = 38
+)
+
+// ErrFieldCount is a $logs line with the wrong number of fields for its
+// version.
+var ErrFieldCount = errors.New("wrong number of fields")
+
+func parseStorageAnalytics(raw []byte, ev *event.Event) error {
+	line := strings.TrimSpace(string(raw))
+	var buf [saFieldsV2]string
+	f := splitStorageLine(line, buf[:0])
+	want := saFieldsV1
+	if f[saVersion] == "2.0" {
+		want = saFieldsV2
+	} else if f[saVersion] != "1.0" {
+		return fmt.Errorf("unknown log version %q", f[saVersion])
+	}
+	if len(f) != want {
+		return fmt.Errorf("%w: version %s line has %d, want %d", ErrFieldCount, f[saVersion], len(f), want)
+	}
+	at := func(i int) string {
+		if i < len(f) {
+			return f[i]
+		}
+		return ""
+	}
+
+	t, err := eventTime(f[saStartTime])
+	if err != nil {
+		return err
+	}
+	ev.Time = t
+	ev.Category = f[saServiceType]
+	ev.Operation = f[saOperation]
+	status := f[saStatus]
+	ev.ResultCode = f[saHTTPStatus]
+	ev.Result = storageResult(status, ev.ResultCode)
+	if ev.Result == event.ResultFailure {
+		ev.ResultReason = status
+	}
+	ev.RecordID = f[saRequestID] + "/" + f[saOperationCount]
+	ev.TenantID = at(saTenantID)
+	ev.Target = f[saObjectKey]
+	ev.Resource = storageAccount(f[saOwnerAccount])
+
+	a := &ev.Actor
+	a.IP = stripPort(f[saRequesterIP])
+	a.UserAgent = f[saUserAgent]
+	a.UPN = at(saUPN)
+	a.ObjectID = at(saUserObjectID)
+	a.AppID = at(saApplicationID)
+	auth := f[saAuthType]
+	if want == saFieldsV2 {
+		// Only 2.0 lines tell an OAuth caller from an account key.
+		auth = storageAuthType(auth, a.UPN != "" || a.ObjectID != "" || a.AppID != "")
+	} else {
+		auth = strings.ToLower(auth) // authenticated: a key or OAuth
+	}
+	if auth == storageAuthAccountKey || auth == "authenticated" {
+		a.Name = f[saRequesterAccount]
+	}
+	a.Type = storageActorType(a)
+
+	ev.Set("storage.auth_type", auth)
+	ev.Set("storage.status", status)
+	ev.Set("storage.service", f[saServiceType])
+	ev.Set("storage.account", f[saOwnerAccount])
+	ev.Set("storage.requester_account", f[saRequesterAccount])
+	ev.Set("storage.object_key", f[saObjectKey])
+	ev.Set("storage.request_bytes", f[saRequestPacketSize])
+	ev.Set("storage.response_bytes", f[saResponsePacket])
+	ev.Set("storage.user_agent", f[saUserAgent])
+	ev.Set("storage.request_version", f[saRequestVersion])
+	return nil
+}
+
+// splitStorageLine appends the decoded fields of a $logs line to dst. A
+// field is split off at ';' only outside double quotes and outside an HTML
+// entity (an unquoted request-url holds "&amp;"). A quoted field ends at a
+// '"' followed by ';' or the end of the line, so the ETag written
+// ""0x8D..."" keeps its inner quotes. Each field is then HTML-decoded.
+func splitStorageLine(line string, dst []string) []string {
+	i := 0
+	for {
+		var field string
+		k := i
+		if k < len(line) && line[k] == '"' {
+			end := -1
+			for j := k + 1; j < len(line); j++ {
+				if line[j] == '"' && (j+1 == len(line) || line[j+1] == ';') {
+					end = j
+					break
+				}
+			}
+			if end >= 0 {
+				field, k = line[i+1:end], end+1
+			}
+		}
+		if k == i {
+			// Unquoted (or a quote never closed): up to the next separator.
+			for k < len(line) && line[k] != ';' {
+				if line[k] == '&' {
+					if n := entityLen(line[k:]); n > 0 {
+						k += n
+						continue
+					}
+				}
+				k++
+			}
+			field = line[i:k]
+		}
+		dst = append(dst, html.UnescapeString(field))
+		if k >= len(line) {
+			return dst
+		}
+		i = k + 1 // past the ';'
+	}
+}
+
+// entityLen returns the length of the HTML entity s starts with (&amp;
+// &quot; &lt; &gt; &apos; &#NN; &#xHH;), or 0.
+func entityLen(s string) int {
+	end := strings.IndexByte(s, ';')
+	if end < 2 || end > 10 {
+		return 0
+	}
+	name := s[1:end]
+	switch name {
+	case "amp", "quot", "lt", "gt", "apos", "nbsp":
+		return end + 1
+	}
+	if name[0] != '#' || len(name) < 2 {
+		return 0
+	}
+	digits := name[1:]
+	hex := digits[0] == 'x' || digits[0] == 'X'
+	if hex {
+		digits = digits[1:]
+	}
+	if digits == "" {
+		return 0
+	}
+	for _, c := range digits {
+		switch {
+		case c >= '0' && c <= '9':
+		case hex && (c|0x20) >= 'a' && (c|0x20) <= 'f':
+		default:
+			return 0
+		}
+	}
+	return end + 1
+}
+
+// storageResult: statuses ending in Success (Success, AnonymousSuccess,
+// SASSuccess, and the resource logs' statusText) succeeded; any other
+// status is an error class or code. Without a status, the HTTP code tells.
+func storageResult(status, httpStatus string) event.Result {
+	switch {
+	case strings.HasSuffix(strings.ToLower(status), "success"):
+		return event.ResultSuccess
+	case status != "":
+		return event.ResultFailure
+	case httpStatus == "":
+		return event.ResultUnknown
+	case httpStatus[0] == '2' || httpStatus[0] == '3':
+		return event.ResultSuccess
+	}
+	return event.ResultFailure
+}
+
+// Normalised authentication types (storage.auth_type).
+const (
+	storageAuthAnonymous  = "anonymous"
+	storageAuthSAS        = "sas"
+	storageAuthAccountKey = "accountkey"
+	storageAuthOAuth      = "oauth"
+)
+
+// storageAuthType normalises $logs authentication-type and the resource
+// logs' identity.type: anonymous, sas, accountkey, oauth; others lower-cased
+// as written. $logs says "authenticated" for both account keys and OAuth:
+// the 2.0 identity fields tell them apart (1.0 lines keep "authenticated").
+func storageAuthType(s string, oauth bool) string {
+	switch l := strings.ToLower(strings.TrimSpace(s)); l {
+	case "anonymous":
+		return storageAuthAnonymous
+	case "sas":
+		return storageAuthSAS
+	case "accountkey":
+		return storageAuthAccountKey
+	case "oauth":
+		return storageAuthOAuth
+	case "authenticated":
+		if oauth {
+			return storageAuthOAuth
+		}
+		return storageAuthAccountKey
+	default:
+		return l
+	}
+}
+
+// storageActorType: a UPN is a user; an OAuth caller without one an app.
+// Key, SAS and anonymous callers have no type.
+func storageActorType(a *event.Actor) string {
+	switch {
+	case a.UPN != "":
+		return event.ActorUser
+	case a.ObjectID != "" || a.AppID != "":
+		return event.ActorServicePrincipal
+	}
+	return ""
+}
+
+// stripPort removes the port of an "ip:port" requester address, also when
+// the address itself does not parse (Microsoft's own example logs
+// 268.20.203.21:4362); a bare IPv6 address is kept whole.
+func stripPort(s string) string {
+	s = strings.TrimSpace(s)
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap.Addr().String()
+	}
+	if i := strings.IndexByte(s, ':'); i > 0 && strings.LastIndexByte(s, ':') == i {
+		return s[:i]
+	}
+	return s
+}
+
+// storageAccount is the resource of a $logs line: the owner account, known
+// by name only (the line carries no subscription).
+func storageAccount(name string) event.Resource {
+	if name == "" {
+		return event.Resource{}
+	}
+	return event.Resource{Provider: "Microsoft.Storage", Type: "storageAccounts", Name: name}
+}

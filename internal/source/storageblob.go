@@ -1,0 +1,108 @@
+package source
+
+import (
+	"strings"
+
+	"github.com/azdetect/azdetect/internal/event"
+)
+
+// storageBlobSource is the Storage resource logs (log-schemas §12):
+// StorageBlobLogs and its File, Queue and Table siblings, one record per
+// request, recognised by a service sub-resource id.
+var storageBlobSource = Source{
+	Name:        "storagelogs",
+	Description: "Azure Storage resource logs (StorageBlobLogs, StorageFileLogs, StorageQueueLogs, StorageTableLogs): data-plane requests",
+	Reference:   "https://learn.microsoft.com/azure/storage/blobs/monitor-blob-storage-reference",
+	Categories:  []string{"StorageRead", "StorageWrite", "StorageDelete"},
+	Recognise:   func(c Candidate) bool { return isStorageServiceID(c.ResourceID) },
+	Parse:       parseStorageBlob,
+}
+
+// isStorageServiceID tells .../storageAccounts/<a>/blobServices/default (or
+// file, queue, table services).
+func isStorageServiceID(id string) bool {
+	for _, svc := range []string{"/blobservices/", "/fileservices/", "/queueservices/", "/tableservices/"} {
+		if containsFold(id, svc) {
+			return true
+		}
+	}
+	return false
+}
+
+// containsFold is strings.Contains ignoring ASCII case, for lower-case sub.
+func containsFold(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if strings.EqualFold(s[i:i+len(sub)], sub) {
+			return true
+		}
+	}
+	return false
+}
+
+type storageBlobRecord struct {
+	envelope
+	StatusCode text                      `json:"statusCode"`
+	StatusText text                      `json:"statusText"`
+	Identity   embedded[storageIdentity] `json:"identity"`
+	Properties embedded[struct {
+		AccountName      text `json:"accountName"`
+		ObjectKey        text `json:"objectKey"`
+		ServiceType      text `json:"serviceType"`
+		UserAgentHeader  text `json:"userAgentHeader"`
+		RequestBodySize  text `json:"requestBodySize"`
+		ResponseBodySize text `json:"responseBodySize"`
+	}] `json:"properties"`
+}
+
+type storageIdentity struct {
+	Type      text `json:"type"`
+	TokenHash text `json:"tokenHash"`
+	Requester struct {
+		ObjectID text `json:"objectId"`
+		UPN      text `json:"upn"`
+		AppID    text `json:"appId"`
+		TenantID text `json:"tenantId"`
+	} `json:"requester"`
+}
+
+func parseStorageBlob(raw []byte, ev *event.Event) error {
+	var r storageBlobRecord
+	if err := unmarshal(raw, &r); err != nil {
+		return err
+	}
+	if err := r.fill(ev); err != nil {
+		return err
+	}
+	id, p := &r.Identity.V, &r.Properties.V
+	status := r.StatusText.String()
+	ev.ResultCode = r.StatusCode.String()
+	ev.Result = storageResult(status, ev.ResultCode)
+	if ev.Result == event.ResultFailure {
+		ev.ResultReason = first(r.StatusText, r.ResultDescription)
+	}
+	ev.Target = p.ObjectKey.String()
+	ev.Geo.Region = r.Location.String()
+	if ev.TenantID == "" {
+		ev.TenantID = id.Requester.TenantID.String()
+	}
+	ev.Actor = event.Actor{
+		UPN:       id.Requester.UPN.String(),
+		ObjectID:  id.Requester.ObjectID.String(),
+		AppID:     id.Requester.AppID.String(),
+		IP:        stripPort(r.CallerIPAddress.String()),
+		UserAgent: p.UserAgentHeader.String(),
+	}
+	ev.Actor.Type = storageActorType(&ev.Actor)
+	oauth := ev.Actor.UPN != "" || ev.Actor.ObjectID != "" || ev.Actor.AppID != ""
+
+	ev.Set("storage.auth_type", storageAuthType(id.Type.String(), oauth))
+	ev.Set("storage.token_hash", id.TokenHash.String())
+	ev.Set("storage.status", status)
+	ev.Set("storage.service", strings.ToLower(p.ServiceType.String()))
+	ev.Set("storage.account", p.AccountName.String())
+	ev.Set("storage.object_key", p.ObjectKey.String())
+	ev.Set("storage.request_bytes", p.RequestBodySize.String())
+	ev.Set("storage.response_bytes", p.ResponseBodySize.String())
+	ev.Set("storage.user_agent", p.UserAgentHeader.String())
+	return nil
+}

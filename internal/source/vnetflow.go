@@ -1,0 +1,40 @@
+package source
+
+import "github.com/azdetect/azdetect/internal/event"
+
+// vnetFlowSource is the VNet flow log, the NSG flow log's successor
+// (log-schemas §10): one record per flow log, NIC and minute. The event is
+// the record; its tuples are read with event.FlowTuples.
+var vnetFlowSource = Source{
+	Name:        "vnetflowlogs",
+	Description: "Network Watcher VNet flow logs (one event per flow log, NIC and minute; tuples through event.FlowTuples)",
+	Reference:   "https://learn.microsoft.com/azure/network-watcher/vnet-flow-logs-overview",
+	Categories:  []string{"FlowLogFlowEvent"},
+	Parse:       parseVNetFlow,
+}
+
+type vnetFlowRecord struct {
+	envelope
+	FlowLogVersion    text `json:"flowLogVersion"`
+	FlowLogGUID       text `json:"flowLogGUID"`
+	MACAddress        text `json:"macAddress"`
+	FlowLogResourceID text `json:"flowLogResourceID"`
+	TargetResourceID  text `json:"targetResourceID"`
+}
+
+func parseVNetFlow(raw []byte, ev *event.Event) error {
+	var r vnetFlowRecord
+	if err := unmarshal(raw, &r); err != nil {
+		return err
+	}
+	if err := r.fill(ev); err != nil {
+		return err
+	}
+	// What the flow log watches (a virtual network, subnet or NIC), else
+	// the flow log itself.
+	ev.Resource = event.ParseResourceID(first(r.TargetResourceID, r.ResourceID, r.FlowLogResourceID))
+	ev.Geo.Region = r.Location.String()
+	ev.Set("flow.version", r.FlowLogVersion.String())
+	ev.Set("flow.log_resource_id", r.FlowLogResourceID.String())
+	return fillFlow(ev, r.FlowLogGUID.String(), r.MACAddress.String())
+}
