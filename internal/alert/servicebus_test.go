@@ -378,8 +378,12 @@ func testOutageMidInvocation(t *testing.T, store state.Store) {
 	}
 	err = out.Publish(ctx, want)
 	var u *alert.UndeliveredError
-	if !errors.As(err, &u) || len(u.Alerts) == 0 || len(u.Alerts) == len(want) {
-		t.Fatalf("publish across the outage: %v; want some, not all, alerts undelivered", err)
+	// Usually the first batch is acknowledged before the peer goes down;
+	// when the acknowledgement itself is lost, every alert counts as
+	// undelivered (and the first batch arrives twice under the same
+	// message ids, which duplicate detection drops). Either is right.
+	if !errors.As(err, &u) || len(u.Alerts) == 0 {
+		t.Fatalf("publish across the outage: %v; want alerts undelivered", err)
 	}
 	kept, err := out.Len(ctx)
 	if err != nil || kept != len(u.Alerts) {
