@@ -3,13 +3,10 @@ package source
 import (
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"net/netip"
 	"reflect"
 	"strings"
-	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	json "github.com/goccy/go-json"
 
@@ -58,10 +55,6 @@ func (t *text) UnmarshalJSON(b []byte) error {
 	}
 	switch b[0] {
 	case '"':
-		if body, ok := plainString(b); ok {
-			*t = text(internText(body))
-			return nil
-		}
 		s, ok := event.Unquote(b)
 		if !ok {
 			return fmt.Errorf("invalid string %.40q", b)
@@ -74,58 +67,6 @@ func (t *text) UnmarshalJSON(b []byte) error {
 	}
 	return nil
 }
-
-// plainString returns the content of a raw JSON string that holds no
-// escapes and no byte that decoding would change (controls, non-ASCII).
-func plainString(raw []byte) ([]byte, bool) {
-	if len(raw) < 2 || raw[len(raw)-1] != '"' {
-		return nil, false
-	}
-	body := raw[1 : len(raw)-1]
-	for _, c := range body {
-		if c == '\\' || c == '"' || c < 0x20 || c >= utf8.RuneSelf {
-			return nil, false
-		}
-	}
-	return body, true
-}
-
-// internText returns string(b), sharing the string with earlier records
-// when the value recurs: categories, operation names, result types, levels,
-// regions, tenant and app ids repeat record after record, and each was an
-// allocation. The table is small, fixed and lossy (a colliding value takes
-// the slot), safe for concurrent parsers (atomics only), and keeps a value
-// only on its second sighting, so that unique values (ids, times) cost
-// nothing more than before.
-func internText(b []byte) string {
-	if len(b) == 0 {
-		return ""
-	}
-	if len(b) > maxInterned {
-		return string(b)
-	}
-	h := maphash.Bytes(internSeed, b)
-	i := h & (internSlots - 1)
-	if p := interned[i].Load(); p != nil && *p == string(b) {
-		return *p
-	}
-	s := string(b)
-	if internSeen[i].Swap(h) == h {
-		interned[i].Store(&s)
-	}
-	return s
-}
-
-const (
-	maxInterned = 64
-	internSlots = 1 << 12
-)
-
-var (
-	internSeed = maphash.MakeSeed()
-	internSeen [internSlots]atomic.Uint64
-	interned   [internSlots]atomic.Pointer[string]
-)
 
 // String returns the value with surrounding blanks trimmed (claim values
 // carry stray spaces).
