@@ -47,6 +47,9 @@ func TestServeDeliversToServiceBus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if len(held) != len(want) {
+		t.Errorf("the entity holds %d messages, scan raised %d alerts", len(held), len(want))
+	}
 	byID := map[string]alert.Alert{}
 	for _, a := range want {
 		byID[a.ID] = a
@@ -60,7 +63,10 @@ func TestServeDeliversToServiceBus(t *testing.T) {
 		p := m.ApplicationProperties
 		if m.Subject != a.RuleID || m.ContentType != "application/json" || p["severity"] != a.Severity ||
 			p["rule_id"] != a.RuleID || p["source_type"] != a.SourceType ||
-			(len(a.Techniques) > 0 && p["techniques"] != strings.Join(a.Techniques, ",")) {
+			p["severity_rank"] != float64(alert.Rank(a.Severity)) ||
+			(len(a.Techniques) > 0 && p["techniques"] != strings.Join(a.Techniques, ",")) ||
+			(len(a.Tactics) > 0 && p["tactics"] != strings.Join(a.Tactics, ",")) ||
+			(len(a.Entities.Subscriptions) > 0 && p["subscription"] != strings.Join(a.Entities.Subscriptions, ",")) {
 			t.Errorf("message %s: subject %q content type %q properties %v", m.MessageID, m.Subject, m.ContentType, p)
 		}
 	}

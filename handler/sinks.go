@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"strings"
 	"time"
 
@@ -65,7 +66,7 @@ func alertSink(ctx context.Context, s config.Settings, stdout io.Writer, store s
 // identity in Azure, the developer's az login locally). Errors never carry
 // the connection string.
 func servicebusClient(s config.Settings) (*azservicebus.Client, error) {
-	opts := &azservicebus.ClientOptions{ApplicationID: "azdetect"}
+	opts := &azservicebus.ClientOptions{ApplicationID: "azdetect", RetryOptions: servicebusRetries(s)}
 	if conn := strings.TrimSpace(s.ServicebusConnectionString); conn != "" {
 		c, err := azservicebus.NewClientFromConnectionString(conn, opts)
 		if err != nil {
@@ -86,6 +87,20 @@ func servicebusClient(s config.Settings) (*azservicebus.Client, error) {
 		return nil, fmt.Errorf("AZDETECT_SERVICEBUS_NAMESPACE=%s: %w", ns, err)
 	}
 	return c, nil
+}
+
+// servicebusRetries maps AZDETECT_SERVICEBUS_MAX_RETRIES and _RETRY_DELAY
+// onto the SDK's options, where 0 means "the default" and a negative value
+// means none.
+func servicebusRetries(s config.Settings) azservicebus.RetryOptions {
+	r := azservicebus.RetryOptions{MaxRetries: int32(min(s.ServicebusMaxRetries, math.MaxInt32)), RetryDelay: s.ServicebusRetryDelay}
+	if s.ServicebusMaxRetries <= 0 {
+		r.MaxRetries = -1
+	}
+	if s.ServicebusRetryDelay <= 0 {
+		r.RetryDelay = -1
+	}
+	return r
 }
 
 func closeClient(c *azservicebus.Client) error {

@@ -64,6 +64,7 @@ var optionalInAzure = map[string]string{
 	"AZDETECT_RULE_OVERRIDES":               "the rules' own thresholds and windows apply unless the operator tunes one",
 	"AZDETECT_SERVICEBUS_CONNECTION_STRING": "Azure reaches Service Bus by AZDETECT_SERVICEBUS_NAMESPACE with the managed identity; the key form is for the emulator and local runs",
 	"AZDETECT_SERVICEBUS_SUBSCRIPTION":      "read only by `azdetect alerts tail`, a consumer's command, never by the Function App",
+	"AZDETECT_ARCHIVE_CONNECTION_STRING":    "Azure reaches the archive by AZDETECT_ARCHIVE_ACCOUNT_URL with the managed identity; the key form is for Azurite and local runs",
 	"AZDETECT_TABLE_CONNECTION_STRING":      "Azure reaches Table Storage by AZDETECT_TABLE_ACCOUNT_URL with the managed identity; the key form is for Azurite and local runs",
 }
 

@@ -148,6 +148,9 @@ var azdetectSettings = {
   AZDETECT_MIN_SEVERITY: minSeverity
   AZDETECT_STATE: 'table'
   AZDETECT_TABLE_ACCOUNT_URL: storageTableEndpoint
+  // Archive blobs are followed with range reads (cursor per blob, sweep on the
+  // maintenance timer) instead of the base64 body the blob trigger sends.
+  AZDETECT_ARCHIVE_ACCOUNT_URL: storageBlobEndpoint
   AZDETECT_ALERT_SINK: 'servicebus'
   AZDETECT_SERVICEBUS_NAMESPACE: serviceBusFullyQualifiedNamespace
   AZDETECT_SERVICEBUS_ENTITY: alertTopicName

@@ -6,6 +6,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"strings"
 	"time"
@@ -25,10 +26,21 @@ type Settings struct {
 	DisabledRules []string `split_words:"true" desc:"comma-separated rule ids to turn off"`
 	RuleOverrides []string `split_words:"true" desc:"rule overrides for stateful rules, comma-separated RULE.PARAM=VALUE (RULE: the rule id or name; PARAM: threshold, window, lookback, learning, baseline, factor, min_history), e.g. azure_password_spray.threshold=8,azure_brute_force.window=15m"`
 
+	PrivateRanges      []string `split_words:"true" default:"10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,100.64.0.0/10,127.0.0.0/8,169.254.0.0/16,fc00::/7,fe80::/10,::1/128" desc:"address ranges (CIDR, comma-separated) of your own networks: flow tuples from or to them are not internet traffic (exfiltration, exposed management ports and scans compare against them); add your on-premises and peered ranges"`
+	AzureServiceRanges []string `split_words:"true" default:"168.63.129.16/32,169.254.169.254/32" desc:"address ranges (CIDR, comma-separated) of Azure's own services (platform DNS/DHCP/health probes, instance metadata): flow tuples to or from them are neither private nor internet traffic"`
+
 	State                 string        `default:"memory" desc:"where detection state and alert suppression are kept: memory (one process, lost on exit) or table (Azure Table Storage, shared by every instance)"`
 	TableConnectionString string        `split_words:"true" desc:"Table Storage connection string for AZDETECT_STATE=table (Azurite: UseDevelopmentStorage=true or its full string); set this or AZDETECT_TABLE_ACCOUNT_URL; never logged"`
 	TableAccountURL       string        `envconfig:"TABLE_ACCOUNT_URL" desc:"Table Storage account URL (https://ACCOUNT.table.core.windows.net) reached with managed identity (azidentity's default credential) for AZDETECT_STATE=table; set this or AZDETECT_TABLE_CONNECTION_STRING"`
 	SuppressionWindow     time.Duration `split_words:"true" default:"24h" desc:"how long an alert id already sent is not sent again (a redelivered batch, the same window raised by a later batch)"`
+
+	// The archive storage account (DESIGN.md "Archive ingestion"): set one
+	// of the two to follow archive blobs with range reads; with neither, the
+	// blob function evaluates the blob the host sends.
+	ArchiveConnectionString string        `split_words:"true" desc:"Blob Storage connection string of the archive storage account the ingest-blob and maintenance functions read with range reads (Azurite: UseDevelopmentStorage=true or its full string); set this or AZDETECT_ARCHIVE_ACCOUNT_URL, or neither to evaluate the blob the host sends; never logged"`
+	ArchiveAccountURL       string        `envconfig:"ARCHIVE_ACCOUNT_URL" desc:"Blob service URL of the archive storage account (https://ACCOUNT.blob.core.windows.net) reached with managed identity (azidentity's default credential, Storage Blob Data Reader); set this or AZDETECT_ARCHIVE_CONNECTION_STRING"`
+	ArchiveFollow           time.Duration `split_words:"true" default:"1h" desc:"how long after its hour ends an archive blob is still swept for new bytes by the maintenance timer (1h: the current and the previous hour); less than 24h"`
+	ArchiveLease            time.Duration `split_words:"true" default:"10m" desc:"how long one instance owns an archive blob's cursor while it reads and evaluates a range; a crashed instance's range is read again after it"`
 
 	MinSeverity string `split_words:"true" default:"informational" desc:"lowest alert severity sent to the alert sink: informational, low, medium, high, critical"`
 
@@ -38,10 +50,12 @@ type Settings struct {
 	// Service Bus. The field names spell "Servicebus" so that split_words
 	// gives AZDETECT_SERVICEBUS_*; an envconfig:"SERVICEBUS_..." tag would
 	// also read the bare SERVICEBUS_CONNECTION_STRING the tests use.
-	ServicebusEntity           string `split_words:"true" default:"alerts" desc:"Service Bus queue or topic alerts are sent to when AZDETECT_ALERT_SINK=servicebus, and that azdetect alerts tail reads"`
-	ServicebusConnectionString string `split_words:"true" desc:"Service Bus connection string (a shared access policy's, or the emulator's with UseDevelopmentEmulator=true); set this or AZDETECT_SERVICEBUS_NAMESPACE; never logged"`
-	ServicebusNamespace        string `split_words:"true" desc:"fully qualified Service Bus namespace (NAME.servicebus.windows.net) reached with managed identity (azidentity's default credential); set this or AZDETECT_SERVICEBUS_CONNECTION_STRING"`
-	ServicebusSubscription     string `split_words:"true" desc:"topic subscription azdetect alerts tail receives from (empty: the entity is a queue)"`
+	ServicebusEntity           string        `split_words:"true" default:"alerts" desc:"Service Bus queue or topic alerts are sent to when AZDETECT_ALERT_SINK=servicebus, and that azdetect alerts tail reads"`
+	ServicebusConnectionString string        `split_words:"true" desc:"Service Bus connection string (a shared access policy's, or the emulator's with UseDevelopmentEmulator=true); set this or AZDETECT_SERVICEBUS_NAMESPACE; never logged"`
+	ServicebusNamespace        string        `split_words:"true" desc:"fully qualified Service Bus namespace (NAME.servicebus.windows.net) reached with managed identity (azidentity's default credential); set this or AZDETECT_SERVICEBUS_CONNECTION_STRING"`
+	ServicebusSubscription     string        `split_words:"true" desc:"topic subscription azdetect alerts tail receives from (empty: the entity is a queue)"`
+	ServicebusMaxRetries       int           `split_words:"true" default:"3" desc:"how many times the Service Bus client retries a failed operation (0: none) before the error fails the invocation, whose batch the host redelivers"`
+	ServicebusRetryDelay       time.Duration `split_words:"true" default:"4s" desc:"the Service Bus client's delay before its first retry, doubled at each retry up to 2m"`
 
 	DeadLetterFile string `split_words:"true" default:"azdetect-deadletter.jsonl" desc:"JSON-lines file malformed records are appended to (created only when there is one)"`
 
@@ -88,6 +102,7 @@ func (s Settings) Validate() error {
 		errs = append(errs, fmt.Errorf("AZDETECT_ALERT_SINK=%q: want stdout, jsonl or servicebus", s.AlertSink))
 	}
 	errs = append(errs, s.validateState()...)
+	errs = append(errs, s.validateArchive()...)
 	if strings.TrimSpace(s.DeadLetterFile) == "" {
 		errs = append(errs, errors.New("AZDETECT_DEAD_LETTER_FILE is empty: malformed records must be kept somewhere"))
 	}
@@ -100,6 +115,8 @@ func (s Settings) Validate() error {
 	if s.ShutdownGrace < 0 {
 		errs = append(errs, fmt.Errorf("AZDETECT_SHUTDOWN_GRACE=%s: must not be negative", s.ShutdownGrace))
 	}
+	errs = append(errs, validRanges("AZDETECT_PRIVATE_RANGES", s.PrivateRanges)...)
+	errs = append(errs, validRanges("AZDETECT_AZURE_SERVICE_RANGES", s.AzureServiceRanges)...)
 	if s.RulesDir != "" {
 		if fi, err := os.Stat(s.RulesDir); err != nil || !fi.IsDir() {
 			errs = append(errs, fmt.Errorf("AZDETECT_RULES_DIR=%q: not a readable folder", s.RulesDir))
@@ -139,6 +156,33 @@ func (s Settings) validateState() []error {
 	return errs
 }
 
+// validateArchive checks the archive settings: at most one way to reach
+// the account, and a follow time shorter than the cursors' day. Errors
+// never quote the connection string.
+func (s Settings) validateArchive() []error {
+	var errs []error
+	conn, url := strings.TrimSpace(s.ArchiveConnectionString), strings.TrimSpace(s.ArchiveAccountURL)
+	switch {
+	case conn != "" && url != "":
+		errs = append(errs, errors.New("AZDETECT_ARCHIVE_CONNECTION_STRING and AZDETECT_ARCHIVE_ACCOUNT_URL are both set: set one"))
+	case url != "" && !strings.HasPrefix(url, "https://") && !strings.HasPrefix(url, "http://"):
+		errs = append(errs, fmt.Errorf("AZDETECT_ARCHIVE_ACCOUNT_URL=%q: want https://ACCOUNT.blob.core.windows.net", url))
+	}
+	if s.ArchiveFollow <= 0 || s.ArchiveFollow >= 24*time.Hour {
+		errs = append(errs, fmt.Errorf("AZDETECT_ARCHIVE_FOLLOW=%s: want more than 0 and less than 24h", s.ArchiveFollow))
+	}
+	if s.ArchiveLease <= 0 {
+		errs = append(errs, fmt.Errorf("AZDETECT_ARCHIVE_LEASE=%s: must be positive", s.ArchiveLease))
+	}
+	return errs
+}
+
+// ArchiveConfigured reports whether archive blobs are followed with range
+// reads.
+func (s Settings) ArchiveConfigured() bool {
+	return strings.TrimSpace(s.ArchiveConnectionString) != "" || strings.TrimSpace(s.ArchiveAccountURL) != ""
+}
+
 // validateServicebus checks what the servicebus sink (and alerts tail)
 // need: an entity, and exactly one way to reach the namespace. Errors never
 // quote the connection string.
@@ -157,6 +201,12 @@ func (s Settings) validateServicebus() []error {
 		errs = append(errs, errors.New("AZDETECT_SERVICEBUS_CONNECTION_STRING has no Endpoint=sb://HOST (value not shown)"))
 	case ns != "" && (strings.Contains(ns, "/") || strings.Contains(ns, ";")):
 		errs = append(errs, fmt.Errorf("AZDETECT_SERVICEBUS_NAMESPACE=%q: want the host name only (NAME.servicebus.windows.net)", ns))
+	}
+	if s.ServicebusMaxRetries < 0 {
+		errs = append(errs, fmt.Errorf("AZDETECT_SERVICEBUS_MAX_RETRIES=%d: must not be negative", s.ServicebusMaxRetries))
+	}
+	if s.ServicebusRetryDelay < 0 {
+		errs = append(errs, fmt.Errorf("AZDETECT_SERVICEBUS_RETRY_DELAY=%s: must not be negative", s.ServicebusRetryDelay))
 	}
 	return errs
 }
@@ -196,10 +246,16 @@ func (s Settings) Redacted() map[string]string {
 		"rules_dir":                    s.RulesDir,
 		"disabled_rules":               strings.Join(s.DisabledRules, ","),
 		"rule_overrides":               strings.Join(s.RuleOverrides, ","),
+		"private_ranges":               strings.Join(s.PrivateRanges, ","),
+		"azure_service_ranges":         strings.Join(s.AzureServiceRanges, ","),
 		"state":                        s.State,
 		"table_connection_string":      isSet(s.TableConnectionString),
 		"table_account_url":            s.TableAccountURL,
 		"suppression_window":           s.SuppressionWindow.String(),
+		"archive_connection_string":    isSet(s.ArchiveConnectionString),
+		"archive_account_url":          s.ArchiveAccountURL,
+		"archive_follow":               s.ArchiveFollow.String(),
+		"archive_lease":                s.ArchiveLease.String(),
 		"min_severity":                 s.MinSeverity,
 		"alert_sink":                   s.AlertSink,
 		"alert_file":                   s.AlertFile,
@@ -207,6 +263,8 @@ func (s Settings) Redacted() map[string]string {
 		"servicebus_connection_string": redactedConnection(s.ServicebusConnectionString),
 		"servicebus_namespace":         s.ServicebusNamespace,
 		"servicebus_subscription":      s.ServicebusSubscription,
+		"servicebus_max_retries":       fmt.Sprint(s.ServicebusMaxRetries),
+		"servicebus_retry_delay":       s.ServicebusRetryDelay.String(),
 		"dead_letter_file":             s.DeadLetterFile,
 		"port":                         s.Port,
 		"max_body_bytes":               fmt.Sprint(s.MaxBodyBytes),
@@ -233,4 +291,23 @@ func redactedConnection(conn string) string {
 		return "set (endpoint " + host + ")"
 	}
 	return "set"
+}
+
+// validRanges checks a list of CIDR prefixes or bare addresses.
+func validRanges(name string, list []string) []error {
+	var errs []error
+	for _, r := range list {
+		r = strings.TrimSpace(r)
+		if r == "" {
+			continue
+		}
+		if _, err := netip.ParsePrefix(r); err == nil {
+			continue
+		}
+		if _, err := netip.ParseAddr(r); err == nil {
+			continue
+		}
+		errs = append(errs, fmt.Errorf("%s entry %q: want a CIDR prefix such as 10.0.0.0/8 or an address", name, r))
+	}
+	return errs
 }
