@@ -5,7 +5,9 @@ import (
 
 	"github.com/azdetect/azdetect/internal/config"
 	"github.com/azdetect/azdetect/internal/detect"
+	"github.com/azdetect/azdetect/internal/silence"
 	"github.com/azdetect/azdetect/internal/source"
+	"github.com/azdetect/azdetect/internal/state"
 )
 
 // engine loads the embedded rules plus the settings' folder and builds the
@@ -16,6 +18,11 @@ func engine(s config.Settings, opts ...detect.Option) (*source.Registry, *detect
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("source registry: %w", err)
 	}
+	nets, err := source.ParseNetworks(s.PrivateRanges, s.AzureServiceRanges)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("AZDETECT_PRIVATE_RANGES / AZDETECT_AZURE_SERVICE_RANGES: %w", err)
+	}
+	reg.SetNetworks(nets)
 	rules, err := detect.LoadDefault(s.RulesDir)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("load rules: %w", err)
@@ -26,4 +33,14 @@ func engine(s config.Settings, opts ...detect.Option) (*source.Registry, *detect
 		return nil, nil, nil, fmt.Errorf("build rule engine: %w", err)
 	}
 	return reg, eng, rules, nil
+}
+
+// silenceTracker is serve's check for log sources gone silent
+// (AZDETECT_SILENCE_AFTER; nil when 0). scan never checks: its records are
+// old by nature.
+func silenceTracker(s config.Settings, store state.Store) (*silence.Tracker, error) {
+	if s.SilenceAfter <= 0 {
+		return nil, nil
+	}
+	return silence.New(store, s.SilenceAfter)
 }

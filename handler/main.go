@@ -34,6 +34,7 @@ Usage:
   azdetect scan [--format table|json] [--fail-on SEVERITY] [--dead-letter FILE] PATH...
   azdetect serve
   azdetect replay --url URL [--function NAME] PATH...
+  azdetect coverage [--format table|json] PATH...   (which recommended log sources the files hold)
   azdetect rules list [--format table|json]
   azdetect rules test
   azdetect alerts tail [--subscription NAME] [--format table|json] [--count N] [--idle DURATION]
@@ -88,6 +89,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return runReplay(ctx, settings, rest, stdout, stderr)
 	case "rules":
 		return runRules(ctx, settings, rest, stdout, stderr)
+	case "coverage":
+		return runCoverage(ctx, settings, rest, stdout, stderr)
 	case "alerts":
 		return runAlerts(ctx, settings, rest, stdout, stderr)
 	default:

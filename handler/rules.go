@@ -99,7 +99,7 @@ func parser(reg *source.Registry) func(raw []byte) (*event.Event, error) {
 }
 
 func testRules(rules []*detect.Rule, reg *source.Registry, stdout io.Writer) int {
-	results := detect.RunTests(rules, parser(reg))
+	results := detect.RunTestsWith(rules, parser(reg), detect.TestOptions{Expand: reg.Expand})
 	failed := 0
 	for _, r := range results {
 		if r.OK() {

@@ -11,6 +11,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/azdetect/azdetect/internal/alert"
+	"github.com/azdetect/azdetect/internal/archive"
 	"github.com/azdetect/azdetect/internal/config"
 	"github.com/azdetect/azdetect/internal/detect"
 	"github.com/azdetect/azdetect/internal/invoke"
@@ -74,14 +75,30 @@ func serve(ctx context.Context, s config.Settings, stdout io.Writer, ready chan<
 	defer sink.Close()
 	dead := alert.NewDeadLetterFile(s.DeadLetterFile)
 	defer dead.Close()
+	silent, err := silenceTracker(s, store)
+	if err != nil {
+		return err
+	}
 	p, err := pipeline.New(pipeline.Options{
 		Registry: reg, Engine: eng, Sink: sink, DeadLetters: dead,
-		Suppressor: suppressor(s, store),
+		Suppressor: suppressor(s, store), Silence: silent,
 	})
 	if err != nil {
 		return err
 	}
-	srv.Attach(p, newMaintainer(store, outbox))
+	m := newMaintainer(store, outbox)
+	sweeper, err := openArchive(s, store, p, *log)
+	if err != nil {
+		return err
+	}
+	if sweeper != nil {
+		// Blob invocations register archive blobs; the timer sweeps them.
+		m.archive = sweeper
+		m.tables = append(m.tables, archive.CursorTable)
+		srv.Attach(archiveProcessor{Pipeline: p, archive: sweeper}, m)
+	} else {
+		srv.Attach(p, m)
+	}
 	log.Info().Int("rules", len(rules)).Msg("ready")
 	return <-served
 }

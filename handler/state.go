@@ -10,6 +10,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/azdetect/azdetect/internal/alert"
+	"github.com/azdetect/azdetect/internal/archive"
 	"github.com/azdetect/azdetect/internal/config"
 	"github.com/azdetect/azdetect/internal/detect"
 	"github.com/azdetect/azdetect/internal/state"
@@ -62,10 +63,11 @@ func suppressor(s config.Settings, store state.Store) alert.Suppressor {
 // maintainer is the maintenance timer's work: it sweeps what is past its
 // expiry from every state table, so state never grows without bound.
 type maintainer struct {
-	outbox *alert.Outbox // nil unless alerts go to Service Bus
-	store  state.Store
-	tables []string
-	now    func() time.Time
+	outbox  *alert.Outbox    // nil unless alerts go to Service Bus
+	archive *archive.Sweeper // nil unless archive blobs are followed
+	store   state.Store
+	tables  []string
+	now     func() time.Time
 }
 
 func newMaintainer(store state.Store, outbox *alert.Outbox) *maintainer {
@@ -95,5 +97,16 @@ func (m *maintainer) Maintain(ctx context.Context) (string, error) {
 		parts = append(parts, fmt.Sprintf("%s %d", t, n))
 	}
 	zerolog.Ctx(ctx).Info().Int("swept", total).Strs("tables", m.tables).Msg("state swept")
-	return fmt.Sprintf("swept %d expired entities (%s)", total, strings.Join(parts, ", ")), nil
+	line := fmt.Sprintf("swept %d expired entities (%s)", total, strings.Join(parts, ", "))
+	if m.archive != nil {
+		// New bytes of the archive blobs still being written: appends raise
+		// no event, so the timer is what reads them.
+		res, err := m.archive.Sweep(ctx)
+		zerolog.Ctx(ctx).Info().Int("records", res.Report.Records).Int("alerts", len(res.Report.Alerts)).Msg(res.Summary())
+		if err != nil {
+			return "", fmt.Errorf("sweep archive: %w", err)
+		}
+		line += "; " + res.Summary()
+	}
+	return line, nil
 }

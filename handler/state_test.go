@@ -13,11 +13,12 @@ import (
 	"github.com/azdetect/azdetect/internal/state/azurite"
 )
 
-// emulator is Azurite's Table service for the AZDETECT_STATE=table tests.
+// emulator is Azurite's Table service for the AZDETECT_STATE=table tests
+// and its Blob service for the archive tests.
 var emulator *azurite.Server
 
 func TestMain(m *testing.M) {
-	emulator = azurite.Start(azurite.Table)
+	emulator = azurite.Start(azurite.Table | azurite.Blob)
 	code := m.Run()
 	emulator.Stop()
 	os.Exit(code)

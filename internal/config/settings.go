@@ -29,6 +29,8 @@ type Settings struct {
 	PrivateRanges      []string `split_words:"true" default:"10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,100.64.0.0/10,127.0.0.0/8,169.254.0.0/16,fc00::/7,fe80::/10,::1/128" desc:"address ranges (CIDR, comma-separated) of your own networks: flow tuples from or to them are not internet traffic (exfiltration, exposed management ports and scans compare against them); add your on-premises and peered ranges"`
 	AzureServiceRanges []string `split_words:"true" default:"168.63.129.16/32,169.254.169.254/32" desc:"address ranges (CIDR, comma-separated) of Azure's own services (platform DNS/DHCP/health probes, instance metadata): flow tuples to or from them are neither private nor internet traffic"`
 
+	SilenceAfter time.Duration `split_words:"true" default:"24h" desc:"serve raises a medium alert (azdetect-log-source-silent) when a source that sent records (per source and subscription) sends none for longer than this; 0 turns it off; scan never checks"`
+
 	State                 string        `default:"memory" desc:"where detection state and alert suppression are kept: memory (one process, lost on exit) or table (Azure Table Storage, shared by every instance)"`
 	TableConnectionString string        `split_words:"true" desc:"Table Storage connection string for AZDETECT_STATE=table (Azurite: UseDevelopmentStorage=true or its full string); set this or AZDETECT_TABLE_ACCOUNT_URL; never logged"`
 	TableAccountURL       string        `envconfig:"TABLE_ACCOUNT_URL" desc:"Table Storage account URL (https://ACCOUNT.table.core.windows.net) reached with managed identity (azidentity's default credential) for AZDETECT_STATE=table; set this or AZDETECT_TABLE_CONNECTION_STRING"`
@@ -117,6 +119,9 @@ func (s Settings) Validate() error {
 	}
 	errs = append(errs, validRanges("AZDETECT_PRIVATE_RANGES", s.PrivateRanges)...)
 	errs = append(errs, validRanges("AZDETECT_AZURE_SERVICE_RANGES", s.AzureServiceRanges)...)
+	if s.SilenceAfter < 0 {
+		errs = append(errs, fmt.Errorf("AZDETECT_SILENCE_AFTER=%s: must not be negative (0 turns the check off)", s.SilenceAfter))
+	}
 	if s.RulesDir != "" {
 		if fi, err := os.Stat(s.RulesDir); err != nil || !fi.IsDir() {
 			errs = append(errs, fmt.Errorf("AZDETECT_RULES_DIR=%q: not a readable folder", s.RulesDir))
@@ -248,6 +253,7 @@ func (s Settings) Redacted() map[string]string {
 		"rule_overrides":               strings.Join(s.RuleOverrides, ","),
 		"private_ranges":               strings.Join(s.PrivateRanges, ","),
 		"azure_service_ranges":         strings.Join(s.AzureServiceRanges, ","),
+		"silence_after":                s.SilenceAfter.String(),
 		"state":                        s.State,
 		"table_connection_string":      isSet(s.TableConnectionString),
 		"table_account_url":            s.TableAccountURL,

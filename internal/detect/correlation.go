@@ -13,10 +13,10 @@ package detect
 // Sigma lacks extend the same block:
 //
 //	correlation:
-//	  type: event_count | value_count | new_term | spike | sequence
+//	  type: event_count | value_count | value_sum | new_term | spike | sequence
 //	  group-by: [actor.ip]          # fields whose values make the group key
 //	  timespan: 10m                 # window (threshold, spike), or the most a sequence may span
-//	  condition: {gte: 10, field: actor.upn}   # field: value_count's distinct field
+//	  condition: {gte: 10, field: actor.upn}   # field: value_count's distinct field, value_sum's number
 //	  # new_term
 //	  fields: [geo.country]         # the term: one field or a tuple; a field may end in |family (user agent family)
 //	  lookback: 30d                 # a term not seen for this long is new again
@@ -53,6 +53,7 @@ import (
 const (
 	CorrEventCount = "event_count"
 	CorrValueCount = "value_count"
+	CorrValueSum   = "value_sum"
 	CorrNewTerm    = "new_term"
 	CorrSpike      = "spike"
 	CorrSequence   = "sequence"
@@ -183,7 +184,7 @@ func (c *Correlation) parseCondition(v *yaml.Node) error {
 
 func (c *Correlation) defaults() error {
 	switch c.Type {
-	case CorrEventCount, CorrValueCount, CorrSpike:
+	case CorrEventCount, CorrValueCount, CorrValueSum, CorrSpike:
 		if c.Timespan == 0 {
 			c.Timespan = defaultTimespan
 		}
@@ -204,7 +205,7 @@ func (c *Correlation) defaults() error {
 	case "":
 		return errors.New("correlation.type is required")
 	default:
-		return fmt.Errorf("correlation.type %q: want event_count, value_count, new_term, spike or sequence", c.Type)
+		return fmt.Errorf("correlation.type %q: want event_count, value_count, value_sum, new_term, spike or sequence", c.Type)
 	}
 	if c.Type == CorrSpike {
 		if c.Baseline < 0 {
@@ -225,10 +226,10 @@ func (c *Correlation) check() error {
 	switch {
 	case c.Timespan < 0 || c.Lookback < 0 || c.Learning < 0:
 		return errors.New("correlation: durations must not be negative")
-	case (c.Type == CorrEventCount || c.Type == CorrValueCount || c.Type == CorrSpike) && c.Timespan < time.Minute:
+	case (c.Type == CorrEventCount || c.Type == CorrValueCount || c.Type == CorrValueSum || c.Type == CorrSpike) && c.Timespan < time.Minute:
 		return fmt.Errorf("correlation.timespan %s: want at least 1m", c.Timespan)
-	case c.Type == CorrValueCount && c.Field == "":
-		return errors.New("correlation.condition.field is required for value_count")
+	case (c.Type == CorrValueCount || c.Type == CorrValueSum) && c.Field == "":
+		return fmt.Errorf("correlation.condition.field is required for %s", c.Type)
 	case c.Type == CorrNewTerm && len(c.Fields) == 0:
 		return errors.New("correlation.fields is required for new_term")
 	case c.Type == CorrSpike && (c.Baseline < 1 || c.Baseline > 48):

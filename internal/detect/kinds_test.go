@@ -279,6 +279,7 @@ func TestCorrelationLoadErrors(t *testing.T) {
 		"unknown type":       "correlation:\n  type: temporal\n",
 		"rules not accepted": "correlation:\n  type: event_count\n  rules: [a]\n  condition: {gte: 1}\n",
 		"value_count field":  "correlation:\n  type: value_count\n  condition: {gte: 1}\n",
+		"value_sum field":    "correlation:\n  type: value_sum\n  condition: {gte: 1}\n",
 		"unknown key":        "correlation:\n  type: event_count\n  colour: red\n",
 		"no such step":       "correlation:\n  type: sequence\n  steps: [failed, nope]\n",
 		"two conditions":     "correlation:\n  type: event_count\n  condition: {gte: 1, lt: 5}\n",

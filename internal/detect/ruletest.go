@@ -61,6 +61,31 @@ type TestOptions struct {
 	// Replay feeds the records a second time and requires that no alert
 	// the first pass did not raise appears (a redelivered batch).
 	Replay bool
+	// Expand, when set, gives the events the pipeline derives from a parsed
+	// record besides the record itself (one per flow tuple:
+	// source.Registry.Expand), evaluated after it.
+	Expand func(ev *event.Event) ([]*event.Event, error)
+}
+
+// parseAll parses one test record into the events the pipeline would
+// evaluate: the record's and those opts.Expand derives from it.
+func (opts TestOptions) parseAll(parse func(raw []byte) (*event.Event, error), raw []byte) ([]*event.Event, error) {
+	ev, err := parse(raw)
+	if err == nil && ev == nil {
+		err = fmt.Errorf("parse returned no event")
+	}
+	if err != nil {
+		return nil, err
+	}
+	evs := []*event.Event{ev}
+	if opts.Expand != nil {
+		more, err := opts.Expand(ev)
+		if err != nil {
+			return nil, err
+		}
+		evs = append(evs, more...)
+	}
+	return evs, nil
 }
 
 // RunTestsWith is RunTests with the stateful cases run as opts say.
@@ -73,17 +98,19 @@ func RunTestsWith(rules []*Rule, parse func(raw []byte) (*event.Event, error), o
 		}
 		for _, tc := range r.Tests {
 			res := TestResult{RuleID: r.ID, File: r.File, Case: tc.Name, Want: tc.Match}
-			ev, err := parse(tc.Record)
-			if err == nil && ev == nil {
-				err = fmt.Errorf("parse returned no event")
-			}
+			evs, err := opts.parseAll(parse, tc.Record)
 			if err != nil {
 				res.Err = fmt.Errorf("parse record: %w", err)
 				out = append(out, res)
 				continue
 			}
-			res.Source = ev.Source
-			res.Got = ev.Source == r.service && r.Match(ev)
+			res.Source = evs[0].Source
+			for _, ev := range evs {
+				if ev.Source == r.service {
+					res.Source = ev.Source
+					res.Got = res.Got || r.Match(ev)
+				}
+			}
 			out = append(out, res)
 		}
 	}
@@ -101,15 +128,12 @@ func runStatefulTests(r *Rule, parse func(raw []byte) (*event.Event, error), opt
 		res.Err = func() error {
 			var events []*event.Event
 			for i, raw := range tc.Records {
-				ev, err := parse(raw)
-				if err == nil && ev == nil {
-					err = fmt.Errorf("parse returned no event")
-				}
+				evs, err := opts.parseAll(parse, raw)
 				if err != nil {
 					return fmt.Errorf("record %d: parse: %w", i+1, err)
 				}
-				res.Source = ev.Source
-				events = append(events, ev)
+				res.Source = evs[len(evs)-1].Source
+				events = append(events, evs...)
 			}
 			var store state.Store = state.NewMemory()
 			if opts.NewStore != nil {

@@ -65,7 +65,7 @@ func TestBuiltinRules(t *testing.T) {
 		}
 		return ev, nil
 	}
-	results := detect.RunTests(rules, parse)
+	results := detect.RunTestsWith(rules, parse, detect.TestOptions{Expand: reg.Expand})
 	for _, r := range results {
 		if !r.OK() {
 			t.Error(r)

@@ -64,7 +64,7 @@ func (u unboundKind) correlation() *Correlation { return u.c }
 func (u unboundKind) bind(r *Rule, c *Correlation, store state.Store, now func() time.Time) Kind {
 	b := base{rule: r, c: c, store: store, now: now}
 	switch c.Type {
-	case CorrEventCount, CorrValueCount:
+	case CorrEventCount, CorrValueCount, CorrValueSum:
 		return &ThresholdKind{base: b}
 	case CorrNewTerm:
 		return &NewTermKind{base: b}

@@ -83,6 +83,7 @@ func statefulRules(t *testing.T) []*detect.Rule {
 // per batch, and replayed (a redelivered batch raises nothing new).
 func runModes(t *testing.T, newStore func() (state.Store, error)) {
 	parse := registryParse(t)
+	expand := registryExpand(t)
 	rules := statefulRules(t)
 	modes := []struct {
 		name string
@@ -95,6 +96,7 @@ func runModes(t *testing.T, newStore func() (state.Store, error)) {
 	for _, m := range modes {
 		t.Run(m.name, func(t *testing.T) {
 			m.opts.NewStore = newStore
+			m.opts.Expand = expand
 			n := 0
 			for _, r := range detect.RunTestsWith(rules, parse, m.opts) {
 				n++
@@ -276,4 +278,14 @@ func TestManyGroupsTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	manyGroups(t, renamed{Store: table, prefix: fmt.Sprintf("m%d", time.Now().UnixNano()%1e9)})
+}
+
+// registryExpand is the pipeline's flow-tuple expansion (one event per tuple).
+func registryExpand(t *testing.T) func(*event.Event) ([]*event.Event, error) {
+	t.Helper()
+	reg, err := source.NewRegistry()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return reg.Expand
 }

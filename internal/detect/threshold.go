@@ -3,7 +3,9 @@ package detect
 import (
 	"context"
 	"fmt"
+	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -13,9 +15,11 @@ import (
 	"github.com/azdetect/azdetect/internal/state"
 )
 
-// ThresholdKind is Sigma's event_count and value_count: the number of
-// selected events, or of distinct values of condition.field, per group key
-// within a fixed window of timespan, compared with the condition.
+// ThresholdKind is Sigma's event_count and value_count, and value_sum: the
+// number of selected events, of distinct values of condition.field, or the
+// sum of condition.field's numbers (bytes of flow tuples), per group key
+// within a fixed window of timespan, compared with the condition. A
+// value_sum event whose field is absent or not a number adds nothing.
 //
 // Entity: PK JoinKey("thr", rule, TimeKey(window)), RK Escape(group key);
 // Count is the number of events counted, Data keeps the keys of the events
@@ -36,6 +40,7 @@ func (k *ThresholdKind) Name() string { return k.c.Type }
 type thresholdData struct {
 	Keys   []string  `json:"k,omitempty"`
 	Values []string  `json:"v,omitempty"`
+	Sum    float64   `json:"s,omitempty"`
 	First  time.Time `json:"f"`
 	Last   time.Time `json:"l"`
 }
@@ -97,7 +102,13 @@ func (k *ThresholdKind) Matches(ctx context.Context, r *Rule, events []*event.Ev
 			if ev.Time.After(d.Last) {
 				d.Last = ev.Time.UTC()
 			}
-			if k.c.fieldRes != nil && len(d.Values) < maxValues {
+			if k.c.Type == CorrValueSum {
+				if v, ok := firstValue(ev, k.c.fieldRes); ok {
+					if f, err := strconv.ParseFloat(v, 64); err == nil && f > 0 && !math.IsInf(f, 0) {
+						d.Sum += f
+					}
+				}
+			} else if k.c.fieldRes != nil && len(d.Values) < maxValues {
 				if v, ok := firstValue(ev, k.c.fieldRes); ok {
 					v = strings.ToLower(v)
 					if !slices.Contains(d.Values, v) {
@@ -125,10 +136,16 @@ func (k *ThresholdKind) Matches(ctx context.Context, r *Rule, events []*event.Ev
 	for _, key := range order {
 		b, d := buckets[key], results[key]
 		metric := int(counts[key])
-		if k.c.Type == CorrValueCount {
+		value := float64(metric)
+		switch k.c.Type {
+		case CorrValueCount:
 			metric = len(d.Values)
+			value = float64(metric)
+		case CorrValueSum:
+			value = d.Sum
+			metric = int(min(d.Sum, math.MaxInt64/2))
 		}
-		if !k.c.met(float64(metric)) {
+		if !k.c.met(value) {
 			continue
 		}
 		evs := slices.Clone(b.events)

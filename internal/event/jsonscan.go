@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/bits"
 	"strings"
 	"unicode/utf8"
 )
@@ -410,5 +411,307 @@ func lookup(v []byte, path string, out *[]Value, found *bool, depth int) {
 		if len(t) > 0 && (t[0] == '{' || t[0] == '[') {
 			lookup([]byte(t), path, out, found, depth+1)
 		}
+	}
+}
+
+// Strict scanning: the grammar encoding/json accepts (json.Valid), for
+// parsers that decode a record in one pass and must reject exactly what the
+// standard library rejects. Scanner walks one JSON text by index; a syntax
+// error sets Bad, after which every method returns len(B) at once, so a
+// caller checks Bad once per member. Which error it is, is not kept:
+// callers that report one ask encoding/json (the error path is rare).
+
+// MaxStrictDepth is encoding/json's nesting limit: the 10001st open object
+// or array is a syntax error.
+const MaxStrictDepth = 10000
+
+// Scanner is a strict JSON walker over B.
+type Scanner struct {
+	B     []byte
+	Depth int  // objects and arrays open
+	Bad   bool // a syntax error was met
+}
+
+func (s *Scanner) fail() int {
+	s.Bad = true
+	return len(s.B)
+}
+
+// ws returns the index of the first non-blank byte at or after i.
+func (s *Scanner) ws(i int) int {
+	b := s.B
+	for i < len(b) && (b[i] == ' ' || b[i] == '\n' || b[i] == '\r' || b[i] == '\t') {
+		i++
+	}
+	return i
+}
+
+// WS returns the index of the first non-blank byte at or after i.
+func (s *Scanner) WS(i int) int { return s.ws(i) }
+
+// stringStops has the top bit of each byte of x that is '"', '\\' or a
+// control character (bytes of 0x80 and above are none of them). Only the
+// first such byte is exact.
+func stringStops(x uint64) uint64 {
+	q := x ^ ('"' * lowBits)
+	e := x ^ ('\\' * lowBits)
+	return (((q - lowBits) &^ q) | ((e - lowBits) &^ e) | ((x - 0x20*lowBits) &^ x)) & highBits
+}
+
+// String scans the string at B[i] == '"' and returns the index past its
+// closing quote. plain is true when its content is the decoded value as it
+// stands: no escape and valid UTF-8.
+func (s *Scanner) String(i int) (end int, plain bool) {
+	b := s.B
+	if s.Bad {
+		return len(b), false
+	}
+	j := i + 1
+	var high uint64 // top bits of the bytes passed: non-ASCII content
+	plain = true
+	for {
+		for j+8 <= len(b) {
+			x := binary.LittleEndian.Uint64(b[j:])
+			if stop := stringStops(x); stop != 0 {
+				n := bits.TrailingZeros64(stop) / 8
+				high |= x & (1<<(8*uint(n)) - 1) & highBits
+				j += n
+				break
+			}
+			high |= x & highBits
+			j += 8
+		}
+		for j < len(b) {
+			c := b[j]
+			if c == '"' || c == '\\' || c < 0x20 {
+				break
+			}
+			if c >= 0x80 {
+				high = highBits
+			}
+			j++
+		}
+		if j >= len(b) {
+			return s.fail(), false
+		}
+		switch c := b[j]; {
+		case c == '"':
+			if plain && high != 0 && !utf8.Valid(b[i+1:j]) {
+				plain = false
+			}
+			return j + 1, plain
+		case c == '\\':
+			plain = false
+			if j+1 >= len(b) {
+				return s.fail(), false
+			}
+			switch b[j+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				j += 2
+			case 'u':
+				if j+6 > len(b) || !isHex4(b[j+2:j+6]) {
+					return s.fail(), false
+				}
+				j += 6
+			default:
+				return s.fail(), false
+			}
+		default: // a control character
+			return s.fail(), false
+		}
+	}
+}
+
+func isHex4(h []byte) bool {
+	for _, c := range h[:4] {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
+
+// number scans the number at B[i] (a '-' or a digit).
+func (s *Scanner) number(i int) int {
+	b := s.B
+	j := i
+	if j < len(b) && b[j] == '-' {
+		j++
+	}
+	switch {
+	case j < len(b) && b[j] == '0':
+		j++
+	case j < len(b) && b[j] >= '1' && b[j] <= '9':
+		for j++; j < len(b) && b[j] >= '0' && b[j] <= '9'; j++ {
+		}
+	default:
+		return s.fail()
+	}
+	if j < len(b) && b[j] == '.' {
+		j++
+		if j >= len(b) || b[j] < '0' || b[j] > '9' {
+			return s.fail()
+		}
+		for j++; j < len(b) && b[j] >= '0' && b[j] <= '9'; j++ {
+		}
+	}
+	if j < len(b) && (b[j] == 'e' || b[j] == 'E') {
+		j++
+		if j < len(b) && (b[j] == '+' || b[j] == '-') {
+			j++
+		}
+		if j >= len(b) || b[j] < '0' || b[j] > '9' {
+			return s.fail()
+		}
+		for j++; j < len(b) && b[j] >= '0' && b[j] <= '9'; j++ {
+		}
+	}
+	return j
+}
+
+func (s *Scanner) literal(i int, lit string) int {
+	if len(s.B)-i >= len(lit) && string(s.B[i:i+len(lit)]) == lit {
+		return i + len(lit)
+	}
+	return s.fail()
+}
+
+// Skip checks the value at i (blanks first) and returns the index past it.
+func (s *Scanner) Skip(i int) int {
+	if s.Bad {
+		return len(s.B)
+	}
+	b := s.B
+	i = s.ws(i)
+	if i >= len(b) {
+		return s.fail()
+	}
+	switch c := b[i]; c {
+	case '"':
+		end, _ := s.String(i)
+		return end
+	case '{':
+		i, more := s.Open(i)
+		for more {
+			var vi int
+			_, _, vi = s.Key(i)
+			i, more = s.Next(s.Skip(vi))
+		}
+		return i
+	case '[':
+		i, more := s.OpenArray(i)
+		for more {
+			i, more = s.NextElem(s.Skip(i))
+		}
+		return i
+	case 't':
+		return s.literal(i, "true")
+	case 'f':
+		return s.literal(i, "false")
+	case 'n':
+		return s.literal(i, "null")
+	default:
+		if c == '-' || (c >= '0' && c <= '9') {
+			return s.number(i)
+		}
+		return s.fail()
+	}
+}
+
+// Open enters the object at B[i] == '{'. more is false for an empty object,
+// and i is then past its '}'; otherwise i is at its first member name.
+func (s *Scanner) Open(i int) (int, bool) {
+	if s.Bad {
+		return len(s.B), false
+	}
+	if s.Depth >= MaxStrictDepth {
+		return s.fail(), false
+	}
+	s.Depth++
+	i = s.ws(i + 1)
+	if i < len(s.B) && s.B[i] == '}' {
+		s.Depth--
+		return i + 1, false
+	}
+	return i, true
+}
+
+// Key reads the member name at i and its colon. key is the raw quoted name;
+// plain tells it needs no decoding (see String); vi is where the value
+// starts (blanks skipped).
+func (s *Scanner) Key(i int) (key []byte, plain bool, vi int) {
+	if s.Bad || i >= len(s.B) || s.B[i] != '"' {
+		return nil, false, s.fail()
+	}
+	end, plain := s.String(i)
+	if s.Bad {
+		return nil, false, end
+	}
+	j := s.ws(end)
+	if j >= len(s.B) || s.B[j] != ':' {
+		return nil, false, s.fail()
+	}
+	return s.B[i:end], plain, s.ws(j + 1)
+}
+
+// Next moves on after a member value ending at i: more is true and i at
+// the next member name after a ','; false and i past the '}' at the end.
+func (s *Scanner) Next(i int) (int, bool) {
+	if s.Bad {
+		return len(s.B), false
+	}
+	i = s.ws(i)
+	if i < len(s.B) {
+		switch s.B[i] {
+		case ',':
+			return s.ws(i + 1), true
+		case '}':
+			s.Depth--
+			return i + 1, false
+		}
+	}
+	return s.fail(), false
+}
+
+// OpenArray enters the array at B[i] == '['; more is false for an empty
+// array (i past its ']'), else i is at its first element.
+func (s *Scanner) OpenArray(i int) (int, bool) {
+	if s.Bad {
+		return len(s.B), false
+	}
+	if s.Depth >= MaxStrictDepth {
+		return s.fail(), false
+	}
+	s.Depth++
+	i = s.ws(i + 1)
+	if i < len(s.B) && s.B[i] == ']' {
+		s.Depth--
+		return i + 1, false
+	}
+	return i, true
+}
+
+// NextElem moves on after an element ending at i (see Next).
+func (s *Scanner) NextElem(i int) (int, bool) {
+	if s.Bad {
+		return len(s.B), false
+	}
+	i = s.ws(i)
+	if i < len(s.B) {
+		switch s.B[i] {
+		case ',':
+			return s.ws(i + 1), true
+		case ']':
+			s.Depth--
+			return i + 1, false
+		}
+	}
+	return s.fail(), false
+}
+
+// End checks that only blanks follow the top-level value ending at i.
+func (s *Scanner) End(i int) {
+	if !s.Bad && s.ws(i) != len(s.B) {
+		s.fail()
 	}
 }

@@ -407,6 +407,7 @@ func (s *Server) invoke(w http.ResponseWriter, r *http.Request, fn Function) {
 
 	var inputs []pipeline.Input
 	var timer TimerInfo
+	var blob Blob
 	switch fn.Trigger {
 	case TriggerEventHub:
 		batch, err := DecodeEventHub(req, fn.Binding, fn.DataType)
@@ -417,8 +418,7 @@ func (s *Server) invoke(w http.ResponseWriter, r *http.Request, fn Function) {
 		log = log.With().Str("partition_id", batch.Partition.PartitionID).Int("events", len(batch.Events)).Logger()
 		inputs = batch.Inputs()
 	case TriggerBlob:
-		blob, err := DecodeBlob(req, fn.Binding)
-		if err != nil {
+		if blob, err = DecodeBlob(req, fn.Binding); err != nil {
 			fail(http.StatusBadRequest, fn.Name+": "+err.Error())
 			return
 		}
@@ -459,7 +459,12 @@ func (s *Server) invoke(w http.ResponseWriter, r *http.Request, fn Function) {
 		return
 	}
 
-	rep, err := s.proc.Process(ctx, inputs)
+	var rep pipeline.Report
+	if bp, ok := s.proc.(BlobProcessor); ok && fn.Trigger == TriggerBlob {
+		rep, err = bp.ProcessBlob(ctx, blob, fn.Binding)
+	} else {
+		rep, err = s.proc.Process(ctx, inputs)
+	}
 	if err != nil {
 		log.Error().Err(err).Int("records", rep.Records).Msg("invocation failed; the host retries the batch")
 		fail(http.StatusInternalServerError, fn.Name+": "+err.Error())

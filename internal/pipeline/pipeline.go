@@ -14,6 +14,7 @@ import (
 	"github.com/azdetect/azdetect/internal/alert"
 	"github.com/azdetect/azdetect/internal/detect"
 	"github.com/azdetect/azdetect/internal/event"
+	"github.com/azdetect/azdetect/internal/silence"
 	"github.com/azdetect/azdetect/internal/source"
 )
 
@@ -33,6 +34,9 @@ type Options struct {
 	// store shared by every instance (Table Storage).
 	Suppressor alert.Suppressor
 	Now        func() time.Time // optional: clock for dedupe
+	// Silence, when set, records which sources arrived in each batch and
+	// raises an alert for those silent too long (AZDETECT_SILENCE_AFTER).
+	Silence *silence.Tracker
 }
 
 // Pipeline runs batches. It is safe for concurrent use when its parts are.
@@ -102,9 +106,22 @@ func (p *Pipeline) Run(ctx context.Context, inputs []Input) (Report, error) {
 			switch status {
 			case source.Parsed:
 				rep.BySource[ev.Source]++
+				rep.Coverage.Add(ev)
 				batch = append(batch, ev)
 				if len(batch) >= chunk {
-					return flush()
+					if err := flush(); err != nil {
+						return err
+					}
+				}
+				if source.IsFlow(ev) {
+					// One event per tuple, evaluated in chunks (flowtuple.go).
+					return p.opts.Registry.ExpandFlow(ev, func(t *event.Event) error {
+						batch = append(batch, t)
+						if len(batch) >= chunk {
+							return flush()
+						}
+						return nil
+					})
 				}
 			case source.Unrecognised:
 				rep.Unrecognised++
@@ -150,6 +167,13 @@ func (p *Pipeline) Run(ctx context.Context, inputs []Input) (Report, error) {
 		alerts = append(alerts, AlertOf(m))
 	}
 	now := p.opts.Now()
+	if p.opts.Silence != nil {
+		silent, err := p.checkSilence(ctx, now, &rep)
+		if err != nil {
+			return rep, err
+		}
+		alerts = append(alerts, silent...)
+	}
 	sup := p.opts.Suppressor
 	if sup == nil && p.opts.Deduper != nil {
 		sup = alert.MemorySuppressor{Deduper: p.opts.Deduper}
@@ -175,6 +199,7 @@ func (p *Pipeline) Run(ctx context.Context, inputs []Input) (Report, error) {
 	rep.Alerts = alerts
 	rep.Duration = time.Since(start)
 	log.Info().Int("records", rep.Records).Interface("sources", rep.BySource).
+		Interface("categories", rep.Coverage.ByCategory()).
 		Int("unrecognised", rep.Unrecognised).Int("malformed", len(rep.Malformed)).
 		Int("alerts", len(rep.Alerts)).Int64("duration_ms", rep.Duration.Milliseconds()).
 		Msg("batch processed")
@@ -209,4 +234,17 @@ func AlertOf(m detect.Match) alert.Alert {
 	// Stateful kinds name the group and window: the alert id is theirs.
 	spec.GroupKey, spec.WindowStart, spec.Count = m.GroupKey, m.WindowStart, m.Count
 	return alert.New(spec, m.Events)
+}
+
+// checkSilence records the sources of this batch and returns the alerts of
+// the sources silent for too long.
+func (p *Pipeline) checkSilence(ctx context.Context, now time.Time, rep *Report) ([]alert.Alert, error) {
+	var keys []silence.Key
+	for _, r := range rep.Coverage.Rows() {
+		keys = append(keys, silence.Key{Source: r.Source, Subscription: r.Subscription})
+	}
+	if err := p.opts.Silence.Seen(ctx, now, keys); err != nil {
+		return nil, err
+	}
+	return p.opts.Silence.Check(ctx, now)
 }

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/azdetect/azdetect/internal/alert"
+	"github.com/azdetect/azdetect/internal/coverage"
 )
 
 // Input is one body of records: a file, one Event Hub event, a blob.
@@ -26,6 +27,7 @@ type Report struct {
 	BySource     map[string]int // recognised and parsed records per source name
 	Unrecognised int            // well-formed records no source claimed
 	Malformed    []Malformed
-	Alerts       []alert.Alert // alerts raised (after dedupe), in order
+	Alerts       []alert.Alert  // alerts raised (after dedupe), in order
+	Coverage     coverage.Tally // parsed records per source, category, subscription and resource type
 	Duration     time.Duration
 }

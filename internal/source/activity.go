@@ -1,7 +1,9 @@
 package source
 
 import (
+	"reflect"
 	"strings"
+	"unsafe"
 
 	"github.com/azdetect/azdetect/internal/event"
 )
@@ -56,18 +58,58 @@ func (a *activityIdentity) UnmarshalJSON(b []byte) error {
 		a.Name = t.String()
 		return nil
 	}
-	var obj struct {
-		Claims        embedded[claims] `json:"claims"`
-		Authorization embedded[struct {
-			Evidence evidence `json:"evidence"`
-		}] `json:"authorization"`
-	}
+	var obj activityIdentityJSON
 	if err := unmarshal(b, &obj); err != nil {
 		return err
 	}
 	a.Claims = obj.Claims.V
 	a.Evidence = obj.Authorization.V.Evidence
 	return nil
+}
+
+// activityIdentityJSON is an identity written as an object.
+type activityIdentityJSON struct {
+	Claims        embedded[claims]                `json:"claims"`
+	Authorization embedded[activityAuthorization] `json:"authorization"`
+}
+
+type activityAuthorization struct {
+	Evidence evidence `json:"evidence"`
+}
+
+// decodeActivityIdentity decodes an identity as UnmarshalJSON does: null
+// leaves it, a string is the Name, anything else decodes as an object of
+// its own (whose first type error is the identity's) that replaces Claims
+// and Evidence.
+func decodeActivityIdentity(d *decoder, _ []byte, _ bool, vi int, p unsafe.Pointer) int {
+	a := (*activityIdentity)(p)
+	if vi >= len(d.B) {
+		return d.Skip(vi)
+	}
+	switch d.B[vi] {
+	case 'n':
+		return d.Skip(vi)
+	case '"':
+		var t text
+		end := d.text(vi, &t)
+		if !d.Bad {
+			a.Name = t.String()
+		}
+		return end
+	}
+	var obj activityIdentityJSON
+	err, saved := d.err, d.root()
+	d.err = nil
+	end := d.decodeStruct(vi, identityPlan, unsafe.Pointer(&obj))
+	d.path = saved
+	if d.err == nil {
+		a.Claims = obj.Claims.V
+		a.Evidence = obj.Authorization.V.Evidence
+	}
+	if err != nil {
+		d.err = err
+	}
+	return end
 }
 
 // claims are the caller's token claims that tell who (log-schemas §4.2).
@@ -96,9 +138,19 @@ type activityProperties struct {
 	CompromisedEntity text          `json:"compromisedEntity"`
 }
 
+var activityPlan, identityPlan, statusBodyPlan *plan
+
+func init() {
+	statusBodyPlan = planOf(reflect.TypeFor[statusBody]())
+	identityPlan = planOf(reflect.TypeFor[activityIdentityJSON]())
+	customDecoders[reflect.TypeFor[activityIdentity]()] = decodeActivityIdentity
+	customDecoders[reflect.TypeFor[statusMessage]()] = decodeStatusMessage
+	activityPlan = planOf(reflect.TypeFor[activityRecord]())
+}
+
 func parseActivity(raw []byte, ev *event.Event) error {
 	var r activityRecord
-	if err := unmarshal(raw, &r); err != nil {
+	if err := decodeInto(raw, activityPlan, &r); err != nil {
 		return err
 	}
 	if err := r.fill(ev); err != nil {
@@ -267,16 +319,45 @@ func (m *statusMessage) UnmarshalJSON(b []byte) error {
 		return err
 	}
 	*m = statusMessage(t.String())
-	var body embedded[struct {
-		Error struct {
-			Code    text `json:"code"`
-			Message text `json:"message"`
-		} `json:"error"`
-	}]
+	var body embedded[statusBody]
 	if err := body.UnmarshalJSON(b); err == nil {
-		if e := body.V.Error; e.Code != "" || e.Message != "" {
-			*m = statusMessage(strings.TrimPrefix(e.Code.String()+": "+e.Message.String(), ": "))
-		}
+		body.V.message(m)
 	}
 	return nil
+}
+
+// statusBody is a statusMessage that holds JSON.
+type statusBody struct {
+	Error struct {
+		Code    text `json:"code"`
+		Message text `json:"message"`
+	} `json:"error"`
+}
+
+// message sets m to "code: message" when the body has either.
+func (b *statusBody) message(m *statusMessage) {
+	if e := b.Error; e.Code != "" || e.Message != "" {
+		*m = statusMessage(strings.TrimPrefix(e.Code.String()+": "+e.Message.String(), ": "))
+	}
+}
+
+// decodeStatusMessage decodes a statusMessage as UnmarshalJSON does.
+func decodeStatusMessage(d *decoder, _ []byte, _ bool, vi int, p unsafe.Pointer) int {
+	m := (*statusMessage)(p)
+	var t text
+	end := d.text(vi, &t)
+	if d.Bad {
+		return end
+	}
+	*m = statusMessage(t.String())
+	// The body is decoded on its own: its errors are not the record's.
+	var body statusBody
+	sub := decoder{Scanner: event.Scanner{B: d.B[vi:end]}}
+	sub.End(sub.embedded(0, func(d *decoder, vi int) int {
+		return d.decodeStruct(vi, statusBodyPlan, unsafe.Pointer(&body))
+	}))
+	if sub.err == nil && !sub.Bad {
+		body.message(m)
+	}
+	return end
 }

@@ -1,6 +1,7 @@
 package source
 
 import (
+	"reflect"
 	"strings"
 
 	"github.com/azdetect/azdetect/internal/event"
@@ -75,9 +76,11 @@ func lookupKV(kvs []keyValue, key string) text {
 	return ""
 }
 
+var auditPlan = planOf(reflect.TypeFor[auditRecord]())
+
 func parseAudit(raw []byte, ev *event.Event) error {
 	var r auditRecord
-	if err := unmarshal(raw, &r); err != nil {
+	if err := decodeInto(raw, auditPlan, &r); err != nil {
 		return err
 	}
 	if err := r.fill(ev); err != nil {

@@ -1,12 +1,15 @@
 package source
 
 import (
+	stdjson "encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
 	"reflect"
+	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	json "github.com/goccy/go-json"
 
@@ -219,4 +222,539 @@ func first(vals ...text) string {
 		}
 	}
 	return ""
+}
+
+// One-pass decoding. The hottest sources fill their typed records with
+// decoder instead of unmarshal: one strict scan of the record (the grammar
+// encoding/json accepts) that decodes the members it knows as it meets them
+// and checks the rest, with the rules of unmarshal kept exactly:
+//
+//   - member names match a field exactly, else the first field (in struct
+//     order) equal under case folding; a later duplicate overwrites, and a
+//     duplicate object merges into the struct;
+//   - text and embedded behave as their UnmarshalJSON methods;
+//   - a struct member holding another kind of value is a type error worded
+//     as unmarshal words it; decoding goes on and the first one is
+//     returned, unless the record is not valid JSON: then encoding/json's
+//     syntax error is (what unmarshal returns too).
+//
+// decode_equiv_test.go checks both decodings agree on arbitrary input.
+//
+// Strings without escapes share the record's bytes instead of copying them:
+// parsers are handed ev.Raw, which is never written once parsed.
+type decoder struct {
+	event.Scanner
+	err  error      // the first type error
+	path []pathElem // to the value being decoded, from the root of its unmarshal
+}
+
+// decodeRecord decodes raw with decode, which is given the index of the
+// top-level value, and returns what unmarshal would.
+func decodeRecord(raw []byte, decode func(d *decoder, vi int) int) error {
+	d := decoder{Scanner: event.Scanner{B: raw}}
+	d.End(decode(&d, d.WS(0)))
+	if d.Bad {
+		return syntaxError(raw)
+	}
+	return d.err
+}
+
+// decodeEmbedded decodes the JSON text s held by a string member, as
+// embedded does: errors are dropped, what was decoded before one is kept.
+func decodeEmbedded(s string, decode func(d *decoder, vi int) int) {
+	d := decoder{Scanner: event.Scanner{B: []byte(s)}}
+	d.End(decode(&d, d.WS(0)))
+}
+
+// syntaxError returns encoding/json's error for raw, which the scanner
+// found not to be valid JSON (unmarshal reports the same text).
+func syntaxError(raw []byte) error {
+	var v any
+	if err := stdjson.Unmarshal(raw, &v); err != nil {
+		return err
+	}
+	return ErrInvalidJSON // unreachable while the scanner and encoding/json agree
+}
+
+// shared returns b as a string without copying: b is part of a record
+// that is never written again.
+func shared(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+
+// pathElem is a step from the value an unmarshal decodes to the value a
+// type error is of: a member name (raw) or an array index.
+type pathElem struct {
+	key   []byte
+	plain bool
+	index int // -1: a member
+}
+
+func (d *decoder) pushKey(key []byte, plain bool) { d.path = append(d.path, pathElem{key, plain, -1}) }
+func (d *decoder) pushIndex(i int)                { d.path = append(d.path, pathElem{index: i}) }
+func (d *decoder) pop()                           { d.path = d.path[:len(d.path)-1] }
+
+// root starts the path of a value decoded as an unmarshal of its own; the
+// caller restores the path returned.
+func (d *decoder) root() []pathElem {
+	saved := d.path
+	d.path = d.path[len(d.path):]
+	return saved
+}
+
+var pointerEscaper = strings.NewReplacer("~", "~0", "/", "~1")
+
+// typeError records the type error of the value at vi, at the end of
+// d.path, whose Go type decodes from want: worded as unmarshal words it.
+func (d *decoder) typeError(vi int, want string) {
+	if d.err != nil {
+		return
+	}
+	names := make([]string, len(d.path))
+	for i, e := range d.path {
+		if e.index >= 0 {
+			names[i] = strconv.Itoa(e.index)
+		} else {
+			names[i] = pointerEscaper.Replace(keyName(e.key, e.plain))
+		}
+	}
+	d.err = fmt.Errorf("%w: %s holds a JSON %s, want %s", ErrMemberType, strings.Join(names, "."), valueKind(d.B[vi]), want)
+}
+
+// keyName decodes a raw member name.
+func keyName(key []byte, plain bool) string {
+	if plain {
+		return string(key[1 : len(key)-1])
+	}
+	s, _ := event.Unquote(key)
+	return s
+}
+
+// valueKind names the JSON kind of the value starting with c.
+func valueKind(c byte) string {
+	switch c {
+	case '"':
+		return "string"
+	case 't', 'f':
+		return "bool"
+	case 'n':
+		return "null"
+	case '[':
+		return "array"
+	case '{':
+		return "object"
+	}
+	return "number"
+}
+
+// text decodes the value at vi into t, as text.UnmarshalJSON does.
+func (d *decoder) text(vi int, t *text) int {
+	b := d.B
+	if vi >= len(b) {
+		return d.Skip(vi)
+	}
+	switch b[vi] {
+	case '"':
+		end, plain := d.String(vi)
+		if d.Bad {
+			return end
+		}
+		if plain {
+			*t = text(shared(b[vi+1 : end-1]))
+		} else {
+			s, _ := event.Unquote(b[vi:end])
+			*t = text(s)
+		}
+		return end
+	case 'n':
+		end := d.Skip(vi)
+		if !d.Bad {
+			*t = ""
+		}
+		return end
+	}
+	end := d.Skip(vi)
+	if !d.Bad {
+		*t = text(shared(b[vi:end]))
+	}
+	return end
+}
+
+// object decodes the value at vi into a struct whose fields are f: set
+// decodes the value at vi of field k, named key, and returns the index
+// past it. null leaves the struct as it is; another kind of value is a
+// type error.
+func (d *decoder) object(vi int, f *fieldSet, set func(k int, key []byte, plain bool, vi int) int) int {
+	b := d.B
+	if vi >= len(b) {
+		return d.Skip(vi)
+	}
+	switch b[vi] {
+	case '{':
+	case 'n':
+		return d.Skip(vi)
+	default:
+		end := d.Skip(vi)
+		if !d.Bad {
+			d.typeError(vi, "object")
+		}
+		return end
+	}
+	i, more := d.Open(vi)
+	for more {
+		k, plain, vj := d.Key(i)
+		if d.Bad {
+			return vj
+		}
+		var j int
+		if fi := f.find(k, plain); fi >= 0 {
+			j = set(fi, k, plain, vj)
+		} else {
+			j = d.Skip(vj)
+		}
+		i, more = d.Next(j)
+	}
+	return i
+}
+
+// embedded decodes the value at vi as embedded.UnmarshalJSON does: an
+// object or an array with decode (as an unmarshal of its own, whose first
+// error is the member's), a string holding one with decode and no error,
+// anything else not at all.
+func (d *decoder) embedded(vi int, decode func(d *decoder, vi int) int) int {
+	b := d.B
+	if vi >= len(b) {
+		return d.Skip(vi)
+	}
+	switch b[vi] {
+	case '{', '[':
+		saved := d.root()
+		end := decode(d, vi)
+		d.path = saved
+		return end
+	case '"':
+		end, plain := d.String(vi)
+		if d.Bad {
+			return end
+		}
+		var s string
+		if plain {
+			s = shared(b[vi+1 : end-1])
+		} else {
+			s, _ = event.Unquote(b[vi:end])
+		}
+		if s = strings.TrimSpace(s); s != "" && (s[0] == '{' || s[0] == '[') {
+			decodeEmbedded(s, decode)
+		}
+		return end
+	}
+	return d.Skip(vi)
+}
+
+// fieldSet is the member names of a struct's fields, in struct order.
+type fieldSet struct {
+	names []string
+	fold  map[string][]int // ASCII lower-cased name -> fields, in struct order
+	lens  uint64           // bit n: a name of n bytes (63: longer)
+}
+
+func newFieldSet(names ...string) *fieldSet {
+	f := &fieldSet{names: names, fold: make(map[string][]int, len(names))}
+	for i, n := range names {
+		l := strings.ToLower(n)
+		f.fold[l] = append(f.fold[l], i)
+		f.lens |= 1 << min(len(n), 63)
+	}
+	return f
+}
+
+// find returns the field of the raw member name key (see the rules on
+// decoder), or -1.
+func (f *fieldSet) find(key []byte, plain bool) int {
+	k := key[1 : len(key)-1]
+	if !plain {
+		return f.findSlow(keyName(key, false))
+	}
+	if f.lens&(1<<min(len(k), 63)) == 0 {
+		// Folding keeps the length of ASCII; only a non-ASCII name
+		// (the Kelvin sign folds to k) may match a name of another length.
+		if isASCII(k) {
+			return -1
+		}
+		return f.findSlow(shared(k))
+	}
+	var buf [64]byte
+	if len(k) > len(buf) {
+		return f.findSlow(shared(k))
+	}
+	for i, c := range k {
+		if c >= 0x80 {
+			return f.findSlow(shared(k))
+		}
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		buf[i] = c
+	}
+	idx, ok := f.fold[string(buf[:len(k)])]
+	if !ok {
+		return -1
+	}
+	for _, i := range idx {
+		if f.names[i] == string(k) {
+			return i
+		}
+	}
+	return idx[0]
+}
+
+func (f *fieldSet) findSlow(s string) int {
+	for i, n := range f.names {
+		if n == s {
+			return i
+		}
+	}
+	for i, n := range f.names {
+		if strings.EqualFold(n, s) {
+			return i
+		}
+	}
+	return -1
+}
+
+func isASCII(b []byte) bool {
+	for _, c := range b {
+		if c >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// plan is how decoder fills one struct type, made once from the type by
+// planOf: its fields by member name (an embedded struct's fields promoted
+// in place, as encoding/json orders them) and how each decodes.
+type plan struct {
+	fields *fieldSet
+	ops    []op
+}
+
+type op struct {
+	off    uintptr // of the field in the struct
+	text   bool    // a text field
+	sub    *plan   // a struct field
+	custom decodeFunc
+	nested bool // custom decodes a struct, pointer or slice: its type errors name the member
+}
+
+// decodeFunc decodes the value at vi of the member named key into the
+// field at p.
+type decodeFunc func(d *decoder, key []byte, plain bool, vi int, p unsafe.Pointer) int
+
+// customDecoders decode the field types that are neither text nor plain
+// structs (embedded[T] is handled by planOf): keyed by type.
+var customDecoders = map[reflect.Type]decodeFunc{}
+
+// embeddedType is implemented by embedded[T].
+type embeddedType interface{ embeddedValue() reflect.Type }
+
+func (embedded[T]) embeddedValue() reflect.Type { return reflect.TypeFor[T]() }
+
+var textType = reflect.TypeFor[text]()
+
+// planOf makes the plan of struct type t. It panics on a field type it
+// does not know: plans are made when the package loads.
+func planOf(t reflect.Type) *plan {
+	var names []string
+	var ops []op
+	var add func(t reflect.Type, base uintptr)
+	add = func(t reflect.Type, base uintptr) {
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			if f.Anonymous && f.Type.Kind() == reflect.Struct {
+				add(f.Type, base+f.Offset)
+				continue
+			}
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if name == "" {
+				name = f.Name
+			}
+			if !f.IsExported() || name == "-" {
+				continue
+			}
+			for _, n := range names {
+				if n == name {
+					panic("source: planOf " + t.String() + ": member " + name + " twice")
+				}
+			}
+			o := op{off: base + f.Offset}
+			switch ft := f.Type; {
+			case customDecoders[ft] != nil:
+				o.custom = customDecoders[ft]
+			case ft == textType:
+				o.text = true
+			case reflect.PointerTo(ft).Implements(reflect.TypeFor[embeddedType]()):
+				// V is the first and only field of embedded[T].
+				v := valueDecoder(reflect.New(ft).Interface().(embeddedType).embeddedValue())
+				o.custom = func(d *decoder, _ []byte, _ bool, vi int, p unsafe.Pointer) int {
+					return d.embedded(vi, func(d *decoder, vi int) int { return v(d, vi, p) })
+				}
+			case ft.Kind() == reflect.Struct:
+				o.sub = planOf(ft)
+			default:
+				v := valueDecoder(ft)
+				o.custom = func(d *decoder, _ []byte, _ bool, vi int, p unsafe.Pointer) int { return v(d, vi, p) }
+				o.nested = true
+			}
+			names = append(names, name)
+			ops = append(ops, o)
+		}
+	}
+	add(t, 0)
+	return &plan{fields: newFieldSet(names...), ops: ops}
+}
+
+// decodeStruct decodes the value at vi into the struct at p of plan pl.
+func (d *decoder) decodeStruct(vi int, pl *plan, p unsafe.Pointer) int {
+	return d.object(vi, pl.fields, func(k int, key []byte, plain bool, vi int) int {
+		o := &pl.ops[k]
+		fp := unsafe.Add(p, o.off)
+		switch {
+		case o.text:
+			return d.text(vi, (*text)(fp))
+		case o.sub != nil:
+			d.pushKey(key, plain)
+			end := d.decodeStruct(vi, o.sub, fp)
+			d.pop()
+			return end
+		case o.nested:
+			d.pushKey(key, plain)
+			end := o.custom(d, key, plain, vi, fp)
+			d.pop()
+			return end
+		}
+		return o.custom(d, key, plain, vi, fp)
+	})
+}
+
+// valueDecoder returns how a value of type t (a struct, a pointer to one,
+// a slice of them) decodes into the memory at p, as unmarshal does.
+func valueDecoder(t reflect.Type) func(d *decoder, vi int, p unsafe.Pointer) int {
+	switch t.Kind() {
+	case reflect.Struct:
+		pl := planOf(t)
+		return func(d *decoder, vi int, p unsafe.Pointer) int { return d.decodeStruct(vi, pl, p) }
+	case reflect.Pointer:
+		if t.Elem().Kind() != reflect.Struct {
+			break
+		}
+		pl := planOf(t.Elem())
+		return func(d *decoder, vi int, p unsafe.Pointer) int {
+			// null sets nil; anything else is decoded into the value,
+			// allocated first when nil (even for a value in error).
+			if vi < len(d.B) && d.B[vi] == 'n' {
+				end := d.Skip(vi)
+				if !d.Bad {
+					*(*unsafe.Pointer)(p) = nil
+				}
+				return end
+			}
+			ep := *(*unsafe.Pointer)(p)
+			if ep == nil {
+				ep = reflect.New(t.Elem()).UnsafePointer()
+				*(*unsafe.Pointer)(p) = ep
+			}
+			return d.decodeStruct(vi, pl, ep)
+		}
+	case reflect.Slice:
+		return sliceDecoder(t)
+	}
+	panic("source: no decoder for " + t.String())
+}
+
+// inPlaceSliceLength: the elements of an array up to this index (or the
+// slice's capacity) are decoded into the slice's own array, over what an
+// earlier duplicate member left there, as unmarshal does; the later ones
+// into zero values.
+const inPlaceSliceLength = 64
+
+// sliceDecoder decodes arrays into slices of t as unmarshal does: null
+// sets nil, [] an empty slice (or length 0, keeping the array), and the
+// elements are decoded into the slice's array as it grows.
+func sliceDecoder(t reflect.Type) func(d *decoder, vi int, p unsafe.Pointer) int {
+	elem := valueDecoder(t.Elem())
+	return func(d *decoder, vi int, p unsafe.Pointer) int {
+		b := d.B
+		sv := reflect.NewAt(t, p).Elem()
+		if vi < len(b) && b[vi] == 'n' {
+			end := d.Skip(vi)
+			if !d.Bad {
+				sv.SetZero()
+			}
+			return end
+		}
+		if vi >= len(b) || b[vi] != '[' {
+			end := d.Skip(vi)
+			if !d.Bad {
+				d.typeError(vi, "array")
+			}
+			return end
+		}
+		i, more := d.OpenArray(vi)
+		if !more {
+			if !d.Bad {
+				if sv.IsNil() {
+					sv.Set(reflect.MakeSlice(t, 0, 0))
+				} else {
+					sv.SetLen(0)
+				}
+			}
+			return i
+		}
+		limit := max(sv.Cap(), inPlaceSliceLength)
+		var long reflect.Value // the elements from limit on
+		for idx := 0; ; idx++ {
+			var ep unsafe.Pointer
+			if idx < limit {
+				if idx+1 > sv.Cap() {
+					sv.SetLen(idx)
+					sv.Grow(max(idx+1, 4) - idx)
+				}
+				ep = sv.Slice(0, sv.Cap()).Index(idx).Addr().UnsafePointer()
+			} else {
+				if !long.IsValid() {
+					long = reflect.New(t).Elem()
+				}
+				long = reflect.Append(long, reflect.Zero(t.Elem()))
+				ep = long.Index(long.Len() - 1).Addr().UnsafePointer()
+			}
+			d.pushIndex(idx)
+			end := elem(d, i, ep)
+			d.pop()
+			i, more = d.NextElem(end)
+			if d.Bad || !more {
+				n := idx + 1
+				if !long.IsValid() {
+					sv.SetLen(n)
+					return i
+				}
+				if sv.Cap() < n {
+					nv := reflect.New(t).Elem()
+					nv.Grow(n)
+					nv.SetLen(limit)
+					reflect.Copy(nv, sv.Slice(0, limit))
+					sv.Set(nv)
+				}
+				sv.SetLen(n)
+				reflect.Copy(sv.Slice(limit, n), long)
+				return i
+			}
+		}
+	}
+}
+
+// decodeInto decodes raw into v, a pointer to a struct of plan pl, as
+// unmarshal(raw, v) does.
+func decodeInto[T any](raw []byte, pl *plan, v *T) error {
+	return decodeRecord(raw, func(d *decoder, vi int) int {
+		return d.decodeStruct(vi, pl, unsafe.Pointer(v))
+	})
 }

@@ -1,8 +1,15 @@
 package source
 
 import (
+	"bytes"
 	stdjson "encoding/json"
 	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -144,4 +151,146 @@ func TestDecoderDrift(t *testing.T) {
 			}
 		})
 	}
+}
+
+// The one-pass decoder (decodeInto) replaced unmarshal, the typed decoding
+// by goccy/go-json, for the hottest sources. These tests hold the two to
+// the same results on any input: the same error text, and when there is
+// none the same decoded record. unmarshal stays in the package for the
+// other sources, so the comparison stays runnable.
+
+// decodeCase is one record type decoded both ways.
+type decodeCase struct {
+	name    string
+	compare func(raw []byte) (oldErr, newErr error, oldV, newV any)
+}
+
+func decodeBoth[T any](name string, pl *plan) decodeCase {
+	return decodeCase{name, func(raw []byte) (error, error, any, any) {
+		var o, n T
+		oe := unmarshal(bytes.Clone(raw), &o)
+		ne := decodeInto(raw, pl, &n)
+		return oe, ne, &o, &n
+	}}
+}
+
+func decodeCases() []decodeCase {
+	return []decodeCase{
+		decodeBoth[signInRecord]("signin", signInPlan),
+		decodeBoth[activityRecord]("activity", activityPlan),
+		decodeBoth[auditRecord]("audit", auditPlan),
+		decodeBoth[riskRecord]("risk", riskPlan),
+	}
+}
+
+func checkDecodeEqual(t *testing.T, raw []byte) {
+	t.Helper()
+	for _, c := range decodeCases() {
+		oe, ne, o, n := c.compare(raw)
+		if (oe == nil) != (ne == nil) || (oe != nil && oe.Error() != ne.Error()) {
+			t.Fatalf("%s: %q\nunmarshal error: %v\ndecoder error:   %v", c.name, raw, oe, ne)
+		}
+		if oe == nil && !reflect.DeepEqual(o, n) {
+			t.Fatalf("%s: %q\nunmarshal: %+v\ndecoder:   %+v", c.name, raw, o, n)
+		}
+	}
+}
+
+// decodeSeeds are the edge cases of the decoding rules, beside every
+// golden input and public sample.
+var decodeSeeds = []string{
+	`{"time":"2024-01-01T00:00:00Z","category":"SignInLogs","properties":{"status":"x","id":"1"}}`,
+	`{"properties":"{\"status\":\"x\",\"id\":\"1\"}"}`,
+	`{"properties":"{\"id\":\"1\",\"status\":{\"errorCode\":5}, bad"}`,
+	`{"properties":"  [1,2]"}`, `{"properties":[1]}`, `{"properties":5}`, `{"properties":"x"}`,
+	`{"properties":{"STATUS":7}}`, `{"properties":{"sta\u0074us":[]}}`, `{"properties":{"status":{"errorCode":1},"status":{"failureReason":"r"}}}`,
+	`{"properties":{"status":true}}`, `{"properties":{"status":null}}`, `{"properties":{"status":{"errorCode":null}}}`,
+	`{"Level":5,"level":"Informational","LEVEL":"x","lEvel":"y"}`, `{"TIME":"a","time":"b","Time":"c"}`,
+	`{"\u0074ime":"x"}`, `{"tim\u212a":"x"}`, `{"ſtatus":1}`, `{"properties":{"\u017ftatus":1}}`, `{"properties":{"mfadetail":{"AUTHMETHOD":"sms"}}}`,
+	`{"time":"\u00e9\ud83d\ude00","category":"caf\u00e9","location":"\xff"}`, "{\"location\":\"\xff\xfe\"}",
+	`{"time":1.5e3,"category":true,"resultType":-0,"location":{"a":[1,{"b":null}]}}`,
+	`{"identity":"John"}`, `{"identity":5}`, `{"identity":[1]}`, `{"identity":{"claims":[1]}}`, `{"identity":{"claims":"x","authorization":"{\"evidence\":{\"role\":\"Owner\"}}"}}`,
+	`{"identity":{"authorization":{"evidence":"x"}}}`, `{"identity":{"authorization":[]}}`, `{"identity":"A","identity":{"claims":{"name":"n"}}}`,
+	`{"identity":{"claims":{"name":"n"}},"identity":{}}`, `{"identity":{"claims":{"name":"n"}},"identity":null}`, `{"identity":{"claims":{"name":"n"}},"identity":"s"}`,
+	`{"identity":{"authorization":{"evidence":1}},"properties":[]}`, `{"properties":[],"identity":{"authorization":{"evidence":1}}}`,
+	`{"properties":{"statusMessage":"{\"error\":{\"code\":\"C\",\"message\":\"M\"}}"}}`,
+	`{"properties":{"statusMessage":{"error":{"code":"C"}}}}`, `{"properties":{"statusMessage":{"error":"x"}}}`, `{"properties":{"statusMessage":null}}`,
+	`{"properties":{"statusMessage":"{\"error\":\"x\"}"}}`, `{"properties":{"statusMessage":"{\"error\":{\"code\":1}} x"}}`,
+	`{"properties":{"Severity":"High","severity":"low","SEVERITY":"m"}}`,
+	`{"properties":{"initiatedBy":{"user":5}}}`, `{"properties":"{\"initiatedBy\":{\"app\":5}}"}`, `{"properties":"{\"initiatedBy\":{\"app\":x"}`,
+	`{"properties":{"initiatedBy":{"user":{"id":"1"},"user":{"displayName":"d"}}}}`, `{"properties":{"initiatedBy":{"user":{"id":"1"},"user":null}}}`,
+	`{"properties":{"targetResources":[{"id":"1","type":"x"},{"id":"2"}],"targetResources":[{"type":"3"}]}}`,
+	`{"properties":{"targetResources":[{"id":"1"},{"id":"2"}],"targetResources":[{"type":"3"}],"targetResources":[{"displayName":"4"},{"displayName":"5"}]}}`,
+	`{"properties":{"targetResources":[{"id":"1"}],"targetResources":[]}}`, `{"properties":{"targetResources":[]}}`, `{"properties":{"targetResources":null}}`,
+	`{"properties":{"targetResources":[1,{"id":"2"}]}}`, `{"properties":{"targetResources":{}}}`, `{"properties":{"targetResources":"x"}}`,
+	`{"properties":"{\"targetResources\":[{\"id\":\"1\"},{\"id\":2}, x"}`, `{"properties":"{\"targetResources\":[{\"id\":\"1\"},"}`,
+	`{"properties":{"additionalDetails":[{"key":"User-Agent","value":"A"}],"additionalDetails":[{"value":"B"}]}}`,
+	`{"properties":{"additionalInfo":"[{\"Key\":\"userAgent\",\"Value\":\"ua\"}]"}}`, `{"properties":{"additionalInfo":{}}}`, `{"properties":{"additionalInfo":[{"Key":"a"},5]}}`,
+	`{"properties":{"additionalInfo":"[{\"Key\":\"a\"},5,{\"Key\":\"b\"}]"}}`, `{"properties":{"location":"x","additionalInfo":[]}}`,
+	`{"a":01}`, `{"a":1.}`, `{"a":"\q"}`, "{\"a\":\"\x01\"}", `{"a":tru}`, `{"a":1,}`, `{"a":1} x`, `{"a":[1,]}`, ``, ` `, `null`, `[]`, `"x"`, `5`, `{`, `{"a"`, `{"a":`,
+	`{"properties":{"status":"x"},"a":-}`, `{"identity":{"claims":{}}}  `, "\t{\"time\":\"x\"}\r\n",
+}
+
+func TestDecodeEquivalence(t *testing.T) {
+	for _, s := range decodeSeeds {
+		checkDecodeEqual(t, []byte(s))
+	}
+	deep := strings.Repeat(`{"properties":`, event.MaxStrictDepth-1)
+	for _, tail := range []string{`1`, `{}`, `{"a":1}`, `[]`} {
+		raw := deep + tail + strings.Repeat("}", event.MaxStrictDepth-1)
+		checkDecodeEqual(t, []byte(raw))
+	}
+	for _, raw := range decodeCorpus(t) {
+		checkDecodeEqual(t, raw)
+	}
+	// Long arrays: past the elements decoded in place.
+	for _, n := range []int{63, 64, 65, 130} {
+		els := make([]string, n)
+		for i := range els {
+			els[i] = fmt.Sprintf(`{"id":"%d"}`, i)
+		}
+		arr := "[" + strings.Join(els, ",") + "]"
+		checkDecodeEqual(t, []byte(`{"properties":{"targetResources":`+arr+`}}`))
+		checkDecodeEqual(t, []byte(`{"properties":{"targetResources":[{"type":"t"},{"type":"u"}],"targetResources":`+arr+`,"targetResources":[{"type":"v"}]}}`))
+		checkDecodeEqual(t, []byte(`{"properties":{"targetResources":`+arr+`,"targetResources":`+arr[:len(arr)-1]+`,{"type":"w"}]}}`))
+		checkDecodeEqual(t, []byte(`{"properties":"{\"targetResources\":`+strings.ReplaceAll(arr, `"`, `\"`)+`, x"}`))
+	}
+}
+
+// decodeCorpus is every record of the golden inputs and public samples.
+func decodeCorpus(t testing.TB) [][]byte {
+	var out [][]byte
+	add := func(path string) {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = Records(bytes.NewReader(data), func(rec Record) error {
+			out = append(out, bytes.Clone(rec.Bytes))
+			return nil
+		})
+	}
+	for _, dir := range goldenDirs {
+		for _, in := range goldenInputs(t, dir) {
+			add(in)
+		}
+	}
+	_ = filepath.WalkDir(samplesDir, func(path string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && !strings.HasSuffix(path, ".md") {
+			add(path)
+		}
+		return nil
+	})
+	return out
+}
+
+// FuzzDecodeEquivalence: go test -run '^$' -fuzz FuzzDecodeEquivalence ./internal/source/
+func FuzzDecodeEquivalence(f *testing.F) {
+	for _, s := range decodeSeeds {
+		f.Add([]byte(s))
+	}
+	for _, raw := range decodeCorpus(f) {
+		f.Add(raw)
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) { checkDecodeEqual(t, raw) })
 }

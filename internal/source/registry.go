@@ -49,6 +49,9 @@
 //	              flow.denied            number of denied tuples (NSG decision D, VNet state D)
 //	              flow.log_resource_id   VNet: flowLogResourceID (the event's resource is targetResourceID)
 //	              (per-tuple facts: event.FlowTuples, which walks Raw one tuple at a time)
+//	flowlogs      not a registry source: the pipeline's one event per flow tuple
+//	              (Registry.ExpandFlow), with flow.src_ip, flow.dst_port, flow.allowed,
+//	              flow.bytes_sent, flow.remote_class... (flowtuple.go)
 //	storageanalytics  storage.auth_type       anonymous, sas, accountkey, oauth (others lower-cased as written;
 //	                                          $logs 1.0 lines say authenticated: a key or OAuth, 1.0 cannot tell)
 //	storagelogs       storage.status          $logs request-status / statusText (Success, SASSuccess, AuthorizationPermissionMismatch...)
@@ -172,6 +175,7 @@ type Registry struct {
 	list       []Source
 	byCategory map[string][]int // lower-cased category -> indexes into list
 	text       []int            // indexes of the sources with Line, in list order
+	nets       *Networks        // flow tuple address classes (flowtuple.go); nil: DefaultNetworks
 }
 
 // NewRegistry builds the registry of every built-in source, checking the

@@ -1,6 +1,7 @@
 package source
 
 import (
+	"reflect"
 	"strings"
 
 	"github.com/azdetect/azdetect/internal/event"
@@ -55,9 +56,11 @@ type riskProperties struct {
 	AdditionalInfo embedded[[]keyValue] `json:"additionalInfo"`
 }
 
+var riskPlan = planOf(reflect.TypeFor[riskRecord]())
+
 func parseRisk(raw []byte, ev *event.Event) error {
 	var r riskRecord
-	if err := unmarshal(raw, &r); err != nil {
+	if err := decodeInto(raw, riskPlan, &r); err != nil {
 		return err
 	}
 	if err := r.fill(ev); err != nil {

@@ -1,6 +1,7 @@
 package source
 
 import (
+	"reflect"
 	"strings"
 
 	"github.com/azdetect/azdetect/internal/event"
@@ -75,9 +76,11 @@ type signInProperties struct {
 	} `json:"mfaDetail"`
 }
 
+var signInPlan = planOf(reflect.TypeFor[signInRecord]())
+
 func parseSignIn(raw []byte, ev *event.Event) error {
 	var r signInRecord
-	if err := unmarshal(raw, &r); err != nil {
+	if err := decodeInto(raw, signInPlan, &r); err != nil {
 		return err
 	}
 	if err := r.fill(ev); err != nil {

@@ -1,0 +1,62 @@
+package coverage
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/azdetect/azdetect/internal/event"
+)
+
+func TestReportPresentAndMissing(t *testing.T) {
+	var tl Tally
+	sub := "3B8E6F21-9A4C-4D7E-B5F2-8C1A0E9D6B47"
+	add := func(src, cat, rid string, n int) {
+		for range n {
+			tl.Add(&event.Event{Source: src, Category: cat, Resource: event.ParseResourceID(rid)})
+		}
+	}
+	add("signinlogs", "SignInLogs", "/tenants/7f3c2a91-5d4e-4b8a-9c6f-2e1d0b8a7c35/providers/Microsoft.aadiam", 3)
+	add("activitylogs", "Administrative", "/SUBSCRIPTIONS/"+sub+"/RESOURCEGROUPS/RG/PROVIDERS/MICROSOFT.COMPUTE/VIRTUALMACHINES/VM1", 2)
+	add("keyvault", "AuditEvent", "/SUBSCRIPTIONS/"+sub+"/RESOURCEGROUPS/RG/PROVIDERS/MICROSOFT.KEYVAULT/VAULTS/KV", 4)
+	add("vnetflowlogs", "FlowLogFlowEvent", "/subscriptions/"+sub+"/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/vnet", 1)
+
+	rep := tl.Report()
+	present := map[string]int{}
+	for _, s := range rep.Recommended {
+		if s.Present {
+			present[s.Name] = s.Records
+		}
+	}
+	for name, want := range map[string]int{
+		"Entra ID interactive sign-ins": 3, "Activity Log: Administrative": 2, "Key Vault AuditEvent": 4, "NSG or VNet flow logs": 1,
+	} {
+		if present[name] != want {
+			t.Errorf("%s: %d records, want %d", name, present[name], want)
+		}
+	}
+	missing := rep.Missing()
+	for _, name := range []string{"Entra ID non-interactive sign-ins", "Entra ID audit logs", "Activity Log: Security", "Storage logs (StorageBlobLogs or $logs)"} {
+		if !slices.Contains(missing, name) {
+			t.Errorf("missing %v lacks %q", missing, name)
+		}
+	}
+	if len(rep.Subscriptions) != 1 {
+		t.Fatalf("subscriptions %+v, want one", rep.Subscriptions)
+	}
+	s := rep.Subscriptions[0]
+	if s.Present["Administrative"] != 2 || !slices.Contains(s.Missing, "Security") || slices.Contains(s.Missing, "Administrative") {
+		t.Errorf("subscription status %+v", s)
+	}
+	if s.ResourceTypes["keyvault microsoft.keyvault/vaults"] != 4 || s.ResourceTypes["activitylogs microsoft.compute/virtualmachines"] != 0 {
+		t.Errorf("resource logs %+v: want the vault's, not the Activity Log's", s.ResourceTypes)
+	}
+	if got := tl.ByCategory()["keyvault/AuditEvent"]; got != 4 {
+		t.Errorf("ByCategory keyvault/AuditEvent = %d", got)
+	}
+	var merged Tally
+	merged.Merge(&tl)
+	merged.Merge(&tl)
+	if got := merged.ByCategory()["signinlogs/SignInLogs"]; got != 6 {
+		t.Errorf("merged = %d, want 6", got)
+	}
+}

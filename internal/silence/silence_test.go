@@ -1,0 +1,55 @@
+package silence
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/azdetect/azdetect/internal/state"
+)
+
+func TestSilentSourceAlertsOnce(t *testing.T) {
+	ctx := context.Background()
+	store := state.NewMemory()
+	tr, err := New(store, 6*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC)
+	kv := Key{Source: "keyvault", Subscription: "3b8e6f21-9a4c-4d7e-b5f2-8c1a0e9d6b47"}
+	signin := Key{Source: "signinlogs"}
+	if err := tr.Seen(ctx, t0, []Key{kv, signin, kv}); err != nil {
+		t.Fatal(err)
+	}
+	if a, err := tr.Check(ctx, t0.Add(5*time.Hour)); err != nil || len(a) != 0 {
+		t.Fatalf("after 5h: %d alerts, %v", len(a), err)
+	}
+	// Sign-ins keep flowing; the vault's logs stop.
+	for h := 1; h <= 8; h++ {
+		if err := tr.Seen(ctx, t0.Add(time.Duration(h)*time.Hour), []Key{signin}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a1, err := tr.Check(ctx, t0.Add(7*time.Hour))
+	if err != nil || len(a1) != 1 {
+		t.Fatalf("after 7h: %d alerts, %v", len(a1), err)
+	}
+	if a1[0].RuleID != RuleID || !strings.Contains(a1[0].Summary, "keyvault") || !strings.Contains(a1[0].Summary, kv.Subscription) {
+		t.Errorf("alert %+v", a1[0])
+	}
+	a2, _ := tr.Check(ctx, t0.Add(8*time.Hour))
+	if len(a2) != 1 || a2[0].ID != a1[0].ID {
+		t.Errorf("a later check must raise the same alert id: %v", a2)
+	}
+	// Records arrive again: no alert.
+	if err := tr.Seen(ctx, t0.Add(9*time.Hour), []Key{kv}); err != nil {
+		t.Fatal(err)
+	}
+	if a, _ := tr.Check(ctx, t0.Add(10*time.Hour)); len(a) != 0 {
+		t.Errorf("after records resumed: %d alerts", len(a))
+	}
+	if _, err := New(store, 0); err == nil {
+		t.Error("zero duration accepted")
+	}
+}
