@@ -87,6 +87,7 @@ func serve(ctx context.Context, s config.Settings, stdout io.Writer, ready chan<
 		return err
 	}
 	m := newMaintainer(store, outbox)
+	m.silence = p
 	sweeper, err := openArchive(s, store, p, *log)
 	if err != nil {
 		return err

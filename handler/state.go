@@ -65,6 +65,11 @@ func suppressor(s config.Settings, store state.Store) alert.Suppressor {
 type maintainer struct {
 	outbox  *alert.Outbox    // nil unless alerts go to Service Bus
 	archive *archive.Sweeper // nil unless archive blobs are followed
+	// silence checks for sources gone quiet: per batch is not enough when
+	// every source stops at once and no batch arrives.
+	silence interface {
+		CheckSilence(ctx context.Context) (int, error)
+	}
 	store   state.Store
 	tables  []string
 	now     func() time.Time
@@ -98,6 +103,13 @@ func (m *maintainer) Maintain(ctx context.Context) (string, error) {
 	}
 	zerolog.Ctx(ctx).Info().Int("swept", total).Strs("tables", m.tables).Msg("state swept")
 	line := fmt.Sprintf("swept %d expired entities (%s)", total, strings.Join(parts, ", "))
+	if m.silence != nil {
+		n, err := m.silence.CheckSilence(ctx)
+		if err != nil {
+			return "", err
+		}
+		line += fmt.Sprintf("; %d silent-source alert(s)", n)
+	}
 	if m.archive != nil {
 		// New bytes of the archive blobs still being written: appends raise
 		// no event, so the timer is what reads them.

@@ -174,27 +174,9 @@ func (p *Pipeline) Run(ctx context.Context, inputs []Input) (Report, error) {
 		}
 		alerts = append(alerts, silent...)
 	}
-	sup := p.opts.Suppressor
-	if sup == nil && p.opts.Deduper != nil {
-		sup = alert.MemorySuppressor{Deduper: p.opts.Deduper}
-	}
-	if sup != nil {
-		var err error
-		if alerts, err = sup.Fresh(ctx, now, alerts); err != nil {
-			return rep, err
-		}
-	} else {
-		alerts = alert.NewDeduper(time.Hour, len(alerts)+1).Fresh(now, alerts)
-	}
-	if len(alerts) > 0 {
-		if err := p.opts.Sink.Publish(ctx, alerts); err != nil {
-			return rep, fmt.Errorf("deliver alerts: %w", err)
-		}
-		if sup != nil {
-			if err := sup.Mark(ctx, now, alerts); err != nil {
-				return rep, err
-			}
-		}
+	alerts, err := p.deliver(ctx, now, alerts)
+	if err != nil {
+		return rep, err
 	}
 	rep.Alerts = alerts
 	rep.Duration = time.Since(start)
@@ -234,6 +216,52 @@ func AlertOf(m detect.Match) alert.Alert {
 	// Stateful kinds name the group and window: the alert id is theirs.
 	spec.GroupKey, spec.WindowStart, spec.Count = m.GroupKey, m.WindowStart, m.Count
 	return alert.New(spec, m.Events)
+}
+
+// deliver drops the alerts already delivered within the suppression
+// window, publishes the rest and marks them delivered once the sink
+// acknowledged them; it returns what was published.
+func (p *Pipeline) deliver(ctx context.Context, now time.Time, alerts []alert.Alert) ([]alert.Alert, error) {
+	sup := p.opts.Suppressor
+	if sup == nil && p.opts.Deduper != nil {
+		sup = alert.MemorySuppressor{Deduper: p.opts.Deduper}
+	}
+	if sup != nil {
+		var err error
+		if alerts, err = sup.Fresh(ctx, now, alerts); err != nil {
+			return nil, err
+		}
+	} else {
+		alerts = alert.NewDeduper(time.Hour, len(alerts)+1).Fresh(now, alerts)
+	}
+	if len(alerts) > 0 {
+		if err := p.opts.Sink.Publish(ctx, alerts); err != nil {
+			return nil, fmt.Errorf("deliver alerts: %w", err)
+		}
+		if sup != nil {
+			if err := sup.Mark(ctx, now, alerts); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return alerts, nil
+}
+
+// CheckSilence raises, without a batch, the alerts of sources that went
+// quiet: the maintenance timer calls it, so that a silence is noticed even
+// when every source stopped at once and no batch arrives. It returns how
+// many alerts it delivered; without a Silence tracker it does nothing.
+func (p *Pipeline) CheckSilence(ctx context.Context) (int, error) {
+	if p.opts.Silence == nil {
+		return 0, nil
+	}
+	now := p.opts.Now()
+	silent, err := p.opts.Silence.Check(ctx, now)
+	if err != nil {
+		return 0, fmt.Errorf("check silent sources: %w", err)
+	}
+	sent, err := p.deliver(ctx, now, silent)
+	return len(sent), err
 }
 
 // checkSilence records the sources of this batch and returns the alerts of

@@ -65,3 +65,43 @@ func TestRunAlertsOnSilentSource(t *testing.T) {
 		t.Errorf("the same silence alerted again: %+v", rep.Alerts)
 	}
 }
+
+// When every source stops at once no batch arrives; the maintenance
+// timer's CheckSilence still raises the silence, once.
+func TestCheckSilenceWithoutBatches(t *testing.T) {
+	reg, err := source.NewRegistry()
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := detect.NewEngine(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := silence.New(state.NewMemory(), 6*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC)
+	var sink alert.Collector
+	p, err := New(Options{Registry: reg, Engine: eng, Sink: &sink, DeadLetters: &keep{}, Silence: tr,
+		Deduper: alert.NewDeduper(24*time.Hour, 100), Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Run(context.Background(), []Input{{Origin: "batch", Body: strings.NewReader(diagDelete)}}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := p.CheckSilence(context.Background()); err != nil || n != 0 {
+		t.Fatalf("check while flowing: %d, %v", n, err)
+	}
+	now = now.Add(7 * time.Hour)
+	if n, err := p.CheckSilence(context.Background()); err != nil || n != 1 {
+		t.Fatalf("check after 7 quiet hours: %d alerts, %v; want 1", n, err)
+	}
+	if len(sink.Alerts) != 1 || sink.Alerts[0].RuleID != silence.RuleID {
+		t.Fatalf("published %+v", sink.Alerts)
+	}
+	if n, _ := p.CheckSilence(context.Background()); n != 0 {
+		t.Fatal("the same silence was raised twice")
+	}
+}
