@@ -70,9 +70,9 @@ type maintainer struct {
 	silence interface {
 		CheckSilence(ctx context.Context) (int, error)
 	}
-	store   state.Store
-	tables  []string
-	now     func() time.Time
+	store  state.Store
+	tables []string
+	now    func() time.Time
 }
 
 func newMaintainer(store state.Store, outbox *alert.Outbox) *maintainer {
