@@ -66,7 +66,7 @@ func TestScanDemoRaisesEveryIndicator(t *testing.T) {
 		}
 	}
 	last := lastLine(stderr)
-	for _, want := range []string{"activitylogs", "signinlogs", "auditlogs", "riskdetection", "malformed 1", "alerts"} {
+	for _, want := range []string{"activitylogs", "signinlogs", "auditlogs", "riskdetection", "not recognised 0", "malformed 1", "alerts"} {
 		if !strings.Contains(last, want) {
 			t.Errorf("summary line %q lacks %q", last, want)
 		}

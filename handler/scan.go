@@ -77,7 +77,7 @@ func runScan(ctx context.Context, s config.Settings, args []string, stdout, stde
 	dead := alert.NewDeadLetterFile(*deadLetter)
 	defer dead.Close()
 	p, err := pipeline.New(pipeline.Options{
-		Registry: reg, Engine: eng, Sink: sink, DeadLetters: dead,
+		Registry: reg, Engine: eng, Sink: sink, DeadLetters: dead, BatchLogLevel: zerolog.DebugLevel,
 		Suppressor: suppressor(s, store),
 	})
 	if err != nil {
@@ -193,7 +193,7 @@ func summaryLine(files int, rep pipeline.Report, printed []alert.Alert, dead *al
 }
 
 // listFiles expands folders recursively into their regular files, in a
-// stable order; hidden files and folders are skipped.
+// stable order; hidden files and folders, and Markdown files, are skipped.
 func listFiles(paths []string) ([]string, error) {
 	var files []string
 	for _, p := range paths {
@@ -216,7 +216,9 @@ func listFiles(paths []string) ([]string, error) {
 				}
 				return nil
 			}
-			if d.Type().IsRegular() {
+			// Folders of exported logs often carry a README; Markdown is
+			// never a log (a file named on the command line is read as is).
+			if d.Type().IsRegular() && !strings.EqualFold(filepath.Ext(name), ".md") {
 				files = append(files, path)
 			}
 			return nil

@@ -37,6 +37,9 @@ type Options struct {
 	// Silence, when set, records which sources arrived in each batch and
 	// raises an alert for those silent too long (AZDETECT_SILENCE_AFTER).
 	Silence *silence.Tracker
+	// BatchLogLevel is the level of the one log line per batch: info for
+	// the handler (zero value), debug for scan, where a summary ends the run.
+	BatchLogLevel zerolog.Level
 }
 
 // Pipeline runs batches. It is safe for concurrent use when its parts are.
@@ -180,7 +183,7 @@ func (p *Pipeline) Run(ctx context.Context, inputs []Input) (Report, error) {
 	}
 	rep.Alerts = alerts
 	rep.Duration = time.Since(start)
-	log.Info().Int("records", rep.Records).Interface("sources", rep.BySource).
+	log.WithLevel(p.opts.BatchLogLevel).Int("records", rep.Records).Interface("sources", rep.BySource).
 		Interface("categories", rep.Coverage.ByCategory()).
 		Int("unrecognised", rep.Unrecognised).Int("malformed", len(rep.Malformed)).
 		Int("alerts", len(rep.Alerts)).Int64("duration_ms", rep.Duration.Milliseconds()).
