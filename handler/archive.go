@@ -53,7 +53,7 @@ func openArchive(s config.Settings, store state.Store, proc archive.Processor, l
 	}
 	return archive.New(archive.Options{
 		Blobs: blobs, Store: store, Processor: proc,
-		Follow: s.ArchiveFollow, Lease: s.ArchiveLease,
+		Follow: s.ArchiveFollow, Lease: s.ArchiveLease, List: s.ArchiveListContainers,
 		Logger:     log.With().Str("component", "archive").Logger(),
 		BeforeMove: archiveBeforeMove,
 	})

@@ -444,3 +444,68 @@ func TestArchiveBlockBlobExactlyOnce(t *testing.T) {
 		})
 	}
 }
+
+// TestArchiveContainerFunctions: each archive container has its own blob
+// function (Event Grid names one container per function); a blob-created
+// invocation of the NSG flow-log function registers the blob and reads
+// it, as ingest-blob does. Then the classic $logs container, which raises
+// no Event Grid event, is found by the maintenance sweep's listing.
+func TestArchiveContainerFunctions(t *testing.T) {
+	h := startArchiveHandler(t)
+	ctx := context.Background()
+	run := strings.ToLower(rand.Text()[:10])
+
+	name := "resourceId=/SUBSCRIPTIONS/11111111-2222-3333-4444-555555555555/RESOURCEGROUPS/PROD-RG/PROVIDERS/MICROSOFT.NETWORK/NETWORKSECURITYGROUPS/" +
+		run + "-NSG/" + hourPath() + "/macAddress=000D3A1B2C3D/PT1H.json"
+	bb := h.container("insights-logs-networksecuritygroupflowevent").NewBlockBlobClient(name)
+	doc := `{"records":[` + nsgRecord(1) + `,` + nsgRecord(2) + `]}`
+	blockID := base64.StdEncoding.EncodeToString([]byte("block-0"))
+	if _, err := bb.StageBlock(ctx, blockID, streaming.NopCloser(strings.NewReader(doc)), nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bb.CommitBlockList(ctx, []string{blockID}, nil); err != nil {
+		t.Fatal(err)
+	}
+	status, logs := h.post(t, "archive-networksecuritygroupflowevent", blobCreated(bb.URL(), name, []byte(doc), 0))
+	if status != http.StatusOK {
+		t.Fatalf("archive-networksecuritygroupflowevent answered %d: %q", status, logs)
+	}
+	re := regexp.MustCompile(`^archive-networksecuritygroupflowevent: (\d+) records.*, (\d+) unrecognised, (\d+) malformed`)
+	if n := evaluated(t, re, logs); n != 2 {
+		t.Errorf("blob created: %d records evaluated, want 2 (logs %q)", n, logs)
+	}
+	// Registered: the same event again reads nothing.
+	if status, logs = h.post(t, "archive-networksecuritygroupflowevent", blobCreated(bb.URL(), name, []byte(doc), 0)); status != http.StatusOK {
+		t.Fatalf("repeated event answered %d: %q", status, logs)
+	}
+	if n := evaluated(t, re, logs); n != 0 {
+		t.Errorf("repeated event: %d records evaluated again", n)
+	}
+
+	// $logs: no event; the sweep lists it (AZDETECT_ARCHIVE_LIST_CONTAINERS
+	// defaults to $logs).
+	sample, err := os.ReadFile("../testdata/storageanalytics/v2_oauth.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, _, _ := strings.Cut(string(sample), "\n")
+	fields := strings.SplitN(first, ";", 3) // version;time;rest: a line of this hour
+	line := fields[0] + ";" + time.Now().UTC().Format("2006-01-02T15:04:05.0000000Z") + ";" + fields[2] + "\n"
+	lb := h.container("$logs").NewBlockBlobClient("blob/" + time.Now().UTC().Format("2006/01/02/15") + "00/" + run + ".log")
+	if _, err := lb.StageBlock(ctx, blockID, streaming.NopCloser(strings.NewReader(line)), nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lb.CommitBlockList(ctx, []string{blockID}, nil); err != nil {
+		t.Fatal(err)
+	}
+	status, logs = h.post(t, "maintenance", timerFired())
+	if status != http.StatusOK {
+		t.Fatalf("maintenance answered %d: %q", status, logs)
+	}
+	if !strings.Contains(strings.Join(logs, "\n"), "1 found by listing") {
+		t.Errorf("sweep did not find the $logs blob: %q", logs)
+	}
+	if n := evaluated(t, sweepRecords, logs); n != 1 {
+		t.Errorf("sweep read %d $logs records, want 1: %q", n, logs)
+	}
+}

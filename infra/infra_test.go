@@ -528,7 +528,7 @@ func TestFunctionConnectionsAreIdentityBased(t *testing.T) {
 					}
 					in.requireIdentity(t, fj.path, conn, need)
 					if src, _ := b["source"].(string); strings.EqualFold(src, "EventGrid") {
-						in.requireEventGridRoute(t, name)
+						in.requireEventGridRoute(t, name, b)
 					}
 				default:
 					if conn != "" {
@@ -575,24 +575,114 @@ func (in *infra) requireIdentity(t *testing.T, who, conn string, need []string) 
 	}
 }
 
-// requireEventGridRoute checks that the Event Grid subscription points at
-// this function's blobs webhook.
-func (in *infra) requireEventGridRoute(t *testing.T, function string) {
+// archiveEventsBic holds the Event Grid subscriptions to the blobs webhook.
+const archiveEventsBic = "modules/archive-events.bicep"
+
+// eventGridRoute is one subscription of archiveEventsBic: the function whose
+// blobs webhook it calls and the container its subject filter names.
+type eventGridRoute struct{ function, container string }
+
+var routeRe = regexp.MustCompile(`\{\s*function:\s*'([^']+)'\s*container:\s*'([^']+)'\s*\}`)
+
+// eventGridRoutes reads the fixed routes of archiveEventsBic, and the
+// function that follows the %AZDETECT_ARCHIVE_CONTAINER% container (param
+// functionName). It checks that each route becomes a BlobCreated
+// subscription to Host.Functions.<function> filtered on its container.
+func (in *infra) eventGridRoutes(t *testing.T) (fixed []eventGridRoute, custom string) {
 	t.Helper()
-	for path, f := range in.files {
-		if !strings.Contains(f.text, "/runtime/webhooks/blobs") {
-			continue
+	f, ok := in.files[archiveEventsBic]
+	if !ok {
+		t.Fatalf("%s is missing", archiveEventsBic)
+	}
+	for _, m := range routeRe.FindAllStringSubmatch(f.text, -1) {
+		fixed = append(fixed, eventGridRoute{m[1], m[2]})
+	}
+	custom, _ = f.paramDefault("functionName")
+	for _, want := range []string{
+		"/runtime/webhooks/blobs?functionName=Host.Functions.${r.function}&code=",
+		"subjectBeginsWith: '/blobServices/default/containers/${r.container}/'",
+		"'Microsoft.Storage.BlobCreated'",
+		"for r in routes:",
+		"concat(archiveRoutes, customRoute)",
+	} {
+		if !strings.Contains(f.text, want) {
+			t.Errorf("%s: the subscriptions must contain %s (one BlobCreated subscription per route, filtered on its container)", archiveEventsBic, want)
 		}
-		if strings.Contains(f.text, "Host.Functions."+function) {
-			return
+	}
+	return fixed, custom
+}
+
+// blobPathContainer is the container part of a blob binding's path.
+func blobPathContainer(b map[string]any) string {
+	p, _ := b["path"].(string)
+	c, _, _ := strings.Cut(p, "/")
+	return c
+}
+
+// requireEventGridRoute checks that an Event Grid subscription points at
+// this function's blobs webhook, filtered on the container of its path.
+func (in *infra) requireEventGridRoute(t *testing.T, function string, binding map[string]any) {
+	t.Helper()
+	fixed, custom := in.eventGridRoutes(t)
+	container := blobPathContainer(binding)
+	if refs := settingRefRe.FindStringSubmatch(container); refs != nil {
+		if custom != function {
+			t.Errorf("%s: the %%%s%% container is routed to %q (param functionName), not to %s", archiveEventsBic, refs[1], custom, function)
 		}
-		if def, ok := f.paramDefault("functionName"); ok && def == function {
-			return
-		}
-		t.Errorf("%s routes blob events to another function than %s", path, function)
 		return
 	}
-	t.Errorf("no Event Grid subscription to /runtime/webhooks/blobs for %s (source EventGrid)", function)
+	if container == "$logs" {
+		t.Errorf("%s: $logs raises no Event Grid events; the maintenance sweep lists it (AZDETECT_ARCHIVE_LIST_CONTAINERS)", function)
+		return
+	}
+	for _, r := range fixed {
+		if r.function == function {
+			if r.container != container {
+				t.Errorf("%s routes container %s to %s, whose path follows %s", archiveEventsBic, r.container, function, container)
+			}
+			return
+		}
+	}
+	t.Errorf("no Event Grid subscription to /runtime/webhooks/blobs for %s (source EventGrid, container %s): add {function, container} to archiveRoutes in %s", function, container, archiveEventsBic)
+}
+
+// TestEventGridRoutesMatchFunctions: every route names a blob function of
+// that container (no subscription to a missing function), and no two
+// functions follow one container (each blob would be registered twice).
+func TestEventGridRoutesMatchFunctions(t *testing.T) {
+	in := loadInfra(t)
+	fixed, custom := in.eventGridRoutes(t)
+	if len(fixed) == 0 {
+		t.Fatalf("%s: no archiveRoutes found", archiveEventsBic)
+	}
+	byContainer := map[string]string{}
+	for _, name := range functionNames(t) {
+		fj, ok := readFunctionJSON(t, name)
+		if !ok {
+			continue
+		}
+		for _, b := range fj.Bindings {
+			if b["type"] != "blobTrigger" {
+				continue
+			}
+			c := blobPathContainer(b)
+			if other, dup := byContainer[c]; dup {
+				t.Errorf("%s and %s both follow container %s", other, name, c)
+			}
+			byContainer[c] = name
+		}
+	}
+	for _, r := range fixed {
+		if got := byContainer[r.container]; got != r.function {
+			t.Errorf("%s routes %s to %s, but the function following %s is %q", archiveEventsBic, r.container, r.function, r.container, got)
+		}
+		if !strings.HasPrefix(r.function, "archive-") {
+			t.Errorf("route %s: archive container functions are named archive-*", r.function)
+		}
+	}
+	if _, ok := readFunctionJSON(t, custom); !ok {
+		t.Errorf("%s param functionName = %q: no such function", archiveEventsBic, custom)
+	}
 }
 
 // ---- roles ----------------------------------------------------------------------

@@ -75,10 +75,10 @@ param logLevel string = 'info'
 ])
 param minSeverity string = 'informational'
 
-@description('Archive container the ingest-blob function follows. Diagnostic settings stream to the hub; VNet flow logs only land in storage, so they are the default.')
+@description('Archive container the ingest-blob function follows (AZDETECT_ARCHIVE_CONTAINER). Every diagnostic-settings and flow-log container already has its own archive-* function; ingest-blob gets an Event Grid subscription only for a container none of them follows.')
 param archiveContainer string = 'insights-logs-flowlogflowevent'
 
-@description('Create the Event Grid subscription that feeds archive blobs to ingest-blob. Needs the app published first (README step 4).')
+@description('Create the Event Grid subscriptions that feed archive blobs to the blob functions (one per container). Needs the app published first (README step 4).')
 param subscribeArchiveEvents bool = false
 
 @description('Feed: the subscription\'s Activity Log (all categories) to the hub.')
@@ -236,9 +236,7 @@ module archiveEvents 'modules/archive-events.bicep' = {
     tags: tags
     functionAppName: functionApp.outputs.name
     subscribe: subscribeArchiveEvents
-    containerPrefixes: [
-      '${archiveContainer}/'
-    ]
+    archiveContainer: archiveContainer
   }
 }
 

@@ -2,7 +2,7 @@
 #
 #   make deploy LOCATION=westeurope            # az deployment sub create (infra/main.bicep)
 #   make publish APP=<functionAppName output>  # build linux/amd64, func azure functionapp publish
-#   make subscribe-archive LOCATION=westeurope # second deployment: Event Grid -> ingest-blob
+#   make subscribe-archive LOCATION=westeurope # second deployment: Event Grid -> the blob functions
 #   make publish-premium APP=... RG=... STORAGE=...  # hostingPlan=premium without Core Tools
 #
 # PUBLISH_BIN must match customHandler.description.defaultExecutablePath in
@@ -36,7 +36,7 @@ deploy:
 	$(AZ) deployment sub create --name azdetect --location $(LOCATION) \
 	  --template-file infra/main.bicep --parameters @$(PARAMS)
 
-## subscribe-archive: after the first publish, route archive blob events to ingest-blob
+## subscribe-archive: after the first publish, route archive blob events to the blob functions (one per container)
 subscribe-archive:
 	@test -n "$(LOCATION)" || { echo "subscribe-archive: set LOCATION=<region>"; exit 2; }
 	$(AZ) deployment sub create --name azdetect --location $(LOCATION) \

@@ -36,7 +36,7 @@ param storageQueueEndpoint string
 param storageTableEndpoint string
 param deploymentContainerName string
 
-@description('Container the ingest-blob trigger follows (%AZDETECT_ARCHIVE_CONTAINER% in its path).')
+@description('Container the ingest-blob trigger follows (%AZDETECT_ARCHIVE_CONTAINER% in its path); the archive-* functions follow one fixed container each.')
 param archiveContainer string
 
 param eventHubsFullyQualifiedNamespace string
@@ -126,6 +126,7 @@ var hostStorageSettings = {
 //   ingest-blob:     blobTrigger (source EventGrid), connection AZDETECT_ARCHIVE,
 //                    path %AZDETECT_ARCHIVE_CONTAINER%/{name}; the blob trigger
 //                    also needs the queue service (work items, poison queue).
+//   archive-*:       the same, one per archive container, path <container>/{name}.
 var triggerSettings = {
   AZDETECT_EVENTHUB__fullyQualifiedNamespace: eventHubsFullyQualifiedNamespace
   AZDETECT_EVENTHUB__credential: 'managedidentity'

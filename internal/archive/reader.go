@@ -13,6 +13,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blockblob"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/service"
 )
 
@@ -186,4 +187,77 @@ func blobErr(err error, format string, args ...any) error {
 		return fmt.Errorf("%s: %w", what, errChanged)
 	}
 	return fmt.Errorf("archive: %s: %w", what, err)
+}
+
+// URI is the canonical URI of a blob of this account, as Event Grid and
+// the Functions host write it: the service URL, the container and the
+// blob name with its '/' kept ("resourceId=/SUBSCRIPTIONS/..."). Cursors
+// of listed blobs are keyed by it.
+func (b *Blobs) URI(container, name string) string {
+	u := *b.base
+	u.Path = b.base.Path + container + "/" + name
+	u.RawPath, u.RawQuery, u.Fragment = "", "", ""
+	return u.String()
+}
+
+// listed is one blob of a container listing.
+type listed struct {
+	Name    string
+	Type    string
+	Created time.Time
+}
+
+// list lists the blobs of a container whose names begin with prefix. A
+// missing container is errGone.
+func (b *Blobs) list(ctx context.Context, ctr, prefix string) ([]listed, error) {
+	cc := b.svc.NewContainerClient(ctr)
+	var opts container.ListBlobsFlatOptions
+	if prefix != "" {
+		opts.Prefix = &prefix
+	}
+	pager := cc.NewListBlobsFlatPager(&opts)
+	var out []listed
+	for pager.More() {
+		page, err := pager.NextPage(ctx)
+		if err != nil {
+			return out, blobErr(err, "list %s/%s", ctr, prefix)
+		}
+		for _, it := range page.Segment.BlobItems {
+			if it == nil || it.Name == nil {
+				continue
+			}
+			l := listed{Name: *it.Name}
+			if p := it.Properties; p != nil {
+				if p.BlobType != nil {
+					l.Type = string(*p.BlobType)
+				}
+				if p.CreationTime != nil {
+					l.Created = *p.CreationTime
+				} else if p.LastModified != nil {
+					l.Created = *p.LastModified
+				}
+			}
+			out = append(out, l)
+		}
+	}
+	return out, nil
+}
+
+// prefixes lists the first-level "folders" of a container (blob/, queue/,
+// table/ in $logs). A missing container is errGone.
+func (b *Blobs) prefixes(ctx context.Context, container string) ([]string, error) {
+	pager := b.svc.NewContainerClient(container).NewListBlobsHierarchyPager("/", nil)
+	var out []string
+	for pager.More() {
+		page, err := pager.NextPage(ctx)
+		if err != nil {
+			return out, blobErr(err, "list %s", container)
+		}
+		for _, p := range page.Segment.BlobPrefixes {
+			if p != nil && p.Name != nil {
+				out = append(out, *p.Name)
+			}
+		}
+	}
+	return out, nil
 }

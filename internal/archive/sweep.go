@@ -57,8 +57,15 @@ type Options struct {
 	Lease time.Duration
 	// MaxRange bounds one range read (one pipeline run, one cursor move).
 	MaxRange int64
-	Now      func() time.Time
-	Logger   zerolog.Logger
+	// List names containers that raise no Event Grid events ($logs never
+	// does): each sweep lists them for blobs of the followed hours that
+	// have no cursor yet, and reads those too. $logs-style containers are
+	// listed by hour prefix (<service>/YYYY/MM/DD/hh00/); any other is
+	// listed whole, each blob placed in its hour by its name (y=/m=/d=/h=)
+	// or else its creation time.
+	List   []string
+	Now    func() time.Time
+	Logger zerolog.Logger
 	// BeforeMove, when set, runs after a range was evaluated and its alerts
 	// delivered, just before the cursor moves. Tests panic there to stop a
 	// sweep as a crash would.
@@ -116,6 +123,7 @@ type Result struct {
 	Lost      int   // cursors another instance moved while this one read
 	Gone      int   // blobs deleted since they were registered
 	Rewritten int   // block blobs whose committed blocks were replaced
+	Found     int   // blobs of listed containers given a cursor by this sweep
 	Report    pipeline.Report
 }
 
@@ -135,6 +143,9 @@ func (r Result) Summary() string {
 	}
 	fmt.Fprintf(&b, ", %d unrecognised, %d malformed, %d alerts; %d busy, %d lost, %d gone, %d rewritten",
 		r.Report.Unrecognised, len(r.Report.Malformed), len(r.Report.Alerts), r.Busy, r.Lost, r.Gone, r.Rewritten)
+	if r.Found > 0 {
+		fmt.Fprintf(&b, ", %d found by listing", r.Found)
+	}
 	return b.String()
 }
 
@@ -204,25 +215,59 @@ func (s *Sweeper) Register(ctx context.Context, uri string) (Result, error) {
 }
 
 // Sweep reads the new bytes of every blob still followed: those of the
-// current hour and of the hours that ended less than Follow ago.
+// current hour and of the hours that ended less than Follow ago. Blobs of
+// the List containers that have no cursor yet get one first.
 func (s *Sweeper) Sweep(ctx context.Context) (Result, error) {
 	var res Result
 	var errs []error
 	now := s.opts.Now().UTC()
 	log := zerolog.Ctx(ctx)
+	var hours []time.Time
 	for h := now.Truncate(time.Hour); h.Add(time.Hour + s.opts.Follow).After(now); h = h.Add(-time.Hour) {
+		hours = append(hours, h)
+	}
+	found, err := s.discover(ctx, hours)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for _, h := range hours {
 		ents, err := s.opts.Store.List(ctx, CursorTable, state.TimeKey(h), "")
 		if err != nil {
 			return res, fmt.Errorf("archive: list cursors of %s: %w", state.TimeKey(h), err)
 		}
+		curs := make([]Cursor, 0, len(ents))
+		known := make(map[string]bool, len(ents))
 		for _, e := range ents {
-			if err := ctx.Err(); err != nil {
-				return res, err
-			}
 			cur, err := cursorOf(e)
 			if err != nil {
 				errs = append(errs, err)
 				continue
+			}
+			known[cur.URI] = true
+			curs = append(curs, cur)
+		}
+		for _, fresh := range found[h] {
+			if known[fresh.URI] {
+				continue
+			}
+			known[fresh.URI] = true
+			if _, err := writeCursor(ctx, s.opts.Store, fresh); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			// Inserted, or another instance inserted it first.
+			cur, ok, err := getCursor(ctx, s.opts.Store, fresh.Key())
+			if err != nil || !ok {
+				errs = append(errs, err)
+				continue
+			}
+			res.Found++
+			log.Info().Str("blob", cur.URI).Str("kind", string(KindOf(cur.Container))).Str("type", cur.Type).Msg("archive blob found by listing")
+			curs = append(curs, cur)
+		}
+		for _, cur := range curs {
+			if err := ctx.Err(); err != nil {
+				return res, err
 			}
 			p, err := s.opts.Blobs.props(ctx, cur.Container, cur.Name)
 			if errors.Is(err, errGone) {
@@ -240,6 +285,75 @@ func (s *Sweeper) Sweep(ctx context.Context) (Result, error) {
 		}
 	}
 	return res, errors.Join(errs...)
+}
+
+// discover lists the List containers for blobs of the given hours and
+// returns them as fresh cursors by hour. A container that does not exist
+// (no classic logging on the account: no $logs) holds nothing.
+func (s *Sweeper) discover(ctx context.Context, hours []time.Time) (map[time.Time][]Cursor, error) {
+	if len(s.opts.List) == 0 || len(hours) == 0 {
+		return nil, nil
+	}
+	followed := make(map[time.Time]bool, len(hours))
+	for _, h := range hours {
+		followed[h] = true
+	}
+	out := map[time.Time][]Cursor{}
+	var errs []error
+	add := func(container string, items []listed) {
+		for _, it := range items {
+			hour, ok := HourOf(container, it.Name)
+			if !ok {
+				if it.Created.IsZero() {
+					continue
+				}
+				hour = it.Created.UTC().Truncate(time.Hour)
+			}
+			if !followed[hour] {
+				continue
+			}
+			if it.Type != "" && it.Type != TypeAppend && it.Type != TypeBlock {
+				continue // page blobs are not logs
+			}
+			out[hour] = append(out[hour], Cursor{
+				URI: s.opts.Blobs.URI(container, it.Name), Container: container, Name: it.Name,
+				Hour: hour, Type: it.Type, Updated: s.opts.Now(),
+			})
+		}
+	}
+	for _, c := range s.opts.List {
+		c = strings.TrimSpace(c)
+		if c == "" {
+			continue
+		}
+		if KindOf(c) != KindStorageAnalytics {
+			items, err := s.opts.Blobs.list(ctx, c, "")
+			if err != nil && !errors.Is(err, errGone) {
+				errs = append(errs, err)
+			}
+			add(c, items)
+			continue
+		}
+		// <service>/YYYY/MM/DD/hh00/<counter>.log: one prefix per service
+		// and followed hour, so the listing never walks the retention.
+		services, err := s.opts.Blobs.prefixes(ctx, c)
+		if err != nil {
+			if !errors.Is(err, errGone) {
+				errs = append(errs, err)
+			}
+			continue
+		}
+		for _, svc := range services {
+			for _, h := range hours {
+				items, err := s.opts.Blobs.list(ctx, c, svc+h.Format("2006/01/02/15")+"00/")
+				if err != nil && !errors.Is(err, errGone) {
+					errs = append(errs, err)
+				}
+				add(c, items)
+			}
+		}
+	}
+	return out, errors.Join(errs...)
 }
 
 // advance reads, evaluates and delivers the bytes of one blob beyond its

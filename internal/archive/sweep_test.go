@@ -2,6 +2,8 @@ package archive
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"os"
@@ -13,6 +15,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/streaming"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/appendblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
 
 	"github.com/azdetect/azdetect/internal/pipeline"
 	"github.com/azdetect/azdetect/internal/source"
@@ -187,4 +190,89 @@ func TestFailedEvaluationKeepsCursor(t *testing.T) {
 		t.Errorf("sweep after the failure read %d records, want 8", res.Report.Records)
 	}
 	c.exactlyOnce(t, 8)
+}
+
+// TestSweepListsContainers: $logs raises no Event Grid event, so the sweep
+// lists it (by hour prefix) and reads the blobs of the followed hours once,
+// then only what was committed since; blobs of older hours are left alone.
+// Another listed container (no hour in its names) is placed by creation
+// time. A listed container that does not exist holds nothing.
+func TestSweepListsContainers(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	svc := f.blobs.svc
+	logs := svc.NewContainerClient(ContainerStorage)
+	if _, err := logs.Create(ctx, nil); err != nil && !bloberror.HasCode(err, bloberror.ContainerAlreadyExists) {
+		t.Fatalf("create $logs: %v", err)
+	}
+	customName := "custom-" + strings.ToLower(rand.Text()[:8])
+	custom := svc.NewContainerClient(customName)
+	if _, err := custom.Create(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	run := strings.ToLower(rand.Text()[:10])
+	now := time.Now().UTC()
+	line := func(i int) string {
+		return fmt.Sprintf(`{"run":"%s","n":%d}`+"\n", run, i)
+	}
+	// Storage Analytics commits blocks; put commits one more block each
+	// call (blocks keeps the ids committed so far per blob).
+	blocks := map[string][]string{}
+	put := func(c *container.Client, name, body string) {
+		t.Helper()
+		bb := c.NewBlockBlobClient(name)
+		id := base64.StdEncoding.EncodeToString([]byte(fmt.Sprintf("block-%06d", len(blocks[name]))))
+		if _, err := bb.StageBlock(ctx, id, streaming.NopCloser(strings.NewReader(body)), nil); err != nil {
+			t.Fatal(err)
+		}
+		blocks[name] = append(blocks[name], id)
+		if _, err := bb.CommitBlockList(ctx, blocks[name], nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	current := "blob/" + now.Format("2006/01/02/15") + "00/" + run + "-000000.log"
+	old := "blob/" + now.Add(-5*time.Hour).Format("2006/01/02/15") + "00/" + run + "-000000.log"
+	put(logs, current, line(1)+line(2))
+	put(logs, old, line(100))
+	put(custom, run+"/events.log", line(3))
+
+	c := &counter{seen: map[string]int{}}
+	s, err := New(Options{Blobs: f.blobs, Store: f.store, Processor: c, Lease: time.Minute,
+		List: []string{ContainerStorage, customName, "no-such-container"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.Sweep(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Found != 2 || res.Report.Records != 3 {
+		t.Errorf("first sweep: %+v, want 2 blobs found and 3 records", res)
+	}
+	// Listed again: known blobs are not found again, nor read again.
+	res, err = s.Sweep(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Found != 0 || res.Report.Records != 0 {
+		t.Errorf("second sweep: %+v, want nothing", res)
+	}
+	// More lines committed to the $logs blob: only they are read.
+	put(logs, current, line(4))
+	if res, err = s.Sweep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if res.Found != 0 || res.Report.Records != 1 {
+		t.Errorf("sweep after a commit: %+v, want 1 record", res)
+	}
+	c.exactlyOnce(t, 4)
+	// The cursor is keyed by the URI Event Grid would send: the name's
+	// '/' kept.
+	want := strings.TrimSuffix(svc.URL(), "/") + "/$logs/" + current
+	if got := f.blobs.URI(ContainerStorage, current); got != want {
+		t.Errorf("URI = %s, want %s", got, want)
+	}
+	if cn, name, ok := f.blobs.Locate(want); !ok || cn != ContainerStorage || name != current {
+		t.Errorf("Locate(%s) = %s, %s, %t", want, cn, name, ok)
+	}
 }

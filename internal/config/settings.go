@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"regexp"
 	"strings"
 	"time"
 
@@ -43,6 +44,7 @@ type Settings struct {
 	ArchiveAccountURL       string        `envconfig:"ARCHIVE_ACCOUNT_URL" desc:"Blob service URL of the archive storage account (https://ACCOUNT.blob.core.windows.net) reached with managed identity (azidentity's default credential, Storage Blob Data Reader); set this or AZDETECT_ARCHIVE_CONNECTION_STRING"`
 	ArchiveFollow           time.Duration `split_words:"true" default:"1h" desc:"how long after its hour ends an archive blob is still swept for new bytes by the maintenance timer (1h: the current and the previous hour); less than 24h"`
 	ArchiveLease            time.Duration `split_words:"true" default:"10m" desc:"how long one instance owns an archive blob's cursor while it reads and evaluates a range; a crashed instance's range is read again after it"`
+	ArchiveListContainers   []string      `split_words:"true" default:"$logs" desc:"archive containers the maintenance timer lists for new blobs of the followed hours, because they raise no Event Grid event (the classic Storage Analytics container $logs never does); comma-separated, empty for none"`
 
 	MinSeverity string `split_words:"true" default:"informational" desc:"lowest alert severity sent to the alert sink: informational, low, medium, high, critical"`
 
@@ -179,8 +181,17 @@ func (s Settings) validateArchive() []error {
 	if s.ArchiveLease <= 0 {
 		errs = append(errs, fmt.Errorf("AZDETECT_ARCHIVE_LEASE=%s: must be positive", s.ArchiveLease))
 	}
+	for _, c := range s.ArchiveListContainers {
+		if c = strings.TrimSpace(c); c != "" && !containerName.MatchString(c) {
+			errs = append(errs, fmt.Errorf("AZDETECT_ARCHIVE_LIST_CONTAINERS entry %q: not a container name (lower-case letters, digits and hyphens, 3 to 63; or $logs)", c))
+		}
+	}
 	return errs
 }
+
+// containerName is a Blob container name, or one of the service's own
+// ($logs, $root, $web).
+var containerName = regexp.MustCompile(`^(\$logs|\$root|\$web|[a-z0-9](?:[a-z0-9]|-[a-z0-9]){2,62})$`)
 
 // ArchiveConfigured reports whether archive blobs are followed with range
 // reads.
@@ -262,6 +273,7 @@ func (s Settings) Redacted() map[string]string {
 		"archive_account_url":          s.ArchiveAccountURL,
 		"archive_follow":               s.ArchiveFollow.String(),
 		"archive_lease":                s.ArchiveLease.String(),
+		"archive_list_containers":      strings.Join(s.ArchiveListContainers, ","),
 		"min_severity":                 s.MinSeverity,
 		"alert_sink":                   s.AlertSink,
 		"alert_file":                   s.AlertFile,

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -386,13 +387,32 @@ func TestLoadFunctions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []Function{
-		{Name: FunctionBlob, Trigger: TriggerBlob, Binding: "blob"},
-		{Name: FunctionEventHub, Trigger: TriggerEventHub, Binding: "events", DataType: DataTypeString},
-		{Name: FunctionMaintenance, Trigger: TriggerTimer, Binding: "timer"},
+	want := map[string]Function{
+		FunctionBlob:        {Name: FunctionBlob, Trigger: TriggerBlob, Binding: "blob"},
+		FunctionEventHub:    {Name: FunctionEventHub, Trigger: TriggerEventHub, Binding: "events", DataType: DataTypeString},
+		FunctionMaintenance: {Name: FunctionMaintenance, Trigger: TriggerTimer, Binding: "timer"},
 	}
-	if fmt.Sprint(fns) != fmt.Sprint(want) {
-		t.Errorf("functions = %+v\nwant %+v", fns, want)
+	// One blob function per archive container (Event Grid names one
+	// container per function): archive-*, all alike.
+	archives := 0
+	for _, fn := range fns {
+		if strings.HasPrefix(fn.Name, "archive-") {
+			archives++
+			if want := (Function{Name: fn.Name, Trigger: TriggerBlob, Binding: "blob"}); fn != want {
+				t.Errorf("function %+v, want %+v", fn, want)
+			}
+			continue
+		}
+		if w, ok := want[fn.Name]; !ok || fn != w {
+			t.Errorf("function %+v, want %+v", fn, w)
+		}
+		delete(want, fn.Name)
+	}
+	if len(want) > 0 || archives < 2 {
+		t.Errorf("functions %+v: missing %v, %d archive-* functions", fns, want, archives)
+	}
+	if !slices.IsSortedFunc(fns, func(a, b Function) int { return strings.Compare(a.Name, b.Name) }) {
+		t.Errorf("functions not sorted by name: %+v", fns)
 	}
 	for _, dir := range []string{"", t.TempDir(), "no-such-folder"} {
 		if _, err := LoadFunctions(dir); err == nil {
@@ -468,5 +488,26 @@ func TestTimerWithoutMaintainer(t *testing.T) {
 	resp, body = post(t, base2+"/maintenance", readInvocation(t, "timer.json"))
 	if resp.StatusCode != 500 || !strings.Contains(string(body), "table unavailable") {
 		t.Fatalf("failing maintainer: status %d body %s", resp.StatusCode, body)
+	}
+}
+
+// Several blob functions (one per archive container) are all routes of
+// the one server, each answering under its own name.
+func TestServerRoutesEveryBlobFunction(t *testing.T) {
+	rec := &recorder{}
+	base, srv, _ := startServer(t, ServerOptions{Processor: rec, FunctionsDir: filepath.Join("..", "..", "functions")})
+	n := 0
+	for _, fn := range srv.Functions() {
+		if fn.Trigger != TriggerBlob {
+			continue
+		}
+		n++
+		resp, body := post(t, base+"/"+fn.Name, readInvocation(t, "blob.json"))
+		if resp.StatusCode != 200 || !strings.Contains(string(body), fn.Name+": 1 records") {
+			t.Errorf("POST /%s: status %d body %s", fn.Name, resp.StatusCode, body)
+		}
+	}
+	if n < 3 || len(rec.all()) != n {
+		t.Errorf("%d blob functions, %d inputs processed", n, len(rec.all()))
 	}
 }
