@@ -149,6 +149,12 @@ func (b *Blobs) blocks(ctx context.Context, container, name string) ([]block, st
 	if r.ETag != nil {
 		etag = string(*r.ETag)
 	}
+	// A blob written whole by Put Blob (an upload, a copy) has content but
+	// no committed blocks: read it as one block named after its ETag, so
+	// that a later overwrite counts as a rewrite and is read again.
+	if len(out) == 0 && r.BlobContentLength != nil && *r.BlobContentLength > 0 {
+		out = append(out, block{Name: "put-blob " + etag, Size: *r.BlobContentLength})
+	}
 	return out, etag, nil
 }
 

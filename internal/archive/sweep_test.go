@@ -276,3 +276,45 @@ func TestSweepListsContainers(t *testing.T) {
 		t.Errorf("Locate(%s) = %s, %s, %t", want, cn, name, ok)
 	}
 }
+
+// A block blob uploaded whole (Put Blob: no committed blocks) is read once;
+// an overwrite with more records is read again from the start.
+func TestPutBlobIsRead(t *testing.T) {
+	blobs, err := NewBlobsFromConnectionString(emulator.BlobConnectionString(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	cc := blobs.svc.NewContainerClient(ContainerActivity)
+	if _, err := cc.Create(ctx, nil); err != nil && !bloberror.HasCode(err, bloberror.ContainerAlreadyExists) {
+		t.Fatal(err)
+	}
+	name := fmt.Sprintf("resourceId=/SUBSCRIPTIONS/PUTBLOB/%s/PT1H.json", time.Now().UTC().Format("y=2006/m=01/d=02/h=15/m=00"))
+	bb := cc.NewBlockBlobClient(name)
+	doc := func(n int) []byte {
+		var recs []string
+		for i := 0; i < n; i++ {
+			recs = append(recs, fmt.Sprintf(`{"n":%d}`, i))
+		}
+		return []byte(`{"records":[` + strings.Join(recs, ",") + `]}`)
+	}
+	if _, err := bb.UploadBuffer(ctx, doc(3), nil); err != nil {
+		t.Fatal(err)
+	}
+	c := &counter{seen: map[string]int{}}
+	s, err := New(Options{Blobs: blobs, Store: state.NewMemory(), Processor: c, Lease: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.Register(ctx, bb.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Report.Records != 3 {
+		t.Fatalf("put-blob document: %d records read, want 3", res.Report.Records)
+	}
+	if res, err := s.Sweep(ctx); err != nil || res.Report.Records != 0 {
+		t.Fatalf("sweep of an unchanged blob read %d records (%v)", res.Report.Records, err)
+	}
+	c.exactlyOnce(t, 3)
+}
