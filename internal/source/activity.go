@@ -46,27 +46,6 @@ type evidence struct {
 	PrincipalType text `json:"principalType"`
 }
 
-func (a *activityIdentity) UnmarshalJSON(b []byte) error {
-	if len(b) == 0 || b[0] == 'n' {
-		return nil
-	}
-	if b[0] == '"' {
-		var t text
-		if err := t.UnmarshalJSON(b); err != nil {
-			return err
-		}
-		a.Name = t.String()
-		return nil
-	}
-	var obj activityIdentityJSON
-	if err := unmarshal(b, &obj); err != nil {
-		return err
-	}
-	a.Claims = obj.Claims.V
-	a.Evidence = obj.Authorization.V.Evidence
-	return nil
-}
-
 // activityIdentityJSON is an identity written as an object.
 type activityIdentityJSON struct {
 	Claims        embedded[claims]                `json:"claims"`
@@ -77,7 +56,8 @@ type activityAuthorization struct {
 	Evidence evidence `json:"evidence"`
 }
 
-// decodeActivityIdentity decodes an identity as UnmarshalJSON does: null
+// decodeActivityIdentity decodes an identity (as the typed decoding did,
+// see activity_test.go): null
 // leaves it, a string is the Name, anything else decodes as an object of
 // its own (whose first type error is the identity's) that replaces Claims
 // and Evidence.
@@ -313,19 +293,6 @@ func activityActorType(c *claims, principalType string, a event.Actor) string {
 // {"error":{"code","message"}}, or plain text. It reads as "code: message".
 type statusMessage string
 
-func (m *statusMessage) UnmarshalJSON(b []byte) error {
-	var t text
-	if err := t.UnmarshalJSON(b); err != nil {
-		return err
-	}
-	*m = statusMessage(t.String())
-	var body embedded[statusBody]
-	if err := body.UnmarshalJSON(b); err == nil {
-		body.V.message(m)
-	}
-	return nil
-}
-
 // statusBody is a statusMessage that holds JSON.
 type statusBody struct {
 	Error struct {
@@ -341,7 +308,8 @@ func (b *statusBody) message(m *statusMessage) {
 	}
 }
 
-// decodeStatusMessage decodes a statusMessage as UnmarshalJSON does.
+// decodeStatusMessage decodes a statusMessage: its text, or "code:
+// message" when it is (or holds) a JSON body with either.
 func decodeStatusMessage(d *decoder, _ []byte, _ bool, vi int, p unsafe.Pointer) int {
 	m := (*statusMessage)(p)
 	var t text

@@ -2,6 +2,7 @@ package source
 
 import (
 	"testing"
+	"unsafe"
 
 	"github.com/azdetect/azdetect/internal/event"
 )
@@ -99,7 +100,10 @@ func TestActivityActor(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var id activityIdentity
-			if err := unmarshal([]byte(tc.identity), &id); err != nil {
+			err := decodeRecord([]byte(tc.identity), func(d *decoder, vi int) int {
+				return decodeActivityIdentity(d, nil, false, vi, unsafe.Pointer(&id))
+			})
+			if err != nil {
 				t.Fatal(err)
 			}
 			if got := activityActor(&id, text(tc.caller), tc.platform); got != tc.want {
@@ -109,3 +113,45 @@ func TestActivityActor(t *testing.T) {
 	}
 }
 func FuzzParseActivity(f *testing.F) { fuzzSource(f, activitySource, "activitylogs") }
+
+// The typed decoding by goccy/go-json that parseActivity used before the
+// one-pass decoder (decodeActivityIdentity, decodeStatusMessage): kept as
+// the methods unmarshal calls, in the tests only, so that
+// TestDecodeEquivalence and FuzzDecodeEquivalence compare the two.
+
+// UnmarshalJSON: null leaves it, a string is the Name, anything else an
+// object of its own.
+func (a *activityIdentity) UnmarshalJSON(b []byte) error {
+	if len(b) == 0 || b[0] == 'n' {
+		return nil
+	}
+	if b[0] == '"' {
+		var t text
+		if err := t.UnmarshalJSON(b); err != nil {
+			return err
+		}
+		a.Name = t.String()
+		return nil
+	}
+	var obj activityIdentityJSON
+	if err := unmarshal(b, &obj); err != nil {
+		return err
+	}
+	a.Claims = obj.Claims.V
+	a.Evidence = obj.Authorization.V.Evidence
+	return nil
+}
+
+// UnmarshalJSON: the text, or "code: message" of a JSON body.
+func (m *statusMessage) UnmarshalJSON(b []byte) error {
+	var t text
+	if err := t.UnmarshalJSON(b); err != nil {
+		return err
+	}
+	*m = statusMessage(t.String())
+	var body embedded[statusBody]
+	if err := body.UnmarshalJSON(b); err == nil {
+		body.V.message(m)
+	}
+	return nil
+}

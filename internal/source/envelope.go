@@ -16,10 +16,12 @@ import (
 	"github.com/azdetect/azdetect/internal/event"
 )
 
-// unmarshal is the one typed JSON decoder of the package, so it can be
-// swapped. goccy/go-json matches member names like encoding/json (exact
-// case first, then case-insensitively), which envelope relies on for
-// Level/level; decode_test.go checks both decoders agree on the samples.
+// unmarshal is the typed JSON decoder of the sources not yet moved to the
+// one-pass decoder (decodeInto, below), and the reference that decoder is
+// checked against (TestDecodeEquivalence, FuzzDecodeEquivalence).
+// goccy/go-json matches member names like encoding/json (exact case first,
+// then case-insensitively), which envelope relies on for Level/level;
+// TestDecoderDrift checks it agrees with encoding/json.
 func unmarshal(data []byte, v any) error {
 	err := json.Unmarshal(data, v)
 	var te *json.UnmarshalTypeError
@@ -238,7 +240,8 @@ func first(vals ...text) string {
 //     returned, unless the record is not valid JSON: then encoding/json's
 //     syntax error is (what unmarshal returns too).
 //
-// decode_equiv_test.go checks both decodings agree on arbitrary input.
+// TestDecodeEquivalence and FuzzDecodeEquivalence (envelope_test.go) check
+// both decodings agree on arbitrary input.
 //
 // Strings without escapes share the record's bytes instead of copying them:
 // parsers are handed ev.Raw, which is never written once parsed.
@@ -246,12 +249,14 @@ type decoder struct {
 	event.Scanner
 	err  error      // the first type error
 	path []pathElem // to the value being decoded, from the root of its unmarshal
+	buf  [8]pathElem
 }
 
 // decodeRecord decodes raw with decode, which is given the index of the
 // top-level value, and returns what unmarshal would.
 func decodeRecord(raw []byte, decode func(d *decoder, vi int) int) error {
 	d := decoder{Scanner: event.Scanner{B: raw}}
+	d.path = d.buf[:0]
 	d.End(decode(&d, d.WS(0)))
 	if d.Bad {
 		return syntaxError(raw)
@@ -449,19 +454,45 @@ func (d *decoder) embedded(vi int, decode func(d *decoder, vi int) int) int {
 	return d.Skip(vi)
 }
 
-// fieldSet is the member names of a struct's fields, in struct order.
+// fieldSet is the member names of a struct's fields, in struct order,
+// in an open-addressing table keyed by the names' ASCII lower case.
 type fieldSet struct {
 	names []string
-	fold  map[string][]int // ASCII lower-cased name -> fields, in struct order
-	lens  uint64           // bit n: a name of n bytes (63: longer)
+	table []foldEntry
+	mask  int
+	lens  uint64 // bit n: a name of n bytes (63: longer)
+}
+
+type foldEntry struct {
+	lower  string // "": an empty slot
+	fields []int  // the fields of this folded name, in struct order
+}
+
+// foldHash hashes a name of ASCII by its length and three of its bytes,
+// case folded (| 0x20 folds letters; other bytes only need to hash alike).
+func foldHash(k []byte) int {
+	n := len(k)
+	return n*0x9e37 ^ int(k[0]|0x20)*0x3b ^ int(k[n-1]|0x20)*0x1f1 ^ int(k[n/2]|0x20)*0x7
 }
 
 func newFieldSet(names ...string) *fieldSet {
-	f := &fieldSet{names: names, fold: make(map[string][]int, len(names))}
+	size := 8
+	for size < 4*len(names) {
+		size *= 2
+	}
+	f := &fieldSet{names: names, table: make([]foldEntry, size), mask: size - 1}
 	for i, n := range names {
-		l := strings.ToLower(n)
-		f.fold[l] = append(f.fold[l], i)
+		if n == "" || !isASCII([]byte(n)) {
+			panic("source: member name " + n + " is not ASCII")
+		}
 		f.lens |= 1 << min(len(n), 63)
+		l := strings.ToLower(n)
+		h := foldHash([]byte(l)) & f.mask
+		for f.table[h].lower != "" && f.table[h].lower != l {
+			h = (h + 1) & f.mask
+		}
+		f.table[h].lower = l
+		f.table[h].fields = append(f.table[h].fields, i)
 	}
 	return f
 }
@@ -473,7 +504,7 @@ func (f *fieldSet) find(key []byte, plain bool) int {
 	if !plain {
 		return f.findSlow(keyName(key, false))
 	}
-	if f.lens&(1<<min(len(k), 63)) == 0 {
+	if len(k) == 0 || f.lens&(1<<min(len(k), 63)) == 0 {
 		// Folding keeps the length of ASCII; only a non-ASCII name
 		// (the Kelvin sign folds to k) may match a name of another length.
 		if isASCII(k) {
@@ -481,29 +512,40 @@ func (f *fieldSet) find(key []byte, plain bool) int {
 		}
 		return f.findSlow(shared(k))
 	}
-	var buf [64]byte
-	if len(k) > len(buf) {
-		return f.findSlow(shared(k))
-	}
-	for i, c := range k {
-		if c >= 0x80 {
-			return f.findSlow(shared(k))
+	for h := foldHash(k) & f.mask; ; h = (h + 1) & f.mask {
+		e := &f.table[h]
+		if e.lower == "" {
+			break
 		}
+		if len(e.lower) != len(k) || !equalFoldASCII(k, e.lower) {
+			continue
+		}
+		for _, i := range e.fields {
+			if f.names[i] == string(k) {
+				return i
+			}
+		}
+		return e.fields[0]
+	}
+	if isASCII(k) {
+		return -1
+	}
+	return f.findSlow(shared(k))
+}
+
+// equalFoldASCII reports whether k equals lower, a lower-case ASCII name,
+// ignoring ASCII case (a byte of k that is not ASCII never equals).
+func equalFoldASCII(k []byte, lower string) bool {
+	for i := 0; i < len(k); i++ {
+		c := k[i]
 		if 'A' <= c && c <= 'Z' {
 			c += 'a' - 'A'
 		}
-		buf[i] = c
-	}
-	idx, ok := f.fold[string(buf[:len(k)])]
-	if !ok {
-		return -1
-	}
-	for _, i := range idx {
-		if f.names[i] == string(k) {
-			return i
+		if c != lower[i] {
+			return false
 		}
 	}
-	return idx[0]
+	return true
 }
 
 func (f *fieldSet) findSlow(s string) int {
@@ -709,6 +751,7 @@ func sliceDecoder(t reflect.Type) func(d *decoder, vi int, p unsafe.Pointer) int
 			}
 			return i
 		}
+		size := t.Elem().Size()
 		limit := max(sv.Cap(), inPlaceSliceLength)
 		var long reflect.Value // the elements from limit on
 		for idx := 0; ; idx++ {
@@ -718,7 +761,7 @@ func sliceDecoder(t reflect.Type) func(d *decoder, vi int, p unsafe.Pointer) int
 					sv.SetLen(idx)
 					sv.Grow(max(idx+1, 4) - idx)
 				}
-				ep = sv.Slice(0, sv.Cap()).Index(idx).Addr().UnsafePointer()
+				ep = unsafe.Add(sv.UnsafePointer(), uintptr(idx)*size)
 			} else {
 				if !long.IsValid() {
 					long = reflect.New(t).Elem()
