@@ -2,7 +2,6 @@ package detect
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -124,10 +123,8 @@ func (k *NewTermKind) Matches(ctx context.Context, r *Rule, events []*event.Even
 func (k *NewTermKind) stepFirst(key state.Key, cur state.Entity, found bool, evs []*event.Event, firsts map[state.Key]time.Time) (state.Op, bool, error) {
 	var d termData
 	first := cur.Time
-	if found && len(cur.Data) > 0 {
-		if err := json.Unmarshal(cur.Data, &d); err != nil {
-			return state.Op{}, false, fmt.Errorf("new-term state %s: %w", key, err)
-		}
+	if err := loadState("new-term", key, cur, found, &d); err != nil {
+		return state.Op{}, false, err
 	}
 	if !found {
 		first = time.Time{}
@@ -158,10 +155,8 @@ func (k *NewTermKind) stepFirst(key state.Key, cur state.Entity, found bool, evs
 func (k *NewTermKind) stepTerm(key state.Key, cur state.Entity, found bool, b *termBucket, entityFirst time.Time, raise map[state.Key]*event.Event) (state.Op, bool, error) {
 	delete(raise, key)
 	var d termData
-	if found && len(cur.Data) > 0 {
-		if err := json.Unmarshal(cur.Data, &d); err != nil {
-			return state.Op{}, false, fmt.Errorf("new-term state %s: %w", key, err)
-		}
+	if err := loadState("new-term", key, cur, found, &d); err != nil {
+		return state.Op{}, false, err
 	}
 	ev0 := b.events[0]
 	stale := found && d.Last.Add(k.c.Lookback).Before(ev0.Time)

@@ -95,13 +95,11 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 	t := txn{store: k.store, table: StateTable, step: func(key state.Key, cur state.Entity, found bool) (state.Op, bool, error) {
 		gr := groups[key]
 		d := seqData{Steps: map[int]seqStep{}}
-		if found && len(cur.Data) > 0 {
-			if err := json.Unmarshal(cur.Data, &d); err != nil {
-				return state.Op{}, false, fmt.Errorf("sequence state %s: %w", key, err)
-			}
-			if d.Steps == nil {
-				d.Steps = map[int]seqStep{}
-			}
+		if err := loadState("sequence", key, cur, found, &d); err != nil {
+			return state.Op{}, false, err
+		}
+		if d.Steps == nil { // a stored document without steps
+			d.Steps = map[int]seqStep{}
 		}
 		changed := false
 		// A sequence older than its timespan cannot complete with these

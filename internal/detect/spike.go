@@ -98,10 +98,8 @@ func (k *SpikeKind) Matches(ctx context.Context, r *Rule, events []*event.Event)
 		}
 		b := buckets[key]
 		var d spikeData
-		if found && len(cur.Data) > 0 {
-			if err := json.Unmarshal(cur.Data, &d); err != nil {
-				return state.Op{}, false, fmt.Errorf("spike state %s: %w", key, err)
-			}
+		if err := loadState("spike", key, cur, found, &d); err != nil {
+			return state.Op{}, false, err
 		}
 		n := cur.Count
 		if !found {

@@ -2,7 +2,6 @@ package detect
 
 import (
 	"context"
-	"fmt"
 	"math"
 	"slices"
 	"strconv"
@@ -78,10 +77,8 @@ func (k *ThresholdKind) Matches(ctx context.Context, r *Rule, events []*event.Ev
 	t := txn{store: k.store, table: StateTable, step: func(key state.Key, cur state.Entity, found bool) (state.Op, bool, error) {
 		b := buckets[key]
 		var d thresholdData
-		if found && len(cur.Data) > 0 {
-			if err := json.Unmarshal(cur.Data, &d); err != nil {
-				return state.Op{}, false, fmt.Errorf("threshold state %s: %w", key, err)
-			}
+		if err := loadState("threshold", key, cur, found, &d); err != nil {
+			return state.Op{}, false, err
 		}
 		n := cur.Count
 		if !found {
