@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -17,12 +16,7 @@ import (
 // and its Blob service for the archive tests.
 var emulator *azurite.Server
 
-func TestMain(m *testing.M) {
-	emulator = azurite.Start(azurite.Table | azurite.Blob)
-	code := m.Run()
-	emulator.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { azurite.Main(m, azurite.Table|azurite.Blob, &emulator) }
 
 // clearState empties the state tables, so that -count=N starts afresh.
 func clearState(t *testing.T, conn string) {

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"os"
 	"testing"
 	"time"
 
@@ -18,12 +17,7 @@ import (
 // emulator is Azurite's Table service, for the outbox on Table Storage.
 var emulator *azurite.Server
 
-func TestMain(m *testing.M) {
-	emulator = azurite.Start(azurite.Table)
-	code := m.Run()
-	emulator.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { azurite.Main(m, azurite.Table, &emulator) }
 
 // uniqueTable names an outbox table for one test, so that tests sharing
 // an Azurite account never see each other's alerts.

@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -25,12 +24,7 @@ import (
 
 var emulator *azurite.Server
 
-func TestMain(m *testing.M) {
-	emulator = azurite.Start(azurite.Blob)
-	code := m.Run()
-	emulator.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { azurite.Main(m, azurite.Blob, &emulator) }
 
 // counter is a Processor that frames the records and counts each by its
 // text, so a test sees any record evaluated twice or never.

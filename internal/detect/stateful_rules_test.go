@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -19,12 +18,7 @@ import (
 // emulator is Azurite's Table service for the stateful rules' tests.
 var emulator *azurite.Server
 
-func TestMain(m *testing.M) {
-	emulator = azurite.Start(azurite.Table)
-	code := m.Run()
-	emulator.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { azurite.Main(m, azurite.Table, &emulator) }
 
 // renamed gives each case its own tables on one Table service: a prefix
 // per case keeps the cases apart without a new account.

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -21,12 +20,7 @@ import (
 // emulator is Azurite's Table service, started once for the package.
 var emulator *azurite.Server
 
-func TestMain(m *testing.M) {
-	emulator = azurite.Start(azurite.Table)
-	code := m.Run()
-	emulator.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { azurite.Main(m, azurite.Table, &emulator) }
 
 func newTable(t *testing.T) state.Store {
 	t.Helper()

@@ -323,3 +323,12 @@ func (b *syncBuffer) Bytes() []byte {
 	defer b.mu.Unlock()
 	return bytes.Clone(b.b.Bytes())
 }
+
+// Main is a package's TestMain: it starts the services, keeps the server
+// in *srv for the tests, runs them, stops the services and exits.
+func Main(m *testing.M, services Service, srv **Server) {
+	*srv = Start(services)
+	code := m.Run()
+	(*srv).Stop()
+	os.Exit(code)
+}
