@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/azdetect/azdetect/internal/event"
 )
@@ -371,7 +372,14 @@ func (c *fieldCache) store(ev *event.Event, key string, vals []event.Value, foun
 // get is event.Get(name), memoised.
 func (c *fieldCache) get(ev *event.Event, name string) ([]event.Value, bool) {
 	if c == nil || c.ev != ev {
-		return ev.Get(name)
+		// ev.Get, with the raw lookup through the shared index.
+		if s, ok := ev.Normalised(name); ok {
+			if s == "" {
+				return nil, false
+			}
+			return []event.Value{event.StringValue(s)}, true
+		}
+		return sharedLookup(ev.Raw, name)
 	}
 	if e, ok := c.entries[name]; ok {
 		return e.vals, e.found
@@ -449,4 +457,33 @@ func (c *fieldCache) keywordSubjects(ev *event.Event) []subject {
 		c.keywords, c.kwDone = out, true
 	}
 	return out
+}
+
+// shared is a record index for the lookups made without a cache (alert
+// severities and summaries, stateful kinds' group keys): they come in runs
+// on one record, and each was a scan of the record from its first byte.
+// It answers as event.Lookup does and keeps the last record it indexed
+// (by its bytes' identity: a record's bytes are never written again).
+// Busy (another goroutine holds it), a lookup scans the record itself.
+var shared struct {
+	mu  sync.Mutex
+	raw []byte
+	idx recordIndex
+}
+
+func sharedLookup(raw []byte, path string) ([]event.Value, bool) {
+	if len(raw) == 0 || !shared.mu.TryLock() {
+		return event.Lookup(raw, path)
+	}
+	defer shared.mu.Unlock()
+	x := &shared.idx
+	if x.objects == nil {
+		x.objects = make(map[*byte]*objIndex, 8)
+		x.decoded = make(map[*byte][]byte, 4)
+	}
+	if len(shared.raw) != len(raw) || cap(shared.raw) != cap(raw) || &shared.raw[0] != &raw[0] {
+		x.reset()
+		shared.raw = raw
+	}
+	return x.lookup(raw, path) // a new slice each call
 }

@@ -1,6 +1,8 @@
 package detect
 
 import (
+	"encoding/binary"
+	"errors"
 	"strings"
 
 	"github.com/azdetect/azdetect/internal/event"
@@ -30,6 +32,7 @@ type objMember struct {
 // it is cheap: most names are rejected on their length.
 type objIndex struct {
 	members []objMember
+	first   []byte // the object's first byte, while indexed in one pass (undo)
 }
 
 func (x *recordIndex) reset() {
@@ -38,6 +41,7 @@ func (x *recordIndex) reset() {
 	for _, o := range x.used {
 		clear(o.members) // drop references into the old record
 		o.members = o.members[:0]
+		o.first = nil
 	}
 	x.spare = append(x.spare, x.used...)
 	x.used = x.used[:0]
@@ -60,6 +64,21 @@ func (x *recordIndex) object(v []byte) *objIndex {
 	p := &v[0] // v is non-empty: it starts with '{' or '"'
 	if o, ok := x.objects[p]; ok {
 		return o
+	}
+	// One pass indexes the object and the objects held directly in its
+	// members (properties, properties.status...): a path that goes through
+	// an object nearly always goes on into one of them, and indexing them
+	// while skipping them saves scanning their bytes a second time. On
+	// anything malformed the pass is undone and the object is indexed
+	// alone, as before, so the index answers exactly as it did.
+	if v[0] == '{' {
+		mark := len(x.used)
+		if _, err := x.indexValue(v, 0, 0, 0); err == nil {
+			if o, ok := x.objects[p]; ok {
+				return o
+			}
+		}
+		x.undo(mark)
 	}
 	o := x.newObjIndex()
 	_ = event.ObjectEach(v, func(key, val []byte) bool {
@@ -165,3 +184,184 @@ func (x *recordIndex) walkObject(o *objIndex, path string, out *[]event.Value, f
 		x.walk(c.m.val, c.rest, out, found, depth+1)
 	}
 }
+
+// undo drops the indexes handed out since mark (a failed indexValue pass).
+func (x *recordIndex) undo(mark int) {
+	for _, o := range x.used[mark:] {
+		delete(x.objects, &o.first[0])
+		clear(o.members)
+		o.members = o.members[:0]
+		o.first = nil
+	}
+	x.spare = append(x.spare, x.used[mark:]...)
+	x.used = x.used[:mark]
+}
+
+// Indexing nested objects in the same pass stops at this many levels of
+// objects below the one asked for; deeper ones are skipped and indexed when
+// a path reaches them.
+const maxIndexLevels = 4
+
+// errIndexSyntax makes indexValue give up; object then indexes the old way.
+var errIndexSyntax = errors.New("index: malformed JSON")
+
+// indexValue is event.SkipValue (the same checks, the same nesting limit,
+// depth counted the same way) that also indexes the objects it passes
+// through, while level is below maxIndexLevels. It returns the index just
+// past the value at b[i].
+func (x *recordIndex) indexValue(b []byte, i, depth, level int) (int, error) {
+	i = event.SkipSpace(b, i)
+	if i >= len(b) {
+		return i, errIndexSyntax
+	}
+	switch c := b[i]; c {
+	case '"':
+		return skipJSONString(b, i)
+	case '{':
+		if depth >= scanMaxDepth {
+			return i, errIndexSyntax
+		}
+		var o *objIndex
+		if level < maxIndexLevels {
+			if _, seen := x.objects[&b[i]]; !seen {
+				o = x.newObjIndex()
+				o.first = b[i : i+1]
+				x.objects[&b[i]] = o
+			}
+		}
+		i = event.SkipSpace(b, i+1)
+		if i < len(b) && b[i] == '}' {
+			return i + 1, nil
+		}
+		for {
+			i = event.SkipSpace(b, i)
+			if i >= len(b) || b[i] != '"' {
+				return i, errIndexSyntax
+			}
+			ks := i
+			var err error
+			if i, err = skipJSONString(b, i); err != nil {
+				return i, err
+			}
+			key := b[ks+1 : i-1]
+			i = event.SkipSpace(b, i)
+			if i >= len(b) || b[i] != ':' {
+				return i, errIndexSyntax
+			}
+			vs := event.SkipSpace(b, i+1)
+			nextLevel := maxIndexLevels // skip only
+			if o != nil {
+				nextLevel = level + 1
+			}
+			if i, err = x.indexValue(b, vs, depth+1, nextLevel); err != nil {
+				return i, err
+			}
+			if o != nil {
+				o.members = append(o.members, objMember{key: key, val: b[vs:i]})
+			}
+			i = event.SkipSpace(b, i)
+			if i >= len(b) {
+				return i, errIndexSyntax
+			}
+			if b[i] == '}' {
+				return i + 1, nil
+			}
+			if b[i] != ',' {
+				return i, errIndexSyntax
+			}
+			i++
+		}
+	case '[':
+		if depth >= scanMaxDepth {
+			return i, errIndexSyntax
+		}
+		i = event.SkipSpace(b, i+1)
+		if i < len(b) && b[i] == ']' {
+			return i + 1, nil
+		}
+		for {
+			var err error
+			// Objects in arrays are left to be indexed when reached.
+			if i, err = x.indexValue(b, i, depth+1, maxIndexLevels); err != nil {
+				return i, err
+			}
+			i = event.SkipSpace(b, i)
+			if i >= len(b) {
+				return i, errIndexSyntax
+			}
+			if b[i] == ']' {
+				return i + 1, nil
+			}
+			if b[i] != ',' {
+				return i, errIndexSyntax
+			}
+			i++
+		}
+	case 't':
+		return skipJSONLiteral(b, i, "true")
+	case 'f':
+		return skipJSONLiteral(b, i, "false")
+	case 'n':
+		return skipJSONLiteral(b, i, "null")
+	default:
+		if c == '-' || (c >= '0' && c <= '9') {
+			j := i + 1
+			for j < len(b) {
+				d := b[j]
+				if (d >= '0' && d <= '9') || d == '.' || d == 'e' || d == 'E' || d == '+' || d == '-' {
+					j++
+					continue
+				}
+				break
+			}
+			return j, nil
+		}
+		return i, errIndexSyntax
+	}
+}
+
+// scanMaxDepth is event's nesting limit (jsonscan.go maxDepth).
+const scanMaxDepth = 1000
+
+func skipJSONLiteral(b []byte, i int, lit string) (int, error) {
+	if len(b)-i >= len(lit) && string(b[i:i+len(lit)]) == lit {
+		return i + len(lit), nil
+	}
+	return i, errIndexSyntax
+}
+
+// skipJSONString is event's skipString: the string at b[i] == '"', eight
+// plain bytes at a time; a raw newline in it is an error.
+func skipJSONString(b []byte, i int) (int, error) {
+	j := i + 1
+	for {
+		for j+8 <= len(b) && !hasStringStop(binary.LittleEndian.Uint64(b[j:])) {
+			j += 8
+		}
+		for j < len(b) && b[j] != '"' && b[j] != '\\' && b[j] != '\n' {
+			j++
+		}
+		if j >= len(b) {
+			return j, errIndexSyntax
+		}
+		switch b[j] {
+		case '"':
+			return j + 1, nil
+		case '\\':
+			j += 2
+		default:
+			return j, errIndexSyntax
+		}
+	}
+}
+
+const (
+	lowBits  = 0x0101010101010101
+	highBits = 0x8080808080808080
+)
+
+func hasStringStop(x uint64) bool {
+	return hasZeroByte(x^('"'*lowBits)) || hasZeroByte(x^('\\'*lowBits)) || hasZeroByte(x^('\n'*lowBits))
+}
+
+func hasZeroByte(x uint64) bool { return (x-lowBits)&^x&highBits != 0 }

@@ -83,6 +83,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/azdetect/azdetect/internal/event"
 )
@@ -174,8 +175,12 @@ func sources() []Source {
 type Registry struct {
 	list       []Source
 	byCategory map[string][]int // lower-cased category -> indexes into list
-	text       []int            // indexes of the sources with Line, in list order
-	nets       *Networks        // flow tuple address classes (flowtuple.go); nil: DefaultNetworks
+	// asWritten holds the same lists under each category as its source
+	// declares it, so a record that writes it that way is found without
+	// lower-casing (an allocation per record).
+	asWritten map[string][]int
+	text      []int     // indexes of the sources with Line, in list order
+	nets      *Networks // flow tuple address classes (flowtuple.go); nil: DefaultNetworks
 }
 
 // NewRegistry builds the registry of every built-in source, checking the
@@ -218,6 +223,12 @@ func newRegistry(list []Source) (*Registry, error) {
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("source registry: %w", err)
+	}
+	r.asWritten = make(map[string][]int)
+	for _, s := range list {
+		for _, c := range s.Categories {
+			r.asWritten[c] = r.byCategory[strings.ToLower(c)]
+		}
 	}
 	return r, nil
 }
@@ -263,7 +274,10 @@ func (r *Registry) recognise(raw []byte) (*Source, Status, error) {
 	if top.Category == "" {
 		return nil, Unrecognised, ErrNoCategory
 	}
-	idx, ok := r.byCategory[strings.ToLower(top.Category)]
+	idx, ok := r.asWritten[top.Category]
+	if !ok {
+		idx, ok = r.byCategory[strings.ToLower(top.Category)]
+	}
 	if !ok {
 		return nil, Unrecognised, fmt.Errorf("%w %q", ErrUnknownCategory, top.Category)
 	}
@@ -354,10 +368,25 @@ func scanTop(obj []byte) (topFields, error) {
 }
 
 // unquoteText returns the content of a raw JSON string, or "" for anything
-// else.
+// else. A string without escapes or non-ASCII bytes (nearly all) shares
+// raw's bytes instead of being copied: the Candidate is read during
+// recognition only, never kept (raw may be reused after Parse).
 func unquoteText(raw []byte) string {
 	if len(raw) == 0 || raw[0] != '"' {
 		return ""
+	}
+	if len(raw) >= 2 && raw[len(raw)-1] == '"' {
+		body := raw[1 : len(raw)-1]
+		simple := true
+		for _, c := range body {
+			if c == '\\' || c == '"' || c < 0x20 || c >= utf8.RuneSelf {
+				simple = false
+				break
+			}
+		}
+		if simple {
+			return strings.TrimSpace(shared(body))
+		}
 	}
 	s, _ := event.Unquote(raw)
 	return strings.TrimSpace(s)
