@@ -1,7 +1,6 @@
 package detect
 
 import (
-	"encoding/binary"
 	"errors"
 	"strings"
 
@@ -214,9 +213,7 @@ func (x *recordIndex) indexValue(b []byte, i, depth, level int) (int, error) {
 	if i >= len(b) {
 		return i, errIndexSyntax
 	}
-	switch c := b[i]; c {
-	case '"':
-		return skipJSONString(b, i)
+	switch b[i] {
 	case '{':
 		if depth >= scanMaxDepth {
 			return i, errIndexSyntax
@@ -240,8 +237,8 @@ func (x *recordIndex) indexValue(b []byte, i, depth, level int) (int, error) {
 			}
 			ks := i
 			var err error
-			if i, err = skipJSONString(b, i); err != nil {
-				return i, err
+			if i, err = event.SkipValue(b, i); err != nil { // the member name
+				return i, errIndexSyntax
 			}
 			key := b[ks+1 : i-1]
 			i = event.SkipSpace(b, i)
@@ -297,71 +294,15 @@ func (x *recordIndex) indexValue(b []byte, i, depth, level int) (int, error) {
 			}
 			i++
 		}
-	case 't':
-		return skipJSONLiteral(b, i, "true")
-	case 'f':
-		return skipJSONLiteral(b, i, "false")
-	case 'n':
-		return skipJSONLiteral(b, i, "null")
 	default:
-		if c == '-' || (c >= '0' && c <= '9') {
-			j := i + 1
-			for j < len(b) {
-				d := b[j]
-				if (d >= '0' && d <= '9') || d == '.' || d == 'e' || d == 'E' || d == '+' || d == '-' {
-					j++
-					continue
-				}
-				break
-			}
-			return j, nil
+		// Strings, numbers and literals: event's own scanner, the same checks.
+		end, err := event.SkipValue(b, i)
+		if err != nil {
+			return end, errIndexSyntax
 		}
-		return i, errIndexSyntax
+		return end, nil
 	}
 }
 
 // scanMaxDepth is event's nesting limit (jsonscan.go maxDepth).
 const scanMaxDepth = 1000
-
-func skipJSONLiteral(b []byte, i int, lit string) (int, error) {
-	if len(b)-i >= len(lit) && string(b[i:i+len(lit)]) == lit {
-		return i + len(lit), nil
-	}
-	return i, errIndexSyntax
-}
-
-// skipJSONString is event's skipString: the string at b[i] == '"', eight
-// plain bytes at a time; a raw newline in it is an error.
-func skipJSONString(b []byte, i int) (int, error) {
-	j := i + 1
-	for {
-		for j+8 <= len(b) && !hasStringStop(binary.LittleEndian.Uint64(b[j:])) {
-			j += 8
-		}
-		for j < len(b) && b[j] != '"' && b[j] != '\\' && b[j] != '\n' {
-			j++
-		}
-		if j >= len(b) {
-			return j, errIndexSyntax
-		}
-		switch b[j] {
-		case '"':
-			return j + 1, nil
-		case '\\':
-			j += 2
-		default:
-			return j, errIndexSyntax
-		}
-	}
-}
-
-const (
-	lowBits  = 0x0101010101010101
-	highBits = 0x8080808080808080
-)
-
-func hasStringStop(x uint64) bool {
-	return hasZeroByte(x^('"'*lowBits)) || hasZeroByte(x^('\\'*lowBits)) || hasZeroByte(x^('\n'*lowBits))
-}
-
-func hasZeroByte(x uint64) bool { return (x-lowBits)&^x&highBits != 0 }
