@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"regexp"
 	"strings"
@@ -150,5 +151,42 @@ func TestRedactedHidesTheConnectionString(t *testing.T) {
 	}
 	if got := (Settings{}).Redacted()["servicebus_connection_string"]; got != "" {
 		t.Fatalf("unset connection string shows %q", got)
+	}
+}
+
+// TestLocalSettingsSample keeps local.settings.sample.json complete and
+// valid: every setting the binary reads is there (but the port, which the
+// Functions host sets), and the values load.
+func TestLocalSettingsSample(t *testing.T) {
+	data, err := os.ReadFile("../../local.settings.sample.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sample struct {
+		Values map[string]string `json:"Values"`
+	}
+	if err := json.Unmarshal(data, &sample); err != nil {
+		t.Fatalf("local.settings.sample.json: %v", err)
+	}
+	var buf bytes.Buffer
+	var s Settings
+	if err := envconfig.Usagef(Prefix, &s, &buf, "{{range .}}{{usage_key .}}\n{{end}}"); err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range strings.Fields(buf.String()) {
+		if strings.HasPrefix(strings.TrimPrefix(key, Prefix+"_"), "FUNCTIONS_CUSTOMHANDLER") {
+			continue // set by the Functions host
+		}
+		if _, ok := sample.Values[key]; !ok {
+			t.Errorf("local.settings.sample.json lacks %s", key)
+		}
+	}
+	for k, v := range sample.Values {
+		if strings.HasPrefix(k, Prefix+"_") {
+			t.Setenv(k, v)
+		}
+	}
+	if _, err := Load(); err != nil {
+		t.Errorf("the sample's values do not load: %v", err)
 	}
 }
