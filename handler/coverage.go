@@ -29,18 +29,8 @@ func runCoverage(ctx context.Context, s config.Settings, args []string, stdout, 
 	if err := fset.Parse(args); err != nil {
 		return exitUsage
 	}
-	paths := fset.Args()
-	switch {
-	case len(paths) == 0:
-		fmt.Fprintln(stderr, "azdetect coverage: no PATH given (files or folders of exported logs)")
-		return exitUsage
-	case *format != "table" && *format != "json":
-		fmt.Fprintf(stderr, "azdetect coverage: --format %q: want table or json\n", *format)
-		return exitUsage
-	}
-	files, err := listFiles(paths)
-	if err != nil {
-		fmt.Fprintf(stderr, "azdetect coverage: %v\n", err)
+	files, ok := inputFiles("coverage", *format, fset.Args(), stderr)
+	if !ok {
 		return exitUsage
 	}
 	reg, err := source.NewRegistry()

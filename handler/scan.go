@@ -33,14 +33,7 @@ func runScan(ctx context.Context, s config.Settings, args []string, stdout, stde
 	if err := fset.Parse(args); err != nil {
 		return exitUsage
 	}
-	paths := fset.Args()
 	switch {
-	case len(paths) == 0:
-		fmt.Fprintln(stderr, "azdetect scan: no PATH given (files or folders of exported logs)")
-		return exitUsage
-	case *format != "table" && *format != "json":
-		fmt.Fprintf(stderr, "azdetect scan: --format %q: want table or json\n", *format)
-		return exitUsage
 	case *failOn != "" && alert.Rank(*failOn) == 0:
 		fmt.Fprintf(stderr, "azdetect scan: --fail-on %q: want one of %s\n", *failOn, strings.Join(alert.Severities(), ", "))
 		return exitUsage
@@ -48,13 +41,11 @@ func runScan(ctx context.Context, s config.Settings, args []string, stdout, stde
 		fmt.Fprintf(stderr, "azdetect scan: --min-severity %q: want one of %s\n", *minSev, strings.Join(alert.Severities(), ", "))
 		return exitUsage
 	}
-	log := zerolog.Ctx(ctx)
-
-	files, err := listFiles(paths)
-	if err != nil {
-		fmt.Fprintf(stderr, "azdetect scan: %v\n", err)
+	files, ok := inputFiles("scan", *format, fset.Args(), stderr)
+	if !ok {
 		return exitUsage
 	}
+	log := zerolog.Ctx(ctx)
 	store, err := openState(s)
 	if err != nil {
 		fmt.Fprintf(stderr, "azdetect scan: %v\n", err)
@@ -190,6 +181,26 @@ func summaryLine(files int, rep pipeline.Report, printed []alert.Alert, dead *al
 		fmt.Fprintf(&b, " (%d below --min-severity not printed)", len(rep.Alerts)-len(printed))
 	}
 	return b.String()
+}
+
+// inputFiles checks the arguments scan and coverage share (at least one
+// PATH, --format table or json) and expands the paths into files; false
+// means a usage error was printed.
+func inputFiles(cmd, format string, paths []string, stderr io.Writer) ([]string, bool) {
+	switch {
+	case len(paths) == 0:
+		fmt.Fprintf(stderr, "azdetect %s: no PATH given (files or folders of exported logs)\n", cmd)
+		return nil, false
+	case format != "table" && format != "json":
+		fmt.Fprintf(stderr, "azdetect %s: --format %q: want table or json\n", cmd, format)
+		return nil, false
+	}
+	files, err := listFiles(paths)
+	if err != nil {
+		fmt.Fprintf(stderr, "azdetect %s: %v\n", cmd, err)
+		return nil, false
+	}
+	return files, true
 }
 
 // listFiles expands folders recursively into their regular files, in a
