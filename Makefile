@@ -7,6 +7,11 @@ FUZZTIME ?= 20s
 # into .tools/ from npm, started by the tests themselves on free ports.
 AZURITE_VERSION ?= 3.37.0
 AZURITE_DIR     ?= .tools/azurite
+# One build configuration for everything: the static, path-trimmed binary
+# Azure runs (make package) is built like the tests and the demo, so they
+# share Go's build cache and the package test only links.
+export CGO_ENABLED ?= 0
+export GOFLAGS     ?= -trimpath
 
 .PHONY: all build demo test vet fmt bench fuzz azurite clean
 
@@ -50,6 +55,6 @@ azurite:
 	@AZURITE_VERSION=$(AZURITE_VERSION) AZURITE_DIR=$(AZURITE_DIR) scripts/azurite.sh
 
 clean:
-	rm -rf bin bench.out
+	rm -rf bin dist bench.out
 
 -include infra/publish.mk

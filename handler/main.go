@@ -34,6 +34,7 @@ Usage:
   azdetect scan [--format table|json] [--fail-on SEVERITY] [--dead-letter FILE] PATH...
   azdetect serve
   azdetect replay --url URL [--function NAME] PATH...
+  azdetect replay --app DIR [--settings FILE] [--function NAME] [PATH...]   (run a staged package as the host does)
   azdetect coverage [--format table|json] PATH...   (which recommended log sources the files hold)
   azdetect rules list [--format table|json]
   azdetect rules test

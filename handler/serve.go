@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"path/filepath"
 
 	"github.com/rs/zerolog"
 
@@ -26,6 +25,7 @@ func runServe(ctx context.Context, s config.Settings, args []string, stderr io.W
 		fmt.Fprintf(stderr, "azdetect serve: takes no arguments (settings come from the environment), got %q\n", args)
 		return exitUsage
 	}
+	ctx = hostLogger(*zerolog.Ctx(ctx), os.Stdout, stderr).WithContext(ctx)
 	if err := serve(ctx, s, os.Stdout, nil); err != nil {
 		zerolog.Ctx(ctx).Error().Err(err).Msg("serve failed")
 		return exitFailure
@@ -40,7 +40,7 @@ func serve(ctx context.Context, s config.Settings, stdout io.Writer, ready chan<
 	log.Info().Interface("settings", s.Redacted()).Str("version", version).Msg("starting")
 	srv, err := invoke.NewServer(invoke.ServerOptions{
 		Addr:          net.JoinHostPort("127.0.0.1", s.Port),
-		FunctionsDir:  functionsDir(s.FunctionsDir),
+		FunctionsDir:  invoke.FunctionsRoot(os.Getenv(invoke.AppRootSetting), s.FunctionsDir),
 		MaxBodyBytes:  s.MaxBodyBytes,
 		ShutdownGrace: s.ShutdownGrace,
 		Logger:        log.With().Str("component", "invoke").Logger(),
@@ -104,12 +104,29 @@ func serve(ctx context.Context, s config.Settings, stdout io.Writer, ready chan<
 	return <-served
 }
 
-// functionsDir resolves a relative functions folder against the app root
-// the Functions host gives (FUNCTIONS_APP_ROOT_PATH), else the working
-// directory.
-func functionsDir(dir string) string {
-	if root := os.Getenv("FUNCTIONS_APP_ROOT_PATH"); root != "" && !filepath.IsAbs(dir) {
-		return filepath.Join(root, dir)
-	}
-	return dir
+// hostLogger writes each log line where the Functions host gives it the
+// level it was logged at (reference/functions-contract.md §1): the host
+// reads the handler's stdout as Information and levels a stderr line by
+// its words ("warn": Warning; "error", "fail", "severe": Error; otherwise
+// Information), never by zerolog's level field. So trace, debug and info
+// lines go to stdout, and warnings and errors (whose JSON holds "warn" or
+// "error" in its level field) to stderr. Lines logged without a level
+// (the HTTP server's, which carry level "warn") go to stderr too.
+func hostLogger(log zerolog.Logger, stdout, stderr io.Writer) zerolog.Logger {
+	return log.Output(hostLevels{info: stdout, warn: stderr})
 }
+
+type hostLevels struct{ info, warn io.Writer }
+
+// Write takes lines without a level.
+func (w hostLevels) Write(p []byte) (int, error) { return w.warn.Write(p) }
+
+// WriteLevel implements zerolog.LevelWriter.
+func (w hostLevels) WriteLevel(l zerolog.Level, p []byte) (int, error) {
+	if l < zerolog.WarnLevel {
+		return w.info.Write(p)
+	}
+	return w.warn.Write(p)
+}
+
+var _ zerolog.LevelWriter = hostLevels{}

@@ -12,7 +12,8 @@ package infra_test
 //     identity, and no broad role is;
 //   - no key or connection string is in an app setting or a deployment output;
 //   - Service Bus duplicate detection outlasts the retry policies;
-//   - host.json, publish.mk and .funcignore agree on what is published.
+//   - host.json, publish.mk and azure.yaml agree on what is published: the
+//     staged package dist/app, never the repository root.
 //
 // A file that does not exist yet (function.json, host.json) skips its checks
 // with the reason; everything else fails on drift.
@@ -1200,42 +1201,70 @@ func TestDurationParsers(t *testing.T) {
 
 // ---- publish ---------------------------------------------------------------------
 
-// publishBinary reads PUBLISH_BIN from publish.mk and checks the build
-// writes it for linux/amd64 without cgo.
-func publishBinary(t *testing.T) string {
+// hostExecutable is host.json's customHandler.description.defaultExecutablePath.
+func hostExecutable(t *testing.T) string {
+	t.Helper()
+	host, ok := readHostJSON(t)
+	if !ok {
+		t.Fatal("host.json is missing")
+	}
+	ch, _ := host["customHandler"].(map[string]any)
+	desc, _ := ch["description"].(map[string]any)
+	exe, _ := desc["defaultExecutablePath"].(string)
+	if exe == "" || strings.ContainsAny(exe, "/\\") {
+		t.Fatalf("host.json customHandler.description.defaultExecutablePath = %q: want a file name at the app root", exe)
+	}
+	return exe
+}
+
+// publishMk reads publish.mk and checks that what Azure receives is the
+// staged package: `make package` builds the static linux/amd64 binary
+// under host.json's name into $(APP_DIR) (dist/app), and every publish
+// path (Core Tools on Flex, the Premium zip) runs from that folder, never
+// from the repository root, whose functions/ layout the host cannot read.
+func publishMk(t *testing.T) string {
 	t.Helper()
 	b, err := os.ReadFile("publish.mk")
 	if err != nil {
 		t.Fatalf("read publish.mk: %v", err)
 	}
 	text := string(b)
-	m := regexp.MustCompile(`(?m)^PUBLISH_BIN\s*\??=\s*(\S+)`).FindStringSubmatch(text)
-	if m == nil {
-		t.Fatal("publish.mk: no PUBLISH_BIN")
+	if m := regexp.MustCompile(`(?m)^PUBLISH_BIN\s*:?=\s*(.+)$`).FindStringSubmatch(text); m == nil ||
+		!strings.Contains(m[1], "defaultExecutablePath") || !strings.Contains(m[1], "host.json") {
+		t.Error("publish.mk: PUBLISH_BIN must be read from host.json's defaultExecutablePath, so that the two cannot differ")
 	}
-	for _, want := range []string{"CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64", "-o $(PUBLISH_BIN) ./handler", "azure functionapp publish $(APP)"} {
+	if m := regexp.MustCompile(`(?m)^APP_DIR\s*\??=\s*(\S+)`).FindStringSubmatch(text); m == nil || m[1] != "dist/app" {
+		t.Errorf("publish.mk: APP_DIR must default to dist/app (got %v)", m)
+	}
+	for _, want := range []string{
+		"CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -trimpath -o $(APP_DIR)/$(PUBLISH_BIN) ./handler",
+		"cp host.json $(APP_DIR)/host.json",
+		"functions/*/function.json",
+		"cd $(APP_DIR) && $(FUNC) azure functionapp publish $(APP) --custom",
+		"cd $(APP_DIR) && zip",
+	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("publish.mk: missing %q", want)
 		}
 	}
-	if !regexp.MustCompile(`(?m)^publish:`).MatchString(text) {
-		t.Error("publish.mk: no publish target")
+	for _, target := range []string{"publish", "publish-premium"} {
+		if !regexp.MustCompile(`(?m)^` + target + `:\s*package\b`).MatchString(text) {
+			t.Errorf("publish.mk: %s must depend on package (publish the staged dist/app)", target)
+		}
 	}
-	return m[1]
+	if strings.Contains(text, "zip -q -r $(PACKAGE_ZIP) $(PUBLISH_BIN) host.json functions") {
+		t.Error("publish.mk: the Premium zip holds functions/ nested: the host would load zero functions")
+	}
+	return text
 }
 
 func TestHostJSONMatchesPublish(t *testing.T) {
-	bin := publishBinary(t)
+	publishMk(t)
 	host, ok := readHostJSON(t)
 	if !ok {
 		t.Skip("host.json does not exist yet")
 	}
-	ch, _ := host["customHandler"].(map[string]any)
-	desc, _ := ch["description"].(map[string]any)
-	exe, _ := desc["defaultExecutablePath"].(string)
-	if exe != bin {
-		t.Errorf("host.json customHandler.description.defaultExecutablePath = %q, publish.mk builds %q", exe, bin)
-	}
+	hostExecutable(t)
 	bundle, _ := host["extensionBundle"].(map[string]any)
 	if id, _ := bundle["id"].(string); id != "Microsoft.Azure.Functions.ExtensionBundle" {
 		t.Errorf("host.json extensionBundle.id = %q", id)
@@ -1250,66 +1279,17 @@ func TestHostJSONMatchesPublish(t *testing.T) {
 	}
 }
 
-// TestFuncignore checks that the package holds the binary, host.json and the
-// function.json files, and none of the sources.
-func TestFuncignore(t *testing.T) {
-	bin := publishBinary(t)
-	b, err := os.ReadFile(filepath.Join(repoRoot, ".funcignore"))
-	if err != nil {
-		t.Fatalf("read .funcignore: %v", err)
+// TestNothingPublishedFromTheRoot: no .funcignore at the root suggests the
+// root is a publishable app (it is not: the host reads only function
+// folders beside host.json), and dist/ is never committed.
+func TestNothingPublishedFromTheRoot(t *testing.T) {
+	if _, err := os.Stat(filepath.Join(repoRoot, ".funcignore")); err == nil {
+		t.Error(".funcignore at the repository root: publishing from the root deploys zero functions; publish dist/app (make publish)")
 	}
-	var patterns []string
-	for _, line := range strings.Split(string(b), "\n") {
-		line = strings.TrimSpace(line)
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		if strings.HasPrefix(line, "!") {
-			t.Fatalf(".funcignore: negation %q is not understood by this check", line)
-		}
-		patterns = append(patterns, line)
+	b, err := os.ReadFile(filepath.Join(repoRoot, ".gitignore"))
+	if err != nil || !regexp.MustCompile(`(?m)^/?dist/?$`).Match(b) {
+		t.Errorf(".gitignore must ignore dist/ (the staged package): %v", err)
 	}
-	keep := []string{bin, "host.json"}
-	for _, n := range expectedFunctions {
-		keep = append(keep, "functions/"+n+"/function.json")
-	}
-	drop := []string{"handler/main.go", "internal/config/settings.go", "go.mod", "go.sum", "infra/main.bicep", "infra/infra_test.go", "testdata/x.json", "Makefile", "README.md", "local.settings.json", "bin/azdetect"}
-	for _, p := range keep {
-		if pat := ignoredBy(patterns, p); pat != "" {
-			t.Errorf(".funcignore pattern %q leaves %s out of the package", pat, p)
-		}
-	}
-	for _, p := range drop {
-		if ignoredBy(patterns, p) == "" {
-			t.Errorf(".funcignore lets %s into the package", p)
-		}
-	}
-}
-
-// ignoredBy returns the first gitignore-style pattern that excludes path.
-func ignoredBy(patterns []string, path string) string {
-	parts := strings.Split(path, "/")
-	for _, pat := range patterns {
-		dirOnly := strings.HasSuffix(pat, "/")
-		p := strings.TrimSuffix(pat, "/")
-		anchored := strings.HasPrefix(p, "/") || strings.Contains(p, "/")
-		p = strings.TrimPrefix(p, "/")
-		for i := range parts {
-			if dirOnly && i == len(parts)-1 {
-				break // the last part is the file itself
-			}
-			var ok bool
-			if anchored {
-				ok, _ = filepath.Match(p, strings.Join(parts[:i+1], "/"))
-			} else {
-				ok, _ = filepath.Match(p, parts[i])
-			}
-			if ok {
-				return pat
-			}
-		}
-	}
-	return ""
 }
 
 // ---- feeds ------------------------------------------------------------------------

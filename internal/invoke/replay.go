@@ -78,7 +78,7 @@ type ReplayInvocation struct {
 	InvocationID string
 	Files        []string // files whose content it carried
 	Events       int      // Event Hub events (Event Hubs trigger only)
-	Records      int      // records framed into it (Event Hubs trigger only)
+	Records      int      // records framed into it, or found in the blob
 	RequestBytes int
 	Status       int
 	Logs         []string // the response's Logs
@@ -88,7 +88,7 @@ type ReplayInvocation struct {
 // ReplayReport is what Replay did.
 type ReplayReport struct {
 	Files       int
-	Records     int // records framed (Event Hubs trigger)
+	Records     int // records framed (Event Hubs trigger) or found in the blobs
 	Invocations []ReplayInvocation
 }
 
@@ -187,8 +187,9 @@ type replayFile struct {
 	rel  string // path below the argument it was found in, with '/'
 }
 
-// replayFiles expands the arguments: files as given, folders walked in
-// lexical order (dot files skipped).
+// replayFiles expands the arguments as scan does: files as given, folders
+// walked in lexical order, hidden files and folders and Markdown files
+// (a folder's README) skipped.
 func replayFiles(paths []string) ([]replayFile, error) {
 	var out []replayFile
 	for _, p := range paths {
@@ -210,7 +211,7 @@ func replayFiles(paths []string) ([]replayFile, error) {
 				}
 				return nil
 			}
-			if !d.Type().IsRegular() {
+			if !d.Type().IsRegular() || strings.EqualFold(filepath.Ext(d.Name()), ".md") {
 				return nil
 			}
 			rel, _ := filepath.Rel(p, path)
@@ -385,7 +386,14 @@ func (r *replayer) blob(ctx context.Context, f replayFile, data []byte) error {
 		"name":     jsonText(name),
 		"sys":      r.sys(now),
 	}
-	return r.post(ctx, ReplayInvocation{Files: []string{f.path}}, dataV, meta)
+	// The records the blob holds, counted with replay's framing: the
+	// handler reads the bytes itself, so this is what it should find.
+	records := 0
+	if plain, err := gunzipIfGzip(data); err == nil {
+		records = len(splitRecords(plain))
+	}
+	r.rep.Records += records
+	return r.post(ctx, ReplayInvocation{Files: []string{f.path}, Records: records}, dataV, meta)
 }
 
 // timer posts one timer tick.
@@ -454,12 +462,47 @@ func (r *replayer) post(ctx context.Context, inv ReplayInvocation, data, meta ma
 		return fmt.Errorf("replay: %s invocation %s: HTTP %d with an empty body: the host would wait until functionTimeout",
 			inv.Function, inv.InvocationID, resp.StatusCode)
 	}
-	var out Response
-	if err := json.Unmarshal(answer, &out); err != nil {
-		return fmt.Errorf("replay: %s invocation %s: answer is not JSON: %w: %s", inv.Function, inv.InvocationID, err, head(answer, 200))
+	logs, err := checkAnswer(answer)
+	if err != nil {
+		return fmt.Errorf("replay: %s invocation %s: %w: %s", inv.Function, inv.InvocationID, err, head(answer, 200))
 	}
-	last.Logs = out.Logs
+	last.Logs = logs
 	return nil
+}
+
+// checkAnswer checks the shape of a 2xx body as the host reads it
+// (contract §3): a JSON object whose Outputs (an object), Logs (strings)
+// and ReturnValue are matched without case, all optional. azdetect's
+// functions have no output binding, so ReturnValue must stay null: the
+// host would spread an object into the outputs.
+func checkAnswer(answer []byte) ([]string, error) {
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(answer, &top); err != nil {
+		return nil, fmt.Errorf("answer is not a JSON object: %w", err)
+	}
+	var logs []string
+	for k, v := range top {
+		null := string(bytes.TrimSpace(v)) == "null"
+		switch strings.ToLower(k) {
+		case "outputs":
+			var o map[string]json.RawMessage
+			if !null && json.Unmarshal(v, &o) != nil {
+				return nil, fmt.Errorf("answer's %s is not an object of output binding names", k)
+			}
+			if len(o) > 0 {
+				return nil, fmt.Errorf("answer's %s names %d output binding(s), but azdetect's functions have none", k, len(o))
+			}
+		case "logs":
+			if !null && json.Unmarshal(v, &logs) != nil {
+				return nil, fmt.Errorf("answer's %s is not an array of strings", k)
+			}
+		case "returnvalue":
+			if !null {
+				return nil, fmt.Errorf("answer's %s is not null: with no $return binding the host would spread it into the outputs", k)
+			}
+		}
+	}
+	return logs, nil
 }
 
 func head(b []byte, n int) string {

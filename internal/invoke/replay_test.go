@@ -61,6 +61,8 @@ func replayCorpus(t *testing.T) (dir string, want []string) {
 	want = append(want, lines...)
 
 	writeFile(t, filepath.Join(dir, ".hidden"), []byte(`{"records":[{"skipped":true}]}`))
+	// What scan skips, replay skips: a folder's README is never a log.
+	writeFile(t, filepath.Join(dir, "a", "README.md"), []byte("# exported logs\n{\"records\":[{\"skipped\":true}]}\n"))
 
 	for i, w := range want {
 		want[i] = compact(t, w)
@@ -167,6 +169,11 @@ func TestReplayBlob(t *testing.T) {
 	got := rec.all()
 	if len(got) != 2 || len(rep.Invocations) != 2 {
 		t.Fatalf("%d inputs, %d invocations; want 2", len(got), len(rep.Invocations))
+	}
+	// The blobs' records are counted (4 in the gzipped array, 3 in the
+	// envelope), not reported as 0.
+	if rep.Records != 7 || rep.Invocations[0].Records != 4 || rep.Invocations[1].Records != 3 {
+		t.Errorf("records: report %d, invocations %d and %d; want 7, 4 and 3", rep.Records, rep.Invocations[0].Records, rep.Invocations[1].Records)
 	}
 	for i, want := range []struct{ path, uri string }{
 		{files[0], "https://azdetectreplay.blob.core.windows.net/insights-activity-logs/export.json.gz"},
