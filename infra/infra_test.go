@@ -603,7 +603,8 @@ func (in *infra) eventGridRoutes(t *testing.T) (fixed []eventGridRoute, custom s
 		"/runtime/webhooks/blobs?functionName=Host.Functions.${r.function}&code=",
 		"subjectBeginsWith: '/blobServices/default/containers/${r.container}/'",
 		"'Microsoft.Storage.BlobCreated'",
-		"for r in routes:",
+		"for r in routes: if (subscribe)",
+		"code=${subscribe ? listKeys(",
 		"concat(archiveRoutes, customRoute)",
 	} {
 		if !strings.Contains(f.text, want) {
@@ -647,9 +648,49 @@ func (in *infra) requireEventGridRoute(t *testing.T, function string, binding ma
 	t.Errorf("no Event Grid subscription to /runtime/webhooks/blobs for %s (source EventGrid, container %s): add {function, container} to archiveRoutes in %s", function, container, archiveEventsBic)
 }
 
+// settingValues are the values a %SETTING% of a function.json takes in a
+// deployment made with the defaults: the app setting's literal, or the
+// Function App module's param, followed to main.bicep's param of the same
+// name (its default and main.parameters.json's value, which must agree).
+func (in *infra) settingValues(t *testing.T, name string) []string {
+	t.Helper()
+	s, ok := in.settings[name]
+	if !ok {
+		return nil
+	}
+	if v, ok := s.literal(); ok {
+		return []string{v}
+	}
+	expr := strings.TrimSpace(s.value)
+	if !regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`).MatchString(expr) {
+		return nil
+	}
+	if v, ok := in.functionApp.paramDefault(expr); ok {
+		return []string{v}
+	}
+	if !regexp.MustCompile(`(?m)^\s*` + expr + `:\s*` + expr + `\s*$`).MatchString(in.main.text) {
+		t.Errorf("main.bicep does not pass its param %s to the Function App module as %s (app setting %s)", expr, expr, name)
+		return nil
+	}
+	var out []string
+	def, okDef := in.main.paramDefault(expr)
+	if okDef {
+		out = append(out, def)
+	}
+	if v, ok := parameterFileValue(t, expr); ok {
+		if okDef && v != def {
+			t.Errorf("main.parameters.json sets %s = %q, main.bicep's default is %q: keep one default", expr, v, def)
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
 // TestEventGridRoutesMatchFunctions: every route names a blob function of
 // that container (no subscription to a missing function), and no two
-// functions follow one container (each blob would be registered twice).
+// functions follow one container (each blob would be registered twice),
+// with every %SETTING% in a path replaced by the value the deployment
+// gives it by default.
 func TestEventGridRoutesMatchFunctions(t *testing.T) {
 	in := loadInfra(t)
 	fixed, custom := in.eventGridRoutes(t)
@@ -657,6 +698,7 @@ func TestEventGridRoutesMatchFunctions(t *testing.T) {
 		t.Fatalf("%s: no archiveRoutes found", archiveEventsBic)
 	}
 	byContainer := map[string]string{}
+	var substituted [][2]string // function, container after substitution
 	for _, name := range functionNames(t) {
 		fj, ok := readFunctionJSON(t, name)
 		if !ok {
@@ -671,6 +713,25 @@ func TestEventGridRoutesMatchFunctions(t *testing.T) {
 				t.Errorf("%s and %s both follow container %s", other, name, c)
 			}
 			byContainer[c] = name
+			if m := settingRefRe.FindStringSubmatch(c); m != nil {
+				values := in.settingValues(t, m[1])
+				if len(values) == 0 {
+					t.Errorf("%s: container %s: no default value found for %s", name, c, m[1])
+				}
+				for _, v := range values {
+					substituted = append(substituted, [2]string{name, strings.ReplaceAll(c, m[0], v)})
+				}
+			}
+		}
+	}
+	for _, sc := range substituted {
+		if other, dup := byContainer[sc[1]]; dup && other != sc[0] {
+			t.Errorf("%s follows container %s by default (its path's setting resolved), which %s already follows: every blob there would be evaluated twice; pick another default", sc[0], sc[1], other)
+		}
+	}
+	if v, ok := in.files[archiveEventsBic].paramDefault("archiveContainer"); ok {
+		if main, ok := in.main.paramDefault("archiveContainer"); ok && v != main {
+			t.Errorf("%s param archiveContainer defaults to %q, main.bicep's to %q", archiveEventsBic, v, main)
 		}
 	}
 	for _, r := range fixed {

@@ -75,8 +75,8 @@ param logLevel string = 'info'
 ])
 param minSeverity string = 'informational'
 
-@description('Archive container the ingest-blob function follows (AZDETECT_ARCHIVE_CONTAINER). Every diagnostic-settings and flow-log container already has its own archive-* function; ingest-blob gets an Event Grid subscription only for a container none of them follows.')
-param archiveContainer string = 'insights-logs-flowlogflowevent'
+@description('Archive container the ingest-blob function follows (AZDETECT_ARCHIVE_CONTAINER): by default azdetect-import, created empty, where exported logs (a responder\'s folder, another tenant\'s archive) are dropped to be evaluated. Every diagnostic-settings and flow-log container already has its own archive-* function, so this must be another container: two functions following one container would evaluate every blob twice; ingest-blob gets an Event Grid subscription only for a container none of them follows.')
+param archiveContainer string = 'azdetect-import'
 
 @description('Create the Event Grid subscriptions that feed archive blobs to the blob functions (one per container). Needs the app published first (README step 4).')
 param subscribeArchiveEvents bool = false
@@ -151,6 +151,7 @@ module storage 'modules/storage.bicep' = {
     location: location
     tags: tags
     deploymentContainerName: names.deploymentContainer
+    importContainerName: archiveContainer
   }
 }
 

@@ -19,7 +19,9 @@
 // subscription is created, so the subscriptions are a second step: deploy
 // main.bicep again with subscribeArchiveEvents=true after `make publish`
 // (README, step 4). The key goes into the endpoint URL and nowhere else; it
-// is not a deployment output.
+// is not a deployment output. listKeys is guarded by the same condition as
+// the subscriptions: ARM may evaluate a condition-false resource's
+// properties, and before the first publish the key does not exist.
 
 param storageAccountName string
 param location string
@@ -31,7 +33,7 @@ param functionAppName string
 param functionName string = 'ingest-blob'
 
 @description('Container of that function: the app setting AZDETECT_ARCHIVE_CONTAINER.')
-param archiveContainer string = 'insights-logs-flowlogflowevent'
+param archiveContainer string = 'azdetect-import'
 
 @description('Create the event subscriptions (needs the app published; see README).')
 param subscribe bool = false
@@ -151,7 +153,7 @@ resource blobCreated 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2022-0
       destination: {
         endpointType: 'WebHook'
         properties: {
-          endpointUrl: 'https://${site.properties.defaultHostName}/runtime/webhooks/blobs?functionName=Host.Functions.${r.function}&code=${listKeys('${site.id}/host/default', '2023-12-01').systemKeys.blobs_extension}'
+          endpointUrl: 'https://${site.properties.defaultHostName}/runtime/webhooks/blobs?functionName=Host.Functions.${r.function}&code=${subscribe ? listKeys('${site.id}/host/default', '2023-12-01').systemKeys.blobs_extension : ''}'
           maxEventsPerBatch: 1
           preferredBatchSizeInKilobytes: 64
         }

@@ -29,6 +29,11 @@ param containerNames array = [
   'azdetect-outbox'
 ]
 
+@description('Container ingest-blob follows (AZDETECT_ARCHIVE_CONTAINER): created here so that exported logs can be dropped into it. Empty for none.')
+param importContainerName string = ''
+
+var allContainerNames = empty(importContainerName) ? containerNames : union(containerNames, array(importContainerName))
+
 @description('Days after which archived diagnostic logs (insights-* containers) are deleted. 0 keeps them.')
 @minValue(0)
 param archiveRetentionDays int = 30
@@ -84,7 +89,7 @@ resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/con
 }
 
 resource dataContainers 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = [
-  for c in containerNames: {
+  for c in allContainerNames: {
     parent: blobService
     name: c
     properties: {
