@@ -1,7 +1,9 @@
 // azdetect: the whole system in one deployment, from nothing to alerts in
 // Service Bus.
 //
-//   az deployment sub create -l <region> -f infra/main.bicep -p infra/main.parameters.json
+//   azd up                                   (azure.yaml: provision, package, deploy, subscribe)
+//   make deploy LOCATION=<region>            (az deployment sub create with main.parameters.json
+//                                             rendered: ${AZURE_ENV_NAME} and the rest filled in)
 //
 // Creates the resource group and in it: a user-assigned identity, Log
 // Analytics + Application Insights, the storage account (runtime, state,
@@ -21,8 +23,23 @@ targetScope = 'subscription'
 @description('Region of every resource (Flex Consumption must be available there: az functionapp list-flexconsumption-locations).')
 param location string = deployment().location
 
+@description('Name of the environment (azd\'s AZURE_ENV_NAME): names the resource group and tags every resource azd-env-name, by which azd finds them.')
+@minLength(1)
+@maxLength(64)
+param environmentName string = 'azdetect'
+
 @description('Resource group to create (or reuse) for azdetect.')
-param resourceGroupName string = 'rg-azdetect'
+param resourceGroupName string = 'rg-${environmentName}'
+
+@description('Object id of the deploying user or principal (azd\'s AZURE_PRINCIPAL_ID): reads alerts (Azure Service Bus Data Receiver on the alerts topic) when alertReaderPrincipalId is empty, so that `azdetect alerts tail` works after `azd up`. Empty for none.')
+param principalId string = ''
+
+@description('Type of principalId: User for a person running azd, ServicePrincipal in a pipeline.')
+@allowed([
+  'User'
+  'ServicePrincipal'
+])
+param principalType string = 'User'
 
 @description('Short name prefix of every resource.')
 @minLength(2)
@@ -39,6 +56,13 @@ param hostingPlan string = 'flex'
 param tags object = {
   application: 'azdetect'
 }
+
+// azd finds the environment's resources by azd-env-name and the Function App
+// it deploys to by azd-service-name (the service's name in azure.yaml).
+var azdServiceName = 'azdetect'
+var allTags = union(tags, {
+  'azd-env-name': environmentName
+})
 
 @description('Partitions of the log hub: the most function instances that read it in parallel.')
 @minValue(1)
@@ -119,7 +143,7 @@ var consumerGroupName = 'azdetect'
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   name: resourceGroupName
   location: location
-  tags: tags
+  tags: allTags
 }
 
 module identity 'modules/identity.bicep' = {
@@ -128,7 +152,7 @@ module identity 'modules/identity.bicep' = {
   params: {
     name: names.identity
     location: location
-    tags: tags
+    tags: allTags
   }
 }
 
@@ -139,7 +163,7 @@ module monitoring 'modules/monitoring.bicep' = {
     workspaceName: names.workspace
     appInsightsName: names.appInsights
     location: location
-    tags: tags
+    tags: allTags
   }
 }
 
@@ -149,7 +173,7 @@ module storage 'modules/storage.bicep' = {
   params: {
     name: names.storage
     location: location
-    tags: tags
+    tags: allTags
     deploymentContainerName: names.deploymentContainer
     importContainerName: archiveContainer
   }
@@ -161,7 +185,7 @@ module eventHubs 'modules/eventhubs.bicep' = {
   params: {
     namespaceName: names.eventHubs
     location: location
-    tags: tags
+    tags: allTags
     hubName: eventHubName
     consumerGroupName: consumerGroupName
     partitionCount: eventHubPartitionCount
@@ -174,11 +198,11 @@ module serviceBus 'modules/servicebus.bicep' = {
   params: {
     namespaceName: names.serviceBus
     location: location
-    tags: tags
+    tags: allTags
     topicName: alertTopicName
     duplicateDetectionWindow: duplicateDetectionWindow
-    alertReaderPrincipalId: alertReaderPrincipalId
-    alertReaderPrincipalType: alertReaderPrincipalType
+    alertReaderPrincipalId: empty(alertReaderPrincipalId) ? principalId : alertReaderPrincipalId
+    alertReaderPrincipalType: empty(alertReaderPrincipalId) ? principalType : alertReaderPrincipalType
   }
 }
 
@@ -208,7 +232,10 @@ module functionApp 'modules/functionapp.bicep' = {
     appName: names.app
     planName: names.plan
     location: location
-    tags: tags
+    tags: allTags
+    siteTags: {
+      'azd-service-name': azdServiceName
+    }
     identityId: identity.outputs.id
     identityClientId: identity.outputs.clientId
     storageAccountName: storage.outputs.name
@@ -234,7 +261,7 @@ module archiveEvents 'modules/archive-events.bicep' = {
   params: {
     storageAccountName: storage.outputs.name
     location: location
-    tags: tags
+    tags: allTags
     functionAppName: functionApp.outputs.name
     subscribe: subscribeArchiveEvents
     archiveContainer: archiveContainer
@@ -265,7 +292,7 @@ module flowLogFeed 'feeds/flow-logs.bicep' = if (!empty(flowLogTargetIds)) {
     // The account has shared-key access off: Network Watcher writes as
     // azdetect's identity, which already holds Storage Blob Data Owner on it.
     writerIdentityId: identity.outputs.id
-    tags: tags
+    tags: allTags
   }
 }
 
@@ -298,6 +325,15 @@ module storageFeeds 'feeds/storage-diagnostics.bicep' = [
 ]
 
 // ---- Outputs (names and ids only: no key, SAS or connection string) --------
+
+// What azd reads (AZURE_* become the environment's values; the hooks in
+// azure.yaml use them), then the same names for `az deployment sub show`.
+output AZURE_LOCATION string = location
+output AZURE_TENANT_ID string = tenant().tenantId
+output AZURE_RESOURCE_GROUP string = rg.name
+output AZURE_FUNCTION_APP_NAME string = functionApp.outputs.name
+output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
+output AZURE_HOSTING_PLAN string = hostingPlan
 
 output resourceGroupName string = rg.name
 output hostingPlan string = hostingPlan

@@ -25,6 +25,9 @@ param planName string
 param location string
 param tags object = {}
 
+@description('Tags of the Function App alone (azd-service-name: the one resource azd deploys the package to).')
+param siteTags object = {}
+
 @description('Resource id of the user-assigned identity the app runs as.')
 param identityId string
 @description('Client id of that identity (AZURE_CLIENT_ID and every <CONNECTION>__clientId).')
@@ -251,7 +254,7 @@ var siteProperties = {
 resource site 'Microsoft.Web/sites@2024-04-01' = {
   name: appName
   location: location
-  tags: union(tags, {
+  tags: union(tags, siteTags, {
     'azdetect-hosting-plan': hostingPlan
   })
   kind: 'functionapp,linux'
