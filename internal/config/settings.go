@@ -66,7 +66,7 @@ type Settings struct {
 	Port          string        `envconfig:"FUNCTIONS_CUSTOMHANDLER_PORT" default:"8080" desc:"port the handler listens on (127.0.0.1 only); set by the Functions host"`
 	MaxBodyBytes  int64         `split_words:"true" default:"536870912" desc:"largest invocation body accepted, in bytes; larger requests get 413 (default 512 MiB: 100 Event Hub events of 1 MB, double-encoded)"`
 	ShutdownGrace time.Duration `split_words:"true" default:"25s" desc:"how long serve waits for running invocations on SIGTERM"`
-	FunctionsDir  string        `split_words:"true" default:"functions" desc:"folder of function.json folders; one handler route per folder"`
+	FunctionsDir  string        `split_words:"true" default:"functions" desc:"functions folder of a checkout, below the app root (FUNCTIONS_APP_ROOT_PATH, else the working directory); read only when the app root itself holds no NAME/function.json, as in a staged package (dist/app), which is read as the Functions host reads it; an absolute path is used as given; one handler route per function folder"`
 }
 
 // Load reads the settings from the environment and validates them.
