@@ -21,19 +21,22 @@ import (
 // once printed (peek-lock: a tail that dies before printing leaves the
 // message for the next reader).
 func runAlerts(ctx context.Context, s config.Settings, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && helpRequested(args[:1]) {
+		printHelp(stdout, "alerts", nil)
+		return exitOK
+	}
 	if len(args) == 0 || args[0] != "tail" {
-		fmt.Fprintln(stderr, "azdetect alerts: want a subcommand: tail")
+		fmt.Fprintln(stderr, "azdetect alerts: want a subcommand: tail (azdetect help alerts)")
 		return exitUsage
 	}
 	fset := flag.NewFlagSet("alerts tail", flag.ContinueOnError)
-	fset.SetOutput(stderr)
 	entity := fset.String("entity", s.ServicebusEntity, "queue or topic to receive from")
 	subscription := fset.String("subscription", s.ServicebusSubscription, "topic subscription to receive from (empty: the entity is a queue)")
 	format := fset.String("format", defaultFormat(stdout), "output: table or json (one alert per line)")
 	count := fset.Int("count", 0, "stop after this many alerts (0: run until interrupted)")
 	idle := fset.Duration("idle", 0, "stop when no alert arrived for this long (0: wait for ever)")
-	if err := fset.Parse(args[1:]); err != nil {
-		return exitUsage
+	if code, stop := parseFlags(fset, args[1:], stdout, stderr); stop {
+		return code
 	}
 	switch {
 	case fset.NArg() > 0:

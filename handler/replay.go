@@ -15,11 +15,10 @@ import (
 // invocations and posts them to a running handler.
 func runReplay(ctx context.Context, s config.Settings, args []string, stdout, stderr io.Writer) int {
 	fset := flag.NewFlagSet("replay", flag.ContinueOnError)
-	fset.SetOutput(stderr)
 	url := fset.String("url", "http://127.0.0.1:"+s.Port, "base URL of the running handler")
 	function := fset.String("function", "ingest-eventhub", "function to invoke: ingest-eventhub, ingest-blob or maintenance")
-	if err := fset.Parse(args); err != nil {
-		return exitUsage
+	if code, stop := parseFlags(fset, args, stdout, stderr); stop {
+		return code
 	}
 	paths := fset.Args()
 	if len(paths) == 0 && *function != "maintenance" {

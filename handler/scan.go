@@ -25,13 +25,12 @@ import (
 // prints the alerts: the incident responder's use, and the embedded default.
 func runScan(ctx context.Context, s config.Settings, args []string, stdout, stderr io.Writer) int {
 	fset := flag.NewFlagSet("scan", flag.ContinueOnError)
-	fset.SetOutput(stderr)
 	format := fset.String("format", defaultFormat(stdout), "output: table or json (one alert per line)")
 	failOn := fset.String("fail-on", "", "exit 1 when an alert at or above this severity fired")
 	deadLetter := fset.String("dead-letter", s.DeadLetterFile, "JSON-lines file for malformed records (created only when there is one)")
 	minSev := fset.String("min-severity", s.MinSeverity, "lowest severity printed")
-	if err := fset.Parse(args); err != nil {
-		return exitUsage
+	if code, stop := parseFlags(fset, args, stdout, stderr); stop {
+		return code
 	}
 	switch {
 	case *failOn != "" && alert.Rank(*failOn) == 0:
