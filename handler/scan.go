@@ -19,6 +19,7 @@ import (
 	"github.com/azdetect/azdetect/internal/config"
 	"github.com/azdetect/azdetect/internal/detect"
 	"github.com/azdetect/azdetect/internal/pipeline"
+	"github.com/azdetect/azdetect/internal/report"
 )
 
 // runScan runs the engine over exported log files with in-memory state and
@@ -29,6 +30,7 @@ func runScan(ctx context.Context, s config.Settings, args []string, stdout, stde
 	failOn := fset.String("fail-on", "", "exit 1 when an alert at or above this severity fired")
 	deadLetter := fset.String("dead-letter", s.DeadLetterFile, "JSON-lines file for malformed records (created only when there is one)")
 	minSev := fset.String("min-severity", s.MinSeverity, "lowest severity printed")
+	sortBy := fset.String("sort", "time", "table order: time, or severity then time")
 	if code, stop := parseFlags(fset, args, stdout, stderr); stop {
 		return code
 	}
@@ -38,6 +40,9 @@ func runScan(ctx context.Context, s config.Settings, args []string, stdout, stde
 		return exitUsage
 	case alert.Rank(*minSev) == 0:
 		fmt.Fprintf(stderr, "azdetect scan: --min-severity %q: want one of %s\n", *minSev, strings.Join(alert.Severities(), ", "))
+		return exitUsage
+	case *sortBy != "time" && *sortBy != "severity":
+		fmt.Fprintf(stderr, "azdetect scan: --sort %q: want time or severity\n", *sortBy)
 		return exitUsage
 	}
 	files, ok := inputFiles("scan", *format, fset.Args(), stderr)
@@ -99,7 +104,8 @@ func runScan(ctx context.Context, s config.Settings, args []string, stdout, stde
 
 	if *format == "table" {
 		if len(collected.Alerts) > 0 {
-			if err := alert.WriteTable(stdout, collected.Alerts); err != nil {
+			opts := report.TableOptions{Width: termWidth(stdout), BySeverity: *sortBy == "severity"}
+			if err := report.WriteTable(stdout, collected.Alerts, opts); err != nil {
 				ioErrors++
 			}
 		} else {
