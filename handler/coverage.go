@@ -28,7 +28,7 @@ func runCoverage(ctx context.Context, s config.Settings, args []string, stdout, 
 	if code, stop := parseFlags(fset, args, stdout, stderr); stop {
 		return code
 	}
-	files, ok := inputFiles("coverage", *format, fset.Args(), stderr)
+	files, ok := inputFiles("coverage", *format, []string{"table", "json"}, fset.Args(), stderr)
 	if !ok {
 		return exitUsage
 	}

@@ -40,7 +40,7 @@ type command struct {
 // every command appears in its synopsis (a test checks it against the
 // flags the command parses).
 var commands = []command{
-	{"scan", "[--format table|json] [--sort time|severity] [--min-severity SEVERITY] [--fail-on SEVERITY] [--dead-letter FILE] PATH...",
+	{"scan", "[--format table|json|html] [--out FILE] [--sort time|severity] [--min-severity SEVERITY] [--fail-on SEVERITY] [--dead-letter FILE] [--progress auto|always|never] PATH...",
 		"Run the rules over exported log files or folders (in-memory state unless AZDETECT_STATE=table) and print the alerts: a table on a terminal, JSON lines otherwise, or one self-contained HTML report."},
 	{"serve", "",
 		"Run as the Azure Functions custom handler: listen on 127.0.0.1:$FUNCTIONS_CUSTOMHANDLER_PORT and answer the host's invocations until SIGTERM. Takes no arguments: settings come from the environment."},
