@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -21,19 +22,22 @@ import (
 // once printed (peek-lock: a tail that dies before printing leaves the
 // message for the next reader).
 func runAlerts(ctx context.Context, s config.Settings, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && helpRequested(args[:1]) {
+		printHelp(stdout, "alerts", nil)
+		return exitOK
+	}
 	if len(args) == 0 || args[0] != "tail" {
-		fmt.Fprintln(stderr, "azdetect alerts: want a subcommand: tail")
+		fmt.Fprintln(stderr, "azdetect alerts: want a subcommand: tail (azdetect help alerts)")
 		return exitUsage
 	}
 	fset := flag.NewFlagSet("alerts tail", flag.ContinueOnError)
-	fset.SetOutput(stderr)
 	entity := fset.String("entity", s.ServicebusEntity, "queue or topic to receive from")
 	subscription := fset.String("subscription", s.ServicebusSubscription, "topic subscription to receive from (empty: the entity is a queue)")
 	format := fset.String("format", defaultFormat(stdout), "output: table or json (one alert per line)")
 	count := fset.Int("count", 0, "stop after this many alerts (0: run until interrupted)")
 	idle := fset.Duration("idle", 0, "stop when no alert arrived for this long (0: wait for ever)")
-	if err := fset.Parse(args[1:]); err != nil {
-		return exitUsage
+	if code, stop := parseFlags(fset, args[1:], stdout, stderr); stop {
+		return code
 	}
 	switch {
 	case fset.NArg() > 0:
@@ -63,8 +67,9 @@ func runAlerts(ctx context.Context, s config.Settings, args []string, stdout, st
 	}
 	if err := t.run(ctx, client, *entity, *subscription); err != nil {
 		fmt.Fprintf(stderr, "azdetect alerts tail %s: %s\n", from, alert.Redact(err.Error()))
-		if *subscription == "" {
-			fmt.Fprintln(stderr, "azdetect alerts tail: if the entity is a topic, name one of its subscriptions with --subscription")
+		var sbErr *azservicebus.Error
+		if *subscription == "" && errors.As(err, &sbErr) && sbErr.Code == azservicebus.CodeNotFound {
+			fmt.Fprintln(stderr, "azdetect alerts tail: no such queue; if the entity is a topic, name one of its subscriptions with --subscription")
 		}
 		return exitFailure
 	}
@@ -97,6 +102,15 @@ func (t *tail) run(ctx context.Context, client *azservicebus.Client, entity, sub
 		defer cancel()
 		_ = r.Close(cctx)
 	}()
+	// Reach the entity before waiting on it: a namespace or entity that
+	// cannot be reached is an error, whatever --idle says, never a quiet
+	// queue.
+	if err := reach(ctx, r, max(t.idle, reachTimeout)); err != nil {
+		if ctx.Err() != nil {
+			return nil // interrupted
+		}
+		return err
+	}
 	for t.count == 0 || t.printed < t.count {
 		want := 50
 		if t.count > 0 {
@@ -127,6 +141,26 @@ func (t *tail) run(ctx context.Context, client *azservicebus.Client, entity, sub
 		}
 	}
 	return nil
+}
+
+// reachTimeout bounds the first contact with the entity (the client's own
+// retries included) when --idle is shorter.
+const reachTimeout = 30 * time.Second
+
+// reach peeks at the entity (one message, not locked): a connection that
+// fails, an entity not found, access refused or no answer within limit is
+// an error.
+func reach(ctx context.Context, r *azservicebus.Receiver, limit time.Duration) error {
+	pctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	_, err := r.PeekMessages(pctx, 1, nil)
+	if err == nil {
+		return nil
+	}
+	if pctx.Err() != nil && ctx.Err() == nil {
+		return fmt.Errorf("cannot reach the entity within %s: %w", limit, err)
+	}
+	return fmt.Errorf("cannot reach the entity: %w", err)
 }
 
 // handle prints one message's alert and completes the message; a message

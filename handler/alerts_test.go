@@ -279,3 +279,36 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// TestAlertsTailUnreachableFails: a namespace that cannot be reached is an
+// error (exit 3) even when --idle is shorter than the client's retries,
+// and the message carries no unrelated hint about topics.
+func TestAlertsTailUnreachableFails(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	t.Setenv("AZDETECT_SERVICEBUS_CONNECTION_STRING", "Endpoint=sb://"+addr+";SharedAccessKeyName=k;SharedAccessKey=SECRETKEY;UseDevelopmentEmulator=true;")
+	t.Setenv("AZDETECT_SERVICEBUS_MAX_RETRIES", "2")
+	t.Setenv("AZDETECT_SERVICEBUS_RETRY_DELAY", "500ms")
+	t.Setenv("AZDETECT_DEAD_LETTER_FILE", filepath.Join(t.TempDir(), "dead.jsonl"))
+	for _, idle := range []string{"200ms", "0"} {
+		t.Run("idle "+idle, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			start := time.Now()
+			code := run([]string{"alerts", "tail", "--idle", idle}, nil, &stdout, &stderr)
+			if code != exitFailure {
+				t.Errorf("exit %d after %s, want %d; stderr: %s", code, time.Since(start).Round(time.Millisecond), exitFailure, stderr.String())
+			}
+			msg := stderr.String()
+			if !strings.Contains(msg, "cannot reach") || strings.Contains(msg, "--subscription") || strings.Contains(msg, "0 alert(s)") {
+				t.Errorf("stderr: %s", msg)
+			}
+			if strings.Contains(msg, "SECRETKEY") {
+				t.Errorf("stderr shows the key: %s", msg)
+			}
+		})
+	}
+}

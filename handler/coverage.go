@@ -24,12 +24,11 @@ import (
 // never a whole file in memory) but evaluates no rule.
 func runCoverage(ctx context.Context, s config.Settings, args []string, stdout, stderr io.Writer) int {
 	fset := flag.NewFlagSet("coverage", flag.ContinueOnError)
-	fset.SetOutput(stderr)
 	format := fset.String("format", defaultFormat(stdout), "output: table or json")
-	if err := fset.Parse(args); err != nil {
-		return exitUsage
+	if code, stop := parseFlags(fset, args, stdout, stderr); stop {
+		return code
 	}
-	files, ok := inputFiles("coverage", *format, fset.Args(), stderr)
+	files, ok := inputFiles("coverage", *format, []string{"table", "json"}, fset.Args(), stderr)
 	if !ok {
 		return exitUsage
 	}

@@ -17,13 +17,12 @@ import (
 // host.json names and invokes every function the host finds).
 func runReplay(ctx context.Context, s config.Settings, args []string, stdout, stderr io.Writer) int {
 	fset := flag.NewFlagSet("replay", flag.ContinueOnError)
-	fset.SetOutput(stderr)
 	url := fset.String("url", "http://127.0.0.1:"+s.Port, "base URL of the running handler")
-	function := fset.String("function", "", "function to invoke (default: ingest-eventhub; with --app, every function)")
+	function := fset.String("function", "", "function to invoke: ingest-eventhub (the default), ingest-blob or maintenance; with --app, every function unless named")
 	app := fset.String("app", "", "app package folder (dist/app from `make package`): start its handler as the Functions host does and invoke each function")
 	settings := fset.String("settings", "", "with --app: local.settings.json whose Values the handler gets (default: DIR/local.settings.json when present)")
-	if err := fset.Parse(args); err != nil {
-		return exitUsage
+	if code, stop := parseFlags(fset, args, stdout, stderr); stop {
+		return code
 	}
 	paths := fset.Args()
 	if *app != "" {

@@ -18,7 +18,29 @@ import (
 // runRules lists the loaded rules or runs the test cases each rule carries.
 func runRules(_ context.Context, s config.Settings, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprintln(stderr, "azdetect rules: want a subcommand: list or test")
+		fmt.Fprintln(stderr, "azdetect rules: want a subcommand: list or test (azdetect help rules)")
+		return exitUsage
+	}
+	var fset *flag.FlagSet
+	var format *string
+	switch args[0] {
+	case "-h", "-help", "--help":
+		printHelp(stdout, "rules", nil)
+		return exitOK
+	case "list":
+		fset = flag.NewFlagSet("rules list", flag.ContinueOnError)
+		format = fset.String("format", "table", "output: table or json (one rule per line)")
+	case "test":
+		fset = flag.NewFlagSet("rules test", flag.ContinueOnError)
+	default:
+		fmt.Fprintf(stderr, "azdetect rules: unknown subcommand %q: want list or test\n", args[0])
+		return exitUsage
+	}
+	if code, stop := parseFlags(fset, args[1:], stdout, stderr); stop {
+		return code
+	}
+	if fset.NArg() > 0 {
+		fmt.Fprintf(stderr, "azdetect %s: unexpected arguments %q\n", fset.Name(), fset.Args())
 		return exitUsage
 	}
 	reg, _, rules, err := engine(s)
@@ -26,25 +48,15 @@ func runRules(_ context.Context, s config.Settings, args []string, stdout, stder
 		fmt.Fprintf(stderr, "azdetect rules: %v\n", err)
 		return exitUsage
 	}
-	switch args[0] {
-	case "list":
-		fset := flag.NewFlagSet("rules list", flag.ContinueOnError)
-		fset.SetOutput(stderr)
-		format := fset.String("format", "table", "table or json")
-		if err := fset.Parse(args[1:]); err != nil {
-			return exitUsage
-		}
+	if args[0] == "list" {
 		return listRules(rules, *format, stdout, stderr)
-	case "test":
-		return testRules(rules, reg, stdout)
-	default:
-		fmt.Fprintf(stderr, "azdetect rules: unknown subcommand %q: want list or test\n", args[0])
-		return exitUsage
 	}
+	return testRules(rules, reg, stdout)
 }
 
 type ruleRow struct {
 	ID         string   `json:"id"`
+	Name       string   `json:"name,omitempty"` // what AZDETECT_RULE_OVERRIDES takes beside the id
 	Title      string   `json:"title"`
 	Level      string   `json:"level"`
 	Service    string   `json:"service"`
@@ -56,7 +68,7 @@ type ruleRow struct {
 func listRules(rules []*detect.Rule, format string, stdout, stderr io.Writer) int {
 	rows := make([]ruleRow, 0, len(rules))
 	for _, r := range rules {
-		rows = append(rows, ruleRow{ID: r.ID, Title: r.Title, Level: r.Level, Service: r.Service(), Kind: r.Kind.Name(),
+		rows = append(rows, ruleRow{ID: r.ID, Name: r.Name, Title: r.Title, Level: r.Level, Service: r.Service(), Kind: r.Kind.Name(),
 			Techniques: r.Techniques(), Tests: len(r.Tests)})
 	}
 	switch format {
@@ -69,12 +81,12 @@ func listRules(rules []*detect.Rule, format string, stdout, stderr io.Writer) in
 		}
 	case "table":
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tLEVEL\tSERVICE\tKIND\tTECHNIQUE\tTESTS\tTITLE")
+		fmt.Fprintln(tw, "ID\tNAME\tLEVEL\tSERVICE\tKIND\tTECHNIQUE\tTESTS\tTITLE")
 		for _, r := range rows {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", r.ID, r.Level, r.Service, r.Kind, strings.Join(r.Techniques, ","), r.Tests, r.Title)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", r.ID, dash(r.Name), r.Level, r.Service, r.Kind, strings.Join(r.Techniques, ","), r.Tests, r.Title)
 		}
 		tw.Flush()
-		fmt.Fprintf(stdout, "%d rules\n", len(rows))
+		fmt.Fprintf(stdout, "%d rules (AZDETECT_RULE_OVERRIDES takes a stateful rule's id or name; AZDETECT_DISABLED_RULES takes ids)\n", len(rows))
 	default:
 		fmt.Fprintf(stderr, "azdetect rules list: --format %q: want table or json\n", format)
 		return exitUsage

@@ -70,3 +70,30 @@ tests:
 		t.Fatalf("exit %d, output:\n%s%s", code, out.String(), errb.String())
 	}
 }
+
+// TestRulesListShowsNames: the table shows each rule's name beside its
+// id, the name AZDETECT_RULE_OVERRIDES takes.
+func TestRulesListShowsNames(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := run([]string{"rules", "list", "--format", "table"}, nil, &out, &errb); code != exitOK {
+		t.Fatalf("rules list: exit %d: %s", code, errb.String())
+	}
+	lines := strings.Split(out.String(), "\n")
+	if !strings.HasPrefix(lines[0], "ID") || !strings.Contains(lines[0], "NAME") {
+		t.Fatalf("header %q lacks NAME", lines[0])
+	}
+	found := false
+	for _, l := range lines {
+		if f := strings.Fields(l); len(f) > 2 && f[1] == "azure_password_spray" {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no row shows azure_password_spray in the NAME column:\n%s", out.String())
+	}
+	// The name listed is one the overrides accept.
+	t.Setenv("AZDETECT_RULE_OVERRIDES", "azure_password_spray.threshold=9")
+	if code := run([]string{"rules", "list"}, nil, &out, &errb); code != exitOK {
+		t.Errorf("override by the listed name: exit %d: %s", code, errb.String())
+	}
+}

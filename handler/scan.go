@@ -9,8 +9,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
@@ -19,19 +21,28 @@ import (
 	"github.com/azdetect/azdetect/internal/config"
 	"github.com/azdetect/azdetect/internal/detect"
 	"github.com/azdetect/azdetect/internal/pipeline"
+	"github.com/azdetect/azdetect/internal/report"
 )
 
 // runScan runs the engine over exported log files with in-memory state and
 // prints the alerts: the incident responder's use, and the embedded default.
 func runScan(ctx context.Context, s config.Settings, args []string, stdout, stderr io.Writer) int {
 	fset := flag.NewFlagSet("scan", flag.ContinueOnError)
-	fset.SetOutput(stderr)
-	format := fset.String("format", defaultFormat(stdout), "output: table or json (one alert per line)")
+	format := fset.String("format", defaultFormat(stdout), "output: table, json (one alert per line) or html (one self-contained report); default table on a terminal, else json, or html for an --out FILE ending in .html")
+	outPath := fset.String("out", "", "write the alerts (any --format) to FILE instead of stdout")
 	failOn := fset.String("fail-on", "", "exit 1 when an alert at or above this severity fired")
 	deadLetter := fset.String("dead-letter", s.DeadLetterFile, "JSON-lines file for malformed records (created only when there is one)")
 	minSev := fset.String("min-severity", s.MinSeverity, "lowest severity printed")
-	if err := fset.Parse(args); err != nil {
-		return exitUsage
+	sortBy := fset.String("sort", "time", "table order: time, or severity then time")
+	progressMode := fset.String("progress", "auto", "progress on stderr: auto (when stderr is a terminal), always or never")
+	if code, stop := parseFlags(fset, args, stdout, stderr); stop {
+		return code
+	}
+	if *outPath != "" && !flagSet(fset, "format") {
+		*format = "json"
+		if ext := strings.ToLower(filepath.Ext(*outPath)); ext == ".html" || ext == ".htm" {
+			*format = "html"
+		}
 	}
 	switch {
 	case *failOn != "" && alert.Rank(*failOn) == 0:
@@ -40,8 +51,14 @@ func runScan(ctx context.Context, s config.Settings, args []string, stdout, stde
 	case alert.Rank(*minSev) == 0:
 		fmt.Fprintf(stderr, "azdetect scan: --min-severity %q: want one of %s\n", *minSev, strings.Join(alert.Severities(), ", "))
 		return exitUsage
+	case *sortBy != "time" && *sortBy != "severity":
+		fmt.Fprintf(stderr, "azdetect scan: --sort %q: want time or severity\n", *sortBy)
+		return exitUsage
+	case *progressMode != "auto" && *progressMode != "always" && *progressMode != "never":
+		fmt.Fprintf(stderr, "azdetect scan: --progress %q: want auto, always or never\n", *progressMode)
+		return exitUsage
 	}
-	files, ok := inputFiles("scan", *format, fset.Args(), stderr)
+	files, ok := inputFiles("scan", *format, []string{"table", "json", "html"}, fset.Args(), stderr)
 	if !ok {
 		return exitUsage
 	}
@@ -51,44 +68,63 @@ func runScan(ctx context.Context, s config.Settings, args []string, stdout, stde
 		fmt.Fprintf(stderr, "azdetect scan: %v\n", err)
 		return exitUsage
 	}
-	reg, eng, _, err := engine(s, detect.WithStore(store))
+	reg, eng, rules, err := engine(s, detect.WithStore(store))
 	if err != nil {
 		fmt.Fprintf(stderr, "azdetect scan: %v\n", err)
 		return exitUsage
 	}
+	out := stdout
+	var outFile *os.File
+	if *outPath != "" {
+		if outFile, err = os.Create(*outPath); err != nil {
+			fmt.Fprintf(stderr, "azdetect scan: --out: %v\n", err)
+			return exitUsage
+		}
+		defer outFile.Close()
+		out = outFile
+	}
 
 	var collected alert.Collector
-	var out alert.Sink = &collected
+	var sinkOut alert.Sink = &collected
 	var jsonOut *alert.JSONLines
 	if *format == "json" {
-		jsonOut = alert.NewJSONLines(stdout)
-		out = alert.Fanout{{Sink: jsonOut, Name: "stdout"}, {Sink: &collected, Name: "summary"}}
+		jsonOut = alert.NewJSONLines(out)
+		sinkOut = alert.Fanout{{Sink: jsonOut, Name: "stdout"}, {Sink: &collected, Name: "summary"}}
 	}
-	sink := alert.Fanout{{Sink: out, MinSeverity: *minSev, Name: "output"}}
+	sink := alert.Fanout{{Sink: sinkOut, MinSeverity: *minSev, Name: "output"}}
 	dead := alert.NewDeadLetterFile(*deadLetter)
 	defer dead.Close()
+	sup := &countingSuppressor{Suppressor: suppressor(s, store)}
 	p, err := pipeline.New(pipeline.Options{
 		Registry: reg, Engine: eng, Sink: sink, DeadLetters: dead, BatchLogLevel: zerolog.DebugLevel,
-		Suppressor: suppressor(s, store),
+		Suppressor: sup,
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "azdetect scan: %v\n", err)
 		return exitUsage
 	}
 
+	showProgress := *progressMode == "always"
+	if f, ok := stderr.(*os.File); ok && *progressMode == "auto" {
+		showProgress = isTerminal(f)
+	}
+	prog := newProgress(stderr, showProgress, len(files))
 	total := pipeline.Report{BySource: map[string]int{}}
 	ioErrors := 0
 	for _, path := range files {
 		f, err := os.Open(path)
 		if err != nil {
+			prog.Done()
 			log.Error().Err(err).Str("file", path).Msg("cannot open file")
 			ioErrors++
 			continue
 		}
-		rep, err := p.Run(ctx, []pipeline.Input{{Origin: path, Body: f}})
+		rep, err := p.Run(ctx, []pipeline.Input{{Origin: path, Body: prog.Reader(f)}})
 		f.Close()
 		add(&total, rep)
+		prog.FileDone(rep.Records)
 		if err != nil {
+			prog.Done()
 			if ctx.Err() != nil {
 				fmt.Fprintln(stderr, "azdetect scan: interrupted")
 				return exitUsage
@@ -97,17 +133,37 @@ func runScan(ctx context.Context, s config.Settings, args []string, stdout, stde
 			ioErrors++
 		}
 	}
+	prog.Done()
 
-	if *format == "table" {
+	switch *format {
+	case "table":
 		if len(collected.Alerts) > 0 {
-			if err := alert.WriteTable(stdout, collected.Alerts); err != nil {
+			opts := report.TableOptions{Width: termWidth(out), BySeverity: *sortBy == "severity"}
+			if err := report.WriteTable(out, collected.Alerts, opts); err != nil {
 				ioErrors++
 			}
 		} else {
-			fmt.Fprintln(stdout, "No alerts.")
+			fmt.Fprintln(out, "No alerts.")
+		}
+	case "html":
+		sum := report.Scan{
+			Generated: time.Now(), Version: version, Paths: fset.Args(), Files: len(files), Bytes: prog.bytes,
+			Records: total.Records, BySource: total.BySource, Unrecognised: total.Unrecognised, Malformed: len(total.Malformed),
+			Suppressed: sup.suppressed, BelowMinSeverity: len(total.Alerts) - len(collected.Alerts),
+			Coverage: total.Coverage.Report(), Alerts: collected.Alerts, Rules: ruleDocs(rules),
+		}
+		if err := report.WriteHTML(out, sum); err != nil {
+			log.Error().Err(err).Msg("cannot write the HTML report")
+			ioErrors++
 		}
 	}
-	fmt.Fprintln(stderr, summaryLine(len(files), total, collected.Alerts, dead))
+	if outFile != nil {
+		if err := outFile.Close(); err != nil {
+			fmt.Fprintf(stderr, "azdetect scan: --out: %v\n", err)
+			ioErrors++
+		}
+	}
+	fmt.Fprintln(stderr, summaryLine(len(files), prog.bytes, total, collected.Alerts, sup.suppressed, dead))
 	switch {
 	case ioErrors > 0:
 		return exitUsage
@@ -115,6 +171,40 @@ func runScan(ctx context.Context, s config.Settings, args []string, stdout, stde
 		return exitAlerts
 	}
 	return exitOK
+}
+
+// flagSet says whether the command line set the flag.
+func flagSet(fset *flag.FlagSet, name string) bool {
+	set := false
+	fset.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
+// countingSuppressor counts the alerts its suppressor drops as already
+// raised, for the summary: "nothing found" and "already told you" differ.
+type countingSuppressor struct {
+	alert.Suppressor
+	suppressed int
+}
+
+func (c *countingSuppressor) Fresh(ctx context.Context, now time.Time, alerts []alert.Alert) ([]alert.Alert, error) {
+	fresh, err := c.Suppressor.Fresh(ctx, now, alerts)
+	if err == nil {
+		c.suppressed += len(alerts) - len(fresh)
+	}
+	return fresh, err
+}
+
+// ruleDocs is what the HTML report says of each rule.
+func ruleDocs(rules []*detect.Rule) map[string]report.RuleDoc {
+	docs := make(map[string]report.RuleDoc, len(rules))
+	for _, r := range rules {
+		docs[r.ID] = report.RuleDoc{
+			ID: r.ID, Name: r.Name, Title: r.Title, Level: r.Level, Description: strings.TrimSpace(r.Description),
+			FalsePositives: r.FalsePositives, References: r.References, Techniques: r.Techniques(), Tactics: r.Tactics(),
+		}
+	}
+	return docs
 }
 
 func defaultFormat(w io.Writer) string {
@@ -141,12 +231,13 @@ func add(total *pipeline.Report, rep pipeline.Report) {
 	total.Unrecognised += rep.Unrecognised
 	total.Malformed = append(total.Malformed, rep.Malformed...)
 	total.Alerts = append(total.Alerts, rep.Alerts...)
+	total.Coverage.Merge(&rep.Coverage)
 }
 
 // summaryLine is the line that always ends a scan on stderr.
-func summaryLine(files int, rep pipeline.Report, printed []alert.Alert, dead *alert.DeadLetterFile) string {
+func summaryLine(files int, bytes int64, rep pipeline.Report, printed []alert.Alert, suppressed int, dead *alert.DeadLetterFile) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "scanned %d file(s), %d record(s):", files, rep.Records)
+	fmt.Fprintf(&b, "scanned %d file(s) (%s), %d record(s):", files, report.Bytes(bytes), rep.Records)
 	names := make([]string, 0, len(rep.BySource))
 	for k := range rep.BySource {
 		names = append(names, k)
@@ -180,19 +271,20 @@ func summaryLine(files int, rep pipeline.Report, printed []alert.Alert, dead *al
 	if len(printed) < len(rep.Alerts) {
 		fmt.Fprintf(&b, " (%d below --min-severity not printed)", len(rep.Alerts)-len(printed))
 	}
+	fmt.Fprintf(&b, "; suppressed as already raised %d", suppressed)
 	return b.String()
 }
 
 // inputFiles checks the arguments scan and coverage share (at least one
-// PATH, --format table or json) and expands the paths into files; false
+// PATH, a --format among formats) and expands the paths into files; false
 // means a usage error was printed.
-func inputFiles(cmd, format string, paths []string, stderr io.Writer) ([]string, bool) {
+func inputFiles(cmd, format string, formats, paths []string, stderr io.Writer) ([]string, bool) {
 	switch {
 	case len(paths) == 0:
 		fmt.Fprintf(stderr, "azdetect %s: no PATH given (files or folders of exported logs)\n", cmd)
 		return nil, false
-	case format != "table" && format != "json":
-		fmt.Fprintf(stderr, "azdetect %s: --format %q: want table or json\n", cmd, format)
+	case !slices.Contains(formats, format):
+		fmt.Fprintf(stderr, "azdetect %s: --format %q: want %s\n", cmd, format, strings.Join(formats, ", "))
 		return nil, false
 	}
 	files, err := listFiles(paths)

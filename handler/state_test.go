@@ -70,6 +70,11 @@ func TestScanTableStateMatchesMemory(t *testing.T) {
 			t.Errorf("second scan raised %s %q: %s", a.ID, a.Title, a.Summary)
 		}
 	}
+	// "Nothing found" and "already told you" differ: the summary counts
+	// what was suppressed as already raised.
+	if m := suppressedCount.FindStringSubmatch(lastLine(stderr)); m == nil || m[1] == "0" {
+		t.Errorf("second scan's summary does not count the alerts suppressed as already raised: %s", lastLine(stderr))
+	}
 }
 
 // TestMaintainSweepsExpiredState: the maintenance timer's work deletes

@@ -30,6 +30,7 @@ type Evidence struct {
 	Result        string    `json:"result,omitempty"`
 	Actor         string    `json:"actor,omitempty"`
 	IP            string    `json:"ip,omitempty"`
+	Country       string    `json:"country,omitempty"` // of IP, where the log says (sign-ins)
 	Resource      string    `json:"resource,omitempty"`
 	Target        string    `json:"target,omitempty"`
 	CorrelationID string    `json:"correlation_id,omitempty"`

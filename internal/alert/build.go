@@ -103,6 +103,7 @@ func evidenceOf(ev *event.Event) Evidence {
 		Result:        string(ev.Result),
 		Actor:         ev.Actor.ID(),
 		IP:            ev.Actor.IP,
+		Country:       ev.Geo.Country,
 		Resource:      ev.Resource.ID,
 		Target:        ev.Target,
 		CorrelationID: ev.CorrelationID,

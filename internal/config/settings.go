@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -73,12 +74,46 @@ type Settings struct {
 func Load() (Settings, error) {
 	var s Settings
 	if err := envconfig.Process(Prefix, &s); err != nil {
+		var pe *envconfig.ParseError
+		if errors.As(err, &pe) {
+			// envconfig's own message names the struct field and the Go
+			// type; the reader set a variable, so name that.
+			return s, fmt.Errorf("%s=%q: want %s", settingName(pe.KeyName), pe.Value, wantType(pe.TypeName))
+		}
 		return s, fmt.Errorf("read settings: %w", err)
 	}
 	if err := s.Validate(); err != nil {
 		return s, err
 	}
 	return s, nil
+}
+
+// settingName is the variable a reader set: envconfig reports a field
+// tagged with a bare name (FUNCTIONS_CUSTOMHANDLER_PORT) under the prefixed
+// key it tried first.
+func settingName(key string) string {
+	bare := strings.TrimPrefix(key, Prefix+"_")
+	if _, ok := os.LookupEnv(key); !ok {
+		if _, ok := os.LookupEnv(bare); ok {
+			return bare
+		}
+	}
+	return key
+}
+
+// wantType says in words what a setting of a Go type takes.
+func wantType(goType string) string {
+	switch goType {
+	case "time.Duration", "Duration":
+		return "a duration such as 90s, 15m or 24h (units s, m, h)"
+	case "int", "int64", "int32", "uint", "uint64", "uint32":
+		return "a whole number"
+	case "bool":
+		return "true or false"
+	case "float64", "float32":
+		return "a number"
+	}
+	return "a value of type " + goType
 }
 
 var severities = []string{"informational", "low", "medium", "high", "critical"}
@@ -112,6 +147,8 @@ func (s Settings) Validate() error {
 	}
 	if s.Port == "" {
 		errs = append(errs, errors.New("FUNCTIONS_CUSTOMHANDLER_PORT is empty"))
+	} else if p, err := strconv.Atoi(s.Port); err != nil || p < 0 || p > 65535 {
+		errs = append(errs, fmt.Errorf("FUNCTIONS_CUSTOMHANDLER_PORT=%q: want a port number (0 to 65535; 0: any free port)", s.Port))
 	}
 	if s.MaxBodyBytes < 1<<20 {
 		errs = append(errs, fmt.Errorf("AZDETECT_MAX_BODY_BYTES=%d: want at least 1048576 (one Event Hub event)", s.MaxBodyBytes))

@@ -190,3 +190,37 @@ func TestLocalSettingsSample(t *testing.T) {
 		t.Errorf("the sample's values do not load: %v", err)
 	}
 }
+
+// TestLoadNamesTheVariable: a value the environment gives in the wrong
+// shape fails Load with one plain line naming the variable, never
+// envconfig's internals (struct field, Go type).
+func TestLoadNamesTheVariable(t *testing.T) {
+	tests := []struct {
+		env, value, want string
+	}{
+		{"AZDETECT_SUPPRESSION_WINDOW", "abc", `AZDETECT_SUPPRESSION_WINDOW="abc": want a duration`},
+		{"AZDETECT_SHUTDOWN_GRACE", "10", `AZDETECT_SHUTDOWN_GRACE="10": want a duration`},
+		{"AZDETECT_ARCHIVE_FOLLOW", "1 hour", `AZDETECT_ARCHIVE_FOLLOW="1 hour": want a duration`},
+		{"AZDETECT_MAX_BODY_BYTES", "1MB", `AZDETECT_MAX_BODY_BYTES="1MB": want a whole number`},
+		{"FUNCTIONS_CUSTOMHANDLER_PORT", "abc", `FUNCTIONS_CUSTOMHANDLER_PORT="abc": want a port number`},
+		{"FUNCTIONS_CUSTOMHANDLER_PORT", "70000", `FUNCTIONS_CUSTOMHANDLER_PORT="70000": want a port number`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.env+"="+tc.value, func(t *testing.T) {
+			t.Setenv(tc.env, tc.value)
+			_, err := Load()
+			if err == nil {
+				t.Fatalf("%s=%q loaded without error", tc.env, tc.value)
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, tc.want) {
+				t.Errorf("error %q, want it to contain %q", msg, tc.want)
+			}
+			for _, internal := range []string{"envconfig", "time.Duration", "SuppressionWindow", "\n"} {
+				if strings.Contains(msg, internal) {
+					t.Errorf("error %q shows %q", msg, internal)
+				}
+			}
+		})
+	}
+}

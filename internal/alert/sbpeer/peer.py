@@ -15,7 +15,8 @@ is enough of Azure Service Bus for the real azservicebus client:
     message id (as an entity created with requiresDuplicateDetection);
   * receivers are served in peek-lock (settled on the client's disposition)
     and receive-and-delete mode, with drain; the management operation
-    com.microsoft:update-disposition settles by lock token;
+    com.microsoft:update-disposition settles by lock token, and
+    com.microsoft:peek-message answers 204 (nothing to peek);
   * a topic subscription "TOPIC/Subscriptions/NAME" is created the first
     time it is used and then holds every message sent to TOPIC, including
     those sent before (a test peer needs no subscription set-up).
@@ -493,6 +494,13 @@ class Conn:
             n = self.peer.settle_tokens([uuid.UUID(str(t)) for t in tokens], status)
             log("connection %d: update-disposition %s on %d message(s)" % (self.id, status, n))
             self.reply(req, 200, "OK", {})
+            return
+        if op == "com.microsoft:peek-message":
+            # Answered as Service Bus answers an entity with nothing to
+            # peek (204): alerts tail peeks only to know the entity is
+            # there before it waits.
+            log("connection %d: peek-message on %s (answered: nothing to peek)" % (self.id, entity))
+            self.reply(req, 204, "No Content")
             return
         self.reply(req, 501, "sbpeer: management operation %s is not implemented" % op)
 

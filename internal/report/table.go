@@ -1,0 +1,251 @@
+package report
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/azdetect/azdetect/internal/alert"
+)
+
+// TableOptions shape the table.
+type TableOptions struct {
+	// Width is the widest line printed (the terminal's columns); below 40
+	// it is taken as 40.
+	Width int
+	// BySeverity sorts by severity, then time; otherwise by time.
+	BySeverity bool
+}
+
+// column is one column of the table: its heading, each row's cell (lines
+// the column wraps), and the bounds of its width.
+type column struct {
+	head     string
+	cells    [][]string
+	min, max int // max: the widest item; min: what it may shrink to
+	width    int
+}
+
+// WriteTable prints the alerts as a table no wider than opts.Width:
+// TIME, SEV, RULE, WHO, FROM, TARGET, TECHNIQUE, each row followed by its
+// summary, wrapped under it. Cells wrap at spaces; an actor or address
+// longer than its column is the only thing broken mid-word, and only when
+// the terminal is too narrow to hold it.
+func WriteTable(w io.Writer, alerts []alert.Alert, opts TableOptions) error {
+	width := max(opts.Width, 40)
+	rows := Rows(alerts, opts.BySeverity)
+	sameDay := true
+	for _, r := range rows {
+		if r.First.UTC().Format("2006-01-02") != rows[0].First.UTC().Format("2006-01-02") {
+			sameDay = false
+		}
+	}
+	cols := []*column{
+		{head: "TIME"}, {head: "SEV"}, {head: "RULE"}, {head: "WHO"}, {head: "FROM"}, {head: "TARGET"}, {head: "TECHNIQUE"},
+	}
+	for _, r := range rows {
+		t := r.First.UTC().Format("15:04:05")
+		if !sameDay || opts.BySeverity {
+			t = r.First.UTC().Format("01-02 15:04:05")
+		}
+		title := r.Title
+		if r.Alerts > 1 {
+			title += fmt.Sprintf(" (×%d)", r.Alerts)
+		}
+		cells := [][]string{{t}, {SeverityWord(r.Severity)}, {title}, r.Who, r.From, r.Target, r.Techniques}
+		for i, c := range cells {
+			if len(c) == 0 {
+				c = []string{"-"}
+			}
+			cols[i].cells = append(cols[i].cells, c)
+		}
+	}
+	// Bounds: time and severity never wrap; who, from and technique keep
+	// their longest word whole when they can; rule and target wrap at
+	// spaces and take what room is left.
+	for i, c := range cols {
+		c.max = runeLen(c.head)
+		longestWord := 1
+		for _, cell := range c.cells {
+			for _, item := range cell {
+				c.max = max(c.max, runeLen(item))
+				for _, word := range strings.Fields(item) {
+					longestWord = max(longestWord, runeLen(word))
+				}
+			}
+		}
+		switch i {
+		case 0, 1:
+			c.min = c.max
+		case 2:
+			c.min = min(c.max, 14)
+		case 3:
+			// An actor stays on one line: an e-mail address or an
+			// application's name is read whole.
+			c.min = max(min(c.max, 32), longestWord)
+		case 4:
+			// An address and its country stay on one line when there
+			// is room.
+			c.min = longestWord
+			if width >= 120 {
+				c.min = max(min(c.max, 22), longestWord)
+			}
+		case 5:
+			c.min = min(c.max, max(12, min(longestWord, 16)))
+		default:
+			c.min = min(c.max, max(longestWord, runeLen(c.head)))
+		}
+	}
+	gap := 2
+	if width < 140 {
+		gap = 1
+	}
+	avail := width - gap*(len(cols)-1)
+	fit(cols, avail)
+
+	var b strings.Builder
+	line := func(parts []string) { // gap is fixed from here on
+		var l strings.Builder
+		for i, p := range parts {
+			if i > 0 {
+				l.WriteString(strings.Repeat(" ", gap))
+			}
+			l.WriteString(p)
+			if i < len(parts)-1 {
+				l.WriteString(strings.Repeat(" ", cols[i].width-runeLen(p)))
+			}
+		}
+		b.WriteString(strings.TrimRight(l.String(), " "))
+		b.WriteByte('\n')
+	}
+	heads := make([]string, len(cols))
+	for i, c := range cols {
+		heads[i] = clipTo(c.head, c.width)
+	}
+	if sameDay && len(rows) > 0 && !opts.BySeverity {
+		b.WriteString(rows[0].First.UTC().Format("Monday 2 January 2006 (times UTC)") + "\n")
+	}
+	line(heads)
+	indent := cols[0].width + gap + cols[1].width + gap
+	for ri, r := range rows {
+		wrapped := make([][]string, len(cols))
+		height := 0
+		for i, c := range cols {
+			for _, item := range c.cells[ri] {
+				wrapped[i] = append(wrapped[i], wrap(item, c.width)...)
+			}
+			height = max(height, len(wrapped[i]))
+		}
+		for l := 0; l < height; l++ {
+			parts := make([]string, len(cols))
+			for i := range cols {
+				if l < len(wrapped[i]) {
+					parts[i] = wrapped[i][l]
+				}
+			}
+			line(parts)
+		}
+		summary := r.Summary
+		if r.Alerts > 1 {
+			summary += fmt.Sprintf(" [%d alerts, last %s]", r.Alerts, r.Last.UTC().Format("2006-01-02 15:04:05"))
+		}
+		if strings.TrimSpace(summary) == "" {
+			continue
+		}
+		for _, l := range wrap(summary, width-indent) {
+			b.WriteString(strings.Repeat(" ", indent) + l + "\n")
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// fit sets each column's width: every column gets its minimum, then the
+// room left goes to the columns still narrower than their widest item,
+// a character at a time to the one furthest from it. When even the
+// minimums do not fit, the flexible columns shrink, rule and target first.
+func fit(cols []*column, avail int) {
+	total := 0
+	for _, c := range cols {
+		c.width = c.min
+		total += c.width
+	}
+	for _, i := range []int{5, 2, 3, 4, 6} {
+		for total > avail && cols[i].width > 4 {
+			cols[i].width--
+			total--
+		}
+	}
+	// Share the room left in proportion to what each column lacks.
+	if room := avail - total; room > 0 {
+		lack := 0
+		for _, c := range cols {
+			lack += c.max - c.width
+		}
+		if lack > 0 {
+			for _, c := range cols {
+				add := min(room*(c.max-c.width)/lack, c.max-c.width)
+				c.width += add
+				total += add
+			}
+		}
+	}
+	for total < avail {
+		best, need := -1, 0
+		for i, c := range cols {
+			if d := c.max - c.width; d > need {
+				best, need = i, d
+			}
+		}
+		if best < 0 {
+			break
+		}
+		cols[best].width++
+		total++
+	}
+}
+
+// wrap folds text into lines of at most width characters, at spaces; a
+// word longer than width is broken.
+func wrap(text string, width int) []string {
+	if width < 1 {
+		width = 1
+	}
+	var lines []string
+	cur := ""
+	for _, word := range strings.Fields(text) {
+		for runeLen(word) > width {
+			if cur != "" {
+				lines = append(lines, cur)
+				cur = ""
+			}
+			r := []rune(word)
+			lines = append(lines, string(r[:width]))
+			word = string(r[width:])
+		}
+		switch {
+		case cur == "":
+			cur = word
+		case runeLen(cur)+1+runeLen(word) <= width:
+			cur += " " + word
+		default:
+			lines = append(lines, cur)
+			cur = word
+		}
+	}
+	if cur != "" || len(lines) == 0 {
+		lines = append(lines, cur)
+	}
+	return lines
+}
+
+func clipTo(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n])
+}
+
+func runeLen(s string) int { return utf8.RuneCountInString(s) }

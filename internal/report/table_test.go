@@ -1,0 +1,81 @@
+package report
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/azdetect/azdetect/internal/alert"
+)
+
+func TestBytes(t *testing.T) {
+	for n, want := range map[int64]string{0: "0 B", 512: "512 B", 2048: "2.0 KB", 1185713915: "1.1 GB", 5 << 40: "5.0 TB"} {
+		if got := Bytes(n); got != want {
+			t.Errorf("Bytes(%d) = %q, want %q", n, got, want)
+		}
+	}
+	if got := HumanSizes("10.20.1.4 sent 1185713915 bytes to 45.137.21.9, 12 bytes back"); got != "10.20.1.4 sent 1.1 GB to 45.137.21.9, 12 bytes back" {
+		t.Errorf("HumanSizes: %q", got)
+	}
+}
+
+func TestWrap(t *testing.T) {
+	tests := []struct {
+		text  string
+		width int
+		want  []string
+	}{
+		{"a b c", 3, []string{"a b", "c"}},
+		{"mallory@contoso.com", 8, []string{"mallory@", "contoso.", "com"}},
+		{"", 5, []string{""}},
+		{"one two", 20, []string{"one two"}},
+	}
+	for _, tc := range tests {
+		if got := wrap(tc.text, tc.width); strings.Join(got, "|") != strings.Join(tc.want, "|") {
+			t.Errorf("wrap(%q, %d) = %q, want %q", tc.text, tc.width, got, tc.want)
+		}
+	}
+}
+
+// TestRowsGroupAndSort: repeated alerts of one rule and entity are one row
+// with their count; rows are in time order, or severity then time.
+func TestRowsGroupAndSort(t *testing.T) {
+	at := func(m int) time.Time { return time.Date(2026, 11, 20, 9, m, 0, 0, time.UTC) }
+	mk := func(id, sev string, m int, actor, ip string) alert.Alert {
+		return alert.Alert{RuleID: id, Title: "rule " + id, Severity: sev, FirstSeen: at(m), LastSeen: at(m),
+			Evidence: []alert.Evidence{{Actor: actor, IP: ip, Country: "DE"}}, Entities: alert.Entities{IPs: []string{ip}}}
+	}
+	alerts := []alert.Alert{
+		mk("b", "low", 30, "bob", "1.1.1.1"),
+		mk("a", "high", 10, "mallory", "2.2.2.2"),
+		mk("a", "high", 20, "mallory", "2.2.2.2"),
+		mk("a", "high", 5, "eve", "2.2.2.2"),
+	}
+	rows := Rows(alerts, false)
+	if len(rows) != 3 {
+		t.Fatalf("%d rows, want 3", len(rows))
+	}
+	if rows[0].Who[0] != "eve" || rows[1].Alerts != 2 || !rows[1].Last.Equal(at(20)) || rows[2].RuleID != "b" {
+		t.Errorf("rows by time: %+v", rows)
+	}
+	if rows[1].From[0] != "2.2.2.2 (DE)" {
+		t.Errorf("from = %q", rows[1].From)
+	}
+	rows = Rows([]alert.Alert{mk("b", "low", 1, "x", ""), mk("a", "high", 9, "y", "")}, true)
+	if rows[0].RuleID != "a" {
+		t.Errorf("by severity: first row %s", rows[0].RuleID)
+	}
+	var out bytes.Buffer
+	if err := WriteTable(&out, alerts, TableOptions{Width: 60}); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(out.String(), "\n") {
+		if len([]rune(l)) > 60 {
+			t.Errorf("line over 60: %q", l)
+		}
+	}
+	if !strings.Contains(out.String(), "(×2)") {
+		t.Errorf("no count on the repeated row:\n%s", out.String())
+	}
+}
