@@ -79,14 +79,16 @@ func serve(ctx context.Context, s config.Settings, stdout io.Writer, ready chan<
 	if err != nil {
 		return err
 	}
+	sup := suppressor(s, store)
 	p, err := pipeline.New(pipeline.Options{
 		Registry: reg, Engine: eng, Sink: sink, DeadLetters: dead,
-		Suppressor: suppressor(s, store), Silence: silent,
+		Suppressor: sup, Silence: silent,
 	})
 	if err != nil {
 		return err
 	}
 	m := newMaintainer(store, outbox)
+	m.claims = redelivery(sup, sink)
 	m.silence = p
 	sweeper, err := openArchive(s, store, p, *log)
 	if err != nil {

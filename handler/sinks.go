@@ -28,13 +28,13 @@ func alertSink(ctx context.Context, s config.Settings, stdout io.Writer, store s
 	var sink alert.Sink
 	switch s.AlertSink {
 	case "stdout":
-		sink = alert.NewJSONLines(stdout)
+		sink = withFault(alert.NewJSONLines(stdout))
 	case "jsonl":
 		j, err := alert.OpenJSONLines(s.AlertFile)
 		if err != nil {
 			return nil, nil, err
 		}
-		sink = j
+		sink = withFault(j)
 	case "servicebus":
 		client, err := servicebusClient(s)
 		if err != nil {
@@ -48,7 +48,7 @@ func alertSink(ctx context.Context, s config.Settings, stdout io.Writer, store s
 			closeClient(client)
 			return nil, nil, err
 		}
-		outbox, err = alert.NewOutbox(store, sb, alert.OutboxOptions{Logger: *zerolog.Ctx(ctx)})
+		outbox, err = alert.NewOutbox(store, withFault(sb), alert.OutboxOptions{Logger: *zerolog.Ctx(ctx)})
 		if err != nil {
 			closeClient(client)
 			return nil, nil, err
@@ -58,6 +58,19 @@ func alertSink(ctx context.Context, s config.Settings, stdout io.Writer, store s
 		return nil, nil, fmt.Errorf("AZDETECT_ALERT_SINK=%q: unknown sink", s.AlertSink)
 	}
 	return alert.Fanout{{Sink: sink, MinSeverity: s.MinSeverity, Name: s.AlertSink}}, outbox, nil
+}
+
+// faultSink, set only in the child processes of the crash tests, wraps
+// the sink (for Service Bus, inside the outbox) so that the process can
+// be killed between a send and what follows it (the suppression mark, the
+// outbox write), or a send made slow. Nil in the binary.
+var faultSink func(alert.Sink) alert.Sink
+
+func withFault(s alert.Sink) alert.Sink {
+	if faultSink == nil {
+		return s
+	}
+	return faultSink(s)
 }
 
 // servicebusClient builds the one Service Bus client of the process: from

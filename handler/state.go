@@ -55,7 +55,7 @@ func openState(s config.Settings) (state.Store, error) {
 // (table), in process memory otherwise.
 func suppressor(s config.Settings, store state.Store) alert.Suppressor {
 	if s.State == "table" {
-		return alert.NewStoreSuppressor(store, s.SuppressionWindow)
+		return alert.NewStoreSuppressorWith(store, alert.StoreSuppressorOptions{Window: s.SuppressionWindow, Lease: s.ClaimLease})
 	}
 	return alert.MemorySuppressor{Deduper: alert.NewDeduper(s.SuppressionWindow, 1<<20)}
 }
@@ -70,9 +70,27 @@ type maintainer struct {
 	silence interface {
 		CheckSilence(ctx context.Context) (int, error)
 	}
+	// claims sends the alerts of pending claims whose instance died
+	// before sending or marking them; nil unless suppression is shared.
+	claims *claimRedelivery
 	store  state.Store
 	tables []string
 	now    func() time.Time
+}
+
+// claimRedelivery is what the timer needs to send pending claims.
+type claimRedelivery struct {
+	suppressor *alert.StoreSuppressor
+	sink       alert.Sink
+}
+
+// redelivery returns the timer's part of a shared suppressor, nil for one
+// in memory.
+func redelivery(sup alert.Suppressor, sink alert.Sink) *claimRedelivery {
+	if s, ok := sup.(*alert.StoreSuppressor); ok {
+		return &claimRedelivery{suppressor: s, sink: sink}
+	}
+	return nil
 }
 
 func newMaintainer(store state.Store, outbox *alert.Outbox) *maintainer {
@@ -91,6 +109,13 @@ func (m *maintainer) Maintain(ctx context.Context) (string, error) {
 			return "", fmt.Errorf("flush alert outbox: %w", err)
 		}
 		parts = append(parts, fmt.Sprintf("outbox flushed %d", n))
+	}
+	if m.claims != nil {
+		n, err := m.claims.suppressor.Redeliver(ctx, now, m.claims.sink)
+		if err != nil {
+			return "", fmt.Errorf("redeliver pending alert claims: %w", err)
+		}
+		parts = append(parts, fmt.Sprintf("claims redelivered %d", n))
 	}
 	total := 0
 	for _, t := range m.tables {

@@ -116,8 +116,14 @@ func TestDeduper(t *testing.T) {
 	if len(fresh) != 2 {
 		t.Fatalf("in-batch duplicate kept: %d", len(fresh))
 	}
-	if len(d.Fresh(now, a)) != 2 {
-		t.Fatal("alerts suppressed before they were marked delivered")
+	// Claimed: a second invocation of the process does not send them too.
+	if got := d.Fresh(now, a); len(got) != 0 {
+		t.Fatalf("claimed alerts returned again before the first send ended: %v", got)
+	}
+	// A failed send releases them: the retry sends them.
+	d.Release(fresh)
+	if fresh = d.Fresh(now, a); len(fresh) != 2 {
+		t.Fatal("released alerts suppressed although never delivered")
 	}
 	d.Mark(now, fresh)
 	if got := d.Fresh(now.Add(time.Minute), a); len(got) != 0 {

@@ -13,16 +13,21 @@ type Deduper struct {
 	mu     sync.Mutex
 	window time.Duration
 	seen   map[string]time.Time // id -> when published
-	max    int
+	// claimed holds the ids Fresh returned and neither Mark nor Release
+	// settled yet: two invocations of one process at once send an alert
+	// once.
+	claimed map[string]time.Time
+	max     int
 }
 
 // NewDeduper keeps ids for window, at most max of them (oldest dropped).
 func NewDeduper(window time.Duration, max int) *Deduper {
-	return &Deduper{window: window, seen: make(map[string]time.Time), max: max}
+	return &Deduper{window: window, seen: make(map[string]time.Time), claimed: make(map[string]time.Time), max: max}
 }
 
-// Fresh returns the alerts not seen within the window, in order, merging
-// duplicates inside the slice. Call Mark after they were delivered.
+// Fresh returns the alerts not seen within the window nor claimed by
+// another caller, in order, merging duplicates inside the slice, and
+// claims them. Call Mark after they were delivered, Release if not.
 func (d *Deduper) Fresh(now time.Time, alerts []Alert) []Alert {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -36,10 +41,25 @@ func (d *Deduper) Fresh(now time.Time, alerts []Alert) []Alert {
 			merge(&out[i], a)
 			continue
 		}
+		if t, ok := d.claimed[a.ID]; ok && now.Sub(t) < DefaultClaimLease {
+			continue // another invocation is sending it
+		}
 		inBatch[a.ID] = len(out)
 		out = append(out, a)
 	}
+	for _, a := range out {
+		d.claimed[a.ID] = now
+	}
 	return out
+}
+
+// Release forgets the claim Fresh made on alerts that were not delivered.
+func (d *Deduper) Release(alerts []Alert) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, a := range alerts {
+		delete(d.claimed, a.ID)
+	}
 }
 
 // Mark records alerts as delivered at now.
@@ -48,6 +68,7 @@ func (d *Deduper) Mark(now time.Time, alerts []Alert) {
 	defer d.mu.Unlock()
 	for _, a := range alerts {
 		d.seen[a.ID] = now
+		delete(d.claimed, a.ID)
 	}
 	if len(d.seen) > d.max {
 		for id, t := range d.seen {

@@ -37,6 +37,7 @@ type Settings struct {
 	TableConnectionString string        `split_words:"true" desc:"Table Storage connection string for AZDETECT_STATE=table (Azurite: UseDevelopmentStorage=true or its full string); set this or AZDETECT_TABLE_ACCOUNT_URL; never logged"`
 	TableAccountURL       string        `envconfig:"TABLE_ACCOUNT_URL" desc:"Table Storage account URL (https://ACCOUNT.table.core.windows.net) reached with managed identity (azidentity's default credential) for AZDETECT_STATE=table; set this or AZDETECT_TABLE_CONNECTION_STRING"`
 	SuppressionWindow     time.Duration `split_words:"true" default:"24h" desc:"how long an alert id already sent is not sent again (a redelivered batch, the same window raised by a later batch)"`
+	ClaimLease            time.Duration `split_words:"true" default:"3m" desc:"with AZDETECT_STATE=table, how long the instance that claimed an alert (an insert into the suppression table that only one instance wins) has to send it; past it, a redelivered batch or the maintenance timer sends a pending claim whose instance died; keep it plus the timer's 5 minutes under the Service Bus entity's duplicate detection window (10 minutes by default)"`
 
 	// The archive storage account (DESIGN.md "Archive ingestion"): set one
 	// of the two to follow archive blobs with range reads; with neither, the
@@ -188,6 +189,9 @@ func (s Settings) validateState() []error {
 	default:
 		errs = append(errs, fmt.Errorf("AZDETECT_STATE=%q: want memory or table", s.State))
 	}
+	if s.ClaimLease <= 0 {
+		errs = append(errs, fmt.Errorf("AZDETECT_CLAIM_LEASE=%s: must be positive", s.ClaimLease))
+	}
 	if s.SuppressionWindow < 0 {
 		errs = append(errs, fmt.Errorf("AZDETECT_SUPPRESSION_WINDOW=%s: must not be negative", s.SuppressionWindow))
 	}
@@ -306,6 +310,7 @@ func (s Settings) Redacted() map[string]string {
 		"table_connection_string":      isSet(s.TableConnectionString),
 		"table_account_url":            s.TableAccountURL,
 		"suppression_window":           s.SuppressionWindow.String(),
+		"claim_lease":                  s.ClaimLease.String(),
 		"archive_connection_string":    isSet(s.ArchiveConnectionString),
 		"archive_account_url":          s.ArchiveAccountURL,
 		"archive_follow":               s.ArchiveFollow.String(),

@@ -239,6 +239,10 @@ func (p *Pipeline) deliver(ctx context.Context, now time.Time, alerts []alert.Al
 	}
 	if len(alerts) > 0 {
 		if err := p.opts.Sink.Publish(ctx, alerts); err != nil {
+			if sup != nil {
+				// Give the claims back: the host's retry sends them.
+				err = errors.Join(err, sup.Release(ctx, now, alerts))
+			}
 			return nil, fmt.Errorf("deliver alerts: %w", err)
 		}
 		if sup != nil {
