@@ -85,6 +85,7 @@ subscribe-archive: render-parameters
 ## your Entra login (Storage Blob Data Contributor on the account) and restart.
 publish-premium: package
 	@test -n "$(APP)" -a -n "$(STORAGE)" || { echo "publish-premium: set APP=... STORAGE=... (deployment outputs)"; exit 2; }
+	@mkdir -p $(dir $(PACKAGE_ZIP))
 	rm -f $(PACKAGE_ZIP)
 	cd $(APP_DIR) && zip -q -r $(abspath $(PACKAGE_ZIP)) .
 	$(AZ) storage blob upload --auth-mode login --account-name $(STORAGE) \
