@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -109,6 +110,17 @@ func runScan(ctx context.Context, s config.Settings, args []string, stdout, stde
 		showProgress = isTerminal(f)
 	}
 	prog := newProgress(stderr, showProgress, len(files))
+	if prog.enabled {
+		// A log line (a malformed record kept) first clears the progress
+		// line it would otherwise be written over.
+		var w io.Writer = &lineClearer{w: stderr, p: prog}
+		if f, ok := stderr.(*os.File); ok && isTerminal(f) {
+			w = zerolog.ConsoleWriter{Out: w, TimeFormat: "15:04:05"}
+		}
+		l := zerolog.Ctx(ctx).Output(w)
+		ctx = l.WithContext(ctx)
+		log = &l
+	}
 	total := pipeline.Report{BySource: map[string]int{}}
 	ioErrors := 0
 	for _, path := range files {
@@ -163,7 +175,13 @@ func runScan(ctx context.Context, s config.Settings, args []string, stdout, stde
 			ioErrors++
 		}
 	}
-	fmt.Fprintln(stderr, summaryLine(len(files), prog.bytes, total, collected.Alerts, sup.suppressed, dead))
+	summary := summaryLine(len(files), prog.bytes, total, collected.Alerts, sup.suppressed, dead)
+	if f, ok := stderr.(*os.File); ok && isTerminal(f) {
+		// A person reads it: folded at its clauses to the terminal's
+		// width. Elsewhere it stays one line for scripts.
+		summary = foldClauses(summary, termWidth(f))
+	}
+	fmt.Fprintln(stderr, summary)
 	switch {
 	case ioErrors > 0:
 		return exitUsage
@@ -274,6 +292,29 @@ func summaryLine(files int, bytes int64, rep pipeline.Report, printed []alert.Al
 	fmt.Fprintf(&b, "; suppressed as already raised %d", suppressed)
 	return b.String()
 }
+
+// foldClauses breaks a summary line after its "; " and ", " separators so
+// that no line is wider than width (a clause wider than width stays
+// whole); lines after the first are indented.
+func foldClauses(line string, width int) string {
+	var b strings.Builder
+	cur := 0
+	for _, part := range clause.FindAllString(line, -1) {
+		if part == "" {
+			continue
+		}
+		if n := len([]rune(strings.TrimRight(part, " "))); cur > 2 && cur+n > width {
+			b.WriteString("\n  ")
+			cur = 2
+		}
+		b.WriteString(part)
+		cur += len([]rune(part))
+	}
+	return strings.TrimRight(strings.ReplaceAll(b.String(), " \n", "\n"), " ")
+}
+
+// clause is one clause of a summary line, with the ", " or "; " ending it.
+var clause = regexp.MustCompile(`.*?(?:[,;] |$)`)
 
 // inputFiles checks the arguments scan and coverage share (at least one
 // PATH, a --format among formats) and expands the paths into files; false
