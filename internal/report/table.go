@@ -287,8 +287,17 @@ func wrap(text string, width int) []string {
 				cur = ""
 			}
 			r := []rune(word)
-			lines = append(lines, string(r[:width]))
-			word = string(r[width:])
+			cut := width
+			// Break a path, URL, GUID or address after one of its own
+			// separators when one falls in the last two thirds of the line.
+			for i := width - 1; i >= width/3 && i > 0; i-- {
+				if strings.ContainsRune("/-.@_:", r[i]) {
+					cut = i + 1
+					break
+				}
+			}
+			lines = append(lines, string(r[:cut]))
+			word = string(r[cut:])
 		}
 		switch {
 		case cur == "":
