@@ -36,7 +36,7 @@ func runAlerts(ctx context.Context, s config.Settings, args []string, stdout, st
 	subscription := fset.String("subscription", s.ServicebusSubscription, "topic subscription to receive from (empty: the entity is a queue)")
 	format := fset.String("format", defaultFormat(stdout), "output: table or json (one alert per line)")
 	count := fset.Int("count", 0, "stop after this many alerts (0: run until interrupted)")
-	idle := fset.Duration("idle", 0, "stop when no alert arrived for this long (0: wait for ever)")
+	idle := durationVar(fset, "idle", 0, "stop after this `duration` with no alert (0: wait for ever)")
 	if code, stop := parseFlags(fset, args[1:], stdout, stderr); stop {
 		return code
 	}
