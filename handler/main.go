@@ -109,7 +109,7 @@ func printHelp(w io.Writer, name string, fset *flag.FlagSet) {
 		fset.VisitAll(func(*flag.Flag) { hasFlags = true })
 	}
 	if hasFlags {
-		fmt.Fprintln(w, "\nFlags:")
+		fmt.Fprintln(w, "\nFlags (-flag or --flag):")
 		fset.SetOutput(w)
 		fset.PrintDefaults()
 	}
