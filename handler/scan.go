@@ -30,9 +30,9 @@ import (
 func runScan(ctx context.Context, s config.Settings, args []string, stdout, stderr io.Writer) int {
 	fset := flag.NewFlagSet("scan", flag.ContinueOnError)
 	format := fset.String("format", defaultFormat(stdout), "output: table, json (one alert per line) or html (one self-contained report); default table on a terminal, else json, or html for an --out FILE ending in .html")
-	outPath := fset.String("out", "", "write the alerts (any --format) to FILE instead of stdout")
+	outPath := fset.String("out", "", "write the alerts (any --format) to `FILE` instead of stdout")
 	failOn := fset.String("fail-on", "", "exit 1 when an alert at or above this severity fired")
-	deadLetter := fset.String("dead-letter", s.DeadLetterFile, "JSON-lines file for malformed records (created only when there is one)")
+	deadLetter := fset.String("dead-letter", s.DeadLetterFile, "JSON-lines `FILE` for malformed records (created only when there is one)")
 	minSev := fset.String("min-severity", s.MinSeverity, "lowest severity printed")
 	sortBy := fset.String("sort", "time", "table order: time, or severity then time")
 	progressMode := fset.String("progress", "auto", "progress on stderr: auto (when stderr is a terminal), always or never")
