@@ -255,7 +255,7 @@ func add(total *pipeline.Report, rep pipeline.Report) {
 // summaryLine is the line that always ends a scan on stderr.
 func summaryLine(files int, bytes int64, rep pipeline.Report, printed []alert.Alert, suppressed int, dead *alert.DeadLetterFile) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "scanned %d file(s) (%s), %d record(s):", files, report.Bytes(bytes), rep.Records)
+	fmt.Fprintf(&b, "scanned %d file(s), %d record(s) (%s):", files, rep.Records, report.Bytes(bytes))
 	names := make([]string, 0, len(rep.BySource))
 	for k := range rep.BySource {
 		names = append(names, k)
