@@ -14,6 +14,7 @@ import (
 
 	"github.com/azdetect/azdetect/internal/alert"
 	"github.com/azdetect/azdetect/internal/config"
+	"github.com/azdetect/azdetect/internal/report"
 )
 
 // runAlerts is `azdetect alerts tail`: the example of how users consume
@@ -35,7 +36,7 @@ func runAlerts(ctx context.Context, s config.Settings, args []string, stdout, st
 	subscription := fset.String("subscription", s.ServicebusSubscription, "topic subscription to receive from (empty: the entity is a queue)")
 	format := fset.String("format", defaultFormat(stdout), "output: table or json (one alert per line)")
 	count := fset.Int("count", 0, "stop after this many alerts (0: run until interrupted)")
-	idle := fset.Duration("idle", 0, "stop when no alert arrived for this long (0: wait for ever)")
+	idle := durationVar(fset, "idle", 0, "stop after this `duration` with no alert (0: wait for ever)")
 	if code, stop := parseFlags(fset, args[1:], stdout, stderr); stop {
 		return code
 	}
@@ -83,7 +84,7 @@ type tail struct {
 	count   int
 	idle    time.Duration
 	printed int
-	header  bool
+	table   *report.Stream
 }
 
 func (t *tail) run(ctx context.Context, client *azservicebus.Client, entity, subscription string) error {
@@ -191,24 +192,10 @@ func (t *tail) print(a alert.Alert) error {
 		_, err = fmt.Fprintf(t.out, "%s\n", b)
 		return err
 	}
-	// One row per alert as it arrives: the table's columns, without
-	// re-sorting what was already printed.
-	if !t.header {
-		t.header = true
-		if _, err := fmt.Fprintf(t.out, "%-13s  %-19s  %-40s  %-16s  %s\n", "SEVERITY", "TIME (UTC)", "RULE", "TECHNIQUE", "SUMMARY"); err != nil {
-			return err
-		}
+	// One row per alert as it arrives: the scan table's columns, fixed
+	// once for the terminal's width, without re-sorting what was printed.
+	if t.table == nil {
+		t.table = report.NewStream(t.out, termWidth(t.out))
 	}
-	_, err := fmt.Fprintf(t.out, "%-13s  %-19s  %-40s  %-16s  %s\n",
-		strings.ToUpper(a.Severity), a.FirstSeen.UTC().Format("2006-01-02 15:04:05"),
-		clipText(a.Title, 40), strings.Join(a.Techniques, ","), clipText(a.Summary, 140))
-	return err
-}
-
-func clipText(s string, n int) string {
-	r := []rune(s)
-	if len(r) <= n {
-		return s
-	}
-	return string(r[:n-1]) + "…"
+	return t.table.Write(a)
 }

@@ -141,14 +141,21 @@ func TestAlertsTailTableAndSubscription(t *testing.T) {
 		t.Fatal(err)
 	}
 	var stdout, stderr bytes.Buffer
+	t.Setenv("COLUMNS", "") // the table's width: 100 when stdout is no terminal
 	code := run([]string{"alerts", "tail", "--entity", "azdetect-alerts", "--subscription", "soc", "--format", "table", "--count", "2"}, nil, &stdout, &stderr)
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, stderr.String())
 	}
 	out := stdout.String()
-	if !strings.HasPrefix(out, "SEVERITY") || !strings.Contains(out, "HIGH") || !strings.Contains(out, "Password spray") ||
-		strings.Count(out, "\n") != 3 {
+	if !strings.HasPrefix(out, "TIME (UTC)") || strings.Count(out, "TIME (UTC)") != 1 || !strings.Contains(out, "HIGH") ||
+		!strings.Contains(out, "Password spray") || !strings.Contains(out, "mallory deleted send-to-siem") ||
+		!strings.Contains(out, "2026-11-20 09:12:00") {
 		t.Fatalf("table:\n%s", out)
+	}
+	for _, l := range strings.Split(out, "\n") {
+		if len([]rune(l)) > defaultWidth {
+			t.Errorf("line over %d characters: %q", defaultWidth, l)
+		}
 	}
 	if !strings.Contains(stderr.String(), "azdetect-alerts/Subscriptions/soc: 2 alert(s)") {
 		t.Fatalf("stderr: %s", stderr.String())

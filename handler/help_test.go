@@ -84,7 +84,7 @@ func TestErrorsNameTheFlagOrSetting(t *testing.T) {
 		want string
 	}{
 		{"unknown flag", nil, []string{"scan", "--colour", "x"}, "-colour"},
-		{"bad duration flag", nil, []string{"alerts", "tail", "--idle", "soon"}, "-idle"},
+		{"bad duration flag", nil, []string{"alerts", "tail", "--idle", "soon"}, `invalid value "soon" for flag -idle: want a duration`},
 		{"rules test takes no flag", nil, []string{"rules", "test", "--fast"}, "-fast"},
 		{"unknown command", nil, []string{"scna"}, `"scna"`},
 		{"unknown help topic", nil, []string{"help", "scna"}, `"scna"`},

@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
@@ -108,7 +109,7 @@ func printHelp(w io.Writer, name string, fset *flag.FlagSet) {
 		fset.VisitAll(func(*flag.Flag) { hasFlags = true })
 	}
 	if hasFlags {
-		fmt.Fprintln(w, "\nFlags:")
+		fmt.Fprintln(w, "\nFlags (-flag or --flag):")
 		fset.SetOutput(w)
 		fset.PrintDefaults()
 	}
@@ -149,6 +150,32 @@ func parseFlags(fset *flag.FlagSet, args []string, stdout, stderr io.Writer) (co
 		fmt.Fprintf(stderr, "azdetect %s: %v (azdetect help %s)\n", fset.Name(), err, fset.Name())
 		return exitUsage, true
 	}
+}
+
+// durationFlag is a duration flag whose error says what it takes.
+type durationFlag struct{ d *time.Duration }
+
+func (f durationFlag) String() string {
+	if f.d == nil {
+		return "0s"
+	}
+	return f.d.String()
+}
+
+func (f durationFlag) Set(v string) error {
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return errors.New("want a duration such as 30s, 5m or 1h")
+	}
+	*f.d = d
+	return nil
+}
+
+// durationVar defines a duration flag (see durationFlag).
+func durationVar(fset *flag.FlagSet, name string, value time.Duration, usage string) *time.Duration {
+	d := value
+	fset.Var(durationFlag{&d}, name, usage)
+	return &d
 }
 
 // helpRequested says whether args ask for help (-h, -help or --help before

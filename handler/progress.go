@@ -76,3 +76,15 @@ func (c *countingReader) Read(b []byte) (int, error) {
 	c.p.show(false)
 	return n, err
 }
+
+// lineClearer clears the progress line before each write (a log line).
+type lineClearer struct {
+	w io.Writer
+	p *progress
+}
+
+func (c *lineClearer) Write(b []byte) (int, error) {
+	c.p.Done()
+	c.p.shown = false
+	return c.w.Write(b)
+}

@@ -53,8 +53,13 @@ func TestScanProgress(t *testing.T) {
 	if !strings.Contains(stderr.String(), "scanning: ") || !regexp.MustCompile(`of 15 file\(s\) done, [0-9.]+ [KMG]?B read`).MatchString(stderr.String()) {
 		t.Errorf("--progress always printed no progress: %q", stderr.String())
 	}
-	if !strings.Contains(stderr.String(), "\r\x1b[Kscanned ") {
-		t.Errorf("the progress line is not cleared before the summary: %q", lastLine(stderr.String()))
+	out := stderr.String()
+	i := strings.LastIndex(out, "scanned 15 file(s)")
+	if i < 0 || !(strings.HasSuffix(out[:i], "\r\x1b[K") || strings.HasSuffix(out[:i], "\n")) {
+		t.Errorf("the summary does not start a line of its own: %q", out[max(0, i-120):])
+	}
+	if strings.Contains(out, "/s{") || strings.Contains(out, "files{") {
+		t.Errorf("a log line is written over the progress line: %q", out)
 	}
 	stderr.Reset()
 	if code := run([]string{"scan", "--format", "json", "../testdata/demo"}, nil, &stdout, &stderr); code != exitOK {
@@ -125,4 +130,20 @@ func openPty() (master, slave *os.File, err error) {
 		return nil, nil, err
 	}
 	return master, slave, nil
+}
+
+func TestFoldClauses(t *testing.T) {
+	line := "scanned 15 file(s) (657.6 KB), 366 record(s): activitylogs 141, auditlogs 24, keyvault 33, nsgflowlogs 7; not recognised 0; malformed 1 (kept in a.jsonl); alerts 85: critical 0, high 29"
+	got := foldClauses(line, 40)
+	for _, l := range strings.Split(got, "\n") {
+		if len(l) > 40 {
+			t.Errorf("line over 40: %q", l)
+		}
+	}
+	if strings.Join(strings.Fields(got), " ") != line {
+		t.Errorf("folding changed the text:\n%s", got)
+	}
+	if !strings.Contains(got, "activitylogs 141,") {
+		t.Errorf("a clause was split: %s", got)
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -29,9 +30,9 @@ import (
 func runScan(ctx context.Context, s config.Settings, args []string, stdout, stderr io.Writer) int {
 	fset := flag.NewFlagSet("scan", flag.ContinueOnError)
 	format := fset.String("format", defaultFormat(stdout), "output: table, json (one alert per line) or html (one self-contained report); default table on a terminal, else json, or html for an --out FILE ending in .html")
-	outPath := fset.String("out", "", "write the alerts (any --format) to FILE instead of stdout")
+	outPath := fset.String("out", "", "write the alerts (any --format) to `FILE` instead of stdout")
 	failOn := fset.String("fail-on", "", "exit 1 when an alert at or above this severity fired")
-	deadLetter := fset.String("dead-letter", s.DeadLetterFile, "JSON-lines file for malformed records (created only when there is one)")
+	deadLetter := fset.String("dead-letter", s.DeadLetterFile, "JSON-lines `FILE` for malformed records (created only when there is one)")
 	minSev := fset.String("min-severity", s.MinSeverity, "lowest severity printed")
 	sortBy := fset.String("sort", "time", "table order: time, or severity then time")
 	progressMode := fset.String("progress", "auto", "progress on stderr: auto (when stderr is a terminal), always or never")
@@ -109,6 +110,17 @@ func runScan(ctx context.Context, s config.Settings, args []string, stdout, stde
 		showProgress = isTerminal(f)
 	}
 	prog := newProgress(stderr, showProgress, len(files))
+	if prog.enabled {
+		// A log line (a malformed record kept) first clears the progress
+		// line it would otherwise be written over.
+		var w io.Writer = &lineClearer{w: stderr, p: prog}
+		if f, ok := stderr.(*os.File); ok && isTerminal(f) {
+			w = zerolog.ConsoleWriter{Out: w, TimeFormat: "15:04:05"}
+		}
+		l := zerolog.Ctx(ctx).Output(w)
+		ctx = l.WithContext(ctx)
+		log = &l
+	}
 	total := pipeline.Report{BySource: map[string]int{}}
 	ioErrors := 0
 	for _, path := range files {
@@ -163,7 +175,13 @@ func runScan(ctx context.Context, s config.Settings, args []string, stdout, stde
 			ioErrors++
 		}
 	}
-	fmt.Fprintln(stderr, summaryLine(len(files), prog.bytes, total, collected.Alerts, sup.suppressed, dead))
+	summary := summaryLine(len(files), prog.bytes, total, collected.Alerts, sup.suppressed, dead)
+	if f, ok := stderr.(*os.File); ok && isTerminal(f) {
+		// A person reads it: folded at its clauses to the terminal's
+		// width. Elsewhere it stays one line for scripts.
+		summary = foldClauses(summary, termWidth(f))
+	}
+	fmt.Fprintln(stderr, summary)
 	switch {
 	case ioErrors > 0:
 		return exitUsage
@@ -237,7 +255,7 @@ func add(total *pipeline.Report, rep pipeline.Report) {
 // summaryLine is the line that always ends a scan on stderr.
 func summaryLine(files int, bytes int64, rep pipeline.Report, printed []alert.Alert, suppressed int, dead *alert.DeadLetterFile) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "scanned %d file(s) (%s), %d record(s):", files, report.Bytes(bytes), rep.Records)
+	fmt.Fprintf(&b, "scanned %d file(s), %d record(s) (%s):", files, rep.Records, report.Bytes(bytes))
 	names := make([]string, 0, len(rep.BySource))
 	for k := range rep.BySource {
 		names = append(names, k)
@@ -274,6 +292,29 @@ func summaryLine(files int, bytes int64, rep pipeline.Report, printed []alert.Al
 	fmt.Fprintf(&b, "; suppressed as already raised %d", suppressed)
 	return b.String()
 }
+
+// foldClauses breaks a summary line after its "; " and ", " separators so
+// that no line is wider than width (a clause wider than width stays
+// whole); lines after the first are indented.
+func foldClauses(line string, width int) string {
+	var b strings.Builder
+	cur := 0
+	for _, part := range clause.FindAllString(line, -1) {
+		if part == "" {
+			continue
+		}
+		if n := len([]rune(strings.TrimRight(part, " "))); cur > 2 && cur+n > width {
+			b.WriteString("\n  ")
+			cur = 2
+		}
+		b.WriteString(part)
+		cur += len([]rune(part))
+	}
+	return strings.TrimRight(strings.ReplaceAll(b.String(), " \n", "\n"), " ")
+}
+
+// clause is one clause of a summary line, with the ", " or "; " ending it.
+var clause = regexp.MustCompile(`.*?(?:[,;] |$)`)
 
 // inputFiles checks the arguments scan and coverage share (at least one
 // PATH, a --format among formats) and expands the paths into files; false

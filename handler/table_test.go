@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -71,5 +73,46 @@ func TestScanTableFits(t *testing.T) {
 				t.Error("a cell is cut with …")
 			}
 		})
+	}
+}
+
+// TestScanOut: --out FILE takes any format; with no --format, a .html
+// file gets the report and any other file JSON lines; stdout stays empty.
+func TestScanOut(t *testing.T) {
+	alerts, _, _ := scan(t, "--format", "json", "../testdata/demo")
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		args []string
+		file string
+		want func(string) bool
+	}{
+		{[]string{}, "alerts.jsonl", func(s string) bool { return strings.Count(s, "\n") == len(alerts) && strings.HasPrefix(s, `{"id":`) }},
+		{[]string{}, "report.html", func(s string) bool {
+			return strings.HasPrefix(s, "<!DOCTYPE html>") && strings.Count(s, `<tr class="alert"`) == len(alerts)
+		}},
+		{[]string{"--format", "table"}, "alerts.txt", func(s string) bool { return strings.Contains(s, "TECHNIQUE") }},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			path := filepath.Join(dir, tc.file)
+			var stdout, stderr bytes.Buffer
+			args := append(append([]string{"scan", "--out", path}, tc.args...), "../testdata/demo")
+			if code := run(args, nil, &stdout, &stderr); code != exitOK {
+				t.Fatalf("exit %d: %s", code, stderr.String())
+			}
+			if stdout.Len() > 0 {
+				t.Errorf("stdout: %q", stdout.String())
+			}
+			b, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tc.want(string(b)) {
+				t.Errorf("%s holds:\n%.400s", tc.file, b)
+			}
+		})
+	}
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"scan", "--out", filepath.Join(dir, "no", "such", "dir.json"), "../testdata/demo"}, nil, &stdout, &stderr); code != exitUsage || !strings.Contains(stderr.String(), "--out") {
+		t.Errorf("unwritable --out: exit %d, stderr %q", code, stderr.String())
 	}
 }

@@ -4,6 +4,7 @@
 package report
 
 import (
+	"net/url"
 	"regexp"
 	"sort"
 	"strconv"
@@ -134,9 +135,9 @@ func Targets(a alert.Alert) []string {
 	for _, e := range a.Evidence {
 		t := e.Target
 		if t == "" || t == e.Actor {
-			t = ShortResource(e.Resource)
+			t = e.Resource
 		}
-		out = appendNew(out, t)
+		out = appendNew(out, ShortResource(t))
 	}
 	if len(out) == 0 {
 		for _, r := range a.Entities.Resources {
@@ -146,10 +147,22 @@ func Targets(a alert.Alert) []string {
 	return capItems(out)
 }
 
-// ShortResource is the last segment of an Azure resource id; other values
-// are kept.
+// ShortResource is the last segment of an Azure resource id, or the
+// object of a Key Vault or Storage URL (its name, without a version);
+// other values are kept.
 func ShortResource(id string) string {
 	id = strings.TrimRight(id, "/")
+	if u, err := url.Parse(id); err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" {
+		segs := strings.Split(strings.Trim(u.Path, "/"), "/")
+		if len(segs) > 1 && versionID.MatchString(segs[len(segs)-1]) {
+			segs = segs[:len(segs)-1]
+		}
+		host, _, _ := strings.Cut(u.Host, ".")
+		if name := segs[len(segs)-1]; name != "" {
+			return host + "/" + name
+		}
+		return host
+	}
 	if !strings.HasPrefix(id, "/") {
 		return id
 	}
@@ -158,6 +171,9 @@ func ShortResource(id string) string {
 	}
 	return id
 }
+
+// versionID is a Key Vault object version (32 hex digits).
+var versionID = regexp.MustCompile(`^[0-9a-fA-F]{32}$`)
 
 func appendNew(list []string, v string) []string {
 	v = strings.TrimSpace(v)

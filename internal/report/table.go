@@ -97,67 +97,133 @@ func WriteTable(w io.Writer, alerts []alert.Alert, opts TableOptions) error {
 			c.min = min(c.max, max(longestWord, runeLen(c.head)))
 		}
 	}
-	gap := 2
-	if width < 140 {
-		gap = 1
-	}
-	avail := width - gap*(len(cols)-1)
-	fit(cols, avail)
-
+	lay := newLayout(cols, width)
 	var b strings.Builder
-	line := func(parts []string) { // gap is fixed from here on
-		var l strings.Builder
-		for i, p := range parts {
-			if i > 0 {
-				l.WriteString(strings.Repeat(" ", gap))
-			}
-			l.WriteString(p)
-			if i < len(parts)-1 {
-				l.WriteString(strings.Repeat(" ", cols[i].width-runeLen(p)))
-			}
-		}
-		b.WriteString(strings.TrimRight(l.String(), " "))
-		b.WriteByte('\n')
-	}
-	heads := make([]string, len(cols))
-	for i, c := range cols {
-		heads[i] = clipTo(c.head, c.width)
-	}
 	if sameDay && len(rows) > 0 && !opts.BySeverity {
 		b.WriteString(rows[0].First.UTC().Format("Monday 2 January 2006 (times UTC)") + "\n")
 	}
-	line(heads)
-	indent := cols[0].width + gap + cols[1].width + gap
+	lay.header(&b)
 	for ri, r := range rows {
-		wrapped := make([][]string, len(cols))
-		height := 0
+		cells := make([][]string, len(cols))
 		for i, c := range cols {
-			for _, item := range c.cells[ri] {
-				wrapped[i] = append(wrapped[i], wrap(item, c.width)...)
-			}
-			height = max(height, len(wrapped[i]))
-		}
-		for l := 0; l < height; l++ {
-			parts := make([]string, len(cols))
-			for i := range cols {
-				if l < len(wrapped[i]) {
-					parts[i] = wrapped[i][l]
-				}
-			}
-			line(parts)
+			cells[i] = c.cells[ri]
 		}
 		summary := r.Summary
 		if r.Alerts > 1 {
 			summary += fmt.Sprintf(" [%d alerts, last %s]", r.Alerts, r.Last.UTC().Format("2006-01-02 15:04:05"))
 		}
-		if strings.TrimSpace(summary) == "" {
-			continue
-		}
-		for _, l := range wrap(summary, width-indent) {
-			b.WriteString(strings.Repeat(" ", indent) + l + "\n")
-		}
+		lay.row(&b, cells, summary)
 	}
 	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// layout is the columns' widths, fixed, and the gap between them.
+type layout struct {
+	cols  []*column
+	gap   int
+	width int
+}
+
+func newLayout(cols []*column, width int) layout {
+	gap := 2
+	if width < 140 {
+		gap = 1
+	}
+	fit(cols, width-gap*(len(cols)-1))
+	return layout{cols: cols, gap: gap, width: width}
+}
+
+func (l layout) line(b *strings.Builder, parts []string) {
+	var ln strings.Builder
+	for i, p := range parts {
+		if i > 0 {
+			ln.WriteString(strings.Repeat(" ", l.gap))
+		}
+		ln.WriteString(p)
+		if i < len(parts)-1 {
+			ln.WriteString(strings.Repeat(" ", max(0, l.cols[i].width-runeLen(p))))
+		}
+	}
+	b.WriteString(strings.TrimRight(ln.String(), " "))
+	b.WriteByte('\n')
+}
+
+func (l layout) header(b *strings.Builder) {
+	heads := make([]string, len(l.cols))
+	for i, c := range l.cols {
+		heads[i] = clipTo(c.head, c.width)
+	}
+	l.line(b, heads)
+}
+
+// row writes one row, its cells wrapped to their columns, then its
+// summary wrapped under the rule column.
+func (l layout) row(b *strings.Builder, cells [][]string, summary string) {
+	wrapped := make([][]string, len(l.cols))
+	height := 0
+	for i, c := range l.cols {
+		items := cells[i]
+		if len(items) == 0 {
+			items = []string{"-"}
+		}
+		for _, item := range items {
+			wrapped[i] = append(wrapped[i], wrap(item, c.width)...)
+		}
+		height = max(height, len(wrapped[i]))
+	}
+	for n := 0; n < height; n++ {
+		parts := make([]string, len(l.cols))
+		for i := range l.cols {
+			if n < len(wrapped[i]) {
+				parts[i] = wrapped[i][n]
+			}
+		}
+		l.line(b, parts)
+	}
+	if strings.TrimSpace(summary) == "" {
+		return
+	}
+	indent := l.cols[0].width + l.gap + l.cols[1].width + l.gap
+	for _, ln := range wrap(summary, l.width-indent) {
+		b.WriteString(strings.Repeat(" ", indent) + ln + "\n")
+	}
+}
+
+// Stream prints alerts one at a time as they arrive (alerts tail), in
+// the table's columns with widths fixed once for width.
+type Stream struct {
+	w      io.Writer
+	lay    layout
+	header bool
+}
+
+// NewStream returns a Stream no wider than width.
+func NewStream(w io.Writer, width int) *Stream {
+	width = max(width, 40)
+	// Bounds for what typically arrives: a full time, an e-mail address,
+	// an IPv4 address with its country, a sub-technique.
+	bounds := []struct {
+		head     string
+		min, max int
+	}{{"TIME (UTC)", 19, 19}, {"SEV", 4, 4}, {"RULE", 14, 60}, {"WHO", 24, 32}, {"FROM", 15, 20}, {"TARGET", 12, 40}, {"TECHNIQUE", 9, 9}}
+	cols := make([]*column, len(bounds))
+	for i, bd := range bounds {
+		cols[i] = &column{head: bd.head, min: bd.min, max: bd.max}
+	}
+	return &Stream{w: w, lay: newLayout(cols, width)}
+}
+
+// Write prints one alert (the heading first, once).
+func (s *Stream) Write(a alert.Alert) error {
+	var b strings.Builder
+	if !s.header {
+		s.header = true
+		s.lay.header(&b)
+	}
+	s.lay.row(&b, [][]string{{a.FirstSeen.UTC().Format("2006-01-02 15:04:05")}, {SeverityWord(a.Severity)}, {a.Title},
+		Who(a), From(a), Targets(a), a.Techniques}, HumanSizes(a.Summary))
+	_, err := io.WriteString(s.w, b.String())
 	return err
 }
 
@@ -221,8 +287,17 @@ func wrap(text string, width int) []string {
 				cur = ""
 			}
 			r := []rune(word)
-			lines = append(lines, string(r[:width]))
-			word = string(r[width:])
+			cut := width
+			// Break a path, URL, GUID or address after one of its own
+			// separators when one falls in the last two thirds of the line.
+			for i := width - 1; i >= width/3 && i > 0; i-- {
+				if strings.ContainsRune("/-.@_:", r[i]) {
+					cut = i + 1
+					break
+				}
+			}
+			lines = append(lines, string(r[:cut]))
+			word = string(r[cut:])
 		}
 		switch {
 		case cur == "":

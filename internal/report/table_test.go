@@ -28,6 +28,8 @@ func TestWrap(t *testing.T) {
 	}{
 		{"a b c", 3, []string{"a b", "c"}},
 		{"mallory@contoso.com", 8, []string{"mallory@", "contoso.", "com"}},
+		{"/SUBSCRIPTIONS/3B8E6F21/RESOURCEGROUPS/RG", 20, []string{"/SUBSCRIPTIONS/", "3B8E6F21/", "RESOURCEGROUPS/RG"}},
+		{"abcdefghij", 4, []string{"abcd", "efgh", "ij"}},
 		{"", 5, []string{""}},
 		{"one two", 20, []string{"one two"}},
 	}
@@ -77,5 +79,18 @@ func TestRowsGroupAndSort(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "(×2)") {
 		t.Errorf("no count on the repeated row:\n%s", out.String())
+	}
+}
+
+func TestShortResource(t *testing.T) {
+	for in, want := range map[string]string{
+		"/SUBSCRIPTIONS/X/RESOURCEGROUPS/RG/PROVIDERS/MICROSOFT.KEYVAULT/VAULTS/KV-PAYMENTS-PROD":              "KV-PAYMENTS-PROD",
+		"https://kv-payments-prod.vault.azure.net/secrets/sql-admin-password/71aead193b011a1de205d8196f243cc9": "kv-payments-prod/sql-admin-password",
+		"https://kv-payments-prod.vault.azure.net/":                                                            "kv-payments-prod",
+		"Windows Azure Service Management API":                                                                 "Windows Azure Service Management API",
+	} {
+		if got := ShortResource(in); got != want {
+			t.Errorf("ShortResource(%q) = %q, want %q", in, got, want)
+		}
 	}
 }
