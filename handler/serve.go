@@ -43,6 +43,7 @@ func serve(ctx context.Context, s config.Settings, stdout io.Writer, ready chan<
 		FunctionsDir:  functionsDir(s.FunctionsDir),
 		MaxBodyBytes:  s.MaxBodyBytes,
 		ShutdownGrace: s.ShutdownGrace,
+		MaxConcurrent: s.MaxConcurrentInvocations,
 		Logger:        log.With().Str("component", "invoke").Logger(),
 	})
 	if err != nil {

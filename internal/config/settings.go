@@ -64,10 +64,11 @@ type Settings struct {
 
 	DeadLetterFile string `split_words:"true" default:"azdetect-deadletter.jsonl" desc:"JSON-lines file malformed records are appended to (created only when there is one)"`
 
-	Port          string        `envconfig:"FUNCTIONS_CUSTOMHANDLER_PORT" default:"8080" desc:"port the handler listens on (127.0.0.1 only); set by the Functions host"`
-	MaxBodyBytes  int64         `split_words:"true" default:"536870912" desc:"largest invocation body accepted, in bytes; larger requests get 413 (default 512 MiB: 100 Event Hub events of 1 MB, double-encoded)"`
-	ShutdownGrace time.Duration `split_words:"true" default:"25s" desc:"how long serve waits for running invocations on SIGTERM"`
-	FunctionsDir  string        `split_words:"true" default:"functions" desc:"folder of function.json folders; one handler route per folder"`
+	Port                     string        `envconfig:"FUNCTIONS_CUSTOMHANDLER_PORT" default:"8080" desc:"port the handler listens on (127.0.0.1 only); set by the Functions host"`
+	MaxBodyBytes             int64         `split_words:"true" default:"536870912" desc:"largest invocation body accepted, in bytes; larger requests get 413 (default 512 MiB: 100 Event Hub events of 1 MB, double-encoded)"`
+	ShutdownGrace            time.Duration `split_words:"true" default:"25s" desc:"how long serve waits for running invocations on SIGTERM"`
+	MaxConcurrentInvocations int           `split_words:"true" default:"4" desc:"invocations serve runs at once (the host sends one at a time per Event Hub partition); one more is answered 503 before its body is read, and the host retries it"`
+	FunctionsDir             string        `split_words:"true" default:"functions" desc:"folder of function.json folders; one handler route per folder"`
 }
 
 // Load reads the settings from the environment and validates them.
@@ -116,6 +117,9 @@ func (s Settings) Validate() error {
 	}
 	if s.MaxBodyBytes < 1<<20 {
 		errs = append(errs, fmt.Errorf("AZDETECT_MAX_BODY_BYTES=%d: want at least 1048576 (one Event Hub event)", s.MaxBodyBytes))
+	}
+	if s.MaxConcurrentInvocations < 1 {
+		errs = append(errs, fmt.Errorf("AZDETECT_MAX_CONCURRENT_INVOCATIONS=%d: want at least 1", s.MaxConcurrentInvocations))
 	}
 	if s.ShutdownGrace < 0 {
 		errs = append(errs, fmt.Errorf("AZDETECT_SHUTDOWN_GRACE=%s: must not be negative", s.ShutdownGrace))
@@ -292,6 +296,7 @@ func (s Settings) Redacted() map[string]string {
 		"port":                         s.Port,
 		"max_body_bytes":               fmt.Sprint(s.MaxBodyBytes),
 		"shutdown_grace":               s.ShutdownGrace.String(),
+		"max_concurrent_invocations":   fmt.Sprint(s.MaxConcurrentInvocations),
 		"functions_dir":                s.FunctionsDir,
 	}
 }
