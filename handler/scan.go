@@ -67,8 +67,14 @@ func runScan(ctx context.Context, s config.Settings, args []string, stdout, stde
 	sink := alert.Fanout{{Sink: out, MinSeverity: *minSev, Name: "output"}}
 	dead := alert.NewDeadLetterFile(*deadLetter)
 	defer dead.Close()
+	// A rerun over the same input adds no line the file already holds.
+	once, err := alert.NewKeptOnce(dead, *deadLetter)
+	if err != nil {
+		fmt.Fprintf(stderr, "azdetect scan: --dead-letter %s: %v\n", *deadLetter, err)
+		return exitUsage
+	}
 	p, err := pipeline.New(pipeline.Options{
-		Registry: reg, Engine: eng, Sink: sink, DeadLetters: dead, BatchLogLevel: zerolog.DebugLevel,
+		Registry: reg, Engine: eng, Sink: sink, DeadLetters: once, BatchLogLevel: zerolog.DebugLevel,
 		Suppressor: suppressor(s, store),
 	})
 	if err != nil {

@@ -10,7 +10,6 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/azdetect/azdetect/internal/alert"
 	"github.com/azdetect/azdetect/internal/archive"
 	"github.com/azdetect/azdetect/internal/config"
 	"github.com/azdetect/azdetect/internal/detect"
@@ -74,7 +73,10 @@ func serve(ctx context.Context, s config.Settings, stdout io.Writer, ready chan<
 		return err
 	}
 	defer sink.Close()
-	dead := alert.NewDeadLetterFile(s.DeadLetterFile)
+	dead, err := deadLetters(ctx, s)
+	if err != nil {
+		return err
+	}
 	defer dead.Close()
 	silent, err := silenceTracker(s, store)
 	if err != nil {

@@ -62,7 +62,12 @@ type Settings struct {
 	ServicebusMaxRetries       int           `split_words:"true" default:"3" desc:"how many times the Service Bus client retries a failed operation (0: none) before the error fails the invocation, whose batch the host redelivers"`
 	ServicebusRetryDelay       time.Duration `split_words:"true" default:"4s" desc:"the Service Bus client's delay before its first retry, doubled at each retry up to 2m"`
 
-	DeadLetterFile string `split_words:"true" default:"azdetect-deadletter.jsonl" desc:"JSON-lines file malformed records are appended to (created only when there is one)"`
+	DeadLetterFile string `split_words:"true" default:"azdetect-deadletter.jsonl" desc:"JSON-lines file malformed records are appended to (created only when there is one); serve uses the dead-letter container instead when AZDETECT_DEADLETTER_CONNECTION_STRING or AZDETECT_DEADLETTER_ACCOUNT_URL is set"`
+	// Dead letters in Blob Storage (serve): durable where the instance's
+	// disk is not. Field names spell "Deadletter" for AZDETECT_DEADLETTER_*.
+	DeadletterConnectionString string `split_words:"true" desc:"Blob Storage connection string of the account holding the dead-letter container (Azurite: UseDevelopmentStorage=true or its full string); set this or AZDETECT_DEADLETTER_ACCOUNT_URL to keep serve's dead letters in append blobs (one per hour and instance); never logged"`
+	DeadletterAccountURL       string `envconfig:"DEADLETTER_ACCOUNT_URL" desc:"Blob service URL (https://ACCOUNT.blob.core.windows.net) of the account holding the dead-letter container, reached with managed identity (azidentity's default credential); set this or AZDETECT_DEADLETTER_CONNECTION_STRING"`
+	DeadletterContainer        string `split_words:"true" default:"azdetect-deadletter" desc:"container serve's dead-letter append blobs go to (YYYY/MM/DD/HH/INSTANCE.jsonl); it must exist (infra/ creates it)"`
 
 	Port                     string        `envconfig:"FUNCTIONS_CUSTOMHANDLER_PORT" default:"8080" desc:"port the handler listens on (127.0.0.1 only); set by the Functions host"`
 	MaxBodyBytes             int64         `split_words:"true" default:"536870912" desc:"largest invocation body accepted, in bytes; larger requests get 413 (default 512 MiB: 100 Event Hub events of 1 MB, double-encoded)"`
@@ -183,6 +188,16 @@ func (s Settings) validateArchive() []error {
 	case url != "" && !strings.HasPrefix(url, "https://") && !strings.HasPrefix(url, "http://"):
 		errs = append(errs, fmt.Errorf("AZDETECT_ARCHIVE_ACCOUNT_URL=%q: want https://ACCOUNT.blob.core.windows.net", url))
 	}
+	dconn, durl := strings.TrimSpace(s.DeadletterConnectionString), strings.TrimSpace(s.DeadletterAccountURL)
+	switch {
+	case dconn != "" && durl != "":
+		errs = append(errs, errors.New("AZDETECT_DEADLETTER_CONNECTION_STRING and AZDETECT_DEADLETTER_ACCOUNT_URL are both set: set one"))
+	case durl != "" && !strings.HasPrefix(durl, "https://") && !strings.HasPrefix(durl, "http://"):
+		errs = append(errs, fmt.Errorf("AZDETECT_DEADLETTER_ACCOUNT_URL=%q: want https://ACCOUNT.blob.core.windows.net", durl))
+	}
+	if (dconn != "" || durl != "") && !containerName.MatchString(s.DeadletterContainer) {
+		errs = append(errs, fmt.Errorf("AZDETECT_DEADLETTER_CONTAINER=%q: not a container name (lower-case letters, digits and hyphens, 3 to 63)", s.DeadletterContainer))
+	}
 	if s.ArchiveFollow <= 0 || s.ArchiveFollow >= 24*time.Hour {
 		errs = append(errs, fmt.Errorf("AZDETECT_ARCHIVE_FOLLOW=%s: want more than 0 and less than 24h", s.ArchiveFollow))
 	}
@@ -293,6 +308,9 @@ func (s Settings) Redacted() map[string]string {
 		"servicebus_max_retries":       fmt.Sprint(s.ServicebusMaxRetries),
 		"servicebus_retry_delay":       s.ServicebusRetryDelay.String(),
 		"dead_letter_file":             s.DeadLetterFile,
+		"deadletter_connection_string": isSet(s.DeadletterConnectionString),
+		"deadletter_account_url":       s.DeadletterAccountURL,
+		"deadletter_container":         s.DeadletterContainer,
 		"port":                         s.Port,
 		"max_body_bytes":               fmt.Sprint(s.MaxBodyBytes),
 		"shutdown_grace":               s.ShutdownGrace.String(),
