@@ -92,13 +92,21 @@ func TestServerCutsSlowBody(t *testing.T) {
 // once, before their body is read; the slots come back when the running
 // ones end.
 func TestServerCapsConcurrentInvocations(t *testing.T) {
-	base, _, _ := startServer(t, ServerOptions{Processor: &recorder{}, MaxConcurrent: 2, BodyGrace: time.Second})
+	base, srv, _ := startServer(t, ServerOptions{Processor: &recorder{}, MaxConcurrent: 2, BodyGrace: 2 * time.Second})
 	stop := make(chan struct{})
 	var holders []<-chan slowResult
 	for i := 0; i < 2; i++ {
 		holders = append(holders, slowBody(t, base, 1<<20, 50*time.Millisecond, stop))
 	}
-	time.Sleep(300 * time.Millisecond) // both are inside the handler, reading
+	for deadline := time.Now().Add(5 * time.Second); len(srv.slots) < 2; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of 2 slow bodies reached the handler", len(srv.slots))
+		}
+	}
+	// The maintenance timer is never refused.
+	if resp, body := post(t, base+"/maintenance", readInvocation(t, "timer.json")); resp.StatusCode != http.StatusOK {
+		t.Fatalf("timer while the slots are taken: %d %s", resp.StatusCode, body)
+	}
 	start := time.Now()
 	r := <-slowBody(t, base, 400<<20, time.Hour, nil)
 	if r.err != nil {

@@ -436,6 +436,9 @@ func (s *Server) invoke(w http.ResponseWriter, r *http.Request, fn Function) {
 	default:
 	}
 	select {
+	case <-s.timerPass(fn):
+		// The timer carries no body and comes once in five minutes: a
+		// busy instance still does its maintenance.
 	case s.slots <- struct{}{}:
 		defer func() { <-s.slots }()
 	default:
@@ -542,6 +545,17 @@ func (s *Server) invoke(w http.ResponseWriter, r *http.Request, fn Function) {
 	}
 	writeJSON(w, http.StatusOK, NewResponse(SummaryLogs(fn.Name, rep)...))
 }
+
+// timerPass is a closed channel for timer functions (never capped), nil
+// (never ready) for the others.
+func (s *Server) timerPass(fn Function) <-chan struct{} {
+	if fn.Trigger == TriggerTimer {
+		return closedChan
+	}
+	return nil
+}
+
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
 // readTimeout is the longest a request may take to arrive: the largest
 // body at MinBodyRate, after BodyGrace.
