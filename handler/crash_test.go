@@ -338,3 +338,103 @@ func TestTwoProcessesSendOnce(t *testing.T) {
 	}
 	t.Logf("%d alerts: %d printed by one process, %d by the other", len(want), per[0], per[1])
 }
+
+// TestServeSIGTERMUnderFlood is issue 17's listener criterion: a serve
+// process flooded with slow invocation bodies (each declaring 100 MB and
+// sending a byte every 200 ms, many more than it runs at once) stays
+// small, and on SIGTERM exits cleanly within its grace.
+func TestServeSIGTERMUnderFlood(t *testing.T) {
+	const grace = 5 * time.Second
+	c, url := startServeChild(t, "AZDETECT_SHUTDOWN_GRACE="+grace.String(), "AZDETECT_FUNCTIONS_DIR=../functions",
+		fmt.Sprintf("AZDETECT_DEAD_LETTER_FILE=%s/dead.jsonl", t.TempDir()))
+	addr := strings.TrimPrefix(url, "http://")
+	const flood = 400
+	statuses := make(chan int, flood)
+	var conns []net.Conn
+	defer func() {
+		for _, conn := range conns {
+			conn.Close()
+		}
+	}()
+	for i := 0; i < flood; i++ {
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatalf("connection %d: %v", i, err)
+		}
+		conns = append(conns, conn)
+		_ = conn.SetDeadline(time.Now().Add(60 * time.Second))
+		fmt.Fprintf(conn, "POST /ingest-eventhub HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n{\"Data\":", addr, 100<<20)
+		go func(conn net.Conn) {
+			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			if err != nil {
+				statuses <- 0
+				return
+			}
+			resp.Body.Close()
+			statuses <- resp.StatusCode
+		}(conn)
+	}
+	stopTrickle := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-stopTrickle:
+				return
+			case <-time.After(200 * time.Millisecond):
+			}
+			for _, conn := range conns {
+				_, _ = conn.Write([]byte(" "))
+			}
+		}
+	}()
+	defer close(stopTrickle)
+	time.Sleep(time.Second)
+	rss := childRSS(t, c.cmd.Process.Pid)
+	start := time.Now()
+	if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	err := c.wait(t, grace+5*time.Second)
+	took := time.Since(start)
+	if err != nil {
+		t.Fatalf("serve exited with %v after SIGTERM under a flood", err)
+	}
+	if took > grace {
+		t.Fatalf("serve took %s to exit after SIGTERM, grace %s", took, grace)
+	}
+	if rss > 300<<20 {
+		t.Fatalf("serve held %d MiB under a flood of %d slow 100 MB bodies", rss>>20, flood)
+	}
+	byStatus := map[int]int{}
+	for i := 0; i < flood; i++ {
+		select {
+		case s := <-statuses:
+			byStatus[s]++
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%d of %d flood requests unanswered: %v", flood-i, flood, byStatus)
+		}
+	}
+	if byStatus[http.StatusOK] > 0 {
+		t.Fatalf("incomplete bodies answered 200: %v", byStatus)
+	}
+	t.Logf("flood of %d slow bodies: serve RSS %d MiB, answers by status %v (0: connection closed), exit %s after SIGTERM (grace %s)",
+		flood, rss>>20, byStatus, took.Round(time.Millisecond), grace)
+}
+
+// childRSS is a process's resident set size in bytes, from /proc.
+func childRSS(t *testing.T, pid int) int64 {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Skipf("no /proc to measure the child's memory: %v", err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "VmRSS:") {
+			var kb int64
+			fmt.Sscanf(strings.TrimSpace(strings.TrimPrefix(line, "VmRSS:")), "%d", &kb)
+			return kb << 10
+		}
+	}
+	t.Fatal("no VmRSS in /proc status")
+	return 0
+}

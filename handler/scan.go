@@ -95,9 +95,15 @@ func runScan(ctx context.Context, s config.Settings, args []string, stdout, stde
 	sink := alert.Fanout{{Sink: sinkOut, MinSeverity: *minSev, Name: "output"}}
 	dead := alert.NewDeadLetterFile(*deadLetter)
 	defer dead.Close()
+	// A rerun over the same input adds no line the file already holds.
+	once, err := alert.NewKeptOnce(dead, *deadLetter)
+	if err != nil {
+		fmt.Fprintf(stderr, "azdetect scan: --dead-letter %s: %v\n", *deadLetter, err)
+		return exitUsage
+	}
 	sup := &countingSuppressor{Suppressor: suppressor(s, store)}
 	p, err := pipeline.New(pipeline.Options{
-		Registry: reg, Engine: eng, Sink: sink, DeadLetters: dead, BatchLogLevel: zerolog.DebugLevel,
+		Registry: reg, Engine: eng, Sink: sink, DeadLetters: once, BatchLogLevel: zerolog.DebugLevel,
 		Suppressor: sup,
 	})
 	if err != nil {

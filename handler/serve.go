@@ -9,7 +9,6 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/azdetect/azdetect/internal/alert"
 	"github.com/azdetect/azdetect/internal/archive"
 	"github.com/azdetect/azdetect/internal/config"
 	"github.com/azdetect/azdetect/internal/detect"
@@ -43,6 +42,7 @@ func serve(ctx context.Context, s config.Settings, stdout io.Writer, ready chan<
 		FunctionsDir:  invoke.FunctionsRoot(os.Getenv(invoke.AppRootSetting), s.FunctionsDir),
 		MaxBodyBytes:  s.MaxBodyBytes,
 		ShutdownGrace: s.ShutdownGrace,
+		MaxConcurrent: s.MaxConcurrentInvocations,
 		Logger:        log.With().Str("component", "invoke").Logger(),
 	})
 	if err != nil {
@@ -73,7 +73,10 @@ func serve(ctx context.Context, s config.Settings, stdout io.Writer, ready chan<
 		return err
 	}
 	defer sink.Close()
-	dead := alert.NewDeadLetterFile(s.DeadLetterFile)
+	dead, err := deadLetters(ctx, s)
+	if err != nil {
+		return err
+	}
 	defer dead.Close()
 	silent, err := silenceTracker(s, store)
 	if err != nil {

@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azservicebus"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/service"
 	"github.com/rs/zerolog"
 
 	"github.com/azdetect/azdetect/internal/alert"
@@ -58,6 +60,52 @@ func alertSink(ctx context.Context, s config.Settings, stdout io.Writer, store s
 		return nil, nil, fmt.Errorf("AZDETECT_ALERT_SINK=%q: unknown sink", s.AlertSink)
 	}
 	return alert.Fanout{{Sink: sink, MinSeverity: s.MinSeverity, Name: s.AlertSink}}, outbox, nil
+}
+
+// deadLetters builds where serve keeps malformed and unrecognised records:
+// the dead-letter container (AZDETECT_DEADLETTER_CONNECTION_STRING, or
+// AZDETECT_DEADLETTER_ACCOUNT_URL with the managed identity), durable
+// across scale-in and restarts, else the local file
+// AZDETECT_DEAD_LETTER_FILE.
+func deadLetters(ctx context.Context, s config.Settings) (alert.DeadLetters, error) {
+	conn, accountURL := strings.TrimSpace(s.DeadletterConnectionString), strings.TrimSpace(s.DeadletterAccountURL)
+	if conn == "" && accountURL == "" {
+		return alert.NewDeadLetterFile(s.DeadLetterFile), nil
+	}
+	var svc *service.Client
+	var err error
+	if conn != "" {
+		if strings.EqualFold(conn, "UseDevelopmentStorage=true") {
+			conn = azuriteBlobConnection
+		}
+		if svc, err = service.NewClientFromConnectionString(conn, nil); err != nil {
+			// The SDK's error can quote the string: do not pass it on.
+			return nil, errors.New("AZDETECT_DEADLETTER_CONNECTION_STRING: not a usable Blob Storage connection string (value not shown)")
+		}
+	} else {
+		cred, err := azidentity.NewDefaultAzureCredential(nil)
+		if err != nil {
+			return nil, fmt.Errorf("dead-letter storage credential: %w", err)
+		}
+		if svc, err = service.NewClient(accountURL, cred, nil); err != nil {
+			return nil, fmt.Errorf("AZDETECT_DEADLETTER_ACCOUNT_URL=%s: %w", accountURL, err)
+		}
+	}
+	return alert.NewDeadLetterBlob(svc.NewContainerClient(s.DeadletterContainer), alert.DeadLetterBlobOptions{
+		Container: s.DeadletterContainer,
+		Instance:  instanceName(),
+		Logger:    *zerolog.Ctx(ctx),
+	})
+}
+
+// instanceName names this process in dead-letter blob names: the Functions
+// instance id in Azure, else the host name and process id.
+func instanceName() string {
+	if id, ok := os.LookupEnv("WEBSITE_INSTANCE_ID"); ok && strings.TrimSpace(id) != "" {
+		return id
+	}
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s-%d", host, os.Getpid())
 }
 
 // faultSink, set only in the child processes of the crash tests, wraps

@@ -55,7 +55,9 @@ var azureRequired = map[string]string{
 	"AZDETECT_ALERT_SINK":           "servicebus",
 	"AZDETECT_SERVICEBUS_NAMESPACE": "",
 	"AZDETECT_SERVICEBUS_ENTITY":    "",
-	"AZURE_CLIENT_ID":               "", // azidentity picks the user-assigned identity from it
+	// Dead letters in the azdetect-deadletter container, not on the instance's disk.
+	"AZDETECT_DEADLETTER_ACCOUNT_URL": "",
+	"AZURE_CLIENT_ID":                 "", // azidentity picks the user-assigned identity from it
 }
 
 // Fields of config.Settings with no default that may stay unset in Azure.
@@ -67,6 +69,7 @@ var optionalInAzure = map[string]string{
 	"AZDETECT_SERVICEBUS_SUBSCRIPTION":      "read only by `azdetect alerts tail`, a consumer's command, never by the Function App",
 	"AZDETECT_ARCHIVE_CONNECTION_STRING":    "Azure reaches the archive by AZDETECT_ARCHIVE_ACCOUNT_URL with the managed identity; the key form is for Azurite and local runs",
 	"AZDETECT_TABLE_CONNECTION_STRING":      "Azure reaches Table Storage by AZDETECT_TABLE_ACCOUNT_URL with the managed identity; the key form is for Azurite and local runs",
+	"AZDETECT_DEADLETTER_CONNECTION_STRING": "Azure reaches the dead-letter container by AZDETECT_DEADLETTER_ACCOUNT_URL with the managed identity; the key form is for Azurite and local runs",
 }
 
 // Settings the infrastructure sets before the code that reads them lands

@@ -158,8 +158,10 @@ var azdetectSettings = {
   AZDETECT_ALERT_SINK: 'servicebus'
   AZDETECT_SERVICEBUS_NAMESPACE: serviceBusFullyQualifiedNamespace
   AZDETECT_SERVICEBUS_ENTITY: alertTopicName
-  // The package is read-only on both plans; /tmp is the writable place until
-  // the dead-letter sink writes to the azdetect-deadletter container.
+  // Dead letters go to the azdetect-deadletter container (storage.bicep),
+  // durable across scale-in and restarts; the file is not used by serve
+  // then (the package is read-only: /tmp if it ever is).
+  AZDETECT_DEADLETTER_ACCOUNT_URL: storageBlobEndpoint
   AZDETECT_DEAD_LETTER_FILE: '/tmp/azdetect-deadletter.jsonl'
 }
 

@@ -70,6 +70,14 @@ func (d *Deduper) Mark(now time.Time, alerts []Alert) {
 		d.seen[a.ID] = now
 		delete(d.claimed, a.ID)
 	}
+	if len(d.claimed) > d.max {
+		// Claims neither marked nor released (a caller that gave up).
+		for id, t := range d.claimed {
+			if now.Sub(t) >= DefaultClaimLease {
+				delete(d.claimed, id)
+			}
+		}
+	}
 	if len(d.seen) > d.max {
 		for id, t := range d.seen {
 			if now.Sub(t) >= d.window || len(d.seen) > d.max {

@@ -14,10 +14,11 @@ import (
 	"github.com/azdetect/azdetect/internal/state/azurite"
 )
 
-// emulator is Azurite's Table service, for the outbox on Table Storage.
+// emulator is Azurite: its Table service for the outbox and suppression on
+// Table Storage, its Blob service for the dead-letter blobs.
 var emulator *azurite.Server
 
-func TestMain(m *testing.M) { azurite.Main(m, azurite.Table, &emulator) }
+func TestMain(m *testing.M) { azurite.Main(m, azurite.Table|azurite.Blob, &emulator) }
 
 // uniqueTable names an outbox table for one test, so that tests sharing
 // an Azurite account never see each other's alerts.

@@ -63,12 +63,18 @@ type Settings struct {
 	ServicebusMaxRetries       int           `split_words:"true" default:"3" desc:"how many times the Service Bus client retries a failed operation (0: none) before the error fails the invocation, whose batch the host redelivers"`
 	ServicebusRetryDelay       time.Duration `split_words:"true" default:"4s" desc:"the Service Bus client's delay before its first retry, doubled at each retry up to 2m"`
 
-	DeadLetterFile string `split_words:"true" default:"azdetect-deadletter.jsonl" desc:"JSON-lines file malformed records are appended to (created only when there is one)"`
+	DeadLetterFile string `split_words:"true" default:"azdetect-deadletter.jsonl" desc:"JSON-lines file malformed records are appended to (created only when there is one); serve uses the dead-letter container instead when AZDETECT_DEADLETTER_CONNECTION_STRING or AZDETECT_DEADLETTER_ACCOUNT_URL is set"`
+	// Dead letters in Blob Storage (serve): durable where the instance's
+	// disk is not. Field names spell "Deadletter" for AZDETECT_DEADLETTER_*.
+	DeadletterConnectionString string `split_words:"true" desc:"Blob Storage connection string of the account holding the dead-letter container (Azurite: UseDevelopmentStorage=true or its full string); set this or AZDETECT_DEADLETTER_ACCOUNT_URL to keep serve's dead letters in append blobs (one per hour and instance); never logged"`
+	DeadletterAccountURL       string `envconfig:"DEADLETTER_ACCOUNT_URL" desc:"Blob service URL (https://ACCOUNT.blob.core.windows.net) of the account holding the dead-letter container, reached with managed identity (azidentity's default credential); set this or AZDETECT_DEADLETTER_CONNECTION_STRING"`
+	DeadletterContainer        string `split_words:"true" default:"azdetect-deadletter" desc:"container serve's dead-letter append blobs go to (YYYY/MM/DD/HH/INSTANCE.jsonl); it must exist (infra/ creates it)"`
 
-	Port          string        `envconfig:"FUNCTIONS_CUSTOMHANDLER_PORT" default:"8080" desc:"port the handler listens on (127.0.0.1 only); set by the Functions host"`
-	MaxBodyBytes  int64         `split_words:"true" default:"536870912" desc:"largest invocation body accepted, in bytes; larger requests get 413 (default 512 MiB: 100 Event Hub events of 1 MB, double-encoded)"`
-	ShutdownGrace time.Duration `split_words:"true" default:"25s" desc:"how long serve waits for running invocations on SIGTERM"`
-	FunctionsDir  string        `split_words:"true" default:"functions" desc:"functions folder of a checkout, below the app root (FUNCTIONS_APP_ROOT_PATH, else the working directory); read only when the app root itself holds no NAME/function.json, as in a staged package (dist/app), which is read as the Functions host reads it; an absolute path is used as given; one handler route per function folder"`
+	Port                     string        `envconfig:"FUNCTIONS_CUSTOMHANDLER_PORT" default:"8080" desc:"port the handler listens on (127.0.0.1 only); set by the Functions host"`
+	MaxBodyBytes             int64         `split_words:"true" default:"536870912" desc:"largest invocation body accepted, in bytes; larger requests get 413 (default 512 MiB: 100 Event Hub events of 1 MB, double-encoded)"`
+	ShutdownGrace            time.Duration `split_words:"true" default:"25s" desc:"how long serve waits for running invocations on SIGTERM"`
+	MaxConcurrentInvocations int           `split_words:"true" default:"4" desc:"invocations serve runs at once (the host sends one at a time per Event Hub partition); one more is answered 503 before its body is read, and the host retries it"`
+	FunctionsDir             string        `split_words:"true" default:"functions" desc:"functions folder of a checkout, below the app root (FUNCTIONS_APP_ROOT_PATH, else the working directory); read only when the app root itself holds no NAME/function.json, as in a staged package (dist/app), which is read as the Functions host reads it; an absolute path is used as given; one handler route per function folder"`
 }
 
 // Load reads the settings from the environment and validates them.
@@ -154,6 +160,9 @@ func (s Settings) Validate() error {
 	if s.MaxBodyBytes < 1<<20 {
 		errs = append(errs, fmt.Errorf("AZDETECT_MAX_BODY_BYTES=%d: want at least 1048576 (one Event Hub event)", s.MaxBodyBytes))
 	}
+	if s.MaxConcurrentInvocations < 1 {
+		errs = append(errs, fmt.Errorf("AZDETECT_MAX_CONCURRENT_INVOCATIONS=%d: want at least 1", s.MaxConcurrentInvocations))
+	}
 	if s.ShutdownGrace < 0 {
 		errs = append(errs, fmt.Errorf("AZDETECT_SHUTDOWN_GRACE=%s: must not be negative", s.ShutdownGrace))
 	}
@@ -215,6 +224,16 @@ func (s Settings) validateArchive() []error {
 		errs = append(errs, errors.New("AZDETECT_ARCHIVE_CONNECTION_STRING and AZDETECT_ARCHIVE_ACCOUNT_URL are both set: set one"))
 	case url != "" && !strings.HasPrefix(url, "https://") && !strings.HasPrefix(url, "http://"):
 		errs = append(errs, fmt.Errorf("AZDETECT_ARCHIVE_ACCOUNT_URL=%q: want https://ACCOUNT.blob.core.windows.net", url))
+	}
+	dconn, durl := strings.TrimSpace(s.DeadletterConnectionString), strings.TrimSpace(s.DeadletterAccountURL)
+	switch {
+	case dconn != "" && durl != "":
+		errs = append(errs, errors.New("AZDETECT_DEADLETTER_CONNECTION_STRING and AZDETECT_DEADLETTER_ACCOUNT_URL are both set: set one"))
+	case durl != "" && !strings.HasPrefix(durl, "https://") && !strings.HasPrefix(durl, "http://"):
+		errs = append(errs, fmt.Errorf("AZDETECT_DEADLETTER_ACCOUNT_URL=%q: want https://ACCOUNT.blob.core.windows.net", durl))
+	}
+	if (dconn != "" || durl != "") && !containerName.MatchString(s.DeadletterContainer) {
+		errs = append(errs, fmt.Errorf("AZDETECT_DEADLETTER_CONTAINER=%q: not a container name (lower-case letters, digits and hyphens, 3 to 63)", s.DeadletterContainer))
 	}
 	if s.ArchiveFollow <= 0 || s.ArchiveFollow >= 24*time.Hour {
 		errs = append(errs, fmt.Errorf("AZDETECT_ARCHIVE_FOLLOW=%s: want more than 0 and less than 24h", s.ArchiveFollow))
@@ -326,9 +345,13 @@ func (s Settings) Redacted() map[string]string {
 		"servicebus_max_retries":       fmt.Sprint(s.ServicebusMaxRetries),
 		"servicebus_retry_delay":       s.ServicebusRetryDelay.String(),
 		"dead_letter_file":             s.DeadLetterFile,
+		"deadletter_connection_string": isSet(s.DeadletterConnectionString),
+		"deadletter_account_url":       s.DeadletterAccountURL,
+		"deadletter_container":         s.DeadletterContainer,
 		"port":                         s.Port,
 		"max_body_bytes":               fmt.Sprint(s.MaxBodyBytes),
 		"shutdown_grace":               s.ShutdownGrace.String(),
+		"max_concurrent_invocations":   fmt.Sprint(s.MaxConcurrentInvocations),
 		"functions_dir":                s.FunctionsDir,
 	}
 }

@@ -38,8 +38,24 @@ const (
 	DefaultMaxBodyBytes int64 = 512 << 20
 	// DefaultShutdownGrace is how long Serve waits for running invocations.
 	DefaultShutdownGrace = 25 * time.Second
+	// DefaultMaxConcurrent is how many invocations run at once. The host
+	// sends one at a time per Event Hub partition; an instance serves a
+	// few partitions, and each invocation may hold a body of MaxBodyBytes.
+	DefaultMaxConcurrent = 4
 
-	maxBodySetting = "AZDETECT_MAX_BODY_BYTES"
+	// MinBodyRate is the slowest a body may arrive once BodyGrace has
+	// passed: the host sends over loopback at hundreds of MB/s, so the
+	// largest body (MaxBodyBytes) arrives within BodyGrace plus
+	// MaxBodyBytes/MinBodyRate, while a body sent a byte a second is cut
+	// off after BodyGrace.
+	MinBodyRate = 1 << 20 // bytes per second
+	// BodyGrace is how long a body may take before MinBodyRate applies.
+	BodyGrace = 10 * time.Second
+	// IdleTimeout closes keep-alive connections idle that long.
+	IdleTimeout = 2 * time.Minute
+
+	maxBodySetting       = "AZDETECT_MAX_BODY_BYTES"
+	maxConcurrentSetting = "AZDETECT_MAX_CONCURRENT_INVOCATIONS"
 )
 
 // Processor runs one batch of inputs: pipeline.Pipeline implements it. An
@@ -72,6 +88,13 @@ type ServerOptions struct {
 	// ShutdownGrace is how long Serve waits for running invocations once
 	// its context is cancelled; 0 means DefaultShutdownGrace.
 	ShutdownGrace time.Duration
+	// MaxConcurrent caps the invocations running at once (reading their
+	// body included); one more is answered 503 at once, before its body is
+	// read, so that the host retries it. 0 means DefaultMaxConcurrent.
+	MaxConcurrent int
+	// BodyGrace is how long a body may take before MinBodyRate applies;
+	// 0 means BodyGrace (tests shorten it).
+	BodyGrace time.Duration
 	// Logger is the server's logger; the caller names the component.
 	// Each invocation adds function, invocation_id and partition_id and
 	// puts the result on the context the Processor gets.
@@ -100,6 +123,8 @@ type Server struct {
 	proc       Processor
 	maint      Maintainer
 
+	slots chan struct{} // one value per running invocation
+
 	mu      sync.Mutex
 	ln      net.Listener
 	closing chan struct{} // closed when shutdown starts
@@ -120,6 +145,15 @@ func NewServer(opts ServerOptions) (*Server, error) {
 	if opts.ShutdownGrace <= 0 {
 		opts.ShutdownGrace = DefaultShutdownGrace
 	}
+	if opts.MaxConcurrent < 0 {
+		return nil, fmt.Errorf("%s=%d: must not be negative", maxConcurrentSetting, opts.MaxConcurrent)
+	}
+	if opts.MaxConcurrent == 0 {
+		opts.MaxConcurrent = DefaultMaxConcurrent
+	}
+	if opts.BodyGrace <= 0 {
+		opts.BodyGrace = BodyGrace
+	}
 	fns, err := LoadFunctions(opts.FunctionsDir)
 	if err != nil {
 		return nil, err
@@ -130,6 +164,7 @@ func NewServer(opts ServerOptions) (*Server, error) {
 		funcs:   make(map[string]Function, len(fns)),
 		ready:   make(chan struct{}),
 		closing: make(chan struct{}),
+		slots:   make(chan struct{}, opts.MaxConcurrent),
 	}
 	for _, fn := range fns {
 		s.funcs[fn.Name] = fn
@@ -289,11 +324,16 @@ func (s *Server) Serve(ctx context.Context) error {
 	srv := &http.Server{
 		Handler:           s,
 		ReadHeaderTimeout: 30 * time.Second,
-		BaseContext:       func(net.Listener) context.Context { return base },
-		ErrorLog:          stdlog.New(s.log.With().Str("level", "warn").Logger(), "", 0),
+		// A backstop: each body read gets its own deadline from
+		// MinBodyRate (bodyReader), within this.
+		ReadTimeout: s.readTimeout(),
+		IdleTimeout: IdleTimeout,
+		BaseContext: func(net.Listener) context.Context { return base },
+		ErrorLog:    stdlog.New(s.log.With().Str("level", "warn").Logger(), "", 0),
 	}
 	s.log.Info().Str("addr", addr.String()).Strs("functions", s.names).
-		Int64("max_body_bytes", s.opts.MaxBodyBytes).Msg("listening")
+		Int64("max_body_bytes", s.opts.MaxBodyBytes).Int("max_concurrent", s.opts.MaxConcurrent).
+		Dur("read_timeout", s.readTimeout()).Msg("listening")
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -313,6 +353,8 @@ func (s *Server) Serve(ctx context.Context) error {
 	s.log.Info().Dur("grace", s.opts.ShutdownGrace).Msg("shutting down: waiting for running invocations")
 	sctx, cancel := context.WithTimeout(base, s.opts.ShutdownGrace)
 	defer cancel()
+	// Invocations still reading their body stop at once (closing) and
+	// answer 503: nothing was done, and the host sends them again.
 	if err := srv.Shutdown(sctx); err != nil {
 		_ = srv.Close()
 		<-errc
@@ -384,8 +426,39 @@ func (s *Server) invoke(w http.ResponseWriter, r *http.Request, fn Function) {
 		return
 	}
 
+	// Over the cap, or shutting down: answer before reading the body, so
+	// that a flood costs neither memory nor time; the host retries.
+	select {
+	case <-s.closing:
+		w.Header().Set("Retry-After", "1")
+		fail(http.StatusServiceUnavailable, fn.Name+": handler shutting down; send it again")
+		return
+	default:
+	}
+	select {
+	case <-s.timerPass(fn):
+		// The timer carries no body and comes once in five minutes: a
+		// busy instance still does its maintenance.
+	case s.slots <- struct{}{}:
+		defer func() { <-s.slots }()
+	default:
+		w.Header().Set("Retry-After", "1")
+		fail(http.StatusServiceUnavailable, fmt.Sprintf("%s: %d invocations already running (%s); send it again",
+			fn.Name, s.opts.MaxConcurrent, maxConcurrentSetting))
+		return
+	}
+
 	req, err := s.readRequest(w, r)
 	if err != nil {
+		if errors.Is(err, errBodyTooSlow) {
+			fail(http.StatusRequestTimeout, fn.Name+": "+err.Error())
+			return
+		}
+		if errors.Is(err, errShuttingDown) {
+			w.Header().Set("Retry-After", "1")
+			fail(http.StatusServiceUnavailable, fn.Name+": "+err.Error())
+			return
+		}
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			status = http.StatusRequestEntityTooLarge
@@ -473,22 +546,148 @@ func (s *Server) invoke(w http.ResponseWriter, r *http.Request, fn Function) {
 	writeJSON(w, http.StatusOK, NewResponse(SummaryLogs(fn.Name, rep)...))
 }
 
+// timerPass is a closed channel for timer functions (never capped), nil
+// (never ready) for the others.
+func (s *Server) timerPass(fn Function) <-chan struct{} {
+	if fn.Trigger == TriggerTimer {
+		return closedChan
+	}
+	return nil
+}
+
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+// readTimeout is the longest a request may take to arrive: the largest
+// body at MinBodyRate, after BodyGrace.
+func (s *Server) readTimeout() time.Duration {
+	return s.opts.BodyGrace + time.Duration(s.opts.MaxBodyBytes/MinBodyRate+1)*time.Second
+}
+
 // readRequest reads and decodes an invocation body of at most MaxBodyBytes.
 // A declared Content-Length over the limit is refused before any byte is
-// read; otherwise the body is read into one buffer of the declared size, so
-// a large batch costs its size and not a doubling buffer's.
+// read. The buffer grows as bytes arrive, never past the declared length,
+// so a request that declares a large body and sends little costs little.
+// A body slower than MinBodyRate (after BodyGrace) fails with
+// errBodyTooSlow; one still arriving when shutdown starts, with
+// errShuttingDown.
 func (s *Server) readRequest(w http.ResponseWriter, r *http.Request) (Request, error) {
 	limit := s.opts.MaxBodyBytes
 	if r.ContentLength > limit {
 		return Request{}, &http.MaxBytesError{Limit: limit}
 	}
-	body := http.MaxBytesReader(w, r.Body, limit)
-	if r.ContentLength < 0 { // chunked
-		return DecodeRequest(body)
-	}
-	buf := make([]byte, r.ContentLength)
-	if _, err := io.ReadFull(body, buf); err != nil {
+	br := &bodyReader{r: http.MaxBytesReader(w, r.Body, limit), rc: http.NewResponseController(w),
+		start: time.Now(), grace: s.opts.BodyGrace}
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		select {
+		case <-s.closing:
+			br.abort()
+		case <-stop:
+		}
+	}()
+	buf, err := readBody(br, r.ContentLength)
+	br.finish()
+	if err != nil {
 		return Request{}, fmt.Errorf("read request body: %w", err)
 	}
 	return ParseRequest(buf)
+}
+
+var (
+	errBodyTooSlow  = fmt.Errorf("request body arrived slower than %d bytes/s after its first seconds", MinBodyRate)
+	errShuttingDown = errors.New("handler shutting down while the request body arrived; send it again")
+)
+
+// readBody reads r to its end into a buffer that starts small and doubles
+// as bytes arrive, capped at declared when it is known (>= 0).
+func readBody(r io.Reader, declared int64) ([]byte, error) {
+	const first = 64 << 10
+	size := int64(first)
+	if declared >= 0 && declared < size {
+		size = declared + 1 // +1: see the end of the body without growing
+	}
+	buf := make([]byte, 0, size)
+	for {
+		if len(buf) == cap(buf) {
+			next := 2 * int64(cap(buf))
+			if declared >= 0 && next > declared+1 {
+				next = declared + 1
+			}
+			if next <= int64(cap(buf)) {
+				next = int64(cap(buf)) + first
+			}
+			nb := make([]byte, len(buf), next)
+			copy(nb, buf)
+			buf = nb
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if errors.Is(err, io.EOF) {
+			return buf, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+}
+
+// bodyReader sets a read deadline before each read: the time by which the
+// next byte must arrive for the body to keep MinBodyRate after BodyGrace.
+// abort ends a read in progress (shutdown).
+type bodyReader struct {
+	r     io.Reader
+	rc    *http.ResponseController
+	start time.Time
+	grace time.Duration
+
+	mu      sync.Mutex
+	n       int64
+	aborted bool
+	done    bool // read to its end: abort must not touch the connection
+}
+
+func (b *bodyReader) Read(p []byte) (int, error) {
+	b.mu.Lock()
+	if b.aborted {
+		b.mu.Unlock()
+		return 0, errShuttingDown
+	}
+	due := b.start.Add(b.grace + time.Duration(float64(b.n+1)/MinBodyRate*float64(time.Second)))
+	_ = b.rc.SetReadDeadline(due)
+	b.mu.Unlock()
+	n, err := b.r.Read(p)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.n += int64(n)
+	switch {
+	case errors.Is(err, io.EOF):
+		b.done = true
+	case err == nil:
+	case b.aborted:
+		err = errShuttingDown
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		err = errBodyTooSlow
+	}
+	return n, err
+}
+
+// abort ends the body's read in progress. Once the body was read to its
+// end the server reads the connection in the background (a closed client
+// cancels the request's context), so a deadline then would cancel an
+// invocation that is running: abort does nothing.
+func (b *bodyReader) abort() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.done {
+		return
+	}
+	b.aborted = true
+	_ = b.rc.SetReadDeadline(time.Now())
+}
+
+func (b *bodyReader) finish() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.done = true
 }

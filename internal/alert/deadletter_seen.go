@@ -1,0 +1,91 @@
+package alert
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"sync"
+)
+
+// deadKey identifies a record: where it came from and where in it.
+type deadKey struct {
+	origin string
+	index  int
+	offset int64
+}
+
+// KeptOnce keeps in its inner sink only the records not already in the
+// dead-letter file at path: rerunning scan over the same input adds no
+// line. A record is known by its origin (the path as given), index and
+// offset, which every line carries.
+type KeptOnce struct {
+	inner DeadLetters
+	mu    sync.Mutex
+	seen  map[deadKey]bool
+	skip  int
+}
+
+// NewKeptOnce reads the keys of the records the file at path holds (none
+// when it does not exist) and wraps inner.
+func NewKeptOnce(inner DeadLetters, path string) (*KeptOnce, error) {
+	k := &KeptOnce{inner: inner, seen: map[deadKey]bool{}}
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return k, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read dead-letter file: %w", err)
+	}
+	defer f.Close()
+	dec := json.NewDecoder(bufio.NewReader(f))
+	for {
+		var l struct {
+			Origin string `json:"origin"`
+			Index  int    `json:"index"`
+			Offset int64  `json:"offset"`
+		}
+		err := dec.Decode(&l)
+		if errors.Is(err, io.EOF) {
+			return k, nil
+		}
+		if err != nil {
+			// A torn last line (a run killed mid-write): what was read stands.
+			return k, nil
+		}
+		k.seen[deadKey{l.Origin, l.Index, l.Offset}] = true
+	}
+}
+
+// Keep implements DeadLetters.
+func (k *KeptOnce) Keep(ctx context.Context, dead []Dead) error {
+	k.mu.Lock()
+	fresh := dead[:0:0]
+	for _, d := range dead {
+		key := deadKey{d.Origin, d.Index, d.Offset}
+		if k.seen[key] {
+			k.skip++
+			continue
+		}
+		k.seen[key] = true
+		fresh = append(fresh, d)
+	}
+	k.mu.Unlock()
+	return k.inner.Keep(ctx, fresh)
+}
+
+// Skipped is how many records were already in the file.
+func (k *KeptOnce) Skipped() int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.skip
+}
+
+// Close implements DeadLetters.
+func (k *KeptOnce) Close() error { return k.inner.Close() }
+
+var _ DeadLetters = (*KeptOnce)(nil)
