@@ -41,7 +41,7 @@ func NewStoreSuppressor(store state.Store, window time.Duration) *StoreSuppresso
 }
 
 func suppressionKey(a Alert) state.Key {
-	return state.Key{PartitionKey: state.JoinKey(a.RuleID), RowKey: state.Escape(a.ID)}
+	return state.Key{PartitionKey: state.JoinKey(a.idRule()), RowKey: state.Escape(a.ID)}
 }
 
 // Fresh implements Suppressor: the alerts not sent within the window, in
