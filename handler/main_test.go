@@ -91,6 +91,32 @@ func TestScanNormalDayIsQuiet(t *testing.T) {
 	}
 }
 
+// TestScanNormalWeekIsQuiet: two weeks of ordinary activity of a 40-user
+// tenant (testdata/normal-week/README.md) raise nothing above low, and the
+// rules that should see it do (role grants at resource group scope, consent).
+func TestScanNormalWeekIsQuiet(t *testing.T) {
+	alerts, stderr, code := scan(t, "--format", "json", "--fail-on", "medium", "../testdata/normal-week")
+	titles := map[string]int{}
+	for _, a := range alerts {
+		titles[a.Title]++
+		if alert.AtLeast(a.Severity, alert.SeverityMedium) {
+			t.Errorf("normal week raised %s %q: %s", a.Severity, a.Title, a.Summary)
+		}
+	}
+	if code != exitOK {
+		t.Fatalf("exit %d on a normal week, stderr:\n%s", code, stderr)
+	}
+	last := lastLine(stderr)
+	for _, want := range []string{"malformed 0", "not recognised 0", "signinlogs 2", "activitylogs 1"} {
+		if !strings.Contains(last, want) {
+			t.Errorf("summary %q lacks %q", last, want)
+		}
+	}
+	if titles["Privileged role assigned at resource group or resource scope"] == 0 || titles["Consent granted to an application"] == 0 {
+		t.Errorf("the week's routine grants and consents raised no low alert: %v", titles)
+	}
+}
+
 func TestScanExitCodes(t *testing.T) {
 	if _, _, code := scan(t, "--format", "json", "--fail-on", "high", "../testdata/demo"); code != exitAlerts {
 		t.Errorf("--fail-on high over the demo: exit %d, want %d", code, exitAlerts)
