@@ -61,6 +61,9 @@ type Alert struct {
 	indicator bool
 	// summary is Summary before merging added the count to it.
 	summary string
+	// ops are the operations behind an indicator alert (OperationKey), so
+	// that the Start and Success records of one operation count once.
+	ops map[string]bool
 }
 
 // idRule is what the alert id and suppression are keyed by: the alert

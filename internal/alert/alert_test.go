@@ -211,6 +211,12 @@ func TestDeduperMergesAnEntitysRepeats(t *testing.T) {
 		ev.Time = ev.Time.Add(time.Duration(i) * 10 * time.Minute)
 		alerts = append(alerts, New(spec, []*event.Event{ev}))
 	}
+	// The Start record of the first operation (its correlation id) adds
+	// no operation.
+	start := diagDelete()
+	start.CorrelationID, start.Result = "c0", event.ResultInProgress
+	start.Time = start.Time.Add(-time.Second)
+	alerts = append(alerts, New(spec, []*event.Event{start}))
 	other := diagDelete()
 	other.Actor.IP = "45.137.21.9"
 	alerts = append(alerts, New(spec, []*event.Event{other}))
@@ -219,7 +225,7 @@ func TestDeduperMergesAnEntitysRepeats(t *testing.T) {
 		t.Fatalf("want one alert per entity, got %d", len(got))
 	}
 	a := got[0]
-	if a.Count != 5 || !a.FirstSeen.Equal(diagDelete().Time) || !a.LastSeen.Equal(diagDelete().Time.Add(40*time.Minute)) ||
+	if a.Count != 5 || !a.FirstSeen.Equal(diagDelete().Time.Add(-time.Second)) || !a.LastSeen.Equal(diagDelete().Time.Add(40*time.Minute)) ||
 		len(a.Evidence) != 5 || !strings.Contains(a.Summary, "5 times") {
 		t.Fatalf("merged alert: count %d first %v last %v evidence %d summary %q", a.Count, a.FirstSeen, a.LastSeen, len(a.Evidence), a.Summary)
 	}

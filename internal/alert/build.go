@@ -65,6 +65,7 @@ func New(spec Spec, events []*event.Event) Alert {
 	if key == "" && window.IsZero() && len(events) > 0 {
 		// A single-event rule: one alert per entity and day.
 		a.indicator = true
+		a.ops = map[string]bool{OperationKey(events[0]): true}
 		key = EntityKey(events[0])
 		window = events[0].Time.UTC().Truncate(IndicatorWindow)
 		a.GroupKey = key
@@ -126,6 +127,16 @@ func EntityKey(ev *event.Event) string {
 		return RecordKey(ev)
 	}
 	return strings.Join(append([]string{ev.Source, strings.ToLower(ev.Operation)}, parts...), "|")
+}
+
+// OperationKey identifies the operation a record belongs to: the Activity
+// Log's Start, Accept and Success records of one operation share their
+// correlation id; other records are their own operation.
+func OperationKey(ev *event.Event) string {
+	if ev.Source == "activitylogs" && ev.CorrelationID != "" {
+		return "op|" + strings.ToLower(ev.CorrelationID)
+	}
+	return RecordKey(ev)
 }
 
 // RecordKey identifies one record for alert ids: its own id when the log has

@@ -73,7 +73,16 @@ func merge(a *Alert, b Alert) {
 		a.LastSeen = b.LastSeen
 	}
 	if a.indicator && b.indicator {
-		a.Count += b.Count
+		// Operations, not records: Start and Success of one count once.
+		if a.ops == nil {
+			a.ops = map[string]bool{}
+		}
+		for k := range b.ops {
+			if !a.ops[k] {
+				a.ops[k] = true
+				a.Count++
+			}
+		}
 	} else if b.Count > a.Count {
 		a.Count = b.Count
 	}
