@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -250,5 +251,22 @@ func TestAlertGroupSharesIDs(t *testing.T) {
 	c := New(Spec{RuleID: "r-blob", GroupKey: "acct|45.137.21.9", WindowStart: w, Count: 30}, []*event.Event{diagDelete()})
 	if c.ID == a.ID {
 		t.Fatal("a rule without the group shares its ids")
+	}
+}
+
+func TestEntitiesNameEveryParty(t *testing.T) {
+	grant := diagDelete()
+	grant.Operation = "MICROSOFT.AUTHORIZATION/ROLEASSIGNMENTS/WRITE"
+	grant.Raw = []byte(`{"properties":{"requestbody":"{\"Properties\":{\"PrincipalId\":\"69dfc2c0-ba87-5d7c-9881-74dbceb1ab33\",\"PrincipalType\":\"User\"}}"}}`)
+	a := New(Spec{RuleID: "r", GroupKey: "g", WindowStart: grant.Time}, []*event.Event{grant})
+	if !slices.Contains(a.Entities.Users, "69dfc2c0-ba87-5d7c-9881-74dbceb1ab33") || !slices.Contains(a.Entities.Users, "mallory@contoso.com") {
+		t.Errorf("role grant: the grantee and the caller are parties: %+v", a.Entities)
+	}
+	flow := &event.Event{Source: "flowlogs", Time: grant.Time, Actor: event.Actor{IP: "10.20.2.5"}, Target: "45.137.21.9:443"}
+	flow.Set("flow.src_ip", "10.20.2.5")
+	flow.Set("flow.dst_ip", "45.137.21.9")
+	b := New(Spec{RuleID: "r", GroupKey: "g", WindowStart: grant.Time}, []*event.Event{flow})
+	if !slices.Equal(b.Entities.IPs, []string{"10.20.2.5", "45.137.21.9"}) {
+		t.Errorf("flow: both addresses are parties: %+v", b.Entities)
 	}
 }

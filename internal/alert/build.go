@@ -202,6 +202,21 @@ func (s *entitySet) add(ev *event.Event) {
 	} else if tt, _ := ev.Normalised("audit.target_type"); strings.EqualFold(tt, "Application") || strings.EqualFold(tt, "ServicePrincipal") {
 		addTo(&s.apps, ev.Target)
 	}
+	// A role assignment's grantee (the principal the summary names).
+	if strings.Contains(strings.ToLower(ev.Operation), "/roleassignments/") {
+		for _, body := range []string{"properties.requestbody.properties", "properties.responseBody.properties"} {
+			id, _ := ev.Get(body + ".principalId")
+			typ, _ := ev.Get(body + ".principalType")
+			if len(id) == 0 || id[0].IsNull() {
+				continue
+			}
+			if len(typ) > 0 && !strings.EqualFold(typ[0].String(), "User") && !strings.EqualFold(typ[0].String(), "Group") {
+				addTo(&s.apps, id[0].String())
+			} else {
+				addTo(&s.users, id[0].String())
+			}
+		}
+	}
 	addTo(&s.ips, ev.Actor.IP)
 	// A flow's other side is a party too (the exfiltration's destination).
 	for _, f := range []string{"flow.src_ip", "flow.dst_ip", "flow.remote_ip", "flow.local_ip"} {
