@@ -204,7 +204,9 @@ func hourPath() string {
 // activityRecord is one JSON line a diagnostic setting writes to
 // insights-activity-logs.
 func activityRecord(run string, i int) string {
-	return fmt.Sprintf(`{"time":"%s","resourceId":"/SUBSCRIPTIONS/6F2C1D2E-0000-4000-8000-000000000001/PROVIDERS/MICROSOFT.INSIGHTS/DIAGNOSTICSETTINGS/SEND-TO-SIEM","operationName":"MICROSOFT.INSIGHTS/DIAGNOSTICSETTINGS/DELETE","category":"Administrative","resultType":"Success","resultSignature":"Succeeded.OK","callerIpAddress":"185.220.101.47","correlationId":"%s-%04d","identity":{"claims":{"http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn":"mallory@contoso.com"}},"level":"Informational","properties":{"statusCode":"OK"}}`+"\n",
+	// Each record deletes another setting: one alert each (the same
+	// setting deleted again the same day would be one alert).
+	return fmt.Sprintf(`{"time":"%s","resourceId":"/SUBSCRIPTIONS/6F2C1D2E-0000-4000-8000-000000000001/PROVIDERS/MICROSOFT.INSIGHTS/DIAGNOSTICSETTINGS/SEND-TO-SIEM-%[2]s-%04[3]d","operationName":"MICROSOFT.INSIGHTS/DIAGNOSTICSETTINGS/DELETE","category":"Administrative","resultType":"Success","resultSignature":"Succeeded.OK","callerIpAddress":"185.220.101.47","correlationId":"%[2]s-%04[3]d","identity":{"claims":{"http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn":"mallory@contoso.com"}},"level":"Informational","properties":{"statusCode":"OK"}}`+"\n",
 		time.Now().UTC().Add(time.Duration(i)*time.Second).Format(time.RFC3339Nano), run, i)
 }
 

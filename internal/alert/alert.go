@@ -53,4 +53,25 @@ type Alert struct {
 	Count      int        `json:"count"`
 	Entities   Entities   `json:"entities"`
 	Evidence   []Evidence `json:"evidence"`
+	// AlertGroup is the rule's alert group when it shares its alerts with
+	// another rule (the same detection over another export of one log).
+	AlertGroup string `json:"alert_group,omitempty"`
+
+	// indicator: raised by a single-event rule, so merging the same id
+	// adds the events up (a stateful rule's count is already the total).
+	indicator bool
+	// summary is Summary before merging added the count to it.
+	summary string
+	// ops are the operations behind an indicator alert (OperationKey), so
+	// that the Start and Success records of one operation count once.
+	ops map[string]bool
+}
+
+// idRule is what the alert id and suppression are keyed by: the alert
+// group when the rule has one, else the rule id.
+func (a *Alert) idRule() string {
+	if a.AlertGroup != "" {
+		return a.AlertGroup
+	}
+	return a.RuleID
 }

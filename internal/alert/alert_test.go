@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -53,10 +55,25 @@ func TestNewIsDeterministic(t *testing.T) {
 	if a.ID != b.ID || a.ID == "" {
 		t.Fatalf("ids differ for the same record: %q %q", a.ID, b.ID)
 	}
-	other := diagDelete()
-	other.CorrelationID = "another"
-	if New(spec, []*event.Event{other}).ID == a.ID {
-		t.Fatal("a different record gave the same id")
+	// The same caller deleting the same setting again that day is the
+	// same alert; another caller, resource or day is another.
+	again := diagDelete()
+	again.CorrelationID = "another"
+	again.Time = again.Time.Add(time.Hour)
+	if New(spec, []*event.Event{again}).ID != a.ID {
+		t.Fatal("the same entity and operation within the day gave another id")
+	}
+	for name, change := range map[string]func(*event.Event){
+		"caller":   func(ev *event.Event) { ev.Actor.UPN = "eve@contoso.com" },
+		"resource": func(ev *event.Event) { ev.Resource.ID += "/other" },
+		"day":      func(ev *event.Event) { ev.Time = ev.Time.Add(24 * time.Hour) },
+		"address":  func(ev *event.Event) { ev.Actor.IP = "203.0.113.9" },
+	} {
+		other := diagDelete()
+		change(other)
+		if New(spec, []*event.Event{other}).ID == a.ID {
+			t.Fatalf("another %s gave the same id", name)
+		}
 	}
 	spec2 := spec
 	spec2.RuleID = "r2"
@@ -190,4 +207,72 @@ func readLines(t *testing.T, path string) []string {
 		out = append(out, sc.Text())
 	}
 	return out
+}
+
+func TestDeduperMergesAnEntitysRepeats(t *testing.T) {
+	spec := Spec{RuleID: "r1", Title: "t", Severity: SeverityHigh, Summary: "risky sign-in by mallory"}
+	var alerts []Alert
+	for i := 0; i < 5; i++ {
+		ev := diagDelete()
+		ev.CorrelationID = fmt.Sprintf("c%d", i)
+		ev.Time = ev.Time.Add(time.Duration(i) * 10 * time.Minute)
+		alerts = append(alerts, New(spec, []*event.Event{ev}))
+	}
+	// The Start record of the first operation (its correlation id) adds
+	// no operation.
+	start := diagDelete()
+	start.CorrelationID, start.Result = "c0", event.ResultInProgress
+	start.Time = start.Time.Add(-time.Second)
+	alerts = append(alerts, New(spec, []*event.Event{start}))
+	other := diagDelete()
+	other.Actor.IP = "45.137.21.9"
+	alerts = append(alerts, New(spec, []*event.Event{other}))
+	got := NewDeduper(time.Hour, 100).Fresh(diagDelete().Time, alerts)
+	if len(got) != 2 {
+		t.Fatalf("want one alert per entity, got %d", len(got))
+	}
+	a := got[0]
+	if a.Count != 5 || !a.FirstSeen.Equal(diagDelete().Time.Add(-time.Second)) || !a.LastSeen.Equal(diagDelete().Time.Add(40*time.Minute)) ||
+		len(a.Evidence) != 5 || !strings.Contains(a.Summary, "5 times") {
+		t.Fatalf("merged alert: count %d first %v last %v evidence %d summary %q", a.Count, a.FirstSeen, a.LastSeen, len(a.Evidence), a.Summary)
+	}
+	if got[1].Count != 1 || got[1].Summary != "risky sign-in by mallory" {
+		t.Fatalf("the other address's alert: %+v", got[1])
+	}
+	// A stateful rule's duplicate keeps its own count (the window's total).
+	st := Spec{RuleID: "r2", Title: "t", Severity: SeverityHigh, GroupKey: "g", WindowStart: diagDelete().Time, Count: 12}
+	two := NewDeduper(time.Hour, 100).Fresh(diagDelete().Time, []Alert{New(st, []*event.Event{diagDelete()}), New(st, []*event.Event{diagDelete()})})
+	if len(two) != 1 || two[0].Count != 12 {
+		t.Fatalf("stateful duplicate: %+v", two)
+	}
+}
+
+func TestAlertGroupSharesIDs(t *testing.T) {
+	w := time.Date(2026, 11, 20, 10, 40, 0, 0, time.UTC)
+	a := New(Spec{RuleID: "r-logs", Group: "g", GroupKey: "acct|45.137.21.9", WindowStart: w, Count: 30}, []*event.Event{diagDelete()})
+	b := New(Spec{RuleID: "r-blob", Group: "g", GroupKey: "acct|45.137.21.9", WindowStart: w.Add(time.Minute), Count: 30}, []*event.Event{diagDelete()})
+	if a.ID != b.ID {
+		t.Fatal("the two exports of one request raised two alerts")
+	}
+	c := New(Spec{RuleID: "r-blob", GroupKey: "acct|45.137.21.9", WindowStart: w, Count: 30}, []*event.Event{diagDelete()})
+	if c.ID == a.ID {
+		t.Fatal("a rule without the group shares its ids")
+	}
+}
+
+func TestEntitiesNameEveryParty(t *testing.T) {
+	grant := diagDelete()
+	grant.Operation = "MICROSOFT.AUTHORIZATION/ROLEASSIGNMENTS/WRITE"
+	grant.Raw = []byte(`{"properties":{"requestbody":"{\"Properties\":{\"PrincipalId\":\"69dfc2c0-ba87-5d7c-9881-74dbceb1ab33\",\"PrincipalType\":\"User\"}}"}}`)
+	a := New(Spec{RuleID: "r", GroupKey: "g", WindowStart: grant.Time}, []*event.Event{grant})
+	if !slices.Contains(a.Entities.Users, "69dfc2c0-ba87-5d7c-9881-74dbceb1ab33") || !slices.Contains(a.Entities.Users, "mallory@contoso.com") {
+		t.Errorf("role grant: the grantee and the caller are parties: %+v", a.Entities)
+	}
+	flow := &event.Event{Source: "flowlogs", Time: grant.Time, Actor: event.Actor{IP: "10.20.2.5"}, Target: "45.137.21.9:443"}
+	flow.Set("flow.src_ip", "10.20.2.5")
+	flow.Set("flow.dst_ip", "45.137.21.9")
+	b := New(Spec{RuleID: "r", GroupKey: "g", WindowStart: grant.Time}, []*event.Event{flow})
+	if !slices.Equal(b.Entities.IPs, []string{"10.20.2.5", "45.137.21.9"}) {
+		t.Errorf("flow: both addresses are parties: %+v", b.Entities)
+	}
 }

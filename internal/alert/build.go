@@ -30,7 +30,22 @@ type Spec struct {
 	WindowStart time.Time
 	// Count is how many events the rule counted (0 means len(events)).
 	Count int
+	// Group is the rule's alert group (empty: none): rules detecting the
+	// same thing in two exports of one log share their alerts.
+	Group string
 }
+
+// IndicatorWindow is the window single-event rules' alerts are grouped
+// by: one alert per rule, entity and UTC day, with the count and the
+// first and last time of the records behind it (five risky sign-ins of one
+// user from one address are one alert). A later batch raising the same
+// id within the suppression window is dropped as already sent.
+const IndicatorWindow = 24 * time.Hour
+
+// groupWindow is the window of alert groups' ids: their rules' windows
+// may differ (a new term is raised at the record's time), the hour holds
+// both exports of one request.
+const groupWindow = time.Hour
 
 // New builds an alert from a rule's spec and the events behind it.
 func New(spec Spec, events []*event.Event) Alert {
@@ -46,11 +61,22 @@ func New(spec Spec, events []*event.Event) Alert {
 	if a.Count == 0 {
 		a.Count = len(events)
 	}
-	key := spec.GroupKey
-	if key == "" && len(events) > 0 {
-		key = RecordKey(events[0])
+	key, window := spec.GroupKey, spec.WindowStart
+	if key == "" && window.IsZero() && len(events) > 0 {
+		// A single-event rule: one alert per entity and day.
+		a.indicator = true
+		a.ops = map[string]bool{OperationKey(events[0]): true}
+		key = EntityKey(events[0])
+		window = events[0].Time.UTC().Truncate(IndicatorWindow)
+		a.GroupKey = key
 	}
-	a.ID = Fingerprint(spec.RuleID, key, spec.WindowStart)
+	idRule := spec.RuleID
+	if spec.Group != "" {
+		a.AlertGroup = spec.Group
+		idRule = spec.Group
+		window = window.UTC().Truncate(groupWindow)
+	}
+	a.ID = Fingerprint(idRule, key, window)
 	var ents entitySet
 	for i, ev := range events {
 		if i == 0 || ev.Time.Before(a.FirstSeen) {
@@ -75,7 +101,42 @@ func New(spec Spec, events []*event.Event) Alert {
 			a.Summary += fmt.Sprintf(" (%d events)", a.Count)
 		}
 	}
+	a.summary = a.Summary
 	return a
+}
+
+// EntityKey is what a single-event rule's alert is about: who (actor),
+// from where (address), on what (resource, and the target unless the
+// record is a sign-in, whose target is the application signed in to) and
+// which operation. The same party doing the same thing again within the
+// window adds to one alert; another target, resource or operation is
+// another alert. A record with none of them (no actor, address, resource
+// or target) is keyed by its own identity.
+func EntityKey(ev *event.Event) string {
+	target := ev.Target
+	if ev.Source == "signinlogs" {
+		target = ""
+	}
+	parts := []string{
+		strings.ToLower(ev.Actor.ID()),
+		ev.Actor.IP,
+		strings.ToLower(ev.Resource.ID),
+		strings.ToLower(target),
+	}
+	if strings.Join(parts, "") == "" {
+		return RecordKey(ev)
+	}
+	return strings.Join(append([]string{ev.Source, strings.ToLower(ev.Operation)}, parts...), "|")
+}
+
+// OperationKey identifies the operation a record belongs to: the Activity
+// Log's Start, Accept and Success records of one operation share their
+// correlation id; other records are their own operation.
+func OperationKey(ev *event.Event) string {
+	if ev.Source == "activitylogs" && ev.CorrelationID != "" {
+		return "op|" + strings.ToLower(ev.CorrelationID)
+	}
+	return RecordKey(ev)
 }
 
 // RecordKey identifies one record for alert ids: its own id when the log has
@@ -139,8 +200,31 @@ func (s *entitySet) add(ev *event.Event) {
 	}
 	if ev.Target != "" && strings.Contains(ev.Target, "@") {
 		addTo(&s.users, ev.Target)
+	} else if tt, _ := ev.Normalised("audit.target_type"); strings.EqualFold(tt, "Application") || strings.EqualFold(tt, "ServicePrincipal") {
+		addTo(&s.apps, ev.Target)
+	}
+	// A role assignment's grantee (the principal the summary names).
+	if strings.Contains(strings.ToLower(ev.Operation), "/roleassignments/") {
+		for _, body := range []string{"properties.requestbody.properties", "properties.responseBody.properties"} {
+			id, _ := ev.Get(body + ".principalId")
+			typ, _ := ev.Get(body + ".principalType")
+			if len(id) == 0 || id[0].IsNull() {
+				continue
+			}
+			if len(typ) > 0 && !strings.EqualFold(typ[0].String(), "User") && !strings.EqualFold(typ[0].String(), "Group") {
+				addTo(&s.apps, id[0].String())
+			} else {
+				addTo(&s.users, id[0].String())
+			}
+		}
 	}
 	addTo(&s.ips, ev.Actor.IP)
+	// A flow's other side is a party too (the exfiltration's destination).
+	for _, f := range []string{"flow.src_ip", "flow.dst_ip", "flow.remote_ip", "flow.local_ip"} {
+		if v, ok := ev.Normalised(f); ok {
+			addTo(&s.ips, v)
+		}
+	}
 	if ev.Resource.Provider != "" {
 		addTo(&s.resources, ev.Resource.ID)
 	}

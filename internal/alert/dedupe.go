@@ -1,6 +1,8 @@
 package alert
 
 import (
+	"fmt"
+	"sort"
 	"sync"
 	"time"
 )
@@ -87,12 +89,68 @@ func (d *Deduper) Mark(now time.Time, alerts []Alert) {
 	}
 }
 
-// merge folds a duplicate alert (same id) into a.
+// merge folds a duplicate alert (same id) into a: the first and last
+// times, the count (added up for single-event rules, whose alert stands
+// for every record of the entity and window; the larger one for stateful
+// rules, whose count is already the window's), the entities of both, and
+// evidence up to MaxEvidence records, earliest first.
 func merge(a *Alert, b Alert) {
 	if b.FirstSeen.Before(a.FirstSeen) {
 		a.FirstSeen = b.FirstSeen
 	}
 	if b.LastSeen.After(a.LastSeen) {
 		a.LastSeen = b.LastSeen
+	}
+	if a.indicator && b.indicator {
+		// Operations, not records: Start and Success of one count once.
+		if a.ops == nil {
+			a.ops = map[string]bool{}
+		}
+		for k := range b.ops {
+			if !a.ops[k] {
+				a.ops[k] = true
+				a.Count++
+			}
+		}
+	} else if b.Count > a.Count {
+		a.Count = b.Count
+	}
+	a.Entities = unionEntities(a.Entities, b.Entities)
+	ev := append(append([]Evidence(nil), a.Evidence...), b.Evidence...)
+	sort.SliceStable(ev, func(i, j int) bool { return ev[i].Time.Before(ev[j].Time) })
+	seen := make(map[Evidence]bool, len(ev))
+	a.Evidence = a.Evidence[:0:0]
+	for _, e := range ev {
+		if !seen[e] && len(a.Evidence) < MaxEvidence {
+			seen[e] = true
+			a.Evidence = append(a.Evidence, e)
+		}
+	}
+	if a.indicator && a.summary != "" && a.Count > 1 {
+		a.Summary = fmt.Sprintf("%s (%d times, %s to %s)", a.summary, a.Count,
+			a.FirstSeen.UTC().Format("15:04"), a.LastSeen.UTC().Format("15:04"))
+	}
+}
+
+func unionEntities(a, b Entities) Entities {
+	u := func(x, y []string) []string {
+		if len(y) == 0 {
+			return x
+		}
+		m := make(map[string]bool, len(x)+len(y))
+		for _, v := range x {
+			m[v] = true
+		}
+		for _, v := range y {
+			m[v] = true
+		}
+		return sorted(m)
+	}
+	return Entities{
+		Users:         u(a.Users, b.Users),
+		IPs:           u(a.IPs, b.IPs),
+		Resources:     u(a.Resources, b.Resources),
+		Subscriptions: u(a.Subscriptions, b.Subscriptions),
+		Apps:          u(a.Apps, b.Apps),
 	}
 }

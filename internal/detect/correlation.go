@@ -195,6 +195,10 @@ func (c *Correlation) defaults() error {
 		if c.Learning < 0 {
 			return errors.New("correlation.learning: must not be negative")
 		}
+	case CorrTravel: // travel.go
+		if c.Timespan == 0 {
+			c.Timespan = 24 * time.Hour
+		}
 	case CorrSequence:
 		if c.Timespan == 0 {
 			c.Timespan = defaultSeqTimespan
@@ -205,7 +209,7 @@ func (c *Correlation) defaults() error {
 	case "":
 		return errors.New("correlation.type is required")
 	default:
-		return fmt.Errorf("correlation.type %q: want event_count, value_count, value_sum, new_term, spike or sequence", c.Type)
+		return fmt.Errorf("correlation.type %q: want event_count, value_count, value_sum, new_term, spike, sequence or impossible_travel", c.Type)
 	}
 	if c.Type == CorrSpike {
 		if c.Baseline < 0 {
@@ -230,6 +234,8 @@ func (c *Correlation) check() error {
 		return fmt.Errorf("correlation.timespan %s: want at least 1m", c.Timespan)
 	case (c.Type == CorrValueCount || c.Type == CorrValueSum) && c.Field == "":
 		return fmt.Errorf("correlation.condition.field is required for %s", c.Type)
+	case c.Type == CorrTravel && (len(c.Fields) != 2 || c.Threshold <= 0):
+		return errors.New("correlation: impossible_travel wants fields [latitude, longitude] and condition {gte: km/h}")
 	case c.Type == CorrNewTerm && len(c.Fields) == 0:
 		return errors.New("correlation.fields is required for new_term")
 	case c.Type == CorrSpike && (c.Baseline < 1 || c.Baseline > 48):

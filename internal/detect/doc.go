@@ -7,7 +7,9 @@
 //
 // One rule per file. Unknown top-level keys fail the load; the standard
 // Sigma keys are accepted, plus azdetect's severity_field (take the alert's
-// severity from this event field when it holds a level), summary (a
+// severity from this event field when it holds a level), alert_group (rules
+// raising the same detection over two exports of one log share their
+// alerts), summary (a
 // template: {field} is replaced by the field's values joined by ", ") and
 // tests (cases of {name, match, record}, the record a YAML map or a string
 // holding the raw text). logsource.service selects the events a rule reads

@@ -206,7 +206,8 @@ var fieldMaps = map[string]map[string]mapping{
 		// Sigma's device-code and ROPC rules put the portal's "Authentication
 		// Protocol" column in properties.message. The log writes ropc and
 		// deviceCode, so "ROPC" matches and "Device Code" does not: use
-		// azdetect's own rule for device code.
+		// azdetect's azure_signin_device_code (rules/signinlogs/
+		// device_code_signin.yml) for device code.
 		"properties.message": first("signin.authentication_protocol", "properties.authenticationProtocol"),
 		// ActivityDetails ("Sign-ins") is a portal label with no field in
 		// the log: left unmapped, so the rule using it never matches.

@@ -124,7 +124,7 @@ var ruleKeys = map[string]bool{
 	"logsource": true, "detection": true, "fields": true, "falsepositives": true,
 	"level": true, "related": true, "license": true, "scope": true,
 	// azdetect extensions
-	"severity_field": true, "summary": true, "tests": true, "correlation": true,
+	"severity_field": true, "summary": true, "tests": true, "correlation": true, "alert_group": true,
 }
 
 var (
@@ -154,6 +154,7 @@ type ruleFile struct {
 	License        string    `yaml:"license"`
 	Scope          yaml.Node `yaml:"scope"`
 	SeverityField  string    `yaml:"severity_field"`
+	AlertGroup     string    `yaml:"alert_group"`
 	Summary        string    `yaml:"summary"`
 	Tests          yaml.Node `yaml:"tests"`
 	Correlation    yaml.Node `yaml:"correlation"`
@@ -211,7 +212,8 @@ func ParseRule(file string, data []byte) (*Rule, error) {
 		Description: rf.Description, Author: rf.Author, Date: rf.Date, Modified: rf.Modified,
 		References: rf.References, Tags: rf.Tags, FalsePositives: rf.FalsePositives,
 		Logsource: rf.Logsource, service: strings.ToLower(strings.TrimSpace(rf.Logsource.Service)),
-		SeverityField: strings.TrimSpace(rf.SeverityField), File: file, Kind: MatchKind{},
+		SeverityField: strings.TrimSpace(rf.SeverityField), AlertGroup: strings.ToLower(strings.TrimSpace(rf.AlertGroup)),
+		File: file, Kind: MatchKind{},
 	}
 	switch {
 	case r.ID == "":
@@ -385,7 +387,18 @@ func decodeTests(n *yaml.Node) ([]TestCase, error) {
 				}
 				haveMatch = true
 			case "record":
-				rec, err := recordBytes(v)
+				// A record, or one copy of another made by a generator
+				// ({record: *x, set: {...}}, see decodeRecords).
+				var rec []byte
+				var err error
+				if gen, ok := generator(aliased(v)); ok && gen.repeat == 1 {
+					var recs [][]byte
+					if recs, err = gen.expand(); err == nil {
+						rec = recs[0]
+					}
+				} else {
+					rec, err = recordBytes(v)
+				}
 				if err != nil {
 					return nil, fmt.Errorf("test %d: record: %w", i+1, err)
 				}

@@ -71,9 +71,13 @@ type Rule struct {
 	Level          string // one of the Level* constants
 	Logsource      Logsource
 	SeverityField  string // azdetect: take the severity from this event field when it holds a level
-	Tests          []TestCase
-	File           string // where the rule was loaded from
-	Kind           Kind   // how matches are raised: MatchKind, or a stateful kind bound by NewEngine
+	// AlertGroup (azdetect) names the detection when two rules raise it
+	// from two exports of one log (Storage Analytics $logs and
+	// StorageBlobLogs): their alerts for one group key and hour are one.
+	AlertGroup string
+	Tests      []TestCase
+	File       string // where the rule was loaded from
+	Kind       Kind   // how matches are raised: MatchKind, or a stateful kind bound by NewEngine
 
 	service   string
 	condition string

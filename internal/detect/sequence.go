@@ -108,18 +108,30 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 			d = seqData{Steps: map[int]seqStep{}}
 			changed = true
 		}
-		// The first step first: it keeps its earliest event, and the later
-		// steps keep their earliest event at or after it (a success after
-		// the failures, not one from the morning before).
-		for pass := 0; pass < 2; pass++ {
-			for i, ev := range gr.events {
-				for _, s := range gr.steps[i] {
-					if (s == 0) != (pass == 0) {
+		// In time order: the first step keeps its earliest event, and the
+		// later steps keep their earliest event at or after it (a success
+		// after the failures, not one from the morning before). A batch may
+		// span more than the timespan (a day's export scanned at once): a
+		// first-step event past the sequence's timespan starts it over,
+		// unless the sequence already completed (its alert stands), so a
+		// count never gathers events from hours apart.
+		order := make([]int, len(gr.events))
+		for i := range order {
+			order[i] = i
+		}
+		slices.SortStableFunc(order, func(a, b int) int { return gr.events[a].Time.Compare(gr.events[b].Time) })
+		for _, i := range order {
+			ev := gr.events[i]
+			for _, s := range gr.steps[i] {
+				if first, ok := d.Steps[0]; s == 0 && ok && ev.Time.After(first.T.Add(k.c.Timespan)) {
+					if k.complete(d) {
 						continue
 					}
-					if k.addStep(&d, s, ev) {
-						changed = true
-					}
+					d = seqData{Steps: map[int]seqStep{}}
+					changed = true
+				}
+				if k.addStep(&d, s, ev) {
+					changed = true
 				}
 			}
 		}
@@ -187,6 +199,21 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 		out = append(out, Match{Rule: r, Events: slices.Clip(evs), GroupKey: groups[key].key, WindowStart: lo, Count: d.Steps[0].N})
 	}
 	return out, nil
+}
+
+// complete reports whether d holds every step in order within the timespan
+// and meets the condition: a match.
+func (k *SequenceKind) complete(d seqData) bool {
+	first, ok := d.Steps[0]
+	if !ok || len(d.Steps) < len(k.c.Steps) || !k.c.met(float64(first.N)) {
+		return false
+	}
+	for _, st := range d.Steps {
+		if st.T.Before(first.T) || st.T.Sub(first.T) > k.c.Timespan {
+			return false
+		}
+	}
+	return true
 }
 
 // addStep records ev as an event of step s; it reports a change.

@@ -72,6 +72,8 @@ func (u unboundKind) bind(r *Rule, c *Correlation, store state.Store, now func()
 		return &SpikeKind{base: b}
 	case CorrSequence:
 		return &SequenceKind{base: b}
+	case CorrTravel:
+		return &TravelKind{base: b}
 	}
 	return u
 }

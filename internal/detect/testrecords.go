@@ -130,6 +130,14 @@ func (g recordGen) expand() ([][]byte, error) {
 	return out, nil
 }
 
+// aliased follows YAML aliases to the node they name.
+func aliased(n *yaml.Node) *yaml.Node {
+	for n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	return n
+}
+
 func expandIndex(s string, i int) string {
 	s = strings.ReplaceAll(s, "{i:02}", fmt.Sprintf("%02d", i))
 	s = strings.ReplaceAll(s, "{i:03}", fmt.Sprintf("%03d", i))

@@ -208,6 +208,7 @@ func AlertOf(m detect.Match) alert.Alert {
 	ev := m.Events[0]
 	spec := alert.Spec{
 		RuleID:     m.Rule.ID,
+		Group:      m.Rule.AlertGroup,
 		Title:      m.Rule.Title,
 		Severity:   m.Rule.Severity(ev),
 		Tactics:    m.Rule.Tactics(),

@@ -201,9 +201,11 @@ func tupleEvent(rec *event.Event, t *event.FlowTuple, nets *Networks, logType st
 	ev.ResultCode = decision
 	ev.Actor.IP = src
 	ev.Target = dst + ":" + dport
-	if rec.RecordID != "" {
-		ev.RecordID = rec.RecordID + "#" + strconv.Itoa(i)
-	}
+	// The tuple's identity is the flow's, not the record's: when NSG and
+	// VNet flow logs both cover a NIC, the same observation (second,
+	// 5-tuple, state, decision) is counted once by the stateful kinds.
+	ev.RecordID = "flow|" + strconv.FormatInt(ev.Time.Unix(), 10) + "|" + t.Protocol + "|" + src + ":" + sport +
+		">" + dst + ":" + dport + "|" + string(rune(t.State)) + "|" + decision
 
 	x := ev.Extra
 	x["flow.log_type"] = logType
