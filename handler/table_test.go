@@ -53,6 +53,11 @@ func TestScanTableFits(t *testing.T) {
 						t.Errorf("%s: address %q not on any line whole", a.Title, e.IP)
 					}
 				}
+				if len(a.Entities.IPs) > report.MaxItems {
+					// A scan's many targets: the row names the first
+					// ones and "+N more"; who scanned is in the evidence.
+					continue
+				}
 				for _, ip := range a.Entities.IPs {
 					if !whole(ip) {
 						t.Errorf("%s: address %q not on any line whole", a.Title, ip)

@@ -14,9 +14,9 @@ import (
 	"github.com/azdetect/azdetect/internal/alert"
 )
 
-// maxItems is how many actors, addresses or targets a row names before
+// MaxItems is how many actors, addresses or targets a row names before
 // "+N more".
-const maxItems = 5
+const MaxItems = 5
 
 // Row is what a person reads of one alert, or of repeated alerts of one
 // rule about the same who, from and target (Alerts says how many).
@@ -189,11 +189,11 @@ func appendNew(list []string, v string) []string {
 }
 
 func capItems(list []string) []string {
-	if len(list) <= maxItems {
+	if len(list) <= MaxItems {
 		return list
 	}
-	more := len(list) - (maxItems - 1)
-	return append(list[:maxItems-1:maxItems-1], "+"+strconv.Itoa(more)+" more")
+	more := len(list) - (MaxItems - 1)
+	return append(list[:MaxItems-1:MaxItems-1], "+"+strconv.Itoa(more)+" more")
 }
 
 var byteCount = regexp.MustCompile(`\b(\d{4,}) bytes\b`)
