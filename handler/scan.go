@@ -57,19 +57,23 @@ func runScan(ctx context.Context, s config.Settings, args []string, stdout, stde
 		return exitUsage
 	}
 
+	// The summary counts every alert; the output gets those at or above
+	// --min-severity: as JSON lines as they come, or a table at the end.
 	var collected alert.Collector
+	var printed, raised severityCount
 	var out alert.Sink = &collected
-	var jsonOut *alert.JSONLines
 	if *format == "json" {
-		jsonOut = alert.NewJSONLines(stdout)
-		out = alert.Fanout{{Sink: jsonOut, Name: "stdout"}, {Sink: &collected, Name: "summary"}}
+		out = alert.NewJSONLines(stdout)
 	}
-	sink := alert.Fanout{{Sink: out, MinSeverity: *minSev, Name: "output"}}
+	sink := alert.Fanout{
+		{Sink: &raised, Name: "summary"},
+		{Sink: alert.Fanout{{Sink: out, Name: "output"}, {Sink: &printed, Name: "printed"}}, MinSeverity: *minSev, Name: "output"},
+	}
 	dead := alert.NewDeadLetterFile(*deadLetter)
 	defer dead.Close()
 	p, err := pipeline.New(pipeline.Options{
 		Registry: reg, Engine: eng, Sink: sink, DeadLetters: dead, BatchLogLevel: zerolog.DebugLevel,
-		Suppressor: suppressor(s, store),
+		Suppressor: suppressor(s, store), OmitAlerts: true,
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "azdetect scan: %v\n", err)
@@ -87,7 +91,7 @@ func runScan(ctx context.Context, s config.Settings, args []string, stdout, stde
 		}
 		rep, err := p.Run(ctx, []pipeline.Input{{Origin: path, Body: f}})
 		f.Close()
-		add(&total, rep)
+		total.Add(rep)
 		if err != nil {
 			if ctx.Err() != nil {
 				fmt.Fprintln(stderr, "azdetect scan: interrupted")
@@ -107,11 +111,11 @@ func runScan(ctx context.Context, s config.Settings, args []string, stdout, stde
 			fmt.Fprintln(stdout, "No alerts.")
 		}
 	}
-	fmt.Fprintln(stderr, summaryLine(len(files), total, collected.Alerts, dead))
+	fmt.Fprintln(stderr, summaryLine(len(files), total, raised, printed, dead))
 	switch {
 	case ioErrors > 0:
 		return exitUsage
-	case *failOn != "" && anyAtLeast(collected.Alerts, *failOn):
+	case *failOn != "" && raised.atLeast(*failOn):
 		return exitAlerts
 	}
 	return exitOK
@@ -124,27 +128,43 @@ func defaultFormat(w io.Writer) string {
 	return "json"
 }
 
-func anyAtLeast(alerts []alert.Alert, sev string) bool {
+// severityCount is a sink that counts alerts per severity: scan's summary
+// keeps counts, not alerts, however many an input raises.
+type severityCount map[string]int
+
+// Publish implements alert.Sink.
+func (c *severityCount) Publish(_ context.Context, alerts []alert.Alert) error {
+	if *c == nil {
+		*c = severityCount{}
+	}
 	for _, a := range alerts {
-		if alert.AtLeast(a.Severity, sev) {
+		(*c)[a.Severity]++
+	}
+	return nil
+}
+
+// Close implements alert.Sink.
+func (c *severityCount) Close() error { return nil }
+
+func (c severityCount) total() int {
+	n := 0
+	for _, v := range c {
+		n += v
+	}
+	return n
+}
+
+func (c severityCount) atLeast(sev string) bool {
+	for s, n := range c {
+		if n > 0 && alert.AtLeast(s, sev) {
 			return true
 		}
 	}
 	return false
 }
 
-func add(total *pipeline.Report, rep pipeline.Report) {
-	total.Records += rep.Records
-	for k, v := range rep.BySource {
-		total.BySource[k] += v
-	}
-	total.Unrecognised += rep.Unrecognised
-	total.Malformed = append(total.Malformed, rep.Malformed...)
-	total.Alerts = append(total.Alerts, rep.Alerts...)
-}
-
 // summaryLine is the line that always ends a scan on stderr.
-func summaryLine(files int, rep pipeline.Report, printed []alert.Alert, dead *alert.DeadLetterFile) string {
+func summaryLine(files int, rep pipeline.Report, raised, printed severityCount, dead *alert.DeadLetterFile) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "scanned %d file(s), %d record(s):", files, rep.Records)
 	names := make([]string, 0, len(rep.BySource))
@@ -164,21 +184,26 @@ func summaryLine(files int, rep pipeline.Report, printed []alert.Alert, dead *al
 	if len(names) > 0 {
 		b.WriteByte(';')
 	}
-	fmt.Fprintf(&b, " not recognised %d; malformed %d", rep.Unrecognised, len(rep.Malformed))
-	if len(rep.Malformed) > 0 {
+	fmt.Fprintf(&b, " not recognised %d; malformed %d", rep.Unrecognised, rep.Malformed)
+	if rep.Rejected > 0 {
+		fmt.Fprintf(&b, "; rejected by a rule %d", rep.Rejected)
+	}
+	if dead.Count() > 0 {
 		fmt.Fprintf(&b, " (kept in %s)", dead.Path())
 	}
-	counts := alert.CountBySeverity(rep.Alerts)
-	fmt.Fprintf(&b, "; alerts %d:", len(rep.Alerts))
+	for _, e := range rep.ReadErrors {
+		fmt.Fprintf(&b, "; %s: %s", e.Origin, e.Reason)
+	}
+	fmt.Fprintf(&b, "; alerts %d:", raised.total())
 	sevs := alert.Severities()
 	for i := len(sevs) - 1; i >= 0; i-- {
-		fmt.Fprintf(&b, " %s %d", sevs[i], counts[sevs[i]])
+		fmt.Fprintf(&b, " %s %d", sevs[i], raised[sevs[i]])
 		if i > 0 {
 			b.WriteByte(',')
 		}
 	}
-	if len(printed) < len(rep.Alerts) {
-		fmt.Fprintf(&b, " (%d below --min-severity not printed)", len(rep.Alerts)-len(printed))
+	if n := raised.total() - printed.total(); n > 0 {
+		fmt.Fprintf(&b, " (%d below --min-severity not printed)", n)
 	}
 	return b.String()
 }

@@ -58,11 +58,21 @@ func TestRunKeepsMalformedAndGoesOn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Records != 4 || rep.BySource["activitylogs"] != 1 || rep.Unrecognised != 1 || len(rep.Malformed) != 2 {
+	if rep.Records != 4 || rep.BySource["activitylogs"] != 1 || rep.Unrecognised != 1 || rep.Malformed != 2 {
 		t.Fatalf("report: %+v", rep)
 	}
-	if len(dead.dead) != 2 || dead.dead[0].Origin != "eventhub://ns/hub/0/42" || len(dead.dead[1].Bytes) == 0 {
+	// Unrecognised records are kept too (count it, keep it).
+	kinds := []string{alert.DeadUnrecognised, alert.DeadMalformed, alert.DeadMalformed}
+	if len(dead.dead) != 3 {
 		t.Fatalf("dead letters: %+v", dead.dead)
+	}
+	for i, d := range dead.dead {
+		if d.Origin != "eventhub://ns/hub/0/42" || d.Kind != kinds[i] || len(d.Bytes) == 0 || d.Length != int64(len(d.Bytes)) || d.Truncated {
+			t.Errorf("dead letter %d: %+v", i, d)
+		}
+	}
+	if len(rep.DeadLetters) != 2 || rep.DeadLetters[0].Bytes != nil {
+		t.Errorf("listed dead letters: %+v", rep.DeadLetters)
 	}
 	if len(got.Alerts) == 0 || len(rep.Alerts) != len(got.Alerts) {
 		t.Fatalf("alerts published %d, reported %d", len(got.Alerts), len(rep.Alerts))
