@@ -8,7 +8,7 @@ FUZZTIME ?= 20s
 AZURITE_VERSION ?= 3.37.0
 AZURITE_DIR     ?= .tools/azurite
 
-.PHONY: all build demo test vet fmt bench fuzz azurite clean
+.PHONY: all build demo test vet fmt bench bench-memory fuzz azurite clean
 
 all: build
 
@@ -36,6 +36,10 @@ vet:
 bench:
 	$(GO) test -run '^$$' -bench 'Pipeline|JSONValid' -benchmem -cpu 1 -count=1 ./internal/pipeline/ | tee bench.out
 	@$(GO) run ./internal/pipeline/benchratio < bench.out
+
+## bench-memory: peak memory of scan on malformed, bomb and large inputs against their bounds (generated, ~2 GB of temp disk)
+bench-memory:
+	@scripts/bench-memory.sh
 
 ## fuzz: run each fuzz target for FUZZTIME
 fuzz:
