@@ -26,7 +26,7 @@ import (
 // records of many megabytes each).
 const (
 	chunk      = 2048
-	chunkBytes = 32 << 20
+	chunkBytes = 16 << 20
 )
 
 // Dead letters go to the sink as they are read, a few at a time: at most
@@ -100,9 +100,22 @@ func (p *Pipeline) Process(ctx context.Context, inputs []Input) (Report, error) 
 // rule's state cannot hold) is that record's alone, dead-lettered with the
 // reason while the rest goes on. Only a failing dependency (a sink, the
 // dead-letter sink, the state store) or a cancelled context does.
+//
+// Two goroutines share the work, so that a large input keeps two cores
+// busy: this one reads, frames and parses the records into chunks, the
+// other evaluates the chunks and delivers their alerts, one after another
+// in the order read: the rules see exactly what a single goroutine would
+// show them, in the same order. At most three chunks are in memory: one
+// being filled, one queued, one being evaluated.
 func (p *Pipeline) Run(ctx context.Context, inputs []Input) (Report, error) {
 	start := time.Now()
-	r := &run{p: p, ctx: ctx, sup: p.suppressor(), rep: Report{BySource: map[string]int{}}}
+	wctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	queue := make(chan work, 1)
+	r := &run{p: p, ctx: wctx, queue: queue, rep: Report{BySource: map[string]int{}}}
+	e := &evaluator{p: p, ctx: wctx, sup: p.suppressor()}
+	done := make(chan error, 1)
+	go func() { done <- e.loop(queue, cancel) }()
 	err := r.inputs(inputs)
 	if err == nil {
 		err = r.flush()
@@ -110,8 +123,13 @@ func (p *Pipeline) Run(ctx context.Context, inputs []Input) (Report, error) {
 	if err == nil {
 		err = r.keepDead()
 	}
+	close(queue)
+	if eerr := <-done; eerr != nil {
+		err = eerr // what stopped the reading too
+	}
+	e.addTo(&r.rep)
 	if err == nil && p.opts.Silence != nil {
-		err = r.silence()
+		err = e.silence(&r.rep)
 	}
 	r.rep.Duration = time.Since(start)
 	if err != nil {
@@ -129,21 +147,40 @@ func (p *Pipeline) Run(ctx context.Context, inputs []Input) (Report, error) {
 	return r.rep, nil
 }
 
-// run is the state of one Run.
+// run is the reading side of one Run.
 type run struct {
-	p   *Pipeline
-	ctx context.Context
-	sup alert.Suppressor
-	rep Report
+	p     *Pipeline
+	ctx   context.Context
+	queue chan<- work
+	rep   Report
 
 	batch      []*event.Event // the chunk being filled
 	refs       []recordRef    // per event of batch: the record it came from
 	batchBytes int
 
-	dead      []alert.Dead // dead letters not yet handed to the sink
+	dead      []alert.Dead // dead letters not yet handed on
 	deadBytes int
 
-	fatal error // what stopped the reading: a dependency failure
+	fatal error // what stopped the reading
+}
+
+// work is what the reading goroutine hands the evaluating one, in order:
+// dead letters to keep, then a chunk of events to evaluate (either may be
+// empty).
+type work struct {
+	dead   []alert.Dead
+	events []*event.Event
+	refs   []recordRef
+}
+
+// send hands w on, or gives up when the evaluation stopped.
+func (r *run) send(w work) error {
+	select {
+	case r.queue <- w:
+		return nil
+	case <-r.ctx.Done():
+		return context.Cause(r.ctx)
+	}
 }
 
 // recordRef is where an event's record came from, to dead-letter the
@@ -268,53 +305,95 @@ func (r *run) add(ev *event.Event, ref recordRef) error {
 	return nil
 }
 
-// flush evaluates the chunk, dead-letters the records a rule rejected and
-// delivers the chunk's alerts.
+// flush hands the chunk, and the dead letters read so far, to the
+// evaluating goroutine.
 func (r *run) flush() error {
 	if len(r.batch) == 0 {
 		return nil
 	}
-	matches, rejected, err := r.p.opts.Engine.EvaluateIsolated(r.ctx, r.batch)
+	w := work{dead: r.dead, events: r.batch, refs: r.refs}
+	r.batch, r.refs, r.batchBytes = nil, nil, 0
+	r.dead, r.deadBytes = nil, 0
+	return r.send(w)
+}
+
+// evaluator is the evaluating side of one Run.
+type evaluator struct {
+	p   *Pipeline
+	ctx context.Context
+	sup alert.Suppressor
+
+	rejected   int
+	alertCount int
+	alerts     []alert.Alert
+	listed     []alert.Dead // rejected records, for the report
+}
+
+// loop does the work handed on, in order, until the queue is closed or
+// something fails; a failure cancels the reading.
+func (e *evaluator) loop(queue <-chan work, cancel context.CancelCauseFunc) error {
+	for w := range queue {
+		if err := e.do(w); err != nil {
+			cancel(err)
+			return err
+		}
+	}
+	return nil
+}
+
+// do keeps the dead letters, evaluates the chunk, dead-letters the records
+// a rule rejected and delivers the chunk's alerts.
+func (e *evaluator) do(w work) error {
+	if err := keepDeadLetters(e.ctx, e.p, w.dead); err != nil {
+		return err
+	}
+	if len(w.events) == 0 {
+		return nil
+	}
+	matches, rejected, err := e.p.opts.Engine.EvaluateIsolated(e.ctx, w.events)
 	if err != nil {
 		return fmt.Errorf("evaluate rules: %w", err)
 	}
-	if err := r.reject(rejected); err != nil {
+	// Dead letters are stored before the alerts beside them go out.
+	if err := keepDeadLetters(e.ctx, e.p, e.reject(w, rejected)); err != nil {
 		return err
 	}
 	alerts := make([]alert.Alert, 0, len(matches))
 	for _, m := range matches {
 		alerts = append(alerts, AlertOf(m))
 	}
-	clear(r.batch) // let the events go
-	clear(r.refs)
-	r.batch, r.refs, r.batchBytes = r.batch[:0], r.refs[:0], 0
-	// Dead letters are stored before the alerts beside them go out.
-	if err := r.keepDead(); err != nil {
-		return err
-	}
-	return r.deliver(alerts)
+	return e.deliver(alerts)
 }
 
-func (r *run) deliver(alerts []alert.Alert) error {
-	sent, err := r.p.deliver(r.ctx, r.p.opts.Now(), alerts, r.sup)
+func (e *evaluator) deliver(alerts []alert.Alert) error {
+	sent, err := e.p.deliver(e.ctx, e.p.opts.Now(), alerts, e.sup)
 	if err != nil {
 		return err
 	}
-	r.rep.AlertCount += len(sent)
-	if !r.p.opts.OmitAlerts {
-		r.rep.Alerts = append(r.rep.Alerts, sent...)
+	e.alertCount += len(sent)
+	if !e.p.opts.OmitAlerts {
+		e.alerts = append(e.alerts, sent...)
 	}
 	return nil
 }
 
-// reject dead-letters the records behind events a rule could not evaluate:
-// one dead letter per record, with every rule's reason.
-func (r *run) reject(rejected []detect.Rejected) error {
+// addTo adds what the evaluation did to the report.
+func (e *evaluator) addTo(rep *Report) {
+	rep.Rejected += e.rejected
+	rep.AlertCount += e.alertCount
+	rep.Alerts = append(rep.Alerts, e.alerts...)
+	room := max(MaxListed-len(rep.DeadLetters), 0)
+	rep.DeadLetters = append(rep.DeadLetters, e.listed[:min(room, len(e.listed))]...)
+}
+
+// reject returns the dead letters of the records behind events a rule
+// could not evaluate: one per record, with every rule's reason.
+func (e *evaluator) reject(w work, rejected []detect.Rejected) []alert.Dead {
 	if len(rejected) == 0 {
 		return nil
 	}
-	at := make(map[*event.Event]int, len(r.batch))
-	for i, ev := range r.batch {
+	at := make(map[*event.Event]int, len(w.events))
+	for i, ev := range w.events {
 		at[ev] = i
 	}
 	type recordKey struct {
@@ -333,7 +412,7 @@ func (r *run) reject(rejected []detect.Rejected) error {
 		if !ok {
 			continue // not an event of this chunk: never, by EvaluateIsolated's contract
 		}
-		ref := r.refs[i]
+		ref := w.refs[i]
 		k := recordKey{ref.origin, ref.index}
 		f := byRecord[k]
 		if f == nil {
@@ -345,12 +424,34 @@ func (r *run) reject(rejected []detect.Rejected) error {
 			f.reasons = append(f.reasons, reason)
 		}
 	}
+	dead := make([]alert.Dead, 0, len(order))
 	for _, f := range order {
-		r.rep.Rejected++
-		reason := strings.Join(f.reasons, "; ")
-		if err := r.kill(alert.NewDead(alert.DeadRejected, f.ref.origin, f.ref.index, f.ref.offset, f.ref.length, f.source, reason, f.ref.raw), true); err != nil {
-			return err
+		e.rejected++
+		d := alert.NewDead(alert.DeadRejected, f.ref.origin, f.ref.index, f.ref.offset, f.ref.length, f.source,
+			strings.Join(f.reasons, "; "), f.ref.raw)
+		logDead(e.ctx, d)
+		if len(e.listed) < MaxListed {
+			l := d
+			l.Bytes = nil
+			e.listed = append(e.listed, l)
 		}
+		dead = append(dead, d)
+	}
+	return dead
+}
+
+func logDead(ctx context.Context, d alert.Dead) {
+	zerolog.Ctx(ctx).Warn().Str("origin", d.Origin).Int("index", d.Index).Int64("offset", d.Offset).
+		Str("source", d.Source).Str("reason", d.Reason).Msg("record kept in the dead letters")
+}
+
+// keepDeadLetters hands dead letters to the sink.
+func keepDeadLetters(ctx context.Context, p *Pipeline, dead []alert.Dead) error {
+	if len(dead) == 0 {
+		return nil
+	}
+	if err := p.opts.DeadLetters.Keep(ctx, dead); err != nil {
+		return fmt.Errorf("keep dead letters: %w", err)
 	}
 	return nil
 }
@@ -360,8 +461,7 @@ func (r *run) reject(rejected []detect.Rejected) error {
 // there is room.
 func (r *run) kill(d alert.Dead, listed bool) error {
 	if listed {
-		zerolog.Ctx(r.ctx).Warn().Str("origin", d.Origin).Int("index", d.Index).Int64("offset", d.Offset).
-			Str("source", d.Source).Str("reason", d.Reason).Msg("record kept in the dead letters")
+		logDead(r.ctx, d)
 		if len(r.rep.DeadLetters) < MaxListed {
 			l := d
 			l.Bytes = nil
@@ -376,27 +476,32 @@ func (r *run) kill(d alert.Dead, listed bool) error {
 	return nil
 }
 
-// keepDead hands the queued dead letters to the sink.
+// keepDead hands the queued dead letters on to the sink.
 func (r *run) keepDead() error {
 	if len(r.dead) == 0 {
 		return nil
 	}
-	if err := r.p.opts.DeadLetters.Keep(r.ctx, r.dead); err != nil {
-		return fmt.Errorf("keep dead letters: %w", err)
-	}
-	clear(r.dead)
-	r.dead, r.deadBytes = r.dead[:0], 0
-	return nil
+	w := work{dead: r.dead}
+	r.dead, r.deadBytes = nil, 0
+	return r.send(w)
 }
 
-// silence records the sources of this run and delivers the alerts of the
-// sources silent for too long.
-func (r *run) silence() error {
-	silent, err := r.p.checkSilence(r.ctx, r.p.opts.Now(), &r.rep)
+// silence records the sources of the run and delivers the alerts of the
+// sources silent for too long (once the evaluation is done).
+func (e *evaluator) silence(rep *Report) error {
+	silent, err := e.p.checkSilence(e.ctx, e.p.opts.Now(), rep)
 	if err != nil {
 		return err
 	}
-	return r.deliver(silent)
+	n := e.alertCount
+	if err := e.deliver(silent); err != nil {
+		return err
+	}
+	rep.AlertCount += e.alertCount - n
+	if !e.p.opts.OmitAlerts {
+		rep.Alerts = append(rep.Alerts, e.alerts[len(e.alerts)-(e.alertCount-n):]...)
+	}
+	return nil
 }
 
 // suppressor is what drops alerts already delivered: the configured one,
