@@ -105,13 +105,13 @@ func (p *Pipeline) Process(ctx context.Context, inputs []Input) (Report, error) 
 // busy: this one reads, frames and parses the records into chunks, the
 // other evaluates the chunks and delivers their alerts, one after another
 // in the order read: the rules see exactly what a single goroutine would
-// show them, in the same order. At most three chunks are in memory: one
-// being filled, one queued, one being evaluated.
+// show them, in the same order. At most two chunks are in memory: one
+// being filled, one being evaluated.
 func (p *Pipeline) Run(ctx context.Context, inputs []Input) (Report, error) {
 	start := time.Now()
 	wctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	queue := make(chan work, 1)
+	queue := make(chan work) // unbuffered: a chunk is filled while the one before is evaluated
 	r := &run{p: p, ctx: wctx, queue: queue, rep: Report{BySource: map[string]int{}}}
 	e := &evaluator{p: p, ctx: wctx, sup: p.suppressor()}
 	done := make(chan error, 1)
