@@ -331,7 +331,15 @@ type evaluator struct {
 
 // loop does the work handed on, in order, until the queue is closed or
 // something fails; a failure cancels the reading.
-func (e *evaluator) loop(queue <-chan work, cancel context.CancelCauseFunc) error {
+func (e *evaluator) loop(queue <-chan work, cancel context.CancelCauseFunc) (err error) {
+	defer func() {
+		// On the caller's goroutine net/http would have recovered it: fail
+		// the run (the host retries) instead of the process.
+		if p := recover(); p != nil {
+			err = fmt.Errorf("pipeline: panic while evaluating: %v", p)
+			cancel(err)
+		}
+	}()
 	for w := range queue {
 		if err := e.do(w); err != nil {
 			cancel(err)

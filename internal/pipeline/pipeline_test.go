@@ -145,3 +145,19 @@ func TestRunReportsAnInputReadInPart(t *testing.T) {
 		t.Fatalf("%d alerts, want the records of both inputs", len(got.Alerts))
 	}
 }
+
+type panickySink struct{}
+
+func (panickySink) Publish(context.Context, []alert.Alert) error { panic("sink bug") }
+func (panickySink) Close() error                                 { return nil }
+
+// TestRunFailsOnAPanicWhileDelivering: a panic on the evaluating goroutine
+// fails the run (the host retries), as net/http's recovery would have on the
+// caller's goroutine, instead of taking the process down.
+func TestRunFailsOnAPanicWhileDelivering(t *testing.T) {
+	p := newPipeline(t, panickySink{}, &keep{})
+	_, err := p.Run(context.Background(), []Input{{Origin: "f", Body: strings.NewReader(diagDelete + "\n" + diagDelete)}})
+	if err == nil || !strings.Contains(err.Error(), "sink bug") {
+		t.Fatalf("err = %v, want the panic as an error", err)
+	}
+}
