@@ -13,6 +13,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 GO=${GO:-go}
+if [ ! -x /usr/bin/time ]; then
+	echo "bench-memory: /usr/bin/time is missing (Debian: apt-get install time)" >&2
+	exit 2
+fi
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/azdetect-benchmem.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 
