@@ -13,7 +13,7 @@ AZURITE_DIR     ?= .tools/azurite
 export CGO_ENABLED ?= 0
 export GOFLAGS     ?= -trimpath
 
-.PHONY: all build demo test vet fmt bench fuzz azurite clean
+.PHONY: all build demo test vet fmt bench bench-memory fuzz azurite clean
 
 all: build
 
@@ -41,6 +41,10 @@ vet:
 bench:
 	$(GO) test -run '^$$' -bench 'Pipeline|JSONValid' -benchmem -cpu 1 -count=1 ./internal/pipeline/ | tee bench.out
 	@$(GO) run ./internal/pipeline/benchratio < bench.out
+
+## bench-memory: peak memory of scan on malformed, bomb and large inputs against their bounds (generated, ~2 GB of temp disk)
+bench-memory:
+	@scripts/bench-memory.sh
 
 ## fuzz: run each fuzz target for FUZZTIME
 fuzz:

@@ -85,14 +85,18 @@ func runScan(ctx context.Context, s config.Settings, args []string, stdout, stde
 		out = outFile
 	}
 
+	// The summary counts every alert; the output gets those at or above
+	// --min-severity: as JSON lines as they come, or a table at the end.
 	var collected alert.Collector
+	var printed, raised severityCount
 	var sinkOut alert.Sink = &collected
-	var jsonOut *alert.JSONLines
 	if *format == "json" {
-		jsonOut = alert.NewJSONLines(out)
-		sinkOut = alert.Fanout{{Sink: jsonOut, Name: "stdout"}, {Sink: &collected, Name: "summary"}}
+		sinkOut = alert.NewJSONLines(out)
 	}
-	sink := alert.Fanout{{Sink: sinkOut, MinSeverity: *minSev, Name: "output"}}
+	sink := alert.Fanout{
+		{Sink: &raised, Name: "summary"},
+		{Sink: alert.Fanout{{Sink: sinkOut, Name: "output"}, {Sink: &printed, Name: "printed"}}, MinSeverity: *minSev, Name: "output"},
+	}
 	dead := alert.NewDeadLetterFile(*deadLetter)
 	defer dead.Close()
 	// A rerun over the same input adds no line the file already holds.
@@ -104,7 +108,7 @@ func runScan(ctx context.Context, s config.Settings, args []string, stdout, stde
 	sup := &countingSuppressor{Suppressor: suppressor(s, store)}
 	p, err := pipeline.New(pipeline.Options{
 		Registry: reg, Engine: eng, Sink: sink, DeadLetters: once, BatchLogLevel: zerolog.DebugLevel,
-		Suppressor: sup,
+		Suppressor: sup, OmitAlerts: true,
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "azdetect scan: %v\n", err)
@@ -139,7 +143,7 @@ func runScan(ctx context.Context, s config.Settings, args []string, stdout, stde
 		}
 		rep, err := p.Run(ctx, []pipeline.Input{{Origin: path, Body: prog.Reader(f)}})
 		f.Close()
-		add(&total, rep)
+		total.Add(rep)
 		prog.FileDone(rep.Records)
 		if err != nil {
 			prog.Done()
@@ -166,8 +170,8 @@ func runScan(ctx context.Context, s config.Settings, args []string, stdout, stde
 	case "html":
 		sum := report.Scan{
 			Generated: time.Now(), Version: version, Paths: fset.Args(), Files: len(files), Bytes: prog.bytes,
-			Records: total.Records, BySource: total.BySource, Unrecognised: total.Unrecognised, Malformed: len(total.Malformed),
-			Suppressed: sup.suppressed, BelowMinSeverity: len(total.Alerts) - len(collected.Alerts),
+			Records: total.Records, BySource: total.BySource, Unrecognised: total.Unrecognised, Malformed: total.Malformed,
+			Suppressed: sup.suppressed, BelowMinSeverity: raised.total() - printed.total(),
 			Coverage: total.Coverage.Report(), Alerts: collected.Alerts, Rules: ruleDocs(rules),
 		}
 		if err := report.WriteHTML(out, sum); err != nil {
@@ -181,7 +185,7 @@ func runScan(ctx context.Context, s config.Settings, args []string, stdout, stde
 			ioErrors++
 		}
 	}
-	summary := summaryLine(len(files), prog.bytes, total, collected.Alerts, sup.suppressed, dead)
+	summary := summaryLine(len(files), prog.bytes, total, raised, printed, sup.suppressed, dead)
 	if f, ok := stderr.(*os.File); ok && isTerminal(f) {
 		// A person reads it: folded at its clauses to the terminal's
 		// width. Elsewhere it stays one line for scripts.
@@ -191,7 +195,7 @@ func runScan(ctx context.Context, s config.Settings, args []string, stdout, stde
 	switch {
 	case ioErrors > 0:
 		return exitUsage
-	case *failOn != "" && anyAtLeast(collected.Alerts, *failOn):
+	case *failOn != "" && raised.atLeast(*failOn):
 		return exitAlerts
 	}
 	return exitOK
@@ -238,28 +242,43 @@ func defaultFormat(w io.Writer) string {
 	return "json"
 }
 
-func anyAtLeast(alerts []alert.Alert, sev string) bool {
+// severityCount is a sink that counts alerts per severity: scan's summary
+// keeps counts, not alerts, however many an input raises.
+type severityCount map[string]int
+
+// Publish implements alert.Sink.
+func (c *severityCount) Publish(_ context.Context, alerts []alert.Alert) error {
+	if *c == nil {
+		*c = severityCount{}
+	}
 	for _, a := range alerts {
-		if alert.AtLeast(a.Severity, sev) {
+		(*c)[a.Severity]++
+	}
+	return nil
+}
+
+// Close implements alert.Sink.
+func (c *severityCount) Close() error { return nil }
+
+func (c severityCount) total() int {
+	n := 0
+	for _, v := range c {
+		n += v
+	}
+	return n
+}
+
+func (c severityCount) atLeast(sev string) bool {
+	for s, n := range c {
+		if n > 0 && alert.AtLeast(s, sev) {
 			return true
 		}
 	}
 	return false
 }
 
-func add(total *pipeline.Report, rep pipeline.Report) {
-	total.Records += rep.Records
-	for k, v := range rep.BySource {
-		total.BySource[k] += v
-	}
-	total.Unrecognised += rep.Unrecognised
-	total.Malformed = append(total.Malformed, rep.Malformed...)
-	total.Alerts = append(total.Alerts, rep.Alerts...)
-	total.Coverage.Merge(&rep.Coverage)
-}
-
 // summaryLine is the line that always ends a scan on stderr.
-func summaryLine(files int, bytes int64, rep pipeline.Report, printed []alert.Alert, suppressed int, dead *alert.DeadLetterFile) string {
+func summaryLine(files int, bytes int64, rep pipeline.Report, raised, printed severityCount, suppressed int, dead *alert.DeadLetterFile) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "scanned %d file(s), %d record(s) (%s):", files, rep.Records, report.Bytes(bytes))
 	names := make([]string, 0, len(rep.BySource))
@@ -279,21 +298,26 @@ func summaryLine(files int, bytes int64, rep pipeline.Report, printed []alert.Al
 	if len(names) > 0 {
 		b.WriteByte(';')
 	}
-	fmt.Fprintf(&b, " not recognised %d; malformed %d", rep.Unrecognised, len(rep.Malformed))
-	if len(rep.Malformed) > 0 {
+	fmt.Fprintf(&b, " not recognised %d; malformed %d", rep.Unrecognised, rep.Malformed)
+	if rep.Rejected > 0 {
+		fmt.Fprintf(&b, "; rejected by a rule %d", rep.Rejected)
+	}
+	if dead.Count() > 0 {
 		fmt.Fprintf(&b, " (kept in %s)", dead.Path())
 	}
-	counts := alert.CountBySeverity(rep.Alerts)
-	fmt.Fprintf(&b, "; alerts %d:", len(rep.Alerts))
+	for _, e := range rep.ReadErrors {
+		fmt.Fprintf(&b, "; %s: %s", e.Origin, e.Reason)
+	}
+	fmt.Fprintf(&b, "; alerts %d:", raised.total())
 	sevs := alert.Severities()
 	for i := len(sevs) - 1; i >= 0; i-- {
-		fmt.Fprintf(&b, " %s %d", sevs[i], counts[sevs[i]])
+		fmt.Fprintf(&b, " %s %d", sevs[i], raised[sevs[i]])
 		if i > 0 {
 			b.WriteByte(',')
 		}
 	}
-	if len(printed) < len(rep.Alerts) {
-		fmt.Fprintf(&b, " (%d below --min-severity not printed)", len(rep.Alerts)-len(printed))
+	if n := raised.total() - printed.total(); n > 0 {
+		fmt.Fprintf(&b, " (%d below --min-severity not printed)", n)
 	}
 	fmt.Fprintf(&b, "; suppressed as already raised %d", suppressed)
 	return b.String()

@@ -13,10 +13,14 @@ import (
 )
 
 // deadKey identifies a record: where it came from and where in it.
+// A record rejected by two rules is two lines: kind and reason (which
+// names the rule) are part of the key.
 type deadKey struct {
 	origin string
 	index  int
 	offset int64
+	kind   string
+	reason string
 }
 
 // KeptOnce keeps in its inner sink only the records not already in the
@@ -48,6 +52,8 @@ func NewKeptOnce(inner DeadLetters, path string) (*KeptOnce, error) {
 			Origin string `json:"origin"`
 			Index  int    `json:"index"`
 			Offset int64  `json:"offset"`
+			Kind   string `json:"kind"`
+			Reason string `json:"reason"`
 		}
 		err := dec.Decode(&l)
 		if errors.Is(err, io.EOF) {
@@ -57,7 +63,7 @@ func NewKeptOnce(inner DeadLetters, path string) (*KeptOnce, error) {
 			// A torn last line (a run killed mid-write): what was read stands.
 			return k, nil
 		}
-		k.seen[deadKey{l.Origin, l.Index, l.Offset}] = true
+		k.seen[deadKey{l.Origin, l.Index, l.Offset, l.Kind, l.Reason}] = true
 	}
 }
 
@@ -66,7 +72,7 @@ func (k *KeptOnce) Keep(ctx context.Context, dead []Dead) error {
 	k.mu.Lock()
 	fresh := dead[:0:0]
 	for _, d := range dead {
-		key := deadKey{d.Origin, d.Index, d.Offset}
+		key := deadKey{d.Origin, d.Index, d.Offset, d.Kind, d.Reason}
 		if k.seen[key] {
 			k.skip++
 			continue

@@ -142,7 +142,7 @@ func (r Result) Summary() string {
 		b.WriteString(")")
 	}
 	fmt.Fprintf(&b, ", %d unrecognised, %d malformed, %d alerts; %d busy, %d lost, %d gone, %d rewritten",
-		r.Report.Unrecognised, len(r.Report.Malformed), len(r.Report.Alerts), r.Busy, r.Lost, r.Gone, r.Rewritten)
+		r.Report.Unrecognised, r.Report.Malformed, r.Report.AlertCount, r.Busy, r.Lost, r.Gone, r.Rewritten)
 	if r.Found > 0 {
 		fmt.Fprintf(&b, ", %d found by listing", r.Found)
 	}
@@ -150,18 +150,7 @@ func (r Result) Summary() string {
 }
 
 func (r *Result) add(rep pipeline.Report) {
-	t := &r.Report
-	t.Records += rep.Records
-	t.Unrecognised += rep.Unrecognised
-	t.Malformed = append(t.Malformed, rep.Malformed...)
-	t.Alerts = append(t.Alerts, rep.Alerts...)
-	t.Duration += rep.Duration
-	if t.BySource == nil {
-		t.BySource = map[string]int{}
-	}
-	for k, v := range rep.BySource {
-		t.BySource[k] += v
-	}
+	r.Report.Add(rep)
 }
 
 // Register records a blob (from its BlobCreated event) and evaluates what

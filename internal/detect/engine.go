@@ -148,32 +148,30 @@ func (e *Engine) Rules() []*Rule { return e.rules }
 // come in rule order, then event order within a rule. It stops at the first
 // error from a kind or when ctx is done.
 func (e *Engine) Evaluate(ctx context.Context, events []*event.Event) ([]Match, error) {
-	selected := make([][]*event.Event, len(e.rules))
-	cache := newFieldCache()
-	ec := evalCtx{cache: cache}
-	for _, ev := range events {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		if ev == nil {
-			continue
-		}
-		idx := e.byService[ev.Source]
-		if len(idx) == 0 {
-			continue
-		}
-		cache.reset(ev)
-		ec.ev = ev
-		for _, i := range idx {
-			if e.rules[i].match(&ec) {
-				selected[i] = append(selected[i], ev)
-			}
-		}
+	out, _, err := e.evaluate(ctx, events, false)
+	return out, err
+}
+
+// EvaluateIsolated is Evaluate for input that may be hostile: a failure
+// caused by one event's content (ContentFault) is that event's alone. The
+// rule that failed is evaluated again without the events behind the fault,
+// which come back as Rejected (each rule, and every other rule, still sees
+// them); the matches are those of everything else. The error is only a
+// dependency failure (the store unreachable) or ctx being done.
+func (e *Engine) EvaluateIsolated(ctx context.Context, events []*event.Event) ([]Match, []Rejected, error) {
+	return e.evaluate(ctx, events, true)
+}
+
+func (e *Engine) evaluate(ctx context.Context, events []*event.Event, isolate bool) ([]Match, []Rejected, error) {
+	selected, rejected, err := e.selectEvents(ctx, events, isolate)
+	if err != nil {
+		return nil, nil, err
 	}
 	// Stateful kinds wait on the store: run them at once (each still reads
 	// and writes its state once), then gather every rule's matches in rule
 	// order.
 	results := make([][]Match, len(selected))
+	rejects := make([][]Rejected, len(selected))
 	errs := make([]error, len(selected))
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, maxStatefulParallel)
@@ -181,27 +179,27 @@ func (e *Engine) Evaluate(ctx context.Context, events []*event.Event) ([]Match, 
 		if len(evs) == 0 {
 			continue
 		}
-		r, k := e.rules[i], e.kinds[i]
-		if _, stateless := k.(MatchKind); stateless {
-			results[i], errs[i] = k.Matches(ctx, r, evs)
+		if _, stateless := e.kinds[i].(MatchKind); stateless {
+			results[i], rejects[i], errs[i] = e.matchesOf(ctx, i, evs, isolate)
 			continue
 		}
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			results[i], errs[i] = k.Matches(ctx, r, evs)
+			results[i], rejects[i], errs[i] = e.matchesOf(ctx, i, evs, isolate)
 		}()
 	}
 	wg.Wait()
 	var out []Match
 	for i := range selected {
 		if errs[i] != nil {
-			return out, fmt.Errorf("rule %s (%s): %w", e.rules[i].ID, e.kinds[i].Name(), errs[i])
+			return out, rejected, fmt.Errorf("rule %s (%s): %w", e.rules[i].ID, e.kinds[i].Name(), errs[i])
 		}
 		out = append(out, results[i]...)
+		rejected = append(rejected, rejects[i]...)
 	}
-	return out, nil
+	return out, rejected, nil
 }
 
 // maxStatefulParallel bounds the stateful rules evaluated at once for one

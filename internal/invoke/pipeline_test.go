@@ -92,12 +92,7 @@ func addReport(sum *pipeline.Report, rep pipeline.Report) {
 	if sum.BySource == nil {
 		sum.BySource = map[string]int{}
 	}
-	sum.Records += rep.Records
-	sum.Unrecognised += rep.Unrecognised
-	sum.Malformed = append(sum.Malformed, rep.Malformed...)
-	for k, v := range rep.BySource {
-		sum.BySource[k] += v
-	}
+	sum.Add(rep)
 }
 
 func newPipeline(t *testing.T) *pipeline.Pipeline {
@@ -153,14 +148,14 @@ func TestReplayMatchesDirectRun(t *testing.T) {
 			}
 			got := proc.sum
 			if got.Records != direct.Records || got.Unrecognised != direct.Unrecognised ||
-				len(got.Malformed) != len(direct.Malformed) || fmt.Sprint(got.BySource) != fmt.Sprint(direct.BySource) {
+				got.Malformed != direct.Malformed || fmt.Sprint(got.BySource) != fmt.Sprint(direct.BySource) {
 				t.Errorf("replayed: %d records %v, %d unrecognised, %d malformed\ndirect:   %d records %v, %d unrecognised, %d malformed",
-					got.Records, got.BySource, got.Unrecognised, len(got.Malformed),
-					direct.Records, direct.BySource, direct.Unrecognised, len(direct.Malformed))
-				for _, m := range got.Malformed {
+					got.Records, got.BySource, got.Unrecognised, got.Malformed,
+					direct.Records, direct.BySource, direct.Unrecognised, direct.Malformed)
+				for _, m := range got.DeadLetters {
 					t.Logf("replayed malformed: %s %d %s", m.Origin, m.Index, m.Reason)
 				}
-				for _, m := range direct.Malformed {
+				for _, m := range direct.DeadLetters {
 					t.Logf("direct malformed: %s %d %s", m.Origin, m.Index, m.Reason)
 				}
 			}

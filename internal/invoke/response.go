@@ -82,20 +82,29 @@ func SummaryLogs(function string, rep pipeline.Report) []string {
 		}
 		b.WriteString(")")
 	}
-	fmt.Fprintf(&b, ", %d unrecognised, %d malformed, %d alerts in %s",
-		rep.Unrecognised, len(rep.Malformed), len(rep.Alerts), rep.Duration.Round(time.Millisecond))
+	fmt.Fprintf(&b, ", %d unrecognised, %d malformed", rep.Unrecognised, rep.Malformed)
+	if rep.Rejected > 0 {
+		fmt.Fprintf(&b, ", %d rejected by a rule", rep.Rejected)
+	}
+	fmt.Fprintf(&b, ", %d alerts in %s", rep.AlertCount, rep.Duration.Round(time.Millisecond))
 	logs := []string{b.String()}
-	for i, m := range rep.Malformed {
+	for i, m := range rep.DeadLetters {
 		if i == maxMalformedLogs {
-			logs = append(logs, fmt.Sprintf("%s: %d more malformed records not listed; all are in the dead-letter sink",
-				function, len(rep.Malformed)-maxMalformedLogs))
 			break
 		}
-		line := fmt.Sprintf("malformed record: origin=%s index=%d offset=%d", m.Origin, m.Index, m.Offset)
+		kind := m.Kind
+		if kind == "" {
+			kind = "malformed"
+		}
+		line := fmt.Sprintf("%s record: origin=%s index=%d offset=%d", kind, m.Origin, m.Index, m.Offset)
 		if m.Source != "" {
 			line += " source=" + m.Source
 		}
 		logs = append(logs, line+" reason="+oneLine(m.Reason))
+	}
+	if more := rep.Malformed + rep.Rejected + len(rep.ReadErrors) - min(len(rep.DeadLetters), maxMalformedLogs); more > 0 {
+		logs = append(logs, fmt.Sprintf("%s: %d more malformed or rejected records not listed; all are in the dead-letter sink",
+			function, more))
 	}
 	return logs
 }

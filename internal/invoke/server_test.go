@@ -66,10 +66,12 @@ func (r *recorder) Process(ctx context.Context, inputs []pipeline.Input) (pipeli
 		rep.Records++
 		rep.BySource["test"]++
 		if bytes.Contains(b, []byte("MALFORMED")) {
-			rep.Malformed = append(rep.Malformed, pipeline.Malformed{Origin: in.Origin, Index: 0, Offset: 12, Reason: "bad\nrecord", Bytes: b})
+			rep.Malformed++
+			rep.DeadLetters = append(rep.DeadLetters, pipeline.Malformed{Origin: in.Origin, Index: 0, Offset: 12, Reason: "bad\nrecord", Bytes: b})
 		}
 	}
 	rep.Alerts = make([]alert.Alert, len(got))
+	rep.AlertCount = len(got)
 	r.mu.Lock()
 	r.inputs = append(r.inputs, got...)
 	r.mu.Unlock()

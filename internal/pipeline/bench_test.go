@@ -50,8 +50,8 @@ func BenchmarkPipeline(b *testing.B) {
 	}
 	b.StopTimer()
 	runtime.ReadMemStats(&after)
-	if len(rep.Malformed) > 0 || rep.Unrecognised > 0 {
-		b.Fatalf("corpus not clean: %d malformed (%v), %d unrecognised", len(rep.Malformed), rep.Malformed[0].Reason, rep.Unrecognised)
+	if rep.Malformed > 0 || rep.Unrecognised > 0 || rep.Rejected > 0 {
+		b.Fatalf("corpus not clean: %d malformed, %d rejected (%v), %d unrecognised", rep.Malformed, rep.Rejected, rep.DeadLetters, rep.Unrecognised)
 	}
 	perOp := b.Elapsed().Seconds() / float64(b.N)
 	b.ReportMetric(float64(rep.Records)/perOp, "records/s")

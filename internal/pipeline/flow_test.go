@@ -30,7 +30,7 @@ func TestRunExpandsFlowTuples(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Records != 1 || rep.BySource["nsgflowlogs"] != 1 || len(rep.Malformed) != 0 {
+	if rep.Records != 1 || rep.BySource["nsgflowlogs"] != 1 || rep.Malformed != 0 {
 		t.Errorf("report %+v", rep)
 	}
 	if got := rep.Coverage.ByCategory()["nsgflowlogs/NetworkSecurityGroupFlowEvent"]; got != 1 {

@@ -7,6 +7,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -20,8 +22,24 @@ import (
 
 // chunk is how many parsed events are evaluated together: large enough to
 // amortise per-batch work, small enough that a huge file is never held in
-// memory whole.
-const chunk = 2048
+// memory whole. chunkBytes bounds the same by the events' raw bytes (a few
+// records of many megabytes each).
+const (
+	chunk      = 2048
+	chunkBytes = 16 << 20
+)
+
+// Dead letters go to the sink as they are read, a few at a time: at most
+// deadBatch of them, or deadBatchBytes of their bytes, wait in memory.
+const (
+	deadBatch      = 256
+	deadBatchBytes = 4 << 20
+)
+
+// MaxListed is how many dead letters a Report lists (for the invocation's
+// log); all of them went to the dead-letter sink, and the Report counts
+// them all.
+const MaxListed = 100
 
 // Options are the parts a Pipeline runs on; all are built by the caller.
 type Options struct {
@@ -40,6 +58,10 @@ type Options struct {
 	// BatchLogLevel is the level of the one log line per batch: info for
 	// the handler (zero value), debug for scan, where a summary ends the run.
 	BatchLogLevel zerolog.Level
+	// OmitAlerts leaves Report.Alerts empty (Report.AlertCount still counts
+	// them): scan, whose inputs may raise more alerts than fit in memory,
+	// reads them from its sink.
+	OmitAlerts bool
 }
 
 // Pipeline runs batches. It is safe for concurrent use when its parts are.
@@ -70,137 +92,436 @@ func (p *Pipeline) Process(ctx context.Context, inputs []Input) (Report, error) 
 	return p.Run(ctx, inputs)
 }
 
-// Run processes the inputs as one unit of work. Malformed records are
-// counted, logged and kept, and never fail the run; only a failing
-// dependency (a sink, the dead-letter store) or a cancelled context does.
-// Alerts are published once, at the end, after dedupe; the returned report
-// lists them.
+// Run processes the inputs as one unit of work, streaming: records are
+// evaluated a chunk at a time and each chunk's alerts delivered (after
+// dedupe) before the next is read; malformed, unrecognised and rejected
+// records go to the dead-letter sink as they are read. None of them fails
+// the run: what a record's content causes (a parser panic, a value a
+// rule's state cannot hold) is that record's alone, dead-lettered with the
+// reason while the rest goes on. Only a failing dependency (a sink, the
+// dead-letter sink, the state store) or a cancelled context does.
+//
+// Two goroutines share the work, so that a large input keeps two cores
+// busy: this one reads, frames and parses the records into chunks, the
+// other evaluates the chunks and delivers their alerts, one after another
+// in the order read: the rules see exactly what a single goroutine would
+// show them, in the same order. At most two chunks are in memory: one
+// being filled, one being evaluated.
 func (p *Pipeline) Run(ctx context.Context, inputs []Input) (Report, error) {
 	start := time.Now()
-	log := zerolog.Ctx(ctx)
-	rep := Report{BySource: map[string]int{}}
-	var matches []detect.Match
-	batch := make([]*event.Event, 0, 64)
-
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
-		}
-		m, err := p.opts.Engine.Evaluate(ctx, batch)
-		if err != nil {
-			return fmt.Errorf("%w: %w", errEvaluate, err)
-		}
-		matches = append(matches, m...)
-		batch = batch[:0]
-		return nil
+	wctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	queue := make(chan work) // unbuffered: a chunk is filled while the one before is evaluated
+	r := &run{p: p, ctx: wctx, queue: queue, rep: Report{BySource: map[string]int{}}}
+	e := &evaluator{p: p, ctx: wctx, sup: p.suppressor()}
+	done := make(chan error, 1)
+	go func() { done <- e.loop(queue, cancel) }()
+	err := r.inputs(inputs)
+	if err == nil {
+		err = r.flush()
 	}
+	if err == nil {
+		err = r.keepDead()
+	}
+	close(queue)
+	if eerr := <-done; eerr != nil {
+		err = eerr // what stopped the reading too
+	}
+	e.addTo(&r.rep)
+	if err == nil && p.opts.Silence != nil {
+		err = e.silence(&r.rep)
+	}
+	r.rep.Duration = time.Since(start)
+	if err != nil {
+		if ctx.Err() != nil {
+			return r.rep, ctx.Err()
+		}
+		return r.rep, err
+	}
+	rep := &r.rep
+	zerolog.Ctx(ctx).WithLevel(p.opts.BatchLogLevel).Int("records", rep.Records).Interface("sources", rep.BySource).
+		Interface("categories", rep.Coverage.ByCategory()).
+		Int("unrecognised", rep.Unrecognised).Int("malformed", rep.Malformed).Int("rejected", rep.Rejected).
+		Int("alerts", rep.AlertCount).Int64("duration_ms", rep.Duration.Milliseconds()).
+		Msg("batch processed")
+	return r.rep, nil
+}
 
+// run is the reading side of one Run.
+type run struct {
+	p     *Pipeline
+	ctx   context.Context
+	queue chan<- work
+	rep   Report
+
+	batch      []*event.Event // the chunk being filled
+	refs       []recordRef    // per event of batch: the record it came from
+	batchBytes int
+
+	dead      []alert.Dead // dead letters not yet handed on
+	deadBytes int
+
+	fatal error // what stopped the reading
+}
+
+// work is what the reading goroutine hands the evaluating one, in order:
+// dead letters to keep, then a chunk of events to evaluate (either may be
+// empty).
+type work struct {
+	dead   []alert.Dead
+	events []*event.Event
+	refs   []recordRef
+}
+
+// send hands w on, or gives up when the evaluation stopped.
+func (r *run) send(w work) error {
+	select {
+	case r.queue <- w:
+		return nil
+	case <-r.ctx.Done():
+		return context.Cause(r.ctx)
+	}
+}
+
+// recordRef is where an event's record came from, to dead-letter the
+// record when a rule rejects the event.
+type recordRef struct {
+	origin         string
+	index          int
+	offset, length int64
+	raw            []byte // the record (a flow tuple's: its flow record)
+}
+
+// errStopped is what the record callback returns to stop the reading of
+// an input; run.fatal says why.
+var errStopped = errors.New("pipeline stopped")
+
+func (r *run) inputs(inputs []Input) error {
 	for _, in := range inputs {
 		err := source.Records(in.Body, func(rec source.Record) error {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			rep.Records++
-			if rec.Err != nil {
-				rep.Malformed = append(rep.Malformed, malformed(in.Origin, rec, "", rec.Err))
-				return nil
-			}
-			ev, status, err := p.opts.Registry.Parse(rec.Bytes)
-			switch status {
-			case source.Parsed:
-				rep.BySource[ev.Source]++
-				rep.Coverage.Add(ev)
-				batch = append(batch, ev)
-				if len(batch) >= chunk {
-					if err := flush(); err != nil {
-						return err
-					}
-				}
-				if source.IsFlow(ev) {
-					// One event per tuple, evaluated in chunks (flowtuple.go).
-					return p.opts.Registry.ExpandFlow(ev, func(t *event.Event) error {
-						batch = append(batch, t)
-						if len(batch) >= chunk {
-							return flush()
-						}
-						return nil
-					})
-				}
-			case source.Unrecognised:
-				rep.Unrecognised++
-				log.Debug().Str("origin", in.Origin).Int("index", rec.Index).Msg("record not recognised")
-			default:
-				name := ""
-				var perr *source.ParseError
-				if errors.As(err, &perr) {
-					name = perr.Source
-				}
-				rep.Malformed = append(rep.Malformed, malformed(in.Origin, rec, name, err))
+			if err := r.record(in.Origin, rec); err != nil {
+				r.fatal = err
+				return errStopped
 			}
 			return nil
 		})
-		if err != nil {
-			if ctx.Err() != nil {
-				return rep, ctx.Err()
+		switch {
+		case r.fatal != nil:
+			return r.fatal
+		case r.ctx.Err() != nil:
+			return r.ctx.Err()
+		case err != nil:
+			// The body could not be read to its end (I/O, a corrupt gzip
+			// stream, a decompression cap): what was read was evaluated;
+			// the reason is reported and kept, and the next input goes on.
+			reason := fmt.Sprintf("input read only in part: %v", err)
+			r.rep.ReadErrors = append(r.rep.ReadErrors, ReadError{Origin: in.Origin, Reason: reason})
+			if err := r.kill(alert.NewDead(alert.DeadUnread, in.Origin, -1, 0, 0, "", reason, nil), true); err != nil {
+				return err
 			}
-			if errors.Is(err, errEvaluate) {
-				return rep, err
-			}
-			// The body could not be read at all (I/O, gzip): keep what was
-			// read as one malformed record and go on with the next input.
-			rep.Malformed = append(rep.Malformed, alert.Dead{
-				Origin: in.Origin, Index: -1, Reason: fmt.Sprintf("read input: %v", err),
-			})
 		}
 	}
-	if err := flush(); err != nil {
-		return rep, err
-	}
+	return nil
+}
 
-	for _, m := range rep.Malformed {
-		log.Warn().Str("origin", m.Origin).Int("index", m.Index).Int64("offset", m.Offset).
-			Str("source", m.Source).Str("reason", m.Reason).Msg("malformed record kept")
+// record handles one framed record.
+func (r *run) record(origin string, rec source.Record) error {
+	if err := r.ctx.Err(); err != nil {
+		return err
 	}
-	if err := p.opts.DeadLetters.Keep(ctx, rep.Malformed); err != nil {
-		return rep, fmt.Errorf("keep malformed records: %w", err)
+	r.rep.Records++
+	if rec.Err != nil {
+		r.rep.Malformed++
+		return r.kill(alert.NewDead(alert.DeadMalformed, origin, rec.Index, rec.Offset, rec.Length, "", rec.Err.Error(), rec.Bytes), true)
 	}
+	ev, status, err := r.parse(rec.Bytes)
+	switch status {
+	case source.Parsed:
+		r.rep.BySource[ev.Source]++
+		r.rep.Coverage.Add(ev)
+		ref := recordRef{origin: origin, index: rec.Index, offset: rec.Offset, length: rec.Length, raw: ev.Raw}
+		if err := r.add(ev, ref); err != nil {
+			return err
+		}
+		if source.IsFlow(ev) {
+			// One event per tuple, evaluated in chunks (flowtuple.go).
+			return r.expandFlow(ev, ref)
+		}
+		return nil
+	case source.Unrecognised:
+		r.rep.Unrecognised++
+		zerolog.Ctx(r.ctx).Debug().Str("origin", origin).Int("index", rec.Index).Msg("record not recognised")
+		return r.kill(alert.NewDead(alert.DeadUnrecognised, origin, rec.Index, rec.Offset, rec.Length, "", reasonUnrecognised, rec.Bytes), false)
+	default:
+		r.rep.Malformed++
+		name := ""
+		var perr *source.ParseError
+		if errors.As(err, &perr) {
+			name = perr.Source
+		}
+		reason := "malformed record"
+		if err != nil {
+			reason = err.Error()
+		}
+		return r.kill(alert.NewDead(alert.DeadMalformed, origin, rec.Index, rec.Offset, rec.Length, name, reason, rec.Bytes), true)
+	}
+}
 
+// reasonUnrecognised is the reason of an unrecognised record's dead letter.
+const reasonUnrecognised = "unrecognised: no source claims this record"
+
+// parse is Registry.Parse with a panic (in recognition, say) turned into a
+// malformed record: one record must not take the batch down.
+func (r *run) parse(b []byte) (ev *event.Event, status source.Status, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			ev, status, err = nil, source.Malformed, fmt.Errorf("%w: %v", source.ErrParserPanic, p)
+		}
+	}()
+	return r.p.opts.Registry.Parse(b)
+}
+
+// expandFlow adds the tuples of a flow record; a panic while expanding
+// them dead-letters the record (the tuples before it stand).
+func (r *run) expandFlow(ev *event.Event, ref recordRef) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			r.rep.Rejected++
+			err = r.kill(alert.NewDead(alert.DeadRejected, ref.origin, ref.index, ref.offset, ref.length, ev.Source,
+				fmt.Sprintf("expand flow tuples: %v: %v", source.ErrParserPanic, p), ref.raw), true)
+		}
+	}()
+	return r.p.opts.Registry.ExpandFlow(ev, func(t *event.Event) error { return r.add(t, ref) })
+}
+
+// add puts an event in the chunk, evaluating the chunk when it is full.
+func (r *run) add(ev *event.Event, ref recordRef) error {
+	r.batch = append(r.batch, ev)
+	r.refs = append(r.refs, ref)
+	r.batchBytes += len(ev.Raw)
+	if len(r.batch) >= chunk || r.batchBytes >= chunkBytes {
+		return r.flush()
+	}
+	return nil
+}
+
+// flush hands the chunk, and the dead letters read so far, to the
+// evaluating goroutine.
+func (r *run) flush() error {
+	if len(r.batch) == 0 {
+		return nil
+	}
+	w := work{dead: r.dead, events: r.batch, refs: r.refs}
+	r.batch, r.refs, r.batchBytes = nil, nil, 0
+	r.dead, r.deadBytes = nil, 0
+	return r.send(w)
+}
+
+// evaluator is the evaluating side of one Run.
+type evaluator struct {
+	p   *Pipeline
+	ctx context.Context
+	sup alert.Suppressor
+
+	rejected   int
+	alertCount int
+	alerts     []alert.Alert
+	listed     []alert.Dead // rejected records, for the report
+}
+
+// loop does the work handed on, in order, until the queue is closed or
+// something fails; a failure cancels the reading.
+func (e *evaluator) loop(queue <-chan work, cancel context.CancelCauseFunc) (err error) {
+	defer func() {
+		// On the caller's goroutine net/http would have recovered it: fail
+		// the run (the host retries) instead of the process.
+		if p := recover(); p != nil {
+			err = fmt.Errorf("pipeline: panic while evaluating: %v", p)
+			cancel(err)
+		}
+	}()
+	for w := range queue {
+		if err := e.do(w); err != nil {
+			cancel(err)
+			return err
+		}
+	}
+	return nil
+}
+
+// do keeps the dead letters, evaluates the chunk, dead-letters the records
+// a rule rejected and delivers the chunk's alerts.
+func (e *evaluator) do(w work) error {
+	if err := keepDeadLetters(e.ctx, e.p, w.dead); err != nil {
+		return err
+	}
+	if len(w.events) == 0 {
+		return nil
+	}
+	matches, rejected, err := e.p.opts.Engine.EvaluateIsolated(e.ctx, w.events)
+	if err != nil {
+		return fmt.Errorf("evaluate rules: %w", err)
+	}
+	// Dead letters are stored before the alerts beside them go out.
+	if err := keepDeadLetters(e.ctx, e.p, e.reject(w, rejected)); err != nil {
+		return err
+	}
 	alerts := make([]alert.Alert, 0, len(matches))
 	for _, m := range matches {
 		alerts = append(alerts, AlertOf(m))
 	}
-	now := p.opts.Now()
-	if p.opts.Silence != nil {
-		silent, err := p.checkSilence(ctx, now, &rep)
-		if err != nil {
-			return rep, err
-		}
-		alerts = append(alerts, silent...)
-	}
-	alerts, err := p.deliver(ctx, now, alerts)
-	if err != nil {
-		return rep, err
-	}
-	rep.Alerts = alerts
-	rep.Duration = time.Since(start)
-	log.WithLevel(p.opts.BatchLogLevel).Int("records", rep.Records).Interface("sources", rep.BySource).
-		Interface("categories", rep.Coverage.ByCategory()).
-		Int("unrecognised", rep.Unrecognised).Int("malformed", len(rep.Malformed)).
-		Int("alerts", len(rep.Alerts)).Int64("duration_ms", rep.Duration.Milliseconds()).
-		Msg("batch processed")
-	return rep, nil
+	return e.deliver(alerts)
 }
 
-var errEvaluate = errors.New("evaluate rules")
-
-func malformed(origin string, rec source.Record, src string, err error) alert.Dead {
-	reason := "malformed record"
+func (e *evaluator) deliver(alerts []alert.Alert) error {
+	sent, err := e.p.deliver(e.ctx, e.p.opts.Now(), alerts, e.sup)
 	if err != nil {
-		reason = err.Error()
+		return err
 	}
-	b := make([]byte, len(rec.Bytes))
-	copy(b, rec.Bytes)
-	return alert.Dead{Origin: origin, Index: rec.Index, Offset: rec.Offset, Source: src, Reason: reason, Bytes: b}
+	e.alertCount += len(sent)
+	if !e.p.opts.OmitAlerts {
+		e.alerts = append(e.alerts, sent...)
+	}
+	return nil
+}
+
+// addTo adds what the evaluation did to the report.
+func (e *evaluator) addTo(rep *Report) {
+	rep.Rejected += e.rejected
+	rep.AlertCount += e.alertCount
+	rep.Alerts = append(rep.Alerts, e.alerts...)
+	room := max(MaxListed-len(rep.DeadLetters), 0)
+	rep.DeadLetters = append(rep.DeadLetters, e.listed[:min(room, len(e.listed))]...)
+}
+
+// reject returns the dead letters of the records behind events a rule
+// could not evaluate: one per record, with every rule's reason.
+func (e *evaluator) reject(w work, rejected []detect.Rejected) []alert.Dead {
+	if len(rejected) == 0 {
+		return nil
+	}
+	at := make(map[*event.Event]int, len(w.events))
+	for i, ev := range w.events {
+		at[ev] = i
+	}
+	type recordKey struct {
+		origin string
+		index  int
+	}
+	type refused struct {
+		ref     recordRef
+		source  string
+		reasons []string
+	}
+	var order []*refused
+	byRecord := map[recordKey]*refused{}
+	for _, rj := range rejected {
+		i, ok := at[rj.Event]
+		if !ok {
+			continue // not an event of this chunk: never, by EvaluateIsolated's contract
+		}
+		ref := w.refs[i]
+		k := recordKey{ref.origin, ref.index}
+		f := byRecord[k]
+		if f == nil {
+			f = &refused{ref: ref, source: rj.Event.Source}
+			byRecord[k] = f
+			order = append(order, f)
+		}
+		if reason := rj.Error(); !slices.Contains(f.reasons, reason) {
+			f.reasons = append(f.reasons, reason)
+		}
+	}
+	dead := make([]alert.Dead, 0, len(order))
+	for _, f := range order {
+		e.rejected++
+		d := alert.NewDead(alert.DeadRejected, f.ref.origin, f.ref.index, f.ref.offset, f.ref.length, f.source,
+			strings.Join(f.reasons, "; "), f.ref.raw)
+		logDead(e.ctx, d)
+		if len(e.listed) < MaxListed {
+			l := d
+			l.Bytes = nil
+			e.listed = append(e.listed, l)
+		}
+		dead = append(dead, d)
+	}
+	return dead
+}
+
+func logDead(ctx context.Context, d alert.Dead) {
+	zerolog.Ctx(ctx).Warn().Str("origin", d.Origin).Int("index", d.Index).Int64("offset", d.Offset).
+		Str("source", d.Source).Str("reason", d.Reason).Msg("record kept in the dead letters")
+}
+
+// keepDeadLetters hands dead letters to the sink.
+func keepDeadLetters(ctx context.Context, p *Pipeline, dead []alert.Dead) error {
+	if len(dead) == 0 {
+		return nil
+	}
+	if err := p.opts.DeadLetters.Keep(ctx, dead); err != nil {
+		return fmt.Errorf("keep dead letters: %w", err)
+	}
+	return nil
+}
+
+// kill queues a dead letter for the sink; a listed one (malformed,
+// rejected, a cut input) is also logged and listed in the report while
+// there is room.
+func (r *run) kill(d alert.Dead, listed bool) error {
+	if listed {
+		logDead(r.ctx, d)
+		if len(r.rep.DeadLetters) < MaxListed {
+			l := d
+			l.Bytes = nil
+			r.rep.DeadLetters = append(r.rep.DeadLetters, l)
+		}
+	}
+	r.dead = append(r.dead, d)
+	r.deadBytes += len(d.Bytes)
+	if len(r.dead) >= deadBatch || r.deadBytes >= deadBatchBytes {
+		return r.keepDead()
+	}
+	return nil
+}
+
+// keepDead hands the queued dead letters on to the sink.
+func (r *run) keepDead() error {
+	if len(r.dead) == 0 {
+		return nil
+	}
+	w := work{dead: r.dead}
+	r.dead, r.deadBytes = nil, 0
+	return r.send(w)
+}
+
+// silence records the sources of the run and delivers the alerts of the
+// sources silent for too long (once the evaluation is done).
+func (e *evaluator) silence(rep *Report) error {
+	silent, err := e.p.checkSilence(e.ctx, e.p.opts.Now(), rep)
+	if err != nil {
+		return err
+	}
+	n := e.alertCount
+	if err := e.deliver(silent); err != nil {
+		return err
+	}
+	rep.AlertCount += e.alertCount - n
+	if !e.p.opts.OmitAlerts {
+		rep.Alerts = append(rep.Alerts, e.alerts[len(e.alerts)-(e.alertCount-n):]...)
+	}
+	return nil
+}
+
+// suppressor is what drops alerts already delivered: the configured one,
+// else one for this run alone (across its chunks).
+func (p *Pipeline) suppressor() alert.Suppressor {
+	switch {
+	case p.opts.Suppressor != nil:
+		return p.opts.Suppressor
+	case p.opts.Deduper != nil:
+		return alert.MemorySuppressor{Deduper: p.opts.Deduper}
+	}
+	return alert.MemorySuppressor{Deduper: alert.NewDeduper(time.Hour, 1<<16)}
 }
 
 // AlertOf turns a rule match into an alert.
@@ -225,18 +546,13 @@ func AlertOf(m detect.Match) alert.Alert {
 // deliver drops the alerts already delivered within the suppression
 // window, publishes the rest and marks them delivered once the sink
 // acknowledged them; it returns what was published.
-func (p *Pipeline) deliver(ctx context.Context, now time.Time, alerts []alert.Alert) ([]alert.Alert, error) {
-	sup := p.opts.Suppressor
-	if sup == nil && p.opts.Deduper != nil {
-		sup = alert.MemorySuppressor{Deduper: p.opts.Deduper}
+func (p *Pipeline) deliver(ctx context.Context, now time.Time, alerts []alert.Alert, sup alert.Suppressor) ([]alert.Alert, error) {
+	if len(alerts) == 0 {
+		return nil, nil
 	}
-	if sup != nil {
-		var err error
-		if alerts, err = sup.Fresh(ctx, now, alerts); err != nil {
-			return nil, err
-		}
-	} else {
-		alerts = alert.NewDeduper(time.Hour, len(alerts)+1).Fresh(now, alerts)
+	alerts, err := sup.Fresh(ctx, now, alerts)
+	if err != nil {
+		return nil, err
 	}
 	if len(alerts) > 0 {
 		if err := p.opts.Sink.Publish(ctx, alerts); err != nil {
@@ -246,10 +562,8 @@ func (p *Pipeline) deliver(ctx context.Context, now time.Time, alerts []alert.Al
 			}
 			return nil, fmt.Errorf("deliver alerts: %w", err)
 		}
-		if sup != nil {
-			if err := sup.Mark(ctx, now, alerts); err != nil {
-				return nil, err
-			}
+		if err := sup.Mark(ctx, now, alerts); err != nil {
+			return nil, err
 		}
 	}
 	return alerts, nil
@@ -268,7 +582,7 @@ func (p *Pipeline) CheckSilence(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("check silent sources: %w", err)
 	}
-	sent, err := p.deliver(ctx, now, silent)
+	sent, err := p.deliver(ctx, now, silent, p.suppressor())
 	return len(sent), err
 }
 

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"io"
 	"strings"
 	"testing"
 
@@ -58,11 +59,21 @@ func TestRunKeepsMalformedAndGoesOn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Records != 4 || rep.BySource["activitylogs"] != 1 || rep.Unrecognised != 1 || len(rep.Malformed) != 2 {
+	if rep.Records != 4 || rep.BySource["activitylogs"] != 1 || rep.Unrecognised != 1 || rep.Malformed != 2 {
 		t.Fatalf("report: %+v", rep)
 	}
-	if len(dead.dead) != 2 || dead.dead[0].Origin != "eventhub://ns/hub/0/42" || len(dead.dead[1].Bytes) == 0 {
+	// Unrecognised records are kept too (count it, keep it).
+	kinds := []string{alert.DeadUnrecognised, alert.DeadMalformed, alert.DeadMalformed}
+	if len(dead.dead) != 3 {
 		t.Fatalf("dead letters: %+v", dead.dead)
+	}
+	for i, d := range dead.dead {
+		if d.Origin != "eventhub://ns/hub/0/42" || d.Kind != kinds[i] || len(d.Bytes) == 0 || d.Length != int64(len(d.Bytes)) || d.Truncated {
+			t.Errorf("dead letter %d: %+v", i, d)
+		}
+	}
+	if len(rep.DeadLetters) != 2 || rep.DeadLetters[0].Bytes != nil {
+		t.Errorf("listed dead letters: %+v", rep.DeadLetters)
 	}
 	if len(got.Alerts) == 0 || len(rep.Alerts) != len(got.Alerts) {
 		t.Fatalf("alerts published %d, reported %d", len(got.Alerts), len(rep.Alerts))
@@ -88,5 +99,65 @@ func TestRunStopsOnCancel(t *testing.T) {
 	cancel()
 	if _, err := p.Run(ctx, []Input{{Origin: "f", Body: strings.NewReader(diagDelete)}}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled run: %v", err)
+	}
+}
+
+// failingReader returns its bytes, then an error.
+type failingReader struct {
+	r   io.Reader
+	err error
+}
+
+func (f *failingReader) Read(p []byte) (int, error) {
+	n, err := f.r.Read(p)
+	if err == io.EOF {
+		return n, f.err
+	}
+	return n, err
+}
+
+// TestRunReportsAnInputReadInPart: an input that cannot be read to its end
+// (a disk error, a corrupt or capped gzip stream) keeps what was read,
+// names the input and the reason in the report and the dead letters, and
+// the next input goes on.
+func TestRunReportsAnInputReadInPart(t *testing.T) {
+	var got alert.Collector
+	dead := &keep{}
+	p := newPipeline(t, &got, dead)
+	broken := &failingReader{r: strings.NewReader(diagDelete + "\n"), err: errors.New("disk on fire")}
+	rep, err := p.Run(context.Background(), []Input{
+		{Origin: "a.json", Body: broken},
+		{Origin: "b.json", Body: strings.NewReader(strings.Replace(diagDelete, "0001\",\"identity", "0002\",\"identity", 1))},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Records != 2 || rep.BySource["activitylogs"] != 2 || rep.Malformed != 0 {
+		t.Fatalf("report: %+v", rep)
+	}
+	if len(rep.ReadErrors) != 1 || rep.ReadErrors[0].Origin != "a.json" || !strings.Contains(rep.ReadErrors[0].Reason, "disk on fire") {
+		t.Fatalf("read errors: %+v", rep.ReadErrors)
+	}
+	if len(dead.dead) != 1 || dead.dead[0].Kind != alert.DeadUnread || dead.dead[0].Index != -1 {
+		t.Fatalf("dead letters: %+v", dead.dead)
+	}
+	if len(got.Alerts) < 2 {
+		t.Fatalf("%d alerts, want the records of both inputs", len(got.Alerts))
+	}
+}
+
+type panickySink struct{}
+
+func (panickySink) Publish(context.Context, []alert.Alert) error { panic("sink bug") }
+func (panickySink) Close() error                                 { return nil }
+
+// TestRunFailsOnAPanicWhileDelivering: a panic on the evaluating goroutine
+// fails the run (the host retries), as net/http's recovery would have on the
+// caller's goroutine, instead of taking the process down.
+func TestRunFailsOnAPanicWhileDelivering(t *testing.T) {
+	p := newPipeline(t, panickySink{}, &keep{})
+	_, err := p.Run(context.Background(), []Input{{Origin: "f", Body: strings.NewReader(diagDelete + "\n" + diagDelete)}})
+	if err == nil || !strings.Contains(err.Error(), "sink bug") {
+		t.Fatalf("err = %v, want the panic as an error", err)
 	}
 }

@@ -17,17 +17,57 @@ type Input struct {
 	Body   io.Reader
 }
 
-// Malformed is a record that could not be framed or parsed. Its bytes are
-// kept for the dead-letter sink; the batch goes on without it.
+// Malformed is a dead letter as a Report lists it: where the record was
+// and why it was kept, without its bytes (those went to the dead-letter
+// sink).
 type Malformed = alert.Dead
 
-// Report is what one run of the pipeline did.
+// ReadError is an input that could not be read to its end: an I/O error, a
+// corrupt gzip stream, a decompression cap (source.ErrInflateLimit). What
+// was read before it was evaluated.
+type ReadError struct {
+	Origin string
+	Reason string
+}
+
+// Report is what one run of the pipeline did. Its size does not grow with
+// the input: it counts, and lists at most MaxListed dead letters.
 type Report struct {
-	Records      int            // records read (recognised, unrecognised and malformed)
+	Records      int            // records read: parsed (BySource) + Unrecognised + Malformed
 	BySource     map[string]int // recognised and parsed records per source name
-	Unrecognised int            // well-formed records no source claimed
-	Malformed    []Malformed
-	Alerts       []alert.Alert  // alerts raised (after dedupe), in order
-	Coverage     coverage.Tally // parsed records per source, category, subscription and resource type
-	Duration     time.Duration
+	Unrecognised int            // well-formed records no source claimed (kept in the dead-letter sink)
+	Malformed    int            // records that could not be framed or parsed (kept in the dead-letter sink)
+	// Rejected counts parsed records a rule could not evaluate because of
+	// their content (a value its state cannot hold, a panic): kept in the
+	// dead-letter sink with the rule and the reason; every other rule saw
+	// them.
+	Rejected    int
+	DeadLetters []Malformed    // the first MaxListed malformed and rejected records and cut inputs, for the log
+	ReadErrors  []ReadError    // inputs read only in part
+	AlertCount  int            // alerts delivered (after dedupe)
+	Alerts      []alert.Alert  // those alerts, in order; empty with Options.OmitAlerts
+	Coverage    coverage.Tally // parsed records per source, category, subscription and resource type
+	Duration    time.Duration
+}
+
+// Add adds o to r (several runs into one summary); the list of dead
+// letters stays within MaxListed.
+func (r *Report) Add(o Report) {
+	r.Records += o.Records
+	if r.BySource == nil {
+		r.BySource = map[string]int{}
+	}
+	for k, v := range o.BySource {
+		r.BySource[k] += v
+	}
+	r.Unrecognised += o.Unrecognised
+	r.Malformed += o.Malformed
+	r.Rejected += o.Rejected
+	room := max(MaxListed-len(r.DeadLetters), 0)
+	r.DeadLetters = append(r.DeadLetters, o.DeadLetters[:min(room, len(o.DeadLetters))]...)
+	r.ReadErrors = append(r.ReadErrors, o.ReadErrors...)
+	r.AlertCount += o.AlertCount
+	r.Alerts = append(r.Alerts, o.Alerts...)
+	r.Coverage.Merge(&o.Coverage)
+	r.Duration += o.Duration
 }

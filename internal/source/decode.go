@@ -32,6 +32,7 @@ import (
 type Record struct {
 	Index  int    // position in the body, from 0, counting every record yielded
 	Offset int64  // byte offset of the record in the (decompressed) body
+	Length int64  // bytes the record spans in the body: more than len(Bytes) when cut (ErrTooLarge)
 	Bytes  []byte // the record; see Records for how long it stays valid
 	Text   bool   // a plain text line, not JSON
 	Err    error  // the record could not be framed; Bytes holds what was read
@@ -50,6 +51,21 @@ var (
 
 const readBufferSize = 64 << 10
 
+// Decompression caps. A gzip body is read only while it inflates to at
+// most MaxInflatedBytes and, past the first inflateRatioAfter bytes, to at
+// most MaxInflateRatio times the compressed bytes read so far (Azure's
+// JSON logs inflate 10 to 30 times; a bomb hundreds). Past a cap, Records
+// returns an error wrapping ErrInflateLimit after the records read so far:
+// the rest of the body is not read.
+const (
+	MaxInflatedBytes  = 4 << 30
+	MaxInflateRatio   = 100
+	inflateRatioAfter = 64 << 20
+)
+
+// ErrInflateLimit is what a body cut short by a decompression cap wraps.
+var ErrInflateLimit = errors.New("decompression limit")
+
 // Records reads a body and calls fn once per record, in order. Record.Bytes
 // is only valid until fn returns: the buffer is reused for the next record,
 // so copy it to keep it (Registry.Parse copies what it keeps). An error from
@@ -61,12 +77,13 @@ func Records(r io.Reader, fn func(rec Record) error) error {
 	br := getReader(r)
 	defer putReader(br)
 	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
-		zr, err := gzip.NewReader(br)
+		in := &countingReader{r: br}
+		zr, err := gzip.NewReader(in)
 		if err != nil {
 			return fmt.Errorf("open gzip body: %w", err)
 		}
 		defer zr.Close()
-		br = getReader(zr)
+		br = getReader(&inflateLimit{r: zr, in: in, max: MaxInflatedBytes, ratio: MaxInflateRatio, after: inflateRatioAfter})
 		defer putReader(br)
 	}
 	f := &framer{br: br, fn: fn}
@@ -74,6 +91,45 @@ func Records(r io.Reader, fn func(rec Record) error) error {
 		f.consume(3)
 	}
 	return f.run()
+}
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// inflateLimit stops a decompressed stream at the caps (MaxInflatedBytes,
+// MaxInflateRatio).
+type inflateLimit struct {
+	r     io.Reader
+	in    *countingReader // the compressed bytes read
+	n     int64           // inflated bytes returned
+	max   int64
+	ratio int64
+	after int64 // the ratio is checked past this many inflated bytes
+}
+
+func (l *inflateLimit) Read(p []byte) (int, error) {
+	if l.n >= l.max {
+		return 0, fmt.Errorf("%w: gzip body inflates past %d bytes (decompress it first to read it all)", ErrInflateLimit, l.max)
+	}
+	if l.n >= l.after && l.n > l.ratio*l.in.n {
+		return 0, fmt.Errorf("%w: gzip body inflates over %d times its size (%d bytes from %d; a decompression bomb?)",
+			ErrInflateLimit, l.ratio, l.n, l.in.n)
+	}
+	if rest := l.max - l.n; int64(len(p)) > rest {
+		p = p[:rest]
+	}
+	n, err := l.r.Read(p)
+	l.n += int64(n)
+	return n, err
 }
 
 // readers are reused across bodies: an Event Hub batch is many small
@@ -99,6 +155,9 @@ type framer struct {
 	buf   []byte // the record being framed, reused
 	index int
 	rerr  error // read error other than io.EOF
+	// trimmed is how many line-end bytes the record being emitted lost
+	// to trimming: they are not part of its Length.
+	trimmed int
 }
 
 // window returns the unread buffered bytes, reading more when none are
@@ -152,6 +211,10 @@ func (f *framer) skipBlank(commas bool) {
 func isBlank(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 
 func (f *framer) emit(rec Record) error {
+	if rec.Length == 0 {
+		rec.Length = max(f.off-rec.Offset-int64(f.trimmed), int64(len(rec.Bytes)))
+	}
+	f.trimmed = 0
 	rec.Index = f.index
 	f.index++
 	return f.fn(rec)
@@ -200,6 +263,7 @@ func (f *framer) textLine() error {
 	if len(line) == 0 {
 		return nil
 	}
+	f.trimmed = len(f.buf) - len(line)
 	rec := Record{Offset: start, Bytes: line, Text: true}
 	if tooLarge {
 		rec.Err = fmt.Errorf("%w: line longer than %d bytes", ErrTooLarge, MaxRecordBytes)
@@ -310,7 +374,7 @@ func (f *framer) emitElements(body, arr []byte, base int64) error {
 	_ = event.ArrayEach(arr, func(el []byte) bool {
 		// el is a sub-slice of body: the capacity difference is its index.
 		at := base + int64(cap(body)-cap(el))
-		ferr = f.emit(Record{Offset: at, Bytes: el})
+		ferr = f.emit(Record{Offset: at, Length: int64(len(el)), Bytes: el})
 		return ferr == nil
 	})
 	return ferr
@@ -458,8 +522,9 @@ func (f *framer) check(buf []byte, topLevel bool) ([]byte, error) {
 		err = fmt.Errorf("%w: trailing bytes at offset %d", ErrInvalidJSON, end)
 	}
 	if topLevel {
-		buf, _ = f.readLine(buf)
-		buf = bytes.TrimRight(buf, "\r\n")
+		full, _ := f.readLine(buf)
+		buf = bytes.TrimRight(full, "\r\n")
+		f.trimmed = len(full) - len(buf)
 	}
 	return buf, err
 }

@@ -421,10 +421,10 @@ func checkOps(ops []Op) error {
 			return fmt.Errorf("%w: operation %d: unknown kind %v", ErrInvalid, i, o.Kind)
 		}
 		if len(e.Data) > MaxDataLen {
-			return fmt.Errorf("%w: operation %d: %s: Data is %d bytes, at most %d", ErrInvalid, i, e.Key(), len(e.Data), MaxDataLen)
+			return fmt.Errorf("%w: operation %d: %s: Data is %d bytes, at most %d", ErrEntityTooLarge, i, e.Key(), len(e.Data), MaxDataLen)
 		}
 		if len(e.Text) > MaxTextLen {
-			return fmt.Errorf("%w: operation %d: %s: Text is %d bytes, at most %d", ErrInvalid, i, e.Key(), len(e.Text), MaxTextLen)
+			return fmt.Errorf("%w: operation %d: %s: Text is %d bytes, at most %d", ErrEntityTooLarge, i, e.Key(), len(e.Text), MaxTextLen)
 		}
 		if !edmTimeOK(e.Expires) || !edmTimeOK(e.Time) {
 			return fmt.Errorf("%w: operation %d: %s: times must be zero or from year 1601 to 9999 (Edm.DateTime)", ErrInvalid, i, e.Key())

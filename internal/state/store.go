@@ -188,6 +188,13 @@ var ErrConflict = errors.New("state: precondition failed")
 // duplicate key, a missing ETag, an oversized property. No I/O was done.
 var ErrInvalid = errors.New("state: invalid request")
 
+// ErrEntityTooLarge is what an entity over the store's limits wraps (Data
+// over MaxDataLen, Text over MaxTextLen); it is also an ErrInvalid. What an
+// entity holds comes from records, so the caller can tell the records
+// behind it from a dependency failure: the detection engine narrows such a
+// failure down to the records that caused it (detect.ContentFault).
+var ErrEntityTooLarge = fmt.Errorf("%w: entity too large", ErrInvalid)
+
 // ConflictError reports the partitions whose transaction failed a
 // precondition. Every operation not listed in Uncommitted was applied.
 type ConflictError struct {

@@ -1,0 +1,240 @@
+package detect
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/azdetect/azdetect/internal/event"
+	"github.com/azdetect/azdetect/internal/state"
+)
+
+// Per-record isolation. Every field of a record may be the attacker's, so
+// no record's content may fail a batch: what one record causes is that
+// record's failure alone. A kind that knows which events made it fail says
+// so with a *RecordError; a store that refuses an entity before any I/O
+// (state.ErrInvalid, state.ErrEntityTooLarge) or a panic while evaluating
+// tells the engine only that some event did, and the engine narrows it down
+// by evaluating the rule over halves of the events. Either way the events
+// behind the fault come back as Rejected (for the pipeline's dead letters)
+// and the rule's matches over the others stand.
+
+// Rejected is an event one rule could not evaluate because of the event's
+// own content. Only that rule skipped it; every other rule saw it.
+type Rejected struct {
+	Event  *event.Event
+	RuleID string
+	Kind   string // the rule's kind name
+	Err    error
+}
+
+func (r Rejected) Error() string {
+	return fmt.Sprintf("rule %s (%s): %v", r.RuleID, r.Kind, r.Err)
+}
+
+func (r Rejected) Unwrap() error { return r.Err }
+
+// RecordError is what a kind returns when it knows which events' content
+// made it fail (say, an entity built from their values is over the store's
+// limits): the engine evaluates the rule again without them and reports
+// them as Rejected. Events must be events the kind was given.
+type RecordError struct {
+	Events []*event.Event
+	Err    error
+}
+
+func (e *RecordError) Error() string {
+	return fmt.Sprintf("%d record(s): %v", len(e.Events), e.Err)
+}
+
+func (e *RecordError) Unwrap() error { return e.Err }
+
+// ErrPanic is what a panic recovered while evaluating a rule wraps.
+var ErrPanic = errors.New("panic while evaluating")
+
+// ContentFault reports whether err was caused by what the evaluated events
+// hold rather than by a dependency: a *RecordError, a request the store
+// refused before any I/O (state.ErrInvalid, which state.ErrEntityTooLarge
+// is), or a panic while evaluating. A cancelled context never is.
+func ContentFault(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	var re *RecordError
+	return errors.As(err, &re) || errors.Is(err, state.ErrInvalid) || errors.Is(err, ErrPanic)
+}
+
+// maxIsolationCalls bounds how often one rule's kind is called for one
+// batch while narrowing a fault down (each call may cost storage round
+// trips). Past it, every event of a part that still fails is rejected
+// whole: kept in the dead letters, and still seen by every other rule.
+const maxIsolationCalls = 256
+
+// matchesOf runs rule i's kind over its selected events. Without isolate
+// it is the kind's Matches (a panic becomes an error, not a crash of the
+// process: stateful kinds run on goroutines of their own).
+func (e *Engine) matchesOf(ctx context.Context, i int, evs []*event.Event, isolate bool) ([]Match, []Rejected, error) {
+	r, k := e.rules[i], e.kinds[i]
+	if !isolate {
+		m, err := safeMatches(ctx, k, r, evs)
+		return m, nil, err
+	}
+	iso := isolator{ctx: ctx, rule: r, kind: k}
+	m, err := iso.run(evs)
+	return m, iso.rejected, err
+}
+
+func safeMatches(ctx context.Context, k Kind, r *Rule, evs []*event.Event) (m []Match, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			m, err = nil, fmt.Errorf("%w: %v", ErrPanic, p)
+		}
+	}()
+	return k.Matches(ctx, r, evs)
+}
+
+// isolator narrows one rule's content faults down to the events behind
+// them.
+type isolator struct {
+	ctx      context.Context
+	rule     *Rule
+	kind     Kind
+	calls    int
+	rejected []Rejected
+}
+
+func (s *isolator) reject(evs []*event.Event, err error) {
+	for _, ev := range evs {
+		s.rejected = append(s.rejected, Rejected{Event: ev, RuleID: s.rule.ID, Kind: s.kind.Name(), Err: err})
+	}
+}
+
+// run evaluates evs, in order; the matches of parts evaluated separately
+// keep that order. Evaluating a part again after a failed attempt is what
+// a redelivered batch does: the kinds are idempotent under it.
+func (s *isolator) run(evs []*event.Event) ([]Match, error) {
+	for {
+		s.calls++
+		m, err := safeMatches(s.ctx, s.kind, s.rule, evs)
+		if err == nil || !ContentFault(err) || s.ctx.Err() != nil {
+			return m, err
+		}
+		var re *RecordError
+		if errors.As(err, &re) {
+			if rest, n := without(evs, re.Events); n > 0 {
+				s.reject(re.Events, re.Err)
+				if len(rest) == 0 {
+					return nil, nil
+				}
+				evs = rest
+				continue
+			}
+		}
+		if len(evs) == 1 || s.calls >= maxIsolationCalls {
+			s.reject(evs, err)
+			return nil, nil
+		}
+		mid := len(evs) / 2
+		first, err := s.run(evs[:mid])
+		if err != nil {
+			return nil, err
+		}
+		second, err := s.run(evs[mid:])
+		if err != nil {
+			return nil, err
+		}
+		return append(first, second...), nil
+	}
+}
+
+// without returns evs less the events in drop, and how many it left out.
+func without(evs, drop []*event.Event) ([]*event.Event, int) {
+	set := make(map[*event.Event]bool, len(drop))
+	for _, ev := range drop {
+		set[ev] = true
+	}
+	rest := make([]*event.Event, 0, len(evs))
+	for _, ev := range evs {
+		if !set[ev] {
+			rest = append(rest, ev)
+		}
+	}
+	return rest, len(evs) - len(rest)
+}
+
+// selectEvents runs every rule's condition over every event and returns,
+// per rule, the events it selected. With isolate, a panic in a condition
+// rejects that event for that rule alone.
+func (e *Engine) selectEvents(ctx context.Context, events []*event.Event, isolate bool) ([][]*event.Event, []Rejected, error) {
+	if !isolate {
+		sel, err := e.selectEach(ctx, events, nil)
+		return sel, nil, err
+	}
+	sel, err := func() (sel [][]*event.Event, err error) {
+		defer func() {
+			if p := recover(); p != nil {
+				sel, err = nil, fmt.Errorf("%w: %v", ErrPanic, p)
+			}
+		}()
+		return e.selectEach(ctx, events, nil)
+	}()
+	if !errors.Is(err, ErrPanic) {
+		return sel, nil, err
+	}
+	// Some condition panicked: go again, one rule and event at a time.
+	var rejected []Rejected
+	sel, err = e.selectEach(ctx, events, func(i int, ev *event.Event, p any) {
+		rejected = append(rejected, Rejected{Event: ev, RuleID: e.rules[i].ID, Kind: e.kinds[i].Name(),
+			Err: fmt.Errorf("%w: condition: %v", ErrPanic, p)})
+	})
+	return sel, rejected, err
+}
+
+// selectEach is the condition pass. With onPanic set, each condition runs
+// under recover and a panic calls onPanic instead of selecting the event.
+func (e *Engine) selectEach(ctx context.Context, events []*event.Event, onPanic func(i int, ev *event.Event, p any)) ([][]*event.Event, error) {
+	selected := make([][]*event.Event, len(e.rules))
+	cache := newFieldCache()
+	ec := evalCtx{cache: cache}
+	for _, ev := range events {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if ev == nil {
+			continue
+		}
+		idx := e.byService[ev.Source]
+		if len(idx) == 0 {
+			continue
+		}
+		cache.reset(ev)
+		ec.ev = ev
+		for _, i := range idx {
+			if onPanic == nil {
+				if e.rules[i].match(&ec) {
+					selected[i] = append(selected[i], ev)
+				}
+				continue
+			}
+			ok, p := safeMatch(e.rules[i], &ec)
+			if p != nil {
+				onPanic(i, ev, p)
+				cache.reset(ev) // the cache may hold half a lookup
+				continue
+			}
+			if ok {
+				selected[i] = append(selected[i], ev)
+			}
+		}
+	}
+	return selected, nil
+}
+
+func safeMatch(r *Rule, ec *evalCtx) (ok bool, p any) {
+	defer func() {
+		if q := recover(); q != nil {
+			ok, p = false, q
+		}
+	}()
+	return r.match(ec), nil
+}
