@@ -9,7 +9,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 )
 
 // backend is what differs between Memory and Table: the round trips. The
@@ -420,17 +419,11 @@ func checkOps(ops []Op) error {
 		default:
 			return fmt.Errorf("%w: operation %d: unknown kind %v", ErrInvalid, i, o.Kind)
 		}
-		if len(e.Data) > MaxDataLen {
-			return fmt.Errorf("%w: operation %d: %s: Data is %d bytes, at most %d", ErrInvalid, i, e.Key(), len(e.Data), MaxDataLen)
-		}
-		if len(e.Text) > MaxTextLen {
-			return fmt.Errorf("%w: operation %d: %s: Text is %d bytes, at most %d", ErrInvalid, i, e.Key(), len(e.Text), MaxTextLen)
+		if err := CheckEntity(e); err != nil {
+			return fmt.Errorf("operation %d: %w", i, err)
 		}
 		if !edmTimeOK(e.Expires) || !edmTimeOK(e.Time) {
 			return fmt.Errorf("%w: operation %d: %s: times must be zero or from year 1601 to 9999 (Edm.DateTime)", ErrInvalid, i, e.Key())
-		}
-		if !utf8.ValidString(e.Text) {
-			return fmt.Errorf("%w: operation %d: %s: Text is not UTF-8", ErrInvalid, i, e.Key())
 		}
 	}
 	return nil

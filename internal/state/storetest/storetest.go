@@ -36,6 +36,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"ETagChangesOnEveryWrite", testETags},
 		{"Preconditions", testPreconditions},
 		{"InvalidRequests", testInvalid},
+		{"EntityAtTheLimits", testLimits},
 		{"BatchReadAcrossPartitions", testBatchRead},
 		{"ListByPrefix", testList},
 		{"LargePartitionSplitsIntoTransactions", testSplit},
@@ -738,4 +739,40 @@ func runPattern(name string) string {
 		parts[i] = "^" + regexp.QuoteMeta(p) + "$"
 	}
 	return strings.Join(parts, "/")
+}
+
+// testLimits: an entity at every property limit round-trips (the service
+// accepts what CheckEntity lets through), one byte over is refused before
+// any I/O with ErrEntityTooLarge, and the rest of the call is not applied.
+func testLimits(t *testing.T, s state.Store, table string) {
+	ctx := ctxFor(t)
+	text := strings.Repeat("é", state.MaxTextLen/2) // 32 KiB of UTF-8, 16 Ki UTF-16 units
+	big := state.Entity{PartitionKey: "p", RowKey: "max", Count: 1, Time: time.Now(), Expires: time.Now().Add(time.Hour),
+		Text: text, Data: bytes.Repeat([]byte{0xFF}, state.MaxDataLen)}
+	if err := state.CheckEntity(big); err != nil {
+		t.Fatalf("CheckEntity of an entity at the limits: %v", err)
+	}
+	mustApply(t, s, table, state.Op{Kind: state.Insert, Entity: big})
+	got := mustGetOne(t, s, table, big.Key())
+	if got.Text != big.Text || !bytes.Equal(got.Data, big.Data) {
+		t.Errorf("entity at the limits came back changed: text %d bytes, data %d bytes", len(got.Text), len(got.Data))
+	}
+	over := []state.Entity{
+		{PartitionKey: "p", RowKey: "data", Data: make([]byte, state.MaxDataLen+1)},
+		{PartitionKey: "p", RowKey: "text", Text: strings.Repeat("a", state.MaxTextLen+1)},
+		{PartitionKey: "p", RowKey: "huge", Data: make([]byte, 20<<20)},
+	}
+	for _, e := range over {
+		if err := state.CheckEntity(e); !errors.Is(err, state.ErrEntityTooLarge) {
+			t.Errorf("CheckEntity(%s): %v, want ErrEntityTooLarge", e.RowKey, err)
+		}
+		ok := state.Entity{PartitionKey: "p", RowKey: "ok-" + e.RowKey, Count: 1}
+		err := s.Apply(ctx, table, []state.Op{{Kind: state.Upsert, Entity: ok}, {Kind: state.Upsert, Entity: e}})
+		if !errors.Is(err, state.ErrEntityTooLarge) || !errors.Is(err, state.ErrInvalid) {
+			t.Errorf("apply %s: err = %v, want ErrEntityTooLarge (and ErrInvalid)", e.RowKey, err)
+		}
+		if got := mustGet(t, s, table, ok.Key()); len(got) != 0 {
+			t.Errorf("apply %s: the valid operation beside it was written", e.RowKey)
+		}
+	}
 }
