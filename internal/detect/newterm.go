@@ -96,14 +96,21 @@ func (k *NewTermKind) Matches(ctx context.Context, r *Rule, events []*event.Even
 	}
 	firsts := map[state.Key]time.Time{} // first-seen row -> entity first seen
 	raise := map[state.Key]*event.Event{}
-	t := txn{store: k.store, table: StateTable, step: func(key state.Key, cur state.Entity, found bool) (state.Op, bool, error) {
+	blame := func(key state.Key) []*event.Event {
+		if evs, ok := entities[key]; ok {
+			return evs
+		}
+		return terms[key].events
+	}
+	t := txn{store: k.store, table: StateTable, rule: r.ID, blame: blame, step: func(key state.Key, cur state.Entity, found bool) (state.Op, bool, error) {
 		if evs, ok := entities[key]; ok {
 			return k.stepFirst(key, cur, found, evs, firsts)
 		}
 		return k.stepTerm(key, cur, found, terms[key], firsts[terms[key].first], raise)
 	}}
-	if err := t.run(ctx, order); err != nil {
-		return nil, err
+	refused := t.run(ctx, order)
+	if _, ok := AsRecordErrors(refused); refused != nil && !ok {
+		return nil, refused
 	}
 	var out []Match
 	for _, key := range order {
@@ -117,7 +124,7 @@ func (k *NewTermKind) Matches(ctx context.Context, r *Rule, events []*event.Even
 			WindowStart: ev.Time.UTC(), Count: 1, Values: []string{b.display},
 		})
 	}
-	return out, nil
+	return out, refused
 }
 
 func (k *NewTermKind) stepFirst(key state.Key, cur state.Entity, found bool, evs []*event.Event, firsts map[state.Key]time.Time) (state.Op, bool, error) {
@@ -210,8 +217,8 @@ func (k *NewTermKind) term(ev *event.Event) (key, display []string, ok bool) {
 		if f.family {
 			v = AgentFamily(v)
 		}
-		key = append(key, strings.ToLower(v))
-		display = append(display, v)
+		key = append(key, Bounded(strings.ToLower(v)))
+		display = append(display, Bounded(v))
 	}
 	return key, display, true
 }

@@ -92,7 +92,7 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 		return nil, nil
 	}
 	results := map[state.Key]seqData{}
-	t := txn{store: k.store, table: StateTable, step: func(key state.Key, cur state.Entity, found bool) (state.Op, bool, error) {
+	t := txn{store: k.store, table: StateTable, rule: r.ID, blame: func(key state.Key) []*event.Event { return groups[key].events }, step: func(key state.Key, cur state.Entity, found bool) (state.Op, bool, error) {
 		gr := groups[key]
 		d := seqData{Steps: map[int]seqStep{}}
 		if err := loadState("sequence", key, cur, found, &d); err != nil {
@@ -148,8 +148,9 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 			Expires: k.expires(start, k.c.Timespan)}
 		return writeOp(e, cur, found), true, nil
 	}}
-	if err := t.run(ctx, order); err != nil {
-		return nil, err
+	refused := t.run(ctx, order)
+	if _, ok := AsRecordErrors(refused); refused != nil && !ok {
+		return nil, refused
 	}
 	var out []Match
 	for _, key := range order {
@@ -186,7 +187,7 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 		}
 		out = append(out, Match{Rule: r, Events: slices.Clip(evs), GroupKey: groups[key].key, WindowStart: lo, Count: d.Steps[0].N})
 	}
-	return out, nil
+	return out, refused
 }
 
 // addStep records ev as an event of step s; it reports a change.

@@ -68,7 +68,13 @@ func (k *SpikeKind) Matches(ctx context.Context, r *Rule, events []*event.Event)
 	counts := map[state.Key]int64{}
 	firsts := map[string]time.Time{}
 	keep := time.Duration(k.c.Baseline+1) * k.c.Timespan
-	t := txn{store: k.store, table: StateTable, step: func(key state.Key, cur state.Entity, found bool) (state.Op, bool, error) {
+	blame := func(key state.Key) []*event.Event {
+		if key.RowKey == firstRow {
+			return firstEvs[key.PartitionKey]
+		}
+		return buckets[key].events
+	}
+	t := txn{store: k.store, table: StateTable, rule: r.ID, blame: blame, step: func(key state.Key, cur state.Entity, found bool) (state.Op, bool, error) {
 		if key.RowKey == firstRow {
 			first := cur.Time
 			if !found {
@@ -122,9 +128,9 @@ func (k *SpikeKind) Matches(ctx context.Context, r *Rule, events []*event.Event)
 			Data: data, Expires: k.expires(b.window.Add(k.c.Timespan), keep)}
 		return writeOp(e, cur, found), true, nil
 	}}
-	history, err := t.runWith(ctx, writes, reads)
-	if err != nil {
-		return nil, err
+	history, refused := t.runWith(ctx, writes, reads)
+	if _, ok := AsRecordErrors(refused); refused != nil && !ok {
+		return nil, refused
 	}
 	var out []Match
 	for _, key := range writes {
@@ -163,7 +169,7 @@ func (k *SpikeKind) Matches(ctx context.Context, r *Rule, events []*event.Event)
 		out = append(out, Match{Rule: r, Events: evs, GroupKey: b.group, WindowStart: b.window, Count: int(n),
 			Values: []string{fmt.Sprintf("%.1f", mean)}})
 	}
-	return out, nil
+	return out, refused
 }
 
 func latest(evs []*event.Event) time.Time {

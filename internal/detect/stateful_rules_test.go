@@ -33,6 +33,9 @@ func (s renamed) Get(ctx context.Context, table string, keys []state.Key) (map[s
 func (s renamed) List(ctx context.Context, table, pk, prefix string) ([]state.Entity, error) {
 	return s.Store.List(ctx, s.prefix+table, pk, prefix)
 }
+func (s renamed) Find(ctx context.Context, table, pk string, prefixes []string) ([]state.Entity, error) {
+	return s.Store.Find(ctx, s.prefix+table, pk, prefixes)
+}
 func (s renamed) Apply(ctx context.Context, table string, ops []state.Op) error {
 	return s.Store.Apply(ctx, s.prefix+table, ops)
 }

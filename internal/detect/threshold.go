@@ -74,7 +74,7 @@ func (k *ThresholdKind) Matches(ctx context.Context, r *Rule, events []*event.Ev
 	}
 	results := map[state.Key]thresholdData{}
 	counts := map[state.Key]int64{}
-	t := txn{store: k.store, table: StateTable, step: func(key state.Key, cur state.Entity, found bool) (state.Op, bool, error) {
+	t := txn{store: k.store, table: StateTable, rule: r.ID, blame: func(key state.Key) []*event.Event { return buckets[key].events }, step: func(key state.Key, cur state.Entity, found bool) (state.Op, bool, error) {
 		b := buckets[key]
 		var d thresholdData
 		if err := loadState("threshold", key, cur, found, &d); err != nil {
@@ -100,14 +100,15 @@ func (k *ThresholdKind) Matches(ctx context.Context, r *Rule, events []*event.Ev
 				d.Last = ev.Time.UTC()
 			}
 			if k.c.Type == CorrValueSum {
-				if v, ok := firstValue(ev, k.c.fieldRes); ok {
+				// A number is short: a longer value is not one (and is not parsed).
+				if v, ok := firstValue(ev, k.c.fieldRes); ok && len(v) <= 64 {
 					if f, err := strconv.ParseFloat(v, 64); err == nil && f > 0 && !math.IsInf(f, 0) {
 						d.Sum += f
 					}
 				}
 			} else if k.c.fieldRes != nil && len(d.Values) < maxValues {
 				if v, ok := firstValue(ev, k.c.fieldRes); ok {
-					v = strings.ToLower(v)
+					v = Bounded(strings.ToLower(v))
 					if !slices.Contains(d.Values, v) {
 						d.Values = append(d.Values, v)
 					}
@@ -126,8 +127,9 @@ func (k *ThresholdKind) Matches(ctx context.Context, r *Rule, events []*event.Ev
 			Time: b.window, Expires: k.expires(b.window.Add(k.c.Timespan), k.c.Timespan)}
 		return writeOp(e, cur, found), true, nil
 	}}
-	if err := t.run(ctx, order); err != nil {
-		return nil, err
+	refused := t.run(ctx, order)
+	if _, ok := AsRecordErrors(refused); refused != nil && !ok {
+		return nil, refused
 	}
 	var out []Match
 	for _, key := range order {
@@ -153,7 +155,7 @@ func (k *ThresholdKind) Matches(ctx context.Context, r *Rule, events []*event.Ev
 		}
 		out = append(out, m)
 	}
-	return out, nil
+	return out, refused
 }
 
 var _ Kind = (*ThresholdKind)(nil)

@@ -36,6 +36,7 @@ type query struct {
 	partition string
 	rows      []string  // RowKey eq any of these (at most MaxQueryKeys)
 	prefix    string    // or: RowKey starts with prefix
+	prefixes  []string  // or: RowKey starts with any of these (at most MaxQueryPrefixes)
 	expired   time.Time // or, over the whole table: Expires before this
 }
 
@@ -220,6 +221,86 @@ func (s *engine) List(ctx context.Context, table, partitionKey, rowPrefix string
 	}
 	slices.SortFunc(found, func(a, b Entity) int { return strings.Compare(a.RowKey, b.RowKey) })
 	return found, nil
+}
+
+// Find implements Store.
+func (s *engine) Find(ctx context.Context, table, partitionKey string, rowPrefixes []string) ([]Entity, error) {
+	if err := checkKeys(Key{partitionKey, ""}); err != nil {
+		return nil, fmt.Errorf("state: find in %s: %w", table, err)
+	}
+	for _, p := range rowPrefixes {
+		if err := checkKeys(Key{partitionKey, p}); err != nil {
+			return nil, fmt.Errorf("state: find in %s: %w", table, err)
+		}
+	}
+	if err := s.ensure(ctx, table); err != nil {
+		return nil, err
+	}
+	prefixes := slices.Clone(rowPrefixes)
+	slices.Sort(prefixes)
+	prefixes = slices.Compact(prefixes)
+	if len(prefixes) == 0 {
+		return nil, nil
+	}
+	var queries []query
+	if (len(prefixes)+MaxQueryPrefixes-1)/MaxQueryPrefixes > MaxFindQueries {
+		queries = []query{{partition: partitionKey}}
+	} else {
+		for chunk := range slices.Chunk(prefixes, MaxQueryPrefixes) {
+			queries = append(queries, query{partition: partitionKey, prefixes: chunk})
+		}
+	}
+	ps := newPrefixSet(prefixes)
+	var mu sync.Mutex
+	var found []Entity
+	errs := s.each(len(queries), func(i int) error {
+		var page []Entity
+		trips, err := s.b.query(ctx, table, queries[i], func(p []Entity) error {
+			for _, e := range p {
+				if ps.match(e.RowKey) {
+					page = append(page, e)
+				}
+			}
+			return nil
+		})
+		s.ops.Add(int64(trips))
+		mu.Lock()
+		found = append(found, page...)
+		mu.Unlock()
+		return err
+	})
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("state: find in %s partition %q: %w", table, partitionKey, err)
+	}
+	slices.SortFunc(found, func(a, b Entity) int { return strings.Compare(a.RowKey, b.RowKey) })
+	return found, nil
+}
+
+// prefixSet answers "does s start with one of these prefixes" with one map
+// look-up per distinct prefix length.
+type prefixSet struct {
+	lens []int
+	set  map[string]bool
+}
+
+func newPrefixSet(prefixes []string) prefixSet {
+	ps := prefixSet{set: make(map[string]bool, len(prefixes))}
+	for _, p := range prefixes {
+		ps.set[p] = true
+		if !slices.Contains(ps.lens, len(p)) {
+			ps.lens = append(ps.lens, len(p))
+		}
+	}
+	return ps
+}
+
+func (ps prefixSet) match(s string) bool {
+	for _, n := range ps.lens {
+		if n <= len(s) && ps.set[s[:n]] {
+			return true
+		}
+	}
+	return false
 }
 
 // Apply implements Store.

@@ -91,6 +91,13 @@ func (m *memBackend) find(table string, q query) []Entity {
 		slices.SortFunc(out, func(a, b Entity) int {
 			return cmp.Or(strings.Compare(a.PartitionKey, b.PartitionKey), strings.Compare(a.RowKey, b.RowKey))
 		})
+	case q.prefixes != nil:
+		ps := newPrefixSet(q.prefixes)
+		for _, e := range m.tables[table][q.partition] {
+			if ps.match(e.RowKey) {
+				out = append(out, clone(e))
+			}
+		}
 	default:
 		for _, e := range m.tables[table][q.partition] {
 			if strings.HasPrefix(e.RowKey, q.prefix) {

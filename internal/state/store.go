@@ -65,6 +65,13 @@ type Store interface {
 	// rowPrefix ("" for the whole partition), ordered by row key.
 	List(ctx context.Context, table, partitionKey, rowPrefix string) ([]Entity, error)
 
+	// Find reads every entity of one partition whose row key starts with
+	// one of rowPrefixes: the rows of a few groups whatever their suffixes
+	// (a threshold counter's writers). One query per MaxQueryPrefixes
+	// prefixes; more than MaxFindQueries queries' worth reads the whole
+	// partition in one query instead (a page per 1,000 entities).
+	Find(ctx context.Context, table, partitionKey string, rowPrefixes []string) ([]Entity, error)
+
 	// Apply runs the operations, grouped by partition into transactions of
 	// at most MaxTransactionOps operations, in the order given within each
 	// partition. A key may appear once per call. Each transaction is
@@ -92,6 +99,12 @@ const (
 	// MaxQueryKeys is how many row keys one partition query asks for: the
 	// service allows 15 comparisons in a $filter, one is the partition key.
 	MaxQueryKeys = 14
+	// MaxQueryPrefixes is how many row-key prefixes one query asks for:
+	// each is a range, two comparisons.
+	MaxQueryPrefixes = 7
+	// MaxFindQueries is how many prefix queries Find makes for one
+	// partition before it reads the whole partition instead.
+	MaxFindQueries = 3
 	// MaxKeyLen is the longest key JoinKey and Escape produce; longer keys
 	// keep a readable prefix and end in a hash of the whole.
 	MaxKeyLen = 128

@@ -39,6 +39,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"EntityAtTheLimits", testLimits},
 		{"BatchReadAcrossPartitions", testBatchRead},
 		{"ListByPrefix", testList},
+		{"FindByPrefixes", testFind},
 		{"LargePartitionSplitsIntoTransactions", testSplit},
 		{"ConflictNamesUncommittedKeys", testConflictAcrossPartitions},
 		{"TransactionAllOrNothing", testAllOrNothing},
@@ -774,5 +775,54 @@ func testLimits(t *testing.T, s state.Store, table string) {
 		if got := mustGet(t, s, table, ok.Key()); len(got) != 0 {
 			t.Errorf("apply %s: the valid operation beside it was written", e.RowKey)
 		}
+	}
+}
+
+// testFind: the rows of a few groups (prefix "group|"), whatever follows,
+// in one query; past MaxFindQueries queries' worth, one read of the whole
+// partition gives the same answer.
+func testFind(t *testing.T, s state.Store, table string) {
+	ctx := ctxFor(t)
+	var ops []state.Op
+	for g := range 30 {
+		for w := range 3 {
+			ops = append(ops, state.Op{Kind: state.Insert, Entity: state.Entity{PartitionKey: "p",
+				RowKey: fmt.Sprintf("g%02d|w%d", g, w), Count: int64(g*10 + w)}})
+		}
+	}
+	ops = append(ops, state.Op{Kind: state.Insert, Entity: state.Entity{PartitionKey: "other", RowKey: "g01|w0"}})
+	mustApply(t, s, table, ops...)
+	rows := func(es []state.Entity) string {
+		var out []string
+		for _, e := range es {
+			out = append(out, e.RowKey)
+		}
+		return strings.Join(out, ",")
+	}
+	before := s.Ops()
+	got, err := s.Find(ctx, table, "p", []string{"g03|", "g01|", "g1|", "g29|", "g01|"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "g01|w0,g01|w1,g01|w2,g03|w0,g03|w1,g03|w2,g29|w0,g29|w1,g29|w2"; rows(got) != want {
+		t.Errorf("find: %s, want %s", rows(got), want)
+	}
+	if n := s.Ops() - before; n != 1 {
+		t.Errorf("find of 4 prefixes took %d round trips, want 1", n)
+	}
+	var many []string
+	for g := range 25 {
+		many = append(many, fmt.Sprintf("g%02d|", g))
+	}
+	before = s.Ops()
+	got, err = s.Find(ctx, table, "p", many)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 75 || got[0].RowKey != "g00|w0" || got[74].RowKey != "g24|w2" || got[74].Count != 242 {
+		t.Errorf("find of 25 prefixes: %d rows (%s)", len(got), rows(got))
+	}
+	if n := s.Ops() - before; n != 1 {
+		t.Errorf("find of 25 prefixes took %d round trips, want 1 (the whole partition)", n)
 	}
 }
