@@ -98,6 +98,10 @@ type Event struct {
 	// Extra holds source-specific normalised values a source wants rules to
 	// read by a stable name (for example "signin.authentication_requirement").
 	Extra map[string]string
+
+	// Pos is where the record came from in its writer's stream: stateful
+	// rules count it once by it (see Position). Set by the pipeline.
+	Pos Position
 }
 
 // Set stores a source-specific normalised value readable by Get(name).

@@ -96,6 +96,7 @@ func (p *Pipeline) Run(ctx context.Context, inputs []Input) (Report, error) {
 	}
 
 	for _, in := range inputs {
+		writer, seq := in.position()
 		err := source.Records(in.Body, func(rec source.Record) error {
 			if err := ctx.Err(); err != nil {
 				return err
@@ -108,6 +109,7 @@ func (p *Pipeline) Run(ctx context.Context, inputs []Input) (Report, error) {
 			ev, status, err := p.opts.Registry.Parse(rec.Bytes)
 			switch status {
 			case source.Parsed:
+				ev.Pos = event.Position{Writer: writer, Seq: seq, Index: rec.Index}
 				rep.BySource[ev.Source]++
 				rep.Coverage.Add(ev)
 				batch = append(batch, ev)
@@ -118,7 +120,10 @@ func (p *Pipeline) Run(ctx context.Context, inputs []Input) (Report, error) {
 				}
 				if source.IsFlow(ev) {
 					// One event per tuple, evaluated in chunks (flowtuple.go).
+					sub := 0
 					return p.opts.Registry.ExpandFlow(ev, func(t *event.Event) error {
+						sub++
+						t.Pos = event.Position{Writer: writer, Seq: seq, Index: rec.Index, Sub: sub}
 						batch = append(batch, t)
 						if len(batch) >= chunk {
 							return flush()
