@@ -301,16 +301,8 @@ func (k *ThresholdKind) count(key state.Key, cur state.Entity, found bool, evs [
 	var have map[uint64]bool
 	changed := false
 	for _, ev := range evs {
-		if ev.Pos.Writer == "" {
-			var isNew bool
-			if d.Keys, isNew = addKey(d.Keys, eventKey(ev)); !isNew {
-				continue
-			}
-		} else {
-			if d.Mark && ev.Pos.Compare(d.watermark()) <= 0 {
-				continue // counted before: a redelivery
-			}
-			d.Mark, d.Seq, d.Index, d.Sub = true, ev.Pos.Seq, ev.Pos.Index, ev.Pos.Sub
+		if !d.admit(ev) {
+			continue
 		}
 		changed = true
 		n++
@@ -352,6 +344,22 @@ func (k *ThresholdKind) count(key state.Key, cur state.Entity, found bool, evs [
 		}
 	}
 	return d, n, changed, nil
+}
+
+// admit reports whether ev is counted for the first time, and if so moves
+// the writer's watermark to it (or, without a position, keeps its key).
+// One writer's events must come in position order.
+func (d *thresholdData) admit(ev *event.Event) bool {
+	if ev.Pos.Writer == "" {
+		var isNew bool
+		d.Keys, isNew = addKey(d.Keys, eventKey(ev))
+		return isNew
+	}
+	if d.Mark && ev.Pos.Compare(d.watermark()) <= 0 {
+		return false // counted before: a redelivery
+	}
+	d.Mark, d.Seq, d.Index, d.Sub = true, ev.Pos.Seq, ev.Pos.Index, ev.Pos.Sub
+	return true
 }
 
 // valueHash is a distinct value's 64-bit FNV-1a: collisions are negligible
