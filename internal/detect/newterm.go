@@ -217,7 +217,7 @@ func (k *NewTermKind) term(ev *event.Event) (key, display []string, ok bool) {
 		if f.family {
 			v = AgentFamily(v)
 		}
-		key = append(key, Bounded(strings.ToLower(v)))
+		key = append(key, BoundedLower(v))
 		display = append(display, Bounded(v))
 	}
 	return key, display, true

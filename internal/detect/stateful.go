@@ -103,7 +103,7 @@ func (b *base) groupKey(ev *event.Event) (string, bool) {
 		if !ok {
 			return "", false
 		}
-		parts = append(parts, Bounded(strings.ToLower(v)))
+		parts = append(parts, BoundedLower(v))
 	}
 	return strings.Join(parts, "|"), true
 }
@@ -125,13 +125,62 @@ func Bounded(s string) string {
 	if len(s) <= MaxKeptValue {
 		return s
 	}
-	sum := sha256.Sum256([]byte(s))
-	const tail = len("…#") + 24
-	cut := MaxKeptValue - tail
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
+	return boundedWith(s, func(b []byte, chunk string) []byte { return append(b, chunk...) })
+}
+
+// BoundedLower is Bounded(strings.ToLower(s)) in spirit, without a lowered
+// copy of a huge s: the prefix is lowered, the hash is of the lowered
+// value, read a chunk at a time. Group keys and values compare by it.
+func BoundedLower(s string) string {
+	if len(s) <= MaxKeptValue {
+		return strings.ToLower(s)
 	}
-	return s[:cut] + "…#" + hex.EncodeToString(sum[:12])
+	return boundedWith(s, appendLower)
+}
+
+// boundedWith builds a long value's bounded form; conv maps each chunk (cut
+// on character boundaries) before it is hashed and kept as the prefix.
+func boundedWith(s string, conv func(b []byte, chunk string) []byte) string {
+	const tail = len("…#") + 24
+	h := sha256.New()
+	var buf []byte
+	var prefix string
+	for i := 0; i < len(s); {
+		j := min(i+32<<10, len(s))
+		for j < len(s) && !utf8.RuneStart(s[j]) {
+			j++
+		}
+		buf = conv(buf[:0], s[i:j])
+		if i == 0 {
+			cut := min(len(buf), MaxKeptValue-tail)
+			for cut > 0 && cut < len(buf) && !utf8.RuneStart(buf[cut]) {
+				cut--
+			}
+			prefix = string(buf[:cut])
+		}
+		h.Write(buf)
+		i = j
+	}
+	var sum [sha256.Size]byte
+	return prefix + "…#" + hex.EncodeToString(h.Sum(sum[:0])[:12])
+}
+
+// appendLower appends chunk lower-cased (ASCII without a copy of the
+// whole; anything else rune by rune, as strings.ToLower does).
+func appendLower(b []byte, chunk string) []byte {
+	for i := 0; i < len(chunk); i++ {
+		if chunk[i] >= utf8.RuneSelf {
+			return append(b, strings.ToLower(chunk)...)
+		}
+	}
+	for i := 0; i < len(chunk); i++ {
+		c := chunk[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b = append(b, c)
+	}
+	return b
 }
 
 func firstValue(ev *event.Event, res *resolver) (string, bool) {

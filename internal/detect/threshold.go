@@ -325,7 +325,7 @@ func (k *ThresholdKind) count(key state.Key, cur state.Entity, found bool, evs [
 			if !ok {
 				continue
 			}
-			v = Bounded(strings.ToLower(v))
+			v = BoundedLower(v)
 			if have == nil {
 				have = make(map[uint64]bool, len(d.Hashes)/8+1)
 				for i := 0; i+8 <= len(d.Hashes); i += 8 {
