@@ -52,6 +52,54 @@ const maxStepKeys = 64
 
 type seqData struct {
 	Steps map[int]seqStep `json:"s"`
+	// W is each writer's watermark: the position of the last event this
+	// entity took from it, so a redelivered batch changes nothing. At most
+	// maxSeqWriters writers (an operation's records come from a few).
+	W map[string]seqMark `json:"w,omitempty"`
+}
+
+type seqMark struct {
+	Seq   int64 `json:"q"`
+	Index int   `json:"i"`
+	Sub   int   `json:"u,omitempty"`
+}
+
+// maxSeqWriters bounds the writers a sequence entity remembers; past it the
+// smallest writer name is forgotten (its redelivery is then guarded by the
+// steps' event keys alone).
+const maxSeqWriters = 16
+
+// seen reports whether ev came before its writer's watermark.
+func (d *seqData) seen(ev *event.Event) bool {
+	if ev.Pos.Writer == "" {
+		return false
+	}
+	m, ok := d.W[Bounded(ev.Pos.Writer)]
+	return ok && ev.Pos.Compare(event.Position{Seq: m.Seq, Index: m.Index, Sub: m.Sub}) <= 0
+}
+
+// mark moves ev's writer's watermark to it.
+func (d *seqData) mark(ev *event.Event) {
+	if ev.Pos.Writer == "" {
+		return
+	}
+	w := Bounded(ev.Pos.Writer)
+	if d.W == nil {
+		d.W = map[string]seqMark{}
+	}
+	if m, ok := d.W[w]; ok && ev.Pos.Compare(event.Position{Seq: m.Seq, Index: m.Index, Sub: m.Sub}) <= 0 {
+		return
+	}
+	if _, ok := d.W[w]; !ok && len(d.W) >= maxSeqWriters {
+		oldest := ""
+		for name := range d.W {
+			if oldest == "" || name < oldest {
+				oldest = name
+			}
+		}
+		delete(d.W, oldest)
+	}
+	d.W[w] = seqMark{Seq: ev.Pos.Seq, Index: ev.Pos.Index, Sub: ev.Pos.Sub}
 }
 
 // Matches implements Kind.
@@ -102,10 +150,22 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 			d.Steps = map[int]seqStep{}
 		}
 		changed := false
+		// What a writer delivers again is at or before its watermark.
+		fresh := make([]bool, len(gr.events))
+		var news []*event.Event
+		for i, ev := range gr.events {
+			if fresh[i] = !d.seen(ev); fresh[i] {
+				news = append(news, ev)
+			}
+		}
+		if len(news) == 0 {
+			results[key] = d
+			return state.Op{}, false, nil
+		}
 		// A sequence older than its timespan cannot complete with these
 		// events: start over rather than keep a stale first step forever.
-		if len(d.Steps) > 0 && earliest(d).Add(k.c.Timespan).Before(earliestEvent(gr.events)) {
-			d = seqData{Steps: map[int]seqStep{}}
+		if len(d.Steps) > 0 && earliest(d).Add(k.c.Timespan).Before(earliestEvent(news)) {
+			d = seqData{Steps: map[int]seqStep{}, W: d.W}
 			changed = true
 		}
 		// The first step first: it keeps its earliest event, and the later
@@ -113,6 +173,9 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 		// the failures, not one from the morning before).
 		for pass := 0; pass < 2; pass++ {
 			for i, ev := range gr.events {
+				if !fresh[i] {
+					continue
+				}
 				for _, s := range gr.steps[i] {
 					if (s == 0) != (pass == 0) {
 						continue
@@ -122,6 +185,9 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 					}
 				}
 			}
+		}
+		for _, ev := range news {
+			d.mark(ev)
 		}
 		results[key] = d
 		if !changed {

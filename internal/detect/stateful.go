@@ -391,11 +391,12 @@ func (t txn) loop(ctx context.Context, keys []state.Key, got map[state.Key]state
 	}
 }
 
-// listThreshold is how many rows of one partition make reading the whole
-// partition (List: a page of up to 1,000 entities per round trip) cheaper
-// than asking for the rows (Get: MaxQueryKeys rows per round trip). A
-// window's counters, a bucket of users: a batch often wants most of them.
-const listThreshold = 3 * state.MaxQueryKeys
+// listThreshold is how many rows of one partition one query can ask for
+// by key (Get: MaxQueryKeys rows per query). Past it the partition is read
+// whole (List: a page of up to 1,000 entities per round trip), so a batch
+// reads each partition it touches in one query while the partition holds
+// fewer than a thousand entities (a window's counters, a bucket of users).
+const listThreshold = state.MaxQueryKeys
 
 // read fetches keys: partitions asked for many rows are listed whole, the
 // rest read by key in one Get.

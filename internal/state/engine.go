@@ -34,10 +34,10 @@ type backend interface {
 // query is one of the three shapes the engine asks for.
 type query struct {
 	partition string
-	rows      []string  // RowKey eq any of these (at most MaxQueryKeys)
-	prefix    string    // or: RowKey starts with prefix
-	prefixes  []string  // or: RowKey starts with any of these (at most MaxQueryPrefixes)
-	expired   time.Time // or, over the whole table: Expires before this
+	rows      []string    // RowKey eq any of these (at most MaxQueryKeys)
+	prefix    string      // or: RowKey starts with prefix
+	ranges    [][2]string // or: RowKey from r[0] up to the end of the keys starting with r[1] (at most MaxQueryPrefixes)
+	expired   time.Time   // or, over the whole table: Expires before this
 }
 
 // txConflict is how a backend reports a failed precondition: index is the
@@ -242,14 +242,15 @@ func (s *engine) Find(ctx context.Context, table, partitionKey string, rowPrefix
 	if len(prefixes) == 0 {
 		return nil, nil
 	}
-	var queries []query
-	if (len(prefixes)+MaxQueryPrefixes-1)/MaxQueryPrefixes > MaxFindQueries {
-		queries = []query{{partition: partitionKey}}
-	} else {
-		for chunk := range slices.Chunk(prefixes, MaxQueryPrefixes) {
-			queries = append(queries, query{partition: partitionKey, prefixes: chunk})
-		}
+	// One query: at most MaxQueryPrefixes ranges. More prefixes are cut
+	// into that many runs of neighbours (in sort order), each read as one
+	// range from its first prefix to past its last; rows in between that
+	// match no prefix are read and dropped.
+	q := query{partition: partitionKey}
+	for run := range slices.Chunk(prefixes, (len(prefixes)+MaxQueryPrefixes-1)/MaxQueryPrefixes) {
+		q.ranges = append(q.ranges, [2]string{run[0], run[len(run)-1]})
 	}
+	queries := []query{q}
 	ps := newPrefixSet(prefixes)
 	var mu sync.Mutex
 	var found []Entity
@@ -274,6 +275,20 @@ func (s *engine) Find(ctx context.Context, table, partitionKey string, rowPrefix
 	}
 	slices.SortFunc(found, func(a, b Entity) int { return strings.Compare(a.RowKey, b.RowKey) })
 	return found, nil
+}
+
+// inRanges reports whether row falls in one of q's ranges (as the service's
+// filter reads them).
+func (q query) inRanges(row string) bool {
+	for _, r := range q.ranges {
+		if row < r[0] {
+			continue
+		}
+		if end, ok := prefixEnd(r[1]); !ok || row < end {
+			return true
+		}
+	}
+	return false
 }
 
 // prefixSet answers "does s start with one of these prefixes" with one map

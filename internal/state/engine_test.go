@@ -86,7 +86,7 @@ func TestQueryFilter(t *testing.T) {
 		{query{partition: "p", prefix: "a~~"}, `PartitionKey eq 'p' and RowKey ge 'a~~' and RowKey lt 'b'`, ""},
 		{query{partition: "p", prefix: "~"}, `PartitionKey eq 'p' and RowKey ge '~'`, ""},
 		{query{partition: "p"}, `PartitionKey eq 'p'`, ""},
-		{query{partition: "p", prefixes: []string{"a|", "b~"}}, `PartitionKey eq 'p' and ((RowKey ge 'a|' and RowKey lt 'a}') or (RowKey ge 'b~' and RowKey lt 'c'))`, ""},
+		{query{partition: "p", ranges: [][2]string{{"a|", "a|"}, {"b~", "b~"}}}, `PartitionKey eq 'p' and ((RowKey ge 'a|' and RowKey lt 'a}') or (RowKey ge 'b~' and RowKey lt 'c'))`, ""},
 		{query{expired: time.Date(2026, 11, 23, 9, 30, 0, 123456789, time.UTC)}, `Expires lt datetime'2026-11-23T09:30:00.1234567Z'`, "PartitionKey,RowKey,Expires"},
 	}
 	for _, tc := range cases {

@@ -91,10 +91,9 @@ func (m *memBackend) find(table string, q query) []Entity {
 		slices.SortFunc(out, func(a, b Entity) int {
 			return cmp.Or(strings.Compare(a.PartitionKey, b.PartitionKey), strings.Compare(a.RowKey, b.RowKey))
 		})
-	case q.prefixes != nil:
-		ps := newPrefixSet(q.prefixes)
+	case q.ranges != nil:
 		for _, e := range m.tables[table][q.partition] {
-			if ps.match(e.RowKey) {
+			if q.inRanges(e.RowKey) {
 				out = append(out, clone(e))
 			}
 		}

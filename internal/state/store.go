@@ -66,10 +66,11 @@ type Store interface {
 	List(ctx context.Context, table, partitionKey, rowPrefix string) ([]Entity, error)
 
 	// Find reads every entity of one partition whose row key starts with
-	// one of rowPrefixes: the rows of a few groups whatever their suffixes
-	// (a threshold counter's writers). One query per MaxQueryPrefixes
-	// prefixes; more than MaxFindQueries queries' worth reads the whole
-	// partition in one query instead (a page per 1,000 entities).
+	// one of rowPrefixes: the rows of some groups whatever their suffixes
+	// (a threshold counter's writers). It is one query (a page per 1,000
+	// entities read): up to MaxQueryPrefixes prefixes exactly, more as that
+	// many ranges spanning neighbouring prefixes, whose rows between them
+	// are read and dropped.
 	Find(ctx context.Context, table, partitionKey string, rowPrefixes []string) ([]Entity, error)
 
 	// Apply runs the operations, grouped by partition into transactions of
@@ -102,9 +103,6 @@ const (
 	// MaxQueryPrefixes is how many row-key prefixes one query asks for:
 	// each is a range, two comparisons.
 	MaxQueryPrefixes = 7
-	// MaxFindQueries is how many prefix queries Find makes for one
-	// partition before it reads the whole partition instead.
-	MaxFindQueries = 3
 	// MaxKeyLen is the longest key JoinKey and Escape produce; longer keys
 	// keep a readable prefix and end in a hash of the whole.
 	MaxKeyLen = 128
