@@ -24,15 +24,19 @@ import (
 // group); RK TimeKey(window) + "|" + Escape(writer) with the writer's Count
 // in the window and its position watermark in Data (as ThresholdKind: a
 // redelivery counts nothing twice, instances on different partitions never
-// write the same row), Expires = window end + baseline windows; RK "~first"
-// with Time = the group's first window. A window's count is the sum over
-// its writers' rows. One query per group partition (Store.Find) reads the
+// write the same row), Expires = window end + baseline windows; RK
+// "~first|" + Escape(writer) with Time = the first window the writer saw
+// of the group. A window's count is the sum over its writers' rows, the
+// group's first window the earliest of its writers'. One query per group partition (Store.Find) reads the
 // current windows, their history and the first-seen row; one Apply writes
 // this writer's rows.
 type SpikeKind struct{ base }
 
 // Name implements Kind.
 func (k *SpikeKind) Name() string { return CorrSpike }
+
+// firstPrefix starts the row keys of a group's first-seen rows.
+const firstPrefix = firstRow + "|"
 
 // spikeRow is a row key of a window and writer, and the window's prefix.
 func spikeRow(window time.Time, writer string) (row, prefix string) {
@@ -45,7 +49,7 @@ func (k *SpikeKind) Matches(ctx context.Context, r *Rule, events []*event.Event)
 	type wkey struct{ partition, window string } // a group's window (all writers)
 	buckets := map[wkey]*bucket{}
 	rows := map[state.Key]*writerRow{}
-	firstEvs := map[string][]*event.Event{} // partition -> events
+	firstEvs := map[state.Key][]*event.Event{} // a writer's first-seen row -> events
 	prefixes := map[string][]string{}       // partition -> windows and history to read
 	var parts []string
 	var writes []state.Key
@@ -57,12 +61,15 @@ func (k *SpikeKind) Matches(ctx context.Context, r *Rule, events []*event.Event)
 		}
 		ws := windowStart(ev.Time, k.c.Timespan)
 		pk := state.JoinKey("spk", r.ID, g)
-		if _, seen := firstEvs[pk]; !seen {
+		if _, seen := prefixes[pk]; !seen {
 			parts = append(parts, pk)
-			writes = append(writes, state.Key{PartitionKey: pk, RowKey: firstRow})
-			prefixes[pk] = append(prefixes[pk], firstRow)
+			prefixes[pk] = append(prefixes[pk], firstPrefix)
 		}
-		firstEvs[pk] = append(firstEvs[pk], ev)
+		fk := state.Key{PartitionKey: pk, RowKey: firstPrefix + state.Escape(ev.Pos.Writer)}
+		if _, seen := firstEvs[fk]; !seen {
+			writes = append(writes, fk)
+		}
+		firstEvs[fk] = append(firstEvs[fk], ev)
 		rk, prefix := spikeRow(ws, ev.Pos.Writer)
 		wk := wkey{pk, prefix}
 		b := buckets[wk]
@@ -106,14 +113,14 @@ func (k *SpikeKind) Matches(ctx context.Context, r *Rule, events []*event.Event)
 	firsts := map[string]time.Time{}
 	keep := time.Duration(k.c.Baseline+1) * k.c.Timespan
 	blame := func(key state.Key) []*event.Event {
-		if key.RowKey == firstRow {
-			return firstEvs[key.PartitionKey]
+		if evs, ok := firstEvs[key]; ok {
+			return evs
 		}
 		return rows[key].events
 	}
 	t := txn{store: k.store, table: StateTable, rule: r.ID, blame: blame, step: func(key state.Key, cur state.Entity, found bool) (state.Op, bool, error) {
-		if key.RowKey == firstRow {
-			return k.stepFirst(key, cur, found, firstEvs[key.PartitionKey], firsts, keep)
+		if evs, ok := firstEvs[key]; ok {
+			return k.stepFirst(key, cur, found, evs, firsts, keep)
 		}
 		wr := rows[key]
 		var d thresholdData
@@ -151,7 +158,15 @@ func (k *SpikeKind) Matches(ctx context.Context, r *Rule, events []*event.Event)
 		sums[wkey{key.PartitionKey, key.RowKey[:strings.IndexByte(key.RowKey, '|')+1]}] += n
 	}
 	for key, e := range stored {
-		if _, mine := counts[key]; mine || key.RowKey == firstRow {
+		if strings.HasPrefix(key.RowKey, firstPrefix) {
+			if _, mine := firstEvs[key]; !mine && !e.Time.IsZero() {
+				if f, ok := firsts[key.PartitionKey]; !ok || e.Time.Before(f) {
+					firsts[key.PartitionKey] = e.Time
+				}
+			}
+			continue
+		}
+		if _, mine := counts[key]; mine {
 			continue
 		}
 		if i := strings.IndexByte(key.RowKey, '|'); i >= 0 {
@@ -205,7 +220,9 @@ func (k *SpikeKind) stepFirst(key state.Key, cur state.Entity, found bool, evs [
 			first, changed = ws, true
 		}
 	}
-	firsts[key.PartitionKey] = first
+	if f, ok := firsts[key.PartitionKey]; !ok || first.Before(f) {
+		firsts[key.PartitionKey] = first
+	}
 	exp := k.expires(latest(evs), keep)
 	if found && cur.Expires.Before(exp.Add(-k.c.Timespan)) {
 		changed = true
@@ -216,7 +233,7 @@ func (k *SpikeKind) stepFirst(key state.Key, cur state.Entity, found bool, evs [
 	if found && cur.Expires.After(exp) {
 		exp = cur.Expires
 	}
-	e := state.Entity{PartitionKey: key.PartitionKey, RowKey: firstRow, Time: first, Expires: exp}
+	e := state.Entity{PartitionKey: key.PartitionKey, RowKey: key.RowKey, Time: first, Expires: exp}
 	return writeOp(e, cur, found), true, nil
 }
 
