@@ -30,7 +30,9 @@ import (
 // its last event + lookback) and RK JoinKey(entity, term values...) (Time =
 // first seen, Data = last seen, the first event's key and whether it was
 // new then; Expires = last seen + lookback). A term whose last sighting is
-// older than the lookback is new again.
+// older than the lookback is new again. Last-seen times are written again
+// only once they lag by refresh (an hour): within a window a known term
+// costs a read and no write.
 //
 // A replayed batch finds its terms stored with its own event as the first
 // sighting: the match is raised again with the same group key and time, so
@@ -146,7 +148,8 @@ func (k *NewTermKind) stepFirst(key state.Key, cur state.Entity, found bool, evs
 			first, changed = ev.Time.UTC(), true
 		}
 		if ev.Time.After(d.Last) {
-			d.Last, changed = ev.Time.UTC(), true
+			changed = changed || d.Last.IsZero() || ev.Time.Sub(d.Last) >= k.refresh()
+			d.Last = ev.Time.UTC()
 		}
 	}
 	firsts[key] = first
@@ -186,7 +189,8 @@ func (k *NewTermKind) stepTerm(key state.Key, cur state.Entity, found bool, b *t
 			raise[key] = ev
 		}
 		if ev.Time.After(d.Last) {
-			d.Last, changed = ev.Time.UTC(), true
+			changed = changed || d.Last.IsZero() || ev.Time.Sub(d.Last) >= k.refresh()
+			d.Last = ev.Time.UTC()
 		}
 	}
 	first := cur.Time
@@ -204,6 +208,19 @@ func (k *NewTermKind) stepTerm(key state.Key, cur state.Entity, found bool, b *t
 	e := state.Entity{PartitionKey: key.PartitionKey, RowKey: key.RowKey, Text: b.term, Time: first,
 		Data: data, Expires: k.expires(d.Last, k.c.Lookback)}
 	return writeOp(e, cur, found), true, nil
+}
+
+// maxLastSeenStep is how far a last-seen time may lag before it is written
+// again: an entity or term seen again within it writes nothing, so a busy
+// user costs no write per batch and instances on other partitions seeing
+// the same user meet on its rows far less often. The lookback is then
+// exact to within the step.
+const maxLastSeenStep = time.Hour
+
+// refresh is the rule's last-seen step: an hour, or a 24th of a shorter
+// lookback.
+func (k *NewTermKind) refresh() time.Duration {
+	return min(maxLastSeenStep, k.c.Lookback/24)
 }
 
 // term returns the event's term values, lower-cased for the key and as

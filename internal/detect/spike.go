@@ -50,7 +50,7 @@ func (k *SpikeKind) Matches(ctx context.Context, r *Rule, events []*event.Event)
 	buckets := map[wkey]*bucket{}
 	rows := map[state.Key]*writerRow{}
 	firstEvs := map[state.Key][]*event.Event{} // a writer's first-seen row -> events
-	prefixes := map[string][]string{}       // partition -> windows and history to read
+	prefixes := map[string][]string{}          // partition -> windows and history to read
 	var parts []string
 	var writes []state.Key
 	var windows []wkey

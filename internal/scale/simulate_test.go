@@ -33,7 +33,7 @@ func envInt(t *testing.T, name string, def int) int {
 // TestSimulate runs N serve processes (AZDETECT_SIMULATE_INSTANCES, 4 by
 // default; `make simulate` runs 16) on one Azurite table, each fed its own
 // Event Hub partition's batches, with a password spray, a brute force and a
-// mass deletion spread over every partition, every fifth batch redelivered
+// mass deletion spread over every partition, every third batch redelivered
 // and instance 0 killed in the middle of a batch. The alerts raised are
 // those of one sequential `azdetect scan` of the same records, each
 // attack's count in the table is exact, and no write conflicts.
@@ -54,7 +54,7 @@ func TestSimulate(t *testing.T) {
 	cfg := Config{
 		Bin: bin, FunctionsDir: functions, WorkDir: dir, TableConnectionString: conn,
 		Instances: instances, RecordsPerPartition: perPartition, EventsPerBatch: 4, RecordsPerEvent: 25,
-		RedeliverEvery: 5, Kill: true, KillBatch: 2, Seed: 7, Log: testLog{t},
+		RedeliverEvery: 3, Kill: true, KillBatch: 2, Seed: 7, Log: testLog{t},
 	}
 	res, err := Simulate(t.Context(), cfg)
 	if err != nil {
