@@ -61,6 +61,9 @@ func NewWorkload(partitions, perPartition int, seed uint64) *Workload {
 	for u := range w.SprayUsers {
 		all = append(all, timed{rec: signIn(id(), fmt.Sprintf("user%03d@tailspintoys.com", u), w.SprayIP, "RU", 50126, at(time.Minute, 25*time.Minute))})
 	}
+	// The spray works once: a sign-in from the spraying address succeeds
+	// (the sequence rule "success after spray").
+	all = append(all, timed{rec: signIn(id(), "user007@tailspintoys.com", w.SprayIP, "RU", 0, start.Add(28*time.Minute))})
 	for i := range w.BruteFailures {
 		all = append(all, timed{rec: signIn(id(), w.BruteUser, fmt.Sprintf("185.220.101.%d", i%7+1), "NL", 50126, at(time.Minute, 8*time.Minute))})
 	}
@@ -78,8 +81,8 @@ func NewWorkload(partitions, perPartition int, seed uint64) *Workload {
 		switch r := rng.IntN(10); {
 		case r < 6:
 			all = append(all, timed{rec: signIn(id(), upn, ip, "US", 0, when)})
-		case r < 7:
-			all = append(all, timed{rec: signIn(id(), upn, ip, "US", 50126, when)})
+		case r < 7: // a mistyped password on the phone, over the mobile network
+			all = append(all, timed{rec: signIn(id(), upn, fmt.Sprintf("198.51.100.%d", rng.IntN(250)+1), "US", 50126, when)})
 		default:
 			all = append(all, timed{rec: write(id(), upn, fmt.Sprintf("vm-dev-%03d", rng.IntN(200)), when)})
 		}
