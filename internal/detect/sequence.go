@@ -117,7 +117,7 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 		steps  [][]int // per event, the steps it matches
 	}
 	type gkey struct{ partition, prefix string } // a group, every writer
-	groups := map[state.Key]*group{}              // a group's rows of one writer
+	groups := map[state.Key]*group{}             // a group's rows of one writer
 	var order []state.Key
 	var gorder []gkey
 	byGroup := map[gkey][]state.Key{}
