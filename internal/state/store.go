@@ -24,20 +24,24 @@
 // past it. Get returns expired entities until they are swept; callers treat
 // them as absent for their window (Entity.Expired) and replace them.
 //
-// Keys decide the cost. A batch's round trips are about one per partition
-// it touches (a read per MaxQueryKeys rows, a write per MaxTransactionOps
-// operations), so put what one batch updates together in one partition:
-// BenchmarkCounterBatch measures 9 round trips per 1,000 records over 100
-// group keys with the partition JoinKey(rule, window), 200 with the
-// partition JoinKey(rule, group). Layouts that fit the rule kinds:
+// Keys decide the cost. A batch's round trips are about two per partition
+// it touches (one query, Get or Find, and one transaction per
+// MaxTransactionOps operations), so put what one batch updates together in
+// one partition. Counters are kept per writer (the Event Hub partition,
+// archive blob or file whose records they count, event.Position), so
+// instances never write the same counter row, and with a position
+// watermark, so a redelivered batch counts nothing twice in constant space.
+// Layouts of the rule kinds (internal/detect):
 //
-//	threshold count    PK JoinKey(rule, TimeKey(window))  RK Escape(group)          Count
-//	distinct values    PK JoinKey(rule, TimeKey(window))  RK JoinKey(group, value)  Text=value; List(PK, PrefixOf(group))
-//	new-term baseline  PK JoinKey(rule, entity)           RK Escape(value)          Time=first seen, Expires=last seen+lookback
-//	spike history      PK JoinKey(rule, group)            RK TimeKey(window)        Count; List(PK, "") for the history
-//	sequence           PK JoinKey(rule, correlation id)   RK JoinKey(TimeKey, id)   Data=the record's fields; List(PK, "")
-//	suppression        PK JoinKey(rule)                   RK fingerprint            Time=sent, Expires=sent+window
-//	blob cursor        PK Escape(container)               RK Escape(blob URI)       Text=URI, Count=offset; Replace with ETag
+//	threshold          PK JoinKey("thr", rule, TimeKey(window))  RK Escape(group)|Escape(writer)  Count; Data: watermark, sum, distinct hashes
+//	spike history      PK JoinKey("spk", rule, group)            RK TimeKey(window)|Escape(writer) Count; Data: watermark; RK ~first|Escape(writer)
+//	sequence           PK JoinKey("seq", rule, bucket)           RK Escape(group)|Escape(writer)  Data: steps, snapshots, watermark
+//	new-term baseline  PK JoinKey("nt", rule, bucket)            RK JoinKey(entity, term...)      Time=first seen, Expires=last seen+lookback
+//	suppression        PK JoinKey(rule)                          RK fingerprint                   Time=sent, Expires=sent+window
+//	blob cursor        PK Escape(container)                      RK Escape(blob URI)              Text=URI, Count=offset; Replace with ETag
+//
+// The rows of one group over every writer share the prefix Escape(group)|
+// and are read together with Find. infra/SCALE.md gives the figures.
 //
 // Two implementations pass one conformance suite (storetest): Memory, the
 // embedded default for scan and tests, and Table, Azure Table Storage.
