@@ -100,8 +100,9 @@ type Event struct {
 	Extra map[string]string
 
 	// Pos is where the record came from in its writer's stream: stateful
-	// rules count it once by it (see Position). Set by the pipeline.
-	Pos Position
+	// rules count it once by it (see Position). Set by the pipeline; not
+	// part of the event's JSON form (golden files, evidence).
+	Pos Position `json:"-"`
 }
 
 // Set stores a source-specific normalised value readable by Get(name).
