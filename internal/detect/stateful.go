@@ -391,49 +391,13 @@ func (t txn) loop(ctx context.Context, keys []state.Key, got map[state.Key]state
 	}
 }
 
-// listThreshold is how many rows of one partition one query can ask for
-// by key (Get: MaxQueryKeys rows per query). Past it the partition is read
-// whole (List: a page of up to 1,000 entities per round trip), so a batch
-// reads each partition it touches in one query while the partition holds
-// fewer than a thousand entities (a window's counters, a bucket of users).
-const listThreshold = state.MaxQueryKeys
-
-// read fetches keys: partitions asked for many rows are listed whole, the
-// rest read by key in one Get.
+// read fetches keys in one Get: the store reads each partition in one
+// query while it holds at most a page (state.Store.Get), so a batch reads
+// each partition it touches once.
 func (t txn) read(ctx context.Context, keys []state.Key) (map[state.Key]state.Entity, error) {
-	byPart := map[string]int{}
-	for _, k := range keys {
-		byPart[k.PartitionKey]++
-	}
-	var few []state.Key
-	for _, k := range keys {
-		if byPart[k.PartitionKey] <= listThreshold {
-			few = append(few, k)
-		}
-	}
-	out, err := t.store.Get(ctx, t.table, few)
+	out, err := t.store.Get(ctx, t.table, keys)
 	if err != nil {
 		return nil, fmt.Errorf("read state: %w", err)
-	}
-	want := make(map[state.Key]bool, len(keys)-len(few))
-	for _, k := range keys {
-		if byPart[k.PartitionKey] > listThreshold {
-			want[k] = true
-		}
-	}
-	for _, pk := range sortedKeys(byPart) {
-		if byPart[pk] <= listThreshold {
-			continue
-		}
-		ents, err := t.store.List(ctx, t.table, pk, "")
-		if err != nil {
-			return nil, fmt.Errorf("read state: list partition %q: %w", pk, err)
-		}
-		for _, e := range ents {
-			if want[e.Key()] {
-				out[e.Key()] = e
-			}
-		}
 	}
 	return out, nil
 }

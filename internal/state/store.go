@@ -62,7 +62,9 @@ import (
 type Store interface {
 	// Get reads the entities with the given keys. Keys not found are absent
 	// from the map. Reads are grouped by partition: one point read for a
-	// single key, otherwise one partition query per MaxQueryKeys keys.
+	// single key, one query by key up to MaxQueryKeys keys, and for more one
+	// query of the whole partition while it holds at most a page (1,000
+	// entities), else one query per MaxQueryKeys keys.
 	Get(ctx context.Context, table string, keys []Key) (map[Key]Entity, error)
 
 	// List reads every entity of one partition whose row key starts with
@@ -117,6 +119,9 @@ const (
 	MaxTextLen = 32 << 10
 	// maxRawKeyLen is the service's limit on a partition or row key.
 	maxRawKeyLen = 1024
+	// pageSize is the service's page: a query returns at most 1,000
+	// entities per round trip.
+	pageSize = 1000
 	// maxTransactionBytes keeps one transaction's body under the 4 MiB limit.
 	maxTransactionBytes = 3 << 20
 )
