@@ -13,7 +13,7 @@ AZURITE_DIR     ?= .tools/azurite
 export CGO_ENABLED ?= 0
 export GOFLAGS     ?= -trimpath
 
-.PHONY: all build demo test vet fmt bench bench-memory fuzz azurite clean
+.PHONY: all build demo test vet fmt bench bench-memory fuzz azurite clean simulate
 
 all: build
 
@@ -36,6 +36,16 @@ fmt:
 
 vet:
 	$(GO) vet $(PKGS)
+
+## simulate: SIMULATE_INSTANCES serve processes on one Azurite table, one Event Hub
+## partition each, with attacks spread over all of them, redeliveries and a kill
+## (internal/scale); prints records/s, Table requests and conflicts, alerts
+SIMULATE_INSTANCES ?= 16
+SIMULATE_RECORDS   ?= 300
+simulate:
+	@AZURITE_VERSION=$(AZURITE_VERSION) AZURITE_DIR=$(AZURITE_DIR) scripts/azurite.sh
+	AZURITE_REQUIRED=1 AZDETECT_SIMULATE_INSTANCES=$(SIMULATE_INSTANCES) AZDETECT_SIMULATE_RECORDS=$(SIMULATE_RECORDS) \
+		$(GO) test -count=1 -run 'TestSimulate$$' -v -timeout 30m ./internal/scale/
 
 ## bench: the whole pipeline beside the stdlib json.Valid of the same bytes
 bench:

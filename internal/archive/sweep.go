@@ -422,7 +422,7 @@ func (s *Sweeper) advance(ctx context.Context, cur Cursor, p Props, res *Result)
 			return err
 		}
 		fr := newFrontier(body, cur.Framing, start == 0)
-		rep, err := s.opts.Processor.Process(ctx, []pipeline.Input{{Origin: cur.URI, Body: fr}})
+		rep, err := s.opts.Processor.Process(ctx, []pipeline.Input{{Origin: cur.URI, Body: fr, Writer: cur.URI, Seq: start}})
 		body.Close()
 		if err != nil {
 			_ = s.release(ctx, cur)

@@ -146,7 +146,9 @@ func (e *Engine) Rules() []*Rule { return e.rules }
 
 // Evaluate runs every enabled rule over the events of one batch. Matches
 // come in rule order, then event order within a rule. It stops at the first
-// error from a kind or when ctx is done.
+// error from a kind or when ctx is done. An error that is only RecordErrors
+// (records whose content the state store refused, see RecordError) comes
+// with the complete matches: the caller dead-letters those records.
 func (e *Engine) Evaluate(ctx context.Context, events []*event.Event) ([]Match, error) {
 	out, _, err := e.evaluate(ctx, events, false)
 	return out, err
@@ -192,12 +194,30 @@ func (e *Engine) evaluate(ctx context.Context, events []*event.Event, isolate bo
 	}
 	wg.Wait()
 	var out []Match
+	var refused RecordErrors
 	for i := range selected {
-		if errs[i] != nil {
+		if re, ok := AsRecordErrors(errs[i]); ok && !isolate {
+			// Evaluate: the matches are complete; the caller
+			// dead-letters the refused records.
+			refused = append(refused, re...)
+		} else if errs[i] != nil {
 			return out, rejected, fmt.Errorf("rule %s (%s): %w", e.rules[i].ID, e.kinds[i].Name(), errs[i])
 		}
 		out = append(out, results[i]...)
 		rejected = append(rejected, rejects[i]...)
+	}
+	if len(refused) > 0 {
+		// Name each refused record by its place in this batch.
+		at := make(map[*event.Event]int, len(events))
+		for i, ev := range events {
+			at[ev] = i
+		}
+		for _, r := range refused {
+			if i, ok := at[r.Event]; ok {
+				r.Index = i
+			}
+		}
+		return out, rejected, refused
 	}
 	return out, rejected, nil
 }

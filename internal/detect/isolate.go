@@ -34,20 +34,10 @@ func (r Rejected) Error() string {
 
 func (r Rejected) Unwrap() error { return r.Err }
 
-// RecordError is what a kind returns when it knows which events' content
-// made it fail (say, an entity built from their values is over the store's
-// limits): the engine evaluates the rule again without them and reports
-// them as Rejected. Events must be events the kind was given.
-type RecordError struct {
-	Events []*event.Event
-	Err    error
-}
-
-func (e *RecordError) Error() string {
-	return fmt.Sprintf("%d record(s): %v", len(e.Events), e.Err)
-}
-
-func (e *RecordError) Unwrap() error { return e.Err }
+// A kind that knows which events' content made it fail (an entity built
+// from their values over the store's limits) returns its complete matches
+// with RecordErrors (stateful.go): those events come back as Rejected and
+// nothing is evaluated again.
 
 // ErrPanic is what a panic recovered while evaluating a rule wraps.
 var ErrPanic = errors.New("panic while evaluating")
@@ -119,16 +109,15 @@ func (s *isolator) run(evs []*event.Event) ([]Match, error) {
 		if err == nil || !ContentFault(err) || s.ctx.Err() != nil {
 			return m, err
 		}
-		var re *RecordError
-		if errors.As(err, &re) {
-			if rest, n := without(evs, re.Events); n > 0 {
-				s.reject(re.Events, re.Err)
-				if len(rest) == 0 {
-					return nil, nil
+		if res, ok := AsRecordErrors(err); ok {
+			// The matches are complete; only these events' share of
+			// state was not kept.
+			for _, re := range res {
+				if re.Event != nil {
+					s.reject([]*event.Event{re.Event}, re.Err)
 				}
-				evs = rest
-				continue
 			}
+			return m, nil
 		}
 		if len(evs) == 1 || s.calls >= maxIsolationCalls {
 			s.reject(evs, err)

@@ -120,7 +120,8 @@ func TestThresholdReplayChangesNothing(t *testing.T) {
 		signIn("c", "u@x", "", "50126", "", t0.Add(2*time.Second)),
 	}
 	first := eval(t, e, batch...)
-	key := state.Key{PartitionKey: state.JoinKey("thr", r.ID, state.TimeKey(t0)), RowKey: state.Escape("u@x")}
+	row, _ := thresholdRow("u@x", "")
+	key := state.Key{PartitionKey: state.JoinKey("thr", r.ID, state.TimeKey(t0)), RowKey: row}
 	before, _ := store.Get(context.Background(), StateTable, []state.Key{key})
 	again := eval(t, e, batch...)
 	after, _ := store.Get(context.Background(), StateTable, []state.Key{key})

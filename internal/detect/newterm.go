@@ -30,7 +30,9 @@ import (
 // its last event + lookback) and RK JoinKey(entity, term values...) (Time =
 // first seen, Data = last seen, the first event's key and whether it was
 // new then; Expires = last seen + lookback). A term whose last sighting is
-// older than the lookback is new again.
+// older than the lookback is new again. Last-seen times are written again
+// only once they lag by refresh (an hour): within a window a known term
+// costs a read and no write.
 //
 // A replayed batch finds its terms stored with its own event as the first
 // sighting: the match is raised again with the same group key and time, so
@@ -96,14 +98,21 @@ func (k *NewTermKind) Matches(ctx context.Context, r *Rule, events []*event.Even
 	}
 	firsts := map[state.Key]time.Time{} // first-seen row -> entity first seen
 	raise := map[state.Key]*event.Event{}
-	t := txn{store: k.store, table: StateTable, step: func(key state.Key, cur state.Entity, found bool) (state.Op, bool, error) {
+	blame := func(key state.Key) []*event.Event {
+		if evs, ok := entities[key]; ok {
+			return evs
+		}
+		return terms[key].events
+	}
+	t := txn{store: k.store, table: StateTable, rule: r.ID, blame: blame, step: func(key state.Key, cur state.Entity, found bool) (state.Op, bool, error) {
 		if evs, ok := entities[key]; ok {
 			return k.stepFirst(key, cur, found, evs, firsts)
 		}
 		return k.stepTerm(key, cur, found, terms[key], firsts[terms[key].first], raise)
 	}}
-	if err := t.run(ctx, order); err != nil {
-		return nil, err
+	refused := t.run(ctx, order)
+	if _, ok := AsRecordErrors(refused); refused != nil && !ok {
+		return nil, refused
 	}
 	var out []Match
 	for _, key := range order {
@@ -117,7 +126,7 @@ func (k *NewTermKind) Matches(ctx context.Context, r *Rule, events []*event.Even
 			WindowStart: ev.Time.UTC(), Count: 1, Values: []string{b.display},
 		})
 	}
-	return out, nil
+	return out, refused
 }
 
 func (k *NewTermKind) stepFirst(key state.Key, cur state.Entity, found bool, evs []*event.Event, firsts map[state.Key]time.Time) (state.Op, bool, error) {
@@ -139,7 +148,8 @@ func (k *NewTermKind) stepFirst(key state.Key, cur state.Entity, found bool, evs
 			first, changed = ev.Time.UTC(), true
 		}
 		if ev.Time.After(d.Last) {
-			d.Last, changed = ev.Time.UTC(), true
+			changed = changed || d.Last.IsZero() || ev.Time.Sub(d.Last) >= k.refresh()
+			d.Last = ev.Time.UTC()
 		}
 	}
 	firsts[key] = first
@@ -179,7 +189,8 @@ func (k *NewTermKind) stepTerm(key state.Key, cur state.Entity, found bool, b *t
 			raise[key] = ev
 		}
 		if ev.Time.After(d.Last) {
-			d.Last, changed = ev.Time.UTC(), true
+			changed = changed || d.Last.IsZero() || ev.Time.Sub(d.Last) >= k.refresh()
+			d.Last = ev.Time.UTC()
 		}
 	}
 	first := cur.Time
@@ -199,6 +210,19 @@ func (k *NewTermKind) stepTerm(key state.Key, cur state.Entity, found bool, b *t
 	return writeOp(e, cur, found), true, nil
 }
 
+// maxLastSeenStep is how far a last-seen time may lag before it is written
+// again: an entity or term seen again within it writes nothing, so a busy
+// user costs no write per batch and instances on other partitions seeing
+// the same user meet on its rows far less often. The lookback is then
+// exact to within the step.
+const maxLastSeenStep = time.Hour
+
+// refresh is the rule's last-seen step: an hour, or a 24th of a shorter
+// lookback.
+func (k *NewTermKind) refresh() time.Duration {
+	return min(maxLastSeenStep, k.c.Lookback/24)
+}
+
 // term returns the event's term values, lower-cased for the key and as
 // written for display; ok is false when one is missing.
 func (k *NewTermKind) term(ev *event.Event) (key, display []string, ok bool) {
@@ -210,8 +234,8 @@ func (k *NewTermKind) term(ev *event.Event) (key, display []string, ok bool) {
 		if f.family {
 			v = AgentFamily(v)
 		}
-		key = append(key, strings.ToLower(v))
-		display = append(display, v)
+		key = append(key, BoundedLower(v))
+		display = append(display, Bounded(v))
 	}
 	return key, display, true
 }

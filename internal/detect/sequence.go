@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	json "github.com/goccy/go-json"
@@ -24,14 +25,20 @@ import (
 //
 // Entity: PK JoinKey("seq", rule, bucket), the bucket a hash of the group
 // key (a batch of sign-ins from many IPs touches at most stateBuckets
-// partitions), RK Escape(group); Data holds, per step, the
-// event's key, time and a snapshot of it (normalised fields, and for the
-// first step the raw record, so the request body travels with it); Expires is the first step's time
-// plus timespan. When every step is present the match is raised, its
-// events in step order (the first step's record leads the alert), with the
-// group key and the first step's time as the alert's identity; a later
-// batch touching the same group raises the same id again, which
-// suppression drops.
+// partitions), RK Escape(group) + "|" + Escape(writer): one row per group
+// and writer (event.Position), so instances on different partitions never
+// write the same row, even for a spraying address whose failures reach
+// every partition. Data holds, per step, the event's key, time and a
+// snapshot of it (normalised fields, each Bounded, and for the first step
+// the raw record up to 20 KiB, so the request body travels with it), the
+// step's distinct events (N), and the writer's watermark (a redelivery
+// changes nothing); Expires is the first step's time plus timespan. One
+// query per bucket (Store.Find) reads every writer's rows of the batch's
+// groups; the group's sequence is their combination (combineSteps). When
+// every step is present the match is raised, its events in step order (the
+// first step's record leads the alert), with the group key and the first
+// step's time as the alert's identity; a later batch touching the same
+// group raises the same id again, which suppression drops.
 type SequenceKind struct{ base }
 
 // Name implements Kind.
@@ -52,6 +59,54 @@ const maxStepKeys = 64
 
 type seqData struct {
 	Steps map[int]seqStep `json:"s"`
+	// W is each writer's watermark: the position of the last event this
+	// entity took from it, so a redelivered batch changes nothing. At most
+	// maxSeqWriters writers (an operation's records come from a few).
+	W map[string]seqMark `json:"w,omitempty"`
+}
+
+type seqMark struct {
+	Seq   int64 `json:"q"`
+	Index int   `json:"i"`
+	Sub   int   `json:"u,omitempty"`
+}
+
+// maxSeqWriters bounds the writers a sequence entity remembers; past it the
+// smallest writer name is forgotten (its redelivery is then guarded by the
+// steps' event keys alone).
+const maxSeqWriters = 16
+
+// seen reports whether ev came before its writer's watermark.
+func (d *seqData) seen(ev *event.Event) bool {
+	if ev.Pos.Writer == "" {
+		return false
+	}
+	m, ok := d.W[Bounded(ev.Pos.Writer)]
+	return ok && ev.Pos.Compare(event.Position{Seq: m.Seq, Index: m.Index, Sub: m.Sub}) <= 0
+}
+
+// mark moves ev's writer's watermark to it.
+func (d *seqData) mark(ev *event.Event) {
+	if ev.Pos.Writer == "" {
+		return
+	}
+	w := Bounded(ev.Pos.Writer)
+	if d.W == nil {
+		d.W = map[string]seqMark{}
+	}
+	if m, ok := d.W[w]; ok && ev.Pos.Compare(event.Position{Seq: m.Seq, Index: m.Index, Sub: m.Sub}) <= 0 {
+		return
+	}
+	if _, ok := d.W[w]; !ok && len(d.W) >= maxSeqWriters {
+		oldest := ""
+		for name := range d.W {
+			if oldest == "" || name < oldest {
+				oldest = name
+			}
+		}
+		delete(d.W, oldest)
+	}
+	d.W[w] = seqMark{Seq: ev.Pos.Seq, Index: ev.Pos.Index, Sub: ev.Pos.Sub}
 }
 
 // Matches implements Kind.
@@ -61,8 +116,13 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 		events []*event.Event
 		steps  [][]int // per event, the steps it matches
 	}
-	groups := map[state.Key]*group{}
+	type gkey struct{ partition, prefix string } // a group, every writer
+	groups := map[state.Key]*group{}             // a group's rows of one writer
 	var order []state.Key
+	var gorder []gkey
+	byGroup := map[gkey][]state.Key{}
+	prefixes := map[string][]string{}
+	var parts []string
 	for _, ev := range events {
 		g, ok := k.groupKey(ev)
 		if !ok || ev.Time.IsZero() {
@@ -78,12 +138,23 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 		if len(steps) == 0 {
 			continue
 		}
-		key := state.Key{PartitionKey: state.JoinKey("seq", r.ID, bucketOf(g)), RowKey: state.Escape(g)}
+		pk := state.JoinKey("seq", r.ID, bucketOf(g))
+		prefix := state.Escape(g) + "|"
+		key := state.Key{PartitionKey: pk, RowKey: prefix + state.Escape(ev.Pos.Writer)}
 		gr := groups[key]
 		if gr == nil {
 			gr = &group{key: g}
 			groups[key] = gr
 			order = append(order, key)
+			gk := gkey{pk, prefix}
+			if _, seen := byGroup[gk]; !seen {
+				gorder = append(gorder, gk)
+				if _, seen := prefixes[pk]; !seen {
+					parts = append(parts, pk)
+				}
+				prefixes[pk] = append(prefixes[pk], prefix)
+			}
+			byGroup[gk] = append(byGroup[gk], key)
 		}
 		gr.events = append(gr.events, ev)
 		gr.steps = append(gr.steps, steps)
@@ -91,8 +162,19 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 	if len(order) == 0 {
 		return nil, nil
 	}
+	// One query per bucket partition: every writer's rows of these groups.
+	stored := map[state.Key]state.Entity{}
+	for _, pk := range parts {
+		found, err := k.store.Find(ctx, StateTable, pk, prefixes[pk])
+		if err != nil {
+			return nil, fmt.Errorf("read state: %w", err)
+		}
+		for _, e := range found {
+			stored[e.Key()] = e
+		}
+	}
 	results := map[state.Key]seqData{}
-	t := txn{store: k.store, table: StateTable, step: func(key state.Key, cur state.Entity, found bool) (state.Op, bool, error) {
+	t := txn{store: k.store, table: StateTable, rule: r.ID, blame: func(key state.Key) []*event.Event { return groups[key].events }, step: func(key state.Key, cur state.Entity, found bool) (state.Op, bool, error) {
 		gr := groups[key]
 		d := seqData{Steps: map[int]seqStep{}}
 		if err := loadState("sequence", key, cur, found, &d); err != nil {
@@ -102,10 +184,22 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 			d.Steps = map[int]seqStep{}
 		}
 		changed := false
+		// What a writer delivers again is at or before its watermark.
+		fresh := make([]bool, len(gr.events))
+		var news []*event.Event
+		for i, ev := range gr.events {
+			if fresh[i] = !d.seen(ev); fresh[i] {
+				news = append(news, ev)
+			}
+		}
+		if len(news) == 0 {
+			results[key] = d
+			return state.Op{}, false, nil
+		}
 		// A sequence older than its timespan cannot complete with these
 		// events: start over rather than keep a stale first step forever.
-		if len(d.Steps) > 0 && earliest(d).Add(k.c.Timespan).Before(earliestEvent(gr.events)) {
-			d = seqData{Steps: map[int]seqStep{}}
+		if len(d.Steps) > 0 && earliest(d).Add(k.c.Timespan).Before(earliestEvent(news)) {
+			d = seqData{Steps: map[int]seqStep{}, W: d.W}
 			changed = true
 		}
 		// In time order: the first step keeps its earliest event, and the
@@ -115,25 +209,30 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 		// first-step event past the sequence's timespan starts it over,
 		// unless the sequence already completed (its alert stands), so a
 		// count never gathers events from hours apart.
-		order := make([]int, len(gr.events))
-		for i := range order {
-			order[i] = i
+		byTime := make([]int, 0, len(news))
+		for i := range gr.events {
+			if fresh[i] {
+				byTime = append(byTime, i)
+			}
 		}
-		slices.SortStableFunc(order, func(a, b int) int { return gr.events[a].Time.Compare(gr.events[b].Time) })
-		for _, i := range order {
+		slices.SortStableFunc(byTime, func(a, b int) int { return gr.events[a].Time.Compare(gr.events[b].Time) })
+		for _, i := range byTime {
 			ev := gr.events[i]
 			for _, s := range gr.steps[i] {
 				if first, ok := d.Steps[0]; s == 0 && ok && ev.Time.After(first.T.Add(k.c.Timespan)) {
 					if k.complete(d) {
 						continue
 					}
-					d = seqData{Steps: map[int]seqStep{}}
+					d = seqData{Steps: map[int]seqStep{}, W: d.W}
 					changed = true
 				}
 				if k.addStep(&d, s, ev) {
 					changed = true
 				}
 			}
+		}
+		for _, ev := range news {
+			d.mark(ev)
 		}
 		results[key] = d
 		if !changed {
@@ -160,12 +259,36 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 			Expires: k.expires(start, k.c.Timespan)}
 		return writeOp(e, cur, found), true, nil
 	}}
-	if err := t.run(ctx, order); err != nil {
-		return nil, err
+	refused := t.loop(ctx, order, stored)
+	if _, ok := AsRecordErrors(refused); refused != nil && !ok {
+		return nil, refused
 	}
 	var out []Match
-	for _, key := range order {
-		d := results[key]
+	for _, gk := range gorder {
+		// The group as one sequence: this batch's writers' rows as
+		// computed, the other writers' as read (those too old to complete
+		// with this batch's events left out).
+		var rows []seqData
+		var batch []*event.Event
+		for _, key := range byGroup[gk] {
+			rows = append(rows, results[key])
+			batch = append(batch, groups[key].events...)
+		}
+		from := earliestEvent(batch)
+		for key, e := range stored {
+			if _, mine := groups[key]; mine || key.PartitionKey != gk.partition || !strings.HasPrefix(key.RowKey, gk.prefix) {
+				continue
+			}
+			var d seqData
+			if err := loadState("sequence", key, e, true, &d); err != nil {
+				return nil, err
+			}
+			if len(d.Steps) > 0 && !earliest(d).Add(k.c.Timespan).Before(from) {
+				rows = append(rows, d)
+			}
+		}
+		d := combineSteps(rows)
+		key := byGroup[gk][0]
 		if len(d.Steps) < len(k.c.Steps) || !k.c.met(float64(d.Steps[0].N)) {
 			continue
 		}
@@ -190,7 +313,7 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 		}
 		// The events of this batch replace their snapshots (full records).
 		for i := range evs {
-			for _, bev := range groups[key].events {
+			for _, bev := range batch {
 				if eventKey(bev) == d.Steps[i].Key {
 					evs[i] = bev
 				}
@@ -198,7 +321,45 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 		}
 		out = append(out, Match{Rule: r, Events: slices.Clip(evs), GroupKey: groups[key].key, WindowStart: lo, Count: d.Steps[0].N})
 	}
-	return out, nil
+	return out, refused
+}
+
+// combineSteps is the sequence of one group over its writers' rows: the
+// earliest first step, its count the sum of theirs (each writer counts its
+// own events), and for each later step the earliest at or after the first.
+func combineSteps(rows []seqData) seqData {
+	if len(rows) == 1 {
+		return rows[0]
+	}
+	out := seqData{Steps: map[int]seqStep{}}
+	n := 0
+	for _, d := range rows {
+		if st, ok := d.Steps[0]; ok {
+			n += st.N
+			if have, ok := out.Steps[0]; !ok || st.T.Before(have.T) {
+				out.Steps[0] = st
+			}
+		}
+	}
+	first, ok0 := out.Steps[0]
+	if ok0 {
+		first.N = n
+		out.Steps[0] = first
+	}
+	for _, d := range rows {
+		for s, st := range d.Steps {
+			if s == 0 {
+				continue
+			}
+			have, ok := out.Steps[s]
+			after := !ok0 || !st.T.Before(first.T)
+			haveAfter := ok && (!ok0 || !have.T.Before(first.T))
+			if !ok || after && !haveAfter || after == haveAfter && st.T.Before(have.T) {
+				out.Steps[s] = st
+			}
+		}
+	}
+	return out
 }
 
 // complete reports whether d holds every step in order within the timespan

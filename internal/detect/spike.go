@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	json "github.com/goccy/go-json"
@@ -20,25 +21,39 @@ import (
 // learns, so a fresh deployment does not alert on its first busy hour.
 //
 // Entities, one partition per rule and group: PK JoinKey("spk", rule,
-// group); RK TimeKey(window) with Count and the counted event keys in Data
-// (a replay counts nothing twice), Expires = window end + baseline windows;
-// RK "~first" with Time = the group's first window. One Get reads the
-// current windows, their history and the first-seen rows of every group in
-// the batch (one query per partition), one Apply writes them.
+// group); RK TimeKey(window) + "|" + Escape(writer) with the writer's Count
+// in the window and its position watermark in Data (as ThresholdKind: a
+// redelivery counts nothing twice, instances on different partitions never
+// write the same row), Expires = window end + baseline windows; RK
+// "~first|" + Escape(writer) with Time = the first window the writer saw
+// of the group. A window's count is the sum over its writers' rows, the
+// group's first window the earliest of its writers'. One query per group partition (Store.Find) reads the
+// current windows, their history and the first-seen row; one Apply writes
+// this writer's rows.
 type SpikeKind struct{ base }
 
 // Name implements Kind.
 func (k *SpikeKind) Name() string { return CorrSpike }
 
-type spikeData struct {
-	Keys []string `json:"k,omitempty"`
+// firstPrefix starts the row keys of a group's first-seen rows.
+const firstPrefix = firstRow + "|"
+
+// spikeRow is a row key of a window and writer, and the window's prefix.
+func spikeRow(window time.Time, writer string) (row, prefix string) {
+	prefix = state.TimeKey(window) + "|"
+	return prefix + state.Escape(writer), prefix
 }
 
 // Matches implements Kind.
 func (k *SpikeKind) Matches(ctx context.Context, r *Rule, events []*event.Event) ([]Match, error) {
-	buckets := map[state.Key]*bucket{}
-	firstEvs := map[string][]*event.Event{} // partition -> events
-	var writes, reads []state.Key
+	type wkey struct{ partition, window string } // a group's window (all writers)
+	buckets := map[wkey]*bucket{}
+	rows := map[state.Key]*writerRow{}
+	firstEvs := map[state.Key][]*event.Event{} // a writer's first-seen row -> events
+	prefixes := map[string][]string{}          // partition -> windows and history to read
+	var parts []string
+	var writes []state.Key
+	var windows []wkey
 	for _, ev := range events {
 		g, ok := k.groupKey(ev)
 		if !ok || ev.Time.IsZero() {
@@ -46,58 +61,69 @@ func (k *SpikeKind) Matches(ctx context.Context, r *Rule, events []*event.Event)
 		}
 		ws := windowStart(ev.Time, k.c.Timespan)
 		pk := state.JoinKey("spk", r.ID, g)
-		if _, seen := firstEvs[pk]; !seen {
-			writes = append(writes, state.Key{PartitionKey: pk, RowKey: firstRow})
+		if _, seen := prefixes[pk]; !seen {
+			parts = append(parts, pk)
+			prefixes[pk] = append(prefixes[pk], firstPrefix)
 		}
-		firstEvs[pk] = append(firstEvs[pk], ev)
-		key := state.Key{PartitionKey: pk, RowKey: state.TimeKey(ws)}
-		b := buckets[key]
+		fk := state.Key{PartitionKey: pk, RowKey: firstPrefix + state.Escape(ev.Pos.Writer)}
+		if _, seen := firstEvs[fk]; !seen {
+			writes = append(writes, fk)
+		}
+		firstEvs[fk] = append(firstEvs[fk], ev)
+		rk, prefix := spikeRow(ws, ev.Pos.Writer)
+		wk := wkey{pk, prefix}
+		b := buckets[wk]
 		if b == nil {
 			b = &bucket{group: g, window: ws}
-			buckets[key] = b
-			writes = append(writes, key)
-			for i := 1; i <= k.c.Baseline; i++ {
-				reads = append(reads, state.Key{PartitionKey: pk, RowKey: state.TimeKey(ws.Add(-time.Duration(i) * k.c.Timespan))})
+			buckets[wk] = b
+			windows = append(windows, wk)
+			for i := 0; i <= k.c.Baseline; i++ {
+				_, hp := spikeRow(ws.Add(-time.Duration(i)*k.c.Timespan), "")
+				prefixes[pk] = append(prefixes[pk], hp)
 			}
 		}
 		b.events = append(b.events, ev)
+		key := state.Key{PartitionKey: pk, RowKey: rk}
+		wr := rows[key]
+		if wr == nil {
+			wr = &writerRow{b: b}
+			rows[key] = wr
+			writes = append(writes, key)
+		}
+		wr.events = append(wr.events, ev)
 	}
 	if len(writes) == 0 {
 		return nil, nil
 	}
+	for _, wr := range rows {
+		slices.SortStableFunc(wr.events, func(a, b *event.Event) int { return a.Pos.Compare(b.Pos) })
+	}
+	stored := map[state.Key]state.Entity{}
+	for _, pk := range parts {
+		found, err := k.store.Find(ctx, StateTable, pk, prefixes[pk])
+		if err != nil {
+			return nil, fmt.Errorf("read state: %w", err)
+		}
+		for _, e := range found {
+			stored[e.Key()] = e
+		}
+	}
+
 	counts := map[state.Key]int64{}
 	firsts := map[string]time.Time{}
 	keep := time.Duration(k.c.Baseline+1) * k.c.Timespan
-	t := txn{store: k.store, table: StateTable, step: func(key state.Key, cur state.Entity, found bool) (state.Op, bool, error) {
-		if key.RowKey == firstRow {
-			first := cur.Time
-			if !found {
-				first = time.Time{}
-			}
-			changed := !found
-			for _, ev := range firstEvs[key.PartitionKey] {
-				if ws := windowStart(ev.Time, k.c.Timespan); first.IsZero() || ws.Before(first) {
-					first, changed = ws, true
-				}
-			}
-			firsts[key.PartitionKey] = first
-			// The first-seen row lives as long as the group is active:
-			// extended once a window, not on every batch.
-			exp := k.expires(latest(firstEvs[key.PartitionKey]), keep)
-			if found && cur.Expires.Before(exp.Add(-k.c.Timespan)) {
-				changed = true
-			}
-			if !changed {
-				return state.Op{}, false, nil
-			}
-			if found && cur.Expires.After(exp) {
-				exp = cur.Expires
-			}
-			e := state.Entity{PartitionKey: key.PartitionKey, RowKey: firstRow, Time: first, Expires: exp}
-			return writeOp(e, cur, found), true, nil
+	blame := func(key state.Key) []*event.Event {
+		if evs, ok := firstEvs[key]; ok {
+			return evs
 		}
-		b := buckets[key]
-		var d spikeData
+		return rows[key].events
+	}
+	t := txn{store: k.store, table: StateTable, rule: r.ID, blame: blame, step: func(key state.Key, cur state.Entity, found bool) (state.Op, bool, error) {
+		if evs, ok := firstEvs[key]; ok {
+			return k.stepFirst(key, cur, found, evs, firsts, keep)
+		}
+		wr := rows[key]
+		var d thresholdData
 		if err := loadState("spike", key, cur, found, &d); err != nil {
 			return state.Op{}, false, err
 		}
@@ -106,9 +132,8 @@ func (k *SpikeKind) Matches(ctx context.Context, r *Rule, events []*event.Event)
 			n = 0
 		}
 		changed := false
-		for _, ev := range b.events {
-			var isNew bool
-			if d.Keys, isNew = addKey(d.Keys, eventKey(ev)); isNew {
+		for _, ev := range wr.events {
+			if d.admit(ev) {
 				n++
 				changed = true
 			}
@@ -118,25 +143,45 @@ func (k *SpikeKind) Matches(ctx context.Context, r *Rule, events []*event.Event)
 			return state.Op{}, false, nil
 		}
 		data, _ := json.Marshal(d)
-		e := state.Entity{PartitionKey: key.PartitionKey, RowKey: key.RowKey, Count: n, Text: b.group, Time: b.window,
-			Data: data, Expires: k.expires(b.window.Add(k.c.Timespan), keep)}
+		e := state.Entity{PartitionKey: key.PartitionKey, RowKey: key.RowKey, Count: n, Text: wr.b.group, Time: wr.b.window,
+			Data: data, Expires: k.expires(wr.b.window.Add(k.c.Timespan), keep)}
 		return writeOp(e, cur, found), true, nil
 	}}
-	history, err := t.runWith(ctx, writes, reads)
-	if err != nil {
-		return nil, err
+	refused := t.loop(ctx, writes, stored)
+	if _, ok := AsRecordErrors(refused); refused != nil && !ok {
+		return nil, refused
 	}
-	var out []Match
-	for _, key := range writes {
-		b := buckets[key]
-		if b == nil {
+
+	// A window's count: this batch's rows as computed, the others as read.
+	sums := map[wkey]int64{}
+	for key, n := range counts {
+		sums[wkey{key.PartitionKey, key.RowKey[:strings.IndexByte(key.RowKey, '|')+1]}] += n
+	}
+	for key, e := range stored {
+		if strings.HasPrefix(key.RowKey, firstPrefix) {
+			if _, mine := firstEvs[key]; !mine && !e.Time.IsZero() {
+				if f, ok := firsts[key.PartitionKey]; !ok || e.Time.Before(f) {
+					firsts[key.PartitionKey] = e.Time
+				}
+			}
 			continue
 		}
-		n := counts[key]
+		if _, mine := counts[key]; mine {
+			continue
+		}
+		if i := strings.IndexByte(key.RowKey, '|'); i >= 0 {
+			sums[wkey{key.PartitionKey, key.RowKey[:i+1]}] += e.Count
+		}
+	}
+
+	var out []Match
+	for _, wk := range windows {
+		b := buckets[wk]
+		n := sums[wk]
 		if !k.c.met(float64(n)) {
 			continue
 		}
-		first := firsts[key.PartitionKey]
+		first := firsts[wk.partition]
 		known, sum := 0, int64(0)
 		for i := 1; i <= k.c.Baseline; i++ {
 			ws := b.window.Add(-time.Duration(i) * k.c.Timespan)
@@ -144,12 +189,8 @@ func (k *SpikeKind) Matches(ctx context.Context, r *Rule, events []*event.Event)
 				break
 			}
 			known++
-			hk := state.Key{PartitionKey: key.PartitionKey, RowKey: state.TimeKey(ws)}
-			if c, ok := counts[hk]; ok {
-				sum += c
-			} else if e, ok := history[hk]; ok {
-				sum += e.Count
-			}
+			_, hp := spikeRow(ws, "")
+			sum += sums[wkey{wk.partition, hp}]
 		}
 		if known < k.c.MinHistory || known == 0 {
 			continue
@@ -163,7 +204,37 @@ func (k *SpikeKind) Matches(ctx context.Context, r *Rule, events []*event.Event)
 		out = append(out, Match{Rule: r, Events: evs, GroupKey: b.group, WindowStart: b.window, Count: int(n),
 			Values: []string{fmt.Sprintf("%.1f", mean)}})
 	}
-	return out, nil
+	return out, refused
+}
+
+// stepFirst keeps the group's first window: written when it moves earlier,
+// and its expiry extended once a window, not on every batch.
+func (k *SpikeKind) stepFirst(key state.Key, cur state.Entity, found bool, evs []*event.Event, firsts map[string]time.Time, keep time.Duration) (state.Op, bool, error) {
+	first := cur.Time
+	if !found {
+		first = time.Time{}
+	}
+	changed := !found
+	for _, ev := range evs {
+		if ws := windowStart(ev.Time, k.c.Timespan); first.IsZero() || ws.Before(first) {
+			first, changed = ws, true
+		}
+	}
+	if f, ok := firsts[key.PartitionKey]; !ok || first.Before(f) {
+		firsts[key.PartitionKey] = first
+	}
+	exp := k.expires(latest(evs), keep)
+	if found && cur.Expires.Before(exp.Add(-k.c.Timespan)) {
+		changed = true
+	}
+	if !changed {
+		return state.Op{}, false, nil
+	}
+	if found && cur.Expires.After(exp) {
+		exp = cur.Expires
+	}
+	e := state.Entity{PartitionKey: key.PartitionKey, RowKey: key.RowKey, Time: first, Expires: exp}
+	return writeOp(e, cur, found), true, nil
 }
 
 func latest(evs []*event.Event) time.Time {

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	json "github.com/goccy/go-json"
 
@@ -104,9 +105,84 @@ func (b *base) groupKey(ev *event.Event) (string, bool) {
 		if !ok {
 			return "", false
 		}
-		parts = append(parts, strings.ToLower(v))
+		parts = append(parts, BoundedLower(v))
 	}
 	return strings.Join(parts, "|"), true
+}
+
+// MaxKeptValue bounds every value a stateful kind keeps in state or puts in
+// a match's identity: a group key part, a term, a distinct value, a
+// snapshot's field. Every field of a record may be the attacker's (a user
+// agent of 40,000 characters, a UPN of 20 MB); none may make an entity
+// outgrow the store's limits or an alert's identity grow with it.
+const MaxKeptValue = 200
+
+// Bounded returns s when it is at most MaxKeptValue bytes; otherwise a
+// readable prefix of it (cut on a character boundary), "…#" and 96 bits of
+// SHA-256 of the whole, MaxKeptValue bytes at most. Two values that differ
+// anywhere stay different (up to the hash), the same value always gives the
+// same result (alert ids stay deterministic), and an analyst still reads
+// what the value began with.
+func Bounded(s string) string {
+	if len(s) <= MaxKeptValue {
+		return s
+	}
+	return boundedWith(s, func(b []byte, chunk string) []byte { return append(b, chunk...) })
+}
+
+// BoundedLower is Bounded(strings.ToLower(s)) in spirit, without a lowered
+// copy of a huge s: the prefix is lowered, the hash is of the lowered
+// value, read a chunk at a time. Group keys and values compare by it.
+func BoundedLower(s string) string {
+	if len(s) <= MaxKeptValue {
+		return strings.ToLower(s)
+	}
+	return boundedWith(s, appendLower)
+}
+
+// boundedWith builds a long value's bounded form; conv maps each chunk (cut
+// on character boundaries) before it is hashed and kept as the prefix.
+func boundedWith(s string, conv func(b []byte, chunk string) []byte) string {
+	const tail = len("…#") + 24
+	h := sha256.New()
+	var buf []byte
+	var prefix string
+	for i := 0; i < len(s); {
+		j := min(i+32<<10, len(s))
+		for j < len(s) && !utf8.RuneStart(s[j]) {
+			j++
+		}
+		buf = conv(buf[:0], s[i:j])
+		if i == 0 {
+			cut := min(len(buf), MaxKeptValue-tail)
+			for cut > 0 && cut < len(buf) && !utf8.RuneStart(buf[cut]) {
+				cut--
+			}
+			prefix = string(buf[:cut])
+		}
+		h.Write(buf)
+		i = j
+	}
+	var sum [sha256.Size]byte
+	return prefix + "…#" + hex.EncodeToString(h.Sum(sum[:0])[:12])
+}
+
+// appendLower appends chunk lower-cased (ASCII without a copy of the
+// whole; anything else rune by rune, as strings.ToLower does).
+func appendLower(b []byte, chunk string) []byte {
+	for i := 0; i < len(chunk); i++ {
+		if chunk[i] >= utf8.RuneSelf {
+			return append(b, strings.ToLower(chunk)...)
+		}
+	}
+	for i := 0; i < len(chunk); i++ {
+		c := chunk[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b = append(b, c)
+	}
+	return b
 }
 
 func firstValue(ev *event.Event, res *resolver) (string, bool) {
@@ -159,6 +235,69 @@ func eventKey(ev *event.Event) string {
 	return hex.EncodeToString(h.Sum(sum[:0])[:8])
 }
 
+// ErrEntityTooLarge is what a RecordError wraps when a record's content
+// would make a state entity exceed Table Storage's limits even after every
+// value was Bounded (state.CheckEntity said so before anything was written).
+var ErrEntityTooLarge = state.ErrEntityTooLarge
+
+// RecordError is a failure caused by one record's content, not by a
+// dependency: the record goes to the dead letters with Err as the reason and
+// the rest of the batch is evaluated and delivered. Engine.Evaluate returns
+// the record errors of a batch as RecordErrors, beside complete matches.
+type RecordError struct {
+	// Index is the record's position in the events given to
+	// Engine.Evaluate (-1 when it is not one of them).
+	Index int
+	Event *event.Event
+	Rule  string // the rule whose state refused it
+	Err   error
+}
+
+func (e *RecordError) Error() string {
+	return fmt.Sprintf("record %d: rule %s: %v", e.Index, e.Rule, e.Err)
+}
+
+func (e *RecordError) Unwrap() error { return e.Err }
+
+// RecordErrors is every record error of one evaluation. As an error it
+// unwraps to each of them (errors.Is(err, ErrEntityTooLarge) holds).
+// Engine.Evaluate returns it only when nothing else failed: its matches are
+// then complete, and only the listed records' share of state was not kept.
+type RecordErrors []*RecordError
+
+func (e RecordErrors) Error() string {
+	if len(e) == 1 {
+		return e[0].Error()
+	}
+	return fmt.Sprintf("%d records refused, first: %v", len(e), e[0])
+}
+
+func (e RecordErrors) Unwrap() []error {
+	out := make([]error, len(e))
+	for i, r := range e {
+		out[i] = r
+	}
+	return out
+}
+
+// AsRecordErrors returns the record errors err holds and whether err is
+// nothing but record errors (then the batch's matches are complete).
+func AsRecordErrors(err error) (RecordErrors, bool) {
+	var re RecordErrors
+	if err == nil || !errors.As(err, &re) {
+		return nil, false
+	}
+	return re, true
+}
+
+// orNil returns e as an error, or a nil error when it is empty.
+func (e RecordErrors) orNil() error {
+	if len(e) == 0 {
+		return nil
+	}
+	return e
+}
+
 // txn is one batch's read-compute-write of a kind: one Get of every key,
 // one Apply of every change, and on a conflict a re-read of exactly the
 // keys not applied, a recompute of those and another Apply.
@@ -168,8 +307,15 @@ type txn struct {
 	// step computes the new entity of key k from what is stored (found is
 	// false when nothing is). It returns write=false when nothing changes.
 	step func(k state.Key, cur state.Entity, found bool) (op state.Op, write bool, err error)
+	// rule and blame attribute an entity over the store's limits to the
+	// records of this batch that went into it: their RecordErrors come back
+	// and the entity is not written; every other key is.
+	rule  string
+	blame func(k state.Key) []*event.Event
 }
 
+// run reads, computes and writes keys. It returns nil, RecordErrors (every
+// other key was written), or another error.
 func (t txn) run(ctx context.Context, keys []state.Key) error {
 	_, err := t.runWith(ctx, keys, nil)
 	return err
@@ -187,6 +333,8 @@ func (t txn) runWith(ctx context.Context, keys, readOnly []state.Key) (map[state
 
 func (t txn) loop(ctx context.Context, keys []state.Key, got map[state.Key]state.Entity) error {
 	pending := keys
+	var refused RecordErrors
+	blamed := map[state.Key]bool{}
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
 			var err error
@@ -201,17 +349,30 @@ func (t txn) loop(ctx context.Context, keys []state.Key, got map[state.Key]state
 			if err != nil {
 				return err
 			}
-			if write {
-				ops = append(ops, op)
+			if !write {
+				continue
 			}
+			if err := state.CheckEntity(op.Entity); err != nil {
+				if !errors.Is(err, state.ErrEntityTooLarge) || t.blame == nil {
+					return fmt.Errorf("write state: %w", err)
+				}
+				if !blamed[k] {
+					blamed[k] = true
+					for _, ev := range t.blame(k) {
+						refused = append(refused, &RecordError{Index: -1, Event: ev, Rule: t.rule, Err: err})
+					}
+				}
+				continue
+			}
+			ops = append(ops, op)
 		}
 		if len(ops) == 0 {
-			return nil
+			return refused.orNil()
 		}
 		err := t.store.Apply(ctx, t.table, ops)
 		var ce *state.ConflictError
 		if err == nil {
-			return nil
+			return refused.orNil()
 		}
 		if !errors.As(err, &ce) {
 			return fmt.Errorf("write state: %w", err)
@@ -232,48 +393,13 @@ func (t txn) loop(ctx context.Context, keys []state.Key, got map[state.Key]state
 	}
 }
 
-// listThreshold is how many rows of one partition make reading the whole
-// partition (List: a page of up to 1,000 entities per round trip) cheaper
-// than asking for the rows (Get: MaxQueryKeys rows per round trip). A
-// window's counters, a bucket of users: a batch often wants most of them.
-const listThreshold = 3 * state.MaxQueryKeys
-
-// read fetches keys: partitions asked for many rows are listed whole, the
-// rest read by key in one Get.
+// read fetches keys in one Get: the store reads each partition in one
+// query while it holds at most a page (state.Store.Get), so a batch reads
+// each partition it touches once.
 func (t txn) read(ctx context.Context, keys []state.Key) (map[state.Key]state.Entity, error) {
-	byPart := map[string]int{}
-	for _, k := range keys {
-		byPart[k.PartitionKey]++
-	}
-	var few []state.Key
-	for _, k := range keys {
-		if byPart[k.PartitionKey] <= listThreshold {
-			few = append(few, k)
-		}
-	}
-	out, err := t.store.Get(ctx, t.table, few)
+	out, err := t.store.Get(ctx, t.table, keys)
 	if err != nil {
 		return nil, fmt.Errorf("read state: %w", err)
-	}
-	want := make(map[state.Key]bool, len(keys)-len(few))
-	for _, k := range keys {
-		if byPart[k.PartitionKey] > listThreshold {
-			want[k] = true
-		}
-	}
-	for _, pk := range sortedKeys(byPart) {
-		if byPart[pk] <= listThreshold {
-			continue
-		}
-		ents, err := t.store.List(ctx, t.table, pk, "")
-		if err != nil {
-			return nil, fmt.Errorf("read state: list partition %q: %w", pk, err)
-		}
-		for _, e := range ents {
-			if want[e.Key()] {
-				out[e.Key()] = e
-			}
-		}
 	}
 	return out, nil
 }
@@ -313,12 +439,34 @@ type snapshot struct {
 // maxSnapshotRaw leaves room in Data for the rest of a sequence entity.
 const maxSnapshotRaw = 20 << 10
 
+// maxSnapshotExtra bounds the source-specific values a snapshot keeps.
+const maxSnapshotExtra = 32
+
+// snapshotOf keeps ev's normalised fields, each Bounded, at most
+// maxSnapshotExtra of its Extra values (by name order), and its raw record
+// when it is at most maxSnapshotRaw: a snapshot is at most about 20 KiB of
+// raw record and 14 KiB of fields, whatever the record holds.
 func snapshotOf(ev *event.Event) snapshot {
+	a := ev.Actor
 	s := snapshot{
-		Source: ev.Source, Category: ev.Category, Time: ev.Time.UTC(), Operation: ev.Operation,
-		Result: string(ev.Result), ResultCode: ev.ResultCode, Severity: ev.Severity,
-		CorrelationID: ev.CorrelationID, TenantID: ev.TenantID, RecordID: ev.RecordID,
-		Actor: ev.Actor, Target: ev.Target, ResourceID: ev.Resource.ID, Geo: ev.Geo, Extra: ev.Extra,
+		Source: Bounded(ev.Source), Category: Bounded(ev.Category), Time: ev.Time.UTC(), Operation: Bounded(ev.Operation),
+		Result: Bounded(string(ev.Result)), ResultCode: Bounded(ev.ResultCode), Severity: Bounded(ev.Severity),
+		CorrelationID: Bounded(ev.CorrelationID), TenantID: Bounded(ev.TenantID), RecordID: Bounded(ev.RecordID),
+		Actor: event.Actor{UPN: Bounded(a.UPN), Name: Bounded(a.Name), ObjectID: Bounded(a.ObjectID), AppID: Bounded(a.AppID),
+			AppName: Bounded(a.AppName), Type: Bounded(a.Type), IP: Bounded(a.IP), UserAgent: Bounded(a.UserAgent)},
+		Target: Bounded(ev.Target), ResourceID: Bounded(ev.Resource.ID),
+		Geo: event.Geo{Region: Bounded(ev.Geo.Region), Country: Bounded(ev.Geo.Country), City: Bounded(ev.Geo.City)},
+	}
+	if len(ev.Extra) > 0 {
+		names := make([]string, 0, len(ev.Extra))
+		for n := range ev.Extra {
+			names = append(names, n)
+		}
+		slices.Sort(names)
+		s.Extra = make(map[string]string, min(len(names), maxSnapshotExtra))
+		for _, n := range names[:min(len(names), maxSnapshotExtra)] {
+			s.Extra[Bounded(n)] = Bounded(ev.Extra[n])
+		}
 	}
 	if len(ev.Raw) <= maxSnapshotRaw && json.Valid(ev.Raw) {
 		s.Raw = json.RawMessage(ev.Raw)

@@ -2,6 +2,8 @@ package detect
 
 import (
 	"context"
+	"encoding/binary"
+	"hash/fnv"
 	"math"
 	"slices"
 	"strconv"
@@ -20,127 +22,226 @@ import (
 // within a fixed window of timespan, compared with the condition. A
 // value_sum event whose field is absent or not a number adds nothing.
 //
-// Entity: PK JoinKey("thr", rule, TimeKey(window)), RK Escape(group key);
-// Count is the number of events counted, Data keeps the keys of the events
-// counted (so a replayed batch counts nothing twice) and the distinct
-// values. One batch touches one partition per window it covers: usually
-// one or two round trips to read and one to write, whatever the number of
-// groups. Expires is the window's end plus the window.
+// State is kept per writer (event.Position: an Event Hub partition, an
+// archive blob, a file), so that instances reading different partitions
+// never write the same entity, and a counter stays the same size whatever
+// it counts:
+//
+//	PK JoinKey("thr", rule, TimeKey(window))
+//	RK Escape(group) + "|" + Escape(writer)
+//	Count  the writer's events counted in the window
+//	Data   the writer's watermark (the position of the last event counted:
+//	       what a redelivery brings again is at or before it and counts
+//	       nothing), first/last event time, the value_sum, and for
+//	       value_count the writer's distinct values as 64-bit hashes (at
+//	       most maxDistinct, about 24 KiB) with the first maxShownValues of
+//	       them as written, for the alert
+//	Text   the group key (Bounded parts); Expires the window's end plus the window
+//
+// The condition is checked on the sum over writers (the union of their
+// hashes for value_count): one query per window partition reads every
+// writer's rows of the groups the batch touches (Store.Find), one
+// entity-group transaction writes this writer's. Records without a
+// position (writer "") keep the legacy guard instead: the keys of at most
+// maxEventKeys events.
 //
 // Whenever a batch touches a group whose window meets the condition, the
 // kind raises the group's match again with the same group key and window:
 // the alert id is the same, so suppression sends it once, and an alert lost
-// with a failed batch is raised again when the batch is redelivered.
+// with a failed batch is raised again when the batch is redelivered; two
+// instances that both see the condition met raise one alert id.
 type ThresholdKind struct{ base }
 
 // Name implements Kind.
 func (k *ThresholdKind) Name() string { return k.c.Type }
 
+const (
+	// maxDistinct bounds the distinct-value hashes one writer's row keeps:
+	// a value_count is exact up to this many distinct values per writer and
+	// window (a password spray's threshold is tens), and saturates past it.
+	maxDistinct = 3000
+	// maxShownValues is how many distinct values a row keeps as written.
+	maxShownValues = 10
+)
+
 type thresholdData struct {
+	// Mark says the watermark (Seq, Index, Sub) is set.
+	Mark   bool      `json:"m,omitempty"`
+	Seq    int64     `json:"q,omitempty"`
+	Index  int       `json:"i,omitempty"`
+	Sub    int       `json:"u,omitempty"`
 	Keys   []string  `json:"k,omitempty"`
+	Hashes []byte    `json:"h,omitempty"`
 	Values []string  `json:"v,omitempty"`
 	Sum    float64   `json:"s,omitempty"`
 	First  time.Time `json:"f"`
 	Last   time.Time `json:"l"`
 }
 
+func (d *thresholdData) watermark() event.Position {
+	return event.Position{Seq: d.Seq, Index: d.Index, Sub: d.Sub}
+}
+
+// bucket is the events of one group and window in a batch (all writers).
 type bucket struct {
 	group  string
 	window time.Time
 	events []*event.Event
 }
 
+// writerRow is one writer's events of one bucket.
+type writerRow struct {
+	b      *bucket
+	events []*event.Event
+}
+
+// thresholdRow is a row key of a group and writer: the group's rows of
+// every writer share its prefix.
+func thresholdRow(group, writer string) (row, prefix string) {
+	prefix = state.Escape(group) + "|"
+	return prefix + state.Escape(writer), prefix
+}
+
 // Matches implements Kind.
 func (k *ThresholdKind) Matches(ctx context.Context, r *Rule, events []*event.Event) ([]Match, error) {
-	buckets := map[state.Key]*bucket{}
-	var order []state.Key
+	type gkey struct{ partition, prefix string }
+	buckets := map[gkey]*bucket{}
+	var groupOrder []gkey
+	rows := map[state.Key]*writerRow{}
+	var own []state.Key
 	for _, ev := range events {
 		g, ok := k.groupKey(ev)
 		if !ok || ev.Time.IsZero() {
 			continue
 		}
 		ws := windowStart(ev.Time, k.c.Timespan)
-		key := state.Key{PartitionKey: state.JoinKey("thr", r.ID, state.TimeKey(ws)), RowKey: state.Escape(g)}
-		b := buckets[key]
+		pk := state.JoinKey("thr", r.ID, state.TimeKey(ws))
+		rk, prefix := thresholdRow(g, ev.Pos.Writer)
+		gk := gkey{pk, prefix}
+		b := buckets[gk]
 		if b == nil {
 			b = &bucket{group: g, window: ws}
-			buckets[key] = b
-			order = append(order, key)
+			buckets[gk] = b
+			groupOrder = append(groupOrder, gk)
 		}
 		b.events = append(b.events, ev)
+		key := state.Key{PartitionKey: pk, RowKey: rk}
+		wr := rows[key]
+		if wr == nil {
+			wr = &writerRow{b: b}
+			rows[key] = wr
+			own = append(own, key)
+		}
+		wr.events = append(wr.events, ev)
 	}
-	if len(order) == 0 {
+	if len(own) == 0 {
 		return nil, nil
 	}
-	results := map[state.Key]thresholdData{}
-	counts := map[state.Key]int64{}
-	t := txn{store: k.store, table: StateTable, step: func(key state.Key, cur state.Entity, found bool) (state.Op, bool, error) {
-		b := buckets[key]
-		var d thresholdData
-		if err := loadState("threshold", key, cur, found, &d); err != nil {
-			return state.Op{}, false, err
+	for _, wr := range rows {
+		slices.SortStableFunc(wr.events, func(a, b *event.Event) int { return a.Pos.Compare(b.Pos) })
+	}
+
+	// One query per window partition: every writer's rows of these groups.
+	prefixes := map[string][]string{}
+	var parts []string
+	for _, gk := range groupOrder {
+		if _, ok := prefixes[gk.partition]; !ok {
+			parts = append(parts, gk.partition)
 		}
-		n := cur.Count
-		if !found {
-			n = 0
-		}
-		changed := false
-		for _, ev := range b.events {
-			var isNew bool
-			d.Keys, isNew = addKey(d.Keys, eventKey(ev))
-			if !isNew {
-				continue
-			}
-			changed = true
-			n++
-			if d.First.IsZero() || ev.Time.Before(d.First) {
-				d.First = ev.Time.UTC()
-			}
-			if ev.Time.After(d.Last) {
-				d.Last = ev.Time.UTC()
-			}
-			if k.c.Type == CorrValueSum {
-				if v, ok := firstValue(ev, k.c.fieldRes); ok {
-					if f, err := strconv.ParseFloat(v, 64); err == nil && f > 0 && !math.IsInf(f, 0) {
-						d.Sum += f
-					}
-				}
-			} else if k.c.fieldRes != nil && len(d.Values) < maxValues {
-				if v, ok := firstValue(ev, k.c.fieldRes); ok {
-					v = strings.ToLower(v)
-					if !slices.Contains(d.Values, v) {
-						d.Values = append(d.Values, v)
-					}
-				}
-			}
-		}
-		results[key], counts[key] = d, n
-		if !changed {
-			return state.Op{}, false, nil
-		}
-		data, err := json.Marshal(d)
-		if err != nil {
-			return state.Op{}, false, err
-		}
-		e := state.Entity{PartitionKey: key.PartitionKey, RowKey: key.RowKey, Count: n, Text: b.group, Data: data,
-			Time: b.window, Expires: k.expires(b.window.Add(k.c.Timespan), k.c.Timespan)}
-		return writeOp(e, cur, found), true, nil
-	}}
-	if err := t.run(ctx, order); err != nil {
+		prefixes[gk.partition] = append(prefixes[gk.partition], gk.prefix)
+	}
+	stored, err := k.find(ctx, parts, prefixes)
+	if err != nil {
 		return nil, err
 	}
+
+	results := map[state.Key]thresholdData{}
+	counts := map[state.Key]int64{}
+	t := txn{store: k.store, table: StateTable, rule: r.ID,
+		blame: func(key state.Key) []*event.Event { return rows[key].events },
+		step: func(key state.Key, cur state.Entity, found bool) (state.Op, bool, error) {
+			wr := rows[key]
+			d, n, changed, err := k.count(key, cur, found, wr.events)
+			if err != nil {
+				return state.Op{}, false, err
+			}
+			results[key], counts[key] = d, n
+			if !changed {
+				return state.Op{}, false, nil
+			}
+			data, err := json.Marshal(d)
+			if err != nil {
+				return state.Op{}, false, err
+			}
+			e := state.Entity{PartitionKey: key.PartitionKey, RowKey: key.RowKey, Count: n, Text: wr.b.group, Data: data,
+				Time: wr.b.window, Expires: k.expires(wr.b.window.Add(k.c.Timespan), k.c.Timespan)}
+			return writeOp(e, cur, found), true, nil
+		}}
+	refused := t.loop(ctx, own, stored)
+	if _, ok := AsRecordErrors(refused); refused != nil && !ok {
+		return nil, refused
+	}
+
+	// Sum over writers: this batch's rows as computed, the others as read.
+	type total struct {
+		n      int64
+		sum    float64
+		hashes map[uint64]struct{}
+		values []string
+	}
+	totals := map[gkey]*total{}
+	add := func(gk gkey, n int64, d thresholdData) {
+		tt := totals[gk]
+		if tt == nil {
+			tt = &total{hashes: map[uint64]struct{}{}}
+			totals[gk] = tt
+		}
+		tt.n += n
+		tt.sum += d.Sum
+		for i := 0; i+8 <= len(d.Hashes); i += 8 {
+			tt.hashes[binary.BigEndian.Uint64(d.Hashes[i:])] = struct{}{}
+		}
+		for _, v := range d.Values {
+			if len(tt.values) < maxShownValues && !slices.Contains(tt.values, v) {
+				tt.values = append(tt.values, v)
+			}
+		}
+	}
+	for key, d := range results {
+		_, prefix := thresholdRow(rows[key].b.group, "")
+		add(gkey{key.PartitionKey, prefix}, counts[key], d)
+	}
+	for key, e := range stored {
+		if _, mine := rows[key]; mine {
+			continue
+		}
+		i := strings.IndexByte(key.RowKey, '|')
+		gk := gkey{key.PartitionKey, key.RowKey[:i+1]}
+		if buckets[gk] == nil {
+			continue
+		}
+		var d thresholdData
+		if err := loadState("threshold", key, e, true, &d); err != nil {
+			return nil, err
+		}
+		add(gk, e.Count, d)
+	}
+
 	var out []Match
-	for _, key := range order {
-		b, d := buckets[key], results[key]
-		metric := int(counts[key])
+	for _, gk := range groupOrder {
+		b, tt := buckets[gk], totals[gk]
+		if tt == nil {
+			continue
+		}
+		metric := int(tt.n)
 		value := float64(metric)
 		switch k.c.Type {
 		case CorrValueCount:
-			metric = len(d.Values)
+			metric = len(tt.hashes)
 			value = float64(metric)
 		case CorrValueSum:
-			value = d.Sum
-			metric = int(min(d.Sum, math.MaxInt64/2))
+			value = tt.sum
+			metric = int(min(tt.sum, math.MaxInt64/2))
 		}
 		if !k.c.met(value) {
 			continue
@@ -149,11 +250,124 @@ func (k *ThresholdKind) Matches(ctx context.Context, r *Rule, events []*event.Ev
 		slices.SortStableFunc(evs, func(a, b *event.Event) int { return a.Time.Compare(b.Time) })
 		m := Match{Rule: r, Events: evs, GroupKey: b.group, WindowStart: b.window, Count: metric}
 		if k.c.Type == CorrValueCount {
-			m.Values = d.Values
+			m.Values = tt.values
 		}
 		out = append(out, m)
 	}
+	return out, refused
+}
+
+// ThresholdCount is a threshold rule's count for one group and window:
+// the sum of every writer's row (for tests, the simulation and operators).
+func ThresholdCount(ctx context.Context, store state.Store, ruleID string, window time.Time, group string) (int64, error) {
+	_, prefix := thresholdRow(group, "")
+	found, err := store.Find(ctx, StateTable, state.JoinKey("thr", ruleID, state.TimeKey(window)), []string{prefix})
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	for _, e := range found {
+		n += e.Count
+	}
+	return n, nil
+}
+
+// find reads every writer's rows of the groups, one Find per partition.
+func (k *ThresholdKind) find(ctx context.Context, parts []string, prefixes map[string][]string) (map[state.Key]state.Entity, error) {
+	out := map[state.Key]state.Entity{}
+	for _, pk := range parts {
+		found, err := k.store.Find(ctx, StateTable, pk, prefixes[pk])
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range found {
+			out[e.Key()] = e
+		}
+	}
 	return out, nil
+}
+
+// count adds one writer's events of a batch to its row: those after the
+// watermark (or, without a position, whose keys it does not hold).
+func (k *ThresholdKind) count(key state.Key, cur state.Entity, found bool, evs []*event.Event) (thresholdData, int64, bool, error) {
+	var d thresholdData
+	if err := loadState("threshold", key, cur, found, &d); err != nil {
+		return d, 0, false, err
+	}
+	n := cur.Count
+	if !found {
+		n = 0
+	}
+	var have map[uint64]bool
+	changed := false
+	for _, ev := range evs {
+		if !d.admit(ev) {
+			continue
+		}
+		changed = true
+		n++
+		if d.First.IsZero() || ev.Time.Before(d.First) {
+			d.First = ev.Time.UTC()
+		}
+		if ev.Time.After(d.Last) {
+			d.Last = ev.Time.UTC()
+		}
+		switch {
+		case k.c.Type == CorrValueSum:
+			// A number is short: a longer value is not one (and is not parsed).
+			if v, ok := firstValue(ev, k.c.fieldRes); ok && len(v) <= 64 {
+				if f, err := strconv.ParseFloat(v, 64); err == nil && f > 0 && !math.IsInf(f, 0) {
+					d.Sum += f
+				}
+			}
+		case k.c.fieldRes != nil:
+			v, ok := firstValue(ev, k.c.fieldRes)
+			if !ok {
+				continue
+			}
+			v = BoundedLower(v)
+			if have == nil {
+				have = make(map[uint64]bool, len(d.Hashes)/8+1)
+				for i := 0; i+8 <= len(d.Hashes); i += 8 {
+					have[binary.BigEndian.Uint64(d.Hashes[i:])] = true
+				}
+			}
+			h := valueHash(v)
+			if have[h] || len(have) >= maxDistinct {
+				continue
+			}
+			have[h] = true
+			d.Hashes = binary.BigEndian.AppendUint64(d.Hashes, h)
+			if len(d.Values) < maxShownValues {
+				d.Values = append(d.Values, v)
+			}
+		}
+	}
+	return d, n, changed, nil
+}
+
+// admit reports whether ev is counted for the first time, and if so moves
+// the writer's watermark to it (or, without a position, keeps its key).
+// One writer's events must come in position order.
+func (d *thresholdData) admit(ev *event.Event) bool {
+	if ev.Pos.Writer == "" {
+		var isNew bool
+		d.Keys, isNew = addKey(d.Keys, eventKey(ev))
+		return isNew
+	}
+	if d.Mark && ev.Pos.Compare(d.watermark()) <= 0 {
+		return false // counted before: a redelivery
+	}
+	d.Mark, d.Seq, d.Index, d.Sub = true, ev.Pos.Seq, ev.Pos.Index, ev.Pos.Sub
+	return true
+}
+
+// valueHash is a distinct value's 64-bit FNV-1a: collisions are negligible
+// at maxDistinct values per row.
+func valueHash(v string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(v))
+	return h.Sum64()
 }
 
 var _ Kind = (*ThresholdKind)(nil)

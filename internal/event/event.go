@@ -98,6 +98,11 @@ type Event struct {
 	// Extra holds source-specific normalised values a source wants rules to
 	// read by a stable name (for example "signin.authentication_requirement").
 	Extra map[string]string
+
+	// Pos is where the record came from in its writer's stream: stateful
+	// rules count it once by it (see Position). Set by the pipeline; not
+	// part of the event's JSON form (golden files, evidence).
+	Pos Position `json:"-"`
 }
 
 // Set stores a source-specific normalised value readable by Get(name).

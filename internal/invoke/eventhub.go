@@ -240,11 +240,19 @@ func (b EventBatch) Origin(i int) string {
 		orDash(b.Partition.EventHubName) + "/" + orDash(b.Partition.PartitionID) + "/" + id
 }
 
-// Inputs returns one pipeline input per event, in batch order.
+// Inputs returns one pipeline input per event, in batch order. Each is
+// placed in its partition's stream by its sequence number (the writer is
+// the partition), so stateful rules count a redelivered event once; an
+// event without a sequence number has no position.
 func (b EventBatch) Inputs() []pipeline.Input {
 	in := make([]pipeline.Input, len(b.Events))
+	writer := "eventhub://" + orDash(b.Partition.FullyQualifiedNamespace) + "/" +
+		orDash(b.Partition.EventHubName) + "/" + orDash(b.Partition.PartitionID)
 	for i, ev := range b.Events {
-		in[i] = pipeline.Input{Origin: b.Origin(i), Body: bytes.NewReader(ev.Body)}
+		in[i] = pipeline.Input{Origin: b.Origin(i), Body: bytes.NewReader(ev.Body), Writer: writer, Seq: ev.SequenceNumber}
+		if ev.SequenceNumber < 0 {
+			in[i].Writer = pipeline.NoPosition
+		}
 	}
 	return in
 }

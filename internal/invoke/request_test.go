@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/azdetect/azdetect/internal/pipeline"
 )
 
 func readInvocation(t testing.TB, name string) []byte {
@@ -69,6 +71,15 @@ func TestDecodeContractEventHub(t *testing.T) {
 	}
 	if b, _ := io.ReadAll(in[0].Body); string(b) != wantBody {
 		t.Errorf("input body = %s", b)
+	}
+	// The records' position: the partition is the writer, the sequence
+	// number orders its events (stateful rules count each record once).
+	if in[0].Writer != "eventhub://contoso-logs.servicebus.windows.net/azure-logs/3" || in[0].Seq != 88121 {
+		t.Errorf("input position = %q %d", in[0].Writer, in[0].Seq)
+	}
+	batch.Events[0].SequenceNumber = -1
+	if in := batch.Inputs(); in[0].Writer != pipeline.NoPosition {
+		t.Errorf("an event without a sequence number has position %q", in[0].Writer)
 	}
 }
 

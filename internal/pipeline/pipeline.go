@@ -198,8 +198,9 @@ var errStopped = errors.New("pipeline stopped")
 
 func (r *run) inputs(inputs []Input) error {
 	for _, in := range inputs {
+		writer, seq := in.position()
 		err := source.Records(in.Body, func(rec source.Record) error {
-			if err := r.record(in.Origin, rec); err != nil {
+			if err := r.record(in.Origin, writer, seq, rec); err != nil {
 				r.fatal = err
 				return errStopped
 			}
@@ -225,7 +226,7 @@ func (r *run) inputs(inputs []Input) error {
 }
 
 // record handles one framed record.
-func (r *run) record(origin string, rec source.Record) error {
+func (r *run) record(origin, writer string, seq int64, rec source.Record) error {
 	if err := r.ctx.Err(); err != nil {
 		return err
 	}
@@ -237,6 +238,7 @@ func (r *run) record(origin string, rec source.Record) error {
 	ev, status, err := r.parse(rec.Bytes)
 	switch status {
 	case source.Parsed:
+		ev.Pos = event.Position{Writer: writer, Seq: seq, Index: rec.Index}
 		r.rep.BySource[ev.Source]++
 		r.rep.Coverage.Add(ev)
 		ref := recordRef{origin: origin, index: rec.Index, offset: rec.Offset, length: rec.Length, raw: ev.Raw}
@@ -291,7 +293,12 @@ func (r *run) expandFlow(ev *event.Event, ref recordRef) (err error) {
 				fmt.Sprintf("expand flow tuples: %v: %v", source.ErrParserPanic, p), ref.raw), true)
 		}
 	}()
-	return r.p.opts.Registry.ExpandFlow(ev, func(t *event.Event) error { return r.add(t, ref) })
+	sub := 0
+	return r.p.opts.Registry.ExpandFlow(ev, func(t *event.Event) error {
+		sub++
+		t.Pos = event.Position{Writer: ev.Pos.Writer, Seq: ev.Pos.Seq, Index: ev.Pos.Index, Sub: sub}
+		return r.add(t, ref)
+	})
 }
 
 // add puts an event in the chunk, evaluating the chunk when it is full.

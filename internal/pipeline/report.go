@@ -15,6 +15,27 @@ type Input struct {
 	// a blob URI.
 	Origin string
 	Body   io.Reader
+	// Writer and Seq place the input's records in the ordered stream they
+	// come from (event.Position): stateful rules count each record once by
+	// (Writer, Seq, record index). Writer "" means Origin with Seq 0 (a
+	// file, a whole blob); NoPosition means the records have none (they are
+	// deduplicated by their event key, within a bound).
+	Writer string
+	Seq    int64
+}
+
+// NoPosition is the Writer of inputs whose records have no position.
+const NoPosition = "-"
+
+// position is the input's stream, for event.Position.
+func (in Input) position() (writer string, seq int64) {
+	switch in.Writer {
+	case "":
+		return in.Origin, 0
+	case NoPosition:
+		return "", 0
+	}
+	return in.Writer, in.Seq
 }
 
 // Malformed is a dead letter as a Report lists it: where the record was

@@ -9,7 +9,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 )
 
 // backend is what differs between Memory and Table: the round trips. The
@@ -35,9 +34,10 @@ type backend interface {
 // query is one of the three shapes the engine asks for.
 type query struct {
 	partition string
-	rows      []string  // RowKey eq any of these (at most MaxQueryKeys)
-	prefix    string    // or: RowKey starts with prefix
-	expired   time.Time // or, over the whole table: Expires before this
+	rows      []string    // RowKey eq any of these (at most MaxQueryKeys)
+	prefix    string      // or: RowKey starts with prefix
+	ranges    [][2]string // or: RowKey from r[0] up to the end of the keys starting with r[1] (at most MaxQueryPrefixes)
+	expired   time.Time   // or, over the whole table: Expires before this
 }
 
 // txConflict is how a backend reports a failed precondition: index is the
@@ -59,13 +59,14 @@ type engine struct {
 	ops    atomic.Int64
 	mu     sync.Mutex
 	tables map[string]bool // created (or found) by this store
+	big    map[string]bool // partitions seen to hold more than a page
 }
 
 func newEngine(b backend, parallel int) engine {
 	if parallel < 1 {
 		parallel = 1
 	}
-	return engine{b: b, parallel: parallel, tables: make(map[string]bool)}
+	return engine{b: b, parallel: parallel, tables: make(map[string]bool), big: make(map[string]bool)}
 }
 
 // Ops implements Store.
@@ -174,8 +175,10 @@ func dedupRows(keys []Key) []string {
 }
 
 // getPartition reads rows of one partition: a point read for one row (a
-// missing entity costs no more), otherwise partition queries of
-// MaxQueryKeys rows each, which is fewer round trips from two rows on.
+// missing entity costs no more); up to MaxQueryKeys rows one query by key;
+// more, one query of the whole partition (one round trip while it holds at
+// most a page, 1,000 entities), or, once the partition showed it holds
+// more, queries of MaxQueryKeys rows each.
 func (s *engine) getPartition(ctx context.Context, table, partition string, rows []string) ([]Entity, error) {
 	if len(rows) == 1 {
 		s.ops.Add(1)
@@ -186,6 +189,28 @@ func (s *engine) getPartition(ctx context.Context, table, partition string, rows
 		return []Entity{e}, nil
 	}
 	var out []Entity
+	if len(rows) > MaxQueryKeys && !s.large(table, partition) {
+		// One query for the whole partition beats several by key while it
+		// fits a page; what it shows of the partition's size decides next
+		// time.
+		want := make(map[string]bool, len(rows))
+		for _, r := range rows {
+			want[r] = true
+		}
+		seen := 0
+		trips, err := s.b.query(ctx, table, query{partition: partition}, func(page []Entity) error {
+			seen += len(page)
+			for _, e := range page {
+				if want[e.RowKey] {
+					out = append(out, e)
+				}
+			}
+			return nil
+		})
+		s.ops.Add(int64(trips))
+		s.sized(table, partition, seen)
+		return out, err
+	}
 	for chunk := range slices.Chunk(rows, MaxQueryKeys) {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -221,6 +246,146 @@ func (s *engine) List(ctx context.Context, table, partitionKey, rowPrefix string
 	}
 	slices.SortFunc(found, func(a, b Entity) int { return strings.Compare(a.RowKey, b.RowKey) })
 	return found, nil
+}
+
+// maxSized bounds how many partitions' sizes a store remembers.
+const maxSized = 4096
+
+// large reports whether a read of the whole partition last saw more than
+// a page of entities.
+func (s *engine) large(table, partition string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.big[table+"/"+partition]
+}
+
+// sized records what a read through the partition saw.
+func (s *engine) sized(table, partition string, entities int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := table + "/" + partition
+	if entities <= pageSize {
+		delete(s.big, k)
+		return
+	}
+	if len(s.big) >= maxSized {
+		clear(s.big) // forget, and learn again
+	}
+	s.big[k] = true
+}
+
+// Find implements Store.
+func (s *engine) Find(ctx context.Context, table, partitionKey string, rowPrefixes []string) ([]Entity, error) {
+	if err := checkKeys(Key{partitionKey, ""}); err != nil {
+		return nil, fmt.Errorf("state: find in %s: %w", table, err)
+	}
+	for _, p := range rowPrefixes {
+		if err := checkKeys(Key{partitionKey, p}); err != nil {
+			return nil, fmt.Errorf("state: find in %s: %w", table, err)
+		}
+	}
+	if err := s.ensure(ctx, table); err != nil {
+		return nil, err
+	}
+	prefixes := slices.Clone(rowPrefixes)
+	slices.Sort(prefixes)
+	prefixes = slices.Compact(prefixes)
+	if len(prefixes) == 0 {
+		return nil, nil
+	}
+	// One query: at most MaxQueryPrefixes ranges. More prefixes are cut
+	// into that many runs of neighbours (in sort order), each read as one
+	// range from its first prefix to past its last; rows in between that
+	// match no prefix are read and dropped.
+	// A partition known to hold more than a page is asked exactly, a query
+	// per MaxQueryPrefixes prefixes, rather than read through.
+	var queries []query
+	large := s.large(table, partitionKey)
+	if large && len(prefixes) > MaxQueryPrefixes {
+		for chunk := range slices.Chunk(prefixes, MaxQueryPrefixes) {
+			q := query{partition: partitionKey}
+			for _, p := range chunk {
+				q.ranges = append(q.ranges, [2]string{p, p})
+			}
+			queries = append(queries, q)
+		}
+	} else {
+		q := query{partition: partitionKey}
+		for run := range slices.Chunk(prefixes, (len(prefixes)+MaxQueryPrefixes-1)/MaxQueryPrefixes) {
+			q.ranges = append(q.ranges, [2]string{run[0], run[len(run)-1]})
+		}
+		queries = []query{q}
+	}
+	ps := newPrefixSet(prefixes)
+	var mu sync.Mutex
+	var found []Entity
+	errs := s.each(len(queries), func(i int) error {
+		var page []Entity
+		seen := 0
+		trips, err := s.b.query(ctx, table, queries[i], func(p []Entity) error {
+			seen += len(p)
+			for _, e := range p {
+				if ps.match(e.RowKey) {
+					page = append(page, e)
+				}
+			}
+			return nil
+		})
+		s.ops.Add(int64(trips))
+		if len(queries) == 1 && len(queries[0].ranges) < len(prefixes) {
+			s.sized(table, partitionKey, seen) // read through: what it showed
+		}
+		mu.Lock()
+		found = append(found, page...)
+		mu.Unlock()
+		return err
+	})
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("state: find in %s partition %q: %w", table, partitionKey, err)
+	}
+	slices.SortFunc(found, func(a, b Entity) int { return strings.Compare(a.RowKey, b.RowKey) })
+	return found, nil
+}
+
+// inRanges reports whether row falls in one of q's ranges (as the service's
+// filter reads them).
+func (q query) inRanges(row string) bool {
+	for _, r := range q.ranges {
+		if row < r[0] {
+			continue
+		}
+		if end, ok := prefixEnd(r[1]); !ok || row < end {
+			return true
+		}
+	}
+	return false
+}
+
+// prefixSet answers "does s start with one of these prefixes" with one map
+// look-up per distinct prefix length.
+type prefixSet struct {
+	lens []int
+	set  map[string]bool
+}
+
+func newPrefixSet(prefixes []string) prefixSet {
+	ps := prefixSet{set: make(map[string]bool, len(prefixes))}
+	for _, p := range prefixes {
+		ps.set[p] = true
+		if !slices.Contains(ps.lens, len(p)) {
+			ps.lens = append(ps.lens, len(p))
+		}
+	}
+	return ps
+}
+
+func (ps prefixSet) match(s string) bool {
+	for _, n := range ps.lens {
+		if n <= len(s) && ps.set[s[:n]] {
+			return true
+		}
+	}
+	return false
 }
 
 // Apply implements Store.
@@ -420,17 +585,11 @@ func checkOps(ops []Op) error {
 		default:
 			return fmt.Errorf("%w: operation %d: unknown kind %v", ErrInvalid, i, o.Kind)
 		}
-		if len(e.Data) > MaxDataLen {
-			return fmt.Errorf("%w: operation %d: %s: Data is %d bytes, at most %d", ErrEntityTooLarge, i, e.Key(), len(e.Data), MaxDataLen)
-		}
-		if len(e.Text) > MaxTextLen {
-			return fmt.Errorf("%w: operation %d: %s: Text is %d bytes, at most %d", ErrEntityTooLarge, i, e.Key(), len(e.Text), MaxTextLen)
+		if err := CheckEntity(e); err != nil {
+			return fmt.Errorf("operation %d: %w", i, err)
 		}
 		if !edmTimeOK(e.Expires) || !edmTimeOK(e.Time) {
 			return fmt.Errorf("%w: operation %d: %s: times must be zero or from year 1601 to 9999 (Edm.DateTime)", ErrInvalid, i, e.Key())
-		}
-		if !utf8.ValidString(e.Text) {
-			return fmt.Errorf("%w: operation %d: %s: Text is not UTF-8", ErrInvalid, i, e.Key())
 		}
 	}
 	return nil

@@ -2,6 +2,7 @@ package state
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -86,6 +87,7 @@ func TestQueryFilter(t *testing.T) {
 		{query{partition: "p", prefix: "a~~"}, `PartitionKey eq 'p' and RowKey ge 'a~~' and RowKey lt 'b'`, ""},
 		{query{partition: "p", prefix: "~"}, `PartitionKey eq 'p' and RowKey ge '~'`, ""},
 		{query{partition: "p"}, `PartitionKey eq 'p'`, ""},
+		{query{partition: "p", ranges: [][2]string{{"a|", "a|"}, {"b~", "b~"}}}, `PartitionKey eq 'p' and ((RowKey ge 'a|' and RowKey lt 'a}') or (RowKey ge 'b~' and RowKey lt 'c'))`, ""},
 		{query{expired: time.Date(2026, 11, 23, 9, 30, 0, 123456789, time.UTC)}, `Expires lt datetime'2026-11-23T09:30:00.1234567Z'`, "PartitionKey,RowKey,Expires"},
 	}
 	for _, tc := range cases {
@@ -112,5 +114,63 @@ func TestEntityWire(t *testing.T) {
 	}
 	if _, err := decodeEntity([]byte(`{"PartitionKey":"p","RowKey":"r","Count":12}`)); err != nil {
 		t.Errorf("a numeric Int64: %v", err)
+	}
+}
+
+// TestReadsAdaptToPartitionSize: many keys of a small partition cost one
+// query of the whole partition; a partition that showed more than a page
+// is then asked by key (Get) or by exact prefix (Find), so a batch never
+// pages through a large partition twice.
+func TestReadsAdaptToPartitionSize(t *testing.T) {
+	ctx := t.Context()
+	s := NewMemory()
+	var ops []Op
+	for i := range 2500 {
+		ops = append(ops, Op{Kind: Insert, Entity: Entity{PartitionKey: "big", RowKey: fmt.Sprintf("g%04d|w", i)}})
+	}
+	for i := range 50 {
+		ops = append(ops, Op{Kind: Insert, Entity: Entity{PartitionKey: "small", RowKey: fmt.Sprintf("g%04d|w", i)}})
+	}
+	if err := s.Apply(ctx, "sizes", ops); err != nil {
+		t.Fatal(err)
+	}
+	keys := func(pk string, n int) []Key {
+		var out []Key
+		for i := 0; i < n; i++ {
+			out = append(out, Key{pk, fmt.Sprintf("g%04d|w", i*37%50)})
+		}
+		return out
+	}
+	trips := func(f func()) int64 {
+		before := s.Ops()
+		f()
+		return s.Ops() - before
+	}
+	get := func(pk string, n int) {
+		got, err := s.Get(ctx, "sizes", keys(pk, n))
+		if err != nil || len(got) != n {
+			t.Fatalf("get %d of %s: %d, %v", n, pk, len(got), err)
+		}
+	}
+	if n := trips(func() { get("small", 30) }); n != 1 {
+		t.Errorf("30 keys of a 50-entity partition: %d round trips, want 1", n)
+	}
+	if n := trips(func() { get("big", 30) }); n != 3 {
+		t.Errorf("30 keys of a 2,500-entity partition, first time: %d round trips, want 3 (read through)", n)
+	}
+	if n := trips(func() { get("big", 30) }); n != 3 {
+		t.Errorf("30 keys of a partition known large: %d round trips, want 3 (by key, 14 a query)", n)
+	}
+	var prefixes []string
+	for i := 0; i < 2500; i += 100 {
+		prefixes = append(prefixes, fmt.Sprintf("g%04d|", i))
+	}
+	if n := trips(func() {
+		found, err := s.Find(ctx, "sizes", "big", prefixes)
+		if err != nil || len(found) != 25 {
+			t.Fatalf("find: %d, %v", len(found), err)
+		}
+	}); n != 4 {
+		t.Errorf("25 prefixes of a partition known large: %d round trips, want 4 (exact, 7 a query)", n)
 	}
 }

@@ -48,10 +48,6 @@ func (m *memBackend) get(_ context.Context, table string, k Key) (Entity, bool, 
 	return clone(e), ok, nil
 }
 
-// pageSize is the service's page: a query returns at most 1,000 entities
-// per round trip.
-const pageSize = 1000
-
 func (m *memBackend) query(_ context.Context, table string, q query, fn func([]Entity) error) (int, error) {
 	found := m.find(table, q)
 	// Hand pages over with the lock released: Sweep deletes from inside fn.
@@ -91,6 +87,12 @@ func (m *memBackend) find(table string, q query) []Entity {
 		slices.SortFunc(out, func(a, b Entity) int {
 			return cmp.Or(strings.Compare(a.PartitionKey, b.PartitionKey), strings.Compare(a.RowKey, b.RowKey))
 		})
+	case q.ranges != nil:
+		for _, e := range m.tables[table][q.partition] {
+			if q.inRanges(e.RowKey) {
+				out = append(out, clone(e))
+			}
+		}
 	default:
 		for _, e := range m.tables[table][q.partition] {
 			if strings.HasPrefix(e.RowKey, q.prefix) {

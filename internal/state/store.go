@@ -24,20 +24,24 @@
 // past it. Get returns expired entities until they are swept; callers treat
 // them as absent for their window (Entity.Expired) and replace them.
 //
-// Keys decide the cost. A batch's round trips are about one per partition
-// it touches (a read per MaxQueryKeys rows, a write per MaxTransactionOps
-// operations), so put what one batch updates together in one partition:
-// BenchmarkCounterBatch measures 9 round trips per 1,000 records over 100
-// group keys with the partition JoinKey(rule, window), 200 with the
-// partition JoinKey(rule, group). Layouts that fit the rule kinds:
+// Keys decide the cost. A batch's round trips are about two per partition
+// it touches (one query, Get or Find, and one transaction per
+// MaxTransactionOps operations), so put what one batch updates together in
+// one partition. Counters are kept per writer (the Event Hub partition,
+// archive blob or file whose records they count, event.Position), so
+// instances never write the same counter row, and with a position
+// watermark, so a redelivered batch counts nothing twice in constant space.
+// Layouts of the rule kinds (internal/detect):
 //
-//	threshold count    PK JoinKey(rule, TimeKey(window))  RK Escape(group)          Count
-//	distinct values    PK JoinKey(rule, TimeKey(window))  RK JoinKey(group, value)  Text=value; List(PK, PrefixOf(group))
-//	new-term baseline  PK JoinKey(rule, entity)           RK Escape(value)          Time=first seen, Expires=last seen+lookback
-//	spike history      PK JoinKey(rule, group)            RK TimeKey(window)        Count; List(PK, "") for the history
-//	sequence           PK JoinKey(rule, correlation id)   RK JoinKey(TimeKey, id)   Data=the record's fields; List(PK, "")
-//	suppression        PK JoinKey(rule)                   RK fingerprint            Time=sent, Expires=sent+window
-//	blob cursor        PK Escape(container)               RK Escape(blob URI)       Text=URI, Count=offset; Replace with ETag
+//	threshold          PK JoinKey("thr", rule, TimeKey(window))  RK Escape(group)|Escape(writer)  Count; Data: watermark, sum, distinct hashes
+//	spike history      PK JoinKey("spk", rule, group)            RK TimeKey(window)|Escape(writer) Count; Data: watermark; RK ~first|Escape(writer)
+//	sequence           PK JoinKey("seq", rule, bucket)           RK Escape(group)|Escape(writer)  Data: steps, snapshots, watermark
+//	new-term baseline  PK JoinKey("nt", rule, bucket)            RK JoinKey(entity, term...)      Time=first seen, Expires=last seen+lookback
+//	suppression        PK JoinKey(rule)                          RK fingerprint                   Time=sent, Expires=sent+window
+//	blob cursor        PK Escape(container)                      RK Escape(blob URI)              Text=URI, Count=offset; Replace with ETag
+//
+// The rows of one group over every writer share the prefix Escape(group)|
+// and are read together with Find. infra/SCALE.md gives the figures.
 //
 // Two implementations pass one conformance suite (storetest): Memory, the
 // embedded default for scan and tests, and Table, Azure Table Storage.
@@ -58,12 +62,22 @@ import (
 type Store interface {
 	// Get reads the entities with the given keys. Keys not found are absent
 	// from the map. Reads are grouped by partition: one point read for a
-	// single key, otherwise one partition query per MaxQueryKeys keys.
+	// single key, one query by key up to MaxQueryKeys keys, and for more one
+	// query of the whole partition while it holds at most a page (1,000
+	// entities), else one query per MaxQueryKeys keys.
 	Get(ctx context.Context, table string, keys []Key) (map[Key]Entity, error)
 
 	// List reads every entity of one partition whose row key starts with
 	// rowPrefix ("" for the whole partition), ordered by row key.
 	List(ctx context.Context, table, partitionKey, rowPrefix string) ([]Entity, error)
+
+	// Find reads every entity of one partition whose row key starts with
+	// one of rowPrefixes: the rows of some groups whatever their suffixes
+	// (a threshold counter's writers). It is one query (a page per 1,000
+	// entities read): up to MaxQueryPrefixes prefixes exactly, more as that
+	// many ranges spanning neighbouring prefixes, whose rows between them
+	// are read and dropped.
+	Find(ctx context.Context, table, partitionKey string, rowPrefixes []string) ([]Entity, error)
 
 	// Apply runs the operations, grouped by partition into transactions of
 	// at most MaxTransactionOps operations, in the order given within each
@@ -92,6 +106,9 @@ const (
 	// MaxQueryKeys is how many row keys one partition query asks for: the
 	// service allows 15 comparisons in a $filter, one is the partition key.
 	MaxQueryKeys = 14
+	// MaxQueryPrefixes is how many row-key prefixes one query asks for:
+	// each is a range, two comparisons.
+	MaxQueryPrefixes = 7
 	// MaxKeyLen is the longest key JoinKey and Escape produce; longer keys
 	// keep a readable prefix and end in a hash of the whole.
 	MaxKeyLen = 128
@@ -102,6 +119,9 @@ const (
 	MaxTextLen = 32 << 10
 	// maxRawKeyLen is the service's limit on a partition or row key.
 	maxRawKeyLen = 1024
+	// pageSize is the service's page: a query returns at most 1,000
+	// entities per round trip.
+	pageSize = 1000
 	// maxTransactionBytes keeps one transaction's body under the 4 MiB limit.
 	maxTransactionBytes = 3 << 20
 )
@@ -187,13 +207,6 @@ var ErrConflict = errors.New("state: precondition failed")
 // ErrInvalid is what a malformed call wraps: a bad table name or key, a
 // duplicate key, a missing ETag, an oversized property. No I/O was done.
 var ErrInvalid = errors.New("state: invalid request")
-
-// ErrEntityTooLarge is what an entity over the store's limits wraps (Data
-// over MaxDataLen, Text over MaxTextLen); it is also an ErrInvalid. What an
-// entity holds comes from records, so the caller can tell the records
-// behind it from a dependency failure: the detection engine narrows such a
-// failure down to the records that caused it (detect.ContentFault).
-var ErrEntityTooLarge = fmt.Errorf("%w: entity too large", ErrInvalid)
 
 // ConflictError reports the partitions whose transaction failed a
 // precondition. Every operation not listed in Uncommitted was applied.

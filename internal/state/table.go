@@ -147,7 +147,7 @@ func (t *tableBackend) query(ctx context.Context, table string, q query, fn func
 				return trips, err
 			}
 			// A prefix query's upper bound may be open; keep the contract.
-			if q.rows == nil && q.expired.IsZero() && !strings.HasPrefix(e.RowKey, q.prefix) {
+			if q.rows == nil && q.ranges == nil && q.expired.IsZero() && !strings.HasPrefix(e.RowKey, q.prefix) {
 				continue
 			}
 			out = append(out, e)
@@ -170,6 +170,19 @@ func (q query) filter() (filter, sel string) {
 				b.WriteString(" or ")
 			}
 			fmt.Fprintf(&b, "RowKey eq %s", odataString(r))
+		}
+		b.WriteString(")")
+	case q.ranges != nil:
+		fmt.Fprintf(&b, "PartitionKey eq %s and (", odataString(q.partition))
+		for i, r := range q.ranges {
+			if i > 0 {
+				b.WriteString(" or ")
+			}
+			if end, ok := prefixEnd(r[1]); ok {
+				fmt.Fprintf(&b, "(RowKey ge %s and RowKey lt %s)", odataString(r[0]), odataString(end))
+			} else {
+				fmt.Fprintf(&b, "RowKey ge %s", odataString(r[0]))
+			}
 		}
 		b.WriteString(")")
 	case !q.expired.IsZero():
