@@ -118,7 +118,19 @@ func (s *StoreSuppressor) Fresh(ctx context.Context, now time.Time, alerts []Ale
 		todo[i] = i
 	}
 	claimed := make([]bool, len(uniq))
-	var known map[state.Key]state.Entity // current claims of the keys in todo
+	// Read the claims first (one query per claim partition): an alert
+	// raised again (an indicator's entity seen again the same day, a
+	// redelivered batch) is then skipped without a failed insert, and a
+	// conflict means only what it should: another instance claimed the
+	// alert between this read and the insert.
+	keys := make([]state.Key, len(uniq))
+	for i, a := range uniq {
+		keys[i] = SuppressionKey(a)
+	}
+	known, err := s.store.Get(ctx, SuppressionTable, keys) // current claims of the keys in todo
+	if err != nil {
+		return nil, fmt.Errorf("read alert claims: %w", err)
+	}
 	for attempt := 0; len(todo) > 0; attempt++ {
 		if attempt == claimAttempts {
 			return nil, fmt.Errorf("claim %d alert(s): still changed by other instances after %d attempts", len(todo), attempt)

@@ -76,7 +76,8 @@ func demoBatches(t *testing.T) [][]byte {
 // every built-in rule on Table Storage (Azurite), batch by batch as one
 // Event Hub partition delivers it, and counts the Table requests of each
 // batch: at most one read per partition read and one transaction per
-// partition written (per 100 operations), with no conflict; then the whole
+// partition written (per 100 operations; an alert claim partition two: claim,
+// then mark sent), with no conflict; then the whole
 // demo is redelivered and costs only the reads.
 func TestOneRoundTripPerPartition(t *testing.T) {
 	table, err := state.NewTableFromConnectionString(emulator.TableConnectionString(t), nil)
@@ -125,7 +126,17 @@ func TestOneRoundTripPerPartition(t *testing.T) {
 			if pass == 1 && len(rep.Alerts) > 0 {
 				t.Errorf("redelivered batch %d sent %d alerts again (first: %s)", i, len(rep.Alerts), rep.Alerts[0].Title)
 			}
-			if allowed := int64(tl.PartitionsRead + tl.Transactions); tl.RoundTrips > allowed || tl.Conflicts > 0 {
+			// An alert's claim is written twice by design (claimed
+			// before it is sent, marked sent after: exactly one instance
+			// sends it, and a crash between the two loses nothing), so
+			// each claim partition written costs one more transaction.
+			claims := 0
+			for _, w := range tl.Written {
+				if strings.HasPrefix(w, alert.SuppressionTable+"/") {
+					claims++
+				}
+			}
+			if allowed := int64(tl.PartitionsRead + tl.Transactions + claims); tl.RoundTrips > allowed || tl.Conflicts > 0 {
 				t.Errorf("pass %d batch %d (%d records): %d round trips for %d partitions read and %d transactions, %d conflicts",
 					pass, i, rep.Records, tl.RoundTrips, tl.PartitionsRead, tl.Transactions, tl.Conflicts)
 			}
