@@ -50,11 +50,11 @@ func TestScanProgress(t *testing.T) {
 	if code := run([]string{"scan", "--format", "json", "--progress", "always", "../testdata/demo"}, nil, &stdout, &stderr); code != exitOK {
 		t.Fatalf("exit %d: %s", code, stderr.String())
 	}
-	if !strings.Contains(stderr.String(), "scanning: ") || !regexp.MustCompile(`of 15 file\(s\) done, [0-9.]+ [KMG]?B read`).MatchString(stderr.String()) {
+	if !strings.Contains(stderr.String(), "scanning: ") || !regexp.MustCompile(`of [0-9]+ file\(s\) done, [0-9.]+ [KMG]?B read`).MatchString(stderr.String()) {
 		t.Errorf("--progress always printed no progress: %q", stderr.String())
 	}
 	out := stderr.String()
-	i := strings.LastIndex(out, "scanned 15 file(s)")
+	i := strings.LastIndex(out, "scanned ")
 	if i < 0 || !(strings.HasSuffix(out[:i], "\r\x1b[K") || strings.HasSuffix(out[:i], "\n")) {
 		t.Errorf("the summary does not start a line of its own: %q", out[max(0, i-120):])
 	}
