@@ -159,24 +159,7 @@ func testOutage(t *testing.T, s config.Settings, peer *sbpeer.Peer, o outage, wa
 	}
 	h.stop(t)
 
-	held, err := peer.Messages("alerts")
-	if err != nil {
-		t.Fatal(err)
-	}
-	count := map[string]int{}
-	var got []string
-	for _, m := range held {
-		if count[m.MessageID]++; count[m.MessageID] == 1 {
-			got = append(got, m.MessageID)
-		} else {
-			t.Errorf("alert %s arrived %d times", m.MessageID, count[m.MessageID])
-		}
-	}
-	sort.Strings(got)
-	if g, w := strings.Join(got, " "), strings.Join(ids(want), " "); g != w || len(held) != len(want) {
-		t.Fatalf("entity holds %d messages (%d distinct), scan raised %d alerts\nheld: %s\nscan: %s",
-			len(held), len(got), len(want), g, w)
-	}
+	assertHeldOnce(t, peer, want)
 	st, err := peer.Stats()
 	if err != nil {
 		t.Fatal(err)
