@@ -5,7 +5,8 @@ package detect
 // A rule file is still one rule with its own detection and tests. A rule
 // that counts, baselines or joins records adds one top-level block,
 // correlation:, whose type picks the kind. The detection's condition
-// selects the events the kind sees; the correlation block says what the
+// selects the events the kind sees (a new_term rule's learn: selection adds
+// events it learns from and never alerts on); the correlation block says what the
 // kind does with them. Sigma's correlation fields are used where they exist
 // (type event_count and value_count, group-by, timespan, condition with
 // gte/gt/lte/lt/eq and field); Sigma's rules: (references to other rule
