@@ -5,7 +5,8 @@ package detect
 // A rule file is still one rule with its own detection and tests. A rule
 // that counts, baselines or joins records adds one top-level block,
 // correlation:, whose type picks the kind. The detection's condition
-// selects the events the kind sees; the correlation block says what the
+// selects the events the kind sees (a new_term rule's learn: selection adds
+// events it learns from and never alerts on); the correlation block says what the
 // kind does with them. Sigma's correlation fields are used where they exist
 // (type event_count and value_count, group-by, timespan, condition with
 // gte/gt/lte/lt/eq and field); Sigma's rules: (references to other rule
@@ -21,6 +22,7 @@ package detect
 //	  fields: [geo.country]         # the term: one field or a tuple; a field may end in |family (user agent family)
 //	  lookback: 30d                 # a term not seen for this long is new again
 //	  learning: 7d                  # an entity's first this-long only learns
+//	  learn: signin                 # optional selection: its events teach terms too, and never alert
 //	  # spike
 //	  baseline: 6                   # earlier windows averaged
 //	  factor: 3                     # the window must reach factor x the baseline mean (and condition.gte)
@@ -74,6 +76,7 @@ type Correlation struct {
 	Factor     float64
 	MinHistory int
 	Steps      []string
+	Learn      string // new_term: a selection learned from as well as the condition's events
 
 	groupRes  []*resolver
 	fieldRes  *resolver
@@ -89,7 +92,7 @@ type termField struct {
 var correlationKeys = map[string]bool{
 	"type": true, "group-by": true, "timespan": true, "condition": true, "generate": true,
 	"rules": true, "fields": true, "lookback": true, "learning": true, "baseline": true,
-	"factor": true, "min_history": true, "steps": true,
+	"factor": true, "min_history": true, "steps": true, "learn": true,
 }
 
 var conditionOps = map[string]bool{"gte": true, "gt": true, "lte": true, "lt": true, "eq": true, "field": true}
@@ -130,6 +133,8 @@ func parseCorrelation(r *Rule, n *yaml.Node) (*Correlation, error) {
 			c.Fields, err = stringList(v)
 		case "steps":
 			c.Steps, err = stringList(v)
+		case "learn":
+			c.Learn, err = selectionName(v)
 		case "baseline":
 			c.Baseline, err = strconv.Atoi(v.Value)
 		case "min_history":
@@ -246,6 +251,8 @@ func (c *Correlation) check() error {
 		return errors.New("correlation.steps: want at least two selection names")
 	case c.Type != CorrSequence && len(c.Steps) > 0:
 		return errors.New("correlation.steps: only for sequence")
+	case c.Type != CorrNewTerm && c.Learn != "":
+		return errors.New("correlation.learn: only for new_term")
 	}
 	return nil
 }
@@ -280,7 +287,26 @@ func (c *Correlation) compile(r *Rule) error {
 		}
 		c.stepIndex = append(c.stepIndex, idx)
 	}
+	r.learn = nil
+	if c.Learn != "" {
+		for _, sel := range r.sels {
+			if sel.name == c.Learn {
+				r.learn = sel
+			}
+		}
+		if r.learn == nil {
+			return fmt.Errorf("correlation.learn: no selection named %q", c.Learn)
+		}
+	}
 	return nil
+}
+
+// selectionName reads one selection name (correlation.learn).
+func selectionName(n *yaml.Node) (string, error) {
+	if n.Kind != yaml.ScalarNode || isNull(n) || strings.TrimSpace(n.Value) == "" {
+		return "", errors.New("want one selection name")
+	}
+	return strings.TrimSpace(n.Value), nil
 }
 
 // met reports whether n satisfies the condition.

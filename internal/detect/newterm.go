@@ -34,6 +34,12 @@ import (
 // only once they lag by refresh (an hour): within a window a known term
 // costs a read and no write.
 //
+// Learning from more than the alerts: with correlation.learn, the events of
+// that selection (a user's every sign-in) reach the kind as well as the
+// condition's (device code sign-ins); they teach entities and terms the
+// same way, in the same rows, but never raise. A term is new only when the
+// first event that shows it satisfies the condition.
+//
 // A replayed batch finds its terms stored with its own event as the first
 // sighting: the match is raised again with the same group key and time, so
 // the alert id repeats and suppression drops it, and an alert lost with a
@@ -59,6 +65,7 @@ type termBucket struct {
 	entity, term string
 	display      string // the term as the first event wrote it
 	events       []*event.Event
+	learnOnly    map[*event.Event]bool // correlation.learn events outside the condition
 }
 
 // Matches implements Kind.
@@ -89,6 +96,12 @@ func (k *NewTermKind) Matches(ctx context.Context, r *Rule, events []*event.Even
 			order = append(order, key)
 		}
 		b.events = append(b.events, ev)
+		if r.learn != nil && !r.alerts(&evalCtx{ev: ev}) {
+			if b.learnOnly == nil {
+				b.learnOnly = map[*event.Event]bool{}
+			}
+			b.learnOnly[ev] = true
+		}
 	}
 	if len(order) == 0 {
 		return nil, nil
@@ -172,7 +185,7 @@ func (k *NewTermKind) stepTerm(key state.Key, cur state.Entity, found bool, b *t
 	stale := found && d.Last.Add(k.c.Lookback).Before(ev0.Time)
 	if !found || stale {
 		learning := !entityFirst.IsZero() && ev0.Time.Before(entityFirst.Add(k.c.Learning))
-		d = termData{Last: b.events[len(b.events)-1].Time.UTC(), Key: eventKey(ev0), IsNew: !learning}
+		d = termData{Last: b.events[len(b.events)-1].Time.UTC(), Key: eventKey(ev0), IsNew: !learning && !b.learnOnly[ev0]}
 		if d.IsNew {
 			raise[key] = ev0
 		}

@@ -83,6 +83,7 @@ type Rule struct {
 	condition string
 	cond      cond
 	sels      []*selection
+	learn     *selection    // new_term correlation.learn: selected for the kind, never alerted on
 	summary   []summaryPart // nil when the rule has no summary template
 	sevRes    *resolver
 }
@@ -94,14 +95,21 @@ func (r *Rule) Service() string { return r.service }
 // Condition returns the condition text as written.
 func (r *Rule) Condition() string { return r.condition }
 
-// Match reports whether the event satisfies the rule's condition. It does
-// not check the event's source: the Engine hands a rule only the events of
-// its service.
+// Match reports whether the rule's kind sees the event: it satisfies the
+// rule's condition, or a new_term rule's learn selection. It does not check
+// the event's source: the Engine hands a rule only the events of its
+// service.
 func (r *Rule) Match(ev *event.Event) bool {
 	return r.match(&evalCtx{ev: ev})
 }
 
-func (r *Rule) match(e *evalCtx) bool { return r.cond.eval(r.sels, e) }
+func (r *Rule) match(e *evalCtx) bool {
+	return r.cond.eval(r.sels, e) || (r.learn != nil && r.learn.match(e))
+}
+
+// alerts reports whether the event satisfies the condition itself (a
+// new_term rule learns from its learn selection's other events only).
+func (r *Rule) alerts(e *evalCtx) bool { return r.cond.eval(r.sels, e) }
 
 var techniqueTag = regexp.MustCompile(`^attack\.t\d{4}(\.\d{3})?$`)
 
