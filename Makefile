@@ -8,7 +8,7 @@ FUZZTIME ?= 20s
 AZURITE_VERSION ?= 3.37.0
 AZURITE_DIR     ?= .tools/azurite
 
-.PHONY: all build demo test vet fmt bench fuzz azurite clean
+.PHONY: all build demo test vet fmt bench bench-instructions fuzz azurite clean
 
 all: build
 
@@ -33,9 +33,19 @@ vet:
 	$(GO) vet $(PKGS)
 
 ## bench: the whole pipeline beside the stdlib json.Valid of the same bytes
+## (benchcorpus: a realistic mix of every source; fresh state each iteration)
 bench:
-	$(GO) test -run '^$$' -bench 'Pipeline|JSONValid' -benchmem -cpu 1 -count=1 ./internal/pipeline/ | tee bench.out
+	$(GO) test -run '^$$' -bench 'Pipeline|JSONValid' -benchmem -cpu 1 -count=1 -benchtime 5x ./internal/pipeline/ | tee bench.out
 	@$(GO) run ./internal/pipeline/benchratio < bench.out
+
+## bench-instructions: instructions per record of `azdetect scan` and of
+## json.Valid on the same lines, under valgrind's callgrind, by source
+## (BENCH_RECORDS records in the mix; BENCH_DIR keeps the profiles)
+BENCH_RECORDS ?= 3000
+bench-instructions: build
+	@command -v valgrind >/dev/null || { echo "valgrind is needed: apt-get install -y valgrind"; exit 1; }
+	$(GO) build -o bin/benchratio ./internal/pipeline/benchratio
+	./bin/benchratio instructions -bin $(BIN) -records $(BENCH_RECORDS) $(if $(BENCH_DIR),-dir $(BENCH_DIR) -keep)
 
 ## fuzz: run each fuzz target for FUZZTIME
 fuzz:

@@ -2,8 +2,6 @@ package detect
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -142,20 +140,9 @@ func bucketOf(group string) string {
 	return fmt.Sprintf("%02x", h.Sum32()%stateBuckets)
 }
 
-// eventKey identifies one record for idempotent counting: its own id when
-// the log has one, else a hash of the raw record. 64 bits of SHA-256.
-func eventKey(ev *event.Event) string {
-	h := sha256.New()
-	if ev.RecordID != "" {
-		h.Write([]byte(ev.Source))
-		h.Write([]byte{0})
-		h.Write([]byte(ev.RecordID))
-	} else {
-		h.Write(ev.Raw)
-	}
-	var sum [32]byte
-	return hex.EncodeToString(h.Sum(sum[:0])[:8])
-}
+// eventKey identifies one record for idempotent counting: event.Key (its
+// own id when the log has one, else a fast stable hash of the raw record).
+func eventKey(ev *event.Event) string { return ev.Key() }
 
 // txn is one batch's read-compute-write of a kind: one Get of every key,
 // one Apply of every change, and on a conflict a re-read of exactly the

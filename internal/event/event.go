@@ -98,6 +98,19 @@ type Event struct {
 	// Extra holds source-specific normalised values a source wants rules to
 	// read by a stable name (for example "signin.authentication_requirement").
 	Extra map[string]string
+
+	// Fields, when set, answers names besides the normalised ones before
+	// Extra: the values of an event that has many and is made in numbers
+	// (a flow tuple), kept in a struct of its own instead of a map.
+	Fields FieldReader
+
+	key string // Key, once SetKey computed it
+}
+
+// FieldReader answers source-specific field names (Event.Fields). ok is
+// false for a name it does not have, or whose value is empty.
+type FieldReader interface {
+	Field(name string) (value string, ok bool)
 }
 
 // Set stores a source-specific normalised value readable by Get(name).
@@ -206,6 +219,11 @@ func (e *Event) Normalised(name string) (string, bool) {
 		return e.Geo.Country, true
 	case FieldCity:
 		return e.Geo.City, true
+	}
+	if e.Fields != nil {
+		if v, ok := e.Fields.Field(name); ok {
+			return v, true
+		}
 	}
 	if v, ok := e.Extra[name]; ok {
 		return v, true

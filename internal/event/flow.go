@@ -54,6 +54,14 @@ type FlowTuple struct {
 	Rule  string // NSG rule name (DefaultRule_DenyAllInBound, UserRule_x), VNet rule, PlatformRule
 	ACLID string // VNet: the evaluating ACL (an NSG id, an AVNM rule id, a GUID, unspecified); "" for NSG
 	MAC   string // the NIC's MAC as written
+
+	// Written holds the tuple's comma-separated fields as written, in
+	// order (time, source IP, destination IP, source port, destination
+	// port, protocol, direction, decision or state, ..., the four counts):
+	// sub-slices of the record, valid as long as it is, never to be
+	// written. Callers that want the text of a value (a port) take it
+	// from here instead of formatting the number again.
+	Written [flowFieldCount][]byte
 }
 
 // Errors of FlowTuples, wrapped with detail.
@@ -220,7 +228,8 @@ const flowFieldCount = 13
 
 // parseFlowTuple splits s in place into t (keeping t's Rule, ACLID, MAC).
 func parseFlowTuple(s []byte, kind flowKind, t *FlowTuple) error {
-	var f [flowFieldCount][]byte
+	f := &t.Written
+	*f = [flowFieldCount][]byte{}
 	n := 0
 	start := 0
 	for i := 0; i <= len(s); i++ {

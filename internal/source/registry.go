@@ -310,6 +310,7 @@ func (r *Registry) Parse(raw []byte) (ev *event.Event, status Status, err error)
 	if err := safeParse(s, ev); err != nil {
 		return nil, Malformed, &ParseError{Source: s.Name, Err: err}
 	}
+	ev.SetKey()
 	return ev, Parsed, nil
 }
 
