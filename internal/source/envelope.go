@@ -182,8 +182,9 @@ func parseTime(s string) (time.Time, bool) {
 // "Information". The lower-case level is passed first by callers: where
 // both exist it is the word and the number is the less precise one.
 func severity(levels ...string) string {
+	var buf [40]byte
 	for _, l := range levels {
-		switch strings.ToLower(strings.TrimSpace(l)) {
+		switch string(lowerWord(&buf, strings.TrimSpace(l))) {
 		case "1", "critical":
 			return event.SeverityCritical
 		case "2", "error":
