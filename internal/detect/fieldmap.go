@@ -223,6 +223,10 @@ var fieldMaps = map[string]map[string]mapping{
 	},
 }
 
+// flowService is the logsource service of flow tuple events
+// (source.FlowTupleSource).
+const flowService = "flowlogs"
+
 // resolver reads one rule field from an event: the service's mapping, then
 // the name itself, then properties.<name>.
 type resolver struct {
@@ -234,6 +238,14 @@ type resolver struct {
 
 func newResolver(service, name string) *resolver {
 	r := &resolver{key: service + "\x00" + name, name: name}
+	if service == flowService && len(name) > 5 && strings.EqualFold(name[:5], "flow.") {
+		// Flow tuple events answer every flow.* name themselves
+		// (source/flowtuple.go): one with no value is absent, and the
+		// tuple's small raw record is never searched for it.
+		r.mode = union
+		r.cands = []candidate{getName(strings.ToLower(name))}
+		return r
+	}
 	if m, ok := fieldMaps[service][strings.ToLower(name)]; ok {
 		r.mode = m.mode
 		r.cands = append(r.cands, m.cands...)

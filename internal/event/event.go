@@ -107,8 +107,10 @@ type Event struct {
 	key string // Key, once SetKey computed it
 }
 
-// FieldReader answers source-specific field names (Event.Fields). ok is
-// false for a name it does not have, or whose value is empty.
+// FieldReader answers source-specific field names (Event.Fields). ok
+// reports whether name is one of the reader's names: a known name with no
+// value returns "", true (the event has no such value, and its raw record
+// is not searched for one).
 type FieldReader interface {
 	Field(name string) (value string, ok bool)
 }

@@ -262,8 +262,10 @@ func (f *tupleFields) Field(name string) (string, bool) {
 		v = f.aclID
 	case "mac":
 		v = f.mac
+	default:
+		return "", false
 	}
-	return v, v != ""
+	return v, true
 }
 
 // flowStates are the one-letter state strings, made once.
