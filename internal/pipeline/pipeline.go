@@ -96,7 +96,7 @@ func (p *Pipeline) Run(ctx context.Context, inputs []Input) (Report, error) {
 	}
 
 	for _, in := range inputs {
-		err := source.Records(in.Body, func(rec source.Record) error {
+		err := p.opts.Registry.Records(in.Body, func(rec source.Record, ev *event.Event, status source.Status, err error) error {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
@@ -105,7 +105,6 @@ func (p *Pipeline) Run(ctx context.Context, inputs []Input) (Report, error) {
 				rep.Malformed = append(rep.Malformed, malformed(in.Origin, rec, "", rec.Err))
 				return nil
 			}
-			ev, status, err := p.opts.Registry.Parse(rec.Bytes)
 			switch status {
 			case source.Parsed:
 				rep.BySource[ev.Source]++

@@ -80,8 +80,10 @@ package source
 
 import (
 	"bytes"
+	stdjson "encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"unicode/utf8"
 
@@ -312,6 +314,42 @@ func (r *Registry) Parse(raw []byte) (ev *event.Event, status Status, err error)
 	}
 	ev.SetKey()
 	return ev, Parsed, nil
+}
+
+// Records frames a body as the package's Records does and parses each
+// record with its source, calling fn with the record and what Parse
+// returns for it (for a record that could not be framed, rec.Err set: no
+// event, Malformed and rec.Err). Framing JSON Lines and parsing them are
+// one walk over each record's bytes: a line is framed by its line end and
+// checked by its parser's strict decoding, and only a line that turns out
+// not to be one JSON value is framed again byte by byte. rec.Bytes is
+// valid until fn returns; the event keeps a copy.
+func (r *Registry) Records(body io.Reader, fn func(rec Record, ev *event.Event, status Status, err error) error) error {
+	return records(body, func(rec Record) error {
+		if rec.Err != nil {
+			return fn(rec, nil, Malformed, rec.Err)
+		}
+		ev, status, err := r.Parse(rec.Bytes)
+		if rec.unchecked && status != Parsed && !strictJSON(rec.Bytes, err) {
+			return errReframe
+		}
+		rec.unchecked = false
+		return fn(rec, ev, status, err)
+	}, true)
+}
+
+// strictJSON reports whether raw, a record Parse did not parse (err), is
+// one valid JSON value, as encoding/json holds it. A syntax error from the
+// strict decoder says no at once; other outcomes (an unknown category, a
+// member of the wrong type) are checked with event's strict scanner.
+func strictJSON(raw []byte, err error) bool {
+	var se *stdjson.SyntaxError
+	if errors.As(err, &se) {
+		return false
+	}
+	s := event.Scanner{B: raw}
+	s.End(s.Skip(0))
+	return !s.Bad
 }
 
 // ParseError is a record that its source recognised but could not parse;
