@@ -248,7 +248,7 @@ func (r *Registry) Recognise(raw []byte) (name string, status Status, err error)
 	return s.Name, status, err
 }
 
-func (r *Registry) recognise(raw []byte) (*Source, Status, error) {
+func (r *Registry) recognise(raw []byte) (s *Source, status Status, err error) {
 	i := event.SkipSpace(raw, 0)
 	if i >= len(raw) {
 		return nil, Malformed, fmt.Errorf("%w: empty", ErrNotObject)
@@ -266,12 +266,21 @@ func (r *Registry) recognise(raw []byte) (*Source, Status, error) {
 		}
 		return nil, Unrecognised, fmt.Errorf("%w: no text source recognises it", ErrTextLine)
 	}
-	top, err := scanTop(raw[i:])
+	top, err := scanTop(raw[i:], false)
 	if err != nil {
 		return nil, Malformed, err // wraps ErrInvalidJSON
 	}
-	if !top.hasTime && top.hasTimeGenerated {
+	if top.logAnalytics() {
 		return nil, Malformed, ErrLogAnalytics
+	}
+	if !top.complete {
+		// The scan stopped before time or TimeGenerated: a record no
+		// source takes is checked for the Log Analytics shape in full.
+		defer func() {
+			if status != Parsed && isLogAnalytics(raw[i:]) {
+				s, status, err = nil, Malformed, ErrLogAnalytics
+			}
+		}()
 	}
 	if top.Category == "" {
 		return nil, Unrecognised, ErrNoCategory
@@ -284,9 +293,8 @@ func (r *Registry) recognise(raw []byte) (*Source, Status, error) {
 		return nil, Unrecognised, fmt.Errorf("%w %q", ErrUnknownCategory, top.Category)
 	}
 	for _, j := range idx {
-		s := &r.list[j]
-		if s.Recognise == nil || s.Recognise(top.Candidate) {
-			return s, Parsed, nil
+		if c := &r.list[j]; c.Recognise == nil || c.Recognise(top.Candidate) {
+			return c, Parsed, nil
 		}
 	}
 	return nil, Unrecognised, fmt.Errorf("%w (category %q, resourceId %q)", ErrNotRecognised, top.Category, top.ResourceID)
@@ -310,6 +318,9 @@ func (r *Registry) Parse(raw []byte) (ev *event.Event, status Status, err error)
 	}
 	ev = &event.Event{Source: s.Name, Raw: bytes.Clone(raw)}
 	if err := safeParse(s, ev); err != nil {
+		if errors.Is(err, ErrMissingTime) && isLogAnalytics(raw) {
+			return nil, Malformed, ErrLogAnalytics
+		}
 		return nil, Malformed, &ParseError{Source: s.Name, Err: err}
 	}
 	ev.SetKey()
@@ -378,13 +389,34 @@ type topFields struct {
 	Candidate
 	hasTime          bool
 	hasTimeGenerated bool
+	complete         bool // every member was scanned
+}
+
+// logAnalytics reports the Log Analytics export shape: TimeGenerated and
+// no time.
+func (t *topFields) logAnalytics() bool { return !t.hasTime && t.hasTimeGenerated }
+
+// isLogAnalytics scans every top-level member of obj for the Log
+// Analytics shape.
+func isLogAnalytics(obj []byte) bool {
+	i := event.SkipSpace(obj, 0)
+	if i >= len(obj) || obj[i] != '{' {
+		return false
+	}
+	t, _ := scanTop(obj[i:], true)
+	return t.logAnalytics()
 }
 
 // scanTop reads the members recognition needs. Names are compared
 // case-insensitively (category and Category both occur). It checks the
 // structure of what it scans only; the typed decoding checks the rest.
-func scanTop(obj []byte) (topFields, error) {
+// Unless full, it stops once it has category, resourceId and
+// operationName: time (and TimeGenerated, which tells a Log Analytics
+// export) often come last, after the whole payload (sign-ins), and the
+// parser reads time anyway; complete tells whether it went to the end.
+func scanTop(obj []byte, full bool) (topFields, error) {
 	var t topFields
+	t.complete = true
 	err := event.ObjectEach(obj, func(key, val []byte) bool {
 		k := key[1 : len(key)-1]
 		switch {
@@ -401,7 +433,11 @@ func scanTop(obj []byte) (topFields, error) {
 		}
 		// Exports write the envelope before properties: stop as soon as
 		// recognition has all it reads, without scanning the payload.
-		return !(t.hasTime && t.Category != "" && t.ResourceID != "" && t.OperationName != "")
+		if t.Category != "" && t.ResourceID != "" && t.OperationName != "" && (t.hasTime || !full) {
+			t.complete = t.hasTime
+			return false
+		}
+		return true
 	})
 	return t, err
 }
