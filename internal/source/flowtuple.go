@@ -354,7 +354,8 @@ func (x *tupleExpansion) event(t *event.FlowTuple, i int) *event.Event {
 	}
 	f.rule, f.aclID, f.mac = t.Rule, t.ACLID, t.MAC
 	ev.Raw = x.raw(ev, f)
-	ev.SetKey()
+	// No SetKey: most tuples are selected by no stateful rule, and Key
+	// computes the key of those that are (from RecordID) when asked.
 	return ev
 }
 
