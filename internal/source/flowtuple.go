@@ -184,6 +184,7 @@ type tupleExpansion struct {
 	logType    string
 	recordTime []byte // rec.Time in RFC 3339
 	recordID   string
+	recordPart []byte // the record's part of every tuple's raw record
 }
 
 // tupleEvent is a tuple's event and its flow.* values, allocated as one.
@@ -361,23 +362,30 @@ func (x *tupleExpansion) event(t *event.FlowTuple, i int) *event.Event {
 
 // raw is the tuple event's own record: what an alert shows as evidence,
 // and what a rule reads by path (the flow.* names without the prefix).
+// What every tuple of the record shares is encoded once (recordPart).
 func (x *tupleExpansion) raw(ev *event.Event, f *tupleFields) []byte {
-	b := make([]byte, 0, 448)
+	if x.recordPart == nil {
+		b := append([]byte(nil), `","category":`...)
+		b = appendJSONString(b, x.rec.Category)
+		b = append(b, `,"resourceId":`...)
+		b = appendJSONString(b, x.rec.Resource.ID)
+		b = append(b, `,"recordTime":"`...)
+		b = append(b, x.recordTime...)
+		x.recordPart = append(b, '"')
+	}
+	b := make([]byte, 0, 320+len(x.recordPart))
 	b = append(b, `{"time":"`...)
 	b = ev.Time.AppendFormat(b, time.RFC3339Nano)
-	b = append(b, `","category":`...)
-	b = appendJSONString(b, x.rec.Category)
-	b = append(b, `,"resourceId":`...)
-	b = appendJSONString(b, x.rec.Resource.ID)
-	b = append(b, `,"recordTime":"`...)
-	b = append(b, x.recordTime...)
-	b = append(b, '"')
-	for _, kv := range [...]struct{ k, v string }{
-		{"log_type", f.logType}, {"rule", f.rule}, {"acl_id", f.aclID}, {"mac", f.mac},
-		{"src_ip", f.srcIP}, {"src_port", f.srcPort}, {"dst_ip", f.dstIP}, {"dst_port", f.dstPort},
-		{"protocol", f.protocol}, {"direction", f.direction}, {"allowed", f.allowed}, {"state", f.state},
-		{"packets_out", f.packetsOut}, {"bytes_out", f.bytesOut}, {"packets_in", f.packetsIn}, {"bytes_in", f.bytesIn},
-		{"src_class", f.srcClass}, {"dst_class", f.dstClass},
+	b = append(b, x.recordPart...)
+	for _, kv := range [...]struct {
+		k, v string
+		escape bool // a name from the record; the others are numbers, addresses and our own words
+	}{
+		{"log_type", f.logType, false}, {"rule", f.rule, true}, {"acl_id", f.aclID, true}, {"mac", f.mac, true},
+		{"src_ip", f.srcIP, true}, {"src_port", f.srcPort, false}, {"dst_ip", f.dstIP, true}, {"dst_port", f.dstPort, false},
+		{"protocol", f.protocol, true}, {"direction", f.direction, false}, {"allowed", f.allowed, false}, {"state", f.state, false},
+		{"packets_out", f.packetsOut, false}, {"bytes_out", f.bytesOut, false}, {"packets_in", f.packetsIn, false}, {"bytes_in", f.bytesIn, false},
+		{"src_class", f.srcClass, false}, {"dst_class", f.dstClass, false},
 	} {
 		if kv.v == "" {
 			continue
@@ -385,7 +393,13 @@ func (x *tupleExpansion) raw(ev *event.Event, f *tupleFields) []byte {
 		b = append(b, ',', '"')
 		b = append(b, kv.k...)
 		b = append(b, '"', ':')
-		b = appendJSONString(b, kv.v)
+		if kv.escape {
+			b = appendJSONString(b, kv.v)
+		} else {
+			b = append(b, '"')
+			b = append(b, kv.v...)
+			b = append(b, '"')
+		}
 	}
 	return append(b, '}')
 }
