@@ -282,6 +282,9 @@ func (r *resolver) get(ev *event.Event, c *fieldCache) ([]event.Value, bool) {
 		}
 		return nil, false
 	}
+	if len(r.cands) == 1 {
+		return r.cands[0].get(ev, c)
+	}
 	var out []event.Value
 	found := false
 	for _, cand := range r.cands {

@@ -126,6 +126,14 @@ func (e *Event) Set(name, value string) {
 	e.Extra[name] = value
 }
 
+// ReserveExtra makes room for n Extra values before a source sets them:
+// a map grown value by value is reallocated several times per record.
+func (e *Event) ReserveExtra(n int) {
+	if e.Extra == nil {
+		e.Extra = make(map[string]string, n)
+	}
+}
+
 // Normalised field names, readable by Get.
 const (
 	FieldSource        = "source"

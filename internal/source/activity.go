@@ -150,6 +150,7 @@ func parseActivity(raw []byte, ev *event.Event) error {
 	ev.Target = ev.Resource.Name
 	ev.Geo.Region = r.Location.String()
 
+	ev.ReserveExtra(9)
 	ev.Set("activity.status_code", p.StatusCode.String())
 	ev.Set("activity.result_signature", r.ResultSignature.String())
 	ev.Set("activity.event_name", p.EventName.String())

@@ -378,7 +378,7 @@ func (x *tupleExpansion) raw(ev *event.Event, f *tupleFields) []byte {
 	b = ev.Time.AppendFormat(b, time.RFC3339Nano)
 	b = append(b, x.recordPart...)
 	for _, kv := range [...]struct {
-		k, v string
+		k, v   string
 		escape bool // a name from the record; the others are numbers, addresses and our own words
 	}{
 		{"log_type", f.logType, false}, {"rule", f.rule, true}, {"acl_id", f.aclID, true}, {"mac", f.mac, true},

@@ -167,6 +167,7 @@ func parseKeyVault(raw []byte, ev *event.Event) error {
 	ev.Geo.Region = r.Location.String()
 	ev.Actor = keyVaultActor(c, r.CallerIPAddress, p.ClientInfo)
 
+	ev.ReserveExtra(11)
 	ev.Set("keyvault.http_status", status)
 	ev.Set("keyvault.object_type", keyVaultObjectType(ev.Operation, p.ID.String()))
 	ev.Set("keyvault.object_name", keyVaultObjectName(p.ID.String()))

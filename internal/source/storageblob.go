@@ -88,6 +88,7 @@ func parseStorageBlob(raw []byte, ev *event.Event) error {
 	ev.Actor.Type = storageActorType(&ev.Actor)
 	oauth := ev.Actor.UPN != "" || ev.Actor.ObjectID != "" || ev.Actor.AppID != ""
 
+	ev.ReserveExtra(9)
 	ev.Set("storage.auth_type", storageAuthType(id.Type.String(), oauth))
 	ev.Set("storage.token_hash", id.TokenHash.String())
 	ev.Set("storage.status", status)
