@@ -99,10 +99,14 @@ type Event struct {
 	// read by a stable name (for example "signin.authentication_requirement").
 	Extra map[string]string
 
+	// Layout is where the members of Raw's objects are, when the source's
+	// decoder kept it (see Layout); the rule engine drops it once read.
+	Layout Layout `json:"-"`
+
 	// Fields, when set, answers names besides the normalised ones before
 	// Extra: the values of an event that has many and is made in numbers
 	// (a flow tuple), kept in a struct of its own instead of a map.
-	Fields FieldReader
+	Fields FieldReader `json:"-"`
 
 	key string // Key, once SetKey computed it
 }

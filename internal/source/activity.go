@@ -130,7 +130,7 @@ func init() {
 
 func parseActivity(raw []byte, ev *event.Event) error {
 	var r activityRecord
-	if err := decodeInto(raw, activityPlan, &r); err != nil {
+	if err := decodeEvent(raw, ev, activityPlan, &r); err != nil {
 		return err
 	}
 	if err := r.fill(ev); err != nil {

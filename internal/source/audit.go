@@ -80,7 +80,7 @@ var auditPlan = planOf(reflect.TypeFor[auditRecord]())
 
 func parseAudit(raw []byte, ev *event.Event) error {
 	var r auditRecord
-	if err := decodeInto(raw, auditPlan, &r); err != nil {
+	if err := decodeEvent(raw, ev, auditPlan, &r); err != nil {
 		return err
 	}
 	if err := r.fill(ev); err != nil {

@@ -145,7 +145,7 @@ func decodeTextList(d *decoder, _ []byte, _ bool, vi int, p unsafe.Pointer) int 
 
 func parseKeyVault(raw []byte, ev *event.Event) error {
 	var r keyVaultRecord
-	if err := decodeInto(raw, keyVaultPlan, &r); err != nil {
+	if err := decodeEvent(raw, ev, keyVaultPlan, &r); err != nil {
 		return err
 	}
 	if err := r.fill(ev); err != nil {

@@ -31,7 +31,7 @@ var nsgFlowPlan = planOf(reflect.TypeFor[nsgFlowRecord]())
 
 func parseNSGFlow(raw []byte, ev *event.Event) error {
 	var r nsgFlowRecord
-	if err := decodeInto(raw, nsgFlowPlan, &r); err != nil {
+	if err := decodeEvent(raw, ev, nsgFlowPlan, &r); err != nil {
 		return err
 	}
 	if err := r.fill(ev); err != nil {

@@ -60,7 +60,7 @@ var riskPlan = planOf(reflect.TypeFor[riskRecord]())
 
 func parseRisk(raw []byte, ev *event.Event) error {
 	var r riskRecord
-	if err := decodeInto(raw, riskPlan, &r); err != nil {
+	if err := decodeEvent(raw, ev, riskPlan, &r); err != nil {
 		return err
 	}
 	if err := r.fill(ev); err != nil {

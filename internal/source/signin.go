@@ -80,7 +80,7 @@ var signInPlan = planOf(reflect.TypeFor[signInRecord]())
 
 func parseSignIn(raw []byte, ev *event.Event) error {
 	var r signInRecord
-	if err := decodeInto(raw, signInPlan, &r); err != nil {
+	if err := decodeEvent(raw, ev, signInPlan, &r); err != nil {
 		return err
 	}
 	if err := r.fill(ev); err != nil {

@@ -60,7 +60,7 @@ var storageBlobPlan = planOf(reflect.TypeFor[storageBlobRecord]())
 
 func parseStorageBlob(raw []byte, ev *event.Event) error {
 	var r storageBlobRecord
-	if err := decodeInto(raw, storageBlobPlan, &r); err != nil {
+	if err := decodeEvent(raw, ev, storageBlobPlan, &r); err != nil {
 		return err
 	}
 	if err := r.fill(ev); err != nil {

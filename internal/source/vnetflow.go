@@ -30,7 +30,7 @@ var vnetFlowPlan = planOf(reflect.TypeFor[vnetFlowRecord]())
 
 func parseVNetFlow(raw []byte, ev *event.Event) error {
 	var r vnetFlowRecord
-	if err := decodeInto(raw, vnetFlowPlan, &r); err != nil {
+	if err := decodeEvent(raw, ev, vnetFlowPlan, &r); err != nil {
 		return err
 	}
 	if err := r.fill(ev); err != nil {
