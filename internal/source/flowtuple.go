@@ -185,12 +185,15 @@ type tupleExpansion struct {
 	recordTime []byte // rec.Time in RFC 3339
 	recordID   string
 	recordPart []byte // the record's part of every tuple's raw record
+	scratch    []byte
 }
 
-// tupleEvent is a tuple's event and its flow.* values, allocated as one.
+// tupleEvent is a tuple's event, its flow.* values and the room of its
+// raw record, allocated as one.
 type tupleEvent struct {
-	ev event.Event
-	f  tupleFields
+	ev  event.Event
+	f   tupleFields
+	raw [448]byte
 }
 
 // tupleFields are the flow.* values of a tuple event (event.FieldReader):
@@ -328,11 +331,18 @@ func (x *tupleExpansion) event(t *event.FlowTuple, i int) *event.Event {
 		ev.Result, ev.ResultCode, f.allowed = event.ResultSuccess, "A", "true"
 	}
 	ev.Actor.IP = f.srcIP
-	ev.Target = f.dstIP + ":" + f.dstPort
-	id := make([]byte, 0, len(x.recordID)+8)
-	id = append(id, x.recordID...)
-	id = append(id, '#')
-	ev.RecordID = string(strconv.AppendInt(id, int64(i), 10))
+	// Target ("dst_ip:dst_port") and RecordID (the record's, "#", the
+	// tuple's index) share one allocation.
+	b := append(x.scratch[:0], f.dstIP...)
+	b = append(b, ':')
+	b = append(b, f.dstPort...)
+	nt := len(b)
+	b = append(b, x.recordID...)
+	b = append(b, '#')
+	b = strconv.AppendInt(b, int64(i), 10)
+	x.scratch = b
+	both := string(b)
+	ev.Target, ev.RecordID = both[:nt], both[nt:]
 
 	f.localIP, f.localPort, f.localClass = f.dstIP, f.dstPort, f.dstClass
 	f.remoteIP, f.remotePort, f.remoteClass = f.srcIP, f.srcPort, f.srcClass
@@ -354,7 +364,7 @@ func (x *tupleExpansion) event(t *event.FlowTuple, i int) *event.Event {
 		}
 	}
 	f.rule, f.aclID, f.mac = t.Rule, t.ACLID, t.MAC
-	ev.Raw = x.raw(ev, f)
+	ev.Raw = x.raw(te.raw[:0], ev, f)
 	// No SetKey: most tuples are selected by no stateful rule, and Key
 	// computes the key of those that are (from RecordID) when asked.
 	return ev
@@ -363,7 +373,7 @@ func (x *tupleExpansion) event(t *event.FlowTuple, i int) *event.Event {
 // raw is the tuple event's own record: what an alert shows as evidence,
 // and what a rule reads by path (the flow.* names without the prefix).
 // What every tuple of the record shares is encoded once (recordPart).
-func (x *tupleExpansion) raw(ev *event.Event, f *tupleFields) []byte {
+func (x *tupleExpansion) raw(b []byte, ev *event.Event, f *tupleFields) []byte {
 	if x.recordPart == nil {
 		b := append([]byte(nil), `","category":`...)
 		b = appendJSONString(b, x.rec.Category)
@@ -373,7 +383,6 @@ func (x *tupleExpansion) raw(ev *event.Event, f *tupleFields) []byte {
 		b = append(b, x.recordTime...)
 		x.recordPart = append(b, '"')
 	}
-	b := make([]byte, 0, 320+len(x.recordPart))
 	b = append(b, `{"time":"`...)
 	b = ev.Time.AppendFormat(b, time.RFC3339Nano)
 	b = append(b, x.recordPart...)
