@@ -109,7 +109,10 @@ type Source struct {
 	Recognise func(c Candidate) bool
 
 	// Parse fills ev from the record. ev.Source and ev.Raw are set already.
-	// An error makes the record malformed.
+	// An error makes the record malformed. A JSON source's Parse must
+	// check the whole record as encoding/json would (decodeEvent does):
+	// Registry.Records hands it JSON Lines framed by their line ends only,
+	// and a record it parses is not checked again.
 	Parse func(raw []byte, ev *event.Event) error
 }
 
@@ -235,6 +238,16 @@ func newRegistry(list []Source) (*Registry, error) {
 	return r, nil
 }
 
+// categoryDecides reports whether a record's category alone settles its
+// source: the first source listed for it recognises every record of it.
+func (r *Registry) categoryDecides(category string) bool {
+	idx, ok := r.asWritten[category]
+	if !ok {
+		idx = r.byCategory[strings.ToLower(category)]
+	}
+	return len(idx) > 0 && r.list[idx[0]].Recognise == nil
+}
+
 // Sources returns the registered sources, in registry order.
 func (r *Registry) Sources() []Source { return append([]Source(nil), r.list...) }
 
@@ -266,7 +279,7 @@ func (r *Registry) recognise(raw []byte) (s *Source, status Status, err error) {
 		}
 		return nil, Unrecognised, fmt.Errorf("%w: no text source recognises it", ErrTextLine)
 	}
-	top, err := scanTop(raw[i:], false)
+	top, err := scanTop(raw[i:], false, r.categoryDecides)
 	if err != nil {
 		return nil, Malformed, err // wraps ErrInvalidJSON
 	}
@@ -403,7 +416,7 @@ func isLogAnalytics(obj []byte) bool {
 	if i >= len(obj) || obj[i] != '{' {
 		return false
 	}
-	t, _ := scanTop(obj[i:], true)
+	t, _ := scanTop(obj[i:], true, nil)
 	return t.logAnalytics()
 }
 
@@ -411,10 +424,11 @@ func isLogAnalytics(obj []byte) bool {
 // case-insensitively (category and Category both occur). It checks the
 // structure of what it scans only; the typed decoding checks the rest.
 // Unless full, it stops once it has category, resourceId and
-// operationName: time (and TimeGenerated, which tells a Log Analytics
+// operationName, or once it has a category that decides the source alone
+// (decides; sign-ins write resourceId after their whole payload): time (and TimeGenerated, which tells a Log Analytics
 // export) often come last, after the whole payload (sign-ins), and the
 // parser reads time anyway; complete tells whether it went to the end.
-func scanTop(obj []byte, full bool) (topFields, error) {
+func scanTop(obj []byte, full bool, decides func(category string) bool) (topFields, error) {
 	var t topFields
 	t.complete = true
 	err := event.ObjectEach(obj, func(key, val []byte) bool {
@@ -434,6 +448,10 @@ func scanTop(obj []byte, full bool) (topFields, error) {
 		// Exports write the envelope before properties: stop as soon as
 		// recognition has all it reads, without scanning the payload.
 		if t.Category != "" && t.ResourceID != "" && t.OperationName != "" && (t.hasTime || !full) {
+			t.complete = t.hasTime
+			return false
+		}
+		if !full && decides != nil && t.Category != "" && decides(t.Category) {
 			t.complete = t.hasTime
 			return false
 		}

@@ -235,7 +235,7 @@ func TestRecognisedByExactlyOne(t *testing.T) {
 				}
 			}
 		} else {
-			top, err := scanTop(rec.Bytes, true)
+			top, err := scanTop(rec.Bytes, true, nil)
 			if err != nil || top.Category == "" {
 				return
 			}
