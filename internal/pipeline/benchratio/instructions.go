@@ -30,7 +30,8 @@ func instructions(args []string) error {
 	fs := flag.NewFlagSet("instructions", flag.ContinueOnError)
 	bin := fs.String("bin", "bin/azdetect", "the azdetect binary to measure")
 	n := fs.Int("records", 3000, "records in the mix")
-	perSource := fs.Int("per-source", 1000, "records of each source measured on its own (drawn from a larger mix)")
+	perSource := fs.Int("per-source", 2500, "records of each source measured on its own (drawn from a larger mix)")
+	perFlow := fs.Int("per-flow-source", 500, "records of each flow-log source measured on its own (a record is ~22 tuple events)")
 	dir := fs.String("dir", "", "where to write the corpus files and callgrind outputs (default: a temporary directory)")
 	keep := fs.Bool("keep", false, "keep -dir's files (callgrind_annotate reads the callgrind.out.* files)")
 	only := fs.String("only", "", "comma-separated sources to measure (default: every source and the mix)")
@@ -58,13 +59,18 @@ func instructions(args []string) error {
 		defer os.RemoveAll(*dir)
 	}
 	recs := benchcorpus.Generate(*n)
-	// Each source on its own is measured on up to perSource records, from
-	// a mix large enough that the rarest source (3 %) has most of them:
-	// the garbage collector's cycles are few and discrete, and on a few
-	// hundred records whether one more falls in the run shows.
+	// Each source on its own is measured on up to perSource records (flow
+	// logs perFlow), from a mix large enough that the rarest source (3 %)
+	// has most of them: the garbage collector's cycles are few and
+	// discrete, and on a few hundred cheap records whether one more falls
+	// in the run shows as tens of percent.
 	groups := benchcorpus.BySource(benchcorpus.Generate(max(*n, 25**perSource)))
 	for s, rs := range groups {
-		groups[s] = rs[:min(len(rs), *perSource)]
+		limit := *perSource
+		if s == "nsgflowlogs" || s == "vnetflowlogs" {
+			limit = *perFlow
+		}
+		groups[s] = rs[:min(len(rs), limit)]
 	}
 	names := make([]string, 0, len(groups)+1)
 	for s := range groups {
@@ -77,7 +83,7 @@ func instructions(args []string) error {
 		names = strings.Split(*only, ",")
 	}
 
-	fmt.Printf("instructions per record under callgrind (GOMAXPROCS=1), start-up subtracted; benchcorpus: each source on up to %d records of its own, the mix on %d\n\n", *perSource, *n)
+	fmt.Printf("instructions per record under callgrind (GOMAXPROCS=1), start-up subtracted; benchcorpus: each source on up to %d records of its own (flow logs %d), the mix on %d\n\n", *perSource, *perFlow, *n)
 	fmt.Printf("%-17s %7s %9s %14s %14s %7s\n", "source", "records", "bytes/rec", "azdetect scan", "json.Valid", "ratio")
 	for _, name := range names {
 		rs := groups[name]
