@@ -160,7 +160,7 @@ func (e *Engine) Evaluate(ctx context.Context, events []*event.Event) ([]Match, 
 		}
 		idx := e.byService[ev.Source]
 		if len(idx) == 0 {
-			ev.Layout = event.Layout{}
+			ev.ReleaseLayout()
 			continue
 		}
 		cache.reset(ev)
@@ -171,7 +171,7 @@ func (e *Engine) Evaluate(ctx context.Context, events []*event.Event) ([]Match, 
 			}
 		}
 		// Read once: an event kept (evidence, a sequence) keeps no layout.
-		ev.Layout = event.Layout{}
+		ev.ReleaseLayout()
 	}
 	// Stateful kinds wait on the store: run them at once (each still reads
 	// and writes its state once), then gather every rule's matches in rule

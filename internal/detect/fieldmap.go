@@ -348,7 +348,9 @@ func (c *fieldCache) reset(ev *event.Event) {
 	clear(c.entries)
 	clear(c.resolved)
 	c.idx.reset()
-	c.idx.seed(ev.Raw, &ev.Layout)
+	if ev.Layout != nil {
+		c.idx.seed(ev.Raw, ev.Layout)
+	}
 	c.keywords = c.keywords[:0]
 	c.kwDone = false
 	for _, f := range c.fields[:c.nfields] {

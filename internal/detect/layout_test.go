@@ -43,7 +43,7 @@ func TestLayoutIndexAgreesWithLookup(t *testing.T) {
 		if status != source.Parsed || source.IsFlow(ev) && len(ev.Raw) > 64<<10 {
 			continue
 		}
-		if len(ev.Layout.Objects) > 0 {
+		if ev.Layout != nil && len(ev.Layout.Objects) > 0 {
 			seeded++
 		}
 		paths := append(memberPaths(ev.Raw, "", 0), fixed...)

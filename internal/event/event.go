@@ -100,8 +100,8 @@ type Event struct {
 	Extra map[string]string
 
 	// Layout is where the members of Raw's objects are, when the source's
-	// decoder kept it (see Layout); the rule engine drops it once read.
-	Layout Layout `json:"-"`
+	// decoder kept it (see Layout); the rule engine releases it once read.
+	Layout *Layout `json:"-"`
 
 	// Fields, when set, answers names besides the normalised ones before
 	// Extra: the values of an event that has many and is made in numbers

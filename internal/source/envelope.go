@@ -822,12 +822,14 @@ func sliceDecoder(t reflect.Type) func(d *decoder, vi int, p unsafe.Pointer) int
 // the layout of the objects decoded is kept in ev.Layout for the rule
 // engine (only when the record decodes without error).
 func decodeEvent[T any](raw []byte, ev *event.Event, pl *plan, v *T) error {
-	layout := event.Layout{Objects: make([]int32, 0, 8), Members: make([]event.MemberSpan, 0, 64)}
-	err := decodeRecordLayout(raw, &layout, func(d *decoder, vi int) int {
+	layout := event.NewLayout()
+	err := decodeRecordLayout(raw, layout, func(d *decoder, vi int) int {
 		return d.decodeStruct(vi, pl, unsafe.Pointer(v))
 	})
-	if err == nil && len(raw) > 0 && &raw[0] == unsafe.SliceData(ev.Raw) {
+	if err == nil && len(raw) > 0 && &raw[0] == unsafe.SliceData(ev.Raw) && ev.Layout == nil {
 		ev.Layout = layout
+	} else {
+		event.ReleaseLayout(layout)
 	}
 	return err
 }
