@@ -13,7 +13,7 @@ AZURITE_DIR     ?= .tools/azurite
 export CGO_ENABLED ?= 0
 export GOFLAGS     ?= -trimpath
 
-.PHONY: all build demo test vet fmt bench bench-memory fuzz azurite clean simulate
+.PHONY: all build demo test vet fmt bench bench-instructions bench-memory fuzz azurite clean simulate
 
 all: build
 
@@ -48,13 +48,23 @@ simulate:
 		$(GO) test -count=1 -run 'TestSimulate$$' -v -timeout 30m ./internal/scale/
 
 ## bench: the whole pipeline beside the stdlib json.Valid of the same bytes
+## (benchcorpus: a realistic mix of every source; fresh state each iteration)
 bench:
-	$(GO) test -run '^$$' -bench 'Pipeline|JSONValid' -benchmem -cpu 1 -count=1 ./internal/pipeline/ | tee bench.out
+	$(GO) test -run '^$$' -bench 'Pipeline|JSONValid' -benchmem -cpu 1 -count=1 -benchtime 5x ./internal/pipeline/ | tee bench.out
 	@$(GO) run ./internal/pipeline/benchratio < bench.out
 
 ## bench-memory: peak memory of scan on malformed, bomb and large inputs against their bounds (generated, ~2 GB of temp disk)
 bench-memory:
 	@scripts/bench-memory.sh
+
+## bench-instructions: instructions per record of `azdetect scan` and of
+## json.Valid on the same lines, under valgrind's callgrind, by source
+## (BENCH_RECORDS records in the mix; BENCH_DIR keeps the profiles)
+BENCH_RECORDS ?= 3000
+bench-instructions: build
+	@command -v valgrind >/dev/null || { echo "valgrind is needed: apt-get install -y valgrind"; exit 1; }
+	$(GO) build -o bin/benchratio ./internal/pipeline/benchratio
+	./bin/benchratio instructions -bin $(BIN) -records $(BENCH_RECORDS) $(if $(BENCH_DIR),-dir $(BENCH_DIR) -keep)
 
 ## fuzz: run each fuzz target for FUZZTIME
 fuzz:

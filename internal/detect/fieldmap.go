@@ -224,6 +224,10 @@ var fieldMaps = map[string]map[string]mapping{
 	},
 }
 
+// flowService is the logsource service of flow tuple events
+// (source.FlowTupleSource).
+const flowService = "flowlogs"
+
 // resolver reads one rule field from an event: the service's mapping, then
 // the name itself, then properties.<name>.
 type resolver struct {
@@ -235,6 +239,14 @@ type resolver struct {
 
 func newResolver(service, name string) *resolver {
 	r := &resolver{key: service + "\x00" + name, name: name}
+	if service == flowService && len(name) > 5 && strings.EqualFold(name[:5], "flow.") {
+		// Flow tuple events answer every flow.* name themselves
+		// (source/flowtuple.go): one with no value is absent, and the
+		// tuple's small raw record is never searched for it.
+		r.mode = union
+		r.cands = []candidate{getName(strings.ToLower(name))}
+		return r
+	}
 	if m, ok := fieldMaps[service][strings.ToLower(name)]; ok {
 		r.mode = m.mode
 		r.cands = append(r.cands, m.cands...)
@@ -270,6 +282,9 @@ func (r *resolver) get(ev *event.Event, c *fieldCache) ([]event.Value, bool) {
 			}
 		}
 		return nil, false
+	}
+	if len(r.cands) == 1 {
+		return r.cands[0].get(ev, c)
 	}
 	var out []event.Value
 	found := false
@@ -334,6 +349,9 @@ func (c *fieldCache) reset(ev *event.Event) {
 	clear(c.entries)
 	clear(c.resolved)
 	c.idx.reset()
+	if ev.Layout != nil {
+		c.idx.seed(ev.Raw, ev.Layout)
+	}
 	c.keywords = c.keywords[:0]
 	c.kwDone = false
 	for _, f := range c.fields[:c.nfields] {

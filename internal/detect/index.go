@@ -20,6 +20,7 @@ type recordIndex struct {
 	decoded map[*byte][]byte    // JSON text decoded from a string value
 	spare   []*objIndex         // indexes of earlier events, reused
 	used    []*objIndex         // indexes handed out for this event
+	seeded  []*objIndex         // seed's scratch
 }
 
 type objMember struct {
@@ -44,6 +45,34 @@ func (x *recordIndex) reset() {
 	}
 	x.spare = append(x.spare, x.used...)
 	x.used = x.used[:0]
+}
+
+// seed indexes the objects whose members the source's decoder already
+// found (event.Layout): the record is not walked again for them. Objects
+// the decoder skipped are indexed when a path reaches them, as before.
+func (x *recordIndex) seed(raw []byte, l *event.Layout) {
+	if len(l.Objects) == 0 {
+		return
+	}
+	objs := x.seeded[:0]
+	for _, start := range l.Objects {
+		if int(start) >= len(raw) || raw[start] != '{' {
+			x.seeded = objs
+			return // not this record's layout: index it the old way
+		}
+		o := x.newObjIndex()
+		x.objects[&raw[start]] = o
+		objs = append(objs, o)
+	}
+	for _, m := range l.Members {
+		if int(m.Object) >= len(objs) || int(m.ValEnd) > len(raw) || m.KeyStart > m.KeyEnd || m.ValStart > m.ValEnd {
+			continue
+		}
+		o := objs[m.Object]
+		o.members = append(o.members, objMember{key: raw[m.KeyStart:m.KeyEnd], val: raw[m.ValStart:m.ValEnd]})
+	}
+	clear(objs)
+	x.seeded = objs[:0]
 }
 
 // newObjIndex returns an empty index, reusing one from an earlier event.

@@ -194,6 +194,7 @@ func (e *Engine) selectEach(ctx context.Context, events []*event.Event, onPanic 
 		}
 		idx := e.byService[ev.Source]
 		if len(idx) == 0 {
+			ev.ReleaseLayout()
 			continue
 		}
 		cache.reset(ev)
@@ -215,6 +216,8 @@ func (e *Engine) selectEach(ctx context.Context, events []*event.Event, onPanic 
 				selected[i] = append(selected[i], ev)
 			}
 		}
+		// Read once: an event kept (evidence, a sequence) keeps no layout.
+		ev.ReleaseLayout()
 	}
 	return selected, nil
 }

@@ -125,19 +125,55 @@ func compileValue(fs fieldSpec, v string) (matcher, error) {
 }
 
 // subject is one event value offered to matchers: the value as written, and
-// trimmed and lower-cased once for the case-insensitive comparators. Azure
+// trimmed and, when a comparator first needs it, lower-cased (once) for the
+// case-insensitive comparators; equality, prefix and suffix compare an
+// ASCII value by folding its bytes, without a lower-cased copy. Azure
 // pads some values with blanks ("Update application – Certificates and
 // secrets management ", " admin@contoso.com"), so plain comparisons ignore
 // surrounding white space; regular expressions see the value as written.
 type subject struct {
 	raw     string
 	trimmed string
-	lower   string
+	lower   string // valid once lowered
+	lowered bool
+	ascii   bool // trimmed is all ASCII
 }
 
 func newSubject(s string) subject {
 	t := strings.TrimSpace(s)
-	return subject{raw: s, trimmed: t, lower: strings.ToLower(t)}
+	ascii := true
+	for i := 0; i < len(t); i++ {
+		if t[i] >= utf8.RuneSelf {
+			ascii = false
+			break
+		}
+	}
+	return subject{raw: s, trimmed: t, ascii: ascii}
+}
+
+// lowerText returns the trimmed value lower-cased, computed on first use.
+func (s *subject) lowerText() string {
+	if !s.lowered {
+		s.lower, s.lowered = strings.ToLower(s.trimmed), true
+	}
+	return s.lower
+}
+
+// foldEqualASCII reports whether v, all ASCII, lower-cased equals want.
+func foldEqualASCII(v, want string) bool {
+	if len(v) != len(want) {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != want[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // matcher is a compiled rule value.
@@ -153,9 +189,23 @@ type literal struct {
 }
 
 func (l literal) match(s *subject) bool {
-	v := s.lower
-	if l.cased {
+	var v string
+	switch {
+	case l.cased:
 		v = s.trimmed
+	case s.ascii && l.op != 'c':
+		// ToLower keeps an ASCII value's length: fold in place.
+		t := s.trimmed
+		switch l.op {
+		case 's':
+			return len(t) >= len(l.want) && foldEqualASCII(t[:len(l.want)], l.want)
+		case 'e':
+			return len(t) >= len(l.want) && foldEqualASCII(t[len(t)-len(l.want):], l.want)
+		default:
+			return foldEqualASCII(t, l.want)
+		}
+	default:
+		v = s.lowerText()
 	}
 	switch l.op {
 	case 'c':
@@ -183,7 +233,7 @@ type globToken struct {
 }
 
 func (g glob) match(s *subject) bool {
-	v := s.lower
+	v := s.lowerText()
 	if g.cased {
 		v = s.trimmed
 	}

@@ -220,20 +220,9 @@ func bucketOf(group string) string {
 	return fmt.Sprintf("%02x", h.Sum32()%stateBuckets)
 }
 
-// eventKey identifies one record for idempotent counting: its own id when
-// the log has one, else a hash of the raw record. 64 bits of SHA-256.
-func eventKey(ev *event.Event) string {
-	h := sha256.New()
-	if ev.RecordID != "" {
-		h.Write([]byte(ev.Source))
-		h.Write([]byte{0})
-		h.Write([]byte(ev.RecordID))
-	} else {
-		h.Write(ev.Raw)
-	}
-	var sum [32]byte
-	return hex.EncodeToString(h.Sum(sum[:0])[:8])
-}
+// eventKey identifies one record for idempotent counting: event.Key (its
+// own id when the log has one, else a fast stable hash of the raw record).
+func eventKey(ev *event.Event) string { return ev.Key() }
 
 // ErrEntityTooLarge is what a RecordError wraps when a record's content
 // would make a state entity exceed Table Storage's limits even after every

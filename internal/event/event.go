@@ -103,6 +103,25 @@ type Event struct {
 	// rules count it once by it (see Position). Set by the pipeline; not
 	// part of the event's JSON form (golden files, evidence).
 	Pos Position `json:"-"`
+
+	// Layout is where the members of Raw's objects are, when the source's
+	// decoder kept it (see Layout); the rule engine releases it once read.
+	Layout *Layout `json:"-"`
+
+	// Fields, when set, answers names besides the normalised ones before
+	// Extra: the values of an event that has many and is made in numbers
+	// (a flow tuple), kept in a struct of its own instead of a map.
+	Fields FieldReader `json:"-"`
+
+	key string // Key, once SetKey computed it
+}
+
+// FieldReader answers source-specific field names (Event.Fields). ok
+// reports whether name is one of the reader's names: a known name with no
+// value returns "", true (the event has no such value, and its raw record
+// is not searched for one).
+type FieldReader interface {
+	Field(name string) (value string, ok bool)
 }
 
 // Set stores a source-specific normalised value readable by Get(name).
@@ -114,6 +133,14 @@ func (e *Event) Set(name, value string) {
 		e.Extra = make(map[string]string, 4)
 	}
 	e.Extra[name] = value
+}
+
+// ReserveExtra makes room for n Extra values before a source sets them:
+// a map grown value by value is reallocated several times per record.
+func (e *Event) ReserveExtra(n int) {
+	if e.Extra == nil {
+		e.Extra = make(map[string]string, n)
+	}
 }
 
 // Normalised field names, readable by Get.
@@ -211,6 +238,11 @@ func (e *Event) Normalised(name string) (string, bool) {
 		return e.Geo.Country, true
 	case FieldCity:
 		return e.Geo.City, true
+	}
+	if e.Fields != nil {
+		if v, ok := e.Fields.Field(name); ok {
+			return v, true
+		}
 	}
 	if v, ok := e.Extra[name]; ok {
 		return v, true

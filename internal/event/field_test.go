@@ -130,3 +130,24 @@ func FuzzLookup(f *testing.F) {
 		}
 	})
 }
+
+func TestKeyStable(t *testing.T) {
+	// Keys are persisted: these values must never change between builds.
+	byID := &Event{Source: "signinlogs", RecordID: "e5f6a7b8-c9d0-4e1f-8a2b-3c4d5e6f7a8b"}
+	byRaw := &Event{Source: "activitylogs", Raw: []byte(`{"time":"2026-11-20T08:00:00Z","category":"Administrative","operationName":"X"}`)}
+	if got, want := byID.Key(), "7b7d7e518fd7891f"; got != want {
+		t.Errorf("key by id = %s, want %s", got, want)
+	}
+	if got, want := byRaw.Key(), "8fd244d7447877b8"; got != want {
+		t.Errorf("key by raw = %s, want %s", got, want)
+	}
+	other := &Event{Source: "activitylogs", Raw: []byte(`{"time":"2026-11-20T08:00:00Z","category":"Administrative","operationName":"Y"}`)}
+	if byRaw.Key() == other.Key() {
+		t.Error("two records, one key")
+	}
+	before := byRaw.Key()
+	byRaw.SetKey()
+	if byRaw.Key() != before {
+		t.Error("SetKey changed the key")
+	}
+}

@@ -54,6 +54,14 @@ type FlowTuple struct {
 	Rule  string // NSG rule name (DefaultRule_DenyAllInBound, UserRule_x), VNet rule, PlatformRule
 	ACLID string // VNet: the evaluating ACL (an NSG id, an AVNM rule id, a GUID, unspecified); "" for NSG
 	MAC   string // the NIC's MAC as written
+
+	// Written holds the tuple's comma-separated fields as written, in
+	// order (time, source IP, destination IP, source port, destination
+	// port, protocol, direction, decision or state, ..., the four counts):
+	// sub-slices of the record, valid as long as it is, never to be
+	// written. Callers that want the text of a value (a port) take it
+	// from here instead of formatting the number again.
+	Written [flowFieldCount][]byte
 }
 
 // Errors of FlowTuples, wrapped with detail.
@@ -119,7 +127,7 @@ type flowWalker struct {
 }
 
 func (w *flowWalker) walkNSG(props []byte) {
-	flows, ok := memberOf(props, "flows")
+	flows, ok := memberFrom(props, "flows")
 	if !ok {
 		w.err = fmt.Errorf("%w: no properties.flows", ErrNotFlowRecord)
 		return
@@ -127,21 +135,21 @@ func (w *flowWalker) walkNSG(props []byte) {
 	w.eachObject(flows, "properties.flows", func(ruleObj []byte) {
 		rule, _ := memberOf(ruleObj, "rule")
 		w.t.Rule = plainString(rule)
-		inner, _ := memberOf(ruleObj, "flows")
+		inner, _ := memberFrom(ruleObj, "flows")
 		w.eachObject(inner, "properties.flows[].flows", func(macObj []byte) {
 			mac, _ := memberOf(macObj, "mac")
 			w.t.MAC = plainString(mac)
 			if w.t.MAC == "" {
 				w.t.MAC = w.mac
 			}
-			tuples, _ := memberOf(macObj, "flowTuples")
+			tuples, _ := memberFrom(macObj, "flowTuples")
 			w.eachTuple(tuples, flowNSG)
 		})
 	})
 }
 
 func (w *flowWalker) walkVNet(records []byte) {
-	flows, ok := memberOf(records, "flows")
+	flows, ok := memberFrom(records, "flows")
 	if !ok {
 		w.err = fmt.Errorf("%w: no flowRecords.flows", ErrNotFlowRecord)
 		return
@@ -150,11 +158,11 @@ func (w *flowWalker) walkVNet(records []byte) {
 	w.eachObject(flows, "flowRecords.flows", func(aclObj []byte) {
 		acl, _ := memberOf(aclObj, "aclID")
 		w.t.ACLID = plainString(acl)
-		groups, _ := memberOf(aclObj, "flowGroups")
+		groups, _ := memberFrom(aclObj, "flowGroups")
 		w.eachObject(groups, "flowRecords.flows[].flowGroups", func(group []byte) {
 			rule, _ := memberOf(group, "rule")
 			w.t.Rule = plainString(rule)
-			tuples, _ := memberOf(group, "flowTuples")
+			tuples, _ := memberFrom(group, "flowTuples")
 			w.eachTuple(tuples, flowVNet)
 		})
 	})
@@ -220,7 +228,8 @@ const flowFieldCount = 13
 
 // parseFlowTuple splits s in place into t (keeping t's Rule, ACLID, MAC).
 func parseFlowTuple(s []byte, kind flowKind, t *FlowTuple) error {
-	var f [flowFieldCount][]byte
+	f := &t.Written
+	*f = [flowFieldCount][]byte{}
 	n := 0
 	start := 0
 	for i := 0; i <= len(s); i++ {
@@ -450,6 +459,48 @@ func memberOf(obj []byte, name string) ([]byte, bool) {
 		return true
 	})
 	return out, out != nil
+}
+
+// memberFrom is memberOf for a container member (an array the walk goes
+// into): it returns obj from the member's value on, unbounded, without
+// skipping the value to find its end first (the walk that follows finds
+// it). Each level of the tuples' nesting was skipped once more per level.
+func memberFrom(obj []byte, name string) ([]byte, bool) {
+	if len(obj) == 0 || obj[0] != '{' {
+		return nil, false
+	}
+	i := SkipSpace(obj, 1)
+	if i < len(obj) && obj[i] == '}' {
+		return nil, false
+	}
+	for {
+		i = SkipSpace(obj, i)
+		if i >= len(obj) || obj[i] != '"' {
+			return nil, false
+		}
+		ks := i
+		var err error
+		if i, err = skipString(obj, i); err != nil {
+			return nil, false
+		}
+		key := obj[ks:i]
+		i = SkipSpace(obj, i)
+		if i >= len(obj) || obj[i] != ':' {
+			return nil, false
+		}
+		vs := SkipSpace(obj, i+1)
+		if keyIs(key, name) {
+			return obj[vs:], vs < len(obj)
+		}
+		if i, err = skipValue(obj, vs, 1); err != nil {
+			return nil, false
+		}
+		i = SkipSpace(obj, i)
+		if i >= len(obj) || obj[i] != ',' {
+			return nil, false
+		}
+		i++
+	}
 }
 
 // stringBytes returns the content of a raw JSON string: a sub-slice when it

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -61,12 +63,16 @@ func TestFlowTuples(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var got []FlowTuple
 			if err := FlowTuples(&Event{Raw: []byte(tc.raw)}, func(ft FlowTuple) bool {
+				if string(ft.Written[4]) != strconv.Itoa(int(ft.DstPort)) {
+					t.Errorf("written destination port %q, parsed %d", ft.Written[4], ft.DstPort)
+				}
+				ft.Written = [13][]byte{}
 				got = append(got, ft)
 				return true
 			}); err != nil {
 				t.Fatal(err)
 			}
-			if len(got) != 1 || got[0] != tc.want {
+			if len(got) != 1 || !reflect.DeepEqual(got[0], tc.want) {
 				t.Errorf("got  %+v\nwant %+v", got, tc.want)
 			}
 		})

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"bytes"
 	"context"
+	"github.com/azdetect/azdetect/internal/pipeline/benchcorpus"
 	"os"
 	"path/filepath"
 	"slices"
@@ -64,7 +65,7 @@ func TestRunIsExactWithTwoGoroutines(t *testing.T) {
 	}{
 		{"demo", files("demo")},
 		{"heldout", files("heldout")},
-		{"generated", [][]byte{corpus(3000)}},
+		{"generated", [][]byte{benchcorpus.JSONLines(benchcorpus.Generate(3000))}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			whole, all := newRun()

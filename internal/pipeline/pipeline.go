@@ -199,8 +199,8 @@ var errStopped = errors.New("pipeline stopped")
 func (r *run) inputs(inputs []Input) error {
 	for _, in := range inputs {
 		writer, seq := in.position()
-		err := source.Records(in.Body, func(rec source.Record) error {
-			if err := r.record(in.Origin, writer, seq, rec); err != nil {
+		err := r.p.opts.Registry.Records(in.Body, func(rec source.Record, ev *event.Event, status source.Status, perr error) error {
+			if err := r.record(in.Origin, writer, seq, rec, ev, status, perr); err != nil {
 				r.fatal = err
 				return errStopped
 			}
@@ -226,7 +226,7 @@ func (r *run) inputs(inputs []Input) error {
 }
 
 // record handles one framed record.
-func (r *run) record(origin, writer string, seq int64, rec source.Record) error {
+func (r *run) record(origin, writer string, seq int64, rec source.Record, ev *event.Event, status source.Status, err error) error {
 	if err := r.ctx.Err(); err != nil {
 		return err
 	}
@@ -235,7 +235,6 @@ func (r *run) record(origin, writer string, seq int64, rec source.Record) error 
 		r.rep.Malformed++
 		return r.kill(alert.NewDead(alert.DeadMalformed, origin, rec.Index, rec.Offset, rec.Length, "", rec.Err.Error(), rec.Bytes), true)
 	}
-	ev, status, err := r.parse(rec.Bytes)
 	switch status {
 	case source.Parsed:
 		ev.Pos = event.Position{Writer: writer, Seq: seq, Index: rec.Index}
@@ -271,17 +270,6 @@ func (r *run) record(origin, writer string, seq int64, rec source.Record) error 
 
 // reasonUnrecognised is the reason of an unrecognised record's dead letter.
 const reasonUnrecognised = "unrecognised: no source claims this record"
-
-// parse is Registry.Parse with a panic (in recognition, say) turned into a
-// malformed record: one record must not take the batch down.
-func (r *run) parse(b []byte) (ev *event.Event, status source.Status, err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			ev, status, err = nil, source.Malformed, fmt.Errorf("%w: %v", source.ErrParserPanic, p)
-		}
-	}()
-	return r.p.opts.Registry.Parse(b)
-}
 
 // expandFlow adds the tuples of a flow record; a panic while expanding
 // them dead-letters the record (the tuples before it stand).

@@ -130,7 +130,7 @@ func init() {
 
 func parseActivity(raw []byte, ev *event.Event) error {
 	var r activityRecord
-	if err := decodeInto(raw, activityPlan, &r); err != nil {
+	if err := decodeEvent(raw, ev, activityPlan, &r); err != nil {
 		return err
 	}
 	if err := r.fill(ev); err != nil {
@@ -150,6 +150,7 @@ func parseActivity(raw []byte, ev *event.Event) error {
 	ev.Target = ev.Resource.Name
 	ev.Geo.Region = r.Location.String()
 
+	ev.ReserveExtra(9)
 	ev.Set("activity.status_code", p.StatusCode.String())
 	ev.Set("activity.result_signature", r.ResultSignature.String())
 	ev.Set("activity.event_name", p.EventName.String())
@@ -186,7 +187,11 @@ func isDefenderAlert(category, operation string) bool {
 //	Updated                                            -> success (the event happened: a health event, alert or recommendation raised or closed)
 //	Failure, Failed                                    -> failure
 func activityResult(resultType, signature string) event.Result {
-	switch strings.ToLower(strings.ReplaceAll(resultType, " ", "")) {
+	var buf [40]byte
+	if strings.IndexByte(resultType, ' ') >= 0 {
+		resultType = strings.ReplaceAll(resultType, " ", "")
+	}
+	switch string(lowerWord(&buf, resultType)) {
 	case "start", "started", "accept", "accepted", "inprogress":
 		return event.ResultInProgress
 	case "success", "succeeded", "active", "activated", "resolved", "updated":
@@ -194,8 +199,8 @@ func activityResult(resultType, signature string) event.Result {
 	case "failure", "failed":
 		return event.ResultFailure
 	}
-	status, _, _ := strings.Cut(strings.ToLower(signature), ".")
-	switch status {
+	status, _, _ := strings.Cut(signature, ".")
+	switch string(lowerWord(&buf, status)) {
 	case "started", "accepted":
 		return event.ResultInProgress
 	case "succeeded":
@@ -247,7 +252,8 @@ func activityActor(id *activityIdentity, caller text, platform bool) event.Actor
 
 // isPlatformCategory tells the Activity categories written by Azure itself.
 func isPlatformCategory(category string) bool {
-	switch strings.ToLower(category) {
+	var buf [40]byte
+	switch string(lowerWord(&buf, category)) {
 	case "servicehealth", "resourcehealth", "alert", "recommendation", "autoscale":
 		return true
 	}
@@ -257,7 +263,8 @@ func isPlatformCategory(category string) bool {
 // activityActorType: the token's idtyp, else the role evidence's
 // principalType, else what the claims present say.
 func activityActorType(c *claims, principalType string, a event.Actor) string {
-	switch strings.ToLower(c.IDType.String()) {
+	var buf [40]byte
+	switch string(lowerWord(&buf, c.IDType.String())) {
 	case "user":
 		return event.ActorUser
 	case "app":
@@ -266,7 +273,7 @@ func activityActorType(c *claims, principalType string, a event.Actor) string {
 		}
 		return event.ActorServicePrincipal
 	}
-	switch strings.ToLower(principalType) {
+	switch string(lowerWord(&buf, principalType)) {
 	case "user":
 		return event.ActorUser
 	case "serviceprincipal":

@@ -16,7 +16,7 @@ var auditSource = Source{
 	// Other services (Communication Services, Data Explorer...) also have
 	// an "AuditLogs" category; Entra's is tenant-scoped on Microsoft.aadiam.
 	Recognise: func(c Candidate) bool {
-		return strings.Contains(strings.ToLower(c.ResourceID), "/providers/microsoft.aadiam")
+		return containsFold(c.ResourceID, "/providers/microsoft.aadiam")
 	},
 	Parse: parseAudit,
 }
@@ -80,7 +80,7 @@ var auditPlan = planOf(reflect.TypeFor[auditRecord]())
 
 func parseAudit(raw []byte, ev *event.Event) error {
 	var r auditRecord
-	if err := decodeInto(raw, auditPlan, &r); err != nil {
+	if err := decodeEvent(raw, ev, auditPlan, &r); err != nil {
 		return err
 	}
 	if err := r.fill(ev); err != nil {
@@ -134,7 +134,8 @@ func parseAudit(raw []byte, ev *event.Event) error {
 // auditResult maps properties.result: success; failure and timeout (the
 // change did not happen) to failure.
 func auditResult(result string) event.Result {
-	switch strings.ToLower(result) {
+	var buf [40]byte
+	switch string(lowerWord(&buf, result)) {
 	case "success":
 		return event.ResultSuccess
 	case "failure", "timeout":

@@ -36,6 +36,10 @@ type Record struct {
 	Bytes  []byte // the record; see Records for how long it stays valid
 	Text   bool   // a plain text line, not JSON
 	Err    error  // the record could not be framed; Bytes holds what was read
+
+	// unchecked: framed by its line end alone (Registry.Records), its JSON
+	// not checked yet; parsing it checks it (see lineRecord).
+	unchecked bool
 }
 
 // MaxRecordBytes bounds one record. A longer one is yielded as malformed
@@ -74,6 +78,12 @@ var ErrInflateLimit = errors.New("decompression limit")
 // record, if any, was yielded with Err set. Malformed records never stop it.
 // Records takes no context: fn returns ctx.Err() to stop on cancellation.
 func Records(r io.Reader, fn func(rec Record) error) error {
+	return records(r, fn, false)
+}
+
+// records is Records; lines lets the framer take a JSON Lines record by its
+// line end alone (lineRecord), for a caller that checks it while parsing.
+func records(r io.Reader, fn func(rec Record) error, lines bool) error {
 	br := getReader(r)
 	defer putReader(br)
 	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
@@ -86,7 +96,7 @@ func Records(r io.Reader, fn func(rec Record) error) error {
 		br = getReader(&inflateLimit{r: zr, in: in, max: MaxInflatedBytes, ratio: MaxInflateRatio, after: inflateRatioAfter})
 		defer putReader(br)
 	}
-	f := &framer{br: br, fn: fn}
+	f := &framer{br: br, fn: fn, lines: lines}
 	if bom, _ := br.Peek(3); bytes.Equal(bom, []byte("\xef\xbb\xbf")) {
 		f.consume(3)
 	}
@@ -158,6 +168,7 @@ type framer struct {
 	// trimmed is how many line-end bytes the record being emitted lost
 	// to trimming: they are not part of its Length.
 	trimmed int
+	lines bool  // lineRecord may frame top-level objects (Registry.Records)
 }
 
 // window returns the unread buffered bytes, reading more when none are
@@ -317,6 +328,11 @@ func envelopePrefix(p []byte) (n int, ok, more bool) {
 // topObject frames an object at the top level: an envelope whose first
 // member is "records" is streamed; anything else is framed whole.
 func (f *framer) topObject() error {
+	if f.lines {
+		if done, err := f.lineRecord(); done {
+			return err
+		}
+	}
 	p := f.window()
 	n, ok, more := envelopePrefix(p)
 	if more {
@@ -349,6 +365,42 @@ func (f *framer) topObject() error {
 		}
 	}
 	return f.emit(Record{Offset: start, Bytes: val})
+}
+
+// errReframe is what Registry.Records' parsing answers for an unchecked
+// record that is not one valid JSON value: lineRecord then leaves the line
+// to the byte-by-byte framing, which decides what it is.
+var errReframe = errors.New("reframe")
+
+// lineRecord is the fast path of JSON Lines, the shape of exported logs:
+// a top-level object that ends its line is yielded as it stands in the
+// read buffer, unchecked. Framing, checking and decoding are then one walk
+// over its bytes (the parser's strict decoder), where the byte-by-byte
+// framing walked them once more. When the parser finds the line is not one
+// valid JSON value (two objects on a line, a record cut short whose line
+// ends in "}"), it answers errReframe, nothing was yielded, and framing
+// goes on as it would have: frameValue decides what the bytes are. done
+// is false when the line is not for the fast path, or was refused.
+func (f *framer) lineRecord() (done bool, err error) {
+	p := f.window()
+	j := bytes.IndexByte(p, '\n')
+	if j < 0 {
+		return false, nil // the line straddles the buffer (or is the last, unterminated)
+	}
+	end := j
+	for end > 0 && isBlank(p[end-1]) {
+		end--
+	}
+	if end == 0 || p[end-1] != '}' || containsRecordsName(p[:end]) {
+		return false, nil // an envelope is streamed by topObject
+	}
+	err = f.fn(Record{Index: f.index, Offset: f.off, Bytes: p[:end], unchecked: true})
+	if errors.Is(err, errReframe) {
+		return false, nil
+	}
+	f.index++
+	f.consume(j + 1)
+	return true, err
 }
 
 // containsRecordsName is bytes.Contains(b, `"records"`), twice as fast on

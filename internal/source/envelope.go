@@ -182,8 +182,9 @@ func parseTime(s string) (time.Time, bool) {
 // "Information". The lower-case level is passed first by callers: where
 // both exist it is the word and the number is the less precise one.
 func severity(levels ...string) string {
+	var buf [40]byte
 	for _, l := range levels {
-		switch strings.ToLower(strings.TrimSpace(l)) {
+		switch string(lowerWord(&buf, strings.TrimSpace(l))) {
 		case "1", "critical":
 			return event.SeverityCritical
 		case "2", "error":
@@ -250,12 +251,24 @@ type decoder struct {
 	err  error      // the first type error
 	path []pathElem // to the value being decoded, from the root of its unmarshal
 	buf  [8]pathElem
+	// layout, when set, collects where the members of the objects
+	// decoded are (event.Layout); B is then the event's Raw.
+	layout *event.Layout
 }
 
 // decodeRecord decodes raw with decode, which is given the index of the
 // top-level value, and returns what unmarshal would.
 func decodeRecord(raw []byte, decode func(d *decoder, vi int) int) error {
-	d := decoder{Scanner: event.Scanner{B: raw}}
+	return decodeRecordLayout(raw, nil, decode)
+}
+
+// decodeRecordLayout is decodeRecord that also keeps the layout of the
+// objects it decodes in layout (nil: none).
+func decodeRecordLayout(raw []byte, layout *event.Layout, decode func(d *decoder, vi int) int) error {
+	if len(raw) > 1<<31-1 {
+		layout = nil // offsets are int32
+	}
+	d := decoder{Scanner: event.Scanner{B: raw}, layout: layout}
 	d.path = d.buf[:0]
 	d.End(decode(&d, d.WS(0)))
 	if d.Bad {
@@ -403,6 +416,11 @@ func (d *decoder) object(vi int, f *fieldSet, set func(k int, key []byte, plain 
 		}
 		return end
 	}
+	obj := int32(-1)
+	if d.layout != nil {
+		obj = int32(len(d.layout.Objects))
+		d.layout.Objects = append(d.layout.Objects, int32(vi))
+	}
 	i, more := d.Open(vi)
 	for more {
 		k, plain, vj := d.Key(i)
@@ -414,6 +432,12 @@ func (d *decoder) object(vi int, f *fieldSet, set func(k int, key []byte, plain 
 			j = set(fi, k, plain, vj)
 		} else {
 			j = d.Skip(vj)
+		}
+		if obj >= 0 && !d.Bad {
+			ks := int32(cap(d.B) - cap(k)) // k is a sub-slice of B
+			d.layout.Members = append(d.layout.Members, event.MemberSpan{
+				Object: obj, KeyStart: ks + 1, KeyEnd: ks + int32(len(k)) - 1, ValStart: int32(vj), ValEnd: int32(j),
+			})
 		}
 		i, more = d.Next(j)
 	}
@@ -792,6 +816,22 @@ func sliceDecoder(t reflect.Type) func(d *decoder, vi int, p unsafe.Pointer) int
 			}
 		}
 	}
+}
+
+// decodeEvent is decodeInto for a record's own parse: raw is ev.Raw, and
+// the layout of the objects decoded is kept in ev.Layout for the rule
+// engine (only when the record decodes without error).
+func decodeEvent[T any](raw []byte, ev *event.Event, pl *plan, v *T) error {
+	layout := event.NewLayout()
+	err := decodeRecordLayout(raw, layout, func(d *decoder, vi int) int {
+		return d.decodeStruct(vi, pl, unsafe.Pointer(v))
+	})
+	if err == nil && len(raw) > 0 && &raw[0] == unsafe.SliceData(ev.Raw) && ev.Layout == nil {
+		ev.Layout = layout
+	} else {
+		event.ReleaseLayout(layout)
+	}
+	return err
 }
 
 // decodeInto decodes raw into v, a pointer to a struct of plan pl, as

@@ -180,6 +180,10 @@ func decodeCases() []decodeCase {
 		decodeBoth[activityRecord]("activity", activityPlan),
 		decodeBoth[auditRecord]("audit", auditPlan),
 		decodeBoth[riskRecord]("risk", riskPlan),
+		decodeBoth[keyVaultRecord]("keyvault", keyVaultPlan),
+		decodeBoth[storageBlobRecord]("storageblob", storageBlobPlan),
+		decodeBoth[nsgFlowRecord]("nsgflow", nsgFlowPlan),
+		decodeBoth[vnetFlowRecord]("vnetflow", vnetFlowPlan),
 	}
 }
 
@@ -229,6 +233,10 @@ var decodeSeeds = []string{
 	`{"properties":{"additionalInfo":"[{\"Key\":\"a\"},5,{\"Key\":\"b\"}]"}}`, `{"properties":{"location":"x","additionalInfo":[]}}`,
 	`{"a":01}`, `{"a":1.}`, `{"a":"\q"}`, "{\"a\":\"\x01\"}", `{"a":tru}`, `{"a":1,}`, `{"a":1} x`, `{"a":[1,]}`, ``, ` `, `null`, `[]`, `"x"`, `5`, `{`, `{"a"`, `{"a":`,
 	`{"properties":{"status":"x"},"a":-}`, `{"identity":{"claims":{}}}  `, "\t{\"time\":\"x\"}\r\n",
+	`{"properties":{"addedAccessPolicy":{"ObjectId":"o","Permissions":{"keys":["Get",5,"list",{}],"secrets":"all"}}}}`,
+	`{"properties":"{\"addedAccessPolicy\":{\"Permissions\":{\"keys\":[\"get\"]}}}"}`, `{"properties":{"removedAccessPolicy":{"Permissions":{"keys":null,"keys":["a"]}}}}`,
+	`{"identity":{"claim":"{\"upn\":\"u\"}"}}`, `{"identity":{"claim":{"upn":5,"oid":[1]}}}`, `{"identity":{"requester":{"upn":5}}}`, `{"identity":{"requester":"x","type":"SAS"}}`,
+	`{"properties":{"Version":2,"flows":[]},"macAddress":"00","systemId":null}`, `{"flowLogVersion":4,"targetResourceID":{}}`,
 }
 
 func TestDecodeEquivalence(t *testing.T) {

@@ -146,21 +146,27 @@ func IsFlow(ev *event.Event) bool {
 
 // ExpandFlow calls fn with one event per tuple of the flow-log record ev,
 // in the order written, until fn returns an error, which it returns. The
-// events share nothing with each other and may be kept.
+// events share nothing with each other and may be kept (their values are
+// taken from ev.Raw, which is never written).
 func (r *Registry) ExpandFlow(ev *event.Event, fn func(*event.Event) error) error {
 	nets := r.nets
 	if nets == nil {
 		d := DefaultNetworks()
 		nets = &d
 	}
-	logType := "nsg"
+	x := tupleExpansion{rec: ev, nets: nets, logType: "nsg"}
 	if ev.Source == vnetFlowSource.Name {
-		logType = "vnet"
+		x.logType = "vnet"
+	}
+	x.recordTime = ev.Time.AppendFormat(nil, time.RFC3339Nano)
+	x.recordID = ev.RecordID
+	if x.recordID == "" {
+		x.recordID = ev.Key() // a hash of the record: tuples still get ids of their own
 	}
 	var ferr error
 	i := 0
 	err := event.FlowTuples(ev, func(t event.FlowTuple) bool {
-		te := tupleEvent(ev, &t, nets, logType, i)
+		te := x.event(&t, i)
 		i++
 		ferr = fn(te)
 		return ferr == nil
@@ -171,114 +177,288 @@ func (r *Registry) ExpandFlow(ev *event.Event, fn func(*event.Event) error) erro
 	return err
 }
 
-func tupleEvent(rec *event.Event, t *event.FlowTuple, nets *Networks, logType string, i int) *event.Event {
-	ev := &event.Event{
+// tupleExpansion is what the tuple events of one record share.
+type tupleExpansion struct {
+	rec        *event.Event
+	nets       *Networks
+	logType    string
+	recordTime []byte // rec.Time in RFC 3339
+	recordID   string
+	recordPart []byte // the record's part of every tuple's raw record
+	scratch    []byte
+}
+
+// tupleEvent is a tuple's event, its flow.* values and the room of its
+// raw record, allocated as one.
+type tupleEvent struct {
+	ev  event.Event
+	f   tupleFields
+	raw [448]byte
+}
+
+// tupleFields are the flow.* values of a tuple event (event.FieldReader):
+// a struct, not a map, because tuples come by the thousand. The strings
+// share the record's bytes where the record wrote them as they read.
+type tupleFields struct {
+	logType, srcIP, dstIP, srcPort, dstPort, protocol, direction, allowed string
+	srcClass, dstClass, localIP, localPort, localClass                    string
+	remoteIP, remotePort, remoteClass, state                              string
+	bytesOut, bytesIn, packetsOut, packetsIn, bytesSent, bytesReceived    string
+	rule, aclID, mac                                                      string
+}
+
+// Field implements event.FieldReader for the flow.* names.
+func (f *tupleFields) Field(name string) (string, bool) {
+	if len(name) < 6 || name[:5] != "flow." {
+		return "", false
+	}
+	var v string
+	switch name[5:] {
+	case "log_type":
+		v = f.logType
+	case "src_ip":
+		v = f.srcIP
+	case "dst_ip":
+		v = f.dstIP
+	case "src_port":
+		v = f.srcPort
+	case "dst_port":
+		v = f.dstPort
+	case "protocol":
+		v = f.protocol
+	case "direction":
+		v = f.direction
+	case "allowed":
+		v = f.allowed
+	case "src_class":
+		v = f.srcClass
+	case "dst_class":
+		v = f.dstClass
+	case "local_ip":
+		v = f.localIP
+	case "local_port":
+		v = f.localPort
+	case "local_class":
+		v = f.localClass
+	case "remote_ip":
+		v = f.remoteIP
+	case "remote_port":
+		v = f.remotePort
+	case "remote_class":
+		v = f.remoteClass
+	case "state":
+		v = f.state
+	case "bytes_out":
+		v = f.bytesOut
+	case "bytes_in":
+		v = f.bytesIn
+	case "packets_out":
+		v = f.packetsOut
+	case "packets_in":
+		v = f.packetsIn
+	case "bytes_sent":
+		v = f.bytesSent
+	case "bytes_received":
+		v = f.bytesReceived
+	case "rule":
+		v = f.rule
+	case "acl_id":
+		v = f.aclID
+	case "mac":
+		v = f.mac
+	default:
+		return "", false
+	}
+	return v, true
+}
+
+// flowStates are the one-letter state strings, made once.
+var flowStates = func() (s [128]string) {
+	for c := range s {
+		s[c] = string(rune(c))
+	}
+	return s
+}()
+
+// writtenAddr is the text of an address: as written when the record wrote
+// it in its canonical form (dotted IPv4: the tuple parser accepts no other
+// IPv4 spelling), else formatted.
+func writtenAddr(a netip.Addr, written []byte) string {
+	if a.Is4() && len(written) > 0 {
+		return shared(written)
+	}
+	return a.String()
+}
+
+// writtenUint is the decimal text of n: as written unless written with
+// leading zeros.
+func writtenUint(n uint64, written []byte) string {
+	if len(written) > 0 && (written[0] != '0' || len(written) == 1) {
+		return shared(written)
+	}
+	return strconv.FormatUint(n, 10)
+}
+
+func (x *tupleExpansion) event(t *event.FlowTuple, i int) *event.Event {
+	rec := x.rec
+	te := &tupleEvent{}
+	ev, f := &te.ev, &te.f
+	*ev = event.Event{
 		Source:   FlowTupleSource,
 		Category: rec.Category,
 		Time:     t.Time,
 		Resource: rec.Resource,
 		Geo:      rec.Geo,
 		TenantID: rec.TenantID,
-		Extra:    make(map[string]string, 28),
+		Fields:   f,
 	}
 	if ev.Time.IsZero() || ev.Time.Unix() <= 0 {
 		ev.Time = rec.Time
 	}
-	src, dst := t.SrcIP.String(), t.DstIP.String()
-	sport, dport := strconv.Itoa(int(t.SrcPort)), strconv.Itoa(int(t.DstPort))
-	srcClass, dstClass := nets.Class(t.SrcIP), nets.Class(t.DstIP)
-	dir := "outbound"
+	w := &t.Written
+	f.logType = x.logType
+	f.srcIP, f.dstIP = writtenAddr(t.SrcIP, w[1]), writtenAddr(t.DstIP, w[2])
+	f.srcPort, f.dstPort = writtenUint(uint64(t.SrcPort), w[3]), writtenUint(uint64(t.DstPort), w[4])
+	f.srcClass, f.dstClass = x.nets.Class(t.SrcIP), x.nets.Class(t.DstIP)
+	f.protocol = t.Protocol
+	f.direction = "outbound"
 	if t.Direction == event.FlowInbound {
-		dir = "inbound"
+		f.direction = "inbound"
 	}
-	decision := "D"
 	ev.Operation = "FlowTuple"
-	ev.Result = event.ResultFailure
+	ev.Result, ev.ResultCode, f.allowed = event.ResultFailure, "D", "false"
 	if t.Allowed {
-		decision = "A"
-		ev.Result = event.ResultSuccess
+		ev.Result, ev.ResultCode, f.allowed = event.ResultSuccess, "A", "true"
 	}
-	ev.ResultCode = decision
-	ev.Actor.IP = src
-	ev.Target = dst + ":" + dport
-	// The tuple's identity is the flow's, not the record's: when NSG and
-	// VNet flow logs both cover a NIC, the same observation (second,
-	// 5-tuple, state, decision) is counted once by the stateful kinds.
-	ev.RecordID = "flow|" + strconv.FormatInt(ev.Time.Unix(), 10) + "|" + t.Protocol + "|" + src + ":" + sport +
-		">" + dst + ":" + dport + "|" + string(rune(t.State)) + "|" + decision
+	ev.Actor.IP = f.srcIP
+	// Target ("dst_ip:dst_port") and RecordID share one allocation. The
+	// tuple's identity is the flow's, not the record's: when NSG and VNet
+	// flow logs both cover a NIC, the same observation (second, 5-tuple,
+	// state, decision) is counted once by the stateful kinds. Addresses
+	// and ports in their canonical form, whatever the log wrote.
+	b := append(x.scratch[:0], f.dstIP...)
+	b = append(b, ':')
+	b = append(b, f.dstPort...)
+	nt := len(b)
+	b = append(b, "flow|"...)
+	b = strconv.AppendInt(b, ev.Time.Unix(), 10)
+	b = append(b, '|')
+	b = append(b, t.Protocol...)
+	b = append(b, '|')
+	b = t.SrcIP.AppendTo(b)
+	b = append(b, ':')
+	b = strconv.AppendUint(b, uint64(t.SrcPort), 10)
+	b = append(b, '>')
+	b = t.DstIP.AppendTo(b)
+	b = append(b, ':')
+	b = strconv.AppendUint(b, uint64(t.DstPort), 10)
+	b = append(b, '|')
+	if t.State != 0 {
+		b = append(b, t.State)
+	}
+	b = append(b, '|', ev.ResultCode[0])
+	x.scratch = b
+	both := string(b)
+	ev.Target, ev.RecordID = both[:nt], both[nt:]
 
-	x := ev.Extra
-	x["flow.log_type"] = logType
-	x["flow.src_ip"], x["flow.dst_ip"] = src, dst
-	x["flow.src_port"], x["flow.dst_port"] = sport, dport
-	x["flow.protocol"] = t.Protocol
-	x["flow.direction"] = dir
-	x["flow.allowed"] = strconv.FormatBool(t.Allowed)
-	x["flow.src_class"], x["flow.dst_class"] = srcClass, dstClass
-	local, lport, remote, rport, rclass := dst, dport, src, sport, srcClass
+	f.localIP, f.localPort, f.localClass = f.dstIP, f.dstPort, f.dstClass
+	f.remoteIP, f.remotePort, f.remoteClass = f.srcIP, f.srcPort, f.srcClass
 	if t.Direction == event.FlowOutbound {
-		local, lport, remote, rport, rclass = src, sport, dst, dport, dstClass
-	}
-	x["flow.local_ip"], x["flow.local_port"] = local, lport
-	x["flow.remote_ip"], x["flow.remote_port"], x["flow.remote_class"] = remote, rport, rclass
-	x["flow.local_class"] = dstClass
-	if t.Direction == event.FlowOutbound {
-		x["flow.local_class"] = srcClass
+		f.localIP, f.localPort, f.localClass = f.srcIP, f.srcPort, f.srcClass
+		f.remoteIP, f.remotePort, f.remoteClass = f.dstIP, f.dstPort, f.dstClass
 	}
 	if t.State != 0 {
-		x["flow.state"] = string(t.State)
+		f.state = flowStates[t.State&0x7f]
 	}
 	if t.HasCounts {
-		x["flow.bytes_out"] = strconv.FormatUint(t.BytesOut, 10)
-		x["flow.bytes_in"] = strconv.FormatUint(t.BytesIn, 10)
-		x["flow.packets_out"] = strconv.FormatUint(t.PacketsOut, 10)
-		x["flow.packets_in"] = strconv.FormatUint(t.PacketsIn, 10)
-		sent, recv := t.BytesIn, t.BytesOut
+		f.packetsOut = writtenUint(t.PacketsOut, w[9])
+		f.bytesOut = writtenUint(t.BytesOut, w[10])
+		f.packetsIn = writtenUint(t.PacketsIn, w[11])
+		f.bytesIn = writtenUint(t.BytesIn, w[12])
+		f.bytesSent, f.bytesReceived = f.bytesIn, f.bytesOut
 		if t.Direction == event.FlowOutbound {
-			sent, recv = t.BytesOut, t.BytesIn
+			f.bytesSent, f.bytesReceived = f.bytesOut, f.bytesIn
 		}
-		x["flow.bytes_sent"] = strconv.FormatUint(sent, 10)
-		x["flow.bytes_received"] = strconv.FormatUint(recv, 10)
 	}
-	if t.Rule != "" {
-		x["flow.rule"] = t.Rule
-	}
-	if t.ACLID != "" {
-		x["flow.acl_id"] = t.ACLID
-	}
-	if t.MAC != "" {
-		x["flow.mac"] = t.MAC
-	}
-	ev.Raw = tupleRaw(ev, rec, t)
+	f.rule, f.aclID, f.mac = t.Rule, t.ACLID, t.MAC
+	ev.Raw = x.raw(te.raw[:0], ev, f)
+	// No SetKey: most tuples are selected by no stateful rule, and Key
+	// computes the key of those that are (from RecordID) when asked.
 	return ev
 }
 
-// tupleRaw is the tuple event's own record: what an alert shows as
-// evidence, and what a rule reads by path (the same names as Extra, without
-// the flow. prefix).
-func tupleRaw(ev, rec *event.Event, t *event.FlowTuple) []byte {
-	b := make([]byte, 0, 512)
-	b = append(b, `{"time":`...)
-	b = strconv.AppendQuote(b, ev.Time.Format(time.RFC3339Nano))
-	b = append(b, `,"category":`...)
-	b = strconv.AppendQuote(b, rec.Category)
-	b = append(b, `,"resourceId":`...)
-	b = strconv.AppendQuote(b, rec.Resource.ID)
-	b = append(b, `,"recordTime":`...)
-	b = strconv.AppendQuote(b, rec.Time.Format(time.RFC3339Nano))
-	keys := []string{"log_type", "rule", "acl_id", "mac", "src_ip", "src_port", "dst_ip", "dst_port", "protocol",
-		"direction", "allowed", "state", "packets_out", "bytes_out", "packets_in", "bytes_in", "src_class", "dst_class"}
-	for _, k := range keys {
-		v, ok := ev.Extra["flow."+k]
-		if !ok {
+// raw is the tuple event's own record: what an alert shows as evidence,
+// and what a rule reads by path (the flow.* names without the prefix).
+// What every tuple of the record shares is encoded once (recordPart).
+func (x *tupleExpansion) raw(b []byte, ev *event.Event, f *tupleFields) []byte {
+	if x.recordPart == nil {
+		b := append([]byte(nil), `","category":`...)
+		b = appendJSONString(b, x.rec.Category)
+		b = append(b, `,"resourceId":`...)
+		b = appendJSONString(b, x.rec.Resource.ID)
+		b = append(b, `,"recordTime":"`...)
+		b = append(b, x.recordTime...)
+		x.recordPart = append(b, '"')
+	}
+	b = append(b, `{"time":"`...)
+	b = ev.Time.AppendFormat(b, time.RFC3339Nano)
+	b = append(b, x.recordPart...)
+	for _, kv := range [...]struct {
+		k, v   string
+		escape bool // a name from the record; the others are numbers, addresses and our own words
+	}{
+		{"log_type", f.logType, false}, {"rule", f.rule, true}, {"acl_id", f.aclID, true}, {"mac", f.mac, true},
+		{"src_ip", f.srcIP, true}, {"src_port", f.srcPort, false}, {"dst_ip", f.dstIP, true}, {"dst_port", f.dstPort, false},
+		{"protocol", f.protocol, true}, {"direction", f.direction, false}, {"allowed", f.allowed, false}, {"state", f.state, false},
+		{"packets_out", f.packetsOut, false}, {"bytes_out", f.bytesOut, false}, {"packets_in", f.packetsIn, false}, {"bytes_in", f.bytesIn, false},
+		{"src_class", f.srcClass, false}, {"dst_class", f.dstClass, false},
+	} {
+		if kv.v == "" {
 			continue
 		}
 		b = append(b, ',', '"')
-		b = append(b, k...)
+		b = append(b, kv.k...)
 		b = append(b, '"', ':')
-		b = strconv.AppendQuote(b, v)
+		if kv.escape {
+			b = appendJSONString(b, kv.v)
+		} else {
+			b = append(b, '"')
+			b = append(b, kv.v...)
+			b = append(b, '"')
+		}
 	}
 	return append(b, '}')
+}
+
+// appendJSONString appends s as a JSON string: quotes, backslashes and
+// control characters escaped, everything else as it is (the values are
+// addresses, numbers, names: rarely anything to escape).
+func appendJSONString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' {
+			continue
+		}
+		b = append(b, s[start:i]...)
+		switch c {
+		case '"', '\\':
+			b = append(b, '\\', c)
+		case '\n':
+			b = append(b, '\\', 'n')
+		case '\r':
+			b = append(b, '\\', 'r')
+		case '\t':
+			b = append(b, '\\', 't')
+		default:
+			const hex = "0123456789abcdef"
+			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		}
+		start = i + 1
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
 }
 
 // Expand returns the events the pipeline derives from a parsed record: one

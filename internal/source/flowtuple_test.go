@@ -1,6 +1,7 @@
 package source
 
 import (
+	"encoding/json"
 	"errors"
 	"net/netip"
 	"reflect"
@@ -91,8 +92,20 @@ func TestExpandFlow(t *testing.T) {
 	if got, _ := dns.Normalised("flow.dst_class"); got != ClassAzure {
 		t.Errorf("DNS to 168.63.129.16 class %q", got)
 	}
-	if _, ok := dns.Normalised("flow.bytes_sent"); ok {
+	if v, _ := dns.Normalised("flow.bytes_sent"); v != "" {
 		t.Error("a B tuple without counts has no bytes_sent")
+	}
+	if _, found := dns.Get("flow.bytes_sent"); found {
+		t.Error("a B tuple without counts: Get found bytes_sent")
+	}
+	// Raw is valid JSON, whatever the names hold.
+	for _, e := range evs {
+		if !json.Valid(e.Raw) {
+			t.Errorf("tuple raw is not JSON: %s", e.Raw)
+		}
+	}
+	if got := string(appendJSONString(nil, "a\"b\\c\n\x01é")); got != `"a\"b\\c\n\u0001é"` {
+		t.Errorf("appendJSONString = %s", got)
 	}
 	// Rules read the tuple event's own Raw by path.
 	if vals, ok := in.Get("dst_port"); !ok || vals[0].String() != "3389" {

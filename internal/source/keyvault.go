@@ -2,8 +2,10 @@ package source
 
 import (
 	"net/url"
+	"reflect"
 	"slices"
 	"strings"
+	"unsafe"
 
 	"github.com/azdetect/azdetect/internal/event"
 )
@@ -126,9 +128,24 @@ func (l *textList) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// keyVaultPlan decodes keyVaultRecord in one pass (decodeInto).
+var keyVaultPlan = func() *plan {
+	customDecoders[reflect.TypeFor[textList]()] = decodeTextList
+	return planOf(reflect.TypeFor[keyVaultRecord]())
+}()
+
+// decodeTextList decodes the value at vi as textList.UnmarshalJSON does.
+func decodeTextList(d *decoder, _ []byte, _ bool, vi int, p unsafe.Pointer) int {
+	end := d.Skip(vi)
+	if !d.Bad {
+		_ = (*textList)(p).UnmarshalJSON(d.B[vi:end])
+	}
+	return end
+}
+
 func parseKeyVault(raw []byte, ev *event.Event) error {
 	var r keyVaultRecord
-	if err := unmarshal(raw, &r); err != nil {
+	if err := decodeEvent(raw, ev, keyVaultPlan, &r); err != nil {
 		return err
 	}
 	if err := r.fill(ev); err != nil {
@@ -150,6 +167,7 @@ func parseKeyVault(raw []byte, ev *event.Event) error {
 	ev.Geo.Region = r.Location.String()
 	ev.Actor = keyVaultActor(c, r.CallerIPAddress, p.ClientInfo)
 
+	ev.ReserveExtra(11)
 	ev.Set("keyvault.http_status", status)
 	ev.Set("keyvault.object_type", keyVaultObjectType(ev.Operation, p.ID.String()))
 	ev.Set("keyvault.object_name", keyVaultObjectName(p.ID.String()))
@@ -174,7 +192,8 @@ func keyVaultResult(httpStatus, resultType string) event.Result {
 		}
 		return event.ResultFailure
 	}
-	switch strings.ToLower(resultType) {
+	var buf [40]byte
+	switch string(lowerWord(&buf, resultType)) {
 	case "":
 		return event.ResultUnknown
 	case "success", "succeeded", "ok":

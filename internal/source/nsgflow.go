@@ -1,6 +1,7 @@
 package source
 
 import (
+	"reflect"
 	"strconv"
 
 	"github.com/azdetect/azdetect/internal/event"
@@ -26,9 +27,11 @@ type nsgFlowRecord struct {
 	}] `json:"properties"`
 }
 
+var nsgFlowPlan = planOf(reflect.TypeFor[nsgFlowRecord]())
+
 func parseNSGFlow(raw []byte, ev *event.Event) error {
 	var r nsgFlowRecord
-	if err := unmarshal(raw, &r); err != nil {
+	if err := decodeEvent(raw, ev, nsgFlowPlan, &r); err != nil {
 		return err
 	}
 	if err := r.fill(ev); err != nil {

@@ -80,8 +80,10 @@ package source
 
 import (
 	"bytes"
+	stdjson "encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"unicode/utf8"
 
@@ -107,7 +109,10 @@ type Source struct {
 	Recognise func(c Candidate) bool
 
 	// Parse fills ev from the record. ev.Source and ev.Raw are set already.
-	// An error makes the record malformed.
+	// An error makes the record malformed. A JSON source's Parse must
+	// check the whole record as encoding/json would (decodeEvent does):
+	// Registry.Records hands it JSON Lines framed by their line ends only,
+	// and a record it parses is not checked again.
 	Parse func(raw []byte, ev *event.Event) error
 }
 
@@ -233,6 +238,16 @@ func newRegistry(list []Source) (*Registry, error) {
 	return r, nil
 }
 
+// categoryDecides reports whether a record's category alone settles its
+// source: the first source listed for it recognises every record of it.
+func (r *Registry) categoryDecides(category string) bool {
+	idx, ok := r.asWritten[category]
+	if !ok {
+		idx = r.byCategory[strings.ToLower(category)]
+	}
+	return len(idx) > 0 && r.list[idx[0]].Recognise == nil
+}
+
 // Sources returns the registered sources, in registry order.
 func (r *Registry) Sources() []Source { return append([]Source(nil), r.list...) }
 
@@ -246,7 +261,7 @@ func (r *Registry) Recognise(raw []byte) (name string, status Status, err error)
 	return s.Name, status, err
 }
 
-func (r *Registry) recognise(raw []byte) (*Source, Status, error) {
+func (r *Registry) recognise(raw []byte) (s *Source, status Status, err error) {
 	i := event.SkipSpace(raw, 0)
 	if i >= len(raw) {
 		return nil, Malformed, fmt.Errorf("%w: empty", ErrNotObject)
@@ -264,12 +279,21 @@ func (r *Registry) recognise(raw []byte) (*Source, Status, error) {
 		}
 		return nil, Unrecognised, fmt.Errorf("%w: no text source recognises it", ErrTextLine)
 	}
-	top, err := scanTop(raw[i:])
+	top, err := scanTop(raw[i:], false, r.categoryDecides)
 	if err != nil {
 		return nil, Malformed, err // wraps ErrInvalidJSON
 	}
-	if !top.hasTime && top.hasTimeGenerated {
+	if top.logAnalytics() {
 		return nil, Malformed, ErrLogAnalytics
+	}
+	if !top.complete {
+		// The scan stopped before time or TimeGenerated: a record no
+		// source takes is checked for the Log Analytics shape in full.
+		defer func() {
+			if status != Parsed && isLogAnalytics(raw[i:]) {
+				s, status, err = nil, Malformed, ErrLogAnalytics
+			}
+		}()
 	}
 	if top.Category == "" {
 		return nil, Unrecognised, ErrNoCategory
@@ -282,9 +306,8 @@ func (r *Registry) recognise(raw []byte) (*Source, Status, error) {
 		return nil, Unrecognised, fmt.Errorf("%w %q", ErrUnknownCategory, top.Category)
 	}
 	for _, j := range idx {
-		s := &r.list[j]
-		if s.Recognise == nil || s.Recognise(top.Candidate) {
-			return s, Parsed, nil
+		if c := &r.list[j]; c.Recognise == nil || c.Recognise(top.Candidate) {
+			return c, Parsed, nil
 		}
 	}
 	return nil, Unrecognised, fmt.Errorf("%w (category %q, resourceId %q)", ErrNotRecognised, top.Category, top.ResourceID)
@@ -308,9 +331,60 @@ func (r *Registry) Parse(raw []byte) (ev *event.Event, status Status, err error)
 	}
 	ev = &event.Event{Source: s.Name, Raw: bytes.Clone(raw)}
 	if err := safeParse(s, ev); err != nil {
+		if errors.Is(err, ErrMissingTime) && isLogAnalytics(raw) {
+			return nil, Malformed, ErrLogAnalytics
+		}
 		return nil, Malformed, &ParseError{Source: s.Name, Err: err}
 	}
+	ev.SetKey()
 	return ev, Parsed, nil
+}
+
+// Records frames a body as the package's Records does and parses each
+// record with its source, calling fn with the record and what Parse
+// returns for it (for a record that could not be framed, rec.Err set: no
+// event, Malformed and rec.Err). Framing JSON Lines and parsing them are
+// one walk over each record's bytes: a line is framed by its line end and
+// checked by its parser's strict decoding, and only a line that turns out
+// not to be one JSON value is framed again byte by byte. rec.Bytes is
+// valid until fn returns; the event keeps a copy.
+func (r *Registry) Records(body io.Reader, fn func(rec Record, ev *event.Event, status Status, err error) error) error {
+	return records(body, func(rec Record) error {
+		if rec.Err != nil {
+			return fn(rec, nil, Malformed, rec.Err)
+		}
+		ev, status, err := r.parseSafe(rec.Bytes)
+		if rec.unchecked && status != Parsed && !strictJSON(rec.Bytes, err) {
+			return errReframe
+		}
+		rec.unchecked = false
+		return fn(rec, ev, status, err)
+	}, true)
+}
+
+// parseSafe is Parse with a panic (in recognition, say) turned into a
+// malformed record: one record must not take the batch down.
+func (r *Registry) parseSafe(b []byte) (ev *event.Event, status Status, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			ev, status, err = nil, Malformed, fmt.Errorf("%w: %v", ErrParserPanic, p)
+		}
+	}()
+	return r.Parse(b)
+}
+
+// strictJSON reports whether raw, a record Parse did not parse (err), is
+// one valid JSON value, as encoding/json holds it. A syntax error from the
+// strict decoder says no at once; other outcomes (an unknown category, a
+// member of the wrong type) are checked with event's strict scanner.
+func strictJSON(raw []byte, err error) bool {
+	var se *stdjson.SyntaxError
+	if errors.As(err, &se) {
+		return false
+	}
+	s := event.Scanner{B: raw}
+	s.End(s.Skip(0))
+	return !s.Bad
 }
 
 // ParseError is a record that its source recognised but could not parse;
@@ -339,13 +413,35 @@ type topFields struct {
 	Candidate
 	hasTime          bool
 	hasTimeGenerated bool
+	complete         bool // every member was scanned
+}
+
+// logAnalytics reports the Log Analytics export shape: TimeGenerated and
+// no time.
+func (t *topFields) logAnalytics() bool { return !t.hasTime && t.hasTimeGenerated }
+
+// isLogAnalytics scans every top-level member of obj for the Log
+// Analytics shape.
+func isLogAnalytics(obj []byte) bool {
+	i := event.SkipSpace(obj, 0)
+	if i >= len(obj) || obj[i] != '{' {
+		return false
+	}
+	t, _ := scanTop(obj[i:], true, nil)
+	return t.logAnalytics()
 }
 
 // scanTop reads the members recognition needs. Names are compared
 // case-insensitively (category and Category both occur). It checks the
 // structure of what it scans only; the typed decoding checks the rest.
-func scanTop(obj []byte) (topFields, error) {
+// Unless full, it stops once it has category, resourceId and
+// operationName, or once it has a category that decides the source alone
+// (decides; sign-ins write resourceId after their whole payload): time (and TimeGenerated, which tells a Log Analytics
+// export) often come last, after the whole payload (sign-ins), and the
+// parser reads time anyway; complete tells whether it went to the end.
+func scanTop(obj []byte, full bool, decides func(category string) bool) (topFields, error) {
 	var t topFields
+	t.complete = true
 	err := event.ObjectEach(obj, func(key, val []byte) bool {
 		k := key[1 : len(key)-1]
 		switch {
@@ -362,7 +458,15 @@ func scanTop(obj []byte) (topFields, error) {
 		}
 		// Exports write the envelope before properties: stop as soon as
 		// recognition has all it reads, without scanning the payload.
-		return !(t.hasTime && t.Category != "" && t.ResourceID != "" && t.OperationName != "")
+		if t.Category != "" && t.ResourceID != "" && t.OperationName != "" && (t.hasTime || !full) {
+			t.complete = t.hasTime
+			return false
+		}
+		if !full && decides != nil && t.Category != "" && decides(t.Category) {
+			t.complete = t.hasTime
+			return false
+		}
+		return true
 	})
 	return t, err
 }

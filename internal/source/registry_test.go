@@ -77,6 +77,10 @@ func TestParseStatus(t *testing.T) {
 		{"no time", `{"category":"Administrative"}`, Malformed, "", ErrMissingTime},
 		{"bad time", `{"time":"yesterday","category":"Administrative"}`, Malformed, "", ErrInvalidTime},
 		{"log analytics export", `{"TimeGenerated":"2021-08-02T13:29:25.983Z","Category":"ApplicationManagement","Type":"AuditLogs"}`, Malformed, "", ErrLogAnalytics},
+		// Recognition stops before a late TimeGenerated; the shape is still told.
+		{"log analytics export, TimeGenerated last", `{"Category":"Administrative","ResourceId":"/S","OperationName":"X","TimeGenerated":"2021-08-02T13:29:25.983Z"}`, Malformed, "", ErrLogAnalytics},
+		{"log analytics export, unknown category, TimeGenerated last", `{"Category":"Nope","ResourceId":"/S","OperationName":"X","TimeGenerated":"2021-08-02T13:29:25.983Z"}`, Malformed, "", ErrLogAnalytics},
+		{"time last", `{"category":"Administrative","resourceId":"/SUBSCRIPTIONS/S","operationName":"X/WRITE","properties":{"a":1},"time":"2024-01-01T00:00:00Z"}`, Parsed, "activitylogs", nil},
 		{"text line", `2024-01-01 00:00:00 something happened`, Unrecognised, "", ErrTextLine},
 		{"storage analytics line, too few fields", `1.0;2014-06-19T22:59:23.5893492Z;GetBlob;AnonymousSuccess`, Malformed, "", ErrFieldCount},
 		{"storage analytics line", `1.0;2014-06-19T22:59:23.1967767Z;GetBlob;AnonymousSuccess;200;17;16;anonymous;;storagesample;blob;"https://storagesample.blob.core.windows.net/c/1.txt";"/storagesample/c/1.txt";61d2e3f6-bcb7-4cd1-a81e-4f8f497f0da2;0;192.100.0.102:4362;2014-02-14;283;0;354;23;0;;;"0x8D15A2913C934DE";Thursday, 19-Jun-14 22:58:10 GMT;;"WA-Storage/4.0.1";;"44dfd78e-7288-4898-8f70-c3478983d3b6"`, Parsed, "storageanalytics", nil},
@@ -231,7 +235,7 @@ func TestRecognisedByExactlyOne(t *testing.T) {
 				}
 			}
 		} else {
-			top, err := scanTop(rec.Bytes)
+			top, err := scanTop(rec.Bytes, true, nil)
 			if err != nil || top.Category == "" {
 				return
 			}

@@ -60,7 +60,7 @@ var riskPlan = planOf(reflect.TypeFor[riskRecord]())
 
 func parseRisk(raw []byte, ev *event.Event) error {
 	var r riskRecord
-	if err := decodeInto(raw, riskPlan, &r); err != nil {
+	if err := decodeEvent(raw, ev, riskPlan, &r); err != nil {
 		return err
 	}
 	if err := r.fill(ev); err != nil {
@@ -110,6 +110,7 @@ func parseRisk(raw []byte, ev *event.Event) error {
 	ev.Geo.Country = p.Location.Country.String()
 	ev.Geo.City = p.Location.City.String()
 
+	ev.ReserveExtra(7)
 	ev.Set("risk.event_type", first(p.RiskEventType, p.RiskType))
 	ev.Set("risk.level", p.RiskLevel.String())
 	ev.Set("risk.state", p.RiskState.String())

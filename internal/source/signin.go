@@ -80,7 +80,7 @@ var signInPlan = planOf(reflect.TypeFor[signInRecord]())
 
 func parseSignIn(raw []byte, ev *event.Event) error {
 	var r signInRecord
-	if err := decodeInto(raw, signInPlan, &r); err != nil {
+	if err := decodeEvent(raw, ev, signInPlan, &r); err != nil {
 		return err
 	}
 	if err := r.fill(ev); err != nil {
@@ -107,6 +107,7 @@ func parseSignIn(raw []byte, ev *event.Event) error {
 	ev.Geo.Country = first(p.Location.Country, r.Location)
 	ev.Geo.City = p.Location.City.String()
 
+	ev.ReserveExtra(17)
 	ev.Set("signin.authentication_requirement", p.AuthenticationRequirement.String())
 	ev.Set("signin.authentication_protocol", p.AuthenticationProtocol.String())
 	ev.Set("signin.client_app", p.ClientAppUsed.String())

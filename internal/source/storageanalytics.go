@@ -124,6 +124,7 @@ func parseStorageAnalytics(raw []byte, ev *event.Event) error {
 	}
 	a.Type = storageActorType(a)
 
+	ev.ReserveExtra(10)
 	ev.Set("storage.auth_type", auth)
 	ev.Set("storage.status", status)
 	ev.Set("storage.service", f[saServiceType])

@@ -1,6 +1,7 @@
 package source
 
 import (
+	"reflect"
 	"strings"
 
 	"github.com/azdetect/azdetect/internal/event"
@@ -23,16 +24,6 @@ var storageBlobSource = Source{
 func isStorageServiceID(id string) bool {
 	for _, svc := range []string{"/blobservices/", "/fileservices/", "/queueservices/", "/tableservices/"} {
 		if containsFold(id, svc) {
-			return true
-		}
-	}
-	return false
-}
-
-// containsFold is strings.Contains ignoring ASCII case, for lower-case sub.
-func containsFold(s, sub string) bool {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if strings.EqualFold(s[i:i+len(sub)], sub) {
 			return true
 		}
 	}
@@ -65,9 +56,11 @@ type storageIdentity struct {
 	} `json:"requester"`
 }
 
+var storageBlobPlan = planOf(reflect.TypeFor[storageBlobRecord]())
+
 func parseStorageBlob(raw []byte, ev *event.Event) error {
 	var r storageBlobRecord
-	if err := unmarshal(raw, &r); err != nil {
+	if err := decodeEvent(raw, ev, storageBlobPlan, &r); err != nil {
 		return err
 	}
 	if err := r.fill(ev); err != nil {
@@ -95,6 +88,7 @@ func parseStorageBlob(raw []byte, ev *event.Event) error {
 	ev.Actor.Type = storageActorType(&ev.Actor)
 	oauth := ev.Actor.UPN != "" || ev.Actor.ObjectID != "" || ev.Actor.AppID != ""
 
+	ev.ReserveExtra(9)
 	ev.Set("storage.auth_type", storageAuthType(id.Type.String(), oauth))
 	ev.Set("storage.token_hash", id.TokenHash.String())
 	ev.Set("storage.status", status)

@@ -1,6 +1,10 @@
 package source
 
-import "github.com/azdetect/azdetect/internal/event"
+import (
+	"reflect"
+
+	"github.com/azdetect/azdetect/internal/event"
+)
 
 // vnetFlowSource is the VNet flow log, the NSG flow log's successor
 // (log-schemas §10): one record per flow log, NIC and minute. The event is
@@ -22,9 +26,11 @@ type vnetFlowRecord struct {
 	TargetResourceID  text `json:"targetResourceID"`
 }
 
+var vnetFlowPlan = planOf(reflect.TypeFor[vnetFlowRecord]())
+
 func parseVNetFlow(raw []byte, ev *event.Event) error {
 	var r vnetFlowRecord
-	if err := unmarshal(raw, &r); err != nil {
+	if err := decodeEvent(raw, ev, vnetFlowPlan, &r); err != nil {
 		return err
 	}
 	if err := r.fill(ev); err != nil {

@@ -1,65 +1,39 @@
-// Command benchratio reads `go test -bench` output on stdin and prints the
-// pipeline's throughput as a ratio of the stdlib json.Valid baseline
-// measured in the same run, with records per second per core and
-// allocations per record.
+// Command benchratio prints the benchmark figures of `make bench` and
+// `make bench-instructions`.
+//
+//	benchratio < bench.out        the pipeline's throughput, allocations and
+//	                              storage operations beside the json.Valid
+//	                              baseline of the same `go test -bench` run
+//	benchratio instructions       instructions per record of `azdetect scan
+//	                              --format json` and of json.Valid over the
+//	                              same lines, counted by valgrind's callgrind,
+//	                              by source and overall (flags: -bin, -records,
+//	                              -dir, -keep)
+//	benchratio valid FILE         json.Valid over each line of FILE (what
+//	                              `instructions` runs under callgrind)
 package main
 
 import (
-	"bufio"
 	"fmt"
 	"os"
-	"strconv"
-	"strings"
 )
 
-type result struct {
-	mbps, recs, allocs float64
-	ok                 bool
-}
-
 func main() {
-	res := map[string]*result{}
-	procs := "1" // -cpu 1 leaves no -N suffix on the names
-	sc := bufio.NewScanner(os.Stdin)
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) < 3 || !strings.HasPrefix(f[0], "Benchmark") {
-			continue
-		}
-		name := f[0]
-		if i := strings.LastIndexByte(name, '-'); i > 0 {
-			if _, err := strconv.Atoi(name[i+1:]); err == nil {
-				procs = name[i+1:]
-				name = name[:i]
-			}
-		}
-		r := &result{ok: true}
-		for i := 1; i+1 < len(f); i++ {
-			v, err := strconv.ParseFloat(f[i], 64)
-			if err != nil {
-				continue
-			}
-			switch f[i+1] {
-			case "MB/s":
-				r.mbps = v
-			case "records/s":
-				r.recs = v
-			case "allocs/record":
-				r.allocs = v
-			}
-		}
-		res[strings.TrimPrefix(name, "Benchmark")] = r
+	if len(os.Args) < 2 {
+		ratio()
+		return
 	}
-	p, v := res["Pipeline"], res["JSONValid"]
-	if p == nil || v == nil || v.mbps == 0 {
-		fmt.Fprintln(os.Stderr, "benchratio: need BenchmarkPipeline and BenchmarkJSONValid in the input")
+	var err error
+	switch os.Args[1] {
+	case "instructions":
+		err = instructions(os.Args[2:])
+	case "valid":
+		err = valid(os.Args[2:])
+	default:
+		err = fmt.Errorf("unknown command %q (want instructions, valid, or none to read bench output)", os.Args[1])
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "benchratio:", err)
 		os.Exit(1)
 	}
-	cores, _ := strconv.ParseFloat(procs, 64)
-	if cores == 0 {
-		cores = 1
-	}
-	fmt.Printf("\npipeline:        %8.0f records/s (%6.0f per core at GOMAXPROCS=%s), %7.1f MB/s, %.1f allocs/record\n", p.recs, p.recs/cores, procs, p.mbps, p.allocs)
-	fmt.Printf("json.Valid:      %8.0f records/s, %7.1f MB/s (same bytes, same run)\n", v.recs, v.mbps)
-	fmt.Printf("ratio:           %.2fx of stdlib json.Valid (aim: at or above 1.00x)\n", p.mbps/v.mbps)
 }

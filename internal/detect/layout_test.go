@@ -1,0 +1,84 @@
+package detect
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/azdetect/azdetect/internal/event"
+	"github.com/azdetect/azdetect/internal/pipeline/benchcorpus"
+	"github.com/azdetect/azdetect/internal/source"
+)
+
+// The index seeded from the layout the source's decoder kept
+// (event.Layout) must answer exactly what event.Lookup answers, for every
+// member path of the record and for the rules' paths.
+func TestLayoutIndexAgreesWithLookup(t *testing.T) {
+	reg, err := source.NewRegistry()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var raws [][]byte
+	for _, r := range benchcorpus.Generate(400) {
+		raws = append(raws, r.Line)
+	}
+	files, _ := filepath.Glob("../../testdata/*/*.json*")
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil || strings.HasSuffix(f, ".golden.json") {
+			continue
+		}
+		_ = source.Records(strings.NewReader(string(b)), func(rec source.Record) error {
+			raws = append(raws, append([]byte(nil), rec.Bytes...))
+			return nil
+		})
+	}
+	fixed := []string{"category", "CATEGORY", "properties.status.errorCode", "Level", "level", "identity.claims.name",
+		"properties.targetResources.modifiedProperties.newValue", "properties.missing", "x.y", "properties.Properties"}
+	seeded := 0
+	for _, raw := range raws {
+		ev, status, _ := reg.Parse(raw)
+		if status != source.Parsed || source.IsFlow(ev) && len(ev.Raw) > 64<<10 {
+			continue
+		}
+		if ev.Layout != nil && len(ev.Layout.Objects) > 0 {
+			seeded++
+		}
+		paths := append(memberPaths(ev.Raw, "", 0), fixed...)
+		x := newFieldCache()
+		x.reset(ev)
+		for _, p := range paths {
+			want, wantFound := event.Lookup(ev.Raw, p)
+			got, gotFound := x.idx.lookup(ev.Raw, p)
+			if wantFound != gotFound || !reflect.DeepEqual(texts(want), texts(got)) {
+				t.Fatalf("path %q in %.300s:\nseeded index %t %q\nLookup       %t %q", p, ev.Raw, gotFound, texts(got), wantFound, texts(want))
+			}
+		}
+	}
+	if seeded < 300 {
+		t.Fatalf("only %d records came with a layout", seeded)
+	}
+}
+
+// memberPaths lists the dotted paths of v's object members, to depth 4.
+func memberPaths(v []byte, prefix string, depth int) []string {
+	if depth > 4 {
+		return nil
+	}
+	var out []string
+	_ = event.ObjectEach(v, func(key, val []byte) bool {
+		name, ok := event.Unquote(key)
+		if !ok {
+			return true
+		}
+		p := prefix + name
+		out = append(out, p, strings.ToUpper(p))
+		if len(val) > 0 && val[0] == '{' {
+			out = append(out, memberPaths(val, p+".", depth+1)...)
+		}
+		return true
+	})
+	return out
+}

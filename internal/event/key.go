@@ -1,0 +1,76 @@
+package event
+
+import (
+	"encoding/binary"
+	"math/bits"
+)
+
+// Key identifies one record for idempotent counting (a threshold counts a
+// redelivered record once; a sequence knows a step it has seen): the
+// record's own id where its log has one (RecordID: a sign-in's or audit
+// entry's id, Activity's eventDataId, a flow tuple's record and index...),
+// otherwise the record's bytes. It is 16 hex digits of a fast 64-bit hash
+// (FNV-1a over the id; over the bytes, the same multiply-and-xor taken a
+// word at a time) that is the same in every process: keys are persisted in
+// the state store, so a seeded hash such as hash/maphash would not do. Not
+// a cryptographic hash, which nothing here needs: a collision costs one
+// event counted once instead of twice. Sources set it once when
+// they parse a record (SetKey); an event made elsewhere computes it on each
+// call.
+func (e *Event) Key() string {
+	if e.key != "" {
+		return e.key
+	}
+	return e.computeKey()
+}
+
+// SetKey computes the event's Key once and keeps it. Call it when the
+// event is complete (RecordID and Raw set) and before it is shared.
+func (e *Event) SetKey() { e.key = e.computeKey() }
+
+const (
+	fnvOffset64 = 14695981039346656037
+	fnvPrime64  = 1099511628211
+)
+
+func (e *Event) computeKey() string {
+	h := uint64(fnvOffset64)
+	if e.RecordID != "" {
+		h = fnvString(h, e.Source)
+		h = (h ^ 0) * fnvPrime64
+		h = fnvString(h, e.RecordID)
+	} else {
+		h = hashBytes(h, e.Raw)
+	}
+	var b [16]byte
+	const hexDigits = "0123456789abcdef"
+	for i := 15; i >= 0; i-- {
+		b[i] = hexDigits[h&0xf]
+		h >>= 4
+	}
+	return string(b[:])
+}
+
+func fnvString(h uint64, s string) uint64 {
+	for i := 0; i < len(s); i++ {
+		h = (h ^ uint64(s[i])) * fnvPrime64
+	}
+	return h
+}
+
+// hashBytes mixes b into h eight bytes at a time: FNV-1a's step on words,
+// with a rotation so that high bits reach the low ones, then the tail
+// bytes one at a time and a final avalanche (xorshift-multiply).
+func hashBytes(h uint64, b []byte) uint64 {
+	for len(b) >= 8 {
+		h = bits.RotateLeft64((h^binary.LittleEndian.Uint64(b))*fnvPrime64, 31)
+		b = b[8:]
+	}
+	for _, c := range b {
+		h = (h ^ uint64(c)) * fnvPrime64
+	}
+	h ^= h >> 33
+	h *= 0xff51afd7ed558ccd
+	h ^= h >> 33
+	return h
+}

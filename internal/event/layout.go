@@ -1,0 +1,49 @@
+package event
+
+import "sync"
+
+// Layout is where the members of a record's objects are in Raw, as the
+// source's decoder met them while decoding the record: the rule engine
+// indexes the record from it instead of walking the bytes once more.
+// It covers the objects the decoder went into (the envelope, properties,
+// identity...); the others the engine indexes when a path reaches them.
+// Offsets are into Raw; member names are without their quotes, still
+// escaped.
+type Layout struct {
+	Objects []int32      // offset in Raw of each object's '{'
+	Members []MemberSpan // every member of those objects, in document order within each
+}
+
+// MemberSpan is one member: its object (an index into Layout.Objects),
+// its name Raw[KeyStart:KeyEnd] and its value Raw[ValStart:ValEnd].
+type MemberSpan struct {
+	Object, KeyStart, KeyEnd, ValStart, ValEnd int32
+}
+
+// layouts are reused from record to record: a layout is read once, by the
+// rule engine, and released (ReleaseLayout); one per record would be a
+// kilobyte and more of garbage each.
+var layouts = sync.Pool{New: func() any {
+	return &Layout{Objects: make([]int32, 0, 8), Members: make([]MemberSpan, 0, 64)}
+}}
+
+// NewLayout returns an empty layout, reused when one was released.
+func NewLayout() *Layout { return layouts.Get().(*Layout) }
+
+// ReleaseLayout drops ev's layout, for reuse by a later record. Nothing
+// may hold it afterwards.
+func (e *Event) ReleaseLayout() {
+	if l := e.Layout; l != nil {
+		e.Layout = nil
+		ReleaseLayout(l)
+	}
+}
+
+// ReleaseLayout gives l back for reuse (a layout not kept by an event).
+func ReleaseLayout(l *Layout) {
+	if cap(l.Members) > 4096 {
+		return // an outsized record's: let it go
+	}
+	l.Objects, l.Members = l.Objects[:0], l.Members[:0]
+	layouts.Put(l)
+}

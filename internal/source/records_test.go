@@ -1,0 +1,143 @@
+package source
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/azdetect/azdetect/internal/event"
+)
+
+// outcome is what a caller sees of one record: framing and parsing.
+type outcome struct {
+	Index  int
+	Offset int64
+	Bytes  string
+	Text   bool
+	Status Status
+	Source string
+	Err    string
+}
+
+func (o outcome) String() string { return fmt.Sprintf("%+v", struct{ outcome }{o}) }
+
+// framedThenParsed is the reference: Records, then Parse of each record.
+func framedThenParsed(t *testing.T, reg *Registry, body []byte) []outcome {
+	t.Helper()
+	var out []outcome
+	_ = Records(bytes.NewReader(body), func(rec Record) error {
+		o := outcome{Index: rec.Index, Offset: rec.Offset, Bytes: string(rec.Bytes), Text: rec.Text}
+		if rec.Err != nil {
+			o.Status, o.Err = Malformed, rec.Err.Error()
+		} else {
+			ev, status, err := reg.Parse(rec.Bytes)
+			o.Status = status
+			if ev != nil {
+				o.Source = ev.Source
+			}
+			if err != nil {
+				o.Err = err.Error()
+			}
+		}
+		out = append(out, o)
+		return nil
+	})
+	return out
+}
+
+func inOnePass(t *testing.T, reg *Registry, body []byte) []outcome {
+	t.Helper()
+	var out []outcome
+	_ = reg.Records(bytes.NewReader(body), func(rec Record, ev *event.Event, status Status, err error) error {
+		o := outcome{Index: rec.Index, Offset: rec.Offset, Bytes: string(rec.Bytes), Text: rec.Text, Status: status}
+		if ev != nil {
+			o.Source = ev.Source
+		}
+		if err != nil {
+			o.Err = err.Error()
+		}
+		out = append(out, o)
+		return nil
+	})
+	return out
+}
+
+// onePassSeeds are bodies where a line ending in "}" is not one record.
+var onePassSeeds = []string{
+	`{"time":"2026-11-20T08:00:00Z","category":"AuditEvent","operationName":"SecretGet","resourceId":"/SUBSCRIPTIONS/S/RESOURCEGROUPS/R/PROVIDERS/MICROSOFT.KEYVAULT/VAULTS/KV"}` + "\n",
+	`{"a":1} {"b":2}` + "\n" + `{"c":3}` + "\n",
+	`{"a": {"x":1}` + "\n" + `, "b": 2}` + "\n",
+	`{"a":"x}` + "\n" + `{"category":"AuditLogs"}` + "\n",
+	`{"time":"t","category":"Nope"}` + "\r\n" + `  {"time":"t","category":"Nope", }` + "\n",
+	`{"time":"2026-11-20T08:00:00Z","category":"AuditEvent","operationName":"SecretGet","resourceId":"/SUBSCRIPTIONS/S/RESOURCEGROUPS/R/PROVIDERS/MICROSOFT.KEYVAULT/VAULTS/KV","properties":{"httpStatusCode":[1]}}` + "\n",
+	`{"records":[{"time":"t","category":"Nope"}]}` + "\n" + `{"a":1}` + "\n",
+	`{"a":1}}` + "\n" + "1.0;x;y\n" + `{"a":"\q"}` + "\n" + `{"a":1}`,
+	"{\n  \"a\": 1\n}\n{\"b\":2}\n",
+	`{"time":"2026-11-20T08:00:00Z","category":"SignInLogs","properties":{"id":"1"}} x}` + "\n",
+}
+
+// TestRecordsOnePass holds Registry.Records, which frames JSON Lines by
+// their line ends and lets the parser check them, to exactly what framing
+// and then parsing each record gives: the same records, offsets, statuses
+// and errors, on the framing and malformed samples and on lines that only
+// look like one record.
+func TestRecordsOnePass(t *testing.T) {
+	reg, err := NewRegistry()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bodies := map[string][]byte{}
+	for i, s := range onePassSeeds {
+		bodies[fmt.Sprintf("seed %d", i)] = []byte(s)
+	}
+	files, _ := filepath.Glob("../../testdata/*/*")
+	for _, f := range files {
+		if strings.HasSuffix(f, ".golden.json") || strings.HasSuffix(f, ".md") {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		bodies[f] = b
+	}
+	if len(bodies) < len(onePassSeeds)+10 {
+		t.Fatalf("only %d bodies: testdata not found", len(bodies))
+	}
+	for name, body := range bodies {
+		want, got := framedThenParsed(t, reg, body), inOnePass(t, reg, body)
+		if len(want) != len(got) {
+			t.Errorf("%s: %d records in one pass, %d framed then parsed", name, len(got), len(want))
+			continue
+		}
+		for i := range want {
+			if want[i] != got[i] {
+				t.Errorf("%s: record %d\none pass: %v\nreference: %v", name, i, got[i], want[i])
+			}
+		}
+	}
+}
+
+func FuzzRecordsOnePass(f *testing.F) {
+	for _, s := range onePassSeeds {
+		f.Add([]byte(s))
+	}
+	reg, err := NewRegistry()
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		want, got := framedThenParsed(t, reg, body), inOnePass(t, reg, body)
+		if len(want) != len(got) {
+			t.Fatalf("%d records in one pass, %d framed then parsed", len(got), len(want))
+		}
+		for i := range want {
+			if want[i] != got[i] {
+				t.Fatalf("record %d\none pass: %v\nreference: %v", i, got[i], want[i])
+			}
+		}
+	})
+}
