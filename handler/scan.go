@@ -21,6 +21,7 @@ import (
 	"github.com/azdetect/azdetect/internal/alert"
 	"github.com/azdetect/azdetect/internal/config"
 	"github.com/azdetect/azdetect/internal/detect"
+	"github.com/azdetect/azdetect/internal/event"
 	"github.com/azdetect/azdetect/internal/pipeline"
 	"github.com/azdetect/azdetect/internal/report"
 )
@@ -69,7 +70,8 @@ func runScan(ctx context.Context, s config.Settings, args []string, stdout, stde
 		fmt.Fprintf(stderr, "azdetect scan: %v\n", err)
 		return exitUsage
 	}
-	reg, eng, rules, err := engine(s, detect.WithStore(store))
+	stateOpts, sweeper := scanStateOptions(store)
+	reg, eng, rules, err := engine(s, append(stateOpts, detect.WithStore(store))...)
 	if err != nil {
 		fmt.Fprintf(stderr, "azdetect scan: %v\n", err)
 		return exitUsage
@@ -106,9 +108,13 @@ func runScan(ctx context.Context, s config.Settings, args []string, stdout, stde
 		return exitUsage
 	}
 	sup := &countingSuppressor{Suppressor: suppressor(s, store)}
+	var afterChunk func(context.Context, []*event.Event) error
+	if sweeper != nil {
+		afterChunk = sweeper.afterChunk
+	}
 	p, err := pipeline.New(pipeline.Options{
 		Registry: reg, Engine: eng, Sink: sink, DeadLetters: once, BatchLogLevel: zerolog.DebugLevel,
-		Suppressor: sup, OmitAlerts: true,
+		Suppressor: sup, OmitAlerts: true, AfterChunk: afterChunk,
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "azdetect scan: %v\n", err)

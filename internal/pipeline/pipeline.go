@@ -62,6 +62,11 @@ type Options struct {
 	// them): scan, whose inputs may raise more alerts than fit in memory,
 	// reads them from its sink.
 	OmitAlerts bool
+	// AfterChunk, when set, is called with each chunk's events once they
+	// are evaluated and their alerts delivered, on the evaluating
+	// goroutine: scan sweeps its in-memory state by event time there.
+	// An error fails the run.
+	AfterChunk func(ctx context.Context, events []*event.Event) error
 }
 
 // Pipeline runs batches. It is safe for concurrent use when its parts are.
@@ -365,7 +370,13 @@ func (e *evaluator) do(w work) error {
 	for _, m := range matches {
 		alerts = append(alerts, AlertOf(m))
 	}
-	return e.deliver(alerts)
+	if err := e.deliver(alerts); err != nil {
+		return err
+	}
+	if e.p.opts.AfterChunk != nil {
+		return e.p.opts.AfterChunk(e.ctx, w.events)
+	}
+	return nil
 }
 
 func (e *evaluator) deliver(alerts []alert.Alert) error {

@@ -22,6 +22,13 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
+
+	"github.com/azdetect/azdetect/internal/alert"
+	"github.com/azdetect/azdetect/internal/archive"
+	"github.com/azdetect/azdetect/internal/detect"
 )
 
 // Config is one simulation: Instances processes of `azdetect serve` on one
@@ -113,6 +120,9 @@ func Simulate(ctx context.Context, cfg Config) (Result, error) {
 	}
 	target, err := tableEndpoint(cfg.TableConnectionString)
 	if err != nil {
+		return Result{}, err
+	}
+	if err := emptyTables(ctx, cfg.TableConnectionString); err != nil {
 		return Result{}, err
 	}
 	w := NewWorkload(cfg.Instances, cfg.RecordsPerPartition, cfg.Seed)
@@ -502,6 +512,31 @@ func (p *proxy) connectionString(conn string) string {
 		parts = append(parts, kv)
 	}
 	return strings.Join(parts, ";")
+}
+
+// servedTables are the tables a serve process writes.
+var servedTables = []string{detect.StateTable, alert.SuppressionTable, alert.OutboxTable, archive.CursorTable}
+
+// emptyTables deletes the tables serve writes, so that the simulation
+// starts as a new deployment does: the scan it is compared with starts
+// from nothing too. State left on the same account by an earlier run or
+// test (the round-trip test's demo, which writes to the subscriptions
+// rule a deployment-wide first sighting on 2026-11-10, ending its
+// learning week before the workload's day) would otherwise decide what
+// is new: that was the "new subscription" alert seen once in a while.
+func emptyTables(ctx context.Context, conn string) error {
+	svc, err := aztables.NewServiceClientFromConnectionString(conn, nil)
+	if err != nil {
+		return fmt.Errorf("simulate: table connection string: %w", err)
+	}
+	for _, name := range servedTables {
+		_, err := svc.DeleteTable(ctx, name, nil)
+		var re *azcore.ResponseError
+		if err != nil && !(errors.As(err, &re) && re.StatusCode == http.StatusNotFound) {
+			return fmt.Errorf("simulate: empty table %s: %w", name, err)
+		}
+	}
+	return nil
 }
 
 func tableEndpoint(conn string) (*url.URL, error) {

@@ -34,9 +34,10 @@ func envInt(t *testing.T, name string, def int) int {
 // default; `make simulate` runs 16) on one Azurite table, each fed its own
 // Event Hub partition's batches, with a password spray, a brute force and a
 // mass deletion spread over every partition, every third batch redelivered
-// and instance 0 killed in the middle of a batch. The alerts raised are
-// those of one sequential `azdetect scan` of the same records, each
-// attack's count in the table is exact, and no write conflicts.
+// and instance 0 killed in the middle of a batch, from empty tables. The
+// alerts raised are those of one sequential `azdetect scan` of the same
+// records, each sent once, each attack's count in the table is exact, and
+// no counter write conflicts.
 func TestSimulate(t *testing.T) {
 	conn := emulator.TableConnectionString(t)
 	instances := envInt(t, "AZDETECT_SIMULATE_INSTANCES", 4)
@@ -117,11 +118,6 @@ func TestSimulate(t *testing.T) {
 			switch {
 			case id2seq(t, id, groupOf):
 				t.Logf("the simulation raised the sequence %s %s again, with another first step", id, titles[id])
-			case newTermRules[strings.Split(groupOf[id], "/")[0]]:
-				// Seen once in about ten runs of four instances, with a
-				// kill: a new-term alert inside the learning period. Not
-				// yet explained; kept visible rather than failing at random.
-				t.Logf("KNOWN ISSUE: the simulation raised the new term %s %s, scan did not", id, titles[id])
 			default:
 				t.Errorf("the simulation raised %s %s, scan did not", id, titles[id])
 			}
@@ -139,7 +135,10 @@ func TestSimulate(t *testing.T) {
 	}
 	for id, n := range byID {
 		if n > 1 {
-			t.Logf("alert %s sent %d times (by instances racing on suppression)", id, n)
+			// Suppression claims each alert id insert-if-absent before
+			// it is sent: exactly one instance sends it (the kill comes
+			// at a state transaction, before any claim of its batch).
+			t.Errorf("alert %s %s sent %d times", id, titles[id], n)
 		}
 	}
 
@@ -181,21 +180,6 @@ type testLog struct{ t *testing.T }
 func (l testLog) Write(p []byte) (int, error) {
 	l.t.Log(strings.TrimSpace(string(p)))
 	return len(p), nil
-}
-
-// newTermRules are the built-in new-term rules the workload's records reach.
-var newTermRules = map[string]bool{}
-
-func init() {
-	rules, err := detect.LoadDefault("")
-	if err != nil {
-		panic(err)
-	}
-	for _, r := range rules {
-		if c := r.Correlation(); c != nil && c.Type == detect.CorrNewTerm {
-			newTermRules[r.ID] = true
-		}
-	}
 }
 
 // successAfterSpray is the sequence rule the workload's spray completes.

@@ -116,14 +116,14 @@ func (m *memBackend) submit(_ context.Context, table, partition string, ops []Op
 	}
 	if part == nil {
 		part = make(map[string]Entity)
-		m.tables[table][partition] = part
+		m.tables[table][strings.Clone(partition)] = part
 	}
 	for _, o := range ops {
 		if o.Kind == Delete {
 			delete(part, o.Entity.RowKey)
 			continue
 		}
-		e := normalise(clone(o.Entity))
+		e := normalise(owned(o.Entity))
 		m.seq++
 		e.ETag = `W/"m` + strconv.FormatUint(m.seq, 10) + `"`
 		part[e.RowKey] = e
@@ -168,6 +168,15 @@ func precondition(i int, o Op, cur Entity, exists bool) *txConflict {
 		}
 	}
 	return nil
+}
+
+// owned is a copy of e that shares no memory with the caller's: a key or
+// Text may be a view into a record's bytes (the decoders do not copy), and
+// the store would keep the whole record alive with it.
+func owned(e Entity) Entity {
+	e = clone(e)
+	e.PartitionKey, e.RowKey, e.Text = strings.Clone(e.PartitionKey), strings.Clone(e.RowKey), strings.Clone(e.Text)
+	return e
 }
 
 func clone(e Entity) Entity {
