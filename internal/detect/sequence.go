@@ -163,15 +163,9 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 		return nil, nil
 	}
 	// One query per bucket partition: every writer's rows of these groups.
-	stored := map[state.Key]state.Entity{}
-	for _, pk := range parts {
-		found, err := k.store.Find(ctx, StateTable, pk, prefixes[pk])
-		if err != nil {
-			return nil, fmt.Errorf("read state: %w", err)
-		}
-		for _, e := range found {
-			stored[e.Key()] = e
-		}
+	stored, err := findRows(ctx, k.store, parts, prefixes)
+	if err != nil {
+		return nil, fmt.Errorf("read state: %w", err)
 	}
 	results := map[state.Key]seqData{}
 	t := txn{store: k.store, table: StateTable, rule: r.ID, blame: func(key state.Key) []*event.Event { return groups[key].events }, step: func(key state.Key, cur state.Entity, found bool) (state.Op, bool, error) {

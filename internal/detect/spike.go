@@ -98,15 +98,9 @@ func (k *SpikeKind) Matches(ctx context.Context, r *Rule, events []*event.Event)
 	for _, wr := range rows {
 		slices.SortStableFunc(wr.events, func(a, b *event.Event) int { return a.Pos.Compare(b.Pos) })
 	}
-	stored := map[state.Key]state.Entity{}
-	for _, pk := range parts {
-		found, err := k.store.Find(ctx, StateTable, pk, prefixes[pk])
-		if err != nil {
-			return nil, fmt.Errorf("read state: %w", err)
-		}
-		for _, e := range found {
-			stored[e.Key()] = e
-		}
+	stored, err := findRows(ctx, k.store, parts, prefixes)
+	if err != nil {
+		return nil, fmt.Errorf("read state: %w", err)
 	}
 
 	counts := map[state.Key]int64{}

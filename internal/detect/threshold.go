@@ -150,7 +150,7 @@ func (k *ThresholdKind) Matches(ctx context.Context, r *Rule, events []*event.Ev
 		}
 		prefixes[gk.partition] = append(prefixes[gk.partition], gk.prefix)
 	}
-	stored, err := k.find(ctx, parts, prefixes)
+	stored, err := findRows(ctx, k.store, parts, prefixes)
 	if err != nil {
 		return nil, err
 	}
@@ -272,11 +272,12 @@ func ThresholdCount(ctx context.Context, store state.Store, ruleID string, windo
 	return n, nil
 }
 
-// find reads every writer's rows of the groups, one Find per partition.
-func (k *ThresholdKind) find(ctx context.Context, parts []string, prefixes map[string][]string) (map[state.Key]state.Entity, error) {
+// findRows reads every writer's rows of the groups, one Find per
+// partition (the stateful kinds that keep a row per writer share it).
+func findRows(ctx context.Context, store state.Store, parts []string, prefixes map[string][]string) (map[state.Key]state.Entity, error) {
 	out := map[state.Key]state.Entity{}
 	for _, pk := range parts {
-		found, err := k.store.Find(ctx, StateTable, pk, prefixes[pk])
+		found, err := store.Find(ctx, StateTable, pk, prefixes[pk])
 		if err != nil {
 			return nil, err
 		}

@@ -168,7 +168,7 @@ type framer struct {
 	// trimmed is how many line-end bytes the record being emitted lost
 	// to trimming: they are not part of its Length.
 	trimmed int
-	lines bool  // lineRecord may frame top-level objects (Registry.Records)
+	lines   bool // lineRecord may frame top-level objects (Registry.Records)
 }
 
 // window returns the unread buffered bytes, reading more when none are
