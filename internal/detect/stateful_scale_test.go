@@ -125,3 +125,75 @@ func TestHundredThousandTable(t *testing.T) {
 	}
 	hundredThousand(t, renamed{Store: table, prefix: fmt.Sprintf("k%d", time.Now().UnixNano()%1e9)})
 }
+
+// interleave runs hook once, right after the first Find it serves: another
+// instance's evaluation lands between this one's read and its write.
+type interleave struct {
+	state.Store
+	hook func()
+}
+
+func (s *interleave) Find(ctx context.Context, table, partition string, prefixes []string) ([]state.Entity, error) {
+	out, err := s.Store.Find(ctx, table, partition, prefixes)
+	if h := s.hook; h != nil {
+		s.hook = nil
+		h()
+	}
+	return out, err
+}
+
+// TestThresholdCrossedByTwoWritersAtOnce: two instances (Event Hub
+// partitions) add to one group at the same moment, each reading the
+// other's row before it was written. Together they reach the threshold
+// (1+3 from one, 4 from the other: 8); each sum alone falls short. The
+// second look after the write raises the alert, once.
+func TestThresholdCrossedByTwoWritersAtOnce(t *testing.T) {
+	rule, err := detect.ParseRule("c.yml", []byte(fmt.Sprintf(sprayHead, "count", 3)+
+		"correlation:\n  type: event_count\n  group-by: [actor.ip]\n  timespan: 1h\n  condition: {gte: 8}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem := state.NewMemory()
+	hooked := &interleave{Store: mem}
+	a, err := detect.NewEngine([]*detect.Rule{rule}, detect.WithStore(hooked))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := detect.NewEngine([]*detect.Rule{rule}, detect.WithStore(mem))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	n := 0
+	batch := func(partition, seq, size int) []*event.Event {
+		evs := make([]*event.Event, size)
+		for i := range evs {
+			n++
+			evs[i] = &event.Event{Source: "signinlogs", Time: t0.Add(time.Duration(n) * time.Second),
+				ResultCode: "50126", Actor: event.Actor{IP: "45.137.21.9", UPN: fmt.Sprintf("user%d@contoso.com", n)},
+				Raw: []byte(fmt.Sprintf(`{"n":%d}`, n)),
+				Pos: event.Position{Writer: fmt.Sprintf("eventhub://ns/hub/%d", partition), Seq: int64(seq), Index: i}}
+		}
+		return evs
+	}
+	ctx := context.Background()
+	if m, err := b.Evaluate(ctx, batch(2, 0, 1)); err != nil || len(m) != 0 {
+		t.Fatalf("first batch of partition 2: %d matches, %v", len(m), err)
+	}
+	var fromB []detect.Match
+	hooked.hook = func() {
+		if fromB, err = b.Evaluate(ctx, batch(2, 1, 3)); err != nil {
+			t.Error(err)
+		}
+	}
+	fromA, err := a.Evaluate(ctx, batch(1, 0, 4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fromA)+len(fromB) != 1 {
+		t.Fatalf("%d matches from the instance that read first, %d from the other: want the crossing raised once", len(fromA), len(fromB))
+	}
+	if got := append(fromA, fromB...)[0].Count; got != 8 {
+		t.Errorf("count %d, want 8", got)
+	}
+}

@@ -189,52 +189,52 @@ func (k *ThresholdKind) Matches(ctx context.Context, r *Rule, events []*event.Ev
 		hashes map[uint64]struct{}
 		values []string
 	}
-	totals := map[gkey]*total{}
-	add := func(gk gkey, n int64, d thresholdData) {
-		tt := totals[gk]
-		if tt == nil {
-			tt = &total{hashes: map[uint64]struct{}{}}
-			totals[gk] = tt
-		}
-		tt.n += n
-		tt.sum += d.Sum
-		for i := 0; i+8 <= len(d.Hashes); i += 8 {
-			tt.hashes[binary.BigEndian.Uint64(d.Hashes[i:])] = struct{}{}
-		}
-		for _, v := range d.Values {
-			if len(tt.values) < maxShownValues && !slices.Contains(tt.values, v) {
-				tt.values = append(tt.values, v)
+	groupOf := func(key state.Key) gkey {
+		i := strings.IndexByte(key.RowKey, '|')
+		return gkey{key.PartitionKey, key.RowKey[:i+1]}
+	}
+	sumOver := func(stored map[state.Key]state.Entity) (map[gkey]*total, error) {
+		totals := map[gkey]*total{}
+		add := func(gk gkey, n int64, d thresholdData) {
+			tt := totals[gk]
+			if tt == nil {
+				tt = &total{hashes: map[uint64]struct{}{}}
+				totals[gk] = tt
+			}
+			tt.n += n
+			tt.sum += d.Sum
+			for i := 0; i+8 <= len(d.Hashes); i += 8 {
+				tt.hashes[binary.BigEndian.Uint64(d.Hashes[i:])] = struct{}{}
+			}
+			for _, v := range d.Values {
+				if len(tt.values) < maxShownValues && !slices.Contains(tt.values, v) {
+					tt.values = append(tt.values, v)
+				}
 			}
 		}
+		for key, d := range results {
+			_, prefix := thresholdRow(rows[key].b.group, "")
+			add(gkey{key.PartitionKey, prefix}, counts[key], d)
+		}
+		for key, e := range stored {
+			if _, mine := rows[key]; mine {
+				continue
+			}
+			gk := groupOf(key)
+			if buckets[gk] == nil {
+				continue
+			}
+			var d thresholdData
+			if err := loadState("threshold", key, e, true, &d); err != nil {
+				return nil, err
+			}
+			add(gk, e.Count, d)
+		}
+		return totals, nil
 	}
-	for key, d := range results {
-		_, prefix := thresholdRow(rows[key].b.group, "")
-		add(gkey{key.PartitionKey, prefix}, counts[key], d)
-	}
-	for key, e := range stored {
-		if _, mine := rows[key]; mine {
-			continue
-		}
-		i := strings.IndexByte(key.RowKey, '|')
-		gk := gkey{key.PartitionKey, key.RowKey[:i+1]}
-		if buckets[gk] == nil {
-			continue
-		}
-		var d thresholdData
-		if err := loadState("threshold", key, e, true, &d); err != nil {
-			return nil, err
-		}
-		add(gk, e.Count, d)
-	}
-
-	var out []Match
-	for _, gk := range groupOrder {
-		b, tt := buckets[gk], totals[gk]
-		if tt == nil {
-			continue
-		}
-		metric := int(tt.n)
-		value := float64(metric)
+	measure := func(tt *total) (metric int, value float64) {
+		metric = int(tt.n)
+		value = float64(metric)
 		switch k.c.Type {
 		case CorrValueCount:
 			metric = len(tt.hashes)
@@ -243,6 +243,60 @@ func (k *ThresholdKind) Matches(ctx context.Context, r *Rule, events []*event.Ev
 			value = tt.sum
 			metric = int(min(tt.sum, math.MaxInt64/2))
 		}
+		return metric, value
+	}
+	totals, err := sumOver(stored)
+	if err != nil {
+		return nil, err
+	}
+	// A second look after writing. Two instances adding to one group at
+	// the same moment each read the other's row before it was written:
+	// each sum may fall short although together they cross the
+	// threshold. Read again after the write, the later of them sees both.
+	// Only groups that fell short and already had another writer's row
+	// are read again (one Find per partition): a single writer (scan, one
+	// partition) costs nothing more.
+	shared := map[gkey]bool{}
+	for key := range stored {
+		if _, mine := rows[key]; !mine {
+			shared[groupOf(key)] = true
+		}
+	}
+	again := map[string][]string{}
+	var againParts []string
+	for _, gk := range groupOrder {
+		tt := totals[gk]
+		if tt == nil || !shared[gk] {
+			continue
+		}
+		if _, value := measure(tt); k.c.met(value) {
+			continue
+		}
+		if _, ok := again[gk.partition]; !ok {
+			againParts = append(againParts, gk.partition)
+		}
+		again[gk.partition] = append(again[gk.partition], gk.prefix)
+	}
+	if len(againParts) > 0 {
+		fresh, err := findRows(ctx, k.store, againParts, again)
+		if err != nil {
+			return nil, err
+		}
+		for key, e := range fresh {
+			stored[key] = e
+		}
+		if totals, err = sumOver(stored); err != nil {
+			return nil, err
+		}
+	}
+
+	var out []Match
+	for _, gk := range groupOrder {
+		b, tt := buckets[gk], totals[gk]
+		if tt == nil {
+			continue
+		}
+		metric, value := measure(tt)
 		if !k.c.met(value) {
 			continue
 		}
