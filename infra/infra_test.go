@@ -1343,12 +1343,17 @@ func TestHostJSONMatchesPublish(t *testing.T) {
 	}
 }
 
-// TestNothingPublishedFromTheRoot: no .funcignore at the root suggests the
-// root is a publishable app (it is not: the host reads only function
-// folders beside host.json), and dist/ is never committed.
+// TestNothingPublishedFromTheRoot: the root is not a publishable app (the
+// host reads only function folders beside host.json): its .funcignore
+// leaves everything out, so a publish from the root by mistake uploads no
+// sources or settings; dist/ (the staged package) is never committed.
 func TestNothingPublishedFromTheRoot(t *testing.T) {
-	if _, err := os.Stat(filepath.Join(repoRoot, ".funcignore")); err == nil {
-		t.Error(".funcignore at the repository root: publishing from the root deploys zero functions; publish dist/app (make publish)")
+	fi, err := os.ReadFile(filepath.Join(repoRoot, ".funcignore"))
+	if err != nil {
+		t.Fatalf(".funcignore at the repository root: %v", err)
+	}
+	if !regexp.MustCompile(`(?m)^\*\s*$`).Match(fi) {
+		t.Error(".funcignore at the repository root must leave everything out (a line \"*\"): publishing from the root deploys zero functions; publish dist/app (make publish)")
 	}
 	b, err := os.ReadFile(filepath.Join(repoRoot, ".gitignore"))
 	if err != nil || !regexp.MustCompile(`(?m)^/?dist/?$`).Match(b) {
