@@ -299,13 +299,3 @@ func newLogger(w io.Writer, level string, serve bool) zerolog.Logger {
 	}
 	return zerolog.New(out).Level(lvl).With().Timestamp().Logger()
 }
-
-// usageError marks errors that are the caller's (exit 2).
-type usageError struct{ msg string }
-
-func (e usageError) Error() string { return e.msg }
-
-func isUsage(err error) bool {
-	var u usageError
-	return errors.As(err, &u)
-}

@@ -66,12 +66,3 @@ type Alert struct {
 	// that the Start and Success records of one operation count once.
 	ops map[string]bool
 }
-
-// idRule is what the alert id and suppression are keyed by: the alert
-// group when the rule has one, else the rule id.
-func (a *Alert) idRule() string {
-	if a.AlertGroup != "" {
-		return a.AlertGroup
-	}
-	return a.RuleID
-}

@@ -136,21 +136,6 @@ func (s *isolator) run(evs []*event.Event) ([]Match, error) {
 	}
 }
 
-// without returns evs less the events in drop, and how many it left out.
-func without(evs, drop []*event.Event) ([]*event.Event, int) {
-	set := make(map[*event.Event]bool, len(drop))
-	for _, ev := range drop {
-		set[ev] = true
-	}
-	rest := make([]*event.Event, 0, len(evs))
-	for _, ev := range evs {
-		if !set[ev] {
-			rest = append(rest, ev)
-		}
-	}
-	return rest, len(evs) - len(rest)
-}
-
 // selectEvents runs every rule's condition over every event and returns,
 // per rule, the events it selected. With isolate, a panic in a condition
 // rejects that event for that rule alone.

@@ -33,8 +33,6 @@ const (
 	// alert id is fixed, so a replay can inflate the count but not raise a
 	// second alert.
 	maxEventKeys = 400
-	// maxValues bounds a value_count entity's distinct values.
-	maxValues = 400
 	// maxConflictRetries is how often a kind re-reads and retries the keys
 	// another instance wrote first before failing the batch.
 	maxConflictRetries = 12
