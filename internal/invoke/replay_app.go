@@ -89,7 +89,7 @@ type AppLine struct {
 // AppReport is what ReplayApp found and did.
 type AppReport struct {
 	Executable  string
-	Arguments   []string
+	Arguments   []string // as host.json writes them: %SETTING% not expanded (a setting may be a secret)
 	Functions   []Function // as the host finds them, sorted by name
 	Invocations []ReplayInvocation
 	Lines       []AppLine // the handler's output
@@ -129,7 +129,7 @@ func ReplayApp(ctx context.Context, opts AppOptions) (AppReport, error) {
 	if err != nil {
 		return rep, err
 	}
-	rep.Executable, rep.Arguments = ch.exe, ch.args
+	rep.Executable, rep.Arguments = ch.exe, ch.written
 	fns, err := readAppFunctions(dir, env)
 	if err != nil {
 		return rep, err
@@ -289,8 +289,9 @@ func expand(s string, env map[string]string) (string, []string) {
 }
 
 type customHandler struct {
-	exe     string // absolute
-	args    []string
+	exe     string   // absolute
+	args    []string // %SETTING% expanded, for the process
+	written []string // as host.json writes them, for reports (a setting may be a secret)
 	workDir string
 }
 
@@ -339,6 +340,7 @@ func readCustomHandler(dir string, env map[string]string) (customHandler, error)
 		}
 		ch.args = append(ch.args, v)
 	}
+	ch.written = d.Arguments
 	if err := checkExecutable(dir, d.DefaultExecutablePath, ch.exe); err != nil {
 		return ch, err
 	}
