@@ -89,7 +89,7 @@ type AppLine struct {
 // AppReport is what ReplayApp found and did.
 type AppReport struct {
 	Executable  string
-	Arguments   []string // as host.json writes them: %SETTING% not expanded (a setting may be a secret)
+	Arguments   []string   // as host.json writes them: %SETTING% not expanded (a setting may be a secret)
 	Functions   []Function // as the host finds them, sorted by name
 	Invocations []ReplayInvocation
 	Lines       []AppLine // the handler's output
