@@ -190,10 +190,8 @@ func (s Settings) validateState() []error {
 		switch {
 		case conn == "" && url == "":
 			errs = append(errs, errors.New("AZDETECT_STATE=table needs AZDETECT_TABLE_CONNECTION_STRING or AZDETECT_TABLE_ACCOUNT_URL"))
-		case conn != "" && url != "":
-			errs = append(errs, errors.New("AZDETECT_TABLE_CONNECTION_STRING and AZDETECT_TABLE_ACCOUNT_URL are both set: set one"))
-		case url != "" && !strings.HasPrefix(url, "https://") && !strings.HasPrefix(url, "http://"):
-			errs = append(errs, fmt.Errorf("AZDETECT_TABLE_ACCOUNT_URL=%q: want https://ACCOUNT.table.core.windows.net", url))
+		default:
+			errs = append(errs, oneAccess("AZDETECT_TABLE", "table", conn, url)...)
 		}
 	default:
 		errs = append(errs, fmt.Errorf("AZDETECT_STATE=%q: want memory or table", s.State))
@@ -213,25 +211,28 @@ func (s Settings) validateState() []error {
 	return errs
 }
 
+// oneAccess checks a storage account's two ways in, PREFIX_CONNECTION_STRING
+// (conn) and PREFIX_ACCOUNT_URL (url): at most one set, and the URL an
+// http(s) one (service: table or blob, for the example). Never quotes conn.
+func oneAccess(prefix, service, conn, url string) []error {
+	switch {
+	case conn != "" && url != "":
+		return []error{fmt.Errorf("%s_CONNECTION_STRING and %s_ACCOUNT_URL are both set: set one", prefix, prefix)}
+	case url != "" && !strings.HasPrefix(url, "https://") && !strings.HasPrefix(url, "http://"):
+		return []error{fmt.Errorf("%s_ACCOUNT_URL=%q: want https://ACCOUNT.%s.core.windows.net", prefix, url, service)}
+	}
+	return nil
+}
+
 // validateArchive checks the archive settings: at most one way to reach
 // the account, and a follow time shorter than the cursors' day. Errors
 // never quote the connection string.
 func (s Settings) validateArchive() []error {
 	var errs []error
 	conn, url := strings.TrimSpace(s.ArchiveConnectionString), strings.TrimSpace(s.ArchiveAccountURL)
-	switch {
-	case conn != "" && url != "":
-		errs = append(errs, errors.New("AZDETECT_ARCHIVE_CONNECTION_STRING and AZDETECT_ARCHIVE_ACCOUNT_URL are both set: set one"))
-	case url != "" && !strings.HasPrefix(url, "https://") && !strings.HasPrefix(url, "http://"):
-		errs = append(errs, fmt.Errorf("AZDETECT_ARCHIVE_ACCOUNT_URL=%q: want https://ACCOUNT.blob.core.windows.net", url))
-	}
+	errs = append(errs, oneAccess("AZDETECT_ARCHIVE", "blob", conn, url)...)
 	dconn, durl := strings.TrimSpace(s.DeadletterConnectionString), strings.TrimSpace(s.DeadletterAccountURL)
-	switch {
-	case dconn != "" && durl != "":
-		errs = append(errs, errors.New("AZDETECT_DEADLETTER_CONNECTION_STRING and AZDETECT_DEADLETTER_ACCOUNT_URL are both set: set one"))
-	case durl != "" && !strings.HasPrefix(durl, "https://") && !strings.HasPrefix(durl, "http://"):
-		errs = append(errs, fmt.Errorf("AZDETECT_DEADLETTER_ACCOUNT_URL=%q: want https://ACCOUNT.blob.core.windows.net", durl))
-	}
+	errs = append(errs, oneAccess("AZDETECT_DEADLETTER", "blob", dconn, durl)...)
 	if (dconn != "" || durl != "") && !containerName.MatchString(s.DeadletterContainer) {
 		errs = append(errs, fmt.Errorf("AZDETECT_DEADLETTER_CONTAINER=%q: not a container name (lower-case letters, digits and hyphens, 3 to 63)", s.DeadletterContainer))
 	}
