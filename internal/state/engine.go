@@ -21,8 +21,11 @@ type backend interface {
 	// get is one point read.
 	get(ctx context.Context, table string, k Key) (Entity, bool, error)
 	// query hands the entities matching q to fn a page (one round trip) at
-	// a time and returns how many round trips it made.
-	query(ctx context.Context, table string, q query, fn func(page []Entity) error) (int, error)
+	// a time and returns how many round trips it made and how many entities
+	// the service would have returned over them (the partition size the
+	// engine learns from). With q.only set, a backend may hand fn only the
+	// entities q.only selects: the engine drops the others anyway.
+	query(ctx context.Context, table string, q query, fn func(page []Entity) error) (trips, seen int, err error)
 	// submit is one entity-group transaction: ops share a partition, at most
 	// MaxTransactionOps of them. A failed precondition is a *txConflict.
 	submit(ctx context.Context, table, partition string, ops []Op) error
@@ -38,6 +41,17 @@ type query struct {
 	prefix    string      // or: RowKey starts with prefix
 	ranges    [][2]string // or: RowKey from r[0] up to the end of the keys starting with r[1] (at most MaxQueryPrefixes)
 	expired   time.Time   // or, over the whole table: Expires before this
+
+	// only is what the engine keeps of a whole-partition or ranges query:
+	// these rows, or the rows starting with these prefixes (sorted). The
+	// service reads the whole ranges; the in-memory store need not.
+	only *selection
+}
+
+// selection is the rows a query's caller wants.
+type selection struct {
+	rows     []string // exact row keys (sorted)
+	prefixes []string // or row-key prefixes (sorted)
 }
 
 // txConflict is how a backend reports a failed precondition: index is the
@@ -197,9 +211,7 @@ func (s *engine) getPartition(ctx context.Context, table, partition string, rows
 		for _, r := range rows {
 			want[r] = true
 		}
-		seen := 0
-		trips, err := s.b.query(ctx, table, query{partition: partition}, func(page []Entity) error {
-			seen += len(page)
+		trips, seen, err := s.b.query(ctx, table, query{partition: partition, only: &selection{rows: rows}}, func(page []Entity) error {
 			for _, e := range page {
 				if want[e.RowKey] {
 					out = append(out, e)
@@ -215,7 +227,7 @@ func (s *engine) getPartition(ctx context.Context, table, partition string, rows
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		trips, err := s.b.query(ctx, table, query{partition: partition, rows: chunk}, func(page []Entity) error {
+		trips, _, err := s.b.query(ctx, table, query{partition: partition, rows: chunk}, func(page []Entity) error {
 			out = append(out, page...)
 			return nil
 		})
@@ -236,7 +248,7 @@ func (s *engine) List(ctx context.Context, table, partitionKey, rowPrefix string
 		return nil, err
 	}
 	var found []Entity
-	trips, err := s.b.query(ctx, table, query{partition: partitionKey, prefix: rowPrefix}, func(page []Entity) error {
+	trips, _, err := s.b.query(ctx, table, query{partition: partitionKey, prefix: rowPrefix}, func(page []Entity) error {
 		found = append(found, page...)
 		return nil
 	})
@@ -303,14 +315,14 @@ func (s *engine) Find(ctx context.Context, table, partitionKey string, rowPrefix
 	large := s.large(table, partitionKey)
 	if large && len(prefixes) > MaxQueryPrefixes {
 		for chunk := range slices.Chunk(prefixes, MaxQueryPrefixes) {
-			q := query{partition: partitionKey}
+			q := query{partition: partitionKey, only: &selection{prefixes: chunk}}
 			for _, p := range chunk {
 				q.ranges = append(q.ranges, [2]string{p, p})
 			}
 			queries = append(queries, q)
 		}
 	} else {
-		q := query{partition: partitionKey}
+		q := query{partition: partitionKey, only: &selection{prefixes: prefixes}}
 		for run := range slices.Chunk(prefixes, (len(prefixes)+MaxQueryPrefixes-1)/MaxQueryPrefixes) {
 			q.ranges = append(q.ranges, [2]string{run[0], run[len(run)-1]})
 		}
@@ -321,9 +333,7 @@ func (s *engine) Find(ctx context.Context, table, partitionKey string, rowPrefix
 	var found []Entity
 	errs := s.each(len(queries), func(i int) error {
 		var page []Entity
-		seen := 0
-		trips, err := s.b.query(ctx, table, queries[i], func(p []Entity) error {
-			seen += len(p)
+		trips, seen, err := s.b.query(ctx, table, queries[i], func(p []Entity) error {
 			for _, e := range p {
 				if ps.match(e.RowKey) {
 					page = append(page, e)
@@ -345,20 +355,6 @@ func (s *engine) Find(ctx context.Context, table, partitionKey string, rowPrefix
 	}
 	slices.SortFunc(found, func(a, b Entity) int { return strings.Compare(a.RowKey, b.RowKey) })
 	return found, nil
-}
-
-// inRanges reports whether row falls in one of q's ranges (as the service's
-// filter reads them).
-func (q query) inRanges(row string) bool {
-	for _, r := range q.ranges {
-		if row < r[0] {
-			continue
-		}
-		if end, ok := prefixEnd(r[1]); !ok || row < end {
-			return true
-		}
-	}
-	return false
 }
 
 // prefixSet answers "does s start with one of these prefixes" with one map
@@ -498,7 +494,7 @@ func (s *engine) Sweep(ctx context.Context, table string, now time.Time) (int, e
 		return 0, err
 	}
 	total := 0
-	trips, err := s.b.query(ctx, table, query{expired: now}, func(page []Entity) error {
+	trips, _, err := s.b.query(ctx, table, query{expired: now}, func(page []Entity) error {
 		order, groups := partitions(page, func(e Entity) string { return e.PartitionKey })
 		counts := make([]int, len(order))
 		errs := s.each(len(order), func(i int) error {

@@ -27,7 +27,7 @@ func (r *rewriteFirst) submit(ctx context.Context, table, partition string, ops 
 }
 
 func TestSweepKeepsWhatWasRewritten(t *testing.T) {
-	mem := &memBackend{tables: make(map[string]map[string]map[string]Entity)}
+	mem := &memBackend{tables: make(map[string]map[string]*memPartition)}
 	b := &rewriteFirst{memBackend: mem, key: Key{"p", "r05"}, done: true}
 	s := newEngine(b, 1)
 	ctx := t.Context()

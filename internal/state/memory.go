@@ -1,12 +1,13 @@
 package state
 
 import (
-	"cmp"
 	"context"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/google/btree"
 )
 
 // Memory is the in-memory Store: the embedded default for scan and tests.
@@ -21,21 +22,30 @@ type Memory struct {
 // NewMemory returns an empty in-memory store.
 func NewMemory() *Memory {
 	m := &Memory{}
-	m.engine = newEngine(&memBackend{tables: make(map[string]map[string]map[string]Entity)}, 1)
+	m.engine = newEngine(&memBackend{tables: make(map[string]map[string]*memPartition)}, 1)
 	return m
 }
 
 type memBackend struct {
 	mu     sync.Mutex
 	seq    uint64
-	tables map[string]map[string]map[string]Entity // table -> partition -> row
+	tables map[string]map[string]*memPartition // table -> partition
+}
+
+// memPartition is one partition's entities in row-key order, as the
+// service keeps them: a range or prefix query costs the rows it returns
+// (and a count of the rows it passes over), not the partition's size.
+type memPartition = btree.BTreeG[Entity]
+
+func newPartition() *memPartition {
+	return btree.NewG(16, func(a, b Entity) bool { return a.RowKey < b.RowKey })
 }
 
 func (m *memBackend) createTable(_ context.Context, table string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.tables[table] == nil {
-		m.tables[table] = make(map[string]map[string]Entity)
+		m.tables[table] = make(map[string]*memPartition)
 	}
 	return nil
 }
@@ -44,63 +54,101 @@ func (m *memBackend) createTable(_ context.Context, table string) error {
 func (m *memBackend) get(_ context.Context, table string, k Key) (Entity, bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	e, ok := m.tables[table][k.PartitionKey][k.RowKey]
+	part := m.tables[table][k.PartitionKey]
+	if part == nil {
+		return Entity{}, false, nil
+	}
+	e, ok := part.Get(Entity{RowKey: k.RowKey})
 	return clone(e), ok, nil
 }
 
-func (m *memBackend) query(_ context.Context, table string, q query, fn func([]Entity) error) (int, error) {
-	found := m.find(table, q)
+func (m *memBackend) query(_ context.Context, table string, q query, fn func([]Entity) error) (trips, seen int, err error) {
+	found, seen := m.find(table, q)
 	// Hand pages over with the lock released: Sweep deletes from inside fn.
-	trips := 0
-	for trips == 0 || len(found) > 0 {
-		trips++
+	// A page is at most pageSize of what the service would return; what
+	// q.only leaves out of it is not handed over.
+	trips = max(1, (seen+pageSize-1)/pageSize)
+	for i := range trips {
 		page := found[:min(pageSize, len(found))]
 		found = found[len(page):]
 		if err := fn(page); err != nil {
-			return trips, err
+			return i + 1, seen, err
 		}
 	}
-	return trips, nil
+	return trips, seen, nil
 }
 
-func (m *memBackend) find(table string, q query) []Entity {
+// find returns what q selects (narrowed to q.only when set) and how many
+// entities the service would return for q.
+func (m *memBackend) find(table string, q query) (out []Entity, seen int) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	var out []Entity
-	switch {
-	case q.rows != nil:
-		part := m.tables[table][q.partition]
-		for _, r := range q.rows {
-			if e, ok := part[r]; ok {
-				out = append(out, clone(e))
-			}
+	if !q.expired.IsZero() {
+		// The service pages in key order.
+		names := make([]string, 0, len(m.tables[table]))
+		for name := range m.tables[table] {
+			names = append(names, name)
 		}
-	case !q.expired.IsZero():
-		for _, part := range m.tables[table] {
-			for _, e := range part {
+		slices.Sort(names)
+		for _, name := range names {
+			m.tables[table][name].Ascend(func(e Entity) bool {
 				if e.Expired(q.expired) {
 					out = append(out, Entity{PartitionKey: e.PartitionKey, RowKey: e.RowKey, ETag: e.ETag, Expires: e.Expires})
 				}
-			}
+				return true
+			})
 		}
-		// The service pages in key order.
-		slices.SortFunc(out, func(a, b Entity) int {
-			return cmp.Or(strings.Compare(a.PartitionKey, b.PartitionKey), strings.Compare(a.RowKey, b.RowKey))
-		})
-	case q.ranges != nil:
-		for _, e := range m.tables[table][q.partition] {
-			if q.inRanges(e.RowKey) {
+		return out, len(out)
+	}
+	part := m.tables[table][q.partition]
+	if part == nil {
+		return nil, 0
+	}
+	switch {
+	case q.rows != nil:
+		for _, r := range q.rows {
+			if e, ok := part.Get(Entity{RowKey: r}); ok {
 				out = append(out, clone(e))
 			}
 		}
+		return out, len(out)
+	case q.ranges != nil:
+		for _, r := range q.ranges {
+			each(part, r[0], r[1], func(Entity) { seen++ })
+		}
 	default:
-		for _, e := range m.tables[table][q.partition] {
-			if strings.HasPrefix(e.RowKey, q.prefix) {
+		each(part, q.prefix, q.prefix, func(Entity) { seen++ })
+	}
+	switch {
+	case q.only == nil && q.ranges != nil:
+		for _, r := range q.ranges {
+			each(part, r[0], r[1], func(e Entity) { out = append(out, clone(e)) })
+		}
+	case q.only == nil:
+		each(part, q.prefix, q.prefix, func(e Entity) { out = append(out, clone(e)) })
+	case q.only.prefixes != nil:
+		for _, p := range q.only.prefixes {
+			each(part, p, p, func(e Entity) { out = append(out, clone(e)) })
+		}
+	default:
+		for _, r := range q.only.rows {
+			if e, ok := part.Get(Entity{RowKey: r}); ok {
 				out = append(out, clone(e))
 			}
 		}
 	}
-	return out
+	return out, seen
+}
+
+// each calls fn for the rows from `from` up to the end of the rows
+// starting with prefix, in key order.
+func each(part *memPartition, from, prefix string, fn func(Entity)) {
+	visit := func(e Entity) bool { fn(e); return true }
+	if end, ok := prefixEnd(prefix); ok {
+		part.AscendRange(Entity{RowKey: from}, Entity{RowKey: end}, visit)
+		return
+	}
+	part.AscendGreaterOrEqual(Entity{RowKey: from}, visit)
 }
 
 func (m *memBackend) submit(_ context.Context, table, partition string, ops []Op) error {
@@ -109,26 +157,30 @@ func (m *memBackend) submit(_ context.Context, table, partition string, ops []Op
 	part := m.tables[table][partition]
 	// Check every precondition first: all or nothing.
 	for i, o := range ops {
-		cur, exists := part[o.Entity.RowKey]
+		var cur Entity
+		exists := false
+		if part != nil {
+			cur, exists = part.Get(Entity{RowKey: o.Entity.RowKey})
+		}
 		if c := precondition(i, o, cur, exists); c != nil {
 			return c
 		}
 	}
 	if part == nil {
-		part = make(map[string]Entity)
+		part = newPartition()
 		m.tables[table][strings.Clone(partition)] = part
 	}
 	for _, o := range ops {
 		if o.Kind == Delete {
-			delete(part, o.Entity.RowKey)
+			part.Delete(Entity{RowKey: o.Entity.RowKey})
 			continue
 		}
 		e := normalise(owned(o.Entity))
 		m.seq++
 		e.ETag = `W/"m` + strconv.FormatUint(m.seq, 10) + `"`
-		part[e.RowKey] = e
+		part.ReplaceOrInsert(e)
 	}
-	if len(part) == 0 {
+	if part.Len() == 0 {
 		delete(m.tables[table], partition)
 	}
 	return nil
@@ -138,13 +190,17 @@ func (m *memBackend) remove(_ context.Context, table string, k Key, etag string)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	part := m.tables[table][k.PartitionKey]
-	cur, exists := part[k.RowKey]
+	var cur Entity
+	exists := false
+	if part != nil {
+		cur, exists = part.Get(Entity{RowKey: k.RowKey})
+	}
 	o := Op{Kind: Delete, Entity: Entity{PartitionKey: k.PartitionKey, RowKey: k.RowKey, ETag: etag}}
 	if c := precondition(0, o, cur, exists); c != nil {
 		return c
 	}
-	delete(part, k.RowKey)
-	if len(part) == 0 {
+	part.Delete(Entity{RowKey: k.RowKey})
+	if part.Len() == 0 {
 		delete(m.tables[table], k.PartitionKey)
 	}
 	return nil

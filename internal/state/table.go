@@ -126,25 +126,25 @@ func (t *tableBackend) get(ctx context.Context, table string, k Key) (Entity, bo
 	return e, true, nil
 }
 
-func (t *tableBackend) query(ctx context.Context, table string, q query, fn func([]Entity) error) (int, error) {
+func (t *tableBackend) query(ctx context.Context, table string, q query, fn func([]Entity) error) (trips, seen int, err error) {
 	filter, sel := q.filter()
 	opts := &aztables.ListEntitiesOptions{Filter: &filter}
 	if sel != "" {
 		opts.Select = &sel
 	}
 	pager := t.svc.NewClient(table).NewListEntitiesPager(opts)
-	trips := 0
 	for pager.More() {
 		trips++
 		page, err := pager.NextPage(ctx)
 		if err != nil {
-			return trips, err
+			return trips, seen, err
 		}
+		seen += len(page.Entities)
 		out := make([]Entity, 0, len(page.Entities))
 		for _, raw := range page.Entities {
 			e, err := decodeEntity(raw)
 			if err != nil {
-				return trips, err
+				return trips, seen, err
 			}
 			// A prefix query's upper bound may be open; keep the contract.
 			if q.rows == nil && q.ranges == nil && q.expired.IsZero() && !strings.HasPrefix(e.RowKey, q.prefix) {
@@ -153,10 +153,10 @@ func (t *tableBackend) query(ctx context.Context, table string, q query, fn func
 			out = append(out, e)
 		}
 		if err := fn(out); err != nil {
-			return trips, err
+			return trips, seen, err
 		}
 	}
-	return max(trips, 1), nil
+	return max(trips, 1), seen, nil
 }
 
 // filter renders the query as OData, and the properties to select.
