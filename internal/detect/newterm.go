@@ -73,6 +73,10 @@ func (k *NewTermKind) Matches(ctx context.Context, r *Rule, events []*event.Even
 	terms := map[state.Key]*termBucket{}
 	entities := map[state.Key][]*event.Event{} // first-seen row -> events
 	var order []state.Key
+	// Keys are built once per entity and term of the batch, not per event.
+	type termOf struct{ entity, term string }
+	firstOf := map[string]state.Key{}
+	bucketByTerm := map[termOf]*termBucket{}
 	for _, ev := range events {
 		ent, ok := k.groupKey(ev)
 		if !ok || ev.Time.IsZero() {
@@ -82,18 +86,27 @@ func (k *NewTermKind) Matches(ctx context.Context, r *Rule, events []*event.Even
 		if !ok {
 			continue
 		}
-		pk := state.JoinKey("nt", r.ID, bucketOf(ent))
-		fk := state.Key{PartitionKey: pk, RowKey: state.JoinKey(ent) + "|" + firstRow}
-		if _, seen := entities[fk]; !seen {
+		fk, seen := firstOf[ent]
+		if !seen {
+			pk := state.JoinKey("nt", r.ID, bucketOf(ent))
+			fk = state.Key{PartitionKey: pk, RowKey: state.JoinKey(ent) + "|" + firstRow}
+			firstOf[ent] = fk
 			order = append(order, fk)
 		}
 		entities[fk] = append(entities[fk], ev)
-		key := state.Key{PartitionKey: pk, RowKey: state.JoinKey(append([]string{ent}, vals...)...)}
-		b := terms[key]
+		tk := termOf{ent, vals[0]}
+		if len(vals) > 1 {
+			tk.term = strings.Join(vals, "\x00")
+		}
+		b := bucketByTerm[tk]
 		if b == nil {
-			b = &termBucket{first: fk, entity: ent, term: strings.Join(vals, " | "), display: strings.Join(display, " | ")}
-			terms[key] = b
-			order = append(order, key)
+			key := state.Key{PartitionKey: fk.PartitionKey, RowKey: state.JoinKey(append([]string{ent}, vals...)...)}
+			if b = terms[key]; b == nil {
+				b = &termBucket{first: fk, entity: ent, term: strings.Join(vals, " | "), display: strings.Join(display, " | ")}
+				terms[key] = b
+				order = append(order, key)
+			}
+			bucketByTerm[tk] = b
 		}
 		b.events = append(b.events, ev)
 		if r.learn != nil && !r.alerts(&evalCtx{ev: ev}) {
@@ -107,7 +120,9 @@ func (k *NewTermKind) Matches(ctx context.Context, r *Rule, events []*event.Even
 		return nil, nil
 	}
 	for _, b := range terms {
-		slices.SortStableFunc(b.events, func(a, b *event.Event) int { return a.Time.Compare(b.Time) })
+		if len(b.events) > 1 {
+			slices.SortStableFunc(b.events, func(a, b *event.Event) int { return a.Time.Compare(b.Time) })
+		}
 	}
 	firsts := map[state.Key]time.Time{} // first-seen row -> entity first seen
 	raise := map[state.Key]*event.Event{}

@@ -123,6 +123,8 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 	byGroup := map[gkey][]state.Key{}
 	prefixes := map[string][]string{}
 	var parts []string
+	type groupWriter struct{ group, writer string }
+	groupOf := map[groupWriter]*group{}
 	for _, ev := range events {
 		g, ok := k.groupKey(ev)
 		if !ok || ev.Time.IsZero() {
@@ -138,23 +140,27 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 		if len(steps) == 0 {
 			continue
 		}
-		pk := state.JoinKey("seq", r.ID, bucketOf(g))
-		prefix := state.Escape(g) + "|"
-		key := state.Key{PartitionKey: pk, RowKey: prefix + state.Escape(ev.Pos.Writer)}
-		gr := groups[key]
+		gr := groupOf[groupWriter{g, ev.Pos.Writer}]
 		if gr == nil {
-			gr = &group{key: g}
-			groups[key] = gr
-			order = append(order, key)
-			gk := gkey{pk, prefix}
-			if _, seen := byGroup[gk]; !seen {
-				gorder = append(gorder, gk)
-				if _, seen := prefixes[pk]; !seen {
-					parts = append(parts, pk)
+			// Keys are built once per group and writer of the batch.
+			pk := state.JoinKey("seq", r.ID, bucketOf(g))
+			prefix := state.Escape(g) + "|"
+			key := state.Key{PartitionKey: pk, RowKey: prefix + state.Escape(ev.Pos.Writer)}
+			if gr = groups[key]; gr == nil {
+				gr = &group{key: g}
+				groups[key] = gr
+				order = append(order, key)
+				gk := gkey{pk, prefix}
+				if _, seen := byGroup[gk]; !seen {
+					gorder = append(gorder, gk)
+					if _, seen := prefixes[pk]; !seen {
+						parts = append(parts, pk)
+					}
+					prefixes[pk] = append(prefixes[pk], prefix)
 				}
-				prefixes[pk] = append(prefixes[pk], prefix)
+				byGroup[gk] = append(byGroup[gk], key)
 			}
-			byGroup[gk] = append(byGroup[gk], key)
+			groupOf[groupWriter{g, ev.Pos.Writer}] = gr
 		}
 		gr.events = append(gr.events, ev)
 		gr.steps = append(gr.steps, steps)

@@ -94,18 +94,28 @@ func (b *base) Correlation() *Correlation { return b.c }
 // IPs and resource ids compare case-insensitively). ok is false when a
 // group-by field is missing: such an event cannot be grouped.
 func (b *base) groupKey(ev *event.Event) (string, bool) {
-	if len(b.c.groupRes) == 0 {
+	switch len(b.c.groupRes) {
+	case 0:
 		return "", true
+	case 1:
+		v, ok := firstValue(ev, b.c.groupRes[0])
+		if !ok {
+			return "", false
+		}
+		return BoundedLower(v), true
 	}
-	parts := make([]string, 0, len(b.c.groupRes))
-	for _, res := range b.c.groupRes {
+	var key strings.Builder
+	for i, res := range b.c.groupRes {
 		v, ok := firstValue(ev, res)
 		if !ok {
 			return "", false
 		}
-		parts = append(parts, BoundedLower(v))
+		if i > 0 {
+			key.WriteByte('|')
+		}
+		key.WriteString(BoundedLower(v))
 	}
-	return strings.Join(parts, "|"), true
+	return key.String(), true
 }
 
 // MaxKeptValue bounds every value a stateful kind keeps in state or puts in

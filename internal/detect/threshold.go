@@ -93,6 +93,10 @@ type bucket struct {
 type writerRow struct {
 	b      *bucket
 	events []*event.Event
+	// What the batch made of the writer's row (counted says it is set).
+	counted bool
+	d       thresholdData
+	n       int64
 }
 
 // thresholdRow is a row key of a group and writer: the group's rows of
@@ -105,9 +109,17 @@ func thresholdRow(group, writer string) (row, prefix string) {
 // Matches implements Kind.
 func (k *ThresholdKind) Matches(ctx context.Context, r *Rule, events []*event.Event) ([]Match, error) {
 	type gkey struct{ partition, prefix string }
+	// Keys are built once per group, window and writer of the batch, not
+	// per event: a batch's events mostly share a few windows and writers.
+	type seen struct {
+		window        time.Time
+		group, writer string
+	}
 	buckets := map[gkey]*bucket{}
 	var groupOrder []gkey
 	rows := map[state.Key]*writerRow{}
+	byEvent := map[seen]*writerRow{}
+	partOf := map[time.Time]string{}
 	var own []state.Key
 	for _, ev := range events {
 		g, ok := k.groupKey(ev)
@@ -115,7 +127,17 @@ func (k *ThresholdKind) Matches(ctx context.Context, r *Rule, events []*event.Ev
 			continue
 		}
 		ws := windowStart(ev.Time, k.c.Timespan)
-		pk := state.JoinKey("thr", r.ID, state.TimeKey(ws))
+		sk := seen{ws, g, ev.Pos.Writer}
+		if wr := byEvent[sk]; wr != nil {
+			wr.b.events = append(wr.b.events, ev)
+			wr.events = append(wr.events, ev)
+			continue
+		}
+		pk, ok := partOf[ws]
+		if !ok {
+			pk = state.JoinKey("thr", r.ID, state.TimeKey(ws))
+			partOf[ws] = pk
+		}
 		rk, prefix := thresholdRow(g, ev.Pos.Writer)
 		gk := gkey{pk, prefix}
 		b := buckets[gk]
@@ -126,19 +148,18 @@ func (k *ThresholdKind) Matches(ctx context.Context, r *Rule, events []*event.Ev
 		}
 		b.events = append(b.events, ev)
 		key := state.Key{PartitionKey: pk, RowKey: rk}
-		wr := rows[key]
-		if wr == nil {
-			wr = &writerRow{b: b}
-			rows[key] = wr
-			own = append(own, key)
-		}
-		wr.events = append(wr.events, ev)
+		wr := &writerRow{b: b, events: []*event.Event{ev}}
+		rows[key] = wr
+		byEvent[sk] = wr
+		own = append(own, key)
 	}
 	if len(own) == 0 {
 		return nil, nil
 	}
 	for _, wr := range rows {
-		slices.SortStableFunc(wr.events, func(a, b *event.Event) int { return a.Pos.Compare(b.Pos) })
+		if len(wr.events) > 1 {
+			slices.SortStableFunc(wr.events, func(a, b *event.Event) int { return a.Pos.Compare(b.Pos) })
+		}
 	}
 
 	// One query per window partition: every writer's rows of these groups.
@@ -155,8 +176,6 @@ func (k *ThresholdKind) Matches(ctx context.Context, r *Rule, events []*event.Ev
 		return nil, err
 	}
 
-	results := map[state.Key]thresholdData{}
-	counts := map[state.Key]int64{}
 	t := txn{store: k.store, table: StateTable, rule: r.ID,
 		blame: func(key state.Key) []*event.Event { return rows[key].events },
 		step: func(key state.Key, cur state.Entity, found bool) (state.Op, bool, error) {
@@ -165,7 +184,7 @@ func (k *ThresholdKind) Matches(ctx context.Context, r *Rule, events []*event.Ev
 			if err != nil {
 				return state.Op{}, false, err
 			}
-			results[key], counts[key] = d, n
+			wr.counted, wr.d, wr.n = true, d, n
 			if !changed {
 				return state.Op{}, false, nil
 			}
@@ -198,11 +217,14 @@ func (k *ThresholdKind) Matches(ctx context.Context, r *Rule, events []*event.Ev
 		add := func(gk gkey, n int64, d thresholdData) {
 			tt := totals[gk]
 			if tt == nil {
-				tt = &total{hashes: map[uint64]struct{}{}}
+				tt = &total{}
 				totals[gk] = tt
 			}
 			tt.n += n
 			tt.sum += d.Sum
+			if len(d.Hashes) > 0 && tt.hashes == nil {
+				tt.hashes = make(map[uint64]struct{}, len(d.Hashes)/8)
+			}
 			for i := 0; i+8 <= len(d.Hashes); i += 8 {
 				tt.hashes[binary.BigEndian.Uint64(d.Hashes[i:])] = struct{}{}
 			}
@@ -212,9 +234,10 @@ func (k *ThresholdKind) Matches(ctx context.Context, r *Rule, events []*event.Ev
 				}
 			}
 		}
-		for key, d := range results {
-			_, prefix := thresholdRow(rows[key].b.group, "")
-			add(gkey{key.PartitionKey, prefix}, counts[key], d)
+		for _, key := range own {
+			if wr := rows[key]; wr.counted {
+				add(groupOf(key), wr.n, wr.d)
+			}
 		}
 		for key, e := range stored {
 			if _, mine := rows[key]; mine {

@@ -30,15 +30,24 @@ type memBackend struct {
 	mu     sync.Mutex
 	seq    uint64
 	tables map[string]map[string]*memPartition // table -> partition
+	// probes are the search keys of look-ups (held with mu): one
+	// allocated each time would cost more than the look-up.
+	probes [2]Entity
+}
+
+// at is a search key for row (probe 0 or 1, held with m.mu).
+func (m *memBackend) at(i int, row string) *Entity {
+	m.probes[i].RowKey = row
+	return &m.probes[i]
 }
 
 // memPartition is one partition's entities in row-key order, as the
 // service keeps them: a range or prefix query costs the rows it returns
 // (and a count of the rows it passes over), not the partition's size.
-type memPartition = btree.BTreeG[Entity]
+type memPartition = btree.BTreeG[*Entity]
 
 func newPartition() *memPartition {
-	return btree.NewG(16, func(a, b Entity) bool { return a.RowKey < b.RowKey })
+	return btree.NewG(16, func(a, b *Entity) bool { return a.RowKey < b.RowKey })
 }
 
 func (m *memBackend) createTable(_ context.Context, table string) error {
@@ -58,8 +67,11 @@ func (m *memBackend) get(_ context.Context, table string, k Key) (Entity, bool, 
 	if part == nil {
 		return Entity{}, false, nil
 	}
-	e, ok := part.Get(Entity{RowKey: k.RowKey})
-	return clone(e), ok, nil
+	e, ok := part.Get(m.at(0, k.RowKey))
+	if !ok {
+		return Entity{}, false, nil
+	}
+	return clone(*e), true, nil
 }
 
 func (m *memBackend) query(_ context.Context, table string, q query, fn func([]Entity) error) (trips, seen int, err error) {
@@ -91,7 +103,7 @@ func (m *memBackend) find(table string, q query) (out []Entity, seen int) {
 		}
 		slices.Sort(names)
 		for _, name := range names {
-			m.tables[table][name].Ascend(func(e Entity) bool {
+			m.tables[table][name].Ascend(func(e *Entity) bool {
 				if e.Expired(q.expired) {
 					out = append(out, Entity{PartitionKey: e.PartitionKey, RowKey: e.RowKey, ETag: e.ETag, Expires: e.Expires})
 				}
@@ -107,33 +119,33 @@ func (m *memBackend) find(table string, q query) (out []Entity, seen int) {
 	switch {
 	case q.rows != nil:
 		for _, r := range q.rows {
-			if e, ok := part.Get(Entity{RowKey: r}); ok {
-				out = append(out, clone(e))
+			if e, ok := part.Get(m.at(0, r)); ok {
+				out = append(out, clone(*e))
 			}
 		}
 		return out, len(out)
 	case q.ranges != nil:
 		for _, r := range q.ranges {
-			each(part, r[0], r[1], func(Entity) { seen++ })
+			m.each(part, r[0], r[1], func(*Entity) { seen++ })
 		}
 	default:
-		each(part, q.prefix, q.prefix, func(Entity) { seen++ })
+		m.each(part, q.prefix, q.prefix, func(*Entity) { seen++ })
 	}
 	switch {
 	case q.only == nil && q.ranges != nil:
 		for _, r := range q.ranges {
-			each(part, r[0], r[1], func(e Entity) { out = append(out, clone(e)) })
+			m.each(part, r[0], r[1], func(e *Entity) { out = append(out, clone(*e)) })
 		}
 	case q.only == nil:
-		each(part, q.prefix, q.prefix, func(e Entity) { out = append(out, clone(e)) })
+		m.each(part, q.prefix, q.prefix, func(e *Entity) { out = append(out, clone(*e)) })
 	case q.only.prefixes != nil:
 		for _, p := range q.only.prefixes {
-			each(part, p, p, func(e Entity) { out = append(out, clone(e)) })
+			m.each(part, p, p, func(e *Entity) { out = append(out, clone(*e)) })
 		}
 	default:
 		for _, r := range q.only.rows {
-			if e, ok := part.Get(Entity{RowKey: r}); ok {
-				out = append(out, clone(e))
+			if e, ok := part.Get(m.at(0, r)); ok {
+				out = append(out, clone(*e))
 			}
 		}
 	}
@@ -142,13 +154,13 @@ func (m *memBackend) find(table string, q query) (out []Entity, seen int) {
 
 // each calls fn for the rows from `from` up to the end of the rows
 // starting with prefix, in key order.
-func each(part *memPartition, from, prefix string, fn func(Entity)) {
-	visit := func(e Entity) bool { fn(e); return true }
+func (m *memBackend) each(part *memPartition, from, prefix string, fn func(*Entity)) {
+	visit := func(e *Entity) bool { fn(e); return true }
 	if end, ok := prefixEnd(prefix); ok {
-		part.AscendRange(Entity{RowKey: from}, Entity{RowKey: end}, visit)
+		part.AscendRange(m.at(0, from), m.at(1, end), visit)
 		return
 	}
-	part.AscendGreaterOrEqual(Entity{RowKey: from}, visit)
+	part.AscendGreaterOrEqual(m.at(0, from), visit)
 }
 
 func (m *memBackend) submit(_ context.Context, table, partition string, ops []Op) error {
@@ -160,7 +172,9 @@ func (m *memBackend) submit(_ context.Context, table, partition string, ops []Op
 		var cur Entity
 		exists := false
 		if part != nil {
-			cur, exists = part.Get(Entity{RowKey: o.Entity.RowKey})
+			if p, ok := part.Get(m.at(0, o.Entity.RowKey)); ok {
+				cur, exists = *p, true
+			}
 		}
 		if c := precondition(i, o, cur, exists); c != nil {
 			return c
@@ -172,13 +186,13 @@ func (m *memBackend) submit(_ context.Context, table, partition string, ops []Op
 	}
 	for _, o := range ops {
 		if o.Kind == Delete {
-			part.Delete(Entity{RowKey: o.Entity.RowKey})
+			part.Delete(m.at(0, o.Entity.RowKey))
 			continue
 		}
 		e := normalise(owned(o.Entity))
 		m.seq++
 		e.ETag = `W/"m` + strconv.FormatUint(m.seq, 10) + `"`
-		part.ReplaceOrInsert(e)
+		part.ReplaceOrInsert(&e)
 	}
 	if part.Len() == 0 {
 		delete(m.tables[table], partition)
@@ -193,13 +207,15 @@ func (m *memBackend) remove(_ context.Context, table string, k Key, etag string)
 	var cur Entity
 	exists := false
 	if part != nil {
-		cur, exists = part.Get(Entity{RowKey: k.RowKey})
+		if p, ok := part.Get(m.at(0, k.RowKey)); ok {
+			cur, exists = *p, true
+		}
 	}
 	o := Op{Kind: Delete, Entity: Entity{PartitionKey: k.PartitionKey, RowKey: k.RowKey, ETag: etag}}
 	if c := precondition(0, o, cur, exists); c != nil {
 		return c
 	}
-	part.Delete(Entity{RowKey: k.RowKey})
+	part.Delete(m.at(0, k.RowKey))
 	if part.Len() == 0 {
 		delete(m.tables[table], k.PartitionKey)
 	}
