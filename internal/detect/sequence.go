@@ -406,10 +406,7 @@ func (k *SequenceKind) addStep(d *seqData, s int, ev *event.Event) bool {
 	if replace {
 		// Only the first step's raw record travels (the Start record's
 		// request body); later steps keep their normalised fields.
-		snap := snapshotOf(ev)
-		if s != 0 {
-			snap.Raw = nil
-		}
+		snap := snapshotOf(ev, s == 0)
 		have.Key, have.T = key, ev.Time.UTC()
 		have.Snap, _ = json.Marshal(snap)
 	}

@@ -441,9 +441,9 @@ const maxSnapshotExtra = 32
 
 // snapshotOf keeps ev's normalised fields, each Bounded, at most
 // maxSnapshotExtra of its Extra values (by name order), and its raw record
-// when it is at most maxSnapshotRaw: a snapshot is at most about 20 KiB of
-// raw record and 14 KiB of fields, whatever the record holds.
-func snapshotOf(ev *event.Event) snapshot {
+// when it is at most maxSnapshotRaw and withRaw: a snapshot is at most
+// about 20 KiB of raw record and 14 KiB of fields, whatever the record holds.
+func snapshotOf(ev *event.Event, withRaw bool) snapshot {
 	a := ev.Actor
 	s := snapshot{
 		Source: Bounded(ev.Source), Category: Bounded(ev.Category), Time: ev.Time.UTC(), Operation: Bounded(ev.Operation),
@@ -465,7 +465,7 @@ func snapshotOf(ev *event.Event) snapshot {
 			s.Extra[Bounded(n)] = Bounded(ev.Extra[n])
 		}
 	}
-	if len(ev.Raw) <= maxSnapshotRaw && json.Valid(ev.Raw) {
+	if withRaw && len(ev.Raw) <= maxSnapshotRaw && json.Valid(ev.Raw) {
 		s.Raw = json.RawMessage(ev.Raw)
 	}
 	return s

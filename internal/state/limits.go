@@ -84,8 +84,15 @@ func EntityBytes(e Entity) int {
 }
 
 func utf16Len(s string) int {
-	n := 0
-	for _, r := range s {
+	i := 0
+	for i < len(s) && s[i] < utf8.RuneSelf {
+		i++
+	}
+	if i == len(s) {
+		return len(s) // ASCII: a code unit a byte
+	}
+	n := i
+	for _, r := range s[i:] {
 		n += utf16.RuneLen(r)
 	}
 	return n

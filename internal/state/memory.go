@@ -189,7 +189,21 @@ func (m *memBackend) submit(_ context.Context, table, partition string, ops []Op
 			part.Delete(m.at(0, o.Entity.RowKey))
 			continue
 		}
-		e := normalise(owned(o.Entity))
+		var e Entity
+		if cur, ok := part.Get(m.at(0, o.Entity.RowKey)); ok {
+			// A rewrite: the stored keys (and an unchanged Text) are
+			// already the store's own copies.
+			e = clone(o.Entity)
+			e.PartitionKey, e.RowKey = cur.PartitionKey, cur.RowKey
+			if e.Text != cur.Text {
+				e.Text = strings.Clone(e.Text)
+			} else {
+				e.Text = cur.Text
+			}
+		} else {
+			e = owned(o.Entity)
+		}
+		e = normalise(e)
 		m.seq++
 		e.ETag = `W/"m` + strconv.FormatUint(m.seq, 10) + `"`
 		part.ReplaceOrInsert(&e)

@@ -391,6 +391,23 @@ func checkKey(s string) error {
 	if len(s) > maxRawKeyLen {
 		return fmt.Errorf("longer than %d bytes", maxRawKeyLen)
 	}
+	// Keys are mostly ASCII (JoinKey escapes what is not safe): one pass
+	// over the bytes decides; anything else is checked rune by rune.
+	ascii := true
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= utf8.RuneSelf {
+			ascii = false
+			break
+		}
+		if c < 0x20 || c == 0x7F || c == '/' || c == '\\' || c == '#' || c == '?' || c == '\'' {
+			ascii = false
+			break
+		}
+	}
+	if ascii {
+		return nil
+	}
 	if !utf8.ValidString(s) {
 		return errors.New("not UTF-8")
 	}
