@@ -6,8 +6,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-
-	"github.com/google/btree"
 )
 
 // Memory is the in-memory Store: the embedded default for scan and tests.
@@ -30,24 +28,91 @@ type memBackend struct {
 	mu     sync.Mutex
 	seq    uint64
 	tables map[string]map[string]*memPartition // table -> partition
-	// probes are the search keys of look-ups (held with mu): one
-	// allocated each time would cost more than the look-up.
-	probes [2]Entity
 }
 
-// at is a search key for row (probe 0 or 1, held with m.mu).
-func (m *memBackend) at(i int, row string) *Entity {
-	m.probes[i].RowKey = row
-	return &m.probes[i]
+// memPartition is one partition's entities, by row key (point reads and
+// writes) and in row-key order (ranges and prefixes), as the service keeps
+// them: a range or prefix query costs a binary search and the rows it
+// returns, not the partition's size. Rows written since the last ordered
+// read wait in pending and are merged in once, on the next one (a batch
+// writes many rows and then reads a few ranges).
+type memPartition struct {
+	rows    map[string]*Entity
+	sorted  []*Entity // by RowKey; may hold deleted rows while deleted is set
+	pending []*Entity // inserted since the last ordered read
+	deleted bool
 }
-
-// memPartition is one partition's entities in row-key order, as the
-// service keeps them: a range or prefix query costs the rows it returns
-// (and a count of the rows it passes over), not the partition's size.
-type memPartition = btree.BTreeG[*Entity]
 
 func newPartition() *memPartition {
-	return btree.NewG(16, func(a, b *Entity) bool { return a.RowKey < b.RowKey })
+	return &memPartition{rows: make(map[string]*Entity)}
+}
+
+// Get returns the stored entity of a row (the store's own: copy it out).
+func (p *memPartition) Get(row string) (*Entity, bool) {
+	e, ok := p.rows[row]
+	return e, ok
+}
+
+// put stores e, a new row or a rewrite of one (in place: the order holds
+// the same pointer).
+func (p *memPartition) put(e Entity) {
+	if cur, ok := p.rows[e.RowKey]; ok {
+		*cur = e
+		return
+	}
+	n := &e
+	p.rows[e.RowKey] = n
+	p.pending = append(p.pending, n)
+}
+
+func (p *memPartition) Delete(row string) {
+	if _, ok := p.rows[row]; ok {
+		delete(p.rows, row)
+		p.deleted = true
+	}
+}
+
+func (p *memPartition) Len() int { return len(p.rows) }
+
+// ordered returns the rows in row-key order.
+func (p *memPartition) ordered() []*Entity {
+	live := func(e *Entity) bool { return p.rows[e.RowKey] == e }
+	if p.deleted {
+		p.sorted = slices.DeleteFunc(p.sorted, func(e *Entity) bool { return !live(e) })
+		p.pending = slices.DeleteFunc(p.pending, func(e *Entity) bool { return !live(e) })
+		p.deleted = false
+	}
+	if len(p.pending) == 0 {
+		return p.sorted
+	}
+	slices.SortFunc(p.pending, func(a, b *Entity) int { return strings.Compare(a.RowKey, b.RowKey) })
+	// Each pending row finds its place by binary search; the rows between
+	// are copied as a block: k·log n comparisons, not n.
+	merged := make([]*Entity, 0, len(p.sorted)+len(p.pending))
+	rest := p.sorted
+	for _, e := range p.pending {
+		i, _ := slices.BinarySearchFunc(rest, e.RowKey, byKey)
+		merged = append(append(merged, rest[:i]...), e)
+		rest = rest[i:]
+	}
+	merged = append(merged, rest...)
+	p.sorted, p.pending = merged, p.pending[:0]
+	return p.sorted
+}
+
+func byKey(e *Entity, row string) int { return strings.Compare(e.RowKey, row) }
+
+// span returns the rows from `from` up to the end of the rows starting
+// with prefix, in key order.
+func (p *memPartition) span(from, prefix string) []*Entity {
+	rows := p.ordered()
+	i, _ := slices.BinarySearchFunc(rows, from, byKey)
+	j := len(rows)
+	if end, ok := prefixEnd(prefix); ok {
+		j, _ = slices.BinarySearchFunc(rows[i:], end, byKey)
+		j += i
+	}
+	return rows[i:max(i, j)]
 }
 
 func (m *memBackend) createTable(_ context.Context, table string) error {
@@ -67,7 +132,7 @@ func (m *memBackend) get(_ context.Context, table string, k Key) (Entity, bool, 
 	if part == nil {
 		return Entity{}, false, nil
 	}
-	e, ok := part.Get(m.at(0, k.RowKey))
+	e, ok := part.Get(k.RowKey)
 	if !ok {
 		return Entity{}, false, nil
 	}
@@ -103,12 +168,11 @@ func (m *memBackend) find(table string, q query) (out []Entity, seen int) {
 		}
 		slices.Sort(names)
 		for _, name := range names {
-			m.tables[table][name].Ascend(func(e *Entity) bool {
+			for _, e := range m.tables[table][name].ordered() {
 				if e.Expired(q.expired) {
 					out = append(out, Entity{PartitionKey: e.PartitionKey, RowKey: e.RowKey, ETag: e.ETag, Expires: e.Expires})
 				}
-				return true
-			})
+			}
 		}
 		return out, len(out)
 	}
@@ -119,32 +183,32 @@ func (m *memBackend) find(table string, q query) (out []Entity, seen int) {
 	switch {
 	case q.rows != nil:
 		for _, r := range q.rows {
-			if e, ok := part.Get(m.at(0, r)); ok {
+			if e, ok := part.Get(r); ok {
 				out = append(out, clone(*e))
 			}
 		}
 		return out, len(out)
 	case q.ranges != nil:
 		for _, r := range q.ranges {
-			m.each(part, r[0], r[1], func(*Entity) { seen++ })
+			seen += len(part.span(r[0], r[1]))
 		}
 	default:
-		m.each(part, q.prefix, q.prefix, func(*Entity) { seen++ })
+		seen = len(part.span(q.prefix, q.prefix))
 	}
 	switch {
 	case q.only == nil && q.ranges != nil:
 		for _, r := range q.ranges {
-			m.each(part, r[0], r[1], func(e *Entity) { out = append(out, clone(*e)) })
+			out = appendClones(out, part.span(r[0], r[1]))
 		}
 	case q.only == nil:
-		m.each(part, q.prefix, q.prefix, func(e *Entity) { out = append(out, clone(*e)) })
+		out = appendClones(out, part.span(q.prefix, q.prefix))
 	case q.only.prefixes != nil:
 		for _, p := range q.only.prefixes {
-			m.each(part, p, p, func(e *Entity) { out = append(out, clone(*e)) })
+			out = appendClones(out, part.span(p, p))
 		}
 	default:
 		for _, r := range q.only.rows {
-			if e, ok := part.Get(m.at(0, r)); ok {
+			if e, ok := part.Get(r); ok {
 				out = append(out, clone(*e))
 			}
 		}
@@ -152,15 +216,11 @@ func (m *memBackend) find(table string, q query) (out []Entity, seen int) {
 	return out, seen
 }
 
-// each calls fn for the rows from `from` up to the end of the rows
-// starting with prefix, in key order.
-func (m *memBackend) each(part *memPartition, from, prefix string, fn func(*Entity)) {
-	visit := func(e *Entity) bool { fn(e); return true }
-	if end, ok := prefixEnd(prefix); ok {
-		part.AscendRange(m.at(0, from), m.at(1, end), visit)
-		return
+func appendClones(out []Entity, rows []*Entity) []Entity {
+	for _, e := range rows {
+		out = append(out, clone(*e))
 	}
-	part.AscendGreaterOrEqual(m.at(0, from), visit)
+	return out
 }
 
 func (m *memBackend) submit(_ context.Context, table, partition string, ops []Op) error {
@@ -172,7 +232,7 @@ func (m *memBackend) submit(_ context.Context, table, partition string, ops []Op
 		var cur Entity
 		exists := false
 		if part != nil {
-			if p, ok := part.Get(m.at(0, o.Entity.RowKey)); ok {
+			if p, ok := part.Get(o.Entity.RowKey); ok {
 				cur, exists = *p, true
 			}
 		}
@@ -186,11 +246,11 @@ func (m *memBackend) submit(_ context.Context, table, partition string, ops []Op
 	}
 	for _, o := range ops {
 		if o.Kind == Delete {
-			part.Delete(m.at(0, o.Entity.RowKey))
+			part.Delete(o.Entity.RowKey)
 			continue
 		}
 		var e Entity
-		if cur, ok := part.Get(m.at(0, o.Entity.RowKey)); ok {
+		if cur, ok := part.Get(o.Entity.RowKey); ok {
 			// A rewrite: the stored keys (and an unchanged Text) are
 			// already the store's own copies.
 			e = clone(o.Entity)
@@ -206,7 +266,7 @@ func (m *memBackend) submit(_ context.Context, table, partition string, ops []Op
 		e = normalise(e)
 		m.seq++
 		e.ETag = `W/"m` + strconv.FormatUint(m.seq, 10) + `"`
-		part.ReplaceOrInsert(&e)
+		part.put(e)
 	}
 	if part.Len() == 0 {
 		delete(m.tables[table], partition)
@@ -221,7 +281,7 @@ func (m *memBackend) remove(_ context.Context, table string, k Key, etag string)
 	var cur Entity
 	exists := false
 	if part != nil {
-		if p, ok := part.Get(m.at(0, k.RowKey)); ok {
+		if p, ok := part.Get(k.RowKey); ok {
 			cur, exists = *p, true
 		}
 	}
@@ -229,7 +289,7 @@ func (m *memBackend) remove(_ context.Context, table string, k Key, etag string)
 	if c := precondition(0, o, cur, exists); c != nil {
 		return c
 	}
-	part.Delete(m.at(0, k.RowKey))
+	part.Delete(k.RowKey)
 	if part.Len() == 0 {
 		delete(m.tables[table], k.PartitionKey)
 	}

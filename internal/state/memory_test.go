@@ -2,7 +2,12 @@ package state_test
 
 import (
 	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
 	"testing"
+	"time"
 	"unsafe"
 
 	"github.com/azdetect/azdetect/internal/state"
@@ -33,5 +38,122 @@ func TestMemoryOwnsWhatItKeeps(t *testing.T) {
 	}
 	if g, ok := got[state.Key{PartitionKey: "part", RowKey: "row"}]; !ok || g.Text != "text" {
 		t.Errorf("after the caller's buffer changed: found %v, entity %+v; want Text %q", ok, g, "text")
+	}
+}
+
+// TestMemoryReadsMatchAModel writes, rewrites and deletes random rows of a
+// few partitions in random batches, sweeping now and then, and after each
+// batch compares Get, List and Find with a plain map of what should be
+// stored: the in-memory store's ordered index (rows merged in on the next
+// ordered read, deleted rows dropped lazily) must never show a row that is
+// gone, miss one that is there, or return one out of order.
+func TestMemoryReadsMatchAModel(t *testing.T) {
+	ctx := context.Background()
+	m := state.NewMemory()
+	r := rand.New(rand.NewPCG(1, 2))
+	model := map[state.Key]string{} // key -> Text
+	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	row := func() string { return fmt.Sprintf("g%02d|w%d", r.IntN(60), r.IntN(3)) }
+	part := func() string { return fmt.Sprintf("p%d", r.IntN(3)) }
+	for round := range 300 {
+		var ops []state.Op
+		seen := map[state.Key]bool{}
+		for range 1 + r.IntN(20) {
+			k := state.Key{PartitionKey: part(), RowKey: row()}
+			if seen[k] {
+				continue
+			}
+			seen[k] = true
+			text := fmt.Sprintf("r%d", round)
+			expires := now.Add(time.Hour)
+			if r.IntN(4) == 0 {
+				expires = now.Add(-time.Minute) // swept by the next Sweep
+			}
+			_, exists := model[k]
+			switch {
+			case exists && r.IntN(3) == 0:
+				ops = append(ops, state.Op{Kind: state.Delete, Entity: state.Entity{PartitionKey: k.PartitionKey, RowKey: k.RowKey, ETag: state.ETagAny}})
+				delete(model, k)
+			default:
+				ops = append(ops, state.Op{Kind: state.Upsert, Entity: state.Entity{PartitionKey: k.PartitionKey, RowKey: k.RowKey, Text: text, Expires: expires}})
+				model[k] = text
+				if expires.Before(now) {
+					model[k] = text + "!"
+				}
+			}
+		}
+		if err := m.Apply(ctx, "model", ops); err != nil {
+			t.Fatal(err)
+		}
+		if round%7 == 6 {
+			if _, err := m.Sweep(ctx, "model", now); err != nil {
+				t.Fatal(err)
+			}
+			for k, v := range model {
+				if strings.HasSuffix(v, "!") {
+					delete(model, k)
+				}
+			}
+		}
+		for _, p := range []string{"p0", "p1", "p2"} {
+			var want []string
+			for k, v := range model {
+				if k.PartitionKey == p && strings.HasPrefix(k.RowKey, "g1") {
+					want = append(want, k.RowKey+"="+strings.TrimSuffix(v, "!"))
+				}
+			}
+			slices.Sort(want)
+			list, err := m.List(ctx, "model", p, "g1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, e := range list {
+				got = append(got, e.RowKey+"="+e.Text)
+			}
+			if !slices.Equal(got, want) {
+				t.Fatalf("round %d: List(%s, g1) = %v, want %v", round, p, got, want)
+			}
+			prefixes := []string{"g05|", "g17|", "g3", "g59|w2"}
+			want = want[:0]
+			for k, v := range model {
+				if k.PartitionKey != p {
+					continue
+				}
+				for _, pre := range prefixes {
+					if strings.HasPrefix(k.RowKey, pre) {
+						want = append(want, k.RowKey+"="+strings.TrimSuffix(v, "!"))
+						break
+					}
+				}
+			}
+			slices.Sort(want)
+			found, err := m.Find(ctx, "model", p, prefixes)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = got[:0]
+			for _, e := range found {
+				got = append(got, e.RowKey+"="+e.Text)
+			}
+			if !slices.Equal(got, want) {
+				t.Fatalf("round %d: Find(%s) = %v, want %v", round, p, got, want)
+			}
+		}
+		var keys []state.Key
+		for range 10 {
+			keys = append(keys, state.Key{PartitionKey: part(), RowKey: row()})
+		}
+		got, err := m.Get(ctx, "model", keys)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range keys {
+			v, ok := model[k]
+			e, found := got[k]
+			if ok != found || found && e.Text != strings.TrimSuffix(v, "!") {
+				t.Fatalf("round %d: Get(%v) = %v %q, want %v %q", round, k, found, e.Text, ok, v)
+			}
+		}
 	}
 }
