@@ -1,6 +1,7 @@
 package state
 
 import (
+	"cmp"
 	"context"
 	"slices"
 	"strconv"
@@ -36,83 +37,118 @@ type memBackend struct {
 // returns, not the partition's size. Rows written since the last ordered
 // read wait in pending and are merged in once, on the next one (a batch
 // writes many rows and then reads a few ranges).
+//
+// The entities live in one slice and the indexes hold positions in it: a
+// partition of thousands of rows is a few objects for the garbage
+// collector to trace, not thousands, and merging the order copies no
+// pointers.
 type memPartition struct {
-	rows    map[string]*Entity
-	sorted  []*Entity // by RowKey; may hold deleted rows while deleted is set
-	pending []*Entity // inserted since the last ordered read
+	ents    []Entity         // by position; a deleted row's slot is zero
+	rows    map[string]int32 // row key -> position
+	sorted  []int32          // positions by row key; may hold deleted rows while deleted is set
+	pending []int32          // rows inserted since the last ordered read
 	deleted bool
+	free    []int32 // slots to reuse
+	freeing []int32 // slots of rows deleted since the last ordered read (sorted may still hold them)
 }
 
 func newPartition() *memPartition {
-	return &memPartition{rows: make(map[string]*Entity)}
+	return &memPartition{rows: make(map[string]int32)}
 }
 
-// Get returns the stored entity of a row (the store's own: copy it out).
+// Get returns the stored entity of a row: the store's own, valid until the
+// next write (copy it out).
 func (p *memPartition) Get(row string) (*Entity, bool) {
-	e, ok := p.rows[row]
-	return e, ok
+	i, ok := p.rows[row]
+	if !ok {
+		return nil, false
+	}
+	return &p.ents[i], true
 }
 
-// put stores e, a new row or a rewrite of one (in place: the order holds
-// the same pointer).
+// put stores e, a new row or a rewrite of one (in place).
 func (p *memPartition) put(e Entity) {
-	if cur, ok := p.rows[e.RowKey]; ok {
-		*cur = e
+	if i, ok := p.rows[e.RowKey]; ok {
+		p.ents[i] = e
 		return
 	}
-	n := &e
-	p.rows[e.RowKey] = n
-	p.pending = append(p.pending, n)
+	var i int32
+	if n := len(p.free); n > 0 {
+		i, p.free = p.free[n-1], p.free[:n-1]
+		p.ents[i] = e
+	} else {
+		i = int32(len(p.ents))
+		p.ents = append(p.ents, e)
+	}
+	p.rows[e.RowKey] = i
+	p.pending = append(p.pending, i)
 }
 
 func (p *memPartition) Delete(row string) {
-	if _, ok := p.rows[row]; ok {
+	if i, ok := p.rows[row]; ok {
 		delete(p.rows, row)
+		p.ents[i] = Entity{}
+		p.freeing = append(p.freeing, i)
 		p.deleted = true
 	}
 }
 
 func (p *memPartition) Len() int { return len(p.rows) }
 
-// ordered returns the rows in row-key order.
-func (p *memPartition) ordered() []*Entity {
-	live := func(e *Entity) bool { return p.rows[e.RowKey] == e }
+// ordered returns the rows' positions in row-key order.
+func (p *memPartition) ordered() []int32 {
 	if p.deleted {
-		p.sorted = slices.DeleteFunc(p.sorted, func(e *Entity) bool { return !live(e) })
-		p.pending = slices.DeleteFunc(p.pending, func(e *Entity) bool { return !live(e) })
+		// A slot is not reused before this: every stale position is one
+		// whose row is no longer in rows at that position.
+		live := func(i int32) bool {
+			j, ok := p.rows[p.ents[i].RowKey]
+			return ok && j == i
+		}
+		p.sorted = slices.DeleteFunc(p.sorted, func(i int32) bool { return !live(i) })
+		p.pending = slices.DeleteFunc(p.pending, func(i int32) bool { return !live(i) })
+		p.free = append(p.free, p.freeing...)
+		p.freeing = p.freeing[:0]
 		p.deleted = false
 	}
 	if len(p.pending) == 0 {
 		return p.sorted
 	}
-	slices.SortFunc(p.pending, func(a, b *Entity) int { return strings.Compare(a.RowKey, b.RowKey) })
+	slices.SortFunc(p.pending, func(a, b int32) int { return strings.Compare(p.ents[a].RowKey, p.ents[b].RowKey) })
 	// Each pending row finds its place by binary search; the rows between
 	// are copied as a block: k·log n comparisons, not n.
-	merged := make([]*Entity, 0, len(p.sorted)+len(p.pending))
+	merged := make([]int32, 0, len(p.sorted)+len(p.pending))
 	rest := p.sorted
-	for _, e := range p.pending {
-		i, _ := slices.BinarySearchFunc(rest, e.RowKey, byKey)
-		merged = append(append(merged, rest[:i]...), e)
-		rest = rest[i:]
+	for _, i := range p.pending {
+		at, _ := slices.BinarySearchFunc(rest, p.ents[i].RowKey, p.byKey)
+		merged = append(append(merged, rest[:at]...), i)
+		rest = rest[at:]
 	}
 	merged = append(merged, rest...)
 	p.sorted, p.pending = merged, p.pending[:0]
 	return p.sorted
 }
 
-func byKey(e *Entity, row string) int { return strings.Compare(e.RowKey, row) }
+func (p *memPartition) byKey(i int32, row string) int { return strings.Compare(p.ents[i].RowKey, row) }
 
-// span returns the rows from `from` up to the end of the rows starting
-// with prefix, in key order.
-func (p *memPartition) span(from, prefix string) []*Entity {
+// span returns the positions of the rows from `from` up to the end of the
+// rows starting with prefix, in key order.
+func (p *memPartition) span(from, prefix string) []int32 {
 	rows := p.ordered()
-	i, _ := slices.BinarySearchFunc(rows, from, byKey)
+	i, _ := slices.BinarySearchFunc(rows, from, p.byKey)
 	j := len(rows)
 	if end, ok := prefixEnd(prefix); ok {
-		j, _ = slices.BinarySearchFunc(rows[i:], end, byKey)
+		j, _ = slices.BinarySearchFunc(rows[i:], end, p.byKey)
 		j += i
 	}
 	return rows[i:max(i, j)]
+}
+
+// clones appends copies of the entities at positions.
+func (p *memPartition) clones(out []Entity, positions []int32) []Entity {
+	for _, i := range positions {
+		out = append(out, clone(p.ents[i]))
+	}
+	return out
 }
 
 func (m *memBackend) createTable(_ context.Context, table string) error {
@@ -161,19 +197,17 @@ func (m *memBackend) find(table string, q query) (out []Entity, seen int) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if !q.expired.IsZero() {
-		// The service pages in key order.
-		names := make([]string, 0, len(m.tables[table]))
-		for name := range m.tables[table] {
-			names = append(names, name)
-		}
-		slices.Sort(names)
-		for _, name := range names {
-			for _, e := range m.tables[table][name].ordered() {
-				if e.Expired(q.expired) {
+		for _, part := range m.tables[table] {
+			for _, i := range part.rows {
+				if e := &part.ents[i]; e.Expired(q.expired) {
 					out = append(out, Entity{PartitionKey: e.PartitionKey, RowKey: e.RowKey, ETag: e.ETag, Expires: e.Expires})
 				}
 			}
 		}
+		// The service pages in key order.
+		slices.SortFunc(out, func(a, b Entity) int {
+			return cmp.Or(strings.Compare(a.PartitionKey, b.PartitionKey), strings.Compare(a.RowKey, b.RowKey))
+		})
 		return out, len(out)
 	}
 	part := m.tables[table][q.partition]
@@ -198,13 +232,13 @@ func (m *memBackend) find(table string, q query) (out []Entity, seen int) {
 	switch {
 	case q.only == nil && q.ranges != nil:
 		for _, r := range q.ranges {
-			out = appendClones(out, part.span(r[0], r[1]))
+			out = part.clones(out, part.span(r[0], r[1]))
 		}
 	case q.only == nil:
-		out = appendClones(out, part.span(q.prefix, q.prefix))
+		out = part.clones(out, part.span(q.prefix, q.prefix))
 	case q.only.prefixes != nil:
 		for _, p := range q.only.prefixes {
-			out = appendClones(out, part.span(p, p))
+			out = part.clones(out, part.span(p, p))
 		}
 	default:
 		for _, r := range q.only.rows {
@@ -214,13 +248,6 @@ func (m *memBackend) find(table string, q query) (out []Entity, seen int) {
 		}
 	}
 	return out, seen
-}
-
-func appendClones(out []Entity, rows []*Entity) []Entity {
-	for _, e := range rows {
-		out = append(out, clone(*e))
-	}
-	return out
 }
 
 func (m *memBackend) submit(_ context.Context, table, partition string, ops []Op) error {
