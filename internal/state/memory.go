@@ -26,7 +26,11 @@ func NewMemory() *Memory {
 }
 
 type memBackend struct {
-	mu     sync.Mutex
+	// mu: reads (get, find) share it, so that stateful rules evaluated at
+	// once (the engine runs them on goroutines of their own) read at once;
+	// a write leaves every partition it touched in order (tidy), so reads
+	// change nothing.
+	mu     sync.RWMutex
 	seq    uint64
 	tables map[string]map[string]*memPartition // table -> partition
 }
@@ -34,9 +38,8 @@ type memBackend struct {
 // memPartition is one partition's entities, by row key (point reads and
 // writes) and in row-key order (ranges and prefixes), as the service keeps
 // them: a range or prefix query costs a binary search and the rows it
-// returns, not the partition's size. Rows written since the last ordered
-// read wait in pending and are merged in once, on the next one (a batch
-// writes many rows and then reads a few ranges).
+// returns, not the partition's size. The rows a transaction inserts wait
+// in pending and are merged in once, at its end (tidy).
 //
 // The entities live in one slice and the indexes hold positions in it: a
 // partition of thousands of rows is a few objects for the garbage
@@ -46,10 +49,10 @@ type memPartition struct {
 	ents    []Entity         // by position; a deleted row's slot is zero
 	rows    map[string]int32 // row key -> position
 	sorted  []int32          // positions by row key; may hold deleted rows while deleted is set
-	pending []int32          // rows inserted since the last ordered read
+	pending []int32          // rows inserted by the transaction under way
 	deleted bool
 	free    []int32 // slots to reuse
-	freeing []int32 // slots of rows deleted since the last ordered read (sorted may still hold them)
+	freeing []int32 // slots of rows deleted by the transaction under way (sorted may still hold them)
 }
 
 func newPartition() *memPartition {
@@ -95,8 +98,9 @@ func (p *memPartition) Delete(row string) {
 
 func (p *memPartition) Len() int { return len(p.rows) }
 
-// ordered returns the rows' positions in row-key order.
-func (p *memPartition) ordered() []int32 {
+// tidy merges the rows inserted into the order and drops the deleted ones
+// from it: what a write does last, with the lock held for writing.
+func (p *memPartition) tidy() {
 	if p.deleted {
 		// A slot is not reused before this: every stale position is one
 		// whose row is no longer in rows at that position.
@@ -111,7 +115,7 @@ func (p *memPartition) ordered() []int32 {
 		p.deleted = false
 	}
 	if len(p.pending) == 0 {
-		return p.sorted
+		return
 	}
 	slices.SortFunc(p.pending, func(a, b int32) int { return strings.Compare(p.ents[a].RowKey, p.ents[b].RowKey) })
 	// Each pending row finds its place by binary search; the rows between
@@ -125,7 +129,6 @@ func (p *memPartition) ordered() []int32 {
 	}
 	merged = append(merged, rest...)
 	p.sorted, p.pending = merged, p.pending[:0]
-	return p.sorted
 }
 
 func (p *memPartition) byKey(i int32, row string) int { return strings.Compare(p.ents[i].RowKey, row) }
@@ -133,7 +136,7 @@ func (p *memPartition) byKey(i int32, row string) int { return strings.Compare(p
 // span returns the positions of the rows from `from` up to the end of the
 // rows starting with prefix, in key order.
 func (p *memPartition) span(from, prefix string) []int32 {
-	rows := p.ordered()
+	rows := p.sorted
 	i, _ := slices.BinarySearchFunc(rows, from, p.byKey)
 	j := len(rows)
 	if end, ok := prefixEnd(prefix); ok {
@@ -162,8 +165,8 @@ func (m *memBackend) createTable(_ context.Context, table string) error {
 
 // get returns a copy: a caller's change to Data must not change the store.
 func (m *memBackend) get(_ context.Context, table string, k Key) (Entity, bool, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	m.mu.RLock()
+	defer m.mu.RUnlock()
 	part := m.tables[table][k.PartitionKey]
 	if part == nil {
 		return Entity{}, false, nil
@@ -194,8 +197,8 @@ func (m *memBackend) query(_ context.Context, table string, q query, fn func([]E
 // find returns what q selects (narrowed to q.only when set) and how many
 // entities the service would return for q.
 func (m *memBackend) find(table string, q query) (out []Entity, seen int) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	m.mu.RLock()
+	defer m.mu.RUnlock()
 	if !q.expired.IsZero() {
 		for _, part := range m.tables[table] {
 			for _, i := range part.rows {
@@ -295,6 +298,7 @@ func (m *memBackend) submit(_ context.Context, table, partition string, ops []Op
 		e.ETag = `W/"m` + strconv.FormatUint(m.seq, 10) + `"`
 		part.put(e)
 	}
+	part.tidy()
 	if part.Len() == 0 {
 		delete(m.tables[table], partition)
 	}
@@ -317,6 +321,7 @@ func (m *memBackend) remove(_ context.Context, table string, k Key, etag string)
 		return c
 	}
 	part.Delete(k.RowKey)
+	part.tidy()
 	if part.Len() == 0 {
 		delete(m.tables[table], k.PartitionKey)
 	}
