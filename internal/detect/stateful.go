@@ -194,6 +194,16 @@ func appendLower(b []byte, chunk string) []byte {
 }
 
 func firstValue(ev *event.Event, res *resolver) (string, bool) {
+	if len(res.cands) == 1 {
+		// A normalised field (most group-by and term fields): read it
+		// without building a slice of values.
+		if g, ok := res.cands[0].(getName); ok {
+			if s, ok := ev.Normalised(string(g)); ok {
+				s = strings.TrimSpace(s)
+				return s, s != ""
+			}
+		}
+	}
 	vals, _ := res.get(ev, nil)
 	for _, v := range vals {
 		if s := strings.TrimSpace(v.String()); s != "" {

@@ -102,8 +102,9 @@ type writerRow struct {
 // thresholdRow is a row key of a group and writer: the group's rows of
 // every writer share its prefix.
 func thresholdRow(group, writer string) (row, prefix string) {
-	prefix = state.Escape(group) + "|"
-	return prefix + state.Escape(writer), prefix
+	g := state.Escape(group)
+	row = g + "|" + state.Escape(writer)
+	return row, row[:len(g)+1]
 }
 
 // Matches implements Kind.
@@ -121,7 +122,13 @@ func (k *ThresholdKind) Matches(ctx context.Context, r *Rule, events []*event.Ev
 	byEvent := map[seen]*writerRow{}
 	partOf := map[time.Time]string{}
 	var own []state.Key
-	for _, ev := range events {
+	// Rows, buckets and their first event come from slabs of the batch's
+	// size (at most one of each per event): three allocations, not three
+	// per group.
+	rowSlab := make([]writerRow, 0, len(events))
+	bucketSlab := make([]bucket, 0, len(events))
+	evSlab := make([]*event.Event, 2*len(events))
+	for n, ev := range events {
 		g, ok := k.groupKey(ev)
 		if !ok || ev.Time.IsZero() {
 			continue
@@ -142,13 +149,15 @@ func (k *ThresholdKind) Matches(ctx context.Context, r *Rule, events []*event.Ev
 		gk := gkey{pk, prefix}
 		b := buckets[gk]
 		if b == nil {
-			b = &bucket{group: g, window: ws}
+			bucketSlab = append(bucketSlab, bucket{group: g, window: ws, events: evSlab[2*n : 2*n : 2*n+1]})
+			b = &bucketSlab[len(bucketSlab)-1]
 			buckets[gk] = b
 			groupOrder = append(groupOrder, gk)
 		}
 		b.events = append(b.events, ev)
 		key := state.Key{PartitionKey: pk, RowKey: rk}
-		wr := &writerRow{b: b, events: []*event.Event{ev}}
+		rowSlab = append(rowSlab, writerRow{b: b, events: append(evSlab[2*n+1:2*n+1:2*n+2], ev)})
+		wr := &rowSlab[len(rowSlab)-1]
 		rows[key] = wr
 		byEvent[sk] = wr
 		own = append(own, key)
@@ -180,11 +189,13 @@ func (k *ThresholdKind) Matches(ctx context.Context, r *Rule, events []*event.Ev
 		blame: func(key state.Key) []*event.Event { return rows[key].events },
 		step: func(key state.Key, cur state.Entity, found bool) (state.Op, bool, error) {
 			wr := rows[key]
-			d, n, changed, err := k.count(key, cur, found, wr.events)
+			wr.d = thresholdData{} // a retry after a conflict starts from what it read
+			n, changed, err := k.count(key, cur, found, wr.events, &wr.d)
 			if err != nil {
 				return state.Op{}, false, err
 			}
-			wr.counted, wr.d, wr.n = true, d, n
+			d := &wr.d
+			wr.counted, wr.n = true, n
 			if !changed {
 				return state.Op{}, false, nil
 			}
@@ -213,11 +224,13 @@ func (k *ThresholdKind) Matches(ctx context.Context, r *Rule, events []*event.Ev
 		return gkey{key.PartitionKey, key.RowKey[:i+1]}
 	}
 	sumOver := func(stored map[state.Key]state.Entity) (map[gkey]*total, error) {
-		totals := map[gkey]*total{}
+		totals := make(map[gkey]*total, len(buckets))
+		slab := make([]total, 0, len(buckets)) // a total per bucket at most
 		add := func(gk gkey, n int64, d thresholdData) {
 			tt := totals[gk]
 			if tt == nil {
-				tt = &total{}
+				slab = append(slab, total{})
+				tt = &slab[len(slab)-1]
 				totals[gk] = tt
 			}
 			tt.n += n
@@ -367,10 +380,10 @@ func findRows(ctx context.Context, store state.Store, parts []string, prefixes m
 
 // count adds one writer's events of a batch to its row: those after the
 // watermark (or, without a position, whose keys it does not hold).
-func (k *ThresholdKind) count(key state.Key, cur state.Entity, found bool, evs []*event.Event) (thresholdData, int64, bool, error) {
-	var d thresholdData
-	if err := loadState("threshold", key, cur, found, &d); err != nil {
-		return d, 0, false, err
+// count decodes the row into d (zero) and adds the writer's events to it.
+func (k *ThresholdKind) count(key state.Key, cur state.Entity, found bool, evs []*event.Event, d *thresholdData) (int64, bool, error) {
+	if err := loadState("threshold", key, cur, found, d); err != nil {
+		return 0, false, err
 	}
 	n := cur.Count
 	if !found {
@@ -404,24 +417,40 @@ func (k *ThresholdKind) count(key state.Key, cur state.Entity, found bool, evs [
 				continue
 			}
 			v = BoundedLower(v)
-			if have == nil {
-				have = make(map[uint64]bool, len(d.Hashes)/8+1)
+			h := valueHash(v)
+			distinct := len(d.Hashes) / 8
+			if have == nil && distinct > smallDistinct {
+				have = make(map[uint64]bool, distinct+1)
 				for i := 0; i+8 <= len(d.Hashes); i += 8 {
 					have[binary.BigEndian.Uint64(d.Hashes[i:])] = true
 				}
 			}
-			h := valueHash(v)
-			if have[h] || len(have) >= maxDistinct {
+			if have != nil && have[h] || have == nil && hasHash(d.Hashes, h) || distinct >= maxDistinct {
 				continue
 			}
-			have[h] = true
+			if have != nil {
+				have[h] = true
+			}
 			d.Hashes = binary.BigEndian.AppendUint64(d.Hashes, h)
 			if len(d.Values) < maxShownValues {
 				d.Values = append(d.Values, v)
 			}
 		}
 	}
-	return d, n, changed, nil
+	return n, changed, nil
+}
+
+// smallDistinct is how many distinct-value hashes count searches in place
+// before it builds a set of them.
+const smallDistinct = 32
+
+func hasHash(hashes []byte, h uint64) bool {
+	for i := 0; i+8 <= len(hashes); i += 8 {
+		if binary.BigEndian.Uint64(hashes[i:]) == h {
+			return true
+		}
+	}
+	return false
 }
 
 // admit reports whether ev is counted for the first time, and if so moves

@@ -46,6 +46,7 @@ type memBackend struct {
 // collector to trace, not thousands, and merging the order copies no
 // pointers.
 type memPartition struct {
+	name    string           // the partition key (the store's own copy)
 	ents    []Entity         // by position; a deleted row's slot is zero
 	rows    map[string]int32 // row key -> position
 	sorted  []int32          // positions by row key; may hold deleted rows while deleted is set
@@ -55,8 +56,8 @@ type memPartition struct {
 	freeing []int32 // slots of rows deleted by the transaction under way (sorted may still hold them)
 }
 
-func newPartition() *memPartition {
-	return &memPartition{rows: make(map[string]int32)}
+func newPartition(name string) *memPartition {
+	return &memPartition{name: strings.Clone(name), rows: make(map[string]int32)}
 }
 
 // Get returns the stored entity of a row: the store's own, valid until the
@@ -138,12 +139,29 @@ func (p *memPartition) byKey(i int32, row string) int { return strings.Compare(p
 func (p *memPartition) span(from, prefix string) []int32 {
 	rows := p.sorted
 	i, _ := slices.BinarySearchFunc(rows, from, p.byKey)
-	j := len(rows)
-	if end, ok := prefixEnd(prefix); ok {
-		j, _ = slices.BinarySearchFunc(rows[i:], end, p.byKey)
-		j += i
+	// The end: prefixEnd(prefix), compared without building it.
+	t := strings.TrimRightFunc(prefix, func(r rune) bool { return r >= 0x7E })
+	if t == "" {
+		return rows[i:] // no end: to the last row
 	}
-	return rows[i:max(i, j)]
+	j, _ := slices.BinarySearchFunc(rows[i:], t, func(at int32, t string) int {
+		if beforeEnd(p.ents[at].RowKey, t) {
+			return -1
+		}
+		return 1
+	})
+	return rows[i : i+j]
+}
+
+// beforeEnd reports whether row sorts before prefixEnd(t): t with its last
+// byte incremented.
+func beforeEnd(row, t string) bool {
+	n := len(t)
+	head := row[:min(len(row), n-1)]
+	if c := strings.Compare(head, t[:n-1]); c != 0 {
+		return c < 0
+	}
+	return len(row) < n || row[n-1] <= t[n-1]
 }
 
 // clones appends copies of the entities at positions.
@@ -271,8 +289,8 @@ func (m *memBackend) submit(_ context.Context, table, partition string, ops []Op
 		}
 	}
 	if part == nil {
-		part = newPartition()
-		m.tables[table][strings.Clone(partition)] = part
+		part = newPartition(partition)
+		m.tables[table][part.name] = part
 	}
 	for _, o := range ops {
 		if o.Kind == Delete {
@@ -284,18 +302,19 @@ func (m *memBackend) submit(_ context.Context, table, partition string, ops []Op
 			// A rewrite: the stored keys (and an unchanged Text) are
 			// already the store's own copies.
 			e = clone(o.Entity)
-			e.PartitionKey, e.RowKey = cur.PartitionKey, cur.RowKey
+			e.PartitionKey, e.RowKey = part.name, cur.RowKey
 			if e.Text != cur.Text {
 				e.Text = strings.Clone(e.Text)
 			} else {
 				e.Text = cur.Text
 			}
 		} else {
-			e = owned(o.Entity)
+			e = owned(o.Entity, part.name)
 		}
 		e = normalise(e)
 		m.seq++
-		e.ETag = `W/"m` + strconv.FormatUint(m.seq, 10) + `"`
+		var tag [32]byte
+		e.ETag = string(append(strconv.AppendUint(append(tag[:0], `W/"m`...), m.seq, 10), '"'))
 		part.put(e)
 	}
 	part.tidy()
@@ -351,9 +370,16 @@ func precondition(i int, o Op, cur Entity, exists bool) *txConflict {
 // owned is a copy of e that shares no memory with the caller's: a key or
 // Text may be a view into a record's bytes (the decoders do not copy), and
 // the store would keep the whole record alive with it.
-func owned(e Entity) Entity {
+// The partition key is the partition's own copy; the row key and Text
+// share one allocation.
+func owned(e Entity, partition string) Entity {
 	e = clone(e)
-	e.PartitionKey, e.RowKey, e.Text = strings.Clone(e.PartitionKey), strings.Clone(e.RowKey), strings.Clone(e.Text)
+	var b strings.Builder
+	b.Grow(len(e.RowKey) + len(e.Text))
+	b.WriteString(e.RowKey)
+	b.WriteString(e.Text)
+	both := b.String()
+	e.PartitionKey, e.RowKey, e.Text = partition, both[:len(e.RowKey)], both[len(e.RowKey):]
 	return e
 }
 

@@ -56,6 +56,7 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // Store is the state the detection engine reads and writes once per batch.
@@ -257,7 +258,20 @@ const (
 
 // Escape turns any string into a valid, short key (or key part).
 func Escape(s string) string {
+	if len(s) <= MaxKeyLen && keySafe(s) {
+		return s // nothing to escape: no copy
+	}
 	return shorten(appendEscaped(make([]byte, 0, len(s)+8), s))
+}
+
+// keySafe reports whether Escape leaves s as it is (up to its length).
+func keySafe(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !keyByteSafe(s[i]) {
+			return false
+		}
+	}
+	return true
 }
 
 // JoinKey escapes each part and joins them with '|' into one valid key of
@@ -273,6 +287,9 @@ func JoinKey(parts ...string) string {
 			b = append(b, keySep)
 		}
 		b = appendEscaped(b, p)
+	}
+	if len(b) <= MaxKeyLen {
+		return unsafe.String(unsafe.SliceData(b), len(b)) // b is not used again: no second copy
 	}
 	return shorten(b)
 }
