@@ -164,10 +164,10 @@ func beforeEnd(row, t string) bool {
 	return len(row) < n || row[n-1] <= t[n-1]
 }
 
-// clones appends copies of the entities at positions.
+// clones appends copies of the entities at positions (their Data shared).
 func (p *memPartition) clones(out []Entity, positions []int32) []Entity {
 	for _, i := range positions {
-		out = append(out, clone(p.ents[i]))
+		out = append(out, p.ents[i])
 	}
 	return out
 }
@@ -181,7 +181,7 @@ func (m *memBackend) createTable(_ context.Context, table string) error {
 	return nil
 }
 
-// get returns a copy: a caller's change to Data must not change the store.
+// get returns a copy of the entity (its Data shared: see Entity.Data).
 func (m *memBackend) get(_ context.Context, table string, k Key) (Entity, bool, error) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
@@ -193,7 +193,7 @@ func (m *memBackend) get(_ context.Context, table string, k Key) (Entity, bool, 
 	if !ok {
 		return Entity{}, false, nil
 	}
-	return clone(*e), true, nil
+	return *e, true, nil
 }
 
 func (m *memBackend) query(_ context.Context, table string, q query, fn func([]Entity) error) (trips, seen int, err error) {
@@ -239,7 +239,7 @@ func (m *memBackend) find(table string, q query) (out []Entity, seen int) {
 	case q.rows != nil:
 		for _, r := range q.rows {
 			if e, ok := part.Get(r); ok {
-				out = append(out, clone(*e))
+				out = append(out, *e)
 			}
 		}
 		return out, len(out)
@@ -264,7 +264,7 @@ func (m *memBackend) find(table string, q query) (out []Entity, seen int) {
 	default:
 		for _, r := range q.only.rows {
 			if e, ok := part.Get(r); ok {
-				out = append(out, clone(*e))
+				out = append(out, *e)
 			}
 		}
 	}
@@ -301,7 +301,7 @@ func (m *memBackend) submit(_ context.Context, table, partition string, ops []Op
 		if cur, ok := part.Get(o.Entity.RowKey); ok {
 			// A rewrite: the stored keys (and an unchanged Text) are
 			// already the store's own copies.
-			e = clone(o.Entity)
+			e = o.Entity
 			e.PartitionKey, e.RowKey = part.name, cur.RowKey
 			if e.Text != cur.Text {
 				e.Text = strings.Clone(e.Text)
@@ -367,13 +367,12 @@ func precondition(i int, o Op, cur Entity, exists bool) *txConflict {
 	return nil
 }
 
-// owned is a copy of e that shares no memory with the caller's: a key or
-// Text may be a view into a record's bytes (the decoders do not copy), and
-// the store would keep the whole record alive with it.
-// The partition key is the partition's own copy; the row key and Text
-// share one allocation.
+// owned is e with keys and Text the store's own: a key or Text may be a
+// view into a record's bytes (the decoders do not copy), and the store
+// would keep the whole record alive with it. The partition key is the
+// partition's copy; the row key and Text share one allocation. Data is
+// kept as given (Entity.Data).
 func owned(e Entity, partition string) Entity {
-	e = clone(e)
 	var b strings.Builder
 	b.Grow(len(e.RowKey) + len(e.Text))
 	b.WriteString(e.RowKey)
@@ -383,11 +382,5 @@ func owned(e Entity, partition string) Entity {
 	return e
 }
 
-func clone(e Entity) Entity {
-	if e.Data != nil {
-		e.Data = slices.Clone(e.Data)
-	}
-	return e
-}
 
 var _ Store = (*Memory)(nil)

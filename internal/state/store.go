@@ -156,7 +156,11 @@ type Entity struct {
 	Count int64
 	Time  time.Time
 	Text  string
-	Data  []byte
+	// Data is shared, not copied: what a store returns must not be
+	// changed, and what is written must not be changed after Apply (the
+	// stateful kinds read it with json.Unmarshal and write what
+	// json.Marshal returns).
+	Data []byte
 }
 
 // Key returns the entity's key.
