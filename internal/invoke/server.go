@@ -594,13 +594,22 @@ func (s *Server) readRequest(w http.ResponseWriter, r *http.Request) (Request, e
 	return ParseRequest(buf)
 }
 
+// presizeBytes is the largest declared length readBody allocates at once,
+// after the first bytes: more than a batch of 100 Event Hub events of
+// ~100 KB, double-encoded.
+const presizeBytes = 32 << 20
+
 var (
 	errBodyTooSlow  = fmt.Errorf("request body arrived slower than %d bytes/s after its first seconds", MinBodyRate)
 	errShuttingDown = errors.New("handler shutting down while the request body arrived; send it again")
 )
 
-// readBody reads r to its end into a buffer that starts small and doubles
-// as bytes arrive, capped at declared when it is known (>= 0).
+// readBody reads r to its end into a buffer that starts small and grows
+// as bytes arrive, capped at declared when it is known (>= 0): once the
+// first 64 KB arrived, at once to the declared length when that is at most
+// presizeBytes (a batch is copied once, not at each doubling), else by
+// doubling. A request that declares a large body and sends little costs
+// little.
 func readBody(r io.Reader, declared int64) ([]byte, error) {
 	const first = 64 << 10
 	size := int64(first)
@@ -611,6 +620,9 @@ func readBody(r io.Reader, declared int64) ([]byte, error) {
 	for {
 		if len(buf) == cap(buf) {
 			next := 2 * int64(cap(buf))
+			if declared >= 0 && declared < presizeBytes {
+				next = declared + 1
+			}
 			if declared >= 0 && next > declared+1 {
 				next = declared + 1
 			}
