@@ -107,10 +107,6 @@ func DecodeEventHub(req Request, binding, dataType string) (EventBatch, error) {
 	if err := metaArray(req, metaSequenceNumberArray, n, &seqs); err != nil {
 		return EventBatch{}, err
 	}
-	var sys []map[string]json.RawMessage
-	if err := metaArray(req, metaSystemPropertiesArray, n, &sys); err != nil {
-		return EventBatch{}, err
-	}
 	// Offsets: OffsetStringArray (6.5+) first; OffsetArray holds numbers or
 	// numeric strings (or -1 on geo-replicated namespaces).
 	var offsets []json.RawMessage
@@ -119,6 +115,14 @@ func DecodeEventHub(req Request, binding, dataType string) (EventBatch, error) {
 	}
 	if offsets == nil {
 		if err := metaArray(req, metaOffsetArray, n, &offsets); err != nil {
+			return EventBatch{}, err
+		}
+	}
+	// The system properties repeat the arrays above: read only when one
+	// is missing (100 maps a batch otherwise).
+	var sys []map[string]json.RawMessage
+	if seqs == nil || offsets == nil {
+		if err := metaArray(req, metaSystemPropertiesArray, n, &sys); err != nil {
 			return EventBatch{}, err
 		}
 	}

@@ -30,6 +30,9 @@ type Request struct {
 	// strs holds the Data values ParseRequest found to be the host's
 	// double-encoded array of strings, decoded (hostStrings), by name.
 	strs map[string][][]byte
+	// buf is the body the values are slices of, when the server read it
+	// into a buffer it reuses (Server.release).
+	buf []byte
 }
 
 // Sys is the "sys" metadata the host adds to every invocation.
