@@ -13,7 +13,7 @@ AZURITE_DIR     ?= .tools/azurite
 export CGO_ENABLED ?= 0
 export GOFLAGS     ?= -trimpath
 
-.PHONY: all build demo test vet fmt bench bench-instructions bench-memory fuzz azurite clean simulate
+.PHONY: all build demo test vet fmt bench bench-serve bench-instructions bench-memory fuzz azurite clean simulate
 
 all: build
 
@@ -52,6 +52,14 @@ simulate:
 bench:
 	$(GO) test -run '^$$' -bench 'Pipeline|JSONValid' -benchmem -cpu 1 -count=1 -benchtime 5x ./internal/pipeline/ | tee bench.out
 	@$(GO) run ./internal/pipeline/benchratio < bench.out
+
+## bench-serve: serve's CPU per 1,000-record Event Hub batch, posted over
+## loopback HTTP in the host's shape, memory state, after BENCH_SERVE_WARM
+## batches (BenchmarkServe), and serve's own part alone (BenchmarkServeOverhead)
+BENCH_SERVE_BATCHES ?= 20
+BENCH_SERVE_WARM    ?= 10
+bench-serve:
+	AZDETECT_BENCH_WARM=$(BENCH_SERVE_WARM) $(GO) test -run '^$$' -bench 'Serve' -benchtime $(BENCH_SERVE_BATCHES)x -count=1 ./handler/
 
 ## bench-memory: peak memory of scan on malformed, bomb and large inputs against their bounds (generated, ~2 GB of temp disk)
 bench-memory:

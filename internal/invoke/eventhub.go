@@ -66,17 +66,30 @@ func DecodeEventHub(req Request, binding, dataType string) (EventBatch, error) {
 	if !ok {
 		return EventBatch{}, badRequest(nil, "request has no Data.%s: the Event Hubs binding of this function", binding)
 	}
-	var elems []json.RawMessage
-	if err := DecodeValue(raw, &elems); err != nil {
-		return EventBatch{}, badRequest(err, "Data.%s is not a JSON array of event bodies (double-encoded as the host sends it)", binding)
-	}
-	batch := EventBatch{Events: make([]Event, len(elems))}
-	for i, el := range elems {
-		body, err := eventBody(el, dataType)
-		if err != nil {
-			return EventBatch{}, badRequest(err, "Data.%s[%d]", binding, i)
+	var batch EventBatch
+	if strs, ok := req.bindingStrings(binding); ok {
+		// The host's shape, decoded in one pass.
+		batch.Events = make([]Event, len(strs))
+		for i, s := range strs {
+			body, err := stringBody(s, dataType)
+			if err != nil {
+				return EventBatch{}, badRequest(err, "Data.%s[%d]", binding, i)
+			}
+			batch.Events[i] = Event{Body: body, SequenceNumber: -1}
 		}
-		batch.Events[i] = Event{Body: body, SequenceNumber: -1}
+	} else {
+		var elems []json.RawMessage
+		if err := DecodeValue(raw, &elems); err != nil {
+			return EventBatch{}, badRequest(err, "Data.%s is not a JSON array of event bodies (double-encoded as the host sends it)", binding)
+		}
+		batch.Events = make([]Event, len(elems))
+		for i, el := range elems {
+			body, err := eventBody(el, dataType)
+			if err != nil {
+				return EventBatch{}, badRequest(err, "Data.%s[%d]", binding, i)
+			}
+			batch.Events[i] = Event{Body: body, SequenceNumber: -1}
+		}
 	}
 
 	if pc, ok := req.Meta(metaPartitionContext); ok {
@@ -94,10 +107,6 @@ func DecodeEventHub(req Request, binding, dataType string) (EventBatch, error) {
 	if err := metaArray(req, metaSequenceNumberArray, n, &seqs); err != nil {
 		return EventBatch{}, err
 	}
-	var sys []map[string]json.RawMessage
-	if err := metaArray(req, metaSystemPropertiesArray, n, &sys); err != nil {
-		return EventBatch{}, err
-	}
 	// Offsets: OffsetStringArray (6.5+) first; OffsetArray holds numbers or
 	// numeric strings (or -1 on geo-replicated namespaces).
 	var offsets []json.RawMessage
@@ -106,6 +115,14 @@ func DecodeEventHub(req Request, binding, dataType string) (EventBatch, error) {
 	}
 	if offsets == nil {
 		if err := metaArray(req, metaOffsetArray, n, &offsets); err != nil {
+			return EventBatch{}, err
+		}
+	}
+	// The system properties repeat the arrays above: read only when one
+	// is missing (100 maps a batch otherwise).
+	var sys []map[string]json.RawMessage
+	if seqs == nil || offsets == nil {
+		if err := metaArray(req, metaSystemPropertiesArray, n, &sys); err != nil {
 			return EventBatch{}, err
 		}
 	}
@@ -194,24 +211,33 @@ func eventBody(el json.RawMessage, dataType string) ([]byte, error) {
 	if err := json.Unmarshal(el, &s); err != nil {
 		return nil, err
 	}
+	return stringBody([]byte(s), dataType)
+}
+
+// stringBody is the event's bytes from the text of a string element of
+// the bodies array: the text itself (dataType string), base64 (binary), or
+// either (no dataType). The result may share s's memory.
+func stringBody(s []byte, dataType string) ([]byte, error) {
 	switch strings.ToLower(dataType) {
 	case DataTypeString:
-		return []byte(s), nil
+		return s, nil
 	case DataTypeBinary:
-		b, err := base64.StdEncoding.DecodeString(s)
+		b := make([]byte, base64.StdEncoding.DecodedLen(len(s)))
+		n, err := base64.StdEncoding.Decode(b, s)
 		if err != nil {
 			return nil, fmt.Errorf("body is not base64 (dataType binary): %w", err)
 		}
-		return b, nil
+		return b[:n], nil
 	default:
 		// No dataType: a JSON string body, or base64 bytes. Base64 has no
 		// '{', '[' nor blanks, so JSON text is never mistaken for it.
-		if t := strings.TrimSpace(s); t != "" && t[0] != '{' && t[0] != '[' {
-			if b, err := base64.StdEncoding.DecodeString(s); err == nil {
-				return b, nil
+		if t := bytes.TrimSpace(s); len(t) > 0 && t[0] != '{' && t[0] != '[' {
+			b := make([]byte, base64.StdEncoding.DecodedLen(len(s)))
+			if n, err := base64.StdEncoding.Decode(b, s); err == nil {
+				return b[:n], nil
 			}
 		}
-		return []byte(s), nil
+		return s, nil
 	}
 }
 

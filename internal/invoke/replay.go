@@ -306,8 +306,38 @@ func (r *replayer) flushBatch(ctx context.Context) error {
 		return nil
 	}
 	n := len(r.events)
-	now := time.Now().UTC()
-	enq := now.Format("2006-01-02T15:04:05.9999999") // .NET DateTime: no zone suffix
+	data, meta, err := eventHubValues(r.fn, r.opts.Partition, r.seq, r.offset, r.events, time.Now().UTC())
+	if err != nil {
+		return err
+	}
+	for _, b := range r.events {
+		r.seq++
+		r.offset += int64(len(b))
+	}
+	inv := ReplayInvocation{Events: n, Records: r.records, Files: r.files}
+	r.events, r.files, r.records = nil, nil, 0
+	return r.post(ctx, inv, data, meta)
+}
+
+// EventHubRequest is the body of an Event Hubs trigger invocation of fn
+// as the host posts it (reference/functions-contract.md §2.1): the event
+// bodies under Data.<binding>, encoded by fn's dataType, and the batch
+// metadata double-encoded, sequence numbers from seq and offsets from
+// offset on, enqueued at now. Replay posts these; benchmarks post them to
+// serve as the host would.
+func EventHubRequest(fn Function, part PartitionContext, seq, offset int64, bodies []string, now time.Time) ([]byte, error) {
+	data, meta, err := eventHubValues(fn, part, seq, offset, bodies, now)
+	if err != nil {
+		return nil, err
+	}
+	return []byte(jsonText(map[string]any{"Data": data, "Metadata": meta})), nil
+}
+
+// eventHubValues are the Data and Metadata of an Event Hubs invocation
+// (see EventHubRequest).
+func eventHubValues(fn Function, part PartitionContext, seq, offset int64, events []string, now time.Time) (data, meta map[string]any, err error) {
+	n := len(events)
+	enq := now.UTC().Format("2006-01-02T15:04:05.9999999") // .NET DateTime: no zone suffix
 	seqs := make([]int64, n)
 	offs := make([]string, n)
 	times := make([]string, n)
@@ -315,41 +345,40 @@ func (r *replayer) flushBatch(ctx context.Context) error {
 	props := make([]map[string]any, n)
 	sysProps := make([]map[string]any, n)
 	bodies := make([]string, n)
-	for i, body := range r.events {
-		seqs[i], offs[i], times[i] = r.seq, strconv.FormatInt(r.offset, 10), enq
+	for i, body := range events {
+		seqs[i], offs[i], times[i] = seq, strconv.FormatInt(offset, 10), enq
 		props[i] = map[string]any{}
 		sysProps[i] = map[string]any{
-			"SequenceNumber":  r.seq,
-			"Offset":          r.offset,
+			"SequenceNumber":  seq,
+			"Offset":          offset,
 			"OffsetString":    offs[i],
 			"PartitionKey":    nil,
 			"EnqueuedTimeUtc": enq,
 		}
-		switch strings.ToLower(r.fn.DataType) {
+		switch strings.ToLower(fn.DataType) {
 		case DataTypeBinary:
 			bodies[i] = base64.StdEncoding.EncodeToString([]byte(body))
 		default:
 			bodies[i] = body
 		}
-		r.seq++
-		r.offset += int64(len(body))
+		seq++
+		offset += int64(len(body))
 	}
-	var data map[string]any
-	if r.fn.DataType == "" {
+	if fn.DataType == "" {
 		// No dataType: the host sends the bodies parsed, as objects.
 		objs := make([]json.RawMessage, n)
-		for i, b := range r.events {
+		for i, b := range events {
 			if !json.Valid([]byte(b)) {
-				return fmt.Errorf("replay: function %s has no dataType, so the host parses each event as JSON and would fail this batch: event %d is not JSON", r.fn.Name, i)
+				return nil, nil, fmt.Errorf("replay: function %s has no dataType, so the host parses each event as JSON and would fail this batch: event %d is not JSON", fn.Name, i)
 			}
 			objs[i] = json.RawMessage(b)
 		}
-		data = map[string]any{r.fn.Binding: jsonText(objs)}
+		data = map[string]any{fn.Binding: jsonText(objs)}
 	} else {
-		data = map[string]any{r.fn.Binding: jsonText(bodies)}
+		data = map[string]any{fn.Binding: jsonText(bodies)}
 	}
-	meta := map[string]any{
-		metaPartitionContext:      r.opts.Partition,
+	meta = map[string]any{
+		metaPartitionContext:      part,
 		metaSequenceNumberArray:   jsonText(seqs),
 		metaOffsetArray:           jsonText(offs),
 		metaOffsetStringArray:     jsonText(offs),
@@ -357,11 +386,9 @@ func (r *replayer) flushBatch(ctx context.Context) error {
 		metaPartitionKeyArray:     jsonText(keys),
 		metaPropertiesArray:       jsonText(props),
 		metaSystemPropertiesArray: jsonText(sysProps),
-		"sys":                     r.sys(now),
+		"sys":                     sysMeta(fn, now),
 	}
-	inv := ReplayInvocation{Events: n, Records: r.records, Files: r.files}
-	r.events, r.files, r.records = nil, nil, 0
-	return r.post(ctx, inv, data, meta)
+	return data, meta, nil
 }
 
 // blob posts one file as a blob trigger invocation: the bytes as stored
@@ -410,10 +437,13 @@ func (r *replayer) timer(ctx context.Context) error {
 	return r.post(ctx, ReplayInvocation{}, data, map[string]any{"sys": r.sys(time.Now().UTC())})
 }
 
-func (r *replayer) sys(now time.Time) map[string]any {
+func (r *replayer) sys(now time.Time) map[string]any { return sysMeta(r.fn, now) }
+
+// sysMeta is the "sys" metadata the host adds to every invocation of fn.
+func sysMeta(fn Function, now time.Time) map[string]any {
 	return map[string]any{
-		"MethodName": r.fn.Name,
-		"UtcNow":     now.Format("2006-01-02T15:04:05.0000000Z"),
+		"MethodName": fn.Name,
+		"UtcNow":     now.UTC().Format("2006-01-02T15:04:05.0000000Z"),
 		"RandGuid":   newGUID(),
 	}
 }

@@ -26,6 +26,13 @@ import (
 type Request struct {
 	Data     map[string]json.RawMessage `json:"Data"`
 	Metadata map[string]json.RawMessage `json:"Metadata"`
+
+	// strs holds the Data values ParseRequest found to be the host's
+	// double-encoded array of strings, decoded (hostStrings), by name.
+	strs map[string][][]byte
+	// buf is the body the values are slices of, when the server read it
+	// into a buffer it reuses (Server.release).
+	buf []byte
 }
 
 // Sys is the "sys" metadata the host adds to every invocation.
@@ -75,13 +82,13 @@ func DecodeRequest(r io.Reader) (Request, error) {
 // ParseRequest decodes one invocation body. It needs a JSON object with a
 // Data object; Metadata may be missing. Property names match
 // case-insensitively, as the host's own reader does; unknown keys are
-// ignored.
+// ignored. The values are slices of b, which the Request keeps.
 func ParseRequest(b []byte) (Request, error) {
 	if len(bytes.TrimSpace(b)) == 0 {
 		return Request{}, badRequest(nil, "request body is empty: want {\"Data\":{...},\"Metadata\":{...}}")
 	}
-	var req Request
-	if err := json.Unmarshal(b, &req); err != nil {
+	req, err := parseRequest(b)
+	if err != nil {
 		return Request{}, badRequest(err, "request body is not the host's {\"Data\":{...},\"Metadata\":{...}} object")
 	}
 	if req.Data == nil {
@@ -97,6 +104,22 @@ func ParseRequest(b []byte) (Request, error) {
 // case-insensitively.
 func (r Request) Binding(name string) (json.RawMessage, bool) {
 	return lookup(r.Data, name)
+}
+
+// bindingStrings returns the Data value of a binding as the elements of
+// the host's double-encoded array of strings, when it is one: decoded by
+// ParseRequest, or now for a Request built otherwise.
+func (r Request) bindingStrings(name string) ([][]byte, bool) {
+	key, raw, ok := lookupKey(r.Data, name)
+	if !ok {
+		return nil, false
+	}
+	if strs, ok := r.strs[key]; ok {
+		return strs, true
+	}
+	raw = bytes.TrimSpace(raw)
+	strs, end, err := hostStrings(raw, 0)
+	return strs, err == nil && end == len(raw)
 }
 
 // Meta returns the raw Metadata value of a key; keys match
@@ -125,15 +148,21 @@ func (r Request) RetryContext() (RetryContext, bool) {
 }
 
 func lookup(m map[string]json.RawMessage, key string) (json.RawMessage, bool) {
+	_, v, ok := lookupKey(m, key)
+	return v, ok
+}
+
+// lookupKey is lookup that also returns the name the value was found by.
+func lookupKey(m map[string]json.RawMessage, key string) (string, json.RawMessage, bool) {
 	if v, ok := m[key]; ok && !isNull(v) {
-		return v, true
+		return key, v, true
 	}
 	for k, v := range m {
 		if strings.EqualFold(k, key) && !isNull(v) {
-			return v, true
+			return k, v, true
 		}
 	}
-	return nil, false
+	return "", nil, false
 }
 
 func isNull(raw json.RawMessage) bool {

@@ -123,7 +123,8 @@ type Server struct {
 	proc       Processor
 	maint      Maintainer
 
-	slots chan struct{} // one value per running invocation
+	slots  chan struct{} // one value per running invocation
+	bodies sync.Pool     // *[]byte: request body buffers to read into
 
 	mu      sync.Mutex
 	ln      net.Listener
@@ -474,6 +475,7 @@ func (s *Server) invoke(w http.ResponseWriter, r *http.Request, fn Function) {
 		fail(http.StatusBadRequest, fn.Name+": "+err.Error())
 		return
 	}
+	defer s.release(&req) // (again: release is idempotent) on the paths that return early
 	if rc, ok := req.RetryContext(); ok {
 		log = log.With().Int("retry_count", rc.RetryCount).Logger()
 	}
@@ -503,6 +505,7 @@ func (s *Server) invoke(w http.ResponseWriter, r *http.Request, fn Function) {
 			return
 		}
 	}
+	s.release(&req) // decoded: nothing below reads the request's bytes
 	log.Debug().Msg("invocation received")
 
 	// Wait for Attach when the pipeline is still being built.
@@ -586,31 +589,72 @@ func (s *Server) readRequest(w http.ResponseWriter, r *http.Request) (Request, e
 		case <-stop:
 		}
 	}()
-	buf, err := readBody(br, r.ContentLength)
+	var buf []byte
+	if p, ok := s.bodies.Get().(*[]byte); ok {
+		buf = (*p)[:0]
+	}
+	buf, err := readBodyInto(buf, br, r.ContentLength)
 	br.finish()
 	if err != nil {
 		return Request{}, fmt.Errorf("read request body: %w", err)
 	}
-	return ParseRequest(buf)
+	req, err := ParseRequest(buf)
+	req.buf = buf
+	return req, err
 }
+
+// release hands the request's body buffer back for the next invocation,
+// once what was decoded from it no longer needs it: nothing decoded
+// (event bodies, blob bytes, metadata values) shares its memory.
+func (s *Server) release(req *Request) {
+	if req.buf != nil && cap(req.buf) <= maxPooledBody {
+		b := req.buf[:0]
+		s.bodies.Put(&b)
+	}
+	*req = Request{}
+}
+
+// maxPooledBody is the largest body buffer kept for the next invocation.
+const maxPooledBody = 64 << 20
+
+// presizeBytes is the largest declared length readBody allocates at once,
+// after the first bytes: more than a batch of 100 Event Hub events of
+// ~100 KB, double-encoded.
+const presizeBytes = 32 << 20
 
 var (
 	errBodyTooSlow  = fmt.Errorf("request body arrived slower than %d bytes/s after its first seconds", MinBodyRate)
 	errShuttingDown = errors.New("handler shutting down while the request body arrived; send it again")
 )
 
-// readBody reads r to its end into a buffer that starts small and doubles
-// as bytes arrive, capped at declared when it is known (>= 0).
+// readBody reads r to its end into a buffer that starts small and grows
+// as bytes arrive, capped at declared when it is known (>= 0): once the
+// first 64 KB arrived, at once to the declared length when that is at most
+// presizeBytes (a batch is copied once, not at each doubling), else by
+// doubling. A request that declares a large body and sends little costs
+// little.
 func readBody(r io.Reader, declared int64) ([]byte, error) {
+	return readBodyInto(nil, r, declared)
+}
+
+// readBodyInto is readBody into buf's memory, when it is large enough.
+func readBodyInto(buf []byte, r io.Reader, declared int64) ([]byte, error) {
 	const first = 64 << 10
 	size := int64(first)
 	if declared >= 0 && declared < size {
 		size = declared + 1 // +1: see the end of the body without growing
 	}
-	buf := make([]byte, 0, size)
+	if declared >= 0 && declared < presizeBytes && int64(cap(buf)) > declared {
+		buf = buf[:0]
+	} else {
+		buf = make([]byte, 0, size)
+	}
 	for {
 		if len(buf) == cap(buf) {
 			next := 2 * int64(cap(buf))
+			if declared >= 0 && declared < presizeBytes {
+				next = declared + 1
+			}
 			if declared >= 0 && next > declared+1 {
 				next = declared + 1
 			}

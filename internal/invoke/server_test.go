@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -511,5 +513,61 @@ func TestServerRoutesEveryBlobFunction(t *testing.T) {
 	}
 	if n < 3 || len(rec.all()) != n {
 		t.Errorf("%d blob functions, %d inputs processed", n, len(rec.all()))
+	}
+}
+
+// keeper keeps each invocation's inputs unread.
+type keeper struct {
+	mu     sync.Mutex
+	inputs [][]pipeline.Input
+}
+
+func (k *keeper) Process(_ context.Context, inputs []pipeline.Input) (pipeline.Report, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.inputs = append(k.inputs, inputs)
+	return pipeline.Report{}, nil
+}
+
+// The server reads each request body into a buffer it reuses: what an
+// invocation hands the pipeline (event bodies, in every encoding, and blob
+// bytes) must not share that buffer, or the next request would overwrite
+// records still being evaluated, or kept by the rules' state.
+func TestInputsOutliveTheRequestBuffer(t *testing.T) {
+	k := &keeper{}
+	base, _, _ := startServer(t, ServerOptions{Processor: k})
+	rec := func(i int) string {
+		return fmt.Sprintf(`{"records":[{"category":"Administrative","n":"%d \"%s\""}]}`, i, strings.Repeat("x", 1000+i))
+	}
+	var want []string
+	for i := range 6 {
+		var fn, body string
+		switch i % 3 {
+		case 0: // the host's shape: one pass
+			fn, body = "ingest-eventhub", `{"Data":{"events":`+jsonText(jsonText([]string{rec(i), rec(i + 100)}))+`}}`
+			want = append(want, rec(i), rec(i+100))
+		case 1: // single-encoded: encoding/json
+			fn, body = "ingest-eventhub", `{"Data":{"events":`+jsonText([]string{rec(i)})+`}}`
+			want = append(want, rec(i))
+		case 2:
+			fn, body = "ingest-blob", `{"Data":{"blob":"`+base64.StdEncoding.EncodeToString([]byte(rec(i)))+`"}}`
+			want = append(want, rec(i))
+		}
+		if resp, answer := post(t, base+"/"+fn, []byte(body)); resp.StatusCode != http.StatusOK {
+			t.Fatalf("invocation %d: %d %s", i, resp.StatusCode, answer)
+		}
+	}
+	var got []string
+	for _, inputs := range k.inputs {
+		for _, in := range inputs {
+			b, err := io.ReadAll(in.Body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, string(b))
+		}
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("inputs read after later requests:\n%q\nwant\n%q", got, want)
 	}
 }

@@ -398,6 +398,7 @@ type proxy struct {
 	mu                             sync.Mutex
 	afterWrite                     func()
 	by                             map[string]int64
+	trace                          trace
 }
 
 var (
@@ -446,8 +447,13 @@ func newProxy(target *url.URL) (*proxy, error) {
 	rp := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: target.Scheme, Host: target.Host})
 	rp.ModifyResponse = func(resp *http.Response) error {
 		p.requests.Add(1)
+		body, _ := resp.Request.Context().Value(bodyKey{}).([]byte)
+		call := describe(resp.Request.Method, resp.Request.URL, body)
+		call.Status = resp.StatusCode
+		defer func() { p.trace.add(call) }()
 		switch resp.StatusCode {
 		case http.StatusConflict, http.StatusPreconditionFailed:
+			call.Conflict = call.Kind != CallTable // a table that exists is no conflict of state
 			p.conflict(resp.Request)
 		case http.StatusServiceUnavailable:
 			p.throttled.Add(1)
@@ -459,6 +465,7 @@ func newProxy(target *url.URL) (*proxy, error) {
 			}
 			for _, m := range innerStatus.FindAllSubmatch(body, -1) {
 				if s := string(m[1]); s == "409" || s == "412" {
+					call.Conflict = true
 					p.conflict(resp.Request)
 					break
 				}
@@ -475,9 +482,10 @@ func newProxy(target *url.URL) (*proxy, error) {
 		return nil
 	}
 	rp.ErrorLog = log.New(io.Discard, "", 0) // a killed instance's requests end mid-way
-	// Keep each request's body (a transaction's) to name what a conflict wrote.
+	// Keep each request's body (a transaction's, an insert's) to name what
+	// it wrote.
 	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/$batch") {
+		if r.Method == http.MethodPost {
 			body, err := io.ReadAll(r.Body)
 			if err != nil {
 				http.Error(w, err.Error(), http.StatusBadGateway)

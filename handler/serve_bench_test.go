@@ -1,0 +1,346 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/azdetect/azdetect/internal/config"
+	"github.com/azdetect/azdetect/internal/invoke"
+	"github.com/azdetect/azdetect/internal/pipeline"
+	"github.com/azdetect/azdetect/internal/pipeline/benchcorpus"
+)
+
+// Event Hub batches of BenchmarkServe: the host's maxEventBatchSize
+// (host.json) events of serveBenchPerEvent records each.
+const (
+	serveBenchRecords  = 1000
+	serveBenchEvents   = 100
+	serveBenchPerEvent = serveBenchRecords / serveBenchEvents
+)
+
+// rusageThread is Linux's RUSAGE_THREAD: the calling thread's usage.
+const rusageThread = 1
+
+// BenchmarkServe is serve as the Functions host drives it: the handler
+// listening on loopback with memory state (the default settings: alerts
+// as JSON lines on stdout, here discarded; dead letters to a file), and
+// 1,000-record Event Hub invocations posted over one keep-alive HTTP
+// connection, each the host's shape (100 events of {"records":[...]}
+// bodies, the bodies and metadata double-encoded; dataType string as
+// functions/ingest-eventhub declares). The records are benchcorpus's
+// realistic mix without its $logs lines (Storage Analytics writes them to
+// blobs only, never to an Event Hub). AZDETECT_BENCH_WARM batches (10 by
+// default) go first, unmeasured, so that the state is that of an instance
+// that has been running a while; each measured batch is new records, the
+// next sequence numbers of the partition.
+//
+// Reported: serve's CPU per 1,000-record batch in milliseconds (the
+// process's user and system time from getrusage, less the client's own
+// thread, so the handler's reading of the body counts and the writing of
+// it does not), wall time per batch, allocations per record (the
+// process's, the client's few included), alerts per batch.
+// AZDETECT_BENCH_CPUPROFILE=FILE writes a CPU profile of the measured
+// batches alone.
+//
+//	make bench-serve
+func BenchmarkServe(b *testing.B) {
+	dir := b.TempDir()
+	b.Setenv("AZDETECT_STATE", "memory")
+	b.Setenv("AZDETECT_ALERT_SINK", "stdout")
+	b.Setenv("AZDETECT_DEAD_LETTER_FILE", filepath.Join(dir, "dead.jsonl"))
+	b.Setenv("AZDETECT_FUNCTIONS_DIR", "../functions")
+	b.Setenv("FUNCTIONS_CUSTOMHANDLER_PORT", "0")
+	s, err := config.Load()
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(serveBenchLogger(b, s).WithContext(context.Background()))
+	ready := make(chan net.Addr, 1)
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, s, io.Discard, ready) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			b.Errorf("serve: %v", err)
+		}
+	}()
+	select {
+	case addr := <-ready:
+		runServeBench(b, addr.String())
+	case err := <-done:
+		b.Fatalf("serve: %v", err)
+	case <-time.After(30 * time.Second):
+		b.Fatal("serve did not listen")
+	}
+}
+
+// BenchmarkServeOverhead is BenchmarkServe with serve's own part alone:
+// the same server, logger and invocations, but a processor that only
+// reads each event's body to its end, so what it measures is the HTTP
+// exchange, reading and decoding the invocation, the answer and the log
+// lines: what serve adds to the pipeline.
+func BenchmarkServeOverhead(b *testing.B) {
+	b.Setenv("AZDETECT_FUNCTIONS_DIR", "../functions")
+	b.Setenv("FUNCTIONS_CUSTOMHANDLER_PORT", "0")
+	s, err := config.Load()
+	if err != nil {
+		b.Fatal(err)
+	}
+	log := serveBenchLogger(b, s)
+	srv, err := invoke.NewServer(invoke.ServerOptions{
+		Addr: "127.0.0.1:0", FunctionsDir: s.FunctionsDir, Processor: drain{},
+		Logger: log.With().Str("component", "invoke").Logger(),
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	addr, err := srv.Listen()
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(log.WithContext(context.Background()))
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			b.Errorf("serve: %v", err)
+		}
+	}()
+	runServeBench(b, addr.String())
+}
+
+// drain reads each input's body to its end.
+type drain struct{}
+
+func (drain) Process(ctx context.Context, inputs []pipeline.Input) (pipeline.Report, error) {
+	rep := pipeline.Report{BySource: map[string]int{}}
+	for _, in := range inputs {
+		n, err := io.Copy(io.Discard, in.Body)
+		if err != nil {
+			return rep, err
+		}
+		rep.Records += int(n / 2048)
+	}
+	return rep, nil
+}
+
+// serveBenchLogger is the logger serve runs with (runServe), at the
+// settings' level, its lines discarded: formatting them is part of the
+// cost.
+func serveBenchLogger(b *testing.B, s config.Settings) zerolog.Logger {
+	level, err := zerolog.ParseLevel(s.LogLevel)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return hostLogger(zerolog.New(io.Discard).Level(level).With().Timestamp().Logger(), io.Discard, io.Discard)
+}
+
+// runServeBench posts the warm-up batches, then b.N measured ones, to the
+// handler at addr, and reports what the measured ones cost.
+func runServeBench(b *testing.B, addr string) {
+	warm := 10
+	if v := os.Getenv("AZDETECT_BENCH_WARM"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			b.Fatalf("AZDETECT_BENCH_WARM=%q: want a count of batches", v)
+		}
+		warm = n
+	}
+	batches := serveBenchBatches(b, warm+b.N)
+
+	// The client runs on its own OS thread, so that its CPU time can be
+	// told from the handler's.
+	type result struct {
+		serveCPU, wall time.Duration
+		mallocs        uint64
+		alerts         int
+		err            error
+	}
+	res := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		var r result
+		c, err := dialHost(addr)
+		if err != nil {
+			r.err = err
+			res <- r
+			return
+		}
+		defer c.close()
+		for i := range warm {
+			if _, err := c.post(batches[i]); err != nil {
+				r.err = fmt.Errorf("warm-up batch %d: %w", i, err)
+				res <- r
+				return
+			}
+		}
+		runtime.GC() // the warm-up's garbage is not the measured batches'
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		mallocs := ms.Mallocs
+		if path := os.Getenv("AZDETECT_BENCH_CPUPROFILE"); path != "" {
+			f, err := os.Create(path)
+			if err == nil {
+				err = pprof.StartCPUProfile(f)
+			}
+			if err != nil {
+				r.err = fmt.Errorf("AZDETECT_BENCH_CPUPROFILE: %w", err)
+				res <- r
+				return
+			}
+			defer f.Close()
+		}
+		proc0, thread0 := cpuTime(syscall.RUSAGE_SELF), cpuTime(rusageThread)
+		start := time.Now()
+		b.ResetTimer()
+		for i := range b.N {
+			logs, err := c.post(batches[warm+i])
+			if err != nil {
+				r.err = fmt.Errorf("batch %d: %w", warm+i, err)
+				break
+			}
+			r.alerts += alertsIn(logs)
+		}
+		b.StopTimer()
+		r.wall = time.Since(start)
+		r.serveCPU = (cpuTime(syscall.RUSAGE_SELF) - proc0) - (cpuTime(rusageThread) - thread0)
+		pprof.StopCPUProfile() // (none running without AZDETECT_BENCH_CPUPROFILE)
+		runtime.ReadMemStats(&ms)
+		r.mallocs = ms.Mallocs - mallocs
+		res <- r
+	}()
+	r := <-res
+	if r.err != nil {
+		b.Fatal(r.err)
+	}
+	n := float64(b.N)
+	b.ReportMetric(float64(r.serveCPU.Microseconds())/1000/n, "cpu-ms/batch")
+	b.ReportMetric(float64(r.wall.Microseconds())/1000/n, "wall-ms/batch")
+	b.ReportMetric(float64(r.mallocs)/(n*serveBenchRecords), "allocs/record")
+	b.ReportMetric(float64(r.alerts)/n, "alerts/batch")
+	b.ReportMetric(0, "ns/op") // wall time is wall-ms/batch; CPU is what counts
+}
+
+// serveBenchBatches returns n invocation bodies of serveBenchRecords
+// records each, one partition's batches in order.
+func serveBenchBatches(tb testing.TB, n int) [][]byte {
+	tb.Helper()
+	var recs []string
+	for _, r := range benchcorpus.Generate(n * serveBenchRecords * 105 / 100) {
+		if r.Source != "storageanalytics" {
+			recs = append(recs, string(r.Line))
+		}
+	}
+	if len(recs) < n*serveBenchRecords {
+		tb.Fatalf("benchcorpus gave %d Event Hub records, want %d", len(recs), n*serveBenchRecords)
+	}
+	fn := invoke.Function{Name: invoke.FunctionEventHub, Trigger: invoke.TriggerEventHub, Binding: "events", DataType: invoke.DataTypeString}
+	part := invoke.PartitionContext{FullyQualifiedNamespace: "bench.servicebus.windows.net", EventHubName: "azure-logs",
+		ConsumerGroup: "azdetect", PartitionID: "0"}
+	out := make([][]byte, n)
+	var seq, offset int64
+	for i := range out {
+		bodies := make([]string, serveBenchEvents)
+		for e := range bodies {
+			at := i*serveBenchRecords + e*serveBenchPerEvent
+			bodies[e] = `{"records":[` + strings.Join(recs[at:at+serveBenchPerEvent], ",") + `]}`
+			offset += int64(len(bodies[e]))
+		}
+		body, err := invoke.EventHubRequest(fn, part, seq, offset, bodies, time.Now())
+		if err != nil {
+			tb.Fatal(err)
+		}
+		seq += serveBenchEvents
+		out[i] = body
+	}
+	return out
+}
+
+// cpuTime is user plus system time of the process (RUSAGE_SELF) or of the
+// calling thread (RUSAGE_THREAD).
+func cpuTime(who int) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(who, &ru); err != nil {
+		panic(fmt.Sprintf("getrusage: %v", err))
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// hostConn is the host's side of one keep-alive connection, written and
+// read on the calling goroutine alone (net/http's client would use two
+// more), so that the calling thread's CPU time is all of the client's.
+type hostConn struct {
+	conn net.Conn
+	r    *bufio.Reader
+	addr string
+	n    int
+}
+
+func dialHost(addr string) (*hostConn, error) {
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	return &hostConn{conn: c, r: bufio.NewReaderSize(c, 64<<10), addr: addr}, nil
+}
+
+func (h *hostConn) close() { _ = h.conn.Close() }
+
+// post sends one Event Hubs invocation and returns the answer's body; an
+// answer other than 200 is an error.
+func (h *hostConn) post(body []byte) (string, error) {
+	h.n++
+	head := fmt.Sprintf("POST /%s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json; charset=utf-8\r\n"+
+		"Content-Length: %d\r\nX-Azure-Functions-InvocationId: 00000000-0000-4000-8000-%012d\r\n"+
+		"X-Azure-Functions-HostVersion: %s\r\nUser-Agent: Azure-Functions-Host/%s\r\n\r\n",
+		invoke.FunctionEventHub, h.addr, len(body), h.n, invoke.ReplayHostVersion, invoke.ReplayHostVersion)
+	if _, err := (&net.Buffers{[]byte(head), body}).WriteTo(h.conn); err != nil {
+		return "", err
+	}
+	resp, err := http.ReadResponse(h.r, nil)
+	if err != nil {
+		return "", err
+	}
+	answer, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return "", err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("HTTP %d: %.300s", resp.StatusCode, answer)
+	}
+	return string(answer), nil
+}
+
+// alertsIn reads the alert count from an answer's summary log line
+// ("..., N alerts in ...").
+func alertsIn(answer string) int {
+	_, rest, ok := strings.Cut(answer, " malformed")
+	if !ok {
+		return 0
+	}
+	i := strings.Index(rest, " alerts in ")
+	if i < 0 {
+		return 0
+	}
+	j := strings.LastIndexByte(rest[:i], ' ')
+	n, _ := strconv.Atoi(rest[j+1 : i])
+	return n
+}

@@ -1,0 +1,473 @@
+package invoke
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/bits"
+	"strconv"
+	"unicode/utf8"
+)
+
+// The host's request is read here by hand: encoding/json validates a value
+// in one pass and decodes it in another, and an Event Hubs batch is one
+// string holding the JSON array of its bodies (every quote of every record
+// escaped twice): through encoding/json that was five passes over a few
+// megabytes, most of serve's own CPU per batch. parseObject walks the
+// request once, keeping each Data and Metadata value as a slice of the
+// body; hostStrings decodes the double-encoded bodies in one more pass.
+
+// maxNesting bounds how deep a request's values nest (encoding/json's own
+// limit is 10,000; the host's values nest a few levels).
+const maxNesting = 10000
+
+var errNesting = fmt.Errorf("values nest deeper than %d levels", maxNesting)
+
+// syntaxError is where and why a request is not JSON.
+type syntaxError struct {
+	off int
+	msg string
+}
+
+func (e *syntaxError) Error() string { return fmt.Sprintf("%s at offset %d", e.msg, e.off) }
+
+// jsonScan reads one JSON text.
+type jsonScan struct {
+	b []byte
+	i int
+}
+
+func (s *jsonScan) fail(msg string) error { return &syntaxError{off: s.i, msg: msg} }
+
+func (s *jsonScan) ws() {
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case ' ', '\t', '\n', '\r':
+			s.i++
+		default:
+			return
+		}
+	}
+}
+
+// parseRequest reads the host's {"Data":{...},"Metadata":{...}}: the two
+// objects' members as slices of b (not copied), the top-level names
+// matched without case as encoding/json matches struct fields; other
+// members are checked and skipped. Data or Metadata missing or null stays
+// nil. A Data value that is the host's double-encoded array of strings (an
+// Event Hubs batch) is decoded on the way (hostStrings): finding where it
+// ends is most of the work of decoding it.
+func parseRequest(b []byte) (Request, error) {
+	var req Request
+	s := &jsonScan{b: b}
+	s.ws()
+	if s.i >= len(b) || b[s.i] != '{' {
+		return req, s.fail("not a JSON object")
+	}
+	err := s.members(func(name []byte) error {
+		data := false
+		var dst *map[string]json.RawMessage
+		switch {
+		case bytes.EqualFold(name, []byte("Data")):
+			dst, data = &req.Data, true
+		case bytes.EqualFold(name, []byte("Metadata")):
+			dst = &req.Metadata
+		default:
+			return s.skip(1)
+		}
+		if s.i < len(b) && b[s.i] == 'n' {
+			return s.literal("null")
+		}
+		if s.i >= len(b) || b[s.i] != '{' {
+			return s.fail("want an object")
+		}
+		if *dst == nil {
+			*dst = map[string]json.RawMessage{}
+		}
+		m := *dst
+		return s.members(func(key []byte) error {
+			start := s.i
+			if data {
+				if strs, end, err := hostStrings(b, start); err == nil {
+					s.i = end
+					m[string(key)] = json.RawMessage(b[start:end:end])
+					if req.strs == nil {
+						req.strs = map[string][][]byte{}
+					}
+					req.strs[string(key)] = strs
+					return nil
+				}
+			}
+			if err := s.skip(2); err != nil {
+				return err
+			}
+			m[string(key)] = json.RawMessage(b[start:s.i:s.i])
+			if data {
+				delete(req.strs, string(key)) // a duplicate name: this value
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return Request{}, err
+	}
+	s.ws()
+	if s.i != len(b) {
+		return Request{}, s.fail("more after the object")
+	}
+	return req, nil
+}
+
+// members reads the object at s.i, calling member with each member's name
+// (decoded) with s.i at its value, which member must read.
+func (s *jsonScan) members(member func(name []byte) error) error {
+	s.i++ // '{'
+	s.ws()
+	if s.i < len(s.b) && s.b[s.i] == '}' {
+		s.i++
+		return nil
+	}
+	for {
+		if s.i >= len(s.b) || s.b[s.i] != '"' {
+			return s.fail("want a member name")
+		}
+		start := s.i
+		if err := s.str(); err != nil {
+			return err
+		}
+		name := s.b[start+1 : s.i-1]
+		if bytes.IndexByte(name, '\\') >= 0 || !utf8.Valid(name) {
+			// As encoding/json reads it: escapes undone, bad UTF-8 replaced.
+			var n string
+			if err := json.Unmarshal(s.b[start:s.i], &n); err != nil {
+				return s.fail("bad member name")
+			}
+			name = []byte(n)
+		}
+		s.ws()
+		if s.i >= len(s.b) || s.b[s.i] != ':' {
+			return s.fail("want ':'")
+		}
+		s.i++
+		s.ws()
+		if err := member(name); err != nil {
+			return err
+		}
+		s.ws()
+		if s.i >= len(s.b) {
+			return s.fail("object not closed")
+		}
+		switch s.b[s.i] {
+		case ',':
+			s.i++
+			s.ws()
+		case '}':
+			s.i++
+			return nil
+		default:
+			return s.fail("want ',' or '}'")
+		}
+	}
+}
+
+// skip reads one value at s.i.
+func (s *jsonScan) skip(depth int) error {
+	if depth > maxNesting {
+		return errNesting
+	}
+	if s.i >= len(s.b) {
+		return s.fail("want a value")
+	}
+	switch c := s.b[s.i]; {
+	case c == '"':
+		return s.str()
+	case c == '{':
+		return s.members(func([]byte) error { return s.skip(depth + 1) })
+	case c == '[':
+		s.i++
+		s.ws()
+		if s.i < len(s.b) && s.b[s.i] == ']' {
+			s.i++
+			return nil
+		}
+		for {
+			if err := s.skip(depth + 1); err != nil {
+				return err
+			}
+			s.ws()
+			if s.i >= len(s.b) {
+				return s.fail("array not closed")
+			}
+			switch s.b[s.i] {
+			case ',':
+				s.i++
+				s.ws()
+			case ']':
+				s.i++
+				return nil
+			default:
+				return s.fail("want ',' or ']'")
+			}
+		}
+	case c == 't':
+		return s.literal("true")
+	case c == 'f':
+		return s.literal("false")
+	case c == 'n':
+		return s.literal("null")
+	case c == '-' || c >= '0' && c <= '9':
+		start := s.i
+		for s.i < len(s.b) && isNumberByte(s.b[s.i]) {
+			s.i++
+		}
+		if !json.Valid(s.b[start:s.i]) {
+			s.i = start
+			return s.fail("bad number")
+		}
+		return nil
+	}
+	return s.fail("want a value")
+}
+
+func isNumberByte(c byte) bool {
+	return c >= '0' && c <= '9' || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E'
+}
+
+func (s *jsonScan) literal(lit string) error {
+	if !bytes.HasPrefix(s.b[s.i:], []byte(lit)) {
+		return s.fail("want " + lit)
+	}
+	s.i += len(lit)
+	return nil
+}
+
+// str steps over the string at s.i: to the first quote not escaped. Its
+// escapes and content are left to whoever decodes it.
+func (s *jsonScan) str() error {
+	open := s.i
+	s.i++
+	for {
+		j := bytes.IndexByte(s.b[s.i:], '"')
+		if j < 0 {
+			s.i = open
+			return s.fail("string not closed")
+		}
+		s.i += j + 1
+		// Escaped when an odd number of backslashes precede it.
+		k := s.i - 2
+		for k > open && s.b[k] == '\\' {
+			k--
+		}
+		if (s.i-2-k)%2 == 0 {
+			return nil
+		}
+	}
+}
+
+// errNotHostStrings says hostStrings does not take a value: the general
+// path (encoding/json) decodes it, or says why it is wrong.
+var errNotHostStrings = errors.New("not the host's double-encoded array of strings")
+
+// hostStrings decodes what the Event Hubs trigger sends for a batch: a JSON
+// string whose content is a JSON array of JSON strings
+// ("[\"{\\\"records\\\":...}\",...]"), starting at b[from] (its opening
+// quote). It returns each element's text, decoded into one buffer (the
+// elements are slices of it), and the offset after the closing quote. One
+// pass undoes both levels of escapes: \\\" is a quote of the body, \" the
+// end of an element. It takes what the host writes (its serializer
+// escapes quotes, backslashes and control characters only) and returns
+// errNotHostStrings on anything else (an element that is not a string, an
+// escape it does not know, a \u surrogate pair, a string not closed),
+// which the general path then reads.
+func hostStrings(b []byte, from int) (elems [][]byte, end int, err error) {
+	if from >= len(b) || b[from] != '"' {
+		return nil, 0, errNotHostStrings
+	}
+	i := from + 1
+	i = blanks(b, i)
+	if i >= len(b) || b[i] != '[' {
+		return nil, 0, errNotHostStrings
+	}
+	i++
+	i = blanks(b, i)
+	elems = [][]byte{}
+	if i < len(b) && b[i] == ']' {
+		i++
+		i = blanks(b, i)
+		if i >= len(b) || b[i] != '"' {
+			return nil, 0, errNotHostStrings
+		}
+		return elems, i + 1, nil
+	}
+	if i+1 >= len(b) || b[i] != '\\' || b[i+1] != '"' {
+		return nil, 0, errNotHostStrings
+	}
+	// Decoded text is never longer than its escaped form, and a word is
+	// copied 8 bytes at a time ahead of the decoded length: out, as long as
+	// what follows from, never grows, so the elements stay put.
+	out := make([]byte, len(b)-from)
+	n := 0
+	for {
+		if i+1 >= len(b) || b[i] != '\\' || b[i+1] != '"' {
+			return nil, 0, errNotHostStrings
+		}
+		start := n
+		var ok bool
+		if i, n, ok = hostElement(b, i+2, out, n); !ok {
+			return nil, 0, errNotHostStrings
+		}
+		elems = append(elems, out[start:n:n])
+		i = blanks(b, i)
+		if i >= len(b) {
+			return nil, 0, errNotHostStrings
+		}
+		switch b[i] {
+		case ',':
+			i++
+			i = blanks(b, i)
+		case ']':
+			i++
+			i = blanks(b, i)
+			if i >= len(b) || b[i] != '"' {
+				return nil, 0, errNotHostStrings
+			}
+			return elems, i + 1, nil
+		default:
+			return nil, 0, errNotHostStrings
+		}
+	}
+}
+
+// blanks skips the blanks between elements of the host's double-encoded
+// array from b[i]: spaces, or \n \r \t escaped once.
+func blanks(b []byte, i int) int {
+	for i < len(b) {
+		switch {
+		case b[i] == ' ':
+			i++
+		case b[i] == '\\' && i+1 < len(b) && (b[i+1] == 'n' || b[i+1] == 'r' || b[i+1] == 't'):
+			i += 2
+		default:
+			return i
+		}
+	}
+	return i
+}
+
+// hostElement decodes one element of the host's double-encoded array of
+// strings, from b[i] (after its opening \") to out[n:], and returns the
+// offsets after its closing \" and after its text. out must have 8 bytes
+// of room past the text: plain bytes are copied a word at a time, and the
+// loop stops on each quote or backslash (about one in 14 bytes of a
+// record), so it is kept small.
+func hostElement(b []byte, i int, out []byte, n int) (int, int, bool) {
+	for {
+		if i+8 <= len(b) && n+8 <= len(out) {
+			x := binary.LittleEndian.Uint64(b[i:])
+			binary.LittleEndian.PutUint64(out[n:], x)
+			m := quoteOrBackslash(x)
+			if m == 0 {
+				i += 8
+				n += 8
+				continue
+			}
+			k := bits.TrailingZeros64(m) >> 3
+			i += k
+			n += k
+		} else {
+			for i < len(b) && b[i] != '\\' && b[i] != '"' {
+				out[n] = b[i]
+				i++
+				n++
+			}
+		}
+		// Most escapes are a quote of the body's JSON: \\\".
+		if i+4 <= len(b) && binary.LittleEndian.Uint32(b[i:]) == escapedQuote {
+			out[n] = '"'
+			n++
+			i += 4
+			continue
+		}
+		var end, ok bool
+		if i, n, end, ok = hostEscape(b, i, out, n); !ok || end {
+			return i, n, ok
+		}
+	}
+}
+
+// hostEscape decodes the escape at b[i] within an element (any but \\\"):
+// end says it was the element's closing \".
+func hostEscape(b []byte, i int, out []byte, n int) (int, int, bool, bool) {
+	// A quote not escaped ends the outer string inside an element; a
+	// backslash at the end leaves it open.
+	if i+1 >= len(b) || b[i] == '"' {
+		return i, n, false, false
+	}
+	switch b[i+1] {
+	case '"': // \" : the element ends
+		return i + 2, n, true, true
+	case '/':
+		out[n] = '/'
+		return i + 2, n + 1, false, true
+	case '\\': // \\ : an escape of the element's own
+	default:
+		return i, n, false, false
+	}
+	if i+2 >= len(b) {
+		return i, n, false, false
+	}
+	switch c := b[i+2]; c {
+	case '\\': // \\\\ a backslash (\\\" is hostElement's)
+		if i+3 >= len(b) || (b[i+3] != '"' && b[i+3] != '\\') {
+			return i, n, false, false
+		}
+		out[n] = b[i+3]
+		return i + 4, n + 1, false, true
+	case 'n', 't', 'r', 'b', 'f', '/':
+		out[n] = unescapeByte(c)
+		return i + 3, n + 1, false, true
+	case 'u':
+		if i+7 > len(b) {
+			return i, n, false, false
+		}
+		r, err := strconv.ParseUint(string(b[i+3:i+7]), 16, 16)
+		if err != nil || utf16IsSurrogate(rune(r)) {
+			return i, n, false, false
+		}
+		return i + 7, n + utf8.EncodeRune(out[n:], rune(r)), false, true
+	}
+	return i, n, false, false
+}
+
+// escapedQuote is \\\" read as a little-endian uint32: a quote in a body of
+// the host's double-encoded array.
+const escapedQuote = '\\' | '\\'<<8 | '\\'<<16 | '"'<<24
+
+// quoteOrBackslash marks the bytes of x that are '"' or '\\': the lowest
+// marked byte is the first such byte (marks above it may be false).
+func quoteOrBackslash(x uint64) uint64 {
+	const lo, hi = 0x0101010101010101, 0x8080808080808080
+	q := x ^ ('"' * lo)
+	s := x ^ ('\\' * lo)
+	return ((q-lo)&^q | (s-lo)&^s) & hi
+}
+
+func unescapeByte(c byte) byte {
+	switch c {
+	case 'n':
+		return '\n'
+	case 't':
+		return '\t'
+	case 'r':
+		return '\r'
+	case 'b':
+		return '\b'
+	case 'f':
+		return '\f'
+	}
+	return c
+}
+
+func utf16IsSurrogate(r rune) bool { return r >= 0xd800 && r < 0xe000 }
