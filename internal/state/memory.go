@@ -382,5 +382,4 @@ func owned(e Entity, partition string) Entity {
 	return e
 }
 
-
 var _ Store = (*Memory)(nil)
