@@ -73,14 +73,14 @@ type engine struct {
 	ops    atomic.Int64
 	mu     sync.Mutex
 	tables map[string]bool // created (or found) by this store
-	big    map[string]bool // partitions seen to hold more than a page
+	big    map[string]int  // partitions seen to hold more than a page: how many entities
 }
 
 func newEngine(b backend, parallel int) engine {
 	if parallel < 1 {
 		parallel = 1
 	}
-	return engine{b: b, parallel: parallel, tables: make(map[string]bool), big: make(map[string]bool)}
+	return engine{b: b, parallel: parallel, tables: make(map[string]bool), big: make(map[string]int)}
 }
 
 // Ops implements Store.
@@ -203,10 +203,10 @@ func (s *engine) getPartition(ctx context.Context, table, partition string, rows
 		return []Entity{e}, nil
 	}
 	var out []Entity
-	if len(rows) > MaxQueryKeys && !s.large(table, partition) {
+	if len(rows) > MaxQueryKeys && !s.byKeys(table, partition, len(rows), MaxQueryKeys) {
 		// One query for the whole partition beats several by key while it
-		// fits a page; what it shows of the partition's size decides next
-		// time.
+		// takes fewer pages than they take queries; what it shows of the
+		// partition's size decides next time.
 		want := make(map[string]bool, len(rows))
 		for _, r := range rows {
 			want[r] = true
@@ -263,12 +263,15 @@ func (s *engine) List(ctx context.Context, table, partitionKey, rowPrefix string
 // maxSized bounds how many partitions' sizes a store remembers.
 const maxSized = 4096
 
-// large reports whether a read of the whole partition last saw more than
-// a page of entities.
-func (s *engine) large(table, partition string) bool {
+// byKeys reports whether n keys (or prefixes), asked per at most `per` a
+// query, take fewer round trips than paging through the whole partition
+// as its last read through saw it (a partition never read through, or
+// within a page, is read through: one round trip).
+func (s *engine) byKeys(table, partition string, n, per int) bool {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.big[table+"/"+partition]
+	size := s.big[table+"/"+partition]
+	s.mu.Unlock()
+	return (n+per-1)/per < (size+pageSize-1)/pageSize
 }
 
 // sized records what a read through the partition saw.
@@ -283,7 +286,7 @@ func (s *engine) sized(table, partition string, entities int) {
 	if len(s.big) >= maxSized {
 		clear(s.big) // forget, and learn again
 	}
-	s.big[k] = true
+	s.big[k] = entities
 }
 
 // Find implements Store.
@@ -310,10 +313,10 @@ func (s *engine) Find(ctx context.Context, table, partitionKey string, rowPrefix
 	// range from its first prefix to past its last; rows in between that
 	// match no prefix are read and dropped.
 	// A partition known to hold more than a page is asked exactly, a query
-	// per MaxQueryPrefixes prefixes, rather than read through.
+	// per MaxQueryPrefixes prefixes, when that takes fewer round trips than
+	// reading it through page by page.
 	var queries []query
-	large := s.large(table, partitionKey)
-	if large && len(prefixes) > MaxQueryPrefixes {
+	if len(prefixes) > MaxQueryPrefixes && s.byKeys(table, partitionKey, len(prefixes), MaxQueryPrefixes) {
 		for chunk := range slices.Chunk(prefixes, MaxQueryPrefixes) {
 			q := query{partition: partitionKey, only: &selection{prefixes: chunk}}
 			for _, p := range chunk {

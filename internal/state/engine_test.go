@@ -119,8 +119,9 @@ func TestEntityWire(t *testing.T) {
 
 // TestReadsAdaptToPartitionSize: many keys of a small partition cost one
 // query of the whole partition; a partition that showed more than a page
-// is then asked by key (Get) or by exact prefix (Find), so a batch never
-// pages through a large partition twice.
+// is then asked by key (Get) or by exact prefix (Find) when that takes
+// fewer round trips than paging through it, so a batch never pays more
+// than the cheaper of the two (the 42-group re-read is gone).
 func TestReadsAdaptToPartitionSize(t *testing.T) {
 	ctx := t.Context()
 	s := NewMemory()
@@ -159,18 +160,34 @@ func TestReadsAdaptToPartitionSize(t *testing.T) {
 		t.Errorf("30 keys of a 2,500-entity partition, first time: %d round trips, want 3 (read through)", n)
 	}
 	if n := trips(func() { get("big", 30) }); n != 3 {
-		t.Errorf("30 keys of a partition known large: %d round trips, want 3 (by key, 14 a query)", n)
+		t.Errorf("30 keys of a partition known large: %d round trips, want 3 (3 by key, or 3 pages)", n)
 	}
-	var prefixes []string
-	for i := 0; i < 2500; i += 100 {
-		prefixes = append(prefixes, fmt.Sprintf("g%04d|", i))
+	if n := trips(func() { get("big", 20) }); n != 2 {
+		t.Errorf("20 keys of a partition known large: %d round trips, want 2 (by key, 14 a query, not 3 pages)", n)
 	}
-	if n := trips(func() {
-		found, err := s.Find(ctx, "sizes", "big", prefixes)
-		if err != nil || len(found) != 25 {
-			t.Fatalf("find: %d, %v", len(found), err)
+	find := func(step int) int64 {
+		var prefixes []string
+		for i := 0; i < 2500; i += step {
+			prefixes = append(prefixes, fmt.Sprintf("g%04d|", i))
 		}
-	}); n != 4 {
-		t.Errorf("25 prefixes of a partition known large: %d round trips, want 4 (exact, 7 a query)", n)
+		return trips(func() {
+			found, err := s.Find(ctx, "sizes", "big", prefixes)
+			if err != nil || len(found) != len(prefixes) {
+				t.Fatalf("find %d prefixes: %d, %v", len(prefixes), len(found), err)
+			}
+		})
+	}
+	// 8 prefixes: two exact queries (7 a query) beat three pages.
+	if n := find(320); n != 2 {
+		t.Errorf("8 prefixes of a partition known large: %d round trips, want 2 (exact, 7 a query)", n)
+	}
+	// 25 prefixes: four exact queries would not beat reading through (the
+	// runs between them cover about 1,900 rows: two pages).
+	if n := find(100); n != 2 {
+		t.Errorf("25 prefixes of a partition known large: %d round trips, want 2 (read through)", n)
+	}
+	// 250 prefixes: 36 exact queries, or three pages.
+	if n := find(10); n != 3 {
+		t.Errorf("250 prefixes of a partition known large: %d round trips, want 3 (read through)", n)
 	}
 }
