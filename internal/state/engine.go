@@ -109,6 +109,11 @@ func (s *engine) ensure(ctx context.Context, table string) error {
 
 // partitions groups items by partition key, keeping first-seen order.
 func partitions[T any](items []T, pk func(T) string) (order []string, groups map[string][]T) {
+	if len(items) > 0 && allIn(items, pk) {
+		// One partition (most batches of a window or bucket): no regrouping.
+		p := pk(items[0])
+		return []string{p}, map[string][]T{p: items}
+	}
 	groups = make(map[string][]T)
 	for _, it := range items {
 		p := pk(it)
@@ -118,6 +123,17 @@ func partitions[T any](items []T, pk func(T) string) (order []string, groups map
 		groups[p] = append(groups[p], it)
 	}
 	return order, groups
+}
+
+// allIn reports whether every item has the first item's partition key.
+func allIn[T any](items []T, pk func(T) string) bool {
+	p := pk(items[0])
+	for _, it := range items[1:] {
+		if pk(it) != p {
+			return false
+		}
+	}
+	return true
 }
 
 // each runs fn for every index, s.parallel at a time, and returns the errors
