@@ -39,12 +39,12 @@ import (
 // may wait for the ordered goroutine; producedEvents and producedBytes
 // bound the items of one produced batch of an input framed whole.
 var (
-	blockSize  = 1 << 20
+	blockSize  = 512 << 10
 	blockLimit = 4 << 20
 )
 
 const (
-	aheadPerWorker = 3
+	aheadPerWorker = 2
 	producedEvents = 256
 	producedBytes  = 4 << 20
 )

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -282,3 +283,85 @@ func (d *deadCollector) Keep(_ context.Context, dead []alert.Dead) error {
 }
 
 func (d *deadCollector) Close() error { return nil }
+
+// onceBroken fails its first Publish only.
+type onceBroken struct {
+	alert.Collector
+	failed bool
+}
+
+func (o *onceBroken) Publish(ctx context.Context, alerts []alert.Alert) error {
+	if !o.failed {
+		o.failed = true
+		return errors.New("service bus unreachable")
+	}
+	return o.Collector.Publish(ctx, alerts)
+}
+
+// TestRunEachGoesOnAfterAFailedInput: an input whose alerts could not be
+// delivered fails alone, as a Run of its own would; the inputs after it
+// (already read ahead) are evaluated; a cancelled context stops RunEach
+// mid-input and leaves no goroutine behind.
+func TestRunEachGoesOnAfterAFailedInput(t *testing.T) {
+	eachWorkers(t, func(t *testing.T, workers int) {
+		sink := &onceBroken{}
+		p := newPipelineWorkers(t, sink, &keep{}, workers)
+		second := strings.Replace(diagDelete, "0001\",\"identity", "0002\",\"identity", 1)
+		var errs []error
+		var reps []Report
+		err := p.RunEach(context.Background(), []Input{
+			{Origin: "a.json", Body: strings.NewReader(diagDelete + "\n")},
+			{Origin: "missing.json", Open: func() (io.ReadCloser, error) { return nil, os.ErrNotExist }},
+			{Origin: "b.json", Body: strings.NewReader(second + "\n")},
+		}, func(i int, rep Report, err error) error {
+			errs, reps = append(errs, err), append(reps, rep)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var oe *OpenError
+		if len(errs) != 3 || errs[0] == nil || !strings.Contains(errs[0].Error(), "unreachable") ||
+			!errors.As(errs[1], &oe) || oe.Origin != "missing.json" || errs[2] != nil {
+			t.Fatalf("errors: %v", errs)
+		}
+		if reps[2].Records != 1 || len(sink.Alerts) == 0 {
+			t.Fatalf("the input after the failed one: %+v, %d alerts", reps[2], len(sink.Alerts))
+		}
+
+		before := runtime.NumGoroutine()
+		ctx, cancel := context.WithCancel(context.Background())
+		big := benchcorpus.JSONLines(benchcorpus.Generate(3000))
+		n := 0
+		p = newPipelineWorkers(t, &alert.Collector{}, &keep{}, workers)
+		err = p.RunEach(ctx, []Input{{Origin: "big", Body: &cancelAfter{r: bytes.NewReader(big), n: len(big) / 3, cancel: cancel}},
+			{Origin: "next", Body: bytes.NewReader(big)}}, func(int, Report, error) error { n++; return nil })
+		if !errors.Is(err, context.Canceled) || n > 1 {
+			t.Fatalf("cancelled: %v after %d input(s)", err, n)
+		}
+		for range 100 {
+			if runtime.NumGoroutine() <= before {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if g := runtime.NumGoroutine(); g > before {
+			t.Fatalf("%d goroutines after a cancelled RunEach, %d before", g, before)
+		}
+	})
+}
+
+// cancelAfter cancels once n bytes were read.
+type cancelAfter struct {
+	r      io.Reader
+	n      int
+	cancel context.CancelFunc
+}
+
+func (c *cancelAfter) Read(p []byte) (int, error) {
+	k, err := c.r.Read(p)
+	if c.n -= k; c.n <= 0 {
+		c.cancel()
+	}
+	return k, err
+}
