@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -31,13 +32,15 @@ import (
 // then says where that value starts (source.FrameBlock's cut), the
 // ordered goroutine keeps what came before and frames the rest of the
 // body itself, in one piece, from there. Bodies that do not look like
-// lines (an envelope, an array) go to one worker whole. At most a few
-// blocks per worker are read ahead, so memory stays bounded.
+// lines (an envelope, an array) are framed whole by the dispatching
+// goroutine, without parsing, and their records parsed by the workers.
+// At most a few blocks per worker are read ahead: memory stays bounded.
 
 // Sizes of the parallel feed: a block is about blockSize bytes of lines
 // (blockLimit when a line is that long); aheadPerWorker pieces per worker
 // may wait for the ordered goroutine; producedEvents and producedBytes
-// bound the items of one produced batch of an input framed whole.
+// bound the items of one produced batch of an input framed whole on the
+// ordered goroutine.
 var (
 	blockSize  = 512 << 10
 	blockLimit = 4 << 20
@@ -307,20 +310,21 @@ func (f *inlineFeed) each(ctx context.Context, u, k int, fn func(*produced) erro
 func (f *inlineFeed) skipUnit(int) {}
 func (f *inlineFeed) stop()        {}
 
-// piece is one job of the parallel feed: a block of an input, an input to
-// frame whole, or an input that could not be opened.
+// piece is one job of the parallel feed: a block of an input's lines,
+// records of an input framed whole (an envelope), or an input that could
+// not be opened.
 type piece struct {
 	unit, input int
-	openErr     error        // the input could not be opened (no work)
-	readErr     error        // its body could not be opened (no work)
-	whole       *source.Body // frame this body whole, closing it with closeBody
-	closeBody   func()
+	openErr     error // the input could not be opened (no work)
+	readErr     error // its body could not be opened, or (records) read to its end
 	block       source.Block
-	out         chan *produced // the results, in order; closed at the end
-	skip        atomic.Bool    // nobody wants the results
+	records     []source.Record // framed, not parsed (their Bytes copied)
+	last        bool            // records: the input's last piece
+	out         chan *produced  // the result; closed after it
+	skip        atomic.Bool     // nobody wants the result
 }
 
-func (pc *piece) work() bool { return pc.openErr == nil && pc.readErr == nil }
+func (pc *piece) work() bool { return pc.out != nil }
 
 // parallelFeed frames, parses and selects on several goroutines.
 type parallelFeed struct {
@@ -395,10 +399,10 @@ func (f *parallelFeed) dispatch(ctx context.Context, units [][]Input, jobs chan<
 				continue
 			}
 			if !body.LineShaped() {
-				pc := &piece{unit: u, input: k, whole: body, closeBody: func() { body.Close(); closeBody() },
-					out: make(chan *produced, 2)}
-				if !send(pc) {
-					pc.closeBody()
+				ok := f.frameRecords(u, k, body, send)
+				body.Close()
+				closeBody()
+				if !ok {
 					return
 				}
 				continue
@@ -420,43 +424,59 @@ func (f *parallelFeed) dispatch(ctx context.Context, units [][]Input, jobs chan<
 	}
 }
 
+// frameRecords frames a body that is not lines whole, handing its
+// records on in pieces of about blockSize bytes to parse; false when the
+// feed stopped.
+func (f *parallelFeed) frameRecords(u, k int, body *source.Body, send func(*piece) bool) bool {
+	pc := &piece{unit: u, input: k, out: make(chan *produced, 1)}
+	size := 0
+	stopped := false
+	err := body.FrameRecords(func(rec source.Record) error {
+		rec.Bytes = bytes.Clone(rec.Bytes)
+		pc.records = append(pc.records, rec)
+		if size += len(rec.Bytes); size >= blockSize {
+			if !send(pc) {
+				stopped = true
+				return errStopped
+			}
+			pc, size = &piece{unit: u, input: k, out: make(chan *produced, 1)}, 0
+		}
+		return nil
+	})
+	if stopped {
+		return false
+	}
+	pc.last, pc.readErr = true, err
+	return send(pc)
+}
+
 // work produces the pieces it is handed.
 func (f *parallelFeed) work(ctx context.Context, jobs <-chan *piece) {
 	for pc := range jobs {
-		if pc.whole != nil {
-			f.whole(ctx, pc)
-			continue
-		}
 		if pc.skip.Load() {
 			close(pc.out)
 			continue
 		}
 		pr := newProducer(ctx, f.p, nil, 0)
 		pr.skip = &pc.skip
-		cut, err := f.p.opts.Registry.FrameBlock(pc.block, pr.record)
-		b := pr.end(err)
-		b.cut = cut
+		var b *produced
+		if pc.records != nil || pc.last {
+			for _, rec := range pc.records {
+				ev, status, err := f.p.opts.Registry.ParseRecord(rec)
+				if pr.record(rec, ev, status, err) != nil {
+					break
+				}
+			}
+			b = pr.end(nil)
+			b.restart = false // numbered by the one framing of the input
+		} else {
+			cut, err := f.p.opts.Registry.FrameBlock(pc.block, pr.record)
+			b = pr.end(err)
+			b.cut = cut
+		}
 		pc.out <- b // room for one
 		close(pc.out)
 	}
-}
-
-// whole produces an input framed whole, batch by batch.
-func (f *parallelFeed) whole(ctx context.Context, pc *piece) {
-	defer close(pc.out)
-	defer pc.closeBody()
-	send := func(b *produced) error {
-		select {
-		case pc.out <- b:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	pr := newProducer(ctx, f.p, send, producedEvents)
-	pr.skip = &pc.skip
-	err := f.p.opts.Registry.FrameRest(pc.whole, pr.record)
-	_ = send(pr.end(err))
 }
 
 // next takes the next piece in order.
@@ -501,32 +521,8 @@ func (f *parallelFeed) each(ctx context.Context, u, k int, fn func(*produced) er
 		switch {
 		case pc.openErr != nil:
 			return pc.openErr
-		case pc.readErr != nil:
+		case !pc.work(): // its body could not be opened
 			return &inputError{pc.readErr}
-		case pc.whole != nil:
-			var last *produced
-			for {
-				b, err := results(ctx, pc)
-				if err != nil {
-					return err
-				}
-				if b == nil {
-					break
-				}
-				last = b
-				if b.fatal != nil {
-					return b.fatal
-				}
-				if err := fn(b); err != nil {
-					pc.skip.Store(true)
-					drain(pc)
-					return err
-				}
-			}
-			if last == nil {
-				return errors.New("pipeline: no result for an input")
-			}
-			return last.result()
 		}
 		b, err := results(ctx, pc)
 		if err != nil {
@@ -544,7 +540,10 @@ func (f *parallelFeed) each(ctx context.Context, u, k int, fn func(*produced) er
 		if err := fn(b); err != nil {
 			return err
 		}
-		if pc.block.Last {
+		switch {
+		case pc.last && pc.readErr != nil:
+			return &inputError{pc.readErr}
+		case pc.last, pc.block.Last:
 			return b.result()
 		}
 	}
@@ -600,7 +599,7 @@ func (r *blockReader) Read(p []byte) (int, error) {
 			return 0, io.EOF
 		}
 		next, err := r.f.next(r.ctx)
-		if err == nil && (next.unit != r.cur.unit || next.input != r.cur.input || !next.work() || next.whole != nil) {
+		if err == nil && (next.unit != r.cur.unit || next.input != r.cur.input || !next.work() || next.records != nil || next.last) {
 			err = errors.New("pipeline: blocks of an input out of order")
 		}
 		if err != nil {
@@ -613,12 +612,6 @@ func (r *blockReader) Read(p []byte) (int, error) {
 	n := copy(p, r.cur.block.Bytes[r.pos:])
 	r.pos += n
 	return n, nil
-}
-
-// drain waits for a piece's producing to end, dropping what it produced.
-func drain(pc *piece) {
-	for range pc.out {
-	}
 }
 
 func (f *parallelFeed) skipUnit(u int) {
@@ -637,8 +630,5 @@ func (f *parallelFeed) skipUnit(u int) {
 			return
 		}
 		pc.skip.Store(true)
-		if pc.out != nil && pc.whole != nil {
-			drain(pc)
-		}
 	}
 }

@@ -70,6 +70,18 @@ func TestParallelIsExact(t *testing.T) {
 		odd.Write(l)
 	}
 	gz := gzipped(t, mix)
+	// Flow logs as Network Watcher writes them: one envelope.
+	var env bytes.Buffer
+	env.WriteString(`{"records":[`)
+	for _, r := range benchcorpus.Generate(2500) {
+		if r.Source == "nsgflowlogs" || r.Source == "vnetflowlogs" {
+			if env.Len() > len(`{"records":[`) {
+				env.WriteString(",")
+			}
+			env.Write(r.Line)
+		}
+	}
+	env.WriteString("]}")
 	cutShort := gz[:len(gz)*2/3] // a corrupt gzip stream: read in part
 
 	corpora := []struct {
@@ -82,6 +94,7 @@ func TestParallelIsExact(t *testing.T) {
 		{"generated", []file{
 			{"mix.jsonl", mix},
 			{"PT1H.json.gz", gz},
+			{"flow-PT1H.json.gz", gzipped(t, env.Bytes())},
 			{"odd.jsonl", odd.Bytes()},
 			{"cut.json.gz", cutShort},
 			{"missing.json", nil},

@@ -16,7 +16,10 @@ import (
 // runs over a block's end: JSON Lines and text lines, the shape of
 // exported logs. A block whose end cut a value short says where (the cut
 // offset): from there on, the caller frames the rest of the body in one
-// piece (Registry.FrameFrom), as Records would have.
+// piece (Registry.FrameFrom), as Records would have. A body that is not
+// lines (an envelope of many records) is framed in one piece without
+// parsing (Body.FrameRecords), and its records parsed at once
+// (Registry.ParseRecord).
 
 // Block is a run of whole lines of a body (the last block of a body, or a
 // block cut at the size limit, may end inside a line).
@@ -117,12 +120,23 @@ func (r *Registry) FrameFrom(rd io.Reader, off int64, fn func(rec Record, ev *ev
 	return err
 }
 
-// FrameRest frames and parses what is left of b, as Records does.
-func (r *Registry) FrameRest(b *Body, fn func(rec Record, ev *event.Event, status Status, err error) error) error {
-	f := &framer{br: b.br, off: b.off, fn: r.parsing(fn), lines: true, cut: -1}
+// FrameRecords frames what is left of b as Records does, without parsing
+// the records: fn gets each one as framed (Bytes valid until it returns),
+// and ParseRecord gives for it what Records would have passed on. An
+// error from fn stops the framing and is returned as is.
+func (b *Body) FrameRecords(fn func(rec Record) error) error {
+	f := &framer{br: b.br, off: b.off, fn: fn, cut: -1}
 	err := f.run()
 	b.off = f.off
 	return err
+}
+
+// ParseRecord parses a record FrameRecords framed, as Records does.
+func (r *Registry) ParseRecord(rec Record) (*event.Event, Status, error) {
+	if rec.Err != nil {
+		return nil, Malformed, rec.Err
+	}
+	return r.parseSafe(rec.Bytes)
 }
 
 func (r *Registry) frameFrom(rd io.Reader, off int64, fn func(rec Record, ev *event.Event, status Status, err error) error) (int64, error) {
