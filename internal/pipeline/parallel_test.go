@@ -109,12 +109,12 @@ func TestParallelIsExact(t *testing.T) {
 				t.Fatal("no alert raised: the comparison would prove little")
 			}
 			for _, v := range []struct{ workers, size, limit int }{
-				{2, 1 << 20, 4 << 20}, {2, 4096, 8192}, {3, 300, 600}, {2, 64, 64},
+				{2, 512 << 10, 4 << 20}, {2, 4096, 8192}, {3, 64, 64},
 			} {
 				blockSize, blockLimit = v.size, v.limit
 				before := reframed.Load()
 				got := runOutcome(t, reg, rules, c.files, v.workers)
-				if c.name == "generated" && v.size < 1<<20 && reframed.Load() == before {
+				if c.name == "generated" && v.size <= 4096 && reframed.Load() == before {
 					t.Errorf("%d workers, blocks of %d: no block was framed again", v.workers, v.size)
 				}
 				got.diff(t, fmt.Sprintf("%d workers, blocks of %d", v.workers, v.size), want)
