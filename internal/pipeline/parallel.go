@@ -52,9 +52,9 @@ const (
 	producedBytes  = 4 << 20
 )
 
-// Workers returns how many goroutines frame and parse when Options.Workers
+// workers returns how many goroutines frame and parse when Options.Workers
 // is n: n, or GOMAXPROCS when n is negative.
-func Workers(n int) int {
+func workers(n int) int {
 	if n < 0 {
 		return runtime.GOMAXPROCS(0)
 	}
@@ -264,7 +264,7 @@ type feed interface {
 }
 
 func (p *Pipeline) newFeed(ctx context.Context, units [][]Input) feed {
-	n := Workers(p.opts.Workers)
+	n := workers(p.opts.Workers)
 	if n <= 1 {
 		return &inlineFeed{p: p, units: units}
 	}

@@ -63,7 +63,7 @@ type Options struct {
 	// reads them from its sink.
 	OmitAlerts bool
 	// Workers is how many goroutines frame, parse and select records at
-	// once (Workers): 0 or 1, the goroutine that counts them, each input
+	// once: 0 or 1, the goroutine that counts them, each input
 	// framed whole, as it goes; -1, GOMAXPROCS. What the rules see, and
 	// so the alerts, dead letters and Report, do not depend on it.
 	Workers int
