@@ -13,7 +13,7 @@ AZURITE_DIR     ?= .tools/azurite
 export CGO_ENABLED ?= 0
 export GOFLAGS     ?= -trimpath
 
-.PHONY: all build demo test vet fmt bench bench-serve bench-instructions bench-memory fuzz azurite clean simulate
+.PHONY: all build demo test vet fmt bench bench-serve bench-instructions bench-memory bench-parallel fuzz azurite clean simulate
 
 all: build
 
@@ -73,6 +73,16 @@ bench-instructions: build
 	@command -v valgrind >/dev/null || { echo "valgrind is needed: apt-get install -y valgrind"; exit 1; }
 	$(GO) build -o bin/benchratio ./internal/pipeline/benchratio
 	./bin/benchratio instructions -bin $(BIN) -records $(BENCH_RECORDS) $(if $(BENCH_DIR),-dir $(BENCH_DIR) -keep)
+
+## bench-parallel: the speed-up of `azdetect scan` on two cores over one
+## (GOMAXPROCS=2 against 1, best of BENCH_RUNS each, alternating) for a
+## folder of files and one large gzip'd PT1H.json of BENCH_PARALLEL_RECORDS
+## records; the load average is printed beside (a shared machine skews it)
+BENCH_RUNS             ?= 3
+BENCH_PARALLEL_RECORDS ?= 20000
+bench-parallel: build
+	$(GO) build -o bin/benchratio ./internal/pipeline/benchratio
+	./bin/benchratio parallel -bin $(BIN) -records $(BENCH_PARALLEL_RECORDS) -runs $(BENCH_RUNS)
 
 ## fuzz: run each fuzz target for FUZZTIME
 fuzz:

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/azdetect/azdetect/internal/report"
@@ -13,6 +14,8 @@ import (
 // enabled (stderr is a terminal, or --progress always), and at most every
 // interval; Done clears the line so that the summary follows cleanly.
 type progress struct {
+	// mu: scan reads the next files (Reader) while it evaluates one.
+	mu       sync.Mutex
 	w        io.Writer
 	enabled  bool
 	files    int // total
@@ -36,6 +39,8 @@ func (p *progress) Reader(r io.Reader) io.Reader { return &countingReader{r: r, 
 
 // FileDone counts one finished file and its records.
 func (p *progress) FileDone(records int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	p.done++
 	p.records += records
 	p.show(false)
@@ -60,6 +65,12 @@ func (p *progress) show(force bool) {
 
 // Done clears the progress line.
 func (p *progress) Done() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.clear()
+}
+
+func (p *progress) clear() {
 	if p.enabled && p.shown {
 		fmt.Fprint(p.w, "\r\x1b[K")
 	}
@@ -72,8 +83,10 @@ type countingReader struct {
 
 func (c *countingReader) Read(b []byte) (int, error) {
 	n, err := c.r.Read(b)
+	c.p.mu.Lock()
 	c.p.bytes += int64(n)
 	c.p.show(false)
+	c.p.mu.Unlock()
 	return n, err
 }
 
@@ -84,7 +97,9 @@ type lineClearer struct {
 }
 
 func (c *lineClearer) Write(b []byte) (int, error) {
-	c.p.Done()
+	c.p.mu.Lock()
+	defer c.p.mu.Unlock()
+	c.p.clear()
 	c.p.shown = false
 	return c.w.Write(b)
 }

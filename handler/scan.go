@@ -115,6 +115,7 @@ func runScan(ctx context.Context, s config.Settings, args []string, stdout, stde
 	p, err := pipeline.New(pipeline.Options{
 		Registry: reg, Engine: eng, Sink: sink, DeadLetters: once, BatchLogLevel: zerolog.DebugLevel,
 		Suppressor: sup, OmitAlerts: true, AfterChunk: afterChunk,
+		Workers: -1, // GOMAXPROCS: frame, parse and select on every core
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "azdetect scan: %v\n", err)
@@ -139,27 +140,46 @@ func runScan(ctx context.Context, s config.Settings, args []string, stdout, stde
 	}
 	total := pipeline.Report{BySource: map[string]int{}}
 	ioErrors := 0
-	for _, path := range files {
-		f, err := os.Open(path)
-		if err != nil {
+	// The files are evaluated one after another, in order (the stateful
+	// rules follow event time across them), while the next ones are
+	// already read and parsed on the other cores.
+	inputs := make([]pipeline.Input, len(files))
+	for i, path := range files {
+		inputs[i] = pipeline.Input{Origin: path, Open: func() (io.ReadCloser, error) {
+			f, err := os.Open(path)
+			if err != nil {
+				return nil, err
+			}
+			return struct {
+				io.Reader
+				io.Closer
+			}{prog.Reader(f), f}, nil
+		}}
+	}
+	err = p.RunEach(ctx, inputs, func(i int, rep pipeline.Report, err error) error {
+		var oe *pipeline.OpenError
+		if errors.As(err, &oe) {
 			prog.Done()
-			log.Error().Err(err).Str("file", path).Msg("cannot open file")
+			log.Error().Err(oe.Err).Str("file", files[i]).Msg("cannot open file")
 			ioErrors++
-			continue
+			return nil
 		}
-		rep, err := p.Run(ctx, []pipeline.Input{{Origin: path, Body: prog.Reader(f)}})
-		f.Close()
 		total.Add(rep)
 		prog.FileDone(rep.Records)
 		if err != nil {
 			prog.Done()
 			if ctx.Err() != nil {
-				fmt.Fprintln(stderr, "azdetect scan: interrupted")
-				return exitUsage
+				return err
 			}
-			log.Error().Err(err).Str("file", path).Msg("scan failed")
+			log.Error().Err(err).Str("file", files[i]).Msg("scan failed")
 			ioErrors++
 		}
+		return nil
+	})
+	if err != nil { // only a cancelled ctx stops RunEach
+		prog.Done()
+		fmt.Fprintln(stderr, "azdetect scan: interrupted")
+		return exitUsage
 	}
 	prog.Done()
 

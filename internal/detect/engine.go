@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -169,6 +170,108 @@ func (e *Engine) evaluate(ctx context.Context, events []*event.Event, isolate bo
 	if err != nil {
 		return nil, nil, err
 	}
+	return e.evaluateSelected(ctx, events, selected, rejected, isolate)
+}
+
+// Verdicts is the stateless half of EvaluateIsolated over a run of events:
+// which rules' conditions selected each event, and the conditions that
+// panicked on it. Select computes it, on any goroutine: the conditions
+// hold no state, so the events of a batch can be selected in parts at
+// once; EvaluateSelected then runs the kinds over a batch, in batch order.
+type Verdicts struct {
+	at    []int32 // per event: the end of its rules in picks
+	picks []int32 // the selecting rules' indexes, event after event
+	// rejected: the conditions that panicked, in event order; rejAt the
+	// index of each one's event.
+	rejected []Rejected
+	rejAt    []int32
+}
+
+// Len is the number of events judged.
+func (v *Verdicts) Len() int { return len(v.at) }
+
+// Append adds the verdicts of o's events [from, to) after v's.
+func (v *Verdicts) Append(o *Verdicts, from, to int) {
+	if from >= to {
+		return
+	}
+	start := int32(0)
+	if from > 0 {
+		start = o.at[from-1]
+	}
+	base := int32(len(v.picks)) - start
+	v.picks = append(v.picks, o.picks[start:o.at[to-1]]...)
+	n := int32(len(v.at))
+	for _, end := range o.at[from:to] {
+		v.at = append(v.at, end+base)
+	}
+	for j, at := range o.rejAt {
+		if int(at) >= from && int(at) < to {
+			v.rejected = append(v.rejected, o.rejected[j])
+			v.rejAt = append(v.rejAt, at-int32(from)+n)
+		}
+	}
+}
+
+// Reset empties v, keeping its memory.
+func (v *Verdicts) Reset() {
+	v.at, v.picks, v.rejected, v.rejAt = v.at[:0], v.picks[:0], v.rejected[:0], v.rejAt[:0]
+}
+
+// Select runs every rule's condition over events, as EvaluateIsolated
+// does (a panic in a condition rejects that event for that rule alone),
+// and adds the verdicts to v. It is safe to call on several goroutines at
+// once, each with its own events and Verdicts.
+func (e *Engine) Select(ctx context.Context, events []*event.Event, v *Verdicts) error {
+	base := len(v.at)
+	start := len(v.picks)
+	at := make([]int32, 0, len(events)) // per event: the end of its picks
+	pick := func(i, j int) {
+		for len(at) <= j {
+			at = append(at, int32(len(v.picks)))
+		}
+		v.picks = append(v.picks, int32(i))
+		at[j] = int32(len(v.picks))
+	}
+	reset := func() { v.picks, at = v.picks[:start], at[:0] }
+	rejected, err := e.selectIsolated(ctx, events, pick, reset)
+	if err != nil {
+		return err
+	}
+	for len(at) < len(events) {
+		at = append(at, int32(len(v.picks)))
+	}
+	v.at = append(v.at, at...)
+	for _, rj := range rejected {
+		j := slices.Index(events, rj.Event)
+		v.rejected = append(v.rejected, rj)
+		v.rejAt = append(v.rejAt, int32(base+j))
+	}
+	return nil
+}
+
+// EvaluateSelected is EvaluateIsolated over events whose verdicts Select
+// gave (v holds exactly theirs, in the same order): the kinds' half, which
+// keeps state and so runs one batch after another.
+func (e *Engine) EvaluateSelected(ctx context.Context, events []*event.Event, v *Verdicts) ([]Match, []Rejected, error) {
+	if v.Len() != len(events) {
+		return nil, nil, fmt.Errorf("evaluate: %d verdicts for %d events", v.Len(), len(events))
+	}
+	selected := make([][]*event.Event, len(e.rules))
+	prev := int32(0)
+	for j, end := range v.at {
+		for _, i := range v.picks[prev:end] {
+			selected[i] = append(selected[i], events[j])
+		}
+		prev = end
+	}
+	rejected := slices.Clone(v.rejected)
+	return e.evaluateSelected(ctx, events, selected, rejected, true)
+}
+
+// evaluateSelected runs each rule's kind over the events its condition
+// selected.
+func (e *Engine) evaluateSelected(ctx context.Context, events []*event.Event, selected [][]*event.Event, rejected []Rejected, isolate bool) ([]Match, []Rejected, error) {
 	// Stateful kinds wait on the store: run them at once (each still reads
 	// and writes its state once), then gather every rule's matches in rule
 	// order.

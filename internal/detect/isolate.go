@@ -140,39 +140,51 @@ func (s *isolator) run(evs []*event.Event) ([]Match, error) {
 // per rule, the events it selected. With isolate, a panic in a condition
 // rejects that event for that rule alone.
 func (e *Engine) selectEvents(ctx context.Context, events []*event.Event, isolate bool) ([][]*event.Event, []Rejected, error) {
+	selected := make([][]*event.Event, len(e.rules))
+	pick := func(i, at int) { selected[i] = append(selected[i], events[at]) }
 	if !isolate {
-		sel, err := e.selectEach(ctx, events, nil)
-		return sel, nil, err
+		err := e.selectEach(ctx, events, pick, nil)
+		return selected, nil, err
 	}
-	sel, err := func() (sel [][]*event.Event, err error) {
+	rejected, err := e.selectIsolated(ctx, events, pick, func() { clear(selected) })
+	return selected, rejected, err
+}
+
+// selectIsolated is the condition pass of EvaluateIsolated: a panic in a
+// condition rejects that event for that rule alone. reset forgets what
+// pick was told before a pass that panicked.
+func (e *Engine) selectIsolated(ctx context.Context, events []*event.Event, pick func(i, at int), reset func()) ([]Rejected, error) {
+	err := func() (err error) {
 		defer func() {
 			if p := recover(); p != nil {
-				sel, err = nil, fmt.Errorf("%w: %v", ErrPanic, p)
+				err = fmt.Errorf("%w: %v", ErrPanic, p)
 			}
 		}()
-		return e.selectEach(ctx, events, nil)
+		return e.selectEach(ctx, events, pick, nil)
 	}()
 	if !errors.Is(err, ErrPanic) {
-		return sel, nil, err
+		return nil, err
 	}
 	// Some condition panicked: go again, one rule and event at a time.
+	reset()
 	var rejected []Rejected
-	sel, err = e.selectEach(ctx, events, func(i int, ev *event.Event, p any) {
+	err = e.selectEach(ctx, events, pick, func(i int, ev *event.Event, p any) {
 		rejected = append(rejected, Rejected{Event: ev, RuleID: e.rules[i].ID, Kind: e.kinds[i].Name(),
 			Err: fmt.Errorf("%w: condition: %v", ErrPanic, p)})
 	})
-	return sel, rejected, err
+	return rejected, err
 }
 
-// selectEach is the condition pass. With onPanic set, each condition runs
-// under recover and a panic calls onPanic instead of selecting the event.
-func (e *Engine) selectEach(ctx context.Context, events []*event.Event, onPanic func(i int, ev *event.Event, p any)) ([][]*event.Event, error) {
-	selected := make([][]*event.Event, len(e.rules))
+// selectEach is the condition pass: pick(i, at) for each rule i whose
+// condition selects events[at], in event order, then rule order. With
+// onPanic set, each condition runs under recover and a panic calls onPanic
+// instead of selecting the event.
+func (e *Engine) selectEach(ctx context.Context, events []*event.Event, pick func(i, at int), onPanic func(i int, ev *event.Event, p any)) error {
 	cache := newFieldCache()
 	ec := evalCtx{cache: cache}
-	for _, ev := range events {
+	for at, ev := range events {
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return err
 		}
 		if ev == nil {
 			continue
@@ -187,7 +199,7 @@ func (e *Engine) selectEach(ctx context.Context, events []*event.Event, onPanic 
 		for _, i := range idx {
 			if onPanic == nil {
 				if e.rules[i].match(&ec) {
-					selected[i] = append(selected[i], ev)
+					pick(i, at)
 				}
 				continue
 			}
@@ -198,13 +210,13 @@ func (e *Engine) selectEach(ctx context.Context, events []*event.Event, onPanic 
 				continue
 			}
 			if ok {
-				selected[i] = append(selected[i], ev)
+				pick(i, at)
 			}
 		}
 		// Read once: an event kept (evidence, a sequence) keeps no layout.
 		ev.ReleaseLayout()
 	}
-	return selected, nil
+	return nil
 }
 
 func safeMatch(r *Rule, ec *evalCtx) (ok bool, p any) {

@@ -62,6 +62,11 @@ type Options struct {
 	// them): scan, whose inputs may raise more alerts than fit in memory,
 	// reads them from its sink.
 	OmitAlerts bool
+	// Workers is how many goroutines frame, parse and select records at
+	// once: 0 or 1, the goroutine that counts them, each input
+	// framed whole, as it goes; -1, GOMAXPROCS. What the rules see, and
+	// so the alerts, dead letters and Report, do not depend on it.
+	Workers int
 	// AfterChunk, when set, is called with each chunk's events once they
 	// are evaluated and their alerts delivered, on the evaluating
 	// goroutine: scan sweeps its in-memory state by event time there.
@@ -106,22 +111,83 @@ func (p *Pipeline) Process(ctx context.Context, inputs []Input) (Report, error) 
 // reason while the rest goes on. Only a failing dependency (a sink, the
 // dead-letter sink, the state store) or a cancelled context does.
 //
-// Two goroutines share the work, so that a large input keeps two cores
-// busy: this one reads, frames and parses the records into chunks, the
-// other evaluates the chunks and delivers their alerts, one after another
-// in the order read: the rules see exactly what a single goroutine would
-// show them, in the same order. At most two chunks are in memory: one
-// being filled, one being evaluated.
+// The work is split so that a large input keeps every core busy while
+// the rules see exactly what one goroutine reading the inputs in order
+// would show them, in the same chunks. What holds no state (framing,
+// parsing, the rules' conditions) is done by Options.Workers goroutines,
+// each input cut in blocks of lines when there are several (parallel.go);
+// one goroutine takes their results in input order, counts them, cuts the
+// chunks and dead-letters what must be; another evaluates the chunks one
+// after another with the stateful kinds and delivers their alerts.
 func (p *Pipeline) Run(ctx context.Context, inputs []Input) (Report, error) {
+	var rep Report
+	var rerr error
+	err := p.process(ctx, [][]Input{inputs}, false, func(_ int, r Report, err error) error {
+		rep, rerr = r, err
+		return err
+	})
+	if err != nil && rerr == nil {
+		rerr = err // cancelled before the unit ended
+	}
+	if rerr != nil && ctx.Err() != nil {
+		return rep, ctx.Err()
+	}
+	return rep, rerr
+}
+
+// RunEach runs each input as a Run of its own, one after another in
+// order, calling done with each one's report and error; while one is
+// evaluated, the inputs after it are already read and parsed (by
+// Options.Workers goroutines). An input whose Open fails is done with an
+// *OpenError and an empty report. A non-nil error from done stops
+// RunEach, which returns it; so does a cancelled ctx.
+func (p *Pipeline) RunEach(ctx context.Context, inputs []Input, done func(i int, rep Report, err error) error) error {
+	units := make([][]Input, len(inputs))
+	for i := range inputs {
+		units[i] = inputs[i : i+1]
+	}
+	return p.process(ctx, units, true, done)
+}
+
+// OpenError is an input of RunEach that could not be opened.
+type OpenError struct {
+	Origin string
+	Err    error
+}
+
+func (e *OpenError) Error() string { return "open " + e.Origin + ": " + e.Err.Error() }
+func (e *OpenError) Unwrap() error { return e.Err }
+
+// process runs the units one after another, each as one Run, calling done
+// after each.
+func (p *Pipeline) process(ctx context.Context, units [][]Input, each bool, done func(int, Report, error) error) error {
+	pctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	src := p.newFeed(pctx, units)
+	defer src.stop()
+	for u := range units {
+		rep, err := p.unit(pctx, src, u, units[u], each)
+		if derr := done(u, rep, err); derr != nil {
+			return derr
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// unit runs the inputs of one unit.
+func (p *Pipeline) unit(ctx context.Context, src feed, u int, inputs []Input, each bool) (Report, error) {
 	start := time.Now()
 	wctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	queue := make(chan work) // unbuffered: a chunk is filled while the one before is evaluated
-	r := &run{p: p, ctx: wctx, queue: queue, rep: Report{BySource: map[string]int{}}}
+	queue := make(chan work) // unbuffered: a chunk is gathered while the one before is evaluated
+	r := &run{p: p, ctx: wctx, queue: queue, rep: Report{BySource: map[string]int{}}, each: each}
 	e := &evaluator{p: p, ctx: wctx, sup: p.suppressor()}
 	done := make(chan error, 1)
 	go func() { done <- e.loop(queue, cancel) }()
-	err := r.inputs(inputs)
+	err := r.inputs(src, u, inputs)
 	if err == nil {
 		err = r.flush()
 	}
@@ -132,15 +198,18 @@ func (p *Pipeline) Run(ctx context.Context, inputs []Input) (Report, error) {
 	if eerr := <-done; eerr != nil {
 		err = eerr // what stopped the reading too
 	}
+	if err != nil {
+		src.skipUnit(u) // what is left of it
+	}
 	e.addTo(&r.rep)
 	if err == nil && p.opts.Silence != nil {
 		err = e.silence(&r.rep)
 	}
 	r.rep.Duration = time.Since(start)
+	if r.openErr != nil && err == nil {
+		return r.rep, r.openErr
+	}
 	if err != nil {
-		if ctx.Err() != nil {
-			return r.rep, ctx.Err()
-		}
 		return r.rep, err
 	}
 	rep := &r.rep
@@ -152,30 +221,39 @@ func (p *Pipeline) Run(ctx context.Context, inputs []Input) (Report, error) {
 	return r.rep, nil
 }
 
-// run is the reading side of one Run.
+// run is the ordered side of one unit: it takes what was framed, parsed
+// and selected in input order, counts it, gathers the chunks and hands
+// them, and the dead letters, to the evaluating goroutine.
 type run struct {
 	p     *Pipeline
 	ctx   context.Context
 	queue chan<- work
 	rep   Report
+	each  bool // RunEach: an input that cannot be opened is the unit's error
+	// openErr is the input RunEach could not open.
+	openErr error
 
 	batch      []*event.Event // the chunk being filled
 	refs       []recordRef    // per event of batch: the record it came from
+	verdicts   *detect.Verdicts
 	batchBytes int
+	// The verdicts of the events added from the produced batch being
+	// taken: [vFrom, vTo) of vsrc are not in verdicts yet.
+	vsrc       *detect.Verdicts
+	vFrom, vTo int
 
 	dead      []alert.Dead // dead letters not yet handed on
 	deadBytes int
-
-	fatal error // what stopped the reading
 }
 
-// work is what the reading goroutine hands the evaluating one, in order:
+// work is what the ordered goroutine hands the evaluating one, in order:
 // dead letters to keep, then a chunk of events to evaluate (either may be
 // empty).
 type work struct {
-	dead   []alert.Dead
-	events []*event.Event
-	refs   []recordRef
+	dead     []alert.Dead
+	events   []*event.Event
+	refs     []recordRef
+	verdicts *detect.Verdicts
 }
 
 // send hands w on, or gives up when the evaluation stopped.
@@ -197,26 +275,33 @@ type recordRef struct {
 	raw            []byte // the record (a flow tuple's: its flow record)
 }
 
-// errStopped is what the record callback returns to stop the reading of
-// an input; run.fatal says why.
+// errStopped is what a record callback returns to stop the reading of an
+// input; the caller knows why.
 var errStopped = errors.New("pipeline stopped")
 
-func (r *run) inputs(inputs []Input) error {
-	for _, in := range inputs {
+// input is the ordered side's place in one input.
+type input struct {
+	origin  string
+	writer  string
+	seq     int64
+	base    int // records of the input taken before the current piece
+	records int // records of the current piece taken
+}
+
+func (r *run) inputs(src feed, u int, inputs []Input) error {
+	for k, in := range inputs {
 		writer, seq := in.position()
-		err := r.p.opts.Registry.Records(in.Body, func(rec source.Record, ev *event.Event, status source.Status, perr error) error {
-			if err := r.record(in.Origin, writer, seq, rec, ev, status, perr); err != nil {
-				r.fatal = err
-				return errStopped
-			}
-			return nil
-		})
+		cur := &input{origin: in.Origin, writer: writer, seq: seq}
+		err := src.each(r.ctx, u, k, func(b *produced) error { return r.take(cur, b) })
+		var oe *OpenError
+		var ie *inputError
 		switch {
-		case r.fatal != nil:
-			return r.fatal
+		case err == nil:
 		case r.ctx.Err() != nil:
-			return r.ctx.Err()
-		case err != nil:
+			return context.Cause(r.ctx)
+		case errors.As(err, &oe) && r.each:
+			r.openErr = err
+		case errors.As(err, &oe), errors.As(err, &ie):
 			// The body could not be read to its end (I/O, a corrupt gzip
 			// stream, a decompression cap): what was read was evaluated;
 			// the reason is reported and kept, and the next input goes on.
@@ -225,79 +310,94 @@ func (r *run) inputs(inputs []Input) error {
 			if err := r.kill(alert.NewDead(alert.DeadUnread, in.Origin, -1, 0, 0, "", reason, nil), true); err != nil {
 				return err
 			}
+		default:
+			return err
 		}
 	}
 	return nil
 }
 
-// record handles one framed record.
-func (r *run) record(origin, writer string, seq int64, rec source.Record, ev *event.Event, status source.Status, err error) error {
-	if err := r.ctx.Err(); err != nil {
-		return err
+// take counts and gathers what one produced batch holds, in order.
+func (r *run) take(in *input, b *produced) error {
+	if b.restart {
+		in.base, in.records = in.base+in.records, 0
 	}
-	r.rep.Records++
-	if rec.Err != nil {
-		r.rep.Malformed++
-		return r.kill(alert.NewDead(alert.DeadMalformed, origin, rec.Index, rec.Offset, rec.Length, "", rec.Err.Error(), rec.Bytes), true)
-	}
-	switch status {
-	case source.Parsed:
-		ev.Pos = event.Position{Writer: writer, Seq: seq, Index: rec.Index}
-		r.rep.BySource[ev.Source]++
-		r.rep.Coverage.Add(ev)
-		ref := recordRef{origin: origin, index: rec.Index, offset: rec.Offset, length: rec.Length, raw: ev.Raw}
-		if err := r.add(ev, ref); err != nil {
+	r.vsrc, r.vFrom, r.vTo = &b.verdicts, 0, 0
+	defer func() { r.takeVerdicts(); r.vsrc = nil }()
+	for i := range b.items {
+		it := &b.items[i]
+		if err := r.ctx.Err(); err != nil {
 			return err
 		}
-		if source.IsFlow(ev) {
-			// One event per tuple, evaluated in chunks (flowtuple.go).
-			return r.expandFlow(ev, ref)
+		index := in.base + it.index
+		switch it.kind {
+		case itemTuple:
+			t := it.ev
+			t.Pos = event.Position{Writer: in.writer, Seq: in.seq, Index: index, Sub: it.sub}
+			ref := recordRef{origin: in.origin, index: index, offset: it.offset, length: it.length, raw: it.raw}
+			if err := r.add(t, ref); err != nil {
+				return err
+			}
+			continue
+		case itemRejected:
+			r.rep.Rejected++
+			d := it.dead
+			d.Origin, d.Index = in.origin, index
+			if err := r.kill(d, true); err != nil {
+				return err
+			}
+			continue
 		}
-		return nil
-	case source.Unrecognised:
-		r.rep.Unrecognised++
-		zerolog.Ctx(r.ctx).Debug().Str("origin", origin).Int("index", rec.Index).Msg("record not recognised")
-		return r.kill(alert.NewDead(alert.DeadUnrecognised, origin, rec.Index, rec.Offset, rec.Length, "", reasonUnrecognised, rec.Bytes), false)
-	default:
-		r.rep.Malformed++
-		name := ""
-		var perr *source.ParseError
-		if errors.As(err, &perr) {
-			name = perr.Source
+		r.rep.Records++
+		in.records = max(in.records, it.index+1)
+		switch it.kind {
+		case itemParsed:
+			ev := it.ev
+			ev.Pos = event.Position{Writer: in.writer, Seq: in.seq, Index: index}
+			r.rep.BySource[ev.Source]++
+			r.rep.Coverage.Add(ev)
+			ref := recordRef{origin: in.origin, index: index, offset: it.offset, length: it.length, raw: ev.Raw}
+			if err := r.add(ev, ref); err != nil {
+				return err
+			}
+		case itemUnrecognised:
+			r.rep.Unrecognised++
+			zerolog.Ctx(r.ctx).Debug().Str("origin", in.origin).Int("index", index).Msg("record not recognised")
+			d := it.dead
+			d.Origin, d.Index = in.origin, index
+			if err := r.kill(d, false); err != nil {
+				return err
+			}
+		case itemMalformed:
+			r.rep.Malformed++
+			d := it.dead
+			d.Origin, d.Index = in.origin, index
+			if err := r.kill(d, true); err != nil {
+				return err
+			}
 		}
-		reason := "malformed record"
-		if err != nil {
-			reason = err.Error()
-		}
-		return r.kill(alert.NewDead(alert.DeadMalformed, origin, rec.Index, rec.Offset, rec.Length, name, reason, rec.Bytes), true)
 	}
+	return nil
 }
 
-// reasonUnrecognised is the reason of an unrecognised record's dead letter.
-const reasonUnrecognised = "unrecognised: no source claims this record"
-
-// expandFlow adds the tuples of a flow record; a panic while expanding
-// them dead-letters the record (the tuples before it stand).
-func (r *run) expandFlow(ev *event.Event, ref recordRef) (err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			r.rep.Rejected++
-			err = r.kill(alert.NewDead(alert.DeadRejected, ref.origin, ref.index, ref.offset, ref.length, ev.Source,
-				fmt.Sprintf("expand flow tuples: %v: %v", source.ErrParserPanic, p), ref.raw), true)
-		}
-	}()
-	sub := 0
-	return r.p.opts.Registry.ExpandFlow(ev, func(t *event.Event) error {
-		sub++
-		t.Pos = event.Position{Writer: ev.Pos.Writer, Seq: ev.Pos.Seq, Index: ev.Pos.Index, Sub: sub}
-		return r.add(t, ref)
-	})
+// takeVerdicts moves the verdicts of the events added from the batch being
+// taken into the chunk's.
+func (r *run) takeVerdicts() {
+	if r.vsrc == nil || r.vFrom == r.vTo {
+		return
+	}
+	if r.verdicts == nil {
+		r.verdicts = new(detect.Verdicts)
+	}
+	r.verdicts.Append(r.vsrc, r.vFrom, r.vTo)
+	r.vFrom = r.vTo
 }
 
 // add puts an event in the chunk, evaluating the chunk when it is full.
 func (r *run) add(ev *event.Event, ref recordRef) error {
 	r.batch = append(r.batch, ev)
 	r.refs = append(r.refs, ref)
+	r.vTo++
 	r.batchBytes += len(ev.Raw)
 	if len(r.batch) >= chunk || r.batchBytes >= chunkBytes {
 		return r.flush()
@@ -311,8 +411,9 @@ func (r *run) flush() error {
 	if len(r.batch) == 0 {
 		return nil
 	}
-	w := work{dead: r.dead, events: r.batch, refs: r.refs}
-	r.batch, r.refs, r.batchBytes = nil, nil, 0
+	r.takeVerdicts()
+	w := work{dead: r.dead, events: r.batch, refs: r.refs, verdicts: r.verdicts}
+	r.batch, r.refs, r.batchBytes, r.verdicts = nil, nil, 0, nil
 	r.dead, r.deadBytes = nil, 0
 	return r.send(w)
 }
@@ -358,7 +459,7 @@ func (e *evaluator) do(w work) error {
 	if len(w.events) == 0 {
 		return nil
 	}
-	matches, rejected, err := e.p.opts.Engine.EvaluateIsolated(e.ctx, w.events)
+	matches, rejected, err := e.p.opts.Engine.EvaluateSelected(e.ctx, w.events, w.verdicts)
 	if err != nil {
 		return fmt.Errorf("evaluate rules: %w", err)
 	}
@@ -424,7 +525,7 @@ func (e *evaluator) reject(w work, rejected []detect.Rejected) []alert.Dead {
 	for _, rj := range rejected {
 		i, ok := at[rj.Event]
 		if !ok {
-			continue // not an event of this chunk: never, by EvaluateIsolated's contract
+			continue // not an event of this chunk: never, by EvaluateSelected's contract
 		}
 		ref := w.refs[i]
 		k := recordKey{ref.origin, ref.index}

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -29,6 +30,19 @@ func (brokenSink) Close() error { return nil }
 
 func newPipeline(t *testing.T, sink alert.Sink, dead alert.DeadLetters) *Pipeline {
 	t.Helper()
+	return newPipelineWorkers(t, sink, dead, 1)
+}
+
+// eachWorkers runs a test with one worker (each input framed whole) and
+// with two (blocks of lines framed at once).
+func eachWorkers(t *testing.T, test func(t *testing.T, workers int)) {
+	for _, w := range []int{1, 2} {
+		t.Run(fmt.Sprintf("workers=%d", w), func(t *testing.T) { test(t, w) })
+	}
+}
+
+func newPipelineWorkers(t *testing.T, sink alert.Sink, dead alert.DeadLetters, workers int) *Pipeline {
+	t.Helper()
 	reg, err := source.NewRegistry()
 	if err != nil {
 		t.Fatal(err)
@@ -41,7 +55,7 @@ func newPipeline(t *testing.T, sink alert.Sink, dead alert.DeadLetters) *Pipelin
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := New(Options{Registry: reg, Engine: eng, Sink: sink, DeadLetters: dead, Deduper: alert.NewDeduper(3600e9, 100)})
+	p, err := New(Options{Registry: reg, Engine: eng, Sink: sink, DeadLetters: dead, Deduper: alert.NewDeduper(3600e9, 100), Workers: workers})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,55 +65,61 @@ func newPipeline(t *testing.T, sink alert.Sink, dead alert.DeadLetters) *Pipelin
 const diagDelete = `{"time":"2026-11-20T09:12:44.1234567Z","resourceId":"/SUBSCRIPTIONS/6F2C1D2E-0000-4000-8000-000000000001/PROVIDERS/MICROSOFT.INSIGHTS/DIAGNOSTICSETTINGS/SEND-TO-SIEM","operationName":"MICROSOFT.INSIGHTS/DIAGNOSTICSETTINGS/DELETE","category":"Administrative","resultType":"Success","resultSignature":"Succeeded.OK","callerIpAddress":"185.220.101.47","correlationId":"0b6c2a8e-0000-4000-8000-000000000001","identity":{"claims":{"http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn":"mallory@contoso.com"}},"level":"Informational","properties":{"statusCode":"OK"}}`
 
 func TestRunKeepsMalformedAndGoesOn(t *testing.T) {
-	var got alert.Collector
-	dead := &keep{}
-	p := newPipeline(t, &got, dead)
-	body := `{"records":[` + diagDelete + `,{"category":"FunctionAppLogs","time":"2026-11-20T09:00:00Z"},{"category":"Administrative"}]}` + "\n{'bad': json}\n"
-	rep, err := p.Run(context.Background(), []Input{{Origin: "eventhub://ns/hub/0/42", Body: strings.NewReader(body)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rep.Records != 4 || rep.BySource["activitylogs"] != 1 || rep.Unrecognised != 1 || rep.Malformed != 2 {
-		t.Fatalf("report: %+v", rep)
-	}
-	// Unrecognised records are kept too (count it, keep it).
-	kinds := []string{alert.DeadUnrecognised, alert.DeadMalformed, alert.DeadMalformed}
-	if len(dead.dead) != 3 {
-		t.Fatalf("dead letters: %+v", dead.dead)
-	}
-	for i, d := range dead.dead {
-		if d.Origin != "eventhub://ns/hub/0/42" || d.Kind != kinds[i] || len(d.Bytes) == 0 || d.Length != int64(len(d.Bytes)) || d.Truncated {
-			t.Errorf("dead letter %d: %+v", i, d)
+	eachWorkers(t, func(t *testing.T, workers int) {
+		var got alert.Collector
+		dead := &keep{}
+		p := newPipelineWorkers(t, &got, dead, workers)
+		body := `{"records":[` + diagDelete + `,{"category":"FunctionAppLogs","time":"2026-11-20T09:00:00Z"},{"category":"Administrative"}]}` + "\n{'bad': json}\n"
+		rep, err := p.Run(context.Background(), []Input{{Origin: "eventhub://ns/hub/0/42", Body: strings.NewReader(body)}})
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	if len(rep.DeadLetters) != 2 || rep.DeadLetters[0].Bytes != nil {
-		t.Errorf("listed dead letters: %+v", rep.DeadLetters)
-	}
-	if len(got.Alerts) == 0 || len(rep.Alerts) != len(got.Alerts) {
-		t.Fatalf("alerts published %d, reported %d", len(got.Alerts), len(rep.Alerts))
-	}
-	// Redelivery of the same batch raises nothing new.
-	rep2, err := p.Run(context.Background(), []Input{{Origin: "eventhub://ns/hub/0/42", Body: strings.NewReader(body)}})
-	if err != nil || len(rep2.Alerts) != 0 {
-		t.Fatalf("redelivered batch: %d alerts, err %v", len(rep2.Alerts), err)
-	}
+		if rep.Records != 4 || rep.BySource["activitylogs"] != 1 || rep.Unrecognised != 1 || rep.Malformed != 2 {
+			t.Fatalf("report: %+v", rep)
+		}
+		// Unrecognised records are kept too (count it, keep it).
+		kinds := []string{alert.DeadUnrecognised, alert.DeadMalformed, alert.DeadMalformed}
+		if len(dead.dead) != 3 {
+			t.Fatalf("dead letters: %+v", dead.dead)
+		}
+		for i, d := range dead.dead {
+			if d.Origin != "eventhub://ns/hub/0/42" || d.Kind != kinds[i] || len(d.Bytes) == 0 || d.Length != int64(len(d.Bytes)) || d.Truncated {
+				t.Errorf("dead letter %d: %+v", i, d)
+			}
+		}
+		if len(rep.DeadLetters) != 2 || rep.DeadLetters[0].Bytes != nil {
+			t.Errorf("listed dead letters: %+v", rep.DeadLetters)
+		}
+		if len(got.Alerts) == 0 || len(rep.Alerts) != len(got.Alerts) {
+			t.Fatalf("alerts published %d, reported %d", len(got.Alerts), len(rep.Alerts))
+		}
+		// Redelivery of the same batch raises nothing new.
+		rep2, err := p.Run(context.Background(), []Input{{Origin: "eventhub://ns/hub/0/42", Body: strings.NewReader(body)}})
+		if err != nil || len(rep2.Alerts) != 0 {
+			t.Fatalf("redelivered batch: %d alerts, err %v", len(rep2.Alerts), err)
+		}
+	})
 }
 
 func TestRunFailsWhenTheSinkFails(t *testing.T) {
-	p := newPipeline(t, brokenSink{}, &keep{})
-	_, err := p.Run(context.Background(), []Input{{Origin: "f", Body: strings.NewReader(diagDelete)}})
-	if err == nil || !strings.Contains(err.Error(), "service bus unreachable") {
-		t.Fatalf("a failing sink must fail the run: %v", err)
-	}
+	eachWorkers(t, func(t *testing.T, workers int) {
+		p := newPipelineWorkers(t, brokenSink{}, &keep{}, workers)
+		_, err := p.Run(context.Background(), []Input{{Origin: "f", Body: strings.NewReader(diagDelete)}})
+		if err == nil || !strings.Contains(err.Error(), "service bus unreachable") {
+			t.Fatalf("a failing sink must fail the run: %v", err)
+		}
+	})
 }
 
 func TestRunStopsOnCancel(t *testing.T) {
-	p := newPipeline(t, &alert.Collector{}, &keep{})
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	if _, err := p.Run(ctx, []Input{{Origin: "f", Body: strings.NewReader(diagDelete)}}); !errors.Is(err, context.Canceled) {
-		t.Fatalf("cancelled run: %v", err)
-	}
+	eachWorkers(t, func(t *testing.T, workers int) {
+		p := newPipelineWorkers(t, &alert.Collector{}, &keep{}, workers)
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if _, err := p.Run(ctx, []Input{{Origin: "f", Body: strings.NewReader(diagDelete)}}); !errors.Is(err, context.Canceled) {
+			t.Fatalf("cancelled run: %v", err)
+		}
+	})
 }
 
 // failingReader returns its bytes, then an error.
@@ -121,34 +141,36 @@ func (f *failingReader) Read(p []byte) (int, error) {
 // names the input and the reason in the report and the dead letters, and
 // the next input goes on.
 func TestRunReportsAnInputReadInPart(t *testing.T) {
-	var got alert.Collector
-	dead := &keep{}
-	p := newPipeline(t, &got, dead)
-	broken := &failingReader{r: strings.NewReader(diagDelete + "\n"), err: errors.New("disk on fire")}
-	rep, err := p.Run(context.Background(), []Input{
-		{Origin: "a.json", Body: broken},
-		{Origin: "b.json", Body: strings.NewReader(strings.Replace(diagDelete, "0001\",\"identity", "0002\",\"identity", 1))},
+	eachWorkers(t, func(t *testing.T, workers int) {
+		var got alert.Collector
+		dead := &keep{}
+		p := newPipelineWorkers(t, &got, dead, workers)
+		broken := &failingReader{r: strings.NewReader(diagDelete + "\n"), err: errors.New("disk on fire")}
+		rep, err := p.Run(context.Background(), []Input{
+			{Origin: "a.json", Body: broken},
+			{Origin: "b.json", Body: strings.NewReader(strings.Replace(diagDelete, "0001\",\"identity", "0002\",\"identity", 1))},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Records != 2 || rep.BySource["activitylogs"] != 2 || rep.Malformed != 0 {
+			t.Fatalf("report: %+v", rep)
+		}
+		if len(rep.ReadErrors) != 1 || rep.ReadErrors[0].Origin != "a.json" || !strings.Contains(rep.ReadErrors[0].Reason, "disk on fire") {
+			t.Fatalf("read errors: %+v", rep.ReadErrors)
+		}
+		if len(dead.dead) != 1 || dead.dead[0].Kind != alert.DeadUnread || dead.dead[0].Index != -1 {
+			t.Fatalf("dead letters: %+v", dead.dead)
+		}
+		// One alert per rule and entity and day: both records count in it.
+		n := 0
+		for _, a := range got.Alerts {
+			n += a.Count
+		}
+		if n < 2 {
+			t.Fatalf("%d alert(s) counting %d record(s), want the records of both inputs", len(got.Alerts), n)
+		}
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rep.Records != 2 || rep.BySource["activitylogs"] != 2 || rep.Malformed != 0 {
-		t.Fatalf("report: %+v", rep)
-	}
-	if len(rep.ReadErrors) != 1 || rep.ReadErrors[0].Origin != "a.json" || !strings.Contains(rep.ReadErrors[0].Reason, "disk on fire") {
-		t.Fatalf("read errors: %+v", rep.ReadErrors)
-	}
-	if len(dead.dead) != 1 || dead.dead[0].Kind != alert.DeadUnread || dead.dead[0].Index != -1 {
-		t.Fatalf("dead letters: %+v", dead.dead)
-	}
-	// One alert per rule and entity and day: both records count in it.
-	n := 0
-	for _, a := range got.Alerts {
-		n += a.Count
-	}
-	if n < 2 {
-		t.Fatalf("%d alert(s) counting %d record(s), want the records of both inputs", len(got.Alerts), n)
-	}
 }
 
 type panickySink struct{}
@@ -160,9 +182,11 @@ func (panickySink) Close() error                                 { return nil }
 // fails the run (the host retries), as net/http's recovery would have on the
 // caller's goroutine, instead of taking the process down.
 func TestRunFailsOnAPanicWhileDelivering(t *testing.T) {
-	p := newPipeline(t, panickySink{}, &keep{})
-	_, err := p.Run(context.Background(), []Input{{Origin: "f", Body: strings.NewReader(diagDelete + "\n" + diagDelete)}})
-	if err == nil || !strings.Contains(err.Error(), "sink bug") {
-		t.Fatalf("err = %v, want the panic as an error", err)
-	}
+	eachWorkers(t, func(t *testing.T, workers int) {
+		p := newPipelineWorkers(t, panickySink{}, &keep{}, workers)
+		_, err := p.Run(context.Background(), []Input{{Origin: "f", Body: strings.NewReader(diagDelete + "\n" + diagDelete)}})
+		if err == nil || !strings.Contains(err.Error(), "sink bug") {
+			t.Fatalf("err = %v, want the panic as an error", err)
+		}
+	})
 }

@@ -15,6 +15,10 @@ type Input struct {
 	// a blob URI.
 	Origin string
 	Body   io.Reader
+	// Open, when set, opens the body (Body is not used) when its turn to
+	// be read comes, and the body is closed once read: RunEach reads a few
+	// inputs ahead, never every one at once.
+	Open func() (io.ReadCloser, error)
 	// Writer and Seq place the input's records in the ordered stream they
 	// come from (event.Position): stateful rules count each record once by
 	// (Writer, Seq, record index). Writer "" means Origin with Seq 0 (a

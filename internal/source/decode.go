@@ -84,23 +84,58 @@ func Records(r io.Reader, fn func(rec Record) error) error {
 // records is Records; lines lets the framer take a JSON Lines record by its
 // line end alone (lineRecord), for a caller that checks it while parsing.
 func records(r io.Reader, fn func(rec Record) error, lines bool) error {
-	br := getReader(r)
-	defer putReader(br)
-	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
-		in := &countingReader{r: br}
+	b, err := OpenBody(r)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	f := &framer{br: b.br, off: b.off, fn: fn, lines: lines, cut: -1}
+	return f.run()
+}
+
+// Body is a body opened for reading: decompressed when gzip'd (within the
+// decompression caps), its byte-order mark skipped. Records frames one
+// whole; the pipeline cuts one into blocks (Next) to frame them on several
+// goroutines at once (Registry.FrameBlock).
+type Body struct {
+	br    *bufio.Reader
+	off   int64 // offset of the next unread byte in the decompressed body
+	zr    *gzip.Reader
+	outer *bufio.Reader // the compressed body's reader, when gzip'd
+}
+
+// OpenBody opens r for reading; Close gives its buffers back. An error is
+// a gzip body whose header cannot be read.
+func OpenBody(r io.Reader) (*Body, error) {
+	b := &Body{br: getReader(r)}
+	if magic, _ := b.br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
+		in := &countingReader{r: b.br}
 		zr, err := gzip.NewReader(in)
 		if err != nil {
-			return fmt.Errorf("open gzip body: %w", err)
+			putReader(b.br)
+			return nil, fmt.Errorf("open gzip body: %w", err)
 		}
-		defer zr.Close()
-		br = getReader(&inflateLimit{r: zr, in: in, max: MaxInflatedBytes, ratio: MaxInflateRatio, after: inflateRatioAfter})
-		defer putReader(br)
+		b.zr, b.outer = zr, b.br
+		b.br = getReader(&inflateLimit{r: zr, in: in, max: MaxInflatedBytes, ratio: MaxInflateRatio, after: inflateRatioAfter})
 	}
-	f := &framer{br: br, fn: fn, lines: lines}
-	if bom, _ := br.Peek(3); bytes.Equal(bom, []byte("\xef\xbb\xbf")) {
-		f.consume(3)
+	if bom, _ := b.br.Peek(3); bytes.Equal(bom, []byte("\xef\xbb\xbf")) {
+		_, _ = b.br.Discard(3)
+		b.off = 3
 	}
-	return f.run()
+	return b, nil
+}
+
+// Close gives the body's buffers back.
+func (b *Body) Close() {
+	if b.br == nil {
+		return
+	}
+	putReader(b.br)
+	if b.zr != nil {
+		b.zr.Close()
+		putReader(b.outer)
+	}
+	b.br, b.zr, b.outer = nil, nil, nil
 }
 
 // countingReader counts the bytes read through it.
@@ -169,6 +204,15 @@ type framer struct {
 	// to trimming: they are not part of its Length.
 	trimmed int
 	lines   bool // lineRecord may frame top-level objects (Registry.Records)
+
+	// For framing a block of a body on its own (block.go): top is where
+	// the top-level value being framed starts, inValue whether one is,
+	// and cut the top of the first value the block's end cut short (-1:
+	// none), from which on what was yielded depends on the bytes after
+	// the block.
+	top     int64
+	inValue bool
+	cut     int64
 }
 
 // window returns the unread buffered bytes, reading more when none are
@@ -178,6 +222,9 @@ func (f *framer) window() []byte {
 		if _, err := f.br.Peek(1); err != nil {
 			if !errors.Is(err, io.EOF) && f.rerr == nil {
 				f.rerr = err
+			}
+			if f.inValue && f.cut < 0 {
+				f.cut = f.top
 			}
 			return nil
 		}
@@ -241,11 +288,13 @@ func (f *framer) readErr() error {
 // run frames the top level of the body.
 func (f *framer) run() error {
 	for {
+		f.inValue = false
 		f.skipBlank(false)
 		c, ok := f.peekByte()
 		if !ok {
 			return f.readErr()
 		}
+		f.top, f.inValue = f.off, true
 		var err error
 		switch c {
 		case '{':
@@ -394,7 +443,7 @@ func (f *framer) lineRecord() (done bool, err error) {
 	if end == 0 || p[end-1] != '}' || containsRecordsName(p[:end]) {
 		return false, nil // an envelope is streamed by topObject
 	}
-	err = f.fn(Record{Index: f.index, Offset: f.off, Bytes: p[:end], unchecked: true})
+	err = f.fn(Record{Index: f.index, Offset: f.off, Length: int64(end), Bytes: p[:end], unchecked: true})
 	if errors.Is(err, errReframe) {
 		return false, nil
 	}

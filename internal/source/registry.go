@@ -349,7 +349,12 @@ func (r *Registry) Parse(raw []byte) (ev *event.Event, status Status, err error)
 // not to be one JSON value is framed again byte by byte. rec.Bytes is
 // valid until fn returns; the event keeps a copy.
 func (r *Registry) Records(body io.Reader, fn func(rec Record, ev *event.Event, status Status, err error) error) error {
-	return records(body, func(rec Record) error {
+	return records(body, r.parsing(fn), true)
+}
+
+// parsing is the record callback of Records: parse each framed record.
+func (r *Registry) parsing(fn func(rec Record, ev *event.Event, status Status, err error) error) func(Record) error {
+	return func(rec Record) error {
 		if rec.Err != nil {
 			return fn(rec, nil, Malformed, rec.Err)
 		}
@@ -359,7 +364,7 @@ func (r *Registry) Records(body io.Reader, fn func(rec Record, ev *event.Event, 
 		}
 		rec.unchecked = false
 		return fn(rec, ev, status, err)
-	}, true)
+	}
 }
 
 // parseSafe is Parse with a panic (in recognition, say) turned into a

@@ -9,6 +9,10 @@
 //	                              same lines, counted by valgrind's callgrind,
 //	                              by source and overall (flags: -bin, -records,
 //	                              -dir, -keep)
+//	benchratio parallel           the speed-up of `azdetect scan` on two cores
+//	                              over one, for a folder of files and one large
+//	                              gzip'd PT1H.json (flags: -bin, -records,
+//	                              -files, -runs, -dir)
 //	benchratio valid FILE         json.Valid over each line of FILE (what
 //	                              `instructions` runs under callgrind)
 package main
@@ -27,10 +31,12 @@ func main() {
 	switch os.Args[1] {
 	case "instructions":
 		err = instructions(os.Args[2:])
+	case "parallel":
+		err = parallel(os.Args[2:])
 	case "valid":
 		err = valid(os.Args[2:])
 	default:
-		err = fmt.Errorf("unknown command %q (want instructions, valid, or none to read bench output)", os.Args[1])
+		err = fmt.Errorf("unknown command %q (want instructions, parallel, valid, or none to read bench output)", os.Args[1])
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "benchratio:", err)

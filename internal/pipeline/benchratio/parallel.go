@@ -1,0 +1,147 @@
+package main
+
+import (
+	"bytes"
+	"compress/gzip"
+	"crypto/sha256"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/azdetect/azdetect/internal/pipeline/benchcorpus"
+)
+
+// parallel prints the speed-up of `azdetect scan` on two cores over one
+// (GOMAXPROCS=2 against GOMAXPROCS=1, nothing else changed): for a folder
+// of files and for one large gzip'd PT1H.json of the benchmark corpus.
+// Each setting runs -runs times, the two alternating so that a change in
+// the machine's load falls on both; the best wall-clock time of each is
+// compared. Both must print the same alerts, byte for byte. The machine's
+// load average is printed beside: on a shared machine other processes
+// take cores too, and the ratio says less the higher it is.
+func parallel(args []string) error {
+	fs := flag.NewFlagSet("parallel", flag.ContinueOnError)
+	bin := fs.String("bin", "bin/azdetect", "the azdetect binary to measure")
+	n := fs.Int("records", 20000, "records in each case (the folder's files share them)")
+	files := fs.Int("files", 16, "files in the folder")
+	runs := fs.Int("runs", 3, "runs of each setting per case (the best counts)")
+	dir := fs.String("dir", "", "where to write the inputs (default: a temporary directory, removed after)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *files < 1 || *runs < 1 || *n < *files {
+		return errors.New("parallel: -files and -runs at least 1, -records at least -files")
+	}
+	if *dir == "" {
+		d, err := os.MkdirTemp("", "azdetect-parallel-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(d)
+		*dir = d
+	}
+	recs := benchcorpus.Generate(*n)
+	folder := filepath.Join(*dir, "folder")
+	if err := os.MkdirAll(folder, 0o755); err != nil {
+		return err
+	}
+	per := (len(recs) + *files - 1) / *files
+	var folderBytes int
+	for i := 0; i < *files; i++ {
+		part := benchcorpus.JSONLines(recs[min(i*per, len(recs)):min((i+1)*per, len(recs))])
+		folderBytes += len(part)
+		if err := os.WriteFile(filepath.Join(folder, fmt.Sprintf("PT1H-%03d.json", i)), part, 0o644); err != nil {
+			return err
+		}
+	}
+	data := benchcorpus.JSONLines(recs)
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	if _, err := zw.Write(data); err != nil {
+		return err
+	}
+	if err := zw.Close(); err != nil {
+		return err
+	}
+	big := filepath.Join(*dir, "PT1H.json.gz")
+	if err := os.WriteFile(big, gz.Bytes(), 0o644); err != nil {
+		return err
+	}
+
+	fmt.Printf("azdetect scan --format json, GOMAXPROCS=2 against GOMAXPROCS=1: best wall clock of %d runs each, alternating; %d CPU(s) here\n", *runs, runtime.NumCPU())
+	fmt.Printf("load average before: %s\n\n", loadavg())
+	fmt.Printf("%-30s %9s %10s %10s %8s %12s %12s\n", "case", "records", "1 core", "2 cores", "speed-up", "CPU 1 core", "CPU 2 cores")
+	for _, c := range []struct {
+		name, path string
+		size       int
+	}{
+		{fmt.Sprintf("folder of %d files (%.0f MB)", *files, float64(folderBytes)/1e6), folder, folderBytes},
+		{fmt.Sprintf("PT1H.json.gz (%.0f MB, %.0f MB gz)", float64(len(data))/1e6, float64(gz.Len())/1e6), big, len(data)},
+	} {
+		best := [2]time.Duration{}
+		cpu := [2]time.Duration{}
+		var sums [2][32]byte
+		for r := 0; r < *runs; r++ {
+			order := []int{1, 2}
+			if r%2 == 1 {
+				order = []int{2, 1}
+			}
+			for _, procs := range order {
+				wall, used, sum, err := scanOnce(*bin, c.path, procs, *dir)
+				if err != nil {
+					return err
+				}
+				i := procs - 1
+				if best[i] == 0 || wall < best[i] {
+					best[i], cpu[i] = wall, used
+				}
+				sums[i] = sum
+			}
+		}
+		if sums[0] != sums[1] {
+			return fmt.Errorf("%s: the alerts on 2 cores differ from those on 1", c.name)
+		}
+		fmt.Printf("%-30s %9d %9.2fs %9.2fs %7.2fx %11.2fs %11.2fs\n", c.name, len(recs), best[0].Seconds(), best[1].Seconds(),
+			best[0].Seconds()/best[1].Seconds(), cpu[0].Seconds(), cpu[1].Seconds())
+	}
+	fmt.Printf("\nload average after: %s\n", loadavg())
+	fmt.Println("speed-up: wall clock on 1 core over wall clock on 2 (aim: 1.6x or more); CPU: user+system time of the best run")
+	return nil
+}
+
+// scanOnce runs one scan and returns its wall-clock and CPU time and a
+// hash of the alerts it printed.
+func scanOnce(bin, path string, procs int, dir string) (time.Duration, time.Duration, [32]byte, error) {
+	cmd := exec.Command(bin, "scan", "--format", "json", "--progress", "never", "--dead-letter", filepath.Join(dir, "dead.jsonl"), path)
+	cmd.Env = append(os.Environ(), fmt.Sprintf("GOMAXPROCS=%d", procs))
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	start := time.Now()
+	err := cmd.Run()
+	wall := time.Since(start)
+	var ee *exec.ExitError
+	if err != nil && !(errors.As(err, &ee) && ee.ExitCode() == 1) { // scan exits 1 when alerts fired
+		return 0, 0, [32]byte{}, fmt.Errorf("%s scan %s: %w\n%s", bin, path, err, tail(stderr.String()))
+	}
+	used := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	return wall, used, sha256.Sum256(stdout.Bytes()), nil
+}
+
+// loadavg is the first three fields of /proc/loadavg, or "unknown".
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ") + " (1, 5, 15 minutes)"
+}
