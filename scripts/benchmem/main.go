@@ -4,6 +4,7 @@
 //
 //	benchmem mix MB FILE            JSON Lines: benchcorpus's mix of every source; thousands of users and addresses
 //	benchmem malformed N MB FILE    N malformed lines of MB megabytes each (FILE ending .gz: gzip)
+//	benchmem short N FILE           N short malformed lines (each one a dead letter)
 //	benchmem bomb GB FILE           a gzip of GB gigabytes of zeros after one record
 package main
 
@@ -28,7 +29,7 @@ func main() {
 
 func run(args []string) error {
 	if len(args) < 3 {
-		return fmt.Errorf("usage: benchmem mix MB FILE | malformed N MB FILE | bomb GB FILE")
+		return fmt.Errorf("usage: benchmem mix MB FILE | malformed N MB FILE | short N FILE | bomb GB FILE")
 	}
 	switch args[0] {
 	case "mix":
@@ -47,6 +48,12 @@ func run(args []string) error {
 			return fmt.Errorf("malformed: N and MB are numbers")
 		}
 		return write(args[3], func(w io.Writer) error { return malformed(w, n, mb<<20) })
+	case "short":
+		n, err := strconv.Atoi(args[1])
+		if err != nil {
+			return err
+		}
+		return write(args[2], func(w io.Writer) error { return short(w, n) })
 	case "bomb":
 		gb, err := strconv.Atoi(args[1])
 		if err != nil {
@@ -99,6 +106,17 @@ func malformed(w io.Writer, n, size int) error {
 			}
 		}
 		if _, err := w.Write([]byte("\n")); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// short writes n lines of a record cut short (a trailing comma), each its
+// own dead letter: what the dead-letter bookkeeping holds per record shows.
+func short(w io.Writer, n int) error {
+	for i := 0; i < n; i++ {
+		if _, err := fmt.Fprintf(w, `{"time":"2026-11-20T08:00:00Z","category":"SignInLogs","index":%d,}`+"\n", i); err != nil {
 			return err
 		}
 	}
