@@ -116,3 +116,32 @@ func TestServeKeepsDeadLettersInBlob(t *testing.T) {
 		t.Fatalf("dead letter %s (%v)", body, err)
 	}
 }
+
+// TestScanDeadLettersOnceForAFileNamedTwice: a file named twice, or named
+// beside its folder, is read twice, and each of its dead letters is
+// written once (the dead-letter sink remembers what it wrote for such a
+// file only).
+func TestScanDeadLettersOnceForAFileNamedTwice(t *testing.T) {
+	dir := t.TempDir()
+	input := filepath.Join(dir, "logs.jsonl")
+	body := `{"time":"2026-11-20T08:00:00Z","category":"SignInLogs",}` + "\n" + "not json\n"
+	if err := os.WriteFile(input, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dead := filepath.Join(t.TempDir(), "dead.jsonl")
+	var stdout, stderr bytes.Buffer
+	args := []string{"scan", "--format", "json", "--dead-letter", dead, input, dir}
+	if code := runCmd(t, args, &stdout, &stderr); code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "scanned 2 file(s), 4 record(s)") {
+		t.Errorf("summary %q: want the file read twice", stderr.String())
+	}
+	b, err := os.ReadFile(dead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(b), "\n"); n != 2 {
+		t.Errorf("dead-letter file holds %d lines, want 2:\n%s", n, b)
+	}
+}

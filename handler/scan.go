@@ -107,6 +107,13 @@ func runScan(ctx context.Context, s config.Settings, args []string, stdout, stde
 		fmt.Fprintf(stderr, "azdetect scan: --dead-letter %s: %v\n", *deadLetter, err)
 		return exitUsage
 	}
+	named := map[string]bool{}
+	for _, f := range files {
+		if named[f] {
+			once.ReadAgain(f)
+		}
+		named[f] = true
+	}
 	sup := &countingSuppressor{Suppressor: suppressor(s, store)}
 	var afterChunk func(context.Context, []*event.Event) error
 	if sweeper != nil {

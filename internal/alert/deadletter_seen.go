@@ -27,11 +27,29 @@ type deadKey struct {
 // dead-letter file at path: rerunning scan over the same input adds no
 // line. A record is known by its origin (the path as given), index and
 // offset, which every line carries.
+//
+// It remembers the keys the file held when opened, and the ones it writes
+// only for the origins read more than once in this run (ReadAgain):
+// remembering every key it wrote grew its memory with each malformed
+// record of the input (430 MB for a million short ones).
 type KeptOnce struct {
 	inner DeadLetters
 	mu    sync.Mutex
 	seen  map[deadKey]bool
+	again map[string]bool // origins read more than once in this run
 	skip  int
+}
+
+// ReadAgain says that origin is read more than once in this run (a file
+// named twice): what is written for it is remembered, so that its next
+// reading adds no line either.
+func (k *KeptOnce) ReadAgain(origin string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.again == nil {
+		k.again = map[string]bool{}
+	}
+	k.again[origin] = true
 }
 
 // NewKeptOnce reads the keys of the records the file at path holds (none
@@ -77,7 +95,9 @@ func (k *KeptOnce) Keep(ctx context.Context, dead []Dead) error {
 			k.skip++
 			continue
 		}
-		k.seen[key] = true
+		if k.again[d.Origin] {
+			k.seen[key] = true
+		}
 		fresh = append(fresh, d)
 	}
 	k.mu.Unlock()

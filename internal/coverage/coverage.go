@@ -72,9 +72,26 @@ type Key struct {
 
 // Tally counts parsed records. The zero value is ready; not safe for
 // concurrent use.
+//
+// Its memory does not grow with the input: it holds at most about
+// 2*MaxKeys rows (see Add), and a row's strings are copies, never views
+// into a record's bytes (a decoder's strings are), which would keep the
+// whole record alive for the rest of a scan.
 type Tally struct {
 	counts map[Key]int
 }
+
+// MaxKeys is how many rows a Tally keeps as written. Past it, the records
+// of a new row are counted under their source, category and subscription
+// with the resource type Other; past twice that, under their source and
+// category alone (subscription Other too: categories are few, a source
+// recognises its own). Real inputs have a few hundred rows; the Activity
+// Log's resource types are whatever was changed, and a record's fields
+// may be anyone's.
+const MaxKeys = 4096
+
+// Other stands for the values a full Tally no longer tells apart.
+const Other = "(other)"
 
 // Add counts one parsed record.
 func (t *Tally) Add(ev *event.Event) {
@@ -85,12 +102,30 @@ func (t *Tally) Add(ev *event.Event) {
 	if ev.Resource.Provider != "" || ev.Resource.Type != "" {
 		rt = strings.ToLower(strings.Trim(ev.Resource.Provider+"/"+ev.Resource.Type, "/"))
 	}
-	t.counts[Key{
+	t.add(Key{
 		Source:       ev.Source,
 		Category:     ev.Category,
 		Subscription: strings.ToLower(ev.Resource.Subscription),
 		ResourceType: rt,
-	}]++
+	}, 1)
+}
+
+// add counts n records under k, or under k folded when k is a new row of
+// a full Tally.
+func (t *Tally) add(k Key, n int) {
+	if _, ok := t.counts[k]; !ok {
+		if len(t.counts) >= MaxKeys && k.ResourceType != "" {
+			k.ResourceType = Other
+		}
+		if _, ok := t.counts[k]; !ok && len(t.counts) >= 2*MaxKeys {
+			k.Subscription, k.ResourceType = Other, Other
+		}
+		k = Key{
+			Source: strings.Clone(k.Source), Category: strings.Clone(k.Category),
+			Subscription: strings.Clone(k.Subscription), ResourceType: strings.Clone(k.ResourceType),
+		}
+	}
+	t.counts[k] += n
 }
 
 // Merge adds o's counts to t.
@@ -102,7 +137,7 @@ func (t *Tally) Merge(o *Tally) {
 		t.counts = map[Key]int{}
 	}
 	for k, n := range o.counts {
-		t.counts[k] += n
+		t.add(k, n)
 	}
 }
 
@@ -173,29 +208,36 @@ type Report struct {
 func (t *Tally) Report() Report {
 	rep := Report{Counts: t.Rows()}
 	for _, e := range Recommended {
-		n := t.records(e, "")
+		n := records(rep.Counts, e)
 		rep.Recommended = append(rep.Recommended, Status{Scope: e.Scope, Name: e.Name, Present: n > 0, Records: n, Why: e.Why})
 	}
-	subs := map[string]bool{}
-	for k := range t.counts {
-		if k.Subscription != "" {
-			subs[k.Subscription] = true
+	// Rows sort by source first: group them by subscription once.
+	bySub := map[string][]Row{}
+	for _, r := range rep.Counts {
+		if r.Subscription != "" {
+			bySub[r.Subscription] = append(bySub[r.Subscription], r)
 		}
 	}
-	for _, sub := range sortedSet(subs) {
+	subs := make([]string, 0, len(bySub))
+	for sub := range bySub {
+		subs = append(subs, sub)
+	}
+	sort.Strings(subs)
+	for _, sub := range subs {
+		rows := bySub[sub]
 		ss := SubscriptionStatus{Subscription: sub, Present: map[string]int{}, ResourceTypes: map[string]int{}}
 		for _, e := range subscriptionScoped {
-			if n := t.records(e, sub); n > 0 {
+			if n := records(rows, e); n > 0 {
 				ss.Present[e.Categories[0]] = n
 			} else {
 				ss.Missing = append(ss.Missing, e.Categories[0])
 			}
 		}
-		for k, n := range t.counts {
+		for _, r := range rows {
 			// Resource logs only: the Activity Log's resource types are
 			// what was changed, not which logs are enabled.
-			if k.Subscription == sub && k.ResourceType != "" && k.Source != activitySource {
-				ss.ResourceTypes[k.Source+" "+k.ResourceType] += n
+			if r.ResourceType != "" && r.Source != activitySource {
+				ss.ResourceTypes[r.Source+" "+r.ResourceType] += r.Records
 			}
 		}
 		rep.Subscriptions = append(rep.Subscriptions, ss)
@@ -203,17 +245,17 @@ func (t *Tally) Report() Report {
 	return rep
 }
 
-// records counts the records of e, in subscription sub when sub is set.
-func (t *Tally) records(e Expected, sub string) int {
+// records counts the records of e in rows.
+func records(rows []Row, e Expected) int {
 	n := 0
-	for k, c := range t.counts {
-		if !slices.Contains(e.Sources, k.Source) || (sub != "" && k.Subscription != sub) {
+	for _, r := range rows {
+		if !slices.Contains(e.Sources, r.Source) {
 			continue
 		}
-		if len(e.Categories) > 0 && !slices.ContainsFunc(e.Categories, func(c string) bool { return strings.EqualFold(c, k.Category) }) {
+		if len(e.Categories) > 0 && !slices.ContainsFunc(e.Categories, func(c string) bool { return strings.EqualFold(c, r.Category) }) {
 			continue
 		}
-		n += c
+		n += r.Records
 	}
 	return n
 }
@@ -226,14 +268,5 @@ func (r Report) Missing() []string {
 			out = append(out, s.Name)
 		}
 	}
-	return out
-}
-
-func sortedSet(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
 	return out
 }

@@ -1,8 +1,10 @@
 package coverage
 
 import (
+	"fmt"
 	"slices"
 	"testing"
+	"unsafe"
 
 	"github.com/azdetect/azdetect/internal/event"
 )
@@ -58,5 +60,59 @@ func TestReportPresentAndMissing(t *testing.T) {
 	merged.Merge(&tl)
 	if got := merged.ByCategory()["signinlogs/SignInLogs"]; got != 6 {
 		t.Errorf("merged = %d, want 6", got)
+	}
+}
+
+// A Tally's rows are copies: the decoders' strings are views into the
+// record's bytes, and a row holding one would keep the record alive (and
+// change when the bytes are reused).
+func TestTallyKeepsCopies(t *testing.T) {
+	raw := []byte(`AdministrativeMICROSOFT.COMPUTE`)
+	view := func(from, to int) string { return unsafe.String(&raw[from], to-from) }
+	var tl Tally
+	tl.Add(&event.Event{Source: "activitylogs", Category: view(0, 14), Resource: event.Resource{Subscription: "ab", Provider: view(14, 31), Type: "x"}})
+	copy(raw, "XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX")
+	rows := tl.Rows()
+	if len(rows) != 1 || rows[0].Category != "Administrative" || rows[0].ResourceType != "microsoft.compute/x" {
+		t.Errorf("rows %+v: want the values as they were added", rows)
+	}
+}
+
+// However many distinct rows an input holds, a Tally keeps a bounded
+// number of them, and every record stays counted.
+func TestTallyBounded(t *testing.T) {
+	var tl Tally
+	const n = 3*MaxKeys + 100
+	for i := range n {
+		tl.Add(&event.Event{Source: "activitylogs", Category: "Administrative", Resource: event.Resource{
+			Subscription: fmt.Sprintf("sub-%d", i%(MaxKeys+7)), Provider: "MICROSOFT.COMPUTE", Type: fmt.Sprintf("T%d", i),
+		}})
+	}
+	tl.Add(&event.Event{Source: "signinlogs", Category: "SignInLogs"})
+	rows := tl.Rows()
+	if len(rows) > 2*MaxKeys+2 {
+		t.Errorf("%d rows for %d distinct ones, want at most %d", len(rows), n+1, 2*MaxKeys+2)
+	}
+	if rep := tl.Report(); rep.Recommended[0].Records != 1 {
+		t.Errorf("a row added to a full Tally: %s has %d records, want 1", rep.Recommended[0].Name, rep.Recommended[0].Records)
+	}
+	total, other := 0, 0
+	for _, r := range rows {
+		total += r.Records
+		if r.ResourceType == Other {
+			other += r.Records
+		}
+	}
+	if total != n+1 || other == 0 {
+		t.Errorf("counted %d records (%d under %q), want %d", total, other, Other, n+1)
+	}
+	if got := tl.ByCategory()["signinlogs/SignInLogs"]; got != 1 {
+		t.Errorf("a row added to a full Tally: signinlogs/SignInLogs = %d, want 1", got)
+	}
+	var merged Tally
+	merged.Merge(&tl)
+	merged.Merge(&tl)
+	if len(merged.Rows()) > 2*MaxKeys+2 {
+		t.Errorf("merged: %d rows, want at most %d", len(merged.Rows()), 2*MaxKeys+2)
 	}
 }

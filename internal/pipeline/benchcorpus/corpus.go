@@ -52,15 +52,26 @@ var kinds = []struct {
 
 // Generate returns n records in a fixed, interleaved order.
 func Generate(n int) []Record {
-	g := &gen{r: rand.New(rand.NewPCG(20261201, 7)), base: time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC)}
 	out := make([]Record, 0, n)
+	Each(func(r Record) bool {
+		out = append(out, r)
+		return len(out) < n
+	})
+	return out
+}
+
+// Each hands fn the records of Generate one at a time, in the same order,
+// until fn returns false: a corpus of any size without holding it (the
+// memory benchmark writes hundreds of megabytes of it).
+func Each(fn func(Record) bool) {
+	g := &gen{r: rand.New(rand.NewPCG(20261201, 7)), base: time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC)}
 	// A weighted round robin keeps every prefix of the corpus a mix.
 	credit := make([]int, len(kinds))
 	total := 0
 	for _, k := range kinds {
 		total += k.share
 	}
-	for len(out) < n {
+	for n := 0; ; {
 		best := 0
 		for k := range kinds {
 			credit[k] += kinds[k].share
@@ -69,10 +80,14 @@ func Generate(n int) []Record {
 			}
 		}
 		credit[best] -= total
-		g.i = len(out)
-		out = append(out, g.record(kinds[best].name)...)
+		g.i = n
+		for _, r := range g.record(kinds[best].name) {
+			if !fn(r) {
+				return
+			}
+			n++
+		}
 	}
-	return out[:n]
 }
 
 // JSONLines joins records one per line.
