@@ -113,7 +113,8 @@ type Event struct {
 	// (a flow tuple), kept in a struct of its own instead of a map.
 	Fields FieldReader `json:"-"`
 
-	key string // Key, once SetKey computed it
+	key    [16]byte // Key's digits, once SetKey computed them
+	keySet bool
 }
 
 // FieldReader answers source-specific field names (Event.Fields). ok

@@ -77,10 +77,11 @@ func decodeActivityIdentity(d *decoder, _ []byte, _ bool, vi int, p unsafe.Point
 		}
 		return end
 	}
-	var obj activityIdentityJSON
+	obj := identityRecords.get()
+	defer identityRecords.put(obj)
 	err, saved := d.err, d.root()
 	d.err = nil
-	end := d.decodeStruct(vi, identityPlan, unsafe.Pointer(&obj))
+	end := d.decodeStruct(vi, identityPlan, unsafe.Pointer(obj))
 	d.path = saved
 	if d.err == nil {
 		a.Claims = obj.Claims.V
@@ -91,6 +92,9 @@ func decodeActivityIdentity(d *decoder, _ []byte, _ bool, vi int, p unsafe.Point
 	}
 	return end
 }
+
+// identityRecords are reused (see pooled).
+var identityRecords pooled[activityIdentityJSON]
 
 // claims are the caller's token claims that tell who (log-schemas §4.2).
 type claims struct {
@@ -128,9 +132,13 @@ func init() {
 	activityPlan = planOf(reflect.TypeFor[activityRecord]())
 }
 
+// activityRecords are reused from record to record (see pooled).
+var activityRecords pooled[activityRecord]
+
 func parseActivity(raw []byte, ev *event.Event) error {
-	var r activityRecord
-	if err := decodeEvent(raw, ev, activityPlan, &r); err != nil {
+	r := activityRecords.get()
+	defer activityRecords.put(r)
+	if err := decodeEvent(raw, ev, activityPlan, r); err != nil {
 		return err
 	}
 	if err := r.fill(ev); err != nil {

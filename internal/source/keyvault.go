@@ -143,9 +143,13 @@ func decodeTextList(d *decoder, _ []byte, _ bool, vi int, p unsafe.Pointer) int 
 	return end
 }
 
+// keyVaultRecords are reused from record to record (see pooled).
+var keyVaultRecords pooled[keyVaultRecord]
+
 func parseKeyVault(raw []byte, ev *event.Event) error {
-	var r keyVaultRecord
-	if err := decodeEvent(raw, ev, keyVaultPlan, &r); err != nil {
+	r := keyVaultRecords.get()
+	defer keyVaultRecords.put(r)
+	if err := decodeEvent(raw, ev, keyVaultPlan, r); err != nil {
 		return err
 	}
 	if err := r.fill(ev); err != nil {

@@ -58,9 +58,13 @@ type riskProperties struct {
 
 var riskPlan = planOf(reflect.TypeFor[riskRecord]())
 
+// riskRecords are reused from record to record (see pooled).
+var riskRecords pooled[riskRecord]
+
 func parseRisk(raw []byte, ev *event.Event) error {
-	var r riskRecord
-	if err := decodeEvent(raw, ev, riskPlan, &r); err != nil {
+	r := riskRecords.get()
+	defer riskRecords.put(r)
+	if err := decodeEvent(raw, ev, riskPlan, r); err != nil {
 		return err
 	}
 	if err := r.fill(ev); err != nil {

@@ -78,9 +78,13 @@ type signInProperties struct {
 
 var signInPlan = planOf(reflect.TypeFor[signInRecord]())
 
+// signInRecords are reused from record to record (see pooled).
+var signInRecords pooled[signInRecord]
+
 func parseSignIn(raw []byte, ev *event.Event) error {
-	var r signInRecord
-	if err := decodeEvent(raw, ev, signInPlan, &r); err != nil {
+	r := signInRecords.get()
+	defer signInRecords.put(r)
+	if err := decodeEvent(raw, ev, signInPlan, r); err != nil {
 		return err
 	}
 	if err := r.fill(ev); err != nil {
@@ -102,7 +106,7 @@ func parseSignIn(raw []byte, ev *event.Event) error {
 	if ev.CorrelationID == "" {
 		ev.CorrelationID = p.CorrelationID.String()
 	}
-	ev.Actor = signInActor(ev.Category, &r, p)
+	ev.Actor = signInActor(ev.Category, r, p)
 	ev.Target = first(p.ResourceDisplayName, p.ResourceID)
 	ev.Geo.Country = first(p.Location.Country, r.Location)
 	ev.Geo.City = p.Location.City.String()

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"html"
-	"net/netip"
 	"strings"
 
 	"github.com/azdetect/azdetect/internal/event"
@@ -281,8 +280,8 @@ func storageActorType(a *event.Actor) string {
 // 268.20.203.21:4362); a bare IPv6 address is kept whole.
 func stripPort(s string) string {
 	s = strings.TrimSpace(s)
-	if ap, err := netip.ParseAddrPort(s); err == nil {
-		return ap.Addr().String()
+	if a, ok := addrOfAddrPort(s); ok {
+		return a
 	}
 	if i := strings.IndexByte(s, ':'); i > 0 && strings.LastIndexByte(s, ':') == i {
 		return s[:i]

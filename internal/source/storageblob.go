@@ -58,9 +58,13 @@ type storageIdentity struct {
 
 var storageBlobPlan = planOf(reflect.TypeFor[storageBlobRecord]())
 
+// storageBlobRecords are reused from record to record (see pooled).
+var storageBlobRecords pooled[storageBlobRecord]
+
 func parseStorageBlob(raw []byte, ev *event.Event) error {
-	var r storageBlobRecord
-	if err := decodeEvent(raw, ev, storageBlobPlan, &r); err != nil {
+	r := storageBlobRecords.get()
+	defer storageBlobRecords.put(r)
+	if err := decodeEvent(raw, ev, storageBlobPlan, r); err != nil {
 		return err
 	}
 	if err := r.fill(ev); err != nil {
