@@ -1,6 +1,7 @@
 package source
 
 import (
+	"encoding/binary"
 	stdjson "encoding/json"
 	"errors"
 	"fmt"
@@ -594,6 +595,9 @@ func (f *fieldSet) find(key []byte, plain bool) int {
 		if len(e.lower) != len(k) || !equalFoldASCII(k, e.lower) {
 			continue
 		}
+		if len(e.fields) == 1 {
+			return e.fields[0] // exact or folded, the one field of the name
+		}
 		for _, i := range e.fields {
 			if f.names[i] == string(k) {
 				return i
@@ -637,6 +641,12 @@ func (f *fieldSet) findSlow(s string) int {
 }
 
 func isASCII(b []byte) bool {
+	for len(b) >= 8 {
+		if binary.LittleEndian.Uint64(b)&0x8080808080808080 != 0 {
+			return false
+		}
+		b = b[8:]
+	}
 	for _, c := range b {
 		if c >= 0x80 {
 			return false
