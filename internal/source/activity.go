@@ -158,13 +158,14 @@ func parseActivity(raw []byte, ev *event.Event) error {
 	ev.Target = ev.Resource.Name
 	ev.Geo.Region = r.Location.String()
 
-	ev.ReserveExtra(9)
-	ev.Set("activity.status_code", p.StatusCode.String())
-	ev.Set("activity.result_signature", r.ResultSignature.String())
-	ev.Set("activity.event_name", p.EventName.String())
-	ev.Set("activity.principal_type", r.Identity.Evidence.PrincipalType.String())
-	ev.Set("activity.role", r.Identity.Evidence.Role.String())
-	ev.Set("activity.authn_methods", r.Identity.Claims.AuthnMethods.String())
+	ev.SetAll(
+		"activity.status_code", p.StatusCode.String(),
+		"activity.result_signature", r.ResultSignature.String(),
+		"activity.event_name", p.EventName.String(),
+		"activity.principal_type", r.Identity.Evidence.PrincipalType.String(),
+		"activity.role", r.Identity.Evidence.Role.String(),
+		"activity.authn_methods", r.Identity.Claims.AuthnMethods.String(),
+	)
 
 	if isDefenderAlert(ev.Category, ev.Operation) {
 		// The alert id is the last resourceId segment (log-schemas §5). The

@@ -123,17 +123,18 @@ func parseStorageAnalytics(raw []byte, ev *event.Event) error {
 	}
 	a.Type = storageActorType(a)
 
-	ev.ReserveExtra(10)
-	ev.Set("storage.auth_type", auth)
-	ev.Set("storage.status", status)
-	ev.Set("storage.service", f[saServiceType])
-	ev.Set("storage.account", f[saOwnerAccount])
-	ev.Set("storage.requester_account", f[saRequesterAccount])
-	ev.Set("storage.object_key", f[saObjectKey])
-	ev.Set("storage.request_bytes", f[saRequestPacketSize])
-	ev.Set("storage.response_bytes", f[saResponsePacket])
-	ev.Set("storage.user_agent", f[saUserAgent])
-	ev.Set("storage.request_version", f[saRequestVersion])
+	ev.SetAll(
+		"storage.auth_type", auth,
+		"storage.status", status,
+		"storage.service", f[saServiceType],
+		"storage.account", f[saOwnerAccount],
+		"storage.requester_account", f[saRequesterAccount],
+		"storage.object_key", f[saObjectKey],
+		"storage.request_bytes", f[saRequestPacketSize],
+		"storage.response_bytes", f[saResponsePacket],
+		"storage.user_agent", f[saUserAgent],
+		"storage.request_version", f[saRequestVersion],
+	)
 	return nil
 }
 
