@@ -68,7 +68,9 @@ const (
 var ErrFieldCount = errors.New("wrong number of fields")
 
 func parseStorageAnalytics(raw []byte, ev *event.Event) error {
-	line := strings.TrimSpace(string(raw))
+	// raw is ev.Raw, never written once parsed: the fields share its bytes
+	// (as the JSON sources' strings do) instead of a copy of the line.
+	line := strings.TrimSpace(shared(raw))
 	var buf [saFieldsV2]string
 	f := splitStorageLine(line, buf[:0])
 	want := saFieldsV1
