@@ -117,16 +117,26 @@ func EntityKey(ev *event.Event) string {
 	if ev.Source == "signinlogs" {
 		target = ""
 	}
-	parts := []string{
-		strings.ToLower(ev.Actor.ID()),
-		ev.Actor.IP,
-		strings.ToLower(ev.Resource.ID),
-		strings.ToLower(target),
-	}
-	if strings.Join(parts, "") == "" {
+	actor := ev.Actor.ID()
+	if actor == "" && ev.Actor.IP == "" && ev.Resource.ID == "" && target == "" {
 		return RecordKey(ev)
 	}
-	return strings.Join(append([]string{ev.Source, strings.ToLower(ev.Operation)}, parts...), "|")
+	// source|operation|actor|ip|resource|target, lower-cased but for the
+	// source and the address, built in one buffer (on the stack for the
+	// usual sizes) and copied once.
+	var room [512]byte
+	b := append(room[:0], ev.Source...)
+	b = append(b, '|')
+	b = appendLower(b, ev.Operation)
+	b = append(b, '|')
+	b = appendLower(b, actor)
+	b = append(b, '|')
+	b = append(b, ev.Actor.IP...)
+	b = append(b, '|')
+	b = appendLower(b, ev.Resource.ID)
+	b = append(b, '|')
+	b = appendLower(b, target)
+	return string(b)
 }
 
 // OperationKey identifies the operation a record belongs to: the Activity
@@ -172,19 +182,24 @@ func evidenceOf(ev *event.Event) Evidence {
 	}
 }
 
+// entitySet gathers an alert's entities. An alert's events are few
+// (often one) and so are their entities: a list searched in full keeps
+// them distinct without a map per kind.
 type entitySet struct {
-	users, ips, resources, subs, apps map[string]bool
+	users, ips, resources, subs, apps []string
 }
 
-func addTo(m *map[string]bool, v string) {
+func addTo(m *[]string, v string) {
 	v = strings.TrimSpace(v)
 	if v == "" {
 		return
 	}
-	if *m == nil {
-		*m = map[string]bool{}
+	for _, have := range *m {
+		if have == v {
+			return
+		}
 	}
-	(*m)[v] = true
+	*m = append(*m, v)
 }
 
 func (s *entitySet) add(ev *event.Event) {
@@ -232,16 +247,13 @@ func (s *entitySet) add(ev *event.Event) {
 	addTo(&s.apps, firstNonEmpty(ev.Actor.AppName, ev.Actor.AppID))
 }
 
-func sorted(m map[string]bool) []string {
-	if len(m) == 0 {
+// sorted returns the list sorted (nil when empty).
+func sorted(l []string) []string {
+	if len(l) == 0 {
 		return nil
 	}
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
+	sort.Strings(l)
+	return l
 }
 
 func (s *entitySet) result() Entities {

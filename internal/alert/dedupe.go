@@ -138,13 +138,16 @@ func unionEntities(a, b Entities) Entities {
 			return x
 		}
 		m := make(map[string]bool, len(x)+len(y))
-		for _, v := range x {
-			m[v] = true
+		out := make([]string, 0, len(x)+len(y))
+		for _, l := range [][]string{x, y} {
+			for _, v := range l {
+				if !m[v] {
+					m[v] = true
+					out = append(out, v)
+				}
+			}
 		}
-		for _, v := range y {
-			m[v] = true
-		}
-		return sorted(m)
+		return sorted(out)
 	}
 	return Entities{
 		Users:         u(a.Users, b.Users),

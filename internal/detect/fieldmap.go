@@ -73,7 +73,7 @@ func (p pickByName) get(ev *event.Event, c *fieldCache) ([]event.Value, bool) {
 		if !ok {
 			continue
 		}
-		if !strings.EqualFold(strings.TrimSpace(event.JSONValue(n).String()), p.want) {
+		if !strings.EqualFold(strings.TrimSpace(event.JSONValue(n).Text()), p.want) {
 			continue
 		}
 		val, ok := event.Member(obj, p.valueKey)
@@ -317,6 +317,8 @@ type fieldCache struct {
 	// singles backs the one-value slices of normalised fields, reused
 	// from event to event.
 	singles []event.Value
+	// lowers holds the lower-cased values of this event's subjects.
+	lowers lowerArena
 }
 
 type cacheEntry struct {
@@ -330,6 +332,7 @@ type resolvedField struct {
 	found    bool
 	subjects []subject // built on first use, one per value (zero for nulls)
 	built    bool      // subjects is built
+	arena    *lowerArena
 }
 
 func newFieldCache() *fieldCache {
@@ -356,11 +359,12 @@ func (c *fieldCache) reset(ev *event.Event) {
 	c.kwDone = false
 	for _, f := range c.fields[:c.nfields] {
 		clear(f.subjects) // drop the old event's strings
-		*f = resolvedField{subjects: f.subjects[:0]}
+		*f = resolvedField{subjects: f.subjects[:0], arena: f.arena}
 	}
 	c.nfields = 0
 	clear(c.singles)
 	c.singles = c.singles[:0]
+	c.lowers.b = c.lowers.b[:0]
 }
 
 // newField returns an empty resolvedField for the current event, reusing
@@ -371,6 +375,7 @@ func (c *fieldCache) newField() *resolvedField {
 	}
 	f := c.fields[c.nfields]
 	c.nfields++
+	f.arena = &c.lowers
 	return f
 }
 
@@ -414,7 +419,7 @@ func (c *fieldCache) get(ev *event.Event, name string) ([]event.Value, bool) {
 			v, found = c.singles[n-1:n:n], true
 		}
 	} else {
-		v, found = c.idx.lookup(ev.Raw, name)
+		v, found = c.idx.lookupShort(ev.Raw, name)
 	}
 	c.entries[name] = cacheEntry{v, found}
 	return v, found
@@ -443,7 +448,8 @@ func (f *resolvedField) subjectAt(i int) *subject {
 		for j, v := range f.vals {
 			f.subjects[j] = subject{} // zero for nulls
 			if !v.IsNull() {
-				f.subjects[j] = newSubject(v.String())
+				f.subjects[j] = newSubject(v.Text())
+				f.subjects[j].arena = f.arena
 			}
 		}
 		f.built = true

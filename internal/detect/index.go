@@ -21,6 +21,7 @@ type recordIndex struct {
 	spare   []*objIndex         // indexes of earlier events, reused
 	used    []*objIndex         // indexes handed out for this event
 	seeded  []*objIndex         // seed's scratch
+	vals    []event.Value       // lookupShort's values, for this event
 }
 
 type objMember struct {
@@ -45,6 +46,8 @@ func (x *recordIndex) reset() {
 	}
 	x.spare = append(x.spare, x.used...)
 	x.used = x.used[:0]
+	clear(x.vals)
+	x.vals = x.vals[:0]
 }
 
 // seed indexes the objects whose members the source's decoder already
@@ -126,6 +129,23 @@ func (x *recordIndex) lookup(raw []byte, path string) ([]event.Value, bool) {
 	found := false
 	x.walk(raw, path, &out, &found, 0)
 	return out, found
+}
+
+// lookupShort is lookup whose values live in an arena reused from event
+// to event: they are valid only until reset (the engine's field cache,
+// whose values serve one event's selection).
+func (x *recordIndex) lookupShort(raw []byte, path string) ([]event.Value, bool) {
+	if len(raw) == 0 || path == "" {
+		return nil, false
+	}
+	start := len(x.vals)
+	found := false
+	x.walk(raw, path, &x.vals, &found, 0)
+	if len(x.vals) == start {
+		return nil, found
+	}
+	n := len(x.vals)
+	return x.vals[start:n:n], found
 }
 
 func (x *recordIndex) walk(v []byte, path string, out *[]event.Value, found *bool, depth int) {

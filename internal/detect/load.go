@@ -262,6 +262,7 @@ func ParseRule(file string, data []byte) (*Rule, error) {
 		}
 	}
 	r.Tests = tests
+	r.cacheAttack()
 	return r, nil
 }
 

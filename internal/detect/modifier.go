@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // Modifiers are Sigma's "field|mod1|mod2" suffixes. Each name maps to one
@@ -136,7 +137,8 @@ type subject struct {
 	trimmed string
 	lower   string // valid once lowered
 	lowered bool
-	ascii   bool // trimmed is all ASCII
+	ascii   bool        // trimmed is all ASCII
+	arena   *lowerArena // where lowerText writes an ASCII value's lower case (nil: allocate)
 }
 
 func newSubject(s string) subject {
@@ -154,9 +156,39 @@ func newSubject(s string) subject {
 // lowerText returns the trimmed value lower-cased, computed on first use.
 func (s *subject) lowerText() string {
 	if !s.lowered {
-		s.lower, s.lowered = strings.ToLower(s.trimmed), true
+		if s.ascii && s.arena != nil {
+			s.lower = s.arena.lower(s.trimmed)
+		} else {
+			s.lower = strings.ToLower(s.trimmed)
+		}
+		s.lowered = true
 	}
 	return s.lower
+}
+
+// lowerArena holds the lower-cased copies of one event's ASCII values, in
+// one buffer reused from event to event (the field cache resets it): a
+// string of its bytes is valid until then.
+type lowerArena struct{ b []byte }
+
+// lower returns ASCII t lower-cased: t itself when it has no upper case.
+func (a *lowerArena) lower(t string) string {
+	i := 0
+	for i < len(t) && !('A' <= t[i] && t[i] <= 'Z') {
+		i++
+	}
+	if i == len(t) {
+		return t
+	}
+	start := len(a.b)
+	a.b = append(a.b, t...)
+	b := a.b[start:]
+	for ; i < len(b); i++ {
+		if c := b[i]; 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return unsafe.String(&b[0], len(b))
 }
 
 // foldEqualASCII reports whether v, all ASCII, lower-cased equals want.

@@ -86,6 +86,17 @@ type Rule struct {
 	learn     *selection    // new_term correlation.learn: selected for the kind, never alerted on
 	summary   []summaryPart // nil when the rule has no summary template
 	sevRes    *resolver
+	// The ATT&CK tags as Tactics and Techniques return them, worked out
+	// once by ParseRule (every alert asks, and each asked regexps).
+	tactics, techniques []string
+	attackDone          bool
+}
+
+// cacheAttack works out Tactics and Techniques once, from the tags.
+func (r *Rule) cacheAttack() {
+	r.attackDone = false
+	r.tactics, r.techniques = r.Tactics(), r.Techniques()
+	r.attackDone = true
 }
 
 // Service is the logsource service, lower-cased: the event source
@@ -120,6 +131,9 @@ var otherAttackTag = regexp.MustCompile(`^attack\.[gsc]\d{4}$`)
 // Techniques returns the ATT&CK technique ids from the tags, upper-cased:
 // attack.t1098.001 gives T1098.001.
 func (r *Rule) Techniques() []string {
+	if r.attackDone {
+		return r.techniques[:len(r.techniques):len(r.techniques)] // appending copies
+	}
 	var out []string
 	for _, t := range r.Tags {
 		t = strings.ToLower(strings.TrimSpace(t))
@@ -133,6 +147,9 @@ func (r *Rule) Techniques() []string {
 // Tactics returns the ATT&CK tactic names from the tags
 // (attack.defense-evasion gives defense-evasion).
 func (r *Rule) Tactics() []string {
+	if r.attackDone {
+		return r.tactics[:len(r.tactics):len(r.tactics)]
+	}
 	var out []string
 	for _, t := range r.Tags {
 		t = strings.ToLower(strings.TrimSpace(t))

@@ -26,6 +26,8 @@ var summaryAliases = map[string][]string{
 
 const summaryMissing = "unknown"
 
+// render's result is only written into the summary being built: values
+// are read without copying them (event.Value.Text).
 func (p summaryPart) render(ev *event.Event) string {
 	if alias, ok := summaryAliases[p.field]; ok {
 		for _, name := range alias {
@@ -38,9 +40,15 @@ func (p summaryPart) render(ev *event.Event) string {
 	if !found {
 		return summaryMissing
 	}
+	if len(vals) == 1 {
+		if s := strings.TrimSpace(vals[0].Text()); s != "" {
+			return s
+		}
+		return summaryMissing
+	}
 	strs := make([]string, 0, len(vals))
 	for _, v := range vals {
-		if s := strings.TrimSpace(v.String()); s != "" {
+		if s := strings.TrimSpace(v.Text()); s != "" {
 			strs = append(strs, s)
 		}
 	}

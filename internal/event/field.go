@@ -3,6 +3,7 @@ package event
 import (
 	"bytes"
 	"strconv"
+	"unsafe"
 )
 
 // Value is one value found in a record: the JSON text of it (or a plain
@@ -36,6 +37,38 @@ func (v Value) Raw() []byte {
 		return strconv.AppendQuote(nil, v.str)
 	}
 	return v.raw
+}
+
+// Text is String without copying what needs no decoding: the string
+// shares the bytes the value was found in, so it is valid only while they
+// are not written (a record's Raw never is once parsed). For reading a
+// value during evaluation; keep String's copy when the value is kept.
+func (v Value) Text() string {
+	if v.plain {
+		return v.str
+	}
+	if len(v.raw) == 0 || v.IsNull() {
+		return ""
+	}
+	b := v.raw
+	if b[0] == '"' {
+		if len(b) >= 2 && b[len(b)-1] == '"' && plainASCII(b[1:len(b)-1]) {
+			return unsafe.String(&b[1], len(b)-2)
+		}
+		return v.String()
+	}
+	return unsafe.String(unsafe.SliceData(b), len(b))
+}
+
+// plainASCII reports whether b is string content that decodes to itself:
+// no escape, quote, control or non-ASCII byte (Unquote's simple case).
+func plainASCII(b []byte) bool {
+	for _, c := range b {
+		if c == '\\' || c == '"' || c < 0x20 || c >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // String returns a string's content, a number's or boolean's text, "" for

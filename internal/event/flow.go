@@ -1,10 +1,12 @@
 package event
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
 	"time"
+	"unsafe"
 )
 
 // Flow logs (log-schemas §9, §10): one record per NSG or flow log, NIC and
@@ -126,24 +128,32 @@ type flowWalker struct {
 	err   error
 }
 
+// The walk goes through the record once: each array is walked element by
+// element, each element's members as they come, and the tuples parsed
+// where they stand. Walking an element and then skipping it to find the
+// next one took as many passes over the tuples as they have levels above
+// them.
+
 func (w *flowWalker) walkNSG(props []byte) {
 	flows, ok := memberFrom(props, "flows")
 	if !ok {
 		w.err = fmt.Errorf("%w: no properties.flows", ErrNotFlowRecord)
 		return
 	}
-	w.eachObject(flows, "properties.flows", func(ruleObj []byte) {
+	w.eachObject(flows, "properties.flows", func(ruleObj []byte) int {
 		rule, _ := memberOf(ruleObj, "rule")
 		w.t.Rule = plainString(rule)
-		inner, _ := memberFrom(ruleObj, "flows")
-		w.eachObject(inner, "properties.flows[].flows", func(macObj []byte) {
-			mac, _ := memberOf(macObj, "mac")
-			w.t.MAC = plainString(mac)
-			if w.t.MAC == "" {
-				w.t.MAC = w.mac
-			}
-			tuples, _ := memberFrom(macObj, "flowTuples")
-			w.eachTuple(tuples, flowNSG)
+		return w.container(ruleObj, "flows", func(inner []byte) int {
+			return w.eachObject(inner, "properties.flows[].flows", func(macObj []byte) int {
+				mac, _ := memberOf(macObj, "mac")
+				w.t.MAC = plainString(mac)
+				if w.t.MAC == "" {
+					w.t.MAC = w.mac
+				}
+				return w.container(macObj, "flowTuples", func(tuples []byte) int {
+					return w.eachTuple(tuples, flowNSG)
+				})
+			})
 		})
 	})
 }
@@ -155,71 +165,226 @@ func (w *flowWalker) walkVNet(records []byte) {
 		return
 	}
 	w.t.MAC = w.mac
-	w.eachObject(flows, "flowRecords.flows", func(aclObj []byte) {
+	w.eachObject(flows, "flowRecords.flows", func(aclObj []byte) int {
 		acl, _ := memberOf(aclObj, "aclID")
 		w.t.ACLID = plainString(acl)
-		groups, _ := memberFrom(aclObj, "flowGroups")
-		w.eachObject(groups, "flowRecords.flows[].flowGroups", func(group []byte) {
-			rule, _ := memberOf(group, "rule")
-			w.t.Rule = plainString(rule)
-			tuples, _ := memberFrom(group, "flowTuples")
-			w.eachTuple(tuples, flowVNet)
+		return w.container(aclObj, "flowGroups", func(groups []byte) int {
+			return w.eachObject(groups, "flowRecords.flows[].flowGroups", func(group []byte) int {
+				rule, _ := memberOf(group, "rule")
+				w.t.Rule = plainString(rule)
+				return w.container(group, "flowTuples", func(tuples []byte) int {
+					return w.eachTuple(tuples, flowVNet)
+				})
+			})
 		})
 	})
 }
 
-// eachObject calls fn for each element of arr (absent or null: none). An
-// element that is not an object, or arr not an array, ends the walk with an
-// error.
-func (w *flowWalker) eachObject(arr []byte, path string, fn func(obj []byte)) {
-	if w.stop || w.err != nil || len(arr) == 0 || arr[0] == 'n' {
-		return
+// The walking functions below take a value from its first byte on, with
+// whatever follows it (the walk finds its end), and return its length, or
+// -1 when the walk stops: fn asked it to, an error was set in w.err, or the
+// JSON is malformed (w.failed sets the error then).
+
+// failed records a syntax error met at the walk's level, unless the walk
+// stopped for another reason, and returns -1.
+func (w *flowWalker) failed() int {
+	if !w.stop && w.err == nil {
+		w.err = fmt.Errorf("%w: flow record", ErrSyntax)
 	}
-	if arr[0] != '[' {
-		w.err = fmt.Errorf("%w: %s is not an array", ErrNotFlowRecord, path)
-		return
+	return -1
+}
+
+// skipLen is the length of the value v starts with, or -1.
+func (w *flowWalker) skipLen(v []byte) int {
+	end, err := skipValue(v, 0, 1)
+	if err != nil {
+		return w.failed()
 	}
-	err := ArrayEach(arr, func(el []byte) bool {
-		if el[0] != '{' {
-			w.err = fmt.Errorf("%w: %s holds a non-object", ErrNotFlowRecord, path)
-			return false
+	return end
+}
+
+// container walks the object obj, handing the first member named name
+// (ASCII case-insensitively, as memberFrom) to fn and skipping the others.
+func (w *flowWalker) container(obj []byte, name string, fn func(val []byte) int) int {
+	if len(obj) == 0 || obj[0] != '{' {
+		return w.skipLen(obj)
+	}
+	done := false
+	i := SkipSpace(obj, 1)
+	if i < len(obj) && obj[i] == '}' {
+		return i + 1
+	}
+	for {
+		i = SkipSpace(obj, i)
+		if i >= len(obj) || obj[i] != '"' {
+			return w.failed()
 		}
-		fn(el)
-		return !w.stop && w.err == nil
-	})
-	if err != nil && w.err == nil {
-		w.err = err
+		ks := i
+		var err error
+		if i, err = skipString(obj, i); err != nil {
+			return w.failed()
+		}
+		key := obj[ks:i]
+		i = SkipSpace(obj, i)
+		if i >= len(obj) || obj[i] != ':' {
+			return w.failed()
+		}
+		vs := SkipSpace(obj, i+1)
+		if vs >= len(obj) {
+			return w.failed()
+		}
+		var n int
+		if !done && keyIs(key, name) {
+			done = true
+			n = fn(obj[vs:])
+		} else {
+			n = w.skipLen(obj[vs:])
+		}
+		if n < 0 {
+			return -1
+		}
+		i = SkipSpace(obj, vs+n)
+		if i >= len(obj) {
+			return w.failed()
+		}
+		switch obj[i] {
+		case '}':
+			return i + 1
+		case ',':
+			i++
+		default:
+			return w.failed()
+		}
 	}
 }
 
-func (w *flowWalker) eachTuple(arr []byte, kind flowKind) {
-	if w.stop || w.err != nil || len(arr) == 0 || arr[0] == 'n' {
-		return
+// elements walks the array arr, handing each element to fn.
+func (w *flowWalker) elements(arr []byte, fn func(el []byte) int) int {
+	i := SkipSpace(arr, 1)
+	if i < len(arr) && arr[i] == ']' {
+		return i + 1
+	}
+	for {
+		i = SkipSpace(arr, i)
+		if i >= len(arr) {
+			return w.failed()
+		}
+		n := fn(arr[i:])
+		if n < 0 {
+			return -1
+		}
+		i = SkipSpace(arr, i+n)
+		if i >= len(arr) {
+			return w.failed()
+		}
+		switch arr[i] {
+		case ']':
+			return i + 1
+		case ',':
+			i++
+		default:
+			return w.failed()
+		}
+	}
+}
+
+// eachObject calls fn for each element of arr (null: none). An element
+// that is not an object, or arr not an array, ends the walk with an error.
+func (w *flowWalker) eachObject(arr []byte, path string, fn func(obj []byte) int) int {
+	if w.stop || w.err != nil || len(arr) == 0 {
+		return -1
+	}
+	if arr[0] == 'n' {
+		return w.skipLen(arr)
+	}
+	if arr[0] != '[' {
+		w.err = fmt.Errorf("%w: %s is not an array", ErrNotFlowRecord, path)
+		return -1
+	}
+	return w.elements(arr, func(el []byte) int {
+		if el[0] != '{' {
+			if w.err == nil {
+				w.err = fmt.Errorf("%w: %s holds a non-object", ErrNotFlowRecord, path)
+			}
+			return -1
+		}
+		n := fn(el)
+		if n < 0 || w.stop || w.err != nil {
+			return -1
+		}
+		return n
+	})
+}
+
+func (w *flowWalker) eachTuple(arr []byte, kind flowKind) int {
+	if w.stop || w.err != nil || len(arr) == 0 {
+		return -1
+	}
+	if arr[0] == 'n' {
+		return w.skipLen(arr)
 	}
 	if arr[0] != '[' {
 		w.err = fmt.Errorf("%w: flowTuples is not an array", ErrNotFlowRecord)
-		return
+		return -1
 	}
-	err := ArrayEach(arr, func(el []byte) bool {
-		s, ok := stringBytes(el)
-		if !ok {
-			w.err = fmt.Errorf("%w %d: not a string", ErrFlowTuple, w.index)
-			return false
+	return w.elements(arr, func(el []byte) int {
+		if el[0] != '"' {
+			if el[0] == '{' || el[0] == '[' || el[0] == 't' || el[0] == 'f' || el[0] == 'n' || el[0] == '-' || ('0' <= el[0] && el[0] <= '9') {
+				w.err = fmt.Errorf("%w %d: not a string", ErrFlowTuple, w.index)
+				return -1
+			}
+			return w.failed()
+		}
+		end, escaped, err := stringEnd(el)
+		if err != nil {
+			return w.failed()
+		}
+		s := el[1 : end-1]
+		if escaped {
+			u, ok := Unquote(el[:end])
+			if !ok {
+				w.err = fmt.Errorf("%w %d: not a string", ErrFlowTuple, w.index)
+				return -1
+			}
+			s = []byte(u)
 		}
 		if err := parseFlowTuple(s, kind, &w.t); err != nil {
 			// The reason only: a dead-letter reason never carries the body.
 			w.err = fmt.Errorf("%w %d: %s", ErrFlowTuple, w.index, err)
-			return false
+			return -1
 		}
 		w.index++
 		if !w.fn(w.t) {
 			w.stop = true
-			return false
+			return -1
 		}
-		return true
+		return end
 	})
-	if err != nil && w.err == nil {
-		w.err = err
+}
+
+// stringEnd is skipString for the string b starts with, also telling
+// whether it holds an escape.
+func stringEnd(b []byte) (end int, escaped bool, err error) {
+	j := 1
+	for {
+		for j+8 <= len(b) && !hasStringStop(binary.LittleEndian.Uint64(b[j:])) {
+			j += 8
+		}
+		for j < len(b) && b[j] != '"' && b[j] != '\\' && b[j] != '\n' {
+			j++
+		}
+		if j >= len(b) {
+			return j, escaped, syntaxErr(0, "unterminated string")
+		}
+		switch b[j] {
+		case '"':
+			return j + 1, escaped, nil
+		case '\\':
+			escaped = true
+			j += 2
+		default:
+			return j, escaped, syntaxErr(j, "raw newline in string")
+		}
 	}
 }
 
@@ -520,7 +685,12 @@ func stringBytes(raw []byte) ([]byte, bool) {
 }
 
 // plainString returns a raw JSON string's content, or "" for anything else.
+// Content that needs no decoding shares the record's bytes, as the tuples'
+// other values do (FlowTuple.Written).
 func plainString(raw []byte) string {
+	if len(raw) >= 2 && raw[0] == '"' && raw[len(raw)-1] == '"' && plainASCII(raw[1:len(raw)-1]) {
+		return unsafe.String(&raw[1], len(raw)-2)
+	}
 	s, ok := Unquote(raw)
 	if !ok {
 		return ""

@@ -2,11 +2,12 @@ package event
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math/bits"
 	"strings"
+	"unicode"
+	"unicode/utf16"
 	"unicode/utf8"
 )
 
@@ -281,11 +282,96 @@ func Unquote(raw []byte) (string, bool) {
 	if simple {
 		return string(body), true
 	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return "", false
+	return unquoteEscaped(body)
+}
+
+// unquoteEscaped decodes string content as encoding/json does: the
+// escapes, a \u surrogate pair as one rune and a lone surrogate as
+// U+FFFD, invalid UTF-8 bytes each as U+FFFD; a raw quote, a control
+// character or a bad escape make it invalid. (json.Unmarshal into a
+// string did this at the cost of a decoder and reflection per value.)
+func unquoteEscaped(body []byte) (string, bool) {
+	out := make([]byte, 0, len(body)+8)
+	for i := 0; i < len(body); {
+		c := body[i]
+		switch {
+		case c == '\\':
+			if i+1 >= len(body) {
+				return "", false
+			}
+			switch body[i+1] {
+			case '"', '\\', '/':
+				out = append(out, body[i+1])
+			case 'b':
+				out = append(out, '\b')
+			case 'f':
+				out = append(out, '\f')
+			case 'n':
+				out = append(out, '\n')
+			case 'r':
+				out = append(out, '\r')
+			case 't':
+				out = append(out, '\t')
+			case 'u':
+				r, ok := hex4(body[i+2:])
+				if !ok {
+					return "", false
+				}
+				i += 6
+				if utf16.IsSurrogate(r) {
+					if r2, ok := hex4(body[min(i+2, len(body)):]); ok && i+1 < len(body) && body[i] == '\\' && body[i+1] == 'u' {
+						if d := utf16.DecodeRune(r, r2); d != unicode.ReplacementChar {
+							out = utf8.AppendRune(out, d)
+							i += 6
+							continue
+						}
+					}
+					r = unicode.ReplacementChar
+				}
+				out = utf8.AppendRune(out, r)
+				continue
+			default:
+				return "", false
+			}
+			i += 2
+		case c == '"' || c < 0x20:
+			return "", false
+		case c < utf8.RuneSelf:
+			out = append(out, c)
+			i++
+		default:
+			r, size := utf8.DecodeRune(body[i:])
+			if r == utf8.RuneError && size == 1 {
+				out = utf8.AppendRune(out, unicode.ReplacementChar)
+			} else {
+				out = append(out, body[i:i+size]...)
+			}
+			i += size
+		}
 	}
-	return s, true
+	return string(out), true
+}
+
+// hex4 reads the four hex digits b starts with.
+func hex4(b []byte) (rune, bool) {
+	if len(b) < 4 {
+		return 0, false
+	}
+	var r rune
+	for _, c := range b[:4] {
+		switch {
+		case '0' <= c && c <= '9':
+			c -= '0'
+		case 'a' <= c && c <= 'f':
+			c = c - 'a' + 10
+		case 'A' <= c && c <= 'F':
+			c = c - 'A' + 10
+		default:
+			return 0, false
+		}
+		r = r*16 + rune(c)
+	}
+	return r, true
 }
 
 // keyEqualFold compares a raw quoted member name with name, ignoring case.

@@ -3,6 +3,7 @@ package event
 import (
 	"encoding/binary"
 	"math/bits"
+	"unsafe"
 )
 
 // Key identifies one record for idempotent counting (a threshold counts a
@@ -18,22 +19,31 @@ import (
 // they parse a record (SetKey); an event made elsewhere computes it on each
 // call.
 func (e *Event) Key() string {
-	if e.key != "" {
-		return e.key
+	if e.keySet {
+		// The digits live in the event itself: no string allocated per
+		// record. They are written once, by SetKey, before the event is
+		// shared, and never again (a copy of the event has its own).
+		return unsafe.String(&e.key[0], len(e.key))
 	}
-	return e.computeKey()
+	var b [16]byte
+	e.keyDigits(&b)
+	return string(b[:])
 }
 
 // SetKey computes the event's Key once and keeps it. Call it when the
 // event is complete (RecordID and Raw set) and before it is shared.
-func (e *Event) SetKey() { e.key = e.computeKey() }
+func (e *Event) SetKey() {
+	e.keyDigits(&e.key)
+	e.keySet = true
+}
 
 const (
 	fnvOffset64 = 14695981039346656037
 	fnvPrime64  = 1099511628211
 )
 
-func (e *Event) computeKey() string {
+// keyDigits writes the key's 16 hex digits to b.
+func (e *Event) keyDigits(b *[16]byte) {
 	h := uint64(fnvOffset64)
 	if e.RecordID != "" {
 		h = fnvString(h, e.Source)
@@ -42,13 +52,11 @@ func (e *Event) computeKey() string {
 	} else {
 		h = hashBytes(h, e.Raw)
 	}
-	var b [16]byte
 	const hexDigits = "0123456789abcdef"
 	for i := 15; i >= 0; i-- {
 		b[i] = hexDigits[h&0xf]
 		h >>= 4
 	}
-	return string(b[:])
 }
 
 func fnvString(h uint64, s string) uint64 {

@@ -18,39 +18,80 @@ type Resource struct {
 // (tenant ids, "/RESOURCE_ID", "") give a Resource with only ID set.
 func ParseResourceID(id string) Resource {
 	r := Resource{ID: id}
-	parts := strings.Split(strings.Trim(strings.TrimSpace(id), "/"), "/")
-	var types, names []string
-	for i := 0; i+1 < len(parts); {
-		key, val := parts[i], parts[i+1]
+	// Segments are read off the id in place: no slice of parts, and a
+	// single type is a substring of the id (only a child type, several
+	// segments joined, is built).
+	rest := strings.Trim(strings.TrimSpace(id), "/")
+	next := func() (string, bool) {
+		if rest == "" {
+			return "", false
+		}
+		seg, after, found := strings.Cut(rest, "/")
+		if found {
+			rest = after
+		} else {
+			rest = ""
+		}
+		return seg, true
+	}
+	var typ, name string
+	var types []string // past the first type
+	ntypes := 0
+	if rest == "" {
+		return r
+	}
+	key, _ := next()
+	for {
+		val, ok := next()
+		if !ok {
+			break // a key with no value: ignored, as a trailing segment
+		}
 		switch {
 		case strings.EqualFold(key, "subscriptions"):
 			r.Subscription = val
-			i += 2
 		case strings.EqualFold(key, "resourcegroups"):
 			r.Group = val
-			i += 2
 		case strings.EqualFold(key, "providers"):
 			// The last provider wins: extension resources nest one under
 			// another (.../providers/A/x/y/providers/B/z/w).
 			r.Provider = val
-			types, names = types[:0], names[:0]
-			i += 2
-			for i < len(parts) && !strings.EqualFold(parts[i], "providers") {
-				types = append(types, parts[i])
-				if i+1 < len(parts) {
-					names = append(names, parts[i+1])
+			typ, name, types, ntypes = "", "", types[:0], 0
+			for {
+				t, ok := next()
+				if !ok {
+					key = ""
+					break
 				}
-				i += 2
+				if strings.EqualFold(t, "providers") {
+					key = t
+					break
+				}
+				if ntypes == 0 {
+					typ = t
+				} else {
+					types = append(types, t)
+				}
+				ntypes++
+				if n, ok := next(); ok {
+					name = n
+				}
 			}
-		default:
-			i += 2
+			if key == "" {
+				goto done
+			}
+			continue
+		}
+		var ok2 bool
+		if key, ok2 = next(); !ok2 {
+			break
 		}
 	}
+done:
 	if len(types) > 0 {
-		r.Type = strings.Join(types, "/")
+		r.Type = typ + "/" + strings.Join(types, "/")
+	} else {
+		r.Type = typ
 	}
-	if len(names) > 0 {
-		r.Name = names[len(names)-1]
-	}
+	r.Name = name
 	return r
 }

@@ -77,10 +77,11 @@ func decodeActivityIdentity(d *decoder, _ []byte, _ bool, vi int, p unsafe.Point
 		}
 		return end
 	}
-	var obj activityIdentityJSON
+	obj := identityRecords.get()
+	defer identityRecords.put(obj)
 	err, saved := d.err, d.root()
 	d.err = nil
-	end := d.decodeStruct(vi, identityPlan, unsafe.Pointer(&obj))
+	end := d.decodeStruct(vi, identityPlan, unsafe.Pointer(obj))
 	d.path = saved
 	if d.err == nil {
 		a.Claims = obj.Claims.V
@@ -91,6 +92,9 @@ func decodeActivityIdentity(d *decoder, _ []byte, _ bool, vi int, p unsafe.Point
 	}
 	return end
 }
+
+// identityRecords are reused (see pooled).
+var identityRecords pooled[activityIdentityJSON]
 
 // claims are the caller's token claims that tell who (log-schemas §4.2).
 type claims struct {
@@ -128,9 +132,13 @@ func init() {
 	activityPlan = planOf(reflect.TypeFor[activityRecord]())
 }
 
+// activityRecords are reused from record to record (see pooled).
+var activityRecords pooled[activityRecord]
+
 func parseActivity(raw []byte, ev *event.Event) error {
-	var r activityRecord
-	if err := decodeEvent(raw, ev, activityPlan, &r); err != nil {
+	r := activityRecords.get()
+	defer activityRecords.put(r)
+	if err := decodeEvent(raw, ev, activityPlan, r); err != nil {
 		return err
 	}
 	if err := r.fill(ev); err != nil {
@@ -150,13 +158,14 @@ func parseActivity(raw []byte, ev *event.Event) error {
 	ev.Target = ev.Resource.Name
 	ev.Geo.Region = r.Location.String()
 
-	ev.ReserveExtra(9)
-	ev.Set("activity.status_code", p.StatusCode.String())
-	ev.Set("activity.result_signature", r.ResultSignature.String())
-	ev.Set("activity.event_name", p.EventName.String())
-	ev.Set("activity.principal_type", r.Identity.Evidence.PrincipalType.String())
-	ev.Set("activity.role", r.Identity.Evidence.Role.String())
-	ev.Set("activity.authn_methods", r.Identity.Claims.AuthnMethods.String())
+	ev.SetAll(
+		"activity.status_code", p.StatusCode.String(),
+		"activity.result_signature", r.ResultSignature.String(),
+		"activity.event_name", p.EventName.String(),
+		"activity.principal_type", r.Identity.Evidence.PrincipalType.String(),
+		"activity.role", r.Identity.Evidence.Role.String(),
+		"activity.authn_methods", r.Identity.Claims.AuthnMethods.String(),
+	)
 
 	if isDefenderAlert(ev.Category, ev.Operation) {
 		// The alert id is the last resourceId segment (log-schemas §5). The

@@ -78,9 +78,13 @@ func lookupKV(kvs []keyValue, key string) text {
 
 var auditPlan = planOf(reflect.TypeFor[auditRecord]())
 
+// auditRecords are reused from record to record (see pooled).
+var auditRecords pooled[auditRecord]
+
 func parseAudit(raw []byte, ev *event.Event) error {
-	var r auditRecord
-	if err := decodeEvent(raw, ev, auditPlan, &r); err != nil {
+	r := auditRecords.get()
+	defer auditRecords.put(r)
+	if err := decodeEvent(raw, ev, auditPlan, r); err != nil {
 		return err
 	}
 	if err := r.fill(ev); err != nil {

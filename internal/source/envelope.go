@@ -1,6 +1,7 @@
 package source
 
 import (
+	"encoding/binary"
 	stdjson "encoding/json"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unsafe"
 
@@ -209,12 +211,34 @@ func callerIP(candidates ...text) string {
 		if s == "" {
 			continue
 		}
-		if ap, err := netip.ParseAddrPort(s); err == nil {
-			return ap.Addr().String()
+		if a, ok := addrOfAddrPort(s); ok {
+			return a
 		}
 		return s
 	}
 	return ""
+}
+
+// addrOfAddrPort returns the address of s when s is ip:port, as
+// netip.ParseAddrPort(s).Addr().String() does, without its allocations in
+// the usual cases: a bare address (no port: nothing to parse) and an IPv4
+// ip:port, whose address as written is its canonical form.
+func addrOfAddrPort(s string) (string, bool) {
+	i := strings.LastIndexByte(s, ':')
+	if i < 0 {
+		return "", false // ParseAddrPort needs a port
+	}
+	if s[0] != '[' && strings.IndexByte(s, ':') != i {
+		return "", false // an unbracketed IPv6 address: never ip:port
+	}
+	ap, err := netip.ParseAddrPort(s)
+	if err != nil {
+		return "", false
+	}
+	if ap.Addr().Is4() && s[0] != '[' {
+		return s[:i], true
+	}
+	return ap.Addr().String(), true
 }
 
 // first returns the first non-blank value, trimmed.
@@ -268,20 +292,47 @@ func decodeRecordLayout(raw []byte, layout *event.Layout, decode func(d *decoder
 	if len(raw) > 1<<31-1 {
 		layout = nil // offsets are int32
 	}
-	d := decoder{Scanner: event.Scanner{B: raw}, layout: layout}
+	d := decoders.get()
+	defer decoders.put(d)
+	d.Scanner, d.layout = event.Scanner{B: raw}, layout
 	d.path = d.buf[:0]
-	d.End(decode(&d, d.WS(0)))
+	d.End(decode(d, d.WS(0)))
 	if d.Bad {
 		return syntaxError(raw)
 	}
 	return d.err
 }
 
+// pooled hands out zeroed values of T, reused: the decoder and the typed
+// records parsers decode into escape (the decoder reaches them through
+// function values), so one allocated per record would be garbage each.
+type pooled[T any] struct{ p sync.Pool }
+
+func (p *pooled[T]) get() *T {
+	if v, ok := p.p.Get().(*T); ok {
+		return v
+	}
+	return new(T)
+}
+
+// put zeroes v, dropping its references into the record, and keeps it.
+// Nothing may hold v, or anything of it but strings, afterwards.
+func (p *pooled[T]) put(v *T) {
+	var zero T
+	*v = zero
+	p.p.Put(v)
+}
+
+var decoders pooled[decoder]
+
 // decodeEmbedded decodes the JSON text s held by a string member, as
 // embedded does: errors are dropped, what was decoded before one is kept.
 func decodeEmbedded(s string, decode func(d *decoder, vi int) int) {
-	d := decoder{Scanner: event.Scanner{B: []byte(s)}}
-	d.End(decode(&d, d.WS(0)))
+	d := decoders.get()
+	defer decoders.put(d)
+	d.Scanner = event.Scanner{B: []byte(s)}
+	d.path = d.buf[:0]
+	d.End(decode(d, d.WS(0)))
 }
 
 // syntaxError returns encoding/json's error for raw, which the scanner
@@ -544,6 +595,9 @@ func (f *fieldSet) find(key []byte, plain bool) int {
 		if len(e.lower) != len(k) || !equalFoldASCII(k, e.lower) {
 			continue
 		}
+		if len(e.fields) == 1 {
+			return e.fields[0] // exact or folded, the one field of the name
+		}
 		for _, i := range e.fields {
 			if f.names[i] == string(k) {
 				return i
@@ -587,6 +641,12 @@ func (f *fieldSet) findSlow(s string) int {
 }
 
 func isASCII(b []byte) bool {
+	for len(b) >= 8 {
+		if binary.LittleEndian.Uint64(b)&0x8080808080808080 != 0 {
+			return false
+		}
+		b = b[8:]
+	}
 	for _, c := range b {
 		if c >= 0x80 {
 			return false

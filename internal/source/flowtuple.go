@@ -6,7 +6,9 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/azdetect/azdetect/internal/event"
 )
@@ -108,6 +110,12 @@ func ParseNetworks(private, azure []string) (Networks, error) {
 	return n, errors.Join(errs...)
 }
 
+// defaultNetworks is DefaultNetworks, parsed once.
+var defaultNetworks = sync.OnceValue(func() *Networks {
+	n := DefaultNetworks()
+	return &n
+})
+
 // DefaultNetworks are the networks of the default ranges.
 func DefaultNetworks() Networks {
 	n, err := ParseNetworks(DefaultPrivateRanges, DefaultAzureServiceRanges)
@@ -151,8 +159,7 @@ func IsFlow(ev *event.Event) bool {
 func (r *Registry) ExpandFlow(ev *event.Event, fn func(*event.Event) error) error {
 	nets := r.nets
 	if nets == nil {
-		d := DefaultNetworks()
-		nets = &d
+		nets = defaultNetworks()
 	}
 	x := tupleExpansion{rec: ev, nets: nets, logType: "nsg"}
 	if ev.Source == vnetFlowSource.Name {
@@ -185,15 +192,15 @@ type tupleExpansion struct {
 	recordTime []byte // rec.Time in RFC 3339
 	recordID   string
 	recordPart []byte // the record's part of every tuple's raw record
-	scratch    []byte
 }
 
 // tupleEvent is a tuple's event, its flow.* values and the room of its
-// raw record, allocated as one.
+// Target, RecordID and raw record, allocated as one (a tuple's raw record
+// is some 500 to 650 bytes: the room holds the usual ones whole).
 type tupleEvent struct {
 	ev  event.Event
 	f   tupleFields
-	raw [448]byte
+	buf [768]byte
 }
 
 // tupleFields are the flow.* values of a tuple event (event.FieldReader):
@@ -331,12 +338,13 @@ func (x *tupleExpansion) event(t *event.FlowTuple, i int) *event.Event {
 		ev.Result, ev.ResultCode, f.allowed = event.ResultSuccess, "A", "true"
 	}
 	ev.Actor.IP = f.srcIP
-	// Target ("dst_ip:dst_port") and RecordID share one allocation. The
+	// Target ("dst_ip:dst_port"), RecordID and Raw share the event's
+	// allocation: they are written in its room once, never again. The
 	// tuple's identity is the flow's, not the record's: when NSG and VNet
 	// flow logs both cover a NIC, the same observation (second, 5-tuple,
 	// state, decision) is counted once by the stateful kinds. Addresses
 	// and ports in their canonical form, whatever the log wrote.
-	b := append(x.scratch[:0], f.dstIP...)
+	b := append(te.buf[:0], f.dstIP...)
 	b = append(b, ':')
 	b = append(b, f.dstPort...)
 	nt := len(b)
@@ -357,9 +365,9 @@ func (x *tupleExpansion) event(t *event.FlowTuple, i int) *event.Event {
 		b = append(b, t.State)
 	}
 	b = append(b, '|', ev.ResultCode[0])
-	x.scratch = b
-	both := string(b)
+	both := unsafe.String(&b[0], len(b))
 	ev.Target, ev.RecordID = both[:nt], both[nt:]
+	rest := b[len(b):] // appending goes on past the strings, never over them
 
 	f.localIP, f.localPort, f.localClass = f.dstIP, f.dstPort, f.dstClass
 	f.remoteIP, f.remotePort, f.remoteClass = f.srcIP, f.srcPort, f.srcClass
@@ -381,7 +389,7 @@ func (x *tupleExpansion) event(t *event.FlowTuple, i int) *event.Event {
 		}
 	}
 	f.rule, f.aclID, f.mac = t.Rule, t.ACLID, t.MAC
-	ev.Raw = x.raw(te.raw[:0], ev, f)
+	ev.Raw = x.raw(rest, ev, f)
 	// No SetKey: most tuples are selected by no stateful rule, and Key
 	// computes the key of those that are (from RecordID) when asked.
 	return ev
@@ -405,10 +413,10 @@ func (x *tupleExpansion) raw(b []byte, ev *event.Event, f *tupleFields) []byte {
 	b = append(b, x.recordPart...)
 	for _, kv := range [...]struct {
 		k, v   string
-		escape bool // a name from the record; the others are numbers, addresses and our own words
+		escape bool // a name from the record; the others are numbers, addresses (netip's, or dotted digits as written) and our own words
 	}{
 		{"log_type", f.logType, false}, {"rule", f.rule, true}, {"acl_id", f.aclID, true}, {"mac", f.mac, true},
-		{"src_ip", f.srcIP, true}, {"src_port", f.srcPort, false}, {"dst_ip", f.dstIP, true}, {"dst_port", f.dstPort, false},
+		{"src_ip", f.srcIP, false}, {"src_port", f.srcPort, false}, {"dst_ip", f.dstIP, false}, {"dst_port", f.dstPort, false},
 		{"protocol", f.protocol, true}, {"direction", f.direction, false}, {"allowed", f.allowed, false}, {"state", f.state, false},
 		{"packets_out", f.packetsOut, false}, {"bytes_out", f.bytesOut, false}, {"packets_in", f.packetsIn, false}, {"bytes_in", f.bytesIn, false},
 		{"src_class", f.srcClass, false}, {"dst_class", f.dstClass, false},

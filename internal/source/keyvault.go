@@ -143,9 +143,13 @@ func decodeTextList(d *decoder, _ []byte, _ bool, vi int, p unsafe.Pointer) int 
 	return end
 }
 
+// keyVaultRecords are reused from record to record (see pooled).
+var keyVaultRecords pooled[keyVaultRecord]
+
 func parseKeyVault(raw []byte, ev *event.Event) error {
-	var r keyVaultRecord
-	if err := decodeEvent(raw, ev, keyVaultPlan, &r); err != nil {
+	r := keyVaultRecords.get()
+	defer keyVaultRecords.put(r)
+	if err := decodeEvent(raw, ev, keyVaultPlan, r); err != nil {
 		return err
 	}
 	if err := r.fill(ev); err != nil {
@@ -167,19 +171,20 @@ func parseKeyVault(raw []byte, ev *event.Event) error {
 	ev.Geo.Region = r.Location.String()
 	ev.Actor = keyVaultActor(c, r.CallerIPAddress, p.ClientInfo)
 
-	ev.ReserveExtra(11)
-	ev.Set("keyvault.http_status", status)
-	ev.Set("keyvault.object_type", keyVaultObjectType(ev.Operation, p.ID.String()))
-	ev.Set("keyvault.object_name", keyVaultObjectName(p.ID.String()))
-	ev.Set("keyvault.result_signature", r.ResultSignature.String())
-	ev.Set("keyvault.duration_ms", r.DurationMs.String())
-	ev.Set("keyvault.access_policy_match", strings.ToLower(p.IsAccessPolicyMatch.String()))
-	ev.Set("keyvault.rbac_authorized", strings.ToLower(p.IsRbacAuthorized.String()))
 	added, removed := &p.AddedAccessPolicy.V, &p.RemovedAccessPolicy.V
-	ev.Set("keyvault.added_policy_object_id", added.ObjectID.String())
-	ev.Set("keyvault.added_policy_permissions", added.permissions())
-	ev.Set("keyvault.removed_policy_object_id", removed.ObjectID.String())
-	ev.Set("keyvault.removed_policy_permissions", removed.permissions())
+	ev.SetAll(
+		"keyvault.http_status", status,
+		"keyvault.object_type", keyVaultObjectType(ev.Operation, p.ID.String()),
+		"keyvault.object_name", keyVaultObjectName(p.ID.String()),
+		"keyvault.result_signature", r.ResultSignature.String(),
+		"keyvault.duration_ms", r.DurationMs.String(),
+		"keyvault.access_policy_match", strings.ToLower(p.IsAccessPolicyMatch.String()),
+		"keyvault.rbac_authorized", strings.ToLower(p.IsRbacAuthorized.String()),
+		"keyvault.added_policy_object_id", added.ObjectID.String(),
+		"keyvault.added_policy_permissions", added.permissions(),
+		"keyvault.removed_policy_object_id", removed.ObjectID.String(),
+		"keyvault.removed_policy_permissions", removed.permissions(),
+	)
 	return nil
 }
 

@@ -29,9 +29,13 @@ type nsgFlowRecord struct {
 
 var nsgFlowPlan = planOf(reflect.TypeFor[nsgFlowRecord]())
 
+// nsgFlowRecords are reused from record to record (see pooled).
+var nsgFlowRecords pooled[nsgFlowRecord]
+
 func parseNSGFlow(raw []byte, ev *event.Event) error {
-	var r nsgFlowRecord
-	if err := decodeEvent(raw, ev, nsgFlowPlan, &r); err != nil {
+	r := nsgFlowRecords.get()
+	defer nsgFlowRecords.put(r)
+	if err := decodeEvent(raw, ev, nsgFlowPlan, r); err != nil {
 		return err
 	}
 	if err := r.fill(ev); err != nil {

@@ -58,9 +58,13 @@ type riskProperties struct {
 
 var riskPlan = planOf(reflect.TypeFor[riskRecord]())
 
+// riskRecords are reused from record to record (see pooled).
+var riskRecords pooled[riskRecord]
+
 func parseRisk(raw []byte, ev *event.Event) error {
-	var r riskRecord
-	if err := decodeEvent(raw, ev, riskPlan, &r); err != nil {
+	r := riskRecords.get()
+	defer riskRecords.put(r)
+	if err := decodeEvent(raw, ev, riskPlan, r); err != nil {
 		return err
 	}
 	if err := r.fill(ev); err != nil {
@@ -110,13 +114,14 @@ func parseRisk(raw []byte, ev *event.Event) error {
 	ev.Geo.Country = p.Location.Country.String()
 	ev.Geo.City = p.Location.City.String()
 
-	ev.ReserveExtra(7)
-	ev.Set("risk.event_type", first(p.RiskEventType, p.RiskType))
-	ev.Set("risk.level", p.RiskLevel.String())
-	ev.Set("risk.state", p.RiskState.String())
-	ev.Set("risk.detail", p.RiskDetail.String())
-	ev.Set("risk.source", p.Source.String())
-	ev.Set("risk.detection_timing", p.DetectionTimingType.String())
-	ev.Set("risk.activity", p.Activity.String())
+	ev.SetAll(
+		"risk.event_type", first(p.RiskEventType, p.RiskType),
+		"risk.level", p.RiskLevel.String(),
+		"risk.state", p.RiskState.String(),
+		"risk.detail", p.RiskDetail.String(),
+		"risk.source", p.Source.String(),
+		"risk.detection_timing", p.DetectionTimingType.String(),
+		"risk.activity", p.Activity.String(),
+	)
 	return nil
 }

@@ -78,9 +78,13 @@ type signInProperties struct {
 
 var signInPlan = planOf(reflect.TypeFor[signInRecord]())
 
+// signInRecords are reused from record to record (see pooled).
+var signInRecords pooled[signInRecord]
+
 func parseSignIn(raw []byte, ev *event.Event) error {
-	var r signInRecord
-	if err := decodeEvent(raw, ev, signInPlan, &r); err != nil {
+	r := signInRecords.get()
+	defer signInRecords.put(r)
+	if err := decodeEvent(raw, ev, signInPlan, r); err != nil {
 		return err
 	}
 	if err := r.fill(ev); err != nil {
@@ -102,29 +106,30 @@ func parseSignIn(raw []byte, ev *event.Event) error {
 	if ev.CorrelationID == "" {
 		ev.CorrelationID = p.CorrelationID.String()
 	}
-	ev.Actor = signInActor(ev.Category, &r, p)
+	ev.Actor = signInActor(ev.Category, r, p)
 	ev.Target = first(p.ResourceDisplayName, p.ResourceID)
 	ev.Geo.Country = first(p.Location.Country, r.Location)
 	ev.Geo.City = p.Location.City.String()
 
-	ev.ReserveExtra(17)
-	ev.Set("signin.authentication_requirement", p.AuthenticationRequirement.String())
-	ev.Set("signin.authentication_protocol", p.AuthenticationProtocol.String())
-	ev.Set("signin.client_app", p.ClientAppUsed.String())
-	ev.Set("signin.conditional_access_status", p.ConditionalAccessStatus.String())
-	ev.Set("signin.risk_level_during_signin", p.RiskLevelDuringSignIn.String())
-	ev.Set("signin.risk_level_aggregated", p.RiskLevelAggregated.String())
-	ev.Set("signin.risk_state", p.RiskState.String())
-	ev.Set("signin.is_interactive", p.IsInteractive.String())
-	ev.Set("signin.user_type", p.UserType.String())
-	ev.Set("signin.cross_tenant_access_type", p.CrossTenantAccessType.String())
-	ev.Set("signin.token_issuer_type", p.TokenIssuerType.String())
-	ev.Set("signin.resource_id", p.ResourceID.String())
-	ev.Set("signin.device_id", p.DeviceDetail.DeviceID.String())
-	ev.Set("signin.device_os", p.DeviceDetail.OperatingSystem.String())
-	ev.Set("signin.device_browser", p.DeviceDetail.Browser.String())
-	ev.Set("signin.device_trust_type", p.DeviceDetail.TrustType.String())
-	ev.Set("signin.mfa_method", p.MFADetail.AuthMethod.String())
+	ev.SetAll(
+		"signin.authentication_requirement", p.AuthenticationRequirement.String(),
+		"signin.authentication_protocol", p.AuthenticationProtocol.String(),
+		"signin.client_app", p.ClientAppUsed.String(),
+		"signin.conditional_access_status", p.ConditionalAccessStatus.String(),
+		"signin.risk_level_during_signin", p.RiskLevelDuringSignIn.String(),
+		"signin.risk_level_aggregated", p.RiskLevelAggregated.String(),
+		"signin.risk_state", p.RiskState.String(),
+		"signin.is_interactive", p.IsInteractive.String(),
+		"signin.user_type", p.UserType.String(),
+		"signin.cross_tenant_access_type", p.CrossTenantAccessType.String(),
+		"signin.token_issuer_type", p.TokenIssuerType.String(),
+		"signin.resource_id", p.ResourceID.String(),
+		"signin.device_id", p.DeviceDetail.DeviceID.String(),
+		"signin.device_os", p.DeviceDetail.OperatingSystem.String(),
+		"signin.device_browser", p.DeviceDetail.Browser.String(),
+		"signin.device_trust_type", p.DeviceDetail.TrustType.String(),
+		"signin.mfa_method", p.MFADetail.AuthMethod.String(),
+	)
 	return nil
 }
 

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"html"
-	"net/netip"
 	"strings"
 
 	"github.com/azdetect/azdetect/internal/event"
@@ -69,7 +68,9 @@ const (
 var ErrFieldCount = errors.New("wrong number of fields")
 
 func parseStorageAnalytics(raw []byte, ev *event.Event) error {
-	line := strings.TrimSpace(string(raw))
+	// raw is ev.Raw, never written once parsed: the fields share its bytes
+	// (as the JSON sources' strings do) instead of a copy of the line.
+	line := strings.TrimSpace(shared(raw))
 	var buf [saFieldsV2]string
 	f := splitStorageLine(line, buf[:0])
 	want := saFieldsV1
@@ -124,17 +125,18 @@ func parseStorageAnalytics(raw []byte, ev *event.Event) error {
 	}
 	a.Type = storageActorType(a)
 
-	ev.ReserveExtra(10)
-	ev.Set("storage.auth_type", auth)
-	ev.Set("storage.status", status)
-	ev.Set("storage.service", f[saServiceType])
-	ev.Set("storage.account", f[saOwnerAccount])
-	ev.Set("storage.requester_account", f[saRequesterAccount])
-	ev.Set("storage.object_key", f[saObjectKey])
-	ev.Set("storage.request_bytes", f[saRequestPacketSize])
-	ev.Set("storage.response_bytes", f[saResponsePacket])
-	ev.Set("storage.user_agent", f[saUserAgent])
-	ev.Set("storage.request_version", f[saRequestVersion])
+	ev.SetAll(
+		"storage.auth_type", auth,
+		"storage.status", status,
+		"storage.service", f[saServiceType],
+		"storage.account", f[saOwnerAccount],
+		"storage.requester_account", f[saRequesterAccount],
+		"storage.object_key", f[saObjectKey],
+		"storage.request_bytes", f[saRequestPacketSize],
+		"storage.response_bytes", f[saResponsePacket],
+		"storage.user_agent", f[saUserAgent],
+		"storage.request_version", f[saRequestVersion],
+	)
 	return nil
 }
 
@@ -281,8 +283,8 @@ func storageActorType(a *event.Actor) string {
 // 268.20.203.21:4362); a bare IPv6 address is kept whole.
 func stripPort(s string) string {
 	s = strings.TrimSpace(s)
-	if ap, err := netip.ParseAddrPort(s); err == nil {
-		return ap.Addr().String()
+	if a, ok := addrOfAddrPort(s); ok {
+		return a
 	}
 	if i := strings.IndexByte(s, ':'); i > 0 && strings.LastIndexByte(s, ':') == i {
 		return s[:i]

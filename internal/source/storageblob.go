@@ -58,9 +58,13 @@ type storageIdentity struct {
 
 var storageBlobPlan = planOf(reflect.TypeFor[storageBlobRecord]())
 
+// storageBlobRecords are reused from record to record (see pooled).
+var storageBlobRecords pooled[storageBlobRecord]
+
 func parseStorageBlob(raw []byte, ev *event.Event) error {
-	var r storageBlobRecord
-	if err := decodeEvent(raw, ev, storageBlobPlan, &r); err != nil {
+	r := storageBlobRecords.get()
+	defer storageBlobRecords.put(r)
+	if err := decodeEvent(raw, ev, storageBlobPlan, r); err != nil {
 		return err
 	}
 	if err := r.fill(ev); err != nil {
@@ -88,15 +92,16 @@ func parseStorageBlob(raw []byte, ev *event.Event) error {
 	ev.Actor.Type = storageActorType(&ev.Actor)
 	oauth := ev.Actor.UPN != "" || ev.Actor.ObjectID != "" || ev.Actor.AppID != ""
 
-	ev.ReserveExtra(9)
-	ev.Set("storage.auth_type", storageAuthType(id.Type.String(), oauth))
-	ev.Set("storage.token_hash", id.TokenHash.String())
-	ev.Set("storage.status", status)
-	ev.Set("storage.service", strings.ToLower(p.ServiceType.String()))
-	ev.Set("storage.account", p.AccountName.String())
-	ev.Set("storage.object_key", p.ObjectKey.String())
-	ev.Set("storage.request_bytes", p.RequestBodySize.String())
-	ev.Set("storage.response_bytes", p.ResponseBodySize.String())
-	ev.Set("storage.user_agent", p.UserAgentHeader.String())
+	ev.SetAll(
+		"storage.auth_type", storageAuthType(id.Type.String(), oauth),
+		"storage.token_hash", id.TokenHash.String(),
+		"storage.status", status,
+		"storage.service", strings.ToLower(p.ServiceType.String()),
+		"storage.account", p.AccountName.String(),
+		"storage.object_key", p.ObjectKey.String(),
+		"storage.request_bytes", p.RequestBodySize.String(),
+		"storage.response_bytes", p.ResponseBodySize.String(),
+		"storage.user_agent", p.UserAgentHeader.String(),
+	)
 	return nil
 }

@@ -28,9 +28,13 @@ type vnetFlowRecord struct {
 
 var vnetFlowPlan = planOf(reflect.TypeFor[vnetFlowRecord]())
 
+// vnetFlowRecords are reused from record to record (see pooled).
+var vnetFlowRecords pooled[vnetFlowRecord]
+
 func parseVNetFlow(raw []byte, ev *event.Event) error {
-	var r vnetFlowRecord
-	if err := decodeEvent(raw, ev, vnetFlowPlan, &r); err != nil {
+	r := vnetFlowRecords.get()
+	defer vnetFlowRecords.put(r)
+	if err := decodeEvent(raw, ev, vnetFlowPlan, r); err != nil {
 		return err
 	}
 	if err := r.fill(ev); err != nil {
