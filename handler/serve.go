@@ -34,6 +34,10 @@ func runServe(ctx context.Context, s config.Settings, args []string, stderr io.W
 
 // serve runs the handler until ctx ends. ready, when not nil, receives the
 // bound address once the server listens (tests use it).
+// serveChunkEvents is the chunk of serve's pipeline: a 1,000-record Event
+// Hub batch of flow logs at ~22 tuples a record fits.
+const serveChunkEvents = 32768
+
 func serve(ctx context.Context, s config.Settings, stdout io.Writer, ready chan<- net.Addr) error {
 	log := zerolog.Ctx(ctx)
 	log.Info().Interface("settings", s.Redacted()).Str("version", version).Msg("starting")
@@ -86,6 +90,10 @@ func serve(ctx context.Context, s config.Settings, stdout io.Writer, ready chan<
 	p, err := pipeline.New(pipeline.Options{
 		Registry: reg, Engine: eng, Sink: sink, DeadLetters: dead,
 		Suppressor: sup, Silence: silent,
+		// An invocation is one chunk: one read and one write per state
+		// partition (the host's batches are bounded; 16 MiB of records
+		// still cuts a chunk).
+		ChunkEvents: serveChunkEvents,
 	})
 	if err != nil {
 		return err

@@ -130,6 +130,15 @@ func TestServeTableRoundTrips(t *testing.T) {
 		if tr.Conflicts > 0 {
 			t.Errorf("batch %d: %d conflicts with one instance on the partition", i, tr.Conflicts)
 		}
+		// Always: one read (a query, or the pages of a partition over a
+		// thousand entities: a tenth more at most) and one transaction per
+		// partition, the alert claims' second write, two per conflict.
+		if maxReads := tr.Partitions + tr.Partitions/10 + 2*tr.Conflicts; tr.Reads > maxReads {
+			t.Errorf("batch %d: %d reads on %d partitions, want at most %d (one query per partition)", i, tr.Reads, tr.Partitions, maxReads)
+		}
+		if maxTx := tr.Partitions + 2*claims + 2*tr.Conflicts; tr.Transactions > maxTx {
+			t.Errorf("batch %d: %d transactions on %d partitions (%d alert-claim), want at most %d (one per partition)", i, tr.Transactions, tr.Partitions, claims, maxTx)
+		}
 		allowed := tr.Partitions + claims + 2*tr.Conflicts
 		type hot struct {
 			p string
