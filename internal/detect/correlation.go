@@ -42,7 +42,6 @@ package detect
 import (
 	"errors"
 	"fmt"
-	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -432,13 +431,6 @@ func ParseOverrides(entries []string) (map[string]map[string]string, error) {
 // windowStart is the start of the fixed window of length d holding t.
 func windowStart(t time.Time, d time.Duration) time.Time {
 	return t.UTC().Truncate(d)
-}
-
-func formatCount(f float64) string {
-	if f == math.Trunc(f) {
-		return strconv.FormatInt(int64(f), 10)
-	}
-	return strconv.FormatFloat(f, 'f', -1, 64)
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -668,22 +668,6 @@ func memberFrom(obj []byte, name string) ([]byte, bool) {
 	}
 }
 
-// stringBytes returns the content of a raw JSON string: a sub-slice when it
-// has no escapes (tuples never do), a decoded copy otherwise.
-func stringBytes(raw []byte) ([]byte, bool) {
-	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
-		return nil, false
-	}
-	body := raw[1 : len(raw)-1]
-	for _, c := range body {
-		if c == '\\' {
-			s, ok := Unquote(raw)
-			return []byte(s), ok
-		}
-	}
-	return body, true
-}
-
 // plainString returns a raw JSON string's content, or "" for anything else.
 // Content that needs no decoding shares the record's bytes, as the tuples'
 // other values do (FlowTuple.Written).
