@@ -73,16 +73,21 @@ func (k *NewTermKind) Matches(ctx context.Context, r *Rule, events []*event.Even
 	terms := map[state.Key]*termBucket{}
 	entities := map[state.Key][]*event.Event{} // first-seen row -> events
 	var order []state.Key
+	var tv termValues
+	// Buckets and first events come from slabs of the batch's size (at
+	// most one bucket and two first events per event).
+	bucketSlab := make([]termBucket, 0, len(events))
+	evSlab := make([]*event.Event, 2*len(events))
 	// Keys are built once per entity and term of the batch, not per event.
 	type termOf struct{ entity, term string }
 	firstOf := map[string]state.Key{}
 	bucketByTerm := map[termOf]*termBucket{}
-	for _, ev := range events {
+	for n, ev := range events {
 		ent, ok := k.groupKey(ev)
 		if !ok || ev.Time.IsZero() {
 			continue
 		}
-		vals, display, ok := k.term(ev)
+		vals, display, ok := k.term(ev, &tv)
 		if !ok {
 			continue
 		}
@@ -93,7 +98,11 @@ func (k *NewTermKind) Matches(ctx context.Context, r *Rule, events []*event.Even
 			firstOf[ent] = fk
 			order = append(order, fk)
 		}
-		entities[fk] = append(entities[fk], ev)
+		if evs, ok := entities[fk]; ok {
+			entities[fk] = append(evs, ev)
+		} else {
+			entities[fk] = append(evSlab[2*n:2*n:2*n+1], ev)
+		}
 		tk := termOf{ent, vals[0]}
 		if len(vals) > 1 {
 			tk.term = strings.Join(vals, "\x00")
@@ -102,7 +111,9 @@ func (k *NewTermKind) Matches(ctx context.Context, r *Rule, events []*event.Even
 		if b == nil {
 			key := state.Key{PartitionKey: fk.PartitionKey, RowKey: state.JoinKey(append([]string{ent}, vals...)...)}
 			if b = terms[key]; b == nil {
-				b = &termBucket{first: fk, entity: ent, term: strings.Join(vals, " | "), display: strings.Join(display, " | ")}
+				bucketSlab = append(bucketSlab, termBucket{first: fk, entity: ent, term: strings.Join(vals, " | "),
+					display: strings.Join(display, " | "), events: evSlab[2*n+1 : 2*n+1 : 2*n+2]})
+				b = &bucketSlab[len(bucketSlab)-1]
 				terms[key] = b
 				order = append(order, key)
 			}
@@ -253,7 +264,8 @@ func (k *NewTermKind) refresh() time.Duration {
 
 // term returns the event's term values, lower-cased for the key and as
 // written for display; ok is false when one is missing.
-func (k *NewTermKind) term(ev *event.Event) (key, display []string, ok bool) {
+func (k *NewTermKind) term(ev *event.Event, buf *termValues) (key, display []string, ok bool) {
+	key, display = buf.key[:0], buf.display[:0]
 	for _, f := range k.c.termRes {
 		v, found := firstValue(ev, f.res)
 		if !found {
@@ -267,5 +279,9 @@ func (k *NewTermKind) term(ev *event.Event) (key, display []string, ok bool) {
 	}
 	return key, display, true
 }
+
+// termValues backs term's results, event after event (they are used
+// before the next event's).
+type termValues struct{ key, display [4]string }
 
 var _ Kind = (*NewTermKind)(nil)

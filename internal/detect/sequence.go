@@ -125,18 +125,23 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 	var parts []string
 	type groupWriter struct{ group, writer string }
 	groupOf := map[groupWriter]*group{}
+	// Each event's steps come from one slab, groups from another (at most
+	// one a event).
+	stepSlab := make([]int, 0, len(events)*len(k.c.stepIndex))
+	groupSlab := make([]group, 0, len(events))
 	for _, ev := range events {
 		g, ok := k.groupKey(ev)
 		if !ok || ev.Time.IsZero() {
 			continue
 		}
-		var steps []int
+		from := len(stepSlab)
 		ec := evalCtx{ev: ev}
 		for i, idx := range k.c.stepIndex {
 			if r.sels[idx].match(&ec) {
-				steps = append(steps, i)
+				stepSlab = append(stepSlab, i)
 			}
 		}
+		steps := stepSlab[from:len(stepSlab):len(stepSlab)]
 		if len(steps) == 0 {
 			continue
 		}
@@ -147,7 +152,8 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 			prefix := state.Escape(g) + "|"
 			key := state.Key{PartitionKey: pk, RowKey: prefix + state.Escape(ev.Pos.Writer)}
 			if gr = groups[key]; gr == nil {
-				gr = &group{key: g}
+				groupSlab = append(groupSlab, group{key: g})
+				gr = &groupSlab[len(groupSlab)-1]
 				groups[key] = gr
 				order = append(order, key)
 				gk := gkey{pk, prefix}

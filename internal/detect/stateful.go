@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -104,16 +103,25 @@ func (b *base) groupKey(ev *event.Event) (string, bool) {
 		}
 		return BoundedLower(v), true
 	}
-	var key strings.Builder
-	for i, res := range b.c.groupRes {
+	var parts [8]string
+	vals := parts[:0]
+	n := len(b.c.groupRes) - 1
+	for _, res := range b.c.groupRes {
 		v, ok := firstValue(ev, res)
 		if !ok {
 			return "", false
 		}
+		v = BoundedLower(v)
+		vals = append(vals, v)
+		n += len(v)
+	}
+	var key strings.Builder
+	key.Grow(n) // one allocation
+	for i, v := range vals {
 		if i > 0 {
 			key.WriteByte('|')
 		}
-		key.WriteString(BoundedLower(v))
+		key.WriteString(v)
 	}
 	return key.String(), true
 }
@@ -233,10 +241,22 @@ const stateBuckets = 16
 
 // bucketOf is the partition bucket of a group key: two hex digits of FNV-1a.
 func bucketOf(group string) string {
-	h := fnv.New32a()
-	h.Write([]byte(group))
-	return fmt.Sprintf("%02x", h.Sum32()%stateBuckets)
+	// FNV-1a, 32 bits, as hash/fnv computes it, without copying group.
+	h := uint32(2166136261)
+	for i := 0; i < len(group); i++ {
+		h ^= uint32(group[i])
+		h *= 16777619
+	}
+	return bucketNames[h%stateBuckets]
 }
+
+// bucketNames are the buckets' partition-key parts: two hex digits.
+var bucketNames = func() (names [stateBuckets]string) {
+	for i := range names {
+		names[i] = fmt.Sprintf("%02x", i)
+	}
+	return names
+}()
 
 // eventKey identifies one record for idempotent counting: event.Key (its
 // own id when the log has one, else a fast stable hash of the raw record).
