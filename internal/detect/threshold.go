@@ -214,8 +214,13 @@ func (k *ThresholdKind) Matches(ctx context.Context, r *Rule, events []*event.Ev
 
 	// Sum over writers: this batch's rows as computed, the others as read.
 	type total struct {
-		n      int64
-		sum    float64
+		n   int64
+		sum float64
+		// The distinct values: one row's hashes as stored (a row's are
+		// distinct), and their union in a set only once a second row
+		// adds to them.
+		one    []byte
+		rows   int
 		hashes map[uint64]struct{}
 		values []string
 	}
@@ -235,8 +240,16 @@ func (k *ThresholdKind) Matches(ctx context.Context, r *Rule, events []*event.Ev
 			}
 			tt.n += n
 			tt.sum += d.Sum
-			if len(d.Hashes) > 0 && tt.hashes == nil {
-				tt.hashes = make(map[uint64]struct{}, len(d.Hashes)/8)
+			tt.rows++
+			if tt.rows == 1 {
+				tt.one, tt.values = d.Hashes, d.Values[:len(d.Values):len(d.Values)]
+				return
+			}
+			if tt.hashes == nil {
+				tt.hashes = make(map[uint64]struct{}, (len(tt.one)+len(d.Hashes))/8)
+				for i := 0; i+8 <= len(tt.one); i += 8 {
+					tt.hashes[binary.BigEndian.Uint64(tt.one[i:])] = struct{}{}
+				}
 			}
 			for i := 0; i+8 <= len(d.Hashes); i += 8 {
 				tt.hashes[binary.BigEndian.Uint64(d.Hashes[i:])] = struct{}{}
@@ -274,6 +287,9 @@ func (k *ThresholdKind) Matches(ctx context.Context, r *Rule, events []*event.Ev
 		switch k.c.Type {
 		case CorrValueCount:
 			metric = len(tt.hashes)
+			if tt.hashes == nil {
+				metric = len(tt.one) / 8
+			}
 			value = float64(metric)
 		case CorrValueSum:
 			value = tt.sum
