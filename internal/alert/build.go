@@ -127,15 +127,15 @@ func EntityKey(ev *event.Event) string {
 	var room [512]byte
 	b := append(room[:0], ev.Source...)
 	b = append(b, '|')
-	b = appendLower(b, ev.Operation)
+	b = event.AppendLower(b, ev.Operation)
 	b = append(b, '|')
-	b = appendLower(b, actor)
+	b = event.AppendLower(b, actor)
 	b = append(b, '|')
 	b = append(b, ev.Actor.IP...)
 	b = append(b, '|')
-	b = appendLower(b, ev.Resource.ID)
+	b = event.AppendLower(b, ev.Resource.ID)
 	b = append(b, '|')
-	b = appendLower(b, target)
+	b = event.AppendLower(b, target)
 	return string(b)
 }
 

@@ -5,6 +5,8 @@ import (
 	"encoding/hex"
 	"strings"
 	"time"
+
+	"github.com/azdetect/azdetect/internal/event"
 )
 
 // Fingerprint is the alert's deterministic id: the same rule, group key and
@@ -17,7 +19,7 @@ func Fingerprint(ruleID, groupKey string, windowStart time.Time) string {
 	// the usual sizes): the same bytes as ever, without a hash object and
 	// a copy of each part.
 	var room [256]byte
-	b := appendLower(room[:0], ruleID)
+	b := event.AppendLower(room[:0], ruleID)
 	b = append(b, 0)
 	b = append(b, groupKey...)
 	b = append(b, 0)
@@ -28,24 +30,6 @@ func Fingerprint(ruleID, groupKey string, windowStart time.Time) string {
 	var out [32]byte
 	hex.Encode(out[:], sum[:16])
 	return string(out[:])
-}
-
-// appendLower appends strings.ToLower(s) to b, without the copy ToLower
-// makes when s is ASCII.
-func appendLower(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= 0x80 {
-			return append(b, strings.ToLower(s)...)
-		}
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		b = append(b, c)
-	}
-	return b
 }
 
 // severityRank orders severities; unknown words rank below informational.

@@ -153,7 +153,7 @@ func BoundedLower(s string) string {
 	if len(s) <= MaxKeptValue {
 		return strings.ToLower(s)
 	}
-	return boundedWith(s, appendLower)
+	return boundedWith(s, event.AppendLower)
 }
 
 // boundedWith builds a long value's bounded form; conv maps each chunk (cut
@@ -181,24 +181,6 @@ func boundedWith(s string, conv func(b []byte, chunk string) []byte) string {
 	}
 	var sum [sha256.Size]byte
 	return prefix + "…#" + hex.EncodeToString(h.Sum(sum[:0])[:12])
-}
-
-// appendLower appends chunk lower-cased (ASCII without a copy of the
-// whole; anything else rune by rune, as strings.ToLower does).
-func appendLower(b []byte, chunk string) []byte {
-	for i := 0; i < len(chunk); i++ {
-		if chunk[i] >= utf8.RuneSelf {
-			return append(b, strings.ToLower(chunk)...)
-		}
-	}
-	for i := 0; i < len(chunk); i++ {
-		c := chunk[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		b = append(b, c)
-	}
-	return b
 }
 
 func firstValue(ev *event.Event, res *resolver) (string, bool) {
