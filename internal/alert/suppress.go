@@ -5,9 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"time"
 
+	"github.com/azdetect/azdetect/internal/event"
 	"github.com/azdetect/azdetect/internal/state"
 )
 
@@ -99,9 +99,7 @@ func SuppressionKey(a Alert) state.Key {
 }
 
 func claimPartition(id string) string {
-	h := fnv.New32a()
-	h.Write([]byte(id))
-	return state.JoinKey("claims", fmt.Sprintf("%x", h.Sum32()%claimBuckets))
+	return state.JoinKey("claims", fmt.Sprintf("%x", event.FNV32a(id)%claimBuckets))
 }
 
 // Fresh implements Suppressor: it claims the alerts not sent within the

@@ -223,13 +223,7 @@ const stateBuckets = 16
 
 // bucketOf is the partition bucket of a group key: two hex digits of FNV-1a.
 func bucketOf(group string) string {
-	// FNV-1a, 32 bits, as hash/fnv computes it, without copying group.
-	h := uint32(2166136261)
-	for i := 0; i < len(group); i++ {
-		h ^= uint32(group[i])
-		h *= 16777619
-	}
-	return bucketNames[h%stateBuckets]
+	return bucketNames[event.FNV32a(group)%stateBuckets]
 }
 
 // bucketNames are the buckets' partition-key parts: two hex digits.

@@ -3,7 +3,6 @@ package detect
 import (
 	"context"
 	"encoding/binary"
-	"hash/fnv"
 	"math"
 	"slices"
 	"strconv"
@@ -487,10 +486,6 @@ func (d *thresholdData) admit(ev *event.Event) bool {
 
 // valueHash is a distinct value's 64-bit FNV-1a: collisions are negligible
 // at maxDistinct values per row.
-func valueHash(v string) uint64 {
-	h := fnv.New64a()
-	h.Write([]byte(v))
-	return h.Sum64()
-}
+func valueHash(v string) uint64 { return event.FNV64a(v) }
 
 var _ Kind = (*ThresholdKind)(nil)

@@ -59,6 +59,18 @@ func (e *Event) keyDigits(b *[16]byte) {
 	}
 }
 
+// FNV64a is hash/fnv's 64-bit FNV-1a of s, without copying s.
+func FNV64a(s string) uint64 { return fnvString(fnvOffset64, s) }
+
+// FNV32a is hash/fnv's 32-bit FNV-1a of s, without copying s.
+func FNV32a(s string) uint32 {
+	h := uint32(2166136261)
+	for i := 0; i < len(s); i++ {
+		h = (h ^ uint32(s[i])) * 16777619
+	}
+	return h
+}
+
 func fnvString(h uint64, s string) uint64 {
 	for i := 0; i < len(s); i++ {
 		h = (h ^ uint64(s[i])) * fnvPrime64
