@@ -49,11 +49,10 @@ type memPartition struct {
 	name    string           // the partition key (the store's own copy)
 	ents    []Entity         // by position; a deleted row's slot is zero
 	rows    map[string]int32 // row key -> position
-	sorted  []int32          // positions by row key; may hold deleted rows while deleted is set
+	sorted  []int32          // positions by row key; may hold the rows in freeing
 	pending []int32          // rows inserted by the transaction under way
-	deleted bool
-	free    []int32 // slots to reuse
-	freeing []int32 // slots of rows deleted by the transaction under way (sorted may still hold them)
+	free    []int32          // slots to reuse
+	freeing []int32          // slots of rows deleted by the transaction under way
 }
 
 func newPartition(name string) *memPartition {
@@ -93,7 +92,6 @@ func (p *memPartition) Delete(row string) {
 		delete(p.rows, row)
 		p.ents[i] = Entity{}
 		p.freeing = append(p.freeing, i)
-		p.deleted = true
 	}
 }
 
@@ -102,7 +100,7 @@ func (p *memPartition) Len() int { return len(p.rows) }
 // tidy merges the rows inserted into the order and drops the deleted ones
 // from it: what a write does last, with the lock held for writing.
 func (p *memPartition) tidy() {
-	if p.deleted {
+	if len(p.freeing) > 0 {
 		// A slot is not reused before this: every stale position is one
 		// whose row is no longer in rows at that position.
 		live := func(i int32) bool {
@@ -113,7 +111,6 @@ func (p *memPartition) tidy() {
 		p.pending = slices.DeleteFunc(p.pending, func(i int32) bool { return !live(i) })
 		p.free = append(p.free, p.freeing...)
 		p.freeing = p.freeing[:0]
-		p.deleted = false
 	}
 	if len(p.pending) == 0 {
 		return
