@@ -1,7 +1,6 @@
 package event
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -335,7 +334,7 @@ func (w *flowWalker) eachTuple(arr []byte, kind flowKind) int {
 			}
 			return w.failed()
 		}
-		end, escaped, err := stringEnd(el)
+		end, escaped, err := scanString(el, 0)
 		if err != nil {
 			return w.failed()
 		}
@@ -360,32 +359,6 @@ func (w *flowWalker) eachTuple(arr []byte, kind flowKind) int {
 		}
 		return end
 	})
-}
-
-// stringEnd is skipString for the string b starts with, also telling
-// whether it holds an escape.
-func stringEnd(b []byte) (end int, escaped bool, err error) {
-	j := 1
-	for {
-		for j+8 <= len(b) && !hasStringStop(binary.LittleEndian.Uint64(b[j:])) {
-			j += 8
-		}
-		for j < len(b) && b[j] != '"' && b[j] != '\\' && b[j] != '\n' {
-			j++
-		}
-		if j >= len(b) {
-			return j, escaped, syntaxErr(0, "unterminated string")
-		}
-		switch b[j] {
-		case '"':
-			return j + 1, escaped, nil
-		case '\\':
-			escaped = true
-			j += 2
-		default:
-			return j, escaped, syntaxErr(j, "raw newline in string")
-		}
-	}
 }
 
 // flowFieldCount is the widest tuple: NSG v2 and VNet.

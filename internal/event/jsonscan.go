@@ -149,6 +149,13 @@ func skipLiteral(b []byte, i int, lit string) (int, error) {
 // skipped eight at a time (a word holds a quote, a backslash or a newline
 // when one of its bytes XORed with that character is zero).
 func skipString(b []byte, i int) (int, error) {
+	end, _, err := scanString(b, i)
+	return end, err
+}
+
+// scanString is skipString, also telling whether the string holds an
+// escape.
+func scanString(b []byte, i int) (end int, escaped bool, err error) {
 	j := i + 1
 	for {
 		for j+8 <= len(b) && !hasStringStop(binary.LittleEndian.Uint64(b[j:])) {
@@ -158,15 +165,16 @@ func skipString(b []byte, i int) (int, error) {
 			j++
 		}
 		if j >= len(b) {
-			return j, syntaxErr(i, "unterminated string")
+			return j, escaped, syntaxErr(i, "unterminated string")
 		}
 		switch b[j] {
 		case '"':
-			return j + 1, nil
+			return j + 1, escaped, nil
 		case '\\':
+			escaped = true
 			j += 2
 		default:
-			return j, syntaxErr(j, "raw newline in string")
+			return j, escaped, syntaxErr(j, "raw newline in string")
 		}
 	}
 }
