@@ -79,7 +79,9 @@ func (t *Tracker) Seen(ctx context.Context, now time.Time, keys []Key) error {
 			sk = append(sk, s)
 		}
 	}
-	cur, err := t.store.Get(ctx, Table, sk)
+	// A read for update (written back below): Table answers it from its
+	// view of the partition, kept by its last transaction there.
+	cur, err := t.store.Get(state.ForUpdate(ctx), Table, sk)
 	if err != nil {
 		return fmt.Errorf("silence: read last arrivals: %w", err)
 	}
@@ -110,7 +112,11 @@ func (t *Tracker) Seen(ctx context.Context, now time.Time, keys []Key) error {
 // Check returns one alert per source and subscription whose last arrival
 // is older than the tracker's silence.
 func (t *Tracker) Check(ctx context.Context, now time.Time) ([]alert.Alert, error) {
-	ents, err := t.store.List(ctx, Table, Partition, "")
+	// Every row of the partition, read for update although nothing is
+	// written: Table answers from its view of the partition (no round trip
+	// after Seen wrote it), at most a minute stale, as coarse as the
+	// arrivals themselves.
+	ents, err := t.store.Find(state.ForUpdate(ctx), Table, Partition, []string{""})
 	if err != nil {
 		return nil, fmt.Errorf("silence: list last arrivals: %w", err)
 	}
