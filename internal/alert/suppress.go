@@ -158,7 +158,7 @@ func (s *StoreSuppressor) Fresh(ctx context.Context, now time.Time, alerts []Ale
 		if len(ops) == 0 {
 			break
 		}
-		err := s.store.Apply(ctx, SuppressionTable, ops)
+		err := s.store.Apply(state.ForUpdate(ctx), SuppressionTable, ops)
 		var ce *state.ConflictError
 		if err != nil && !errors.As(err, &ce) {
 			return nil, fmt.Errorf("claim alerts: %w", err)

@@ -384,7 +384,7 @@ func (t txn) loop(ctx context.Context, keys []state.Key, got map[state.Key]state
 		if len(ops) == 0 {
 			return refused.orNil()
 		}
-		err := t.store.Apply(ctx, t.table, ops)
+		err := t.store.Apply(state.ForUpdate(ctx), t.table, ops)
 		var ce *state.ConflictError
 		if err == nil {
 			return refused.orNil()

@@ -157,7 +157,7 @@ func (k *TravelKind) Matches(ctx context.Context, r *Rule, events []*event.Event
 		if len(ops) == 0 {
 			break
 		}
-		err = k.store.Apply(ctx, StateTable, ops)
+		err = k.store.Apply(state.ForUpdate(ctx), StateTable, ops)
 		var ce *state.ConflictError
 		if err == nil {
 			break

@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -70,7 +71,10 @@ type Result struct {
 	Conflicts    int64         // precondition failures (409/412, inside transactions too)
 	Throttled    int64         // 503 ServerBusy / 500 OperationTimedOut
 	// ConflictsBy counts conflicts by what was written: the kind prefix
-	// of the partition key (thr, spk, nt, seq) or the table.
+	// of the partition key (thr, spk, nt, seq) or the table; a conflict
+	// on a partition's version row (a Table store's view of the partition
+	// was stale, internal/state/cache.go) is counted under "version "
+	// and the partition.
 	ConflictsBy map[string]int64
 	MaxPerBatch int64       // the most Table requests of one invocation
 	Sent        []SentAlert // every alert line the instances wrote
@@ -100,12 +104,18 @@ func (r Result) AlertIDs() []string {
 // Summary is the figures as one paragraph.
 func (r Result) Summary(instances int) string {
 	perBatch := float64(r.Requests) / float64(max(r.Batches+r.Redeliveries, 1))
+	var version int64
+	for what, n := range r.ConflictsBy {
+		if strings.HasPrefix(what, "version ") {
+			version += n
+		}
+	}
 	return fmt.Sprintf("%d instances: %d records (%d delivered with redeliveries) in %s = %.0f records/s; "+
 		"%d invocations (%d redelivered, %d processes killed mid-batch); Table: %d requests (%.1f per invocation, max %d), "+
-		"%d conflicts (%.2f per invocation), %d throttled; alerts: %d sent, %d distinct",
+		"%d conflicts (%.2f per invocation; %d on version rows), %d throttled; alerts: %d sent, %d distinct",
 		instances, r.Records, r.Delivered, r.Duration.Round(time.Millisecond), float64(r.Delivered)/r.Duration.Seconds(),
 		r.Batches+r.Redeliveries, r.Redeliveries, r.Killed, r.Requests, perBatch, r.MaxPerBatch,
-		r.Conflicts, float64(r.Conflicts)/float64(max(r.Batches+r.Redeliveries, 1)), r.Throttled, len(r.Sent), len(r.AlertIDs()))
+		r.Conflicts, float64(r.Conflicts)/float64(max(r.Batches+r.Redeliveries, 1)), version, r.Throttled, len(r.Sent), len(r.AlertIDs()))
 }
 
 // Simulate runs cfg.
@@ -411,8 +421,31 @@ var (
 	insertKey   = regexp.MustCompile(`"PartitionKey":\s*"([^"|\\]*)`)
 )
 
+// failedIndex is the failing operation's index in a transaction's
+// response: the service starts the error message with it.
+var failedIndex = regexp.MustCompile(`"value"\s*:\s*"(\d+):`)
+
+// versionConflict reports whether a transaction's conflict is on its last
+// operation, the store's version row.
+func versionConflict(reqBody, respBody []byte) bool {
+	m := failedIndex.FindSubmatch(respBody)
+	if m == nil {
+		return false
+	}
+	i, err := strconv.Atoi(string(m[1]))
+	ops := batchOp.FindAllIndex(reqBody, -1)
+	if err != nil || i != len(ops)-1 {
+		return false
+	}
+	return bytes.Contains(reqBody[ops[i][0]:], []byte(versionRowKey))
+}
+
+// versionRowKey is the row key of a partition's version row (state's
+// versionRow), as it appears in a transaction's body.
+const versionRowKey = "$version"
+
 // conflict counts one, by what the request wrote.
-func (p *proxy) conflict(req *http.Request) {
+func (p *proxy) conflict(req *http.Request, version bool) {
 	p.conflicts.Add(1)
 	what := "?"
 	if body, ok := req.Context().Value(bodyKey{}).([]byte); ok {
@@ -427,6 +460,9 @@ func (p *proxy) conflict(req *http.Request) {
 	}
 	if strings.HasSuffix(req.URL.Path, "/Tables") {
 		what = "create table (exists)"
+	}
+	if version {
+		what = "version " + what
 	}
 	p.mu.Lock()
 	if p.by == nil {
@@ -454,7 +490,7 @@ func newProxy(target *url.URL) (*proxy, error) {
 		switch resp.StatusCode {
 		case http.StatusConflict, http.StatusPreconditionFailed:
 			call.Conflict = call.Kind != CallTable // a table that exists is no conflict of state
-			p.conflict(resp.Request)
+			p.conflict(resp.Request, false)
 		case http.StatusServiceUnavailable:
 			p.throttled.Add(1)
 		case http.StatusAccepted: // a transaction: its inner responses
@@ -466,7 +502,8 @@ func newProxy(target *url.URL) (*proxy, error) {
 			for _, m := range innerStatus.FindAllSubmatch(body, -1) {
 				if s := string(m[1]); s == "409" || s == "412" {
 					call.Conflict = true
-					p.conflict(resp.Request)
+					reqBody, _ := resp.Request.Context().Value(bodyKey{}).([]byte)
+					p.conflict(resp.Request, versionConflict(reqBody, body))
 					break
 				}
 			}

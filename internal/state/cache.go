@@ -73,14 +73,18 @@ const (
 
 type forUpdateKey struct{}
 
-// ForUpdate returns a context whose reads (Get and Find) are reads for
-// update: the caller writes what it read back to the same partition with
-// Apply, guarded by the ETags read, and on a conflict reads again
-// everything it read of the conflicting partitions (not only the keys not
-// applied). Table may answer such reads from its cache of the partition
-// without a round trip; the transaction then checks that nobody wrote the
-// partition meanwhile, and fails as a conflict if somebody did. Memory
-// ignores it.
+// ForUpdate returns a context whose reads (Get and Find) and writes
+// (Apply) are for update: the caller writes what it read back to the same
+// partition with Apply under ForUpdate, guarded by the ETags read, and on
+// a conflict reads again everything it read of the conflicting partitions
+// (not only the keys not applied). Table may answer such reads from its
+// view of the partition without a round trip, and as empty for a
+// partition it never saw; the transaction then checks that nobody wrote
+// the partition meanwhile, and fails as a conflict if somebody did. A read
+// for update not followed by such a write is as of this store's last
+// transaction on the partition (or its last read of it), at most
+// cacheMaxAge ago, or an assumption. An Apply without ForUpdate never
+// fails because a view was stale. Memory ignores it.
 func ForUpdate(ctx context.Context) context.Context {
 	return context.WithValue(ctx, forUpdateKey{}, true)
 }

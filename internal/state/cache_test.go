@@ -52,13 +52,13 @@ func TestTableTwoStoresStaleView(t *testing.T) {
 		t.Fatalf("b's first read: %v in %d round trips, want nothing (assumed empty)", rows, trips)
 	}
 	bRow := state.Op{Kind: state.Insert, Entity: state.Entity{PartitionKey: p, RowKey: "g|b", Count: 5}}
-	if err := b.Apply(ctx, table, []state.Op{bRow}); !errors.Is(err, state.ErrConflict) {
+	if err := b.Apply(upd, table, []state.Op{bRow}); !errors.Is(err, state.ErrConflict) {
 		t.Fatalf("b's write to a partition wrongly assumed empty: err = %v, want a conflict", err)
 	}
 	if rows, _ := find(b); len(rows) != 1 {
 		t.Fatalf("b's read after the conflict: %v, want a's row", rows)
 	}
-	if err := b.Apply(ctx, table, []state.Op{bRow}); err != nil {
+	if err := b.Apply(upd, table, []state.Op{bRow}); err != nil {
 		t.Fatalf("b's write, guarded by the view b just read: %v", err)
 	}
 
@@ -71,7 +71,7 @@ func TestTableTwoStoresStaleView(t *testing.T) {
 	}
 	mine := rows["g|a"]
 	mine.Count = 1 + 1 // a's row, computed from a stale read of the group
-	err := a.Apply(ctx, table, []state.Op{{Kind: state.Replace, Entity: mine}})
+	err := a.Apply(upd, table, []state.Op{{Kind: state.Replace, Entity: mine}})
 	var ce *state.ConflictError
 	if !errors.As(err, &ce) {
 		t.Fatalf("a's write from a stale view: err = %v, want a conflict", err)
@@ -86,14 +86,23 @@ func TestTableTwoStoresStaleView(t *testing.T) {
 	}
 	mine = rows["g|a"]
 	mine.Count = 2
-	if err := a.Apply(ctx, table, []state.Op{{Kind: state.Replace, Entity: mine}}); err != nil {
+	if err := a.Apply(upd, table, []state.Op{{Kind: state.Replace, Entity: mine}}); err != nil {
 		t.Fatalf("a's write after reading again: %v", err)
 	}
-	got, err := b.Get(ctx, table, []state.Key{{PartitionKey: p, RowKey: "g|a"}, {PartitionKey: p, RowKey: "g|b"}})
+	// b's view is stale now too; a write not for update does not depend
+	// on it: it is sent again without the check, not failed.
+	before := b.Ops()
+	if err := b.Apply(ctx, table, []state.Op{{Kind: state.Upsert, Entity: state.Entity{PartitionKey: p, RowKey: "g|c", Count: 1}}}); err != nil {
+		t.Fatalf("b's write not for update, over a stale view: %v", err)
+	}
+	if n := b.Ops() - before; n != 2 {
+		t.Errorf("b's write took %d round trips, want 2 (checked, then not)", n)
+	}
+	got, err := b.Get(ctx, table, []state.Key{{PartitionKey: p, RowKey: "g|a"}, {PartitionKey: p, RowKey: "g|b"}, {PartitionKey: p, RowKey: "g|c"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got[state.Key{PartitionKey: p, RowKey: "g|a"}].Count != 2 || got[state.Key{PartitionKey: p, RowKey: "g|b"}].Count != 5 {
+	if got[state.Key{PartitionKey: p, RowKey: "g|a"}].Count != 2 || got[state.Key{PartitionKey: p, RowKey: "g|b"}].Count != 5 || len(got) != 3 {
 		t.Errorf("stored: %v", got)
 	}
 }
@@ -121,7 +130,7 @@ func TestTableAssumedEmpty(t *testing.T) {
 	if len(got) != 0 || a.Ops() != before {
 		t.Fatalf("a's first read for update: %v in %d round trips, want nothing in none (assumed empty)", got, a.Ops()-before)
 	}
-	err = a.Apply(ctx, table, []state.Op{{Kind: state.Insert, Entity: state.Entity{PartitionKey: k.PartitionKey, RowKey: k.RowKey, Count: 1}}})
+	err = a.Apply(upd, table, []state.Op{{Kind: state.Insert, Entity: state.Entity{PartitionKey: k.PartitionKey, RowKey: k.RowKey, Count: 1}}})
 	if !errors.Is(err, state.ErrConflict) {
 		t.Fatalf("a's write to a partition wrongly assumed empty: err = %v, want a conflict", err)
 	}
@@ -131,7 +140,7 @@ func TestTableAssumedEmpty(t *testing.T) {
 	if len(got) != 1 || got[state.Key{PartitionKey: k.PartitionKey, RowKey: "other"}].Count != 7 {
 		t.Fatalf("a's read after the conflict: %v, want b's row", got)
 	}
-	if err := a.Apply(ctx, table, []state.Op{{Kind: state.Insert, Entity: state.Entity{PartitionKey: k.PartitionKey, RowKey: k.RowKey, Count: 1}}}); err != nil {
+	if err := a.Apply(upd, table, []state.Op{{Kind: state.Insert, Entity: state.Entity{PartitionKey: k.PartitionKey, RowKey: k.RowKey, Count: 1}}}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -191,7 +200,7 @@ func TestTableVersionRowHidden(t *testing.T) {
 		t.Fatalf("a's view: %v, want the swept row, expired", rows)
 	}
 	old.Count = 2
-	if err := a.Apply(ctx, table, []state.Op{{Kind: state.Replace, Entity: old}}); !errors.Is(err, state.ErrConflict) {
+	if err := a.Apply(upd, table, []state.Op{{Kind: state.Replace, Entity: old}}); !errors.Is(err, state.ErrConflict) {
 		t.Fatalf("replace of a swept row from a's view: err = %v, want a conflict", err)
 	}
 	if rows, err = a.Find(upd, table, p, []string{""}); err != nil || len(rows) != 1 {
@@ -274,7 +283,7 @@ func incrementRow(ctx context.Context, s state.Store, table, p, row string, conf
 		if cur, ok := rowsOf(es)[row]; ok {
 			op = state.Op{Kind: state.Replace, Entity: state.Entity{PartitionKey: p, RowKey: row, ETag: cur.ETag, Count: cur.Count + 1}}
 		}
-		err = s.Apply(ctx, table, []state.Op{op})
+		err = s.Apply(state.ForUpdate(ctx), table, []state.Op{op})
 		if err == nil {
 			return nil
 		}

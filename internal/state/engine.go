@@ -520,38 +520,42 @@ func (s *engine) applyPartition(ctx context.Context, table, partition string, op
 
 // submit is one transaction of ops, which share a partition; with
 // versions, the partition's version row is written last in it and the
-// partition's view (if any) checked and updated (cache.go). A conflict on
-// the version row is a *txConflict at index len(ops).
+// partition's view (if any) checked and updated (cache.go). Under
+// ForUpdate a conflict on the version row (the view was stale) is the
+// caller's, a *txConflict at index len(ops); otherwise the caller's
+// operations did not come from the view, and the transaction is sent once
+// more with the version row written unconditionally.
 func (s *engine) submit(ctx context.Context, table, partition string, ops []Op) error {
 	if !s.versioned {
 		return s.b.submit(ctx, table, partition, ops)
 	}
-	var vop Op
-	var g viewGuard
-	if s.cache != nil {
-		vop, g = s.cache.versionOp(table, partition, ops)
-	} else {
-		vop, _ = (&viewCache{now: time.Now}).versionOp(table, partition, ops)
-	}
-	tx := append(ops[:len(ops):len(ops)], vop)
-	var etags []string
-	var err error
-	if tb, ok := s.b.(taggingBackend); ok && g.v != nil {
-		etags, err = tb.submitTagged(ctx, table, partition, tx)
-	} else {
-		err = s.b.submit(ctx, table, partition, tx)
-	}
 	if s.cache == nil {
+		vop, _ := (&viewCache{now: time.Now}).versionOp(table, partition, ops)
+		return s.b.submit(ctx, table, partition, append(ops[:len(ops):len(ops)], vop))
+	}
+	for attempt := 0; ; attempt++ {
+		vop, g := s.cache.versionOp(table, partition, ops)
+		tx := append(ops[:len(ops):len(ops)], vop)
+		var etags []string
+		var err error
+		if tb, ok := s.b.(taggingBackend); ok && g.v != nil {
+			etags, err = tb.submitTagged(ctx, table, partition, tx)
+		} else {
+			err = s.b.submit(ctx, table, partition, tx)
+		}
+		var tc *txConflict
+		switch {
+		case err == nil:
+			s.cache.applied(table, partition, g, tx, etags)
+		case errors.As(err, &tc):
+			s.cache.conflicted(table, partition, g)
+			if g.v != nil && tc.index == len(ops) && attempt == 0 && !readsForUpdate(ctx) {
+				s.ops.Add(1)
+				continue // the view is dropped: the version row unconditional
+			}
+		}
 		return err
 	}
-	var tc *txConflict
-	switch {
-	case err == nil:
-		s.cache.applied(table, partition, g, tx, etags)
-	case errors.As(err, &tc):
-		s.cache.conflicted(table, partition, g)
-	}
-	return err
 }
 
 // chunkOps splits one partition's operations into transactions of at most
