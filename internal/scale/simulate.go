@@ -18,7 +18,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -72,9 +71,9 @@ type Result struct {
 	Throttled    int64         // 503 ServerBusy / 500 OperationTimedOut
 	// ConflictsBy counts conflicts by what was written: the kind prefix
 	// of the partition key (thr, spk, nt, seq) or the table; a conflict
-	// on a partition's version row (a Table store's view of the partition
-	// was stale, internal/state/cache.go) is counted under "version "
-	// and the partition.
+	// of a transaction checked by a Table store's view of the partition
+	// (the view was stale, or the partition wrongly assumed empty:
+	// internal/state/cache.go) is counted under "view " and the partition.
 	ConflictsBy map[string]int64
 	MaxPerBatch int64       // the most Table requests of one invocation
 	Sent        []SentAlert // every alert line the instances wrote
@@ -104,18 +103,18 @@ func (r Result) AlertIDs() []string {
 // Summary is the figures as one paragraph.
 func (r Result) Summary(instances int) string {
 	perBatch := float64(r.Requests) / float64(max(r.Batches+r.Redeliveries, 1))
-	var version int64
+	var view int64
 	for what, n := range r.ConflictsBy {
-		if strings.HasPrefix(what, "version ") {
-			version += n
+		if strings.HasPrefix(what, "view ") {
+			view += n
 		}
 	}
 	return fmt.Sprintf("%d instances: %d records (%d delivered with redeliveries) in %s = %.0f records/s; "+
 		"%d invocations (%d redelivered, %d processes killed mid-batch); Table: %d requests (%.1f per invocation, max %d), "+
-		"%d conflicts (%.2f per invocation; %d on version rows), %d throttled; alerts: %d sent, %d distinct",
+		"%d conflicts (%.2f per invocation; %d of views), %d throttled; alerts: %d sent, %d distinct",
 		instances, r.Records, r.Delivered, r.Duration.Round(time.Millisecond), float64(r.Delivered)/r.Duration.Seconds(),
 		r.Batches+r.Redeliveries, r.Redeliveries, r.Killed, r.Requests, perBatch, r.MaxPerBatch,
-		r.Conflicts, float64(r.Conflicts)/float64(max(r.Batches+r.Redeliveries, 1)), version, r.Throttled, len(r.Sent), len(r.AlertIDs()))
+		r.Conflicts, float64(r.Conflicts)/float64(max(r.Batches+r.Redeliveries, 1)), view, r.Throttled, len(r.Sent), len(r.AlertIDs()))
 }
 
 // Simulate runs cfg.
@@ -421,23 +420,19 @@ var (
 	insertKey   = regexp.MustCompile(`"PartitionKey":\s*"([^"|\\]*)`)
 )
 
-// failedIndex is the failing operation's index in a transaction's
-// response: the service starts the error message with it.
-var failedIndex = regexp.MustCompile(`"value"\s*:\s*"(\d+):`)
-
-// versionConflict reports whether a transaction's conflict is on its last
-// operation, the store's version row.
-func versionConflict(reqBody, respBody []byte) bool {
-	m := failedIndex.FindSubmatch(respBody)
-	if m == nil {
-		return false
-	}
-	i, err := strconv.Atoi(string(m[1]))
+// viewChecked reports whether a transaction was checked by a view of its
+// partition: its last operation writes the version row conditionally (an
+// insert, or a replace with If-Match), not unconditionally (an upsert).
+func viewChecked(reqBody []byte) bool {
 	ops := batchOp.FindAllIndex(reqBody, -1)
-	if err != nil || i != len(ops)-1 {
+	if len(ops) == 0 {
 		return false
 	}
-	return bytes.Contains(reqBody[ops[i][0]:], []byte(versionRowKey))
+	last := reqBody[ops[len(ops)-1][0]:]
+	if !bytes.Contains(last, []byte(versionRowKey)) {
+		return false
+	}
+	return bytes.HasPrefix(last, []byte("POST ")) || bytes.Contains(last, []byte("If-Match:"))
 }
 
 // versionRowKey is the row key of a partition's version row (state's
@@ -445,7 +440,7 @@ func versionConflict(reqBody, respBody []byte) bool {
 const versionRowKey = "$version"
 
 // conflict counts one, by what the request wrote.
-func (p *proxy) conflict(req *http.Request, version bool) {
+func (p *proxy) conflict(req *http.Request, view bool) {
 	p.conflicts.Add(1)
 	what := "?"
 	if body, ok := req.Context().Value(bodyKey{}).([]byte); ok {
@@ -461,8 +456,8 @@ func (p *proxy) conflict(req *http.Request, version bool) {
 	if strings.HasSuffix(req.URL.Path, "/Tables") {
 		what = "create table (exists)"
 	}
-	if version {
-		what = "version " + what
+	if view {
+		what = "view " + what
 	}
 	p.mu.Lock()
 	if p.by == nil {
@@ -503,7 +498,7 @@ func newProxy(target *url.URL) (*proxy, error) {
 				if s := string(m[1]); s == "409" || s == "412" {
 					call.Conflict = true
 					reqBody, _ := resp.Request.Context().Value(bodyKey{}).([]byte)
-					p.conflict(resp.Request, versionConflict(reqBody, body))
+					p.conflict(resp.Request, viewChecked(reqBody))
 					break
 				}
 			}

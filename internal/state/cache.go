@@ -27,9 +27,14 @@ import (
 //     the write still invalidates every other store's view.
 //
 // A conflict drops the view: the caller re-reads, from the service (see
-// ForUpdate). A partition whose view conflicted is not cached for a while
-// (cacheBackoff, doubling up to cacheBackoffMax), so a partition that
-// several instances write at once costs what it costs without a cache.
+// ForUpdate). A view's conflict costs a round trip more than no view (the
+// failed transaction), a view that holds saves one (the read), so views
+// are kept only where they mostly hold: a partition whose view conflicted
+// is not cached for a while (cacheBackoff, doubling up to cacheBackoffMax),
+// and a table whose views conflict in more than contendedRate of its
+// checked transactions (a moving average) takes no view for
+// contendedPause: several instances writing the same partitions cost what
+// they cost without a cache.
 //
 // Reads are served from a view only under ForUpdate; a view is taken by a
 // read under ForUpdate of a partition this store holds no view of: one
@@ -67,6 +72,9 @@ const (
 	optimismMin        = -64
 	optimismMax        = 16
 	optimismFailure    = 4
+	contendedRate      = 0.3
+	contendedWeight    = 1.0 / 8
+	contendedPause     = time.Minute
 	viewEntryOverhead  = 160
 	viewEntityOverhead = 96
 )
@@ -103,6 +111,7 @@ type viewCache struct {
 	lru      list.List // *partEntry, most recently used first
 	parts    map[string]*partEntry
 	optimism map[string]int // table -> score; assume unseen partitions empty while >= 0
+	tables   map[string]*contention
 	now      func() time.Time
 }
 
@@ -135,7 +144,37 @@ type viewGuard struct {
 }
 
 func newViewCache(max int64) *viewCache {
-	return &viewCache{max: max, parts: make(map[string]*partEntry), optimism: make(map[string]int), now: time.Now}
+	return &viewCache{max: max, parts: make(map[string]*partEntry), optimism: make(map[string]int),
+		tables: make(map[string]*contention), now: time.Now}
+}
+
+// contention is how often a table's checked transactions fail.
+type contention struct {
+	rate     float64   // moving average of conflicts (1) and successes (0)
+	offUntil time.Time // no view of the table's partitions before this
+}
+
+func (c *viewCache) contention(table string) *contention {
+	t := c.tables[table]
+	if t == nil {
+		t = &contention{}
+		c.tables[table] = t
+	}
+	return t
+}
+
+// checked takes the outcome of a transaction a view checked.
+func (c *viewCache) checked(table string, conflict bool) {
+	t := c.contention(table)
+	t.rate *= 1 - contendedWeight
+	if !conflict {
+		return
+	}
+	t.rate += contendedWeight
+	if t.rate > contendedRate {
+		t.offUntil = c.now().Add(contendedPause)
+		t.rate = contendedRate / 2 // on again after the pause, on probation
+	}
 }
 
 func partID(table, partition string) string { return table + "\x00" + partition }
@@ -208,6 +247,12 @@ func (c *viewCache) plan(table, partition string, big bool, match func(string) b
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := c.now()
+	if now.Before(c.contention(table).offUntil) {
+		if e := c.entry(table, partition, false); e != nil {
+			c.dropView(e)
+		}
+		return planBypass, nil
+	}
 	e := c.entry(table, partition, false)
 	if e == nil {
 		if big {
@@ -344,6 +389,8 @@ func (c *viewCache) applied(table, partition string, g viewGuard, tx []Op, etags
 	}
 	if g.assumed {
 		c.learn(table, true)
+	} else {
+		c.checked(table, false)
 	}
 	v := e.view
 	if v != g.v || len(etags) != len(tx) {
@@ -386,6 +433,7 @@ func (c *viewCache) conflicted(table, partition string, g viewGuard) {
 		c.learn(table, false)
 		return
 	}
+	c.checked(table, true)
 	e.backoffLevel = min(e.backoffLevel+1, 16)
 	d := cacheBackoff << (e.backoffLevel - 1)
 	if d > cacheBackoffMax || d <= 0 {
