@@ -312,6 +312,10 @@ func (c *viewCache) filled(table, partition string, all []Entity, complete bool)
 		}
 		v.rows[ent.RowKey] = ent
 	}
+	if len(v.rows) > pageSize {
+		c.dropView(e)
+		return
+	}
 	e.view = v
 	c.resize(e)
 }
