@@ -125,7 +125,9 @@ func (s *StoreSuppressor) Fresh(ctx context.Context, now time.Time, alerts []Ale
 	for i, a := range uniq {
 		keys[i] = SuppressionKey(a)
 	}
-	known, err := s.store.Get(ctx, SuppressionTable, keys) // current claims of the keys in todo
+	// Reads for update (state.ForUpdate): the claims are written back,
+	// guarded, and read again on a conflict.
+	known, err := s.store.Get(state.ForUpdate(ctx), SuppressionTable, keys) // current claims of the keys in todo
 	if err != nil {
 		return nil, fmt.Errorf("read alert claims: %w", err)
 	}
@@ -156,7 +158,7 @@ func (s *StoreSuppressor) Fresh(ctx context.Context, now time.Time, alerts []Ale
 		if len(ops) == 0 {
 			break
 		}
-		err := s.store.Apply(ctx, SuppressionTable, ops)
+		err := s.store.Apply(state.ForUpdate(ctx), SuppressionTable, ops)
 		var ce *state.ConflictError
 		if err != nil && !errors.As(err, &ce) {
 			return nil, fmt.Errorf("claim alerts: %w", err)
@@ -182,7 +184,7 @@ func (s *StoreSuppressor) Fresh(ctx context.Context, now time.Time, alerts []Ale
 		if len(keys) > 0 {
 			// Another instance wrote one of these keys first (or shares a
 			// transaction with one that did): read what is there now.
-			if known, err = s.store.Get(ctx, SuppressionTable, keys); err != nil {
+			if known, err = s.store.Get(state.ForUpdate(ctx), SuppressionTable, keys); err != nil {
 				return nil, fmt.Errorf("read alert claims: %w", err)
 			}
 		}

@@ -180,7 +180,7 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 		return nil, fmt.Errorf("read state: %w", err)
 	}
 	results := map[state.Key]seqData{}
-	t := txn{store: k.store, table: StateTable, rule: r.ID, blame: func(key state.Key) []*event.Event { return groups[key].events }, step: func(key state.Key, cur state.Entity, found bool) (state.Op, bool, error) {
+	t := txn{store: k.store, table: StateTable, rule: r.ID, prefixes: prefixes, blame: func(key state.Key) []*event.Event { return groups[key].events }, step: func(key state.Key, cur state.Entity, found bool) (state.Op, bool, error) {
 		gr := groups[key]
 		d := seqData{Steps: map[int]seqStep{}}
 		if err := loadState("sequence", key, cur, found, &d); err != nil {

@@ -112,7 +112,7 @@ func (k *SpikeKind) Matches(ctx context.Context, r *Rule, events []*event.Event)
 		}
 		return rows[key].events
 	}
-	t := txn{store: k.store, table: StateTable, rule: r.ID, blame: blame, step: func(key state.Key, cur state.Entity, found bool) (state.Op, bool, error) {
+	t := txn{store: k.store, table: StateTable, rule: r.ID, blame: blame, prefixes: prefixes, step: func(key state.Key, cur state.Entity, found bool) (state.Op, bool, error) {
 		if evs, ok := firstEvs[key]; ok {
 			return k.stepFirst(key, cur, found, evs, firsts, keep)
 		}

@@ -315,6 +315,13 @@ type txn struct {
 	// and the entity is not written; every other key is.
 	rule  string
 	blame func(k state.Key) []*event.Event
+	// prefixes, when set, are the row prefixes the kind read with
+	// findRows (every writer's rows of its groups, by partition). After a
+	// conflict, the partitions of the keys not applied are read again
+	// whole that way, into the map the loop was given: what was read of
+	// them may be stale, other writers' rows included (a read for update
+	// may have been answered from the store's cache, state.ForUpdate).
+	prefixes map[string][]string
 }
 
 // run reads, computes and writes keys. It returns nil, RecordErrors (every
@@ -341,7 +348,12 @@ func (t txn) loop(ctx context.Context, keys []state.Key, got map[state.Key]state
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
 			var err error
-			if got, err = t.read(ctx, pending); err != nil {
+			if t.prefixes != nil {
+				err = t.refind(ctx, got, pending)
+			} else {
+				got, err = t.read(ctx, pending)
+			}
+			if err != nil {
 				return err
 			}
 		}
@@ -372,7 +384,7 @@ func (t txn) loop(ctx context.Context, keys []state.Key, got map[state.Key]state
 		if len(ops) == 0 {
 			return refused.orNil()
 		}
-		err := t.store.Apply(ctx, t.table, ops)
+		err := t.store.Apply(state.ForUpdate(ctx), t.table, ops)
 		var ce *state.ConflictError
 		if err == nil {
 			return refused.orNil()
@@ -396,11 +408,38 @@ func (t txn) loop(ctx context.Context, keys []state.Key, got map[state.Key]state
 	}
 }
 
+// refind reads again every writer's rows of the groups in the
+// partitions of keys (t.prefixes), replacing what got held of them.
+func (t txn) refind(ctx context.Context, got map[state.Key]state.Entity, keys []state.Key) error {
+	seen := map[string]bool{}
+	var parts []string
+	for _, k := range keys {
+		if !seen[k.PartitionKey] {
+			seen[k.PartitionKey] = true
+			parts = append(parts, k.PartitionKey)
+		}
+	}
+	fresh, err := findRows(ctx, t.store, parts, t.prefixes)
+	if err != nil {
+		return fmt.Errorf("read state: %w", err)
+	}
+	for k := range got {
+		if seen[k.PartitionKey] {
+			delete(got, k)
+		}
+	}
+	for k, e := range fresh {
+		got[k] = e
+	}
+	return nil
+}
+
 // read fetches keys in one Get: the store reads each partition in one
 // query while it holds at most a page (state.Store.Get), so a batch reads
-// each partition it touches once.
+// each partition it touches once. It reads for update (state.ForUpdate):
+// what it reads is written back, guarded, and read again on a conflict.
 func (t txn) read(ctx context.Context, keys []state.Key) (map[state.Key]state.Entity, error) {
-	out, err := t.store.Get(ctx, t.table, keys)
+	out, err := t.store.Get(state.ForUpdate(ctx), t.table, keys)
 	if err != nil {
 		return nil, fmt.Errorf("read state: %w", err)
 	}

@@ -184,7 +184,7 @@ func (k *ThresholdKind) Matches(ctx context.Context, r *Rule, events []*event.Ev
 		return nil, err
 	}
 
-	t := txn{store: k.store, table: StateTable, rule: r.ID,
+	t := txn{store: k.store, table: StateTable, rule: r.ID, prefixes: prefixes,
 		blame: func(key state.Key) []*event.Event { return rows[key].events },
 		step: func(key state.Key, cur state.Entity, found bool) (state.Op, bool, error) {
 			wr := rows[key]
@@ -378,8 +378,11 @@ func ThresholdCount(ctx context.Context, store state.Store, ruleID string, windo
 }
 
 // findRows reads every writer's rows of the groups, one Find per
-// partition (the stateful kinds that keep a row per writer share it).
+// partition (the stateful kinds that keep a row per writer share it). It
+// reads for update (state.ForUpdate): the kinds write the partitions they
+// read and, on a conflict, read them again whole (txn.prefixes).
 func findRows(ctx context.Context, store state.Store, parts []string, prefixes map[string][]string) (map[state.Key]state.Entity, error) {
+	ctx = state.ForUpdate(ctx)
 	out := map[state.Key]state.Entity{}
 	for _, pk := range parts {
 		found, err := store.Find(ctx, StateTable, pk, prefixes[pk])

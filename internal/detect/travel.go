@@ -128,7 +128,8 @@ func (k *TravelKind) Matches(ctx context.Context, r *Rule, events []*event.Event
 	merged := map[state.Key][]travelPoint{}
 	pending := keys
 	for attempt := 0; ; attempt++ {
-		got, err := k.store.Get(ctx, StateTable, pending)
+		// A read for update: written back below, read again on a conflict.
+		got, err := k.store.Get(state.ForUpdate(ctx), StateTable, pending)
 		if err != nil {
 			return nil, fmt.Errorf("read travel state: %w", err)
 		}
@@ -156,7 +157,7 @@ func (k *TravelKind) Matches(ctx context.Context, r *Rule, events []*event.Event
 		if len(ops) == 0 {
 			break
 		}
-		err = k.store.Apply(ctx, StateTable, ops)
+		err = k.store.Apply(state.ForUpdate(ctx), StateTable, ops)
 		var ce *state.ConflictError
 		if err == nil {
 			break

@@ -713,8 +713,5 @@ func (p *Pipeline) checkSilence(ctx context.Context, now time.Time, rep *Report)
 	for _, r := range rep.Coverage.Rows() {
 		keys = append(keys, silence.Key{Source: r.Source, Subscription: r.Subscription})
 	}
-	if err := p.opts.Silence.Seen(ctx, now, keys); err != nil {
-		return nil, err
-	}
-	return p.opts.Silence.Check(ctx, now)
+	return p.opts.Silence.Observe(ctx, now, keys)
 }

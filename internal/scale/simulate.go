@@ -70,7 +70,10 @@ type Result struct {
 	Conflicts    int64         // precondition failures (409/412, inside transactions too)
 	Throttled    int64         // 503 ServerBusy / 500 OperationTimedOut
 	// ConflictsBy counts conflicts by what was written: the kind prefix
-	// of the partition key (thr, spk, nt, seq) or the table.
+	// of the partition key (thr, spk, nt, seq) or the table; a conflict
+	// of a transaction checked by a Table store's view of the partition
+	// (the view was stale, or the partition wrongly assumed empty:
+	// internal/state/cache.go) is counted under "view " and the partition.
 	ConflictsBy map[string]int64
 	MaxPerBatch int64       // the most Table requests of one invocation
 	Sent        []SentAlert // every alert line the instances wrote
@@ -100,12 +103,18 @@ func (r Result) AlertIDs() []string {
 // Summary is the figures as one paragraph.
 func (r Result) Summary(instances int) string {
 	perBatch := float64(r.Requests) / float64(max(r.Batches+r.Redeliveries, 1))
+	var view int64
+	for what, n := range r.ConflictsBy {
+		if strings.HasPrefix(what, "view ") {
+			view += n
+		}
+	}
 	return fmt.Sprintf("%d instances: %d records (%d delivered with redeliveries) in %s = %.0f records/s; "+
 		"%d invocations (%d redelivered, %d processes killed mid-batch); Table: %d requests (%.1f per invocation, max %d), "+
-		"%d conflicts (%.2f per invocation), %d throttled; alerts: %d sent, %d distinct",
+		"%d conflicts (%.2f per invocation; %d of views), %d throttled; alerts: %d sent, %d distinct",
 		instances, r.Records, r.Delivered, r.Duration.Round(time.Millisecond), float64(r.Delivered)/r.Duration.Seconds(),
 		r.Batches+r.Redeliveries, r.Redeliveries, r.Killed, r.Requests, perBatch, r.MaxPerBatch,
-		r.Conflicts, float64(r.Conflicts)/float64(max(r.Batches+r.Redeliveries, 1)), r.Throttled, len(r.Sent), len(r.AlertIDs()))
+		r.Conflicts, float64(r.Conflicts)/float64(max(r.Batches+r.Redeliveries, 1)), view, r.Throttled, len(r.Sent), len(r.AlertIDs()))
 }
 
 // Simulate runs cfg.
@@ -411,8 +420,27 @@ var (
 	insertKey   = regexp.MustCompile(`"PartitionKey":\s*"([^"|\\]*)`)
 )
 
+// viewChecked reports whether a transaction was checked by a view of its
+// partition: its last operation writes the version row conditionally (an
+// insert, or a replace with If-Match), not unconditionally (an upsert).
+func viewChecked(reqBody []byte) bool {
+	ops := batchOp.FindAllIndex(reqBody, -1)
+	if len(ops) == 0 {
+		return false
+	}
+	last := reqBody[ops[len(ops)-1][0]:]
+	if !bytes.Contains(last, []byte(versionRowKey)) {
+		return false
+	}
+	return bytes.HasPrefix(last, []byte("POST ")) || bytes.Contains(last, []byte("If-Match:"))
+}
+
+// versionRowKey is the row key of a partition's version row (state's
+// versionRow), as it appears in a transaction's body.
+const versionRowKey = "$version"
+
 // conflict counts one, by what the request wrote.
-func (p *proxy) conflict(req *http.Request) {
+func (p *proxy) conflict(req *http.Request, view bool) {
 	p.conflicts.Add(1)
 	what := "?"
 	if body, ok := req.Context().Value(bodyKey{}).([]byte); ok {
@@ -427,6 +455,9 @@ func (p *proxy) conflict(req *http.Request) {
 	}
 	if strings.HasSuffix(req.URL.Path, "/Tables") {
 		what = "create table (exists)"
+	}
+	if view {
+		what = "view " + what
 	}
 	p.mu.Lock()
 	if p.by == nil {
@@ -454,7 +485,7 @@ func newProxy(target *url.URL) (*proxy, error) {
 		switch resp.StatusCode {
 		case http.StatusConflict, http.StatusPreconditionFailed:
 			call.Conflict = call.Kind != CallTable // a table that exists is no conflict of state
-			p.conflict(resp.Request)
+			p.conflict(resp.Request, false)
 		case http.StatusServiceUnavailable:
 			p.throttled.Add(1)
 		case http.StatusAccepted: // a transaction: its inner responses
@@ -466,7 +497,8 @@ func newProxy(target *url.URL) (*proxy, error) {
 			for _, m := range innerStatus.FindAllSubmatch(body, -1) {
 				if s := string(m[1]); s == "409" || s == "412" {
 					call.Conflict = true
-					p.conflict(resp.Request)
+					reqBody, _ := resp.Request.Context().Value(bodyKey{}).([]byte)
+					p.conflict(resp.Request, viewChecked(reqBody))
 					break
 				}
 			}

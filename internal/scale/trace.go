@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+
+	"github.com/azdetect/azdetect/internal/state"
 )
 
 // Call is one request a proxy passed to the Table service, as the trace
@@ -16,6 +18,7 @@ type Call struct {
 	Partitions []string // partition keys, decoded
 	Status     int
 	Conflict   bool // 409 or 412, inside a transaction too
+	Ops        int  // a transaction's operations
 }
 
 // CallKind sorts the calls of a trace.
@@ -84,7 +87,9 @@ func describe(method string, u *url.URL, body []byte) Call {
 	case method == http.MethodPost && strings.HasSuffix(path, "/$batch"):
 		c := Call{Kind: CallTransaction}
 		seen := map[string]bool{}
-		for _, m := range batchOp.FindAllSubmatch(body, -1) {
+		ops := batchOp.FindAllSubmatch(body, -1)
+		c.Ops = len(ops)
+		for _, m := range ops {
 			ou, err := url.Parse(string(m[1]))
 			if err != nil {
 				continue
@@ -162,11 +167,16 @@ type Trips struct {
 	Conflicts    int
 	// PerPartition is the most calls on one table/partition pair.
 	PerPartition map[string]int
+	// Needed is the fewest calls the partitions touched take: one each,
+	// or, for a partition written with more operations than one
+	// transaction holds, one per MaxTransactionOps operations written.
+	Needed int
 }
 
 // TripsOf sums a trace.
 func TripsOf(calls []Call) Trips {
 	b := Trips{PerPartition: map[string]int{}}
+	ops := map[string]int{}
 	for _, c := range calls {
 		if c.Kind == CallTable {
 			continue
@@ -185,8 +195,14 @@ func TripsOf(calls []Call) Trips {
 		}
 		for _, p := range c.Partitions {
 			b.PerPartition[c.Table+"/"+p]++
+			if c.Kind == CallTransaction && len(c.Partitions) == 1 {
+				ops[c.Table+"/"+p] += c.Ops
+			}
 		}
 	}
 	b.Partitions = len(b.PerPartition)
+	for p := range b.PerPartition {
+		b.Needed += max(1, (ops[p]+state.MaxTransactionOps-1)/state.MaxTransactionOps)
+	}
 	return b
 }

@@ -70,6 +70,68 @@ func (t *Tracker) Seen(ctx context.Context, now time.Time, keys []Key) error {
 	if len(keys) == 0 {
 		return nil
 	}
+	sk, byKey := t.rows(keys)
+	cur, err := t.store.Get(ctx, Table, sk)
+	if err != nil {
+		return fmt.Errorf("silence: read last arrivals: %w", err)
+	}
+	ops := t.arrivals(now, sk, byKey, cur)
+	if len(ops) == 0 {
+		return nil
+	}
+	if err := t.store.Apply(ctx, Table, ops); err != nil {
+		return fmt.Errorf("silence: write last arrivals: %w", err)
+	}
+	return nil
+}
+
+// Observe is Seen then Check in one read of the partition, for a batch:
+// the whole partition is read for update (state.ForUpdate: Table answers
+// from its view of the partition, kept by its last transaction there, so
+// a batch costs at most the write), the arrivals are written, guarded, and
+// read again on a conflict, and the alerts come from what the partition
+// then holds. Without keys it is Check.
+func (t *Tracker) Observe(ctx context.Context, now time.Time, keys []Key) ([]alert.Alert, error) {
+	if len(keys) == 0 {
+		return t.Check(ctx, now)
+	}
+	sk, byKey := t.rows(keys)
+	upd := state.ForUpdate(ctx)
+	for attempt := 0; ; attempt++ {
+		ents, err := t.store.Find(upd, Table, Partition, []string{""})
+		if err != nil {
+			return nil, fmt.Errorf("silence: list last arrivals: %w", err)
+		}
+		cur := make(map[state.Key]state.Entity, len(ents))
+		for _, e := range ents {
+			cur[e.Key()] = e
+		}
+		ops := t.arrivals(now, sk, byKey, cur)
+		if len(ops) > 0 {
+			err = t.store.Apply(upd, Table, ops)
+			if errors.Is(err, state.ErrConflict) && attempt < observeAttempts {
+				continue // another instance wrote the partition: read it again
+			}
+			if err != nil {
+				return nil, fmt.Errorf("silence: write last arrivals: %w", err)
+			}
+			for _, o := range ops {
+				cur[o.Entity.Key()] = o.Entity
+			}
+			ents = ents[:0]
+			for _, e := range cur {
+				ents = append(ents, e)
+			}
+		}
+		return t.silent(now, ents), nil
+	}
+}
+
+// observeAttempts bounds Observe's retries after conflicts.
+const observeAttempts = 5
+
+// rows are the keys' row keys, each once, and the key of each.
+func (t *Tracker) rows(keys []Key) ([]state.Key, map[state.Key]Key) {
 	sk := make([]state.Key, 0, len(keys))
 	byKey := map[state.Key]Key{}
 	for _, k := range keys {
@@ -79,10 +141,12 @@ func (t *Tracker) Seen(ctx context.Context, now time.Time, keys []Key) error {
 			sk = append(sk, s)
 		}
 	}
-	cur, err := t.store.Get(ctx, Table, sk)
-	if err != nil {
-		return fmt.Errorf("silence: read last arrivals: %w", err)
-	}
+	return sk, byKey
+}
+
+// arrivals are the writes that record arrivals at now, given what is
+// stored.
+func (t *Tracker) arrivals(now time.Time, sk []state.Key, byKey map[state.Key]Key, cur map[state.Key]state.Entity) []state.Op {
 	now = now.UTC()
 	var ops []state.Op
 	for _, s := range sk {
@@ -98,13 +162,7 @@ func (t *Tracker) Seen(ctx context.Context, now time.Time, keys []Key) error {
 			Time: now, Expires: now.Add(keep),
 		}})
 	}
-	if len(ops) == 0 {
-		return nil
-	}
-	if err := t.store.Apply(ctx, Table, ops); err != nil {
-		return fmt.Errorf("silence: write last arrivals: %w", err)
-	}
-	return nil
+	return ops
 }
 
 // Check returns one alert per source and subscription whose last arrival
@@ -114,6 +172,12 @@ func (t *Tracker) Check(ctx context.Context, now time.Time) ([]alert.Alert, erro
 	if err != nil {
 		return nil, fmt.Errorf("silence: list last arrivals: %w", err)
 	}
+	return t.silent(now, ents), nil
+}
+
+// silent is the alerts of the sources whose last arrival in ents is older
+// than the tracker's silence.
+func (t *Tracker) silent(now time.Time, ents []state.Entity) []alert.Alert {
 	sort.Slice(ents, func(i, j int) bool { return ents[i].Text < ents[j].Text })
 	var out []alert.Alert
 	for _, e := range ents {
@@ -142,5 +206,5 @@ func (t *Tracker) Check(ctx context.Context, now time.Time) ([]alert.Alert, erro
 			Count:       1,
 		}, []*event.Event{ev}))
 	}
-	return out, nil
+	return out
 }

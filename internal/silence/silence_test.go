@@ -53,3 +53,47 @@ func TestSilentSourceAlertsOnce(t *testing.T) {
 		t.Error("zero duration accepted")
 	}
 }
+
+// TestObserveIsSeenThenCheck: a batch's Observe raises what Seen then
+// Check would, from one read of the partition.
+func TestObserveIsSeenThenCheck(t *testing.T) {
+	ctx := context.Background()
+	seen, observed := state.NewMemory(), state.NewMemory()
+	a, err := New(seen, 6*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := New(observed, 6*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC)
+	kv := Key{Source: "keyvault", Subscription: "3b8e6f21-9a4c-4d7e-b5f2-8c1a0e9d6b47"}
+	signin := Key{Source: "signinlogs"}
+	batches := [][]Key{{kv, signin, kv}, {signin}, {signin}, {signin}, {kv}, {}}
+	for h, keys := range batches {
+		now := t0.Add(time.Duration(4*h) * time.Hour)
+		if err := a.Seen(ctx, now, keys); err != nil {
+			t.Fatal(err)
+		}
+		want, err := a.Check(ctx, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := b.Observe(ctx, now, keys)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != len(want) {
+			t.Fatalf("batch %d: Observe raised %d alerts, Seen and Check %d", h, len(got), len(want))
+		}
+		for i := range got {
+			if got[i].ID != want[i].ID {
+				t.Errorf("batch %d: alert %d is %s, want %s", h, i, got[i].ID, want[i].ID)
+			}
+		}
+		if h == 3 && len(got) != 1 {
+			t.Errorf("batch %d: %d alerts, want the vault's silence", h, len(got))
+		}
+	}
+}

@@ -34,6 +34,13 @@ type backend interface {
 	remove(ctx context.Context, table string, k Key, etag string) error
 }
 
+// taggingBackend is a backend whose transactions also return the new
+// ETag of each operation, in order (nil when the response did not give
+// them all): what a view of the partition needs to stay valid (cache.go).
+type taggingBackend interface {
+	submitTagged(ctx context.Context, table, partition string, ops []Op) ([]string, error)
+}
+
 // query is one of the three shapes the engine asks for.
 type query struct {
 	partition string
@@ -74,6 +81,12 @@ type engine struct {
 	mu     sync.Mutex
 	tables map[string]bool // created (or found) by this store
 	big    map[string]int  // partitions seen to hold more than a page: how many entities
+
+	// versioned: every transaction also writes its partition's version
+	// row, and the row is hidden from reads (Table; cache.go). cache, when
+	// set, keeps views of partitions validated by it.
+	versioned bool
+	cache     *viewCache
 }
 
 func newEngine(b backend, parallel int) engine {
@@ -163,7 +176,7 @@ func (s *engine) each(n int, fn func(i int) error) []error {
 // Get implements Store.
 func (s *engine) Get(ctx context.Context, table string, keys []Key) (map[Key]Entity, error) {
 	for _, k := range keys {
-		if err := checkKeys(k); err != nil {
+		if err := s.checkKeys(k); err != nil {
 			return nil, fmt.Errorf("state: get from %s: %w", table, err)
 		}
 	}
@@ -210,6 +223,12 @@ func dedupRows(keys []Key) []string {
 // most a page, 1,000 entities), or, once the partition showed it holds
 // more, queries of MaxQueryKeys rows each.
 func (s *engine) getPartition(ctx context.Context, table, partition string, rows []string) ([]Entity, error) {
+	if out, ok, err := s.viewRead(ctx, table, partition, func(row string) bool {
+		_, found := slices.BinarySearch(rows, row)
+		return found
+	}); ok {
+		return out, err
+	}
 	if len(rows) == 1 {
 		s.ops.Add(1)
 		e, ok, err := s.b.get(ctx, table, Key{partition, rows[0]})
@@ -265,7 +284,7 @@ func (s *engine) List(ctx context.Context, table, partitionKey, rowPrefix string
 	}
 	var found []Entity
 	trips, _, err := s.b.query(ctx, table, query{partition: partitionKey, prefix: rowPrefix}, func(page []Entity) error {
-		found = append(found, page...)
+		found = append(found, s.visible(page)...)
 		return nil
 	})
 	s.ops.Add(int64(trips))
@@ -324,6 +343,14 @@ func (s *engine) Find(ctx context.Context, table, partitionKey string, rowPrefix
 	if len(prefixes) == 0 {
 		return nil, nil
 	}
+	ps := newPrefixSet(prefixes)
+	if found, ok, err := s.viewRead(ctx, table, partitionKey, ps.match); ok {
+		if err != nil {
+			return nil, fmt.Errorf("state: find in %s partition %q: %w", table, partitionKey, err)
+		}
+		slices.SortFunc(found, func(a, b Entity) int { return strings.Compare(a.RowKey, b.RowKey) })
+		return found, nil
+	}
 	// One query: at most MaxQueryPrefixes ranges. More prefixes are cut
 	// into that many runs of neighbours (in sort order), each read as one
 	// range from its first prefix to past its last; rows in between that
@@ -347,14 +374,13 @@ func (s *engine) Find(ctx context.Context, table, partitionKey string, rowPrefix
 		}
 		queries = []query{q}
 	}
-	ps := newPrefixSet(prefixes)
 	var mu sync.Mutex
 	var found []Entity
 	errs := s.each(len(queries), func(i int) error {
 		var page []Entity
 		trips, seen, err := s.b.query(ctx, table, queries[i], func(p []Entity) error {
 			for _, e := range p {
-				if ps.match(e.RowKey) {
+				if ps.match(e.RowKey) && !s.hidden(e.RowKey) {
 					page = append(page, e)
 				}
 			}
@@ -408,6 +434,11 @@ func (s *engine) Apply(ctx context.Context, table string, ops []Op) error {
 	if err := checkOps(ops); err != nil {
 		return fmt.Errorf("state: apply to %s: %w", table, err)
 	}
+	for i, o := range ops {
+		if s.hidden(o.Entity.RowKey) {
+			return fmt.Errorf("state: apply to %s: operation %d: %w", table, i, s.checkKeys(o.Entity.Key()))
+		}
+	}
 	if err := s.ensure(ctx, table); err != nil {
 		return err
 	}
@@ -454,13 +485,17 @@ func (s *engine) Apply(ctx context.Context, table string, ops []Op) error {
 // applyPartition submits one partition's operations in transactions, in
 // order, stopping at the first that fails.
 func (s *engine) applyPartition(ctx context.Context, table, partition string, ops []Op) (*ConflictError, error) {
-	chunks := chunkOps(ops)
+	perTx := MaxTransactionOps
+	if s.versioned {
+		perTx-- // and the version row's
+	}
+	chunks := chunkOps(ops, perTx)
 	for i, chunk := range chunks {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
 		s.ops.Add(1)
-		err := s.b.submit(ctx, table, partition, chunk)
+		err := s.submit(ctx, table, partition, chunk)
 		if err == nil {
 			continue
 		}
@@ -483,14 +518,54 @@ func (s *engine) applyPartition(ctx context.Context, table, partition string, op
 	return nil, nil
 }
 
+// submit is one transaction of ops, which share a partition; with
+// versions, the partition's version row is written last in it and the
+// partition's view (if any) checked and updated (cache.go). Under
+// ForUpdate a conflict on the version row (the view was stale) is the
+// caller's, a *txConflict at index len(ops); otherwise the caller's
+// operations did not come from the view, and the transaction is sent once
+// more with the version row written unconditionally.
+func (s *engine) submit(ctx context.Context, table, partition string, ops []Op) error {
+	if !s.versioned {
+		return s.b.submit(ctx, table, partition, ops)
+	}
+	if s.cache == nil {
+		vop, _ := (&viewCache{now: time.Now}).versionOp(table, partition, ops)
+		return s.b.submit(ctx, table, partition, append(ops[:len(ops):len(ops)], vop))
+	}
+	for attempt := 0; ; attempt++ {
+		vop, g := s.cache.versionOp(table, partition, ops)
+		tx := append(ops[:len(ops):len(ops)], vop)
+		var etags []string
+		var err error
+		if tb, ok := s.b.(taggingBackend); ok && g.v != nil {
+			etags, err = tb.submitTagged(ctx, table, partition, tx)
+		} else {
+			err = s.b.submit(ctx, table, partition, tx)
+		}
+		var tc *txConflict
+		switch {
+		case err == nil:
+			s.cache.applied(table, partition, g, tx, etags)
+		case errors.As(err, &tc):
+			s.cache.conflicted(table, partition, g)
+			if g.v != nil && tc.index == len(ops) && attempt == 0 && !readsForUpdate(ctx) {
+				s.ops.Add(1)
+				continue // the view is dropped: the version row unconditional
+			}
+		}
+		return err
+	}
+}
+
 // chunkOps splits one partition's operations into transactions of at most
-// MaxTransactionOps operations and about maxTransactionBytes of body.
-func chunkOps(ops []Op) [][]Op {
+// perTx operations and about maxTransactionBytes of body.
+func chunkOps(ops []Op, perTx int) [][]Op {
 	var chunks [][]Op
 	start, size := 0, 0
 	for i, o := range ops {
 		n := entitySize(o.Entity)
-		if i > start && (i-start == MaxTransactionOps || size+n > maxTransactionBytes) {
+		if i > start && (i-start == perTx || size+n > maxTransactionBytes) {
 			chunks = append(chunks, ops[start:i])
 			start, size = i, 0
 		}
@@ -540,13 +615,20 @@ func (s *engine) sweepPartition(ctx context.Context, table, partition string, ex
 			return deleted, err
 		}
 		ops := make([]Op, len(chunk))
+		rows := 0 // the version row is not counted
 		for i, e := range chunk {
 			ops[i] = Op{Kind: Delete, Entity: Entity{PartitionKey: e.PartitionKey, RowKey: e.RowKey, ETag: e.ETag}}
+			if !s.hidden(e.RowKey) {
+				rows++
+			}
+		}
+		if s.cache != nil {
+			s.cache.forget(table, partition)
 		}
 		s.ops.Add(1)
 		err := s.b.submit(ctx, table, partition, ops)
 		if err == nil {
-			deleted += len(ops)
+			deleted += rows
 			continue
 		}
 		var tc *txConflict
@@ -560,7 +642,9 @@ func (s *engine) sweepPartition(ctx context.Context, table, partition string, ex
 			err := s.b.remove(ctx, table, o.Entity.Key(), o.Entity.ETag)
 			switch {
 			case err == nil:
-				deleted++
+				if !s.hidden(o.Entity.RowKey) {
+					deleted++
+				}
 			case errors.As(err, &tc):
 			default:
 				return deleted, fmt.Errorf("partition %q: %w", partition, err)
@@ -568,6 +652,67 @@ func (s *engine) sweepPartition(ctx context.Context, table, partition string, ex
 		}
 	}
 	return deleted, nil
+}
+
+// checkKeys is checkKeys that also refuses the version row's key where
+// versions are kept.
+func (s *engine) checkKeys(k Key) error {
+	if s.hidden(k.RowKey) {
+		return fmt.Errorf("%w: row key %q is reserved", ErrInvalid, k.RowKey)
+	}
+	return checkKeys(k)
+}
+
+// hidden reports whether a row is the store's own (the version row), never
+// read nor written by callers.
+func (s *engine) hidden(row string) bool { return s.versioned && row == versionRow }
+
+// visible drops the store's own rows from a page.
+func (s *engine) visible(page []Entity) []Entity {
+	if !s.versioned {
+		return page
+	}
+	return slices.DeleteFunc(page, func(e Entity) bool { return e.RowKey == versionRow })
+}
+
+// viewRead answers a read for update of one partition from the cache
+// (cache.go): from its view, as empty when never seen, or by reading the
+// whole partition to take a view. ok is false when the read must be made
+// as without a cache. match selects the rows wanted.
+func (s *engine) viewRead(ctx context.Context, table, partition string, match func(row string) bool) (out []Entity, ok bool, err error) {
+	if s.cache == nil || !readsForUpdate(ctx) {
+		return nil, false, nil
+	}
+	s.mu.Lock()
+	big := s.big[table+"/"+partition] > 0
+	s.mu.Unlock()
+	plan, served := s.cache.plan(table, partition, big, match)
+	switch plan {
+	case planServe:
+		return served, true, nil
+	case planAssume:
+		return nil, true, nil
+	case planFill:
+	default:
+		return nil, false, nil
+	}
+	var all []Entity
+	trips, seen, err := s.b.query(ctx, table, query{partition: partition}, func(page []Entity) error {
+		all = append(all, page...)
+		return nil
+	})
+	s.ops.Add(int64(trips))
+	if err != nil {
+		return nil, true, err
+	}
+	s.sized(table, partition, seen)
+	s.cache.filled(table, partition, all, seen <= pageSize)
+	for _, e := range all {
+		if e.RowKey != versionRow && match(e.RowKey) {
+			out = append(out, e)
+		}
+	}
+	return out, true, nil
 }
 
 func checkKeys(k Key) error {

@@ -27,7 +27,9 @@
 // Keys decide the cost. A batch's round trips are about two per partition
 // it touches (one query, Get or Find, and one transaction per
 // MaxTransactionOps operations), so put what one batch updates together in
-// one partition. Counters are kept per writer (the Event Hub partition,
+// one partition. Reads for update (ForUpdate) take one: Table answers them
+// from its view of the partition, which the transaction checks against the
+// partition's version row (cache.go), and which a conflict drops. Counters are kept per writer (the Event Hub partition,
 // archive blob or file whose records they count, event.Position), so
 // instances never write the same counter row, and with a position
 // watermark, so a redelivered batch counts nothing twice in constant space.

@@ -36,6 +36,11 @@ type TableOptions struct {
 	Parallelism int
 	// Client passes retry, transport and telemetry options to the SDK.
 	Client *aztables.ClientOptions
+	// CacheBytes bounds the views of partitions kept to answer reads for
+	// update without a round trip (cache.go): default 64 MiB, negative for
+	// none (every read is then a round trip; transactions still write the
+	// version rows other stores' views are checked by).
+	CacheBytes int64
 }
 
 const defaultParallelism = 8
@@ -79,6 +84,13 @@ func tableOptions(opts *TableOptions) TableOptions {
 func newTable(svc *aztables.ServiceClient, o TableOptions) *Table {
 	t := &Table{}
 	t.engine = newEngine(&tableBackend{svc: svc}, o.Parallelism)
+	t.engine.versioned = true
+	switch {
+	case o.CacheBytes == 0:
+		t.engine.cache = newViewCache(defaultCacheBytes)
+	case o.CacheBytes > 0:
+		t.engine.cache = newViewCache(o.CacheBytes)
+	}
 	return t
 }
 
@@ -217,6 +229,39 @@ func prefixEnd(p string) (string, bool) {
 }
 
 func (t *tableBackend) submit(ctx context.Context, table, partition string, ops []Op) error {
+	_, err := t.svc.NewClient(table).SubmitTransaction(ctx, transactionActions(ops), nil)
+	if err == nil {
+		return nil
+	}
+	if c := conflictOf(err); c != nil {
+		return c
+	}
+	return err
+}
+
+// submitTagged is submit that reads the new ETags from the response: the
+// SDK returns none, but its pipeline keeps the whole body, and each
+// operation's part of a changeset that succeeded carries its ETag.
+func (t *tableBackend) submitTagged(ctx context.Context, table, partition string, ops []Op) ([]string, error) {
+	var raw *http.Response
+	_, err := t.svc.NewClient(table).SubmitTransaction(runtime.WithCaptureResponse(ctx, &raw), transactionActions(ops), nil)
+	if err != nil {
+		if c := conflictOf(err); c != nil {
+			return nil, c
+		}
+		return nil, err
+	}
+	if raw == nil {
+		return nil, nil
+	}
+	etags := partETags(raw)
+	if len(etags) != len(ops) {
+		return nil, nil
+	}
+	return etags, nil
+}
+
+func transactionActions(ops []Op) []aztables.TransactionAction {
 	actions := make([]aztables.TransactionAction, len(ops))
 	for i, o := range ops {
 		a := aztables.TransactionAction{}
@@ -240,14 +285,7 @@ func (t *tableBackend) submit(ctx context.Context, table, partition string, ops 
 		}
 		actions[i] = a
 	}
-	_, err := t.svc.NewClient(table).SubmitTransaction(ctx, actions, nil)
-	if err == nil {
-		return nil
-	}
-	if c := conflictOf(err); c != nil {
-		return c
-	}
-	return err
+	return actions
 }
 
 func (t *tableBackend) remove(ctx context.Context, table string, k Key, etag string) error {
@@ -322,6 +360,54 @@ func innerFailure(resp *http.Response) (failure, bool) {
 			return f, true
 		}
 	}
+}
+
+// partETags reads the ETag of every operation's response in a
+// transaction's response, in order; an operation without one (or a body
+// that is not a transaction's) ends the list early.
+func partETags(resp *http.Response) []string {
+	mt, params, err := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	if err != nil || !strings.HasPrefix(mt, "multipart/") {
+		return nil
+	}
+	body, err := runtime.Payload(resp)
+	if err != nil {
+		return nil
+	}
+	var etags []string
+	var walk func(r *multipart.Reader) bool
+	walk = func(r *multipart.Reader) bool {
+		for {
+			part, err := r.NextPart()
+			if err != nil {
+				return err == io.EOF
+			}
+			mt, params, err := mime.ParseMediaType(part.Header.Get("Content-Type"))
+			switch {
+			case err != nil:
+				return false
+			case strings.HasPrefix(mt, "multipart/"):
+				if !walk(multipart.NewReader(part, params["boundary"])) {
+					return false
+				}
+			case mt == "application/http":
+				r, err := http.ReadResponse(bufio.NewReader(part), nil)
+				if err != nil {
+					return false
+				}
+				r.Body.Close()
+				etag := r.Header.Get("ETag")
+				if r.StatusCode >= 300 || etag == "" {
+					return false
+				}
+				etags = append(etags, etag)
+			}
+		}
+	}
+	if !walk(multipart.NewReader(bytes.NewReader(body), params["boundary"])) {
+		return nil
+	}
+	return etags
 }
 
 // failedPart looks into one part: a nested changeset or an HTTP response.

@@ -55,7 +55,21 @@ func Run(t *testing.T, newStore NewStore) {
 			tc.run(t, s, TableName(t))
 		})
 	}
+	// Again with every read a read for update (state.ForUpdate), which a
+	// store may answer from its cache: with one store writing, what it
+	// returns must not change.
+	t.Run(forUpdate, func(t *testing.T) {
+		for _, tc := range tests {
+			t.Run(tc.name, func(t *testing.T) {
+				s := newStore(t)
+				tc.run(t, s, TableName(t))
+			})
+		}
+	})
 }
+
+// forUpdate names the subtests whose reads are reads for update.
+const forUpdate = "ForUpdate"
 
 // TableName returns a table name no other test uses.
 func TableName(t testing.TB) string {
@@ -67,10 +81,29 @@ func TableName(t testing.TB) string {
 	return "st" + hex.EncodeToString(b[:])
 }
 
+// ctxFor is the context of t's calls: reads for update under a subtest
+// named forUpdate, and in the children of RunProcesses.
 func ctxFor(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	t.Cleanup(cancel)
+	if readsForUpdate(t) {
+		return state.ForUpdate(ctx)
+	}
 	return ctx
+}
+
+// wantTrips checks a read's round trips: exactly want, or at most want
+// for reads for update (answered from a cache, some take none).
+func wantTrips(t *testing.T, what string, got, want int64) {
+	t.Helper()
+	if got == want || got < want && readsForUpdate(t) {
+		return
+	}
+	t.Errorf("%s took %d round trips, want %d", what, got, want)
+}
+
+func readsForUpdate(t *testing.T) bool {
+	return strings.Contains(t.Name(), "/"+forUpdate+"/") || os.Getenv(childEnv) != ""
 }
 
 func mustApply(t *testing.T, s state.Store, table string, ops ...state.Op) {
@@ -309,9 +342,7 @@ func testBatchRead(t *testing.T, s state.Store, table string) {
 	// big: 20 rows, more than one query by key asks for: the whole
 	// partition in one query (it holds less than a page); one: a point
 	// read; none: 1 query.
-	if trips != 3 {
-		t.Errorf("batch read took %d round trips, want 3", trips)
-	}
+	wantTrips(t, "batch read", int64(trips), 3)
 }
 
 func testList(t *testing.T, s state.Store, table string) {
@@ -410,16 +441,22 @@ func testConflictAcrossPartitions(t *testing.T, s state.Store, table string) {
 		t.Errorf("conflict partitions = %q, want [b c]", ce.Partitions)
 	}
 	wantUncommitted := []state.Key{{PartitionKey: "b", RowKey: "later1"}, {PartitionKey: "b", RowKey: "x"}, {PartitionKey: "b", RowKey: "later2"}, {PartitionKey: "c", RowKey: "x"}}
+	// A store that writes a row of its own in every transaction (Table's
+	// version row) puts one operation fewer of the caller's in each: ok099
+	// then goes with the transaction that fails.
+	if len(ce.Uncommitted) > 0 && ce.Uncommitted[0] == (state.Key{PartitionKey: "b", RowKey: "ok099"}) {
+		wantUncommitted = append([]state.Key{ce.Uncommitted[0]}, wantUncommitted...)
+	}
 	if !slices.Equal(ce.Uncommitted, wantUncommitted) {
 		t.Errorf("uncommitted = %v, want %v", ce.Uncommitted, wantUncommitted)
 	}
 	got := mustGet(t, s, table,
-		state.Key{PartitionKey: "a", RowKey: "new"}, state.Key{PartitionKey: "b", RowKey: "ok099"},
+		state.Key{PartitionKey: "a", RowKey: "new"}, state.Key{PartitionKey: "b", RowKey: "ok098"},
 		state.Key{PartitionKey: "b", RowKey: "later1"}, state.Key{PartitionKey: "b", RowKey: "x"})
 	if _, ok := got[state.Key{PartitionKey: "a", RowKey: "new"}]; !ok {
 		t.Error("partition a was not committed")
 	}
-	if _, ok := got[state.Key{PartitionKey: "b", RowKey: "ok099"}]; !ok {
+	if _, ok := got[state.Key{PartitionKey: "b", RowKey: "ok098"}]; !ok {
 		t.Error("partition b's first transaction was not committed")
 	}
 	if _, ok := got[state.Key{PartitionKey: "b", RowKey: "later1"}]; ok {
@@ -808,9 +845,7 @@ func testFind(t *testing.T, s state.Store, table string) {
 	if want := "g01|w0,g01|w1,g01|w2,g03|w0,g03|w1,g03|w2,g29|w0,g29|w1,g29|w2"; rows(got) != want {
 		t.Errorf("find: %s, want %s", rows(got), want)
 	}
-	if n := s.Ops() - before; n != 1 {
-		t.Errorf("find of 4 prefixes took %d round trips, want 1", n)
-	}
+	wantTrips(t, "find of 4 prefixes", s.Ops()-before, 1)
 	// More prefixes than one query has ranges for: runs of neighbours,
 	// the groups between them read and dropped, still one query.
 	var many []string
@@ -831,7 +866,5 @@ func testFind(t *testing.T, s state.Store, table string) {
 	if len(got) != 45 || odd || got[0].RowKey != "g00|w0" || got[44].RowKey != "g28|w2" {
 		t.Errorf("find of 15 prefixes: %d rows (%s)", len(got), rows(got))
 	}
-	if n := s.Ops() - before; n != 1 {
-		t.Errorf("find of 15 prefixes took %d round trips, want 1", n)
-	}
+	wantTrips(t, "find of 15 prefixes", s.Ops()-before, 1)
 }
