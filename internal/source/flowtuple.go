@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -161,21 +162,11 @@ func (r *Registry) ExpandFlow(ev *event.Event, fn func(*event.Event) error) erro
 	if nets == nil {
 		nets = defaultNetworks()
 	}
-	x := tupleExpansion{rec: ev, nets: nets, logType: "nsg"}
-	if ev.Source == vnetFlowSource.Name {
-		x.logType = "vnet"
-	}
-	x.recordTime = ev.Time.AppendFormat(nil, time.RFC3339Nano)
-	x.recordID = ev.RecordID
-	if x.recordID == "" {
-		x.recordID = ev.Key() // a hash of the record: tuples still get ids of their own
-	}
+	x := tupleExpansion{rec: ev, nets: nets, vnet: ev.Source == vnetFlowSource.Name}
+	x.left, _ = strconv.Atoi(ev.Extra["flow.tuples"])
 	var ferr error
-	i := 0
 	err := event.FlowTuples(ev, func(t event.FlowTuple) bool {
-		te := x.event(&t, i)
-		i++
-		ferr = fn(te)
+		ferr = fn(x.event(&t))
 		return ferr == nil
 	})
 	if ferr != nil {
@@ -184,45 +175,72 @@ func (r *Registry) ExpandFlow(ev *event.Event, fn func(*event.Event) error) erro
 	return err
 }
 
+// tupleSlab is how many tuple events are allocated together at most: the
+// tuples of a usual record (a few dozen) are one allocation, and a record
+// of millions of tuples never holds more than one slab unused.
+const tupleSlab = 64
+
 // tupleExpansion is what the tuple events of one record share.
 type tupleExpansion struct {
-	rec        *event.Event
-	nets       *Networks
-	logType    string
-	recordTime []byte // rec.Time in RFC 3339
-	recordID   string
-	recordPart []byte // the record's part of every tuple's raw record
+	rec  *event.Event
+	nets *Networks
+	vnet bool
+	slab []tupleEvent // allocated and not yet handed out
+	left int          // tuples of the record (flow.tuples) no slab was allocated for yet
 }
 
-// tupleEvent is a tuple's event, its flow.* values and the room of its
-// Target, RecordID and raw record, allocated as one (a tuple's raw record
-// is some 500 to 650 bytes: the room holds the usual ones whole).
+// next returns a zeroed tuple event, taken from the current slab.
+func (x *tupleExpansion) next() *tupleEvent {
+	if len(x.slab) == 0 {
+		n := tupleSlab
+		if x.left > 0 {
+			n = min(x.left, tupleSlab)
+			x.left -= n
+		}
+		x.slab = make([]tupleEvent, n)
+	}
+	te := &x.slab[0]
+	x.slab = x.slab[1:]
+	return te
+}
+
+// tupleEvent is a tuple's event and its flow.* values (it is the event's
+// Fields: event.FieldReader and event.RawRecorder), with the room of its
+// Target and RecordID. Its raw record, a small JSON document of the
+// tuple's values (alert evidence of a sequence, or a rule reading a tuple
+// by path), is written the first time it is asked for: most tuples are
+// never asked.
 type tupleEvent struct {
-	ev  event.Event
-	f   tupleFields
-	buf [768]byte
+	ev event.Event
+	tupleFields
+	raw atomic.Pointer[[]byte]
+	buf [96]byte
 }
 
-// tupleFields are the flow.* values of a tuple event (event.FieldReader):
-// a struct, not a map, because tuples come by the thousand. The strings
-// share the record's bytes where the record wrote them as they read.
+// tupleFields are the values of a tuple event: a struct, not a map,
+// because tuples come by the thousand. The strings share the record's
+// bytes where the record wrote them as they read; the names that depend on
+// the direction (local, remote, sent, received) are worked out when read.
 type tupleFields struct {
-	logType, srcIP, dstIP, srcPort, dstPort, protocol, direction, allowed string
-	srcClass, dstClass, localIP, localPort, localClass                    string
-	remoteIP, remotePort, remoteClass, state                              string
-	bytesOut, bytesIn, packetsOut, packetsIn, bytesSent, bytesReceived    string
-	rule, aclID, mac                                                      string
+	srcIP, dstIP, srcPort, dstPort, protocol string
+	srcClass, dstClass                       string
+	packetsOut, bytesOut, packetsIn, bytesIn string // "" when not written
+	rule, aclID, mac                         string
+	recordTime                               time.Time
+	vnet, outbound, allowed                  bool
+	state                                    byte // 0 in NSG version 1
 }
 
 // Field implements event.FieldReader for the flow.* names.
-func (f *tupleFields) Field(name string) (string, bool) {
+func (te *tupleEvent) Field(name string) (string, bool) {
 	if len(name) < 6 || name[:5] != "flow." {
 		return "", false
 	}
+	f := &te.tupleFields
 	var v string
 	switch name[5:] {
 	case "log_type":
-		v = f.logType
+		v = f.logType()
 	case "src_ip":
 		v = f.srcIP
 	case "dst_ip":
@@ -234,27 +252,27 @@ func (f *tupleFields) Field(name string) (string, bool) {
 	case "protocol":
 		v = f.protocol
 	case "direction":
-		v = f.direction
+		v = f.direction()
 	case "allowed":
-		v = f.allowed
+		v = f.allowedText()
 	case "src_class":
 		v = f.srcClass
 	case "dst_class":
 		v = f.dstClass
 	case "local_ip":
-		v = f.localIP
+		v = pick(f.outbound, f.srcIP, f.dstIP)
 	case "local_port":
-		v = f.localPort
+		v = pick(f.outbound, f.srcPort, f.dstPort)
 	case "local_class":
-		v = f.localClass
+		v = pick(f.outbound, f.srcClass, f.dstClass)
 	case "remote_ip":
-		v = f.remoteIP
+		v = pick(f.outbound, f.dstIP, f.srcIP)
 	case "remote_port":
-		v = f.remotePort
+		v = pick(f.outbound, f.dstPort, f.srcPort)
 	case "remote_class":
-		v = f.remoteClass
+		v = pick(f.outbound, f.dstClass, f.srcClass)
 	case "state":
-		v = f.state
+		v = f.stateText()
 	case "bytes_out":
 		v = f.bytesOut
 	case "bytes_in":
@@ -263,10 +281,10 @@ func (f *tupleFields) Field(name string) (string, bool) {
 		v = f.packetsOut
 	case "packets_in":
 		v = f.packetsIn
-	case "bytes_sent":
-		v = f.bytesSent
+	case "bytes_sent": // local to remote
+		v = pick(f.outbound, f.bytesOut, f.bytesIn)
 	case "bytes_received":
-		v = f.bytesReceived
+		v = pick(f.outbound, f.bytesIn, f.bytesOut)
 	case "rule":
 		v = f.rule
 	case "acl_id":
@@ -277,6 +295,27 @@ func (f *tupleFields) Field(name string) (string, bool) {
 		return "", false
 	}
 	return v, true
+}
+
+// pick is a when cond, else b.
+func pick(cond bool, a, b string) string {
+	if cond {
+		return a
+	}
+	return b
+}
+
+func (f *tupleFields) logType() string   { return pick(f.vnet, "vnet", "nsg") }
+func (f *tupleFields) direction() string { return pick(f.outbound, "outbound", "inbound") }
+func (f *tupleFields) allowedText() string {
+	return pick(f.allowed, "true", "false")
+}
+
+func (f *tupleFields) stateText() string {
+	if f.state == 0 {
+		return ""
+	}
+	return flowStates[f.state&0x7f]
 }
 
 // flowStates are the one-letter state strings, made once.
@@ -306,39 +345,37 @@ func writtenUint(n uint64, written []byte) string {
 	return strconv.FormatUint(n, 10)
 }
 
-func (x *tupleExpansion) event(t *event.FlowTuple, i int) *event.Event {
+func (x *tupleExpansion) event(t *event.FlowTuple) *event.Event {
 	rec := x.rec
-	te := &tupleEvent{}
-	ev, f := &te.ev, &te.f
+	te := x.next()
+	ev, f := &te.ev, &te.tupleFields
 	*ev = event.Event{
-		Source:   FlowTupleSource,
-		Category: rec.Category,
-		Time:     t.Time,
-		Resource: rec.Resource,
-		Geo:      rec.Geo,
-		TenantID: rec.TenantID,
-		Fields:   f,
+		Source:    FlowTupleSource,
+		Category:  rec.Category,
+		Time:      t.Time,
+		Operation: "FlowTuple",
+		Resource:  rec.Resource,
+		Geo:       rec.Geo,
+		TenantID:  rec.TenantID,
+		Fields:    te,
 	}
 	if ev.Time.IsZero() || ev.Time.Unix() <= 0 {
 		ev.Time = rec.Time
 	}
 	w := &t.Written
-	f.logType = x.logType
 	f.srcIP, f.dstIP = writtenAddr(t.SrcIP, w[1]), writtenAddr(t.DstIP, w[2])
 	f.srcPort, f.dstPort = writtenUint(uint64(t.SrcPort), w[3]), writtenUint(uint64(t.DstPort), w[4])
 	f.srcClass, f.dstClass = x.nets.Class(t.SrcIP), x.nets.Class(t.DstIP)
 	f.protocol = t.Protocol
-	f.direction = "outbound"
-	if t.Direction == event.FlowInbound {
-		f.direction = "inbound"
-	}
-	ev.Operation = "FlowTuple"
-	ev.Result, ev.ResultCode, f.allowed = event.ResultFailure, "D", "false"
+	f.outbound = t.Direction != event.FlowInbound
+	f.allowed, f.state, f.vnet = t.Allowed, t.State, x.vnet
+	f.recordTime = rec.Time
+	ev.Result, ev.ResultCode = event.ResultFailure, "D"
 	if t.Allowed {
-		ev.Result, ev.ResultCode, f.allowed = event.ResultSuccess, "A", "true"
+		ev.Result, ev.ResultCode = event.ResultSuccess, "A"
 	}
 	ev.Actor.IP = f.srcIP
-	// Target ("dst_ip:dst_port"), RecordID and Raw share the event's
+	// Target ("dst_ip:dst_port") and RecordID share the event's
 	// allocation: they are written in its room once, never again. The
 	// tuple's identity is the flow's, not the record's: when NSG and VNet
 	// flow logs both cover a NIC, the same observation (second, 5-tuple,
@@ -367,57 +404,49 @@ func (x *tupleExpansion) event(t *event.FlowTuple, i int) *event.Event {
 	b = append(b, '|', ev.ResultCode[0])
 	both := unsafe.String(&b[0], len(b))
 	ev.Target, ev.RecordID = both[:nt], both[nt:]
-	rest := b[len(b):] // appending goes on past the strings, never over them
 
-	f.localIP, f.localPort, f.localClass = f.dstIP, f.dstPort, f.dstClass
-	f.remoteIP, f.remotePort, f.remoteClass = f.srcIP, f.srcPort, f.srcClass
-	if t.Direction == event.FlowOutbound {
-		f.localIP, f.localPort, f.localClass = f.srcIP, f.srcPort, f.srcClass
-		f.remoteIP, f.remotePort, f.remoteClass = f.dstIP, f.dstPort, f.dstClass
-	}
-	if t.State != 0 {
-		f.state = flowStates[t.State&0x7f]
-	}
 	if t.HasCounts {
 		f.packetsOut = writtenUint(t.PacketsOut, w[9])
 		f.bytesOut = writtenUint(t.BytesOut, w[10])
 		f.packetsIn = writtenUint(t.PacketsIn, w[11])
 		f.bytesIn = writtenUint(t.BytesIn, w[12])
-		f.bytesSent, f.bytesReceived = f.bytesIn, f.bytesOut
-		if t.Direction == event.FlowOutbound {
-			f.bytesSent, f.bytesReceived = f.bytesOut, f.bytesIn
-		}
 	}
 	f.rule, f.aclID, f.mac = t.Rule, t.ACLID, t.MAC
-	ev.Raw = x.raw(rest, ev, f)
 	// No SetKey: most tuples are selected by no stateful rule, and Key
 	// computes the key of those that are (from RecordID) when asked.
 	return ev
 }
 
-// raw is the tuple event's own record: what an alert shows as evidence,
-// and what a rule reads by path (the flow.* names without the prefix).
-// What every tuple of the record shares is encoded once (recordPart).
-func (x *tupleExpansion) raw(b []byte, ev *event.Event, f *tupleFields) []byte {
-	if x.recordPart == nil {
-		b := append([]byte(nil), `","category":`...)
-		b = appendJSONString(b, x.rec.Category)
-		b = append(b, `,"resourceId":`...)
-		b = appendJSONString(b, x.rec.Resource.ID)
-		b = append(b, `,"recordTime":"`...)
-		b = append(b, x.recordTime...)
-		x.recordPart = append(b, '"')
+// RawRecord implements event.RawRecorder: the tuple event's own record,
+// what a rule reads by path (the flow.* names without the prefix) and
+// what a sequence's snapshot keeps. Written once, when first asked.
+func (te *tupleEvent) RawRecord() []byte {
+	if p := te.raw.Load(); p != nil {
+		return *p
 	}
+	b := te.appendRaw(make([]byte, 0, 640))
+	te.raw.CompareAndSwap(nil, &b)
+	return *te.raw.Load()
+}
+
+func (te *tupleEvent) appendRaw(b []byte) []byte {
+	ev, f := &te.ev, &te.tupleFields
 	b = append(b, `{"time":"`...)
 	b = ev.Time.AppendFormat(b, time.RFC3339Nano)
-	b = append(b, x.recordPart...)
+	b = append(b, `","category":`...)
+	b = appendJSONString(b, ev.Category)
+	b = append(b, `,"resourceId":`...)
+	b = appendJSONString(b, ev.Resource.ID)
+	b = append(b, `,"recordTime":"`...)
+	b = f.recordTime.AppendFormat(b, time.RFC3339Nano)
+	b = append(b, '"')
 	for _, kv := range [...]struct {
 		k, v   string
 		escape bool // a name from the record; the others are numbers, addresses (netip's, or dotted digits as written) and our own words
 	}{
-		{"log_type", f.logType, false}, {"rule", f.rule, true}, {"acl_id", f.aclID, true}, {"mac", f.mac, true},
+		{"log_type", f.logType(), false}, {"rule", f.rule, true}, {"acl_id", f.aclID, true}, {"mac", f.mac, true},
 		{"src_ip", f.srcIP, false}, {"src_port", f.srcPort, false}, {"dst_ip", f.dstIP, false}, {"dst_port", f.dstPort, false},
-		{"protocol", f.protocol, true}, {"direction", f.direction, false}, {"allowed", f.allowed, false}, {"state", f.state, false},
+		{"protocol", f.protocol, true}, {"direction", f.direction(), false}, {"allowed", f.allowedText(), false}, {"state", f.stateText(), false},
 		{"packets_out", f.packetsOut, false}, {"bytes_out", f.bytesOut, false}, {"packets_in", f.packetsIn, false}, {"bytes_in", f.bytesIn, false},
 		{"src_class", f.srcClass, false}, {"dst_class", f.dstClass, false},
 	} {

@@ -100,8 +100,8 @@ func TestExpandFlow(t *testing.T) {
 	}
 	// Raw is valid JSON, whatever the names hold.
 	for _, e := range evs {
-		if !json.Valid(e.Raw) {
-			t.Errorf("tuple raw is not JSON: %s", e.Raw)
+		if !json.Valid(e.Record()) {
+			t.Errorf("tuple raw is not JSON: %s", e.Record())
 		}
 	}
 	if got := string(appendJSONString(nil, "a\"b\\c\n\x01é")); got != `"a\"b\\c\n\u0001é"` {
