@@ -354,7 +354,7 @@ func (r *run) take(in *input, b *produced) error {
 			continue
 		case itemRejected:
 			r.rep.Rejected++
-			d := it.dead
+			d := *it.dead
 			d.Origin, d.Index = in.origin, index
 			if err := r.kill(d, true); err != nil {
 				return err
@@ -376,14 +376,14 @@ func (r *run) take(in *input, b *produced) error {
 		case itemUnrecognised:
 			r.rep.Unrecognised++
 			zerolog.Ctx(r.ctx).Debug().Str("origin", in.origin).Int("index", index).Msg("record not recognised")
-			d := it.dead
+			d := *it.dead
 			d.Origin, d.Index = in.origin, index
 			if err := r.kill(d, false); err != nil {
 				return err
 			}
 		case itemMalformed:
 			r.rep.Malformed++
-			d := it.dead
+			d := *it.dead
 			d.Origin, d.Index = in.origin, index
 			if err := r.kill(d, true); err != nil {
 				return err
