@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -156,23 +157,240 @@ func IsFlow(ev *event.Event) bool {
 // ExpandFlow calls fn with one event per tuple of the flow-log record ev,
 // in the order written, until fn returns an error, which it returns. The
 // events share nothing with each other and may be kept (their values are
-// taken from ev.Raw, which is never written).
+// taken from ev.Raw, which is never written). The tuples come from the
+// parse's walk when it kept them (a record of up to maxKeptTuples), else
+// from a walk of ev.Raw.
 func (r *Registry) ExpandFlow(ev *event.Event, fn func(*event.Event) error) error {
 	nets := r.nets
 	if nets == nil {
 		nets = defaultNetworks()
 	}
-	x := tupleExpansion{rec: ev, nets: nets, vnet: ev.Source == vnetFlowSource.Name}
+	x := tupleExpansion{rec: ev, nets: nets}
 	x.left, _ = strconv.Atoi(ev.Extra["flow.tuples"])
+	vnet := ev.Source == vnetFlowSource.Name
+	var p parsedTuple
+	if kept, ok := ev.Fields.(*keptTuples); ok {
+		for i := range kept.list {
+			kept.parsed(ev.Raw, i, vnet, &p)
+			if err := fn(x.event(&p)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	var ferr error
 	err := event.FlowTuples(ev, func(t event.FlowTuple) bool {
-		ferr = fn(x.event(&t))
+		p.set(&t, vnet)
+		ferr = fn(x.event(&p))
 		return ferr == nil
 	})
 	if ferr != nil {
 		return ferr
 	}
 	return err
+}
+
+// parsedTuple is one tuple as read from its record: what its event is
+// made of, but for what depends on the registry (the address classes).
+// The strings share the record's bytes where the record wrote them as
+// they read.
+type parsedTuple struct {
+	time                                     time.Time
+	src, dst                                 netip.Addr
+	srcIP, dstIP, srcPort, dstPort, protocol string
+	packetsOut, bytesOut, packetsIn, bytesIn string // "" when not written
+	rule, aclID, mac                         string
+	srcPortN, dstPortN                       uint16
+	vnet, outbound, allowed                  bool
+	state                                    byte // 0 in NSG version 1
+}
+
+func (p *parsedTuple) set(t *event.FlowTuple, vnet bool) {
+	w := &t.Written
+	*p = parsedTuple{
+		time: t.Time, src: t.SrcIP, dst: t.DstIP,
+		srcIP: writtenAddr(t.SrcIP, w[1]), dstIP: writtenAddr(t.DstIP, w[2]),
+		srcPort: writtenUint(uint64(t.SrcPort), w[3]), dstPort: writtenUint(uint64(t.DstPort), w[4]),
+		protocol: t.Protocol,
+		rule:     t.Rule, aclID: t.ACLID, mac: t.MAC,
+		srcPortN: t.SrcPort, dstPortN: t.DstPort,
+		vnet: vnet, outbound: t.Direction != event.FlowInbound, allowed: t.Allowed, state: t.State,
+	}
+	if t.HasCounts {
+		p.packetsOut = writtenUint(t.PacketsOut, w[9])
+		p.bytesOut = writtenUint(t.BytesOut, w[10])
+		p.packetsIn = writtenUint(t.PacketsIn, w[11])
+		p.bytesIn = writtenUint(t.BytesIn, w[12])
+	}
+}
+
+// maxKeptTuples is how many tuples of one record the parse keeps for
+// ExpandFlow (some 70 bytes each); a record of more is walked again.
+const maxKeptTuples = 1 << 14
+
+// keptTuples are the tuples the parse read, held by the record's event
+// (its Fields, which answers no name) until ExpandFlow makes their events.
+// A kept tuple holds no pointer (where its text is in the record, and the
+// values parsed from it): the garbage collector neither scans the list
+// nor pays a write barrier for filling it.
+type keptTuples struct {
+	list   []keptTuple
+	groups []flowGroup
+}
+
+// Field implements event.FieldReader: a flow record's names are in Extra.
+func (*keptTuples) Field(string) (string, bool) { return "", false }
+
+// flowGroup is what the tuples of one group share.
+type flowGroup struct{ rule, aclID, mac string }
+
+// keptTuple is a tuple the parse read: its text is ev.Raw[start:], its
+// fields' lengths lens.
+type keptTuple struct {
+	ms               int64 // the tuple's time, Unix milliseconds
+	src, dst         [16]byte
+	start            uint32
+	group            uint32
+	srcPort, dstPort uint16
+	lens             [13]uint8
+	proto            uint8 // index in keptProtocols; 0: as written
+	state            byte
+	src4, dst4       bool
+	outbound         bool
+	allowed          bool
+	counts           bool
+}
+
+var keptProtocols = [...]string{"", event.ProtocolTCP, event.ProtocolUDP, event.ProtocolICMP, event.ProtocolICMPv6}
+
+// tupleKeeper is the parse's walk over a record's tuples: it counts them
+// and keeps them (up to maxKeptTuples) in buffers reused from record to
+// record.
+type tupleKeeper struct {
+	raw            []byte
+	vnet           bool
+	tuples, denied int
+	firstMAC       string
+	keeping        bool
+	list           []keptTuple
+	groups         []flowGroup
+}
+
+var tupleKeepers = sync.Pool{New: func() any { return new(tupleKeeper) }}
+
+func (k *tupleKeeper) reset(raw []byte, vnet bool) {
+	clear(k.groups) // drop the last record's strings
+	*k = tupleKeeper{raw: raw, vnet: vnet, keeping: true, list: k.list[:0], groups: k.groups[:0]}
+}
+
+// release drops what the keeper holds of the record before it is pooled.
+func (k *tupleKeeper) release() {
+	clear(k.groups)
+	k.raw, k.firstMAC, k.groups = nil, "", k.groups[:0]
+}
+
+func (k *tupleKeeper) add(t event.FlowTuple) bool {
+	k.tuples++
+	if !t.Allowed {
+		k.denied++
+	}
+	if k.firstMAC == "" {
+		k.firstMAC = t.MAC
+	}
+	if k.keeping {
+		k.keeping = k.tuples <= maxKeptTuples && k.keep(&t)
+	}
+	return true
+}
+
+// keep adds t to the list when it can be made again from the record's
+// bytes and the numbers: its text is the record's own (no escape), its
+// fields are short, its numbers written without leading zeros and its
+// addresses have no zone. Anything else (never seen in a real log) and
+// the record's tuples are walked again by ExpandFlow instead.
+func (k *tupleKeeper) keep(t *event.FlowTuple) bool {
+	w := &t.Written
+	base := uintptr(unsafe.Pointer(unsafe.SliceData(k.raw)))
+	at := uintptr(unsafe.Pointer(unsafe.SliceData(w[0])))
+	if len(w[0]) == 0 || at < base || at >= base+uintptr(len(k.raw)) || t.SrcIP.Zone() != "" || t.DstIP.Zone() != "" {
+		return false
+	}
+	kt := keptTuple{
+		ms: t.Time.UnixMilli(), src: t.SrcIP.As16(), dst: t.DstIP.As16(), start: uint32(at - base),
+		srcPort: t.SrcPort, dstPort: t.DstPort, state: t.State, src4: t.SrcIP.Is4(), dst4: t.DstIP.Is4(),
+		outbound: t.Direction != event.FlowInbound, allowed: t.Allowed, counts: t.HasCounts,
+	}
+	end := int(kt.start)
+	for i, f := range w {
+		if len(f) > 255 || (i >= 3 && len(f) > 1 && f[0] == '0') {
+			return false
+		}
+		kt.lens[i] = uint8(len(f))
+		end += len(f) + 1
+	}
+	if end-1 > len(k.raw) {
+		return false
+	}
+	for i, p := range keptProtocols {
+		if i > 0 && t.Protocol == p {
+			kt.proto = uint8(i)
+		}
+	}
+	if kt.proto == 0 && t.Protocol != string(w[5]) {
+		return false
+	}
+	if g := len(k.groups) - 1; g < 0 || k.groups[g] != (flowGroup{t.Rule, t.ACLID, t.MAC}) {
+		k.groups = append(k.groups, flowGroup{t.Rule, t.ACLID, t.MAC})
+	}
+	kt.group = uint32(len(k.groups) - 1)
+	k.list = append(k.list, kt)
+	return true
+}
+
+// hand gives ev the tuples kept, when they are all there.
+func (k *tupleKeeper) hand(ev *event.Event) {
+	if !k.keeping || k.tuples == 0 || ev.Fields != nil {
+		return
+	}
+	ev.Fields = &keptTuples{list: slices.Clone(k.list), groups: slices.Clone(k.groups)}
+}
+
+// parsed returns the kept tuple i as parsedTuple.
+func (kept *keptTuples) parsed(raw []byte, i int, vnet bool, p *parsedTuple) {
+	kt := &kept.list[i]
+	g := &kept.groups[kt.group]
+	var w [13]string
+	at := int(kt.start)
+	for j, n := range kt.lens {
+		w[j] = shared(raw[at : at+int(n)])
+		at += int(n) + 1
+	}
+	*p = parsedTuple{
+		time: time.UnixMilli(kt.ms).UTC(), src: keptAddr(kt.src, kt.src4), dst: keptAddr(kt.dst, kt.dst4),
+		srcIP: w[1], dstIP: w[2], srcPort: w[3], dstPort: w[4], protocol: keptProtocols[kt.proto],
+		rule: g.rule, aclID: g.aclID, mac: g.mac,
+		srcPortN: kt.srcPort, dstPortN: kt.dstPort,
+		vnet: vnet, outbound: kt.outbound, allowed: kt.allowed, state: kt.state,
+	}
+	if !kt.src4 {
+		p.srcIP = p.src.String()
+	}
+	if !kt.dst4 {
+		p.dstIP = p.dst.String()
+	}
+	if kt.proto == 0 {
+		p.protocol = w[5]
+	}
+	if kt.counts {
+		p.packetsOut, p.bytesOut, p.packetsIn, p.bytesIn = w[9], w[10], w[11], w[12]
+	}
+}
+
+func keptAddr(a [16]byte, is4 bool) netip.Addr {
+	if is4 {
+		return netip.AddrFrom4([4]byte(a[12:]))
+	}
+	return netip.AddrFrom16(a)
 }
 
 // tupleSlab is how many tuple events are allocated together at most: the
@@ -184,7 +402,6 @@ const tupleSlab = 64
 type tupleExpansion struct {
 	rec  *event.Event
 	nets *Networks
-	vnet bool
 	slab []tupleEvent // allocated and not yet handed out
 	left int          // tuples of the record (flow.tuples) no slab was allocated for yet
 }
@@ -212,31 +429,21 @@ func (x *tupleExpansion) next() *tupleEvent {
 // never asked.
 type tupleEvent struct {
 	ev event.Event
-	tupleFields
-	raw atomic.Pointer[[]byte]
-	buf [96]byte
+	parsedTuple
+	srcClass, dstClass string
+	recordTime         time.Time
+	raw                atomic.Pointer[[]byte]
+	buf                [96]byte
 }
 
-// tupleFields are the values of a tuple event: a struct, not a map,
-// because tuples come by the thousand. The strings share the record's
-// bytes where the record wrote them as they read; the names that depend on
-// the direction (local, remote, sent, received) are worked out when read.
-type tupleFields struct {
-	srcIP, dstIP, srcPort, dstPort, protocol string
-	srcClass, dstClass                       string
-	packetsOut, bytesOut, packetsIn, bytesIn string // "" when not written
-	rule, aclID, mac                         string
-	recordTime                               time.Time
-	vnet, outbound, allowed                  bool
-	state                                    byte // 0 in NSG version 1
-}
-
-// Field implements event.FieldReader for the flow.* names.
+// Field implements event.FieldReader for the flow.* names: a struct, not
+// a map, because tuples come by the thousand. The names that depend on the
+// direction (local, remote, sent, received) are worked out when read.
 func (te *tupleEvent) Field(name string) (string, bool) {
 	if len(name) < 6 || name[:5] != "flow." {
 		return "", false
 	}
-	f := &te.tupleFields
+	f := te
 	var v string
 	switch name[5:] {
 	case "log_type":
@@ -305,17 +512,15 @@ func pick(cond bool, a, b string) string {
 	return b
 }
 
-func (f *tupleFields) logType() string   { return pick(f.vnet, "vnet", "nsg") }
-func (f *tupleFields) direction() string { return pick(f.outbound, "outbound", "inbound") }
-func (f *tupleFields) allowedText() string {
-	return pick(f.allowed, "true", "false")
-}
+func (p *parsedTuple) logType() string     { return pick(p.vnet, "vnet", "nsg") }
+func (p *parsedTuple) direction() string   { return pick(p.outbound, "outbound", "inbound") }
+func (p *parsedTuple) allowedText() string { return pick(p.allowed, "true", "false") }
 
-func (f *tupleFields) stateText() string {
-	if f.state == 0 {
+func (p *parsedTuple) stateText() string {
+	if p.state == 0 {
 		return ""
 	}
-	return flowStates[f.state&0x7f]
+	return flowStates[p.state&0x7f]
 }
 
 // flowStates are the one-letter state strings, made once.
@@ -345,15 +550,19 @@ func writtenUint(n uint64, written []byte) string {
 	return strconv.FormatUint(n, 10)
 }
 
-func (x *tupleExpansion) event(t *event.FlowTuple) *event.Event {
+func (x *tupleExpansion) event(p *parsedTuple) *event.Event {
 	rec := x.rec
 	te := x.next()
-	ev, f := &te.ev, &te.tupleFields
+	te.parsedTuple = *p
+	te.srcClass, te.dstClass = x.nets.Class(p.src), x.nets.Class(p.dst)
+	te.recordTime = rec.Time
+	ev := &te.ev
 	*ev = event.Event{
 		Source:    FlowTupleSource,
 		Category:  rec.Category,
-		Time:      t.Time,
+		Time:      p.time,
 		Operation: "FlowTuple",
+		Result:    event.ResultFailure,
 		Resource:  rec.Resource,
 		Geo:       rec.Geo,
 		TenantID:  rec.TenantID,
@@ -362,56 +571,41 @@ func (x *tupleExpansion) event(t *event.FlowTuple) *event.Event {
 	if ev.Time.IsZero() || ev.Time.Unix() <= 0 {
 		ev.Time = rec.Time
 	}
-	w := &t.Written
-	f.srcIP, f.dstIP = writtenAddr(t.SrcIP, w[1]), writtenAddr(t.DstIP, w[2])
-	f.srcPort, f.dstPort = writtenUint(uint64(t.SrcPort), w[3]), writtenUint(uint64(t.DstPort), w[4])
-	f.srcClass, f.dstClass = x.nets.Class(t.SrcIP), x.nets.Class(t.DstIP)
-	f.protocol = t.Protocol
-	f.outbound = t.Direction != event.FlowInbound
-	f.allowed, f.state, f.vnet = t.Allowed, t.State, x.vnet
-	f.recordTime = rec.Time
-	ev.Result, ev.ResultCode = event.ResultFailure, "D"
-	if t.Allowed {
-		ev.Result, ev.ResultCode = event.ResultSuccess, "A"
+	decision := byte('D')
+	ev.ResultCode = "D"
+	if p.allowed {
+		ev.Result, ev.ResultCode, decision = event.ResultSuccess, "A", 'A'
 	}
-	ev.Actor.IP = f.srcIP
+	ev.Actor.IP = p.srcIP
 	// Target ("dst_ip:dst_port") and RecordID share the event's
 	// allocation: they are written in its room once, never again. The
 	// tuple's identity is the flow's, not the record's: when NSG and VNet
 	// flow logs both cover a NIC, the same observation (second, 5-tuple,
 	// state, decision) is counted once by the stateful kinds. Addresses
 	// and ports in their canonical form, whatever the log wrote.
-	b := append(te.buf[:0], f.dstIP...)
+	b := append(te.buf[:0], p.dstIP...)
 	b = append(b, ':')
-	b = append(b, f.dstPort...)
+	b = append(b, p.dstPort...)
 	nt := len(b)
 	b = append(b, "flow|"...)
 	b = strconv.AppendInt(b, ev.Time.Unix(), 10)
 	b = append(b, '|')
-	b = append(b, t.Protocol...)
+	b = append(b, p.protocol...)
 	b = append(b, '|')
-	b = t.SrcIP.AppendTo(b)
+	b = p.src.AppendTo(b)
 	b = append(b, ':')
-	b = strconv.AppendUint(b, uint64(t.SrcPort), 10)
+	b = strconv.AppendUint(b, uint64(p.srcPortN), 10)
 	b = append(b, '>')
-	b = t.DstIP.AppendTo(b)
+	b = p.dst.AppendTo(b)
 	b = append(b, ':')
-	b = strconv.AppendUint(b, uint64(t.DstPort), 10)
+	b = strconv.AppendUint(b, uint64(p.dstPortN), 10)
 	b = append(b, '|')
-	if t.State != 0 {
-		b = append(b, t.State)
+	if p.state != 0 {
+		b = append(b, p.state)
 	}
-	b = append(b, '|', ev.ResultCode[0])
+	b = append(b, '|', decision)
 	both := unsafe.String(&b[0], len(b))
 	ev.Target, ev.RecordID = both[:nt], both[nt:]
-
-	if t.HasCounts {
-		f.packetsOut = writtenUint(t.PacketsOut, w[9])
-		f.bytesOut = writtenUint(t.BytesOut, w[10])
-		f.packetsIn = writtenUint(t.PacketsIn, w[11])
-		f.bytesIn = writtenUint(t.BytesIn, w[12])
-	}
-	f.rule, f.aclID, f.mac = t.Rule, t.ACLID, t.MAC
 	// No SetKey: most tuples are selected by no stateful rule, and Key
 	// computes the key of those that are (from RecordID) when asked.
 	return ev
@@ -430,7 +624,7 @@ func (te *tupleEvent) RawRecord() []byte {
 }
 
 func (te *tupleEvent) appendRaw(b []byte) []byte {
-	ev, f := &te.ev, &te.tupleFields
+	ev, f := &te.ev, te
 	b = append(b, `{"time":"`...)
 	b = ev.Time.AppendFormat(b, time.RFC3339Nano)
 	b = append(b, `","category":`...)

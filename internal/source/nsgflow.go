@@ -43,35 +43,27 @@ func parseNSGFlow(raw []byte, ev *event.Event) error {
 	}
 	ev.Geo.Region = r.Location.String()
 	ev.Set("flow.version", r.Properties.V.Version.String())
-	return fillFlow(ev, r.SystemID.String(), r.MACAddress.String())
+	return fillFlow(ev, r.SystemID.String(), r.MACAddress.String(), false)
 }
 
 // fillFlow walks the tuples once, so a record with a broken tuple is
 // malformed here rather than surprising a rule later, and sets what is
 // known of the record as a whole: a dedupe id (the hourly blob is rewritten
-// every minute, so a record is read again) and the counts.
-func fillFlow(ev *event.Event, id, mac string) error {
-	var tuples, denied int
-	firstMAC := ""
-	err := event.FlowTuples(ev, func(t event.FlowTuple) bool {
-		tuples++
-		if !t.Allowed {
-			denied++
-		}
-		if firstMAC == "" {
-			firstMAC = t.MAC
-		}
-		return true
-	})
-	if err != nil {
+// every minute, so a record is read again) and the counts. The tuples it
+// read are kept for ExpandFlow (keepTuples), which then does not read the
+// record again.
+func fillFlow(ev *event.Event, id, mac string, vnet bool) error {
+	k := tupleKeepers.Get().(*tupleKeeper)
+	defer func() { k.release(); tupleKeepers.Put(k) }()
+	k.reset(ev.Raw, vnet)
+	if err := event.FlowTuples(ev, k.add); err != nil {
 		return err
 	}
 	if mac == "" {
-		mac = firstMAC
+		mac = k.firstMAC
 	}
-	ev.Set("flow.mac", mac)
-	ev.Set("flow.tuples", strconv.Itoa(tuples))
-	ev.Set("flow.denied", strconv.Itoa(denied))
+	k.hand(ev)
+	ev.SetAll("flow.mac", mac, "flow.tuples", strconv.Itoa(k.tuples), "flow.denied", strconv.Itoa(k.denied))
 	if id != "" {
 		ev.RecordID = id + "/" + mac + "/" + ev.Time.Format("2006-01-02T15:04:05.9999999Z")
 	}

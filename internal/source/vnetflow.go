@@ -46,5 +46,5 @@ func parseVNetFlow(raw []byte, ev *event.Event) error {
 	ev.Geo.Region = r.Location.String()
 	ev.Set("flow.version", r.FlowLogVersion.String())
 	ev.Set("flow.log_resource_id", r.FlowLogResourceID.String())
-	return fillFlow(ev, r.FlowLogGUID.String(), r.MACAddress.String())
+	return fillFlow(ev, r.FlowLogGUID.String(), r.MACAddress.String(), true)
 }
