@@ -1,6 +1,7 @@
 package source
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -77,9 +78,29 @@ var DefaultPrivateRanges = []string{
 var DefaultAzureServiceRanges = []string{"168.63.129.16/32", "169.254.169.254/32"}
 
 // Networks classifies addresses for the flow tuple events. The prefixes
-// are parsed once, at start.
+// are parsed once, at start; the IPv4 ones are also kept as masked
+// numbers, for the addresses of most tuples.
 type Networks struct {
-	private, azure []netip.Prefix
+	private, azure   []netip.Prefix
+	private4, azure4 []prefix4
+}
+
+// prefix4 is an IPv4 prefix as numbers: a is in it when a&mask == addr.
+type prefix4 struct{ addr, mask uint32 }
+
+func prefixes4(list []netip.Prefix) []prefix4 {
+	var out []prefix4
+	for _, p := range list {
+		if p.Addr().Is4() {
+			a := p.Addr().As4()
+			mask := uint32(0)
+			if p.Bits() > 0 {
+				mask = ^uint32(0) << (32 - p.Bits())
+			}
+			out = append(out, prefix4{binary.BigEndian.Uint32(a[:]) & mask, mask})
+		}
+	}
+	return out
 }
 
 // ParseNetworks parses the private and Azure service ranges (CIDR, or a
@@ -109,6 +130,7 @@ func ParseNetworks(private, azure []string) (Networks, error) {
 	}
 	n.private = parse(private, "private range")
 	n.azure = parse(azure, "Azure service range")
+	n.private4, n.azure4 = prefixes4(n.private), prefixes4(n.azure)
 	return n, errors.Join(errs...)
 }
 
@@ -129,8 +151,23 @@ func DefaultNetworks() Networks {
 
 // Class returns ClassAzure, ClassPrivate or ClassInternet. An IPv4-mapped
 // IPv6 address is classified as the IPv4 address it holds.
-func (n Networks) Class(a netip.Addr) string {
+func (n *Networks) Class(a netip.Addr) string {
 	a = a.Unmap()
+	if a.Is4() {
+		b := a.As4()
+		v := binary.BigEndian.Uint32(b[:])
+		for _, p := range n.azure4 {
+			if v&p.mask == p.addr {
+				return ClassAzure
+			}
+		}
+		for _, p := range n.private4 {
+			if v&p.mask == p.addr {
+				return ClassPrivate
+			}
+		}
+		return ClassInternet
+	}
 	for _, p := range n.azure {
 		if p.Contains(a) {
 			return ClassAzure
@@ -591,14 +628,17 @@ func (x *tupleExpansion) event(p *parsedTuple) *event.Event {
 	b = strconv.AppendInt(b, ev.Time.Unix(), 10)
 	b = append(b, '|')
 	b = append(b, p.protocol...)
+	// The texts are canonical already: an IPv4 address as written (the
+	// tuple parser reads no other spelling), any other formatted; ports
+	// without leading zeros.
 	b = append(b, '|')
-	b = p.src.AppendTo(b)
+	b = append(b, p.srcIP...)
 	b = append(b, ':')
-	b = strconv.AppendUint(b, uint64(p.srcPortN), 10)
+	b = append(b, p.srcPort...)
 	b = append(b, '>')
-	b = p.dst.AppendTo(b)
+	b = append(b, p.dstIP...)
 	b = append(b, ':')
-	b = strconv.AppendUint(b, uint64(p.dstPortN), 10)
+	b = append(b, p.dstPort...)
 	b = append(b, '|')
 	if p.state != 0 {
 		b = append(b, p.state)

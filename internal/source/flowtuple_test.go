@@ -257,3 +257,65 @@ func TestExpandFlowKeptIsWalked(t *testing.T) {
 		t.Errorf("%d of %d records kept their tuples", kept, len(raws))
 	}
 }
+
+// TestNetworksClassIPv4Numbers: the IPv4 fast path classifies as the
+// prefixes do, at and around every prefix's edges, for mapped addresses
+// too, with a /0 and a /32 configured.
+func TestNetworksClassIPv4Numbers(t *testing.T) {
+	n, err := ParseNetworks(append([]string{"0.0.0.0/0", "203.0.113.7"}, DefaultPrivateRanges...), append([]string{"198.51.100.0/25"}, DefaultAzureServiceRanges...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	slow := func(a netip.Addr) string {
+		a = a.Unmap()
+		for _, p := range n.azure {
+			if p.Contains(a) {
+				return ClassAzure
+			}
+		}
+		for _, p := range n.private {
+			if p.Contains(a) {
+				return ClassPrivate
+			}
+		}
+		return ClassInternet
+	}
+	d := DefaultNetworks()
+	for _, p := range append(append([]netip.Prefix(nil), n.private...), n.azure...) {
+		if !p.Addr().Is4() {
+			continue
+		}
+		first := p.Addr()
+		b := first.As4()
+		v := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+		v |= uint32(1)<<(32-p.Bits()) - 1 // the prefix's last address
+		last := netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
+		for _, a := range []netip.Addr{first, first.Prev(), first.Next(), last, last.Next(), netip.AddrFrom16(first.As16())} {
+			if !a.IsValid() {
+				continue
+			}
+			if got, want := n.Class(a), slow(a); got != want {
+				t.Errorf("%v: %s, the prefixes say %s", a, got, want)
+			}
+		}
+	}
+	for _, s := range []string{"10.255.255.255", "11.0.0.0", "172.15.255.255", "172.32.0.0", "168.63.129.16", "168.63.129.17", "100.127.255.255", "100.128.0.0"} {
+		a := netip.MustParseAddr(s)
+		want := ClassInternet
+		for _, p := range d.azure {
+			if p.Contains(a) {
+				want = ClassAzure
+			}
+		}
+		if want == ClassInternet {
+			for _, p := range d.private {
+				if p.Contains(a) {
+					want = ClassPrivate
+				}
+			}
+		}
+		if got := d.Class(a); got != want {
+			t.Errorf("default %s: %s, want %s", s, got, want)
+		}
+	}
+}
