@@ -319,3 +319,41 @@ func TestNetworksClassIPv4Numbers(t *testing.T) {
 		}
 	}
 }
+
+// TestExpandFlowBoundedAllocs: a record's tuple events come in slabs, and
+// their raw records are not written until asked: allocations per record,
+// not per tuple, whether the parse kept the tuples or they are walked
+// again.
+func TestExpandFlowBoundedAllocs(t *testing.T) {
+	reg := newTestRegistry(t)
+	ev, status, err := reg.Parse(nsgRecord(2000))
+	if status != Parsed {
+		t.Fatal(status, err)
+	}
+	if _, ok := ev.Fields.(*keptTuples); !ok {
+		t.Fatal("the parse kept no tuples")
+	}
+	walked := *ev
+	walked.Fields = nil
+	for name, e := range map[string]*event.Event{"kept": ev, "walked": &walked} {
+		var last *event.Event
+		allocs := testing.AllocsPerRun(5, func() {
+			if err := reg.ExpandFlow(e, func(t *event.Event) error { last = t; return nil }); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if max := float64(2000/tupleSlab + 8); allocs > max {
+			t.Errorf("%s: expanding 2,000 tuples took %.0f allocations, want at most %.0f", name, allocs, max)
+		}
+		if last.Raw != nil {
+			t.Errorf("%s: a tuple event's Raw was written before anything asked", name)
+		}
+		raw := last.Record()
+		if !json.Valid(raw) || !bytes.Contains(raw, []byte(`"dst_port":"443"`)) || &last.Record()[0] != &raw[0] {
+			t.Errorf("%s: Record() = %s (written once?)", name, raw)
+		}
+		if vals, ok := last.Get("src_port"); !ok || vals[0].String() != "3023" {
+			t.Errorf("%s: src_port by path = %v %v", name, vals, ok)
+		}
+	}
+}
