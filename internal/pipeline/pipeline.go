@@ -29,6 +29,11 @@ const (
 	chunkBytes = 16 << 20
 )
 
+// derivedEventBytes is what an event without a raw record of its own (a
+// flow tuple's: it writes one only when asked) counts towards chunkBytes:
+// about the memory the event holds.
+const derivedEventBytes = 1 << 10
+
 // Dead letters go to the sink as they are read, a few at a time: at most
 // deadBatch of them, or deadBatchBytes of their bytes, wait in memory.
 const (
@@ -411,7 +416,11 @@ func (r *run) add(ev *event.Event, ref recordRef) error {
 	r.batch = append(r.batch, ev)
 	r.refs = append(r.refs, ref)
 	r.vTo++
-	r.batchBytes += len(ev.Raw)
+	if ev.Raw != nil {
+		r.batchBytes += len(ev.Raw)
+	} else {
+		r.batchBytes += derivedEventBytes
+	}
 	if len(r.batch) >= r.p.chunkEvents() || r.batchBytes >= chunkBytes {
 		return r.flush()
 	}
