@@ -205,18 +205,25 @@ func (r *Registry) ExpandFlow(ev *event.Event, fn func(*event.Event) error) erro
 	x := tupleExpansion{rec: ev, nets: nets}
 	x.left, _ = strconv.Atoi(ev.Extra["flow.tuples"])
 	vnet := ev.Source == vnetFlowSource.Name
-	var p parsedTuple
-	if kept, ok := ev.Fields.(*keptTuples); ok {
-		for i := range kept.list {
-			kept.parsed(ev.Raw, i, vnet, &p)
-			if err := fn(x.event(&p)); err != nil {
-				return err
-			}
-		}
-		return nil
+	kept, ok := ev.Fields.(*keptTuples)
+	if !ok {
+		return walkFlow(x, vnet, fn)
 	}
+	var p parsedTuple
+	for i := range kept.list {
+		kept.parsed(ev.Raw, i, vnet, &p)
+		if err := fn(x.event(&p)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// walkFlow is ExpandFlow for a record whose tuples the parse did not keep.
+func walkFlow(x tupleExpansion, vnet bool, fn func(*event.Event) error) error {
 	var ferr error
-	err := event.FlowTuples(ev, func(t event.FlowTuple) bool {
+	var p parsedTuple
+	err := event.FlowTuples(x.rec, func(t event.FlowTuple) bool {
 		p.set(&t, vnet)
 		ferr = fn(x.event(&p))
 		return ferr == nil
@@ -273,6 +280,7 @@ const maxKeptTuples = 1 << 14
 type keptTuples struct {
 	list   []keptTuple
 	groups []flowGroup
+	few    [4]flowGroup // groups, when a record has no more
 }
 
 // Field implements event.FieldReader: a flow record's names are in Extra.
@@ -311,13 +319,18 @@ type tupleKeeper struct {
 	keeping        bool
 	list           []keptTuple
 	groups         []flowGroup
+	addFn          func(event.FlowTuple) bool // add
 }
 
-var tupleKeepers = sync.Pool{New: func() any { return new(tupleKeeper) }}
+var tupleKeepers = sync.Pool{New: func() any {
+	k := new(tupleKeeper)
+	k.addFn = k.add // made once: a method value handed on escapes
+	return k
+}}
 
 func (k *tupleKeeper) reset(raw []byte, vnet bool) {
 	clear(k.groups) // drop the last record's strings
-	*k = tupleKeeper{raw: raw, vnet: vnet, keeping: true, list: k.list[:0], groups: k.groups[:0]}
+	*k = tupleKeeper{raw: raw, vnet: vnet, keeping: true, list: k.list[:0], groups: k.groups[:0], addFn: k.addFn}
 }
 
 // release drops what the keeper holds of the record before it is pooled.
@@ -389,7 +402,13 @@ func (k *tupleKeeper) hand(ev *event.Event) {
 	if !k.keeping || k.tuples == 0 || ev.Fields != nil {
 		return
 	}
-	ev.Fields = &keptTuples{list: slices.Clone(k.list), groups: slices.Clone(k.groups)}
+	kept := &keptTuples{list: slices.Clone(k.list)}
+	if len(k.groups) <= len(kept.few) {
+		kept.groups = kept.few[:copy(kept.few[:], k.groups)]
+	} else {
+		kept.groups = slices.Clone(k.groups)
+	}
+	ev.Fields = kept
 }
 
 // parsed returns the kept tuple i as parsedTuple.

@@ -3,6 +3,7 @@ package source
 import (
 	"reflect"
 	"strconv"
+	"unsafe"
 
 	"github.com/azdetect/azdetect/internal/event"
 )
@@ -42,8 +43,7 @@ func parseNSGFlow(raw []byte, ev *event.Event) error {
 		return err
 	}
 	ev.Geo.Region = r.Location.String()
-	ev.Set("flow.version", r.Properties.V.Version.String())
-	return fillFlow(ev, r.SystemID.String(), r.MACAddress.String(), false)
+	return fillFlow(ev, r.SystemID.String(), r.MACAddress.String(), false, "flow.version", r.Properties.V.Version.String())
 }
 
 // fillFlow walks the tuples once, so a record with a broken tuple is
@@ -52,20 +52,28 @@ func parseNSGFlow(raw []byte, ev *event.Event) error {
 // every minute, so a record is read again) and the counts. The tuples it
 // read are kept for ExpandFlow (keepTuples), which then does not read the
 // record again.
-func fillFlow(ev *event.Event, id, mac string, vnet bool) error {
+func fillFlow(ev *event.Event, id, mac string, vnet bool, extra ...string) error {
 	k := tupleKeepers.Get().(*tupleKeeper)
 	defer func() { k.release(); tupleKeepers.Put(k) }()
 	k.reset(ev.Raw, vnet)
-	if err := event.FlowTuples(ev, k.add); err != nil {
+	if err := event.FlowTuples(ev, k.addFn); err != nil {
 		return err
 	}
 	if mac == "" {
 		mac = k.firstMAC
 	}
 	k.hand(ev)
-	ev.SetAll("flow.mac", mac, "flow.tuples", strconv.Itoa(k.tuples), "flow.denied", strconv.Itoa(k.denied))
+	// The record's values in one map, made once.
+	var kv [10]string
+	n := copy(kv[:], extra)
+	n += copy(kv[n:], []string{"flow.mac", mac, "flow.tuples", strconv.Itoa(k.tuples), "flow.denied", strconv.Itoa(k.denied)})
+	ev.SetAll(kv[:n]...)
 	if id != "" {
-		ev.RecordID = id + "/" + mac + "/" + ev.Time.Format("2006-01-02T15:04:05.9999999Z")
+		const stamp = "2006-01-02T15:04:05.9999999Z"
+		b := make([]byte, 0, len(id)+len(mac)+len(stamp)+4) // the fraction is written whole, then trimmed
+		b = append(append(append(append(b, id...), '/'), mac...), '/')
+		b = ev.Time.AppendFormat(b, stamp)
+		ev.RecordID = unsafe.String(unsafe.SliceData(b), len(b))
 	}
 	return nil
 }
