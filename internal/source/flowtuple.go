@@ -151,34 +151,46 @@ func DefaultNetworks() Networks {
 
 // Class returns ClassAzure, ClassPrivate or ClassInternet. An IPv4-mapped
 // IPv6 address is classified as the IPv4 address it holds.
-func (n *Networks) Class(a netip.Addr) string {
+func (n *Networks) Class(a netip.Addr) string { return classNames[n.class(a)] }
+
+// classNames are the classes by class's index.
+var classNames = [...]string{ClassInternet, ClassPrivate, ClassAzure}
+
+const (
+	classInternet uint8 = iota
+	classPrivate
+	classAzure
+)
+
+// class is Class's index in classNames.
+func (n *Networks) class(a netip.Addr) uint8 {
 	a = a.Unmap()
 	if a.Is4() {
 		b := a.As4()
 		v := binary.BigEndian.Uint32(b[:])
 		for _, p := range n.azure4 {
 			if v&p.mask == p.addr {
-				return ClassAzure
+				return classAzure
 			}
 		}
 		for _, p := range n.private4 {
 			if v&p.mask == p.addr {
-				return ClassPrivate
+				return classPrivate
 			}
 		}
-		return ClassInternet
+		return classInternet
 	}
 	for _, p := range n.azure {
 		if p.Contains(a) {
-			return ClassAzure
+			return classAzure
 		}
 	}
 	for _, p := range n.private {
 		if p.Contains(a) {
-			return ClassPrivate
+			return classPrivate
 		}
 	}
-	return ClassInternet
+	return classInternet
 }
 
 // SetNetworks sets the ranges the flow tuple events are classified with
@@ -236,30 +248,32 @@ func walkFlow(x tupleExpansion, vnet bool, fn func(*event.Event) error) error {
 
 // parsedTuple is one tuple as read from its record: what its event is
 // made of, but for what depends on the registry (the address classes).
-// The strings share the record's bytes where the record wrote them as
-// they read.
 type parsedTuple struct {
-	time                                     time.Time
-	src, dst                                 netip.Addr
+	tupleValues
+	time     time.Time
+	src, dst netip.Addr
+}
+
+// tupleValues are what a tuple's event keeps of it: the texts (sharing the
+// record's bytes where the record wrote them as they read) and the flags.
+type tupleValues struct {
 	srcIP, dstIP, srcPort, dstPort, protocol string
 	packetsOut, bytesOut, packetsIn, bytesIn string // "" when not written
 	rule, aclID, mac                         string
-	srcPortN, dstPortN                       uint16
 	vnet, outbound, allowed                  bool
-	state                                    byte // 0 in NSG version 1
+	state                                    byte  // 0 in NSG version 1
+	srcClass, dstClass                       uint8 // in classNames
 }
 
 func (p *parsedTuple) set(t *event.FlowTuple, vnet bool) {
 	w := &t.Written
-	*p = parsedTuple{
-		time: t.Time, src: t.SrcIP, dst: t.DstIP,
+	*p = parsedTuple{time: t.Time, src: t.SrcIP, dst: t.DstIP, tupleValues: tupleValues{
 		srcIP: writtenAddr(t.SrcIP, w[1]), dstIP: writtenAddr(t.DstIP, w[2]),
 		srcPort: writtenUint(uint64(t.SrcPort), w[3]), dstPort: writtenUint(uint64(t.DstPort), w[4]),
 		protocol: t.Protocol,
 		rule:     t.Rule, aclID: t.ACLID, mac: t.MAC,
-		srcPortN: t.SrcPort, dstPortN: t.DstPort,
 		vnet: vnet, outbound: t.Direction != event.FlowInbound, allowed: t.Allowed, state: t.State,
-	}
+	}}
 	if t.HasCounts {
 		p.packetsOut = writtenUint(t.PacketsOut, w[9])
 		p.bytesOut = writtenUint(t.BytesOut, w[10])
@@ -292,18 +306,17 @@ type flowGroup struct{ rule, aclID, mac string }
 // keptTuple is a tuple the parse read: its text is ev.Raw[start:], its
 // fields' lengths lens.
 type keptTuple struct {
-	ms               int64 // the tuple's time, Unix milliseconds
-	src, dst         [16]byte
-	start            uint32
-	group            uint32
-	srcPort, dstPort uint16
-	lens             [13]uint8
-	proto            uint8 // index in keptProtocols; 0: as written
-	state            byte
-	src4, dst4       bool
-	outbound         bool
-	allowed          bool
-	counts           bool
+	ms         int64 // the tuple's time, Unix milliseconds
+	src, dst   [16]byte
+	start      uint32
+	group      uint32
+	lens       [13]uint8
+	proto      uint8 // index in keptProtocols; 0: as written
+	state      byte
+	src4, dst4 bool
+	outbound   bool
+	allowed    bool
+	counts     bool
 }
 
 var keptProtocols = [...]string{"", event.ProtocolTCP, event.ProtocolUDP, event.ProtocolICMP, event.ProtocolICMPv6}
@@ -367,7 +380,7 @@ func (k *tupleKeeper) keep(t *event.FlowTuple) bool {
 	}
 	kt := keptTuple{
 		ms: t.Time.UnixMilli(), src: t.SrcIP.As16(), dst: t.DstIP.As16(), start: uint32(at - base),
-		srcPort: t.SrcPort, dstPort: t.DstPort, state: t.State, src4: t.SrcIP.Is4(), dst4: t.DstIP.Is4(),
+		state: t.State, src4: t.SrcIP.Is4(), dst4: t.DstIP.Is4(),
 		outbound: t.Direction != event.FlowInbound, allowed: t.Allowed, counts: t.HasCounts,
 	}
 	end := int(kt.start)
@@ -421,13 +434,11 @@ func (kept *keptTuples) parsed(raw []byte, i int, vnet bool, p *parsedTuple) {
 		w[j] = shared(raw[at : at+int(n)])
 		at += int(n) + 1
 	}
-	*p = parsedTuple{
-		time: time.UnixMilli(kt.ms).UTC(), src: keptAddr(kt.src, kt.src4), dst: keptAddr(kt.dst, kt.dst4),
+	*p = parsedTuple{time: time.UnixMilli(kt.ms).UTC(), src: keptAddr(kt.src, kt.src4), dst: keptAddr(kt.dst, kt.dst4), tupleValues: tupleValues{
 		srcIP: w[1], dstIP: w[2], srcPort: w[3], dstPort: w[4], protocol: keptProtocols[kt.proto],
 		rule: g.rule, aclID: g.aclID, mac: g.mac,
-		srcPortN: kt.srcPort, dstPortN: kt.dstPort,
 		vnet: vnet, outbound: kt.outbound, allowed: kt.allowed, state: kt.state,
-	}
+	}}
 	if !kt.src4 {
 		p.srcIP = p.src.String()
 	}
@@ -485,11 +496,10 @@ func (x *tupleExpansion) next() *tupleEvent {
 // never asked.
 type tupleEvent struct {
 	ev event.Event
-	parsedTuple
-	srcClass, dstClass string
-	recordTime         time.Time
-	raw                atomic.Pointer[[]byte]
-	buf                [96]byte
+	tupleValues
+	recordTime time.Time
+	raw        atomic.Pointer[[]byte]
+	buf        [96]byte
 }
 
 // Field implements event.FieldReader for the flow.* names: a struct, not
@@ -519,21 +529,21 @@ func (te *tupleEvent) Field(name string) (string, bool) {
 	case "allowed":
 		v = f.allowedText()
 	case "src_class":
-		v = f.srcClass
+		v = classNames[f.srcClass]
 	case "dst_class":
-		v = f.dstClass
+		v = classNames[f.dstClass]
 	case "local_ip":
 		v = pick(f.outbound, f.srcIP, f.dstIP)
 	case "local_port":
 		v = pick(f.outbound, f.srcPort, f.dstPort)
 	case "local_class":
-		v = pick(f.outbound, f.srcClass, f.dstClass)
+		v = classNames[pickClass(f.outbound, f.srcClass, f.dstClass)]
 	case "remote_ip":
 		v = pick(f.outbound, f.dstIP, f.srcIP)
 	case "remote_port":
 		v = pick(f.outbound, f.dstPort, f.srcPort)
 	case "remote_class":
-		v = pick(f.outbound, f.dstClass, f.srcClass)
+		v = classNames[pickClass(f.outbound, f.dstClass, f.srcClass)]
 	case "state":
 		v = f.stateText()
 	case "bytes_out":
@@ -568,11 +578,18 @@ func pick(cond bool, a, b string) string {
 	return b
 }
 
-func (p *parsedTuple) logType() string     { return pick(p.vnet, "vnet", "nsg") }
-func (p *parsedTuple) direction() string   { return pick(p.outbound, "outbound", "inbound") }
-func (p *parsedTuple) allowedText() string { return pick(p.allowed, "true", "false") }
+func pickClass(cond bool, a, b uint8) uint8 {
+	if cond {
+		return a
+	}
+	return b
+}
 
-func (p *parsedTuple) stateText() string {
+func (p *tupleValues) logType() string     { return pick(p.vnet, "vnet", "nsg") }
+func (p *tupleValues) direction() string   { return pick(p.outbound, "outbound", "inbound") }
+func (p *tupleValues) allowedText() string { return pick(p.allowed, "true", "false") }
+
+func (p *tupleValues) stateText() string {
 	if p.state == 0 {
 		return ""
 	}
@@ -609,8 +626,8 @@ func writtenUint(n uint64, written []byte) string {
 func (x *tupleExpansion) event(p *parsedTuple) *event.Event {
 	rec := x.rec
 	te := x.next()
-	te.parsedTuple = *p
-	te.srcClass, te.dstClass = x.nets.Class(p.src), x.nets.Class(p.dst)
+	te.tupleValues = p.tupleValues
+	te.srcClass, te.dstClass = x.nets.class(p.src), x.nets.class(p.dst)
 	te.recordTime = rec.Time
 	ev := &te.ev
 	*ev = event.Event{
@@ -701,7 +718,7 @@ func (te *tupleEvent) appendRaw(b []byte) []byte {
 		{"src_ip", f.srcIP, false}, {"src_port", f.srcPort, false}, {"dst_ip", f.dstIP, false}, {"dst_port", f.dstPort, false},
 		{"protocol", f.protocol, true}, {"direction", f.direction(), false}, {"allowed", f.allowedText(), false}, {"state", f.stateText(), false},
 		{"packets_out", f.packetsOut, false}, {"bytes_out", f.bytesOut, false}, {"packets_in", f.packetsIn, false}, {"bytes_in", f.bytesIn, false},
-		{"src_class", f.srcClass, false}, {"dst_class", f.dstClass, false},
+		{"src_class", classNames[f.srcClass], false}, {"dst_class", classNames[f.dstClass], false},
 	} {
 		if kv.v == "" {
 			continue
