@@ -209,6 +209,7 @@ func TestExpandFlowKeptIsWalked(t *testing.T) {
 		nsg(`"1795169100,fe80::1%eth0,10.20.1.4,51544,3389,T,I,A,C,311,48211,402,1822331"`),
 		nsg(`"1795169100,::ffff:10.0.0.9,10.20.1.4,51544,3389,47,I,A,C,311,48211,402,1822331"`, `"1795169100,45.137.21.9,10.20.1.4,51544,3389,6,I,D,B,,,,"`),
 		nsg(`"0,45.137.21.9,10.20.1.4,51544,3389,T,I,A,C,311,48211,402,1822331"`, `"99999999999999999,45.137.21.9,10.20.1.4,1,3389,u,O,A,C,311,48211,402,1822331"`),
+		[]byte(`{"time":"2026-11-20T10:12:00Z","category":"NetworkSecurityGroupFlowEvent","properties":{"Version":2,"flows":[{"rule":"first","flows":[{"flowTuples":["1795169100,45.137.21.9,10.20.1.4,51544,3389,T,I,A,C,311,48211,402,1822331"]}]}]},"resourceId":"/SUBSCRIPTIONS/3B8E6F21-9A4C-4D7E-B5F2-8C1A0E9D6B47/RESOURCEGROUPS/RG/PROVIDERS/MICROSOFT.NETWORK/NETWORKSECURITYGROUPS/N","PROPERTIES":{"Version":2,"flows":[{"rule":"last","flows":[{"flowTuples":["1795169100,45.137.21.9,10.20.1.4,51544,3389,T,I,A,C,311,48211,402,1822331","1795169100,45.137.21.9,10.20.1.4,51544,22,T,I,A,C,311,48211,402,1822331"]}]}]},"macAddress":"AA"}`),
 		[]byte(`{"time":"2026-11-20T10:12:00Z","category":"NetworkSecurityGroupFlowEvent","resourceId":"/SUBSCRIPTIONS/3B8E6F21-9A4C-4D7E-B5F2-8C1A0E9D6B47/RESOURCEGROUPS/RG/PROVIDERS/MICROSOFT.NETWORK/NETWORKSECURITYGROUPS/N","properties":"{\"Version\":1,\"flows\":[{\"rule\":\"R\",\"flows\":[{\"mac\":\"M\",\"flowTuples\":[\"1795169100,45.137.21.9,10.20.1.4,51544,3389,T,I,A\"]}]}]}"}`),
 	)
 	names := []string{"log_type", "src_ip", "dst_ip", "src_port", "dst_port", "protocol", "direction", "allowed", "src_class", "dst_class",
@@ -238,8 +239,11 @@ func TestExpandFlowKeptIsWalked(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if ev.Layout == nil {
+			t.Fatalf("record %d: no layout kept", i)
+		}
 		walked := *ev
-		walked.Fields = nil
+		walked.Fields, walked.Layout = nil, nil // the walk finds the members itself
 		b, err := reg.Expand(&walked)
 		if err != nil {
 			t.Fatal(err)
