@@ -29,13 +29,19 @@ import (
 // exposed management. One source for NSG and VNet tuples, so one rule covers
 // both logs (flow.log_type tells them apart).
 //
-// ExpandFlow walks Raw with event.FlowTuples one tuple at a time and hands
-// each event to the caller, who evaluates them in chunks: a record of
-// thousands of tuples is never held as thousands of events. A tuple event's
-// Raw is a small JSON document of its own (the alert evidence), not the
-// record.
+// The record's bytes are walked once: the parse reads every tuple (a
+// record with a broken tuple is malformed as a whole) and keeps what it
+// read, without a pointer, and ExpandFlow makes one event per tuple from
+// that and hands it to the caller, who evaluates the events in chunks (the
+// pipeline hands batches on as they fill: a record of thousands of tuples
+// is never held as thousands of events). A record of more tuples than the
+// parse keeps is walked again. Tuple events are allocated a slab at a
+// time; rules read their values from the parsed tuple (event.FieldReader),
+// and a tuple event's raw record, a small JSON document of its own (not
+// the record), is written only when something asks for it (Event.Record:
+// a rule reading it by path or by keyword, a sequence's snapshot).
 //
-// Every tuple event sets these Extra values:
+// Every tuple event answers these names (Event.Fields):
 //
 //	flow.log_type      nsg or vnet
 //	flow.src_ip, flow.dst_ip, flow.src_port, flow.dst_port
