@@ -403,7 +403,7 @@ func (c *fieldCache) get(ev *event.Event, name string) ([]event.Value, bool) {
 			}
 			return []event.Value{event.StringValue(s)}, true
 		}
-		return sharedLookup(ev.Raw, name)
+		return sharedLookup(ev.Record(), name)
 	}
 	if e, ok := c.entries[name]; ok {
 		return e.vals, e.found
@@ -419,7 +419,7 @@ func (c *fieldCache) get(ev *event.Event, name string) ([]event.Value, bool) {
 			v, found = c.singles[n-1:n:n], true
 		}
 	} else {
-		v, found = c.idx.lookupShort(ev.Raw, name)
+		v, found = c.idx.lookupShort(ev.Record(), name)
 	}
 	c.entries[name] = cacheEntry{v, found}
 	return v, found
@@ -467,7 +467,7 @@ func (c *fieldCache) keywordSubjects(ev *event.Event) []subject {
 	if c != nil && c.ev == ev {
 		out = c.keywords[:0]
 	}
-	raw := bytes.TrimSpace(ev.Raw)
+	raw := bytes.TrimSpace(ev.Record())
 	switch {
 	case len(raw) == 0:
 	case raw[0] != '{' && raw[0] != '[':

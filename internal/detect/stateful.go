@@ -510,8 +510,8 @@ func snapshotOf(ev *event.Event, withRaw bool) snapshot {
 			s.Extra[Bounded(n)] = Bounded(ev.Extra[n])
 		}
 	}
-	if withRaw && len(ev.Raw) <= maxSnapshotRaw && json.Valid(ev.Raw) {
-		s.Raw = json.RawMessage(ev.Raw)
+	if raw := ev.Record(); withRaw && len(raw) <= maxSnapshotRaw && json.Valid(raw) {
+		s.Raw = json.RawMessage(raw)
 	}
 	return s
 }

@@ -92,7 +92,9 @@ type Event struct {
 	Geo           Geo
 
 	// Raw is the record exactly as received (JSON for every source but the
-	// semicolon-separated Storage Analytics lines). Rules read it by path.
+	// semicolon-separated Storage Analytics lines). Rules read it by path,
+	// through Record: an event made in numbers (a flow tuple) leaves Raw
+	// nil and writes its record only when something asks (RawRecorder).
 	Raw []byte
 
 	// Extra holds source-specific normalised values a source wants rules to
@@ -123,6 +125,27 @@ type Event struct {
 // is not searched for one).
 type FieldReader interface {
 	Field(name string) (value string, ok bool)
+}
+
+// RawRecorder is a FieldReader that writes its event's raw record on
+// demand: a flow tuple's event reads its values from the parsed tuple, and
+// few tuples are ever read by path or kept as a snapshot, so the JSON
+// document is not written for each of them.
+type RawRecorder interface {
+	// RawRecord returns the event's record; the same bytes on each call,
+	// never to be written, safe to call from several goroutines.
+	RawRecord() []byte
+}
+
+// Record returns the event's raw record: Raw, or the record its Fields
+// write when Raw is nil (RawRecorder).
+func (e *Event) Record() []byte {
+	if e.Raw == nil && e.Fields != nil {
+		if r, ok := e.Fields.(RawRecorder); ok {
+			return r.RawRecord()
+		}
+	}
+	return e.Raw
 }
 
 // Set stores a source-specific normalised value readable by Get(name).
@@ -278,7 +301,7 @@ func (e *Event) Get(name string) (vals []Value, found bool) {
 		}
 		return []Value{StringValue(v)}, true
 	}
-	return Lookup(e.Raw, name)
+	return Lookup(e.Record(), name)
 }
 
 // Summary fields: a short label for the actor, for alerts and logs.

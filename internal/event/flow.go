@@ -91,19 +91,21 @@ func FlowTuples(ev *Event, fn func(t FlowTuple) bool) error {
 		return ErrNotFlowRecord // a text line, or not a record at all
 	}
 	var props, records, mac []byte
-	err := ObjectEach(ev.Raw, func(key, val []byte) bool {
-		switch {
-		case keyIs(key, "properties"):
-			props = val
-		case keyIs(key, "flowRecords"):
-			records = val
-		case keyIs(key, "macAddress"):
-			mac = val
+	if !topMembers(ev, &props, &records, &mac) {
+		err := ObjectEach(ev.Raw, func(key, val []byte) bool {
+			switch {
+			case keyIs(key, "properties"):
+				props = val
+			case keyIs(key, "flowRecords"):
+				records = val
+			case keyIs(key, "macAddress"):
+				mac = val
+			}
+			return true
+		})
+		if err != nil {
+			return err
 		}
-		return true
-	})
-	if err != nil {
-		return err
 	}
 	w := flowWalker{fn: fn, mac: plainString(mac)}
 	switch {
@@ -115,6 +117,35 @@ func FlowTuples(ev *Event, fn func(t FlowTuple) bool) error {
 		return ErrNotFlowRecord
 	}
 	return w.err
+}
+
+// topMembers finds the record's members from the layout its decoder kept
+// (the last of each name, as ObjectEach's walk would), without walking the
+// record's bytes once more to find where its tuples end. It reports false
+// when there is no layout of the record's own object.
+func topMembers(ev *Event, props, records, mac *[]byte) bool {
+	l, raw := ev.Layout, ev.Raw
+	if l == nil || len(l.Objects) == 0 || int(l.Objects[0]) != SkipSpace(raw, 0) {
+		return false
+	}
+	for _, m := range l.Members {
+		if m.Object != 0 {
+			continue
+		}
+		if m.KeyStart < 1 || m.KeyEnd < m.KeyStart || m.ValEnd < m.ValStart || int(m.ValEnd) > len(raw) || int(m.KeyEnd) >= len(raw) {
+			return false
+		}
+		key, val := raw[m.KeyStart-1:m.KeyEnd+1], raw[m.ValStart:m.ValEnd]
+		switch {
+		case keyIs(key, "properties"):
+			*props = val
+		case keyIs(key, "flowRecords"):
+			*records = val
+		case keyIs(key, "macAddress"):
+			*mac = val
+		}
+	}
+	return true
 }
 
 // flowWalker carries the state of one walk through nested callbacks.

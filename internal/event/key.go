@@ -50,7 +50,7 @@ func (e *Event) keyDigits(b *[16]byte) {
 		h = (h ^ 0) * fnvPrime64
 		h = fnvString(h, e.RecordID)
 	} else {
-		h = hashBytes(h, e.Raw)
+		h = hashBytes(h, e.Record())
 	}
 	const hexDigits = "0123456789abcdef"
 	for i := 15; i >= 0; i-- {

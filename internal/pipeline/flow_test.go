@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/azdetect/azdetect/internal/alert"
+	"github.com/azdetect/azdetect/internal/source"
 )
 
 // TestRunExpandsFlowTuples: a flow record of more tuples than one chunk is
@@ -48,5 +49,53 @@ func TestRunExpandsFlowTuples(t *testing.T) {
 			titles = append(titles, a.Title)
 		}
 		t.Errorf("%d port-scan alerts, want 1 (alerts: %v)", scans, titles)
+	}
+}
+
+// TestExpandFlowHandsBatchesOn: the tuples of one record are handed on in
+// batches of the producer's size as they are made, not held until the
+// record ends (a record of millions of tuples would hold millions of
+// events), numbered from 1 across the batches.
+func TestExpandFlowHandsBatchesOn(t *testing.T) {
+	const n = 20*producedEvents + 7
+	var b strings.Builder
+	b.WriteString(`{"time":"2026-11-20T10:33:00.2210000Z","systemId":"c1d2e3f4-a5b6-4c7d-8e9f-0a1b2c3d4e5f","macAddress":"000D3A2B4C6E","category":"NetworkSecurityGroupFlowEvent","resourceId":"/SUBSCRIPTIONS/3B8E6F21-9A4C-4D7E-B5F2-8C1A0E9D6B47/RESOURCEGROUPS/RG/PROVIDERS/MICROSOFT.NETWORK/NETWORKSECURITYGROUPS/NSG","operationName":"NetworkSecurityGroupFlowEvents","properties":{"Version":2,"flows":[{"rule":"DefaultRule_DenyAllInBound","flows":[{"mac":"000D3A2B4C6E","flowTuples":[`)
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `"%d,10.20.1.4,10.20.2.5,%d,%d,T,I,D,B,,,,"`, 1795170600+i%300, 40000+i%20000, 1+i%60000)
+	}
+	b.WriteString(`]}]}]}}`)
+	raw := []byte(b.String())
+
+	p := newPipeline(t, &alert.Collector{}, &keep{})
+	ev, status, err := p.opts.Registry.Parse(raw)
+	if status != source.Parsed {
+		t.Fatal(status, err)
+	}
+	var batches, tuples, most int
+	emit := func(b *produced) error {
+		batches++
+		most = max(most, len(b.items))
+		for _, it := range b.items {
+			if it.kind == itemTuple {
+				tuples++
+				if it.sub != tuples {
+					t.Fatalf("tuple %d numbered %d", tuples, it.sub)
+				}
+			}
+		}
+		return nil
+	}
+	pr := newProducer(context.Background(), p, emit, producedEvents)
+	if err := pr.record(source.Record{Bytes: raw, Length: int64(len(raw))}, ev, status, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := emit(pr.end(nil)); err != nil {
+		t.Fatal(err)
+	}
+	if tuples != n || batches < n/producedEvents || most > producedEvents+1 {
+		t.Errorf("%d tuples in %d batches of at most %d items, want %d in batches of at most %d", tuples, batches, most, n, producedEvents+1)
 	}
 }

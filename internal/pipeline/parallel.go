@@ -81,8 +81,8 @@ type item struct {
 	sub            int   // a tuple's number in its record, from 1
 	offset, length int64 // the record's place in the body
 	ev             *event.Event
-	raw            []byte // a tuple's flow record
-	dead           alert.Dead
+	raw            []byte      // a tuple's flow record
+	dead           *alert.Dead // the dead letter of an item that is one
 }
 
 // produced is a batch of items and the verdicts of their events (in item
@@ -134,7 +134,7 @@ func (pr *producer) record(rec source.Record, ev *event.Event, status source.Sta
 	switch {
 	case rec.Err != nil:
 		it.kind = itemMalformed
-		it.dead = alert.NewDead(alert.DeadMalformed, "", rec.Index, rec.Offset, rec.Length, "", rec.Err.Error(), rec.Bytes)
+		it.dead = newDead(alert.DeadMalformed, rec, "", rec.Err.Error())
 	case status == source.Parsed:
 		it.kind, it.ev = itemParsed, ev
 		pr.cur.items = append(pr.cur.items, it)
@@ -142,14 +142,16 @@ func (pr *producer) record(rec source.Record, ev *event.Event, status source.Sta
 		if source.IsFlow(ev) {
 			// One event per tuple, evaluated in chunks (flowtuple.go).
 			if err := pr.expandFlow(ev, rec); err != nil {
-				pr.fatal = err
+				if pr.fatal == nil {
+					pr.fatal = err
+				}
 				return errStopped
 			}
 		}
 		return pr.full()
 	case status == source.Unrecognised:
 		it.kind = itemUnrecognised
-		it.dead = alert.NewDead(alert.DeadUnrecognised, "", rec.Index, rec.Offset, rec.Length, "", reasonUnrecognised, rec.Bytes)
+		it.dead = newDead(alert.DeadUnrecognised, rec, "", reasonUnrecognised)
 	default:
 		it.kind = itemMalformed
 		name := ""
@@ -161,23 +163,35 @@ func (pr *producer) record(rec source.Record, ev *event.Event, status source.Sta
 		if err != nil {
 			reason = err.Error()
 		}
-		it.dead = alert.NewDead(alert.DeadMalformed, "", rec.Index, rec.Offset, rec.Length, name, reason, rec.Bytes)
+		it.dead = newDead(alert.DeadMalformed, rec, name, reason)
 	}
 	pr.cur.items = append(pr.cur.items, it)
 	return pr.full()
 }
 
+// newDead is the dead letter of rec, but for its origin and index.
+func newDead(kind string, rec source.Record, name, reason string) *alert.Dead {
+	d := alert.NewDead(kind, "", rec.Index, rec.Offset, rec.Length, name, reason, rec.Bytes)
+	return &d
+}
+
 // reasonUnrecognised is the reason of an unrecognised record's dead letter.
 const reasonUnrecognised = "unrecognised: no source claims this record"
 
-// expandFlow adds the tuples of a flow record; a panic while expanding
-// them dead-letters the record (the tuples before it stand).
+// expandFlow adds the tuples of a flow record, handing batches on as they
+// fill: a record of a million tuples is never held as a million events. A
+// panic while expanding them dead-letters the record (the tuples before it
+// stand).
 func (pr *producer) expandFlow(ev *event.Event, rec source.Record) (err error) {
+	emitting := false
 	defer func() {
 		if p := recover(); p != nil {
-			pr.cur.items = append(pr.cur.items, item{kind: itemRejected, index: rec.Index, offset: rec.Offset, length: rec.Length,
-				dead: alert.NewDead(alert.DeadRejected, "", rec.Index, rec.Offset, rec.Length, ev.Source,
-					fmt.Sprintf("expand flow tuples: %v: %v", source.ErrParserPanic, p), ev.Raw)})
+			if emitting {
+				panic(p) // not the expansion's: the batch's consumer
+			}
+			d := alert.NewDead(alert.DeadRejected, "", rec.Index, rec.Offset, rec.Length, ev.Source,
+				fmt.Sprintf("expand flow tuples: %v: %v", source.ErrParserPanic, p), ev.Raw)
+			pr.cur.items = append(pr.cur.items, item{kind: itemRejected, index: rec.Index, offset: rec.Offset, length: rec.Length, dead: &d})
 			err = nil
 		}
 	}()
@@ -187,7 +201,10 @@ func (pr *producer) expandFlow(ev *event.Event, rec source.Record) (err error) {
 		pr.cur.items = append(pr.cur.items, item{kind: itemTuple, index: rec.Index, sub: sub, offset: rec.Offset,
 			length: rec.Length, ev: t, raw: ev.Raw})
 		pr.events = append(pr.events, t)
-		return nil
+		emitting = true
+		err := pr.full()
+		emitting = false
+		return err
 	})
 }
 
@@ -200,7 +217,9 @@ func (pr *producer) full() error {
 		return err
 	}
 	b := pr.cur
-	pr.cur, pr.events, pr.bytes = &produced{cut: -1}, nil, 0
+	// The next batch fills to the limit, give or take a record.
+	pr.cur = &produced{cut: -1, items: make([]item, 0, pr.limit+1)}
+	pr.events, pr.bytes = make([]*event.Event, 0, pr.limit+1), 0
 	if err := pr.emit(b); err != nil {
 		pr.fatal = err
 		return errStopped

@@ -29,6 +29,11 @@ const (
 	chunkBytes = 16 << 20
 )
 
+// derivedEventBytes is what an event without a raw record of its own (a
+// flow tuple's: it writes one only when asked) counts towards chunkBytes:
+// about the memory the event holds.
+const derivedEventBytes = 1 << 10
+
 // Dead letters go to the sink as they are read, a few at a time: at most
 // deadBatch of them, or deadBatchBytes of their bytes, wait in memory.
 const (
@@ -354,7 +359,7 @@ func (r *run) take(in *input, b *produced) error {
 			continue
 		case itemRejected:
 			r.rep.Rejected++
-			d := it.dead
+			d := *it.dead
 			d.Origin, d.Index = in.origin, index
 			if err := r.kill(d, true); err != nil {
 				return err
@@ -376,14 +381,14 @@ func (r *run) take(in *input, b *produced) error {
 		case itemUnrecognised:
 			r.rep.Unrecognised++
 			zerolog.Ctx(r.ctx).Debug().Str("origin", in.origin).Int("index", index).Msg("record not recognised")
-			d := it.dead
+			d := *it.dead
 			d.Origin, d.Index = in.origin, index
 			if err := r.kill(d, false); err != nil {
 				return err
 			}
 		case itemMalformed:
 			r.rep.Malformed++
-			d := it.dead
+			d := *it.dead
 			d.Origin, d.Index = in.origin, index
 			if err := r.kill(d, true); err != nil {
 				return err
@@ -411,7 +416,11 @@ func (r *run) add(ev *event.Event, ref recordRef) error {
 	r.batch = append(r.batch, ev)
 	r.refs = append(r.refs, ref)
 	r.vTo++
-	r.batchBytes += len(ev.Raw)
+	if ev.Raw != nil {
+		r.batchBytes += len(ev.Raw)
+	} else {
+		r.batchBytes += derivedEventBytes
+	}
 	if len(r.batch) >= r.p.chunkEvents() || r.batchBytes >= chunkBytes {
 		return r.flush()
 	}

@@ -1,12 +1,15 @@
 package source
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -26,13 +29,19 @@ import (
 // exposed management. One source for NSG and VNet tuples, so one rule covers
 // both logs (flow.log_type tells them apart).
 //
-// ExpandFlow walks Raw with event.FlowTuples one tuple at a time and hands
-// each event to the caller, who evaluates them in chunks: a record of
-// thousands of tuples is never held as thousands of events. A tuple event's
-// Raw is a small JSON document of its own (the alert evidence), not the
-// record.
+// The record's bytes are walked once: the parse reads every tuple (a
+// record with a broken tuple is malformed as a whole) and keeps what it
+// read, without a pointer, and ExpandFlow makes one event per tuple from
+// that and hands it to the caller, who evaluates the events in chunks (the
+// pipeline hands batches on as they fill: a record of thousands of tuples
+// is never held as thousands of events). A record of more tuples than the
+// parse keeps is walked again. Tuple events are allocated a slab at a
+// time; rules read their values from the parsed tuple (event.FieldReader),
+// and a tuple event's raw record, a small JSON document of its own (not
+// the record), is written only when something asks for it (Event.Record:
+// a rule reading it by path or by keyword, a sequence's snapshot).
 //
-// Every tuple event sets these Extra values:
+// Every tuple event answers these names (Event.Fields):
 //
 //	flow.log_type      nsg or vnet
 //	flow.src_ip, flow.dst_ip, flow.src_port, flow.dst_port
@@ -75,9 +84,29 @@ var DefaultPrivateRanges = []string{
 var DefaultAzureServiceRanges = []string{"168.63.129.16/32", "169.254.169.254/32"}
 
 // Networks classifies addresses for the flow tuple events. The prefixes
-// are parsed once, at start.
+// are parsed once, at start; the IPv4 ones are also kept as masked
+// numbers, for the addresses of most tuples.
 type Networks struct {
-	private, azure []netip.Prefix
+	private, azure   []netip.Prefix
+	private4, azure4 []prefix4
+}
+
+// prefix4 is an IPv4 prefix as numbers: a is in it when a&mask == addr.
+type prefix4 struct{ addr, mask uint32 }
+
+func prefixes4(list []netip.Prefix) []prefix4 {
+	var out []prefix4
+	for _, p := range list {
+		if p.Addr().Is4() {
+			a := p.Addr().As4()
+			mask := uint32(0)
+			if p.Bits() > 0 {
+				mask = ^uint32(0) << (32 - p.Bits())
+			}
+			out = append(out, prefix4{binary.BigEndian.Uint32(a[:]) & mask, mask})
+		}
+	}
+	return out
 }
 
 // ParseNetworks parses the private and Azure service ranges (CIDR, or a
@@ -107,6 +136,7 @@ func ParseNetworks(private, azure []string) (Networks, error) {
 	}
 	n.private = parse(private, "private range")
 	n.azure = parse(azure, "Azure service range")
+	n.private4, n.azure4 = prefixes4(n.private), prefixes4(n.azure)
 	return n, errors.Join(errs...)
 }
 
@@ -127,19 +157,46 @@ func DefaultNetworks() Networks {
 
 // Class returns ClassAzure, ClassPrivate or ClassInternet. An IPv4-mapped
 // IPv6 address is classified as the IPv4 address it holds.
-func (n Networks) Class(a netip.Addr) string {
+func (n *Networks) Class(a netip.Addr) string { return classNames[n.class(a)] }
+
+// classNames are the classes by class's index.
+var classNames = [...]string{ClassInternet, ClassPrivate, ClassAzure}
+
+const (
+	classInternet uint8 = iota
+	classPrivate
+	classAzure
+)
+
+// class is Class's index in classNames.
+func (n *Networks) class(a netip.Addr) uint8 {
 	a = a.Unmap()
+	if a.Is4() {
+		b := a.As4()
+		v := binary.BigEndian.Uint32(b[:])
+		for _, p := range n.azure4 {
+			if v&p.mask == p.addr {
+				return classAzure
+			}
+		}
+		for _, p := range n.private4 {
+			if v&p.mask == p.addr {
+				return classPrivate
+			}
+		}
+		return classInternet
+	}
 	for _, p := range n.azure {
 		if p.Contains(a) {
-			return ClassAzure
+			return classAzure
 		}
 	}
 	for _, p := range n.private {
 		if p.Contains(a) {
-			return ClassPrivate
+			return classPrivate
 		}
 	}
-	return ClassInternet
+	return classInternet
 }
 
 // SetNetworks sets the ranges the flow tuple events are classified with
@@ -155,27 +212,38 @@ func IsFlow(ev *event.Event) bool {
 // ExpandFlow calls fn with one event per tuple of the flow-log record ev,
 // in the order written, until fn returns an error, which it returns. The
 // events share nothing with each other and may be kept (their values are
-// taken from ev.Raw, which is never written).
+// taken from ev.Raw, which is never written). The tuples come from the
+// parse's walk when it kept them (a record of up to maxKeptTuples), else
+// from a walk of ev.Raw.
 func (r *Registry) ExpandFlow(ev *event.Event, fn func(*event.Event) error) error {
 	nets := r.nets
 	if nets == nil {
 		nets = defaultNetworks()
 	}
-	x := tupleExpansion{rec: ev, nets: nets, logType: "nsg"}
-	if ev.Source == vnetFlowSource.Name {
-		x.logType = "vnet"
+	x := tupleExpansion{rec: ev, nets: nets}
+	x.left, _ = strconv.Atoi(ev.Extra["flow.tuples"])
+	vnet := ev.Source == vnetFlowSource.Name
+	kept, ok := ev.Fields.(*keptTuples)
+	if !ok {
+		return walkFlow(x, vnet, fn)
 	}
-	x.recordTime = ev.Time.AppendFormat(nil, time.RFC3339Nano)
-	x.recordID = ev.RecordID
-	if x.recordID == "" {
-		x.recordID = ev.Key() // a hash of the record: tuples still get ids of their own
+	var p parsedTuple
+	for i := range kept.list {
+		kept.parsed(ev.Raw, i, vnet, &p)
+		if err := fn(x.event(&p)); err != nil {
+			return err
+		}
 	}
+	return nil
+}
+
+// walkFlow is ExpandFlow for a record whose tuples the parse did not keep.
+func walkFlow(x tupleExpansion, vnet bool, fn func(*event.Event) error) error {
 	var ferr error
-	i := 0
-	err := event.FlowTuples(ev, func(t event.FlowTuple) bool {
-		te := x.event(&t, i)
-		i++
-		ferr = fn(te)
+	var p parsedTuple
+	err := event.FlowTuples(x.rec, func(t event.FlowTuple) bool {
+		p.set(&t, vnet)
+		ferr = fn(x.event(&p))
 		return ferr == nil
 	})
 	if ferr != nil {
@@ -184,45 +252,274 @@ func (r *Registry) ExpandFlow(ev *event.Event, fn func(*event.Event) error) erro
 	return err
 }
 
+// parsedTuple is one tuple as read from its record: what its event is
+// made of, but for what depends on the registry (the address classes).
+type parsedTuple struct {
+	tupleValues
+	time     time.Time
+	src, dst netip.Addr
+}
+
+// tupleValues are what a tuple's event keeps of it: the texts (sharing the
+// record's bytes where the record wrote them as they read) and the flags.
+type tupleValues struct {
+	srcIP, dstIP, srcPort, dstPort, protocol string
+	packetsOut, bytesOut, packetsIn, bytesIn string // "" when not written
+	rule, aclID, mac                         string
+	vnet, outbound, allowed                  bool
+	state                                    byte  // 0 in NSG version 1
+	srcClass, dstClass                       uint8 // in classNames
+}
+
+func (p *parsedTuple) set(t *event.FlowTuple, vnet bool) {
+	w := &t.Written
+	*p = parsedTuple{time: t.Time, src: t.SrcIP, dst: t.DstIP, tupleValues: tupleValues{
+		srcIP: writtenAddr(t.SrcIP, w[1]), dstIP: writtenAddr(t.DstIP, w[2]),
+		srcPort: writtenUint(uint64(t.SrcPort), w[3]), dstPort: writtenUint(uint64(t.DstPort), w[4]),
+		protocol: t.Protocol,
+		rule:     t.Rule, aclID: t.ACLID, mac: t.MAC,
+		vnet: vnet, outbound: t.Direction != event.FlowInbound, allowed: t.Allowed, state: t.State,
+	}}
+	if t.HasCounts {
+		p.packetsOut = writtenUint(t.PacketsOut, w[9])
+		p.bytesOut = writtenUint(t.BytesOut, w[10])
+		p.packetsIn = writtenUint(t.PacketsIn, w[11])
+		p.bytesIn = writtenUint(t.BytesIn, w[12])
+	}
+}
+
+// maxKeptTuples is how many tuples of one record the parse keeps for
+// ExpandFlow (some 70 bytes each); a record of more is walked again.
+const maxKeptTuples = 1 << 14
+
+// keptTuples are the tuples the parse read, held by the record's event
+// (its Fields, which answers no name) until ExpandFlow makes their events.
+// A kept tuple holds no pointer (where its text is in the record, and the
+// values parsed from it): the garbage collector neither scans the list
+// nor pays a write barrier for filling it.
+type keptTuples struct {
+	list   []keptTuple
+	groups []flowGroup
+	few    [4]flowGroup // groups, when a record has no more
+}
+
+// Field implements event.FieldReader: a flow record's names are in Extra.
+func (*keptTuples) Field(string) (string, bool) { return "", false }
+
+// flowGroup is what the tuples of one group share.
+type flowGroup struct{ rule, aclID, mac string }
+
+// keptTuple is a tuple the parse read: its text is ev.Raw[start:], its
+// fields' lengths lens.
+type keptTuple struct {
+	ms         int64 // the tuple's time, Unix milliseconds
+	src, dst   [16]byte
+	start      uint32
+	group      uint32
+	lens       [13]uint8
+	proto      uint8 // index in keptProtocols; 0: as written
+	state      byte
+	src4, dst4 bool
+	outbound   bool
+	allowed    bool
+	counts     bool
+}
+
+var keptProtocols = [...]string{"", event.ProtocolTCP, event.ProtocolUDP, event.ProtocolICMP, event.ProtocolICMPv6}
+
+// tupleKeeper is the parse's walk over a record's tuples: it counts them
+// and keeps them (up to maxKeptTuples) in buffers reused from record to
+// record.
+type tupleKeeper struct {
+	raw            []byte
+	vnet           bool
+	tuples, denied int
+	firstMAC       string
+	keeping        bool
+	list           []keptTuple
+	groups         []flowGroup
+	addFn          func(event.FlowTuple) bool // add
+}
+
+var tupleKeepers = sync.Pool{New: func() any {
+	k := new(tupleKeeper)
+	k.addFn = k.add // made once: a method value handed on escapes
+	return k
+}}
+
+func (k *tupleKeeper) reset(raw []byte, vnet bool) {
+	clear(k.groups) // drop the last record's strings
+	*k = tupleKeeper{raw: raw, vnet: vnet, keeping: true, list: k.list[:0], groups: k.groups[:0], addFn: k.addFn}
+}
+
+// release drops what the keeper holds of the record before it is pooled.
+func (k *tupleKeeper) release() {
+	clear(k.groups)
+	k.raw, k.firstMAC, k.groups = nil, "", k.groups[:0]
+}
+
+func (k *tupleKeeper) add(t event.FlowTuple) bool {
+	k.tuples++
+	if !t.Allowed {
+		k.denied++
+	}
+	if k.firstMAC == "" {
+		k.firstMAC = t.MAC
+	}
+	if k.keeping {
+		k.keeping = k.tuples <= maxKeptTuples && k.keep(&t)
+	}
+	return true
+}
+
+// keep adds t to the list when it can be made again from the record's
+// bytes and the numbers: its text is the record's own (no escape), its
+// fields are short, its numbers written without leading zeros and its
+// addresses have no zone. Anything else (never seen in a real log) and
+// the record's tuples are walked again by ExpandFlow instead.
+func (k *tupleKeeper) keep(t *event.FlowTuple) bool {
+	w := &t.Written
+	base := uintptr(unsafe.Pointer(unsafe.SliceData(k.raw)))
+	at := uintptr(unsafe.Pointer(unsafe.SliceData(w[0])))
+	if len(w[0]) == 0 || at < base || at >= base+uintptr(len(k.raw)) || t.SrcIP.Zone() != "" || t.DstIP.Zone() != "" {
+		return false
+	}
+	kt := keptTuple{
+		ms: t.Time.UnixMilli(), src: t.SrcIP.As16(), dst: t.DstIP.As16(), start: uint32(at - base),
+		state: t.State, src4: t.SrcIP.Is4(), dst4: t.DstIP.Is4(),
+		outbound: t.Direction != event.FlowInbound, allowed: t.Allowed, counts: t.HasCounts,
+	}
+	end := int(kt.start)
+	for i, f := range w {
+		if len(f) > 255 || (i >= 3 && len(f) > 1 && f[0] == '0') {
+			return false
+		}
+		kt.lens[i] = uint8(len(f))
+		end += len(f) + 1
+	}
+	if end-1 > len(k.raw) {
+		return false
+	}
+	for i, p := range keptProtocols {
+		if i > 0 && t.Protocol == p {
+			kt.proto = uint8(i)
+		}
+	}
+	if kt.proto == 0 && t.Protocol != string(w[5]) {
+		return false
+	}
+	if g := len(k.groups) - 1; g < 0 || k.groups[g] != (flowGroup{t.Rule, t.ACLID, t.MAC}) {
+		k.groups = append(k.groups, flowGroup{t.Rule, t.ACLID, t.MAC})
+	}
+	kt.group = uint32(len(k.groups) - 1)
+	k.list = append(k.list, kt)
+	return true
+}
+
+// hand gives ev the tuples kept, when they are all there.
+func (k *tupleKeeper) hand(ev *event.Event) {
+	if !k.keeping || k.tuples == 0 || ev.Fields != nil {
+		return
+	}
+	kept := &keptTuples{list: slices.Clone(k.list)}
+	if len(k.groups) <= len(kept.few) {
+		kept.groups = kept.few[:copy(kept.few[:], k.groups)]
+	} else {
+		kept.groups = slices.Clone(k.groups)
+	}
+	ev.Fields = kept
+}
+
+// parsed returns the kept tuple i as parsedTuple.
+func (kept *keptTuples) parsed(raw []byte, i int, vnet bool, p *parsedTuple) {
+	kt := &kept.list[i]
+	g := &kept.groups[kt.group]
+	var w [13]string
+	at := int(kt.start)
+	for j, n := range kt.lens {
+		w[j] = shared(raw[at : at+int(n)])
+		at += int(n) + 1
+	}
+	*p = parsedTuple{time: time.UnixMilli(kt.ms).UTC(), src: keptAddr(kt.src, kt.src4), dst: keptAddr(kt.dst, kt.dst4), tupleValues: tupleValues{
+		srcIP: w[1], dstIP: w[2], srcPort: w[3], dstPort: w[4], protocol: keptProtocols[kt.proto],
+		rule: g.rule, aclID: g.aclID, mac: g.mac,
+		vnet: vnet, outbound: kt.outbound, allowed: kt.allowed, state: kt.state,
+	}}
+	if !kt.src4 {
+		p.srcIP = p.src.String()
+	}
+	if !kt.dst4 {
+		p.dstIP = p.dst.String()
+	}
+	if kt.proto == 0 {
+		p.protocol = w[5]
+	}
+	if kt.counts {
+		p.packetsOut, p.bytesOut, p.packetsIn, p.bytesIn = w[9], w[10], w[11], w[12]
+	}
+}
+
+func keptAddr(a [16]byte, is4 bool) netip.Addr {
+	if is4 {
+		return netip.AddrFrom4([4]byte(a[12:]))
+	}
+	return netip.AddrFrom16(a)
+}
+
+// tupleSlab is how many tuple events are allocated together at most: the
+// tuples of a usual record (a few dozen) are one allocation, and a record
+// of millions of tuples never holds more than one slab unused.
+const tupleSlab = 64
+
 // tupleExpansion is what the tuple events of one record share.
 type tupleExpansion struct {
-	rec        *event.Event
-	nets       *Networks
-	logType    string
-	recordTime []byte // rec.Time in RFC 3339
-	recordID   string
-	recordPart []byte // the record's part of every tuple's raw record
+	rec  *event.Event
+	nets *Networks
+	slab []tupleEvent // allocated and not yet handed out
+	left int          // tuples of the record (flow.tuples) no slab was allocated for yet
 }
 
-// tupleEvent is a tuple's event, its flow.* values and the room of its
-// Target, RecordID and raw record, allocated as one (a tuple's raw record
-// is some 500 to 650 bytes: the room holds the usual ones whole).
+// next returns a zeroed tuple event, taken from the current slab.
+func (x *tupleExpansion) next() *tupleEvent {
+	if len(x.slab) == 0 {
+		n := tupleSlab
+		if x.left > 0 {
+			n = min(x.left, tupleSlab)
+			x.left -= n
+		}
+		x.slab = make([]tupleEvent, n)
+	}
+	te := &x.slab[0]
+	x.slab = x.slab[1:]
+	return te
+}
+
+// tupleEvent is a tuple's event and its flow.* values (it is the event's
+// Fields: event.FieldReader and event.RawRecorder), with the room of its
+// Target and RecordID. Its raw record, a small JSON document of the
+// tuple's values (alert evidence of a sequence, or a rule reading a tuple
+// by path), is written the first time it is asked for: most tuples are
+// never asked.
 type tupleEvent struct {
-	ev  event.Event
-	f   tupleFields
-	buf [768]byte
+	ev event.Event
+	tupleValues
+	recordTime time.Time
+	raw        atomic.Pointer[[]byte]
+	buf        [96]byte
 }
 
-// tupleFields are the flow.* values of a tuple event (event.FieldReader):
-// a struct, not a map, because tuples come by the thousand. The strings
-// share the record's bytes where the record wrote them as they read.
-type tupleFields struct {
-	logType, srcIP, dstIP, srcPort, dstPort, protocol, direction, allowed string
-	srcClass, dstClass, localIP, localPort, localClass                    string
-	remoteIP, remotePort, remoteClass, state                              string
-	bytesOut, bytesIn, packetsOut, packetsIn, bytesSent, bytesReceived    string
-	rule, aclID, mac                                                      string
-}
-
-// Field implements event.FieldReader for the flow.* names.
-func (f *tupleFields) Field(name string) (string, bool) {
+// Field implements event.FieldReader for the flow.* names: a struct, not
+// a map, because tuples come by the thousand. The names that depend on the
+// direction (local, remote, sent, received) are worked out when read.
+func (te *tupleEvent) Field(name string) (string, bool) {
 	if len(name) < 6 || name[:5] != "flow." {
 		return "", false
 	}
+	f := te
 	var v string
 	switch name[5:] {
 	case "log_type":
-		v = f.logType
+		v = f.logType()
 	case "src_ip":
 		v = f.srcIP
 	case "dst_ip":
@@ -234,27 +531,27 @@ func (f *tupleFields) Field(name string) (string, bool) {
 	case "protocol":
 		v = f.protocol
 	case "direction":
-		v = f.direction
+		v = f.direction()
 	case "allowed":
-		v = f.allowed
+		v = f.allowedText()
 	case "src_class":
-		v = f.srcClass
+		v = classNames[f.srcClass]
 	case "dst_class":
-		v = f.dstClass
+		v = classNames[f.dstClass]
 	case "local_ip":
-		v = f.localIP
+		v = pick(f.outbound, f.srcIP, f.dstIP)
 	case "local_port":
-		v = f.localPort
+		v = pick(f.outbound, f.srcPort, f.dstPort)
 	case "local_class":
-		v = f.localClass
+		v = classNames[pickClass(f.outbound, f.srcClass, f.dstClass)]
 	case "remote_ip":
-		v = f.remoteIP
+		v = pick(f.outbound, f.dstIP, f.srcIP)
 	case "remote_port":
-		v = f.remotePort
+		v = pick(f.outbound, f.dstPort, f.srcPort)
 	case "remote_class":
-		v = f.remoteClass
+		v = classNames[pickClass(f.outbound, f.dstClass, f.srcClass)]
 	case "state":
-		v = f.state
+		v = f.stateText()
 	case "bytes_out":
 		v = f.bytesOut
 	case "bytes_in":
@@ -263,10 +560,10 @@ func (f *tupleFields) Field(name string) (string, bool) {
 		v = f.packetsOut
 	case "packets_in":
 		v = f.packetsIn
-	case "bytes_sent":
-		v = f.bytesSent
+	case "bytes_sent": // local to remote
+		v = pick(f.outbound, f.bytesOut, f.bytesIn)
 	case "bytes_received":
-		v = f.bytesReceived
+		v = pick(f.outbound, f.bytesIn, f.bytesOut)
 	case "rule":
 		v = f.rule
 	case "acl_id":
@@ -277,6 +574,32 @@ func (f *tupleFields) Field(name string) (string, bool) {
 		return "", false
 	}
 	return v, true
+}
+
+// pick is a when cond, else b.
+func pick(cond bool, a, b string) string {
+	if cond {
+		return a
+	}
+	return b
+}
+
+func pickClass(cond bool, a, b uint8) uint8 {
+	if cond {
+		return a
+	}
+	return b
+}
+
+func (p *tupleValues) logType() string     { return pick(p.vnet, "vnet", "nsg") }
+func (p *tupleValues) direction() string   { return pick(p.outbound, "outbound", "inbound") }
+func (p *tupleValues) allowedText() string { return pick(p.allowed, "true", "false") }
+
+func (p *tupleValues) stateText() string {
+	if p.state == 0 {
+		return ""
+	}
+	return flowStates[p.state&0x7f]
 }
 
 // flowStates are the one-letter state strings, made once.
@@ -306,120 +629,102 @@ func writtenUint(n uint64, written []byte) string {
 	return strconv.FormatUint(n, 10)
 }
 
-func (x *tupleExpansion) event(t *event.FlowTuple, i int) *event.Event {
+func (x *tupleExpansion) event(p *parsedTuple) *event.Event {
 	rec := x.rec
-	te := &tupleEvent{}
-	ev, f := &te.ev, &te.f
+	te := x.next()
+	te.tupleValues = p.tupleValues
+	te.srcClass, te.dstClass = x.nets.class(p.src), x.nets.class(p.dst)
+	te.recordTime = rec.Time
+	ev := &te.ev
 	*ev = event.Event{
-		Source:   FlowTupleSource,
-		Category: rec.Category,
-		Time:     t.Time,
-		Resource: rec.Resource,
-		Geo:      rec.Geo,
-		TenantID: rec.TenantID,
-		Fields:   f,
+		Source:    FlowTupleSource,
+		Category:  rec.Category,
+		Time:      p.time,
+		Operation: "FlowTuple",
+		Result:    event.ResultFailure,
+		Resource:  rec.Resource,
+		Geo:       rec.Geo,
+		TenantID:  rec.TenantID,
+		Fields:    te,
 	}
 	if ev.Time.IsZero() || ev.Time.Unix() <= 0 {
 		ev.Time = rec.Time
 	}
-	w := &t.Written
-	f.logType = x.logType
-	f.srcIP, f.dstIP = writtenAddr(t.SrcIP, w[1]), writtenAddr(t.DstIP, w[2])
-	f.srcPort, f.dstPort = writtenUint(uint64(t.SrcPort), w[3]), writtenUint(uint64(t.DstPort), w[4])
-	f.srcClass, f.dstClass = x.nets.Class(t.SrcIP), x.nets.Class(t.DstIP)
-	f.protocol = t.Protocol
-	f.direction = "outbound"
-	if t.Direction == event.FlowInbound {
-		f.direction = "inbound"
+	decision := byte('D')
+	ev.ResultCode = "D"
+	if p.allowed {
+		ev.Result, ev.ResultCode, decision = event.ResultSuccess, "A", 'A'
 	}
-	ev.Operation = "FlowTuple"
-	ev.Result, ev.ResultCode, f.allowed = event.ResultFailure, "D", "false"
-	if t.Allowed {
-		ev.Result, ev.ResultCode, f.allowed = event.ResultSuccess, "A", "true"
-	}
-	ev.Actor.IP = f.srcIP
-	// Target ("dst_ip:dst_port"), RecordID and Raw share the event's
+	ev.Actor.IP = p.srcIP
+	// Target ("dst_ip:dst_port") and RecordID share the event's
 	// allocation: they are written in its room once, never again. The
 	// tuple's identity is the flow's, not the record's: when NSG and VNet
 	// flow logs both cover a NIC, the same observation (second, 5-tuple,
 	// state, decision) is counted once by the stateful kinds. Addresses
 	// and ports in their canonical form, whatever the log wrote.
-	b := append(te.buf[:0], f.dstIP...)
+	b := append(te.buf[:0], p.dstIP...)
 	b = append(b, ':')
-	b = append(b, f.dstPort...)
+	b = append(b, p.dstPort...)
 	nt := len(b)
 	b = append(b, "flow|"...)
 	b = strconv.AppendInt(b, ev.Time.Unix(), 10)
 	b = append(b, '|')
-	b = append(b, t.Protocol...)
+	b = append(b, p.protocol...)
+	// The texts are canonical already: an IPv4 address as written (the
+	// tuple parser reads no other spelling), any other formatted; ports
+	// without leading zeros.
 	b = append(b, '|')
-	b = t.SrcIP.AppendTo(b)
+	b = append(b, p.srcIP...)
 	b = append(b, ':')
-	b = strconv.AppendUint(b, uint64(t.SrcPort), 10)
+	b = append(b, p.srcPort...)
 	b = append(b, '>')
-	b = t.DstIP.AppendTo(b)
+	b = append(b, p.dstIP...)
 	b = append(b, ':')
-	b = strconv.AppendUint(b, uint64(t.DstPort), 10)
+	b = append(b, p.dstPort...)
 	b = append(b, '|')
-	if t.State != 0 {
-		b = append(b, t.State)
+	if p.state != 0 {
+		b = append(b, p.state)
 	}
-	b = append(b, '|', ev.ResultCode[0])
+	b = append(b, '|', decision)
 	both := unsafe.String(&b[0], len(b))
 	ev.Target, ev.RecordID = both[:nt], both[nt:]
-	rest := b[len(b):] // appending goes on past the strings, never over them
-
-	f.localIP, f.localPort, f.localClass = f.dstIP, f.dstPort, f.dstClass
-	f.remoteIP, f.remotePort, f.remoteClass = f.srcIP, f.srcPort, f.srcClass
-	if t.Direction == event.FlowOutbound {
-		f.localIP, f.localPort, f.localClass = f.srcIP, f.srcPort, f.srcClass
-		f.remoteIP, f.remotePort, f.remoteClass = f.dstIP, f.dstPort, f.dstClass
-	}
-	if t.State != 0 {
-		f.state = flowStates[t.State&0x7f]
-	}
-	if t.HasCounts {
-		f.packetsOut = writtenUint(t.PacketsOut, w[9])
-		f.bytesOut = writtenUint(t.BytesOut, w[10])
-		f.packetsIn = writtenUint(t.PacketsIn, w[11])
-		f.bytesIn = writtenUint(t.BytesIn, w[12])
-		f.bytesSent, f.bytesReceived = f.bytesIn, f.bytesOut
-		if t.Direction == event.FlowOutbound {
-			f.bytesSent, f.bytesReceived = f.bytesOut, f.bytesIn
-		}
-	}
-	f.rule, f.aclID, f.mac = t.Rule, t.ACLID, t.MAC
-	ev.Raw = x.raw(rest, ev, f)
 	// No SetKey: most tuples are selected by no stateful rule, and Key
 	// computes the key of those that are (from RecordID) when asked.
 	return ev
 }
 
-// raw is the tuple event's own record: what an alert shows as evidence,
-// and what a rule reads by path (the flow.* names without the prefix).
-// What every tuple of the record shares is encoded once (recordPart).
-func (x *tupleExpansion) raw(b []byte, ev *event.Event, f *tupleFields) []byte {
-	if x.recordPart == nil {
-		b := append([]byte(nil), `","category":`...)
-		b = appendJSONString(b, x.rec.Category)
-		b = append(b, `,"resourceId":`...)
-		b = appendJSONString(b, x.rec.Resource.ID)
-		b = append(b, `,"recordTime":"`...)
-		b = append(b, x.recordTime...)
-		x.recordPart = append(b, '"')
+// RawRecord implements event.RawRecorder: the tuple event's own record,
+// what a rule reads by path (the flow.* names without the prefix) and
+// what a sequence's snapshot keeps. Written once, when first asked.
+func (te *tupleEvent) RawRecord() []byte {
+	if p := te.raw.Load(); p != nil {
+		return *p
 	}
+	b := te.appendRaw(make([]byte, 0, 640))
+	te.raw.CompareAndSwap(nil, &b)
+	return *te.raw.Load()
+}
+
+func (te *tupleEvent) appendRaw(b []byte) []byte {
+	ev, f := &te.ev, te
 	b = append(b, `{"time":"`...)
 	b = ev.Time.AppendFormat(b, time.RFC3339Nano)
-	b = append(b, x.recordPart...)
+	b = append(b, `","category":`...)
+	b = appendJSONString(b, ev.Category)
+	b = append(b, `,"resourceId":`...)
+	b = appendJSONString(b, ev.Resource.ID)
+	b = append(b, `,"recordTime":"`...)
+	b = f.recordTime.AppendFormat(b, time.RFC3339Nano)
+	b = append(b, '"')
 	for _, kv := range [...]struct {
 		k, v   string
 		escape bool // a name from the record; the others are numbers, addresses (netip's, or dotted digits as written) and our own words
 	}{
-		{"log_type", f.logType, false}, {"rule", f.rule, true}, {"acl_id", f.aclID, true}, {"mac", f.mac, true},
+		{"log_type", f.logType(), false}, {"rule", f.rule, true}, {"acl_id", f.aclID, true}, {"mac", f.mac, true},
 		{"src_ip", f.srcIP, false}, {"src_port", f.srcPort, false}, {"dst_ip", f.dstIP, false}, {"dst_port", f.dstPort, false},
-		{"protocol", f.protocol, true}, {"direction", f.direction, false}, {"allowed", f.allowed, false}, {"state", f.state, false},
+		{"protocol", f.protocol, true}, {"direction", f.direction(), false}, {"allowed", f.allowedText(), false}, {"state", f.stateText(), false},
 		{"packets_out", f.packetsOut, false}, {"bytes_out", f.bytesOut, false}, {"packets_in", f.packetsIn, false}, {"bytes_in", f.bytesIn, false},
-		{"src_class", f.srcClass, false}, {"dst_class", f.dstClass, false},
+		{"src_class", classNames[f.srcClass], false}, {"dst_class", classNames[f.dstClass], false},
 	} {
 		if kv.v == "" {
 			continue

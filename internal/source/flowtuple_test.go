@@ -1,15 +1,20 @@
 package source
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/azdetect/azdetect/internal/config"
 	"github.com/azdetect/azdetect/internal/event"
+	"github.com/azdetect/azdetect/internal/pipeline/benchcorpus"
 	"github.com/kelseyhightower/envconfig"
 )
 
@@ -100,8 +105,8 @@ func TestExpandFlow(t *testing.T) {
 	}
 	// Raw is valid JSON, whatever the names hold.
 	for _, e := range evs {
-		if !json.Valid(e.Raw) {
-			t.Errorf("tuple raw is not JSON: %s", e.Raw)
+		if !json.Valid(e.Record()) {
+			t.Errorf("tuple raw is not JSON: %s", e.Record())
 		}
 	}
 	if got := string(appendJSONString(nil, "a\"b\\c\n\x01é")); got != `"a\"b\\c\n\u0001é"` {
@@ -131,5 +136,228 @@ func TestExpandFlow(t *testing.T) {
 	evs, _ = reg.Expand(ev)
 	if got, _ := evs[1].Normalised("flow.remote_class"); got != ClassAzure {
 		t.Errorf("remote class with configured Azure ranges = %q", got)
+	}
+}
+
+// BenchmarkExpandFlow parses flow records of the benchmark corpus and
+// expands their tuples, as the pipeline does: allocations per record and
+// time per tuple.
+func BenchmarkExpandFlow(b *testing.B) {
+	groups := benchcorpus.BySource(benchcorpus.Generate(4000))
+	for _, name := range []string{"nsgflowlogs", "vnetflowlogs"} {
+		recs := groups[name]
+		b.Run(name, func(b *testing.B) {
+			reg := newTestRegistry(b)
+			b.ReportAllocs()
+			tuples := 0
+			for i := 0; b.Loop(); i++ {
+				ev, status, err := reg.Parse(recs[i%len(recs)].Line)
+				if status != Parsed {
+					b.Fatal(status, err)
+				}
+				if err := reg.ExpandFlow(ev, func(*event.Event) error { tuples++; return nil }); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(tuples), "ns/tuple")
+			b.ReportMetric(float64(tuples)/float64(b.N), "tuples/record")
+		})
+	}
+}
+
+// TestExpandFlowKeptIsWalked: the tuples the parse kept make the events a
+// walk of the record makes, for the samples, the benchmark corpus and
+// tuples the parse does not keep (escaped text, leading zeros, IPv6 with
+// a zone, an unknown protocol, properties written as a string).
+func TestExpandFlowKeptIsWalked(t *testing.T) {
+	reg := newTestRegistry(t)
+	var raws [][]byte
+	for _, dir := range []string{"nsgflowlogs", "vnetflowlogs"} {
+		files, _ := filepath.Glob(filepath.Join("..", "..", "testdata", dir, "*.json"))
+		for _, f := range files {
+			if strings.HasSuffix(f, ".golden.json") {
+				continue
+			}
+			body, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = reg.Records(bytes.NewReader(body), func(rec Record, _ *event.Event, status Status, _ error) error {
+				if status == Parsed { // the malformed samples are malformed
+					raws = append(raws, bytes.Clone(rec.Bytes))
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for _, r := range benchcorpus.Generate(800) {
+		if r.Source == "nsgflowlogs" || r.Source == "vnetflowlogs" {
+			raws = append(raws, r.Line)
+		}
+	}
+	nsg := func(tuples ...string) []byte {
+		return []byte(`{"time":"2026-11-20T10:12:00Z","systemId":"s","category":"NetworkSecurityGroupFlowEvent","resourceId":"/SUBSCRIPTIONS/3B8E6F21-9A4C-4D7E-B5F2-8C1A0E9D6B47/RESOURCEGROUPS/RG/PROVIDERS/MICROSOFT.NETWORK/NETWORKSECURITYGROUPS/N","properties":{"Version":2,"flows":[{"rule":"R\u00e9","flows":[{"mac":"M","flowTuples":[` + strings.Join(tuples, ",") + `]}]},{"rule":"R2","flows":[{"mac":"M2","flowTuples":["1795169100,10.0.0.1,10.0.0.2,1,2,T,I,A,B,,,,"]}]}]}}`)
+	}
+	raws = append(raws,
+		nsg(`"1795169100,45.137.21.9,10.20.1.4,51544,3389,T,I,A,C,311,48211,402,1822331"`, `"1795169101,fe80::1,2001:db8::2,1,2,U,O,D,E,1,2,3,4"`),
+		nsg(`"1795169100,45.137.21.9,10.20.1.4,051544,3389,T,I,A,C,311,48211,402,1822331"`),
+		nsg(`"1795169100,45.137.21.9,10.20.1.4,51544,3389,T,I,A,C,0311,48211,402,1822331"`),
+		nsg(`"1795169100,45.137.21.9,10.20.1.4,51544,3389,T,I,A\u002cC,311,48211,402,1822331"`),
+		nsg(`"1795169100,fe80::1%eth0,10.20.1.4,51544,3389,T,I,A,C,311,48211,402,1822331"`),
+		nsg(`"1795169100,::ffff:10.0.0.9,10.20.1.4,51544,3389,47,I,A,C,311,48211,402,1822331"`, `"1795169100,45.137.21.9,10.20.1.4,51544,3389,6,I,D,B,,,,"`),
+		nsg(`"0,45.137.21.9,10.20.1.4,51544,3389,T,I,A,C,311,48211,402,1822331"`, `"99999999999999999,45.137.21.9,10.20.1.4,1,3389,u,O,A,C,311,48211,402,1822331"`),
+		[]byte(`{"time":"2026-11-20T10:12:00Z","category":"NetworkSecurityGroupFlowEvent","properties":{"Version":2,"flows":[{"rule":"first","flows":[{"flowTuples":["1795169100,45.137.21.9,10.20.1.4,51544,3389,T,I,A,C,311,48211,402,1822331"]}]}]},"resourceId":"/SUBSCRIPTIONS/3B8E6F21-9A4C-4D7E-B5F2-8C1A0E9D6B47/RESOURCEGROUPS/RG/PROVIDERS/MICROSOFT.NETWORK/NETWORKSECURITYGROUPS/N","PROPERTIES":{"Version":2,"flows":[{"rule":"last","flows":[{"flowTuples":["1795169100,45.137.21.9,10.20.1.4,51544,3389,T,I,A,C,311,48211,402,1822331","1795169100,45.137.21.9,10.20.1.4,51544,22,T,I,A,C,311,48211,402,1822331"]}]}]},"macAddress":"AA"}`),
+		[]byte(`{"time":"2026-11-20T10:12:00Z","category":"NetworkSecurityGroupFlowEvent","resourceId":"/SUBSCRIPTIONS/3B8E6F21-9A4C-4D7E-B5F2-8C1A0E9D6B47/RESOURCEGROUPS/RG/PROVIDERS/MICROSOFT.NETWORK/NETWORKSECURITYGROUPS/N","properties":"{\"Version\":1,\"flows\":[{\"rule\":\"R\",\"flows\":[{\"mac\":\"M\",\"flowTuples\":[\"1795169100,45.137.21.9,10.20.1.4,51544,3389,T,I,A\"]}]}]}"}`),
+	)
+	names := []string{"log_type", "src_ip", "dst_ip", "src_port", "dst_port", "protocol", "direction", "allowed", "src_class", "dst_class",
+		"local_ip", "local_port", "local_class", "remote_ip", "remote_port", "remote_class", "state", "bytes_out", "bytes_in",
+		"packets_out", "packets_in", "bytes_sent", "bytes_received", "rule", "acl_id", "mac"}
+	describe := func(e *event.Event) string {
+		var b strings.Builder
+		fmt.Fprintf(&b, "%s %s %v %s %s %s %s %s %s %+v %+v %s\n", e.Source, e.Category, e.Time, e.Operation, e.Result, e.ResultCode,
+			e.Actor.IP, e.Target, e.RecordID, e.Resource, e.Geo, e.TenantID)
+		for _, n := range names {
+			v, ok := e.Normalised("flow." + n)
+			fmt.Fprintf(&b, "%s=%q %v\n", n, v, ok)
+		}
+		b.Write(e.Record())
+		return b.String()
+	}
+	kept := 0
+	for i, raw := range raws {
+		ev, status, err := reg.Parse(raw)
+		if status != Parsed {
+			t.Fatalf("record %d: %v %v", i, status, err)
+		}
+		if _, ok := ev.Fields.(*keptTuples); ok {
+			kept++
+		}
+		a, err := reg.Expand(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.Layout == nil {
+			t.Fatalf("record %d: no layout kept", i)
+		}
+		walked := *ev
+		walked.Fields, walked.Layout = nil, nil // the walk finds the members itself
+		b, err := reg.Expand(&walked)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(a) != len(b) || len(a) == 0 {
+			t.Fatalf("record %d: %d tuples kept, %d walked", i, len(a), len(b))
+		}
+		for j := range a {
+			if da, db := describe(a[j]), describe(b[j]); da != db {
+				t.Errorf("record %d tuple %d:\nkept   %s\nwalked %s", i, j, da, db)
+			}
+		}
+	}
+	if kept < len(raws)-6 {
+		t.Errorf("%d of %d records kept their tuples", kept, len(raws))
+	}
+}
+
+// TestNetworksClassIPv4Numbers: the IPv4 fast path classifies as the
+// prefixes do, at and around every prefix's edges, for mapped addresses
+// too, with a /0 and a /32 configured.
+func TestNetworksClassIPv4Numbers(t *testing.T) {
+	n, err := ParseNetworks(append([]string{"0.0.0.0/0", "203.0.113.7"}, DefaultPrivateRanges...), append([]string{"198.51.100.0/25"}, DefaultAzureServiceRanges...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	slow := func(a netip.Addr) string {
+		a = a.Unmap()
+		for _, p := range n.azure {
+			if p.Contains(a) {
+				return ClassAzure
+			}
+		}
+		for _, p := range n.private {
+			if p.Contains(a) {
+				return ClassPrivate
+			}
+		}
+		return ClassInternet
+	}
+	d := DefaultNetworks()
+	for _, p := range append(append([]netip.Prefix(nil), n.private...), n.azure...) {
+		if !p.Addr().Is4() {
+			continue
+		}
+		first := p.Addr()
+		b := first.As4()
+		v := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+		v |= uint32(1)<<(32-p.Bits()) - 1 // the prefix's last address
+		last := netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
+		for _, a := range []netip.Addr{first, first.Prev(), first.Next(), last, last.Next(), netip.AddrFrom16(first.As16())} {
+			if !a.IsValid() {
+				continue
+			}
+			if got, want := n.Class(a), slow(a); got != want {
+				t.Errorf("%v: %s, the prefixes say %s", a, got, want)
+			}
+		}
+	}
+	for _, s := range []string{"10.255.255.255", "11.0.0.0", "172.15.255.255", "172.32.0.0", "168.63.129.16", "168.63.129.17", "100.127.255.255", "100.128.0.0"} {
+		a := netip.MustParseAddr(s)
+		want := ClassInternet
+		for _, p := range d.azure {
+			if p.Contains(a) {
+				want = ClassAzure
+			}
+		}
+		if want == ClassInternet {
+			for _, p := range d.private {
+				if p.Contains(a) {
+					want = ClassPrivate
+				}
+			}
+		}
+		if got := d.Class(a); got != want {
+			t.Errorf("default %s: %s, want %s", s, got, want)
+		}
+	}
+}
+
+// TestExpandFlowBoundedAllocs: a record's tuple events come in slabs, and
+// their raw records are not written until asked: allocations per record,
+// not per tuple, whether the parse kept the tuples or they are walked
+// again.
+func TestExpandFlowBoundedAllocs(t *testing.T) {
+	reg := newTestRegistry(t)
+	ev, status, err := reg.Parse(nsgRecord(2000))
+	if status != Parsed {
+		t.Fatal(status, err)
+	}
+	if _, ok := ev.Fields.(*keptTuples); !ok {
+		t.Fatal("the parse kept no tuples")
+	}
+	walked := *ev
+	walked.Fields = nil
+	for name, e := range map[string]*event.Event{"kept": ev, "walked": &walked} {
+		var last *event.Event
+		allocs := testing.AllocsPerRun(5, func() {
+			if err := reg.ExpandFlow(e, func(t *event.Event) error { last = t; return nil }); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if max := float64(2000/tupleSlab + 8); allocs > max {
+			t.Errorf("%s: expanding 2,000 tuples took %.0f allocations, want at most %.0f", name, allocs, max)
+		}
+		if last.Raw != nil {
+			t.Errorf("%s: a tuple event's Raw was written before anything asked", name)
+		}
+		raw := last.Record()
+		if !json.Valid(raw) || !bytes.Contains(raw, []byte(`"dst_port":"443"`)) || &last.Record()[0] != &raw[0] {
+			t.Errorf("%s: Record() = %s (written once?)", name, raw)
+		}
+		if vals, ok := last.Get("src_port"); !ok || vals[0].String() != "3023" {
+			t.Errorf("%s: src_port by path = %v %v", name, vals, ok)
+		}
 	}
 }

@@ -3,6 +3,7 @@ package source
 import (
 	"reflect"
 	"strconv"
+	"unsafe"
 
 	"github.com/azdetect/azdetect/internal/event"
 )
@@ -42,38 +43,37 @@ func parseNSGFlow(raw []byte, ev *event.Event) error {
 		return err
 	}
 	ev.Geo.Region = r.Location.String()
-	ev.Set("flow.version", r.Properties.V.Version.String())
-	return fillFlow(ev, r.SystemID.String(), r.MACAddress.String())
+	return fillFlow(ev, r.SystemID.String(), r.MACAddress.String(), false, "flow.version", r.Properties.V.Version.String())
 }
 
 // fillFlow walks the tuples once, so a record with a broken tuple is
 // malformed here rather than surprising a rule later, and sets what is
 // known of the record as a whole: a dedupe id (the hourly blob is rewritten
-// every minute, so a record is read again) and the counts.
-func fillFlow(ev *event.Event, id, mac string) error {
-	var tuples, denied int
-	firstMAC := ""
-	err := event.FlowTuples(ev, func(t event.FlowTuple) bool {
-		tuples++
-		if !t.Allowed {
-			denied++
-		}
-		if firstMAC == "" {
-			firstMAC = t.MAC
-		}
-		return true
-	})
-	if err != nil {
+// every minute, so a record is read again) and the counts. The tuples it
+// read are kept for ExpandFlow (keepTuples), which then does not read the
+// record again.
+func fillFlow(ev *event.Event, id, mac string, vnet bool, extra ...string) error {
+	k := tupleKeepers.Get().(*tupleKeeper)
+	defer func() { k.release(); tupleKeepers.Put(k) }()
+	k.reset(ev.Raw, vnet)
+	if err := event.FlowTuples(ev, k.addFn); err != nil {
 		return err
 	}
 	if mac == "" {
-		mac = firstMAC
+		mac = k.firstMAC
 	}
-	ev.Set("flow.mac", mac)
-	ev.Set("flow.tuples", strconv.Itoa(tuples))
-	ev.Set("flow.denied", strconv.Itoa(denied))
+	k.hand(ev)
+	// The record's values in one map, made once.
+	var kv [10]string
+	n := copy(kv[:], extra)
+	n += copy(kv[n:], []string{"flow.mac", mac, "flow.tuples", strconv.Itoa(k.tuples), "flow.denied", strconv.Itoa(k.denied)})
+	ev.SetAll(kv[:n]...)
 	if id != "" {
-		ev.RecordID = id + "/" + mac + "/" + ev.Time.Format("2006-01-02T15:04:05.9999999Z")
+		const stamp = "2006-01-02T15:04:05.9999999Z"
+		b := make([]byte, 0, len(id)+len(mac)+len(stamp)+4) // the fraction is written whole, then trimmed
+		b = append(append(append(append(b, id...), '/'), mac...), '/')
+		b = ev.Time.AppendFormat(b, stamp)
+		ev.RecordID = unsafe.String(unsafe.SliceData(b), len(b))
 	}
 	return nil
 }

@@ -44,7 +44,6 @@ func parseVNetFlow(raw []byte, ev *event.Event) error {
 	// the flow log itself.
 	ev.Resource = event.ParseResourceID(first(r.TargetResourceID, r.ResourceID, r.FlowLogResourceID))
 	ev.Geo.Region = r.Location.String()
-	ev.Set("flow.version", r.FlowLogVersion.String())
-	ev.Set("flow.log_resource_id", r.FlowLogResourceID.String())
-	return fillFlow(ev, r.FlowLogGUID.String(), r.MACAddress.String())
+	return fillFlow(ev, r.FlowLogGUID.String(), r.MACAddress.String(), true,
+		"flow.version", r.FlowLogVersion.String(), "flow.log_resource_id", r.FlowLogResourceID.String())
 }
