@@ -79,7 +79,20 @@ type Key struct {
 // whole record alive for the rest of a scan.
 type Tally struct {
 	counts map[Key]int
+	// seen maps the fields of records already counted, as written, to
+	// the row they were counted under: the same fields come back record
+	// after record, and lower-casing them each time was three allocations
+	// per record. Its keys are copies too; it holds at most maxSeen.
+	seen map[seenKey]Key
 }
+
+// seenKey is what Add reads of an event, as written.
+type seenKey struct {
+	source, category, subscription, provider, typ string
+}
+
+// maxSeen bounds Tally.seen; past it, Add folds every new record afresh.
+const maxSeen = 4 * MaxKeys
 
 // MaxKeys is how many rows a Tally keeps as written. Past it, the records
 // of a new row are counted under their source, category and subscription
@@ -98,21 +111,36 @@ func (t *Tally) Add(ev *event.Event) {
 	if t.counts == nil {
 		t.counts = map[Key]int{}
 	}
+	sk := seenKey{ev.Source, ev.Category, ev.Resource.Subscription, ev.Resource.Provider, ev.Resource.Type}
+	if k, ok := t.seen[sk]; ok {
+		// The row k was counted under stays what add would choose: rows
+		// are never removed, so k is still there.
+		t.counts[k]++
+		return
+	}
 	rt := ""
 	if ev.Resource.Provider != "" || ev.Resource.Type != "" {
 		rt = strings.ToLower(strings.Trim(ev.Resource.Provider+"/"+ev.Resource.Type, "/"))
 	}
-	t.add(Key{
+	k := t.add(Key{
 		Source:       ev.Source,
 		Category:     ev.Category,
 		Subscription: strings.ToLower(ev.Resource.Subscription),
 		ResourceType: rt,
 	}, 1)
+	if len(t.seen) < maxSeen {
+		if t.seen == nil {
+			t.seen = map[seenKey]Key{}
+		}
+		sk = seenKey{strings.Clone(sk.source), strings.Clone(sk.category), strings.Clone(sk.subscription),
+			strings.Clone(sk.provider), strings.Clone(sk.typ)}
+		t.seen[sk] = k
+	}
 }
 
 // add counts n records under k, or under k folded when k is a new row of
-// a full Tally.
-func (t *Tally) add(k Key, n int) {
+// a full Tally, and returns the row counted.
+func (t *Tally) add(k Key, n int) Key {
 	if _, ok := t.counts[k]; !ok {
 		if len(t.counts) >= MaxKeys && k.ResourceType != "" {
 			k.ResourceType = Other
@@ -126,6 +154,7 @@ func (t *Tally) add(k Key, n int) {
 		}
 	}
 	t.counts[k] += n
+	return k
 }
 
 // Merge adds o's counts to t.
@@ -136,6 +165,9 @@ func (t *Tally) Merge(o *Tally) {
 	if t.counts == nil {
 		t.counts = map[Key]int{}
 	}
+	// Rows o brings may be what a record seen before would now count
+	// under: forget what was seen.
+	clear(t.seen)
 	for k, n := range o.counts {
 		t.add(k, n)
 	}
