@@ -5,9 +5,12 @@
 package coverage
 
 import (
+	"bytes"
 	"slices"
 	"sort"
 	"strings"
+	"unicode/utf8"
+	"unsafe"
 
 	"github.com/azdetect/azdetect/internal/event"
 )
@@ -118,28 +121,82 @@ func (t *Tally) Add(ev *event.Event) {
 		t.counts[k]++
 		return
 	}
-	rt := ""
-	if ev.Resource.Provider != "" || ev.Resource.Type != "" {
-		rt = strings.ToLower(strings.Trim(ev.Resource.Provider+"/"+ev.Resource.Type, "/"))
-	}
-	k := t.add(Key{
-		Source:       ev.Source,
-		Category:     ev.Category,
-		Subscription: strings.ToLower(ev.Resource.Subscription),
-		ResourceType: rt,
-	}, 1)
+	k := t.add(keyOf(ev), 1)
 	if len(t.seen) < maxSeen {
 		if t.seen == nil {
 			t.seen = map[seenKey]Key{}
 		}
-		sk = seenKey{strings.Clone(sk.source), strings.Clone(sk.category), strings.Clone(sk.subscription),
-			strings.Clone(sk.provider), strings.Clone(sk.typ)}
-		t.seen[sk] = k
+		// One copy of the fields (they may be views into the record).
+		b := make([]byte, 0, len(sk.source)+len(sk.category)+len(sk.subscription)+len(sk.provider)+len(sk.typ))
+		var c seenKey
+		b, c.source = appendString(b, sk.source)
+		b, c.category = appendString(b, sk.category)
+		b, c.subscription = appendString(b, sk.subscription)
+		b, c.provider = appendString(b, sk.provider)
+		_, c.typ = appendString(b, sk.typ)
+		t.seen[c] = k
 	}
 }
 
-// add counts n records under k, or under k folded when k is a new row of
-// a full Tally, and returns the row counted.
+// keyOf returns the row of ev: its strings one fresh copy, never views
+// into the record.
+func keyOf(ev *event.Event) Key {
+	r := &ev.Resource
+	b := make([]byte, 0, len(ev.Source)+len(ev.Category)+len(r.Subscription)+len(r.Provider)+1+len(r.Type))
+	var k Key
+	b, k.Source = appendString(b, ev.Source)
+	b, k.Category = appendString(b, ev.Category)
+	start := len(b)
+	b = appendLower(b, r.Subscription)
+	k.Subscription = view(b[start:])
+	if r.Provider != "" || r.Type != "" {
+		// strings.ToLower(strings.Trim(provider+"/"+type, "/")).
+		start := len(b)
+		b = appendLower(b, r.Provider)
+		b = append(b, '/')
+		b = appendLower(b, r.Type)
+		k.ResourceType = view(bytes.Trim(b[start:], "/"))
+	}
+	return k
+}
+
+// appendString appends s to b, whose capacity holds it, and returns the
+// copy as a string sharing b's array (never written again).
+func appendString(b []byte, s string) ([]byte, string) {
+	start := len(b)
+	b = append(b, s...)
+	return b, view(b[start:])
+}
+
+// view returns b as a string without copying: b is never written again.
+func view(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
+}
+
+// appendLower appends strings.ToLower(s) to b: in place for ASCII (no
+// other allocation when b has room).
+func appendLower(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return append(b, strings.ToLower(s)...)
+		}
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b = append(b, c)
+	}
+	return b
+}
+
+// add counts n records under k (whose strings are the Tally's own), or
+// under k folded when k is a new row of a full Tally, and returns the row
+// counted.
 func (t *Tally) add(k Key, n int) Key {
 	if _, ok := t.counts[k]; !ok {
 		if len(t.counts) >= MaxKeys && k.ResourceType != "" {
@@ -147,10 +204,6 @@ func (t *Tally) add(k Key, n int) Key {
 		}
 		if _, ok := t.counts[k]; !ok && len(t.counts) >= 2*MaxKeys {
 			k.Subscription, k.ResourceType = Other, Other
-		}
-		k = Key{
-			Source: strings.Clone(k.Source), Category: strings.Clone(k.Category),
-			Subscription: strings.Clone(k.Subscription), ResourceType: strings.Clone(k.ResourceType),
 		}
 	}
 	t.counts[k] += n

@@ -467,10 +467,11 @@ func (d *decoder) object(vi int, f *fieldSet, set func(k int, key []byte, plain 
 		}
 		return end
 	}
-	obj := int32(-1)
+	obj, prev := int32(-1), int32(-1)
 	if d.layout != nil {
 		obj = int32(len(d.layout.Objects))
 		d.layout.Objects = append(d.layout.Objects, int32(vi))
+		d.layout.First = append(d.layout.First, -1)
 	}
 	i, more := d.Open(vi)
 	for more {
@@ -485,10 +486,18 @@ func (d *decoder) object(vi int, f *fieldSet, set func(k int, key []byte, plain 
 			j = d.Skip(vj)
 		}
 		if obj >= 0 && !d.Bad {
+			l := d.layout
 			ks := int32(cap(d.B) - cap(k)) // k is a sub-slice of B
-			d.layout.Members = append(d.layout.Members, event.MemberSpan{
-				Object: obj, KeyStart: ks + 1, KeyEnd: ks + int32(len(k)) - 1, ValStart: int32(vj), ValEnd: int32(j),
+			m := int32(len(l.Members))
+			l.Members = append(l.Members, event.MemberSpan{
+				Object: obj, KeyStart: ks + 1, KeyEnd: ks + int32(len(k)) - 1, ValStart: int32(vj), ValEnd: int32(j), Next: -1,
 			})
+			if prev < 0 {
+				l.First[obj] = m
+			} else {
+				l.Members[prev].Next = m
+			}
+			prev = m
 		}
 		i, more = d.Next(j)
 	}
