@@ -25,7 +25,18 @@ type recordIndex struct {
 	// path first reaches one of its objects.
 	raw    []byte
 	layout *event.Layout
+	// Per layout object reached: its members bucketed by name length
+	// (lenBuckets of them from byLen[at[k]], chained by sameLen in
+	// document order), so a path is compared with the few members of
+	// its prefixes' lengths only. at[k] < 0: not bucketed yet.
+	at      []int32
+	byLen   []int32
+	sameLen []int32
 }
+
+// lenBuckets is how many name lengths a layout object's members are
+// bucketed by (a name of n bytes is in bucket n%lenBuckets).
+const lenBuckets = 32
 
 type objMember struct {
 	key []byte // raw name, without quotes, still escaped (as Lookup compares)
@@ -52,6 +63,7 @@ func (x *recordIndex) reset() {
 	clear(x.vals)
 	x.vals = x.vals[:0]
 	x.raw, x.layout = nil, nil
+	x.byLen = x.byLen[:0]
 }
 
 // seed gives the index the objects whose members the source's decoder
@@ -64,6 +76,53 @@ func (x *recordIndex) seed(raw []byte, l *event.Layout) {
 		return
 	}
 	x.raw, x.layout = raw, l
+	x.at = append(x.at[:0], make([]int32, len(l.Objects))...)
+	for k := range x.at {
+		x.at[k] = -1
+	}
+}
+
+// bucket returns where object k's length buckets start in byLen, making
+// them on the first call for the event.
+func (x *recordIndex) bucket(k int) int {
+	if b := x.at[k]; b >= 0 {
+		return int(b)
+	}
+	l, raw := x.layout, x.raw
+	b := len(x.byLen)
+	x.byLen = append(x.byLen, make([]int32, lenBuckets)...)
+	heads := x.byLen[b:]
+	for i := range heads {
+		heads[i] = -1
+	}
+	if len(x.sameLen) < len(l.Members) {
+		x.sameLen = append(x.sameLen, make([]int32, len(l.Members)-len(x.sameLen))...)
+	}
+	// Collect the chain, then push it in reverse: each bucket ends in
+	// document order.
+	var tails [lenBuckets]int32
+	for i := range tails {
+		tails[i] = -1
+	}
+	for j := l.First[k]; j >= 0 && int(j) < len(l.Members); {
+		m := &l.Members[j]
+		if int(m.ValEnd) <= len(raw) && 0 <= m.KeyStart && m.KeyStart <= m.KeyEnd && 0 <= m.ValStart && m.ValStart <= m.ValEnd {
+			n := (m.KeyEnd - m.KeyStart) % lenBuckets
+			x.sameLen[j] = -1
+			if tails[n] < 0 {
+				heads[n] = j
+			} else {
+				x.sameLen[tails[n]] = j
+			}
+			tails[n] = j
+		}
+		if m.Next <= j {
+			break // the last (a chain only goes forward)
+		}
+		j = m.Next
+	}
+	x.at[k] = int32(b)
+	return b
 }
 
 // layoutObject returns the number of the object starting at v[0] in
@@ -282,20 +341,54 @@ func (x *recordIndex) walkObject(o *objIndex, path string, out *[]event.Value, f
 	x.follow(&c, out, found, depth)
 }
 
-// walkLayout is walkObject over object k of the layout: its members as
-// the decoder chained them, read in place.
+// walkLayout is walkObject over object k of the layout, read in place:
+// for each length a name matching path may have (path's, and that of each
+// prefix before a dot), the members of that length only.
 func (x *recordIndex) walkLayout(k int, path string, out *[]event.Value, found *bool, depth int) {
 	l, raw := x.layout, x.raw
+	heads := x.byLen[x.bucket(k):]
 	c := pathCands{path: path}
-	for j := l.First[k]; j >= 0 && int(j) < len(l.Members); {
-		m := &l.Members[j]
-		if int(m.ValEnd) <= len(raw) && 0 <= m.KeyStart && m.KeyStart <= m.KeyEnd && 0 <= m.ValStart && m.ValStart <= m.ValEnd {
+	// Candidates of different lengths come in document order, as
+	// walkObject finds them: by member index, lengths ascending merged.
+	var order [4]int32
+	nOrder := 0
+	sorted := true
+	for j := 0; j <= len(path); j++ {
+		if j < len(path) && path[j] != '.' {
+			continue
+		}
+		for i := heads[j%lenBuckets]; i >= 0; i = x.sameLen[i] {
+			m := &l.Members[i]
+			if int(m.KeyEnd-m.KeyStart) != j {
+				continue
+			}
+			ne, nf := c.nExact, c.nFold
 			c.consider(raw[m.KeyStart:m.KeyEnd], raw[m.ValStart:m.ValEnd])
+			if c.nExact != ne || c.nFold != nf {
+				if nOrder > 0 && nOrder <= len(order) && order[nOrder-1] > i {
+					sorted = false
+				}
+				if nOrder < len(order) {
+					order[nOrder] = i
+				}
+				nOrder++
+			}
 		}
-		if m.Next <= j {
-			break // the last (a chain only goes forward)
+	}
+	if !sorted || nOrder > len(order) {
+		// Rare (names with dots beside the names before them): find
+		// them again in document order.
+		c = pathCands{path: path}
+		for j := l.First[k]; j >= 0 && int(j) < len(l.Members); {
+			m := &l.Members[j]
+			if int(m.ValEnd) <= len(raw) && 0 <= m.KeyStart && m.KeyStart <= m.KeyEnd && 0 <= m.ValStart && m.ValStart <= m.ValEnd {
+				c.consider(raw[m.KeyStart:m.KeyEnd], raw[m.ValStart:m.ValEnd])
+			}
+			if m.Next <= j {
+				break
+			}
+			j = m.Next
 		}
-		j = m.Next
 	}
 	x.follow(&c, out, found, depth)
 }
