@@ -86,7 +86,19 @@ type Tally struct {
 	// the row they were counted under: the same fields come back record
 	// after record, and lower-casing them each time was three allocations
 	// per record. Its keys are copies too; it holds at most maxSeen.
-	seen map[seenKey]Key
+	seen map[seenKey]seenRow
+	// last is the fields of the record counted last and their row:
+	// records come in runs of one resource, and comparing is cheaper
+	// than hashing.
+	last    seenKey
+	lastRow Key
+	hasLast bool
+}
+
+// seenRow is a seen key's row, and the key (the Tally's copy of it).
+type seenRow struct {
+	key seenKey
+	row Key
 }
 
 // seenKey is what Add reads of an event, as written.
@@ -115,16 +127,21 @@ func (t *Tally) Add(ev *event.Event) {
 		t.counts = map[Key]int{}
 	}
 	sk := seenKey{ev.Source, ev.Category, ev.Resource.Subscription, ev.Resource.Provider, ev.Resource.Type}
-	if k, ok := t.seen[sk]; ok {
-		// The row k was counted under stays what add would choose: rows
-		// are never removed, so k is still there.
-		t.counts[k]++
+	if t.hasLast && sk == t.last {
+		t.counts[t.lastRow]++
+		return
+	}
+	if r, ok := t.seen[sk]; ok {
+		// The row r was counted under stays what add would choose: rows
+		// are never removed, so it is still there.
+		t.counts[r.row]++
+		t.last, t.lastRow, t.hasLast = r.key, r.row, true
 		return
 	}
 	k := t.add(keyOf(ev), 1)
 	if len(t.seen) < maxSeen {
 		if t.seen == nil {
-			t.seen = map[seenKey]Key{}
+			t.seen = map[seenKey]seenRow{}
 		}
 		// One copy of the fields (they may be views into the record).
 		b := make([]byte, 0, len(sk.source)+len(sk.category)+len(sk.subscription)+len(sk.provider)+len(sk.typ))
@@ -134,7 +151,8 @@ func (t *Tally) Add(ev *event.Event) {
 		b, c.subscription = appendString(b, sk.subscription)
 		b, c.provider = appendString(b, sk.provider)
 		_, c.typ = appendString(b, sk.typ)
-		t.seen[c] = k
+		t.seen[c] = seenRow{c, k}
+		t.last, t.lastRow, t.hasLast = c, k, true
 	}
 }
 
@@ -221,6 +239,7 @@ func (t *Tally) Merge(o *Tally) {
 	// Rows o brings may be what a record seen before would now count
 	// under: forget what was seen.
 	clear(t.seen)
+	t.hasLast = false
 	for k, n := range o.counts {
 		t.add(k, n)
 	}

@@ -417,8 +417,9 @@ func (f *framer) topObject() error {
 }
 
 // errReframe is what Registry.Records' parsing answers for an unchecked
-// record that is not one valid JSON value: lineRecord then leaves the line
-// to the byte-by-byte framing, which decides what it is.
+// record that is not one valid JSON value, or that it did not parse and
+// may be an envelope: lineRecord then leaves the line to the byte-by-byte
+// framing, which decides what it is.
 var errReframe = errors.New("reframe")
 
 // lineRecord is the fast path of JSON Lines, the shape of exported logs:
@@ -440,9 +441,16 @@ func (f *framer) lineRecord() (done bool, err error) {
 	for end > 0 && isBlank(p[end-1]) {
 		end--
 	}
-	if end == 0 || p[end-1] != '}' || containsRecordsName(p[:end]) {
+	if end == 0 || p[end-1] != '}' {
+		return false, nil
+	}
+	if _, ok, _ := envelopePrefix(p[:end]); ok {
 		return false, nil // an envelope is streamed by topObject
 	}
+	// An envelope whose "records" member is not the first is not
+	// looked for here: it has no time, so no parser takes it, and the
+	// parsing answers errReframe for a line holding "records" that it
+	// did not parse (Registry.parsing).
 	err = f.fn(Record{Index: f.index, Offset: f.off, Length: int64(end), Bytes: p[:end], unchecked: true})
 	if errors.Is(err, errReframe) {
 		return false, nil

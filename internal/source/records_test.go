@@ -77,6 +77,12 @@ var onePassSeeds = []string{
 	`{"a":1}}` + "\n" + "1.0;x;y\n" + `{"a":"\q"}` + "\n" + `{"a":1}`,
 	"{\n  \"a\": 1\n}\n{\"b\":2}\n",
 	`{"time":"2026-11-20T08:00:00Z","category":"SignInLogs","properties":{"id":"1"}} x}` + "\n",
+	// "records" anywhere but first: an envelope (no time) is streamed, a
+	// record (a time) is one record, parsed or not.
+	`{"x":1,"records":[{"time":"2026-11-20T08:00:00Z","category":"AuditEvent"},{"a":1}]}` + "\n" + `{"a":1}` + "\n",
+	`{"time":"2026-11-20T08:00:00Z","category":"Administrative","operationName":"x","records":[{"a":1}]}` + "\n",
+	`{"Time":null,"category":"Administrative","records":[{"a":1}]}` + "\n" + `{"category":"Administrative","records":{"a":1}}` + "\n",
+	`{"time":"2026-11-20T08:00:00Z","category":"Administrative","operationName":"x","properties":{"m":"\"records\""}}` + "\n",
 }
 
 // TestRecordsOnePass holds Registry.Records, which frames JSON Lines by
