@@ -418,6 +418,14 @@ func (c *fieldCache) reset(ev *event.Event) {
 	c.lowers.b = c.lowers.b[:0]
 }
 
+// release drops the cache's hold on its last event's record before it
+// waits in fieldCaches (reset makes every entry stale when it is used
+// again).
+func (c *fieldCache) release() {
+	c.ev = nil
+	c.idx.reset()
+}
+
 // entry returns the entry of key number id, growing the table for a key
 // numbered after the cache was made.
 func (c *fieldCache) entry(id int32) *cacheEntry {
