@@ -28,7 +28,8 @@ type recordIndex struct {
 	// Per layout object reached: its members bucketed by name length
 	// (lenBuckets of them from byLen[at[k]], chained by sameLen in
 	// document order), so a path is compared with the few members of
-	// its prefixes' lengths only. at[k] < 0: not bucketed yet.
+	// its prefixes' lengths only. at[k] is -1 for an object no path
+	// reached yet, -2 for one reached once (not bucketed yet).
 	at      []int32
 	byLen   []int32
 	sameLen []int32
@@ -346,6 +347,13 @@ func (x *recordIndex) walkObject(o *objIndex, path string, out *[]event.Value, f
 // prefix before a dot), the members of that length only.
 func (x *recordIndex) walkLayout(k int, path string, out *[]event.Value, found *bool, depth int) {
 	l, raw := x.layout, x.raw
+	if x.at[k] == -1 {
+		// The object's first path: one pass over its members costs
+		// what bucketing them would; the buckets pay from the second.
+		x.at[k] = -2
+		x.scanLayout(k, path, out, found, depth)
+		return
+	}
 	heads := x.byLen[x.bucket(k):]
 	c := pathCands{path: path}
 	// Candidates of different lengths come in document order, as
@@ -378,17 +386,26 @@ func (x *recordIndex) walkLayout(k int, path string, out *[]event.Value, found *
 	if !sorted || nOrder > len(order) {
 		// Rare (names with dots beside the names before them): find
 		// them again in document order.
-		c = pathCands{path: path}
-		for j := l.First[k]; j >= 0 && int(j) < len(l.Members); {
-			m := &l.Members[j]
-			if int(m.ValEnd) <= len(raw) && 0 <= m.KeyStart && m.KeyStart <= m.KeyEnd && 0 <= m.ValStart && m.ValStart <= m.ValEnd {
-				c.consider(raw[m.KeyStart:m.KeyEnd], raw[m.ValStart:m.ValEnd])
-			}
-			if m.Next <= j {
-				break
-			}
-			j = m.Next
+		x.scanLayout(k, path, out, found, depth)
+		return
+	}
+	x.follow(&c, out, found, depth)
+}
+
+// scanLayout is walkObject over object k of the layout, its members
+// read in place one after another.
+func (x *recordIndex) scanLayout(k int, path string, out *[]event.Value, found *bool, depth int) {
+	l, raw := x.layout, x.raw
+	c := pathCands{path: path}
+	for j := l.First[k]; j >= 0 && int(j) < len(l.Members); {
+		m := &l.Members[j]
+		if int(m.ValEnd) <= len(raw) && 0 <= m.KeyStart && m.KeyStart <= m.KeyEnd && 0 <= m.ValStart && m.ValStart <= m.ValEnd {
+			c.consider(raw[m.KeyStart:m.KeyEnd], raw[m.ValStart:m.ValEnd])
 		}
+		if m.Next <= j {
+			break // the last (a chain only goes forward)
+		}
+		j = m.Next
 	}
 	x.follow(&c, out, found, depth)
 }
