@@ -5,9 +5,12 @@
 package coverage
 
 import (
+	"bytes"
 	"slices"
 	"sort"
 	"strings"
+	"unicode/utf8"
+	"unsafe"
 
 	"github.com/azdetect/azdetect/internal/event"
 )
@@ -79,7 +82,32 @@ type Key struct {
 // whole record alive for the rest of a scan.
 type Tally struct {
 	counts map[Key]int
+	// seen maps the fields of records already counted, as written, to
+	// the row they were counted under: the same fields come back record
+	// after record, and lower-casing them each time was three allocations
+	// per record. Its keys are copies too; it holds at most maxSeen.
+	seen map[seenKey]seenRow
+	// last is the fields of the record counted last and their row:
+	// records come in runs of one resource, and comparing is cheaper
+	// than hashing.
+	last    seenKey
+	lastRow Key
+	hasLast bool
 }
+
+// seenRow is a seen key's row, and the key (the Tally's copy of it).
+type seenRow struct {
+	key seenKey
+	row Key
+}
+
+// seenKey is what Add reads of an event, as written.
+type seenKey struct {
+	source, category, subscription, provider, typ string
+}
+
+// maxSeen bounds Tally.seen; past it, Add folds every new record afresh.
+const maxSeen = 4 * MaxKeys
 
 // MaxKeys is how many rows a Tally keeps as written. Past it, the records
 // of a new row are counted under their source, category and subscription
@@ -98,21 +126,96 @@ func (t *Tally) Add(ev *event.Event) {
 	if t.counts == nil {
 		t.counts = map[Key]int{}
 	}
-	rt := ""
-	if ev.Resource.Provider != "" || ev.Resource.Type != "" {
-		rt = strings.ToLower(strings.Trim(ev.Resource.Provider+"/"+ev.Resource.Type, "/"))
+	sk := seenKey{ev.Source, ev.Category, ev.Resource.Subscription, ev.Resource.Provider, ev.Resource.Type}
+	if t.hasLast && sk == t.last {
+		t.counts[t.lastRow]++
+		return
 	}
-	t.add(Key{
-		Source:       ev.Source,
-		Category:     ev.Category,
-		Subscription: strings.ToLower(ev.Resource.Subscription),
-		ResourceType: rt,
-	}, 1)
+	if r, ok := t.seen[sk]; ok {
+		// The row r was counted under stays what add would choose: rows
+		// are never removed, so it is still there.
+		t.counts[r.row]++
+		t.last, t.lastRow, t.hasLast = r.key, r.row, true
+		return
+	}
+	k := t.add(keyOf(ev), 1)
+	if len(t.seen) < maxSeen {
+		if t.seen == nil {
+			t.seen = map[seenKey]seenRow{}
+		}
+		// One copy of the fields (they may be views into the record).
+		b := make([]byte, 0, len(sk.source)+len(sk.category)+len(sk.subscription)+len(sk.provider)+len(sk.typ))
+		var c seenKey
+		b, c.source = appendString(b, sk.source)
+		b, c.category = appendString(b, sk.category)
+		b, c.subscription = appendString(b, sk.subscription)
+		b, c.provider = appendString(b, sk.provider)
+		_, c.typ = appendString(b, sk.typ)
+		t.seen[c] = seenRow{c, k}
+		t.last, t.lastRow, t.hasLast = c, k, true
+	}
 }
 
-// add counts n records under k, or under k folded when k is a new row of
-// a full Tally.
-func (t *Tally) add(k Key, n int) {
+// keyOf returns the row of ev: its strings one fresh copy, never views
+// into the record.
+func keyOf(ev *event.Event) Key {
+	r := &ev.Resource
+	b := make([]byte, 0, len(ev.Source)+len(ev.Category)+len(r.Subscription)+len(r.Provider)+1+len(r.Type))
+	var k Key
+	b, k.Source = appendString(b, ev.Source)
+	b, k.Category = appendString(b, ev.Category)
+	start := len(b)
+	b = appendLower(b, r.Subscription)
+	k.Subscription = view(b[start:])
+	if r.Provider != "" || r.Type != "" {
+		// strings.ToLower(strings.Trim(provider+"/"+type, "/")).
+		start := len(b)
+		b = appendLower(b, r.Provider)
+		b = append(b, '/')
+		b = appendLower(b, r.Type)
+		k.ResourceType = view(bytes.Trim(b[start:], "/"))
+	}
+	return k
+}
+
+// appendString appends s to b, whose capacity holds it, and returns the
+// copy as a string sharing b's array (never written again).
+func appendString(b []byte, s string) ([]byte, string) {
+	start := len(b)
+	b = append(b, s...)
+	return b, view(b[start:])
+}
+
+// view returns b as a string without copying: b is never written again.
+func view(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
+}
+
+// appendLower appends strings.ToLower(s) to b: in place for ASCII (no
+// other allocation when b has room).
+func appendLower(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return append(b, strings.ToLower(s)...)
+		}
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b = append(b, c)
+	}
+	return b
+}
+
+// add counts n records under k (whose strings are the Tally's own), or
+// under k folded when k is a new row of a full Tally, and returns the row
+// counted.
+func (t *Tally) add(k Key, n int) Key {
 	if _, ok := t.counts[k]; !ok {
 		if len(t.counts) >= MaxKeys && k.ResourceType != "" {
 			k.ResourceType = Other
@@ -120,12 +223,9 @@ func (t *Tally) add(k Key, n int) {
 		if _, ok := t.counts[k]; !ok && len(t.counts) >= 2*MaxKeys {
 			k.Subscription, k.ResourceType = Other, Other
 		}
-		k = Key{
-			Source: strings.Clone(k.Source), Category: strings.Clone(k.Category),
-			Subscription: strings.Clone(k.Subscription), ResourceType: strings.Clone(k.ResourceType),
-		}
 	}
 	t.counts[k] += n
+	return k
 }
 
 // Merge adds o's counts to t.
@@ -136,6 +236,10 @@ func (t *Tally) Merge(o *Tally) {
 	if t.counts == nil {
 		t.counts = map[Key]int{}
 	}
+	// Rows o brings may be what a record seen before would now count
+	// under: forget what was seen.
+	clear(t.seen)
+	t.hasLast = false
 	for k, n := range o.counts {
 		t.add(k, n)
 	}

@@ -72,9 +72,27 @@ func TestTallyKeepsCopies(t *testing.T) {
 	var tl Tally
 	tl.Add(&event.Event{Source: "activitylogs", Category: view(0, 14), Resource: event.Resource{Subscription: "ab", Provider: view(14, 31), Type: "x"}})
 	copy(raw, "XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX")
+	// The same fields as written, again: counted on the row of the first.
+	tl.Add(&event.Event{Source: "activitylogs", Category: "Administrative", Resource: event.Resource{Subscription: "ab", Provider: "MICROSOFT.COMPUTE", Type: "x"}})
 	rows := tl.Rows()
-	if len(rows) != 1 || rows[0].Category != "Administrative" || rows[0].ResourceType != "microsoft.compute/x" {
-		t.Errorf("rows %+v: want the values as they were added", rows)
+	if len(rows) != 1 || rows[0].Category != "Administrative" || rows[0].ResourceType != "microsoft.compute/x" || rows[0].Records != 2 {
+		t.Errorf("rows %+v: want the values as they were added, twice", rows)
+	}
+}
+
+// Counting a record whose fields were seen before allocates nothing: the
+// pipeline counts every record.
+func TestTallyAddAllocs(t *testing.T) {
+	var tl Tally
+	ev := &event.Event{Source: "activitylogs", Category: "Administrative",
+		Resource: event.ParseResourceID("/SUBSCRIPTIONS/3B8E6F21-9A4C-4D7E-B5F2-8C1A0E9D6B47/RESOURCEGROUPS/RG/PROVIDERS/MICROSOFT.COMPUTE/VIRTUALMACHINES/VM1")}
+	tl.Add(ev)
+	if n := testing.AllocsPerRun(100, func() { tl.Add(ev) }); n != 0 {
+		t.Errorf("Add of seen fields: %v allocations, want 0", n)
+	}
+	rows := tl.Rows()
+	if len(rows) != 1 || rows[0].Records != 102 || rows[0].Subscription != "3b8e6f21-9a4c-4d7e-b5f2-8c1a0e9d6b47" {
+		t.Errorf("rows %+v: want one row of 102 records, subscription lower-cased", rows)
 	}
 }
 

@@ -27,16 +27,17 @@ import (
 // §8 (Identity Protection).
 
 // candidate reads one possible source of a field's values.
+// id is the candidate's key's number (keyID), which the cache memoises by.
 type candidate interface {
-	get(ev *event.Event, c *fieldCache) ([]event.Value, bool)
+	get(ev *event.Event, c *fieldCache, id int32) ([]event.Value, bool)
 	key() string
 }
 
 // getName is event.Get(name): a normalised name or a raw path.
 type getName string
 
-func (g getName) get(ev *event.Event, c *fieldCache) ([]event.Value, bool) {
-	return c.get(ev, string(g))
+func (g getName) get(ev *event.Event, c *fieldCache, id int32) ([]event.Value, bool) {
+	return c.get(ev, string(g), id)
 }
 func (g getName) key() string { return string(g) }
 
@@ -51,17 +52,18 @@ type pickByName struct {
 	want      string // name to select
 	valueKey  string // member holding the value: newValue, value
 	unwrapStr bool
+	listID    int32 // keyID(list), set by newResolver
 }
 
 func (p pickByName) key() string {
 	return "pick:" + p.list + "|" + p.nameKey + "=" + p.want + "|" + p.valueKey
 }
 
-func (p pickByName) get(ev *event.Event, c *fieldCache) ([]event.Value, bool) {
-	if v, found, ok := c.lookup(ev, p.key()); ok {
+func (p pickByName) get(ev *event.Event, c *fieldCache, id int32) ([]event.Value, bool) {
+	if v, found, ok := c.lookup(ev, id); ok {
 		return v, found
 	}
-	elems, _ := c.get(ev, p.list)
+	elems, _ := c.get(ev, p.list, p.listID)
 	var out []event.Value
 	found := false
 	for _, el := range elems {
@@ -92,7 +94,7 @@ func (p pickByName) get(ev *event.Event, c *fieldCache) ([]event.Value, bool) {
 		}
 		out = append(out, v)
 	}
-	c.store(ev, p.key(), out, found)
+	c.store(ev, id, out, found)
 	return out, found
 }
 
@@ -231,13 +233,29 @@ const flowService = "flowlogs"
 // resolver reads one rule field from an event: the service's mapping, then
 // the name itself, then properties.<name>.
 type resolver struct {
-	key   string // service and name: what the engine's cache memoises by
+	key   string // service and name
+	id    int32  // keyID(key): what the engine's cache memoises by
 	name  string
 	mode  fieldMode
 	cands []candidate
+	ids   []int32 // per candidate: keyID(its key)
 }
 
 func newResolver(service, name string) *resolver {
+	r := newResolverCands(service, name)
+	r.id = keyID(r.key)
+	r.ids = make([]int32, len(r.cands))
+	for i, c := range r.cands {
+		if p, ok := c.(pickByName); ok {
+			p.listID = keyID(p.list)
+			r.cands[i] = p
+		}
+		r.ids[i] = keyID(c.key())
+	}
+	return r
+}
+
+func newResolverCands(service, name string) *resolver {
 	r := &resolver{key: service + "\x00" + name, name: name}
 	if service == flowService && len(name) > 5 && strings.EqualFold(name[:5], "flow.") {
 		// Flow tuple events answer every flow.* name themselves
@@ -276,25 +294,55 @@ func newResolver(service, name string) *resolver {
 // get returns the field's values and whether the event has the field.
 func (r *resolver) get(ev *event.Event, c *fieldCache) ([]event.Value, bool) {
 	if r.mode == firstFound {
-		for _, cand := range r.cands {
-			if v, ok := cand.get(ev, c); ok {
+		for i, cand := range r.cands {
+			if v, ok := cand.get(ev, c, r.ids[i]); ok {
 				return v, true
 			}
 		}
 		return nil, false
 	}
 	if len(r.cands) == 1 {
-		return r.cands[0].get(ev, c)
+		return r.cands[0].get(ev, c, r.ids[0])
 	}
 	var out []event.Value
 	found := false
-	for _, cand := range r.cands {
-		if v, ok := cand.get(ev, c); ok {
+	for i, cand := range r.cands {
+		if v, ok := cand.get(ev, c, r.ids[i]); ok {
 			found = true
 			out = append(out, v...)
 		}
 	}
 	return out, found
+}
+
+// keyIDs numbers the keys the field cache memoises by (resolvers, names,
+// picks), as resolvers are built (rules load): the cache is then slices
+// indexed by number, which an event's reset need not clear.
+var keyIDs struct {
+	mu  sync.Mutex
+	ids map[string]int32
+}
+
+// keyID returns k's number, giving it the next one the first time.
+func keyID(k string) int32 {
+	keyIDs.mu.Lock()
+	defer keyIDs.mu.Unlock()
+	id, ok := keyIDs.ids[k]
+	if !ok {
+		if keyIDs.ids == nil {
+			keyIDs.ids = make(map[string]int32)
+		}
+		id = int32(len(keyIDs.ids))
+		keyIDs.ids[k] = id
+	}
+	return id
+}
+
+// keyCount is how many keys are numbered.
+func keyCount() int {
+	keyIDs.mu.Lock()
+	defer keyIDs.mu.Unlock()
+	return len(keyIDs.ids)
 }
 
 // fieldCache memoises field lookups for one event: the engine evaluates
@@ -303,17 +351,17 @@ func (r *resolver) get(ev *event.Event, c *fieldCache) ([]event.Value, bool) {
 // values of resolved fields as matchers take them (trimmed, lower-cased),
 // and the string values keyword searches read. A nil cache, or one pointed
 // at another event, looks every field up afresh.
+//
+// Entries are by key number (keyID) and belong to the current event when
+// their gen is the cache's: reset moves gen on instead of clearing them.
 type fieldCache struct {
 	ev       *event.Event
-	entries  map[string]cacheEntry
-	resolved map[string]*resolvedField
+	gen      uint32
+	entries  []cacheEntry    // by the number of a name or pick
+	resolved []resolvedField // by the number of a resolver
 	idx      recordIndex
 	keywords []subject
 	kwDone   bool
-	// fields holds the resolvedFields of earlier events for reuse; nfields
-	// of them are in use for this one.
-	fields  []*resolvedField
-	nfields int
 	// singles backs the one-value slices of normalised fields, reused
 	// from event to event.
 	singles []event.Value
@@ -324,6 +372,7 @@ type fieldCache struct {
 type cacheEntry struct {
 	vals  []event.Value
 	found bool
+	gen   uint32 // the event's it is (fieldCache.gen)
 }
 
 // resolvedField is a rule field's values for the current event.
@@ -333,12 +382,14 @@ type resolvedField struct {
 	subjects []subject // built on first use, one per value (zero for nulls)
 	built    bool      // subjects is built
 	arena    *lowerArena
+	gen      uint32 // the event's it is (fieldCache.gen)
 }
 
 func newFieldCache() *fieldCache {
+	n := keyCount()
 	return &fieldCache{
-		entries:  make(map[string]cacheEntry, 32),
-		resolved: make(map[string]*resolvedField, 32),
+		entries:  make([]cacheEntry, n),
+		resolved: make([]resolvedField, n),
 		idx: recordIndex{
 			objects: make(map[*byte]*objIndex, 8),
 			decoded: make(map[*byte][]byte, 4),
@@ -349,52 +400,57 @@ func newFieldCache() *fieldCache {
 // reset points the cache at a new event.
 func (c *fieldCache) reset(ev *event.Event) {
 	c.ev = ev
-	clear(c.entries)
-	clear(c.resolved)
+	c.gen++
+	if c.gen == 0 {
+		// Wrapped: entries of 2^32 events ago would look current.
+		clear(c.entries)
+		clear(c.resolved)
+		c.gen = 1
+	}
 	c.idx.reset()
 	if ev.Layout != nil {
 		c.idx.seed(ev.Raw, ev.Layout)
 	}
 	c.keywords = c.keywords[:0]
 	c.kwDone = false
-	for _, f := range c.fields[:c.nfields] {
-		clear(f.subjects) // drop the old event's strings
-		*f = resolvedField{subjects: f.subjects[:0], arena: f.arena}
-	}
-	c.nfields = 0
 	clear(c.singles)
 	c.singles = c.singles[:0]
 	c.lowers.b = c.lowers.b[:0]
 }
 
-// newField returns an empty resolvedField for the current event, reusing
-// one of an earlier event's.
-func (c *fieldCache) newField() *resolvedField {
-	if c.nfields == len(c.fields) {
-		c.fields = append(c.fields, &resolvedField{})
-	}
-	f := c.fields[c.nfields]
-	c.nfields++
-	f.arena = &c.lowers
-	return f
+// release drops the cache's hold on its last event's record before it
+// waits in fieldCaches (reset makes every entry stale when it is used
+// again).
+func (c *fieldCache) release() {
+	c.ev = nil
+	c.idx.reset()
 }
 
-func (c *fieldCache) lookup(ev *event.Event, key string) ([]event.Value, bool, bool) {
+// entry returns the entry of key number id, growing the table for a key
+// numbered after the cache was made.
+func (c *fieldCache) entry(id int32) *cacheEntry {
+	if int(id) >= len(c.entries) {
+		c.entries = append(c.entries, make([]cacheEntry, int(id)+1-len(c.entries))...)
+	}
+	return &c.entries[id]
+}
+
+func (c *fieldCache) lookup(ev *event.Event, id int32) ([]event.Value, bool, bool) {
 	if c == nil || c.ev != ev {
 		return nil, false, false
 	}
-	e, ok := c.entries[key]
-	return e.vals, e.found, ok
+	e := c.entry(id)
+	return e.vals, e.found, e.gen == c.gen
 }
 
-func (c *fieldCache) store(ev *event.Event, key string, vals []event.Value, found bool) {
+func (c *fieldCache) store(ev *event.Event, id int32, vals []event.Value, found bool) {
 	if c != nil && c.ev == ev {
-		c.entries[key] = cacheEntry{vals, found}
+		*c.entry(id) = cacheEntry{vals, found, c.gen}
 	}
 }
 
-// get is event.Get(name), memoised.
-func (c *fieldCache) get(ev *event.Event, name string) ([]event.Value, bool) {
+// get is event.Get(name), memoised under id (keyID(name)).
+func (c *fieldCache) get(ev *event.Event, name string, id int32) ([]event.Value, bool) {
 	if c == nil || c.ev != ev {
 		// ev.Get, with the raw lookup through the shared index.
 		if s, ok := ev.Normalised(name); ok {
@@ -405,7 +461,8 @@ func (c *fieldCache) get(ev *event.Event, name string) ([]event.Value, bool) {
 		}
 		return sharedLookup(ev.Record(), name)
 	}
-	if e, ok := c.entries[name]; ok {
+	e := c.entry(id)
+	if e.gen == c.gen {
 		return e.vals, e.found
 	}
 	var v []event.Value
@@ -421,23 +478,25 @@ func (c *fieldCache) get(ev *event.Event, name string) ([]event.Value, bool) {
 	} else {
 		v, found = c.idx.lookupShort(ev.Record(), name)
 	}
-	c.entries[name] = cacheEntry{v, found}
+	*e = cacheEntry{v, found, c.gen}
 	return v, found
 }
 
-// field resolves a rule field, memoised by the resolver's key.
+// field resolves a rule field, memoised by the resolver's number.
 func (c *fieldCache) field(ev *event.Event, r *resolver) *resolvedField {
 	if c == nil || c.ev != ev {
 		vals, found := r.get(ev, nil)
 		return &resolvedField{vals: vals, found: found}
 	}
-	if f, ok := c.resolved[r.key]; ok {
+	if int(r.id) >= len(c.resolved) {
+		c.resolved = append(c.resolved, make([]resolvedField, int(r.id)+1-len(c.resolved))...)
+	}
+	if f := &c.resolved[r.id]; f.gen == c.gen {
 		return f
 	}
 	vals, found := r.get(ev, c)
-	f := c.newField()
-	f.vals, f.found = vals, found
-	c.resolved[r.key] = f
+	f := &c.resolved[r.id] // r.get grows entries only
+	*f = resolvedField{vals: vals, found: found, subjects: f.subjects[:0], arena: &c.lowers, gen: c.gen}
 	return f
 }
 

@@ -20,9 +20,24 @@ type recordIndex struct {
 	decoded map[*byte][]byte    // JSON text decoded from a string value
 	spare   []*objIndex         // indexes of earlier events, reused
 	used    []*objIndex         // indexes handed out for this event
-	seeded  []*objIndex         // seed's scratch
 	vals    []event.Value       // lookupShort's values, for this event
+	// The decoder's layout of the current record (seed), read when a
+	// path first reaches one of its objects.
+	raw    []byte
+	layout *event.Layout
+	// Per layout object reached: its members bucketed by name length
+	// (lenBuckets of them from byLen[at[k]], chained by sameLen in
+	// document order), so a path is compared with the few members of
+	// its prefixes' lengths only. at[k] is -1 for an object no path
+	// reached yet, -2 for one reached once (not bucketed yet).
+	at      []int32
+	byLen   []int32
+	sameLen []int32
 }
+
+// lenBuckets is how many name lengths a layout object's members are
+// bucketed by (a name of n bytes is in bucket n%lenBuckets).
+const lenBuckets = 32
 
 type objMember struct {
 	key []byte // raw name, without quotes, still escaped (as Lookup compares)
@@ -48,34 +63,94 @@ func (x *recordIndex) reset() {
 	x.used = x.used[:0]
 	clear(x.vals)
 	x.vals = x.vals[:0]
+	x.raw, x.layout = nil, nil
+	x.byLen = x.byLen[:0]
 }
 
-// seed indexes the objects whose members the source's decoder already
-// found (event.Layout): the record is not walked again for them. Objects
-// the decoder skipped are indexed when a path reaches them, as before.
+// seed gives the index the objects whose members the source's decoder
+// already found (event.Layout): the record is not walked again for
+// them. An object is indexed from the layout when a path first reaches
+// it, so an event no rule reads raw costs nothing here; the objects the
+// decoder skipped are indexed by walking them, as before.
 func (x *recordIndex) seed(raw []byte, l *event.Layout) {
-	if len(l.Objects) == 0 {
+	if len(l.Objects) == 0 || len(raw) == 0 {
 		return
 	}
-	objs := x.seeded[:0]
-	for _, start := range l.Objects {
-		if int(start) >= len(raw) || raw[start] != '{' {
-			x.seeded = objs
-			return // not this record's layout: index it the old way
-		}
-		o := x.newObjIndex()
-		x.objects[&raw[start]] = o
-		objs = append(objs, o)
+	x.raw, x.layout = raw, l
+	x.at = append(x.at[:0], make([]int32, len(l.Objects))...)
+	for k := range x.at {
+		x.at[k] = -1
 	}
-	for _, m := range l.Members {
-		if int(m.Object) >= len(objs) || int(m.ValEnd) > len(raw) || m.KeyStart > m.KeyEnd || m.ValStart > m.ValEnd {
-			continue
-		}
-		o := objs[m.Object]
-		o.members = append(o.members, objMember{key: raw[m.KeyStart:m.KeyEnd], val: raw[m.ValStart:m.ValEnd]})
+}
+
+// bucket returns where object k's length buckets start in byLen, making
+// them on the first call for the event.
+func (x *recordIndex) bucket(k int) int {
+	if b := x.at[k]; b >= 0 {
+		return int(b)
 	}
-	clear(objs)
-	x.seeded = objs[:0]
+	l, raw := x.layout, x.raw
+	b := len(x.byLen)
+	x.byLen = append(x.byLen, make([]int32, lenBuckets)...)
+	heads := x.byLen[b:]
+	for i := range heads {
+		heads[i] = -1
+	}
+	if len(x.sameLen) < len(l.Members) {
+		x.sameLen = append(x.sameLen, make([]int32, len(l.Members)-len(x.sameLen))...)
+	}
+	// Collect the chain, then push it in reverse: each bucket ends in
+	// document order.
+	var tails [lenBuckets]int32
+	for i := range tails {
+		tails[i] = -1
+	}
+	for j := l.First[k]; j >= 0 && int(j) < len(l.Members); {
+		m := &l.Members[j]
+		if int(m.ValEnd) <= len(raw) && 0 <= m.KeyStart && m.KeyStart <= m.KeyEnd && 0 <= m.ValStart && m.ValStart <= m.ValEnd {
+			n := (m.KeyEnd - m.KeyStart) % lenBuckets
+			x.sameLen[j] = -1
+			if tails[n] < 0 {
+				heads[n] = j
+			} else {
+				x.sameLen[tails[n]] = j
+			}
+			tails[n] = j
+		}
+		if m.Next <= j {
+			break // the last (a chain only goes forward)
+		}
+		j = m.Next
+	}
+	x.at[k] = int32(b)
+	return b
+}
+
+// layoutObject returns the number of the object starting at v[0] in
+// the layout, or -1 when the layout does not have it.
+func (x *recordIndex) layoutObject(v []byte) int {
+	l, raw := x.layout, x.raw
+	if l == nil || cap(v) > cap(raw) || cap(v) == 0 {
+		return -1
+	}
+	off := cap(raw) - cap(v) // v is a sub-slice of raw when it lies within it
+	if off >= len(raw) || &raw[off] != &v[0] {
+		return -1
+	}
+	objs := l.Objects
+	k, n := 0, len(objs)
+	for k < n {
+		h := int(uint(k+n) >> 1)
+		if int(objs[h]) < off {
+			k = h + 1
+		} else {
+			n = h
+		}
+	}
+	if k == len(objs) || int(objs[k]) != off || k >= len(l.First) {
+		return -1
+	}
+	return k
 }
 
 // newObjIndex returns an empty index, reusing one from an earlier event.
@@ -171,6 +246,10 @@ func (x *recordIndex) walk(v []byte, path string, out *[]event.Value, found *boo
 	}
 	switch v[0] {
 	case '{':
+		if k := x.layoutObject(v); k >= 0 {
+			x.walkLayout(k, path, out, found, depth)
+			return
+		}
 		x.walkObject(x.object(v), path, out, found, depth)
 	case '[':
 		_ = event.ArrayEach(v, func(el []byte) bool {
@@ -195,42 +274,140 @@ func (x *recordIndex) walk(v []byte, path string, out *[]event.Value, found *boo
 	}
 }
 
-// walkObject follows the members whose name, compared case-insensitively,
-// is path or a dot-separated prefix of it; exact-case names win over folded
-// ones, as in event.Lookup.
+// pathCands gathers the members an object's walk follows: those whose
+// name, compared case-insensitively, is path or a dot-separated prefix of
+// it; exact-case names win over folded ones, as in event.Lookup. Room for
+// the usual one or two of each without allocating (a value, not to
+// escape: no slice into its own arrays).
+type pathCands struct {
+	path           string
+	exact, folded  [2]pathCand
+	nExact, nFold  int
+	moreEx, moreFo []pathCand // past two
+}
+
+type pathCand struct {
+	val  []byte
+	rest string
+}
+
+func (c *pathCands) consider(key, val []byte) {
+	path := c.path
+	j := len(key)
+	if j > len(path) || (j < len(path) && path[j] != '.') {
+		return
+	}
+	rest := ""
+	if j < len(path) {
+		rest = path[j+1:]
+	}
+	switch {
+	case string(key) == path[:j]:
+		if c.nExact < len(c.exact) {
+			c.exact[c.nExact] = pathCand{val, rest}
+		} else {
+			c.moreEx = append(c.moreEx, pathCand{val, rest})
+		}
+		c.nExact++
+	case strings.EqualFold(string(key), path[:j]):
+		if c.nFold < len(c.folded) {
+			c.folded[c.nFold] = pathCand{val, rest}
+		} else {
+			c.moreFo = append(c.moreFo, pathCand{val, rest})
+		}
+		c.nFold++
+	}
+}
+
+// follow walks on into the chosen members, in document order.
+func (x *recordIndex) follow(c *pathCands, out *[]event.Value, found *bool, depth int) {
+	first, n, more := &c.exact, c.nExact, c.moreEx
+	if n == 0 {
+		first, n, more = &c.folded, c.nFold, c.moreFo
+	}
+	for i := 0; i < n && i < len(first); i++ {
+		x.walk(first[i].val, first[i].rest, out, found, depth+1)
+	}
+	for _, m := range more {
+		x.walk(m.val, m.rest, out, found, depth+1)
+	}
+}
+
+// walkObject follows the members of o that path goes on through.
 func (x *recordIndex) walkObject(o *objIndex, path string, out *[]event.Value, found *bool, depth int) {
-	type cand struct {
-		m    objMember
-		rest string
-	}
-	// Room for the usual one or two candidates without allocating.
-	var exactBuf, foldedBuf [2]cand
-	exact, folded := exactBuf[:0], foldedBuf[:0]
-	consider := func(m objMember) {
-		j := len(m.key)
-		if j > len(path) || (j < len(path) && path[j] != '.') {
-			return
-		}
-		rest := ""
-		if j < len(path) {
-			rest = path[j+1:]
-		}
-		if string(m.key) == path[:j] {
-			exact = append(exact, cand{m, rest})
-		} else if strings.EqualFold(string(m.key), path[:j]) {
-			folded = append(folded, cand{m, rest})
-		}
-	}
+	c := pathCands{path: path}
 	for _, m := range o.members {
-		consider(m)
+		c.consider(m.key, m.val)
 	}
-	cands := exact
-	if len(cands) == 0 {
-		cands = folded
+	x.follow(&c, out, found, depth)
+}
+
+// walkLayout is walkObject over object k of the layout, read in place:
+// for each length a name matching path may have (path's, and that of each
+// prefix before a dot), the members of that length only.
+func (x *recordIndex) walkLayout(k int, path string, out *[]event.Value, found *bool, depth int) {
+	l, raw := x.layout, x.raw
+	if x.at[k] == -1 {
+		// The object's first path: one pass over its members costs
+		// what bucketing them would; the buckets pay from the second.
+		x.at[k] = -2
+		x.scanLayout(k, path, out, found, depth)
+		return
 	}
-	for _, c := range cands {
-		x.walk(c.m.val, c.rest, out, found, depth+1)
+	heads := x.byLen[x.bucket(k):]
+	c := pathCands{path: path}
+	// Candidates of different lengths come in document order, as
+	// walkObject finds them: by member index, lengths ascending merged.
+	var order [4]int32
+	nOrder := 0
+	sorted := true
+	for j := 0; j <= len(path); j++ {
+		if j < len(path) && path[j] != '.' {
+			continue
+		}
+		for i := heads[j%lenBuckets]; i >= 0; i = x.sameLen[i] {
+			m := &l.Members[i]
+			if int(m.KeyEnd-m.KeyStart) != j {
+				continue
+			}
+			ne, nf := c.nExact, c.nFold
+			c.consider(raw[m.KeyStart:m.KeyEnd], raw[m.ValStart:m.ValEnd])
+			if c.nExact != ne || c.nFold != nf {
+				if nOrder > 0 && nOrder <= len(order) && order[nOrder-1] > i {
+					sorted = false
+				}
+				if nOrder < len(order) {
+					order[nOrder] = i
+				}
+				nOrder++
+			}
+		}
 	}
+	if !sorted || nOrder > len(order) {
+		// Rare (names with dots beside the names before them): find
+		// them again in document order.
+		x.scanLayout(k, path, out, found, depth)
+		return
+	}
+	x.follow(&c, out, found, depth)
+}
+
+// scanLayout is walkObject over object k of the layout, its members
+// read in place one after another.
+func (x *recordIndex) scanLayout(k int, path string, out *[]event.Value, found *bool, depth int) {
+	l, raw := x.layout, x.raw
+	c := pathCands{path: path}
+	for j := l.First[k]; j >= 0 && int(j) < len(l.Members); {
+		m := &l.Members[j]
+		if int(m.ValEnd) <= len(raw) && 0 <= m.KeyStart && m.KeyStart <= m.KeyEnd && 0 <= m.ValStart && m.ValStart <= m.ValEnd {
+			c.consider(raw[m.KeyStart:m.KeyEnd], raw[m.ValStart:m.ValEnd])
+		}
+		if m.Next <= j {
+			break // the last (a chain only goes forward)
+		}
+		j = m.Next
+	}
+	x.follow(&c, out, found, depth)
 }
 
 // undo drops the indexes handed out since mark (a failed indexValue pass).

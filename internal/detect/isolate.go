@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/azdetect/azdetect/internal/event"
 	"github.com/azdetect/azdetect/internal/state"
@@ -180,7 +181,11 @@ func (e *Engine) selectIsolated(ctx context.Context, events []*event.Event, pick
 // onPanic set, each condition runs under recover and a panic calls onPanic
 // instead of selecting the event.
 func (e *Engine) selectEach(ctx context.Context, events []*event.Event, pick func(i, at int), onPanic func(i int, ev *event.Event, p any)) error {
-	cache := newFieldCache()
+	cache := fieldCaches.Get().(*fieldCache)
+	defer func() {
+		cache.release()
+		fieldCaches.Put(cache)
+	}()
 	ec := evalCtx{cache: cache}
 	for at, ev := range events {
 		if err := ctx.Err(); err != nil {
@@ -218,6 +223,10 @@ func (e *Engine) selectEach(ctx context.Context, events []*event.Event, pick fun
 	}
 	return nil
 }
+
+// fieldCaches are reused from batch to batch: a cache's tables are as
+// long as the number of rule fields loaded.
+var fieldCaches = sync.Pool{New: func() any { return newFieldCache() }}
 
 func safeMatch(r *Rule, ec *evalCtx) (ok bool, p any) {
 	defer func() {

@@ -35,7 +35,12 @@ func TestLayoutIndexAgreesWithLookup(t *testing.T) {
 			return nil
 		})
 	}
-	fixed := []string{"category", "CATEGORY", "properties.status.errorCode", "Level", "level", "identity.claims.name",
+	// Names with dots beside the names they begin with, in both orders,
+	// and names differing in case only: found in document order.
+	raws = append(raws,
+		[]byte(`{"time":"2026-11-20T10:00:00Z","category":"Administrative","operationName":"x","a.b":{"c":1},"a":{"b":{"c":2},"B":{"c":3}},"A":{"b":{"c":4}},"properties":{"x.y":1,"x":{"y":2},"X.Y":3}}`),
+		[]byte(`{"time":"2026-11-20T10:00:00Z","category":"Administrative","operationName":"x","a":{"b":{"c":2}},"a.b":{"c":1},"a.b.c":0,"properties":{"X":{"Y":2},"x.y":1}}`))
+	fixed := []string{"a.b.c", "A.B.C", "a.B.c", "properties.x.y", "PROPERTIES.X.Y", "category", "CATEGORY", "properties.status.errorCode", "Level", "level", "identity.claims.name",
 		"properties.targetResources.modifiedProperties.newValue", "properties.missing", "x.y", "properties.Properties"}
 	seeded := 0
 	for _, raw := range raws {

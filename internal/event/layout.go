@@ -10,21 +10,26 @@ import "sync"
 // Offsets are into Raw; member names are without their quotes, still
 // escaped.
 type Layout struct {
-	Objects []int32      // offset in Raw of each object's '{'
+	Objects []int32      // offset in Raw of each object's '{', ascending
+	First   []int32      // per object: the index in Members of its first member, -1 when it has none
 	Members []MemberSpan // every member of those objects, in document order within each
 }
 
 // MemberSpan is one member: its object (an index into Layout.Objects),
-// its name Raw[KeyStart:KeyEnd] and its value Raw[ValStart:ValEnd].
+// its name Raw[KeyStart:KeyEnd] and its value Raw[ValStart:ValEnd]. An
+// object's members are chained in document order by Next (an index into
+// Layout.Members, after this one; -1 after the last): the members of the
+// objects inside a value come before the member holding it.
 type MemberSpan struct {
 	Object, KeyStart, KeyEnd, ValStart, ValEnd int32
+	Next                                       int32
 }
 
 // layouts are reused from record to record: a layout is read once, by the
 // rule engine, and released (ReleaseLayout); one per record would be a
 // kilobyte and more of garbage each.
 var layouts = sync.Pool{New: func() any {
-	return &Layout{Objects: make([]int32, 0, 8), Members: make([]MemberSpan, 0, 64)}
+	return &Layout{Objects: make([]int32, 0, 8), First: make([]int32, 0, 8), Members: make([]MemberSpan, 0, 64)}
 }}
 
 // NewLayout returns an empty layout, reused when one was released.
@@ -44,6 +49,6 @@ func ReleaseLayout(l *Layout) {
 	if cap(l.Members) > 4096 {
 		return // an outsized record's: let it go
 	}
-	l.Objects, l.Members = l.Objects[:0], l.Members[:0]
+	l.Objects, l.First, l.Members = l.Objects[:0], l.First[:0], l.Members[:0]
 	layouts.Put(l)
 }

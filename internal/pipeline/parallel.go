@@ -116,7 +116,19 @@ type producer struct {
 }
 
 func newProducer(ctx context.Context, p *Pipeline, emit func(*produced) error, limit int) *producer {
-	return &producer{p: p, ctx: ctx, emit: emit, limit: limit, cur: &produced{restart: true, cut: -1}}
+	pr := &producer{p: p, ctx: ctx, emit: emit, limit: limit}
+	pr.cur = pr.newProduced()
+	pr.cur.restart = true
+	return pr
+}
+
+// newProduced returns an empty batch with room for the items of a full one.
+func (pr *producer) newProduced() *produced {
+	b := &produced{cut: -1}
+	if pr.limit > 0 {
+		b.items = make([]item, 0, pr.limit)
+	}
+	return b
 }
 
 // record is the source.Registry callback.
@@ -217,9 +229,9 @@ func (pr *producer) full() error {
 		return err
 	}
 	b := pr.cur
-	// The next batch fills to the limit, give or take a record.
-	pr.cur = &produced{cut: -1, items: make([]item, 0, pr.limit+1)}
-	pr.events, pr.bytes = make([]*event.Event, 0, pr.limit+1), 0
+	// The events' slice served selectBatch only: reused.
+	clear(pr.events)
+	pr.cur, pr.events, pr.bytes = pr.newProduced(), pr.events[:0], 0
 	if err := pr.emit(b); err != nil {
 		pr.fatal = err
 		return errStopped

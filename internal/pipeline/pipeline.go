@@ -231,11 +231,15 @@ func (p *Pipeline) unit(ctx context.Context, src feed, u int, inputs []Input, ea
 		return r.rep, err
 	}
 	rep := &r.rep
-	zerolog.Ctx(ctx).WithLevel(p.opts.BatchLogLevel).Int("records", rep.Records).Interface("sources", rep.BySource).
-		Interface("categories", rep.Coverage.ByCategory()).
-		Int("unrecognised", rep.Unrecognised).Int("malformed", rep.Malformed).Int("rejected", rep.Rejected).
-		Int("alerts", rep.AlertCount).Int64("duration_ms", rep.Duration.Milliseconds()).
-		Msg("batch processed")
+	// The categories' map is made only for a line that is written (scan
+	// logs at debug: one string per row otherwise, for nothing).
+	if e := zerolog.Ctx(ctx).WithLevel(p.opts.BatchLogLevel); e.Enabled() {
+		e.Int("records", rep.Records).Interface("sources", rep.BySource).
+			Interface("categories", rep.Coverage.ByCategory()).
+			Int("unrecognised", rep.Unrecognised).Int("malformed", rep.Malformed).Int("rejected", rep.Rejected).
+			Int("alerts", rep.AlertCount).Int64("duration_ms", rep.Duration.Milliseconds()).
+			Msg("batch processed")
+	}
 	return r.rep, nil
 }
 

@@ -81,9 +81,30 @@ var auditPlan = planOf(reflect.TypeFor[auditRecord]())
 // auditRecords are reused from record to record (see pooled).
 var auditRecords pooled[auditRecord]
 
+// putAudit gives r back as auditRecords.put does, but keeps the arrays
+// of its lists (cleared) for the next record: decoding into a cleared
+// array is decoding into a new one, and their growth was most of a
+// record's allocations. Only the lists' lengths are read, so one left
+// empty where a record has none reads as the nil it would be.
+func putAudit(r *auditRecord) {
+	p := &r.Properties.V
+	tr, ad := p.TargetResources, p.AdditionalDetails
+	clear(tr[:cap(tr)])
+	clear(ad[:cap(ad)])
+	if cap(tr) > inPlaceSliceLength {
+		tr = nil
+	}
+	if cap(ad) > inPlaceSliceLength {
+		ad = nil
+	}
+	*r = auditRecord{}
+	r.Properties.V.TargetResources, r.Properties.V.AdditionalDetails = tr[:0], ad[:0]
+	auditRecords.p.Put(r)
+}
+
 func parseAudit(raw []byte, ev *event.Event) error {
 	r := auditRecords.get()
-	defer auditRecords.put(r)
+	defer putAudit(r)
 	if err := decodeEvent(raw, ev, auditPlan, r); err != nil {
 		return err
 	}

@@ -200,6 +200,10 @@ type framer struct {
 	buf   []byte // the record being framed, reused
 	index int
 	rerr  error // read error other than io.EOF
+	// peekErr is a read error lineRecord's look ahead met (bufio hands
+	// an error out once): it becomes rerr when the bytes read before it
+	// are used up, as window would have met it.
+	peekErr error
 	// trimmed is how many line-end bytes the record being emitted lost
 	// to trimming: they are not part of its Length.
 	trimmed int
@@ -220,6 +224,9 @@ type framer struct {
 func (f *framer) window() []byte {
 	if f.br.Buffered() == 0 {
 		if _, err := f.br.Peek(1); err != nil {
+			if f.peekErr != nil && f.rerr == nil {
+				f.rerr = f.peekErr
+			}
 			if !errors.Is(err, io.EOF) && f.rerr == nil {
 				f.rerr = err
 			}
@@ -417,8 +424,9 @@ func (f *framer) topObject() error {
 }
 
 // errReframe is what Registry.Records' parsing answers for an unchecked
-// record that is not one valid JSON value: lineRecord then leaves the line
-// to the byte-by-byte framing, which decides what it is.
+// record that is not one valid JSON value, or that it did not parse and
+// may be an envelope: lineRecord then leaves the line to the byte-by-byte
+// framing, which decides what it is.
 var errReframe = errors.New("reframe")
 
 // lineRecord is the fast path of JSON Lines, the shape of exported logs:
@@ -433,16 +441,39 @@ var errReframe = errors.New("reframe")
 func (f *framer) lineRecord() (done bool, err error) {
 	p := f.window()
 	j := bytes.IndexByte(p, '\n')
+	for j < 0 && len(p) < f.br.Size() && f.peekErr == nil {
+		// The line straddles the buffered bytes: read on, as bytes come
+		// (a read's worth at a time), within what the buffer holds.
+		n := len(p)
+		q, err := f.br.Peek(n + 1)
+		if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, bufio.ErrBufferFull) {
+			f.peekErr = err
+		}
+		if len(q) <= n {
+			break // the end of the body
+		}
+		p, _ = f.br.Peek(f.br.Buffered())
+		if k := bytes.IndexByte(p[n:], '\n'); k >= 0 {
+			j = n + k
+		}
+	}
 	if j < 0 {
-		return false, nil // the line straddles the buffer (or is the last, unterminated)
+		return false, nil // longer than the buffer (or the last line, unterminated)
 	}
 	end := j
 	for end > 0 && isBlank(p[end-1]) {
 		end--
 	}
-	if end == 0 || p[end-1] != '}' || containsRecordsName(p[:end]) {
+	if end == 0 || p[end-1] != '}' {
+		return false, nil
+	}
+	if _, ok, _ := envelopePrefix(p[:end]); ok {
 		return false, nil // an envelope is streamed by topObject
 	}
+	// An envelope whose "records" member is not the first is not
+	// looked for here: it has no time, so no parser takes it, and the
+	// parsing answers errReframe for a line holding "records" that it
+	// did not parse (Registry.parsing).
 	err = f.fn(Record{Index: f.index, Offset: f.off, Length: int64(end), Bytes: p[:end], unchecked: true})
 	if errors.Is(err, errReframe) {
 		return false, nil

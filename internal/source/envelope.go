@@ -467,10 +467,11 @@ func (d *decoder) object(vi int, f *fieldSet, set func(k int, key []byte, plain 
 		}
 		return end
 	}
-	obj := int32(-1)
+	obj, prev := int32(-1), int32(-1)
 	if d.layout != nil {
 		obj = int32(len(d.layout.Objects))
 		d.layout.Objects = append(d.layout.Objects, int32(vi))
+		d.layout.First = append(d.layout.First, -1)
 	}
 	i, more := d.Open(vi)
 	for more {
@@ -485,10 +486,18 @@ func (d *decoder) object(vi int, f *fieldSet, set func(k int, key []byte, plain 
 			j = d.Skip(vj)
 		}
 		if obj >= 0 && !d.Bad {
+			l := d.layout
 			ks := int32(cap(d.B) - cap(k)) // k is a sub-slice of B
-			d.layout.Members = append(d.layout.Members, event.MemberSpan{
-				Object: obj, KeyStart: ks + 1, KeyEnd: ks + int32(len(k)) - 1, ValStart: int32(vj), ValEnd: int32(j),
+			m := int32(len(l.Members))
+			l.Members = append(l.Members, event.MemberSpan{
+				Object: obj, KeyStart: ks + 1, KeyEnd: ks + int32(len(k)) - 1, ValStart: int32(vj), ValEnd: int32(j), Next: -1,
 			})
+			if prev < 0 {
+				l.First[obj] = m
+			} else {
+				l.Members[prev].Next = m
+			}
+			prev = m
 		}
 		i, more = d.Next(j)
 	}
@@ -614,7 +623,25 @@ func (f *fieldSet) find(key []byte, plain bool) int {
 // equalFoldASCII reports whether k equals lower, a lower-case ASCII name,
 // ignoring ASCII case (a byte of k that is not ASCII never equals).
 func equalFoldASCII(k []byte, lower string) bool {
-	for i := 0; i < len(k); i++ {
+	i := 0
+	for ; i+8 <= len(k) && i+8 <= len(lower); i += 8 {
+		// Eight bytes at once: none may be non-ASCII; those in 'A'..'Z'
+		// (at or past 'A', before '[': no carry leaves a byte below
+		// 0x80) get 0x20 added.
+		x := binary.LittleEndian.Uint64(k[i:])
+		if x&0x8080808080808080 != 0 {
+			return false
+		}
+		upper := (x + 0x3f3f3f3f3f3f3f3f) &^ (x + 0x2525252525252525) & 0x8080808080808080
+		x |= upper >> 2
+		l := lower[i : i+8]
+		y := uint64(l[0]) | uint64(l[1])<<8 | uint64(l[2])<<16 | uint64(l[3])<<24 |
+			uint64(l[4])<<32 | uint64(l[5])<<40 | uint64(l[6])<<48 | uint64(l[7])<<56
+		if x != y {
+			return false
+		}
+	}
+	for ; i < len(k); i++ {
 		c := k[i]
 		if 'A' <= c && c <= 'Z' {
 			c += 'a' - 'A'

@@ -302,3 +302,32 @@ func FuzzDecodeEquivalence(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) { checkDecodeEqual(t, raw) })
 }
+
+// equalFoldASCII, eight bytes at a time, answers as folding each byte
+// does: every byte value at every place of a long name.
+func TestEqualFoldASCII(t *testing.T) {
+	ref := func(k []byte, lower string) bool {
+		if len(k) != len(lower) {
+			return false
+		}
+		for i, c := range k {
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			if c != lower[i] {
+				return false
+			}
+		}
+		return true
+	}
+	const lower = "requestbody.properties"
+	for at := 0; at < len(lower); at++ {
+		for c := 0; c < 256; c++ {
+			k := []byte(strings.ToUpper(lower))
+			k[at] = byte(c)
+			if got, want := equalFoldASCII(k, lower), ref(k, lower); got != want {
+				t.Fatalf("equalFoldASCII(%q, %q) = %t, want %t", k, lower, got, want)
+			}
+		}
+	}
+}

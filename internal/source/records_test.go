@@ -2,11 +2,14 @@ package source
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"testing/iotest"
 
 	"github.com/azdetect/azdetect/internal/event"
 )
@@ -77,6 +80,12 @@ var onePassSeeds = []string{
 	`{"a":1}}` + "\n" + "1.0;x;y\n" + `{"a":"\q"}` + "\n" + `{"a":1}`,
 	"{\n  \"a\": 1\n}\n{\"b\":2}\n",
 	`{"time":"2026-11-20T08:00:00Z","category":"SignInLogs","properties":{"id":"1"}} x}` + "\n",
+	// "records" anywhere but first: an envelope (no time) is streamed, a
+	// record (a time) is one record, parsed or not.
+	`{"x":1,"records":[{"time":"2026-11-20T08:00:00Z","category":"AuditEvent"},{"a":1}]}` + "\n" + `{"a":1}` + "\n",
+	`{"time":"2026-11-20T08:00:00Z","category":"Administrative","operationName":"x","records":[{"a":1}]}` + "\n",
+	`{"Time":null,"category":"Administrative","records":[{"a":1}]}` + "\n" + `{"category":"Administrative","records":{"a":1}}` + "\n",
+	`{"time":"2026-11-20T08:00:00Z","category":"Administrative","operationName":"x","properties":{"m":"\"records\""}}` + "\n",
 }
 
 // TestRecordsOnePass holds Registry.Records, which frames JSON Lines by
@@ -140,4 +149,73 @@ func FuzzRecordsOnePass(f *testing.F) {
 			}
 		}
 	})
+}
+
+// Lines that straddle the read buffer, read in pieces of any size, and a
+// read error at the end: Registry.Records takes them on its fast path
+// (reading on for the line's end) and yields exactly what framing and
+// then parsing yield, the read error included, after every record read
+// before it.
+func TestRecordsOnePassAcrossBuffer(t *testing.T) {
+	reg, err := NewRegistry()
+	if err != nil {
+		t.Fatal(err)
+	}
+	line := `{"time":"2026-11-20T08:00:00Z","category":"AuditEvent","operationName":"SecretGet","resourceId":"/SUBSCRIPTIONS/S/RESOURCEGROUPS/R/PROVIDERS/MICROSOFT.KEYVAULT/VAULTS/KV","properties":{"id":"%d","pad":"%s"}}`
+	var body bytes.Buffer
+	for i := 0; body.Len() < 3*readBufferSize; i++ {
+		fmt.Fprintf(&body, line+"\n", i, strings.Repeat("x", i%700))
+		if i%50 == 7 {
+			body.WriteString(`{"a":1} {"b":2}` + "\n") // not one record: reframed
+		}
+	}
+	fmt.Fprintf(&body, line, 1, "last, no newline")
+	readErr := errors.New("disk gone")
+	collect := func(records func(io.Reader, func(rec Record, ev *event.Event, status Status, err error) error) error, r io.Reader) ([]outcome, error) {
+		var out []outcome
+		err := records(r, func(rec Record, ev *event.Event, status Status, err error) error {
+			o := outcome{Index: rec.Index, Offset: rec.Offset, Bytes: string(rec.Bytes), Status: status}
+			if err != nil {
+				o.Err = err.Error()
+			}
+			out = append(out, o)
+			return nil
+		})
+		return out, err
+	}
+	reference := func(r io.Reader, fn func(rec Record, ev *event.Event, status Status, err error) error) error {
+		return Records(r, func(rec Record) error {
+			if rec.Err != nil {
+				return fn(rec, nil, Malformed, rec.Err)
+			}
+			ev, status, err := reg.Parse(rec.Bytes)
+			return fn(rec, ev, status, err)
+		})
+	}
+	for _, tc := range []struct {
+		name string
+		r    func() io.Reader
+	}{
+		{"whole", func() io.Reader { return bytes.NewReader(body.Bytes()) }},
+		{"halves", func() io.Reader { return iotest.HalfReader(bytes.NewReader(body.Bytes())) }},
+		{"then an error", func() io.Reader {
+			return io.MultiReader(iotest.HalfReader(bytes.NewReader(body.Bytes())), iotest.ErrReader(readErr))
+		}},
+	} {
+		want, wantErr := collect(reference, tc.r())
+		got, gotErr := collect(reg.Records, tc.r())
+		if fmt.Sprint(wantErr) != fmt.Sprint(gotErr) {
+			t.Errorf("%s: error %v, want %v", tc.name, gotErr, wantErr)
+		}
+		if len(want) != len(got) || len(want) < 100 {
+			t.Errorf("%s: %d records in one pass, %d framed then parsed", tc.name, len(got), len(want))
+			continue
+		}
+		for i := range want {
+			if want[i] != got[i] {
+				t.Errorf("%s: record %d\none pass: %.300v\nreference: %.300v", tc.name, i, got[i], want[i])
+				break
+			}
+		}
+	}
 }

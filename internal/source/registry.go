@@ -359,7 +359,11 @@ func (r *Registry) parsing(fn func(rec Record, ev *event.Event, status Status, e
 			return fn(rec, nil, Malformed, rec.Err)
 		}
 		ev, status, err := r.parseSafe(rec.Bytes)
-		if rec.unchecked && status != Parsed && !strictJSON(rec.Bytes, err) {
+		// A line no parser took may be an envelope whose "records"
+		// member is not the first (one it took has a time, which an
+		// envelope has not): the framing decides, as for a line that
+		// is not valid JSON.
+		if rec.unchecked && status != Parsed && (containsRecordsName(rec.Bytes) || !strictJSON(rec.Bytes, err)) {
 			return errReframe
 		}
 		rec.unchecked = false
