@@ -6,8 +6,6 @@ import (
 	"strings"
 	"time"
 
-	json "github.com/goccy/go-json"
-
 	"github.com/azdetect/azdetect/internal/event"
 	"github.com/azdetect/azdetect/internal/state"
 )
@@ -171,7 +169,7 @@ func (k *NewTermKind) Matches(ctx context.Context, r *Rule, events []*event.Even
 func (k *NewTermKind) stepFirst(key state.Key, cur state.Entity, found bool, evs []*event.Event, firsts map[state.Key]time.Time) (state.Op, bool, error) {
 	var d termData
 	first := cur.Time
-	if err := loadState("new-term", key, cur, found, &d); err != nil {
+	if err := loadTerm(key, cur, found, &d); err != nil {
 		return state.Op{}, false, err
 	}
 	if !found {
@@ -195,7 +193,7 @@ func (k *NewTermKind) stepFirst(key state.Key, cur state.Entity, found bool, evs
 	if !changed {
 		return state.Op{}, false, nil
 	}
-	data, _ := json.Marshal(d)
+	data := d.encode()
 	e := state.Entity{PartitionKey: key.PartitionKey, RowKey: key.RowKey, Time: first, Data: data,
 		Expires: k.expires(d.Last, k.c.Lookback)}
 	return writeOp(e, cur, found), true, nil
@@ -204,7 +202,7 @@ func (k *NewTermKind) stepFirst(key state.Key, cur state.Entity, found bool, evs
 func (k *NewTermKind) stepTerm(key state.Key, cur state.Entity, found bool, b *termBucket, entityFirst time.Time, raise map[state.Key]*event.Event) (state.Op, bool, error) {
 	delete(raise, key)
 	var d termData
-	if err := loadState("new-term", key, cur, found, &d); err != nil {
+	if err := loadTerm(key, cur, found, &d); err != nil {
 		return state.Op{}, false, err
 	}
 	ev0 := b.events[0]
@@ -215,7 +213,7 @@ func (k *NewTermKind) stepTerm(key state.Key, cur state.Entity, found bool, b *t
 		if d.IsNew {
 			raise[key] = ev0
 		}
-		data, _ := json.Marshal(d)
+		data := d.encode()
 		e := state.Entity{PartitionKey: key.PartitionKey, RowKey: key.RowKey, Text: b.term, Time: ev0.Time.UTC(),
 			Data: data, Expires: k.expires(d.Last, k.c.Lookback)}
 		return writeOp(e, cur, found), true, nil
@@ -243,7 +241,7 @@ func (k *NewTermKind) stepTerm(key state.Key, cur state.Entity, found bool, b *t
 		// Keep the alert's time stable for its id.
 		raise[key] = ev
 	}
-	data, _ := json.Marshal(d)
+	data := d.encode()
 	e := state.Entity{PartitionKey: key.PartitionKey, RowKey: key.RowKey, Text: b.term, Time: first,
 		Data: data, Expires: k.expires(d.Last, k.c.Lookback)}
 	return writeOp(e, cur, found), true, nil

@@ -182,12 +182,11 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 	results := map[state.Key]seqData{}
 	t := txn{store: k.store, table: StateTable, rule: r.ID, blame: func(key state.Key) []*event.Event { return groups[key].events }, step: func(key state.Key, cur state.Entity, found bool) (state.Op, bool, error) {
 		gr := groups[key]
-		d := seqData{Steps: map[int]seqStep{}}
-		if err := loadState("sequence", key, cur, found, &d); err != nil {
-			return state.Op{}, false, err
-		}
-		if d.Steps == nil { // a stored document without steps
-			d.Steps = map[int]seqStep{}
+		d := seqData{Steps: make(map[int]seqStep, len(k.c.Steps))}
+		if found {
+			if err := loadSeq(key, cur.Data, &d); err != nil {
+				return state.Op{}, false, err
+			}
 		}
 		changed := false
 		// What a writer delivers again is at or before its watermark.
@@ -244,21 +243,17 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 		if !changed {
 			return state.Op{}, false, nil
 		}
-		data, err := json.Marshal(d)
-		if err != nil {
-			return state.Op{}, false, err
-		}
+		data := d.encode()
 		if len(data) > state.MaxDataLen {
 			// Drop the raw records, keep the normalised fields.
 			for s, st := range d.Steps {
-				var snap snapshot
-				if json.Unmarshal(st.Snap, &snap) == nil {
+				if snap, err := decodeSnapshot(st.Snap); err == nil && snap.Raw != nil {
 					snap.Raw = nil
-					st.Snap, _ = json.Marshal(snap)
+					st.Snap = encodeSnapshot(&snap)
 				}
 				d.Steps[s] = st
 			}
-			data, _ = json.Marshal(d)
+			data = d.encode()
 		}
 		start := earliest(d)
 		e := state.Entity{PartitionKey: key.PartitionKey, RowKey: key.RowKey, Text: gr.key, Time: start, Data: data,
@@ -285,8 +280,8 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 			if _, mine := groups[key]; mine || key.PartitionKey != gk.partition || !strings.HasPrefix(key.RowKey, gk.prefix) {
 				continue
 			}
-			var d seqData
-			if err := loadState("sequence", key, e, true, &d); err != nil {
+			d := seqData{Steps: map[int]seqStep{}}
+			if err := loadSeq(key, e.Data, &d); err != nil {
 				return nil, err
 			}
 			if len(d.Steps) > 0 && !earliest(d).Add(k.c.Timespan).Before(from) {
@@ -302,8 +297,8 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 		lo, hi := time.Time{}, time.Time{}
 		for s := range k.c.Steps {
 			st := d.Steps[s]
-			var snap snapshot
-			if err := json.Unmarshal(st.Snap, &snap); err != nil {
+			snap, err := decodeSnapshot(st.Snap)
+			if err != nil {
 				return nil, fmt.Errorf("sequence state %s step %d: %w", key, s, err)
 			}
 			evs = append(evs, snap.event())
@@ -414,7 +409,7 @@ func (k *SequenceKind) addStep(d *seqData, s int, ev *event.Event) bool {
 		// request body); later steps keep their normalised fields.
 		snap := snapshotOf(ev, s == 0)
 		have.Key, have.T = key, ev.Time.UTC()
-		have.Snap, _ = json.Marshal(snap)
+		have.Snap = encodeSnapshot(&snap)
 	}
 	d.Steps[s] = have
 	return true

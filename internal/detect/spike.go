@@ -7,8 +7,6 @@ import (
 	"strings"
 	"time"
 
-	json "github.com/goccy/go-json"
-
 	"github.com/azdetect/azdetect/internal/event"
 	"github.com/azdetect/azdetect/internal/state"
 )
@@ -118,7 +116,7 @@ func (k *SpikeKind) Matches(ctx context.Context, r *Rule, events []*event.Event)
 		}
 		wr := rows[key]
 		var d thresholdData
-		if err := loadState("spike", key, cur, found, &d); err != nil {
+		if err := loadThreshold("spike", key, cur, found, &d); err != nil {
 			return state.Op{}, false, err
 		}
 		n := cur.Count
@@ -136,9 +134,8 @@ func (k *SpikeKind) Matches(ctx context.Context, r *Rule, events []*event.Event)
 		if !changed {
 			return state.Op{}, false, nil
 		}
-		data, _ := json.Marshal(d)
 		e := state.Entity{PartitionKey: key.PartitionKey, RowKey: key.RowKey, Count: n, Text: wr.b.group, Time: wr.b.window,
-			Data: data, Expires: k.expires(wr.b.window.Add(k.c.Timespan), keep)}
+			Data: d.encode(), Expires: k.expires(wr.b.window.Add(k.c.Timespan), keep)}
 		return writeOp(e, cur, found), true, nil
 	}}
 	refused := t.loop(ctx, writes, stored)

@@ -510,15 +510,3 @@ func hasKey(keys []string, k string) bool {
 	}
 	return false
 }
-
-// loadState decodes the JSON document a stateful kind keeps in an entity
-// into "into"; an entity not found, or without a document, leaves it as is.
-func loadState(kind string, key state.Key, cur state.Entity, found bool, into any) error {
-	if !found || len(cur.Data) == 0 {
-		return nil
-	}
-	if err := json.Unmarshal(cur.Data, into); err != nil {
-		return fmt.Errorf("%s state %s: %w", kind, key, err)
-	}
-	return nil
-}

@@ -9,8 +9,6 @@ import (
 	"strings"
 	"time"
 
-	json "github.com/goccy/go-json"
-
 	"github.com/azdetect/azdetect/internal/event"
 	"github.com/azdetect/azdetect/internal/state"
 )
@@ -198,11 +196,7 @@ func (k *ThresholdKind) Matches(ctx context.Context, r *Rule, events []*event.Ev
 			if !changed {
 				return state.Op{}, false, nil
 			}
-			data, err := json.Marshal(d)
-			if err != nil {
-				return state.Op{}, false, err
-			}
-			e := state.Entity{PartitionKey: key.PartitionKey, RowKey: key.RowKey, Count: n, Text: wr.b.group, Data: data,
+			e := state.Entity{PartitionKey: key.PartitionKey, RowKey: key.RowKey, Count: n, Text: wr.b.group, Data: d.encode(),
 				Time: wr.b.window, Expires: k.expires(wr.b.window.Add(k.c.Timespan), k.c.Timespan)}
 			return writeOp(e, cur, found), true, nil
 		}}
@@ -273,7 +267,7 @@ func (k *ThresholdKind) Matches(ctx context.Context, r *Rule, events []*event.Ev
 				continue
 			}
 			var d thresholdData
-			if err := loadState("threshold", key, e, true, &d); err != nil {
+			if err := loadThreshold("threshold", key, e, true, &d); err != nil {
 				return nil, err
 			}
 			add(gk, e.Count, d)
@@ -397,7 +391,7 @@ func findRows(ctx context.Context, store state.Store, parts []string, prefixes m
 // watermark (or, without a position, whose keys it does not hold).
 // count decodes the row into d (zero) and adds the writer's events to it.
 func (k *ThresholdKind) count(key state.Key, cur state.Entity, found bool, evs []*event.Event, d *thresholdData) (int64, bool, error) {
-	if err := loadState("threshold", key, cur, found, d); err != nil {
+	if err := loadThreshold("threshold", key, cur, found, d); err != nil {
 		return 0, false, err
 	}
 	n := cur.Count
