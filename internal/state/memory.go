@@ -41,13 +41,14 @@ type memBackend struct {
 // returns, not the partition's size. The rows a transaction inserts wait
 // in pending and are merged in once, at its end (tidy).
 //
-// The entities live in one slice and the indexes hold positions in it: a
-// partition of thousands of rows is a few objects for the garbage
-// collector to trace, not thousands, and merging the order copies no
-// pointers.
+// The entities live in blocks of at most memBlock and the indexes hold
+// positions in them: a partition of thousands of rows is a few objects for
+// the garbage collector to trace, not thousands; merging the order copies
+// no pointers, and a growing partition never copies its entities (the
+// first block grows as a slice, so a partition of a few rows stays small).
 type memPartition struct {
 	name    string           // the partition key (the store's own copy)
-	ents    []Entity         // by position; a deleted row's slot is zero
+	blocks  [][]Entity       // by position; a deleted row's slot is zero
 	rows    map[string]int32 // row key -> position
 	sorted  []int32          // positions by row key; may hold the rows in freeing
 	pending []int32          // rows inserted by the transaction under way
@@ -55,8 +56,20 @@ type memPartition struct {
 	freeing []int32          // slots of rows deleted by the transaction under way
 }
 
+// memBlock is how many entities one block of a partition holds (a power
+// of two: a position is a block and an offset).
+const (
+	memBlockBits = 7
+	memBlock     = 1 << memBlockBits
+)
+
 func newPartition(name string) *memPartition {
 	return &memPartition{name: strings.Clone(name), rows: make(map[string]int32)}
+}
+
+// at returns the entity at position i.
+func (p *memPartition) at(i int32) *Entity {
+	return &p.blocks[i>>memBlockBits][i&(memBlock-1)]
 }
 
 // Get returns the stored entity of a row: the store's own, valid until the
@@ -66,22 +79,35 @@ func (p *memPartition) Get(row string) (*Entity, bool) {
 	if !ok {
 		return nil, false
 	}
-	return &p.ents[i], true
+	return p.at(i), true
 }
 
 // put stores e, a new row or a rewrite of one (in place).
 func (p *memPartition) put(e Entity) {
 	if i, ok := p.rows[e.RowKey]; ok {
-		p.ents[i] = e
+		*p.at(i) = e
 		return
 	}
 	var i int32
 	if n := len(p.free); n > 0 {
 		i, p.free = p.free[n-1], p.free[:n-1]
-		p.ents[i] = e
+		*p.at(i) = e
 	} else {
-		i = int32(len(p.ents))
-		p.ents = append(p.ents, e)
+		last := len(p.blocks) - 1
+		switch {
+		case last < 0:
+			p.blocks = append(p.blocks, make([]Entity, 0, 2)) // the first block grows
+			last = 0
+		case len(p.blocks[last]) == memBlock:
+			p.blocks = append(p.blocks, make([]Entity, 0, memBlock))
+			last++
+		case len(p.blocks[last]) == cap(p.blocks[last]):
+			b := make([]Entity, len(p.blocks[last]), min(2*cap(p.blocks[last]), memBlock))
+			copy(b, p.blocks[last])
+			p.blocks[last] = b
+		}
+		i = int32(last<<memBlockBits + len(p.blocks[last]))
+		p.blocks[last] = append(p.blocks[last], e)
 	}
 	p.rows[e.RowKey] = i
 	p.pending = append(p.pending, i)
@@ -90,7 +116,7 @@ func (p *memPartition) put(e Entity) {
 func (p *memPartition) Delete(row string) {
 	if i, ok := p.rows[row]; ok {
 		delete(p.rows, row)
-		p.ents[i] = Entity{}
+		*p.at(i) = Entity{}
 		p.freeing = append(p.freeing, i)
 	}
 }
@@ -104,7 +130,7 @@ func (p *memPartition) tidy() {
 		// A slot is not reused before this: every stale position is one
 		// whose row is no longer in rows at that position.
 		live := func(i int32) bool {
-			j, ok := p.rows[p.ents[i].RowKey]
+			j, ok := p.rows[p.at(i).RowKey]
 			return ok && j == i
 		}
 		p.sorted = slices.DeleteFunc(p.sorted, func(i int32) bool { return !live(i) })
@@ -112,24 +138,31 @@ func (p *memPartition) tidy() {
 		p.free = append(p.free, p.freeing...)
 		p.freeing = p.freeing[:0]
 	}
-	if len(p.pending) == 0 {
+	k := len(p.pending)
+	if k == 0 {
 		return
 	}
-	slices.SortFunc(p.pending, func(a, b int32) int { return strings.Compare(p.ents[a].RowKey, p.ents[b].RowKey) })
-	// Each pending row finds its place by binary search; the rows between
-	// are copied as a block: k·log n comparisons, not n.
-	merged := make([]int32, 0, len(p.sorted)+len(p.pending))
-	rest := p.sorted
-	for _, i := range p.pending {
-		at, _ := slices.BinarySearchFunc(rest, p.ents[i].RowKey, p.byKey)
-		merged = append(append(merged, rest[:at]...), i)
-		rest = rest[at:]
+	if k > 1 {
+		slices.SortFunc(p.pending, func(a, b int32) int { return strings.Compare(p.at(a).RowKey, p.at(b).RowKey) })
 	}
-	merged = append(merged, rest...)
-	p.sorted, p.pending = merged, p.pending[:0]
+	// In place, from the back: each pending row (last first) finds its
+	// place among the rows before it by binary search, and the rows after
+	// that place move up by the pending rows still to come, as a block:
+	// k·log n comparisons, no new order.
+	n := len(p.sorted)
+	p.sorted = slices.Grow(p.sorted, k)[:n+k]
+	end := n // sorted[:end] is what is left to merge
+	for j := k - 1; j >= 0; j-- {
+		i := p.pending[j]
+		at, _ := slices.BinarySearchFunc(p.sorted[:end], p.at(i).RowKey, p.byKey)
+		copy(p.sorted[at+j+1:end+j+1], p.sorted[at:end])
+		p.sorted[at+j] = i
+		end = at
+	}
+	p.pending = p.pending[:0]
 }
 
-func (p *memPartition) byKey(i int32, row string) int { return strings.Compare(p.ents[i].RowKey, row) }
+func (p *memPartition) byKey(i int32, row string) int { return strings.Compare(p.at(i).RowKey, row) }
 
 // span returns the positions of the rows from `from` up to the end of the
 // rows starting with prefix, in key order.
@@ -142,7 +175,7 @@ func (p *memPartition) span(from, prefix string) []int32 {
 		return rows[i:] // no end: to the last row
 	}
 	j, _ := slices.BinarySearchFunc(rows[i:], t, func(at int32, t string) int {
-		if beforeEnd(p.ents[at].RowKey, t) {
+		if beforeEnd(p.at(at).RowKey, t) {
 			return -1
 		}
 		return 1
@@ -164,7 +197,7 @@ func beforeEnd(row, t string) bool {
 // clones appends copies of the entities at positions (their Data shared).
 func (p *memPartition) clones(out []Entity, positions []int32) []Entity {
 	for _, i := range positions {
-		out = append(out, p.ents[i])
+		out = append(out, *p.at(i))
 	}
 	return out
 }
@@ -217,7 +250,7 @@ func (m *memBackend) find(table string, q query) (out []Entity, seen int) {
 	if !q.expired.IsZero() {
 		for _, part := range m.tables[table] {
 			for _, i := range part.rows {
-				if e := &part.ents[i]; e.Expired(q.expired) {
+				if e := part.at(i); e.Expired(q.expired) {
 					out = append(out, Entity{PartitionKey: e.PartitionKey, RowKey: e.RowKey, ETag: e.ETag, Expires: e.Expires})
 				}
 			}
@@ -289,6 +322,11 @@ func (m *memBackend) submit(_ context.Context, table, partition string, ops []Op
 		part = newPartition(partition)
 		m.tables[table][part.name] = part
 	}
+	// One ETag for the transaction's entities, as the service gives them
+	// one timestamp: every write still changes an entity's ETag.
+	m.seq++
+	var tag [32]byte
+	etag := string(append(strconv.AppendUint(append(tag[:0], `W/"m`...), m.seq, 10), '"'))
 	for _, o := range ops {
 		if o.Kind == Delete {
 			part.Delete(o.Entity.RowKey)
@@ -309,9 +347,7 @@ func (m *memBackend) submit(_ context.Context, table, partition string, ops []Op
 			e = owned(o.Entity, part.name)
 		}
 		e = normalise(e)
-		m.seq++
-		var tag [32]byte
-		e.ETag = string(append(strconv.AppendUint(append(tag[:0], `W/"m`...), m.seq, 10), '"'))
+		e.ETag = etag
 		part.put(e)
 	}
 	part.tidy()

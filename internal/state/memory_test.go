@@ -48,17 +48,25 @@ func TestMemoryOwnsWhatItKeeps(t *testing.T) {
 // ordered read, deleted rows dropped lazily) must never show a row that is
 // gone, miss one that is there, or return one out of order.
 func TestMemoryReadsMatchAModel(t *testing.T) {
+	// Small partitions (one block of entities), and large ones (many
+	// blocks, slots freed and reused across them).
+	t.Run("small", func(t *testing.T) { memoryModel(t, 60, 20, 300, []string{"g05|", "g17|", "g3", "g59|w2"}) })
+	t.Run("blocks", func(t *testing.T) { memoryModel(t, 700, 300, 120, []string{"g005|", "g170|", "g3", "g699|w2"}) })
+}
+
+func memoryModel(t *testing.T, groups, batch, rounds int, prefixes []string) {
 	ctx := context.Background()
 	m := state.NewMemory()
 	r := rand.New(rand.NewPCG(1, 2))
 	model := map[state.Key]string{} // key -> Text
 	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
-	row := func() string { return fmt.Sprintf("g%02d|w%d", r.IntN(60), r.IntN(3)) }
+	width := len(fmt.Sprint(groups - 1))
+	row := func() string { return fmt.Sprintf("g%0*d|w%d", width, r.IntN(groups), r.IntN(3)) }
 	part := func() string { return fmt.Sprintf("p%d", r.IntN(3)) }
-	for round := range 300 {
+	for round := range rounds {
 		var ops []state.Op
 		seen := map[state.Key]bool{}
-		for range 1 + r.IntN(20) {
+		for range 1 + r.IntN(batch) {
 			k := state.Key{PartitionKey: part(), RowKey: row()}
 			if seen[k] {
 				continue
@@ -114,7 +122,6 @@ func TestMemoryReadsMatchAModel(t *testing.T) {
 			if !slices.Equal(got, want) {
 				t.Fatalf("round %d: List(%s, g1) = %v, want %v", round, p, got, want)
 			}
-			prefixes := []string{"g05|", "g17|", "g3", "g59|w2"}
 			want = want[:0]
 			for k, v := range model {
 				if k.PartitionKey != p {
