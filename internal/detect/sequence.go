@@ -407,9 +407,8 @@ func (k *SequenceKind) addStep(d *seqData, s int, ev *event.Event) bool {
 	if replace {
 		// Only the first step's raw record travels (the Start record's
 		// request body); later steps keep their normalised fields.
-		snap := snapshotOf(ev, s == 0)
 		have.Key, have.T = key, ev.Time.UTC()
-		have.Snap = encodeSnapshot(&snap)
+		have.Snap = encodeEventSnapshot(ev, s == 0)
 	}
 	d.Steps[s] = have
 	return true

@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"time"
 	"unsafe"
 
 	json "github.com/goccy/go-json"
 
+	"github.com/azdetect/azdetect/internal/event"
 	"github.com/azdetect/azdetect/internal/state"
 )
 
@@ -486,6 +488,77 @@ func encodeSnapshot(s *snapshot) []byte {
 	}
 	if len(s.Raw) > 0 {
 		e.bytes(s.Raw)
+	}
+	return e.b
+}
+
+// encodeEventSnapshot is encodeSnapshot(snapshotOf(ev, withRaw)) written
+// straight from the event: no snapshot, map or sorted copy of its Extra.
+func encodeEventSnapshot(ev *event.Event, withRaw bool) []byte {
+	a, g := &ev.Actor, &ev.Geo
+	fields := [22]string{ev.Source, ev.Category, ev.Operation, string(ev.Result), ev.ResultCode, ev.Severity,
+		ev.CorrelationID, ev.TenantID, ev.RecordID, a.UPN, a.Name, a.ObjectID, a.AppID, a.AppName,
+		a.Type, a.IP, a.UserAgent, ev.Target, ev.Resource.ID, g.Region, g.Country, g.City}
+	raw := withRaw && len(ev.Raw) <= maxSnapshotRaw && len(ev.Raw) > 0 && json.Valid(ev.Raw)
+	size := 1 + sizeTime + len(fields)*sizeVarint + sizeVarint
+	for i, f := range fields {
+		fields[i] = Bounded(f)
+		size += len(fields[i])
+	}
+	// The first maxSnapshotExtra names in order, Bounded, sorted again
+	// (a bounded name may sort elsewhere), the later of two alike kept.
+	type pair struct{ n, v string }
+	var pbuf [maxSnapshotExtra]pair
+	extra := pbuf[:0]
+	if len(ev.Extra) > 0 {
+		var nbuf [maxSnapshotExtra]string
+		names := nbuf[:0]
+		if len(ev.Extra) > maxSnapshotExtra {
+			names = make([]string, 0, len(ev.Extra))
+		}
+		for n := range ev.Extra {
+			names = append(names, n)
+		}
+		slices.Sort(names)
+		for _, n := range names[:min(len(names), maxSnapshotExtra)] {
+			extra = append(extra, pair{Bounded(n), Bounded(ev.Extra[n])})
+		}
+		slices.SortStableFunc(extra, func(a, b pair) int { return strings.Compare(a.n, b.n) })
+		kept := extra[:0]
+		for i, p := range extra {
+			if i+1 < len(extra) && extra[i+1].n == p.n {
+				continue
+			}
+			kept = append(kept, p)
+			size += 2*sizeVarint + len(p.n) + len(p.v)
+		}
+		extra = kept
+	}
+	if raw {
+		size += len(ev.Raw)
+	}
+	e := newStateEnc(size)
+	var f byte
+	if len(extra) > 0 {
+		f |= snapExtra
+	}
+	if raw {
+		f |= snapRaw
+	}
+	e.b = append(e.b, f)
+	e.time(ev.Time)
+	for _, s := range fields {
+		e.str(s)
+	}
+	if len(extra) > 0 {
+		e.uvarint(uint64(len(extra)))
+		for _, p := range extra {
+			e.str(p.n)
+			e.str(p.v)
+		}
+	}
+	if raw {
+		e.bytes(ev.Raw)
 	}
 	return e.b
 }

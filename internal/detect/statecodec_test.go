@@ -3,9 +3,11 @@ package detect
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"reflect"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -249,5 +251,69 @@ func TestStateCodecSmaller(t *testing.T) {
 	}
 	if b := seq[1].encode(); len(b) >= len(j) {
 		t.Errorf("sequence: %d bytes, JSON %d", len(b), len(j))
+	}
+}
+
+// snapshotOf is the reference for encodeEventSnapshot: it keeps ev's normalised fields, each Bounded, at most
+// maxSnapshotExtra of its Extra values (by name order), and its raw record
+// when it is at most maxSnapshotRaw and withRaw: a snapshot is at most
+// about 20 KiB of raw record and 14 KiB of fields, whatever the record holds.
+func snapshotOf(ev *event.Event, withRaw bool) snapshot {
+	a := ev.Actor
+	s := snapshot{
+		Source: Bounded(ev.Source), Category: Bounded(ev.Category), Time: ev.Time.UTC(), Operation: Bounded(ev.Operation),
+		Result: Bounded(string(ev.Result)), ResultCode: Bounded(ev.ResultCode), Severity: Bounded(ev.Severity),
+		CorrelationID: Bounded(ev.CorrelationID), TenantID: Bounded(ev.TenantID), RecordID: Bounded(ev.RecordID),
+		Actor: event.Actor{UPN: Bounded(a.UPN), Name: Bounded(a.Name), ObjectID: Bounded(a.ObjectID), AppID: Bounded(a.AppID),
+			AppName: Bounded(a.AppName), Type: Bounded(a.Type), IP: Bounded(a.IP), UserAgent: Bounded(a.UserAgent)},
+		Target: Bounded(ev.Target), ResourceID: Bounded(ev.Resource.ID),
+		Geo: event.Geo{Region: Bounded(ev.Geo.Region), Country: Bounded(ev.Geo.Country), City: Bounded(ev.Geo.City)},
+	}
+	if len(ev.Extra) > 0 {
+		names := make([]string, 0, len(ev.Extra))
+		for n := range ev.Extra {
+			names = append(names, n)
+		}
+		slices.Sort(names)
+		s.Extra = make(map[string]string, min(len(names), maxSnapshotExtra))
+		for _, n := range names[:min(len(names), maxSnapshotExtra)] {
+			s.Extra[Bounded(n)] = Bounded(ev.Extra[n])
+		}
+	}
+	if withRaw && len(ev.Raw) <= maxSnapshotRaw && json.Valid(ev.Raw) {
+		s.Raw = json.RawMessage(ev.Raw)
+	}
+	return s
+}
+
+
+// TestEventSnapshot: a snapshot written straight from an event is the
+// reference snapshot's encoding, byte for byte: long values, more Extra
+// values than are kept, names alike once Bounded, raw records kept,
+// too large or invalid.
+func TestEventSnapshot(t *testing.T) {
+	t0 := time.Date(2026, 11, 20, 9, 30, 0, 5, time.FixedZone("x", 3600))
+	long := strings.Repeat("é", 300)
+	many := map[string]string{}
+	for i := range 50 {
+		many[fmt.Sprintf("k%02d", 49-i)] = fmt.Sprint(i)
+	}
+	alike := map[string]string{long + "a": "1", long + "b": "2", "z": long, long[:150] + "\xf0\x9f\x98\x80": "3"}
+	evs := []*event.Event{
+		{},
+		{Source: "activitylogs", Time: t0, Operation: long, Result: event.ResultSuccess, Actor: event.Actor{UPN: "u@x", IP: "203.0.113.9", UserAgent: long},
+			Geo: event.Geo{City: "Paris", Country: "FR", Region: "westeurope"}, Resource: event.ParseResourceID("/subscriptions/s/resourceGroups/g"),
+			Raw: []byte(`{"id":"x"}`), Extra: map[string]string{"b": "2", "a": long}},
+		{Time: t0, Extra: many, Raw: []byte(`{"broken":`)},
+		{Time: t0, Extra: alike, Raw: []byte(`{"big":"` + strings.Repeat("x", maxSnapshotRaw) + `"}`)},
+	}
+	for i, ev := range evs {
+		for _, withRaw := range []bool{true, false} {
+			ref := snapshotOf(ev, withRaw)
+			want := encodeSnapshot(&ref)
+			if got := encodeEventSnapshot(ev, withRaw); string(got) != string(want) {
+				t.Errorf("event %d (raw %v): %q\nwant %q", i, withRaw, got, want)
+			}
+		}
 	}
 }

@@ -442,40 +442,12 @@ type snapshot struct {
 // maxSnapshotRaw leaves room in Data for the rest of a sequence entity.
 const maxSnapshotRaw = 20 << 10
 
-// maxSnapshotExtra bounds the source-specific values a snapshot keeps.
-const maxSnapshotExtra = 32
-
-// snapshotOf keeps ev's normalised fields, each Bounded, at most
+// maxSnapshotExtra bounds the source-specific values a snapshot keeps:
+// encodeEventSnapshot keeps ev's normalised fields, each Bounded, at most
 // maxSnapshotExtra of its Extra values (by name order), and its raw record
-// when it is at most maxSnapshotRaw and withRaw: a snapshot is at most
+// when it is at most maxSnapshotRaw and wanted: a snapshot is at most
 // about 20 KiB of raw record and 14 KiB of fields, whatever the record holds.
-func snapshotOf(ev *event.Event, withRaw bool) snapshot {
-	a := ev.Actor
-	s := snapshot{
-		Source: Bounded(ev.Source), Category: Bounded(ev.Category), Time: ev.Time.UTC(), Operation: Bounded(ev.Operation),
-		Result: Bounded(string(ev.Result)), ResultCode: Bounded(ev.ResultCode), Severity: Bounded(ev.Severity),
-		CorrelationID: Bounded(ev.CorrelationID), TenantID: Bounded(ev.TenantID), RecordID: Bounded(ev.RecordID),
-		Actor: event.Actor{UPN: Bounded(a.UPN), Name: Bounded(a.Name), ObjectID: Bounded(a.ObjectID), AppID: Bounded(a.AppID),
-			AppName: Bounded(a.AppName), Type: Bounded(a.Type), IP: Bounded(a.IP), UserAgent: Bounded(a.UserAgent)},
-		Target: Bounded(ev.Target), ResourceID: Bounded(ev.Resource.ID),
-		Geo: event.Geo{Region: Bounded(ev.Geo.Region), Country: Bounded(ev.Geo.Country), City: Bounded(ev.Geo.City)},
-	}
-	if len(ev.Extra) > 0 {
-		names := make([]string, 0, len(ev.Extra))
-		for n := range ev.Extra {
-			names = append(names, n)
-		}
-		slices.Sort(names)
-		s.Extra = make(map[string]string, min(len(names), maxSnapshotExtra))
-		for _, n := range names[:min(len(names), maxSnapshotExtra)] {
-			s.Extra[Bounded(n)] = Bounded(ev.Extra[n])
-		}
-	}
-	if withRaw && len(ev.Raw) <= maxSnapshotRaw && json.Valid(ev.Raw) {
-		s.Raw = json.RawMessage(ev.Raw)
-	}
-	return s
-}
+const maxSnapshotExtra = 32
 
 func (s snapshot) event() *event.Event {
 	ev := &event.Event{
