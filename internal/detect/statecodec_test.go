@@ -286,7 +286,6 @@ func snapshotOf(ev *event.Event, withRaw bool) snapshot {
 	return s
 }
 
-
 // TestEventSnapshot: a snapshot written straight from an event is the
 // reference snapshot's encoding, byte for byte: long values, more Extra
 // values than are kept, names alike once Bounded, raw records kept,
