@@ -2,6 +2,7 @@ package state_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -161,6 +162,26 @@ func memoryModel(t *testing.T, groups, batch, rounds int, prefixes []string) {
 			if ok != found || found && e.Text != strings.TrimSuffix(v, "!") {
 				t.Fatalf("round %d: Get(%v) = %v %q, want %v %q", round, k, found, e.Text, ok, v)
 			}
+		}
+	}
+}
+
+// TestApplyRefusesAKeyTwice: a key twice among few operations or many
+// (checked by comparison or by a set) is invalid, and nothing is written.
+func TestApplyRefusesAKeyTwice(t *testing.T) {
+	ctx := context.Background()
+	for _, n := range []int{2, 8, 9, 40} {
+		m := state.NewMemory()
+		var ops []state.Op
+		for i := range n - 1 {
+			ops = append(ops, state.Op{Kind: state.Upsert, Entity: state.Entity{PartitionKey: fmt.Sprintf("p%d", i%3), RowKey: fmt.Sprintf("r%d", i)}})
+		}
+		ops = append(ops, state.Op{Kind: state.Upsert, Entity: state.Entity{PartitionKey: "p0", RowKey: "r0"}})
+		if err := m.Apply(ctx, "twice", ops); !errors.Is(err, state.ErrInvalid) || !strings.Contains(err.Error(), "appears twice") {
+			t.Errorf("%d operations, the last a key again: %v", n, err)
+		}
+		if err := m.Apply(ctx, "twice", ops[:n-1]); err != nil {
+			t.Errorf("%d operations, every key once: %v", n-1, err)
 		}
 	}
 }
