@@ -52,14 +52,35 @@ func (k *SpikeKind) Matches(ctx context.Context, r *Rule, events []*event.Event)
 	var parts []string
 	var writes []state.Key
 	var windows []wkey
+	// Keys are built once per group, window and writer of the batch, not
+	// per event.
+	type seen struct {
+		window        time.Time
+		group, writer string
+	}
+	type rowOf struct {
+		wr *writerRow
+		fk state.Key // the writer's first-seen row
+	}
+	byEvent := map[seen]rowOf{}
+	partOf := map[string]string{} // group -> partition
 	for _, ev := range events {
 		g, ok := k.groupKey(ev)
 		if !ok || ev.Time.IsZero() {
 			continue
 		}
 		ws := windowStart(ev.Time, k.c.Timespan)
-		pk := state.JoinKey("spk", r.ID, g)
-		if _, seen := prefixes[pk]; !seen {
+		sk := seen{ws, g, ev.Pos.Writer}
+		if ro, ok := byEvent[sk]; ok {
+			firstEvs[ro.fk] = append(firstEvs[ro.fk], ev)
+			ro.wr.b.events = append(ro.wr.b.events, ev)
+			ro.wr.events = append(ro.wr.events, ev)
+			continue
+		}
+		pk, ok := partOf[g]
+		if !ok {
+			pk = state.JoinKey("spk", r.ID, g)
+			partOf[g] = pk
 			parts = append(parts, pk)
 			prefixes[pk] = append(prefixes[pk], firstPrefix)
 		}
@@ -89,6 +110,7 @@ func (k *SpikeKind) Matches(ctx context.Context, r *Rule, events []*event.Event)
 			writes = append(writes, key)
 		}
 		wr.events = append(wr.events, ev)
+		byEvent[sk] = rowOf{wr, fk}
 	}
 	if len(writes) == 0 {
 		return nil, nil
