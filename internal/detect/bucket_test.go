@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"hash/fnv"
 	"testing"
+
+	"github.com/azdetect/azdetect/internal/state"
 )
 
 // TestBucketOfIsFNV: the partition bucket of a group key stays what it was
@@ -15,6 +17,39 @@ func TestBucketOfIsFNV(t *testing.T) {
 		h.Write([]byte(g))
 		if want := fmt.Sprintf("%02x", h.Sum32()%stateBuckets); bucketOf(g) != want {
 			t.Errorf("bucketOf(%q) = %s, want %s", g, bucketOf(g), want)
+		}
+	}
+}
+
+// TestKeysAsBefore: the keys built once per bound rule or per batch are
+// the keys built per event before (state written earlier is found again).
+func TestKeysAsBefore(t *testing.T) {
+	long := string(make([]byte, 300))
+	groups := []string{"", "a", "user@contoso.com", "10.0.0.1|203.0.113.9", "ÄÖÜ|/#?'\x00", long}
+	writers := []string{"", "eventhub://ns/hub/0", "file:///tmp/x y.json", long}
+	for _, kind := range []string{"nt", "seq", "trv"} {
+		b := base{buckets: bucketPartitions(kind, "rule-1")}
+		for _, g := range groups {
+			if got, want := b.bucketPartition(g), state.JoinKey(kind, "rule-1", bucketOf(g)); got != want {
+				t.Errorf("%s partition of %q = %q, want %q", kind, g, got, want)
+			}
+		}
+	}
+	var w writerKey
+	for _, wr := range append(writers, writers...) {
+		if got := w.of(wr); got != state.Escape(wr) {
+			t.Errorf("writer %q escaped to %q, want %q", wr, got, state.Escape(wr))
+		}
+		for _, g := range groups {
+			row, prefix := thresholdRowEscaped(g, w.of(wr))
+			if want := state.Escape(g) + "|" + state.Escape(wr); row != want || prefix != state.Escape(g)+"|" {
+				t.Errorf("threshold row of %q, %q = %q, %q; want %q", g, wr, row, prefix, want)
+			}
+		}
+	}
+	for _, ent := range groups {
+		if state.Escape(ent) != state.JoinKey(ent) {
+			t.Errorf("Escape(%q) = %q, JoinKey %q", ent, state.Escape(ent), state.JoinKey(ent))
 		}
 	}
 }

@@ -91,8 +91,8 @@ func (k *NewTermKind) Matches(ctx context.Context, r *Rule, events []*event.Even
 		}
 		fk, seen := firstOf[ent]
 		if !seen {
-			pk := state.JoinKey("nt", r.ID, bucketOf(ent))
-			fk = state.Key{PartitionKey: pk, RowKey: state.JoinKey(ent) + "|" + firstRow}
+			// JoinKey(ent) is Escape(ent): no copy when it is safe.
+			fk = state.Key{PartitionKey: k.bucketPartition(ent), RowKey: state.Escape(ent) + "|" + firstRow}
 			firstOf[ent] = fk
 			order = append(order, fk)
 		}
@@ -107,7 +107,8 @@ func (k *NewTermKind) Matches(ctx context.Context, r *Rule, events []*event.Even
 		}
 		b := bucketByTerm[tk]
 		if b == nil {
-			key := state.Key{PartitionKey: fk.PartitionKey, RowKey: state.JoinKey(append([]string{ent}, vals...)...)}
+			var parts [1 + len(termValues{}.key)]string
+			key := state.Key{PartitionKey: fk.PartitionKey, RowKey: state.JoinKey(append(append(parts[:0], ent), vals...)...)}
 			if b = terms[key]; b == nil {
 				bucketSlab = append(bucketSlab, termBucket{first: fk, entity: ent, term: strings.Join(vals, " | "),
 					display: strings.Join(display, " | "), events: evSlab[2*n+1 : 2*n+1 : 2*n+2]})

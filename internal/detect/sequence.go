@@ -125,6 +125,7 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 	var parts []string
 	type groupWriter struct{ group, writer string }
 	groupOf := map[groupWriter]*group{}
+	var writers writerKey
 	// Each event's steps come from one slab, groups from another (at most
 	// one a event).
 	stepSlab := make([]int, 0, len(events)*len(k.c.stepIndex))
@@ -148,9 +149,11 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 		gr := groupOf[groupWriter{g, ev.Pos.Writer}]
 		if gr == nil {
 			// Keys are built once per group and writer of the batch.
-			pk := state.JoinKey("seq", r.ID, bucketOf(g))
-			prefix := state.Escape(g) + "|"
-			key := state.Key{PartitionKey: pk, RowKey: prefix + state.Escape(ev.Pos.Writer)}
+			pk := k.bucketPartition(g)
+			eg := state.Escape(g)
+			row := eg + "|" + writers.of(ev.Pos.Writer)
+			prefix := row[:len(eg)+1]
+			key := state.Key{PartitionKey: pk, RowKey: row}
 			if gr = groups[key]; gr == nil {
 				groupSlab = append(groupSlab, group{key: g})
 				gr = &groupSlab[len(groupSlab)-1]

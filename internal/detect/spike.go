@@ -38,8 +38,13 @@ const firstPrefix = firstRow + "|"
 
 // spikeRow is a row key of a window and writer, and the window's prefix.
 func spikeRow(window time.Time, writer string) (row, prefix string) {
+	return spikeRowEscaped(window, state.Escape(writer))
+}
+
+// spikeRowEscaped is spikeRow of a writer already escaped.
+func spikeRowEscaped(window time.Time, writer string) (row, prefix string) {
 	prefix = state.TimeKey(window) + "|"
-	return prefix + state.Escape(writer), prefix
+	return prefix + writer, prefix
 }
 
 // Matches implements Kind.
@@ -64,6 +69,7 @@ func (k *SpikeKind) Matches(ctx context.Context, r *Rule, events []*event.Event)
 	}
 	byEvent := map[seen]rowOf{}
 	partOf := map[string]string{} // group -> partition
+	var writers writerKey
 	for _, ev := range events {
 		g, ok := k.groupKey(ev)
 		if !ok || ev.Time.IsZero() {
@@ -84,12 +90,13 @@ func (k *SpikeKind) Matches(ctx context.Context, r *Rule, events []*event.Event)
 			parts = append(parts, pk)
 			prefixes[pk] = append(prefixes[pk], firstPrefix)
 		}
-		fk := state.Key{PartitionKey: pk, RowKey: firstPrefix + state.Escape(ev.Pos.Writer)}
+		w := writers.of(ev.Pos.Writer)
+		fk := state.Key{PartitionKey: pk, RowKey: firstPrefix + w}
 		if _, seen := firstEvs[fk]; !seen {
 			writes = append(writes, fk)
 		}
 		firstEvs[fk] = append(firstEvs[fk], ev)
-		rk, prefix := spikeRow(ws, ev.Pos.Writer)
+		rk, prefix := spikeRowEscaped(ws, w)
 		wk := wkey{pk, prefix}
 		b := buckets[wk]
 		if b == nil {

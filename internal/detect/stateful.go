@@ -65,15 +65,28 @@ func (u unboundKind) bind(r *Rule, c *Correlation, store state.Store, now func()
 	case CorrEventCount, CorrValueCount, CorrValueSum:
 		return &ThresholdKind{base: b}
 	case CorrNewTerm:
+		b.buckets = bucketPartitions("nt", r.ID)
 		return &NewTermKind{base: b}
 	case CorrSpike:
 		return &SpikeKind{base: b}
 	case CorrSequence:
+		b.buckets = bucketPartitions("seq", r.ID)
 		return &SequenceKind{base: b}
 	case CorrTravel:
+		b.buckets = bucketPartitions("trv", r.ID)
 		return &TravelKind{base: b}
 	}
 	return u
+}
+
+// bucketPartitions are a rule's partition keys of every bucket:
+// JoinKey(kind, rule, bucket), built once when the rule is bound.
+func bucketPartitions(kind, rule string) *[stateBuckets]string {
+	var out [stateBuckets]string
+	for i, b := range bucketNames {
+		out[i] = state.JoinKey(kind, rule, b)
+	}
+	return &out
 }
 
 var _ statefulKind = unboundKind{}
@@ -84,6 +97,28 @@ type base struct {
 	c     *Correlation
 	store state.Store
 	now   func() time.Time
+	// buckets are the partition keys of the kinds that spread their
+	// entities over stateBuckets partitions (bucketPartitions).
+	buckets *[stateBuckets]string
+}
+
+// bucketPartition is the partition of a group key's bucket (bucketOf).
+func (b *base) bucketPartition(group string) string {
+	return b.buckets[event.FNV32a(group)%stateBuckets]
+}
+
+// writerKey escapes writers for row keys, remembering the last: a batch's
+// events mostly come from one writer, escaped once, not per group.
+type writerKey struct {
+	raw, esc string
+	set      bool
+}
+
+func (w *writerKey) of(writer string) string {
+	if !w.set || w.raw != writer {
+		w.raw, w.esc, w.set = writer, state.Escape(writer), true
+	}
+	return w.esc
 }
 
 // Correlation returns the kind's settings (after overrides).

@@ -99,8 +99,13 @@ type writerRow struct {
 // thresholdRow is a row key of a group and writer: the group's rows of
 // every writer share its prefix.
 func thresholdRow(group, writer string) (row, prefix string) {
+	return thresholdRowEscaped(group, state.Escape(writer))
+}
+
+// thresholdRowEscaped is thresholdRow of a writer already escaped.
+func thresholdRowEscaped(group, writer string) (row, prefix string) {
 	g := state.Escape(group)
-	row = g + "|" + state.Escape(writer)
+	row = g + "|" + writer
 	return row, row[:len(g)+1]
 }
 
@@ -118,6 +123,7 @@ func (k *ThresholdKind) Matches(ctx context.Context, r *Rule, events []*event.Ev
 	rows := map[state.Key]*writerRow{}
 	byEvent := map[seen]*writerRow{}
 	partOf := map[time.Time]string{}
+	var writers writerKey
 	var own []state.Key
 	// Rows, buckets and their first event come from slabs of the batch's
 	// size (at most one of each per event): three allocations, not three
@@ -142,7 +148,7 @@ func (k *ThresholdKind) Matches(ctx context.Context, r *Rule, events []*event.Ev
 			pk = state.JoinKey("thr", r.ID, state.TimeKey(ws))
 			partOf[ws] = pk
 		}
-		rk, prefix := thresholdRow(g, ev.Pos.Writer)
+		rk, prefix := thresholdRowEscaped(g, writers.of(ev.Pos.Writer))
 		gk := gkey{pk, prefix}
 		b := buckets[gk]
 		if b == nil {

@@ -110,7 +110,7 @@ func (k *TravelKind) Matches(ctx context.Context, r *Rule, events []*event.Event
 		if !ok {
 			continue
 		}
-		key := state.Key{PartitionKey: state.JoinKey("trv", r.ID, bucketOf(g)), RowKey: state.Escape(g)}
+		key := state.Key{PartitionKey: k.bucketPartition(g), RowKey: state.Escape(g)}
 		gr := groups[key]
 		if gr == nil {
 			gr = &group{entity: g}
