@@ -407,21 +407,26 @@ func shorten(b []byte) string {
 	return string(out)
 }
 
+// keyASCII holds the bytes a key may hold that are ASCII characters
+// allowed as they are: not a control character, '/', '\\', '#', '?' or '\''.
+var keyASCII = func() (ok [256]bool) {
+	for c := 0x20; c < 0x7F; c++ {
+		ok[c] = !strings.ContainsRune(`/\#?'`, rune(c))
+	}
+	return ok
+}()
+
 // checkKey reports why s cannot be a partition or row key as it is.
 func checkKey(s string) error {
 	if len(s) > maxRawKeyLen {
 		return fmt.Errorf("longer than %d bytes", maxRawKeyLen)
 	}
 	// Keys are mostly ASCII (JoinKey escapes what is not safe): one pass
-	// over the bytes decides; anything else is checked rune by rune.
+	// over the bytes, a table look-up each, decides; anything else is
+	// checked rune by rune.
 	ascii := true
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= utf8.RuneSelf {
-			ascii = false
-			break
-		}
-		if c < 0x20 || c == 0x7F || c == '/' || c == '\\' || c == '#' || c == '?' || c == '\'' {
+		if !keyASCII[s[i]] {
 			ascii = false
 			break
 		}
