@@ -3,7 +3,7 @@ package state
 import "testing"
 
 // TestCheckKeyEveryByte: a key of one ASCII byte is accepted exactly when
-// it is no control character, '/', '\\', '#', '?' or '\'' (the table that
+// it is no control character, slash, backslash, '#', '?' or single quote (the table that
 // decides it agrees with the rule), and the bytes past ASCII are decided
 // rune by rune.
 func TestCheckKeyEveryByte(t *testing.T) {

@@ -408,7 +408,7 @@ func shorten(b []byte) string {
 }
 
 // keyASCII holds the bytes a key may hold that are ASCII characters
-// allowed as they are: not a control character, '/', '\\', '#', '?' or '\''.
+// allowed as they are: not a control character, a slash, a backslash, '#', '?' or a single quote.
 var keyASCII = func() (ok [256]bool) {
 	for c := 0x20; c < 0x7F; c++ {
 		ok[c] = !strings.ContainsRune(`/\#?'`, rune(c))
