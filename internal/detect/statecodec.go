@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/bits"
 	"slices"
 	"strings"
 	"time"
@@ -38,20 +39,67 @@ const (
 // impossible length wraps.
 var errStateCorrupt = errors.New("corrupt state document")
 
-// stateEnc appends a document's fields.
-type stateEnc struct{ b []byte }
-
-func newStateEnc(size int) stateEnc {
-	e := stateEnc{b: make([]byte, 1, size+1)}
-	e.b[0] = stateBinary
-	return e
+// stateEnc appends a document's fields, or, counting, only adds up their
+// size: encodeState runs a document's writer twice, to count and to
+// write, so that the document is one allocation of its exact size (it is
+// what the store keeps).
+type stateEnc struct {
+	b        []byte
+	n        int
+	counting bool
 }
 
-func (e *stateEnc) uvarint(v uint64) { e.b = binary.AppendUvarint(e.b, v) }
-func (e *stateEnc) varint(v int64)   { e.b = binary.AppendVarint(e.b, v) }
-func (e *stateEnc) str(s string)     { e.uvarint(uint64(len(s))); e.b = append(e.b, s...) }
-func (e *stateEnc) bytes(p []byte)   { e.uvarint(uint64(len(p))); e.b = append(e.b, p...) }
+func encodeState(write func(e *stateEnc)) []byte {
+	c := stateEnc{counting: true}
+	write(&c)
+	e := stateEnc{b: make([]byte, 1, 1+c.n)}
+	e.b[0] = stateBinary
+	write(&e)
+	return e.b
+}
+
+func (e *stateEnc) raw(p []byte) {
+	if e.counting {
+		e.n += len(p)
+		return
+	}
+	e.b = append(e.b, p...)
+}
+
+func (e *stateEnc) byte(c byte) {
+	if e.counting {
+		e.n++
+		return
+	}
+	e.b = append(e.b, c)
+}
+
+func (e *stateEnc) uvarint(v uint64) {
+	if e.counting {
+		e.n += (bits.Len64(v|1) + 6) / 7
+		return
+	}
+	e.b = binary.AppendUvarint(e.b, v)
+}
+
+func (e *stateEnc) varint(v int64) { e.uvarint(uint64(v<<1) ^ uint64(v>>63)) } // zig-zag, as binary.AppendVarint
+
+func (e *stateEnc) str(s string) {
+	e.uvarint(uint64(len(s)))
+	if e.counting {
+		e.n += len(s)
+		return
+	}
+	e.b = append(e.b, s...)
+}
+
+func (e *stateEnc) bytes(p []byte) { e.uvarint(uint64(len(p))); e.raw(p) }
+
 func (e *stateEnc) float(f float64) {
+	if e.counting {
+		e.n += 8
+		return
+	}
 	e.b = binary.LittleEndian.AppendUint64(e.b, math.Float64bits(f))
 }
 
@@ -59,25 +107,11 @@ func (e *stateEnc) float(f float64) {
 // plus one, then its Unix seconds (any year: event times are the log's).
 func (e *stateEnc) time(t time.Time) {
 	if t.IsZero() {
-		e.b = append(e.b, 0)
+		e.byte(0)
 		return
 	}
 	e.uvarint(uint64(t.Nanosecond()) + 1)
 	e.varint(t.Unix())
-}
-
-// Bounds of each field's encoded size, for an encoder's one allocation.
-const (
-	sizeVarint = binary.MaxVarintLen64
-	sizeTime   = 2 * binary.MaxVarintLen64
-)
-
-func sizeStrs(ss []string) int {
-	n := sizeVarint
-	for _, s := range ss {
-		n += sizeVarint + len(s)
-	}
-	return n
 }
 
 // stateDec reads a document's fields; the first failure sticks and every
@@ -235,8 +269,9 @@ const (
 	thrSum
 )
 
-func (t *thresholdData) encode() []byte {
-	e := newStateEnc(1 + 3*sizeVarint + sizeStrs(t.Keys) + sizeVarint + len(t.Hashes) + sizeStrs(t.Values) + 8 + 2*sizeTime)
+func (t *thresholdData) encode() []byte { return encodeState(t.write) }
+
+func (t *thresholdData) write(e *stateEnc) {
 	var f byte
 	if t.Mark {
 		f |= thrMark
@@ -244,7 +279,7 @@ func (t *thresholdData) encode() []byte {
 	if t.Sum != 0 {
 		f |= thrSum
 	}
-	e.b = append(e.b, f)
+	e.byte(f)
 	if t.Mark {
 		e.varint(t.Seq)
 		e.varint(int64(t.Index))
@@ -264,7 +299,6 @@ func (t *thresholdData) encode() []byte {
 	}
 	e.time(t.First)
 	e.time(t.Last)
-	return e.b
 }
 
 // loadThreshold decodes a threshold or spike row's document into t (zero);
@@ -305,16 +339,16 @@ func loadThreshold(kind string, key state.Key, cur state.Entity, found bool, t *
 
 // --- new-term rows --------------------------------------------------------
 
-func (t *termData) encode() []byte {
-	e := newStateEnc(1 + sizeTime + sizeVarint + len(t.Key))
+func (t *termData) encode() []byte { return encodeState(t.write) }
+
+func (t *termData) write(e *stateEnc) {
 	var f byte
 	if t.IsNew {
 		f = 1
 	}
-	e.b = append(e.b, f)
+	e.byte(f)
 	e.time(t.Last)
 	e.str(t.Key)
-	return e.b
 }
 
 func loadTerm(key state.Key, cur state.Entity, found bool, t *termData) error {
@@ -347,14 +381,6 @@ func loadTerm(key state.Key, cur state.Entity, found bool, t *termData) error {
 // --- sequence rows --------------------------------------------------------
 
 func (s *seqData) encode() []byte {
-	size := 2 * sizeVarint
-	for _, st := range s.Steps {
-		size += 2*sizeVarint + len(st.Key) + sizeTime + sizeVarint + len(st.Snap) + sizeStrs(st.Keys)
-	}
-	for w := range s.W {
-		size += sizeVarint + len(w) + 3*sizeVarint
-	}
-	e := newStateEnc(size)
 	// In step and writer order: the same document for the same state.
 	var idx [8]int
 	steps := idx[:0]
@@ -362,34 +388,35 @@ func (s *seqData) encode() []byte {
 		steps = append(steps, i)
 	}
 	slices.Sort(steps)
-	e.uvarint(uint64(len(steps)))
-	for _, i := range steps {
-		st := s.Steps[i]
-		e.uvarint(uint64(i))
-		e.str(st.Key)
-		e.time(st.T)
-		e.bytes(st.Snap)
-		e.uvarint(uint64(len(st.Keys)))
-		for _, k := range st.Keys {
-			e.str(k)
-		}
-		e.varint(int64(st.N))
-	}
 	var names [maxSeqWriters]string
 	ws := names[:0]
 	for w := range s.W {
 		ws = append(ws, w)
 	}
 	slices.Sort(ws)
-	e.uvarint(uint64(len(ws)))
-	for _, w := range ws {
-		m := s.W[w]
-		e.str(w)
-		e.varint(m.Seq)
-		e.varint(int64(m.Index))
-		e.varint(int64(m.Sub))
-	}
-	return e.b
+	return encodeState(func(e *stateEnc) {
+		e.uvarint(uint64(len(steps)))
+		for _, i := range steps {
+			st := s.Steps[i]
+			e.uvarint(uint64(i))
+			e.str(st.Key)
+			e.time(st.T)
+			e.bytes(st.Snap)
+			e.uvarint(uint64(len(st.Keys)))
+			for _, k := range st.Keys {
+				e.str(k)
+			}
+			e.varint(int64(st.N))
+		}
+		e.uvarint(uint64(len(ws)))
+		for _, w := range ws {
+			m := s.W[w]
+			e.str(w)
+			e.varint(m.Seq)
+			e.varint(int64(m.Index))
+			e.varint(int64(m.Sub))
+		}
+	})
 }
 
 // maxSeqStep bounds a stored step index (a rule has a handful of steps).
@@ -452,44 +479,36 @@ const (
 // encodeSnapshot writes a snapshot in the binary encoding (it is a step's
 // Snap, read back by decodeSnapshot).
 func encodeSnapshot(s *snapshot) []byte {
-	fields := s.fields()
-	size := 1 + sizeTime + len(fields)*sizeVarint + sizeVarint + len(s.Raw)
-	for _, f := range fields {
-		size += len(*f)
+	var buf [maxSnapshotExtra]string
+	names := buf[:0]
+	for n := range s.Extra {
+		names = append(names, n)
 	}
-	for n, v := range s.Extra {
-		size += 2*sizeVarint + len(n) + len(v)
-	}
-	e := newStateEnc(size)
-	var f byte
-	if len(s.Extra) > 0 {
-		f |= snapExtra
-	}
-	if len(s.Raw) > 0 {
-		f |= snapRaw
-	}
-	e.b = append(e.b, f)
-	e.time(s.Time)
-	for _, f := range fields {
-		e.str(*f)
-	}
-	if len(s.Extra) > 0 {
-		var buf [maxSnapshotExtra]string
-		names := buf[:0]
-		for n := range s.Extra {
-			names = append(names, n)
+	slices.Sort(names)
+	return encodeState(func(e *stateEnc) {
+		var f byte
+		if len(names) > 0 {
+			f |= snapExtra
 		}
-		slices.Sort(names)
-		e.uvarint(uint64(len(names)))
-		for _, n := range names {
-			e.str(n)
-			e.str(s.Extra[n])
+		if len(s.Raw) > 0 {
+			f |= snapRaw
 		}
-	}
-	if len(s.Raw) > 0 {
-		e.bytes(s.Raw)
-	}
-	return e.b
+		e.byte(f)
+		e.time(s.Time)
+		for _, f := range s.fields() {
+			e.str(*f)
+		}
+		if len(names) > 0 {
+			e.uvarint(uint64(len(names)))
+			for _, n := range names {
+				e.str(n)
+				e.str(s.Extra[n])
+			}
+		}
+		if len(s.Raw) > 0 {
+			e.bytes(s.Raw)
+		}
+	})
 }
 
 // encodeEventSnapshot is encodeSnapshot(snapshotOf(ev, withRaw)) written
@@ -500,10 +519,8 @@ func encodeEventSnapshot(ev *event.Event, withRaw bool) []byte {
 		ev.CorrelationID, ev.TenantID, ev.RecordID, a.UPN, a.Name, a.ObjectID, a.AppID, a.AppName,
 		a.Type, a.IP, a.UserAgent, ev.Target, ev.Resource.ID, g.Region, g.Country, g.City}
 	raw := withRaw && len(ev.Raw) <= maxSnapshotRaw && len(ev.Raw) > 0 && json.Valid(ev.Raw)
-	size := 1 + sizeTime + len(fields)*sizeVarint + sizeVarint
 	for i, f := range fields {
 		fields[i] = Bounded(f)
-		size += len(fields[i])
 	}
 	// The first maxSnapshotExtra names in order, Bounded, sorted again
 	// (a bounded name may sort elsewhere), the later of two alike kept.
@@ -530,37 +547,33 @@ func encodeEventSnapshot(ev *event.Event, withRaw bool) []byte {
 				continue
 			}
 			kept = append(kept, p)
-			size += 2*sizeVarint + len(p.n) + len(p.v)
 		}
 		extra = kept
 	}
-	if raw {
-		size += len(ev.Raw)
-	}
-	e := newStateEnc(size)
-	var f byte
-	if len(extra) > 0 {
-		f |= snapExtra
-	}
-	if raw {
-		f |= snapRaw
-	}
-	e.b = append(e.b, f)
-	e.time(ev.Time)
-	for _, s := range fields {
-		e.str(s)
-	}
-	if len(extra) > 0 {
-		e.uvarint(uint64(len(extra)))
-		for _, p := range extra {
-			e.str(p.n)
-			e.str(p.v)
+	return encodeState(func(e *stateEnc) {
+		var f byte
+		if len(extra) > 0 {
+			f |= snapExtra
 		}
-	}
-	if raw {
-		e.bytes(ev.Raw)
-	}
-	return e.b
+		if raw {
+			f |= snapRaw
+		}
+		e.byte(f)
+		e.time(ev.Time)
+		for _, s := range fields {
+			e.str(s)
+		}
+		if len(extra) > 0 {
+			e.uvarint(uint64(len(extra)))
+			for _, p := range extra {
+				e.str(p.n)
+				e.str(p.v)
+			}
+		}
+		if raw {
+			e.bytes(ev.Raw)
+		}
+	})
 }
 
 // fields are the snapshot's string fields in their encoded order (append
@@ -612,21 +625,17 @@ func decodeSnapshot(data []byte) (snapshot, error) {
 // --- impossible-travel rows -----------------------------------------------
 
 func (t *travelData) encode() []byte {
-	size := sizeVarint
-	for _, p := range t.Points {
-		size += 3*sizeVarint + len(p.Key) + len(p.IP) + len(p.Place) + sizeTime + 16
-	}
-	e := newStateEnc(size)
-	e.uvarint(uint64(len(t.Points)))
-	for _, p := range t.Points {
-		e.str(p.Key)
-		e.time(p.T)
-		e.float(p.Lat)
-		e.float(p.Lon)
-		e.str(p.IP)
-		e.str(p.Place)
-	}
-	return e.b
+	return encodeState(func(e *stateEnc) {
+		e.uvarint(uint64(len(t.Points)))
+		for _, p := range t.Points {
+			e.str(p.Key)
+			e.time(p.T)
+			e.float(p.Lat)
+			e.float(p.Lon)
+			e.str(p.IP)
+			e.str(p.Place)
+		}
+	})
 }
 
 func loadTravel(key state.Key, cur state.Entity, found bool, t *travelData) error {

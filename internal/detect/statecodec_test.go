@@ -227,6 +227,33 @@ func TestStateCodecCorrupt(t *testing.T) {
 	}
 }
 
+// TestStateCodecExactSize: a document is one allocation of its exact size
+// (the count agrees with what is written).
+func TestStateCodecExactSize(t *testing.T) {
+	thr, term, seq, trv := codecCases()
+	var docs [][]byte
+	for _, d := range thr {
+		docs = append(docs, d.encode())
+	}
+	for _, d := range term {
+		docs = append(docs, d.encode())
+	}
+	for _, d := range seq {
+		docs = append(docs, d.encode())
+		for _, st := range d.Steps {
+			docs = append(docs, st.Snap)
+		}
+	}
+	for _, d := range trv {
+		docs = append(docs, d.encode())
+	}
+	for i, d := range docs {
+		if len(d) != cap(d) {
+			t.Errorf("document %d: %d bytes in %d", i, len(d), cap(d))
+		}
+	}
+}
+
 // The binary documents are smaller than the JSON ones they replace.
 func TestStateCodecSmaller(t *testing.T) {
 	thr, _, seq, _ := codecCases()
