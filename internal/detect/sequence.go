@@ -267,6 +267,23 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 	if _, ok := AsRecordErrors(refused); refused != nil && !ok {
 		return nil, refused
 	}
+	// The other writers' rows, by group: one pass over what was read, not
+	// one per group.
+	var others map[gkey][]state.Key
+	for key := range stored {
+		if _, mine := groups[key]; mine {
+			continue
+		}
+		i := strings.IndexByte(key.RowKey, '|')
+		if i < 0 {
+			continue
+		}
+		if others == nil {
+			others = map[gkey][]state.Key{}
+		}
+		gk := gkey{key.PartitionKey, key.RowKey[:i+1]}
+		others[gk] = append(others[gk], key)
+	}
 	var out []Match
 	for _, gk := range gorder {
 		// The group as one sequence: this batch's writers' rows as
@@ -279,10 +296,8 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 			batch = append(batch, groups[key].events...)
 		}
 		from := earliestEvent(batch)
-		for key, e := range stored {
-			if _, mine := groups[key]; mine || key.PartitionKey != gk.partition || !strings.HasPrefix(key.RowKey, gk.prefix) {
-				continue
-			}
+		for _, key := range others[gk] {
+			e := stored[key]
 			d := seqData{Steps: map[int]seqStep{}}
 			if err := loadSeq(key, e.Data, &d); err != nil {
 				return nil, err

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/azdetect/azdetect/internal/detect"
 	"github.com/azdetect/azdetect/internal/event"
@@ -154,4 +155,75 @@ func corpusEvents(t testing.TB) []*event.Event {
 		t.Fatal("no records in the corpus")
 	}
 	return events
+}
+
+const twoWritersSequence = `title: failures then a success
+id: 00000000-0000-4000-8000-00000000c0de
+logsource: {product: azure, service: signinlogs}
+detection:
+  failed:
+    event.result_code: "50126"
+  ok:
+    event.result_code: "0"
+  condition: failed or ok
+correlation:
+  type: sequence
+  group-by: [actor.ip]
+  timespan: 1h
+  steps: [failed, ok]
+level: medium
+`
+
+// TestSequenceAcrossWriters: one address's failure arrives through one
+// Event Hub partition, its success later through another: the group's
+// sequence is the two writers' rows together, and a second address whose
+// rows share the bucket partitions is not mixed into it.
+func TestSequenceAcrossWriters(t *testing.T) {
+	r, err := detect.ParseRule("seq.yml", []byte(twoWritersSequence))
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := state.NewMemory()
+	engA, _ := detect.NewEngine([]*detect.Rule{r}, detect.WithStore(store))
+	engB, _ := detect.NewEngine([]*detect.Rule{r}, detect.WithStore(store))
+	t0 := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	ev := func(ip, code string, writer string, seq int, at time.Duration) *event.Event {
+		return &event.Event{Source: "signinlogs", Time: t0.Add(at), RecordID: fmt.Sprintf("%s-%s-%d", ip, code, seq), ResultCode: code,
+			Actor: event.Actor{IP: ip, UPN: "u@x"}, Pos: event.Position{Writer: writer, Seq: int64(seq)}}
+	}
+	// Many addresses so that several share a bucket; each fails through A.
+	var first []*event.Event
+	for i := range 40 {
+		first = append(first, ev(fmt.Sprintf("203.0.113.%d", i), "50126", "eventhub://ns/hub/0", i, time.Minute))
+	}
+	if ms, err := engA.Evaluate(context.Background(), first); err != nil || len(ms) != 0 {
+		t.Fatalf("first steps alone: %d matches, %v", len(ms), err)
+	}
+	// Through B: a success for the even addresses, and for a new address
+	// (no failure anywhere).
+	var second []*event.Event
+	for i := 0; i < 40; i += 2 {
+		second = append(second, ev(fmt.Sprintf("203.0.113.%d", i), "0", "eventhub://ns/hub/1", i, 2*time.Minute))
+	}
+	second = append(second, ev("198.51.100.7", "0", "eventhub://ns/hub/1", 99, 2*time.Minute))
+	ms, err := engB.Evaluate(context.Background(), second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for _, m := range ms {
+		got[m.GroupKey] = true
+		if len(m.Events) != 2 || m.Events[0].ResultCode != "50126" || m.Events[1].ResultCode != "0" || m.Events[0].Actor.IP != m.GroupKey {
+			t.Errorf("match %s: events %v", m.GroupKey, m.Events)
+		}
+	}
+	for i := range 40 {
+		ip := fmt.Sprintf("203.0.113.%d", i)
+		if got[ip] != (i%2 == 0) {
+			t.Errorf("%s: matched %v, want %v", ip, got[ip], i%2 == 0)
+		}
+	}
+	if got["198.51.100.7"] || len(got) != 20 {
+		t.Errorf("matched %d groups: %v", len(got), got)
+	}
 }
