@@ -53,3 +53,29 @@ func TestKeysAsBefore(t *testing.T) {
 		}
 	}
 }
+
+// TestSlab: what a slab hands out stays put and apart as it grows, and a
+// group's one-element slice grows without writing over its neighbour's.
+func TestSlab(t *testing.T) {
+	var ints slab[int]
+	var ptrs []*int
+	for i := range 3000 {
+		p := ints.next()
+		if *p != 0 {
+			t.Fatalf("element %d is not zero", i)
+		}
+		*p = i
+		ptrs = append(ptrs, p)
+	}
+	for i, p := range ptrs {
+		if *p != i {
+			t.Fatalf("element %d holds %d", i, *p)
+		}
+	}
+	var evs slab[string]
+	a, b := append(evs.one(), "a1"), append(evs.one(), "b1")
+	a = append(a, "a2")
+	if cap(evs.one()) != 1 || a[0] != "a1" || b[0] != "b1" || len(b) != 1 {
+		t.Errorf("one: a %v, b %v", a, b)
+	}
+}

@@ -72,15 +72,14 @@ func (k *NewTermKind) Matches(ctx context.Context, r *Rule, events []*event.Even
 	entities := map[state.Key][]*event.Event{} // first-seen row -> events
 	var order []state.Key
 	var tv termValues
-	// Buckets and first events come from slabs of the batch's size (at
-	// most one bucket and two first events per event).
-	bucketSlab := make([]termBucket, 0, len(events))
-	evSlab := make([]*event.Event, 2*len(events))
+	// Buckets and first events come from slabs.
+	var bucketSlab slab[termBucket]
+	var evSlab slab[*event.Event]
 	// Keys are built once per entity and term of the batch, not per event.
 	type termOf struct{ entity, term string }
 	firstOf := map[string]state.Key{}
 	bucketByTerm := map[termOf]*termBucket{}
-	for n, ev := range events {
+	for _, ev := range events {
 		ent, ok := k.groupKey(ev)
 		if !ok || ev.Time.IsZero() {
 			continue
@@ -99,7 +98,7 @@ func (k *NewTermKind) Matches(ctx context.Context, r *Rule, events []*event.Even
 		if evs, ok := entities[fk]; ok {
 			entities[fk] = append(evs, ev)
 		} else {
-			entities[fk] = append(evSlab[2*n:2*n:2*n+1], ev)
+			entities[fk] = append(evSlab.one(), ev)
 		}
 		tk := termOf{ent, vals[0]}
 		if len(vals) > 1 {
@@ -110,9 +109,9 @@ func (k *NewTermKind) Matches(ctx context.Context, r *Rule, events []*event.Even
 			var parts [1 + len(termValues{}.key)]string
 			key := state.Key{PartitionKey: fk.PartitionKey, RowKey: state.JoinKey(append(append(parts[:0], ent), vals...)...)}
 			if b = terms[key]; b == nil {
-				bucketSlab = append(bucketSlab, termBucket{first: fk, entity: ent, term: strings.Join(vals, " | "),
-					display: strings.Join(display, " | "), events: evSlab[2*n+1 : 2*n+1 : 2*n+2]})
-				b = &bucketSlab[len(bucketSlab)-1]
+				b = bucketSlab.next()
+				*b = termBucket{first: fk, entity: ent, term: strings.Join(vals, " | "),
+					display: strings.Join(display, " | "), events: evSlab.one()}
 				terms[key] = b
 				order = append(order, key)
 			}

@@ -126,10 +126,9 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 	type groupWriter struct{ group, writer string }
 	groupOf := map[groupWriter]*group{}
 	var writers writerKey
-	// Each event's steps come from one slab, groups from another (at most
-	// one a event).
+	// Each event's steps come from one slab, groups from another.
 	stepSlab := make([]int, 0, len(events)*len(k.c.stepIndex))
-	groupSlab := make([]group, 0, len(events))
+	var groupSlab slab[group]
 	for _, ev := range events {
 		g, ok := k.groupKey(ev)
 		if !ok || ev.Time.IsZero() {
@@ -155,8 +154,8 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 			prefix := row[:len(eg)+1]
 			key := state.Key{PartitionKey: pk, RowKey: row}
 			if gr = groups[key]; gr == nil {
-				groupSlab = append(groupSlab, group{key: g})
-				gr = &groupSlab[len(groupSlab)-1]
+				gr = groupSlab.next()
+				gr.key = g
 				groups[key] = gr
 				order = append(order, key)
 				gk := gkey{pk, prefix}

@@ -107,6 +107,37 @@ func (b *base) bucketPartition(group string) string {
 	return b.buckets[event.FNV32a(group)%stateBuckets]
 }
 
+// slab hands out a batch's per-group values from a few chunks that grow
+// as groups come: a batch of thousands of events in a few groups
+// allocates little (a chunk the batch's size would be mostly zeroes for
+// the collector to clear), one of thousands of groups a few chunks, not
+// one allocation per group. What it hands out stays where it is.
+type slab[T any] struct{ chunk []T }
+
+// maxSlabChunk bounds a chunk's length.
+const maxSlabChunk = 1024
+
+// next returns a new zero element.
+func (s *slab[T]) next() *T {
+	i := s.grow()
+	return &s.chunk[i]
+}
+
+// one returns a new element as an empty slice of capacity one: the first
+// of a group's events, appended without an allocation.
+func (s *slab[T]) one() []T {
+	i := s.grow()
+	return s.chunk[i:i:i+1]
+}
+
+func (s *slab[T]) grow() int {
+	if len(s.chunk) == cap(s.chunk) {
+		s.chunk = make([]T, 0, min(max(2*cap(s.chunk), 8), maxSlabChunk))
+	}
+	s.chunk = s.chunk[:len(s.chunk)+1]
+	return len(s.chunk) - 1
+}
+
 // writerKey escapes writers for row keys, remembering the last: a batch's
 // events mostly come from one writer, escaped once, not per group.
 type writerKey struct {

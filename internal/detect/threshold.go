@@ -125,13 +125,12 @@ func (k *ThresholdKind) Matches(ctx context.Context, r *Rule, events []*event.Ev
 	partOf := map[time.Time]string{}
 	var writers writerKey
 	var own []state.Key
-	// Rows, buckets and their first event come from slabs of the batch's
-	// size (at most one of each per event): three allocations, not three
-	// per group.
-	rowSlab := make([]writerRow, 0, len(events))
-	bucketSlab := make([]bucket, 0, len(events))
-	evSlab := make([]*event.Event, 2*len(events))
-	for n, ev := range events {
+	// Rows, buckets and their first event come from slabs: a few
+	// allocations, not three per group.
+	var rowSlab slab[writerRow]
+	var bucketSlab slab[bucket]
+	var evSlab slab[*event.Event]
+	for _, ev := range events {
 		g, ok := k.groupKey(ev)
 		if !ok || ev.Time.IsZero() {
 			continue
@@ -152,15 +151,15 @@ func (k *ThresholdKind) Matches(ctx context.Context, r *Rule, events []*event.Ev
 		gk := gkey{pk, prefix}
 		b := buckets[gk]
 		if b == nil {
-			bucketSlab = append(bucketSlab, bucket{group: g, window: ws, events: evSlab[2*n : 2*n : 2*n+1]})
-			b = &bucketSlab[len(bucketSlab)-1]
+			b = bucketSlab.next()
+			*b = bucket{group: g, window: ws, events: evSlab.one()}
 			buckets[gk] = b
 			groupOrder = append(groupOrder, gk)
 		}
 		b.events = append(b.events, ev)
 		key := state.Key{PartitionKey: pk, RowKey: rk}
-		rowSlab = append(rowSlab, writerRow{b: b, events: append(evSlab[2*n+1:2*n+1:2*n+2], ev)})
-		wr := &rowSlab[len(rowSlab)-1]
+		wr := rowSlab.next()
+		wr.b, wr.events = b, append(evSlab.one(), ev)
 		rows[key] = wr
 		byEvent[sk] = wr
 		own = append(own, key)
