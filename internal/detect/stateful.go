@@ -127,7 +127,7 @@ func (s *slab[T]) next() *T {
 // of a group's events, appended without an allocation.
 func (s *slab[T]) one() []T {
 	i := s.grow()
-	return s.chunk[i:i:i+1]
+	return s.chunk[i : i : i+1]
 }
 
 func (s *slab[T]) grow() int {
