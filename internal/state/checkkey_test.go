@@ -30,7 +30,7 @@ func TestCheckKeyEveryByte(t *testing.T) {
 // when it skips working the formula out.
 func TestEntityBytesBounded(t *testing.T) {
 	key := strings.Repeat("é", maxRawKeyLen/2) // maxRawKeyLen bytes, a UTF-16 unit per 2 bytes
-	ascii := strings.Repeat("k", maxRawKeyLen)  // a unit per byte: the most units
+	ascii := strings.Repeat("k", maxRawKeyLen) // a unit per byte: the most units
 	e := Entity{PartitionKey: ascii, RowKey: ascii, Expires: time.Now(), Count: 1, Time: time.Now(),
 		Text: strings.Repeat("t", MaxTextLen), Data: make([]byte, MaxDataLen)}
 	if err := CheckEntity(e); err != nil {
