@@ -393,7 +393,11 @@ func (t txn) run(ctx context.Context, keys []state.Key) error {
 // runWith is run that also reads readOnly in its first Get (one round
 // trip per partition for both) and returns what it found of them.
 func (t txn) runWith(ctx context.Context, keys, readOnly []state.Key) (map[state.Key]state.Entity, error) {
-	first, err := t.read(ctx, append(slices.Clone(keys), readOnly...))
+	all := keys
+	if len(readOnly) > 0 {
+		all = append(slices.Clone(keys), readOnly...)
+	}
+	first, err := t.read(ctx, all)
 	if err != nil {
 		return nil, err
 	}
@@ -403,7 +407,7 @@ func (t txn) runWith(ctx context.Context, keys, readOnly []state.Key) (map[state
 func (t txn) loop(ctx context.Context, keys []state.Key, got map[state.Key]state.Entity) error {
 	pending := keys
 	var refused RecordErrors
-	blamed := map[state.Key]bool{}
+	var blamed map[state.Key]bool // made when an entity is over the limits
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
 			var err error
@@ -426,6 +430,9 @@ func (t txn) loop(ctx context.Context, keys []state.Key, got map[state.Key]state
 					return fmt.Errorf("write state: %w", err)
 				}
 				if !blamed[k] {
+					if blamed == nil {
+						blamed = map[state.Key]bool{}
+					}
 					blamed[k] = true
 					for _, ev := range t.blame(k) {
 						refused = append(refused, &RecordError{Index: -1, Event: ev, Rule: t.rule, Err: err})
