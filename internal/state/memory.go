@@ -28,8 +28,9 @@ func NewMemory() *Memory {
 type memBackend struct {
 	// mu: reads (get, find) share it, so that stateful rules evaluated at
 	// once (the engine runs them on goroutines of their own) read at once;
-	// a write leaves every partition it touched in order (tidy), so reads
-	// change nothing.
+	// a write leaves no deleted row in a partition's indexes (tidy), and a
+	// read in row-key order of a partition with rows not yet in its order
+	// takes it for writing to merge them (order).
 	mu     sync.RWMutex
 	seq    uint64
 	tables map[string]map[string]*memPartition // table -> partition
@@ -38,8 +39,10 @@ type memBackend struct {
 // memPartition is one partition's entities, by row key (point reads and
 // writes) and in row-key order (ranges and prefixes), as the service keeps
 // them: a range or prefix query costs a binary search and the rows it
-// returns, not the partition's size. The rows a transaction inserts wait
-// in pending and are merged in once, at its end (tidy).
+// returns, not the partition's size. Inserted rows wait in pending until
+// a read needs the order (order): a partition read only by key (new-term,
+// impossible travel) never sorts, one read by prefix before each write
+// (threshold, sequence, spike) merges a batch's rows at once.
 //
 // The entities live in blocks of at most memBlock and the indexes hold
 // positions in them: a partition of thousands of rows is a few objects for
@@ -51,7 +54,7 @@ type memPartition struct {
 	blocks  [][]Entity       // by position; a deleted row's slot is zero
 	rows    map[string]int32 // row key -> position
 	sorted  []int32          // positions by row key; may hold the rows in freeing
-	pending []int32          // rows inserted by the transaction under way
+	pending []int32          // rows inserted since the order was last merged
 	free    []int32          // slots to reuse
 	freeing []int32          // slots of rows deleted by the transaction under way
 }
@@ -123,8 +126,8 @@ func (p *memPartition) Delete(row string) {
 
 func (p *memPartition) Len() int { return len(p.rows) }
 
-// tidy merges the rows inserted into the order and drops the deleted ones
-// from it: what a write does last, with the lock held for writing.
+// tidy drops the deleted rows from the indexes and frees their slots:
+// what a write does last, with the lock held for writing.
 func (p *memPartition) tidy() {
 	if len(p.freeing) > 0 {
 		// A slot is not reused before this: every stale position is one
@@ -138,6 +141,11 @@ func (p *memPartition) tidy() {
 		p.free = append(p.free, p.freeing...)
 		p.freeing = p.freeing[:0]
 	}
+}
+
+// order merges the rows inserted since into the order, with the lock held
+// for writing.
+func (p *memPartition) order() {
 	k := len(p.pending)
 	if k == 0 {
 		return
@@ -264,7 +272,24 @@ func (m *memBackend) query(_ context.Context, table string, q query, fn func([]E
 // entities the service would return for q.
 func (m *memBackend) find(table string, q query) (out []Entity, seen int) {
 	m.mu.RLock()
-	defer m.mu.RUnlock()
+	ordered := q.expired.IsZero() && q.rows == nil // a read in row-key order
+	if part := m.tables[table][q.partition]; !ordered || part == nil || len(part.pending) == 0 {
+		defer m.mu.RUnlock()
+		return m.findIn(table, q)
+	}
+	// Rows wait to join the order: merge them, and read, holding the lock
+	// for writing.
+	m.mu.RUnlock()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if part := m.tables[table][q.partition]; part != nil {
+		part.order()
+	}
+	return m.findIn(table, q)
+}
+
+// findIn is find with the lock held and the partition in order.
+func (m *memBackend) findIn(table string, q query) (out []Entity, seen int) {
 	if !q.expired.IsZero() {
 		for _, part := range m.tables[table] {
 			for _, i := range part.rows {
