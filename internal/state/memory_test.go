@@ -147,6 +147,31 @@ func memoryModel(t *testing.T, groups, batch, rounds int, prefixes []string) {
 			if !slices.Equal(got, want) {
 				t.Fatalf("round %d: Find(%s) = %v, want %v", round, p, got, want)
 			}
+			// More prefixes than a query's ranges: read in runs.
+			var many []string
+			for range 12 {
+				many = append(many, fmt.Sprintf("g%0*d|", width, r.IntN(groups)))
+			}
+			want = want[:0]
+			for k, v := range model {
+				for _, pre := range many {
+					if k.PartitionKey == p && strings.HasPrefix(k.RowKey, pre) {
+						want = append(want, k.RowKey+"="+strings.TrimSuffix(v, "!"))
+						break
+					}
+				}
+			}
+			slices.Sort(want)
+			if found, err = m.Find(ctx, "model", p, many); err != nil {
+				t.Fatal(err)
+			}
+			got = got[:0]
+			for _, e := range found {
+				got = append(got, e.RowKey+"="+e.Text)
+			}
+			if !slices.Equal(got, want) {
+				t.Fatalf("round %d: Find(%s, %v) = %v, want %v", round, p, many, got, want)
+			}
 		}
 		var keys []state.Key
 		for range 10 {
