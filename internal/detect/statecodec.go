@@ -40,22 +40,21 @@ const (
 var errStateCorrupt = errors.New("corrupt state document")
 
 // stateEnc appends a document's fields, or, counting, only adds up their
-// size: encodeState runs a document's writer twice, to count and to
-// write, so that the document is one allocation of its exact size (it is
-// what the store keeps).
+// size: an encoder runs its document's writer twice, to count and then to
+// write (c.writer()), so that the document is one allocation of its exact
+// size (it is what the store keeps). The writer is called directly, not
+// through a func parameter, so that neither encoder leaves the stack.
 type stateEnc struct {
 	b        []byte
 	n        int
 	counting bool
 }
 
-func encodeState(write func(e *stateEnc)) []byte {
-	c := stateEnc{counting: true}
-	write(&c)
+// writer is the encoder that writes what c counted, into one allocation.
+func (c *stateEnc) writer() stateEnc {
 	e := stateEnc{b: make([]byte, 1, 1+c.n)}
 	e.b[0] = stateBinary
-	write(&e)
-	return e.b
+	return e
 }
 
 func (e *stateEnc) raw(p []byte) {
@@ -269,7 +268,13 @@ const (
 	thrSum
 )
 
-func (t *thresholdData) encode() []byte { return encodeState(t.write) }
+func (t *thresholdData) encode() []byte {
+	c := stateEnc{counting: true}
+	t.write(&c)
+	e := c.writer()
+	t.write(&e)
+	return e.b
+}
 
 func (t *thresholdData) write(e *stateEnc) {
 	var f byte
@@ -339,7 +344,13 @@ func loadThreshold(kind string, key state.Key, cur state.Entity, found bool, t *
 
 // --- new-term rows --------------------------------------------------------
 
-func (t *termData) encode() []byte { return encodeState(t.write) }
+func (t *termData) encode() []byte {
+	c := stateEnc{counting: true}
+	t.write(&c)
+	e := c.writer()
+	t.write(&e)
+	return e.b
+}
 
 func (t *termData) write(e *stateEnc) {
 	var f byte
@@ -394,7 +405,7 @@ func (s *seqData) encode() []byte {
 		ws = append(ws, w)
 	}
 	slices.Sort(ws)
-	return encodeState(func(e *stateEnc) {
+	write := func(e *stateEnc) {
 		e.uvarint(uint64(len(steps)))
 		for _, i := range steps {
 			st := s.Steps[i]
@@ -416,7 +427,12 @@ func (s *seqData) encode() []byte {
 			e.varint(int64(m.Index))
 			e.varint(int64(m.Sub))
 		}
-	})
+	}
+	c := stateEnc{counting: true}
+	write(&c)
+	e := c.writer()
+	write(&e)
+	return e.b
 }
 
 // maxSeqStep bounds a stored step index (a rule has a handful of steps).
@@ -485,7 +501,7 @@ func encodeSnapshot(s *snapshot) []byte {
 		names = append(names, n)
 	}
 	slices.Sort(names)
-	return encodeState(func(e *stateEnc) {
+	write := func(e *stateEnc) {
 		var f byte
 		if len(names) > 0 {
 			f |= snapExtra
@@ -508,7 +524,12 @@ func encodeSnapshot(s *snapshot) []byte {
 		if len(s.Raw) > 0 {
 			e.bytes(s.Raw)
 		}
-	})
+	}
+	c := stateEnc{counting: true}
+	write(&c)
+	e := c.writer()
+	write(&e)
+	return e.b
 }
 
 // encodeEventSnapshot is encodeSnapshot(snapshotOf(ev, withRaw)) written
@@ -550,7 +571,7 @@ func encodeEventSnapshot(ev *event.Event, withRaw bool) []byte {
 		}
 		extra = kept
 	}
-	return encodeState(func(e *stateEnc) {
+	write := func(e *stateEnc) {
 		var f byte
 		if len(extra) > 0 {
 			f |= snapExtra
@@ -573,7 +594,12 @@ func encodeEventSnapshot(ev *event.Event, withRaw bool) []byte {
 		if raw {
 			e.bytes(ev.Raw)
 		}
-	})
+	}
+	c := stateEnc{counting: true}
+	write(&c)
+	e := c.writer()
+	write(&e)
+	return e.b
 }
 
 // fields are the snapshot's string fields in their encoded order (append
@@ -597,8 +623,9 @@ func decodeSnapshot(data []byte) (snapshot, error) {
 		return s, err
 	}
 	if legacy {
-		err := json.Unmarshal(data, &s)
-		return s, err
+		var v snapshot
+		err := json.Unmarshal(data, &v)
+		return v, err
 	}
 	f := d.flags()
 	s.Time = d.time()
@@ -625,7 +652,7 @@ func decodeSnapshot(data []byte) (snapshot, error) {
 // --- impossible-travel rows -----------------------------------------------
 
 func (t *travelData) encode() []byte {
-	return encodeState(func(e *stateEnc) {
+	write := func(e *stateEnc) {
 		e.uvarint(uint64(len(t.Points)))
 		for _, p := range t.Points {
 			e.str(p.Key)
@@ -635,7 +662,12 @@ func (t *travelData) encode() []byte {
 			e.str(p.IP)
 			e.str(p.Place)
 		}
-	})
+	}
+	c := stateEnc{counting: true}
+	write(&c)
+	e := c.writer()
+	write(&e)
+	return e.b
 }
 
 func loadTravel(key state.Key, cur state.Entity, found bool, t *travelData) error {
