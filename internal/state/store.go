@@ -142,8 +142,9 @@ func (k Key) String() string { return k.PartitionKey + "/" + k.RowKey }
 // Entity is one stored row. The typed properties cover the rule kinds:
 // Count for counters, spike buckets and cursor offsets; Time for first-seen
 // and sent times; Text for the original value behind an escaped or hashed
-// key (a distinct value, a blob URI); Data for anything structured (a JSON
-// document: a sequence record, a set, a cursor's blob ETag).
+// key (a distinct value, a blob URI); Data for anything structured (a
+// document: a sequence record, a set, a cursor's blob ETag; the stateful
+// kinds' are binary, the alerts' and cursors' JSON).
 type Entity struct {
 	PartitionKey string
 	RowKey       string
@@ -158,8 +159,8 @@ type Entity struct {
 	Text  string
 	// Data is shared, not copied: what a store returns must not be
 	// changed, and what is written must not be changed after Apply (the
-	// stateful kinds read it with json.Unmarshal and write what
-	// json.Marshal returns).
+	// stateful kinds decode strings and slices as views into it, and
+	// write a fresh document each time).
 	Data []byte
 }
 
