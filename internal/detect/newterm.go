@@ -6,8 +6,6 @@ import (
 	"strings"
 	"time"
 
-	json "github.com/goccy/go-json"
-
 	"github.com/azdetect/azdetect/internal/event"
 	"github.com/azdetect/azdetect/internal/state"
 )
@@ -74,15 +72,14 @@ func (k *NewTermKind) Matches(ctx context.Context, r *Rule, events []*event.Even
 	entities := map[state.Key][]*event.Event{} // first-seen row -> events
 	var order []state.Key
 	var tv termValues
-	// Buckets and first events come from slabs of the batch's size (at
-	// most one bucket and two first events per event).
-	bucketSlab := make([]termBucket, 0, len(events))
-	evSlab := make([]*event.Event, 2*len(events))
+	// Buckets and first events come from slabs.
+	var bucketSlab slab[termBucket]
+	var evSlab slab[*event.Event]
 	// Keys are built once per entity and term of the batch, not per event.
 	type termOf struct{ entity, term string }
 	firstOf := map[string]state.Key{}
 	bucketByTerm := map[termOf]*termBucket{}
-	for n, ev := range events {
+	for _, ev := range events {
 		ent, ok := k.groupKey(ev)
 		if !ok || ev.Time.IsZero() {
 			continue
@@ -93,15 +90,15 @@ func (k *NewTermKind) Matches(ctx context.Context, r *Rule, events []*event.Even
 		}
 		fk, seen := firstOf[ent]
 		if !seen {
-			pk := state.JoinKey("nt", r.ID, bucketOf(ent))
-			fk = state.Key{PartitionKey: pk, RowKey: state.JoinKey(ent) + "|" + firstRow}
+			// JoinKey(ent) is Escape(ent): no copy when it is safe.
+			fk = state.Key{PartitionKey: k.bucketPartition(ent), RowKey: state.Escape(ent) + "|" + firstRow}
 			firstOf[ent] = fk
 			order = append(order, fk)
 		}
 		if evs, ok := entities[fk]; ok {
 			entities[fk] = append(evs, ev)
 		} else {
-			entities[fk] = append(evSlab[2*n:2*n:2*n+1], ev)
+			entities[fk] = append(evSlab.one(), ev)
 		}
 		tk := termOf{ent, vals[0]}
 		if len(vals) > 1 {
@@ -109,11 +106,12 @@ func (k *NewTermKind) Matches(ctx context.Context, r *Rule, events []*event.Even
 		}
 		b := bucketByTerm[tk]
 		if b == nil {
-			key := state.Key{PartitionKey: fk.PartitionKey, RowKey: state.JoinKey(append([]string{ent}, vals...)...)}
+			var parts [1 + len(termValues{}.key)]string
+			key := state.Key{PartitionKey: fk.PartitionKey, RowKey: state.JoinKey(append(append(parts[:0], ent), vals...)...)}
 			if b = terms[key]; b == nil {
-				bucketSlab = append(bucketSlab, termBucket{first: fk, entity: ent, term: strings.Join(vals, " | "),
-					display: strings.Join(display, " | "), events: evSlab[2*n+1 : 2*n+1 : 2*n+2]})
-				b = &bucketSlab[len(bucketSlab)-1]
+				b = bucketSlab.next()
+				*b = termBucket{first: fk, entity: ent, term: strings.Join(vals, " | "),
+					display: strings.Join(display, " | "), events: evSlab.one()}
 				terms[key] = b
 				order = append(order, key)
 			}
@@ -171,7 +169,7 @@ func (k *NewTermKind) Matches(ctx context.Context, r *Rule, events []*event.Even
 func (k *NewTermKind) stepFirst(key state.Key, cur state.Entity, found bool, evs []*event.Event, firsts map[state.Key]time.Time) (state.Op, bool, error) {
 	var d termData
 	first := cur.Time
-	if err := loadState("new-term", key, cur, found, &d); err != nil {
+	if err := loadTerm(key, cur, found, &d); err != nil {
 		return state.Op{}, false, err
 	}
 	if !found {
@@ -195,7 +193,7 @@ func (k *NewTermKind) stepFirst(key state.Key, cur state.Entity, found bool, evs
 	if !changed {
 		return state.Op{}, false, nil
 	}
-	data, _ := json.Marshal(d)
+	data := d.encode()
 	e := state.Entity{PartitionKey: key.PartitionKey, RowKey: key.RowKey, Time: first, Data: data,
 		Expires: k.expires(d.Last, k.c.Lookback)}
 	return writeOp(e, cur, found), true, nil
@@ -204,7 +202,7 @@ func (k *NewTermKind) stepFirst(key state.Key, cur state.Entity, found bool, evs
 func (k *NewTermKind) stepTerm(key state.Key, cur state.Entity, found bool, b *termBucket, entityFirst time.Time, raise map[state.Key]*event.Event) (state.Op, bool, error) {
 	delete(raise, key)
 	var d termData
-	if err := loadState("new-term", key, cur, found, &d); err != nil {
+	if err := loadTerm(key, cur, found, &d); err != nil {
 		return state.Op{}, false, err
 	}
 	ev0 := b.events[0]
@@ -215,7 +213,7 @@ func (k *NewTermKind) stepTerm(key state.Key, cur state.Entity, found bool, b *t
 		if d.IsNew {
 			raise[key] = ev0
 		}
-		data, _ := json.Marshal(d)
+		data := d.encode()
 		e := state.Entity{PartitionKey: key.PartitionKey, RowKey: key.RowKey, Text: b.term, Time: ev0.Time.UTC(),
 			Data: data, Expires: k.expires(d.Last, k.c.Lookback)}
 		return writeOp(e, cur, found), true, nil
@@ -243,7 +241,7 @@ func (k *NewTermKind) stepTerm(key state.Key, cur state.Entity, found bool, b *t
 		// Keep the alert's time stable for its id.
 		raise[key] = ev
 	}
-	data, _ := json.Marshal(d)
+	data := d.encode()
 	e := state.Entity{PartitionKey: key.PartitionKey, RowKey: key.RowKey, Text: b.term, Time: first,
 		Data: data, Expires: k.expires(d.Last, k.c.Lookback)}
 	return writeOp(e, cur, found), true, nil

@@ -125,10 +125,10 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 	var parts []string
 	type groupWriter struct{ group, writer string }
 	groupOf := map[groupWriter]*group{}
-	// Each event's steps come from one slab, groups from another (at most
-	// one a event).
+	var writers writerKey
+	// Each event's steps come from one slab, groups from another.
 	stepSlab := make([]int, 0, len(events)*len(k.c.stepIndex))
-	groupSlab := make([]group, 0, len(events))
+	var groupSlab slab[group]
 	for _, ev := range events {
 		g, ok := k.groupKey(ev)
 		if !ok || ev.Time.IsZero() {
@@ -148,12 +148,14 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 		gr := groupOf[groupWriter{g, ev.Pos.Writer}]
 		if gr == nil {
 			// Keys are built once per group and writer of the batch.
-			pk := state.JoinKey("seq", r.ID, bucketOf(g))
-			prefix := state.Escape(g) + "|"
-			key := state.Key{PartitionKey: pk, RowKey: prefix + state.Escape(ev.Pos.Writer)}
+			pk := k.bucketPartition(g)
+			eg := state.Escape(g)
+			row := eg + "|" + writers.of(ev.Pos.Writer)
+			prefix := row[:len(eg)+1]
+			key := state.Key{PartitionKey: pk, RowKey: row}
 			if gr = groups[key]; gr == nil {
-				groupSlab = append(groupSlab, group{key: g})
-				gr = &groupSlab[len(groupSlab)-1]
+				gr = groupSlab.next()
+				gr.key = g
 				groups[key] = gr
 				order = append(order, key)
 				gk := gkey{pk, prefix}
@@ -182,12 +184,11 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 	results := map[state.Key]seqData{}
 	t := txn{store: k.store, table: StateTable, rule: r.ID, prefixes: prefixes, blame: func(key state.Key) []*event.Event { return groups[key].events }, step: func(key state.Key, cur state.Entity, found bool) (state.Op, bool, error) {
 		gr := groups[key]
-		d := seqData{Steps: map[int]seqStep{}}
-		if err := loadState("sequence", key, cur, found, &d); err != nil {
-			return state.Op{}, false, err
-		}
-		if d.Steps == nil { // a stored document without steps
-			d.Steps = map[int]seqStep{}
+		d := seqData{Steps: make(map[int]seqStep, len(k.c.Steps))}
+		if found {
+			if err := loadSeq(key, cur.Data, &d); err != nil {
+				return state.Op{}, false, err
+			}
 		}
 		changed := false
 		// What a writer delivers again is at or before its watermark.
@@ -244,21 +245,17 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 		if !changed {
 			return state.Op{}, false, nil
 		}
-		data, err := json.Marshal(d)
-		if err != nil {
-			return state.Op{}, false, err
-		}
+		data := d.encode()
 		if len(data) > state.MaxDataLen {
 			// Drop the raw records, keep the normalised fields.
 			for s, st := range d.Steps {
-				var snap snapshot
-				if json.Unmarshal(st.Snap, &snap) == nil {
+				if snap, err := decodeSnapshot(st.Snap); err == nil && snap.Raw != nil {
 					snap.Raw = nil
-					st.Snap, _ = json.Marshal(snap)
+					st.Snap = encodeSnapshot(&snap)
 				}
 				d.Steps[s] = st
 			}
-			data, _ = json.Marshal(d)
+			data = d.encode()
 		}
 		start := earliest(d)
 		e := state.Entity{PartitionKey: key.PartitionKey, RowKey: key.RowKey, Text: gr.key, Time: start, Data: data,
@@ -268,6 +265,23 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 	refused := t.loop(ctx, order, stored)
 	if _, ok := AsRecordErrors(refused); refused != nil && !ok {
 		return nil, refused
+	}
+	// The other writers' rows, by group: one pass over what was read, not
+	// one per group.
+	var others map[gkey][]state.Key
+	for key := range stored {
+		if _, mine := groups[key]; mine {
+			continue
+		}
+		i := strings.IndexByte(key.RowKey, '|')
+		if i < 0 {
+			continue
+		}
+		if others == nil {
+			others = map[gkey][]state.Key{}
+		}
+		gk := gkey{key.PartitionKey, key.RowKey[:i+1]}
+		others[gk] = append(others[gk], key)
 	}
 	var out []Match
 	for _, gk := range gorder {
@@ -281,12 +295,10 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 			batch = append(batch, groups[key].events...)
 		}
 		from := earliestEvent(batch)
-		for key, e := range stored {
-			if _, mine := groups[key]; mine || key.PartitionKey != gk.partition || !strings.HasPrefix(key.RowKey, gk.prefix) {
-				continue
-			}
-			var d seqData
-			if err := loadState("sequence", key, e, true, &d); err != nil {
+		for _, key := range others[gk] {
+			e := stored[key]
+			d := seqData{Steps: map[int]seqStep{}}
+			if err := loadSeq(key, e.Data, &d); err != nil {
 				return nil, err
 			}
 			if len(d.Steps) > 0 && !earliest(d).Add(k.c.Timespan).Before(from) {
@@ -302,8 +314,8 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 		lo, hi := time.Time{}, time.Time{}
 		for s := range k.c.Steps {
 			st := d.Steps[s]
-			var snap snapshot
-			if err := json.Unmarshal(st.Snap, &snap); err != nil {
+			snap, err := decodeSnapshot(st.Snap)
+			if err != nil {
 				return nil, fmt.Errorf("sequence state %s step %d: %w", key, s, err)
 			}
 			evs = append(evs, snap.event())
@@ -412,9 +424,8 @@ func (k *SequenceKind) addStep(d *seqData, s int, ev *event.Event) bool {
 	if replace {
 		// Only the first step's raw record travels (the Start record's
 		// request body); later steps keep their normalised fields.
-		snap := snapshotOf(ev, s == 0)
 		have.Key, have.T = key, ev.Time.UTC()
-		have.Snap, _ = json.Marshal(snap)
+		have.Snap = encodeEventSnapshot(ev, s == 0)
 	}
 	d.Steps[s] = have
 	return true

@@ -7,8 +7,6 @@ import (
 	"strings"
 	"time"
 
-	json "github.com/goccy/go-json"
-
 	"github.com/azdetect/azdetect/internal/event"
 	"github.com/azdetect/azdetect/internal/state"
 )
@@ -40,8 +38,13 @@ const firstPrefix = firstRow + "|"
 
 // spikeRow is a row key of a window and writer, and the window's prefix.
 func spikeRow(window time.Time, writer string) (row, prefix string) {
+	return spikeRowEscaped(window, state.Escape(writer))
+}
+
+// spikeRowEscaped is spikeRow of a writer already escaped.
+func spikeRowEscaped(window time.Time, writer string) (row, prefix string) {
 	prefix = state.TimeKey(window) + "|"
-	return prefix + state.Escape(writer), prefix
+	return prefix + writer, prefix
 }
 
 // Matches implements Kind.
@@ -54,23 +57,46 @@ func (k *SpikeKind) Matches(ctx context.Context, r *Rule, events []*event.Event)
 	var parts []string
 	var writes []state.Key
 	var windows []wkey
+	// Keys are built once per group, window and writer of the batch, not
+	// per event.
+	type seen struct {
+		window        time.Time
+		group, writer string
+	}
+	type rowOf struct {
+		wr *writerRow
+		fk state.Key // the writer's first-seen row
+	}
+	byEvent := map[seen]rowOf{}
+	partOf := map[string]string{} // group -> partition
+	var writers writerKey
 	for _, ev := range events {
 		g, ok := k.groupKey(ev)
 		if !ok || ev.Time.IsZero() {
 			continue
 		}
 		ws := windowStart(ev.Time, k.c.Timespan)
-		pk := state.JoinKey("spk", r.ID, g)
-		if _, seen := prefixes[pk]; !seen {
+		sk := seen{ws, g, ev.Pos.Writer}
+		if ro, ok := byEvent[sk]; ok {
+			firstEvs[ro.fk] = append(firstEvs[ro.fk], ev)
+			ro.wr.b.events = append(ro.wr.b.events, ev)
+			ro.wr.events = append(ro.wr.events, ev)
+			continue
+		}
+		pk, ok := partOf[g]
+		if !ok {
+			pk = state.JoinKey("spk", r.ID, g)
+			partOf[g] = pk
 			parts = append(parts, pk)
 			prefixes[pk] = append(prefixes[pk], firstPrefix)
 		}
-		fk := state.Key{PartitionKey: pk, RowKey: firstPrefix + state.Escape(ev.Pos.Writer)}
+		w := writers.of(ev.Pos.Writer)
+		fk := state.Key{PartitionKey: pk, RowKey: firstPrefix + w}
 		if _, seen := firstEvs[fk]; !seen {
 			writes = append(writes, fk)
 		}
 		firstEvs[fk] = append(firstEvs[fk], ev)
-		rk, prefix := spikeRow(ws, ev.Pos.Writer)
+		rk, prefix := spikeRowEscaped(ws, w)
 		wk := wkey{pk, prefix}
 		b := buckets[wk]
 		if b == nil {
@@ -91,6 +117,7 @@ func (k *SpikeKind) Matches(ctx context.Context, r *Rule, events []*event.Event)
 			writes = append(writes, key)
 		}
 		wr.events = append(wr.events, ev)
+		byEvent[sk] = rowOf{wr, fk}
 	}
 	if len(writes) == 0 {
 		return nil, nil
@@ -118,7 +145,7 @@ func (k *SpikeKind) Matches(ctx context.Context, r *Rule, events []*event.Event)
 		}
 		wr := rows[key]
 		var d thresholdData
-		if err := loadState("spike", key, cur, found, &d); err != nil {
+		if err := loadThreshold("spike", key, cur, found, &d); err != nil {
 			return state.Op{}, false, err
 		}
 		n := cur.Count
@@ -136,9 +163,8 @@ func (k *SpikeKind) Matches(ctx context.Context, r *Rule, events []*event.Event)
 		if !changed {
 			return state.Op{}, false, nil
 		}
-		data, _ := json.Marshal(d)
 		e := state.Entity{PartitionKey: key.PartitionKey, RowKey: key.RowKey, Count: n, Text: wr.b.group, Time: wr.b.window,
-			Data: data, Expires: k.expires(wr.b.window.Add(k.c.Timespan), keep)}
+			Data: d.encode(), Expires: k.expires(wr.b.window.Add(k.c.Timespan), keep)}
 		return writeOp(e, cur, found), true, nil
 	}}
 	refused := t.loop(ctx, writes, stored)

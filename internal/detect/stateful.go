@@ -65,15 +65,28 @@ func (u unboundKind) bind(r *Rule, c *Correlation, store state.Store, now func()
 	case CorrEventCount, CorrValueCount, CorrValueSum:
 		return &ThresholdKind{base: b}
 	case CorrNewTerm:
+		b.buckets = bucketPartitions("nt", r.ID)
 		return &NewTermKind{base: b}
 	case CorrSpike:
 		return &SpikeKind{base: b}
 	case CorrSequence:
+		b.buckets = bucketPartitions("seq", r.ID)
 		return &SequenceKind{base: b}
 	case CorrTravel:
+		b.buckets = bucketPartitions("trv", r.ID)
 		return &TravelKind{base: b}
 	}
 	return u
+}
+
+// bucketPartitions are a rule's partition keys of every bucket:
+// JoinKey(kind, rule, bucket), built once when the rule is bound.
+func bucketPartitions(kind, rule string) *[stateBuckets]string {
+	var out [stateBuckets]string
+	for i, b := range bucketNames {
+		out[i] = state.JoinKey(kind, rule, b)
+	}
+	return &out
 }
 
 var _ statefulKind = unboundKind{}
@@ -84,6 +97,59 @@ type base struct {
 	c     *Correlation
 	store state.Store
 	now   func() time.Time
+	// buckets are the partition keys of the kinds that spread their
+	// entities over stateBuckets partitions (bucketPartitions).
+	buckets *[stateBuckets]string
+}
+
+// bucketPartition is the partition of a group key's bucket (bucketOf).
+func (b *base) bucketPartition(group string) string {
+	return b.buckets[event.FNV32a(group)%stateBuckets]
+}
+
+// slab hands out a batch's per-group values from a few chunks that grow
+// as groups come: a batch of thousands of events in a few groups
+// allocates little (a chunk the batch's size would be mostly zeroes for
+// the collector to clear), one of thousands of groups a few chunks, not
+// one allocation per group. What it hands out stays where it is.
+type slab[T any] struct{ chunk []T }
+
+// maxSlabChunk bounds a chunk's length.
+const maxSlabChunk = 1024
+
+// next returns a new zero element.
+func (s *slab[T]) next() *T {
+	i := s.grow()
+	return &s.chunk[i]
+}
+
+// one returns a new element as an empty slice of capacity one: the first
+// of a group's events, appended without an allocation.
+func (s *slab[T]) one() []T {
+	i := s.grow()
+	return s.chunk[i : i : i+1]
+}
+
+func (s *slab[T]) grow() int {
+	if len(s.chunk) == cap(s.chunk) {
+		s.chunk = make([]T, 0, min(max(2*cap(s.chunk), 8), maxSlabChunk))
+	}
+	s.chunk = s.chunk[:len(s.chunk)+1]
+	return len(s.chunk) - 1
+}
+
+// writerKey escapes writers for row keys, remembering the last: a batch's
+// events mostly come from one writer, escaped once, not per group.
+type writerKey struct {
+	raw, esc string
+	set      bool
+}
+
+func (w *writerKey) of(writer string) string {
+	if !w.set || w.raw != writer {
+		w.raw, w.esc, w.set = writer, state.Escape(writer), true
+	}
+	return w.esc
 }
 
 // Correlation returns the kind's settings (after overrides).
@@ -334,7 +400,11 @@ func (t txn) run(ctx context.Context, keys []state.Key) error {
 // runWith is run that also reads readOnly in its first Get (one round
 // trip per partition for both) and returns what it found of them.
 func (t txn) runWith(ctx context.Context, keys, readOnly []state.Key) (map[state.Key]state.Entity, error) {
-	first, err := t.read(ctx, append(slices.Clone(keys), readOnly...))
+	all := keys
+	if len(readOnly) > 0 {
+		all = append(slices.Clone(keys), readOnly...)
+	}
+	first, err := t.read(ctx, all)
 	if err != nil {
 		return nil, err
 	}
@@ -344,7 +414,7 @@ func (t txn) runWith(ctx context.Context, keys, readOnly []state.Key) (map[state
 func (t txn) loop(ctx context.Context, keys []state.Key, got map[state.Key]state.Entity) error {
 	pending := keys
 	var refused RecordErrors
-	blamed := map[state.Key]bool{}
+	var blamed map[state.Key]bool // made when an entity is over the limits
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
 			var err error
@@ -372,6 +442,9 @@ func (t txn) loop(ctx context.Context, keys []state.Key, got map[state.Key]state
 					return fmt.Errorf("write state: %w", err)
 				}
 				if !blamed[k] {
+					if blamed == nil {
+						blamed = map[state.Key]bool{}
+					}
 					blamed[k] = true
 					for _, ev := range t.blame(k) {
 						refused = append(refused, &RecordError{Index: -1, Event: ev, Rule: t.rule, Err: err})
@@ -481,40 +554,12 @@ type snapshot struct {
 // maxSnapshotRaw leaves room in Data for the rest of a sequence entity.
 const maxSnapshotRaw = 20 << 10
 
-// maxSnapshotExtra bounds the source-specific values a snapshot keeps.
-const maxSnapshotExtra = 32
-
-// snapshotOf keeps ev's normalised fields, each Bounded, at most
+// maxSnapshotExtra bounds the source-specific values a snapshot keeps:
+// encodeEventSnapshot keeps ev's normalised fields, each Bounded, at most
 // maxSnapshotExtra of its Extra values (by name order), and its raw record
-// when it is at most maxSnapshotRaw and withRaw: a snapshot is at most
+// when it is at most maxSnapshotRaw and wanted: a snapshot is at most
 // about 20 KiB of raw record and 14 KiB of fields, whatever the record holds.
-func snapshotOf(ev *event.Event, withRaw bool) snapshot {
-	a := ev.Actor
-	s := snapshot{
-		Source: Bounded(ev.Source), Category: Bounded(ev.Category), Time: ev.Time.UTC(), Operation: Bounded(ev.Operation),
-		Result: Bounded(string(ev.Result)), ResultCode: Bounded(ev.ResultCode), Severity: Bounded(ev.Severity),
-		CorrelationID: Bounded(ev.CorrelationID), TenantID: Bounded(ev.TenantID), RecordID: Bounded(ev.RecordID),
-		Actor: event.Actor{UPN: Bounded(a.UPN), Name: Bounded(a.Name), ObjectID: Bounded(a.ObjectID), AppID: Bounded(a.AppID),
-			AppName: Bounded(a.AppName), Type: Bounded(a.Type), IP: Bounded(a.IP), UserAgent: Bounded(a.UserAgent)},
-		Target: Bounded(ev.Target), ResourceID: Bounded(ev.Resource.ID),
-		Geo: event.Geo{Region: Bounded(ev.Geo.Region), Country: Bounded(ev.Geo.Country), City: Bounded(ev.Geo.City)},
-	}
-	if len(ev.Extra) > 0 {
-		names := make([]string, 0, len(ev.Extra))
-		for n := range ev.Extra {
-			names = append(names, n)
-		}
-		slices.Sort(names)
-		s.Extra = make(map[string]string, min(len(names), maxSnapshotExtra))
-		for _, n := range names[:min(len(names), maxSnapshotExtra)] {
-			s.Extra[Bounded(n)] = Bounded(ev.Extra[n])
-		}
-	}
-	if raw := ev.Record(); withRaw && len(raw) <= maxSnapshotRaw && json.Valid(raw) {
-		s.Raw = json.RawMessage(raw)
-	}
-	return s
-}
+const maxSnapshotExtra = 32
 
 func (s snapshot) event() *event.Event {
 	ev := &event.Event{
@@ -548,16 +593,4 @@ func hasKey(keys []string, k string) bool {
 		}
 	}
 	return false
-}
-
-// loadState decodes the JSON document a stateful kind keeps in an entity
-// into "into"; an entity not found, or without a document, leaves it as is.
-func loadState(kind string, key state.Key, cur state.Entity, found bool, into any) error {
-	if !found || len(cur.Data) == 0 {
-		return nil
-	}
-	if err := json.Unmarshal(cur.Data, into); err != nil {
-		return fmt.Errorf("%s state %s: %w", kind, key, err)
-	}
-	return nil
 }

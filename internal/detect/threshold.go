@@ -9,8 +9,6 @@ import (
 	"strings"
 	"time"
 
-	json "github.com/goccy/go-json"
-
 	"github.com/azdetect/azdetect/internal/event"
 	"github.com/azdetect/azdetect/internal/state"
 )
@@ -101,8 +99,13 @@ type writerRow struct {
 // thresholdRow is a row key of a group and writer: the group's rows of
 // every writer share its prefix.
 func thresholdRow(group, writer string) (row, prefix string) {
+	return thresholdRowEscaped(group, state.Escape(writer))
+}
+
+// thresholdRowEscaped is thresholdRow of a writer already escaped.
+func thresholdRowEscaped(group, writer string) (row, prefix string) {
 	g := state.Escape(group)
-	row = g + "|" + state.Escape(writer)
+	row = g + "|" + writer
 	return row, row[:len(g)+1]
 }
 
@@ -120,14 +123,14 @@ func (k *ThresholdKind) Matches(ctx context.Context, r *Rule, events []*event.Ev
 	rows := map[state.Key]*writerRow{}
 	byEvent := map[seen]*writerRow{}
 	partOf := map[time.Time]string{}
+	var writers writerKey
 	var own []state.Key
-	// Rows, buckets and their first event come from slabs of the batch's
-	// size (at most one of each per event): three allocations, not three
-	// per group.
-	rowSlab := make([]writerRow, 0, len(events))
-	bucketSlab := make([]bucket, 0, len(events))
-	evSlab := make([]*event.Event, 2*len(events))
-	for n, ev := range events {
+	// Rows, buckets and their first event come from slabs: a few
+	// allocations, not three per group.
+	var rowSlab slab[writerRow]
+	var bucketSlab slab[bucket]
+	var evSlab slab[*event.Event]
+	for _, ev := range events {
 		g, ok := k.groupKey(ev)
 		if !ok || ev.Time.IsZero() {
 			continue
@@ -144,19 +147,19 @@ func (k *ThresholdKind) Matches(ctx context.Context, r *Rule, events []*event.Ev
 			pk = state.JoinKey("thr", r.ID, state.TimeKey(ws))
 			partOf[ws] = pk
 		}
-		rk, prefix := thresholdRow(g, ev.Pos.Writer)
+		rk, prefix := thresholdRowEscaped(g, writers.of(ev.Pos.Writer))
 		gk := gkey{pk, prefix}
 		b := buckets[gk]
 		if b == nil {
-			bucketSlab = append(bucketSlab, bucket{group: g, window: ws, events: evSlab[2*n : 2*n : 2*n+1]})
-			b = &bucketSlab[len(bucketSlab)-1]
+			b = bucketSlab.next()
+			*b = bucket{group: g, window: ws, events: evSlab.one()}
 			buckets[gk] = b
 			groupOrder = append(groupOrder, gk)
 		}
 		b.events = append(b.events, ev)
 		key := state.Key{PartitionKey: pk, RowKey: rk}
-		rowSlab = append(rowSlab, writerRow{b: b, events: append(evSlab[2*n+1:2*n+1:2*n+2], ev)})
-		wr := &rowSlab[len(rowSlab)-1]
+		wr := rowSlab.next()
+		wr.b, wr.events = b, append(evSlab.one(), ev)
 		rows[key] = wr
 		byEvent[sk] = wr
 		own = append(own, key)
@@ -198,11 +201,7 @@ func (k *ThresholdKind) Matches(ctx context.Context, r *Rule, events []*event.Ev
 			if !changed {
 				return state.Op{}, false, nil
 			}
-			data, err := json.Marshal(d)
-			if err != nil {
-				return state.Op{}, false, err
-			}
-			e := state.Entity{PartitionKey: key.PartitionKey, RowKey: key.RowKey, Count: n, Text: wr.b.group, Data: data,
+			e := state.Entity{PartitionKey: key.PartitionKey, RowKey: key.RowKey, Count: n, Text: wr.b.group, Data: d.encode(),
 				Time: wr.b.window, Expires: k.expires(wr.b.window.Add(k.c.Timespan), k.c.Timespan)}
 			return writeOp(e, cur, found), true, nil
 		}}
@@ -273,7 +272,7 @@ func (k *ThresholdKind) Matches(ctx context.Context, r *Rule, events []*event.Ev
 				continue
 			}
 			var d thresholdData
-			if err := loadState("threshold", key, e, true, &d); err != nil {
+			if err := loadThreshold("threshold", key, e, true, &d); err != nil {
 				return nil, err
 			}
 			add(gk, e.Count, d)
@@ -400,7 +399,7 @@ func findRows(ctx context.Context, store state.Store, parts []string, prefixes m
 // watermark (or, without a position, whose keys it does not hold).
 // count decodes the row into d (zero) and adds the writer's events to it.
 func (k *ThresholdKind) count(key state.Key, cur state.Entity, found bool, evs []*event.Event, d *thresholdData) (int64, bool, error) {
-	if err := loadState("threshold", key, cur, found, d); err != nil {
+	if err := loadThreshold("threshold", key, cur, found, d); err != nil {
 		return 0, false, err
 	}
 	n := cur.Count

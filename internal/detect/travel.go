@@ -10,8 +10,6 @@ import (
 	"strings"
 	"time"
 
-	json "github.com/goccy/go-json"
-
 	"github.com/azdetect/azdetect/internal/event"
 	"github.com/azdetect/azdetect/internal/state"
 )
@@ -112,7 +110,7 @@ func (k *TravelKind) Matches(ctx context.Context, r *Rule, events []*event.Event
 		if !ok {
 			continue
 		}
-		key := state.Key{PartitionKey: state.JoinKey("trv", r.ID, bucketOf(g)), RowKey: state.Escape(g)}
+		key := state.Key{PartitionKey: k.bucketPartition(g), RowKey: state.Escape(g)}
 		gr := groups[key]
 		if gr == nil {
 			gr = &group{entity: g}
@@ -137,7 +135,7 @@ func (k *TravelKind) Matches(ctx context.Context, r *Rule, events []*event.Event
 		for _, key := range pending {
 			cur, found := got[key]
 			var d travelData
-			if err := loadState("impossible_travel", key, cur, found, &d); err != nil {
+			if err := loadTravel(key, cur, found, &d); err != nil {
 				return nil, err
 			}
 			pts, changed := k.mergePoints(d.Points, groups[key].points)
@@ -145,10 +143,7 @@ func (k *TravelKind) Matches(ctx context.Context, r *Rule, events []*event.Event
 			if !changed {
 				continue
 			}
-			data, err := json.Marshal(travelData{Points: pts})
-			if err != nil {
-				return nil, err
-			}
+			data := (&travelData{Points: pts}).encode()
 			last := pts[len(pts)-1].T
 			e := state.Entity{PartitionKey: key.PartitionKey, RowKey: key.RowKey, Text: groups[key].entity,
 				Time: last, Data: data, Expires: k.expires(last, k.c.Timespan)}

@@ -127,13 +127,34 @@ func partitions[T any](items []T, pk func(T) string) (order []string, groups map
 		p := pk(items[0])
 		return []string{p}, map[string][]T{p: items}
 	}
-	groups = make(map[string][]T)
+	// Count each partition's items, then place them in one slice: a group
+	// is a part of it, not a slice grown item by item.
+	at := make(map[string]int)
+	var next []int // per partition: its count, then where its next item goes
 	for _, it := range items {
 		p := pk(it)
-		if _, ok := groups[p]; !ok {
+		i, ok := at[p]
+		if !ok {
+			i = len(order)
+			at[p] = i
 			order = append(order, p)
+			next = append(next, 0)
 		}
-		groups[p] = append(groups[p], it)
+		next[i]++
+	}
+	flat := make([]T, len(items))
+	groups = make(map[string][]T, len(order))
+	start := 0
+	for i, p := range order {
+		n := next[i]
+		groups[p] = flat[start : start+n : start+n]
+		next[i] = start
+		start += n
+	}
+	for _, it := range items {
+		i := at[pk(it)]
+		flat[next[i]] = it
+		next[i]++
 	}
 	return order, groups
 }
@@ -726,16 +747,33 @@ func checkKeys(k Key) error {
 }
 
 func checkOps(ops []Op) error {
-	seen := make(map[Key]struct{}, len(ops))
+	// A key twice: by comparison while the operations are few, by a set
+	// past that.
+	const fewOps = 8
+	var seen map[Key]struct{}
+	if len(ops) > fewOps {
+		seen = make(map[Key]struct{}, len(ops))
+	}
 	for i, o := range ops {
 		e := o.Entity
-		if err := checkKeys(e.Key()); err != nil {
-			return fmt.Errorf("operation %d: %w", i, err)
+		dup := false
+		if seen != nil {
+			_, dup = seen[e.Key()]
+			seen[e.Key()] = struct{}{}
+		} else {
+			for _, p := range ops[:i] {
+				if p.Entity.RowKey == e.RowKey && p.Entity.PartitionKey == e.PartitionKey {
+					dup = true
+					break
+				}
+			}
 		}
-		if _, dup := seen[e.Key()]; dup {
+		if dup {
+			if err := checkKeys(e.Key()); err != nil {
+				return fmt.Errorf("operation %d: %w", i, err)
+			}
 			return fmt.Errorf("%w: operation %d: key %s appears twice", ErrInvalid, i, e.Key())
 		}
-		seen[e.Key()] = struct{}{}
 		switch o.Kind {
 		case Insert, Upsert:
 		case Replace, Delete:
@@ -745,7 +783,7 @@ func checkOps(ops []Op) error {
 		default:
 			return fmt.Errorf("%w: operation %d: unknown kind %v", ErrInvalid, i, o.Kind)
 		}
-		if err := CheckEntity(e); err != nil {
+		if err := CheckEntity(e); err != nil { // the keys first
 			return fmt.Errorf("operation %d: %w", i, err)
 		}
 		if !edmTimeOK(e.Expires) || !edmTimeOK(e.Time) {

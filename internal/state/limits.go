@@ -52,11 +52,21 @@ func CheckEntity(e Entity) error {
 	if !utf8.ValidString(e.Text) {
 		return fmt.Errorf("%w: %s: Text is not UTF-8", ErrInvalid, e.Key())
 	}
-	if n := EntityBytes(e); n > MaxEntityBytes {
-		return fmt.Errorf("%w: %s: entity is %d bytes, at most %d", ErrEntityTooLarge, e.Key(), n, MaxEntityBytes)
+	// Within the bounds above, an entity cannot reach MaxEntityBytes: the
+	// service's formula is only worked out (UTF-16 lengths of keys and
+	// Text, every write) if the bounds ever allow it.
+	if maxBoundedEntityBytes > MaxEntityBytes {
+		if n := EntityBytes(e); n > MaxEntityBytes {
+			return fmt.Errorf("%w: %s: entity is %d bytes, at most %d", ErrEntityTooLarge, e.Key(), n, MaxEntityBytes)
+		}
 	}
 	return nil
 }
+
+// maxBoundedEntityBytes is EntityBytes' most for an entity within the key,
+// Text and Data bounds: the keys at maxRawKeyLen bytes (at most a UTF-16
+// unit each), every property set, names of at most 16 characters.
+const maxBoundedEntityBytes = 4 + 2*(2*maxRawKeyLen) + 2 + 2 + entityProperties*(8+2*16) + 3*8 + 4 + 2*MaxTextLen + 4 + MaxDataLen
 
 // EntityBytes is the entity's size by the service's formula: 4 bytes of
 // overhead, the keys as UTF-16 with their terminators, and per property 8

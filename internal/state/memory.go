@@ -3,7 +3,9 @@ package state
 import (
 	"cmp"
 	"context"
+	"encoding/binary"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -28,8 +30,9 @@ func NewMemory() *Memory {
 type memBackend struct {
 	// mu: reads (get, find) share it, so that stateful rules evaluated at
 	// once (the engine runs them on goroutines of their own) read at once;
-	// a write leaves every partition it touched in order (tidy), so reads
-	// change nothing.
+	// a write leaves no deleted row in a partition's indexes (tidy), and a
+	// read in row-key order of a partition with rows not yet in its order
+	// takes it for writing to merge them (order).
 	mu     sync.RWMutex
 	seq    uint64
 	tables map[string]map[string]*memPartition // table -> partition
@@ -38,25 +41,57 @@ type memBackend struct {
 // memPartition is one partition's entities, by row key (point reads and
 // writes) and in row-key order (ranges and prefixes), as the service keeps
 // them: a range or prefix query costs a binary search and the rows it
-// returns, not the partition's size. The rows a transaction inserts wait
-// in pending and are merged in once, at its end (tidy).
+// returns, not the partition's size. Inserted rows wait in pending until
+// a read needs the order (order): a partition read only by key (new-term,
+// impossible travel) never sorts, one read by prefix before each write
+// (threshold, sequence, spike) merges a batch's rows at once.
 //
-// The entities live in one slice and the indexes hold positions in it: a
-// partition of thousands of rows is a few objects for the garbage
-// collector to trace, not thousands, and merging the order copies no
-// pointers.
+// The entities live in blocks of at most memBlock and the indexes hold
+// positions in them: a partition of thousands of rows is a few objects for
+// the garbage collector to trace, not thousands; merging the order copies
+// no pointers, and a growing partition never copies its entities (the
+// first block grows as a slice, so a partition of a few rows stays small).
 type memPartition struct {
 	name    string           // the partition key (the store's own copy)
-	ents    []Entity         // by position; a deleted row's slot is zero
+	blocks  [][]Entity       // by position; a deleted row's slot is zero
 	rows    map[string]int32 // row key -> position
-	sorted  []int32          // positions by row key; may hold the rows in freeing
-	pending []int32          // rows inserted by the transaction under way
+	sorted  []sortedRow      // rows by row key; may hold the rows in freeing
+	pending []int32          // rows inserted since the order was last merged
 	free    []int32          // slots to reuse
 	freeing []int32          // slots of rows deleted by the transaction under way
 }
 
+// sortedRow is a row in a partition's order: its position, and its key's
+// first 8 bytes, which settle most comparisons of a search without a
+// look at the entity (a cache miss) or its key.
+type sortedRow struct {
+	head uint64
+	pos  int32
+}
+
+// keyHead is a key's first 8 bytes as a number (zeros past a short key's
+// end): keyHead(a) < keyHead(b) means a < b, and keyHead(a) > keyHead(b)
+// a > b; equal heads leave it to the keys.
+func keyHead(s string) uint64 {
+	var b [8]byte
+	copy(b[:], s)
+	return binary.BigEndian.Uint64(b[:])
+}
+
+// memBlock is how many entities one block of a partition holds (a power
+// of two: a position is a block and an offset).
+const (
+	memBlockBits = 7
+	memBlock     = 1 << memBlockBits
+)
+
 func newPartition(name string) *memPartition {
 	return &memPartition{name: strings.Clone(name), rows: make(map[string]int32)}
+}
+
+// at returns the entity at position i.
+func (p *memPartition) at(i int32) *Entity {
+	return &p.blocks[i>>memBlockBits][i&(memBlock-1)]
 }
 
 // Get returns the stored entity of a row: the store's own, valid until the
@@ -66,22 +101,35 @@ func (p *memPartition) Get(row string) (*Entity, bool) {
 	if !ok {
 		return nil, false
 	}
-	return &p.ents[i], true
+	return p.at(i), true
 }
 
 // put stores e, a new row or a rewrite of one (in place).
 func (p *memPartition) put(e Entity) {
 	if i, ok := p.rows[e.RowKey]; ok {
-		p.ents[i] = e
+		*p.at(i) = e
 		return
 	}
 	var i int32
 	if n := len(p.free); n > 0 {
 		i, p.free = p.free[n-1], p.free[:n-1]
-		p.ents[i] = e
+		*p.at(i) = e
 	} else {
-		i = int32(len(p.ents))
-		p.ents = append(p.ents, e)
+		last := len(p.blocks) - 1
+		switch {
+		case last < 0:
+			p.blocks = append(p.blocks, make([]Entity, 0, 2)) // the first block grows
+			last = 0
+		case len(p.blocks[last]) == memBlock:
+			p.blocks = append(p.blocks, make([]Entity, 0, memBlock))
+			last++
+		case len(p.blocks[last]) == cap(p.blocks[last]):
+			b := make([]Entity, len(p.blocks[last]), min(2*cap(p.blocks[last]), memBlock))
+			copy(b, p.blocks[last])
+			p.blocks[last] = b
+		}
+		i = int32(last<<memBlockBits + len(p.blocks[last]))
+		p.blocks[last] = append(p.blocks[last], e)
 	}
 	p.rows[e.RowKey] = i
 	p.pending = append(p.pending, i)
@@ -90,64 +138,116 @@ func (p *memPartition) put(e Entity) {
 func (p *memPartition) Delete(row string) {
 	if i, ok := p.rows[row]; ok {
 		delete(p.rows, row)
-		p.ents[i] = Entity{}
+		*p.at(i) = Entity{}
 		p.freeing = append(p.freeing, i)
 	}
 }
 
 func (p *memPartition) Len() int { return len(p.rows) }
 
-// tidy merges the rows inserted into the order and drops the deleted ones
-// from it: what a write does last, with the lock held for writing.
+// tidy drops the deleted rows from the indexes and frees their slots:
+// what a write does last, with the lock held for writing.
 func (p *memPartition) tidy() {
 	if len(p.freeing) > 0 {
 		// A slot is not reused before this: every stale position is one
 		// whose row is no longer in rows at that position.
 		live := func(i int32) bool {
-			j, ok := p.rows[p.ents[i].RowKey]
+			j, ok := p.rows[p.at(i).RowKey]
 			return ok && j == i
 		}
-		p.sorted = slices.DeleteFunc(p.sorted, func(i int32) bool { return !live(i) })
+		p.sorted = slices.DeleteFunc(p.sorted, func(r sortedRow) bool { return !live(r.pos) })
 		p.pending = slices.DeleteFunc(p.pending, func(i int32) bool { return !live(i) })
 		p.free = append(p.free, p.freeing...)
 		p.freeing = p.freeing[:0]
 	}
-	if len(p.pending) == 0 {
-		return
-	}
-	slices.SortFunc(p.pending, func(a, b int32) int { return strings.Compare(p.ents[a].RowKey, p.ents[b].RowKey) })
-	// Each pending row finds its place by binary search; the rows between
-	// are copied as a block: k·log n comparisons, not n.
-	merged := make([]int32, 0, len(p.sorted)+len(p.pending))
-	rest := p.sorted
-	for _, i := range p.pending {
-		at, _ := slices.BinarySearchFunc(rest, p.ents[i].RowKey, p.byKey)
-		merged = append(append(merged, rest[:at]...), i)
-		rest = rest[at:]
-	}
-	merged = append(merged, rest...)
-	p.sorted, p.pending = merged, p.pending[:0]
 }
 
-func (p *memPartition) byKey(i int32, row string) int { return strings.Compare(p.ents[i].RowKey, row) }
+// order merges the rows inserted since into the order, with the lock held
+// for writing.
+func (p *memPartition) order() {
+	k := len(p.pending)
+	if k == 0 {
+		return
+	}
+	if k > 1 {
+		slices.SortFunc(p.pending, func(a, b int32) int { return strings.Compare(p.at(a).RowKey, p.at(b).RowKey) })
+	}
+	// In place, from the back: each pending row (last first) finds its
+	// place among the rows before it, galloping back from the last place
+	// found (the rows a batch inserts are spread over the partition: about
+	// log(n/k) comparisons each, each a cache miss), and the rows after
+	// that place move up by the pending rows still to come, as a block.
+	n := len(p.sorted)
+	p.sorted = slices.Grow(p.sorted, k)[:n+k]
+	end := n // sorted[:end] is what is left to merge
+	for j := k - 1; j >= 0; j-- {
+		i := p.pending[j]
+		row := p.at(i).RowKey
+		head := keyHead(row)
+		at := p.placeBefore(end, row, head)
+		copy(p.sorted[at+j+1:end+j+1], p.sorted[at:end])
+		p.sorted[at+j] = sortedRow{head: head, pos: i}
+		end = at
+	}
+	p.pending = p.pending[:0]
+}
 
-// span returns the positions of the rows from `from` up to the end of the
-// rows starting with prefix, in key order.
-func (p *memPartition) span(from, prefix string) []int32 {
+// placeBefore is where row goes among sorted[:end]: the rows from end back
+// are checked 1, 2, 4... apart until one sorts before row, then the last
+// step is searched.
+func (p *memPartition) placeBefore(end int, row string, head uint64) int {
+	before := func(r sortedRow) bool { return r.head < head || r.head == head && p.at(r.pos).RowKey < row }
+	lo, hi := 0, end // the place is in [lo, hi]: sorted[hi:end] sort after row
+	for step := 1; hi > 0; step *= 2 {
+		j := max(hi-step, 0)
+		if before(p.sorted[j]) {
+			lo = j + 1
+			break
+		}
+		hi = j
+	}
+	return lo + sort.Search(hi-lo, func(k int) bool { return !before(p.sorted[lo+k]) })
+}
+
+// span returns the rows from `from` up to the end of the rows starting
+// with prefix, in key order.
+func (p *memPartition) span(from, prefix string) []sortedRow {
+	lo, hi := p.spanAt(0, from, prefix)
+	return p.sorted[lo:hi]
+}
+
+// spanAt is span as positions in the order, searched from start (every
+// row before start sorts before from) galloping forward: spans asked in
+// key order cost about the log of the distance between them each, and a
+// span of a few rows a few comparisons past its start.
+func (p *memPartition) spanAt(start int, from, prefix string) (lo, hi int) {
 	rows := p.sorted
-	i, _ := slices.BinarySearchFunc(rows, from, p.byKey)
-	// The end: prefixEnd(prefix), compared without building it.
+	fh := keyHead(from)
+	lo = gallop(rows, start, func(r sortedRow) bool { return r.head < fh || r.head == fh && p.at(r.pos).RowKey < from })
+	// The end: prefixEnd(prefix), compared without building it (but for
+	// its head).
 	t := strings.TrimRightFunc(prefix, func(r rune) bool { return r >= 0x7E })
 	if t == "" {
-		return rows[i:] // no end: to the last row
+		return lo, len(rows) // no end: to the last row
 	}
-	j, _ := slices.BinarySearchFunc(rows[i:], t, func(at int32, t string) int {
-		if beforeEnd(p.ents[at].RowKey, t) {
-			return -1
-		}
-		return 1
-	})
-	return rows[i : i+j]
+	eh := keyHead(t)
+	if len(t) <= 8 {
+		eh += 1 << (8 * (8 - len(t))) // the last byte incremented (it is below 0x7E)
+	}
+	return lo, gallop(rows, lo, func(r sortedRow) bool { return r.head < eh || r.head == eh && beforeEnd(p.at(r.pos).RowKey, t) })
+}
+
+// gallop returns the first index from start whose row is not before
+// (before holds for the rows up to some index, and not after): it looks
+// 1, 2, 4... rows ahead, then searches the last step.
+func gallop(rows []sortedRow, start int, before func(sortedRow) bool) int {
+	lo, hi := start, start // rows[start:lo] are before; the answer is in [lo, hi]
+	for step := 1; hi < len(rows) && before(rows[hi]); step *= 2 {
+		lo = hi + 1
+		hi = lo + step - 1
+	}
+	hi = min(hi, len(rows))
+	return lo + sort.Search(hi-lo, func(k int) bool { return !before(rows[lo+k]) })
 }
 
 // beforeEnd reports whether row sorts before prefixEnd(t): t with its last
@@ -161,10 +261,10 @@ func beforeEnd(row, t string) bool {
 	return len(row) < n || row[n-1] <= t[n-1]
 }
 
-// clones appends copies of the entities at positions (their Data shared).
-func (p *memPartition) clones(out []Entity, positions []int32) []Entity {
-	for _, i := range positions {
-		out = append(out, p.ents[i])
+// clones appends copies of the entities of rows (their Data shared).
+func (p *memPartition) clones(out []Entity, rows []sortedRow) []Entity {
+	for _, r := range rows {
+		out = append(out, *p.at(r.pos))
 	}
 	return out
 }
@@ -213,11 +313,28 @@ func (m *memBackend) query(_ context.Context, table string, q query, fn func([]E
 // entities the service would return for q.
 func (m *memBackend) find(table string, q query) (out []Entity, seen int) {
 	m.mu.RLock()
-	defer m.mu.RUnlock()
+	ordered := q.expired.IsZero() && q.rows == nil // a read in row-key order
+	if part := m.tables[table][q.partition]; !ordered || part == nil || len(part.pending) == 0 {
+		defer m.mu.RUnlock()
+		return m.findIn(table, q)
+	}
+	// Rows wait to join the order: merge them, and read, holding the lock
+	// for writing.
+	m.mu.RUnlock()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if part := m.tables[table][q.partition]; part != nil {
+		part.order()
+	}
+	return m.findIn(table, q)
+}
+
+// findIn is find with the lock held and the partition in order.
+func (m *memBackend) findIn(table string, q query) (out []Entity, seen int) {
 	if !q.expired.IsZero() {
 		for _, part := range m.tables[table] {
 			for _, i := range part.rows {
-				if e := &part.ents[i]; e.Expired(q.expired) {
+				if e := part.at(i); e.Expired(q.expired) {
 					out = append(out, Entity{PartitionKey: e.PartitionKey, RowKey: e.RowKey, ETag: e.ETag, Expires: e.Expires})
 				}
 			}
@@ -240,9 +357,29 @@ func (m *memBackend) find(table string, q query) (out []Entity, seen int) {
 			}
 		}
 		return out, len(out)
+	case q.ranges != nil && q.only != nil && samePrefixes(q.ranges, q.only.prefixes):
+		// A range per prefix (Find's few prefixes): one search each for
+		// what the service would return and what is kept.
+		at, last := 0, ""
+		for _, p := range q.only.prefixes {
+			if p < last {
+				at = 0
+			}
+			lo, hi := part.spanAt(at, p, p)
+			seen += hi - lo
+			out = part.clones(out, part.sorted[lo:hi])
+			at, last = lo, p
+		}
+		return out, seen
 	case q.ranges != nil:
+		at, last := 0, ""
 		for _, r := range q.ranges {
-			seen += len(part.span(r[0], r[1]))
+			if r[0] < last {
+				at = 0
+			}
+			lo, hi := part.spanAt(at, r[0], r[1])
+			seen += hi - lo
+			at, last = lo, r[0]
 		}
 	default:
 		seen = len(part.span(q.prefix, q.prefix))
@@ -255,8 +392,14 @@ func (m *memBackend) find(table string, q query) (out []Entity, seen int) {
 	case q.only == nil:
 		out = part.clones(out, part.span(q.prefix, q.prefix))
 	case q.only.prefixes != nil:
+		at, last := 0, ""
 		for _, p := range q.only.prefixes {
-			out = part.clones(out, part.span(p, p))
+			if p < last {
+				at = 0
+			}
+			lo, hi := part.spanAt(at, p, p)
+			out = part.clones(out, part.sorted[lo:hi])
+			at, last = lo, p
 		}
 	default:
 		for _, r := range q.only.rows {
@@ -266,6 +409,19 @@ func (m *memBackend) find(table string, q query) (out []Entity, seen int) {
 		}
 	}
 	return out, seen
+}
+
+// samePrefixes reports whether the ranges are the prefixes, one each.
+func samePrefixes(ranges [][2]string, prefixes []string) bool {
+	if len(ranges) != len(prefixes) {
+		return false
+	}
+	for i, r := range ranges {
+		if r[0] != prefixes[i] || r[1] != prefixes[i] {
+			return false
+		}
+	}
+	return true
 }
 
 func (m *memBackend) submit(_ context.Context, table, partition string, ops []Op) error {
@@ -289,6 +445,11 @@ func (m *memBackend) submit(_ context.Context, table, partition string, ops []Op
 		part = newPartition(partition)
 		m.tables[table][part.name] = part
 	}
+	// One ETag for the transaction's entities, as the service gives them
+	// one timestamp: every write still changes an entity's ETag.
+	m.seq++
+	var tag [32]byte
+	etag := string(append(strconv.AppendUint(append(tag[:0], `W/"m`...), m.seq, 10), '"'))
 	for _, o := range ops {
 		if o.Kind == Delete {
 			part.Delete(o.Entity.RowKey)
@@ -309,9 +470,7 @@ func (m *memBackend) submit(_ context.Context, table, partition string, ops []Op
 			e = owned(o.Entity, part.name)
 		}
 		e = normalise(e)
-		m.seq++
-		var tag [32]byte
-		e.ETag = string(append(strconv.AppendUint(append(tag[:0], `W/"m`...), m.seq, 10), '"'))
+		e.ETag = etag
 		part.put(e)
 	}
 	part.tidy()

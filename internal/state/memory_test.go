@@ -2,6 +2,7 @@ package state_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -48,17 +49,25 @@ func TestMemoryOwnsWhatItKeeps(t *testing.T) {
 // ordered read, deleted rows dropped lazily) must never show a row that is
 // gone, miss one that is there, or return one out of order.
 func TestMemoryReadsMatchAModel(t *testing.T) {
+	// Small partitions (one block of entities), and large ones (many
+	// blocks, slots freed and reused across them).
+	t.Run("small", func(t *testing.T) { memoryModel(t, 60, 20, 300, []string{"g05|", "g17|", "g3", "g59|w2"}) })
+	t.Run("blocks", func(t *testing.T) { memoryModel(t, 700, 300, 120, []string{"g005|", "g170|", "g3", "g699|w2"}) })
+}
+
+func memoryModel(t *testing.T, groups, batch, rounds int, prefixes []string) {
 	ctx := context.Background()
 	m := state.NewMemory()
 	r := rand.New(rand.NewPCG(1, 2))
 	model := map[state.Key]string{} // key -> Text
 	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
-	row := func() string { return fmt.Sprintf("g%02d|w%d", r.IntN(60), r.IntN(3)) }
+	width := len(fmt.Sprint(groups - 1))
+	row := func() string { return fmt.Sprintf("g%0*d|w%d", width, r.IntN(groups), r.IntN(3)) }
 	part := func() string { return fmt.Sprintf("p%d", r.IntN(3)) }
-	for round := range 300 {
+	for round := range rounds {
 		var ops []state.Op
 		seen := map[state.Key]bool{}
-		for range 1 + r.IntN(20) {
+		for range 1 + r.IntN(batch) {
 			k := state.Key{PartitionKey: part(), RowKey: row()}
 			if seen[k] {
 				continue
@@ -114,7 +123,6 @@ func TestMemoryReadsMatchAModel(t *testing.T) {
 			if !slices.Equal(got, want) {
 				t.Fatalf("round %d: List(%s, g1) = %v, want %v", round, p, got, want)
 			}
-			prefixes := []string{"g05|", "g17|", "g3", "g59|w2"}
 			want = want[:0]
 			for k, v := range model {
 				if k.PartitionKey != p {
@@ -139,6 +147,31 @@ func TestMemoryReadsMatchAModel(t *testing.T) {
 			if !slices.Equal(got, want) {
 				t.Fatalf("round %d: Find(%s) = %v, want %v", round, p, got, want)
 			}
+			// More prefixes than a query's ranges: read in runs.
+			var many []string
+			for range 12 {
+				many = append(many, fmt.Sprintf("g%0*d|", width, r.IntN(groups)))
+			}
+			want = want[:0]
+			for k, v := range model {
+				for _, pre := range many {
+					if k.PartitionKey == p && strings.HasPrefix(k.RowKey, pre) {
+						want = append(want, k.RowKey+"="+strings.TrimSuffix(v, "!"))
+						break
+					}
+				}
+			}
+			slices.Sort(want)
+			if found, err = m.Find(ctx, "model", p, many); err != nil {
+				t.Fatal(err)
+			}
+			got = got[:0]
+			for _, e := range found {
+				got = append(got, e.RowKey+"="+e.Text)
+			}
+			if !slices.Equal(got, want) {
+				t.Fatalf("round %d: Find(%s, %v) = %v, want %v", round, p, many, got, want)
+			}
 		}
 		var keys []state.Key
 		for range 10 {
@@ -154,6 +187,26 @@ func TestMemoryReadsMatchAModel(t *testing.T) {
 			if ok != found || found && e.Text != strings.TrimSuffix(v, "!") {
 				t.Fatalf("round %d: Get(%v) = %v %q, want %v %q", round, k, found, e.Text, ok, v)
 			}
+		}
+	}
+}
+
+// TestApplyRefusesAKeyTwice: a key twice among few operations or many
+// (checked by comparison or by a set) is invalid, and nothing is written.
+func TestApplyRefusesAKeyTwice(t *testing.T) {
+	ctx := context.Background()
+	for _, n := range []int{2, 8, 9, 40} {
+		m := state.NewMemory()
+		var ops []state.Op
+		for i := range n - 1 {
+			ops = append(ops, state.Op{Kind: state.Upsert, Entity: state.Entity{PartitionKey: fmt.Sprintf("p%d", i%3), RowKey: fmt.Sprintf("r%d", i)}})
+		}
+		ops = append(ops, state.Op{Kind: state.Upsert, Entity: state.Entity{PartitionKey: "p0", RowKey: "r0"}})
+		if err := m.Apply(ctx, "twice", ops); !errors.Is(err, state.ErrInvalid) || !strings.Contains(err.Error(), "appears twice") {
+			t.Errorf("%d operations, the last a key again: %v", n, err)
+		}
+		if err := m.Apply(ctx, "twice", ops[:n-1]); err != nil {
+			t.Errorf("%d operations, every key once: %v", n-1, err)
 		}
 	}
 }

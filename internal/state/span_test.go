@@ -2,6 +2,7 @@ package state
 
 import (
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -31,6 +32,58 @@ func TestBeforeEndIsPrefixEnd(t *testing.T) {
 		}
 		if got, want := beforeEnd(row, tr), row < end; got != want {
 			t.Fatalf("row %q, prefix %q (end %q): beforeEnd %v, want %v", row, prefix, end, got, want)
+		}
+	}
+}
+
+// TestSpanMatchesAFilter: a partition's spans (searched by the keys' first
+// 8 bytes first, then the keys) are the rows a filter from `from` to
+// prefixEnd(prefix) keeps, for keys shorter and longer than 8 bytes around
+// the bytes the order and the end turn on, inserted over several merges.
+func TestSpanMatchesAFilter(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	alphabet := []string{"a", "b", "|", "~", "z", "é", "\x7f"}
+	word := func(n int) string {
+		var b strings.Builder
+		for range n {
+			b.WriteString(alphabet[r.IntN(len(alphabet))])
+		}
+		return b.String()
+	}
+	p := newPartition("p")
+	var keys []string
+	for round := range 20 {
+		for range 1 + r.IntN(60) {
+			k := word(r.IntN(12))
+			if _, ok := p.rows[k]; ok {
+				continue
+			}
+			p.put(Entity{PartitionKey: "p", RowKey: k})
+			keys = append(keys, k)
+		}
+		p.tidy()
+		p.order()
+		for range 200 {
+			prefix := word(1 + r.IntN(10))
+			from := prefix
+			if r.IntN(3) == 0 {
+				from = word(r.IntN(10))
+			}
+			end, bounded := prefixEnd(prefix)
+			var want []string
+			for _, k := range keys {
+				if k >= from && (!bounded || k < end) {
+					want = append(want, k)
+				}
+			}
+			slices.Sort(want)
+			var got []string
+			for _, row := range p.span(from, prefix) {
+				got = append(got, p.at(row.pos).RowKey)
+			}
+			if !slices.Equal(got, want) {
+				t.Fatalf("round %d: span(%q, %q) = %q, want %q", round, from, prefix, got, want)
+			}
 		}
 	}
 }

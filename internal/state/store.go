@@ -144,8 +144,9 @@ func (k Key) String() string { return k.PartitionKey + "/" + k.RowKey }
 // Entity is one stored row. The typed properties cover the rule kinds:
 // Count for counters, spike buckets and cursor offsets; Time for first-seen
 // and sent times; Text for the original value behind an escaped or hashed
-// key (a distinct value, a blob URI); Data for anything structured (a JSON
-// document: a sequence record, a set, a cursor's blob ETag).
+// key (a distinct value, a blob URI); Data for anything structured (a
+// document: a sequence record, a set, a cursor's blob ETag; the stateful
+// kinds' are binary, the alerts' and cursors' JSON).
 type Entity struct {
 	PartitionKey string
 	RowKey       string
@@ -160,8 +161,8 @@ type Entity struct {
 	Text  string
 	// Data is shared, not copied: what a store returns must not be
 	// changed, and what is written must not be changed after Apply (the
-	// stateful kinds read it with json.Unmarshal and write what
-	// json.Marshal returns).
+	// stateful kinds decode strings and slices as views into it, and
+	// write a fresh document each time).
 	Data []byte
 }
 
@@ -409,21 +410,26 @@ func shorten(b []byte) string {
 	return string(out)
 }
 
+// keyASCII holds the bytes a key may hold that are ASCII characters
+// allowed as they are: not a control character, a slash, a backslash, '#', '?' or a single quote.
+var keyASCII = func() (ok [256]bool) {
+	for c := 0x20; c < 0x7F; c++ {
+		ok[c] = !strings.ContainsRune(`/\#?'`, rune(c))
+	}
+	return ok
+}()
+
 // checkKey reports why s cannot be a partition or row key as it is.
 func checkKey(s string) error {
 	if len(s) > maxRawKeyLen {
 		return fmt.Errorf("longer than %d bytes", maxRawKeyLen)
 	}
 	// Keys are mostly ASCII (JoinKey escapes what is not safe): one pass
-	// over the bytes decides; anything else is checked rune by rune.
+	// over the bytes, a table look-up each, decides; anything else is
+	// checked rune by rune.
 	ascii := true
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= utf8.RuneSelf {
-			ascii = false
-			break
-		}
-		if c < 0x20 || c == 0x7F || c == '/' || c == '\\' || c == '#' || c == '?' || c == '\'' {
+		if !keyASCII[s[i]] {
 			ascii = false
 			break
 		}

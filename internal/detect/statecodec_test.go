@@ -1,0 +1,345 @@
+package detect
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"reflect"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	json "github.com/goccy/go-json"
+
+	"github.com/azdetect/azdetect/internal/event"
+	"github.com/azdetect/azdetect/internal/state"
+)
+
+var codecKey = state.Key{PartitionKey: "thr|r|w", RowKey: "g|w"}
+
+// codecCases are documents of every kind: empty, typical and hostile
+// (values of MaxKeptValue and far beyond, every hash a row may hold,
+// extreme times and numbers).
+func codecCases() (thr []thresholdData, term []termData, seq []seqData, trv []travelData) {
+	t0 := time.Date(2026, 11, 20, 9, 30, 0, 123456789, time.UTC)
+	huge := strings.Repeat("\x00é\xff|{", 40_000)
+	var hashes []byte
+	for i := range maxDistinct {
+		hashes = binary.BigEndian.AppendUint64(hashes, event.FNV64a(strings.Repeat("v", i)))
+	}
+	thr = []thresholdData{
+		{},
+		{Mark: true, Seq: 1<<62 + 5, Index: -3, Sub: 7, First: t0, Last: t0.Add(time.Hour), Sum: 1.5e300},
+		{Keys: []string{"", "k1", huge}, Hashes: hashes, Values: []string{"a", huge[:MaxKeptValue]}, First: time.Date(1, 1, 1, 0, 0, 0, 1, time.UTC),
+			Last: time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC), Sum: -0.25},
+		{First: time.Unix(-1<<40, 0).UTC(), Last: time.Unix(1<<40, 999).UTC()},
+	}
+	term = []termData{{}, {Last: t0, Key: "r1", IsNew: true}, {Key: huge}}
+	snap := snapshotOf(&event.Event{Source: "activitylogs", Time: t0, Operation: huge, Actor: event.Actor{UPN: "u@x", IP: "203.0.113.9"},
+		Geo:   event.Geo{City: "Paris", Country: "FR"},
+		Extra: map[string]string{"b": "2", "a": huge}, Raw: []byte(`{"id":"x","properties":{"n":1}}`)}, true)
+	seq = []seqData{
+		{Steps: map[int]seqStep{}},
+		{Steps: map[int]seqStep{0: {Key: "e1", T: t0, Snap: encodeSnapshot(&snap), Keys: []string{"e1", "e2"}, N: 2},
+			2: {Key: huge, T: t0.Add(time.Minute), Snap: encodeSnapshot(&snapshot{Source: "x"}), N: 1}},
+			W: map[string]seqMark{"eventhub://a": {Seq: 9, Index: 2, Sub: 1}, "": {}}},
+	}
+	trv = []travelData{{}, {Points: []travelPoint{{Key: "p1", T: t0, Lat: -89.5, Lon: 179.25, IP: "::1", Place: "Paris, FR"}, {Key: huge, T: t0}}}}
+	return
+}
+
+func TestStateCodecRoundTrip(t *testing.T) {
+	thr, term, seq, trv := codecCases()
+	entity := func(data []byte) state.Entity {
+		return state.Entity{PartitionKey: codecKey.PartitionKey, RowKey: codecKey.RowKey, Data: data}
+	}
+	for i, want := range thr {
+		data := want.encode()
+		var got thresholdData
+		if err := loadThreshold("threshold", codecKey, entity(data), true, &got); err != nil {
+			t.Fatalf("threshold %d: %v", i, err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("threshold %d: got %+v\nwant %+v", i, got, want)
+		}
+	}
+	for i, want := range term {
+		var got termData
+		if err := loadTerm(codecKey, entity(want.encode()), true, &got); err != nil || !reflect.DeepEqual(got, want) {
+			t.Errorf("new-term %d: got %+v, %v; want %+v", i, got, err, want)
+		}
+	}
+	for i, want := range seq {
+		got := seqData{Steps: map[int]seqStep{}}
+		if err := loadSeq(codecKey, want.encode(), &got); err != nil || !reflect.DeepEqual(got, want) {
+			t.Errorf("sequence %d: got %+v, %v; want %+v", i, got, err, want)
+		}
+		for s, st := range want.Steps {
+			snap, err := decodeSnapshot(st.Snap)
+			if err != nil {
+				t.Fatalf("sequence %d step %d: %v", i, s, err)
+			}
+			if again := encodeSnapshot(&snap); string(again) != string(st.Snap) {
+				t.Errorf("sequence %d step %d: snapshot changed on a round trip", i, s)
+			}
+		}
+	}
+	for i, want := range trv {
+		var got travelData
+		if err := loadTravel(codecKey, entity(want.encode()), true, &got); err != nil || !reflect.DeepEqual(got, want) {
+			t.Errorf("travel %d: got %+v, %v; want %+v", i, got, err, want)
+		}
+	}
+	// The snapshot keeps every field.
+	_, _, seq, _ = codecCases()
+	snap, err := decodeSnapshot(seq[1].Steps[0].Snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := snap.event()
+	if ev.Source != "activitylogs" || ev.Actor.IP != "203.0.113.9" || ev.Geo.City != "Paris" || ev.Extra["b"] != "2" ||
+		len(ev.Extra["a"]) != MaxKeptValue || string(ev.Raw) != `{"id":"x","properties":{"n":1}}` {
+		t.Errorf("snapshot event %+v", ev)
+	}
+}
+
+// TestStateCodecLegacyJSON: documents as the JSON an earlier version
+// wrote (literal, as found in deployed tables) still decode.
+func TestStateCodecLegacyJSON(t *testing.T) {
+	entity := func(doc string) state.Entity {
+		return state.Entity{PartitionKey: codecKey.PartitionKey, RowKey: codecKey.RowKey, Data: []byte(doc)}
+	}
+	var thr thresholdData
+	if err := loadThreshold("threshold", codecKey, entity(`{"m":true,"q":12,"i":3,"h":"AAAAAAAAAAEAAAAAAAAAAg==","v":["alice","bob"],"s":2.5,"f":"2026-11-20T09:30:00Z","l":"2026-11-20T09:31:00.5Z"}`), true, &thr); err != nil {
+		t.Fatal(err)
+	}
+	if !thr.Mark || thr.Seq != 12 || thr.Index != 3 || len(thr.Hashes) != 16 || thr.Hashes[15] != 2 || thr.Values[1] != "bob" || thr.Sum != 2.5 ||
+		!thr.Last.Equal(time.Date(2026, 11, 20, 9, 31, 0, 5e8, time.UTC)) {
+		t.Errorf("threshold %+v", thr)
+	}
+	var term termData
+	if err := loadTerm(codecKey, entity(`{"l":"2026-11-20T09:30:00Z","k":"r1","n":true}`), true, &term); err != nil || term.Key != "r1" || !term.IsNew {
+		t.Errorf("new-term %+v, %v", term, err)
+	}
+	seq := seqData{Steps: map[int]seqStep{}}
+	doc := `{"s":{"0":{"k":"e1","t":"2026-11-20T09:30:00Z","e":{"src":"activitylogs","t":"2026-11-20T09:30:00Z","op":"MICROSOFT.NETWORK/NETWORKSECURITYGROUPS/SECURITYRULES/WRITE","actor":{},"geo":{},"raw":{"id":"x"}},"ks":["e1"],"n":1}},"w":{"eventhub://a":{"q":4,"i":1}}}`
+	if err := loadSeq(codecKey, []byte(doc), &seq); err != nil {
+		t.Fatal(err)
+	}
+	snap, err := decodeSnapshot(seq.Steps[0].Snap)
+	if err != nil || snap.Source != "activitylogs" || string(snap.Raw) != `{"id":"x"}` || seq.W["eventhub://a"].Seq != 4 || seq.Steps[0].N != 1 {
+		t.Errorf("sequence %+v, snapshot %+v, %v", seq, snap, err)
+	}
+	// A JSON row read, changed and written again is binary, and reads the same.
+	again := seqData{Steps: map[int]seqStep{}}
+	if err := loadSeq(codecKey, seq.encode(), &again); err != nil || !reflect.DeepEqual(again, seq) {
+		t.Errorf("sequence from JSON, written again: %+v, %v", again, err)
+	}
+	var trv travelData
+	if err := loadTravel(codecKey, entity(`{"p":[{"k":"p1","t":"2026-11-20T09:30:00Z","la":48.8,"lo":2.3,"pl":"Paris, FR"}]}`), true, &trv); err != nil ||
+		len(trv.Points) != 1 || trv.Points[0].Lat != 48.8 || trv.Points[0].Place != "Paris, FR" {
+		t.Errorf("travel %+v, %v", trv, err)
+	}
+	// Broken JSON is an error naming the kind and row, as before.
+	if err := loadThreshold("threshold", codecKey, entity(`{"m":tru`), true, &thr); err == nil || !strings.Contains(err.Error(), "threshold state "+codecKey.String()) {
+		t.Errorf("broken JSON: %v", err)
+	}
+}
+
+// TestStateCodecCorrupt: a document cut short anywhere, with an unknown
+// version byte or with random bytes flipped is an error (errStateCorrupt
+// for the binary ones), never a panic, and allocates nothing of the
+// sizes it claims.
+func TestStateCodecCorrupt(t *testing.T) {
+	thr, term, seq, trv := codecCases()
+	entity := func(data []byte) state.Entity { return state.Entity{Data: data} }
+	type decoder func(data []byte) error
+	var docs [][]byte
+	var decs []decoder
+	add := func(data []byte, dec decoder) { docs, decs = append(docs, data), append(decs, dec) }
+	for _, d := range thr[1:] {
+		add(d.encode(), func(b []byte) error {
+			var v thresholdData
+			return loadThreshold("threshold", codecKey, entity(b), true, &v)
+		})
+	}
+	for _, d := range term[1:] {
+		add(d.encode(), func(b []byte) error { var v termData; return loadTerm(codecKey, entity(b), true, &v) })
+	}
+	for _, d := range seq[1:] {
+		add(d.encode(), func(b []byte) error { v := seqData{Steps: map[int]seqStep{}}; return loadSeq(codecKey, b, &v) })
+		add(d.Steps[0].Snap, func(b []byte) error { _, err := decodeSnapshot(b); return err })
+	}
+	for _, d := range trv[1:] {
+		add(d.encode(), func(b []byte) error { var v travelData; return loadTravel(codecKey, entity(b), true, &v) })
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i, doc := range docs {
+		dec := decs[i]
+		if err := dec(doc); err != nil {
+			t.Fatalf("document %d: %v", i, err)
+		}
+		// Every prefix: cut short.
+		step := max(1, len(doc)/2000)
+		for n := 1; n < len(doc); n += step {
+			if err := dec(doc[:n]); !errors.Is(err, errStateCorrupt) {
+				t.Fatalf("document %d cut to %d of %d bytes: %v", i, n, len(doc), err)
+			}
+		}
+		// Trailing bytes and unknown versions.
+		if err := dec(append(append([]byte(nil), doc...), 0)); !errors.Is(err, errStateCorrupt) {
+			t.Errorf("document %d with a trailing byte: %v", i, err)
+		}
+		for _, v := range []byte{0, 2, 0x7f, 0xff, '['} {
+			bad := append([]byte{v}, doc[1:]...)
+			if err := dec(bad); !errors.Is(err, errStateCorrupt) {
+				t.Errorf("document %d with version byte 0x%02x: %v", i, v, err)
+			}
+		}
+		// Random damage: any outcome but a panic (the checks above bound
+		// the lengths it may claim).
+		for range 300 {
+			bad := append([]byte(nil), doc...)
+			for range 1 + rng.IntN(4) {
+				bad[1+rng.IntN(len(bad)-1)] = byte(rng.Uint32())
+			}
+			_ = dec(bad)
+		}
+	}
+	// A count or length far past the end allocates nothing and fails.
+	huge := []byte{stateBinary, 0}
+	huge = binary.AppendUvarint(huge, 1<<60) // keys
+	var v thresholdData
+	if err := loadThreshold("threshold", codecKey, entity(huge), true, &v); !errors.Is(err, errStateCorrupt) {
+		t.Errorf("a huge count: %v", err)
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for range 10 {
+		_ = loadThreshold("threshold", codecKey, entity(huge), true, &v)
+	}
+	runtime.ReadMemStats(&after)
+	if n := after.TotalAlloc - before.TotalAlloc; n > 64<<10 {
+		t.Errorf("a huge count allocated %d bytes", n)
+	}
+}
+
+// TestStateCodecExactSize: a document is one allocation of its exact size
+// (the count agrees with what is written).
+func TestStateCodecExactSize(t *testing.T) {
+	thr, term, seq, trv := codecCases()
+	var docs [][]byte
+	for _, d := range thr {
+		docs = append(docs, d.encode())
+	}
+	for _, d := range term {
+		docs = append(docs, d.encode())
+	}
+	for _, d := range seq {
+		docs = append(docs, d.encode())
+		for _, st := range d.Steps {
+			docs = append(docs, st.Snap)
+		}
+	}
+	for _, d := range trv {
+		docs = append(docs, d.encode())
+	}
+	for i, d := range docs {
+		if len(d) != cap(d) {
+			t.Errorf("document %d: %d bytes in %d", i, len(d), cap(d))
+		}
+	}
+}
+
+// The binary documents are smaller than the JSON ones they replace.
+func TestStateCodecSmaller(t *testing.T) {
+	thr, _, seq, _ := codecCases()
+	for i, d := range []thresholdData{thr[1], thr[2]} {
+		j, _ := json.Marshal(d)
+		if b := d.encode(); len(b) >= len(j) {
+			t.Errorf("threshold %d: %d bytes, JSON %d", i, len(b), len(j))
+		}
+	}
+	legacy := seqData{Steps: map[int]seqStep{}, W: seq[1].W}
+	for i, st := range seq[1].Steps {
+		snap, err := decodeSnapshot(st.Snap)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st.Snap, _ = json.Marshal(snap)
+		legacy.Steps[i] = st
+	}
+	j, err := json.Marshal(legacy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := seq[1].encode(); len(b) >= len(j) {
+		t.Errorf("sequence: %d bytes, JSON %d", len(b), len(j))
+	}
+}
+
+// snapshotOf is the reference for encodeEventSnapshot: it keeps ev's normalised fields, each Bounded, at most
+// maxSnapshotExtra of its Extra values (by name order), and its raw record
+// when it is at most maxSnapshotRaw and withRaw: a snapshot is at most
+// about 20 KiB of raw record and 14 KiB of fields, whatever the record holds.
+func snapshotOf(ev *event.Event, withRaw bool) snapshot {
+	a := ev.Actor
+	s := snapshot{
+		Source: Bounded(ev.Source), Category: Bounded(ev.Category), Time: ev.Time.UTC(), Operation: Bounded(ev.Operation),
+		Result: Bounded(string(ev.Result)), ResultCode: Bounded(ev.ResultCode), Severity: Bounded(ev.Severity),
+		CorrelationID: Bounded(ev.CorrelationID), TenantID: Bounded(ev.TenantID), RecordID: Bounded(ev.RecordID),
+		Actor: event.Actor{UPN: Bounded(a.UPN), Name: Bounded(a.Name), ObjectID: Bounded(a.ObjectID), AppID: Bounded(a.AppID),
+			AppName: Bounded(a.AppName), Type: Bounded(a.Type), IP: Bounded(a.IP), UserAgent: Bounded(a.UserAgent)},
+		Target: Bounded(ev.Target), ResourceID: Bounded(ev.Resource.ID),
+		Geo: event.Geo{Region: Bounded(ev.Geo.Region), Country: Bounded(ev.Geo.Country), City: Bounded(ev.Geo.City)},
+	}
+	if len(ev.Extra) > 0 {
+		names := make([]string, 0, len(ev.Extra))
+		for n := range ev.Extra {
+			names = append(names, n)
+		}
+		slices.Sort(names)
+		s.Extra = make(map[string]string, min(len(names), maxSnapshotExtra))
+		for _, n := range names[:min(len(names), maxSnapshotExtra)] {
+			s.Extra[Bounded(n)] = Bounded(ev.Extra[n])
+		}
+	}
+	if withRaw && len(ev.Raw) <= maxSnapshotRaw && json.Valid(ev.Raw) {
+		s.Raw = json.RawMessage(ev.Raw)
+	}
+	return s
+}
+
+// TestEventSnapshot: a snapshot written straight from an event is the
+// reference snapshot's encoding, byte for byte: long values, more Extra
+// values than are kept, names alike once Bounded, raw records kept,
+// too large or invalid.
+func TestEventSnapshot(t *testing.T) {
+	t0 := time.Date(2026, 11, 20, 9, 30, 0, 5, time.FixedZone("x", 3600))
+	long := strings.Repeat("é", 300)
+	many := map[string]string{}
+	for i := range 50 {
+		many[fmt.Sprintf("k%02d", 49-i)] = fmt.Sprint(i)
+	}
+	alike := map[string]string{long + "a": "1", long + "b": "2", "z": long, long[:150] + "\xf0\x9f\x98\x80": "3"}
+	evs := []*event.Event{
+		{},
+		{Source: "activitylogs", Time: t0, Operation: long, Result: event.ResultSuccess, Actor: event.Actor{UPN: "u@x", IP: "203.0.113.9", UserAgent: long},
+			Geo: event.Geo{City: "Paris", Country: "FR", Region: "westeurope"}, Resource: event.ParseResourceID("/subscriptions/s/resourceGroups/g"),
+			Raw: []byte(`{"id":"x"}`), Extra: map[string]string{"b": "2", "a": long}},
+		{Time: t0, Extra: many, Raw: []byte(`{"broken":`)},
+		{Time: t0, Extra: alike, Raw: []byte(`{"big":"` + strings.Repeat("x", maxSnapshotRaw) + `"}`)},
+	}
+	for i, ev := range evs {
+		for _, withRaw := range []bool{true, false} {
+			ref := snapshotOf(ev, withRaw)
+			want := encodeSnapshot(&ref)
+			if got := encodeEventSnapshot(ev, withRaw); string(got) != string(want) {
+				t.Errorf("event %d (raw %v): %q\nwant %q", i, withRaw, got, want)
+			}
+		}
+	}
+}
