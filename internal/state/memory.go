@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Memory is the in-memory Store: the embedded default for scan and tests.
@@ -59,6 +60,10 @@ type memPartition struct {
 	pending []int32          // rows inserted since the order was last merged
 	free    []int32          // slots to reuse
 	freeing []int32          // slots of rows deleted by the transaction under way
+	// soonest is at or before the earliest non-zero Expires of its rows
+	// (zero: none expires): a sweep skips a partition it finds later than
+	// now without looking at its rows.
+	soonest time.Time
 }
 
 // sortedRow is a row in a partition's order: its position, and its key's
@@ -106,6 +111,9 @@ func (p *memPartition) Get(row string) (*Entity, bool) {
 
 // put stores e, a new row or a rewrite of one (in place).
 func (p *memPartition) put(e Entity) {
+	if !e.Expires.IsZero() && (p.soonest.IsZero() || e.Expires.Before(p.soonest)) {
+		p.soonest = e.Expires
+	}
 	if i, ok := p.rows[e.RowKey]; ok {
 		*p.at(i) = e
 		return
@@ -478,6 +486,55 @@ func (m *memBackend) submit(_ context.Context, table, partition string, ops []Op
 		delete(m.tables[table], partition)
 	}
 	return nil
+}
+
+// sweep deletes the entities of table that expired before now, under one
+// write lock, partition by partition: a partition none of whose rows can
+// have expired (soonest) is skipped without looking at its rows, and one
+// whose rows all expired (a window past its end) is dropped whole. It
+// returns how many it deleted and the round trips Table would make for
+// the same sweep: the query's pages and a transaction per
+// MaxTransactionOps deletes of each partition. (The engine's generic
+// sweep, Table's, queried every entity of the table and deleted a hundred
+// at a time, each re-tidying the partition: 15% of a long scan's CPU.)
+func (m *memBackend) sweep(table string, now time.Time) (deleted, trips int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	parts := m.tables[table]
+	for name, part := range parts {
+		if part.soonest.IsZero() || !part.soonest.Before(now) {
+			continue
+		}
+		n := 0
+		var soonest time.Time
+		for _, i := range part.rows {
+			e := part.at(i)
+			switch {
+			case e.Expired(now):
+				n++
+			case !e.Expires.IsZero() && (soonest.IsZero() || e.Expires.Before(soonest)):
+				soonest = e.Expires
+			}
+		}
+		part.soonest = soonest
+		if n == 0 {
+			continue
+		}
+		deleted += n
+		trips += (n + MaxTransactionOps - 1) / MaxTransactionOps
+		if n == len(part.rows) {
+			delete(parts, name)
+			continue
+		}
+		for row, i := range part.rows {
+			if part.at(i).Expired(now) {
+				part.Delete(row)
+			}
+		}
+		part.tidy()
+	}
+	trips += max(1, (deleted+pageSize-1)/pageSize)
+	return deleted, trips
 }
 
 func (m *memBackend) remove(_ context.Context, table string, k Key, etag string) error {

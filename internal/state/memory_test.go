@@ -210,3 +210,79 @@ func TestApplyRefusesAKeyTwice(t *testing.T) {
 		}
 	}
 }
+
+// TestMemorySweepMatchesAModel sweeps at an advancing time over
+// partitions whose rows expire at scattered times (some never, some
+// rewritten with an earlier expiry than before) and checks after each
+// sweep its count and every partition's rows against a plain map.
+func TestMemorySweepMatchesAModel(t *testing.T) {
+	ctx := context.Background()
+	m := state.NewMemory()
+	r := rand.New(rand.NewPCG(3, 4))
+	type row struct {
+		text    string
+		expires time.Time
+	}
+	model := map[state.Key]row{}
+	start := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	parts := []string{"p0", "p1", "p2", "p3"}
+	for round := range 400 {
+		now := start.Add(time.Duration(round) * time.Minute)
+		var ops []state.Op
+		seen := map[state.Key]bool{}
+		for range 1 + r.IntN(120) {
+			k := state.Key{PartitionKey: parts[r.IntN(len(parts))], RowKey: fmt.Sprintf("g%03d", r.IntN(700))} // over several blocks
+			if seen[k] {
+				continue
+			}
+			seen[k] = true
+			var expires time.Time // never, one time in five
+			if r.IntN(5) != 0 {
+				expires = now.Add(time.Duration(r.IntN(90)-10) * time.Minute)
+			}
+			text := fmt.Sprintf("r%d", round)
+			ops = append(ops, state.Op{Kind: state.Upsert, Entity: state.Entity{PartitionKey: k.PartitionKey, RowKey: k.RowKey, Text: text, Expires: expires}})
+			model[k] = row{text, expires}
+		}
+		if err := m.Apply(ctx, "sweep", ops); err != nil {
+			t.Fatal(err)
+		}
+		if round%5 != 4 {
+			continue
+		}
+		want := 0
+		for k, v := range model {
+			if !v.expires.IsZero() && v.expires.Before(now) {
+				delete(model, k)
+				want++
+			}
+		}
+		n, err := m.Sweep(ctx, "sweep", now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n != want {
+			t.Fatalf("round %d: Sweep deleted %d, want %d", round, n, want)
+		}
+		for _, p := range parts {
+			var wantRows []string
+			for k, v := range model {
+				if k.PartitionKey == p {
+					wantRows = append(wantRows, k.RowKey+"="+v.text)
+				}
+			}
+			slices.Sort(wantRows)
+			list, err := m.List(ctx, "sweep", p, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, e := range list {
+				got = append(got, e.RowKey+"="+e.Text)
+			}
+			if !slices.Equal(got, wantRows) {
+				t.Fatalf("round %d: partition %s after sweep = %v, want %v", round, p, got, wantRows)
+			}
+		}
+	}
+}
