@@ -129,13 +129,21 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 	// Each event's steps come from one slab, groups from another.
 	stepSlab := make([]int, 0, len(events)*len(k.c.stepIndex))
 	var groupSlab slab[group]
+	// The steps' selections read the event through a field cache, as the
+	// engine's condition pass does (without, each read allocates).
+	cache := fieldCaches.Get().(*fieldCache)
+	defer func() {
+		cache.release()
+		fieldCaches.Put(cache)
+	}()
 	for _, ev := range events {
 		g, ok := k.groupKey(ev)
 		if !ok || ev.Time.IsZero() {
 			continue
 		}
 		from := len(stepSlab)
-		ec := evalCtx{ev: ev}
+		cache.reset(ev)
+		ec := evalCtx{ev: ev, cache: cache}
 		for i, idx := range k.c.stepIndex {
 			if r.sels[idx].match(&ec) {
 				stepSlab = append(stepSlab, i)
