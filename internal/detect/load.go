@@ -12,8 +12,11 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"gopkg.in/yaml.v3"
 )
@@ -56,8 +59,13 @@ func LoadFS(fsys fs.FS, dir string) ([]*Rule, error) {
 // loadDir walks dir; display prefixes the file names in Rule.File and
 // errors (the folder on disk for os.DirFS).
 func loadDir(fsys fs.FS, dir, display string) ([]*Rule, error) {
-	var rules []*Rule
-	var errs []error
+	type file struct {
+		name string
+		data []byte
+		rule *Rule
+		err  error
+	}
+	var files []file
 	walkErr := fs.WalkDir(fsys, dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -75,17 +83,36 @@ func loadDir(fsys fs.FS, dir, display string) ([]*Rule, error) {
 		}
 		data, err := fs.ReadFile(fsys, p)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", name, err))
-			return nil
+			err = fmt.Errorf("%s: %w", name, err)
 		}
-		r, err := ParseRule(name, data)
-		if err != nil {
-			errs = append(errs, err)
-			return nil
-		}
-		rules = append(rules, r)
+		files = append(files, file{name: name, data: data, err: err})
 		return nil
 	})
+	// Parse on every core (the YAML and the rules' regular expressions are
+	// most of a scan's start-up); rules and errors keep the files' order.
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(files)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1)) - 1; i < len(files); i = int(next.Add(1)) - 1 {
+				if f := &files[i]; f.err == nil {
+					f.rule, f.err = ParseRule(f.name, f.data)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	var rules []*Rule
+	var errs []error
+	for _, f := range files {
+		if f.err != nil {
+			errs = append(errs, f.err)
+			continue
+		}
+		rules = append(rules, f.rule)
+	}
 	if walkErr != nil {
 		errs = append(errs, fmt.Errorf("walk %s: %w", dir, walkErr))
 	}
