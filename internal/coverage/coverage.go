@@ -9,7 +9,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"unicode/utf8"
 	"unsafe"
 
 	"github.com/azdetect/azdetect/internal/event"
@@ -165,14 +164,14 @@ func keyOf(ev *event.Event) Key {
 	b, k.Source = appendString(b, ev.Source)
 	b, k.Category = appendString(b, ev.Category)
 	start := len(b)
-	b = appendLower(b, r.Subscription)
+	b = event.AppendLower(b, r.Subscription)
 	k.Subscription = view(b[start:])
 	if r.Provider != "" || r.Type != "" {
 		// strings.ToLower(strings.Trim(provider+"/"+type, "/")).
 		start := len(b)
-		b = appendLower(b, r.Provider)
+		b = event.AppendLower(b, r.Provider)
 		b = append(b, '/')
-		b = appendLower(b, r.Type)
+		b = event.AppendLower(b, r.Type)
 		k.ResourceType = view(bytes.Trim(b[start:], "/"))
 	}
 	return k
@@ -192,24 +191,6 @@ func view(b []byte) string {
 		return ""
 	}
 	return unsafe.String(&b[0], len(b))
-}
-
-// appendLower appends strings.ToLower(s) to b: in place for ASCII (no
-// other allocation when b has room).
-func appendLower(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= utf8.RuneSelf {
-			return append(b, strings.ToLower(s)...)
-		}
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		b = append(b, c)
-	}
-	return b
 }
 
 // add counts n records under k (whose strings are the Tally's own), or

@@ -256,6 +256,28 @@ func openState(data []byte) (dec stateDec, legacy bool, err error) {
 	return stateDec{}, false, fmt.Errorf("%w: unknown version byte 0x%02x", errStateCorrupt, data[0])
 }
 
+// openDoc opens a row's document: binary (ok, read it from d), or JSON as
+// an earlier release wrote it, decoded into *into (not ok, done; so is a
+// row without a document, which leaves *into as is).
+func openDoc[T any](kind string, key state.Key, data []byte, into *T) (d stateDec, ok bool, err error) {
+	if len(data) == 0 {
+		return stateDec{}, false, nil
+	}
+	d, legacy, err := openState(data)
+	if err != nil {
+		return d, false, stateErr(kind, key, err)
+	}
+	if legacy {
+		var v T
+		if err := json.Unmarshal(data, &v); err != nil {
+			return d, false, stateErr(kind, key, err)
+		}
+		*into = v
+		return d, false, nil
+	}
+	return d, true, nil
+}
+
 // stateErr names the kind and row of a document that did not decode.
 func stateErr(kind string, key state.Key, err error) error {
 	return fmt.Errorf("%s state %s: %w", kind, key, err)
@@ -309,20 +331,12 @@ func (t *thresholdData) write(e *stateEnc) {
 // loadThreshold decodes a threshold or spike row's document into t (zero);
 // a row not found, or without a document, leaves it as is.
 func loadThreshold(kind string, key state.Key, cur state.Entity, found bool, t *thresholdData) error {
-	if !found || len(cur.Data) == 0 {
+	if !found {
 		return nil
 	}
-	d, legacy, err := openState(cur.Data)
-	if err != nil {
-		return stateErr(kind, key, err)
-	}
-	if legacy {
-		var v thresholdData
-		if err := json.Unmarshal(cur.Data, &v); err != nil {
-			return stateErr(kind, key, err)
-		}
-		*t = v
-		return nil
+	d, ok, err := openDoc(kind, key, cur.Data, t)
+	if !ok {
+		return err
 	}
 	f := d.flags()
 	if f&thrMark != 0 {
@@ -364,20 +378,12 @@ func (t *termData) write(e *stateEnc) {
 
 func loadTerm(key state.Key, cur state.Entity, found bool, t *termData) error {
 	const kind = "new-term"
-	if !found || len(cur.Data) == 0 {
+	if !found {
 		return nil
 	}
-	d, legacy, err := openState(cur.Data)
-	if err != nil {
-		return stateErr(kind, key, err)
-	}
-	if legacy {
-		var v termData
-		if err := json.Unmarshal(cur.Data, &v); err != nil {
-			return stateErr(kind, key, err)
-		}
-		*t = v
-		return nil
+	d, ok, err := openDoc(kind, key, cur.Data, t)
+	if !ok {
+		return err
 	}
 	t.IsNew = d.flags()&1 != 0
 	t.Last = d.time()
@@ -444,20 +450,12 @@ func loadSeq(key state.Key, data []byte, s *seqData) error {
 	if len(data) == 0 {
 		return nil
 	}
-	d, legacy, err := openState(data)
-	if err != nil {
-		return stateErr(kind, key, err)
-	}
-	if legacy {
-		var v seqData
-		if err := json.Unmarshal(data, &v); err != nil {
-			return stateErr(kind, key, err)
+	d, ok, err := openDoc(kind, key, data, s)
+	if !ok {
+		if err == nil && s.Steps == nil {
+			s.Steps = map[int]seqStep{}
 		}
-		if v.Steps == nil {
-			v.Steps = map[int]seqStep{}
-		}
-		*s = v
-		return nil
+		return err
 	}
 	n := d.count(5)
 	for range n {
@@ -673,20 +671,12 @@ func (t *travelData) encode() []byte {
 
 func loadTravel(key state.Key, cur state.Entity, found bool, t *travelData) error {
 	const kind = "impossible_travel"
-	if !found || len(cur.Data) == 0 {
+	if !found {
 		return nil
 	}
-	d, legacy, err := openState(cur.Data)
-	if err != nil {
-		return stateErr(kind, key, err)
-	}
-	if legacy {
-		var v travelData
-		if err := json.Unmarshal(cur.Data, &v); err != nil {
-			return stateErr(kind, key, err)
-		}
-		*t = v
-		return nil
+	d, ok, err := openDoc(kind, key, cur.Data, t)
+	if !ok {
+		return err
 	}
 	n := d.count(20)
 	if n > 0 {
