@@ -399,6 +399,32 @@ func inputFiles(cmd, format string, formats, paths []string, stderr io.Writer) (
 	return files, true
 }
 
+// pathHour is the hour an exported blob's path names, as digits
+// (YYYYMMDDHH, and MM when the path has its minute folder), or "": Azure's
+// export writes .../y=2026/m=12/d=01/h=10/m=00/PT1H.json.
+func pathHour(path string) string {
+	parts := strings.Split(filepath.ToSlash(path), "/")
+	keys := [...]string{"y=", "m=", "d=", "h=", "m="}
+	widths := [...]int{4, 2, 2, 2, 2}
+	for i := range parts {
+		var b strings.Builder
+		n := 0
+		for n < len(keys) && i+n < len(parts) {
+			v, ok := strings.CutPrefix(parts[i+n], keys[n])
+			if !ok || v == "" || len(v) > widths[n] || strings.Trim(v, "0123456789") != "" {
+				break
+			}
+			b.WriteString(strings.Repeat("0", widths[n]-len(v)))
+			b.WriteString(v)
+			n++
+		}
+		if n >= 4 {
+			return b.String()
+		}
+	}
+	return ""
+}
+
 // listFiles expands folders recursively into their regular files, in a
 // stable order; hidden files and folders, and Markdown files, are skipped.
 func listFiles(paths []string) ([]string, error) {
@@ -412,6 +438,7 @@ func listFiles(paths []string) ([]string, error) {
 			files = append(files, p)
 			continue
 		}
+		from := len(files)
 		err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
 			if err != nil {
 				return err
@@ -433,6 +460,14 @@ func listFiles(paths []string) ([]string, error) {
 		if err != nil {
 			return nil, fmt.Errorf("walk %s: %w", p, err)
 		}
+		// A folder's files in the order of the hour their path names (the
+		// export's y=/m=/d=/h=/m= folders), then in path order: a container
+		// holds each resource's hours under its own folder, and read in
+		// path order every hour of one resource would come before the
+		// first of the next, whose records would then find the windows
+		// they share with the first swept (scan sweeps by event time) and
+		// its sequences' earlier steps not yet seen.
+		slices.SortStableFunc(files[from:], func(a, b string) int { return strings.Compare(pathHour(a), pathHour(b)) })
 	}
 	if len(files) == 0 {
 		return nil, errors.New("no files found in the given paths")
