@@ -191,3 +191,33 @@ func TestReadsAdaptToPartitionSize(t *testing.T) {
 		t.Errorf("250 prefixes of a partition known large: %d round trips, want 3 (read through)", n)
 	}
 }
+
+// TestCompactEntityRoundTrips: what the in-memory store keeps of an
+// entity (memEntity) gives back the entity it was given, normalised, over
+// the whole range of times a record can carry.
+func TestCompactEntityRoundTrips(t *testing.T) {
+	times := []time.Time{
+		{},
+		time.Date(2026, 12, 1, 10, 0, 0, 123456700, time.UTC),
+		time.Date(1969, 7, 20, 20, 17, 40, 900, time.FixedZone("x", -5*3600)),
+		time.Date(1, 1, 1, 0, 0, 0, 100, time.UTC),
+		time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC),
+		time.Unix(0, 0),
+	}
+	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	for _, at := range times {
+		for _, exp := range times {
+			e := normalise(Entity{PartitionKey: "p", RowKey: "r", ETag: `W/"m42"`, Count: -7, Time: at, Expires: exp, Text: "t", Data: []byte("d")})
+			m := compact(e)
+			got := m.entity("p")
+			if !got.Time.Equal(e.Time) || !got.Expires.Equal(e.Expires) || got.Time.IsZero() != e.Time.IsZero() ||
+				got.Expires.IsZero() != e.Expires.IsZero() || got.ETag != e.ETag || got.Count != e.Count ||
+				got.Text != e.Text || string(got.Data) != string(e.Data) || got.PartitionKey != "p" || got.RowKey != "r" {
+				t.Errorf("time %v expires %v: got %+v, want %+v", at, exp, got, e)
+			}
+			if m.Expired(now) != e.Expired(now) {
+				t.Errorf("expires %v: Expired(now) = %v, want %v", exp, m.Expired(now), e.Expired(now))
+			}
+		}
+	}
+}
