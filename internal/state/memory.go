@@ -515,7 +515,7 @@ func (m *memBackend) submit(_ context.Context, table, partition string, ops []Op
 				e.Text = cur.Text
 			}
 		} else {
-			e = owned(o.Entity, part.name)
+			e = owned(o.Entity)
 		}
 		e = normalise(e)
 		e.ETag = etag
@@ -547,15 +547,13 @@ func (m *memBackend) sweep(table string, now time.Time) (deleted, trips int) {
 		}
 		n := 0
 		var soonest time.Time
-		for _, i := range part.rows {
+		for row, i := range part.rows {
 			e := part.at(i)
-			switch {
-			case e.Expired(now):
+			if e.Expired(now) {
+				part.Delete(row)
 				n++
-			case e.exp != zeroUnix || e.exp7 != 0:
-				if t := e.expires(); soonest.IsZero() || t.Before(soonest) {
-					soonest = t
-				}
+			} else if t := e.expires(); !t.IsZero() && (soonest.IsZero() || t.Before(soonest)) {
+				soonest = t
 			}
 		}
 		part.soonest = soonest
@@ -564,14 +562,9 @@ func (m *memBackend) sweep(table string, now time.Time) (deleted, trips int) {
 		}
 		deleted += n
 		trips += (n + MaxTransactionOps - 1) / MaxTransactionOps
-		if n == len(part.rows) {
+		if part.Len() == 0 {
 			delete(parts, name)
 			continue
-		}
-		for row, i := range part.rows {
-			if part.at(i).Expired(now) {
-				part.Delete(row)
-			}
 		}
 		part.tidy()
 	}
@@ -620,18 +613,18 @@ func precondition(i int, o Op, cur *memEntity) *txConflict {
 	return nil
 }
 
-// owned is e with keys and Text the store's own: a key or Text may be a
+// owned is e with its row key and Text the store's own: either may be a
 // view into a record's bytes (the decoders do not copy), and the store
-// would keep the whole record alive with it. The partition key is the
-// partition's copy; the row key and Text share one allocation. Data is
-// kept as given (Entity.Data).
-func owned(e Entity, partition string) Entity {
+// would keep the whole record alive with it. They share one allocation
+// (a slot keeps no partition key: memEntity). Data is kept as given
+// (Entity.Data).
+func owned(e Entity) Entity {
 	var b strings.Builder
 	b.Grow(len(e.RowKey) + len(e.Text))
 	b.WriteString(e.RowKey)
 	b.WriteString(e.Text)
 	both := b.String()
-	e.PartitionKey, e.RowKey, e.Text = partition, both[:len(e.RowKey)], both[len(e.RowKey):]
+	e.RowKey, e.Text = both[:len(e.RowKey)], both[len(e.RowKey):]
 	return e
 }
 
