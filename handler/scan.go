@@ -467,7 +467,11 @@ func listFiles(paths []string) ([]string, error) {
 		// first of the next, whose records would then find the windows
 		// they share with the first swept (scan sweeps by event time) and
 		// its sequences' earlier steps not yet seen.
-		slices.SortStableFunc(files[from:], func(a, b string) int { return strings.Compare(pathHour(a), pathHour(b)) })
+		hours := make(map[string]string, len(files)-from)
+		for _, f := range files[from:] {
+			hours[f] = pathHour(f)
+		}
+		slices.SortStableFunc(files[from:], func(a, b string) int { return strings.Compare(hours[a], hours[b]) })
 	}
 	if len(files) == 0 {
 		return nil, errors.New("no files found in the given paths")
