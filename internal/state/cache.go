@@ -408,7 +408,10 @@ func (c *viewCache) applied(table, partition string, g viewGuard, tx []Op, etags
 			delete(v.rows, o.Entity.RowKey)
 			continue
 		}
-		ent := normalise(o.Entity)
+		// The store's own row key and Text, as Memory keeps them (a key
+		// may be a view into a record's bytes, which the view would keep
+		// alive for as long as it holds the row).
+		ent := owned(normalise(o.Entity))
 		ent.ETag = etags[i]
 		v.rows[ent.RowKey] = ent
 	}
