@@ -18,7 +18,7 @@ AZURITE_DIR     ?= .tools/azurite
 export CGO_ENABLED ?= 0
 export GOFLAGS     ?= -trimpath
 
-.PHONY: all build demo test vet fmt bench bench-serve bench-instructions bench-memory bench-parallel fuzz azurite clean simulate
+.PHONY: all build demo test vet fmt bench bench-serve bench-serve-instructions bench-instructions bench-memory bench-parallel fuzz azurite clean simulate
 
 all: build
 
@@ -65,6 +65,12 @@ BENCH_SERVE_BATCHES ?= 20
 BENCH_SERVE_WARM    ?= 10
 bench-serve:
 	AZDETECT_BENCH_WARM=$(BENCH_SERVE_WARM) $(GO) test -run '^$$' -bench 'Serve' -benchtime $(BENCH_SERVE_BATCHES)x -count=1 ./handler/
+
+## bench-serve-instructions: BenchmarkServe's instructions per batch under
+## valgrind's callgrind (counted for the measured batches alone; a loaded
+## machine does not change them); BENCH_DIR keeps the profile
+bench-serve-instructions:
+	@BATCHES=$(BENCH_SERVE_BATCHES) scripts/bench-serve-instructions.sh
 
 ## bench-memory: peak memory of scan on malformed, bomb and large inputs against their bounds (generated, ~2 GB of temp disk)
 bench-memory:

@@ -41,6 +41,7 @@ const serveChunkEvents = 32768
 func serve(ctx context.Context, s config.Settings, stdout io.Writer, ready chan<- net.Addr) error {
 	log := zerolog.Ctx(ctx)
 	log.Info().Interface("settings", s.Redacted()).Str("version", version).Msg("starting")
+	tuneGC(log)
 	srv, err := invoke.NewServer(invoke.ServerOptions{
 		Addr:          net.JoinHostPort("127.0.0.1", s.Port),
 		FunctionsDir:  invoke.FunctionsRoot(os.Getenv(invoke.AppRootSetting), s.FunctionsDir),

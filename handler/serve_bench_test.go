@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
@@ -55,7 +56,16 @@ const rusageThread = 1
 // it does not), wall time per batch, allocations per record (the
 // process's, the client's few included), alerts per batch.
 // AZDETECT_BENCH_CPUPROFILE=FILE writes a CPU profile of the measured
-// batches alone.
+// batches alone; AZDETECT_BENCH_MEMPROFILE=FILE records every allocation
+// and writes the allocation profile before the measured batches to
+// FILE.base and after them to FILE, so that
+// `go tool pprof -sample_index=alloc_objects -diff_base FILE.base FILE`
+// shows the measured batches' allocations alone (it slows the benchmark:
+// read its CPU figures from a run without it). Under valgrind's callgrind
+// started with --instr-atstart=no, AZDETECT_BENCH_CALLGRIND=1 turns the
+// instrumentation on for the measured batches alone (callgrind_control),
+// so that the instructions counted are theirs: a figure that a loaded
+// machine does not change (scripts/bench-serve-instructions.sh).
 //
 //	make bench-serve
 func BenchmarkServe(b *testing.B) {
@@ -162,6 +172,10 @@ func runServeBench(b *testing.B, addr string) {
 		}
 		warm = n
 	}
+	memProfile := os.Getenv("AZDETECT_BENCH_MEMPROFILE")
+	if memProfile != "" {
+		runtime.MemProfileRate = 1
+	}
 	batches := serveBenchBatches(b, warm+b.N)
 
 	// The client runs on its own OS thread, so that its CPU time can be
@@ -192,6 +206,13 @@ func runServeBench(b *testing.B, addr string) {
 			}
 		}
 		runtime.GC() // the warm-up's garbage is not the measured batches'
+		if memProfile != "" {
+			if err := writeAllocs(memProfile + ".base"); err != nil {
+				r.err = err
+				res <- r
+				return
+			}
+		}
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
 		mallocs := ms.Mallocs
@@ -207,6 +228,11 @@ func runServeBench(b *testing.B, addr string) {
 			}
 			defer f.Close()
 		}
+		if err := callgrind("on"); err != nil {
+			r.err = err
+			res <- r
+			return
+		}
 		proc0, thread0 := cpuTime(syscall.RUSAGE_SELF), cpuTime(rusageThread)
 		start := time.Now()
 		b.ResetTimer()
@@ -219,11 +245,18 @@ func runServeBench(b *testing.B, addr string) {
 			r.alerts += alertsIn(logs)
 		}
 		b.StopTimer()
+		if err := callgrind("off"); err != nil && r.err == nil {
+			r.err = err
+		}
 		r.wall = time.Since(start)
 		r.serveCPU = (cpuTime(syscall.RUSAGE_SELF) - proc0) - (cpuTime(rusageThread) - thread0)
 		pprof.StopCPUProfile() // (none running without AZDETECT_BENCH_CPUPROFILE)
 		runtime.ReadMemStats(&ms)
 		r.mallocs = ms.Mallocs - mallocs
+		if memProfile != "" && r.err == nil {
+			runtime.GC() // the profile holds allocations up to the last GC
+			r.err = writeAllocs(memProfile)
+		}
 		res <- r
 	}()
 	r := <-res
@@ -236,6 +269,32 @@ func runServeBench(b *testing.B, addr string) {
 	b.ReportMetric(float64(r.mallocs)/(n*serveBenchRecords), "allocs/record")
 	b.ReportMetric(float64(r.alerts)/n, "alerts/batch")
 	b.ReportMetric(0, "ns/op") // wall time is wall-ms/batch; CPU is what counts
+}
+
+// callgrind turns callgrind's instrumentation of this process on or off
+// when AZDETECT_BENCH_CALLGRIND is set, and waits until it took effect.
+func callgrind(onOff string) error {
+	if os.Getenv("AZDETECT_BENCH_CALLGRIND") == "" {
+		return nil
+	}
+	out, err := exec.Command("callgrind_control", "-i", onOff, strconv.Itoa(os.Getpid())).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("callgrind_control -i %s: %w: %s", onOff, err, out)
+	}
+	return nil
+}
+
+// writeAllocs writes the allocation profile to path.
+func writeAllocs(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("AZDETECT_BENCH_MEMPROFILE: %w", err)
+	}
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		f.Close()
+		return fmt.Errorf("AZDETECT_BENCH_MEMPROFILE: %w", err)
+	}
+	return f.Close()
 }
 
 // serveBenchBatches returns n invocation bodies of serveBenchRecords

@@ -62,7 +62,10 @@ type Alert struct {
 	indicator bool
 	// summary is Summary before merging added the count to it.
 	summary string
-	// ops are the operations behind an indicator alert (OperationKey), so
-	// that the Start and Success records of one operation count once.
-	ops map[string]bool
+	// op is the operation behind an indicator alert (operationHash, of
+	// OperationKey), and ops those of the alerts merged into it (nil
+	// until a merge), so that the Start and Success records of one
+	// operation count once.
+	op  uint64
+	ops map[uint64]bool
 }

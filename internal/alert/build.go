@@ -1,10 +1,12 @@
 package alert
 
 import (
-	"fmt"
+	"hash/maphash"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/azdetect/azdetect/internal/event"
 )
@@ -65,7 +67,7 @@ func New(spec Spec, events []*event.Event) Alert {
 	if key == "" && window.IsZero() && len(events) > 0 {
 		// A single-event rule: one alert per entity and day.
 		a.indicator = true
-		a.ops = map[string]bool{OperationKey(events[0]): true}
+		a.op = operationHash(events[0])
 		key = EntityKey(events[0])
 		window = events[0].Time.UTC().Truncate(IndicatorWindow)
 		a.GroupKey = key
@@ -77,7 +79,11 @@ func New(spec Spec, events []*event.Event) Alert {
 		window = window.UTC().Truncate(groupWindow)
 	}
 	a.ID = Fingerprint(idRule, key, window)
-	var ents entitySet
+	var room [16]entity
+	ents := entitySet(room[:0])
+	if len(events) > 0 {
+		a.Evidence = make([]Evidence, 0, min(len(events), MaxEvidence))
+	}
 	for i, ev := range events {
 		if i == 0 || ev.Time.Before(a.FirstSeen) {
 			a.FirstSeen = ev.Time
@@ -88,7 +94,7 @@ func New(spec Spec, events []*event.Event) Alert {
 		if a.SourceType == "" {
 			a.SourceType = ev.Source
 		}
-		ents.add(ev)
+		ents = ents.add(ev)
 		if i < MaxEvidence {
 			a.Evidence = append(a.Evidence, evidenceOf(ev))
 		}
@@ -98,7 +104,7 @@ func New(spec Spec, events []*event.Event) Alert {
 	if a.Summary == "" && len(events) > 0 {
 		a.Summary = Summarise(events[0])
 		if len(events) > 1 {
-			a.Summary += fmt.Sprintf(" (%d events)", a.Count)
+			a.Summary = withCount(a.Summary, " (", a.Count, " events)")
 		}
 	}
 	a.summary = a.Summary
@@ -149,6 +155,35 @@ func OperationKey(ev *event.Event) string {
 	return RecordKey(ev)
 }
 
+// opSeed keys operationHash within this process (the hashes are compared
+// only here: merging the alerts of one process's batches).
+var opSeed = maphash.MakeSeed()
+
+// operationHash is OperationKey's 64-bit hash, worked out without building
+// the key: an indicator alert keeps the hashes of its operations, to count
+// each once when alerts merge.
+func operationHash(ev *event.Event) uint64 {
+	var room [256]byte
+	var b []byte
+	switch {
+	case ev.Source == "activitylogs" && ev.CorrelationID != "":
+		b = event.AppendLower(append(room[:0], "op|"...), ev.CorrelationID)
+	case ev.RecordID != "":
+		b = append(append(append(room[:0], ev.Source...), '|'), ev.RecordID...)
+	default:
+		return maphash.String(opSeed, RecordKey(ev))
+	}
+	return maphash.Bytes(opSeed, b)
+}
+
+// withCount is s, before, n and after, in one allocation.
+func withCount(s, before string, n int, after string) string {
+	b := make([]byte, 0, len(s)+len(before)+20+len(after))
+	b = append(append(b, s...), before...)
+	b = append(strconv.AppendInt(b, int64(n), 10), after...)
+	return unsafe.String(unsafe.SliceData(b), len(b))
+}
+
 // RecordKey identifies one record for alert ids: its own id when the log has
 // one, else what the Activity Log shares across the records of one
 // operation plus the operation, resource and time.
@@ -182,44 +217,61 @@ func evidenceOf(ev *event.Event) Evidence {
 	}
 }
 
+// Entity kinds of an entitySet.
+const (
+	kindUser = iota
+	kindIP
+	kindResource
+	kindSubscription
+	kindApp
+	entityKinds
+)
+
 // entitySet gathers an alert's entities. An alert's events are few
-// (often one) and so are their entities: a list searched in full keeps
-// them distinct without a map per kind.
-type entitySet struct {
-	users, ips, resources, subs, apps []string
+// (often one) and so are their entities: one list searched in full keeps
+// them distinct without a map per kind, on the stack for the usual
+// counts (New gives it room), and result hands them out in one
+// allocation.
+type entitySet []entity
+
+type entity struct {
+	kind  uint8
+	value string
 }
 
-func addTo(m *[]string, v string) {
+// with is s with v of kind added (kept on the caller's side: appending
+// through a pointer would move the room to the heap).
+func (s entitySet) with(kind uint8, v string) entitySet {
 	v = strings.TrimSpace(v)
 	if v == "" {
-		return
+		return s
 	}
-	for _, have := range *m {
-		if have == v {
-			return
+	for _, have := range s {
+		if have.kind == kind && have.value == v {
+			return s
 		}
 	}
-	*m = append(*m, v)
+	return append(s, entity{kind, v})
 }
 
-func (s *entitySet) add(ev *event.Event) {
+func (s entitySet) add(ev *event.Event) entitySet {
 	// Users are people (and the accounts named as targets); apps, managed
 	// identities and Azure's own services are not.
 	switch ev.Actor.Type {
 	case event.ActorServicePrincipal, event.ActorManagedIdentity, event.ActorPlatform:
 	default:
-		addTo(&s.users, firstNonEmpty(ev.Actor.UPN, ev.Actor.Name))
+		s = s.with(kindUser, firstNonEmpty(ev.Actor.UPN, ev.Actor.Name))
 	}
 	if ce, ok := ev.Normalised("defender.compromised_entity"); ok {
-		addTo(&s.resources, ce)
+		s = s.with(kindResource, ce)
 	}
 	if ev.Target != "" && strings.Contains(ev.Target, "@") {
-		addTo(&s.users, ev.Target)
+		s = s.with(kindUser, ev.Target)
 	} else if tt, _ := ev.Normalised("audit.target_type"); strings.EqualFold(tt, "Application") || strings.EqualFold(tt, "ServicePrincipal") {
-		addTo(&s.apps, ev.Target)
+		s = s.with(kindApp, ev.Target)
 	}
 	// A role assignment's grantee (the principal the summary names).
-	if strings.Contains(strings.ToLower(ev.Operation), "/roleassignments/") {
+	if containsFold(ev.Operation, "/roleassignments/") {
 		for _, body := range []string{"properties.requestbody.properties", "properties.responseBody.properties"} {
 			id, _ := ev.Get(body + ".principalId")
 			typ, _ := ev.Get(body + ".principalType")
@@ -227,24 +279,47 @@ func (s *entitySet) add(ev *event.Event) {
 				continue
 			}
 			if len(typ) > 0 && !strings.EqualFold(typ[0].String(), "User") && !strings.EqualFold(typ[0].String(), "Group") {
-				addTo(&s.apps, id[0].String())
+				s = s.with(kindApp, id[0].String())
 			} else {
-				addTo(&s.users, id[0].String())
+				s = s.with(kindUser, id[0].String())
 			}
 		}
 	}
-	addTo(&s.ips, ev.Actor.IP)
+	s = s.with(kindIP, ev.Actor.IP)
 	// A flow's other side is a party too (the exfiltration's destination).
 	for _, f := range []string{"flow.src_ip", "flow.dst_ip", "flow.remote_ip", "flow.local_ip"} {
 		if v, ok := ev.Normalised(f); ok {
-			addTo(&s.ips, v)
+			s = s.with(kindIP, v)
 		}
 	}
 	if ev.Resource.Provider != "" {
-		addTo(&s.resources, ev.Resource.ID)
+		s = s.with(kindResource, ev.Resource.ID)
 	}
-	addTo(&s.subs, strings.ToLower(ev.Resource.Subscription))
-	addTo(&s.apps, firstNonEmpty(ev.Actor.AppName, ev.Actor.AppID))
+	if sub := ev.Resource.Subscription; sub != "" && !s.hasFold(kindSubscription, sub) {
+		s = s.with(kindSubscription, strings.ToLower(sub))
+	}
+	return s.with(kindApp, firstNonEmpty(ev.Actor.AppName, ev.Actor.AppID))
+}
+
+// hasFold reports whether the set holds v of kind, compared without case.
+func (s entitySet) hasFold(kind uint8, v string) bool {
+	v = strings.TrimSpace(v)
+	for _, have := range s {
+		if have.kind == kind && strings.EqualFold(have.value, v) {
+			return true
+		}
+	}
+	return false
+}
+
+// containsFold reports whether s holds sub (lower-case ASCII) in any case.
+func containsFold(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if strings.EqualFold(s[i:i+len(sub)], sub) {
+			return true
+		}
+	}
+	return false
 }
 
 // sorted returns the list sorted (nil when empty).
@@ -256,13 +331,33 @@ func sorted(l []string) []string {
 	return l
 }
 
-func (s *entitySet) result() Entities {
+// result is the entities by kind, each list sorted, all of them in one
+// slice's memory (each list's capacity ends at its length: an append
+// copies instead of writing over the next list).
+func (s entitySet) result() Entities {
+	if len(s) == 0 {
+		return Entities{}
+	}
+	var at [entityKinds + 1]int
+	for _, e := range s {
+		at[e.kind+1]++
+	}
+	for k := 1; k <= entityKinds; k++ {
+		at[k] += at[k-1]
+	}
+	all := make([]string, len(s))
+	next := at
+	for _, e := range s {
+		all[next[e.kind]] = e.value
+		next[e.kind]++
+	}
+	list := func(k int) []string { return sorted(all[at[k]:at[k+1]:at[k+1]]) }
 	return Entities{
-		Users:         sorted(s.users),
-		IPs:           sorted(s.ips),
-		Resources:     sorted(s.resources),
-		Subscriptions: sorted(s.subs),
-		Apps:          sorted(s.apps),
+		Users:         list(kindUser),
+		IPs:           list(kindIP),
+		Resources:     list(kindResource),
+		Subscriptions: list(kindSubscription),
+		Apps:          list(kindApp),
 	}
 }
 

@@ -104,13 +104,19 @@ func merge(a *Alert, b Alert) {
 	if a.indicator && b.indicator {
 		// Operations, not records: Start and Success of one count once.
 		if a.ops == nil {
-			a.ops = map[string]bool{}
+			a.ops = map[uint64]bool{a.op: true}
 		}
-		for k := range b.ops {
+		add := func(k uint64) {
 			if !a.ops[k] {
 				a.ops[k] = true
 				a.Count++
 			}
+		}
+		if b.ops == nil {
+			add(b.op)
+		}
+		for k := range b.ops {
+			add(k)
 		}
 	} else if b.Count > a.Count {
 		a.Count = b.Count

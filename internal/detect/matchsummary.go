@@ -19,6 +19,7 @@ func (m Match) Summary() (string, bool) {
 	}
 	ev := m.Events[0]
 	var b strings.Builder
+	b.Grow(summaryRoom) // once, not at each doubling
 	for _, p := range r.summary {
 		if p.res == nil {
 			b.WriteString(p.text)
@@ -49,6 +50,9 @@ func (m Match) Summary() (string, bool) {
 	}
 	return b.String(), true
 }
+
+// summaryRoom is what a rendered summary usually fits in.
+const summaryRoom = 160
 
 func shortDuration(d time.Duration) string {
 	switch {

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
+	"unsafe"
 
 	"github.com/azdetect/azdetect/internal/pipeline"
 )
@@ -244,6 +246,9 @@ func stringBody(s []byte, dataType string) ([]byte, error) {
 // scalarText renders a JSON number or string as text.
 func scalarText(raw json.RawMessage) string {
 	raw = bytes.TrimSpace(raw)
+	if len(raw) >= 2 && raw[0] == '"' && raw[len(raw)-1] == '"' && plainText(raw[1:len(raw)-1]) {
+		return string(raw[1 : len(raw)-1]) // a plain string (an offset): as encoding/json reads it
+	}
 	var s string
 	if json.Unmarshal(raw, &s) == nil {
 		return s
@@ -254,16 +259,39 @@ func scalarText(raw json.RawMessage) string {
 	return string(raw)
 }
 
+// plainText reports whether b is a JSON string's content with nothing to
+// decode: no escape, quote nor control character, valid UTF-8.
+func plainText(b []byte) bool {
+	for _, c := range b {
+		if c < 0x20 || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return utf8.Valid(b)
+}
+
 // Origin names an event for reports and dead letters:
 // eventhub://<namespace>/<hub>/<partition>/<sequence>. An event without a
 // sequence number is named by its index in the batch instead ("#3").
 func (b EventBatch) Origin(i int) string {
-	id := "#" + strconv.Itoa(i)
+	p := b.Partition
+	o := make([]byte, 0, len("eventhub://")+len(p.FullyQualifiedNamespace)+len(p.EventHubName)+len(p.PartitionID)+24)
+	o = b.appendWriter(o)
+	o = append(o, '/')
 	if seq := b.Events[i].SequenceNumber; seq >= 0 {
-		id = strconv.FormatInt(seq, 10)
+		o = strconv.AppendInt(o, seq, 10)
+	} else {
+		o = strconv.AppendInt(append(o, '#'), int64(i), 10)
 	}
-	return "eventhub://" + orDash(b.Partition.FullyQualifiedNamespace) + "/" +
-		orDash(b.Partition.EventHubName) + "/" + orDash(b.Partition.PartitionID) + "/" + id
+	return unsafe.String(unsafe.SliceData(o), len(o)) // o is not used again
+}
+
+// appendWriter appends the batch's partition as a stream:
+// eventhub://<namespace>/<hub>/<partition>.
+func (b EventBatch) appendWriter(o []byte) []byte {
+	o = append(append(o, "eventhub://"...), orDash(b.Partition.FullyQualifiedNamespace)...)
+	o = append(append(o, '/'), orDash(b.Partition.EventHubName)...)
+	return append(append(o, '/'), orDash(b.Partition.PartitionID)...)
 }
 
 // Inputs returns one pipeline input per event, in batch order. Each is
@@ -272,8 +300,7 @@ func (b EventBatch) Origin(i int) string {
 // event without a sequence number has no position.
 func (b EventBatch) Inputs() []pipeline.Input {
 	in := make([]pipeline.Input, len(b.Events))
-	writer := "eventhub://" + orDash(b.Partition.FullyQualifiedNamespace) + "/" +
-		orDash(b.Partition.EventHubName) + "/" + orDash(b.Partition.PartitionID)
+	writer := string(b.appendWriter(nil))
 	for i, ev := range b.Events {
 		in[i] = pipeline.Input{Origin: b.Origin(i), Body: bytes.NewReader(ev.Body), Writer: writer, Seq: ev.SequenceNumber}
 		if ev.SequenceNumber < 0 {

@@ -9,6 +9,7 @@ import (
 	"math/bits"
 	"strconv"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // The host's request is read here by hand: encoding/json validates a value
@@ -361,12 +362,18 @@ func blanks(b []byte, i int) int {
 // offsets after its closing \" and after its text. out must have 8 bytes
 // of room past the text: plain bytes are copied a word at a time, and the
 // loop stops on each quote or backslash (about one in 14 bytes of a
-// record), so it is kept small.
+// record), so it is kept small: the words are read and written without
+// bounds checks (each is within b and out by the loop's test), and a
+// quote of the body's JSON followed by ':' or ',' and another quote (the
+// \\\":\\\" between a name and its value, the \\\",\\\" between members) is
+// decoded in the same stop.
 func hostElement(b []byte, i int, out []byte, n int) (int, int, bool) {
+	bp, op := unsafe.Pointer(unsafe.SliceData(b)), unsafe.Pointer(unsafe.SliceData(out))
 	for {
 		if i+8 <= len(b) && n+8 <= len(out) {
-			x := binary.LittleEndian.Uint64(b[i:])
-			binary.LittleEndian.PutUint64(out[n:], x)
+			// In bounds: i+8 <= len(b), n+8 <= len(out).
+			x := *(*uint64)(unsafe.Add(bp, i))
+			*(*uint64)(unsafe.Add(op, n)) = x
 			m := quoteOrBackslash(x)
 			if m == 0 {
 				i += 8
@@ -384,7 +391,24 @@ func hostElement(b []byte, i int, out []byte, n int) (int, int, bool) {
 			}
 		}
 		// Most escapes are a quote of the body's JSON: \\\".
-		if i+4 <= len(b) && binary.LittleEndian.Uint32(b[i:]) == escapedQuote {
+		if i+12 <= len(b) && n+8 <= len(out) {
+			// In bounds: i+12 <= len(b), n+8 <= len(out).
+			if *(*uint32)(unsafe.Add(bp, i)) == escapedQuote {
+				c := *(*byte)(unsafe.Add(bp, i+4))
+				if (c == ':' || c == ',') && *(*uint32)(unsafe.Add(bp, i+5)) == escapedQuote {
+					*(*byte)(unsafe.Add(op, n)) = '"'
+					*(*byte)(unsafe.Add(op, n+1)) = c
+					*(*byte)(unsafe.Add(op, n+2)) = '"'
+					n += 3
+					i += 9
+					continue
+				}
+				*(*byte)(unsafe.Add(op, n)) = '"'
+				n++
+				i += 4
+				continue
+			}
+		} else if i+4 <= len(b) && binary.LittleEndian.Uint32(b[i:]) == escapedQuote {
 			out[n] = '"'
 			n++
 			i += 4

@@ -379,3 +379,52 @@ func FuzzDecodeRequest(f *testing.F) {
 		_, _ = req.RetryContext()
 	})
 }
+
+// TestParseHostTime: the host's times with and without a zone (a .NET
+// DateTime is UTC); a zone is never lost by trying the zoneless layouts
+// first.
+func TestParseHostTime(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want time.Time
+	}{
+		{"2026-11-20T09:00:02.5", time.Date(2026, 11, 20, 9, 0, 2, 5e8, time.UTC)},
+		{"2026-11-20 09:00:02", time.Date(2026, 11, 20, 9, 0, 2, 0, time.UTC)},
+		{"2026-11-20T09:00:02.1234567Z", time.Date(2026, 11, 20, 9, 0, 2, 123456700, time.UTC)},
+		{"2026-11-20T10:00:02+01:00", time.Date(2026, 11, 20, 9, 0, 2, 0, time.UTC)},
+		{"2026-11-20T04:00:02.5-05:00", time.Date(2026, 11, 20, 9, 0, 2, 5e8, time.UTC)},
+		{" 2026-11-20T09:00:02Z ", time.Date(2026, 11, 20, 9, 0, 2, 0, time.UTC)},
+	} {
+		got, err := ParseHostTime(tc.in)
+		if err != nil || !got.Equal(tc.want) {
+			t.Errorf("ParseHostTime(%q) = %v, %v; want %v", tc.in, got, err, tc.want)
+		}
+	}
+	for _, bad := range []string{"", "yesterday", "2026-11-20T09:00:02+0x:00", "2026-13-20T09:00:02"} {
+		if _, err := ParseHostTime(bad); err == nil {
+			t.Errorf("ParseHostTime(%q) took it", bad)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { _, _ = ParseHostTime("2026-11-20T09:00:02.5") }); n != 0 {
+		t.Errorf("an enqueued time costs %.0f allocations, want none", n)
+	}
+}
+
+// TestScalarText: offsets as encoding/json reads them, the plain ones
+// without it.
+func TestScalarText(t *testing.T) {
+	for in, want := range map[string]string{
+		`"4410231"`:   "4410231",
+		` "-1" `:      "-1",
+		`4410231`:     "4410231",
+		`null`:        "",
+		`"a\"b"`:      `a"b`,
+		`"caf\u00e9"`: "café",
+		`""`:          "",
+		"\"a\tb\"":    "\"a\tb\"", // a raw control character: not a JSON string, kept as sent
+	} {
+		if got := scalarText(json.RawMessage(in)); got != want {
+			t.Errorf("scalarText(%s) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/azdetect/azdetect/internal/alert"
@@ -50,10 +51,36 @@ type Key struct {
 
 func (k Key) rowKey() string { return state.Escape(k.Source + "|" + k.Subscription) }
 
-// Tracker keeps last arrivals in a state store.
+// Tracker keeps last arrivals in a state store. It is safe for concurrent
+// use.
 type Tracker struct {
 	store state.Store
 	after time.Duration
+
+	// rowKeys remembers the row key of each flow seen (every batch names
+	// the same few hundred flows again; escaping them was two allocations
+	// each, every batch), at most maxRowKeys of them.
+	mu      sync.Mutex
+	rowKeys map[Key]string
+}
+
+// maxRowKeys bounds Tracker.rowKeys; past it the map starts again.
+const maxRowKeys = 8192
+
+// rowKey is k's row key, remembered.
+func (t *Tracker) rowKey(k Key) string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if rk, ok := t.rowKeys[k]; ok {
+		return rk
+	}
+	if t.rowKeys == nil || len(t.rowKeys) >= maxRowKeys {
+		t.rowKeys = make(map[Key]string)
+	}
+	rk := k.rowKey()
+	// The map keeps copies: k's strings may be views into a record.
+	t.rowKeys[Key{Source: strings.Clone(k.Source), Subscription: strings.Clone(k.Subscription)}] = rk
+	return rk
 }
 
 // New returns a tracker that alerts after the given silence (> 0).
@@ -75,7 +102,16 @@ func (t *Tracker) Seen(ctx context.Context, now time.Time, keys []Key) error {
 	if err != nil {
 		return fmt.Errorf("silence: read last arrivals: %w", err)
 	}
-	ops := t.arrivals(now, sk, byKey, cur)
+	ents := make([]state.Entity, 0, len(cur))
+	at := make([]int, len(sk))
+	for i, s := range sk {
+		at[i] = -1
+		if e, ok := cur[s]; ok {
+			at[i] = len(ents)
+			ents = append(ents, e)
+		}
+	}
+	ops := t.arrivals(now, sk, byKey, ents, at)
 	if len(ops) == 0 {
 		return nil
 	}
@@ -97,16 +133,23 @@ func (t *Tracker) Observe(ctx context.Context, now time.Time, keys []Key) ([]ale
 	}
 	sk, byKey := t.rows(keys)
 	upd := state.ForUpdate(ctx)
+	at := make([]int, len(sk)) // per key: its entity's index in ents, or -1
 	for attempt := 0; ; attempt++ {
 		ents, err := t.store.Find(upd, Table, Partition, []string{""})
 		if err != nil {
 			return nil, fmt.Errorf("silence: list last arrivals: %w", err)
 		}
-		cur := make(map[state.Key]state.Entity, len(ents))
-		for _, e := range ents {
-			cur[e.Key()] = e
+		index := make(map[state.Key]int, len(sk))
+		for i, s := range sk {
+			index[s] = i
+			at[i] = -1
 		}
-		ops := t.arrivals(now, sk, byKey, cur)
+		for j := range ents {
+			if i, ok := index[ents[j].Key()]; ok {
+				at[i] = j
+			}
+		}
+		ops := t.arrivals(now, sk, byKey, ents, at)
 		if len(ops) > 0 {
 			err = t.store.Apply(upd, Table, ops)
 			if errors.Is(err, state.ErrConflict) && attempt < observeAttempts {
@@ -116,11 +159,11 @@ func (t *Tracker) Observe(ctx context.Context, now time.Time, keys []Key) ([]ale
 				return nil, fmt.Errorf("silence: write last arrivals: %w", err)
 			}
 			for _, o := range ops {
-				cur[o.Entity.Key()] = o.Entity
-			}
-			ents = ents[:0]
-			for _, e := range cur {
-				ents = append(ents, e)
+				if j := at[index[o.Entity.Key()]]; j >= 0 {
+					ents[j] = o.Entity
+				} else {
+					ents = append(ents, o.Entity)
+				}
 			}
 		}
 		return t.silent(now, ents), nil
@@ -135,7 +178,7 @@ func (t *Tracker) rows(keys []Key) ([]state.Key, map[state.Key]Key) {
 	sk := make([]state.Key, 0, len(keys))
 	byKey := map[state.Key]Key{}
 	for _, k := range keys {
-		s := state.Key{PartitionKey: Partition, RowKey: k.rowKey()}
+		s := state.Key{PartitionKey: Partition, RowKey: t.rowKey(k)}
 		if _, dup := byKey[s]; !dup {
 			byKey[s] = k
 			sk = append(sk, s)
@@ -145,15 +188,14 @@ func (t *Tracker) rows(keys []Key) ([]state.Key, map[state.Key]Key) {
 }
 
 // arrivals are the writes that record arrivals at now, given what is
-// stored.
-func (t *Tracker) arrivals(now time.Time, sk []state.Key, byKey map[state.Key]Key, cur map[state.Key]state.Entity) []state.Op {
+// stored: ents, of which at[i] is sk[i]'s (-1: none).
+func (t *Tracker) arrivals(now time.Time, sk []state.Key, byKey map[state.Key]Key, ents []state.Entity, at []int) []state.Op {
 	now = now.UTC()
 	var ops []state.Op
-	for _, s := range sk {
-		e, found := cur[s]
+	for i, s := range sk {
 		// Arrivals are coarse (a minute): a busy source is written once a
 		// minute, not once a batch.
-		if found && now.Sub(e.Time) < time.Minute {
+		if j := at[i]; j >= 0 && now.Sub(ents[j].Time) < time.Minute {
 			continue
 		}
 		k := byKey[s]
@@ -178,13 +220,17 @@ func (t *Tracker) Check(ctx context.Context, now time.Time) ([]alert.Alert, erro
 // silent is the alerts of the sources whose last arrival in ents is older
 // than the tracker's silence.
 func (t *Tracker) silent(now time.Time, ents []state.Entity) []alert.Alert {
-	sort.Slice(ents, func(i, j int) bool { return ents[i].Text < ents[j].Text })
-	var out []alert.Alert
+	// The silent ones alone are sorted (a batch usually has none).
+	var quiet []state.Entity
 	for _, e := range ents {
-		silent := now.Sub(e.Time)
-		if silent <= t.after {
-			continue
+		if now.Sub(e.Time) > t.after {
+			quiet = append(quiet, e)
 		}
+	}
+	sort.Slice(quiet, func(i, j int) bool { return quiet[i].Text < quiet[j].Text })
+	var out []alert.Alert
+	for _, e := range quiet {
+		silent := now.Sub(e.Time)
 		src, sub, _ := strings.Cut(e.Text, "|")
 		ev := &event.Event{Source: src, Time: e.Time, Operation: "no records", Resource: event.Resource{Subscription: sub}}
 		if sub != "" {
