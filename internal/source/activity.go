@@ -20,7 +20,8 @@ var activitySource = Source{
 		// Written by the retired log profiles, still in old archives.
 		"Write", "Delete", "Action",
 	},
-	Parse: parseActivity,
+	Parse:  parseActivity,
+	Extras: 9,
 }
 
 type activityRecord struct {

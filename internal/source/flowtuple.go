@@ -221,7 +221,7 @@ func (r *Registry) ExpandFlow(ev *event.Event, fn func(*event.Event) error) erro
 		nets = defaultNetworks()
 	}
 	x := tupleExpansion{rec: ev, nets: nets}
-	x.left, _ = strconv.Atoi(ev.Extra["flow.tuples"])
+	x.left, _ = strconv.Atoi(ev.Extra.Value("flow.tuples"))
 	vnet := ev.Source == vnetFlowSource.Name
 	kept, ok := ev.Fields.(*keptTuples)
 	if !ok {

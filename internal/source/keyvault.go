@@ -20,6 +20,7 @@ var keyVaultSource = Source{
 	Categories:  []string{"AuditEvent"},
 	Recognise:   func(c Candidate) bool { return containsFold(c.ResourceID, "/providers/microsoft.keyvault/") },
 	Parse:       parseKeyVault,
+	Extras:      11,
 }
 
 type keyVaultRecord struct {

@@ -17,6 +17,7 @@ var nsgFlowSource = Source{
 	Reference:   "https://learn.microsoft.com/azure/network-watcher/nsg-flow-logs-overview",
 	Categories:  []string{"NetworkSecurityGroupFlowEvent"},
 	Parse:       parseNSGFlow,
+	Extras:      4,
 }
 
 type nsgFlowRecord struct {

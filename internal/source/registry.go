@@ -114,6 +114,11 @@ type Source struct {
 	// Registry.Records hands it JSON Lines framed by their line ends only,
 	// and a record it parses is not checked again.
 	Parse func(raw []byte, ev *event.Event) error
+
+	// Extras is how many Extra values Parse sets at most: each event is
+	// allocated with room for them (event.NewEvent). More still work, at
+	// the cost of another allocation.
+	Extras int
 }
 
 // Candidate is what recognition reads: a record's top-level fields, taken
@@ -329,7 +334,8 @@ func (r *Registry) Parse(raw []byte) (ev *event.Event, status Status, err error)
 	if s == nil {
 		return nil, status, err
 	}
-	ev = &event.Event{Source: s.Name, Raw: bytes.Clone(raw)}
+	ev = event.NewEvent(s.Extras)
+	ev.Source, ev.Raw = s.Name, bytes.Clone(raw)
 	if err := safeParse(s, ev); err != nil {
 		if errors.Is(err, ErrMissingTime) && isLogAnalytics(raw) {
 			return nil, Malformed, ErrLogAnalytics

@@ -20,6 +20,7 @@ var storageAnalyticsSource = Source{
 	Reference:   "https://learn.microsoft.com/rest/api/storageservices/storage-analytics-log-format",
 	Line:        isStorageAnalyticsLine,
 	Parse:       parseStorageAnalytics,
+	Extras:      10,
 }
 
 // isStorageAnalyticsLine is the shape `^[12]\.0;\d{4}-`.

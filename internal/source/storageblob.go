@@ -17,6 +17,7 @@ var storageBlobSource = Source{
 	Categories:  []string{"StorageRead", "StorageWrite", "StorageDelete"},
 	Recognise:   func(c Candidate) bool { return isStorageServiceID(c.ResourceID) },
 	Parse:       parseStorageBlob,
+	Extras:      9,
 }
 
 // isStorageServiceID tells .../storageAccounts/<a>/blobServices/default (or
