@@ -223,7 +223,7 @@ func entityLen(s string) int {
 // status is an error class or code. Without a status, the HTTP code tells.
 func storageResult(status, httpStatus string) event.Result {
 	switch {
-	case strings.HasSuffix(strings.ToLower(status), "success"):
+	case len(status) >= 7 && strings.EqualFold(status[len(status)-7:], "success"):
 		return event.ResultSuccess
 	case status != "":
 		return event.ResultFailure
@@ -248,7 +248,8 @@ const (
 // as written. $logs says "authenticated" for both account keys and OAuth:
 // the 2.0 identity fields tell them apart (1.0 lines keep "authenticated").
 func storageAuthType(s string, oauth bool) string {
-	switch l := strings.ToLower(strings.TrimSpace(s)); l {
+	var buf [40]byte
+	switch l := lowerWord(&buf, strings.TrimSpace(s)); string(l) {
 	case "anonymous":
 		return storageAuthAnonymous
 	case "sas":
@@ -263,7 +264,7 @@ func storageAuthType(s string, oauth bool) string {
 		}
 		return storageAuthAccountKey
 	default:
-		return l
+		return strings.ToLower(strings.TrimSpace(s))
 	}
 }
 
