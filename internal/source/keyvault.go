@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"unicode/utf8"
 	"unsafe"
 
 	"github.com/azdetect/azdetect/internal/event"
@@ -179,8 +180,8 @@ func parseKeyVault(raw []byte, ev *event.Event) error {
 		"keyvault.object_name", keyVaultObjectName(p.ID.String()),
 		"keyvault.result_signature", r.ResultSignature.String(),
 		"keyvault.duration_ms", r.DurationMs.String(),
-		"keyvault.access_policy_match", strings.ToLower(p.IsAccessPolicyMatch.String()),
-		"keyvault.rbac_authorized", strings.ToLower(p.IsRbacAuthorized.String()),
+		"keyvault.access_policy_match", lowerBool(p.IsAccessPolicyMatch.String()),
+		"keyvault.rbac_authorized", lowerBool(p.IsRbacAuthorized.String()),
 		"keyvault.added_policy_object_id", added.ObjectID.String(),
 		"keyvault.added_policy_permissions", added.permissions(),
 		"keyvault.removed_policy_object_id", removed.ObjectID.String(),
@@ -236,12 +237,20 @@ func keyVaultActor(c *keyVaultClaims, caller, clientInfo text) event.Actor {
 // keyVaultObjectType: secret, key, certificate, storage (managed storage
 // accounts) or vault, from the operation's prefix, else from the object URI.
 func keyVaultObjectType(operation, id string) string {
-	op := strings.ToLower(operation)
+	// An ASCII operation (all of Azure's) is compared as written, ignoring
+	// case: no lower-cased copy per record.
+	op, ascii := operation, true
+	for i := 0; i < len(op); i++ {
+		ascii = ascii && op[i] < utf8.RuneSelf
+	}
+	if !ascii {
+		op = strings.ToLower(operation)
+	}
 	for _, k := range []struct{ prefix, kind string }{
 		{"secret", "secret"}, {"key", "key"}, {"certificate", "certificate"},
 		{"storage", "storage"}, {"vault", "vault"}, {"managedhsm", "vault"},
 	} {
-		if strings.HasPrefix(op, k.prefix) {
+		if len(op) >= len(k.prefix) && (ascii && strings.EqualFold(op[:len(k.prefix)], k.prefix) || !ascii && op[:len(k.prefix)] == k.prefix) {
 			return k.kind
 		}
 	}
@@ -260,6 +269,18 @@ func keyVaultObjectType(operation, id string) string {
 		}
 	}
 	return ""
+}
+
+// lowerBool is strings.ToLower(s), without a copy for true and false in
+// any case (Key Vault writes True and False).
+func lowerBool(s string) string {
+	switch {
+	case strings.EqualFold(s, "true") && len(s) == 4:
+		return "true"
+	case strings.EqualFold(s, "false") && len(s) == 5:
+		return "false"
+	}
+	return strings.ToLower(s)
 }
 
 // keyVaultObjectName is the object's name in its URI
