@@ -180,8 +180,8 @@ func parseKeyVault(raw []byte, ev *event.Event) error {
 		"keyvault.object_name", keyVaultObjectName(p.ID.String()),
 		"keyvault.result_signature", r.ResultSignature.String(),
 		"keyvault.duration_ms", r.DurationMs.String(),
-		"keyvault.access_policy_match", lowerBool(p.IsAccessPolicyMatch.String()),
-		"keyvault.rbac_authorized", lowerBool(p.IsRbacAuthorized.String()),
+		"keyvault.access_policy_match", lowerAs(p.IsAccessPolicyMatch.String(), "true", "false"),
+		"keyvault.rbac_authorized", lowerAs(p.IsRbacAuthorized.String(), "true", "false"),
 		"keyvault.added_policy_object_id", added.ObjectID.String(),
 		"keyvault.added_policy_permissions", added.permissions(),
 		"keyvault.removed_policy_object_id", removed.ObjectID.String(),
@@ -269,18 +269,6 @@ func keyVaultObjectType(operation, id string) string {
 		}
 	}
 	return ""
-}
-
-// lowerBool is strings.ToLower(s), without a copy for true and false in
-// any case (Key Vault writes True and False).
-func lowerBool(s string) string {
-	switch {
-	case strings.EqualFold(s, "true") && len(s) == 4:
-		return "true"
-	case strings.EqualFold(s, "false") && len(s) == 5:
-		return "false"
-	}
-	return strings.ToLower(s)
 }
 
 // keyVaultObjectName is the object's name in its URI

@@ -119,7 +119,7 @@ func parseStorageAnalytics(raw []byte, ev *event.Event) error {
 		// Only 2.0 lines tell an OAuth caller from an account key.
 		auth = storageAuthType(auth, a.UPN != "" || a.ObjectID != "" || a.AppID != "")
 	} else {
-		auth = strings.ToLower(auth) // authenticated: a key or OAuth
+		auth = lowerAs(auth, "authenticated", storageAuthAnonymous, storageAuthSAS) // authenticated: a key or OAuth
 	}
 	if auth == storageAuthAccountKey || auth == "authenticated" {
 		a.Name = f[saRequesterAccount]

@@ -2,7 +2,6 @@ package source
 
 import (
 	"reflect"
-	"strings"
 
 	"github.com/azdetect/azdetect/internal/event"
 )
@@ -97,7 +96,7 @@ func parseStorageBlob(raw []byte, ev *event.Event) error {
 		"storage.auth_type", storageAuthType(id.Type.String(), oauth),
 		"storage.token_hash", id.TokenHash.String(),
 		"storage.status", status,
-		"storage.service", strings.ToLower(p.ServiceType.String()),
+		"storage.service", lowerAs(p.ServiceType.String(), "blob", "file", "queue", "table"),
 		"storage.account", p.AccountName.String(),
 		"storage.object_key", p.ObjectKey.String(),
 		"storage.request_bytes", p.RequestBodySize.String(),
