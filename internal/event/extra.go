@@ -150,3 +150,59 @@ type (
 		kv [2 * 18]string
 	}
 )
+
+// Slab makes events as NewEvent does, several in one allocation: a run of
+// them per size, the runs growing from one to slabRun events. Nothing is
+// reused: an event lives as long as anything points to it, but keeps the
+// others of its run alive with it, so a Slab serves events that are
+// dropped together (the records of one input or block). The zero Slab is
+// ready; not safe for concurrent use.
+type Slab struct {
+	e0  []Event
+	e4  []eventWith4
+	e8  []eventWith8
+	e12 []eventWith12
+	e18 []eventWith18
+	n   [5]int // the length of each size's last run
+}
+
+// slabRun is the longest run of events a Slab allocates at once.
+const slabRun = 32
+
+// NewEvent returns an empty event with room for extra values (see the
+// package's NewEvent).
+func (s *Slab) NewEvent(extra int) *Event {
+	switch {
+	case extra <= 0:
+		return take(&s.e0, &s.n[0])
+	case extra <= 4:
+		b := take(&s.e4, &s.n[1])
+		b.ev.Extra.kv = b.kv[:0]
+		return &b.ev
+	case extra <= 8:
+		b := take(&s.e8, &s.n[2])
+		b.ev.Extra.kv = b.kv[:0]
+		return &b.ev
+	case extra <= 12:
+		b := take(&s.e12, &s.n[3])
+		b.ev.Extra.kv = b.kv[:0]
+		return &b.ev
+	case extra <= 18:
+		b := take(&s.e18, &s.n[4])
+		b.ev.Extra.kv = b.kv[:0]
+		return &b.ev
+	}
+	return NewEvent(extra)
+}
+
+// take returns the next element of run, allocating a new run (twice the
+// last one's length, at most slabRun) when it is used up.
+func take[T any](run *[]T, n *int) *T {
+	if len(*run) == 0 {
+		*n = min(max(2**n, 1), slabRun)
+		*run = make([]T, *n)
+	}
+	p := &(*run)[0]
+	*run = (*run)[1:]
+	return p
+}

@@ -62,3 +62,34 @@ func TestNewEventRoom(t *testing.T) {
 		}
 	}
 }
+
+// TestSlab: a Slab's events are distinct, each with its own room, and
+// come a run at a time: fewer allocations than events.
+func TestSlab(t *testing.T) {
+	var s Slab
+	seen := map[*Event]bool{}
+	var evs []*Event
+	for i := range 100 {
+		ev := s.NewEvent(i % 20)
+		if seen[ev] || ev.Extra.Len() != 0 || ev.Source != "" {
+			t.Fatalf("event %d reused or not empty", i)
+		}
+		seen[ev] = true
+		ev.Source = string(rune('a' + i%26))
+		ev.SetAll("n", ev.Source)
+		evs = append(evs, ev)
+	}
+	for i, ev := range evs {
+		if want := string(rune('a' + i%26)); ev.Source != want || ev.Extra.Value("n") != want || ev.Extra.Len() != 1 {
+			t.Errorf("event %d: %q %q", i, ev.Source, ev.Extra.Value("n"))
+		}
+	}
+	var s2 Slab
+	if n := testing.AllocsPerRun(1, func() {
+		for range 64 {
+			s2.NewEvent(10).SetAll("a", "1", "b", "2")
+		}
+	}); n > 8 {
+		t.Errorf("64 events: %.0f allocations", n)
+	}
+}
