@@ -547,18 +547,18 @@ func encodeEventSnapshot(ev *event.Event, withRaw bool) []byte {
 	type pair struct{ n, v string }
 	var pbuf [maxSnapshotExtra]pair
 	extra := pbuf[:0]
-	if len(ev.Extra) > 0 {
+	if ev.Extra.Len() > 0 {
 		var nbuf [maxSnapshotExtra]string
 		names := nbuf[:0]
-		if len(ev.Extra) > maxSnapshotExtra {
-			names = make([]string, 0, len(ev.Extra))
+		if ev.Extra.Len() > maxSnapshotExtra {
+			names = make([]string, 0, ev.Extra.Len())
 		}
-		for n := range ev.Extra {
+		for n := range ev.Extra.All() {
 			names = append(names, n)
 		}
 		slices.Sort(names)
 		for _, n := range names[:min(len(names), maxSnapshotExtra)] {
-			extra = append(extra, pair{Bounded(n), Bounded(ev.Extra[n])})
+			extra = append(extra, pair{Bounded(n), Bounded(ev.Extra.Value(n))})
 		}
 		slices.SortStableFunc(extra, func(a, b pair) int { return strings.Compare(a.n, b.n) })
 		kept := extra[:0]

@@ -40,7 +40,7 @@ func codecCases() (thr []thresholdData, term []termData, seq []seqData, trv []tr
 	term = []termData{{}, {Last: t0, Key: "r1", IsNew: true}, {Key: huge}}
 	snap := snapshotOf(&event.Event{Source: "activitylogs", Time: t0, Operation: huge, Actor: event.Actor{UPN: "u@x", IP: "203.0.113.9"},
 		Geo:   event.Geo{City: "Paris", Country: "FR"},
-		Extra: map[string]string{"b": "2", "a": huge}, Raw: []byte(`{"id":"x","properties":{"n":1}}`)}, true)
+		Extra: event.ExtraOf(map[string]string{"b": "2", "a": huge}), Raw: []byte(`{"id":"x","properties":{"n":1}}`)}, true)
 	seq = []seqData{
 		{Steps: map[int]seqStep{}},
 		{Steps: map[int]seqStep{0: {Key: "e1", T: t0, Snap: encodeSnapshot(&snap), Keys: []string{"e1", "e2"}, N: 2},
@@ -100,8 +100,8 @@ func TestStateCodecRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	ev := snap.event()
-	if ev.Source != "activitylogs" || ev.Actor.IP != "203.0.113.9" || ev.Geo.City != "Paris" || ev.Extra["b"] != "2" ||
-		len(ev.Extra["a"]) != MaxKeptValue || string(ev.Raw) != `{"id":"x","properties":{"n":1}}` {
+	if ev.Source != "activitylogs" || ev.Actor.IP != "203.0.113.9" || ev.Geo.City != "Paris" || ev.Extra.Value("b") != "2" ||
+		len(ev.Extra.Value("a")) != MaxKeptValue || string(ev.Raw) != `{"id":"x","properties":{"n":1}}` {
 		t.Errorf("snapshot event %+v", ev)
 	}
 }
@@ -296,15 +296,15 @@ func snapshotOf(ev *event.Event, withRaw bool) snapshot {
 		Target: Bounded(ev.Target), ResourceID: Bounded(ev.Resource.ID),
 		Geo: event.Geo{Region: Bounded(ev.Geo.Region), Country: Bounded(ev.Geo.Country), City: Bounded(ev.Geo.City)},
 	}
-	if len(ev.Extra) > 0 {
-		names := make([]string, 0, len(ev.Extra))
-		for n := range ev.Extra {
+	if ev.Extra.Len() > 0 {
+		names := make([]string, 0, ev.Extra.Len())
+		for n := range ev.Extra.All() {
 			names = append(names, n)
 		}
 		slices.Sort(names)
 		s.Extra = make(map[string]string, min(len(names), maxSnapshotExtra))
 		for _, n := range names[:min(len(names), maxSnapshotExtra)] {
-			s.Extra[Bounded(n)] = Bounded(ev.Extra[n])
+			s.Extra[Bounded(n)] = Bounded(ev.Extra.Value(n))
 		}
 	}
 	if withRaw && len(ev.Raw) <= maxSnapshotRaw && json.Valid(ev.Raw) {
@@ -329,9 +329,9 @@ func TestEventSnapshot(t *testing.T) {
 		{},
 		{Source: "activitylogs", Time: t0, Operation: long, Result: event.ResultSuccess, Actor: event.Actor{UPN: "u@x", IP: "203.0.113.9", UserAgent: long},
 			Geo: event.Geo{City: "Paris", Country: "FR", Region: "westeurope"}, Resource: event.ParseResourceID("/subscriptions/s/resourceGroups/g"),
-			Raw: []byte(`{"id":"x"}`), Extra: map[string]string{"b": "2", "a": long}},
-		{Time: t0, Extra: many, Raw: []byte(`{"broken":`)},
-		{Time: t0, Extra: alike, Raw: []byte(`{"big":"` + strings.Repeat("x", maxSnapshotRaw) + `"}`)},
+			Raw: []byte(`{"id":"x"}`), Extra: event.ExtraOf(map[string]string{"b": "2", "a": long})},
+		{Time: t0, Extra: event.ExtraOf(many), Raw: []byte(`{"broken":`)},
+		{Time: t0, Extra: event.ExtraOf(alike), Raw: []byte(`{"big":"` + strings.Repeat("x", maxSnapshotRaw) + `"}`)},
 	}
 	for i, ev := range evs {
 		for _, withRaw := range []bool{true, false} {

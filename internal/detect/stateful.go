@@ -567,7 +567,7 @@ func (s snapshot) event() *event.Event {
 		Result: event.Result(s.Result), ResultCode: s.ResultCode, Severity: s.Severity,
 		CorrelationID: s.CorrelationID, TenantID: s.TenantID, RecordID: s.RecordID,
 		Actor: s.Actor, Target: s.Target, Resource: event.ParseResourceID(s.ResourceID), Geo: s.Geo,
-		Extra: s.Extra, Raw: []byte(s.Raw),
+		Extra: event.ExtraOf(s.Extra), Raw: []byte(s.Raw),
 	}
 	return ev
 }

@@ -99,7 +99,7 @@ type Event struct {
 
 	// Extra holds source-specific normalised values a source wants rules to
 	// read by a stable name (for example "signin.authentication_requirement").
-	Extra map[string]string
+	Extra Extra
 
 	// Pos is where the record came from in its writer's stream: stateful
 	// rules count it once by it (see Position). Set by the pipeline; not
@@ -149,21 +149,17 @@ func (e *Event) Record() []byte {
 }
 
 // Set stores a source-specific normalised value readable by Get(name).
+// An empty value is not stored.
 func (e *Event) Set(name, value string) {
 	if value == "" {
 		return
 	}
-	if e.Extra == nil {
-		e.Extra = make(map[string]string, 4)
-	}
-	e.Extra[name] = value
+	e.Extra.set(name, value)
 }
 
-// SetAll stores name/value pairs (kv alternates them) as Set does, making
-// the map once, sized for the values that are not empty: a source's
-// values come together, and a map grown value by value is reallocated
-// several times per record (one of eight values or fewer is two
-// allocations; more take four).
+// SetAll stores name/value pairs (kv alternates them) as Set does: a
+// source's values come together, and room for the ones not empty is made
+// once (none when the event was made with room for them: NewEvent).
 func (e *Event) SetAll(kv ...string) {
 	n := 0
 	for i := 1; i < len(kv); i += 2 {
@@ -174,12 +170,12 @@ func (e *Event) SetAll(kv ...string) {
 	if n == 0 {
 		return
 	}
-	if e.Extra == nil {
-		e.Extra = make(map[string]string, n)
+	if x := &e.Extra; cap(x.kv)-len(x.kv) < 2*n {
+		x.kv = append(make([]string, 0, len(x.kv)+2*n), x.kv...)
 	}
 	for i := 0; i+1 < len(kv); i += 2 {
 		if kv[i+1] != "" {
-			e.Extra[kv[i]] = kv[i+1]
+			e.Extra.set(kv[i], kv[i+1])
 		}
 	}
 }
@@ -285,7 +281,7 @@ func (e *Event) Normalised(name string) (string, bool) {
 			return v, true
 		}
 	}
-	if v, ok := e.Extra[name]; ok {
+	if v, ok := e.Extra.Lookup(name); ok {
 		return v, true
 	}
 	return "", false

@@ -35,7 +35,8 @@ func ParseResourceID(id string) Resource {
 		return seg, true
 	}
 	var typ, name string
-	var types []string // past the first type
+	var tbuf [4]string
+	types := tbuf[:0] // past the first type
 	ntypes := 0
 	if rest == "" {
 		return r
@@ -88,7 +89,19 @@ func ParseResourceID(id string) Resource {
 	}
 done:
 	if len(types) > 0 {
-		r.Type = typ + "/" + strings.Join(types, "/")
+		// A child type, built in one allocation.
+		n := len(typ)
+		for _, t := range types {
+			n += 1 + len(t)
+		}
+		var b strings.Builder
+		b.Grow(n)
+		b.WriteString(typ)
+		for _, t := range types {
+			b.WriteByte('/')
+			b.WriteString(t)
+		}
+		r.Type = b.String()
 	} else {
 		r.Type = typ
 	}

@@ -30,3 +30,21 @@ func TestParseResourceID(t *testing.T) {
 		})
 	}
 }
+
+// TestParseResourceIDAllocs: a type is a substring of the id; a child type
+// (several segments joined) is the one allocation, and one more past five
+// child segments.
+func TestParseResourceIDAllocs(t *testing.T) {
+	for id, want := range map[string]float64{
+		"/subscriptions/6f2c/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/kv":                                      0,
+		"/subscriptions/6f2c/resourceGroups/rg/providers/Microsoft.Network/networkSecurityGroups/nsg1/securityRules/rdp":    1,
+		"/subscriptions/6f2c/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm/extensions/e/a/b/c/d/e/f/g/h": 2,
+	} {
+		if got := testing.AllocsPerRun(50, func() { _ = ParseResourceID(id) }); got > want {
+			t.Errorf("%s: %.0f allocations, want %.0f", id, got, want)
+		}
+	}
+	if got := ParseResourceID("/subscriptions/s/resourceGroups/rg/providers/P/a/1/b/2/c/3/d/4/e/5/f/6").Type; got != "a/b/c/d/e/f" {
+		t.Errorf("type %q", got)
+	}
+}

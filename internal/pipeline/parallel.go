@@ -113,10 +113,19 @@ type producer struct {
 	events []*event.Event
 	bytes  int // of cur's records
 	fatal  error
+
+	// The flow record expandFlow is expanding, and what its callback
+	// (made once: a closure per record was two allocations) needs.
+	flow     *event.Event
+	flowRec  source.Record
+	flowSub  int
+	emitting bool
+	tupleFn  func(*event.Event) error
 }
 
 func newProducer(ctx context.Context, p *Pipeline, emit func(*produced) error, limit int) *producer {
 	pr := &producer{p: p, ctx: ctx, emit: emit, limit: limit}
+	pr.tupleFn = pr.tuple
 	pr.cur = pr.newProduced()
 	pr.cur.restart = true
 	return pr
@@ -195,9 +204,12 @@ const reasonUnrecognised = "unrecognised: no source claims this record"
 // panic while expanding them dead-letters the record (the tuples before it
 // stand).
 func (pr *producer) expandFlow(ev *event.Event, rec source.Record) (err error) {
-	emitting := false
+	pr.flow, pr.flowRec, pr.flowSub, pr.emitting = ev, rec, 0, false
 	defer func() {
-		if p := recover(); p != nil {
+		p := recover()
+		emitting := pr.emitting
+		pr.flow, pr.flowRec, pr.emitting = nil, source.Record{}, false
+		if p != nil {
 			if emitting {
 				panic(p) // not the expansion's: the batch's consumer
 			}
@@ -207,17 +219,20 @@ func (pr *producer) expandFlow(ev *event.Event, rec source.Record) (err error) {
 			err = nil
 		}
 	}()
-	sub := 0
-	return pr.p.opts.Registry.ExpandFlow(ev, func(t *event.Event) error {
-		sub++
-		pr.cur.items = append(pr.cur.items, item{kind: itemTuple, index: rec.Index, sub: sub, offset: rec.Offset,
-			length: rec.Length, ev: t, raw: ev.Raw})
-		pr.events = append(pr.events, t)
-		emitting = true
-		err := pr.full()
-		emitting = false
-		return err
-	})
+	return pr.p.opts.Registry.ExpandFlow(ev, pr.tupleFn)
+}
+
+// tuple is expandFlow's callback: it adds the tuple event t of pr.flow.
+func (pr *producer) tuple(t *event.Event) error {
+	rec := &pr.flowRec
+	pr.flowSub++
+	pr.cur.items = append(pr.cur.items, item{kind: itemTuple, index: rec.Index, sub: pr.flowSub, offset: rec.Offset,
+		length: rec.Length, ev: t, raw: pr.flow.Raw})
+	pr.events = append(pr.events, t)
+	pr.emitting = true
+	err := pr.full()
+	pr.emitting = false
+	return err
 }
 
 // full hands the batch on when it holds enough events.

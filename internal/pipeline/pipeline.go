@@ -259,6 +259,7 @@ type run struct {
 	refs       []recordRef    // per event of batch: the record it came from
 	verdicts   *detect.Verdicts
 	batchBytes int
+	lastChunk  int // events of the chunk flushed last
 	// The verdicts of the events added from the produced batch being
 	// taken: [vFrom, vTo) of vsrc are not in verdicts yet.
 	vsrc       *detect.Verdicts
@@ -417,6 +418,11 @@ func (r *run) takeVerdicts() {
 
 // add puts an event in the chunk, evaluating the chunk when it is full.
 func (r *run) add(ev *event.Event, ref recordRef) error {
+	if r.batch == nil && r.lastChunk > 0 {
+		// A chunk is as long as the one before (full, but for the last):
+		// made at that size, not grown to it again.
+		r.batch, r.refs = make([]*event.Event, 0, r.lastChunk), make([]recordRef, 0, r.lastChunk)
+	}
 	r.batch = append(r.batch, ev)
 	r.refs = append(r.refs, ref)
 	r.vTo++
@@ -439,6 +445,7 @@ func (r *run) flush() error {
 	}
 	r.takeVerdicts()
 	w := work{dead: r.dead, events: r.batch, refs: r.refs, verdicts: r.verdicts}
+	r.lastChunk = len(r.batch)
 	r.batch, r.refs, r.batchBytes, r.verdicts = nil, nil, 0, nil
 	r.dead, r.deadBytes = nil, 0
 	return r.send(w)

@@ -20,7 +20,8 @@ var activitySource = Source{
 		// Written by the retired log profiles, still in old archives.
 		"Write", "Delete", "Action",
 	},
-	Parse: parseActivity,
+	Parse:  parseActivity,
+	Extras: 9,
 }
 
 type activityRecord struct {
@@ -175,7 +176,7 @@ func parseActivity(raw []byte, ev *event.Event) error {
 		if ce := p.CompromisedEntity.String(); ce != "" {
 			ev.Target = ce
 		}
-		ev.Set("defender.severity", strings.ToLower(first(p.SeverityUpper, p.SeverityLower)))
+		ev.Set("defender.severity", lowerAs(first(p.SeverityUpper, p.SeverityLower), "high", "medium", "low", "informational"))
 		ev.Set("defender.alert_name", first(p.AlertDisplayName, p.EventName))
 		ev.Set("defender.compromised_entity", p.CompromisedEntity.String())
 	}
@@ -185,7 +186,7 @@ func parseActivity(raw []byte, ev *event.Event) error {
 // isDefenderAlert tells a Defender for Cloud alert among Security records.
 func isDefenderAlert(category, operation string) bool {
 	return strings.EqualFold(category, "Security") &&
-		strings.HasPrefix(strings.ToLower(operation), "microsoft.security/")
+		hasPrefixFold(operation, "microsoft.security/")
 }
 
 // activityResult maps resultType, the vocabularies of every category

@@ -18,7 +18,8 @@ var auditSource = Source{
 	Recognise: func(c Candidate) bool {
 		return containsFold(c.ResourceID, "/providers/microsoft.aadiam")
 	},
-	Parse: parseAudit,
+	Parse:  parseAudit,
+	Extras: 5,
 }
 
 type auditRecord struct {

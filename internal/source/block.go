@@ -136,7 +136,7 @@ func (r *Registry) ParseRecord(rec Record) (*event.Event, Status, error) {
 	if rec.Err != nil {
 		return nil, Malformed, rec.Err
 	}
-	return r.parseSafe(rec.Bytes)
+	return r.parseSafe(rec.Bytes, nil)
 }
 
 func (r *Registry) frameFrom(rd io.Reader, off int64, fn func(rec Record, ev *event.Event, status Status, err error) error) (int64, error) {

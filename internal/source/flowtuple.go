@@ -221,7 +221,7 @@ func (r *Registry) ExpandFlow(ev *event.Event, fn func(*event.Event) error) erro
 		nets = defaultNetworks()
 	}
 	x := tupleExpansion{rec: ev, nets: nets}
-	x.left, _ = strconv.Atoi(ev.Extra["flow.tuples"])
+	x.left, _ = strconv.Atoi(ev.Extra.Value("flow.tuples"))
 	vnet := ev.Source == vnetFlowSource.Name
 	kept, ok := ev.Fields.(*keptTuples)
 	if !ok {
@@ -269,6 +269,18 @@ type tupleValues struct {
 	vnet, outbound, allowed                  bool
 	state                                    byte  // 0 in NSG version 1
 	srcClass, dstClass                       uint8 // in classNames
+}
+
+// setFrom sets v, zero, to p's values, field by field (see
+// tupleExpansion.event).
+func (v *tupleValues) setFrom(p *tupleValues) {
+	v.srcIP, v.dstIP, v.srcPort, v.dstPort, v.protocol = p.srcIP, p.dstIP, p.srcPort, p.dstPort, p.protocol
+	if p.packetsOut != "" || p.bytesOut != "" || p.packetsIn != "" || p.bytesIn != "" {
+		v.packetsOut, v.bytesOut, v.packetsIn, v.bytesIn = p.packetsOut, p.bytesOut, p.packetsIn, p.bytesIn
+	}
+	v.rule, v.aclID, v.mac = p.rule, p.aclID, p.mac
+	v.vnet, v.outbound, v.allowed, v.state = p.vnet, p.outbound, p.allowed, p.state
+	v.srcClass, v.dstClass = p.srcClass, p.dstClass
 }
 
 func (p *parsedTuple) set(t *event.FlowTuple, vnet bool) {
@@ -632,21 +644,29 @@ func writtenUint(n uint64, written []byte) string {
 func (x *tupleExpansion) event(p *parsedTuple) *event.Event {
 	rec := x.rec
 	te := x.next()
-	te.tupleValues = p.tupleValues
+	// te is zeroed (a new slab's): its fields are set one by one, not
+	// copied as whole structs, which while the collector marks costs a
+	// barrier over every pointer of the struct (an Event has dozens).
+	te.tupleValues.setFrom(&p.tupleValues)
 	te.srcClass, te.dstClass = x.nets.class(p.src), x.nets.class(p.dst)
 	te.recordTime = rec.Time
 	ev := &te.ev
-	*ev = event.Event{
-		Source:    FlowTupleSource,
-		Category:  rec.Category,
-		Time:      p.time,
-		Operation: "FlowTuple",
-		Result:    event.ResultFailure,
-		Resource:  rec.Resource,
-		Geo:       rec.Geo,
-		TenantID:  rec.TenantID,
-		Fields:    te,
-	}
+	ev.Source = FlowTupleSource
+	ev.Category = rec.Category
+	ev.Time = p.time
+	ev.Operation = "FlowTuple"
+	ev.Result = event.ResultFailure
+	ev.Resource.ID = rec.Resource.ID
+	ev.Resource.Subscription = rec.Resource.Subscription
+	ev.Resource.Group = rec.Resource.Group
+	ev.Resource.Provider = rec.Resource.Provider
+	ev.Resource.Type = rec.Resource.Type
+	ev.Resource.Name = rec.Resource.Name
+	ev.Geo.Region = rec.Geo.Region
+	ev.Geo.Country = rec.Geo.Country
+	ev.Geo.City = rec.Geo.City
+	ev.TenantID = rec.TenantID
+	ev.Fields = te
 	if ev.Time.IsZero() || ev.Time.Unix() <= 0 {
 		ev.Time = rec.Time
 	}

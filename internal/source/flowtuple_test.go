@@ -91,6 +91,28 @@ func TestExpandFlow(t *testing.T) {
 		in.Result != event.ResultSuccess || in.Resource.Subscription == "" || in.RecordID == "" || in.RecordID == out.RecordID {
 		t.Errorf("inbound event %+v", in)
 	}
+	// The record's parts are set field by field (tupleExpansion.event):
+	// none is left out.
+	for _, e := range evs {
+		if e.Resource != ev.Resource || e.Geo != ev.Geo || e.TenantID != ev.TenantID || e.Category != ev.Category {
+			t.Errorf("tuple event's record parts %+v %+v, record's %+v %+v", e.Resource, e.Geo, ev.Resource, ev.Geo)
+		}
+	}
+	var walk []parsedTuple
+	_ = event.FlowTuples(ev, func(ft event.FlowTuple) bool {
+		var p parsedTuple
+		p.set(&ft, false)
+		walk = append(walk, p)
+		return true
+	})
+	for i, e := range evs {
+		te := e.Fields.(*tupleEvent)
+		want := walk[i].tupleValues
+		want.srcClass, want.dstClass = te.srcClass, te.dstClass
+		if te.tupleValues != want {
+			t.Errorf("tuple %d values %+v, want %+v", i, te.tupleValues, want)
+		}
+	}
 	if got, _ := out.Normalised("flow.bytes_sent"); got != "781238400" {
 		t.Errorf("outbound bytes_sent = %q, want the source->destination bytes", got)
 	}

@@ -49,3 +49,26 @@ func containsFold(s, sub string) bool {
 	}
 	return false
 }
+
+// lowerAs returns strings.ToLower(s): without a copy when s is one of
+// words (lower-case ASCII) in any case, as most values of a small
+// vocabulary are.
+func lowerAs(s string, words ...string) string {
+	for _, w := range words {
+		if len(s) == len(w) && strings.EqualFold(s, w) {
+			return w
+		}
+	}
+	return strings.ToLower(s)
+}
+
+// hasPrefixFold is strings.HasPrefix(strings.ToLower(s), prefix) for a
+// lower-case ASCII prefix, without the copy when s is ASCII.
+func hasPrefixFold(s, prefix string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return strings.HasPrefix(strings.ToLower(s), prefix)
+		}
+	}
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
+}

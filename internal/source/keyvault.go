@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"unicode/utf8"
 	"unsafe"
 
 	"github.com/azdetect/azdetect/internal/event"
@@ -20,6 +21,7 @@ var keyVaultSource = Source{
 	Categories:  []string{"AuditEvent"},
 	Recognise:   func(c Candidate) bool { return containsFold(c.ResourceID, "/providers/microsoft.keyvault/") },
 	Parse:       parseKeyVault,
+	Extras:      11,
 }
 
 type keyVaultRecord struct {
@@ -178,8 +180,8 @@ func parseKeyVault(raw []byte, ev *event.Event) error {
 		"keyvault.object_name", keyVaultObjectName(p.ID.String()),
 		"keyvault.result_signature", r.ResultSignature.String(),
 		"keyvault.duration_ms", r.DurationMs.String(),
-		"keyvault.access_policy_match", strings.ToLower(p.IsAccessPolicyMatch.String()),
-		"keyvault.rbac_authorized", strings.ToLower(p.IsRbacAuthorized.String()),
+		"keyvault.access_policy_match", lowerAs(p.IsAccessPolicyMatch.String(), "true", "false"),
+		"keyvault.rbac_authorized", lowerAs(p.IsRbacAuthorized.String(), "true", "false"),
 		"keyvault.added_policy_object_id", added.ObjectID.String(),
 		"keyvault.added_policy_permissions", added.permissions(),
 		"keyvault.removed_policy_object_id", removed.ObjectID.String(),
@@ -235,12 +237,20 @@ func keyVaultActor(c *keyVaultClaims, caller, clientInfo text) event.Actor {
 // keyVaultObjectType: secret, key, certificate, storage (managed storage
 // accounts) or vault, from the operation's prefix, else from the object URI.
 func keyVaultObjectType(operation, id string) string {
-	op := strings.ToLower(operation)
+	// An ASCII operation (all of Azure's) is compared as written, ignoring
+	// case: no lower-cased copy per record.
+	op, ascii := operation, true
+	for i := 0; i < len(op); i++ {
+		ascii = ascii && op[i] < utf8.RuneSelf
+	}
+	if !ascii {
+		op = strings.ToLower(operation)
+	}
 	for _, k := range []struct{ prefix, kind string }{
 		{"secret", "secret"}, {"key", "key"}, {"certificate", "certificate"},
 		{"storage", "storage"}, {"vault", "vault"}, {"managedhsm", "vault"},
 	} {
-		if strings.HasPrefix(op, k.prefix) {
+		if len(op) >= len(k.prefix) && (ascii && strings.EqualFold(op[:len(k.prefix)], k.prefix) || !ascii && op[:len(k.prefix)] == k.prefix) {
 			return k.kind
 		}
 	}

@@ -17,6 +17,7 @@ var nsgFlowSource = Source{
 	Reference:   "https://learn.microsoft.com/azure/network-watcher/nsg-flow-logs-overview",
 	Categories:  []string{"NetworkSecurityGroupFlowEvent"},
 	Parse:       parseNSGFlow,
+	Extras:      4,
 }
 
 type nsgFlowRecord struct {
@@ -63,17 +64,25 @@ func fillFlow(ev *event.Event, id, mac string, vnet bool, extra ...string) error
 		mac = k.firstMAC
 	}
 	k.hand(ev)
-	// The record's values in one map, made once.
-	var kv [10]string
-	n := copy(kv[:], extra)
-	n += copy(kv[n:], []string{"flow.mac", mac, "flow.tuples", strconv.Itoa(k.tuples), "flow.denied", strconv.Itoa(k.denied)})
-	ev.SetAll(kv[:n]...)
+	// The counts and the dedupe id are written in one allocation (the
+	// fraction of the time is written whole, then trimmed).
+	const stamp = "2006-01-02T15:04:05.9999999Z"
+	b := make([]byte, 0, 2*20+len(id)+len(mac)+len(stamp)+4)
+	b = strconv.AppendInt(b, int64(k.tuples), 10)
+	nt := len(b)
+	b = strconv.AppendInt(b, int64(k.denied), 10)
+	nd := len(b)
 	if id != "" {
-		const stamp = "2006-01-02T15:04:05.9999999Z"
-		b := make([]byte, 0, len(id)+len(mac)+len(stamp)+4) // the fraction is written whole, then trimmed
 		b = append(append(append(append(b, id...), '/'), mac...), '/')
 		b = ev.Time.AppendFormat(b, stamp)
-		ev.RecordID = unsafe.String(unsafe.SliceData(b), len(b))
+	}
+	all := unsafe.String(unsafe.SliceData(b), len(b))
+	var kv [10]string
+	n := copy(kv[:], extra)
+	n += copy(kv[n:], []string{"flow.mac", mac, "flow.tuples", all[:nt], "flow.denied", all[nt:nd]})
+	ev.SetAll(kv[:n]...)
+	if id != "" {
+		ev.RecordID = all[nd:]
 	}
 	return nil
 }

@@ -36,7 +36,7 @@ func TestNSGFlowParseBoundedAllocs(t *testing.T) {
 			if status != Parsed {
 				t.Fatalf("%v: %v", status, err)
 			}
-			if ev.Extra["flow.tuples"] == "" {
+			if ev.Extra.Value("flow.tuples") == "" {
 				t.Fatal("no tuple count")
 			}
 		})
@@ -46,7 +46,7 @@ func TestNSGFlowParseBoundedAllocs(t *testing.T) {
 		t.Errorf("parsing 5,000 tuples took %.0f allocations, 10 tuples %.0f", large, small)
 	}
 	ev, _, _ := reg.Parse(nsgRecord(5000))
-	if ev.Extra["flow.tuples"] != "5000" || ev.Extra["flow.denied"] != "1667" {
+	if ev.Extra.Value("flow.tuples") != "5000" || ev.Extra.Value("flow.denied") != "1667" {
 		t.Errorf("counts %v", ev.Extra)
 	}
 }

@@ -114,6 +114,11 @@ type Source struct {
 	// Registry.Records hands it JSON Lines framed by their line ends only,
 	// and a record it parses is not checked again.
 	Parse func(raw []byte, ev *event.Event) error
+
+	// Extras is how many Extra values Parse sets at most: each event is
+	// allocated with room for them (event.NewEvent). More still work, at
+	// the cost of another allocation.
+	Extras int
 }
 
 // Candidate is what recognition reads: a record's top-level fields, taken
@@ -325,11 +330,21 @@ func (r *Registry) recognise(raw []byte) (s *Source, status Status, err error) {
 // shape, but another schema, kept for the dead-letter sink rather than
 // counted as an unknown category).
 func (r *Registry) Parse(raw []byte) (ev *event.Event, status Status, err error) {
+	return r.parse(raw, nil)
+}
+
+// parse is Parse, making the event from slab when there is one.
+func (r *Registry) parse(raw []byte, slab *event.Slab) (ev *event.Event, status Status, err error) {
 	s, status, err := r.recognise(raw)
 	if s == nil {
 		return nil, status, err
 	}
-	ev = &event.Event{Source: s.Name, Raw: bytes.Clone(raw)}
+	if slab != nil {
+		ev = slab.NewEvent(s.Extras)
+	} else {
+		ev = event.NewEvent(s.Extras)
+	}
+	ev.Source, ev.Raw = s.Name, bytes.Clone(raw)
 	if err := safeParse(s, ev); err != nil {
 		if errors.Is(err, ErrMissingTime) && isLogAnalytics(raw) {
 			return nil, Malformed, ErrLogAnalytics
@@ -354,11 +369,14 @@ func (r *Registry) Records(body io.Reader, fn func(rec Record, ev *event.Event, 
 
 // parsing is the record callback of Records: parse each framed record.
 func (r *Registry) parsing(fn func(rec Record, ev *event.Event, status Status, err error) error) func(Record) error {
+	// The events of one framing are made together: the pipeline drops
+	// them together, with the chunks they are evaluated in.
+	slab := new(event.Slab)
 	return func(rec Record) error {
 		if rec.Err != nil {
 			return fn(rec, nil, Malformed, rec.Err)
 		}
-		ev, status, err := r.parseSafe(rec.Bytes)
+		ev, status, err := r.parseSafe(rec.Bytes, slab)
 		// A line no parser took may be an envelope whose "records"
 		// member is not the first (one it took has a time, which an
 		// envelope has not): the framing decides, as for a line that
@@ -373,13 +391,13 @@ func (r *Registry) parsing(fn func(rec Record, ev *event.Event, status Status, e
 
 // parseSafe is Parse with a panic (in recognition, say) turned into a
 // malformed record: one record must not take the batch down.
-func (r *Registry) parseSafe(b []byte) (ev *event.Event, status Status, err error) {
+func (r *Registry) parseSafe(b []byte, slab *event.Slab) (ev *event.Event, status Status, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			ev, status, err = nil, Malformed, fmt.Errorf("%w: %v", ErrParserPanic, p)
 		}
 	}()
-	return r.Parse(b)
+	return r.parse(b, slab)
 }
 
 // strictJSON reports whether raw, a record Parse did not parse (err), is

@@ -532,8 +532,14 @@ func BenchmarkParse(b *testing.B) {
 }
 
 // TestExtraKeysDocumented checks that every Extra key the goldens show is
-// listed in the package documentation, where rule writers look.
+// listed in the package documentation, where rule writers look, and that
+// no event has more Extra values than its source declares (Source.Extras:
+// the room each event is allocated with).
 func TestExtraKeysDocumented(t *testing.T) {
+	declared := map[string]int{}
+	for _, s := range sources() {
+		declared[s.Name] = s.Extras
+	}
 	doc, err := os.ReadFile("registry.go")
 	if err != nil {
 		t.Fatal(err)
@@ -554,10 +560,13 @@ func TestExtraKeysDocumented(t *testing.T) {
 			if ev == nil {
 				return nil
 			}
-			for k := range ev.Extra {
+			for k := range ev.Extra.All() {
 				if !bytes.Contains(doc, []byte(k)) {
 					t.Errorf("Extra key %q (%s) is not in the package doc", k, file)
 				}
+			}
+			if n := ev.Extra.Len(); n > declared[ev.Source] {
+				t.Errorf("%s (%s): %d Extra values, the source declares %d", ev.Source, file, n, declared[ev.Source])
 			}
 			return nil
 		})

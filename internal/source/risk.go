@@ -15,6 +15,7 @@ var riskSource = Source{
 	Reference:   "https://learn.microsoft.com/entra/id-protection/concept-identity-protection-risks",
 	Categories:  []string{catRiskyUsers, "UserRiskEvents", catRiskyServicePrincipals, catServicePrincipalRiskEvents},
 	Parse:       parseRisk,
+	Extras:      7,
 }
 
 const (

@@ -16,7 +16,8 @@ var signInSource = Source{
 		catSignIn, "NonInteractiveUserSignInLogs", catServicePrincipalSignIn,
 		catManagedIdentitySignIn, catMicrosoftServicePrincipalSignIn, "ADFSSignInLogs",
 	},
-	Parse: parseSignIn,
+	Parse:  parseSignIn,
+	Extras: 17,
 }
 
 const (

@@ -20,6 +20,7 @@ var storageAnalyticsSource = Source{
 	Reference:   "https://learn.microsoft.com/rest/api/storageservices/storage-analytics-log-format",
 	Line:        isStorageAnalyticsLine,
 	Parse:       parseStorageAnalytics,
+	Extras:      10,
 }
 
 // isStorageAnalyticsLine is the shape `^[12]\.0;\d{4}-`.
@@ -118,7 +119,7 @@ func parseStorageAnalytics(raw []byte, ev *event.Event) error {
 		// Only 2.0 lines tell an OAuth caller from an account key.
 		auth = storageAuthType(auth, a.UPN != "" || a.ObjectID != "" || a.AppID != "")
 	} else {
-		auth = strings.ToLower(auth) // authenticated: a key or OAuth
+		auth = lowerAs(auth, "authenticated", storageAuthAnonymous, storageAuthSAS) // authenticated: a key or OAuth
 	}
 	if auth == storageAuthAccountKey || auth == "authenticated" {
 		a.Name = f[saRequesterAccount]
@@ -222,7 +223,7 @@ func entityLen(s string) int {
 // status is an error class or code. Without a status, the HTTP code tells.
 func storageResult(status, httpStatus string) event.Result {
 	switch {
-	case strings.HasSuffix(strings.ToLower(status), "success"):
+	case len(status) >= 7 && strings.EqualFold(status[len(status)-7:], "success"):
 		return event.ResultSuccess
 	case status != "":
 		return event.ResultFailure
@@ -247,7 +248,8 @@ const (
 // as written. $logs says "authenticated" for both account keys and OAuth:
 // the 2.0 identity fields tell them apart (1.0 lines keep "authenticated").
 func storageAuthType(s string, oauth bool) string {
-	switch l := strings.ToLower(strings.TrimSpace(s)); l {
+	var buf [40]byte
+	switch l := lowerWord(&buf, strings.TrimSpace(s)); string(l) {
 	case "anonymous":
 		return storageAuthAnonymous
 	case "sas":
@@ -262,7 +264,7 @@ func storageAuthType(s string, oauth bool) string {
 		}
 		return storageAuthAccountKey
 	default:
-		return l
+		return strings.ToLower(strings.TrimSpace(s))
 	}
 }
 

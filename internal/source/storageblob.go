@@ -2,7 +2,6 @@ package source
 
 import (
 	"reflect"
-	"strings"
 
 	"github.com/azdetect/azdetect/internal/event"
 )
@@ -17,6 +16,7 @@ var storageBlobSource = Source{
 	Categories:  []string{"StorageRead", "StorageWrite", "StorageDelete"},
 	Recognise:   func(c Candidate) bool { return isStorageServiceID(c.ResourceID) },
 	Parse:       parseStorageBlob,
+	Extras:      9,
 }
 
 // isStorageServiceID tells .../storageAccounts/<a>/blobServices/default (or
@@ -96,7 +96,7 @@ func parseStorageBlob(raw []byte, ev *event.Event) error {
 		"storage.auth_type", storageAuthType(id.Type.String(), oauth),
 		"storage.token_hash", id.TokenHash.String(),
 		"storage.status", status,
-		"storage.service", strings.ToLower(p.ServiceType.String()),
+		"storage.service", lowerAs(p.ServiceType.String(), "blob", "file", "queue", "table"),
 		"storage.account", p.AccountName.String(),
 		"storage.object_key", p.ObjectKey.String(),
 		"storage.request_bytes", p.RequestBodySize.String(),

@@ -15,6 +15,7 @@ var vnetFlowSource = Source{
 	Reference:   "https://learn.microsoft.com/azure/network-watcher/vnet-flow-logs-overview",
 	Categories:  []string{"FlowLogFlowEvent"},
 	Parse:       parseVNetFlow,
+	Extras:      5,
 }
 
 type vnetFlowRecord struct {

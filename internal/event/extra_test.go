@@ -1,0 +1,95 @@
+package event
+
+import (
+	"encoding/json"
+	"testing"
+)
+
+// TestExtra: Extra answers as the map it replaces did: the last value set
+// for a name, nothing for an empty value, a sorted JSON object.
+func TestExtra(t *testing.T) {
+	ev := NewEvent(2)
+	ev.SetAll("b", "1", "a", "", "c", "3")
+	ev.Set("b", "2")
+	ev.Set("d", "")
+	ev.Set("a", "4") // past the room made: grows
+	for name, want := range map[string]string{"a": "4", "b": "2", "c": "3", "d": ""} {
+		got, ok := ev.Extra.Lookup(name)
+		if got != want || ok != (want != "") {
+			t.Errorf("Lookup(%q) = %q, %v; want %q", name, got, ok, want)
+		}
+		if v, ok := ev.Normalised(name); v != want || ok != (want != "") {
+			t.Errorf("Normalised(%q) = %q, %v", name, v, ok)
+		}
+	}
+	if ev.Extra.Len() != 3 {
+		t.Errorf("Len = %d, want 3", ev.Extra.Len())
+	}
+	b, err := json.Marshal(ev.Extra)
+	if err != nil || string(b) != `{"a":"4","b":"2","c":"3"}` {
+		t.Errorf("JSON %s, %v", b, err)
+	}
+	var back Extra
+	if err := json.Unmarshal(b, &back); err != nil || back.Value("a") != "4" || back.Len() != 3 {
+		t.Errorf("unmarshal: %v %v", back, err)
+	}
+	if b, _ := json.Marshal(Extra{}); string(b) != "null" {
+		t.Errorf("empty Extra is %s", b)
+	}
+}
+
+// TestNewEventRoom: an event made with room for its values takes them
+// without another allocation.
+func TestNewEventRoom(t *testing.T) {
+	for _, n := range []int{0, 3, 7, 12, 17, 30} {
+		kv := make([]string, 0, 2*n)
+		for i := range n {
+			kv = append(kv, string(rune('a'+i)), "v")
+		}
+		allocs := testing.AllocsPerRun(100, func() {
+			ev := NewEvent(n)
+			ev.SetAll(kv...)
+			if ev.Extra.Len() != n {
+				t.Fatalf("%d values, want %d", ev.Extra.Len(), n)
+			}
+		})
+		want := 1.0
+		if n > 18 {
+			want = 2
+		}
+		if allocs != want {
+			t.Errorf("NewEvent(%d) and SetAll: %.0f allocations, want %.0f", n, allocs, want)
+		}
+	}
+}
+
+// TestSlab: a Slab's events are distinct, each with its own room, and
+// come a run at a time: fewer allocations than events.
+func TestSlab(t *testing.T) {
+	var s Slab
+	seen := map[*Event]bool{}
+	var evs []*Event
+	for i := range 100 {
+		ev := s.NewEvent(i % 20)
+		if seen[ev] || ev.Extra.Len() != 0 || ev.Source != "" {
+			t.Fatalf("event %d reused or not empty", i)
+		}
+		seen[ev] = true
+		ev.Source = string(rune('a' + i%26))
+		ev.SetAll("n", ev.Source)
+		evs = append(evs, ev)
+	}
+	for i, ev := range evs {
+		if want := string(rune('a' + i%26)); ev.Source != want || ev.Extra.Value("n") != want || ev.Extra.Len() != 1 {
+			t.Errorf("event %d: %q %q", i, ev.Source, ev.Extra.Value("n"))
+		}
+	}
+	var s2 Slab
+	if n := testing.AllocsPerRun(1, func() {
+		for range 64 {
+			s2.NewEvent(10).SetAll("a", "1", "b", "2")
+		}
+	}); n > 8 {
+		t.Errorf("64 events: %.0f allocations", n)
+	}
+}

@@ -1,0 +1,31 @@
+package source
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestLowerAs: lowerAs and hasPrefixFold answer as strings.ToLower does,
+// the odd folds of non-ASCII letters included (the long s and the Kelvin
+// sign fold to s and k, but ToLower keeps the one and makes the other k).
+func TestLowerAs(t *testing.T) {
+	words := []string{"true", "false", "blob", "high"}
+	for _, s := range []string{"True", "FALSE", "false", "Blob", "blobs", "HIGH", "", "falſe", "\u212Aey", "Tru", "ÉTÉ"} {
+		if got, want := lowerAs(s, words...), strings.ToLower(s); got != want {
+			t.Errorf("lowerAs(%q) = %q, want %q", s, got, want)
+		}
+		for _, prefix := range []string{"key", "fal", "microsoft.security/", "ét"} {
+			if got, want := hasPrefixFold(s, prefix), strings.HasPrefix(strings.ToLower(s), prefix); got != want {
+				t.Errorf("hasPrefixFold(%q, %q) = %v, want %v", s, prefix, got, want)
+			}
+		}
+	}
+	if n := testing.AllocsPerRun(20, func() { _ = lowerAs("True", "true", "false") }); n != 0 {
+		t.Errorf("lowerAs of a known word: %.0f allocations", n)
+	}
+	for _, tc := range []struct{ op, want string }{{"\u212AeyGet", "key"}, {"SECRETGET", "secret"}, {"ManagedHsmGet", "vault"}} {
+		if got := keyVaultObjectType(tc.op, ""); got != tc.want {
+			t.Errorf("keyVaultObjectType(%q) = %q, want %q", tc.op, got, tc.want)
+		}
+	}
+}
