@@ -90,8 +90,9 @@ func (k *NewTermKind) Matches(ctx context.Context, r *Rule, events []*event.Even
 		}
 		fk, seen := firstOf[ent]
 		if !seen {
-			// JoinKey(ent) is Escape(ent): no copy when it is safe.
-			fk = state.Key{PartitionKey: k.bucketPartition(ent), RowKey: state.Escape(ent) + "|" + firstRow}
+			// JoinKey(ent) is Escape(ent): one allocation for the row.
+			row, _ := groupRow(ent, firstRow)
+			fk = state.Key{PartitionKey: k.bucketPartition(ent), RowKey: row}
 			firstOf[ent] = fk
 			order = append(order, fk)
 		}

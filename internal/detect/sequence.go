@@ -157,9 +157,7 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 		if gr == nil {
 			// Keys are built once per group and writer of the batch.
 			pk := k.bucketPartition(g)
-			eg := state.Escape(g)
-			row := eg + "|" + writers.of(ev.Pos.Writer)
-			prefix := row[:len(eg)+1]
+			row, prefix := groupRow(g, writers.of(ev.Pos.Writer))
 			key := state.Key{PartitionKey: pk, RowKey: row}
 			if gr = groups[key]; gr == nil {
 				gr = groupSlab.next()

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	json "github.com/goccy/go-json"
 
@@ -150,6 +151,18 @@ func (w *writerKey) of(writer string) string {
 		w.raw, w.esc, w.set = writer, state.Escape(writer), true
 	}
 	return w.esc
+}
+
+// groupRow is the row key Escape(group) + "|" + tail (tail a key part
+// already) built in one allocation, and its prefix up to the '|': a
+// group's rows of every writer share it.
+func groupRow(group, tail string) (row, prefix string) {
+	b := make([]byte, 0, state.EscapeRoom(group)+1+len(tail))
+	b = state.AppendEscape(b, group)
+	n := len(b) + 1
+	b = append(append(b, '|'), tail...)
+	row = unsafe.String(unsafe.SliceData(b), len(b)) // b is not used again
+	return row, row[:n]
 }
 
 // Correlation returns the kind's settings (after overrides).

@@ -104,9 +104,7 @@ func thresholdRow(group, writer string) (row, prefix string) {
 
 // thresholdRowEscaped is thresholdRow of a writer already escaped.
 func thresholdRowEscaped(group, writer string) (row, prefix string) {
-	g := state.Escape(group)
-	row = g + "|" + writer
-	return row, row[:len(g)+1]
+	return groupRow(group, writer)
 }
 
 // Matches implements Kind.
@@ -448,8 +446,16 @@ func (k *ThresholdKind) count(key state.Key, cur state.Entity, found bool, evs [
 			if have != nil {
 				have[h] = true
 			}
+			if len(d.Hashes) == cap(d.Hashes) {
+				// Room for every event of the batch at once: one
+				// allocation per row, not one per doubling.
+				d.Hashes = slices.Grow(d.Hashes, 8*min(len(evs), maxDistinct-distinct))
+			}
 			d.Hashes = binary.BigEndian.AppendUint64(d.Hashes, h)
 			if len(d.Values) < maxShownValues {
+				if len(d.Values) == cap(d.Values) {
+					d.Values = slices.Grow(d.Values, min(len(evs), maxShownValues-len(d.Values)))
+				}
 				d.Values = append(d.Values, v)
 			}
 		}

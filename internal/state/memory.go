@@ -351,7 +351,9 @@ func (m *memBackend) query(_ context.Context, table string, q query, fn func([]E
 	// q.only leaves out of it is not handed over.
 	trips = max(1, (seen+pageSize-1)/pageSize)
 	for i := range trips {
-		page := found[:min(pageSize, len(found))]
+		n := min(pageSize, len(found))
+		page := found[:n:n] // of its own: an append to it does not reach the next
+
 		found = found[len(page):]
 		if err := fn(page); err != nil {
 			return i + 1, seen, err
@@ -402,6 +404,7 @@ func (m *memBackend) findIn(table string, q query) (out []Entity, seen int) {
 	}
 	switch {
 	case q.rows != nil:
+		out = make([]Entity, 0, len(q.rows))
 		for _, r := range q.rows {
 			if e, ok := part.Get(r); ok {
 				out = append(out, e.entity(part.name))
@@ -411,6 +414,8 @@ func (m *memBackend) findIn(table string, q query) (out []Entity, seen int) {
 	case q.ranges != nil && q.only != nil && samePrefixes(q.ranges, q.only.prefixes):
 		// A range per prefix (Find's few prefixes): one search each for
 		// what the service would return and what is kept.
+		var buf [MaxQueryPrefixes][2]int
+		spans := buf[:0]
 		at, last := 0, ""
 		for _, p := range q.only.prefixes {
 			if p < last {
@@ -418,8 +423,12 @@ func (m *memBackend) findIn(table string, q query) (out []Entity, seen int) {
 			}
 			lo, hi := part.spanAt(at, p, p)
 			seen += hi - lo
-			out = part.clones(out, part.sorted[lo:hi])
+			spans = append(spans, [2]int{lo, hi})
 			at, last = lo, p
+		}
+		out = make([]Entity, 0, seen) // one allocation for what is kept
+		for _, sp := range spans {
+			out = part.clones(out, part.sorted[sp[0]:sp[1]])
 		}
 		return out, seen
 	case q.ranges != nil:

@@ -265,10 +265,63 @@ const (
 
 // Escape turns any string into a valid, short key (or key part).
 func Escape(s string) string {
-	if len(s) <= MaxKeyLen && keySafe(s) {
+	n := EscapeRoom(s)
+	if n == len(s) && n <= MaxKeyLen {
 		return s // nothing to escape: no copy
 	}
-	return shorten(appendEscaped(make([]byte, 0, len(s)+8), s))
+	// One allocation: the escaped bytes (all of them, to hash when too
+	// long), shortened in place.
+	b := AppendEscape(make([]byte, 0, n), s)
+	return unsafe.String(unsafe.SliceData(b), len(b))
+}
+
+// EscapeRoom is the room AppendEscape needs to append Escape(s): s's
+// length escaped (at least Escape(s)'s, which may be shortened).
+func EscapeRoom(s string) int {
+	n := len(s)
+	for i := 0; i < len(s); i++ {
+		if !keyByteSafe(s[i]) {
+			n += 2
+		}
+	}
+	return n
+}
+
+// AppendEscape appends Escape(s) to b: a key built of escaped parts in one
+// buffer, with no string per part.
+func AppendEscape(b []byte, s string) []byte {
+	if len(s) <= MaxKeyLen && keySafe(s) {
+		return append(b, s...)
+	}
+	start := len(b)
+	b = appendEscaped(b, s)
+	if len(b)-start <= MaxKeyLen {
+		return b
+	}
+	return shortenIn(b, start)
+}
+
+// shortenIn shortens b[start:] in place (see shorten): its first bytes,
+// '~' and a hash of the whole.
+func shortenIn(b []byte, start int) []byte {
+	part := b[start:]
+	sum := sha256.Sum256(part)
+	cut := shortCut(part)
+	b = append(b[:start+cut], hashMarker)
+	return hex.AppendEncode(b, sum[:hashHexLen/2])
+}
+
+// shortCut is how many bytes of an over-long escaped key a shortened key
+// keeps: cut before an escape sequence, never inside one.
+func shortCut(b []byte) int {
+	cut := MaxKeyLen - 1 - hashHexLen
+	for i := cut - 2; i < cut && i >= 0; i++ {
+		if b[i] == escapeByte {
+			cut = i
+			break
+		}
+	}
+	return cut
 }
 
 // keySafe reports whether Escape leaves s as it is (up to its length).
@@ -396,13 +449,7 @@ func shorten(b []byte) string {
 		return string(b)
 	}
 	sum := sha256.Sum256(b)
-	cut := MaxKeyLen - 1 - hashHexLen
-	for i := cut - 2; i < cut && i >= 0; i++ {
-		if b[i] == escapeByte {
-			cut = i
-			break
-		}
-	}
+	cut := shortCut(b)
 	out := make([]byte, 0, MaxKeyLen)
 	out = append(out, b[:cut]...)
 	out = append(out, hashMarker)
