@@ -194,10 +194,10 @@ func (k *NewTermKind) stepFirst(key state.Key, cur state.Entity, found bool, evs
 	if !changed {
 		return state.Op{}, false, nil
 	}
-	data := d.encode()
+	data := d.encodeRoom(len(key.RowKey))
 	e := state.Entity{PartitionKey: key.PartitionKey, RowKey: key.RowKey, Time: first, Data: data,
 		Expires: k.expires(d.Last, k.c.Lookback)}
-	return writeOp(e, cur, found), true, nil
+	return writeOp(state.Packed(e), cur, found), true, nil
 }
 
 func (k *NewTermKind) stepTerm(key state.Key, cur state.Entity, found bool, b *termBucket, entityFirst time.Time, raise map[state.Key]*event.Event) (state.Op, bool, error) {
@@ -214,10 +214,10 @@ func (k *NewTermKind) stepTerm(key state.Key, cur state.Entity, found bool, b *t
 		if d.IsNew {
 			raise[key] = ev0
 		}
-		data := d.encode()
+		data := d.encodeRoom(len(key.RowKey) + len(b.term))
 		e := state.Entity{PartitionKey: key.PartitionKey, RowKey: key.RowKey, Text: b.term, Time: ev0.Time.UTC(),
 			Data: data, Expires: k.expires(d.Last, k.c.Lookback)}
-		return writeOp(e, cur, found), true, nil
+		return writeOp(state.Packed(e), cur, found), true, nil
 	}
 	// Known term. Raise again only for the event that made it new (a
 	// replay): same alert id, dropped by suppression when it was sent.
@@ -242,10 +242,10 @@ func (k *NewTermKind) stepTerm(key state.Key, cur state.Entity, found bool, b *t
 		// Keep the alert's time stable for its id.
 		raise[key] = ev
 	}
-	data := d.encode()
+	data := d.encodeRoom(len(key.RowKey) + len(b.term))
 	e := state.Entity{PartitionKey: key.PartitionKey, RowKey: key.RowKey, Text: b.term, Time: first,
 		Data: data, Expires: k.expires(d.Last, k.c.Lookback)}
-	return writeOp(e, cur, found), true, nil
+	return writeOp(state.Packed(e), cur, found), true, nil
 }
 
 // maxLastSeenStep is how far a last-seen time may lag before it is written

@@ -251,7 +251,8 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 		if !changed {
 			return state.Op{}, false, nil
 		}
-		data := d.encode()
+		room := len(key.RowKey) + len(gr.key)
+		data := d.encodeRoom(room)
 		if len(data) > state.MaxDataLen {
 			// Drop the raw records, keep the normalised fields.
 			for s, st := range d.Steps {
@@ -261,12 +262,12 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 				}
 				d.Steps[s] = st
 			}
-			data = d.encode()
+			data = d.encodeRoom(room)
 		}
 		start := earliest(d)
 		e := state.Entity{PartitionKey: key.PartitionKey, RowKey: key.RowKey, Text: gr.key, Time: start, Data: data,
 			Expires: k.expires(start, k.c.Timespan)}
-		return writeOp(e, cur, found), true, nil
+		return writeOp(state.Packed(e), cur, found), true, nil
 	}}
 	refused := t.loop(ctx, order, stored)
 	if _, ok := AsRecordErrors(refused); refused != nil && !ok {

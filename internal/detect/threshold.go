@@ -199,9 +199,10 @@ func (k *ThresholdKind) Matches(ctx context.Context, r *Rule, events []*event.Ev
 			if !changed {
 				return state.Op{}, false, nil
 			}
-			e := state.Entity{PartitionKey: key.PartitionKey, RowKey: key.RowKey, Count: n, Text: wr.b.group, Data: d.encode(),
+			e := state.Entity{PartitionKey: key.PartitionKey, RowKey: key.RowKey, Count: n, Text: wr.b.group,
+				Data: d.encodeRoom(len(key.RowKey) + len(wr.b.group)),
 				Time: wr.b.window, Expires: k.expires(wr.b.window.Add(k.c.Timespan), k.c.Timespan)}
-			return writeOp(e, cur, found), true, nil
+			return writeOp(state.Packed(e), cur, found), true, nil
 		}}
 	refused := t.loop(ctx, own, stored)
 	if _, ok := AsRecordErrors(refused); refused != nil && !ok {

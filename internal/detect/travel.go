@@ -143,11 +143,11 @@ func (k *TravelKind) Matches(ctx context.Context, r *Rule, events []*event.Event
 			if !changed {
 				continue
 			}
-			data := (&travelData{Points: pts}).encode()
+			data := (&travelData{Points: pts}).encodeRoom(len(key.RowKey) + len(groups[key].entity))
 			last := pts[len(pts)-1].T
 			e := state.Entity{PartitionKey: key.PartitionKey, RowKey: key.RowKey, Text: groups[key].entity,
 				Time: last, Data: data, Expires: k.expires(last, k.c.Timespan)}
-			ops = append(ops, writeOp(e, cur, found))
+			ops = append(ops, writeOp(state.Packed(e), cur, found))
 		}
 		if len(ops) == 0 {
 			break

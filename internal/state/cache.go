@@ -412,6 +412,7 @@ func (c *viewCache) applied(table, partition string, g viewGuard, tx []Op, etags
 		// may be a view into a record's bytes, which the view would keep
 		// alive for as long as it holds the row).
 		ent := owned(normalise(o.Entity))
+		ent.Data = ent.Data[:len(ent.Data):len(ent.Data)] // an append cannot reach what is packed behind it
 		ent.ETag = etags[i]
 		v.rows[ent.RowKey] = ent
 	}

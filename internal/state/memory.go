@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 )
 
 // Memory is the in-memory Store: the embedded default for scan and tests.
@@ -130,10 +131,18 @@ func (m *memEntity) Expired(now time.Time) bool {
 	return (m.exp != zeroUnix || m.exp7 != 0) && m.expires().Before(now)
 }
 
-// entity returns the Entity of partition the slot holds (Data shared).
+// entity returns the Entity of partition the slot holds (Data shared, its
+// capacity cut: an append to it cannot reach a row key or Text packed
+// behind it).
 func (m *memEntity) entity(partition string) Entity {
 	return Entity{PartitionKey: partition, RowKey: m.RowKey, ETag: m.ETag, Expires: m.expires(),
-		Count: m.Count, Time: unixTime(m.tim, m.tim7), Text: m.Text, Data: m.Data}
+		Count: m.Count, Time: unixTime(m.tim, m.tim7), Text: m.Text, Data: m.Data[:len(m.Data):len(m.Data)]}
+}
+
+// packed reports whether the slot's row key and Text are packed behind
+// its Data (Packed): they go with it.
+func (m *memEntity) packed() bool {
+	return m.RowKey != "" && packedIn(m.RowKey, m.Data) || m.Text != "" && packedIn(m.Text, m.Data)
 }
 
 // at returns the entity at position i.
@@ -158,7 +167,14 @@ func (p *memPartition) put(e Entity) {
 	}
 	m := compact(e)
 	if i, ok := p.rows[e.RowKey]; ok {
-		*p.at(i) = m
+		old := p.at(i)
+		if unsafe.StringData(old.RowKey) != unsafe.StringData(m.RowKey) {
+			// The index's key is the slot's row key: a key packed behind
+			// the old Data would keep that alive (Packed).
+			delete(p.rows, old.RowKey)
+			p.rows[m.RowKey] = i
+		}
+		*old = m
 		return
 	}
 	var i int32
@@ -513,7 +529,7 @@ func (m *memBackend) submit(_ context.Context, table, partition string, ops []Op
 			continue
 		}
 		var e Entity
-		if cur, ok := part.Get(o.Entity.RowKey); ok {
+		if cur, ok := part.Get(o.Entity.RowKey); ok && !cur.packed() && !packedEntity(o.Entity) {
 			// A rewrite: the stored keys (and an unchanged Text) are
 			// already the store's own copies.
 			e = o.Entity
@@ -626,8 +642,15 @@ func precondition(i int, o Op, cur *memEntity) *txConflict {
 // view into a record's bytes (the decoders do not copy), and the store
 // would keep the whole record alive with it. They share one allocation
 // (a slot keeps no partition key: memEntity). Data is kept as given
-// (Entity.Data).
+// (Entity.Data), and so are a row key and Text packed behind it (Packed):
+// they keep alive nothing the store does not keep anyway.
 func owned(e Entity) Entity {
+	if packedEntity(e) {
+		if e.Text == "" {
+			e.Text = ""
+		}
+		return e
+	}
 	var b strings.Builder
 	b.Grow(len(e.RowKey) + len(e.Text))
 	b.WriteString(e.RowKey)
@@ -635,6 +658,12 @@ func owned(e Entity) Entity {
 	both := b.String()
 	e.RowKey, e.Text = both[:len(e.RowKey)], both[len(e.RowKey):]
 	return e
+}
+
+// packedEntity reports whether e's row key and Text are packed behind its
+// Data (Packed).
+func packedEntity(e Entity) bool {
+	return packedIn(e.RowKey, e.Data) && packedIn(e.Text, e.Data)
 }
 
 var _ Store = (*Memory)(nil)
