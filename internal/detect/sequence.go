@@ -126,9 +126,13 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 	type groupWriter struct{ group, writer string }
 	groupOf := map[groupWriter]*group{}
 	var writers writerKey
-	// Each event's steps come from one slab, groups from another.
+	// Each event's steps come from one slab, groups from another, and
+	// the first element of each group's lists from more.
 	stepSlab := make([]int, 0, len(events)*len(k.c.stepIndex))
 	var groupSlab slab[group]
+	var evSlab slab[*event.Event]
+	var stepsSlab slab[[]int]
+	var keySlab slab[state.Key]
 	// The steps' selections read the event through a field cache, as the
 	// engine's condition pass does (without, each read allocates).
 	cache := fieldCaches.Get().(*fieldCache)
@@ -161,7 +165,7 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 			key := state.Key{PartitionKey: pk, RowKey: row}
 			if gr = groups[key]; gr == nil {
 				gr = groupSlab.next()
-				gr.key = g
+				gr.key, gr.events, gr.steps = g, evSlab.one(), stepsSlab.one()
 				groups[key] = gr
 				order = append(order, key)
 				gk := gkey{pk, prefix}
@@ -172,7 +176,11 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 					}
 					prefixes[pk] = append(prefixes[pk], prefix)
 				}
-				byGroup[gk] = append(byGroup[gk], key)
+				if ks, seen := byGroup[gk]; seen {
+					byGroup[gk] = append(ks, key)
+				} else {
+					byGroup[gk] = append(keySlab.one(), key)
+				}
 			}
 			groupOf[groupWriter{g, ev.Pos.Writer}] = gr
 		}
@@ -188,6 +196,7 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 		return nil, fmt.Errorf("read state: %w", err)
 	}
 	results := map[state.Key]seqData{}
+	var keySlabs slab[string] // a step's first event key
 	t := txn{store: k.store, table: StateTable, rule: r.ID, prefixes: prefixes, blame: func(key state.Key) []*event.Event { return groups[key].events }, step: func(key state.Key, cur state.Entity, found bool) (state.Op, bool, error) {
 		gr := groups[key]
 		d := seqData{Steps: make(map[int]seqStep, len(k.c.Steps))}
@@ -239,7 +248,7 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 					d = seqData{Steps: map[int]seqStep{}, W: d.W}
 					changed = true
 				}
-				if k.addStep(&d, s, ev) {
+				if k.addStep(&d, s, ev, &keySlabs) {
 					changed = true
 				}
 			}
@@ -291,12 +300,13 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 		others[gk] = append(others[gk], key)
 	}
 	var out []Match
+	var rows []seqData       // a group's, reused group after group
+	var batch []*event.Event // likewise
 	for _, gk := range gorder {
 		// The group as one sequence: this batch's writers' rows as
 		// computed, the other writers' as read (those too old to complete
 		// with this batch's events left out).
-		var rows []seqData
-		var batch []*event.Event
+		rows, batch = rows[:0], batch[:0]
 		for _, key := range byGroup[gk] {
 			rows = append(rows, results[key])
 			batch = append(batch, groups[key].events...)
@@ -403,7 +413,8 @@ func (k *SequenceKind) complete(d seqData) bool {
 }
 
 // addStep records ev as an event of step s; it reports a change.
-func (k *SequenceKind) addStep(d *seqData, s int, ev *event.Event) bool {
+// A step's first key comes from keys.
+func (k *SequenceKind) addStep(d *seqData, s int, ev *event.Event, keys *slab[string]) bool {
 	key := eventKey(ev)
 	have, ok := d.Steps[s]
 	if ok && hasKey(have.Keys, key) {
@@ -413,7 +424,10 @@ func (k *SequenceKind) addStep(d *seqData, s int, ev *event.Event) bool {
 		have = seqStep{}
 	}
 	have.N++
-	if len(have.Keys) < maxStepKeys {
+	switch {
+	case have.Keys == nil:
+		have.Keys = append(keys.one(), key)
+	case len(have.Keys) < maxStepKeys:
 		have.Keys = append(have.Keys, key)
 	}
 	replace := !ok
