@@ -72,6 +72,7 @@ func (k *NewTermKind) Matches(ctx context.Context, r *Rule, events []*event.Even
 	entities := map[state.Key][]*event.Event{} // first-seen row -> events
 	var order []state.Key
 	var tv termValues
+	var keys keyArena
 	// Buckets and first events come from slabs.
 	var bucketSlab slab[termBucket]
 	var evSlab slab[*event.Event]
@@ -91,7 +92,7 @@ func (k *NewTermKind) Matches(ctx context.Context, r *Rule, events []*event.Even
 		fk, seen := firstOf[ent]
 		if !seen {
 			// JoinKey(ent) is Escape(ent): one allocation for the row.
-			row, _ := groupRow(ent, firstRow)
+			row, _ := keys.groupRow(ent, firstRow)
 			fk = state.Key{PartitionKey: k.bucketPartition(ent), RowKey: row}
 			firstOf[ent] = fk
 			order = append(order, fk)
@@ -108,7 +109,7 @@ func (k *NewTermKind) Matches(ctx context.Context, r *Rule, events []*event.Even
 		b := bucketByTerm[tk]
 		if b == nil {
 			var parts [1 + len(termValues{}.key)]string
-			key := state.Key{PartitionKey: fk.PartitionKey, RowKey: state.JoinKey(append(append(parts[:0], ent), vals...)...)}
+			key := state.Key{PartitionKey: fk.PartitionKey, RowKey: keys.joinKey(append(append(parts[:0], ent), vals...)...)}
 			if b = terms[key]; b == nil {
 				b = bucketSlab.next()
 				*b = termBucket{first: fk, entity: ent, term: strings.Join(vals, " | "),

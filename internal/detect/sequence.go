@@ -126,6 +126,7 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 	type groupWriter struct{ group, writer string }
 	groupOf := map[groupWriter]*group{}
 	var writers writerKey
+	var keys keyArena
 	// Each event's steps come from one slab, groups from another, and
 	// the first element of each group's lists from more.
 	stepSlab := make([]int, 0, len(events)*len(k.c.stepIndex))
@@ -161,7 +162,7 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 		if gr == nil {
 			// Keys are built once per group and writer of the batch.
 			pk := k.bucketPartition(g)
-			row, prefix := groupRow(g, writers.of(ev.Pos.Writer))
+			row, prefix := keys.groupRow(g, writers.of(ev.Pos.Writer))
 			key := state.Key{PartitionKey: pk, RowKey: row}
 			if gr = groups[key]; gr == nil {
 				gr = groupSlab.next()

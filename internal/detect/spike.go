@@ -70,6 +70,7 @@ func (k *SpikeKind) Matches(ctx context.Context, r *Rule, events []*event.Event)
 	byEvent := map[seen]rowOf{}
 	partOf := map[string]string{} // group -> partition
 	var writers writerKey
+	var keys keyArena
 	for _, ev := range events {
 		g, ok := k.groupKey(ev)
 		if !ok || ev.Time.IsZero() {
@@ -96,7 +97,7 @@ func (k *SpikeKind) Matches(ctx context.Context, r *Rule, events []*event.Event)
 			writes = append(writes, fk)
 		}
 		firstEvs[fk] = append(firstEvs[fk], ev)
-		rk, prefix := spikeRowEscaped(ws, w)
+		rk, prefix := keys.spikeRow(ws, w)
 		wk := wkey{pk, prefix}
 		b := buckets[wk]
 		if b == nil {
@@ -104,7 +105,7 @@ func (k *SpikeKind) Matches(ctx context.Context, r *Rule, events []*event.Event)
 			buckets[wk] = b
 			windows = append(windows, wk)
 			for i := 0; i <= k.c.Baseline; i++ {
-				_, hp := spikeRow(ws.Add(-time.Duration(i)*k.c.Timespan), "")
+				_, hp := keys.spikeRow(ws.Add(-time.Duration(i)*k.c.Timespan), "")
 				prefixes[pk] = append(prefixes[pk], hp)
 			}
 		}
@@ -209,7 +210,7 @@ func (k *SpikeKind) Matches(ctx context.Context, r *Rule, events []*event.Event)
 				break
 			}
 			known++
-			_, hp := spikeRow(ws, "")
+			_, hp := keys.spikeRow(ws, "")
 			sum += sums[wkey{wk.partition, hp}]
 		}
 		if known < k.c.MinHistory || known == 0 {

@@ -157,12 +157,69 @@ func (w *writerKey) of(writer string) string {
 // already) built in one allocation, and its prefix up to the '|': a
 // group's rows of every writer share it.
 func groupRow(group, tail string) (row, prefix string) {
-	b := make([]byte, 0, state.EscapeRoom(group)+1+len(tail))
+	var a keyArena
+	return a.groupRow(group, tail)
+}
+
+// keyArena builds one call's row keys in a few shared chunks, not an
+// allocation each. A key lives as long as the call: the stores keep
+// copies of their own of what they store (or the key packed behind its
+// document: state.Packed), and a match's identity is its group, not a row
+// key.
+type keyArena struct{ chunk []byte }
+
+// maxKeyChunk bounds a chunk of a keyArena.
+const maxKeyChunk = 32 << 10
+
+// room returns the arena's chunk with room for n more bytes.
+func (a *keyArena) room(n int) []byte {
+	if cap(a.chunk)-len(a.chunk) < n {
+		a.chunk = make([]byte, 0, max(n, min(2*cap(a.chunk), maxKeyChunk), 512))
+	}
+	return a.chunk
+}
+
+// take returns the bytes appended to the chunk from start as a string,
+// and keeps them.
+func (a *keyArena) take(b []byte, start int) string {
+	a.chunk = b
+	return unsafe.String(&b[start], len(b)-start)
+}
+
+// groupRow is the package's groupRow, in the arena.
+func (a *keyArena) groupRow(group, tail string) (row, prefix string) {
+	b := a.room(state.EscapeRoom(group) + 1 + len(tail))
+	start := len(b)
 	b = state.AppendEscape(b, group)
-	n := len(b) + 1
+	n := len(b) + 1 - start
 	b = append(append(b, '|'), tail...)
-	row = unsafe.String(unsafe.SliceData(b), len(b)) // b is not used again
+	row = a.take(b, start)
 	return row, row[:n]
+}
+
+// spikeRow is the package's spikeRowEscaped, in the arena.
+func (a *keyArena) spikeRow(window time.Time, writer string) (row, prefix string) {
+	b := a.room(len(timeKeyLayout) + 1 + len(writer))
+	start := len(b)
+	b = append(window.UTC().AppendFormat(b, timeKeyLayout), '|')
+	n := len(b) - start
+	b = append(b, writer...)
+	row = a.take(b, start)
+	return row, row[:n]
+}
+
+// timeKeyLayout is state.TimeKey's.
+const timeKeyLayout = "20060102T1504Z"
+
+// joinKey is state.JoinKey(parts...), in the arena.
+func (a *keyArena) joinKey(parts ...string) string {
+	b := a.room(state.JoinKeyRoom(parts...))
+	start := len(b)
+	b = state.AppendJoinKey(b, parts...)
+	if len(b) == start {
+		return ""
+	}
+	return a.take(b, start)
 }
 
 // Correlation returns the kind's settings (after overrides).

@@ -122,6 +122,7 @@ func (k *ThresholdKind) Matches(ctx context.Context, r *Rule, events []*event.Ev
 	byEvent := map[seen]*writerRow{}
 	partOf := map[time.Time]string{}
 	var writers writerKey
+	var keys keyArena
 	var own []state.Key
 	// Rows, buckets and their first event come from slabs: a few
 	// allocations, not three per group.
@@ -145,7 +146,7 @@ func (k *ThresholdKind) Matches(ctx context.Context, r *Rule, events []*event.Ev
 			pk = state.JoinKey("thr", r.ID, state.TimeKey(ws))
 			partOf[ws] = pk
 		}
-		rk, prefix := thresholdRowEscaped(g, writers.of(ev.Pos.Writer))
+		rk, prefix := keys.groupRow(g, writers.of(ev.Pos.Writer))
 		gk := gkey{pk, prefix}
 		b := buckets[gk]
 		if b == nil {

@@ -339,8 +339,9 @@ func AppendEscape(b []byte, s string) []byte {
 	return shortenIn(b, start)
 }
 
-// shortenIn shortens b[start:] in place (see shorten): its first bytes,
-// '~' and a hash of the whole.
+// shortenIn shortens b[start:], longer than MaxKeyLen, in place: its
+// first bytes (cut before an escape sequence, never inside one), '~' and
+// a hash of the whole.
 func shortenIn(b []byte, start int) []byte {
 	part := b[start:]
 	sum := sha256.Sum256(part)
@@ -375,21 +376,32 @@ func keySafe(s string) bool {
 // JoinKey escapes each part and joins them with '|' into one valid key of
 // at most MaxKeyLen bytes: JoinKey(ruleID, groupValue, TimeKey(window)).
 func JoinKey(parts ...string) string {
-	n := len(parts)
+	b := AppendJoinKey(make([]byte, 0, JoinKeyRoom(parts...)), parts...)
+	return unsafe.String(unsafe.SliceData(b), len(b)) // b is not used again: no second copy
+}
+
+// JoinKeyRoom is the room AppendJoinKey needs for these parts.
+func JoinKeyRoom(parts ...string) int {
+	n := max(len(parts)-1, 0)
 	for _, p := range parts {
-		n += len(p)
+		n += EscapeRoom(p)
 	}
-	b := make([]byte, 0, n+8)
+	return n
+}
+
+// AppendJoinKey appends JoinKey(parts...) to b.
+func AppendJoinKey(b []byte, parts ...string) []byte {
+	start := len(b)
 	for i, p := range parts {
 		if i > 0 {
 			b = append(b, keySep)
 		}
 		b = appendEscaped(b, p)
 	}
-	if len(b) <= MaxKeyLen {
-		return unsafe.String(unsafe.SliceData(b), len(b)) // b is not used again: no second copy
+	if len(b)-start <= MaxKeyLen {
+		return b
 	}
-	return shorten(b)
+	return shortenIn(b, start)
 }
 
 // SplitKey undoes JoinKey (and Escape, as one part). A key that was
@@ -477,22 +489,6 @@ func unhex(c byte) int {
 		return int(c-'A') + 10
 	}
 	return -1
-}
-
-// shorten returns b as a string, replacing its tail by '~' and a hash of
-// the whole when it is longer than MaxKeyLen. The prefix is cut before an
-// escape sequence, never inside one.
-func shorten(b []byte) string {
-	if len(b) <= MaxKeyLen {
-		return string(b)
-	}
-	sum := sha256.Sum256(b)
-	cut := shortCut(b)
-	out := make([]byte, 0, MaxKeyLen)
-	out = append(out, b[:cut]...)
-	out = append(out, hashMarker)
-	out = hex.AppendEncode(out, sum[:hashHexLen/2])
-	return string(out)
 }
 
 // keyASCII holds the bytes a key may hold that are ASCII characters
