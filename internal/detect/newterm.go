@@ -81,7 +81,7 @@ func (k *NewTermKind) Matches(ctx context.Context, r *Rule, events []*event.Even
 	firstOf := map[string]state.Key{}
 	bucketByTerm := map[termOf]*termBucket{}
 	for _, ev := range events {
-		ent, ok := k.groupKey(ev)
+		ent, ok := k.groupKey(ev, &keys)
 		if !ok || ev.Time.IsZero() {
 			continue
 		}

@@ -142,7 +142,7 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 		fieldCaches.Put(cache)
 	}()
 	for _, ev := range events {
-		g, ok := k.groupKey(ev)
+		g, ok := k.groupKey(ev, &keys)
 		if !ok || ev.Time.IsZero() {
 			continue
 		}
@@ -355,7 +355,7 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 				}
 			}
 		}
-		out = append(out, Match{Rule: r, Events: slices.Clip(evs), GroupKey: groups[key].key, WindowStart: lo, Count: d.Steps[0].N})
+		out = append(out, Match{Rule: r, Events: slices.Clip(evs), GroupKey: strings.Clone(groups[key].key), WindowStart: lo, Count: d.Steps[0].N})
 	}
 	return out, refused
 }

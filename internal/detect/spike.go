@@ -72,7 +72,7 @@ func (k *SpikeKind) Matches(ctx context.Context, r *Rule, events []*event.Event)
 	var writers writerKey
 	var keys keyArena
 	for _, ev := range events {
-		g, ok := k.groupKey(ev)
+		g, ok := k.groupKey(ev, &keys)
 		if !ok || ev.Time.IsZero() {
 			continue
 		}
@@ -222,7 +222,7 @@ func (k *SpikeKind) Matches(ctx context.Context, r *Rule, events []*event.Event)
 		}
 		evs := slices.Clone(b.events)
 		slices.SortStableFunc(evs, func(a, b *event.Event) int { return a.Time.Compare(b.Time) })
-		out = append(out, Match{Rule: r, Events: evs, GroupKey: b.group, WindowStart: b.window, Count: int(n),
+		out = append(out, Match{Rule: r, Events: evs, GroupKey: strings.Clone(b.group), WindowStart: b.window, Count: int(n),
 			Values: []string{fmt.Sprintf("%.1f", mean)}})
 	}
 	return out, refused

@@ -211,6 +211,17 @@ func (a *keyArena) spikeRow(window time.Time, writer string) (row, prefix string
 // timeKeyLayout is state.TimeKey's.
 const timeKeyLayout = "20060102T1504Z"
 
+// lower is strings.ToLower(s), in the arena.
+func (a *keyArena) lower(s string) string {
+	b := a.room(len(s))
+	start := len(b)
+	b = event.AppendLower(b, s)
+	if len(b) == start {
+		return ""
+	}
+	return a.take(b, start)
+}
+
 // joinKey is state.JoinKey(parts...), in the arena.
 func (a *keyArena) joinKey(parts ...string) string {
 	b := a.room(state.JoinKeyRoom(parts...))
@@ -228,7 +239,12 @@ func (b *base) Correlation() *Correlation { return b.c }
 // groupKey joins the event's group-by values (trimmed, lower-cased: UPNs,
 // IPs and resource ids compare case-insensitively). ok is false when a
 // group-by field is missing: such an event cannot be grouped.
-func (b *base) groupKey(ev *event.Event) (string, bool) {
+//
+// The key is built in the call's arena (a value already lower-case is
+// returned as it is): it lives as long as the call, and what outlives it
+// takes a copy (a match's GroupKey: strings.Clone; a row's Text: the
+// stores' own or packed copy).
+func (b *base) groupKey(ev *event.Event, a *keyArena) (string, bool) {
 	switch len(b.c.groupRes) {
 	case 0:
 		return "", true
@@ -237,7 +253,10 @@ func (b *base) groupKey(ev *event.Event) (string, bool) {
 		if !ok {
 			return "", false
 		}
-		return BoundedLower(v), true
+		if len(v) > MaxKeptValue || !hasUpper(v) {
+			return BoundedLower(v), true // as it is, or bounded
+		}
+		return a.lower(v), true
 	}
 	var parts [8]string
 	vals := parts[:0]
@@ -247,19 +266,31 @@ func (b *base) groupKey(ev *event.Event) (string, bool) {
 		if !ok {
 			return "", false
 		}
-		v = BoundedLower(v)
+		if len(v) > MaxKeptValue {
+			v = BoundedLower(v)
+		}
 		vals = append(vals, v)
 		n += len(v)
 	}
-	var key strings.Builder
-	key.Grow(n) // one allocation
+	buf := a.room(n)
+	start := len(buf)
 	for i, v := range vals {
 		if i > 0 {
-			key.WriteByte('|')
+			buf = append(buf, '|')
 		}
-		key.WriteString(v)
+		buf = event.AppendLower(buf, v)
 	}
-	return key.String(), true
+	return a.take(buf, start), true
+}
+
+// hasUpper reports whether lower-casing s may change it.
+func hasUpper(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; 'A' <= c && c <= 'Z' || c >= utf8.RuneSelf {
+			return true
+		}
+	}
+	return false
 }
 
 // MaxKeptValue bounds every value a stateful kind keeps in state or puts in

@@ -130,7 +130,7 @@ func (k *ThresholdKind) Matches(ctx context.Context, r *Rule, events []*event.Ev
 	var bucketSlab slab[bucket]
 	var evSlab slab[*event.Event]
 	for _, ev := range events {
-		g, ok := k.groupKey(ev)
+		g, ok := k.groupKey(ev, &keys)
 		if !ok || ev.Time.IsZero() {
 			continue
 		}
@@ -352,7 +352,7 @@ func (k *ThresholdKind) Matches(ctx context.Context, r *Rule, events []*event.Ev
 		}
 		evs := slices.Clone(b.events)
 		slices.SortStableFunc(evs, func(a, b *event.Event) int { return a.Time.Compare(b.Time) })
-		m := Match{Rule: r, Events: evs, GroupKey: b.group, WindowStart: b.window, Count: metric}
+		m := Match{Rule: r, Events: evs, GroupKey: strings.Clone(b.group), WindowStart: b.window, Count: metric}
 		if k.c.Type == CorrValueCount {
 			m.Values = tt.values
 		}
