@@ -63,7 +63,7 @@ type termBucket struct {
 	entity, term string
 	display      string // the term as the first event wrote it
 	events       []*event.Event
-	learnOnly    map[*event.Event]bool // correlation.learn events outside the condition
+	learnOnly    map[*event.Event]bool // correlation.learn events outside the condition (the call's, shared)
 }
 
 // Matches implements Kind.
@@ -73,6 +73,7 @@ func (k *NewTermKind) Matches(ctx context.Context, r *Rule, events []*event.Even
 	var order []state.Key
 	var tv termValues
 	var keys keyArena
+	var learnOnly map[*event.Event]bool
 	// Buckets and first events come from slabs.
 	var bucketSlab slab[termBucket]
 	var evSlab slab[*event.Event]
@@ -121,10 +122,12 @@ func (k *NewTermKind) Matches(ctx context.Context, r *Rule, events []*event.Even
 		}
 		b.events = append(b.events, ev)
 		if r.learn != nil && !r.alerts(&evalCtx{ev: ev}) {
-			if b.learnOnly == nil {
-				b.learnOnly = map[*event.Event]bool{}
+			// One set for the call: an event is in one bucket.
+			if learnOnly == nil {
+				learnOnly = map[*event.Event]bool{}
 			}
-			b.learnOnly[ev] = true
+			learnOnly[ev] = true
+			b.learnOnly = learnOnly
 		}
 	}
 	if len(order) == 0 {

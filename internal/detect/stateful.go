@@ -131,6 +131,17 @@ func (s *slab[T]) one() []T {
 	return s.chunk[i : i : i+1]
 }
 
+// many returns an empty slice of capacity n from the slab (from a chunk
+// of its own past maxSlabChunk).
+func (s *slab[T]) many(n int) []T {
+	if cap(s.chunk)-len(s.chunk) < n {
+		s.chunk = make([]T, 0, max(min(max(2*cap(s.chunk), 8), maxSlabChunk), n))
+	}
+	i := len(s.chunk)
+	s.chunk = s.chunk[:i+n]
+	return s.chunk[i : i : i+n]
+}
+
 func (s *slab[T]) grow() int {
 	if len(s.chunk) == cap(s.chunk) {
 		s.chunk = make([]T, 0, min(max(2*cap(s.chunk), 8), maxSlabChunk))

@@ -127,6 +127,7 @@ func (k *ThresholdKind) Matches(ctx context.Context, r *Rule, events []*event.Ev
 	// Rows, buckets and their first event come from slabs: a few
 	// allocations, not three per group.
 	var rowSlab slab[writerRow]
+	var grown countSlabs
 	var bucketSlab slab[bucket]
 	var evSlab slab[*event.Event]
 	for _, ev := range events {
@@ -191,7 +192,7 @@ func (k *ThresholdKind) Matches(ctx context.Context, r *Rule, events []*event.Ev
 		step: func(key state.Key, cur state.Entity, found bool) (state.Op, bool, error) {
 			wr := rows[key]
 			wr.d = thresholdData{} // a retry after a conflict starts from what it read
-			n, changed, err := k.count(key, cur, found, wr.events, &wr.d)
+			n, changed, err := k.count(key, cur, found, wr.events, &wr.d, &grown)
 			if err != nil {
 				return state.Op{}, false, err
 			}
@@ -354,7 +355,7 @@ func (k *ThresholdKind) Matches(ctx context.Context, r *Rule, events []*event.Ev
 		slices.SortStableFunc(evs, func(a, b *event.Event) int { return a.Time.Compare(b.Time) })
 		m := Match{Rule: r, Events: evs, GroupKey: strings.Clone(b.group), WindowStart: b.window, Count: metric}
 		if k.c.Type == CorrValueCount {
-			m.Values = tt.values
+			m.Values = slices.Clone(tt.values) // tt's may be in the call's slab
 		}
 		out = append(out, m)
 	}
@@ -398,7 +399,11 @@ func findRows(ctx context.Context, store state.Store, parts []string, prefixes m
 // count adds one writer's events of a batch to its row: those after the
 // watermark (or, without a position, whose keys it does not hold).
 // count decodes the row into d (zero) and adds the writer's events to it.
-func (k *ThresholdKind) count(key state.Key, cur state.Entity, found bool, evs []*event.Event, d *thresholdData) (int64, bool, error) {
+//
+// What a row's hashes and shown values grow into comes from sl: they are
+// the call's (encoded into the row's document, summed over writers; a
+// match takes a copy of the values).
+func (k *ThresholdKind) count(key state.Key, cur state.Entity, found bool, evs []*event.Event, d *thresholdData, sl *countSlabs) (int64, bool, error) {
 	if err := loadThreshold("threshold", key, cur, found, d); err != nil {
 		return 0, false, err
 	}
@@ -449,20 +454,26 @@ func (k *ThresholdKind) count(key state.Key, cur state.Entity, found bool, evs [
 				have[h] = true
 			}
 			if len(d.Hashes) == cap(d.Hashes) {
-				// Room for every event of the batch at once: one
-				// allocation per row, not one per doubling.
-				d.Hashes = slices.Grow(d.Hashes, 8*min(len(evs), maxDistinct-distinct))
+				// Room for every event of the batch at once, from the
+				// call's slab: no allocation per row.
+				d.Hashes = append(sl.hashes.many(len(d.Hashes)+8*min(len(evs), maxDistinct-distinct)), d.Hashes...)
 			}
 			d.Hashes = binary.BigEndian.AppendUint64(d.Hashes, h)
 			if len(d.Values) < maxShownValues {
 				if len(d.Values) == cap(d.Values) {
-					d.Values = slices.Grow(d.Values, min(len(evs), maxShownValues-len(d.Values)))
+					d.Values = append(sl.values.many(len(d.Values)+min(len(evs), maxShownValues-len(d.Values))), d.Values...)
 				}
 				d.Values = append(d.Values, v)
 			}
 		}
 	}
 	return n, changed, nil
+}
+
+// countSlabs are what count grows a call's rows' hashes and values into.
+type countSlabs struct {
+	hashes slab[byte]
+	values slab[string]
 }
 
 // smallDistinct is how many distinct-value hashes count searches in place

@@ -275,6 +275,9 @@ func (s *engine) getPartition(ctx context.Context, table, partition string, rows
 		}
 		return []Entity{e}, nil
 	}
+	if m, ok := s.b.(*memBackend); ok {
+		return s.getMemory(ctx, m, table, partition, rows)
+	}
 	var out []Entity
 	if len(rows) > MaxQueryKeys && !s.byKeys(table, partition, len(rows), MaxQueryKeys) {
 		// One query for the whole partition beats several by key while it
@@ -307,6 +310,32 @@ func (s *engine) getPartition(ctx context.Context, table, partition string, rows
 		s.ops.Add(int64(trips))
 		if err != nil {
 			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// getMemory is getPartition's reads of more than one row from the
+// in-memory store, called directly (no page callbacks), with the round
+// trips Table would make.
+func (s *engine) getMemory(ctx context.Context, m *memBackend, table, partition string, rows []string) ([]Entity, error) {
+	if len(rows) > MaxQueryKeys && !s.byKeys(table, partition, len(rows), MaxQueryKeys) {
+		found, seen := m.find(table, query{partition: partition, only: &selection{rows: rows}})
+		s.ops.Add(int64(pages(seen)))
+		s.sized(table, partition, seen)
+		return found, nil // the rows asked, no others
+	}
+	var out []Entity
+	for chunk := range slices.Chunk(rows, MaxQueryKeys) {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		found, seen := m.find(table, query{partition: partition, rows: chunk})
+		s.ops.Add(int64(pages(seen)))
+		if out == nil {
+			out = found
+		} else {
+			out = append(out, found...)
 		}
 	}
 	return out, nil
@@ -409,11 +438,24 @@ func (s *engine) Find(ctx context.Context, table, partitionKey string, rowPrefix
 			queries = append(queries, q)
 		}
 	} else {
-		q := query{partition: partitionKey, only: &selection{prefixes: prefixes}}
+		var buf [MaxQueryPrefixes][2]string
+		ranges := buf[:0]
 		for run := range slices.Chunk(prefixes, (len(prefixes)+MaxQueryPrefixes-1)/MaxQueryPrefixes) {
-			q.ranges = append(q.ranges, [2]string{run[0], run[len(run)-1]})
+			ranges = append(ranges, [2]string{run[0], run[len(run)-1]})
 		}
-		queries = []query{q}
+		if m, ok := s.b.(*memBackend); ok {
+			// The in-memory store, called directly: no page callbacks.
+			sel := selection{prefixes: prefixes}
+			found, seen := m.find(table, query{partition: partitionKey, only: &sel, ranges: ranges})
+			s.ops.Add(int64(pages(seen)))
+			if len(ranges) < len(prefixes) {
+				s.sized(table, partitionKey, seen)
+			}
+			found = slices.DeleteFunc(found, func(e Entity) bool { return !ps.match(e.RowKey) || s.hidden(e.RowKey) })
+			sortByRow(found)
+			return found, nil
+		}
+		queries = []query{{partition: partitionKey, only: &selection{prefixes: prefixes}, ranges: slices.Clone(ranges)}}
 	}
 	// keep filters a page in place (the page is the caller's: backends
 	// hand each page over in a slice of its own) and appends it to out;

@@ -365,7 +365,7 @@ func (m *memBackend) query(_ context.Context, table string, q query, fn func([]E
 	// Hand pages over with the lock released: Sweep deletes from inside fn.
 	// A page is at most pageSize of what the service would return; what
 	// q.only leaves out of it is not handed over.
-	trips = max(1, (seen+pageSize-1)/pageSize)
+	trips = pages(seen)
 	for i := range trips {
 		n := min(pageSize, len(found))
 		page := found[:n:n] // of its own: an append to it does not reach the next
@@ -378,11 +378,18 @@ func (m *memBackend) query(_ context.Context, table string, q query, fn func([]E
 	return trips, seen, nil
 }
 
+// pages is how many round trips a query the service answers with seen
+// entities takes: a page per pageSize, at least one.
+func pages(seen int) int { return max(1, (seen+pageSize-1)/pageSize) }
+
 // find returns what q selects (narrowed to q.only when set) and how many
 // entities the service would return for q.
 func (m *memBackend) find(table string, q query) (out []Entity, seen int) {
 	m.mu.RLock()
-	ordered := q.expired.IsZero() && q.rows == nil // a read in row-key order
+	// A read in row-key order; not a read of some rows by key through the
+	// whole partition (new-term's, impossible travel's), which counts rows.
+	byKey := q.only != nil && q.only.rows != nil && q.prefix == "" && q.ranges == nil
+	ordered := q.expired.IsZero() && q.rows == nil && !byKey
 	if part := m.tables[table][q.partition]; !ordered || part == nil || len(part.pending) == 0 {
 		defer m.mu.RUnlock()
 		return m.findIn(table, q)
@@ -457,6 +464,8 @@ func (m *memBackend) findIn(table string, q query) (out []Entity, seen int) {
 			seen += hi - lo
 			at, last = lo, r[0]
 		}
+	case q.prefix == "" && q.only != nil && q.only.rows != nil:
+		seen = part.Len() // the whole partition, without its order
 	default:
 		seen = len(part.span(q.prefix, q.prefix))
 	}
@@ -478,6 +487,7 @@ func (m *memBackend) findIn(table string, q query) (out []Entity, seen int) {
 			at, last = lo, p
 		}
 	default:
+		out = make([]Entity, 0, len(q.only.rows))
 		for _, r := range q.only.rows {
 			if e, ok := part.Get(r); ok {
 				out = append(out, e.entity(part.name))
