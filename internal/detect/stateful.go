@@ -549,27 +549,41 @@ func (t txn) loop(ctx context.Context, keys []state.Key, got map[state.Key]state
 			if !write {
 				continue
 			}
-			if err := state.CheckEntity(op.Entity); err != nil {
-				if !errors.Is(err, state.ErrEntityTooLarge) || t.blame == nil {
-					return fmt.Errorf("write state: %w", err)
-				}
-				if !blamed[k] {
-					if blamed == nil {
-						blamed = map[state.Key]bool{}
-					}
-					blamed[k] = true
-					for _, ev := range t.blame(k) {
-						refused = append(refused, &RecordError{Index: -1, Event: ev, Rule: t.rule, Err: err})
-					}
-				}
-				continue
-			}
 			ops = append(ops, op)
 		}
 		if len(ops) == 0 {
 			return refused.orNil()
 		}
+		// Apply checks every entity before any I/O: only when it refuses
+		// one as too large are they checked here, one by one, to blame the
+		// records that went into it and write the others.
 		err := t.store.Apply(state.ForUpdate(ctx), t.table, ops)
+		if errors.Is(err, state.ErrEntityTooLarge) && t.blame != nil {
+			kept := ops[:0]
+			for _, op := range ops {
+				cerr := state.CheckEntity(op.Entity)
+				if cerr == nil {
+					kept = append(kept, op)
+					continue
+				}
+				if !errors.Is(cerr, state.ErrEntityTooLarge) {
+					return fmt.Errorf("write state: %w", cerr)
+				}
+				if k := op.Entity.Key(); !blamed[k] {
+					if blamed == nil {
+						blamed = map[state.Key]bool{}
+					}
+					blamed[k] = true
+					for _, ev := range t.blame(k) {
+						refused = append(refused, &RecordError{Index: -1, Event: ev, Rule: t.rule, Err: cerr})
+					}
+				}
+			}
+			if ops = kept; len(ops) == 0 {
+				return refused.orNil()
+			}
+			err = t.store.Apply(state.ForUpdate(ctx), t.table, ops)
+		}
 		var ce *state.ConflictError
 		if err == nil {
 			return refused.orNil()

@@ -587,6 +587,16 @@ func (s *engine) Apply(ctx context.Context, table string, ops []Op) error {
 	if len(ops) == 0 {
 		return nil
 	}
+	if allIn(ops, func(o Op) string { return o.Entity.PartitionKey }) {
+		// One partition (most calls): no grouping, no goroutine.
+		p := ops[0].Entity.PartitionKey
+		c, err := s.applyPartition(ctx, table, p, ops)
+		if err != nil || c == nil {
+			return err
+		}
+		return &ConflictError{Table: table, PartitionKey: c.PartitionKey, RowKey: c.RowKey,
+			Partitions: []string{p}, Uncommitted: c.Uncommitted}
+	}
 	order, groups := partitions(ops, func(o Op) string { return o.Entity.PartitionKey })
 	conflicts := make([]*ConflictError, len(order))
 	errs := s.each(len(order), func(i int) error {
@@ -631,7 +641,8 @@ func (s *engine) applyPartition(ctx context.Context, table, partition string, op
 	if s.versioned {
 		perTx-- // and the version row's
 	}
-	chunks := chunkOps(ops, perTx)
+	var one [1][]Op
+	chunks := chunkOps(one[:0], ops, perTx)
 	for i, chunk := range chunks {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -701,9 +712,9 @@ func (s *engine) submit(ctx context.Context, table, partition string, ops []Op) 
 }
 
 // chunkOps splits one partition's operations into transactions of at most
-// perTx operations and about maxTransactionBytes of body.
-func chunkOps(ops []Op, perTx int) [][]Op {
-	var chunks [][]Op
+// perTx operations and about maxTransactionBytes of body, appended to
+// chunks.
+func chunkOps(chunks [][]Op, ops []Op, perTx int) [][]Op {
 	start, size := 0, 0
 	for i, o := range ops {
 		n := entitySize(o.Entity)
