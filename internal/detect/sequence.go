@@ -62,7 +62,69 @@ type seqData struct {
 	// W is each writer's watermark: the position of the last event this
 	// entity took from it, so a redelivered batch changes nothing. At most
 	// maxSeqWriters writers (an operation's records come from a few).
-	W map[string]seqMark `json:"w,omitempty"`
+	W seqWriters `json:"w,omitempty"`
+}
+
+// seqWriters are the writers' watermarks, sorted by writer: a short list,
+// not a map (two allocations per row), written as a JSON object as it was
+// when it was one.
+type seqWriters []seqWriter
+
+type seqWriter struct {
+	name string
+	mark seqMark
+}
+
+// get returns a writer's watermark.
+func (ws seqWriters) get(name string) (seqMark, bool) {
+	for _, w := range ws {
+		if w.name == name {
+			return w.mark, true
+		}
+	}
+	return seqMark{}, false
+}
+
+// set sets a writer's watermark; a new writer past maxSeqWriters replaces
+// the smallest name. A first writer's list comes from sl.
+func (ws *seqWriters) set(name string, m seqMark, sl *slab[seqWriter]) {
+	for i := range *ws {
+		if (*ws)[i].name == name {
+			(*ws)[i].mark = m
+			return
+		}
+	}
+	if len(*ws) >= maxSeqWriters {
+		*ws = slices.Delete(*ws, 0, 1)
+	}
+	if *ws == nil && sl != nil {
+		*ws = sl.one()
+	}
+	i, _ := slices.BinarySearchFunc(*ws, name, func(w seqWriter, n string) int { return strings.Compare(w.name, n) })
+	*ws = slices.Insert(*ws, i, seqWriter{name, m})
+}
+
+// MarshalJSON writes the writers as the map they were.
+func (ws seqWriters) MarshalJSON() ([]byte, error) {
+	m := make(map[string]seqMark, len(ws))
+	for _, w := range ws {
+		m[w.name] = w.mark
+	}
+	return json.Marshal(m)
+}
+
+// UnmarshalJSON reads the map a document of an earlier release holds.
+func (ws *seqWriters) UnmarshalJSON(b []byte) error {
+	var m map[string]seqMark
+	if err := json.Unmarshal(b, &m); err != nil {
+		return err
+	}
+	*ws = nil
+	for name, mk := range m {
+		*ws = append(*ws, seqWriter{name, mk})
+	}
+	slices.SortFunc(*ws, func(a, b seqWriter) int { return strings.Compare(a.name, b.name) })
+	return nil
 }
 
 type seqMark struct {
@@ -81,32 +143,20 @@ func (d *seqData) seen(ev *event.Event) bool {
 	if ev.Pos.Writer == "" {
 		return false
 	}
-	m, ok := d.W[Bounded(ev.Pos.Writer)]
+	m, ok := d.W.get(Bounded(ev.Pos.Writer))
 	return ok && ev.Pos.Compare(event.Position{Seq: m.Seq, Index: m.Index, Sub: m.Sub}) <= 0
 }
 
-// mark moves ev's writer's watermark to it.
-func (d *seqData) mark(ev *event.Event) {
+// mark moves ev's writer's watermark to it (a first writer's list from sl).
+func (d *seqData) mark(ev *event.Event, sl *slab[seqWriter]) {
 	if ev.Pos.Writer == "" {
 		return
 	}
 	w := Bounded(ev.Pos.Writer)
-	if d.W == nil {
-		d.W = map[string]seqMark{}
-	}
-	if m, ok := d.W[w]; ok && ev.Pos.Compare(event.Position{Seq: m.Seq, Index: m.Index, Sub: m.Sub}) <= 0 {
+	if m, ok := d.W.get(w); ok && ev.Pos.Compare(event.Position{Seq: m.Seq, Index: m.Index, Sub: m.Sub}) <= 0 {
 		return
 	}
-	if _, ok := d.W[w]; !ok && len(d.W) >= maxSeqWriters {
-		oldest := ""
-		for name := range d.W {
-			if oldest == "" || name < oldest {
-				oldest = name
-			}
-		}
-		delete(d.W, oldest)
-	}
-	d.W[w] = seqMark{Seq: ev.Pos.Seq, Index: ev.Pos.Index, Sub: ev.Pos.Sub}
+	d.W.set(w, seqMark{Seq: ev.Pos.Seq, Index: ev.Pos.Index, Sub: ev.Pos.Sub}, sl)
 }
 
 // Matches implements Kind.
@@ -198,6 +248,7 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 	}
 	results := map[state.Key]seqData{}
 	var keySlabs slab[string] // a step's first event key
+	var writerSlab slab[seqWriter]
 	t := txn{store: k.store, table: StateTable, rule: r.ID, prefixes: prefixes, blame: func(key state.Key) []*event.Event { return groups[key].events }, step: func(key state.Key, cur state.Entity, found bool) (state.Op, bool, error) {
 		gr := groups[key]
 		d := seqData{Steps: make(map[int]seqStep, len(k.c.Steps))}
@@ -255,7 +306,7 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 			}
 		}
 		for _, ev := range news {
-			d.mark(ev)
+			d.mark(ev, &writerSlab)
 		}
 		results[key] = d
 		if !changed {

@@ -418,12 +418,6 @@ func (s *seqData) encodeRoom(room int) []byte {
 		steps = append(steps, i)
 	}
 	slices.Sort(steps)
-	var names [maxSeqWriters]string
-	ws := names[:0]
-	for w := range s.W {
-		ws = append(ws, w)
-	}
-	slices.Sort(ws)
 	write := func(e *stateEnc) {
 		e.uvarint(uint64(len(steps)))
 		for _, i := range steps {
@@ -438,10 +432,10 @@ func (s *seqData) encodeRoom(room int) []byte {
 			}
 			e.varint(int64(st.N))
 		}
-		e.uvarint(uint64(len(ws)))
-		for _, w := range ws {
-			m := s.W[w]
-			e.str(w)
+		e.uvarint(uint64(len(s.W)))
+		for _, w := range s.W { // sorted by name
+			m := w.mark
+			e.str(w.name)
 			e.varint(m.Seq)
 			e.varint(int64(m.Index))
 			e.varint(int64(m.Sub))
@@ -484,10 +478,10 @@ func loadSeq(key state.Key, data []byte, s *seqData) error {
 		s.Steps[int(i)] = st
 	}
 	if n := d.count(4); n > 0 {
-		s.W = make(map[string]seqMark, n)
+		s.W = make(seqWriters, 0, n)
 		for range n {
 			w := d.str()
-			s.W[w] = seqMark{Seq: d.varint(), Index: d.int(), Sub: d.int()}
+			s.W.set(w, seqMark{Seq: d.varint(), Index: d.int(), Sub: d.int()}, nil)
 		}
 	}
 	if err := d.end(); err != nil {
