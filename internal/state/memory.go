@@ -38,6 +38,8 @@ type memBackend struct {
 	mu     sync.RWMutex
 	seq    uint64
 	tables map[string]map[string]*memPartition // table -> partition
+	// scratch is order's, reused under the write lock (up to maxScratch).
+	scratch []sortedRow
 }
 
 // memPartition is one partition's entities, by row key (point reads and
@@ -231,13 +233,36 @@ func (p *memPartition) tidy() {
 
 // order merges the rows inserted since into the order, with the lock held
 // for writing.
-func (p *memPartition) order() {
+func (p *memPartition) order() { p.orderWith(nil) }
+
+// maxScratch bounds the scratch list the in-memory store keeps.
+const maxScratch = 1 << 14
+
+// orderWith is order with a scratch list to reuse (the backend's, under
+// its write lock): the pending rows are sorted by their heads, looking at
+// their keys only on a tie.
+func (p *memPartition) orderWith(scratch *[]sortedRow) {
 	k := len(p.pending)
 	if k == 0 {
 		return
 	}
+	var pend []sortedRow
+	if scratch != nil {
+		pend = (*scratch)[:0]
+	}
+	for _, i := range p.pending {
+		pend = append(pend, sortedRow{head: keyHead(p.at(i).RowKey), pos: i})
+	}
 	if k > 1 {
-		slices.SortFunc(p.pending, func(a, b int32) int { return strings.Compare(p.at(a).RowKey, p.at(b).RowKey) })
+		slices.SortFunc(pend, func(a, b sortedRow) int {
+			if a.head != b.head {
+				return cmp.Compare(a.head, b.head)
+			}
+			return strings.Compare(p.at(a.pos).RowKey, p.at(b.pos).RowKey)
+		})
+	}
+	if scratch != nil && cap(pend) <= maxScratch {
+		*scratch = pend[:0]
 	}
 	// In place, from the back: each pending row (last first) finds its
 	// place among the rows before it, galloping back from the last place
@@ -248,12 +273,10 @@ func (p *memPartition) order() {
 	p.sorted = slices.Grow(p.sorted, k)[:n+k]
 	end := n // sorted[:end] is what is left to merge
 	for j := k - 1; j >= 0; j-- {
-		i := p.pending[j]
-		row := p.at(i).RowKey
-		head := keyHead(row)
-		at := p.placeBefore(end, row, head)
+		r := pend[j]
+		at := p.placeBefore(end, p.at(r.pos).RowKey, r.head)
 		copy(p.sorted[at+j+1:end+j+1], p.sorted[at:end])
-		p.sorted[at+j] = sortedRow{head: head, pos: i}
+		p.sorted[at+j] = r
 		end = at
 	}
 	p.pending = p.pending[:0]
@@ -400,7 +423,7 @@ func (m *memBackend) find(table string, q query) (out []Entity, seen int) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if part := m.tables[table][q.partition]; part != nil {
-		part.order()
+		part.orderWith(&m.scratch)
 	}
 	return m.findIn(table, q)
 }
