@@ -383,12 +383,17 @@ func ThresholdCount(ctx context.Context, store state.Store, ruleID string, windo
 // read and, on a conflict, read them again whole (txn.prefixes).
 func findRows(ctx context.Context, store state.Store, parts []string, prefixes map[string][]string) (map[state.Key]state.Entity, error) {
 	ctx = state.ForUpdate(ctx)
-	out := map[state.Key]state.Entity{}
+	var one [1][]state.Entity
+	all, n := one[:0], 0
 	for _, pk := range parts {
 		found, err := store.Find(ctx, StateTable, pk, prefixes[pk])
 		if err != nil {
 			return nil, err
 		}
+		all, n = append(all, found), n+len(found)
+	}
+	out := make(map[state.Key]state.Entity, n) // its size known: no growing
+	for _, found := range all {
 		for _, e := range found {
 			out[e.Key()] = e
 		}
