@@ -63,7 +63,7 @@ type termBucket struct {
 	entity, term string
 	display      string // the term as the first event wrote it
 	events       []*event.Event
-	learnOnly    map[*event.Event]bool // correlation.learn events outside the condition
+	learnOnly    map[*event.Event]bool // correlation.learn events outside the condition (the call's, shared)
 }
 
 // Matches implements Kind.
@@ -72,6 +72,8 @@ func (k *NewTermKind) Matches(ctx context.Context, r *Rule, events []*event.Even
 	entities := map[state.Key][]*event.Event{} // first-seen row -> events
 	var order []state.Key
 	var tv termValues
+	var keys keyArena
+	var learnOnly map[*event.Event]bool
 	// Buckets and first events come from slabs.
 	var bucketSlab slab[termBucket]
 	var evSlab slab[*event.Event]
@@ -80,7 +82,7 @@ func (k *NewTermKind) Matches(ctx context.Context, r *Rule, events []*event.Even
 	firstOf := map[string]state.Key{}
 	bucketByTerm := map[termOf]*termBucket{}
 	for _, ev := range events {
-		ent, ok := k.groupKey(ev)
+		ent, ok := k.groupKey(ev, &keys)
 		if !ok || ev.Time.IsZero() {
 			continue
 		}
@@ -90,8 +92,9 @@ func (k *NewTermKind) Matches(ctx context.Context, r *Rule, events []*event.Even
 		}
 		fk, seen := firstOf[ent]
 		if !seen {
-			// JoinKey(ent) is Escape(ent): no copy when it is safe.
-			fk = state.Key{PartitionKey: k.bucketPartition(ent), RowKey: state.Escape(ent) + "|" + firstRow}
+			// JoinKey(ent) is Escape(ent): one allocation for the row.
+			row, _ := keys.groupRow(ent, firstRow)
+			fk = state.Key{PartitionKey: k.bucketPartition(ent), RowKey: row}
 			firstOf[ent] = fk
 			order = append(order, fk)
 		}
@@ -107,7 +110,7 @@ func (k *NewTermKind) Matches(ctx context.Context, r *Rule, events []*event.Even
 		b := bucketByTerm[tk]
 		if b == nil {
 			var parts [1 + len(termValues{}.key)]string
-			key := state.Key{PartitionKey: fk.PartitionKey, RowKey: state.JoinKey(append(append(parts[:0], ent), vals...)...)}
+			key := state.Key{PartitionKey: fk.PartitionKey, RowKey: keys.joinKey(append(append(parts[:0], ent), vals...)...)}
 			if b = terms[key]; b == nil {
 				b = bucketSlab.next()
 				*b = termBucket{first: fk, entity: ent, term: strings.Join(vals, " | "),
@@ -119,10 +122,12 @@ func (k *NewTermKind) Matches(ctx context.Context, r *Rule, events []*event.Even
 		}
 		b.events = append(b.events, ev)
 		if r.learn != nil && !r.alerts(&evalCtx{ev: ev}) {
-			if b.learnOnly == nil {
-				b.learnOnly = map[*event.Event]bool{}
+			// One set for the call: an event is in one bucket.
+			if learnOnly == nil {
+				learnOnly = map[*event.Event]bool{}
 			}
-			b.learnOnly[ev] = true
+			learnOnly[ev] = true
+			b.learnOnly = learnOnly
 		}
 	}
 	if len(order) == 0 {
@@ -193,10 +198,10 @@ func (k *NewTermKind) stepFirst(key state.Key, cur state.Entity, found bool, evs
 	if !changed {
 		return state.Op{}, false, nil
 	}
-	data := d.encode()
+	data := d.encodeRoom(len(key.RowKey))
 	e := state.Entity{PartitionKey: key.PartitionKey, RowKey: key.RowKey, Time: first, Data: data,
 		Expires: k.expires(d.Last, k.c.Lookback)}
-	return writeOp(e, cur, found), true, nil
+	return writeOp(state.Packed(e), cur, found), true, nil
 }
 
 func (k *NewTermKind) stepTerm(key state.Key, cur state.Entity, found bool, b *termBucket, entityFirst time.Time, raise map[state.Key]*event.Event) (state.Op, bool, error) {
@@ -213,10 +218,10 @@ func (k *NewTermKind) stepTerm(key state.Key, cur state.Entity, found bool, b *t
 		if d.IsNew {
 			raise[key] = ev0
 		}
-		data := d.encode()
+		data := d.encodeRoom(len(key.RowKey) + len(b.term))
 		e := state.Entity{PartitionKey: key.PartitionKey, RowKey: key.RowKey, Text: b.term, Time: ev0.Time.UTC(),
 			Data: data, Expires: k.expires(d.Last, k.c.Lookback)}
-		return writeOp(e, cur, found), true, nil
+		return writeOp(state.Packed(e), cur, found), true, nil
 	}
 	// Known term. Raise again only for the event that made it new (a
 	// replay): same alert id, dropped by suppression when it was sent.
@@ -241,10 +246,10 @@ func (k *NewTermKind) stepTerm(key state.Key, cur state.Entity, found bool, b *t
 		// Keep the alert's time stable for its id.
 		raise[key] = ev
 	}
-	data := d.encode()
+	data := d.encodeRoom(len(key.RowKey) + len(b.term))
 	e := state.Entity{PartitionKey: key.PartitionKey, RowKey: key.RowKey, Text: b.term, Time: first,
 		Data: data, Expires: k.expires(d.Last, k.c.Lookback)}
-	return writeOp(e, cur, found), true, nil
+	return writeOp(state.Packed(e), cur, found), true, nil
 }
 
 // maxLastSeenStep is how far a last-seen time may lag before it is written

@@ -62,7 +62,69 @@ type seqData struct {
 	// W is each writer's watermark: the position of the last event this
 	// entity took from it, so a redelivered batch changes nothing. At most
 	// maxSeqWriters writers (an operation's records come from a few).
-	W map[string]seqMark `json:"w,omitempty"`
+	W seqWriters `json:"w,omitempty"`
+}
+
+// seqWriters are the writers' watermarks, sorted by writer: a short list,
+// not a map (two allocations per row), written as a JSON object as it was
+// when it was one.
+type seqWriters []seqWriter
+
+type seqWriter struct {
+	name string
+	mark seqMark
+}
+
+// get returns a writer's watermark.
+func (ws seqWriters) get(name string) (seqMark, bool) {
+	for _, w := range ws {
+		if w.name == name {
+			return w.mark, true
+		}
+	}
+	return seqMark{}, false
+}
+
+// set sets a writer's watermark; a new writer past maxSeqWriters replaces
+// the smallest name. A first writer's list comes from sl.
+func (ws *seqWriters) set(name string, m seqMark, sl *slab[seqWriter]) {
+	for i := range *ws {
+		if (*ws)[i].name == name {
+			(*ws)[i].mark = m
+			return
+		}
+	}
+	if len(*ws) >= maxSeqWriters {
+		*ws = slices.Delete(*ws, 0, 1)
+	}
+	if *ws == nil && sl != nil {
+		*ws = sl.one()
+	}
+	i, _ := slices.BinarySearchFunc(*ws, name, func(w seqWriter, n string) int { return strings.Compare(w.name, n) })
+	*ws = slices.Insert(*ws, i, seqWriter{name, m})
+}
+
+// MarshalJSON writes the writers as the map they were.
+func (ws seqWriters) MarshalJSON() ([]byte, error) {
+	m := make(map[string]seqMark, len(ws))
+	for _, w := range ws {
+		m[w.name] = w.mark
+	}
+	return json.Marshal(m)
+}
+
+// UnmarshalJSON reads the map a document of an earlier release holds.
+func (ws *seqWriters) UnmarshalJSON(b []byte) error {
+	var m map[string]seqMark
+	if err := json.Unmarshal(b, &m); err != nil {
+		return err
+	}
+	*ws = nil
+	for name, mk := range m {
+		*ws = append(*ws, seqWriter{name, mk})
+	}
+	slices.SortFunc(*ws, func(a, b seqWriter) int { return strings.Compare(a.name, b.name) })
+	return nil
 }
 
 type seqMark struct {
@@ -81,32 +143,20 @@ func (d *seqData) seen(ev *event.Event) bool {
 	if ev.Pos.Writer == "" {
 		return false
 	}
-	m, ok := d.W[Bounded(ev.Pos.Writer)]
+	m, ok := d.W.get(Bounded(ev.Pos.Writer))
 	return ok && ev.Pos.Compare(event.Position{Seq: m.Seq, Index: m.Index, Sub: m.Sub}) <= 0
 }
 
-// mark moves ev's writer's watermark to it.
-func (d *seqData) mark(ev *event.Event) {
+// mark moves ev's writer's watermark to it (a first writer's list from sl).
+func (d *seqData) mark(ev *event.Event, sl *slab[seqWriter]) {
 	if ev.Pos.Writer == "" {
 		return
 	}
 	w := Bounded(ev.Pos.Writer)
-	if d.W == nil {
-		d.W = map[string]seqMark{}
-	}
-	if m, ok := d.W[w]; ok && ev.Pos.Compare(event.Position{Seq: m.Seq, Index: m.Index, Sub: m.Sub}) <= 0 {
+	if m, ok := d.W.get(w); ok && ev.Pos.Compare(event.Position{Seq: m.Seq, Index: m.Index, Sub: m.Sub}) <= 0 {
 		return
 	}
-	if _, ok := d.W[w]; !ok && len(d.W) >= maxSeqWriters {
-		oldest := ""
-		for name := range d.W {
-			if oldest == "" || name < oldest {
-				oldest = name
-			}
-		}
-		delete(d.W, oldest)
-	}
-	d.W[w] = seqMark{Seq: ev.Pos.Seq, Index: ev.Pos.Index, Sub: ev.Pos.Sub}
+	d.W.set(w, seqMark{Seq: ev.Pos.Seq, Index: ev.Pos.Index, Sub: ev.Pos.Sub}, sl)
 }
 
 // Matches implements Kind.
@@ -126,9 +176,14 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 	type groupWriter struct{ group, writer string }
 	groupOf := map[groupWriter]*group{}
 	var writers writerKey
-	// Each event's steps come from one slab, groups from another.
+	var keys keyArena
+	// Each event's steps come from one slab, groups from another, and
+	// the first element of each group's lists from more.
 	stepSlab := make([]int, 0, len(events)*len(k.c.stepIndex))
 	var groupSlab slab[group]
+	var evSlab slab[*event.Event]
+	var stepsSlab slab[[]int]
+	var keySlab slab[state.Key]
 	// The steps' selections read the event through a field cache, as the
 	// engine's condition pass does (without, each read allocates).
 	cache := fieldCaches.Get().(*fieldCache)
@@ -137,7 +192,7 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 		fieldCaches.Put(cache)
 	}()
 	for _, ev := range events {
-		g, ok := k.groupKey(ev)
+		g, ok := k.groupKey(ev, &keys)
 		if !ok || ev.Time.IsZero() {
 			continue
 		}
@@ -157,13 +212,11 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 		if gr == nil {
 			// Keys are built once per group and writer of the batch.
 			pk := k.bucketPartition(g)
-			eg := state.Escape(g)
-			row := eg + "|" + writers.of(ev.Pos.Writer)
-			prefix := row[:len(eg)+1]
+			row, prefix := keys.groupRow(g, writers.of(ev.Pos.Writer))
 			key := state.Key{PartitionKey: pk, RowKey: row}
 			if gr = groups[key]; gr == nil {
 				gr = groupSlab.next()
-				gr.key = g
+				gr.key, gr.events, gr.steps = g, evSlab.one(), stepsSlab.one()
 				groups[key] = gr
 				order = append(order, key)
 				gk := gkey{pk, prefix}
@@ -174,7 +227,11 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 					}
 					prefixes[pk] = append(prefixes[pk], prefix)
 				}
-				byGroup[gk] = append(byGroup[gk], key)
+				if ks, seen := byGroup[gk]; seen {
+					byGroup[gk] = append(ks, key)
+				} else {
+					byGroup[gk] = append(keySlab.one(), key)
+				}
 			}
 			groupOf[groupWriter{g, ev.Pos.Writer}] = gr
 		}
@@ -190,6 +247,8 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 		return nil, fmt.Errorf("read state: %w", err)
 	}
 	results := map[state.Key]seqData{}
+	var keySlabs slab[string] // a step's first event key
+	var writerSlab slab[seqWriter]
 	t := txn{store: k.store, table: StateTable, rule: r.ID, prefixes: prefixes, blame: func(key state.Key) []*event.Event { return groups[key].events }, step: func(key state.Key, cur state.Entity, found bool) (state.Op, bool, error) {
 		gr := groups[key]
 		d := seqData{Steps: make(map[int]seqStep, len(k.c.Steps))}
@@ -241,19 +300,20 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 					d = seqData{Steps: map[int]seqStep{}, W: d.W}
 					changed = true
 				}
-				if k.addStep(&d, s, ev) {
+				if k.addStep(&d, s, ev, &keySlabs) {
 					changed = true
 				}
 			}
 		}
 		for _, ev := range news {
-			d.mark(ev)
+			d.mark(ev, &writerSlab)
 		}
 		results[key] = d
 		if !changed {
 			return state.Op{}, false, nil
 		}
-		data := d.encode()
+		room := len(key.RowKey) + len(gr.key)
+		data := d.encodeRoom(room)
 		if len(data) > state.MaxDataLen {
 			// Drop the raw records, keep the normalised fields.
 			for s, st := range d.Steps {
@@ -263,12 +323,12 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 				}
 				d.Steps[s] = st
 			}
-			data = d.encode()
+			data = d.encodeRoom(room)
 		}
 		start := earliest(d)
 		e := state.Entity{PartitionKey: key.PartitionKey, RowKey: key.RowKey, Text: gr.key, Time: start, Data: data,
 			Expires: k.expires(start, k.c.Timespan)}
-		return writeOp(e, cur, found), true, nil
+		return writeOp(state.Packed(e), cur, found), true, nil
 	}}
 	refused := t.loop(ctx, order, stored)
 	if _, ok := AsRecordErrors(refused); refused != nil && !ok {
@@ -292,12 +352,13 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 		others[gk] = append(others[gk], key)
 	}
 	var out []Match
+	var rows []seqData       // a group's, reused group after group
+	var batch []*event.Event // likewise
 	for _, gk := range gorder {
 		// The group as one sequence: this batch's writers' rows as
 		// computed, the other writers' as read (those too old to complete
 		// with this batch's events left out).
-		var rows []seqData
-		var batch []*event.Event
+		rows, batch = rows[:0], batch[:0]
 		for _, key := range byGroup[gk] {
 			rows = append(rows, results[key])
 			batch = append(batch, groups[key].events...)
@@ -345,7 +406,7 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 				}
 			}
 		}
-		out = append(out, Match{Rule: r, Events: slices.Clip(evs), GroupKey: groups[key].key, WindowStart: lo, Count: d.Steps[0].N})
+		out = append(out, Match{Rule: r, Events: slices.Clip(evs), GroupKey: strings.Clone(groups[key].key), WindowStart: lo, Count: d.Steps[0].N})
 	}
 	return out, refused
 }
@@ -404,7 +465,8 @@ func (k *SequenceKind) complete(d seqData) bool {
 }
 
 // addStep records ev as an event of step s; it reports a change.
-func (k *SequenceKind) addStep(d *seqData, s int, ev *event.Event) bool {
+// A step's first key comes from keys.
+func (k *SequenceKind) addStep(d *seqData, s int, ev *event.Event, keys *slab[string]) bool {
 	key := eventKey(ev)
 	have, ok := d.Steps[s]
 	if ok && hasKey(have.Keys, key) {
@@ -414,7 +476,10 @@ func (k *SequenceKind) addStep(d *seqData, s int, ev *event.Event) bool {
 		have = seqStep{}
 	}
 	have.N++
-	if len(have.Keys) < maxStepKeys {
+	switch {
+	case have.Keys == nil:
+		have.Keys = append(keys.one(), key)
+	case len(have.Keys) < maxStepKeys:
 		have.Keys = append(have.Keys, key)
 	}
 	replace := !ok

@@ -70,8 +70,9 @@ func (k *SpikeKind) Matches(ctx context.Context, r *Rule, events []*event.Event)
 	byEvent := map[seen]rowOf{}
 	partOf := map[string]string{} // group -> partition
 	var writers writerKey
+	var keys keyArena
 	for _, ev := range events {
-		g, ok := k.groupKey(ev)
+		g, ok := k.groupKey(ev, &keys)
 		if !ok || ev.Time.IsZero() {
 			continue
 		}
@@ -96,7 +97,7 @@ func (k *SpikeKind) Matches(ctx context.Context, r *Rule, events []*event.Event)
 			writes = append(writes, fk)
 		}
 		firstEvs[fk] = append(firstEvs[fk], ev)
-		rk, prefix := spikeRowEscaped(ws, w)
+		rk, prefix := keys.spikeRow(ws, w)
 		wk := wkey{pk, prefix}
 		b := buckets[wk]
 		if b == nil {
@@ -104,7 +105,7 @@ func (k *SpikeKind) Matches(ctx context.Context, r *Rule, events []*event.Event)
 			buckets[wk] = b
 			windows = append(windows, wk)
 			for i := 0; i <= k.c.Baseline; i++ {
-				_, hp := spikeRow(ws.Add(-time.Duration(i)*k.c.Timespan), "")
+				_, hp := keys.spikeRow(ws.Add(-time.Duration(i)*k.c.Timespan), "")
 				prefixes[pk] = append(prefixes[pk], hp)
 			}
 		}
@@ -164,8 +165,8 @@ func (k *SpikeKind) Matches(ctx context.Context, r *Rule, events []*event.Event)
 			return state.Op{}, false, nil
 		}
 		e := state.Entity{PartitionKey: key.PartitionKey, RowKey: key.RowKey, Count: n, Text: wr.b.group, Time: wr.b.window,
-			Data: d.encode(), Expires: k.expires(wr.b.window.Add(k.c.Timespan), keep)}
-		return writeOp(e, cur, found), true, nil
+			Data: d.encodeRoom(len(key.RowKey) + len(wr.b.group)), Expires: k.expires(wr.b.window.Add(k.c.Timespan), keep)}
+		return writeOp(state.Packed(e), cur, found), true, nil
 	}}
 	refused := t.loop(ctx, writes, stored)
 	if _, ok := AsRecordErrors(refused); refused != nil && !ok {
@@ -209,7 +210,7 @@ func (k *SpikeKind) Matches(ctx context.Context, r *Rule, events []*event.Event)
 				break
 			}
 			known++
-			_, hp := spikeRow(ws, "")
+			_, hp := keys.spikeRow(ws, "")
 			sum += sums[wkey{wk.partition, hp}]
 		}
 		if known < k.c.MinHistory || known == 0 {
@@ -221,7 +222,7 @@ func (k *SpikeKind) Matches(ctx context.Context, r *Rule, events []*event.Event)
 		}
 		evs := slices.Clone(b.events)
 		slices.SortStableFunc(evs, func(a, b *event.Event) int { return a.Time.Compare(b.Time) })
-		out = append(out, Match{Rule: r, Events: evs, GroupKey: b.group, WindowStart: b.window, Count: int(n),
+		out = append(out, Match{Rule: r, Events: evs, GroupKey: strings.Clone(b.group), WindowStart: b.window, Count: int(n),
 			Values: []string{fmt.Sprintf("%.1f", mean)}})
 	}
 	return out, refused

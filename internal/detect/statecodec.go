@@ -51,8 +51,12 @@ type stateEnc struct {
 }
 
 // writer is the encoder that writes what c counted, into one allocation.
-func (c *stateEnc) writer() stateEnc {
-	e := stateEnc{b: make([]byte, 1, 1+c.n)}
+func (c *stateEnc) writer() stateEnc { return c.writerRoom(0) }
+
+// writerRoom is writer with room for room more bytes behind the document
+// (a row key and Text packed with it: state.Packed).
+func (c *stateEnc) writerRoom(room int) stateEnc {
+	e := stateEnc{b: make([]byte, 1, 1+c.n+room)}
 	e.b[0] = stateBinary
 	return e
 }
@@ -290,10 +294,13 @@ const (
 	thrSum
 )
 
-func (t *thresholdData) encode() []byte {
+func (t *thresholdData) encode() []byte { return t.encodeRoom(0) }
+
+// encodeRoom is encode with room behind the document (stateEnc.writerRoom).
+func (t *thresholdData) encodeRoom(room int) []byte {
 	c := stateEnc{counting: true}
 	t.write(&c)
-	e := c.writer()
+	e := c.writerRoom(room)
 	t.write(&e)
 	return e.b
 }
@@ -358,10 +365,13 @@ func loadThreshold(kind string, key state.Key, cur state.Entity, found bool, t *
 
 // --- new-term rows --------------------------------------------------------
 
-func (t *termData) encode() []byte {
+func (t *termData) encode() []byte { return t.encodeRoom(0) }
+
+// encodeRoom is encode with room behind the document (stateEnc.writerRoom).
+func (t *termData) encodeRoom(room int) []byte {
 	c := stateEnc{counting: true}
 	t.write(&c)
-	e := c.writer()
+	e := c.writerRoom(room)
 	t.write(&e)
 	return e.b
 }
@@ -397,7 +407,10 @@ func loadTerm(key state.Key, cur state.Entity, found bool, t *termData) error {
 
 // --- sequence rows --------------------------------------------------------
 
-func (s *seqData) encode() []byte {
+func (s *seqData) encode() []byte { return s.encodeRoom(0) }
+
+// encodeRoom is encode with room behind the document (stateEnc.writerRoom).
+func (s *seqData) encodeRoom(room int) []byte {
 	// In step and writer order: the same document for the same state.
 	var idx [8]int
 	steps := idx[:0]
@@ -405,12 +418,6 @@ func (s *seqData) encode() []byte {
 		steps = append(steps, i)
 	}
 	slices.Sort(steps)
-	var names [maxSeqWriters]string
-	ws := names[:0]
-	for w := range s.W {
-		ws = append(ws, w)
-	}
-	slices.Sort(ws)
 	write := func(e *stateEnc) {
 		e.uvarint(uint64(len(steps)))
 		for _, i := range steps {
@@ -425,10 +432,10 @@ func (s *seqData) encode() []byte {
 			}
 			e.varint(int64(st.N))
 		}
-		e.uvarint(uint64(len(ws)))
-		for _, w := range ws {
-			m := s.W[w]
-			e.str(w)
+		e.uvarint(uint64(len(s.W)))
+		for _, w := range s.W { // sorted by name
+			m := w.mark
+			e.str(w.name)
 			e.varint(m.Seq)
 			e.varint(int64(m.Index))
 			e.varint(int64(m.Sub))
@@ -436,7 +443,7 @@ func (s *seqData) encode() []byte {
 	}
 	c := stateEnc{counting: true}
 	write(&c)
-	e := c.writer()
+	e := c.writerRoom(room)
 	write(&e)
 	return e.b
 }
@@ -471,10 +478,10 @@ func loadSeq(key state.Key, data []byte, s *seqData) error {
 		s.Steps[int(i)] = st
 	}
 	if n := d.count(4); n > 0 {
-		s.W = make(map[string]seqMark, n)
+		s.W = make(seqWriters, 0, n)
 		for range n {
 			w := d.str()
-			s.W[w] = seqMark{Seq: d.varint(), Index: d.int(), Sub: d.int()}
+			s.W.set(w, seqMark{Seq: d.varint(), Index: d.int(), Sub: d.int()}, nil)
 		}
 	}
 	if err := d.end(); err != nil {
@@ -650,7 +657,10 @@ func decodeSnapshot(data []byte) (snapshot, error) {
 
 // --- impossible-travel rows -----------------------------------------------
 
-func (t *travelData) encode() []byte {
+func (t *travelData) encode() []byte { return t.encodeRoom(0) }
+
+// encodeRoom is encode with room behind the document (stateEnc.writerRoom).
+func (t *travelData) encodeRoom(room int) []byte {
 	write := func(e *stateEnc) {
 		e.uvarint(uint64(len(t.Points)))
 		for _, p := range t.Points {
@@ -664,7 +674,7 @@ func (t *travelData) encode() []byte {
 	}
 	c := stateEnc{counting: true}
 	write(&c)
-	e := c.writer()
+	e := c.writerRoom(room)
 	write(&e)
 	return e.b
 }

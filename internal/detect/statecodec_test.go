@@ -45,7 +45,7 @@ func codecCases() (thr []thresholdData, term []termData, seq []seqData, trv []tr
 		{Steps: map[int]seqStep{}},
 		{Steps: map[int]seqStep{0: {Key: "e1", T: t0, Snap: encodeSnapshot(&snap), Keys: []string{"e1", "e2"}, N: 2},
 			2: {Key: huge, T: t0.Add(time.Minute), Snap: encodeSnapshot(&snapshot{Source: "x"}), N: 1}},
-			W: map[string]seqMark{"eventhub://a": {Seq: 9, Index: 2, Sub: 1}, "": {}}},
+			W: seqWriters{{"", seqMark{}}, {"eventhub://a", seqMark{Seq: 9, Index: 2, Sub: 1}}}},
 	}
 	trv = []travelData{{}, {Points: []travelPoint{{Key: "p1", T: t0, Lat: -89.5, Lon: 179.25, IP: "::1", Place: "Paris, FR"}, {Key: huge, T: t0}}}}
 	return
@@ -130,7 +130,7 @@ func TestStateCodecLegacyJSON(t *testing.T) {
 		t.Fatal(err)
 	}
 	snap, err := decodeSnapshot(seq.Steps[0].Snap)
-	if err != nil || snap.Source != "activitylogs" || string(snap.Raw) != `{"id":"x"}` || seq.W["eventhub://a"].Seq != 4 || seq.Steps[0].N != 1 {
+	if err != nil || snap.Source != "activitylogs" || string(snap.Raw) != `{"id":"x"}` || seqWriterMark(seq, "eventhub://a").Seq != 4 || seq.Steps[0].N != 1 {
 		t.Errorf("sequence %+v, snapshot %+v, %v", seq, snap, err)
 	}
 	// A JSON row read, changed and written again is binary, and reads the same.
@@ -342,4 +342,9 @@ func TestEventSnapshot(t *testing.T) {
 			}
 		}
 	}
+}
+
+func seqWriterMark(d seqData, name string) seqMark {
+	m, _ := d.W.get(name)
+	return m
 }

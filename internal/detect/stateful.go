@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	json "github.com/goccy/go-json"
 
@@ -130,6 +131,17 @@ func (s *slab[T]) one() []T {
 	return s.chunk[i : i : i+1]
 }
 
+// many returns an empty slice of capacity n from the slab (from a chunk
+// of its own past maxSlabChunk).
+func (s *slab[T]) many(n int) []T {
+	if cap(s.chunk)-len(s.chunk) < n {
+		s.chunk = make([]T, 0, max(min(max(2*cap(s.chunk), 8), maxSlabChunk), n))
+	}
+	i := len(s.chunk)
+	s.chunk = s.chunk[:i+n]
+	return s.chunk[i : i : i+n]
+}
+
 func (s *slab[T]) grow() int {
 	if len(s.chunk) == cap(s.chunk) {
 		s.chunk = make([]T, 0, min(max(2*cap(s.chunk), 8), maxSlabChunk))
@@ -152,13 +164,98 @@ func (w *writerKey) of(writer string) string {
 	return w.esc
 }
 
+// groupRow is the row key Escape(group) + "|" + tail (tail a key part
+// already) built in one allocation, and its prefix up to the '|': a
+// group's rows of every writer share it.
+func groupRow(group, tail string) (row, prefix string) {
+	var a keyArena
+	return a.groupRow(group, tail)
+}
+
+// keyArena builds one call's row keys in a few shared chunks, not an
+// allocation each. A key lives as long as the call: the stores keep
+// copies of their own of what they store (or the key packed behind its
+// document: state.Packed), and a match's identity is its group, not a row
+// key.
+type keyArena struct{ chunk []byte }
+
+// maxKeyChunk bounds a chunk of a keyArena.
+const maxKeyChunk = 32 << 10
+
+// room returns the arena's chunk with room for n more bytes.
+func (a *keyArena) room(n int) []byte {
+	if cap(a.chunk)-len(a.chunk) < n {
+		a.chunk = make([]byte, 0, max(n, min(2*cap(a.chunk), maxKeyChunk), 512))
+	}
+	return a.chunk
+}
+
+// take returns the bytes appended to the chunk from start as a string,
+// and keeps them.
+func (a *keyArena) take(b []byte, start int) string {
+	a.chunk = b
+	return unsafe.String(&b[start], len(b)-start)
+}
+
+// groupRow is the package's groupRow, in the arena.
+func (a *keyArena) groupRow(group, tail string) (row, prefix string) {
+	b := a.room(state.EscapeRoom(group) + 1 + len(tail))
+	start := len(b)
+	b = state.AppendEscape(b, group)
+	n := len(b) + 1 - start
+	b = append(append(b, '|'), tail...)
+	row = a.take(b, start)
+	return row, row[:n]
+}
+
+// spikeRow is the package's spikeRowEscaped, in the arena.
+func (a *keyArena) spikeRow(window time.Time, writer string) (row, prefix string) {
+	b := a.room(len(timeKeyLayout) + 1 + len(writer))
+	start := len(b)
+	b = append(window.UTC().AppendFormat(b, timeKeyLayout), '|')
+	n := len(b) - start
+	b = append(b, writer...)
+	row = a.take(b, start)
+	return row, row[:n]
+}
+
+// timeKeyLayout is state.TimeKey's.
+const timeKeyLayout = "20060102T1504Z"
+
+// lower is strings.ToLower(s), in the arena.
+func (a *keyArena) lower(s string) string {
+	b := a.room(len(s))
+	start := len(b)
+	b = event.AppendLower(b, s)
+	if len(b) == start {
+		return ""
+	}
+	return a.take(b, start)
+}
+
+// joinKey is state.JoinKey(parts...), in the arena.
+func (a *keyArena) joinKey(parts ...string) string {
+	b := a.room(state.JoinKeyRoom(parts...))
+	start := len(b)
+	b = state.AppendJoinKey(b, parts...)
+	if len(b) == start {
+		return ""
+	}
+	return a.take(b, start)
+}
+
 // Correlation returns the kind's settings (after overrides).
 func (b *base) Correlation() *Correlation { return b.c }
 
 // groupKey joins the event's group-by values (trimmed, lower-cased: UPNs,
 // IPs and resource ids compare case-insensitively). ok is false when a
 // group-by field is missing: such an event cannot be grouped.
-func (b *base) groupKey(ev *event.Event) (string, bool) {
+//
+// The key is built in the call's arena (a value already lower-case is
+// returned as it is): it lives as long as the call, and what outlives it
+// takes a copy (a match's GroupKey: strings.Clone; a row's Text: the
+// stores' own or packed copy).
+func (b *base) groupKey(ev *event.Event, a *keyArena) (string, bool) {
 	switch len(b.c.groupRes) {
 	case 0:
 		return "", true
@@ -167,7 +264,10 @@ func (b *base) groupKey(ev *event.Event) (string, bool) {
 		if !ok {
 			return "", false
 		}
-		return BoundedLower(v), true
+		if len(v) > MaxKeptValue || !hasUpper(v) {
+			return BoundedLower(v), true // as it is, or bounded
+		}
+		return a.lower(v), true
 	}
 	var parts [8]string
 	vals := parts[:0]
@@ -177,19 +277,31 @@ func (b *base) groupKey(ev *event.Event) (string, bool) {
 		if !ok {
 			return "", false
 		}
-		v = BoundedLower(v)
+		if len(v) > MaxKeptValue {
+			v = BoundedLower(v)
+		}
 		vals = append(vals, v)
 		n += len(v)
 	}
-	var key strings.Builder
-	key.Grow(n) // one allocation
+	buf := a.room(n)
+	start := len(buf)
 	for i, v := range vals {
 		if i > 0 {
-			key.WriteByte('|')
+			buf = append(buf, '|')
 		}
-		key.WriteString(v)
+		buf = event.AppendLower(buf, v)
 	}
-	return key.String(), true
+	return a.take(buf, start), true
+}
+
+// hasUpper reports whether lower-casing s may change it.
+func hasUpper(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; 'A' <= c && c <= 'Z' || c >= utf8.RuneSelf {
+			return true
+		}
+	}
+	return false
 }
 
 // MaxKeptValue bounds every value a stateful kind keeps in state or puts in
@@ -437,27 +549,41 @@ func (t txn) loop(ctx context.Context, keys []state.Key, got map[state.Key]state
 			if !write {
 				continue
 			}
-			if err := state.CheckEntity(op.Entity); err != nil {
-				if !errors.Is(err, state.ErrEntityTooLarge) || t.blame == nil {
-					return fmt.Errorf("write state: %w", err)
-				}
-				if !blamed[k] {
-					if blamed == nil {
-						blamed = map[state.Key]bool{}
-					}
-					blamed[k] = true
-					for _, ev := range t.blame(k) {
-						refused = append(refused, &RecordError{Index: -1, Event: ev, Rule: t.rule, Err: err})
-					}
-				}
-				continue
-			}
 			ops = append(ops, op)
 		}
 		if len(ops) == 0 {
 			return refused.orNil()
 		}
+		// Apply checks every entity before any I/O: only when it refuses
+		// one as too large are they checked here, one by one, to blame the
+		// records that went into it and write the others.
 		err := t.store.Apply(state.ForUpdate(ctx), t.table, ops)
+		if errors.Is(err, state.ErrEntityTooLarge) && t.blame != nil {
+			kept := ops[:0]
+			for _, op := range ops {
+				cerr := state.CheckEntity(op.Entity)
+				if cerr == nil {
+					kept = append(kept, op)
+					continue
+				}
+				if !errors.Is(cerr, state.ErrEntityTooLarge) {
+					return fmt.Errorf("write state: %w", cerr)
+				}
+				if k := op.Entity.Key(); !blamed[k] {
+					if blamed == nil {
+						blamed = map[state.Key]bool{}
+					}
+					blamed[k] = true
+					for _, ev := range t.blame(k) {
+						refused = append(refused, &RecordError{Index: -1, Event: ev, Rule: t.rule, Err: cerr})
+					}
+				}
+			}
+			if ops = kept; len(ops) == 0 {
+				return refused.orNil()
+			}
+			err = t.store.Apply(state.ForUpdate(ctx), t.table, ops)
+		}
 		var ce *state.ConflictError
 		if err == nil {
 			return refused.orNil()

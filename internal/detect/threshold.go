@@ -104,9 +104,7 @@ func thresholdRow(group, writer string) (row, prefix string) {
 
 // thresholdRowEscaped is thresholdRow of a writer already escaped.
 func thresholdRowEscaped(group, writer string) (row, prefix string) {
-	g := state.Escape(group)
-	row = g + "|" + writer
-	return row, row[:len(g)+1]
+	return groupRow(group, writer)
 }
 
 // Matches implements Kind.
@@ -124,14 +122,16 @@ func (k *ThresholdKind) Matches(ctx context.Context, r *Rule, events []*event.Ev
 	byEvent := map[seen]*writerRow{}
 	partOf := map[time.Time]string{}
 	var writers writerKey
+	var keys keyArena
 	var own []state.Key
 	// Rows, buckets and their first event come from slabs: a few
 	// allocations, not three per group.
 	var rowSlab slab[writerRow]
+	var grown countSlabs
 	var bucketSlab slab[bucket]
 	var evSlab slab[*event.Event]
 	for _, ev := range events {
-		g, ok := k.groupKey(ev)
+		g, ok := k.groupKey(ev, &keys)
 		if !ok || ev.Time.IsZero() {
 			continue
 		}
@@ -147,7 +147,7 @@ func (k *ThresholdKind) Matches(ctx context.Context, r *Rule, events []*event.Ev
 			pk = state.JoinKey("thr", r.ID, state.TimeKey(ws))
 			partOf[ws] = pk
 		}
-		rk, prefix := thresholdRowEscaped(g, writers.of(ev.Pos.Writer))
+		rk, prefix := keys.groupRow(g, writers.of(ev.Pos.Writer))
 		gk := gkey{pk, prefix}
 		b := buckets[gk]
 		if b == nil {
@@ -192,7 +192,7 @@ func (k *ThresholdKind) Matches(ctx context.Context, r *Rule, events []*event.Ev
 		step: func(key state.Key, cur state.Entity, found bool) (state.Op, bool, error) {
 			wr := rows[key]
 			wr.d = thresholdData{} // a retry after a conflict starts from what it read
-			n, changed, err := k.count(key, cur, found, wr.events, &wr.d)
+			n, changed, err := k.count(key, cur, found, wr.events, &wr.d, &grown)
 			if err != nil {
 				return state.Op{}, false, err
 			}
@@ -201,9 +201,10 @@ func (k *ThresholdKind) Matches(ctx context.Context, r *Rule, events []*event.Ev
 			if !changed {
 				return state.Op{}, false, nil
 			}
-			e := state.Entity{PartitionKey: key.PartitionKey, RowKey: key.RowKey, Count: n, Text: wr.b.group, Data: d.encode(),
+			e := state.Entity{PartitionKey: key.PartitionKey, RowKey: key.RowKey, Count: n, Text: wr.b.group,
+				Data: d.encodeRoom(len(key.RowKey) + len(wr.b.group)),
 				Time: wr.b.window, Expires: k.expires(wr.b.window.Add(k.c.Timespan), k.c.Timespan)}
-			return writeOp(e, cur, found), true, nil
+			return writeOp(state.Packed(e), cur, found), true, nil
 		}}
 	refused := t.loop(ctx, own, stored)
 	if _, ok := AsRecordErrors(refused); refused != nil && !ok {
@@ -352,9 +353,9 @@ func (k *ThresholdKind) Matches(ctx context.Context, r *Rule, events []*event.Ev
 		}
 		evs := slices.Clone(b.events)
 		slices.SortStableFunc(evs, func(a, b *event.Event) int { return a.Time.Compare(b.Time) })
-		m := Match{Rule: r, Events: evs, GroupKey: b.group, WindowStart: b.window, Count: metric}
+		m := Match{Rule: r, Events: evs, GroupKey: strings.Clone(b.group), WindowStart: b.window, Count: metric}
 		if k.c.Type == CorrValueCount {
-			m.Values = tt.values
+			m.Values = slices.Clone(tt.values) // tt's may be in the call's slab
 		}
 		out = append(out, m)
 	}
@@ -382,12 +383,17 @@ func ThresholdCount(ctx context.Context, store state.Store, ruleID string, windo
 // read and, on a conflict, read them again whole (txn.prefixes).
 func findRows(ctx context.Context, store state.Store, parts []string, prefixes map[string][]string) (map[state.Key]state.Entity, error) {
 	ctx = state.ForUpdate(ctx)
-	out := map[state.Key]state.Entity{}
+	var one [1][]state.Entity
+	all, n := one[:0], 0
 	for _, pk := range parts {
 		found, err := store.Find(ctx, StateTable, pk, prefixes[pk])
 		if err != nil {
 			return nil, err
 		}
+		all, n = append(all, found), n+len(found)
+	}
+	out := make(map[state.Key]state.Entity, n) // its size known: no growing
+	for _, found := range all {
 		for _, e := range found {
 			out[e.Key()] = e
 		}
@@ -398,7 +404,11 @@ func findRows(ctx context.Context, store state.Store, parts []string, prefixes m
 // count adds one writer's events of a batch to its row: those after the
 // watermark (or, without a position, whose keys it does not hold).
 // count decodes the row into d (zero) and adds the writer's events to it.
-func (k *ThresholdKind) count(key state.Key, cur state.Entity, found bool, evs []*event.Event, d *thresholdData) (int64, bool, error) {
+//
+// What a row's hashes and shown values grow into comes from sl: they are
+// the call's (encoded into the row's document, summed over writers; a
+// match takes a copy of the values).
+func (k *ThresholdKind) count(key state.Key, cur state.Entity, found bool, evs []*event.Event, d *thresholdData, sl *countSlabs) (int64, bool, error) {
 	if err := loadThreshold("threshold", key, cur, found, d); err != nil {
 		return 0, false, err
 	}
@@ -448,13 +458,27 @@ func (k *ThresholdKind) count(key state.Key, cur state.Entity, found bool, evs [
 			if have != nil {
 				have[h] = true
 			}
+			if len(d.Hashes) == cap(d.Hashes) {
+				// Room for every event of the batch at once, from the
+				// call's slab: no allocation per row.
+				d.Hashes = append(sl.hashes.many(len(d.Hashes)+8*min(len(evs), maxDistinct-distinct)), d.Hashes...)
+			}
 			d.Hashes = binary.BigEndian.AppendUint64(d.Hashes, h)
 			if len(d.Values) < maxShownValues {
+				if len(d.Values) == cap(d.Values) {
+					d.Values = append(sl.values.many(len(d.Values)+min(len(evs), maxShownValues-len(d.Values))), d.Values...)
+				}
 				d.Values = append(d.Values, v)
 			}
 		}
 	}
 	return n, changed, nil
+}
+
+// countSlabs are what count grows a call's rows' hashes and values into.
+type countSlabs struct {
+	hashes slab[byte]
+	values slab[string]
 }
 
 // smallDistinct is how many distinct-value hashes count searches in place

@@ -101,8 +101,9 @@ func (k *TravelKind) Matches(ctx context.Context, r *Rule, events []*event.Event
 	}
 	groups := map[state.Key]*group{}
 	var keys []state.Key
+	var arena keyArena
 	for _, ev := range events {
-		g, ok := k.groupKey(ev)
+		g, ok := k.groupKey(ev, &arena)
 		if !ok || ev.Time.IsZero() {
 			continue
 		}
@@ -143,11 +144,11 @@ func (k *TravelKind) Matches(ctx context.Context, r *Rule, events []*event.Event
 			if !changed {
 				continue
 			}
-			data := (&travelData{Points: pts}).encode()
+			data := (&travelData{Points: pts}).encodeRoom(len(key.RowKey) + len(groups[key].entity))
 			last := pts[len(pts)-1].T
 			e := state.Entity{PartitionKey: key.PartitionKey, RowKey: key.RowKey, Text: groups[key].entity,
 				Time: last, Data: data, Expires: k.expires(last, k.c.Timespan)}
-			ops = append(ops, writeOp(e, cur, found))
+			ops = append(ops, writeOp(state.Packed(e), cur, found))
 		}
 		if len(ops) == 0 {
 			break
@@ -259,7 +260,7 @@ func (k *TravelKind) impossible(r *Rule, entity string, a, b travelPoint, ev *ev
 	desc := fmt.Sprintf("%s (%s) at %s after %s (%s) at %s: %.0f km in %s, %.0f km/h",
 		later.Place, later.IP, later.T.Format("15:04"), earlier.Place, earlier.IP, earlier.T.Format("15:04"),
 		km, dt.Round(time.Minute), speed)
-	return Match{Rule: r, Events: evs, GroupKey: entity, WindowStart: later.T, Count: 2, Values: []string{desc}}, true
+	return Match{Rule: r, Events: evs, GroupKey: strings.Clone(entity), WindowStart: later.T, Count: 2, Values: []string{desc}}, true
 }
 
 var _ Kind = (*TravelKind)(nil)

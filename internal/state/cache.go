@@ -412,7 +412,11 @@ func (c *viewCache) applied(table, partition string, g viewGuard, tx []Op, etags
 		// may be a view into a record's bytes, which the view would keep
 		// alive for as long as it holds the row).
 		ent := owned(normalise(o.Entity))
+		ent.Data = ent.Data[:len(ent.Data):len(ent.Data)] // an append cannot reach what is packed behind it
 		ent.ETag = etags[i]
+		// The map's key is the row's own: a key packed behind the old
+		// Data would keep that alive (state.Packed).
+		delete(v.rows, ent.RowKey)
 		v.rows[ent.RowKey] = ent
 	}
 	v.version, v.assumed, v.at = etags[len(etags)-1], false, c.now()

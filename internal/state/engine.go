@@ -24,7 +24,8 @@ type backend interface {
 	// a time and returns how many round trips it made and how many entities
 	// the service would have returned over them (the partition size the
 	// engine learns from). With q.only set, a backend may hand fn only the
-	// entities q.only selects: the engine drops the others anyway.
+	// entities q.only selects: the engine drops the others anyway. Each
+	// page is a slice of its own, fn's to keep or filter in place.
 	query(ctx context.Context, table string, q query, fn func(page []Entity) error) (trips, seen int, err error)
 	// submit is one entity-group transaction: ops share a partition, at most
 	// MaxTransactionOps of them. A failed precondition is a *txConflict.
@@ -204,10 +205,24 @@ func (s *engine) Get(ctx context.Context, table string, keys []Key) (map[Key]Ent
 	if err := s.ensure(ctx, table); err != nil {
 		return nil, err
 	}
-	out := make(map[Key]Entity, len(keys))
 	if len(keys) == 0 {
+		return map[Key]Entity{}, nil
+	}
+	if allIn(keys, func(k Key) string { return k.PartitionKey }) {
+		// One partition (a key, or a bucket's keys): no grouping, no
+		// goroutine.
+		p := keys[0].PartitionKey
+		found, err := s.getPartition(ctx, table, p, dedupRows(keys))
+		if err != nil {
+			return nil, fmt.Errorf("state: get from %s partition %q: %w", table, p, err)
+		}
+		out := make(map[Key]Entity, len(found))
+		for _, e := range found {
+			out[e.Key()] = e
+		}
 		return out, nil
 	}
+	out := make(map[Key]Entity, len(keys))
 	order, groups := partitions(keys, func(k Key) string { return k.PartitionKey })
 	var mu sync.Mutex
 	errs := s.each(len(order), func(i int) error {
@@ -234,7 +249,9 @@ func dedupRows(keys []Key) []string {
 	for _, k := range keys {
 		rows = append(rows, k.RowKey)
 	}
-	slices.Sort(rows)
+	if !slices.IsSorted(rows) {
+		slices.Sort(rows)
+	}
 	return slices.Compact(rows)
 }
 
@@ -258,18 +275,17 @@ func (s *engine) getPartition(ctx context.Context, table, partition string, rows
 		}
 		return []Entity{e}, nil
 	}
+	if m, ok := s.b.(*memBackend); ok {
+		return s.getMemory(ctx, m, table, partition, rows)
+	}
 	var out []Entity
 	if len(rows) > MaxQueryKeys && !s.byKeys(table, partition, len(rows), MaxQueryKeys) {
 		// One query for the whole partition beats several by key while it
 		// takes fewer pages than they take queries; what it shows of the
 		// partition's size decides next time.
-		want := make(map[string]bool, len(rows))
-		for _, r := range rows {
-			want[r] = true
-		}
 		trips, seen, err := s.b.query(ctx, table, query{partition: partition, only: &selection{rows: rows}}, func(page []Entity) error {
 			for _, e := range page {
-				if want[e.RowKey] {
+				if _, want := slices.BinarySearch(rows, e.RowKey); want {
 					out = append(out, e)
 				}
 			}
@@ -284,12 +300,42 @@ func (s *engine) getPartition(ctx context.Context, table, partition string, rows
 			return nil, err
 		}
 		trips, _, err := s.b.query(ctx, table, query{partition: partition, rows: chunk}, func(page []Entity) error {
-			out = append(out, page...)
+			if out == nil {
+				out = page // the caller's (a slice of its own)
+			} else {
+				out = append(out, page...)
+			}
 			return nil
 		})
 		s.ops.Add(int64(trips))
 		if err != nil {
 			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// getMemory is getPartition's reads of more than one row from the
+// in-memory store, called directly (no page callbacks), with the round
+// trips Table would make.
+func (s *engine) getMemory(ctx context.Context, m *memBackend, table, partition string, rows []string) ([]Entity, error) {
+	if len(rows) > MaxQueryKeys && !s.byKeys(table, partition, len(rows), MaxQueryKeys) {
+		found, seen := m.find(table, query{partition: partition, only: &selection{rows: rows}})
+		s.ops.Add(int64(pages(seen)))
+		s.sized(table, partition, seen)
+		return found, nil // the rows asked, no others
+	}
+	var out []Entity
+	for chunk := range slices.Chunk(rows, MaxQueryKeys) {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		found, seen := m.find(table, query{partition: partition, rows: chunk})
+		s.ops.Add(int64(pages(seen)))
+		if out == nil {
+			out = found
+		} else {
+			out = append(out, found...)
 		}
 	}
 	return out, nil
@@ -358,9 +404,12 @@ func (s *engine) Find(ctx context.Context, table, partitionKey string, rowPrefix
 	if err := s.ensure(ctx, table); err != nil {
 		return nil, err
 	}
-	prefixes := slices.Clone(rowPrefixes)
-	slices.Sort(prefixes)
-	prefixes = slices.Compact(prefixes)
+	prefixes := rowPrefixes
+	if !slices.IsSorted(prefixes) || hasDup(prefixes) {
+		prefixes = slices.Clone(rowPrefixes)
+		slices.Sort(prefixes)
+		prefixes = slices.Compact(prefixes)
+	}
 	if len(prefixes) == 0 {
 		return nil, nil
 	}
@@ -369,7 +418,7 @@ func (s *engine) Find(ctx context.Context, table, partitionKey string, rowPrefix
 		if err != nil {
 			return nil, fmt.Errorf("state: find in %s partition %q: %w", table, partitionKey, err)
 		}
-		slices.SortFunc(found, func(a, b Entity) int { return strings.Compare(a.RowKey, b.RowKey) })
+		sortByRow(found)
 		return found, nil
 	}
 	// One query: at most MaxQueryPrefixes ranges. More prefixes are cut
@@ -389,48 +438,112 @@ func (s *engine) Find(ctx context.Context, table, partitionKey string, rowPrefix
 			queries = append(queries, q)
 		}
 	} else {
-		q := query{partition: partitionKey, only: &selection{prefixes: prefixes}}
+		var buf [MaxQueryPrefixes][2]string
+		ranges := buf[:0]
 		for run := range slices.Chunk(prefixes, (len(prefixes)+MaxQueryPrefixes-1)/MaxQueryPrefixes) {
-			q.ranges = append(q.ranges, [2]string{run[0], run[len(run)-1]})
+			ranges = append(ranges, [2]string{run[0], run[len(run)-1]})
 		}
-		queries = []query{q}
-	}
-	var mu sync.Mutex
-	var found []Entity
-	errs := s.each(len(queries), func(i int) error {
-		var page []Entity
-		trips, seen, err := s.b.query(ctx, table, queries[i], func(p []Entity) error {
-			for _, e := range p {
-				if ps.match(e.RowKey) && !s.hidden(e.RowKey) {
-					page = append(page, e)
-				}
+		if m, ok := s.b.(*memBackend); ok {
+			// The in-memory store, called directly: no page callbacks.
+			sel := selection{prefixes: prefixes}
+			found, seen := m.find(table, query{partition: partitionKey, only: &sel, ranges: ranges})
+			s.ops.Add(int64(pages(seen)))
+			if len(ranges) < len(prefixes) {
+				s.sized(table, partitionKey, seen)
 			}
+			found = slices.DeleteFunc(found, func(e Entity) bool { return !ps.match(e.RowKey) || s.hidden(e.RowKey) })
+			sortByRow(found)
+			return found, nil
+		}
+		queries = []query{{partition: partitionKey, only: &selection{prefixes: prefixes}, ranges: slices.Clone(ranges)}}
+	}
+	// keep filters a page in place (the page is the caller's: backends
+	// hand each page over in a slice of its own) and appends it to out;
+	// the first page is kept as it is.
+	keep := func(out, p []Entity) []Entity {
+		kept := p[:0]
+		for _, e := range p {
+			if ps.match(e.RowKey) && !s.hidden(e.RowKey) {
+				kept = append(kept, e)
+			}
+		}
+		if out == nil {
+			return kept
+		}
+		return append(out, kept...)
+	}
+	var found []Entity
+	if len(queries) == 1 {
+		// Most reads: one query, no goroutine, pages kept as they come.
+		trips, seen, err := s.b.query(ctx, table, queries[0], func(p []Entity) error {
+			found = keep(found, p)
 			return nil
 		})
 		s.ops.Add(int64(trips))
-		if len(queries) == 1 && len(queries[0].ranges) < len(prefixes) {
+		if len(queries[0].ranges) < len(prefixes) {
 			s.sized(table, partitionKey, seen) // read through: what it showed
 		}
-		mu.Lock()
-		found = append(found, page...)
-		mu.Unlock()
-		return err
-	})
-	if err := errors.Join(errs...); err != nil {
-		return nil, fmt.Errorf("state: find in %s partition %q: %w", table, partitionKey, err)
+		if err != nil {
+			return nil, fmt.Errorf("state: find in %s partition %q: %w", table, partitionKey, err)
+		}
+	} else {
+		var mu sync.Mutex
+		errs := s.each(len(queries), func(i int) error {
+			var page []Entity
+			trips, _, err := s.b.query(ctx, table, queries[i], func(p []Entity) error {
+				page = keep(page, p)
+				return nil
+			})
+			s.ops.Add(int64(trips))
+			mu.Lock()
+			found = append(found, page...)
+			mu.Unlock()
+			return err
+		})
+		if err := errors.Join(errs...); err != nil {
+			return nil, fmt.Errorf("state: find in %s partition %q: %w", table, partitionKey, err)
+		}
 	}
-	slices.SortFunc(found, func(a, b Entity) int { return strings.Compare(a.RowKey, b.RowKey) })
+	sortByRow(found)
 	return found, nil
 }
 
-// prefixSet answers "does s start with one of these prefixes" with one map
-// look-up per distinct prefix length.
+// sortByRow sorts entities by row key; those of one partition read in
+// order (the in-memory store's, a single range's) are left as they are.
+func sortByRow(es []Entity) {
+	if !slices.IsSortedFunc(es, byRow) {
+		slices.SortFunc(es, byRow)
+	}
+}
+
+func byRow(a, b Entity) int { return strings.Compare(a.RowKey, b.RowKey) }
+
+// hasDup reports whether sorted holds a string twice.
+func hasDup(sorted []string) bool {
+	for i := 1; i < len(sorted); i++ {
+		if sorted[i] == sorted[i-1] {
+			return true
+		}
+	}
+	return false
+}
+
+// prefixSet answers "does s start with one of these prefixes": by
+// comparison while they are few, else with one map look-up per distinct
+// prefix length.
 type prefixSet struct {
+	few  []string
 	lens []int
 	set  map[string]bool
 }
 
+// fewPrefixes is how many prefixes a prefixSet compares one by one.
+const fewPrefixes = 8
+
 func newPrefixSet(prefixes []string) prefixSet {
+	if len(prefixes) <= fewPrefixes {
+		return prefixSet{few: prefixes}
+	}
 	ps := prefixSet{set: make(map[string]bool, len(prefixes))}
 	for _, p := range prefixes {
 		ps.set[p] = true
@@ -442,6 +555,14 @@ func newPrefixSet(prefixes []string) prefixSet {
 }
 
 func (ps prefixSet) match(s string) bool {
+	if ps.set == nil {
+		for _, p := range ps.few {
+			if strings.HasPrefix(s, p) {
+				return true
+			}
+		}
+		return false
+	}
 	for _, n := range ps.lens {
 		if n <= len(s) && ps.set[s[:n]] {
 			return true
@@ -465,6 +586,16 @@ func (s *engine) Apply(ctx context.Context, table string, ops []Op) error {
 	}
 	if len(ops) == 0 {
 		return nil
+	}
+	if allIn(ops, func(o Op) string { return o.Entity.PartitionKey }) {
+		// One partition (most calls): no grouping, no goroutine.
+		p := ops[0].Entity.PartitionKey
+		c, err := s.applyPartition(ctx, table, p, ops)
+		if err != nil || c == nil {
+			return err
+		}
+		return &ConflictError{Table: table, PartitionKey: c.PartitionKey, RowKey: c.RowKey,
+			Partitions: []string{p}, Uncommitted: c.Uncommitted}
 	}
 	order, groups := partitions(ops, func(o Op) string { return o.Entity.PartitionKey })
 	conflicts := make([]*ConflictError, len(order))
@@ -510,7 +641,8 @@ func (s *engine) applyPartition(ctx context.Context, table, partition string, op
 	if s.versioned {
 		perTx-- // and the version row's
 	}
-	chunks := chunkOps(ops, perTx)
+	var one [1][]Op
+	chunks := chunkOps(one[:0], ops, perTx)
 	for i, chunk := range chunks {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -580,9 +712,9 @@ func (s *engine) submit(ctx context.Context, table, partition string, ops []Op) 
 }
 
 // chunkOps splits one partition's operations into transactions of at most
-// perTx operations and about maxTransactionBytes of body.
-func chunkOps(ops []Op, perTx int) [][]Op {
-	var chunks [][]Op
+// perTx operations and about maxTransactionBytes of body, appended to
+// chunks.
+func chunkOps(chunks [][]Op, ops []Op, perTx int) [][]Op {
 	start, size := 0, 0
 	for i, o := range ops {
 		n := entitySize(o.Entity)

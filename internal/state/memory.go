@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 )
 
 // Memory is the in-memory Store: the embedded default for scan and tests.
@@ -37,6 +38,8 @@ type memBackend struct {
 	mu     sync.RWMutex
 	seq    uint64
 	tables map[string]map[string]*memPartition // table -> partition
+	// scratch is order's, reused under the write lock (up to maxScratch).
+	scratch []sortedRow
 }
 
 // memPartition is one partition's entities, by row key (point reads and
@@ -130,10 +133,18 @@ func (m *memEntity) Expired(now time.Time) bool {
 	return (m.exp != zeroUnix || m.exp7 != 0) && m.expires().Before(now)
 }
 
-// entity returns the Entity of partition the slot holds (Data shared).
+// entity returns the Entity of partition the slot holds (Data shared, its
+// capacity cut: an append to it cannot reach a row key or Text packed
+// behind it).
 func (m *memEntity) entity(partition string) Entity {
 	return Entity{PartitionKey: partition, RowKey: m.RowKey, ETag: m.ETag, Expires: m.expires(),
-		Count: m.Count, Time: unixTime(m.tim, m.tim7), Text: m.Text, Data: m.Data}
+		Count: m.Count, Time: unixTime(m.tim, m.tim7), Text: m.Text, Data: m.Data[:len(m.Data):len(m.Data)]}
+}
+
+// packed reports whether the slot's row key and Text are packed behind
+// its Data (Packed): they go with it.
+func (m *memEntity) packed() bool {
+	return m.RowKey != "" && packedIn(m.RowKey, m.Data) || m.Text != "" && packedIn(m.Text, m.Data)
 }
 
 // at returns the entity at position i.
@@ -158,7 +169,14 @@ func (p *memPartition) put(e Entity) {
 	}
 	m := compact(e)
 	if i, ok := p.rows[e.RowKey]; ok {
-		*p.at(i) = m
+		old := p.at(i)
+		if unsafe.StringData(old.RowKey) != unsafe.StringData(m.RowKey) {
+			// The index's key is the slot's row key: a key packed behind
+			// the old Data would keep that alive (Packed).
+			delete(p.rows, old.RowKey)
+			p.rows[m.RowKey] = i
+		}
+		*old = m
 		return
 	}
 	var i int32
@@ -215,13 +233,36 @@ func (p *memPartition) tidy() {
 
 // order merges the rows inserted since into the order, with the lock held
 // for writing.
-func (p *memPartition) order() {
+func (p *memPartition) order() { p.orderWith(nil) }
+
+// maxScratch bounds the scratch list the in-memory store keeps.
+const maxScratch = 1 << 14
+
+// orderWith is order with a scratch list to reuse (the backend's, under
+// its write lock): the pending rows are sorted by their heads, looking at
+// their keys only on a tie.
+func (p *memPartition) orderWith(scratch *[]sortedRow) {
 	k := len(p.pending)
 	if k == 0 {
 		return
 	}
+	var pend []sortedRow
+	if scratch != nil {
+		pend = (*scratch)[:0]
+	}
+	for _, i := range p.pending {
+		pend = append(pend, sortedRow{head: keyHead(p.at(i).RowKey), pos: i})
+	}
 	if k > 1 {
-		slices.SortFunc(p.pending, func(a, b int32) int { return strings.Compare(p.at(a).RowKey, p.at(b).RowKey) })
+		slices.SortFunc(pend, func(a, b sortedRow) int {
+			if a.head != b.head {
+				return cmp.Compare(a.head, b.head)
+			}
+			return strings.Compare(p.at(a.pos).RowKey, p.at(b.pos).RowKey)
+		})
+	}
+	if scratch != nil && cap(pend) <= maxScratch {
+		*scratch = pend[:0]
 	}
 	// In place, from the back: each pending row (last first) finds its
 	// place among the rows before it, galloping back from the last place
@@ -232,12 +273,10 @@ func (p *memPartition) order() {
 	p.sorted = slices.Grow(p.sorted, k)[:n+k]
 	end := n // sorted[:end] is what is left to merge
 	for j := k - 1; j >= 0; j-- {
-		i := p.pending[j]
-		row := p.at(i).RowKey
-		head := keyHead(row)
-		at := p.placeBefore(end, row, head)
+		r := pend[j]
+		at := p.placeBefore(end, p.at(r.pos).RowKey, r.head)
 		copy(p.sorted[at+j+1:end+j+1], p.sorted[at:end])
-		p.sorted[at+j] = sortedRow{head: head, pos: i}
+		p.sorted[at+j] = r
 		end = at
 	}
 	p.pending = p.pending[:0]
@@ -349,9 +388,11 @@ func (m *memBackend) query(_ context.Context, table string, q query, fn func([]E
 	// Hand pages over with the lock released: Sweep deletes from inside fn.
 	// A page is at most pageSize of what the service would return; what
 	// q.only leaves out of it is not handed over.
-	trips = max(1, (seen+pageSize-1)/pageSize)
+	trips = pages(seen)
 	for i := range trips {
-		page := found[:min(pageSize, len(found))]
+		n := min(pageSize, len(found))
+		page := found[:n:n] // of its own: an append to it does not reach the next
+
 		found = found[len(page):]
 		if err := fn(page); err != nil {
 			return i + 1, seen, err
@@ -360,11 +401,18 @@ func (m *memBackend) query(_ context.Context, table string, q query, fn func([]E
 	return trips, seen, nil
 }
 
+// pages is how many round trips a query the service answers with seen
+// entities takes: a page per pageSize, at least one.
+func pages(seen int) int { return max(1, (seen+pageSize-1)/pageSize) }
+
 // find returns what q selects (narrowed to q.only when set) and how many
 // entities the service would return for q.
 func (m *memBackend) find(table string, q query) (out []Entity, seen int) {
 	m.mu.RLock()
-	ordered := q.expired.IsZero() && q.rows == nil // a read in row-key order
+	// A read in row-key order; not a read of some rows by key through the
+	// whole partition (new-term's, impossible travel's), which counts rows.
+	byKey := q.only != nil && q.only.rows != nil && q.prefix == "" && q.ranges == nil
+	ordered := q.expired.IsZero() && q.rows == nil && !byKey
 	if part := m.tables[table][q.partition]; !ordered || part == nil || len(part.pending) == 0 {
 		defer m.mu.RUnlock()
 		return m.findIn(table, q)
@@ -375,7 +423,7 @@ func (m *memBackend) find(table string, q query) (out []Entity, seen int) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if part := m.tables[table][q.partition]; part != nil {
-		part.order()
+		part.orderWith(&m.scratch)
 	}
 	return m.findIn(table, q)
 }
@@ -402,6 +450,7 @@ func (m *memBackend) findIn(table string, q query) (out []Entity, seen int) {
 	}
 	switch {
 	case q.rows != nil:
+		out = make([]Entity, 0, len(q.rows))
 		for _, r := range q.rows {
 			if e, ok := part.Get(r); ok {
 				out = append(out, e.entity(part.name))
@@ -411,6 +460,8 @@ func (m *memBackend) findIn(table string, q query) (out []Entity, seen int) {
 	case q.ranges != nil && q.only != nil && samePrefixes(q.ranges, q.only.prefixes):
 		// A range per prefix (Find's few prefixes): one search each for
 		// what the service would return and what is kept.
+		var buf [MaxQueryPrefixes][2]int
+		spans := buf[:0]
 		at, last := 0, ""
 		for _, p := range q.only.prefixes {
 			if p < last {
@@ -418,8 +469,12 @@ func (m *memBackend) findIn(table string, q query) (out []Entity, seen int) {
 			}
 			lo, hi := part.spanAt(at, p, p)
 			seen += hi - lo
-			out = part.clones(out, part.sorted[lo:hi])
+			spans = append(spans, [2]int{lo, hi})
 			at, last = lo, p
+		}
+		out = make([]Entity, 0, seen) // one allocation for what is kept
+		for _, sp := range spans {
+			out = part.clones(out, part.sorted[sp[0]:sp[1]])
 		}
 		return out, seen
 	case q.ranges != nil:
@@ -432,6 +487,8 @@ func (m *memBackend) findIn(table string, q query) (out []Entity, seen int) {
 			seen += hi - lo
 			at, last = lo, r[0]
 		}
+	case q.prefix == "" && q.only != nil && q.only.rows != nil:
+		seen = part.Len() // the whole partition, without its order
 	default:
 		seen = len(part.span(q.prefix, q.prefix))
 	}
@@ -453,6 +510,7 @@ func (m *memBackend) findIn(table string, q query) (out []Entity, seen int) {
 			at, last = lo, p
 		}
 	default:
+		out = make([]Entity, 0, len(q.only.rows))
 		for _, r := range q.only.rows {
 			if e, ok := part.Get(r); ok {
 				out = append(out, e.entity(part.name))
@@ -504,7 +562,7 @@ func (m *memBackend) submit(_ context.Context, table, partition string, ops []Op
 			continue
 		}
 		var e Entity
-		if cur, ok := part.Get(o.Entity.RowKey); ok {
+		if cur, ok := part.Get(o.Entity.RowKey); ok && !cur.packed() && !packedEntity(o.Entity) {
 			// A rewrite: the stored keys (and an unchanged Text) are
 			// already the store's own copies.
 			e = o.Entity
@@ -617,8 +675,15 @@ func precondition(i int, o Op, cur *memEntity) *txConflict {
 // view into a record's bytes (the decoders do not copy), and the store
 // would keep the whole record alive with it. They share one allocation
 // (a slot keeps no partition key: memEntity). Data is kept as given
-// (Entity.Data).
+// (Entity.Data), and so are a row key and Text packed behind it (Packed):
+// they keep alive nothing the store does not keep anyway.
 func owned(e Entity) Entity {
+	if packedEntity(e) {
+		if e.Text == "" {
+			e.Text = ""
+		}
+		return e
+	}
 	var b strings.Builder
 	b.Grow(len(e.RowKey) + len(e.Text))
 	b.WriteString(e.RowKey)
@@ -626,6 +691,12 @@ func owned(e Entity) Entity {
 	both := b.String()
 	e.RowKey, e.Text = both[:len(e.RowKey)], both[len(e.RowKey):]
 	return e
+}
+
+// packedEntity reports whether e's row key and Text are packed behind its
+// Data (Packed).
+func packedEntity(e Entity) bool {
+	return packedIn(e.RowKey, e.Data) && packedIn(e.Text, e.Data)
 }
 
 var _ Store = (*Memory)(nil)

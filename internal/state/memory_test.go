@@ -42,6 +42,58 @@ func TestMemoryOwnsWhatItKeeps(t *testing.T) {
 	}
 }
 
+// TestMemoryKeepsPackedKeys: a row key and Text packed behind Data
+// (state.Packed) are kept as they are, with Data, not copied; what a read
+// hands out cannot be appended over them; a rewrite that is not packed
+// leaves nothing pointing into the old document.
+func TestMemoryKeepsPackedKeys(t *testing.T) {
+	ctx := context.Background()
+	m := state.NewMemory()
+	k := state.Key{PartitionKey: "part", RowKey: "row"}
+	data := append(make([]byte, 0, 3+len("row")+len("text")), "doc"...)
+	e := state.Packed(state.Entity{PartitionKey: k.PartitionKey, RowKey: strings.Clone("row"), Text: strings.Clone("text"), Data: data})
+	behind := unsafe.SliceData(data[len(data):cap(data)])
+	if e.RowKey != "row" || e.Text != "text" || unsafe.StringData(e.RowKey) != behind {
+		t.Fatalf("Packed: row %q text %q, row packed %v", e.RowKey, e.Text, unsafe.StringData(e.RowKey) == behind)
+	}
+	if err := m.Apply(ctx, "packed", []state.Op{{Kind: state.Insert, Entity: e}}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := m.Get(ctx, "packed", []state.Key{k})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := got[k]
+	if unsafe.StringData(g.RowKey) != behind || g.Text != "text" || string(g.Data) != "doc" {
+		t.Fatalf("read back: %+v (row key kept as packed: %v)", g, unsafe.StringData(g.RowKey) == behind)
+	}
+	_ = append(g.Data, "XXXXXXX"...) // must not write over the row key and Text
+	if g.RowKey != "row" || g.Text != "text" {
+		t.Fatalf("an append to Data reached the packed keys: row %q text %q", g.RowKey, g.Text)
+	}
+	// Rewritten without packing: the store's keys are its own again.
+	g.Data, g.Count = []byte("new"), 2
+	if err := m.Apply(ctx, "packed", []state.Op{{Kind: state.Replace, Entity: g}}); err != nil {
+		t.Fatal(err)
+	}
+	got, err = m.Get(ctx, "packed", []state.Key{k})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g = got[k]
+	old := uintptr(unsafe.Pointer(unsafe.SliceData(data)))
+	in := func(s string) bool {
+		p := uintptr(unsafe.Pointer(unsafe.StringData(s)))
+		return p >= old && p < old+uintptr(cap(data))
+	}
+	if g.Count != 2 || in(g.RowKey) || in(g.Text) {
+		t.Fatalf("after an unpacked rewrite: %+v, row key in the old document %v, Text %v", g, in(g.RowKey), in(g.Text))
+	}
+	if l, err := m.List(ctx, "packed", k.PartitionKey, ""); err != nil || len(l) != 1 || l[0].RowKey != "row" {
+		t.Fatalf("List: %v, %v", l, err)
+	}
+}
+
 // TestMemoryReadsMatchAModel writes, rewrites and deletes random rows of a
 // few partitions in random batches, sweeping now and then, and after each
 // batch compares Get, List and Find with a plain map of what should be

@@ -169,6 +169,44 @@ type Entity struct {
 // Key returns the entity's key.
 func (e Entity) Key() Key { return Key{e.PartitionKey, e.RowKey} }
 
+// Packed returns e with its row key and Text copied into the room Data's
+// capacity leaves after its length, when there is room for both: the
+// stores keep a row key and Text packed so as they are (Data is kept
+// anyway), where they otherwise keep copies of their own (either may be a
+// view into a record's bytes). An entity written once per batch then
+// costs one allocation, its document's. Without room e is returned as it
+// is.
+func Packed(e Entity) Entity {
+	d := e.Data
+	if len(d) == 0 || cap(d)-len(d) < len(e.RowKey)+len(e.Text) {
+		return e
+	}
+	room := d[len(d):cap(d)]
+	n := copy(room, e.RowKey)
+	copy(room[n:], e.Text)
+	if n > 0 {
+		e.RowKey = unsafe.String(&room[0], n)
+	}
+	if len(e.Text) > 0 {
+		e.Text = unsafe.String(&room[n], len(e.Text))
+	}
+	return e
+}
+
+// packedIn reports whether s lies in the room after data's length (see
+// Packed). The empty string holds nothing.
+func packedIn(s string, data []byte) bool {
+	if s == "" {
+		return true
+	}
+	if len(data) == 0 {
+		return false
+	}
+	base := uintptr(unsafe.Pointer(unsafe.SliceData(data)))
+	p := uintptr(unsafe.Pointer(unsafe.StringData(s)))
+	return p >= base+uintptr(len(data)) && p+uintptr(len(s)) <= base+uintptr(cap(data))
+}
+
 // Expired reports whether the entity is past its expiry at now.
 func (e Entity) Expired(now time.Time) bool {
 	return !e.Expires.IsZero() && e.Expires.Before(now)
@@ -265,10 +303,64 @@ const (
 
 // Escape turns any string into a valid, short key (or key part).
 func Escape(s string) string {
-	if len(s) <= MaxKeyLen && keySafe(s) {
+	n := EscapeRoom(s)
+	if n == len(s) && n <= MaxKeyLen {
 		return s // nothing to escape: no copy
 	}
-	return shorten(appendEscaped(make([]byte, 0, len(s)+8), s))
+	// One allocation: the escaped bytes (all of them, to hash when too
+	// long), shortened in place.
+	b := AppendEscape(make([]byte, 0, n), s)
+	return unsafe.String(unsafe.SliceData(b), len(b))
+}
+
+// EscapeRoom is the room AppendEscape needs to append Escape(s): s's
+// length escaped (at least Escape(s)'s, which may be shortened).
+func EscapeRoom(s string) int {
+	n := len(s)
+	for i := 0; i < len(s); i++ {
+		if !keyByteSafe(s[i]) {
+			n += 2
+		}
+	}
+	return n
+}
+
+// AppendEscape appends Escape(s) to b: a key built of escaped parts in one
+// buffer, with no string per part.
+func AppendEscape(b []byte, s string) []byte {
+	if len(s) <= MaxKeyLen && keySafe(s) {
+		return append(b, s...)
+	}
+	start := len(b)
+	b = appendEscaped(b, s)
+	if len(b)-start <= MaxKeyLen {
+		return b
+	}
+	return shortenIn(b, start)
+}
+
+// shortenIn shortens b[start:], longer than MaxKeyLen, in place: its
+// first bytes (cut before an escape sequence, never inside one), '~' and
+// a hash of the whole.
+func shortenIn(b []byte, start int) []byte {
+	part := b[start:]
+	sum := sha256.Sum256(part)
+	cut := shortCut(part)
+	b = append(b[:start+cut], hashMarker)
+	return hex.AppendEncode(b, sum[:hashHexLen/2])
+}
+
+// shortCut is how many bytes of an over-long escaped key a shortened key
+// keeps: cut before an escape sequence, never inside one.
+func shortCut(b []byte) int {
+	cut := MaxKeyLen - 1 - hashHexLen
+	for i := cut - 2; i < cut && i >= 0; i++ {
+		if b[i] == escapeByte {
+			cut = i
+			break
+		}
+	}
+	return cut
 }
 
 // keySafe reports whether Escape leaves s as it is (up to its length).
@@ -284,21 +376,32 @@ func keySafe(s string) bool {
 // JoinKey escapes each part and joins them with '|' into one valid key of
 // at most MaxKeyLen bytes: JoinKey(ruleID, groupValue, TimeKey(window)).
 func JoinKey(parts ...string) string {
-	n := len(parts)
+	b := AppendJoinKey(make([]byte, 0, JoinKeyRoom(parts...)), parts...)
+	return unsafe.String(unsafe.SliceData(b), len(b)) // b is not used again: no second copy
+}
+
+// JoinKeyRoom is the room AppendJoinKey needs for these parts.
+func JoinKeyRoom(parts ...string) int {
+	n := max(len(parts)-1, 0)
 	for _, p := range parts {
-		n += len(p)
+		n += EscapeRoom(p)
 	}
-	b := make([]byte, 0, n+8)
+	return n
+}
+
+// AppendJoinKey appends JoinKey(parts...) to b.
+func AppendJoinKey(b []byte, parts ...string) []byte {
+	start := len(b)
 	for i, p := range parts {
 		if i > 0 {
 			b = append(b, keySep)
 		}
 		b = appendEscaped(b, p)
 	}
-	if len(b) <= MaxKeyLen {
-		return unsafe.String(unsafe.SliceData(b), len(b)) // b is not used again: no second copy
+	if len(b)-start <= MaxKeyLen {
+		return b
 	}
-	return shorten(b)
+	return shortenIn(b, start)
 }
 
 // SplitKey undoes JoinKey (and Escape, as one part). A key that was
@@ -386,28 +489,6 @@ func unhex(c byte) int {
 		return int(c-'A') + 10
 	}
 	return -1
-}
-
-// shorten returns b as a string, replacing its tail by '~' and a hash of
-// the whole when it is longer than MaxKeyLen. The prefix is cut before an
-// escape sequence, never inside one.
-func shorten(b []byte) string {
-	if len(b) <= MaxKeyLen {
-		return string(b)
-	}
-	sum := sha256.Sum256(b)
-	cut := MaxKeyLen - 1 - hashHexLen
-	for i := cut - 2; i < cut && i >= 0; i++ {
-		if b[i] == escapeByte {
-			cut = i
-			break
-		}
-	}
-	out := make([]byte, 0, MaxKeyLen)
-	out = append(out, b[:cut]...)
-	out = append(out, hashMarker)
-	out = hex.AppendEncode(out, sum[:hashHexLen/2])
-	return string(out)
 }
 
 // keyASCII holds the bytes a key may hold that are ASCII characters
