@@ -215,7 +215,7 @@ func (o outcome) diff(t *testing.T, name string, want outcome) {
 func runOutcome(t *testing.T, reg *source.Registry, rules []*detect.Rule, files []file, workers int) outcome {
 	t.Helper()
 	store := state.NewMemory()
-	eng, err := detect.NewEngine(rules, detect.WithStore(store), detect.WithClock(func() time.Time { return time.Time{} }))
+	eng, err := detect.NewEngine(rules, detect.WithStore(store), detect.WithClock(func() time.Time { return time.Time{} }), detect.WithEventTimeSweep())
 	if err != nil {
 		t.Fatal(err)
 	}
