@@ -193,14 +193,19 @@ func (p *Pipeline) process(ctx context.Context, units [][]Input, each bool, done
 		defer close(evaluated)
 		evaluate(queue)
 	}()
+	var pending *unitRun
+	var lastEnd <-chan struct{} // of the last unit read
 	defer func() {
 		cancel() // what was read of a unit not yet done is not evaluated
+		if lastEnd != nil {
+			<-lastEnd // (each unit's end waits for the one before)
+		}
 		close(queue)
 		<-evaluated
 	}()
-	var pending *unitRun
 	for u := range units {
-		ur := p.read(pctx, src, u, units[u], each, queue)
+		ur := p.read(pctx, src, u, units[u], each, queue, lastEnd)
+		lastEnd = ur.endSent
 		if pending != nil {
 			if err := p.finish(ctx, pending, done); err != nil {
 				return err
@@ -222,15 +227,17 @@ type unitRun struct {
 	e      *evaluator
 	err    error // what stopped the reading
 	cancel context.CancelCauseFunc
+	// endSent is closed once the unit's end is in the queue.
+	endSent <-chan struct{}
 }
 
 // read reads the inputs of unit u, handing its dead letters and chunks to
 // the evaluating goroutine, then the unit's end.
-func (p *Pipeline) read(ctx context.Context, src feed, u int, inputs []Input, each bool, queue chan<- work) *unitRun {
+func (p *Pipeline) read(ctx context.Context, src feed, u int, inputs []Input, each bool, queue chan<- work, after <-chan struct{}) *unitRun {
 	start := time.Now()
 	wctx, cancel := context.WithCancelCause(ctx)
 	e := &evaluator{p: p, ctx: wctx, sup: p.suppressor(), cancel: cancel, finished: make(chan struct{})}
-	r := &run{p: p, ctx: wctx, queue: queue, e: e, rep: Report{BySource: map[string]int{}}, each: each}
+	r := &run{p: p, ctx: wctx, queue: queue, after: after, e: e, rep: Report{BySource: map[string]int{}}, each: each}
 	err := r.inputs(src, u, inputs)
 	if err == nil {
 		err = r.flush()
@@ -243,8 +250,21 @@ func (p *Pipeline) read(ctx context.Context, src feed, u int, inputs []Input, ea
 	}
 	// The end always reaches the evaluating goroutine, which reads the
 	// queue until it is closed; the report is the evaluator's from here.
-	queue <- work{e: e, end: &r.rep, readFailed: err != nil}
-	return &unitRun{u: u, start: start, r: r, e: e, err: err, cancel: cancel}
+	// It is handed on by a goroutine of its own, after the end of the unit
+	// before (after): this one goes on to read the next unit while the
+	// evaluation of this one's last chunk goes on (the queue holds
+	// nothing: handing the end on waits for that chunk's evaluation); the
+	// next unit's first work waits for it (run.send).
+	w := work{e: e, end: &r.rep, readFailed: err != nil}
+	sent := make(chan struct{})
+	go func(after <-chan struct{}) {
+		if after != nil {
+			<-after
+		}
+		queue <- w
+		close(sent)
+	}(r.after)
+	return &unitRun{u: u, start: start, r: r, e: e, err: err, cancel: cancel, endSent: sent}
 }
 
 // finish waits for the unit's evaluation, completes its report and calls
@@ -292,7 +312,8 @@ type run struct {
 	p     *Pipeline
 	ctx   context.Context
 	queue chan<- work
-	e     *evaluator // the unit's, which its work goes to
+	after <-chan struct{} // closed once the unit before handed its end on
+	e     *evaluator      // the unit's, which its work goes to
 	rep   Report
 	each  bool // RunEach: an input that cannot be opened is the unit's error
 	// openErr is the input RunEach could not open.
@@ -330,6 +351,15 @@ type work struct {
 
 // send hands w on, or gives up when the evaluation stopped.
 func (r *run) send(w work) error {
+	if r.after != nil {
+		// The unit before has its end to hand on first.
+		select {
+		case <-r.after:
+			r.after = nil
+		case <-r.ctx.Done():
+			return context.Cause(r.ctx)
+		}
+	}
 	select {
 	case r.queue <- w:
 		return nil
