@@ -214,6 +214,7 @@ var version = "dev"
 func main() {
 	root := zerolog.New(os.Stderr).With().Timestamp().Logger()
 	zerolog.DefaultContextLogger = &root
+	limitScanMemory(os.Args[1:]) // here, not in run: a test's process keeps its own
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime/debug"
 	"slices"
 	"sort"
 	"strings"
@@ -232,6 +233,28 @@ func runScan(ctx context.Context, s config.Settings, args []string, stdout, stde
 		return exitAlerts
 	}
 	return exitOK
+}
+
+// scanMemoryLimit is the soft memory limit of the Go runtime during a scan
+// when GOMEMLIMIT is not set (GOMEMLIMIT=off leaves none): the collector
+// then works harder as the heap nears it, instead of letting the heap
+// grow to twice what is live (GOGC). A long scan's live heap (its state:
+// about one window of each rule, the baselines; the chunks in flight) is
+// 80-100 MB, so without it a 450 MB scan peaks at 220-250 MB of memory
+// where a 50 MB one peaks at 117; with it at about 130 MB, for about 45 %
+// more CPU on that long scan (README, Development).
+const scanMemoryLimit = 112 << 20
+
+// limitScanMemory sets scanMemoryLimit for `azdetect scan` (args are the
+// command line's, without the program) unless GOMEMLIMIT is set.
+func limitScanMemory(args []string) {
+	if len(args) == 0 || args[0] != "scan" {
+		return
+	}
+	if _, set := os.LookupEnv("GOMEMLIMIT"); set {
+		return
+	}
+	debug.SetMemoryLimit(scanMemoryLimit)
 }
 
 // flagSet says whether the command line set the flag.

@@ -15,7 +15,8 @@ import (
 // windows and lookbacks), not the size of the input: the stateful kinds
 // give each entity an expiry in event time (the window's end plus what
 // the kind keeps after it; no wall-clock floor, which only matters to a
-// batch redelivered to serve), and every sweepEveryChunks chunks the
+// batch redelivered to serve; a threshold window at its end, not a window
+// later: detect.WithEventTimeSweep), and every sweepEveryChunks chunks the
 // entities past the low watermark are deleted.
 //
 // The low watermark is the earliest event time of the chunk just
@@ -50,7 +51,7 @@ func scanStateOptions(store state.Store) ([]detect.Option, *eventTimeSweeper) {
 	if !ok {
 		return nil, nil
 	}
-	return []detect.Option{detect.WithClock(func() time.Time { return time.Time{} })}, &eventTimeSweeper{store: m}
+	return []detect.Option{detect.WithClock(func() time.Time { return time.Time{} }), detect.WithEventTimeSweep()}, &eventTimeSweeper{store: m}
 }
 
 func (s *eventTimeSweeper) afterChunk(ctx context.Context, events []*event.Event) error {

@@ -59,6 +59,8 @@ type engineConfig struct {
 	store     state.Store
 	now       func() time.Time
 	overrides []string
+	// sweptByEventTime: WithEventTimeSweep.
+	sweptByEventTime bool
 }
 
 // WithStore is where the stateful kinds (threshold, new-term, spike,
@@ -72,6 +74,17 @@ func WithStore(s state.Store) Option {
 // (windows themselves follow event time). Default time.Now.
 func WithClock(now func() time.Time) Option {
 	return func(c *engineConfig) { c.now = now }
+}
+
+// WithEventTimeSweep says the caller sweeps the store by event time as it
+// goes, behind a watermark that holds its own slack for late records
+// (scan): a threshold window's entities then expire at the window's end,
+// not a window later (the margin serve keeps for batches delivered late).
+// No record at or after such a watermark falls in a window that ended
+// before it, so the alerts are the same; the state holds about one window
+// of each rule instead of two.
+func WithEventTimeSweep() Option {
+	return func(c *engineConfig) { c.sweptByEventTime = true }
 }
 
 // WithOverrides changes stateful rules' settings: each entry is
@@ -362,6 +375,9 @@ func bindKinds(rules []*Rule, cfg engineConfig) ([]Kind, error) {
 			}
 		}
 		kinds[i] = sk.bind(r, c, cfg.store, cfg.now)
+		if t, ok := kinds[i].(*ThresholdKind); ok {
+			t.expireAtEnd = cfg.sweptByEventTime
+		}
 	}
 	for _, name := range sortedKeys(ov) {
 		if !used[name] {

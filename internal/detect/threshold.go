@@ -47,10 +47,23 @@ import (
 // the alert id is the same, so suppression sends it once, and an alert lost
 // with a failed batch is raised again when the batch is redelivered; two
 // instances that both see the condition met raise one alert id.
-type ThresholdKind struct{ base }
+type ThresholdKind struct {
+	base
+	// expireAtEnd: a window's entities expire at its end
+	// (WithEventTimeSweep), not a window later.
+	expireAtEnd bool
+}
 
 // Name implements Kind.
 func (k *ThresholdKind) Name() string { return k.c.Type }
+
+// keep is how long a window's entities stay after its end.
+func (k *ThresholdKind) keep() time.Duration {
+	if k.expireAtEnd {
+		return 0
+	}
+	return k.c.Timespan
+}
 
 const (
 	// maxDistinct bounds the distinct-value hashes one writer's row keeps:
@@ -203,7 +216,7 @@ func (k *ThresholdKind) Matches(ctx context.Context, r *Rule, events []*event.Ev
 			}
 			e := state.Entity{PartitionKey: key.PartitionKey, RowKey: key.RowKey, Count: n, Text: wr.b.group,
 				Data: d.encodeRoom(len(key.RowKey) + len(wr.b.group)),
-				Time: wr.b.window, Expires: k.expires(wr.b.window.Add(k.c.Timespan), k.c.Timespan)}
+				Time: wr.b.window, Expires: k.expires(wr.b.window.Add(k.c.Timespan), k.keep())}
 			return writeOp(state.Packed(e), cur, found), true, nil
 		}}
 	refused := t.loop(ctx, own, stored)

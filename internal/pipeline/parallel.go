@@ -478,6 +478,13 @@ func (f *parallelFeed) frameRecords(u, k int, body *source.Body, send func(*piec
 	size := 0
 	stopped := false
 	err := body.FrameRecords(func(rec source.Record) error {
+		if rec.Err != nil {
+			// Not parsed: its dead letter keeps the first MaxDeadBytes
+			// (rec.Length says how long it was), so no more is copied. A
+			// line of tens of megabytes is otherwise held whole by each
+			// piece read ahead.
+			rec.Bytes = rec.Bytes[:min(len(rec.Bytes), alert.MaxDeadBytes)]
+		}
 		rec.Bytes = bytes.Clone(rec.Bytes)
 		pc.records = append(pc.records, rec)
 		if size += len(rec.Bytes); size >= blockSize {

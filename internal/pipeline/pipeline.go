@@ -177,34 +177,67 @@ func (e *OpenError) Error() string { return "open " + e.Origin + ": " + e.Err.Er
 func (e *OpenError) Unwrap() error { return e.Err }
 
 // process runs the units one after another, each as one Run, calling done
-// after each.
+// after each. One goroutine evaluates the chunks of every unit, in order,
+// while this one reads the next: the ordered side of unit u+1 gathers its
+// chunks while unit u's last are evaluated (a folder of small files is
+// otherwise one chunk evaluated, then one read, in turn). Unit u is done
+// (its report complete, done called) once unit u+1 is read, or at the end.
 func (p *Pipeline) process(ctx context.Context, units [][]Input, each bool, done func(int, Report, error) error) error {
 	pctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	src := p.newFeed(pctx, units)
 	defer src.stop()
+	queue := make(chan work) // unbuffered: a chunk is gathered while the one before is evaluated
+	evaluated := make(chan struct{})
+	go func() {
+		defer close(evaluated)
+		evaluate(queue)
+	}()
+	var pending *unitRun
+	var lastEnd <-chan struct{} // of the last unit read
+	defer func() {
+		cancel() // what was read of a unit not yet done is not evaluated
+		if lastEnd != nil {
+			<-lastEnd // (each unit's end waits for the one before)
+		}
+		close(queue)
+		<-evaluated
+	}()
 	for u := range units {
-		rep, err := p.unit(pctx, src, u, units[u], each)
-		if derr := done(u, rep, err); derr != nil {
-			return derr
+		ur := p.read(pctx, src, u, units[u], each, queue, lastEnd)
+		lastEnd = ur.endSent
+		if pending != nil {
+			if err := p.finish(ctx, pending, done); err != nil {
+				return err
+			}
 		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
+		pending = ur
+	}
+	if pending != nil {
+		return p.finish(ctx, pending, done)
 	}
 	return nil
 }
 
-// unit runs the inputs of one unit.
-func (p *Pipeline) unit(ctx context.Context, src feed, u int, inputs []Input, each bool) (Report, error) {
+// unitRun is a unit read, its evaluation handed on.
+type unitRun struct {
+	u      int
+	start  time.Time
+	r      *run
+	e      *evaluator
+	err    error // what stopped the reading
+	cancel context.CancelCauseFunc
+	// endSent is closed once the unit's end is in the queue.
+	endSent <-chan struct{}
+}
+
+// read reads the inputs of unit u, handing its dead letters and chunks to
+// the evaluating goroutine, then the unit's end.
+func (p *Pipeline) read(ctx context.Context, src feed, u int, inputs []Input, each bool, queue chan<- work, after <-chan struct{}) *unitRun {
 	start := time.Now()
 	wctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	queue := make(chan work) // unbuffered: a chunk is gathered while the one before is evaluated
-	r := &run{p: p, ctx: wctx, queue: queue, rep: Report{BySource: map[string]int{}}, each: each}
-	e := &evaluator{p: p, ctx: wctx, sup: p.suppressor()}
-	done := make(chan error, 1)
-	go func() { done <- e.loop(queue, cancel) }()
+	e := &evaluator{p: p, ctx: wctx, sup: p.suppressor(), cancel: cancel, finished: make(chan struct{})}
+	r := &run{p: p, ctx: wctx, queue: queue, after: after, e: e, rep: Report{BySource: map[string]int{}}, each: each}
 	err := r.inputs(src, u, inputs)
 	if err == nil {
 		err = r.flush()
@@ -212,18 +245,47 @@ func (p *Pipeline) unit(ctx context.Context, src feed, u int, inputs []Input, ea
 	if err == nil {
 		err = r.keepDead()
 	}
-	close(queue)
-	if eerr := <-done; eerr != nil {
-		err = eerr // what stopped the reading too
-	}
 	if err != nil {
 		src.skipUnit(u) // what is left of it
 	}
-	e.addTo(&r.rep)
-	if err == nil && p.opts.Silence != nil {
-		err = e.silence(&r.rep)
+	// The end always reaches the evaluating goroutine, which reads the
+	// queue until it is closed; the report is the evaluator's from here.
+	// It is handed on by a goroutine of its own, after the end of the unit
+	// before (after): this one goes on to read the next unit while the
+	// evaluation of this one's last chunk goes on (the queue holds
+	// nothing: handing the end on waits for that chunk's evaluation); the
+	// next unit's first work waits for it (run.send).
+	w := work{e: e, end: &r.rep, readFailed: err != nil}
+	sent := make(chan struct{})
+	go func(after <-chan struct{}) {
+		if after != nil {
+			<-after
+		}
+		queue <- w
+		close(sent)
+	}(r.after)
+	return &unitRun{u: u, start: start, r: r, e: e, err: err, cancel: cancel, endSent: sent}
+}
+
+// finish waits for the unit's evaluation, completes its report and calls
+// done with it; a non-nil error stops the run.
+func (p *Pipeline) finish(ctx context.Context, ur *unitRun, done func(int, Report, error) error) error {
+	<-ur.e.finished
+	ur.cancel(nil)
+	rep, err := p.unitReport(ctx, ur)
+	if derr := done(ur.u, rep, err); derr != nil {
+		return derr
 	}
-	r.rep.Duration = time.Since(start)
+	return ctx.Err()
+}
+
+// unitReport is the report and error of a unit evaluated.
+func (p *Pipeline) unitReport(ctx context.Context, ur *unitRun) (Report, error) {
+	r, err := ur.r, ur.err
+	if ur.e.err != nil {
+		err = ur.e.err // what stopped the reading too
+	}
+	r.rep.Duration = time.Since(ur.start)
 	if r.openErr != nil && err == nil {
 		return r.rep, r.openErr
 	}
@@ -250,6 +312,8 @@ type run struct {
 	p     *Pipeline
 	ctx   context.Context
 	queue chan<- work
+	after <-chan struct{} // closed once the unit before handed its end on
+	e     *evaluator      // the unit's, which its work goes to
 	rep   Report
 	each  bool // RunEach: an input that cannot be opened is the unit's error
 	// openErr is the input RunEach could not open.
@@ -273,14 +337,30 @@ type run struct {
 // dead letters to keep, then a chunk of events to evaluate (either may be
 // empty).
 type work struct {
+	e        *evaluator // the unit's
 	dead     []alert.Dead
 	events   []*event.Event
 	refs     []recordRef
 	verdicts *detect.Verdicts
+	// end, set on the unit's last work (nothing else set), is its report:
+	// the evaluation adds to it (and the silent sources' alerts unless
+	// the unit failed: readFailed, or its evaluation), then closes
+	// e.finished.
+	end        *Report
+	readFailed bool
 }
 
 // send hands w on, or gives up when the evaluation stopped.
 func (r *run) send(w work) error {
+	if r.after != nil {
+		// The unit before has its end to hand on first.
+		select {
+		case <-r.after:
+			r.after = nil
+		case <-r.ctx.Done():
+			return context.Cause(r.ctx)
+		}
+	}
 	select {
 	case r.queue <- w:
 		return nil
@@ -444,7 +524,7 @@ func (r *run) flush() error {
 		return nil
 	}
 	r.takeVerdicts()
-	w := work{dead: r.dead, events: r.batch, refs: r.refs, verdicts: r.verdicts}
+	w := work{e: r.e, dead: r.dead, events: r.batch, refs: r.refs, verdicts: r.verdicts}
 	r.lastChunk = len(r.batch)
 	r.batch, r.refs, r.batchBytes, r.verdicts = nil, nil, 0, nil
 	r.dead, r.deadBytes = nil, 0
@@ -456,6 +536,10 @@ type evaluator struct {
 	p   *Pipeline
 	ctx context.Context
 	sup alert.Suppressor
+	// cancel stops the unit's reading when its evaluation failed (err).
+	cancel   context.CancelCauseFunc
+	err      error
+	finished chan struct{} // closed once the unit's end was evaluated
 
 	rejected   int
 	alertCount int
@@ -463,24 +547,41 @@ type evaluator struct {
 	listed     []alert.Dead // rejected records, for the report
 }
 
-// loop does the work handed on, in order, until the queue is closed or
-// something fails; a failure cancels the reading.
-func (e *evaluator) loop(queue <-chan work, cancel context.CancelCauseFunc) (err error) {
-	defer func() {
-		// On the caller's goroutine net/http would have recovered it: fail
-		// the run (the host retries) instead of the process.
-		if p := recover(); p != nil {
-			err = fmt.Errorf("pipeline: panic while evaluating: %v", p)
-			cancel(err)
-		}
-	}()
+// evaluate does the work handed on, unit after unit, in order, until the
+// queue is closed. A unit whose evaluation failed, or whose context was
+// cancelled, skips the rest of its work; its reading is cancelled.
+func evaluate(queue <-chan work) {
 	for w := range queue {
-		if err := e.do(w); err != nil {
-			cancel(err)
-			return err
+		e := w.e
+		if e.err == nil && e.ctx.Err() != nil {
+			e.err = context.Cause(e.ctx)
+		}
+		if w.end != nil {
+			e.addTo(w.end)
+			if e.err == nil && !w.readFailed && e.p.opts.Silence != nil {
+				e.err = e.safely(func() error { return e.silence(w.end) })
+			}
+			close(e.finished)
+			continue
+		}
+		if e.err == nil {
+			if e.err = e.safely(func() error { return e.do(w) }); e.err != nil {
+				e.cancel(e.err)
+			}
 		}
 	}
-	return nil
+}
+
+// safely runs fn; a panic is its error. On the caller's goroutine
+// net/http would have recovered it: fail the run (the host retries)
+// instead of the process.
+func (e *evaluator) safely(fn func() error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("pipeline: panic while evaluating: %v", p)
+		}
+	}()
+	return fn()
 }
 
 // do keeps the dead letters, evaluates the chunk, dead-letters the records
@@ -629,7 +730,7 @@ func (r *run) keepDead() error {
 	if len(r.dead) == 0 {
 		return nil
 	}
-	w := work{dead: r.dead}
+	w := work{e: r.e, dead: r.dead}
 	r.dead, r.deadBytes = nil, 0
 	return r.send(w)
 }
