@@ -146,8 +146,7 @@ func skipLiteral(b []byte, i int, lit string) (int, error) {
 // skipString skips the string starting at b[i] == '"'. A raw newline in a
 // string is an error: the framer relies on it to resume after a broken
 // record. Most of a record is string content, so the plain bytes are
-// skipped eight at a time (a word holds a quote, a backslash or a newline
-// when one of its bytes XORed with that character is zero).
+// skipped eight at a time (skipStops).
 func skipString(b []byte, i int) (int, error) {
 	end, _, err := scanString(b, i)
 	return end, err
@@ -158,12 +157,20 @@ func skipString(b []byte, i int) (int, error) {
 func scanString(b []byte, i int) (end int, escaped bool, err error) {
 	j := i + 1
 	for {
-		for j+8 <= len(b) && !hasStringStop(binary.LittleEndian.Uint64(b[j:])) {
+		// Eight bytes at a time; the lowest stop bit of a word is exact
+		// (a false one only sits above a true one), so the stop byte is
+		// found without going back over the word byte by byte.
+		for j+8 <= len(b) {
+			if stop := skipStops(binary.LittleEndian.Uint64(b[j:])); stop != 0 {
+				j += bits.TrailingZeros64(stop) / 8
+				goto found
+			}
 			j += 8
 		}
 		for j < len(b) && b[j] != '"' && b[j] != '\\' && b[j] != '\n' {
 			j++
 		}
+	found:
 		if j >= len(b) {
 			return j, escaped, syntaxErr(i, "unterminated string")
 		}
@@ -184,13 +191,15 @@ const (
 	highBits = 0x8080808080808080
 )
 
-// hasStringStop reports whether one of the eight bytes of x is '"', '\\'
-// or '\n'.
-func hasStringStop(x uint64) bool {
-	return hasZeroByte(x^('"'*lowBits)) || hasZeroByte(x^('\\'*lowBits)) || hasZeroByte(x^('\n'*lowBits))
+// skipStops has the top bit of each byte of x that is '"', '\\' or '\n'
+// (only the lowest is exact, as in stringStops: a false one only sits above
+// a true one, where the subtraction borrowed).
+func skipStops(x uint64) uint64 {
+	q := x ^ ('"' * lowBits)
+	e := x ^ ('\\' * lowBits)
+	n := x ^ ('\n' * lowBits)
+	return (((q - lowBits) &^ q) | ((e - lowBits) &^ e) | ((n - lowBits) &^ n)) & highBits
 }
-
-func hasZeroByte(x uint64) bool { return (x-lowBits)&^x&highBits != 0 }
 
 // ObjectEach calls fn for each member of the JSON object obj, with the raw
 // (still quoted) member name and the raw value. fn returns false to stop.
