@@ -441,6 +441,12 @@ func Lookup(raw []byte, path string) (vals []Value, found bool) {
 	return vals, found
 }
 
+// lookupCand is a member lookup follows: its value and the rest of the path.
+type lookupCand struct {
+	val  []byte
+	rest string
+}
+
 func lookup(v []byte, path string, out *[]Value, found *bool, depth int) {
 	if depth > 64 {
 		return
@@ -463,36 +469,54 @@ func lookup(v []byte, path string, out *[]Value, found *bool, depth int) {
 	}
 	switch v[i] {
 	case '{':
-		// Collect candidates: exact-case members first, then folded.
-		var exact, folded []struct {
-			val  []byte
-			rest string
+		// Collect candidates: exact-case members first, then folded. The
+		// members are walked here rather than through ObjectEach, and the
+		// candidates (nearly always one) kept on the stack: a closure
+		// capturing them made both slices escape, on every object of
+		// every path looked up.
+		var exactBuf, foldedBuf [2]lookupCand
+		exact, folded := exactBuf[:0], foldedBuf[:0]
+		obj := v[i:]
+		j := SkipSpace(obj, 1)
+		if j < len(obj) && obj[j] == '}' {
+			return
 		}
-		_ = ObjectEach(v[i:], func(key, val []byte) bool {
-			k := key[1 : len(key)-1]
-			if len(k) > len(path) {
-				return true
+		for {
+			j = SkipSpace(obj, j)
+			if j >= len(obj) || obj[j] != '"' {
+				break
 			}
-			if len(k) < len(path) && path[len(k)] != '.' {
-				return true
+			ks := j
+			var err error
+			if j, err = skipString(obj, j); err != nil {
+				break
 			}
-			rest := path[len(k):]
-			if len(rest) > 0 {
-				rest = rest[1:]
+			k := obj[ks+1 : j-1]
+			j = SkipSpace(obj, j)
+			if j >= len(obj) || obj[j] != ':' {
+				break
 			}
-			if string(k) == path[:len(k)] {
-				exact = append(exact, struct {
-					val  []byte
-					rest string
-				}{val, rest})
-			} else if strings.EqualFold(string(k), path[:len(k)]) {
-				folded = append(folded, struct {
-					val  []byte
-					rest string
-				}{val, rest})
+			vs := SkipSpace(obj, j+1)
+			if j, err = skipValue(obj, vs, 1); err != nil {
+				break
 			}
-			return true
-		})
+			if len(k) <= len(path) && (len(k) == len(path) || path[len(k)] == '.') {
+				rest := path[len(k):]
+				if len(rest) > 0 {
+					rest = rest[1:]
+				}
+				if string(k) == path[:len(k)] {
+					exact = append(exact, lookupCand{obj[vs:j], rest})
+				} else if strings.EqualFold(string(k), path[:len(k)]) {
+					folded = append(folded, lookupCand{obj[vs:j], rest})
+				}
+			}
+			j = SkipSpace(obj, j)
+			if j >= len(obj) || obj[j] != ',' {
+				break // '}', or the end of what parses
+			}
+			j++
+		}
 		cands := exact
 		if len(cands) == 0 {
 			cands = folded
