@@ -73,7 +73,13 @@ func skipValue(b []byte, i, depth int) (int, error) {
 			if i >= len(b) || b[i] != ':' {
 				return i, syntaxErr(i, "expected ':'")
 			}
-			if i, err = skipValue(b, i+1, depth+1); err != nil {
+			// A string value (most of them) without the recursive call.
+			if i = SkipSpace(b, i+1); i < len(b) && b[i] == '"' {
+				i, _, err = scanString(b, i)
+			} else {
+				i, err = skipValue(b, i, depth+1)
+			}
+			if err != nil {
 				return i, err
 			}
 			i = SkipSpace(b, i)
@@ -98,7 +104,12 @@ func skipValue(b []byte, i, depth int) (int, error) {
 		}
 		for {
 			var err error
-			if i, err = skipValue(b, i, depth+1); err != nil {
+			if i < len(b) && b[i] == '"' {
+				i, _, err = scanString(b, i)
+			} else {
+				i, err = skipValue(b, i, depth+1)
+			}
+			if err != nil {
 				return i, err
 			}
 			i = SkipSpace(b, i)
@@ -720,9 +731,14 @@ func (s *Scanner) Skip(i int) int {
 	case '{':
 		i, more := s.Open(i)
 		for more {
-			var vi int
+			var vi, end int
 			_, _, vi = s.Key(i)
-			i, more = s.Next(s.Skip(vi))
+			if vi < len(b) && b[vi] == '"' {
+				end, _ = s.String(vi) // Key skipped the blanks
+			} else {
+				end = s.Skip(vi)
+			}
+			i, more = s.Next(end)
 		}
 		return i
 	case '[':
