@@ -73,7 +73,13 @@ func skipValue(b []byte, i, depth int) (int, error) {
 			if i >= len(b) || b[i] != ':' {
 				return i, syntaxErr(i, "expected ':'")
 			}
-			if i, err = skipValue(b, i+1, depth+1); err != nil {
+			// A string value (most of them) without the recursive call.
+			if i = SkipSpace(b, i+1); i < len(b) && b[i] == '"' {
+				i, _, err = scanString(b, i)
+			} else {
+				i, err = skipValue(b, i, depth+1)
+			}
+			if err != nil {
 				return i, err
 			}
 			i = SkipSpace(b, i)
@@ -98,7 +104,12 @@ func skipValue(b []byte, i, depth int) (int, error) {
 		}
 		for {
 			var err error
-			if i, err = skipValue(b, i, depth+1); err != nil {
+			if i < len(b) && b[i] == '"' {
+				i, _, err = scanString(b, i)
+			} else {
+				i, err = skipValue(b, i, depth+1)
+			}
+			if err != nil {
 				return i, err
 			}
 			i = SkipSpace(b, i)
@@ -146,8 +157,7 @@ func skipLiteral(b []byte, i int, lit string) (int, error) {
 // skipString skips the string starting at b[i] == '"'. A raw newline in a
 // string is an error: the framer relies on it to resume after a broken
 // record. Most of a record is string content, so the plain bytes are
-// skipped eight at a time (a word holds a quote, a backslash or a newline
-// when one of its bytes XORed with that character is zero).
+// skipped eight at a time (skipStops).
 func skipString(b []byte, i int) (int, error) {
 	end, _, err := scanString(b, i)
 	return end, err
@@ -158,12 +168,20 @@ func skipString(b []byte, i int) (int, error) {
 func scanString(b []byte, i int) (end int, escaped bool, err error) {
 	j := i + 1
 	for {
-		for j+8 <= len(b) && !hasStringStop(binary.LittleEndian.Uint64(b[j:])) {
+		// Eight bytes at a time; the lowest stop bit of a word is exact
+		// (a false one only sits above a true one), so the stop byte is
+		// found without going back over the word byte by byte.
+		for j+8 <= len(b) {
+			if stop := skipStops(binary.LittleEndian.Uint64(b[j:])); stop != 0 {
+				j += bits.TrailingZeros64(stop) / 8
+				goto found
+			}
 			j += 8
 		}
 		for j < len(b) && b[j] != '"' && b[j] != '\\' && b[j] != '\n' {
 			j++
 		}
+	found:
 		if j >= len(b) {
 			return j, escaped, syntaxErr(i, "unterminated string")
 		}
@@ -184,13 +202,15 @@ const (
 	highBits = 0x8080808080808080
 )
 
-// hasStringStop reports whether one of the eight bytes of x is '"', '\\'
-// or '\n'.
-func hasStringStop(x uint64) bool {
-	return hasZeroByte(x^('"'*lowBits)) || hasZeroByte(x^('\\'*lowBits)) || hasZeroByte(x^('\n'*lowBits))
+// skipStops has the top bit of each byte of x that is '"', '\\' or '\n'
+// (only the lowest is exact, as in stringStops: a false one only sits above
+// a true one, where the subtraction borrowed).
+func skipStops(x uint64) uint64 {
+	q := x ^ ('"' * lowBits)
+	e := x ^ ('\\' * lowBits)
+	n := x ^ ('\n' * lowBits)
+	return (((q - lowBits) &^ q) | ((e - lowBits) &^ e) | ((n - lowBits) &^ n)) & highBits
 }
-
-func hasZeroByte(x uint64) bool { return (x-lowBits)&^x&highBits != 0 }
 
 // ObjectEach calls fn for each member of the JSON object obj, with the raw
 // (still quoted) member name and the raw value. fn returns false to stop.
@@ -432,6 +452,12 @@ func Lookup(raw []byte, path string) (vals []Value, found bool) {
 	return vals, found
 }
 
+// lookupCand is a member lookup follows: its value and the rest of the path.
+type lookupCand struct {
+	val  []byte
+	rest string
+}
+
 func lookup(v []byte, path string, out *[]Value, found *bool, depth int) {
 	if depth > 64 {
 		return
@@ -454,36 +480,54 @@ func lookup(v []byte, path string, out *[]Value, found *bool, depth int) {
 	}
 	switch v[i] {
 	case '{':
-		// Collect candidates: exact-case members first, then folded.
-		var exact, folded []struct {
-			val  []byte
-			rest string
+		// Collect candidates: exact-case members first, then folded. The
+		// members are walked here rather than through ObjectEach, and the
+		// candidates (nearly always one) kept on the stack: a closure
+		// capturing them made both slices escape, on every object of
+		// every path looked up.
+		var exactBuf, foldedBuf [2]lookupCand
+		exact, folded := exactBuf[:0], foldedBuf[:0]
+		obj := v[i:]
+		j := SkipSpace(obj, 1)
+		if j < len(obj) && obj[j] == '}' {
+			return
 		}
-		_ = ObjectEach(v[i:], func(key, val []byte) bool {
-			k := key[1 : len(key)-1]
-			if len(k) > len(path) {
-				return true
+		for {
+			j = SkipSpace(obj, j)
+			if j >= len(obj) || obj[j] != '"' {
+				break
 			}
-			if len(k) < len(path) && path[len(k)] != '.' {
-				return true
+			ks := j
+			var err error
+			if j, err = skipString(obj, j); err != nil {
+				break
 			}
-			rest := path[len(k):]
-			if len(rest) > 0 {
-				rest = rest[1:]
+			k := obj[ks+1 : j-1]
+			j = SkipSpace(obj, j)
+			if j >= len(obj) || obj[j] != ':' {
+				break
 			}
-			if string(k) == path[:len(k)] {
-				exact = append(exact, struct {
-					val  []byte
-					rest string
-				}{val, rest})
-			} else if strings.EqualFold(string(k), path[:len(k)]) {
-				folded = append(folded, struct {
-					val  []byte
-					rest string
-				}{val, rest})
+			vs := SkipSpace(obj, j+1)
+			if j, err = skipValue(obj, vs, 1); err != nil {
+				break
 			}
-			return true
-		})
+			if len(k) <= len(path) && (len(k) == len(path) || path[len(k)] == '.') {
+				rest := path[len(k):]
+				if len(rest) > 0 {
+					rest = rest[1:]
+				}
+				if string(k) == path[:len(k)] {
+					exact = append(exact, lookupCand{obj[vs:j], rest})
+				} else if strings.EqualFold(string(k), path[:len(k)]) {
+					folded = append(folded, lookupCand{obj[vs:j], rest})
+				}
+			}
+			j = SkipSpace(obj, j)
+			if j >= len(obj) || obj[j] != ',' {
+				break // '}', or the end of what parses
+			}
+			j++
+		}
 		cands := exact
 		if len(cands) == 0 {
 			cands = folded
@@ -687,9 +731,14 @@ func (s *Scanner) Skip(i int) int {
 	case '{':
 		i, more := s.Open(i)
 		for more {
-			var vi int
+			var vi, end int
 			_, _, vi = s.Key(i)
-			i, more = s.Next(s.Skip(vi))
+			if vi < len(b) && b[vi] == '"' {
+				end, _ = s.String(vi) // Key skipped the blanks
+			} else {
+				end = s.Skip(vi)
+			}
+			i, more = s.Next(end)
 		}
 		return i
 	case '[':

@@ -601,11 +601,19 @@ func (f *fieldSet) find(key []byte, plain bool) int {
 		if e.lower == "" {
 			break
 		}
-		if len(e.lower) != len(k) || !equalFoldASCII(k, e.lower) {
+		if len(e.lower) != len(k) {
 			continue
 		}
 		if len(e.fields) == 1 {
-			return e.fields[0] // exact or folded, the one field of the name
+			// Azure nearly always writes a name as the struct does: one
+			// memequal before the folded comparison.
+			if fi := e.fields[0]; string(k) == f.names[fi] || equalFoldASCII(k, e.lower) {
+				return fi
+			}
+			continue
+		}
+		if !equalFoldASCII(k, e.lower) {
+			continue
 		}
 		for _, i := range e.fields {
 			if f.names[i] == string(k) {

@@ -281,9 +281,41 @@ func keyVaultObjectName(id string) string {
 
 // objectPath is the path of an object URI without its leading slash.
 func objectPath(id string) string {
-	u, err := url.Parse(strings.TrimSpace(id))
+	id = strings.TrimSpace(id)
+	if p, ok := plainURLPath(id); ok {
+		return strings.Trim(p, "/")
+	}
+	u, err := url.Parse(id)
 	if err != nil {
 		return ""
 	}
 	return strings.Trim(u.Path, "/")
+}
+
+// plainURLPath is url.Parse(id).Path without parsing, for the shape Key
+// Vault writes (https://<vault>.vault.azure.net/secrets/<name>/<version>):
+// a lower-case http(s) scheme, a host of letters, digits, '-' and '.', and
+// a path of unreserved characters and '/'. Those need no unescaping and
+// cannot fail to parse; ok is false for anything else, which url.Parse
+// then decides.
+func plainURLPath(id string) (path string, ok bool) {
+	rest, ok := strings.CutPrefix(id, "https://")
+	if !ok {
+		if rest, ok = strings.CutPrefix(id, "http://"); !ok {
+			return "", false
+		}
+	}
+	slash := len(rest)
+	for i := 0; i < len(rest); i++ {
+		c := rest[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '-', c == '.':
+		case c == '/' && slash == len(rest):
+			slash = i
+		case slash < len(rest) && (c == '/' || c == '_' || c == '~'):
+		default:
+			return "", false
+		}
+	}
+	return rest[slash:], true
 }
