@@ -46,10 +46,12 @@ func (s *selection) match(e *evalCtx) bool {
 }
 
 // ruleValue is one compiled value of a field: a matcher, or null (the field
-// is missing or null).
+// is missing or null). lit is m when m is a literal (most values): called
+// directly, not through the interface.
 type ruleValue struct {
 	null bool
 	m    matcher
+	lit  *literal
 }
 
 type fieldMatch struct {
@@ -70,32 +72,39 @@ func (f *fieldMatch) match(e *evalCtx) bool {
 	if found && len(vals) == 0 {
 		// An empty array: its text is [] (Sigma's NetworkLocationDetails: '[]').
 		rf = emptyArrayField
-		vals = rf.vals
-	}
-	one := func(rv ruleValue) bool {
-		if rv.null {
-			return !found || allNull(vals)
-		}
-		for i, v := range vals {
-			if v.IsNull() {
-				continue
-			}
-			if rv.m.match(rf.subjectAt(i)) {
-				return true
-			}
-		}
-		return false
 	}
 	if f.all {
-		for _, rv := range f.values {
-			if !one(rv) {
+		for i := range f.values {
+			if !rf.matchValue(&f.values[i]) {
 				return false
 			}
 		}
 		return true
 	}
-	for _, rv := range f.values {
-		if one(rv) {
+	for i := range f.values {
+		if rf.matchValue(&f.values[i]) {
+			return true
+		}
+	}
+	return false
+}
+
+// matchValue reports whether one of the field's values matches rv (for
+// null: the field is missing or null).
+func (rf *resolvedField) matchValue(rv *ruleValue) bool {
+	vals := rf.vals
+	if rv.null {
+		return !rf.found || allNull(vals)
+	}
+	for i := range vals {
+		if vals[i].IsNull() {
+			continue
+		}
+		if rv.lit != nil {
+			if rv.lit.match(rf.subjectAt(i)) {
+				return true
+			}
+		} else if rv.m.match(rf.subjectAt(i)) {
 			return true
 		}
 	}
@@ -275,7 +284,11 @@ func compileField(key string, v *yaml.Node, service string) (*fieldMatch, error)
 		if err != nil {
 			return nil, fmt.Errorf("value %d: %w", i+1, err)
 		}
-		f.values = append(f.values, ruleValue{m: m})
+		rv := ruleValue{m: m}
+		if l, ok := m.(literal); ok {
+			rv.lit = &l
+		}
+		f.values = append(f.values, rv)
 	}
 	return f, nil
 }
