@@ -392,6 +392,8 @@ type fieldCache struct {
 	singles []event.Value
 	// lowers holds the lower-cased values of this event's subjects.
 	lowers lowerArena
+	// memo holds field tests' outcomes (fieldMatch.memo), by number.
+	memo []matchMemo
 }
 
 type cacheEntry struct {
@@ -430,6 +432,7 @@ func (c *fieldCache) reset(ev *event.Event) {
 		// Wrapped: entries of 2^32 events ago would look current.
 		clear(c.entries)
 		clear(c.resolved)
+		clear(c.memo)
 		c.gen = 1
 	}
 	c.idx.reset()

@@ -60,9 +60,37 @@ type fieldMatch struct {
 	all    bool
 	exists *bool // "exists": presence test instead of values
 	values []ruleValue
+	// memo is 1 + the number (keyID) of the field, its modifiers and
+	// values as written for the service: rules that test the same thing
+	// (event.result: success) share the outcome for an event. 0: none.
+	memo int32
 }
 
+// match reports whether the event satisfies the field, once per event for
+// all the rules that test the same thing.
 func (f *fieldMatch) match(e *evalCtx) bool {
+	c := e.cache
+	if f.memo == 0 || c == nil || c.ev != e.ev {
+		return f.eval(e)
+	}
+	if int(f.memo) >= len(c.memo) {
+		c.memo = append(c.memo, make([]matchMemo, int(f.memo)+1-len(c.memo))...)
+	}
+	if m := c.memo[f.memo]; m.gen == c.gen {
+		return m.ok
+	}
+	ok := f.eval(e)
+	c.memo[f.memo] = matchMemo{gen: c.gen, ok: ok}
+	return ok
+}
+
+// matchMemo is a field test's outcome for the event of gen.
+type matchMemo struct {
+	gen uint32
+	ok  bool
+}
+
+func (f *fieldMatch) eval(e *evalCtx) bool {
 	rf := e.cache.field(e.ev, f.res)
 	vals, found := rf.vals, rf.found
 	if f.exists != nil {
@@ -242,6 +270,15 @@ func compileField(key string, v *yaml.Node, service string) (*fieldMatch, error)
 	}
 	f := &fieldMatch{key: key, res: newResolver(service, spec.name), all: spec.all}
 	var items []*yaml.Node
+	defer func() {
+		// The same service, key and values compile to the same test.
+		var b strings.Builder
+		b.WriteString("test\x00" + service + "\x00" + key)
+		for _, it := range items {
+			b.WriteString("\x00" + it.ShortTag() + "\x00" + it.Value)
+		}
+		f.memo = keyID(b.String()) + 1
+	}()
 	switch v.Kind {
 	case yaml.ScalarNode:
 		items = []*yaml.Node{v}

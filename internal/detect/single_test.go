@@ -58,3 +58,49 @@ summary: "{event.operation} on {event.target}"
 		t.Errorf("single answered for a raw path")
 	}
 }
+
+// TestFieldTestsShared checks that rules testing the same field with the
+// same values share one outcome per event, and that the shared outcome is
+// the test's own.
+func TestFieldTestsShared(t *testing.T) {
+	rule := func(id, op string) *Rule {
+		return mustRule(t, `title: shared `+id+`
+id: `+id+`
+logsource: {product: azure, service: activitylogs}
+detection:
+  selection:
+    event.result: success
+    event.operation|endswith: `+op+`
+  condition: selection
+level: low
+`)
+	}
+	a := rule("21111111-2222-4333-8444-555555555555", "/delete")
+	b := rule("31111111-2222-4333-8444-555555555555", "/write")
+	fa, fb := a.sels[0].anyOf[0], b.sels[0].anyOf[0]
+	if fa[0].memo == 0 || fa[0].memo != fb[0].memo {
+		t.Errorf("event.result: success numbered %d and %d, want one number", fa[0].memo, fb[0].memo)
+	}
+	if fa[1].memo == fb[1].memo {
+		t.Errorf("different values share number %d", fa[1].memo)
+	}
+	c := newFieldCache()
+	for _, tc := range []struct {
+		result, op string
+		a, b       bool
+	}{
+		{"Success", "MICROSOFT.COMPUTE/VIRTUALMACHINES/DELETE", true, false},
+		{"Success", "MICROSOFT.COMPUTE/VIRTUALMACHINES/WRITE", false, true},
+		{"Failure", "MICROSOFT.COMPUTE/VIRTUALMACHINES/WRITE", false, false},
+	} {
+		ev := mustEvent(t, `{"category":"Administrative","operationName":"`+tc.op+`","resultType":"`+tc.result+`","resourceId":"/subscriptions/s/resourceGroups/g/providers/Microsoft.Compute/virtualMachines/vm"}`)
+		c.reset(ev)
+		ec := &evalCtx{ev: ev, cache: c}
+		if got := a.match(ec); got != tc.a || got != a.Match(ev) {
+			t.Errorf("%s %s: rule a = %t (alone %t), want %t", tc.result, tc.op, got, a.Match(ev), tc.a)
+		}
+		if got := b.match(ec); got != tc.b || got != b.Match(ev) {
+			t.Errorf("%s %s: rule b = %t (alone %t), want %t", tc.result, tc.op, got, b.Match(ev), tc.b)
+		}
+	}
+}
