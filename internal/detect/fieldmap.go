@@ -315,6 +315,31 @@ func (r *resolver) get(ev *event.Event, c *fieldCache) ([]event.Value, bool) {
 	return out, found
 }
 
+// single reads the field without building a slice of values when every
+// candidate it may read is a normalised name (actor.upn, event.result):
+// the field then has at most one value. ok is false when a candidate is a
+// raw path or a pick (use get); otherwise found says whether the event has
+// the field, and s is its value.
+func (r *resolver) single(ev *event.Event) (s string, found, ok bool) {
+	if r.mode != firstFound && len(r.cands) != 1 {
+		return "", false, false
+	}
+	for _, cand := range r.cands {
+		g, isName := cand.(getName)
+		if !isName {
+			return "", false, false
+		}
+		v, normalised := ev.Normalised(string(g))
+		if !normalised {
+			return "", false, false
+		}
+		if v != "" {
+			return v, true, true
+		}
+	}
+	return "", false, true
+}
+
 // keyIDs numbers the keys the field cache memoises by (resolvers, names,
 // picks), as resolvers are built (rules load): the cache is then slices
 // indexed by number, which an event's reset need not clear.
@@ -367,6 +392,8 @@ type fieldCache struct {
 	singles []event.Value
 	// lowers holds the lower-cased values of this event's subjects.
 	lowers lowerArena
+	// memo holds field tests' outcomes (fieldMatch.memo), by number.
+	memo []matchMemo
 }
 
 type cacheEntry struct {
@@ -405,6 +432,7 @@ func (c *fieldCache) reset(ev *event.Event) {
 		// Wrapped: entries of 2^32 events ago would look current.
 		clear(c.entries)
 		clear(c.resolved)
+		clear(c.memo)
 		c.gen = 1
 	}
 	c.idx.reset()

@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"net/netip"
 	"regexp"
+	"regexp/syntax"
+	"slices"
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 	"unsafe"
 )
@@ -415,9 +418,103 @@ func compileEndsWith(v string, o compileOpts) (matcher, error) {
 
 // regex is Sigma's re: Go syntax (RE2), case-sensitive unless the rule says
 // (?i) or re|i, matched against the value as written (not trimmed).
-type regex struct{ re *regexp.Regexp }
+//
+// need holds literals every match contains (worked out from the parsed
+// expression at load): a value lacking one cannot match, and is refused
+// without running the expression. Most values are refused that way
+// (resourceId|re: '(?i)^/subscriptions/.../roleassignments/[^/]+$' over
+// every Activity record's resource id).
+type regex struct {
+	re   *regexp.Regexp
+	need []needLit
+}
 
-func (r regex) match(s *subject) bool { return r.re.MatchString(s.raw) }
+// needLit is a literal a regular expression's matches contain. fold: it
+// matches case-insensitively ((?i)), and lit is lower-cased ASCII.
+type needLit struct {
+	lit  string
+	fold bool
+}
+
+func (r regex) match(s *subject) bool {
+	for _, n := range r.need {
+		if !n.fold {
+			if !strings.Contains(s.raw, n.lit) {
+				return false
+			}
+			continue
+		}
+		// Unicode folding matches more than ASCII lower case does (the
+		// Kelvin sign folds to k): only an ASCII value is refused.
+		// lit has no white space, so it lies within the trimmed value.
+		if s.ascii && !strings.Contains(s.lowerText(), n.lit) {
+			return false
+		}
+	}
+	return r.re.MatchString(s.raw)
+}
+
+// requiredLiterals returns literals that every match of re contains: the
+// literal runs that a match must go through (the concatenations at the top
+// of the expression, through groups and repetitions of at least one, and
+// those every branch of an alternation has).
+// Literals with white space or (case-folded) non-ASCII text are left out,
+// so that the check above stays exact.
+func requiredLiterals(re *syntax.Regexp, depth int, out []needLit) []needLit {
+	if depth > 32 {
+		return out
+	}
+	switch re.Op {
+	case syntax.OpLiteral:
+		lit := string(re.Rune)
+		fold := re.Flags&syntax.FoldCase != 0
+		for _, r := range lit {
+			if unicode.IsSpace(r) || r == utf8.RuneError || (fold && r >= utf8.RuneSelf) {
+				return out
+			}
+		}
+		if fold {
+			lit = strings.ToLower(lit)
+		}
+		if lit != "" {
+			out = append(out, needLit{lit: lit, fold: fold})
+		}
+	case syntax.OpConcat:
+		for _, sub := range re.Sub {
+			out = requiredLiterals(sub, depth+1, out)
+		}
+	case syntax.OpAlternate:
+		// A literal of the first branch is required when every other
+		// branch requires it too (inside one of its own).
+		if len(re.Sub) == 0 {
+			return out
+		}
+		first := requiredLiterals(re.Sub[0], depth+1, nil)
+		others := make([][]needLit, len(re.Sub)-1)
+		for i, sub := range re.Sub[1:] {
+			others[i] = requiredLiterals(sub, depth+1, nil)
+		}
+		for _, n := range first {
+			all := true
+			for _, o := range others {
+				if !slices.ContainsFunc(o, func(m needLit) bool { return m.fold == n.fold && strings.Contains(m.lit, n.lit) }) {
+					all = false
+					break
+				}
+			}
+			if all {
+				out = append(out, n)
+			}
+		}
+	case syntax.OpCapture, syntax.OpPlus:
+		out = requiredLiterals(re.Sub[0], depth+1, out)
+	case syntax.OpRepeat:
+		if re.Min >= 1 {
+			out = requiredLiterals(re.Sub[0], depth+1, out)
+		}
+	}
+	return out
+}
 
 func compileRegexp(v string, o compileOpts) (matcher, error) {
 	expr := v
@@ -428,7 +525,13 @@ func compileRegexp(v string, o compileOpts) (matcher, error) {
 	if err != nil {
 		return nil, fmt.Errorf("regular expression %q: %w", v, err)
 	}
-	return regex{re: re}, nil
+	r := regex{re: re}
+	if tree, err := syntax.Parse(expr, syntax.Perl); err == nil {
+		r.need = requiredLiterals(tree, 0, nil)
+		// The longest first: the likeliest to be missing.
+		slices.SortStableFunc(r.need, func(a, b needLit) int { return len(b.lit) - len(a.lit) })
+	}
+	return r, nil
 }
 
 // cidr matches IP values inside a prefix. The value is parsed leniently:

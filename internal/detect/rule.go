@@ -166,6 +166,12 @@ func (r *Rule) Tactics() []string {
 // Low, Informational), else the rule's level.
 func (r *Rule) Severity(ev *event.Event) string {
 	if r.sevRes != nil {
+		if s, found, ok := r.sevRes.single(ev); ok {
+			if l, isLevel := NormaliseLevel(s); found && isLevel {
+				return l
+			}
+			return r.Level
+		}
 		vals, _ := r.sevRes.get(ev, nil)
 		for _, v := range vals {
 			if l, ok := NormaliseLevel(v.String()); ok {

@@ -46,10 +46,12 @@ func (s *selection) match(e *evalCtx) bool {
 }
 
 // ruleValue is one compiled value of a field: a matcher, or null (the field
-// is missing or null).
+// is missing or null). lit is m when m is a literal (most values): called
+// directly, not through the interface.
 type ruleValue struct {
 	null bool
 	m    matcher
+	lit  *literal
 }
 
 type fieldMatch struct {
@@ -58,9 +60,37 @@ type fieldMatch struct {
 	all    bool
 	exists *bool // "exists": presence test instead of values
 	values []ruleValue
+	// memo is 1 + the number (keyID) of the field, its modifiers and
+	// values as written for the service: rules that test the same thing
+	// (event.result: success) share the outcome for an event. 0: none.
+	memo int32
 }
 
+// match reports whether the event satisfies the field, once per event for
+// all the rules that test the same thing.
 func (f *fieldMatch) match(e *evalCtx) bool {
+	c := e.cache
+	if f.memo == 0 || c == nil || c.ev != e.ev {
+		return f.eval(e)
+	}
+	if int(f.memo) >= len(c.memo) {
+		c.memo = append(c.memo, make([]matchMemo, int(f.memo)+1-len(c.memo))...)
+	}
+	if m := c.memo[f.memo]; m.gen == c.gen {
+		return m.ok
+	}
+	ok := f.eval(e)
+	c.memo[f.memo] = matchMemo{gen: c.gen, ok: ok}
+	return ok
+}
+
+// matchMemo is a field test's outcome for the event of gen.
+type matchMemo struct {
+	gen uint32
+	ok  bool
+}
+
+func (f *fieldMatch) eval(e *evalCtx) bool {
 	rf := e.cache.field(e.ev, f.res)
 	vals, found := rf.vals, rf.found
 	if f.exists != nil {
@@ -70,32 +100,39 @@ func (f *fieldMatch) match(e *evalCtx) bool {
 	if found && len(vals) == 0 {
 		// An empty array: its text is [] (Sigma's NetworkLocationDetails: '[]').
 		rf = emptyArrayField
-		vals = rf.vals
-	}
-	one := func(rv ruleValue) bool {
-		if rv.null {
-			return !found || allNull(vals)
-		}
-		for i, v := range vals {
-			if v.IsNull() {
-				continue
-			}
-			if rv.m.match(rf.subjectAt(i)) {
-				return true
-			}
-		}
-		return false
 	}
 	if f.all {
-		for _, rv := range f.values {
-			if !one(rv) {
+		for i := range f.values {
+			if !rf.matchValue(&f.values[i]) {
 				return false
 			}
 		}
 		return true
 	}
-	for _, rv := range f.values {
-		if one(rv) {
+	for i := range f.values {
+		if rf.matchValue(&f.values[i]) {
+			return true
+		}
+	}
+	return false
+}
+
+// matchValue reports whether one of the field's values matches rv (for
+// null: the field is missing or null).
+func (rf *resolvedField) matchValue(rv *ruleValue) bool {
+	vals := rf.vals
+	if rv.null {
+		return !rf.found || allNull(vals)
+	}
+	for i := range vals {
+		if vals[i].IsNull() {
+			continue
+		}
+		if rv.lit != nil {
+			if rv.lit.match(rf.subjectAt(i)) {
+				return true
+			}
+		} else if rv.m.match(rf.subjectAt(i)) {
 			return true
 		}
 	}
@@ -233,6 +270,15 @@ func compileField(key string, v *yaml.Node, service string) (*fieldMatch, error)
 	}
 	f := &fieldMatch{key: key, res: newResolver(service, spec.name), all: spec.all}
 	var items []*yaml.Node
+	defer func() {
+		// The same service, key and values compile to the same test.
+		var b strings.Builder
+		b.WriteString("test\x00" + service + "\x00" + key)
+		for _, it := range items {
+			b.WriteString("\x00" + it.ShortTag() + "\x00" + it.Value)
+		}
+		f.memo = keyID(b.String()) + 1
+	}()
 	switch v.Kind {
 	case yaml.ScalarNode:
 		items = []*yaml.Node{v}
@@ -275,7 +321,11 @@ func compileField(key string, v *yaml.Node, service string) (*fieldMatch, error)
 		if err != nil {
 			return nil, fmt.Errorf("value %d: %w", i+1, err)
 		}
-		f.values = append(f.values, ruleValue{m: m})
+		rv := ruleValue{m: m}
+		if l, ok := m.(literal); ok {
+			rv.lit = &l
+		}
+		f.values = append(f.values, rv)
 	}
 	return f, nil
 }

@@ -36,6 +36,13 @@ func (p summaryPart) render(ev *event.Event) string {
 			}
 		}
 	}
+	if s, found, ok := p.res.single(ev); ok {
+		// A normalised field: one value at most, read without a slice.
+		if s = strings.TrimSpace(s); found && s != "" {
+			return s
+		}
+		return summaryMissing
+	}
 	vals, found := p.res.get(ev, nil)
 	if !found {
 		return summaryMissing
