@@ -8,10 +8,14 @@ import (
 )
 
 // TestScanSetsASoftMemoryLimit: `azdetect scan` sets scanMemoryLimit
-// unless GOMEMLIMIT is set (the user's word wins); other commands set none.
+// unless GOMEMLIMIT is set (the user's word wins), and scanGCPercent
+// with it unless GOGC is set; other commands set none.
 func TestScanSetsASoftMemoryLimit(t *testing.T) {
 	prev := debug.SetMemoryLimit(math.MaxInt64)
 	defer debug.SetMemoryLimit(prev)
+	prevGC := debug.SetGCPercent(100)
+	defer debug.SetGCPercent(prevGC)
+	t.Setenv("GOGC", "") // restored after; unset below
 	current := func() int64 { return debug.SetMemoryLimit(-1) } // -1 reads it
 	t.Setenv("GOMEMLIMIT", "1GiB")
 	limitScanMemory([]string{"scan", "x.json"})
@@ -23,8 +27,19 @@ func TestScanSetsASoftMemoryLimit(t *testing.T) {
 	if got := current(); got != math.MaxInt64 {
 		t.Errorf("serve set a limit of %d", got)
 	}
+	os.Unsetenv("GOGC")
 	limitScanMemory([]string{"scan", "x.json"})
 	if got := current(); got != scanMemoryLimit {
 		t.Errorf("scan without GOMEMLIMIT: limit %d, want %d", got, scanMemoryLimit)
+	}
+	if got := debug.SetGCPercent(prevGC); got != scanGCPercent {
+		t.Errorf("scan without GOGC: GC percent %d, want %d", got, scanGCPercent)
+	}
+	// GOGC set: the user's percent stays.
+	t.Setenv("GOGC", "150")
+	debug.SetGCPercent(150)
+	limitScanMemory([]string{"scan", "x.json"})
+	if got := debug.SetGCPercent(prevGC); got != 150 {
+		t.Errorf("with GOGC=150, scan set a GC percent of %d", got)
 	}
 }
