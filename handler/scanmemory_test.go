@@ -15,7 +15,7 @@ func TestScanSetsASoftMemoryLimit(t *testing.T) {
 	defer debug.SetMemoryLimit(prev)
 	prevGC := debug.SetGCPercent(100)
 	defer debug.SetGCPercent(prevGC)
-	t.Setenv("GOGC", "") // restored after; unset below
+	t.Setenv("GOGC", "")                                        // restored after; unset below
 	current := func() int64 { return debug.SetMemoryLimit(-1) } // -1 reads it
 	t.Setenv("GOMEMLIMIT", "1GiB")
 	limitScanMemory([]string{"scan", "x.json"})
