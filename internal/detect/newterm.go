@@ -81,6 +81,10 @@ func (k *NewTermKind) Matches(ctx context.Context, r *Rule, events []*event.Even
 	type termOf struct{ entity, term string }
 	firstOf := map[string]state.Key{}
 	bucketByTerm := map[termOf]*termBucket{}
+	// The condition reads the event through a field cache, as the
+	// engine's condition pass does (without, each field test allocates).
+	var learnCtx cachedCtx
+	defer learnCtx.release()
 	for _, ev := range events {
 		ent, ok := k.groupKey(ev, &keys)
 		if !ok || ev.Time.IsZero() {
@@ -121,7 +125,7 @@ func (k *NewTermKind) Matches(ctx context.Context, r *Rule, events []*event.Even
 			bucketByTerm[tk] = b
 		}
 		b.events = append(b.events, ev)
-		if r.learn != nil && !r.alerts(&evalCtx{ev: ev}) {
+		if r.learn != nil && !r.alerts(learnCtx.at(ev)) {
 			// One set for the call: an event is in one bucket.
 			if learnOnly == nil {
 				learnOnly = map[*event.Event]bool{}

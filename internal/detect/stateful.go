@@ -361,24 +361,51 @@ func boundedWith(s string, conv func(b []byte, chunk string) []byte) string {
 	return prefix + "…#" + hex.EncodeToString(h.Sum(sum[:0])[:12])
 }
 
+// firstValue is the field's first value that is not blank, trimmed: the
+// first of res.get's values, read without building their slice. A field
+// of normalised names is read from the event; a raw path from the shared
+// record index (sharedFirst).
 func firstValue(ev *event.Event, res *resolver) (string, bool) {
-	if len(res.cands) == 1 {
-		// A normalised field (most group-by and term fields): read it
-		// without building a slice of values.
-		if g, ok := res.cands[0].(getName); ok {
-			if s, ok := ev.Normalised(string(g)); ok {
-				s = strings.TrimSpace(s)
-				return s, s != ""
-			}
-		}
+	if s, _, ok := res.single(ev); ok {
+		s = strings.TrimSpace(s)
+		return s, s != ""
 	}
-	vals, _ := res.get(ev, nil)
-	for _, v := range vals {
-		if s := strings.TrimSpace(v.String()); s != "" {
+	// res.get's values in order: the first found candidate's
+	// (firstFound) or every found candidate's in turn (union).
+	for i, cand := range res.cands {
+		s, found := candFirst(ev, cand, res.ids[i])
+		if s != "" {
 			return s, true
+		}
+		if found && res.mode == firstFound {
+			return "", false
 		}
 	}
 	return "", false
+}
+
+// candFirst is the first non-blank value (trimmed) of cand.get(ev, nil,
+// id), and whether the event has the candidate.
+func candFirst(ev *event.Event, cand candidate, id int32) (string, bool) {
+	g, isName := cand.(getName)
+	if !isName {
+		vals, found := cand.get(ev, nil, id)
+		return firstText(vals), found
+	}
+	if s, ok := ev.Normalised(string(g)); ok {
+		return strings.TrimSpace(s), s != ""
+	}
+	return sharedFirst(ev.Record(), string(g))
+}
+
+// firstText is the first of vals that is not blank, trimmed.
+func firstText(vals []event.Value) string {
+	for _, v := range vals {
+		if s := strings.TrimSpace(v.String()); s != "" {
+			return s
+		}
+	}
+	return ""
 }
 
 // expires is when an entity of a window ending at end may go: end plus
