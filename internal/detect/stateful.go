@@ -256,11 +256,16 @@ func (b *base) Correlation() *Correlation { return b.c }
 // takes a copy (a match's GroupKey: strings.Clone; a row's Text: the
 // stores' own or packed copy).
 func (b *base) groupKey(ev *event.Event, a *keyArena) (string, bool) {
+	return b.groupKeyIn(ev, a, nil)
+}
+
+// groupKeyIn is groupKey reading through c when c is pointed at ev.
+func (b *base) groupKeyIn(ev *event.Event, a *keyArena, c *fieldCache) (string, bool) {
 	switch len(b.c.groupRes) {
 	case 0:
 		return "", true
 	case 1:
-		v, ok := firstValue(ev, b.c.groupRes[0])
+		v, ok := firstValueIn(ev, b.c.groupRes[0], c)
 		if !ok {
 			return "", false
 		}
@@ -273,7 +278,7 @@ func (b *base) groupKey(ev *event.Event, a *keyArena) (string, bool) {
 	vals := parts[:0]
 	n := len(b.c.groupRes) - 1
 	for _, res := range b.c.groupRes {
-		v, ok := firstValue(ev, res)
+		v, ok := firstValueIn(ev, res, c)
 		if !ok {
 			return "", false
 		}
@@ -366,8 +371,19 @@ func boundedWith(s string, conv func(b []byte, chunk string) []byte) string {
 // of normalised names is read from the event; a raw path from the shared
 // record index (sharedFirst).
 func firstValue(ev *event.Event, res *resolver) (string, bool) {
+	return firstValueIn(ev, res, nil)
+}
+
+// firstValueIn is firstValue reading through c (its memoised values and
+// record index) when c is pointed at ev.
+func firstValueIn(ev *event.Event, res *resolver, c *fieldCache) (string, bool) {
 	if s, _, ok := res.single(ev); ok {
 		s = strings.TrimSpace(s)
+		return s, s != ""
+	}
+	if c != nil && c.ev == ev {
+		vals, _ := res.get(ev, c)
+		s := firstText(vals)
 		return s, s != ""
 	}
 	// res.get's values in order: the first found candidate's
