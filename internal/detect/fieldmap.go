@@ -577,10 +577,26 @@ func (c *fieldCache) keywordSubjects(ev *event.Event) []subject {
 // It answers as event.Lookup does and keeps the last record it indexed
 // (by its bytes' identity: a record's bytes are never written again).
 // Busy (another goroutine holds it), a lookup scans the record itself.
-var shared struct {
+var shared sharedIndex
+
+type sharedIndex struct {
 	mu  sync.Mutex
 	raw []byte
 	idx recordIndex
+}
+
+// use returns the index, pointed at raw (the caller holds mu).
+func (s *sharedIndex) use(raw []byte) *recordIndex {
+	x := &s.idx
+	if x.objects == nil {
+		x.objects = make(map[*byte]*objIndex, 8)
+		x.decoded = make(map[*byte][]byte, 4)
+	}
+	if len(s.raw) != len(raw) || cap(s.raw) != cap(raw) || &s.raw[0] != &raw[0] {
+		x.reset()
+		s.raw = raw
+	}
+	return x
 }
 
 func sharedLookup(raw []byte, path string) ([]event.Value, bool) {
@@ -588,14 +604,19 @@ func sharedLookup(raw []byte, path string) ([]event.Value, bool) {
 		return event.Lookup(raw, path)
 	}
 	defer shared.mu.Unlock()
-	x := &shared.idx
-	if x.objects == nil {
-		x.objects = make(map[*byte]*objIndex, 8)
-		x.decoded = make(map[*byte][]byte, 4)
+	return shared.use(raw).lookup(raw, path) // a new slice each call
+}
+
+// sharedFirst is firstText(sharedLookup(raw, path)) without the slice of
+// values: they stay in the shared index's arena, and the text returned is
+// a copy.
+func sharedFirst(raw []byte, path string) (string, bool) {
+	if len(raw) == 0 || !shared.mu.TryLock() {
+		vals, found := event.Lookup(raw, path)
+		return firstText(vals), found
 	}
-	if len(shared.raw) != len(raw) || cap(shared.raw) != cap(raw) || &shared.raw[0] != &raw[0] {
-		x.reset()
-		shared.raw = raw
-	}
-	return x.lookup(raw, path) // a new slice each call
+	defer shared.mu.Unlock()
+	x := shared.use(raw)
+	vals, found := x.lookupShort(raw, path)
+	return firstText(vals), found
 }

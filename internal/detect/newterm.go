@@ -81,12 +81,18 @@ func (k *NewTermKind) Matches(ctx context.Context, r *Rule, events []*event.Even
 	type termOf struct{ entity, term string }
 	firstOf := map[string]state.Key{}
 	bucketByTerm := map[termOf]*termBucket{}
+	// The event's fields (group-by, terms, the condition) are read
+	// through one field cache, as the engine's condition pass reads them
+	// (without, each field test allocates).
+	var learnCtx cachedCtx
+	defer learnCtx.release()
 	for _, ev := range events {
-		ent, ok := k.groupKey(ev, &keys)
+		ec := learnCtx.at(ev)
+		ent, ok := k.groupKeyIn(ev, &keys, ec.cache)
 		if !ok || ev.Time.IsZero() {
 			continue
 		}
-		vals, display, ok := k.term(ev, &tv)
+		vals, display, ok := k.term(ev, &tv, ec.cache)
 		if !ok {
 			continue
 		}
@@ -121,7 +127,7 @@ func (k *NewTermKind) Matches(ctx context.Context, r *Rule, events []*event.Even
 			bucketByTerm[tk] = b
 		}
 		b.events = append(b.events, ev)
-		if r.learn != nil && !r.alerts(&evalCtx{ev: ev}) {
+		if r.learn != nil && !r.alerts(ec) {
 			// One set for the call: an event is in one bucket.
 			if learnOnly == nil {
 				learnOnly = map[*event.Event]bool{}
@@ -267,10 +273,10 @@ func (k *NewTermKind) refresh() time.Duration {
 
 // term returns the event's term values, lower-cased for the key and as
 // written for display; ok is false when one is missing.
-func (k *NewTermKind) term(ev *event.Event, buf *termValues) (key, display []string, ok bool) {
+func (k *NewTermKind) term(ev *event.Event, buf *termValues, c *fieldCache) (key, display []string, ok bool) {
 	key, display = buf.key[:0], buf.display[:0]
 	for _, f := range k.c.termRes {
-		v, found := firstValue(ev, f.res)
+		v, found := firstValueIn(ev, f.res, c)
 		if !found {
 			return nil, nil, false
 		}

@@ -20,6 +20,30 @@ type evalCtx struct {
 	cache *fieldCache
 }
 
+// cachedCtx is an evalCtx whose field cache, taken from fieldCaches on
+// first use, follows the event asked for (release gives it back).
+type cachedCtx struct{ evalCtx }
+
+// at returns the context pointed at ev.
+func (c *cachedCtx) at(ev *event.Event) *evalCtx {
+	if c.cache == nil {
+		c.cache = fieldCaches.Get().(*fieldCache)
+	}
+	if c.ev != ev {
+		c.cache.reset(ev)
+		c.ev = ev
+	}
+	return &c.evalCtx
+}
+
+func (c *cachedCtx) release() {
+	if c.cache != nil {
+		c.cache.release()
+		fieldCaches.Put(c.cache)
+		c.cache, c.ev = nil, nil
+	}
+}
+
 type selection struct {
 	name     string
 	anyOf    [][]*fieldMatch // OR of ANDs

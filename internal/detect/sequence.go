@@ -192,12 +192,12 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 		fieldCaches.Put(cache)
 	}()
 	for _, ev := range events {
-		g, ok := k.groupKey(ev, &keys)
+		cache.reset(ev)
+		g, ok := k.groupKeyIn(ev, &keys, cache)
 		if !ok || ev.Time.IsZero() {
 			continue
 		}
 		from := len(stepSlab)
-		cache.reset(ev)
 		ec := evalCtx{ev: ev, cache: cache}
 		for i, idx := range k.c.stepIndex {
 			if r.sels[idx].match(&ec) {

@@ -256,11 +256,16 @@ func (b *base) Correlation() *Correlation { return b.c }
 // takes a copy (a match's GroupKey: strings.Clone; a row's Text: the
 // stores' own or packed copy).
 func (b *base) groupKey(ev *event.Event, a *keyArena) (string, bool) {
+	return b.groupKeyIn(ev, a, nil)
+}
+
+// groupKeyIn is groupKey reading through c when c is pointed at ev.
+func (b *base) groupKeyIn(ev *event.Event, a *keyArena, c *fieldCache) (string, bool) {
 	switch len(b.c.groupRes) {
 	case 0:
 		return "", true
 	case 1:
-		v, ok := firstValue(ev, b.c.groupRes[0])
+		v, ok := firstValueIn(ev, b.c.groupRes[0], c)
 		if !ok {
 			return "", false
 		}
@@ -273,7 +278,7 @@ func (b *base) groupKey(ev *event.Event, a *keyArena) (string, bool) {
 	vals := parts[:0]
 	n := len(b.c.groupRes) - 1
 	for _, res := range b.c.groupRes {
-		v, ok := firstValue(ev, res)
+		v, ok := firstValueIn(ev, res, c)
 		if !ok {
 			return "", false
 		}
@@ -361,24 +366,62 @@ func boundedWith(s string, conv func(b []byte, chunk string) []byte) string {
 	return prefix + "…#" + hex.EncodeToString(h.Sum(sum[:0])[:12])
 }
 
+// firstValue is the field's first value that is not blank, trimmed: the
+// first of res.get's values, read without building their slice. A field
+// of normalised names is read from the event; a raw path from the shared
+// record index (sharedFirst).
 func firstValue(ev *event.Event, res *resolver) (string, bool) {
-	if len(res.cands) == 1 {
-		// A normalised field (most group-by and term fields): read it
-		// without building a slice of values.
-		if g, ok := res.cands[0].(getName); ok {
-			if s, ok := ev.Normalised(string(g)); ok {
-				s = strings.TrimSpace(s)
-				return s, s != ""
-			}
-		}
+	return firstValueIn(ev, res, nil)
+}
+
+// firstValueIn is firstValue reading through c (its memoised values and
+// record index) when c is pointed at ev.
+func firstValueIn(ev *event.Event, res *resolver, c *fieldCache) (string, bool) {
+	if s, _, ok := res.single(ev); ok {
+		s = strings.TrimSpace(s)
+		return s, s != ""
 	}
-	vals, _ := res.get(ev, nil)
-	for _, v := range vals {
-		if s := strings.TrimSpace(v.String()); s != "" {
+	if c != nil && c.ev == ev {
+		vals, _ := res.get(ev, c)
+		s := firstText(vals)
+		return s, s != ""
+	}
+	// res.get's values in order: the first found candidate's
+	// (firstFound) or every found candidate's in turn (union).
+	for i, cand := range res.cands {
+		s, found := candFirst(ev, cand, res.ids[i])
+		if s != "" {
 			return s, true
+		}
+		if found && res.mode == firstFound {
+			return "", false
 		}
 	}
 	return "", false
+}
+
+// candFirst is the first non-blank value (trimmed) of cand.get(ev, nil,
+// id), and whether the event has the candidate.
+func candFirst(ev *event.Event, cand candidate, id int32) (string, bool) {
+	g, isName := cand.(getName)
+	if !isName {
+		vals, found := cand.get(ev, nil, id)
+		return firstText(vals), found
+	}
+	if s, ok := ev.Normalised(string(g)); ok {
+		return strings.TrimSpace(s), s != ""
+	}
+	return sharedFirst(ev.Record(), string(g))
+}
+
+// firstText is the first of vals that is not blank, trimmed.
+func firstText(vals []event.Value) string {
+	for _, v := range vals {
+		if s := strings.TrimSpace(v.String()); s != "" {
+			return s
+		}
+	}
+	return ""
 }
 
 // expires is when an entity of a window ending at end may go: end plus
