@@ -412,16 +412,12 @@ func (s *seqData) encode() []byte { return s.encodeRoom(0) }
 // encodeRoom is encode with room behind the document (stateEnc.writerRoom).
 func (s *seqData) encodeRoom(room int) []byte {
 	// In step and writer order: the same document for the same state.
-	var idx [8]int
-	steps := idx[:0]
-	for i := range s.Steps {
-		steps = append(steps, i)
-	}
-	slices.Sort(steps)
 	write := func(e *stateEnc) {
-		e.uvarint(uint64(len(steps)))
-		for _, i := range steps {
-			st := s.Steps[i]
+		e.uvarint(uint64(s.Steps.count()))
+		for i, st := range s.Steps {
+			if !st.ok {
+				continue
+			}
 			e.uvarint(uint64(i))
 			e.str(st.Key)
 			e.time(st.T)
@@ -451,7 +447,8 @@ func (s *seqData) encodeRoom(room int) []byte {
 // maxSeqStep bounds a stored step index (a rule has a handful of steps).
 const maxSeqStep = 1 << 10
 
-// loadSeq decodes a sequence row into s (Steps allocated, W nil).
+// loadSeq decodes a sequence row into s (its Steps all absent, grown as
+// needed; W nil).
 func loadSeq(key state.Key, data []byte, s *seqData) error {
 	const kind = "sequence"
 	if len(data) == 0 {
@@ -459,9 +456,6 @@ func loadSeq(key state.Key, data []byte, s *seqData) error {
 	}
 	d, ok, err := openDoc(kind, key, data, s)
 	if !ok {
-		if err == nil && s.Steps == nil {
-			s.Steps = map[int]seqStep{}
-		}
 		return err
 	}
 	n := d.count(5)
@@ -475,7 +469,7 @@ func loadSeq(key state.Key, data []byte, s *seqData) error {
 		if d.err != nil {
 			break
 		}
-		s.Steps[int(i)] = st
+		s.Steps.put(int(i), st)
 	}
 	if n := d.count(4); n > 0 {
 		s.W = make(seqWriters, 0, n)
@@ -485,7 +479,8 @@ func loadSeq(key state.Key, data []byte, s *seqData) error {
 		}
 	}
 	if err := d.end(); err != nil {
-		*s = seqData{Steps: map[int]seqStep{}}
+		s.Steps.reset()
+		s.W = nil
 		return stateErr(kind, key, err)
 	}
 	return nil
