@@ -237,13 +237,10 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 		events []*event.Event
 		steps  [][]int // per event, the steps it matches
 	}
-	type gkey struct{ partition, prefix string } // a group, every writer
-	groups := map[state.Key]*group{}             // a group's rows of one writer
+	groups := map[state.Key]*group{} // a group's rows of one writer
 	var order []state.Key
-	var gorder []gkey
-	byGroup := map[gkey][]state.Key{}
-	prefixes := map[string][]string{}
-	var parts []string
+	var gorder []seqGroup
+	byGroup := map[seqGroup][]state.Key{}
 	type groupWriter struct{ group, writer string }
 	groupOf := map[groupWriter]*group{}
 	var writers writerKey
@@ -290,17 +287,11 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 				gr.key, gr.events, gr.steps = g, evSlab.one(), stepsSlab.one()
 				groups[key] = gr
 				order = append(order, key)
-				gk := gkey{pk, prefix}
-				if _, seen := byGroup[gk]; !seen {
-					gorder = append(gorder, gk)
-					if _, seen := prefixes[pk]; !seen {
-						parts = append(parts, pk)
-					}
-					prefixes[pk] = append(prefixes[pk], prefix)
-				}
+				gk := seqGroup{pk, prefix}
 				if ks, seen := byGroup[gk]; seen {
 					byGroup[gk] = append(ks, key)
 				} else {
+					gorder = append(gorder, gk)
 					byGroup[gk] = append(keySlab.one(), key)
 				}
 			}
@@ -312,6 +303,7 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 	if len(order) == 0 {
 		return nil, nil
 	}
+	parts, prefixes := groupPartitions(gorder)
 	// One query per bucket partition: every writer's rows of these groups.
 	stored, err := findRows(ctx, k.store, parts, prefixes)
 	if err != nil {
@@ -414,7 +406,7 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 	}
 	// The other writers' rows, by group: one pass over what was read, not
 	// one per group.
-	var others map[gkey][]state.Key
+	var others map[seqGroup][]state.Key
 	for key := range stored {
 		if _, mine := groups[key]; mine {
 			continue
@@ -424,9 +416,9 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 			continue
 		}
 		if others == nil {
-			others = map[gkey][]state.Key{}
+			others = map[seqGroup][]state.Key{}
 		}
-		gk := gkey{key.PartitionKey, key.RowKey[:i+1]}
+		gk := seqGroup{key.PartitionKey, key.RowKey[:i+1]}
 		others[gk] = append(others[gk], key)
 	}
 	var out []Match
@@ -488,6 +480,43 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 		out = append(out, Match{Rule: r, Events: slices.Clip(evs), GroupKey: strings.Clone(groups[key].key), WindowStart: lo, Count: d.Steps.at(0).N})
 	}
 	return out, refused
+}
+
+// seqGroup is a group of a batch, every writer's rows: their partition and
+// the row key prefix they share.
+type seqGroup struct{ partition, prefix string }
+
+// groupPartitions returns the partitions of groups in the order met, and
+// each one's row prefixes in the order met: sliced from one list rather than
+// a list grown per partition.
+func groupPartitions(groups []seqGroup) ([]string, map[string][]string) {
+	byPart := slices.Clone(groups)
+	slices.SortStableFunc(byPart, func(a, b seqGroup) int { return strings.Compare(a.partition, b.partition) })
+	n := 0
+	for i := range byPart {
+		if i == 0 || byPart[i].partition != byPart[i-1].partition {
+			n++
+		}
+	}
+	flat := make([]string, len(byPart))
+	prefixes := make(map[string][]string, n)
+	for i := 0; i < len(byPart); {
+		j := i
+		for j < len(byPart) && byPart[j].partition == byPart[i].partition {
+			flat[j] = byPart[j].prefix
+			j++
+		}
+		prefixes[byPart[i].partition] = flat[i:j:j]
+		i = j
+	}
+	// A partition is met with its first prefix (groups are distinct).
+	parts := make([]string, 0, n)
+	for _, g := range groups {
+		if prefixes[g.partition][0] == g.prefix {
+			parts = append(parts, g.partition)
+		}
+	}
+	return parts, prefixes
 }
 
 // combineSteps is the sequence of one group over its writers' rows: the
