@@ -237,12 +237,7 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 		events []*event.Event
 		steps  [][]int // per event, the steps it matches
 	}
-	groups := map[state.Key]*group{} // a group's rows of one writer
-	var order []state.Key
-	var gorder []seqGroup
-	byGroup := map[seqGroup][]state.Key{}
 	type groupWriter struct{ group, writer string }
-	groupOf := map[groupWriter]*group{}
 	var writers writerKey
 	var keys keyArena
 	// Each event's steps come from one slab, groups from another, and
@@ -259,6 +254,14 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 		cache.release()
 		fieldCaches.Put(cache)
 	}()
+	// First the events that match a step, then their groups: the lists
+	// and maps sized once by their number, not grown.
+	type hit struct {
+		ev    *event.Event
+		group string
+		steps []int
+	}
+	var hits []hit
 	for _, ev := range events {
 		g, ok := k.groupKey(ev, &keys)
 		if !ok || ev.Time.IsZero() {
@@ -273,9 +276,23 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 			}
 		}
 		steps := stepSlab[from:len(stepSlab):len(stepSlab)]
-		if len(steps) == 0 {
-			continue
+		if len(steps) > 0 {
+			if hits == nil {
+				hits = make([]hit, 0, min(len(events), 64)) // most calls' hits in one
+			}
+			hits = append(hits, hit{ev, g, steps})
 		}
+	}
+	if len(hits) == 0 {
+		return nil, nil
+	}
+	groups := make(map[state.Key]*group, len(hits)) // a group's rows of one writer
+	order := make([]state.Key, 0, len(hits))
+	gorder := make([]seqGroup, 0, len(hits))
+	byGroup := make(map[seqGroup][]state.Key, len(hits))
+	groupOf := make(map[groupWriter]*group, len(hits))
+	for _, h := range hits {
+		ev, g := h.ev, h.group
 		gr := groupOf[groupWriter{g, ev.Pos.Writer}]
 		if gr == nil {
 			// Keys are built once per group and writer of the batch.
@@ -298,10 +315,7 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 			groupOf[groupWriter{g, ev.Pos.Writer}] = gr
 		}
 		gr.events = append(gr.events, ev)
-		gr.steps = append(gr.steps, steps)
-	}
-	if len(order) == 0 {
-		return nil, nil
+		gr.steps = append(gr.steps, h.steps)
 	}
 	parts, prefixes := groupPartitions(gorder)
 	// One query per bucket partition: every writer's rows of these groups.
@@ -309,7 +323,7 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 	if err != nil {
 		return nil, fmt.Errorf("read state: %w", err)
 	}
-	results := map[state.Key]seqData{}
+	results := make(map[state.Key]seqData, len(order))
 	var keySlabs slab[string] // a step's first event key
 	var writerSlab slab[seqWriter]
 	// Each row's steps, as read or computed, come from one slab.
