@@ -326,6 +326,7 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 	results := make(map[state.Key]seqData, len(order))
 	var keySlabs slab[string] // a step's first event key
 	var writerSlab slab[seqWriter]
+	var snaps snapArena // the steps' snapshots
 	// Each row's steps, as read or computed, come from one slab.
 	nsteps := len(k.c.Steps)
 	var rowSteps slab[seqStep]
@@ -381,7 +382,7 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 					d.Steps.reset()
 					changed = true
 				}
-				if k.addStep(&d, s, ev, &keySlabs) {
+				if k.addStep(&d, s, ev, &keySlabs, &snaps) {
 					changed = true
 				}
 			}
@@ -594,8 +595,8 @@ func (k *SequenceKind) complete(d seqData) bool {
 }
 
 // addStep records ev as an event of step s; it reports a change.
-// A step's first key comes from keys.
-func (k *SequenceKind) addStep(d *seqData, s int, ev *event.Event, keys *slab[string]) bool {
+// A step's first key comes from keys, its snapshot from snaps.
+func (k *SequenceKind) addStep(d *seqData, s int, ev *event.Event, keys *slab[string], snaps *snapArena) bool {
 	key := eventKey(ev)
 	have, ok := d.Steps.get(s)
 	if ok && hasKey(have.Keys, key) {
@@ -627,7 +628,7 @@ func (k *SequenceKind) addStep(d *seqData, s int, ev *event.Event, keys *slab[st
 		// Only the first step's raw record travels (the Start record's
 		// request body); later steps keep their normalised fields.
 		have.Key, have.T = key, ev.Time.UTC()
-		have.Snap = encodeEventSnapshot(ev, s == 0)
+		have.Snap = encodeEventSnapshot(ev, s == 0, snaps)
 	}
 	d.Steps.put(s, have)
 	return true

@@ -534,7 +534,7 @@ func encodeSnapshot(s *snapshot) []byte {
 
 // encodeEventSnapshot is encodeSnapshot(snapshotOf(ev, withRaw)) written
 // straight from the event: no snapshot, map or sorted copy of its Extra.
-func encodeEventSnapshot(ev *event.Event, withRaw bool) []byte {
+func encodeEventSnapshot(ev *event.Event, withRaw bool, arena *snapArena) []byte {
 	a, g := &ev.Actor, &ev.Geo
 	fields := [22]string{ev.Source, ev.Category, ev.Operation, string(ev.Result), ev.ResultCode, ev.Severity,
 		ev.CorrelationID, ev.TenantID, ev.RecordID, a.UPN, a.Name, a.ObjectID, a.AppID, a.AppName,
@@ -598,9 +598,35 @@ func encodeEventSnapshot(ev *event.Event, withRaw bool) []byte {
 	}
 	c := stateEnc{counting: true}
 	write(&c)
-	e := c.writer()
+	e := stateEnc{b: append(arena.take(1+c.n), stateBinary)}
 	write(&e)
 	return e.b
+}
+
+// snapArena hands out a call's snapshots from shared chunks, not one
+// allocation each: a snapshot is exactly its size (no room behind it) and
+// its bytes are never written again. A nil arena allocates each.
+type snapArena struct{ chunk []byte }
+
+// maxSnapChunk bounds a chunk's size; a snapshot past half a chunk has its
+// own allocation.
+const maxSnapChunk = 64 << 10
+
+// take returns an empty slice of capacity n.
+func (a *snapArena) take(n int) []byte {
+	if a == nil {
+		return make([]byte, 0, n)
+	}
+	if cap(a.chunk)-len(a.chunk) < n {
+		size := min(max(2*cap(a.chunk), 4<<10), maxSnapChunk)
+		if n > size/2 {
+			return make([]byte, 0, n)
+		}
+		a.chunk = make([]byte, 0, size)
+	}
+	i := len(a.chunk)
+	a.chunk = a.chunk[:i+n]
+	return a.chunk[i : i : i+n]
 }
 
 // fields are the snapshot's string fields in their encoded order (append

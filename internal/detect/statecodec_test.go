@@ -343,13 +343,30 @@ func TestEventSnapshot(t *testing.T) {
 		{Time: t0, Extra: event.ExtraOf(many), Raw: []byte(`{"broken":`)},
 		{Time: t0, Extra: event.ExtraOf(alike), Raw: []byte(`{"big":"` + strings.Repeat("x", maxSnapshotRaw) + `"}`)},
 	}
+	var arena snapArena
+	var taken, wants [][]byte
 	for i, ev := range evs {
 		for _, withRaw := range []bool{true, false} {
 			ref := snapshotOf(ev, withRaw)
 			want := encodeSnapshot(&ref)
-			if got := encodeEventSnapshot(ev, withRaw); string(got) != string(want) {
+			if got := encodeEventSnapshot(ev, withRaw, nil); string(got) != string(want) {
 				t.Errorf("event %d (raw %v): %q\nwant %q", i, withRaw, got, want)
 			}
+			// From an arena: the same bytes, exactly their size, and
+			// those handed out earlier unchanged.
+			for range 3 {
+				got := encodeEventSnapshot(ev, withRaw, &arena)
+				if string(got) != string(want) || len(got) != cap(got) {
+					t.Errorf("event %d (raw %v) from an arena: %d bytes in %d, %q\nwant %q", i, withRaw, len(got), cap(got), got, want)
+				}
+				taken = append(taken, got)
+				wants = append(wants, want)
+			}
+		}
+	}
+	for i := range taken {
+		if string(taken[i]) != string(wants[i]) {
+			t.Errorf("arena snapshot %d changed by a later one", i)
 		}
 	}
 }
