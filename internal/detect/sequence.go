@@ -324,18 +324,14 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 		return nil, fmt.Errorf("read state: %w", err)
 	}
 	results := make(map[state.Key]seqData, len(order))
-	var keySlabs slab[string] // a step's first event key
-	var writerSlab slab[seqWriter]
-	var snaps snapArena // the steps' snapshots
-	// Each row's steps, as read or computed, come from one slab.
-	nsteps := len(k.c.Steps)
-	var rowSteps slab[seqStep]
-	newSteps := func() seqSteps { return rowSteps.many(nsteps)[:nsteps] }
+	// What the rows grow into comes from the call's slabs (one
+	// allocation for them all, the step function holding them).
+	sc := &seqScratch{nsteps: len(k.c.Steps)}
 	t := txn{store: k.store, table: StateTable, rule: r.ID, prefixes: prefixes, blame: func(key state.Key) []*event.Event { return groups[key].events }, step: func(key state.Key, cur state.Entity, found bool) (state.Op, bool, error) {
 		gr := groups[key]
-		d := seqData{Steps: newSteps()}
+		d := seqData{Steps: sc.steps()}
 		if found {
-			if err := loadSeq(key, cur.Data, &d); err != nil {
+			if err := loadSeqIn(key, cur.Data, &d, sc); err != nil {
 				return state.Op{}, false, err
 			}
 		}
@@ -382,13 +378,13 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 					d.Steps.reset()
 					changed = true
 				}
-				if k.addStep(&d, s, ev, &keySlabs, &snaps) {
+				if k.addStep(&d, s, ev, &sc.keys, &sc.snaps) {
 					changed = true
 				}
 			}
 		}
 		for _, ev := range news {
-			d.mark(ev, &writerSlab)
+			d.mark(ev, &sc.writers)
 		}
 		results[key] = d
 		if !changed {
@@ -452,8 +448,8 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 		from := earliestEvent(batch)
 		for _, key := range others[gk] {
 			e := stored[key]
-			d := seqData{Steps: newSteps()}
-			if err := loadSeq(key, e.Data, &d); err != nil {
+			d := seqData{Steps: sc.steps()}
+			if err := loadSeqIn(key, e.Data, &d, sc); err != nil {
 				return nil, err
 			}
 			if d.Steps.count() > 0 && !earliest(d).Add(k.c.Timespan).Before(from) {
@@ -496,6 +492,19 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 	}
 	return out, refused
 }
+
+// seqScratch holds what a sequence call's rows grow into: each row's
+// steps, a step's first event keys, writers' watermarks and snapshots.
+type seqScratch struct {
+	nsteps  int // the rule's
+	rows    slab[seqStep]
+	keys    slab[string]
+	writers slab[seqWriter]
+	snaps   snapArena
+}
+
+// steps returns a row's steps, every one absent.
+func (sc *seqScratch) steps() seqSteps { return sc.rows.many(sc.nsteps)[:sc.nsteps] }
 
 // seqGroup is a group of a batch, every writer's rows: their partition and
 // the row key prefix they share.

@@ -449,7 +449,11 @@ const maxSeqStep = 1 << 10
 
 // loadSeq decodes a sequence row into s (its Steps all absent, grown as
 // needed; W nil).
-func loadSeq(key state.Key, data []byte, s *seqData) error {
+func loadSeq(key state.Key, data []byte, s *seqData) error { return loadSeqIn(key, data, s, nil) }
+
+// loadSeqIn is loadSeq with the steps' keys and the writers from sc's
+// slabs (when not nil).
+func loadSeqIn(key state.Key, data []byte, s *seqData, sc *seqScratch) error {
 	const kind = "sequence"
 	if len(data) == 0 {
 		return nil
@@ -465,14 +469,18 @@ func loadSeq(key state.Key, data []byte, s *seqData) error {
 			d.fail("step index out of range")
 			break
 		}
-		st := seqStep{Key: d.str(), T: d.time(), Snap: d.raw(), Keys: d.strs(), N: d.int()}
+		st := seqStep{Key: d.str(), T: d.time(), Snap: d.raw(), Keys: d.strsIn(sc), N: d.int()}
 		if d.err != nil {
 			break
 		}
 		s.Steps.put(int(i), st)
 	}
 	if n := d.count(4); n > 0 {
-		s.W = make(seqWriters, 0, n)
+		if sc != nil {
+			s.W = sc.writers.many(n)
+		} else {
+			s.W = make(seqWriters, 0, n)
+		}
 		for range n {
 			w := d.str()
 			s.W.set(w, seqMark{Seq: d.varint(), Index: d.int(), Sub: d.int()}, nil)
@@ -484,6 +492,22 @@ func loadSeq(key state.Key, data []byte, s *seqData) error {
 		return stateErr(kind, key, err)
 	}
 	return nil
+}
+
+// strsIn is strs, the list from sc's slab when sc is not nil.
+func (d *stateDec) strsIn(sc *seqScratch) []string {
+	if sc == nil {
+		return d.strs()
+	}
+	n := d.count(1)
+	if n == 0 {
+		return nil
+	}
+	out := sc.keys.many(n)[:n]
+	for i := range out {
+		out[i] = d.str()
+	}
+	return out
 }
 
 // A snapshot's optional fields, by flag bit.

@@ -425,6 +425,14 @@ func TestSeqDocumentPinned(t *testing.T) {
 		if again := got.encode(); string(again) != string(doc) {
 			t.Errorf("document %d written again: %q\nwant %q", i, again, doc)
 		}
+		// Read as Matches does, from a call's slabs, twice: the same.
+		sc := &seqScratch{nsteps: 3}
+		for range 2 {
+			in := seqData{Steps: sc.steps()}
+			if err := loadSeqIn(codecKey, doc, &in, sc); err != nil || !reflect.DeepEqual(in, got) {
+				t.Errorf("document %d from slabs: %+v, %v\nwant %+v", i, in, err, got)
+			}
+		}
 		if enc := c.want.encode(); string(enc) != string(doc) {
 			t.Errorf("document %d encoded: %q\nwant %q", i, enc, doc)
 		}
