@@ -63,11 +63,14 @@ func LegacyStateJSON(e state.Entity) ([]byte, error) {
 		}
 		return json.Marshal(d)
 	case "seq":
-		d := seqData{Steps: map[int]seqStep{}}
+		var d seqData
 		if err := loadSeq(key, e.Data, &d); err != nil {
 			return nil, err
 		}
 		for i, st := range d.Steps {
+			if !st.ok {
+				continue
+			}
 			snap, err := decodeSnapshot(st.Snap)
 			if err != nil {
 				return nil, err

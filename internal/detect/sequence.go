@@ -52,13 +52,84 @@ type seqStep struct {
 	// to the first step's: "five failures, then a success").
 	Keys []string `json:"ks,omitempty"`
 	N    int      `json:"n"`
+	ok   bool     // present (seqSteps: absent steps are zero values)
+}
+
+// seqSteps are a group's steps indexed by step number, an absent step a
+// zero value: a slice of a rule's few steps, not a map (one or more
+// allocations per group and call), written as a JSON object keyed by step
+// number as it was when it was one.
+type seqSteps []seqStep
+
+// get returns step i and whether it is present.
+func (ss seqSteps) get(i int) (seqStep, bool) {
+	if i < 0 || i >= len(ss) || !ss[i].ok {
+		return seqStep{}, false
+	}
+	return ss[i], true
+}
+
+// at returns step i, the zero step when absent.
+func (ss seqSteps) at(i int) seqStep {
+	st, _ := ss.get(i)
+	return st
+}
+
+// put sets step i as present, growing the list when i is past its end.
+func (ss *seqSteps) put(i int, st seqStep) {
+	for len(*ss) <= i {
+		*ss = append(*ss, seqStep{})
+	}
+	st.ok = true
+	(*ss)[i] = st
+}
+
+// count returns the number of present steps.
+func (ss seqSteps) count() int {
+	n := 0
+	for i := range ss {
+		if ss[i].ok {
+			n++
+		}
+	}
+	return n
+}
+
+// reset makes every step absent, keeping the list.
+func (ss seqSteps) reset() { clear(ss) }
+
+// MarshalJSON writes the present steps as the map they were.
+func (ss seqSteps) MarshalJSON() ([]byte, error) {
+	m := make(map[int]seqStep, len(ss))
+	for i, st := range ss {
+		if st.ok {
+			m[i] = st
+		}
+	}
+	return json.Marshal(m)
+}
+
+// UnmarshalJSON reads the map a document of an earlier release holds.
+func (ss *seqSteps) UnmarshalJSON(b []byte) error {
+	var m map[int]seqStep
+	if err := json.Unmarshal(b, &m); err != nil {
+		return err
+	}
+	*ss = nil
+	for i, st := range m {
+		if i < 0 || i >= maxSeqStep {
+			return fmt.Errorf("sequence step %d out of range", i)
+		}
+		ss.put(i, st)
+	}
+	return nil
 }
 
 // maxStepKeys bounds the event keys a sequence step keeps.
 const maxStepKeys = 64
 
 type seqData struct {
-	Steps map[int]seqStep `json:"s"`
+	Steps seqSteps `json:"s"`
 	// W is each writer's watermark: the position of the last event this
 	// entity took from it, so a redelivered batch changes nothing. At most
 	// maxSeqWriters writers (an operation's records come from a few).
@@ -166,15 +237,7 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 		events []*event.Event
 		steps  [][]int // per event, the steps it matches
 	}
-	type gkey struct{ partition, prefix string } // a group, every writer
-	groups := map[state.Key]*group{}             // a group's rows of one writer
-	var order []state.Key
-	var gorder []gkey
-	byGroup := map[gkey][]state.Key{}
-	prefixes := map[string][]string{}
-	var parts []string
 	type groupWriter struct{ group, writer string }
-	groupOf := map[groupWriter]*group{}
 	var writers writerKey
 	var keys keyArena
 	// Each event's steps come from one slab, groups from another, and
@@ -191,6 +254,14 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 		cache.release()
 		fieldCaches.Put(cache)
 	}()
+	// First the events that match a step, then their groups: the lists
+	// and maps sized once by their number, not grown.
+	type hit struct {
+		ev    *event.Event
+		group string
+		steps []int
+	}
+	var hits []hit
 	for _, ev := range events {
 		cache.reset(ev)
 		g, ok := k.groupKeyIn(ev, &keys, cache)
@@ -205,9 +276,23 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 			}
 		}
 		steps := stepSlab[from:len(stepSlab):len(stepSlab)]
-		if len(steps) == 0 {
-			continue
+		if len(steps) > 0 {
+			if hits == nil {
+				hits = make([]hit, 0, min(len(events), 64)) // most calls' hits in one
+			}
+			hits = append(hits, hit{ev, g, steps})
 		}
+	}
+	if len(hits) == 0 {
+		return nil, nil
+	}
+	groups := make(map[state.Key]*group, len(hits)) // a group's rows of one writer
+	order := make([]state.Key, 0, len(hits))
+	gorder := make([]seqGroup, 0, len(hits))
+	byGroup := make(map[seqGroup][]state.Key, len(hits))
+	groupOf := make(map[groupWriter]*group, len(hits))
+	for _, h := range hits {
+		ev, g := h.ev, h.group
 		gr := groupOf[groupWriter{g, ev.Pos.Writer}]
 		if gr == nil {
 			// Keys are built once per group and writer of the batch.
@@ -219,41 +304,34 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 				gr.key, gr.events, gr.steps = g, evSlab.one(), stepsSlab.one()
 				groups[key] = gr
 				order = append(order, key)
-				gk := gkey{pk, prefix}
-				if _, seen := byGroup[gk]; !seen {
-					gorder = append(gorder, gk)
-					if _, seen := prefixes[pk]; !seen {
-						parts = append(parts, pk)
-					}
-					prefixes[pk] = append(prefixes[pk], prefix)
-				}
+				gk := seqGroup{pk, prefix}
 				if ks, seen := byGroup[gk]; seen {
 					byGroup[gk] = append(ks, key)
 				} else {
+					gorder = append(gorder, gk)
 					byGroup[gk] = append(keySlab.one(), key)
 				}
 			}
 			groupOf[groupWriter{g, ev.Pos.Writer}] = gr
 		}
 		gr.events = append(gr.events, ev)
-		gr.steps = append(gr.steps, steps)
+		gr.steps = append(gr.steps, h.steps)
 	}
-	if len(order) == 0 {
-		return nil, nil
-	}
+	parts, prefixes := groupPartitions(gorder)
 	// One query per bucket partition: every writer's rows of these groups.
 	stored, err := findRows(ctx, k.store, parts, prefixes)
 	if err != nil {
 		return nil, fmt.Errorf("read state: %w", err)
 	}
-	results := map[state.Key]seqData{}
-	var keySlabs slab[string] // a step's first event key
-	var writerSlab slab[seqWriter]
+	results := make(map[state.Key]seqData, len(order))
+	// What the rows grow into comes from the call's slabs (one
+	// allocation for them all, the step function holding them).
+	sc := &seqScratch{nsteps: len(k.c.Steps)}
 	t := txn{store: k.store, table: StateTable, rule: r.ID, prefixes: prefixes, blame: func(key state.Key) []*event.Event { return groups[key].events }, step: func(key state.Key, cur state.Entity, found bool) (state.Op, bool, error) {
 		gr := groups[key]
-		d := seqData{Steps: make(map[int]seqStep, len(k.c.Steps))}
+		d := seqData{Steps: sc.steps()}
 		if found {
-			if err := loadSeq(key, cur.Data, &d); err != nil {
+			if err := loadSeqIn(key, cur.Data, &d, sc); err != nil {
 				return state.Op{}, false, err
 			}
 		}
@@ -272,8 +350,8 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 		}
 		// A sequence older than its timespan cannot complete with these
 		// events: start over rather than keep a stale first step forever.
-		if len(d.Steps) > 0 && earliest(d).Add(k.c.Timespan).Before(earliestEvent(news)) {
-			d = seqData{Steps: map[int]seqStep{}, W: d.W}
+		if d.Steps.count() > 0 && earliest(d).Add(k.c.Timespan).Before(earliestEvent(news)) {
+			d.Steps.reset()
 			changed = true
 		}
 		// In time order: the first step keeps its earliest event, and the
@@ -293,20 +371,20 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 		for _, i := range byTime {
 			ev := gr.events[i]
 			for _, s := range gr.steps[i] {
-				if first, ok := d.Steps[0]; s == 0 && ok && ev.Time.After(first.T.Add(k.c.Timespan)) {
+				if first, ok := d.Steps.get(0); s == 0 && ok && ev.Time.After(first.T.Add(k.c.Timespan)) {
 					if k.complete(d) {
 						continue
 					}
-					d = seqData{Steps: map[int]seqStep{}, W: d.W}
+					d.Steps.reset()
 					changed = true
 				}
-				if k.addStep(&d, s, ev, &keySlabs) {
+				if k.addStep(&d, s, ev, &sc.keys, &sc.snaps) {
 					changed = true
 				}
 			}
 		}
 		for _, ev := range news {
-			d.mark(ev, &writerSlab)
+			d.mark(ev, &sc.writers)
 		}
 		results[key] = d
 		if !changed {
@@ -316,12 +394,15 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 		data := d.encodeRoom(room)
 		if len(data) > state.MaxDataLen {
 			// Drop the raw records, keep the normalised fields.
-			for s, st := range d.Steps {
+			for s := range d.Steps {
+				st := &d.Steps[s]
+				if !st.ok {
+					continue
+				}
 				if snap, err := decodeSnapshot(st.Snap); err == nil && snap.Raw != nil {
 					snap.Raw = nil
 					st.Snap = encodeSnapshot(&snap)
 				}
-				d.Steps[s] = st
 			}
 			data = d.encodeRoom(room)
 		}
@@ -336,7 +417,7 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 	}
 	// The other writers' rows, by group: one pass over what was read, not
 	// one per group.
-	var others map[gkey][]state.Key
+	var others map[seqGroup][]state.Key
 	for key := range stored {
 		if _, mine := groups[key]; mine {
 			continue
@@ -346,14 +427,15 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 			continue
 		}
 		if others == nil {
-			others = map[gkey][]state.Key{}
+			others = map[seqGroup][]state.Key{}
 		}
-		gk := gkey{key.PartitionKey, key.RowKey[:i+1]}
+		gk := seqGroup{key.PartitionKey, key.RowKey[:i+1]}
 		others[gk] = append(others[gk], key)
 	}
 	var out []Match
 	var rows []seqData       // a group's, reused group after group
 	var batch []*event.Event // likewise
+	var combined seqSteps    // likewise
 	for _, gk := range gorder {
 		// The group as one sequence: this batch's writers' rows as
 		// computed, the other writers' as read (those too old to complete
@@ -366,23 +448,23 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 		from := earliestEvent(batch)
 		for _, key := range others[gk] {
 			e := stored[key]
-			d := seqData{Steps: map[int]seqStep{}}
-			if err := loadSeq(key, e.Data, &d); err != nil {
+			d := seqData{Steps: sc.steps()}
+			if err := loadSeqIn(key, e.Data, &d, sc); err != nil {
 				return nil, err
 			}
-			if len(d.Steps) > 0 && !earliest(d).Add(k.c.Timespan).Before(from) {
+			if d.Steps.count() > 0 && !earliest(d).Add(k.c.Timespan).Before(from) {
 				rows = append(rows, d)
 			}
 		}
-		d := combineSteps(rows)
+		d := combineSteps(rows, &combined)
 		key := byGroup[gk][0]
-		if len(d.Steps) < len(k.c.Steps) || !k.c.met(float64(d.Steps[0].N)) {
+		if d.Steps.count() < len(k.c.Steps) || !k.c.met(float64(d.Steps.at(0).N)) {
 			continue
 		}
 		evs := make([]*event.Event, 0, len(k.c.Steps))
 		lo, hi := time.Time{}, time.Time{}
 		for s := range k.c.Steps {
-			st := d.Steps[s]
+			st := d.Steps.at(s)
 			snap, err := decodeSnapshot(st.Snap)
 			if err != nil {
 				return nil, fmt.Errorf("sequence state %s step %d: %w", key, s, err)
@@ -395,68 +477,125 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 				hi = st.T
 			}
 		}
-		if hi.Sub(lo) > k.c.Timespan || lo.Before(d.Steps[0].T) {
+		if hi.Sub(lo) > k.c.Timespan || lo.Before(d.Steps.at(0).T) {
 			continue
 		}
 		// The events of this batch replace their snapshots (full records).
 		for i := range evs {
 			for _, bev := range batch {
-				if eventKey(bev) == d.Steps[i].Key {
+				if eventKey(bev) == d.Steps.at(i).Key {
 					evs[i] = bev
 				}
 			}
 		}
-		out = append(out, Match{Rule: r, Events: slices.Clip(evs), GroupKey: strings.Clone(groups[key].key), WindowStart: lo, Count: d.Steps[0].N})
+		out = append(out, Match{Rule: r, Events: slices.Clip(evs), GroupKey: strings.Clone(groups[key].key), WindowStart: lo, Count: d.Steps.at(0).N})
 	}
 	return out, refused
+}
+
+// seqScratch holds what a sequence call's rows grow into: each row's
+// steps, a step's first event keys, writers' watermarks and snapshots.
+type seqScratch struct {
+	nsteps  int // the rule's
+	rows    slab[seqStep]
+	keys    slab[string]
+	writers slab[seqWriter]
+	snaps   snapArena
+}
+
+// steps returns a row's steps, every one absent.
+func (sc *seqScratch) steps() seqSteps { return sc.rows.many(sc.nsteps)[:sc.nsteps] }
+
+// seqGroup is a group of a batch, every writer's rows: their partition and
+// the row key prefix they share.
+type seqGroup struct{ partition, prefix string }
+
+// groupPartitions returns the partitions of groups in the order met, and
+// each one's row prefixes in the order met: sliced from one list rather than
+// a list grown per partition.
+func groupPartitions(groups []seqGroup) ([]string, map[string][]string) {
+	byPart := slices.Clone(groups)
+	slices.SortStableFunc(byPart, func(a, b seqGroup) int { return strings.Compare(a.partition, b.partition) })
+	n := 0
+	for i := range byPart {
+		if i == 0 || byPart[i].partition != byPart[i-1].partition {
+			n++
+		}
+	}
+	flat := make([]string, len(byPart))
+	prefixes := make(map[string][]string, n)
+	for i := 0; i < len(byPart); {
+		j := i
+		for j < len(byPart) && byPart[j].partition == byPart[i].partition {
+			flat[j] = byPart[j].prefix
+			j++
+		}
+		prefixes[byPart[i].partition] = flat[i:j:j]
+		i = j
+	}
+	// A partition is met with its first prefix (groups are distinct).
+	parts := make([]string, 0, n)
+	for _, g := range groups {
+		if prefixes[g.partition][0] == g.prefix {
+			parts = append(parts, g.partition)
+		}
+	}
+	return parts, prefixes
 }
 
 // combineSteps is the sequence of one group over its writers' rows: the
 // earliest first step, its count the sum of theirs (each writer counts its
 // own events), and for each later step the earliest at or after the first.
-func combineSteps(rows []seqData) seqData {
+// With more than one row the steps are written to scratch (emptied first),
+// which the result then holds.
+func combineSteps(rows []seqData, scratch *seqSteps) seqData {
 	if len(rows) == 1 {
 		return rows[0]
 	}
-	out := seqData{Steps: map[int]seqStep{}}
+	*scratch = (*scratch)[:0]
+	out := seqData{}
 	n := 0
 	for _, d := range rows {
-		if st, ok := d.Steps[0]; ok {
+		if st, ok := d.Steps.get(0); ok {
 			n += st.N
-			if have, ok := out.Steps[0]; !ok || st.T.Before(have.T) {
-				out.Steps[0] = st
+			if have, ok := scratch.get(0); !ok || st.T.Before(have.T) {
+				scratch.put(0, st)
 			}
 		}
 	}
-	first, ok0 := out.Steps[0]
+	first, ok0 := scratch.get(0)
 	if ok0 {
 		first.N = n
-		out.Steps[0] = first
+		scratch.put(0, first)
 	}
 	for _, d := range rows {
 		for s, st := range d.Steps {
-			if s == 0 {
+			if s == 0 || !st.ok {
 				continue
 			}
-			have, ok := out.Steps[s]
+			have, ok := scratch.get(s)
 			after := !ok0 || !st.T.Before(first.T)
 			haveAfter := ok && (!ok0 || !have.T.Before(first.T))
 			if !ok || after && !haveAfter || after == haveAfter && st.T.Before(have.T) {
-				out.Steps[s] = st
+				scratch.put(s, st)
 			}
 		}
 	}
+	out.Steps = *scratch
 	return out
 }
 
 // complete reports whether d holds every step in order within the timespan
 // and meets the condition: a match.
 func (k *SequenceKind) complete(d seqData) bool {
-	first, ok := d.Steps[0]
-	if !ok || len(d.Steps) < len(k.c.Steps) || !k.c.met(float64(first.N)) {
+	first, ok := d.Steps.get(0)
+	if !ok || d.Steps.count() < len(k.c.Steps) || !k.c.met(float64(first.N)) {
 		return false
 	}
 	for _, st := range d.Steps {
+		if !st.ok {
+			continue
+		}
 		if st.T.Before(first.T) || st.T.Sub(first.T) > k.c.Timespan {
 			return false
 		}
@@ -465,10 +604,10 @@ func (k *SequenceKind) complete(d seqData) bool {
 }
 
 // addStep records ev as an event of step s; it reports a change.
-// A step's first key comes from keys.
-func (k *SequenceKind) addStep(d *seqData, s int, ev *event.Event, keys *slab[string]) bool {
+// A step's first key comes from keys, its snapshot from snaps.
+func (k *SequenceKind) addStep(d *seqData, s int, ev *event.Event, keys *slab[string], snaps *snapArena) bool {
 	key := eventKey(ev)
-	have, ok := d.Steps[s]
+	have, ok := d.Steps.get(s)
 	if ok && hasKey(have.Keys, key) {
 		return false
 	}
@@ -486,7 +625,7 @@ func (k *SequenceKind) addStep(d *seqData, s int, ev *event.Event, keys *slab[st
 	if ok {
 		if s == 0 {
 			replace = ev.Time.Before(have.T)
-		} else if first, ok0 := d.Steps[0]; ok0 {
+		} else if first, ok0 := d.Steps.get(0); ok0 {
 			valid := !have.T.Before(first.T)
 			after := !ev.Time.Before(first.T)
 			replace = after && (!valid || ev.Time.Before(have.T))
@@ -498,9 +637,9 @@ func (k *SequenceKind) addStep(d *seqData, s int, ev *event.Event, keys *slab[st
 		// Only the first step's raw record travels (the Start record's
 		// request body); later steps keep their normalised fields.
 		have.Key, have.T = key, ev.Time.UTC()
-		have.Snap = encodeEventSnapshot(ev, s == 0)
+		have.Snap = encodeEventSnapshot(ev, s == 0, snaps)
 	}
-	d.Steps[s] = have
+	d.Steps.put(s, have)
 	return true
 }
 
@@ -517,7 +656,7 @@ func earliestEvent(evs []*event.Event) time.Time {
 func earliest(d seqData) time.Time {
 	var t time.Time
 	for _, st := range d.Steps {
-		if t.IsZero() || st.T.Before(t) {
+		if st.ok && (t.IsZero() || st.T.Before(t)) {
 			t = st.T
 		}
 	}

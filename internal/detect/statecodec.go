@@ -412,16 +412,12 @@ func (s *seqData) encode() []byte { return s.encodeRoom(0) }
 // encodeRoom is encode with room behind the document (stateEnc.writerRoom).
 func (s *seqData) encodeRoom(room int) []byte {
 	// In step and writer order: the same document for the same state.
-	var idx [8]int
-	steps := idx[:0]
-	for i := range s.Steps {
-		steps = append(steps, i)
-	}
-	slices.Sort(steps)
 	write := func(e *stateEnc) {
-		e.uvarint(uint64(len(steps)))
-		for _, i := range steps {
-			st := s.Steps[i]
+		e.uvarint(uint64(s.Steps.count()))
+		for i, st := range s.Steps {
+			if !st.ok {
+				continue
+			}
 			e.uvarint(uint64(i))
 			e.str(st.Key)
 			e.time(st.T)
@@ -451,17 +447,19 @@ func (s *seqData) encodeRoom(room int) []byte {
 // maxSeqStep bounds a stored step index (a rule has a handful of steps).
 const maxSeqStep = 1 << 10
 
-// loadSeq decodes a sequence row into s (Steps allocated, W nil).
-func loadSeq(key state.Key, data []byte, s *seqData) error {
+// loadSeq decodes a sequence row into s (its Steps all absent, grown as
+// needed; W nil).
+func loadSeq(key state.Key, data []byte, s *seqData) error { return loadSeqIn(key, data, s, nil) }
+
+// loadSeqIn is loadSeq with the steps' keys and the writers from sc's
+// slabs (when not nil).
+func loadSeqIn(key state.Key, data []byte, s *seqData, sc *seqScratch) error {
 	const kind = "sequence"
 	if len(data) == 0 {
 		return nil
 	}
 	d, ok, err := openDoc(kind, key, data, s)
 	if !ok {
-		if err == nil && s.Steps == nil {
-			s.Steps = map[int]seqStep{}
-		}
 		return err
 	}
 	n := d.count(5)
@@ -471,24 +469,45 @@ func loadSeq(key state.Key, data []byte, s *seqData) error {
 			d.fail("step index out of range")
 			break
 		}
-		st := seqStep{Key: d.str(), T: d.time(), Snap: d.raw(), Keys: d.strs(), N: d.int()}
+		st := seqStep{Key: d.str(), T: d.time(), Snap: d.raw(), Keys: d.strsIn(sc), N: d.int()}
 		if d.err != nil {
 			break
 		}
-		s.Steps[int(i)] = st
+		s.Steps.put(int(i), st)
 	}
 	if n := d.count(4); n > 0 {
-		s.W = make(seqWriters, 0, n)
+		if sc != nil {
+			s.W = sc.writers.many(n)
+		} else {
+			s.W = make(seqWriters, 0, n)
+		}
 		for range n {
 			w := d.str()
 			s.W.set(w, seqMark{Seq: d.varint(), Index: d.int(), Sub: d.int()}, nil)
 		}
 	}
 	if err := d.end(); err != nil {
-		*s = seqData{Steps: map[int]seqStep{}}
+		s.Steps.reset()
+		s.W = nil
 		return stateErr(kind, key, err)
 	}
 	return nil
+}
+
+// strsIn is strs, the list from sc's slab when sc is not nil.
+func (d *stateDec) strsIn(sc *seqScratch) []string {
+	if sc == nil {
+		return d.strs()
+	}
+	n := d.count(1)
+	if n == 0 {
+		return nil
+	}
+	out := sc.keys.many(n)[:n]
+	for i := range out {
+		out[i] = d.str()
+	}
+	return out
 }
 
 // A snapshot's optional fields, by flag bit.
@@ -539,7 +558,7 @@ func encodeSnapshot(s *snapshot) []byte {
 
 // encodeEventSnapshot is encodeSnapshot(snapshotOf(ev, withRaw)) written
 // straight from the event: no snapshot, map or sorted copy of its Extra.
-func encodeEventSnapshot(ev *event.Event, withRaw bool) []byte {
+func encodeEventSnapshot(ev *event.Event, withRaw bool, arena *snapArena) []byte {
 	a, g := &ev.Actor, &ev.Geo
 	fields := [22]string{ev.Source, ev.Category, ev.Operation, string(ev.Result), ev.ResultCode, ev.Severity,
 		ev.CorrelationID, ev.TenantID, ev.RecordID, a.UPN, a.Name, a.ObjectID, a.AppID, a.AppName,
@@ -603,9 +622,35 @@ func encodeEventSnapshot(ev *event.Event, withRaw bool) []byte {
 	}
 	c := stateEnc{counting: true}
 	write(&c)
-	e := c.writer()
+	e := stateEnc{b: append(arena.take(1+c.n), stateBinary)}
 	write(&e)
 	return e.b
+}
+
+// snapArena hands out a call's snapshots from shared chunks, not one
+// allocation each: a snapshot is exactly its size (no room behind it) and
+// its bytes are never written again. A nil arena allocates each.
+type snapArena struct{ chunk []byte }
+
+// maxSnapChunk bounds a chunk's size; a snapshot past half a chunk has its
+// own allocation.
+const maxSnapChunk = 64 << 10
+
+// take returns an empty slice of capacity n.
+func (a *snapArena) take(n int) []byte {
+	if a == nil {
+		return make([]byte, 0, n)
+	}
+	if cap(a.chunk)-len(a.chunk) < n {
+		size := min(max(2*cap(a.chunk), 4<<10), maxSnapChunk)
+		if n > size/2 {
+			return make([]byte, 0, n)
+		}
+		a.chunk = make([]byte, 0, size)
+	}
+	i := len(a.chunk)
+	a.chunk = a.chunk[:i+n]
+	return a.chunk[i : i : i+n]
 }
 
 // fields are the snapshot's string fields in their encoded order (append

@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -42,9 +43,9 @@ func codecCases() (thr []thresholdData, term []termData, seq []seqData, trv []tr
 		Geo:   event.Geo{City: "Paris", Country: "FR"},
 		Extra: event.ExtraOf(map[string]string{"b": "2", "a": huge}), Raw: []byte(`{"id":"x","properties":{"n":1}}`)}, true)
 	seq = []seqData{
-		{Steps: map[int]seqStep{}},
-		{Steps: map[int]seqStep{0: {Key: "e1", T: t0, Snap: encodeSnapshot(&snap), Keys: []string{"e1", "e2"}, N: 2},
-			2: {Key: huge, T: t0.Add(time.Minute), Snap: encodeSnapshot(&snapshot{Source: "x"}), N: 1}},
+		{},
+		{Steps: stepsOf(map[int]seqStep{0: {Key: "e1", T: t0, Snap: encodeSnapshot(&snap), Keys: []string{"e1", "e2"}, N: 2},
+			2: {Key: huge, T: t0.Add(time.Minute), Snap: encodeSnapshot(&snapshot{Source: "x"}), N: 1}}),
 			W: seqWriters{{"", seqMark{}}, {"eventhub://a", seqMark{Seq: 9, Index: 2, Sub: 1}}}},
 	}
 	trv = []travelData{{}, {Points: []travelPoint{{Key: "p1", T: t0, Lat: -89.5, Lon: 179.25, IP: "::1", Place: "Paris, FR"}, {Key: huge, T: t0}}}}
@@ -73,11 +74,14 @@ func TestStateCodecRoundTrip(t *testing.T) {
 		}
 	}
 	for i, want := range seq {
-		got := seqData{Steps: map[int]seqStep{}}
+		var got seqData
 		if err := loadSeq(codecKey, want.encode(), &got); err != nil || !reflect.DeepEqual(got, want) {
 			t.Errorf("sequence %d: got %+v, %v; want %+v", i, got, err, want)
 		}
 		for s, st := range want.Steps {
+			if !st.ok {
+				continue
+			}
 			snap, err := decodeSnapshot(st.Snap)
 			if err != nil {
 				t.Fatalf("sequence %d step %d: %v", i, s, err)
@@ -95,7 +99,7 @@ func TestStateCodecRoundTrip(t *testing.T) {
 	}
 	// The snapshot keeps every field.
 	_, _, seq, _ = codecCases()
-	snap, err := decodeSnapshot(seq[1].Steps[0].Snap)
+	snap, err := decodeSnapshot(seq[1].Steps.at(0).Snap)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,17 +128,17 @@ func TestStateCodecLegacyJSON(t *testing.T) {
 	if err := loadTerm(codecKey, entity(`{"l":"2026-11-20T09:30:00Z","k":"r1","n":true}`), true, &term); err != nil || term.Key != "r1" || !term.IsNew {
 		t.Errorf("new-term %+v, %v", term, err)
 	}
-	seq := seqData{Steps: map[int]seqStep{}}
+	var seq seqData
 	doc := `{"s":{"0":{"k":"e1","t":"2026-11-20T09:30:00Z","e":{"src":"activitylogs","t":"2026-11-20T09:30:00Z","op":"MICROSOFT.NETWORK/NETWORKSECURITYGROUPS/SECURITYRULES/WRITE","actor":{},"geo":{},"raw":{"id":"x"}},"ks":["e1"],"n":1}},"w":{"eventhub://a":{"q":4,"i":1}}}`
 	if err := loadSeq(codecKey, []byte(doc), &seq); err != nil {
 		t.Fatal(err)
 	}
-	snap, err := decodeSnapshot(seq.Steps[0].Snap)
-	if err != nil || snap.Source != "activitylogs" || string(snap.Raw) != `{"id":"x"}` || seqWriterMark(seq, "eventhub://a").Seq != 4 || seq.Steps[0].N != 1 {
+	snap, err := decodeSnapshot(seq.Steps.at(0).Snap)
+	if err != nil || snap.Source != "activitylogs" || string(snap.Raw) != `{"id":"x"}` || seqWriterMark(seq, "eventhub://a").Seq != 4 || seq.Steps.at(0).N != 1 {
 		t.Errorf("sequence %+v, snapshot %+v, %v", seq, snap, err)
 	}
 	// A JSON row read, changed and written again is binary, and reads the same.
-	again := seqData{Steps: map[int]seqStep{}}
+	var again seqData
 	if err := loadSeq(codecKey, seq.encode(), &again); err != nil || !reflect.DeepEqual(again, seq) {
 		t.Errorf("sequence from JSON, written again: %+v, %v", again, err)
 	}
@@ -170,8 +174,8 @@ func TestStateCodecCorrupt(t *testing.T) {
 		add(d.encode(), func(b []byte) error { var v termData; return loadTerm(codecKey, entity(b), true, &v) })
 	}
 	for _, d := range seq[1:] {
-		add(d.encode(), func(b []byte) error { v := seqData{Steps: map[int]seqStep{}}; return loadSeq(codecKey, b, &v) })
-		add(d.Steps[0].Snap, func(b []byte) error { _, err := decodeSnapshot(b); return err })
+		add(d.encode(), func(b []byte) error { var v seqData; return loadSeq(codecKey, b, &v) })
+		add(d.Steps.at(0).Snap, func(b []byte) error { _, err := decodeSnapshot(b); return err })
 	}
 	for _, d := range trv[1:] {
 		add(d.encode(), func(b []byte) error { var v travelData; return loadTravel(codecKey, entity(b), true, &v) })
@@ -241,6 +245,9 @@ func TestStateCodecExactSize(t *testing.T) {
 	for _, d := range seq {
 		docs = append(docs, d.encode())
 		for _, st := range d.Steps {
+			if !st.ok {
+				continue
+			}
 			docs = append(docs, st.Snap)
 		}
 	}
@@ -263,14 +270,17 @@ func TestStateCodecSmaller(t *testing.T) {
 			t.Errorf("threshold %d: %d bytes, JSON %d", i, len(b), len(j))
 		}
 	}
-	legacy := seqData{Steps: map[int]seqStep{}, W: seq[1].W}
+	legacy := seqData{W: seq[1].W}
 	for i, st := range seq[1].Steps {
+		if !st.ok {
+			continue
+		}
 		snap, err := decodeSnapshot(st.Snap)
 		if err != nil {
 			t.Fatal(err)
 		}
 		st.Snap, _ = json.Marshal(snap)
-		legacy.Steps[i] = st
+		legacy.Steps.put(i, st)
 	}
 	j, err := json.Marshal(legacy)
 	if err != nil {
@@ -333,13 +343,30 @@ func TestEventSnapshot(t *testing.T) {
 		{Time: t0, Extra: event.ExtraOf(many), Raw: []byte(`{"broken":`)},
 		{Time: t0, Extra: event.ExtraOf(alike), Raw: []byte(`{"big":"` + strings.Repeat("x", maxSnapshotRaw) + `"}`)},
 	}
+	var arena snapArena
+	var taken, wants [][]byte
 	for i, ev := range evs {
 		for _, withRaw := range []bool{true, false} {
 			ref := snapshotOf(ev, withRaw)
 			want := encodeSnapshot(&ref)
-			if got := encodeEventSnapshot(ev, withRaw); string(got) != string(want) {
+			if got := encodeEventSnapshot(ev, withRaw, nil); string(got) != string(want) {
 				t.Errorf("event %d (raw %v): %q\nwant %q", i, withRaw, got, want)
 			}
+			// From an arena: the same bytes, exactly their size, and
+			// those handed out earlier unchanged.
+			for range 3 {
+				got := encodeEventSnapshot(ev, withRaw, &arena)
+				if string(got) != string(want) || len(got) != cap(got) {
+					t.Errorf("event %d (raw %v) from an arena: %d bytes in %d, %q\nwant %q", i, withRaw, len(got), cap(got), got, want)
+				}
+				taken = append(taken, got)
+				wants = append(wants, want)
+			}
+		}
+	}
+	for i := range taken {
+		if string(taken[i]) != string(wants[i]) {
+			t.Errorf("arena snapshot %d changed by a later one", i)
 		}
 	}
 }
@@ -347,4 +374,79 @@ func TestEventSnapshot(t *testing.T) {
 func seqWriterMark(d seqData, name string) seqMark {
 	m, _ := d.W.get(name)
 	return m
+}
+
+// stepsOf is a sequence's steps from a map of step number to step.
+func stepsOf(m map[int]seqStep) seqSteps {
+	var ss seqSteps
+	for i, st := range m {
+		ss.put(i, st)
+	}
+	return ss
+}
+
+// TestSeqDocumentPinned: sequence documents as the binary codec wrote them
+// when a group's steps were a map (bytes kept literally) read as the same
+// steps and writers, and are written again byte for byte.
+func TestSeqDocumentPinned(t *testing.T) {
+	t0 := time.Date(2026, 11, 20, 9, 30, 0, 123456789, time.UTC)
+	t1 := t0.Add(time.Minute)
+	cases := []struct {
+		doc  string // base64
+		want seqData
+	}{
+		{"AQAA", seqData{}},
+		{"AQIAAmUxlprvOrDMgLANQAEClprvOrDMgLANDGFjdGl2aXR5bG9ncwAIb3Avd3JpdGUAAAAAAAAAAAAAAAAAAAAAAAAACnsiaWQiOiJ4In0CAmUxAmUyBAICZTmWmu86qM2AsA00AQCWmu86qM2AsA0MYWN0aXZpdHlsb2dzAAAHU3VjY2VzcwAAAAAAAAAAAAAAAAAAAAAAAAECZTkCAgxldmVudGh1YjovL2ESBAIIZmlsZTovL2IGAAA=",
+			seqData{Steps: stepsOf(map[int]seqStep{
+				0: {Key: "e1", T: t0, Snap: encodeSnapshot(&snapshot{Source: "activitylogs", Time: t0, Operation: "op/write", Raw: []byte(`{"id":"x"}`)}), Keys: []string{"e1", "e2"}, N: 2},
+				2: {Key: "e9", T: t1, Snap: encodeSnapshot(&snapshot{Source: "activitylogs", Time: t1, Result: "Success"}), Keys: []string{"e9"}, N: 1},
+			}), W: seqWriters{{"eventhub://a", seqMark{Seq: 9, Index: 2, Sub: 1}}, {"file://b", seqMark{Seq: 3}}}}},
+	}
+	for i, c := range cases {
+		doc, err := base64.StdEncoding.DecodeString(c.doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Read into a list of a rule's three steps, as Matches does.
+		got := seqData{Steps: make(seqSteps, 3)}
+		if err := loadSeq(codecKey, doc, &got); err != nil {
+			t.Fatalf("document %d: %v", i, err)
+		}
+		if got.Steps.count() != c.want.Steps.count() || !reflect.DeepEqual(got.W, c.want.W) {
+			t.Errorf("document %d: %d steps, writers %+v; want %d, %+v", i, got.Steps.count(), got.W, c.want.Steps.count(), c.want.W)
+		}
+		for s := range 3 {
+			g, gok := got.Steps.get(s)
+			w, wok := c.want.Steps.get(s)
+			if gok != wok || !reflect.DeepEqual(g, w) {
+				t.Errorf("document %d step %d: %+v (%v), want %+v (%v)", i, s, g, gok, w, wok)
+			}
+		}
+		if again := got.encode(); string(again) != string(doc) {
+			t.Errorf("document %d written again: %q\nwant %q", i, again, doc)
+		}
+		// Read as Matches does, from a call's slabs, twice: the same.
+		sc := &seqScratch{nsteps: 3}
+		for range 2 {
+			in := seqData{Steps: sc.steps()}
+			if err := loadSeqIn(codecKey, doc, &in, sc); err != nil || !reflect.DeepEqual(in, got) {
+				t.Errorf("document %d from slabs: %+v, %v\nwant %+v", i, in, err, got)
+			}
+		}
+		if enc := c.want.encode(); string(enc) != string(doc) {
+			t.Errorf("document %d encoded: %q\nwant %q", i, enc, doc)
+		}
+	}
+	// A step absent from the middle stays absent, and an emptied list
+	// writes the empty document.
+	d := cases[1].want
+	if _, ok := d.Steps.get(1); ok {
+		t.Error("step 1 present")
+	}
+	d.Steps = slices.Clone(d.Steps)
+	d.Steps.reset()
+	d.W = nil
+	if got := base64.StdEncoding.EncodeToString(d.encode()); got != "AQAA" {
+		t.Errorf("emptied: %s", got)
+	}
 }
