@@ -206,10 +206,10 @@ func (e *Engine) selectEach(ctx context.Context, events []*event.Event, pick fun
 		ec.ev = ev
 		if si := e.bySource[ev.Source]; si != nil && onPanic == nil && !e.noIndex {
 			// Only the rules that may match, in rule order (ruleindex.go).
-			if len(si.always) > len(allowed) {
-				allowed = make([]uint64, len(si.always))
+			if len(si.full) > len(allowed) {
+				allowed = make([]uint64, len(si.full))
 			}
-			set := allowed[:len(si.always)]
+			set := allowed[:len(si.full)]
 			si.candidates(cache, set)
 			for w, word := range set {
 				for word != 0 {

@@ -169,102 +169,142 @@ func ruleNeeds(r *Rule) needs {
 }
 
 // sourceIndex is one source's rules (indexes into Engine.rules, in rule
-// order) as sets of their positions: always, the rules evaluated on every
-// event; per key field, the rules that need one of its values.
+// order) and the fields they are indexed by. A rule may be evaluated on an
+// event when, for every index field, it needs nothing of the field or the
+// event's field holds one of the values it needs.
 type sourceIndex struct {
 	rules  []int
-	always []uint64
+	full   []uint64 // every position
 	fields []keyField
 }
 
 type keyField struct {
 	res     *resolver
+	free    []uint64 // the rules that need nothing of the field
 	byValue map[string][]uint64
 }
 
 // buildSourceIndex indexes one source's rules; nil when no rule has a
 // necessary condition (every rule is evaluated on every event).
+//
+// The fields: each rule's most selective one, the one whose values it
+// needs are the smallest share of the values the source's rules need of
+// it (operationName: 2 of 40, not event.result: 1 of 2); the rule is then
+// also held to what it needs of the other fields chosen so.
 func buildSourceIndex(rules []*Rule, idx []int) *sourceIndex {
 	words := (len(idx) + 63) / 64
 	ns := make([]needs, len(idx))
+	distinct := map[string]map[string]bool{}
 	count := map[string]int{}
 	for p, i := range idx {
 		ns[p] = ruleNeeds(rules[i])
-		for k := range ns[p] {
+		for k, n := range ns[p] {
+			if distinct[k] == nil {
+				distinct[k] = map[string]bool{}
+			}
+			for v := range n.keys {
+				distinct[k][v] = true
+			}
 			count[k]++
 		}
 	}
 	if len(count) == 0 {
 		return nil
 	}
-	si := &sourceIndex{rules: idx, always: make([]uint64, words)}
-	fieldAt := map[string]int{}
+	share := func(k string, n fieldNeed) float64 {
+		return float64(len(n.keys)) / float64(len(distinct[k]))
+	}
+	chosen := map[string]bool{}
 	for p := range idx {
-		if len(ns[p]) == 0 {
-			si.always[p/64] |= 1 << (p % 64)
-			continue
-		}
-		// The field most of the source's rules need: fewest fields to
-		// read per event.
-		ks := make([]string, 0, len(ns[p]))
-		for k := range ns[p] {
-			ks = append(ks, k)
-		}
-		sort.Slice(ks, func(a, b int) bool {
-			if count[ks[a]] != count[ks[b]] {
-				return count[ks[a]] > count[ks[b]]
+		best := ""
+		for k, n := range ns[p] {
+			if best == "" {
+				best = k
+				continue
 			}
-			return ks[a] < ks[b]
-		})
-		n := ns[p][ks[0]]
-		fi, ok := fieldAt[ks[0]]
-		if !ok {
-			fi = len(si.fields)
-			fieldAt[ks[0]] = fi
-			si.fields = append(si.fields, keyField{res: n.res, byValue: map[string][]uint64{}})
-		}
-		f := &si.fields[fi]
-		for v := range n.keys {
-			set := f.byValue[v]
-			if set == nil {
-				set = make([]uint64, words)
-				f.byValue[v] = set
+			b, c := share(best, ns[p][best]), share(k, n)
+			if c < b || (c == b && (count[k] > count[best] || (count[k] == count[best] && k < best))) {
+				best = k
 			}
-			set[p/64] |= 1 << (p % 64)
 		}
+		if best != "" {
+			chosen[best] = true
+		}
+	}
+	keys := make([]string, 0, len(chosen))
+	for k := range chosen {
+		keys = append(keys, k)
+	}
+	// The field most rules need first: an event whose value none of them
+	// needs leaves the fewest rules for the next fields.
+	sort.Slice(keys, func(a, b int) bool {
+		if count[keys[a]] != count[keys[b]] {
+			return count[keys[a]] > count[keys[b]]
+		}
+		return keys[a] < keys[b]
+	})
+	si := &sourceIndex{rules: idx, full: make([]uint64, words)}
+	for p := range idx {
+		si.full[p/64] |= 1 << (p % 64)
+	}
+	for _, k := range keys {
+		f := keyField{free: make([]uint64, words), byValue: map[string][]uint64{}}
+		for p := range idx {
+			n, ok := ns[p][k]
+			if !ok {
+				f.free[p/64] |= 1 << (p % 64)
+				continue
+			}
+			f.res = n.res
+			for v := range n.keys {
+				set := f.byValue[v]
+				if set == nil {
+					set = make([]uint64, words)
+					f.byValue[v] = set
+				}
+				set[p/64] |= 1 << (p % 64)
+			}
+		}
+		si.fields = append(si.fields, f)
 	}
 	return si
 }
 
-// candidates sets allowed (len(si.always) words) to the positions of the
+// candidates sets allowed (len(si.full) words) to the positions of the
 // rules that may match the cache's event.
 func (si *sourceIndex) candidates(c *fieldCache, allowed []uint64) {
-	copy(allowed, si.always)
-	or := func(set []uint64) {
-		for w := range set {
-			allowed[w] |= set[w]
-		}
-	}
+	copy(allowed, si.full)
+	var buf [4][]uint64
 	for k := range si.fields {
 		f := &si.fields[k]
-		rf := c.field(c.ev, f.res)
-		if !rf.found {
-			continue
+		sets := buf[:0]
+		if rf := c.field(c.ev, f.res); rf.found {
+			if len(rf.vals) == 0 {
+				// An empty array reads as [] (fieldMatch.eval).
+				if set, ok := f.byValue["[]"]; ok {
+					sets = append(sets, set)
+				}
+			}
+			for j := range rf.vals {
+				if rf.vals[j].IsNull() {
+					continue
+				}
+				if set, ok := f.byValue[rf.subjectAt(j).lowerText()]; ok {
+					sets = append(sets, set)
+				}
+			}
 		}
-		if len(rf.vals) == 0 {
-			// An empty array reads as [] (fieldMatch.eval).
-			if set, ok := f.byValue["[]"]; ok {
-				or(set)
+		any := uint64(0)
+		for w := range allowed {
+			pass := f.free[w]
+			for _, set := range sets {
+				pass |= set[w]
 			}
-			continue
+			allowed[w] &= pass
+			any |= allowed[w]
 		}
-		for j := range rf.vals {
-			if rf.vals[j].IsNull() {
-				continue
-			}
-			if set, ok := f.byValue[rf.subjectAt(j).lowerText()]; ok {
-				or(set)
-			}
+		if any == 0 {
+			return
 		}
 	}
 }

@@ -20,11 +20,14 @@ func SelectPairs(e *Engine, events []*event.Event, all bool) ([][2]int, error) {
 // IndexedRules is how many of the engine's rules the index evaluates only
 // for some values of a field, and over how many fields.
 func IndexedRules(e *Engine) (rules, fields int) {
-	for svc, si := range e.bySource {
+	for _, si := range e.bySource {
 		fields += len(si.fields)
-		for p := range e.byService[svc] {
-			if si.always[p/64]&(1<<(p%64)) == 0 {
-				rules++
+		for p := range si.rules {
+			for _, f := range si.fields {
+				if f.free[p/64]&(1<<(p%64)) == 0 {
+					rules++
+					break
+				}
 			}
 		}
 	}

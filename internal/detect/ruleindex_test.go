@@ -16,7 +16,7 @@ import (
 // flow tuples they expand to, and the built-in rules' own test records,
 // through the real source registry. It is called twice: a condition pass
 // leaves its events without their layouts, so each pass gets its own.
-func corpus(t *testing.T, reg *source.Registry, rules []*detect.Rule) []*event.Event {
+func corpus(t testing.TB, reg *source.Registry, rules []*detect.Rule) []*event.Event {
 	t.Helper()
 	var out []*event.Event
 	add := func(ev *event.Event) {
@@ -129,6 +129,39 @@ func TestRuleIndexExact(t *testing.T) {
 				t.Fatalf("indexed picks %d pairs, every rule %d", len(got), len(all))
 			}
 			t.Logf("%d rules (%d indexed over %d fields), %d events, %d picks: identical", len(rules), indexed, fields, len(evs), len(got))
+		})
+	}
+}
+
+// BenchmarkRuleIndex is the condition pass of the built-in rules over the
+// corpus, through the index and evaluating every rule (count it with
+// callgrind: -test.benchtime=1x, GOGC=off).
+func BenchmarkRuleIndex(b *testing.B) {
+	rules, err := detect.LoadDefault("")
+	if err != nil {
+		b.Fatal(err)
+	}
+	e, err := detect.NewEngine(rules)
+	if err != nil {
+		b.Fatal(err)
+	}
+	reg, err := source.NewRegistry()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, mode := range []struct {
+		name string
+		all  bool
+	}{{"indexed", false}, {"every-rule", true}} {
+		b.Run(mode.name, func(b *testing.B) {
+			for b.Loop() {
+				b.StopTimer()
+				evs := corpus(b, reg, rules)
+				b.StartTimer()
+				if _, err := detect.SelectPairs(e, evs, mode.all); err != nil {
+					b.Fatal(err)
+				}
+			}
 		})
 	}
 }
