@@ -48,7 +48,11 @@ type Engine struct {
 	rules     []*Rule
 	kinds     []Kind           // per rule: its kind, stateful ones bound to the store
 	byService map[string][]int // service -> indexes into rules
-	store     state.Store
+	// bySource indexes a service's rules by the field values they need
+	// (ruleindex.go); nil for a service none of whose rules need one.
+	bySource map[string]*sourceIndex
+	noIndex  bool // evaluate every rule of a source (the tests' reference)
+	store    state.Store
 }
 
 // Option configures an Engine.
@@ -151,6 +155,12 @@ func NewEngine(rules []*Rule, opts ...Option) (*Engine, error) {
 		e.byService[r.service] = append(e.byService[r.service], len(e.rules))
 		e.rules = append(e.rules, r)
 		e.kinds = append(e.kinds, kinds[i])
+	}
+	e.bySource = make(map[string]*sourceIndex, len(e.byService))
+	for svc, idx := range e.byService {
+		if si := buildSourceIndex(e.rules, idx); si != nil {
+			e.bySource[svc] = si
+		}
 	}
 	return e, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/bits"
 	"sync"
 
 	"github.com/azdetect/azdetect/internal/event"
@@ -187,6 +188,8 @@ func (e *Engine) selectEach(ctx context.Context, events []*event.Event, pick fun
 		fieldCaches.Put(cache)
 	}()
 	ec := evalCtx{cache: cache}
+	var buf [4]uint64
+	allowed := buf[:]
 	for at, ev := range events {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -201,6 +204,25 @@ func (e *Engine) selectEach(ctx context.Context, events []*event.Event, pick fun
 		}
 		cache.reset(ev)
 		ec.ev = ev
+		if si := e.bySource[ev.Source]; si != nil && onPanic == nil && !e.noIndex {
+			// Only the rules that may match, in rule order (ruleindex.go).
+			if len(si.full) > len(allowed) {
+				allowed = make([]uint64, len(si.full))
+			}
+			set := allowed[:len(si.full)]
+			si.candidates(cache, set)
+			for w, word := range set {
+				for word != 0 {
+					b := bits.TrailingZeros64(word)
+					word &= word - 1
+					if i := si.rules[w*64+b]; e.rules[i].match(&ec) {
+						pick(i, at)
+					}
+				}
+			}
+			ev.ReleaseLayout()
+			continue
+		}
 		for _, i := range idx {
 			if onPanic == nil {
 				if e.rules[i].match(&ec) {
