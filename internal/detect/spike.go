@@ -36,17 +36,6 @@ func (k *SpikeKind) Name() string { return CorrSpike }
 // firstPrefix starts the row keys of a group's first-seen rows.
 const firstPrefix = firstRow + "|"
 
-// spikeRow is a row key of a window and writer, and the window's prefix.
-func spikeRow(window time.Time, writer string) (row, prefix string) {
-	return spikeRowEscaped(window, state.Escape(writer))
-}
-
-// spikeRowEscaped is spikeRow of a writer already escaped.
-func spikeRowEscaped(window time.Time, writer string) (row, prefix string) {
-	prefix = state.TimeKey(window) + "|"
-	return prefix + writer, prefix
-}
-
 // Matches implements Kind.
 func (k *SpikeKind) Matches(ctx context.Context, r *Rule, events []*event.Event) ([]Match, error) {
 	type wkey struct{ partition, window string } // a group's window (all writers)

@@ -208,7 +208,8 @@ func (a *keyArena) groupRow(group, tail string) (row, prefix string) {
 	return row, row[:n]
 }
 
-// spikeRow is the package's spikeRowEscaped, in the arena.
+// spikeRow is a spike row key of a window and a writer already escaped
+// (state.TimeKey(window) + "|" + writer), and the window's prefix, in the arena.
 func (a *keyArena) spikeRow(window time.Time, writer string) (row, prefix string) {
 	b := a.room(len(timeKeyLayout) + 1 + len(writer))
 	start := len(b)
