@@ -5,7 +5,6 @@ import (
 	"reflect"
 	"slices"
 	"strings"
-	"unicode/utf8"
 	"unsafe"
 
 	"github.com/azdetect/azdetect/internal/event"
@@ -237,20 +236,11 @@ func keyVaultActor(c *keyVaultClaims, caller, clientInfo text) event.Actor {
 // keyVaultObjectType: secret, key, certificate, storage (managed storage
 // accounts) or vault, from the operation's prefix, else from the object URI.
 func keyVaultObjectType(operation, id string) string {
-	// An ASCII operation (all of Azure's) is compared as written, ignoring
-	// case: no lower-cased copy per record.
-	op, ascii := operation, true
-	for i := 0; i < len(op); i++ {
-		ascii = ascii && op[i] < utf8.RuneSelf
-	}
-	if !ascii {
-		op = strings.ToLower(operation)
-	}
 	for _, k := range []struct{ prefix, kind string }{
 		{"secret", "secret"}, {"key", "key"}, {"certificate", "certificate"},
 		{"storage", "storage"}, {"vault", "vault"}, {"managedhsm", "vault"},
 	} {
-		if len(op) >= len(k.prefix) && (ascii && strings.EqualFold(op[:len(k.prefix)], k.prefix) || !ascii && op[:len(k.prefix)] == k.prefix) {
+		if hasPrefixFold(operation, k.prefix) {
 			return k.kind
 		}
 	}
