@@ -448,10 +448,21 @@ func (c *fieldCache) reset(ev *event.Event) {
 
 // release drops the cache's hold on its last event's record before it
 // waits in fieldCaches (reset makes every entry stale when it is used
-// again).
+// again): the values its tables kept point into that record, and the
+// subjects and keywords into its text. The tables keep their capacity.
 func (c *fieldCache) release() {
 	c.ev = nil
 	c.idx.reset()
+	for i := range c.entries {
+		c.entries[i].vals = nil
+	}
+	for i := range c.resolved {
+		f := &c.resolved[i]
+		f.vals = nil
+		clear(f.subjects[:cap(f.subjects)])
+	}
+	clear(c.keywords[:cap(c.keywords)])
+	clear(c.singles[:cap(c.singles)])
 }
 
 // entry returns the entry of key number id, growing the table for a key
