@@ -349,6 +349,21 @@ func (c *viewCache) versionOp(table, partition string, ops []Op) (Op, viewGuard)
 			exp, never = e.versionExp, e.versionExp.IsZero()
 		}
 	}
+	ent := versionEntity(partition, ops, exp, never, c.now)
+	switch {
+	case g.v == nil:
+		return Op{Kind: Upsert, Entity: ent}, g
+	case g.version == "":
+		return Op{Kind: Insert, Entity: ent}, g
+	}
+	ent.ETag = g.version
+	return Op{Kind: Replace, Entity: ent}, g
+}
+
+// versionEntity is the version row of a transaction of ops in partition:
+// it expires with the last of what the partition holds (exp, or never),
+// the ops written included, and not before versionMinLife from now.
+func versionEntity(partition string, ops []Op, exp time.Time, never bool, now func() time.Time) Entity {
 	for _, o := range ops {
 		if o.Kind == Delete {
 			continue
@@ -363,18 +378,10 @@ func (c *viewCache) versionOp(table, partition string, ops []Op) (Op, viewGuard)
 	}
 	if never {
 		exp = time.Time{}
-	} else if floor := c.now().Add(versionMinLife); exp.Before(floor) {
+	} else if floor := now().Add(versionMinLife); exp.Before(floor) {
 		exp = floor
 	}
-	ent := Entity{PartitionKey: partition, RowKey: versionRow, Expires: exp}
-	switch {
-	case g.v == nil:
-		return Op{Kind: Upsert, Entity: ent}, g
-	case g.version == "":
-		return Op{Kind: Insert, Entity: ent}, g
-	}
-	ent.ETag = g.version
-	return Op{Kind: Replace, Entity: ent}, g
+	return Entity{PartitionKey: partition, RowKey: versionRow, Expires: exp}
 }
 
 // applied takes a successful transaction (tx, the version operation last)

@@ -683,7 +683,7 @@ func (s *engine) submit(ctx context.Context, table, partition string, ops []Op) 
 		return s.b.submit(ctx, table, partition, ops)
 	}
 	if s.cache == nil {
-		vop, _ := (&viewCache{now: time.Now}).versionOp(table, partition, ops)
+		vop := Op{Kind: Upsert, Entity: versionEntity(partition, ops, time.Time{}, false, time.Now)}
 		return s.b.submit(ctx, table, partition, append(ops[:len(ops):len(ops)], vop))
 	}
 	for attempt := 0; ; attempt++ {
