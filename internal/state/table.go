@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 )
@@ -244,7 +245,7 @@ func (t *tableBackend) submit(ctx context.Context, table, partition string, ops 
 // operation's part of a changeset that succeeded carries its ETag.
 func (t *tableBackend) submitTagged(ctx context.Context, table, partition string, ops []Op) ([]string, error) {
 	var raw *http.Response
-	_, err := t.svc.NewClient(table).SubmitTransaction(runtime.WithCaptureResponse(ctx, &raw), transactionActions(ops), nil)
+	_, err := t.svc.NewClient(table).SubmitTransaction(policy.WithCaptureResponse(ctx, &raw), transactionActions(ops), nil)
 	if err != nil {
 		if c := conflictOf(err); c != nil {
 			return nil, c
