@@ -3,6 +3,7 @@ package detect
 import (
 	"errors"
 	"strings"
+	"sync/atomic"
 
 	"github.com/azdetect/azdetect/internal/event"
 )
@@ -171,6 +172,7 @@ func (x *recordIndex) object(v []byte) *objIndex {
 	if o, ok := x.objects[p]; ok {
 		return o
 	}
+	walkedBytes.Add(int64(len(v)))
 	// One pass indexes the object and the objects held directly in its
 	// members (properties, properties.status...): a path that goes through
 	// an object nearly always goes on into one of them, and indexing them
@@ -194,6 +196,13 @@ func (x *recordIndex) object(v []byte) *objIndex {
 	x.objects[p] = o
 	return o
 }
+
+// walkedBytes counts the bytes of records the engine walked again after
+// their decoder: the objects a path reached that no layout had, and the
+// records looked up while the shared index was busy. A test reads it
+// (walks per record); one atomic add per object walked costs nothing
+// beside the walk.
+var walkedBytes atomic.Int64
 
 // lookup is event.Lookup over the index.
 func (x *recordIndex) lookup(raw []byte, path string) ([]event.Value, bool) {

@@ -25,9 +25,10 @@ type MemberSpan struct {
 	Next                                       int32
 }
 
-// layouts are reused from record to record: a layout is read once, by the
-// rule engine, and released (ReleaseLayout); one per record would be a
-// kilobyte and more of garbage each.
+// layouts are reused from record to record: a layout serves the rule
+// engine's reads of its record (conditions, the kinds, the alerts'
+// severities and summaries) and is then released (ReleaseLayout); one per
+// record would be a kilobyte and more of garbage each.
 var layouts = sync.Pool{New: func() any {
 	return &Layout{Objects: make([]int32, 0, 8), First: make([]int32, 0, 8), Members: make([]MemberSpan, 0, 64)}
 }}
@@ -51,4 +52,15 @@ func ReleaseLayout(l *Layout) {
 	}
 	l.Objects, l.First, l.Members = l.Objects[:0], l.First[:0], l.Members[:0]
 	layouts.Put(l)
+}
+
+// ReleaseLayouts releases the layouts of evs (ReleaseLayout), once their
+// last reader is done: an event kept afterwards (an alert's evidence, a
+// sequence's step) holds no layout, nor the kilobytes of offsets in it.
+func ReleaseLayouts(evs []*Event) {
+	for _, ev := range evs {
+		if ev != nil {
+			ev.ReleaseLayout()
+		}
+	}
 }
