@@ -156,6 +156,9 @@ func NewEngine(rules []*Rule, opts ...Option) (*Engine, error) {
 		e.rules = append(e.rules, r)
 		e.kinds = append(e.kinds, kinds[i])
 	}
+	// The raw paths each source's rules read: their objects are indexed
+	// from the decoders' layouts for those paths only (pathtable.go).
+	publishPathTables(sortedKeys(e.byService))
 	e.bySource = make(map[string]*sourceIndex, len(e.byService))
 	for svc, idx := range e.byService {
 		if si := buildSourceIndex(e.rules, idx); si != nil {

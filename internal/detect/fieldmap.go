@@ -245,6 +245,7 @@ type resolver struct {
 func newResolver(service, name string) *resolver {
 	r := newResolverCands(service, name)
 	r.id = keyID(r.key)
+	registerResolverPaths(service, r)
 	r.ids = make([]int32, len(r.cands))
 	for i, c := range r.cands {
 		if p, ok := c.(pickByName); ok {
@@ -439,6 +440,7 @@ func (c *fieldCache) reset(ev *event.Event) {
 	c.idx.reset()
 	if ev.Layout != nil {
 		c.idx.seed(ev.Raw, ev.Layout)
+		c.idx.tab = tableFor(ev.Source)
 	}
 	c.keywords = c.keywords[:0]
 	c.kwDone = false
@@ -499,7 +501,7 @@ func (c *fieldCache) get(ev *event.Event, name string, id int32) ([]event.Value,
 			}
 			return []event.Value{event.StringValue(s)}, true
 		}
-		return sharedLookup(ev, name)
+		return sharedLookup(ev, name, id)
 	}
 	e := c.entry(id)
 	if e.gen == c.gen {
@@ -516,7 +518,7 @@ func (c *fieldCache) get(ev *event.Event, name string, id int32) ([]event.Value,
 			v, found = c.singles[n-1:n:n], true
 		}
 	} else {
-		v, found = c.idx.lookupShort(ev.Record(), name)
+		v, found = c.idx.lookupShortID(ev.Record(), name, id)
 	}
 	*e = cacheEntry{v, found, c.gen}
 	return v, found
@@ -617,26 +619,27 @@ func (s *sharedIndex) use(ev *event.Event) *recordIndex {
 		s.raw, s.layout = raw, nil
 		if ev.Layout != nil && ev.Raw != nil {
 			x.seed(ev.Raw, ev.Layout)
+			x.tab = tableFor(ev.Source)
 			s.layout = ev.Layout
 		}
 	}
 	return x
 }
 
-func sharedLookup(ev *event.Event, path string) ([]event.Value, bool) {
+func sharedLookup(ev *event.Event, path string, id int32) ([]event.Value, bool) {
 	raw := ev.Record()
 	if len(raw) == 0 || !shared.mu.TryLock() {
 		walkedBytes.Add(int64(len(raw)))
 		return event.Lookup(raw, path)
 	}
 	defer shared.mu.Unlock()
-	return shared.use(ev).lookup(raw, path) // a new slice each call
+	return shared.use(ev).lookupID(raw, path, id) // a new slice each call
 }
 
 // sharedFirst is firstText(sharedLookup(ev, path)) without the slice of
 // values: they stay in the shared index's arena, and the text returned is
 // a copy.
-func sharedFirst(ev *event.Event, path string) (string, bool) {
+func sharedFirst(ev *event.Event, path string, id int32) (string, bool) {
 	raw := ev.Record()
 	if len(raw) == 0 || !shared.mu.TryLock() {
 		walkedBytes.Add(int64(len(raw)))
@@ -645,6 +648,6 @@ func sharedFirst(ev *event.Event, path string) (string, bool) {
 	}
 	defer shared.mu.Unlock()
 	x := shared.use(ev)
-	vals, found := x.lookupShort(raw, path)
+	vals, found := x.lookupShortID(raw, path, id)
 	return firstText(vals), found
 }
