@@ -227,7 +227,8 @@ func buildPathTable(ps map[string]bool) *pathTable {
 // of nd, the first member named exactly so and how many are, and the same
 // for the names equal to it case-insensitively (pathCands.consider's two
 // kinds). It returns where the piece counts start in x.res: four per
-// piece (exact first, exact count, folded first, folded count).
+// piece (exact first, exact count, folded first, folded count; a first
+// is read only where its count is not zero).
 func (x *recordIndex) resolve(k int, nd *pathNode) int {
 	for e := x.resHead[k]; e >= 0; e = x.res[e+1] {
 		if x.res[e] == nd.id {
@@ -238,9 +239,8 @@ func (x *recordIndex) resolve(k int, nd *pathNode) int {
 	x.res = append(x.res, nd.id, x.resHead[k])
 	x.resHead[k] = int32(e)
 	base := len(x.res)
-	for range nd.pieces {
-		x.res = append(x.res, -1, 0, -1, 0)
-	}
+	// Zeroed: a first member is read only where its count is not.
+	x.res = append(x.res, make([]int32, 4*len(nd.pieces))...)
 	slots := x.res[base:]
 	l, raw := x.layout, x.raw
 	for j := l.First[k]; j >= 0 && int(j) < len(l.Members); {
@@ -249,8 +249,12 @@ func (x *recordIndex) resolve(k int, nd *pathNode) int {
 			if n := int(m.KeyEnd - m.KeyStart); n < len(nd.byLen) {
 				key := raw[m.KeyStart:m.KeyEnd]
 				for _, pi := range nd.byLen[n] {
+					p := nd.pieces[pi]
+					if n > 0 && key[0]|p[0] < 0x80 && key[0]|0x20 != p[0]|0x20 {
+						continue // differ in their first letter (ASCII)
+					}
 					s := slots[4*pi : 4*pi+4]
-					switch exact, folded := foldEqual(key, nd.pieces[pi]); {
+					switch exact, folded := foldEqual(key, p); {
 					case exact:
 						if s[1] == 0 {
 							s[0] = j
