@@ -439,8 +439,7 @@ func (c *fieldCache) reset(ev *event.Event) {
 	}
 	c.idx.reset()
 	if ev.Layout != nil {
-		c.idx.seed(ev.Raw, ev.Layout)
-		c.idx.tab = tableFor(ev.Source)
+		c.idx.seed(ev.Raw, ev.Layout, tableFor(ev.Source))
 	}
 	c.keywords = c.keywords[:0]
 	c.kwDone = false
@@ -618,8 +617,7 @@ func (s *sharedIndex) use(ev *event.Event) *recordIndex {
 		x.reset()
 		s.raw, s.layout = raw, nil
 		if ev.Layout != nil && ev.Raw != nil {
-			x.seed(ev.Raw, ev.Layout)
-			x.tab = tableFor(ev.Source)
+			x.seed(ev.Raw, ev.Layout, tableFor(ev.Source))
 			s.layout = ev.Layout
 		}
 	}

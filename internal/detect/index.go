@@ -79,10 +79,11 @@ func (x *recordIndex) reset() {
 // them. An object is indexed from the layout when a path first reaches
 // it, so an event no rule reads raw costs nothing here; the objects the
 // decoder skipped are indexed by walking them, as before.
-func (x *recordIndex) seed(raw []byte, l *event.Layout) {
+func (x *recordIndex) seed(raw []byte, l *event.Layout, tab *pathTable) {
 	if len(l.Objects) == 0 || len(raw) == 0 {
 		return
 	}
+	x.tab = tab
 	x.raw, x.layout = raw, l
 	x.at = append(x.at[:0], make([]int32, len(l.Objects))...)
 	for k := range x.at {
@@ -92,6 +93,7 @@ func (x *recordIndex) seed(raw []byte, l *event.Layout) {
 	for k := range x.resHead {
 		x.resHead[k] = -1
 	}
+	x.seedIndex()
 }
 
 // bucket returns where object k's length buckets start in byLen, making

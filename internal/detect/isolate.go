@@ -251,6 +251,8 @@ func (e *Engine) selectEach(ctx context.Context, events []*event.Event, pick fun
 		}
 		if !picked {
 			ev.ReleaseLayout()
+		} else {
+			cache.idx.keep() // for the kinds and alerts reading it next
 		}
 	}
 	return nil

@@ -61,9 +61,14 @@ func TestLayoutIndexAgreesWithLookup(t *testing.T) {
 		for _, p := range paths {
 			set[p] = true
 		}
+		tab := buildPathTable(set)
 		y := newFieldCache()
 		y.reset(ev)
-		y.idx.tab = buildPathTable(set)
+		if ev.Layout != nil {
+			y.idx.reset()
+			y.idx.seed(ev.Raw, ev.Layout, tab)
+		}
+		y.idx.tab = tab
 		for _, p := range paths {
 			want, wantFound := event.Lookup(ev.Raw, p)
 			if got, gotFound := x.idx.lookup(ev.Raw, p); wantFound != gotFound || !reflect.DeepEqual(texts(want), texts(got)) {
@@ -81,6 +86,26 @@ func TestLayoutIndexAgreesWithLookup(t *testing.T) {
 		}
 		if ev.Layout != nil && len(ev.Layout.Objects) > 0 && len(y.idx.res) == 0 {
 			t.Fatalf("no object of %.200s was indexed through the path table", ev.Raw)
+		}
+		// A reader after the condition pass starts from what it indexed
+		// (keep, seedIndex), and answers the same.
+		if ev.Layout != nil && len(ev.Layout.Objects) > 0 {
+			y.idx.keep()
+			z := newFieldCache()
+			z.reset(ev)
+			z.idx.reset()
+			z.idx.seed(ev.Raw, ev.Layout, tab)
+			if len(z.idx.res) != len(y.idx.res) {
+				t.Fatalf("the kept index has %d entries, the condition pass's %d", len(z.idx.res), len(y.idx.res))
+			}
+			for _, p := range paths {
+				want, wantFound := event.Lookup(ev.Raw, p)
+				got, gotFound := z.idx.lookupShortID(ev.Raw, p, keyID(p))
+				if wantFound != gotFound || !reflect.DeepEqual(texts(want), texts(got)) {
+					t.Fatalf("path %q in %.300s:\nfrom the kept index %t %q\nLookup             %t %q", p, ev.Raw, gotFound, texts(got), wantFound, texts(want))
+				}
+			}
+			ev.Layout.Index = ev.Layout.Index[:0]
 		}
 	}
 	if seeded < 300 {

@@ -54,8 +54,12 @@ type pathPlan struct {
 // pathTable is one source's plans, by the key number of their path
 // (keyID).
 type pathTable struct {
-	plans []*pathPlan
+	plans  []*pathPlan
+	serial int32 // tells the tables apart in a layout's Index (keep)
 }
+
+// tableSerials numbers the tables built.
+var tableSerials atomic.Int32
 
 // plan returns the plan of the path numbered id, nil when it is not
 // registered.
@@ -148,7 +152,7 @@ func tableFor(source string) *pathTable {
 
 // buildPathTable plans each path of ps.
 func buildPathTable(ps map[string]bool) *pathTable {
-	t := &pathTable{}
+	t := &pathTable{serial: tableSerials.Add(1)}
 	nodes := map[string]*pathNode{}
 	var all []*pathNode
 	node := func(prefix string) *pathNode {
@@ -363,4 +367,28 @@ func foldEqual(key []byte, p string) (exact, folded bool) {
 		exact = false
 	}
 	return exact, !exact
+}
+
+// keep stores what x indexed through its table in its layout's Index,
+// for the readers of the event after the condition pass (seed): each
+// object is then indexed once per event, not once per rule reading it.
+// Called by the condition pass only, before the event is shared.
+func (x *recordIndex) keep() {
+	l := x.layout
+	if l == nil || x.tab == nil || len(x.res) == 0 || len(x.resHead) != len(l.Objects) {
+		return
+	}
+	l.Index = append(append(append(l.Index[:0], x.tab.serial), x.resHead...), x.res...)
+}
+
+// seedIndex takes what the condition pass indexed of x's layout through
+// x's table (keep), when it is that table's.
+func (x *recordIndex) seedIndex() {
+	l := x.layout
+	n := len(l.Objects)
+	if x.tab == nil || len(l.Index) < 1+n || l.Index[0] != x.tab.serial {
+		return
+	}
+	copy(x.resHead, l.Index[1:1+n])
+	x.res = append(x.res[:0], l.Index[1+n:]...)
 }

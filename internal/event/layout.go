@@ -13,6 +13,10 @@ type Layout struct {
 	Objects []int32      // offset in Raw of each object's '{', ascending
 	First   []int32      // per object: the index in Members of its first member, -1 when it has none
 	Members []MemberSpan // every member of those objects, in document order within each
+	// Index is the rule engine's own, in its own form: what its
+	// condition pass indexed of the layout, for the readers after it
+	// (written before the event is shared with them, read-only after).
+	Index []int32
 }
 
 // MemberSpan is one member: its object (an index into Layout.Objects),
@@ -50,7 +54,7 @@ func ReleaseLayout(l *Layout) {
 	if cap(l.Members) > 4096 {
 		return // an outsized record's: let it go
 	}
-	l.Objects, l.First, l.Members = l.Objects[:0], l.First[:0], l.Members[:0]
+	l.Objects, l.First, l.Members, l.Index = l.Objects[:0], l.First[:0], l.Members[:0], l.Index[:0]
 	layouts.Put(l)
 }
 
