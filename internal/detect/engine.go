@@ -156,6 +156,9 @@ func NewEngine(rules []*Rule, opts ...Option) (*Engine, error) {
 		e.rules = append(e.rules, r)
 		e.kinds = append(e.kinds, kinds[i])
 	}
+	// The raw paths each source's rules read: their objects are indexed
+	// from the decoders' layouts for those paths only (pathtable.go).
+	publishPathTables(sortedKeys(e.byService))
 	e.bySource = make(map[string]*sourceIndex, len(e.byService))
 	for svc, idx := range e.byService {
 		if si := buildSourceIndex(e.rules, idx); si != nil {
@@ -189,6 +192,9 @@ func (e *Engine) EvaluateIsolated(ctx context.Context, events []*event.Event) ([
 }
 
 func (e *Engine) evaluate(ctx context.Context, events []*event.Event, isolate bool) ([]Match, []Rejected, error) {
+	// The selected events' layouts serve the kinds; the matches returned
+	// (evidence) keep none.
+	defer event.ReleaseLayouts(events)
 	selected, rejected, err := e.selectEvents(ctx, events, isolate)
 	if err != nil {
 		return nil, nil, err
@@ -275,7 +281,11 @@ func (e *Engine) Select(ctx context.Context, events []*event.Event, v *Verdicts)
 
 // EvaluateSelected is EvaluateIsolated over events whose verdicts Select
 // gave (v holds exactly theirs, in the same order): the kinds' half, which
-// keeps state and so runs one batch after another.
+// keeps state and so runs one batch after another. The selected events
+// keep the layouts their decoder made (Select leaves them for the kinds,
+// and for the severities and summaries of their alerts to read): the
+// caller releases them once its last read of the events is done
+// (event.ReleaseLayouts), before it keeps any of them longer.
 func (e *Engine) EvaluateSelected(ctx context.Context, events []*event.Event, v *Verdicts) ([]Match, []Rejected, error) {
 	if v.Len() != len(events) {
 		return nil, nil, fmt.Errorf("evaluate: %d verdicts for %d events", v.Len(), len(events))

@@ -71,6 +71,7 @@ func (p pickByName) get(ev *event.Event, c *fieldCache, id int32) ([]event.Value
 			continue
 		}
 		obj := el.Raw()
+		walkedBytes.Add(int64(len(obj)))
 		n, ok := event.Member(obj, p.nameKey)
 		if !ok {
 			continue
@@ -244,6 +245,7 @@ type resolver struct {
 func newResolver(service, name string) *resolver {
 	r := newResolverCands(service, name)
 	r.id = keyID(r.key)
+	registerResolverPaths(service, r)
 	r.ids = make([]int32, len(r.cands))
 	for i, c := range r.cands {
 		if p, ok := c.(pickByName); ok {
@@ -437,7 +439,7 @@ func (c *fieldCache) reset(ev *event.Event) {
 	}
 	c.idx.reset()
 	if ev.Layout != nil {
-		c.idx.seed(ev.Raw, ev.Layout)
+		c.idx.seed(ev.Raw, ev.Layout, tableFor(ev.Source))
 	}
 	c.keywords = c.keywords[:0]
 	c.kwDone = false
@@ -498,7 +500,7 @@ func (c *fieldCache) get(ev *event.Event, name string, id int32) ([]event.Value,
 			}
 			return []event.Value{event.StringValue(s)}, true
 		}
-		return sharedLookup(ev.Record(), name)
+		return sharedLookup(ev, name, id)
 	}
 	e := c.entry(id)
 	if e.gen == c.gen {
@@ -515,7 +517,7 @@ func (c *fieldCache) get(ev *event.Event, name string, id int32) ([]event.Value,
 			v, found = c.singles[n-1:n:n], true
 		}
 	} else {
-		v, found = c.idx.lookupShort(ev.Record(), name)
+		v, found = c.idx.lookupShortID(ev.Record(), name, id)
 	}
 	*e = cacheEntry{v, found, c.gen}
 	return v, found
@@ -571,6 +573,7 @@ func (c *fieldCache) keywordSubjects(ev *event.Event) []subject {
 	case raw[0] != '{' && raw[0] != '[':
 		out = append(out, newSubject(string(raw)))
 	default:
+		walkedBytes.Add(int64(len(raw)))
 		walkStrings(raw, 0, func(s string) bool {
 			out = append(out, newSubject(s))
 			return true
@@ -586,48 +589,63 @@ func (c *fieldCache) keywordSubjects(ev *event.Event) []subject {
 // severities and summaries, stateful kinds' group keys): they come in runs
 // on one record, and each was a scan of the record from its first byte.
 // It answers as event.Lookup does and keeps the last record it indexed
-// (by its bytes' identity: a record's bytes are never written again).
+// (by its bytes' identity: a record's bytes are never written again),
+// seeded with the event's layout while the event has one (the engine
+// keeps an event's layout until its chunk's last reader is done).
 // Busy (another goroutine holds it), a lookup scans the record itself.
 var shared sharedIndex
 
 type sharedIndex struct {
-	mu  sync.Mutex
-	raw []byte
-	idx recordIndex
+	mu     sync.Mutex
+	raw    []byte
+	layout *event.Layout // what idx was seeded with: compared, never read once its event let go
+	idx    recordIndex
 }
 
-// use returns the index, pointed at raw (the caller holds mu).
-func (s *sharedIndex) use(raw []byte) *recordIndex {
+// use returns the index, pointed at ev's record (the caller holds mu).
+// A layout is the event's only while the event holds it: the index is
+// seeded afresh whenever the event's layout is not the one it was seeded
+// with (released since, or the record indexed without one).
+func (s *sharedIndex) use(ev *event.Event) *recordIndex {
 	x := &s.idx
 	if x.objects == nil {
 		x.objects = make(map[*byte]*objIndex, 8)
 		x.decoded = make(map[*byte][]byte, 4)
 	}
-	if len(s.raw) != len(raw) || cap(s.raw) != cap(raw) || &s.raw[0] != &raw[0] {
+	raw := ev.Record()
+	if len(s.raw) != len(raw) || cap(s.raw) != cap(raw) || &s.raw[0] != &raw[0] || s.layout != ev.Layout {
 		x.reset()
-		s.raw = raw
+		s.raw, s.layout = raw, nil
+		if ev.Layout != nil && ev.Raw != nil {
+			x.seed(ev.Raw, ev.Layout, tableFor(ev.Source))
+			s.layout = ev.Layout
+		}
 	}
 	return x
 }
 
-func sharedLookup(raw []byte, path string) ([]event.Value, bool) {
+func sharedLookup(ev *event.Event, path string, id int32) ([]event.Value, bool) {
+	raw := ev.Record()
 	if len(raw) == 0 || !shared.mu.TryLock() {
+		walkedBytes.Add(int64(len(raw)))
 		return event.Lookup(raw, path)
 	}
 	defer shared.mu.Unlock()
-	return shared.use(raw).lookup(raw, path) // a new slice each call
+	return shared.use(ev).lookupID(raw, path, id) // a new slice each call
 }
 
-// sharedFirst is firstText(sharedLookup(raw, path)) without the slice of
+// sharedFirst is firstText(sharedLookup(ev, path)) without the slice of
 // values: they stay in the shared index's arena, and the text returned is
 // a copy.
-func sharedFirst(raw []byte, path string) (string, bool) {
+func sharedFirst(ev *event.Event, path string, id int32) (string, bool) {
+	raw := ev.Record()
 	if len(raw) == 0 || !shared.mu.TryLock() {
+		walkedBytes.Add(int64(len(raw)))
 		vals, found := event.Lookup(raw, path)
 		return firstText(vals), found
 	}
 	defer shared.mu.Unlock()
-	x := shared.use(raw)
-	vals, found := x.lookupShort(raw, path)
+	x := shared.use(ev)
+	vals, found := x.lookupShortID(raw, path, id)
 	return firstText(vals), found
 }

@@ -3,6 +3,7 @@ package detect
 import (
 	"errors"
 	"strings"
+	"sync/atomic"
 
 	"github.com/azdetect/azdetect/internal/event"
 )
@@ -33,6 +34,11 @@ type recordIndex struct {
 	at      []int32
 	byLen   []int32
 	sameLen []int32
+	// The source's path table (pathtable.go) and, per layout object,
+	// the chain of its indexes for the table's nodes in res (resolve).
+	tab     *pathTable
+	resHead []int32
+	res     []int32
 }
 
 // lenBuckets is how many name lengths a layout object's members are
@@ -63,8 +69,9 @@ func (x *recordIndex) reset() {
 	x.used = x.used[:0]
 	clear(x.vals)
 	x.vals = x.vals[:0]
-	x.raw, x.layout = nil, nil
+	x.raw, x.layout, x.tab = nil, nil, nil
 	x.byLen = x.byLen[:0]
+	x.res = x.res[:0]
 }
 
 // seed gives the index the objects whose members the source's decoder
@@ -72,15 +79,21 @@ func (x *recordIndex) reset() {
 // them. An object is indexed from the layout when a path first reaches
 // it, so an event no rule reads raw costs nothing here; the objects the
 // decoder skipped are indexed by walking them, as before.
-func (x *recordIndex) seed(raw []byte, l *event.Layout) {
+func (x *recordIndex) seed(raw []byte, l *event.Layout, tab *pathTable) {
 	if len(l.Objects) == 0 || len(raw) == 0 {
 		return
 	}
+	x.tab = tab
 	x.raw, x.layout = raw, l
 	x.at = append(x.at[:0], make([]int32, len(l.Objects))...)
 	for k := range x.at {
 		x.at[k] = -1
 	}
+	x.resHead = append(x.resHead[:0], make([]int32, len(l.Objects))...)
+	for k := range x.resHead {
+		x.resHead[k] = -1
+	}
+	x.seedIndex()
 }
 
 // bucket returns where object k's length buckets start in byLen, making
@@ -171,6 +184,7 @@ func (x *recordIndex) object(v []byte) *objIndex {
 	if o, ok := x.objects[p]; ok {
 		return o
 	}
+	walkedBytes.Add(int64(len(v)))
 	// One pass indexes the object and the objects held directly in its
 	// members (properties, properties.status...): a path that goes through
 	// an object nearly always goes on into one of them, and indexing them
@@ -195,14 +209,27 @@ func (x *recordIndex) object(v []byte) *objIndex {
 	return o
 }
 
+// walkedBytes counts the bytes of records the engine walked again after
+// their decoder: the objects a path reached that no layout had, and the
+// records looked up while the shared index was busy. A test reads it
+// (walks per record); one atomic add per object walked costs nothing
+// beside the walk.
+var walkedBytes atomic.Int64
+
 // lookup is event.Lookup over the index.
 func (x *recordIndex) lookup(raw []byte, path string) ([]event.Value, bool) {
+	return x.lookupID(raw, path, -1)
+}
+
+// lookupID is lookup of the path numbered id (keyID), read through the
+// source's path table when it has the path.
+func (x *recordIndex) lookupID(raw []byte, path string, id int32) ([]event.Value, bool) {
 	if len(raw) == 0 || path == "" {
 		return nil, false
 	}
 	var out []event.Value
 	found := false
-	x.walk(raw, path, &out, &found, 0)
+	x.walkFrom(raw, path, x.tab.plan(id), &out, &found)
 	return out, found
 }
 
@@ -210,12 +237,18 @@ func (x *recordIndex) lookup(raw []byte, path string) ([]event.Value, bool) {
 // to event: they are valid only until reset (the engine's field cache,
 // whose values serve one event's selection).
 func (x *recordIndex) lookupShort(raw []byte, path string) ([]event.Value, bool) {
+	return x.lookupShortID(raw, path, -1)
+}
+
+// lookupShortID is lookupShort of the path numbered id (keyID), read
+// through the source's path table when it has the path.
+func (x *recordIndex) lookupShortID(raw []byte, path string, id int32) ([]event.Value, bool) {
 	if len(raw) == 0 || path == "" {
 		return nil, false
 	}
 	start := len(x.vals)
 	found := false
-	x.walk(raw, path, &x.vals, &found, 0)
+	x.walkFrom(raw, path, x.tab.plan(id), &x.vals, &found)
 	if len(x.vals) == start {
 		return nil, found
 	}

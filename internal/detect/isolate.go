@@ -181,6 +181,12 @@ func (e *Engine) selectIsolated(ctx context.Context, events []*event.Event, pick
 // condition selects events[at], in event order, then rule order. With
 // onPanic set, each condition runs under recover and a panic calls onPanic
 // instead of selecting the event.
+//
+// An event some rule selected keeps its layout (event.Layout) for the
+// kinds, severities and summaries that read it next: whoever evaluates
+// the selected events releases it after them (Evaluate does;
+// EvaluateSelected's caller, with event.ReleaseLayouts). An event no rule
+// selected has no reader left, and lets it go here.
 func (e *Engine) selectEach(ctx context.Context, events []*event.Event, pick func(i, at int), onPanic func(i int, ev *event.Event, p any)) error {
 	cache := fieldCaches.Get().(*fieldCache)
 	defer func() {
@@ -204,6 +210,7 @@ func (e *Engine) selectEach(ctx context.Context, events []*event.Event, pick fun
 		}
 		cache.reset(ev)
 		ec.ev = ev
+		picked := false
 		if si := e.bySource[ev.Source]; si != nil && onPanic == nil && !e.noIndex {
 			// Only the rules that may match, in rule order (ruleindex.go).
 			if len(si.full) > len(allowed) {
@@ -217,31 +224,36 @@ func (e *Engine) selectEach(ctx context.Context, events []*event.Event, pick fun
 					word &= word - 1
 					if i := si.rules[w*64+b]; e.rules[i].match(&ec) {
 						pick(i, at)
+						picked = true
 					}
 				}
 			}
-			ev.ReleaseLayout()
-			continue
-		}
-		for _, i := range idx {
-			if onPanic == nil {
-				if e.rules[i].match(&ec) {
-					pick(i, at)
+		} else {
+			for _, i := range idx {
+				if onPanic == nil {
+					if e.rules[i].match(&ec) {
+						pick(i, at)
+						picked = true
+					}
+					continue
 				}
-				continue
-			}
-			ok, p := safeMatch(e.rules[i], &ec)
-			if p != nil {
-				onPanic(i, ev, p)
-				cache.reset(ev) // the cache may hold half a lookup
-				continue
-			}
-			if ok {
-				pick(i, at)
+				ok, p := safeMatch(e.rules[i], &ec)
+				if p != nil {
+					onPanic(i, ev, p)
+					cache.reset(ev) // the cache may hold half a lookup
+					continue
+				}
+				if ok {
+					pick(i, at)
+					picked = true
+				}
 			}
 		}
-		// Read once: an event kept (evidence, a sequence) keeps no layout.
-		ev.ReleaseLayout()
+		if !picked {
+			ev.ReleaseLayout()
+		} else {
+			cache.idx.keep() // for the kinds and alerts reading it next
+		}
 	}
 	return nil
 }

@@ -412,7 +412,7 @@ func candFirst(ev *event.Event, cand candidate, id int32) (string, bool) {
 	if s, ok := ev.Normalised(string(g)); ok {
 		return strings.TrimSpace(s), s != ""
 	}
-	return sharedFirst(ev.Record(), string(g))
+	return sharedFirst(ev, string(g), id)
 }
 
 // firstText is the first of vals that is not blank, trimmed.

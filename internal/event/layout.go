@@ -13,6 +13,10 @@ type Layout struct {
 	Objects []int32      // offset in Raw of each object's '{', ascending
 	First   []int32      // per object: the index in Members of its first member, -1 when it has none
 	Members []MemberSpan // every member of those objects, in document order within each
+	// Index is the rule engine's own, in its own form: what its
+	// condition pass indexed of the layout, for the readers after it
+	// (written before the event is shared with them, read-only after).
+	Index []int32
 }
 
 // MemberSpan is one member: its object (an index into Layout.Objects),
@@ -25,9 +29,10 @@ type MemberSpan struct {
 	Next                                       int32
 }
 
-// layouts are reused from record to record: a layout is read once, by the
-// rule engine, and released (ReleaseLayout); one per record would be a
-// kilobyte and more of garbage each.
+// layouts are reused from record to record: a layout serves the rule
+// engine's reads of its record (conditions, the kinds, the alerts'
+// severities and summaries) and is then released (ReleaseLayout); one per
+// record would be a kilobyte and more of garbage each.
 var layouts = sync.Pool{New: func() any {
 	return &Layout{Objects: make([]int32, 0, 8), First: make([]int32, 0, 8), Members: make([]MemberSpan, 0, 64)}
 }}
@@ -49,6 +54,17 @@ func ReleaseLayout(l *Layout) {
 	if cap(l.Members) > 4096 {
 		return // an outsized record's: let it go
 	}
-	l.Objects, l.First, l.Members = l.Objects[:0], l.First[:0], l.Members[:0]
+	l.Objects, l.First, l.Members, l.Index = l.Objects[:0], l.First[:0], l.Members[:0], l.Index[:0]
 	layouts.Put(l)
+}
+
+// ReleaseLayouts releases the layouts of evs (ReleaseLayout), once their
+// last reader is done: an event kept afterwards (an alert's evidence, a
+// sequence's step) holds no layout, nor the kilobytes of offsets in it.
+func ReleaseLayouts(evs []*Event) {
+	for _, ev := range evs {
+		if ev != nil {
+			ev.ReleaseLayout()
+		}
+	}
 }

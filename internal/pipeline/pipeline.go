@@ -593,6 +593,9 @@ func (e *evaluator) do(w work) error {
 	if len(w.events) == 0 {
 		return nil
 	}
+	// The decoders' layouts serve every read of the chunk's events, the
+	// alerts' severities and summaries included; none outlives the chunk.
+	defer event.ReleaseLayouts(w.events)
 	matches, rejected, err := e.p.opts.Engine.EvaluateSelected(e.ctx, w.events, w.verdicts)
 	if err != nil {
 		return fmt.Errorf("evaluate rules: %w", err)

@@ -1,0 +1,394 @@
+package detect
+
+import (
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/azdetect/azdetect/internal/event"
+)
+
+// Path tables: the raw paths a source's loaded rules read, worked out at
+// engine build, so that the record index finds them in the decoder's
+// layout (event.Layout) by indexing only the members those paths can go
+// through. Without a table, a path reaching a layout object compared
+// itself with every member of the object (scanLayout, then buckets by name
+// length, walkLayout): a few dozen paths per record, each over the
+// envelope's and the properties' members. With one, each object a path
+// reaches is indexed once per event, for every registered path at once:
+// its members are compared, by length, with the names the paths may give
+// a member there; a path then reads its member from that index.
+//
+// The answers are event.Lookup's, as the walk's are: where a path has more
+// than one candidate member in an object (names differing in case only,
+// names with dots beside the names they begin with), or goes through an
+// array, a string holding JSON or an object without a layout, the index
+// goes on with the walk from there.
+
+// pathNode is one place of registered paths: the paths' remainders after
+// one prefix of theirs (exact case) meet its objects there. pieces are the
+// member names those remainders may follow there: each remainder's
+// dot-separated prefixes, in the paths' own case.
+type pathNode struct {
+	id     int32
+	pieces []string
+	byLen  [][]int32 // by a name's length: the pieces of that length
+}
+
+// pathStep is a member name a path may follow at its node: the piece and
+// where in the path it leads (a segment offset).
+type pathStep struct {
+	piece int32
+	next  int32
+}
+
+// pathPlan is one registered path: per segment offset d (the first d
+// segments consumed), its node, its remainder, and the member names it may
+// follow there.
+type pathPlan struct {
+	nodes []*pathNode  // per d < n
+	rests []string     // per d <= n: the path after d segments ("" at n)
+	steps [][]pathStep // per d < n
+}
+
+// pathTable is one source's plans, by the key number of their path
+// (keyID).
+type pathTable struct {
+	plans  []*pathPlan
+	serial int32 // tells the tables apart in a layout's Index (keep)
+}
+
+// tableSerials numbers the tables built.
+var tableSerials atomic.Int32
+
+// plan returns the plan of the path numbered id, nil when it is not
+// registered.
+func (t *pathTable) plan(id int32) *pathPlan {
+	if t == nil || id < 0 || int(id) >= len(t.plans) {
+		return nil
+	}
+	return t.plans[id]
+}
+
+// paths are the raw paths resolvers read, by logsource service, as
+// resolvers are built (rule load); engines build their sources' tables
+// from them (publishPathTables). A table holds every path registered for
+// its source so far: a superset of any one engine's, which answers the
+// same (a table only says where members are).
+var paths struct {
+	mu        sync.Mutex
+	bySource  map[string]map[string]bool
+	published atomic.Pointer[map[string]*pathTable]
+}
+
+// registerPath records that service's rules read path raw.
+func registerPath(service, path string) {
+	if service == "" || path == "" || service == flowService {
+		return
+	}
+	paths.mu.Lock()
+	defer paths.mu.Unlock()
+	if paths.bySource == nil {
+		paths.bySource = make(map[string]map[string]bool)
+	}
+	m := paths.bySource[service]
+	if m == nil {
+		m = make(map[string]bool)
+		paths.bySource[service] = m
+	}
+	m[path] = true
+}
+
+// registerResolverPaths registers the raw paths r's candidates read.
+func registerResolverPaths(service string, r *resolver) {
+	for _, c := range r.cands {
+		switch c := c.(type) {
+		case getName:
+			if !alwaysNormalised(string(c)) {
+				registerPath(service, string(c))
+			}
+		case pickByName:
+			registerPath(service, c.list)
+		}
+	}
+}
+
+// alwaysNormalised reports whether name is one of the event's own fields,
+// never a raw path (Extra names are raw paths on an event without them).
+func alwaysNormalised(name string) bool {
+	_, ok := (&event.Event{}).Normalised(name)
+	return ok
+}
+
+// publishPathTables builds the tables of services from the paths
+// registered for them and publishes them for the field caches
+// (tableFor).
+func publishPathTables(services []string) {
+	paths.mu.Lock()
+	defer paths.mu.Unlock()
+	old := paths.published.Load()
+	next := make(map[string]*pathTable, len(services))
+	if old != nil {
+		for s, t := range *old {
+			next[s] = t
+		}
+	}
+	for _, s := range services {
+		if ps := paths.bySource[s]; len(ps) > 0 {
+			next[s] = buildPathTable(ps)
+		}
+	}
+	paths.published.Store(&next)
+}
+
+// tableFor returns source's published table (nil: none).
+func tableFor(source string) *pathTable {
+	m := paths.published.Load()
+	if m == nil {
+		return nil
+	}
+	return (*m)[source]
+}
+
+// buildPathTable plans each path of ps.
+func buildPathTable(ps map[string]bool) *pathTable {
+	t := &pathTable{serial: tableSerials.Add(1)}
+	nodes := map[string]*pathNode{}
+	var all []*pathNode
+	node := func(prefix string) *pathNode {
+		n := nodes[prefix]
+		if n == nil {
+			n = &pathNode{id: int32(len(all))}
+			nodes[prefix] = n
+			all = append(all, n)
+		}
+		return n
+	}
+	type nodePiece struct {
+		node  *pathNode
+		piece string
+	}
+	pieceIDs := map[nodePiece]int32{}
+	pieceOf := func(n *pathNode, piece string) int32 {
+		if i, ok := pieceIDs[nodePiece{n, piece}]; ok {
+			return i
+		}
+		n.pieces = append(n.pieces, piece)
+		i := int32(len(n.pieces) - 1)
+		pieceIDs[nodePiece{n, piece}] = i
+		return i
+	}
+	for path := range ps {
+		// Segment offsets: where each segment starts in path.
+		starts := []int{0}
+		for i := 0; i < len(path); i++ {
+			if path[i] == '.' {
+				starts = append(starts, i+1)
+			}
+		}
+		n := len(starts)
+		pl := &pathPlan{nodes: make([]*pathNode, n), rests: make([]string, n+1), steps: make([][]pathStep, n)}
+		for d := 0; d <= n; d++ {
+			if d < n {
+				pl.rests[d] = path[starts[d]:]
+			}
+		}
+		for d := 0; d < n; d++ {
+			prefix := ""
+			if d > 0 {
+				prefix = path[:starts[d]-1]
+			}
+			nd := node(prefix)
+			pl.nodes[d] = nd
+			for e := d + 1; e <= n; e++ {
+				end := len(path)
+				if e < n {
+					end = starts[e] - 1
+				}
+				pl.steps[d] = append(pl.steps[d], pathStep{piece: pieceOf(nd, path[starts[d]:end]), next: int32(e)})
+			}
+		}
+		id := keyID(path)
+		if int(id) >= len(t.plans) {
+			t.plans = append(t.plans, make([]*pathPlan, int(id)+1-len(t.plans))...)
+		}
+		t.plans[id] = pl
+	}
+	for _, n := range all {
+		longest := 0
+		for _, p := range n.pieces {
+			longest = max(longest, len(p))
+		}
+		n.byLen = make([][]int32, longest+1)
+		for i, p := range n.pieces {
+			n.byLen[len(p)] = append(n.byLen[len(p)], int32(i))
+		}
+	}
+	return t
+}
+
+// resolve indexes layout object k for node nd, once per event: per piece
+// of nd, the first member named exactly so and how many are, and the same
+// for the names equal to it case-insensitively (pathCands.consider's two
+// kinds). It returns where the piece counts start in x.res: four per
+// piece (exact first, exact count, folded first, folded count; a first
+// is read only where its count is not zero).
+func (x *recordIndex) resolve(k int, nd *pathNode) int {
+	for e := x.resHead[k]; e >= 0; e = x.res[e+1] {
+		if x.res[e] == nd.id {
+			return int(e) + 2
+		}
+	}
+	e := len(x.res)
+	x.res = append(x.res, nd.id, x.resHead[k])
+	x.resHead[k] = int32(e)
+	base := len(x.res)
+	// Zeroed: a first member is read only where its count is not.
+	x.res = append(x.res, make([]int32, 4*len(nd.pieces))...)
+	slots := x.res[base:]
+	l, raw := x.layout, x.raw
+	for j := l.First[k]; j >= 0 && int(j) < len(l.Members); {
+		m := &l.Members[j]
+		if int(m.ValEnd) <= len(raw) && 0 <= m.KeyStart && m.KeyStart <= m.KeyEnd && 0 <= m.ValStart && m.ValStart <= m.ValEnd {
+			if n := int(m.KeyEnd - m.KeyStart); n < len(nd.byLen) {
+				key := raw[m.KeyStart:m.KeyEnd]
+				for _, pi := range nd.byLen[n] {
+					p := nd.pieces[pi]
+					if n > 0 && key[0]|p[0] < 0x80 && key[0]|0x20 != p[0]|0x20 {
+						continue // differ in their first letter (ASCII)
+					}
+					s := slots[4*pi : 4*pi+4]
+					switch exact, folded := foldEqual(key, p); {
+					case exact:
+						if s[1] == 0 {
+							s[0] = j
+						}
+						s[1]++
+					case folded:
+						if s[3] == 0 {
+							s[2] = j
+						}
+						s[3]++
+					}
+				}
+			}
+		}
+		if m.Next <= j {
+			break // the last (a chain only goes forward)
+		}
+		j = m.Next
+	}
+	return base
+}
+
+// walkPlan is walkLayout(k, pl.rests[d]) read from the object's index
+// for pl's node: the one member the path follows there, when it has
+// exactly one candidate; the walk itself otherwise.
+func (x *recordIndex) walkPlan(k int, pl *pathPlan, d int, out *[]event.Value, found *bool, depth int) {
+	base := x.resolve(k, pl.nodes[d])
+	one, nExact, nFold := -1, int32(0), int32(0)
+	for i, st := range pl.steps[d] {
+		nExact += x.res[base+4*int(st.piece)+1]
+		if x.res[base+4*int(st.piece)+1] > 0 {
+			one = i
+		}
+	}
+	if nExact == 0 {
+		for i, st := range pl.steps[d] {
+			nFold += x.res[base+4*int(st.piece)+3]
+			if x.res[base+4*int(st.piece)+3] > 0 {
+				one = i
+			}
+		}
+	}
+	switch {
+	case nExact == 0 && nFold == 0:
+		return // no member on the path: as a walk finds nothing
+	case nExact > 1 || (nExact == 0 && nFold > 1):
+		// Several candidates: followed in document order, by the walk.
+		x.walkLayout(k, pl.rests[d], out, found, depth)
+		return
+	}
+	st := pl.steps[d][one]
+	at := x.res[base+4*int(st.piece)]
+	if nExact == 0 {
+		at = x.res[base+4*int(st.piece)+2]
+	}
+	m := &x.layout.Members[at]
+	v := x.raw[m.ValStart:m.ValEnd]
+	e := int(st.next)
+	// follow's walk of the one candidate, staying in the plan while its
+	// value is an object of the layout.
+	if e < len(pl.nodes) && depth+1 <= 64 {
+		if i := event.SkipSpace(v, 0); i < len(v) && v[i] == '{' {
+			if k2 := x.layoutObject(v[i:]); k2 >= 0 {
+				x.walkPlan(k2, pl, e, out, found, depth+1)
+				return
+			}
+		}
+	}
+	x.walk(v, pl.rests[e], out, found, depth+1)
+}
+
+// walkFrom is walk(raw, path) from the record's top, through pl when
+// the record's object is in the layout.
+func (x *recordIndex) walkFrom(raw []byte, path string, pl *pathPlan, out *[]event.Value, found *bool) {
+	if pl != nil && x.layout != nil && len(pl.nodes) > 0 && len(x.raw) == len(raw) && (len(raw) == 0 || &x.raw[0] == &raw[0]) {
+		if i := event.SkipSpace(raw, 0); i < len(raw) && raw[i] == '{' {
+			if k := x.layoutObject(raw[i:]); k >= 0 {
+				x.walkPlan(k, pl, 0, out, found, 0)
+				return
+			}
+		}
+	}
+	x.walk(raw, path, out, found, 0)
+}
+
+// foldEqual compares a member name with a piece of the same length as
+// pathCands.consider does: exact is string(key) == p; folded is
+// strings.EqualFold(string(key), p) when not exact. ASCII is compared
+// here, a byte pair beyond it by strings.EqualFold.
+func foldEqual(key []byte, p string) (exact, folded bool) {
+	if len(key) != len(p) {
+		return false, strings.EqualFold(string(key), p)
+	}
+	exact = true
+	for i := 0; i < len(p); i++ {
+		a, b := key[i], p[i]
+		if a == b {
+			continue
+		}
+		if a|b >= 0x80 {
+			return false, strings.EqualFold(string(key), p)
+		}
+		if la := a | 0x20; la != b|0x20 || la < 'a' || la > 'z' {
+			return false, false
+		}
+		exact = false
+	}
+	return exact, !exact
+}
+
+// keep stores what x indexed through its table in its layout's Index,
+// for the readers of the event after the condition pass (seed): each
+// object is then indexed once per event, not once per rule reading it.
+// Called by the condition pass only, before the event is shared.
+func (x *recordIndex) keep() {
+	l := x.layout
+	if l == nil || x.tab == nil || len(x.res) == 0 || len(x.resHead) != len(l.Objects) {
+		return
+	}
+	l.Index = append(append(append(l.Index[:0], x.tab.serial), x.resHead...), x.res...)
+}
+
+// seedIndex takes what the condition pass indexed of x's layout through
+// x's table (keep), when it is that table's.
+func (x *recordIndex) seedIndex() {
+	l := x.layout
+	n := len(l.Objects)
+	if x.tab == nil || len(l.Index) < 1+n || l.Index[0] != x.tab.serial {
+		return
+	}
+	copy(x.resHead, l.Index[1:1+n])
+	x.res = append(x.res[:0], l.Index[1+n:]...)
+}
