@@ -206,10 +206,7 @@ const (
 // (only the lowest is exact, as in stringStops: a false one only sits above
 // a true one, where the subtraction borrowed).
 func skipStops(x uint64) uint64 {
-	q := x ^ ('"' * lowBits)
-	e := x ^ ('\\' * lowBits)
-	n := x ^ ('\n' * lowBits)
-	return (((q - lowBits) &^ q) | ((e - lowBits) &^ e) | ((n - lowBits) &^ n)) & highBits
+	return (((x ^ '"'*lowBits) - lowBits) | ((x ^ '\\'*lowBits) - lowBits) | ((x ^ '\n'*lowBits) - lowBits)) &^ x & highBits
 }
 
 // ObjectEach calls fn for each member of the JSON object obj, with the raw
@@ -578,7 +575,7 @@ func (s *Scanner) fail() int {
 // ws returns the index of the first non-blank byte at or after i.
 func (s *Scanner) ws(i int) int {
 	b := s.B
-	for i < len(b) && (b[i] == ' ' || b[i] == '\n' || b[i] == '\r' || b[i] == '\t') {
+	for i < len(b) && b[i] <= ' ' && (b[i] == ' ' || b[i] == '\n' || b[i] == '\r' || b[i] == '\t') {
 		i++
 	}
 	return i
@@ -589,11 +586,12 @@ func (s *Scanner) WS(i int) int { return s.ws(i) }
 
 // stringStops has the top bit of each byte of x that is '"', '\\' or a
 // control character (bytes of 0x80 and above are none of them). Only the
-// first such byte is exact.
+// first such byte is exact: a false one only sits above a true one, where
+// a subtraction borrowed. Each test is the zero-byte test (v-1)&^v&0x80 of
+// a byte v made zero (or, for v-0x20, below zero) by the byte sought; the
+// three share one &^x, as x^'"' and x^'\\' have the top bits of x.
 func stringStops(x uint64) uint64 {
-	q := x ^ ('"' * lowBits)
-	e := x ^ ('\\' * lowBits)
-	return (((q - lowBits) &^ q) | ((e - lowBits) &^ e) | ((x - 0x20*lowBits) &^ x)) & highBits
+	return (((x ^ '"'*lowBits) - lowBits) | ((x ^ '\\'*lowBits) - lowBits) | (x - 0x20*lowBits)) &^ x & highBits
 }
 
 // String scans the string at B[i] == '"' and returns the index past its
@@ -605,36 +603,33 @@ func (s *Scanner) String(i int) (end int, plain bool) {
 		return len(b), false
 	}
 	j := i + 1
-	var high uint64 // top bits of the bytes passed: non-ASCII content
+	// acc ORs the words read: a top bit set means a byte of 0x80 or
+	// above, in the string or just past it (the last word runs on past
+	// the stop), and only then is the content checked for UTF-8.
+	var acc uint64
 	plain = true
 	for {
-		for j+8 <= len(b) {
-			x := binary.LittleEndian.Uint64(b[j:])
+		for j <= len(b)-8 {
+			x := load64(b, j)
+			acc |= x
 			if stop := stringStops(x); stop != 0 {
-				n := bits.TrailingZeros64(stop) / 8
-				high |= x & (1<<(8*uint(n)) - 1) & highBits
-				j += n
-				break
+				j += bits.TrailingZeros64(stop) >> 3
+				goto stop
 			}
-			high |= x & highBits
 			j += 8
 		}
-		for j < len(b) {
+		for ; j < len(b); j++ {
 			c := b[j]
 			if c == '"' || c == '\\' || c < 0x20 {
-				break
+				goto stop
 			}
-			if c >= 0x80 {
-				high = highBits
-			}
-			j++
+			acc |= uint64(c)
 		}
-		if j >= len(b) {
-			return s.fail(), false
-		}
+		return s.fail(), false
+	stop:
 		switch c := b[j]; {
 		case c == '"':
-			if plain && high != 0 && !utf8.Valid(b[i+1:j]) {
+			if plain && acc&highBits != 0 && !utf8.Valid(b[i+1:j]) {
 				plain = false
 			}
 			return j + 1, plain
@@ -783,18 +778,21 @@ func (s *Scanner) Open(i int) (int, bool) {
 // plain tells it needs no decoding (see String); vi is where the value
 // starts (blanks skipped).
 func (s *Scanner) Key(i int) (key []byte, plain bool, vi int) {
-	if s.Bad || i >= len(s.B) || s.B[i] != '"' {
+	b := s.B
+	if s.Bad || i >= len(b) || b[i] != '"' {
 		return nil, false, s.fail()
 	}
-	end, plain := s.String(i)
-	if s.Bad {
-		return nil, false, end
+	end, plain := s.String(i) // len(b) when bad: the colon is then missing
+	j := end
+	if j >= len(b) || b[j] != ':' {
+		if j = s.ws(j); j >= len(b) || b[j] != ':' {
+			return nil, false, s.fail()
+		}
 	}
-	j := s.ws(end)
-	if j >= len(s.B) || s.B[j] != ':' {
-		return nil, false, s.fail()
+	if j++; j < len(b) && b[j] > ' ' {
+		return b[i:end], plain, j
 	}
-	return s.B[i:end], plain, s.ws(j + 1)
+	return b[i:end], plain, s.ws(j)
 }
 
 // Next moves on after a member value ending at i: more is true and i at
