@@ -1,7 +1,6 @@
 package event
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/bits"
@@ -171,9 +170,9 @@ func scanString(b []byte, i int) (end int, escaped bool, err error) {
 		// Eight bytes at a time; the lowest stop bit of a word is exact
 		// (a false one only sits above a true one), so the stop byte is
 		// found without going back over the word byte by byte.
-		for j+8 <= len(b) {
-			if stop := skipStops(binary.LittleEndian.Uint64(b[j:])); stop != 0 {
-				j += bits.TrailingZeros64(stop) / 8
+		for j <= len(b)-8 {
+			if stop := skipStops(load64(b, j)); stop != 0 {
+				j += bits.TrailingZeros64(stop) >> 3
 				goto found
 			}
 			j += 8
@@ -592,6 +591,24 @@ func (s *Scanner) WS(i int) int { return s.ws(i) }
 // three share one &^x, as x^'"' and x^'\\' have the top bits of x.
 func stringStops(x uint64) uint64 {
 	return (((x ^ '"'*lowBits) - lowBits) | ((x ^ '\\'*lowBits) - lowBits) | (x - 0x20*lowBits)) &^ x & highBits
+}
+
+// PlainASCII reports whether b, the content of a JSON string, is its own
+// value and ASCII: no '"', '\\', control character or byte of 0x80 and
+// above. It reads eight bytes at a time.
+func PlainASCII(b []byte) bool {
+	i := 0
+	for ; i <= len(b)-8; i += 8 {
+		if x := load64(b, i); stringStops(x)|x&highBits != 0 {
+			return false
+		}
+	}
+	for ; i < len(b); i++ {
+		if c := b[i]; c == '"' || c == '\\' || c < 0x20 || c >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // String scans the string at B[i] == '"' and returns the index past its

@@ -26,6 +26,11 @@ func checkScanner(t *testing.T, raw []byte) {
 	if end > len(raw) {
 		t.Fatalf("%q: end %d past the input", raw, end)
 	}
+	if !s.Bad { // (SkipValue stops at depth maxDepth)
+		if lend, err := SkipValue(raw, 0); (err != nil && !strings.Contains(err.Error(), "nested too deep")) || err == nil && lend != SkipSpace(raw, 0)+len(bytes.TrimSpace(raw)) {
+			t.Fatalf("%q: SkipValue = %d, %v on valid JSON", raw, lend, err)
+		}
+	}
 	// Every '"' the scanner can start a string at: the same end and plain
 	// as a byte-by-byte reading of the grammar.
 	for i := range raw {
@@ -41,7 +46,23 @@ func checkScanner(t *testing.T, raw []byte) {
 		if s.Bad && end != len(raw) {
 			t.Fatalf("%q at %d: bad string ends at %d, want len %d", raw, i, end, len(raw))
 		}
+		if ok && PlainASCII(raw[i+1:wantEnd-1]) != (wantPlain && isASCIIRef(raw[i+1:wantEnd-1])) {
+			t.Fatalf("%q at %d: PlainASCII = %t", raw, i, !(wantPlain && isASCIIRef(raw[i+1:wantEnd-1])))
+		}
+		// The lenient scanner (SkipValue's) ends a valid string alike.
+		if lend, _, err := scanString(raw, i); ok && (err != nil || lend != wantEnd) {
+			t.Fatalf("%q at %d: scanString = %d, %v; want %d", raw, i, lend, err, wantEnd)
+		}
 	}
+}
+
+func isASCIIRef(b []byte) bool {
+	for _, c := range b {
+		if c >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // referenceString reads the JSON string at b[i] == '"' a byte at a time.

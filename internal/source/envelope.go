@@ -77,7 +77,7 @@ func (t *text) UnmarshalJSON(b []byte) error {
 
 // String returns the value with surrounding blanks trimmed (claim values
 // carry stray spaces).
-func (t text) String() string { return strings.TrimSpace(string(t)) }
+func (t text) String() string { return trimSpace(string(t)) }
 
 // embedded is a member written either as a JSON object or as a string that
 // holds one (properties, additionalInfo, requestbody...). Null, an empty
@@ -186,7 +186,7 @@ func parseTime(s string) (time.Time, bool) {
 func severity(levels ...string) string {
 	var buf [40]byte
 	for _, l := range levels {
-		switch string(lowerWord(&buf, strings.TrimSpace(l))) {
+		switch string(lowerWord(&buf, trimSpace(l))) {
 		case "1", "critical":
 			return event.SeverityCritical
 		case "2", "error":
