@@ -114,7 +114,7 @@ func scannerSeeds() []string {
 		`{"a":tru}`, `{"a":nulll}`, `[true,false,null]`, `{"a":"b"}x`, `{"a":"b"} {}`, "{\"a\":\"b\"}\t\r\n",
 		"{\"a\":\n\"b\"}", "{\"a\":\"\nb\"}", `{"\u0074ime":1}`, `{"a":{"b":{"c":[[[]]]}}}`,
 	}
-	for n := 0; n <= 18; n++ {
+	for n := 0; n <= 34; n++ {
 		for _, stop := range []string{`"`, `\`, `\n`, `\u0041`, "\x1f", "\xc3\xa9", "\xe9"} {
 			body := strings.Repeat("a", n)
 			for _, tail := range []string{``, `"`, `","b":"c"}`, `"          `} {
