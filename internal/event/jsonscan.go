@@ -1,7 +1,6 @@
 package event
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/bits"
@@ -168,12 +167,24 @@ func skipString(b []byte, i int) (int, error) {
 func scanString(b []byte, i int) (end int, escaped bool, err error) {
 	j := i + 1
 	for {
-		// Eight bytes at a time; the lowest stop bit of a word is exact
-		// (a false one only sits above a true one), so the stop byte is
-		// found without going back over the word byte by byte.
-		for j+8 <= len(b) {
-			if stop := skipStops(binary.LittleEndian.Uint64(b[j:])); stop != 0 {
-				j += bits.TrailingZeros64(stop) / 8
+		// Sixteen bytes a turn, then eight (this scanner skips whole
+		// values, which run long); the lowest stop bit of a word is
+		// exact (a false one only sits above a true one), so the stop
+		// byte is found without going back over the word byte by byte.
+		for j <= len(b)-16 {
+			if sx, sy := skipStops(load64(b, j)), skipStops(load64(b, j+8)); sx|sy != 0 {
+				if sx != 0 {
+					j += bits.TrailingZeros64(sx) >> 3
+				} else {
+					j += 8 + bits.TrailingZeros64(sy)>>3
+				}
+				goto found
+			}
+			j += 16
+		}
+		for j <= len(b)-8 {
+			if stop := skipStops(load64(b, j)); stop != 0 {
+				j += bits.TrailingZeros64(stop) >> 3
 				goto found
 			}
 			j += 8
@@ -206,10 +217,7 @@ const (
 // (only the lowest is exact, as in stringStops: a false one only sits above
 // a true one, where the subtraction borrowed).
 func skipStops(x uint64) uint64 {
-	q := x ^ ('"' * lowBits)
-	e := x ^ ('\\' * lowBits)
-	n := x ^ ('\n' * lowBits)
-	return (((q - lowBits) &^ q) | ((e - lowBits) &^ e) | ((n - lowBits) &^ n)) & highBits
+	return (((x ^ '"'*lowBits) - lowBits) | ((x ^ '\\'*lowBits) - lowBits) | ((x ^ '\n'*lowBits) - lowBits)) &^ x & highBits
 }
 
 // ObjectEach calls fn for each member of the JSON object obj, with the raw
@@ -578,7 +586,7 @@ func (s *Scanner) fail() int {
 // ws returns the index of the first non-blank byte at or after i.
 func (s *Scanner) ws(i int) int {
 	b := s.B
-	for i < len(b) && (b[i] == ' ' || b[i] == '\n' || b[i] == '\r' || b[i] == '\t') {
+	for i < len(b) && b[i] <= ' ' && (b[i] == ' ' || b[i] == '\n' || b[i] == '\r' || b[i] == '\t') {
 		i++
 	}
 	return i
@@ -589,11 +597,30 @@ func (s *Scanner) WS(i int) int { return s.ws(i) }
 
 // stringStops has the top bit of each byte of x that is '"', '\\' or a
 // control character (bytes of 0x80 and above are none of them). Only the
-// first such byte is exact.
+// first such byte is exact: a false one only sits above a true one, where
+// a subtraction borrowed. Each test is the zero-byte test (v-1)&^v&0x80 of
+// a byte v made zero (or, for v-0x20, below zero) by the byte sought; the
+// three share one &^x, as x^'"' and x^'\\' have the top bits of x.
 func stringStops(x uint64) uint64 {
-	q := x ^ ('"' * lowBits)
-	e := x ^ ('\\' * lowBits)
-	return (((q - lowBits) &^ q) | ((e - lowBits) &^ e) | ((x - 0x20*lowBits) &^ x)) & highBits
+	return (((x ^ '"'*lowBits) - lowBits) | ((x ^ '\\'*lowBits) - lowBits) | (x - 0x20*lowBits)) &^ x & highBits
+}
+
+// PlainASCII reports whether b, the content of a JSON string, is its own
+// value and ASCII: no '"', '\\', control character or byte of 0x80 and
+// above. It reads eight bytes at a time.
+func PlainASCII(b []byte) bool {
+	i := 0
+	for ; i <= len(b)-8; i += 8 {
+		if x := load64(b, i); stringStops(x)|x&highBits != 0 {
+			return false
+		}
+	}
+	for ; i < len(b); i++ {
+		if c := b[i]; c == '"' || c == '\\' || c < 0x20 || c >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // String scans the string at B[i] == '"' and returns the index past its
@@ -605,36 +632,33 @@ func (s *Scanner) String(i int) (end int, plain bool) {
 		return len(b), false
 	}
 	j := i + 1
-	var high uint64 // top bits of the bytes passed: non-ASCII content
+	// acc ORs the words read: a top bit set means a byte of 0x80 or
+	// above, in the string or just past it (the last word runs on past
+	// the stop), and only then is the content checked for UTF-8.
+	var acc uint64
 	plain = true
 	for {
-		for j+8 <= len(b) {
-			x := binary.LittleEndian.Uint64(b[j:])
+		for j <= len(b)-8 {
+			x := load64(b, j)
+			acc |= x
 			if stop := stringStops(x); stop != 0 {
-				n := bits.TrailingZeros64(stop) / 8
-				high |= x & (1<<(8*uint(n)) - 1) & highBits
-				j += n
-				break
+				j += bits.TrailingZeros64(stop) >> 3
+				goto stop
 			}
-			high |= x & highBits
 			j += 8
 		}
-		for j < len(b) {
+		for ; j < len(b); j++ {
 			c := b[j]
 			if c == '"' || c == '\\' || c < 0x20 {
-				break
+				goto stop
 			}
-			if c >= 0x80 {
-				high = highBits
-			}
-			j++
+			acc |= uint64(c)
 		}
-		if j >= len(b) {
-			return s.fail(), false
-		}
+		return s.fail(), false
+	stop:
 		switch c := b[j]; {
 		case c == '"':
-			if plain && high != 0 && !utf8.Valid(b[i+1:j]) {
+			if plain && acc&highBits != 0 && !utf8.Valid(b[i+1:j]) {
 				plain = false
 			}
 			return j + 1, plain
@@ -783,18 +807,21 @@ func (s *Scanner) Open(i int) (int, bool) {
 // plain tells it needs no decoding (see String); vi is where the value
 // starts (blanks skipped).
 func (s *Scanner) Key(i int) (key []byte, plain bool, vi int) {
-	if s.Bad || i >= len(s.B) || s.B[i] != '"' {
+	b := s.B
+	if s.Bad || i >= len(b) || b[i] != '"' {
 		return nil, false, s.fail()
 	}
-	end, plain := s.String(i)
-	if s.Bad {
-		return nil, false, end
+	end, plain := s.String(i) // len(b) when bad: the colon is then missing
+	j := end
+	if j >= len(b) || b[j] != ':' {
+		if j = s.ws(j); j >= len(b) || b[j] != ':' {
+			return nil, false, s.fail()
+		}
 	}
-	j := s.ws(end)
-	if j >= len(s.B) || s.B[j] != ':' {
-		return nil, false, s.fail()
+	if j++; j < len(b) && b[j] > ' ' {
+		return b[i:end], plain, j
 	}
-	return s.B[i:end], plain, s.ws(j + 1)
+	return b[i:end], plain, s.ws(j)
 }
 
 // Next moves on after a member value ending at i: more is true and i at
@@ -803,9 +830,13 @@ func (s *Scanner) Next(i int) (int, bool) {
 	if s.Bad {
 		return len(s.B), false
 	}
+	b := s.B
+	if i < len(b) && b[i] == ',' && i+1 < len(b) && b[i+1] == '"' {
+		return i + 1, true // written compactly
+	}
 	i = s.ws(i)
-	if i < len(s.B) {
-		switch s.B[i] {
+	if i < len(b) {
+		switch b[i] {
 		case ',':
 			return s.ws(i + 1), true
 		case '}':

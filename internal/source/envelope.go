@@ -77,7 +77,7 @@ func (t *text) UnmarshalJSON(b []byte) error {
 
 // String returns the value with surrounding blanks trimmed (claim values
 // carry stray spaces).
-func (t text) String() string { return strings.TrimSpace(string(t)) }
+func (t text) String() string { return trimSpace(string(t)) }
 
 // embedded is a member written either as a JSON object or as a string that
 // holds one (properties, additionalInfo, requestbody...). Null, an empty
@@ -186,7 +186,7 @@ func parseTime(s string) (time.Time, bool) {
 func severity(levels ...string) string {
 	var buf [40]byte
 	for _, l := range levels {
-		switch string(lowerWord(&buf, strings.TrimSpace(l))) {
+		switch string(lowerWord(&buf, trimSpace(l))) {
 		case "1", "critical":
 			return event.SeverityCritical
 		case "2", "error":
@@ -550,13 +550,35 @@ type fieldSet struct {
 type foldEntry struct {
 	lower  string // "": an empty slot
 	fields []int  // the fields of this folded name, in struct order
+	// The name of fields[0] as written, as little-endian words: bytes
+	// 0..8 (zero past its end) and, when longer, its last eight.
+	first, last uint64
 }
 
-// foldHash hashes a name of ASCII by its length and three of its bytes,
-// case folded (| 0x20 folds letters; other bytes only need to hash alike).
-func foldHash(k []byte) int {
-	n := len(k)
-	return n*0x9e37 ^ int(k[0]|0x20)*0x3b ^ int(k[n-1]|0x20)*0x1f1 ^ int(k[n/2]|0x20)*0x7
+// firstWord returns the first eight bytes of the quoted member name key
+// (zero past its closing quote) as a little-endian word: one load from
+// key's array when it holds them.
+func firstWord(key []byte) uint64 {
+	n := len(key) - 2
+	if cap(key) < 9 {
+		var x uint64
+		for i := min(n, 8) - 1; i >= 0; i-- {
+			x = x<<8 | uint64(key[1+i])
+		}
+		return x
+	}
+	x := binary.LittleEndian.Uint64(key[1:cap(key)])
+	if n < 8 {
+		x &= 1<<(8*uint(n)) - 1
+	}
+	return x
+}
+
+// foldHash hashes a name by its length and first eight bytes (as
+// firstWord reads them), with 0x20 set in each: the same for any case of
+// an ASCII name.
+func foldHash(n int, first uint64) int {
+	return int(((first | 0x2020202020202020) ^ uint64(n)) * 0x9e3779b97f4a7c15 >> 40)
 }
 
 func newFieldSet(names ...string) *fieldSet {
@@ -571,12 +593,20 @@ func newFieldSet(names ...string) *fieldSet {
 		}
 		f.lens |= 1 << min(len(n), 63)
 		l := strings.ToLower(n)
-		h := foldHash([]byte(l)) & f.mask
+		h := foldHash(len(n), firstWord([]byte(`"`+n+`"`))) & f.mask
 		for f.table[h].lower != "" && f.table[h].lower != l {
 			h = (h + 1) & f.mask
 		}
-		f.table[h].lower = l
-		f.table[h].fields = append(f.table[h].fields, i)
+		e := &f.table[h]
+		if e.lower == "" {
+			w := []byte(n + "\x00\x00\x00\x00\x00\x00\x00\x00")
+			e.first = binary.LittleEndian.Uint64(w)
+			if len(n) > 8 {
+				e.last = binary.LittleEndian.Uint64(w[len(n)-8:])
+			}
+		}
+		e.lower = l
+		e.fields = append(e.fields, i)
 	}
 	return f
 }
@@ -584,30 +614,33 @@ func newFieldSet(names ...string) *fieldSet {
 // find returns the field of the raw member name key (see the rules on
 // decoder), or -1.
 func (f *fieldSet) find(key []byte, plain bool) int {
-	k := key[1 : len(key)-1]
-	if !plain {
-		return f.findSlow(keyName(key, false))
+	n := len(key) - 2
+	if !plain || n <= 0 || f.lens&(1<<min(n, 63)) == 0 {
+		return f.findRare(key, plain)
 	}
-	if len(k) == 0 || f.lens&(1<<min(len(k), 63)) == 0 {
-		// Folding keeps the length of ASCII; only a non-ASCII name
-		// (the Kelvin sign folds to k) may match a name of another length.
-		if isASCII(k) {
-			return -1
-		}
-		return f.findSlow(shared(k))
-	}
-	for h := foldHash(k) & f.mask; ; h = (h + 1) & f.mask {
+	first := firstWord(key)
+	for h := foldHash(n, first) & f.mask; ; h = (h + 1) & f.mask {
 		e := &f.table[h]
 		if e.lower == "" {
 			break
 		}
-		if len(e.lower) != len(k) {
+		if len(e.lower) != n {
 			continue
 		}
+		k := key[1 : n+1]
 		if len(e.fields) == 1 {
-			// Azure nearly always writes a name as the struct does: one
-			// memequal before the folded comparison.
-			if fi := e.fields[0]; string(k) == f.names[fi] || equalFoldASCII(k, e.lower) {
+			// Azure nearly always writes a name as the struct does:
+			// compared as written first, by a word or two up to 16
+			// bytes (the last read from k's array).
+			fi := e.fields[0]
+			if n <= 16 {
+				if first == e.first && (n <= 8 || binary.LittleEndian.Uint64(k[n-8:]) == e.last) {
+					return fi
+				}
+			} else if string(k) == f.names[fi] {
+				return fi
+			}
+			if equalFoldASCII(k, e.lower) {
 				return fi
 			}
 			continue
@@ -622,10 +655,24 @@ func (f *fieldSet) find(key []byte, plain bool) int {
 		}
 		return e.fields[0]
 	}
-	if isASCII(k) {
-		return -1
+	if k := key[1 : n+1]; !isASCII(k) {
+		return f.findSlow(shared(k))
 	}
-	return f.findSlow(shared(k))
+	return -1
+}
+
+// findRare is find for an escaped name, an empty one, or one of a length
+// no field has.
+func (f *fieldSet) findRare(key []byte, plain bool) int {
+	if !plain {
+		return f.findSlow(keyName(key, false))
+	}
+	// Folding keeps the length of ASCII; only a non-ASCII name (the
+	// Kelvin sign folds to k) may match a name of another length.
+	if k := key[1 : len(key)-1]; !isASCII(k) {
+		return f.findSlow(shared(k))
+	}
+	return -1
 }
 
 // equalFoldASCII reports whether k equals lower, a lower-case ASCII name,

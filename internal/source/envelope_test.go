@@ -303,6 +303,57 @@ func FuzzDecodeEquivalence(f *testing.F) {
 	f.Fuzz(func(t *testing.T, raw []byte) { checkDecodeEqual(t, raw) })
 }
 
+// fieldSet.find answers as the rules of decoder (an exact name first,
+// else the first folded one in struct order) read with strings.EqualFold:
+// every byte value at every place of names of every length around the
+// word sizes, with the key's array ending right after it or running on.
+func TestFieldSetFind(t *testing.T) {
+	names := []string{"a", "time", "Level", "level", "category", "resourceId", "properties", "requestbody.properties",
+		"abcdefghijklmnop", "abcdefghijklmnopq", "Severity", "severity", "SEVERITY",
+		"http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn", "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/spn",
+		"http://schemas.microsoft.com/identity/claims/objectidentifier", "kelvin"}
+	f := newFieldSet(names...)
+	ref := func(k string) int {
+		for i, n := range names {
+			if n == k {
+				return i
+			}
+		}
+		for i, n := range names {
+			if strings.EqualFold(n, k) {
+				return i
+			}
+		}
+		return -1
+	}
+	check := func(k []byte) {
+		t.Helper()
+		want := ref(string(k))
+		for _, room := range []int{0, 1, 9} {
+			key := make([]byte, 0, len(k)+2+room)
+			key = append(append(append(key, '"'), k...), '"')
+			if got := f.find(key, true); got != want {
+				t.Fatalf("find(%q) with %d bytes after = %d, want %d", key, room, got, want)
+			}
+		}
+	}
+	for _, n := range names {
+		for _, k := range []string{n, strings.ToUpper(n), strings.ToLower(n), n + "x", "x" + n, n[:len(n)-1]} {
+			check([]byte(k))
+		}
+		for at := 0; at < len(n); at++ {
+			for c := 0; c < 256; c++ {
+				k := []byte(strings.ToUpper(n))
+				k[at] = byte(c)
+				check(k)
+			}
+		}
+	}
+	check([]byte("\xe2\x84\xaaelvin")) // the Kelvin sign folds to k
+	check([]byte("ſeverity"))
+	check([]byte("http://schemas.xmlsoap.org/ws/2005/05/\xe2\x84\xaa/claims/upn"))
+}
+
 // equalFoldASCII, eight bytes at a time, answers as folding each byte
 // does: every byte value at every place of a long name.
 func TestEqualFoldASCII(t *testing.T) {

@@ -1,6 +1,9 @@
 package source
 
-import "strings"
+import (
+	"strings"
+	"unicode/utf8"
+)
 
 // Case-insensitive comparisons without a lower-cased copy: every record
 // runs through several (levels, results, categories), and strings.ToLower
@@ -71,4 +74,14 @@ func hasPrefixFold(s, prefix string) bool {
 		}
 	}
 	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
+}
+
+// trimSpace is strings.TrimSpace, with nearly every value (no blank at
+// either end) answered by two byte tests: an ASCII byte above ' ' is no
+// space, nor part of one.
+func trimSpace(s string) string {
+	if n := len(s); n == 0 || (s[0] > ' ' && s[0] < utf8.RuneSelf && s[n-1] > ' ' && s[n-1] < utf8.RuneSelf) {
+		return s
+	}
+	return strings.TrimSpace(s)
 }

@@ -29,3 +29,22 @@ func TestLowerAs(t *testing.T) {
 		}
 	}
 }
+
+// trimSpace answers as strings.TrimSpace: every byte, and the Unicode
+// spaces (NEL, no-break, ideographic), at either end or both.
+func TestTrimSpace(t *testing.T) {
+	ends := []string{"", " ", "\t", "\v", "\x1f", "\x7f", "\x80", "\xc2", "\xc2\x85", "\xc2\xa0", "\u3000", "\xe3\x80", "a", "é"}
+	for c := 0; c < 256; c++ {
+		ends = append(ends, string([]byte{byte(c)}))
+	}
+	for _, a := range ends {
+		for _, b := range ends {
+			for _, mid := range []string{"", "x", "x y"} {
+				s := a + mid + b
+				if got, want := trimSpace(s), strings.TrimSpace(s); got != want {
+					t.Fatalf("trimSpace(%q) = %q, want %q", s, got, want)
+				}
+			}
+		}
+	}
+}

@@ -85,7 +85,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/azdetect/azdetect/internal/event"
 )
@@ -506,19 +505,9 @@ func unquoteText(raw []byte) string {
 	if len(raw) == 0 || raw[0] != '"' {
 		return ""
 	}
-	if len(raw) >= 2 && raw[len(raw)-1] == '"' {
-		body := raw[1 : len(raw)-1]
-		simple := true
-		for _, c := range body {
-			if c == '\\' || c == '"' || c < 0x20 || c >= utf8.RuneSelf {
-				simple = false
-				break
-			}
-		}
-		if simple {
-			return strings.TrimSpace(shared(body))
-		}
+	if len(raw) >= 2 && raw[len(raw)-1] == '"' && event.PlainASCII(raw[1:len(raw)-1]) {
+		return trimSpace(shared(raw[1 : len(raw)-1]))
 	}
 	s, _ := event.Unquote(raw)
-	return strings.TrimSpace(s)
+	return trimSpace(s)
 }

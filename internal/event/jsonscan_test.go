@@ -1,0 +1,199 @@
+package event
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/azdetect/azdetect/internal/pipeline/benchcorpus"
+)
+
+// checkScanner holds the strict scanner to encoding/json on raw: the same
+// verdict as json.Valid, and every string it meets plain exactly when its
+// content is the decoded value as written (no escape, valid UTF-8).
+func checkScanner(t *testing.T, raw []byte) {
+	t.Helper()
+	s := Scanner{B: raw}
+	end := s.Skip(0)
+	s.End(end)
+	if valid := json.Valid(raw); !s.Bad != valid {
+		t.Fatalf("%q: scanner valid=%t, json.Valid=%t", raw, !s.Bad, valid)
+	}
+	if end > len(raw) {
+		t.Fatalf("%q: end %d past the input", raw, end)
+	}
+	if !s.Bad { // (SkipValue stops at depth maxDepth)
+		if lend, err := SkipValue(raw, 0); (err != nil && !strings.Contains(err.Error(), "nested too deep")) || err == nil && lend != SkipSpace(raw, 0)+len(bytes.TrimSpace(raw)) {
+			t.Fatalf("%q: SkipValue = %d, %v on valid JSON", raw, lend, err)
+		}
+	}
+	// Every '"' the scanner can start a string at: the same end and plain
+	// as a byte-by-byte reading of the grammar.
+	for i := range raw {
+		if raw[i] != '"' {
+			continue
+		}
+		s := Scanner{B: raw}
+		end, plain := s.String(i)
+		wantEnd, wantPlain, ok := referenceString(raw, i)
+		if s.Bad != !ok || (ok && (end != wantEnd || plain != wantPlain)) {
+			t.Fatalf("%q at %d: String = %d, %t (bad %t); want %d, %t (ok %t)", raw, i, end, plain, s.Bad, wantEnd, wantPlain, ok)
+		}
+		if s.Bad && end != len(raw) {
+			t.Fatalf("%q at %d: bad string ends at %d, want len %d", raw, i, end, len(raw))
+		}
+		if ok && PlainASCII(raw[i+1:wantEnd-1]) != (wantPlain && isASCIIRef(raw[i+1:wantEnd-1])) {
+			t.Fatalf("%q at %d: PlainASCII = %t", raw, i, !(wantPlain && isASCIIRef(raw[i+1:wantEnd-1])))
+		}
+		// The lenient scanner (SkipValue's) ends a valid string alike.
+		if lend, _, err := scanString(raw, i); ok && (err != nil || lend != wantEnd) {
+			t.Fatalf("%q at %d: scanString = %d, %v; want %d", raw, i, lend, err, wantEnd)
+		}
+	}
+}
+
+func isASCIIRef(b []byte) bool {
+	for _, c := range b {
+		if c >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// referenceString reads the JSON string at b[i] == '"' a byte at a time.
+func referenceString(b []byte, i int) (end int, plain, ok bool) {
+	plain = true
+	for j := i + 1; j < len(b); j++ {
+		switch c := b[j]; {
+		case c == '"':
+			if plain && !utf8.Valid(b[i+1:j]) {
+				plain = false
+			}
+			return j + 1, plain, true
+		case c == '\\':
+			plain = false
+			if j+1 >= len(b) {
+				return 0, false, false
+			}
+			switch b[j+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				j++
+			case 'u':
+				if j+6 > len(b) {
+					return 0, false, false
+				}
+				for _, h := range b[j+2 : j+6] {
+					if !strings.ContainsRune("0123456789abcdefABCDEF", rune(h)) {
+						return 0, false, false
+					}
+				}
+				j += 5
+			default:
+				return 0, false, false
+			}
+		case c < 0x20:
+			return 0, false, false
+		}
+	}
+	return 0, false, false
+}
+
+// scannerSeeds are the edges of the grammar and of the eight-byte reading:
+// every stop byte at every place of a word, at the end of the input and not.
+func scannerSeeds() []string {
+	seeds := []string{
+		``, ` `, `{}`, `[]`, `{ }`, `[ ]`, ` {"a" : 1 , "b":[ 1 , 2 ] } `, `{"a":1,}`, `{"a":1 "b":2}`, `{"a" 1}`, `{,}`,
+		`[1,]`, `[,1]`, `[1 2]`, `{"a":[}`, `{"a":{]}`, `"x"`, `"x`, `"\`, `"\"`, `"\\"`, `"\u00e9"`, `"\u00G9"`, `"\u00e"`,
+		`"\q"`, "\"\x01\"", "\"\x7f\"", "\"\xff\"", "\"\xc3\xa9\"", "\"\xc3\"", "\"\xed\xa0\x80\"", `"\ud83d\ude00"`,
+		`0`, `-0`, `01`, `-`, `1.`, `1.5`, `1e`, `1e+`, `1e+5`, `1E-05`, `.5`, `+1`, `true`, `tru`, `false`, `null`, `nul`,
+		`{"a":tru}`, `{"a":nulll}`, `[true,false,null]`, `{"a":"b"}x`, `{"a":"b"} {}`, "{\"a\":\"b\"}\t\r\n",
+		"{\"a\":\n\"b\"}", "{\"a\":\"\nb\"}", `{"\u0074ime":1}`, `{"a":{"b":{"c":[[[]]]}}}`,
+	}
+	for n := 0; n <= 34; n++ {
+		for _, stop := range []string{`"`, `\`, `\n`, `\u0041`, "\x1f", "\xc3\xa9", "\xe9"} {
+			body := strings.Repeat("a", n)
+			for _, tail := range []string{``, `"`, `","b":"c"}`, `"          `} {
+				seeds = append(seeds, `{"`+body+stop+`x`+tail, `["`+body+stop+tail)
+			}
+		}
+	}
+	return seeds
+}
+
+func TestScannerAgreesWithValid(t *testing.T) {
+	for _, s := range scannerSeeds() {
+		checkScanner(t, []byte(s))
+	}
+	deep := strings.Repeat("[", MaxStrictDepth) + strings.Repeat("]", MaxStrictDepth)
+	checkScanner(t, []byte(deep))
+	checkScanner(t, []byte("["+deep+"]"))
+	for _, r := range benchcorpus.Generate(600) {
+		checkScanner(t, r.Line)
+	}
+	samples := 0
+	walk := func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".json") {
+			return nil
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		samples++
+		checkScanner(t, data)
+		for _, line := range bytes.Split(data, []byte("\n")) {
+			checkScanner(t, line)
+		}
+		return nil
+	}
+	_ = filepath.WalkDir("../../testdata", walk)
+	_ = filepath.WalkDir("../../../shared/reference/samples", walk)
+	t.Logf("%d files of testdata and reference samples", samples)
+}
+
+// FuzzScanner: go test -run '^$' -fuzz FuzzScanner ./internal/event/
+func FuzzScanner(f *testing.F) {
+	for _, s := range scannerSeeds() {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) { checkScanner(t, raw) })
+}
+
+// BenchmarkScanner walks the benchmark corpus's records strictly, beside
+// json.Valid on the same bytes.
+func BenchmarkScanner(b *testing.B) {
+	var lines [][]byte
+	size := 0
+	for _, r := range benchcorpus.Generate(3000) {
+		if r.Line[0] == '{' {
+			lines = append(lines, r.Line)
+			size += len(r.Line)
+		}
+	}
+	b.Run("scanner", func(b *testing.B) {
+		b.SetBytes(int64(size))
+		for b.Loop() {
+			for _, l := range lines {
+				s := Scanner{B: l}
+				if s.End(s.Skip(0)); s.Bad {
+					b.Fatal("invalid")
+				}
+			}
+		}
+	})
+	b.Run("json.Valid", func(b *testing.B) {
+		b.SetBytes(int64(size))
+		for b.Loop() {
+			for _, l := range lines {
+				if !json.Valid(l) {
+					b.Fatal("invalid")
+				}
+			}
+		}
+	})
+}

@@ -1,0 +1,11 @@
+//go:build !(amd64 || arm64 || 386)
+
+package event
+
+import "encoding/binary"
+
+// load64 returns the eight bytes of b at i as a little-endian word (see
+// load_unaligned.go).
+func load64(b []byte, i int) uint64 {
+	return binary.LittleEndian.Uint64(b[i : i+8])
+}
