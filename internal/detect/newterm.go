@@ -59,27 +59,43 @@ type termData struct {
 }
 
 type termBucket struct {
-	first        state.Key // the entity's first-seen row
-	entity, term string
-	display      string // the term as the first event wrote it
-	events       []*event.Event
-	learnOnly    map[*event.Event]bool // correlation.learn events outside the condition (the call's, shared)
+	entity     *ntRow // the entity's first-seen row
+	entityName string
+	term       string
+	display    string // the term as the first event wrote it
+	events     []*event.Event
+	learnOnly  map[*event.Event]bool // correlation.learn events outside the condition (the call's, shared)
+}
+
+// ntRow is one row a call reads and may write: an entity's first-seen row
+// (b nil) or one of its terms' (b). A row's state for the call is kept
+// here, found through one map by key, not in a map per kind of state.
+type ntRow struct {
+	evs []*event.Event // a first-seen row's: the entity's events
+	pk  string         // a first-seen row's partition, its terms' too
+	b   *termBucket    // a term row's
+	// first is a first-seen row's entity first seen, as its step left it
+	// (zero before): its terms' steps come after it (order).
+	first time.Time
+	// raise is a term row's event to raise a match for, as its step left
+	// it.
+	raise *event.Event
 }
 
 // Matches implements Kind.
 func (k *NewTermKind) Matches(ctx context.Context, r *Rule, events []*event.Event) ([]Match, error) {
-	terms := map[state.Key]*termBucket{}
-	entities := map[state.Key][]*event.Event{} // first-seen row -> events
-	var order []state.Key
+	rows := map[state.Key]*ntRow{}
+	var order []state.Key // rows in order: an entity's before its terms'
 	var tv termValues
 	var keys keyArena
 	var learnOnly map[*event.Event]bool
-	// Buckets and first events come from slabs.
+	// Rows, buckets and first events come from slabs.
+	var rowSlab slab[ntRow]
 	var bucketSlab slab[termBucket]
 	var evSlab slab[*event.Event]
 	// Keys are built once per entity and term of the batch, not per event.
 	type termOf struct{ entity, term string }
-	firstOf := map[string]state.Key{}
+	firstOf := map[string]*ntRow{}
 	bucketByTerm := map[termOf]*termBucket{}
 	// The event's fields (group-by, terms, the condition) are read
 	// through one field cache, as the engine's condition pass reads them
@@ -96,19 +112,20 @@ func (k *NewTermKind) Matches(ctx context.Context, r *Rule, events []*event.Even
 		if !ok {
 			continue
 		}
-		fk, seen := firstOf[ent]
-		if !seen {
+		er := firstOf[ent]
+		if er == nil {
 			// JoinKey(ent) is Escape(ent): one allocation for the row.
 			row, _ := keys.groupRow(ent, firstRow)
-			fk = state.Key{PartitionKey: k.bucketPartition(ent), RowKey: row}
-			firstOf[ent] = fk
+			fk := state.Key{PartitionKey: k.bucketPartition(ent), RowKey: row}
+			er = rowSlab.next()
+			er.evs, er.pk = evSlab.one(), fk.PartitionKey
+			firstOf[ent] = er
+			// Escaped values never hold '~': no term's row is an
+			// entity's.
+			rows[fk] = er
 			order = append(order, fk)
 		}
-		if evs, ok := entities[fk]; ok {
-			entities[fk] = append(evs, ev)
-		} else {
-			entities[fk] = append(evSlab.one(), ev)
-		}
+		er.evs = append(er.evs, ev)
 		tk := termOf{ent, vals[0]}
 		if len(vals) > 1 {
 			tk.term = strings.Join(vals, "\x00")
@@ -116,12 +133,16 @@ func (k *NewTermKind) Matches(ctx context.Context, r *Rule, events []*event.Even
 		b := bucketByTerm[tk]
 		if b == nil {
 			var parts [1 + len(termValues{}.key)]string
-			key := state.Key{PartitionKey: fk.PartitionKey, RowKey: keys.joinKey(append(append(parts[:0], ent), vals...)...)}
-			if b = terms[key]; b == nil {
+			key := state.Key{PartitionKey: er.pk, RowKey: keys.joinKey(append(append(parts[:0], ent), vals...)...)}
+			if tr := rows[key]; tr != nil && tr.b != nil {
+				b = tr.b
+			} else {
 				b = bucketSlab.next()
-				*b = termBucket{first: fk, entity: ent, term: strings.Join(vals, " | "),
+				*b = termBucket{entity: er, entityName: ent, term: strings.Join(vals, " | "),
 					display: strings.Join(display, " | "), events: evSlab.one()}
-				terms[key] = b
+				tr = rowSlab.next()
+				tr.b = b
+				rows[key] = tr
 				order = append(order, key)
 			}
 			bucketByTerm[tk] = b
@@ -139,24 +160,23 @@ func (k *NewTermKind) Matches(ctx context.Context, r *Rule, events []*event.Even
 	if len(order) == 0 {
 		return nil, nil
 	}
-	for _, b := range terms {
-		if len(b.events) > 1 {
+	for _, key := range order {
+		if b := rows[key].b; b != nil && len(b.events) > 1 {
 			slices.SortStableFunc(b.events, func(a, b *event.Event) int { return a.Time.Compare(b.Time) })
 		}
 	}
-	firsts := map[state.Key]time.Time{} // first-seen row -> entity first seen
-	raise := map[state.Key]*event.Event{}
 	blame := func(key state.Key) []*event.Event {
-		if evs, ok := entities[key]; ok {
-			return evs
+		if row := rows[key]; row.b != nil {
+			return row.b.events
 		}
-		return terms[key].events
+		return rows[key].evs
 	}
 	t := txn{store: k.store, table: StateTable, rule: r.ID, blame: blame, step: func(key state.Key, cur state.Entity, found bool) (state.Op, bool, error) {
-		if evs, ok := entities[key]; ok {
-			return k.stepFirst(key, cur, found, evs, firsts)
+		row := rows[key]
+		if row.b == nil {
+			return k.stepFirst(key, cur, found, row)
 		}
-		return k.stepTerm(key, cur, found, terms[key], firsts[terms[key].first], raise)
+		return k.stepTerm(key, cur, found, row)
 	}}
 	refused := t.run(ctx, order)
 	if _, ok := AsRecordErrors(refused); refused != nil && !ok {
@@ -164,20 +184,25 @@ func (k *NewTermKind) Matches(ctx context.Context, r *Rule, events []*event.Even
 	}
 	var out []Match
 	for _, key := range order {
-		ev := raise[key]
-		if ev == nil {
+		row := rows[key]
+		ev := row.raise
+		if ev == nil || row.b == nil {
 			continue
 		}
-		b := terms[key]
+		b := row.b
 		out = append(out, Match{
-			Rule: r, Events: []*event.Event{ev}, GroupKey: b.entity + "|" + b.term,
+			Rule: r, Events: []*event.Event{ev}, GroupKey: b.entityName + "|" + b.term,
 			WindowStart: ev.Time.UTC(), Count: 1, Values: []string{b.display},
 		})
 	}
 	return out, refused
 }
 
-func (k *NewTermKind) stepFirst(key state.Key, cur state.Entity, found bool, evs []*event.Event, firsts map[state.Key]time.Time) (state.Op, bool, error) {
+// stepFirst steps an entity's first-seen row (row.evs its events, in the
+// order the batch gave them), leaving the entity's first-seen time in
+// row.first.
+func (k *NewTermKind) stepFirst(key state.Key, cur state.Entity, found bool, row *ntRow) (state.Op, bool, error) {
+	evs := row.evs
 	var d termData
 	first := cur.Time
 	if err := loadTerm(key, cur, found, &d); err != nil {
@@ -200,7 +225,7 @@ func (k *NewTermKind) stepFirst(key state.Key, cur state.Entity, found bool, evs
 			d.Last = ev.Time.UTC()
 		}
 	}
-	firsts[key] = first
+	row.first = first
 	if !changed {
 		return state.Op{}, false, nil
 	}
@@ -210,8 +235,12 @@ func (k *NewTermKind) stepFirst(key state.Key, cur state.Entity, found bool, evs
 	return writeOp(state.Packed(e), cur, found), true, nil
 }
 
-func (k *NewTermKind) stepTerm(key state.Key, cur state.Entity, found bool, b *termBucket, entityFirst time.Time, raise map[state.Key]*event.Event) (state.Op, bool, error) {
-	delete(raise, key)
+// stepTerm steps a term's row, leaving the event to raise a match for in
+// row.raise (nil for none).
+func (k *NewTermKind) stepTerm(key state.Key, cur state.Entity, found bool, row *ntRow) (state.Op, bool, error) {
+	b := row.b
+	entityFirst := b.entity.first
+	row.raise = nil
 	var d termData
 	if err := loadTerm(key, cur, found, &d); err != nil {
 		return state.Op{}, false, err
@@ -222,7 +251,7 @@ func (k *NewTermKind) stepTerm(key state.Key, cur state.Entity, found bool, b *t
 		learning := !entityFirst.IsZero() && ev0.Time.Before(entityFirst.Add(k.c.Learning))
 		d = termData{Last: b.events[len(b.events)-1].Time.UTC(), Key: eventKey(ev0), IsNew: !learning && !b.learnOnly[ev0]}
 		if d.IsNew {
-			raise[key] = ev0
+			row.raise = ev0
 		}
 		data := d.encodeRoom(len(key.RowKey) + len(b.term))
 		e := state.Entity{PartitionKey: key.PartitionKey, RowKey: key.RowKey, Text: b.term, Time: ev0.Time.UTC(),
@@ -234,7 +263,7 @@ func (k *NewTermKind) stepTerm(key state.Key, cur state.Entity, found bool, b *t
 	changed := false
 	for _, ev := range b.events {
 		if d.IsNew && eventKey(ev) == d.Key {
-			raise[key] = ev
+			row.raise = ev
 		}
 		if ev.Time.After(d.Last) {
 			changed = changed || d.Last.IsZero() || ev.Time.Sub(d.Last) >= k.refresh()
@@ -247,10 +276,6 @@ func (k *NewTermKind) stepTerm(key state.Key, cur state.Entity, found bool, b *t
 	}
 	if !changed {
 		return state.Op{}, false, nil
-	}
-	if ev := raise[key]; ev != nil {
-		// Keep the alert's time stable for its id.
-		raise[key] = ev
 	}
 	data := d.encodeRoom(len(key.RowKey) + len(b.term))
 	e := state.Entity{PartitionKey: key.PartitionKey, RowKey: key.RowKey, Text: b.term, Time: first,

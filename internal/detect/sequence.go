@@ -236,6 +236,7 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 		key    string
 		events []*event.Event
 		steps  [][]int // per event, the steps it matches
+		result seqData // the row as its step left it
 	}
 	type groupWriter struct{ group, writer string }
 	var writers writerKey
@@ -323,7 +324,6 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 	if err != nil {
 		return nil, fmt.Errorf("read state: %w", err)
 	}
-	results := make(map[state.Key]seqData, len(order))
 	// What the rows grow into comes from the call's slabs (one
 	// allocation for them all, the step function holding them).
 	sc := &seqScratch{nsteps: len(k.c.Steps)}
@@ -337,15 +337,18 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 		}
 		changed := false
 		// What a writer delivers again is at or before its watermark.
-		fresh := make([]bool, len(gr.events))
-		var news []*event.Event
+		// (The lists are the call's, reused row after row: nothing of
+		// them is kept.)
+		fresh := sc.fresh(len(gr.events))
+		news := sc.news[:0]
 		for i, ev := range gr.events {
 			if fresh[i] = !d.seen(ev); fresh[i] {
 				news = append(news, ev)
 			}
 		}
+		sc.news = news
 		if len(news) == 0 {
-			results[key] = d
+			gr.result = d
 			return state.Op{}, false, nil
 		}
 		// A sequence older than its timespan cannot complete with these
@@ -361,12 +364,13 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 		// first-step event past the sequence's timespan starts it over,
 		// unless the sequence already completed (its alert stands), so a
 		// count never gathers events from hours apart.
-		byTime := make([]int, 0, len(news))
+		byTime := sc.byTime[:0]
 		for i := range gr.events {
 			if fresh[i] {
 				byTime = append(byTime, i)
 			}
 		}
+		sc.byTime = byTime
 		slices.SortStableFunc(byTime, func(a, b int) int { return gr.events[a].Time.Compare(gr.events[b].Time) })
 		for _, i := range byTime {
 			ev := gr.events[i]
@@ -386,7 +390,7 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 		for _, ev := range news {
 			d.mark(ev, &sc.writers)
 		}
-		results[key] = d
+		gr.result = d
 		if !changed {
 			return state.Op{}, false, nil
 		}
@@ -442,8 +446,9 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 		// with this batch's events left out).
 		rows, batch = rows[:0], batch[:0]
 		for _, key := range byGroup[gk] {
-			rows = append(rows, results[key])
-			batch = append(batch, groups[key].events...)
+			gr := groups[key]
+			rows = append(rows, gr.result)
+			batch = append(batch, gr.events...)
 		}
 		from := earliestEvent(batch)
 		for _, key := range others[gk] {
@@ -501,6 +506,20 @@ type seqScratch struct {
 	keys    slab[string]
 	writers slab[seqWriter]
 	snaps   snapArena
+	// A row's step lists, reused row after row.
+	freshBuf []bool
+	news     []*event.Event
+	byTime   []int
+}
+
+// fresh returns a list of n false values, reused row after row.
+func (sc *seqScratch) fresh(n int) []bool {
+	if cap(sc.freshBuf) < n {
+		sc.freshBuf = make([]bool, n)
+	}
+	f := sc.freshBuf[:n]
+	clear(f)
+	return f
 }
 
 // steps returns a row's steps, every one absent.

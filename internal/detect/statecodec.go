@@ -558,6 +558,9 @@ func encodeSnapshot(s *snapshot) []byte {
 
 // encodeEventSnapshot is encodeSnapshot(snapshotOf(ev, withRaw)) written
 // straight from the event: no snapshot, map or sorted copy of its Extra.
+// Its size is added up as the fields are gathered, and the document written
+// in one pass (a snapshot is taken for most sign-ins: a success starts a
+// sequence row).
 func encodeEventSnapshot(ev *event.Event, withRaw bool, arena *snapArena) []byte {
 	a, g := &ev.Actor, &ev.Geo
 	fields := [22]string{ev.Source, ev.Category, ev.Operation, string(ev.Result), ev.ResultCode, ev.Severity,
@@ -565,72 +568,181 @@ func encodeEventSnapshot(ev *event.Event, withRaw bool, arena *snapArena) []byte
 		a.Type, a.IP, a.UserAgent, ev.Target, ev.Resource.ID, g.Region, g.Country, g.City}
 	rec := ev.Record() // a flow tuple's is written when asked
 	raw := withRaw && len(rec) <= maxSnapshotRaw && len(rec) > 0 && json.Valid(rec)
-	for i, f := range fields {
-		fields[i] = Bounded(f)
+	n := 2 + timeSize(ev.Time) // version, flags, time
+	for i := range fields {
+		if len(fields[i]) > MaxKeptValue {
+			fields[i] = Bounded(fields[i])
+		}
+		n += strSize(fields[i])
 	}
 	// The first maxSnapshotExtra names in order, Bounded, sorted again
 	// (a bounded name may sort elsewhere), the later of two alike kept.
+	// An Extra holds each name once (Event.Set replaces), so it is read
+	// in name order by position (extra.At(order[i]) the i-th), without a
+	// look-up per name or a copy; the order is worked out once for names
+	// a source sets record after record in the same order (the arena
+	// remembers a few).
+	var obuf [maxSnapshotExtra]uint8
+	var order []uint8
+	x := ev.Extra
+	if x.Len() > 0 {
+		long := false
+		if x.Len() <= maxSnapshotExtra {
+			order = arena.nameOrder(x, obuf[:])
+			for _, j := range order {
+				name, v := x.At(int(j))
+				long = long || len(name) > MaxKeptValue || len(v) > MaxKeptValue
+			}
+		}
+		if long || x.Len() > maxSnapshotExtra {
+			x = boundedExtra(x)
+			order = identityOrder(obuf[:], x.Len())
+		}
+		if len(order) > 0 {
+			n += uvarintSize(uint64(len(order)))
+			for _, j := range order {
+				name, v := x.At(int(j))
+				n += strSize(name) + strSize(v)
+			}
+		}
+	}
+	var f byte
+	if len(order) > 0 {
+		f |= snapExtra
+	}
+	if raw {
+		f |= snapRaw
+		n += strSize(unsafe.String(unsafe.SliceData(rec), len(rec)))
+	}
+	e := stateEnc{b: append(arena.take(n), stateBinary, f)}
+	e.time(ev.Time)
+	for i := range fields {
+		e.str(fields[i])
+	}
+	if len(order) > 0 {
+		e.uvarint(uint64(len(order)))
+		for _, j := range order {
+			name, v := x.At(int(j))
+			e.str(name)
+			e.str(v)
+		}
+	}
+	if raw {
+		e.bytes(rec)
+	}
+	return e.b
+}
+
+// boundedExtra returns the first maxSnapshotExtra values of x by name,
+// each name and value Bounded, in name order, the later of two names alike
+// once Bounded kept: the Extra a snapshot keeps, when x holds more than
+// that or a long name or value (rare: a source's names are its own).
+func boundedExtra(x event.Extra) event.Extra {
 	type pair struct{ n, v string }
-	var pbuf [maxSnapshotExtra]pair
-	extra := pbuf[:0]
-	if ev.Extra.Len() > 0 {
-		var nbuf [maxSnapshotExtra]string
-		names := nbuf[:0]
-		if ev.Extra.Len() > maxSnapshotExtra {
-			names = make([]string, 0, ev.Extra.Len())
+	ps := make([]pair, 0, x.Len())
+	for n, v := range x.All() {
+		ps = append(ps, pair{n, v})
+	}
+	slices.SortStableFunc(ps, func(a, b pair) int { return strings.Compare(a.n, b.n) })
+	ps = ps[:min(len(ps), maxSnapshotExtra)]
+	for i := range ps {
+		ps[i] = pair{Bounded(ps[i].n), Bounded(ps[i].v)}
+	}
+	slices.SortStableFunc(ps, func(a, b pair) int { return strings.Compare(a.n, b.n) })
+	var out event.Event
+	for i, p := range ps {
+		if i+1 < len(ps) && ps[i+1].n == p.n {
+			continue
 		}
-		for n := range ev.Extra.All() {
-			names = append(names, n)
-		}
-		slices.Sort(names)
-		for _, n := range names[:min(len(names), maxSnapshotExtra)] {
-			extra = append(extra, pair{Bounded(n), Bounded(ev.Extra.Value(n))})
-		}
-		slices.SortStableFunc(extra, func(a, b pair) int { return strings.Compare(a.n, b.n) })
-		kept := extra[:0]
-		for i, p := range extra {
-			if i+1 < len(extra) && extra[i+1].n == p.n {
+		out.Set(p.n, p.v)
+	}
+	return out.Extra
+}
+
+// uvarintSize is the length of v as a uvarint (stateEnc.uvarint).
+func uvarintSize(v uint64) int { return (bits.Len64(v|1) + 6) / 7 }
+
+// strSize is the length of s as a length-prefixed string (stateEnc.str).
+func strSize(s string) int {
+	if len(s) < 0x80 {
+		return 1 + len(s)
+	}
+	return uvarintSize(uint64(len(s))) + len(s)
+}
+
+// timeSize is the length of t as stateEnc.time writes it.
+func timeSize(t time.Time) int {
+	if t.IsZero() {
+		return 1
+	}
+	return uvarintSize(uint64(t.Nanosecond())+1) + uvarintSize(uint64(t.Unix()<<1)^uint64(t.Unix()>>63))
+}
+
+// identityOrder returns the positions 0..n-1 in buf.
+func identityOrder(buf []uint8, n int) []uint8 {
+	order := buf[:n]
+	for i := range order {
+		order[i] = uint8(i)
+	}
+	return order
+}
+
+// nameOrder returns the positions of x's values (at most
+// maxSnapshotExtra, distinct names) in name order, stably, in buf or the
+// arena's memory. The orders of the last few name lists sorted are
+// remembered (a nil arena remembers none): the same names in the same
+// order need no comparison.
+func (a *snapArena) nameOrder(x event.Extra, buf []uint8) []uint8 {
+	nameAt := func(i uint8) string { n, _ := x.At(int(i)); return n }
+	if a != nil {
+	next:
+		for k := range a.orders {
+			o := &a.orders[k]
+			if len(o.names) != x.Len() || o.names == nil {
 				continue
 			}
-			kept = append(kept, p)
-		}
-		extra = kept
-	}
-	write := func(e *stateEnc) {
-		var f byte
-		if len(extra) > 0 {
-			f |= snapExtra
-		}
-		if raw {
-			f |= snapRaw
-		}
-		e.byte(f)
-		e.time(ev.Time)
-		for _, s := range fields {
-			e.str(s)
-		}
-		if len(extra) > 0 {
-			e.uvarint(uint64(len(extra)))
-			for _, p := range extra {
-				e.str(p.n)
-				e.str(p.v)
+			for i, name := range o.names {
+				if name != nameAt(uint8(i)) {
+					continue next
+				}
 			}
-		}
-		if raw {
-			e.bytes(rec)
+			return o.order
 		}
 	}
-	c := stateEnc{counting: true}
-	write(&c)
-	e := stateEnc{b: append(arena.take(1+c.n), stateBinary)}
-	write(&e)
-	return e.b
+	order := identityOrder(buf, x.Len())
+	// Insertion sort of the positions, stable: a dozen or so names.
+	for i := 1; i < len(order); i++ {
+		for j := i; j > 0 && nameAt(order[j]) < nameAt(order[j-1]); j-- {
+			order[j], order[j-1] = order[j-1], order[j]
+		}
+	}
+	if a != nil {
+		o := &a.orders[a.nextOrder]
+		a.nextOrder = (a.nextOrder + 1) % len(a.orders)
+		o.names = o.names[:0]
+		for i := range order {
+			o.names = append(o.names, nameAt(uint8(i)))
+		}
+		o.order = append(o.order[:0], order...)
+	}
+	return order
 }
 
 // snapArena hands out a call's snapshots from shared chunks, not one
 // allocation each: a snapshot is exactly its size (no room behind it) and
-// its bytes are never written again. A nil arena allocates each.
-type snapArena struct{ chunk []byte }
+// its bytes are never written again. A nil arena allocates each. It also
+// remembers the order of the last Extra names it sorted (nameOrder).
+type snapArena struct {
+	chunk []byte
+	// orders are the last Extra name lists sorted (nameOrder), as they
+	// were set, with their positions in name order; nextOrder is the
+	// one to replace next.
+	orders [4]struct {
+		names []string
+		order []uint8
+	}
+	nextOrder int
+}
 
 // maxSnapChunk bounds a chunk's size; a snapshot past half a chunk has its
 // own allocation.

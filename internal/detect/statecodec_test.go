@@ -343,6 +343,16 @@ func TestEventSnapshot(t *testing.T) {
 		{Time: t0, Extra: event.ExtraOf(many), Raw: []byte(`{"broken":`)},
 		{Time: t0, Extra: event.ExtraOf(alike), Raw: []byte(`{"big":"` + strings.Repeat("x", maxSnapshotRaw) + `"}`)},
 	}
+	// Extra values set out of name order, as sources set them: a few, and
+	// more than are kept.
+	unsorted, crowded := &event.Event{Time: t0}, &event.Event{Time: t0}
+	for _, n := range []string{"zeta", "alpha", "mid", "beta", long + "x", "a"} {
+		unsorted.Set(n, n+"-value")
+	}
+	for i := range 40 {
+		crowded.Set(fmt.Sprintf("n%02d", (i*7)%40), fmt.Sprint(i))
+	}
+	evs = append(evs, unsorted, crowded)
 	var arena snapArena
 	var taken, wants [][]byte
 	for i, ev := range evs {

@@ -37,6 +37,10 @@ func (x Extra) Value(name string) string {
 // Len is how many values are set.
 func (x Extra) Len() int { return len(x.kv) / 2 }
 
+// At returns the i-th name and value set (0 <= i < Len()), in the order
+// All yields them.
+func (x Extra) At(i int) (name, value string) { return x.kv[2*i], x.kv[2*i+1] }
+
 // All yields the names and values in the order they were set.
 func (x Extra) All() iter.Seq2[string, string] {
 	return func(yield func(string, string) bool) {
