@@ -390,11 +390,13 @@ func newParallelFeed(ctx context.Context, p *Pipeline, units [][]Input, workers 
 		defer f.wg.Done()
 		defer close(f.order)
 		defer close(jobs)
+		labelStage(ctx, "dispatch")
 		f.dispatch(ctx, units, jobs)
 	}()
 	for range workers {
 		go func() {
 			defer f.wg.Done()
+			labelStage(ctx, "work")
 			f.work(ctx, jobs)
 		}()
 	}
