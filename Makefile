@@ -88,7 +88,8 @@ bench-instructions: build
 ## bench-parallel: the speed-up of `azdetect scan` on two cores over one
 ## (GOMAXPROCS=2 against 1, best of BENCH_RUNS each, alternating) for a
 ## folder of files and one large gzip'd PT1H.json of BENCH_PARALLEL_RECORDS
-## records; the load average is printed beside (a shared machine skews it)
+## records; the load average is printed beside (a shared machine skews it),
+## and the CPU each pipeline stage took in one profiled run of each setting
 BENCH_RUNS             ?= 3
 BENCH_PARALLEL_RECORDS ?= 20000
 bench-parallel: build

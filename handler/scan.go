@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime/debug"
+	"runtime/pprof"
 	"slices"
 	"sort"
 	"strings"
@@ -66,6 +67,12 @@ func runScan(ctx context.Context, s config.Settings, args []string, stdout, stde
 		return exitUsage
 	}
 	log := zerolog.Ctx(ctx)
+	stopProfile, err := profileScan(os.Getenv("AZDETECT_SCAN_CPUPROFILE"))
+	if err != nil {
+		fmt.Fprintf(stderr, "azdetect scan: AZDETECT_SCAN_CPUPROFILE: %v\n", err)
+		return exitUsage
+	}
+	defer stopProfile()
 	store, err := openState(s)
 	if err != nil {
 		fmt.Fprintf(stderr, "azdetect scan: %v\n", err)
@@ -269,6 +276,28 @@ func limitScanMemory(args []string) {
 	if _, set := os.LookupEnv("GOGC"); !set {
 		debug.SetGCPercent(scanGCPercent)
 	}
+}
+
+// profileScan writes a CPU profile of the scan to path when it is set
+// (AZDETECT_SCAN_CPUPROFILE, for development: make bench-parallel's
+// stage figures); the samples carry the pipeline's stage label, so
+// `go tool pprof -tags` says what each stage cost. stop ends it.
+func profileScan(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
 
 // flagSet says whether the command line set the flag.

@@ -30,7 +30,8 @@ import (
 // and hands the stateful kinds the same chunks (the scan's event-time
 // sweep runs after each): on the demo, the held-out and normal-day
 // folders, every sample and framing case, and a large generated mix,
-// plain, gzip'd, cut short, and with records that run over many lines.
+// plain, gzip'd, cut short, and with records that run over many lines
+// (the buffers of blocks taken being read into again).
 func TestParallelIsExact(t *testing.T) {
 	reg, err := source.NewRegistry()
 	if err != nil {
@@ -118,10 +119,15 @@ func TestParallelIsExact(t *testing.T) {
 				{2, 512 << 10, 4 << 20}, {2, 4096, 8192}, {3, 64, 64},
 			} {
 				blockSize, blockLimit = v.size, v.limit
-				before := reframed.Load()
+				before, reused := reframed.Load(), blocksReused.Load()
 				got := runOutcome(t, reg, rules, c.files, v.workers)
 				if c.name == "generated" && v.size <= 4096 && reframed.Load() == before {
 					t.Errorf("%d workers, blocks of %d: no block was framed again", v.workers, v.size)
+				}
+				// The buffers of blocks taken are read into again: the
+				// comparison proves none was while a goroutine still read it.
+				if c.name == "generated" && v.size >= 4096 && blocksReused.Load() == reused {
+					t.Errorf("%d workers, blocks of %d: no block's buffer was used again", v.workers, v.size)
 				}
 				got.diff(t, fmt.Sprintf("%d workers, blocks of %d", v.workers, v.size), want)
 			}

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"time"
@@ -183,6 +184,8 @@ func (e *OpenError) Unwrap() error { return e.Err }
 // otherwise one chunk evaluated, then one read, in turn). Unit u is done
 // (its report complete, done called) once unit u+1 is read, or at the end.
 func (p *Pipeline) process(ctx context.Context, units [][]Input, each bool, done func(int, Report, error) error) error {
+	labelStage(ctx, "order")
+	defer pprof.SetGoroutineLabels(ctx) // the caller's again
 	pctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	src := p.newFeed(pctx, units)
@@ -191,6 +194,7 @@ func (p *Pipeline) process(ctx context.Context, units [][]Input, each bool, done
 	evaluated := make(chan struct{})
 	go func() {
 		defer close(evaluated)
+		labelStage(ctx, "evaluate")
 		evaluate(queue)
 	}()
 	var pending *unitRun

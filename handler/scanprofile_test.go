@@ -1,0 +1,49 @@
+package main
+
+import (
+	"bytes"
+	"compress/gzip"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestScanWritesACPUProfile: with AZDETECT_SCAN_CPUPROFILE set, scan
+// writes a CPU profile there (gzip'd, as runtime/pprof writes them) and
+// still scans; a path it cannot create is a usage error naming the
+// variable, before anything is scanned.
+func TestScanWritesACPUProfile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "cpu.pprof")
+	t.Setenv("AZDETECT_SCAN_CPUPROFILE", path)
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"scan", "--format", "json", "--progress", "never", "--dead-letter", filepath.Join(dir, "dead.jsonl"), "../testdata/demo"}, nil, &stdout, &stderr)
+	if code != exitOK && code != exitAlerts {
+		t.Fatalf("scan exited %d: %s", code, stderr.String())
+	}
+	if stdout.Len() == 0 {
+		t.Error("no alert printed for the demo")
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatalf("the profile is not gzip'd: %v", err)
+	}
+	if b, err := io.ReadAll(zr); err != nil || len(b) == 0 {
+		t.Fatalf("the profile: %d bytes, %v", len(b), err)
+	}
+
+	t.Setenv("AZDETECT_SCAN_CPUPROFILE", filepath.Join(dir, "no-such-folder", "cpu.pprof"))
+	stdout.Reset()
+	stderr.Reset()
+	code = run([]string{"scan", "--format", "json", "--progress", "never", "--dead-letter", filepath.Join(dir, "dead.jsonl"), "../testdata/demo"}, nil, &stdout, &stderr)
+	if code != exitUsage || !strings.Contains(stderr.String(), "AZDETECT_SCAN_CPUPROFILE") || stdout.Len() != 0 {
+		t.Errorf("unwritable profile: exit %d, stdout %d bytes, stderr %q", code, stdout.Len(), stderr.String())
+	}
+}
