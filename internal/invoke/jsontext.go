@@ -281,7 +281,10 @@ var errNotHostStrings = errors.New("not the host's double-encoded array of strin
 // escapes quotes, backslashes and control characters only) and returns
 // errNotHostStrings on anything else (an element that is not a string, an
 // escape it does not know, a \u surrogate pair, a string not closed),
-// which the general path then reads.
+// which the general path then reads. A quote not escaped inside an
+// element (the outer string's end, where the host's shape has none) is
+// found by counting: every quote between the outer string's quotes must
+// be one its escapes took.
 func hostStrings(b []byte, from int) (elems [][]byte, end int, err error) {
 	if from >= len(b) || b[from] != '"' {
 		return nil, 0, errNotHostStrings
@@ -310,13 +313,14 @@ func hostStrings(b []byte, from int) (elems [][]byte, end int, err error) {
 	// what follows from, never grows, so the elements stay put.
 	out := make([]byte, len(b)-from)
 	n := 0
+	quotes := 0 // the quotes the escapes took
 	for {
 		if i+1 >= len(b) || b[i] != '\\' || b[i+1] != '"' {
 			return nil, 0, errNotHostStrings
 		}
 		start := n
 		var ok bool
-		if i, n, ok = hostElement(b, i+2, out, n); !ok {
+		if i, n, quotes, ok = hostElement(b, i+2, out, n, quotes+1); !ok {
 			return nil, 0, errNotHostStrings
 		}
 		elems = append(elems, out[start:n:n])
@@ -331,7 +335,7 @@ func hostStrings(b []byte, from int) (elems [][]byte, end int, err error) {
 		case ']':
 			i++
 			i = blanks(b, i)
-			if i >= len(b) || b[i] != '"' {
+			if i >= len(b) || b[i] != '"' || bytes.Count(b[from+1:i], []byte{'"'}) != quotes {
 				return nil, 0, errNotHostStrings
 			}
 			return elems, i + 1, nil
@@ -359,40 +363,44 @@ func blanks(b []byte, i int) int {
 
 // hostElement decodes one element of the host's double-encoded array of
 // strings, from b[i] (after its opening \") to out[n:], and returns the
-// offsets after its closing \" and after its text. out must have 8 bytes
-// of room past the text: plain bytes are copied a word at a time, and the
-// loop stops on each quote or backslash (about one in 14 bytes of a
-// record), so it is kept small: the words are read and written without
-// bounds checks (each is within b and out by the loop's test), and a
-// quote of the body's JSON followed by ':' or ',' and another quote (the
-// \\\":\\\" between a name and its value, the \\\",\\\" between members) is
-// decoded in the same stop.
-func hostElement(b []byte, i int, out []byte, n int) (int, int, bool) {
+// offsets after its closing \" and after its text, and quotes plus the
+// quotes of b it took. Every escape starts with a backslash, so plain
+// bytes are copied a word at a time up to the next backslash (about one in
+// 14 bytes of a record); a quote not escaped is copied too, and
+// hostStrings tells it by counting. The loop is kept small: the words are
+// read and written without bounds checks, and a quote of the body's JSON
+// followed by ':' or ',' and another quote (the \\\":\\\" between a name and
+// its value, the \\\",\\\" between members) is decoded in the same stop.
+func hostElement(b []byte, i int, out []byte, n int, quotes int) (int, int, int, bool) {
+	// out has room for what is left of b, and keeps it: each step takes at
+	// least as many bytes of b as it writes to out. So a read within b
+	// (i+8 <= len(b)) is a write within out too.
+	if len(out)-n < len(b)-i {
+		return i, n, quotes, false
+	}
 	bp, op := unsafe.Pointer(unsafe.SliceData(b)), unsafe.Pointer(unsafe.SliceData(out))
 	for {
-		if i+8 <= len(b) && n+8 <= len(out) {
-			// In bounds: i+8 <= len(b), n+8 <= len(out).
+		for i+8 <= len(b) {
 			x := *(*uint64)(unsafe.Add(bp, i))
 			*(*uint64)(unsafe.Add(op, n)) = x
-			m := quoteOrBackslash(x)
-			if m == 0 {
-				i += 8
-				n += 8
-				continue
+			if m := backslashes(x); m != 0 {
+				k := bits.TrailingZeros64(m) >> 3
+				i += k
+				n += k
+				goto escape
 			}
-			k := bits.TrailingZeros64(m) >> 3
-			i += k
-			n += k
-		} else {
-			for i < len(b) && b[i] != '\\' && b[i] != '"' {
-				out[n] = b[i]
-				i++
-				n++
-			}
+			i += 8
+			n += 8
 		}
+		for i < len(b) && b[i] != '\\' {
+			out[n] = b[i]
+			i++
+			n++
+		}
+	escape:
 		// Most escapes are a quote of the body's JSON: \\\".
-		if i+12 <= len(b) && n+8 <= len(out) {
-			// In bounds: i+12 <= len(b), n+8 <= len(out).
+		if i+12 <= len(b) {
+			// In bounds: i+12 <= len(b), and out has room for 3 bytes.
 			if *(*uint32)(unsafe.Add(bp, i)) == escapedQuote {
 				c := *(*byte)(unsafe.Add(bp, i+4))
 				if (c == ':' || c == ',') && *(*uint32)(unsafe.Add(bp, i+5)) == escapedQuote {
@@ -401,22 +409,31 @@ func hostElement(b []byte, i int, out []byte, n int) (int, int, bool) {
 					*(*byte)(unsafe.Add(op, n+2)) = '"'
 					n += 3
 					i += 9
+					quotes += 2
 					continue
 				}
 				*(*byte)(unsafe.Add(op, n)) = '"'
 				n++
 				i += 4
+				quotes++
 				continue
 			}
 		} else if i+4 <= len(b) && binary.LittleEndian.Uint32(b[i:]) == escapedQuote {
 			out[n] = '"'
 			n++
 			i += 4
+			quotes++
 			continue
 		}
 		var end, ok bool
-		if i, n, end, ok = hostEscape(b, i, out, n); !ok || end {
-			return i, n, ok
+		if i, n, end, ok = hostEscape(b, i, out, n); !ok {
+			return i, n, quotes, false
+		}
+		if b[i-1] == '"' {
+			quotes++ // the element's closing \" (or a quote of the body)
+		}
+		if end {
+			return i, n, quotes, true
 		}
 	}
 }
@@ -469,13 +486,13 @@ func hostEscape(b []byte, i int, out []byte, n int) (int, int, bool, bool) {
 // the host's double-encoded array.
 const escapedQuote = '\\' | '\\'<<8 | '\\'<<16 | '"'<<24
 
-// quoteOrBackslash marks the bytes of x that are '"' or '\\': the lowest
-// marked byte is the first such byte (marks above it may be false).
-func quoteOrBackslash(x uint64) uint64 {
+// backslashes marks the bytes of x that are '\\': the lowest marked byte
+// is the first backslash (marks above it may be false, where the
+// subtraction borrowed).
+func backslashes(x uint64) uint64 {
 	const lo, hi = 0x0101010101010101, 0x8080808080808080
-	q := x ^ ('"' * lo)
 	s := x ^ ('\\' * lo)
-	return ((q-lo)&^q | (s-lo)&^s) & hi
+	return (s - lo) &^ s & hi
 }
 
 func unescapeByte(c byte) byte {

@@ -65,6 +65,8 @@ func TestHostStringsMatchesEncodingJSON(t *testing.T) {
 		{"non-string elements", `"[1,{\"a\":2}]"`, false},
 		{"single-encoded array", `["a","b"]`, false},
 		{"outer escape of a quote", `"[\u0022a\u0022]"`, false},
+		{"quote not escaped inside an element", `"[\"ab", "y": "\"]"`, false},
+		{"quotes not escaped, escapes of the body's own", `"[\"a\\u0022\\\"b"` + `, "y": "\"]"`, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -544,12 +544,138 @@ func (f *framer) array() error {
 			f.consume(1)
 			return nil
 		}
+		if f.lines && c == '{' {
+			if done, err := f.elementRecord(); done {
+				if err != nil {
+					return err
+				}
+				continue
+			}
+		}
 		start := f.off
 		val, ferr := f.frameValue(false)
 		if err := f.emit(Record{Offset: start, Bytes: val, Err: ferr}); err != nil {
 			return err
 		}
 	}
+}
+
+// elementRecord is lineRecord's fast path for an object element of an
+// array (an Event Hub body's envelope, a PT1H.json blob): its end is found
+// by its brackets alone (elementEnd, which checks nothing), and it is
+// yielded as it stands in the read buffer, unchecked, so that the parser's
+// strict decoding is the one walk that checks and decodes it. Only an
+// element that a strict decoding would pass can be parsed, and then its
+// end is the one frameValue would have found; anything else comes back as
+// errReframe, nothing was yielded, and frameValue frames the element as
+// before (a malformed element alone, a value cut short, an element longer
+// than the buffer). done is false when the element is not for the fast
+// path (not in the buffer, nested deeper than frameValue's check takes),
+// or was refused.
+func (f *framer) elementRecord() (done bool, err error) {
+	p := f.window()
+	var e elementEnd
+	end := e.scan(p)
+	for end < 0 && !e.deep && len(p) < f.br.Size() && f.peekErr == nil {
+		// The element straddles the buffered bytes: read on, as bytes
+		// come, within what the buffer holds (as lineRecord does).
+		n := len(p)
+		q, err := f.br.Peek(n + 1)
+		if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, bufio.ErrBufferFull) {
+			f.peekErr = err
+		}
+		if len(q) <= n {
+			break // the end of the body
+		}
+		p, _ = f.br.Peek(f.br.Buffered())
+		end = e.scan(p)
+	}
+	if end < 0 {
+		return false, nil
+	}
+	err = f.fn(Record{Index: f.index, Offset: f.off, Length: int64(end), Bytes: p[:end], unchecked: true})
+	if errors.Is(err, errReframe) {
+		return false, nil
+	}
+	f.index++
+	f.consume(end)
+	return true, err
+}
+
+// skipValueDepth is how deep event.SkipValue, frameValue's check, lets
+// values nest (event's maxDepth): the 1001st open object or array is an
+// error there, where the strict decoding takes 10,000.
+const skipValueDepth = 1000
+
+// elementEnd finds where the object at the start of a buffer ends by
+// counting its brackets outside strings, resumable as the buffer grows.
+// It checks nothing: what it finds is only a candidate for the strict
+// decoding. Most of a record is string content: a string's closing quote
+// is found with bytes.IndexByte, and an escaped one (a backslash before
+// it, rare) by counting the backslashes before it.
+type elementEnd struct {
+	i     int  // the next byte to look at
+	depth int  // objects and arrays open
+	str   int  // inside a string: 1 + where its content starts; 0 outside strings
+	deep  bool // nested deeper than skipValueDepth: give up
+}
+
+// scan goes on over p, which holds the bytes scanned before, and returns
+// the offset just past the value's closing bracket, or -1 when p ends
+// first (or deep).
+func (e *elementEnd) scan(p []byte) int {
+	i := e.i
+	for {
+		if e.str > 0 {
+			j := bytes.IndexByte(p[i:], '"')
+			if j < 0 {
+				e.i = len(p)
+				return -1
+			}
+			i += j + 1
+			// p[i-2] is at worst the opening quote.
+			if p[i-2] == '\\' && escaped(p[e.str-1:i-1]) {
+				continue
+			}
+			e.str = 0
+		}
+		for i < len(p) && !bracketOrQuote[p[i]] {
+			i++
+		}
+		if i >= len(p) {
+			e.i = i
+			return -1
+		}
+		switch p[i] {
+		case '"':
+			e.str = i + 2
+		case '{', '[':
+			if e.depth >= skipValueDepth {
+				e.deep = true
+				return -1
+			}
+			e.depth++
+		default: // '}', ']'
+			e.depth--
+			if e.depth <= 0 {
+				return i + 1
+			}
+		}
+		i++
+	}
+}
+
+// bracketOrQuote marks the bytes elementEnd stops at outside strings.
+var bracketOrQuote = [256]bool{'"': true, '{': true, '[': true, '}': true, ']': true}
+
+// escaped reports whether a quote after s, the content of a string before
+// it, is escaped: an odd number of backslashes end s.
+func escaped(s []byte) bool {
+	n := 0
+	for n < len(s) && s[len(s)-1-n] == '\\' {
+		n++
+	}
+	return n%2 == 1
 }
 
 // frameValue reads one JSON value into f.buf and checks it. At the top
