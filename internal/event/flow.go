@@ -1,8 +1,10 @@
 package event
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/bits"
 	"net/netip"
 	"time"
 	"unsafe"
@@ -87,6 +89,14 @@ const (
 // ErrNotFlowRecord. The walk stops at the first malformed tuple and returns
 // ErrFlowTuple naming it; the tuples before it were passed to fn.
 func FlowTuples(ev *Event, fn func(t FlowTuple) bool) error {
+	return EachFlowTuple(ev, func(t *FlowTuple) bool { return fn(*t) })
+}
+
+// EachFlowTuple is FlowTuples handing each tuple by reference: the walk's
+// own, valid until fn returns and never to be written. A tuple is some
+// 450 bytes: copied for each of thousands of tuples, it cost more than
+// reading it.
+func EachFlowTuple(ev *Event, fn func(t *FlowTuple) bool) error {
 	if i := SkipSpace(ev.Raw, 0); i >= len(ev.Raw) || ev.Raw[i] != '{' {
 		return ErrNotFlowRecord // a text line, or not a record at all
 	}
@@ -150,7 +160,7 @@ func topMembers(ev *Event, props, records, mac *[]byte) bool {
 
 // flowWalker carries the state of one walk through nested callbacks.
 type flowWalker struct {
-	fn    func(FlowTuple) bool
+	fn    func(*FlowTuple) bool
 	t     FlowTuple // the group's Rule, ACLID and MAC; the rest per tuple
 	mac   string    // the record's macAddress: VNet tuples' MAC, NSG's when a group has none
 	index int       // tuples seen, for error messages
@@ -365,6 +375,22 @@ func (w *flowWalker) eachTuple(arr []byte, kind flowKind) int {
 			}
 			return w.failed()
 		}
+		// The string's end and its commas in one pass; a tuple with an
+		// escape, a raw newline or too many fields goes the long way, which
+		// says what is wrong with it.
+		var ends [flowFieldCount]int
+		if end, n, ok := splitTuple(el, &ends); ok {
+			if err := parseFields(el[1:end-1], &ends, n, kind, &w.t); err != nil {
+				w.err = fmt.Errorf("%w %d: %s", ErrFlowTuple, w.index, err)
+				return -1
+			}
+			w.index++
+			if !w.fn(&w.t) {
+				w.stop = true
+				return -1
+			}
+			return end
+		}
 		end, escaped, err := scanString(el, 0)
 		if err != nil {
 			return w.failed()
@@ -384,7 +410,7 @@ func (w *flowWalker) eachTuple(arr []byte, kind flowKind) int {
 			return -1
 		}
 		w.index++
-		if !w.fn(w.t) {
+		if !w.fn(&w.t) {
 			w.stop = true
 			return -1
 		}
@@ -395,22 +421,92 @@ func (w *flowWalker) eachTuple(arr []byte, kind flowKind) int {
 // flowFieldCount is the widest tuple: NSG v2 and VNet.
 const flowFieldCount = 13
 
+// splitTuple reads the JSON string el starts with (el[0] is its quote) in
+// one pass: its end, and the ends of its comma-separated fields within its
+// content (el[1:end-1]), n of them. ok is false, and the caller takes the
+// long way (scanString, Unquote, parseFlowTuple), when the string holds an
+// escape or a raw newline, is not terminated, or has more than
+// flowFieldCount fields.
+func splitTuple(el []byte, ends *[flowFieldCount]int) (end, n int, ok bool) {
+	j := 1
+	for j+8 <= len(el) {
+		x := binary.LittleEndian.Uint64(el[j:])
+		stop := skipStops(x)
+		c := x ^ (',' * lowBits)
+		commas := (c - lowBits) &^ c & highBits
+		if stop != 0 {
+			commas &= (stop & -stop) - 1 // the commas before the string's end
+		}
+		for commas != 0 {
+			k := j + bits.TrailingZeros64(commas)/8
+			commas &= commas - 1
+			if el[k] != ',' {
+				continue // a false one, above a true one
+			}
+			if n == flowFieldCount-1 {
+				return 0, 0, false
+			}
+			ends[n] = k - 1
+			n++
+		}
+		if stop != 0 {
+			j += bits.TrailingZeros64(stop) / 8
+			goto found
+		}
+		j += 8
+	}
+	for ; j < len(el); j++ {
+		c := el[j]
+		if c == '"' || c == '\\' || c == '\n' {
+			break
+		}
+		if c == ',' {
+			if n == flowFieldCount-1 {
+				return 0, 0, false
+			}
+			ends[n] = j - 1
+			n++
+		}
+	}
+found:
+	if j >= len(el) || el[j] != '"' {
+		return 0, 0, false
+	}
+	ends[n] = j - 1
+	return j + 1, n + 1, true
+}
+
 // parseFlowTuple splits s in place into t (keeping t's Rule, ACLID, MAC).
 func parseFlowTuple(s []byte, kind flowKind, t *FlowTuple) error {
-	f := &t.Written
-	*f = [flowFieldCount][]byte{}
+	// The fields' ends first, in a local array (one pass over the bytes,
+	// no store into t per comma), then t's fields from them.
+	var ends [flowFieldCount]int
 	n := 0
-	start := 0
-	for i := 0; i <= len(s); i++ {
-		if i < len(s) && s[i] != ',' {
+	for i, c := range s {
+		if c != ',' {
 			continue
 		}
-		if n == flowFieldCount {
+		if n == flowFieldCount-1 {
 			return errors.New("more than 13 fields")
 		}
-		f[n] = s[start:i]
+		ends[n] = i
 		n++
-		start = i + 1
+	}
+	ends[n] = len(s)
+	return parseFields(s, &ends, n+1, kind, t)
+}
+
+// parseFields is parseFlowTuple once s is split: its n fields end at ends.
+func parseFields(s []byte, ends *[flowFieldCount]int, n int, kind flowKind, t *FlowTuple) error {
+	f := &t.Written
+	start := 0
+	for i := range f {
+		if i >= n {
+			f[i] = nil
+			continue
+		}
+		f[i] = s[start:ends[i]]
+		start = ends[i] + 1
 	}
 	switch {
 	case kind == flowNSG && n != 8 && n != 13:
@@ -567,32 +663,45 @@ func parsePort(b []byte) (uint16, bool) {
 
 // parseAddr parses dotted IPv4 without allocating, anything else with netip.
 func parseAddr(b []byte) (netip.Addr, error) {
-	var ip [4]byte
-	octet, val, digits := 0, 0, 0
-	for i := 0; i <= len(b); i++ {
-		if i == len(b) || b[i] == '.' {
-			if digits == 0 || octet > 3 {
-				return netip.ParseAddr(string(b))
+	if ip, ok := parseIPv4(b); ok {
+		return netip.AddrFrom4(ip), nil
+	}
+	return netip.ParseAddr(string(b))
+}
+
+// parseIPv4 reads four decimal octets without leading zeros (what netip
+// accepts of dotted IPv4); ok is false for anything else.
+func parseIPv4(b []byte) (ip [4]byte, ok bool) {
+	i := 0
+	for k := range ip {
+		if k > 0 {
+			if i >= len(b) || b[i] != '.' {
+				return ip, false
 			}
-			ip[octet] = byte(val)
-			octet, val, digits = octet+1, 0, 0
-			continue
+			i++
 		}
-		c := b[i]
-		if c < '0' || c > '9' || (digits > 0 && val == 0) {
-			// Not IPv4, or a leading zero (netip rejects those too).
-			return netip.ParseAddr(string(b))
+		if i >= len(b) || b[i]-'0' > 9 {
+			return ip, false
 		}
-		val = val*10 + int(c-'0')
-		digits++
-		if val > 255 {
-			return netip.ParseAddr(string(b))
+		v := uint(b[i] - '0')
+		i++
+		if i < len(b) && b[i]-'0' <= 9 {
+			if v == 0 {
+				return ip, false // a leading zero (netip rejects those too)
+			}
+			v = v*10 + uint(b[i]-'0')
+			i++
+			if i < len(b) && b[i]-'0' <= 9 {
+				v = v*10 + uint(b[i]-'0')
+				i++
+				if v > 255 {
+					return ip, false
+				}
+			}
 		}
+		ip[k] = byte(v)
 	}
-	if octet != 4 {
-		return netip.ParseAddr(string(b))
-	}
-	return netip.AddrFrom4(ip), nil
+	return ip, i == len(b)
 }
 
 // keyIs compares a raw quoted member name with name, ASCII case-insensitively,

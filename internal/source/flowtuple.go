@@ -241,8 +241,8 @@ func (r *Registry) ExpandFlow(ev *event.Event, fn func(*event.Event) error) erro
 func walkFlow(x tupleExpansion, vnet bool, fn func(*event.Event) error) error {
 	var ferr error
 	var p parsedTuple
-	err := event.FlowTuples(x.rec, func(t event.FlowTuple) bool {
-		p.set(&t, vnet)
+	err := event.EachFlowTuple(x.rec, func(t *event.FlowTuple) bool {
+		p.set(t, vnet)
 		ferr = fn(x.event(&p))
 		return ferr == nil
 	})
@@ -350,7 +350,7 @@ type tupleKeeper struct {
 	keeping        bool
 	list           []keptTuple
 	groups         []flowGroup
-	addFn          func(event.FlowTuple) bool // add
+	addFn          func(*event.FlowTuple) bool // add
 }
 
 var tupleKeepers = sync.Pool{New: func() any {
@@ -370,7 +370,7 @@ func (k *tupleKeeper) release() {
 	k.raw, k.firstMAC, k.groups = nil, "", k.groups[:0]
 }
 
-func (k *tupleKeeper) add(t event.FlowTuple) bool {
+func (k *tupleKeeper) add(t *event.FlowTuple) bool {
 	k.tuples++
 	if !t.Allowed {
 		k.denied++
@@ -379,7 +379,7 @@ func (k *tupleKeeper) add(t event.FlowTuple) bool {
 		k.firstMAC = t.MAC
 	}
 	if k.keeping {
-		k.keeping = k.tuples <= maxKeptTuples && k.keep(&t)
+		k.keeping = k.tuples <= maxKeptTuples && k.keep(t)
 	}
 	return true
 }
