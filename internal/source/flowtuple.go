@@ -227,10 +227,8 @@ func (r *Registry) ExpandFlow(ev *event.Event, fn func(*event.Event) error) erro
 	if !ok {
 		return walkFlow(x, vnet, fn)
 	}
-	var p parsedTuple
 	for i := range kept.list {
-		kept.parsed(ev.Raw, i, vnet, &p)
-		if err := fn(x.event(&p)); err != nil {
+		if err := fn(x.keptEvent(kept, ev.Raw, i, vnet)); err != nil {
 			return err
 		}
 	}
@@ -339,6 +337,12 @@ type keptTuple struct {
 
 var keptProtocols = [...]string{"", event.ProtocolTCP, event.ProtocolUDP, event.ProtocolICMP, event.ProtocolICMPv6}
 
+// sameString reports whether a and b are the same string header: the same
+// bytes in the same place.
+func sameString(a, b string) bool {
+	return len(a) == len(b) && unsafe.StringData(a) == unsafe.StringData(b)
+}
+
 // tupleKeeper is the parse's walk over a record's tuples: it counts them
 // and keeps them (up to maxKeptTuples) in buffers reused from record to
 // record.
@@ -412,15 +416,24 @@ func (k *tupleKeeper) keep(t *event.FlowTuple) bool {
 	if end-1 > len(k.raw) {
 		return false
 	}
-	for i, p := range keptProtocols {
-		if i > 0 && t.Protocol == p {
-			kt.proto = uint8(i)
+	switch t.Protocol {
+	case event.ProtocolTCP:
+		kt.proto = 1
+	case event.ProtocolUDP:
+		kt.proto = 2
+	case event.ProtocolICMP:
+		kt.proto = 3
+	case event.ProtocolICMPv6:
+		kt.proto = 4
+	default:
+		if t.Protocol != string(w[5]) {
+			return false
 		}
 	}
-	if kt.proto == 0 && t.Protocol != string(w[5]) {
-		return false
-	}
-	if g := len(k.groups) - 1; g < 0 || k.groups[g] != (flowGroup{t.Rule, t.ACLID, t.MAC}) {
+	// A group's tuples share its strings (the walk sets them once per
+	// group): compared by where they are, not byte by byte. A group met
+	// again with strings of its own is kept twice, which is harmless.
+	if g := len(k.groups) - 1; g < 0 || !sameString(k.groups[g].rule, t.Rule) || !sameString(k.groups[g].aclID, t.ACLID) || !sameString(k.groups[g].mac, t.MAC) {
 		k.groups = append(k.groups, flowGroup{t.Rule, t.ACLID, t.MAC})
 	}
 	kt.group = uint32(len(k.groups) - 1)
@@ -442,33 +455,44 @@ func (k *tupleKeeper) hand(ev *event.Event) {
 	ev.Fields = kept
 }
 
-// parsed returns the kept tuple i as parsedTuple.
-func (kept *keptTuples) parsed(raw []byte, i int, vnet bool, p *parsedTuple) {
+// keptEvent is the event of the kept tuple i of the record raw: its
+// values written in the event's room as they are read, with no
+// parsedTuple between (event).
+func (x *tupleExpansion) keptEvent(kept *keptTuples, raw []byte, i int, vnet bool) *event.Event {
 	kt := &kept.list[i]
 	g := &kept.groups[kt.group]
-	var w [13]string
+	var start [len(kt.lens)]int
 	at := int(kt.start)
 	for j, n := range kt.lens {
-		w[j] = shared(raw[at : at+int(n)])
+		start[j] = at
 		at += int(n) + 1
 	}
-	*p = parsedTuple{time: time.UnixMilli(kt.ms).UTC(), src: keptAddr(kt.src, kt.src4), dst: keptAddr(kt.dst, kt.dst4), tupleValues: tupleValues{
-		srcIP: w[1], dstIP: w[2], srcPort: w[3], dstPort: w[4], protocol: keptProtocols[kt.proto],
-		rule: g.rule, aclID: g.aclID, mac: g.mac,
-		vnet: vnet, outbound: kt.outbound, allowed: kt.allowed, state: kt.state,
-	}}
-	if !kt.src4 {
-		p.srcIP = p.src.String()
+	field := func(j int) string { return shared(raw[start[j] : start[j]+int(kt.lens[j])]) }
+	src, dst := keptAddr(kt.src, kt.src4), keptAddr(kt.dst, kt.dst4)
+	te := x.next()
+	v := &te.tupleValues
+	if kt.src4 {
+		v.srcIP = field(1)
+	} else {
+		v.srcIP = src.String()
 	}
-	if !kt.dst4 {
-		p.dstIP = p.dst.String()
+	if kt.dst4 {
+		v.dstIP = field(2)
+	} else {
+		v.dstIP = dst.String()
 	}
+	v.srcPort, v.dstPort = field(3), field(4)
 	if kt.proto == 0 {
-		p.protocol = w[5]
+		v.protocol = field(5)
+	} else {
+		v.protocol = keptProtocols[kt.proto]
 	}
 	if kt.counts {
-		p.packetsOut, p.bytesOut, p.packetsIn, p.bytesIn = w[9], w[10], w[11], w[12]
+		v.packetsOut, v.bytesOut, v.packetsIn, v.bytesIn = field(9), field(10), field(11), field(12)
 	}
+	v.rule, v.aclID, v.mac = g.rule, g.aclID, g.mac
+	v.vnet, v.outbound, v.allowed, v.state = vnet, kt.outbound, kt.allowed, kt.state
+	return x.finish(te, time.UnixMilli(kt.ms).UTC(), src, dst)
 }
 
 func keptAddr(a [16]byte, is4 bool) netip.Addr {
@@ -642,18 +666,25 @@ func writtenUint(n uint64, written []byte) string {
 }
 
 func (x *tupleExpansion) event(p *parsedTuple) *event.Event {
-	rec := x.rec
 	te := x.next()
 	// te is zeroed (a new slab's): its fields are set one by one, not
 	// copied as whole structs, which while the collector marks costs a
 	// barrier over every pointer of the struct (an Event has dozens).
 	te.tupleValues.setFrom(&p.tupleValues)
-	te.srcClass, te.dstClass = x.nets.class(p.src), x.nets.class(p.dst)
+	return x.finish(te, p.time, p.src, p.dst)
+}
+
+// finish makes te, its tupleValues set, the event of a tuple of time t
+// from src to dst.
+func (x *tupleExpansion) finish(te *tupleEvent, t time.Time, src, dst netip.Addr) *event.Event {
+	rec := x.rec
+	p := &te.tupleValues
+	te.srcClass, te.dstClass = x.nets.class(src), x.nets.class(dst)
 	te.recordTime = rec.Time
 	ev := &te.ev
 	ev.Source = FlowTupleSource
 	ev.Category = rec.Category
-	ev.Time = p.time
+	ev.Time = t
 	ev.Operation = "FlowTuple"
 	ev.Result = event.ResultFailure
 	ev.Resource.ID = rec.Resource.ID
