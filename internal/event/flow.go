@@ -432,22 +432,21 @@ func splitTuple(el []byte, ends *[flowFieldCount]int) (end, n int, ok bool) {
 	for j+8 <= len(el) {
 		x := binary.LittleEndian.Uint64(el[j:])
 		stop := skipStops(x)
+		// The commas, exactly: the top bit of each zero byte of c, with no
+		// borrow from one byte into the next.
 		c := x ^ (',' * lowBits)
-		commas := (c - lowBits) &^ c & highBits
+		const low7 = ^uint64(highBits)
+		commas := ^((c&low7 + low7) | c | low7)
 		if stop != 0 {
 			commas &= (stop & -stop) - 1 // the commas before the string's end
 		}
 		for commas != 0 {
-			k := j + bits.TrailingZeros64(commas)/8
-			commas &= commas - 1
-			if el[k] != ',' {
-				continue // a false one, above a true one
-			}
-			if n == flowFieldCount-1 {
+			if n >= flowFieldCount-1 {
 				return 0, 0, false
 			}
-			ends[n] = k - 1
+			ends[n] = j + bits.TrailingZeros64(commas)/8 - 1
 			n++
+			commas &= commas - 1
 		}
 		if stop != 0 {
 			j += bits.TrailingZeros64(stop) / 8
