@@ -58,13 +58,29 @@ type FlowTuple struct {
 	ACLID string // VNet: the evaluating ACL (an NSG id, an AVNM rule id, a GUID, unspecified); "" for NSG
 	MAC   string // the NIC's MAC as written
 
-	// Written holds the tuple's comma-separated fields as written, in
-	// order (time, source IP, destination IP, source port, destination
-	// port, protocol, direction, decision or state, ..., the four counts):
-	// sub-slices of the record, valid as long as it is, never to be
-	// written. Callers that want the text of a value (a port) take it
-	// from here instead of formatting the number again.
-	Written [flowFieldCount][]byte
+	// text is the tuple as written, ends the ends of its fields in it
+	// (fields of them): what Written reads. Thirteen offsets, not thirteen
+	// slices: a tuple's parse stores no pointer per field.
+	text   []byte
+	ends   [flowFieldCount]int
+	fields int
+}
+
+// Written returns the tuple's comma-separated field i as written, in
+// order from 0 (time, source IP, destination IP, source port, destination
+// port, protocol, direction, decision or state, ..., the four counts): a
+// sub-slice of the record, valid as long as it is, never to be written;
+// nil past the tuple's last field. Callers that want the text of a value
+// (a port) take it from here instead of formatting the number again.
+func (t *FlowTuple) Written(i int) []byte {
+	if i < 0 || i >= t.fields {
+		return nil
+	}
+	start := 0
+	if i > 0 {
+		start = t.ends[i-1] + 1
+	}
+	return t.text[start:t.ends[i]]
 }
 
 // Errors of FlowTuples, wrapped with detail.
@@ -378,9 +394,8 @@ func (w *flowWalker) eachTuple(arr []byte, kind flowKind) int {
 		// The string's end and its commas in one pass; a tuple with an
 		// escape, a raw newline or too many fields goes the long way, which
 		// says what is wrong with it.
-		var ends [flowFieldCount]int
-		if end, n, ok := splitTuple(el, &ends); ok {
-			if err := parseFields(el[1:end-1], &ends, n, kind, &w.t); err != nil {
+		if end, n, ok := splitTuple(el, &w.t.ends); ok {
+			if err := parseFields(el[1:end-1], n, kind, &w.t); err != nil {
 				w.err = fmt.Errorf("%w %d: %s", ErrFlowTuple, w.index, err)
 				return -1
 			}
@@ -477,9 +492,9 @@ found:
 
 // parseFlowTuple splits s in place into t (keeping t's Rule, ACLID, MAC).
 func parseFlowTuple(s []byte, kind flowKind, t *FlowTuple) error {
-	// The fields' ends first, in a local array (one pass over the bytes,
-	// no store into t per comma), then t's fields from them.
-	var ends [flowFieldCount]int
+	// The fields' ends first (one pass over the bytes), then t's fields
+	// from them.
+	ends := &t.ends
 	n := 0
 	for i, c := range s {
 		if c != ',' {
@@ -492,20 +507,19 @@ func parseFlowTuple(s []byte, kind flowKind, t *FlowTuple) error {
 		n++
 	}
 	ends[n] = len(s)
-	return parseFields(s, &ends, n+1, kind, t)
+	return parseFields(s, n+1, kind, t)
 }
 
-// parseFields is parseFlowTuple once s is split: its n fields end at ends.
-func parseFields(s []byte, ends *[flowFieldCount]int, n int, kind flowKind, t *FlowTuple) error {
-	f := &t.Written
+// parseFields is parseFlowTuple once s is split: its n fields end at
+// t.ends.
+func parseFields(s []byte, n int, kind flowKind, t *FlowTuple) error {
+	t.text, t.fields = s, n
+	var f [flowFieldCount][]byte // on the stack: no barrier per field
 	start := 0
-	for i := range f {
-		if i >= n {
-			f[i] = nil
-			continue
-		}
-		f[i] = s[start:ends[i]]
-		start = ends[i] + 1
+	for i := range n {
+		end := t.ends[i]
+		f[i] = s[start:end]
+		start = end + 1
 	}
 	switch {
 	case kind == flowNSG && n != 8 && n != 13:

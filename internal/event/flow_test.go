@@ -63,10 +63,13 @@ func TestFlowTuples(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var got []FlowTuple
 			if err := FlowTuples(&Event{Raw: []byte(tc.raw)}, func(ft FlowTuple) bool {
-				if string(ft.Written[4]) != strconv.Itoa(int(ft.DstPort)) {
-					t.Errorf("written destination port %q, parsed %d", ft.Written[4], ft.DstPort)
+				if string(ft.Written(4)) != strconv.Itoa(int(ft.DstPort)) {
+					t.Errorf("written destination port %q, parsed %d", ft.Written(4), ft.DstPort)
 				}
-				ft.Written = [13][]byte{}
+				if ft.Written(-1) != nil || ft.Written(ft.fields) != nil {
+					t.Errorf("a field past the tuple's: %q %q", ft.Written(-1), ft.Written(ft.fields))
+				}
+				ft.text, ft.ends, ft.fields = nil, [flowFieldCount]int{}, 0
 				got = append(got, ft)
 				return true
 			}); err != nil {

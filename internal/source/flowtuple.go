@@ -282,19 +282,18 @@ func (v *tupleValues) setFrom(p *tupleValues) {
 }
 
 func (p *parsedTuple) set(t *event.FlowTuple, vnet bool) {
-	w := &t.Written
 	*p = parsedTuple{time: t.Time, src: t.SrcIP, dst: t.DstIP, tupleValues: tupleValues{
-		srcIP: writtenAddr(t.SrcIP, w[1]), dstIP: writtenAddr(t.DstIP, w[2]),
-		srcPort: writtenUint(uint64(t.SrcPort), w[3]), dstPort: writtenUint(uint64(t.DstPort), w[4]),
+		srcIP: writtenAddr(t.SrcIP, t.Written(1)), dstIP: writtenAddr(t.DstIP, t.Written(2)),
+		srcPort: writtenUint(uint64(t.SrcPort), t.Written(3)), dstPort: writtenUint(uint64(t.DstPort), t.Written(4)),
 		protocol: t.Protocol,
 		rule:     t.Rule, aclID: t.ACLID, mac: t.MAC,
 		vnet: vnet, outbound: t.Direction != event.FlowInbound, allowed: t.Allowed, state: t.State,
 	}}
 	if t.HasCounts {
-		p.packetsOut = writtenUint(t.PacketsOut, w[9])
-		p.bytesOut = writtenUint(t.BytesOut, w[10])
-		p.packetsIn = writtenUint(t.PacketsIn, w[11])
-		p.bytesIn = writtenUint(t.BytesIn, w[12])
+		p.packetsOut = writtenUint(t.PacketsOut, t.Written(9))
+		p.bytesOut = writtenUint(t.BytesOut, t.Written(10))
+		p.packetsIn = writtenUint(t.PacketsIn, t.Written(11))
+		p.bytesIn = writtenUint(t.BytesIn, t.Written(12))
 	}
 }
 
@@ -394,10 +393,10 @@ func (k *tupleKeeper) add(t *event.FlowTuple) bool {
 // addresses have no zone. Anything else (never seen in a real log) and
 // the record's tuples are walked again by ExpandFlow instead.
 func (k *tupleKeeper) keep(t *event.FlowTuple) bool {
-	w := &t.Written
+	w0 := t.Written(0)
 	base := uintptr(unsafe.Pointer(unsafe.SliceData(k.raw)))
-	at := uintptr(unsafe.Pointer(unsafe.SliceData(w[0])))
-	if len(w[0]) == 0 || at < base || at >= base+uintptr(len(k.raw)) || t.SrcIP.Zone() != "" || t.DstIP.Zone() != "" {
+	at := uintptr(unsafe.Pointer(unsafe.SliceData(w0)))
+	if len(w0) == 0 || at < base || at >= base+uintptr(len(k.raw)) || t.SrcIP.Zone() != "" || t.DstIP.Zone() != "" {
 		return false
 	}
 	kt := keptTuple{
@@ -406,7 +405,8 @@ func (k *tupleKeeper) keep(t *event.FlowTuple) bool {
 		outbound: t.Direction != event.FlowInbound, allowed: t.Allowed, counts: t.HasCounts,
 	}
 	end := int(kt.start)
-	for i, f := range w {
+	for i := range kt.lens {
+		f := t.Written(i)
 		if len(f) > 255 || (i >= 3 && len(f) > 1 && f[0] == '0') {
 			return false
 		}
@@ -426,7 +426,7 @@ func (k *tupleKeeper) keep(t *event.FlowTuple) bool {
 	case event.ProtocolICMPv6:
 		kt.proto = 4
 	default:
-		if t.Protocol != string(w[5]) {
+		if t.Protocol != string(t.Written(5)) {
 			return false
 		}
 	}
