@@ -105,14 +105,17 @@ const (
 // ErrNotFlowRecord. The walk stops at the first malformed tuple and returns
 // ErrFlowTuple naming it; the tuples before it were passed to fn.
 func FlowTuples(ev *Event, fn func(t FlowTuple) bool) error {
-	return EachFlowTuple(ev, func(t *FlowTuple) bool { return fn(*t) })
+	var t FlowTuple
+	return EachFlowTuple(ev, &t, func(t *FlowTuple) bool { return fn(*t) })
 }
 
-// EachFlowTuple is FlowTuples handing each tuple by reference: the walk's
-// own, valid until fn returns and never to be written. A tuple is some
+// EachFlowTuple is FlowTuples reading each tuple into t, which it hands to
+// fn: valid until fn returns, never to be written by fn. A tuple is some
 // 450 bytes: copied for each of thousands of tuples, it cost more than
-// reading it.
-func EachFlowTuple(ev *Event, fn func(t *FlowTuple) bool) error {
+// reading it; and the caller's t (a pooled one) spares the walk an
+// allocation of its own.
+func EachFlowTuple(ev *Event, t *FlowTuple, fn func(t *FlowTuple) bool) error {
+	*t = FlowTuple{}
 	if i := SkipSpace(ev.Raw, 0); i >= len(ev.Raw) || ev.Raw[i] != '{' {
 		return ErrNotFlowRecord // a text line, or not a record at all
 	}
@@ -133,7 +136,7 @@ func EachFlowTuple(ev *Event, fn func(t *FlowTuple) bool) error {
 			return err
 		}
 	}
-	w := flowWalker{fn: fn, mac: plainString(mac)}
+	w := flowWalker{fn: fn, t: t, mac: plainString(mac)}
 	switch {
 	case records != nil:
 		w.walkVNet(embeddedObject(records))
@@ -177,9 +180,9 @@ func topMembers(ev *Event, props, records, mac *[]byte) bool {
 // flowWalker carries the state of one walk through nested callbacks.
 type flowWalker struct {
 	fn    func(*FlowTuple) bool
-	t     FlowTuple // the group's Rule, ACLID and MAC; the rest per tuple
-	mac   string    // the record's macAddress: VNet tuples' MAC, NSG's when a group has none
-	index int       // tuples seen, for error messages
+	t     *FlowTuple // the group's Rule, ACLID and MAC; the rest per tuple
+	mac   string     // the record's macAddress: VNet tuples' MAC, NSG's when a group has none
+	index int        // tuples seen, for error messages
 	stop  bool
 	err   error
 }
@@ -395,12 +398,12 @@ func (w *flowWalker) eachTuple(arr []byte, kind flowKind) int {
 		// escape, a raw newline or too many fields goes the long way, which
 		// says what is wrong with it.
 		if end, n, ok := splitTuple(el, &w.t.ends); ok {
-			if err := parseFields(el[1:end-1], n, kind, &w.t); err != nil {
+			if err := parseFields(el[1:end-1], n, kind, w.t); err != nil {
 				w.err = fmt.Errorf("%w %d: %s", ErrFlowTuple, w.index, err)
 				return -1
 			}
 			w.index++
-			if !w.fn(&w.t) {
+			if !w.fn(w.t) {
 				w.stop = true
 				return -1
 			}
@@ -419,13 +422,13 @@ func (w *flowWalker) eachTuple(arr []byte, kind flowKind) int {
 			}
 			s = []byte(u)
 		}
-		if err := parseFlowTuple(s, kind, &w.t); err != nil {
+		if err := parseFlowTuple(s, kind, w.t); err != nil {
 			// The reason only: a dead-letter reason never carries the body.
 			w.err = fmt.Errorf("%w %d: %s", ErrFlowTuple, w.index, err)
 			return -1
 		}
 		w.index++
-		if !w.fn(&w.t) {
+		if !w.fn(w.t) {
 			w.stop = true
 			return -1
 		}

@@ -239,7 +239,8 @@ func (r *Registry) ExpandFlow(ev *event.Event, fn func(*event.Event) error) erro
 func walkFlow(x tupleExpansion, vnet bool, fn func(*event.Event) error) error {
 	var ferr error
 	var p parsedTuple
-	err := event.EachFlowTuple(x.rec, func(t *event.FlowTuple) bool {
+	var ft event.FlowTuple
+	err := event.EachFlowTuple(x.rec, &ft, func(t *event.FlowTuple) bool {
 		p.set(t, vnet)
 		ferr = fn(x.event(&p))
 		return ferr == nil
@@ -354,6 +355,7 @@ type tupleKeeper struct {
 	list           []keptTuple
 	groups         []flowGroup
 	addFn          func(*event.FlowTuple) bool // add
+	t              event.FlowTuple             // where the walk reads each tuple
 }
 
 var tupleKeepers = sync.Pool{New: func() any {
@@ -371,6 +373,7 @@ func (k *tupleKeeper) reset(raw []byte, vnet bool) {
 func (k *tupleKeeper) release() {
 	clear(k.groups)
 	k.raw, k.firstMAC, k.groups = nil, "", k.groups[:0]
+	k.t = event.FlowTuple{} // it points into the record
 }
 
 func (k *tupleKeeper) add(t *event.FlowTuple) bool {
