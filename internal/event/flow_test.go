@@ -285,3 +285,24 @@ func TestSplitTuple(t *testing.T) {
 		}
 	}
 }
+
+// TestEachFlowTupleReusedTuple: one FlowTuple read into for a VNet record
+// and then an NSG one (as the pooled keeper does) carries nothing of the
+// first into the second: an NSG tuple has no ACL id.
+func TestEachFlowTupleReusedTuple(t *testing.T) {
+	vnet := `{"flowRecords":{"flows":[{"aclID":"acl-1","flowGroups":[{"rule":"R2","flowTuples":["1663146003606,10.0.0.6,52.239.184.180,23956,443,6,O,E,NX,3,767,2,1580"]}]}]},"macAddress":"0022487BC205"}`
+	nsg := `{"properties":{"Version":2,"flows":[{"rule":"R1","flows":[{"flowTuples":["1542110402,94.102.49.190,10.5.16.4,28746,443,U,I,D,B,,,,"]}]}]}}`
+	var ft FlowTuple
+	var got []FlowTuple
+	for _, raw := range []string{vnet, nsg} {
+		if err := EachFlowTuple(&Event{Raw: []byte(raw)}, &ft, func(t *FlowTuple) bool {
+			got = append(got, *t)
+			return true
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(got) != 2 || got[0].ACLID != "acl-1" || got[0].MAC != "0022487BC205" || got[1].ACLID != "" || got[1].MAC != "" || got[1].Rule != "R1" || got[1].Encryption != "" {
+		t.Errorf("tuples read into one FlowTuple: %+v", got)
+	}
+}
