@@ -396,10 +396,10 @@ func (k *tupleKeeper) add(t *event.FlowTuple) bool {
 // addresses have no zone. Anything else (never seen in a real log) and
 // the record's tuples are walked again by ExpandFlow instead.
 func (k *tupleKeeper) keep(t *event.FlowTuple) bool {
-	w0 := t.Written(0)
+	text, ends := t.Fields()
 	base := uintptr(unsafe.Pointer(unsafe.SliceData(k.raw)))
-	at := uintptr(unsafe.Pointer(unsafe.SliceData(w0)))
-	if len(w0) == 0 || at < base || at >= base+uintptr(len(k.raw)) || t.SrcIP.Zone() != "" || t.DstIP.Zone() != "" {
+	at := uintptr(unsafe.Pointer(unsafe.SliceData(text)))
+	if len(ends) == 0 || ends[0] == 0 || at < base || at >= base+uintptr(len(k.raw)) || t.SrcIP.Zone() != "" || t.DstIP.Zone() != "" {
 		return false
 	}
 	kt := keptTuple{
@@ -408,13 +408,18 @@ func (k *tupleKeeper) keep(t *event.FlowTuple) bool {
 		outbound: t.Direction != event.FlowInbound, allowed: t.Allowed, counts: t.HasCounts,
 	}
 	end := int(kt.start)
+	from := 0 // field i's start in text
 	for i := range kt.lens {
-		f := t.Written(i)
-		if len(f) > 255 || (i >= 3 && len(f) > 1 && f[0] == '0') {
-			return false
+		n := 0
+		if i < len(ends) {
+			n = ends[i] - from
+			if n > 255 || (i >= 3 && n > 1 && text[from] == '0') {
+				return false
+			}
+			from = ends[i] + 1
 		}
-		kt.lens[i] = uint8(len(f))
-		end += len(f) + 1
+		kt.lens[i] = uint8(n)
+		end += n + 1
 	}
 	if end-1 > len(k.raw) {
 		return false
