@@ -1,8 +1,10 @@
 package event
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/bits"
 	"net/netip"
 	"time"
 	"unsafe"
@@ -56,13 +58,36 @@ type FlowTuple struct {
 	ACLID string // VNet: the evaluating ACL (an NSG id, an AVNM rule id, a GUID, unspecified); "" for NSG
 	MAC   string // the NIC's MAC as written
 
-	// Written holds the tuple's comma-separated fields as written, in
-	// order (time, source IP, destination IP, source port, destination
-	// port, protocol, direction, decision or state, ..., the four counts):
-	// sub-slices of the record, valid as long as it is, never to be
-	// written. Callers that want the text of a value (a port) take it
-	// from here instead of formatting the number again.
-	Written [flowFieldCount][]byte
+	// text is the tuple as written, ends the ends of its fields in it
+	// (fields of them): what Written reads. Thirteen offsets, not thirteen
+	// slices: a tuple's parse stores no pointer per field.
+	text   []byte
+	ends   [flowFieldCount]int
+	fields int
+}
+
+// Fields returns the tuple as written and the ends of its fields in it
+// (field i is text[ends[i-1]+1:ends[i]], the first from 0): what Written
+// reads, for a caller that goes through every field.
+func (t *FlowTuple) Fields() (text []byte, ends []int) {
+	return t.text, t.ends[:t.fields]
+}
+
+// Written returns the tuple's comma-separated field i as written, in
+// order from 0 (time, source IP, destination IP, source port, destination
+// port, protocol, direction, decision or state, ..., the four counts): a
+// sub-slice of the record, valid as long as it is, never to be written;
+// nil past the tuple's last field. Callers that want the text of a value
+// (a port) take it from here instead of formatting the number again.
+func (t *FlowTuple) Written(i int) []byte {
+	if i < 0 || i >= t.fields {
+		return nil
+	}
+	start := 0
+	if i > 0 {
+		start = t.ends[i-1] + 1
+	}
+	return t.text[start:t.ends[i]]
 }
 
 // Errors of FlowTuples, wrapped with detail.
@@ -87,6 +112,17 @@ const (
 // ErrNotFlowRecord. The walk stops at the first malformed tuple and returns
 // ErrFlowTuple naming it; the tuples before it were passed to fn.
 func FlowTuples(ev *Event, fn func(t FlowTuple) bool) error {
+	var t FlowTuple
+	return EachFlowTuple(ev, &t, func(t *FlowTuple) bool { return fn(*t) })
+}
+
+// EachFlowTuple is FlowTuples reading each tuple into t, which it hands to
+// fn: valid until fn returns, never to be written by fn. A tuple is some
+// 450 bytes: copied for each of thousands of tuples, it cost more than
+// reading it; and the caller's t (a pooled one) spares the walk an
+// allocation of its own.
+func EachFlowTuple(ev *Event, t *FlowTuple, fn func(t *FlowTuple) bool) error {
+	*t = FlowTuple{}
 	if i := SkipSpace(ev.Raw, 0); i >= len(ev.Raw) || ev.Raw[i] != '{' {
 		return ErrNotFlowRecord // a text line, or not a record at all
 	}
@@ -107,7 +143,7 @@ func FlowTuples(ev *Event, fn func(t FlowTuple) bool) error {
 			return err
 		}
 	}
-	w := flowWalker{fn: fn, mac: plainString(mac)}
+	w := flowWalker{fn: fn, t: t, mac: plainString(mac)}
 	switch {
 	case records != nil:
 		w.walkVNet(embeddedObject(records))
@@ -150,10 +186,10 @@ func topMembers(ev *Event, props, records, mac *[]byte) bool {
 
 // flowWalker carries the state of one walk through nested callbacks.
 type flowWalker struct {
-	fn    func(FlowTuple) bool
-	t     FlowTuple // the group's Rule, ACLID and MAC; the rest per tuple
-	mac   string    // the record's macAddress: VNet tuples' MAC, NSG's when a group has none
-	index int       // tuples seen, for error messages
+	fn    func(*FlowTuple) bool
+	t     *FlowTuple // the group's Rule, ACLID and MAC; the rest per tuple
+	mac   string     // the record's macAddress: VNet tuples' MAC, NSG's when a group has none
+	index int        // tuples seen, for error messages
 	stop  bool
 	err   error
 }
@@ -365,6 +401,21 @@ func (w *flowWalker) eachTuple(arr []byte, kind flowKind) int {
 			}
 			return w.failed()
 		}
+		// The string's end and its commas in one pass; a tuple with an
+		// escape, a raw newline or too many fields goes the long way, which
+		// says what is wrong with it.
+		if end, n, ok := splitTuple(el, &w.t.ends); ok {
+			if err := parseFields(el[1:end-1], n, kind, w.t); err != nil {
+				w.err = fmt.Errorf("%w %d: %s", ErrFlowTuple, w.index, err)
+				return -1
+			}
+			w.index++
+			if !w.fn(w.t) {
+				w.stop = true
+				return -1
+			}
+			return end
+		}
 		end, escaped, err := scanString(el, 0)
 		if err != nil {
 			return w.failed()
@@ -378,7 +429,7 @@ func (w *flowWalker) eachTuple(arr []byte, kind flowKind) int {
 			}
 			s = []byte(u)
 		}
-		if err := parseFlowTuple(s, kind, &w.t); err != nil {
+		if err := parseFlowTuple(s, kind, w.t); err != nil {
 			// The reason only: a dead-letter reason never carries the body.
 			w.err = fmt.Errorf("%w %d: %s", ErrFlowTuple, w.index, err)
 			return -1
@@ -395,22 +446,90 @@ func (w *flowWalker) eachTuple(arr []byte, kind flowKind) int {
 // flowFieldCount is the widest tuple: NSG v2 and VNet.
 const flowFieldCount = 13
 
+// splitTuple reads the JSON string el starts with (el[0] is its quote) in
+// one pass: its end, and the ends of its comma-separated fields within its
+// content (el[1:end-1]), n of them. ok is false, and the caller takes the
+// long way (scanString, Unquote, parseFlowTuple), when the string holds an
+// escape or a raw newline, is not terminated, or has more than
+// flowFieldCount fields.
+func splitTuple(el []byte, ends *[flowFieldCount]int) (end, n int, ok bool) {
+	j := 1
+	for j+8 <= len(el) {
+		x := binary.LittleEndian.Uint64(el[j:])
+		stop := skipStops(x)
+		// The commas, exactly: the top bit of each zero byte of c, with no
+		// borrow from one byte into the next.
+		c := x ^ (',' * lowBits)
+		const low7 = ^uint64(highBits)
+		commas := ^((c&low7 + low7) | c | low7)
+		if stop != 0 {
+			commas &= (stop & -stop) - 1 // the commas before the string's end
+		}
+		for commas != 0 {
+			if n >= flowFieldCount-1 {
+				return 0, 0, false
+			}
+			ends[n] = j + bits.TrailingZeros64(commas)/8 - 1
+			n++
+			commas &= commas - 1
+		}
+		if stop != 0 {
+			j += bits.TrailingZeros64(stop) / 8
+			goto found
+		}
+		j += 8
+	}
+	for ; j < len(el); j++ {
+		c := el[j]
+		if c == '"' || c == '\\' || c == '\n' {
+			break
+		}
+		if c == ',' {
+			if n == flowFieldCount-1 {
+				return 0, 0, false
+			}
+			ends[n] = j - 1
+			n++
+		}
+	}
+found:
+	if j >= len(el) || el[j] != '"' {
+		return 0, 0, false
+	}
+	ends[n] = j - 1
+	return j + 1, n + 1, true
+}
+
 // parseFlowTuple splits s in place into t (keeping t's Rule, ACLID, MAC).
 func parseFlowTuple(s []byte, kind flowKind, t *FlowTuple) error {
-	f := &t.Written
-	*f = [flowFieldCount][]byte{}
+	// The fields' ends first (one pass over the bytes), then t's fields
+	// from them.
+	ends := &t.ends
 	n := 0
-	start := 0
-	for i := 0; i <= len(s); i++ {
-		if i < len(s) && s[i] != ',' {
+	for i, c := range s {
+		if c != ',' {
 			continue
 		}
-		if n == flowFieldCount {
+		if n == flowFieldCount-1 {
 			return errors.New("more than 13 fields")
 		}
-		f[n] = s[start:i]
+		ends[n] = i
 		n++
-		start = i + 1
+	}
+	ends[n] = len(s)
+	return parseFields(s, n+1, kind, t)
+}
+
+// parseFields is parseFlowTuple once s is split: its n fields end at
+// t.ends.
+func parseFields(s []byte, n int, kind flowKind, t *FlowTuple) error {
+	t.text, t.fields = s, n
+	var f [flowFieldCount][]byte // on the stack: no barrier per field
+	start := 0
+	for i := range n {
+		end := t.ends[i]
+		f[i] = s[start:end]
+		start = end + 1
 	}
 	switch {
 	case kind == flowNSG && n != 8 && n != 13:
@@ -567,32 +686,45 @@ func parsePort(b []byte) (uint16, bool) {
 
 // parseAddr parses dotted IPv4 without allocating, anything else with netip.
 func parseAddr(b []byte) (netip.Addr, error) {
-	var ip [4]byte
-	octet, val, digits := 0, 0, 0
-	for i := 0; i <= len(b); i++ {
-		if i == len(b) || b[i] == '.' {
-			if digits == 0 || octet > 3 {
-				return netip.ParseAddr(string(b))
+	if ip, ok := parseIPv4(b); ok {
+		return netip.AddrFrom4(ip), nil
+	}
+	return netip.ParseAddr(string(b))
+}
+
+// parseIPv4 reads four decimal octets without leading zeros (what netip
+// accepts of dotted IPv4); ok is false for anything else.
+func parseIPv4(b []byte) (ip [4]byte, ok bool) {
+	i := 0
+	for k := range ip {
+		if k > 0 {
+			if i >= len(b) || b[i] != '.' {
+				return ip, false
 			}
-			ip[octet] = byte(val)
-			octet, val, digits = octet+1, 0, 0
-			continue
+			i++
 		}
-		c := b[i]
-		if c < '0' || c > '9' || (digits > 0 && val == 0) {
-			// Not IPv4, or a leading zero (netip rejects those too).
-			return netip.ParseAddr(string(b))
+		if i >= len(b) || b[i]-'0' > 9 {
+			return ip, false
 		}
-		val = val*10 + int(c-'0')
-		digits++
-		if val > 255 {
-			return netip.ParseAddr(string(b))
+		v := uint(b[i] - '0')
+		i++
+		if i < len(b) && b[i]-'0' <= 9 {
+			if v == 0 {
+				return ip, false // a leading zero (netip rejects those too)
+			}
+			v = v*10 + uint(b[i]-'0')
+			i++
+			if i < len(b) && b[i]-'0' <= 9 {
+				v = v*10 + uint(b[i]-'0')
+				i++
+				if v > 255 {
+					return ip, false
+				}
+			}
 		}
+		ip[k] = byte(v)
 	}
-	if octet != 4 {
-		return netip.ParseAddr(string(b))
-	}
-	return netip.AddrFrom4(ip), nil
+	return ip, i == len(b)
 }
 
 // keyIs compares a raw quoted member name with name, ASCII case-insensitively,

@@ -63,10 +63,13 @@ func TestFlowTuples(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var got []FlowTuple
 			if err := FlowTuples(&Event{Raw: []byte(tc.raw)}, func(ft FlowTuple) bool {
-				if string(ft.Written[4]) != strconv.Itoa(int(ft.DstPort)) {
-					t.Errorf("written destination port %q, parsed %d", ft.Written[4], ft.DstPort)
+				if string(ft.Written(4)) != strconv.Itoa(int(ft.DstPort)) {
+					t.Errorf("written destination port %q, parsed %d", ft.Written(4), ft.DstPort)
 				}
-				ft.Written = [13][]byte{}
+				if ft.Written(-1) != nil || ft.Written(ft.fields) != nil {
+					t.Errorf("a field past the tuple's: %q %q", ft.Written(-1), ft.Written(ft.fields))
+				}
+				ft.text, ft.ends, ft.fields = nil, [flowFieldCount]int{}, 0
 				got = append(got, ft)
 				return true
 			}); err != nil {
@@ -204,11 +207,102 @@ func FuzzFlowTuples(f *testing.F) {
 }
 
 func TestParseAddr(t *testing.T) {
-	for _, s := range []string{"10.0.0.1", "0.0.0.0", "255.255.255.255", "1.2.3", "1.2.3.4.5", "256.1.1.1", "01.1.1.1", "1..1.1", "::1", "2001:db8::1", "fe80::1%eth0", "", "a.b.c.d", "1.2.3.4 "} {
+	cases := []string{"10.0.0.1", "0.0.0.0", "255.255.255.255", "1.2.3", "1.2.3.4.5", "256.1.1.1", "01.1.1.1", "1..1.1", "::1", "2001:db8::1", "fe80::1%eth0", "", "a.b.c.d", "1.2.3.4 ",
+		"1.2.3.4.", ".1.2.3.4", "1.2.3.04", "1.2.3.00", "1.2.3.0", "1.2.3.255", "1.2.3.256", "1.2.3.2550", "1.2.3.1000", "1.2.3.4/", "1.2.3.:", "::ffff:1.2.3.4", "1.2.3.4:80", "9.9.9.9", "99.99.99.99", "199.299.1.1"}
+	for a := range 300 { // every octet spelling, in each place
+		o := strconv.Itoa(a)
+		if a >= 260 {
+			o = "0" + strconv.Itoa(a-260)
+		}
+		cases = append(cases, o+".1.2.3", "1."+o+".2.3", "1.2."+o+".3", "1.2.3."+o)
+	}
+	for _, s := range cases {
 		want, werr := netip.ParseAddr(s)
 		got, gerr := parseAddr([]byte(s))
 		if (werr == nil) != (gerr == nil) || got != want {
 			t.Errorf("parseAddr(%q) = %v, %v; netip says %v, %v", s, got, gerr, want, werr)
 		}
+	}
+}
+
+// TestSplitTuple checks the one-pass split against the long way it
+// stands for (scanString, then the fields between commas): the same end
+// and fields whenever it answers, and an answer for every plain tuple.
+func TestSplitTuple(t *testing.T) {
+	long := func(el []byte) (end int, fields []string, ok bool) {
+		end, escaped, err := scanString(el, 0)
+		if err != nil || escaped {
+			return 0, nil, false
+		}
+		fields = strings.Split(string(el[1:end-1]), ",")
+		return end, fields, len(fields) <= flowFieldCount
+	}
+	cases := []string{
+		`"1542110402,94.102.49.190,10.5.16.4,28746,443,U,I,D,B,,,,"`,
+		`"1542110402,94.102.49.190,10.5.16.4,28746,443,U,I,D,B,,,,"]`,
+		`"1663146003606,10.0.0.6,52.239.184.180,23956,443,6,O,E,NX,3,767,2,1580","next"`,
+		`"1,-2,-,,-,--,,-a,b"`, `",,,,,,,,,,,,"`, `",,,,,,,,,,,,,"`, `""`, `","`, `"a"`, `"a,b"`,
+		`"1487282421,42.119.146.95,10.1.0.4,51529,5358,T,I,D"`,
+		`"1487282421,42.119.146.95\",10.1.0.4"`, `"1487282421,42.119.146.95\n,10.1.0.4"`,
+		`"1487282421,42.119.146.95,10.1.0.4,51529,5358,T,I,D`, `"1,2,3,4,5,6,7,8,9,10,11,12,13,14"`,
+		"\"1,2,3\n\"", `"abcdefgh,ijklmnop,qrstuvwx,"`, `"-,-,-,-,-,-,-,-,-,-,-,-,-"`,
+	}
+	for i := 0; i < 300; i++ { // every alignment of commas, stops and dashes
+		var b strings.Builder
+		b.WriteByte('"')
+		for j := 0; j < 5+i%37; j++ {
+			b.WriteByte(",-9.a,"[(i*7+j*j+i/5)%6])
+		}
+		switch i % 4 {
+		case 1:
+			b.WriteString(`\"`)
+		case 2:
+			b.WriteByte('\n')
+		}
+		b.WriteString(`",x`)
+		cases = append(cases, b.String())
+	}
+	for _, c := range cases {
+		var ends [flowFieldCount]int
+		end, n, ok := splitTuple([]byte(c), &ends)
+		wend, wfields, wok := long([]byte(c))
+		if ok != wok {
+			t.Errorf("splitTuple(%q) ok %v, the long way %v", c, ok, wok)
+			continue
+		}
+		if !ok {
+			continue
+		}
+		s := c[1 : end-1]
+		var fields []string
+		start := 0
+		for k := 0; k < n; k++ {
+			fields = append(fields, s[start:ends[k]])
+			start = ends[k] + 1
+		}
+		if end != wend || !reflect.DeepEqual(fields, wfields) {
+			t.Errorf("splitTuple(%q) = %d %q, the long way %d %q", c, end, fields, wend, wfields)
+		}
+	}
+}
+
+// TestEachFlowTupleReusedTuple: one FlowTuple read into for a VNet record
+// and then an NSG one (as the pooled keeper does) carries nothing of the
+// first into the second: an NSG tuple has no ACL id.
+func TestEachFlowTupleReusedTuple(t *testing.T) {
+	vnet := `{"flowRecords":{"flows":[{"aclID":"acl-1","flowGroups":[{"rule":"R2","flowTuples":["1663146003606,10.0.0.6,52.239.184.180,23956,443,6,O,E,NX,3,767,2,1580"]}]}]},"macAddress":"0022487BC205"}`
+	nsg := `{"properties":{"Version":2,"flows":[{"rule":"R1","flows":[{"flowTuples":["1542110402,94.102.49.190,10.5.16.4,28746,443,U,I,D,B,,,,"]}]}]}}`
+	var ft FlowTuple
+	var got []FlowTuple
+	for _, raw := range []string{vnet, nsg} {
+		if err := EachFlowTuple(&Event{Raw: []byte(raw)}, &ft, func(t *FlowTuple) bool {
+			got = append(got, *t)
+			return true
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(got) != 2 || got[0].ACLID != "acl-1" || got[0].MAC != "0022487BC205" || got[1].ACLID != "" || got[1].MAC != "" || got[1].Rule != "R1" || got[1].Encryption != "" {
+		t.Errorf("tuples read into one FlowTuple: %+v", got)
 	}
 }

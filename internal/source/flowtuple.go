@@ -227,10 +227,8 @@ func (r *Registry) ExpandFlow(ev *event.Event, fn func(*event.Event) error) erro
 	if !ok {
 		return walkFlow(x, vnet, fn)
 	}
-	var p parsedTuple
 	for i := range kept.list {
-		kept.parsed(ev.Raw, i, vnet, &p)
-		if err := fn(x.event(&p)); err != nil {
+		if err := fn(x.keptEvent(kept, ev.Raw, i, vnet)); err != nil {
 			return err
 		}
 	}
@@ -241,8 +239,9 @@ func (r *Registry) ExpandFlow(ev *event.Event, fn func(*event.Event) error) erro
 func walkFlow(x tupleExpansion, vnet bool, fn func(*event.Event) error) error {
 	var ferr error
 	var p parsedTuple
-	err := event.FlowTuples(x.rec, func(t event.FlowTuple) bool {
-		p.set(&t, vnet)
+	var ft event.FlowTuple
+	err := event.EachFlowTuple(x.rec, &ft, func(t *event.FlowTuple) bool {
+		p.set(t, vnet)
 		ferr = fn(x.event(&p))
 		return ferr == nil
 	})
@@ -284,19 +283,18 @@ func (v *tupleValues) setFrom(p *tupleValues) {
 }
 
 func (p *parsedTuple) set(t *event.FlowTuple, vnet bool) {
-	w := &t.Written
 	*p = parsedTuple{time: t.Time, src: t.SrcIP, dst: t.DstIP, tupleValues: tupleValues{
-		srcIP: writtenAddr(t.SrcIP, w[1]), dstIP: writtenAddr(t.DstIP, w[2]),
-		srcPort: writtenUint(uint64(t.SrcPort), w[3]), dstPort: writtenUint(uint64(t.DstPort), w[4]),
+		srcIP: writtenAddr(t.SrcIP, t.Written(1)), dstIP: writtenAddr(t.DstIP, t.Written(2)),
+		srcPort: writtenUint(uint64(t.SrcPort), t.Written(3)), dstPort: writtenUint(uint64(t.DstPort), t.Written(4)),
 		protocol: t.Protocol,
 		rule:     t.Rule, aclID: t.ACLID, mac: t.MAC,
 		vnet: vnet, outbound: t.Direction != event.FlowInbound, allowed: t.Allowed, state: t.State,
 	}}
 	if t.HasCounts {
-		p.packetsOut = writtenUint(t.PacketsOut, w[9])
-		p.bytesOut = writtenUint(t.BytesOut, w[10])
-		p.packetsIn = writtenUint(t.PacketsIn, w[11])
-		p.bytesIn = writtenUint(t.BytesIn, w[12])
+		p.packetsOut = writtenUint(t.PacketsOut, t.Written(9))
+		p.bytesOut = writtenUint(t.BytesOut, t.Written(10))
+		p.packetsIn = writtenUint(t.PacketsIn, t.Written(11))
+		p.bytesIn = writtenUint(t.BytesIn, t.Written(12))
 	}
 }
 
@@ -339,6 +337,12 @@ type keptTuple struct {
 
 var keptProtocols = [...]string{"", event.ProtocolTCP, event.ProtocolUDP, event.ProtocolICMP, event.ProtocolICMPv6}
 
+// sameString reports whether a and b are the same string header: the same
+// bytes in the same place.
+func sameString(a, b string) bool {
+	return len(a) == len(b) && unsafe.StringData(a) == unsafe.StringData(b)
+}
+
 // tupleKeeper is the parse's walk over a record's tuples: it counts them
 // and keeps them (up to maxKeptTuples) in buffers reused from record to
 // record.
@@ -350,7 +354,8 @@ type tupleKeeper struct {
 	keeping        bool
 	list           []keptTuple
 	groups         []flowGroup
-	addFn          func(event.FlowTuple) bool // add
+	addFn          func(*event.FlowTuple) bool // add
+	t              event.FlowTuple             // where the walk reads each tuple
 }
 
 var tupleKeepers = sync.Pool{New: func() any {
@@ -368,9 +373,10 @@ func (k *tupleKeeper) reset(raw []byte, vnet bool) {
 func (k *tupleKeeper) release() {
 	clear(k.groups)
 	k.raw, k.firstMAC, k.groups = nil, "", k.groups[:0]
+	k.t = event.FlowTuple{} // it points into the record
 }
 
-func (k *tupleKeeper) add(t event.FlowTuple) bool {
+func (k *tupleKeeper) add(t *event.FlowTuple) bool {
 	k.tuples++
 	if !t.Allowed {
 		k.denied++
@@ -379,7 +385,7 @@ func (k *tupleKeeper) add(t event.FlowTuple) bool {
 		k.firstMAC = t.MAC
 	}
 	if k.keeping {
-		k.keeping = k.tuples <= maxKeptTuples && k.keep(&t)
+		k.keeping = k.tuples <= maxKeptTuples && k.keep(t)
 	}
 	return true
 }
@@ -390,10 +396,10 @@ func (k *tupleKeeper) add(t event.FlowTuple) bool {
 // addresses have no zone. Anything else (never seen in a real log) and
 // the record's tuples are walked again by ExpandFlow instead.
 func (k *tupleKeeper) keep(t *event.FlowTuple) bool {
-	w := &t.Written
+	text, ends := t.Fields()
 	base := uintptr(unsafe.Pointer(unsafe.SliceData(k.raw)))
-	at := uintptr(unsafe.Pointer(unsafe.SliceData(w[0])))
-	if len(w[0]) == 0 || at < base || at >= base+uintptr(len(k.raw)) || t.SrcIP.Zone() != "" || t.DstIP.Zone() != "" {
+	at := uintptr(unsafe.Pointer(unsafe.SliceData(text)))
+	if len(ends) == 0 || ends[0] == 0 || at < base || at >= base+uintptr(len(k.raw)) || t.SrcIP.Zone() != "" || t.DstIP.Zone() != "" {
 		return false
 	}
 	kt := keptTuple{
@@ -402,25 +408,40 @@ func (k *tupleKeeper) keep(t *event.FlowTuple) bool {
 		outbound: t.Direction != event.FlowInbound, allowed: t.Allowed, counts: t.HasCounts,
 	}
 	end := int(kt.start)
-	for i, f := range w {
-		if len(f) > 255 || (i >= 3 && len(f) > 1 && f[0] == '0') {
-			return false
+	from := 0 // field i's start in text
+	for i := range kt.lens {
+		n := 0
+		if i < len(ends) {
+			n = ends[i] - from
+			if n > 255 || (i >= 3 && n > 1 && text[from] == '0') {
+				return false
+			}
+			from = ends[i] + 1
 		}
-		kt.lens[i] = uint8(len(f))
-		end += len(f) + 1
+		kt.lens[i] = uint8(n)
+		end += n + 1
 	}
 	if end-1 > len(k.raw) {
 		return false
 	}
-	for i, p := range keptProtocols {
-		if i > 0 && t.Protocol == p {
-			kt.proto = uint8(i)
+	switch t.Protocol {
+	case event.ProtocolTCP:
+		kt.proto = 1
+	case event.ProtocolUDP:
+		kt.proto = 2
+	case event.ProtocolICMP:
+		kt.proto = 3
+	case event.ProtocolICMPv6:
+		kt.proto = 4
+	default:
+		if t.Protocol != string(t.Written(5)) {
+			return false
 		}
 	}
-	if kt.proto == 0 && t.Protocol != string(w[5]) {
-		return false
-	}
-	if g := len(k.groups) - 1; g < 0 || k.groups[g] != (flowGroup{t.Rule, t.ACLID, t.MAC}) {
+	// A group's tuples share its strings (the walk sets them once per
+	// group): compared by where they are, not byte by byte. A group met
+	// again with strings of its own is kept twice, which is harmless.
+	if g := len(k.groups) - 1; g < 0 || !sameString(k.groups[g].rule, t.Rule) || !sameString(k.groups[g].aclID, t.ACLID) || !sameString(k.groups[g].mac, t.MAC) {
 		k.groups = append(k.groups, flowGroup{t.Rule, t.ACLID, t.MAC})
 	}
 	kt.group = uint32(len(k.groups) - 1)
@@ -442,33 +463,44 @@ func (k *tupleKeeper) hand(ev *event.Event) {
 	ev.Fields = kept
 }
 
-// parsed returns the kept tuple i as parsedTuple.
-func (kept *keptTuples) parsed(raw []byte, i int, vnet bool, p *parsedTuple) {
+// keptEvent is the event of the kept tuple i of the record raw: its
+// values written in the event's room as they are read, with no
+// parsedTuple between (event).
+func (x *tupleExpansion) keptEvent(kept *keptTuples, raw []byte, i int, vnet bool) *event.Event {
 	kt := &kept.list[i]
 	g := &kept.groups[kt.group]
-	var w [13]string
+	var start [len(kt.lens)]int
 	at := int(kt.start)
 	for j, n := range kt.lens {
-		w[j] = shared(raw[at : at+int(n)])
+		start[j] = at
 		at += int(n) + 1
 	}
-	*p = parsedTuple{time: time.UnixMilli(kt.ms).UTC(), src: keptAddr(kt.src, kt.src4), dst: keptAddr(kt.dst, kt.dst4), tupleValues: tupleValues{
-		srcIP: w[1], dstIP: w[2], srcPort: w[3], dstPort: w[4], protocol: keptProtocols[kt.proto],
-		rule: g.rule, aclID: g.aclID, mac: g.mac,
-		vnet: vnet, outbound: kt.outbound, allowed: kt.allowed, state: kt.state,
-	}}
-	if !kt.src4 {
-		p.srcIP = p.src.String()
+	field := func(j int) string { return shared(raw[start[j] : start[j]+int(kt.lens[j])]) }
+	src, dst := keptAddr(kt.src, kt.src4), keptAddr(kt.dst, kt.dst4)
+	te := x.next()
+	v := &te.tupleValues
+	if kt.src4 {
+		v.srcIP = field(1)
+	} else {
+		v.srcIP = src.String()
 	}
-	if !kt.dst4 {
-		p.dstIP = p.dst.String()
+	if kt.dst4 {
+		v.dstIP = field(2)
+	} else {
+		v.dstIP = dst.String()
 	}
+	v.srcPort, v.dstPort = field(3), field(4)
 	if kt.proto == 0 {
-		p.protocol = w[5]
+		v.protocol = field(5)
+	} else {
+		v.protocol = keptProtocols[kt.proto]
 	}
 	if kt.counts {
-		p.packetsOut, p.bytesOut, p.packetsIn, p.bytesIn = w[9], w[10], w[11], w[12]
+		v.packetsOut, v.bytesOut, v.packetsIn, v.bytesIn = field(9), field(10), field(11), field(12)
 	}
+	v.rule, v.aclID, v.mac = g.rule, g.aclID, g.mac
+	v.vnet, v.outbound, v.allowed, v.state = vnet, kt.outbound, kt.allowed, kt.state
+	return x.finish(te, time.UnixMilli(kt.ms).UTC(), src, dst)
 }
 
 func keptAddr(a [16]byte, is4 bool) netip.Addr {
@@ -642,18 +674,25 @@ func writtenUint(n uint64, written []byte) string {
 }
 
 func (x *tupleExpansion) event(p *parsedTuple) *event.Event {
-	rec := x.rec
 	te := x.next()
 	// te is zeroed (a new slab's): its fields are set one by one, not
 	// copied as whole structs, which while the collector marks costs a
 	// barrier over every pointer of the struct (an Event has dozens).
 	te.tupleValues.setFrom(&p.tupleValues)
-	te.srcClass, te.dstClass = x.nets.class(p.src), x.nets.class(p.dst)
+	return x.finish(te, p.time, p.src, p.dst)
+}
+
+// finish makes te, its tupleValues set, the event of a tuple of time t
+// from src to dst.
+func (x *tupleExpansion) finish(te *tupleEvent, t time.Time, src, dst netip.Addr) *event.Event {
+	rec := x.rec
+	p := &te.tupleValues
+	te.srcClass, te.dstClass = x.nets.class(src), x.nets.class(dst)
 	te.recordTime = rec.Time
 	ev := &te.ev
 	ev.Source = FlowTupleSource
 	ev.Category = rec.Category
-	ev.Time = p.time
+	ev.Time = t
 	ev.Operation = "FlowTuple"
 	ev.Result = event.ResultFailure
 	ev.Resource.ID = rec.Resource.ID
@@ -687,7 +726,7 @@ func (x *tupleExpansion) event(p *parsedTuple) *event.Event {
 	b = append(b, p.dstPort...)
 	nt := len(b)
 	b = append(b, "flow|"...)
-	b = strconv.AppendInt(b, ev.Time.Unix(), 10)
+	b = appendDecimal(b, ev.Time.Unix())
 	b = append(b, '|')
 	b = append(b, p.protocol...)
 	// The texts are canonical already: an IPv4 address as written (the
@@ -711,6 +750,25 @@ func (x *tupleExpansion) event(p *parsedTuple) *event.Event {
 	// No SetKey: most tuples are selected by no stateful rule, and Key
 	// computes the key of those that are (from RecordID) when asked.
 	return ev
+}
+
+// appendDecimal is strconv.AppendInt(b, n, 10), a digit at a time from
+// the end: for the ten digits of a tuple's second it is some half of
+// AppendInt's work, which goes through its general case.
+func appendDecimal(b []byte, n int64) []byte {
+	if n < 0 {
+		return strconv.AppendInt(b, n, 10)
+	}
+	var d [20]byte
+	i := len(d) - 1
+	for n >= 10 {
+		q := n / 10
+		d[i] = byte('0' + n - q*10)
+		n = q
+		i--
+	}
+	d[i] = byte('0' + n)
+	return append(b, d[i:]...)
 }
 
 // RawRecord implements event.RawRecorder: the tuple event's own record,

@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -380,6 +382,14 @@ func TestExpandFlowBoundedAllocs(t *testing.T) {
 		}
 		if vals, ok := last.Get("src_port"); !ok || vals[0].String() != "3023" {
 			t.Errorf("%s: src_port by path = %v %v", name, vals, ok)
+		}
+	}
+}
+
+func TestAppendDecimal(t *testing.T) {
+	for _, n := range []int64{0, 1, 9, 10, 99, 100, 1795170600, 1663146003606, -1, -1795170600, math.MaxInt64, math.MinInt64} {
+		if got, want := string(appendDecimal([]byte("x"), n)), "x"+strconv.FormatInt(n, 10); got != want {
+			t.Errorf("appendDecimal(%d) = %q, want %q", n, got, want)
 		}
 	}
 }
