@@ -18,6 +18,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/azdetect/azdetect/internal/state"
 )
@@ -33,6 +34,7 @@ func Run(t *testing.T, newStore NewStore) {
 		run  func(t *testing.T, s state.Store, table string)
 	}{
 		{"RoundTrip", testRoundTrip},
+		{"ApplyCopiesWhatItKeeps", testCopies},
 		{"ETagChangesOnEveryWrite", testETags},
 		{"Preconditions", testPreconditions},
 		{"InvalidRequests", testInvalid},
@@ -198,6 +200,30 @@ func testRoundTrip(t *testing.T, s state.Store, table string) {
 	bare.ETag = got.ETag
 	if diff := diffEntity(got, bare); diff != "" {
 		t.Errorf("bare entity: %s", diff)
+	}
+}
+
+// testCopies: Apply keeps nothing of the caller's (the stateful kinds
+// encode documents into buffers they reuse): a buffer written over after
+// Apply returns changes nothing stored, whether the next read is answered
+// by the backend or from a store's view of the partition.
+func testCopies(t *testing.T, s state.Store, table string) {
+	buf := []byte("p1r1textdocument")
+	view := func(from, to int) string { return unsafe.String(&buf[from], to-from) }
+	in := state.Entity{PartitionKey: view(0, 2), RowKey: view(2, 4), Text: view(4, 8), Data: buf[8:16:16], Count: 1}
+	mustApply(t, s, table, state.Op{Kind: state.Insert, Entity: in})
+	copy(buf, "XXXXXXXXXXXXXXXX")
+	got := mustGetOne(t, s, table, state.Key{PartitionKey: "p1", RowKey: "r1"})
+	if got.Text != "text" || string(got.Data) != "document" {
+		t.Fatalf("after the caller's buffer changed: %+v", got)
+	}
+	copy(buf, "p1r1textdocument")
+	in.Count, in.ETag = 2, got.ETag
+	mustApply(t, s, table, state.Op{Kind: state.Replace, Entity: in})
+	copy(buf, "XXXXXXXXXXXXXXXX")
+	got = mustGetOne(t, s, table, state.Key{PartitionKey: "p1", RowKey: "r1"})
+	if got.Count != 2 || got.PartitionKey != "p1" || got.RowKey != "r1" || got.Text != "text" || string(got.Data) != "document" {
+		t.Fatalf("after a rewrite and the caller's buffer changed: %+v", got)
 	}
 }
 
