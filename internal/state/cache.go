@@ -94,8 +94,12 @@ type forUpdateKey struct{}
 // for update not followed by such a write is as of this store's last
 // transaction on the partition (or its last read of it), at most
 // cacheMaxAge ago, or an assumption. An Apply without ForUpdate never
-// fails because a view was stale. Memory ignores it.
+// fails because a view was stale. Memory ignores it. A context already
+// for update is returned as it is.
 func ForUpdate(ctx context.Context) context.Context {
+	if readsForUpdate(ctx) {
+		return ctx
+	}
 	return context.WithValue(ctx, forUpdateKey{}, true)
 }
 
