@@ -293,7 +293,7 @@ func (e *Engine) EvaluateSelected(ctx context.Context, events []*event.Event, v 
 	flat := make([]*event.Event, 0, total)
 	for i, n := range counts {
 		if n > 0 {
-			selected[i] = flat[len(flat):len(flat):len(flat)+int(n)]
+			selected[i] = flat[len(flat) : len(flat) : len(flat)+int(n)]
 			flat = flat[:len(flat)+int(n)]
 		}
 	}
