@@ -208,9 +208,13 @@ func (s *engine) each(n int, fn func(i int) error) []error {
 
 // Get implements Store.
 func (s *engine) Get(ctx context.Context, table string, keys []Key) (map[Key]Entity, error) {
+	var kc keyCheck
 	for _, k := range keys {
-		if err := s.checkKeys(k); err != nil {
+		if err := kc.check(k); err != nil {
 			return nil, fmt.Errorf("state: get from %s: %w", table, err)
+		}
+		if s.hidden(k.RowKey) {
+			return nil, fmt.Errorf("state: get from %s: %w", table, s.checkKeys(k))
 		}
 	}
 	if err := s.ensure(ctx, table); err != nil {
@@ -447,11 +451,12 @@ func (s *engine) sized(table, partition string, entities int) {
 
 // Find implements Store.
 func (s *engine) Find(ctx context.Context, table, partitionKey string, rowPrefixes []string) ([]Entity, error) {
-	if err := checkKeys(Key{partitionKey, ""}); err != nil {
+	var kc keyCheck // the partition key once
+	if err := kc.check(Key{partitionKey, ""}); err != nil {
 		return nil, fmt.Errorf("state: find in %s: %w", table, err)
 	}
 	for _, p := range rowPrefixes {
-		if err := checkKeys(Key{partitionKey, p}); err != nil {
+		if err := kc.check(Key{partitionKey, p}); err != nil {
 			return nil, fmt.Errorf("state: find in %s: %w", table, err)
 		}
 	}
@@ -932,6 +937,26 @@ func (s *engine) viewRead(ctx context.Context, table, partition string, match fu
 	return out, true, nil
 }
 
+// keyCheck checks keys as checkKeys does, a partition key once while
+// the keys repeat it (a call's keys are mostly of one partition).
+type keyCheck struct {
+	pk string
+	ok bool
+}
+
+func (c *keyCheck) check(k Key) error {
+	if !c.ok || k.PartitionKey != c.pk {
+		if err := checkKey(k.PartitionKey); err != nil {
+			return fmt.Errorf("%w: partition key %q: %v", ErrInvalid, k.PartitionKey, err)
+		}
+		c.pk, c.ok = k.PartitionKey, true
+	}
+	if err := checkKey(k.RowKey); err != nil {
+		return fmt.Errorf("%w: row key %q: %v", ErrInvalid, k.RowKey, err)
+	}
+	return nil
+}
+
 func checkKeys(k Key) error {
 	if err := checkKey(k.PartitionKey); err != nil {
 		return fmt.Errorf("%w: partition key %q: %v", ErrInvalid, k.PartitionKey, err)
@@ -957,6 +982,7 @@ func checkOps(ops []Op) error {
 			}
 		}()
 	}
+	var kc keyCheck
 	for i, o := range ops {
 		e := o.Entity
 		dup := false
@@ -986,7 +1012,7 @@ func checkOps(ops []Op) error {
 		default:
 			return fmt.Errorf("%w: operation %d: unknown kind %v", ErrInvalid, i, o.Kind)
 		}
-		if err := CheckEntity(e); err != nil { // the keys first
+		if err := checkEntity(e, &kc); err != nil { // the keys first
 			return fmt.Errorf("operation %d: %w", i, err)
 		}
 		if !edmTimeOK(e.Expires) || !edmTimeOK(e.Time) {
