@@ -8,7 +8,6 @@ import (
 	"math/bits"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 	"unsafe"
 
@@ -42,9 +41,9 @@ var errStateCorrupt = errors.New("corrupt state document")
 
 // stateEnc appends a document's fields, or, counting, only adds up their
 // size: an encoder runs its document's writer twice, to count and then to
-// write (c.writer()), so that the document takes its exact size from a
-// shared chunk (newDoc). The writer is called directly, not through a
-// func parameter, so that neither encoder leaves the stack.
+// write (c.writer()), so that the document is one allocation of its exact
+// size (it is what the store keeps). The writer is called directly, not
+// through a func parameter, so that neither encoder leaves the stack.
 type stateEnc struct {
 	b        []byte
 	n        int
@@ -57,35 +56,9 @@ func (c *stateEnc) writer() stateEnc { return c.writerRoom(0) }
 // writerRoom is writer with room for room more bytes behind the document
 // (a row key and Text packed with it: state.Packed).
 func (c *stateEnc) writerRoom(room int) stateEnc {
-	e := stateEnc{b: append(newDoc(1+c.n+room), stateBinary)}
+	e := stateEnc{b: make([]byte, 1, 1+c.n+room)}
+	e.b[0] = stateBinary
 	return e
-}
-
-// Documents are cut from shared chunks, not allocated one by one: the
-// stores copy what they keep (state.Entity.Data), so a chunk is garbage
-// once the calls that wrote its documents are done (a match that holds a
-// view into one keeps its chunk alive, never changed). A pool keeps a
-// chunk per processor: the stateful rules are evaluated at once.
-var docChunks = sync.Pool{New: func() any { return new([]byte) }}
-
-// docChunk is a chunk's size; a document over a quarter of it is an
-// allocation of its own.
-const docChunk = 16 << 10
-
-// newDoc returns an empty slice of capacity n, cut from a shared chunk.
-func newDoc(n int) []byte {
-	if n > docChunk/4 {
-		return make([]byte, 0, n)
-	}
-	p := docChunks.Get().(*[]byte)
-	c := *p
-	if cap(c)-len(c) < n {
-		c = make([]byte, 0, docChunk)
-	}
-	d := c[len(c) : len(c) : len(c)+n]
-	*p = c[:len(c)+n]
-	docChunks.Put(p)
-	return d
 }
 
 func (e *stateEnc) raw(p []byte) {

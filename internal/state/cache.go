@@ -6,7 +6,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unsafe"
 )
 
 // Table keeps, per partition it reads and writes, a view of the whole
@@ -423,13 +422,14 @@ func (c *viewCache) applied(table, partition string, g viewGuard, tx []Op, etags
 			delete(v.rows, o.Entity.RowKey)
 			continue
 		}
-		// The store's own row key, Text and Data, as Memory keeps them (a
-		// key may be a view into a record's bytes, which the view would
-		// keep alive for as long as it holds the row; the caller's Data
-		// is its own again once Apply returns).
+		// The store's own row key and Text, as Memory keeps them (a key
+		// may be a view into a record's bytes, which the view would keep
+		// alive for as long as it holds the row), and partition key.
 		ent := owned(normalise(o.Entity))
+		ent.Data = ent.Data[:len(ent.Data):len(ent.Data)] // an append cannot reach what is packed behind it
 		ent.PartitionKey, ent.ETag = e.partition, etags[i]
-		// The map's key is the row's own: the old one goes with its row.
+		// The map's key is the row's own: a key packed behind the old
+		// Data would keep that alive (state.Packed).
 		delete(v.rows, ent.RowKey)
 		v.rows[ent.RowKey] = ent
 	}
@@ -474,26 +474,4 @@ func (c *viewCache) forget(table, partition string) {
 	if e := c.entry(table, partition, false); e != nil {
 		c.dropView(e)
 	}
-}
-
-// owned is e with its row key, Text and Data copied into one allocation
-// of the store's own (Data's capacity cut: an append to what a read hands
-// out cannot reach the strings behind it).
-func owned(e Entity) Entity {
-	b := make([]byte, 0, len(e.Data)+len(e.RowKey)+len(e.Text))
-	b = append(append(append(b, e.Data...), e.RowKey...), e.Text...)
-	n, k := len(e.Data), len(e.RowKey)
-	if n > 0 {
-		e.Data = b[:n:n]
-	} else {
-		e.Data = nil
-	}
-	e.RowKey, e.Text = "", ""
-	if k > 0 {
-		e.RowKey = unsafe.String(&b[n], k)
-	}
-	if len(b) > n+k {
-		e.Text = unsafe.String(&b[n+k], len(b)-n-k)
-	}
-	return e
 }

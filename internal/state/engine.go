@@ -157,12 +157,17 @@ func partitions[T any](items []T, pk func(T) string) []group[T] {
 		g := &groups[-1-v]
 		g.items = append(g.items, it)
 	}
-	if len(n) <= maxScratch {
+	if len(n) <= maxPooledMap {
 		clear(n)
 		partIndex.Put(at)
 	}
 	return groups
 }
+
+// maxPooledMap bounds the maps kept for reuse: clear costs a map's
+// capacity, which a map keeps from its largest use, so a map that grew
+// large is dropped, not cleared on every call after.
+const maxPooledMap = 64
 
 // partIndex holds partitions' maps, empty, for reuse.
 var partIndex = sync.Pool{New: func() any { m := make(map[string]int); return &m }}
@@ -976,7 +981,7 @@ func checkOps(ops []Op) error {
 		at := keySets.Get().(*map[Key]struct{})
 		seen = *at
 		defer func() {
-			if len(seen) <= maxScratch {
+			if len(seen) <= maxPooledMap {
 				clear(seen)
 				keySets.Put(at)
 			}

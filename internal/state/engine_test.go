@@ -208,7 +208,7 @@ func TestCompactEntityRoundTrips(t *testing.T) {
 	for _, at := range times {
 		for _, exp := range times {
 			e := normalise(Entity{PartitionKey: "p", RowKey: "r", ETag: `W/"m42"`, Count: -7, Time: at, Expires: exp, Text: "t", Data: []byte("d")})
-			m := slotOf(e)
+			m := compact(e)
 			got := m.entity("p")
 			if !got.Time.Equal(e.Time) || !got.Expires.Equal(e.Expires) || got.Time.IsZero() != e.Time.IsZero() ||
 				got.Expires.IsZero() != e.Expires.IsZero() || got.ETag != e.ETag || got.Count != e.Count ||

@@ -67,15 +67,6 @@ type memPartition struct {
 	// (zero: none expires): a sweep skips a partition it finds later than
 	// now without looking at its rows.
 	soonest time.Time
-	// arena holds the store's copies of its rows' keys, Text, ETags and
-	// Data, appended; live is how many of its bytes the rows still hold.
-	// A write that finds no room moves the live rows to an arena twice
-	// their size (compact): a rewrite costs its bytes, not an allocation,
-	// and what rewrites and deletes leave behind is dropped with the old
-	// arena. Bytes once written are never changed: what a read handed out
-	// stays as it was, in the old arena when the rows moved.
-	arena []byte
-	live  int
 }
 
 // sortedRow is a row in a partition's order: its position, and its key's
@@ -106,74 +97,6 @@ func newPartition(name string) *memPartition {
 	return &memPartition{name: strings.Clone(name), rows: make(map[string]int32)}
 }
 
-// minArena is the smallest arena a partition takes.
-const minArena = 256
-
-// size is how many arena bytes the slot holds.
-func (m *memEntity) size() int { return len(m.RowKey) + len(m.Text) + len(m.ETag) + len(m.Data) }
-
-// entityBytes is what put needs in the arena for e, but for its ETag.
-func entityBytes(e Entity) int { return len(e.RowKey) + len(e.Text) + len(e.Data) }
-
-// str copies s into the arena, which has room for it.
-func (p *memPartition) str(s string) string {
-	if s == "" {
-		return ""
-	}
-	n := len(p.arena)
-	p.arena = append(p.arena, s...)
-	return unsafe.String(&p.arena[n], len(s))
-}
-
-// bytes copies b into the arena, which has room for it; an empty b is nil
-// (as normalise leaves it). The copy's capacity is cut: an append to what
-// a read hands out cannot reach the next row's bytes.
-func (p *memPartition) bytes(b []byte) []byte {
-	if len(b) == 0 {
-		return nil
-	}
-	n := len(p.arena)
-	p.arena = append(p.arena, b...)
-	return p.arena[n:len(p.arena):len(p.arena)]
-}
-
-// room makes sure the arena has room for need more bytes: when it has
-// not, the live rows move to a new arena (compact).
-func (p *memPartition) room(need int) {
-	if cap(p.arena)-len(p.arena) >= need {
-		return
-	}
-	p.compact(need)
-}
-
-// compact moves the live rows to a new arena of three times their size
-// and need (at least minArena), and re-indexes them on their new keys
-// (the old arena is the readers', if any still hold what they read).
-// Moving costs the live bytes, after at least twice as many were written
-// since the last move: a write's bytes are copied about 1.5 times in all,
-// and an arena is at most three times what its rows hold.
-func (p *memPartition) compact(need int) {
-	p.arena = make([]byte, 0, max(3*(p.live+need), minArena))
-	at := positions.Get().(*[]int32)
-	live := (*at)[:0]
-	for _, i := range p.rows {
-		live = append(live, i)
-	}
-	clear(p.rows) // its room is kept
-	for _, i := range live {
-		m := p.at(i)
-		m.RowKey, m.Text, m.ETag, m.Data = p.str(m.RowKey), p.str(m.Text), p.str(m.ETag), p.bytes(m.Data)
-		p.rows[m.RowKey] = i
-	}
-	if cap(live) <= maxScratch {
-		*at = live[:0]
-		positions.Put(at)
-	}
-}
-
-// positions are compact's scratch lists.
-var positions = sync.Pool{New: func() any { return new([]int32) }}
-
 // memEntity is an Entity as a partition keeps it: without its partition
 // key (the partition's), its times as Unix seconds and hundreds of
 // nanoseconds (stored times are UTC to 100 ns: normalise), so that a slot
@@ -190,15 +113,8 @@ type memEntity struct {
 // zeroUnix is time.Time{}.Unix(): the zero time converts back to itself.
 var zeroUnix = time.Time{}.Unix()
 
-func slotOf(e Entity) memEntity {
-	m := slotValues(e)
-	m.RowKey, m.Text, m.ETag, m.Data = e.RowKey, e.Text, e.ETag, e.Data
-	return m
-}
-
-// slotValues is slotOf without the strings and Data (put copies those).
-func slotValues(e Entity) memEntity {
-	return memEntity{Count: e.Count,
+func compact(e Entity) memEntity {
+	return memEntity{RowKey: e.RowKey, Text: e.Text, ETag: e.ETag, Data: e.Data, Count: e.Count,
 		exp: e.Expires.Unix(), exp7: int32(e.Expires.Nanosecond() / 100),
 		tim: e.Time.Unix(), tim7: int32(e.Time.Nanosecond() / 100)}
 }
@@ -225,6 +141,12 @@ func (m *memEntity) entity(partition string) Entity {
 		Count: m.Count, Time: unixTime(m.tim, m.tim7), Text: m.Text, Data: m.Data[:len(m.Data):len(m.Data)]}
 }
 
+// packed reports whether the slot's row key and Text are packed behind
+// its Data (Packed): they go with it.
+func (m *memEntity) packed() bool {
+	return m.RowKey != "" && packedIn(m.RowKey, m.Data) || m.Text != "" && packedIn(m.Text, m.Data)
+}
+
 // at returns the entity at position i.
 func (p *memPartition) at(i int32) *memEntity {
 	return &p.blocks[i>>memBlockBits][i&(memBlock-1)]
@@ -240,47 +162,27 @@ func (p *memPartition) Get(row string) (*memEntity, bool) {
 	return p.at(i), true
 }
 
-// put stores a copy of e with the ETag etag (its times normalised), a new
-// row or a rewrite of one (in place), in the partition's arena: nothing of
-// what it was given is kept. (The ETag is apart so that it may be on the
-// caller's stack: e's times hold pointers that stay.)
-func (p *memPartition) put(e Entity, etag string) {
+// put stores e, a new row or a rewrite of one (in place).
+func (p *memPartition) put(e Entity) {
 	if !e.Expires.IsZero() && (p.soonest.IsZero() || e.Expires.Before(p.soonest)) {
 		p.soonest = e.Expires
 	}
+	m := compact(e)
 	if i, ok := p.rows[e.RowKey]; ok {
 		old := p.at(i)
-		// A rewrite keeps its row key (and an unchanged Text) where they are.
-		need := len(etag) + len(e.Data)
-		if e.Text != old.Text {
-			need += len(e.Text)
-		}
-		if cap(p.arena)-len(p.arena) < need {
-			// No room: the other rows move, and this one is written whole.
-			p.live -= old.size()
+		if unsafe.StringData(old.RowKey) != unsafe.StringData(m.RowKey) {
+			// The index's key is the slot's row key: a key packed behind
+			// the old Data would keep that alive (Packed).
 			delete(p.rows, old.RowKey)
-			*old = memEntity{}
-			p.compact(entityBytes(e) + len(etag))
-			p.write(i, e, etag)
-			return
+			p.rows[m.RowKey] = i
 		}
-		p.live += need - len(old.ETag) - len(old.Data)
-		m := slotValues(e)
-		m.RowKey = old.RowKey
-		if e.Text != old.Text {
-			p.live -= len(old.Text)
-			m.Text = p.str(e.Text)
-		} else {
-			m.Text = old.Text
-		}
-		m.ETag, m.Data = p.str(etag), p.bytes(e.Data)
 		*old = m
 		return
 	}
-	p.room(entityBytes(e) + len(etag))
 	var i int32
 	if n := len(p.free); n > 0 {
 		i, p.free = p.free[n-1], p.free[:n-1]
+		*p.at(i) = m
 	} else {
 		last := len(p.blocks) - 1
 		switch {
@@ -296,25 +198,15 @@ func (p *memPartition) put(e Entity, etag string) {
 			p.blocks[last] = b
 		}
 		i = int32(last<<memBlockBits + len(p.blocks[last]))
-		p.blocks[last] = p.blocks[last][:len(p.blocks[last])+1]
+		p.blocks[last] = append(p.blocks[last], m)
 	}
-	p.write(i, e, etag)
+	p.rows[e.RowKey] = i
 	p.pending = append(p.pending, i)
-}
-
-// write copies e into slot i and indexes it; the arena has room for it.
-func (p *memPartition) write(i int32, e Entity, etag string) {
-	m := slotValues(e)
-	m.RowKey, m.Text, m.ETag, m.Data = p.str(e.RowKey), p.str(e.Text), p.str(etag), p.bytes(e.Data)
-	p.live += m.size()
-	*p.at(i) = m
-	p.rows[m.RowKey] = i
 }
 
 func (p *memPartition) Delete(row string) {
 	if i, ok := p.rows[row]; ok {
 		delete(p.rows, row)
-		p.live -= p.at(i).size()
 		*p.at(i) = memEntity{}
 		p.freeing = append(p.freeing, i)
 	}
@@ -336,9 +228,6 @@ func (p *memPartition) tidy() {
 		p.pending = slices.DeleteFunc(p.pending, func(i int32) bool { return !live(i) })
 		p.free = append(p.free, p.freeing...)
 		p.freeing = p.freeing[:0]
-		if cap(p.arena) > 6*max(p.live, minArena) {
-			p.compact(0) // mostly what deletes left behind
-		}
 	}
 }
 
@@ -456,8 +345,8 @@ func gallop(rows []sortedRow, start int, before func(sortedRow) bool) int {
 func beforeEnd(row, t string) bool {
 	n := len(t)
 	head := row[:min(len(row), n-1)]
-	if head != t[:n-1] { // not strings.Compare: its arguments escape (a query's prefixes on the caller's stack)
-		return head < t[:n-1]
+	if c := strings.Compare(head, t[:n-1]); c != 0 {
+		return c < 0
 	}
 	return len(row) < n || row[n-1] <= t[n-1]
 }
@@ -666,14 +555,29 @@ func (m *memBackend) submit(_ context.Context, table, partition string, ops []Op
 	// one timestamp: every write still changes an entity's ETag.
 	m.seq++
 	var tag [32]byte
-	b := append(strconv.AppendUint(append(tag[:0], `W/"m`...), m.seq, 10), '"')
-	etag := unsafe.String(&b[0], len(b)) // copied by put into the partition's arena
+	etag := string(append(strconv.AppendUint(append(tag[:0], `W/"m`...), m.seq, 10), '"'))
 	for _, o := range ops {
 		if o.Kind == Delete {
 			part.Delete(o.Entity.RowKey)
 			continue
 		}
-		part.put(normalise(o.Entity), etag) // a copy: nothing of the caller's is kept
+		var e Entity
+		if cur, ok := part.Get(o.Entity.RowKey); ok && !cur.packed() && !packedEntity(o.Entity) {
+			// A rewrite: the stored keys (and an unchanged Text) are
+			// already the store's own copies.
+			e = o.Entity
+			e.RowKey = cur.RowKey
+			if e.Text != cur.Text {
+				e.Text = strings.Clone(e.Text)
+			} else {
+				e.Text = cur.Text
+			}
+		} else {
+			e = owned(o.Entity)
+		}
+		e = normalise(e)
+		e.ETag = etag
+		part.put(e)
 	}
 	part.tidy()
 	if part.Len() == 0 {
@@ -765,6 +669,34 @@ func precondition(i int, o Op, cur *memEntity) *txConflict {
 		}
 	}
 	return nil
+}
+
+// owned is e with its row key and Text the store's own: either may be a
+// view into a record's bytes (the decoders do not copy), and the store
+// would keep the whole record alive with it. They share one allocation
+// (a slot keeps no partition key: memEntity). Data is kept as given
+// (Entity.Data), and so are a row key and Text packed behind it (Packed):
+// they keep alive nothing the store does not keep anyway.
+func owned(e Entity) Entity {
+	if packedEntity(e) {
+		if e.Text == "" {
+			e.Text = ""
+		}
+		return e
+	}
+	var b strings.Builder
+	b.Grow(len(e.RowKey) + len(e.Text))
+	b.WriteString(e.RowKey)
+	b.WriteString(e.Text)
+	both := b.String()
+	e.RowKey, e.Text = both[:len(e.RowKey)], both[len(e.RowKey):]
+	return e
+}
+
+// packedEntity reports whether e's row key and Text are packed behind its
+// Data (Packed).
+func packedEntity(e Entity) bool {
+	return packedIn(e.RowKey, e.Data) && packedIn(e.Text, e.Data)
 }
 
 var _ Store = (*Memory)(nil)

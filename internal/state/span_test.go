@@ -58,7 +58,7 @@ func TestSpanMatchesAFilter(t *testing.T) {
 			if _, ok := p.rows[k]; ok {
 				continue
 			}
-			p.put(Entity{PartitionKey: "p", RowKey: k}, `W/"m1"`)
+			p.put(Entity{PartitionKey: "p", RowKey: k})
 			keys = append(keys, k)
 		}
 		p.tidy()

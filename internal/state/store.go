@@ -160,23 +160,53 @@ type Entity struct {
 	Count int64
 	Time  time.Time
 	Text  string
-	// Data: a store keeps a copy of what it is given (as of the row key
-	// and Text), so the caller's buffer is its own again once Apply
-	// returns (the stateful kinds encode documents into shared chunks).
-	// What a read returns is shared: it must not be changed, and the
-	// store never changes it (the stateful kinds decode strings and slices
-	// as views into it).
+	// Data is shared, not copied: what a store returns must not be
+	// changed, and what is written must not be changed after Apply (the
+	// stateful kinds decode strings and slices as views into it, and
+	// write a fresh document each time).
 	Data []byte
 }
 
 // Key returns the entity's key.
 func (e Entity) Key() Key { return Key{e.PartitionKey, e.RowKey} }
 
-// Packed returns e as it is.
-//
-// Deprecated: the stores copy what they keep (Entity.Data), a row key and
-// Text included, so a document needs no room behind it for them.
-func Packed(e Entity) Entity { return e }
+// Packed returns e with its row key and Text copied into the room Data's
+// capacity leaves after its length, when there is room for both: the
+// stores keep a row key and Text packed so as they are (Data is kept
+// anyway), where they otherwise keep copies of their own (either may be a
+// view into a record's bytes). An entity written once per batch then
+// costs one allocation, its document's. Without room e is returned as it
+// is.
+func Packed(e Entity) Entity {
+	d := e.Data
+	if len(d) == 0 || cap(d)-len(d) < len(e.RowKey)+len(e.Text) {
+		return e
+	}
+	room := d[len(d):cap(d)]
+	n := copy(room, e.RowKey)
+	copy(room[n:], e.Text)
+	if n > 0 {
+		e.RowKey = unsafe.String(&room[0], n)
+	}
+	if len(e.Text) > 0 {
+		e.Text = unsafe.String(&room[n], len(e.Text))
+	}
+	return e
+}
+
+// packedIn reports whether s lies in the room after data's length (see
+// Packed). The empty string holds nothing.
+func packedIn(s string, data []byte) bool {
+	if s == "" {
+		return true
+	}
+	if len(data) == 0 {
+		return false
+	}
+	base := uintptr(unsafe.Pointer(unsafe.SliceData(data)))
+	p := uintptr(unsafe.Pointer(unsafe.StringData(s)))
+	return p >= base+uintptr(len(data)) && p+uintptr(len(s)) <= base+uintptr(cap(data))
+}
 
 // Expired reports whether the entity is past its expiry at now.
 func (e Entity) Expired(now time.Time) bool {
