@@ -85,7 +85,8 @@ type Tally struct {
 	// the row they were counted under: the same fields come back record
 	// after record, and lower-casing them each time was three allocations
 	// per record. Its keys are copies too; it holds at most maxSeen.
-	seen map[seenKey]seenRow
+	seen map[seenKey]int32 // -> rows: the map's values stay small (no allocation per entry)
+	rows []seenRow
 	// last is the fields of the record counted last and their row:
 	// records come in runs of one resource, and comparing is cheaper
 	// than hashing.
@@ -123,43 +124,47 @@ const Other = "(other)"
 // Add counts one parsed record.
 func (t *Tally) Add(ev *event.Event) {
 	if t.counts == nil {
-		t.counts = map[Key]int{}
+		t.counts = make(map[Key]int, 64)
 	}
 	sk := seenKey{ev.Source, ev.Category, ev.Resource.Subscription, ev.Resource.Provider, ev.Resource.Type}
 	if t.hasLast && sk == t.last {
 		t.counts[t.lastRow]++
 		return
 	}
-	if r, ok := t.seen[sk]; ok {
+	if i, ok := t.seen[sk]; ok {
 		// The row r was counted under stays what add would choose: rows
 		// are never removed, so it is still there.
+		r := &t.rows[i]
 		t.counts[r.row]++
 		t.last, t.lastRow, t.hasLast = r.key, r.row, true
 		return
 	}
-	k := t.add(keyOf(ev), 1)
+	// One copy of the fields as written (they may be views into the
+	// record) and of the row's, together.
+	r := &ev.Resource
+	b := make([]byte, 0, 2*(len(sk.source)+len(sk.category)+len(sk.subscription)+len(sk.provider)+len(sk.typ))+1)
+	k, b := keyOf(b, ev)
+	k = t.add(k, 1)
 	if len(t.seen) < maxSeen {
 		if t.seen == nil {
-			t.seen = map[seenKey]seenRow{}
+			t.seen = make(map[seenKey]int32, 64)
 		}
-		// One copy of the fields (they may be views into the record).
-		b := make([]byte, 0, len(sk.source)+len(sk.category)+len(sk.subscription)+len(sk.provider)+len(sk.typ))
 		var c seenKey
 		b, c.source = appendString(b, sk.source)
 		b, c.category = appendString(b, sk.category)
 		b, c.subscription = appendString(b, sk.subscription)
-		b, c.provider = appendString(b, sk.provider)
-		_, c.typ = appendString(b, sk.typ)
-		t.seen[c] = seenRow{c, k}
+		b, c.provider = appendString(b, r.Provider)
+		_, c.typ = appendString(b, r.Type)
+		t.seen[c] = int32(len(t.rows))
+		t.rows = append(t.rows, seenRow{c, k})
 		t.last, t.lastRow, t.hasLast = c, k, true
 	}
 }
 
-// keyOf returns the row of ev: its strings one fresh copy, never views
-// into the record.
-func keyOf(ev *event.Event) Key {
+// keyOf appends the row of ev to b, whose capacity holds it: its strings
+// a copy, never views into the record.
+func keyOf(b []byte, ev *event.Event) (Key, []byte) {
 	r := &ev.Resource
-	b := make([]byte, 0, len(ev.Source)+len(ev.Category)+len(r.Subscription)+len(r.Provider)+1+len(r.Type))
 	var k Key
 	b, k.Source = appendString(b, ev.Source)
 	b, k.Category = appendString(b, ev.Category)
@@ -174,7 +179,7 @@ func keyOf(ev *event.Event) Key {
 		b = event.AppendLower(b, r.Type)
 		k.ResourceType = view(bytes.Trim(b[start:], "/"))
 	}
-	return k
+	return k, b
 }
 
 // appendString appends s to b, whose capacity holds it, and returns the
@@ -220,6 +225,7 @@ func (t *Tally) Merge(o *Tally) {
 	// Rows o brings may be what a record seen before would now count
 	// under: forget what was seen.
 	clear(t.seen)
+	t.rows = t.rows[:0]
 	t.hasLast = false
 	for k, n := range o.counts {
 		t.add(k, n)

@@ -290,7 +290,23 @@ func (e *Engine) EvaluateSelected(ctx context.Context, events []*event.Event, v 
 	if v.Len() != len(events) {
 		return nil, nil, fmt.Errorf("evaluate: %d verdicts for %d events", v.Len(), len(events))
 	}
+	// Each rule's events are a part of one list: counted, then placed.
 	selected := make([][]*event.Event, len(e.rules))
+	total := 0
+	if len(v.at) > 0 {
+		total = int(v.at[len(v.at)-1])
+	}
+	counts := make([]int32, len(e.rules))
+	for _, i := range v.picks[:total] {
+		counts[i]++
+	}
+	flat := make([]*event.Event, 0, total)
+	for i, n := range counts {
+		if n > 0 {
+			selected[i] = flat[len(flat) : len(flat) : len(flat)+int(n)]
+			flat = flat[:len(flat)+int(n)]
+		}
+	}
 	prev := int32(0)
 	for j, end := range v.at {
 		for _, i := range v.picks[prev:end] {

@@ -508,8 +508,15 @@ func (e RecordErrors) Unwrap() []error {
 // AsRecordErrors returns the record errors err holds and whether err is
 // nothing but record errors (then the batch's matches are complete).
 func AsRecordErrors(err error) (RecordErrors, bool) {
+	if err == nil {
+		return nil, false // without asRecordErrors' allocation (errors.As takes its target's address)
+	}
+	return asRecordErrors(err)
+}
+
+func asRecordErrors(err error) (RecordErrors, bool) {
 	var re RecordErrors
-	if err == nil || !errors.As(err, &re) {
+	if !errors.As(err, &re) {
 		return nil, false
 	}
 	return re, true

@@ -1,6 +1,7 @@
 package event
 
 import (
+	"bytes"
 	"encoding/json"
 	"iter"
 	"sort"
@@ -162,6 +163,7 @@ type (
 // dropped together (the records of one input or block). The zero Slab is
 // ready; not safe for concurrent use.
 type Slab struct {
+	raw []byte // what is left of the current chunk of raw records (Copy)
 	e0  []Event
 	e4  []eventWith4
 	e8  []eventWith8
@@ -197,6 +199,25 @@ func (s *Slab) NewEvent(extra int) *Event {
 		return &b.ev
 	}
 	return NewEvent(extra)
+}
+
+// rawChunk is the size of a Slab's chunks of raw records; a record over
+// an eighth of it is copied on its own.
+const rawChunk = 32 << 10
+
+// Copy returns a copy of a record's bytes (an event's Raw), cut from a
+// chunk it shares with the records copied before it, which it keeps
+// alive as an event keeps its run. The copy's capacity is its length.
+func (s *Slab) Copy(b []byte) []byte {
+	if len(b) == 0 || len(b) > rawChunk/8 {
+		return bytes.Clone(b)
+	}
+	if cap(s.raw) < len(b) {
+		s.raw = make([]byte, 0, rawChunk)
+	}
+	c := append(s.raw[:0:len(b)], b...)
+	s.raw = s.raw[len(b):len(b):cap(s.raw)]
+	return c
 }
 
 // take returns the next element of run, allocating a new run (twice the

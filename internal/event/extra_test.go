@@ -1,7 +1,9 @@
 package event
 
 import (
+	"bytes"
 	"encoding/json"
+	"strings"
 	"testing"
 )
 
@@ -91,5 +93,47 @@ func TestSlab(t *testing.T) {
 		}
 	}); n > 8 {
 		t.Errorf("64 events: %.0f allocations", n)
+	}
+}
+
+// TestSlabCopy: a Slab's copies of records are equal to them, independent
+// of the bytes copied and of each other (an append to one cannot reach the
+// next), a record over the chunk's eighth copied on its own, and many
+// small ones take few allocations.
+func TestSlabCopy(t *testing.T) {
+	var s Slab
+	var recs, copies [][]byte
+	for i := range 200 {
+		b := []byte(strings.Repeat(string(rune('a'+i%26)), 1+i*37%700))
+		if i == 150 {
+			b = make([]byte, rawChunk) // on its own
+		}
+		c := s.Copy(b)
+		if string(c) != string(b) || cap(c) != len(c) {
+			t.Fatalf("record %d: copy of %d bytes has %d (cap %d), equal %v", i, len(b), len(c), cap(c), string(c) == string(b))
+		}
+		recs, copies = append(recs, bytes.Clone(b)), append(copies, c)
+		clear(b) // the caller's buffer, reused
+		_ = append(c, "XXXXXXXX"...)
+	}
+	for i := range recs {
+		if !bytes.Equal(recs[i], copies[i]) {
+			t.Fatalf("record %d changed after later copies", i)
+		}
+	}
+	if c := s.Copy([]byte{}); c == nil || len(c) != 0 {
+		t.Errorf("Copy of an empty record: %v", c)
+	}
+	if c := s.Copy(nil); c != nil {
+		t.Errorf("Copy(nil) = %v, want nil", c)
+	}
+	rec := bytes.Repeat([]byte("x"), 1000)
+	var s2 Slab
+	if n := testing.AllocsPerRun(1, func() {
+		for range 64 {
+			s2.Copy(rec)
+		}
+	}); n > 3 {
+		t.Errorf("64 records of 1,000 bytes: %.0f allocations", n)
 	}
 }

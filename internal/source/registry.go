@@ -340,10 +340,12 @@ func (r *Registry) parse(raw []byte, slab *event.Slab) (ev *event.Event, status 
 	}
 	if slab != nil {
 		ev = slab.NewEvent(s.Extras)
+		ev.Raw = slab.Copy(raw)
 	} else {
 		ev = event.NewEvent(s.Extras)
+		ev.Raw = bytes.Clone(raw)
 	}
-	ev.Source, ev.Raw = s.Name, bytes.Clone(raw)
+	ev.Source = s.Name
 	if err := safeParse(s, ev); err != nil {
 		if errors.Is(err, ErrMissingTime) && isLogAnalytics(raw) {
 			return nil, Malformed, ErrLogAnalytics

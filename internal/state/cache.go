@@ -3,6 +3,7 @@ package state
 import (
 	"container/list"
 	"context"
+	"strings"
 	"sync"
 	"time"
 )
@@ -92,8 +93,12 @@ type forUpdateKey struct{}
 // for update not followed by such a write is as of this store's last
 // transaction on the partition (or its last read of it), at most
 // cacheMaxAge ago, or an assumption. An Apply without ForUpdate never
-// fails because a view was stale. Memory ignores it.
+// fails because a view was stale. Memory ignores it. A context already
+// for update is returned as it is.
 func ForUpdate(ctx context.Context) context.Context {
+	if readsForUpdate(ctx) {
+		return ctx
+	}
 	return context.WithValue(ctx, forUpdateKey{}, true)
 }
 
@@ -194,7 +199,9 @@ func (c *viewCache) entry(table, partition string, create bool) *partEntry {
 	if !create {
 		return nil
 	}
-	e := &partEntry{table: table, partition: partition, size: int64(viewEntryOverhead + 2*len(id))}
+	// The entry's own partition key (the caller's may be a view into a
+	// buffer it reuses): the view's rows carry it.
+	e := &partEntry{table: strings.Clone(table), partition: strings.Clone(partition), size: int64(viewEntryOverhead + 2*len(id))}
 	e.elem = c.lru.PushFront(e)
 	c.parts[id] = e
 	c.bytes += e.size
@@ -417,10 +424,10 @@ func (c *viewCache) applied(table, partition string, g viewGuard, tx []Op, etags
 		}
 		// The store's own row key and Text, as Memory keeps them (a key
 		// may be a view into a record's bytes, which the view would keep
-		// alive for as long as it holds the row).
+		// alive for as long as it holds the row), and partition key.
 		ent := owned(normalise(o.Entity))
 		ent.Data = ent.Data[:len(ent.Data):len(ent.Data)] // an append cannot reach what is packed behind it
-		ent.ETag = etags[i]
+		ent.PartitionKey, ent.ETag = e.partition, etags[i]
 		// The map's key is the row's own: a key packed behind the old
 		// Data would keep that alive (state.Packed).
 		delete(v.rows, ent.RowKey)

@@ -1,6 +1,7 @@
 package state
 
 import (
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -46,6 +47,45 @@ func TestEntityBytesBounded(t *testing.T) {
 	for _, name := range []string{propExpires, propCount, propTime, propText, propData} {
 		if len(name) > 16 {
 			t.Errorf("property %s is longer than the bound assumes", name)
+		}
+	}
+}
+
+// TestKeyWordSafe: deciding eight bytes at a time agrees with the table,
+// for every byte at every place of a word (and of a key's tail), and for
+// random words mixing allowed and refused bytes.
+func TestKeyWordSafe(t *testing.T) {
+	byTable := func(s string) bool {
+		for i := 0; i < len(s); i++ {
+			if !keyASCII[s[i]] {
+				return false
+			}
+		}
+		return true
+	}
+	for n := 1; n <= 19; n++ {
+		for at := 0; at < n; at++ {
+			for c := 0; c < 256; c++ {
+				b := []byte(strings.Repeat("aZ9-_.:@|~ ", 2)[:n])
+				b[at] = byte(c)
+				if got, want := keyASCIISafe(string(b)), byTable(string(b)); got != want {
+					t.Fatalf("%q: %v, table says %v", b, got, want)
+				}
+			}
+		}
+	}
+	r := rand.New(rand.NewPCG(3, 4))
+	pool := []byte("az AZ09-_.|~!(){}*&^%$@:;,<>`\"=+[]/\\#?'\x00\x1f\x7f\x80\xc3\xa9\xff")
+	for range 200000 {
+		b := make([]byte, 8+r.IntN(9))
+		for i := range b {
+			b[i] = pool[r.IntN(len(pool))]
+			if r.IntN(3) > 0 {
+				b[i] = 'k'
+			}
+		}
+		if got, want := keyASCIISafe(string(b)), byTable(string(b)); got != want {
+			t.Fatalf("%q: %v, table says %v", b, got, want)
 		}
 	}
 }

@@ -80,8 +80,8 @@ type engine struct {
 
 	ops    atomic.Int64
 	mu     sync.Mutex
-	tables map[string]bool // created (or found) by this store
-	big    map[string]int  // partitions seen to hold more than a page: how many entities
+	tables map[string]bool   // created (or found) by this store
+	big    map[tablePart]int // partitions seen to hold more than a page: how many entities
 
 	// versioned: every transaction also writes its partition's version
 	// row, and the row is hidden from reads (Table; cache.go). cache, when
@@ -94,7 +94,7 @@ func newEngine(b backend, parallel int) engine {
 	if parallel < 1 {
 		parallel = 1
 	}
-	return engine{b: b, parallel: parallel, tables: make(map[string]bool), big: make(map[string]int)}
+	return engine{b: b, parallel: parallel, tables: make(map[string]bool), big: make(map[tablePart]int)}
 }
 
 // Ops implements Store.
@@ -121,44 +121,56 @@ func (s *engine) ensure(ctx context.Context, table string) error {
 	return nil
 }
 
-// partitions groups items by partition key, keeping first-seen order.
-func partitions[T any](items []T, pk func(T) string) (order []string, groups map[string][]T) {
+// group is one partition's items.
+type group[T any] struct {
+	pk    string
+	items []T
+}
+
+// partitions groups items by partition key, keeping first-seen order: a
+// group's items are a part of one copy of items (two allocations, the
+// copy and the groups, however many partitions).
+func partitions[T any](items []T, pk func(T) string) []group[T] {
 	if len(items) > 0 && allIn(items, pk) {
 		// One partition (most batches of a window or bucket): no regrouping.
-		p := pk(items[0])
-		return []string{p}, map[string][]T{p: items}
+		return []group[T]{{pk(items[0]), items}}
 	}
-	// Count each partition's items, then place them in one slice: a group
-	// is a part of it, not a slice grown item by item.
-	at := make(map[string]int)
-	var next []int // per partition: its count, then where its next item goes
+	// Count each partition's items, then place them: a partition's value
+	// is its count until its group is made, then -1-(its group).
+	at := partIndex.Get().(*map[string]int)
+	n := *at
+	for _, it := range items {
+		n[pk(it)]++
+	}
+	groups := make([]group[T], 0, len(n))
+	flat := make([]T, len(items))
+	start := 0
 	for _, it := range items {
 		p := pk(it)
-		i, ok := at[p]
-		if !ok {
-			i = len(order)
-			at[p] = i
-			order = append(order, p)
-			next = append(next, 0)
+		v := n[p]
+		if v > 0 { // first seen: its group, room for its v items
+			groups = append(groups, group[T]{p, flat[start : start : start+v]})
+			start += v
+			v = -len(groups)
+			n[p] = v
 		}
-		next[i]++
+		g := &groups[-1-v]
+		g.items = append(g.items, it)
 	}
-	flat := make([]T, len(items))
-	groups = make(map[string][]T, len(order))
-	start := 0
-	for i, p := range order {
-		n := next[i]
-		groups[p] = flat[start : start+n : start+n]
-		next[i] = start
-		start += n
+	if len(n) <= maxPooledMap {
+		clear(n)
+		partIndex.Put(at)
 	}
-	for _, it := range items {
-		i := at[pk(it)]
-		flat[next[i]] = it
-		next[i]++
-	}
-	return order, groups
+	return groups
 }
+
+// maxPooledMap bounds the maps kept for reuse: clear costs a map's
+// capacity, which a map keeps from its largest use, so a map that grew
+// large is dropped, not cleared on every call after.
+const maxPooledMap = 64
+
+// partIndex holds partitions' maps, empty, for reuse.
+var partIndex = sync.Pool{New: func() any { m := make(map[string]int); return &m }}
 
 // allIn reports whether every item has the first item's partition key.
 func allIn[T any](items []T, pk func(T) string) bool {
@@ -171,16 +183,20 @@ func allIn[T any](items []T, pk func(T) string) bool {
 	return true
 }
 
-// each runs fn for every index, s.parallel at a time, and returns the errors
-// in index order.
+// each runs fn for every index, s.parallel at a time, and returns the
+// errors in index order (nil ones among them, or, run one at a time, not):
+// for errors.Join.
 func (s *engine) each(n int, fn func(i int) error) []error {
-	errs := make([]error, n)
 	if n == 1 || s.parallel == 1 {
+		var errs []error // only the failures: errors.Join takes them as well
 		for i := range n {
-			errs[i] = fn(i)
+			if err := fn(i); err != nil {
+				errs = append(errs, err)
+			}
 		}
 		return errs
 	}
+	errs := make([]error, n)
 	sem := make(chan struct{}, s.parallel)
 	var wg sync.WaitGroup
 	for i := range n {
@@ -197,9 +213,13 @@ func (s *engine) each(n int, fn func(i int) error) []error {
 
 // Get implements Store.
 func (s *engine) Get(ctx context.Context, table string, keys []Key) (map[Key]Entity, error) {
+	var kc keyCheck
 	for _, k := range keys {
-		if err := s.checkKeys(k); err != nil {
+		if err := kc.check(k); err != nil {
 			return nil, fmt.Errorf("state: get from %s: %w", table, err)
+		}
+		if s.hidden(k.RowKey) {
+			return nil, fmt.Errorf("state: get from %s: %w", table, s.checkKeys(k))
 		}
 	}
 	if err := s.ensure(ctx, table); err != nil {
@@ -212,7 +232,14 @@ func (s *engine) Get(ctx context.Context, table string, keys []Key) (map[Key]Ent
 		// One partition (a key, or a bucket's keys): no grouping, no
 		// goroutine.
 		p := keys[0].PartitionKey
-		found, err := s.getPartition(ctx, table, p, dedupRows(keys))
+		scratch := rowScratch.Get().(*[]string)
+		rows := dedupRowsInto(*scratch, keys)
+		found, err := s.getPartition(ctx, table, p, rows)
+		if cap(rows) <= maxScratch {
+			clear(rows)
+			*scratch = rows[:0]
+			rowScratch.Put(scratch)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("state: get from %s partition %q: %w", table, p, err)
 		}
@@ -223,13 +250,33 @@ func (s *engine) Get(ctx context.Context, table string, keys []Key) (map[Key]Ent
 		return out, nil
 	}
 	out := make(map[Key]Entity, len(keys))
-	order, groups := partitions(keys, func(k Key) string { return k.PartitionKey })
+	groups := partitions(keys, func(k Key) string { return k.PartitionKey })
+	// The groups' row keys share one list: a part each, as their keys.
+	scratch := rowScratch.Get().(*[]string)
+	all := *scratch
+	if cap(all) < len(keys) {
+		all = make([]string, 0, len(keys))
+	}
+	all = all[:len(keys)]
+	defer func() {
+		if cap(all) <= maxScratch {
+			clear(all)
+			*scratch = all[:0]
+			rowScratch.Put(scratch)
+		}
+	}()
+	starts := make([]int, len(groups))
+	for i, at := 1, 0; i < len(groups); i++ {
+		at += len(groups[i-1].items)
+		starts[i] = at
+	}
 	var mu sync.Mutex
-	errs := s.each(len(order), func(i int) error {
-		rows := dedupRows(groups[order[i]])
-		found, err := s.getPartition(ctx, table, order[i], rows)
+	errs := s.each(len(groups), func(i int) error {
+		g := groups[i]
+		rows := dedupRowsInto(all[starts[i]:starts[i]:starts[i]+len(g.items)], g.items)
+		found, err := s.getPartition(ctx, table, g.pk, rows)
 		if err != nil {
-			return fmt.Errorf("state: get from %s partition %q: %w", table, order[i], err)
+			return fmt.Errorf("state: get from %s partition %q: %w", table, g.pk, err)
 		}
 		mu.Lock()
 		for _, e := range found {
@@ -244,8 +291,14 @@ func (s *engine) Get(ctx context.Context, table string, keys []Key) (map[Key]Ent
 	return out, nil
 }
 
-func dedupRows(keys []Key) []string {
-	rows := make([]string, 0, len(keys))
+func dedupRows(keys []Key) []string { return dedupRowsInto(nil, keys) }
+
+// dedupRowsInto is dedupRows into rows' room.
+func dedupRowsInto(rows []string, keys []Key) []string {
+	if cap(rows) < len(keys) {
+		rows = make([]string, 0, len(keys))
+	}
+	rows = rows[:0]
 	for _, k := range keys {
 		rows = append(rows, k.RowKey)
 	}
@@ -254,6 +307,9 @@ func dedupRows(keys []Key) []string {
 	}
 	return slices.Compact(rows)
 }
+
+// rowScratch holds lists of row keys for Get to reuse, empty.
+var rowScratch = sync.Pool{New: func() any { return new([]string) }}
 
 // getPartition reads rows of one partition: a point read for one row (a
 // missing entity costs no more); up to MaxQueryKeys rows one query by key;
@@ -371,16 +427,20 @@ const maxSized = 4096
 // within a page, is read through: one round trip).
 func (s *engine) byKeys(table, partition string, n, per int) bool {
 	s.mu.Lock()
-	size := s.big[table+"/"+partition]
+	size := s.big[tablePart{table, partition}]
 	s.mu.Unlock()
 	return (n+per-1)/per < (size+pageSize-1)/pageSize
 }
+
+// tablePart names a partition of a table (engine.big's keys: looked up
+// without building a string).
+type tablePart struct{ table, partition string }
 
 // sized records what a read through the partition saw.
 func (s *engine) sized(table, partition string, entities int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	k := table + "/" + partition
+	k := tablePart{table, partition}
 	if entities <= pageSize {
 		delete(s.big, k)
 		return
@@ -388,16 +448,20 @@ func (s *engine) sized(table, partition string, entities int) {
 	if len(s.big) >= maxSized {
 		clear(s.big) // forget, and learn again
 	}
+	if _, ok := s.big[k]; !ok {
+		k = tablePart{strings.Clone(table), strings.Clone(partition)} // the caller's may be views
+	}
 	s.big[k] = entities
 }
 
 // Find implements Store.
 func (s *engine) Find(ctx context.Context, table, partitionKey string, rowPrefixes []string) ([]Entity, error) {
-	if err := checkKeys(Key{partitionKey, ""}); err != nil {
+	var kc keyCheck // the partition key once
+	if err := kc.check(Key{partitionKey, ""}); err != nil {
 		return nil, fmt.Errorf("state: find in %s: %w", table, err)
 	}
 	for _, p := range rowPrefixes {
-		if err := checkKeys(Key{partitionKey, p}); err != nil {
+		if err := kc.check(Key{partitionKey, p}); err != nil {
 			return nil, fmt.Errorf("state: find in %s: %w", table, err)
 		}
 	}
@@ -413,7 +477,10 @@ func (s *engine) Find(ctx context.Context, table, partitionKey string, rowPrefix
 	if len(prefixes) == 0 {
 		return nil, nil
 	}
-	ps := newPrefixSet(prefixes)
+	var ps prefixSet // made when needed: the in-memory store's reads select exactly
+	if s.cache != nil {
+		ps = newPrefixSet(prefixes)
+	}
 	if found, ok, err := s.viewRead(ctx, table, partitionKey, ps.match); ok {
 		if err != nil {
 			return nil, fmt.Errorf("state: find in %s partition %q: %w", table, partitionKey, err)
@@ -451,11 +518,15 @@ func (s *engine) Find(ctx context.Context, table, partitionKey string, rowPrefix
 			if len(ranges) < len(prefixes) {
 				s.sized(table, partitionKey, seen)
 			}
-			found = slices.DeleteFunc(found, func(e Entity) bool { return !ps.match(e.RowKey) || s.hidden(e.RowKey) })
+			// What it found is what the prefixes select, no other row
+			// of the ranges (q.only); the store keeps no version rows.
 			sortByRow(found)
 			return found, nil
 		}
 		queries = []query{{partition: partitionKey, only: &selection{prefixes: prefixes}, ranges: slices.Clone(ranges)}}
+	}
+	if ps.few == nil && ps.set == nil {
+		ps = newPrefixSet(prefixes)
 	}
 	// keep filters a page in place (the page is the caller's: backends
 	// hand each page over in a slice of its own) and appends it to out;
@@ -597,10 +668,10 @@ func (s *engine) Apply(ctx context.Context, table string, ops []Op) error {
 		return &ConflictError{Table: table, PartitionKey: c.PartitionKey, RowKey: c.RowKey,
 			Partitions: []string{p}, Uncommitted: c.Uncommitted}
 	}
-	order, groups := partitions(ops, func(o Op) string { return o.Entity.PartitionKey })
-	conflicts := make([]*ConflictError, len(order))
-	errs := s.each(len(order), func(i int) error {
-		c, err := s.applyPartition(ctx, table, order[i], groups[order[i]])
+	groups := partitions(ops, func(o Op) string { return o.Entity.PartitionKey })
+	conflicts := make([]*ConflictError, len(groups))
+	errs := s.each(len(groups), func(i int) error {
+		c, err := s.applyPartition(ctx, table, groups[i].pk, groups[i].items)
 		conflicts[i] = c
 		return err
 	})
@@ -610,22 +681,19 @@ func (s *engine) Apply(ctx context.Context, table string, ops []Op) error {
 		return err
 	}
 	var out *ConflictError
-	byPartition := make(map[string]*ConflictError)
+	var failed []*ConflictError
 	for _, c := range conflicts {
 		if c != nil {
-			byPartition[c.PartitionKey] = c
+			failed = append(failed, c)
 		}
 	}
-	slices.Sort(order) // deterministic: the first conflict by partition name
-	for _, p := range order {
-		c := byPartition[p]
-		if c == nil {
-			continue
-		}
+	// Deterministic: the first conflict by partition name.
+	slices.SortFunc(failed, func(a, b *ConflictError) int { return strings.Compare(a.PartitionKey, b.PartitionKey) })
+	for _, c := range failed {
 		if out == nil {
 			out = &ConflictError{Table: table, PartitionKey: c.PartitionKey, RowKey: c.RowKey}
 		}
-		out.Partitions = append(out.Partitions, p)
+		out.Partitions = append(out.Partitions, c.PartitionKey)
 		out.Uncommitted = append(out.Uncommitted, c.Uncommitted...)
 	}
 	if out == nil {
@@ -748,10 +816,10 @@ func (s *engine) Sweep(ctx context.Context, table string, now time.Time) (int, e
 	}
 	total := 0
 	trips, _, err := s.b.query(ctx, table, query{expired: now}, func(page []Entity) error {
-		order, groups := partitions(page, func(e Entity) string { return e.PartitionKey })
-		counts := make([]int, len(order))
-		errs := s.each(len(order), func(i int) error {
-			n, err := s.sweepPartition(ctx, table, order[i], groups[order[i]])
+		groups := partitions(page, func(e Entity) string { return e.PartitionKey })
+		counts := make([]int, len(groups))
+		errs := s.each(len(groups), func(i int) error {
+			n, err := s.sweepPartition(ctx, table, groups[i].pk, groups[i].items)
 			counts[i] = n
 			return err
 		})
@@ -843,7 +911,7 @@ func (s *engine) viewRead(ctx context.Context, table, partition string, match fu
 		return nil, false, nil
 	}
 	s.mu.Lock()
-	big := s.big[table+"/"+partition] > 0
+	big := s.big[tablePart{table, partition}] > 0
 	s.mu.Unlock()
 	plan, served := s.cache.plan(table, partition, big, match)
 	switch plan {
@@ -874,6 +942,26 @@ func (s *engine) viewRead(ctx context.Context, table, partition string, match fu
 	return out, true, nil
 }
 
+// keyCheck checks keys as checkKeys does, a partition key once while
+// the keys repeat it (a call's keys are mostly of one partition).
+type keyCheck struct {
+	pk string
+	ok bool
+}
+
+func (c *keyCheck) check(k Key) error {
+	if !c.ok || k.PartitionKey != c.pk {
+		if err := checkKey(k.PartitionKey); err != nil {
+			return fmt.Errorf("%w: partition key %q: %v", ErrInvalid, k.PartitionKey, err)
+		}
+		c.pk, c.ok = k.PartitionKey, true
+	}
+	if err := checkKey(k.RowKey); err != nil {
+		return fmt.Errorf("%w: row key %q: %v", ErrInvalid, k.RowKey, err)
+	}
+	return nil
+}
+
 func checkKeys(k Key) error {
 	if err := checkKey(k.PartitionKey); err != nil {
 		return fmt.Errorf("%w: partition key %q: %v", ErrInvalid, k.PartitionKey, err)
@@ -890,8 +978,16 @@ func checkOps(ops []Op) error {
 	const fewOps = 8
 	var seen map[Key]struct{}
 	if len(ops) > fewOps {
-		seen = make(map[Key]struct{}, len(ops))
+		at := keySets.Get().(*map[Key]struct{})
+		seen = *at
+		defer func() {
+			if len(seen) <= maxPooledMap {
+				clear(seen)
+				keySets.Put(at)
+			}
+		}()
 	}
+	var kc keyCheck
 	for i, o := range ops {
 		e := o.Entity
 		dup := false
@@ -921,7 +1017,7 @@ func checkOps(ops []Op) error {
 		default:
 			return fmt.Errorf("%w: operation %d: unknown kind %v", ErrInvalid, i, o.Kind)
 		}
-		if err := CheckEntity(e); err != nil { // the keys first
+		if err := checkEntity(e, &kc); err != nil { // the keys first
 			return fmt.Errorf("operation %d: %w", i, err)
 		}
 		if !edmTimeOK(e.Expires) || !edmTimeOK(e.Time) {
@@ -930,6 +1026,9 @@ func checkOps(ops []Op) error {
 	}
 	return nil
 }
+
+// keySets holds checkOps' sets, empty, for reuse.
+var keySets = sync.Pool{New: func() any { m := make(map[Key]struct{}); return &m }}
 
 var (
 	minEdmTime = time.Date(1601, 1, 1, 0, 0, 0, 0, time.UTC)

@@ -40,7 +40,13 @@ var ErrEntityTooLarge = fmt.Errorf("%w: entity over Table Storage's limits", Err
 // operation; callers that build entities from records call it first, to
 // know which record to blame.
 func CheckEntity(e Entity) error {
-	if err := checkKeys(e.Key()); err != nil {
+	var kc keyCheck
+	return checkEntity(e, &kc)
+}
+
+// checkEntity is CheckEntity with the keys checked by kc.
+func checkEntity(e Entity, kc *keyCheck) error {
+	if err := kc.check(e.Key()); err != nil {
 		return err
 	}
 	if len(e.Data) > MaxDataLen {

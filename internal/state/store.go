@@ -52,6 +52,7 @@ package state
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -500,22 +501,56 @@ var keyASCII = func() (ok [256]bool) {
 	return ok
 }()
 
+// keyASCIISafe reports whether s is all ASCII a key may hold as it is
+// (keyASCII).
+func keyASCIISafe(s string) bool {
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		if !keyWordSafe(binary.LittleEndian.Uint64(unsafe.Slice(unsafe.StringData(s[i:]), 8))) {
+			return false
+		}
+	}
+	for ; i < len(s); i++ {
+		if !keyASCII[s[i]] {
+			return false
+		}
+	}
+	return true
+}
+
+// Bytes of a word, for keyWordSafe.
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+// keyWordSafe reports whether none of w's eight bytes is a control
+// character, DEL or past ASCII, '/', '\\', '#', '?' or a single quote
+// (keyASCII): the bit tricks "has a byte less than n", "more than n" and
+// "equal to c" (a zero byte of w^c), exact as answers for the whole word.
+func keyWordSafe(w uint64) bool {
+	bad := (w - ones*0x20) &^ w & highs // below 0x20
+	bad |= ((w + ones*1) | w) & highs   // above 0x7E
+	// '#' 0x23 and '\'' 0x27 differ in one bit, as '/' 0x2F and '?' 0x3F
+	// do: a byte that equals either, with that bit set, is a zero of w^c.
+	v := (w | ones*0x04) ^ (ones * '\'') // or '#'
+	bad |= (v - ones) &^ v & highs
+	v = (w | ones*0x10) ^ (ones * '?') // or '/'
+	bad |= (v - ones) &^ v & highs
+	v = w ^ (ones * '\\')
+	bad |= (v - ones) &^ v & highs
+	return bad == 0
+}
+
 // checkKey reports why s cannot be a partition or row key as it is.
 func checkKey(s string) error {
 	if len(s) > maxRawKeyLen {
 		return fmt.Errorf("longer than %d bytes", maxRawKeyLen)
 	}
-	// Keys are mostly ASCII (JoinKey escapes what is not safe): one pass
-	// over the bytes, a table look-up each, decides; anything else is
-	// checked rune by rune.
-	ascii := true
-	for i := 0; i < len(s); i++ {
-		if !keyASCII[s[i]] {
-			ascii = false
-			break
-		}
-	}
-	if ascii {
+	// Keys are mostly ASCII (JoinKey escapes what is not safe): eight
+	// bytes at a time decide (keyWordSafe), the last few a table look-up
+	// each; anything else is checked rune by rune.
+	if keyASCIISafe(s) {
 		return nil
 	}
 	if !utf8.ValidString(s) {

@@ -18,6 +18,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/azdetect/azdetect/internal/state"
 )
@@ -33,6 +34,7 @@ func Run(t *testing.T, newStore NewStore) {
 		run  func(t *testing.T, s state.Store, table string)
 	}{
 		{"RoundTrip", testRoundTrip},
+		{"ApplyCopiesWhatItKeeps", testCopies},
 		{"ETagChangesOnEveryWrite", testETags},
 		{"Preconditions", testPreconditions},
 		{"InvalidRequests", testInvalid},
@@ -198,6 +200,30 @@ func testRoundTrip(t *testing.T, s state.Store, table string) {
 	bare.ETag = got.ETag
 	if diff := diffEntity(got, bare); diff != "" {
 		t.Errorf("bare entity: %s", diff)
+	}
+}
+
+// testCopies: Apply keeps copies of the keys and Text (they may be views
+// into a record's bytes, or a buffer the caller reuses): a buffer written
+// over after Apply returns changes nothing stored, whether the next read
+// is answered by the backend or from a store's view of the partition.
+func testCopies(t *testing.T, s state.Store, table string) {
+	buf := []byte("p1r1text")
+	view := func(from, to int) string { return unsafe.String(&buf[from], to-from) }
+	in := state.Entity{PartitionKey: view(0, 2), RowKey: view(2, 4), Text: view(4, 8), Data: []byte("document"), Count: 1}
+	mustApply(t, s, table, state.Op{Kind: state.Insert, Entity: in})
+	copy(buf, "XXXXXXXX")
+	got := mustGetOne(t, s, table, state.Key{PartitionKey: "p1", RowKey: "r1"})
+	if got.PartitionKey != "p1" || got.RowKey != "r1" || got.Text != "text" || string(got.Data) != "document" {
+		t.Fatalf("after the caller's buffer changed: %+v", got)
+	}
+	copy(buf, "p1r1text")
+	in.Count, in.ETag, in.Data = 2, got.ETag, []byte("document")
+	mustApply(t, s, table, state.Op{Kind: state.Replace, Entity: in})
+	copy(buf, "XXXXXXXX")
+	got = mustGetOne(t, s, table, state.Key{PartitionKey: "p1", RowKey: "r1"})
+	if got.Count != 2 || got.PartitionKey != "p1" || got.RowKey != "r1" || got.Text != "text" || string(got.Data) != "document" {
+		t.Fatalf("after a rewrite and the caller's buffer changed: %+v", got)
 	}
 }
 
