@@ -58,7 +58,11 @@ measure() {
 measure malformed-40x31MB.gz "$tmp/malformed-40x31MB.json.gz" 200
 measure malformed-10x31MB "$tmp/malformed-10x31MB.json" 200
 measure bomb-5GB.gz "$tmp/bomb-5GB.json.gz" 200
-measure short-malformed-1M "$tmp/short-malformed-1M.json" 100
+# Bound 150 like the mixes: scan lets its heap grow towards its soft limit
+# (112 MiB, handler/scan.go) before collecting hard, so a peak of ~125 MB
+# here is the collector's target, not what a million malformed records keep
+# (16.5 MB in use after a full collection four seconds into the scan).
+measure short-malformed-1M "$tmp/short-malformed-1M.json" 150
 measure mix-50MB "$tmp/mix-50MB.json" 150
 measure mix-450MB "$tmp/mix-450MB.json" 150
 ratio=$(awk -v a="${peak[mix-450MB]}" -v b="${peak[mix-50MB]}" 'BEGIN { printf "%.2f", a / b }')
