@@ -649,12 +649,27 @@ func (t txn) loop(ctx context.Context, keys []state.Key, got map[state.Key]state
 		if len(pending) == 0 { // the service did not say which: retry them all
 			pending = keys
 		}
-		// A short jittered pause so two instances do not collide in step.
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(time.Duration(rand.IntN(5*(attempt+1))) * time.Millisecond):
+		if err := conflictPause(ctx, attempt); err != nil {
+			return err
 		}
+	}
+}
+
+// conflictPause waits before retry attempt+1 after a conflict: a jittered
+// pause that doubles per attempt from 5 ms up to 500 ms, so that writers
+// of one hot row do not collide in step, and a store slow to answer (a
+// loaded emulator, a throttled account) is not out-raced by 12 retries in
+// a few tens of milliseconds. Twelve attempts wait about 3 s at most.
+func conflictPause(ctx context.Context, attempt int) error {
+	limit := 5 * time.Millisecond << min(attempt, 7)
+	limit = min(limit, 500*time.Millisecond)
+	t := time.NewTimer(limit/2 + rand.N(limit/2+1))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
 	}
 }
 

@@ -167,6 +167,9 @@ func (k *TravelKind) Matches(ctx context.Context, r *Rule, events []*event.Event
 		if pending = ce.Uncommitted; len(pending) == 0 {
 			pending = keys
 		}
+		if err := conflictPause(ctx, attempt); err != nil {
+			return nil, err
+		}
 	}
 	var out []Match
 	for _, key := range keys {
