@@ -233,15 +233,11 @@ func (x *recordIndex) lookupID(raw []byte, path string, id int32) ([]event.Value
 	return out, found
 }
 
-// lookupShort is lookup whose values live in an arena reused from event
-// to event: they are valid only until reset (the engine's field cache,
-// whose values serve one event's selection).
-func (x *recordIndex) lookupShort(raw []byte, path string) ([]event.Value, bool) {
-	return x.lookupShortID(raw, path, -1)
-}
-
-// lookupShortID is lookupShort of the path numbered id (keyID), read
-// through the source's path table when it has the path.
+// lookupShortID is lookup of the path numbered id (keyID; -1 for none),
+// read through the source's path table when it has the path, whose values
+// live in an arena reused from event to event: they are valid only until
+// reset (the engine's field cache, whose values serve one event's
+// selection).
 func (x *recordIndex) lookupShortID(raw []byte, path string, id int32) ([]event.Value, bool) {
 	if len(raw) == 0 || path == "" {
 		return nil, false

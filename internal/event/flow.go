@@ -409,12 +409,7 @@ func (w *flowWalker) eachTuple(arr []byte, kind flowKind) int {
 				w.err = fmt.Errorf("%w %d: %s", ErrFlowTuple, w.index, err)
 				return -1
 			}
-			w.index++
-			if !w.fn(w.t) {
-				w.stop = true
-				return -1
-			}
-			return end
+			return w.emitted(end)
 		}
 		end, escaped, err := scanString(el, 0)
 		if err != nil {
@@ -434,13 +429,19 @@ func (w *flowWalker) eachTuple(arr []byte, kind flowKind) int {
 			w.err = fmt.Errorf("%w %d: %s", ErrFlowTuple, w.index, err)
 			return -1
 		}
-		w.index++
-		if !w.fn(w.t) {
-			w.stop = true
-			return -1
-		}
-		return end
+		return w.emitted(end)
 	})
+}
+
+// emitted counts the tuple just parsed and hands it on: the offset past
+// it, or -1 when the callback stops the walk.
+func (w *flowWalker) emitted(end int) int {
+	w.index++
+	if !w.fn(w.t) {
+		w.stop = true
+		return -1
+	}
+	return end
 }
 
 // flowFieldCount is the widest tuple: NSG v2 and VNet.

@@ -445,14 +445,11 @@ func (f *framer) lineRecord() (done bool, err error) {
 		// The line straddles the buffered bytes: read on, as bytes come
 		// (a read's worth at a time), within what the buffer holds.
 		n := len(p)
-		q, err := f.br.Peek(n + 1)
-		if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, bufio.ErrBufferFull) {
-			f.peekErr = err
-		}
-		if len(q) <= n {
+		q, ok := f.readOn(n)
+		if !ok {
 			break // the end of the body
 		}
-		p, _ = f.br.Peek(f.br.Buffered())
+		p = q
 		if k := bytes.IndexByte(p[n:], '\n'); k >= 0 {
 			j = n + k
 		}
@@ -481,6 +478,21 @@ func (f *framer) lineRecord() (done bool, err error) {
 	f.index++
 	f.consume(j + 1)
 	return true, err
+}
+
+// readOn asks the reader for more than the n bytes buffered, as bytes
+// come (a read's worth at a time), and returns what is buffered then, or
+// false at the end of the body. A read error is kept in f.peekErr.
+func (f *framer) readOn(n int) ([]byte, bool) {
+	q, err := f.br.Peek(n + 1)
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, bufio.ErrBufferFull) {
+		f.peekErr = err
+	}
+	if len(q) <= n {
+		return nil, false
+	}
+	p, _ := f.br.Peek(f.br.Buffered())
+	return p, true
 }
 
 // containsRecordsName is bytes.Contains(b, `"records"`), twice as fast on
@@ -580,14 +592,11 @@ func (f *framer) elementRecord() (done bool, err error) {
 		// The element straddles the buffered bytes: read on, as bytes
 		// come, within what the buffer holds (as lineRecord does).
 		n := len(p)
-		q, err := f.br.Peek(n + 1)
-		if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, bufio.ErrBufferFull) {
-			f.peekErr = err
-		}
-		if len(q) <= n {
+		q, ok := f.readOn(n)
+		if !ok {
 			break // the end of the body
 		}
-		p, _ = f.br.Peek(f.br.Buffered())
+		p = q
 		end = e.scan(p)
 	}
 	if end < 0 {

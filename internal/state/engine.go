@@ -291,9 +291,7 @@ func (s *engine) Get(ctx context.Context, table string, keys []Key) (map[Key]Ent
 	return out, nil
 }
 
-func dedupRows(keys []Key) []string { return dedupRowsInto(nil, keys) }
-
-// dedupRowsInto is dedupRows into rows' room.
+// dedupRowsInto is the keys' row keys, sorted, each once, in rows' room.
 func dedupRowsInto(rows []string, keys []Key) []string {
 	if cap(rows) < len(keys) {
 		rows = make([]string, 0, len(keys))
