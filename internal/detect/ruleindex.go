@@ -227,8 +227,20 @@ func buildSourceIndex(rules []*Rule, idx []int) *sourceIndex {
 				best = k
 			}
 		}
-		if best != "" {
-			chosen[best] = true
+		if best == "" {
+			continue
+		}
+		chosen[best] = true
+		// A field as selective as the best is indexed too: a denied flow
+		// tuple needs flow.allowed false and flow.src_class private (or
+		// internet), each half of what the source's rules need of it;
+		// by both, half of the scan rules are left. (Not at share 1: a
+		// field whose one value every rule needs filters little.)
+		b := share(best, ns[p][best])
+		for k, n := range ns[p] {
+			if b < 1 && share(k, n) == b {
+				chosen[k] = true
+			}
 		}
 	}
 	keys := make([]string, 0, len(chosen))

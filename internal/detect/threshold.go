@@ -97,6 +97,9 @@ type bucket struct {
 	group  string
 	window time.Time
 	events []*event.Event
+	// i is the bucket's place in the call's order (threshold): its
+	// total's, so that summing looks no group key up.
+	i int
 }
 
 // writerRow is one writer's events of one bucket.
@@ -131,12 +134,14 @@ func (k *ThresholdKind) Matches(ctx context.Context, r *Rule, events []*event.Ev
 	}
 	buckets := map[gkey]*bucket{}
 	var groupOrder []gkey
+	var order []*bucket // groupOrder's buckets
 	rows := map[state.Key]*writerRow{}
 	byEvent := map[seen]*writerRow{}
 	partOf := map[time.Time]string{}
 	var writers writerKey
 	var keys keyArena
 	var own []state.Key
+	var ownRows []*writerRow // own's rows
 	// Rows, buckets and their first event come from slabs: a few
 	// allocations, not three per group.
 	var rowSlab slab[writerRow]
@@ -165,9 +170,10 @@ func (k *ThresholdKind) Matches(ctx context.Context, r *Rule, events []*event.Ev
 		b := buckets[gk]
 		if b == nil {
 			b = bucketSlab.next()
-			*b = bucket{group: g, window: ws, events: evSlab.one()}
+			*b = bucket{group: g, window: ws, events: evSlab.one(), i: len(order)}
 			buckets[gk] = b
 			groupOrder = append(groupOrder, gk)
+			order = append(order, b)
 		}
 		b.events = append(b.events, ev)
 		key := state.Key{PartitionKey: pk, RowKey: rk}
@@ -176,6 +182,7 @@ func (k *ThresholdKind) Matches(ctx context.Context, r *Rule, events []*event.Ev
 		rows[key] = wr
 		byEvent[sk] = wr
 		own = append(own, key)
+		ownRows = append(ownRows, wr)
 	}
 	if len(own) == 0 {
 		return nil, nil
@@ -240,16 +247,11 @@ func (k *ThresholdKind) Matches(ctx context.Context, r *Rule, events []*event.Ev
 		i := strings.IndexByte(key.RowKey, '|')
 		return gkey{key.PartitionKey, key.RowKey[:i+1]}
 	}
-	sumOver := func(stored map[state.Key]state.Entity) (map[gkey]*total, error) {
-		totals := make(map[gkey]*total, len(buckets))
-		slab := make([]total, 0, len(buckets)) // a total per bucket at most
-		add := func(gk gkey, n int64, d thresholdData) {
-			tt := totals[gk]
-			if tt == nil {
-				slab = append(slab, total{})
-				tt = &slab[len(slab)-1]
-				totals[gk] = tt
-			}
+	// totals[b.i] is bucket b's total; rows 0: none.
+	sumOver := func(stored map[state.Key]state.Entity) ([]total, error) {
+		totals := make([]total, len(order))
+		add := func(i int, n int64, d thresholdData) {
+			tt := &totals[i]
 			tt.n += n
 			tt.sum += d.Sum
 			tt.rows++
@@ -272,24 +274,24 @@ func (k *ThresholdKind) Matches(ctx context.Context, r *Rule, events []*event.Ev
 				}
 			}
 		}
-		for _, key := range own {
-			if wr := rows[key]; wr.counted {
-				add(groupOf(key), wr.n, wr.d)
+		for _, wr := range ownRows {
+			if wr.counted {
+				add(wr.b.i, wr.n, wr.d)
 			}
 		}
 		for key, e := range stored {
 			if _, mine := rows[key]; mine {
 				continue
 			}
-			gk := groupOf(key)
-			if buckets[gk] == nil {
+			b := buckets[groupOf(key)]
+			if b == nil {
 				continue
 			}
 			var d thresholdData
 			if err := loadThreshold("threshold", key, e, true, &d); err != nil {
 				return nil, err
 			}
-			add(gk, e.Count, d)
+			add(b.i, e.Count, d)
 		}
 		return totals, nil
 	}
@@ -328,9 +330,9 @@ func (k *ThresholdKind) Matches(ctx context.Context, r *Rule, events []*event.Ev
 	}
 	again := map[string][]string{}
 	var againParts []string
-	for _, gk := range groupOrder {
-		tt := totals[gk]
-		if tt == nil || !shared[gk] {
+	for i, gk := range groupOrder {
+		tt := &totals[i]
+		if tt.rows == 0 || !shared[gk] {
 			continue
 		}
 		if _, value := measure(tt); k.c.met(value) {
@@ -355,9 +357,9 @@ func (k *ThresholdKind) Matches(ctx context.Context, r *Rule, events []*event.Ev
 	}
 
 	var out []Match
-	for _, gk := range groupOrder {
-		b, tt := buckets[gk], totals[gk]
-		if tt == nil {
+	for i, b := range order {
+		tt := &totals[i]
+		if tt.rows == 0 {
 			continue
 		}
 		metric, value := measure(tt)
