@@ -40,6 +40,10 @@ func TestBuiltinRuleTestsDecode(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if r.condition != eager.condition || r.Kind.Name() != eager.Kind.Name() || r.Level != eager.Level ||
+			len(r.sels) != len(eager.sels) || !reflect.DeepEqual(r.summary, eager.summary) || !reflect.DeepEqual(r.Correlation(), eager.Correlation()) {
+			t.Errorf("%s: the rule loaded without its tests differs from the rule loaded whole", r.File)
+		}
 		if !reflect.DeepEqual(lazy, mustTests(t, eager)) {
 			t.Errorf("%s: test cases decoded on use differ from those decoded at load", r.File)
 		}
@@ -78,5 +82,23 @@ func TestLazyTestsMalformed(t *testing.T) {
 	}
 	if _, err := LoadDefault(dir); err == nil || !strings.Contains(err.Error(), `unknown key "tests.name2"`) {
 		t.Fatalf("LoadDefault with a malformed test in the folder: err = %v", err)
+	}
+}
+
+func TestCutTests(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"title: a\ntests:\n  - name: x\n    record: '{}'\n", "title: a\n"},
+		{"title: a\ntests:\n- name: x\n# c\n\n  record: |\n    {}\nlevel: low\n", "title: a\nlevel: low\n"},
+		{"tests: []\ntitle: a", "title: a"},
+		{"title: a\ntests: []", "title: a\n"},
+	} {
+		if got := string(cutTests([]byte(tc.in))); got != tc.want {
+			t.Errorf("cutTests(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+	for _, in := range []string{"title: a\n", "tests: []\ntests: []\n"} {
+		if got := cutTests([]byte(in)); got != nil {
+			t.Errorf("cutTests(%q) = %q, want nil", in, got)
+		}
 	}
 }

@@ -213,6 +213,17 @@ func ParseRule(file string, data []byte) (*Rule, error) {
 // parseRule is ParseRule; with src non-nil, the rule's test cases are left
 // to decode on first use (Rule.Tests) from the file src reads again.
 func parseRule(file string, data []byte, src func() ([]byte, error)) (*Rule, error) {
+	if src != nil {
+		// The tests: list is most of a rule file: parsing it into YAML
+		// nodes is most of the rest of loading. Try without it; on any
+		// error, parse the whole file for the error a user would see.
+		if cut := cutTests(data); cut != nil {
+			if r, err := parseRule(file, cut, nil); err == nil {
+				r.tests = lazyTests{src: src, file: r.tests.file, id: r.tests.id, stateful: r.tests.stateful}
+				return r, nil
+			}
+		}
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
@@ -307,6 +318,43 @@ func parseRule(file string, data []byte, src func() ([]byte, error)) (*Rule, err
 	}
 	r.cacheAttack()
 	return r, nil
+}
+
+// cutTests returns data without its top-level tests: key and value: from
+// the line that starts "tests:" to the next line starting at column 0 with
+// anything but a list item or a comment. It returns nil when data holds no
+// such line, or two.
+func cutTests(data []byte) []byte {
+	start := -1
+	for i := 0; i < len(data); {
+		line := data[i:]
+		if j := bytes.IndexByte(line, '\n'); j >= 0 {
+			line = line[:j+1]
+		}
+		if bytes.HasPrefix(line, []byte("tests:")) {
+			if start >= 0 {
+				return nil
+			}
+			start = i
+		}
+		i += len(line)
+	}
+	if start < 0 {
+		return nil
+	}
+	end := len(data)
+	for i := start + bytes.IndexByte(data[start:], '\n') + 1; i > start && i < len(data); {
+		if c := data[i]; c != ' ' && c != '\t' && c != '-' && c != '#' && c != '\n' && c != '\r' {
+			end = i
+			break
+		}
+		j := bytes.IndexByte(data[i:], '\n')
+		if j < 0 {
+			break
+		}
+		i += j + 1
+	}
+	return append(data[:start:start], data[end:]...)
 }
 
 // checkKeys fails on a key of the map n not in allowed, and on a key given
