@@ -68,8 +68,12 @@ type ruleRow struct {
 func listRules(rules []*detect.Rule, format string, stdout, stderr io.Writer) int {
 	rows := make([]ruleRow, 0, len(rules))
 	for _, r := range rules {
+		tests, err := r.Tests()
+		if err != nil { // listed with 0 tests; `rules test` fails it
+			fmt.Fprintf(stderr, "azdetect rules list: %v\n", err)
+		}
 		rows = append(rows, ruleRow{ID: r.ID, Name: r.Name, Title: r.Title, Level: r.Level, Service: r.Service(), Kind: r.Kind.Name(),
-			Techniques: r.Techniques(), Tests: len(r.Tests)})
+			Techniques: r.Techniques(), Tests: len(tests)})
 	}
 	switch format {
 	case "json":

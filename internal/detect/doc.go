@@ -14,6 +14,10 @@
 // tests (cases of {name, match, record}, the record a YAML map or a string
 // holding the raw text). logsource.service selects the events a rule reads
 // (event.Event.Source). Load errors name the file, the rule id and the field.
+// A rule's tests are decoded and checked at load by ParseRule and LoadFS,
+// and for rules in LoadDefault's extraDir; the built-in rules' are decoded
+// on first use (Rule.Tests: a scan never reads them) and checked by
+// TestBuiltinRuleTestsDecode.
 //
 // # Matching
 //

@@ -32,8 +32,8 @@ func TestEngineEvaluate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	caDeleted := mustEvent(t, string(rules[0].Tests[0].Record))
-	caAdded := mustEvent(t, string(rules[0].Tests[1].Record))
+	caDeleted := mustEvent(t, string(mustTests(t, rules[0])[0].Record))
+	caAdded := mustEvent(t, string(mustTests(t, rules[0])[1].Record))
 	sf := mustEvent(t, `{"category":"SignInLogs","properties":{"status":{"errorCode":0},"authenticationRequirement":"singleFactorAuthentication"}}`)
 	// The same record with another source: the audit rule must not see it.
 	wrongSource := *caDeleted

@@ -106,3 +106,13 @@ func ruleWith(service, detection string) string {
 }
 
 func writeFile(name, text string) error { return os.WriteFile(name, []byte(text), 0o644) }
+
+// mustTests is r.Tests(), failing t on an error.
+func mustTests(t testing.TB, r *Rule) []TestCase {
+	t.Helper()
+	tests, err := r.Tests()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tests
+}

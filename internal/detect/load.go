@@ -30,14 +30,16 @@ var builtin embed.FS
 // LoadDefault loads the built-in rules and, when extraDir is not "", every
 // rule file under extraDir on disk. Rule ids must be unique across both.
 func LoadDefault(extraDir string) ([]*Rule, error) {
-	rules, err := LoadFS(builtin, "rules")
+	// The built-in rules' test cases decode on first use (TestBuiltinRules
+	// checks them); extraDir's are checked at load, as LoadFS does.
+	rules, err := loadDir(builtin, "rules", "", true)
 	if err != nil {
 		return rules, fmt.Errorf("built-in rules: %w", err)
 	}
 	if extraDir == "" {
 		return rules, nil
 	}
-	extra, err := loadDir(os.DirFS(extraDir), ".", extraDir)
+	extra, err := loadDir(os.DirFS(extraDir), ".", extraDir, false)
 	if err != nil {
 		return append(rules, extra...), fmt.Errorf("rules in %s: %w", extraDir, err)
 	}
@@ -53,13 +55,15 @@ func LoadDefault(extraDir string) ([]*Rule, error) {
 // naming the file and rule id; the rules that did load are returned beside
 // the error (for linting), but a caller that runs rules must not use them.
 func LoadFS(fsys fs.FS, dir string) ([]*Rule, error) {
-	return loadDir(fsys, dir, "")
+	return loadDir(fsys, dir, "", false)
 }
 
 // loadDir walks dir; display prefixes the file names in Rule.File and
-// errors (the folder on disk for os.DirFS).
-func loadDir(fsys fs.FS, dir, display string) ([]*Rule, error) {
+// errors (the folder on disk for os.DirFS). With lazyTests, the rules'
+// test cases are decoded on first use, from the file read again from fsys.
+func loadDir(fsys fs.FS, dir, display string, lazyTests bool) ([]*Rule, error) {
 	type file struct {
+		path string
 		name string
 		data []byte
 		rule *Rule
@@ -85,7 +89,7 @@ func loadDir(fsys fs.FS, dir, display string) ([]*Rule, error) {
 		if err != nil {
 			err = fmt.Errorf("%s: %w", name, err)
 		}
-		files = append(files, file{name: name, data: data, err: err})
+		files = append(files, file{path: p, name: name, data: data, err: err})
 		return nil
 	})
 	// Parse on every core (the YAML and the rules' regular expressions are
@@ -98,7 +102,12 @@ func loadDir(fsys fs.FS, dir, display string) ([]*Rule, error) {
 			defer wg.Done()
 			for i := int(next.Add(1)) - 1; i < len(files); i = int(next.Add(1)) - 1 {
 				if f := &files[i]; f.err == nil {
-					f.rule, f.err = ParseRule(f.name, f.data)
+					var src func() ([]byte, error)
+					if lazyTests {
+						p := f.path
+						src = func() ([]byte, error) { return fs.ReadFile(fsys, p) }
+					}
+					f.rule, f.err = parseRule(f.name, f.data, src)
 				}
 			}
 		}()
@@ -196,7 +205,25 @@ func ruleError(file, id string, err error) error {
 }
 
 // ParseRule decodes and compiles one rule file; file names it in errors.
+// Its test cases are decoded and checked too: a malformed one fails it.
 func ParseRule(file string, data []byte) (*Rule, error) {
+	return parseRule(file, data, nil)
+}
+
+// parseRule is ParseRule; with src non-nil, the rule's test cases are left
+// to decode on first use (Rule.Tests) from the file src reads again.
+func parseRule(file string, data []byte, src func() ([]byte, error)) (*Rule, error) {
+	if src != nil {
+		// The tests: list is most of a rule file: parsing it into YAML
+		// nodes is most of the rest of loading. Try without it; on any
+		// error, parse the whole file for the error a user would see.
+		if cut := cutTests(data); cut != nil {
+			if r, err := parseRule(file, cut, nil); err == nil {
+				r.tests = lazyTests{src: src, file: r.tests.file, id: r.tests.id, stateful: r.tests.stateful}
+				return r, nil
+			}
+		}
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
@@ -277,20 +304,57 @@ func ParseRule(file string, data []byte) (*Rule, error) {
 		}
 		r.summary = parts
 	}
-	tests, err := decodeTests(&rf.Tests)
-	if err != nil {
-		return fail(err)
+	r.tests.file, r.tests.id = file, id
+	if sk, stateful := r.Kind.(statefulKind); stateful {
+		r.tests.stateful = sk.Name()
 	}
-	if _, stateful := r.Kind.(statefulKind); stateful {
-		for _, tc := range tests {
-			if tc.Records == nil {
-				return fail(fmt.Errorf("test %q: a %s rule's test gives records (a list fed in order) and alerts", tc.Name, r.Kind.Name()))
-			}
+	if src == nil {
+		r.tests.cases, r.tests.err = decodeRuleTests(&rf.Tests, r.tests.stateful)
+		if r.tests.err != nil {
+			return fail(r.tests.err)
 		}
+	} else {
+		r.tests.src = src
 	}
-	r.Tests = tests
 	r.cacheAttack()
 	return r, nil
+}
+
+// cutTests returns data without its top-level tests: key and value: from
+// the line that starts "tests:" to the next line starting at column 0 with
+// anything but a list item or a comment. It returns nil when data holds no
+// such line, or two.
+func cutTests(data []byte) []byte {
+	start := -1
+	for i := 0; i < len(data); {
+		line := data[i:]
+		if j := bytes.IndexByte(line, '\n'); j >= 0 {
+			line = line[:j+1]
+		}
+		if bytes.HasPrefix(line, []byte("tests:")) {
+			if start >= 0 {
+				return nil
+			}
+			start = i
+		}
+		i += len(line)
+	}
+	if start < 0 {
+		return nil
+	}
+	end := len(data)
+	for i := start + bytes.IndexByte(data[start:], '\n') + 1; i > start && i < len(data); {
+		if c := data[i]; c != ' ' && c != '\t' && c != '-' && c != '#' && c != '\n' && c != '\r' {
+			end = i
+			break
+		}
+		j := bytes.IndexByte(data[i:], '\n')
+		if j < 0 {
+			break
+		}
+		i += j + 1
+	}
+	return append(data[:start:start], data[end:]...)
 }
 
 // checkKeys fails on a key of the map n not in allowed, and on a key given

@@ -55,12 +55,13 @@ func TestParseRuleGood(t *testing.T) {
 	if r.Date != "2026-11-23" {
 		t.Errorf("Date = %q", r.Date)
 	}
-	if len(r.Tests) != 2 {
-		t.Fatalf("Tests = %d", len(r.Tests))
+	tests := mustTests(t, r)
+	if len(tests) != 2 {
+		t.Fatalf("Tests = %d", len(tests))
 	}
-	ev := mustEvent(t, string(r.Tests[0].Record))
+	ev := mustEvent(t, string(tests[0].Record))
 	if !r.Match(ev) {
-		t.Errorf("the positive test record does not match: %s", r.Tests[0].Record)
+		t.Errorf("the positive test record does not match: %s", tests[0].Record)
 	}
 	if got, ok := r.Summary(ev); !ok || got != "admin@contoso.com deleted Conditional Access policy Require MFA ({id})" {
 		t.Errorf("Summary = %q, %t", got, ok)

@@ -75,9 +75,12 @@ type Rule struct {
 	// from two exports of one log (Storage Analytics $logs and
 	// StorageBlobLogs): their alerts for one group key and hour are one.
 	AlertGroup string
-	Tests      []TestCase
 	File       string // where the rule was loaded from
 	Kind       Kind   // how matches are raised: MatchKind, or a stateful kind bound by NewEngine
+
+	// tests holds the rule's own test cases, decoded on first use (Tests):
+	// a scan never reads them.
+	tests lazyTests
 
 	service   string
 	condition string

@@ -61,7 +61,11 @@ func corpus(t testing.TB, reg *source.Registry, rules []*detect.Rule) []*event.E
 		}
 	}
 	for _, r := range rules {
-		for _, tc := range r.Tests {
+		tests, err := r.Tests()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tc := range tests {
 			for _, raw := range append([][]byte{tc.Record}, tc.Records...) {
 				if len(raw) == 0 {
 					continue

@@ -92,11 +92,18 @@ func (opts TestOptions) parseAll(parse func(raw []byte) (*event.Event, error), r
 func RunTestsWith(rules []*Rule, parse func(raw []byte) (*event.Event, error), opts TestOptions) []TestResult {
 	var out []TestResult
 	for _, r := range rules {
+		tests, err := r.testCases()
+		if err != nil {
+			// A malformed test case fails the rule's tests, named by file
+			// and rule (it fails loading when the rule comes from disk).
+			out = append(out, TestResult{RuleID: r.ID, File: r.File, Case: "tests:", Err: err})
+			continue
+		}
 		if _, ok := r.Kind.(statefulKind); ok {
 			out = append(out, runStatefulTests(r, parse, opts)...)
 			continue
 		}
-		for _, tc := range r.Tests {
+		for _, tc := range tests {
 			res := TestResult{RuleID: r.ID, File: r.File, Case: tc.Name, Want: tc.Match}
 			evs, err := opts.parseAll(parse, tc.Record)
 			if err != nil {
@@ -123,7 +130,8 @@ func RunTestsWith(rules []*Rule, parse func(raw []byte) (*event.Event, error), o
 func runStatefulTests(r *Rule, parse func(raw []byte) (*event.Event, error), opts TestOptions) []TestResult {
 	var out []TestResult
 	ctx := context.Background()
-	for _, tc := range r.Tests {
+	tests, _ := r.testCases() // decoded by RunTestsWith
+	for _, tc := range tests {
 		res := TestResult{RuleID: r.ID, File: r.File, Case: tc.Name, Want: tc.Match, WantAlerts: tc.Alerts}
 		res.Err = func() error {
 			var events []*event.Event

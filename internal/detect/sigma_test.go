@@ -41,7 +41,7 @@ func sharedDir(t testing.TB, sub string) string {
 func loadSigma(t testing.TB) []*Rule {
 	t.Helper()
 	dir := sharedDir(t, "sigma-azure")
-	rules, err := loadDir(os.DirFS(dir), ".", dir)
+	rules, err := loadDir(os.DirFS(dir), ".", dir, false)
 	if err != nil {
 		t.Fatalf("SigmaHQ rules: %v", err)
 	}
