@@ -56,6 +56,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -329,11 +330,12 @@ func EscapeRoom(s string) int {
 // AppendEscape appends Escape(s) to b: a key built of escaped parts in one
 // buffer, with no string per part.
 func AppendEscape(b []byte, s string) []byte {
-	if len(s) <= MaxKeyLen && keySafe(s) {
+	n := EscapeRoom(s)
+	if n == len(s) && n <= MaxKeyLen {
 		return append(b, s...)
 	}
 	start := len(b)
-	b = appendEscaped(b, s)
+	b = appendEscapedRoom(b, s, n)
 	if len(b)-start <= MaxKeyLen {
 		return b
 	}
@@ -440,23 +442,42 @@ func PrefixOf(parts ...string) string {
 	return string(b)
 }
 
-func keyByteSafe(c byte) bool {
-	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
-		c == '-' || c == '_' || c == '.' || c == ':' || c == '@'
-}
+func keyByteSafe(c byte) bool { return keyBytes[c] }
+
+// keyBytes holds the bytes Escape keeps as they are: [A-Za-z0-9-_.:@].
+var keyBytes = func() (ok [256]bool) {
+	for c := range 256 {
+		b := byte(c)
+		ok[c] = 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' ||
+			b == '-' || b == '_' || b == '.' || b == ':' || b == '@'
+	}
+	return ok
+}()
 
 const hexDigits = "0123456789ABCDEF"
 
+// appendEscaped appends s with every byte Escape does not keep written as
+// !XX: the room grown once, the bytes written in place.
 func appendEscaped(b []byte, s string) []byte {
+	return appendEscapedRoom(b, s, EscapeRoom(s))
+}
+
+// appendEscapedRoom is appendEscaped with EscapeRoom(s) known.
+func appendEscapedRoom(b []byte, s string, room int) []byte {
+	n := len(b)
+	b = slices.Grow(b, room)
+	b = b[:cap(b)]
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if keyByteSafe(c) {
-			b = append(b, c)
+		if keyBytes[c] {
+			b[n] = c
+			n++
 			continue
 		}
-		b = append(b, escapeByte, hexDigits[c>>4], hexDigits[c&0xF])
+		b[n], b[n+1], b[n+2] = escapeByte, hexDigits[c>>4], hexDigits[c&0xF]
+		n += 3
 	}
-	return b
+	return b[:n]
 }
 
 func unescape(s string) (string, error) {
