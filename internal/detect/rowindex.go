@@ -74,9 +74,21 @@ func (x *rowIndex) place(h uint64, i int32) {
 	x.slots[s&mask] = rowSlot{h: h, i: i + 1}
 }
 
-func (x *rowIndex) grow() {
+// reserve makes room for n entries in an empty index: a call that
+// expects as many rows as events (flow tuples, mostly of distinct
+// address pairs) sizes it once instead of growing it step by step.
+func (x *rowIndex) reserve(n int) {
+	size := minRowSlots
+	for size < 2*n {
+		size *= 2
+	}
+	x.resize(size)
+}
+
+func (x *rowIndex) grow() { x.resize(max(2*len(x.slots), minRowSlots)) }
+
+func (x *rowIndex) resize(size int) {
 	old := x.slots
-	size := max(2*len(old), minRowSlots)
 	x.slots = make([]rowSlot, size)
 	x.shift = 64
 	for n := size; n > 1; n >>= 1 {

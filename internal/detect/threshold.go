@@ -177,7 +177,12 @@ type thresholdCall struct {
 
 	buckets []thrBucket
 	rows    []thrRow
-	others  []thrOther
+	// state is each row's (made once the rows are known: the rows grow
+	// small, what they read and compute is allocated once).
+	state  []thrRowState
+	others []thrOther
+	// expires is each window's rows' expiry (zero: not worked out yet).
+	expires []time.Time
 
 	byRow    rowIndex // (window, writer, group) -> rows
 	byGroup  rowIndex // (window, group) -> buckets
@@ -214,8 +219,11 @@ type thrRow struct {
 	b      int32
 	writer int32
 	next   int32 // the bucket's next row of this call, -1 at the last
-	// What was read of it, and what the call made of it (counted says
-	// that is set).
+}
+
+// thrRowState is what was read of a row, and what the call made of it
+// (counted says that is set).
+type thrRowState struct {
 	cur     state.Entity
 	found   bool
 	counted bool
@@ -243,6 +251,12 @@ func (c *thresholdCall) group(events []*event.Event) bool {
 	lastWriter := int32(-1)
 	var lastRaw string
 	wholeSeconds := span >= time.Second && span%time.Second == 0
+	// Rows as many as events, at most: the tables sized for them once
+	// (past maxReserve they grow as rows come).
+	const maxReserve = 1 << 13
+	c.byRow.reserve(min(len(events), maxReserve))
+	c.byGroup.reserve(min(len(events), maxReserve))
+	c.byPrefix.reserve(min(len(events), maxReserve))
 	counted := 0
 	for j, ev := range events {
 		c.evRow[j] = -1
@@ -287,6 +301,8 @@ func (c *thresholdCall) group(events []*event.Event) bool {
 	if len(c.rows) == 0 {
 		return false
 	}
+	c.state = make([]thrRowState, len(c.rows))
+	c.expires = make([]time.Time, len(c.windows))
 	// The events by row (a counting sort: each row's in the order given),
 	// then each row's in position order.
 	c.rowStart = make([]int32, len(c.rows)+1)
@@ -409,8 +425,9 @@ func (c *thresholdCall) attach(wi int32, e state.Entity) {
 	}
 	b := &c.buckets[bi]
 	for ri := b.rows; ri >= 0; ri = c.rows[ri].next {
-		if rw := &c.rows[ri]; rw.key.RowKey == e.RowKey {
-			rw.cur, rw.found = e, true
+		if c.rows[ri].key.RowKey == e.RowKey {
+			st := &c.state[ri]
+			st.cur, st.found = e, true
 			return
 		}
 	}
@@ -442,22 +459,26 @@ func (c *thresholdCall) key(i int) state.Key { return c.rows[i].key }
 
 func (c *thresholdCall) step(i int) (state.Op, bool, error) {
 	k := c.k
-	rw := &c.rows[i]
-	rw.d = thresholdData{} // a retry after a conflict starts from what it read
-	n, changed, err := k.count(rw.key, rw.cur, rw.found, c.rowEvs(i), &rw.d, &c.grown)
+	rw, st := &c.rows[i], &c.state[i]
+	st.d = thresholdData{} // a retry after a conflict starts from what it read
+	n, changed, err := k.count(rw.key, st.cur, st.found, c.rowEvs(i), &st.d, &c.grown)
 	if err != nil {
 		return state.Op{}, false, err
 	}
-	rw.counted, rw.n = true, n
+	st.counted, st.n = true, n
 	if !changed {
 		return state.Op{}, false, nil
 	}
 	b := &c.buckets[rw.b]
 	window := c.windows[b.window]
+	expires := c.expires[b.window]
+	if expires.IsZero() {
+		expires = k.expires(window.Add(k.c.Timespan), k.keep())
+		c.expires[b.window] = expires
+	}
 	e := state.Entity{PartitionKey: rw.key.PartitionKey, RowKey: rw.key.RowKey, Count: n, Text: b.group,
-		Data: rw.d.encodeRoom(len(rw.key.RowKey) + len(b.group)),
-		Time: window, Expires: k.expires(window.Add(k.c.Timespan), k.keep())}
-	return writeOp(state.Packed(e), rw.cur, rw.found), true, nil
+		Data: st.d.encodeRoom(len(rw.key.RowKey) + len(b.group)), Time: window, Expires: expires}
+	return writeOp(state.Packed(e), st.cur, st.found), true, nil
 }
 
 func (c *thresholdCall) blame(i int) []*event.Event { return c.rowEvs(i) }
@@ -493,8 +514,8 @@ func (c *thresholdCall) reread(ctx context.Context, pending []int) error {
 		stale[c.buckets[c.rows[i].b].window] = true
 	}
 	for i := range c.rows {
-		if rw := &c.rows[i]; stale[c.buckets[rw.b].window] {
-			rw.cur, rw.found = state.Entity{}, false
+		if stale[c.buckets[c.rows[i].b].window] {
+			c.state[i].cur, c.state[i].found = state.Entity{}, false
 		}
 	}
 	c.others = slices.DeleteFunc(c.others, func(o thrOther) bool { return stale[c.buckets[o.b].window] })
@@ -571,8 +592,8 @@ func (tt *thrTotal) add(n int64, d *thresholdData) {
 func (c *thresholdCall) sumOver() ([]thrTotal, error) {
 	totals := make([]thrTotal, len(c.buckets))
 	for i := range c.rows {
-		if rw := &c.rows[i]; rw.counted {
-			totals[rw.b].add(rw.n, &rw.d)
+		if st := &c.state[i]; st.counted {
+			totals[c.rows[i].b].add(st.n, &st.d)
 		}
 	}
 	for _, o := range c.others {
