@@ -77,12 +77,29 @@ func (x *rowIndex) place(h uint64, i int32) {
 // reserve makes room for n entries in an empty index: a call that
 // expects as many rows as events (flow tuples, mostly of distinct
 // address pairs) sizes it once instead of growing it step by step.
+// It empties the index, and reuses its slots when they are enough.
 func (x *rowIndex) reserve(n int) {
 	size := minRowSlots
 	for size < 2*n {
 		size *= 2
 	}
-	x.resize(size)
+	if cap(x.slots) < size {
+		x.slots = nil
+		x.resize(size)
+		x.n = 0
+		return
+	}
+	x.slots = x.slots[:size]
+	clear(x.slots)
+	x.n = 0
+	x.setShift()
+}
+
+func (x *rowIndex) setShift() {
+	x.shift = 64
+	for n := len(x.slots); n > 1; n >>= 1 {
+		x.shift--
+	}
 }
 
 func (x *rowIndex) grow() { x.resize(max(2*len(x.slots), minRowSlots)) }
@@ -90,10 +107,7 @@ func (x *rowIndex) grow() { x.resize(max(2*len(x.slots), minRowSlots)) }
 func (x *rowIndex) resize(size int) {
 	old := x.slots
 	x.slots = make([]rowSlot, size)
-	x.shift = 64
-	for n := size; n > 1; n >>= 1 {
-		x.shift--
-	}
+	x.setShift()
 	for _, sl := range old {
 		if sl.i != 0 {
 			x.place(sl.h, sl.i-1)

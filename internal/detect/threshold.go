@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/azdetect/azdetect/internal/event"
@@ -116,7 +117,8 @@ func thresholdRow(group, writer string) (row, prefix string) {
 
 // Matches implements Kind.
 func (k *ThresholdKind) Matches(ctx context.Context, r *Rule, events []*event.Event) ([]Match, error) {
-	c := thresholdCall{k: k, rule: r}
+	c := thresholdCall{k: k, rule: r, thresholdScratch: thresholdScratches.Get().(*thresholdScratch)}
+	defer c.release()
 	if !c.group(events) {
 		return nil, nil
 	}
@@ -184,20 +186,52 @@ type thresholdCall struct {
 	// expires is each window's rows' expiry (zero: not worked out yet).
 	expires []time.Time
 
-	byRow    rowIndex // (window, writer, group) -> rows
-	byGroup  rowIndex // (window, group) -> buckets
-	byPrefix rowIndex // (window, row prefix) -> buckets
-
-	// evRow is each event's row (-1: not counted); rowEvents are the
-	// events by row, row i's from rowStart[i] to rowStart[i+1], each
-	// row's in position order.
+	*thresholdScratch
+	// rowEvents are the events by row, row i's from rowStart[i] to
+	// rowStart[i+1], each row's in position order.
 	events    []*event.Event
-	evRow     []int32
 	rowEvents []*event.Event
-	rowStart  []int32
 
 	keys  keyArena
 	grown countSlabs
+}
+
+// thresholdScratch is what a call keeps that holds no pointer, reused by
+// the next call (thresholdScratches): its hash tables, sized for a chunk
+// of events, and the events' rows.
+type thresholdScratch struct {
+	byRow    rowIndex // (window, writer, group) -> rows
+	byGroup  rowIndex // (window, group) -> buckets
+	byPrefix rowIndex // (window, row prefix) -> buckets
+	// evRow is each event's row (-1: not counted); rowStart where each
+	// row's events start in rowEvents (and, last, their end); fill the
+	// next place of each row's while they are placed.
+	evRow, rowStart, fill []int32
+}
+
+var thresholdScratches = sync.Pool{New: func() any { return new(thresholdScratch) }}
+
+// maxScratchSlots bounds the table a thresholdScratch keeps for the next
+// call (a call of huge chunks grows its own, dropped after it).
+const maxScratchSlots = 1 << 15
+
+// release hands the scratch back, unless it grew too large to keep.
+func (c *thresholdCall) release() {
+	s := c.thresholdScratch
+	c.thresholdScratch = nil
+	if cap(s.byRow.slots) > maxScratchSlots || cap(s.byGroup.slots) > maxScratchSlots || cap(s.byPrefix.slots) > maxScratchSlots ||
+		cap(s.evRow) > maxScratchSlots {
+		return
+	}
+	thresholdScratches.Put(s)
+}
+
+// int32s is s with length n, reusing its room (its values not cleared).
+func int32s(s []int32, n int) []int32 {
+	if cap(s) < n {
+		return make([]int32, n)
+	}
+	return s[:n]
 }
 
 // thrBucket is a group key in a window, over every writer.
@@ -242,7 +276,7 @@ type thrOther struct {
 func (c *thresholdCall) group(events []*event.Event) bool {
 	k := c.k
 	c.events = events
-	c.evRow = make([]int32, len(events))
+	c.evRow = int32s(c.evRow, len(events))
 	span := k.c.Timespan
 	// The last window's bounds in Unix seconds: an event in it needs no
 	// Truncate (windows of whole seconds).
@@ -305,7 +339,8 @@ func (c *thresholdCall) group(events []*event.Event) bool {
 	c.expires = make([]time.Time, len(c.windows))
 	// The events by row (a counting sort: each row's in the order given),
 	// then each row's in position order.
-	c.rowStart = make([]int32, len(c.rows)+1)
+	c.rowStart = int32s(c.rowStart, len(c.rows)+1)
+	clear(c.rowStart)
 	for _, ri := range c.evRow {
 		if ri >= 0 {
 			c.rowStart[ri+1]++
@@ -315,7 +350,8 @@ func (c *thresholdCall) group(events []*event.Event) bool {
 		c.rowStart[i] += c.rowStart[i-1]
 	}
 	c.rowEvents = make([]*event.Event, counted)
-	fill := slices.Clone(c.rowStart[:len(c.rows)])
+	c.fill = append(c.fill[:0], c.rowStart[:len(c.rows)]...)
+	fill := c.fill
 	for j, ri := range c.evRow {
 		if ri >= 0 {
 			c.rowEvents[fill[ri]] = events[j]
