@@ -199,7 +199,9 @@ func (a *keyArena) take(b []byte, start int) string {
 
 // groupRow is the package's groupRow, in the arena.
 func (a *keyArena) groupRow(group, tail string) (row, prefix string) {
-	b := a.room(state.EscapeRoom(group) + 1 + len(tail))
+	// Room for every byte escaped, not EscapeRoom's exact count: the
+	// group is read once, by AppendEscape.
+	b := a.room(3*len(group) + 1 + len(tail))
 	start := len(b)
 	b = state.AppendEscape(b, group)
 	n := len(b) + 1 - start
