@@ -1,6 +1,11 @@
 package detect
 
-import "hash/maphash"
+import (
+	"cmp"
+	"hash/maphash"
+	"slices"
+	"strings"
+)
 
 // rowIndex finds one call's rows or groups by a 64-bit hash of what
 // identifies them: an open-addressed table of (hash, index) pairs. It
@@ -130,4 +135,49 @@ func mixKey(h uint64, a, b int32) uint64 {
 	h ^= (uint64(uint32(a))<<32 | uint64(uint32(b))) * 0xC2B2AE3D27D4EB4F
 	h ^= h >> 31
 	return h
+}
+
+// sortKeys sorts keys as strings sort, faster: by their first sixteen
+// bytes as two big-endian numbers (zero-padded: a shorter key sorts
+// first), then, where those tie, by the whole keys. The sort moves
+// pointer-free (numbers, place) records, not strings.
+func sortKeys(keys []string) {
+	if len(keys) < 2 || slices.IsSorted(keys) {
+		return
+	}
+	type rec struct {
+		hi, lo uint64
+		i      int32
+	}
+	recs := make([]rec, len(keys))
+	for i, k := range keys {
+		recs[i] = rec{be64(k, 0), be64(k, 8), int32(i)}
+	}
+	slices.SortFunc(recs, func(a, b rec) int {
+		if a.hi != b.hi {
+			return cmp.Compare(a.hi, b.hi)
+		}
+		if a.lo != b.lo {
+			return cmp.Compare(a.lo, b.lo)
+		}
+		return strings.Compare(keys[a.i], keys[b.i])
+	})
+	sorted := make([]string, len(keys))
+	for j, r := range recs {
+		sorted[j] = keys[r.i]
+	}
+	copy(keys, sorted)
+}
+
+// be64 is the eight bytes of s from off as a big-endian number, zeros
+// past its end.
+func be64(s string, off int) uint64 {
+	var v uint64
+	for i := off; i < off+8; i++ {
+		v <<= 8
+		if i < len(s) {
+			v |= uint64(s[i])
+		}
+	}
+	return v
 }

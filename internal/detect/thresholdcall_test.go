@@ -59,6 +59,30 @@ func TestRowIndexCollisions(t *testing.T) {
 	}
 }
 
+// TestSortKeys: sortKeys orders as strings sort, for keys that tie in
+// their first sixteen bytes, differ only past them, are prefixes of one
+// another, hold zero bytes (the padding's value) and bytes past 0x7F.
+func TestSortKeys(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(5, 6))
+	alphabet := []string{"", "\x00", "a", "b", "\xff", "10.20.", "|", "!7C"}
+	for range 300 {
+		keys := make([]string, rnd.IntN(60))
+		for i := range keys {
+			var b strings.Builder
+			for range rnd.IntN(12) {
+				b.WriteString(alphabet[rnd.IntN(len(alphabet))])
+			}
+			keys[i] = b.String()
+		}
+		want := slices.Clone(keys)
+		slices.Sort(want)
+		sortKeys(keys)
+		if !slices.Equal(keys, want) {
+			t.Fatalf("sortKeys: %q\nwant %q", keys, want)
+		}
+	}
+}
+
 // TestThresholdHostileGroups: group keys an attacker chooses (huge,
 // non-ASCII, control bytes, the escape's own characters, keys that only
 // their escaping or their hashed tails tell apart) each count on their own
