@@ -41,7 +41,7 @@ func TestKeysAsBefore(t *testing.T) {
 			t.Errorf("writer %q escaped to %q, want %q", wr, got, state.Escape(wr))
 		}
 		for _, g := range groups {
-			row, prefix := thresholdRowEscaped(g, w.of(wr))
+			row, prefix := groupRow(g, w.of(wr))
 			if want := state.Escape(g) + "|" + state.Escape(wr); row != want || prefix != state.Escape(g)+"|" {
 				t.Errorf("threshold row of %q, %q = %q, %q; want %q", g, wr, row, prefix, want)
 			}

@@ -297,12 +297,87 @@ const (
 func (t *thresholdData) encode() []byte { return t.encodeRoom(0) }
 
 // encodeRoom is encode with room behind the document (stateEnc.writerRoom).
+// A row is written once per batch that counts into it: the document's
+// size is worked out field by field and the fields appended in one pass,
+// the bytes write's (the reference, TestThresholdEncodeAsWrite).
 func (t *thresholdData) encodeRoom(room int) []byte {
-	c := stateEnc{counting: true}
-	t.write(&c)
-	e := c.writerRoom(room)
-	t.write(&e)
-	return e.b
+	var f byte
+	if t.Mark {
+		f |= thrMark
+	}
+	if t.Sum != 0 {
+		f |= thrSum
+	}
+	seq, index, sub := zigzag(t.Seq), zigzag(int64(t.Index)), zigzag(int64(t.Sub))
+	firstNs, firstS := timeParts(t.First)
+	lastNs, lastS := timeParts(t.Last)
+	n := 2 // version, flags
+	if t.Mark {
+		n += uvarintLen(seq) + uvarintLen(index) + uvarintLen(sub)
+	}
+	n += uvarintLen(uint64(len(t.Keys)))
+	for _, k := range t.Keys {
+		n += uvarintLen(uint64(len(k))) + len(k)
+	}
+	n += uvarintLen(uint64(len(t.Hashes))) + len(t.Hashes)
+	n += uvarintLen(uint64(len(t.Values)))
+	for _, v := range t.Values {
+		n += uvarintLen(uint64(len(v))) + len(v)
+	}
+	if t.Sum != 0 {
+		n += 8
+	}
+	n += timeLen(firstNs, firstS) + timeLen(lastNs, lastS)
+
+	b := make([]byte, 0, n+room)
+	b = append(b, stateBinary, f)
+	if t.Mark {
+		b = binary.AppendUvarint(b, seq)
+		b = binary.AppendUvarint(b, index)
+		b = binary.AppendUvarint(b, sub)
+	}
+	b = binary.AppendUvarint(b, uint64(len(t.Keys)))
+	for _, k := range t.Keys {
+		b = append(binary.AppendUvarint(b, uint64(len(k))), k...)
+	}
+	b = append(binary.AppendUvarint(b, uint64(len(t.Hashes))), t.Hashes...)
+	b = binary.AppendUvarint(b, uint64(len(t.Values)))
+	for _, v := range t.Values {
+		b = append(binary.AppendUvarint(b, uint64(len(v))), v...)
+	}
+	if t.Sum != 0 {
+		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(t.Sum))
+	}
+	b = appendTimeParts(b, firstNs, firstS)
+	return appendTimeParts(b, lastNs, lastS)
+}
+
+// zigzag is a signed varint's unsigned value (stateEnc.varint).
+func zigzag(v int64) uint64 { return uint64(v<<1) ^ uint64(v>>63) }
+
+func uvarintLen(v uint64) int { return (bits.Len64(v|1) + 6) / 7 }
+
+// timeParts are what stateEnc.time writes of t: its nanoseconds plus one
+// (0: the zero time) and its Unix seconds, zig-zagged.
+func timeParts(t time.Time) (ns, sec uint64) {
+	if t.IsZero() {
+		return 0, 0
+	}
+	return uint64(t.Nanosecond()) + 1, zigzag(t.Unix())
+}
+
+func timeLen(ns, sec uint64) int {
+	if ns == 0 {
+		return 1
+	}
+	return uvarintLen(ns) + uvarintLen(sec)
+}
+
+func appendTimeParts(b []byte, ns, sec uint64) []byte {
+	if ns == 0 {
+		return append(b, 0)
+	}
+	return binary.AppendUvarint(binary.AppendUvarint(b, ns), sec)
 }
 
 func (t *thresholdData) write(e *stateEnc) {

@@ -1,10 +1,12 @@
 package detect
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"reflect"
 	"runtime"
@@ -50,6 +52,27 @@ func codecCases() (thr []thresholdData, term []termData, seq []seqData, trv []tr
 	}
 	trv = []travelData{{}, {Points: []travelPoint{{Key: "p1", T: t0, Lat: -89.5, Lon: 179.25, IP: "::1", Place: "Paris, FR"}, {Key: huge, T: t0}}}}
 	return
+}
+
+// TestThresholdEncodeAsWrite: the threshold encoder of one pass writes
+// the bytes of the reference writer (stateEnc, counted then written), with
+// room behind them, for typical and hostile documents.
+func TestThresholdEncodeAsWrite(t *testing.T) {
+	thr, _, _, _ := codecCases()
+	thr = append(thr, thresholdData{Mark: true, Seq: -1, Index: 1 << 40, Sub: -(1 << 20), Keys: []string{"\x00\xff"}, Sum: math.SmallestNonzeroFloat64,
+		First: time.Unix(0, 0).UTC(), Last: time.Unix(-1, 999_999_999).UTC()})
+	for i, d := range thr {
+		c := stateEnc{counting: true}
+		d.write(&c)
+		e := c.writer()
+		d.write(&e)
+		for _, room := range []int{0, 7, 300} {
+			got := d.encodeRoom(room)
+			if !bytes.Equal(got, e.b) || cap(got) != len(e.b)+room {
+				t.Errorf("threshold %d room %d: %d bytes (cap %d), want %d bytes (cap %d)", i, room, len(got), cap(got), len(e.b), len(e.b)+room)
+			}
+		}
+	}
 }
 
 func TestStateCodecRoundTrip(t *testing.T) {

@@ -199,7 +199,9 @@ func (a *keyArena) take(b []byte, start int) string {
 
 // groupRow is the package's groupRow, in the arena.
 func (a *keyArena) groupRow(group, tail string) (row, prefix string) {
-	b := a.room(state.EscapeRoom(group) + 1 + len(tail))
+	// Room for every byte escaped, not EscapeRoom's exact count: the
+	// group is read once, by AppendEscape.
+	b := a.room(3*len(group) + 1 + len(tail))
 	start := len(b)
 	b = state.AppendEscape(b, group)
 	n := len(b) + 1 - start
@@ -575,32 +577,114 @@ func (t txn) runWith(ctx context.Context, keys, readOnly []state.Key) (map[state
 }
 
 func (t txn) loop(ctx context.Context, keys []state.Key, got map[state.Key]state.Entity) error {
-	pending := keys
+	return t.loopRows(ctx, &mapRows{t: &t, keys: keys, got: got}, len(keys))
+}
+
+// txnRows are the keys one txn loop writes, by index (0 to n-1): their
+// steps, the records behind each, and how to read them again after a
+// conflict. The kinds that keep what they read in a map use mapRows; the
+// threshold kind keeps its rows in flat slices (thresholdCall).
+type txnRows interface {
+	key(i int) state.Key
+	// step computes row i's write from what was read of it.
+	step(i int) (op state.Op, write bool, err error)
+	// blame is the records that went into row i; blaming says whether
+	// rows are blamed at all (a refused entity fails the call otherwise).
+	blame(i int) []*event.Event
+	blaming() bool
+	// index is the index of key k, or -1.
+	index(k state.Key) int
+	// reread reads the pending rows again after a conflict.
+	reread(ctx context.Context, pending []int) error
+}
+
+// mapRows are keys read into a map (txn.read or findRows), stepped by
+// txn.step.
+type mapRows struct {
+	t    *txn
+	keys []state.Key
+	got  map[state.Key]state.Entity
+	at   map[state.Key]int // made on a conflict
+}
+
+func (m *mapRows) key(i int) state.Key { return m.keys[i] }
+
+func (m *mapRows) step(i int) (state.Op, bool, error) {
+	k := m.keys[i]
+	cur, found := m.got[k]
+	return m.t.step(k, cur, found)
+}
+
+func (m *mapRows) blame(i int) []*event.Event { return m.t.blame(m.keys[i]) }
+
+func (m *mapRows) blaming() bool { return m.t.blame != nil }
+
+func (m *mapRows) index(k state.Key) int {
+	if m.at == nil {
+		m.at = make(map[state.Key]int, len(m.keys))
+		for i, k := range m.keys {
+			m.at[k] = i
+		}
+	}
+	if i, ok := m.at[k]; ok {
+		return i
+	}
+	return -1
+}
+
+func (m *mapRows) reread(ctx context.Context, pending []int) error {
+	keys := make([]state.Key, len(pending))
+	for j, i := range pending {
+		keys[j] = m.keys[i]
+	}
+	if m.t.prefixes != nil {
+		return m.t.refind(ctx, m.got, keys)
+	}
+	got, err := m.t.read(ctx, keys)
+	if err != nil {
+		return err
+	}
+	m.got = got
+	return nil
+}
+
+// loopRows computes and writes rows 0 to n-1 (what was read of them
+// already in rows), and on a conflict reads again, recomputes and writes
+// exactly the rows not applied.
+func (t txn) loopRows(ctx context.Context, rows txnRows, n int) error {
+	var all []int // made on a conflict
+	var pending []int
 	var refused RecordErrors
-	var blamed map[state.Key]bool // made when an entity is over the limits
+	var blamed map[int]bool // made when an entity is over the limits
+	var ops []state.Op
+	var at []int // ops' rows
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
-			var err error
-			if t.prefixes != nil {
-				err = t.refind(ctx, got, pending)
-			} else {
-				got, err = t.read(ctx, pending)
-			}
-			if err != nil {
+			if err := rows.reread(ctx, pending); err != nil {
 				return err
 			}
 		}
-		ops := make([]state.Op, 0, len(pending))
-		for _, k := range pending {
-			cur, found := got[k]
-			op, write, err := t.step(k, cur, found)
+		count := n
+		if attempt > 0 {
+			count = len(pending)
+		}
+		if ops == nil {
+			ops, at = make([]state.Op, 0, count), make([]int, 0, count)
+		}
+		ops, at = ops[:0], at[:0]
+		for j := range count {
+			i := j
+			if attempt > 0 {
+				i = pending[j]
+			}
+			op, write, err := rows.step(i)
 			if err != nil {
 				return err
 			}
 			if !write {
 				continue
 			}
-			ops = append(ops, op)
+			ops, at = append(ops, op), append(at, i)
 		}
 		if len(ops) == 0 {
 			return refused.orNil()
@@ -609,28 +693,28 @@ func (t txn) loop(ctx context.Context, keys []state.Key, got map[state.Key]state
 		// one as too large are they checked here, one by one, to blame the
 		// records that went into it and write the others.
 		err := t.store.Apply(state.ForUpdate(ctx), t.table, ops)
-		if errors.Is(err, state.ErrEntityTooLarge) && t.blame != nil {
-			kept := ops[:0]
-			for _, op := range ops {
+		if errors.Is(err, state.ErrEntityTooLarge) && rows.blaming() {
+			kept, keptAt := ops[:0], at[:0]
+			for j, op := range ops {
 				cerr := state.CheckEntity(op.Entity)
 				if cerr == nil {
-					kept = append(kept, op)
+					kept, keptAt = append(kept, op), append(keptAt, at[j])
 					continue
 				}
 				if !errors.Is(cerr, state.ErrEntityTooLarge) {
 					return fmt.Errorf("write state: %w", cerr)
 				}
-				if k := op.Entity.Key(); !blamed[k] {
+				if i := at[j]; !blamed[i] {
 					if blamed == nil {
-						blamed = map[state.Key]bool{}
+						blamed = map[int]bool{}
 					}
-					blamed[k] = true
-					for _, ev := range t.blame(k) {
+					blamed[i] = true
+					for _, ev := range rows.blame(i) {
 						refused = append(refused, &RecordError{Index: -1, Event: ev, Rule: t.rule, Err: cerr})
 					}
 				}
 			}
-			if ops = kept; len(ops) == 0 {
+			if ops, at = kept, keptAt; len(ops) == 0 {
 				return refused.orNil()
 			}
 			err = t.store.Apply(state.ForUpdate(ctx), t.table, ops)
@@ -645,9 +729,20 @@ func (t txn) loop(ctx context.Context, keys []state.Key, got map[state.Key]state
 		if attempt >= maxConflictRetries {
 			return fmt.Errorf("write state: still conflicting after %d retries: %w", attempt, err)
 		}
-		pending = ce.Uncommitted
+		pending = pending[:0]
+		for _, k := range ce.Uncommitted {
+			if i := rows.index(k); i >= 0 {
+				pending = append(pending, i)
+			}
+		}
 		if len(pending) == 0 { // the service did not say which: retry them all
-			pending = keys
+			if all == nil {
+				all = make([]int, n)
+				for i := range all {
+					all[i] = i
+				}
+			}
+			pending = append(pending, all...)
 		}
 		if err := conflictPause(ctx, attempt); err != nil {
 			return err

@@ -3,10 +3,13 @@ package detect
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
+	"hash/maphash"
 	"math"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/azdetect/azdetect/internal/event"
@@ -92,226 +95,42 @@ func (d *thresholdData) watermark() event.Position {
 	return event.Position{Seq: d.Seq, Index: d.Index, Sub: d.Sub}
 }
 
-// bucket is the events of one group and window in a batch (all writers).
+// bucket is the events of one group and window in a batch (all writers):
+// the spike kind's.
 type bucket struct {
 	group  string
 	window time.Time
 	events []*event.Event
-	// i is the bucket's place in the call's order (threshold): its
-	// total's, so that summing looks no group key up.
-	i int
 }
 
-// writerRow is one writer's events of one bucket.
+// writerRow is one writer's events of one bucket (the spike kind's).
 type writerRow struct {
 	b      *bucket
 	events []*event.Event
-	// What the batch made of the writer's row (counted says it is set).
-	counted bool
-	d       thresholdData
-	n       int64
 }
 
 // thresholdRow is a row key of a group and writer: the group's rows of
 // every writer share its prefix.
 func thresholdRow(group, writer string) (row, prefix string) {
-	return thresholdRowEscaped(group, state.Escape(writer))
-}
-
-// thresholdRowEscaped is thresholdRow of a writer already escaped.
-func thresholdRowEscaped(group, writer string) (row, prefix string) {
-	return groupRow(group, writer)
+	return groupRow(group, state.Escape(writer))
 }
 
 // Matches implements Kind.
 func (k *ThresholdKind) Matches(ctx context.Context, r *Rule, events []*event.Event) ([]Match, error) {
-	type gkey struct{ partition, prefix string }
-	// Keys are built once per group, window and writer of the batch, not
-	// per event: a batch's events mostly share a few windows and writers.
-	type seen struct {
-		window        time.Time
-		group, writer string
-	}
-	buckets := map[gkey]*bucket{}
-	var groupOrder []gkey
-	var order []*bucket // groupOrder's buckets
-	rows := map[state.Key]*writerRow{}
-	byEvent := map[seen]*writerRow{}
-	partOf := map[time.Time]string{}
-	var writers writerKey
-	var keys keyArena
-	var own []state.Key
-	var ownRows []*writerRow // own's rows
-	// Rows, buckets and their first event come from slabs: a few
-	// allocations, not three per group.
-	var rowSlab slab[writerRow]
-	var grown countSlabs
-	var bucketSlab slab[bucket]
-	var evSlab slab[*event.Event]
-	for _, ev := range events {
-		g, ok := k.groupKey(ev, &keys)
-		if !ok || ev.Time.IsZero() {
-			continue
-		}
-		ws := windowStart(ev.Time, k.c.Timespan)
-		sk := seen{ws, g, ev.Pos.Writer}
-		if wr := byEvent[sk]; wr != nil {
-			wr.b.events = append(wr.b.events, ev)
-			wr.events = append(wr.events, ev)
-			continue
-		}
-		pk, ok := partOf[ws]
-		if !ok {
-			pk = state.JoinKey("thr", r.ID, state.TimeKey(ws))
-			partOf[ws] = pk
-		}
-		rk, prefix := keys.groupRow(g, writers.of(ev.Pos.Writer))
-		gk := gkey{pk, prefix}
-		b := buckets[gk]
-		if b == nil {
-			b = bucketSlab.next()
-			*b = bucket{group: g, window: ws, events: evSlab.one(), i: len(order)}
-			buckets[gk] = b
-			groupOrder = append(groupOrder, gk)
-			order = append(order, b)
-		}
-		b.events = append(b.events, ev)
-		key := state.Key{PartitionKey: pk, RowKey: rk}
-		wr := rowSlab.next()
-		wr.b, wr.events = b, append(evSlab.one(), ev)
-		rows[key] = wr
-		byEvent[sk] = wr
-		own = append(own, key)
-		ownRows = append(ownRows, wr)
-	}
-	if len(own) == 0 {
+	c := thresholdCall{k: k, rule: r, thresholdScratch: thresholdScratches.Get().(*thresholdScratch)}
+	defer c.release()
+	if !c.group(events) {
 		return nil, nil
 	}
-	for _, wr := range rows {
-		if len(wr.events) > 1 {
-			slices.SortStableFunc(wr.events, func(a, b *event.Event) int { return a.Pos.Compare(b.Pos) })
-		}
-	}
-
-	// One query per window partition: every writer's rows of these groups.
-	prefixes := map[string][]string{}
-	var parts []string
-	for _, gk := range groupOrder {
-		if _, ok := prefixes[gk.partition]; !ok {
-			parts = append(parts, gk.partition)
-		}
-		prefixes[gk.partition] = append(prefixes[gk.partition], gk.prefix)
-	}
-	stored, err := findRows(ctx, k.store, parts, prefixes)
-	if err != nil {
+	if err := c.find(ctx); err != nil {
 		return nil, err
 	}
-
-	t := txn{store: k.store, table: StateTable, rule: r.ID, prefixes: prefixes,
-		blame: func(key state.Key) []*event.Event { return rows[key].events },
-		step: func(key state.Key, cur state.Entity, found bool) (state.Op, bool, error) {
-			wr := rows[key]
-			wr.d = thresholdData{} // a retry after a conflict starts from what it read
-			n, changed, err := k.count(key, cur, found, wr.events, &wr.d, &grown)
-			if err != nil {
-				return state.Op{}, false, err
-			}
-			d := &wr.d
-			wr.counted, wr.n = true, n
-			if !changed {
-				return state.Op{}, false, nil
-			}
-			e := state.Entity{PartitionKey: key.PartitionKey, RowKey: key.RowKey, Count: n, Text: wr.b.group,
-				Data: d.encodeRoom(len(key.RowKey) + len(wr.b.group)),
-				Time: wr.b.window, Expires: k.expires(wr.b.window.Add(k.c.Timespan), k.keep())}
-			return writeOp(state.Packed(e), cur, found), true, nil
-		}}
-	refused := t.loop(ctx, own, stored)
+	t := txn{store: k.store, table: StateTable, rule: r.ID}
+	refused := t.loopRows(ctx, &c, len(c.rows))
 	if _, ok := AsRecordErrors(refused); refused != nil && !ok {
 		return nil, refused
 	}
-
-	// Sum over writers: this batch's rows as computed, the others as read.
-	type total struct {
-		n   int64
-		sum float64
-		// The distinct values: one row's hashes as stored (a row's are
-		// distinct), and their union in a set only once a second row
-		// adds to them.
-		one    []byte
-		rows   int
-		hashes map[uint64]struct{}
-		values []string
-	}
-	groupOf := func(key state.Key) gkey {
-		i := strings.IndexByte(key.RowKey, '|')
-		return gkey{key.PartitionKey, key.RowKey[:i+1]}
-	}
-	// totals[b.i] is bucket b's total; rows 0: none.
-	sumOver := func(stored map[state.Key]state.Entity) ([]total, error) {
-		totals := make([]total, len(order))
-		add := func(i int, n int64, d thresholdData) {
-			tt := &totals[i]
-			tt.n += n
-			tt.sum += d.Sum
-			tt.rows++
-			if tt.rows == 1 {
-				tt.one, tt.values = d.Hashes, d.Values[:len(d.Values):len(d.Values)]
-				return
-			}
-			if tt.hashes == nil {
-				tt.hashes = make(map[uint64]struct{}, (len(tt.one)+len(d.Hashes))/8)
-				for i := 0; i+8 <= len(tt.one); i += 8 {
-					tt.hashes[binary.BigEndian.Uint64(tt.one[i:])] = struct{}{}
-				}
-			}
-			for i := 0; i+8 <= len(d.Hashes); i += 8 {
-				tt.hashes[binary.BigEndian.Uint64(d.Hashes[i:])] = struct{}{}
-			}
-			for _, v := range d.Values {
-				if len(tt.values) < maxShownValues && !slices.Contains(tt.values, v) {
-					tt.values = append(tt.values, v)
-				}
-			}
-		}
-		for _, wr := range ownRows {
-			if wr.counted {
-				add(wr.b.i, wr.n, wr.d)
-			}
-		}
-		for key, e := range stored {
-			if _, mine := rows[key]; mine {
-				continue
-			}
-			b := buckets[groupOf(key)]
-			if b == nil {
-				continue
-			}
-			var d thresholdData
-			if err := loadThreshold("threshold", key, e, true, &d); err != nil {
-				return nil, err
-			}
-			add(b.i, e.Count, d)
-		}
-		return totals, nil
-	}
-	measure := func(tt *total) (metric int, value float64) {
-		metric = int(tt.n)
-		value = float64(metric)
-		switch k.c.Type {
-		case CorrValueCount:
-			metric = len(tt.hashes)
-			if tt.hashes == nil {
-				metric = len(tt.one) / 8
-			}
-			value = float64(metric)
-		case CorrValueSum:
-			value = tt.sum
-			metric = int(min(tt.sum, math.MaxInt64/2))
-		}
-		return metric, value
-	}
-	totals, err := sumOver(stored)
+	totals, err := c.sumOver()
 	if err != nil {
 		return nil, err
 	}
@@ -322,59 +141,576 @@ func (k *ThresholdKind) Matches(ctx context.Context, r *Rule, events []*event.Ev
 	// Only groups that fell short and already had another writer's row
 	// are read again (one Find per partition): a single writer (scan, one
 	// partition) costs nothing more.
-	shared := map[gkey]bool{}
-	for key := range stored {
-		if _, mine := rows[key]; !mine {
-			shared[groupOf(key)] = true
-		}
-	}
-	again := map[string][]string{}
-	var againParts []string
-	for i, gk := range groupOrder {
+	again := false
+	for i := range c.buckets {
+		b := &c.buckets[i]
 		tt := &totals[i]
-		if tt.rows == 0 || !shared[gk] {
-			continue
-		}
-		if _, value := measure(tt); k.c.met(value) {
-			continue
-		}
-		if _, ok := again[gk.partition]; !ok {
-			againParts = append(againParts, gk.partition)
-		}
-		again[gk.partition] = append(again[gk.partition], gk.prefix)
+		b.again = tt.rows > 0 && b.shared && !k.c.met(k.measure(tt).value)
+		again = again || b.again
 	}
-	if len(againParts) > 0 {
-		fresh, err := findRows(ctx, k.store, againParts, again)
-		if err != nil {
+	if again {
+		if err := c.findAgain(ctx); err != nil {
 			return nil, err
 		}
-		for key, e := range fresh {
-			stored[key] = e
-		}
-		if totals, err = sumOver(stored); err != nil {
+		if totals, err = c.sumOver(); err != nil {
 			return nil, err
 		}
 	}
+	return c.matches(totals), refused
+}
 
+// thresholdCall is one Matches call: its groups (buckets: a group key in a
+// window, over every writer), this call's writers' rows of them, and the
+// other writers' rows read with them, in flat slices by index, found
+// through rowIndex tables of hashes. Per event it hashes the group key
+// once and compares it with the row the hash finds; keys are escaped,
+// built and checked once per row.
+type thresholdCall struct {
+	k    *ThresholdKind
+	rule *Rule
+	// The call's windows (their starts and partitions) and writers (as
+	// given and escaped), in first-seen order: a call holds a few.
+	windows []time.Time
+	parts   []string
+	writers []string
+	escaped []string
+	// prefixes are each window's buckets' row prefixes (Find's).
+	prefixes [][]string
+
+	buckets []thrBucket
+	rows    []thrRow
+	// state is each row's (made once the rows are known: the rows grow
+	// small, what they read and compute is allocated once).
+	state  []thrRowState
+	others []thrOther
+	// expires is each window's rows' expiry (zero: not worked out yet).
+	expires []time.Time
+
+	*thresholdScratch
+	// rowEvents are the events by row, row i's from rowStart[i] to
+	// rowStart[i+1], each row's in position order.
+	events    []*event.Event
+	rowEvents []*event.Event
+
+	keys  keyArena
+	grown countSlabs
+}
+
+// thresholdScratch is what a call keeps that holds no pointer, reused by
+// the next call (thresholdScratches): its hash tables, sized for a chunk
+// of events, and the events' rows.
+type thresholdScratch struct {
+	byRow    rowIndex // (window, writer, group) -> rows
+	byGroup  rowIndex // (window, group) -> buckets
+	byPrefix rowIndex // (window, row prefix) -> buckets
+	// evRow is each event's row (-1: not counted); rowStart where each
+	// row's events start in rowEvents (and, last, their end); fill the
+	// next place of each row's while they are placed.
+	evRow, rowStart, fill []int32
+}
+
+var thresholdScratches = sync.Pool{New: func() any { return new(thresholdScratch) }}
+
+// maxScratchSlots bounds the table a thresholdScratch keeps for the next
+// call (a call of huge chunks grows its own, dropped after it).
+const maxScratchSlots = 1 << 15
+
+// release hands the scratch back, unless it grew too large to keep.
+func (c *thresholdCall) release() {
+	s := c.thresholdScratch
+	c.thresholdScratch = nil
+	if cap(s.byRow.slots) > maxScratchSlots || cap(s.byGroup.slots) > maxScratchSlots || cap(s.byPrefix.slots) > maxScratchSlots ||
+		cap(s.evRow) > maxScratchSlots {
+		return
+	}
+	thresholdScratches.Put(s)
+}
+
+// int32s is s with length n, reusing its room (its values not cleared).
+func int32s(s []int32, n int) []int32 {
+	if cap(s) < n {
+		return make([]int32, n)
+	}
+	return s[:n]
+}
+
+// thrBucket is a group key in a window, over every writer.
+type thrBucket struct {
+	group  string
+	prefix string // Escape(group) + "|": every writer's rows start with it
+	window int32
+	// rows is the call's first row of the bucket (rows link to the next
+	// with thrRow.next), -1 when none.
+	rows int32
+	// shared says another writer's row was read; again that it is read
+	// again after the write.
+	shared, again bool
+}
+
+// thrRow is one writer's row of a bucket, written by this call.
+type thrRow struct {
+	key    state.Key
+	b      int32
+	writer int32
+	next   int32 // the bucket's next row of this call, -1 at the last
+}
+
+// thrRowState is what was read of a row, and what the call made of it
+// (counted says that is set).
+type thrRowState struct {
+	cur     state.Entity
+	found   bool
+	counted bool
+	d       thresholdData
+	n       int64
+}
+
+// thrOther is another writer's row of a bucket, as read.
+type thrOther struct {
+	b int32
+	e state.Entity
+}
+
+// group places each event in its bucket and row and reports whether any
+// was.
+func (c *thresholdCall) group(events []*event.Event) bool {
+	k := c.k
+	c.events = events
+	c.evRow = int32s(c.evRow, len(events))
+	span := k.c.Timespan
+	// The last window's bounds in Unix seconds: an event in it needs no
+	// Truncate (windows of whole seconds).
+	var lastLo, lastHi int64
+	lastWin := int32(-1)
+	lastWriter := int32(-1)
+	var lastRaw string
+	wholeSeconds := span >= time.Second && span%time.Second == 0
+	// Rows as many as events, at most: the tables sized for them once
+	// (past maxReserve they grow as rows come).
+	const maxReserve = 1 << 13
+	c.byRow.reserve(min(len(events), maxReserve))
+	c.byGroup.reserve(min(len(events), maxReserve))
+	c.byPrefix.reserve(min(len(events), maxReserve))
+	counted := 0
+	for j, ev := range events {
+		c.evRow[j] = -1
+		g, ok := k.groupKey(ev, &c.keys)
+		if !ok || ev.Time.IsZero() {
+			continue
+		}
+		wi := lastWin
+		if u := ev.Time.Unix(); wi < 0 || !wholeSeconds || u < lastLo || u >= lastHi {
+			wi = c.window(windowStart(ev.Time, span))
+			lastWin = wi
+			if wholeSeconds {
+				lastLo = c.windows[wi].Unix()
+				lastHi = lastLo + int64(span/time.Second)
+			}
+		}
+		wr := lastWriter
+		if wr < 0 || ev.Pos.Writer != lastRaw {
+			wr, lastRaw = c.writer(ev.Pos.Writer), ev.Pos.Writer
+			lastWriter = wr
+		}
+		gh := maphash.String(rowSeed, g)
+		h := mixKey(gh, wi, wr)
+		ri := int32(-1)
+		for s := c.byRow.first(h); ; s++ {
+			var i int32
+			if s, i = c.byRow.probe(h, s); i < 0 {
+				break
+			}
+			if rw := &c.rows[i]; rw.writer == wr && c.buckets[rw.b].window == wi && c.buckets[rw.b].group == g {
+				ri = i
+				break
+			}
+		}
+		if ri < 0 {
+			ri = c.newRow(g, gh, wi, wr)
+			c.byRow.insert(h, ri)
+		}
+		c.evRow[j] = ri
+		counted++
+	}
+	if len(c.rows) == 0 {
+		return false
+	}
+	c.state = make([]thrRowState, len(c.rows))
+	c.expires = make([]time.Time, len(c.windows))
+	// The events by row (a counting sort: each row's in the order given),
+	// then each row's in position order.
+	c.rowStart = int32s(c.rowStart, len(c.rows)+1)
+	clear(c.rowStart)
+	for _, ri := range c.evRow {
+		if ri >= 0 {
+			c.rowStart[ri+1]++
+		}
+	}
+	for i := 1; i < len(c.rowStart); i++ {
+		c.rowStart[i] += c.rowStart[i-1]
+	}
+	c.rowEvents = make([]*event.Event, counted)
+	c.fill = append(c.fill[:0], c.rowStart[:len(c.rows)]...)
+	fill := c.fill
+	for j, ri := range c.evRow {
+		if ri >= 0 {
+			c.rowEvents[fill[ri]] = events[j]
+			fill[ri]++
+		}
+	}
+	byPos := func(a, b *event.Event) int { return a.Pos.Compare(b.Pos) }
+	for i := range c.rows {
+		if evs := c.rowEvs(i); len(evs) > 1 && !slices.IsSortedFunc(evs, byPos) {
+			slices.SortStableFunc(evs, byPos)
+		}
+	}
+	return true
+}
+
+// rowEvs is row i's events.
+func (c *thresholdCall) rowEvs(i int) []*event.Event {
+	return c.rowEvents[c.rowStart[i]:c.rowStart[i+1]]
+}
+
+// window is the place of the window starting at ws among the call's.
+func (c *thresholdCall) window(ws time.Time) int32 {
+	for i, w := range c.windows {
+		if w.Equal(ws) {
+			return int32(i)
+		}
+	}
+	c.windows = append(c.windows, ws)
+	c.parts = append(c.parts, state.JoinKey("thr", c.rule.ID, state.TimeKey(ws)))
+	c.prefixes = append(c.prefixes, nil)
+	return int32(len(c.windows) - 1)
+}
+
+// writer is the place of a writer among the call's.
+func (c *thresholdCall) writer(w string) int32 {
+	for i, have := range c.writers {
+		if have == w {
+			return int32(i)
+		}
+	}
+	c.writers = append(c.writers, w)
+	c.escaped = append(c.escaped, state.Escape(w))
+	return int32(len(c.writers) - 1)
+}
+
+// newRow adds the row of group g (hashed gh) in window wi for writer wr,
+// and its bucket when it is the group's first row.
+func (c *thresholdCall) newRow(g string, gh uint64, wi, wr int32) int32 {
+	h := mixKey(gh, wi, -1)
+	bi := int32(-1)
+	for s := c.byGroup.first(h); ; s++ {
+		var i int32
+		if s, i = c.byGroup.probe(h, s); i < 0 {
+			break
+		}
+		if b := &c.buckets[i]; b.window == wi && b.group == g {
+			bi = i
+			break
+		}
+	}
+	rk, prefix := c.keys.groupRow(g, c.escaped[wr])
+	if bi < 0 {
+		bi = int32(len(c.buckets))
+		c.buckets = append(c.buckets, thrBucket{group: g, prefix: prefix, window: wi, rows: -1})
+		c.byGroup.insert(h, bi)
+		c.byPrefix.insert(hashKey(prefix, wi, -1), bi)
+		c.prefixes[wi] = append(c.prefixes[wi], prefix)
+	}
+	b := &c.buckets[bi]
+	ri := int32(len(c.rows))
+	c.rows = append(c.rows, thrRow{key: state.Key{PartitionKey: c.parts[wi], RowKey: rk}, b: bi, writer: wr, next: b.rows})
+	b.rows = ri
+	return ri
+}
+
+// find reads every writer's rows of the call's buckets, one Find per
+// window partition, for update (findRows).
+func (c *thresholdCall) find(ctx context.Context) error {
+	for wi := range c.windows {
+		sortKeys(c.prefixes[wi]) // as Find wants them: it sorts them otherwise, slower
+		if err := c.findIn(ctx, int32(wi), c.prefixes[wi]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// findIn reads the rows of window wi's buckets with these prefixes: the
+// call's rows among them are what was read of them, the others are kept
+// beside their buckets.
+func (c *thresholdCall) findIn(ctx context.Context, wi int32, prefixes []string) error {
+	found, err := c.k.store.Find(state.ForUpdate(ctx), StateTable, c.parts[wi], prefixes)
+	if err != nil {
+		return err
+	}
+	for _, e := range found {
+		c.attach(wi, e)
+	}
+	return nil
+}
+
+// attach places a row read in window wi: a row of the call's, or another
+// writer's beside its bucket.
+func (c *thresholdCall) attach(wi int32, e state.Entity) {
+	bi := c.bucketOf(wi, e.RowKey)
+	if bi < 0 {
+		return
+	}
+	b := &c.buckets[bi]
+	for ri := b.rows; ri >= 0; ri = c.rows[ri].next {
+		if c.rows[ri].key.RowKey == e.RowKey {
+			st := &c.state[ri]
+			st.cur, st.found = e, true
+			return
+		}
+	}
+	c.others = append(c.others, thrOther{b: bi, e: e})
+}
+
+// bucketOf is the bucket of a row key in window wi, or -1.
+func (c *thresholdCall) bucketOf(wi int32, row string) int32 {
+	i := strings.IndexByte(row, '|')
+	if i < 0 {
+		return -1
+	}
+	prefix := row[:i+1]
+	h := hashKey(prefix, wi, -1)
+	for s := c.byPrefix.first(h); ; s++ {
+		var bi int32
+		if s, bi = c.byPrefix.probe(h, s); bi < 0 {
+			return -1
+		}
+		if b := &c.buckets[bi]; b.window == wi && b.prefix == prefix {
+			return bi
+		}
+	}
+}
+
+// The call's rows, for txn.loopRows.
+
+func (c *thresholdCall) key(i int) state.Key { return c.rows[i].key }
+
+func (c *thresholdCall) step(i int) (state.Op, bool, error) {
+	k := c.k
+	rw, st := &c.rows[i], &c.state[i]
+	st.d = thresholdData{} // a retry after a conflict starts from what it read
+	n, changed, err := k.count(rw.key, st.cur, st.found, c.rowEvs(i), &st.d, &c.grown)
+	if err != nil {
+		return state.Op{}, false, err
+	}
+	st.counted, st.n = true, n
+	if !changed {
+		return state.Op{}, false, nil
+	}
+	b := &c.buckets[rw.b]
+	window := c.windows[b.window]
+	expires := c.expires[b.window]
+	if expires.IsZero() {
+		expires = k.expires(window.Add(k.c.Timespan), k.keep())
+		c.expires[b.window] = expires
+	}
+	e := state.Entity{PartitionKey: rw.key.PartitionKey, RowKey: rw.key.RowKey, Count: n, Text: b.group,
+		Data: st.d.encodeRoom(len(rw.key.RowKey) + len(b.group)), Time: window, Expires: expires}
+	return writeOp(state.Packed(e), st.cur, st.found), true, nil
+}
+
+func (c *thresholdCall) blame(i int) []*event.Event { return c.rowEvs(i) }
+
+func (c *thresholdCall) blaming() bool { return true }
+
+func (c *thresholdCall) index(key state.Key) int {
+	for wi, pk := range c.parts {
+		if pk != key.PartitionKey {
+			continue
+		}
+		bi := c.bucketOf(int32(wi), key.RowKey)
+		if bi < 0 {
+			return -1
+		}
+		for ri := c.buckets[bi].rows; ri >= 0; ri = c.rows[ri].next {
+			if c.rows[ri].key.RowKey == key.RowKey {
+				return int(ri)
+			}
+		}
+		return -1
+	}
+	return -1
+}
+
+// reread reads again, whole, every writer's rows of the buckets in the
+// partitions of the pending rows: what was read of them may be stale,
+// other writers' rows included (a read for update may have been answered
+// from the store's cache, state.ForUpdate).
+func (c *thresholdCall) reread(ctx context.Context, pending []int) error {
+	stale := make([]bool, len(c.windows))
+	for _, i := range pending {
+		stale[c.buckets[c.rows[i].b].window] = true
+	}
+	for i := range c.rows {
+		if stale[c.buckets[c.rows[i].b].window] {
+			c.state[i].cur, c.state[i].found = state.Entity{}, false
+		}
+	}
+	c.others = slices.DeleteFunc(c.others, func(o thrOther) bool { return stale[c.buckets[o.b].window] })
+	for wi, s := range stale {
+		if s {
+			if err := c.findIn(ctx, int32(wi), c.prefixes[wi]); err != nil {
+				return fmt.Errorf("read state: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+// findAgain reads again the rows of the buckets marked again (one Find per
+// partition), in place of the other writers' rows read of them before.
+func (c *thresholdCall) findAgain(ctx context.Context) error {
+	c.others = slices.DeleteFunc(c.others, func(o thrOther) bool { return c.buckets[o.b].again })
+	for wi := range c.windows {
+		var prefixes []string
+		for _, b := range c.buckets {
+			if b.again && b.window == int32(wi) {
+				prefixes = append(prefixes, b.prefix)
+			}
+		}
+		if len(prefixes) == 0 {
+			continue
+		}
+		if err := c.findIn(ctx, int32(wi), prefixes); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// thrTotal is a bucket's sum over writers: this call's rows as computed,
+// the others as read.
+type thrTotal struct {
+	n   int64
+	sum float64
+	// The distinct values: one row's hashes as stored (a row's are
+	// distinct), and their union in a set only once a second row adds to
+	// them.
+	one    []byte
+	rows   int
+	hashes map[uint64]struct{}
+	values []string
+}
+
+func (tt *thrTotal) add(n int64, d *thresholdData) {
+	tt.n += n
+	tt.sum += d.Sum
+	tt.rows++
+	if tt.rows == 1 {
+		tt.one, tt.values = d.Hashes, d.Values[:len(d.Values):len(d.Values)]
+		return
+	}
+	if tt.hashes == nil {
+		tt.hashes = make(map[uint64]struct{}, (len(tt.one)+len(d.Hashes))/8)
+		for i := 0; i+8 <= len(tt.one); i += 8 {
+			tt.hashes[binary.BigEndian.Uint64(tt.one[i:])] = struct{}{}
+		}
+	}
+	for i := 0; i+8 <= len(d.Hashes); i += 8 {
+		tt.hashes[binary.BigEndian.Uint64(d.Hashes[i:])] = struct{}{}
+	}
+	for _, v := range d.Values {
+		if len(tt.values) < maxShownValues && !slices.Contains(tt.values, v) {
+			tt.values = append(tt.values, v)
+		}
+	}
+}
+
+// sumOver is each bucket's total (by the bucket's place; rows 0: none).
+func (c *thresholdCall) sumOver() ([]thrTotal, error) {
+	totals := make([]thrTotal, len(c.buckets))
+	for i := range c.rows {
+		if st := &c.state[i]; st.counted {
+			totals[c.rows[i].b].add(st.n, &st.d)
+		}
+	}
+	for _, o := range c.others {
+		var d thresholdData
+		if err := loadThreshold("threshold", o.e.Key(), o.e, true, &d); err != nil {
+			return nil, err
+		}
+		totals[o.b].add(o.e.Count, &d)
+	}
+	for _, o := range c.others {
+		c.buckets[o.b].shared = true
+	}
+	return totals, nil
+}
+
+// thrMeasure is what a total measures: the alert's count and the value
+// the condition compares.
+type thrMeasure struct {
+	metric int
+	value  float64
+}
+
+func (k *ThresholdKind) measure(tt *thrTotal) thrMeasure {
+	metric := int(tt.n)
+	value := float64(metric)
+	switch k.c.Type {
+	case CorrValueCount:
+		metric = len(tt.hashes)
+		if tt.hashes == nil {
+			metric = len(tt.one) / 8
+		}
+		value = float64(metric)
+	case CorrValueSum:
+		value = tt.sum
+		metric = int(min(tt.sum, math.MaxInt64/2))
+	}
+	return thrMeasure{metric, value}
+}
+
+// matches are the buckets whose totals meet the condition, with their
+// events (every writer's of the call) in time order.
+func (c *thresholdCall) matches(totals []thrTotal) []Match {
+	k := c.k
 	var out []Match
-	for i, b := range order {
+	var at []int32 // each bucket's match + 1 (made at the first match)
+	for i := range c.buckets {
 		tt := &totals[i]
 		if tt.rows == 0 {
 			continue
 		}
-		metric, value := measure(tt)
-		if !k.c.met(value) {
+		m := k.measure(tt)
+		if !k.c.met(m.value) {
 			continue
 		}
-		evs := slices.Clone(b.events)
-		slices.SortStableFunc(evs, func(a, b *event.Event) int { return a.Time.Compare(b.Time) })
-		m := Match{Rule: r, Events: evs, GroupKey: strings.Clone(b.group), WindowStart: b.window, Count: metric}
+		b := &c.buckets[i]
+		mt := Match{Rule: c.rule, GroupKey: strings.Clone(b.group), WindowStart: c.windows[b.window], Count: m.metric}
 		if k.c.Type == CorrValueCount {
-			m.Values = slices.Clone(tt.values) // tt's may be in the call's slab
+			mt.Values = slices.Clone(tt.values) // tt's may be in the call's slab
 		}
-		out = append(out, m)
+		if at == nil {
+			at = make([]int32, len(c.buckets))
+		}
+		out = append(out, mt)
+		at[i] = int32(len(out))
 	}
-	return out, refused
+	if len(out) == 0 {
+		return nil
+	}
+	for j, ri := range c.evRow {
+		if ri < 0 {
+			continue
+		}
+		if mi := at[c.rows[ri].b]; mi > 0 {
+			out[mi-1].Events = append(out[mi-1].Events, c.events[j])
+		}
+	}
+	for i := range out {
+		slices.SortStableFunc(out[i].Events, func(a, b *event.Event) int { return a.Time.Compare(b.Time) })
+	}
+	return out
 }
 
 // ThresholdCount is a threshold rule's count for one group and window:

@@ -52,10 +52,10 @@ package state
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -317,23 +317,30 @@ func Escape(s string) string {
 // EscapeRoom is the room AppendEscape needs to append Escape(s): s's
 // length escaped (at least Escape(s)'s, which may be shortened).
 func EscapeRoom(s string) int {
-	n := len(s)
-	for i := 0; i < len(s); i++ {
-		if !keyByteSafe(s[i]) {
-			n += 2
-		}
+	// Eight bytes at a time: the count of kept bytes among them, by
+	// table, without a branch per byte.
+	t := &keyBytesN
+	kept := 0
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		w := s[i : i+8]
+		kept += int(t[w[0]] + t[w[1]] + t[w[2]] + t[w[3]] + t[w[4]] + t[w[5]] + t[w[6]] + t[w[7]])
 	}
-	return n
+	for ; i < len(s); i++ {
+		kept += int(t[s[i]])
+	}
+	return len(s) + 2*(len(s)-kept)
 }
 
 // AppendEscape appends Escape(s) to b: a key built of escaped parts in one
 // buffer, with no string per part.
 func AppendEscape(b []byte, s string) []byte {
-	if len(s) <= MaxKeyLen && keySafe(s) {
+	n := EscapeRoom(s)
+	if n == len(s) && n <= MaxKeyLen {
 		return append(b, s...)
 	}
 	start := len(b)
-	b = appendEscaped(b, s)
+	b = appendEscapedRoom(b, s, n)
 	if len(b)-start <= MaxKeyLen {
 		return b
 	}
@@ -440,23 +447,52 @@ func PrefixOf(parts ...string) string {
 	return string(b)
 }
 
-func keyByteSafe(c byte) bool {
-	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
-		c == '-' || c == '_' || c == '.' || c == ':' || c == '@'
-}
+func keyByteSafe(c byte) bool { return keyBytes[c] }
+
+// keyBytes holds the bytes Escape keeps as they are: [A-Za-z0-9-_.:@].
+var keyBytes = func() (ok [256]bool) {
+	for c := range 256 {
+		b := byte(c)
+		ok[c] = 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' ||
+			b == '-' || b == '_' || b == '.' || b == ':' || b == '@'
+	}
+	return ok
+}()
+
+// keyBytesN is keyBytes as numbers (1: kept), to add up.
+var keyBytesN = func() (n [256]uint8) {
+	for c, ok := range keyBytes {
+		if ok {
+			n[c] = 1
+		}
+	}
+	return n
+}()
 
 const hexDigits = "0123456789ABCDEF"
 
+// appendEscaped appends s with every byte Escape does not keep written as
+// !XX: the room grown once, the bytes written in place.
 func appendEscaped(b []byte, s string) []byte {
+	return appendEscapedRoom(b, s, EscapeRoom(s))
+}
+
+// appendEscapedRoom is appendEscaped with EscapeRoom(s) known.
+func appendEscapedRoom(b []byte, s string, room int) []byte {
+	n := len(b)
+	b = slices.Grow(b, room)
+	b = b[:cap(b)]
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if keyByteSafe(c) {
-			b = append(b, c)
+		if keyBytes[c] {
+			b[n] = c
+			n++
 			continue
 		}
-		b = append(b, escapeByte, hexDigits[c>>4], hexDigits[c&0xF])
+		b[n], b[n+1], b[n+2] = escapeByte, hexDigits[c>>4], hexDigits[c&0xF]
+		n += 3
 	}
-	return b
+	return b[:n]
 }
 
 func unescape(s string) (string, error) {
@@ -502,45 +538,34 @@ var keyASCII = func() (ok [256]bool) {
 }()
 
 // keyASCIISafe reports whether s is all ASCII a key may hold as it is
-// (keyASCII).
+// (keyASCII): eight bytes at a time, each a table look-up, the eight
+// answers combined before one branch.
 func keyASCIISafe(s string) bool {
+	t := &keyASCIIBits
 	i := 0
 	for ; i+8 <= len(s); i += 8 {
-		if !keyWordSafe(binary.LittleEndian.Uint64(unsafe.Slice(unsafe.StringData(s[i:]), 8))) {
+		w := s[i : i+8]
+		if t[w[0]]&t[w[1]]&t[w[2]]&t[w[3]]&t[w[4]]&t[w[5]]&t[w[6]]&t[w[7]] == 0 {
 			return false
 		}
 	}
 	for ; i < len(s); i++ {
-		if !keyASCII[s[i]] {
+		if t[s[i]] == 0 {
 			return false
 		}
 	}
 	return true
 }
 
-// Bytes of a word, for keyWordSafe.
-const (
-	ones  = 0x0101010101010101
-	highs = 0x8080808080808080
-)
-
-// keyWordSafe reports whether none of w's eight bytes is a control
-// character, DEL or past ASCII, '/', '\\', '#', '?' or a single quote
-// (keyASCII): the bit tricks "has a byte less than n", "more than n" and
-// "equal to c" (a zero byte of w^c), exact as answers for the whole word.
-func keyWordSafe(w uint64) bool {
-	bad := (w - ones*0x20) &^ w & highs // below 0x20
-	bad |= ((w + ones*1) | w) & highs   // above 0x7E
-	// '#' 0x23 and '\'' 0x27 differ in one bit, as '/' 0x2F and '?' 0x3F
-	// do: a byte that equals either, with that bit set, is a zero of w^c.
-	v := (w | ones*0x04) ^ (ones * '\'') // or '#'
-	bad |= (v - ones) &^ v & highs
-	v = (w | ones*0x10) ^ (ones * '?') // or '/'
-	bad |= (v - ones) &^ v & highs
-	v = w ^ (ones * '\\')
-	bad |= (v - ones) &^ v & highs
-	return bad == 0
-}
+// keyASCIIBits is keyASCII as bytes (1: allowed), to AND together.
+var keyASCIIBits = func() (bits [256]byte) {
+	for c, ok := range keyASCII {
+		if ok {
+			bits[c] = 1
+		}
+	}
+	return bits
+}()
 
 // checkKey reports why s cannot be a partition or row key as it is.
 func checkKey(s string) error {
@@ -548,7 +573,7 @@ func checkKey(s string) error {
 		return fmt.Errorf("longer than %d bytes", maxRawKeyLen)
 	}
 	// Keys are mostly ASCII (JoinKey escapes what is not safe): eight
-	// bytes at a time decide (keyWordSafe), the last few a table look-up
+	// bytes at a time decide (keyASCIISafe), the last few a table look-up
 	// each; anything else is checked rune by rune.
 	if keyASCIISafe(s) {
 		return nil

@@ -1,0 +1,183 @@
+package detect
+
+import (
+	"cmp"
+	"hash/maphash"
+	"slices"
+	"strings"
+)
+
+// rowIndex finds one call's rows or groups by a 64-bit hash of what
+// identifies them: an open-addressed table of (hash, index) pairs. It
+// holds no pointer, so the collector neither scans it nor pays a write
+// barrier to fill it, and a look-up is one hash of the key's bytes (the
+// caller's) and a compare of what the hash finds, where a map with a
+// struct key hashes every string of it, per look-up and per assignment.
+//
+// Hashes may collide: a look-up walks every entry with its hash, and the
+// caller compares each entry's identity (rowIndex never decides equality).
+type rowIndex struct {
+	slots []rowSlot
+	n     int
+	shift uint // 64 - log2(len(slots))
+}
+
+type rowSlot struct {
+	h uint64
+	i int32 // the entry's index + 1; 0: an empty slot
+}
+
+// minRowSlots is a rowIndex's first size.
+const minRowSlots = 64
+
+// first is where h's probe sequence starts (-1 in an empty index: probe
+// then reports no entry).
+func (x *rowIndex) first(h uint64) int {
+	if len(x.slots) == 0 {
+		return -1
+	}
+	return int((h * 0x9E3779B97F4A7C15) >> x.shift)
+}
+
+// probe returns the next entry with hash h at or after slot s of its
+// sequence (from first), and the slot it is in: the caller compares the
+// entry and, when it is not the one, probes again from slot+1. Past the
+// last such entry it returns -1.
+func (x *rowIndex) probe(h uint64, s int) (slot int, entry int32) {
+	if s < 0 {
+		return s, -1
+	}
+	mask := len(x.slots) - 1
+	for {
+		s &= mask
+		sl := &x.slots[s]
+		if sl.i == 0 {
+			return s, -1
+		}
+		if sl.h == h {
+			return s, sl.i - 1
+		}
+		s++
+	}
+}
+
+// insert adds entry i with hash h (the caller knows it is not there).
+func (x *rowIndex) insert(h uint64, i int32) {
+	if 2*(x.n+1) > len(x.slots) {
+		x.grow()
+	}
+	x.place(h, i)
+	x.n++
+}
+
+func (x *rowIndex) place(h uint64, i int32) {
+	mask := len(x.slots) - 1
+	s := x.first(h)
+	for x.slots[s&mask].i != 0 {
+		s++
+	}
+	x.slots[s&mask] = rowSlot{h: h, i: i + 1}
+}
+
+// reserve makes room for n entries in an empty index: a call that
+// expects as many rows as events (flow tuples, mostly of distinct
+// address pairs) sizes it once instead of growing it step by step.
+// It empties the index, and reuses its slots when they are enough.
+func (x *rowIndex) reserve(n int) {
+	size := minRowSlots
+	for size < 2*n {
+		size *= 2
+	}
+	if cap(x.slots) < size {
+		x.slots = nil
+		x.resize(size)
+		x.n = 0
+		return
+	}
+	x.slots = x.slots[:size]
+	clear(x.slots)
+	x.n = 0
+	x.setShift()
+}
+
+func (x *rowIndex) setShift() {
+	x.shift = 64
+	for n := len(x.slots); n > 1; n >>= 1 {
+		x.shift--
+	}
+}
+
+func (x *rowIndex) grow() { x.resize(max(2*len(x.slots), minRowSlots)) }
+
+func (x *rowIndex) resize(size int) {
+	old := x.slots
+	x.slots = make([]rowSlot, size)
+	x.setShift()
+	for _, sl := range old {
+		if sl.i != 0 {
+			x.place(sl.h, sl.i-1)
+		}
+	}
+}
+
+// rowSeed seeds the hashes of every rowIndex: they live as long as one
+// call and never leave the process, so any seed will do.
+var rowSeed = maphash.MakeSeed()
+
+// hashKey is the hash of a key's bytes mixed with two small numbers (a
+// window's and a writer's place in the call).
+func hashKey(s string, a, b int32) uint64 {
+	return mixKey(maphash.String(rowSeed, s), a, b)
+}
+
+// mixKey mixes a string's hash with a and b.
+func mixKey(h uint64, a, b int32) uint64 {
+	h ^= (uint64(uint32(a))<<32 | uint64(uint32(b))) * 0xC2B2AE3D27D4EB4F
+	h ^= h >> 31
+	return h
+}
+
+// sortKeys sorts keys as strings sort, faster: by their first sixteen
+// bytes as two big-endian numbers (zero-padded: a shorter key sorts
+// first), then, where those tie, by the whole keys. The sort moves
+// pointer-free (numbers, place) records, not strings.
+func sortKeys(keys []string) {
+	if len(keys) < 2 || slices.IsSorted(keys) {
+		return
+	}
+	type rec struct {
+		hi, lo uint64
+		i      int32
+	}
+	recs := make([]rec, len(keys))
+	for i, k := range keys {
+		recs[i] = rec{be64(k, 0), be64(k, 8), int32(i)}
+	}
+	slices.SortFunc(recs, func(a, b rec) int {
+		if a.hi != b.hi {
+			return cmp.Compare(a.hi, b.hi)
+		}
+		if a.lo != b.lo {
+			return cmp.Compare(a.lo, b.lo)
+		}
+		return strings.Compare(keys[a.i], keys[b.i])
+	})
+	sorted := make([]string, len(keys))
+	for j, r := range recs {
+		sorted[j] = keys[r.i]
+	}
+	copy(keys, sorted)
+}
+
+// be64 is the eight bytes of s from off as a big-endian number, zeros
+// past its end.
+func be64(s string, off int) uint64 {
+	var v uint64
+	for i := off; i < off+8; i++ {
+		v <<= 8
+		if i < len(s) {
+			v |= uint64(s[i])
+		}
+	}
+	return v
+}

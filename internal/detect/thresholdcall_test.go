@@ -1,0 +1,224 @@
+package detect
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/azdetect/azdetect/internal/event"
+	"github.com/azdetect/azdetect/internal/state"
+)
+
+// TestRowIndexCollisions: entries whose hashes collide (all of them on a
+// few hashes, and hashes equal in the bits that pick a slot) are all kept
+// and all found, across growth.
+func TestRowIndexCollisions(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		hash func(i int) uint64
+	}{
+		{"seven hashes", func(i int) uint64 { return uint64(i % 7) }},
+		{"same slot bits", func(i int) uint64 { return uint64(i%13) << 1 }},
+		{"distinct", func(i int) uint64 { return uint64(i) * 0x9E3779B97F4A7C15 }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var x rowIndex
+			const n = 3000
+			for i := range n {
+				x.insert(tc.hash(i), int32(i))
+			}
+			for i := range n {
+				h := tc.hash(i)
+				found := false
+				for s := x.first(h); ; s++ {
+					var e int32
+					if s, e = x.probe(h, s); e < 0 {
+						break
+					}
+					if tc.hash(int(e)) != h {
+						t.Fatalf("probe of %x gave entry %d of hash %x", h, e, tc.hash(int(e)))
+					}
+					if e == int32(i) {
+						found = true
+						break
+					}
+				}
+				if !found {
+					t.Fatalf("entry %d (hash %x) not found", i, h)
+				}
+			}
+			var empty rowIndex
+			if s, e := empty.probe(1, empty.first(1)); e >= 0 {
+				t.Fatalf("empty index found entry %d at %d", e, s)
+			}
+		})
+	}
+}
+
+// TestSortKeys: sortKeys orders as strings sort, for keys that tie in
+// their first sixteen bytes, differ only past them, are prefixes of one
+// another, hold zero bytes (the padding's value) and bytes past 0x7F.
+func TestSortKeys(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(5, 6))
+	alphabet := []string{"", "\x00", "a", "b", "\xff", "10.20.", "|", "!7C"}
+	for range 300 {
+		keys := make([]string, rnd.IntN(60))
+		for i := range keys {
+			var b strings.Builder
+			for range rnd.IntN(12) {
+				b.WriteString(alphabet[rnd.IntN(len(alphabet))])
+			}
+			keys[i] = b.String()
+		}
+		want := slices.Clone(keys)
+		slices.Sort(want)
+		sortKeys(keys)
+		if !slices.Equal(keys, want) {
+			t.Fatalf("sortKeys: %q\nwant %q", keys, want)
+		}
+	}
+}
+
+// TestThresholdHostileGroups: group keys an attacker chooses (huge,
+// non-ASCII, control bytes, the escape's own characters, keys that only
+// their escaping or their hashed tails tell apart) each count on their own
+// row, case-insensitively, over writers and batches, as the reference
+// count says.
+func TestThresholdHostileGroups(t *testing.T) {
+	huge := strings.Repeat("h", 1<<20)
+	long := strings.Repeat("a", 300)
+	groups := []string{
+		"a|b", "a!7Cb", "a!7cb", "A|B", "a~b", "a|b|", "|", "!", "~",
+		"x\x00y", "x\x01y", "x\x7fy", "x/y", `x\y`, "x#y", "x?y", "x'y",
+		"ünï|cödé", "ÜNÏ|CÖDÉ", "é", "\xff\xfe", "日本語",
+		long, long + "b", long + "B", huge + "1", huge + "2", strings.ToUpper(huge) + "1",
+	}
+	r := kindRule(t, 40, `correlation:
+  type: event_count
+  group-by: [actor.upn]
+  timespan: 10m
+  condition: {gte: 1}
+`)
+	store := state.NewMemory()
+	e := newKindEngine(t, r, store)
+	want := map[string]int64{} // group key -> events
+	n := 0
+	for batch := range 3 {
+		var evs []*event.Event
+		for i, g := range groups {
+			for j := range i%3 + 1 {
+				n++
+				ev := signIn(fmt.Sprintf("e%d", n), g, "", "50126", "", t0.Add(time.Duration(j)*time.Second))
+				ev.Pos = event.Position{Writer: []string{"w|1", "eventhub://ns/hub/0"}[j%2], Seq: int64(batch), Index: i, Sub: j}
+				evs = append(evs, ev)
+				want[BoundedLower(g)]++
+			}
+		}
+		ms := eval(t, e, evs...)
+		got := map[string]int{}
+		for _, m := range ms {
+			got[m.GroupKey] = m.Count
+			if m.Count != int(want[m.GroupKey]) {
+				t.Errorf("batch %d: group %.40q counted %d, want %d", batch, m.GroupKey, m.Count, want[m.GroupKey])
+			}
+		}
+		if len(got) != len(want) {
+			t.Errorf("batch %d: %d groups matched, want %d", batch, len(got), len(want))
+		}
+	}
+	for g, c := range want {
+		if got, err := ThresholdCount(context.Background(), store, r.ID, t0, g); err != nil || got != c {
+			t.Errorf("group %.40q: stored count %d (%v), want %d", g, got, err, c)
+		}
+	}
+	// The groups that fold together: A|B with a|b, a!7Cb with a!7cb, ÜNÏ
+	// with ünï, long+B with long+b, the upper-cased huge value with its
+	// lower-case twin; every other apart (a|b and a!7Cb too, though a|b
+	// escapes to a!7Cb).
+	if len(want) != len(groups)-5 {
+		t.Errorf("%d groups, want %d", len(want), len(groups)-5)
+	}
+}
+
+// TestThresholdAsReference: random batches over groups, windows and
+// writers raise exactly the matches (group, window, count, events) that a
+// plain count per group and window says, and the same again when a batch
+// is replayed.
+func TestThresholdAsReference(t *testing.T) {
+	r := kindRule(t, 41, `correlation:
+  type: event_count
+  group-by: [actor.upn, actor.ip]
+  timespan: 10m
+  condition: {gte: 4}
+`)
+	e := newKindEngine(t, r, state.NewMemory())
+	rnd := rand.New(rand.NewPCG(1, 2))
+	type gw struct {
+		group  string
+		window time.Time
+	}
+	counts := map[gw]int{}
+	seq := map[string]int64{}
+	n := 0
+	for batch := range 20 {
+		var evs []*event.Event
+		for range rnd.IntN(300) + 1 {
+			n++
+			upn := fmt.Sprintf("U%d@x", rnd.IntN(40))
+			ip := fmt.Sprintf("10.0.0.%d", rnd.IntN(3))
+			at := t0.Add(time.Duration(rnd.IntN(40*60)) * time.Second)
+			ev := signIn(fmt.Sprintf("e%d", n), upn, ip, "50126", "", at)
+			w := []string{"w1", "w2", "w/3"}[rnd.IntN(3)]
+			seq[w]++
+			ev.Pos = event.Position{Writer: w, Seq: seq[w]}
+			evs = append(evs, ev)
+		}
+		want := map[gw][]*event.Event{}
+		for _, ev := range evs {
+			k := gw{strings.ToLower(ev.Actor.UPN) + "|" + ev.Actor.IP, ev.Time.Truncate(10 * time.Minute)}
+			counts[k]++
+			want[k] = append(want[k], ev)
+		}
+		for replay := range 2 {
+			ms := eval(t, e, evs...)
+			got := 0
+			for _, m := range ms {
+				k := gw{m.GroupKey, m.WindowStart}
+				if m.Count != counts[k] || counts[k] < 4 {
+					t.Fatalf("batch %d replay %d: %v counted %d, want %d", batch, replay, k, m.Count, counts[k])
+				}
+				if !slices.Equal(ids(m.Events), ids(sortedByTime(want[k]))) {
+					t.Fatalf("batch %d replay %d: %v events %v, want %v", batch, replay, k, ids(m.Events), ids(sortedByTime(want[k])))
+				}
+				got++
+			}
+			expect := 0
+			for k := range want {
+				if counts[k] >= 4 {
+					expect++
+				}
+			}
+			if got != expect {
+				t.Fatalf("batch %d replay %d: %d matches, want %d", batch, replay, got, expect)
+			}
+		}
+	}
+}
+
+func ids(evs []*event.Event) []string {
+	out := make([]string, len(evs))
+	for i, ev := range evs {
+		out[i] = ev.RecordID
+	}
+	return out
+}
+
+func sortedByTime(evs []*event.Event) []*event.Event {
+	out := slices.Clone(evs)
+	slices.SortStableFunc(out, func(a, b *event.Event) int { return a.Time.Compare(b.Time) })
+	return out
+}

@@ -1,0 +1,54 @@
+package state
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestEscapeEveryByte: Escape, AppendEscape and EscapeRoom (eight bytes at
+// a time, by table) agree with the rule byte by byte: [A-Za-z0-9-_.:@]
+// kept, every other byte !XX, for every byte at every place of keys of
+// every length around a word, appended to a buffer that already holds
+// bytes, and for keys long enough to be shortened.
+func TestEscapeEveryByte(t *testing.T) {
+	byRule := func(s string) string {
+		var b strings.Builder
+		for i := 0; i < len(s); i++ {
+			c := s[i]
+			if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-_.:@", c) >= 0 {
+				b.WriteByte(c)
+				continue
+			}
+			b.WriteByte('!')
+			b.WriteByte("0123456789ABCDEF"[c>>4])
+			b.WriteByte("0123456789ABCDEF"[c&0xF])
+		}
+		return b.String()
+	}
+	for n := 1; n <= 19; n++ {
+		for at := 0; at < n; at++ {
+			for c := range 256 {
+				b := []byte(strings.Repeat("aZ9-_.:@|", 3)[:n])
+				b[at] = byte(c)
+				s := string(b)
+				want := byRule(s)
+				if got := EscapeRoom(s); got != len(want) {
+					t.Fatalf("EscapeRoom(%q) = %d, want %d", s, got, len(want))
+				}
+				if got := Escape(s); got != want {
+					t.Fatalf("Escape(%q) = %q, want %q", s, got, want)
+				}
+				if got := string(AppendEscape([]byte("pre|"), s)); got != "pre|"+want {
+					t.Fatalf("AppendEscape(%q) = %q", s, got)
+				}
+			}
+		}
+	}
+	long := strings.Repeat("é|x", 100)
+	if got := Escape(long); len(got) > MaxKeyLen || !strings.HasPrefix(got, byRule(long)[:40]) || strings.IndexByte(got, '~') < 0 {
+		t.Errorf("a long key escaped to %q", got)
+	}
+	if got := string(AppendEscape([]byte("pre|"), long)); got != "pre|"+Escape(long) {
+		t.Errorf("AppendEscape of a long key: %q, want %q", got, "pre|"+Escape(long))
+	}
+}
