@@ -276,7 +276,6 @@ func (r *Registry) Recognise(raw []byte) (name string, status Status, err error)
 	return s.Name, status, err
 }
 
-//
 // With speculate, a category that names one candidate source (Key Vault's
 // AuditEvent) ends the scan of the top-level members there, and s is
 // returned with confirm set, before its Recognise had the candidate: the
