@@ -223,11 +223,11 @@ func consumes(in *syntax.Inst) bool {
 }
 
 type dfaBuilder struct {
-	prog    *syntax.Prog
-	masks   []asciiMask // by instruction: the bytes it consumes
-	seen    []uint32    // closure marks, by generation
-	gen     uint32
-	stack   []uint32
+	prog  *syntax.Prog
+	masks []asciiMask // by instruction: the bytes it consumes
+	seen  []uint32    // closure marks, by generation
+	gen   uint32
+	stack []uint32
 }
 
 // closure adds to dst (sorted) the instructions reached from pcs without
