@@ -66,18 +66,26 @@ func newASCIIDFA(expr string) *asciiDFA {
 	start := b.closure(nil, []uint32{uint32(prog.Start)}, true)
 	index := map[string]int32{}
 	var sets []dfaSet
+	// add returns the state of s, kept (a copy) when new: s may be a
+	// scratch buffer.
 	add := func(s dfaSet) int32 {
 		k := unsafe.String((*byte)(unsafe.Pointer(unsafe.SliceData(s))), 4*len(s))
 		if id, ok := index[k]; ok {
 			return id
 		}
+		s = slices.Clone(s)
+		k = unsafe.String((*byte)(unsafe.Pointer(unsafe.SliceData(s))), 4*len(s))
 		id := int32(len(sets))
 		index[k] = id
 		sets = append(sets, s)
 		return id
 	}
 	add(start)
+	// Where a byte that no thread takes leads: the search started
+	// again (nowhere, under ^). Most bytes of most states go there.
+	restartID := int32(-1)
 	var stepped []uint32
+	var scratch dfaSet
 	for i := 0; i < len(sets); i++ {
 		if len(sets) > maxDFAStates {
 			return nil
@@ -92,8 +100,16 @@ func newASCIIDFA(expr string) *asciiDFA {
 					stepped = append(stepped, b.prog.Inst[pc].Out)
 				}
 			}
+			if len(stepped) == 0 {
+				if restartID < 0 {
+					restartID = add(restart)
+				}
+				d.next = append(d.next, restartID)
+				continue
+			}
 			stepped = append(stepped, restart...)
-			d.next = append(d.next, add(b.closure(nil, stepped, false)))
+			scratch = b.closure(scratch[:0], stepped, false)
+			d.next = append(d.next, add(scratch))
 		}
 	}
 	return d
@@ -186,22 +202,21 @@ func (b *dfaBuilder) classes(d *asciiDFA) []byte {
 	// Refine one partition by each mask: bytes stay together while every
 	// mask has both or neither.
 	var cls [128]int
+	var split [256]int // (class, in the mask) -> the class it becomes, +1
 	n := 1
 	for m := range distinct {
-		split := map[[2]int]int{}
+		clear(split[:2*n])
 		next := 0
 		for c := 0; c < 128; c++ {
-			k := [2]int{cls[c], 0}
+			k := 2 * cls[c]
 			if m.has(byte(c)) {
-				k[1] = 1
+				k++
 			}
-			id, ok := split[k]
-			if !ok {
-				id = next
-				split[k] = id
+			if split[k] == 0 {
 				next++
+				split[k] = next
 			}
-			cls[c] = id
+			cls[c] = split[k] - 1
 		}
 		n = next
 	}

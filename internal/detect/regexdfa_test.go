@@ -132,3 +132,15 @@ func FuzzASCIIDFA(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkNewASCIIDFA is the one-time cost of the built-in rules'
+// automata.
+func BenchmarkNewASCIIDFA(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		for _, e := range dfaExprs[:5] {
+			if newASCIIDFA(e) == nil {
+				b.Fatal(e)
+			}
+		}
+	}
+}
