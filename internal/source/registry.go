@@ -276,13 +276,14 @@ func (r *Registry) Recognise(raw []byte) (name string, status Status, err error)
 	return s.Name, status, err
 }
 
-// With speculate, a category that names one candidate source (Key Vault's
-// AuditEvent) ends the scan of the top-level members there, and s is
-// returned with confirm set, before its Recognise had the candidate: the
-// caller parses the record with s and confirms with Recognise on what the
-// parse read (Candidate of the event), else asks again without
-// speculating. Key Vault writes resourceId after identity and properties,
-// so waiting for it walked the whole record once more before the parse.
+// recognise is Recognise's work. With speculate, a category that names
+// one candidate source (Key Vault's AuditEvent) ends the scan of the
+// top-level members there, and s is returned with confirm set, before its
+// Recognise had the candidate: the caller parses the record with s and
+// confirms with Recognise on what the parse read (Candidate of the
+// event), else asks again without speculating. Key Vault writes
+// resourceId after identity and properties, so waiting for it walked the
+// whole record once more before the parse.
 func (r *Registry) recognise(raw []byte, speculate bool) (s *Source, status Status, confirm bool, err error) {
 	i := event.SkipSpace(raw, 0)
 	if i >= len(raw) {
