@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 	"unsafe"
@@ -427,6 +428,41 @@ func compileEndsWith(v string, o compileOpts) (matcher, error) {
 type regex struct {
 	re   *regexp.Regexp
 	need []needLit
+	dfa  *lazyDFA // the expression's automaton, for ASCII values (regexdfa.go)
+}
+
+// lazyDFA builds an expression's automaton on its first use: a rule whose
+// expression never meets a value costs nothing at start-up.
+type lazyDFA struct {
+	once sync.Once
+	expr string
+	d    *asciiDFA // nil: regexp matches every value
+}
+
+// dfas holds one lazyDFA an expression: rules repeat theirs in several
+// selections, and an automaton is read-only once built.
+var dfas struct {
+	sync.Mutex
+	m map[string]*lazyDFA
+}
+
+func sharedDFA(expr string) *lazyDFA {
+	dfas.Lock()
+	defer dfas.Unlock()
+	if dfas.m == nil {
+		dfas.m = map[string]*lazyDFA{}
+	}
+	l := dfas.m[expr]
+	if l == nil {
+		l = &lazyDFA{expr: expr}
+		dfas.m[expr] = l
+	}
+	return l
+}
+
+func (l *lazyDFA) get() *asciiDFA {
+	l.once.Do(func() { l.d = newASCIIDFA(l.expr) })
+	return l.d
 }
 
 // needLit is a literal a regular expression's matches contain. fold: it
@@ -449,6 +485,11 @@ func (r regex) match(s *subject) bool {
 		// lit has no white space, so it lies within the trimmed value.
 		if s.ascii && !strings.Contains(s.lowerText(), n.lit) {
 			return false
+		}
+	}
+	if d := r.dfa.get(); d != nil {
+		if m, ok := d.match(s.raw); ok {
+			return m
 		}
 	}
 	return r.re.MatchString(s.raw)
@@ -525,7 +566,7 @@ func compileRegexp(v string, o compileOpts) (matcher, error) {
 	if err != nil {
 		return nil, fmt.Errorf("regular expression %q: %w", v, err)
 	}
-	r := regex{re: re}
+	r := regex{re: re, dfa: sharedDFA(expr)}
 	if tree, err := syntax.Parse(expr, syntax.Perl); err == nil {
 		r.need = requiredLiterals(tree, 0, nil)
 		// The longest first: the likeliest to be missing.

@@ -34,7 +34,21 @@ func lowerWord(buf *[40]byte, s string) []byte {
 // ignoring ASCII case.
 func containsFold(s, sub string) bool {
 	n := len(sub)
+	if n == 0 {
+		return true
+	}
+	first := sub[0]
+	letter := 'a' <= first && first <= 'z'
 	for i := 0; i+n <= len(s); i++ {
+		if !letter {
+			// A first byte that folds to nothing else ('/'): jump to
+			// its next occurrence.
+			k := strings.IndexByte(s[i:len(s)-n+1], first)
+			if k < 0 {
+				return false
+			}
+			i += k
+		}
 		j := 0
 		for j < n {
 			c := s[i+j]

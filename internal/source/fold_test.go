@@ -48,3 +48,28 @@ func TestTrimSpace(t *testing.T) {
 		}
 	}
 }
+
+// FuzzContainsFold checks containsFold against a search of the ASCII
+// lower case of s (what it compares without making it).
+func FuzzContainsFold(f *testing.F) {
+	f.Add("/SUBSCRIPTIONS/S/PROVIDERS/MICROSOFT.KEYVAULT/VAULTS/V", "/providers/microsoft.keyvault/")
+	f.Add("ab", "")
+	f.Add("xAbc", "abc")
+	f.Fuzz(func(t *testing.T, s, sub string) {
+		sub = strings.ToLower(sub)
+		for i := 0; i < len(sub); i++ {
+			if sub[i] >= 0x80 {
+				return // sub is lower-case ASCII
+			}
+		}
+		lower := []byte(s)
+		for i, c := range lower {
+			if 'A' <= c && c <= 'Z' {
+				lower[i] = c + 'a' - 'A'
+			}
+		}
+		if got, want := containsFold(s, sub), strings.Contains(string(lower), sub); got != want {
+			t.Fatalf("containsFold(%q, %q) = %v, want %v", s, sub, got, want)
+		}
+	})
+}

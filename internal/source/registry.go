@@ -252,43 +252,66 @@ func (r *Registry) categoryDecides(category string) bool {
 	return len(idx) > 0 && r.list[idx[0]].Recognise == nil
 }
 
+// categoryNames reports whether a record's category names its one
+// candidate source, which still has to recognise the record: the parse is
+// then speculative (see recognise).
+func (r *Registry) categoryNames(category string) bool {
+	idx, ok := r.asWritten[category]
+	if !ok {
+		idx = r.byCategory[strings.ToLower(category)]
+	}
+	return len(idx) == 1
+}
+
 // Sources returns the registered sources, in registry order.
 func (r *Registry) Sources() []Source { return append([]Source(nil), r.list...) }
 
 // Recognise returns the name of the source that owns raw, or "" and the
 // reason none does (or the record is malformed before any parser runs).
 func (r *Registry) Recognise(raw []byte) (name string, status Status, err error) {
-	s, status, err := r.recognise(raw)
+	s, status, _, err := r.recognise(raw, false)
 	if s == nil {
 		return "", status, err
 	}
 	return s.Name, status, err
 }
 
-func (r *Registry) recognise(raw []byte) (s *Source, status Status, err error) {
+// recognise is Recognise's work. With speculate, a category that names
+// one candidate source (Key Vault's AuditEvent) ends the scan of the
+// top-level members there, and s is returned with confirm set, before its
+// Recognise had the candidate: the caller parses the record with s and
+// confirms with Recognise on what the parse read (Candidate of the
+// event), else asks again without speculating. Key Vault writes
+// resourceId after identity and properties, so waiting for it walked the
+// whole record once more before the parse.
+func (r *Registry) recognise(raw []byte, speculate bool) (s *Source, status Status, confirm bool, err error) {
 	i := event.SkipSpace(raw, 0)
 	if i >= len(raw) {
-		return nil, Malformed, fmt.Errorf("%w: empty", ErrNotObject)
+		return nil, Malformed, false, fmt.Errorf("%w: empty", ErrNotObject)
 	}
 	switch raw[i] {
 	case '{':
 	case '[', '"':
-		return nil, Malformed, ErrNotObject
+		return nil, Malformed, false, ErrNotObject
 	default:
 		// A non-JSON line: the shape-only sources, in a fixed order.
 		for _, j := range r.text {
 			if s := &r.list[j]; s.Line(raw[i:]) {
-				return s, Parsed, nil
+				return s, Parsed, false, nil
 			}
 		}
-		return nil, Unrecognised, fmt.Errorf("%w: no text source recognises it", ErrTextLine)
+		return nil, Unrecognised, false, fmt.Errorf("%w: no text source recognises it", ErrTextLine)
 	}
-	top, err := scanTop(raw[i:], false, r.categoryDecides)
+	decides := r.categoryDecides
+	if speculate {
+		decides = func(category string) bool { return r.categoryDecides(category) || r.categoryNames(category) }
+	}
+	top, err := scanTop(raw[i:], false, decides)
 	if err != nil {
-		return nil, Malformed, err // wraps ErrInvalidJSON
+		return nil, Malformed, false, err // wraps ErrInvalidJSON
 	}
 	if top.logAnalytics() {
-		return nil, Malformed, ErrLogAnalytics
+		return nil, Malformed, false, ErrLogAnalytics
 	}
 	if !top.complete {
 		// The scan stopped before time or TimeGenerated: a record no
@@ -300,21 +323,25 @@ func (r *Registry) recognise(raw []byte) (s *Source, status Status, err error) {
 		}()
 	}
 	if top.Category == "" {
-		return nil, Unrecognised, ErrNoCategory
+		return nil, Unrecognised, false, ErrNoCategory
 	}
 	idx, ok := r.asWritten[top.Category]
 	if !ok {
 		idx, ok = r.byCategory[strings.ToLower(top.Category)]
 	}
 	if !ok {
-		return nil, Unrecognised, fmt.Errorf("%w %q", ErrUnknownCategory, top.Category)
+		return nil, Unrecognised, false, fmt.Errorf("%w %q", ErrUnknownCategory, top.Category)
+	}
+	if speculate && top.early && len(idx) == 1 && r.list[idx[0]].Recognise != nil {
+		// Stopped at the category that names it: the parse confirms.
+		return &r.list[idx[0]], Parsed, true, nil
 	}
 	for _, j := range idx {
 		if c := &r.list[j]; c.Recognise == nil || c.Recognise(top.Candidate) {
-			return c, Parsed, nil
+			return c, Parsed, false, nil
 		}
 	}
-	return nil, Unrecognised, fmt.Errorf("%w (category %q, resourceId %q)", ErrNotRecognised, top.Category, top.ResourceID)
+	return nil, Unrecognised, false, fmt.Errorf("%w (category %q, resourceId %q)", ErrNotRecognised, top.Category, top.ResourceID)
 }
 
 // Parse recognises the record and parses it with its source. err says why
@@ -334,10 +361,39 @@ func (r *Registry) Parse(raw []byte) (ev *event.Event, status Status, err error)
 
 // parse is Parse, making the event from slab when there is one.
 func (r *Registry) parse(raw []byte, slab *event.Slab) (ev *event.Event, status Status, err error) {
-	s, status, err := r.recognise(raw)
+	s, status, confirm, err := r.recognise(raw, true)
 	if s == nil {
 		return nil, status, err
 	}
+	ev, err = parseWith(s, raw, slab)
+	if confirm && (err != nil || !s.Recognise(Candidate{Category: ev.Category, ResourceID: ev.Resource.ID, OperationName: ev.Operation})) {
+		// The speculation failed: recognise as without it. The same
+		// source keeps the parse's outcome (a record it recognises on the
+		// scanned fields but not on the parsed ones has a duplicate
+		// member: the scan's word stands, as before speculation).
+		s2, status, _, rerr := r.recognise(raw, false)
+		switch {
+		case s2 == nil:
+			return nil, status, rerr
+		case s2 != s: // a later duplicate category
+			s = s2
+			ev, err = parseWith(s, raw, slab)
+		}
+	}
+	if err != nil {
+		if errors.Is(err, ErrMissingTime) && isLogAnalytics(raw) {
+			return nil, Malformed, ErrLogAnalytics
+		}
+		return nil, Malformed, &ParseError{Source: s.Name, Err: err}
+	}
+	ev.SetKey()
+	return ev, Parsed, nil
+}
+
+// parseWith makes an event of raw (from slab when there is one) and
+// parses it with s.
+func parseWith(s *Source, raw []byte, slab *event.Slab) (*event.Event, error) {
+	var ev *event.Event
 	if slab != nil {
 		ev = slab.NewEvent(s.Extras)
 		ev.Raw = slab.Copy(raw)
@@ -346,14 +402,7 @@ func (r *Registry) parse(raw []byte, slab *event.Slab) (ev *event.Event, status 
 		ev.Raw = bytes.Clone(raw)
 	}
 	ev.Source = s.Name
-	if err := safeParse(s, ev); err != nil {
-		if errors.Is(err, ErrMissingTime) && isLogAnalytics(raw) {
-			return nil, Malformed, ErrLogAnalytics
-		}
-		return nil, Malformed, &ParseError{Source: s.Name, Err: err}
-	}
-	ev.SetKey()
-	return ev, Parsed, nil
+	return ev, safeParse(s, ev)
 }
 
 // Records frames a body as the package's Records does and parses each
@@ -442,6 +491,7 @@ type topFields struct {
 	hasTime          bool
 	hasTimeGenerated bool
 	complete         bool // every member was scanned
+	early            bool // decides stopped the scan at the category
 }
 
 // logAnalytics reports the Log Analytics export shape: TimeGenerated and
@@ -491,7 +541,7 @@ func scanTop(obj []byte, full bool, decides func(category string) bool) (topFiel
 			return false
 		}
 		if !full && decides != nil && t.Category != "" && decides(t.Category) {
-			t.complete = t.hasTime
+			t.complete, t.early = t.hasTime, true
 			return false
 		}
 		return true

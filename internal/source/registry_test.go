@@ -88,6 +88,13 @@ func TestParseStatus(t *testing.T) {
 		{"vnet flow", `{"time":"2024-01-01T00:00:00Z","category":"FlowLogFlowEvent","flowRecords":{"flows":[]}}`, Parsed, "vnetflowlogs", nil},
 		{"key vault", `{"time":"2024-01-01T00:00:00Z","category":"AuditEvent","resourceId":"/SUBSCRIPTIONS/S/RESOURCEGROUPS/G/PROVIDERS/MICROSOFT.KEYVAULT/VAULTS/V","operationName":"SecretGet"}`, Parsed, "keyvault", nil},
 		{"audit event of another service", `{"time":"2024-01-01T00:00:00Z","category":"AuditEvent","resourceId":"/SUBSCRIPTIONS/S/RESOURCEGROUPS/G/PROVIDERS/MICROSOFT.COGNITIVESERVICES/ACCOUNTS/A"}`, Unrecognised, "", ErrNotRecognised},
+		// AuditEvent names Key Vault alone: the parse is speculative, and
+		// confirmed on the resourceId it read (written last here).
+		{"key vault, resourceId last", `{"time":"2024-01-01T00:00:00Z","category":"AuditEvent","operationName":"SecretGet","properties":{"id":"https://v.vault.azure.net/secrets/s"},"resourceId":"/SUBSCRIPTIONS/S/RESOURCEGROUPS/G/PROVIDERS/MICROSOFT.KEYVAULT/VAULTS/V"}`, Parsed, "keyvault", nil},
+		{"audit event of another service, resourceId last", `{"time":"2024-01-01T00:00:00Z","category":"AuditEvent","operationName":"Get","properties":{"a":1},"resourceId":"/SUBSCRIPTIONS/S/RESOURCEGROUPS/G/PROVIDERS/MICROSOFT.COGNITIVESERVICES/ACCOUNTS/A"}`, Unrecognised, "", ErrNotRecognised},
+		{"audit event of another service that Key Vault's parse refuses", `{"time":"2024-01-01T00:00:00Z","category":"AuditEvent","operationName":"Get","properties":{"addedAccessPolicy":{"Permissions":"x"}},"resourceId":"/SUBSCRIPTIONS/S/PROVIDERS/MICROSOFT.COGNITIVESERVICES/ACCOUNTS/A"}`, Unrecognised, "", ErrNotRecognised},
+		{"key vault record of a wrong member type, resourceId last", `{"time":"2024-01-01T00:00:00Z","category":"AuditEvent","operationName":"Get","properties":{"addedAccessPolicy":{"Permissions":"x"}},"resourceId":"/SUBSCRIPTIONS/S/PROVIDERS/MICROSOFT.KEYVAULT/VAULTS/V"}`, Malformed, "", ErrMemberType},
+		{"audit event of another service, invalid JSON after the category", `{"time":"2024-01-01T00:00:00Z","category":"AuditEvent","properties":{,"resourceId":"/S/PROVIDERS/MICROSOFT.KEYVAULT/VAULTS/V"}`, Malformed, "", ErrInvalidJSON},
 		{"storage blob", `{"time":"2024-01-01T00:00:00Z","category":"StorageRead","resourceId":"/subscriptions/s/resourceGroups/g/providers/Microsoft.Storage/storageAccounts/a/blobServices/default"}`, Parsed, "storagelogs", nil},
 		{"storage read of the account", `{"time":"2024-01-01T00:00:00Z","category":"StorageRead","resourceId":"/subscriptions/s/resourceGroups/g/providers/Microsoft.Storage/storageAccounts/a"}`, Unrecognised, "", ErrNotRecognised},
 		{"array", `[1,2]`, Malformed, "", ErrNotObject},
@@ -477,7 +484,7 @@ func FuzzParse(f *testing.F) {
 	}
 	reg := newTestRegistry(f)
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		s, status, err := reg.recognise(raw)
+		s, status, _, err := reg.recognise(raw, false)
 		if s == nil {
 			if status == Parsed || err == nil {
 				t.Fatalf("no source but status %v err %v", status, err)

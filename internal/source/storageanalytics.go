@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"html"
+	"math/bits"
 	"strings"
 
 	"github.com/azdetect/azdetect/internal/event"
@@ -150,38 +151,76 @@ func splitStorageLine(line string, dst []string) []string {
 	i := 0
 	for {
 		var field string
+		amp := false // the field holds a '&': HTML-decode it
 		k := i
 		if k < len(line) && line[k] == '"' {
 			end := -1
 			for j := k + 1; j < len(line); j++ {
-				if line[j] == '"' && (j+1 == len(line) || line[j+1] == ';') {
+				q := strings.IndexByte(line[j:], '"')
+				if q < 0 {
+					break
+				}
+				if j += q; j+1 == len(line) || line[j+1] == ';' {
 					end = j
 					break
 				}
 			}
 			if end >= 0 {
 				field, k = line[i+1:end], end+1
+				amp = strings.IndexByte(field, '&') >= 0
 			}
 		}
 		if k == i {
-			// Unquoted (or a quote never closed): up to the next separator.
-			for k < len(line) && line[k] != ';' {
-				if line[k] == '&' {
-					if n := entityLen(line[k:]); n > 0 {
-						k += n
-						continue
+			// Unquoted (or a quote never closed): up to the next
+			// separator, which an entity's ';' is not.
+			if k += semiOrAmp(line[k:]); k < len(line) && line[k] == '&' {
+				amp = true
+				for k < len(line) && line[k] != ';' {
+					if line[k] == '&' {
+						if n := entityLen(line[k:]); n > 0 {
+							k += n
+							continue
+						}
 					}
+					k++
 				}
-				k++
 			}
 			field = line[i:k]
 		}
-		dst = append(dst, html.UnescapeString(field))
+		if amp {
+			field = html.UnescapeString(field)
+		}
+		dst = append(dst, field)
 		if k >= len(line) {
 			return dst
 		}
 		i = k + 1 // past the ';'
 	}
+}
+
+// semiOrAmp returns the index of the first ';' or '&' in s, or len(s),
+// eight bytes at a time: fields are short, and a call to IndexByte each
+// cost more than the bytes.
+func semiOrAmp(s string) int {
+	const lo, hi = 0x0101010101010101, 0x8080808080808080
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		w := s[i : i+8] // one bounds check, one load
+		x := uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
+			uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
+		// The zero-byte test of x^';' and of x^'&': the lowest bit set
+		// of each is exact (a false one only sits above a true one).
+		a, b := x^(';'*lo), x^('&'*lo)
+		if m := ((a - lo) &^ a & hi) | ((b - lo) &^ b & hi); m != 0 {
+			return i + bits.TrailingZeros64(m)>>3
+		}
+	}
+	for ; i < len(s); i++ {
+		if s[i] == ';' || s[i] == '&' {
+			return i
+		}
+	}
+	return len(s)
 }
 
 // entityLen returns the length of the HTML entity s starts with (&amp;

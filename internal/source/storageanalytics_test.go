@@ -84,6 +84,9 @@ func FuzzSplitStorageLine(f *testing.F) {
 	f.Add(`x;""0x8D15A2913C934DE"";y`, `"0x8D"`, ";")
 	f.Fuzz(func(t *testing.T, line, a, b string) {
 		fields := splitStorageLine(line, nil)
+		if ref := splitStorageLineRef(line, nil); !slices.Equal(fields, ref) {
+			t.Fatalf("%q split as %q, the byte-by-byte split says %q", line, fields, ref)
+		}
 		if len(fields) == 0 || len(fields) > strings.Count(line, ";")+1 {
 			t.Fatalf("%d fields from %d separators: %q", len(fields), strings.Count(line, ";"), line)
 		}
@@ -106,4 +109,44 @@ func FuzzSplitStorageLine(f *testing.F) {
 			t.Fatalf("fields %q written as %q split back as %q", want, joined, got)
 		}
 	})
+}
+
+// splitStorageLineRef is splitStorageLine as it was, byte by byte, and
+// every field HTML-decoded: the fast one must split every line alike.
+func splitStorageLineRef(line string, dst []string) []string {
+	i := 0
+	for {
+		var field string
+		k := i
+		if k < len(line) && line[k] == '"' {
+			end := -1
+			for j := k + 1; j < len(line); j++ {
+				if line[j] == '"' && (j+1 == len(line) || line[j+1] == ';') {
+					end = j
+					break
+				}
+			}
+			if end >= 0 {
+				field, k = line[i+1:end], end+1
+			}
+		}
+		if k == i {
+			// Unquoted (or a quote never closed): up to the next separator.
+			for k < len(line) && line[k] != ';' {
+				if line[k] == '&' {
+					if n := entityLen(line[k:]); n > 0 {
+						k += n
+						continue
+					}
+				}
+				k++
+			}
+			field = line[i:k]
+		}
+		dst = append(dst, html.UnescapeString(field))
+		if k >= len(line) {
+			return dst
+		}
+		i = k + 1 // past the ';'
+	}
 }

@@ -2,6 +2,7 @@ package source
 
 import (
 	"reflect"
+	"strings"
 
 	"github.com/azdetect/azdetect/internal/event"
 )
@@ -21,13 +22,48 @@ var storageBlobSource = Source{
 
 // isStorageServiceID tells .../storageAccounts/<a>/blobServices/default (or
 // file, queue, table services).
+//
+// It is containsFold(id, "/blobservices/") || ... for the four services,
+// one segment at a time: a match lies between two consecutive slashes, so
+// only the segments of the services' lengths (12, 13) are compared.
 func isStorageServiceID(id string) bool {
-	for _, svc := range []string{"/blobservices/", "/fileservices/", "/queueservices/", "/tableservices/"} {
-		if containsFold(id, svc) {
-			return true
+	i := strings.IndexByte(id, '/')
+	if i < 0 {
+		return false
+	}
+	for {
+		// id[i] is a '/': the segment runs to the next one.
+		k := strings.IndexByte(id[i+1:], '/')
+		if k < 0 {
+			return false
+		}
+		if seg := id[i+1 : i+1+k]; len(seg) == 12 || len(seg) == 13 {
+			for _, svc := range [...]string{"blobservices", "fileservices", "queueservices", "tableservices"} {
+				if len(seg) == len(svc) && equalFoldLowerASCII(seg, svc) {
+					return true
+				}
+			}
+		}
+		i += 1 + k
+	}
+}
+
+// equalFoldLowerASCII reports whether s equals lower, a lower-case ASCII
+// word, folding only ASCII letters of s (as containsFold does).
+func equalFoldLowerASCII(s, lower string) bool {
+	if len(s) != len(lower) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != lower[i] {
+			return false
 		}
 	}
-	return false
+	return true
 }
 
 type storageBlobRecord struct {
