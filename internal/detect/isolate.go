@@ -196,6 +196,14 @@ func (e *Engine) selectEach(ctx context.Context, events []*event.Event, pick fun
 	ec := evalCtx{cache: cache}
 	var buf [4]uint64
 	allowed := buf[:]
+	// The source's rules and index, looked up again only when the source
+	// changes: a flow record's tuples come by the dozen.
+	var (
+		lastSource string
+		idx        []int
+		si         *sourceIndex
+		looked     bool
+	)
 	for at, ev := range events {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -203,7 +211,9 @@ func (e *Engine) selectEach(ctx context.Context, events []*event.Event, pick fun
 		if ev == nil {
 			continue
 		}
-		idx := e.byService[ev.Source]
+		if !looked || ev.Source != lastSource {
+			lastSource, idx, si, looked = ev.Source, e.byService[ev.Source], e.bySource[ev.Source], true
+		}
 		if len(idx) == 0 {
 			ev.ReleaseLayout()
 			continue
@@ -211,7 +221,7 @@ func (e *Engine) selectEach(ctx context.Context, events []*event.Event, pick fun
 		cache.reset(ev)
 		ec.ev = ev
 		picked := false
-		if si := e.bySource[ev.Source]; si != nil && onPanic == nil && !e.noIndex {
+		if si != nil && onPanic == nil && !e.noIndex {
 			// Only the rules that may match, in rule order (ruleindex.go).
 			if len(si.full) > len(allowed) {
 				allowed = make([]uint64, len(si.full))
