@@ -234,12 +234,16 @@ const flowService = "flowlogs"
 // resolver reads one rule field from an event: the service's mapping, then
 // the name itself, then properties.<name>.
 type resolver struct {
-	key   string // service and name
-	id    int32  // keyID(key): what the engine's cache memoises by
-	name  string
-	mode  fieldMode
-	cands []candidate
-	ids   []int32 // per candidate: keyID(its key)
+	// flowName is the name a flow tuple event answers (its one
+	// candidate), read from the tuple directly when its value is
+	// canonical (canonicalField); "" for the other resolvers.
+	flowName string
+	key      string // service and name
+	id       int32  // keyID(key): what the engine's cache memoises by
+	name     string
+	mode     fieldMode
+	cands    []candidate
+	ids      []int32 // per candidate: keyID(its key)
 }
 
 func newResolver(service, name string) *resolver {
@@ -265,6 +269,7 @@ func newResolverCands(service, name string) *resolver {
 		// tuple's small raw record is never searched for it.
 		r.mode = union
 		r.cands = []candidate{getName(strings.ToLower(name))}
+		r.flowName = strings.ToLower(name)
 		return r
 	}
 	if m, ok := fieldMaps[service][strings.ToLower(name)]; ok {
@@ -396,6 +401,8 @@ type fieldCache struct {
 	lowers lowerArena
 	// memo holds field tests' outcomes (fieldMatch.memo), by number.
 	memo []matchMemo
+	// canon is the subject of a canonical value being matched.
+	canon subject
 }
 
 type cacheEntry struct {
@@ -465,6 +472,7 @@ func (c *fieldCache) release() {
 	}
 	clear(c.keywords[:cap(c.keywords)])
 	clear(c.singles[:cap(c.singles)])
+	c.canon = subject{}
 }
 
 // entry returns the entry of key number id, growing the table for a key
@@ -534,6 +542,33 @@ func normalised(ev *event.Event, name string) (string, bool) {
 		}
 	}
 	return ev.Normalised(name)
+}
+
+// canonicalField is the value of a flow tuple's field when the tuple
+// answers it with a canonical value (event.CanonicalReader): what r.get
+// would find, its one value already as a matcher prepares it. ok is false
+// when r is not such a field or the value is not canonical (use field);
+// v is "" when the tuple has no value (r.get finds nothing).
+func (r *resolver) canonicalField(ev *event.Event) (v string, ok bool) {
+	if r == nil || r.flowName == "" || ev.Fields == nil {
+		return "", false
+	}
+	cr, isCR := ev.Fields.(event.CanonicalReader)
+	if !isCR {
+		return "", false
+	}
+	v, canonical, known := cr.CanonicalField(r.flowName)
+	if !known {
+		return "", false
+	}
+	return v, canonical || v == ""
+}
+
+// canonicalSubject is a canonical value (event.CanonicalReader) as
+// newSubject and lowerText would make it, in the cache's room.
+func (c *fieldCache) canonicalSubject(v string) *subject {
+	c.canon = subject{raw: v, trimmed: v, lower: v, lowered: true, ascii: true}
+	return &c.canon
 }
 
 // field resolves a rule field, memoised by the resolver's number.

@@ -127,6 +127,27 @@ type FieldReader interface {
 	Field(name string) (value string, ok bool)
 }
 
+// CanonicalReader is a FieldReader that also says when a value is
+// canonical: not empty, printable ASCII with no blank and no upper case,
+// so that its trimmed and lower-cased forms are itself (a flow tuple's
+// addresses, ports, counts and words). A rule engine compares such a
+// value as it is, without preparing it.
+type CanonicalReader interface {
+	FieldReader
+	// CanonicalField is Field(name), and whether the value is canonical.
+	CanonicalField(name string) (value string, canonical, ok bool)
+}
+
+// IsCanonical reports whether s is canonical (CanonicalReader).
+func IsCanonical(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= ' ' || c > '~' || ('A' <= c && c <= 'Z') {
+			return false
+		}
+	}
+	return s != ""
+}
+
 // RawRecorder is a FieldReader that writes its event's raw record on
 // demand: a flow tuple's event reads its values from the parsed tuple, and
 // few tuples are ever read by path or kept as a snapshot, so the JSON

@@ -216,33 +216,63 @@ func IsFlow(ev *event.Event) bool {
 // parse's walk when it kept them (a record of up to maxKeptTuples), else
 // from a walk of ev.Raw.
 func (r *Registry) ExpandFlow(ev *event.Event, fn func(*event.Event) error) error {
+	return r.ExpandFlowPicked(ev, nil, func(t *event.Event, _ int) (bool, error) { return true, fn(t) })
+}
+
+// TupleRoom is where ExpandFlowPicked makes tuple events, from record to
+// record: a slab of them at a time, so that the tuples a caller drops
+// cost no memory of their own. One caller's (a goroutine's); the zero
+// value is ready.
+type TupleRoom struct {
+	slab []tupleEvent // allocated and not yet handed out
+}
+
+// ExpandFlowPicked is ExpandFlow for a caller that keeps some tuples
+// only: fn gets each tuple's event and its number in the record (from 1)
+// and reports whether it keeps the event. An event not kept is made
+// again into the next tuple's (fn must hold nothing of it); kept ones
+// are as ExpandFlow's. room, when not nil, is where the events are made
+// (a record's tuples otherwise get a slab of their own).
+func (r *Registry) ExpandFlowPicked(ev *event.Event, room *TupleRoom, fn func(t *event.Event, sub int) (bool, error)) error {
 	nets := r.nets
 	if nets == nil {
 		nets = defaultNetworks()
 	}
-	x := tupleExpansion{rec: ev, nets: nets}
-	x.left, _ = strconv.Atoi(ev.Extra.Value("flow.tuples"))
+	x := tupleExpansion{rec: ev, nets: nets, room: room}
+	if room == nil {
+		x.room = &x.own
+		x.left, _ = strconv.Atoi(ev.Extra.Value("flow.tuples"))
+	}
 	vnet := ev.Source == vnetFlowSource.Name
 	kept, ok := ev.Fields.(*keptTuples)
 	if !ok {
-		return walkFlow(x, vnet, fn)
+		return walkFlow(&x, vnet, fn)
 	}
 	for i := range kept.list {
-		if err := fn(x.keptEvent(kept, ev.Raw, i, vnet)); err != nil {
+		keep, err := fn(x.keptEvent(kept, ev.Raw, i, vnet), i+1)
+		if err != nil {
 			return err
+		}
+		if keep {
+			x.commit()
 		}
 	}
 	return nil
 }
 
 // walkFlow is ExpandFlow for a record whose tuples the parse did not keep.
-func walkFlow(x tupleExpansion, vnet bool, fn func(*event.Event) error) error {
+func walkFlow(x *tupleExpansion, vnet bool, fn func(*event.Event, int) (bool, error)) error {
 	var ferr error
 	var p parsedTuple
 	var ft event.FlowTuple
 	err := event.EachFlowTuple(x.rec, &ft, func(t *event.FlowTuple) bool {
 		p.set(t, vnet)
-		ferr = fn(x.event(&p))
+		x.sub++
+		var keep bool
+		keep, ferr = fn(x.event(&p), x.sub)
+		if keep {
+			x.commit()
+		}
 		return ferr == nil
 	})
 	if ferr != nil {
@@ -519,23 +549,49 @@ const tupleSlab = 64
 type tupleExpansion struct {
 	rec  *event.Event
 	nets *Networks
-	slab []tupleEvent // allocated and not yet handed out
-	left int          // tuples of the record (flow.tuples) no slab was allocated for yet
+	room *TupleRoom
+	own  TupleRoom // room, when the caller has none
+	left int       // tuples of the record (flow.tuples) no slab was allocated for yet
+	sub  int       // tuples walked (walkFlow)
 }
 
-// next returns a zeroed tuple event, taken from the current slab.
+// next returns the room's next tuple event: zeroed, or the last one made
+// and not kept, made ready to be made again.
 func (x *tupleExpansion) next() *tupleEvent {
-	if len(x.slab) == 0 {
+	r := x.room
+	if len(r.slab) == 0 {
 		n := tupleSlab
 		if x.left > 0 {
 			n = min(x.left, tupleSlab)
 			x.left -= n
 		}
-		x.slab = make([]tupleEvent, n)
+		r.slab = make([]tupleEvent, n)
 	}
-	te := &x.slab[0]
-	x.slab = x.slab[1:]
+	te := &r.slab[0]
+	te.reuse()
 	return te
+}
+
+// commit keeps the event next returned last: the next one is another.
+func (x *tupleExpansion) commit() { x.room.slab = x.room.slab[1:] }
+
+// reuse readies te, made for a tuple and not kept, to be made again: what
+// a tuple's making leaves as it is (the counts of a tuple without them,
+// a raw record written when asked) set back to zero. The making
+// writes every other value.
+func (te *tupleEvent) reuse() {
+	if te.ev.Source == "" {
+		return // never made
+	}
+	te.packetsOut, te.bytesOut, te.packetsIn, te.bytesIn = "", "", "", ""
+	if te.raw.Load() != nil {
+		te.raw.Store(nil)
+	}
+	// Nothing but the making writes a tuple event before it is kept (the
+	// conditions read it); should something have, it starts afresh.
+	if ev := &te.ev; ev.Fields != event.FieldReader(te) || ev.Extra.Len() != 0 || ev.Layout != nil || ev.Raw != nil || ev.Pos != (event.Position{}) {
+		te.ev = event.Event{}
+	}
 }
 
 // tupleEvent is a tuple's event and its flow.* values (it is the event's
@@ -556,8 +612,16 @@ type tupleEvent struct {
 // a map, because tuples come by the thousand. The names that depend on the
 // direction (local, remote, sent, received) are worked out when read.
 func (te *tupleEvent) Field(name string) (string, bool) {
+	v, _, ok := te.CanonicalField(name)
+	return v, ok
+}
+
+// CanonicalField implements event.CanonicalReader: the words, ports and
+// counts (digits) are canonical when written; the other values are looked
+// at.
+func (te *tupleEvent) CanonicalField(name string) (string, bool, bool) {
 	if len(name) < 6 || name[:5] != "flow." {
-		return "", false
+		return "", false, false
 	}
 	f := te
 	var v string
@@ -565,15 +629,15 @@ func (te *tupleEvent) Field(name string) (string, bool) {
 	case "log_type":
 		v = f.logType()
 	case "src_ip":
-		v = f.srcIP
+		return f.srcIP, event.IsCanonical(f.srcIP), true // an IPv6 zone is as written
 	case "dst_ip":
-		v = f.dstIP
+		return f.dstIP, event.IsCanonical(f.dstIP), true
 	case "src_port":
 		v = f.srcPort
 	case "dst_port":
 		v = f.dstPort
 	case "protocol":
-		v = f.protocol
+		return f.protocol, event.IsCanonical(f.protocol), true
 	case "direction":
 		v = f.direction()
 	case "allowed":
@@ -584,18 +648,20 @@ func (te *tupleEvent) Field(name string) (string, bool) {
 		v = classNames[f.dstClass]
 	case "local_ip":
 		v = pick(f.outbound, f.srcIP, f.dstIP)
+		return v, event.IsCanonical(v), true
 	case "local_port":
 		v = pick(f.outbound, f.srcPort, f.dstPort)
 	case "local_class":
 		v = classNames[pickClass(f.outbound, f.srcClass, f.dstClass)]
 	case "remote_ip":
 		v = pick(f.outbound, f.dstIP, f.srcIP)
+		return v, event.IsCanonical(v), true
 	case "remote_port":
 		v = pick(f.outbound, f.dstPort, f.srcPort)
 	case "remote_class":
 		v = classNames[pickClass(f.outbound, f.dstClass, f.srcClass)]
 	case "state":
-		v = f.stateText()
+		return f.stateText(), false, true // upper case
 	case "bytes_out":
 		v = f.bytesOut
 	case "bytes_in":
@@ -609,15 +675,15 @@ func (te *tupleEvent) Field(name string) (string, bool) {
 	case "bytes_received":
 		v = pick(f.outbound, f.bytesIn, f.bytesOut)
 	case "rule":
-		v = f.rule
+		return f.rule, event.IsCanonical(f.rule), true
 	case "acl_id":
-		v = f.aclID
+		return f.aclID, event.IsCanonical(f.aclID), true
 	case "mac":
-		v = f.mac
+		return f.mac, event.IsCanonical(f.mac), true
 	default:
-		return "", false
+		return "", false, false
 	}
-	return v, true
+	return v, v != "", true
 }
 
 // pick is a when cond, else b.
