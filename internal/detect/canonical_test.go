@@ -23,8 +23,8 @@ func (f flowFields) Field(name string) (string, bool) {
 
 type canonicalFlowFields struct{ flowFields }
 
-func (f canonicalFlowFields) CanonicalField(name string) (string, bool, bool) {
-	v, ok := f.Field(name)
+func (f canonicalFlowFields) CanonicalField(id event.FlowField) (string, bool, bool) {
+	v, ok := f.Field(id.Name())
 	return v, event.IsCanonical(v), ok
 }
 

@@ -237,13 +237,15 @@ type resolver struct {
 	// flowName is the name a flow tuple event answers (its one
 	// candidate), read from the tuple directly when its value is
 	// canonical (canonicalField); "" for the other resolvers.
-	flowName string
-	key      string // service and name
-	id       int32  // keyID(key): what the engine's cache memoises by
-	name     string
-	mode     fieldMode
-	cands    []candidate
-	ids      []int32 // per candidate: keyID(its key)
+	flowName  string
+	flowID    event.FlowField // flowName's number, when flowKnown
+	flowKnown bool
+	key       string // service and name
+	id        int32  // keyID(key): what the engine's cache memoises by
+	name      string
+	mode      fieldMode
+	cands     []candidate
+	ids       []int32 // per candidate: keyID(its key)
 }
 
 func newResolver(service, name string) *resolver {
@@ -270,6 +272,7 @@ func newResolverCands(service, name string) *resolver {
 		r.mode = union
 		r.cands = []candidate{getName(strings.ToLower(name))}
 		r.flowName = strings.ToLower(name)
+		r.flowID, r.flowKnown = event.FlowFieldOf(r.flowName)
 		return r
 	}
 	if m, ok := fieldMaps[service][strings.ToLower(name)]; ok {
@@ -550,14 +553,14 @@ func normalised(ev *event.Event, name string) (string, bool) {
 // when r is not such a field or the value is not canonical (use field);
 // v is "" when the tuple has no value (r.get finds nothing).
 func (r *resolver) canonicalField(ev *event.Event) (v string, ok bool) {
-	if r == nil || r.flowName == "" || ev.Fields == nil {
+	if r == nil || !r.flowKnown || ev.Fields == nil {
 		return "", false
 	}
 	cr, isCR := ev.Fields.(event.CanonicalReader)
 	if !isCR {
 		return "", false
 	}
-	v, canonical, known := cr.CanonicalField(r.flowName)
+	v, canonical, known := cr.CanonicalField(r.flowID)
 	if !known {
 		return "", false
 	}

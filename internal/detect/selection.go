@@ -151,9 +151,6 @@ func (f *fieldMatch) eval(e *evalCtx) bool {
 // subjects made.
 func (f *fieldMatch) evalCanonical(c *fieldCache, v string) bool {
 	var sub *subject
-	if v != "" {
-		sub = c.canonicalSubject(v)
-	}
 	for i := range f.values {
 		rv := &f.values[i]
 		var ok bool
@@ -162,10 +159,17 @@ func (f *fieldMatch) evalCanonical(c *fieldCache, v string) bool {
 			ok = v == "" // missing (one value, not null, otherwise)
 		case v == "":
 			ok = false
-		case rv.lit != nil:
-			ok = rv.lit.match(sub)
+		case rv.lit != nil && rv.lit.op == '=':
+			ok = v == rv.lit.want // v is its trimmed and its lower-cased self
 		default:
-			ok = rv.m.match(sub)
+			if sub == nil {
+				sub = c.canonicalSubject(v)
+			}
+			if rv.lit != nil {
+				ok = rv.lit.match(sub)
+			} else {
+				ok = rv.m.match(sub)
+			}
 		}
 		if ok != f.all {
 			return ok // one matched (any), or one did not (all)

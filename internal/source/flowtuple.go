@@ -612,78 +612,146 @@ type tupleEvent struct {
 // a map, because tuples come by the thousand. The names that depend on the
 // direction (local, remote, sent, received) are worked out when read.
 func (te *tupleEvent) Field(name string) (string, bool) {
-	v, _, ok := te.CanonicalField(name)
-	return v, ok
+	if len(name) < 6 || name[:5] != "flow." {
+		return "", false
+	}
+	var f event.FlowField
+	switch name[5:] {
+	case "log_type":
+		f = event.FlowLogType
+	case "src_ip":
+		f = event.FlowSrcIP
+	case "dst_ip":
+		f = event.FlowDstIP
+	case "src_port":
+		f = event.FlowSrcPort
+	case "dst_port":
+		f = event.FlowDstPort
+	case "protocol":
+		f = event.FlowProtocol
+	case "direction":
+		f = event.FlowDirection
+	case "allowed":
+		f = event.FlowAllowed
+	case "src_class":
+		f = event.FlowSrcClass
+	case "dst_class":
+		f = event.FlowDstClass
+	case "local_ip":
+		f = event.FlowLocalIP
+	case "local_port":
+		f = event.FlowLocalPort
+	case "local_class":
+		f = event.FlowLocalClass
+	case "remote_ip":
+		f = event.FlowRemoteIP
+	case "remote_port":
+		f = event.FlowRemotePort
+	case "remote_class":
+		f = event.FlowRemoteClass
+	case "state":
+		f = event.FlowState
+	case "bytes_out":
+		f = event.FlowBytesOut
+	case "bytes_in":
+		f = event.FlowBytesIn
+	case "packets_out":
+		f = event.FlowPacketsOut
+	case "packets_in":
+		f = event.FlowPacketsIn
+	case "bytes_sent":
+		f = event.FlowBytesSent
+	case "bytes_received":
+		f = event.FlowBytesReceived
+	case "rule":
+		f = event.FlowRule
+	case "acl_id":
+		f = event.FlowACLID
+	case "mac":
+		f = event.FlowMAC
+	default:
+		return "", false
+	}
+	v, _ := te.value(f)
+	return v, true
 }
 
 // CanonicalField implements event.CanonicalReader: the words, ports and
 // counts (digits) are canonical when written; the other values are looked
 // at.
-func (te *tupleEvent) CanonicalField(name string) (string, bool, bool) {
-	if len(name) < 6 || name[:5] != "flow." {
+func (te *tupleEvent) CanonicalField(f event.FlowField) (string, bool, bool) {
+	if f >= event.FlowField(len(event.FlowFieldNames)) {
 		return "", false, false
 	}
-	f := te
+	v, canonical := te.value(f)
+	switch f {
+	case event.FlowSrcIP, event.FlowDstIP, event.FlowLocalIP, event.FlowRemoteIP, // an IPv6 zone is as written
+		event.FlowProtocol, event.FlowRule, event.FlowACLID, event.FlowMAC:
+		canonical = event.IsCanonical(v)
+	}
+	return v, canonical, true
+}
+
+// value is the value of f, and whether it is canonical by its kind (a
+// word, a number), without looking at the values written in the record.
+func (te *tupleEvent) value(f event.FlowField) (string, bool) {
+	p := &te.tupleValues
 	var v string
-	switch name[5:] {
-	case "log_type":
-		v = f.logType()
-	case "src_ip":
-		return f.srcIP, event.IsCanonical(f.srcIP), true // an IPv6 zone is as written
-	case "dst_ip":
-		return f.dstIP, event.IsCanonical(f.dstIP), true
-	case "src_port":
-		v = f.srcPort
-	case "dst_port":
-		v = f.dstPort
-	case "protocol":
-		return f.protocol, event.IsCanonical(f.protocol), true
-	case "direction":
-		v = f.direction()
-	case "allowed":
-		v = f.allowedText()
-	case "src_class":
-		v = classNames[f.srcClass]
-	case "dst_class":
-		v = classNames[f.dstClass]
-	case "local_ip":
-		v = pick(f.outbound, f.srcIP, f.dstIP)
-		return v, event.IsCanonical(v), true
-	case "local_port":
-		v = pick(f.outbound, f.srcPort, f.dstPort)
-	case "local_class":
-		v = classNames[pickClass(f.outbound, f.srcClass, f.dstClass)]
-	case "remote_ip":
-		v = pick(f.outbound, f.dstIP, f.srcIP)
-		return v, event.IsCanonical(v), true
-	case "remote_port":
-		v = pick(f.outbound, f.dstPort, f.srcPort)
-	case "remote_class":
-		v = classNames[pickClass(f.outbound, f.dstClass, f.srcClass)]
-	case "state":
-		return f.stateText(), false, true // upper case
-	case "bytes_out":
-		v = f.bytesOut
-	case "bytes_in":
-		v = f.bytesIn
-	case "packets_out":
-		v = f.packetsOut
-	case "packets_in":
-		v = f.packetsIn
-	case "bytes_sent": // local to remote
-		v = pick(f.outbound, f.bytesOut, f.bytesIn)
-	case "bytes_received":
-		v = pick(f.outbound, f.bytesIn, f.bytesOut)
-	case "rule":
-		return f.rule, event.IsCanonical(f.rule), true
-	case "acl_id":
-		return f.aclID, event.IsCanonical(f.aclID), true
-	case "mac":
-		return f.mac, event.IsCanonical(f.mac), true
-	default:
-		return "", false, false
+	switch f {
+	case event.FlowLogType:
+		v = p.logType()
+	case event.FlowSrcIP:
+		return p.srcIP, false
+	case event.FlowDstIP:
+		return p.dstIP, false
+	case event.FlowSrcPort:
+		v = p.srcPort
+	case event.FlowDstPort:
+		v = p.dstPort
+	case event.FlowProtocol:
+		return p.protocol, false
+	case event.FlowDirection:
+		v = p.direction()
+	case event.FlowAllowed:
+		v = p.allowedText()
+	case event.FlowSrcClass:
+		v = classNames[p.srcClass]
+	case event.FlowDstClass:
+		v = classNames[p.dstClass]
+	case event.FlowLocalIP:
+		return pick(p.outbound, p.srcIP, p.dstIP), false
+	case event.FlowLocalPort:
+		v = pick(p.outbound, p.srcPort, p.dstPort)
+	case event.FlowLocalClass:
+		v = classNames[pickClass(p.outbound, p.srcClass, p.dstClass)]
+	case event.FlowRemoteIP:
+		return pick(p.outbound, p.dstIP, p.srcIP), false
+	case event.FlowRemotePort:
+		v = pick(p.outbound, p.dstPort, p.srcPort)
+	case event.FlowRemoteClass:
+		v = classNames[pickClass(p.outbound, p.dstClass, p.srcClass)]
+	case event.FlowState:
+		return p.stateText(), false // upper case
+	case event.FlowBytesOut:
+		v = p.bytesOut
+	case event.FlowBytesIn:
+		v = p.bytesIn
+	case event.FlowPacketsOut:
+		v = p.packetsOut
+	case event.FlowPacketsIn:
+		v = p.packetsIn
+	case event.FlowBytesSent: // local to remote
+		v = pick(p.outbound, p.bytesOut, p.bytesIn)
+	case event.FlowBytesReceived:
+		v = pick(p.outbound, p.bytesIn, p.bytesOut)
+	case event.FlowRule:
+		return p.rule, false
+	case event.FlowACLID:
+		return p.aclID, false
+	case event.FlowMAC:
+		return p.mac, false
 	}
-	return v, v != "", true
+	return v, v != ""
 }
 
 // pick is a when cond, else b.
