@@ -499,38 +499,57 @@ func (k *tupleKeeper) hand(ev *event.Event) {
 func (x *tupleExpansion) keptEvent(kept *keptTuples, raw []byte, i int, vnet bool) *event.Event {
 	kt := &kept.list[i]
 	g := &kept.groups[kt.group]
-	var start [len(kt.lens)]int
+	// The fields in order, each where the one before ended.
 	at := int(kt.start)
-	for j, n := range kt.lens {
-		start[j] = at
-		at += int(n) + 1
+	field := func(j int) string {
+		s := shared(raw[at : at+int(kt.lens[j])])
+		at += int(kt.lens[j]) + 1
+		return s
 	}
-	field := func(j int) string { return shared(raw[start[j] : start[j]+int(kt.lens[j])]) }
+	skip := func(j int) { at += int(kt.lens[j]) + 1 }
 	src, dst := keptAddr(kt.src, kt.src4), keptAddr(kt.dst, kt.dst4)
 	te := x.next()
 	v := &te.tupleValues
-	if kt.src4 {
-		v.srcIP = field(1)
+	// The tuple's second as written, for its RecordID: the seconds of
+	// NSG, the milliseconds of VNet less their last three digits. Not
+	// with a leading zero (parseUint reads those; the decimal form has
+	// none) nor past what the parse reads as milliseconds as written.
+	sec := field(0)
+	switch {
+	case len(sec) == 0 || sec[0] == '0' || len(sec) > 18:
+		sec = ""
+	case len(sec) > 11: // 1e11 and above: milliseconds
+		sec = sec[:len(sec)-3]
+	}
+	if srcIP := field(1); kt.src4 {
+		v.srcIP = srcIP
 	} else {
 		v.srcIP = src.String()
 	}
-	if kt.dst4 {
-		v.dstIP = field(2)
+	if dstIP := field(2); kt.dst4 {
+		v.dstIP = dstIP
 	} else {
 		v.dstIP = dst.String()
 	}
-	v.srcPort, v.dstPort = field(3), field(4)
-	if kt.proto == 0 {
-		v.protocol = field(5)
+	v.srcPort = field(3)
+	v.dstPort = field(4)
+	if proto := field(5); kt.proto == 0 {
+		v.protocol = proto
 	} else {
 		v.protocol = keptProtocols[kt.proto]
 	}
 	if kt.counts {
-		v.packetsOut, v.bytesOut, v.packetsIn, v.bytesIn = field(9), field(10), field(11), field(12)
+		skip(6)
+		skip(7)
+		skip(8)
+		v.packetsOut = field(9)
+		v.bytesOut = field(10)
+		v.packetsIn = field(11)
+		v.bytesIn = field(12)
 	}
 	v.rule, v.aclID, v.mac = g.rule, g.aclID, g.mac
 	v.vnet, v.outbound, v.allowed, v.state = vnet, kt.outbound, kt.allowed, kt.state
-	return x.finish(te, time.UnixMilli(kt.ms).UTC(), src, dst)
+	return x.finish(te, time.UnixMilli(kt.ms).UTC(), sec, src, dst)
 }
 
 func keptAddr(a [16]byte, is4 bool) netip.Addr {
@@ -813,12 +832,12 @@ func (x *tupleExpansion) event(p *parsedTuple) *event.Event {
 	// copied as whole structs, which while the collector marks costs a
 	// barrier over every pointer of the struct (an Event has dozens).
 	te.tupleValues.setFrom(&p.tupleValues)
-	return x.finish(te, p.time, p.src, p.dst)
+	return x.finish(te, p.time, "", p.src, p.dst)
 }
 
 // finish makes te, its tupleValues set, the event of a tuple of time t
-// from src to dst.
-func (x *tupleExpansion) finish(te *tupleEvent, t time.Time, src, dst netip.Addr) *event.Event {
+// from src to dst; sec, when not "", is t.Unix() in decimal.
+func (x *tupleExpansion) finish(te *tupleEvent, t time.Time, sec string, src, dst netip.Addr) *event.Event {
 	rec := x.rec
 	p := &te.tupleValues
 	te.srcClass, te.dstClass = x.nets.class(src), x.nets.class(dst)
@@ -841,7 +860,7 @@ func (x *tupleExpansion) finish(te *tupleEvent, t time.Time, src, dst netip.Addr
 	ev.TenantID = rec.TenantID
 	ev.Fields = te
 	if ev.Time.IsZero() || ev.Time.Unix() <= 0 {
-		ev.Time = rec.Time
+		ev.Time, sec = rec.Time, ""
 	}
 	decision := byte('D')
 	ev.ResultCode = "D"
@@ -860,7 +879,11 @@ func (x *tupleExpansion) finish(te *tupleEvent, t time.Time, src, dst netip.Addr
 	b = append(b, p.dstPort...)
 	nt := len(b)
 	b = append(b, "flow|"...)
-	b = appendDecimal(b, ev.Time.Unix())
+	if sec != "" {
+		b = append(b, sec...)
+	} else {
+		b = appendDecimal(b, ev.Time.Unix())
+	}
 	b = append(b, '|')
 	b = append(b, p.protocol...)
 	// The texts are canonical already: an IPv4 address as written (the
