@@ -91,6 +91,7 @@ func referenceParseFields(s []byte, n int, kind flowKind, t *FlowTuple) error {
 	}
 	return referenceParseCounts(f[9:13], t)
 }
+
 // referenceParseCounts is parseCounts as it was: it reads the four counts: all empty (none written) or all numbers.
 func referenceParseCounts(f [][]byte, t *FlowTuple) error {
 	if len(f[0]) == 0 && len(f[1]) == 0 && len(f[2]) == 0 && len(f[3]) == 0 {
