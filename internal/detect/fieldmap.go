@@ -234,12 +234,18 @@ const flowService = "flowlogs"
 // resolver reads one rule field from an event: the service's mapping, then
 // the name itself, then properties.<name>.
 type resolver struct {
-	key   string // service and name
-	id    int32  // keyID(key): what the engine's cache memoises by
-	name  string
-	mode  fieldMode
-	cands []candidate
-	ids   []int32 // per candidate: keyID(its key)
+	// flowName is the name a flow tuple event answers (its one
+	// candidate), read from the tuple directly when its value is
+	// canonical (canonicalField); "" for the other resolvers.
+	flowName  string
+	flowID    event.FlowField // flowName's number, when flowKnown
+	flowKnown bool
+	key       string // service and name
+	id        int32  // keyID(key): what the engine's cache memoises by
+	name      string
+	mode      fieldMode
+	cands     []candidate
+	ids       []int32 // per candidate: keyID(its key)
 }
 
 func newResolver(service, name string) *resolver {
@@ -265,6 +271,8 @@ func newResolverCands(service, name string) *resolver {
 		// tuple's small raw record is never searched for it.
 		r.mode = union
 		r.cands = []candidate{getName(strings.ToLower(name))}
+		r.flowName = strings.ToLower(name)
+		r.flowID, r.flowKnown = event.FlowFieldOf(r.flowName)
 		return r
 	}
 	if m, ok := fieldMaps[service][strings.ToLower(name)]; ok {
@@ -331,8 +339,8 @@ func (r *resolver) single(ev *event.Event) (s string, found, ok bool) {
 		if !isName {
 			return "", false, false
 		}
-		v, normalised := ev.Normalised(string(g))
-		if !normalised {
+		v, isNormalised := normalised(ev, string(g))
+		if !isNormalised {
 			return "", false, false
 		}
 		if v != "" {
@@ -396,6 +404,8 @@ type fieldCache struct {
 	lowers lowerArena
 	// memo holds field tests' outcomes (fieldMatch.memo), by number.
 	memo []matchMemo
+	// canon is the subject of a canonical value being matched.
+	canon subject
 }
 
 type cacheEntry struct {
@@ -465,6 +475,7 @@ func (c *fieldCache) release() {
 	}
 	clear(c.keywords[:cap(c.keywords)])
 	clear(c.singles[:cap(c.singles)])
+	c.canon = subject{}
 }
 
 // entry returns the entry of key number id, growing the table for a key
@@ -508,7 +519,7 @@ func (c *fieldCache) get(ev *event.Event, name string, id int32) ([]event.Value,
 	}
 	var v []event.Value
 	var found bool
-	if s, ok := ev.Normalised(name); ok {
+	if s, ok := normalised(ev, name); ok {
 		if s != "" {
 			// A full slice expression: appending to v never writes into
 			// the next field's value.
@@ -521,6 +532,46 @@ func (c *fieldCache) get(ev *event.Event, name string, id int32) ([]event.Value,
 	}
 	*e = cacheEntry{v, found, c.gen}
 	return v, found
+}
+
+// normalised is ev.Normalised(name), asking a flow tuple's fields first
+// for a flow.* name: none of Normalised's own names starts so, and a tuple
+// is read thousands of times a record (its names through every case of
+// Normalised's switch first, before).
+func normalised(ev *event.Event, name string) (string, bool) {
+	if ev.Fields != nil && len(name) > 5 && name[:5] == "flow." {
+		if v, ok := ev.Fields.Field(name); ok {
+			return v, true
+		}
+	}
+	return ev.Normalised(name)
+}
+
+// canonicalField is the value of a flow tuple's field when the tuple
+// answers it with a canonical value (event.CanonicalReader): what r.get
+// would find, its one value already as a matcher prepares it. ok is false
+// when r is not such a field or the value is not canonical (use field);
+// v is "" when the tuple has no value (r.get finds nothing).
+func (r *resolver) canonicalField(ev *event.Event) (v string, ok bool) {
+	if r == nil || !r.flowKnown || ev.Fields == nil {
+		return "", false
+	}
+	cr, isCR := ev.Fields.(event.CanonicalReader)
+	if !isCR {
+		return "", false
+	}
+	v, canonical, known := cr.CanonicalField(r.flowID)
+	if !known {
+		return "", false
+	}
+	return v, canonical || v == ""
+}
+
+// canonicalSubject is a canonical value (event.CanonicalReader) as
+// newSubject and lowerText would make it, in the cache's room.
+func (c *fieldCache) canonicalSubject(v string) *subject {
+	c.canon = subject{raw: v, trimmed: v, lower: v, lowered: true, ascii: true}
+	return &c.canon
 }
 
 // field resolves a rule field, memoised by the resolver's number.

@@ -188,75 +188,159 @@ func (e *Engine) selectIsolated(ctx context.Context, events []*event.Event, pick
 // EvaluateSelected's caller, with event.ReleaseLayouts). An event no rule
 // selected has no reader left, and lets it go here.
 func (e *Engine) selectEach(ctx context.Context, events []*event.Event, pick func(i, at int), onPanic func(i int, ev *event.Event, p any)) error {
-	cache := fieldCaches.Get().(*fieldCache)
-	defer func() {
-		cache.release()
-		fieldCaches.Put(cache)
-	}()
-	ec := evalCtx{cache: cache}
-	var buf [4]uint64
-	allowed := buf[:]
+	s := selector{e: e}
+	defer s.release()
 	for at, ev := range events {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if ev == nil {
-			continue
+		if ev != nil {
+			s.one(ev, at, pick, onPanic)
 		}
-		idx := e.byService[ev.Source]
-		if len(idx) == 0 {
-			ev.ReleaseLayout()
-			continue
+	}
+	return nil
+}
+
+// selector is the condition pass's state from event to event: the field
+// cache, and the source's rules and index, looked up again only when the
+// source changes (a flow record's tuples come by the dozen).
+type selector struct {
+	e          *Engine
+	cache      *fieldCache
+	ec         evalCtx
+	buf        [4]uint64
+	allowed    []uint64
+	lastSource string
+	idx        []int
+	si         *sourceIndex
+	looked     bool
+}
+
+// release gives the field cache back.
+func (s *selector) release() {
+	if s.cache != nil {
+		s.cache.release()
+		fieldCaches.Put(s.cache)
+		s.cache, s.ec = nil, evalCtx{}
+	}
+}
+
+// one is selectEach for the event ev, events[at]: whether some rule
+// selected it.
+func (s *selector) one(ev *event.Event, at int, pick func(i, at int), onPanic func(i int, ev *event.Event, p any)) bool {
+	e := s.e
+	if s.cache == nil {
+		s.cache = fieldCaches.Get().(*fieldCache)
+		s.ec.cache = s.cache
+		s.allowed = s.buf[:]
+	}
+	if !s.looked || ev.Source != s.lastSource {
+		s.lastSource, s.idx, s.si, s.looked = ev.Source, e.byService[ev.Source], e.bySource[ev.Source], true
+	}
+	idx, si, cache := s.idx, s.si, s.cache
+	if len(idx) == 0 {
+		ev.ReleaseLayout()
+		return false
+	}
+	cache.reset(ev)
+	s.ec.ev = ev
+	picked := false
+	if si != nil && onPanic == nil && !e.noIndex {
+		// Only the rules that may match, in rule order (ruleindex.go).
+		if len(si.full) > len(s.allowed) {
+			s.allowed = make([]uint64, len(si.full))
 		}
-		cache.reset(ev)
-		ec.ev = ev
-		picked := false
-		if si := e.bySource[ev.Source]; si != nil && onPanic == nil && !e.noIndex {
-			// Only the rules that may match, in rule order (ruleindex.go).
-			if len(si.full) > len(allowed) {
-				allowed = make([]uint64, len(si.full))
-			}
-			set := allowed[:len(si.full)]
-			si.candidates(cache, set)
-			for w, word := range set {
-				for word != 0 {
-					b := bits.TrailingZeros64(word)
-					word &= word - 1
-					if i := si.rules[w*64+b]; e.rules[i].match(&ec) {
-						pick(i, at)
-						picked = true
-					}
-				}
-			}
-		} else {
-			for _, i := range idx {
-				if onPanic == nil {
-					if e.rules[i].match(&ec) {
-						pick(i, at)
-						picked = true
-					}
-					continue
-				}
-				ok, p := safeMatch(e.rules[i], &ec)
-				if p != nil {
-					onPanic(i, ev, p)
-					cache.reset(ev) // the cache may hold half a lookup
-					continue
-				}
-				if ok {
+		set := s.allowed[:len(si.full)]
+		si.candidates(cache, set)
+		for w, word := range set {
+			for word != 0 {
+				b := bits.TrailingZeros64(word)
+				word &= word - 1
+				if i := si.rules[w*64+b]; e.rules[i].match(&s.ec) {
 					pick(i, at)
 					picked = true
 				}
 			}
 		}
-		if !picked {
-			ev.ReleaseLayout()
-		} else {
-			cache.idx.keep() // for the kinds and alerts reading it next
+	} else {
+		for _, i := range idx {
+			if onPanic == nil {
+				if e.rules[i].match(&s.ec) {
+					pick(i, at)
+					picked = true
+				}
+				continue
+			}
+			ok, p := safeMatch(e.rules[i], &s.ec)
+			if p != nil {
+				onPanic(i, ev, p)
+				cache.reset(ev) // the cache may hold half a lookup
+				continue
+			}
+			if ok {
+				pick(i, at)
+				picked = true
+			}
 		}
 	}
-	return nil
+	if !picked {
+		ev.ReleaseLayout()
+	} else {
+		cache.idx.keep() // for the kinds and alerts reading it next
+	}
+	return picked
 }
+
+// Picker is Select one event at a time, for a caller that decides by an
+// event's verdict whether to keep it: a flow tuple no rule selects is
+// never handed on (source.Registry.ExpandFlowPicked). The verdicts it
+// adds are Select's for the same events; a panic in a condition rejects
+// the event for that rule alone, as EvaluateIsolated's does. A Picker is
+// for one goroutine; Release gives back what it holds between runs.
+type Picker struct{ s selector }
+
+// NewPicker returns a Picker of e's rules.
+func (e *Engine) NewPicker() *Picker { return &Picker{s: selector{e: e}} }
+
+// Pick adds ev's verdict to v, as Select over ev alone would, and reports
+// true; unless always, an event no rule selected nor rejected gets no
+// verdict and Pick reports false (the caller drops it).
+func (p *Picker) Pick(ev *event.Event, v *Verdicts, always bool) bool {
+	start := len(v.picks)
+	pick := func(i, _ int) { v.picks = append(v.picks, int32(i)) }
+	picked, panicked := p.safeOne(ev, pick)
+	rejected := false
+	if panicked {
+		// Go again, one rule at a time under recover.
+		v.picks = v.picks[:start]
+		at := int32(len(v.at))
+		picked = p.s.one(ev, 0, pick, func(i int, ev *event.Event, q any) {
+			v.rejected = append(v.rejected, Rejected{Event: ev, RuleID: p.s.e.rules[i].ID, Kind: p.s.e.kinds[i].Name(),
+				Err: fmt.Errorf("%w: condition: %v", ErrPanic, q)})
+			v.rejAt = append(v.rejAt, at)
+			rejected = true
+		})
+	}
+	if !picked && !rejected && !always {
+		return false
+	}
+	v.at = append(v.at, int32(len(v.picks)))
+	return true
+}
+
+func (p *Picker) safeOne(ev *event.Event, pick func(i, at int)) (picked, panicked bool) {
+	defer func() {
+		if q := recover(); q != nil {
+			picked, panicked = false, true
+		}
+	}()
+	return p.s.one(ev, 0, pick, nil), false
+}
+
+// Release gives back the field cache the Picker holds (it takes one again
+// when next used): call it when the events picked so far go to another
+// goroutine.
+func (p *Picker) Release() { p.s.release() }
 
 // fieldCaches are reused from batch to batch: a cache's tables are as
 // long as the number of rule fields loaded.

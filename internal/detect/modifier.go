@@ -146,7 +146,13 @@ type subject struct {
 }
 
 func newSubject(s string) subject {
-	t := strings.TrimSpace(s)
+	t := s
+	// Most values (addresses, ports, names) start and end with a printable
+	// ASCII byte: nothing to trim, which TrimSpace would find the long way.
+	// A Unicode space ends in a byte >= 0x80, an ASCII one is <= ' '.
+	if n := len(t); n == 0 || t[0] <= ' ' || t[0] >= utf8.RuneSelf || t[n-1] <= ' ' || t[n-1] >= utf8.RuneSelf {
+		t = strings.TrimSpace(s)
+	}
 	ascii := true
 	for i := 0; i < len(t); i++ {
 		if t[i] >= utf8.RuneSelf {
@@ -638,9 +644,12 @@ type numeric struct {
 }
 
 func (n numeric) match(s *subject) bool {
-	f, err := strconv.ParseFloat(s.trimmed, 64)
-	if err != nil {
-		return false
+	f, ok := smallUint(s.trimmed)
+	if !ok {
+		var err error
+		if f, err = strconv.ParseFloat(s.trimmed, 64); err != nil {
+			return false
+		}
 	}
 	switch n.op {
 	case "gt":
@@ -652,6 +661,24 @@ func (n numeric) match(s *subject) bool {
 	default:
 		return f <= n.want
 	}
+}
+
+// smallUint reads a plain decimal number of at most 15 digits (byte
+// counts, ports): exactly the float64 strconv.ParseFloat gives it, without
+// its general parse. ok is false for anything else.
+func smallUint(t string) (float64, bool) {
+	if len(t) == 0 || len(t) > 15 {
+		return 0, false
+	}
+	var n uint64
+	for i := 0; i < len(t); i++ {
+		c := t[i] - '0'
+		if c > 9 {
+			return 0, false
+		}
+		n = n*10 + uint64(c)
+	}
+	return float64(n), true
 }
 
 func compileNumeric(op string) compileFunc {

@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 
@@ -177,6 +178,41 @@ func TestParseIP(t *testing.T) {
 		}
 		if got != tc.want {
 			t.Errorf("parseIP(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+// TestSubjectFastPaths checks newSubject's trim and the numeric matcher's
+// plain-number path against the general ones they skip.
+func TestSubjectFastPaths(t *testing.T) {
+	for _, s := range []string{"", " ", "a", " a", "a ", "\ta\n", "10.0.0.1", "\u00a0x", "x\u00a0", "\u0085y\u2000",
+		"é", "aé", "éa", "0", "7", "262144", "00012", "123456789012345", "1234567890123456", "-1", "1e3", "+5", " 42", "42 ", "1_000", "0x10", "9999999999999999999"} {
+		sub := newSubject(s)
+		if want := strings.TrimSpace(s); sub.trimmed != want {
+			t.Errorf("newSubject(%q).trimmed = %q, want %q", s, sub.trimmed, want)
+		}
+		want, werr := strconv.ParseFloat(sub.trimmed, 64)
+		if got, ok := smallUint(sub.trimmed); ok && (werr != nil || got != want) {
+			t.Errorf("smallUint(%q) = %v, ParseFloat gives %v, %v", sub.trimmed, got, want, werr)
+		}
+		for _, op := range []string{"gt", "gte", "lt", "lte"} {
+			n := numeric{op: op, want: 42}
+			var ref bool
+			if werr == nil {
+				switch op {
+				case "gt":
+					ref = want > 42
+				case "gte":
+					ref = want >= 42
+				case "lt":
+					ref = want < 42
+				default:
+					ref = want <= 42
+				}
+			}
+			if got := n.match(&sub); got != ref {
+				t.Errorf("%s 42 on %q = %v, want %v", op, s, got, ref)
+			}
 		}
 	}
 }

@@ -290,7 +290,11 @@ func (si *sourceIndex) candidates(c *fieldCache, allowed []uint64) {
 	for k := range si.fields {
 		f := &si.fields[k]
 		sets := buf[:0]
-		if rf := c.field(c.ev, f.res); rf.found {
+		if v, ok := f.res.canonicalField(c.ev); ok {
+			if set, found := f.byValue[v]; found && v != "" {
+				sets = append(sets, set)
+			}
+		} else if rf := c.field(c.ev, f.res); rf.found {
 			if len(rf.vals) == 0 {
 				// An empty array reads as [] (fieldMatch.eval).
 				if set, ok := f.byValue["[]"]; ok {

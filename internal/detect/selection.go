@@ -115,6 +115,11 @@ type matchMemo struct {
 }
 
 func (f *fieldMatch) eval(e *evalCtx) bool {
+	if f.exists == nil && e.cache != nil && e.cache.ev == e.ev {
+		if v, ok := f.res.canonicalField(e.ev); ok {
+			return f.evalCanonical(e.cache, v)
+		}
+	}
 	rf := e.cache.field(e.ev, f.res)
 	vals, found := rf.vals, rf.found
 	if f.exists != nil {
@@ -139,6 +144,38 @@ func (f *fieldMatch) eval(e *evalCtx) bool {
 		}
 	}
 	return false
+}
+
+// evalCanonical is eval for a field whose one value v is canonical, or
+// which is absent (v ""): what eval gives, without the field's values and
+// subjects made.
+func (f *fieldMatch) evalCanonical(c *fieldCache, v string) bool {
+	var sub *subject
+	for i := range f.values {
+		rv := &f.values[i]
+		var ok bool
+		switch {
+		case rv.null:
+			ok = v == "" // missing (one value, not null, otherwise)
+		case v == "":
+			ok = false
+		case rv.lit != nil && rv.lit.op == '=':
+			ok = v == rv.lit.want // v is its trimmed and its lower-cased self
+		default:
+			if sub == nil {
+				sub = c.canonicalSubject(v)
+			}
+			if rv.lit != nil {
+				ok = rv.lit.match(sub)
+			} else {
+				ok = rv.m.match(sub)
+			}
+		}
+		if ok != f.all {
+			return ok // one matched (any), or one did not (all)
+		}
+	}
+	return f.all
 }
 
 // matchValue reports whether one of the field's values matches rv (for

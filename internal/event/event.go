@@ -127,6 +127,84 @@ type FieldReader interface {
 	Field(name string) (value string, ok bool)
 }
 
+// CanonicalReader is a FieldReader of a flow tuple's names (FlowField)
+// that answers them by number, and says when a value is canonical: not
+// empty, printable ASCII with no blank and no upper case, so that its
+// trimmed and lower-cased forms are itself (a tuple's addresses, ports,
+// counts and words). A rule engine numbers the names it reads once and
+// compares such a value as it is, without preparing it.
+type CanonicalReader interface {
+	FieldReader
+	// CanonicalField is Field(f.Name()), and whether the value is
+	// canonical (false says nothing: the value may still be).
+	CanonicalField(f FlowField) (value string, canonical, ok bool)
+}
+
+// FlowField numbers the names of a flow tuple's event ("flow.src_ip").
+type FlowField uint8
+
+// The flow tuple events' names, in FlowFieldNames's order.
+const (
+	FlowLogType FlowField = iota
+	FlowSrcIP
+	FlowDstIP
+	FlowSrcPort
+	FlowDstPort
+	FlowProtocol
+	FlowDirection
+	FlowAllowed
+	FlowSrcClass
+	FlowDstClass
+	FlowLocalIP
+	FlowLocalPort
+	FlowLocalClass
+	FlowRemoteIP
+	FlowRemotePort
+	FlowRemoteClass
+	FlowState
+	FlowBytesOut
+	FlowBytesIn
+	FlowPacketsOut
+	FlowPacketsIn
+	FlowBytesSent
+	FlowBytesReceived
+	FlowRule
+	FlowACLID
+	FlowMAC
+	flowFieldEnd
+)
+
+// FlowFieldNames are the names of the FlowFields, by number.
+var FlowFieldNames = [flowFieldEnd]string{
+	"flow.log_type", "flow.src_ip", "flow.dst_ip", "flow.src_port", "flow.dst_port", "flow.protocol", "flow.direction",
+	"flow.allowed", "flow.src_class", "flow.dst_class", "flow.local_ip", "flow.local_port", "flow.local_class",
+	"flow.remote_ip", "flow.remote_port", "flow.remote_class", "flow.state", "flow.bytes_out", "flow.bytes_in",
+	"flow.packets_out", "flow.packets_in", "flow.bytes_sent", "flow.bytes_received", "flow.rule", "flow.acl_id", "flow.mac",
+}
+
+// FlowFieldOf returns the number of a flow tuple's name (lower case).
+func FlowFieldOf(name string) (FlowField, bool) {
+	for i, n := range FlowFieldNames {
+		if n == name {
+			return FlowField(i), true
+		}
+	}
+	return 0, false
+}
+
+// Name is the field's name ("flow.src_ip").
+func (f FlowField) Name() string { return FlowFieldNames[f] }
+
+// IsCanonical reports whether s is canonical (CanonicalReader).
+func IsCanonical(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= ' ' || c > '~' || ('A' <= c && c <= 'Z') {
+			return false
+		}
+	}
+	return s != ""
+}
+
 // RawRecorder is a FieldReader that writes its event's raw record on
 // demand: a flow tuple's event reads its values from the parsed tuple, and
 // few tuples are ever read by path or kept as a snapshot, so the JSON

@@ -525,12 +525,15 @@ func parseFlowTuple(s []byte, kind flowKind, t *FlowTuple) error {
 // t.ends.
 func parseFields(s []byte, n int, kind flowKind, t *FlowTuple) error {
 	t.text, t.fields = s, n
-	var f [flowFieldCount][]byte // on the stack: no barrier per field
-	start := 0
-	for i := range n {
-		end := t.ends[i]
-		f[i] = s[start:end]
-		start = end + 1
+	ends := &t.ends
+	// field i, taken where it is read (n of them, each ending at ends[i]
+	// <= len(s)): a slice of each made first cost more than the reading.
+	f := func(i int) []byte {
+		start := 0
+		if i > 0 {
+			start = ends[i-1] + 1
+		}
+		return s[start:ends[i]]
 	}
 	switch {
 	case kind == flowNSG && n != 8 && n != 13:
@@ -539,7 +542,7 @@ func parseFields(s []byte, n int, kind flowKind, t *FlowTuple) error {
 		return fmt.Errorf("%d fields, want 13", n)
 	}
 
-	stamp, ok := parseUint(f[0])
+	stamp, ok := parseUint(f(0))
 	if !ok {
 		return errors.New("bad time")
 	}
@@ -551,24 +554,25 @@ func parseFields(s []byte, n int, kind flowKind, t *FlowTuple) error {
 		t.Time = time.Unix(int64(stamp), 0).UTC()
 	}
 	var err error
-	if t.SrcIP, err = parseAddr(f[1]); err != nil {
+	if t.SrcIP, err = parseAddr(f(1)); err != nil {
 		return errors.New("bad source IP")
 	}
-	if t.DstIP, err = parseAddr(f[2]); err != nil {
+	if t.DstIP, err = parseAddr(f(2)); err != nil {
 		return errors.New("bad destination IP")
 	}
-	if t.SrcPort, ok = parsePort(f[3]); !ok {
+	if t.SrcPort, ok = parsePort(f(3)); !ok {
 		return errors.New("bad source port")
 	}
-	if t.DstPort, ok = parsePort(f[4]); !ok {
+	if t.DstPort, ok = parsePort(f(4)); !ok {
 		return errors.New("bad destination port")
 	}
-	t.Protocol = flowProtocol(f[5])
-	if len(f[6]) != 1 || (f[6][0] != FlowInbound && f[6][0] != FlowOutbound) {
+	t.Protocol = flowProtocol(f(5))
+	dir, decision := f(6), f(7)
+	if len(dir) != 1 || (dir[0] != FlowInbound && dir[0] != FlowOutbound) {
 		return errors.New("direction is not I or O")
 	}
-	t.Direction = f[6][0]
-	if len(f[7]) != 1 {
+	t.Direction = dir[0]
+	if len(decision) != 1 {
 		return errors.New("bad decision or state")
 	}
 
@@ -576,7 +580,7 @@ func parseFields(s []byte, n int, kind flowKind, t *FlowTuple) error {
 	t.PacketsOut, t.BytesOut, t.PacketsIn, t.BytesIn = 0, 0, 0, 0
 	switch kind {
 	case flowNSG:
-		switch f[7][0] {
+		switch decision[0] {
 		case 'A':
 			t.Allowed = true
 		case 'D':
@@ -587,19 +591,20 @@ func parseFields(s []byte, n int, kind flowKind, t *FlowTuple) error {
 		if n == 8 {
 			return nil // version 1: no state, no counts
 		}
-		if len(f[8]) != 1 || !isFlowState(f[8][0]) {
+		state := f(8)
+		if len(state) != 1 || !isFlowState(state[0]) {
 			return errors.New("bad flow state")
 		}
-		t.State = f[8][0]
+		t.State = state[0]
 	case flowVNet:
-		if !isFlowState(f[7][0]) {
+		if !isFlowState(decision[0]) {
 			return errors.New("bad flow state")
 		}
-		t.State = f[7][0]
+		t.State = decision[0]
 		t.Allowed = t.State != FlowDenied
-		t.Encryption = flowEncryption(f[8])
+		t.Encryption = flowEncryption(f(8))
 	}
-	return parseCounts(f[9:13], t)
+	return parseCounts([4][]byte{f(9), f(10), f(11), f(12)}, t)
 }
 
 func isFlowState(c byte) bool {
@@ -607,7 +612,7 @@ func isFlowState(c byte) bool {
 }
 
 // parseCounts reads the four counts: all empty (none written) or all numbers.
-func parseCounts(f [][]byte, t *FlowTuple) error {
+func parseCounts(f [4][]byte, t *FlowTuple) error {
 	if len(f[0]) == 0 && len(f[1]) == 0 && len(f[2]) == 0 && len(f[3]) == 0 {
 		return nil
 	}

@@ -104,13 +104,17 @@ func (e *inputError) Unwrap() error { return e.err }
 
 // producer turns framed records into produced batches.
 type producer struct {
-	p      *Pipeline
-	ctx    context.Context
-	skip   *atomic.Bool // set: stop, nobody wants the rest
-	emit   func(*produced) error
-	limit  int // events per batch before emit (0: one batch)
-	cur    *produced
-	events []*event.Event
+	p     *Pipeline
+	ctx   context.Context
+	skip  *atomic.Bool // set: stop, nobody wants the rest
+	emit  func(*produced) error
+	limit int // events per batch before emit (0: one batch)
+	cur   *produced
+	// picker selects each event as it is produced (its verdict goes in
+	// cur's), so that a flow tuple no rule selects is never made into an
+	// event of its own; room is where the tuple events are made.
+	picker *detect.Picker
+	room   source.TupleRoom
 	bytes  int // of cur's records
 	fatal  error
 
@@ -118,13 +122,12 @@ type producer struct {
 	// (made once: a closure per record was two allocations) needs.
 	flow     *event.Event
 	flowRec  source.Record
-	flowSub  int
 	emitting bool
-	tupleFn  func(*event.Event) error
+	tupleFn  func(*event.Event, int) (bool, error)
 }
 
 func newProducer(ctx context.Context, p *Pipeline, emit func(*produced) error, limit int) *producer {
-	pr := &producer{p: p, ctx: ctx, emit: emit, limit: limit}
+	pr := &producer{p: p, ctx: ctx, emit: emit, limit: limit, picker: p.opts.Engine.NewPicker()}
 	pr.tupleFn = pr.tuple
 	pr.cur = pr.newProduced()
 	pr.cur.restart = true
@@ -158,8 +161,8 @@ func (pr *producer) record(rec source.Record, ev *event.Event, status source.Sta
 		it.dead = newDead(alert.DeadMalformed, rec, "", rec.Err.Error())
 	case status == source.Parsed:
 		it.kind, it.ev = itemParsed, ev
+		pr.picker.Pick(ev, &pr.cur.verdicts, true)
 		pr.cur.items = append(pr.cur.items, it)
-		pr.events = append(pr.events, ev)
 		if source.IsFlow(ev) {
 			// One event per tuple, evaluated in chunks (flowtuple.go).
 			if err := pr.expandFlow(ev, rec); err != nil {
@@ -204,7 +207,7 @@ const reasonUnrecognised = "unrecognised: no source claims this record"
 // panic while expanding them dead-letters the record (the tuples before it
 // stand).
 func (pr *producer) expandFlow(ev *event.Event, rec source.Record) (err error) {
-	pr.flow, pr.flowRec, pr.flowSub, pr.emitting = ev, rec, 0, false
+	pr.flow, pr.flowRec, pr.emitting = ev, rec, false
 	defer func() {
 		p := recover()
 		emitting := pr.emitting
@@ -219,20 +222,23 @@ func (pr *producer) expandFlow(ev *event.Event, rec source.Record) (err error) {
 			err = nil
 		}
 	}()
-	return pr.p.opts.Registry.ExpandFlow(ev, pr.tupleFn)
+	return pr.p.opts.Registry.ExpandFlowPicked(ev, &pr.room, pr.tupleFn)
 }
 
-// tuple is expandFlow's callback: it adds the tuple event t of pr.flow.
-func (pr *producer) tuple(t *event.Event) error {
+// tuple is expandFlow's callback: it adds the tuple event t, the sub-th
+// of pr.flow, when some rule selects it (nothing else reads a tuple's
+// event: the stateful kinds see the events their rules selected only).
+func (pr *producer) tuple(t *event.Event, sub int) (bool, error) {
+	if !pr.picker.Pick(t, &pr.cur.verdicts, false) {
+		return false, nil
+	}
 	rec := &pr.flowRec
-	pr.flowSub++
-	pr.cur.items = append(pr.cur.items, item{kind: itemTuple, index: rec.Index, sub: pr.flowSub, offset: rec.Offset,
+	pr.cur.items = append(pr.cur.items, item{kind: itemTuple, index: rec.Index, sub: sub, offset: rec.Offset,
 		length: rec.Length, ev: t, raw: pr.flow.Raw})
-	pr.events = append(pr.events, t)
 	pr.emitting = true
 	err := pr.full()
 	pr.emitting = false
-	return err
+	return true, err
 }
 
 // full hands the batch on when it holds enough events.
@@ -240,13 +246,9 @@ func (pr *producer) full() error {
 	if pr.limit == 0 || (len(pr.cur.items) < pr.limit && pr.bytes < producedBytes) {
 		return nil
 	}
-	if err := pr.selectBatch(); err != nil {
-		return err
-	}
+	pr.selectBatch()
 	b := pr.cur
-	// The events' slice served selectBatch only: reused.
-	clear(pr.events)
-	pr.cur, pr.events, pr.bytes = pr.newProduced(), pr.events[:0], 0
+	pr.cur, pr.bytes = pr.newProduced(), 0
 	if err := pr.emit(b); err != nil {
 		pr.fatal = err
 		return errStopped
@@ -254,27 +256,18 @@ func (pr *producer) full() error {
 	return nil
 }
 
-// selectBatch runs the rules' conditions over the batch's events.
-func (pr *producer) selectBatch() error {
-	if len(pr.events) == 0 {
-		return nil
-	}
-	if err := pr.p.opts.Engine.Select(pr.ctx, pr.events, &pr.cur.verdicts); err != nil {
-		pr.fatal = err
-		return errStopped
-	}
-	return nil
+// selectBatch ends the selection of the batch's events (each was
+// selected as it came): the picker lets go of the last one, which goes to
+// another goroutine with the batch.
+func (pr *producer) selectBatch() {
+	pr.picker.Release()
 }
 
 // end closes the last batch after the framing returned err: a read error
 // unless the producer stopped it.
 func (pr *producer) end(err error) *produced {
 	b := pr.cur
-	if pr.fatal == nil {
-		if serr := pr.selectBatch(); serr != nil {
-			err = serr
-		}
-	}
+	pr.selectBatch()
 	switch {
 	case pr.fatal != nil:
 		b.fatal = pr.fatal

@@ -216,33 +216,63 @@ func IsFlow(ev *event.Event) bool {
 // parse's walk when it kept them (a record of up to maxKeptTuples), else
 // from a walk of ev.Raw.
 func (r *Registry) ExpandFlow(ev *event.Event, fn func(*event.Event) error) error {
+	return r.ExpandFlowPicked(ev, nil, func(t *event.Event, _ int) (bool, error) { return true, fn(t) })
+}
+
+// TupleRoom is where ExpandFlowPicked makes tuple events, from record to
+// record: a slab of them at a time, so that the tuples a caller drops
+// cost no memory of their own. One caller's (a goroutine's); the zero
+// value is ready.
+type TupleRoom struct {
+	slab []tupleEvent // allocated and not yet handed out
+}
+
+// ExpandFlowPicked is ExpandFlow for a caller that keeps some tuples
+// only: fn gets each tuple's event and its number in the record (from 1)
+// and reports whether it keeps the event. An event not kept is made
+// again into the next tuple's (fn must hold nothing of it); kept ones
+// are as ExpandFlow's. room, when not nil, is where the events are made
+// (a record's tuples otherwise get a slab of their own).
+func (r *Registry) ExpandFlowPicked(ev *event.Event, room *TupleRoom, fn func(t *event.Event, sub int) (bool, error)) error {
 	nets := r.nets
 	if nets == nil {
 		nets = defaultNetworks()
 	}
-	x := tupleExpansion{rec: ev, nets: nets}
-	x.left, _ = strconv.Atoi(ev.Extra.Value("flow.tuples"))
+	x := tupleExpansion{rec: ev, nets: nets, room: room}
+	if room == nil {
+		x.room = &x.own
+		x.left, _ = strconv.Atoi(ev.Extra.Value("flow.tuples"))
+	}
 	vnet := ev.Source == vnetFlowSource.Name
 	kept, ok := ev.Fields.(*keptTuples)
 	if !ok {
-		return walkFlow(x, vnet, fn)
+		return walkFlow(&x, vnet, fn)
 	}
 	for i := range kept.list {
-		if err := fn(x.keptEvent(kept, ev.Raw, i, vnet)); err != nil {
+		keep, err := fn(x.keptEvent(kept, ev.Raw, i, vnet), i+1)
+		if err != nil {
 			return err
+		}
+		if keep {
+			x.commit()
 		}
 	}
 	return nil
 }
 
 // walkFlow is ExpandFlow for a record whose tuples the parse did not keep.
-func walkFlow(x tupleExpansion, vnet bool, fn func(*event.Event) error) error {
+func walkFlow(x *tupleExpansion, vnet bool, fn func(*event.Event, int) (bool, error)) error {
 	var ferr error
 	var p parsedTuple
 	var ft event.FlowTuple
 	err := event.EachFlowTuple(x.rec, &ft, func(t *event.FlowTuple) bool {
 		p.set(t, vnet)
-		ferr = fn(x.event(&p))
+		x.sub++
+		var keep bool
+		keep, ferr = fn(x.event(&p), x.sub)
+		if keep {
+			x.commit()
+		}
 		return ferr == nil
 	})
 	if ferr != nil {
@@ -469,38 +499,57 @@ func (k *tupleKeeper) hand(ev *event.Event) {
 func (x *tupleExpansion) keptEvent(kept *keptTuples, raw []byte, i int, vnet bool) *event.Event {
 	kt := &kept.list[i]
 	g := &kept.groups[kt.group]
-	var start [len(kt.lens)]int
+	// The fields in order, each where the one before ended.
 	at := int(kt.start)
-	for j, n := range kt.lens {
-		start[j] = at
-		at += int(n) + 1
+	field := func(j int) string {
+		s := shared(raw[at : at+int(kt.lens[j])])
+		at += int(kt.lens[j]) + 1
+		return s
 	}
-	field := func(j int) string { return shared(raw[start[j] : start[j]+int(kt.lens[j])]) }
+	skip := func(j int) { at += int(kt.lens[j]) + 1 }
 	src, dst := keptAddr(kt.src, kt.src4), keptAddr(kt.dst, kt.dst4)
 	te := x.next()
 	v := &te.tupleValues
-	if kt.src4 {
-		v.srcIP = field(1)
+	// The tuple's second as written, for its RecordID: the seconds of
+	// NSG, the milliseconds of VNet less their last three digits. Not
+	// with a leading zero (parseUint reads those; the decimal form has
+	// none) nor past what the parse reads as milliseconds as written.
+	sec := field(0)
+	switch {
+	case len(sec) == 0 || sec[0] == '0' || len(sec) > 18:
+		sec = ""
+	case len(sec) > 11: // 1e11 and above: milliseconds
+		sec = sec[:len(sec)-3]
+	}
+	if srcIP := field(1); kt.src4 {
+		v.srcIP = srcIP
 	} else {
 		v.srcIP = src.String()
 	}
-	if kt.dst4 {
-		v.dstIP = field(2)
+	if dstIP := field(2); kt.dst4 {
+		v.dstIP = dstIP
 	} else {
 		v.dstIP = dst.String()
 	}
-	v.srcPort, v.dstPort = field(3), field(4)
-	if kt.proto == 0 {
-		v.protocol = field(5)
+	v.srcPort = field(3)
+	v.dstPort = field(4)
+	if proto := field(5); kt.proto == 0 {
+		v.protocol = proto
 	} else {
 		v.protocol = keptProtocols[kt.proto]
 	}
 	if kt.counts {
-		v.packetsOut, v.bytesOut, v.packetsIn, v.bytesIn = field(9), field(10), field(11), field(12)
+		skip(6)
+		skip(7)
+		skip(8)
+		v.packetsOut = field(9)
+		v.bytesOut = field(10)
+		v.packetsIn = field(11)
+		v.bytesIn = field(12)
 	}
 	v.rule, v.aclID, v.mac = g.rule, g.aclID, g.mac
 	v.vnet, v.outbound, v.allowed, v.state = vnet, kt.outbound, kt.allowed, kt.state
-	return x.finish(te, time.UnixMilli(kt.ms).UTC(), src, dst)
+	return x.finish(te, time.UnixMilli(kt.ms).UTC(), sec, src, dst)
 }
 
 func keptAddr(a [16]byte, is4 bool) netip.Addr {
@@ -519,23 +568,49 @@ const tupleSlab = 64
 type tupleExpansion struct {
 	rec  *event.Event
 	nets *Networks
-	slab []tupleEvent // allocated and not yet handed out
-	left int          // tuples of the record (flow.tuples) no slab was allocated for yet
+	room *TupleRoom
+	own  TupleRoom // room, when the caller has none
+	left int       // tuples of the record (flow.tuples) no slab was allocated for yet
+	sub  int       // tuples walked (walkFlow)
 }
 
-// next returns a zeroed tuple event, taken from the current slab.
+// next returns the room's next tuple event: zeroed, or the last one made
+// and not kept, made ready to be made again.
 func (x *tupleExpansion) next() *tupleEvent {
-	if len(x.slab) == 0 {
+	r := x.room
+	if len(r.slab) == 0 {
 		n := tupleSlab
 		if x.left > 0 {
 			n = min(x.left, tupleSlab)
 			x.left -= n
 		}
-		x.slab = make([]tupleEvent, n)
+		r.slab = make([]tupleEvent, n)
 	}
-	te := &x.slab[0]
-	x.slab = x.slab[1:]
+	te := &r.slab[0]
+	te.reuse()
 	return te
+}
+
+// commit keeps the event next returned last: the next one is another.
+func (x *tupleExpansion) commit() { x.room.slab = x.room.slab[1:] }
+
+// reuse readies te, made for a tuple and not kept, to be made again: what
+// a tuple's making leaves as it is (the counts of a tuple without them,
+// a raw record written when asked) set back to zero. The making
+// writes every other value.
+func (te *tupleEvent) reuse() {
+	if te.ev.Source == "" {
+		return // never made
+	}
+	te.packetsOut, te.bytesOut, te.packetsIn, te.bytesIn = "", "", "", ""
+	if te.raw.Load() != nil {
+		te.raw.Store(nil)
+	}
+	// Nothing but the making writes a tuple event before it is kept (the
+	// conditions read it); should something have, it starts afresh.
+	if ev := &te.ev; ev.Fields != event.FieldReader(te) || ev.Extra.Len() != 0 || ev.Layout != nil || ev.Raw != nil || ev.Pos != (event.Position{}) {
+		te.ev = event.Event{}
+	}
 }
 
 // tupleEvent is a tuple's event and its flow.* values (it is the event's
@@ -559,65 +634,143 @@ func (te *tupleEvent) Field(name string) (string, bool) {
 	if len(name) < 6 || name[:5] != "flow." {
 		return "", false
 	}
-	f := te
-	var v string
+	var f event.FlowField
 	switch name[5:] {
 	case "log_type":
-		v = f.logType()
+		f = event.FlowLogType
 	case "src_ip":
-		v = f.srcIP
+		f = event.FlowSrcIP
 	case "dst_ip":
-		v = f.dstIP
+		f = event.FlowDstIP
 	case "src_port":
-		v = f.srcPort
+		f = event.FlowSrcPort
 	case "dst_port":
-		v = f.dstPort
+		f = event.FlowDstPort
 	case "protocol":
-		v = f.protocol
+		f = event.FlowProtocol
 	case "direction":
-		v = f.direction()
+		f = event.FlowDirection
 	case "allowed":
-		v = f.allowedText()
+		f = event.FlowAllowed
 	case "src_class":
-		v = classNames[f.srcClass]
+		f = event.FlowSrcClass
 	case "dst_class":
-		v = classNames[f.dstClass]
+		f = event.FlowDstClass
 	case "local_ip":
-		v = pick(f.outbound, f.srcIP, f.dstIP)
+		f = event.FlowLocalIP
 	case "local_port":
-		v = pick(f.outbound, f.srcPort, f.dstPort)
+		f = event.FlowLocalPort
 	case "local_class":
-		v = classNames[pickClass(f.outbound, f.srcClass, f.dstClass)]
+		f = event.FlowLocalClass
 	case "remote_ip":
-		v = pick(f.outbound, f.dstIP, f.srcIP)
+		f = event.FlowRemoteIP
 	case "remote_port":
-		v = pick(f.outbound, f.dstPort, f.srcPort)
+		f = event.FlowRemotePort
 	case "remote_class":
-		v = classNames[pickClass(f.outbound, f.dstClass, f.srcClass)]
+		f = event.FlowRemoteClass
 	case "state":
-		v = f.stateText()
+		f = event.FlowState
 	case "bytes_out":
-		v = f.bytesOut
+		f = event.FlowBytesOut
 	case "bytes_in":
-		v = f.bytesIn
+		f = event.FlowBytesIn
 	case "packets_out":
-		v = f.packetsOut
+		f = event.FlowPacketsOut
 	case "packets_in":
-		v = f.packetsIn
-	case "bytes_sent": // local to remote
-		v = pick(f.outbound, f.bytesOut, f.bytesIn)
+		f = event.FlowPacketsIn
+	case "bytes_sent":
+		f = event.FlowBytesSent
 	case "bytes_received":
-		v = pick(f.outbound, f.bytesIn, f.bytesOut)
+		f = event.FlowBytesReceived
 	case "rule":
-		v = f.rule
+		f = event.FlowRule
 	case "acl_id":
-		v = f.aclID
+		f = event.FlowACLID
 	case "mac":
-		v = f.mac
+		f = event.FlowMAC
 	default:
 		return "", false
 	}
+	v, _ := te.value(f)
 	return v, true
+}
+
+// CanonicalField implements event.CanonicalReader: the words, ports and
+// counts (digits) are canonical when written; the other values are looked
+// at.
+func (te *tupleEvent) CanonicalField(f event.FlowField) (string, bool, bool) {
+	if f >= event.FlowField(len(event.FlowFieldNames)) {
+		return "", false, false
+	}
+	v, canonical := te.value(f)
+	switch f {
+	case event.FlowSrcIP, event.FlowDstIP, event.FlowLocalIP, event.FlowRemoteIP, // an IPv6 zone is as written
+		event.FlowProtocol, event.FlowRule, event.FlowACLID, event.FlowMAC:
+		canonical = event.IsCanonical(v)
+	}
+	return v, canonical, true
+}
+
+// value is the value of f, and whether it is canonical by its kind (a
+// word, a number), without looking at the values written in the record.
+func (te *tupleEvent) value(f event.FlowField) (string, bool) {
+	p := &te.tupleValues
+	var v string
+	switch f {
+	case event.FlowLogType:
+		v = p.logType()
+	case event.FlowSrcIP:
+		return p.srcIP, false
+	case event.FlowDstIP:
+		return p.dstIP, false
+	case event.FlowSrcPort:
+		v = p.srcPort
+	case event.FlowDstPort:
+		v = p.dstPort
+	case event.FlowProtocol:
+		return p.protocol, false
+	case event.FlowDirection:
+		v = p.direction()
+	case event.FlowAllowed:
+		v = p.allowedText()
+	case event.FlowSrcClass:
+		v = classNames[p.srcClass]
+	case event.FlowDstClass:
+		v = classNames[p.dstClass]
+	case event.FlowLocalIP:
+		return pick(p.outbound, p.srcIP, p.dstIP), false
+	case event.FlowLocalPort:
+		v = pick(p.outbound, p.srcPort, p.dstPort)
+	case event.FlowLocalClass:
+		v = classNames[pickClass(p.outbound, p.srcClass, p.dstClass)]
+	case event.FlowRemoteIP:
+		return pick(p.outbound, p.dstIP, p.srcIP), false
+	case event.FlowRemotePort:
+		v = pick(p.outbound, p.dstPort, p.srcPort)
+	case event.FlowRemoteClass:
+		v = classNames[pickClass(p.outbound, p.dstClass, p.srcClass)]
+	case event.FlowState:
+		return p.stateText(), false // upper case
+	case event.FlowBytesOut:
+		v = p.bytesOut
+	case event.FlowBytesIn:
+		v = p.bytesIn
+	case event.FlowPacketsOut:
+		v = p.packetsOut
+	case event.FlowPacketsIn:
+		v = p.packetsIn
+	case event.FlowBytesSent: // local to remote
+		v = pick(p.outbound, p.bytesOut, p.bytesIn)
+	case event.FlowBytesReceived:
+		v = pick(p.outbound, p.bytesIn, p.bytesOut)
+	case event.FlowRule:
+		return p.rule, false
+	case event.FlowACLID:
+		return p.aclID, false
+	case event.FlowMAC:
+		return p.mac, false
+	}
+	return v, v != ""
 }
 
 // pick is a when cond, else b.
@@ -679,12 +832,12 @@ func (x *tupleExpansion) event(p *parsedTuple) *event.Event {
 	// copied as whole structs, which while the collector marks costs a
 	// barrier over every pointer of the struct (an Event has dozens).
 	te.tupleValues.setFrom(&p.tupleValues)
-	return x.finish(te, p.time, p.src, p.dst)
+	return x.finish(te, p.time, "", p.src, p.dst)
 }
 
 // finish makes te, its tupleValues set, the event of a tuple of time t
-// from src to dst.
-func (x *tupleExpansion) finish(te *tupleEvent, t time.Time, src, dst netip.Addr) *event.Event {
+// from src to dst; sec, when not "", is t.Unix() in decimal.
+func (x *tupleExpansion) finish(te *tupleEvent, t time.Time, sec string, src, dst netip.Addr) *event.Event {
 	rec := x.rec
 	p := &te.tupleValues
 	te.srcClass, te.dstClass = x.nets.class(src), x.nets.class(dst)
@@ -707,7 +860,7 @@ func (x *tupleExpansion) finish(te *tupleEvent, t time.Time, src, dst netip.Addr
 	ev.TenantID = rec.TenantID
 	ev.Fields = te
 	if ev.Time.IsZero() || ev.Time.Unix() <= 0 {
-		ev.Time = rec.Time
+		ev.Time, sec = rec.Time, ""
 	}
 	decision := byte('D')
 	ev.ResultCode = "D"
@@ -726,7 +879,11 @@ func (x *tupleExpansion) finish(te *tupleEvent, t time.Time, src, dst netip.Addr
 	b = append(b, p.dstPort...)
 	nt := len(b)
 	b = append(b, "flow|"...)
-	b = appendDecimal(b, ev.Time.Unix())
+	if sec != "" {
+		b = append(b, sec...)
+	} else {
+		b = appendDecimal(b, ev.Time.Unix())
+	}
 	b = append(b, '|')
 	b = append(b, p.protocol...)
 	// The texts are canonical already: an IPv4 address as written (the

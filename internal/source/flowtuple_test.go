@@ -195,6 +195,119 @@ func BenchmarkExpandFlow(b *testing.B) {
 // a zone, an unknown protocol, properties written as a string).
 func TestExpandFlowKeptIsWalked(t *testing.T) {
 	reg := newTestRegistry(t)
+	raws := flowTestRecords(t, reg)
+	kept := 0
+	for i, raw := range raws {
+		ev, status, err := reg.Parse(raw)
+		if status != Parsed {
+			t.Fatalf("record %d: %v %v", i, status, err)
+		}
+		if _, ok := ev.Fields.(*keptTuples); ok {
+			kept++
+		}
+		a, err := reg.Expand(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.Layout == nil {
+			t.Fatalf("record %d: no layout kept", i)
+		}
+		walked := *ev
+		walked.Fields, walked.Layout = nil, nil // the walk finds the members itself
+		b, err := reg.Expand(&walked)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(a) != len(b) || len(a) == 0 {
+			t.Fatalf("record %d: %d tuples kept, %d walked", i, len(a), len(b))
+		}
+		for j := range a {
+			if da, db := describeTuple(a[j]), describeTuple(b[j]); da != db {
+				t.Errorf("record %d tuple %d:\nkept   %s\nwalked %s", i, j, da, db)
+			}
+		}
+	}
+	if kept < len(raws)-6 {
+		t.Errorf("%d of %d records kept their tuples", kept, len(raws))
+	}
+}
+
+// TestExpandFlowPicked: the tuple events a caller keeps from
+// ExpandFlowPicked, made in one room from record to record with the ones
+// it drops made again into the next, are ExpandFlow's, numbered as they
+// were; whether the parse kept the tuples or they are walked, and when a
+// dropped one had its raw record written. Every canonical value a tuple
+// answers is canonical.
+func TestExpandFlowPicked(t *testing.T) {
+	reg := newTestRegistry(t)
+	var room TupleRoom
+	n := 0
+	for i, raw := range flowTestRecords(t, reg) {
+		ev, status, err := reg.Parse(raw)
+		if status != Parsed {
+			t.Fatalf("record %d: %v %v", i, status, err)
+		}
+		walked := *ev
+		walked.Fields, walked.Layout = nil, nil
+		for _, e := range []*event.Event{ev, &walked} {
+			want, err := reg.Expand(e)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []*event.Event
+			var subs []int
+			err = reg.ExpandFlowPicked(e, &room, func(te *event.Event, sub int) (bool, error) {
+				n++
+				for _, name := range tupleNames {
+					f, known := event.FlowFieldOf("flow." + name)
+					v, canonical, ok := te.Fields.(event.CanonicalReader).CanonicalField(f)
+					ok = ok && known
+					if w, wok := te.Fields.Field("flow." + name); !ok || v != w || !wok || (canonical && !event.IsCanonical(v)) {
+						t.Errorf("record %d tuple %d: flow.%s: CanonicalField %q %v %v, Field %q %v", i, sub, name, v, canonical, ok, w, wok)
+					}
+				}
+				if n%3 == 1 {
+					if n%2 == 0 {
+						te.Record() // a raw record written, then dropped
+					}
+					return false, nil
+				}
+				got, subs = append(got, te), append(subs, sub)
+				return true, nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for k, te := range got {
+				if da, db := describeTuple(te), describeTuple(want[subs[k]-1]); da != db {
+					t.Errorf("record %d tuple %d:\npicked %s\nall    %s", i, subs[k], da, db)
+				}
+			}
+		}
+	}
+}
+
+var tupleNames = []string{"log_type", "src_ip", "dst_ip", "src_port", "dst_port", "protocol", "direction", "allowed", "src_class", "dst_class",
+	"local_ip", "local_port", "local_class", "remote_ip", "remote_port", "remote_class", "state", "bytes_out", "bytes_in",
+	"packets_out", "packets_in", "bytes_sent", "bytes_received", "rule", "acl_id", "mac"}
+
+// describeTuple is everything a tuple event says.
+func describeTuple(e *event.Event) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s %v %s %s %s %s %s %s %+v %+v %s\n", e.Source, e.Category, e.Time, e.Operation, e.Result, e.ResultCode,
+		e.Actor.IP, e.Target, e.RecordID, e.Resource, e.Geo, e.TenantID)
+	for _, n := range tupleNames {
+		v, ok := e.Normalised("flow." + n)
+		fmt.Fprintf(&b, "%s=%q %v\n", n, v, ok)
+	}
+	b.Write(e.Record())
+	return b.String()
+}
+
+// flowTestRecords are flow records with tuples of every kind: the
+// samples, generated ones, and the odd ones the walk handles.
+func flowTestRecords(t *testing.T, reg *Registry) [][]byte {
+	t.Helper()
 	var raws [][]byte
 	for _, dir := range []string{"nsgflowlogs", "vnetflowlogs"} {
 		files, _ := filepath.Glob(filepath.Join("..", "..", "testdata", dir, "*.json"))
@@ -233,57 +346,13 @@ func TestExpandFlowKeptIsWalked(t *testing.T) {
 		nsg(`"1795169100,fe80::1%eth0,10.20.1.4,51544,3389,T,I,A,C,311,48211,402,1822331"`),
 		nsg(`"1795169100,::ffff:10.0.0.9,10.20.1.4,51544,3389,47,I,A,C,311,48211,402,1822331"`, `"1795169100,45.137.21.9,10.20.1.4,51544,3389,6,I,D,B,,,,"`),
 		nsg(`"0,45.137.21.9,10.20.1.4,51544,3389,T,I,A,C,311,48211,402,1822331"`, `"99999999999999999,45.137.21.9,10.20.1.4,1,3389,u,O,A,C,311,48211,402,1822331"`),
+		nsg(`"01795169100,45.137.21.9,10.20.1.4,51544,3389,T,I,A,C,311,48211,402,1822331"`, `"99999999999,45.137.21.9,10.20.1.4,1,3389,T,O,A,C,311,48211,402,1822331"`,
+			`"100000000000,45.137.21.9,10.20.1.4,1,3389,T,O,A,C,311,48211,402,1822331"`, `"1795169100123,45.137.21.9,10.20.1.4,1,3389,T,O,A,C,311,48211,402,1822331"`,
+			`"9999999999999999999,45.137.21.9,10.20.1.4,1,3389,T,O,A,C,311,48211,402,1822331"`, `"0001795169100123,45.137.21.9,10.20.1.4,1,3389,T,O,A,C,311,48211,402,1822331"`),
 		[]byte(`{"time":"2026-11-20T10:12:00Z","category":"NetworkSecurityGroupFlowEvent","properties":{"Version":2,"flows":[{"rule":"first","flows":[{"flowTuples":["1795169100,45.137.21.9,10.20.1.4,51544,3389,T,I,A,C,311,48211,402,1822331"]}]}]},"resourceId":"/SUBSCRIPTIONS/3B8E6F21-9A4C-4D7E-B5F2-8C1A0E9D6B47/RESOURCEGROUPS/RG/PROVIDERS/MICROSOFT.NETWORK/NETWORKSECURITYGROUPS/N","PROPERTIES":{"Version":2,"flows":[{"rule":"last","flows":[{"flowTuples":["1795169100,45.137.21.9,10.20.1.4,51544,3389,T,I,A,C,311,48211,402,1822331","1795169100,45.137.21.9,10.20.1.4,51544,22,T,I,A,C,311,48211,402,1822331"]}]}]},"macAddress":"AA"}`),
 		[]byte(`{"time":"2026-11-20T10:12:00Z","category":"NetworkSecurityGroupFlowEvent","resourceId":"/SUBSCRIPTIONS/3B8E6F21-9A4C-4D7E-B5F2-8C1A0E9D6B47/RESOURCEGROUPS/RG/PROVIDERS/MICROSOFT.NETWORK/NETWORKSECURITYGROUPS/N","properties":"{\"Version\":1,\"flows\":[{\"rule\":\"R\",\"flows\":[{\"mac\":\"M\",\"flowTuples\":[\"1795169100,45.137.21.9,10.20.1.4,51544,3389,T,I,A\"]}]}]}"}`),
 	)
-	names := []string{"log_type", "src_ip", "dst_ip", "src_port", "dst_port", "protocol", "direction", "allowed", "src_class", "dst_class",
-		"local_ip", "local_port", "local_class", "remote_ip", "remote_port", "remote_class", "state", "bytes_out", "bytes_in",
-		"packets_out", "packets_in", "bytes_sent", "bytes_received", "rule", "acl_id", "mac"}
-	describe := func(e *event.Event) string {
-		var b strings.Builder
-		fmt.Fprintf(&b, "%s %s %v %s %s %s %s %s %s %+v %+v %s\n", e.Source, e.Category, e.Time, e.Operation, e.Result, e.ResultCode,
-			e.Actor.IP, e.Target, e.RecordID, e.Resource, e.Geo, e.TenantID)
-		for _, n := range names {
-			v, ok := e.Normalised("flow." + n)
-			fmt.Fprintf(&b, "%s=%q %v\n", n, v, ok)
-		}
-		b.Write(e.Record())
-		return b.String()
-	}
-	kept := 0
-	for i, raw := range raws {
-		ev, status, err := reg.Parse(raw)
-		if status != Parsed {
-			t.Fatalf("record %d: %v %v", i, status, err)
-		}
-		if _, ok := ev.Fields.(*keptTuples); ok {
-			kept++
-		}
-		a, err := reg.Expand(ev)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if ev.Layout == nil {
-			t.Fatalf("record %d: no layout kept", i)
-		}
-		walked := *ev
-		walked.Fields, walked.Layout = nil, nil // the walk finds the members itself
-		b, err := reg.Expand(&walked)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(a) != len(b) || len(a) == 0 {
-			t.Fatalf("record %d: %d tuples kept, %d walked", i, len(a), len(b))
-		}
-		for j := range a {
-			if da, db := describe(a[j]), describe(b[j]); da != db {
-				t.Errorf("record %d tuple %d:\nkept   %s\nwalked %s", i, j, da, db)
-			}
-		}
-	}
-	if kept < len(raws)-6 {
-		t.Errorf("%d of %d records kept their tuples", kept, len(raws))
-	}
+	return raws
 }
 
 // TestNetworksClassIPv4Numbers: the IPv4 fast path classifies as the
