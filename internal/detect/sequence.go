@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	json "github.com/goccy/go-json"
@@ -326,7 +327,7 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 	}
 	// What the rows grow into comes from the call's slabs (one
 	// allocation for them all, the step function holding them).
-	sc := &seqScratch{nsteps: len(k.c.Steps)}
+	sc := &seqScratch{nsteps: len(k.c.Steps), share: snapShareOf(ctx)}
 	t := txn{store: k.store, table: StateTable, rule: r.ID, prefixes: prefixes, blame: func(key state.Key) []*event.Event { return groups[key].events }, step: func(key state.Key, cur state.Entity, found bool) (state.Op, bool, error) {
 		gr := groups[key]
 		d := seqData{Steps: sc.steps()}
@@ -382,7 +383,7 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 					d.Steps.reset()
 					changed = true
 				}
-				if k.addStep(&d, s, ev, &sc.keys, &sc.snaps) {
+				if k.addStep(&d, s, ev, sc) {
 					changed = true
 				}
 			}
@@ -506,6 +507,7 @@ type seqScratch struct {
 	keys    slab[string]
 	writers slab[seqWriter]
 	snaps   snapArena
+	share   *snapShare // the batch's, when its sequence rules share snapshots
 	// A row's step lists, reused row after row.
 	freshBuf []bool
 	news     []*event.Event
@@ -623,8 +625,9 @@ func (k *SequenceKind) complete(d seqData) bool {
 }
 
 // addStep records ev as an event of step s; it reports a change.
-// A step's first key comes from keys, its snapshot from snaps.
-func (k *SequenceKind) addStep(d *seqData, s int, ev *event.Event, keys *slab[string], snaps *snapArena) bool {
+// A step's first key comes from sc's keys, its snapshot from sc's share
+// or arena.
+func (k *SequenceKind) addStep(d *seqData, s int, ev *event.Event, sc *seqScratch) bool {
 	key := eventKey(ev)
 	have, ok := d.Steps.get(s)
 	if ok && hasKey(have.Keys, key) {
@@ -636,7 +639,7 @@ func (k *SequenceKind) addStep(d *seqData, s int, ev *event.Event, keys *slab[st
 	have.N++
 	switch {
 	case have.Keys == nil:
-		have.Keys = append(keys.one(), key)
+		have.Keys = append(sc.keys.one(), key)
 	case len(have.Keys) < maxStepKeys:
 		have.Keys = append(have.Keys, key)
 	}
@@ -656,7 +659,7 @@ func (k *SequenceKind) addStep(d *seqData, s int, ev *event.Event, keys *slab[st
 		// Only the first step's raw record travels (the Start record's
 		// request body); later steps keep their normalised fields.
 		have.Key, have.T = key, ev.Time.UTC()
-		have.Snap = encodeEventSnapshot(ev, s == 0, snaps)
+		have.Snap = sc.share.snapshot(ev, s == 0, &sc.snaps)
 	}
 	d.Steps.put(s, have)
 	return true
@@ -680,6 +683,61 @@ func earliest(d seqData) time.Time {
 		}
 	}
 	return t
+}
+
+// snapShare is one batch's step snapshots, shared by its sequence rules:
+// a successful sign-in is a step of two of them (the success after MFA
+// failures, the success after a spray), and its snapshot is the same bytes
+// for both, written once. Snapshots depend on the event and whether the
+// raw record goes with them, nothing else; their bytes are never written
+// again, so any rule's row may hold them. It is safe for concurrent use
+// (the engine runs stateful rules at once).
+type snapShare struct {
+	mu sync.Mutex
+	m  map[snapShareKey][]byte
+}
+
+type snapShareKey struct {
+	ev  *event.Event
+	raw bool
+}
+
+// snapShareCtx is the context key of a batch's snapShare.
+type snapShareCtx struct{}
+
+// withSnapShare returns ctx carrying a new snapShare for one batch.
+func withSnapShare(ctx context.Context) context.Context {
+	return context.WithValue(ctx, snapShareCtx{}, &snapShare{})
+}
+
+// snapShareOf returns ctx's snapShare, nil when it has none.
+func snapShareOf(ctx context.Context) *snapShare {
+	s, _ := ctx.Value(snapShareCtx{}).(*snapShare)
+	return s
+}
+
+// snapshot is encodeEventSnapshot(ev, withRaw, arena), or the bytes
+// another rule of the batch had written for it (a nil share shares
+// nothing).
+func (s *snapShare) snapshot(ev *event.Event, withRaw bool, arena *snapArena) []byte {
+	if s == nil {
+		return encodeEventSnapshot(ev, withRaw, arena)
+	}
+	k := snapShareKey{ev, withRaw}
+	s.mu.Lock()
+	b, ok := s.m[k]
+	s.mu.Unlock()
+	if ok {
+		return b
+	}
+	b = encodeEventSnapshot(ev, withRaw, arena)
+	s.mu.Lock()
+	if s.m == nil {
+		s.m = make(map[snapShareKey][]byte)
+	}
+	s.m[k] = b
+	s.mu.Unlock()
+	return b
 }
 
 var _ Kind = (*SequenceKind)(nil)
