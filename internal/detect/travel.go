@@ -99,7 +99,7 @@ func (k *TravelKind) Matches(ctx context.Context, r *Rule, events []*event.Event
 		events []*event.Event
 		points []travelPoint
 	}
-	groups := map[state.Key]*group{}
+	groups := make(map[state.Key]*group, len(events)) // most of a batch's users distinct
 	var keys []state.Key
 	var arena keyArena
 	for _, ev := range events {
@@ -124,7 +124,7 @@ func (k *TravelKind) Matches(ctx context.Context, r *Rule, events []*event.Event
 	if len(keys) == 0 {
 		return nil, nil
 	}
-	merged := map[state.Key][]travelPoint{}
+	merged := make(map[state.Key][]travelPoint, len(keys))
 	pending := keys
 	for attempt := 0; ; attempt++ {
 		// A read for update: written back below, read again on a conflict.
@@ -175,7 +175,7 @@ func (k *TravelKind) Matches(ctx context.Context, r *Rule, events []*event.Event
 	for _, key := range keys {
 		gr := groups[key]
 		pts := merged[key]
-		seen := map[string]bool{}
+		var seen map[string]bool // made at a group's first match
 		for i, ev := range gr.events {
 			p := gr.points[i]
 			// The event's neighbours in time among the entity's points.
@@ -189,6 +189,9 @@ func (k *TravelKind) Matches(ctx context.Context, r *Rule, events []*event.Event
 				}
 				m, ok := k.impossible(r, gr.entity, pts[at], pts[j], ev)
 				if ok && !seen[m.WindowStart.String()] {
+					if seen == nil {
+						seen = map[string]bool{}
+					}
 					seen[m.WindowStart.String()] = true
 					out = append(out, m)
 				}
