@@ -315,6 +315,47 @@ func TestAgentFamily(t *testing.T) {
 	}
 }
 
+// agentFamilyRef is AgentFamily as first written: a scan of the
+// lower-cased agent per marker.
+func agentFamilyRef(ua string) string {
+	ua = strings.TrimSpace(ua)
+	if ua == "" {
+		return ""
+	}
+	low := strings.ToLower(ua)
+	for _, f := range agentFamilies {
+		if strings.Contains(low, f.marker) {
+			return f.family
+		}
+	}
+	tok, _, _ := strings.Cut(ua, " ")
+	tok, _, _ = strings.Cut(tok, "/")
+	return tok
+}
+
+// TestAgentFamilyOnePass: the one-pass scan finds the family the scan per
+// marker finds: every marker alone, at the start, the end and behind
+// another, markers overlapping, cut short, upper-cased, behind non-ASCII
+// letters (the Kelvin sign lower-cases to an ASCII k), long agents, control
+// bytes and invalid UTF-8.
+func TestAgentFamilyOnePass(t *testing.T) {
+	uas := []string{"", " ", "x", "Mozilla/5.0", "OKHTTP/4", "o\u212ahttp/4.9", "\u0130nternet", "edg", "edge", "chrom", "ChRoMe/1 EDG/2",
+		"curl", "CURL/8 wget/1", "\xff\xfe python-requests/2", "\x00\x1bazurehound\x00", strings.Repeat("Mozilla/5.0 ", 2000) + "roadtools",
+		strings.Repeat("é", 300) + " Safari/605", "firefox/chrome/", "node-fetchaxios", "microsoft officeoutlook", "msal.net/4 (java/17)", "AZURE-CL\u0130 x", "Chrome/1 o\u212aHTTP", "\xc3"}
+	for _, f := range agentFamilies {
+		m := f.marker
+		uas = append(uas, m, strings.ToUpper(m), "pre "+m, m+" post", m[:len(m)-1], "x"+m[:len(m)-1]+"edg/")
+		for _, g := range agentFamilies {
+			uas = append(uas, g.marker+m, m+g.marker)
+		}
+	}
+	for _, ua := range uas {
+		if got, want := AgentFamily(ua), agentFamilyRef(ua); got != want {
+			t.Errorf("AgentFamily(%q) = %q, want %q", ua, got, want)
+		}
+	}
+}
+
 func TestSequenceStartsOverAfterItsTimespan(t *testing.T) {
 	r := kindRule(t, 24, "correlation:\n  type: sequence\n  group-by: [actor.ip]\n  timespan: 1h\n  steps: [failed, ok]\n  condition: {gte: 2}\n")
 	e := newKindEngine(t, r, state.NewMemory())
