@@ -111,7 +111,7 @@ func (k *NewTermKind) Matches(ctx context.Context, r *Rule, events []*event.Even
 		if !ok || ev.Time.IsZero() {
 			continue
 		}
-		vals, display, ok := k.term(ev, &tv, ec.cache)
+		vals, display, ok := k.term(ev, &tv, ec.cache, &keys)
 		if !ok {
 			continue
 		}
@@ -300,8 +300,9 @@ func (k *NewTermKind) refresh() time.Duration {
 }
 
 // term returns the event's term values, lower-cased for the key and as
-// written for display; ok is false when one is missing.
-func (k *NewTermKind) term(ev *event.Event, buf *termValues, c *fieldCache) (key, display []string, ok bool) {
+// written for display; ok is false when one is missing. A value lowered
+// is written in the call's arena (as a group key is: groupKeyIn).
+func (k *NewTermKind) term(ev *event.Event, buf *termValues, c *fieldCache, a *keyArena) (key, display []string, ok bool) {
 	key, display = buf.key[:0], buf.display[:0]
 	for _, f := range k.c.termRes {
 		v, found := firstValueIn(ev, f.res, c)
@@ -311,7 +312,11 @@ func (k *NewTermKind) term(ev *event.Event, buf *termValues, c *fieldCache) (key
 		if f.family {
 			v = AgentFamily(v)
 		}
-		key = append(key, BoundedLower(v))
+		if len(v) > MaxKeptValue || !hasUpper(v) {
+			key = append(key, BoundedLower(v)) // as it is, or bounded
+		} else {
+			key = append(key, a.lower(v))
+		}
 		display = append(display, Bounded(v))
 	}
 	return key, display, true
