@@ -368,3 +368,60 @@ func TestSequenceStartsOverAfterItsTimespan(t *testing.T) {
 		t.Fatalf("fresh sequence: %+v", ms)
 	}
 }
+
+// TestSequenceLastStepImplied: a sequence whose condition is the OR of its
+// steps takes an event that matches no earlier step as the last step
+// without evaluating it; any other condition evaluates every step. The
+// matches are those of evaluating every step.
+func TestSequenceLastStepImplied(t *testing.T) {
+	const corr = "correlation:\n  type: sequence\n  group-by: [actor.ip]\n  timespan: 1h\n  steps: [%s]\n  condition: {gte: 2}\n"
+	for _, tc := range []struct {
+		cond, steps string
+		implied     bool
+	}{
+		{"failed or ok", "failed, ok", true},
+		{"ok or failed", "failed, ok", true},
+		{"failed and ok", "failed, ok", false},
+		{"failed or not ok", "failed, ok", false},
+		{"failed or ok", "ok, ok", false},
+	} {
+		head := strings.Replace(kindRuleHead, "condition: failed or ok", "condition: "+tc.cond, 1)
+		r, err := ParseRule("kind.yml", []byte(fmt.Sprintf(head, 41)+fmt.Sprintf(corr, tc.steps)))
+		if err != nil {
+			t.Fatalf("%s / %s: %v", tc.cond, tc.steps, err)
+		}
+		e := newKindEngine(t, r, state.NewMemory())
+		k := e.kinds[0].(*SequenceKind)
+		if k.lastImplied != tc.implied {
+			t.Errorf("%s / steps %s: implied %v, want %v", tc.cond, tc.steps, k.lastImplied, tc.implied)
+		}
+	}
+	// The same batches through a kind that evaluates every step.
+	r := kindRule(t, 42, fmt.Sprintf(corr, "failed, ok"))
+	implied, full := newKindEngine(t, r, state.NewMemory()), newKindEngine(t, r, state.NewMemory())
+	full.kinds[0].(*SequenceKind).lastImplied = false
+	if !implied.kinds[0].(*SequenceKind).lastImplied {
+		t.Fatal("failed or ok: last step not implied")
+	}
+	batches := [][]*event.Event{
+		{signIn("f1", "a@x", "9.9.9.9", "50126", "", t0), signIn("s0", "b@x", "8.8.8.8", "0", "", t0)},
+		{signIn("f2", "b@x", "9.9.9.9", "50126", "", t0.Add(time.Minute)), signIn("s1", "a@x", "9.9.9.9", "0", "", t0.Add(2*time.Minute)),
+			signIn("f3", "c@x", "8.8.8.8", "50126", "", t0.Add(-time.Minute)), signIn("f4", "c@x", "8.8.8.8", "50126", "", t0.Add(-2*time.Minute))},
+	}
+	total := 0
+	for i, b := range batches {
+		got, want := eval(t, implied, b...), eval(t, full, b...)
+		total += len(want)
+		if len(got) != len(want) {
+			t.Fatalf("batch %d: %d matches, want %d", i, len(got), len(want))
+		}
+		for j := range got {
+			if got[j].GroupKey != want[j].GroupKey || got[j].Count != want[j].Count || !got[j].WindowStart.Equal(want[j].WindowStart) || len(got[j].Events) != len(want[j].Events) {
+				t.Errorf("batch %d match %d: %+v, want %+v", i, j, got[j], want[j])
+			}
+		}
+	}
+	if total != 2 {
+		t.Errorf("%d matches in all, want 2 (9.9.9.9 and 8.8.8.8)", total)
+	}
+}

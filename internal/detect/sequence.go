@@ -40,7 +40,13 @@ import (
 // first step's record leads the alert), with the group key and the first
 // step's time as the alert's identity; a later batch touching the same
 // group raises the same id again, which suppression drops.
-type SequenceKind struct{ base }
+type SequenceKind struct {
+	base
+	// lastImplied: the rule's condition is the OR of its steps'
+	// selections (orOfSteps), so an event it selected that matches no
+	// step before the last matches the last, unevaluated.
+	lastImplied bool
+}
 
 // Name implements Kind.
 func (k *SequenceKind) Name() string { return CorrSequence }
@@ -273,6 +279,10 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 		from := len(stepSlab)
 		ec := evalCtx{ev: ev, cache: cache}
 		for i, idx := range k.c.stepIndex {
+			if k.lastImplied && i == len(k.c.stepIndex)-1 && len(stepSlab) == from {
+				stepSlab = append(stepSlab, i) // the condition selected it: the last step
+				break
+			}
 			if r.sels[idx].match(&ec) {
 				stepSlab = append(stepSlab, i)
 			}
@@ -497,6 +507,42 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 		out = append(out, Match{Rule: r, Events: slices.Clip(evs), GroupKey: strings.Clone(groups[key].key), WindowStart: lo, Count: d.Steps.at(0).N})
 	}
 	return out, refused
+}
+
+// orOfSteps reports whether cond is exactly the OR of the steps'
+// selections (steps: their indexes), each step once and nothing else: an
+// event such a condition selected matches at least one step, so one that
+// matches none before the last matches the last. A rule that also learns
+// from another selection (learn) sends its kind events the condition did
+// not select: never.
+func orOfSteps(r *Rule, steps []int) bool {
+	if r.learn != nil || len(steps) == 0 {
+		return false
+	}
+	var sels []int
+	switch c := r.cond.(type) {
+	case condSel:
+		sels = append(sels, int(c))
+	case condOr:
+		for _, x := range c {
+			s, ok := x.(condSel)
+			if !ok {
+				return false
+			}
+			sels = append(sels, int(s))
+		}
+	default:
+		return false
+	}
+	if len(sels) != len(steps) {
+		return false
+	}
+	for i, st := range steps {
+		if slices.Index(steps, st) != i || !slices.Contains(sels, st) {
+			return false // a step twice, or one the condition does not name
+		}
+	}
+	return true
 }
 
 // seqScratch holds what a sequence call's rows grow into: each row's

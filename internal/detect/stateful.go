@@ -72,7 +72,7 @@ func (u unboundKind) bind(r *Rule, c *Correlation, store state.Store, now func()
 		return &SpikeKind{base: b}
 	case CorrSequence:
 		b.buckets = bucketPartitions("seq", r.ID)
-		return &SequenceKind{base: b}
+		return &SequenceKind{base: b, lastImplied: orOfSteps(r, c.stepIndex)}
 	case CorrTravel:
 		b.buckets = bucketPartitions("trv", r.ID)
 		return &TravelKind{base: b}
