@@ -425,3 +425,19 @@ func TestSequenceLastStepImplied(t *testing.T) {
 		t.Errorf("%d matches in all, want 2 (9.9.9.9 and 8.8.8.8)", total)
 	}
 }
+
+// TestAgentCache: a call's remembered families are AgentFamily's, for an
+// agent seen again and past the bound.
+func TestAgentCache(t *testing.T) {
+	var c agentCache
+	for i := range maxAgentCache + 10 {
+		for _, ua := range []string{"python-requests/2.31", fmt.Sprintf("Tool%d/1.0 (x)", i), "Mozilla/5.0 Chrome/1 Edg/2"} {
+			if got, want := c.family(ua), AgentFamily(ua); got != want {
+				t.Fatalf("family(%q) = %q, want %q", ua, got, want)
+			}
+		}
+	}
+	if len(c.m) != maxAgentCache {
+		t.Errorf("%d agents remembered, want %d", len(c.m), maxAgentCache)
+	}
+}

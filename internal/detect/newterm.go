@@ -310,7 +310,7 @@ func (k *NewTermKind) term(ev *event.Event, buf *termValues, c *fieldCache, a *k
 			return nil, nil, false
 		}
 		if f.family {
-			v = AgentFamily(v)
+			v = buf.agents.family(v)
 		}
 		if len(v) > MaxKeptValue || !hasUpper(v) {
 			key = append(key, BoundedLower(v)) // as it is, or bounded
@@ -323,7 +323,33 @@ func (k *NewTermKind) term(ev *event.Event, buf *termValues, c *fieldCache, a *k
 }
 
 // termValues backs term's results, event after event (they are used
-// before the next event's).
-type termValues struct{ key, display [4]string }
+// before the next event's), and remembers the call's agent families.
+type termValues struct {
+	key, display [4]string
+	agents       agentCache
+}
+
+// agentCache is AgentFamily remembered for one call: a batch's user agents
+// are a tenant's few browsers and tools, each read once, not once per
+// sign-in.
+type agentCache struct{ m map[string]string }
+
+// maxAgentCache bounds the agents a call remembers (a batch of distinct
+// agents is read one by one past it).
+const maxAgentCache = 512
+
+func (c *agentCache) family(ua string) string {
+	if f, ok := c.m[ua]; ok {
+		return f
+	}
+	f := AgentFamily(ua)
+	if c.m == nil {
+		c.m = make(map[string]string)
+	}
+	if len(c.m) < maxAgentCache {
+		c.m[ua] = f
+	}
+	return f
+}
 
 var _ Kind = (*NewTermKind)(nil)
