@@ -3,6 +3,7 @@ package detect
 import (
 	"context"
 	"fmt"
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -439,5 +440,62 @@ func TestAgentCache(t *testing.T) {
 	}
 	if len(c.m) != maxAgentCache {
 		t.Errorf("%d agents remembered, want %d", len(c.m), maxAgentCache)
+	}
+}
+
+// refuseFirst refuses a call's first Apply as a conflict on every key
+// (as another instance writing first would), naming them last first, then
+// applies.
+type refuseFirst struct {
+	state.Store
+	refused int
+}
+
+func (s *refuseFirst) Apply(ctx context.Context, table string, ops []state.Op) error {
+	if s.refused == 0 {
+		s.refused++
+		ce := &state.ConflictError{Table: table}
+		for i := range ops {
+			ce.Uncommitted = append(ce.Uncommitted, ops[len(ops)-1-i].Entity.Key())
+		}
+		return ce
+	}
+	return s.Store.Apply(ctx, table, ops)
+}
+
+// TestNewTermRetriedRows: rows stepped again after a conflict (found by
+// key, not by their place in the call) raise what a first attempt raises.
+func TestNewTermRetriedRows(t *testing.T) {
+	r := kindRule(t, 43, "correlation:\n  type: new_term\n  group-by: [actor.upn]\n  fields: [geo.country]\n  learning: 0s\n  lookback: 30d\n")
+	store := &refuseFirst{Store: state.NewMemory()}
+	retried, plain := newKindEngine(t, r, store), newKindEngine(t, r, state.NewMemory())
+	batch := []*event.Event{signIn("a", "a@x", "1.1.1.1", "0", "FR", t0), signIn("b", "b@x", "1.1.1.1", "0", "DE", t0.Add(time.Minute)),
+		signIn("c", "a@x", "1.1.1.1", "0", "US", t0.Add(2*time.Minute))}
+	got, want := eval(t, retried, batch...), eval(t, plain, batch...)
+	if store.refused != 1 || len(want) != 3 || len(got) != len(want) {
+		t.Fatalf("refused %d; %d matches, want %d (3)", store.refused, len(got), len(want))
+	}
+	for i := range got {
+		if got[i].GroupKey != want[i].GroupKey || got[i].Values[0] != want[i].Values[0] {
+			t.Errorf("match %d: %s %v, want %s %v", i, got[i].GroupKey, got[i].Values, want[i].GroupKey, want[i].Values)
+		}
+	}
+	// And the same rows stored.
+	rows := func(s state.Store) map[string]string {
+		out := map[string]string{}
+		for _, b := range bucketNames {
+			es, err := s.List(context.Background(), StateTable, state.JoinKey("nt", r.ID, b), "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range es {
+				out[e.PartitionKey+" "+e.RowKey] = fmt.Sprintf("%s %s %x", e.Text, e.Time, e.Data)
+			}
+		}
+		return out
+	}
+	gotRows, wantRows := rows(store.Store), rows(plain.Store())
+	if len(wantRows) != 5 || !maps.Equal(gotRows, wantRows) {
+		t.Errorf("rows after a retry:\n%v\nwant\n%v", gotRows, wantRows)
 	}
 }

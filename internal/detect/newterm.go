@@ -89,6 +89,7 @@ func (k *NewTermKind) Matches(ctx context.Context, r *Rule, events []*event.Even
 	// the call.
 	rows := make(map[state.Key]*ntRow, 2*len(events))
 	var order []state.Key // rows in order: an entity's before its terms'
+	var list []*ntRow     // the rows of order, in its order
 	var tv termValues
 	var keys keyArena
 	var learnOnly map[*event.Event]bool
@@ -126,7 +127,7 @@ func (k *NewTermKind) Matches(ctx context.Context, r *Rule, events []*event.Even
 			// Escaped values never hold '~': no term's row is an
 			// entity's.
 			rows[fk] = er
-			order = append(order, fk)
+			order, list = append(order, fk), append(list, er)
 		}
 		er.evs = append(er.evs, ev)
 		tk := termOf{ent, vals[0]}
@@ -146,7 +147,7 @@ func (k *NewTermKind) Matches(ctx context.Context, r *Rule, events []*event.Even
 				tr = rowSlab.next()
 				tr.b = b
 				rows[key] = tr
-				order = append(order, key)
+				order, list = append(order, key), append(list, tr)
 			}
 			bucketByTerm[tk] = b
 		}
@@ -163,8 +164,8 @@ func (k *NewTermKind) Matches(ctx context.Context, r *Rule, events []*event.Even
 	if len(order) == 0 {
 		return nil, nil
 	}
-	for _, key := range order {
-		if b := rows[key].b; b != nil && len(b.events) > 1 {
+	for _, row := range list {
+		if b := row.b; b != nil && len(b.events) > 1 {
 			slices.SortStableFunc(b.events, func(a, b *event.Event) int { return a.Time.Compare(b.Time) })
 		}
 	}
@@ -174,8 +175,13 @@ func (k *NewTermKind) Matches(ctx context.Context, r *Rule, events []*event.Even
 		}
 		return rows[key].evs
 	}
-	t := txn{store: k.store, table: StateTable, rule: r.ID, blame: blame, step: func(key state.Key, cur state.Entity, found bool) (state.Op, bool, error) {
-		row := rows[key]
+	t := txn{store: k.store, table: StateTable, rule: r.ID, blame: blame, stepAt: func(i int, key state.Key, cur state.Entity, found bool) (state.Op, bool, error) {
+		var row *ntRow
+		if i >= 0 {
+			row = list[i]
+		} else {
+			row = rows[key]
+		}
 		if row.b == nil {
 			return k.stepFirst(key, cur, found, row)
 		}
@@ -186,8 +192,7 @@ func (k *NewTermKind) Matches(ctx context.Context, r *Rule, events []*event.Even
 		return nil, refused
 	}
 	var out []Match
-	for _, key := range order {
-		row := rows[key]
+	for _, row := range list {
 		ev := row.raise
 		if ev == nil || row.b == nil {
 			continue

@@ -539,6 +539,11 @@ type txn struct {
 	// step computes the new entity of key k from what is stored (found is
 	// false when nothing is). It returns write=false when nothing changes.
 	step func(k state.Key, cur state.Entity, found bool) (op state.Op, write bool, err error)
+	// stepAt, when set, is called instead of step with k's index in the
+	// keys given to run (-1 when the key is one retried after a
+	// conflict): a kind holding its rows in the keys' order finds k's
+	// without a look-up by key.
+	stepAt func(i int, k state.Key, cur state.Entity, found bool) (op state.Op, write bool, err error)
 	// rule and blame attribute an entity over the store's limits to the
 	// records of this batch that went into it: their RecordErrors come back
 	// and the entity is not written; every other key is.
@@ -591,9 +596,19 @@ func (t txn) loop(ctx context.Context, keys []state.Key, got map[state.Key]state
 			}
 		}
 		ops := make([]state.Op, 0, len(pending))
-		for _, k := range pending {
+		for i, k := range pending {
 			cur, found := got[k]
-			op, write, err := t.step(k, cur, found)
+			var op state.Op
+			var write bool
+			var err error
+			if t.stepAt == nil {
+				op, write, err = t.step(k, cur, found)
+			} else {
+				if attempt > 0 {
+					i = -1
+				}
+				op, write, err = t.stepAt(i, k, cur, found)
+			}
 			if err != nil {
 				return err
 			}
