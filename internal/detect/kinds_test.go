@@ -481,21 +481,72 @@ func TestNewTermRetriedRows(t *testing.T) {
 		}
 	}
 	// And the same rows stored.
-	rows := func(s state.Store) map[string]string {
-		out := map[string]string{}
-		for _, b := range bucketNames {
-			es, err := s.List(context.Background(), StateTable, state.JoinKey("nt", r.ID, b), "")
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, e := range es {
-				out[e.PartitionKey+" "+e.RowKey] = fmt.Sprintf("%s %s %x", e.Text, e.Time, e.Data)
-			}
-		}
-		return out
-	}
-	gotRows, wantRows := rows(store.Store), rows(plain.Store())
+	gotRows, wantRows := bucketRows(t, store.Store, "nt", r.ID), bucketRows(t, plain.Store(), "nt", r.ID)
 	if len(wantRows) != 5 || !maps.Equal(gotRows, wantRows) {
 		t.Errorf("rows after a retry:\n%v\nwant\n%v", gotRows, wantRows)
+	}
+}
+
+// bucketRows returns what a rule's bucket partitions of a kind hold, by
+// partition and row key.
+func bucketRows(t *testing.T, s state.Store, kind, rule string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, b := range bucketNames {
+		es, err := s.List(context.Background(), StateTable, state.JoinKey(kind, rule, b), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range es {
+			out[e.PartitionKey+" "+e.RowKey] = fmt.Sprintf("%s %s %x", e.Text, e.Time, e.Data)
+		}
+	}
+	return out
+}
+
+// TestTravelRetriedRows: impossible travel's rows stepped again after a
+// conflict (found by key, not by their place) raise what a first attempt
+// raises.
+func TestTravelRetriedRows(t *testing.T) {
+	r := kindRule(t, 44, "correlation:\n  type: impossible_travel\n  group-by: [actor.upn]\n  fields: [properties.location.geoCoordinates.latitude, properties.location.geoCoordinates.longitude]\n  timespan: 24h\n  condition: {gte: 900}\n")
+	at := func(id, upn string, lat, lon float64, when time.Time) *event.Event {
+		ev := signIn(id, upn, "1.1.1.1", "0", "", when)
+		ev.Raw = fmt.Appendf(nil, `{"id":%q,"properties":{"location":{"geoCoordinates":{"latitude":%v,"longitude":%v}}}}`, id, lat, lon)
+		return ev
+	}
+	batch := []*event.Event{at("a1", "a@x", 52.37, 4.89, t0), at("b1", "b@x", 48.85, 2.35, t0), at("a2", "a@x", 40.71, -74.0, t0.Add(time.Hour)),
+		at("b2", "b@x", 35.68, 139.69, t0.Add(30*time.Minute)), at("c1", "c@x", 1, 1, t0)}
+	store := &refuseFirst{Store: state.NewMemory()}
+	got, want := eval(t, newKindEngine(t, r, store), batch...), eval(t, newKindEngine(t, r, state.NewMemory()), batch...)
+	if store.refused != 1 || len(want) != 2 || len(got) != len(want) {
+		t.Fatalf("refused %d; %d matches, want %d (2)", store.refused, len(got), len(want))
+	}
+	for i := range got {
+		if got[i].GroupKey != want[i].GroupKey || got[i].Values[0] != want[i].Values[0] {
+			t.Errorf("match %d: %s %v, want %s %v", i, got[i].GroupKey, got[i].Values, want[i].GroupKey, want[i].Values)
+		}
+	}
+}
+
+// TestSequenceRetriedRows: sequence rows stepped again after a conflict
+// (found by key, not by their place) raise what a first attempt raises.
+func TestSequenceRetriedRows(t *testing.T) {
+	r := kindRule(t, 45, "correlation:\n  type: sequence\n  group-by: [actor.ip]\n  timespan: 1h\n  steps: [failed, ok]\n  condition: {gte: 2}\n")
+	batch := []*event.Event{signIn("f1", "a@x", "9.9.9.9", "50126", "", t0), signIn("f2", "b@x", "9.9.9.9", "50126", "", t0.Add(time.Minute)),
+		signIn("g1", "c@x", "8.8.8.8", "50126", "", t0), signIn("s1", "a@x", "9.9.9.9", "0", "", t0.Add(2*time.Minute)),
+		signIn("g2", "d@x", "8.8.8.8", "50126", "", t0.Add(time.Minute)), signIn("s2", "c@x", "8.8.8.8", "0", "", t0.Add(3*time.Minute)),
+		signIn("s3", "e@x", "7.7.7.7", "0", "", t0)}
+	store, plain := &refuseFirst{Store: state.NewMemory()}, state.NewMemory()
+	got, want := eval(t, newKindEngine(t, r, store), batch...), eval(t, newKindEngine(t, r, plain), batch...)
+	if store.refused != 1 || len(want) != 2 || len(got) != len(want) {
+		t.Fatalf("refused %d; %d matches, want %d (2)", store.refused, len(got), len(want))
+	}
+	if g, w := bucketRows(t, store.Store, "seq", r.ID), bucketRows(t, plain, "seq", r.ID); len(w) != 3 || !maps.Equal(g, w) {
+		t.Errorf("rows after a retry:\n%v\nwant\n%v", g, w)
+	}
+	for i := range got {
+		if got[i].GroupKey != want[i].GroupKey || got[i].Count != want[i].Count || !got[i].WindowStart.Equal(want[i].WindowStart) {
+			t.Errorf("match %d: %s %d %s, want %s %d %s", i, got[i].GroupKey, got[i].Count, got[i].WindowStart, want[i].GroupKey, want[i].Count, want[i].WindowStart)
+		}
 	}
 }

@@ -300,6 +300,7 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 	}
 	groups := make(map[state.Key]*group, len(hits)) // a group's rows of one writer
 	order := make([]state.Key, 0, len(hits))
+	list := make([]*group, 0, len(hits)) // the groups of order, in its order
 	gorder := make([]seqGroup, 0, len(hits))
 	byGroup := make(map[seqGroup][]state.Key, len(hits))
 	groupOf := make(map[groupWriter]*group, len(hits))
@@ -315,7 +316,7 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 				gr = groupSlab.next()
 				gr.key, gr.events, gr.steps = g, evSlab.one(), stepsSlab.one()
 				groups[key] = gr
-				order = append(order, key)
+				order, list = append(order, key), append(list, gr)
 				gk := seqGroup{pk, prefix}
 				if ks, seen := byGroup[gk]; seen {
 					byGroup[gk] = append(ks, key)
@@ -338,8 +339,13 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 	// What the rows grow into comes from the call's slabs (one
 	// allocation for them all, the step function holding them).
 	sc := &seqScratch{nsteps: len(k.c.Steps), share: snapShareOf(ctx)}
-	t := txn{store: k.store, table: StateTable, rule: r.ID, prefixes: prefixes, blame: func(key state.Key) []*event.Event { return groups[key].events }, step: func(key state.Key, cur state.Entity, found bool) (state.Op, bool, error) {
-		gr := groups[key]
+	t := txn{store: k.store, table: StateTable, rule: r.ID, prefixes: prefixes, blame: func(key state.Key) []*event.Event { return groups[key].events }, stepAt: func(i int, key state.Key, cur state.Entity, found bool) (state.Op, bool, error) {
+		var gr *group
+		if i >= 0 {
+			gr = list[i]
+		} else {
+			gr = groups[key]
+		}
 		d := seqData{Steps: sc.steps()}
 		if found {
 			if err := loadSeqIn(key, cur.Data, &d, sc); err != nil {
