@@ -326,6 +326,7 @@ func (e *Engine) evaluateSelected(ctx context.Context, events []*event.Event, se
 	// order.
 	results := make([][]Match, len(selected))
 	rejects := make([][]Rejected, len(selected))
+	ctx = e.shareSnapshots(ctx, selected)
 	errs := make([]error, len(selected))
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, maxStatefulParallel)
@@ -372,6 +373,20 @@ func (e *Engine) evaluateSelected(ctx context.Context, events []*event.Event, se
 		return out, rejected, refused
 	}
 	return out, rejected, nil
+}
+
+// shareSnapshots returns ctx with a snapShare for the batch when two or
+// more sequence rules have events in it (they may snapshot the same ones).
+func (e *Engine) shareSnapshots(ctx context.Context, selected [][]*event.Event) context.Context {
+	n := 0
+	for i, evs := range selected {
+		if _, seq := e.kinds[i].(*SequenceKind); seq && len(evs) > 0 {
+			if n++; n == 2 {
+				return withSnapShare(ctx)
+			}
+		}
+	}
+	return ctx
 }
 
 // maxStatefulParallel bounds the stateful rules evaluated at once for one

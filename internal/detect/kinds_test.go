@@ -3,6 +3,7 @@ package detect
 import (
 	"context"
 	"fmt"
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -315,6 +316,47 @@ func TestAgentFamily(t *testing.T) {
 	}
 }
 
+// agentFamilyRef is AgentFamily as first written: a scan of the
+// lower-cased agent per marker.
+func agentFamilyRef(ua string) string {
+	ua = strings.TrimSpace(ua)
+	if ua == "" {
+		return ""
+	}
+	low := strings.ToLower(ua)
+	for _, f := range agentFamilies {
+		if strings.Contains(low, f.marker) {
+			return f.family
+		}
+	}
+	tok, _, _ := strings.Cut(ua, " ")
+	tok, _, _ = strings.Cut(tok, "/")
+	return tok
+}
+
+// TestAgentFamilyOnePass: the one-pass scan finds the family the scan per
+// marker finds: every marker alone, at the start, the end and behind
+// another, markers overlapping, cut short, upper-cased, behind non-ASCII
+// letters (the Kelvin sign lower-cases to an ASCII k), long agents, control
+// bytes and invalid UTF-8.
+func TestAgentFamilyOnePass(t *testing.T) {
+	uas := []string{"", " ", "x", "Mozilla/5.0", "OKHTTP/4", "o\u212ahttp/4.9", "\u0130nternet", "edg", "edge", "chrom", "ChRoMe/1 EDG/2",
+		"curl", "CURL/8 wget/1", "\xff\xfe python-requests/2", "\x00\x1bazurehound\x00", strings.Repeat("Mozilla/5.0 ", 2000) + "roadtools",
+		strings.Repeat("é", 300) + " Safari/605", "firefox/chrome/", "node-fetchaxios", "microsoft officeoutlook", "msal.net/4 (java/17)", "AZURE-CL\u0130 x", "Chrome/1 o\u212aHTTP", "\xc3"}
+	for _, f := range agentFamilies {
+		m := f.marker
+		uas = append(uas, m, strings.ToUpper(m), "pre "+m, m+" post", m[:len(m)-1], "x"+m[:len(m)-1]+"edg/")
+		for _, g := range agentFamilies {
+			uas = append(uas, g.marker+m, m+g.marker)
+		}
+	}
+	for _, ua := range uas {
+		if got, want := AgentFamily(ua), agentFamilyRef(ua); got != want {
+			t.Errorf("AgentFamily(%q) = %q, want %q", ua, got, want)
+		}
+	}
+}
+
 func TestSequenceStartsOverAfterItsTimespan(t *testing.T) {
 	r := kindRule(t, 24, "correlation:\n  type: sequence\n  group-by: [actor.ip]\n  timespan: 1h\n  steps: [failed, ok]\n  condition: {gte: 2}\n")
 	e := newKindEngine(t, r, state.NewMemory())
@@ -325,5 +367,186 @@ func TestSequenceStartsOverAfterItsTimespan(t *testing.T) {
 		signIn("ok", "a@x", "9.9.9.9", "0", "", day.Add(2*time.Minute)))
 	if len(ms) != 1 || !ms[0].WindowStart.Equal(day) || ms[0].Count != 2 {
 		t.Fatalf("fresh sequence: %+v", ms)
+	}
+}
+
+// TestSequenceLastStepImplied: a sequence whose condition is the OR of its
+// steps takes an event that matches no earlier step as the last step
+// without evaluating it; any other condition evaluates every step. The
+// matches are those of evaluating every step.
+func TestSequenceLastStepImplied(t *testing.T) {
+	const corr = "correlation:\n  type: sequence\n  group-by: [actor.ip]\n  timespan: 1h\n  steps: [%s]\n  condition: {gte: 2}\n"
+	for _, tc := range []struct {
+		cond, steps string
+		implied     bool
+	}{
+		{"failed or ok", "failed, ok", true},
+		{"ok or failed", "failed, ok", true},
+		{"failed and ok", "failed, ok", false},
+		{"failed or not ok", "failed, ok", false},
+		{"failed or ok", "ok, ok", false},
+	} {
+		head := strings.Replace(kindRuleHead, "condition: failed or ok", "condition: "+tc.cond, 1)
+		r, err := ParseRule("kind.yml", []byte(fmt.Sprintf(head, 41)+fmt.Sprintf(corr, tc.steps)))
+		if err != nil {
+			t.Fatalf("%s / %s: %v", tc.cond, tc.steps, err)
+		}
+		e := newKindEngine(t, r, state.NewMemory())
+		k := e.kinds[0].(*SequenceKind)
+		if k.lastImplied != tc.implied {
+			t.Errorf("%s / steps %s: implied %v, want %v", tc.cond, tc.steps, k.lastImplied, tc.implied)
+		}
+	}
+	// The same batches through a kind that evaluates every step.
+	r := kindRule(t, 42, fmt.Sprintf(corr, "failed, ok"))
+	implied, full := newKindEngine(t, r, state.NewMemory()), newKindEngine(t, r, state.NewMemory())
+	full.kinds[0].(*SequenceKind).lastImplied = false
+	if !implied.kinds[0].(*SequenceKind).lastImplied {
+		t.Fatal("failed or ok: last step not implied")
+	}
+	batches := [][]*event.Event{
+		{signIn("f1", "a@x", "9.9.9.9", "50126", "", t0), signIn("s0", "b@x", "8.8.8.8", "0", "", t0)},
+		{signIn("f2", "b@x", "9.9.9.9", "50126", "", t0.Add(time.Minute)), signIn("s1", "a@x", "9.9.9.9", "0", "", t0.Add(2*time.Minute)),
+			signIn("f3", "c@x", "8.8.8.8", "50126", "", t0.Add(-time.Minute)), signIn("f4", "c@x", "8.8.8.8", "50126", "", t0.Add(-2*time.Minute))},
+	}
+	total := 0
+	for i, b := range batches {
+		got, want := eval(t, implied, b...), eval(t, full, b...)
+		total += len(want)
+		if len(got) != len(want) {
+			t.Fatalf("batch %d: %d matches, want %d", i, len(got), len(want))
+		}
+		for j := range got {
+			if got[j].GroupKey != want[j].GroupKey || got[j].Count != want[j].Count || !got[j].WindowStart.Equal(want[j].WindowStart) || len(got[j].Events) != len(want[j].Events) {
+				t.Errorf("batch %d match %d: %+v, want %+v", i, j, got[j], want[j])
+			}
+		}
+	}
+	if total != 2 {
+		t.Errorf("%d matches in all, want 2 (9.9.9.9 and 8.8.8.8)", total)
+	}
+}
+
+// TestAgentCache: a call's remembered families are AgentFamily's, for an
+// agent seen again and past the bound.
+func TestAgentCache(t *testing.T) {
+	var c agentCache
+	for i := range maxAgentCache + 10 {
+		for _, ua := range []string{"python-requests/2.31", fmt.Sprintf("Tool%d/1.0 (x)", i), "Mozilla/5.0 Chrome/1 Edg/2"} {
+			if got, want := c.family(ua), AgentFamily(ua); got != want {
+				t.Fatalf("family(%q) = %q, want %q", ua, got, want)
+			}
+		}
+	}
+	if len(c.m) != maxAgentCache {
+		t.Errorf("%d agents remembered, want %d", len(c.m), maxAgentCache)
+	}
+}
+
+// refuseFirst refuses a call's first Apply as a conflict on every key
+// (as another instance writing first would), naming them last first, then
+// applies.
+type refuseFirst struct {
+	state.Store
+	refused int
+}
+
+func (s *refuseFirst) Apply(ctx context.Context, table string, ops []state.Op) error {
+	if s.refused == 0 {
+		s.refused++
+		ce := &state.ConflictError{Table: table}
+		for i := range ops {
+			ce.Uncommitted = append(ce.Uncommitted, ops[len(ops)-1-i].Entity.Key())
+		}
+		return ce
+	}
+	return s.Store.Apply(ctx, table, ops)
+}
+
+// TestNewTermRetriedRows: rows stepped again after a conflict (found by
+// key, not by their place in the call) raise what a first attempt raises.
+func TestNewTermRetriedRows(t *testing.T) {
+	r := kindRule(t, 43, "correlation:\n  type: new_term\n  group-by: [actor.upn]\n  fields: [geo.country]\n  learning: 0s\n  lookback: 30d\n")
+	store := &refuseFirst{Store: state.NewMemory()}
+	retried, plain := newKindEngine(t, r, store), newKindEngine(t, r, state.NewMemory())
+	batch := []*event.Event{signIn("a", "a@x", "1.1.1.1", "0", "FR", t0), signIn("b", "b@x", "1.1.1.1", "0", "DE", t0.Add(time.Minute)),
+		signIn("c", "a@x", "1.1.1.1", "0", "US", t0.Add(2*time.Minute))}
+	got, want := eval(t, retried, batch...), eval(t, plain, batch...)
+	if store.refused != 1 || len(want) != 3 || len(got) != len(want) {
+		t.Fatalf("refused %d; %d matches, want %d (3)", store.refused, len(got), len(want))
+	}
+	for i := range got {
+		if got[i].GroupKey != want[i].GroupKey || got[i].Values[0] != want[i].Values[0] {
+			t.Errorf("match %d: %s %v, want %s %v", i, got[i].GroupKey, got[i].Values, want[i].GroupKey, want[i].Values)
+		}
+	}
+	// And the same rows stored.
+	gotRows, wantRows := bucketRows(t, store.Store, "nt", r.ID), bucketRows(t, plain.Store(), "nt", r.ID)
+	if len(wantRows) != 5 || !maps.Equal(gotRows, wantRows) {
+		t.Errorf("rows after a retry:\n%v\nwant\n%v", gotRows, wantRows)
+	}
+}
+
+// bucketRows returns what a rule's bucket partitions of a kind hold, by
+// partition and row key.
+func bucketRows(t *testing.T, s state.Store, kind, rule string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, b := range bucketNames {
+		es, err := s.List(context.Background(), StateTable, state.JoinKey(kind, rule, b), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range es {
+			out[e.PartitionKey+" "+e.RowKey] = fmt.Sprintf("%s %s %x", e.Text, e.Time, e.Data)
+		}
+	}
+	return out
+}
+
+// TestTravelRetriedRows: impossible travel's rows stepped again after a
+// conflict (found by key, not by their place) raise what a first attempt
+// raises.
+func TestTravelRetriedRows(t *testing.T) {
+	r := kindRule(t, 44, "correlation:\n  type: impossible_travel\n  group-by: [actor.upn]\n  fields: [properties.location.geoCoordinates.latitude, properties.location.geoCoordinates.longitude]\n  timespan: 24h\n  condition: {gte: 900}\n")
+	at := func(id, upn string, lat, lon float64, when time.Time) *event.Event {
+		ev := signIn(id, upn, "1.1.1.1", "0", "", when)
+		ev.Raw = fmt.Appendf(nil, `{"id":%q,"properties":{"location":{"geoCoordinates":{"latitude":%v,"longitude":%v}}}}`, id, lat, lon)
+		return ev
+	}
+	batch := []*event.Event{at("a1", "a@x", 52.37, 4.89, t0), at("b1", "b@x", 48.85, 2.35, t0), at("a2", "a@x", 40.71, -74.0, t0.Add(time.Hour)),
+		at("b2", "b@x", 35.68, 139.69, t0.Add(30*time.Minute)), at("c1", "c@x", 1, 1, t0)}
+	store := &refuseFirst{Store: state.NewMemory()}
+	got, want := eval(t, newKindEngine(t, r, store), batch...), eval(t, newKindEngine(t, r, state.NewMemory()), batch...)
+	if store.refused != 1 || len(want) != 2 || len(got) != len(want) {
+		t.Fatalf("refused %d; %d matches, want %d (2)", store.refused, len(got), len(want))
+	}
+	for i := range got {
+		if got[i].GroupKey != want[i].GroupKey || got[i].Values[0] != want[i].Values[0] {
+			t.Errorf("match %d: %s %v, want %s %v", i, got[i].GroupKey, got[i].Values, want[i].GroupKey, want[i].Values)
+		}
+	}
+}
+
+// TestSequenceRetriedRows: sequence rows stepped again after a conflict
+// (found by key, not by their place) raise what a first attempt raises.
+func TestSequenceRetriedRows(t *testing.T) {
+	r := kindRule(t, 45, "correlation:\n  type: sequence\n  group-by: [actor.ip]\n  timespan: 1h\n  steps: [failed, ok]\n  condition: {gte: 2}\n")
+	batch := []*event.Event{signIn("f1", "a@x", "9.9.9.9", "50126", "", t0), signIn("f2", "b@x", "9.9.9.9", "50126", "", t0.Add(time.Minute)),
+		signIn("g1", "c@x", "8.8.8.8", "50126", "", t0), signIn("s1", "a@x", "9.9.9.9", "0", "", t0.Add(2*time.Minute)),
+		signIn("g2", "d@x", "8.8.8.8", "50126", "", t0.Add(time.Minute)), signIn("s2", "c@x", "8.8.8.8", "0", "", t0.Add(3*time.Minute)),
+		signIn("s3", "e@x", "7.7.7.7", "0", "", t0)}
+	store, plain := &refuseFirst{Store: state.NewMemory()}, state.NewMemory()
+	got, want := eval(t, newKindEngine(t, r, store), batch...), eval(t, newKindEngine(t, r, plain), batch...)
+	if store.refused != 1 || len(want) != 2 || len(got) != len(want) {
+		t.Fatalf("refused %d; %d matches, want %d (2)", store.refused, len(got), len(want))
+	}
+	if g, w := bucketRows(t, store.Store, "seq", r.ID), bucketRows(t, plain, "seq", r.ID); len(w) != 3 || !maps.Equal(g, w) {
+		t.Errorf("rows after a retry:\n%v\nwant\n%v", g, w)
+	}
+	for i := range got {
+		if got[i].GroupKey != want[i].GroupKey || got[i].Count != want[i].Count || !got[i].WindowStart.Equal(want[i].WindowStart) {
+			t.Errorf("match %d: %s %d %s, want %s %d %s", i, got[i].GroupKey, got[i].Count, got[i].WindowStart, want[i].GroupKey, want[i].Count, want[i].WindowStart)
+		}
 	}
 }

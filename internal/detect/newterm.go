@@ -84,8 +84,12 @@ type ntRow struct {
 
 // Matches implements Kind.
 func (k *NewTermKind) Matches(ctx context.Context, r *Rule, events []*event.Event) ([]Match, error) {
-	rows := map[state.Key]*ntRow{}
+	// The maps are sized for a batch of distinct entities (sign-ins of
+	// thousands of users): grown from empty, rehashing was a fifth of
+	// the call.
+	rows := make(map[state.Key]*ntRow, 2*len(events))
 	var order []state.Key // rows in order: an entity's before its terms'
+	var list []*ntRow     // the rows of order, in its order
 	var tv termValues
 	var keys keyArena
 	var learnOnly map[*event.Event]bool
@@ -95,8 +99,8 @@ func (k *NewTermKind) Matches(ctx context.Context, r *Rule, events []*event.Even
 	var evSlab slab[*event.Event]
 	// Keys are built once per entity and term of the batch, not per event.
 	type termOf struct{ entity, term string }
-	firstOf := map[string]*ntRow{}
-	bucketByTerm := map[termOf]*termBucket{}
+	firstOf := make(map[string]*ntRow, len(events))
+	bucketByTerm := make(map[termOf]*termBucket, len(events))
 	// The event's fields (group-by, terms, the condition) are read
 	// through one field cache, as the engine's condition pass reads them
 	// (without, each field test allocates).
@@ -108,7 +112,7 @@ func (k *NewTermKind) Matches(ctx context.Context, r *Rule, events []*event.Even
 		if !ok || ev.Time.IsZero() {
 			continue
 		}
-		vals, display, ok := k.term(ev, &tv, ec.cache)
+		vals, display, ok := k.term(ev, &tv, ec.cache, &keys)
 		if !ok {
 			continue
 		}
@@ -123,7 +127,7 @@ func (k *NewTermKind) Matches(ctx context.Context, r *Rule, events []*event.Even
 			// Escaped values never hold '~': no term's row is an
 			// entity's.
 			rows[fk] = er
-			order = append(order, fk)
+			order, list = append(order, fk), append(list, er)
 		}
 		er.evs = append(er.evs, ev)
 		tk := termOf{ent, vals[0]}
@@ -143,7 +147,7 @@ func (k *NewTermKind) Matches(ctx context.Context, r *Rule, events []*event.Even
 				tr = rowSlab.next()
 				tr.b = b
 				rows[key] = tr
-				order = append(order, key)
+				order, list = append(order, key), append(list, tr)
 			}
 			bucketByTerm[tk] = b
 		}
@@ -160,8 +164,8 @@ func (k *NewTermKind) Matches(ctx context.Context, r *Rule, events []*event.Even
 	if len(order) == 0 {
 		return nil, nil
 	}
-	for _, key := range order {
-		if b := rows[key].b; b != nil && len(b.events) > 1 {
+	for _, row := range list {
+		if b := row.b; b != nil && len(b.events) > 1 {
 			slices.SortStableFunc(b.events, func(a, b *event.Event) int { return a.Time.Compare(b.Time) })
 		}
 	}
@@ -171,8 +175,13 @@ func (k *NewTermKind) Matches(ctx context.Context, r *Rule, events []*event.Even
 		}
 		return rows[key].evs
 	}
-	t := txn{store: k.store, table: StateTable, rule: r.ID, blame: blame, step: func(key state.Key, cur state.Entity, found bool) (state.Op, bool, error) {
-		row := rows[key]
+	t := txn{store: k.store, table: StateTable, rule: r.ID, blame: blame, stepAt: func(i int, key state.Key, cur state.Entity, found bool) (state.Op, bool, error) {
+		var row *ntRow
+		if i >= 0 {
+			row = list[i]
+		} else {
+			row = rows[key]
+		}
 		if row.b == nil {
 			return k.stepFirst(key, cur, found, row)
 		}
@@ -183,8 +192,7 @@ func (k *NewTermKind) Matches(ctx context.Context, r *Rule, events []*event.Even
 		return nil, refused
 	}
 	var out []Match
-	for _, key := range order {
-		row := rows[key]
+	for _, row := range list {
 		ev := row.raise
 		if ev == nil || row.b == nil {
 			continue
@@ -297,8 +305,9 @@ func (k *NewTermKind) refresh() time.Duration {
 }
 
 // term returns the event's term values, lower-cased for the key and as
-// written for display; ok is false when one is missing.
-func (k *NewTermKind) term(ev *event.Event, buf *termValues, c *fieldCache) (key, display []string, ok bool) {
+// written for display; ok is false when one is missing. A value lowered
+// is written in the call's arena (as a group key is: groupKeyIn).
+func (k *NewTermKind) term(ev *event.Event, buf *termValues, c *fieldCache, a *keyArena) (key, display []string, ok bool) {
 	key, display = buf.key[:0], buf.display[:0]
 	for _, f := range k.c.termRes {
 		v, found := firstValueIn(ev, f.res, c)
@@ -306,16 +315,46 @@ func (k *NewTermKind) term(ev *event.Event, buf *termValues, c *fieldCache) (key
 			return nil, nil, false
 		}
 		if f.family {
-			v = AgentFamily(v)
+			v = buf.agents.family(v)
 		}
-		key = append(key, BoundedLower(v))
+		if len(v) > MaxKeptValue || !hasUpper(v) {
+			key = append(key, BoundedLower(v)) // as it is, or bounded
+		} else {
+			key = append(key, a.lower(v))
+		}
 		display = append(display, Bounded(v))
 	}
 	return key, display, true
 }
 
 // termValues backs term's results, event after event (they are used
-// before the next event's).
-type termValues struct{ key, display [4]string }
+// before the next event's), and remembers the call's agent families.
+type termValues struct {
+	key, display [4]string
+	agents       agentCache
+}
+
+// agentCache is AgentFamily remembered for one call: a batch's user agents
+// are a tenant's few browsers and tools, each read once, not once per
+// sign-in.
+type agentCache struct{ m map[string]string }
+
+// maxAgentCache bounds the agents a call remembers (a batch of distinct
+// agents is read one by one past it).
+const maxAgentCache = 512
+
+func (c *agentCache) family(ua string) string {
+	if f, ok := c.m[ua]; ok {
+		return f
+	}
+	f := AgentFamily(ua)
+	if c.m == nil {
+		c.m = make(map[string]string)
+	}
+	if len(c.m) < maxAgentCache {
+		c.m[ua] = f
+	}
+	return f
+}
 
 var _ Kind = (*NewTermKind)(nil)

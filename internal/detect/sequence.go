@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	json "github.com/goccy/go-json"
@@ -39,7 +40,13 @@ import (
 // first step's record leads the alert), with the group key and the first
 // step's time as the alert's identity; a later batch touching the same
 // group raises the same id again, which suppression drops.
-type SequenceKind struct{ base }
+type SequenceKind struct {
+	base
+	// lastImplied: the rule's condition is the OR of its steps'
+	// selections (orOfSteps), so an event it selected that matches no
+	// step before the last matches the last, unevaluated.
+	lastImplied bool
+}
 
 // Name implements Kind.
 func (k *SequenceKind) Name() string { return CorrSequence }
@@ -272,6 +279,10 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 		from := len(stepSlab)
 		ec := evalCtx{ev: ev, cache: cache}
 		for i, idx := range k.c.stepIndex {
+			if k.lastImplied && i == len(k.c.stepIndex)-1 && len(stepSlab) == from {
+				stepSlab = append(stepSlab, i) // the condition selected it: the last step
+				break
+			}
 			if r.sels[idx].match(&ec) {
 				stepSlab = append(stepSlab, i)
 			}
@@ -289,6 +300,7 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 	}
 	groups := make(map[state.Key]*group, len(hits)) // a group's rows of one writer
 	order := make([]state.Key, 0, len(hits))
+	list := make([]*group, 0, len(hits)) // the groups of order, in its order
 	gorder := make([]seqGroup, 0, len(hits))
 	byGroup := make(map[seqGroup][]state.Key, len(hits))
 	groupOf := make(map[groupWriter]*group, len(hits))
@@ -304,7 +316,7 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 				gr = groupSlab.next()
 				gr.key, gr.events, gr.steps = g, evSlab.one(), stepsSlab.one()
 				groups[key] = gr
-				order = append(order, key)
+				order, list = append(order, key), append(list, gr)
 				gk := seqGroup{pk, prefix}
 				if ks, seen := byGroup[gk]; seen {
 					byGroup[gk] = append(ks, key)
@@ -326,9 +338,14 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 	}
 	// What the rows grow into comes from the call's slabs (one
 	// allocation for them all, the step function holding them).
-	sc := &seqScratch{nsteps: len(k.c.Steps)}
-	t := txn{store: k.store, table: StateTable, rule: r.ID, prefixes: prefixes, blame: func(key state.Key) []*event.Event { return groups[key].events }, step: func(key state.Key, cur state.Entity, found bool) (state.Op, bool, error) {
-		gr := groups[key]
+	sc := &seqScratch{nsteps: len(k.c.Steps), share: snapShareOf(ctx)}
+	t := txn{store: k.store, table: StateTable, rule: r.ID, prefixes: prefixes, blame: func(key state.Key) []*event.Event { return groups[key].events }, stepAt: func(i int, key state.Key, cur state.Entity, found bool) (state.Op, bool, error) {
+		var gr *group
+		if i >= 0 {
+			gr = list[i]
+		} else {
+			gr = groups[key]
+		}
 		d := seqData{Steps: sc.steps()}
 		if found {
 			if err := loadSeqIn(key, cur.Data, &d, sc); err != nil {
@@ -382,7 +399,7 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 					d.Steps.reset()
 					changed = true
 				}
-				if k.addStep(&d, s, ev, &sc.keys, &sc.snaps) {
+				if k.addStep(&d, s, ev, sc) {
 					changed = true
 				}
 			}
@@ -498,6 +515,42 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 	return out, refused
 }
 
+// orOfSteps reports whether cond is exactly the OR of the steps'
+// selections (steps: their indexes), each step once and nothing else: an
+// event such a condition selected matches at least one step, so one that
+// matches none before the last matches the last. A rule that also learns
+// from another selection (learn) sends its kind events the condition did
+// not select: never.
+func orOfSteps(r *Rule, steps []int) bool {
+	if r.learn != nil || len(steps) == 0 {
+		return false
+	}
+	var sels []int
+	switch c := r.cond.(type) {
+	case condSel:
+		sels = append(sels, int(c))
+	case condOr:
+		for _, x := range c {
+			s, ok := x.(condSel)
+			if !ok {
+				return false
+			}
+			sels = append(sels, int(s))
+		}
+	default:
+		return false
+	}
+	if len(sels) != len(steps) {
+		return false
+	}
+	for i, st := range steps {
+		if slices.Index(steps, st) != i || !slices.Contains(sels, st) {
+			return false // a step twice, or one the condition does not name
+		}
+	}
+	return true
+}
+
 // seqScratch holds what a sequence call's rows grow into: each row's
 // steps, a step's first event keys, writers' watermarks and snapshots.
 type seqScratch struct {
@@ -506,6 +559,7 @@ type seqScratch struct {
 	keys    slab[string]
 	writers slab[seqWriter]
 	snaps   snapArena
+	share   *snapShare // the batch's, when its sequence rules share snapshots
 	// A row's step lists, reused row after row.
 	freshBuf []bool
 	news     []*event.Event
@@ -623,8 +677,9 @@ func (k *SequenceKind) complete(d seqData) bool {
 }
 
 // addStep records ev as an event of step s; it reports a change.
-// A step's first key comes from keys, its snapshot from snaps.
-func (k *SequenceKind) addStep(d *seqData, s int, ev *event.Event, keys *slab[string], snaps *snapArena) bool {
+// A step's first key comes from sc's keys, its snapshot from sc's share
+// or arena.
+func (k *SequenceKind) addStep(d *seqData, s int, ev *event.Event, sc *seqScratch) bool {
 	key := eventKey(ev)
 	have, ok := d.Steps.get(s)
 	if ok && hasKey(have.Keys, key) {
@@ -636,7 +691,7 @@ func (k *SequenceKind) addStep(d *seqData, s int, ev *event.Event, keys *slab[st
 	have.N++
 	switch {
 	case have.Keys == nil:
-		have.Keys = append(keys.one(), key)
+		have.Keys = append(sc.keys.one(), key)
 	case len(have.Keys) < maxStepKeys:
 		have.Keys = append(have.Keys, key)
 	}
@@ -656,7 +711,7 @@ func (k *SequenceKind) addStep(d *seqData, s int, ev *event.Event, keys *slab[st
 		// Only the first step's raw record travels (the Start record's
 		// request body); later steps keep their normalised fields.
 		have.Key, have.T = key, ev.Time.UTC()
-		have.Snap = encodeEventSnapshot(ev, s == 0, snaps)
+		have.Snap = sc.share.snapshot(ev, s == 0, &sc.snaps)
 	}
 	d.Steps.put(s, have)
 	return true
@@ -680,6 +735,61 @@ func earliest(d seqData) time.Time {
 		}
 	}
 	return t
+}
+
+// snapShare is one batch's step snapshots, shared by its sequence rules:
+// a successful sign-in is a step of two of them (the success after MFA
+// failures, the success after a spray), and its snapshot is the same bytes
+// for both, written once. Snapshots depend on the event and whether the
+// raw record goes with them, nothing else; their bytes are never written
+// again, so any rule's row may hold them. It is safe for concurrent use
+// (the engine runs stateful rules at once).
+type snapShare struct {
+	mu sync.Mutex
+	m  map[snapShareKey][]byte
+}
+
+type snapShareKey struct {
+	ev  *event.Event
+	raw bool
+}
+
+// snapShareCtx is the context key of a batch's snapShare.
+type snapShareCtx struct{}
+
+// withSnapShare returns ctx carrying a new snapShare for one batch.
+func withSnapShare(ctx context.Context) context.Context {
+	return context.WithValue(ctx, snapShareCtx{}, &snapShare{})
+}
+
+// snapShareOf returns ctx's snapShare, nil when it has none.
+func snapShareOf(ctx context.Context) *snapShare {
+	s, _ := ctx.Value(snapShareCtx{}).(*snapShare)
+	return s
+}
+
+// snapshot is encodeEventSnapshot(ev, withRaw, arena), or the bytes
+// another rule of the batch had written for it (a nil share shares
+// nothing).
+func (s *snapShare) snapshot(ev *event.Event, withRaw bool, arena *snapArena) []byte {
+	if s == nil {
+		return encodeEventSnapshot(ev, withRaw, arena)
+	}
+	k := snapShareKey{ev, withRaw}
+	s.mu.Lock()
+	b, ok := s.m[k]
+	s.mu.Unlock()
+	if ok {
+		return b
+	}
+	b = encodeEventSnapshot(ev, withRaw, arena)
+	s.mu.Lock()
+	if s.m == nil {
+		s.m = make(map[snapShareKey][]byte)
+	}
+	s.m[k] = b
+	s.mu.Unlock()
+	return b
 }
 
 var _ Kind = (*SequenceKind)(nil)

@@ -633,9 +633,10 @@ func encodeSnapshot(s *snapshot) []byte {
 
 // encodeEventSnapshot is encodeSnapshot(snapshotOf(ev, withRaw)) written
 // straight from the event: no snapshot, map or sorted copy of its Extra.
-// Its size is added up as the fields are gathered, and the document written
-// in one pass (a snapshot is taken for most sign-ins: a success starts a
-// sequence row).
+// It is written in one pass into room for at most its size (each value's
+// length and the longest prefix it can have: every value is Bounded), the
+// room it did not use given back to the arena (a snapshot is taken for
+// most sign-ins: a success starts a sequence row).
 func encodeEventSnapshot(ev *event.Event, withRaw bool, arena *snapArena) []byte {
 	a, g := &ev.Actor, &ev.Geo
 	fields := [22]string{ev.Source, ev.Category, ev.Operation, string(ev.Result), ev.ResultCode, ev.Severity,
@@ -643,12 +644,14 @@ func encodeEventSnapshot(ev *event.Event, withRaw bool, arena *snapArena) []byte
 		a.Type, a.IP, a.UserAgent, ev.Target, ev.Resource.ID, g.Region, g.Country, g.City}
 	rec := ev.Record() // a flow tuple's is written when asked
 	raw := withRaw && len(rec) <= maxSnapshotRaw && len(rec) > 0 && json.Valid(rec)
-	n := 2 + timeSize(ev.Time) // version, flags, time
+	// Room: version, flags, the time, and per field its length's prefix
+	// (2 bytes: a Bounded value is shorter than 1<<14) and its bytes.
+	n := 2 + maxTimeSize + boundedPrefix*len(fields)
 	for i := range fields {
 		if len(fields[i]) > MaxKeptValue {
 			fields[i] = Bounded(fields[i])
 		}
-		n += strSize(fields[i])
+		n += len(fields[i])
 	}
 	// The first maxSnapshotExtra names in order, Bounded, sorted again
 	// (a bounded name may sort elsewhere), the later of two alike kept.
@@ -661,25 +664,26 @@ func encodeEventSnapshot(ev *event.Event, withRaw bool, arena *snapArena) []byte
 	var order []uint8
 	x := ev.Extra
 	if x.Len() > 0 {
-		long := false
-		if x.Len() <= maxSnapshotExtra {
+		long := x.Len() > maxSnapshotExtra
+		extra := 0
+		if !long {
 			order = arena.nameOrder(x, obuf[:])
 			for _, j := range order {
 				name, v := x.At(int(j))
 				long = long || len(name) > MaxKeptValue || len(v) > MaxKeptValue
+				extra += len(name) + len(v)
 			}
 		}
-		if long || x.Len() > maxSnapshotExtra {
+		if long {
 			x = boundedExtra(x)
 			order = identityOrder(obuf[:], x.Len())
-		}
-		if len(order) > 0 {
-			n += uvarintSize(uint64(len(order)))
-			for _, j := range order {
-				name, v := x.At(int(j))
-				n += strSize(name) + strSize(v)
+			extra = 0
+			for j := range x.Len() {
+				name, v := x.At(j)
+				extra += len(name) + len(v)
 			}
 		}
+		n += 1 + extra + 2*boundedPrefix*len(order) // the count (at most maxSnapshotExtra), then name and value
 	}
 	var f byte
 	if len(order) > 0 {
@@ -687,25 +691,60 @@ func encodeEventSnapshot(ev *event.Event, withRaw bool, arena *snapArena) []byte
 	}
 	if raw {
 		f |= snapRaw
-		n += strSize(unsafe.String(unsafe.SliceData(rec), len(rec)))
+		n += rawPrefix + len(rec)
 	}
-	e := stateEnc{b: append(arena.take(n), stateBinary, f)}
-	e.time(ev.Time)
-	for i := range fields {
-		e.str(fields[i])
+	b := arena.take(n)[:n]
+	b[0], b[1] = stateBinary, f
+	i := putTime(b, 2, ev.Time)
+	for _, s := range fields {
+		i = putStr(b, i, s)
 	}
 	if len(order) > 0 {
-		e.uvarint(uint64(len(order)))
+		b[i] = byte(len(order))
+		i++
 		for _, j := range order {
 			name, v := x.At(int(j))
-			e.str(name)
-			e.str(v)
+			i = putStr(b, i, name)
+			i = putStr(b, i, v)
 		}
 	}
 	if raw {
-		e.bytes(rec)
+		i = putStr(b, i, unsafe.String(unsafe.SliceData(rec), len(rec)))
 	}
-	return e.b
+	return arena.trim(b, i)
+}
+
+// Bounds of encodeEventSnapshot's room: a time's encoding (a uvarint of
+// at most 1e9 and a zig-zag varint of 64 bits), the length prefix of a
+// Bounded value (below 1<<14) and of a raw record (below 1<<21).
+const (
+	maxTimeSize   = 5 + binary.MaxVarintLen64
+	boundedPrefix = 2
+	rawPrefix     = 3
+)
+
+// putStr writes s length-prefixed (stateEnc.str) at b[i:], which has room
+// for it, and returns the index past it.
+func putStr(b []byte, i int, s string) int {
+	if len(s) < 0x80 {
+		b[i] = byte(len(s))
+		i++
+	} else {
+		i += binary.PutUvarint(b[i:], uint64(len(s)))
+	}
+	return i + copy(b[i:], s)
+}
+
+// putTime writes t (stateEnc.time) at b[i:], which has room for it, and
+// returns the index past it.
+func putTime(b []byte, i int, t time.Time) int {
+	if t.IsZero() {
+		b[i] = 0
+		return i + 1
+	}
+	i += binary.PutUvarint(b[i:], uint64(t.Nanosecond())+1)
+	u := t.Unix()
+	return i + binary.PutUvarint(b[i:], uint64(u<<1)^uint64(u>>63))
 }
 
 // boundedExtra returns the first maxSnapshotExtra values of x by name,
@@ -838,6 +877,15 @@ func (a *snapArena) take(n int) []byte {
 	i := len(a.chunk)
 	a.chunk = a.chunk[:i+n]
 	return a.chunk[i : i : i+n]
+}
+
+// trim returns b[:used], cut to its length, and gives the arena back the
+// room after it when b is the last room taken (take).
+func (a *snapArena) trim(b []byte, used int) []byte {
+	if n := cap(b); a != nil && n > 0 && len(a.chunk) >= n && unsafe.SliceData(a.chunk[len(a.chunk)-n:]) == unsafe.SliceData(b) {
+		a.chunk = a.chunk[:len(a.chunk)-(n-used)]
+	}
+	return b[:used:used]
 }
 
 // fields are the snapshot's string fields in their encoded order (append

@@ -375,7 +375,13 @@ func TestEventSnapshot(t *testing.T) {
 	for i := range 40 {
 		crowded.Set(fmt.Sprintf("n%02d", (i*7)%40), fmt.Sprint(i))
 	}
-	evs = append(evs, unsorted, crowded)
+	// Control bytes, a huge value (bounded), a value just at the bound
+	// and one just past the one-byte length prefix.
+	hostile := &event.Event{Time: time.Unix(-62135596800, 999999999), Source: "\x00\x01\x7f\n\"", Actor: event.Actor{UPN: strings.Repeat("ü\x00", 1<<19), IP: strings.Repeat("9", MaxKeptValue)},
+		Target: strings.Repeat("t", 0x80), Raw: []byte(`{"c":"\u0000\n","k":"` + strings.Repeat("é", 100) + `"}`)}
+	hostile.Set("\x00ctl", "\x1b[31m")
+	hostile.Set(strings.Repeat("n", 0x7f), strings.Repeat("v", 0x80))
+	evs = append(evs, unsorted, crowded, hostile)
 	var arena snapArena
 	var taken, wants [][]byte
 	for i, ev := range evs {

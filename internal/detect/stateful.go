@@ -72,7 +72,7 @@ func (u unboundKind) bind(r *Rule, c *Correlation, store state.Store, now func()
 		return &SpikeKind{base: b}
 	case CorrSequence:
 		b.buckets = bucketPartitions("seq", r.ID)
-		return &SequenceKind{base: b}
+		return &SequenceKind{base: b, lastImplied: orOfSteps(r, c.stepIndex)}
 	case CorrTravel:
 		b.buckets = bucketPartitions("trv", r.ID)
 		return &TravelKind{base: b}
@@ -541,6 +541,11 @@ type txn struct {
 	// step computes the new entity of key k from what is stored (found is
 	// false when nothing is). It returns write=false when nothing changes.
 	step func(k state.Key, cur state.Entity, found bool) (op state.Op, write bool, err error)
+	// stepAt, when set, is called instead of step with k's index in the
+	// keys given to run (-1 when the key is one retried after a
+	// conflict): a kind holding its rows in the keys' order finds k's
+	// without a look-up by key.
+	stepAt func(i int, k state.Key, cur state.Entity, found bool) (op state.Op, write bool, err error)
 	// rule and blame attribute an entity over the store's limits to the
 	// records of this batch that went into it: their RecordErrors come back
 	// and the entity is not written; every other key is.
@@ -605,6 +610,9 @@ type mapRows struct {
 	keys []state.Key
 	got  map[state.Key]state.Entity
 	at   map[state.Key]int // made on a conflict
+	// retried is set once the rows are read again after a conflict:
+	// stepAt is then given -1, not the key's place.
+	retried bool
 }
 
 func (m *mapRows) key(i int) state.Key { return m.keys[i] }
@@ -612,7 +620,13 @@ func (m *mapRows) key(i int) state.Key { return m.keys[i] }
 func (m *mapRows) step(i int) (state.Op, bool, error) {
 	k := m.keys[i]
 	cur, found := m.got[k]
-	return m.t.step(k, cur, found)
+	if m.t.stepAt == nil {
+		return m.t.step(k, cur, found)
+	}
+	if m.retried {
+		i = -1 // the kind finds a retried key's row by key
+	}
+	return m.t.stepAt(i, k, cur, found)
 }
 
 func (m *mapRows) blame(i int) []*event.Event { return m.t.blame(m.keys[i]) }
@@ -633,6 +647,7 @@ func (m *mapRows) index(k state.Key) int {
 }
 
 func (m *mapRows) reread(ctx context.Context, pending []int) error {
+	m.retried = true
 	keys := make([]state.Key, len(pending))
 	for j, i := range pending {
 		keys[j] = m.keys[i]

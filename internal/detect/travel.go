@@ -99,8 +99,9 @@ func (k *TravelKind) Matches(ctx context.Context, r *Rule, events []*event.Event
 		events []*event.Event
 		points []travelPoint
 	}
-	groups := map[state.Key]*group{}
+	groups := make(map[state.Key]*group, len(events)) // most of a batch's users distinct
 	var keys []state.Key
+	var list []*group // the groups of keys, in its order
 	var arena keyArena
 	for _, ev := range events {
 		g, ok := k.groupKey(ev, &arena)
@@ -116,7 +117,7 @@ func (k *TravelKind) Matches(ctx context.Context, r *Rule, events []*event.Event
 		if gr == nil {
 			gr = &group{entity: g}
 			groups[key] = gr
-			keys = append(keys, key)
+			keys, list = append(keys, key), append(list, gr)
 		}
 		gr.events = append(gr.events, ev)
 		gr.points = append(gr.points, p)
@@ -124,7 +125,7 @@ func (k *TravelKind) Matches(ctx context.Context, r *Rule, events []*event.Event
 	if len(keys) == 0 {
 		return nil, nil
 	}
-	merged := map[state.Key][]travelPoint{}
+	merged := make(map[state.Key][]travelPoint, len(keys))
 	pending := keys
 	for attempt := 0; ; attempt++ {
 		// A read for update: written back below, read again on a conflict.
@@ -133,20 +134,26 @@ func (k *TravelKind) Matches(ctx context.Context, r *Rule, events []*event.Event
 			return nil, fmt.Errorf("read travel state: %w", err)
 		}
 		var ops []state.Op
-		for _, key := range pending {
+		for i, key := range pending {
 			cur, found := got[key]
 			var d travelData
 			if err := loadTravel(key, cur, found, &d); err != nil {
 				return nil, err
 			}
-			pts, changed := k.mergePoints(d.Points, groups[key].points)
+			var gr *group
+			if attempt == 0 {
+				gr = list[i] // pending is keys
+			} else {
+				gr = groups[key]
+			}
+			pts, changed := k.mergePoints(d.Points, gr.points)
 			merged[key] = pts
 			if !changed {
 				continue
 			}
-			data := (&travelData{Points: pts}).encodeRoom(len(key.RowKey) + len(groups[key].entity))
+			data := (&travelData{Points: pts}).encodeRoom(len(key.RowKey) + len(gr.entity))
 			last := pts[len(pts)-1].T
-			e := state.Entity{PartitionKey: key.PartitionKey, RowKey: key.RowKey, Text: groups[key].entity,
+			e := state.Entity{PartitionKey: key.PartitionKey, RowKey: key.RowKey, Text: gr.entity,
 				Time: last, Data: data, Expires: k.expires(last, k.c.Timespan)}
 			ops = append(ops, writeOp(state.Packed(e), cur, found))
 		}
@@ -172,10 +179,10 @@ func (k *TravelKind) Matches(ctx context.Context, r *Rule, events []*event.Event
 		}
 	}
 	var out []Match
-	for _, key := range keys {
-		gr := groups[key]
+	for i, key := range keys {
+		gr := list[i]
 		pts := merged[key]
-		seen := map[string]bool{}
+		var seen map[string]bool // made at a group's first match
 		for i, ev := range gr.events {
 			p := gr.points[i]
 			// The event's neighbours in time among the entity's points.
@@ -189,6 +196,9 @@ func (k *TravelKind) Matches(ctx context.Context, r *Rule, events []*event.Event
 				}
 				m, ok := k.impossible(r, gr.entity, pts[at], pts[j], ev)
 				if ok && !seen[m.WindowStart.String()] {
+					if seen == nil {
+						seen = map[string]bool{}
+					}
 					seen[m.WindowStart.String()] = true
 					out = append(out, m)
 				}
