@@ -154,7 +154,7 @@ func (k *SpikeKind) Matches(ctx context.Context, r *Rule, events []*event.Event)
 			return state.Op{}, false, nil
 		}
 		e := state.Entity{PartitionKey: key.PartitionKey, RowKey: key.RowKey, Count: n, Text: wr.b.group, Time: wr.b.window,
-			Data: d.encodeRoom(len(key.RowKey) + len(wr.b.group)), Expires: k.expires(wr.b.window.Add(k.c.Timespan), keep)}
+			Data: d.encodeRow(found, len(key.RowKey)+len(wr.b.group)), Expires: k.expires(wr.b.window.Add(k.c.Timespan), keep)}
 		return writeOp(state.Packed(e), cur, found), true, nil
 	}}
 	refused := t.loop(ctx, writes, stored)

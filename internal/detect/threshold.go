@@ -222,7 +222,7 @@ func (k *ThresholdKind) Matches(ctx context.Context, r *Rule, events []*event.Ev
 				return state.Op{}, false, nil
 			}
 			e := state.Entity{PartitionKey: key.PartitionKey, RowKey: key.RowKey, Count: n, Text: wr.b.group,
-				Data: d.encodeRoom(len(key.RowKey) + len(wr.b.group)),
+				Data: d.encodeRow(found, len(key.RowKey)+len(wr.b.group)),
 				Time: wr.b.window, Expires: k.expires(wr.b.window.Add(k.c.Timespan), k.keep())}
 			return writeOp(state.Packed(e), cur, found), true, nil
 		}}
