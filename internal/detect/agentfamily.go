@@ -44,13 +44,57 @@ func AgentFamily(ua string) string {
 	if ua == "" {
 		return ""
 	}
-	low := strings.ToLower(ua)
+	// An ASCII agent (nearly all) is searched folding case as it goes;
+	// any other lower-cased whole, as strings.ToLower folds it.
+	ascii := isASCII(ua)
+	low := ua
+	if !ascii {
+		low = strings.ToLower(ua)
+	}
 	for _, f := range agentFamilies {
-		if strings.Contains(low, f.marker) {
+		if ascii && containsLowerASCII(ua, f.marker) || !ascii && strings.Contains(low, f.marker) {
 			return f.family
 		}
 	}
 	tok, _, _ := strings.Cut(ua, " ")
 	tok, _, _ = strings.Cut(tok, "/")
 	return tok
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// containsLowerASCII reports whether strings.ToLower(s) contains marker,
+// for s and marker ASCII and marker lower-case, without the lowered copy.
+func containsLowerASCII(s, marker string) bool {
+	if marker == "" {
+		return true
+	}
+	c0 := marker[0]
+	for i := 0; i+len(marker) <= len(s); i++ {
+		if lowerASCII(s[i]) != c0 {
+			continue
+		}
+		j := 1
+		for j < len(marker) && lowerASCII(s[i+j]) == marker[j] {
+			j++
+		}
+		if j == len(marker) {
+			return true
+		}
+	}
+	return false
+}
+
+func lowerASCII(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
 }
