@@ -169,6 +169,11 @@ func partitions[T any](items []T, pk func(T) string) []group[T] {
 // large is dropped, not cleared on every call after.
 const maxPooledMap = 64
 
+// maxPooledKeySet bounds checkOps' sets kept for reuse: a transaction of
+// a window's counters writes hundreds of rows, and clearing a set of a
+// thousand keys costs less than growing a new one to that size.
+const maxPooledKeySet = 1 << 10
+
 // partIndex holds partitions' maps, empty, for reuse.
 var partIndex = sync.Pool{New: func() any { m := make(map[string]int); return &m }}
 
@@ -972,7 +977,7 @@ func checkOps(ops []Op) error {
 		at := keySets.Get().(*map[Key]struct{})
 		seen = *at
 		defer func() {
-			if len(seen) <= maxPooledMap {
+			if len(seen) <= maxPooledKeySet {
 				clear(seen)
 				keySets.Put(at)
 			}
