@@ -4,7 +4,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"strings"
+	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/azdetect/azdetect/internal/event"
 )
@@ -27,9 +29,45 @@ func Fingerprint(ruleID, groupKey string, windowStart time.Time) string {
 		b = windowStart.UTC().AppendFormat(b, time.RFC3339)
 	}
 	sum := sha256.Sum256(b)
-	var out [32]byte
+	var out [fingerprintLen]byte
 	hex.Encode(out[:], sum[:16])
-	return string(out[:])
+	return fingerprints.cut(out[:])
+}
+
+// fingerprintLen is a fingerprint's length: 128 bits in hex.
+const fingerprintLen = 32
+
+// fingerprints are cut from shared chunks of fingerprintChunk bytes, not
+// allocated one by one: alerts raised together are kept together (by the
+// deduper for its window, by a batch until delivered), so a chunk goes
+// when they go. A chunk per processor (the pipeline evaluates on both).
+var fingerprints = strChunks{size: 4 << 10}
+
+// strChunks cuts strings from shared chunks; bytes once cut are never
+// written again.
+type strChunks struct {
+	size int
+	pool sync.Pool
+}
+
+// cut returns string(b), cut from a chunk (b is at most a chunk's size).
+func (c *strChunks) cut(b []byte) string {
+	p, _ := c.pool.Get().(*[]byte)
+	if p == nil {
+		p = new([]byte)
+	}
+	chunk := *p
+	if cap(chunk)-len(chunk) < len(b) {
+		chunk = make([]byte, 0, max(c.size, len(b)))
+	}
+	n := len(chunk)
+	chunk = append(chunk, b...)
+	*p = chunk
+	c.pool.Put(p)
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&chunk[n], len(b))
 }
 
 // severityRank orders severities; unknown words rank below informational.

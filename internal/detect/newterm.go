@@ -237,7 +237,7 @@ func (k *NewTermKind) stepFirst(key state.Key, cur state.Entity, found bool, row
 	if !changed {
 		return state.Op{}, false, nil
 	}
-	data := d.encodeRoom(len(key.RowKey))
+	data := d.encodeRow(found, len(key.RowKey))
 	e := state.Entity{PartitionKey: key.PartitionKey, RowKey: key.RowKey, Time: first, Data: data,
 		Expires: k.expires(d.Last, k.c.Lookback)}
 	return writeOp(state.Packed(e), cur, found), true, nil
@@ -261,7 +261,7 @@ func (k *NewTermKind) stepTerm(key state.Key, cur state.Entity, found bool, row 
 		if d.IsNew {
 			row.raise = ev0
 		}
-		data := d.encodeRoom(len(key.RowKey) + len(b.term))
+		data := d.encodeRow(found, len(key.RowKey)+len(b.term))
 		e := state.Entity{PartitionKey: key.PartitionKey, RowKey: key.RowKey, Text: b.term, Time: ev0.Time.UTC(),
 			Data: data, Expires: k.expires(d.Last, k.c.Lookback)}
 		return writeOp(state.Packed(e), cur, found), true, nil
@@ -285,7 +285,7 @@ func (k *NewTermKind) stepTerm(key state.Key, cur state.Entity, found bool, row 
 	if !changed {
 		return state.Op{}, false, nil
 	}
-	data := d.encodeRoom(len(key.RowKey) + len(b.term))
+	data := d.encodeRow(found, len(key.RowKey)+len(b.term))
 	e := state.Entity{PartitionKey: key.PartitionKey, RowKey: key.RowKey, Text: b.term, Time: first,
 		Data: data, Expires: k.expires(d.Last, k.c.Lookback)}
 	return writeOp(state.Packed(e), cur, found), true, nil

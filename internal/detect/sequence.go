@@ -412,7 +412,7 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 			return state.Op{}, false, nil
 		}
 		room := len(key.RowKey) + len(gr.key)
-		data := d.encodeRoom(room)
+		data := d.encodeRow(found, room)
 		if len(data) > state.MaxDataLen {
 			// Drop the raw records, keep the normalised fields.
 			for s := range d.Steps {

@@ -60,6 +60,12 @@ func (k *SpikeKind) Matches(ctx context.Context, r *Rule, events []*event.Event)
 	partOf := map[string]string{} // group -> partition
 	var writers writerKey
 	var keys keyArena
+	// Buckets, rows, their first events and a group's prefixes come from
+	// slabs: a few allocations, not several per group.
+	var bucketSlab slab[bucket]
+	var rowSlab slab[writerRow]
+	var evSlab slab[*event.Event]
+	var prefixSlab slab[string]
 	for _, ev := range events {
 		g, ok := k.groupKey(ev, &keys)
 		if !ok || ev.Time.IsZero() {
@@ -78,19 +84,22 @@ func (k *SpikeKind) Matches(ctx context.Context, r *Rule, events []*event.Event)
 			pk = state.JoinKey("spk", r.ID, g)
 			partOf[g] = pk
 			parts = append(parts, pk)
-			prefixes[pk] = append(prefixes[pk], firstPrefix)
+			prefixes[pk] = append(prefixSlab.many(2+k.c.Baseline), firstPrefix)
 		}
 		w := writers.of(ev.Pos.Writer)
 		fk := state.Key{PartitionKey: pk, RowKey: firstPrefix + w}
-		if _, seen := firstEvs[fk]; !seen {
+		fe, seen := firstEvs[fk]
+		if !seen {
 			writes = append(writes, fk)
+			fe = evSlab.one()
 		}
-		firstEvs[fk] = append(firstEvs[fk], ev)
+		firstEvs[fk] = append(fe, ev)
 		rk, prefix := keys.spikeRow(ws, w)
 		wk := wkey{pk, prefix}
 		b := buckets[wk]
 		if b == nil {
-			b = &bucket{group: g, window: ws}
+			b = bucketSlab.next()
+			*b = bucket{group: g, window: ws, events: evSlab.one()}
 			buckets[wk] = b
 			windows = append(windows, wk)
 			for i := 0; i <= k.c.Baseline; i++ {
@@ -102,7 +111,8 @@ func (k *SpikeKind) Matches(ctx context.Context, r *Rule, events []*event.Event)
 		key := state.Key{PartitionKey: pk, RowKey: rk}
 		wr := rows[key]
 		if wr == nil {
-			wr = &writerRow{b: b}
+			wr = rowSlab.next()
+			*wr = writerRow{b: b, events: evSlab.one()}
 			rows[key] = wr
 			writes = append(writes, key)
 		}
@@ -154,7 +164,7 @@ func (k *SpikeKind) Matches(ctx context.Context, r *Rule, events []*event.Event)
 			return state.Op{}, false, nil
 		}
 		e := state.Entity{PartitionKey: key.PartitionKey, RowKey: key.RowKey, Count: n, Text: wr.b.group, Time: wr.b.window,
-			Data: d.encodeRoom(len(key.RowKey) + len(wr.b.group)), Expires: k.expires(wr.b.window.Add(k.c.Timespan), keep)}
+			Data: d.encodeRow(found, len(key.RowKey)+len(wr.b.group)), Expires: k.expires(wr.b.window.Add(k.c.Timespan), keep)}
 		return writeOp(state.Packed(e), cur, found), true, nil
 	}}
 	refused := t.loop(ctx, writes, stored)

@@ -8,6 +8,7 @@ import (
 	"math/bits"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 	"unsafe"
 
@@ -59,6 +60,61 @@ func (c *stateEnc) writerRoom(room int) stateEnc {
 	e := stateEnc{b: make([]byte, 1, 1+c.n+room)}
 	e.b[0] = stateBinary
 	return e
+}
+
+// writerIn is writerRoom with the document cut from docs' chunks (an
+// allocation of its own when docs is nil).
+func (c *stateEnc) writerIn(docs *docChunks, room int) stateEnc {
+	if docs == nil {
+		return c.writerRoom(room)
+	}
+	e := stateEnc{b: docs.cut(1 + c.n + room)}
+	e.b = append(e.b, stateBinary)
+	return e
+}
+
+// Documents are what the stores keep (state.Entity.Data: kept as given,
+// never changed after), one per written row, most of them a few dozen
+// bytes: one allocation each was a quarter of a record's allocations.
+// The small ones are cut from shared chunks instead, a chunk per kind of
+// row, so that the rows sharing a chunk live alike (a window's counters,
+// a lookback's baselines): a chunk is garbage once none of its rows is
+// kept, and what rewrites leave in it until then is bounded by the chunk.
+// A chunk is never written again where it was cut: a document is the
+// caller's, its capacity cut at its end (an append cannot reach the next).
+type docChunks struct{ pool sync.Pool }
+
+// The chunks of each kind of row.
+var thresholdDocs, termDocs, seqDocs, travelDocs docChunks
+
+const (
+	// docChunk is a chunk's size.
+	docChunk = 4 << 10
+	// maxChunkedDoc is the largest document cut from a chunk: a larger one
+	// (a distinct count's hashes, a sequence's snapshots) is an allocation
+	// of its own, so that a row rewritten as it grows leaves nothing
+	// behind in a chunk that a row of its chunk still holds.
+	maxChunkedDoc = 256
+)
+
+// cut returns an empty slice of capacity n, its own (cut from a chunk
+// when n is small).
+func (c *docChunks) cut(n int) []byte {
+	if n > maxChunkedDoc {
+		return make([]byte, 0, n)
+	}
+	p, _ := c.pool.Get().(*[]byte)
+	if p == nil {
+		p = new([]byte)
+	}
+	b := *p
+	if cap(b)-len(b) < n {
+		b = make([]byte, 0, docChunk)
+	}
+	d := b[len(b) : len(b) : len(b)+n]
+	*p = b[:len(b)+n]
+	c.pool.Put(p)
+	return d
 }
 
 func (e *stateEnc) raw(p []byte) {
@@ -300,7 +356,19 @@ func (t *thresholdData) encode() []byte { return t.encodeRoom(0) }
 // A row is written once per batch that counts into it: the document's
 // size is worked out field by field and the fields appended in one pass,
 // the bytes write's (the reference, TestThresholdEncodeAsWrite).
-func (t *thresholdData) encodeRoom(room int) []byte {
+func (t *thresholdData) encodeRoom(room int) []byte { return t.encodeIn(nil, room) }
+
+// encodeRow is encodeRoom for a row found (rewritten) or not (new): a new
+// row's document is cut from the kind's chunks (docChunks).
+func (t *thresholdData) encodeRow(found bool, room int) []byte {
+	if found {
+		return t.encodeIn(nil, room)
+	}
+	return t.encodeIn(&thresholdDocs, room)
+}
+
+// encodeIn is encodeRoom with the document cut from docs (when not nil).
+func (t *thresholdData) encodeIn(docs *docChunks, room int) []byte {
 	var f byte
 	if t.Mark {
 		f |= thrMark
@@ -329,7 +397,12 @@ func (t *thresholdData) encodeRoom(room int) []byte {
 	}
 	n += timeLen(firstNs, firstS) + timeLen(lastNs, lastS)
 
-	b := make([]byte, 0, n+room)
+	var b []byte
+	if docs != nil {
+		b = docs.cut(n + room)
+	} else {
+		b = make([]byte, 0, n+room)
+	}
 	b = append(b, stateBinary, f)
 	if t.Mark {
 		b = binary.AppendUvarint(b, seq)
@@ -443,10 +516,22 @@ func loadThreshold(kind string, key state.Key, cur state.Entity, found bool, t *
 func (t *termData) encode() []byte { return t.encodeRoom(0) }
 
 // encodeRoom is encode with room behind the document (stateEnc.writerRoom).
-func (t *termData) encodeRoom(room int) []byte {
+func (t *termData) encodeRoom(room int) []byte { return t.encodeIn(nil, room) }
+
+// encodeRow is encodeRoom for a row found (rewritten) or not (new): a new
+// row's document is cut from the kind's chunks (docChunks).
+func (t *termData) encodeRow(found bool, room int) []byte {
+	if found {
+		return t.encodeIn(nil, room)
+	}
+	return t.encodeIn(&termDocs, room)
+}
+
+// encodeIn is encodeRoom with the document cut from docs (when not nil).
+func (t *termData) encodeIn(docs *docChunks, room int) []byte {
 	c := stateEnc{counting: true}
 	t.write(&c)
-	e := c.writerRoom(room)
+	e := c.writerIn(docs, room)
 	t.write(&e)
 	return e.b
 }
@@ -485,7 +570,19 @@ func loadTerm(key state.Key, cur state.Entity, found bool, t *termData) error {
 func (s *seqData) encode() []byte { return s.encodeRoom(0) }
 
 // encodeRoom is encode with room behind the document (stateEnc.writerRoom).
-func (s *seqData) encodeRoom(room int) []byte {
+func (s *seqData) encodeRoom(room int) []byte { return s.encodeIn(nil, room) }
+
+// encodeRow is encodeRoom for a row found (rewritten) or not (new): a new
+// row's document is cut from the kind's chunks (docChunks).
+func (s *seqData) encodeRow(found bool, room int) []byte {
+	if found {
+		return s.encodeIn(nil, room)
+	}
+	return s.encodeIn(&seqDocs, room)
+}
+
+// encodeIn is encodeRoom with the document cut from docs (when not nil).
+func (s *seqData) encodeIn(docs *docChunks, room int) []byte {
 	// In step and writer order: the same document for the same state.
 	write := func(e *stateEnc) {
 		e.uvarint(uint64(s.Steps.count()))
@@ -514,7 +611,7 @@ func (s *seqData) encodeRoom(room int) []byte {
 	}
 	c := stateEnc{counting: true}
 	write(&c)
-	e := c.writerRoom(room)
+	e := c.writerIn(docs, room)
 	write(&e)
 	return e.b
 }
@@ -940,7 +1037,19 @@ func decodeSnapshot(data []byte) (snapshot, error) {
 func (t *travelData) encode() []byte { return t.encodeRoom(0) }
 
 // encodeRoom is encode with room behind the document (stateEnc.writerRoom).
-func (t *travelData) encodeRoom(room int) []byte {
+func (t *travelData) encodeRoom(room int) []byte { return t.encodeIn(nil, room) }
+
+// encodeRow is encodeRoom for a row found (rewritten) or not (new): a new
+// row's document is cut from the kind's chunks (docChunks).
+func (t *travelData) encodeRow(found bool, room int) []byte {
+	if found {
+		return t.encodeIn(nil, room)
+	}
+	return t.encodeIn(&travelDocs, room)
+}
+
+// encodeIn is encodeRoom with the document cut from docs (when not nil).
+func (t *travelData) encodeIn(docs *docChunks, room int) []byte {
 	write := func(e *stateEnc) {
 		e.uvarint(uint64(len(t.Points)))
 		for _, p := range t.Points {
@@ -954,7 +1063,7 @@ func (t *travelData) encodeRoom(room int) []byte {
 	}
 	c := stateEnc{counting: true}
 	write(&c)
-	e := c.writerRoom(room)
+	e := c.writerIn(docs, room)
 	write(&e)
 	return e.b
 }

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	json "github.com/goccy/go-json"
 
@@ -487,5 +488,56 @@ func TestSeqDocumentPinned(t *testing.T) {
 	d.W = nil
 	if got := base64.StdEncoding.EncodeToString(d.encode()); got != "AQAA" {
 		t.Errorf("emptied: %s", got)
+	}
+}
+
+// New rows' documents are cut from shared chunks (docChunks): each must be
+// its own, its capacity its exact size with the room asked for, so that
+// packing a row key and Text behind one (state.Packed), or an append to
+// one, never reaches another, and a document stays as it was written
+// while later ones are cut from the same chunk.
+func TestStateDocumentsChunkedApart(t *testing.T) {
+	thr, term, seq, trv := codecCases()
+	type written struct {
+		e    state.Entity
+		want []byte
+	}
+	var all []written
+	for round := range 3 {
+		var docs [][]byte
+		for _, d := range thr {
+			docs = append(docs, d.encodeRow(false, 12))
+		}
+		for _, d := range term {
+			docs = append(docs, d.encodeRow(false, 12))
+		}
+		for _, d := range seq {
+			docs = append(docs, d.encodeRow(false, 12))
+		}
+		for _, d := range trv {
+			docs = append(docs, d.encodeRow(false, 12))
+		}
+		for i, d := range docs {
+			if cap(d) != len(d)+12 {
+				t.Fatalf("round %d document %d: %d bytes in %d, want room for 12 more", round, i, len(d), cap(d))
+			}
+			rk := fmt.Sprintf("row-%d-%03d", round, i) // 10 bytes
+			e := state.Packed(state.Entity{PartitionKey: "p", RowKey: rk, Text: "tx", Data: d})
+			if e.RowKey != rk || e.Text != "tx" || unsafe.StringData(e.RowKey) == unsafe.StringData(rk) {
+				t.Fatalf("round %d document %d: not packed: %q %q", round, i, e.RowKey, e.Text)
+			}
+			all = append(all, written{e, slices.Clone(d)})
+			_ = append(d[:len(d):len(d)], 0xEE, 0xEE) // must not reach a neighbour
+		}
+	}
+	for i, w := range all {
+		if !slices.Equal(w.e.Data, w.want) || w.e.RowKey[:4] != "row-" || w.e.Text != "tx" {
+			t.Fatalf("document %d changed after others were cut: %x (want %x), row key %q, text %q", i, w.e.Data, w.want, w.e.RowKey, w.e.Text)
+		}
+	}
+	// A row found (rewritten) gets a document of its own, outside the chunks.
+	d := thr[1].encodeRow(true, 0)
+	if len(d) != cap(d) {
+		t.Fatalf("a rewritten row's document: %d bytes in %d", len(d), cap(d))
 	}
 }

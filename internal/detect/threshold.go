@@ -514,7 +514,7 @@ func (c *thresholdCall) step(i int) (state.Op, bool, error) {
 		c.expires[b.window] = expires
 	}
 	e := state.Entity{PartitionKey: rw.key.PartitionKey, RowKey: rw.key.RowKey, Count: n, Text: b.group,
-		Data: st.d.encodeRoom(len(rw.key.RowKey) + len(b.group)), Time: window, Expires: expires}
+		Data: st.d.encodeRow(st.found, len(rw.key.RowKey)+len(b.group)), Time: window, Expires: expires}
 	return writeOp(state.Packed(e), st.cur, st.found), true, nil
 }
 

@@ -151,7 +151,7 @@ func (k *TravelKind) Matches(ctx context.Context, r *Rule, events []*event.Event
 			if !changed {
 				continue
 			}
-			data := (&travelData{Points: pts}).encodeRoom(len(key.RowKey) + len(gr.entity))
+			data := (&travelData{Points: pts}).encodeRow(found, len(key.RowKey)+len(gr.entity))
 			last := pts[len(pts)-1].T
 			e := state.Entity{PartitionKey: key.PartitionKey, RowKey: key.RowKey, Text: gr.entity,
 				Time: last, Data: data, Expires: k.expires(last, k.c.Timespan)}

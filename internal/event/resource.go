@@ -1,6 +1,10 @@
 package event
 
-import "strings"
+import (
+	"strings"
+	"sync"
+	"sync/atomic"
+)
 
 // Resource is an Azure Resource Manager id split into its parts. ID keeps
 // the id as written; the parts keep their case as written too (compare them
@@ -89,22 +93,78 @@ func ParseResourceID(id string) Resource {
 	}
 done:
 	if len(types) > 0 {
-		// A child type, built in one allocation.
+		// A child type, joined on the stack when short and looked up
+		// among those seen before (a few dozen in a deployment).
 		n := len(typ)
 		for _, t := range types {
 			n += 1 + len(t)
 		}
-		var b strings.Builder
-		b.Grow(n)
-		b.WriteString(typ)
-		for _, t := range types {
-			b.WriteByte('/')
-			b.WriteString(t)
+		var stack [128]byte
+		b := stack[:0]
+		if n > len(stack) {
+			b = make([]byte, 0, n)
 		}
-		r.Type = b.String()
+		b = append(b, typ...)
+		for _, t := range types {
+			b = append(append(b, '/'), t...)
+		}
+		r.Type = childTypes.of(b)
 	} else {
 		r.Type = typ
 	}
 	r.Name = name
 	return r
+}
+
+// childTypes holds the child types ParseResourceID has built, so that a
+// type seen before costs no allocation: a deployment has a few dozen. An
+// id is the record's: past maxChildTypes types (or one longer than
+// maxChildTypeLen) each is built anew, so what the set holds is bounded.
+var childTypes typeSet
+
+const (
+	maxChildTypes   = 512
+	maxChildTypeLen = 128
+)
+
+// typeSet is a set of strings read without a lock: a lookup reads the
+// current map, an addition (rare, bounded) replaces it with a copy.
+type typeSet struct {
+	mu  sync.Mutex
+	cur atomic.Pointer[map[string]string]
+}
+
+// of returns string(b), the set's copy when it holds one.
+func (s *typeSet) of(b []byte) string {
+	if m := s.cur.Load(); m != nil {
+		if t, ok := (*m)[string(b)]; ok { // no conversion allocated for a look-up
+			return t
+		}
+	}
+	t := string(b)
+	if len(t) > maxChildTypeLen {
+		return t
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := s.cur.Load()
+	if old != nil && len(*old) >= maxChildTypes {
+		return t
+	}
+	next := make(map[string]string, 1+lenOf(old))
+	if old != nil {
+		for k, v := range *old {
+			next[k] = v
+		}
+	}
+	next[t] = t
+	s.cur.Store(&next)
+	return t
+}
+
+func lenOf(m *map[string]string) int {
+	if m == nil {
+		return 0
+	}
+	return len(*m)
 }

@@ -1,6 +1,10 @@
 package event
 
-import "testing"
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
 
 func TestParseResourceID(t *testing.T) {
 	tests := []struct {
@@ -32,13 +36,16 @@ func TestParseResourceID(t *testing.T) {
 }
 
 // TestParseResourceIDAllocs: a type is a substring of the id; a child type
-// (several segments joined) is the one allocation, and one more past five
-// child segments.
+// (several segments joined) is built once and then found among those seen
+// before (AllocsPerRun parses once before it counts); a long one is built
+// each time.
 func TestParseResourceIDAllocs(t *testing.T) {
+	long := strings.Repeat("x", maxChildTypeLen)
 	for id, want := range map[string]float64{
 		"/subscriptions/6f2c/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/kv":                                      0,
-		"/subscriptions/6f2c/resourceGroups/rg/providers/Microsoft.Network/networkSecurityGroups/nsg1/securityRules/rdp":    1,
-		"/subscriptions/6f2c/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm/extensions/e/a/b/c/d/e/f/g/h": 2,
+		"/subscriptions/6f2c/resourceGroups/rg/providers/Microsoft.Network/networkSecurityGroups/nsg1/securityRules/rdp":    0,
+		"/subscriptions/6f2c/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm/extensions/e/a/b/c/d/e/f/g/h": 1, // past four child segments
+		"/subscriptions/6f2c/resourceGroups/rg/providers/P/a/1/" + long + "/2":                                              2,
 	} {
 		if got := testing.AllocsPerRun(50, func() { _ = ParseResourceID(id) }); got > want {
 			t.Errorf("%s: %.0f allocations, want %.0f", id, got, want)
@@ -46,5 +53,24 @@ func TestParseResourceIDAllocs(t *testing.T) {
 	}
 	if got := ParseResourceID("/subscriptions/s/resourceGroups/rg/providers/P/a/1/b/2/c/3/d/4/e/5/f/6").Type; got != "a/b/c/d/e/f" {
 		t.Errorf("type %q", got)
+	}
+}
+
+// The child types kept for reuse are bounded, whatever ids the records
+// carry, and each parse still gets its own type right; a type handed out
+// never changes.
+func TestParseResourceIDChildTypesBounded(t *testing.T) {
+	first := ParseResourceID("/subscriptions/s/resourceGroups/rg/providers/P/zone/1/record/2").Type
+	for i := range 2 * maxChildTypes {
+		id := fmt.Sprintf("/subscriptions/s/resourceGroups/rg/providers/P/t%d/n/c%d/m", i, i)
+		if got, want := ParseResourceID(id).Type, fmt.Sprintf("t%d/c%d", i, i); got != want {
+			t.Fatalf("%s: type %q, want %q", id, got, want)
+		}
+	}
+	if n := lenOf(childTypes.cur.Load()); n > maxChildTypes {
+		t.Fatalf("%d child types kept, bound %d", n, maxChildTypes)
+	}
+	if first != "zone/record" {
+		t.Fatalf("a type handed out changed: %q", first)
 	}
 }

@@ -169,6 +169,11 @@ func partitions[T any](items []T, pk func(T) string) []group[T] {
 // large is dropped, not cleared on every call after.
 const maxPooledMap = 64
 
+// maxPooledKeySet bounds checkOps' sets kept for reuse: a transaction of
+// a window's counters writes hundreds of rows, and clearing a set of a
+// thousand keys costs less than growing a new one to that size.
+const maxPooledKeySet = 1 << 10
+
 // partIndex holds partitions' maps, empty, for reuse.
 var partIndex = sync.Pool{New: func() any { m := make(map[string]int); return &m }}
 
@@ -379,20 +384,13 @@ func (s *engine) getMemory(ctx context.Context, m *memBackend, table, partition 
 		s.sized(table, partition, seen)
 		return found, nil // the rows asked, no others
 	}
-	var out []Entity
-	for chunk := range slices.Chunk(rows, MaxQueryKeys) {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		found, seen := m.find(table, query{partition: partition, rows: chunk})
-		s.ops.Add(int64(pages(seen)))
-		if out == nil {
-			out = found
-		} else {
-			out = append(out, found...)
-		}
+	// A query per MaxQueryKeys rows, as Table makes them (each one page),
+	// read at once into one list.
+	if err := ctx.Err(); err != nil {
+		return nil, err
 	}
-	return out, nil
+	s.ops.Add(int64((len(rows) + MaxQueryKeys - 1) / MaxQueryKeys))
+	return m.getRows(table, partition, rows), nil
 }
 
 // List implements Store.
@@ -979,7 +977,7 @@ func checkOps(ops []Op) error {
 		at := keySets.Get().(*map[Key]struct{})
 		seen = *at
 		defer func() {
-			if len(seen) <= maxPooledMap {
+			if len(seen) <= maxPooledKeySet {
 				clear(seen)
 				keySets.Put(at)
 			}

@@ -40,6 +40,25 @@ type memBackend struct {
 	tables map[string]map[string]*memPartition // table -> partition
 	// scratch is order's, reused under the write lock (up to maxScratch).
 	scratch []sortedRow
+	// etags is where newETag cuts the ETags of transactions from.
+	etags []byte
+}
+
+// etagChunk is the size of the chunks ETags are cut from: a dozen ETags
+// each, one allocation where there was one per transaction, and at most a
+// chunk kept by the rows of a transaction that outlive the others.
+const etagChunk = 256
+
+// newETag returns the ETag of transaction m.seq, cut from a shared chunk
+// (with the write lock held). Its bytes are never written again.
+func (m *memBackend) newETag() string {
+	const maxLen = len(`W/"m"`) + 20
+	if cap(m.etags)-len(m.etags) < maxLen {
+		m.etags = make([]byte, 0, etagChunk)
+	}
+	n := len(m.etags)
+	m.etags = append(strconv.AppendUint(append(m.etags, `W/"m`...), m.seq, 10), '"')
+	return unsafe.String(&m.etags[n], len(m.etags)-n)
 }
 
 // memPartition is one partition's entities, by row key (point reads and
@@ -345,8 +364,8 @@ func gallop(rows []sortedRow, start int, before func(sortedRow) bool) int {
 func beforeEnd(row, t string) bool {
 	n := len(t)
 	head := row[:min(len(row), n-1)]
-	if c := strings.Compare(head, t[:n-1]); c != 0 {
-		return c < 0
+	if head != t[:n-1] { // not strings.Compare: its arguments escape (a Find's ranges, on its caller's stack)
+		return head < t[:n-1]
 	}
 	return len(row) < n || row[n-1] <= t[n-1]
 }
@@ -381,6 +400,27 @@ func (m *memBackend) get(_ context.Context, table string, k Key) (Entity, bool, 
 		return Entity{}, false, nil
 	}
 	return e.entity(part.name), true, nil
+}
+
+// getRows returns the entities of the rows found (their Data shared), in
+// one list.
+func (m *memBackend) getRows(table, partition string, rows []string) []Entity {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	part := m.tables[table][partition]
+	if part == nil {
+		return nil
+	}
+	var out []Entity
+	for _, r := range rows {
+		if e, ok := part.Get(r); ok {
+			if out == nil {
+				out = make([]Entity, 0, len(rows))
+			}
+			out = append(out, e.entity(part.name))
+		}
+	}
+	return out
 }
 
 func (m *memBackend) query(_ context.Context, table string, q query, fn func([]Entity) error) (trips, seen int, err error) {
@@ -554,8 +594,7 @@ func (m *memBackend) submit(_ context.Context, table, partition string, ops []Op
 	// One ETag for the transaction's entities, as the service gives them
 	// one timestamp: every write still changes an entity's ETag.
 	m.seq++
-	var tag [32]byte
-	etag := string(append(strconv.AppendUint(append(tag[:0], `W/"m`...), m.seq, 10), '"'))
+	etag := m.newETag()
 	for _, o := range ops {
 		if o.Kind == Delete {
 			part.Delete(o.Entity.RowKey)
