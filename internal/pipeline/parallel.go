@@ -90,10 +90,13 @@ type item struct {
 type produced struct {
 	items    []item
 	verdicts detect.Verdicts
-	restart  bool  // the items are numbered from 0 again: a new block
-	cut      int64 // a block's cut (source.FrameBlock), or -1
-	readErr  error // the input ended with this read error
-	fatal    error // what stopped the producing
+	restart  bool // the items are numbered from 0 again: a new block
+	// unselected: the rules' conditions were not run over the events
+	// (verdicts is empty); the ordered side runs them over its chunk.
+	unselected bool
+	cut        int64 // a block's cut (source.FrameBlock), or -1
+	readErr    error // the input ended with this read error
+	fatal      error // what stopped the producing
 }
 
 // inputError is an input that could not be read to its end.
@@ -113,6 +116,18 @@ type producer struct {
 	events []*event.Event
 	bytes  int // of cur's records
 	fatal  error
+	// later leaves the conditions to the ordered side, which runs them
+	// over a chunk at once (inlineFeed: the same goroutine either way,
+	// and an invocation of 100 small Event Hub events is one selection,
+	// not 100, each with its set-up).
+	later bool
+	// reuse: emit is done with a batch when it returns (inlineFeed).
+	reuse bool
+	// spare, when set, holds a batch its consumer is done with (emit
+	// returned: inlineFeed's consumer takes a batch before it returns),
+	// for the next batch to reuse: an input of a few records no longer
+	// costs a batch with room for producedEvents items.
+	spare *produced
 
 	// The flow record expandFlow is expanding, and what its callback
 	// (made once: a closure per record was two allocations) needs.
@@ -124,7 +139,13 @@ type producer struct {
 }
 
 func newProducer(ctx context.Context, p *Pipeline, emit func(*produced) error, limit int) *producer {
-	pr := &producer{p: p, ctx: ctx, emit: emit, limit: limit}
+	return newProducerWith(ctx, p, emit, limit, nil)
+}
+
+// newProducerWith is newProducer starting with spare, a batch its
+// consumer is done with, when not nil.
+func newProducerWith(ctx context.Context, p *Pipeline, emit func(*produced) error, limit int, spare *produced) *producer {
+	pr := &producer{p: p, ctx: ctx, emit: emit, limit: limit, spare: spare}
 	pr.tupleFn = pr.tuple
 	pr.cur = pr.newProduced()
 	pr.cur.restart = true
@@ -133,6 +154,13 @@ func newProducer(ctx context.Context, p *Pipeline, emit func(*produced) error, l
 
 // newProduced returns an empty batch with room for the items of a full one.
 func (pr *producer) newProduced() *produced {
+	if b := pr.spare; b != nil {
+		pr.spare = nil
+		clear(b.items) // the events and dead letters taken
+		*b = produced{items: b.items[:0], verdicts: b.verdicts, cut: -1}
+		b.verdicts.Reset()
+		return b
+	}
 	b := &produced{cut: -1}
 	if pr.limit > 0 {
 		b.items = make([]item, 0, pr.limit)
@@ -251,12 +279,19 @@ func (pr *producer) full() error {
 		pr.fatal = err
 		return errStopped
 	}
+	if pr.reuse {
+		pr.spare = b
+	}
 	return nil
 }
 
 // selectBatch runs the rules' conditions over the batch's events.
 func (pr *producer) selectBatch() error {
 	if len(pr.events) == 0 {
+		return nil
+	}
+	if pr.later {
+		pr.cur.unselected = true
 		return nil
 	}
 	if err := pr.p.opts.Engine.Select(pr.ctx, pr.events, &pr.cur.verdicts); err != nil {
@@ -334,6 +369,7 @@ func (in Input) open() (io.Reader, func(), error) {
 type inlineFeed struct {
 	p     *Pipeline
 	units [][]Input
+	spare *produced // the last input's last batch, taken: the next input's first
 }
 
 func (f *inlineFeed) each(ctx context.Context, u, k int, fn func(*produced) error) error {
@@ -342,7 +378,9 @@ func (f *inlineFeed) each(ctx context.Context, u, k int, fn func(*produced) erro
 		return err
 	}
 	defer closeBody()
-	pr := newProducer(ctx, f.p, fn, producedEvents)
+	pr := newProducerWith(ctx, f.p, fn, producedEvents, f.spare)
+	f.spare = nil
+	pr.later, pr.reuse = true, true
 	err = f.p.opts.Registry.Records(body, pr.record)
 	b := pr.end(err)
 	if b.fatal == nil {
@@ -350,7 +388,11 @@ func (f *inlineFeed) each(ctx context.Context, u, k int, fn func(*produced) erro
 			return err
 		}
 	}
-	return b.result()
+	err = b.result()
+	if b.fatal == nil {
+		f.spare = b // fn took it
+	}
+	return err
 }
 
 func (f *inlineFeed) skipUnit(int) {}

@@ -332,6 +332,9 @@ type run struct {
 	// taken: [vFrom, vTo) of vsrc are not in verdicts yet.
 	vsrc       *detect.Verdicts
 	vFrom, vTo int
+	// unselected: the chunk's events came without verdicts
+	// (produced.unselected); flush runs the conditions over them.
+	unselected bool
 
 	dead      []alert.Dead // dead letters not yet handed on
 	deadBytes int
@@ -429,8 +432,12 @@ func (r *run) take(in *input, b *produced) error {
 	if b.restart {
 		in.base, in.records = in.base+in.records, 0
 	}
-	r.vsrc, r.vFrom, r.vTo = &b.verdicts, 0, 0
-	defer func() { r.takeVerdicts(); r.vsrc = nil }()
+	if b.unselected {
+		r.unselected = true
+	} else {
+		r.vsrc, r.vFrom, r.vTo = &b.verdicts, 0, 0
+		defer func() { r.takeVerdicts(); r.vsrc = nil }()
+	}
 	for i := range b.items {
 		it := &b.items[i]
 		if err := r.ctx.Err(); err != nil {
@@ -528,6 +535,15 @@ func (r *run) flush() error {
 		return nil
 	}
 	r.takeVerdicts()
+	if r.unselected {
+		// One selection for the chunk (a feed's events are all selected
+		// here or all by the producer).
+		v := new(detect.Verdicts)
+		if err := r.p.opts.Engine.Select(r.ctx, r.batch, v); err != nil {
+			return err
+		}
+		r.verdicts, r.unselected = v, false
+	}
 	w := work{e: r.e, dead: r.dead, events: r.batch, refs: r.refs, verdicts: r.verdicts}
 	r.lastChunk = len(r.batch)
 	r.batch, r.refs, r.batchBytes, r.verdicts = nil, nil, 0, nil
