@@ -54,7 +54,10 @@ const rusageThread = 1
 // process's user and system time from getrusage, less the client's own
 // thread, so the handler's reading of the body counts and the writing of
 // it does not), wall time per batch, allocations per record (the
-// process's, the client's few included), alerts per batch.
+// process's, the client's few included), alerts per batch, and, to read
+// a figure taken on a loaded machine, the process's user and system time,
+// minor page faults and context switches per batch (the client's
+// included: BenchmarkServeOverhead shows what they are alone).
 // AZDETECT_BENCH_CPUPROFILE=FILE writes a CPU profile of the measured
 // batches alone; AZDETECT_BENCH_MEMPROFILE=FILE records every allocation
 // and writes the allocation profile before the measured batches to
@@ -182,6 +185,9 @@ func runServeBench(b *testing.B, addr string) {
 	// told from the handler's.
 	type result struct {
 		serveCPU, wall time.Duration
+		user, sys      time.Duration // the process's, the client's included
+		faults         int64         // minor page faults, the process's
+		switches       int64         // context switches, the process's
 		mallocs        uint64
 		alerts         int
 		err            error
@@ -234,6 +240,7 @@ func runServeBench(b *testing.B, addr string) {
 			return
 		}
 		proc0, thread0 := cpuTime(syscall.RUSAGE_SELF), cpuTime(rusageThread)
+		ru0 := rusage(syscall.RUSAGE_SELF)
 		start := time.Now()
 		b.ResetTimer()
 		for i := range b.N {
@@ -250,6 +257,11 @@ func runServeBench(b *testing.B, addr string) {
 		}
 		r.wall = time.Since(start)
 		r.serveCPU = (cpuTime(syscall.RUSAGE_SELF) - proc0) - (cpuTime(rusageThread) - thread0)
+		ru1 := rusage(syscall.RUSAGE_SELF)
+		r.user = time.Duration(ru1.Utime.Nano() - ru0.Utime.Nano())
+		r.sys = time.Duration(ru1.Stime.Nano() - ru0.Stime.Nano())
+		r.faults = ru1.Minflt - ru0.Minflt
+		r.switches = ru1.Nvcsw - ru0.Nvcsw + ru1.Nivcsw - ru0.Nivcsw
 		pprof.StopCPUProfile() // (none running without AZDETECT_BENCH_CPUPROFILE)
 		runtime.ReadMemStats(&ms)
 		r.mallocs = ms.Mallocs - mallocs
@@ -266,6 +278,10 @@ func runServeBench(b *testing.B, addr string) {
 	n := float64(b.N)
 	b.ReportMetric(float64(r.serveCPU.Microseconds())/1000/n, "cpu-ms/batch")
 	b.ReportMetric(float64(r.wall.Microseconds())/1000/n, "wall-ms/batch")
+	b.ReportMetric(float64(r.user.Microseconds())/1000/n, "user-ms/batch")
+	b.ReportMetric(float64(r.sys.Microseconds())/1000/n, "sys-ms/batch")
+	b.ReportMetric(float64(r.faults)/n, "faults/batch")
+	b.ReportMetric(float64(r.switches)/n, "switches/batch")
 	b.ReportMetric(float64(r.mallocs)/(n*serveBenchRecords), "allocs/record")
 	b.ReportMetric(float64(r.alerts)/n, "alerts/batch")
 	b.ReportMetric(0, "ns/op") // wall time is wall-ms/batch; CPU is what counts
@@ -330,6 +346,15 @@ func serveBenchBatches(tb testing.TB, n int) [][]byte {
 		out[i] = body
 	}
 	return out
+}
+
+// rusage is getrusage(who).
+func rusage(who int) syscall.Rusage {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(who, &ru); err != nil {
+		panic(fmt.Sprintf("getrusage: %v", err))
+	}
+	return ru
 }
 
 // cpuTime is user plus system time of the process (RUSAGE_SELF) or of the

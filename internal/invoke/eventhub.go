@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"unsafe"
 
 	"github.com/azdetect/azdetect/internal/pipeline"
+	"github.com/azdetect/azdetect/internal/source"
 )
 
 // Event Hubs metadata keys (reference/functions-contract.md §2.1).
@@ -49,6 +51,11 @@ type Event struct {
 	EnqueuedTime   time.Time
 	PartitionKey   string
 	Properties     map[string]json.RawMessage // application properties
+
+	// recordEnds is where Body's records end, when decoding the host's
+	// text found them (hostStrings): the framer then need not walk each
+	// record for its end (source.RecordEnds).
+	recordEnds []int32
 }
 
 // EventBatch is one Event Hubs trigger invocation ("cardinality": "many").
@@ -69,7 +76,7 @@ func DecodeEventHub(req Request, binding, dataType string) (EventBatch, error) {
 		return EventBatch{}, badRequest(nil, "request has no Data.%s: the Event Hubs binding of this function", binding)
 	}
 	var batch EventBatch
-	if strs, ok := req.bindingStrings(binding); ok {
+	if strs, ends, ok := req.bindingStrings(binding); ok {
 		// The host's shape, decoded in one pass.
 		batch.Events = make([]Event, len(strs))
 		for i, s := range strs {
@@ -78,6 +85,9 @@ func DecodeEventHub(req Request, binding, dataType string) (EventBatch, error) {
 				return EventBatch{}, badRequest(err, "Data.%s[%d]", binding, i)
 			}
 			batch.Events[i] = Event{Body: body, SequenceNumber: -1}
+			if len(ends) == len(strs) && len(body) == len(s) && (len(s) == 0 || &body[0] == &s[0]) {
+				batch.Events[i].recordEnds = ends[i] // the text itself, not base64
+			}
 		}
 	} else {
 		var elems []json.RawMessage
@@ -302,13 +312,28 @@ func (b EventBatch) Inputs() []pipeline.Input {
 	in := make([]pipeline.Input, len(b.Events))
 	writer := string(b.appendWriter(nil))
 	for i, ev := range b.Events {
-		in[i] = pipeline.Input{Origin: b.Origin(i), Body: bytes.NewReader(ev.Body), Writer: writer, Seq: ev.SequenceNumber}
+		var body io.Reader = bytes.NewReader(ev.Body)
+		if ev.recordEnds != nil {
+			body = &framedBody{Reader: bytes.NewReader(ev.Body), ends: ev.recordEnds}
+		}
+		in[i] = pipeline.Input{Origin: b.Origin(i), Body: body, Writer: writer, Seq: ev.SequenceNumber}
 		if ev.SequenceNumber < 0 {
 			in[i].Writer = pipeline.NoPosition
 		}
 	}
 	return in
 }
+
+// framedBody is an event's body with where its records end.
+type framedBody struct {
+	*bytes.Reader
+	ends []int32
+}
+
+// RecordEnds implements source.RecordEnds.
+func (b *framedBody) RecordEnds() []int32 { return b.ends }
+
+var _ source.RecordEnds = (*framedBody)(nil)
 
 func orDash(s string) string {
 	if s == "" {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"math/bits"
 	"strconv"
 	"unicode/utf8"
@@ -91,13 +92,15 @@ func parseRequest(b []byte) (Request, error) {
 		return s.members(func(key []byte) error {
 			start := s.i
 			if data {
-				if strs, end, err := hostStrings(b, start); err == nil {
+				if strs, ends, end, err := hostStrings(b, start); err == nil {
 					s.i = end
 					m[string(key)] = json.RawMessage(b[start:end:end])
 					if req.strs == nil {
 						req.strs = map[string][][]byte{}
+						req.ends = map[string][][]int32{}
 					}
 					req.strs[string(key)] = strs
+					req.ends[string(key)] = ends
 					return nil
 				}
 			}
@@ -107,6 +110,7 @@ func parseRequest(b []byte) (Request, error) {
 			m[string(key)] = json.RawMessage(b[start:s.i:s.i])
 			if data {
 				delete(req.strs, string(key)) // a duplicate name: this value
+				delete(req.ends, string(key))
 			}
 			return nil
 		})
@@ -285,14 +289,19 @@ var errNotHostStrings = errors.New("not the host's double-encoded array of strin
 // element (the outer string's end, where the host's shape has none) is
 // found by counting: every quote between the outer string's quotes must
 // be one its escapes took.
-func hostStrings(b []byte, from int) (elems [][]byte, end int, err error) {
+//
+// ends holds, for each element, where the records of the body end
+// (bodyShape): found on the way, at the stops the decoding makes anyway,
+// so that the framer need not walk each record for its end; nil for an
+// element whose shape was not followed to its end.
+func hostStrings(b []byte, from int) (elems [][]byte, ends [][]int32, end int, err error) {
 	if from >= len(b) || b[from] != '"' {
-		return nil, 0, errNotHostStrings
+		return nil, nil, 0, errNotHostStrings
 	}
 	i := from + 1
 	i = blanks(b, i)
 	if i >= len(b) || b[i] != '[' {
-		return nil, 0, errNotHostStrings
+		return nil, nil, 0, errNotHostStrings
 	}
 	i++
 	i = blanks(b, i)
@@ -301,12 +310,12 @@ func hostStrings(b []byte, from int) (elems [][]byte, end int, err error) {
 		i++
 		i = blanks(b, i)
 		if i >= len(b) || b[i] != '"' {
-			return nil, 0, errNotHostStrings
+			return nil, nil, 0, errNotHostStrings
 		}
-		return elems, i + 1, nil
+		return elems, nil, i + 1, nil
 	}
 	if i+1 >= len(b) || b[i] != '\\' || b[i+1] != '"' {
-		return nil, 0, errNotHostStrings
+		return nil, nil, 0, errNotHostStrings
 	}
 	// Decoded text is never longer than its escaped form, and a word is
 	// copied 8 bytes at a time ahead of the decoded length: out, as long as
@@ -314,19 +323,29 @@ func hostStrings(b []byte, from int) (elems [][]byte, end int, err error) {
 	out := make([]byte, len(b)-from)
 	n := 0
 	quotes := 0 // the quotes the escapes took
+	var sh bodyShape
+	var spans []int32 // per element: its first and last index in sh.ends, or -1
 	for {
 		if i+1 >= len(b) || b[i] != '\\' || b[i+1] != '"' {
-			return nil, 0, errNotHostStrings
+			return nil, nil, 0, errNotHostStrings
 		}
 		start := n
+		lo := len(sh.ends)
+		sh.begin(n)
 		var ok bool
-		if i, n, quotes, ok = hostElement(b, i+2, out, n, quotes+1); !ok {
-			return nil, 0, errNotHostStrings
+		if i, n, quotes, ok = hostElement(b, i+2, out, n, quotes+1, &sh); !ok {
+			return nil, nil, 0, errNotHostStrings
+		}
+		if sh.finish(out, n) {
+			spans = append(spans, int32(lo), int32(len(sh.ends)))
+		} else {
+			sh.ends = sh.ends[:lo]
+			spans = append(spans, -1, -1)
 		}
 		elems = append(elems, out[start:n:n])
 		i = blanks(b, i)
 		if i >= len(b) {
-			return nil, 0, errNotHostStrings
+			return nil, nil, 0, errNotHostStrings
 		}
 		switch b[i] {
 		case ',':
@@ -336,11 +355,17 @@ func hostStrings(b []byte, from int) (elems [][]byte, end int, err error) {
 			i++
 			i = blanks(b, i)
 			if i >= len(b) || b[i] != '"' || bytes.Count(b[from+1:i], []byte{'"'}) != quotes {
-				return nil, 0, errNotHostStrings
+				return nil, nil, 0, errNotHostStrings
 			}
-			return elems, i + 1, nil
+			ends = make([][]int32, len(elems))
+			for k := range ends {
+				if lo, hi := spans[2*k], spans[2*k+1]; lo >= 0 {
+					ends[k] = sh.ends[lo:hi:hi]
+				}
+			}
+			return elems, ends, i + 1, nil
 		default:
-			return nil, 0, errNotHostStrings
+			return nil, nil, 0, errNotHostStrings
 		}
 	}
 }
@@ -371,7 +396,9 @@ func blanks(b []byte, i int) int {
 // read and written without bounds checks, and a quote of the body's JSON
 // followed by ':' or ',' and another quote (the \\\":\\\" between a name and
 // its value, the \\\",\\\" between members) is decoded in the same stop.
-func hostElement(b []byte, i int, out []byte, n int, quotes int) (int, int, int, bool) {
+//
+// sh follows the body's structure at those stops (bodyShape).
+func hostElement(b []byte, i int, out []byte, n int, quotes int, sh *bodyShape) (int, int, int, bool) {
 	// out has room for what is left of b, and keeps it: each step takes at
 	// least as many bytes of b as it writes to out. So a read within b
 	// (i+8 <= len(b)) is a write within out too.
@@ -407,12 +434,19 @@ func hostElement(b []byte, i int, out []byte, n int, quotes int) (int, int, int,
 					*(*byte)(unsafe.Add(op, n)) = '"'
 					*(*byte)(unsafe.Add(op, n+1)) = c
 					*(*byte)(unsafe.Add(op, n+2)) = '"'
+					if sh.seg >= 0 || sh.escAt == n {
+						// Not a string's end, a ':' or ',' and another
+						// string's start (nothing changes then).
+						sh.quote(out, n)
+						sh.quote(out, n+2)
+					}
 					n += 3
 					i += 9
 					quotes += 2
 					continue
 				}
 				*(*byte)(unsafe.Add(op, n)) = '"'
+				sh.quote(out, n)
 				n++
 				i += 4
 				quotes++
@@ -420,14 +454,27 @@ func hostElement(b []byte, i int, out []byte, n int, quotes int) (int, int, int,
 			}
 		} else if i+4 <= len(b) && binary.LittleEndian.Uint32(b[i:]) == escapedQuote {
 			out[n] = '"'
+			sh.quote(out, n)
 			n++
 			i += 4
 			quotes++
 			continue
 		}
 		var end, ok bool
+		was := n
 		if i, n, end, ok = hostEscape(b, i, out, n); !ok {
 			return i, n, quotes, false
+		}
+		if n == was+1 {
+			// A quote or a backslash of the body, in the rare escapes
+			// that make one: four backslashes in the host's text, or a
+			// \u escape of '"' or '\'.
+			switch out[was] {
+			case '"':
+				sh.quote(out, was)
+			case '\\':
+				sh.backslash(was)
+			}
 		}
 		if b[i-1] == '"' {
 			quotes++ // the element's closing \" (or a quote of the body)
@@ -480,6 +527,114 @@ func hostEscape(b []byte, i int, out []byte, n int) (int, int, bool, bool) {
 		return i + 7, n + utf8.EncodeRune(out[n:], rune(r)), false, true
 	}
 	return i, n, false, false
+}
+
+// bodyShape follows the JSON structure of one body while hostElement
+// decodes it, to find where its records end: the ends of the objects an
+// envelope's array holds ({"records":[{...},{...}]}: the closes that leave
+// two brackets open), or of a bare array's elements ([{...},{...}]: one
+// left open), as offsets in the body just past each closing bracket.
+// Every quote of a body is an escape of the host's text, where
+// hostElement stops anyway: at each, the bytes since the last string's
+// end (outside strings: a ':' or ',' mostly) are searched for brackets.
+// It checks nothing: an end it gives is only a candidate, which the
+// framer hands to the strict decoding as it would elementEnd's
+// (source.RecordEnds); what is not JSON, or a shape it does not follow,
+// may give wrong ends (or none), which costs a reframing, never a
+// record.
+type bodyShape struct {
+	start int     // out offset of the body's first byte
+	seg   int     // out offset where the bytes outside strings began; -1 inside a string
+	escAt int     // inside a string: the offset after a backslash that escapes what follows; else -1
+	depth int     // brackets open
+	at    int     // the depth a record's close leaves: 2 (an envelope), 1 (a bare array); 0 before the first bracket
+	bad   bool    // a backslash outside strings, a close too many
+	ends  []int32 // every body's, in order
+}
+
+// recordDepth is how deep a record may nest for the framing to take it
+// (source's skipValueDepth): a body holding a deeper one gives no ends.
+const recordDepth = 1000
+
+// begin starts a body at out offset n.
+func (sh *bodyShape) begin(n int) {
+	sh.start, sh.seg, sh.escAt, sh.depth, sh.at, sh.bad = n, n, -1, 0, 0, false
+}
+
+// quote takes the body's quote at out[q]. A string's end, the common
+// case, is inlined at hostElement's stops.
+func (sh *bodyShape) quote(out []byte, q int) {
+	if sh.seg < 0 && sh.escAt != q {
+		sh.seg = q + 1 // the string ends
+		return
+	}
+	sh.quoteSlow(out, q)
+}
+
+func (sh *bodyShape) quoteSlow(out []byte, q int) {
+	if sh.seg < 0 {
+		sh.escAt = -1 // \" inside a string
+		return
+	}
+	sh.outside(out[sh.seg:q], sh.seg)
+	sh.seg, sh.escAt = -1, -1 // a string starts
+}
+
+// backslash takes the body's backslash at out[at].
+func (sh *bodyShape) backslash(at int) {
+	switch {
+	case sh.seg >= 0:
+		sh.bad = true
+	case sh.escAt == at:
+		sh.escAt = -1 // \\ inside a string
+	default:
+		sh.escAt = at + 1
+	}
+}
+
+// outside reads p, bytes outside strings at out offset base, for brackets:
+// a ':' or ',' mostly, a number, a few blanks.
+func (sh *bodyShape) outside(p []byte, base int) {
+	for k, c := range p {
+		if bracket[c] {
+			sh.bracket(c, base+k)
+		}
+	}
+}
+
+// bracket takes the body's bracket c at out[at].
+func (sh *bodyShape) bracket(c byte, at int) {
+	if c == '{' || c == '[' {
+		if sh.at == 0 {
+			sh.at = 1
+			if c == '{' {
+				sh.at = 2
+			}
+		}
+		if sh.depth-sh.at >= recordDepth {
+			sh.bad = true // the framing turns such a record down
+		}
+		sh.depth++
+		return
+	}
+	sh.depth--
+	if sh.depth == sh.at {
+		sh.ends = append(sh.ends, int32(at+1-sh.start))
+	} else if sh.depth < 0 {
+		sh.bad = true
+	}
+}
+
+var bracket = [256]bool{'{': true, '[': true, '}': true, ']': true}
+
+// finish ends the body at out offset n and reports whether its ends were
+// followed to its end.
+func (sh *bodyShape) finish(out []byte, n int) bool {
+	if sh.seg < 0 || n-sh.start > math.MaxInt32 {
+		return false // a string not closed
+	}
+	sh.outside(out[sh.seg:n], sh.seg)
+	return !sh.bad
 }
 
 // escapedQuote is \\\" read as a little-endian uint32: a quote in a body of

@@ -30,6 +30,8 @@ type Request struct {
 	// strs holds the Data values ParseRequest found to be the host's
 	// double-encoded array of strings, decoded (hostStrings), by name.
 	strs map[string][][]byte
+	// ends holds, beside strs, where each body's records end (hostStrings).
+	ends map[string][][]int32
 	// buf is the body the values are slices of, when the server read it
 	// into a buffer it reuses (Server.release).
 	buf []byte
@@ -109,17 +111,18 @@ func (r Request) Binding(name string) (json.RawMessage, bool) {
 // bindingStrings returns the Data value of a binding as the elements of
 // the host's double-encoded array of strings, when it is one: decoded by
 // ParseRequest, or now for a Request built otherwise.
-func (r Request) bindingStrings(name string) ([][]byte, bool) {
+// ends is where each element's records end, as hostStrings found them.
+func (r Request) bindingStrings(name string) (strs [][]byte, ends [][]int32, ok bool) {
 	key, raw, ok := lookupKey(r.Data, name)
 	if !ok {
-		return nil, false
+		return nil, nil, false
 	}
 	if strs, ok := r.strs[key]; ok {
-		return strs, true
+		return strs, r.ends[key], true
 	}
 	raw = bytes.TrimSpace(raw)
-	strs, end, err := hostStrings(raw, 0)
-	return strs, err == nil && end == len(raw)
+	strs, ends, end, err := hostStrings(raw, 0)
+	return strs, ends, err == nil && end == len(raw)
 }
 
 // Meta returns the raw Metadata value of a key; keys match

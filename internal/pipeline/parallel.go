@@ -117,6 +117,13 @@ type producer struct {
 	room   source.TupleRoom
 	bytes  int // of cur's records
 	fatal  error
+	// reuse: emit is done with a batch when it returns (inlineFeed).
+	reuse bool
+	// spare, when set, holds a batch its consumer is done with (emit
+	// returned: inlineFeed's consumer takes a batch before it returns),
+	// for the next batch to reuse: an input of a few records no longer
+	// costs a batch with room for producedEvents items.
+	spare *produced
 
 	// The flow record expandFlow is expanding, and what its callback
 	// (made once: a closure per record was two allocations) needs.
@@ -127,7 +134,13 @@ type producer struct {
 }
 
 func newProducer(ctx context.Context, p *Pipeline, emit func(*produced) error, limit int) *producer {
-	pr := &producer{p: p, ctx: ctx, emit: emit, limit: limit, picker: p.opts.Engine.NewPicker()}
+	return newProducerWith(ctx, p, emit, limit, nil)
+}
+
+// newProducerWith is newProducer starting with spare, a batch its
+// consumer is done with, when not nil.
+func newProducerWith(ctx context.Context, p *Pipeline, emit func(*produced) error, limit int, spare *produced) *producer {
+	pr := &producer{p: p, ctx: ctx, emit: emit, limit: limit, picker: p.opts.Engine.NewPicker(), spare: spare}
 	pr.tupleFn = pr.tuple
 	pr.cur = pr.newProduced()
 	pr.cur.restart = true
@@ -136,6 +149,13 @@ func newProducer(ctx context.Context, p *Pipeline, emit func(*produced) error, l
 
 // newProduced returns an empty batch with room for the items of a full one.
 func (pr *producer) newProduced() *produced {
+	if b := pr.spare; b != nil {
+		pr.spare = nil
+		clear(b.items) // the events and dead letters taken
+		*b = produced{items: b.items[:0], verdicts: b.verdicts, cut: -1}
+		b.verdicts.Reset()
+		return b
+	}
 	b := &produced{cut: -1}
 	if pr.limit > 0 {
 		b.items = make([]item, 0, pr.limit)
@@ -253,6 +273,9 @@ func (pr *producer) full() error {
 		pr.fatal = err
 		return errStopped
 	}
+	if pr.reuse {
+		pr.spare = b
+	}
 	return nil
 }
 
@@ -327,6 +350,7 @@ func (in Input) open() (io.Reader, func(), error) {
 type inlineFeed struct {
 	p     *Pipeline
 	units [][]Input
+	spare *produced // the last input's last batch, taken: the next input's first
 }
 
 func (f *inlineFeed) each(ctx context.Context, u, k int, fn func(*produced) error) error {
@@ -335,7 +359,9 @@ func (f *inlineFeed) each(ctx context.Context, u, k int, fn func(*produced) erro
 		return err
 	}
 	defer closeBody()
-	pr := newProducer(ctx, f.p, fn, producedEvents)
+	pr := newProducerWith(ctx, f.p, fn, producedEvents, f.spare)
+	f.spare = nil
+	pr.reuse = true
 	err = f.p.opts.Registry.Records(body, pr.record)
 	b := pr.end(err)
 	if b.fatal == nil {
@@ -343,7 +369,11 @@ func (f *inlineFeed) each(ctx context.Context, u, k int, fn func(*produced) erro
 			return err
 		}
 	}
-	return b.result()
+	err = b.result()
+	if b.fatal == nil {
+		f.spare = b // fn took it
+	}
+	return err
 }
 
 func (f *inlineFeed) skipUnit(int) {}

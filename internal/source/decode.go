@@ -90,7 +90,26 @@ func records(r io.Reader, fn func(rec Record) error, lines bool) error {
 	}
 	defer b.Close()
 	f := &framer{br: b.br, off: b.off, fn: fn, lines: lines, cut: -1}
+	if re, ok := r.(RecordEnds); ok && b.zr == nil {
+		f.ends = re.RecordEnds()
+	}
 	return f.run()
+}
+
+// RecordEnds is a body that knows where its records end: the offsets in
+// the body just past the closing brace of each object that an envelope's
+// records array (or a bare array) holds, in order. The handler finds them
+// while it decodes the host's text, which stops at every quote of a body
+// anyway (invoke's hostStrings), so that the framer does not walk each
+// record for its end before the parser's strict decoding walks it
+// (elementRecord). An end is only a candidate, as elementEnd's is: one
+// that is wrong makes the strict decoding refuse the record, which is
+// then framed as before, so a wrong end costs time, never a record. A
+// gzip'd body's ends are not used (they would be the compressed bytes').
+// A body gives no end for a record nested deeper than the framing's own
+// check takes (skipValueDepth), which the framing turns down.
+type RecordEnds interface {
+	RecordEnds() []int32
 }
 
 // Body is a body opened for reading: decompressed when gzip'd (within the
@@ -217,6 +236,11 @@ type framer struct {
 	top     int64
 	inValue bool
 	cut     int64
+
+	// ends are the body's record ends when it knows them (RecordEnds);
+	// nextEnd is the first of them not yet passed.
+	ends    []int32
+	nextEnd int
 }
 
 // window returns the unread buffered bytes, reading more when none are
@@ -586,6 +610,15 @@ func (f *framer) array() error {
 // or was refused.
 func (f *framer) elementRecord() (done bool, err error) {
 	p := f.window()
+	if end, ok := f.knownEnd(p); ok {
+		err = f.fn(Record{Index: f.index, Offset: f.off, Length: int64(end), Bytes: p[:end], unchecked: true})
+		if !errors.Is(err, errReframe) {
+			f.index++
+			f.consume(end)
+			return true, err
+		}
+		// A wrong end: the element's own brackets decide.
+	}
 	var e elementEnd
 	end := e.scan(p)
 	for end < 0 && !e.deep && len(p) < f.br.Size() && f.peekErr == nil {
@@ -609,6 +642,24 @@ func (f *framer) elementRecord() (done bool, err error) {
 	f.index++
 	f.consume(end)
 	return true, err
+}
+
+// knownEnd is the end of the element at f.off that the body gave
+// (RecordEnds), when it gave one within the n bytes buffered, just past
+// a '}' (so that a candidate cannot take a blank after the element: the
+// strict decoding would take that too).
+func (f *framer) knownEnd(p []byte) (int, bool) {
+	for f.nextEnd < len(f.ends) && int64(f.ends[f.nextEnd]) <= f.off {
+		f.nextEnd++
+	}
+	if f.nextEnd == len(f.ends) {
+		return 0, false
+	}
+	end := int64(f.ends[f.nextEnd]) - f.off
+	if end > int64(len(p)) || p[end-1] != '}' {
+		return 0, false
+	}
+	return int(end), true
 }
 
 // skipValueDepth is how deep event.SkipValue, frameValue's check, lets

@@ -315,3 +315,77 @@ func TestElementEnd(t *testing.T) {
 		t.Errorf("nested deeper than SkipValue takes: end %d, deep %v; want -1, true", got, e.deep)
 	}
 }
+
+// endsBody is a body that gives record ends (RecordEnds).
+type endsBody struct {
+	*bytes.Reader
+	ends []int32
+}
+
+func (b endsBody) RecordEnds() []int32 { return b.ends }
+
+// A body's record ends (RecordEnds) are candidates only: right, wrong or
+// missing, Registry.Records yields exactly the records, offsets, statuses
+// and errors it yields without them.
+func TestRecordsKnownEnds(t *testing.T) {
+	reg, err := NewRegistry()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bodies := map[string][]byte{}
+	for i, s := range onePassSeeds {
+		bodies[fmt.Sprintf("seed %d", i)] = []byte(s)
+	}
+	bodies["envelope of many"] = []byte(`{"records":[` + strings.Repeat(kvRecord+",", 50) + kvRecord + `]}`)
+	files, _ := filepath.Glob("../../testdata/*/*.json")
+	for _, f := range files {
+		if b, err := os.ReadFile(f); err == nil && !strings.HasSuffix(f, ".golden.json") {
+			bodies[f] = b
+		}
+	}
+	for name, body := range bodies {
+		want := inOnePass(t, reg, body)
+		// The right ends: where each element the framing yields ends
+		// (not a malformed one's: the body gives none for a record nested
+		// deeper than the framing's check takes).
+		var right []int32
+		for _, o := range want {
+			if o.Status != Malformed {
+				right = append(right, int32(o.Offset)+int32(len(o.Bytes)))
+			}
+		}
+		every := make([]int32, len(body))
+		for i := range every {
+			every[i] = int32(i + 1)
+		}
+		var shifted, late []int32
+		for _, e := range right {
+			shifted = append(shifted, e-1)
+			late = append(late, e+1)
+		}
+		for kind, ends := range map[string][]int32{"right": right, "every offset": every, "one short": shifted,
+			"one late": late, "none": {}, "past the end": {int32(len(body) + 10)}} {
+			var got []outcome
+			_ = reg.Records(endsBody{bytes.NewReader(body), ends}, func(rec Record, ev *event.Event, status Status, err error) error {
+				o := outcome{Index: rec.Index, Offset: rec.Offset, Bytes: string(rec.Bytes), Text: rec.Text, Status: status}
+				if ev != nil {
+					o.Source = ev.Source
+				}
+				if err != nil {
+					o.Err = err.Error()
+				}
+				got = append(got, o)
+				return nil
+			})
+			if len(got) != len(want) {
+				t.Errorf("%s, ends %s: %d records, want %d", name, kind, len(got), len(want))
+				continue
+			}
+			for i := range want {
+				if got[i] != want[i] {
+					t.Errorf("%s, ends %s: record %d\ngot:  %v\nwant: %v", name, kind, i, got[i], want[i])
+				}
+			}
+		}
+	}
+}
