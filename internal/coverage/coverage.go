@@ -80,25 +80,31 @@ type Key struct {
 // into a record's bytes (a decoder's strings are), which would keep the
 // whole record alive for the rest of a scan.
 type Tally struct {
-	counts map[Key]int
+	// counts maps a row to its number: keys[i] is row i, n[i] its
+	// records. A record seen before is counted by number, without
+	// hashing its row.
+	counts map[Key]int32
+	keys   []Key
+	n      []int
 	// seen maps the fields of records already counted, as written, to
 	// the row they were counted under: the same fields come back record
 	// after record, and lower-casing them each time was three allocations
 	// per record. Its keys are copies too; it holds at most maxSeen.
 	seen map[seenKey]int32 // -> rows: the map's values stay small (no allocation per entry)
 	rows []seenRow
-	// last is the fields of the record counted last and their row:
-	// records come in runs of one resource, and comparing is cheaper
-	// than hashing.
+	// last is the fields of the record counted last and their row's
+	// number: records come in runs of one resource, and comparing is
+	// cheaper than hashing.
 	last    seenKey
-	lastRow Key
+	lastRow int32
 	hasLast bool
 }
 
-// seenRow is a seen key's row, and the key (the Tally's copy of it).
+// seenRow is a seen key's row's number, and the key (the Tally's copy
+// of it).
 type seenRow struct {
 	key seenKey
-	row Key
+	row int32
 }
 
 // seenKey is what Add reads of an event, as written.
@@ -123,19 +129,16 @@ const Other = "(other)"
 
 // Add counts one parsed record.
 func (t *Tally) Add(ev *event.Event) {
-	if t.counts == nil {
-		t.counts = make(map[Key]int, 64)
-	}
 	sk := seenKey{ev.Source, ev.Category, ev.Resource.Subscription, ev.Resource.Provider, ev.Resource.Type}
 	if t.hasLast && sk == t.last {
-		t.counts[t.lastRow]++
+		t.n[t.lastRow]++
 		return
 	}
 	if i, ok := t.seen[sk]; ok {
 		// The row r was counted under stays what add would choose: rows
 		// are never removed, so it is still there.
 		r := &t.rows[i]
-		t.counts[r.row]++
+		t.n[r.row]++
 		t.last, t.lastRow, t.hasLast = r.key, r.row, true
 		return
 	}
@@ -144,7 +147,7 @@ func (t *Tally) Add(ev *event.Event) {
 	r := &ev.Resource
 	b := make([]byte, 0, 2*(len(sk.source)+len(sk.category)+len(sk.subscription)+len(sk.provider)+len(sk.typ))+1)
 	k, b := keyOf(b, ev)
-	k = t.add(k, 1)
+	row := t.add(k, 1)
 	if len(t.seen) < maxSeen {
 		if t.seen == nil {
 			t.seen = make(map[seenKey]int32, 64)
@@ -156,8 +159,8 @@ func (t *Tally) Add(ev *event.Event) {
 		b, c.provider = appendString(b, r.Provider)
 		_, c.typ = appendString(b, r.Type)
 		t.seen[c] = int32(len(t.rows))
-		t.rows = append(t.rows, seenRow{c, k})
-		t.last, t.lastRow, t.hasLast = c, k, true
+		t.rows = append(t.rows, seenRow{c, row})
+		t.last, t.lastRow, t.hasLast = c, row, true
 	}
 }
 
@@ -199,19 +202,31 @@ func view(b []byte) string {
 }
 
 // add counts n records under k (whose strings are the Tally's own), or
-// under k folded when k is a new row of a full Tally, and returns the row
-// counted.
-func (t *Tally) add(k Key, n int) Key {
-	if _, ok := t.counts[k]; !ok {
+// under k folded when k is a new row of a full Tally, and returns the
+// number of the row counted.
+func (t *Tally) add(k Key, n int) int32 {
+	if t.counts == nil {
+		t.counts = make(map[Key]int32, 64)
+	}
+	i, ok := t.counts[k]
+	if !ok {
 		if len(t.counts) >= MaxKeys && k.ResourceType != "" {
 			k.ResourceType = Other
 		}
-		if _, ok := t.counts[k]; !ok && len(t.counts) >= 2*MaxKeys {
+		i, ok = t.counts[k]
+		if !ok && len(t.counts) >= 2*MaxKeys {
 			k.Subscription, k.ResourceType = Other, Other
+			i, ok = t.counts[k]
+		}
+		if !ok {
+			i = int32(len(t.keys))
+			t.counts[k] = i
+			t.keys = append(t.keys, k)
+			t.n = append(t.n, 0)
 		}
 	}
-	t.counts[k] += n
-	return k
+	t.n[i] += n
+	return i
 }
 
 // Merge adds o's counts to t.
@@ -219,16 +234,13 @@ func (t *Tally) Merge(o *Tally) {
 	if o == nil {
 		return
 	}
-	if t.counts == nil {
-		t.counts = map[Key]int{}
-	}
 	// Rows o brings may be what a record seen before would now count
 	// under: forget what was seen.
 	clear(t.seen)
 	t.rows = t.rows[:0]
 	t.hasLast = false
-	for k, n := range o.counts {
-		t.add(k, n)
+	for i, k := range o.keys {
+		t.add(k, o.n[i])
 	}
 }
 
@@ -240,9 +252,9 @@ type Row struct {
 
 // Rows returns the counts sorted by source, category, subscription, type.
 func (t *Tally) Rows() []Row {
-	out := make([]Row, 0, len(t.counts))
-	for k, n := range t.counts {
-		out = append(out, Row{Key: k, Records: n})
+	out := make([]Row, 0, len(t.keys))
+	for i, k := range t.keys {
+		out = append(out, Row{Key: k, Records: t.n[i]})
 	}
 	sort.Slice(out, func(i, j int) bool {
 		a, b := out[i].Key, out[j].Key
@@ -263,8 +275,8 @@ func (t *Tally) Rows() []Row {
 // ByCategory returns "source/category" -> records, for a batch log line.
 func (t *Tally) ByCategory() map[string]int {
 	out := map[string]int{}
-	for k, n := range t.counts {
-		out[k.Source+"/"+k.Category] += n
+	for i, k := range t.keys {
+		out[k.Source+"/"+k.Category] += t.n[i]
 	}
 	return out
 }

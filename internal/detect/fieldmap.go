@@ -406,6 +406,14 @@ type fieldCache struct {
 	memo []matchMemo
 	// canon is the subject of a canonical value being matched.
 	canon subject
+	// relGen is gen at the last release (or wrap): an entry or resolved
+	// field whose gen is above it was written since, and its number is
+	// in usedEntries or usedResolved, what release clears.
+	relGen       uint32
+	usedEntries  []int32
+	usedResolved []int32
+	// kwHigh is the most keywords held since the last release.
+	kwHigh int
 }
 
 type cacheEntry struct {
@@ -446,6 +454,9 @@ func (c *fieldCache) reset(ev *event.Event) {
 		clear(c.resolved)
 		clear(c.memo)
 		c.gen = 1
+		c.relGen = 0
+		c.usedEntries = c.usedEntries[:0]
+		c.usedResolved = c.usedResolved[:0]
 	}
 	c.idx.reset()
 	if ev.Layout != nil {
@@ -462,20 +473,38 @@ func (c *fieldCache) reset(ev *event.Event) {
 // waits in fieldCaches (reset makes every entry stale when it is used
 // again): the values its tables kept point into that record, and the
 // subjects and keywords into its text. The tables keep their capacity.
+// Only what was written since the last release is cleared (the rest was
+// cleared then): a release costs what its events used, not the tables.
 func (c *fieldCache) release() {
 	c.ev = nil
 	c.idx.reset()
-	for i := range c.entries {
-		c.entries[i].vals = nil
+	for _, id := range c.usedEntries {
+		c.entries[id].vals = nil
 	}
-	for i := range c.resolved {
-		f := &c.resolved[i]
+	for _, id := range c.usedResolved {
+		f := &c.resolved[id]
 		f.vals = nil
 		clear(f.subjects[:cap(f.subjects)])
 	}
-	clear(c.keywords[:cap(c.keywords)])
-	clear(c.singles[:cap(c.singles)])
+	c.usedEntries = c.usedEntries[:0]
+	c.usedResolved = c.usedResolved[:0]
+	c.relGen = c.gen
+	clear(c.keywords[:min(c.kwHigh, cap(c.keywords))])
+	c.keywords = c.keywords[:0]
+	c.kwHigh = 0
+	// reset clears singles up to their length: beyond it they are clear.
+	clear(c.singles)
+	c.singles = c.singles[:0]
 	c.canon = subject{}
+}
+
+// put writes key number id's entry for the current event, noting the
+// number for release the first time since the last one.
+func (c *fieldCache) put(id int32, e *cacheEntry, vals []event.Value, found bool) {
+	if e.gen <= c.relGen {
+		c.usedEntries = append(c.usedEntries, id)
+	}
+	*e = cacheEntry{vals, found, c.gen}
 }
 
 // entry returns the entry of key number id, growing the table for a key
@@ -497,7 +526,7 @@ func (c *fieldCache) lookup(ev *event.Event, id int32) ([]event.Value, bool, boo
 
 func (c *fieldCache) store(ev *event.Event, id int32, vals []event.Value, found bool) {
 	if c != nil && c.ev == ev {
-		*c.entry(id) = cacheEntry{vals, found, c.gen}
+		c.put(id, c.entry(id), vals, found)
 	}
 }
 
@@ -530,7 +559,7 @@ func (c *fieldCache) get(ev *event.Event, name string, id int32) ([]event.Value,
 	} else {
 		v, found = c.idx.lookupShortID(ev.Record(), name, id)
 	}
-	*e = cacheEntry{v, found, c.gen}
+	c.put(id, e, v, found)
 	return v, found
 }
 
@@ -588,6 +617,9 @@ func (c *fieldCache) field(ev *event.Event, r *resolver) *resolvedField {
 	}
 	vals, found := r.get(ev, c)
 	f := &c.resolved[r.id] // r.get grows entries only
+	if f.gen <= c.relGen {
+		c.usedResolved = append(c.usedResolved, r.id)
+	}
 	*f = resolvedField{vals: vals, found: found, subjects: f.subjects[:0], arena: &c.lowers, gen: c.gen}
 	return f
 }
@@ -632,6 +664,9 @@ func (c *fieldCache) keywordSubjects(ev *event.Event) []subject {
 	}
 	if c != nil && c.ev == ev {
 		c.keywords, c.kwDone = out, true
+		if len(out) > c.kwHigh {
+			c.kwHigh = len(out)
+		}
 	}
 	return out
 }

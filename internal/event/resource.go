@@ -1,6 +1,7 @@
 package event
 
 import (
+	"hash/maphash"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -127,44 +128,64 @@ const (
 	maxChildTypeLen = 128
 )
 
-// typeSet is a set of strings read without a lock: a lookup reads the
-// current map, an addition (rare, bounded) replaces it with a copy.
+// typeSet is a set of strings read without a lock: an open-addressing
+// table of twice maxChildTypes slots, each set once (under mu) and never
+// changed, so a look-up hashes the bytes and probes to an empty slot, and
+// an addition costs one slot (it was a copy of the whole set: 50k map
+// assignments for the first few hundred types).
 type typeSet struct {
-	mu  sync.Mutex
-	cur atomic.Pointer[map[string]string]
+	mu    sync.Mutex
+	n     int // slots set, under mu
+	slots [typeSlots]atomic.Pointer[string]
 }
+
+// typeSlots is a power of two at least twice maxChildTypes: a probe
+// always meets an empty slot, after about two on average.
+const typeSlots = 1024
+
+var typeSeed = maphash.MakeSeed()
+
+// A full table would make a look-up probe forever.
+var _ [typeSlots - 2*maxChildTypes]struct{}
 
 // of returns string(b), the set's copy when it holds one.
 func (s *typeSet) of(b []byte) string {
-	if m := s.cur.Load(); m != nil {
-		if t, ok := (*m)[string(b)]; ok { // no conversion allocated for a look-up
-			return t
+	if len(b) > maxChildTypeLen {
+		return string(b)
+	}
+	const mask = typeSlots - 1
+	h := maphash.Bytes(typeSeed, b)
+	for i := h & mask; ; i = (i + 1) & mask {
+		p := s.slots[i].Load()
+		if p == nil {
+			break
+		}
+		if *p == string(b) { // no conversion allocated for a comparison
+			return *p
 		}
 	}
 	t := string(b)
-	if len(t) > maxChildTypeLen {
-		return t
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	old := s.cur.Load()
-	if old != nil && len(*old) >= maxChildTypes {
+	if s.n >= maxChildTypes {
 		return t
 	}
-	next := make(map[string]string, 1+lenOf(old))
-	if old != nil {
-		for k, v := range *old {
-			next[k] = v
+	for i := h & mask; ; i = (i + 1) & mask {
+		p := s.slots[i].Load()
+		if p == nil {
+			s.slots[i].Store(&t)
+			s.n++
+			return t
+		}
+		if *p == t { // added since the look-up
+			return *p
 		}
 	}
-	next[t] = t
-	s.cur.Store(&next)
-	return t
 }
 
-func lenOf(m *map[string]string) int {
-	if m == nil {
-		return 0
-	}
-	return len(*m)
+// len is how many strings the set holds.
+func (s *typeSet) len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.n
 }

@@ -67,7 +67,7 @@ func TestParseResourceIDChildTypesBounded(t *testing.T) {
 			t.Fatalf("%s: type %q, want %q", id, got, want)
 		}
 	}
-	if n := lenOf(childTypes.cur.Load()); n > maxChildTypes {
+	if n := childTypes.len(); n > maxChildTypes {
 		t.Fatalf("%d child types kept, bound %d", n, maxChildTypes)
 	}
 	if first != "zone/record" {
