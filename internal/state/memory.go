@@ -182,11 +182,15 @@ func (p *memPartition) Get(row string) (*memEntity, bool) {
 }
 
 // put stores e, a new row or a rewrite of one (in place).
+// e's times need not be normalised: compact keeps them to 100 ns, as
+// normalise would (and soonest is worked out from what it keeps).
 func (p *memPartition) put(e Entity) {
-	if !e.Expires.IsZero() && (p.soonest.IsZero() || e.Expires.Before(p.soonest)) {
-		p.soonest = e.Expires
-	}
 	m := compact(e)
+	if m.exp != zeroUnix || m.exp7 != 0 {
+		if t := m.expires(); p.soonest.IsZero() || t.Before(p.soonest) {
+			p.soonest = t
+		}
+	}
 	if i, ok := p.rows[e.RowKey]; ok {
 		old := p.at(i)
 		if unsafe.StringData(old.RowKey) != unsafe.StringData(m.RowKey) {
@@ -614,7 +618,9 @@ func (m *memBackend) submit(_ context.Context, table, partition string, ops []Op
 		} else {
 			e = owned(o.Entity)
 		}
-		e = normalise(e)
+		if len(e.Data) == 0 {
+			e.Data = nil // as normalise: its times are put's (compact)
+		}
 		e.ETag = etag
 		part.put(e)
 	}
