@@ -988,8 +988,9 @@ func checkOps(ops []Op) error {
 		e := o.Entity
 		dup := false
 		if seen != nil {
-			_, dup = seen[e.Key()]
+			n := len(seen) // one hash of the key: added, or there already
 			seen[e.Key()] = struct{}{}
+			dup = len(seen) == n
 		} else {
 			for _, p := range ops[:i] {
 				if p.Entity.RowKey == e.RowKey && p.Entity.PartitionKey == e.PartitionKey {

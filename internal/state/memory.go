@@ -42,6 +42,9 @@ type memBackend struct {
 	scratch []sortedRow
 	// etags is where newETag cuts the ETags of transactions from.
 	etags []byte
+	// at is submit's, reused under the write lock (up to maxScratch): the
+	// position of each operation's row, -1 for none, found once.
+	at []int32
 }
 
 // etagChunk is the size of the chunks ETags are cut from: a dozen ETags
@@ -112,8 +115,15 @@ const (
 	memBlock     = 1 << memBlockBits
 )
 
-func newPartition(name string) *memPartition {
-	return &memPartition{name: strings.Clone(name), rows: make(map[string]int32)}
+// newPartition returns an empty partition whose index has room for rows
+// (a new window's partition is written whole at once: its index does not
+// grow row by row).
+func newPartition(name string, rows int) *memPartition {
+	p := &memPartition{name: strings.Clone(name), rows: make(map[string]int32, rows)}
+	if rows > 2 {
+		p.blocks = [][]memEntity{make([]memEntity, 0, min(rows, memBlock))}
+	}
+	return p
 }
 
 // memEntity is an Entity as a partition keeps it: without its partition
@@ -182,12 +192,26 @@ func (p *memPartition) Get(row string) (*memEntity, bool) {
 }
 
 // put stores e, a new row or a rewrite of one (in place).
+// e's times need not be normalised: compact keeps them to 100 ns, as
+// normalise would (and soonest is worked out from what it keeps).
 func (p *memPartition) put(e Entity) {
-	if !e.Expires.IsZero() && (p.soonest.IsZero() || e.Expires.Before(p.soonest)) {
-		p.soonest = e.Expires
+	i, ok := p.rows[e.RowKey]
+	if !ok {
+		i = -1
 	}
+	p.putAt(e, i)
+}
+
+// putAt is put with the row's position known: i, or -1 when the row is
+// new.
+func (p *memPartition) putAt(e Entity, i int32) {
 	m := compact(e)
-	if i, ok := p.rows[e.RowKey]; ok {
+	if m.exp != zeroUnix || m.exp7 != 0 {
+		if t := m.expires(); p.soonest.IsZero() || t.Before(p.soonest) {
+			p.soonest = t
+		}
+	}
+	if i >= 0 {
 		old := p.at(i)
 		if unsafe.StringData(old.RowKey) != unsafe.StringData(m.RowKey) {
 			// The index's key is the slot's row key: a key packed behind
@@ -198,7 +222,6 @@ func (p *memPartition) put(e Entity) {
 		*old = m
 		return
 	}
-	var i int32
 	if n := len(p.free); n > 0 {
 		i, p.free = p.free[n-1], p.free[:n-1]
 		*p.at(i) = m
@@ -577,31 +600,43 @@ func (m *memBackend) submit(_ context.Context, table, partition string, ops []Op
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	part := m.tables[table][partition]
-	// Check every precondition first: all or nothing.
+	// Check every precondition first: all or nothing. Each operation's row
+	// is looked up once: its position holds through the writes below (a
+	// key is in a transaction once: checkOps; a deleted row's slot is not
+	// reused before tidy; a row added takes a free slot or a new one).
+	at := m.at[:0]
 	for i, o := range ops {
 		var cur *memEntity
+		pos := int32(-1)
 		if part != nil {
-			cur, _ = part.Get(o.Entity.RowKey)
+			if j, ok := part.rows[o.Entity.RowKey]; ok {
+				cur, pos = part.at(j), j
+			}
 		}
 		if c := precondition(i, o, cur); c != nil {
 			return c
 		}
+		at = append(at, pos)
+	}
+	if cap(at) <= maxScratch {
+		m.at = at[:0]
 	}
 	if part == nil {
-		part = newPartition(partition)
+		part = newPartition(partition, len(ops))
 		m.tables[table][part.name] = part
 	}
 	// One ETag for the transaction's entities, as the service gives them
 	// one timestamp: every write still changes an entity's ETag.
 	m.seq++
 	etag := m.newETag()
-	for _, o := range ops {
+	for k, o := range ops {
 		if o.Kind == Delete {
 			part.Delete(o.Entity.RowKey)
 			continue
 		}
 		var e Entity
-		if cur, ok := part.Get(o.Entity.RowKey); ok && !cur.packed() && !packedEntity(o.Entity) {
+		if at[k] >= 0 && !part.at(at[k]).packed() && !packedEntity(o.Entity) {
+			cur := part.at(at[k])
 			// A rewrite: the stored keys (and an unchanged Text) are
 			// already the store's own copies.
 			e = o.Entity
@@ -614,9 +649,11 @@ func (m *memBackend) submit(_ context.Context, table, partition string, ops []Op
 		} else {
 			e = owned(o.Entity)
 		}
-		e = normalise(e)
+		if len(e.Data) == 0 {
+			e.Data = nil // as normalise: its times are put's (compact)
+		}
 		e.ETag = etag
-		part.put(e)
+		part.putAt(e, at[k])
 	}
 	part.tidy()
 	if part.Len() == 0 {

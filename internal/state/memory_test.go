@@ -338,3 +338,29 @@ func TestMemorySweepMatchesAModel(t *testing.T) {
 		}
 	}
 }
+
+// TestMemorySweepsATimeKeptTo100ns: an expiry under 100 ns past a sweep's
+// now is kept truncated (the service's resolution), before now: the sweep
+// deletes it, in another zone too (its partition is not skipped by an
+// earliest expiry worked out from the untruncated time).
+func TestMemorySweepsATimeKeptTo100ns(t *testing.T) {
+	ctx := context.Background()
+	m := state.NewMemory()
+	exp := time.Date(2026, 12, 2, 11, 0, 0, 150, time.FixedZone("x", 3600))
+	e := state.Entity{PartitionKey: "p", RowKey: "r", Expires: exp}
+	if err := m.Apply(ctx, "trunc", []state.Op{{Kind: state.Upsert, Entity: e}}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := m.Get(ctx, "trunc", []state.Key{e.Key()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := exp.UTC().Truncate(100 * time.Nanosecond)
+	if g := got[e.Key()].Expires; !g.Equal(want) || g.Location() != time.UTC {
+		t.Fatalf("Expires = %v (%v), want %v UTC", g, g.Location(), want)
+	}
+	n, err := m.Sweep(ctx, "trunc", exp.Add(-30*time.Nanosecond)) // after the kept 100 ns, before 150
+	if err != nil || n != 1 {
+		t.Fatalf("Sweep = %d, %v; want 1 deleted", n, err)
+	}
+}

@@ -50,7 +50,7 @@ func TestSpanMatchesAFilter(t *testing.T) {
 		}
 		return b.String()
 	}
-	p := newPartition("p")
+	p := newPartition("p", 0)
 	var keys []string
 	for round := range 20 {
 		for range 1 + r.IntN(60) {
