@@ -526,14 +526,14 @@ func parseFlowTuple(s []byte, kind flowKind, t *FlowTuple) error {
 func parseFields(s []byte, n int, kind flowKind, t *FlowTuple) error {
 	t.text, t.fields = s, n
 	ends := &t.ends
-	// field i, taken where it is read (n of them, each ending at ends[i]
-	// <= len(s)): a slice of each made first cost more than the reading.
+	// field i, taken where it is read, in order (n of them, each ending
+	// at ends[i] <= len(s), the next starting past its comma): a slice of
+	// each made first cost more than the reading.
+	start := 0
 	f := func(i int) []byte {
-		start := 0
-		if i > 0 {
-			start = ends[i-1] + 1
-		}
-		return s[start:ends[i]]
+		b := s[start:ends[i]]
+		start = ends[i] + 1
+		return b
 	}
 	switch {
 	case kind == flowNSG && n != 8 && n != 13:
