@@ -539,10 +539,13 @@ func (x *tupleExpansion) keptEvent(kept *keptTuples, raw []byte, i int, vnet boo
 	}
 	v.srcPort = field(3)
 	v.dstPort = field(4)
+	// The strings a tuple shares with the one made here before (a
+	// group's, a protocol's word) are written when they change only: each
+	// write of a pointer costs a barrier while the collector marks.
 	if proto := field(5); kt.proto == 0 {
 		v.protocol = proto
-	} else {
-		v.protocol = keptProtocols[kt.proto]
+	} else if w := keptProtocols[kt.proto]; !sameString(v.protocol, w) {
+		v.protocol = w
 	}
 	if kt.counts {
 		skip(6)
@@ -553,7 +556,9 @@ func (x *tupleExpansion) keptEvent(kept *keptTuples, raw []byte, i int, vnet boo
 		v.packetsIn = field(11)
 		v.bytesIn = field(12)
 	}
-	v.rule, v.aclID, v.mac = g.rule, g.aclID, g.mac
+	if !sameString(v.rule, g.rule) || !sameString(v.aclID, g.aclID) || !sameString(v.mac, g.mac) {
+		v.rule, v.aclID, v.mac = g.rule, g.aclID, g.mac
+	}
 	v.vnet, v.outbound, v.allowed, v.state = vnet, kt.outbound, kt.allowed, kt.state
 	return x.finish(te, time.UnixMilli(kt.ms).UTC(), sec, src, dst)
 }
