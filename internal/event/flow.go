@@ -526,14 +526,14 @@ func parseFlowTuple(s []byte, kind flowKind, t *FlowTuple) error {
 func parseFields(s []byte, n int, kind flowKind, t *FlowTuple) error {
 	t.text, t.fields = s, n
 	ends := &t.ends
-	// field i, taken where it is read (n of them, each ending at ends[i]
-	// <= len(s)): a slice of each made first cost more than the reading.
+	// field i, taken where it is read, in order (n of them, each ending
+	// at ends[i] <= len(s), the next starting past its comma): a slice of
+	// each made first cost more than the reading.
+	start := 0
 	f := func(i int) []byte {
-		start := 0
-		if i > 0 {
-			start = ends[i-1] + 1
-		}
-		return s[start:ends[i]]
+		b := s[start:ends[i]]
+		start = ends[i] + 1
+		return b
 	}
 	switch {
 	case kind == flowNSG && n != 8 && n != 13:
@@ -548,17 +548,32 @@ func parseFields(s []byte, n int, kind flowKind, t *FlowTuple) error {
 	}
 	// Seconds until the year 5138; anything larger is milliseconds (VNet
 	// writes milliseconds, Microsoft's worked example seconds).
+	// t is the walker's, from tuple to tuple (often a pooled one, in the
+	// heap): a value with a pointer (a time's location, an address's
+	// zone, a string) is written only when it changes, since each write
+	// of a pointer costs a barrier while the collector marks.
+	var tm time.Time
 	if stamp >= 1e11 {
-		t.Time = time.UnixMilli(int64(min(stamp, 1<<62))).UTC()
+		tm = time.UnixMilli(int64(min(stamp, 1<<62))).UTC()
 	} else {
-		t.Time = time.Unix(int64(stamp), 0).UTC()
+		tm = time.Unix(int64(stamp), 0).UTC()
 	}
-	var err error
-	if t.SrcIP, err = parseAddr(f(1)); err != nil {
+	if tm != t.Time {
+		t.Time = tm
+	}
+	src, err := parseAddr(f(1))
+	if err != nil {
 		return errors.New("bad source IP")
 	}
-	if t.DstIP, err = parseAddr(f(2)); err != nil {
+	dst, err := parseAddr(f(2))
+	if err != nil {
 		return errors.New("bad destination IP")
+	}
+	if src != t.SrcIP {
+		t.SrcIP = src
+	}
+	if dst != t.DstIP {
+		t.DstIP = dst
 	}
 	if t.SrcPort, ok = parsePort(f(3)); !ok {
 		return errors.New("bad source port")
@@ -566,7 +581,9 @@ func parseFields(s []byte, n int, kind flowKind, t *FlowTuple) error {
 	if t.DstPort, ok = parsePort(f(4)); !ok {
 		return errors.New("bad destination port")
 	}
-	t.Protocol = flowProtocol(f(5))
+	if proto := flowProtocol(f(5)); proto != t.Protocol {
+		t.Protocol = proto
+	}
 	dir, decision := f(6), f(7)
 	if len(dir) != 1 || (dir[0] != FlowInbound && dir[0] != FlowOutbound) {
 		return errors.New("direction is not I or O")
@@ -576,7 +593,10 @@ func parseFields(s []byte, n int, kind flowKind, t *FlowTuple) error {
 		return errors.New("bad decision or state")
 	}
 
-	t.State, t.Encryption, t.HasCounts = 0, "", false
+	t.State, t.HasCounts = 0, false
+	if t.Encryption != "" {
+		t.Encryption = ""
+	}
 	t.PacketsOut, t.BytesOut, t.PacketsIn, t.BytesIn = 0, 0, 0, 0
 	switch kind {
 	case flowNSG:
@@ -602,7 +622,9 @@ func parseFields(s []byte, n int, kind flowKind, t *FlowTuple) error {
 		}
 		t.State = decision[0]
 		t.Allowed = t.State != FlowDenied
-		t.Encryption = flowEncryption(f(8))
+		if enc := flowEncryption(f(8)); enc != t.Encryption {
+			t.Encryption = enc
+		}
 	}
 	return parseCounts([4][]byte{f(9), f(10), f(11), f(12)}, t)
 }

@@ -3,6 +3,7 @@ package event
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -114,6 +115,12 @@ func referenceParseCounts(f [][]byte, t *FlowTuple) error {
 // and reports where they disagree: the error, or any field of the tuple.
 func parseBoth(s string, kind flowKind) string {
 	var a, b FlowTuple
+	// a holds another tuple first, as the walker's does from tuple to
+	// tuple (parseFields writes a value only when it changes).
+	if err := parseFlowTuple([]byte("1663146003606,fe80::1,::2,23956,443,17,O,E,NX_LOCAL_DST,3,767,2,1580"), flowVNet, &a); err != nil {
+		panic(err)
+	}
+	a.ends = [flowFieldCount]int{} // beyond the fields, what the walker leaves is never read
 	a.Rule, b.Rule = "r", "r"
 	n := 0
 	for i := 0; i < len(s); i++ {
@@ -201,6 +208,43 @@ func FuzzParseFieldsAgree(f *testing.F) {
 			kind = flowVNet
 		}
 		if d := parseBoth(s, kind); d != "" {
+			t.Fatal(d)
+		}
+	})
+}
+
+// ipv4Agrees reports how parseIPv4 and netip.ParseAddr differ on s: ""
+// when parseIPv4 reads exactly the dotted IPv4 netip reads, to the same
+// address (the reference of parseFields reads addresses with parseAddr,
+// so parseIPv4 is checked against netip here).
+func ipv4Agrees(s string) string {
+	ip, ok := parseIPv4([]byte(s))
+	a, err := netip.ParseAddr(s)
+	want := err == nil && a.Is4()
+	switch {
+	case ok != want:
+		return fmt.Sprintf("parseIPv4(%q) ok %v, netip %v (%v)", s, ok, want, err)
+	case ok && netip.AddrFrom4(ip) != a:
+		return fmt.Sprintf("parseIPv4(%q) = %v, netip %v", s, netip.AddrFrom4(ip), a)
+	}
+	return ""
+}
+
+func TestParseIPv4AgreesWithNetip(t *testing.T) {
+	for _, s := range []string{"", "1.2.3.4", "0.0.0.0", "255.255.255.255", "256.1.1.1", "1.2.3.256", "01.2.3.4", "1.2.3.04",
+		"1.2.3.0", "1.2.3", "1.2.3.4.", ".1.2.3.4", "1..2.3", "1.2.3.4.5", "1000.2.3.4", "10.20.30.40", "192.168.100.200",
+		"1.2.3.4 ", "1.2.3.-4", "1.2.3.4a", "::1", "::ffff:1.2.3.4", "00.1.2.3", "1.2.3.00", "999.999.999.999", "0.0.0.00"} {
+		if d := ipv4Agrees(s); d != "" {
+			t.Error(d)
+		}
+	}
+}
+
+func FuzzParseIPv4(f *testing.F) {
+	f.Add("10.20.1.4")
+	f.Add("01.2.3.4")
+	f.Fuzz(func(t *testing.T, s string) {
+		if d := ipv4Agrees(s); d != "" {
 			t.Fatal(d)
 		}
 	})

@@ -356,6 +356,7 @@ type keptTuple struct {
 	src, dst   [16]byte
 	start      uint32
 	group      uint32
+	size       uint16 // the text's length
 	lens       [13]uint8
 	proto      uint8 // index in keptProtocols; 0: as written
 	state      byte
@@ -437,23 +438,24 @@ func (k *tupleKeeper) keep(t *event.FlowTuple) bool {
 		state: t.State, src4: t.SrcIP.Is4(), dst4: t.DstIP.Is4(),
 		outbound: t.Direction != event.FlowInbound, allowed: t.Allowed, counts: t.HasCounts,
 	}
-	end := int(kt.start)
-	from := 0 // field i's start in text
-	for i := range kt.lens {
-		n := 0
-		if i < len(ends) {
-			n = ends[i] - from
-			if n > 255 || (i >= 3 && n > 1 && text[from] == '0') {
-				return false
-			}
-			from = ends[i] + 1
-		}
-		kt.lens[i] = uint8(n)
-		end += n + 1
-	}
-	if end-1 > len(k.raw) {
+	// The fields' lengths (a field past the tuple's last is empty): the
+	// time and addresses' as they are, the numbers' without a leading zero.
+	if len(ends) > len(kt.lens) || ends[len(ends)-1] > len(text) || int(kt.start)+len(text) > len(k.raw) {
 		return false
 	}
+	from := 0 // field i's start in text
+	for i, e := range ends {
+		n := e - from
+		if n > 255 || (i >= 3 && n > 1 && text[from] == '0') {
+			return false
+		}
+		kt.lens[i] = uint8(n)
+		from = e + 1
+	}
+	if len(text) > 0xffff {
+		return false
+	}
+	kt.size = uint16(len(text))
 	switch t.Protocol {
 	case event.ProtocolTCP:
 		kt.proto = 1
@@ -499,10 +501,14 @@ func (k *tupleKeeper) hand(ev *event.Event) {
 func (x *tupleExpansion) keptEvent(kept *keptTuples, raw []byte, i int, vnet bool) *event.Event {
 	kt := &kept.list[i]
 	g := &kept.groups[kt.group]
-	// The fields in order, each where the one before ended.
-	at := int(kt.start)
+	// The fields in order, each where the one before ended: within the
+	// tuple's text (keep made the lengths from its commas), whose bounds
+	// are checked once here, not once a field.
+	text := raw[kt.start : int(kt.start)+int(kt.size)]
+	base := unsafe.Pointer(unsafe.SliceData(text))
+	at := 0
 	field := func(j int) string {
-		s := shared(raw[at : at+int(kt.lens[j])])
+		s := unsafe.String((*byte)(unsafe.Add(base, at)), int(kt.lens[j]))
 		at += int(kt.lens[j]) + 1
 		return s
 	}
@@ -533,10 +539,13 @@ func (x *tupleExpansion) keptEvent(kept *keptTuples, raw []byte, i int, vnet boo
 	}
 	v.srcPort = field(3)
 	v.dstPort = field(4)
+	// The strings a tuple shares with the one made here before (a
+	// group's, a protocol's word) are written when they change only: each
+	// write of a pointer costs a barrier while the collector marks.
 	if proto := field(5); kt.proto == 0 {
 		v.protocol = proto
-	} else {
-		v.protocol = keptProtocols[kt.proto]
+	} else if w := keptProtocols[kt.proto]; !sameString(v.protocol, w) {
+		v.protocol = w
 	}
 	if kt.counts {
 		skip(6)
@@ -547,7 +556,9 @@ func (x *tupleExpansion) keptEvent(kept *keptTuples, raw []byte, i int, vnet boo
 		v.packetsIn = field(11)
 		v.bytesIn = field(12)
 	}
-	v.rule, v.aclID, v.mac = g.rule, g.aclID, g.mac
+	if !sameString(v.rule, g.rule) || !sameString(v.aclID, g.aclID) || !sameString(v.mac, g.mac) {
+		v.rule, v.aclID, v.mac = g.rule, g.aclID, g.mac
+	}
 	v.vnet, v.outbound, v.allowed, v.state = vnet, kt.outbound, kt.allowed, kt.state
 	return x.finish(te, time.UnixMilli(kt.ms).UTC(), sec, src, dst)
 }
@@ -572,6 +583,12 @@ type tupleExpansion struct {
 	own  TupleRoom // room, when the caller has none
 	left int       // tuples of the record (flow.tuples) no slab was allocated for yet
 	sub  int       // tuples walked (walkFlow)
+
+	// filled is the event finish made last, not kept (next hands it out
+	// again): its values of the record (resource, geo, tenant...) are
+	// this record's already, and are not written again. Each write of a
+	// pointer costs a barrier while the collector marks.
+	filled *tupleEvent
 }
 
 // next returns the room's next tuple event: zeroed, or the last one made
@@ -592,7 +609,7 @@ func (x *tupleExpansion) next() *tupleEvent {
 }
 
 // commit keeps the event next returned last: the next one is another.
-func (x *tupleExpansion) commit() { x.room.slab = x.room.slab[1:] }
+func (x *tupleExpansion) commit() { x.room.slab, x.filled = x.room.slab[1:], nil }
 
 // reuse readies te, made for a tuple and not kept, to be made again: what
 // a tuple's making leaves as it is (the counts of a tuple without them,
@@ -841,31 +858,39 @@ func (x *tupleExpansion) finish(te *tupleEvent, t time.Time, sec string, src, ds
 	rec := x.rec
 	p := &te.tupleValues
 	te.srcClass, te.dstClass = x.nets.class(src), x.nets.class(dst)
-	te.recordTime = rec.Time
 	ev := &te.ev
-	ev.Source = FlowTupleSource
-	ev.Category = rec.Category
+	if te != x.filled || ev.Source != FlowTupleSource {
+		// A new event (or one reuse started afresh): the record's values.
+		te.recordTime = rec.Time
+		ev.Source = FlowTupleSource
+		ev.Category = rec.Category
+		ev.Operation = "FlowTuple"
+		ev.Resource.ID = rec.Resource.ID
+		ev.Resource.Subscription = rec.Resource.Subscription
+		ev.Resource.Group = rec.Resource.Group
+		ev.Resource.Provider = rec.Resource.Provider
+		ev.Resource.Type = rec.Resource.Type
+		ev.Resource.Name = rec.Resource.Name
+		ev.Geo.Region = rec.Geo.Region
+		ev.Geo.Country = rec.Geo.Country
+		ev.Geo.City = rec.Geo.City
+		ev.TenantID = rec.TenantID
+		ev.Fields = te
+		x.filled = te
+	}
 	ev.Time = t
-	ev.Operation = "FlowTuple"
-	ev.Result = event.ResultFailure
-	ev.Resource.ID = rec.Resource.ID
-	ev.Resource.Subscription = rec.Resource.Subscription
-	ev.Resource.Group = rec.Resource.Group
-	ev.Resource.Provider = rec.Resource.Provider
-	ev.Resource.Type = rec.Resource.Type
-	ev.Resource.Name = rec.Resource.Name
-	ev.Geo.Region = rec.Geo.Region
-	ev.Geo.Country = rec.Geo.Country
-	ev.Geo.City = rec.Geo.City
-	ev.TenantID = rec.TenantID
-	ev.Fields = te
 	if ev.Time.IsZero() || ev.Time.Unix() <= 0 {
 		ev.Time, sec = rec.Time, ""
 	}
 	decision := byte('D')
-	ev.ResultCode = "D"
 	if p.allowed {
-		ev.Result, ev.ResultCode, decision = event.ResultSuccess, "A", 'A'
+		decision = 'A'
+	}
+	if len(ev.ResultCode) != 1 || ev.ResultCode[0] != decision {
+		ev.Result, ev.ResultCode = event.ResultFailure, "D"
+		if p.allowed {
+			ev.Result, ev.ResultCode = event.ResultSuccess, "A"
+		}
 	}
 	ev.Actor.IP = p.srcIP
 	// Target ("dst_ip:dst_port") and RecordID share the event's
