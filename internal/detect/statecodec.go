@@ -870,25 +870,6 @@ func boundedExtra(x event.Extra) event.Extra {
 	return out.Extra
 }
 
-// uvarintSize is the length of v as a uvarint (stateEnc.uvarint).
-func uvarintSize(v uint64) int { return (bits.Len64(v|1) + 6) / 7 }
-
-// strSize is the length of s as a length-prefixed string (stateEnc.str).
-func strSize(s string) int {
-	if len(s) < 0x80 {
-		return 1 + len(s)
-	}
-	return uvarintSize(uint64(len(s))) + len(s)
-}
-
-// timeSize is the length of t as stateEnc.time writes it.
-func timeSize(t time.Time) int {
-	if t.IsZero() {
-		return 1
-	}
-	return uvarintSize(uint64(t.Nanosecond())+1) + uvarintSize(uint64(t.Unix()<<1)^uint64(t.Unix()>>63))
-}
-
 // identityOrder returns the positions 0..n-1 in buf.
 func identityOrder(buf []uint8, n int) []uint8 {
 	order := buf[:n]

@@ -371,16 +371,6 @@ func shortCut(b []byte) int {
 	return cut
 }
 
-// keySafe reports whether Escape leaves s as it is (up to its length).
-func keySafe(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if !keyByteSafe(s[i]) {
-			return false
-		}
-	}
-	return true
-}
-
 // JoinKey escapes each part and joins them with '|' into one valid key of
 // at most MaxKeyLen bytes: JoinKey(ruleID, groupValue, TimeKey(window)).
 func JoinKey(parts ...string) string {
@@ -446,8 +436,6 @@ func PrefixOf(parts ...string) string {
 	}
 	return string(b)
 }
-
-func keyByteSafe(c byte) bool { return keyBytes[c] }
 
 // keyBytes holds the bytes Escape keeps as they are: [A-Za-z0-9-_.:@].
 var keyBytes = func() (ok [256]bool) {
