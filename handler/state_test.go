@@ -85,8 +85,8 @@ func TestMaintainSweepsExpiredState(t *testing.T) {
 	old := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	for _, table := range []string{detect.StateTable, alert.SuppressionTable} {
 		ops := []state.Op{
-			{Kind: state.Insert, Entity: state.Entity{PartitionKey: "p", RowKey: "old", Expires: old}},
-			{Kind: state.Insert, Entity: state.Entity{PartitionKey: "p", RowKey: "live", Expires: old.AddDate(1, 0, 0)}},
+			{Kind: state.Insert, Entity: state.Entity{PartitionKey: "p", RowKey: "old", Expires: state.StampOf(old)}},
+			{Kind: state.Insert, Entity: state.Entity{PartitionKey: "p", RowKey: "live", Expires: state.StampOf(old.AddDate(1, 0, 0))}},
 		}
 		if err := store.Apply(ctx, table, ops); err != nil {
 			t.Fatal(err)

@@ -222,7 +222,7 @@ func (s *StoreSuppressor) pendingOp(a Alert, now, claimedAt time.Time) (state.Op
 		Text: claimPending, Time: claimedAt.UTC(), Data: data,
 		// Kept until sent, but not for ever: a sink that refused an alert
 		// for a week has lost it.
-		Expires: claimedAt.Add(s.window + pendingKept).UTC(),
+		Expires: state.StampOf(claimedAt.Add(s.window + pendingKept)),
 	}}, nil
 }
 
@@ -241,7 +241,7 @@ func (s *StoreSuppressor) Mark(ctx context.Context, now time.Time, alerts []Aler
 		k := SuppressionKey(a)
 		ops = append(ops, state.Op{Kind: state.Upsert, Entity: state.Entity{
 			PartitionKey: k.PartitionKey, RowKey: k.RowKey, Text: claimSent,
-			Time: now.UTC(), Expires: now.Add(s.window).UTC(),
+			Time: now.UTC(), Expires: state.StampOf(now.Add(s.window)),
 		}})
 	}
 	if len(ops) == 0 {

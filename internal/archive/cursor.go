@@ -90,7 +90,7 @@ func (c Cursor) entity() (state.Entity, error) {
 	k := c.Key()
 	return state.Entity{
 		PartitionKey: k.PartitionKey, RowKey: k.RowKey, ETag: c.etag,
-		Expires: c.Hour.Add(time.Hour + cursorTTL),
+		Expires: state.StampOf(c.Hour.Add(time.Hour + cursorTTL)),
 		Count:   c.Offset, Time: c.Updated.UTC(), Text: c.URI, Data: data,
 	}, nil
 }

@@ -35,8 +35,8 @@ func TestEventTimeSweepExpiresWindowsAtTheirEnd(t *testing.T) {
 			}
 			end := t0.Add(10 * time.Minute) // countRule's window of 10m
 			for _, op := range rec.ops {
-				if want := end.Add(c.keep); !op.Entity.Expires.Equal(want) {
-					t.Errorf("%s/%s expires %v, want %v", op.Entity.PartitionKey, op.Entity.RowKey, op.Entity.Expires, want)
+				if want := end.Add(c.keep); !op.Entity.Expires.Time().Equal(want) {
+					t.Errorf("%s/%s expires %v, want %v", op.Entity.PartitionKey, op.Entity.RowKey, op.Entity.Expires.Time(), want)
 				}
 			}
 			n, err := store.Sweep(ctx, StateTable, end.Add(time.Second))

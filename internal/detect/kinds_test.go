@@ -175,7 +175,7 @@ func TestEveryEntityExpires(t *testing.T) {
 				t.Fatal("nothing written")
 			}
 			for _, op := range rec.ops {
-				exp := op.Entity.Expires
+				exp := op.Entity.Expires.Time()
 				if exp.IsZero() || !exp.After(t0) || exp.After(t0.Add(31*24*time.Hour)) {
 					t.Errorf("%s/%s expires %v", op.Entity.PartitionKey, op.Entity.RowKey, exp)
 				}

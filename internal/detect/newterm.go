@@ -239,7 +239,7 @@ func (k *NewTermKind) stepFirst(key state.Key, cur state.Entity, found bool, row
 	}
 	data := d.encodeRow(found, len(key.RowKey))
 	e := state.Entity{PartitionKey: key.PartitionKey, RowKey: key.RowKey, Time: first, Data: data,
-		Expires: k.expires(d.Last, k.c.Lookback)}
+		Expires: k.expiry(d.Last, k.c.Lookback)}
 	return writeOp(state.Packed(e), cur, found), true, nil
 }
 
@@ -263,7 +263,7 @@ func (k *NewTermKind) stepTerm(key state.Key, cur state.Entity, found bool, row 
 		}
 		data := d.encodeRow(found, len(key.RowKey)+len(b.term))
 		e := state.Entity{PartitionKey: key.PartitionKey, RowKey: key.RowKey, Text: b.term, Time: ev0.Time.UTC(),
-			Data: data, Expires: k.expires(d.Last, k.c.Lookback)}
+			Data: data, Expires: k.expiry(d.Last, k.c.Lookback)}
 		return writeOp(state.Packed(e), cur, found), true, nil
 	}
 	// Known term. Raise again only for the event that made it new (a
@@ -287,7 +287,7 @@ func (k *NewTermKind) stepTerm(key state.Key, cur state.Entity, found bool, row 
 	}
 	data := d.encodeRow(found, len(key.RowKey)+len(b.term))
 	e := state.Entity{PartitionKey: key.PartitionKey, RowKey: key.RowKey, Text: b.term, Time: first,
-		Data: data, Expires: k.expires(d.Last, k.c.Lookback)}
+		Data: data, Expires: k.expiry(d.Last, k.c.Lookback)}
 	return writeOp(state.Packed(e), cur, found), true, nil
 }
 

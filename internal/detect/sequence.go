@@ -429,7 +429,7 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 		}
 		start := earliest(d)
 		e := state.Entity{PartitionKey: key.PartitionKey, RowKey: key.RowKey, Text: gr.key, Time: start, Data: data,
-			Expires: k.expires(start, k.c.Timespan)}
+			Expires: k.expiry(start, k.c.Timespan)}
 		return writeOp(state.Packed(e), cur, found), true, nil
 	}}
 	refused := t.loop(ctx, order, stored)

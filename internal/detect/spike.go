@@ -164,7 +164,7 @@ func (k *SpikeKind) Matches(ctx context.Context, r *Rule, events []*event.Event)
 			return state.Op{}, false, nil
 		}
 		e := state.Entity{PartitionKey: key.PartitionKey, RowKey: key.RowKey, Count: n, Text: wr.b.group, Time: wr.b.window,
-			Data: d.encodeRow(found, len(key.RowKey)+len(wr.b.group)), Expires: k.expires(wr.b.window.Add(k.c.Timespan), keep)}
+			Data: d.encodeRow(found, len(key.RowKey)+len(wr.b.group)), Expires: k.expiry(wr.b.window.Add(k.c.Timespan), keep)}
 		return writeOp(state.Packed(e), cur, found), true, nil
 	}}
 	refused := t.loop(ctx, writes, stored)
@@ -244,16 +244,16 @@ func (k *SpikeKind) stepFirst(key state.Key, cur state.Entity, found bool, evs [
 		firsts[key.PartitionKey] = first
 	}
 	exp := k.expires(latest(evs), keep)
-	if found && cur.Expires.Before(exp.Add(-k.c.Timespan)) {
+	if found && cur.Expires.Time().Before(exp.Add(-k.c.Timespan)) {
 		changed = true
 	}
 	if !changed {
 		return state.Op{}, false, nil
 	}
-	if found && cur.Expires.After(exp) {
-		exp = cur.Expires
+	if found && cur.Expires.Time().After(exp) {
+		exp = cur.Expires.Time()
 	}
-	e := state.Entity{PartitionKey: key.PartitionKey, RowKey: key.RowKey, Time: first, Expires: exp}
+	e := state.Entity{PartitionKey: key.PartitionKey, RowKey: key.RowKey, Time: first, Expires: state.StampOf(exp)}
 	return writeOp(e, cur, found), true, nil
 }
 

@@ -439,6 +439,11 @@ func (b *base) expires(end time.Time, keep time.Duration) time.Time {
 	return e.UTC()
 }
 
+// expiry is expires as an entity's Expires.
+func (b *base) expiry(end time.Time, keep time.Duration) state.Stamp {
+	return state.StampOf(b.expires(end, keep))
+}
+
 // stateBuckets is how many partitions per rule spread the entities of the
 // kinds with one entity per user or IP (new-term, sequence): enough for
 // Table Storage to spread the load, few enough that a batch of thousands

@@ -184,7 +184,7 @@ type thresholdCall struct {
 	state  []thrRowState
 	others []thrOther
 	// expires is each window's rows' expiry (zero: not worked out yet).
-	expires []time.Time
+	expires []state.Stamp
 
 	*thresholdScratch
 	// rowEvents are the events by row, row i's from rowStart[i] to
@@ -336,7 +336,7 @@ func (c *thresholdCall) group(events []*event.Event) bool {
 		return false
 	}
 	c.state = make([]thrRowState, len(c.rows))
-	c.expires = make([]time.Time, len(c.windows))
+	c.expires = make([]state.Stamp, len(c.windows))
 	// The events by row (a counting sort: each row's in the order given),
 	// then each row's in position order.
 	c.rowStart = int32s(c.rowStart, len(c.rows)+1)
@@ -510,7 +510,7 @@ func (c *thresholdCall) step(i int) (state.Op, bool, error) {
 	window := c.windows[b.window]
 	expires := c.expires[b.window]
 	if expires.IsZero() {
-		expires = k.expires(window.Add(k.c.Timespan), k.keep())
+		expires = k.expiry(window.Add(k.c.Timespan), k.keep())
 		c.expires[b.window] = expires
 	}
 	e := state.Entity{PartitionKey: rw.key.PartitionKey, RowKey: rw.key.RowKey, Count: n, Text: b.group,

@@ -154,7 +154,7 @@ func (k *TravelKind) Matches(ctx context.Context, r *Rule, events []*event.Event
 			data := (&travelData{Points: pts}).encodeRow(found, len(key.RowKey)+len(gr.entity))
 			last := pts[len(pts)-1].T
 			e := state.Entity{PartitionKey: key.PartitionKey, RowKey: key.RowKey, Text: gr.entity,
-				Time: last, Data: data, Expires: k.expires(last, k.c.Timespan)}
+				Time: last, Data: data, Expires: k.expiry(last, k.c.Timespan)}
 			ops = append(ops, writeOp(state.Packed(e), cur, found))
 		}
 		if len(ops) == 0 {

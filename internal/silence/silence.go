@@ -201,7 +201,7 @@ func (t *Tracker) arrivals(now time.Time, sk []state.Key, byKey map[state.Key]Ke
 		k := byKey[s]
 		ops = append(ops, state.Op{Kind: state.Upsert, Entity: state.Entity{
 			PartitionKey: Partition, RowKey: s.RowKey, Text: k.Source + "|" + k.Subscription,
-			Time: now, Expires: now.Add(keep),
+			Time: now, Expires: state.StampOf(now.Add(keep)),
 		}})
 	}
 	return ops

@@ -72,7 +72,7 @@ func BenchmarkCounterBatch(b *testing.B) {
 					for k, n := range add {
 						e, ok := cur[k]
 						if !ok {
-							ops = append(ops, state.Op{Kind: state.Insert, Entity: state.Entity{PartitionKey: k.PartitionKey, RowKey: k.RowKey, Count: n, Expires: time.Now().Add(time.Hour)}})
+							ops = append(ops, state.Op{Kind: state.Insert, Entity: state.Entity{PartitionKey: k.PartitionKey, RowKey: k.RowKey, Count: n, Expires: state.StampOf(time.Now().Add(time.Hour))}})
 							continue
 						}
 						e.Count += n

@@ -314,7 +314,7 @@ func (c *viewCache) filled(table, partition string, all []Entity, complete bool)
 	for _, ent := range all {
 		if ent.RowKey == versionRow {
 			v.version = ent.ETag
-			e.versionExp, e.versionSet = ent.Expires, true
+			e.versionExp, e.versionSet = ent.Expires.Time(), true
 			continue
 		}
 		v.rows[ent.RowKey] = ent
@@ -379,8 +379,8 @@ func versionEntity(partition string, ops []Op, exp time.Time, never bool, now fu
 			never = true
 			break
 		}
-		if o.Entity.Expires.After(exp) {
-			exp = o.Entity.Expires
+		if t := o.Entity.Expires.Time(); t.After(exp) {
+			exp = t
 		}
 	}
 	if never {
@@ -388,7 +388,7 @@ func versionEntity(partition string, ops []Op, exp time.Time, never bool, now fu
 	} else if floor := now().Add(versionMinLife); exp.Before(floor) {
 		exp = floor
 	}
-	return Entity{PartitionKey: partition, RowKey: versionRow, Expires: exp}
+	return Entity{PartitionKey: partition, RowKey: versionRow, Expires: StampOf(exp)}
 }
 
 // applied takes a successful transaction (tx, the version operation last)
@@ -398,7 +398,7 @@ func (c *viewCache) applied(table, partition string, g viewGuard, tx []Op, etags
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e := c.entry(table, partition, true)
-	e.versionExp, e.versionSet = normTime(tx[len(tx)-1].Entity.Expires), true
+	e.versionExp, e.versionSet = tx[len(tx)-1].Entity.Expires.Time(), true
 	if g.v == nil {
 		// Written without a view: not empty, and not known.
 		e.noAssume = true

@@ -159,7 +159,7 @@ func TestTableVersionRowHidden(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := a.Apply(ctx, table, []state.Op{
-		{Kind: state.Insert, Entity: state.Entity{PartitionKey: p, RowKey: "old", Count: 1, Expires: past}},
+		{Kind: state.Insert, Entity: state.Entity{PartitionKey: p, RowKey: "old", Count: 1, Expires: state.StampOf(past)}},
 		{Kind: state.Insert, Entity: state.Entity{PartitionKey: p, RowKey: "kept", Count: 1}},
 	}); err != nil {
 		t.Fatal(err)
@@ -211,7 +211,7 @@ func TestTableVersionRowHidden(t *testing.T) {
 	// and does not count it.
 	const q = "gone"
 	soon := time.Now().Add(-time.Minute)
-	if err := a.Apply(ctx, table, []state.Op{{Kind: state.Insert, Entity: state.Entity{PartitionKey: q, RowKey: "r", Expires: soon}}}); err != nil {
+	if err := a.Apply(ctx, table, []state.Op{{Kind: state.Insert, Entity: state.Entity{PartitionKey: q, RowKey: "r", Expires: state.StampOf(soon)}}}); err != nil {
 		t.Fatal(err)
 	}
 	if n, err := b.Sweep(ctx, table, time.Now().Add(10*time.Minute)); err != nil || n != 1 {

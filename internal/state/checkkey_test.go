@@ -32,7 +32,7 @@ func TestCheckKeyEveryByte(t *testing.T) {
 func TestEntityBytesBounded(t *testing.T) {
 	key := strings.Repeat("é", maxRawKeyLen/2) // maxRawKeyLen bytes, a UTF-16 unit per 2 bytes
 	ascii := strings.Repeat("k", maxRawKeyLen) // a unit per byte: the most units
-	e := Entity{PartitionKey: ascii, RowKey: ascii, Expires: time.Now(), Count: 1, Time: time.Now(),
+	e := Entity{PartitionKey: ascii, RowKey: ascii, Expires: StampOf(time.Now()), Count: 1, Time: time.Now(),
 		Text: strings.Repeat("t", MaxTextLen), Data: make([]byte, MaxDataLen)}
 	if err := CheckEntity(e); err != nil {
 		t.Fatal(err)

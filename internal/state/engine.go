@@ -1017,7 +1017,7 @@ func checkOps(ops []Op) error {
 		if err := checkEntity(e, &kc); err != nil { // the keys first
 			return fmt.Errorf("operation %d: %w", i, err)
 		}
-		if !edmTimeOK(e.Expires) || !edmTimeOK(e.Time) {
+		if !edmTimeOK(e.Expires.Time()) || !edmTimeOK(e.Time) {
 			return fmt.Errorf("%w: operation %d: %s: times must be zero or from year 1601 to 9999 (Edm.DateTime)", ErrInvalid, i, e.Key())
 		}
 	}
@@ -1039,7 +1039,6 @@ func edmTimeOK(t time.Time) bool {
 // normalise gives stored times the service's resolution (100 ns, UTC), so
 // both stores hand back the same values.
 func normalise(e Entity) Entity {
-	e.Expires = normTime(e.Expires)
 	e.Time = normTime(e.Time)
 	if len(e.Data) == 0 {
 		e.Data = nil

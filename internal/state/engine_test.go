@@ -19,7 +19,7 @@ type rewriteFirst struct {
 func (r *rewriteFirst) submit(ctx context.Context, table, partition string, ops []Op) error {
 	if !r.done {
 		r.done = true
-		if err := r.memBackend.submit(ctx, table, r.key.PartitionKey, []Op{{Kind: Upsert, Entity: Entity{PartitionKey: r.key.PartitionKey, RowKey: r.key.RowKey, Expires: time.Now().Add(time.Hour)}}}); err != nil {
+		if err := r.memBackend.submit(ctx, table, r.key.PartitionKey, []Op{{Kind: Upsert, Entity: Entity{PartitionKey: r.key.PartitionKey, RowKey: r.key.RowKey, Expires: StampOf(time.Now().Add(time.Hour))}}}); err != nil {
 			return err
 		}
 	}
@@ -34,7 +34,7 @@ func TestSweepKeepsWhatWasRewritten(t *testing.T) {
 	now := time.Now()
 	var ops []Op
 	for i := range 10 {
-		ops = append(ops, Op{Kind: Insert, Entity: Entity{PartitionKey: "p", RowKey: "r0" + string(rune('0'+i)), Expires: now.Add(-time.Minute)}})
+		ops = append(ops, Op{Kind: Insert, Entity: Entity{PartitionKey: "p", RowKey: "r0" + string(rune('0'+i)), Expires: StampOf(now.Add(-time.Minute))}})
 	}
 	if err := s.Apply(ctx, "sweep", ops); err != nil {
 		t.Fatal(err)
@@ -207,10 +207,10 @@ func TestCompactEntityRoundTrips(t *testing.T) {
 	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
 	for _, at := range times {
 		for _, exp := range times {
-			e := normalise(Entity{PartitionKey: "p", RowKey: "r", ETag: `W/"m42"`, Count: -7, Time: at, Expires: exp, Text: "t", Data: []byte("d")})
+			e := normalise(Entity{PartitionKey: "p", RowKey: "r", ETag: `W/"m42"`, Count: -7, Time: at, Expires: StampOf(exp), Text: "t", Data: []byte("d")})
 			m := compact(e)
 			got := m.entity("p")
-			if !got.Time.Equal(e.Time) || !got.Expires.Equal(e.Expires) || got.Time.IsZero() != e.Time.IsZero() ||
+			if !got.Time.Equal(e.Time) || got.Expires != e.Expires || got.Time.IsZero() != e.Time.IsZero() ||
 				got.Expires.IsZero() != e.Expires.IsZero() || got.ETag != e.ETag || got.Count != e.Count ||
 				got.Text != e.Text || string(got.Data) != string(e.Data) || got.PartitionKey != "p" || got.RowKey != "r" {
 				t.Errorf("time %v expires %v: got %+v, want %+v", at, exp, got, e)

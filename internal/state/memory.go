@@ -144,7 +144,7 @@ var zeroUnix = time.Time{}.Unix()
 
 func compact(e Entity) memEntity {
 	return memEntity{RowKey: e.RowKey, Text: e.Text, ETag: e.ETag, Data: e.Data, Count: e.Count,
-		exp: e.Expires.Unix(), exp7: int32(e.Expires.Nanosecond() / 100),
+		exp: e.Expires.Time().Unix(), exp7: int32(e.Expires.Time().Nanosecond() / 100),
 		tim: e.Time.Unix(), tim7: int32(e.Time.Nanosecond() / 100)}
 }
 
@@ -166,7 +166,7 @@ func (m *memEntity) Expired(now time.Time) bool {
 // capacity cut: an append to it cannot reach a row key or Text packed
 // behind it).
 func (m *memEntity) entity(partition string) Entity {
-	return Entity{PartitionKey: partition, RowKey: m.RowKey, ETag: m.ETag, Expires: m.expires(),
+	return Entity{PartitionKey: partition, RowKey: m.RowKey, ETag: m.ETag, Expires: StampOf(m.expires()),
 		Count: m.Count, Time: unixTime(m.tim, m.tim7), Text: m.Text, Data: m.Data[:len(m.Data):len(m.Data)]}
 }
 
@@ -497,7 +497,7 @@ func (m *memBackend) findIn(table string, q query) (out []Entity, seen int) {
 		for _, part := range m.tables[table] {
 			for _, i := range part.rows {
 				if e := part.at(i); e.Expired(q.expired) {
-					out = append(out, Entity{PartitionKey: part.name, RowKey: e.RowKey, ETag: e.ETag, Expires: e.expires()})
+					out = append(out, Entity{PartitionKey: part.name, RowKey: e.RowKey, ETag: e.ETag, Expires: StampOf(e.expires())})
 				}
 			}
 		}

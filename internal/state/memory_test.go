@@ -136,7 +136,7 @@ func memoryModel(t *testing.T, groups, batch, rounds int, prefixes []string) {
 				ops = append(ops, state.Op{Kind: state.Delete, Entity: state.Entity{PartitionKey: k.PartitionKey, RowKey: k.RowKey, ETag: state.ETagAny}})
 				delete(model, k)
 			default:
-				ops = append(ops, state.Op{Kind: state.Upsert, Entity: state.Entity{PartitionKey: k.PartitionKey, RowKey: k.RowKey, Text: text, Expires: expires}})
+				ops = append(ops, state.Op{Kind: state.Upsert, Entity: state.Entity{PartitionKey: k.PartitionKey, RowKey: k.RowKey, Text: text, Expires: state.StampOf(expires)}})
 				model[k] = text
 				if expires.Before(now) {
 					model[k] = text + "!"
@@ -293,7 +293,7 @@ func TestMemorySweepMatchesAModel(t *testing.T) {
 				expires = now.Add(time.Duration(r.IntN(90)-10) * time.Minute)
 			}
 			text := fmt.Sprintf("r%d", round)
-			ops = append(ops, state.Op{Kind: state.Upsert, Entity: state.Entity{PartitionKey: k.PartitionKey, RowKey: k.RowKey, Text: text, Expires: expires}})
+			ops = append(ops, state.Op{Kind: state.Upsert, Entity: state.Entity{PartitionKey: k.PartitionKey, RowKey: k.RowKey, Text: text, Expires: state.StampOf(expires)}})
 			model[k] = row{text, expires}
 		}
 		if err := m.Apply(ctx, "sweep", ops); err != nil {
@@ -347,7 +347,7 @@ func TestMemorySweepsATimeKeptTo100ns(t *testing.T) {
 	ctx := context.Background()
 	m := state.NewMemory()
 	exp := time.Date(2026, 12, 2, 11, 0, 0, 150, time.FixedZone("x", 3600))
-	e := state.Entity{PartitionKey: "p", RowKey: "r", Expires: exp}
+	e := state.Entity{PartitionKey: "p", RowKey: "r", Expires: state.StampOf(exp)}
 	if err := m.Apply(ctx, "trunc", []state.Op{{Kind: state.Upsert, Entity: e}}); err != nil {
 		t.Fatal(err)
 	}
@@ -356,7 +356,7 @@ func TestMemorySweepsATimeKeptTo100ns(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := exp.UTC().Truncate(100 * time.Nanosecond)
-	if g := got[e.Key()].Expires; !g.Equal(want) || g.Location() != time.UTC {
+	if g := got[e.Key()].Expires.Time(); !g.Equal(want) || g.Location() != time.UTC {
 		t.Fatalf("Expires = %v (%v), want %v UTC", g, g.Location(), want)
 	}
 	n, err := m.Sweep(ctx, "trunc", exp.Add(-30*time.Nanosecond)) // after the kept 100 ns, before 150

@@ -154,8 +154,9 @@ type Entity struct {
 	// ETag is set by the store on reads and ignored by Insert and Upsert;
 	// Replace and Delete require it (or ETagAny).
 	ETag string
-	// Expires is when Sweep may delete the entity; zero means never.
-	Expires time.Time
+	// Expires is when Sweep may delete the entity; zero means never. It is
+	// a Stamp (8 bytes, 100 ns) so that an Entity fits 128 bytes.
+	Expires Stamp
 
 	Count int64
 	Time  time.Time
@@ -210,7 +211,7 @@ func packedIn(s string, data []byte) bool {
 
 // Expired reports whether the entity is past its expiry at now.
 func (e Entity) Expired(now time.Time) bool {
-	return !e.Expires.IsZero() && e.Expires.Before(now)
+	return !e.Expires.IsZero() && e.Expires.Time().Before(now)
 }
 
 // OpKind is what an operation does.

@@ -497,7 +497,7 @@ func (n *edmInt64) UnmarshalJSON(b []byte) error {
 func encodeEntity(e Entity) []byte {
 	w := wireEntity{PartitionKey: e.PartitionKey, RowKey: e.RowKey, Text: e.Text}
 	if !e.Expires.IsZero() {
-		w.ExpiresType, w.Expires = "Edm.DateTime", e.Expires.Format(edmTimeLayout)
+		w.ExpiresType, w.Expires = "Edm.DateTime", e.Expires.Time().Format(edmTimeLayout)
 	}
 	if e.Count != 0 {
 		w.CountType, w.Count = "Edm.Int64", edmInt64(e.Count)
@@ -523,10 +523,11 @@ func decodeEntity(raw []byte) (Entity, error) {
 		return Entity{}, fmt.Errorf("decode entity: %w", err)
 	}
 	e := Entity{PartitionKey: w.PartitionKey, RowKey: w.RowKey, ETag: w.ETag, Count: int64(w.Count), Text: w.Text, Data: w.Data}
-	var err error
-	if e.Expires, err = parseEdmTime(w.Expires); err != nil {
+	exp, err := parseEdmTime(w.Expires)
+	if err != nil {
 		return Entity{}, fmt.Errorf("decode entity %s/%s: %s: %w", w.PartitionKey, w.RowKey, propExpires, err)
 	}
+	e.Expires = StampOf(exp)
 	if e.Time, err = parseEdmTime(w.Time); err != nil {
 		return Entity{}, fmt.Errorf("decode entity %s/%s: %s: %w", w.PartitionKey, w.RowKey, propTime, err)
 	}

@@ -163,7 +163,7 @@ func testRoundTrip(t *testing.T, s state.Store, table string) {
 	in := state.Entity{
 		PartitionKey: "p1",
 		RowKey:       "r1",
-		Expires:      now.Add(time.Hour),
+		Expires:      state.StampOf(now.Add(time.Hour)),
 		Count:        -1 << 40,
 		Time:         time.Date(2026, 11, 23, 9, 30, 1, 123456789, time.FixedZone("x", 3600)),
 		Text:         "Zoë <script> ' \" \\ 🙂",
@@ -177,7 +177,7 @@ func testRoundTrip(t *testing.T, s state.Store, table string) {
 	want := in
 	want.ETag = got.ETag
 	want.Time = in.Time.UTC().Truncate(100 * time.Nanosecond)
-	want.Expires = in.Expires.UTC().Truncate(100 * time.Nanosecond)
+	want.Expires = in.Expires // a Stamp keeps 100 ns, as the stores do
 	if diff := diffEntity(got, want); diff != "" {
 		t.Errorf("round trip: %s", diff)
 	}
@@ -235,8 +235,8 @@ func diffEntity(got, want state.Entity) string {
 	if got.ETag != want.ETag {
 		d = append(d, fmt.Sprintf("ETag %q, want %q", got.ETag, want.ETag))
 	}
-	if !got.Expires.Equal(want.Expires) {
-		d = append(d, fmt.Sprintf("Expires %v, want %v", got.Expires, want.Expires))
+	if got.Expires != want.Expires {
+		d = append(d, fmt.Sprintf("Expires %v, want %v", got.Expires.Time(), want.Expires.Time()))
 	}
 	if got.Count != want.Count {
 		d = append(d, fmt.Sprintf("Count %d, want %d", got.Count, want.Count))
@@ -519,13 +519,13 @@ func testSweep(t *testing.T, s state.Store, table string) {
 	now := time.Now().Truncate(time.Millisecond) // stored exactly, for the edge
 	var ops []state.Op
 	for i := range 130 {
-		ops = append(ops, state.Op{Kind: state.Insert, Entity: state.Entity{PartitionKey: "w1", RowKey: fmt.Sprintf("old%03d", i), Expires: now.Add(-time.Minute)}})
+		ops = append(ops, state.Op{Kind: state.Insert, Entity: state.Entity{PartitionKey: "w1", RowKey: fmt.Sprintf("old%03d", i), Expires: state.StampOf(now.Add(-time.Minute))}})
 	}
 	ops = append(ops,
-		state.Op{Kind: state.Insert, Entity: state.Entity{PartitionKey: "w1", RowKey: "fresh", Expires: now.Add(time.Hour)}},
+		state.Op{Kind: state.Insert, Entity: state.Entity{PartitionKey: "w1", RowKey: "fresh", Expires: state.StampOf(now.Add(time.Hour))}},
 		state.Op{Kind: state.Insert, Entity: state.Entity{PartitionKey: "w1", RowKey: "forever"}},
-		state.Op{Kind: state.Insert, Entity: state.Entity{PartitionKey: "w2", RowKey: "old", Expires: now.Add(-time.Second)}},
-		state.Op{Kind: state.Insert, Entity: state.Entity{PartitionKey: "w2", RowKey: "edge", Expires: now}},
+		state.Op{Kind: state.Insert, Entity: state.Entity{PartitionKey: "w2", RowKey: "old", Expires: state.StampOf(now.Add(-time.Second))}},
+		state.Op{Kind: state.Insert, Entity: state.Entity{PartitionKey: "w2", RowKey: "edge", Expires: state.StampOf(now)}},
 	)
 	mustApply(t, s, table, ops...)
 
@@ -568,9 +568,9 @@ func testSweepPages(t *testing.T, s state.Store, table string) {
 	var ops []state.Op
 	for i := range 1050 {
 		ops = append(ops, state.Op{Kind: state.Insert, Entity: state.Entity{
-			PartitionKey: "w" + strconv.Itoa(i%3), RowKey: fmt.Sprintf("%04d", i), Expires: now.Add(-time.Minute)}})
+			PartitionKey: "w" + strconv.Itoa(i%3), RowKey: fmt.Sprintf("%04d", i), Expires: state.StampOf(now.Add(-time.Minute))}})
 	}
-	ops = append(ops, state.Op{Kind: state.Insert, Entity: state.Entity{PartitionKey: "w1", RowKey: "keep", Expires: now.Add(time.Minute)}})
+	ops = append(ops, state.Op{Kind: state.Insert, Entity: state.Entity{PartitionKey: "w1", RowKey: "keep", Expires: state.StampOf(now.Add(time.Minute))}})
 	mustApply(t, s, table, ops...)
 	n, err := s.Sweep(ctxFor(t), table, now)
 	if err != nil || n != 1050 {
@@ -813,7 +813,7 @@ func runPattern(name string) string {
 func testLimits(t *testing.T, s state.Store, table string) {
 	ctx := ctxFor(t)
 	text := strings.Repeat("é", state.MaxTextLen/2) // 32 KiB of UTF-8, 16 Ki UTF-16 units
-	big := state.Entity{PartitionKey: "p", RowKey: "max", Count: 1, Time: time.Now(), Expires: time.Now().Add(time.Hour),
+	big := state.Entity{PartitionKey: "p", RowKey: "max", Count: 1, Time: time.Now(), Expires: state.StampOf(time.Now().Add(time.Hour)),
 		Text: text, Data: bytes.Repeat([]byte{0xFF}, state.MaxDataLen)}
 	if err := state.CheckEntity(big); err != nil {
 		t.Fatalf("CheckEntity of an entity at the limits: %v", err)

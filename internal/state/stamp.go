@@ -1,0 +1,50 @@
+package state
+
+import (
+	"math"
+	"time"
+)
+
+// Stamp is a time in 8 bytes: 100 ns ticks since 0001-01-01 UTC (the zero
+// time is 0), the resolution both stores keep. It keeps Entity.Expires
+// compact (an Entity of 128 bytes or less is held in a map's slots rather
+// than allocated apart). Times outside about ±29,000 years of year 1 are
+// held as the nearest representable tick (never valid Edm.DateTime
+// anyway); the location is not kept (Time gives UTC).
+type Stamp int64
+
+const (
+	ticksPerSecond = int64(time.Second / 100)
+	maxStampSecond = math.MaxInt64/ticksPerSecond - 1
+	minStampSecond = math.MinInt64/ticksPerSecond + 1
+)
+
+// StampOf returns t as a Stamp, truncated to 100 ns (towards the past).
+func StampOf(t time.Time) Stamp {
+	if t.IsZero() {
+		return 0
+	}
+	sec := t.Unix() - zeroUnix // seconds since year 1; floor for earlier times
+	switch {
+	case sec > maxStampSecond:
+		return math.MaxInt64
+	case sec < minStampSecond:
+		return math.MinInt64
+	}
+	return Stamp(sec*ticksPerSecond + int64(t.Nanosecond()/100))
+}
+
+// Time returns s as a UTC time (the zero Stamp as the zero time).
+func (s Stamp) Time() time.Time {
+	if s == 0 {
+		return time.Time{}
+	}
+	sec, rem := int64(s)/ticksPerSecond, int64(s)%ticksPerSecond
+	if rem < 0 {
+		sec, rem = sec-1, rem+ticksPerSecond
+	}
+	return time.Unix(sec+zeroUnix, rem*100).UTC()
+}
+
+// IsZero reports whether s is the zero time.
+func (s Stamp) IsZero() bool { return s == 0 }

@@ -1,0 +1,71 @@
+package state
+
+import (
+	"math"
+	"testing"
+	"time"
+	"unsafe"
+)
+
+// TestEntityFitsAMapSlot: Go keeps map values of 128 bytes or less in the
+// map's own slots; larger ones cost an allocation each (Get's result maps,
+// the caches' rows, a transaction's maps).
+func TestEntityFitsAMapSlot(t *testing.T) {
+	if n := unsafe.Sizeof(Entity{}); n > 128 {
+		t.Fatalf("unsafe.Sizeof(Entity{}) = %d, want 128 or less", n)
+	}
+}
+
+// TestStampRoundTrips: a Stamp gives back the time to 100 ns (truncated
+// towards the past), in UTC, the zero time as itself, and keeps order.
+func TestStampRoundTrips(t *testing.T) {
+	est := time.FixedZone("EST", -5*3600)
+	cases := []struct {
+		in, want time.Time
+	}{
+		{time.Time{}, time.Time{}},
+		{time.Date(1, 1, 1, 0, 0, 0, 100, time.UTC), time.Date(1, 1, 1, 0, 0, 0, 100, time.UTC)},
+		{time.Date(1, 1, 1, 0, 0, 0, 99, time.UTC), time.Time{}}, // truncated to year 1 exactly: the zero time
+		{time.Date(0, 12, 31, 23, 59, 59, 999999999, time.UTC), time.Date(0, 12, 31, 23, 59, 59, 999999900, time.UTC)},
+		{time.Date(-5000, 3, 1, 1, 2, 3, 450, time.UTC), time.Date(-5000, 3, 1, 1, 2, 3, 400, time.UTC)},
+		{time.Date(1601, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(1601, 1, 1, 0, 0, 0, 0, time.UTC)},
+		{time.Date(1969, 12, 31, 23, 59, 59, 999999950, time.UTC), time.Date(1969, 12, 31, 23, 59, 59, 999999900, time.UTC)},
+		{time.Unix(0, 0), time.Unix(0, 0).UTC()},
+		{time.Date(2026, 12, 2, 11, 0, 0, 150, est), time.Date(2026, 12, 2, 16, 0, 0, 100, time.UTC)},
+		{time.Date(2026, 12, 2, 11, 0, 0, 123456789, time.Local), time.Date(2026, 12, 2, 11, 0, 0, 123456700, time.Local).UTC()},
+		{time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC), time.Date(9999, 12, 31, 23, 59, 59, 999999900, time.UTC)},
+		{time.Date(20000, 6, 1, 0, 0, 0, 1, time.UTC), time.Date(20000, 6, 1, 0, 0, 0, 0, time.UTC)},
+	}
+	for _, c := range cases {
+		s := StampOf(c.in)
+		got := s.Time()
+		if !got.Equal(c.want) || got.Location() != time.UTC || got != normTime(c.in) && !c.want.IsZero() {
+			t.Errorf("StampOf(%v).Time() = %v (%v), want %v UTC", c.in, got, got.Location(), c.want)
+		}
+		if s.IsZero() != c.want.IsZero() || got.IsZero() != c.want.IsZero() {
+			t.Errorf("StampOf(%v): IsZero %v, time's %v, want %v", c.in, s.IsZero(), got.IsZero(), c.want.IsZero())
+		}
+		if StampOf(got) != s {
+			t.Errorf("StampOf(%v) = %d, again %d", c.in, s, StampOf(got))
+		}
+	}
+	if got := StampOf(time.Time{}.Add(-time.Nanosecond)); got != -1 {
+		t.Errorf("a nanosecond before year 1: %d, want -1 (truncated towards the past)", got)
+	}
+	// Order is kept: the ticks compare as the times do.
+	for i := 1; i < len(cases); i++ {
+		a, b := cases[i-1].in, cases[i].in
+		if a.Before(b) != (StampOf(a) < StampOf(b)) && StampOf(a) != StampOf(b) {
+			t.Errorf("order of %v and %v not kept", a, b)
+		}
+	}
+	// Beyond the range, the nearest tick: never within Edm.DateTime's.
+	far := time.Date(1_000_000, 1, 1, 0, 0, 0, 0, time.UTC)
+	if s := StampOf(far); s != math.MaxInt64 || edmTimeOK(s.Time()) {
+		t.Errorf("StampOf(year 1,000,000) = %d (%v)", s, s.Time())
+	}
+	past := time.Date(-1_000_000, 1, 1, 0, 0, 0, 0, time.UTC)
+	if s := StampOf(past); s != math.MinInt64 || edmTimeOK(s.Time()) {
+		t.Errorf("StampOf(year -1,000,000) = %d (%v)", s, s.Time())
+	}
+}
