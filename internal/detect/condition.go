@@ -283,7 +283,7 @@ type condNot struct{ x cond }
 
 func (c condSel) eval(s []*selection, e *evalCtx) bool {
 	m := s[c].match(e)
-	if c < 64 {
+	if c < 63 { // bit 63: the condition's own outcome (condBit)
 		bit := uint64(1) << c
 		e.known |= bit
 		if m {

@@ -360,7 +360,8 @@ func selMemoOf(ctx context.Context) *selMemo {
 	return m
 }
 
-// selMemos returns, per rule whose kind reuses them (sequence), the
+// selMemos returns, per rule whose kind reuses them (sequence, new_term
+// with a learn selection), the
 // selection outcomes of its selected events, when v kept them.
 func (e *Engine) selMemos(v *Verdicts, selected [][]*event.Event) []*selMemo {
 	if !v.masks() {
@@ -368,7 +369,9 @@ func (e *Engine) selMemos(v *Verdicts, selected [][]*event.Event) []*selMemo {
 	}
 	var memos []*selMemo
 	for i, evs := range selected {
-		if _, seq := e.kinds[i].(*SequenceKind); !seq || len(evs) == 0 {
+		_, seq := e.kinds[i].(*SequenceKind)
+		_, nt := e.kinds[i].(*NewTermKind)
+		if !(seq || nt && e.rules[i].learn != nil) || len(evs) == 0 {
 			continue
 		}
 		if memos == nil {

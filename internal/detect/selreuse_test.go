@@ -70,7 +70,7 @@ func TestSequenceReusesTheConditionsSelections(t *testing.T) {
 		}
 		// The outcomes the kind read: a's first (true) alone; b's first
 		// (false) and second (true).
-		if v.known[0] != 1 || v.hit[0] != 1 || v.known[1] != 3 || v.hit[1] != 2 {
+		if v.known[0] != 1|condBit || v.hit[0] != 1|condBit || v.known[1] != 3|condBit || v.hit[1] != 2|condBit {
 			t.Fatalf("kept outcomes known %b hit %b", v.known, v.hit)
 		}
 		if ref := eval(t, newKindEngine(t, r, state.NewMemory()), s1("a", t0), s2("b", t0.Add(time.Minute))); len(ref) != 1 {

@@ -285,7 +285,7 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 				stepSlab = append(stepSlab, i) // the condition selected it: the last step
 				break
 			}
-			if idx < 64 && known&(1<<idx) != 0 {
+			if idx < 63 && known&(1<<idx) != 0 {
 				// The condition pass evaluated this step's selection.
 				if matched&(1<<idx) != 0 {
 					stepSlab = append(stepSlab, i)
