@@ -281,7 +281,17 @@ type condAnd []cond
 type condOr []cond
 type condNot struct{ x cond }
 
-func (c condSel) eval(s []*selection, e *evalCtx) bool { return s[c].match(e) }
+func (c condSel) eval(s []*selection, e *evalCtx) bool {
+	m := s[c].match(e)
+	if c < 63 { // bit 63: the condition's own outcome (condBit)
+		bit := uint64(1) << c
+		e.known |= bit
+		if m {
+			e.hit |= bit
+		}
+	}
+	return m
+}
 func (c condNot) eval(s []*selection, e *evalCtx) bool { return !c.x.eval(s, e) }
 func (c condAnd) eval(s []*selection, e *evalCtx) bool {
 	for _, x := range c {

@@ -199,7 +199,7 @@ func (e *Engine) evaluate(ctx context.Context, events []*event.Event, isolate bo
 	if err != nil {
 		return nil, nil, err
 	}
-	return e.evaluateSelected(ctx, events, selected, rejected, isolate)
+	return e.evaluateSelected(ctx, events, selected, rejected, isolate, nil)
 }
 
 // Verdicts is the stateless half of EvaluateIsolated over a run of events:
@@ -214,7 +214,16 @@ type Verdicts struct {
 	// index of each one's event.
 	rejected []Rejected
 	rejAt    []int32
+	// known and hit, per pick (Picker's): which of the rule's selections
+	// its condition evaluated for the event, and which of those matched
+	// (evalCtx), for the kinds to reuse. noMasks: some picks have none
+	// (Select's), so none are used.
+	known, hit []uint64
+	noMasks    bool
 }
+
+// masks reports whether every pick has its selection outcomes.
+func (v *Verdicts) masks() bool { return !v.noMasks && len(v.known) == len(v.picks) }
 
 // Len is the number of events judged.
 func (v *Verdicts) Len() int { return len(v.at) }
@@ -229,6 +238,12 @@ func (v *Verdicts) Append(o *Verdicts, from, to int) {
 		start = o.at[from-1]
 	}
 	base := int32(len(v.picks)) - start
+	if v.masks() && o.masks() {
+		v.known = append(v.known, o.known[start:o.at[to-1]]...)
+		v.hit = append(v.hit, o.hit[start:o.at[to-1]]...)
+	} else {
+		v.noMasks = true
+	}
 	v.picks = append(v.picks, o.picks[start:o.at[to-1]]...)
 	n := int32(len(v.at))
 	for _, end := range o.at[from:to] {
@@ -245,6 +260,7 @@ func (v *Verdicts) Append(o *Verdicts, from, to int) {
 // Reset empties v, keeping its memory.
 func (v *Verdicts) Reset() {
 	v.at, v.picks, v.rejected, v.rejAt = v.at[:0], v.picks[:0], v.rejected[:0], v.rejAt[:0]
+	v.known, v.hit, v.noMasks = v.known[:0], v.hit[:0], false
 }
 
 // Select runs every rule's condition over events, as EvaluateIsolated
@@ -254,6 +270,7 @@ func (v *Verdicts) Reset() {
 func (e *Engine) Select(ctx context.Context, events []*event.Event, v *Verdicts) error {
 	base := len(v.at)
 	start := len(v.picks)
+	v.noMasks = true                    // Select keeps no selection outcomes
 	at := make([]int32, 0, len(events)) // per event: the end of its picks
 	pick := func(i, j int) {
 		for len(at) <= j {
@@ -315,12 +332,71 @@ func (e *Engine) EvaluateSelected(ctx context.Context, events []*event.Event, v 
 		prev = end
 	}
 	rejected := slices.Clone(v.rejected)
-	return e.evaluateSelected(ctx, events, selected, rejected, true)
+	return e.evaluateSelected(ctx, events, selected, rejected, true, e.selMemos(v, selected))
+}
+
+// selMemo is what the condition pass learnt of one rule's selected
+// events: per event (events[j]), the selections it evaluated (known) and
+// those that matched (hit), bit n for the rule's selection n.
+type selMemo struct {
+	events     []*event.Event
+	known, hit []uint64
+}
+
+// outcome returns the memo's known and hit of ev, at j of the events the
+// kind was given: none unless the memo's event at j is ev (the kind may
+// be given a part of the list, when a fault is isolated).
+func (m *selMemo) outcome(j int, ev *event.Event) (known, hit uint64) {
+	if m == nil || j >= len(m.events) || m.events[j] != ev {
+		return 0, 0
+	}
+	return m.known[j], m.hit[j]
+}
+
+type selMemoKey struct{}
+
+func selMemoOf(ctx context.Context) *selMemo {
+	m, _ := ctx.Value(selMemoKey{}).(*selMemo)
+	return m
+}
+
+// selMemos returns, per rule whose kind reuses them (sequence, new_term
+// with a learn selection), the
+// selection outcomes of its selected events, when v kept them.
+func (e *Engine) selMemos(v *Verdicts, selected [][]*event.Event) []*selMemo {
+	if !v.masks() {
+		return nil
+	}
+	var memos []*selMemo
+	for i, evs := range selected {
+		_, seq := e.kinds[i].(*SequenceKind)
+		_, nt := e.kinds[i].(*NewTermKind)
+		if !(seq || nt && e.rules[i].learn != nil) || len(evs) == 0 {
+			continue
+		}
+		if memos == nil {
+			memos = make([]*selMemo, len(selected))
+		}
+		memos[i] = &selMemo{events: evs, known: make([]uint64, 0, len(evs)), hit: make([]uint64, 0, len(evs))}
+	}
+	if memos == nil {
+		return nil
+	}
+	prev := int32(0)
+	for _, end := range v.at {
+		for p := prev; p < end; p++ {
+			if m := memos[v.picks[p]]; m != nil {
+				m.known, m.hit = append(m.known, v.known[p]), append(m.hit, v.hit[p])
+			}
+		}
+		prev = end
+	}
+	return memos
 }
 
 // evaluateSelected runs each rule's kind over the events its condition
 // selected.
-func (e *Engine) evaluateSelected(ctx context.Context, events []*event.Event, selected [][]*event.Event, rejected []Rejected, isolate bool) ([]Match, []Rejected, error) {
+func (e *Engine) evaluateSelected(ctx context.Context, events []*event.Event, selected [][]*event.Event, rejected []Rejected, isolate bool, memos []*selMemo) ([]Match, []Rejected, error) {
 	// Stateful kinds wait on the store: run them at once (each still reads
 	// and writes its state once), then gather every rule's matches in rule
 	// order.
@@ -338,11 +414,15 @@ func (e *Engine) evaluateSelected(ctx context.Context, events []*event.Event, se
 			results[i], rejects[i], errs[i] = e.matchesOf(ctx, i, evs, isolate)
 			continue
 		}
+		rctx := ctx
+		if memos != nil && memos[i] != nil {
+			rctx = context.WithValue(ctx, selMemoKey{}, memos[i])
+		}
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			results[i], rejects[i], errs[i] = e.matchesOf(ctx, i, evs, isolate)
+			results[i], rejects[i], errs[i] = e.matchesOf(rctx, i, evs, isolate)
 		}()
 	}
 	wg.Wait()

@@ -256,7 +256,9 @@ func (s *selector) one(ev *event.Event, at int, pick func(i, at int), onPanic fu
 			for word != 0 {
 				b := bits.TrailingZeros64(word)
 				word &= word - 1
-				if i := si.rules[w*64+b]; e.rules[i].match(&s.ec) {
+				i := si.rules[w*64+b]
+				s.ec.known, s.ec.hit = 0, 0
+				if e.rules[i].match(&s.ec) {
 					pick(i, at)
 					picked = true
 				}
@@ -264,6 +266,7 @@ func (s *selector) one(ev *event.Event, at int, pick func(i, at int), onPanic fu
 		}
 	} else {
 		for _, i := range idx {
+			s.ec.known, s.ec.hit = 0, 0
 			if onPanic == nil {
 				if e.rules[i].match(&s.ec) {
 					pick(i, at)
@@ -307,12 +310,20 @@ func (e *Engine) NewPicker() *Picker { return &Picker{s: selector{e: e}} }
 // verdict and Pick reports false (the caller drops it).
 func (p *Picker) Pick(ev *event.Event, v *Verdicts, always bool) bool {
 	start := len(v.picks)
-	pick := func(i, _ int) { v.picks = append(v.picks, int32(i)) }
+	pick := func(i, _ int) {
+		v.picks = append(v.picks, int32(i))
+		if !v.noMasks {
+			v.known, v.hit = append(v.known, p.s.ec.known), append(v.hit, p.s.ec.hit)
+		}
+	}
 	picked, panicked := p.safeOne(ev, pick)
 	rejected := false
 	if panicked {
 		// Go again, one rule at a time under recover.
 		v.picks = v.picks[:start]
+		if !v.noMasks {
+			v.known, v.hit = v.known[:start], v.hit[:start]
+		}
 		at := int32(len(v.at))
 		picked = p.s.one(ev, 0, pick, func(i int, ev *event.Event, q any) {
 			v.rejected = append(v.rejected, Rejected{Event: ev, RuleID: p.s.e.rules[i].ID, Kind: p.s.e.kinds[i].Name(),

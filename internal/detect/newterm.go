@@ -106,7 +106,8 @@ func (k *NewTermKind) Matches(ctx context.Context, r *Rule, events []*event.Even
 	// (without, each field test allocates).
 	var learnCtx cachedCtx
 	defer learnCtx.release()
-	for _, ev := range events {
+	memo := selMemoOf(ctx) // the condition pass's outcomes, when kept
+	for j, ev := range events {
 		ec := learnCtx.at(ev)
 		ent, ok := k.groupKeyIn(ev, &keys, ec.cache)
 		if !ok || ev.Time.IsZero() {
@@ -152,7 +153,7 @@ func (k *NewTermKind) Matches(ctx context.Context, r *Rule, events []*event.Even
 			bucketByTerm[tk] = b
 		}
 		b.events = append(b.events, ev)
-		if r.learn != nil && !r.alerts(ec) {
+		if r.learn != nil && !memoAlerts(memo, j, ev, r, ec) {
 			// One set for the call: an event is in one bucket.
 			if learnOnly == nil {
 				learnOnly = map[*event.Event]bool{}
@@ -358,3 +359,12 @@ func (c *agentCache) family(ua string) string {
 }
 
 var _ Kind = (*NewTermKind)(nil)
+
+// memoAlerts is r.alerts(ec) for ev, events[j] of the call, read from the
+// condition pass's outcome when memo kept it.
+func memoAlerts(memo *selMemo, j int, ev *event.Event, r *Rule, ec *evalCtx) bool {
+	if known, hit := memo.outcome(j, ev); known&condBit != 0 {
+		return hit&condBit != 0
+	}
+	return r.alerts(ec)
+}

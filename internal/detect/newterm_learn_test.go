@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/azdetect/azdetect/internal/event"
 	"github.com/azdetect/azdetect/internal/state"
 )
 
@@ -29,7 +30,20 @@ correlation:
   lookback: 30d
 `
 
+// TestNewTermLearnSelection runs through Evaluate (the kind evaluates the
+// condition again) and through the Picker and EvaluateSelected (the kind
+// reads the condition pass's outcome): both must learn and alert alike.
 func TestNewTermLearnSelection(t *testing.T) {
+	t.Run("evaluate", func(t *testing.T) { testNewTermLearnSelection(t, eval) })
+	t.Run("picker", func(t *testing.T) {
+		testNewTermLearnSelection(t, func(t *testing.T, e *Engine, evs ...*event.Event) []Match {
+			ms, _ := pickEval(t, e, evs...)
+			return ms
+		})
+	})
+}
+
+func testNewTermLearnSelection(t *testing.T, eval func(*testing.T, *Engine, ...*event.Event) []Match) {
 	r, err := ParseRule("learn.yml", []byte(learnRule))
 	if err != nil {
 		t.Fatal(err)

@@ -118,8 +118,17 @@ func (r *Rule) Match(ev *event.Event) bool {
 }
 
 func (r *Rule) match(e *evalCtx) bool {
-	return r.cond.eval(r.sels, e) || (r.learn != nil && r.learn.match(e))
+	e.known |= condBit
+	if r.cond.eval(r.sels, e) {
+		e.hit |= condBit
+		return true
+	}
+	return r.learn != nil && r.learn.match(e)
 }
+
+// condBit is the bit of evalCtx's known and hit that holds the condition's
+// own outcome (selections 0-62 have theirs).
+const condBit = uint64(1) << 63
 
 // alerts reports whether the event satisfies the condition itself (a
 // new_term rule learns from its learn selection's other events only).

@@ -18,6 +18,11 @@ import (
 type evalCtx struct {
 	ev    *event.Event
 	cache *fieldCache
+	// known and hit: the rule's selections (the first 64) the condition
+	// evaluated for ev, and of those the ones that matched (condSel sets
+	// them; the condition pass clears them before each rule). The
+	// stateful kinds reuse them instead of evaluating a step again.
+	known, hit uint64
 }
 
 // cachedCtx is an evalCtx whose field cache, taken from fieldCaches on

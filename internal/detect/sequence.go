@@ -270,7 +270,8 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 		steps []int
 	}
 	var hits []hit
-	for _, ev := range events {
+	memo := selMemoOf(ctx) // the condition pass's outcomes, when kept
+	for j, ev := range events {
 		cache.reset(ev)
 		g, ok := k.groupKeyIn(ev, &keys, cache)
 		if !ok || ev.Time.IsZero() {
@@ -278,10 +279,18 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 		}
 		from := len(stepSlab)
 		ec := evalCtx{ev: ev, cache: cache}
+		known, matched := memo.outcome(j, ev)
 		for i, idx := range k.c.stepIndex {
 			if k.lastImplied && i == len(k.c.stepIndex)-1 && len(stepSlab) == from {
 				stepSlab = append(stepSlab, i) // the condition selected it: the last step
 				break
+			}
+			if idx < 63 && known&(1<<idx) != 0 {
+				// The condition pass evaluated this step's selection.
+				if matched&(1<<idx) != 0 {
+					stepSlab = append(stepSlab, i)
+				}
+				continue
 			}
 			if r.sels[idx].match(&ec) {
 				stepSlab = append(stepSlab, i)
