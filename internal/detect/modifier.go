@@ -13,6 +13,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 	"unsafe"
+
+	"github.com/azdetect/azdetect/internal/event"
 )
 
 // Modifiers are Sigma's "field|mod1|mod2" suffixes. Each name maps to one
@@ -201,23 +203,6 @@ func (a *lowerArena) lower(t string) string {
 	return unsafe.String(&b[0], len(b))
 }
 
-// foldEqualASCII reports whether v, all ASCII, lower-cased equals want.
-func foldEqualASCII(v, want string) bool {
-	if len(v) != len(want) {
-		return false
-	}
-	for i := 0; i < len(v); i++ {
-		c := v[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != want[i] {
-			return false
-		}
-	}
-	return true
-}
-
 // matcher is a compiled rule value.
 type matcher interface {
 	match(s *subject) bool
@@ -240,11 +225,11 @@ func (l literal) match(s *subject) bool {
 		t := s.trimmed
 		switch l.op {
 		case 's':
-			return len(t) >= len(l.want) && foldEqualASCII(t[:len(l.want)], l.want)
+			return len(t) >= len(l.want) && event.EqualFoldASCII(t[:len(l.want)], l.want)
 		case 'e':
-			return len(t) >= len(l.want) && foldEqualASCII(t[len(t)-len(l.want):], l.want)
+			return len(t) >= len(l.want) && event.EqualFoldASCII(t[len(t)-len(l.want):], l.want)
 		default:
-			return foldEqualASCII(t, l.want)
+			return event.EqualFoldASCII(t, l.want)
 		}
 	default:
 		v = s.lowerText()

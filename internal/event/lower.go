@@ -25,3 +25,22 @@ func AppendLower(b []byte, s string) []byte {
 	}
 	return b
 }
+
+// EqualFoldASCII reports whether s equals lower, a lower-case ASCII word,
+// folding only the ASCII letters of s: unlike strings.EqualFold, "ſ" (long
+// s) or the Kelvin sign never equal "s" or "k".
+func EqualFoldASCII(s, lower string) bool {
+	if len(s) != len(lower) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != lower[i] {
+			return false
+		}
+	}
+	return true
+}

@@ -16,3 +16,18 @@ func TestAppendLower(t *testing.T) {
 		}
 	}
 }
+
+func TestEqualFoldASCII(t *testing.T) {
+	for _, c := range []struct {
+		s, lower string
+		want     bool
+	}{
+		{"", "", true}, {"BlobServices", "blobservices", true}, {"blobservices", "blobservices", true},
+		{"blobservice", "blobservices", false}, {"blobſervices", "blobservices", false},
+		{"\u212Aey", "key", false}, {"KEY", "key", true}, {"k[y", "k{y", false}, {"@", "`", false},
+	} {
+		if got := EqualFoldASCII(c.s, c.lower); got != c.want {
+			t.Errorf("EqualFoldASCII(%q, %q) = %v, want %v", c.s, c.lower, got, c.want)
+		}
+	}
+}

@@ -39,31 +39,13 @@ func isStorageServiceID(id string) bool {
 		}
 		if seg := id[i+1 : i+1+k]; len(seg) == 12 || len(seg) == 13 {
 			for _, svc := range [...]string{"blobservices", "fileservices", "queueservices", "tableservices"} {
-				if len(seg) == len(svc) && equalFoldLowerASCII(seg, svc) {
+				if event.EqualFoldASCII(seg, svc) {
 					return true
 				}
 			}
 		}
 		i += 1 + k
 	}
-}
-
-// equalFoldLowerASCII reports whether s equals lower, a lower-case ASCII
-// word, folding only ASCII letters of s (as containsFold does).
-func equalFoldLowerASCII(s, lower string) bool {
-	if len(s) != len(lower) {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != lower[i] {
-			return false
-		}
-	}
-	return true
 }
 
 type storageBlobRecord struct {
