@@ -449,14 +449,17 @@ var keyBytes = func() (ok [256]bool) {
 }()
 
 // keyBytesN is keyBytes as numbers (1: kept), to add up.
-var keyBytesN = func() (n [256]uint8) {
-	for c, ok := range keyBytes {
+var keyBytesN = ones(&keyBytes)
+
+// ones returns t as bytes, 1 where t holds, to add up or AND together.
+func ones(t *[256]bool) (n [256]uint8) {
+	for c, ok := range t {
 		if ok {
 			n[c] = 1
 		}
 	}
 	return n
-}()
+}
 
 const hexDigits = "0123456789ABCDEF"
 
@@ -547,14 +550,7 @@ func keyASCIISafe(s string) bool {
 }
 
 // keyASCIIBits is keyASCII as bytes (1: allowed), to AND together.
-var keyASCIIBits = func() (bits [256]byte) {
-	for c, ok := range keyASCII {
-		if ok {
-			bits[c] = 1
-		}
-	}
-	return bits
-}()
+var keyASCIIBits = ones(&keyASCII)
 
 // checkKey reports why s cannot be a partition or row key as it is.
 func checkKey(s string) error {
