@@ -784,8 +784,17 @@ func (k *ThresholdKind) count(key state.Key, cur state.Entity, found bool, evs [
 		switch {
 		case k.c.Type == CorrValueSum:
 			// A number is short: a longer value is not one (and is not parsed).
+			// A count as written (flow.bytes_sent) is read without
+			// ParseFloat's general parse: the same float (smallUint).
 			if v, ok := firstValue(ev, k.c.fieldRes); ok && len(v) <= 64 {
-				if f, err := strconv.ParseFloat(v, 64); err == nil && f > 0 && !math.IsInf(f, 0) {
+				f, ok := smallUint(v)
+				if !ok {
+					var err error
+					if f, err = strconv.ParseFloat(v, 64); err != nil {
+						f = 0
+					}
+				}
+				if f > 0 && !math.IsInf(f, 0) {
 					d.Sum += f
 				}
 			}
