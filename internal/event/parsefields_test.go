@@ -373,3 +373,28 @@ func FuzzParseTupleAgrees(f *testing.F) {
 		}
 	})
 }
+
+// FuzzTupleIPv4: tupleIPv4 reads an address followed by a comma as
+// parseIPv4 reads the address, by words (room behind it) or byte by byte
+// (at el's end).
+func FuzzTupleIPv4(f *testing.F) {
+	for _, s := range []string{"10.20.1.4", "01.2.3.4", "255.255.255.255", "256.1.1.1", "1.2.3.04", "0.0.0.0", "1.2.3", "1.2.3.4.5", "1000.1.1.1"} {
+		f.Add(s, ",")
+		f.Add(s, ",1795169100,10.0.0.1,")
+	}
+	f.Fuzz(func(t *testing.T, addr, after string) {
+		el := []byte(addr + after)
+		ip, j, ok := tupleIPv4(el, 0)
+		wip, wok := parseIPv4([]byte(addr))
+		// What parseIPv4 reads of addr, tupleIPv4 reads when a comma
+		// follows; whatever tupleIPv4 reads, parseIPv4 reads the same.
+		if wok && len(after) > 0 && after[0] == ',' && (!ok || j != len(addr) || ip != wip) {
+			t.Fatalf("tupleIPv4(%q) = %v, %d, %v; parseIPv4(%q) = %v", el, ip, j, ok, addr, wip)
+		}
+		if ok {
+			if p, pok := parseIPv4(el[:j]); !pok || p != ip || el[j] != ',' {
+				t.Fatalf("tupleIPv4(%q) = %v, %d; parseIPv4(%q) = %v, %v", el, ip, j, el[:j], p, pok)
+			}
+		}
+	})
+}
