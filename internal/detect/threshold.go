@@ -784,17 +784,28 @@ func (k *ThresholdKind) count(key state.Key, cur state.Entity, found bool, evs [
 		switch {
 		case k.c.Type == CorrValueSum:
 			// A number is short: a longer value is not one (and is not parsed).
-			if v, ok := firstValue(ev, k.c.fieldRes); ok && len(v) <= 64 {
-				if f, err := strconv.ParseFloat(v, 64); err == nil && f > 0 && !math.IsInf(f, 0) {
+			// A count as written (flow.bytes_sent) is read without
+			// ParseFloat's general parse: the same float (smallUint).
+			if v, _, ok := countValue(ev, k.c.fieldRes); ok && len(v) <= 64 {
+				f, ok := smallUint(v)
+				if !ok {
+					var err error
+					if f, err = strconv.ParseFloat(v, 64); err != nil {
+						f = 0
+					}
+				}
+				if f > 0 && !math.IsInf(f, 0) {
 					d.Sum += f
 				}
 			}
 		case k.c.fieldRes != nil:
-			v, ok := firstValue(ev, k.c.fieldRes)
+			v, canonical, ok := countValue(ev, k.c.fieldRes)
 			if !ok {
 				continue
 			}
-			v = BoundedLower(v)
+			if !canonical || len(v) > MaxKeptValue {
+				v = BoundedLower(v)
+			}
 			h := valueHash(v)
 			distinct := len(d.Hashes) / 8
 			if have == nil && distinct > smallDistinct {
@@ -824,6 +835,19 @@ func (k *ThresholdKind) count(key state.Key, cur state.Entity, found bool, evs [
 		}
 	}
 	return n, changed, nil
+}
+
+// countValue is firstValue(ev, res) for count: a flow tuple's canonical
+// value (resolver.canonicalField: printable ASCII, no blank, no upper
+// case) read by its number, canonical true, as it stands (firstValue's
+// trim and BoundedLower's lower-casing leave it as it is); any other
+// value firstValue's. TestCountValueAgrees holds it to firstValue.
+func countValue(ev *event.Event, res *resolver) (v string, canonical, ok bool) {
+	if v, ok := res.canonicalField(ev); ok {
+		return v, true, v != ""
+	}
+	v, ok = firstValue(ev, res)
+	return v, false, ok
 }
 
 // countSlabs are what count grows a call's rows' hashes and values into.

@@ -401,9 +401,14 @@ func (w *flowWalker) eachTuple(arr []byte, kind flowKind) int {
 			}
 			return w.failed()
 		}
-		// The string's end and its commas in one pass; a tuple with an
-		// escape, a raw newline or too many fields goes the long way, which
-		// says what is wrong with it.
+		// The usual tuple read and parsed in one pass (parseTuple); any
+		// other goes the long way, which says what is wrong with it: the
+		// string's end and its commas first (splitTuple), then its fields;
+		// a tuple with an escape, a raw newline or too many fields by
+		// scanString and parseFlowTuple.
+		if end, ok := parseTuple(el, kind, w.t); ok {
+			return w.emitted(end)
+		}
 		if end, n, ok := splitTuple(el, &w.t.ends); ok {
 			if err := parseFields(el[1:end-1], n, kind, w.t); err != nil {
 				w.err = fmt.Errorf("%w %d: %s", ErrFlowTuple, w.index, err)

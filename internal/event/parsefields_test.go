@@ -249,3 +249,152 @@ func FuzzParseIPv4(f *testing.F) {
 		}
 	})
 }
+
+// longWay is the tuple walk's long way over the JSON string el starts
+// with (splitTuple and parseFields, else scanString, Unquote and
+// parseFlowTuple): what parseTuple is held to. syntax is true when el
+// holds no JSON string.
+func longWay(el []byte, kind flowKind, t *FlowTuple) (end int, err error, syntax bool) {
+	if end, n, ok := splitTuple(el, &t.ends); ok {
+		return end, parseFields(el[1:end-1], n, kind, t), false
+	}
+	end, escaped, err := scanString(el, 0)
+	if err != nil {
+		return 0, nil, true
+	}
+	s := el[1 : end-1]
+	if escaped {
+		u, ok := Unquote(el[:end])
+		if !ok {
+			return 0, nil, true
+		}
+		s = []byte(u)
+	}
+	return end, parseFlowTuple(s, kind, t), false
+}
+
+// tupleBoth runs parseTuple and the long way over el and reports where
+// they disagree: parseTuple may refuse anything, but what it reads the
+// long way reads the same, to the same tuple. t's start from another
+// tuple, as the walker's do. fast is parseTuple's ok, long whether the
+// long way read a tuple.
+func tupleBoth(el []byte, kind flowKind) (d string, fast, long bool) {
+	var a FlowTuple
+	if err := parseFlowTuple([]byte("1663146003606,fe80::1,::2,23956,443,17,O,E,NX_LOCAL_DST,3,767,2,1580"), flowVNet, &a); err != nil {
+		panic(err)
+	}
+	a.Rule, a.MAC = "r", "m"
+	b := a
+	end, ok := parseTuple(el, kind, &a)
+	bend, err, syntax := longWay(el, kind, &b)
+	long = !syntax && err == nil
+	switch {
+	case !ok:
+		return "", false, long
+	case !long:
+		return fmt.Sprintf("%q: parseTuple read it, the long way: syntax %v, %v", el, syntax, err), true, long
+	case end != bend:
+		return fmt.Sprintf("%q: parseTuple ends at %d, the long way at %d", el, end, bend), true, long
+	case !reflect.DeepEqual(a, b):
+		return fmt.Sprintf("%q:\n%+v\nthe long way\n%+v", el, a, b), true, long
+	}
+	return "", true, long
+}
+
+// TestParseTupleAgrees: parseTuple reads the sample tuples (but those of
+// IPv6 addresses) in one pass, and every tuple made from them by changing
+// one field as the long way reads it, or leaves it to the long way.
+func TestParseTupleAgrees(t *testing.T) {
+	tuples := sampleTuples(t)
+	if len(tuples) < 20 {
+		t.Fatalf("%d sample tuples found", len(tuples))
+	}
+	odd := []string{"", "0", "00", "x", "-1", "65536", "65535", "T", "U", "6", "17", "1", "58", "47", "t", "I", "O", "A", "D", "B", "C", "E", "X", "NX",
+		"NX_LOCAL_DST", "10.0.0.1", "::1", "fe80::1%eth0", "01.2.3.4", "1.2.3.4.5", "1.2.3", "256.1.2.3", "1795169100", "1663146003606", "99999999999999999999",
+		"18446744073709551615", "9999999999999999999", " 1", `\u0031`, `\"`, `\\`, "\n", "\x01", "é", "\xff", "A,B", ",", `"`}
+	n, fast := 0, 0
+	for _, tu := range tuples {
+		fields := strings.Split(tu, ",")
+		for _, kind := range []flowKind{flowNSG, flowVNet} {
+			for _, suffix := range []string{`"`, `","x"]`, `"]}`} {
+				d, ok, long := tupleBoth([]byte(`"`+tu+suffix), kind)
+				if d != "" {
+					t.Error(d)
+				}
+				if long && !ok && !strings.Contains(tu, ":") {
+					t.Errorf("%q (%d): parseTuple left it to the long way", tu, kind)
+				}
+			}
+			for i := range fields {
+				for _, o := range odd {
+					g := append([]string(nil), fields...)
+					g[i] = o
+					d, ok, _ := tupleBoth([]byte(`"`+strings.Join(g, ",")+`"]`), kind)
+					if d != "" {
+						t.Error(d)
+					}
+					n++
+					if ok {
+						fast++
+					}
+				}
+			}
+		}
+	}
+	for _, el := range []string{`"`, `"1`, `"1,`, `"1795169100,1.2.3.4,5.6.7.8,1,2,T,I,A`, `"1795169100,1.2.3.4,5.6.7.8,1,2,T,I,A,B,1,2,3,4`,
+		`"1795169100,1.2.3.4,5.6.7.8,1,2,T,I,A,B,1,2,3,4"`, `"1795169100,1.2.3.4,5.6.7.8,1,2,T,I,A,B,1,2,3,"`, `"1795169100,1.2.3.4,5.6.7.8,1,2,T,I,A,B,,,,4"`,
+		`"1795169100,1.2.3.4,5.6.7.8,1,2,T,I,A,B,,,,,"`, `"1795169100,1.2.3.4,5.6.7.8,1,2,T,I,A,"`, `"1795169100,1.2.3.4,5.6.7.8,1,2,T,I,A,B"`,
+		`"1795169100,1.2.3.4,5.6.7.8,1,2,T,I,A,X,,,,"`, `"1795169100,1.2.3.4,5.6.7.8,1,2,,I,A,B,,,,"`, `"1795169100,1.2.3.4,5.6.7.8,1,2,T,I,A,B,,,,"`,
+		`"1663146003606,1.2.3.4,5.6.7.8,1,2,6,O,D,,,,,"`, `"1663146003606,1.2.3.4,5.6.7.8,1,2,6,O,D,NX,,,,"`} {
+		for _, kind := range []flowKind{flowNSG, flowVNet} {
+			if d, _, _ := tupleBoth([]byte(el), kind); d != "" {
+				t.Error(d)
+			}
+		}
+	}
+	t.Logf("%d sample tuples, %d changed ones, %d of them read by parseTuple", len(tuples), n, fast)
+}
+
+func FuzzParseTupleAgrees(f *testing.F) {
+	f.Add([]byte(`"1795169100,45.137.21.9,10.20.1.4,51544,3389,T,I,A,C,311,48211,402,1822331"`), false)
+	f.Add([]byte(`"1663146003606,10.0.0.6,52.239.184.180,23956,443,6,O,E,NX,3,767,2,1580","`), true)
+	f.Add([]byte(`"1487282421,42.119.146.95,10.1.0.4,51529,5358,T,I,D"]`), false)
+	f.Add([]byte(`"1795169100,45.137.21.9,10.20.1.4,51544,3389,T,I,A,B,,,,"]`), false)
+	f.Fuzz(func(t *testing.T, el []byte, vnet bool) {
+		if len(el) == 0 || el[0] != '"' {
+			return
+		}
+		kind := flowNSG
+		if vnet {
+			kind = flowVNet
+		}
+		if d, _, _ := tupleBoth(el, kind); d != "" {
+			t.Fatal(d)
+		}
+	})
+}
+
+// FuzzTupleIPv4: tupleIPv4 reads an address followed by a comma as
+// parseIPv4 reads the address, by words (room behind it) or byte by byte
+// (at el's end).
+func FuzzTupleIPv4(f *testing.F) {
+	for _, s := range []string{"10.20.1.4", "01.2.3.4", "255.255.255.255", "256.1.1.1", "1.2.3.04", "0.0.0.0", "1.2.3", "1.2.3.4.5", "1000.1.1.1"} {
+		f.Add(s, ",")
+		f.Add(s, ",1795169100,10.0.0.1,")
+	}
+	f.Fuzz(func(t *testing.T, addr, after string) {
+		el := []byte(addr + after)
+		ip, j, ok := tupleIPv4(el, 0)
+		wip, wok := parseIPv4([]byte(addr))
+		// What parseIPv4 reads of addr, tupleIPv4 reads when a comma
+		// follows; whatever tupleIPv4 reads, parseIPv4 reads the same.
+		if wok && len(after) > 0 && after[0] == ',' && (!ok || j != len(addr) || ip != wip) {
+			t.Fatalf("tupleIPv4(%q) = %v, %d, %v; parseIPv4(%q) = %v", el, ip, j, ok, addr, wip)
+		}
+		if ok {
+			if p, pok := parseIPv4(el[:j]); !pok || p != ip || el[j] != ',' {
+				t.Fatalf("tupleIPv4(%q) = %v, %d; parseIPv4(%q) = %v, %v", el, ip, j, el[:j], p, pok)
+			}
+		}
+	})
+}
