@@ -27,15 +27,16 @@ type recordIndex struct {
 	raw    []byte
 	layout *event.Layout
 	// Per layout object reached: its members bucketed by name length
-	// (lenBuckets of them from byLen[at[k]], chained by sameLen in
+	// (lenBuckets of them from byLen[at[k]-2], chained by sameLen in
 	// document order), so a path is compared with the few members of
-	// its prefixes' lengths only. at[k] is -1 for an object no path
-	// reached yet, -2 for one reached once (not bucketed yet).
+	// its prefixes' lengths only. at[k] is 0 for an object no path
+	// reached yet, 1 for one reached once (not bucketed yet).
 	at      []int32
 	byLen   []int32
 	sameLen []int32
 	// The source's path table (pathtable.go) and, per layout object,
-	// the chain of its indexes for the table's nodes in res (resolve).
+	// the chain of its indexes for the table's nodes in res (resolve):
+	// resHead[k] is 1 + where its first is in res, 0 for none.
 	tab     *pathTable
 	resHead []int32
 	res     []int32
@@ -85,22 +86,18 @@ func (x *recordIndex) seed(raw []byte, l *event.Layout, tab *pathTable) {
 	}
 	x.tab = tab
 	x.raw, x.layout = raw, l
+	// Zero in both: no path reached the object yet; no node resolved
+	// there yet. (Zeroed in one clear each, not a loop storing -1.)
 	x.at = append(x.at[:0], make([]int32, len(l.Objects))...)
-	for k := range x.at {
-		x.at[k] = -1
-	}
 	x.resHead = append(x.resHead[:0], make([]int32, len(l.Objects))...)
-	for k := range x.resHead {
-		x.resHead[k] = -1
-	}
 	x.seedIndex()
 }
 
 // bucket returns where object k's length buckets start in byLen, making
 // them on the first call for the event.
 func (x *recordIndex) bucket(k int) int {
-	if b := x.at[k]; b >= 0 {
-		return int(b)
+	if b := x.at[k]; b >= 2 {
+		return int(b - 2)
 	}
 	l, raw := x.layout, x.raw
 	b := len(x.byLen)
@@ -135,13 +132,19 @@ func (x *recordIndex) bucket(k int) int {
 		}
 		j = m.Next
 	}
-	x.at[k] = int32(b)
+	x.at[k] = int32(b + 2)
 	return b
 }
 
 // layoutObject returns the number of the object starting at v[0] in
 // the layout, or -1 when the layout does not have it.
-func (x *recordIndex) layoutObject(v []byte) int {
+func (x *recordIndex) layoutObject(v []byte) int { return x.layoutObjectFrom(v, 0) }
+
+// layoutObjectFrom is layoutObject for an object that is not before
+// object lo of the layout (the object inside a member's value comes after
+// the member's own): it looks at lo first (the record's top object is 0,
+// an object's first object member the next one), then searches after it.
+func (x *recordIndex) layoutObjectFrom(v []byte, lo int) int {
 	l, raw := x.layout, x.raw
 	if l == nil || cap(v) > cap(raw) || cap(v) == 0 {
 		return -1
@@ -151,7 +154,15 @@ func (x *recordIndex) layoutObject(v []byte) int {
 		return -1
 	}
 	objs := l.Objects
-	k, n := 0, len(objs)
+	if lo < 0 || lo >= len(objs) || int(objs[lo]) > off {
+		lo = 0
+	} else if int(objs[lo]) == off {
+		if lo >= len(l.First) {
+			return -1
+		}
+		return lo
+	}
+	k, n := lo, len(objs)
 	for k < n {
 		h := int(uint(k+n) >> 1)
 		if int(objs[h]) < off {
@@ -376,10 +387,10 @@ func (x *recordIndex) walkObject(o *objIndex, path string, out *[]event.Value, f
 // prefix before a dot), the members of that length only.
 func (x *recordIndex) walkLayout(k int, path string, out *[]event.Value, found *bool, depth int) {
 	l, raw := x.layout, x.raw
-	if x.at[k] == -1 {
+	if x.at[k] == 0 {
 		// The object's first path: one pass over its members costs
 		// what bucketing them would; the buckets pay from the second.
-		x.at[k] = -2
+		x.at[k] = 1
 		x.scanLayout(k, path, out, found, depth)
 		return
 	}

@@ -39,10 +39,32 @@ func TestLayoutIndexAgreesWithLookup(t *testing.T) {
 	// and names differing in case only: found in document order.
 	raws = append(raws,
 		[]byte(`{"time":"2026-11-20T10:00:00Z","category":"Administrative","operationName":"x","a.b":{"c":1},"a":{"b":{"c":2},"B":{"c":3}},"A":{"b":{"c":4}},"properties":{"x.y":1,"x":{"y":2},"X.Y":3}}`),
-		[]byte(`{"time":"2026-11-20T10:00:00Z","category":"Administrative","operationName":"x","a":{"b":{"c":2}},"a.b":{"c":1},"a.b.c":0,"properties":{"X":{"Y":2},"x.y":1}}`))
+		[]byte(`{"time":"2026-11-20T10:00:00Z","category":"Administrative","operationName":"x","a":{"b":{"c":2}},"a.b":{"c":1},"a.b.c":0,"properties":{"X":{"Y":2},"x.y":1}}`),
+		// Names a path table passes over by their length and first
+		// byte (resolve), or not: the same length and first byte,
+		// another last one; case folding beyond ASCII (Kelvin sign, long s,
+		// dotless and dotted i, sigma: Σ and σ differ in their first
+		// byte), in the first, last and middle bytes.
+		[]byte("{\"time\":\"2026-11-20T10:00:00Z\",\"category\":\"Administrative\",\"operationName\":\"x\",\"properties\":{"+
+			"\"status\":1,\"statuS\":2,\"statua\":3,\"ztatus\":4,\"\u017ftatus\":5,\"statu\u017f\":6,\"kind\":7,\"\u212aind\":8,\"kin\u212a\":9,"+
+			"\"\u0131d\":10,\"\u0130d\":11,\"id\":12,\"caf\u00e9\":13,\"CAF\u00c9\":14,\"k\":{\"\u212a\":15},\"\u212a\":{\"k\":16},\"\u03c3x\":17,\"x\u03c3\":18,\"\u212ass\":19,\"ss\u212a\":20}}"),
+		[]byte("{\"time\":\"2026-11-20T10:00:00Z\",\"category\":\"Administrative\",\"operationName\":\"x\",\"properties\":{\"k\u017f\u017f\":21,\"\u017f\u017fk\":22}}"))
 	fixed := []string{"a.b.c", "A.B.C", "a.B.c", "properties.x.y", "PROPERTIES.X.Y", "category", "CATEGORY", "properties.status.errorCode", "Level", "level", "identity.claims.name",
 		"properties.targetResources.modifiedProperties.newValue", "properties.missing", "x.y", "properties.Properties",
-		"a..b", "a.", ".a", "properties..x", "Properties.x.y", "properties.X.y", "a.b", "A.b"}
+		"a..b", "a.", ".a", "properties..x", "Properties.x.y", "properties.X.y", "a.b", "A.b",
+		"properties.status", "properties.STATUs", "properties.\u017ftatus", "properties.statu\u017f", "properties.kind", "properties.\u212aind",
+		"properties.kin\u212a", "properties.KINK", "properties.\u0131d", "properties.\u0130d", "properties.ID", "properties.caf\u00c9",
+		"properties.k.k", "properties.\u212a.\u212a", "properties.K.\u212a", "properties.\u212a.K",
+		"properties.\u03a3x", "properties.x\u03a3", "properties.\u03c2X", "properties.X\u03c2",
+		// As long as \u212ass and ss\u212a, an ASCII byte where they have
+		// none; and the other way round.
+		"properties.k\u017f\u017f", "properties.\u017f\u017fk", "properties.\u212ass", "properties.ss\u212a"}
+	// A table of each fixed path alone: its filters (resolve's length,
+	// first and last bytes) are not filled by other paths' names.
+	fixedTabs := make([]*pathTable, len(fixed))
+	for i, p := range fixed {
+		fixedTabs[i] = buildPathTable(map[string]bool{p: true})
+	}
 	seeded := 0
 	for _, raw := range raws {
 		ev, status, _ := reg.Parse(raw)
@@ -82,6 +104,19 @@ func TestLayoutIndexAgreesWithLookup(t *testing.T) {
 				if wantFound != gotFound || !reflect.DeepEqual(texts(want), texts(vals)) {
 					t.Fatalf("path %q in %.300s:\nthrough the path table %t %q\nLookup                 %t %q", p, ev.Raw, gotFound, texts(vals), wantFound, texts(want))
 				}
+			}
+		}
+		w := newFieldCache()
+		w.reset(ev)
+		for i, p := range fixed {
+			w.idx.reset()
+			if ev.Layout != nil {
+				w.idx.seed(ev.Raw, ev.Layout, fixedTabs[i])
+			}
+			w.idx.tab = fixedTabs[i]
+			want, wantFound := event.Lookup(ev.Raw, p)
+			if got, gotFound := w.idx.lookupShortID(ev.Raw, p, keyID(p)); wantFound != gotFound || !reflect.DeepEqual(texts(want), texts(got)) {
+				t.Fatalf("path %q in %.300s:\nthrough the path's own table %t %q\nLookup                       %t %q", p, ev.Raw, gotFound, texts(got), wantFound, texts(want))
 			}
 		}
 		if ev.Layout != nil && len(ev.Layout.Objects) > 0 && len(y.idx.res) == 0 {

@@ -2,6 +2,7 @@ package detect
 
 import (
 	"encoding/base64"
+	"encoding/binary"
 	"fmt"
 	"net/netip"
 	"regexp"
@@ -155,14 +156,43 @@ func newSubject(s string) subject {
 	if n := len(t); n == 0 || t[0] <= ' ' || t[0] >= utf8.RuneSelf || t[n-1] <= ' ' || t[n-1] >= utf8.RuneSelf {
 		t = strings.TrimSpace(s)
 	}
-	ascii := true
-	for i := 0; i < len(t); i++ {
-		if t[i] >= utf8.RuneSelf {
-			ascii = false
-			break
+	return subject{raw: s, trimmed: t, ascii: isASCII(t)}
+}
+
+// Eight bytes at a time (SWAR): the loops over a value's bytes (is it
+// ASCII, has it an upper-case letter, its lower case) read a word where
+// they read a byte.
+const (
+	swarOnes = 0x0101010101010101
+	swarHigh = 0x80 * swarOnes
+)
+
+// word8 is the eight bytes of s at i, the first in the low byte.
+func word8(s string, i int) uint64 {
+	return binary.LittleEndian.Uint64(unsafe.Slice(unsafe.StringData(s[i:]), 8))
+}
+
+// isASCII reports whether s has no byte of 0x80 or above.
+func isASCII(s string) bool {
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		if word8(s, i)&swarHigh != 0 {
+			return false
 		}
 	}
-	return subject{raw: s, trimmed: t, ascii: ascii}
+	for ; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+// upperBytes has the high bit of each byte of x (ASCII: each byte below
+// 0x80) that is an upper-case letter: b+0x3f reaches 0x80 from 'A' on,
+// b+0x25 from past 'Z' on, and neither carries into the next byte.
+func upperBytes(x uint64) uint64 {
+	return ((x + swarOnes*(0x80-'A')) ^ (x + swarOnes*(0x80-'Z'-1))) & swarHigh
 }
 
 // lowerText returns the trimmed value lower-cased, computed on first use.
@@ -186,6 +216,11 @@ type lowerArena struct{ b []byte }
 // lower returns ASCII t lower-cased: t itself when it has no upper case.
 func (a *lowerArena) lower(t string) string {
 	i := 0
+	for ; i+8 <= len(t); i += 8 {
+		if upperBytes(word8(t, i)) != 0 {
+			break
+		}
+	}
 	for i < len(t) && !('A' <= t[i] && t[i] <= 'Z') {
 		i++
 	}
@@ -195,6 +230,10 @@ func (a *lowerArena) lower(t string) string {
 	start := len(a.b)
 	a.b = append(a.b, t...)
 	b := a.b[start:]
+	for ; i+8 <= len(b); i += 8 {
+		x := binary.LittleEndian.Uint64(b[i:])
+		binary.LittleEndian.PutUint64(b[i:], x|upperBytes(x)>>2) // 0x80>>2: the case bit
+	}
 	for ; i < len(b); i++ {
 		if c := b[i]; 'A' <= c && c <= 'Z' {
 			b[i] = c + 'a' - 'A'

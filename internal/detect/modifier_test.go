@@ -216,3 +216,51 @@ func TestSubjectFastPaths(t *testing.T) {
 		}
 	}
 }
+
+// TestSWARCase checks the word-at-a-time loops (isASCII, lowerArena.lower)
+// against the byte-at-a-time ones they replace: every ASCII byte at every
+// place of a word and of the tail, and a byte beyond ASCII anywhere.
+func TestSWARCase(t *testing.T) {
+	var cases []string
+	for n := 0; n <= 19; n++ {
+		for c := 0; c < 128; c++ {
+			for _, at := range []int{0, n / 2, n - 1} {
+				if n == 0 {
+					break
+				}
+				b := []byte(strings.Repeat("aZ@[`{0~", 3)[:n])
+				b[at] = byte(c)
+				cases = append(cases, string(b))
+			}
+		}
+		cases = append(cases, strings.Repeat("ABCDEFGHIJKLMNOPQRSTUVWXYZ", 2)[:n], strings.Repeat("@[`{", 5)[:n])
+	}
+	var a lowerArena
+	for _, s := range cases {
+		if got, want := a.lower(s), strings.ToLower(s); got != want {
+			t.Fatalf("lower(%q) = %q, want %q", s, got, want)
+		}
+		if !isASCII(s) {
+			t.Fatalf("isASCII(%q) = false", s)
+		}
+		if len(s) > 0 {
+			for _, r := range []string{"\u00e9", "\u212a", "\u017f", "\x80", "\xff"} {
+				for _, at := range []int{0, len(s) / 2, len(s)} {
+					u := s[:at] + r + s[at:]
+					if isASCII(u) {
+						t.Fatalf("isASCII(%q) = true", u)
+					}
+					if sub := newSubject(u); sub.ascii {
+						t.Fatalf("newSubject(%q).ascii = true", u)
+					}
+				}
+			}
+		}
+	}
+	// Arena strings stay valid while the arena grows.
+	a.b = a.b[:0]
+	x, y := a.lower("HELLO, WORLD 123"), a.lower(strings.Repeat("Q", 1000))
+	if x != "hello, world 123" || y != strings.Repeat("q", 1000) {
+		t.Fatalf("arena strings: %q, %.20q", x, y)
+	}
+}

@@ -290,7 +290,11 @@ func (si *sourceIndex) candidates(c *fieldCache, allowed []uint64) {
 	for k := range si.fields {
 		f := &si.fields[k]
 		sets := buf[:0]
-		if v, ok := f.res.canonicalField(c.ev); ok {
+		v, ok := "", false
+		if f.res.flowKnown { // (only a flow field may be canonical)
+			v, ok = f.res.canonicalField(c.ev)
+		}
+		if ok {
 			if set, found := f.byValue[v]; found && v != "" {
 				sets = append(sets, set)
 			}

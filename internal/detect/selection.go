@@ -120,7 +120,9 @@ type matchMemo struct {
 }
 
 func (f *fieldMatch) eval(e *evalCtx) bool {
-	if f.exists == nil && e.cache != nil && e.cache.ev == e.ev {
+	// (flowKnown: only a flow field may be canonical; the call is not
+	// inlined, and most fields are not.)
+	if f.exists == nil && f.res.flowKnown && e.cache != nil && e.cache.ev == e.ev {
 		if v, ok := f.res.canonicalField(e.ev); ok {
 			return f.evalCanonical(e.cache, v)
 		}
