@@ -107,13 +107,20 @@ func (k *NewTermKind) Matches(ctx context.Context, r *Rule, events []*event.Even
 	var learnCtx cachedCtx
 	defer learnCtx.release()
 	memo := selMemoOf(ctx) // the condition pass's outcomes, when kept
+	// The cache is pointed at an event only when something reads through
+	// it: group-by and terms of the event's own fields (actor.upn,
+	// geo.country) never do, nor does a condition the memo answers.
+	fixed := k.fixedFields()
 	for j, ev := range events {
-		ec := learnCtx.at(ev)
-		ent, ok := k.groupKeyIn(ev, &keys, ec.cache)
+		var c *fieldCache
+		if !fixed {
+			c = learnCtx.at(ev).cache
+		}
+		ent, ok := k.groupKeyIn(ev, &keys, c)
 		if !ok || ev.Time.IsZero() {
 			continue
 		}
-		vals, display, ok := k.term(ev, &tv, ec.cache, &keys)
+		vals, display, ok := k.term(ev, &tv, c, &keys)
 		if !ok {
 			continue
 		}
@@ -153,7 +160,7 @@ func (k *NewTermKind) Matches(ctx context.Context, r *Rule, events []*event.Even
 			bucketByTerm[tk] = b
 		}
 		b.events = append(b.events, ev)
-		if r.learn != nil && !memoAlerts(memo, j, ev, r, ec) {
+		if r.learn != nil && !memoAlerts(memo, j, ev, r, &learnCtx) {
 			// One set for the call: an event is in one bucket.
 			if learnOnly == nil {
 				learnOnly = map[*event.Event]bool{}
@@ -360,11 +367,12 @@ func (c *agentCache) family(ua string) string {
 
 var _ Kind = (*NewTermKind)(nil)
 
-// memoAlerts is r.alerts(ec) for ev, events[j] of the call, read from the
-// condition pass's outcome when memo kept it.
-func memoAlerts(memo *selMemo, j int, ev *event.Event, r *Rule, ec *evalCtx) bool {
+// memoAlerts is r.alerts for ev, events[j] of the call, read from the
+// condition pass's outcome when memo kept it, else evaluated through lc
+// (pointed at ev only then).
+func memoAlerts(memo *selMemo, j int, ev *event.Event, r *Rule, lc *cachedCtx) bool {
 	if known, hit := memo.outcome(j, ev); known&condBit != 0 {
 		return hit&condBit != 0
 	}
-	return r.alerts(ec)
+	return r.alerts(lc.at(ev))
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	json "github.com/goccy/go-json"
 
@@ -271,9 +272,18 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 	}
 	var hits []hit
 	memo := selMemoOf(ctx) // the condition pass's outcomes, when kept
+	// The cache is pointed at an event only when something reads through
+	// it: a group-by of the event's own fields (actor.upn) never does,
+	// nor does a step the memo answers.
+	fixed := k.fixedFields()
+	var at *event.Event // the event the cache is pointed at
 	for j, ev := range events {
-		cache.reset(ev)
-		g, ok := k.groupKeyIn(ev, &keys, cache)
+		var c *fieldCache
+		if !fixed {
+			cache.reset(ev)
+			c, at = cache, ev
+		}
+		g, ok := k.groupKeyIn(ev, &keys, c)
 		if !ok || ev.Time.IsZero() {
 			continue
 		}
@@ -291,6 +301,10 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 					stepSlab = append(stepSlab, i)
 				}
 				continue
+			}
+			if at != ev {
+				cache.reset(ev)
+				at = ev
 			}
 			if r.sels[idx].match(&ec) {
 				stepSlab = append(stepSlab, i)
@@ -594,36 +608,72 @@ type seqGroup struct{ partition, prefix string }
 
 // groupPartitions returns the partitions of groups in the order met, and
 // each one's row prefixes in the order met: sliced from one list rather than
-// a list grown per partition.
+// a list grown per partition. A call's groups fall in a rule's few bucket
+// partitions: each group's partition is found among those met so far (a
+// map past maxLinearParts), and the groups placed by a count per
+// partition, not sorted.
 func groupPartitions(groups []seqGroup) ([]string, map[string][]string) {
-	byPart := slices.Clone(groups)
-	slices.SortStableFunc(byPart, func(a, b seqGroup) int { return strings.Compare(a.partition, b.partition) })
-	n := 0
-	for i := range byPart {
-		if i == 0 || byPart[i].partition != byPart[i-1].partition {
-			n++
+	var parts []string
+	var counts []int
+	var byName map[string]int // past maxLinearParts partitions
+	at := make([]int32, len(groups))
+	for gi, g := range groups {
+		p := -1
+		if byName != nil {
+			if i, ok := byName[g.partition]; ok {
+				p = i
+			}
+		} else {
+			p = indexPart(parts, g.partition)
 		}
+		if p < 0 {
+			p = len(parts)
+			parts, counts = append(parts, g.partition), append(counts, 0)
+			if byName == nil && len(parts) > maxLinearParts {
+				byName = make(map[string]int, 2*len(parts))
+				for i, name := range parts {
+					byName[name] = i
+				}
+			} else if byName != nil {
+				byName[g.partition] = p
+			}
+		}
+		counts[p]++
+		at[gi] = int32(p)
 	}
-	flat := make([]string, len(byPart))
-	prefixes := make(map[string][]string, n)
-	for i := 0; i < len(byPart); {
-		j := i
-		for j < len(byPart) && byPart[j].partition == byPart[i].partition {
-			flat[j] = byPart[j].prefix
-			j++
-		}
-		prefixes[byPart[i].partition] = flat[i:j:j]
-		i = j
+	flat := make([]string, len(groups))
+	prefixes := make(map[string][]string, len(parts))
+	next := make([]int, len(parts)) // where each partition's next prefix goes
+	off := 0
+	for p, n := range counts {
+		next[p] = off
+		prefixes[parts[p]] = flat[off : off+n : off+n]
+		off += n
 	}
-	// A partition is met with its first prefix (groups are distinct).
-	parts := make([]string, 0, n)
-	for _, g := range groups {
-		if prefixes[g.partition][0] == g.prefix {
-			parts = append(parts, g.partition)
-		}
+	for gi, g := range groups {
+		p := at[gi]
+		flat[next[p]] = g.prefix
+		next[p]++
 	}
 	return parts, prefixes
 }
+
+// indexPart is the index of part in parts, or -1. A rule's partitions
+// are its bucketPartitions' strings, of one length and differing only at
+// their end: they are first told apart by identity, cheaply, and compared
+// byte by byte only when none is the same string.
+func indexPart(parts []string, part string) int {
+	for i, have := range parts {
+		if unsafe.StringData(have) == unsafe.StringData(part) && len(have) == len(part) {
+			return i
+		}
+	}
+	return slices.Index(parts, part)
+}
+
+// maxLinearParts is how many partitions groupPartitions searches one by
+// one before it keeps a map of them (a rule has stateBuckets).
+const maxLinearParts = 32
 
 // combineSteps is the sequence of one group over its writers' rows: the
 // earliest first step, its count the sum of theirs (each writer counts its
