@@ -246,7 +246,6 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 		steps  [][]int // per event, the steps it matches
 		result seqData // the row as its step left it
 	}
-	type groupWriter struct{ group, writer string }
 	var writers writerKey
 	var keys keyArena
 	// Each event's steps come from one slab, groups from another, and
@@ -324,31 +323,51 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 	groups := make(map[state.Key]*group, len(hits)) // a group's rows of one writer
 	order := make([]state.Key, 0, len(hits))
 	list := make([]*group, 0, len(hits)) // the groups of order, in its order
+	// The batch's groups by group key, each with its rows (one per
+	// writer, usually one): one look-up per event. Distinct groups and
+	// writers give distinct keys (state.Escape), so a new group's or
+	// writer's row is a new row.
+	type groupRows struct {
+		gk      seqGroup
+		keys    []state.Key // its rows, in the order met
+		writers []string    // each row's writer
+		grs     []*group    // each row's group
+	}
+	byName := make(map[string]*groupRows, len(hits))
+	recs := make([]*groupRows, 0, len(hits))
 	gorder := make([]seqGroup, 0, len(hits))
-	byGroup := make(map[seqGroup][]state.Key, len(hits))
-	groupOf := make(map[groupWriter]*group, len(hits))
+	var recSlab slab[groupRows]
+	var writerSlab slab[string]
+	var grSlab slab[*group]
 	for _, h := range hits {
 		ev, g := h.ev, h.group
-		gr := groupOf[groupWriter{g, ev.Pos.Writer}]
+		rec := byName[g]
+		var gr *group
+		if rec != nil {
+			for i, w := range rec.writers {
+				if w == ev.Pos.Writer {
+					gr = rec.grs[i]
+					break
+				}
+			}
+		}
 		if gr == nil {
 			// Keys are built once per group and writer of the batch.
 			pk := k.bucketPartition(g)
 			row, prefix := keys.groupRow(g, writers.of(ev.Pos.Writer))
 			key := state.Key{PartitionKey: pk, RowKey: row}
-			if gr = groups[key]; gr == nil {
-				gr = groupSlab.next()
-				gr.key, gr.events, gr.steps = g, evSlab.one(), stepsSlab.one()
-				groups[key] = gr
-				order, list = append(order, key), append(list, gr)
-				gk := seqGroup{pk, prefix}
-				if ks, seen := byGroup[gk]; seen {
-					byGroup[gk] = append(ks, key)
-				} else {
-					gorder = append(gorder, gk)
-					byGroup[gk] = append(keySlab.one(), key)
-				}
+			gr = groupSlab.next()
+			gr.key, gr.events, gr.steps = g, evSlab.one(), stepsSlab.one()
+			groups[key] = gr
+			order, list = append(order, key), append(list, gr)
+			if rec == nil {
+				rec = recSlab.next()
+				rec.gk = seqGroup{pk, prefix}
+				rec.keys, rec.writers, rec.grs = keySlab.one(), writerSlab.one(), grSlab.one()
+				byName[g] = rec
+				recs, gorder = append(recs, rec), append(gorder, rec.gk)
 			}
-			groupOf[groupWriter{g, ev.Pos.Writer}] = gr
+			rec.keys, rec.writers, rec.grs = append(rec.keys, key), append(rec.writers, ev.Pos.Writer), append(rec.grs, gr)
 		}
 		gr.events = append(gr.events, ev)
 		gr.steps = append(gr.steps, h.steps)
@@ -480,13 +499,13 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 	var rows []seqData       // a group's, reused group after group
 	var batch []*event.Event // likewise
 	var combined seqSteps    // likewise
-	for _, gk := range gorder {
+	for _, rec := range recs {
+		gk := rec.gk
 		// The group as one sequence: this batch's writers' rows as
 		// computed, the other writers' as read (those too old to complete
 		// with this batch's events left out).
 		rows, batch = rows[:0], batch[:0]
-		for _, key := range byGroup[gk] {
-			gr := groups[key]
+		for _, gr := range rec.grs {
 			rows = append(rows, gr.result)
 			batch = append(batch, gr.events...)
 		}
@@ -502,7 +521,7 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 			}
 		}
 		d := combineSteps(rows, &combined)
-		key := byGroup[gk][0]
+		key := rec.keys[0]
 		if d.Steps.count() < len(k.c.Steps) || !k.c.met(float64(d.Steps.at(0).N)) {
 			continue
 		}
