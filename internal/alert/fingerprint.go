@@ -2,7 +2,9 @@ package alert
 
 import (
 	"crypto/sha256"
+	"encoding"
 	"encoding/hex"
+	"hash"
 	"strings"
 	"sync"
 	"time"
@@ -28,10 +30,118 @@ func Fingerprint(ruleID, groupKey string, windowStart time.Time) string {
 	if !windowStart.IsZero() {
 		b = windowStart.UTC().AppendFormat(b, time.RFC3339)
 	}
-	sum := sha256.Sum256(b)
+	var sum [sha256.Size]byte
+	midstates.sum(b, &sum)
 	var out [fingerprintLen]byte
 	hex.Encode(out[:], sum[:16])
 	return fingerprints.cut(out[:])
+}
+
+// midstates remembers the SHA-256 state after the first block of the last
+// few fingerprints' bytes: a rule's alerts about single records begin
+// with the same 64 bytes (the rule id, then the entity key's source and
+// operation: "riskdetection|user risk detection|"), and that block is
+// then hashed once, not once per alert. The sum is SHA-256's all the same.
+var midstates midstateCache
+
+// midstateCache is a few first blocks and the state after each, and the
+// digests that continue from them.
+type midstateCache struct {
+	mu      sync.Mutex
+	entries [midstateEntries]midstate
+	next    int // the entry replaced next
+	digests sync.Pool
+}
+
+// midstateEntries is how many first blocks are remembered: a few rules
+// raise most single-record alerts at once.
+const midstateEntries = 8
+
+type midstate struct {
+	block [sha256.BlockSize]byte
+	state [midstateLen]byte // the digest's binary form after block
+	n     int               // state's length; 0: the entry is empty
+}
+
+// midstateLen is room for a SHA-256 digest's binary form (108 bytes).
+const midstateLen = 128
+
+// digest is a SHA-256 digest that saves and restores its state.
+type digest interface {
+	hash.Hash
+	encoding.BinaryAppender
+	encoding.BinaryUnmarshaler
+}
+
+// hashing is a pooled digest and what it reads and writes: the bytes and
+// the sum are copied through it, so that the caller's stay on its stack
+// (what an interface's method is given escapes).
+type hashing struct {
+	d   digest
+	in  []byte
+	sum [sha256.Size]byte
+}
+
+// sum writes sha256.Sum256(b) to out.
+func (c *midstateCache) sum(b []byte, out *[sha256.Size]byte) {
+	if len(b) <= sha256.BlockSize {
+		*out = sha256.Sum256(b)
+		return
+	}
+	h, _ := c.digests.Get().(*hashing)
+	if h == nil {
+		d, ok := sha256.New().(digest)
+		if !ok {
+			*out = sha256.Sum256(b)
+			return
+		}
+		h = &hashing{d: d}
+	}
+	defer c.digests.Put(h)
+	h.in = append(h.in[:0], b...)
+	first := (*[sha256.BlockSize]byte)(h.in[:sha256.BlockSize])
+	if !c.restore(h.d, first) {
+		h.d.Reset()
+		h.d.Write(first[:])
+		c.remember(h.d, first)
+	}
+	h.d.Write(h.in[sha256.BlockSize:])
+	h.d.Sum(h.sum[:0])
+	*out = h.sum
+	if cap(h.in) > maxPooledInput {
+		h.in = nil // a huge key's copy is not kept
+	}
+}
+
+// maxPooledInput bounds the copy of a fingerprint's bytes a pooled digest
+// keeps for the next.
+const maxPooledInput = 4 << 10
+
+// restore sets d to the state after first when it is remembered.
+func (c *midstateCache) restore(d digest, first *[sha256.BlockSize]byte) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i := range c.entries {
+		e := &c.entries[i]
+		if e.n > 0 && e.block == *first {
+			return d.UnmarshalBinary(e.state[:e.n]) == nil
+		}
+	}
+	return false
+}
+
+// remember keeps d's state, after first, in place of the oldest entry.
+func (c *midstateCache) remember(d digest, first *[sha256.BlockSize]byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e := &c.entries[c.next]
+	st, err := d.AppendBinary(e.state[:0])
+	if err != nil || len(st) == 0 || len(st) > midstateLen || &st[0] != &e.state[0] {
+		e.n = 0
+		return
+	}
+	e.block, e.n = *first, len(st)
+	c.next = (c.next + 1) % midstateEntries
 }
 
 // fingerprintLen is a fingerprint's length: 128 bits in hex.

@@ -53,6 +53,10 @@ type Engine struct {
 	bySource map[string]*sourceIndex
 	noIndex  bool // evaluate every rule of a source (the tests' reference)
 	store    state.Store
+	// memoRule, per rule: its kind reuses the condition pass's selection
+	// outcomes (selMemo: sequence, new_term with a learn selection). The
+	// Picker keeps outcomes for these rules' picks only.
+	memoRule []bool
 }
 
 // Option configures an Engine.
@@ -155,6 +159,7 @@ func NewEngine(rules []*Rule, opts ...Option) (*Engine, error) {
 		e.byService[r.service] = append(e.byService[r.service], len(e.rules))
 		e.rules = append(e.rules, r)
 		e.kinds = append(e.kinds, kinds[i])
+		e.memoRule = append(e.memoRule, reusesOutcomes(r, kinds[i]))
 	}
 	// The raw paths each source's rules read: their objects are indexed
 	// from the decoders' layouts for those paths only (pathtable.go).
@@ -214,16 +219,30 @@ type Verdicts struct {
 	// index of each one's event.
 	rejected []Rejected
 	rejAt    []int32
-	// known and hit, per pick (Picker's): which of the rule's selections
-	// its condition evaluated for the event, and which of those matched
-	// (evalCtx), for the kinds to reuse. noMasks: some picks have none
-	// (Select's), so none are used.
+	// known and hit, per pick of a rule whose kind reuses them
+	// (Engine.memoRule; the Picker's), the pick's index in maskAt, in
+	// pick order: which of the rule's selections its condition evaluated
+	// for the event, and which of those matched (evalCtx). noMasks: some
+	// picks have none (Select's), so none are used.
 	known, hit []uint64
+	maskAt     []int32
 	noMasks    bool
 }
 
-// masks reports whether every pick has its selection outcomes.
-func (v *Verdicts) masks() bool { return !v.noMasks && len(v.known) == len(v.picks) }
+// masks reports whether every pick of a rule reusing outcomes has them.
+func (v *Verdicts) masks() bool { return !v.noMasks && len(v.known) == len(v.maskAt) }
+
+// reusesOutcomes reports whether the rule's kind reads the condition
+// pass's selection outcomes (selMemos).
+func reusesOutcomes(r *Rule, k Kind) bool {
+	switch k.(type) {
+	case *SequenceKind:
+		return true
+	case *NewTermKind:
+		return r.learn != nil
+	}
+	return false
+}
 
 // Len is the number of events judged.
 func (v *Verdicts) Len() int { return len(v.at) }
@@ -239,8 +258,15 @@ func (v *Verdicts) Append(o *Verdicts, from, to int) {
 	}
 	base := int32(len(v.picks)) - start
 	if v.masks() && o.masks() {
-		v.known = append(v.known, o.known[start:o.at[to-1]]...)
-		v.hit = append(v.hit, o.hit[start:o.at[to-1]]...)
+		// o's outcomes of the picks [start, end), in pick order.
+		end := o.at[to-1]
+		lo, _ := slices.BinarySearch(o.maskAt, start)
+		hi, _ := slices.BinarySearch(o.maskAt, end)
+		v.known = append(v.known, o.known[lo:hi]...)
+		v.hit = append(v.hit, o.hit[lo:hi]...)
+		for _, p := range o.maskAt[lo:hi] {
+			v.maskAt = append(v.maskAt, p+base)
+		}
 	} else {
 		v.noMasks = true
 	}
@@ -260,7 +286,7 @@ func (v *Verdicts) Append(o *Verdicts, from, to int) {
 // Reset empties v, keeping its memory.
 func (v *Verdicts) Reset() {
 	v.at, v.picks, v.rejected, v.rejAt = v.at[:0], v.picks[:0], v.rejected[:0], v.rejAt[:0]
-	v.known, v.hit, v.noMasks = v.known[:0], v.hit[:0], false
+	v.known, v.hit, v.maskAt, v.noMasks = v.known[:0], v.hit[:0], v.maskAt[:0], false
 }
 
 // Select runs every rule's condition over events, as EvaluateIsolated
@@ -369,9 +395,7 @@ func (e *Engine) selMemos(v *Verdicts, selected [][]*event.Event) []*selMemo {
 	}
 	var memos []*selMemo
 	for i, evs := range selected {
-		_, seq := e.kinds[i].(*SequenceKind)
-		_, nt := e.kinds[i].(*NewTermKind)
-		if !(seq || nt && e.rules[i].learn != nil) || len(evs) == 0 {
+		if !e.memoRule[i] || len(evs) == 0 {
 			continue
 		}
 		if memos == nil {
@@ -382,14 +406,19 @@ func (e *Engine) selMemos(v *Verdicts, selected [][]*event.Event) []*selMemo {
 	if memos == nil {
 		return nil
 	}
-	prev := int32(0)
-	for _, end := range v.at {
-		for p := prev; p < end; p++ {
-			if m := memos[v.picks[p]]; m != nil {
-				m.known, m.hit = append(m.known, v.known[p]), append(m.hit, v.hit[p])
-			}
+	for m, p := range v.maskAt {
+		if int(p) >= len(v.picks) {
+			continue
 		}
-		prev = end
+		if memo := memos[v.picks[p]]; memo != nil {
+			memo.known, memo.hit = append(memo.known, v.known[m]), append(memo.hit, v.hit[m])
+		}
+	}
+	// A rule's outcomes are its events', one for one, or none are used.
+	for i, memo := range memos {
+		if memo != nil && len(memo.known) != len(memo.events) {
+			memos[i] = nil
+		}
 	}
 	return memos
 }

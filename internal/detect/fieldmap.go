@@ -246,6 +246,10 @@ type resolver struct {
 	mode      fieldMode
 	cands     []candidate
 	ids       []int32 // per candidate: keyID(its key)
+	// fixed: every candidate is one of the event's own fields
+	// (actor.upn, geo.country: Normalised's fixed names), so single
+	// answers for any event and no read goes to the record or a cache.
+	fixed bool
 }
 
 func newResolver(service, name string) *resolver {
@@ -260,7 +264,28 @@ func newResolver(service, name string) *resolver {
 		}
 		r.ids[i] = keyID(c.key())
 	}
+	r.fixed = fixedFields(r)
 	return r
+}
+
+// fixedFields reports whether r reads only the event's own fields, for
+// any event: single then always answers (ok), and what it returns is what
+// get would (no record or cache is read).
+func fixedFields(r *resolver) bool {
+	if r.mode != firstFound && len(r.cands) != 1 {
+		return false
+	}
+	var none event.Event // no Extra or Fields: only Normalised's fixed names answer
+	for _, c := range r.cands {
+		g, isName := c.(getName)
+		if !isName {
+			return false
+		}
+		if _, ok := normalised(&none, string(g)); !ok {
+			return false
+		}
+	}
+	return len(r.cands) > 0
 }
 
 func newResolverCands(service, name string) *resolver {

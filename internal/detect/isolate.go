@@ -309,11 +309,13 @@ func (e *Engine) NewPicker() *Picker { return &Picker{s: selector{e: e}} }
 // true; unless always, an event no rule selected nor rejected gets no
 // verdict and Pick reports false (the caller drops it).
 func (p *Picker) Pick(ev *event.Event, v *Verdicts, always bool) bool {
-	start := len(v.picks)
+	start, mstart := len(v.picks), len(v.maskAt)
+	memoRule := p.s.e.memoRule
 	pick := func(i, _ int) {
 		v.picks = append(v.picks, int32(i))
-		if !v.noMasks {
+		if memoRule[i] && !v.noMasks {
 			v.known, v.hit = append(v.known, p.s.ec.known), append(v.hit, p.s.ec.hit)
+			v.maskAt = append(v.maskAt, int32(len(v.picks)-1))
 		}
 	}
 	picked, panicked := p.safeOne(ev, pick)
@@ -322,7 +324,7 @@ func (p *Picker) Pick(ev *event.Event, v *Verdicts, always bool) bool {
 		// Go again, one rule at a time under recover.
 		v.picks = v.picks[:start]
 		if !v.noMasks {
-			v.known, v.hit = v.known[:start], v.hit[:start]
+			v.known, v.hit, v.maskAt = v.known[:mstart], v.hit[:mstart], v.maskAt[:mstart]
 		}
 		at := int32(len(v.at))
 		picked = p.s.one(ev, 0, pick, func(i int, ev *event.Event, q any) {

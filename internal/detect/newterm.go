@@ -77,10 +77,61 @@ type ntRow struct {
 	// first is a first-seen row's entity first seen, as its step left it
 	// (zero before): its terms' steps come after it (order).
 	first time.Time
+	// terms are a first-seen row's terms of the call, each by its values
+	// joined with NULs: an entity shows one or two in a batch, found by
+	// a look along the list rather than a map keyed by entity and term.
+	terms []termRef
+	// termMap holds the terms instead past maxTermList (an entity with
+	// many terms in one batch: an address list, not a few agents).
+	termMap map[string]*termBucket
 	// raise is a term row's event to raise a match for, as its step left
 	// it.
 	raise *event.Event
 }
+
+// termRef is a term of an entity's call and its bucket.
+type termRef struct {
+	term string
+	b    *termBucket
+}
+
+// bucket returns the bucket of the entity's term, nil when the call has
+// not met it.
+func (r *ntRow) bucket(term string) *termBucket {
+	if r.termMap != nil {
+		return r.termMap[term]
+	}
+	for i := range r.terms {
+		if r.terms[i].term == term {
+			return r.terms[i].b
+		}
+	}
+	return nil
+}
+
+// addTerm adds the entity's bucket of term (a new term of the call), its
+// first list from sl.
+func (r *ntRow) addTerm(term string, b *termBucket, sl *slab[termRef]) {
+	switch {
+	case r.termMap != nil:
+		r.termMap[term] = b
+	case len(r.terms) < maxTermList:
+		if r.terms == nil {
+			r.terms = sl.one()
+		}
+		r.terms = append(r.terms, termRef{term, b})
+	default:
+		r.termMap = make(map[string]*termBucket, 2*maxTermList)
+		for _, t := range r.terms {
+			r.termMap[t.term] = t.b
+		}
+		r.termMap[term] = b
+		r.terms = nil
+	}
+}
+
+// maxTermList is how many terms of an entity bucket looks along.
+const maxTermList = 8
 
 // Matches implements Kind.
 func (k *NewTermKind) Matches(ctx context.Context, r *Rule, events []*event.Event) ([]Match, error) {
@@ -98,22 +149,28 @@ func (k *NewTermKind) Matches(ctx context.Context, r *Rule, events []*event.Even
 	var bucketSlab slab[termBucket]
 	var evSlab slab[*event.Event]
 	// Keys are built once per entity and term of the batch, not per event.
-	type termOf struct{ entity, term string }
 	firstOf := make(map[string]*ntRow, len(events))
-	bucketByTerm := make(map[termOf]*termBucket, len(events))
+	var termSlab slab[termRef]
 	// The event's fields (group-by, terms, the condition) are read
 	// through one field cache, as the engine's condition pass reads them
 	// (without, each field test allocates).
 	var learnCtx cachedCtx
 	defer learnCtx.release()
 	memo := selMemoOf(ctx) // the condition pass's outcomes, when kept
+	// The cache is pointed at an event only when something reads through
+	// it: group-by and terms of the event's own fields (actor.upn,
+	// geo.country) never do, nor does a condition the memo answers.
+	fixed := k.fixedFields()
 	for j, ev := range events {
-		ec := learnCtx.at(ev)
-		ent, ok := k.groupKeyIn(ev, &keys, ec.cache)
+		var c *fieldCache
+		if !fixed {
+			c = learnCtx.at(ev).cache
+		}
+		ent, ok := k.groupKeyIn(ev, &keys, c)
 		if !ok || ev.Time.IsZero() {
 			continue
 		}
-		vals, display, ok := k.term(ev, &tv, ec.cache, &keys)
+		vals, display, ok := k.term(ev, &tv, c, &keys)
 		if !ok {
 			continue
 		}
@@ -131,11 +188,11 @@ func (k *NewTermKind) Matches(ctx context.Context, r *Rule, events []*event.Even
 			order, list = append(order, fk), append(list, er)
 		}
 		er.evs = append(er.evs, ev)
-		tk := termOf{ent, vals[0]}
+		tk := vals[0]
 		if len(vals) > 1 {
-			tk.term = strings.Join(vals, "\x00")
+			tk = strings.Join(vals, "\x00")
 		}
-		b := bucketByTerm[tk]
+		b := er.bucket(tk)
 		if b == nil {
 			var parts [1 + len(termValues{}.key)]string
 			key := state.Key{PartitionKey: er.pk, RowKey: keys.joinKey(append(append(parts[:0], ent), vals...)...)}
@@ -150,10 +207,10 @@ func (k *NewTermKind) Matches(ctx context.Context, r *Rule, events []*event.Even
 				rows[key] = tr
 				order, list = append(order, key), append(list, tr)
 			}
-			bucketByTerm[tk] = b
+			er.addTerm(tk, b, &termSlab)
 		}
 		b.events = append(b.events, ev)
-		if r.learn != nil && !memoAlerts(memo, j, ev, r, ec) {
+		if r.learn != nil && !memoAlerts(memo, j, ev, r, &learnCtx) {
 			// One set for the call: an event is in one bucket.
 			if learnOnly == nil {
 				learnOnly = map[*event.Event]bool{}
@@ -360,11 +417,12 @@ func (c *agentCache) family(ua string) string {
 
 var _ Kind = (*NewTermKind)(nil)
 
-// memoAlerts is r.alerts(ec) for ev, events[j] of the call, read from the
-// condition pass's outcome when memo kept it.
-func memoAlerts(memo *selMemo, j int, ev *event.Event, r *Rule, ec *evalCtx) bool {
+// memoAlerts is r.alerts for ev, events[j] of the call, read from the
+// condition pass's outcome when memo kept it, else evaluated through lc
+// (pointed at ev only then).
+func memoAlerts(memo *selMemo, j int, ev *event.Event, r *Rule, lc *cachedCtx) bool {
 	if known, hit := memo.outcome(j, ev); known&condBit != 0 {
 		return hit&condBit != 0
 	}
-	return r.alerts(ec)
+	return r.alerts(lc.at(ev))
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	json "github.com/goccy/go-json"
 
@@ -245,7 +246,6 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 		steps  [][]int // per event, the steps it matches
 		result seqData // the row as its step left it
 	}
-	type groupWriter struct{ group, writer string }
 	var writers writerKey
 	var keys keyArena
 	// Each event's steps come from one slab, groups from another, and
@@ -271,9 +271,18 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 	}
 	var hits []hit
 	memo := selMemoOf(ctx) // the condition pass's outcomes, when kept
+	// The cache is pointed at an event only when something reads through
+	// it: a group-by of the event's own fields (actor.upn) never does,
+	// nor does a step the memo answers.
+	fixed := k.fixedFields()
+	var at *event.Event // the event the cache is pointed at
 	for j, ev := range events {
-		cache.reset(ev)
-		g, ok := k.groupKeyIn(ev, &keys, cache)
+		var c *fieldCache
+		if !fixed {
+			cache.reset(ev)
+			c, at = cache, ev
+		}
+		g, ok := k.groupKeyIn(ev, &keys, c)
 		if !ok || ev.Time.IsZero() {
 			continue
 		}
@@ -291,6 +300,10 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 					stepSlab = append(stepSlab, i)
 				}
 				continue
+			}
+			if at != ev {
+				cache.reset(ev)
+				at = ev
 			}
 			if r.sels[idx].match(&ec) {
 				stepSlab = append(stepSlab, i)
@@ -310,31 +323,51 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 	groups := make(map[state.Key]*group, len(hits)) // a group's rows of one writer
 	order := make([]state.Key, 0, len(hits))
 	list := make([]*group, 0, len(hits)) // the groups of order, in its order
+	// The batch's groups by group key, each with its rows (one per
+	// writer, usually one): one look-up per event. Distinct groups and
+	// writers give distinct keys (state.Escape), so a new group's or
+	// writer's row is a new row.
+	type groupRows struct {
+		gk      seqGroup
+		keys    []state.Key // its rows, in the order met
+		writers []string    // each row's writer
+		grs     []*group    // each row's group
+	}
+	byName := make(map[string]*groupRows, len(hits))
+	recs := make([]*groupRows, 0, len(hits))
 	gorder := make([]seqGroup, 0, len(hits))
-	byGroup := make(map[seqGroup][]state.Key, len(hits))
-	groupOf := make(map[groupWriter]*group, len(hits))
+	var recSlab slab[groupRows]
+	var writerSlab slab[string]
+	var grSlab slab[*group]
 	for _, h := range hits {
 		ev, g := h.ev, h.group
-		gr := groupOf[groupWriter{g, ev.Pos.Writer}]
+		rec := byName[g]
+		var gr *group
+		if rec != nil {
+			for i, w := range rec.writers {
+				if w == ev.Pos.Writer {
+					gr = rec.grs[i]
+					break
+				}
+			}
+		}
 		if gr == nil {
 			// Keys are built once per group and writer of the batch.
 			pk := k.bucketPartition(g)
 			row, prefix := keys.groupRow(g, writers.of(ev.Pos.Writer))
 			key := state.Key{PartitionKey: pk, RowKey: row}
-			if gr = groups[key]; gr == nil {
-				gr = groupSlab.next()
-				gr.key, gr.events, gr.steps = g, evSlab.one(), stepsSlab.one()
-				groups[key] = gr
-				order, list = append(order, key), append(list, gr)
-				gk := seqGroup{pk, prefix}
-				if ks, seen := byGroup[gk]; seen {
-					byGroup[gk] = append(ks, key)
-				} else {
-					gorder = append(gorder, gk)
-					byGroup[gk] = append(keySlab.one(), key)
-				}
+			gr = groupSlab.next()
+			gr.key, gr.events, gr.steps = g, evSlab.one(), stepsSlab.one()
+			groups[key] = gr
+			order, list = append(order, key), append(list, gr)
+			if rec == nil {
+				rec = recSlab.next()
+				rec.gk = seqGroup{pk, prefix}
+				rec.keys, rec.writers, rec.grs = keySlab.one(), writerSlab.one(), grSlab.one()
+				byName[g] = rec
+				recs, gorder = append(recs, rec), append(gorder, rec.gk)
 			}
-			groupOf[groupWriter{g, ev.Pos.Writer}] = gr
+			rec.keys, rec.writers, rec.grs = append(rec.keys, key), append(rec.writers, ev.Pos.Writer), append(rec.grs, gr)
 		}
 		gr.events = append(gr.events, ev)
 		gr.steps = append(gr.steps, h.steps)
@@ -466,13 +499,13 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 	var rows []seqData       // a group's, reused group after group
 	var batch []*event.Event // likewise
 	var combined seqSteps    // likewise
-	for _, gk := range gorder {
+	for _, rec := range recs {
+		gk := rec.gk
 		// The group as one sequence: this batch's writers' rows as
 		// computed, the other writers' as read (those too old to complete
 		// with this batch's events left out).
 		rows, batch = rows[:0], batch[:0]
-		for _, key := range byGroup[gk] {
-			gr := groups[key]
+		for _, gr := range rec.grs {
 			rows = append(rows, gr.result)
 			batch = append(batch, gr.events...)
 		}
@@ -488,7 +521,7 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 			}
 		}
 		d := combineSteps(rows, &combined)
-		key := byGroup[gk][0]
+		key := rec.keys[0]
 		if d.Steps.count() < len(k.c.Steps) || !k.c.met(float64(d.Steps.at(0).N)) {
 			continue
 		}
@@ -594,36 +627,72 @@ type seqGroup struct{ partition, prefix string }
 
 // groupPartitions returns the partitions of groups in the order met, and
 // each one's row prefixes in the order met: sliced from one list rather than
-// a list grown per partition.
+// a list grown per partition. A call's groups fall in a rule's few bucket
+// partitions: each group's partition is found among those met so far (a
+// map past maxLinearParts), and the groups placed by a count per
+// partition, not sorted.
 func groupPartitions(groups []seqGroup) ([]string, map[string][]string) {
-	byPart := slices.Clone(groups)
-	slices.SortStableFunc(byPart, func(a, b seqGroup) int { return strings.Compare(a.partition, b.partition) })
-	n := 0
-	for i := range byPart {
-		if i == 0 || byPart[i].partition != byPart[i-1].partition {
-			n++
+	var parts []string
+	var counts []int
+	var byName map[string]int // past maxLinearParts partitions
+	at := make([]int32, len(groups))
+	for gi, g := range groups {
+		p := -1
+		if byName != nil {
+			if i, ok := byName[g.partition]; ok {
+				p = i
+			}
+		} else {
+			p = indexPart(parts, g.partition)
 		}
+		if p < 0 {
+			p = len(parts)
+			parts, counts = append(parts, g.partition), append(counts, 0)
+			if byName == nil && len(parts) > maxLinearParts {
+				byName = make(map[string]int, 2*len(parts))
+				for i, name := range parts {
+					byName[name] = i
+				}
+			} else if byName != nil {
+				byName[g.partition] = p
+			}
+		}
+		counts[p]++
+		at[gi] = int32(p)
 	}
-	flat := make([]string, len(byPart))
-	prefixes := make(map[string][]string, n)
-	for i := 0; i < len(byPart); {
-		j := i
-		for j < len(byPart) && byPart[j].partition == byPart[i].partition {
-			flat[j] = byPart[j].prefix
-			j++
-		}
-		prefixes[byPart[i].partition] = flat[i:j:j]
-		i = j
+	flat := make([]string, len(groups))
+	prefixes := make(map[string][]string, len(parts))
+	next := make([]int, len(parts)) // where each partition's next prefix goes
+	off := 0
+	for p, n := range counts {
+		next[p] = off
+		prefixes[parts[p]] = flat[off : off+n : off+n]
+		off += n
 	}
-	// A partition is met with its first prefix (groups are distinct).
-	parts := make([]string, 0, n)
-	for _, g := range groups {
-		if prefixes[g.partition][0] == g.prefix {
-			parts = append(parts, g.partition)
-		}
+	for gi, g := range groups {
+		p := at[gi]
+		flat[next[p]] = g.prefix
+		next[p]++
 	}
 	return parts, prefixes
 }
+
+// indexPart is the index of part in parts, or -1. A rule's partitions
+// are its bucketPartitions' strings, of one length and differing only at
+// their end: they are first told apart by identity, cheaply, and compared
+// byte by byte only when none is the same string.
+func indexPart(parts []string, part string) int {
+	for i, have := range parts {
+		if unsafe.StringData(have) == unsafe.StringData(part) && len(have) == len(part) {
+			return i
+		}
+	}
+	return slices.Index(parts, part)
+}
+
+// maxLinearParts is how many partitions groupPartitions searches one by
+// one before it keeps a map of them (a rule has stateBuckets).
+const maxLinearParts = 32
 
 // combineSteps is the sequence of one group over its writers' rows: the
 // earliest first step, its count the sum of theirs (each writer counts its

@@ -250,6 +250,23 @@ func (a *keyArena) joinKey(parts ...string) string {
 // Correlation returns the kind's settings (after overrides).
 func (b *base) Correlation() *Correlation { return b.c }
 
+// fixedFields reports whether the rule's group-by and term fields are
+// all the event's own (resolver.fixed): groupKeyIn and term then read no
+// record and no field cache, and a kind need not point one at the event.
+func (b *base) fixedFields() bool {
+	for _, r := range b.c.groupRes {
+		if !r.fixed {
+			return false
+		}
+	}
+	for _, f := range b.c.termRes {
+		if !f.res.fixed {
+			return false
+		}
+	}
+	return true
+}
+
 // groupKey joins the event's group-by values (trimmed, lower-cased: UPNs,
 // IPs and resource ids compare case-insensitively). ok is false when a
 // group-by field is missing: such an event cannot be grouped.

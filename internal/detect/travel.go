@@ -98,11 +98,16 @@ func (k *TravelKind) Matches(ctx context.Context, r *Rule, events []*event.Event
 		entity string
 		events []*event.Event
 		points []travelPoint
+		merged []travelPoint // the entity's points after the call
 	}
 	groups := make(map[state.Key]*group, len(events)) // most of a batch's users distinct
 	var keys []state.Key
 	var list []*group // the groups of keys, in its order
 	var arena keyArena
+	// Groups and the first event and point of each come from slabs.
+	var groupSlab slab[group]
+	var evSlab slab[*event.Event]
+	var pointSlab slab[travelPoint]
 	for _, ev := range events {
 		g, ok := k.groupKey(ev, &arena)
 		if !ok || ev.Time.IsZero() {
@@ -115,7 +120,8 @@ func (k *TravelKind) Matches(ctx context.Context, r *Rule, events []*event.Event
 		key := state.Key{PartitionKey: k.bucketPartition(g), RowKey: state.Escape(g)}
 		gr := groups[key]
 		if gr == nil {
-			gr = &group{entity: g}
+			gr = groupSlab.next()
+			gr.entity, gr.events, gr.points = g, evSlab.one(), pointSlab.one()
 			groups[key] = gr
 			keys, list = append(keys, key), append(list, gr)
 		}
@@ -125,7 +131,6 @@ func (k *TravelKind) Matches(ctx context.Context, r *Rule, events []*event.Event
 	if len(keys) == 0 {
 		return nil, nil
 	}
-	merged := make(map[state.Key][]travelPoint, len(keys))
 	pending := keys
 	for attempt := 0; ; attempt++ {
 		// A read for update: written back below, read again on a conflict.
@@ -147,7 +152,7 @@ func (k *TravelKind) Matches(ctx context.Context, r *Rule, events []*event.Event
 				gr = groups[key]
 			}
 			pts, changed := k.mergePoints(d.Points, gr.points)
-			merged[key] = pts
+			gr.merged = pts
 			if !changed {
 				continue
 			}
@@ -179,9 +184,8 @@ func (k *TravelKind) Matches(ctx context.Context, r *Rule, events []*event.Event
 		}
 	}
 	var out []Match
-	for i, key := range keys {
-		gr := list[i]
-		pts := merged[key]
+	for _, gr := range list {
+		pts := gr.merged
 		var seen map[string]bool // made at a group's first match
 		for i, ev := range gr.events {
 			p := gr.points[i]
@@ -210,8 +214,10 @@ func (k *TravelKind) Matches(ctx context.Context, r *Rule, events []*event.Event
 
 // mergePoints adds the batch's points to the stored ones (by event key),
 // sorted by time, within timespan of the latest, at most maxTravelPoints.
+// The stored points are the caller's own (decoded for this call): they
+// are appended to, not copied.
 func (k *TravelKind) mergePoints(stored, batch []travelPoint) ([]travelPoint, bool) {
-	pts := slices.Clone(stored)
+	pts := stored
 	changed := false
 	for _, p := range batch {
 		if !slices.ContainsFunc(pts, func(q travelPoint) bool { return q.Key == p.Key }) {

@@ -1,0 +1,79 @@
+package alert
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// referenceFingerprint is Fingerprint as it was: SHA-256 of the bytes in
+// one call.
+func referenceFingerprint(rule, group string, w time.Time) string {
+	b := strings.ToLower(rule) + "\x00" + group + "\x00"
+	if !w.IsZero() {
+		b += w.UTC().Format(time.RFC3339)
+	}
+	sum := sha256.Sum256([]byte(b))
+	return hex.EncodeToString(sum[:16])
+}
+
+// TestFingerprintMidstate: fingerprints continued from a remembered first
+// block are the hash of their bytes, whatever the mix of first blocks met
+// (more than the cache holds, shorter and longer than a block, one first
+// block with many endings) and on several goroutines at once.
+func TestFingerprintMidstate(t *testing.T) {
+	w := time.Date(2026, 11, 20, 9, 30, 0, 0, time.UTC)
+	prefixes := []string{"", "riskdetection|user risk detection|", "signinlogs|sign-in activity|", strings.Repeat("x", 40), strings.Repeat("é", 50)}
+	var wg sync.WaitGroup
+	errs := make(chan string, 4)
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(g), 7))
+			for i := range 3000 {
+				rule := fmt.Sprintf("rule-%d", rng.IntN(2*midstateEntries+3))
+				group := prefixes[rng.IntN(len(prefixes))] + strings.Repeat("k", rng.IntN(130)) + fmt.Sprint(rng.IntN(50))
+				win := w
+				if i%7 == 0 {
+					win = time.Time{}
+				}
+				if got, want := Fingerprint(rule, group, win), referenceFingerprint(rule, group, win); got != want {
+					errs <- fmt.Sprintf("Fingerprint(%q, %q, %v) = %s, want %s", rule, group, win, got, want)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+	long := strings.Repeat("riskdetection|user risk detection|user@contoso.com|", 3)
+	if n := testing.AllocsPerRun(100, func() { _ = Fingerprint("fbad3b1d-9276-49fc-a1cc-e304bdec1631", long, w) }); n >= 0.5 {
+		t.Errorf("Fingerprint continued from a midstate: %.2f allocations a call", n)
+	}
+}
+
+// FuzzFingerprint: any rule, group key and window give the reference's id.
+func FuzzFingerprint(f *testing.F) {
+	f.Add("fbad3b1d-9276-49fc-a1cc-e304bdec1631", "riskdetection|user risk detection|user0568@contoso.com|148.1.147.129|", int64(1763596800))
+	f.Add("r", "", int64(0))
+	f.Fuzz(func(t *testing.T, rule, group string, sec int64) {
+		var w time.Time
+		if sec != 0 {
+			w = time.Unix(sec%(1<<34), 0)
+		}
+		for range 2 { // the second from the midstate the first remembered
+			if got, want := Fingerprint(rule, group, w), referenceFingerprint(rule, group, w); got != want {
+				t.Fatalf("Fingerprint(%q, %q, %v) = %s, want %s", rule, group, w, got, want)
+			}
+		}
+	})
+}
