@@ -20,6 +20,16 @@ import (
 // for a heap that peaks at about five times what is live instead of two.
 // The memory limit below keeps that from ever costing the instance: near
 // it the collector runs as often as it must.
+//
+// Callgrind counts no kernel time, and the heap's growth costs some: each
+// page the heap grows into is faulted in at its first touch, and a heap
+// goal five times what is live grows five pages for each page of state
+// the rules add (serve's state grows for as long as its windows fill). Measured
+// again with BenchmarkServe's inputs outside serve's heap (issue 12): 164.0
+// M instructions and ~1,000 page faults per batch at 400, 176.3 M and ~600
+// at 200, 209.8 M and ~470 at 100. A fault costs a few microseconds, so
+// 200 trades ~12 M instructions (3-4 ms) for ~400 faults (1-3 ms): no
+// gain, and 400 stays.
 const serveGCPercent = 400
 
 // memLimitShare is the share of the container's memory limit (cgroup) that

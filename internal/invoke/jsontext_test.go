@@ -79,6 +79,7 @@ func TestHostStringsMatchesEncodingJSON(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			sameIntoReusedText(t, body, req, err)
 			if _, ok := req.strs["events"]; ok != tc.fast {
 				t.Errorf("decoded in one pass: %t, want %t", ok, tc.fast)
 			}
@@ -107,6 +108,7 @@ func TestHostStringsTakesABatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	sameIntoReusedText(t, body, req, err)
 	if len(req.strs["events"]) != 100 {
 		t.Fatalf("one-pass elements: %d, want the 100 events", len(req.strs["events"]))
 	}
@@ -183,6 +185,7 @@ func FuzzParseRequest(f *testing.F) {
 	f.Add(readInvocation(f, "eventhub.json"))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		req, err := ParseRequest(body)
+		sameIntoReusedText(t, body, req, err)
 		ref, rerr := refRequest(body)
 		if rerr != nil || ref.Data == nil {
 			if err == nil {
@@ -227,4 +230,25 @@ func FuzzParseRequest(f *testing.F) {
 			}
 		}
 	})
+}
+
+// sameIntoReusedText checks that body parsed into a reused buffer (the
+// server's Request.text: dirty, too small or large enough) gives what
+// ParseRequest gave (req, err): the same values, bodies and record ends.
+func sameIntoReusedText(t *testing.T, body []byte, req Request, err error) {
+	t.Helper()
+	for _, size := range []int{0, len(body) / 2, len(body) + 64} {
+		text := bytes.Repeat([]byte{'\\', '"', 0xff}, size/3+1)[:0]
+		got, gerr := parseRequestText(body, text)
+		if (gerr != nil) != (err != nil) {
+			t.Fatalf("%q into a reused buffer of %d: err %v, ParseRequest's %v", body, size, gerr, err)
+		}
+		if err != nil {
+			continue
+		}
+		if !reflect.DeepEqual(got.strs, req.strs) || !reflect.DeepEqual(got.ends, req.ends) ||
+			!reflect.DeepEqual(got.Data, req.Data) || !reflect.DeepEqual(got.Metadata, req.Metadata) {
+			t.Fatalf("%q into a reused buffer of %d: decoded differently", body, size)
+		}
+	}
 }

@@ -10,11 +10,14 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/azdetect/azdetect/internal/alert"
 	"github.com/azdetect/azdetect/internal/detect"
 	"github.com/azdetect/azdetect/internal/pipeline"
+	"github.com/azdetect/azdetect/internal/pipeline/benchcorpus"
 	"github.com/azdetect/azdetect/internal/source"
+	"github.com/azdetect/azdetect/internal/state"
 )
 
 // The real pipeline is what serve hands the server.
@@ -160,5 +163,106 @@ func TestReplayMatchesDirectRun(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// The server decodes the host's event bodies into a buffer it reuses for
+// the next invocation (Request.text), so the real pipeline must keep
+// nothing of a body past Process: what the rules' state, an alert's
+// evidence or a dead letter keeps of a record must be a copy, or a later
+// batch would change it. Batches posted to the server one after another
+// (each decoded over the one before) raise the alerts and keep the dead
+// letters that the same batches raise run directly, each from bytes of
+// its own that nothing overwrites.
+func TestPipelineKeepsNothingOfAReusedBody(t *testing.T) {
+	const batches, events, perEvent = 4, 50, 10
+	recs := benchcorpus.Generate(batches * events * perEvent * 11 / 10)
+	fn := Function{Name: FunctionEventHub, Trigger: TriggerEventHub, Binding: "events", DataType: DataTypeString}
+	part := PartitionContext{FullyQualifiedNamespace: "ns", EventHubName: "hub", PartitionID: "0"}
+	var bodies [][]byte
+	var seq int64
+	next := 0
+	for b := range batches {
+		var evs []string
+		for range events {
+			var lines []string
+			for len(lines) < perEvent {
+				if r := recs[next]; r.Source != "storageanalytics" {
+					lines = append(lines, string(r.Line))
+				}
+				next++
+			}
+			evs = append(evs, `{"records":[`+strings.Join(lines, ",")+`]}`)
+		}
+		evs = append(evs, `{"records":[{"time":"2026-11-20T09:00:00Z","category":"Administrative","broken`+strings.Repeat("x", b)+`"`)
+		if b == batches-1 {
+			evs = evs[len(evs)-2:] // a small batch last: it overwrites the start of the buffer alone
+		}
+		body, err := EventHubRequest(fn, part, seq, seq*1000, evs, time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC))
+		if err != nil {
+			t.Fatal(err)
+		}
+		seq += int64(len(evs))
+		bodies = append(bodies, body)
+	}
+	run := func(viaServer bool) (string, []alert.Dead) {
+		reg, err := source.NewRegistry()
+		if err != nil {
+			t.Fatal(err)
+		}
+		rules, err := detect.LoadDefault("")
+		if err != nil {
+			t.Fatal(err)
+		}
+		eng, err := detect.NewEngine(rules, detect.WithStore(state.NewMemory()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var alerts bytes.Buffer
+		dead := &memDeadLetters{}
+		p, err := pipeline.New(pipeline.Options{Registry: reg, Engine: eng, Sink: alert.NewJSONLines(&alerts), DeadLetters: dead})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if viaServer {
+			base, _, _ := startServer(t, ServerOptions{Processor: p})
+			for i, body := range bodies {
+				if resp, answer := post(t, base+"/"+FunctionEventHub, body); resp.StatusCode != 200 {
+					t.Fatalf("batch %d: %d %s", i, resp.StatusCode, answer)
+				}
+			}
+		} else {
+			for _, body := range bodies {
+				req, err := ParseRequest(bytes.Clone(body))
+				if err != nil {
+					t.Fatal(err)
+				}
+				batch, err := DecodeEventHub(req, fn.Binding, fn.DataType)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := p.Run(context.Background(), batch.Inputs()); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		return alerts.String(), dead.dead
+	}
+	wantAlerts, wantDead := run(false)
+	gotAlerts, gotDead := run(true)
+	if strings.Count(wantAlerts, "\n") < 100 || len(wantDead) < batches {
+		t.Fatalf("the batches raise %d alerts and %d dead letters: too few to tell", strings.Count(wantAlerts, "\n"), len(wantDead))
+	}
+	if gotAlerts != wantAlerts {
+		t.Errorf("alerts through the server (%d lines) differ from the direct run's (%d lines)", strings.Count(gotAlerts, "\n"), strings.Count(wantAlerts, "\n"))
+	}
+	if len(gotDead) != len(wantDead) {
+		t.Fatalf("%d dead letters through the server, %d direct", len(gotDead), len(wantDead))
+	}
+	for i := range gotDead {
+		g, w := gotDead[i], wantDead[i]
+		if g.Origin != w.Origin || g.Reason != w.Reason || !bytes.Equal(g.Bytes, w.Bytes) {
+			t.Errorf("dead letter %d: %s %q %.80q\nwant %s %q %.80q", i, g.Origin, g.Reason, g.Bytes, w.Origin, w.Reason, w.Bytes)
+		}
 	}
 }

@@ -35,6 +35,9 @@ type Request struct {
 	// buf is the body the values are slices of, when the server read it
 	// into a buffer it reuses (Server.release).
 	buf []byte
+	// text is the buffer strs were decoded into, when it was one the
+	// server reuses (Server.releaseText): the event bodies are slices of it.
+	text []byte
 }
 
 // Sys is the "sys" metadata the host adds to every invocation.
@@ -86,10 +89,16 @@ func DecodeRequest(r io.Reader) (Request, error) {
 // case-insensitively, as the host's own reader does; unknown keys are
 // ignored. The values are slices of b, which the Request keeps.
 func ParseRequest(b []byte) (Request, error) {
+	return parseRequestText(b, nil)
+}
+
+// parseRequestText is ParseRequest decoding the host's array of event
+// bodies into text's memory when it has room (Request.text).
+func parseRequestText(b, text []byte) (Request, error) {
 	if len(bytes.TrimSpace(b)) == 0 {
 		return Request{}, badRequest(nil, "request body is empty: want {\"Data\":{...},\"Metadata\":{...}}")
 	}
-	req, err := parseRequest(b)
+	req, err := parseRequestInto(b, text)
 	if err != nil {
 		return Request{}, badRequest(err, "request body is not the host's {\"Data\":{...},\"Metadata\":{...}} object")
 	}

@@ -60,6 +60,10 @@ const (
 
 // Processor runs one batch of inputs: pipeline.Pipeline implements it. An
 // error fails the invocation (HTTP 500) so that the host retries the batch.
+// An Event Hubs input's body is valid until Process returns: the server
+// decodes the next invocation's bodies into the same memory (Request.text),
+// so what a Processor keeps of a body it copies (the pipeline does:
+// source.Records).
 type Processor interface {
 	Process(ctx context.Context, inputs []pipeline.Input) (pipeline.Report, error)
 }
@@ -125,6 +129,7 @@ type Server struct {
 
 	slots  chan struct{} // one value per running invocation
 	bodies spares        // request body buffers to read into
+	texts  spares        // buffers to decode Event Hub bodies into (Request.text)
 
 	mu      sync.Mutex
 	ln      net.Listener
@@ -167,6 +172,7 @@ func NewServer(opts ServerOptions) (*Server, error) {
 		closing: make(chan struct{}),
 		slots:   make(chan struct{}, opts.MaxConcurrent),
 		bodies:  newSpares(),
+		texts:   newSpares(),
 	}
 	for _, fn := range fns {
 		s.funcs[fn.Name] = fn
@@ -506,6 +512,10 @@ func (s *Server) invoke(w http.ResponseWriter, r *http.Request, fn Function) {
 			return
 		}
 	}
+	// The event bodies are slices of the request's text: kept for the
+	// next invocation once the pipeline returned (not when it panicked:
+	// a goroutine of its may still read them).
+	text := req.text
 	s.release(&req) // decoded: nothing below reads the request's bytes
 	log.Debug().Msg("invocation received")
 
@@ -542,6 +552,7 @@ func (s *Server) invoke(w http.ResponseWriter, r *http.Request, fn Function) {
 	} else {
 		rep, err = s.proc.Process(ctx, inputs)
 	}
+	s.texts.put(text) // the pipeline copies what it keeps of a body (source.Records)
 	if err != nil {
 		log.Error().Err(err).Int("records", rep.Records).Msg("invocation failed; the host retries the batch")
 		fail(http.StatusInternalServerError, fn.Name+": "+err.Error())
@@ -595,7 +606,11 @@ func (s *Server) readRequest(w http.ResponseWriter, r *http.Request) (Request, e
 	if err != nil {
 		return Request{}, fmt.Errorf("read request body: %w", err)
 	}
-	req, err := ParseRequest(buf)
+	text := s.texts.get()
+	req, err := parseRequestText(buf, text)
+	if req.text == nil {
+		s.texts.put(text) // not decoded into
+	}
 	req.buf = buf
 	return req, err
 }

@@ -532,7 +532,10 @@ func (k *keeper) Process(_ context.Context, inputs []pipeline.Input) (pipeline.R
 // The server reads each request body into a buffer it reuses: what an
 // invocation hands the pipeline (event bodies, in every encoding, and blob
 // bytes) must not share that buffer, or the next request would overwrite
-// records still being evaluated, or kept by the rules' state.
+// records still being evaluated, or kept by the rules' state. The bodies
+// of the host's shape are decoded into a buffer reused too, once Process
+// returned: they are read during Process (TestReusedTextHoldsEachBatch,
+// TestPipelineKeepsNothingOfAReusedBody).
 func TestInputsOutliveTheRequestBuffer(t *testing.T) {
 	k := &keeper{}
 	base, _, _ := startServer(t, ServerOptions{Processor: k})
@@ -543,9 +546,9 @@ func TestInputsOutliveTheRequestBuffer(t *testing.T) {
 	for i := range 6 {
 		var fn, body string
 		switch i % 3 {
-		case 0: // the host's shape: one pass
-			fn, body = "ingest-eventhub", `{"Data":{"events":`+jsonText(jsonText([]string{rec(i), rec(i + 100)}))+`}}`
-			want = append(want, rec(i), rec(i+100))
+		case 0: // the host's shape, as encoding/json reads it (an array with a number)
+			fn, body = "ingest-eventhub", `{"Data":{"events":`+jsonText(`[`+jsonText(rec(i))+`,`+jsonText(rec(i+100))+`,1]`)+`}}`
+			want = append(want, rec(i), rec(i+100), "1")
 		case 1: // single-encoded: encoding/json
 			fn, body = "ingest-eventhub", `{"Data":{"events":`+jsonText([]string{rec(i)})+`}}`
 			want = append(want, rec(i))
@@ -569,5 +572,32 @@ func TestInputsOutliveTheRequestBuffer(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("inputs read after later requests:\n%q\nwant\n%q", got, want)
+	}
+}
+
+// The bodies of the host's shape are decoded into a buffer the server
+// reuses from one invocation to the next (Request.text): each invocation
+// reads its own bodies, whatever the sizes of those before it (a smaller
+// batch after a larger one shows no byte of it), in every order of sizes.
+func TestReusedTextHoldsEachBatch(t *testing.T) {
+	rec := &recorder{}
+	base, _, _ := startServer(t, ServerOptions{Processor: rec})
+	body := func(i, size int) string {
+		return fmt.Sprintf(`{"records":[{"category":"Administrative","n":"%d \"%s\" \\ \u00e9"}]}`, i, strings.Repeat(string(rune('a'+i%26)), size))
+	}
+	var want []string
+	for i, size := range []int{5000, 100, 3000, 0, 20000, 20000, 1, 7000} {
+		events := []string{body(i, size), body(i+100, size/2), ""}
+		want = append(want, events...)
+		if resp, answer := post(t, base+"/ingest-eventhub", []byte(`{"Data":{"events":`+jsonText(jsonText(events))+`}}`)); resp.StatusCode != http.StatusOK {
+			t.Fatalf("invocation %d: %d %s", i, resp.StatusCode, answer)
+		}
+	}
+	var got []string
+	for _, r := range rec.all() {
+		got = append(got, string(r.body))
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("bodies read:\n%.300q\nwant\n%.300q", got, want)
 	}
 }
