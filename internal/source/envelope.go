@@ -447,11 +447,12 @@ func (d *decoder) text(vi int, t *text) int {
 	return end
 }
 
-// object decodes the value at vi into a struct whose fields are f: set
-// decodes the value at vi of field k, named key, and returns the index
-// past it. null leaves the struct as it is; another kind of value is a
-// type error.
-func (d *decoder) object(vi int, f *fieldSet, set func(k int, key []byte, plain bool, vi int) int) int {
+// decodeStruct decodes the value at vi into the struct at p of plan pl.
+// null leaves the struct as it is; another kind of value is a type error.
+// Each member is one turn of one loop: its name scanned and looked up
+// (Scanner.Name, fieldSet.findASCII), its value decoded into its field or
+// checked, and its place kept in the layout.
+func (d *decoder) decodeStruct(vi int, pl *plan, p unsafe.Pointer) int {
 	b := d.B
 	if vi >= len(b) {
 		return d.Skip(vi)
@@ -473,17 +474,31 @@ func (d *decoder) object(vi int, f *fieldSet, set func(k int, key []byte, plain 
 		d.layout.Objects = append(d.layout.Objects, int32(vi))
 		d.layout.First = append(d.layout.First, -1)
 	}
+	f := pl.fields
 	i, more := d.Open(vi)
 	for more {
-		k, plain, vj := d.Key(i)
+		k, plain, ascii, word, vj := d.Name(i)
 		if d.Bad {
 			return vj
 		}
-		var j int
-		if fi := f.find(k, plain); fi >= 0 {
-			j = set(fi, k, plain, vj)
+		var fi int
+		if ascii {
+			fi = f.findASCII(k, word)
 		} else {
-			j = d.Skip(vj)
+			fi = f.find(k, plain)
+		}
+		var j int
+		switch {
+		case fi < 0:
+			if vj < len(b) && b[vj] == '"' {
+				j, _ = d.String(vj) // Name skipped the blanks
+			} else {
+				j = d.Skip(vj)
+			}
+		case pl.ops[fi].text:
+			j = d.text(vj, (*text)(unsafe.Add(p, pl.ops[fi].off)))
+		default:
+			j = d.member(&pl.ops[fi], k, plain, vj, p)
 		}
 		if obj >= 0 && !d.Bad {
 			l := d.layout
@@ -502,6 +517,25 @@ func (d *decoder) object(vi int, f *fieldSet, set func(k int, key []byte, plain 
 		i, more = d.Next(j)
 	}
 	return i
+}
+
+// member decodes the value at vi of the member named key into its field
+// of the struct at p, by o: a struct, or a custom decoder.
+func (d *decoder) member(o *op, key []byte, plain bool, vi int, p unsafe.Pointer) int {
+	fp := unsafe.Add(p, o.off)
+	switch {
+	case o.sub != nil:
+		d.pushKey(key, plain)
+		end := d.decodeStruct(vi, o.sub, fp)
+		d.pop()
+		return end
+	case o.nested:
+		d.pushKey(key, plain)
+		end := o.custom(d, key, plain, vi, fp)
+		d.pop()
+		return end
+	}
+	return o.custom(d, key, plain, vi, fp)
 }
 
 // embedded decodes the value at vi as embedded.UnmarshalJSON does: an
@@ -661,6 +695,49 @@ func (f *fieldSet) find(key []byte, plain bool) int {
 	return -1
 }
 
+// findASCII is find for a plain ASCII name (Scanner.Name's ascii), whose
+// first eight bytes are word: ASCII folding keeps a name's length, and
+// no other name can match.
+func (f *fieldSet) findASCII(key []byte, word uint64) int {
+	n := len(key) - 2
+	if f.lens&(1<<min(n, 63)) == 0 {
+		return -1 // (an empty name too: no field has one)
+	}
+	for h := foldHash(n, word) & f.mask; ; h = (h + 1) & f.mask {
+		e := &f.table[h]
+		if e.lower == "" {
+			return -1
+		}
+		if len(e.lower) != n {
+			continue
+		}
+		k := key[1 : n+1]
+		if len(e.fields) == 1 {
+			fi := e.fields[0]
+			if n <= 16 {
+				if word == e.first && (n <= 8 || binary.LittleEndian.Uint64(k[n-8:]) == e.last) {
+					return fi
+				}
+			} else if string(k) == f.names[fi] {
+				return fi
+			}
+			if equalFoldASCII(k, e.lower) {
+				return fi
+			}
+			continue
+		}
+		if !equalFoldASCII(k, e.lower) {
+			continue
+		}
+		for _, i := range e.fields {
+			if f.names[i] == string(k) {
+				return i
+			}
+		}
+		return e.fields[0]
+	}
+}
+
 // findRare is find for an escaped name, an empty one, or one of a length
 // no field has.
 func (f *fieldSet) findRare(key []byte, plain bool) int {
@@ -818,29 +895,6 @@ func planOf(t reflect.Type) *plan {
 	}
 	add(t, 0)
 	return &plan{fields: newFieldSet(names...), ops: ops}
-}
-
-// decodeStruct decodes the value at vi into the struct at p of plan pl.
-func (d *decoder) decodeStruct(vi int, pl *plan, p unsafe.Pointer) int {
-	return d.object(vi, pl.fields, func(k int, key []byte, plain bool, vi int) int {
-		o := &pl.ops[k]
-		fp := unsafe.Add(p, o.off)
-		switch {
-		case o.text:
-			return d.text(vi, (*text)(fp))
-		case o.sub != nil:
-			d.pushKey(key, plain)
-			end := d.decodeStruct(vi, o.sub, fp)
-			d.pop()
-			return end
-		case o.nested:
-			d.pushKey(key, plain)
-			end := o.custom(d, key, plain, vi, fp)
-			d.pop()
-			return end
-		}
-		return o.custom(d, key, plain, vi, fp)
-	})
 }
 
 // valueDecoder returns how a value of type t (a struct, a pointer to one,
