@@ -496,7 +496,22 @@ func (d *decoder) decodeStruct(vi int, pl *plan, p unsafe.Pointer) int {
 				j = d.Skip(vj)
 			}
 		case pl.ops[fi].text:
-			j = d.text(vj, (*text)(unsafe.Add(p, pl.ops[fi].off)))
+			t := (*text)(unsafe.Add(p, pl.ops[fi].off))
+			if vj < len(b) && b[vj] == '"' {
+				// d.text's string case, without the call.
+				var plain bool
+				if j, plain = d.String(vj); d.Bad {
+					return j
+				}
+				if plain {
+					*t = text(shared(b[vj+1 : j-1]))
+				} else {
+					s, _ := event.Unquote(b[vj:j])
+					*t = text(s)
+				}
+			} else {
+				j = d.text(vj, t)
+			}
 		default:
 			j = d.member(&pl.ops[fi], k, plain, vj, p)
 		}
@@ -513,6 +528,10 @@ func (d *decoder) decodeStruct(vi int, pl *plan, p unsafe.Pointer) int {
 				l.Members[prev].Next = m
 			}
 			prev = m
+		}
+		if j+1 < len(b) && b[j] == ',' && b[j+1] == '"' && !d.Bad {
+			i = j + 1 // Next's compact case, without the call
+			continue
 		}
 		i, more = d.Next(j)
 	}
