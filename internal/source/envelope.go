@@ -603,6 +603,7 @@ type fieldSet struct {
 type foldEntry struct {
 	lower  string // "": an empty slot
 	fields []int  // the fields of this folded name, in struct order
+	single int    // fields[0] when it is the only one, else -1
 	// The name of fields[0] as written, as little-endian words: bytes
 	// 0..8 (zero past its end) and, when longer, its last eight.
 	first, last uint64
@@ -661,6 +662,13 @@ func newFieldSet(names ...string) *fieldSet {
 		e.lower = l
 		e.fields = append(e.fields, i)
 	}
+	for h := range f.table {
+		e := &f.table[h]
+		e.single = -1
+		if len(e.fields) == 1 {
+			e.single = e.fields[0]
+		}
+	}
 	return f
 }
 
@@ -716,13 +724,28 @@ func (f *fieldSet) find(key []byte, plain bool) int {
 
 // findASCII is find for a plain ASCII name (Scanner.Name's ascii), whose
 // first eight bytes are word: ASCII folding keeps a name's length, and
-// no other name can match.
+// no other name can match. The usual case, a name of up to 16 bytes
+// written as its one field writes it, in its first slot, is settled here
+// (small enough to be inlined); findASCIIProbe does the rest.
 func (f *fieldSet) findASCII(key []byte, word uint64) int {
 	n := len(key) - 2
 	if f.lens&(1<<min(n, 63)) == 0 {
 		return -1 // (an empty name too: no field has one)
 	}
-	for h := foldHash(n, word) & f.mask; ; h = (h + 1) & f.mask {
+	h := foldHash(n, word) & f.mask
+	// A name has no NUL (a control character), so equal first words
+	// and lengths are equal names up to eight bytes.
+	if e := &f.table[h]; e.single >= 0 && e.first == word && len(e.lower) == n &&
+		(n <= 8 || n <= 16 && binary.LittleEndian.Uint64(key[n-7:]) == e.last) {
+		return e.single
+	}
+	return f.findASCIIProbe(key, word, h)
+}
+
+// findASCIIProbe is findASCII from slot h on.
+func (f *fieldSet) findASCIIProbe(key []byte, word uint64, h int) int {
+	n := len(key) - 2
+	for ; ; h = (h + 1) & f.mask {
 		e := &f.table[h]
 		if e.lower == "" {
 			return -1

@@ -2,6 +2,7 @@ package source
 
 import (
 	"bytes"
+	"encoding/binary"
 	stdjson "encoding/json"
 	"errors"
 	"fmt"
@@ -312,7 +313,7 @@ func FuzzDecodeEquivalence(f *testing.F) {
 // word sizes, with the key's array ending right after it or running on.
 func TestFieldSetFind(t *testing.T) {
 	names := []string{"a", "time", "Level", "level", "category", "resourceId", "properties", "requestbody.properties",
-		"abcdefghijklmnop", "abcdefghijklmnopq", "Severity", "severity", "SEVERITY",
+		"abcdefghijklmnop", "abcdefghijklmnopq", "Severity", "severity", "SEVERITY", "operation", "abcdefghi", "abcdefghijklmno",
 		"http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn", "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/spn",
 		"http://schemas.microsoft.com/identity/claims/objectidentifier", "kelvin"}
 	f := newFieldSet(names...)
@@ -338,6 +339,15 @@ func TestFieldSetFind(t *testing.T) {
 			if got := f.find(key, true); got != want {
 				t.Fatalf("find(%q) with %d bytes after = %d, want %d", key, room, got, want)
 			}
+			// findASCII takes the names Scanner.Name finds plain ASCII.
+			if !event.PlainASCII(k) {
+				continue
+			}
+			var w [8]byte
+			copy(w[:], k)
+			if got := f.findASCII(key, binary.LittleEndian.Uint64(w[:])); got != want {
+				t.Fatalf("findASCII(%q) with %d bytes after = %d, want %d", key, room, got, want)
+			}
 		}
 	}
 	for _, n := range names {
@@ -346,9 +356,11 @@ func TestFieldSetFind(t *testing.T) {
 		}
 		for at := 0; at < len(n); at++ {
 			for c := 0; c < 256; c++ {
-				k := []byte(strings.ToUpper(n))
-				k[at] = byte(c)
-				check(k)
+				for _, as := range []string{strings.ToUpper(n), n} {
+					k := []byte(as)
+					k[at] = byte(c)
+					check(k)
+				}
 			}
 		}
 	}
