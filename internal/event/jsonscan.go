@@ -664,6 +664,29 @@ func stopWord(x uint64) uint64 {
 	return (((x ^ '"'*lowBits) - lowBits) | ((x ^ '\\'*lowBits) - lowBits) | (x - 0x20*lowBits)) & highBits
 }
 
+// PlainString is String for a caller that tries the usual string first:
+// for a string at B[i] == '"' whose content is plain ASCII (no escape,
+// control character or byte of 0x80 and above), ok is true and end is
+// past its closing quote, as String would answer with plain true. For
+// any other string, or one ending within the last eight bytes of B, or
+// with Bad set, ok is false and the caller asks String. It calls nothing
+// (not even a bounds check's panic), so it runs without a frame.
+func (s *Scanner) PlainString(i int) (end int, ok bool) {
+	b := s.B
+	if s.Bad {
+		return 0, false
+	}
+	quote, backslash, control, low, high := swar.quote, swar.backslash, swar.control, swar.low, swar.high
+	for j, last := i+1, len(b)-8; j <= last; j += 8 {
+		x := load64(b, j)
+		if stop := (((x ^ quote) - low) | ((x ^ backslash) - low) | (x - control)) & high; stop != 0 {
+			j += bits.TrailingZeros64(stop) >> 3
+			return j + 1, load8(b, j) == '"'
+		}
+	}
+	return 0, false
+}
+
 // swarConsts are the words stringStops tests with. String reads them from
 // swar, a variable: as constants, the compiler writes each into a register
 // again on every turn of the loop.
@@ -794,7 +817,10 @@ func (s *Scanner) Skip(i int) int {
 	}
 	switch c := b[i]; c {
 	case '"':
-		end, _ := s.String(i)
+		end, ok := s.PlainString(i)
+		if !ok {
+			end, _ = s.String(i)
+		}
 		return end
 	case '{':
 		i, more := s.Open(i)
@@ -802,7 +828,10 @@ func (s *Scanner) Skip(i int) int {
 			var vi, end int
 			_, _, vi = s.Key(i)
 			if vi < len(b) && b[vi] == '"' {
-				end, _ = s.String(vi) // Key skipped the blanks
+				var ok bool
+				if end, ok = s.PlainString(vi); !ok {
+					end, _ = s.String(vi) // Key skipped the blanks
+				}
 			} else {
 				end = s.Skip(vi)
 			}
@@ -855,7 +884,10 @@ func (s *Scanner) Key(i int) (key []byte, plain bool, vi int) {
 	if s.Bad || i >= len(b) || b[i] != '"' {
 		return nil, false, s.fail()
 	}
-	end, plain := s.String(i) // len(b) when bad: the colon is then missing
+	end, plain := s.PlainString(i)
+	if !plain {
+		end, plain = s.String(i) // len(b) when bad: the colon is then missing
+	}
 	j := end
 	if j >= len(b) || b[j] != ':' {
 		if j = s.ws(j); j >= len(b) || b[j] != ':' {

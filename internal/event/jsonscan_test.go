@@ -52,6 +52,12 @@ func checkScanner(t *testing.T, raw []byte) {
 		if ok && PlainASCII(raw[i+1:wantEnd-1]) != (wantPlain && isASCIIRef(raw[i+1:wantEnd-1])) {
 			t.Fatalf("%q at %d: PlainASCII = %t", raw, i, !(wantPlain && isASCIIRef(raw[i+1:wantEnd-1])))
 		}
+		// PlainString answers only for plain ASCII content, as String.
+		if pend, ok := (&Scanner{B: raw}).PlainString(i); ok && (!wantPlain || pend != wantEnd || !isASCIIRef(raw[i+1:wantEnd-1])) {
+			t.Fatalf("%q at %d: PlainString = %d, true; want %d, plain %t", raw, i, pend, wantEnd, wantPlain)
+		} else if !ok && wantPlain && isASCIIRef(raw[i+1:wantEnd-1]) && wantEnd <= len(raw)-7 {
+			t.Fatalf("%q at %d: PlainString turns down a plain ASCII string ending at %d", raw, i, wantEnd)
+		}
 		// Name reads a member name as Key does, and its first word.
 		checkName(t, raw, i)
 		// The lenient scanner (SkipValue's) ends a valid string alike.

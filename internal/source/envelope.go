@@ -491,7 +491,10 @@ func (d *decoder) decodeStruct(vi int, pl *plan, p unsafe.Pointer) int {
 		switch {
 		case fi < 0:
 			if vj < len(b) && b[vj] == '"' {
-				j, _ = d.String(vj) // Name skipped the blanks
+				var ok bool
+				if j, ok = d.PlainString(vj); !ok {
+					j, _ = d.String(vj) // Name skipped the blanks
+				}
 			} else {
 				j = d.Skip(vj)
 			}
@@ -499,9 +502,11 @@ func (d *decoder) decodeStruct(vi int, pl *plan, p unsafe.Pointer) int {
 			t := (*text)(unsafe.Add(p, pl.ops[fi].off))
 			if vj < len(b) && b[vj] == '"' {
 				// d.text's string case, without the call.
-				var plain bool
-				if j, plain = d.String(vj); d.Bad {
-					return j
+				plain := true
+				if j, plain = d.PlainString(vj); !plain {
+					if j, plain = d.String(vj); d.Bad {
+						return j
+					}
 				}
 				if plain {
 					*t = text(shared(b[vj+1 : j-1]))
