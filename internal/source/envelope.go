@@ -524,9 +524,16 @@ func (d *decoder) decodeStruct(vi int, pl *plan, p unsafe.Pointer) int {
 			l := d.layout
 			ks := int32(cap(d.B) - cap(k)) // k is a sub-slice of B
 			m := int32(len(l.Members))
-			l.Members = append(l.Members, event.MemberSpan{
-				Object: obj, KeyStart: ks + 1, KeyEnd: ks + int32(len(k)) - 1, ValStart: int32(vj), ValEnd: int32(j), Next: -1,
-			})
+			if int(m) == cap(l.Members) {
+				l.Members = append(l.Members, event.MemberSpan{})
+			} else {
+				l.Members = l.Members[:m+1]
+			}
+			// Field by field: a MemberSpan made whole was built on the
+			// stack and copied.
+			ms := &l.Members[m]
+			ms.Object, ms.KeyStart, ms.KeyEnd = obj, ks+1, ks+int32(len(k))-1
+			ms.ValStart, ms.ValEnd, ms.Next = int32(vj), int32(j), -1
 			if prev < 0 {
 				l.First[obj] = m
 			} else {
