@@ -626,12 +626,79 @@ func PlainASCII(b []byte) bool {
 // String scans the string at B[i] == '"' and returns the index past its
 // closing quote. plain is true when its content is the decoded value as it
 // stands: no escape and valid UTF-8.
+//
+// Most of a record is short ASCII strings, so the loop is the test of
+// stopWords, eight bytes a turn, with its constants in registers (see
+// swarConsts); a stop at a byte of 0x80 and above (rare) goes on in
+// stringRest, which checks the UTF-8 of the content once at its end.
 func (s *Scanner) String(i int) (end int, plain bool) {
 	b := s.B
 	if s.Bad {
 		return len(b), false
 	}
+	quote, backslash, control, low, high := swar.quote, swar.backslash, swar.control, swar.low, swar.high
 	j := i + 1
+	for last := len(b) - 8; j <= last; {
+		x := load64(b, j)
+		stop := (((x ^ quote) - low) | ((x ^ backslash) - low) | (x - control)) & high
+		if stop == 0 {
+			j += 8
+			continue
+		}
+		j += bits.TrailingZeros64(stop) >> 3
+		if b[j] == '"' {
+			return j + 1, true
+		}
+		break
+	}
+	return s.stringRest(i, j)
+}
+
+// stopWord (written out where it is used, with swar's words in
+// registers) has the top bit of each byte of x that is '"', '\\', a
+// control character or of 0x80 and above; as in stringStops, only the
+// lowest is exact. It is stringStops without the &^x: a byte of 0x80 and
+// above then always sets its top bit in x^'"'-1 or in x^'\\'-1 (only
+// 0xa2 clears the first, only 0xdc the second).
+func stopWord(x uint64) uint64 {
+	return (((x ^ '"'*lowBits) - lowBits) | ((x ^ '\\'*lowBits) - lowBits) | (x - 0x20*lowBits)) & highBits
+}
+
+// PlainString is String for a caller that tries the usual string first:
+// for a string at B[i] == '"' whose content is plain ASCII (no escape,
+// control character or byte of 0x80 and above), ok is true and end is
+// past its closing quote, as String would answer with plain true. For
+// any other string, or one ending within the last eight bytes of B, or
+// with Bad set, ok is false and the caller asks String. It calls nothing
+// (not even a bounds check's panic), so it runs without a frame.
+func (s *Scanner) PlainString(i int) (end int, ok bool) {
+	b := s.B
+	if s.Bad {
+		return 0, false
+	}
+	quote, backslash, control, low, high := swar.quote, swar.backslash, swar.control, swar.low, swar.high
+	for j, last := i+1, len(b)-8; j <= last; j += 8 {
+		x := load64(b, j)
+		if stop := (((x ^ quote) - low) | ((x ^ backslash) - low) | (x - control)) & high; stop != 0 {
+			j += bits.TrailingZeros64(stop) >> 3
+			return j + 1, load8(b, j) == '"'
+		}
+	}
+	return 0, false
+}
+
+// swarConsts are the words stringStops tests with. String reads them from
+// swar, a variable: as constants, the compiler writes each into a register
+// again on every turn of the loop.
+type swarConsts struct{ quote, backslash, control, low, high uint64 }
+
+var swar = swarConsts{'"' * lowBits, '\\' * lowBits, 0x20 * lowBits, lowBits, highBits}
+
+// stringRest goes on with the string at B[i] from j, where String stopped
+// (or the last eight bytes of B begin): every content byte before j is
+// ASCII, and neither a quote, a backslash nor a control character.
+func (s *Scanner) stringRest(i, j int) (end int, plain bool) {
+	b := s.B
 	// acc ORs the words read: a top bit set means a byte of 0x80 or
 	// above, in the string or just past it (the last word runs on past
 	// the stop), and only then is the content checked for UTF-8.
@@ -750,7 +817,10 @@ func (s *Scanner) Skip(i int) int {
 	}
 	switch c := b[i]; c {
 	case '"':
-		end, _ := s.String(i)
+		end, ok := s.PlainString(i)
+		if !ok {
+			end, _ = s.String(i)
+		}
 		return end
 	case '{':
 		i, more := s.Open(i)
@@ -758,7 +828,10 @@ func (s *Scanner) Skip(i int) int {
 			var vi, end int
 			_, _, vi = s.Key(i)
 			if vi < len(b) && b[vi] == '"' {
-				end, _ = s.String(vi) // Key skipped the blanks
+				var ok bool
+				if end, ok = s.PlainString(vi); !ok {
+					end, _ = s.String(vi) // Key skipped the blanks
+				}
 			} else {
 				end = s.Skip(vi)
 			}
@@ -811,7 +884,10 @@ func (s *Scanner) Key(i int) (key []byte, plain bool, vi int) {
 	if s.Bad || i >= len(b) || b[i] != '"' {
 		return nil, false, s.fail()
 	}
-	end, plain := s.String(i) // len(b) when bad: the colon is then missing
+	end, plain := s.PlainString(i)
+	if !plain {
+		end, plain = s.String(i) // len(b) when bad: the colon is then missing
+	}
 	j := end
 	if j >= len(b) || b[j] != ':' {
 		if j = s.ws(j); j >= len(b) || b[j] != ':' {
@@ -822,6 +898,60 @@ func (s *Scanner) Key(i int) (key []byte, plain bool, vi int) {
 		return b[i:end], plain, j
 	}
 	return b[i:end], plain, s.ws(j)
+}
+
+// Name is Key for a decoder that looks member names up in a table: ascii
+// tells that the name is plain ASCII (no escape, no byte of 0x80 and
+// above), and then word holds its first eight bytes as a little-endian
+// word, zero past its end (what the table hashes). ascii may be false for
+// such a name near the end of B; plain is then as Key's.
+func (s *Scanner) Name(i int) (key []byte, plain, ascii bool, word uint64, vi int) {
+	b := s.B
+	if s.Bad || i >= len(b) || b[i] != '"' {
+		return nil, false, false, 0, s.fail()
+	}
+	// String's loop, with the first word kept.
+	quote, backslash, control, low, high := swar.quote, swar.backslash, swar.control, swar.low, swar.high
+	end := 0
+	if j, last := i+1, len(b)-8; j <= last {
+		x := load64(b, j)
+		stop := (((x ^ quote) - low) | ((x ^ backslash) - low) | (x - control)) & high
+		if stop != 0 {
+			n := bits.TrailingZeros64(stop) >> 3
+			if b[j+n] == '"' {
+				word = x & (1<<(8*uint(n)) - 1)
+				end, ascii = j+n+1, true
+			}
+		} else {
+			word = x
+			for j += 8; j <= last; j += 8 {
+				x := load64(b, j)
+				if stop := (((x ^ quote) - low) | ((x ^ backslash) - low) | (x - control)) & high; stop != 0 {
+					j += bits.TrailingZeros64(stop) >> 3
+					if b[j] == '"' {
+						end, ascii = j+1, true
+					}
+					break
+				}
+			}
+		}
+	}
+	if ascii {
+		plain = true
+	} else {
+		word = 0
+		end, plain = s.String(i) // len(b) when bad: the colon is then missing
+	}
+	j := end
+	if j >= len(b) || b[j] != ':' {
+		if j = s.ws(j); j >= len(b) || b[j] != ':' {
+			return nil, false, false, 0, s.fail()
+		}
+	}
+	if j++; j < len(b) && b[j] > ' ' {
+		return b[i:end], plain, ascii, word, j
+	}
+	return b[i:end], plain, ascii, word, s.ws(j)
 }
 
 // Next moves on after a member value ending at i: more is true and i at

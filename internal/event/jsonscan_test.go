@@ -2,7 +2,10 @@ package event
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
+	"math/bits"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -49,10 +52,46 @@ func checkScanner(t *testing.T, raw []byte) {
 		if ok && PlainASCII(raw[i+1:wantEnd-1]) != (wantPlain && isASCIIRef(raw[i+1:wantEnd-1])) {
 			t.Fatalf("%q at %d: PlainASCII = %t", raw, i, !(wantPlain && isASCIIRef(raw[i+1:wantEnd-1])))
 		}
+		// PlainString answers only for plain ASCII content, as String.
+		if pend, ok := (&Scanner{B: raw}).PlainString(i); ok && (!wantPlain || pend != wantEnd || !isASCIIRef(raw[i+1:wantEnd-1])) {
+			t.Fatalf("%q at %d: PlainString = %d, true; want %d, plain %t", raw, i, pend, wantEnd, wantPlain)
+		} else if !ok && wantPlain && isASCIIRef(raw[i+1:wantEnd-1]) && wantEnd <= len(raw)-7 {
+			t.Fatalf("%q at %d: PlainString turns down a plain ASCII string ending at %d", raw, i, wantEnd)
+		}
+		// Name reads a member name as Key does, and its first word.
+		checkName(t, raw, i)
 		// The lenient scanner (SkipValue's) ends a valid string alike.
 		if lend, _, err := scanString(raw, i); ok && (err != nil || lend != wantEnd) {
 			t.Fatalf("%q at %d: scanString = %d, %v; want %d", raw, i, lend, err, wantEnd)
 		}
+	}
+}
+
+// checkName holds Scanner.Name to Key at b[i]: the same name, plain, value
+// index and verdict; ascii only for a plain ASCII name, with its first
+// eight bytes (zero past its end) in word.
+func checkName(t *testing.T, raw []byte, i int) {
+	t.Helper()
+	s1, s2 := Scanner{B: raw}, Scanner{B: raw}
+	key, plain, vi := s1.Key(i)
+	nkey, nplain, ascii, word, nvi := s2.Name(i)
+	if s1.Bad != s2.Bad || vi != nvi || !bytes.Equal(key, nkey) || plain != nplain {
+		t.Fatalf("%q at %d: Name = %q, %t, %d (bad %t); Key = %q, %t, %d (bad %t)", raw, i, nkey, nplain, nvi, s2.Bad, key, plain, vi, s1.Bad)
+	}
+	if !ascii {
+		if word != 0 {
+			t.Fatalf("%q at %d: word %#x for a name not ascii", raw, i, word)
+		}
+		return
+	}
+	content := key[1 : len(key)-1]
+	if !plain || !isASCIIRef(content) || bytes.IndexByte(content, '\\') >= 0 {
+		t.Fatalf("%q at %d: Name says ascii for %q", raw, i, key)
+	}
+	var want [8]byte
+	copy(want[:], content)
+	if w := binary.LittleEndian.Uint64(want[:]); w != word {
+		t.Fatalf("%q at %d: word %#x, want %#x", raw, i, word, w)
 	}
 }
 
@@ -196,4 +235,50 @@ func BenchmarkScanner(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestStopWord holds stopWord's lowest stop to a byte-by-byte reading:
+// every byte value at every place of a word, over fillers that stop and
+// do not, and random words.
+func TestStopWord(t *testing.T) {
+	first := func(w [8]byte) int {
+		for i, c := range w {
+			if c == '"' || c == '\\' || c < 0x20 || c >= 0x80 {
+				return i
+			}
+		}
+		return 8
+	}
+	check := func(w [8]byte) {
+		t.Helper()
+		got := 8
+		if stop := stopWord(binary.LittleEndian.Uint64(w[:])); stop != 0 {
+			got = bits.TrailingZeros64(stop) >> 3
+		}
+		if want := first(w); got != want {
+			t.Fatalf("% x: stop at %d, want %d", w, got, want)
+		}
+	}
+	for _, fill := range []byte{'a', ' ', 0x7f, '"', '\\', 0x1f, 0x80, 0xa2, 0xdc, 0xff, 0x21, 0x5b, 0x5d, 0x23} {
+		for v := 0; v < 256; v++ {
+			for p := 0; p < 8; p++ {
+				var w [8]byte
+				for i := range w {
+					w[i] = fill
+				}
+				w[p] = byte(v)
+				check(w)
+				for i := p + 1; i < 8; i++ {
+					w[i] = 'a'
+				}
+				check(w)
+			}
+		}
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 200000 {
+		var w [8]byte
+		binary.LittleEndian.PutUint64(w[:], r.Uint64())
+		check(w)
+	}
 }

@@ -9,3 +9,6 @@ import "encoding/binary"
 func load64(b []byte, i int) uint64 {
 	return binary.LittleEndian.Uint64(b[i : i+8])
 }
+
+// load8 returns b[i] (see load_unaligned.go).
+func load8(b []byte, i int) byte { return b[i] }

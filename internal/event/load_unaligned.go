@@ -11,3 +11,9 @@ import "unsafe"
 func load64(b []byte, i int) uint64 {
 	return *(*uint64)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(b)), i))
 }
+
+// load8 returns b[i]; i must be within b (the caller's loop checks it),
+// and no bounds check is made.
+func load8(b []byte, i int) byte {
+	return *(*byte)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(b)), i))
+}

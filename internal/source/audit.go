@@ -3,6 +3,7 @@ package source
 import (
 	"reflect"
 	"strings"
+	"unsafe"
 
 	"github.com/azdetect/azdetect/internal/event"
 )
@@ -57,6 +58,9 @@ type auditProperties struct {
 		DisplayName       text `json:"displayName"`
 		Type              text `json:"type"`
 		UserPrincipalName text `json:"userPrincipalName"`
+		// Only walked, for the layout: rules read its old and new
+		// values (account_disabled.yml, role and group changes).
+		ModifiedProperties layoutOnly `json:"modifiedProperties"`
 	} `json:"targetResources"`
 	AdditionalDetails []keyValue `json:"additionalDetails"`
 }
@@ -77,7 +81,50 @@ func lookupKV(kvs []keyValue, key string) text {
 	return ""
 }
 
-var auditPlan = planOf(reflect.TypeFor[auditRecord]())
+var auditPlan = func() *plan {
+	customDecoders[reflect.TypeFor[layoutOnly]()] = decodeLayoutOnly
+	return planOf(reflect.TypeFor[auditRecord]())
+}()
+
+// layoutOnly is a member the one-pass decoder walks only to keep the
+// objects of its array in the record's layout (decodeEvent), so that the
+// rule engine reads them in place instead of walking them once more.
+// Nothing of it is stored, and no value of it is an error: unmarshal,
+// the reference decoding, ignores it.
+type layoutOnly struct{}
+
+func (*layoutOnly) UnmarshalJSON([]byte) error { return nil }
+
+// layoutOnlyPlan is a struct without fields: every member is checked
+// and kept in the layout only.
+var layoutOnlyPlan = &plan{fields: newFieldSet()}
+
+// decodeLayoutOnly checks the value at vi, keeping it in the layout
+// (when there is one) if it is an object, and the objects among its
+// elements if it is an array.
+func decodeLayoutOnly(d *decoder, _ []byte, _ bool, vi int, _ unsafe.Pointer) int {
+	if d.layout == nil || vi >= len(d.B) {
+		return d.Skip(vi)
+	}
+	switch d.B[vi] {
+	case '{':
+		return d.decodeStruct(vi, layoutOnlyPlan, nil)
+	case '[':
+	default:
+		return d.Skip(vi)
+	}
+	i, more := d.OpenArray(vi)
+	for more {
+		var end int
+		if i < len(d.B) && d.B[i] == '{' {
+			end = d.decodeStruct(i, layoutOnlyPlan, nil)
+		} else {
+			end = d.Skip(i)
+		}
+		i, more = d.NextElem(end)
+	}
+	return i
+}
 
 // auditRecords are reused from record to record (see pooled).
 var auditRecords pooled[auditRecord]

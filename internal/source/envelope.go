@@ -447,11 +447,12 @@ func (d *decoder) text(vi int, t *text) int {
 	return end
 }
 
-// object decodes the value at vi into a struct whose fields are f: set
-// decodes the value at vi of field k, named key, and returns the index
-// past it. null leaves the struct as it is; another kind of value is a
-// type error.
-func (d *decoder) object(vi int, f *fieldSet, set func(k int, key []byte, plain bool, vi int) int) int {
+// decodeStruct decodes the value at vi into the struct at p of plan pl.
+// null leaves the struct as it is; another kind of value is a type error.
+// Each member is one turn of one loop: its name scanned and looked up
+// (Scanner.Name, fieldSet.findASCII), its value decoded into its field or
+// checked, and its place kept in the layout.
+func (d *decoder) decodeStruct(vi int, pl *plan, p unsafe.Pointer) int {
 	b := d.B
 	if vi >= len(b) {
 		return d.Skip(vi)
@@ -473,25 +474,66 @@ func (d *decoder) object(vi int, f *fieldSet, set func(k int, key []byte, plain 
 		d.layout.Objects = append(d.layout.Objects, int32(vi))
 		d.layout.First = append(d.layout.First, -1)
 	}
+	f := pl.fields
 	i, more := d.Open(vi)
 	for more {
-		k, plain, vj := d.Key(i)
+		k, plain, ascii, word, vj := d.Name(i)
 		if d.Bad {
 			return vj
 		}
-		var j int
-		if fi := f.find(k, plain); fi >= 0 {
-			j = set(fi, k, plain, vj)
+		var fi int
+		if ascii {
+			fi = f.findASCII(k, word)
 		} else {
-			j = d.Skip(vj)
+			fi = f.find(k, plain)
+		}
+		var j int
+		switch {
+		case fi < 0:
+			if vj < len(b) && b[vj] == '"' {
+				var ok bool
+				if j, ok = d.PlainString(vj); !ok {
+					j, _ = d.String(vj) // Name skipped the blanks
+				}
+			} else {
+				j = d.Skip(vj)
+			}
+		case pl.ops[fi].text:
+			t := (*text)(unsafe.Add(p, pl.ops[fi].off))
+			if vj < len(b) && b[vj] == '"' {
+				// d.text's string case, without the call.
+				plain := true
+				if j, plain = d.PlainString(vj); !plain {
+					if j, plain = d.String(vj); d.Bad {
+						return j
+					}
+				}
+				if plain {
+					*t = text(shared(b[vj+1 : j-1]))
+				} else {
+					s, _ := event.Unquote(b[vj:j])
+					*t = text(s)
+				}
+			} else {
+				j = d.text(vj, t)
+			}
+		default:
+			j = d.member(&pl.ops[fi], k, plain, vj, p)
 		}
 		if obj >= 0 && !d.Bad {
 			l := d.layout
 			ks := int32(cap(d.B) - cap(k)) // k is a sub-slice of B
 			m := int32(len(l.Members))
-			l.Members = append(l.Members, event.MemberSpan{
-				Object: obj, KeyStart: ks + 1, KeyEnd: ks + int32(len(k)) - 1, ValStart: int32(vj), ValEnd: int32(j), Next: -1,
-			})
+			if int(m) == cap(l.Members) {
+				l.Members = append(l.Members, event.MemberSpan{})
+			} else {
+				l.Members = l.Members[:m+1]
+			}
+			// Field by field: a MemberSpan made whole was built on the
+			// stack and copied.
+			ms := &l.Members[m]
+			ms.Object, ms.KeyStart, ms.KeyEnd = obj, ks+1, ks+int32(len(k))-1
+			ms.ValStart, ms.ValEnd, ms.Next = int32(vj), int32(j), -1
 			if prev < 0 {
 				l.First[obj] = m
 			} else {
@@ -499,9 +541,32 @@ func (d *decoder) object(vi int, f *fieldSet, set func(k int, key []byte, plain 
 			}
 			prev = m
 		}
+		if j+1 < len(b) && b[j] == ',' && b[j+1] == '"' && !d.Bad {
+			i = j + 1 // Next's compact case, without the call
+			continue
+		}
 		i, more = d.Next(j)
 	}
 	return i
+}
+
+// member decodes the value at vi of the member named key into its field
+// of the struct at p, by o: a struct, or a custom decoder.
+func (d *decoder) member(o *op, key []byte, plain bool, vi int, p unsafe.Pointer) int {
+	fp := unsafe.Add(p, o.off)
+	switch {
+	case o.sub != nil:
+		d.pushKey(key, plain)
+		end := d.decodeStruct(vi, o.sub, fp)
+		d.pop()
+		return end
+	case o.nested:
+		d.pushKey(key, plain)
+		end := o.custom(d, key, plain, vi, fp)
+		d.pop()
+		return end
+	}
+	return o.custom(d, key, plain, vi, fp)
 }
 
 // embedded decodes the value at vi as embedded.UnmarshalJSON does: an
@@ -550,6 +615,7 @@ type fieldSet struct {
 type foldEntry struct {
 	lower  string // "": an empty slot
 	fields []int  // the fields of this folded name, in struct order
+	single int    // fields[0] when it is the only one, else -1
 	// The name of fields[0] as written, as little-endian words: bytes
 	// 0..8 (zero past its end) and, when longer, its last eight.
 	first, last uint64
@@ -608,6 +674,13 @@ func newFieldSet(names ...string) *fieldSet {
 		e.lower = l
 		e.fields = append(e.fields, i)
 	}
+	for h := range f.table {
+		e := &f.table[h]
+		e.single = -1
+		if len(e.fields) == 1 {
+			e.single = e.fields[0]
+		}
+	}
 	return f
 }
 
@@ -659,6 +732,64 @@ func (f *fieldSet) find(key []byte, plain bool) int {
 		return f.findSlow(shared(k))
 	}
 	return -1
+}
+
+// findASCII is find for a plain ASCII name (Scanner.Name's ascii), whose
+// first eight bytes are word: ASCII folding keeps a name's length, and
+// no other name can match. The usual case, a name of up to 16 bytes
+// written as its one field writes it, in its first slot, is settled here
+// (small enough to be inlined); findASCIIProbe does the rest.
+func (f *fieldSet) findASCII(key []byte, word uint64) int {
+	n := len(key) - 2
+	if f.lens&(1<<min(n, 63)) == 0 {
+		return -1 // (an empty name too: no field has one)
+	}
+	h := foldHash(n, word) & f.mask
+	// A name has no NUL (a control character), so equal first words
+	// and lengths are equal names up to eight bytes.
+	if e := &f.table[h]; e.single >= 0 && e.first == word && len(e.lower) == n &&
+		(n <= 8 || n <= 16 && binary.LittleEndian.Uint64(key[n-7:]) == e.last) {
+		return e.single
+	}
+	return f.findASCIIProbe(key, word, h)
+}
+
+// findASCIIProbe is findASCII from slot h on.
+func (f *fieldSet) findASCIIProbe(key []byte, word uint64, h int) int {
+	n := len(key) - 2
+	for ; ; h = (h + 1) & f.mask {
+		e := &f.table[h]
+		if e.lower == "" {
+			return -1
+		}
+		if len(e.lower) != n {
+			continue
+		}
+		k := key[1 : n+1]
+		if len(e.fields) == 1 {
+			fi := e.fields[0]
+			if n <= 16 {
+				if word == e.first && (n <= 8 || binary.LittleEndian.Uint64(k[n-8:]) == e.last) {
+					return fi
+				}
+			} else if string(k) == f.names[fi] {
+				return fi
+			}
+			if equalFoldASCII(k, e.lower) {
+				return fi
+			}
+			continue
+		}
+		if !equalFoldASCII(k, e.lower) {
+			continue
+		}
+		for _, i := range e.fields {
+			if f.names[i] == string(k) {
+				return i
+			}
+		}
+		return e.fields[0]
+	}
 }
 
 // findRare is find for an escaped name, an empty one, or one of a length
@@ -818,29 +949,6 @@ func planOf(t reflect.Type) *plan {
 	}
 	add(t, 0)
 	return &plan{fields: newFieldSet(names...), ops: ops}
-}
-
-// decodeStruct decodes the value at vi into the struct at p of plan pl.
-func (d *decoder) decodeStruct(vi int, pl *plan, p unsafe.Pointer) int {
-	return d.object(vi, pl.fields, func(k int, key []byte, plain bool, vi int) int {
-		o := &pl.ops[k]
-		fp := unsafe.Add(p, o.off)
-		switch {
-		case o.text:
-			return d.text(vi, (*text)(fp))
-		case o.sub != nil:
-			d.pushKey(key, plain)
-			end := d.decodeStruct(vi, o.sub, fp)
-			d.pop()
-			return end
-		case o.nested:
-			d.pushKey(key, plain)
-			end := o.custom(d, key, plain, vi, fp)
-			d.pop()
-			return end
-		}
-		return o.custom(d, key, plain, vi, fp)
-	})
 }
 
 // valueDecoder returns how a value of type t (a struct, a pointer to one,

@@ -2,6 +2,7 @@ package source
 
 import (
 	"bytes"
+	"encoding/binary"
 	stdjson "encoding/json"
 	"errors"
 	"fmt"
@@ -227,6 +228,9 @@ var decodeSeeds = []string{
 	`{"properties":{"targetResources":[{"id":"1"},{"id":"2"}],"targetResources":[{"type":"3"}],"targetResources":[{"displayName":"4"},{"displayName":"5"}]}}`,
 	`{"properties":{"targetResources":[{"id":"1"}],"targetResources":[]}}`, `{"properties":{"targetResources":[]}}`, `{"properties":{"targetResources":null}}`,
 	`{"properties":{"targetResources":[1,{"id":"2"}]}}`, `{"properties":{"targetResources":{}}}`, `{"properties":{"targetResources":"x"}}`,
+	`{"properties":{"targetResources":[{"id":"1","modifiedProperties":[{"displayName":"a","newValue":5},1,"x",[],{"MODIFIEDPROPERTIES":{}}]},{"modifiedProperties":{"a":{}}},{"modifiedProperties":"s"}]}}`,
+	`{"properties":{"targetResources":[{"modifiedProperties":[{"a":}]}]}}`, `{"properties":{"targetResources":[{"ModifiedProperties":[{"displayName":{}}],"initiatedBy":5}]}}`,
+	`{"properties":{"targetResources":[{"modifiedProperties":[{"x":1}],"modifiedProperties":null}],"initiatedBy":[]}}`,
 	`{"properties":"{\"targetResources\":[{\"id\":\"1\"},{\"id\":2}, x"}`, `{"properties":"{\"targetResources\":[{\"id\":\"1\"},"}`,
 	`{"properties":{"additionalDetails":[{"key":"User-Agent","value":"A"}],"additionalDetails":[{"value":"B"}]}}`,
 	`{"properties":{"additionalInfo":"[{\"Key\":\"userAgent\",\"Value\":\"ua\"}]"}}`, `{"properties":{"additionalInfo":{}}}`, `{"properties":{"additionalInfo":[{"Key":"a"},5]}}`,
@@ -309,7 +313,7 @@ func FuzzDecodeEquivalence(f *testing.F) {
 // word sizes, with the key's array ending right after it or running on.
 func TestFieldSetFind(t *testing.T) {
 	names := []string{"a", "time", "Level", "level", "category", "resourceId", "properties", "requestbody.properties",
-		"abcdefghijklmnop", "abcdefghijklmnopq", "Severity", "severity", "SEVERITY",
+		"abcdefghijklmnop", "abcdefghijklmnopq", "Severity", "severity", "SEVERITY", "operation", "abcdefghi", "abcdefghijklmno",
 		"http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn", "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/spn",
 		"http://schemas.microsoft.com/identity/claims/objectidentifier", "kelvin"}
 	f := newFieldSet(names...)
@@ -335,6 +339,15 @@ func TestFieldSetFind(t *testing.T) {
 			if got := f.find(key, true); got != want {
 				t.Fatalf("find(%q) with %d bytes after = %d, want %d", key, room, got, want)
 			}
+			// findASCII takes the names Scanner.Name finds plain ASCII.
+			if !event.PlainASCII(k) {
+				continue
+			}
+			var w [8]byte
+			copy(w[:], k)
+			if got := f.findASCII(key, binary.LittleEndian.Uint64(w[:])); got != want {
+				t.Fatalf("findASCII(%q) with %d bytes after = %d, want %d", key, room, got, want)
+			}
 		}
 	}
 	for _, n := range names {
@@ -343,9 +356,11 @@ func TestFieldSetFind(t *testing.T) {
 		}
 		for at := 0; at < len(n); at++ {
 			for c := 0; c < 256; c++ {
-				k := []byte(strings.ToUpper(n))
-				k[at] = byte(c)
-				check(k)
+				for _, as := range []string{strings.ToUpper(n), n} {
+					k := []byte(as)
+					k[at] = byte(c)
+					check(k)
+				}
 			}
 		}
 	}
