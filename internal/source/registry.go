@@ -414,14 +414,23 @@ func parseWith(s *Source, raw []byte, slab *event.Slab) (*event.Event, error) {
 // not to be one JSON value is framed again byte by byte. rec.Bytes is
 // valid until fn returns; the event keeps a copy.
 func (r *Registry) Records(body io.Reader, fn func(rec Record, ev *event.Event, status Status, err error) error) error {
-	return records(body, r.parsing(fn), true)
+	return records(body, r.parsing(new(event.Slab), fn), true)
 }
 
-// parsing is the record callback of Records: parse each framed record.
-func (r *Registry) parsing(fn func(rec Record, ev *event.Event, status Status, err error) error) func(Record) error {
+// RecordsIn is Records making the events from slab: the events of the
+// bodies read with one slab are made together, as those of one body are
+// (the pipeline drops the events of a batch's bodies together; a slab
+// per body of a few records was a run of events per size and a chunk of
+// raw bytes for each).
+func (r *Registry) RecordsIn(body io.Reader, slab *event.Slab, fn func(rec Record, ev *event.Event, status Status, err error) error) error {
+	return records(body, r.parsing(slab, fn), true)
+}
+
+// parsing is the record callback of Records: parse each framed record,
+// making its event from slab.
+func (r *Registry) parsing(slab *event.Slab, fn func(rec Record, ev *event.Event, status Status, err error) error) func(Record) error {
 	// The events of one framing are made together: the pipeline drops
 	// them together, with the chunks they are evaluated in.
-	slab := new(event.Slab)
 	return func(rec Record) error {
 		if rec.Err != nil {
 			return fn(rec, nil, Malformed, rec.Err)
