@@ -98,6 +98,39 @@ type Tally struct {
 	last    seenKey
 	lastRow int32
 	hasLast bool
+	// room is where the copies of new rows are cut from: chunks, not an
+	// allocation per row (an Activity Log's resource types are many).
+	// Behind a pointer, as the maps are: a copy of the Tally shares it
+	// (and never cuts over what the other cut).
+	room *keyRoom
+}
+
+// keyRoom is the unused end of a chunk of key copies.
+type keyRoom struct{ b []byte }
+
+const (
+	// keyChunk is the size of a chunk of key copies.
+	keyChunk = 4 << 10
+	// maxChunkedKey is the longest copy cut from a chunk: a longer one is
+	// its own allocation, so a chunk's waste stays small.
+	maxChunkedKey = 512
+)
+
+// cut returns an empty slice of capacity n, written only by its caller.
+func (t *Tally) cut(n int) []byte {
+	if n > maxChunkedKey {
+		return make([]byte, 0, n)
+	}
+	if t.room == nil {
+		t.room = new(keyRoom)
+	}
+	r := t.room
+	if cap(r.b)-len(r.b) < n {
+		r.b = make([]byte, 0, keyChunk)
+	}
+	d := r.b[len(r.b) : len(r.b) : len(r.b)+n]
+	r.b = r.b[:len(r.b)+n]
+	return d
 }
 
 // seenRow is a seen key's row's number, and the key (the Tally's copy
@@ -145,7 +178,7 @@ func (t *Tally) Add(ev *event.Event) {
 	// One copy of the fields as written (they may be views into the
 	// record) and of the row's, together.
 	r := &ev.Resource
-	b := make([]byte, 0, 2*(len(sk.source)+len(sk.category)+len(sk.subscription)+len(sk.provider)+len(sk.typ))+1)
+	b := t.cut(2*(len(sk.source)+len(sk.category)+len(sk.subscription)+len(sk.provider)+len(sk.typ)) + 1)
 	k, b := keyOf(b, ev)
 	row := t.add(k, 1)
 	if len(t.seen) < maxSeen {
