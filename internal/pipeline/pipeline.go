@@ -624,8 +624,9 @@ func (e *evaluator) do(w work) error {
 		return err
 	}
 	alerts := make([]alert.Alert, 0, len(matches))
+	var room alert.Room // the chunk's alerts go together
 	for _, m := range matches {
-		alerts = append(alerts, AlertOf(m))
+		alerts = append(alerts, alertIn(&room, m))
 	}
 	if err := e.deliver(alerts); err != nil {
 		return err
@@ -788,7 +789,10 @@ func (p *Pipeline) suppressor() alert.Suppressor {
 }
 
 // AlertOf turns a rule match into an alert.
-func AlertOf(m detect.Match) alert.Alert {
+func AlertOf(m detect.Match) alert.Alert { return alertIn(nil, m) }
+
+// alertIn is AlertOf, the alert's pieces cut from room (see alert.Room).
+func alertIn(room *alert.Room, m detect.Match) alert.Alert {
 	ev := m.Events[0]
 	spec := alert.Spec{
 		RuleID:     m.Rule.ID,
@@ -798,12 +802,13 @@ func AlertOf(m detect.Match) alert.Alert {
 		Tactics:    m.Rule.Tactics(),
 		Techniques: m.Rule.Techniques(),
 	}
-	if s, ok := m.Summary(); ok {
-		spec.Summary = s
+	var buf [256]byte
+	if b, ok := m.AppendSummary(buf[:0]); ok {
+		spec.Summary = room.String(b)
 	}
 	// Stateful kinds name the group and window: the alert id is theirs.
 	spec.GroupKey, spec.WindowStart, spec.Count = m.GroupKey, m.WindowStart, m.Count
-	return alert.New(spec, m.Events)
+	return room.New(spec, m.Events)
 }
 
 // deliver drops the alerts already delivered within the suppression
