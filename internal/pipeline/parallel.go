@@ -372,13 +372,13 @@ type inlineFeed struct {
 	p     *Pipeline
 	units [][]Input
 	spare *produced // the last input's last batch, taken: the next input's first
-	// The producer, and the slab the events are made from, of the inputs
-	// of unit u: an input of a few records (an Event Hub message) no
-	// longer costs a producer, a picker, a run of events per size and a
-	// chunk of raw bytes (the unit's events are dropped together).
-	u    int
-	pr   *producer
-	slab *event.Slab
+	// The producer, and the reader making the events, of the inputs of
+	// unit u: an input of a few records (an Event Hub message) no longer
+	// costs a producer, a picker, a run of events per size and a chunk of
+	// raw bytes (the unit's events are dropped together).
+	u  int
+	pr *producer
+	rd *source.Reader
 }
 
 func (f *inlineFeed) each(ctx context.Context, u, k int, fn func(*produced) error) error {
@@ -388,7 +388,7 @@ func (f *inlineFeed) each(ctx context.Context, u, k int, fn func(*produced) erro
 	}
 	defer closeBody()
 	pr := f.producer(ctx, u, fn)
-	err = f.p.opts.Registry.RecordsIn(body, f.slab, pr.record)
+	err = f.rd.Read(body)
 	b := pr.end(err)
 	if b.fatal == nil {
 		if err := fn(b); err != nil {
@@ -406,9 +406,10 @@ func (f *inlineFeed) each(ctx context.Context, u, k int, fn func(*produced) erro
 // batches to fn.
 func (f *inlineFeed) producer(ctx context.Context, u int, fn func(*produced) error) *producer {
 	if f.pr == nil || f.u != u {
-		f.u, f.slab = u, new(event.Slab)
+		f.u = u
 		f.pr = newProducerWith(ctx, f.p, fn, producedEvents, f.spare)
 		f.pr.reuse = true
+		f.rd = f.p.opts.Registry.NewReader(f.pr.record)
 	} else {
 		f.pr.restart(ctx, fn, f.spare)
 	}

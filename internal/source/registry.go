@@ -417,14 +417,26 @@ func (r *Registry) Records(body io.Reader, fn func(rec Record, ev *event.Event, 
 	return records(body, r.parsing(new(event.Slab), fn), true)
 }
 
-// RecordsIn is Records making the events from slab: the events of the
-// bodies read with one slab are made together, as those of one body are
-// (the pipeline drops the events of a batch's bodies together; a slab
-// per body of a few records was a run of events per size and a chunk of
-// raw bytes for each).
-func (r *Registry) RecordsIn(body io.Reader, slab *event.Slab, fn func(rec Record, ev *event.Event, status Status, err error) error) error {
-	return records(body, r.parsing(slab, fn), true)
+// A Reader reads bodies as Records does, one after another, calling the
+// same fn: the events of every body it reads are made together, as those
+// of one body are (the pipeline drops the events of a batch's bodies
+// together: an Event Hub message of a few records no longer costs a run
+// of events per size, a chunk of raw bytes and a callback). Not safe for
+// concurrent use.
+type Reader struct {
+	slab  event.Slab
+	parse func(Record) error
 }
+
+// NewReader returns a Reader calling fn as Records does.
+func (r *Registry) NewReader(fn func(rec Record, ev *event.Event, status Status, err error) error) *Reader {
+	rd := new(Reader)
+	rd.parse = r.parsing(&rd.slab, fn)
+	return rd
+}
+
+// Read frames and parses body as Records does.
+func (rd *Reader) Read(body io.Reader) error { return records(body, rd.parse, true) }
 
 // parsing is the record callback of Records: parse each framed record,
 // making its event from slab.
