@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"unicode/utf8"
 	"unsafe"
 
 	"github.com/azdetect/azdetect/internal/event"
@@ -295,7 +296,7 @@ func (t *Tally) Rows() []Row {
 			return a.Source < b.Source
 		}
 		if !strings.EqualFold(a.Category, b.Category) {
-			return strings.ToLower(a.Category) < strings.ToLower(b.Category)
+			return lessLower(a.Category, b.Category)
 		}
 		if a.Subscription != b.Subscription {
 			return a.Subscription < b.Subscription
@@ -303,6 +304,31 @@ func (t *Tally) Rows() []Row {
 		return a.ResourceType < b.ResourceType
 	})
 	return out
+}
+
+// lessLower reports whether strings.ToLower(a) < strings.ToLower(b),
+// without their copies when the bytes that decide are ASCII (serve sorts
+// a batch's rows: two copies a comparison were a fifth of an allocation a
+// record).
+func lessLower(a, b string) bool {
+	for i := 0; i < len(a) && i < len(b); i++ {
+		ca, cb := a[i], b[i]
+		if ca >= utf8.RuneSelf || cb >= utf8.RuneSelf {
+			return strings.ToLower(a) < strings.ToLower(b)
+		}
+		if 'A' <= ca && ca <= 'Z' {
+			ca += 'a' - 'A'
+		}
+		if 'A' <= cb && cb <= 'Z' {
+			cb += 'a' - 'A'
+		}
+		if ca != cb {
+			return ca < cb
+		}
+	}
+	// One is the other's prefix, folded: ToLower maps a non-empty rest
+	// to a non-empty one.
+	return len(a) < len(b)
 }
 
 // ByCategory returns "source/category" -> records, for a batch log line.

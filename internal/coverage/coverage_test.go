@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"runtime"
 	"slices"
+	"strings"
 	"testing"
 	"unsafe"
 
@@ -161,4 +162,28 @@ func TestTallyNewRowAllocs(t *testing.T) {
 	if rows := tl.Rows(); len(rows) != n {
 		t.Fatalf("%d rows, want %d", len(rows), n)
 	}
+}
+
+// lessLower orders as comparing strings.ToLower's copies does, non-ASCII,
+// invalid UTF-8 and prefixes included.
+func TestLessLower(t *testing.T) {
+	words := []string{"", "a", "A", "ab", "aB", "b", "Administrative", "administrativE", "SignInLogs", "signinlogs2",
+		"É", "é", "éa", "Ea", "\xff", "a\xff", "A\xffb", "ſ", "s", "S", "K", "\u212a", "Z", "[", "_", "`", "z{"}
+	for _, a := range words {
+		for _, b := range words {
+			if got, want := lessLower(a, b), strings.ToLower(a) < strings.ToLower(b); got != want {
+				t.Errorf("lessLower(%q, %q) = %v, want %v", a, b, got, want)
+			}
+		}
+	}
+}
+
+func FuzzLessLower(f *testing.F) {
+	f.Add("Administrative", "administrativE2")
+	f.Add("a\xff", "A")
+	f.Fuzz(func(t *testing.T, a, b string) {
+		if got, want := lessLower(a, b), strings.ToLower(a) < strings.ToLower(b); got != want {
+			t.Errorf("lessLower(%q, %q) = %v, want %v", a, b, got, want)
+		}
+	})
 }
