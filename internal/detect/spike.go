@@ -38,6 +38,7 @@ const firstPrefix = firstRow + "|"
 
 // Matches implements Kind.
 func (k *SpikeKind) Matches(ctx context.Context, r *Rule, events []*event.Event) ([]Match, error) {
+	ctx = state.ForUpdate(ctx)                   // every read and write of the call is: derived once
 	type wkey struct{ partition, window string } // a group's window (all writers)
 	buckets := map[wkey]*bucket{}
 	rows := map[state.Key]*writerRow{}

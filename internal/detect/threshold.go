@@ -117,6 +117,7 @@ func thresholdRow(group, writer string) (row, prefix string) {
 
 // Matches implements Kind.
 func (k *ThresholdKind) Matches(ctx context.Context, r *Rule, events []*event.Event) ([]Match, error) {
+	ctx = state.ForUpdate(ctx) // every read and write of the call is: derived once, not per Find and Apply
 	c := thresholdCall{k: k, rule: r, thresholdScratch: thresholdScratches.Get().(*thresholdScratch)}
 	defer c.release()
 	if !c.group(events) {
