@@ -169,37 +169,23 @@ func (k *ThresholdKind) Matches(ctx context.Context, r *Rule, events []*event.Ev
 type thresholdCall struct {
 	k    *ThresholdKind
 	rule *Rule
-	// The call's windows (their starts and partitions) and writers (as
-	// given and escaped), in first-seen order: a call holds a few.
-	windows []time.Time
-	parts   []string
+	// The call's writers (as given and escaped), in first-seen order: a
+	// call holds a few.
 	writers []string
 	escaped []string
-	// prefixes are each window's buckets' row prefixes (Find's).
-	prefixes [][]string
 
-	buckets []thrBucket
-	rows    []thrRow
-	// state is each row's (made once the rows are known: the rows grow
-	// small, what they read and compute is allocated once).
-	state  []thrRowState
 	others []thrOther
-	// expires is each window's rows' expiry (zero: not worked out yet).
-	expires []state.Stamp
 
 	*thresholdScratch
-	// rowEvents are the events by row, row i's from rowStart[i] to
-	// rowStart[i+1], each row's in position order.
-	events    []*event.Event
-	rowEvents []*event.Event
+	events []*event.Event
 
 	keys  keyArena
 	grown countSlabs
 }
 
-// thresholdScratch is what a call keeps that holds no pointer, reused by
-// the next call (thresholdScratches): its hash tables, sized for a chunk
-// of events, and the events' rows.
+// thresholdScratch is the room of a call reused by the next call
+// (thresholdScratches): its hash tables, sized for a chunk of events, the
+// events' rows, and its windows', buckets' and rows' slices.
 type thresholdScratch struct {
 	byRow    rowIndex // (window, writer, group) -> rows
 	byGroup  rowIndex // (window, group) -> buckets
@@ -208,6 +194,28 @@ type thresholdScratch struct {
 	// row's events start in rowEvents (and, last, their end); fill the
 	// next place of each row's while they are placed.
 	evRow, rowStart, fill []int32
+
+	// The slices below hold the call's keys, entities and events: release
+	// clears them before the next call reuses their room (nothing the call
+	// returns or stores holds them).
+
+	// The call's windows (their starts and partitions), in first-seen
+	// order: a call holds a few.
+	windows []time.Time
+	parts   []string
+	// prefixes are each window's buckets' row prefixes (Find's).
+	prefixes [][]string
+
+	buckets []thrBucket
+	rows    []thrRow
+	// state is each row's (sized once the rows are known: the rows grow
+	// small, what they read and compute is in one slice).
+	state []thrRowState
+	// expires is each window's rows' expiry (zero: not worked out yet).
+	expires []state.Stamp
+	// rowEvents are the events by row, row i's from rowStart[i] to
+	// rowStart[i+1], each row's in position order.
+	rowEvents []*event.Event
 }
 
 var thresholdScratches = sync.Pool{New: func() any { return new(thresholdScratch) }}
@@ -221,10 +229,33 @@ func (c *thresholdCall) release() {
 	s := c.thresholdScratch
 	c.thresholdScratch = nil
 	if cap(s.byRow.slots) > maxScratchSlots || cap(s.byGroup.slots) > maxScratchSlots || cap(s.byPrefix.slots) > maxScratchSlots ||
-		cap(s.evRow) > maxScratchSlots {
+		cap(s.evRow) > maxScratchSlots || cap(s.rows) > maxScratchSlots || cap(s.buckets) > maxScratchSlots {
 		return
 	}
+	// Nothing of this call's is held past it: its keys (in its arena),
+	// entities and events are cleared, the room kept.
+	for i := range s.prefixes {
+		clear(s.prefixes[i])
+		s.prefixes[i] = s.prefixes[i][:0]
+	}
+	clear(s.parts)
+	clear(s.buckets)
+	clear(s.rows)
+	clear(s.state)
+	clear(s.rowEvents)
+	s.windows, s.parts, s.prefixes = s.windows[:0], s.parts[:0], s.prefixes[:0]
+	s.buckets, s.rows, s.state, s.expires, s.rowEvents = s.buckets[:0], s.rows[:0], s.state[:0], s.expires[:0], s.rowEvents[:0]
 	thresholdScratches.Put(s)
+}
+
+// resized is s with length n and zero values, reusing its room.
+func resized[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
+	}
+	s = s[:n]
+	clear(s)
+	return s
 }
 
 // int32s is s with length n, reusing its room (its values not cleared).
@@ -336,8 +367,8 @@ func (c *thresholdCall) group(events []*event.Event) bool {
 	if len(c.rows) == 0 {
 		return false
 	}
-	c.state = make([]thrRowState, len(c.rows))
-	c.expires = make([]state.Stamp, len(c.windows))
+	c.state = resized(c.state, len(c.rows))
+	c.expires = resized(c.expires, len(c.windows))
 	// The events by row (a counting sort: each row's in the order given),
 	// then each row's in position order.
 	c.rowStart = int32s(c.rowStart, len(c.rows)+1)
@@ -350,7 +381,7 @@ func (c *thresholdCall) group(events []*event.Event) bool {
 	for i := 1; i < len(c.rowStart); i++ {
 		c.rowStart[i] += c.rowStart[i-1]
 	}
-	c.rowEvents = make([]*event.Event, counted)
+	c.rowEvents = resized(c.rowEvents, counted)
 	c.fill = append(c.fill[:0], c.rowStart[:len(c.rows)]...)
 	fill := c.fill
 	for j, ri := range c.evRow {
@@ -382,7 +413,11 @@ func (c *thresholdCall) window(ws time.Time) int32 {
 	}
 	c.windows = append(c.windows, ws)
 	c.parts = append(c.parts, state.JoinKey("thr", c.rule.ID, state.TimeKey(ws)))
-	c.prefixes = append(c.prefixes, nil)
+	if n := len(c.prefixes); n < cap(c.prefixes) {
+		c.prefixes = c.prefixes[:n+1] // the window's prefixes reuse a former call's room (emptied by release)
+	} else {
+		c.prefixes = append(c.prefixes, nil)
+	}
 	return int32(len(c.windows) - 1)
 }
 
