@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/azdetect/azdetect/internal/event"
 	"github.com/azdetect/azdetect/internal/state"
@@ -706,6 +707,15 @@ func (k *ThresholdKind) measure(tt *thrTotal) thrMeasure {
 	return thrMeasure{metric, value}
 }
 
+// bucketEvents is how many events the call's rows of bucket i hold.
+func (c *thresholdCall) bucketEvents(i int) int {
+	n := 0
+	for ri := c.buckets[i].rows; ri >= 0; ri = c.rows[ri].next {
+		n += int(c.rowStart[ri+1] - c.rowStart[ri])
+	}
+	return n
+}
+
 // matches are the buckets whose totals meet the condition, with their
 // events (every writer's of the call) in time order.
 func (c *thresholdCall) matches(totals []thrTotal) []Match {
@@ -722,7 +732,7 @@ func (c *thresholdCall) matches(totals []thrTotal) []Match {
 			continue
 		}
 		b := &c.buckets[i]
-		mt := Match{Rule: c.rule, GroupKey: strings.Clone(b.group), WindowStart: c.windows[b.window], Count: m.metric}
+		mt := Match{Rule: c.rule, WindowStart: c.windows[b.window], Count: m.metric} // GroupKey and Events below
 		if k.c.Type == CorrValueCount {
 			mt.Values = slices.Clone(tt.values) // tt's may be in the call's slab
 		}
@@ -734,6 +744,31 @@ func (c *thresholdCall) matches(totals []thrTotal) []Match {
 	}
 	if len(out) == 0 {
 		return nil
+	}
+	// The matches' events and group keys are cut from one slice each (the
+	// call's alone: the matches hold them), not grown or copied per match.
+	events, keyBytes := 0, 0
+	for i, mi := range at {
+		if mi > 0 {
+			events += c.bucketEvents(i)
+			keyBytes += len(c.buckets[i].group)
+		}
+	}
+	evs := make([]*event.Event, events)
+	keys := make([]byte, 0, keyBytes)
+	off := 0
+	for i, mi := range at {
+		if mi <= 0 {
+			continue
+		}
+		n := c.bucketEvents(i)
+		out[mi-1].Events = evs[off : off : off+n]
+		off += n
+		if g := c.buckets[i].group; g != "" {
+			start := len(keys)
+			keys = append(keys, g...)
+			out[mi-1].GroupKey = unsafe.String(&keys[start], len(g))
+		}
 	}
 	for j, ri := range c.evRow {
 		if ri < 0 {
