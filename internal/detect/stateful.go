@@ -182,10 +182,11 @@ type keyArena struct{ chunk []byte }
 // maxKeyChunk bounds a chunk of a keyArena.
 const maxKeyChunk = 32 << 10
 
-// room returns the arena's chunk with room for n more bytes.
+// room returns the arena's chunk with room for n more bytes: chunks start
+// at 2 KB and grow fourfold (a call's keys in a chunk or two, not five).
 func (a *keyArena) room(n int) []byte {
 	if cap(a.chunk)-len(a.chunk) < n {
-		a.chunk = make([]byte, 0, max(n, min(2*cap(a.chunk), maxKeyChunk), 512))
+		a.chunk = make([]byte, 0, max(n, min(4*cap(a.chunk), maxKeyChunk), 2048))
 	}
 	return a.chunk
 }
