@@ -168,13 +168,8 @@ func (k *ThresholdKind) Matches(ctx context.Context, r *Rule, events []*event.Ev
 // once and compares it with the row the hash finds; keys are escaped,
 // built and checked once per row.
 type thresholdCall struct {
-	k    *ThresholdKind
-	rule *Rule
-	// The call's writers (as given and escaped), in first-seen order: a
-	// call holds a few.
-	writers []string
-	escaped []string
-
+	k      *ThresholdKind
+	rule   *Rule
 	others []thrOther
 
 	*thresholdScratch
@@ -200,10 +195,12 @@ type thresholdScratch struct {
 	// clears them before the next call reuses their room (nothing the call
 	// returns or stores holds them).
 
-	// The call's windows (their starts and partitions), in first-seen
-	// order: a call holds a few.
+	// The call's windows (their starts and partitions) and writers (as
+	// given and escaped), in first-seen order: a call holds a few.
 	windows []time.Time
 	parts   []string
+	writers []string
+	escaped []string
 	// prefixes are each window's buckets' row prefixes (Find's).
 	prefixes [][]string
 
@@ -240,6 +237,9 @@ func (c *thresholdCall) release() {
 		s.prefixes[i] = s.prefixes[i][:0]
 	}
 	clear(s.parts)
+	clear(s.writers)
+	clear(s.escaped)
+	s.writers, s.escaped = s.writers[:0], s.escaped[:0]
 	clear(s.buckets)
 	clear(s.rows)
 	clear(s.state)
