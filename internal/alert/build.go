@@ -51,6 +51,79 @@ const groupWindow = time.Hour
 
 // New builds an alert from a rule's spec and the events behind it.
 func New(spec Spec, events []*event.Event) Alert {
+	var r *Room // each piece an allocation of its own
+	return r.New(spec, events)
+}
+
+// Room is where alerts built together (Room.New) keep their evidence,
+// entity lists, keys and summaries: cut from runs and chunks they share,
+// not allocations of their own (they were four an alert, half an
+// allocation a record). The alerts of one chunk are delivered, kept and
+// dropped together, so a run lives about as long as each of them. Nothing
+// cut is written again: each piece's capacity ends at its length, and an
+// alert's lists are copied before they grow (merge). The zero Room is
+// ready; a nil one allocates each piece; not safe for concurrent use.
+type Room struct {
+	ev    []Evidence
+	strs  []string
+	bytes []byte
+}
+
+const (
+	// roomEvidence and roomStrings are the lengths of a Room's runs.
+	roomEvidence = 32
+	roomStrings  = 128
+	// roomBytes is the size of a Room's chunks of strings; one longer
+	// than maxRoomString is an allocation of its own.
+	roomBytes     = 4 << 10
+	maxRoomString = 512
+)
+
+// evidence returns an empty slice of capacity n.
+func (r *Room) evidence(n int) []Evidence {
+	if r == nil || n > roomEvidence {
+		return make([]Evidence, 0, n)
+	}
+	if len(r.ev) < n {
+		r.ev = make([]Evidence, roomEvidence)
+	}
+	e := r.ev[:0:n]
+	r.ev = r.ev[n:]
+	return e
+}
+
+// strings returns a slice of n empty strings.
+func (r *Room) strings(n int) []string {
+	if r == nil || n > roomStrings {
+		return make([]string, n)
+	}
+	if len(r.strs) < n {
+		r.strs = make([]string, roomStrings)
+	}
+	l := r.strs[:n:n]
+	r.strs = r.strs[n:]
+	return l
+}
+
+// String returns string(b), cut from the room's chunk of strings.
+func (r *Room) String(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	if r == nil || len(b) > maxRoomString {
+		return string(b)
+	}
+	if cap(r.bytes)-len(r.bytes) < len(b) {
+		r.bytes = make([]byte, 0, roomBytes)
+	}
+	n := len(r.bytes)
+	r.bytes = append(r.bytes, b...)
+	return unsafe.String(&r.bytes[n], len(b))
+}
+
+// New builds an alert from a rule's spec and the events behind it, as the
+// package's New does, its pieces cut from the room.
+func (r *Room) New(spec Spec, events []*event.Event) Alert {
 	a := Alert{
 		RuleID:     spec.RuleID,
 		Title:      spec.Title,
@@ -68,7 +141,7 @@ func New(spec Spec, events []*event.Event) Alert {
 		// A single-event rule: one alert per entity and day.
 		a.indicator = true
 		a.op = operationHash(events[0])
-		key = EntityKey(events[0])
+		key = entityKeyIn(r, events[0])
 		window = events[0].Time.UTC().Truncate(IndicatorWindow)
 		a.GroupKey = key
 	}
@@ -82,7 +155,7 @@ func New(spec Spec, events []*event.Event) Alert {
 	var room [16]entity
 	ents := entitySet(room[:0])
 	if len(events) > 0 {
-		a.Evidence = make([]Evidence, 0, min(len(events), MaxEvidence))
+		a.Evidence = r.evidence(min(len(events), MaxEvidence))
 	}
 	for i, ev := range events {
 		if i == 0 || ev.Time.Before(a.FirstSeen) {
@@ -94,17 +167,17 @@ func New(spec Spec, events []*event.Event) Alert {
 		if a.SourceType == "" {
 			a.SourceType = ev.Source
 		}
-		ents = ents.add(ev)
+		ents = ents.add(ev, r)
 		if i < MaxEvidence {
 			a.Evidence = append(a.Evidence, evidenceOf(ev))
 		}
 	}
-	a.Entities = ents.result()
+	a.Entities = ents.result(r)
 	a.Summary = spec.Summary
 	if a.Summary == "" && len(events) > 0 {
 		a.Summary = Summarise(events[0])
 		if len(events) > 1 {
-			a.Summary = withCount(a.Summary, " (", a.Count, " events)")
+			a.Summary = withCount(r, a.Summary, " (", a.Count, " events)")
 		}
 	}
 	a.summary = a.Summary
@@ -118,7 +191,10 @@ func New(spec Spec, events []*event.Event) Alert {
 // window adds to one alert; another target, resource or operation is
 // another alert. A record with none of them (no actor, address, resource
 // or target) is keyed by its own identity.
-func EntityKey(ev *event.Event) string {
+func EntityKey(ev *event.Event) string { return entityKeyIn(nil, ev) }
+
+// entityKeyIn is EntityKey, cut from r.
+func entityKeyIn(r *Room, ev *event.Event) string {
 	target := ev.Target
 	if ev.Source == "signinlogs" {
 		target = ""
@@ -142,7 +218,7 @@ func EntityKey(ev *event.Event) string {
 	b = event.AppendLower(b, ev.Resource.ID)
 	b = append(b, '|')
 	b = event.AppendLower(b, target)
-	return string(b)
+	return r.String(b)
 }
 
 // OperationKey identifies the operation a record belongs to: the Activity
@@ -176,12 +252,23 @@ func operationHash(ev *event.Event) uint64 {
 	return maphash.Bytes(opSeed, b)
 }
 
-// withCount is s, before, n and after, in one allocation.
-func withCount(s, before string, n int, after string) string {
-	b := make([]byte, 0, len(s)+len(before)+20+len(after))
+// withCount is s, before, n and after, cut from r (in one allocation
+// without one).
+func withCount(r *Room, s, before string, n int, after string) string {
+	var room [256]byte
+	b := room[:0]
+	if need := len(s) + len(before) + 20 + len(after); need > len(room) {
+		b = make([]byte, 0, need)
+	}
 	b = append(append(b, s...), before...)
 	b = append(strconv.AppendInt(b, int64(n), 10), after...)
-	return unsafe.String(unsafe.SliceData(b), len(b))
+	if r == nil || len(b) > maxRoomString {
+		if cap(b) > len(room) {
+			return unsafe.String(unsafe.SliceData(b), len(b)) // made here, never written again
+		}
+		return string(b)
+	}
+	return r.String(b)
 }
 
 // RecordKey identifies one record for alert ids: its own id when the log has
@@ -254,7 +341,7 @@ func (s entitySet) with(kind uint8, v string) entitySet {
 	return append(s, entity{kind, v})
 }
 
-func (s entitySet) add(ev *event.Event) entitySet {
+func (s entitySet) add(ev *event.Event, r *Room) entitySet {
 	// Users are people (and the accounts named as targets); apps, managed
 	// identities and Azure's own services are not.
 	switch ev.Actor.Type {
@@ -296,9 +383,20 @@ func (s entitySet) add(ev *event.Event) entitySet {
 		s = s.with(kindResource, ev.Resource.ID)
 	}
 	if sub := ev.Resource.Subscription; sub != "" && !s.hasFold(kindSubscription, sub) {
-		s = s.with(kindSubscription, strings.ToLower(sub))
+		s = s.with(kindSubscription, lowerIn(r, sub))
 	}
 	return s.with(kindApp, firstNonEmpty(ev.Actor.AppName, ev.Actor.AppID))
+}
+
+// lowerIn is strings.ToLower(s): s itself when it has no upper case, else
+// cut from r.
+func lowerIn(r *Room, s string) string {
+	var room [128]byte
+	b := event.AppendLower(room[:0], s)
+	if string(b) == s {
+		return s
+	}
+	return r.String(b)
 }
 
 // hasFold reports whether the set holds v of kind, compared without case.
@@ -334,7 +432,7 @@ func sorted(l []string) []string {
 // result is the entities by kind, each list sorted, all of them in one
 // slice's memory (each list's capacity ends at its length: an append
 // copies instead of writing over the next list).
-func (s entitySet) result() Entities {
+func (s entitySet) result(r *Room) Entities {
 	if len(s) == 0 {
 		return Entities{}
 	}
@@ -345,7 +443,7 @@ func (s entitySet) result() Entities {
 	for k := 1; k <= entityKinds; k++ {
 		at[k] += at[k-1]
 	}
-	all := make([]string, len(s))
+	all := r.strings(len(s))
 	next := at
 	for _, e := range s {
 		all[next[e.kind]] = e.value

@@ -159,8 +159,8 @@ func (s *StoreSuppressor) Fresh(ctx context.Context, now time.Time, alerts []Ale
 			break
 		}
 		err := s.store.Apply(state.ForUpdate(ctx), SuppressionTable, ops)
-		var ce *state.ConflictError
-		if err != nil && !errors.As(err, &ce) {
+		ce, err := asConflict(err)
+		if err != nil {
 			return nil, fmt.Errorf("claim alerts: %w", err)
 		}
 		uncommitted := map[state.Key]bool{}
@@ -358,6 +358,20 @@ func mergeDuplicates(alerts []Alert) []Alert {
 		out = append(out, a)
 	}
 	return out
+}
+
+// asConflict returns err's ConflictError, or err when it has none (nil,
+// nil for nil: errors.As's target escapes, an allocation for every
+// transaction that went through).
+func asConflict(err error) (*state.ConflictError, error) {
+	if err == nil {
+		return nil, nil
+	}
+	var ce *state.ConflictError
+	if errors.As(err, &ce) {
+		return ce, nil
+	}
+	return nil, err
 }
 
 // MemorySuppressor adapts the in-memory Deduper to Suppressor.

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"unicode/utf8"
 	"unsafe"
 
 	"github.com/azdetect/azdetect/internal/event"
@@ -98,6 +99,39 @@ type Tally struct {
 	last    seenKey
 	lastRow int32
 	hasLast bool
+	// room is where the copies of new rows are cut from: chunks, not an
+	// allocation per row (an Activity Log's resource types are many).
+	// Behind a pointer, as the maps are: a copy of the Tally shares it
+	// (and never cuts over what the other cut).
+	room *keyRoom
+}
+
+// keyRoom is the unused end of a chunk of key copies.
+type keyRoom struct{ b []byte }
+
+const (
+	// keyChunk is the size of a chunk of key copies.
+	keyChunk = 4 << 10
+	// maxChunkedKey is the longest copy cut from a chunk: a longer one is
+	// its own allocation, so a chunk's waste stays small.
+	maxChunkedKey = 512
+)
+
+// cut returns an empty slice of capacity n, written only by its caller.
+func (t *Tally) cut(n int) []byte {
+	if n > maxChunkedKey {
+		return make([]byte, 0, n)
+	}
+	if t.room == nil {
+		t.room = new(keyRoom)
+	}
+	r := t.room
+	if cap(r.b)-len(r.b) < n {
+		r.b = make([]byte, 0, keyChunk)
+	}
+	d := r.b[len(r.b) : len(r.b) : len(r.b)+n]
+	r.b = r.b[:len(r.b)+n]
+	return d
 }
 
 // seenRow is a seen key's row's number, and the key (the Tally's copy
@@ -145,7 +179,7 @@ func (t *Tally) Add(ev *event.Event) {
 	// One copy of the fields as written (they may be views into the
 	// record) and of the row's, together.
 	r := &ev.Resource
-	b := make([]byte, 0, 2*(len(sk.source)+len(sk.category)+len(sk.subscription)+len(sk.provider)+len(sk.typ))+1)
+	b := t.cut(2*(len(sk.source)+len(sk.category)+len(sk.subscription)+len(sk.provider)+len(sk.typ)) + 1)
 	k, b := keyOf(b, ev)
 	row := t.add(k, 1)
 	if len(t.seen) < maxSeen {
@@ -262,7 +296,7 @@ func (t *Tally) Rows() []Row {
 			return a.Source < b.Source
 		}
 		if !strings.EqualFold(a.Category, b.Category) {
-			return strings.ToLower(a.Category) < strings.ToLower(b.Category)
+			return lessLower(a.Category, b.Category)
 		}
 		if a.Subscription != b.Subscription {
 			return a.Subscription < b.Subscription
@@ -270,6 +304,31 @@ func (t *Tally) Rows() []Row {
 		return a.ResourceType < b.ResourceType
 	})
 	return out
+}
+
+// lessLower reports whether strings.ToLower(a) < strings.ToLower(b),
+// without their copies when the bytes that decide are ASCII (serve sorts
+// a batch's rows: two copies a comparison were a fifth of an allocation a
+// record).
+func lessLower(a, b string) bool {
+	for i := 0; i < len(a) && i < len(b); i++ {
+		ca, cb := a[i], b[i]
+		if ca >= utf8.RuneSelf || cb >= utf8.RuneSelf {
+			return strings.ToLower(a) < strings.ToLower(b)
+		}
+		if 'A' <= ca && ca <= 'Z' {
+			ca += 'a' - 'A'
+		}
+		if 'A' <= cb && cb <= 'Z' {
+			cb += 'a' - 'A'
+		}
+		if ca != cb {
+			return ca < cb
+		}
+	}
+	// One is the other's prefix, folded: ToLower maps a non-empty rest
+	// to a non-empty one.
+	return len(a) < len(b)
 }
 
 // ByCategory returns "source/category" -> records, for a batch log line.

@@ -2,8 +2,8 @@ package detect
 
 import (
 	"strconv"
-	"strings"
 	"time"
+	"unsafe"
 )
 
 // Summary renders the rule's summary template for the match: as
@@ -13,21 +13,30 @@ import (
 // ten), {group} (the group key), {window} (the window or sequence start,
 // UTC) and {timespan}. ok is false when the rule has no template.
 func (m Match) Summary() (string, bool) {
-	r := m.Rule
-	if r == nil || r.summary == nil || len(m.Events) == 0 {
+	b, ok := m.AppendSummary(make([]byte, 0, summaryRoom)) // once, not at each doubling
+	if !ok {
 		return "", false
 	}
+	return unsafe.String(unsafe.SliceData(b), len(b)), true // made here, never written again
+}
+
+// AppendSummary appends what Summary returns to b: the caller chooses
+// where the bytes go (the pipeline renders onto the stack and cuts the
+// summary from its alerts' room). ok as Summary's, b as given when false.
+func (m Match) AppendSummary(b []byte) ([]byte, bool) {
+	r := m.Rule
+	if r == nil || r.summary == nil || len(m.Events) == 0 {
+		return b, false
+	}
 	ev := m.Events[0]
-	var b strings.Builder
-	b.Grow(summaryRoom) // once, not at each doubling
 	for _, p := range r.summary {
 		if p.res == nil {
-			b.WriteString(p.text)
+			b = append(b, p.text...)
 			continue
 		}
 		switch p.field {
 		case "count":
-			b.WriteString(strconv.Itoa(m.Count))
+			b = strconv.AppendInt(b, int64(m.Count), 10)
 		case "values":
 			vals := m.Values
 			more := ""
@@ -35,20 +44,26 @@ func (m Match) Summary() (string, bool) {
 				more = ", ..."
 				vals = vals[:10]
 			}
-			b.WriteString(strings.Join(vals, ", ") + more)
+			for i, v := range vals {
+				if i > 0 {
+					b = append(b, ", "...)
+				}
+				b = append(b, v...)
+			}
+			b = append(b, more...)
 		case "group":
-			b.WriteString(m.GroupKey)
+			b = append(b, m.GroupKey...)
 		case "window":
-			b.WriteString(m.WindowStart.UTC().Format(time.RFC3339))
+			b = m.WindowStart.UTC().AppendFormat(b, time.RFC3339)
 		case "timespan":
 			if c := r.Correlation(); c != nil {
-				b.WriteString(shortDuration(c.Timespan))
+				b = append(b, shortDuration(c.Timespan)...)
 			}
 		default:
-			b.WriteString(p.render(ev))
+			b = append(b, p.render(ev)...)
 		}
 	}
-	return b.String(), true
+	return b, true
 }
 
 // summaryRoom is what a rendered summary usually fits in.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/azdetect/azdetect/internal/event"
@@ -36,28 +37,85 @@ func (k *SpikeKind) Name() string { return CorrSpike }
 // firstPrefix starts the row keys of a group's first-seen rows.
 const firstPrefix = firstRow + "|"
 
+// spikeWindow is a group's window (all writers): its partition and row
+// prefix.
+type spikeWindow struct{ partition, window string }
+
+// spikeSeen is an event's group, window and writer.
+type spikeSeen struct {
+	window        time.Time
+	group, writer string
+}
+
+// spikeRowOf is a writer's row of a window and its first-seen row.
+type spikeRowOf struct {
+	wr *writerRow
+	fk state.Key // the writer's first-seen row
+}
+
+// spikeScratch is a spike call's maps, reused by the next call cleared
+// (nothing the call returns or stores holds them).
+type spikeScratch struct {
+	buckets  map[spikeWindow]*bucket
+	rows     map[state.Key]*writerRow
+	firstEvs map[state.Key][]*event.Event
+	prefixes map[string][]string
+	byEvent  map[spikeSeen]spikeRowOf
+	partOf   map[string]string
+	counts   map[state.Key]int64
+	firsts   map[string]time.Time
+	sums     map[spikeWindow]int64
+}
+
+var spikeScratches = sync.Pool{New: func() any {
+	return &spikeScratch{buckets: map[spikeWindow]*bucket{}, rows: map[state.Key]*writerRow{}, firstEvs: map[state.Key][]*event.Event{},
+		prefixes: map[string][]string{}, byEvent: map[spikeSeen]spikeRowOf{}, partOf: map[string]string{},
+		counts: map[state.Key]int64{}, firsts: map[string]time.Time{}, sums: map[spikeWindow]int64{}}
+}}
+
+// maxSpikeScratch bounds the entries of a spikeScratch kept for the next
+// call (a call of a huge chunk's maps are dropped after it).
+const maxSpikeScratch = 1 << 13
+
+// release clears the maps and hands them back, unless they grew too large.
+func (sc *spikeScratch) release() {
+	if len(sc.byEvent) > maxSpikeScratch || len(sc.rows) > maxSpikeScratch || len(sc.firstEvs) > maxSpikeScratch ||
+		len(sc.counts) > maxSpikeScratch || len(sc.sums) > maxSpikeScratch {
+		return
+	}
+	clear(sc.buckets)
+	clear(sc.rows)
+	clear(sc.firstEvs)
+	clear(sc.prefixes)
+	clear(sc.byEvent)
+	clear(sc.partOf)
+	clear(sc.counts)
+	clear(sc.firsts)
+	clear(sc.sums)
+	spikeScratches.Put(sc)
+}
+
 // Matches implements Kind.
 func (k *SpikeKind) Matches(ctx context.Context, r *Rule, events []*event.Event) ([]Match, error) {
-	type wkey struct{ partition, window string } // a group's window (all writers)
-	buckets := map[wkey]*bucket{}
-	rows := map[state.Key]*writerRow{}
-	firstEvs := map[state.Key][]*event.Event{} // a writer's first-seen row -> events
-	prefixes := map[string][]string{}          // partition -> windows and history to read
+	ctx = state.ForUpdate(ctx) // every read and write of the call is: derived once
+	type wkey = spikeWindow
+	// The call's maps reuse a former call's (spikeScratches), cleared.
+	sc := spikeScratches.Get().(*spikeScratch)
+	defer sc.release()
+	buckets := sc.buckets
+	rows := sc.rows
+	firstEvs := sc.firstEvs // a writer's first-seen row -> events
+	prefixes := sc.prefixes // partition -> windows and history to read
 	var parts []string
 	var writes []state.Key
 	var windows []wkey
 	// Keys are built once per group, window and writer of the batch, not
 	// per event.
-	type seen struct {
-		window        time.Time
-		group, writer string
-	}
-	type rowOf struct {
-		wr *writerRow
-		fk state.Key // the writer's first-seen row
-	}
-	byEvent := map[seen]rowOf{}
-	partOf := map[string]string{} // group -> partition
+	type seen = spikeSeen
+	type rowOf = spikeRowOf
+	byEvent := sc.byEvent
+	partOf := sc.partOf        // group -> partition
+	var firstW, firstRK string // the last writer's first-seen row key
 	var writers writerKey
 	var keys keyArena
 	// Buckets, rows, their first events and a group's prefixes come from
@@ -87,7 +145,10 @@ func (k *SpikeKind) Matches(ctx context.Context, r *Rule, events []*event.Event)
 			prefixes[pk] = append(prefixSlab.many(2+k.c.Baseline), firstPrefix)
 		}
 		w := writers.of(ev.Pos.Writer)
-		fk := state.Key{PartitionKey: pk, RowKey: firstPrefix + w}
+		if firstRK == "" || w != firstW {
+			firstW, firstRK = w, firstPrefix+w
+		}
+		fk := state.Key{PartitionKey: pk, RowKey: firstRK}
 		fe, seen := firstEvs[fk]
 		if !seen {
 			writes = append(writes, fk)
@@ -130,8 +191,8 @@ func (k *SpikeKind) Matches(ctx context.Context, r *Rule, events []*event.Event)
 		return nil, fmt.Errorf("read state: %w", err)
 	}
 
-	counts := map[state.Key]int64{}
-	firsts := map[string]time.Time{}
+	counts := sc.counts
+	firsts := sc.firsts
 	keep := time.Duration(k.c.Baseline+1) * k.c.Timespan
 	blame := func(key state.Key) []*event.Event {
 		if evs, ok := firstEvs[key]; ok {
@@ -173,7 +234,7 @@ func (k *SpikeKind) Matches(ctx context.Context, r *Rule, events []*event.Event)
 	}
 
 	// A window's count: this batch's rows as computed, the others as read.
-	sums := map[wkey]int64{}
+	sums := sc.sums
 	for key, n := range counts {
 		sums[wkey{key.PartitionKey, key.RowKey[:strings.IndexByte(key.RowKey, '|')+1]}] += n
 	}

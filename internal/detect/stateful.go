@@ -182,10 +182,11 @@ type keyArena struct{ chunk []byte }
 // maxKeyChunk bounds a chunk of a keyArena.
 const maxKeyChunk = 32 << 10
 
-// room returns the arena's chunk with room for n more bytes.
+// room returns the arena's chunk with room for n more bytes: chunks start
+// at 2 KB and grow fourfold (a call's keys in a chunk or two, not five).
 func (a *keyArena) room(n int) []byte {
 	if cap(a.chunk)-len(a.chunk) < n {
-		a.chunk = make([]byte, 0, max(n, min(2*cap(a.chunk), maxKeyChunk), 512))
+		a.chunk = make([]byte, 0, max(n, min(4*cap(a.chunk), maxKeyChunk), 2048))
 	}
 	return a.chunk
 }
@@ -538,6 +539,17 @@ func AsRecordErrors(err error) (RecordErrors, bool) {
 	return asRecordErrors(err)
 }
 
+// asConflict is the ConflictError err holds: a function of its own, so
+// that errors.As's target escapes only on a write's error, not on every
+// transaction.
+func asConflict(err error) (*state.ConflictError, bool) {
+	var ce *state.ConflictError
+	if !errors.As(err, &ce) {
+		return nil, false
+	}
+	return ce, true
+}
+
 func asRecordErrors(err error) (RecordErrors, bool) {
 	var re RecordErrors
 	if !errors.As(err, &re) {
@@ -689,6 +701,9 @@ func (m *mapRows) reread(ctx context.Context, pending []int) error {
 // already in rows), and on a conflict reads again, recomputes and writes
 // exactly the rows not applied.
 func (t txn) loopRows(ctx context.Context, rows txnRows, n int) error {
+	// Every read and write of the transaction is for update: the context
+	// is derived once, not per Apply and re-read.
+	ctx = state.ForUpdate(ctx)
 	var all []int // made on a conflict
 	var pending []int
 	var refused RecordErrors
@@ -729,7 +744,7 @@ func (t txn) loopRows(ctx context.Context, rows txnRows, n int) error {
 		// Apply checks every entity before any I/O: only when it refuses
 		// one as too large are they checked here, one by one, to blame the
 		// records that went into it and write the others.
-		err := t.store.Apply(state.ForUpdate(ctx), t.table, ops)
+		err := t.store.Apply(ctx, t.table, ops)
 		if errors.Is(err, state.ErrEntityTooLarge) && rows.blaming() {
 			kept, keptAt := ops[:0], at[:0]
 			for j, op := range ops {
@@ -754,13 +769,13 @@ func (t txn) loopRows(ctx context.Context, rows txnRows, n int) error {
 			if ops, at = kept, keptAt; len(ops) == 0 {
 				return refused.orNil()
 			}
-			err = t.store.Apply(state.ForUpdate(ctx), t.table, ops)
+			err = t.store.Apply(ctx, t.table, ops)
 		}
-		var ce *state.ConflictError
 		if err == nil {
 			return refused.orNil()
 		}
-		if !errors.As(err, &ce) {
+		ce, ok := asConflict(err)
+		if !ok {
 			return fmt.Errorf("write state: %w", err)
 		}
 		if attempt >= maxConflictRetries {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/azdetect/azdetect/internal/event"
 	"github.com/azdetect/azdetect/internal/state"
@@ -117,6 +118,7 @@ func thresholdRow(group, writer string) (row, prefix string) {
 
 // Matches implements Kind.
 func (k *ThresholdKind) Matches(ctx context.Context, r *Rule, events []*event.Event) ([]Match, error) {
+	ctx = state.ForUpdate(ctx) // every read and write of the call is: derived once, not per Find and Apply
 	c := thresholdCall{k: k, rule: r, thresholdScratch: thresholdScratches.Get().(*thresholdScratch)}
 	defer c.release()
 	if !c.group(events) {
@@ -166,8 +168,33 @@ func (k *ThresholdKind) Matches(ctx context.Context, r *Rule, events []*event.Ev
 // once and compares it with the row the hash finds; keys are escaped,
 // built and checked once per row.
 type thresholdCall struct {
-	k    *ThresholdKind
-	rule *Rule
+	k      *ThresholdKind
+	rule   *Rule
+	others []thrOther
+
+	*thresholdScratch
+	events []*event.Event
+
+	keys  keyArena
+	grown countSlabs
+}
+
+// thresholdScratch is the room of a call reused by the next call
+// (thresholdScratches): its hash tables, sized for a chunk of events, the
+// events' rows, and its windows', buckets' and rows' slices.
+type thresholdScratch struct {
+	byRow    rowIndex // (window, writer, group) -> rows
+	byGroup  rowIndex // (window, group) -> buckets
+	byPrefix rowIndex // (window, row prefix) -> buckets
+	// evRow is each event's row (-1: not counted); rowStart where each
+	// row's events start in rowEvents (and, last, their end); fill the
+	// next place of each row's while they are placed.
+	evRow, rowStart, fill []int32
+
+	// The slices below hold the call's keys, entities and events: release
+	// clears them before the next call reuses their room (nothing the call
+	// returns or stores holds them).
+
 	// The call's windows (their starts and partitions) and writers (as
 	// given and escaped), in first-seen order: a call holds a few.
 	windows []time.Time
@@ -179,34 +206,14 @@ type thresholdCall struct {
 
 	buckets []thrBucket
 	rows    []thrRow
-	// state is each row's (made once the rows are known: the rows grow
-	// small, what they read and compute is allocated once).
-	state  []thrRowState
-	others []thrOther
+	// state is each row's (sized once the rows are known: the rows grow
+	// small, what they read and compute is in one slice).
+	state []thrRowState
 	// expires is each window's rows' expiry (zero: not worked out yet).
 	expires []state.Stamp
-
-	*thresholdScratch
 	// rowEvents are the events by row, row i's from rowStart[i] to
 	// rowStart[i+1], each row's in position order.
-	events    []*event.Event
 	rowEvents []*event.Event
-
-	keys  keyArena
-	grown countSlabs
-}
-
-// thresholdScratch is what a call keeps that holds no pointer, reused by
-// the next call (thresholdScratches): its hash tables, sized for a chunk
-// of events, and the events' rows.
-type thresholdScratch struct {
-	byRow    rowIndex // (window, writer, group) -> rows
-	byGroup  rowIndex // (window, group) -> buckets
-	byPrefix rowIndex // (window, row prefix) -> buckets
-	// evRow is each event's row (-1: not counted); rowStart where each
-	// row's events start in rowEvents (and, last, their end); fill the
-	// next place of each row's while they are placed.
-	evRow, rowStart, fill []int32
 }
 
 var thresholdScratches = sync.Pool{New: func() any { return new(thresholdScratch) }}
@@ -220,10 +227,36 @@ func (c *thresholdCall) release() {
 	s := c.thresholdScratch
 	c.thresholdScratch = nil
 	if cap(s.byRow.slots) > maxScratchSlots || cap(s.byGroup.slots) > maxScratchSlots || cap(s.byPrefix.slots) > maxScratchSlots ||
-		cap(s.evRow) > maxScratchSlots {
+		cap(s.evRow) > maxScratchSlots || cap(s.rows) > maxScratchSlots || cap(s.buckets) > maxScratchSlots {
 		return
 	}
+	// Nothing of this call's is held past it: its keys (in its arena),
+	// entities and events are cleared, the room kept.
+	for i := range s.prefixes {
+		clear(s.prefixes[i])
+		s.prefixes[i] = s.prefixes[i][:0]
+	}
+	clear(s.parts)
+	clear(s.writers)
+	clear(s.escaped)
+	s.writers, s.escaped = s.writers[:0], s.escaped[:0]
+	clear(s.buckets)
+	clear(s.rows)
+	clear(s.state)
+	clear(s.rowEvents)
+	s.windows, s.parts, s.prefixes = s.windows[:0], s.parts[:0], s.prefixes[:0]
+	s.buckets, s.rows, s.state, s.expires, s.rowEvents = s.buckets[:0], s.rows[:0], s.state[:0], s.expires[:0], s.rowEvents[:0]
 	thresholdScratches.Put(s)
+}
+
+// resized is s with length n and zero values, reusing its room.
+func resized[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
+	}
+	s = s[:n]
+	clear(s)
+	return s
 }
 
 // int32s is s with length n, reusing its room (its values not cleared).
@@ -335,8 +368,8 @@ func (c *thresholdCall) group(events []*event.Event) bool {
 	if len(c.rows) == 0 {
 		return false
 	}
-	c.state = make([]thrRowState, len(c.rows))
-	c.expires = make([]state.Stamp, len(c.windows))
+	c.state = resized(c.state, len(c.rows))
+	c.expires = resized(c.expires, len(c.windows))
 	// The events by row (a counting sort: each row's in the order given),
 	// then each row's in position order.
 	c.rowStart = int32s(c.rowStart, len(c.rows)+1)
@@ -349,7 +382,7 @@ func (c *thresholdCall) group(events []*event.Event) bool {
 	for i := 1; i < len(c.rowStart); i++ {
 		c.rowStart[i] += c.rowStart[i-1]
 	}
-	c.rowEvents = make([]*event.Event, counted)
+	c.rowEvents = resized(c.rowEvents, counted)
 	c.fill = append(c.fill[:0], c.rowStart[:len(c.rows)]...)
 	fill := c.fill
 	for j, ri := range c.evRow {
@@ -381,7 +414,11 @@ func (c *thresholdCall) window(ws time.Time) int32 {
 	}
 	c.windows = append(c.windows, ws)
 	c.parts = append(c.parts, state.JoinKey("thr", c.rule.ID, state.TimeKey(ws)))
-	c.prefixes = append(c.prefixes, nil)
+	if n := len(c.prefixes); n < cap(c.prefixes) {
+		c.prefixes = c.prefixes[:n+1] // the window's prefixes reuse a former call's room (emptied by release)
+	} else {
+		c.prefixes = append(c.prefixes, nil)
+	}
 	return int32(len(c.windows) - 1)
 }
 
@@ -670,6 +707,15 @@ func (k *ThresholdKind) measure(tt *thrTotal) thrMeasure {
 	return thrMeasure{metric, value}
 }
 
+// bucketEvents is how many events the call's rows of bucket i hold.
+func (c *thresholdCall) bucketEvents(i int) int {
+	n := 0
+	for ri := c.buckets[i].rows; ri >= 0; ri = c.rows[ri].next {
+		n += int(c.rowStart[ri+1] - c.rowStart[ri])
+	}
+	return n
+}
+
 // matches are the buckets whose totals meet the condition, with their
 // events (every writer's of the call) in time order.
 func (c *thresholdCall) matches(totals []thrTotal) []Match {
@@ -686,7 +732,7 @@ func (c *thresholdCall) matches(totals []thrTotal) []Match {
 			continue
 		}
 		b := &c.buckets[i]
-		mt := Match{Rule: c.rule, GroupKey: strings.Clone(b.group), WindowStart: c.windows[b.window], Count: m.metric}
+		mt := Match{Rule: c.rule, WindowStart: c.windows[b.window], Count: m.metric} // GroupKey and Events below
 		if k.c.Type == CorrValueCount {
 			mt.Values = slices.Clone(tt.values) // tt's may be in the call's slab
 		}
@@ -698,6 +744,31 @@ func (c *thresholdCall) matches(totals []thrTotal) []Match {
 	}
 	if len(out) == 0 {
 		return nil
+	}
+	// The matches' events and group keys are cut from one slice each (the
+	// call's alone: the matches hold them), not grown or copied per match.
+	events, keyBytes := 0, 0
+	for i, mi := range at {
+		if mi > 0 {
+			events += c.bucketEvents(i)
+			keyBytes += len(c.buckets[i].group)
+		}
+	}
+	evs := make([]*event.Event, events)
+	keys := make([]byte, 0, keyBytes)
+	off := 0
+	for i, mi := range at {
+		if mi <= 0 {
+			continue
+		}
+		n := c.bucketEvents(i)
+		out[mi-1].Events = evs[off : off : off+n]
+		off += n
+		if g := c.buckets[i].group; g != "" {
+			start := len(keys)
+			keys = append(keys, g...)
+			out[mi-1].GroupKey = unsafe.String(&keys[start], len(g))
+		}
 	}
 	for j, ri := range c.evRow {
 		if ri < 0 {

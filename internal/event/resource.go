@@ -118,13 +118,17 @@ done:
 }
 
 // childTypes holds the child types ParseResourceID has built, so that a
-// type seen before costs no allocation: a deployment has a few dozen. An
-// id is the record's: past maxChildTypes types (or one longer than
-// maxChildTypeLen) each is built anew, so what the set holds is bounded.
+// type seen before costs no allocation: a deployment has a few dozen, but
+// an id whose names and types are out of step (an operation's name where
+// a resource's is: ".../ROLEASSIGNMENTS/WRITE/res-1") makes a type of
+// every name, thousands of them (a quarter of an allocation a record in
+// the benchmark corpus at 512). An id is the record's: past maxChildTypes
+// types (or one longer than maxChildTypeLen) each is built anew, so what
+// the set holds is bounded (about 0.6 MB, and its 64 KB table).
 var childTypes typeSet
 
 const (
-	maxChildTypes   = 512
+	maxChildTypes   = 4096
 	maxChildTypeLen = 128
 )
 
@@ -141,7 +145,7 @@ type typeSet struct {
 
 // typeSlots is a power of two at least twice maxChildTypes: a probe
 // always meets an empty slot, after about two on average.
-const typeSlots = 1024
+const typeSlots = 8192
 
 var typeSeed = maphash.MakeSeed()
 

@@ -158,6 +158,16 @@ func newProducerWith(ctx context.Context, p *Pipeline, emit func(*produced) erro
 	return pr
 }
 
+// restart readies the producer for another input, its batches handed to
+// emit, starting with spare (a batch its consumer is done with) when not
+// nil. The picker is kept: the last batch released its last event.
+func (pr *producer) restart(ctx context.Context, emit func(*produced) error, spare *produced) {
+	pr.ctx, pr.emit, pr.spare = ctx, emit, spare
+	pr.bytes, pr.fatal = 0, nil
+	pr.cur = pr.newProduced()
+	pr.cur.restart = true
+}
+
 // newProduced returns an empty batch with room for the items of a full one.
 func (pr *producer) newProduced() *produced {
 	if b := pr.spare; b != nil {
@@ -362,6 +372,13 @@ type inlineFeed struct {
 	p     *Pipeline
 	units [][]Input
 	spare *produced // the last input's last batch, taken: the next input's first
+	// The producer, and the reader making the events, of the inputs of
+	// unit u: an input of a few records (an Event Hub message) no longer
+	// costs a producer, a picker, a run of events per size and a chunk of
+	// raw bytes (the unit's events are dropped together).
+	u  int
+	pr *producer
+	rd *source.Reader
 }
 
 func (f *inlineFeed) each(ctx context.Context, u, k int, fn func(*produced) error) error {
@@ -370,10 +387,8 @@ func (f *inlineFeed) each(ctx context.Context, u, k int, fn func(*produced) erro
 		return err
 	}
 	defer closeBody()
-	pr := newProducerWith(ctx, f.p, fn, producedEvents, f.spare)
-	f.spare = nil
-	pr.reuse = true
-	err = f.p.opts.Registry.Records(body, pr.record)
+	pr := f.producer(ctx, u, fn)
+	err = f.rd.Read(body)
 	b := pr.end(err)
 	if b.fatal == nil {
 		if err := fn(b); err != nil {
@@ -385,6 +400,21 @@ func (f *inlineFeed) each(ctx context.Context, u, k int, fn func(*produced) erro
 		f.spare = b // fn took it
 	}
 	return err
+}
+
+// producer returns the producer of an input of unit u, handing its
+// batches to fn.
+func (f *inlineFeed) producer(ctx context.Context, u int, fn func(*produced) error) *producer {
+	if f.pr == nil || f.u != u {
+		f.u = u
+		f.pr = newProducerWith(ctx, f.p, fn, producedEvents, f.spare)
+		f.pr.reuse = true
+		f.rd = f.p.opts.Registry.NewReader(f.pr.record)
+	} else {
+		f.pr.restart(ctx, fn, f.spare)
+	}
+	f.spare = nil
+	return f.pr
 }
 
 func (f *inlineFeed) skipUnit(int) {}

@@ -142,7 +142,7 @@ func (r *Registry) ParseRecord(rec Record) (*event.Event, Status, error) {
 func (r *Registry) frameFrom(rd io.Reader, off int64, fn func(rec Record, ev *event.Event, status Status, err error) error) (int64, error) {
 	br := getReader(rd)
 	defer putReader(br)
-	f := &framer{br: br, off: off, fn: r.parsing(fn), lines: true, cut: -1}
+	f := &framer{br: br, off: off, fn: r.parsing(new(event.Slab), fn), lines: true, cut: -1}
 	err := f.run()
 	return f.cut, err
 }

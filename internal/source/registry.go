@@ -414,14 +414,35 @@ func parseWith(s *Source, raw []byte, slab *event.Slab) (*event.Event, error) {
 // not to be one JSON value is framed again byte by byte. rec.Bytes is
 // valid until fn returns; the event keeps a copy.
 func (r *Registry) Records(body io.Reader, fn func(rec Record, ev *event.Event, status Status, err error) error) error {
-	return records(body, r.parsing(fn), true)
+	return records(body, r.parsing(new(event.Slab), fn), true)
 }
 
-// parsing is the record callback of Records: parse each framed record.
-func (r *Registry) parsing(fn func(rec Record, ev *event.Event, status Status, err error) error) func(Record) error {
+// A Reader reads bodies as Records does, one after another, calling the
+// same fn: the events of every body it reads are made together, as those
+// of one body are (the pipeline drops the events of a batch's bodies
+// together: an Event Hub message of a few records no longer costs a run
+// of events per size, a chunk of raw bytes and a callback). Not safe for
+// concurrent use.
+type Reader struct {
+	slab  event.Slab
+	parse func(Record) error
+}
+
+// NewReader returns a Reader calling fn as Records does.
+func (r *Registry) NewReader(fn func(rec Record, ev *event.Event, status Status, err error) error) *Reader {
+	rd := new(Reader)
+	rd.parse = r.parsing(&rd.slab, fn)
+	return rd
+}
+
+// Read frames and parses body as Records does.
+func (rd *Reader) Read(body io.Reader) error { return records(body, rd.parse, true) }
+
+// parsing is the record callback of Records: parse each framed record,
+// making its event from slab.
+func (r *Registry) parsing(slab *event.Slab, fn func(rec Record, ev *event.Event, status Status, err error) error) func(Record) error {
 	// The events of one framing are made together: the pipeline drops
 	// them together, with the chunks they are evaluated in.
-	slab := new(event.Slab)
 	return func(rec Record) error {
 		if rec.Err != nil {
 			return fn(rec, nil, Malformed, rec.Err)
