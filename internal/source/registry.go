@@ -414,14 +414,14 @@ func parseWith(s *Source, raw []byte, slab *event.Slab) (*event.Event, error) {
 // not to be one JSON value is framed again byte by byte. rec.Bytes is
 // valid until fn returns; the event keeps a copy.
 func (r *Registry) Records(body io.Reader, fn func(rec Record, ev *event.Event, status Status, err error) error) error {
-	return records(body, r.parsing(fn), true)
-}
-
-// parsing is the record callback of Records: parse each framed record.
-func (r *Registry) parsing(fn func(rec Record, ev *event.Event, status Status, err error) error) func(Record) error {
 	// The events of one framing are made together: the pipeline drops
 	// them together, with the chunks they are evaluated in.
-	slab := new(event.Slab)
+	return records(body, r.parsing(fn, new(event.Slab)), true)
+}
+
+// parsing is the record callback of Records: parse each framed record,
+// making its event from slab.
+func (r *Registry) parsing(fn func(rec Record, ev *event.Event, status Status, err error) error, slab *event.Slab) func(Record) error {
 	return func(rec Record) error {
 		if rec.Err != nil {
 			return fn(rec, nil, Malformed, rec.Err)
