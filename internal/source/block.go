@@ -100,9 +100,9 @@ func (b *Body) Next(buf []byte, size, limit int) Block {
 // cut is the offset where that value starts: the records yielded from
 // there on are not those of the whole body, which must be framed again
 // from cut on. Otherwise cut is -1. The events are made from slab (nil:
-// a fresh one): one goroutine's, kept from block to block, wastes no
-// end of a run per block (each block's own was a fifth more allocated
-// on two cores than the whole body framed on one).
+// a fresh one): one goroutine's, kept from block to block, leaves no
+// partly used run per block (a slab per block was a part of the fifth
+// more that two cores allocated than one, framing the body whole).
 func (r *Registry) FrameBlock(blk Block, slab *event.Slab, fn func(rec Record, ev *event.Event, status Status, err error) error) (cut int64, err error) {
 	var rd io.Reader = bytes.NewReader(blk.Bytes)
 	if blk.Err != nil {
