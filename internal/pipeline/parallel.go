@@ -168,6 +168,17 @@ func (pr *producer) restart(ctx context.Context, emit func(*produced) error, spa
 	pr.cur.restart = true
 }
 
+// again readies the producer for the next piece of the parallel feed
+// (skip: its), with spare, when not nil, as the batch it fills: its
+// picker and tuple room serve piece after piece.
+func (pr *producer) again(skip *atomic.Bool, spare *produced) {
+	pr.skip, pr.fatal, pr.bytes, pr.spare = skip, nil, 0, spare
+	if pr.cur == nil {
+		pr.cur = pr.newProduced()
+		pr.cur.restart = true
+	}
+}
+
 // newProduced returns an empty batch with room for the items of a full one.
 func (pr *producer) newProduced() *produced {
 	if b := pr.spare; b != nil {
@@ -450,6 +461,9 @@ type parallelFeed struct {
 	// own copies of their bytes: nothing points into a block once it was
 	// framed).
 	spare chan []byte
+	// batches holds the produced batches the ordered side is done with,
+	// for the workers to fill again (getBatch, putBatch).
+	batches chan *produced
 }
 
 // getBlock returns a buffer for the next block (empty: Next makes one).
@@ -485,8 +499,10 @@ func newParallelFeed(ctx context.Context, p *Pipeline, units [][]Input, workers 
 	ctx, cancel := context.WithCancel(ctx)
 	f := &parallelFeed{p: p, cancel: cancel, order: make(chan *piece, aheadPerWorker*workers)}
 	// The blocks in flight: in order's buffer, one the dispatcher holds,
-	// one the ordered side takes.
+	// one the ordered side takes; their batches: in order's buffer, one
+	// each worker fills, one the ordered side takes.
 	f.spare = make(chan []byte, aheadPerWorker*workers+2)
+	f.batches = make(chan *produced, aheadPerWorker*workers+workers+1)
 	jobs := make(chan *piece, workers)
 	f.wg.Add(1 + workers)
 	go func() {
@@ -608,19 +624,25 @@ func (f *parallelFeed) frameRecords(u, k int, body *source.Body, send func(*piec
 	return send(pc)
 }
 
-// work produces the pieces it is handed.
+// work produces the pieces it is handed. One producer, and one slab the
+// events are made from, serve all of them: a piece's own picker, tuple
+// room, slab and batch were each made for a block of some fifty records
+// and left partly used (on two cores a fifth more allocated, and so
+// collected, than on one: 313 MB against 264 MB for 20,000 records in 16
+// files); the batches come back from the ordered side (putBatch).
 func (f *parallelFeed) work(ctx context.Context, jobs <-chan *piece) {
+	pr := newProducer(ctx, f.p, nil, 0)
+	var slab event.Slab
 	for pc := range jobs {
 		if pc.skip.Load() {
 			close(pc.out)
 			continue
 		}
-		pr := newProducer(ctx, f.p, nil, 0)
-		pr.skip = &pc.skip
+		pr.again(&pc.skip, f.getBatch())
 		var b *produced
 		if pc.records != nil || pc.last {
 			for _, rec := range pc.records {
-				ev, status, err := f.p.opts.Registry.ParseRecord(rec)
+				ev, status, err := f.p.opts.Registry.ParseRecord(rec, &slab)
 				if pr.record(rec, ev, status, err) != nil {
 					break
 				}
@@ -628,12 +650,40 @@ func (f *parallelFeed) work(ctx context.Context, jobs <-chan *piece) {
 			b = pr.end(nil)
 			b.restart = false // numbered by the one framing of the input
 		} else {
-			cut, err := f.p.opts.Registry.FrameBlock(pc.block, pr.record)
+			cut, err := f.p.opts.Registry.FrameBlock(pc.block, &slab, pr.record)
 			b = pr.end(err)
 			b.cut = cut
 		}
-		pc.out <- b // room for one
+		pr.cur = nil // b is the ordered side's
+		pc.out <- b  // room for one
 		close(pc.out)
+	}
+}
+
+// getBatch returns a batch the ordered side is done with, or nil.
+func (f *parallelFeed) getBatch() *produced {
+	select {
+	case b := <-f.batches:
+		batchesReused.Add(1)
+		return b
+	default:
+		return nil
+	}
+}
+
+// batchesReused counts the batches filled again (for the tests).
+var batchesReused atomic.Int64
+
+// putBatch gives back a batch the ordered side took (fn returned: it
+// keeps nothing of it), emptied so that it holds no event while it
+// waits.
+func (f *parallelFeed) putBatch(b *produced) {
+	clear(b.items)
+	b.items = b.items[:0]
+	b.verdicts.Reset()
+	select {
+	case f.batches <- b:
+	default:
 	}
 }
 
@@ -699,6 +749,7 @@ func (f *parallelFeed) each(ctx context.Context, u, k int, fn func(*produced) er
 			return err
 		}
 		f.putBlock(pc) // framed (its result came after), and taken
+		f.putBatch(b)
 
 		switch {
 		case pc.last && pc.readErr != nil:

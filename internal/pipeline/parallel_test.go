@@ -119,7 +119,7 @@ func TestParallelIsExact(t *testing.T) {
 				{2, 512 << 10, 4 << 20}, {2, 4096, 8192}, {3, 64, 64},
 			} {
 				blockSize, blockLimit = v.size, v.limit
-				before, reused := reframed.Load(), blocksReused.Load()
+				before, reused, batches := reframed.Load(), blocksReused.Load(), batchesReused.Load()
 				got := runOutcome(t, reg, rules, c.files, v.workers)
 				if c.name == "generated" && v.size <= 4096 && reframed.Load() == before {
 					t.Errorf("%d workers, blocks of %d: no block was framed again", v.workers, v.size)
@@ -128,6 +128,11 @@ func TestParallelIsExact(t *testing.T) {
 				// comparison proves none was while a goroutine still read it.
 				if c.name == "generated" && v.size >= 4096 && blocksReused.Load() == reused {
 					t.Errorf("%d workers, blocks of %d: no block's buffer was used again", v.workers, v.size)
+				}
+				// So are the batches of the pieces taken, and the events
+				// of every block are made from one slab per worker.
+				if c.name == "generated" && batchesReused.Load() == batches {
+					t.Errorf("%d workers, blocks of %d: no produced batch was filled again", v.workers, v.size)
 				}
 				got.diff(t, fmt.Sprintf("%d workers, blocks of %d", v.workers, v.size), want)
 			}
