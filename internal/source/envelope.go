@@ -692,41 +692,8 @@ func (f *fieldSet) find(key []byte, plain bool) int {
 		return f.findRare(key, plain)
 	}
 	first := firstWord(key)
-	for h := foldHash(n, first) & f.mask; ; h = (h + 1) & f.mask {
-		e := &f.table[h]
-		if e.lower == "" {
-			break
-		}
-		if len(e.lower) != n {
-			continue
-		}
-		k := key[1 : n+1]
-		if len(e.fields) == 1 {
-			// Azure nearly always writes a name as the struct does:
-			// compared as written first, by a word or two up to 16
-			// bytes (the last read from k's array).
-			fi := e.fields[0]
-			if n <= 16 {
-				if first == e.first && (n <= 8 || binary.LittleEndian.Uint64(k[n-8:]) == e.last) {
-					return fi
-				}
-			} else if string(k) == f.names[fi] {
-				return fi
-			}
-			if equalFoldASCII(k, e.lower) {
-				return fi
-			}
-			continue
-		}
-		if !equalFoldASCII(k, e.lower) {
-			continue
-		}
-		for _, i := range e.fields {
-			if f.names[i] == string(k) {
-				return i
-			}
-		}
-		return e.fields[0]
+	if i := f.findASCIIProbe(key, first, foldHash(n, first)&f.mask); i >= 0 {
+		return i
 	}
 	if k := key[1 : n+1]; !isASCII(k) {
 		return f.findSlow(shared(k))
@@ -754,7 +721,9 @@ func (f *fieldSet) findASCII(key []byte, word uint64) int {
 	return f.findASCIIProbe(key, word, h)
 }
 
-// findASCIIProbe is findASCII from slot h on.
+// findASCIIProbe is findASCII from slot h on, and find's probe (a
+// name that is not ASCII compares as ASCII folding compares it; find
+// then tries the Unicode folds).
 func (f *fieldSet) findASCIIProbe(key []byte, word uint64, h int) int {
 	n := len(key) - 2
 	for ; ; h = (h + 1) & f.mask {
