@@ -54,18 +54,15 @@ func (s *jsonScan) ws() {
 	}
 }
 
-// parseRequest reads the host's {"Data":{...},"Metadata":{...}}: the two
+// parseRequestInto reads the host's {"Data":{...},"Metadata":{...}}: the two
 // objects' members as slices of b (not copied), the top-level names
 // matched without case as encoding/json matches struct fields; other
 // members are checked and skipped. Data or Metadata missing or null stays
 // nil. A Data value that is the host's double-encoded array of strings (an
 // Event Hubs batch) is decoded on the way (hostStrings): finding where it
 // ends is most of the work of decoding it.
-func parseRequest(b []byte) (Request, error) {
-	return parseRequestInto(b, nil)
-}
-
-// parseRequestInto is parseRequest decoding the host's array of strings
+//
+// The host's array of strings is decoded
 // into text's memory, or a larger buffer in its place when it is too
 // small (the first such value only; text nil: a buffer of its own each);
 // the Request keeps the buffer it decoded into (Request.text).

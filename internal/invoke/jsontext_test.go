@@ -10,7 +10,7 @@ import (
 )
 
 // refRequest is what encoding/json makes of a request body: the reference
-// parseRequest and hostStrings are checked against.
+// parseRequestInto and hostStrings are checked against.
 func refRequest(b []byte) (Request, error) {
 	var req Request
 	if err := json.Unmarshal(b, &req); err != nil {
@@ -131,7 +131,7 @@ func TestHostStringsTakesABatch(t *testing.T) {
 	}
 }
 
-// parseRequest keeps each Data and Metadata value as encoding/json's
+// parseRequestInto keeps each Data and Metadata value as encoding/json's
 // json.RawMessage would, names matched as encoding/json matches them.
 func TestParseRequestMatchesEncodingJSON(t *testing.T) {
 	for _, body := range []string{
