@@ -551,19 +551,11 @@ func parseFields(s []byte, n int, kind flowKind, t *FlowTuple) error {
 	if !ok {
 		return errors.New("bad time")
 	}
-	// Seconds until the year 5138; anything larger is milliseconds (VNet
-	// writes milliseconds, Microsoft's worked example seconds).
 	// t is the walker's, from tuple to tuple (often a pooled one, in the
 	// heap): a value with a pointer (a time's location, an address's
 	// zone, a string) is written only when it changes, since each write
 	// of a pointer costs a barrier while the collector marks.
-	var tm time.Time
-	if stamp >= 1e11 {
-		tm = time.UnixMilli(int64(min(stamp, 1<<62))).UTC()
-	} else {
-		tm = time.Unix(int64(stamp), 0).UTC()
-	}
-	if tm != t.Time {
+	if tm := flowTime(stamp); tm != t.Time {
 		t.Time = tm
 	}
 	src, err := parseAddr(f(1))
@@ -860,4 +852,14 @@ func embeddedObject(raw []byte) []byte {
 		}
 	}
 	return raw
+}
+
+// flowTime is a tuple's time stamp: seconds until the year 5138, anything
+// larger milliseconds (VNet writes milliseconds, Microsoft's worked
+// example seconds), in UTC.
+func flowTime(stamp uint64) time.Time {
+	if stamp >= 1e11 {
+		return time.UnixMilli(int64(min(stamp, 1<<62))).UTC()
+	}
+	return time.Unix(int64(stamp), 0).UTC()
 }

@@ -1,9 +1,6 @@
 package event
 
-import (
-	"net/netip"
-	"time"
-)
+import "net/netip"
 
 // parseTuple is the tuple walk's fast path: it reads the JSON string el
 // starts with (el[0] is its quote) and parses it as a tuple of kind into
@@ -131,13 +128,7 @@ func parseTuple(el []byte, kind flowKind, t *FlowTuple) (end int, ok bool) {
 // when they change.
 func (t *FlowTuple) setParsed(text []byte, n int, stamp uint64, src, dst [4]byte, sport, dport uint64, proto []byte, dir byte, allowed bool, state byte, enc []byte) {
 	t.text, t.fields = text, n
-	var tm time.Time
-	if stamp >= 1e11 {
-		tm = time.UnixMilli(int64(min(stamp, 1<<62))).UTC()
-	} else {
-		tm = time.Unix(int64(stamp), 0).UTC()
-	}
-	if tm != t.Time {
+	if tm := flowTime(stamp); tm != t.Time {
 		t.Time = tm
 	}
 	if s := netip.AddrFrom4(src); s != t.SrcIP {
