@@ -160,8 +160,10 @@ type (
 // them per size, the runs growing from one to slabRun events. Nothing is
 // reused: an event lives as long as anything points to it, but keeps the
 // others of its run alive with it, so a Slab serves events that are
-// dropped together (the records of one input or block). The zero Slab is
-// ready; not safe for concurrent use.
+// dropped at about the same time: the records of one unit's inputs (an
+// Event Hub batch's bodies), or of the consecutive blocks one parallel
+// worker frames, which the pipeline drops within a chunk or two of each
+// other. The zero Slab is ready; not safe for concurrent use.
 type Slab struct {
 	raw []byte // what is left of the current chunk of raw records (Copy)
 	e0  []Event
