@@ -584,14 +584,24 @@ func (m *memBackend) findIn(table string, q query) (out []Entity, seen int) {
 	case q.only == nil:
 		out = part.clones(out, part.span(q.prefix, q.prefix))
 	case q.only.prefixes != nil:
-		at, last := 0, ""
+		// The spans first, then one allocation for what is kept.
+		var buf [16][2]int
+		spans := buf[:0]
+		at, last, kept := 0, "", 0
 		for _, p := range q.only.prefixes {
 			if p < last {
 				at = 0
 			}
 			lo, hi := part.spanAt(at, p, p)
-			out = part.clones(out, part.sorted[lo:hi])
+			kept += hi - lo
+			spans = append(spans, [2]int{lo, hi})
 			at, last = lo, p
+		}
+		if kept > 0 {
+			out = make([]Entity, 0, kept)
+		}
+		for _, sp := range spans {
+			out = part.clones(out, part.sorted[sp[0]:sp[1]])
 		}
 	default:
 		out = make([]Entity, 0, len(q.only.rows))
