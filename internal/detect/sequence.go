@@ -378,6 +378,7 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 		// them to sort them otherwise.
 		slices.Sort(ps)
 	}
+	ctx = state.ForUpdate(ctx) // its reads and writes are: derived once, not per findRows and loop
 	// One query per bucket partition: every writer's rows of these groups.
 	stored, err := findRows(ctx, k.store, parts, prefixes)
 	if err != nil {

@@ -605,6 +605,7 @@ func (t txn) run(ctx context.Context, keys []state.Key) error {
 // runWith is run that also reads readOnly in its first Get (one round
 // trip per partition for both) and returns what it found of them.
 func (t txn) runWith(ctx context.Context, keys, readOnly []state.Key) (map[state.Key]state.Entity, error) {
+	ctx = state.ForUpdate(ctx) // its read and its writes are: derived once, not per Get and loop
 	all := keys
 	if len(readOnly) > 0 {
 		all = append(slices.Clone(keys), readOnly...)
