@@ -139,8 +139,10 @@ func (k *NewTermKind) Matches(ctx context.Context, r *Rule, events []*event.Even
 	// thousands of users): grown from empty, rehashing was a fifth of
 	// the call.
 	rows := make(map[state.Key]*ntRow, 2*len(events))
-	var order []state.Key // rows in order: an entity's before its terms'
-	var list []*ntRow     // the rows of order, in its order
+	// An event adds at most two rows (its entity's, its term's): sized
+	// as rows is, order and list do not grow row by row.
+	order := make([]state.Key, 0, 2*len(events)) // rows in order: an entity's before its terms'
+	list := make([]*ntRow, 0, 2*len(events))     // the rows of order, in its order
 	var tv termValues
 	var keys keyArena
 	var learnOnly map[*event.Event]bool

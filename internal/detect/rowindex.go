@@ -149,7 +149,15 @@ func sortKeys(keys []string) {
 		hi, lo uint64
 		i      int32
 	}
-	recs := make([]rec, len(keys))
+	// A few dozen keys (most calls' windows) sort in room on the stack.
+	const onStack = 64
+	var recBuf [onStack]rec
+	var keyBuf [onStack]string
+	recs, sorted := recBuf[:0], keyBuf[:0]
+	if len(keys) > onStack {
+		recs, sorted = make([]rec, 0, len(keys)), make([]string, 0, len(keys))
+	}
+	recs, sorted = recs[:len(keys)], sorted[:len(keys)]
 	for i, k := range keys {
 		recs[i] = rec{be64(k, 0), be64(k, 8), int32(i)}
 	}
@@ -162,7 +170,6 @@ func sortKeys(keys []string) {
 		}
 		return strings.Compare(keys[a.i], keys[b.i])
 	})
-	sorted := make([]string, len(keys))
 	for j, r := range recs {
 		sorted[j] = keys[r.i]
 	}

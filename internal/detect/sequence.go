@@ -373,6 +373,12 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 		gr.steps = append(gr.steps, h.steps)
 	}
 	parts, prefixes := groupPartitions(gorder)
+	for _, ps := range prefixes {
+		// In the order Find wants them (the call's own lists): it copies
+		// them to sort them otherwise.
+		slices.Sort(ps)
+	}
+	ctx = state.ForUpdate(ctx) // its reads and writes are: derived once, not per findRows and loop
 	// One query per bucket partition: every writer's rows of these groups.
 	stored, err := findRows(ctx, k.store, parts, prefixes)
 	if err != nil {

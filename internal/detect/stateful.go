@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 	"unsafe"
@@ -604,6 +605,7 @@ func (t txn) run(ctx context.Context, keys []state.Key) error {
 // runWith is run that also reads readOnly in its first Get (one round
 // trip per partition for both) and returns what it found of them.
 func (t txn) runWith(ctx context.Context, keys, readOnly []state.Key) (map[state.Key]state.Entity, error) {
+	ctx = state.ForUpdate(ctx) // its read and its writes are: derived once, not per Get and loop
 	all := keys
 	if len(readOnly) > 0 {
 		all = append(slices.Clone(keys), readOnly...)
@@ -697,6 +699,30 @@ func (m *mapRows) reread(ctx context.Context, pending []int) error {
 	return nil
 }
 
+// txnScratch is a transaction's operations and their rows, reused by
+// the next transaction.
+type txnScratch struct {
+	ops []state.Op
+	at  []int
+}
+
+var txnScratchPool = sync.Pool{New: func() any { return new(txnScratch) }}
+
+// maxTxnScratch bounds the operations a pooled scratch keeps room for.
+const maxTxnScratch = 1 << 12
+
+// release clears the operations written, at most used (their entities'
+// data is the store's or the caller's, not the pool's to keep alive), and
+// pools sc.
+func (sc *txnScratch) release(used int) {
+	if cap(sc.ops) > maxTxnScratch || cap(sc.at) > maxTxnScratch {
+		return
+	}
+	clear(sc.ops[:min(used, cap(sc.ops))])
+	sc.ops, sc.at = sc.ops[:0], sc.at[:0]
+	txnScratchPool.Put(sc)
+}
+
 // loopRows computes and writes rows 0 to n-1 (what was read of them
 // already in rows), and on a conflict reads again, recomputes and writes
 // exactly the rows not applied.
@@ -708,8 +734,12 @@ func (t txn) loopRows(ctx context.Context, rows txnRows, n int) error {
 	var pending []int
 	var refused RecordErrors
 	var blamed map[int]bool // made when an entity is over the limits
-	var ops []state.Op
-	var at []int // ops' rows
+	// ops and at come from the pool (Apply keeps no reference to ops: it
+	// copies what it stores) and go back emptied.
+	sc := txnScratchPool.Get().(*txnScratch)
+	ops, at := sc.ops[:0], sc.at[:0] // at: ops' rows
+	used := 0                        // the most operations written
+	defer func() { sc.ops, sc.at = ops, at; sc.release(used) }()
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
 			if err := rows.reread(ctx, pending); err != nil {
@@ -720,10 +750,7 @@ func (t txn) loopRows(ctx context.Context, rows txnRows, n int) error {
 		if attempt > 0 {
 			count = len(pending)
 		}
-		if ops == nil {
-			ops, at = make([]state.Op, 0, count), make([]int, 0, count)
-		}
-		ops, at = ops[:0], at[:0]
+		ops, at = slices.Grow(ops[:0], count), slices.Grow(at[:0], count)
 		for j := range count {
 			i := j
 			if attempt > 0 {
@@ -737,6 +764,7 @@ func (t txn) loopRows(ctx context.Context, rows txnRows, n int) error {
 				continue
 			}
 			ops, at = append(ops, op), append(at, i)
+			used = max(used, len(ops))
 		}
 		if len(ops) == 0 {
 			return refused.orNil()

@@ -42,8 +42,8 @@ func TestThresholdCallAllocations(t *testing.T) {
 	run()
 	n := testing.AllocsPerRun(20, run)
 	t.Logf("%.1f allocations a call", n)
-	if n > 58 {
-		t.Errorf("a threshold call of 200 events in 20 groups allocates %.1f times, want at most 58", n)
+	if n > 50 {
+		t.Errorf("a threshold call of 200 events in 20 groups allocates %.1f times, want at most 50", n)
 	}
 }
 

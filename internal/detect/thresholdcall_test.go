@@ -66,7 +66,7 @@ func TestSortKeys(t *testing.T) {
 	rnd := rand.New(rand.NewPCG(5, 6))
 	alphabet := []string{"", "\x00", "a", "b", "\xff", "10.20.", "|", "!7C"}
 	for range 300 {
-		keys := make([]string, rnd.IntN(60))
+		keys := make([]string, rnd.IntN(150))
 		for i := range keys {
 			var b strings.Builder
 			for range rnd.IntN(12) {

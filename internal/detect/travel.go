@@ -132,9 +132,10 @@ func (k *TravelKind) Matches(ctx context.Context, r *Rule, events []*event.Event
 		return nil, nil
 	}
 	pending := keys
+	ctx = state.ForUpdate(ctx) // every read and write below is: derived once
 	for attempt := 0; ; attempt++ {
 		// A read for update: written back below, read again on a conflict.
-		got, err := k.store.Get(state.ForUpdate(ctx), StateTable, pending)
+		got, err := k.store.Get(ctx, StateTable, pending)
 		if err != nil {
 			return nil, fmt.Errorf("read travel state: %w", err)
 		}
@@ -165,7 +166,7 @@ func (k *TravelKind) Matches(ctx context.Context, r *Rule, events []*event.Event
 		if len(ops) == 0 {
 			break
 		}
-		err = k.store.Apply(state.ForUpdate(ctx), StateTable, ops)
+		err = k.store.Apply(ctx, StateTable, ops)
 		var ce *state.ConflictError
 		if err == nil {
 			break

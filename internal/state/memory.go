@@ -83,8 +83,13 @@ type memPartition struct {
 	rows    map[string]int32 // row key -> position
 	sorted  []sortedRow      // rows by row key; may hold the rows in freeing
 	pending []int32          // rows inserted since the order was last merged
-	free    []int32          // slots to reuse
-	freeing []int32          // slots of rows deleted by the transaction under way
+	// ordered is set by the first merge of the order: until then no read
+	// has needed the order, pending stays empty (a partition read only by
+	// key keeps no list of its rows beside rows) and the first merge
+	// takes every row in rows.
+	ordered bool
+	free    []int32 // slots to reuse
+	freeing []int32 // slots of rows deleted by the transaction under way
 	// soonest is at or before the earliest non-zero Expires of its rows
 	// (zero: none expires): a sweep skips a partition it finds later than
 	// now without looking at its rows.
@@ -243,7 +248,14 @@ func (p *memPartition) putAt(e Entity, i int32) {
 		p.blocks[last] = append(p.blocks[last], m)
 	}
 	p.rows[e.RowKey] = i
-	p.pending = append(p.pending, i)
+	if p.ordered {
+		p.pending = append(p.pending, i)
+	}
+}
+
+// unordered reports whether rows wait to join the order.
+func (p *memPartition) unordered() bool {
+	return len(p.pending) > 0 || !p.ordered && len(p.rows) > 0
 }
 
 func (p *memPartition) Delete(row string) {
@@ -284,16 +296,25 @@ const maxScratch = 1 << 14
 // its write lock): the pending rows are sorted by their heads, looking at
 // their keys only on a tie.
 func (p *memPartition) orderWith(scratch *[]sortedRow) {
-	k := len(p.pending)
-	if k == 0 {
-		return
-	}
 	var pend []sortedRow
 	if scratch != nil {
 		pend = (*scratch)[:0]
 	}
-	for _, i := range p.pending {
-		pend = append(pend, sortedRow{head: keyHead(p.at(i).RowKey), pos: i})
+	if !p.ordered {
+		// The first merge: every row is pending (a deleted row is no
+		// longer in rows, and sorted is empty).
+		p.ordered = true
+		for _, i := range p.rows {
+			pend = append(pend, sortedRow{head: keyHead(p.at(i).RowKey), pos: i})
+		}
+	} else {
+		for _, i := range p.pending {
+			pend = append(pend, sortedRow{head: keyHead(p.at(i).RowKey), pos: i})
+		}
+	}
+	k := len(pend)
+	if k == 0 {
+		return
 	}
 	if k > 1 {
 		slices.SortFunc(pend, func(a, b sortedRow) int {
@@ -476,7 +497,7 @@ func (m *memBackend) find(table string, q query) (out []Entity, seen int) {
 	// whole partition (new-term's, impossible travel's), which counts rows.
 	byKey := q.only != nil && q.only.rows != nil && q.prefix == "" && q.ranges == nil
 	ordered := q.expired.IsZero() && q.rows == nil && !byKey
-	if part := m.tables[table][q.partition]; !ordered || part == nil || len(part.pending) == 0 {
+	if part := m.tables[table][q.partition]; !ordered || part == nil || !part.unordered() {
 		defer m.mu.RUnlock()
 		return m.findIn(table, q)
 	}
@@ -563,14 +584,24 @@ func (m *memBackend) findIn(table string, q query) (out []Entity, seen int) {
 	case q.only == nil:
 		out = part.clones(out, part.span(q.prefix, q.prefix))
 	case q.only.prefixes != nil:
-		at, last := 0, ""
+		// The spans first, then one allocation for what is kept.
+		var buf [16][2]int
+		spans := buf[:0]
+		at, last, kept := 0, "", 0
 		for _, p := range q.only.prefixes {
 			if p < last {
 				at = 0
 			}
 			lo, hi := part.spanAt(at, p, p)
-			out = part.clones(out, part.sorted[lo:hi])
+			kept += hi - lo
+			spans = append(spans, [2]int{lo, hi})
 			at, last = lo, p
+		}
+		if kept > 0 {
+			out = make([]Entity, 0, kept)
+		}
+		for _, sp := range spans {
+			out = part.clones(out, part.sorted[sp[0]:sp[1]])
 		}
 	default:
 		out = make([]Entity, 0, len(q.only.rows))
