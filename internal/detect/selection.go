@@ -123,7 +123,7 @@ func (f *fieldMatch) eval(e *evalCtx) bool {
 	// (flowKnown: only a flow field may be canonical; the call is not
 	// inlined, and most fields are not.)
 	if f.exists == nil && f.res.flowKnown && e.cache != nil && e.cache.ev == e.ev {
-		if v, ok := f.res.canonicalField(e.ev); ok {
+		if v, ok := e.cache.canonical(f.res); ok {
 			return f.evalCanonical(e.cache, v)
 		}
 	}
