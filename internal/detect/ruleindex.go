@@ -323,6 +323,29 @@ func (si *sourceIndex) candidates(c *fieldCache, allowed []uint64) {
 	var buf [4][]uint64
 	for k := range si.fields {
 		f := &si.fields[k]
+		if f.res.flowKnown && c.flow != nil {
+			// A flow tuple's canonical value: one set at most, read
+			// from the tuple directly (fieldCache.canonical).
+			if v, canonical, known := c.flow.CanonicalField(f.res.flowID); known && (canonical || v == "") {
+				var set []uint64
+				if v != "" {
+					set, _ = f.rulesOf(v)
+				}
+				any := uint64(0)
+				for w := range allowed {
+					pass := f.free[w]
+					if set != nil {
+						pass |= set[w]
+					}
+					allowed[w] &= pass
+					any |= allowed[w]
+				}
+				if any == 0 {
+					return
+				}
+				continue
+			}
+		}
 		sets := buf[:0]
 		v, ok := "", false
 		if f.res.flowKnown { // (only a flow field may be canonical)

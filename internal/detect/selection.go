@@ -93,12 +93,32 @@ type fieldMatch struct {
 	// values as written for the service: rules that test the same thing
 	// (event.result: success) share the outcome for an event. 0: none.
 	memo int32
+	// flowEq, for a flow field (res.flowKnown) compared with plain
+	// equalities only (no null, exists or all): their values as a
+	// canonical value is compared (evalCanonical). match reads such a
+	// field from the tuple directly, without the memo or a subject: a
+	// tuple's test is a few string compares, memoising it cost more.
+	flowEq []string
 }
 
 // match reports whether the event satisfies the field, once per event for
 // all the rules that test the same thing.
 func (f *fieldMatch) match(e *evalCtx) bool {
 	c := e.cache
+	if f.flowEq != nil && c != nil && c.flow != nil && c.ev == e.ev {
+		// evalCanonical of plain equalities, when the value is canonical.
+		if v, canonical, known := c.flow.CanonicalField(f.res.flowID); known && (canonical || v == "") {
+			if v == "" {
+				return false // missing: no equality holds
+			}
+			for _, w := range f.flowEq {
+				if v == w {
+					return true
+				}
+			}
+			return false
+		}
+	}
 	if f.memo == 0 || c == nil || c.ev != e.ev {
 		return f.eval(e)
 	}
@@ -395,7 +415,25 @@ func compileField(key string, v *yaml.Node, service string) (*fieldMatch, error)
 		}
 		f.values = append(f.values, rv)
 	}
+	f.flowEq = flowEqualities(f)
 	return f, nil
+}
+
+// flowEqualities is f.flowEq: the wanted values when f is a flow field
+// tested with plain equalities only (cased or not: a canonical value is
+// its own trimmed and lower-cased form), nil otherwise.
+func flowEqualities(f *fieldMatch) []string {
+	if f.res == nil || !f.res.flowKnown || f.exists != nil || f.all || len(f.values) == 0 {
+		return nil
+	}
+	wants := make([]string, 0, len(f.values))
+	for _, rv := range f.values {
+		if rv.null || rv.lit == nil || rv.lit.op != '=' {
+			return nil
+		}
+		wants = append(wants, rv.lit.want)
+	}
+	return wants
 }
 
 func isNull(n *yaml.Node) bool {
