@@ -99,15 +99,22 @@ type fieldMatch struct {
 	// field from the tuple directly, without the memo or a subject: a
 	// tuple's test is a few string compares, memoising it cost more.
 	flowEq []string
+	// flowTest: a flow field tested on its values (not exists), which
+	// match evaluates on a canonical value directly (evalCanonical).
+	flowTest bool
 }
 
 // match reports whether the event satisfies the field, once per event for
 // all the rules that test the same thing.
 func (f *fieldMatch) match(e *evalCtx) bool {
 	c := e.cache
-	if f.flowEq != nil && c != nil && c.flow != nil && c.ev == e.ev {
-		// evalCanonical of plain equalities, when the value is canonical.
+	if f.flowTest && c != nil && c.flow != nil && c.ev == e.ev {
+		// evalCanonical when the value is canonical; of plain
+		// equalities here.
 		if v, canonical, known := c.flow.CanonicalField(f.res.flowID); known && (canonical || v == "") {
+			if f.flowEq == nil {
+				return f.evalCanonical(c, v)
+			}
 			if v == "" {
 				return false // missing: no equality holds
 			}
@@ -416,6 +423,7 @@ func compileField(key string, v *yaml.Node, service string) (*fieldMatch, error)
 		f.values = append(f.values, rv)
 	}
 	f.flowEq = flowEqualities(f)
+	f.flowTest = f.res.flowKnown && f.exists == nil
 	return f, nil
 }
 
