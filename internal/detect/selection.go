@@ -102,6 +102,11 @@ type fieldMatch struct {
 	// flowTest: a flow field tested on its values (not exists), which
 	// match evaluates on a canonical value directly (evalCanonical).
 	flowTest bool
+	// eqFold, for a field compared with uncased plain equalities only
+	// (no null, exists or all): their values, lower-cased. eval compares
+	// each of the field's values with them as literal.match does,
+	// without going through each rule value's matcher.
+	eqFold []string
 }
 
 // match reports whether the event satisfies the field, once per event for
@@ -163,6 +168,25 @@ func (f *fieldMatch) eval(e *evalCtx) bool {
 	if found && len(vals) == 0 {
 		// An empty array: its text is [] (Sigma's NetworkLocationDetails: '[]').
 		rf = emptyArrayField
+	}
+	if f.eqFold != nil {
+		// literal.match of uncased equalities, any value against any.
+		for i := range rf.vals {
+			if rf.vals[i].IsNull() {
+				continue
+			}
+			sub := rf.subjectAt(i)
+			for _, w := range f.eqFold {
+				if sub.ascii {
+					if event.EqualFoldASCII(sub.trimmed, w) {
+						return true
+					}
+				} else if sub.lowerText() == w {
+					return true
+				}
+			}
+		}
+		return false
 	}
 	if f.all {
 		for i := range f.values {
@@ -424,7 +448,24 @@ func compileField(key string, v *yaml.Node, service string) (*fieldMatch, error)
 	}
 	f.flowEq = flowEqualities(f)
 	f.flowTest = f.res.flowKnown && f.exists == nil
+	f.eqFold = foldEqualities(f)
 	return f, nil
+}
+
+// foldEqualities is f.eqFold: the wanted values when f is tested with
+// uncased plain equalities only, nil otherwise.
+func foldEqualities(f *fieldMatch) []string {
+	if f.exists != nil || f.all || len(f.values) == 0 {
+		return nil
+	}
+	wants := make([]string, 0, len(f.values))
+	for _, rv := range f.values {
+		if rv.null || rv.lit == nil || rv.lit.op != '=' || rv.lit.cased {
+			return nil
+		}
+		wants = append(wants, rv.lit.want)
+	}
+	return wants
 }
 
 // flowEqualities is f.flowEq: the wanted values when f is a flow field
