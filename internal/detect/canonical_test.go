@@ -51,6 +51,9 @@ func TestCanonicalFieldsMatchAsPrepared(t *testing.T) {
 		"  sel:\n    flow.mac|contains|all: [0d, 3a]\n  condition: sel\n",
 		"  sel:\n    flow.rule|all: [rule, rule]\n  condition: sel\n",
 		"  sel:\n    flow.missing: ''\n  condition: sel\n",
+		"  sel:\n    flow.direction|cased: inbound\n    flow.src_class|cased: [Private, private]\n  condition: sel\n",
+		"  sel:\n    flow.allowed: ['', 'true']\n  condition: sel\n",
+		"  sel:\n    flow.state: ['', null]\n  condition: not sel\n",
 	}
 	var rules []*Rule
 	for i, d := range detections {

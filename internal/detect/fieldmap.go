@@ -439,6 +439,9 @@ type fieldCache struct {
 	usedResolved []int32
 	// kwHigh is the most keywords held since the last release.
 	kwHigh int
+	// flow is the event's fields as a flow tuple's reader, when they
+	// are one (reset): asked for by number (canonical).
+	flow event.CanonicalReader
 }
 
 type cacheEntry struct {
@@ -487,6 +490,10 @@ func (c *fieldCache) reset(ev *event.Event) {
 	if ev.Layout != nil {
 		c.idx.seed(ev.Raw, ev.Layout, tableFor(ev.Source))
 	}
+	c.flow = nil
+	if ev.Fields != nil {
+		c.flow, _ = ev.Fields.(event.CanonicalReader)
+	}
 	c.keywords = c.keywords[:0]
 	c.kwDone = false
 	clear(c.singles)
@@ -521,6 +528,7 @@ func (c *fieldCache) release() {
 	clear(c.singles)
 	c.singles = c.singles[:0]
 	c.canon = subject{}
+	c.flow = nil
 }
 
 // put writes key number id's entry for the current event, noting the
@@ -615,6 +623,20 @@ func (r *resolver) canonicalField(ev *event.Event) (v string, ok bool) {
 		return "", false
 	}
 	v, canonical, known := cr.CanonicalField(r.flowID)
+	if !known {
+		return "", false
+	}
+	return v, canonical || v == ""
+}
+
+// canonical is r.canonicalField(c.ev) for a flow field (r.flowKnown),
+// through the reader reset found: the event's fields are not asked for
+// their type again on each field a rule reads.
+func (c *fieldCache) canonical(r *resolver) (v string, ok bool) {
+	if c.flow == nil {
+		return "", false
+	}
+	v, canonical, known := c.flow.CanonicalField(r.flowID)
 	if !known {
 		return "", false
 	}

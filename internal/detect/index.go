@@ -59,17 +59,27 @@ type objIndex struct {
 }
 
 func (x *recordIndex) reset() {
-	clear(x.objects)
-	clear(x.decoded)
-	for _, o := range x.used {
-		clear(o.members) // drop references into the old record
-		o.members = o.members[:0]
-		o.first = nil
+	// (Each only when used: a flow tuple's event, thousands a file,
+	// reads nothing here.)
+	if len(x.objects) > 0 {
+		clear(x.objects)
 	}
-	x.spare = append(x.spare, x.used...)
-	x.used = x.used[:0]
-	clear(x.vals)
-	x.vals = x.vals[:0]
+	if len(x.decoded) > 0 {
+		clear(x.decoded)
+	}
+	if len(x.used) > 0 {
+		for _, o := range x.used {
+			clear(o.members) // drop references into the old record
+			o.members = o.members[:0]
+			o.first = nil
+		}
+		x.spare = append(x.spare, x.used...)
+		x.used = x.used[:0]
+	}
+	if len(x.vals) > 0 {
+		clear(x.vals)
+		x.vals = x.vals[:0]
+	}
 	x.raw, x.layout, x.tab = nil, nil, nil
 	x.byLen = x.byLen[:0]
 	x.res = x.res[:0]

@@ -182,6 +182,33 @@ type keyField struct {
 	res     *resolver
 	free    []uint64 // the rules that need nothing of the field
 	byValue map[string][]uint64
+	// small is byValue as a list when it holds few values (a flow
+	// tuple's allowed and classes): compared one by one, cheaper than
+	// hashing the value. nil: read byValue.
+	small []keyValue
+}
+
+// keyValue is one value of a keyField and the rules that need it.
+type keyValue struct {
+	v   string
+	set []uint64
+}
+
+// smallValues is the most values a keyField lists in small.
+const smallValues = 8
+
+// rulesOf returns the rules that need the value v of the field.
+func (f *keyField) rulesOf(v string) ([]uint64, bool) {
+	if f.small == nil {
+		set, ok := f.byValue[v]
+		return set, ok
+	}
+	for i := range f.small {
+		if f.small[i].v == v {
+			return f.small[i].set, true
+		}
+	}
+	return nil, false
 }
 
 // buildSourceIndex indexes one source's rules; nil when no rule has a
@@ -277,6 +304,13 @@ func buildSourceIndex(rules []*Rule, idx []int) *sourceIndex {
 				set[p/64] |= 1 << (p % 64)
 			}
 		}
+		if len(f.byValue) <= smallValues {
+			f.small = make([]keyValue, 0, len(f.byValue))
+			for v, set := range f.byValue {
+				f.small = append(f.small, keyValue{v, set})
+			}
+			sort.Slice(f.small, func(a, b int) bool { return f.small[a].v < f.small[b].v })
+		}
 		si.fields = append(si.fields, f)
 	}
 	return si
@@ -289,19 +323,42 @@ func (si *sourceIndex) candidates(c *fieldCache, allowed []uint64) {
 	var buf [4][]uint64
 	for k := range si.fields {
 		f := &si.fields[k]
+		if f.res.flowKnown && c.flow != nil {
+			// A flow tuple's canonical value: one set at most, read
+			// from the tuple directly (fieldCache.canonical).
+			if v, canonical, known := c.flow.CanonicalField(f.res.flowID); known && (canonical || v == "") {
+				var set []uint64
+				if v != "" {
+					set, _ = f.rulesOf(v)
+				}
+				any := uint64(0)
+				for w := range allowed {
+					pass := f.free[w]
+					if set != nil {
+						pass |= set[w]
+					}
+					allowed[w] &= pass
+					any |= allowed[w]
+				}
+				if any == 0 {
+					return
+				}
+				continue
+			}
+		}
 		sets := buf[:0]
 		v, ok := "", false
 		if f.res.flowKnown { // (only a flow field may be canonical)
-			v, ok = f.res.canonicalField(c.ev)
+			v, ok = c.canonical(f.res)
 		}
 		if ok {
-			if set, found := f.byValue[v]; found && v != "" {
+			if set, found := f.rulesOf(v); found && v != "" {
 				sets = append(sets, set)
 			}
 		} else if rf := c.field(c.ev, f.res); rf.found {
 			if len(rf.vals) == 0 {
 				// An empty array reads as [] (fieldMatch.eval).
-				if set, ok := f.byValue["[]"]; ok {
+				if set, ok := f.rulesOf("[]"); ok {
 					sets = append(sets, set)
 				}
 			}
@@ -309,7 +366,7 @@ func (si *sourceIndex) candidates(c *fieldCache, allowed []uint64) {
 				if rf.vals[j].IsNull() {
 					continue
 				}
-				if set, ok := f.byValue[rf.subjectAt(j).lowerText()]; ok {
+				if set, ok := f.rulesOf(rf.subjectAt(j).lowerText()); ok {
 					sets = append(sets, set)
 				}
 			}

@@ -93,12 +93,44 @@ type fieldMatch struct {
 	// values as written for the service: rules that test the same thing
 	// (event.result: success) share the outcome for an event. 0: none.
 	memo int32
+	// flowEq, for a flow field (res.flowKnown) compared with plain
+	// equalities only (no null, exists or all): their values as a
+	// canonical value is compared (evalCanonical). match reads such a
+	// field from the tuple directly, without the memo or a subject: a
+	// tuple's test is a few string compares, memoising it cost more.
+	flowEq []string
+	// flowTest: a flow field tested on its values (not exists), which
+	// match evaluates on a canonical value directly (evalCanonical).
+	flowTest bool
+	// eqFold, for a field compared with uncased plain equalities only
+	// (no null, exists or all): their values, lower-cased. eval compares
+	// each of the field's values with them as literal.match does,
+	// without going through each rule value's matcher.
+	eqFold []string
 }
 
 // match reports whether the event satisfies the field, once per event for
 // all the rules that test the same thing.
 func (f *fieldMatch) match(e *evalCtx) bool {
 	c := e.cache
+	if f.flowTest && c != nil && c.flow != nil && c.ev == e.ev {
+		// evalCanonical when the value is canonical; of plain
+		// equalities here.
+		if v, canonical, known := c.flow.CanonicalField(f.res.flowID); known && (canonical || v == "") {
+			if f.flowEq == nil {
+				return f.evalCanonical(c, v)
+			}
+			if v == "" {
+				return false // missing: no equality holds
+			}
+			for _, w := range f.flowEq {
+				if v == w {
+					return true
+				}
+			}
+			return false
+		}
+	}
 	if f.memo == 0 || c == nil || c.ev != e.ev {
 		return f.eval(e)
 	}
@@ -123,7 +155,7 @@ func (f *fieldMatch) eval(e *evalCtx) bool {
 	// (flowKnown: only a flow field may be canonical; the call is not
 	// inlined, and most fields are not.)
 	if f.exists == nil && f.res.flowKnown && e.cache != nil && e.cache.ev == e.ev {
-		if v, ok := f.res.canonicalField(e.ev); ok {
+		if v, ok := e.cache.canonical(f.res); ok {
 			return f.evalCanonical(e.cache, v)
 		}
 	}
@@ -136,6 +168,25 @@ func (f *fieldMatch) eval(e *evalCtx) bool {
 	if found && len(vals) == 0 {
 		// An empty array: its text is [] (Sigma's NetworkLocationDetails: '[]').
 		rf = emptyArrayField
+	}
+	if f.eqFold != nil {
+		// literal.match of uncased equalities, any value against any.
+		for i := range rf.vals {
+			if rf.vals[i].IsNull() {
+				continue
+			}
+			sub := rf.subjectAt(i)
+			for _, w := range f.eqFold {
+				if sub.ascii {
+					if event.EqualFoldASCII(sub.trimmed, w) {
+						return true
+					}
+				} else if sub.lowerText() == w {
+					return true
+				}
+			}
+		}
+		return false
 	}
 	if f.all {
 		for i := range f.values {
@@ -395,7 +446,43 @@ func compileField(key string, v *yaml.Node, service string) (*fieldMatch, error)
 		}
 		f.values = append(f.values, rv)
 	}
+	f.flowEq = flowEqualities(f)
+	f.flowTest = f.res.flowKnown && f.exists == nil
+	f.eqFold = foldEqualities(f)
 	return f, nil
+}
+
+// foldEqualities is f.eqFold: the wanted values when f is tested with
+// uncased plain equalities only, nil otherwise.
+func foldEqualities(f *fieldMatch) []string {
+	if f.exists != nil || f.all || len(f.values) == 0 {
+		return nil
+	}
+	wants := make([]string, 0, len(f.values))
+	for _, rv := range f.values {
+		if rv.null || rv.lit == nil || rv.lit.op != '=' || rv.lit.cased {
+			return nil
+		}
+		wants = append(wants, rv.lit.want)
+	}
+	return wants
+}
+
+// flowEqualities is f.flowEq: the wanted values when f is a flow field
+// tested with plain equalities only (cased or not: a canonical value is
+// its own trimmed and lower-cased form), nil otherwise.
+func flowEqualities(f *fieldMatch) []string {
+	if f.res == nil || !f.res.flowKnown || f.exists != nil || f.all || len(f.values) == 0 {
+		return nil
+	}
+	wants := make([]string, 0, len(f.values))
+	for _, rv := range f.values {
+		if rv.null || rv.lit == nil || rv.lit.op != '=' {
+			return nil
+		}
+		wants = append(wants, rv.lit.want)
+	}
+	return wants
 }
 
 func isNull(n *yaml.Node) bool {
