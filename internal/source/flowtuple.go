@@ -463,32 +463,42 @@ func (k *tupleKeeper) keep(t *event.FlowTuple) bool {
 	text, ends := t.Fields()
 	base := uintptr(unsafe.Pointer(unsafe.SliceData(k.raw)))
 	at := uintptr(unsafe.Pointer(unsafe.SliceData(text)))
-	if len(ends) == 0 || ends[0] == 0 || at < base || at >= base+uintptr(len(k.raw)) || t.SrcIP.Zone() != "" || t.DstIP.Zone() != "" {
+	plain := t.Plain()
+	if len(ends) == 0 || ends[0] == 0 || at < base || at >= base+uintptr(len(k.raw)) || (!plain && (t.SrcIP.Zone() != "" || t.DstIP.Zone() != "")) {
+		return false
+	}
+	if len(ends) > len(keptTuple{}.lens) || ends[len(ends)-1] > len(text) || int(at-base)+len(text) > len(k.raw) || len(text) > 0xffff {
 		return false
 	}
 	kt := keptTuple{
-		ms: t.Time.UnixMilli(), src: t.SrcIP.As16(), dst: t.DstIP.As16(), start: uint32(at - base),
-		state: t.State, src4: t.SrcIP.Is4(), dst4: t.DstIP.Is4(),
-		outbound: t.Direction != event.FlowInbound, allowed: t.Allowed, counts: t.HasCounts,
+		ms: t.Time.UnixMilli(), start: uint32(at - base), size: uint16(len(text)),
+		state: t.State, outbound: t.Direction != event.FlowInbound, allowed: t.Allowed, counts: t.HasCounts,
 	}
 	// The fields' lengths (a field past the tuple's last is empty): the
 	// time and addresses' as they are, the numbers' without a leading zero.
-	if len(ends) > len(kt.lens) || ends[len(ends)-1] > len(text) || int(kt.start)+len(text) > len(k.raw) {
-		return false
-	}
-	from := 0 // field i's start in text
-	for i, e := range ends {
-		n := e - from
-		if n > 255 || (i >= 3 && n > 1 && text[from] == '0') {
-			return false
+	if plain {
+		// Checked as it was read (FlowTuple.Plain).
+		kt.src4, kt.dst4 = true, true
+		s4, d4 := t.SrcIP.As4(), t.DstIP.As4()
+		copy(kt.src[12:], s4[:])
+		copy(kt.dst[12:], d4[:])
+		prev := -1
+		for i, e := range ends {
+			kt.lens[i] = uint8(e - prev - 1)
+			prev = e
 		}
-		kt.lens[i] = uint8(n)
-		from = e + 1
+	} else {
+		kt.src, kt.dst, kt.src4, kt.dst4 = t.SrcIP.As16(), t.DstIP.As16(), t.SrcIP.Is4(), t.DstIP.Is4()
+		from := 0 // field i's start in text
+		for i, e := range ends {
+			n := e - from
+			if n > 255 || (i >= 3 && n > 1 && text[from] == '0') {
+				return false
+			}
+			kt.lens[i] = uint8(n)
+			from = e + 1
+		}
 	}
-	if len(text) > 0xffff {
-		return false
-	}
-	kt.size = uint16(len(text))
 	switch t.Protocol {
 	case event.ProtocolTCP:
 		kt.proto = 1
