@@ -64,7 +64,15 @@ type FlowTuple struct {
 	text   []byte
 	ends   [flowFieldCount]int
 	fields int
+	plain  bool // Plain
 }
+
+// Plain reports whether the tuple was read as the logs write it: both
+// addresses dotted IPv4, its ports and counts without a leading zero, no
+// field longer than 255 bytes, no escape in its string: each field's text is its value's as written, and a
+// keeper of tuples (source's) need check none of that again. false says
+// nothing: the tuple may still be.
+func (t *FlowTuple) Plain() bool { return t.plain }
 
 // Fields returns the tuple as written and the ends of its fields in it
 // (field i is text[ends[i-1]+1:ends[i]], the first from 0): what Written
@@ -529,7 +537,7 @@ func parseFlowTuple(s []byte, kind flowKind, t *FlowTuple) error {
 // parseFields is parseFlowTuple once s is split: its n fields end at
 // t.ends.
 func parseFields(s []byte, n int, kind flowKind, t *FlowTuple) error {
-	t.text, t.fields = s, n
+	t.text, t.fields, t.plain = s, n, false
 	ends := &t.ends
 	// field i, taken where it is read, in order (n of them, each ending
 	// at ends[i] <= len(s), the next starting past its comma): a slice of

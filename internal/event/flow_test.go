@@ -69,7 +69,7 @@ func TestFlowTuples(t *testing.T) {
 				if ft.Written(-1) != nil || ft.Written(ft.fields) != nil {
 					t.Errorf("a field past the tuple's: %q %q", ft.Written(-1), ft.Written(ft.fields))
 				}
-				ft.text, ft.ends, ft.fields = nil, [flowFieldCount]int{}, 0
+				ft.text, ft.ends, ft.fields, ft.plain = nil, [flowFieldCount]int{}, 0, false
 				got = append(got, ft)
 				return true
 			}); err != nil {

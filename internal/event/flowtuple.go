@@ -32,15 +32,21 @@ func parseTuple(el []byte, kind flowKind, t *FlowTuple) (end int, ok bool) {
 		return 0, false
 	}
 	ends[2] = i - 1
-	sport, i, ok := tupleUint(el, i+1)
+	// plain: no number written with a leading zero, no field longer than
+	// 255 bytes (FlowTuple.Plain).
+	ns := i + 1
+	sport, i, ok := tupleUint(el, ns)
 	if !ok || sport > 65535 || i >= len(el) || el[i] != ',' {
 		return 0, false
 	}
+	plain := el[ns] != '0' || i-ns == 1
 	ends[3] = i - 1
-	dport, i, ok := tupleUint(el, i+1)
+	ns = i + 1
+	dport, i, ok := tupleUint(el, ns)
 	if !ok || dport > 65535 || i >= len(el) || el[i] != ',' {
 		return 0, false
 	}
+	plain = plain && (el[ns] != '0' || i-ns == 1)
 	ends[4] = i - 1
 	ps := i + 1
 	if i, ok = tupleWord(el, ps); !ok {
@@ -48,6 +54,7 @@ func parseTuple(el []byte, kind flowKind, t *FlowTuple) (end int, ok bool) {
 	}
 	ends[5] = i - 1
 	proto := el[ps:i]
+	plain = plain && len(proto) <= 255
 	// The direction and the decision (VNet: the state), a byte each.
 	if i+4 >= len(el) || el[i+2] != ',' {
 		return 0, false
@@ -71,7 +78,7 @@ func parseTuple(el []byte, kind flowKind, t *FlowTuple) (end int, ok bool) {
 			return 0, false
 		}
 		if el[i] == '"' { // version 1: eight fields, no state, no counts
-			t.setParsed(el[1:i], 8, stamp, src, dst, sport, dport, proto, dir, allowed, 0, nil)
+			t.setParsed(el[1:i], 8, stamp, src, dst, sport, dport, proto, dir, allowed, 0, nil, plain)
 			t.PacketsOut, t.BytesOut, t.PacketsIn, t.BytesIn, t.HasCounts = 0, 0, 0, 0, false
 			return i + 1, true
 		}
@@ -92,6 +99,7 @@ func parseTuple(el []byte, kind flowKind, t *FlowTuple) (end int, ok bool) {
 		}
 		ends[8] = i - 1
 		enc = el[es:i]
+		plain = plain && len(enc) <= 255
 	default:
 		return 0, false
 	}
@@ -107,6 +115,7 @@ func parseTuple(el []byte, kind flowKind, t *FlowTuple) (end int, ok bool) {
 			if counts[k], i, ok = tupleUint(el, j); !ok {
 				return 0, false
 			}
+			plain = plain && (el[j] != '0' || i-j == 1)
 			written++
 		}
 		if i >= len(el) || el[i] != ",,,\""[k] {
@@ -117,7 +126,7 @@ func parseTuple(el []byte, kind flowKind, t *FlowTuple) (end int, ok bool) {
 	if written != 0 && written != 4 {
 		return 0, false
 	}
-	t.setParsed(el[1:i], 13, stamp, src, dst, sport, dport, proto, dir, allowed, state, enc)
+	t.setParsed(el[1:i], 13, stamp, src, dst, sport, dport, proto, dir, allowed, state, enc, plain)
 	t.PacketsOut, t.BytesOut, t.PacketsIn, t.BytesIn = counts[0], counts[1], counts[2], counts[3]
 	t.HasCounts = written == 4
 	return i + 1, true
@@ -126,8 +135,8 @@ func parseTuple(el []byte, kind flowKind, t *FlowTuple) (end int, ok bool) {
 // setParsed sets t's values but for the counts as parseFields does, the
 // pointers (a time's location, an address's zone, a string) written only
 // when they change.
-func (t *FlowTuple) setParsed(text []byte, n int, stamp uint64, src, dst [4]byte, sport, dport uint64, proto []byte, dir byte, allowed bool, state byte, enc []byte) {
-	t.text, t.fields = text, n
+func (t *FlowTuple) setParsed(text []byte, n int, stamp uint64, src, dst [4]byte, sport, dport uint64, proto []byte, dir byte, allowed bool, state byte, enc []byte, plain bool) {
+	t.text, t.fields, t.plain = text, n, plain
 	if tm := flowTime(stamp); tm != t.Time {
 		t.Time = tm
 	}

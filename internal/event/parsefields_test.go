@@ -1,6 +1,7 @@
 package event
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -295,6 +296,11 @@ func tupleBoth(el []byte, kind flowKind) (d string, fast, long bool) {
 		return fmt.Sprintf("%q: parseTuple read it, the long way: syntax %v, %v", el, syntax, err), true, long
 	case end != bend:
 		return fmt.Sprintf("%q: parseTuple ends at %d, the long way at %d", el, end, bend), true, long
+	case a.plain && !plainAsClaimed(&a):
+		return fmt.Sprintf("%q: parseTuple says plain: %+v", el, a), true, long
+	}
+	a.plain = false // the long way says nothing of it
+	switch {
 	case !reflect.DeepEqual(a, b):
 		return fmt.Sprintf("%q:\n%+v\nthe long way\n%+v", el, a, b), true, long
 	}
@@ -397,4 +403,23 @@ func FuzzTupleIPv4(f *testing.F) {
 			}
 		}
 	})
+}
+
+// plainAsClaimed checks what FlowTuple.Plain says of t: IPv4 addresses,
+// ports and counts without a leading zero, no field over 255 bytes, its
+// fields the values' text as written.
+func plainAsClaimed(t *FlowTuple) bool {
+	if !t.SrcIP.Is4() || !t.DstIP.Is4() || t.SrcIP.String() != string(t.Written(1)) || t.DstIP.String() != string(t.Written(2)) {
+		return false
+	}
+	for i := range t.fields {
+		w := t.Written(i)
+		if len(w) > 255 || bytes.ContainsAny(w, "\\\"") {
+			return false
+		}
+		if (i == 3 || i == 4 || i >= 9) && len(w) > 1 && w[0] == '0' {
+			return false
+		}
+	}
+	return true
 }

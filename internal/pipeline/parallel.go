@@ -153,6 +153,7 @@ func newProducer(ctx context.Context, p *Pipeline, emit func(*produced) error, l
 func newProducerWith(ctx context.Context, p *Pipeline, emit func(*produced) error, limit int, spare *produced) *producer {
 	pr := &producer{p: p, ctx: ctx, emit: emit, limit: limit, picker: p.opts.Engine.NewPicker(), spare: spare}
 	pr.tupleFn = pr.tuple
+	pr.room.Sift(p.sieve)
 	pr.cur = pr.newProduced()
 	pr.cur.restart = true
 	return pr

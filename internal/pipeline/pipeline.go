@@ -96,6 +96,9 @@ func (p *Pipeline) chunkEvents() int {
 // Pipeline runs batches. It is safe for concurrent use when its parts are.
 type Pipeline struct {
 	opts Options
+	// sieve stops the flow tuples no rule can select before they are
+	// made into events (detect.Engine.FlowSieve).
+	sieve *event.FlowSieve
 }
 
 // New checks the options and returns a pipeline.
@@ -113,7 +116,7 @@ func New(opts Options) (*Pipeline, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Pipeline{opts: opts}, nil
+	return &Pipeline{opts: opts, sieve: opts.Engine.FlowSieve()}, nil
 }
 
 // Process implements the handler's processor: one invocation is one Run.

@@ -159,13 +159,14 @@ func DefaultNetworks() Networks {
 // IPv6 address is classified as the IPv4 address it holds.
 func (n *Networks) Class(a netip.Addr) string { return classNames[n.class(a)] }
 
-// classNames are the classes by class's index.
-var classNames = [...]string{ClassInternet, ClassPrivate, ClassAzure}
+// classNames are the classes by class's index (event.FlowClassNames,
+// whose numbers a FlowSieve is asked with).
+var classNames = event.FlowClassNames
 
 const (
-	classInternet uint8 = iota
-	classPrivate
-	classAzure
+	classInternet = event.FlowClassInternet
+	classPrivate  = event.FlowClassPrivate
+	classAzure    = event.FlowClassAzure
 )
 
 // class is Class's index in classNames.
@@ -173,18 +174,7 @@ func (n *Networks) class(a netip.Addr) uint8 {
 	a = a.Unmap()
 	if a.Is4() {
 		b := a.As4()
-		v := binary.BigEndian.Uint32(b[:])
-		for _, p := range n.azure4 {
-			if v&p.mask == p.addr {
-				return classAzure
-			}
-		}
-		for _, p := range n.private4 {
-			if v&p.mask == p.addr {
-				return classPrivate
-			}
-		}
-		return classInternet
+		return n.class4(binary.BigEndian.Uint32(b[:]))
 	}
 	for _, p := range n.azure {
 		if p.Contains(a) {
@@ -197,6 +187,29 @@ func (n *Networks) class(a netip.Addr) uint8 {
 		}
 	}
 	return classInternet
+}
+
+// class4 is class of the IPv4 address v.
+func (n *Networks) class4(v uint32) uint8 {
+	for _, p := range n.azure4 {
+		if v&p.mask == p.addr {
+			return classAzure
+		}
+	}
+	for _, p := range n.private4 {
+		if v&p.mask == p.addr {
+			return classPrivate
+		}
+	}
+	return classInternet
+}
+
+// classKept is class of a kept tuple's address (keptAddr).
+func (n *Networks) classKept(a *[16]byte, is4 bool) uint8 {
+	if is4 {
+		return n.class4(binary.BigEndian.Uint32(a[12:]))
+	}
+	return n.class(netip.AddrFrom16(*a))
 }
 
 // SetNetworks sets the ranges the flow tuple events are classified with
@@ -224,7 +237,18 @@ func (r *Registry) ExpandFlow(ev *event.Event, fn func(*event.Event) error) erro
 // cost no memory of their own. One caller's (a goroutine's); the zero
 // value is ready.
 type TupleRoom struct {
-	slab []tupleEvent // allocated and not yet handed out
+	slab  []tupleEvent // allocated and not yet handed out
+	sieve *event.FlowSieve
+}
+
+// Sift makes ExpandFlowPicked hand on only the tuples s lets through
+// (nil: all of them): a tuple it stops is never made into an event, and
+// fn is not called for it (its number is skipped).
+func (r *TupleRoom) Sift(s *event.FlowSieve) {
+	if s.All() {
+		s = nil
+	}
+	r.sieve = s
 }
 
 // ExpandFlowPicked is ExpandFlow for a caller that keeps some tuples
@@ -243,13 +267,19 @@ func (r *Registry) ExpandFlowPicked(ev *event.Event, room *TupleRoom, fn func(t 
 		x.room = &x.own
 		x.left, _ = strconv.Atoi(ev.Extra.Value("flow.tuples"))
 	}
+	sieve := x.room.sieve
 	vnet := ev.Source == vnetFlowSource.Name
 	kept, ok := ev.Fields.(*keptTuples)
 	if !ok {
-		return walkFlow(&x, vnet, fn)
+		return walkFlow(&x, vnet, sieve, fn)
 	}
 	for i := range kept.list {
-		keep, err := fn(x.keptEvent(kept, ev.Raw, i, vnet), i+1)
+		kt := &kept.list[i]
+		sc, dc := nets.classKept(&kt.src, kt.src4), nets.classKept(&kt.dst, kt.dst4)
+		if sieve != nil && !sieve.May(vnet, kt.outbound, kt.allowed, sc, dc) {
+			continue // no rule can select it: no event
+		}
+		keep, err := fn(x.keptEvent(kept, ev.Raw, i, vnet, sc, dc), i+1)
 		if err != nil {
 			return err
 		}
@@ -261,15 +291,19 @@ func (r *Registry) ExpandFlowPicked(ev *event.Event, room *TupleRoom, fn func(t 
 }
 
 // walkFlow is ExpandFlow for a record whose tuples the parse did not keep.
-func walkFlow(x *tupleExpansion, vnet bool, fn func(*event.Event, int) (bool, error)) error {
+func walkFlow(x *tupleExpansion, vnet bool, sieve *event.FlowSieve, fn func(*event.Event, int) (bool, error)) error {
 	var ferr error
 	var p parsedTuple
 	var ft event.FlowTuple
 	err := event.EachFlowTuple(x.rec, &ft, func(t *event.FlowTuple) bool {
-		p.set(t, vnet)
 		x.sub++
+		sc, dc := x.nets.class(t.SrcIP), x.nets.class(t.DstIP)
+		if sieve != nil && !sieve.May(vnet, t.Direction != event.FlowInbound, t.Allowed, sc, dc) {
+			return true // no rule can select it: no event
+		}
+		p.set(t, vnet)
 		var keep bool
-		keep, ferr = fn(x.event(&p), x.sub)
+		keep, ferr = fn(x.event(&p, sc, dc), x.sub)
 		if keep {
 			x.commit()
 		}
@@ -285,8 +319,7 @@ func walkFlow(x *tupleExpansion, vnet bool, fn func(*event.Event, int) (bool, er
 // made of, but for what depends on the registry (the address classes).
 type parsedTuple struct {
 	tupleValues
-	time     time.Time
-	src, dst netip.Addr
+	time time.Time
 }
 
 // tupleValues are what a tuple's event keeps of it: the texts (sharing the
@@ -313,7 +346,7 @@ func (v *tupleValues) setFrom(p *tupleValues) {
 }
 
 func (p *parsedTuple) set(t *event.FlowTuple, vnet bool) {
-	*p = parsedTuple{time: t.Time, src: t.SrcIP, dst: t.DstIP, tupleValues: tupleValues{
+	*p = parsedTuple{time: t.Time, tupleValues: tupleValues{
 		srcIP: writtenAddr(t.SrcIP, t.Written(1)), dstIP: writtenAddr(t.DstIP, t.Written(2)),
 		srcPort: writtenUint(uint64(t.SrcPort), t.Written(3)), dstPort: writtenUint(uint64(t.DstPort), t.Written(4)),
 		protocol: t.Protocol,
@@ -430,32 +463,42 @@ func (k *tupleKeeper) keep(t *event.FlowTuple) bool {
 	text, ends := t.Fields()
 	base := uintptr(unsafe.Pointer(unsafe.SliceData(k.raw)))
 	at := uintptr(unsafe.Pointer(unsafe.SliceData(text)))
-	if len(ends) == 0 || ends[0] == 0 || at < base || at >= base+uintptr(len(k.raw)) || t.SrcIP.Zone() != "" || t.DstIP.Zone() != "" {
+	plain := t.Plain()
+	if len(ends) == 0 || ends[0] == 0 || at < base || at >= base+uintptr(len(k.raw)) || (!plain && (t.SrcIP.Zone() != "" || t.DstIP.Zone() != "")) {
+		return false
+	}
+	if len(ends) > len(keptTuple{}.lens) || ends[len(ends)-1] > len(text) || int(at-base)+len(text) > len(k.raw) || len(text) > 0xffff {
 		return false
 	}
 	kt := keptTuple{
-		ms: t.Time.UnixMilli(), src: t.SrcIP.As16(), dst: t.DstIP.As16(), start: uint32(at - base),
-		state: t.State, src4: t.SrcIP.Is4(), dst4: t.DstIP.Is4(),
-		outbound: t.Direction != event.FlowInbound, allowed: t.Allowed, counts: t.HasCounts,
+		ms: t.Time.UnixMilli(), start: uint32(at - base), size: uint16(len(text)),
+		state: t.State, outbound: t.Direction != event.FlowInbound, allowed: t.Allowed, counts: t.HasCounts,
 	}
 	// The fields' lengths (a field past the tuple's last is empty): the
 	// time and addresses' as they are, the numbers' without a leading zero.
-	if len(ends) > len(kt.lens) || ends[len(ends)-1] > len(text) || int(kt.start)+len(text) > len(k.raw) {
-		return false
-	}
-	from := 0 // field i's start in text
-	for i, e := range ends {
-		n := e - from
-		if n > 255 || (i >= 3 && n > 1 && text[from] == '0') {
-			return false
+	if plain {
+		// Checked as it was read (FlowTuple.Plain).
+		kt.src4, kt.dst4 = true, true
+		s4, d4 := t.SrcIP.As4(), t.DstIP.As4()
+		copy(kt.src[12:], s4[:])
+		copy(kt.dst[12:], d4[:])
+		prev := -1
+		for i, e := range ends {
+			kt.lens[i] = uint8(e - prev - 1)
+			prev = e
 		}
-		kt.lens[i] = uint8(n)
-		from = e + 1
+	} else {
+		kt.src, kt.dst, kt.src4, kt.dst4 = t.SrcIP.As16(), t.DstIP.As16(), t.SrcIP.Is4(), t.DstIP.Is4()
+		from := 0 // field i's start in text
+		for i, e := range ends {
+			n := e - from
+			if n > 255 || (i >= 3 && n > 1 && text[from] == '0') {
+				return false
+			}
+			kt.lens[i] = uint8(n)
+			from = e + 1
+		}
 	}
-	if len(text) > 0xffff {
-		return false
-	}
-	kt.size = uint16(len(text))
 	switch t.Protocol {
 	case event.ProtocolTCP:
 		kt.proto = 1
@@ -498,7 +541,7 @@ func (k *tupleKeeper) hand(ev *event.Event) {
 // keptEvent is the event of the kept tuple i of the record raw: its
 // values written in the event's room as they are read, with no
 // parsedTuple between (event).
-func (x *tupleExpansion) keptEvent(kept *keptTuples, raw []byte, i int, vnet bool) *event.Event {
+func (x *tupleExpansion) keptEvent(kept *keptTuples, raw []byte, i int, vnet bool, srcClass, dstClass uint8) *event.Event {
 	kt := &kept.list[i]
 	g := &kept.groups[kt.group]
 	// The fields in order, each where the one before ended: within the
@@ -513,7 +556,6 @@ func (x *tupleExpansion) keptEvent(kept *keptTuples, raw []byte, i int, vnet boo
 		return s
 	}
 	skip := func(j int) { at += int(kt.lens[j]) + 1 }
-	src, dst := keptAddr(kt.src, kt.src4), keptAddr(kt.dst, kt.dst4)
 	te := x.next()
 	v := &te.tupleValues
 	// The tuple's second as written, for its RecordID: the seconds of
@@ -530,12 +572,12 @@ func (x *tupleExpansion) keptEvent(kept *keptTuples, raw []byte, i int, vnet boo
 	if srcIP := field(1); kt.src4 {
 		v.srcIP = srcIP
 	} else {
-		v.srcIP = src.String()
+		v.srcIP = keptAddr(kt.src, false).String()
 	}
 	if dstIP := field(2); kt.dst4 {
 		v.dstIP = dstIP
 	} else {
-		v.dstIP = dst.String()
+		v.dstIP = keptAddr(kt.dst, false).String()
 	}
 	v.srcPort = field(3)
 	v.dstPort = field(4)
@@ -560,7 +602,8 @@ func (x *tupleExpansion) keptEvent(kept *keptTuples, raw []byte, i int, vnet boo
 		v.rule, v.aclID, v.mac = g.rule, g.aclID, g.mac
 	}
 	v.vnet, v.outbound, v.allowed, v.state = vnet, kt.outbound, kt.allowed, kt.state
-	return x.finish(te, time.UnixMilli(kt.ms).UTC(), sec, src, dst)
+	v.srcClass, v.dstClass = srcClass, dstClass
+	return x.finish(te, time.UnixMilli(kt.ms).UTC(), sec)
 }
 
 func keptAddr(a [16]byte, is4 bool) netip.Addr {
@@ -843,21 +886,21 @@ func writtenUint(n uint64, written []byte) string {
 	return strconv.FormatUint(n, 10)
 }
 
-func (x *tupleExpansion) event(p *parsedTuple) *event.Event {
+func (x *tupleExpansion) event(p *parsedTuple, srcClass, dstClass uint8) *event.Event {
 	te := x.next()
 	// te is zeroed (a new slab's): its fields are set one by one, not
 	// copied as whole structs, which while the collector marks costs a
 	// barrier over every pointer of the struct (an Event has dozens).
 	te.tupleValues.setFrom(&p.tupleValues)
-	return x.finish(te, p.time, "", p.src, p.dst)
+	te.srcClass, te.dstClass = srcClass, dstClass
+	return x.finish(te, p.time, "")
 }
 
-// finish makes te, its tupleValues set, the event of a tuple of time t
-// from src to dst; sec, when not "", is t.Unix() in decimal.
-func (x *tupleExpansion) finish(te *tupleEvent, t time.Time, sec string, src, dst netip.Addr) *event.Event {
+// finish makes te, its tupleValues set (the address classes too), the
+// event of a tuple of time t; sec, when not "", is t.Unix() in decimal.
+func (x *tupleExpansion) finish(te *tupleEvent, t time.Time, sec string) *event.Event {
 	rec := x.rec
 	p := &te.tupleValues
-	te.srcClass, te.dstClass = x.nets.class(src), x.nets.class(dst)
 	ev := &te.ev
 	if te != x.filled || ev.Source != FlowTupleSource {
 		// A new event (or one reuse started afresh): the record's values.

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -460,5 +461,104 @@ func TestAppendDecimal(t *testing.T) {
 		if got, want := string(appendDecimal([]byte("x"), n)), "x"+strconv.FormatInt(n, 10); got != want {
 			t.Errorf("appendDecimal(%d) = %q, want %q", n, got, want)
 		}
+	}
+}
+
+// TestExpandFlowSifted: with a sieve, ExpandFlowPicked hands on exactly
+// the tuples the sieve lets through, with their numbers, as they are
+// without one, on the kept tuples and on a walk of the record, for every
+// sieve of one stopped combination and a few of many.
+func TestExpandFlowSifted(t *testing.T) {
+	reg := newTestRegistry(t)
+	type combo struct {
+		vnet, outbound, allowed bool
+		src, dst                uint8
+	}
+	valuesOf := func(te *event.Event) combo {
+		f := te.Fields.(event.FieldReader)
+		get := func(n string) string { v, _ := f.Field("flow." + n); return v }
+		c := combo{vnet: get("log_type") == "vnet", outbound: get("direction") == "outbound", allowed: get("allowed") == "true"}
+		for i, n := range event.FlowClassNames {
+			if get("src_class") == n {
+				c.src = uint8(i)
+			}
+			if get("dst_class") == n {
+				c.dst = uint8(i)
+			}
+		}
+		return c
+	}
+	sieves := map[string]func(c combo) bool{
+		"denied":          func(c combo) bool { return !c.allowed },
+		"internet source": func(c combo) bool { return c.src == event.FlowClassInternet },
+		"vnet outbound":   func(c combo) bool { return c.vnet && c.outbound },
+		"none":            func(combo) bool { return false },
+		"private pair":    func(c combo) bool { return !(c.src == event.FlowClassPrivate && c.dst == event.FlowClassPrivate) },
+	}
+	raws := flowTestRecords(t, reg)
+	for name, may := range sieves {
+		t.Run(name, func(t *testing.T) {
+			sieve := event.NewFlowSieve(func(value func(event.FlowField) (string, bool)) bool {
+				var c combo
+				v, _ := value(event.FlowLogType)
+				c.vnet = v == "vnet"
+				v, _ = value(event.FlowDirection)
+				c.outbound = v == "outbound"
+				v, _ = value(event.FlowAllowed)
+				c.allowed = v == "true"
+				for i, n := range event.FlowClassNames {
+					if v, _ := value(event.FlowSrcClass); v == n {
+						c.src = uint8(i)
+					}
+					if v, _ := value(event.FlowDstClass); v == n {
+						c.dst = uint8(i)
+					}
+				}
+				return may(c)
+			})
+			var room TupleRoom
+			room.Sift(sieve)
+			handed, stopped := 0, 0
+			for i, raw := range raws {
+				ev, status, err := reg.Parse(raw)
+				if status != Parsed {
+					t.Fatalf("record %d: %v %v", i, status, err)
+				}
+				walked := *ev
+				walked.Fields, walked.Layout = nil, nil
+				for _, e := range []*event.Event{ev, &walked} {
+					all, err := reg.Expand(e)
+					if err != nil {
+						t.Fatal(err)
+					}
+					var want []int
+					for k, te := range all {
+						if may(valuesOf(te)) {
+							want = append(want, k+1)
+						} else {
+							stopped++
+						}
+					}
+					var got []int
+					err = reg.ExpandFlowPicked(e, &room, func(te *event.Event, sub int) (bool, error) {
+						if da, db := describeTuple(te), describeTuple(all[sub-1]); da != db {
+							t.Errorf("record %d tuple %d:\nsifted %s\nall    %s", i, sub, da, db)
+						}
+						got = append(got, sub)
+						return sub%2 == 0, nil
+					})
+					if err != nil {
+						t.Fatal(err)
+					}
+					handed += len(got)
+					if !slices.Equal(got, want) {
+						t.Errorf("record %d: tuples %v handed on, want %v", i, got, want)
+					}
+				}
+			}
+			if stopped == 0 || (name != "none" && handed == 0) {
+				t.Errorf("%d tuples handed on, %d stopped: the test sifts nothing", handed, stopped)
+			}
+		})
 	}
 }
