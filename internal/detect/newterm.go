@@ -135,12 +135,12 @@ const maxTermList = 8
 
 // Matches implements Kind.
 func (k *NewTermKind) Matches(ctx context.Context, r *Rule, events []*event.Event) ([]Match, error) {
-	// The maps are sized for a batch of distinct entities (sign-ins of
-	// thousands of users): grown from empty, rehashing was a fifth of
-	// the call.
-	rows := make(map[state.Key]*ntRow, 2*len(events))
 	// An event adds at most two rows (its entity's, its term's): sized
-	// as rows is, order and list do not grow row by row.
+	// for a batch of distinct entities (sign-ins of thousands of users),
+	// order and list do not grow row by row. A row is found by its
+	// entity and term (firstOf, ntRow.bucket), not by its key: a map of
+	// the rows by key is made only when a row must be found by key
+	// (rowOf: a refused entity, a retry after a conflict).
 	order := make([]state.Key, 0, 2*len(events)) // rows in order: an entity's before its terms'
 	list := make([]*ntRow, 0, 2*len(events))     // the rows of order, in its order
 	var tv termValues
@@ -151,6 +151,8 @@ func (k *NewTermKind) Matches(ctx context.Context, r *Rule, events []*event.Even
 	var bucketSlab slab[termBucket]
 	var evSlab slab[*event.Event]
 	// Keys are built once per entity and term of the batch, not per event.
+	// Sized for a batch of distinct entities: grown from empty, rehashing
+	// was a fifth of the call.
 	firstOf := make(map[string]*ntRow, len(events))
 	var termSlab slab[termRef]
 	// The event's fields (group-by, terms, the condition) are read
@@ -186,7 +188,6 @@ func (k *NewTermKind) Matches(ctx context.Context, r *Rule, events []*event.Even
 			firstOf[ent] = er
 			// Escaped values never hold '~': no term's row is an
 			// entity's.
-			rows[fk] = er
 			order, list = append(order, fk), append(list, er)
 		}
 		er.evs = append(er.evs, ev)
@@ -196,19 +197,16 @@ func (k *NewTermKind) Matches(ctx context.Context, r *Rule, events []*event.Even
 		}
 		b := er.bucket(tk)
 		if b == nil {
+			// A term new to the call is a row new to it: distinct
+			// entities and values give distinct keys (JoinKey).
 			var parts [1 + len(termValues{}.key)]string
 			key := state.Key{PartitionKey: er.pk, RowKey: keys.joinKey(append(append(parts[:0], ent), vals...)...)}
-			if tr := rows[key]; tr != nil && tr.b != nil {
-				b = tr.b
-			} else {
-				b = bucketSlab.next()
-				*b = termBucket{entity: er, entityName: ent, term: strings.Join(vals, " | "),
-					display: strings.Join(display, " | "), events: evSlab.one()}
-				tr = rowSlab.next()
-				tr.b = b
-				rows[key] = tr
-				order, list = append(order, key), append(list, tr)
-			}
+			b = bucketSlab.next()
+			*b = termBucket{entity: er, entityName: ent, term: strings.Join(vals, " | "),
+				display: strings.Join(display, " | "), events: evSlab.one()}
+			tr := rowSlab.next()
+			tr.b = b
+			order, list = append(order, key), append(list, tr)
 			er.addTerm(tk, b, &termSlab)
 		}
 		b.events = append(b.events, ev)
@@ -229,18 +227,28 @@ func (k *NewTermKind) Matches(ctx context.Context, r *Rule, events []*event.Even
 			slices.SortStableFunc(b.events, func(a, b *event.Event) int { return a.Time.Compare(b.Time) })
 		}
 	}
+	var byKey map[state.Key]*ntRow
+	rowOf := func(key state.Key) *ntRow {
+		if byKey == nil {
+			byKey = make(map[state.Key]*ntRow, len(order))
+			for i, k := range order {
+				byKey[k] = list[i]
+			}
+		}
+		return byKey[key]
+	}
 	blame := func(key state.Key) []*event.Event {
-		if row := rows[key]; row.b != nil {
+		if row := rowOf(key); row.b != nil {
 			return row.b.events
 		}
-		return rows[key].evs
+		return rowOf(key).evs
 	}
 	t := txn{store: k.store, table: StateTable, rule: r.ID, blame: blame, stepAt: func(i int, key state.Key, cur state.Entity, found bool) (state.Op, bool, error) {
 		var row *ntRow
 		if i >= 0 {
 			row = list[i]
 		} else {
-			row = rows[key]
+			row = rowOf(key)
 		}
 		if row.b == nil {
 			return k.stepFirst(key, cur, found, row)
@@ -377,9 +385,12 @@ func (k *NewTermKind) term(ev *event.Event, buf *termValues, c *fieldCache, a *k
 		if f.family {
 			v = buf.agents.family(v)
 		}
-		if len(v) > MaxKeptValue || !hasUpper(v) {
-			key = append(key, BoundedLower(v)) // as it is, or bounded
-		} else {
+		switch {
+		case len(v) > MaxKeptValue:
+			key = append(key, BoundedLower(v))
+		case !hasUpper(v):
+			key = append(key, v) // strings.ToLower's, without reading it again
+		default:
 			key = append(key, a.lower(v))
 		}
 		display = append(display, Bounded(v))

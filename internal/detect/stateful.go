@@ -291,8 +291,11 @@ func (b *base) groupKeyIn(ev *event.Event, a *keyArena, c *fieldCache) (string, 
 		if !ok {
 			return "", false
 		}
-		if len(v) > MaxKeptValue || !hasUpper(v) {
-			return BoundedLower(v), true // as it is, or bounded
+		if len(v) > MaxKeptValue {
+			return BoundedLower(v), true
+		}
+		if !hasUpper(v) {
+			return v, true // strings.ToLower's, without reading it again
 		}
 		return a.lower(v), true
 	}
