@@ -897,6 +897,10 @@ const (
 // putStr writes s length-prefixed (stateEnc.str) at b[i:], which has room
 // for it, and returns the index past it.
 func putStr(b []byte, i int, s string) int {
+	if len(s) == 0 {
+		b[i] = 0 // no copy: an event's fields are often empty
+		return i + 1
+	}
 	if len(s) < 0x80 {
 		b[i] = byte(len(s))
 		i++
