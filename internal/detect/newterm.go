@@ -73,6 +73,7 @@ type termBucket struct {
 type ntRow struct {
 	evs []*event.Event // a first-seen row's: the entity's events
 	pk  string         // a first-seen row's partition, its terms' too
+	at  uint8          // pk's bucket (bucketOf)
 	b   *termBucket    // a term row's
 	// first is a first-seen row's entity first seen, as its step left it
 	// (zero before): its terms' steps come after it (order).
@@ -182,9 +183,10 @@ func (k *NewTermKind) Matches(ctx context.Context, r *Rule, events []*event.Even
 		if er == nil {
 			// JoinKey(ent) is Escape(ent): one allocation for the row.
 			row, _ := keys.groupRow(ent, firstRow)
-			fk := state.Key{PartitionKey: k.bucketPartition(ent), RowKey: row}
+			at := bucketIndex(ent)
+			fk := state.Key{PartitionKey: k.buckets[at], RowKey: row}
 			er = rowSlab.next()
-			er.evs, er.pk = evSlab.one(), fk.PartitionKey
+			er.evs, er.pk, er.at = evSlab.one(), fk.PartitionKey, at
 			firstOf[ent] = er
 			// Escaped values never hold '~': no term's row is an
 			// entity's.
@@ -205,7 +207,7 @@ func (k *NewTermKind) Matches(ctx context.Context, r *Rule, events []*event.Even
 			*b = termBucket{entity: er, entityName: ent, term: strings.Join(vals, " | "),
 				display: strings.Join(display, " | "), events: evSlab.one()}
 			tr := rowSlab.next()
-			tr.b = b
+			tr.b, tr.at = b, er.at
 			order, list = append(order, key), append(list, tr)
 			er.addTerm(tk, b, &termSlab)
 		}
@@ -243,10 +245,15 @@ func (k *NewTermKind) Matches(ctx context.Context, r *Rule, events []*event.Even
 		}
 		return rowOf(key).evs
 	}
+	// The transaction's rows partition by partition (an entity's still
+	// before its terms': they share it), so that the store meets each
+	// partition key in one run, not row after row; the matches come in
+	// the batch's order (list).
+	txKeys, txRows := byBucket(order, list, func(r *ntRow) uint8 { return r.at })
 	t := txn{store: k.store, table: StateTable, rule: r.ID, blame: blame, stepAt: func(i int, key state.Key, cur state.Entity, found bool) (state.Op, bool, error) {
 		var row *ntRow
 		if i >= 0 {
-			row = list[i]
+			row = txRows[i]
 		} else {
 			row = rowOf(key)
 		}
@@ -255,7 +262,7 @@ func (k *NewTermKind) Matches(ctx context.Context, r *Rule, events []*event.Even
 		}
 		return k.stepTerm(key, cur, found, row)
 	}}
-	refused := t.run(ctx, order)
+	refused := t.run(ctx, txKeys)
 	if _, ok := AsRecordErrors(refused); refused != nil && !ok {
 		return nil, refused
 	}
@@ -272,6 +279,29 @@ func (k *NewTermKind) Matches(ctx context.Context, r *Rule, events []*event.Even
 		})
 	}
 	return out, refused
+}
+
+// byBucket returns keys and rows (alike) ordered by their rows' buckets
+// (at), stably: a counting sort over stateBuckets.
+func byBucket[T any](keys []state.Key, rows []T, at func(T) uint8) ([]state.Key, []T) {
+	var n [stateBuckets + 1]int
+	for _, r := range rows {
+		n[at(r)+1]++
+	}
+	if len(rows) == 0 || n[at(rows[0])+1] == len(rows) {
+		return keys, rows // one bucket: in order already
+	}
+	for i := 1; i <= stateBuckets; i++ {
+		n[i] += n[i-1]
+	}
+	outKeys, outRows := make([]state.Key, len(keys)), make([]T, len(rows))
+	for i, r := range rows {
+		b := at(r)
+		j := n[b]
+		n[b]++
+		outKeys[j], outRows[j] = keys[i], r
+	}
+	return outKeys, outRows
 }
 
 // stepFirst steps an entity's first-seen row (row.evs its events, in the

@@ -245,6 +245,7 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 		events []*event.Event
 		steps  [][]int // per event, the steps it matches
 		result seqData // the row as its step left it
+		at     uint8   // its partition's bucket (bucketOf)
 	}
 	var writers writerKey
 	var keys keyArena
@@ -357,11 +358,12 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 		}
 		if gr == nil {
 			// Keys are built once per group and writer of the batch.
-			pk := k.bucketPartition(g)
+			at := bucketIndex(g)
+			pk := k.buckets[at]
 			row, prefix := keys.groupRow(g, writers.of(ev.Pos.Writer))
 			key := state.Key{PartitionKey: pk, RowKey: row}
 			gr = groupSlab.next()
-			gr.key, gr.events, gr.steps = g, evSlab.one(), stepsSlab.one()
+			gr.key, gr.events, gr.steps, gr.at = g, evSlab.one(), stepsSlab.one(), at
 			order, list = append(order, key), append(list, gr)
 			if rec == nil {
 				rec = recSlab.next()
@@ -403,10 +405,13 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 	// row was read again after a conflict: when they are all that was
 	// read, no other writer's rows are.
 	mineRead, reread := 0, false
+	// The rows partition by partition, so that the store meets each
+	// partition key in one run; the matches come in the batch's order.
+	txKeys, txList := byBucket(order, list, func(gr *group) uint8 { return gr.at })
 	t := txn{store: k.store, table: StateTable, rule: r.ID, prefixes: prefixes, blame: func(key state.Key) []*event.Event { return groupOf(key).events }, stepAt: func(i int, key state.Key, cur state.Entity, found bool) (state.Op, bool, error) {
 		var gr *group
 		if i >= 0 {
-			gr = list[i]
+			gr = txList[i]
 			if found {
 				mineRead++
 			}
@@ -499,7 +504,7 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 			Expires: k.expiry(start, k.c.Timespan)}
 		return writeOp(state.Packed(e), cur, found), true, nil
 	}}
-	refused := t.loop(ctx, order, stored)
+	refused := t.loop(ctx, txKeys, stored)
 	if _, ok := AsRecordErrors(refused); refused != nil && !ok {
 		return nil, refused
 	}

@@ -106,8 +106,11 @@ type base struct {
 
 // bucketPartition is the partition of a group key's bucket (bucketOf).
 func (b *base) bucketPartition(group string) string {
-	return b.buckets[event.FNV32a(group)%stateBuckets]
+	return b.buckets[bucketIndex(group)]
 }
+
+// bucketIndex is the index of a group key's bucket (bucketOf).
+func bucketIndex(group string) uint8 { return uint8(event.FNV32a(group) % stateBuckets) }
 
 // slab hands out a batch's per-group values from a few chunks that grow
 // as groups come: a batch of thousands of events in a few groups
