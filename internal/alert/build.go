@@ -349,12 +349,13 @@ func (s entitySet) add(ev *event.Event, r *Room) entitySet {
 	default:
 		s = s.with(kindUser, firstNonEmpty(ev.Actor.UPN, ev.Actor.Name))
 	}
-	if ce, ok := ev.Normalised("defender.compromised_entity"); ok {
+	sv := sourceValuesOf(ev)
+	if ce, ok := sv.v[srcCompromised], sv.ok[srcCompromised]; ok {
 		s = s.with(kindResource, ce)
 	}
 	if ev.Target != "" && strings.Contains(ev.Target, "@") {
 		s = s.with(kindUser, ev.Target)
-	} else if tt, _ := ev.Normalised("audit.target_type"); strings.EqualFold(tt, "Application") || strings.EqualFold(tt, "ServicePrincipal") {
+	} else if tt := sv.v[srcTargetType]; strings.EqualFold(tt, "Application") || strings.EqualFold(tt, "ServicePrincipal") {
 		s = s.with(kindApp, ev.Target)
 	}
 	// A role assignment's grantee (the principal the summary names).
@@ -374,9 +375,9 @@ func (s entitySet) add(ev *event.Event, r *Room) entitySet {
 	}
 	s = s.with(kindIP, ev.Actor.IP)
 	// A flow's other side is a party too (the exfiltration's destination).
-	for _, f := range []string{"flow.src_ip", "flow.dst_ip", "flow.remote_ip", "flow.local_ip"} {
-		if v, ok := ev.Normalised(f); ok {
-			s = s.with(kindIP, v)
+	for j := srcFlowIPs; j < len(sourceNames); j++ {
+		if sv.ok[j] {
+			s = s.with(kindIP, sv.v[j])
 		}
 	}
 	if ev.Resource.Provider != "" {
@@ -386,6 +387,66 @@ func (s entitySet) add(ev *event.Event, r *Room) entitySet {
 		s = s.with(kindSubscription, lowerIn(r, sub))
 	}
 	return s.with(kindApp, firstNonEmpty(ev.Actor.AppName, ev.Actor.AppID))
+}
+
+// sourceNames are the names a source sets (event.Set, or a flow tuple's
+// Fields) that an alert's entities come from: a Defender alert's
+// compromised entity, an audit target's type, a flow's addresses.
+var sourceNames = [...]string{"defender.compromised_entity", "audit.target_type", "flow.src_ip", "flow.dst_ip", "flow.remote_ip", "flow.local_ip"}
+
+// Indexes into sourceNames.
+const (
+	srcCompromised = iota
+	srcTargetType
+	srcFlowIPs // the first of the four addresses
+)
+
+// sourceValues are the values of sourceNames, as ev.Normalised gives them.
+type sourceValues struct {
+	v  [len(sourceNames)]string
+	ok [len(sourceNames)]bool
+}
+
+// sourceValuesOf reads sourceNames as ev.Normalised reads each (its Fields
+// first, then the first of its Extra values by that name; none of them is
+// one of the event's own fields), in one pass over Extra rather than a
+// walk along it per name (TestSourceValuesAsNormalised).
+func sourceValuesOf(ev *event.Event) sourceValues {
+	var sv sourceValues
+	x := ev.Extra
+	for i := range x.Len() {
+		name, v := x.At(i)
+		if j := sourceIndex(name); j >= 0 && !sv.ok[j] {
+			sv.v[j], sv.ok[j] = v, true
+		}
+	}
+	if ev.Fields != nil {
+		for j, n := range sourceNames {
+			if v, ok := ev.Fields.Field(n); ok {
+				sv.v[j], sv.ok[j] = v, true
+			}
+		}
+	}
+	return sv
+}
+
+// sourceIndex is name's index in sourceNames, or -1.
+func sourceIndex(name string) int {
+	switch name {
+	case "defender.compromised_entity":
+		return srcCompromised
+	case "audit.target_type":
+		return srcTargetType
+	case "flow.src_ip":
+		return srcFlowIPs
+	case "flow.dst_ip":
+		return srcFlowIPs + 1
+	case "flow.remote_ip":
+		return srcFlowIPs + 2
+	case "flow.local_ip":
+		return srcFlowIPs + 3
+	}
+	return -1
 }
 
 // lowerIn is strings.ToLower(s): s itself when it has no upper case, else

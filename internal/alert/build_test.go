@@ -55,3 +55,39 @@ func TestRoomNew(t *testing.T) {
 		t.Errorf("merge: %+v into %+v", b, a)
 	}
 }
+
+// fieldsOf is a flow tuple's FieldReader in miniature.
+type fieldsOf map[string]string
+
+func (f fieldsOf) Field(name string) (string, bool) { v, ok := f[name]; return v, ok }
+
+// TestSourceValuesAsNormalised: the source-set names an alert reads give
+// what Event.Normalised gives, from Extra, from Fields, from both (Fields
+// first), from neither, and from an Extra holding a name twice.
+func TestSourceValuesAsNormalised(t *testing.T) {
+	names := sourceNames[:]
+	var evs []*event.Event
+	for i := range 4 {
+		ev := &event.Event{Source: "x", Actor: event.Actor{IP: "10.0.0.1"}}
+		for j, n := range names {
+			if i&1 != 0 && j%2 == 0 {
+				ev.Set(n, "extra-"+n)
+			}
+			ev.Set("z."+n, "other")
+		}
+		if i&2 != 0 {
+			ev.Fields = fieldsOf{"flow.src_ip": "f1", "audit.target_type": "Application", "flow.local_ip": ""}
+		}
+		evs = append(evs, ev)
+	}
+	evs = append(evs, &event.Event{Extra: event.ExtraOf(map[string]string{"flow.dst_ip": "1.2.3.4", "audit.target_type": ""})})
+	for i, ev := range evs {
+		sv := sourceValuesOf(ev)
+		for j, n := range names {
+			wv, wok := ev.Normalised(n)
+			if sv.v[j] != wv || sv.ok[j] != wok {
+				t.Errorf("event %d %s: %q %v, want %q %v", i, n, sv.v[j], sv.ok[j], wv, wok)
+			}
+		}
+	}
+}

@@ -73,6 +73,7 @@ type termBucket struct {
 type ntRow struct {
 	evs []*event.Event // a first-seen row's: the entity's events
 	pk  string         // a first-seen row's partition, its terms' too
+	at  uint8          // pk's bucket (bucketOf)
 	b   *termBucket    // a term row's
 	// first is a first-seen row's entity first seen, as its step left it
 	// (zero before): its terms' steps come after it (order).
@@ -135,12 +136,12 @@ const maxTermList = 8
 
 // Matches implements Kind.
 func (k *NewTermKind) Matches(ctx context.Context, r *Rule, events []*event.Event) ([]Match, error) {
-	// The maps are sized for a batch of distinct entities (sign-ins of
-	// thousands of users): grown from empty, rehashing was a fifth of
-	// the call.
-	rows := make(map[state.Key]*ntRow, 2*len(events))
 	// An event adds at most two rows (its entity's, its term's): sized
-	// as rows is, order and list do not grow row by row.
+	// for a batch of distinct entities (sign-ins of thousands of users),
+	// order and list do not grow row by row. A row is found by its
+	// entity and term (firstOf, ntRow.bucket), not by its key: a map of
+	// the rows by key is made only when a row must be found by key
+	// (rowOf: a refused entity, a retry after a conflict).
 	order := make([]state.Key, 0, 2*len(events)) // rows in order: an entity's before its terms'
 	list := make([]*ntRow, 0, 2*len(events))     // the rows of order, in its order
 	var tv termValues
@@ -151,6 +152,8 @@ func (k *NewTermKind) Matches(ctx context.Context, r *Rule, events []*event.Even
 	var bucketSlab slab[termBucket]
 	var evSlab slab[*event.Event]
 	// Keys are built once per entity and term of the batch, not per event.
+	// Sized for a batch of distinct entities: grown from empty, rehashing
+	// was a fifth of the call.
 	firstOf := make(map[string]*ntRow, len(events))
 	var termSlab slab[termRef]
 	// The event's fields (group-by, terms, the condition) are read
@@ -180,13 +183,13 @@ func (k *NewTermKind) Matches(ctx context.Context, r *Rule, events []*event.Even
 		if er == nil {
 			// JoinKey(ent) is Escape(ent): one allocation for the row.
 			row, _ := keys.groupRow(ent, firstRow)
-			fk := state.Key{PartitionKey: k.bucketPartition(ent), RowKey: row}
+			at := bucketIndex(ent)
+			fk := state.Key{PartitionKey: k.buckets[at], RowKey: row}
 			er = rowSlab.next()
-			er.evs, er.pk = evSlab.one(), fk.PartitionKey
+			er.evs, er.pk, er.at = evSlab.one(), fk.PartitionKey, at
 			firstOf[ent] = er
 			// Escaped values never hold '~': no term's row is an
 			// entity's.
-			rows[fk] = er
 			order, list = append(order, fk), append(list, er)
 		}
 		er.evs = append(er.evs, ev)
@@ -196,19 +199,16 @@ func (k *NewTermKind) Matches(ctx context.Context, r *Rule, events []*event.Even
 		}
 		b := er.bucket(tk)
 		if b == nil {
+			// A term new to the call is a row new to it: distinct
+			// entities and values give distinct keys (JoinKey).
 			var parts [1 + len(termValues{}.key)]string
 			key := state.Key{PartitionKey: er.pk, RowKey: keys.joinKey(append(append(parts[:0], ent), vals...)...)}
-			if tr := rows[key]; tr != nil && tr.b != nil {
-				b = tr.b
-			} else {
-				b = bucketSlab.next()
-				*b = termBucket{entity: er, entityName: ent, term: strings.Join(vals, " | "),
-					display: strings.Join(display, " | "), events: evSlab.one()}
-				tr = rowSlab.next()
-				tr.b = b
-				rows[key] = tr
-				order, list = append(order, key), append(list, tr)
-			}
+			b = bucketSlab.next()
+			*b = termBucket{entity: er, entityName: ent, term: strings.Join(vals, " | "),
+				display: strings.Join(display, " | "), events: evSlab.one()}
+			tr := rowSlab.next()
+			tr.b, tr.at = b, er.at
+			order, list = append(order, key), append(list, tr)
 			er.addTerm(tk, b, &termSlab)
 		}
 		b.events = append(b.events, ev)
@@ -229,25 +229,40 @@ func (k *NewTermKind) Matches(ctx context.Context, r *Rule, events []*event.Even
 			slices.SortStableFunc(b.events, func(a, b *event.Event) int { return a.Time.Compare(b.Time) })
 		}
 	}
+	var byKey map[state.Key]*ntRow
+	rowOf := func(key state.Key) *ntRow {
+		if byKey == nil {
+			byKey = make(map[state.Key]*ntRow, len(order))
+			for i, k := range order {
+				byKey[k] = list[i]
+			}
+		}
+		return byKey[key]
+	}
 	blame := func(key state.Key) []*event.Event {
-		if row := rows[key]; row.b != nil {
+		if row := rowOf(key); row.b != nil {
 			return row.b.events
 		}
-		return rows[key].evs
+		return rowOf(key).evs
 	}
+	// The transaction's rows partition by partition (an entity's still
+	// before its terms': they share it), so that the store meets each
+	// partition key in one run, not row after row; the matches come in
+	// the batch's order (list).
+	txKeys, txRows := byBucket(order, list, func(r *ntRow) uint8 { return r.at })
 	t := txn{store: k.store, table: StateTable, rule: r.ID, blame: blame, stepAt: func(i int, key state.Key, cur state.Entity, found bool) (state.Op, bool, error) {
 		var row *ntRow
 		if i >= 0 {
-			row = list[i]
+			row = txRows[i]
 		} else {
-			row = rows[key]
+			row = rowOf(key)
 		}
 		if row.b == nil {
 			return k.stepFirst(key, cur, found, row)
 		}
 		return k.stepTerm(key, cur, found, row)
 	}}
-	refused := t.run(ctx, order)
+	refused := t.run(ctx, txKeys)
 	if _, ok := AsRecordErrors(refused); refused != nil && !ok {
 		return nil, refused
 	}
@@ -264,6 +279,29 @@ func (k *NewTermKind) Matches(ctx context.Context, r *Rule, events []*event.Even
 		})
 	}
 	return out, refused
+}
+
+// byBucket returns keys and rows (alike) ordered by their rows' buckets
+// (at), stably: a counting sort over stateBuckets.
+func byBucket[T any](keys []state.Key, rows []T, at func(T) uint8) ([]state.Key, []T) {
+	var n [stateBuckets + 1]int
+	for _, r := range rows {
+		n[at(r)+1]++
+	}
+	if len(rows) == 0 || n[at(rows[0])+1] == len(rows) {
+		return keys, rows // one bucket: in order already
+	}
+	for i := 1; i <= stateBuckets; i++ {
+		n[i] += n[i-1]
+	}
+	outKeys, outRows := make([]state.Key, len(keys)), make([]T, len(rows))
+	for i, r := range rows {
+		b := at(r)
+		j := n[b]
+		n[b]++
+		outKeys[j], outRows[j] = keys[i], r
+	}
+	return outKeys, outRows
 }
 
 // stepFirst steps an entity's first-seen row (row.evs its events, in the
@@ -377,9 +415,12 @@ func (k *NewTermKind) term(ev *event.Event, buf *termValues, c *fieldCache, a *k
 		if f.family {
 			v = buf.agents.family(v)
 		}
-		if len(v) > MaxKeptValue || !hasUpper(v) {
-			key = append(key, BoundedLower(v)) // as it is, or bounded
-		} else {
+		switch {
+		case len(v) > MaxKeptValue:
+			key = append(key, BoundedLower(v))
+		case !hasUpper(v):
+			key = append(key, v) // strings.ToLower's, without reading it again
+		default:
 			key = append(key, a.lower(v))
 		}
 		display = append(display, Bounded(v))

@@ -3,6 +3,7 @@ package detect
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -74,5 +75,41 @@ func TestNewTermManyTermsInABatch(t *testing.T) {
 				t.Fatalf("replay raised %d matches, want the same %d", len(again), len(ms))
 			}
 		})
+	}
+}
+
+// TestByBucket: a new-term call's rows go to the transaction partition by
+// partition, each partition's in the call's order (an entity's row
+// before its terms').
+func TestByBucket(t *testing.T) {
+	for _, n := range []int{1, 2, 17, 300} {
+		var keys []state.Key
+		var rows []*ntRow
+		for i := range n {
+			at := uint8((i * 7 / 3) % stateBuckets)
+			if n == 17 {
+				at = 5 // one bucket
+			}
+			keys = append(keys, state.Key{PartitionKey: fmt.Sprint(at), RowKey: fmt.Sprint(i)})
+			rows = append(rows, &ntRow{at: at})
+		}
+		gk, gr := byBucket(keys, rows, func(r *ntRow) uint8 { return r.at })
+		if len(gk) != n || len(gr) != n {
+			t.Fatalf("%d rows: %d keys, %d rows", n, len(gk), len(gr))
+		}
+		last := map[uint8]int{}
+		for i := range gk {
+			if i > 0 && gr[i].at < gr[i-1].at {
+				t.Fatalf("%d rows: bucket %d after %d", n, gr[i].at, gr[i-1].at)
+			}
+			j, _ := strconv.Atoi(gk[i].RowKey)
+			if rows[j] != gr[i] || gk[i] != keys[j] {
+				t.Fatalf("%d rows: key and row apart at %d", n, i)
+			}
+			if p, ok := last[gr[i].at]; ok && j < p {
+				t.Fatalf("%d rows: row %d after %d in bucket %d", n, j, p, gr[i].at)
+			}
+			last[gr[i].at] = j
+		}
 	}
 }

@@ -245,6 +245,7 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 		events []*event.Event
 		steps  [][]int // per event, the steps it matches
 		result seqData // the row as its step left it
+		at     uint8   // its partition's bucket (bucketOf)
 	}
 	var writers writerKey
 	var keys keyArena
@@ -320,7 +321,11 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 	if len(hits) == 0 {
 		return nil, nil
 	}
-	groups := make(map[state.Key]*group, len(hits)) // a group's rows of one writer
+	// A group's rows of one writer are found by group and writer
+	// (byName), not by key: the map by key is made only when a row must
+	// be found by it (groupOf: a refused entity, a retry, another
+	// writer's rows read).
+	var groups map[state.Key]*group
 	order := make([]state.Key, 0, len(hits))
 	list := make([]*group, 0, len(hits)) // the groups of order, in its order
 	// The batch's groups by group key, each with its rows (one per
@@ -353,12 +358,12 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 		}
 		if gr == nil {
 			// Keys are built once per group and writer of the batch.
-			pk := k.bucketPartition(g)
+			at := bucketIndex(g)
+			pk := k.buckets[at]
 			row, prefix := keys.groupRow(g, writers.of(ev.Pos.Writer))
 			key := state.Key{PartitionKey: pk, RowKey: row}
 			gr = groupSlab.next()
-			gr.key, gr.events, gr.steps = g, evSlab.one(), stepsSlab.one()
-			groups[key] = gr
+			gr.key, gr.events, gr.steps, gr.at = g, evSlab.one(), stepsSlab.one(), at
 			order, list = append(order, key), append(list, gr)
 			if rec == nil {
 				rec = recSlab.next()
@@ -387,12 +392,31 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 	// What the rows grow into comes from the call's slabs (one
 	// allocation for them all, the step function holding them).
 	sc := &seqScratch{nsteps: len(k.c.Steps), share: snapShareOf(ctx)}
-	t := txn{store: k.store, table: StateTable, rule: r.ID, prefixes: prefixes, blame: func(key state.Key) []*event.Event { return groups[key].events }, stepAt: func(i int, key state.Key, cur state.Entity, found bool) (state.Op, bool, error) {
+	groupOf := func(key state.Key) *group {
+		if groups == nil {
+			groups = make(map[state.Key]*group, len(order))
+			for i, k := range order {
+				groups[k] = list[i]
+			}
+		}
+		return groups[key]
+	}
+	// mineRead counts the rows of this call's that were read, while no
+	// row was read again after a conflict: when they are all that was
+	// read, no other writer's rows are.
+	mineRead, reread := 0, false
+	// The rows partition by partition, so that the store meets each
+	// partition key in one run; the matches come in the batch's order.
+	txKeys, txList := byBucket(order, list, func(gr *group) uint8 { return gr.at })
+	t := txn{store: k.store, table: StateTable, rule: r.ID, prefixes: prefixes, blame: func(key state.Key) []*event.Event { return groupOf(key).events }, stepAt: func(i int, key state.Key, cur state.Entity, found bool) (state.Op, bool, error) {
 		var gr *group
 		if i >= 0 {
-			gr = list[i]
+			gr = txList[i]
+			if found {
+				mineRead++
+			}
 		} else {
-			gr = groups[key]
+			gr, reread = groupOf(key), true
 		}
 		d := seqData{Steps: sc.steps()}
 		if found {
@@ -480,7 +504,7 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 			Expires: k.expiry(start, k.c.Timespan)}
 		return writeOp(state.Packed(e), cur, found), true, nil
 	}}
-	refused := t.loop(ctx, order, stored)
+	refused := t.loop(ctx, txKeys, stored)
 	if _, ok := AsRecordErrors(refused); refused != nil && !ok {
 		return nil, refused
 	}
@@ -488,8 +512,11 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 	// one per group.
 	var others map[seqGroup][]state.Key
 	for key := range stored {
-		if _, mine := groups[key]; mine {
-			continue
+		if mineRead == len(stored) && !reread {
+			break // every row read is this call's
+		}
+		if groupOf(key) != nil {
+			continue // this call's
 		}
 		i := strings.IndexByte(key.RowKey, '|')
 		if i < 0 {
@@ -558,7 +585,7 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 				}
 			}
 		}
-		out = append(out, Match{Rule: r, Events: slices.Clip(evs), GroupKey: strings.Clone(groups[key].key), WindowStart: lo, Count: d.Steps.at(0).N})
+		out = append(out, Match{Rule: r, Events: slices.Clip(evs), GroupKey: strings.Clone(rec.grs[0].key), WindowStart: lo, Count: d.Steps.at(0).N})
 	}
 	return out, refused
 }

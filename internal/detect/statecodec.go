@@ -528,12 +528,24 @@ func (t *termData) encodeRow(found bool, room int) []byte {
 }
 
 // encodeIn is encodeRoom with the document cut from docs (when not nil).
+// A term row is written for most events of a batch of new users: its
+// size is worked out and its fields appended in one pass, the bytes
+// write's (the reference, TestTermEncodeAsWrite).
 func (t *termData) encodeIn(docs *docChunks, room int) []byte {
-	c := stateEnc{counting: true}
-	t.write(&c)
-	e := c.writerIn(docs, room)
-	t.write(&e)
-	return e.b
+	var f byte
+	if t.IsNew {
+		f = 1
+	}
+	ns, sec := timeParts(t.Last)
+	n := 2 + timeLen(ns, sec) + uvarintLen(uint64(len(t.Key))) + len(t.Key) // version, flags
+	var b []byte
+	if docs != nil {
+		b = docs.cut(n + room)
+	} else {
+		b = make([]byte, 0, n+room)
+	}
+	b = appendTimeParts(append(b, stateBinary, f), ns, sec)
+	return append(binary.AppendUvarint(b, uint64(len(t.Key))), t.Key...)
 }
 
 func (t *termData) write(e *stateEnc) {
@@ -582,38 +594,100 @@ func (s *seqData) encodeRow(found bool, room int) []byte {
 }
 
 // encodeIn is encodeRoom with the document cut from docs (when not nil).
+// Its size is worked out field by field and the fields appended in one
+// pass, the bytes write's (the reference, TestSeqEncodeAsWrite): a row
+// holds its steps' snapshots, copied once.
 func (s *seqData) encodeIn(docs *docChunks, room int) []byte {
 	// In step and writer order: the same document for the same state.
-	write := func(e *stateEnc) {
-		e.uvarint(uint64(s.Steps.count()))
-		for i, st := range s.Steps {
-			if !st.ok {
-				continue
-			}
-			e.uvarint(uint64(i))
-			e.str(st.Key)
-			e.time(st.T)
-			e.bytes(st.Snap)
-			e.uvarint(uint64(len(st.Keys)))
-			for _, k := range st.Keys {
-				e.str(k)
-			}
-			e.varint(int64(st.N))
+	steps := 0
+	n := 1 // version
+	for i := range s.Steps {
+		st := &s.Steps[i]
+		if !st.ok {
+			continue
 		}
-		e.uvarint(uint64(len(s.W)))
-		for _, w := range s.W { // sorted by name
-			m := w.mark
-			e.str(w.name)
-			e.varint(m.Seq)
-			e.varint(int64(m.Index))
-			e.varint(int64(m.Sub))
+		steps++
+		ns, sec := timeParts(st.T)
+		n += uvarintLen(uint64(i)) + strLen(st.Key) + timeLen(ns, sec) + strLen(unsafe.String(unsafe.SliceData(st.Snap), len(st.Snap)))
+		n += uvarintLen(uint64(len(st.Keys)))
+		for _, k := range st.Keys {
+			n += strLen(k)
 		}
+		n += uvarintLen(zigzag(int64(st.N)))
 	}
-	c := stateEnc{counting: true}
-	write(&c)
-	e := c.writerIn(docs, room)
-	write(&e)
-	return e.b
+	n += uvarintLen(uint64(steps)) + uvarintLen(uint64(len(s.W)))
+	for _, w := range s.W {
+		m := w.mark
+		n += strLen(w.name) + uvarintLen(zigzag(m.Seq)) + uvarintLen(zigzag(int64(m.Index))) + uvarintLen(zigzag(int64(m.Sub)))
+	}
+	var b []byte
+	if docs != nil {
+		b = docs.cut(n + room)
+	} else {
+		b = make([]byte, 0, n+room)
+	}
+	b = binary.AppendUvarint(append(b, stateBinary), uint64(steps))
+	for i := range s.Steps {
+		st := &s.Steps[i]
+		if !st.ok {
+			continue
+		}
+		b = binary.AppendUvarint(b, uint64(i))
+		b = appendStr(b, st.Key)
+		ns, sec := timeParts(st.T)
+		b = appendTimeParts(b, ns, sec)
+		b = append(binary.AppendUvarint(b, uint64(len(st.Snap))), st.Snap...)
+		b = binary.AppendUvarint(b, uint64(len(st.Keys)))
+		for _, k := range st.Keys {
+			b = appendStr(b, k)
+		}
+		b = binary.AppendUvarint(b, zigzag(int64(st.N)))
+	}
+	b = binary.AppendUvarint(b, uint64(len(s.W)))
+	for _, w := range s.W { // sorted by name
+		m := w.mark
+		b = appendStr(b, w.name)
+		b = binary.AppendUvarint(b, zigzag(m.Seq))
+		b = binary.AppendUvarint(b, zigzag(int64(m.Index)))
+		b = binary.AppendUvarint(b, zigzag(int64(m.Sub)))
+	}
+	return b
+}
+
+// write is the reference writer of a sequence row (stateEnc, counted
+// then written): encodeIn writes its bytes.
+func (s *seqData) write(e *stateEnc) {
+	e.uvarint(uint64(s.Steps.count()))
+	for i, st := range s.Steps {
+		if !st.ok {
+			continue
+		}
+		e.uvarint(uint64(i))
+		e.str(st.Key)
+		e.time(st.T)
+		e.bytes(st.Snap)
+		e.uvarint(uint64(len(st.Keys)))
+		for _, k := range st.Keys {
+			e.str(k)
+		}
+		e.varint(int64(st.N))
+	}
+	e.uvarint(uint64(len(s.W)))
+	for _, w := range s.W { // sorted by name
+		m := w.mark
+		e.str(w.name)
+		e.varint(m.Seq)
+		e.varint(int64(m.Index))
+		e.varint(int64(m.Sub))
+	}
+}
+
+// strLen is the length of s written length-prefixed (stateEnc.str).
+func strLen(s string) int { return uvarintLen(uint64(len(s))) + len(s) }
+
+// appendStr appends s length-prefixed (stateEnc.str).
+func appendStr(b []byte, s string) []byte {
+	return append(binary.AppendUvarint(b, uint64(len(s))), s...)
 }
 
 // maxSeqStep bounds a stored step index (a rule has a handful of steps).
@@ -823,6 +897,10 @@ const (
 // putStr writes s length-prefixed (stateEnc.str) at b[i:], which has room
 // for it, and returns the index past it.
 func putStr(b []byte, i int, s string) int {
+	if len(s) == 0 {
+		b[i] = 0 // no copy: an event's fields are often empty
+		return i + 1
+	}
 	if len(s) < 0x80 {
 		b[i] = byte(len(s))
 		i++

@@ -76,6 +76,62 @@ func TestThresholdEncodeAsWrite(t *testing.T) {
 	}
 }
 
+// TestTermEncodeAsWrite: the new-term encoder of one pass writes the
+// bytes of the reference writer (stateEnc, counted then written), with
+// room behind them, cut from the kind's chunks or not.
+func TestTermEncodeAsWrite(t *testing.T) {
+	_, term, _, _ := codecCases()
+	term = append(term, termData{Last: time.Unix(-1, 999_999_999).UTC(), Key: strings.Repeat("k", 127), IsNew: true},
+		termData{Last: time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC), Key: strings.Repeat("\xff", 128)},
+		termData{Last: time.Unix(0, 0).UTC()})
+	for i, d := range term {
+		c := stateEnc{counting: true}
+		d.write(&c)
+		e := c.writer()
+		d.write(&e)
+		for _, room := range []int{0, 7, 300} {
+			for _, found := range []bool{true, false} {
+				got := d.encodeRow(found, room)
+				if !bytes.Equal(got, e.b) || cap(got) != len(e.b)+room {
+					t.Errorf("new-term %d room %d found %v: %d bytes (cap %d), want %d bytes (cap %d)", i, room, found, len(got), cap(got), len(e.b), len(e.b)+room)
+				}
+			}
+		}
+	}
+}
+
+// TestSeqEncodeAsWrite: the sequence encoder of one pass writes the bytes
+// of the reference writer (seqData.write, counted then written), with
+// room behind them, for typical and hostile rows (huge keys and
+// snapshots, negative and huge marks, absent steps).
+func TestSeqEncodeAsWrite(t *testing.T) {
+	_, _, seq, _ := codecCases()
+	t0 := time.Date(2026, 11, 20, 9, 30, 0, 0, time.UTC)
+	many := make([]string, maxStepKeys)
+	for i := range many {
+		many[i] = strings.Repeat("k", i*3)
+	}
+	seq = append(seq,
+		seqData{Steps: stepsOf(map[int]seqStep{1: {Key: "x", T: time.Unix(-1, 999_999_999).UTC(), Snap: make([]byte, 20<<10), Keys: many, N: -5}}),
+			W: seqWriters{{strings.Repeat("w", 300), seqMark{Seq: -1 << 62, Index: 1 << 40, Sub: -3}}}},
+		seqData{Steps: stepsOf(map[int]seqStep{0: {T: t0, N: 1 << 40}, maxSeqStep - 1: {Key: "\x00|\xff", N: 1}})},
+		seqData{W: seqWriters{{"a", seqMark{}}, {"b", seqMark{Seq: 1}}}})
+	for i, d := range seq {
+		c := stateEnc{counting: true}
+		d.write(&c)
+		e := c.writer()
+		d.write(&e)
+		for _, room := range []int{0, 7, 300} {
+			for _, found := range []bool{true, false} {
+				got := d.encodeRow(found, room)
+				if !bytes.Equal(got, e.b) || cap(got) != len(e.b)+room {
+					t.Errorf("sequence %d room %d found %v: %d bytes (cap %d), want %d bytes (cap %d)", i, room, found, len(got), cap(got), len(e.b), len(e.b)+room)
+				}
+			}
+		}
+	}
+}
+
 func TestStateCodecRoundTrip(t *testing.T) {
 	thr, term, seq, trv := codecCases()
 	entity := func(data []byte) state.Entity {

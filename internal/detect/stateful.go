@@ -106,8 +106,11 @@ type base struct {
 
 // bucketPartition is the partition of a group key's bucket (bucketOf).
 func (b *base) bucketPartition(group string) string {
-	return b.buckets[event.FNV32a(group)%stateBuckets]
+	return b.buckets[bucketIndex(group)]
 }
+
+// bucketIndex is the index of a group key's bucket (bucketOf).
+func bucketIndex(group string) uint8 { return uint8(event.FNV32a(group) % stateBuckets) }
 
 // slab hands out a batch's per-group values from a few chunks that grow
 // as groups come: a batch of thousands of events in a few groups
@@ -291,8 +294,11 @@ func (b *base) groupKeyIn(ev *event.Event, a *keyArena, c *fieldCache) (string, 
 		if !ok {
 			return "", false
 		}
-		if len(v) > MaxKeptValue || !hasUpper(v) {
-			return BoundedLower(v), true // as it is, or bounded
+		if len(v) > MaxKeptValue {
+			return BoundedLower(v), true
+		}
+		if !hasUpper(v) {
+			return v, true // strings.ToLower's, without reading it again
 		}
 		return a.lower(v), true
 	}

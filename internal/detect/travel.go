@@ -99,8 +99,12 @@ func (k *TravelKind) Matches(ctx context.Context, r *Rule, events []*event.Event
 		events []*event.Event
 		points []travelPoint
 		merged []travelPoint // the entity's points after the call
+		at     uint8         // its partition's bucket (bucketOf)
 	}
-	groups := make(map[state.Key]*group, len(events)) // most of a batch's users distinct
+	// Groups by entity: a row's key is built once per entity of the
+	// batch, not per event (the map by key is made for a retry).
+	groups := make(map[string]*group, len(events)) // most of a batch's users distinct
+	var byKey map[state.Key]*group
 	var keys []state.Key
 	var list []*group // the groups of keys, in its order
 	var arena keyArena
@@ -117,12 +121,13 @@ func (k *TravelKind) Matches(ctx context.Context, r *Rule, events []*event.Event
 		if !ok {
 			continue
 		}
-		key := state.Key{PartitionKey: k.bucketPartition(g), RowKey: state.Escape(g)}
-		gr := groups[key]
+		gr := groups[g]
 		if gr == nil {
+			at := bucketIndex(g)
+			key := state.Key{PartitionKey: k.buckets[at], RowKey: state.Escape(g)}
 			gr = groupSlab.next()
-			gr.entity, gr.events, gr.points = g, evSlab.one(), pointSlab.one()
-			groups[key] = gr
+			gr.entity, gr.events, gr.points, gr.at = g, evSlab.one(), pointSlab.one(), at
+			groups[g] = gr
 			keys, list = append(keys, key), append(list, gr)
 		}
 		gr.events = append(gr.events, ev)
@@ -131,7 +136,10 @@ func (k *TravelKind) Matches(ctx context.Context, r *Rule, events []*event.Event
 	if len(keys) == 0 {
 		return nil, nil
 	}
-	pending := keys
+	// Read and written partition by partition (the store meets each
+	// partition key in one run); the matches come in the batch's order.
+	txKeys, txList := byBucket(keys, list, func(gr *group) uint8 { return gr.at })
+	pending := txKeys
 	ctx = state.ForUpdate(ctx) // every read and write below is: derived once
 	for attempt := 0; ; attempt++ {
 		// A read for update: written back below, read again on a conflict.
@@ -148,9 +156,15 @@ func (k *TravelKind) Matches(ctx context.Context, r *Rule, events []*event.Event
 			}
 			var gr *group
 			if attempt == 0 {
-				gr = list[i] // pending is keys
+				gr = txList[i] // pending is txKeys
 			} else {
-				gr = groups[key]
+				if byKey == nil {
+					byKey = make(map[state.Key]*group, len(keys))
+					for j, k := range txKeys {
+						byKey[k] = txList[j]
+					}
+				}
+				gr = byKey[key]
 			}
 			pts, changed := k.mergePoints(d.Points, gr.points)
 			gr.merged = pts
@@ -178,7 +192,7 @@ func (k *TravelKind) Matches(ctx context.Context, r *Rule, events []*event.Event
 			return nil, fmt.Errorf("write travel state: still conflicting after %d retries: %w", attempt, err)
 		}
 		if pending = ce.Uncommitted; len(pending) == 0 {
-			pending = keys
+			pending = txKeys
 		}
 		if err := conflictPause(ctx, attempt); err != nil {
 			return nil, err
