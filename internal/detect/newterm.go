@@ -2,6 +2,7 @@ package detect
 
 import (
 	"context"
+	"encoding/binary"
 	"slices"
 	"strings"
 	"time"
@@ -195,7 +196,7 @@ func (k *NewTermKind) Matches(ctx context.Context, r *Rule, events []*event.Even
 		er.evs = append(er.evs, ev)
 		tk := vals[0]
 		if len(vals) > 1 {
-			tk = strings.Join(vals, "\x00")
+			tk = termKey(vals)
 		}
 		b := er.bucket(tk)
 		if b == nil {
@@ -468,4 +469,22 @@ func memoAlerts(memo *selMemo, j int, ev *event.Event, r *Rule, lc *cachedCtx) b
 		return hit&condBit != 0
 	}
 	return r.alerts(lc.at(ev))
+}
+
+// termKey is a term of several fields as one key of the call: each value
+// behind its length, so that no two lists of values share a key (joined
+// by a separator, ["a\x00b", "c"] and ["a", "b\x00c"] were one term).
+func termKey(vals []string) string {
+	n := 0
+	for _, v := range vals {
+		n += binary.MaxVarintLen64 + len(v)
+	}
+	var b strings.Builder // one allocation, as strings.Join's
+	b.Grow(n)
+	var size [binary.MaxVarintLen64]byte
+	for _, v := range vals {
+		b.Write(binary.AppendUvarint(size[:0], uint64(len(v))))
+		b.WriteString(v)
+	}
+	return b.String()
 }

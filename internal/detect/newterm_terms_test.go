@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -111,5 +112,62 @@ func TestByBucket(t *testing.T) {
 			}
 			last[gr[i].at] = j
 		}
+	}
+}
+
+// TestNewTermSeveralFieldsKeepTermsApart: a term of two fields whose
+// values hold NUL bytes is its own term; before, the call joined values
+// with NUL, and ["c\x00d", "1.1.1.1"] met ["c", "d\x001.1.1.1"] as one
+// term (one alert where two terms were new).
+func TestNewTermSeveralFieldsKeepTermsApart(t *testing.T) {
+	rule := `title: t
+id: 00000000-0000-4000-8000-000000000079
+logsource: {product: azure, service: signinlogs}
+detection:
+  signin:
+    event.result_code: "0"
+  condition: signin
+level: medium
+correlation:
+  type: new_term
+  group-by: [actor.upn]
+  fields: [geo.country, actor.ip]
+  learning: 0s
+  lookback: 30d
+`
+	r, err := ParseRule("terms2.yml", []byte(rule))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newKindEngine(t, r, state.NewMemory())
+	eval(t, e, signIn("0", "u@x", "9.9.9.9", "0", "ZZ", t0))
+	ms := eval(t, e,
+		signIn("a", "u@x", "1.1.1.1", "0", "C\x00D", t0.Add(time.Hour)),
+		signIn("b", "u@x", "D\x001.1.1.1", "0", "C", t0.Add(time.Hour+time.Second)))
+	var got []string
+	for _, m := range ms {
+		got = append(got, m.Events[0].RecordID)
+	}
+	slices.Sort(got)
+	if want := []string{"a", "b"}; !slices.Equal(got, want) {
+		t.Fatalf("new terms first seen in %q, want %q (one each)", got, want)
+	}
+	if again := eval(t, e, signIn("c", "u@x", "D\x001.1.1.1", "0", "C", t0.Add(2*time.Hour))); len(again) != 0 {
+		t.Fatalf("a known term raised %d matches", len(again))
+	}
+}
+
+// TestTermKeyDistinct: distinct lists of values, NULs and lengths
+// included, give distinct keys.
+func TestTermKeyDistinct(t *testing.T) {
+	lists := [][]string{{"a\x00b", "c"}, {"a", "b\x00c"}, {"ab", "c"}, {"a", "bc"}, {"", "abc"}, {"abc", ""},
+		{"", ""}, {"\x01", ""}, {"", "\x01"}, {strings.Repeat("x", 300), "y"}, {strings.Repeat("x", 299), "xy"}}
+	seen := map[string]int{}
+	for i, l := range lists {
+		k := termKey(l)
+		if j, ok := seen[k]; ok {
+			t.Fatalf("%q and %q share a key", lists[j], l)
+		}
+		seen[k] = i
 	}
 }
