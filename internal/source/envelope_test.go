@@ -315,7 +315,9 @@ func TestFieldSetFind(t *testing.T) {
 	names := []string{"a", "time", "Level", "level", "category", "resourceId", "properties", "requestbody.properties",
 		"abcdefghijklmnop", "abcdefghijklmnopq", "Severity", "severity", "SEVERITY", "operation", "abcdefghi", "abcdefghijklmno",
 		"http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn", "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/spn",
-		"http://schemas.microsoft.com/identity/claims/objectidentifier", "kelvin"}
+		"http://schemas.microsoft.com/identity/claims/objectidentifier", "kelvin",
+		"authenticationRequirement", "riskLevelDuringSignIn", "abcdefghijklmnopqrstuvwx", "abcdefghijklmnopqrstuvwxyz012345",
+		"abcdefghijklmnopqrstuvwxyz0123456"}
 	f := newFieldSet(names...)
 	ref := func(k string) int {
 		for i, n := range names {
