@@ -542,17 +542,21 @@ func scanTop(obj []byte, full bool, decides func(category string) bool) (topFiel
 	var t topFields
 	t.complete = true
 	err := event.ObjectEach(obj, func(key, val []byte) bool {
+		// Of equal lengths, a name folds to one of these ASCII names
+		// only if it is ASCII (a rune of two bytes and more folds to
+		// one byte at most: strings.EqualFold would compare runes in
+		// the same number of bytes), so ASCII folding decides.
 		k := key[1 : len(key)-1]
 		switch {
-		case len(k) == 4 && strings.EqualFold(string(k), "time"):
+		case len(k) == 4 && equalFoldASCII(k, "time"):
 			t.hasTime = true
-		case len(k) == 8 && strings.EqualFold(string(k), "category"):
+		case len(k) == 8 && equalFoldASCII(k, "category"):
 			t.Category = unquoteText(val)
-		case len(k) == 10 && strings.EqualFold(string(k), "resourceId"):
+		case len(k) == 10 && equalFoldASCII(k, "resourceid"):
 			t.ResourceID = unquoteText(val)
-		case len(k) == 13 && strings.EqualFold(string(k), "operationName"):
+		case len(k) == 13 && equalFoldASCII(k, "operationname"):
 			t.OperationName = unquoteText(val)
-		case len(k) == 13 && strings.EqualFold(string(k), "TimeGenerated"):
+		case len(k) == 13 && equalFoldASCII(k, "timegenerated"):
 			t.hasTimeGenerated = true
 		}
 		// Exports write the envelope before properties: stop as soon as

@@ -601,3 +601,28 @@ func fuzzSource(f *testing.F, s Source, dir string) {
 		}
 	})
 }
+
+// TestExtraNamesDistinct: every parser sets each Extra name once per
+// record (Event.SetAll compares a call's names only with those set before
+// it, as its callers pass distinct constants).
+func TestExtraNamesDistinct(t *testing.T) {
+	reg := newTestRegistry(t)
+	parsed := 0
+	for _, raw := range decodeCorpus(t) {
+		ev, status, _ := reg.Parse(raw)
+		if status != Parsed {
+			continue
+		}
+		parsed++
+		seen := map[string]bool{}
+		for name := range ev.Extra.All() {
+			if seen[name] {
+				t.Fatalf("%s record sets %q twice: %s", ev.Source, name, raw)
+			}
+			seen[name] = true
+		}
+	}
+	if parsed == 0 {
+		t.Fatal("no record parsed")
+	}
+}
