@@ -65,6 +65,15 @@ const (
 	saFieldsV2 = 38
 )
 
+// saDecoded has a bit set for each field parseStorageAnalytics reads: the
+// others (latencies, request-url, checksums, the ETag written
+// "&quot;0x8D...&quot;", conditions, referrer...) are split off but not
+// HTML-decoded, which took a copy of each that held an entity.
+const saDecoded = 1<<saVersion | 1<<saStartTime | 1<<saOperation | 1<<saStatus | 1<<saHTTPStatus |
+	1<<saAuthType | 1<<saRequesterAccount | 1<<saOwnerAccount | 1<<saServiceType | 1<<saObjectKey |
+	1<<saRequestID | 1<<saOperationCount | 1<<saRequesterIP | 1<<saRequestVersion | 1<<saRequestPacketSize |
+	1<<saResponsePacket | 1<<saUserAgent | 1<<saUserObjectID | 1<<saTenantID | 1<<saApplicationID | 1<<saUPN
+
 // ErrFieldCount is a $logs line with the wrong number of fields for its
 // version.
 var ErrFieldCount = errors.New("wrong number of fields")
@@ -74,7 +83,7 @@ func parseStorageAnalytics(raw []byte, ev *event.Event) error {
 	// (as the JSON sources' strings do) instead of a copy of the line.
 	line := strings.TrimSpace(shared(raw))
 	var buf [saFieldsV2]string
-	f := splitStorageLine(line, buf[:0])
+	f := splitStorageFields(line, buf[:0], saDecoded)
 	want := saFieldsV1
 	if f[saVersion] == "2.0" {
 		want = saFieldsV2
@@ -148,6 +157,13 @@ func parseStorageAnalytics(raw []byte, ev *event.Event) error {
 // '"' followed by ';' or the end of the line, so the ETag written
 // ""0x8D..."" keeps its inner quotes. Each field is then HTML-decoded.
 func splitStorageLine(line string, dst []string) []string {
+	return splitStorageFields(line, dst, ^uint64(0))
+}
+
+// splitStorageFields is splitStorageLine that HTML-decodes only the
+// fields whose bit is set in decode (from the 65th on, every field): the
+// others are appended as written.
+func splitStorageFields(line string, dst []string, decode uint64) []string {
 	i := 0
 	for {
 		var field string
@@ -187,7 +203,7 @@ func splitStorageLine(line string, dst []string) []string {
 			}
 			field = line[i:k]
 		}
-		if amp {
+		if amp && (len(dst) >= 64 || decode&(1<<len(dst)) != 0) {
 			field = html.UnescapeString(field)
 		}
 		dst = append(dst, field)
