@@ -491,8 +491,10 @@ func (d *decoder) decodeStruct(vi int, pl *plan, p unsafe.Pointer) int {
 		)
 		// Scanner.Name's usual case, inlined: the name's closing quote
 		// at the first stop, then ':' and no blank before the value.
-		if e := event.PlainStop(b, i+1); e+2 < len(b) && i+9 <= len(b) &&
-			b[i] == '"' && b[e] == '"' && b[e+1] == ':' && b[e+2] > ' ' {
+		// (The closing quote, ':' and the value's first byte read as
+		// one word: a member near the end of B goes to Name.)
+		if e := event.PlainStop(b, i+1); e+8 <= len(b) && i+9 <= len(b) && b[i] == '"' &&
+			event.Word(b, e)&0xffff == ':'<<8|'"' && byte(event.Word(b, e)>>16) > ' ' {
 			word = event.Word(b, i+1)
 			if n := e - i - 1; n < 8 {
 				word &= 1<<(8*uint(n)) - 1
@@ -575,18 +577,18 @@ func (d *decoder) decodeStruct(vi int, pl *plan, p unsafe.Pointer) int {
 			}
 			prev = m
 		}
-		if j+1 < len(b) {
-			// Next's compact cases, without the call.
-			switch b[j] {
-			case ',':
-				if b[j+1] == '"' {
-					i = j + 1
-					continue
-				}
-			case '}':
+		// Next's compact cases, without the call.
+		if j+8 <= len(b) {
+			if w := event.Word(b, j); w&0xffff == '"'<<8|',' {
+				i = j + 1
+				continue
+			} else if byte(w) == '}' {
 				d.Depth--
 				return j + 1
 			}
+		} else if j+1 < len(b) && b[j] == '}' {
+			d.Depth--
+			return j + 1
 		}
 		i, more = d.Next(j)
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/azdetect/azdetect/internal/event"
+	"github.com/azdetect/azdetect/internal/pipeline/benchcorpus"
 )
 
 // samplesDir is the shared public sample corpus, relative to this package.
@@ -625,4 +626,52 @@ func TestExtraNamesDistinct(t *testing.T) {
 	if parsed == 0 {
 		t.Fatal("no record parsed")
 	}
+}
+
+// scanTopCompact answers as scanTop's walk wherever it answers: on the
+// corpus's records, the samples, and fuzzed records.
+func TestScanTopCompact(t *testing.T) {
+	reg := newTestRegistry(t)
+	compact := 0
+	for _, raw := range decodeCorpus(t) {
+		if checkScanTopCompact(t, reg, raw) {
+			compact++
+		}
+	}
+	for _, r := range benchcorpus.Generate(600) {
+		if checkScanTopCompact(t, reg, r.Line) {
+			compact++
+		}
+	}
+	if compact == 0 {
+		t.Fatal("scanTopCompact answered for no record")
+	}
+}
+
+func checkScanTopCompact(t *testing.T, reg *Registry, raw []byte) bool {
+	t.Helper()
+	for _, decides := range []func(string) bool{nil, reg.categoryDecides, reg.categoryNames} {
+		got, ok := scanTopCompact(raw, decides)
+		if !ok {
+			continue
+		}
+		want, err := scanTopWalk(raw, false, decides)
+		if err != nil || got != want {
+			t.Fatalf("%q: scanTopCompact %+v, the walk %+v (%v)", raw, got, want, err)
+		}
+	}
+	_, ok := scanTopCompact(raw, reg.categoryDecides)
+	return ok
+}
+
+// FuzzScanTopCompact: go test -run '^$' -fuzz FuzzScanTopCompact ./internal/source/
+func FuzzScanTopCompact(f *testing.F) {
+	for _, raw := range decodeCorpus(f) {
+		f.Add(raw)
+	}
+	f.Add([]byte(`{"Level":4,"category":"SignInLogs"}`))
+	f.Add([]byte(`{"Level":4.5,"category":"SignInLogs"}`))
+	f.Add([]byte(`{"time":"x","resourceId":"r","operationName":"o","category":"c"`))
+	reg := newTestRegistry(f)
+	f.Fuzz(func(t *testing.T, raw []byte) { checkScanTopCompact(t, reg, raw) })
 }
