@@ -171,12 +171,62 @@ var timeLayouts = []string{
 // parseTime parses any of timeLayouts, always returning UTC.
 func parseTime(s string) (time.Time, bool) {
 	s = strings.TrimSpace(s)
+	if t, ok := parseUTCStamp(s); ok {
+		return t, true
+	}
 	for _, layout := range timeLayouts {
 		if t, err := time.Parse(layout, s); err == nil {
 			return t.UTC(), true
 		}
 	}
 	return time.Time{}, false
+}
+
+// parseUTCStamp reads the time stamp nearly every record writes,
+// 2026-11-20T08:00:00.2910000Z (RFC 3339 in UTC, up to nine digits of
+// fraction), as time.Parse with RFC3339Nano reads it, without its layout
+// machinery. ok is false for any other form, or a field out of range
+// (time.Date must not normalise it): parseTime then asks time.Parse.
+func parseUTCStamp(s string) (time.Time, bool) {
+	if len(s) < 20 || len(s) > 30 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' || s[len(s)-1] != 'Z' {
+		return time.Time{}, false
+	}
+	// Two digits at s[i]: a byte that is no digit makes its value 100
+	// or more, past every range checked.
+	d2 := func(i int) int {
+		h, l := s[i]-'0', s[i+1]-'0'
+		if h > 9 || l > 9 {
+			return 100
+		}
+		return int(h)*10 + int(l)
+	}
+	century, year, month, day := d2(0), d2(2), d2(5), d2(8)
+	hour, minute, sec := d2(11), d2(14), d2(17)
+	if century > 99 || year > 99 || month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || sec > 59 {
+		return time.Time{}, false
+	}
+	year += 100 * century
+	nsec := 0
+	if frac := s[19 : len(s)-1]; frac != "" {
+		if frac[0] != '.' || len(frac) < 2 || len(frac) > 10 {
+			return time.Time{}, false
+		}
+		for i := 1; i < 10; i++ {
+			nsec *= 10
+			if i < len(frac) {
+				c := frac[i] - '0'
+				if c > 9 {
+					return time.Time{}, false
+				}
+				nsec += int(c)
+			}
+		}
+	}
+	t := time.Date(year, time.Month(month), day, hour, minute, sec, nsec, time.UTC)
+	if t.Day() != day {
+		return time.Time{}, false // past the month's end: time.Parse says so
+	}
+	return t, true
 }
 
 // severity normalises the first level of levels that means something:
