@@ -189,7 +189,20 @@ func splitStorageFields(line string, dst []string, decode uint64) []string {
 		if k == i {
 			// Unquoted (or a quote never closed): up to the next
 			// separator, which an entity's ';' is not.
-			if k += semiOrAmp(line[k:]); k < len(line) && line[k] == '&' {
+			// semiOrAmp's words, inlined (most fields are a word or two).
+			for ; k+8 <= len(line); k += 8 {
+				w := line[k : k+8] // one bounds check, one load
+				x := uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
+					uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
+				a, b := x^(';'*lowBytes), x^('&'*lowBytes)
+				if m := ((a - lowBytes) &^ a & highBytes) | ((b - lowBytes) &^ b & highBytes); m != 0 {
+					k += bits.TrailingZeros64(m) >> 3
+					goto stop
+				}
+			}
+			k += semiOrAmp(line[k:])
+		stop:
+			if k < len(line) && line[k] == '&' {
 				amp = true
 				for k < len(line) && line[k] != ';' {
 					if line[k] == '&' {
@@ -213,6 +226,8 @@ func splitStorageFields(line string, dst []string, decode uint64) []string {
 		i = k + 1 // past the ';'
 	}
 }
+
+const lowBytes, highBytes = 0x0101010101010101, 0x8080808080808080
 
 // semiOrAmp returns the index of the first ';' or '&' in s, or len(s),
 // eight bytes at a time: fields are short, and a call to IndexByte each
