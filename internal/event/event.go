@@ -237,7 +237,10 @@ func (e *Event) Set(name, value string) {
 
 // SetAll stores name/value pairs (kv alternates them) as Set does: a
 // source's values come together, and room for the ones not empty is made
-// once (none when the event was made with room for them: NewEvent).
+// once (none when the event was made with room for them: NewEvent). The
+// names of one call are distinct (sources pass constants): each is
+// compared only with the names set before the call, not with the others
+// of the call (17 sign-in values were 136 comparisons of names).
 func (e *Event) SetAll(kv ...string) {
 	n := 0
 	for i := 1; i < len(kv); i += 2 {
@@ -248,13 +251,19 @@ func (e *Event) SetAll(kv ...string) {
 	if n == 0 {
 		return
 	}
-	if x := &e.Extra; cap(x.kv)-len(x.kv) < 2*n {
+	x := &e.Extra
+	if cap(x.kv)-len(x.kv) < 2*n {
 		x.kv = append(make([]string, 0, len(x.kv)+2*n), x.kv...)
 	}
+	before := x.kv
 	for i := 0; i+1 < len(kv); i += 2 {
-		if kv[i+1] != "" {
-			e.Extra.set(kv[i], kv[i+1])
+		if kv[i+1] == "" {
+			continue
 		}
+		if len(before) > 0 && (Extra{before}).replace(kv[i], kv[i+1]) {
+			continue
+		}
+		x.kv = append(x.kv, kv[i], kv[i+1])
 	}
 }
 

@@ -55,13 +55,21 @@ func (x Extra) All() iter.Seq2[string, string] {
 
 // set stores one value (not empty), replacing the name's value if set.
 func (x *Extra) set(name, value string) {
+	if !x.replace(name, value) {
+		x.kv = append(x.kv, name, value)
+	}
+}
+
+// replace sets the value of name when it is set, and reports whether it
+// was (x's storage is shared: a copy of x replaces in place).
+func (x Extra) replace(name, value string) bool {
 	for i := 0; i+1 < len(x.kv); i += 2 {
 		if x.kv[i] == name {
 			x.kv[i+1] = value
-			return
+			return true
 		}
 	}
-	x.kv = append(x.kv, name, value)
+	return false
 }
 
 // ExtraOf returns the values of m as an Extra (names in sorted order; the

@@ -31,6 +31,11 @@ func TestExtra(t *testing.T) {
 	if err != nil || string(b) != `{"a":"4","b":"2","c":"3"}` {
 		t.Errorf("JSON %s, %v", b, err)
 	}
+	// SetAll replaces the values of names set before it, as Set does.
+	ev.SetAll("c", "5", "e", "6", "a", "")
+	if ev.Extra.Value("c") != "5" || ev.Extra.Value("e") != "6" || ev.Extra.Value("a") != "4" || ev.Extra.Len() != 4 {
+		t.Errorf("SetAll after Set: %v", ev.Extra.kv)
+	}
 	var back Extra
 	if err := json.Unmarshal(b, &back); err != nil || back.Value("a") != "4" || back.Len() != 3 {
 		t.Errorf("unmarshal: %v %v", back, err)

@@ -687,6 +687,28 @@ func (s *Scanner) PlainString(i int) (end int, ok bool) {
 	return 0, false
 }
 
+// PlainStop returns the index of the first byte at or after j (j >= 0)
+// that is a '"', a '\\', a control character or of 0x80 and above,
+// reading eight bytes at a time (stopWord); within the last eight bytes
+// of b it stops at the first byte it did not read. Every byte from j to
+// the index returned is printable ASCII other than '"' and '\\': when the
+// byte there is a '"', a string whose content starts at j ends there and
+// is plain (String's plain, and ASCII). Small enough to be inlined: a
+// decoder's member loop scans names and values with it without a call.
+func PlainStop(b []byte, j int) int {
+	for ; j <= len(b)-8; j += 8 {
+		if stop := stopWord(load64(b, j)); stop != 0 {
+			return j + bits.TrailingZeros64(stop)>>3
+		}
+	}
+	return j
+}
+
+// Word returns the eight bytes of b at i as a little-endian word; i >= 0
+// and i+8 <= len(b) are the caller's to check (no bounds check is made
+// where the processor loads from any address).
+func Word(b []byte, i int) uint64 { return load64(b, i) }
+
 // swarConsts are the words stringStops tests with. String reads them from
 // swar, a variable: as constants, the compiler writes each into a register
 // again on every turn of the loop.

@@ -52,6 +52,21 @@ func checkScanner(t *testing.T, raw []byte) {
 		if ok && PlainASCII(raw[i+1:wantEnd-1]) != (wantPlain && isASCIIRef(raw[i+1:wantEnd-1])) {
 			t.Fatalf("%q at %d: PlainASCII = %t", raw, i, !(wantPlain && isASCIIRef(raw[i+1:wantEnd-1])))
 		}
+		// PlainStop stops at the first byte a plain ASCII string's
+		// content cannot hold, or at the first of the last eight bytes
+		// it did not read.
+		if e := PlainStop(raw, i+1); e > len(raw) || e < i+1 {
+			t.Fatalf("%q at %d: PlainStop = %d", raw, i, e)
+		} else {
+			for j := i + 1; j < e; j++ {
+				if c := raw[j]; c == '"' || c == '\\' || c < 0x20 || c >= 0x80 {
+					t.Fatalf("%q at %d: PlainStop = %d, past %q at %d", raw, i, e, c, j)
+				}
+			}
+			if c := raw[min(e, len(raw)-1)]; e < len(raw)-7 && !(c == '"' || c == '\\' || c < 0x20 || c >= 0x80) {
+				t.Fatalf("%q at %d: PlainStop = %d at %q", raw, i, e, c)
+			}
+		}
 		// PlainString answers only for plain ASCII content, as String.
 		if pend, ok := (&Scanner{B: raw}).PlainString(i); ok && (!wantPlain || pend != wantEnd || !isASCIIRef(raw[i+1:wantEnd-1])) {
 			t.Fatalf("%q at %d: PlainString = %d, true; want %d, plain %t", raw, i, pend, wantEnd, wantPlain)

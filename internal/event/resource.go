@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"unicode/utf8"
 )
 
 // Resource is an Azure Resource Manager id split into its parts. ID keeps
@@ -53,11 +54,11 @@ func ParseResourceID(id string) Resource {
 			break // a key with no value: ignored, as a trailing segment
 		}
 		switch {
-		case strings.EqualFold(key, "subscriptions"):
+		case isWord(key, "subscriptions"):
 			r.Subscription = val
-		case strings.EqualFold(key, "resourcegroups"):
+		case isWord(key, "resourcegroups"):
 			r.Group = val
-		case strings.EqualFold(key, "providers"):
+		case isWord(key, "providers"):
 			// The last provider wins: extension resources nest one under
 			// another (.../providers/A/x/y/providers/B/z/w).
 			r.Provider = val
@@ -68,7 +69,7 @@ func ParseResourceID(id string) Resource {
 					key = ""
 					break
 				}
-				if strings.EqualFold(t, "providers") {
+				if isWord(t, "providers") {
 					key = t
 					break
 				}
@@ -115,6 +116,30 @@ done:
 	}
 	r.Name = name
 	return r
+}
+
+// isWord is strings.EqualFold(s, word) for word, a lower-case ASCII word,
+// without its rune-by-rune loop in the usual cases. Of word's length, s
+// equals it only if ASCII (a rune of two bytes and more folds to one byte
+// at most), so ASCII folding decides; of another length only a non-ASCII
+// s may (ſ folds to s, the Kelvin sign to k), and not one starting with an
+// ASCII byte that folds to another than word's first.
+func isWord(s, word string) bool {
+	if len(s) == len(word) {
+		return EqualFoldASCII(s, word)
+	}
+	if s == "" {
+		return false
+	}
+	if c := s[0]; c < utf8.RuneSelf {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != word[0] {
+			return false
+		}
+	}
+	return strings.EqualFold(s, word)
 }
 
 // childTypes holds the child types ParseResourceID has built, so that a

@@ -74,3 +74,30 @@ func TestParseResourceIDChildTypesBounded(t *testing.T) {
 		t.Fatalf("a type handed out changed: %q", first)
 	}
 }
+
+// isWord answers as strings.EqualFold, the case the Kelvin sign and the
+// long s make included.
+func TestIsWord(t *testing.T) {
+	for _, word := range []string{"subscriptions", "resourcegroups", "providers", "k", "s"} {
+		for _, s := range []string{"", word, strings.ToUpper(word), "ſubscriptions", "reſourcegroups", "providerſ",
+			"\u212a", "ſ", "K", "S", "x", "subscription", "subscriptionss", "\xffubscriptions", "SUBSCRIPTIONS/",
+			"Providers", "pROVIDERS", "providers\x00", "\u212aeyvault"} {
+			if got, want := isWord(s, word), strings.EqualFold(s, word); got != want {
+				t.Errorf("isWord(%q, %q) = %t, strings.EqualFold says %t", s, word, got, want)
+			}
+		}
+	}
+}
+
+// FuzzIsWord: go test -run '^$' -fuzz FuzzIsWord ./internal/event/
+func FuzzIsWord(f *testing.F) {
+	f.Add("ſubscriptions")
+	f.Add("PROVIDERS")
+	f.Fuzz(func(t *testing.T, s string) {
+		for _, word := range []string{"subscriptions", "resourcegroups", "providers"} {
+			if got, want := isWord(s, word), strings.EqualFold(s, word); got != want {
+				t.Fatalf("isWord(%q, %q) = %t, strings.EqualFold says %t", s, word, got, want)
+			}
+		}
+	})
+}

@@ -171,12 +171,62 @@ var timeLayouts = []string{
 // parseTime parses any of timeLayouts, always returning UTC.
 func parseTime(s string) (time.Time, bool) {
 	s = strings.TrimSpace(s)
+	if t, ok := parseUTCStamp(s); ok {
+		return t, true
+	}
 	for _, layout := range timeLayouts {
 		if t, err := time.Parse(layout, s); err == nil {
 			return t.UTC(), true
 		}
 	}
 	return time.Time{}, false
+}
+
+// parseUTCStamp reads the time stamp nearly every record writes,
+// 2026-11-20T08:00:00.2910000Z (RFC 3339 in UTC, up to nine digits of
+// fraction), as time.Parse with RFC3339Nano reads it, without its layout
+// machinery. ok is false for any other form, or a field out of range
+// (time.Date must not normalise it): parseTime then asks time.Parse.
+func parseUTCStamp(s string) (time.Time, bool) {
+	if len(s) < 20 || len(s) > 30 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' || s[len(s)-1] != 'Z' {
+		return time.Time{}, false
+	}
+	// Two digits at s[i]: a byte that is no digit makes its value 100
+	// or more, past every range checked.
+	d2 := func(i int) int {
+		h, l := s[i]-'0', s[i+1]-'0'
+		if h > 9 || l > 9 {
+			return 100
+		}
+		return int(h)*10 + int(l)
+	}
+	century, year, month, day := d2(0), d2(2), d2(5), d2(8)
+	hour, minute, sec := d2(11), d2(14), d2(17)
+	if century > 99 || year > 99 || month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || sec > 59 {
+		return time.Time{}, false
+	}
+	year += 100 * century
+	nsec := 0
+	if frac := s[19 : len(s)-1]; frac != "" {
+		if frac[0] != '.' || len(frac) < 2 || len(frac) > 10 {
+			return time.Time{}, false
+		}
+		for i := 1; i < 10; i++ {
+			nsec *= 10
+			if i < len(frac) {
+				c := frac[i] - '0'
+				if c > 9 {
+					return time.Time{}, false
+				}
+				nsec += int(c)
+			}
+		}
+	}
+	t := time.Date(year, time.Month(month), day, hour, minute, sec, nsec, time.UTC)
+	if t.Day() != day {
+		return time.Time{}, false // past the month's end: time.Parse says so
+	}
+	return t, true
 }
 
 // severity normalises the first level of levels that means something:
@@ -449,9 +499,15 @@ func (d *decoder) text(vi int, t *text) int {
 
 // decodeStruct decodes the value at vi into the struct at p of plan pl.
 // null leaves the struct as it is; another kind of value is a type error.
-// Each member is one turn of one loop: its name scanned and looked up
-// (Scanner.Name, fieldSet.findASCII), its value decoded into its field or
-// checked, and its place kept in the layout.
+// Each member is one turn of one loop: its name scanned and looked up,
+// its value decoded into its field or checked, and its place kept in the
+// layout. The usual member (an ASCII name of up to 32 bytes written
+// compactly, "name":value, found in its first slot or not a field, and a
+// plain ASCII string value or another struct) takes no call but the
+// struct's: names and strings are scanned with event.PlainStop, inlined,
+// so the loop's values stay in registers. Anything else is handed to the
+// scanner's methods (Scanner.Name, String, Skip), which decide it as
+// before.
 func (d *decoder) decodeStruct(vi int, pl *plan, p unsafe.Pointer) int {
 	b := d.B
 	if vi >= len(b) {
@@ -477,52 +533,82 @@ func (d *decoder) decodeStruct(vi int, pl *plan, p unsafe.Pointer) int {
 	f := pl.fields
 	i, more := d.Open(vi)
 	for more {
-		k, plain, ascii, word, vj := d.Name(i)
-		if d.Bad {
-			return vj
+		var (
+			k            []byte
+			plain, ascii bool
+			word         uint64
+			vj           int
+		)
+		// Scanner.Name's usual case, inlined: the name's closing quote
+		// at the first stop, then ':' and no blank before the value.
+		// (The closing quote, ':' and the value's first byte read as
+		// one word: a member near the end of B goes to Name.)
+		if e := event.PlainStop(b, i+1); e+8 <= len(b) && i+9 <= len(b) && b[i] == '"' &&
+			event.Word(b, e)&0xffff == ':'<<8|'"' && byte(event.Word(b, e)>>16) > ' ' {
+			word = event.Word(b, i+1)
+			if n := e - i - 1; n < 8 {
+				word &= 1<<(8*uint(n)) - 1
+			}
+			k, plain, ascii, vj = b[i:e+1], true, true, e+2
+		} else if k, plain, ascii, word, vj = d.Name(i); d.Bad {
+			return len(b)
 		}
-		var fi int
-		if ascii {
-			fi = f.findASCII(k, word)
-		} else {
+		fi := -1
+		if n := len(k) - 2; !ascii {
 			fi = f.find(k, plain)
+		} else if f.lens&(1<<min(n, 63)) != 0 {
+			// findASCII, inlined.
+			h := foldHash(n, word) & f.mask
+			if e := &f.table[h]; e.single >= 0 && e.first == word && len(e.lower) == n &&
+				(n <= 8 || n <= 32 && event.Word(k, n-7) == e.last &&
+					(n <= 16 || event.Word(k, 9) == e.mid[0] && (n <= 24 || event.Word(k, 17) == e.mid[1]))) {
+				fi = e.single
+			} else {
+				fi = f.findASCIIProbe(k, word, h)
+			}
 		}
 		var j int
 		switch {
 		case fi < 0:
 			if vj < len(b) && b[vj] == '"' {
-				var ok bool
-				if j, ok = d.PlainString(vj); !ok {
-					j, _ = d.String(vj) // Name skipped the blanks
+				if e := event.PlainStop(b, vj+1); e < len(b) && b[e] == '"' {
+					j = e + 1
+				} else if j, _ = d.String(vj); d.Bad { // Name skipped the blanks
+					return len(b)
 				}
-			} else {
-				j = d.Skip(vj)
+			} else if j = d.Skip(vj); d.Bad {
+				return len(b)
 			}
 		case pl.ops[fi].text:
 			t := (*text)(unsafe.Add(p, pl.ops[fi].off))
 			if vj < len(b) && b[vj] == '"' {
 				// d.text's string case, without the call.
-				plain := true
-				if j, plain = d.PlainString(vj); !plain {
+				if e := event.PlainStop(b, vj+1); e < len(b) && b[e] == '"' {
+					j = e + 1
+					*t = text(shared(b[vj+1 : e]))
+				} else {
+					var plain bool
 					if j, plain = d.String(vj); d.Bad {
-						return j
+						return len(b)
+					}
+					if plain {
+						*t = text(shared(b[vj+1 : j-1]))
+					} else {
+						s, _ := event.Unquote(b[vj:j])
+						*t = text(s)
 					}
 				}
-				if plain {
-					*t = text(shared(b[vj+1 : j-1]))
-				} else {
-					s, _ := event.Unquote(b[vj:j])
-					*t = text(s)
-				}
-			} else {
-				j = d.text(vj, t)
+			} else if j = d.text(vj, t); d.Bad {
+				return len(b)
 			}
 		default:
-			j = d.member(&pl.ops[fi], k, plain, vj, p)
+			if j = d.member(&pl.ops[fi], k, plain, vj, p); d.Bad {
+				return len(b)
+			}
 		}
-		if obj >= 0 && !d.Bad {
+		if obj >= 0 {
 			l := d.layout
-			ks := int32(cap(d.B) - cap(k)) // k is a sub-slice of B
+			ks := int32(cap(b) - cap(k)) // k is a sub-slice of B
 			m := int32(len(l.Members))
 			if int(m) == cap(l.Members) {
 				l.Members = append(l.Members, event.MemberSpan{})
@@ -541,9 +627,18 @@ func (d *decoder) decodeStruct(vi int, pl *plan, p unsafe.Pointer) int {
 			}
 			prev = m
 		}
-		if j+1 < len(b) && b[j] == ',' && b[j+1] == '"' && !d.Bad {
-			i = j + 1 // Next's compact case, without the call
-			continue
+		// Next's compact cases, without the call.
+		if j+8 <= len(b) {
+			if w := event.Word(b, j); w&0xffff == '"'<<8|',' {
+				i = j + 1
+				continue
+			} else if byte(w) == '}' {
+				d.Depth--
+				return j + 1
+			}
+		} else if j+1 < len(b) && b[j] == '}' {
+			d.Depth--
+			return j + 1
 		}
 		i, more = d.Next(j)
 	}
@@ -617,8 +712,10 @@ type foldEntry struct {
 	fields []int  // the fields of this folded name, in struct order
 	single int    // fields[0] when it is the only one, else -1
 	// The name of fields[0] as written, as little-endian words: bytes
-	// 0..8 (zero past its end) and, when longer, its last eight.
+	// 0..8 (zero past its end) and, when longer, its last eight; mid
+	// holds bytes 8..16 and 16..24 of a name that long.
 	first, last uint64
+	mid         [2]uint64
 }
 
 // firstWord returns the first eight bytes of the quoted member name key
@@ -670,6 +767,11 @@ func newFieldSet(names ...string) *fieldSet {
 			if len(n) > 8 {
 				e.last = binary.LittleEndian.Uint64(w[len(n)-8:])
 			}
+			for k := range e.mid {
+				if len(n) > 8*(k+2) {
+					e.mid[k] = binary.LittleEndian.Uint64(w[8*(k+1):])
+				}
+			}
 		}
 		e.lower = l
 		e.fields = append(e.fields, i)
@@ -703,19 +805,21 @@ func (f *fieldSet) find(key []byte, plain bool) int {
 
 // findASCII is find for a plain ASCII name (Scanner.Name's ascii), whose
 // first eight bytes are word: ASCII folding keeps a name's length, and
-// no other name can match. The usual case, a name of up to 16 bytes
+// no other name can match. The usual case, a name of up to 32 bytes
 // written as its one field writes it, in its first slot, is settled here
-// (small enough to be inlined); findASCIIProbe does the rest.
+// by comparing words (small enough to be inlined); findASCIIProbe does
+// the rest.
 func (f *fieldSet) findASCII(key []byte, word uint64) int {
 	n := len(key) - 2
 	if f.lens&(1<<min(n, 63)) == 0 {
 		return -1 // (an empty name too: no field has one)
 	}
 	h := foldHash(n, word) & f.mask
-	// A name has no NUL (a control character), so equal first words
-	// and lengths are equal names up to eight bytes.
+	// A name has no NUL (a control character), so equal words and
+	// lengths are equal names.
 	if e := &f.table[h]; e.single >= 0 && e.first == word && len(e.lower) == n &&
-		(n <= 8 || n <= 16 && binary.LittleEndian.Uint64(key[n-7:]) == e.last) {
+		(n <= 8 || n <= 32 && event.Word(key, n-7) == e.last &&
+			(n <= 16 || event.Word(key, 9) == e.mid[0] && (n <= 24 || event.Word(key, 17) == e.mid[1]))) {
 		return e.single
 	}
 	return f.findASCIIProbe(key, word, h)

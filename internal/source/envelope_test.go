@@ -315,7 +315,9 @@ func TestFieldSetFind(t *testing.T) {
 	names := []string{"a", "time", "Level", "level", "category", "resourceId", "properties", "requestbody.properties",
 		"abcdefghijklmnop", "abcdefghijklmnopq", "Severity", "severity", "SEVERITY", "operation", "abcdefghi", "abcdefghijklmno",
 		"http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn", "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/spn",
-		"http://schemas.microsoft.com/identity/claims/objectidentifier", "kelvin"}
+		"http://schemas.microsoft.com/identity/claims/objectidentifier", "kelvin",
+		"authenticationRequirement", "riskLevelDuringSignIn", "abcdefghijklmnopqrstuvwx", "abcdefghijklmnopqrstuvwxyz012345",
+		"abcdefghijklmnopqrstuvwxyz0123456"}
 	f := newFieldSet(names...)
 	ref := func(k string) int {
 		for i, n := range names {
@@ -396,4 +398,41 @@ func TestEqualFoldASCII(t *testing.T) {
 			}
 		}
 	}
+}
+
+// parseUTCStamp answers as time.Parse with RFC3339Nano wherever it
+// answers, and answers for the stamps records write.
+func TestParseUTCStamp(t *testing.T) {
+	for _, s := range []string{"2026-11-20T08:00:00.2910000Z", "2026-11-20T08:00:00Z", "2026-11-20T08:00:00.1Z",
+		"2026-11-20T08:00:00.123456789Z", "2024-02-29T23:59:59.999Z", "0000-01-01T00:00:00Z"} {
+		if _, ok := parseUTCStamp(s); !ok {
+			t.Errorf("parseUTCStamp(%q) turned down", s)
+		}
+		checkUTCStamp(t, s)
+	}
+	for _, s := range []string{"2026-02-29T08:00:00Z", "2026-11-31T08:00:00Z", "2026-11-20T24:00:00Z", "2026-11-20T08:60:00Z",
+		"2026-11-20T08:00:60Z", "2026-13-20T08:00:00Z", "2026-00-20T08:00:00Z", "2026-11-00T08:00:00Z", "2026-11-20T08:00:00.Z",
+		"2026-11-20T08:00:00.1234567890Z", "2026-11-20t08:00:00Z", "2026-11-20T08:00:00z", "2026-11-20T08:00:00+00:00",
+		"2026-11-20T8:00:00Z", "+026-11-20T08:00:00Z", "2026-11-20T08:00:00.-1Z", "2026-11-20T08:00:0aZ"} {
+		checkUTCStamp(t, s)
+	}
+}
+
+func checkUTCStamp(t *testing.T, s string) {
+	t.Helper()
+	got, ok := parseUTCStamp(s)
+	if !ok {
+		return
+	}
+	want, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil || got != want.UTC() {
+		t.Fatalf("parseUTCStamp(%q) = %v, time.Parse %v, %v", s, got, want.UTC(), err)
+	}
+}
+
+// FuzzParseUTCStamp: go test -run '^$' -fuzz FuzzParseUTCStamp ./internal/source/
+func FuzzParseUTCStamp(f *testing.F) {
+	f.Add("2026-11-20T08:00:00.2910000Z")
+	f.Add("2024-02-29T23:59:59Z")
+	f.Fuzz(func(t *testing.T, s string) { checkUTCStamp(t, s) })
 }

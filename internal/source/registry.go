@@ -539,35 +539,94 @@ func isLogAnalytics(obj []byte) bool {
 // export) often come last, after the whole payload (sign-ins), and the
 // parser reads time anyway; complete tells whether it went to the end.
 func scanTop(obj []byte, full bool, decides func(category string) bool) (topFields, error) {
+	if !full {
+		if t, ok := scanTopCompact(obj, decides); ok {
+			return t, nil
+		}
+	}
+	return scanTopWalk(obj, full, decides)
+}
+
+// scanTopWalk is scanTop's walk of any record, a member at a time.
+func scanTopWalk(obj []byte, full bool, decides func(category string) bool) (topFields, error) {
 	var t topFields
 	t.complete = true
 	err := event.ObjectEach(obj, func(key, val []byte) bool {
-		k := key[1 : len(key)-1]
-		switch {
-		case len(k) == 4 && strings.EqualFold(string(k), "time"):
-			t.hasTime = true
-		case len(k) == 8 && strings.EqualFold(string(k), "category"):
-			t.Category = unquoteText(val)
-		case len(k) == 10 && strings.EqualFold(string(k), "resourceId"):
-			t.ResourceID = unquoteText(val)
-		case len(k) == 13 && strings.EqualFold(string(k), "operationName"):
-			t.OperationName = unquoteText(val)
-		case len(k) == 13 && strings.EqualFold(string(k), "TimeGenerated"):
-			t.hasTimeGenerated = true
-		}
-		// Exports write the envelope before properties: stop as soon as
-		// recognition has all it reads, without scanning the payload.
-		if t.Category != "" && t.ResourceID != "" && t.OperationName != "" && (t.hasTime || !full) {
-			t.complete = t.hasTime
-			return false
-		}
-		if !full && decides != nil && t.Category != "" && decides(t.Category) {
-			t.complete, t.early = t.hasTime, true
-			return false
-		}
-		return true
+		return !t.member(key[1:len(key)-1], val, full, decides)
 	})
 	return t, err
+}
+
+// member reads one top-level member for scanTop (k its raw name without
+// the quotes, val its raw value) and reports whether the scan stops.
+func (t *topFields) member(k, val []byte, full bool, decides func(category string) bool) (stop bool) {
+	// Of equal lengths, a name folds to one of these ASCII names only if
+	// it is ASCII (a rune of two bytes and more folds to one byte at
+	// most: strings.EqualFold would compare runes in the same number of
+	// bytes), so ASCII folding decides.
+	switch {
+	case len(k) == 4 && equalFoldASCII(k, "time"):
+		t.hasTime = true
+	case len(k) == 8 && equalFoldASCII(k, "category"):
+		t.Category = unquoteText(val)
+	case len(k) == 10 && equalFoldASCII(k, "resourceid"):
+		t.ResourceID = unquoteText(val)
+	case len(k) == 13 && equalFoldASCII(k, "operationname"):
+		t.OperationName = unquoteText(val)
+	case len(k) == 13 && equalFoldASCII(k, "timegenerated"):
+		t.hasTimeGenerated = true
+	}
+	// Exports write the envelope before properties: stop as soon as
+	// recognition has all it reads, without scanning the payload.
+	if t.Category != "" && t.ResourceID != "" && t.OperationName != "" && (t.hasTime || !full) {
+		t.complete = t.hasTime
+		return true
+	}
+	if !full && decides != nil && t.Category != "" && decides(t.Category) {
+		t.complete, t.early = t.hasTime, true
+		return true
+	}
+	return false
+}
+
+// scanTopCompact is scanTop (not full) for the usual record, written
+// compactly: members "name":"value" or "name":digits, the names and
+// string values plain ASCII, up to the member the scan stops at. ok is
+// false for anything else met before it (a blank, an escape, a nested
+// value, the end of the object): scanTop then walks the record as
+// before, from its start. What it reads, scanTop reads alike, so that
+// it answers the same.
+func scanTopCompact(obj []byte, decides func(category string) bool) (t topFields, ok bool) {
+	t.complete = true
+	if len(obj) < 2 || obj[0] != '{' || obj[1] != '"' {
+		return t, false
+	}
+	for i := 1; ; {
+		e := event.PlainStop(obj, i+1)
+		if e+2 >= len(obj) || obj[e] != '"' || obj[e+1] != ':' {
+			return t, false
+		}
+		vs, ve := e+2, 0
+		switch c := obj[vs]; {
+		case c == '"':
+			if ve = event.PlainStop(obj, vs+1); ve >= len(obj) || obj[ve] != '"' {
+				return t, false
+			}
+			ve++
+		case '0' <= c && c <= '9':
+			for ve = vs + 1; ve < len(obj) && '0' <= obj[ve] && obj[ve] <= '9'; ve++ {
+			}
+		default:
+			return t, false
+		}
+		if t.member(obj[i+1:e], obj[vs:ve], false, decides) {
+			return t, true
+		}
+		if ve+1 >= len(obj) || obj[ve] != ',' || obj[ve+1] != '"' {
+			return t, false
+		}
+		i = ve + 1
+	}
 }
 
 // unquoteText returns the content of a raw JSON string, or "" for anything

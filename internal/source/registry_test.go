@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/azdetect/azdetect/internal/event"
+	"github.com/azdetect/azdetect/internal/pipeline/benchcorpus"
 )
 
 // samplesDir is the shared public sample corpus, relative to this package.
@@ -600,4 +601,77 @@ func fuzzSource(f *testing.F, s Source, dir string) {
 			t.Fatalf("parsed without a time: %q", raw)
 		}
 	})
+}
+
+// TestExtraNamesDistinct: every parser sets each Extra name once per
+// record (Event.SetAll compares a call's names only with those set before
+// it, as its callers pass distinct constants).
+func TestExtraNamesDistinct(t *testing.T) {
+	reg := newTestRegistry(t)
+	parsed := 0
+	for _, raw := range decodeCorpus(t) {
+		ev, status, _ := reg.Parse(raw)
+		if status != Parsed {
+			continue
+		}
+		parsed++
+		seen := map[string]bool{}
+		for name := range ev.Extra.All() {
+			if seen[name] {
+				t.Fatalf("%s record sets %q twice: %s", ev.Source, name, raw)
+			}
+			seen[name] = true
+		}
+	}
+	if parsed == 0 {
+		t.Fatal("no record parsed")
+	}
+}
+
+// scanTopCompact answers as scanTop's walk wherever it answers: on the
+// corpus's records, the samples, and fuzzed records.
+func TestScanTopCompact(t *testing.T) {
+	reg := newTestRegistry(t)
+	compact := 0
+	for _, raw := range decodeCorpus(t) {
+		if checkScanTopCompact(t, reg, raw) {
+			compact++
+		}
+	}
+	for _, r := range benchcorpus.Generate(600) {
+		if checkScanTopCompact(t, reg, r.Line) {
+			compact++
+		}
+	}
+	if compact == 0 {
+		t.Fatal("scanTopCompact answered for no record")
+	}
+}
+
+func checkScanTopCompact(t *testing.T, reg *Registry, raw []byte) bool {
+	t.Helper()
+	for _, decides := range []func(string) bool{nil, reg.categoryDecides, reg.categoryNames} {
+		got, ok := scanTopCompact(raw, decides)
+		if !ok {
+			continue
+		}
+		want, err := scanTopWalk(raw, false, decides)
+		if err != nil || got != want {
+			t.Fatalf("%q: scanTopCompact %+v, the walk %+v (%v)", raw, got, want, err)
+		}
+	}
+	_, ok := scanTopCompact(raw, reg.categoryDecides)
+	return ok
+}
+
+// FuzzScanTopCompact: go test -run '^$' -fuzz FuzzScanTopCompact ./internal/source/
+func FuzzScanTopCompact(f *testing.F) {
+	for _, raw := range decodeCorpus(f) {
+		f.Add(raw)
+	}
+	f.Add([]byte(`{"Level":4,"category":"SignInLogs"}`))
+	f.Add([]byte(`{"Level":4.5,"category":"SignInLogs"}`))
+	f.Add([]byte(`{"time":"x","resourceId":"r","operationName":"o","category":"c"`))
+	reg := newTestRegistry(f)
+	f.Fuzz(func(t *testing.T, raw []byte) { checkScanTopCompact(t, reg, raw) })
 }

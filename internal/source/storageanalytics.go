@@ -65,6 +65,15 @@ const (
 	saFieldsV2 = 38
 )
 
+// saDecoded has a bit set for each field parseStorageAnalytics reads: the
+// others (latencies, request-url, checksums, the ETag written
+// "&quot;0x8D...&quot;", conditions, referrer...) are split off but not
+// HTML-decoded, which took a copy of each that held an entity.
+const saDecoded = 1<<saVersion | 1<<saStartTime | 1<<saOperation | 1<<saStatus | 1<<saHTTPStatus |
+	1<<saAuthType | 1<<saRequesterAccount | 1<<saOwnerAccount | 1<<saServiceType | 1<<saObjectKey |
+	1<<saRequestID | 1<<saOperationCount | 1<<saRequesterIP | 1<<saRequestVersion | 1<<saRequestPacketSize |
+	1<<saResponsePacket | 1<<saUserAgent | 1<<saUserObjectID | 1<<saTenantID | 1<<saApplicationID | 1<<saUPN
+
 // ErrFieldCount is a $logs line with the wrong number of fields for its
 // version.
 var ErrFieldCount = errors.New("wrong number of fields")
@@ -74,7 +83,7 @@ func parseStorageAnalytics(raw []byte, ev *event.Event) error {
 	// (as the JSON sources' strings do) instead of a copy of the line.
 	line := strings.TrimSpace(shared(raw))
 	var buf [saFieldsV2]string
-	f := splitStorageLine(line, buf[:0])
+	f := splitStorageFields(line, buf[:0], saDecoded)
 	want := saFieldsV1
 	if f[saVersion] == "2.0" {
 		want = saFieldsV2
@@ -148,6 +157,13 @@ func parseStorageAnalytics(raw []byte, ev *event.Event) error {
 // '"' followed by ';' or the end of the line, so the ETag written
 // ""0x8D..."" keeps its inner quotes. Each field is then HTML-decoded.
 func splitStorageLine(line string, dst []string) []string {
+	return splitStorageFields(line, dst, ^uint64(0))
+}
+
+// splitStorageFields is splitStorageLine that HTML-decodes only the
+// fields whose bit is set in decode (from the 65th on, every field): the
+// others are appended as written.
+func splitStorageFields(line string, dst []string, decode uint64) []string {
 	i := 0
 	for {
 		var field string
@@ -173,7 +189,20 @@ func splitStorageLine(line string, dst []string) []string {
 		if k == i {
 			// Unquoted (or a quote never closed): up to the next
 			// separator, which an entity's ';' is not.
-			if k += semiOrAmp(line[k:]); k < len(line) && line[k] == '&' {
+			// semiOrAmp's words, inlined (most fields are a word or two).
+			for ; k+8 <= len(line); k += 8 {
+				w := line[k : k+8] // one bounds check, one load
+				x := uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
+					uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
+				a, b := x^(';'*lowBytes), x^('&'*lowBytes)
+				if m := ((a - lowBytes) &^ a & highBytes) | ((b - lowBytes) &^ b & highBytes); m != 0 {
+					k += bits.TrailingZeros64(m) >> 3
+					goto stop
+				}
+			}
+			k += semiOrAmp(line[k:])
+		stop:
+			if k < len(line) && line[k] == '&' {
 				amp = true
 				for k < len(line) && line[k] != ';' {
 					if line[k] == '&' {
@@ -187,7 +216,7 @@ func splitStorageLine(line string, dst []string) []string {
 			}
 			field = line[i:k]
 		}
-		if amp {
+		if amp && (len(dst) >= 64 || decode&(1<<len(dst)) != 0) {
 			field = html.UnescapeString(field)
 		}
 		dst = append(dst, field)
@@ -197,6 +226,8 @@ func splitStorageLine(line string, dst []string) []string {
 		i = k + 1 // past the ';'
 	}
 }
+
+const lowBytes, highBytes = 0x0101010101010101, 0x8080808080808080
 
 // semiOrAmp returns the index of the first ';' or '&' in s, or len(s),
 // eight bytes at a time: fields are short, and a call to IndexByte each

@@ -90,6 +90,16 @@ func FuzzSplitStorageLine(f *testing.F) {
 		if len(fields) == 0 || len(fields) > strings.Count(line, ";")+1 {
 			t.Fatalf("%d fields from %d separators: %q", len(fields), strings.Count(line, ";"), line)
 		}
+		// The fields not decoded are the same fields, as written.
+		raw := splitStorageFields(line, nil, saDecoded)
+		if len(raw) != len(fields) {
+			t.Fatalf("%q: %d fields decoded, %d not", line, len(fields), len(raw))
+		}
+		for i := range raw {
+			if i < 64 && saDecoded&(1<<i) != 0 && raw[i] != fields[i] || (i >= 64 || saDecoded&(1<<i) == 0) && html.UnescapeString(raw[i]) != fields[i] {
+				t.Fatalf("%q: field %d %q, decoded %q", line, i, raw[i], fields[i])
+			}
+		}
 		if !strings.ContainsAny(line, `"&`) && !slices.Equal(fields, strings.Split(line, ";")) {
 			t.Fatalf("plain line %q split as %q", line, fields)
 		}
