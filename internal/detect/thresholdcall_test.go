@@ -65,8 +65,12 @@ func TestRowIndexCollisions(t *testing.T) {
 func TestSortKeys(t *testing.T) {
 	rnd := rand.New(rand.NewPCG(5, 6))
 	alphabet := []string{"", "\x00", "a", "b", "\xff", "10.20.", "|", "!7C"}
-	for range 300 {
-		keys := make([]string, rnd.IntN(150))
+	for round := range 400 {
+		n := rnd.IntN(150)
+		if round%10 == 0 {
+			n = rnd.IntN(3000) // the quicksort's partitions, many levels deep
+		}
+		keys := make([]string, n)
 		for i := range keys {
 			var b strings.Builder
 			for range rnd.IntN(12) {
@@ -74,11 +78,42 @@ func TestSortKeys(t *testing.T) {
 			}
 			keys[i] = b.String()
 		}
+		switch round % 4 {
+		case 1: // sorted backwards
+			slices.Sort(keys)
+			slices.Reverse(keys)
+		case 2: // a sorted run with a few out of place
+			slices.Sort(keys)
+			for range 3 {
+				if len(keys) > 1 {
+					i, j := rnd.IntN(len(keys)), rnd.IntN(len(keys))
+					keys[i], keys[j] = keys[j], keys[i]
+				}
+			}
+		}
 		want := slices.Clone(keys)
 		slices.Sort(want)
-		sortKeys(keys)
-		if !slices.Equal(keys, want) {
-			t.Fatalf("sortKeys: %q\nwant %q", keys, want)
+		// The library's sort past the depth bound, from the first level
+		// and from the second, sorts as the quicksort does.
+		for _, depth := range []int{-1, 0, 1} {
+			got := slices.Clone(keys)
+			if depth < 0 {
+				sortKeys(got)
+			} else {
+				recs := make([]keyRec, len(got))
+				for i, k := range got {
+					recs[i] = keyRec{be64(k, 0), be64(k, 8), int32(i)}
+				}
+				sortRecs(recs, got, depth)
+				sorted := make([]string, len(got))
+				for j, r := range recs {
+					sorted[j] = got[r.i]
+				}
+				got = sorted
+			}
+			if !slices.Equal(got, want) {
+				t.Fatalf("sortKeys (depth %d): %q\nwant %q", depth, got, want)
+			}
 		}
 	}
 }
