@@ -141,7 +141,11 @@ func mixKey(h uint64, a, b int32) uint64 {
 // first), then, where those tie, by the whole keys. The sort moves
 // pointer-free (numbers, place) records, not strings, and compares them
 // inline (sortRecs), not through a function value.
-func sortKeys(keys []string) {
+func sortKeys(keys []string) { sortKeysWith(keys, nil) }
+
+// sortKeysWith is sortKeys moving ids (nil, or as many as keys) with
+// their keys.
+func sortKeysWith(keys []string, ids []int32) {
 	if len(keys) < 2 || slices.IsSorted(keys) {
 		return
 	}
@@ -149,9 +153,13 @@ func sortKeys(keys []string) {
 	const onStack = 64
 	var recBuf [onStack]keyRec
 	var keyBuf [onStack]string
-	recs, sorted := recBuf[:0], keyBuf[:0]
+	var idBuf [onStack]int32
+	recs, sorted, sortedIDs := recBuf[:0], keyBuf[:0], idBuf[:0]
 	if len(keys) > onStack {
 		recs, sorted = make([]keyRec, 0, len(keys)), make([]string, 0, len(keys))
+		if ids != nil {
+			sortedIDs = make([]int32, 0, len(keys))
+		}
 	}
 	recs, sorted = recs[:len(keys)], sorted[:len(keys)]
 	for i, k := range keys {
@@ -160,6 +168,13 @@ func sortKeys(keys []string) {
 	sortRecs(recs, keys, 2*bits.Len(uint(len(recs))))
 	for j, r := range recs {
 		sorted[j] = keys[r.i]
+	}
+	if ids != nil {
+		sortedIDs = sortedIDs[:len(keys)]
+		for j, r := range recs {
+			sortedIDs[j] = ids[r.i]
+		}
+		copy(ids, sortedIDs)
 	}
 	copy(keys, sorted)
 }

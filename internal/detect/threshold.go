@@ -201,8 +201,14 @@ type thresholdScratch struct {
 	parts   []string
 	writers []string
 	escaped []string
-	// prefixes are each window's buckets' row prefixes (Find's).
-	prefixes [][]string
+	// prefixes are each window's buckets' row prefixes (Find's), and
+	// winBuckets the buckets, in the same order (sorted by find).
+	prefixes   [][]string
+	winBuckets [][]int32
+	// order is the rows in key order (find), the order the call writes
+	// them in: the rows' places in it are txn.loopRows' indices, and at
+	// is each row's place.
+	order, at []int32
 
 	buckets []thrBucket
 	rows    []thrRow
@@ -236,6 +242,10 @@ func (c *thresholdCall) release() {
 		clear(s.prefixes[i])
 		s.prefixes[i] = s.prefixes[i][:0]
 	}
+	for i := range s.winBuckets {
+		s.winBuckets[i] = s.winBuckets[i][:0]
+	}
+	s.winBuckets, s.order = s.winBuckets[:0], s.order[:0]
 	clear(s.parts)
 	clear(s.writers)
 	clear(s.escaped)
@@ -419,6 +429,11 @@ func (c *thresholdCall) window(ws time.Time) int32 {
 	} else {
 		c.prefixes = append(c.prefixes, nil)
 	}
+	if n := len(c.winBuckets); n < cap(c.winBuckets) {
+		c.winBuckets = c.winBuckets[:n+1]
+	} else {
+		c.winBuckets = append(c.winBuckets, nil)
+	}
 	return int32(len(c.windows) - 1)
 }
 
@@ -456,6 +471,7 @@ func (c *thresholdCall) newRow(g string, gh uint64, wi, wr int32) int32 {
 		c.byGroup.insert(h, bi)
 		c.byPrefix.insert(hashKey(prefix, wi, -1), bi)
 		c.prefixes[wi] = append(c.prefixes[wi], prefix)
+		c.winBuckets[wi] = append(c.winBuckets[wi], bi)
 	}
 	b := &c.buckets[bi]
 	ri := int32(len(c.rows))
@@ -465,15 +481,42 @@ func (c *thresholdCall) newRow(g string, gh uint64, wi, wr int32) int32 {
 }
 
 // find reads every writer's rows of the call's buckets, one Find per
-// window partition, for update (findRows).
+// window partition, for update (findRows), and puts the rows in key order.
 func (c *thresholdCall) find(ctx context.Context) error {
 	for wi := range c.windows {
-		sortKeys(c.prefixes[wi]) // as Find wants them: it sorts them otherwise, slower
+		// As Find wants them (it sorts them otherwise, slower), and the
+		// buckets with them.
+		sortKeysWith(c.prefixes[wi], c.winBuckets[wi])
 		if err := c.findIn(ctx, int32(wi), c.prefixes[wi]); err != nil {
 			return err
 		}
 	}
+	c.keyOrder()
 	return nil
+}
+
+// keyOrder puts the rows in key order (c.order, c.at): each window's
+// buckets in prefix order, a bucket's rows (its writers') in row-key
+// order. Rows of one partition written in key order are what a store
+// keeping its rows sorted merges fastest; which rows a call writes, and
+// what, do not depend on it.
+func (c *thresholdCall) keyOrder() {
+	c.order = c.order[:0]
+	for wi := range c.windows {
+		for _, bi := range c.winBuckets[wi] {
+			start := len(c.order)
+			for ri := c.buckets[bi].rows; ri >= 0; ri = c.rows[ri].next {
+				c.order = append(c.order, ri)
+			}
+			if run := c.order[start:]; len(run) > 1 {
+				slices.SortFunc(run, func(a, b int32) int { return strings.Compare(c.rows[a].key.RowKey, c.rows[b].key.RowKey) })
+			}
+		}
+	}
+	c.at = int32s(c.at, len(c.rows))
+	for j, ri := range c.order {
+		c.at[ri] = int32(j)
+	}
 }
 
 // findIn reads the rows of window wi's buckets with these prefixes: the
@@ -527,15 +570,17 @@ func (c *thresholdCall) bucketOf(wi int32, row string) int32 {
 	}
 }
 
-// The call's rows, for txn.loopRows.
+// The call's rows, for txn.loopRows: its index i is a row's place in key
+// order (c.order).
 
-func (c *thresholdCall) key(i int) state.Key { return c.rows[i].key }
+func (c *thresholdCall) key(i int) state.Key { return c.rows[c.order[i]].key }
 
-func (c *thresholdCall) step(i int) (state.Op, bool, error) {
+func (c *thresholdCall) step(j int) (state.Op, bool, error) {
 	k := c.k
+	i := c.order[j]
 	rw, st := &c.rows[i], &c.state[i]
 	st.d = thresholdData{} // a retry after a conflict starts from what it read
-	n, changed, err := k.count(rw.key, st.cur, st.found, c.rowEvs(i), &st.d, &c.grown)
+	n, changed, err := k.count(rw.key, st.cur, st.found, c.rowEvs(int(i)), &st.d, &c.grown)
 	if err != nil {
 		return state.Op{}, false, err
 	}
@@ -555,7 +600,7 @@ func (c *thresholdCall) step(i int) (state.Op, bool, error) {
 	return writeOp(state.Packed(e), st.cur, st.found), true, nil
 }
 
-func (c *thresholdCall) blame(i int) []*event.Event { return c.rowEvs(i) }
+func (c *thresholdCall) blame(i int) []*event.Event { return c.rowEvs(int(c.order[i])) }
 
 func (c *thresholdCall) blaming() bool { return true }
 
@@ -570,7 +615,7 @@ func (c *thresholdCall) index(key state.Key) int {
 		}
 		for ri := c.buckets[bi].rows; ri >= 0; ri = c.rows[ri].next {
 			if c.rows[ri].key.RowKey == key.RowKey {
-				return int(ri)
+				return int(c.at[ri])
 			}
 		}
 		return -1
@@ -585,7 +630,7 @@ func (c *thresholdCall) index(key state.Key) int {
 func (c *thresholdCall) reread(ctx context.Context, pending []int) error {
 	stale := make([]bool, len(c.windows))
 	for _, i := range pending {
-		stale[c.buckets[c.rows[i].b].window] = true
+		stale[c.buckets[c.rows[c.order[i]].b].window] = true
 	}
 	for i := range c.rows {
 		if stale[c.buckets[c.rows[i].b].window] {

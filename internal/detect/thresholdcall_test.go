@@ -98,7 +98,17 @@ func TestSortKeys(t *testing.T) {
 		for _, depth := range []int{-1, 0, 1} {
 			got := slices.Clone(keys)
 			if depth < 0 {
-				sortKeys(got)
+				// sortKeysWith moves each key's id with it.
+				ids := make([]int32, len(got))
+				for i := range ids {
+					ids[i] = int32(i)
+				}
+				sortKeysWith(got, ids)
+				for j, id := range ids {
+					if got[j] != keys[id] {
+						t.Fatalf("sortKeysWith: key %d %q came with the id of %q", j, got[j], keys[id])
+					}
+				}
 			} else {
 				recs := make([]keyRec, len(got))
 				for i, k := range got {
@@ -190,7 +200,16 @@ func TestThresholdAsReference(t *testing.T) {
   timespan: 10m
   condition: {gte: 4}
 `)
-	e := newKindEngine(t, r, state.NewMemory())
+	ordered := &keyOrdered{Store: state.NewMemory()}
+	e := newKindEngine(t, r, ordered)
+	defer func() {
+		if ordered.bad != "" {
+			t.Error(ordered.bad)
+		}
+		if ordered.calls == 0 {
+			t.Error("no write seen")
+		}
+	}()
 	rnd := rand.New(rand.NewPCG(1, 2))
 	type gw struct {
 		group  string
@@ -256,4 +275,26 @@ func sortedByTime(evs []*event.Event) []*event.Event {
 	out := slices.Clone(evs)
 	slices.SortStableFunc(out, func(a, b *event.Event) int { return a.Time.Compare(b.Time) })
 	return out
+}
+
+// keyOrdered is a store that checks each Apply's operations come in key
+// order within each partition (thresholdCall.keyOrder: a store keeping
+// its rows sorted merges them fastest).
+type keyOrdered struct {
+	state.Store
+	calls int
+	bad   string
+}
+
+func (s *keyOrdered) Apply(ctx context.Context, table string, ops []state.Op) error {
+	s.calls++
+	last := map[string]string{}
+	for _, o := range ops {
+		pk, rk := o.Entity.PartitionKey, o.Entity.RowKey
+		if prev, ok := last[pk]; ok && prev >= rk && s.bad == "" {
+			s.bad = fmt.Sprintf("Apply %d: row %q of %q written after %q", s.calls, rk, pk, prev)
+		}
+		last[pk] = rk
+	}
+	return s.Store.Apply(ctx, table, ops)
 }
