@@ -403,7 +403,10 @@ func (c *thresholdCall) group(events []*event.Event) bool {
 	}
 	byPos := func(a, b *event.Event) int { return a.Pos.Compare(b.Pos) }
 	for i := range c.rows {
-		if evs := c.rowEvs(i); len(evs) > 1 && !slices.IsSortedFunc(evs, byPos) {
+		if c.rowStart[i+1]-c.rowStart[i] < 2 {
+			continue // most rows (a flow tuple's) hold one event
+		}
+		if evs := c.rowEvs(i); !slices.IsSortedFunc(evs, byPos) {
 			slices.SortStableFunc(evs, byPos)
 		}
 	}
@@ -580,7 +583,7 @@ func (c *thresholdCall) step(j int) (state.Op, bool, error) {
 	i := c.order[j]
 	rw, st := &c.rows[i], &c.state[i]
 	st.d = thresholdData{} // a retry after a conflict starts from what it read
-	n, changed, err := k.count(rw.key, st.cur, st.found, c.rowEvs(int(i)), &st.d, &c.grown)
+	n, changed, err := k.count(rw.key, &st.cur, st.found, c.rowEvs(int(i)), &st.d, &c.grown)
 	if err != nil {
 		return state.Op{}, false, err
 	}
@@ -595,9 +598,15 @@ func (c *thresholdCall) step(j int) (state.Op, bool, error) {
 		expires = k.expiry(window.Add(k.c.Timespan), k.keep())
 		c.expires[b.window] = expires
 	}
-	e := state.Entity{PartitionKey: rw.key.PartitionKey, RowKey: rw.key.RowKey, Count: n, Text: b.group,
-		Data: st.d.encodeRow(st.found, len(rw.key.RowKey)+len(b.group)), Time: window, Expires: expires}
-	return writeOp(state.Packed(e), st.cur, st.found), true, nil
+	// The operation built in place (writeOp's), its keys packed behind
+	// its document (state.Packed): an entity is not copied on the way.
+	op := state.Op{Kind: state.Insert, Entity: state.Entity{PartitionKey: rw.key.PartitionKey, RowKey: rw.key.RowKey, Count: n, Text: b.group,
+		Data: st.d.encodeRow(st.found, len(rw.key.RowKey)+len(b.group)), Time: window, Expires: expires}}
+	if st.found {
+		op.Kind, op.Entity.ETag = state.Replace, st.cur.ETag
+	}
+	state.PackIn(&op.Entity)
+	return op, true, nil
 }
 
 func (c *thresholdCall) blame(i int) []*event.Event { return c.rowEvs(int(c.order[i])) }
@@ -875,13 +884,13 @@ func findRows(ctx context.Context, store state.Store, parts []string, prefixes m
 // What a row's hashes and shown values grow into comes from sl: they are
 // the call's (encoded into the row's document, summed over writers; a
 // match takes a copy of the values).
-func (k *ThresholdKind) count(key state.Key, cur state.Entity, found bool, evs []*event.Event, d *thresholdData, sl *countSlabs) (int64, bool, error) {
-	if err := loadThreshold("threshold", key, cur, found, d); err != nil {
-		return 0, false, err
-	}
-	n := cur.Count
-	if !found {
-		n = 0
+func (k *ThresholdKind) count(key state.Key, cur *state.Entity, found bool, evs []*event.Event, d *thresholdData, sl *countSlabs) (int64, bool, error) {
+	var n int64
+	if found {
+		if err := loadThreshold("threshold", key, *cur, found, d); err != nil {
+			return 0, false, err
+		}
+		n = cur.Count
 	}
 	var have map[uint64]bool
 	changed := false

@@ -179,9 +179,16 @@ func (e Entity) Key() Key { return Key{e.PartitionKey, e.RowKey} }
 // costs one allocation, its document's. Without room e is returned as it
 // is.
 func Packed(e Entity) Entity {
+	PackIn(&e)
+	return e
+}
+
+// PackIn is Packed in place: e's row key and Text moved into the room
+// behind its Data when there is room for both.
+func PackIn(e *Entity) {
 	d := e.Data
 	if len(d) == 0 || cap(d)-len(d) < len(e.RowKey)+len(e.Text) {
-		return e
+		return
 	}
 	room := d[len(d):cap(d)]
 	n := copy(room, e.RowKey)
@@ -192,7 +199,6 @@ func Packed(e Entity) Entity {
 	if len(e.Text) > 0 {
 		e.Text = unsafe.String(&room[n], len(e.Text))
 	}
-	return e
 }
 
 // packedIn reports whether s lies in the room after data's length (see
