@@ -153,13 +153,9 @@ func sortKeysWith(keys []string, ids []int32) {
 	const onStack = 64
 	var recBuf [onStack]keyRec
 	var keyBuf [onStack]string
-	var idBuf [onStack]int32
-	recs, sorted, sortedIDs := recBuf[:0], keyBuf[:0], idBuf[:0]
+	recs, sorted := recBuf[:0], keyBuf[:0]
 	if len(keys) > onStack {
 		recs, sorted = make([]keyRec, 0, len(keys)), make([]string, 0, len(keys))
-		if ids != nil {
-			sortedIDs = make([]int32, 0, len(keys))
-		}
 	}
 	recs, sorted = recs[:len(keys)], sorted[:len(keys)]
 	for i, k := range keys {
@@ -170,11 +166,14 @@ func sortKeysWith(keys []string, ids []int32) {
 		sorted[j] = keys[r.i]
 	}
 	if ids != nil {
-		sortedIDs = sortedIDs[:len(keys)]
-		for j, r := range recs {
-			sortedIDs[j] = ids[r.i]
+		// The records' numbers are spent: each holds its key's id a
+		// moment, not a slice of its own.
+		for j := range recs {
+			recs[j].lo = uint64(uint32(ids[recs[j].i]))
 		}
-		copy(ids, sortedIDs)
+		for j, r := range recs {
+			ids[j] = int32(uint32(r.lo))
+		}
 	}
 	copy(keys, sorted)
 }

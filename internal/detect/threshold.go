@@ -183,9 +183,8 @@ type thresholdCall struct {
 // (thresholdScratches): its hash tables, sized for a chunk of events, the
 // events' rows, and its windows', buckets' and rows' slices.
 type thresholdScratch struct {
-	byRow    rowIndex // (window, writer, group) -> rows
-	byGroup  rowIndex // (window, group) -> buckets
-	byPrefix rowIndex // (window, row prefix) -> buckets
+	byRow   rowIndex // (window, writer, group) -> rows
+	byGroup rowIndex // (window, group) -> buckets
 	// evRow is each event's row (-1: not counted); rowStart where each
 	// row's events start in rowEvents (and, last, their end); fill the
 	// next place of each row's while they are placed.
@@ -232,7 +231,7 @@ const maxScratchSlots = 1 << 15
 func (c *thresholdCall) release() {
 	s := c.thresholdScratch
 	c.thresholdScratch = nil
-	if cap(s.byRow.slots) > maxScratchSlots || cap(s.byGroup.slots) > maxScratchSlots || cap(s.byPrefix.slots) > maxScratchSlots ||
+	if cap(s.byRow.slots) > maxScratchSlots || cap(s.byGroup.slots) > maxScratchSlots ||
 		cap(s.evRow) > maxScratchSlots || cap(s.rows) > maxScratchSlots || cap(s.buckets) > maxScratchSlots {
 		return
 	}
@@ -333,7 +332,6 @@ func (c *thresholdCall) group(events []*event.Event) bool {
 	const maxReserve = 1 << 13
 	c.byRow.reserve(min(len(events), maxReserve))
 	c.byGroup.reserve(min(len(events), maxReserve))
-	c.byPrefix.reserve(min(len(events), maxReserve))
 	counted := 0
 	for j, ev := range events {
 		c.evRow[j] = -1
@@ -472,7 +470,6 @@ func (c *thresholdCall) newRow(g string, gh uint64, wi, wr int32) int32 {
 		bi = int32(len(c.buckets))
 		c.buckets = append(c.buckets, thrBucket{group: g, prefix: prefix, window: wi, rows: -1})
 		c.byGroup.insert(h, bi)
-		c.byPrefix.insert(hashKey(prefix, wi, -1), bi)
 		c.prefixes[wi] = append(c.prefixes[wi], prefix)
 		c.winBuckets[wi] = append(c.winBuckets[wi], bi)
 	}
@@ -530,47 +527,67 @@ func (c *thresholdCall) findIn(ctx context.Context, wi int32, prefixes []string)
 	if err != nil {
 		return err
 	}
+	at := 0
 	for _, e := range found {
-		c.attach(wi, e)
+		at = c.attach(wi, e, at)
 	}
 	return nil
 }
 
 // attach places a row read in window wi: a row of the call's, or another
-// writer's beside its bucket.
-func (c *thresholdCall) attach(wi int32, e state.Entity) {
-	bi := c.bucketOf(wi, e.RowKey)
-	if bi < 0 {
-		return
+// writer's beside its bucket. from is where the last row's prefix was
+// among the window's (bucketAt), and attach returns this one's.
+func (c *thresholdCall) attach(wi int32, e state.Entity, from int) int {
+	j := c.bucketAt(wi, e.RowKey, from)
+	if j < 0 {
+		return from
 	}
+	bi := c.winBuckets[wi][j]
 	b := &c.buckets[bi]
 	for ri := b.rows; ri >= 0; ri = c.rows[ri].next {
 		if c.rows[ri].key.RowKey == e.RowKey {
 			st := &c.state[ri]
 			st.cur, st.found = e, true
-			return
+			return j
 		}
 	}
 	c.others = append(c.others, thrOther{b: bi, e: e})
+	return j
 }
 
 // bucketOf is the bucket of a row key in window wi, or -1.
 func (c *thresholdCall) bucketOf(wi int32, row string) int32 {
+	if j := c.bucketAt(wi, row, 0); j >= 0 {
+		return c.winBuckets[wi][j]
+	}
+	return -1
+}
+
+// bucketAt is the place of a row key's prefix among window wi's sorted
+// prefixes (find sorts them before it reads), or -1: a few places from
+// from first (the stores return a partition's rows in key order, so the
+// next row's prefix is mostly the last one's or just after it), then by
+// binary search. The prefixes are sorted and distinct: no table of them
+// is built for the rows read, most calls' rows being new.
+func (c *thresholdCall) bucketAt(wi int32, row string, from int) int {
 	i := strings.IndexByte(row, '|')
 	if i < 0 {
 		return -1
 	}
 	prefix := row[:i+1]
-	h := hashKey(prefix, wi, -1)
-	for s := c.byPrefix.first(h); ; s++ {
-		var bi int32
-		if s, bi = c.byPrefix.probe(h, s); bi < 0 {
-			return -1
+	ps := c.prefixes[wi]
+	for j := from; j < len(ps) && j < from+4; j++ {
+		if ps[j] == prefix {
+			return j
 		}
-		if b := &c.buckets[bi]; b.window == wi && b.prefix == prefix {
-			return bi
+		if ps[j] > prefix {
+			break
 		}
 	}
+	if j, ok := slices.BinarySearch(ps, prefix); ok {
+		return j
+	}
+	return -1
 }
 
 // The call's rows, for txn.loopRows: its index i is a row's place in key

@@ -3,6 +3,7 @@ package detect
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -297,4 +298,43 @@ func (s *keyOrdered) Apply(ctx context.Context, table string, ops []state.Op) er
 		last[pk] = rk
 	}
 	return s.Store.Apply(ctx, table, ops)
+}
+
+// TestBucketAt: a row key's prefix is found among a window's sorted
+// prefixes whatever place the search starts from (rows read in key order
+// start from the last one's, rows in any other order still find theirs),
+// and a prefix that is not among them, or a key without '|', finds none.
+func TestBucketAt(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(9, 10))
+	for round := range 200 {
+		set := map[string]bool{}
+		for range rnd.IntN(60) + 1 {
+			set[fmt.Sprintf("%d.%d!7C%d|", rnd.IntN(4), rnd.IntN(30), rnd.IntN(3))] = true
+		}
+		ps := slices.Sorted(maps.Keys(set))
+		ids := make([]int32, len(ps))
+		for i := range ids {
+			ids[i] = int32(100 + i)
+		}
+		c := thresholdCall{thresholdScratch: &thresholdScratch{prefixes: [][]string{ps}, winBuckets: [][]int32{ids}}}
+		for range 50 {
+			j := rnd.IntN(len(ps))
+			row := ps[j] + "w" + fmt.Sprint(rnd.IntN(3))
+			from := rnd.IntN(len(ps) + 1)
+			if got := c.bucketAt(0, row, from); got != j {
+				t.Fatalf("round %d: %q from %d found at %d, want %d (%q)", round, row, from, got, j, ps)
+			}
+			if got := c.bucketOf(0, row); got != ids[j] {
+				t.Fatalf("round %d: bucketOf(%q) = %d, want %d", round, row, got, ids[j])
+			}
+		}
+		for _, row := range []string{"9.9!7C9|w", "no separator", "|w", ps[0][:len(ps[0])-1] + "0|w"} {
+			if i := strings.IndexByte(row, '|'); i >= 0 && set[row[:i+1]] {
+				continue
+			}
+			if got := c.bucketAt(0, row, rnd.IntN(len(ps)+1)); got >= 0 {
+				t.Fatalf("round %d: %q found at %d (%q)", round, row, got, ps)
+			}
+		}
+	}
 }
