@@ -27,12 +27,11 @@ func countValueBoth(ev *event.Event, res *resolver) string {
 	return ""
 }
 
-// TestCountValueAgrees: the value_count and value_sum kinds read a flow
-// tuple's canonical values as they stand (countValue), and what they read
-// is what firstValue and BoundedLower give, for the tuples of the bench
-// corpus and for values that are not canonical (blanks, upper case, long
-// ones, none).
-func TestCountValueAgrees(t *testing.T) {
+// flowTestEvents are the tuples of the bench corpus's flow records, and
+// flow events of values that are not canonical (blanks, upper case, long
+// ones, none), each as a canonical reader and as a plain one.
+func flowTestEvents(t *testing.T) []*event.Event {
+	t.Helper()
 	reg, err := source.NewRegistry()
 	if err != nil {
 		t.Fatal(err)
@@ -61,6 +60,16 @@ func TestCountValueAgrees(t *testing.T) {
 		events = append(events, &event.Event{Source: flowService, Fields: canonicalFlowFields{flowFields{vals}}},
 			&event.Event{Source: flowService, Fields: flowFields{vals}})
 	}
+	return events
+}
+
+// TestCountValueAgrees: the value_count and value_sum kinds read a flow
+// tuple's canonical values as they stand (countValue), and what they read
+// is what firstValue and BoundedLower give, for the tuples of the bench
+// corpus and for values that are not canonical (blanks, upper case, long
+// ones, none).
+func TestCountValueAgrees(t *testing.T) {
+	events := flowTestEvents(t)
 	canonical := 0
 	for _, name := range event.FlowFieldNames {
 		res := newResolver(flowService, name)
@@ -77,4 +86,54 @@ func TestCountValueAgrees(t *testing.T) {
 		t.Fatal("no value read as canonical")
 	}
 	t.Logf("%d tuple events, %d values read as canonical", len(events), canonical)
+}
+
+// groupKeyRef is groupKeyIn as it was before canonical values were read
+// as they stand: every value read by firstValueIn, bounded and lowered.
+func groupKeyRef(b *base, ev *event.Event) (string, bool) {
+	var parts []string
+	for _, res := range b.c.groupRes {
+		v, ok := firstValueIn(ev, res, nil)
+		if !ok {
+			return "", false
+		}
+		if len(v) > MaxKeptValue {
+			v = BoundedLower(v)
+		}
+		parts = append(parts, v)
+	}
+	if len(parts) == 1 {
+		return BoundedLower(parts[0]), true
+	}
+	return strings.ToLower(strings.Join(parts, "|")), true
+}
+
+// TestGroupKeyAgrees: a group key of flow fields, read as canonical values
+// stand where the tuple has them (groupValue), is the key the general
+// reading builds, for one, two and three group-by fields of every flow
+// field, on the corpus's tuples and on values that are not canonical.
+func TestGroupKeyAgrees(t *testing.T) {
+	events := flowTestEvents(t)
+	names := event.FlowFieldNames
+	var groupings [][]string
+	for i, n := range names {
+		groupings = append(groupings, []string{n},
+			[]string{n, names[(i+1)%len(names)]},
+			[]string{names[(i+2)%len(names)], n, names[(i+5)%len(names)]})
+	}
+	for _, g := range groupings {
+		c := &Correlation{}
+		for _, name := range g {
+			c.groupRes = append(c.groupRes, newResolver(flowService, name))
+		}
+		b := &base{c: c}
+		var a keyArena
+		for _, ev := range events {
+			got, ok := b.groupKeyIn(ev, &a, nil)
+			want, wok := groupKeyRef(b, ev)
+			if ok != wok || got != want {
+				t.Fatalf("group-by %v: groupKeyIn %q %v, reference %q %v", g, got, ok, want, wok)
+			}
+		}
+	}
 }

@@ -62,12 +62,35 @@ func TestThresholdEncodeAsWrite(t *testing.T) {
 	thr, _, _, _ := codecCases()
 	thr = append(thr, thresholdData{Mark: true, Seq: -1, Index: 1 << 40, Sub: -(1 << 20), Keys: []string{"\x00\xff"}, Sum: math.SmallestNonzeroFloat64,
 		First: time.Unix(0, 0).UTC(), Last: time.Unix(-1, 999_999_999).UTC()})
+	// Numbers of every varint length (putUvarint writes up to five bytes
+	// as a word when eight are left, the others byte by byte), and rooms
+	// around the eight bytes the word needs at the document's end.
+	rnd := rand.New(rand.NewPCG(7, 8))
+	num := func() int64 { return rnd.Int64() >> rnd.IntN(64) }
+	for range 300 {
+		d := thresholdData{Mark: rnd.IntN(4) > 0, Seq: num(), Index: int(num()), Sub: int(num()),
+			First: time.Unix(num()>>20, rnd.Int64N(1e9)).UTC(), Last: time.Unix(num()>>20, rnd.Int64N(2)).UTC()}
+		for range rnd.IntN(3) {
+			d.Keys = append(d.Keys, strings.Repeat("k", rnd.IntN(200)))
+		}
+		d.Hashes = make([]byte, 8*rnd.IntN(40))
+		for range rnd.IntN(3) {
+			d.Values = append(d.Values, strings.Repeat("v", rnd.IntN(150)))
+		}
+		if rnd.IntN(2) == 0 {
+			d.Sum = float64(num())
+		}
+		if rnd.IntN(5) == 0 {
+			d.First = time.Time{}
+		}
+		thr = append(thr, d)
+	}
 	for i, d := range thr {
 		c := stateEnc{counting: true}
 		d.write(&c)
 		e := c.writer()
 		d.write(&e)
-		for _, room := range []int{0, 7, 300} {
+		for _, room := range []int{0, 1, 5, 7, 8, 9, 300} {
 			got := d.encodeRoom(room)
 			if !bytes.Equal(got, e.b) || cap(got) != len(e.b)+room {
 				t.Errorf("threshold %d room %d: %d bytes (cap %d), want %d bytes (cap %d)", i, room, len(got), cap(got), len(e.b), len(e.b)+room)

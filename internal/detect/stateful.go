@@ -285,14 +285,20 @@ func (b *base) groupKey(ev *event.Event, a *keyArena) (string, bool) {
 }
 
 // groupKeyIn is groupKey reading through c when c is pointed at ev.
+// A flow tuple's canonical value (printable ASCII, no blank, no upper
+// case: groupValue) goes in as it stands, neither trimmed nor lowered
+// again (TestGroupKeyAgrees holds it to the general reading).
 func (b *base) groupKeyIn(ev *event.Event, a *keyArena, c *fieldCache) (string, bool) {
 	switch len(b.c.groupRes) {
 	case 0:
 		return "", true
 	case 1:
-		v, ok := firstValueIn(ev, b.c.groupRes[0], c)
+		v, canonical, ok := groupValue(ev, b.c.groupRes[0], c)
 		if !ok {
 			return "", false
+		}
+		if canonical && len(v) <= MaxKeptValue {
+			return v, true
 		}
 		if len(v) > MaxKeptValue {
 			return BoundedLower(v), true
@@ -303,15 +309,19 @@ func (b *base) groupKeyIn(ev *event.Event, a *keyArena, c *fieldCache) (string, 
 		return a.lower(v), true
 	}
 	var parts [8]string
+	var lowered [8]bool
 	vals := parts[:0]
 	n := len(b.c.groupRes) - 1
-	for _, res := range b.c.groupRes {
-		v, ok := firstValueIn(ev, res, c)
+	for i, res := range b.c.groupRes {
+		v, canonical, ok := groupValue(ev, res, c)
 		if !ok {
 			return "", false
 		}
 		if len(v) > MaxKeptValue {
-			v = BoundedLower(v)
+			v, canonical = BoundedLower(v), false // lowered again below, as before
+		}
+		if i < len(lowered) {
+			lowered[i] = canonical
 		}
 		vals = append(vals, v)
 		n += len(v)
@@ -322,9 +332,25 @@ func (b *base) groupKeyIn(ev *event.Event, a *keyArena, c *fieldCache) (string, 
 		if i > 0 {
 			buf = append(buf, '|')
 		}
+		if i < len(lowered) && lowered[i] {
+			buf = append(buf, v...)
+			continue
+		}
 		buf = event.AppendLower(buf, v)
 	}
 	return a.take(buf, start), true
+}
+
+// groupValue is firstValueIn(ev, res, c) for a group key: a flow tuple's
+// canonical value read by its number (resolver.canonicalField), canonical
+// true, as it stands (firstValueIn's trim and the key's lower-casing
+// leave it as it is); any other value firstValueIn's.
+func groupValue(ev *event.Event, res *resolver, c *fieldCache) (v string, canonical, ok bool) {
+	if v, ok := res.canonicalField(ev); ok {
+		return v, true, v != ""
+	}
+	v, ok = firstValueIn(ev, res, c)
+	return v, false, ok
 }
 
 // hasUpper reports whether lower-casing s may change it.

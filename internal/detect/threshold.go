@@ -183,9 +183,8 @@ type thresholdCall struct {
 // (thresholdScratches): its hash tables, sized for a chunk of events, the
 // events' rows, and its windows', buckets' and rows' slices.
 type thresholdScratch struct {
-	byRow    rowIndex // (window, writer, group) -> rows
-	byGroup  rowIndex // (window, group) -> buckets
-	byPrefix rowIndex // (window, row prefix) -> buckets
+	byRow   rowIndex // (window, writer, group) -> rows
+	byGroup rowIndex // (window, group) -> buckets
 	// evRow is each event's row (-1: not counted); rowStart where each
 	// row's events start in rowEvents (and, last, their end); fill the
 	// next place of each row's while they are placed.
@@ -201,8 +200,14 @@ type thresholdScratch struct {
 	parts   []string
 	writers []string
 	escaped []string
-	// prefixes are each window's buckets' row prefixes (Find's).
-	prefixes [][]string
+	// prefixes are each window's buckets' row prefixes (Find's), and
+	// winBuckets the buckets, in the same order (sorted by find).
+	prefixes   [][]string
+	winBuckets [][]int32
+	// order is the rows in key order (find), the order the call writes
+	// them in: the rows' places in it are txn.loopRows' indices, and at
+	// is each row's place.
+	order, at []int32
 
 	buckets []thrBucket
 	rows    []thrRow
@@ -226,7 +231,7 @@ const maxScratchSlots = 1 << 15
 func (c *thresholdCall) release() {
 	s := c.thresholdScratch
 	c.thresholdScratch = nil
-	if cap(s.byRow.slots) > maxScratchSlots || cap(s.byGroup.slots) > maxScratchSlots || cap(s.byPrefix.slots) > maxScratchSlots ||
+	if cap(s.byRow.slots) > maxScratchSlots || cap(s.byGroup.slots) > maxScratchSlots ||
 		cap(s.evRow) > maxScratchSlots || cap(s.rows) > maxScratchSlots || cap(s.buckets) > maxScratchSlots {
 		return
 	}
@@ -236,6 +241,10 @@ func (c *thresholdCall) release() {
 		clear(s.prefixes[i])
 		s.prefixes[i] = s.prefixes[i][:0]
 	}
+	for i := range s.winBuckets {
+		s.winBuckets[i] = s.winBuckets[i][:0]
+	}
+	s.winBuckets, s.order = s.winBuckets[:0], s.order[:0]
 	clear(s.parts)
 	clear(s.writers)
 	clear(s.escaped)
@@ -323,7 +332,6 @@ func (c *thresholdCall) group(events []*event.Event) bool {
 	const maxReserve = 1 << 13
 	c.byRow.reserve(min(len(events), maxReserve))
 	c.byGroup.reserve(min(len(events), maxReserve))
-	c.byPrefix.reserve(min(len(events), maxReserve))
 	counted := 0
 	for j, ev := range events {
 		c.evRow[j] = -1
@@ -393,7 +401,10 @@ func (c *thresholdCall) group(events []*event.Event) bool {
 	}
 	byPos := func(a, b *event.Event) int { return a.Pos.Compare(b.Pos) }
 	for i := range c.rows {
-		if evs := c.rowEvs(i); len(evs) > 1 && !slices.IsSortedFunc(evs, byPos) {
+		if c.rowStart[i+1]-c.rowStart[i] < 2 {
+			continue // most rows (a flow tuple's) hold one event
+		}
+		if evs := c.rowEvs(i); !slices.IsSortedFunc(evs, byPos) {
 			slices.SortStableFunc(evs, byPos)
 		}
 	}
@@ -418,6 +429,11 @@ func (c *thresholdCall) window(ws time.Time) int32 {
 		c.prefixes = c.prefixes[:n+1] // the window's prefixes reuse a former call's room (emptied by release)
 	} else {
 		c.prefixes = append(c.prefixes, nil)
+	}
+	if n := len(c.winBuckets); n < cap(c.winBuckets) {
+		c.winBuckets = c.winBuckets[:n+1]
+	} else {
+		c.winBuckets = append(c.winBuckets, nil)
 	}
 	return int32(len(c.windows) - 1)
 }
@@ -454,8 +470,8 @@ func (c *thresholdCall) newRow(g string, gh uint64, wi, wr int32) int32 {
 		bi = int32(len(c.buckets))
 		c.buckets = append(c.buckets, thrBucket{group: g, prefix: prefix, window: wi, rows: -1})
 		c.byGroup.insert(h, bi)
-		c.byPrefix.insert(hashKey(prefix, wi, -1), bi)
 		c.prefixes[wi] = append(c.prefixes[wi], prefix)
+		c.winBuckets[wi] = append(c.winBuckets[wi], bi)
 	}
 	b := &c.buckets[bi]
 	ri := int32(len(c.rows))
@@ -465,15 +481,42 @@ func (c *thresholdCall) newRow(g string, gh uint64, wi, wr int32) int32 {
 }
 
 // find reads every writer's rows of the call's buckets, one Find per
-// window partition, for update (findRows).
+// window partition, for update (findRows), and puts the rows in key order.
 func (c *thresholdCall) find(ctx context.Context) error {
 	for wi := range c.windows {
-		sortKeys(c.prefixes[wi]) // as Find wants them: it sorts them otherwise, slower
+		// As Find wants them (it sorts them otherwise, slower), and the
+		// buckets with them.
+		sortKeysWith(c.prefixes[wi], c.winBuckets[wi])
 		if err := c.findIn(ctx, int32(wi), c.prefixes[wi]); err != nil {
 			return err
 		}
 	}
+	c.keyOrder()
 	return nil
+}
+
+// keyOrder puts the rows in key order (c.order, c.at): each window's
+// buckets in prefix order, a bucket's rows (its writers') in row-key
+// order. Rows of one partition written in key order are what a store
+// keeping its rows sorted merges fastest; which rows a call writes, and
+// what, do not depend on it.
+func (c *thresholdCall) keyOrder() {
+	c.order = c.order[:0]
+	for wi := range c.windows {
+		for _, bi := range c.winBuckets[wi] {
+			start := len(c.order)
+			for ri := c.buckets[bi].rows; ri >= 0; ri = c.rows[ri].next {
+				c.order = append(c.order, ri)
+			}
+			if run := c.order[start:]; len(run) > 1 {
+				slices.SortFunc(run, func(a, b int32) int { return strings.Compare(c.rows[a].key.RowKey, c.rows[b].key.RowKey) })
+			}
+		}
+	}
+	c.at = int32s(c.at, len(c.rows))
+	for j, ri := range c.order {
+		c.at[ri] = int32(j)
+	}
 }
 
 // findIn reads the rows of window wi's buckets with these prefixes: the
@@ -484,58 +527,80 @@ func (c *thresholdCall) findIn(ctx context.Context, wi int32, prefixes []string)
 	if err != nil {
 		return err
 	}
+	at := 0
 	for _, e := range found {
-		c.attach(wi, e)
+		at = c.attach(wi, e, at)
 	}
 	return nil
 }
 
 // attach places a row read in window wi: a row of the call's, or another
-// writer's beside its bucket.
-func (c *thresholdCall) attach(wi int32, e state.Entity) {
-	bi := c.bucketOf(wi, e.RowKey)
-	if bi < 0 {
-		return
+// writer's beside its bucket. from is where the last row's prefix was
+// among the window's (bucketAt), and attach returns this one's.
+func (c *thresholdCall) attach(wi int32, e state.Entity, from int) int {
+	j := c.bucketAt(wi, e.RowKey, from)
+	if j < 0 {
+		return from
 	}
+	bi := c.winBuckets[wi][j]
 	b := &c.buckets[bi]
 	for ri := b.rows; ri >= 0; ri = c.rows[ri].next {
 		if c.rows[ri].key.RowKey == e.RowKey {
 			st := &c.state[ri]
 			st.cur, st.found = e, true
-			return
+			return j
 		}
 	}
 	c.others = append(c.others, thrOther{b: bi, e: e})
+	return j
 }
 
 // bucketOf is the bucket of a row key in window wi, or -1.
 func (c *thresholdCall) bucketOf(wi int32, row string) int32 {
+	if j := c.bucketAt(wi, row, 0); j >= 0 {
+		return c.winBuckets[wi][j]
+	}
+	return -1
+}
+
+// bucketAt is the place of a row key's prefix among window wi's sorted
+// prefixes (find sorts them before it reads), or -1: a few places from
+// from first (the stores return a partition's rows in key order, so the
+// next row's prefix is mostly the last one's or just after it), then by
+// binary search. The prefixes are sorted and distinct: no table of them
+// is built for the rows read, most calls' rows being new.
+func (c *thresholdCall) bucketAt(wi int32, row string, from int) int {
 	i := strings.IndexByte(row, '|')
 	if i < 0 {
 		return -1
 	}
 	prefix := row[:i+1]
-	h := hashKey(prefix, wi, -1)
-	for s := c.byPrefix.first(h); ; s++ {
-		var bi int32
-		if s, bi = c.byPrefix.probe(h, s); bi < 0 {
-			return -1
+	ps := c.prefixes[wi]
+	for j := from; j < len(ps) && j < from+4; j++ {
+		if ps[j] == prefix {
+			return j
 		}
-		if b := &c.buckets[bi]; b.window == wi && b.prefix == prefix {
-			return bi
+		if ps[j] > prefix {
+			break
 		}
 	}
+	if j, ok := slices.BinarySearch(ps, prefix); ok {
+		return j
+	}
+	return -1
 }
 
-// The call's rows, for txn.loopRows.
+// The call's rows, for txn.loopRows: its index i is a row's place in key
+// order (c.order).
 
-func (c *thresholdCall) key(i int) state.Key { return c.rows[i].key }
+func (c *thresholdCall) key(i int) state.Key { return c.rows[c.order[i]].key }
 
-func (c *thresholdCall) step(i int) (state.Op, bool, error) {
+func (c *thresholdCall) step(j int) (state.Op, bool, error) {
 	k := c.k
+	i := c.order[j]
 	rw, st := &c.rows[i], &c.state[i]
 	st.d = thresholdData{} // a retry after a conflict starts from what it read
-	n, changed, err := k.count(rw.key, st.cur, st.found, c.rowEvs(i), &st.d, &c.grown)
+	n, changed, err := k.count(rw.key, &st.cur, st.found, c.rowEvs(int(i)), &st.d, &c.grown)
 	if err != nil {
 		return state.Op{}, false, err
 	}
@@ -550,12 +615,18 @@ func (c *thresholdCall) step(i int) (state.Op, bool, error) {
 		expires = k.expiry(window.Add(k.c.Timespan), k.keep())
 		c.expires[b.window] = expires
 	}
-	e := state.Entity{PartitionKey: rw.key.PartitionKey, RowKey: rw.key.RowKey, Count: n, Text: b.group,
-		Data: st.d.encodeRow(st.found, len(rw.key.RowKey)+len(b.group)), Time: window, Expires: expires}
-	return writeOp(state.Packed(e), st.cur, st.found), true, nil
+	// The operation built in place (writeOp's), its keys packed behind
+	// its document (state.Packed): an entity is not copied on the way.
+	op := state.Op{Kind: state.Insert, Entity: state.Entity{PartitionKey: rw.key.PartitionKey, RowKey: rw.key.RowKey, Count: n, Text: b.group,
+		Data: st.d.encodeRow(st.found, len(rw.key.RowKey)+len(b.group)), Time: window, Expires: expires}}
+	if st.found {
+		op.Kind, op.Entity.ETag = state.Replace, st.cur.ETag
+	}
+	state.PackIn(&op.Entity)
+	return op, true, nil
 }
 
-func (c *thresholdCall) blame(i int) []*event.Event { return c.rowEvs(i) }
+func (c *thresholdCall) blame(i int) []*event.Event { return c.rowEvs(int(c.order[i])) }
 
 func (c *thresholdCall) blaming() bool { return true }
 
@@ -570,7 +641,7 @@ func (c *thresholdCall) index(key state.Key) int {
 		}
 		for ri := c.buckets[bi].rows; ri >= 0; ri = c.rows[ri].next {
 			if c.rows[ri].key.RowKey == key.RowKey {
-				return int(ri)
+				return int(c.at[ri])
 			}
 		}
 		return -1
@@ -585,7 +656,7 @@ func (c *thresholdCall) index(key state.Key) int {
 func (c *thresholdCall) reread(ctx context.Context, pending []int) error {
 	stale := make([]bool, len(c.windows))
 	for _, i := range pending {
-		stale[c.buckets[c.rows[i].b].window] = true
+		stale[c.buckets[c.rows[c.order[i]].b].window] = true
 	}
 	for i := range c.rows {
 		if stale[c.buckets[c.rows[i].b].window] {
@@ -830,13 +901,13 @@ func findRows(ctx context.Context, store state.Store, parts []string, prefixes m
 // What a row's hashes and shown values grow into comes from sl: they are
 // the call's (encoded into the row's document, summed over writers; a
 // match takes a copy of the values).
-func (k *ThresholdKind) count(key state.Key, cur state.Entity, found bool, evs []*event.Event, d *thresholdData, sl *countSlabs) (int64, bool, error) {
-	if err := loadThreshold("threshold", key, cur, found, d); err != nil {
-		return 0, false, err
-	}
-	n := cur.Count
-	if !found {
-		n = 0
+func (k *ThresholdKind) count(key state.Key, cur *state.Entity, found bool, evs []*event.Event, d *thresholdData, sl *countSlabs) (int64, bool, error) {
+	var n int64
+	if found {
+		if err := loadThreshold("threshold", key, *cur, found, d); err != nil {
+			return 0, false, err
+		}
+		n = cur.Count
 	}
 	var have map[uint64]bool
 	changed := false

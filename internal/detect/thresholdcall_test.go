@@ -3,6 +3,7 @@ package detect
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -65,8 +66,12 @@ func TestRowIndexCollisions(t *testing.T) {
 func TestSortKeys(t *testing.T) {
 	rnd := rand.New(rand.NewPCG(5, 6))
 	alphabet := []string{"", "\x00", "a", "b", "\xff", "10.20.", "|", "!7C"}
-	for range 300 {
-		keys := make([]string, rnd.IntN(150))
+	for round := range 400 {
+		n := rnd.IntN(150)
+		if round%10 == 0 {
+			n = rnd.IntN(3000) // the quicksort's partitions, many levels deep
+		}
+		keys := make([]string, n)
 		for i := range keys {
 			var b strings.Builder
 			for range rnd.IntN(12) {
@@ -74,11 +79,52 @@ func TestSortKeys(t *testing.T) {
 			}
 			keys[i] = b.String()
 		}
+		switch round % 4 {
+		case 1: // sorted backwards
+			slices.Sort(keys)
+			slices.Reverse(keys)
+		case 2: // a sorted run with a few out of place
+			slices.Sort(keys)
+			for range 3 {
+				if len(keys) > 1 {
+					i, j := rnd.IntN(len(keys)), rnd.IntN(len(keys))
+					keys[i], keys[j] = keys[j], keys[i]
+				}
+			}
+		}
 		want := slices.Clone(keys)
 		slices.Sort(want)
-		sortKeys(keys)
-		if !slices.Equal(keys, want) {
-			t.Fatalf("sortKeys: %q\nwant %q", keys, want)
+		// The library's sort past the depth bound, from the first level
+		// and from the second, sorts as the quicksort does.
+		for _, depth := range []int{-1, 0, 1} {
+			got := slices.Clone(keys)
+			if depth < 0 {
+				// sortKeysWith moves each key's id with it.
+				ids := make([]int32, len(got))
+				for i := range ids {
+					ids[i] = int32(i)
+				}
+				sortKeysWith(got, ids)
+				for j, id := range ids {
+					if got[j] != keys[id] {
+						t.Fatalf("sortKeysWith: key %d %q came with the id of %q", j, got[j], keys[id])
+					}
+				}
+			} else {
+				recs := make([]keyRec, len(got))
+				for i, k := range got {
+					recs[i] = keyRec{be64(k, 0), be64(k, 8), int32(i)}
+				}
+				sortRecs(recs, got, depth)
+				sorted := make([]string, len(got))
+				for j, r := range recs {
+					sorted[j] = got[r.i]
+				}
+				got = sorted
+			}
+			if !slices.Equal(got, want) {
+				t.Fatalf("sortKeys (depth %d): %q\nwant %q", depth, got, want)
+			}
 		}
 	}
 }
@@ -155,7 +201,16 @@ func TestThresholdAsReference(t *testing.T) {
   timespan: 10m
   condition: {gte: 4}
 `)
-	e := newKindEngine(t, r, state.NewMemory())
+	ordered := &keyOrdered{Store: state.NewMemory()}
+	e := newKindEngine(t, r, ordered)
+	defer func() {
+		if ordered.bad != "" {
+			t.Error(ordered.bad)
+		}
+		if ordered.calls == 0 {
+			t.Error("no write seen")
+		}
+	}()
 	rnd := rand.New(rand.NewPCG(1, 2))
 	type gw struct {
 		group  string
@@ -221,4 +276,65 @@ func sortedByTime(evs []*event.Event) []*event.Event {
 	out := slices.Clone(evs)
 	slices.SortStableFunc(out, func(a, b *event.Event) int { return a.Time.Compare(b.Time) })
 	return out
+}
+
+// keyOrdered is a store that checks each Apply's operations come in key
+// order within each partition (thresholdCall.keyOrder: a store keeping
+// its rows sorted merges them fastest).
+type keyOrdered struct {
+	state.Store
+	calls int
+	bad   string
+}
+
+func (s *keyOrdered) Apply(ctx context.Context, table string, ops []state.Op) error {
+	s.calls++
+	last := map[string]string{}
+	for _, o := range ops {
+		pk, rk := o.Entity.PartitionKey, o.Entity.RowKey
+		if prev, ok := last[pk]; ok && prev >= rk && s.bad == "" {
+			s.bad = fmt.Sprintf("Apply %d: row %q of %q written after %q", s.calls, rk, pk, prev)
+		}
+		last[pk] = rk
+	}
+	return s.Store.Apply(ctx, table, ops)
+}
+
+// TestBucketAt: a row key's prefix is found among a window's sorted
+// prefixes whatever place the search starts from (rows read in key order
+// start from the last one's, rows in any other order still find theirs),
+// and a prefix that is not among them, or a key without '|', finds none.
+func TestBucketAt(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(9, 10))
+	for round := range 200 {
+		set := map[string]bool{}
+		for range rnd.IntN(60) + 1 {
+			set[fmt.Sprintf("%d.%d!7C%d|", rnd.IntN(4), rnd.IntN(30), rnd.IntN(3))] = true
+		}
+		ps := slices.Sorted(maps.Keys(set))
+		ids := make([]int32, len(ps))
+		for i := range ids {
+			ids[i] = int32(100 + i)
+		}
+		c := thresholdCall{thresholdScratch: &thresholdScratch{prefixes: [][]string{ps}, winBuckets: [][]int32{ids}}}
+		for range 50 {
+			j := rnd.IntN(len(ps))
+			row := ps[j] + "w" + fmt.Sprint(rnd.IntN(3))
+			from := rnd.IntN(len(ps) + 1)
+			if got := c.bucketAt(0, row, from); got != j {
+				t.Fatalf("round %d: %q from %d found at %d, want %d (%q)", round, row, from, got, j, ps)
+			}
+			if got := c.bucketOf(0, row); got != ids[j] {
+				t.Fatalf("round %d: bucketOf(%q) = %d, want %d", round, row, got, ids[j])
+			}
+		}
+		for _, row := range []string{"9.9!7C9|w", "no separator", "|w", ps[0][:len(ps[0])-1] + "0|w"} {
+			if i := strings.IndexByte(row, '|'); i >= 0 && set[row[:i+1]] {
+				continue
+			}
+			if got := c.bucketAt(0, row, rnd.IntN(len(ps)+1)); got >= 0 {
+				t.Fatalf("round %d: %q found at %d (%q)", round, row, got, ps)
+			}
+		}
+	}
 }

@@ -41,6 +41,9 @@ func TestEscapeEveryByte(t *testing.T) {
 				if got := string(AppendEscape([]byte("pre|"), s)); got != "pre|"+want {
 					t.Fatalf("AppendEscape(%q) = %q", s, got)
 				}
+				if got := string(AppendEscape(withRoom("pre|", 3*len(s)), s)); got != "pre|"+want {
+					t.Fatalf("AppendEscape(%q) with room (one pass) = %q", s, got)
+				}
 			}
 		}
 	}
@@ -51,4 +54,14 @@ func TestEscapeEveryByte(t *testing.T) {
 	if got := string(AppendEscape([]byte("pre|"), long)); got != "pre|"+Escape(long) {
 		t.Errorf("AppendEscape of a long key: %q, want %q", got, "pre|"+Escape(long))
 	}
+	for _, k := range []string{long, strings.Repeat("a", MaxKeyLen), strings.Repeat("a", MaxKeyLen+1), strings.Repeat("\x00", 1<<20)} {
+		if got := string(AppendEscape(withRoom("pre|", 3*len(k)), k)); got != "pre|"+Escape(k) {
+			t.Errorf("AppendEscape with room of a key of %d bytes: %q, want %q", len(k), got, "pre|"+Escape(k))
+		}
+	}
+}
+
+// withRoom is pre in a buffer with room for n more bytes.
+func withRoom(pre string, n int) []byte {
+	return append(make([]byte, 0, len(pre)+n), pre...)
 }

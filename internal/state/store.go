@@ -179,9 +179,16 @@ func (e Entity) Key() Key { return Key{e.PartitionKey, e.RowKey} }
 // costs one allocation, its document's. Without room e is returned as it
 // is.
 func Packed(e Entity) Entity {
+	PackIn(&e)
+	return e
+}
+
+// PackIn is Packed in place: e's row key and Text moved into the room
+// behind its Data when there is room for both.
+func PackIn(e *Entity) {
 	d := e.Data
 	if len(d) == 0 || cap(d)-len(d) < len(e.RowKey)+len(e.Text) {
-		return e
+		return
 	}
 	room := d[len(d):cap(d)]
 	n := copy(room, e.RowKey)
@@ -192,7 +199,6 @@ func Packed(e Entity) Entity {
 	if len(e.Text) > 0 {
 		e.Text = unsafe.String(&room[n], len(e.Text))
 	}
-	return e
 }
 
 // packedIn reports whether s lies in the room after data's length (see
@@ -336,6 +342,16 @@ func EscapeRoom(s string) int {
 // AppendEscape appends Escape(s) to b: a key built of escaped parts in one
 // buffer, with no string per part.
 func AppendEscape(b []byte, s string) []byte {
+	if cap(b)-len(b) >= 3*len(s) {
+		// Room for every byte escaped (a key arena's): one pass, not
+		// EscapeRoom's count first.
+		start := len(b)
+		b = appendEscapedRoom(b, s, 0)
+		if len(b)-start <= MaxKeyLen {
+			return b
+		}
+		return shortenIn(b, start)
+	}
 	n := EscapeRoom(s)
 	if n == len(s) && n <= MaxKeyLen {
 		return append(b, s...)
@@ -469,22 +485,25 @@ func appendEscaped(b []byte, s string) []byte {
 	return appendEscapedRoom(b, s, EscapeRoom(s))
 }
 
-// appendEscapedRoom is appendEscaped with EscapeRoom(s) known.
+// appendEscapedRoom is appendEscaped with EscapeRoom(s) known (or 0 when
+// b has room enough): each run of bytes kept as they are is copied at
+// once, each other byte written as !XX.
 func appendEscapedRoom(b []byte, s string, room int) []byte {
-	n := len(b)
 	b = slices.Grow(b, room)
-	b = b[:cap(b)]
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if keyBytes[c] {
-			b[n] = c
-			n++
-			continue
+	for len(s) > 0 {
+		i := 0
+		for i < len(s) && keyBytes[s[i]] {
+			i++
 		}
-		b[n], b[n+1], b[n+2] = escapeByte, hexDigits[c>>4], hexDigits[c&0xF]
-		n += 3
+		b = append(b, s[:i]...)
+		if i == len(s) {
+			break
+		}
+		c := s[i]
+		b = append(b, escapeByte, hexDigits[c>>4], hexDigits[c&0xF])
+		s = s[i+1:]
 	}
-	return b[:n]
+	return b
 }
 
 func unescape(s string) (string, error) {
