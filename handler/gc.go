@@ -1,10 +1,15 @@
 package main
 
 import (
+	"context"
 	"os"
+	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/rs/zerolog"
 )
@@ -27,9 +32,9 @@ import (
 // the rules add (serve's state grows for as long as its windows fill). Measured
 // again with BenchmarkServe's inputs outside serve's heap (issue 12): 164.0
 // M instructions and ~1,000 page faults per batch at 400, 176.3 M and ~600
-// at 200, 209.8 M and ~470 at 100. A fault costs a few microseconds, so
-// 200 trades ~12 M instructions (3-4 ms) for ~400 faults (1-3 ms): no
-// gain, and 400 stays.
+// at 200, 209.8 M and ~470 at 100 (and at 8af7c89: 140.1 M at 400, 149.1 M
+// at 200, 171.1 M at 100). Fewer faults at a lower percent cost more
+// collections: serveHeapRoom takes most of the faults away instead.
 const serveGCPercent = 400
 
 // memLimitShare is the share of the container's memory limit (cgroup) that
@@ -41,22 +46,172 @@ const memLimitShare = 0.75
 // Where the container's memory limit is read: cgroup v2, then v1.
 var cgroupMemoryFiles = []string{"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"}
 
-// tuneGC sets serve's GC percent and soft memory limit where the
-// environment (GOGC, GOMEMLIMIT) does not, and logs what it chose.
-func tuneGC(log *zerolog.Logger) {
+// serveHeapRoom is the room serve's heap keeps for a batch's garbage
+// above what is live, unless GOGC says otherwise: the collector's goal is
+// at least live + serveHeapRoom (heapFloor), four times live (the GC
+// percent) once that is more. Its pages are faulted in once, at start-up
+// (prefaultHeap), and kept: a heap goal of five times what is live alone
+// grows, and faults in five new pages, for each page of state the rules
+// add (serve's state grows for as long as its windows fill; issue 12:
+// ~950 faults per 1,000-record batch, 9.5 ms of the 43.1 ms of CPU, and
+// as much again in user time on a virtual machine, where a fault costs
+// ~20 us here). With the room kept, a batch faults in only the pages its
+// new state takes, and the collector runs no more often than at 400
+// while live is below a quarter of the room. A container with less than
+// four times the room gives it a quarter of its memory limit.
+const serveHeapRoom = 192 << 20
+
+// tuneGC sets serve's GC percent, heap room and soft memory limit where
+// the environment (GOGC, GOMEMLIMIT) does not, and logs what it chose. The
+// heap floor it starts (nil with GOGC set) runs until stopped.
+func tuneGC(log *zerolog.Logger) *heapFloor {
 	ev := log.Info()
+	limit, limited := containerMemoryLimit(cgroupMemoryFiles)
+	var floor *heapFloor
 	if _, set := os.LookupEnv("GOGC"); !set {
 		debug.SetGCPercent(serveGCPercent)
-		ev = ev.Int("gc_percent", serveGCPercent)
-	}
-	if _, set := os.LookupEnv("GOMEMLIMIT"); !set {
-		if limit, ok := containerMemoryLimit(cgroupMemoryFiles); ok {
-			soft := int64(float64(limit) * memLimitShare)
-			debug.SetMemoryLimit(soft)
-			ev = ev.Int64("memory_limit_bytes", soft)
+		room := uint64(serveHeapRoom)
+		if limited {
+			room = min(room, uint64(limit)/4)
 		}
+		floor = startHeapFloor(room)
+		ev = ev.Int("gc_percent", serveGCPercent).Uint64("heap_room_bytes", room)
+	}
+	if _, set := os.LookupEnv("GOMEMLIMIT"); !set && limited {
+		soft := int64(float64(limit) * memLimitShare)
+		debug.SetMemoryLimit(soft)
+		ev = ev.Int64("memory_limit_bytes", soft)
 	}
 	ev.Msg("garbage collector")
+	return floor
+}
+
+// heapFloor keeps the collector's heap goal at or above live + room: after
+// each collection (a finalizer the collection runs) it sets the GC percent
+// to room/live, or serveGCPercent when that is more. Go's runtime has a
+// floor of its own (4 MB at GOGC=100) but none to set.
+type heapFloor struct {
+	room    uint64
+	mu      sync.Mutex
+	percent int
+	stopped bool
+	live    [1]metrics.Sample
+}
+
+// startHeapFloor starts keeping live + room as the heap goal's floor.
+func startHeapFloor(room uint64) *heapFloor {
+	f := &heapFloor{room: room, percent: serveGCPercent}
+	f.live[0].Name = "/gc/heap/live:bytes"
+	f.adjust()
+	f.arm()
+	return f
+}
+
+// stop ends the floor and puts the GC percent back to serveGCPercent.
+func (f *heapFloor) stop() {
+	if f == nil {
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.stopped {
+		f.stopped = true
+		debug.SetGCPercent(serveGCPercent)
+	}
+}
+
+// gcSentinel is garbage the next collection finds: its finalizer runs once
+// that collection is done. (It holds a pointer: a pointer-free object this
+// small could share a tiny block and never be freed alone.)
+type gcSentinel struct{ f *heapFloor }
+
+func (f *heapFloor) arm() {
+	runtime.SetFinalizer(&gcSentinel{f: f}, func(s *gcSentinel) {
+		if s.f.adjust() {
+			s.f.arm()
+		}
+	})
+}
+
+// adjust sets the GC percent for what the last collection found live, and
+// reports whether the floor still runs.
+func (f *heapFloor) adjust() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.stopped {
+		return false
+	}
+	metrics.Read(f.live[:])
+	if f.live[0].Value.Kind() != metrics.KindUint64 {
+		return true
+	}
+	p := floorPercent(f.live[0].Value.Uint64(), f.room)
+	if p != f.percent {
+		f.percent = p
+		debug.SetGCPercent(p)
+	}
+	return true
+}
+
+// floorPercent is the GC percent that puts the heap goal at live + room,
+// or serveGCPercent when that is more, rounded up to two digits (the
+// percent changes only when the live heap moves by a few per cent). A live
+// heap under 4 MB (none measured yet, at start-up) counts as 4 MB: the
+// runtime's own floor on the goal is 4 MB times the percent/100, which
+// would otherwise put the goal far above the room.
+func floorPercent(live, room uint64) int {
+	live = max(live, 4<<20)
+	p := room * 100 / live
+	if p <= serveGCPercent {
+		return serveGCPercent
+	}
+	step := uint64(1)
+	for step*100 <= p {
+		step *= 10
+	}
+	return int((p + step - 1) / step * step)
+}
+
+// prefaultRoom says whether serve faults its heap's room in at start-up
+// (the handler's tests do not: a room faulted in a few dozen times costs
+// them minutes on a loaded machine; BenchmarkServe does).
+var prefaultRoom = true
+
+// prefaultHeap faults in room bytes of heap at start-up, so that batches
+// find the room heapFloor keeps already in the process's memory (each
+// first touch of a page is a fault: issue 12), and returns how long it
+// took; it stops early when ctx ends. Freed, the pages stay in the heap:
+// the scavenger returns only what is beyond the heap goal, which
+// heapFloor keeps above the room.
+func prefaultHeap(ctx context.Context, room uint64) time.Duration {
+	if room == 0 {
+		return 0
+	}
+	start := time.Now()
+	touchHeap(ctx, room)
+	runtime.GC() // the room is free heap from here on
+	return time.Since(start)
+}
+
+// touchHeap allocates n bytes and writes a byte of each page: garbage once
+// it returns (not inlined, so no frame of prefaultHeap's holds it). Each
+// MiB it stops if ctx ended (SIGTERM during start-up), and yields the
+// processor: a loop without calls cannot be preempted where asynchronous
+// preemption is off (GODEBUG=asyncpreemptoff=1, as under valgrind), and
+// the server's readers must go on meanwhile.
+//
+//go:noinline
+func touchHeap(ctx context.Context, n uint64) {
+	b := make([]byte, n)
+	for i := 0; i < len(b); i += 4096 {
+		b[i] = 1
+		if i&(1<<20-1) == 0 {
+			if ctx.Err() != nil {
+				return
+			}
+			runtime.Gosched()
+		}
+	}
 }
 
 // containerMemoryLimit reads the first of files that holds a memory limit:

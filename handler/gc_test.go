@@ -1,13 +1,21 @@
 package main
 
 import (
+	"context"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
 )
+
+// The handler's tests start serve dozens of times: none faults the heap's
+// room in (BenchmarkServe does).
+func init() { prefaultRoom = false }
 
 func TestContainerMemoryLimit(t *testing.T) {
 	dir := t.TempDir()
@@ -43,7 +51,8 @@ func TestContainerMemoryLimit(t *testing.T) {
 	}
 }
 
-// TestTuneGC: serve raises the GC percent unless GOGC is set.
+// TestTuneGC: serve raises the GC percent and keeps a heap floor unless
+// GOGC is set.
 func TestTuneGC(t *testing.T) {
 	log := zerolog.Nop()
 	defer debug.SetGCPercent(debug.SetGCPercent(100))
@@ -53,14 +62,103 @@ func TestTuneGC(t *testing.T) {
 	t.Setenv("GOGC", "") // restored at the end of the test
 	os.Unsetenv("GOGC")
 	debug.SetGCPercent(100)
-	tuneGC(&log)
+	floor := tuneGC(&log)
+	if floor == nil {
+		t.Fatal("no heap floor without GOGC")
+	}
+	if got := debug.SetGCPercent(-1); got < serveGCPercent {
+		t.Errorf("GC percent %d without GOGC, want at least %d", got, serveGCPercent)
+	} else {
+		debug.SetGCPercent(got)
+	}
+	floor.stop()
 	if got := debug.SetGCPercent(100); got != serveGCPercent {
-		t.Errorf("GC percent %d without GOGC, want %d", got, serveGCPercent)
+		t.Errorf("GC percent %d once the floor stopped, want %d", got, serveGCPercent)
 	}
 	t.Setenv("GOGC", "100")
 	debug.SetGCPercent(150)
-	tuneGC(&log)
+	if floor := tuneGC(&log); floor != nil {
+		floor.stop()
+		t.Error("a heap floor with GOGC set")
+	}
 	if got := debug.SetGCPercent(100); got != 150 {
 		t.Errorf("GC percent %d with GOGC set, want it left as it was (150)", got)
 	}
+}
+
+// TestHeapFloor: after each collection the heap goal is at least what is
+// live plus the room, and a stopped floor leaves the GC percent alone.
+func TestHeapFloor(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(serveGCPercent))
+	const room = 64 << 20
+	samples := []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/gc/heap/goal:bytes"}}
+	floor := startHeapFloor(room)
+	defer floor.stop()
+	var keep [][]byte
+	for round := range 4 {
+		// A live heap that grows past a quarter of the room: the floor
+		// gives way to serveGCPercent there.
+		keep = append(keep, make([]byte, 8<<20))
+		runtime.GC()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			metrics.Read(samples)
+			live, goal := samples[0].Value.Uint64(), samples[1].Value.Uint64()
+			want := max(live+room, live*(100+serveGCPercent)/100)
+			if goal >= want && goal <= want+want/10+(4<<20) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("round %d: live %d, heap goal %d, want %d", round, live, goal, want)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	runtime.KeepAlive(keep)
+	floor.stop()
+	debug.SetGCPercent(123)
+	runtime.GC()
+	time.Sleep(50 * time.Millisecond) // a finalizer would run by now
+	if got := debug.SetGCPercent(serveGCPercent); got != 123 {
+		t.Errorf("GC percent %d after a stopped floor's collection, want 123", got)
+	}
+}
+
+func TestFloorPercent(t *testing.T) {
+	for _, tc := range []struct {
+		live, room uint64
+		want       int
+	}{
+		{100 << 20, 192 << 20, serveGCPercent}, // past a quarter of the room
+		{48 << 20, 192 << 20, serveGCPercent},
+		{40 << 20, 192 << 20, 480},
+		{7 << 20, 192 << 20, 2800}, // 2742, up to two digits
+		{0, 192 << 20, 4800},       // no collection yet: 4 MB assumed
+		{100, 192 << 20, 4800},     // under 4 MB: 4 MB
+		{2 << 30, 8 << 30, 400},
+		{41 << 20, 192 << 20, 470}, // 468
+		{1 << 30, 192 << 20, serveGCPercent},
+	} {
+		if got := floorPercent(tc.live, tc.room); got != tc.want {
+			t.Errorf("floorPercent(%d, %d) = %d, want %d", tc.live, tc.room, got, tc.want)
+		}
+		if got := floorPercent(tc.live, tc.room); uint64(got) < tc.room*100/max(tc.live, 4<<20) {
+			t.Errorf("floorPercent(%d, %d) = %d: below the room", tc.live, tc.room, got)
+		}
+	}
+}
+
+// TestPrefaultHeap: the room is faulted in and freed, held from the OS.
+func TestPrefaultHeap(t *testing.T) {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	before := ms.HeapSys - ms.HeapReleased
+	prefaultHeap(context.Background(), 32<<20)
+	runtime.ReadMemStats(&ms)
+	if held := ms.HeapSys - ms.HeapReleased; held < before+16<<20 && held < 32<<20 {
+		t.Errorf("heap held from the OS %d bytes after a 32 MiB room, %d before", held, before)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	prefaultHeap(ctx, 32<<20) // returns: touches the first page only
 }

@@ -73,6 +73,9 @@ const rusageThread = 1
 //
 //	make bench-serve
 func BenchmarkServe(b *testing.B) {
+	defer func(was bool) { prefaultRoom = was }(prefaultRoom)
+	prefaultRoom = true // as serve runs
+	warm, batches := serveBenchInput(b)
 	dir := b.TempDir()
 	b.Setenv("AZDETECT_STATE", "memory")
 	b.Setenv("AZDETECT_ALERT_SINK", "stdout")
@@ -95,7 +98,7 @@ func BenchmarkServe(b *testing.B) {
 	}()
 	select {
 	case addr := <-ready:
-		runServeBench(b, addr.String())
+		runServeBench(b, addr.String(), warm, batches)
 	case err := <-done:
 		b.Fatalf("serve: %v", err)
 	case <-time.After(30 * time.Second):
@@ -109,6 +112,7 @@ func BenchmarkServe(b *testing.B) {
 // exchange, reading and decoding the invocation, the answer and the log
 // lines: what serve adds to the pipeline.
 func BenchmarkServeOverhead(b *testing.B) {
+	warm, batches := serveBenchInput(b)
 	b.Setenv("AZDETECT_FUNCTIONS_DIR", "../functions")
 	b.Setenv("FUNCTIONS_CUSTOMHANDLER_PORT", "0")
 	s, err := config.Load()
@@ -136,7 +140,7 @@ func BenchmarkServeOverhead(b *testing.B) {
 			b.Errorf("serve: %v", err)
 		}
 	}()
-	runServeBench(b, addr.String())
+	runServeBench(b, addr.String(), warm, batches)
 }
 
 // drain reads each input's body to its end.
@@ -165,9 +169,13 @@ func serveBenchLogger(b *testing.B, s config.Settings) zerolog.Logger {
 	return hostLogger(zerolog.New(io.Discard).Level(level).With().Timestamp().Logger(), io.Discard, io.Discard)
 }
 
-// runServeBench posts the warm-up batches, then b.N measured ones, to the
-// handler at addr, and reports what the measured ones cost.
-func runServeBench(b *testing.B, addr string) {
+// serveBenchInput returns the count of warm-up batches and the warm-up and
+// b.N measured batches, made before serve starts: making them left
+// garbage and heap pages that serve would find already faulted in, and
+// they are returned, so that the heap the measured batches run in is the
+// one serve grew (its start-up and the warm-up included), as in a process
+// of its own.
+func serveBenchInput(b *testing.B) (int, [][]byte) {
 	warm := 10
 	if v := os.Getenv("AZDETECT_BENCH_WARM"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -176,15 +184,18 @@ func runServeBench(b *testing.B, addr string) {
 		}
 		warm = n
 	}
+	batches := serveBenchBatches(b, warm+b.N)
+	debug.FreeOSMemory()
+	return warm, batches
+}
+
+// runServeBench posts the warm-up batches, then b.N measured ones, to the
+// handler at addr, and reports what the measured ones cost.
+func runServeBench(b *testing.B, addr string, warm int, batches [][]byte) {
 	memProfile := os.Getenv("AZDETECT_BENCH_MEMPROFILE")
 	if memProfile != "" {
 		runtime.MemProfileRate = 1
 	}
-	batches := serveBenchBatches(b, warm+b.N)
-	// Making them left garbage and heap pages that serve would find
-	// already faulted in: return them, so that the heap the measured
-	// batches run in is the one serve grew (warm-up included).
-	debug.FreeOSMemory()
 
 	// The client runs on its own OS thread, so that its CPU time can be
 	// told from the handler's.
@@ -217,8 +228,13 @@ func runServeBench(b *testing.B, addr string) {
 				return
 			}
 		}
-		runtime.GC() // the warm-up's garbage is not the measured batches'
+		// No forced collection here, unless for the allocation profile: a
+		// collection forced while the heap is part full sets the
+		// scavenger's goal below the room serve keeps (heapFloor), and it
+		// would return pages that the measured batches fault in again; a
+		// running handler is never forced.
 		if memProfile != "" {
+			runtime.GC() // the profile holds allocations up to the last collection
 			if err := writeAllocs(memProfile + ".base"); err != nil {
 				r.err = err
 				res <- r
@@ -324,65 +340,64 @@ func writeAllocs(path string) error {
 }
 
 // serveBenchBatches returns n invocation bodies of serveBenchRecords
-// records each, one partition's batches in order.
+// records each, one partition's batches in order, in memory mapped outside
+// Go's heap and unmapped when the test ends. The Functions host holds the
+// invocations it sends in its own process: held in the handler's heap
+// (150 MB for 60 batches), they would count as live memory to its garbage
+// collector and charge serve with page faults on heap it grows only for
+// them. They are made a batch at a time, so that making them leaves little
+// heap behind: serve's heap starts near where a process of its own would
+// (the pages the generator freed are returned to the OS before serve
+// starts, and serve faults in what it uses of them again).
 func serveBenchBatches(tb testing.TB, n int) [][]byte {
 	tb.Helper()
-	var recs []string
-	for _, r := range benchcorpus.Generate(n * serveBenchRecords * 105 / 100) {
-		if r.Source != "storageanalytics" {
-			recs = append(recs, string(r.Line))
-		}
-	}
-	if len(recs) < n*serveBenchRecords {
-		tb.Fatalf("benchcorpus gave %d Event Hub records, want %d", len(recs), n*serveBenchRecords)
-	}
-	fn := invoke.Function{Name: invoke.FunctionEventHub, Trigger: invoke.TriggerEventHub, Binding: "events", DataType: invoke.DataTypeString}
-	part := invoke.PartitionContext{FullyQualifiedNamespace: "bench.servicebus.windows.net", EventHubName: "azure-logs",
-		ConsumerGroup: "azdetect", PartitionID: "0"}
-	out := make([][]byte, n)
-	var seq, offset int64
-	for i := range out {
-		bodies := make([]string, serveBenchEvents)
-		for e := range bodies {
-			at := i*serveBenchRecords + e*serveBenchPerEvent
-			bodies[e] = `{"records":[` + strings.Join(recs[at:at+serveBenchPerEvent], ",") + `]}`
-			offset += int64(len(bodies[e]))
-		}
-		body, err := invoke.EventHubRequest(fn, part, seq, offset, bodies, time.Now())
-		if err != nil {
-			tb.Fatal(err)
-		}
-		seq += serveBenchEvents
-		out[i] = body
-	}
-	return offHeap(tb, out)
-}
-
-// offHeap copies bufs into memory mapped outside Go's heap, unmapped when
-// the test ends. The Functions host holds the invocations it sends in its
-// own process: held in the handler's heap (150 MB for 60 batches), they
-// would count as live memory to its garbage collector, whose heap goal at
-// serve's GC percent (serveGCPercent) is five times what is live, and so
-// charge serve with page faults on heap it grows only for them.
-func offHeap(tb testing.TB, bufs [][]byte) [][]byte {
-	tb.Helper()
-	size := 0
-	for _, b := range bufs {
-		size += len(b)
-	}
-	if size == 0 {
-		return bufs
-	}
-	mem, err := syscall.Mmap(-1, 0, size, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_ANON|syscall.MAP_PRIVATE)
+	// Room for the batches, mapped but touched only as written: 8 MiB a
+	// batch is more than twice what one takes.
+	const maxBatch = 8 << 20
+	mem, err := syscall.Mmap(-1, 0, n*maxBatch, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_ANON|syscall.MAP_PRIVATE|syscall.MAP_NORESERVE)
 	if err != nil {
 		tb.Fatalf("map the invocations: %v", err)
 	}
 	tb.Cleanup(func() { _ = syscall.Munmap(mem) })
-	out := make([][]byte, len(bufs))
-	for i, b := range bufs {
-		out[i] = mem[:len(b):len(b)]
-		copy(out[i], b)
-		mem = mem[len(b):]
+	fn := invoke.Function{Name: invoke.FunctionEventHub, Trigger: invoke.TriggerEventHub, Binding: "events", DataType: invoke.DataTypeString}
+	part := invoke.PartitionContext{FullyQualifiedNamespace: "bench.servicebus.windows.net", EventHubName: "azure-logs",
+		ConsumerGroup: "azdetect", PartitionID: "0"}
+	out := make([][]byte, 0, n)
+	var seq, offset int64
+	recs := make([]string, 0, serveBenchRecords)
+	var failed error
+	batch := func() {
+		bodies := make([]string, serveBenchEvents)
+		for e := range bodies {
+			at := e * serveBenchPerEvent
+			bodies[e] = `{"records":[` + strings.Join(recs[at:at+serveBenchPerEvent], ",") + `]}`
+			offset += int64(len(bodies[e]))
+		}
+		body, err := invoke.EventHubRequest(fn, part, seq, offset, bodies, time.Now())
+		if err == nil && len(body) > maxBatch {
+			err = fmt.Errorf("a batch of %d bytes, more than the %d mapped for it", len(body), maxBatch)
+		}
+		if err != nil {
+			failed = err
+			return
+		}
+		seq += serveBenchEvents
+		room := mem[len(out)*maxBatch:]
+		out = append(out, room[:len(body):len(body)])
+		copy(out[len(out)-1], body)
+		recs = recs[:0]
+	}
+	benchcorpus.Each(func(r benchcorpus.Record) bool {
+		if r.Source != "storageanalytics" {
+			recs = append(recs, string(r.Line))
+			if len(recs) == serveBenchRecords {
+				batch()
+			}
+		}
+		return failed == nil && len(out) < n
+	})
+	if failed != nil {
+		tb.Fatal(failed)
 	}
 	return out
 }

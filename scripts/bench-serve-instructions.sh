@@ -33,11 +33,11 @@ for try in 1 2 3; do
 	(cd handler && GOMAXPROCS=1 GODEBUG=asyncpreemptoff=1,cpu.rdtscp=off AZDETECT_BENCH_CALLGRIND=1 AZDETECT_BENCH_WARM="$WARM" \
 		valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$out" \
 		"$dir/handler.test" -test.run '^$' -test.bench 'BenchmarkServe$' -test.benchtime "${BATCHES}x") >"$dir/bench.log" 2>"$dir/valgrind.log" || true
-	grep -q Benchmark "$dir/bench.log" && break
+	grep -q "allocs/record" "$dir/bench.log" && break
 	grep -q "vgCallgrind_post_signal): Assertion" "$dir/valgrind.log" || break
 	echo "bench-serve-instructions: callgrind aborted on a signal (its own assertion, run $try of 3); running again" >&2
 done
-grep Benchmark "$dir/bench.log" || {
+grep "allocs/record" "$dir/bench.log" || {
 	echo "bench-serve-instructions: the benchmark failed; the end of its log and of valgrind's:" >&2
 	tail -20 "$dir/bench.log" >&2
 	grep -m3 "Assertion\|valgrind:" "$dir/valgrind.log" >&2

@@ -150,6 +150,33 @@ func TestReadBodyGrowsAsBytesArrive(t *testing.T) {
 	}
 }
 
+// An invocation's body buffer, kept for the next (spares), has a quarter
+// more room than the body it was grown for, and the next body, a little
+// larger, is read into it; readBody's keeps the declared length.
+func TestReadBodyIntoSpareRoom(t *testing.T) {
+	want := bytes.Repeat([]byte("0123456789abcdef"), 150_000) // 2.4 MB
+	got, err := readBodyInto(nil, &trickle{b: want}, int64(len(want)), true)
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("read %d bytes (%v), want %d", len(got), err, len(want))
+	}
+	if c := cap(got); c < len(want)+len(want)/4 || c > len(want)+len(want)/4+1 {
+		t.Fatalf("buffer cap %d for %d bytes, want a quarter more", c, len(want))
+	}
+	larger := append(bytes.Clone(want), want[:len(want)/5]...)
+	again, err := readBodyInto(got, &trickle{b: larger}, int64(len(larger)), true)
+	if err != nil || !bytes.Equal(again, larger) {
+		t.Fatalf("read %d bytes (%v), want %d", len(again), err, len(larger))
+	}
+	if &again[0] != &got[:1][0] {
+		t.Error("a body a fifth larger did not reuse the kept buffer")
+	}
+	// Declared larger than it is: what arrives is all there is.
+	short, err := readBodyInto(nil, &trickle{b: want[:1000]}, int64(len(want)), true)
+	if err != nil || !bytes.Equal(short, want[:1000]) {
+		t.Fatalf("a short body: %d bytes (%v)", len(short), err)
+	}
+}
+
 // trickle returns at most 7 KiB per read, as a socket does.
 type trickle struct{ b []byte }
 
