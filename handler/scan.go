@@ -123,13 +123,14 @@ func runScan(ctx context.Context, s config.Settings, args []string, stdout, stde
 		named[f] = true
 	}
 	sup := &countingSuppressor{Suppressor: suppressor(s, store)}
-	var afterChunk func(context.Context, []*event.Event) error
+	var afterChunk func(context.Context, int, []*event.Event) error
+	var sweeps func(int) bool
 	if sweeper != nil {
-		afterChunk = sweeper.afterChunk
+		afterChunk, sweeps = sweeper.afterChunk, sweeper.sweeps
 	}
 	p, err := pipeline.New(pipeline.Options{
 		Registry: reg, Engine: eng, Sink: sink, DeadLetters: once, BatchLogLevel: zerolog.DebugLevel,
-		Suppressor: sup, OmitAlerts: true, AfterChunk: afterChunk,
+		Suppressor: sup, OmitAlerts: true, AfterChunk: afterChunk, AfterChunkChanges: sweeps,
 		Workers: -1, // GOMAXPROCS: frame, parse and select on every core
 	})
 	if err != nil {
