@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"runtime/debug"
 	"runtime/pprof"
+	"runtime/trace"
 	"slices"
 	"sort"
 	"strings"
@@ -73,6 +74,12 @@ func runScan(ctx context.Context, s config.Settings, args []string, stdout, stde
 		return exitUsage
 	}
 	defer stopProfile()
+	stopTrace, err := traceScan(os.Getenv("AZDETECT_SCAN_TRACE"))
+	if err != nil {
+		fmt.Fprintf(stderr, "azdetect scan: AZDETECT_SCAN_TRACE: %v\n", err)
+		return exitUsage
+	}
+	defer stopTrace()
 	store, err := openState(s)
 	if err != nil {
 		fmt.Fprintf(stderr, "azdetect scan: %v\n", err)
@@ -123,13 +130,14 @@ func runScan(ctx context.Context, s config.Settings, args []string, stdout, stde
 		named[f] = true
 	}
 	sup := &countingSuppressor{Suppressor: suppressor(s, store)}
-	var afterChunk func(context.Context, []*event.Event) error
+	var afterChunk func(context.Context, int, []*event.Event) error
+	var sweeps func(int) bool
 	if sweeper != nil {
-		afterChunk = sweeper.afterChunk
+		afterChunk, sweeps = sweeper.afterChunk, sweeper.sweeps
 	}
 	p, err := pipeline.New(pipeline.Options{
 		Registry: reg, Engine: eng, Sink: sink, DeadLetters: once, BatchLogLevel: zerolog.DebugLevel,
-		Suppressor: sup, OmitAlerts: true, AfterChunk: afterChunk,
+		Suppressor: sup, OmitAlerts: true, AfterChunk: afterChunk, AfterChunkChanges: sweeps,
 		Workers: -1, // GOMAXPROCS: frame, parse and select on every core
 	})
 	if err != nil {
@@ -296,6 +304,28 @@ func profileScan(path string) (stop func(), err error) {
 	}
 	return func() {
 		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
+}
+
+// traceScan writes an execution trace of the scan to path when it is set
+// (AZDETECT_SCAN_TRACE, for development: `go tool trace`, and make
+// bench-parallel's share of the run with fewer goroutines ready than
+// cores, a figure the machine's load skews little). stop ends it.
+func traceScan(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := trace.Start(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		trace.Stop()
 		f.Close()
 	}, nil
 }

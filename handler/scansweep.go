@@ -38,9 +38,8 @@ var onSweep func(n int)
 
 // eventTimeSweeper is the pipeline's AfterChunk for a scan on memory state.
 type eventTimeSweeper struct {
-	store  *state.Memory
-	chunks int
-	swept  int
+	store *state.Memory
+	swept int
 }
 
 // scanStateOptions returns the engine options and the chunk hook of a
@@ -54,9 +53,12 @@ func scanStateOptions(store state.Store) ([]detect.Option, *eventTimeSweeper) {
 	return []detect.Option{detect.WithClock(func() time.Time { return time.Time{} }), detect.WithEventTimeSweep()}, &eventTimeSweeper{store: m}
 }
 
-func (s *eventTimeSweeper) afterChunk(ctx context.Context, events []*event.Event) error {
-	s.chunks++
-	if s.chunks%sweepEveryChunks != 0 {
+// sweeps says whether afterChunk sweeps after chunk n: the pipeline's
+// AfterChunkChanges (the rules of the chunks after it wait for the sweep).
+func (s *eventTimeSweeper) sweeps(n int) bool { return n%sweepEveryChunks == 0 }
+
+func (s *eventTimeSweeper) afterChunk(ctx context.Context, n int, events []*event.Event) error {
+	if !s.sweeps(n) {
 		return nil
 	}
 	var low time.Time

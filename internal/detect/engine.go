@@ -204,7 +204,7 @@ func (e *Engine) evaluate(ctx context.Context, events []*event.Event, isolate bo
 	if err != nil {
 		return nil, nil, err
 	}
-	return e.evaluateSelected(ctx, events, selected, rejected, isolate, nil)
+	return e.stage(ctx, events, selected, rejected, isolate, nil).run()
 }
 
 // Verdicts is the stateless half of EvaluateIsolated over a run of events:
@@ -330,8 +330,24 @@ func (e *Engine) Select(ctx context.Context, events []*event.Event, v *Verdicts)
 // caller releases them once its last read of the events is done
 // (event.ReleaseLayouts), before it keeps any of them longer.
 func (e *Engine) EvaluateSelected(ctx context.Context, events []*event.Event, v *Verdicts) ([]Match, []Rejected, error) {
+	s, err := e.Stage(ctx, events, v)
+	if err != nil {
+		return nil, nil, err
+	}
+	return s.run()
+}
+
+// Stage is EvaluateSelected in parts, for a caller that evaluates batch
+// after batch and lets each stateful rule go on to the next batch while
+// the others finish this one: a rule's state is its own (its partitions
+// are named by its id), so what rule i raises for a batch depends on the
+// batches before that rule alone saw, never on when the other rules
+// evaluate. Stage returns the batch's parts; the caller calls Stateless
+// once and Run once for each rule of Stateful, then Result. The same
+// contract as EvaluateSelected holds for the layouts of the events.
+func (e *Engine) Stage(ctx context.Context, events []*event.Event, v *Verdicts) (*Staged, error) {
 	if v.Len() != len(events) {
-		return nil, nil, fmt.Errorf("evaluate: %d verdicts for %d events", v.Len(), len(events))
+		return nil, fmt.Errorf("evaluate: %d verdicts for %d events", v.Len(), len(events))
 	}
 	// Each rule's events are a part of one list: counted, then placed.
 	selected := make([][]*event.Event, len(e.rules))
@@ -358,7 +374,122 @@ func (e *Engine) EvaluateSelected(ctx context.Context, events []*event.Event, v 
 		prev = end
 	}
 	rejected := slices.Clone(v.rejected)
-	return e.evaluateSelected(ctx, events, selected, rejected, true, e.selMemos(v, selected))
+	return e.stage(ctx, events, selected, rejected, true, e.selMemos(v, selected)), nil
+}
+
+// Staged is one batch's evaluation in parts (Engine.Stage): the rules
+// that keep no state, each stateful rule on its own, then the result.
+type Staged struct {
+	e        *Engine
+	ctx      context.Context
+	events   []*event.Event
+	selected [][]*event.Event
+	rejected []Rejected
+	isolate  bool
+	memos    []*selMemo
+	stateful []int // the rules with events whose kinds keep state
+	results  [][]Match
+	rejects  [][]Rejected
+	errs     []error
+}
+
+func (e *Engine) stage(ctx context.Context, events []*event.Event, selected [][]*event.Event, rejected []Rejected, isolate bool, memos []*selMemo) *Staged {
+	s := &Staged{e: e, ctx: e.shareSnapshots(ctx, selected), events: events, selected: selected, rejected: rejected,
+		isolate: isolate, memos: memos, results: make([][]Match, len(selected)), rejects: make([][]Rejected, len(selected)),
+		errs: make([]error, len(selected))}
+	for i, evs := range selected {
+		if len(evs) == 0 {
+			continue
+		}
+		if _, stateless := e.kinds[i].(MatchKind); !stateless {
+			s.stateful = append(s.stateful, i)
+		}
+	}
+	return s
+}
+
+// Stateful returns the rules Run must evaluate, in rule order: those with
+// events in the batch whose kinds keep state.
+func (s *Staged) Stateful() []int { return s.stateful }
+
+// Stateless evaluates the batch's rules whose kinds keep no state (match).
+func (s *Staged) Stateless() {
+	for i, evs := range s.selected {
+		if len(evs) == 0 {
+			continue
+		}
+		if _, stateless := s.e.kinds[i].(MatchKind); stateless {
+			s.results[i], s.rejects[i], s.errs[i] = s.e.matchesOf(s.ctx, i, evs, s.isolate)
+		}
+	}
+}
+
+// Run evaluates stateful rule i over its events of the batch. The Runs of
+// one batch may run at once, on any goroutines, and at once with other
+// rules' Runs of other batches; rule i's Run of a batch must return
+// before its Run of the next batch starts (its state follows the batches
+// in order).
+func (s *Staged) Run(i int) {
+	ctx := s.ctx
+	if s.memos != nil && s.memos[i] != nil {
+		ctx = context.WithValue(ctx, selMemoKey{}, s.memos[i])
+	}
+	s.results[i], s.rejects[i], s.errs[i] = s.e.matchesOf(ctx, i, s.selected[i], s.isolate)
+}
+
+// run is every part at once (each stateful rule on a goroutine of its
+// own, at most maxStatefulParallel at a time), then the result.
+func (s *Staged) run() ([]Match, []Rejected, error) {
+	// Stateful kinds wait on the store: run them at once (each still reads
+	// and writes its state once), then gather every rule's matches in rule
+	// order.
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, maxStatefulParallel)
+	for _, i := range s.stateful {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			s.Run(i)
+		}()
+	}
+	s.Stateless()
+	wg.Wait()
+	return s.Result()
+}
+
+// Result gathers the matches and rejected events of every rule, in rule
+// order, once Stateless and every Run returned; its error is the first
+// rule's failure (EvaluateSelected's).
+func (s *Staged) Result() ([]Match, []Rejected, error) {
+	e, rejected := s.e, s.rejected
+	var out []Match
+	var refused RecordErrors
+	for i := range s.selected {
+		if re, ok := AsRecordErrors(s.errs[i]); ok && !s.isolate {
+			// Evaluate: the matches are complete; the caller
+			// dead-letters the refused records.
+			refused = append(refused, re...)
+		} else if s.errs[i] != nil {
+			return out, rejected, fmt.Errorf("rule %s (%s): %w", e.rules[i].ID, e.kinds[i].Name(), s.errs[i])
+		}
+		out = append(out, s.results[i]...)
+		rejected = append(rejected, s.rejects[i]...)
+	}
+	if len(refused) > 0 {
+		// Name each refused record by its place in this batch.
+		at := make(map[*event.Event]int, len(s.events))
+		for i, ev := range s.events {
+			at[ev] = i
+		}
+		for _, r := range refused {
+			if i, ok := at[r.Event]; ok {
+				r.Index = i
+			}
+		}
+		return out, rejected, refused
+	}
+	return out, rejected, nil
 }
 
 // selMemo is what the condition pass learnt of one rule's selected
@@ -421,67 +552,6 @@ func (e *Engine) selMemos(v *Verdicts, selected [][]*event.Event) []*selMemo {
 		}
 	}
 	return memos
-}
-
-// evaluateSelected runs each rule's kind over the events its condition
-// selected.
-func (e *Engine) evaluateSelected(ctx context.Context, events []*event.Event, selected [][]*event.Event, rejected []Rejected, isolate bool, memos []*selMemo) ([]Match, []Rejected, error) {
-	// Stateful kinds wait on the store: run them at once (each still reads
-	// and writes its state once), then gather every rule's matches in rule
-	// order.
-	results := make([][]Match, len(selected))
-	rejects := make([][]Rejected, len(selected))
-	ctx = e.shareSnapshots(ctx, selected)
-	errs := make([]error, len(selected))
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, maxStatefulParallel)
-	for i, evs := range selected {
-		if len(evs) == 0 {
-			continue
-		}
-		if _, stateless := e.kinds[i].(MatchKind); stateless {
-			results[i], rejects[i], errs[i] = e.matchesOf(ctx, i, evs, isolate)
-			continue
-		}
-		rctx := ctx
-		if memos != nil && memos[i] != nil {
-			rctx = context.WithValue(ctx, selMemoKey{}, memos[i])
-		}
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			results[i], rejects[i], errs[i] = e.matchesOf(rctx, i, evs, isolate)
-		}()
-	}
-	wg.Wait()
-	var out []Match
-	var refused RecordErrors
-	for i := range selected {
-		if re, ok := AsRecordErrors(errs[i]); ok && !isolate {
-			// Evaluate: the matches are complete; the caller
-			// dead-letters the refused records.
-			refused = append(refused, re...)
-		} else if errs[i] != nil {
-			return out, rejected, fmt.Errorf("rule %s (%s): %w", e.rules[i].ID, e.kinds[i].Name(), errs[i])
-		}
-		out = append(out, results[i]...)
-		rejected = append(rejected, rejects[i]...)
-	}
-	if len(refused) > 0 {
-		// Name each refused record by its place in this batch.
-		at := make(map[*event.Event]int, len(events))
-		for i, ev := range events {
-			at[ev] = i
-		}
-		for _, r := range refused {
-			if i, ok := at[r.Event]; ok {
-				r.Index = i
-			}
-		}
-		return out, rejected, refused
-	}
-	return out, rejected, nil
 }
 
 // shareSnapshots returns ctx with a snapShare for the batch when two or

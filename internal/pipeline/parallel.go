@@ -749,6 +749,9 @@ func (f *parallelFeed) each(ctx context.Context, u, k int, fn func(*produced) er
 		if err := fn(b); err != nil {
 			return err
 		}
+		// What the batch says of the input's end, read before a worker
+		// may fill it again (putBatch).
+		end := b.result()
 		f.putBlock(pc) // framed (its result came after), and taken
 		f.putBatch(b)
 
@@ -756,7 +759,7 @@ func (f *parallelFeed) each(ctx context.Context, u, k int, fn func(*produced) er
 		case pc.last && pc.readErr != nil:
 			return &inputError{pc.readErr}
 		case pc.last, pc.block.Last:
-			return b.result()
+			return end
 		}
 	}
 }

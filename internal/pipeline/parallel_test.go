@@ -238,7 +238,9 @@ func runOutcome(t *testing.T, reg *source.Registry, rules []*detect.Rule, files 
 	p, err := New(Options{Registry: reg, Engine: eng, Sink: sink, DeadLetters: dead, Workers: workers,
 		Suppressor: alert.MemorySuppressor{Deduper: alert.NewDeduper(time.Hour, 1<<20)}, Now: func() time.Time { return now },
 		OmitAlerts: true,
-		AfterChunk: func(ctx context.Context, events []*event.Event) error {
+		// The rules of a chunk after an odd one start while it is finished.
+		AfterChunkChanges: func(n int) bool { return n%2 == 0 },
+		AfterChunk: func(ctx context.Context, n int, events []*event.Event) error {
 			var b strings.Builder
 			var low time.Time
 			for _, ev := range events {
@@ -248,8 +250,10 @@ func runOutcome(t *testing.T, reg *source.Registry, rules []*detect.Rule, files 
 				}
 			}
 			o.chunks = append(o.chunks, b.String())
-			chunks++
-			if chunks%2 == 0 && !low.IsZero() {
+			if chunks++; chunks != n {
+				return fmt.Errorf("chunk %d numbered %d", chunks, n)
+			}
+			if n%2 == 0 && !low.IsZero() {
 				_, err := store.Sweep(ctx, detect.StateTable, low.Add(-15*time.Minute))
 				return err
 			}

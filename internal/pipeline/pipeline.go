@@ -30,6 +30,16 @@ const (
 	chunkBytes = 16 << 20
 )
 
+// queuedChunks is how many chunks gathered may wait for the evaluating
+// goroutine: one, so that the workers go on framing and parsing the next
+// while a chunk waits and the one before is evaluated. Unbuffered (one
+// chunk gathered, then the ordered goroutine waiting to hand it on, the
+// workers soon after), two cores ran fewer than two goroutines for a
+// fifth of a scan of a folder, the workers waiting while the last rules
+// of a chunk finished (bench-parallel's folder under `go tool trace`:
+// 19-25 %; with one 11-24 %, two or three no fewer than one).
+const queuedChunks = 1
+
 // derivedEventBytes is what an event without a raw record of its own (a
 // flow tuple's: it writes one only when asked) counts towards chunkBytes:
 // about the memory the event holds.
@@ -73,11 +83,18 @@ type Options struct {
 	// framed whole, as it goes; -1, GOMAXPROCS. What the rules see, and
 	// so the alerts, dead letters and Report, do not depend on it.
 	Workers int
-	// AfterChunk, when set, is called with each chunk's events once they
-	// are evaluated and their alerts delivered, on the evaluating
-	// goroutine: scan sweeps its in-memory state by event time there.
-	// An error fails the run.
-	AfterChunk func(ctx context.Context, events []*event.Event) error
+	// AfterChunk, when set, is called with each chunk's events and the
+	// chunk's number n (from 1 in each Run or RunEach) once they are
+	// evaluated and their alerts delivered, in order, on the goroutine
+	// that delivers them: scan sweeps its in-memory state by event time
+	// there. An error fails the run.
+	AfterChunk func(ctx context.Context, n int, events []*event.Event) error
+	// AfterChunkChanges, when set, says whether AfterChunk of chunk n may
+	// change what the stateful kinds keep (scan sweeps after every
+	// eighth): no rule evaluates a later chunk until it returned. The
+	// rules of a chunk otherwise start while the chunk before is finished
+	// (evaluate.go). Unset, every chunk's AfterChunk may.
+	AfterChunkChanges func(n int) bool
 	// ChunkEvents is how many events are evaluated together (default
 	// 2,048; the records' bytes still bound a chunk to 16 MiB). Each chunk
 	// costs a stateful rule a read and a write per state partition it
@@ -193,12 +210,12 @@ func (p *Pipeline) process(ctx context.Context, units [][]Input, each bool, done
 	defer cancel()
 	src := p.newFeed(pctx, units)
 	defer src.stop()
-	queue := make(chan work) // unbuffered: a chunk is gathered while the one before is evaluated
+	queue := make(chan work, queuedChunks)
 	evaluated := make(chan struct{})
 	go func() {
 		defer close(evaluated)
 		labelStage(ctx, "evaluate")
-		evaluate(queue)
+		p.evaluate(queue)
 	}()
 	var pending *unitRun
 	var lastEnd <-chan struct{} // of the last unit read
@@ -259,9 +276,9 @@ func (p *Pipeline) read(ctx context.Context, src feed, u int, inputs []Input, ea
 	// queue until it is closed; the report is the evaluator's from here.
 	// It is handed on by a goroutine of its own, after the end of the unit
 	// before (after): this one goes on to read the next unit while the
-	// evaluation of this one's last chunk goes on (the queue holds
-	// nothing: handing the end on waits for that chunk's evaluation); the
-	// next unit's first work waits for it (run.send).
+	// evaluation of this one's last chunk goes on (handing the end on
+	// waits while the queue is full); the next unit's first work waits
+	// for it (run.send).
 	w := work{e: e, end: &r.rep, readFailed: err != nil}
 	sent := make(chan struct{})
 	go func(after <-chan struct{}) {
@@ -569,31 +586,6 @@ type evaluator struct {
 	listed     []alert.Dead // rejected records, for the report
 }
 
-// evaluate does the work handed on, unit after unit, in order, until the
-// queue is closed. A unit whose evaluation failed, or whose context was
-// cancelled, skips the rest of its work; its reading is cancelled.
-func evaluate(queue <-chan work) {
-	for w := range queue {
-		e := w.e
-		if e.err == nil && e.ctx.Err() != nil {
-			e.err = context.Cause(e.ctx)
-		}
-		if w.end != nil {
-			e.addTo(w.end)
-			if e.err == nil && !w.readFailed && e.p.opts.Silence != nil {
-				e.err = e.safely(func() error { return e.silence(w.end) })
-			}
-			close(e.finished)
-			continue
-		}
-		if e.err == nil {
-			if e.err = e.safely(func() error { return e.do(w) }); e.err != nil {
-				e.cancel(e.err)
-			}
-		}
-	}
-}
-
 // safely runs fn; a panic is its error. On the caller's goroutine
 // net/http would have recovered it: fail the run (the host retries)
 // instead of the process.
@@ -606,9 +598,11 @@ func (e *evaluator) safely(fn func() error) (err error) {
 	return fn()
 }
 
-// do keeps the dead letters, evaluates the chunk, dead-letters the records
-// a rule rejected and delivers the chunk's alerts.
-func (e *evaluator) do(w work) error {
+// do keeps the dead letters, takes the matches the chunk's rules raised
+// (st, evaluate.go), dead-letters the records a rule rejected, delivers
+// the chunk's alerts and calls AfterChunk.
+func (e *evaluator) do(st *staged) error {
+	w := st.w
 	if err := keepDeadLetters(e.ctx, e.p, w.dead); err != nil {
 		return err
 	}
@@ -618,7 +612,13 @@ func (e *evaluator) do(w work) error {
 	// The decoders' layouts serve every read of the chunk's events, the
 	// alerts' severities and summaries included; none outlives the chunk.
 	defer event.ReleaseLayouts(w.events)
-	matches, rejected, err := e.p.opts.Engine.EvaluateSelected(e.ctx, w.events, w.verdicts)
+	switch {
+	case st.err != nil:
+		return fmt.Errorf("evaluate rules: %w", st.err)
+	case st.s == nil:
+		return errNotStaged
+	}
+	matches, rejected, err := st.s.Result()
 	if err != nil {
 		return fmt.Errorf("evaluate rules: %w", err)
 	}
@@ -635,7 +635,7 @@ func (e *evaluator) do(w work) error {
 		return err
 	}
 	if e.p.opts.AfterChunk != nil {
-		return e.p.opts.AfterChunk(e.ctx, w.events)
+		return e.p.opts.AfterChunk(e.ctx, st.n, w.events)
 	}
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 
@@ -118,6 +119,11 @@ func parallel(args []string) error {
 				}
 				fmt.Printf("    %d core(s), CPU by stage: %s\n", procs, st)
 			}
+			ready, err := readyShare(*bin, c.path, 2, *dir)
+			if err != nil {
+				return err
+			}
+			fmt.Printf("    2 cores, go tool trace: %s\n", ready)
 		}
 	}
 	fmt.Printf("\nload average after: %s\n", loadavg())
@@ -232,4 +238,98 @@ func loadavg() string {
 		return "unknown"
 	}
 	return strings.Join(f[:3], " ") + " (1, 5, 15 minutes)"
+}
+
+// readyShare runs one scan with an execution trace (AZDETECT_SCAN_TRACE)
+// and says, from `go tool trace -d=parsed`, for what share of the run
+// (from the pipeline's first goroutine to the trace's end) fewer
+// goroutines than procs were ready to run (running, runnable or in a
+// system call; the collector's mark workers left out, as they take what
+// is idle), and fewer than procs ran. The first is what the pipeline's
+// structure leaves idle, and the machine's load skews it little; the
+// second also counts the scheduler's wake-ups, which a loaded machine
+// delays.
+func readyShare(bin, path string, procs int, dir string) (string, error) {
+	tr := filepath.Join(dir, fmt.Sprintf("trace-%d.out", procs))
+	cmd := exec.Command(bin, "scan", "--format", "json", "--progress", "never", "--dead-letter", filepath.Join(dir, "dead.jsonl"),
+		"--out", filepath.Join(dir, "alerts.json"), path)
+	cmd.Env = append(os.Environ(), fmt.Sprintf("GOMAXPROCS=%d", procs), "AZDETECT_SCAN_TRACE="+tr)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if err != nil && !(errors.As(err, &ee) && ee.ExitCode() == 1) {
+		return "", fmt.Errorf("%s scan %s: %w\n%s", bin, path, err, tail(stderr.String()))
+	}
+	out, err := exec.Command("go", "tool", "trace", "-d=parsed", tr).Output()
+	if err != nil {
+		return "", fmt.Errorf("go tool trace -d=parsed %s: %w", tr, err)
+	}
+	// "M=.. P=.. G=.. StateTransition Time=123 GoID=7 Waiting->Runnable Reason=..."
+	// then, for a goroutine made, the stack it starts in (indented).
+	type gstate struct {
+		ready, running, gc bool
+	}
+	gs := map[string]*gstate{}
+	var ready, running, start, last, lowReady, lowRunning int64
+	made := ""
+	started := false
+	for _, line := range strings.Split(string(out), "\n") {
+		if made != "" && strings.HasPrefix(line, "\t") && strings.Contains(line, " @ ") {
+			if g := gs[made]; strings.Contains(line, "gcBgMarkWorker") && !g.gc {
+				if g.gc = true; g.ready {
+					ready-- // counted as it was made
+				}
+			}
+			if !started && strings.Contains(line, "internal/pipeline.") {
+				started, start = true, last
+			}
+			made = ""
+			continue
+		}
+		f := strings.Fields(line)
+		if len(f) < 7 || f[3] != "StateTransition" || !strings.HasPrefix(f[5], "GoID=") {
+			continue
+		}
+		t, err := strconv.ParseInt(strings.TrimPrefix(f[4], "Time="), 10, 64)
+		if err != nil {
+			continue
+		}
+		if started && last > 0 && t > last {
+			if ready < int64(procs) {
+				lowReady += t - last
+			}
+			if running < int64(procs) {
+				lowRunning += t - last
+			}
+		}
+		last = t
+		id := strings.TrimPrefix(f[5], "GoID=")
+		from, to, ok := strings.Cut(f[6], "->")
+		if !ok {
+			continue
+		}
+		g := gs[id]
+		if g == nil {
+			g = &gstate{}
+			gs[id] = g
+		}
+		if from == "NotExist" {
+			made = id
+		}
+		isReady := to == "Running" || to == "Runnable" || to == "Syscall"
+		if !g.gc && g.ready != isReady {
+			ready += map[bool]int64{true: 1, false: -1}[isReady]
+		}
+		if g.running != (to == "Running") {
+			running += map[bool]int64{true: 1, false: -1}[to == "Running"]
+		}
+		g.ready, g.running = isReady, to == "Running"
+	}
+	span := last - start
+	if !started || span <= 0 {
+		return "", fmt.Errorf("%s: no pipeline goroutine in the trace", tr)
+	}
+	return fmt.Sprintf("of %s from the pipeline's start, fewer than %d goroutines ready %.1f %%, running %.1f %%",
+		time.Duration(span).Round(time.Millisecond), procs, 100*float64(lowReady)/float64(span), 100*float64(lowRunning)/float64(span)), nil
 }
