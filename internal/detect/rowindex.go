@@ -123,12 +123,6 @@ func (x *rowIndex) resize(size int) {
 // call and never leave the process, so any seed will do.
 var rowSeed = maphash.MakeSeed()
 
-// hashKey is the hash of a key's bytes mixed with two small numbers (a
-// window's and a writer's place in the call).
-func hashKey(s string, a, b int32) uint64 {
-	return mixKey(maphash.String(rowSeed, s), a, b)
-}
-
 // mixKey mixes a string's hash with a and b.
 func mixKey(h uint64, a, b int32) uint64 {
 	h ^= (uint64(uint32(a))<<32 | uint64(uint32(b))) * 0xC2B2AE3D27D4EB4F
@@ -136,15 +130,12 @@ func mixKey(h uint64, a, b int32) uint64 {
 	return h
 }
 
-// sortKeys sorts keys as strings sort, faster: by their first sixteen
-// bytes as two big-endian numbers (zero-padded: a shorter key sorts
-// first), then, where those tie, by the whole keys. The sort moves
-// pointer-free (numbers, place) records, not strings, and compares them
-// inline (sortRecs), not through a function value.
-func sortKeys(keys []string) { sortKeysWith(keys, nil) }
-
-// sortKeysWith is sortKeys moving ids (nil, or as many as keys) with
-// their keys.
+// sortKeysWith sorts keys as strings sort, faster, moving ids (nil, or
+// as many as keys) with their keys: by their first sixteen bytes as two
+// big-endian numbers (zero-padded: a shorter key sorts first), then,
+// where those tie, by the whole keys. The sort moves pointer-free
+// (numbers, place) records, not strings, and compares them inline
+// (sortRecs), not through a function value.
 func sortKeysWith(keys []string, ids []int32) {
 	if len(keys) < 2 || slices.IsSorted(keys) {
 		return
