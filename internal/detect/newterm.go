@@ -230,16 +230,7 @@ func (k *NewTermKind) Matches(ctx context.Context, r *Rule, events []*event.Even
 			slices.SortStableFunc(b.events, func(a, b *event.Event) int { return a.Time.Compare(b.Time) })
 		}
 	}
-	var byKey map[state.Key]*ntRow
-	rowOf := func(key state.Key) *ntRow {
-		if byKey == nil {
-			byKey = make(map[state.Key]*ntRow, len(order))
-			for i, k := range order {
-				byKey[k] = list[i]
-			}
-		}
-		return byKey[key]
-	}
+	rowOf := lazyByKey(order, list)
 	blame := func(key state.Key) []*event.Event {
 		if row := rowOf(key); row.b != nil {
 			return row.b.events

@@ -120,21 +120,8 @@ func TestByBucket(t *testing.T) {
 // with NUL, and ["c\x00d", "1.1.1.1"] met ["c", "d\x001.1.1.1"] as one
 // term (one alert where two terms were new).
 func TestNewTermSeveralFieldsKeepTermsApart(t *testing.T) {
-	rule := `title: t
-id: 00000000-0000-4000-8000-000000000079
-logsource: {product: azure, service: signinlogs}
-detection:
-  signin:
-    event.result_code: "0"
-  condition: signin
-level: medium
-correlation:
-  type: new_term
-  group-by: [actor.upn]
-  fields: [geo.country, actor.ip]
-  learning: 0s
-  lookback: 30d
-`
+	// manyTermsRule's, with a term of two fields.
+	rule := strings.Replace(manyTermsRule, "fields: [geo.country]", "fields: [geo.country, actor.ip]", 1)
 	r, err := ParseRule("terms2.yml", []byte(rule))
 	if err != nil {
 		t.Fatal(err)

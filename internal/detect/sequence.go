@@ -325,7 +325,6 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 	// (byName), not by key: the map by key is made only when a row must
 	// be found by it (groupOf: a refused entity, a retry, another
 	// writer's rows read).
-	var groups map[state.Key]*group
 	order := make([]state.Key, 0, len(hits))
 	list := make([]*group, 0, len(hits)) // the groups of order, in its order
 	// The batch's groups by group key, each with its rows (one per
@@ -392,15 +391,7 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 	// What the rows grow into comes from the call's slabs (one
 	// allocation for them all, the step function holding them).
 	sc := &seqScratch{nsteps: len(k.c.Steps), share: snapShareOf(ctx)}
-	groupOf := func(key state.Key) *group {
-		if groups == nil {
-			groups = make(map[state.Key]*group, len(order))
-			for i, k := range order {
-				groups[k] = list[i]
-			}
-		}
-		return groups[key]
-	}
+	groupOf := lazyByKey(order, list)
 	// mineRead counts the rows of this call's that were read, while no
 	// row was read again after a conflict: when they are all that was
 	// read, no other writer's rows are.

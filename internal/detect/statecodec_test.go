@@ -108,18 +108,7 @@ func TestTermEncodeAsWrite(t *testing.T) {
 		termData{Last: time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC), Key: strings.Repeat("\xff", 128)},
 		termData{Last: time.Unix(0, 0).UTC()})
 	for i, d := range term {
-		c := stateEnc{counting: true}
-		d.write(&c)
-		e := c.writer()
-		d.write(&e)
-		for _, room := range []int{0, 7, 300} {
-			for _, found := range []bool{true, false} {
-				got := d.encodeRow(found, room)
-				if !bytes.Equal(got, e.b) || cap(got) != len(e.b)+room {
-					t.Errorf("new-term %d room %d found %v: %d bytes (cap %d), want %d bytes (cap %d)", i, room, found, len(got), cap(got), len(e.b), len(e.b)+room)
-				}
-			}
-		}
+		encodesAsWrite(t, fmt.Sprintf("new-term %d", i), d.write, d.encodeRow)
 	}
 }
 
@@ -140,16 +129,24 @@ func TestSeqEncodeAsWrite(t *testing.T) {
 		seqData{Steps: stepsOf(map[int]seqStep{0: {T: t0, N: 1 << 40}, maxSeqStep - 1: {Key: "\x00|\xff", N: 1}})},
 		seqData{W: seqWriters{{"a", seqMark{}}, {"b", seqMark{Seq: 1}}}})
 	for i, d := range seq {
-		c := stateEnc{counting: true}
-		d.write(&c)
-		e := c.writer()
-		d.write(&e)
-		for _, room := range []int{0, 7, 300} {
-			for _, found := range []bool{true, false} {
-				got := d.encodeRow(found, room)
-				if !bytes.Equal(got, e.b) || cap(got) != len(e.b)+room {
-					t.Errorf("sequence %d room %d found %v: %d bytes (cap %d), want %d bytes (cap %d)", i, room, found, len(got), cap(got), len(e.b), len(e.b)+room)
-				}
+		encodesAsWrite(t, fmt.Sprintf("sequence %d", i), d.write, d.encodeRow)
+	}
+}
+
+// encodesAsWrite: encodeRow writes what write writes through the
+// reference writer (counted, then written), with room behind it, for a
+// row found or not.
+func encodesAsWrite(t *testing.T, name string, write func(*stateEnc), encodeRow func(found bool, room int) []byte) {
+	t.Helper()
+	c := stateEnc{counting: true}
+	write(&c)
+	e := c.writer()
+	write(&e)
+	for _, room := range []int{0, 7, 300} {
+		for _, found := range []bool{true, false} {
+			got := encodeRow(found, room)
+			if !bytes.Equal(got, e.b) || cap(got) != len(e.b)+room {
+				t.Errorf("%s room %d found %v: %d bytes (cap %d), want %d bytes (cap %d)", name, room, found, len(got), cap(got), len(e.b), len(e.b)+room)
 			}
 		}
 	}

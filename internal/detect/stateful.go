@@ -993,3 +993,20 @@ func hasKey(keys []string, k string) bool {
 	}
 	return false
 }
+
+// lazyByKey finds list[i] by order[i] (the zero T for a key not in
+// order), through a map made on the first look-up: a call's rows are
+// stepped by place, and found by key only after a refusal, a retry or
+// another writer's row (new-term, sequence).
+func lazyByKey[T any](order []state.Key, list []T) func(state.Key) T {
+	var byKey map[state.Key]T
+	return func(key state.Key) T {
+		if byKey == nil {
+			byKey = make(map[state.Key]T, len(order))
+			for i, k := range order {
+				byKey[k] = list[i]
+			}
+		}
+		return byKey[key]
+	}
+}
