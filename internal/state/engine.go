@@ -968,12 +968,18 @@ func checkKeys(k Key) error {
 	return nil
 }
 
+// checkOps checks a call's operations. A key twice: by comparison while
+// the operations are few; past that, operations that come in runs of one
+// partition each, a run's rows in key order (as the kinds hand them), by
+// distinctKeys' linear pass; others by a set.
 func checkOps(ops []Op) error {
-	// A key twice: by comparison while the operations are few, by a set
-	// past that.
-	const fewOps = 8
+	return checkOpsKnown(ops, len(ops) > fewOps && distinctKeys(ops))
+}
+
+// checkOpsKnown is checkOps, told whether the keys are known distinct.
+func checkOpsKnown(ops []Op, unique bool) error {
 	var seen map[Key]struct{}
-	if len(ops) > fewOps {
+	if len(ops) > fewOps && !unique {
 		at := keySets.Get().(*map[Key]struct{})
 		seen = *at
 		defer func() {
@@ -987,11 +993,13 @@ func checkOps(ops []Op) error {
 	for i, o := range ops {
 		e := o.Entity
 		dup := false
-		if seen != nil {
+		switch {
+		case unique: // none twice
+		case seen != nil:
 			n := len(seen) // one hash of the key: added, or there already
 			seen[e.Key()] = struct{}{}
 			dup = len(seen) == n
-		} else {
+		default:
 			for _, p := range ops[:i] {
 				if p.Entity.RowKey == e.RowKey && p.Entity.PartitionKey == e.PartitionKey {
 					dup = true
@@ -1022,6 +1030,68 @@ func checkOps(ops []Op) error {
 		}
 	}
 	return nil
+}
+
+// fewOps is how many operations checkOps compares pair by pair for a key
+// twice.
+const fewOps = 8
+
+// fewRuns is how many runs of partitions distinctKeys compares pair by
+// pair when their partition keys do not come in order.
+const fewRuns = 16
+
+// distinctKeys reports whether ops' keys are provably distinct without a
+// set: ops come in runs of one partition, no partition in two runs (their
+// partition keys in increasing order, or few enough to compare pair by
+// pair), and each run's row keys strictly increasing (or the run few
+// enough to compare pair by pair). False is no verdict: the caller looks
+// for a key twice the slow way.
+func distinctKeys(ops []Op) bool {
+	var runs [fewRuns]string
+	nr := 0
+	ordered := true // the runs' partition keys so far strictly increasing
+	for start := 0; start < len(ops); {
+		pk := ops[start].Entity.PartitionKey
+		end, sorted := start+1, true
+		for ; end < len(ops) && ops[end].Entity.PartitionKey == pk; end++ {
+			if sorted && ops[end].Entity.RowKey <= ops[end-1].Entity.RowKey {
+				sorted = false
+			}
+		}
+		if !sorted && (end-start > fewOps || !pairwiseDistinct(ops[start:end])) {
+			return false
+		}
+		if nr > 0 && ordered && pk <= runs[min(nr, fewRuns)-1] {
+			ordered = false
+			if nr > fewRuns {
+				return false
+			}
+		}
+		if !ordered && (nr >= fewRuns || slices.Contains(runs[:nr], pk)) {
+			return false
+		}
+		if nr < fewRuns {
+			runs[nr] = pk
+		} else {
+			runs[fewRuns-1] = pk // in order: only the last is compared
+		}
+		nr++
+		start = end
+	}
+	return true
+}
+
+// pairwiseDistinct reports whether a run of one partition's operations
+// holds each row key once.
+func pairwiseDistinct(run []Op) bool {
+	for i := 1; i < len(run); i++ {
+		for _, p := range run[:i] {
+			if p.Entity.RowKey == run[i].Entity.RowKey {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // keySets holds checkOps' sets, empty, for reuse.
