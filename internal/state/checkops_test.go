@@ -129,3 +129,76 @@ func TestDistinctKeys(t *testing.T) {
 		}
 	}
 }
+
+// TestPartitionsByRunsAgrees: partitions groups as the map does (the same
+// partitions in first-seen order, each with its items in order), on items
+// grouped by partition, in order of partition or not, and interleaved;
+// items grouped in runs are grouped by their runs (no copy).
+func TestPartitionsByRunsAgrees(t *testing.T) {
+	r := rand.New(rand.NewPCG(12, 2))
+	pk := func(k Key) string { return k.PartitionKey }
+	byRun := 0
+	for iter := range 20000 {
+		n := 1 + r.IntN(60)
+		parts := 1 + r.IntN(1+r.IntN(30))
+		keys := make([]Key, n)
+		for i := range keys {
+			keys[i] = Key{fmt.Sprintf("p%02d", r.IntN(parts)), fmt.Sprint(i)}
+		}
+		switch r.IntN(3) {
+		case 0: // grouped, partitions in first-seen order
+			first := map[string]int{}
+			for i, k := range keys {
+				if _, ok := first[k.PartitionKey]; !ok {
+					first[k.PartitionKey] = i
+				}
+			}
+			slices.SortStableFunc(keys, func(a, b Key) int { return first[a.PartitionKey] - first[b.PartitionKey] })
+		case 1: // grouped, partitions in order
+			slices.SortStableFunc(keys, func(a, b Key) int { return strings.Compare(a.PartitionKey, b.PartitionKey) })
+		}
+		got, want := partitions(keys, pk), byMap(keys, pk)
+		if len(got) != len(want) {
+			t.Fatalf("iteration %d: %d groups, want %d (%v)", iter, len(got), len(want), keys)
+		}
+		for i := range got {
+			if got[i].pk != want[i].pk || !slices.Equal(got[i].items, want[i].items) {
+				t.Fatalf("iteration %d: group %d is %v, want %v (%v)", iter, i, got[i], want[i], keys)
+			}
+		}
+		if len(got) > 1 && &got[0].items[0] == &keys[0] {
+			byRun++
+		}
+	}
+	if byRun < 2000 {
+		t.Errorf("%d calls of 20000 grouped by runs: the fast path is hardly taken", byRun)
+	}
+}
+
+// TestByRuns: runs of partitions in increasing order are groups however
+// many; a partition in two runs never is; runs out of order are compared
+// pair by pair up to fewRuns of them.
+func TestByRuns(t *testing.T) {
+	id := func(s string) string { return s }
+	many := make([]string, 40)
+	for i := range many {
+		many[i] = fmt.Sprintf("p%02d", i)
+	}
+	for _, c := range []struct {
+		name  string
+		items []string
+		want  int // groups; -1: nil
+	}{
+		{"many in order", many, 40},
+		{"few out of order", []string{"b", "b", "a", "c", "c"}, 3},
+		{"interleaved", []string{"a", "b", "a"}, -1},
+		{"back after many", append(slices.Clone(many), "p00"), -1},
+		{"out of order after many", append(slices.Clone(many), "a"), -1},
+		{"back after few out of order", []string{"b", "a", "c", "b"}, -1},
+	} {
+		got := byRuns(c.items, id)
+		if n := len(got); got == nil && c.want != -1 || got != nil && n != c.want {
+			t.Errorf("%s: byRuns gives %d groups (nil %v), want %d", c.name, n, got == nil, c.want)
+		}
+	}
+}

@@ -127,14 +127,63 @@ type group[T any] struct {
 	items []T
 }
 
-// partitions groups items by partition key, keeping first-seen order: a
-// group's items are a part of one copy of items (two allocations, the
-// copy and the groups, however many partitions).
+// partitions groups items by partition key, keeping first-seen order.
+// Items that come in runs of one partition each (as the kinds hand them)
+// are grouped by their runs: a group's items are a part of items (one
+// allocation, the groups). Otherwise a group's items are a part of one
+// copy of items (two allocations, the copy and the groups, however many
+// partitions).
 func partitions[T any](items []T, pk func(T) string) []group[T] {
 	if len(items) > 0 && allIn(items, pk) {
 		// One partition (most batches of a window or bucket): no regrouping.
 		return []group[T]{{pk(items[0]), items}}
 	}
+	if groups := byRuns(items, pk); groups != nil {
+		return groups
+	}
+	return byMap(items, pk)
+}
+
+// byRuns groups items by their runs of one partition key, nil when a
+// partition key has two runs, or may have: when the runs' keys do not
+// come in increasing order and there are more than fewRuns of them.
+func byRuns[T any](items []T, pk func(T) string) []group[T] {
+	n := 0
+	for i := range items {
+		if i == 0 || pk(items[i]) != pk(items[i-1]) {
+			n++
+		}
+	}
+	groups := make([]group[T], 0, n)
+	ordered := true // the runs' keys so far strictly increasing
+	for start := 0; start < len(items); {
+		p := pk(items[start])
+		end := start + 1
+		for end < len(items) && pk(items[end]) == p {
+			end++
+		}
+		if k := len(groups); k > 0 && ordered && p <= groups[k-1].pk {
+			ordered = false
+		}
+		if !ordered {
+			if len(groups) >= fewRuns {
+				return nil
+			}
+			for _, g := range groups {
+				if g.pk == p {
+					return nil
+				}
+			}
+		}
+		groups = append(groups, group[T]{p, items[start:end:end]})
+		start = end
+	}
+	return groups
+}
+
+// byMap groups items by partition key through a map, keeping first-seen
+// order.
+func byMap[T any](items []T, pk func(T) string) []group[T] {
 	// Count each partition's items, then place them: a partition's value
 	// is its count until its group is made, then -1-(its group).
 	at := partIndex.Get().(*map[string]int)
