@@ -202,3 +202,37 @@ func TestByRuns(t *testing.T) {
 		}
 	}
 }
+
+// TestKeyCheckAgrees: a keyCheck taking key after key (a partition key
+// checked once while it repeats) refuses exactly what checkKeys refuses,
+// with the same error, on keys sharing long starts and ends with hostile
+// bytes (forbidden characters, control bytes, non-ASCII, bad UTF-8, too
+// long) anywhere.
+func TestKeyCheckAgrees(t *testing.T) {
+	r := rand.New(rand.NewPCG(12, 3))
+	bad := []string{"/", "\\", "#", "?", "'", "\x00", "\x1f", "\x7f", "\u0085", "é", "\xff", "日"}
+	heads := []string{"", "10.20.0.", "user0053@contoso.com", strings.Repeat("h", 40)}
+	tails := []string{"", "|!2Ftmp!2Fbm!2Fmix-50MB.json", "|w", strings.Repeat("t", 33)}
+	for iter := range 5000 {
+		var kc keyCheck
+		pk := "p"
+		for range 1 + r.IntN(30) {
+			b := []byte(heads[r.IntN(len(heads))] + fmt.Sprint(r.IntN(1000)) + tails[r.IntN(len(tails))])
+			if r.IntN(4) == 0 {
+				at := r.IntN(len(b) + 1)
+				b = append(b[:at], append([]byte(bad[r.IntN(len(bad))]), b[at:]...)...)
+			}
+			if r.IntN(40) == 0 {
+				b = append(b, strings.Repeat("x", maxRawKeyLen-len(b)+r.IntN(3))...)
+			}
+			if r.IntN(30) == 0 {
+				pk = fmt.Sprint("p", r.IntN(3))
+			}
+			k := Key{pk, string(b)}
+			got, want := kc.check(k), checkKeys(k)
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Fatalf("iteration %d: check(%q) = %v, want %v", iter, k, got, want)
+			}
+		}
+	}
+}
