@@ -136,7 +136,7 @@ func TestDistinctKeys(t *testing.T) {
 // items grouped in runs are grouped by their runs (no copy).
 func TestPartitionsByRunsAgrees(t *testing.T) {
 	r := rand.New(rand.NewPCG(12, 2))
-	pk := func(k Key) string { return k.PartitionKey }
+	pk := func(k *Key) string { return k.PartitionKey }
 	byRun := 0
 	for iter := range 20000 {
 		n := 1 + r.IntN(60)
@@ -179,7 +179,7 @@ func TestPartitionsByRunsAgrees(t *testing.T) {
 // many; a partition in two runs never is; runs out of order are compared
 // pair by pair up to fewRuns of them.
 func TestByRuns(t *testing.T) {
-	id := func(s string) string { return s }
+	id := func(s *string) string { return *s }
 	many := make([]string, 40)
 	for i := range many {
 		many[i] = fmt.Sprintf("p%02d", i)

@@ -133,10 +133,10 @@ type group[T any] struct {
 // allocation, the groups). Otherwise a group's items are a part of one
 // copy of items (two allocations, the copy and the groups, however many
 // partitions).
-func partitions[T any](items []T, pk func(T) string) []group[T] {
+func partitions[T any](items []T, pk func(*T) string) []group[T] {
 	if len(items) > 0 && allIn(items, pk) {
 		// One partition (most batches of a window or bucket): no regrouping.
-		return []group[T]{{pk(items[0]), items}}
+		return []group[T]{{pk(&items[0]), items}}
 	}
 	if groups := byRuns(items, pk); groups != nil {
 		return groups
@@ -147,19 +147,19 @@ func partitions[T any](items []T, pk func(T) string) []group[T] {
 // byRuns groups items by their runs of one partition key, nil when a
 // partition key has two runs, or may have: when the runs' keys do not
 // come in increasing order and there are more than fewRuns of them.
-func byRuns[T any](items []T, pk func(T) string) []group[T] {
+func byRuns[T any](items []T, pk func(*T) string) []group[T] {
 	n := 0
 	for i := range items {
-		if i == 0 || pk(items[i]) != pk(items[i-1]) {
+		if i == 0 || pk(&items[i]) != pk(&items[i-1]) {
 			n++
 		}
 	}
 	groups := make([]group[T], 0, n)
 	ordered := true // the runs' keys so far strictly increasing
 	for start := 0; start < len(items); {
-		p := pk(items[start])
+		p := pk(&items[start])
 		end := start + 1
-		for end < len(items) && pk(items[end]) == p {
+		for end < len(items) && pk(&items[end]) == p {
 			end++
 		}
 		if k := len(groups); k > 0 && ordered && p <= groups[k-1].pk {
@@ -183,19 +183,19 @@ func byRuns[T any](items []T, pk func(T) string) []group[T] {
 
 // byMap groups items by partition key through a map, keeping first-seen
 // order.
-func byMap[T any](items []T, pk func(T) string) []group[T] {
+func byMap[T any](items []T, pk func(*T) string) []group[T] {
 	// Count each partition's items, then place them: a partition's value
 	// is its count until its group is made, then -1-(its group).
 	at := partIndex.Get().(*map[string]int)
 	n := *at
-	for _, it := range items {
-		n[pk(it)]++
+	for i := range items {
+		n[pk(&items[i])]++
 	}
 	groups := make([]group[T], 0, len(n))
 	flat := make([]T, len(items))
 	start := 0
-	for _, it := range items {
-		p := pk(it)
+	for i := range items {
+		p := pk(&items[i])
 		v := n[p]
 		if v > 0 { // first seen: its group, room for its v items
 			groups = append(groups, group[T]{p, flat[start : start : start+v]})
@@ -204,7 +204,7 @@ func byMap[T any](items []T, pk func(T) string) []group[T] {
 			n[p] = v
 		}
 		g := &groups[-1-v]
-		g.items = append(g.items, it)
+		g.items = append(g.items, items[i])
 	}
 	if len(n) <= maxPooledMap {
 		clear(n)
@@ -227,10 +227,10 @@ const maxPooledKeySet = 1 << 10
 var partIndex = sync.Pool{New: func() any { m := make(map[string]int); return &m }}
 
 // allIn reports whether every item has the first item's partition key.
-func allIn[T any](items []T, pk func(T) string) bool {
-	p := pk(items[0])
-	for _, it := range items[1:] {
-		if pk(it) != p {
+func allIn[T any](items []T, pk func(*T) string) bool {
+	p := pk(&items[0])
+	for i := 1; i < len(items); i++ {
+		if pk(&items[i]) != p {
 			return false
 		}
 	}
@@ -282,7 +282,7 @@ func (s *engine) Get(ctx context.Context, table string, keys []Key) (map[Key]Ent
 	if len(keys) == 0 {
 		return map[Key]Entity{}, nil
 	}
-	if allIn(keys, func(k Key) string { return k.PartitionKey }) {
+	if allIn(keys, func(k *Key) string { return k.PartitionKey }) {
 		// One partition (a key, or a bucket's keys): no grouping, no
 		// goroutine.
 		p := keys[0].PartitionKey
@@ -304,7 +304,7 @@ func (s *engine) Get(ctx context.Context, table string, keys []Key) (map[Key]Ent
 		return out, nil
 	}
 	out := make(map[Key]Entity, len(keys))
-	groups := partitions(keys, func(k Key) string { return k.PartitionKey })
+	groups := partitions(keys, func(k *Key) string { return k.PartitionKey })
 	// The groups' row keys share one list: a part each, as their keys.
 	scratch := rowScratch.Get().(*[]string)
 	all := *scratch
@@ -703,7 +703,7 @@ func (s *engine) Apply(ctx context.Context, table string, ops []Op) error {
 	if len(ops) == 0 {
 		return nil
 	}
-	if allIn(ops, func(o Op) string { return o.Entity.PartitionKey }) {
+	if allIn(ops, func(o *Op) string { return o.Entity.PartitionKey }) {
 		// One partition (most calls): no grouping, no goroutine.
 		p := ops[0].Entity.PartitionKey
 		c, err := s.applyPartition(ctx, table, p, ops)
@@ -713,7 +713,7 @@ func (s *engine) Apply(ctx context.Context, table string, ops []Op) error {
 		return &ConflictError{Table: table, PartitionKey: c.PartitionKey, RowKey: c.RowKey,
 			Partitions: []string{p}, Uncommitted: c.Uncommitted}
 	}
-	groups := partitions(ops, func(o Op) string { return o.Entity.PartitionKey })
+	groups := partitions(ops, func(o *Op) string { return o.Entity.PartitionKey })
 	conflicts := make([]*ConflictError, len(groups))
 	errs := s.each(len(groups), func(i int) error {
 		c, err := s.applyPartition(ctx, table, groups[i].pk, groups[i].items)
@@ -861,7 +861,7 @@ func (s *engine) Sweep(ctx context.Context, table string, now time.Time) (int, e
 	}
 	total := 0
 	trips, _, err := s.b.query(ctx, table, query{expired: now}, func(page []Entity) error {
-		groups := partitions(page, func(e Entity) string { return e.PartitionKey })
+		groups := partitions(page, func(e *Entity) string { return e.PartitionKey })
 		counts := make([]int, len(groups))
 		errs := s.each(len(groups), func(i int) error {
 			n, err := s.sweepPartition(ctx, table, groups[i].pk, groups[i].items)
