@@ -692,8 +692,8 @@ func (s *engine) Apply(ctx context.Context, table string, ops []Op) error {
 	if err := checkOps(ops); err != nil {
 		return fmt.Errorf("state: apply to %s: %w", table, err)
 	}
-	for i, o := range ops {
-		if s.hidden(o.Entity.RowKey) {
+	for i := range ops {
+		if o := &ops[i]; s.hidden(o.Entity.RowKey) {
 			return fmt.Errorf("state: apply to %s: operation %d: %w", table, i, s.checkKeys(o.Entity.Key()))
 		}
 	}
@@ -829,8 +829,8 @@ func (s *engine) submit(ctx context.Context, table, partition string, ops []Op) 
 // chunks.
 func chunkOps(chunks [][]Op, ops []Op, perTx int) [][]Op {
 	start, size := 0, 0
-	for i, o := range ops {
-		n := entitySize(o.Entity)
+	for i := range ops {
+		n := entitySize(&ops[i].Entity)
 		if i > start && (i-start == perTx || size+n > maxTransactionBytes) {
 			chunks = append(chunks, ops[start:i])
 			start, size = i, 0
@@ -842,7 +842,7 @@ func chunkOps(chunks [][]Op, ops []Op, perTx int) [][]Op {
 
 // entitySize estimates an operation's share of a transaction body: the
 // request line and headers, keys twice (URL and body), base64 data.
-func entitySize(e Entity) int {
+func entitySize(e *Entity) int {
 	return 512 + 2*(len(e.PartitionKey)+len(e.RowKey)) + len(e.Text)*2 + len(e.Data)*4/3
 }
 
@@ -1039,8 +1039,9 @@ func checkOpsKnown(ops []Op, unique bool) error {
 		}()
 	}
 	var kc keyCheck
-	for i, o := range ops {
-		e := o.Entity
+	for i := range ops {
+		o := &ops[i]
+		e := &o.Entity
 		dup := false
 		switch {
 		case unique: // none twice
@@ -1074,7 +1075,7 @@ func checkOpsKnown(ops []Op, unique bool) error {
 		if err := checkEntity(e, &kc); err != nil { // the keys first
 			return fmt.Errorf("operation %d: %w", i, err)
 		}
-		if !edmTimeOK(e.Expires.Time()) || !edmTimeOK(e.Time) {
+		if !e.Expires.edmOK() || !edmTimeOK(e.Time) {
 			return fmt.Errorf("%w: operation %d: %s: times must be zero or from year 1601 to 9999 (Edm.DateTime)", ErrInvalid, i, e.Key())
 		}
 	}

@@ -2,6 +2,7 @@ package state
 
 import (
 	"math"
+	"math/rand/v2"
 	"testing"
 	"time"
 	"unsafe"
@@ -67,5 +68,29 @@ func TestStampRoundTrips(t *testing.T) {
 	past := time.Date(-1_000_000, 1, 1, 0, 0, 0, 0, time.UTC)
 	if s := StampOf(past); s != math.MinInt64 || edmTimeOK(s.Time()) {
 		t.Errorf("StampOf(year -1,000,000) = %d (%v)", s, s.Time())
+	}
+}
+
+// TestStampUnixAndEdm: a Stamp's unix() is its Time's Unix seconds and
+// hundreds of nanoseconds, and edmOK is edmTimeOK of its Time, on random
+// Stamps and those at and around the zero, the extremes and Edm.DateTime's
+// bounds.
+func TestStampUnixAndEdm(t *testing.T) {
+	stamps := []Stamp{0, 1, -1, math.MaxInt64, math.MinInt64, math.MaxInt64 - 1, math.MinInt64 + 1}
+	for _, b := range []Stamp{minEdmStamp, maxEdmStamp} {
+		stamps = append(stamps, b-1, b, b+1)
+	}
+	r := rand.New(rand.NewPCG(12, 4))
+	for range 100000 {
+		stamps = append(stamps, Stamp(r.Int64()), Stamp(r.Int64N(int64(maxEdmStamp)*2)-int64(maxEdmStamp)/2))
+	}
+	for _, s := range stamps {
+		tm := s.Time()
+		if sec, n7 := s.unix(); sec != tm.Unix() || int(n7) != tm.Nanosecond()/100 {
+			t.Fatalf("Stamp(%d).unix() = %d, %d; its Time %v: %d, %d", s, sec, n7, tm, tm.Unix(), tm.Nanosecond()/100)
+		}
+		if got, want := s.edmOK(), edmTimeOK(tm); got != want {
+			t.Fatalf("Stamp(%d) (%v).edmOK() = %v, want %v", s, tm, got, want)
+		}
 	}
 }
