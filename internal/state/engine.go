@@ -1152,9 +1152,18 @@ var (
 	maxEdmTime = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)
 )
 
+// edmTimeOK reports whether t is zero or from year 1601 to 9999. The
+// bounds are whole seconds, so t's Unix seconds (floored) decide as its
+// comparisons with them would.
 func edmTimeOK(t time.Time) bool {
-	return t.IsZero() || !t.Before(minEdmTime) && t.Before(maxEdmTime)
+	if t.IsZero() {
+		return true
+	}
+	sec := t.Unix()
+	return minEdmUnix <= sec && sec < maxEdmUnix
 }
+
+var minEdmUnix, maxEdmUnix = minEdmTime.Unix(), maxEdmTime.Unix()
 
 // normalise gives stored times the service's resolution (100 ns, UTC), so
 // both stores hand back the same values.

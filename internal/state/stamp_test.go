@@ -94,3 +94,26 @@ func TestStampUnixAndEdm(t *testing.T) {
 		}
 	}
 }
+
+// TestEdmTimeOK: edmTimeOK decides as comparing the time with Edm.DateTime's
+// bounds does, on times at and a nanosecond around the bounds, with and
+// without a monotonic reading, in other locations, and at the extremes.
+func TestEdmTimeOK(t *testing.T) {
+	want := func(tm time.Time) bool { return tm.IsZero() || !tm.Before(minEdmTime) && tm.Before(maxEdmTime) }
+	times := []time.Time{{}, time.Now(), time.Now().Round(0), time.Unix(math.MaxInt64, 0), time.Unix(math.MinInt64, 0),
+		time.Unix(-1<<62, 999999999), time.Unix(1<<62, 0), time.Date(1, 1, 1, 0, 0, 0, 1, time.UTC)}
+	for _, b := range []time.Time{minEdmTime, maxEdmTime} {
+		for _, d := range []time.Duration{-time.Second, -1, 0, 1, time.Second} {
+			times = append(times, b.Add(d), b.Add(d).In(time.FixedZone("x", -11*3600)))
+		}
+	}
+	r := rand.New(rand.NewPCG(12, 5))
+	for range 100000 {
+		times = append(times, time.Unix(r.Int64N(1<<40)-1<<39, r.Int64N(1e9)))
+	}
+	for _, tm := range times {
+		if got := edmTimeOK(tm); got != want(tm) {
+			t.Fatalf("edmTimeOK(%v) = %v, want %v", tm, got, !got)
+		}
+	}
+}
