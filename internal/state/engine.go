@@ -127,26 +127,75 @@ type group[T any] struct {
 	items []T
 }
 
-// partitions groups items by partition key, keeping first-seen order: a
-// group's items are a part of one copy of items (two allocations, the
-// copy and the groups, however many partitions).
-func partitions[T any](items []T, pk func(T) string) []group[T] {
+// partitions groups items by partition key, keeping first-seen order.
+// Items that come in runs of one partition each (as the kinds hand them)
+// are grouped by their runs: a group's items are a part of items (one
+// allocation, the groups). Otherwise a group's items are a part of one
+// copy of items (two allocations, the copy and the groups, however many
+// partitions).
+func partitions[T any](items []T, pk func(*T) string) []group[T] {
 	if len(items) > 0 && allIn(items, pk) {
 		// One partition (most batches of a window or bucket): no regrouping.
-		return []group[T]{{pk(items[0]), items}}
+		return []group[T]{{pk(&items[0]), items}}
 	}
+	if groups := byRuns(items, pk); groups != nil {
+		return groups
+	}
+	return byMap(items, pk)
+}
+
+// byRuns groups items by their runs of one partition key, nil when a
+// partition key has two runs, or may have: when the runs' keys do not
+// come in increasing order and there are more than fewRuns of them.
+func byRuns[T any](items []T, pk func(*T) string) []group[T] {
+	n := 0
+	for i := range items {
+		if i == 0 || pk(&items[i]) != pk(&items[i-1]) {
+			n++
+		}
+	}
+	groups := make([]group[T], 0, n)
+	ordered := true // the runs' keys so far strictly increasing
+	for start := 0; start < len(items); {
+		p := pk(&items[start])
+		end := start + 1
+		for end < len(items) && pk(&items[end]) == p {
+			end++
+		}
+		if k := len(groups); k > 0 && ordered && p <= groups[k-1].pk {
+			ordered = false
+		}
+		if !ordered {
+			if len(groups) >= fewRuns {
+				return nil
+			}
+			for _, g := range groups {
+				if g.pk == p {
+					return nil
+				}
+			}
+		}
+		groups = append(groups, group[T]{p, items[start:end:end]})
+		start = end
+	}
+	return groups
+}
+
+// byMap groups items by partition key through a map, keeping first-seen
+// order.
+func byMap[T any](items []T, pk func(*T) string) []group[T] {
 	// Count each partition's items, then place them: a partition's value
 	// is its count until its group is made, then -1-(its group).
 	at := partIndex.Get().(*map[string]int)
 	n := *at
-	for _, it := range items {
-		n[pk(it)]++
+	for i := range items {
+		n[pk(&items[i])]++
 	}
 	groups := make([]group[T], 0, len(n))
 	flat := make([]T, len(items))
 	start := 0
-	for _, it := range items {
-		p := pk(it)
+	for i := range items {
+		p := pk(&items[i])
 		v := n[p]
 		if v > 0 { // first seen: its group, room for its v items
 			groups = append(groups, group[T]{p, flat[start : start : start+v]})
@@ -155,7 +204,7 @@ func partitions[T any](items []T, pk func(T) string) []group[T] {
 			n[p] = v
 		}
 		g := &groups[-1-v]
-		g.items = append(g.items, it)
+		g.items = append(g.items, items[i])
 	}
 	if len(n) <= maxPooledMap {
 		clear(n)
@@ -178,10 +227,10 @@ const maxPooledKeySet = 1 << 10
 var partIndex = sync.Pool{New: func() any { m := make(map[string]int); return &m }}
 
 // allIn reports whether every item has the first item's partition key.
-func allIn[T any](items []T, pk func(T) string) bool {
-	p := pk(items[0])
-	for _, it := range items[1:] {
-		if pk(it) != p {
+func allIn[T any](items []T, pk func(*T) string) bool {
+	p := pk(&items[0])
+	for i := 1; i < len(items); i++ {
+		if pk(&items[i]) != p {
 			return false
 		}
 	}
@@ -233,7 +282,7 @@ func (s *engine) Get(ctx context.Context, table string, keys []Key) (map[Key]Ent
 	if len(keys) == 0 {
 		return map[Key]Entity{}, nil
 	}
-	if allIn(keys, func(k Key) string { return k.PartitionKey }) {
+	if allIn(keys, func(k *Key) string { return k.PartitionKey }) {
 		// One partition (a key, or a bucket's keys): no grouping, no
 		// goroutine.
 		p := keys[0].PartitionKey
@@ -255,7 +304,7 @@ func (s *engine) Get(ctx context.Context, table string, keys []Key) (map[Key]Ent
 		return out, nil
 	}
 	out := make(map[Key]Entity, len(keys))
-	groups := partitions(keys, func(k Key) string { return k.PartitionKey })
+	groups := partitions(keys, func(k *Key) string { return k.PartitionKey })
 	// The groups' row keys share one list: a part each, as their keys.
 	scratch := rowScratch.Get().(*[]string)
 	all := *scratch
@@ -643,8 +692,8 @@ func (s *engine) Apply(ctx context.Context, table string, ops []Op) error {
 	if err := checkOps(ops); err != nil {
 		return fmt.Errorf("state: apply to %s: %w", table, err)
 	}
-	for i, o := range ops {
-		if s.hidden(o.Entity.RowKey) {
+	for i := range ops {
+		if o := &ops[i]; s.hidden(o.Entity.RowKey) {
 			return fmt.Errorf("state: apply to %s: operation %d: %w", table, i, s.checkKeys(o.Entity.Key()))
 		}
 	}
@@ -654,7 +703,7 @@ func (s *engine) Apply(ctx context.Context, table string, ops []Op) error {
 	if len(ops) == 0 {
 		return nil
 	}
-	if allIn(ops, func(o Op) string { return o.Entity.PartitionKey }) {
+	if allIn(ops, func(o *Op) string { return o.Entity.PartitionKey }) {
 		// One partition (most calls): no grouping, no goroutine.
 		p := ops[0].Entity.PartitionKey
 		c, err := s.applyPartition(ctx, table, p, ops)
@@ -664,7 +713,7 @@ func (s *engine) Apply(ctx context.Context, table string, ops []Op) error {
 		return &ConflictError{Table: table, PartitionKey: c.PartitionKey, RowKey: c.RowKey,
 			Partitions: []string{p}, Uncommitted: c.Uncommitted}
 	}
-	groups := partitions(ops, func(o Op) string { return o.Entity.PartitionKey })
+	groups := partitions(ops, func(o *Op) string { return o.Entity.PartitionKey })
 	conflicts := make([]*ConflictError, len(groups))
 	errs := s.each(len(groups), func(i int) error {
 		c, err := s.applyPartition(ctx, table, groups[i].pk, groups[i].items)
@@ -780,8 +829,8 @@ func (s *engine) submit(ctx context.Context, table, partition string, ops []Op) 
 // chunks.
 func chunkOps(chunks [][]Op, ops []Op, perTx int) [][]Op {
 	start, size := 0, 0
-	for i, o := range ops {
-		n := entitySize(o.Entity)
+	for i := range ops {
+		n := entitySize(&ops[i].Entity)
 		if i > start && (i-start == perTx || size+n > maxTransactionBytes) {
 			chunks = append(chunks, ops[start:i])
 			start, size = i, 0
@@ -793,7 +842,7 @@ func chunkOps(chunks [][]Op, ops []Op, perTx int) [][]Op {
 
 // entitySize estimates an operation's share of a transaction body: the
 // request line and headers, keys twice (URL and body), base64 data.
-func entitySize(e Entity) int {
+func entitySize(e *Entity) int {
 	return 512 + 2*(len(e.PartitionKey)+len(e.RowKey)) + len(e.Text)*2 + len(e.Data)*4/3
 }
 
@@ -812,7 +861,7 @@ func (s *engine) Sweep(ctx context.Context, table string, now time.Time) (int, e
 	}
 	total := 0
 	trips, _, err := s.b.query(ctx, table, query{expired: now}, func(page []Entity) error {
-		groups := partitions(page, func(e Entity) string { return e.PartitionKey })
+		groups := partitions(page, func(e *Entity) string { return e.PartitionKey })
 		counts := make([]int, len(groups))
 		errs := s.each(len(groups), func(i int) error {
 			n, err := s.sweepPartition(ctx, table, groups[i].pk, groups[i].items)
@@ -968,12 +1017,18 @@ func checkKeys(k Key) error {
 	return nil
 }
 
+// checkOps checks a call's operations. A key twice: by comparison while
+// the operations are few; past that, operations that come in runs of one
+// partition each, a run's rows in key order (as the kinds hand them), by
+// distinctKeys' linear pass; others by a set.
 func checkOps(ops []Op) error {
-	// A key twice: by comparison while the operations are few, by a set
-	// past that.
-	const fewOps = 8
+	return checkOpsKnown(ops, len(ops) > fewOps && distinctKeys(ops))
+}
+
+// checkOpsKnown is checkOps, told whether the keys are known distinct.
+func checkOpsKnown(ops []Op, unique bool) error {
 	var seen map[Key]struct{}
-	if len(ops) > fewOps {
+	if len(ops) > fewOps && !unique {
 		at := keySets.Get().(*map[Key]struct{})
 		seen = *at
 		defer func() {
@@ -984,14 +1039,17 @@ func checkOps(ops []Op) error {
 		}()
 	}
 	var kc keyCheck
-	for i, o := range ops {
-		e := o.Entity
+	for i := range ops {
+		o := &ops[i]
+		e := &o.Entity
 		dup := false
-		if seen != nil {
+		switch {
+		case unique: // none twice
+		case seen != nil:
 			n := len(seen) // one hash of the key: added, or there already
 			seen[e.Key()] = struct{}{}
 			dup = len(seen) == n
-		} else {
+		default:
 			for _, p := range ops[:i] {
 				if p.Entity.RowKey == e.RowKey && p.Entity.PartitionKey == e.PartitionKey {
 					dup = true
@@ -1017,11 +1075,73 @@ func checkOps(ops []Op) error {
 		if err := checkEntity(e, &kc); err != nil { // the keys first
 			return fmt.Errorf("operation %d: %w", i, err)
 		}
-		if !edmTimeOK(e.Expires.Time()) || !edmTimeOK(e.Time) {
+		if !e.Expires.edmOK() || !edmTimeOK(e.Time) {
 			return fmt.Errorf("%w: operation %d: %s: times must be zero or from year 1601 to 9999 (Edm.DateTime)", ErrInvalid, i, e.Key())
 		}
 	}
 	return nil
+}
+
+// fewOps is how many operations checkOps compares pair by pair for a key
+// twice.
+const fewOps = 8
+
+// fewRuns is how many runs of partitions distinctKeys compares pair by
+// pair when their partition keys do not come in order.
+const fewRuns = 16
+
+// distinctKeys reports whether ops' keys are provably distinct without a
+// set: ops come in runs of one partition, no partition in two runs (their
+// partition keys in increasing order, or few enough to compare pair by
+// pair), and each run's row keys strictly increasing (or the run few
+// enough to compare pair by pair). False is no verdict: the caller looks
+// for a key twice the slow way.
+func distinctKeys(ops []Op) bool {
+	var runs [fewRuns]string
+	nr := 0
+	ordered := true // the runs' partition keys so far strictly increasing
+	for start := 0; start < len(ops); {
+		pk := ops[start].Entity.PartitionKey
+		end, sorted := start+1, true
+		for ; end < len(ops) && ops[end].Entity.PartitionKey == pk; end++ {
+			if sorted && ops[end].Entity.RowKey <= ops[end-1].Entity.RowKey {
+				sorted = false
+			}
+		}
+		if !sorted && (end-start > fewOps || !pairwiseDistinct(ops[start:end])) {
+			return false
+		}
+		if nr > 0 && ordered && pk <= runs[min(nr, fewRuns)-1] {
+			ordered = false
+			if nr > fewRuns {
+				return false
+			}
+		}
+		if !ordered && (nr >= fewRuns || slices.Contains(runs[:nr], pk)) {
+			return false
+		}
+		if nr < fewRuns {
+			runs[nr] = pk
+		} else {
+			runs[fewRuns-1] = pk // in order: only the last is compared
+		}
+		nr++
+		start = end
+	}
+	return true
+}
+
+// pairwiseDistinct reports whether a run of one partition's operations
+// holds each row key once.
+func pairwiseDistinct(run []Op) bool {
+	for i := 1; i < len(run); i++ {
+		for _, p := range run[:i] {
+			if p.Entity.RowKey == run[i].Entity.RowKey {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // keySets holds checkOps' sets, empty, for reuse.
@@ -1032,9 +1152,18 @@ var (
 	maxEdmTime = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)
 )
 
+// edmTimeOK reports whether t is zero or from year 1601 to 9999. The
+// bounds are whole seconds, so t's Unix seconds (floored) decide as its
+// comparisons with them would.
 func edmTimeOK(t time.Time) bool {
-	return t.IsZero() || !t.Before(minEdmTime) && t.Before(maxEdmTime)
+	if t.IsZero() {
+		return true
+	}
+	sec := t.Unix()
+	return minEdmUnix <= sec && sec < maxEdmUnix
 }
+
+var minEdmUnix, maxEdmUnix = minEdmTime.Unix(), maxEdmTime.Unix()
 
 // normalise gives stored times the service's resolution (100 ns, UTC), so
 // both stores hand back the same values.

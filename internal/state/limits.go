@@ -41,11 +41,11 @@ var ErrEntityTooLarge = fmt.Errorf("%w: entity over Table Storage's limits", Err
 // know which record to blame.
 func CheckEntity(e Entity) error {
 	var kc keyCheck
-	return checkEntity(e, &kc)
+	return checkEntity(&e, &kc)
 }
 
 // checkEntity is CheckEntity with the keys checked by kc.
-func checkEntity(e Entity, kc *keyCheck) error {
+func checkEntity(e *Entity, kc *keyCheck) error {
 	if err := kc.check(e.Key()); err != nil {
 		return err
 	}
@@ -62,7 +62,7 @@ func checkEntity(e Entity, kc *keyCheck) error {
 	// service's formula is only worked out (UTF-16 lengths of keys and
 	// Text, every write) if the bounds ever allow it.
 	if maxBoundedEntityBytes > MaxEntityBytes {
-		if n := EntityBytes(e); n > MaxEntityBytes {
+		if n := EntityBytes(*e); n > MaxEntityBytes {
 			return fmt.Errorf("%w: %s: entity is %d bytes, at most %d", ErrEntityTooLarge, e.Key(), n, MaxEntityBytes)
 		}
 	}

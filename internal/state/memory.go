@@ -177,9 +177,9 @@ type memEntity struct {
 var zeroUnix = time.Time{}.Unix()
 
 func compact(e Entity) memEntity {
+	exp, exp7 := e.Expires.unix()
 	return memEntity{RowKey: e.RowKey, Text: e.Text, ETag: e.ETag, Data: e.Data, Count: e.Count,
-		exp: e.Expires.Time().Unix(), exp7: int32(e.Expires.Time().Nanosecond() / 100),
-		tim: e.Time.Unix(), tim7: int32(e.Time.Nanosecond() / 100)}
+		exp: exp, exp7: exp7, tim: e.Time.Unix(), tim7: int32(e.Time.Nanosecond() / 100)}
 }
 
 func unixTime(sec int64, n7 int32) time.Time {

@@ -39,12 +39,27 @@ func (s Stamp) Time() time.Time {
 	if s == 0 {
 		return time.Time{}
 	}
+	sec, n7 := s.unix()
+	return time.Unix(sec, int64(n7)*100).UTC()
+}
+
+// unix is s as Time's Unix seconds and hundreds of nanoseconds past them,
+// without making the time (the zero Stamp: the zero time's).
+func (s Stamp) unix() (sec int64, n7 int32) {
 	sec, rem := int64(s)/ticksPerSecond, int64(s)%ticksPerSecond
 	if rem < 0 {
 		sec, rem = sec-1, rem+ticksPerSecond
 	}
-	return time.Unix(sec+zeroUnix, rem*100).UTC()
+	return sec + zeroUnix, int32(rem)
 }
+
+// edmOK is edmTimeOK(s.Time()), without making the time: the bounds are
+// whole seconds, exact as Stamps, and Stamps order as their times.
+func (s Stamp) edmOK() bool {
+	return s == 0 || minEdmStamp <= s && s < maxEdmStamp
+}
+
+var minEdmStamp, maxEdmStamp = StampOf(minEdmTime), StampOf(maxEdmTime)
 
 // IsZero reports whether s is the zero time.
 func (s Stamp) IsZero() bool { return s == 0 }

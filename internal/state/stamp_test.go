@@ -2,6 +2,7 @@ package state
 
 import (
 	"math"
+	"math/rand/v2"
 	"testing"
 	"time"
 	"unsafe"
@@ -67,5 +68,52 @@ func TestStampRoundTrips(t *testing.T) {
 	past := time.Date(-1_000_000, 1, 1, 0, 0, 0, 0, time.UTC)
 	if s := StampOf(past); s != math.MinInt64 || edmTimeOK(s.Time()) {
 		t.Errorf("StampOf(year -1,000,000) = %d (%v)", s, s.Time())
+	}
+}
+
+// TestStampUnixAndEdm: a Stamp's unix() is its Time's Unix seconds and
+// hundreds of nanoseconds, and edmOK is edmTimeOK of its Time, on random
+// Stamps and those at and around the zero, the extremes and Edm.DateTime's
+// bounds.
+func TestStampUnixAndEdm(t *testing.T) {
+	stamps := []Stamp{0, 1, -1, math.MaxInt64, math.MinInt64, math.MaxInt64 - 1, math.MinInt64 + 1}
+	for _, b := range []Stamp{minEdmStamp, maxEdmStamp} {
+		stamps = append(stamps, b-1, b, b+1)
+	}
+	r := rand.New(rand.NewPCG(12, 4))
+	for range 100000 {
+		stamps = append(stamps, Stamp(r.Int64()), Stamp(r.Int64N(int64(maxEdmStamp)*2)-int64(maxEdmStamp)/2))
+	}
+	for _, s := range stamps {
+		tm := s.Time()
+		if sec, n7 := s.unix(); sec != tm.Unix() || int(n7) != tm.Nanosecond()/100 {
+			t.Fatalf("Stamp(%d).unix() = %d, %d; its Time %v: %d, %d", s, sec, n7, tm, tm.Unix(), tm.Nanosecond()/100)
+		}
+		if got, want := s.edmOK(), edmTimeOK(tm); got != want {
+			t.Fatalf("Stamp(%d) (%v).edmOK() = %v, want %v", s, tm, got, want)
+		}
+	}
+}
+
+// TestEdmTimeOK: edmTimeOK decides as comparing the time with Edm.DateTime's
+// bounds does, on times at and a nanosecond around the bounds, with and
+// without a monotonic reading, in other locations, and at the extremes.
+func TestEdmTimeOK(t *testing.T) {
+	want := func(tm time.Time) bool { return tm.IsZero() || !tm.Before(minEdmTime) && tm.Before(maxEdmTime) }
+	times := []time.Time{{}, time.Now(), time.Now().Round(0), time.Unix(math.MaxInt64, 0), time.Unix(math.MinInt64, 0),
+		time.Unix(-1<<62, 999999999), time.Unix(1<<62, 0), time.Date(1, 1, 1, 0, 0, 0, 1, time.UTC)}
+	for _, b := range []time.Time{minEdmTime, maxEdmTime} {
+		for _, d := range []time.Duration{-time.Second, -1, 0, 1, time.Second} {
+			times = append(times, b.Add(d), b.Add(d).In(time.FixedZone("x", -11*3600)))
+		}
+	}
+	r := rand.New(rand.NewPCG(12, 5))
+	for range 100000 {
+		times = append(times, time.Unix(r.Int64N(1<<40)-1<<39, r.Int64N(1e9)))
+	}
+	for _, tm := range times {
+		if got := edmTimeOK(tm); got != want(tm) {
+			t.Fatalf("edmTimeOK(%v) = %v, want %v", tm, got, !got)
+		}
 	}
 }
