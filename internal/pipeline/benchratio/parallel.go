@@ -198,15 +198,9 @@ func stageCPU(bin, path string, procs int, dir string) (string, error) {
 // the machine's load does not skew. Two cores mark more than one when
 // more is in flight between the pipeline's stages (parallel.go, blockSize).
 func scanGC(bin, path string, procs int, dir, profile string) (string, error) {
-	cmd := exec.Command(bin, "scan", "--format", "json", "--progress", "never", "--dead-letter", filepath.Join(dir, "dead.jsonl"),
-		"--out", filepath.Join(dir, "alerts.json"), path)
-	cmd.Env = append(os.Environ(), fmt.Sprintf("GOMAXPROCS=%d", procs), "GODEBUG=gctrace=1", "AZDETECT_SCAN_CPUPROFILE="+profile)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	err := cmd.Run()
-	var ee *exec.ExitError
-	if err != nil && !(errors.As(err, &ee) && ee.ExitCode() == 1) {
-		return "", fmt.Errorf("%s scan %s: %w\n%s", bin, path, err, tail(stderr.String()))
+	stderr, err := scanTo(bin, path, procs, dir, "GODEBUG=gctrace=1", "AZDETECT_SCAN_CPUPROFILE="+profile)
+	if err != nil {
+		return "", err
 	}
 	// "gc 3 @2.594s 6%: ..., 87->91->32 MB, 96 MB goal, ..."
 	cycles, live := 0, 0
@@ -251,15 +245,8 @@ func loadavg() string {
 // delays.
 func readyShare(bin, path string, procs int, dir string) (string, error) {
 	tr := filepath.Join(dir, fmt.Sprintf("trace-%d.out", procs))
-	cmd := exec.Command(bin, "scan", "--format", "json", "--progress", "never", "--dead-letter", filepath.Join(dir, "dead.jsonl"),
-		"--out", filepath.Join(dir, "alerts.json"), path)
-	cmd.Env = append(os.Environ(), fmt.Sprintf("GOMAXPROCS=%d", procs), "AZDETECT_SCAN_TRACE="+tr)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	err := cmd.Run()
-	var ee *exec.ExitError
-	if err != nil && !(errors.As(err, &ee) && ee.ExitCode() == 1) {
-		return "", fmt.Errorf("%s scan %s: %w\n%s", bin, path, err, tail(stderr.String()))
+	if _, err := scanTo(bin, path, procs, dir, "AZDETECT_SCAN_TRACE="+tr); err != nil {
+		return "", err
 	}
 	out, err := exec.Command("go", "tool", "trace", "-d=parsed", tr).Output()
 	if err != nil {
@@ -332,4 +319,21 @@ func readyShare(bin, path string, procs int, dir string) (string, error) {
 	}
 	return fmt.Sprintf("of %s from the pipeline's start, fewer than %d goroutines ready %.1f %%, running %.1f %%",
 		time.Duration(span).Round(time.Millisecond), procs, 100*float64(lowReady)/float64(span), 100*float64(lowRunning)/float64(span)), nil
+}
+
+// scanTo runs `bin scan` on path with GOMAXPROCS=procs and env, its
+// alerts and dead letters in dir, and returns what it wrote to stderr
+// (exit 1, alerts raised, is success).
+func scanTo(bin, path string, procs int, dir string, env ...string) (*bytes.Buffer, error) {
+	cmd := exec.Command(bin, "scan", "--format", "json", "--progress", "never", "--dead-letter", filepath.Join(dir, "dead.jsonl"),
+		"--out", filepath.Join(dir, "alerts.json"), path)
+	cmd.Env = append(append(os.Environ(), fmt.Sprintf("GOMAXPROCS=%d", procs)), env...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if err != nil && !(errors.As(err, &ee) && ee.ExitCode() == 1) {
+		return &stderr, fmt.Errorf("%s scan %s: %w\n%s", bin, path, err, tail(stderr.String()))
+	}
+	return &stderr, nil
 }
