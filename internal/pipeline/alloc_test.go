@@ -11,7 +11,6 @@ import (
 	"github.com/azdetect/azdetect/internal/alert"
 	"github.com/azdetect/azdetect/internal/detect"
 	"github.com/azdetect/azdetect/internal/pipeline/benchcorpus"
-	"github.com/azdetect/azdetect/internal/source"
 	"github.com/azdetect/azdetect/internal/state"
 )
 
@@ -22,14 +21,7 @@ import (
 // timing (the pools it empties) and the stateful kinds' goroutines.
 func allocRun(t *testing.T, inputs func() []Input) (mallocs uint64, records int) {
 	t.Helper()
-	reg, err := source.NewRegistry()
-	if err != nil {
-		t.Fatal(err)
-	}
-	rules, err := detect.LoadDefault("")
-	if err != nil {
-		t.Fatal(err)
-	}
+	reg, rules := defaults(t)
 	now := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
 	var ms runtime.MemStats
 	for run := range 4 {

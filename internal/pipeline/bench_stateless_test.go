@@ -13,7 +13,6 @@ import (
 	"github.com/azdetect/azdetect/internal/alert"
 	"github.com/azdetect/azdetect/internal/detect"
 	"github.com/azdetect/azdetect/internal/pipeline/benchcorpus"
-	"github.com/azdetect/azdetect/internal/source"
 )
 
 // BenchmarkStateless is BenchmarkPipeline with only the stateless (match)
@@ -32,14 +31,7 @@ func BenchmarkStateless(b *testing.B) {
 		recs = kept
 	}
 	data := benchcorpus.JSONLines(recs)
-	reg, err := source.NewRegistry()
-	if err != nil {
-		b.Fatal(err)
-	}
-	all, err := detect.LoadDefault("")
-	if err != nil {
-		b.Fatal(err)
-	}
+	reg, all := defaults(b)
 	var rules []*detect.Rule
 	for _, r := range all {
 		if _, ok := r.Kind.(detect.MatchKind); ok {

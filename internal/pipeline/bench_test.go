@@ -12,7 +12,6 @@ import (
 	"github.com/azdetect/azdetect/internal/alert"
 	"github.com/azdetect/azdetect/internal/detect"
 	"github.com/azdetect/azdetect/internal/pipeline/benchcorpus"
-	"github.com/azdetect/azdetect/internal/source"
 	"github.com/azdetect/azdetect/internal/state"
 )
 
@@ -31,14 +30,7 @@ const benchRecords = 10000
 // for the same calls), alerts per iteration.
 func BenchmarkPipeline(b *testing.B) {
 	data := benchcorpus.JSONLines(benchcorpus.Generate(benchRecords))
-	reg, err := source.NewRegistry()
-	if err != nil {
-		b.Fatal(err)
-	}
-	rules, err := detect.LoadDefault("")
-	if err != nil {
-		b.Fatal(err)
-	}
+	reg, rules := defaults(b)
 	ctx := context.Background()
 	now := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
 	b.SetBytes(int64(len(data)))

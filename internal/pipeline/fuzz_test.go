@@ -11,7 +11,6 @@ import (
 
 	"github.com/azdetect/azdetect/internal/alert"
 	"github.com/azdetect/azdetect/internal/detect"
-	"github.com/azdetect/azdetect/internal/source"
 	"github.com/azdetect/azdetect/internal/state"
 )
 
@@ -81,14 +80,7 @@ func FuzzPipeline(f *testing.F) {
 	f.Add([]byte(`{"records":[` + diagDelete + `,{"category":"FunctionAppLogs"},"x",[1]` + "\n"))
 	f.Add([]byte("1.0;2026-11-20T09:00:00.0000000Z;PutBlob;Success;201;\n\x00\x01\xff\n"))
 
-	reg, err := source.NewRegistry()
-	if err != nil {
-		f.Fatal(err)
-	}
-	rules, err := detect.LoadDefault("")
-	if err != nil {
-		f.Fatal(err)
-	}
+	reg, rules := defaults(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		eng, err := detect.NewEngine(rules, detect.WithStore(state.NewMemory()))
 		if err != nil {

@@ -24,14 +24,7 @@ import (
 // the alerts of the same chunks read and evaluated on one goroutine. On
 // the demo, the held-out files and a generated mix.
 func TestRunIsExactWithTwoGoroutines(t *testing.T) {
-	reg, err := source.NewRegistry()
-	if err != nil {
-		t.Fatal(err)
-	}
-	rules, err := detect.LoadDefault("")
-	if err != nil {
-		t.Fatal(err)
-	}
+	reg, rules := defaults(t)
 	newRun := func() (*Pipeline, *alert.Collector) {
 		eng, err := detect.NewEngine(rules, detect.WithStore(state.NewMemory()))
 		if err != nil {

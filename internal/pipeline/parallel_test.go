@@ -33,14 +33,7 @@ import (
 // plain, gzip'd, cut short, and with records that run over many lines
 // (the buffers of blocks taken being read into again).
 func TestParallelIsExact(t *testing.T) {
-	reg, err := source.NewRegistry()
-	if err != nil {
-		t.Fatal(err)
-	}
-	rules, err := detect.LoadDefault("")
-	if err != nil {
-		t.Fatal(err)
-	}
+	reg, rules := defaults(t)
 	mix := benchcorpus.JSONLines(benchcorpus.Generate(2500))
 	// A mix with a pretty-printed record and junk in the middle: the
 	// blocks that cut them must be framed again.

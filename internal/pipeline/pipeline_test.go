@@ -43,14 +43,7 @@ func eachWorkers(t *testing.T, test func(t *testing.T, workers int)) {
 
 func newPipelineWorkers(t *testing.T, sink alert.Sink, dead alert.DeadLetters, workers int) *Pipeline {
 	t.Helper()
-	reg, err := source.NewRegistry()
-	if err != nil {
-		t.Fatal(err)
-	}
-	rules, err := detect.LoadDefault("")
-	if err != nil {
-		t.Fatal(err)
-	}
+	reg, rules := defaults(t)
 	eng, err := detect.NewEngine(rules)
 	if err != nil {
 		t.Fatal(err)
@@ -189,4 +182,18 @@ func TestRunFailsOnAPanicWhileDelivering(t *testing.T) {
 			t.Fatalf("err = %v, want the panic as an error", err)
 		}
 	})
+}
+
+// defaults is the registry of every source and the built-in rules.
+func defaults(tb testing.TB) (*source.Registry, []*detect.Rule) {
+	tb.Helper()
+	reg, err := source.NewRegistry()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	rules, err := detect.LoadDefault("")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return reg, rules
 }
