@@ -62,11 +62,11 @@ func NewFlowSieve(may func(value func(f FlowField) (string, bool)) bool) *FlowSi
 						value := func(f FlowField) (string, bool) {
 							switch f {
 							case FlowLogType:
-								return pickText(vnet, "vnet", "nsg"), true
+								return FlowLogTypeText(vnet), true
 							case FlowDirection:
-								return pickText(outbound, "outbound", "inbound"), true
+								return FlowDirectionText(outbound), true
 							case FlowAllowed:
-								return pickText(allowed, "true", "false"), true
+								return FlowAllowedText(allowed), true
 							case FlowSrcClass:
 								return FlowClassNames[src], true
 							case FlowDstClass:
@@ -96,6 +96,14 @@ func pickText(cond bool, a, b string) string {
 	}
 	return b
 }
+
+// FlowLogTypeText, FlowDirectionText and FlowAllowedText are what a flow
+// tuple's event answers for flow.log_type, flow.direction and
+// flow.allowed: the tuple walk's values and the sieve's combinations
+// read the same texts.
+func FlowLogTypeText(vnet bool) string       { return pickText(vnet, "vnet", "nsg") }
+func FlowDirectionText(outbound bool) string { return pickText(outbound, "outbound", "inbound") }
+func FlowAllowedText(allowed bool) string    { return pickText(allowed, "true", "false") }
 
 // May reports whether some rule may select a tuple of these values: a
 // VNet tuple (else NSG), outbound (else inbound), allowed (else denied),

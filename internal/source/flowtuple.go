@@ -802,13 +802,13 @@ func (te *tupleEvent) value(f event.FlowField) (string, bool) {
 	case event.FlowLocalPort:
 		v = pick(p.outbound, p.srcPort, p.dstPort)
 	case event.FlowLocalClass:
-		v = classNames[pickClass(p.outbound, p.srcClass, p.dstClass)]
+		v = classNames[pick(p.outbound, p.srcClass, p.dstClass)]
 	case event.FlowRemoteIP:
 		return pick(p.outbound, p.dstIP, p.srcIP), false
 	case event.FlowRemotePort:
 		v = pick(p.outbound, p.dstPort, p.srcPort)
 	case event.FlowRemoteClass:
-		v = classNames[pickClass(p.outbound, p.dstClass, p.srcClass)]
+		v = classNames[pick(p.outbound, p.dstClass, p.srcClass)]
 	case event.FlowState:
 		return p.stateText(), false // upper case
 	case event.FlowBytesOut:
@@ -834,23 +834,16 @@ func (te *tupleEvent) value(f event.FlowField) (string, bool) {
 }
 
 // pick is a when cond, else b.
-func pick(cond bool, a, b string) string {
+func pick[T any](cond bool, a, b T) T {
 	if cond {
 		return a
 	}
 	return b
 }
 
-func pickClass(cond bool, a, b uint8) uint8 {
-	if cond {
-		return a
-	}
-	return b
-}
-
-func (p *tupleValues) logType() string     { return pick(p.vnet, "vnet", "nsg") }
-func (p *tupleValues) direction() string   { return pick(p.outbound, "outbound", "inbound") }
-func (p *tupleValues) allowedText() string { return pick(p.allowed, "true", "false") }
+func (p *tupleValues) logType() string     { return event.FlowLogTypeText(p.vnet) }
+func (p *tupleValues) direction() string   { return event.FlowDirectionText(p.outbound) }
+func (p *tupleValues) allowedText() string { return event.FlowAllowedText(p.allowed) }
 
 func (p *tupleValues) stateText() string {
 	if p.state == 0 {
