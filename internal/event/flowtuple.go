@@ -222,3 +222,184 @@ func tupleWord(el []byte, i int) (int, bool) {
 	}
 	return 0, false
 }
+
+// PlainTuple is a tuple as the logs write it (FlowTuple.Plain), read by
+// ReadPlainTuple without a FlowTuple: the numbers a keeper of tuples
+// (source's) holds, its fields' texts left where they are written.
+type PlainTuple struct {
+	Stamp     uint64                // the time as written (FlowMillis)
+	Src, Dst  [4]byte               // dotted IPv4
+	Lens      [flowFieldCount]uint8 // the fields' lengths, 0 past the last
+	Fields    int                   // 8 (NSG version 1) or 13
+	Protocol  uint8                 // index in PlainProtocols; 0: as written
+	Direction byte                  // FlowInbound or FlowOutbound
+	State     byte                  // 0 in NSG version 1
+	Allowed   bool
+	Counts    bool // the four counts were written (FlowTuple.HasCounts)
+}
+
+// PlainProtocols are FlowTuple.Protocol by PlainTuple.Protocol's index;
+// index 0 is a protocol as written.
+var PlainProtocols = [...]string{"", ProtocolTCP, ProtocolUDP, ProtocolICMP, ProtocolICMPv6}
+
+// FlowMillis is the time of a tuple whose time is written stamp, Unix
+// milliseconds: FlowTuple.Time.UnixMilli().
+func FlowMillis(stamp uint64) int64 {
+	if stamp >= 1e11 {
+		return int64(min(stamp, 1<<62))
+	}
+	return int64(stamp) * 1000
+}
+
+// ReadPlainTuple reads the JSON string el starts with (el[0] is its
+// quote) as a tuple of a VNet (vnet) or NSG record into p, when the walk
+// reads it in one pass (parseTuple) and finds it plain: end is the index
+// past the string's closing quote. ok is false for any other tuple (p
+// then half written): the caller takes the walk's way (parseTuple, then
+// the long way). On ok, p holds what a FlowTuple read from el does
+// (TestReadPlainTupleAgrees, FuzzReadPlainTupleAgrees). The counts'
+// values are not read, only checked (a keeper reads their text).
+func ReadPlainTuple(el []byte, vnet bool, p *PlainTuple) (end int, ok bool) {
+	// The time: 1 to 19 digits.
+	i := 1
+	var stamp uint64
+	for i < len(el) && el[i]-'0' <= 9 {
+		stamp = stamp*10 + uint64(el[i]-'0')
+		i++
+	}
+	if i == 1 || i > 20 || i >= len(el) || el[i] != ',' {
+		return 0, false
+	}
+	p.Stamp, p.Lens[0] = stamp, uint8(i-1)
+	src, j, ok := tupleIPv4(el, i+1)
+	if !ok {
+		return 0, false
+	}
+	p.Src, p.Lens[1] = src, uint8(j-i-1)
+	dst, i, ok := tupleIPv4(el, j+1)
+	if !ok {
+		return 0, false
+	}
+	p.Dst, p.Lens[2] = dst, uint8(i-j-1)
+	// The ports: 1 to 5 digits, no leading zero, at most 65535.
+	for f := 3; f <= 4; f++ {
+		j = i + 1
+		if i, ok = plainPort(el, j); !ok {
+			return 0, false
+		}
+		p.Lens[f] = uint8(i - j)
+	}
+	// The protocol, as tupleWord reads it, at most 255 bytes.
+	ps := i + 1
+	if i, ok = tupleWord(el, ps); !ok || i-ps > 255 {
+		return 0, false
+	}
+	p.Lens[5] = uint8(i - ps)
+	p.Protocol = 0
+	switch proto := el[ps:i]; len(proto) {
+	case 1:
+		switch proto[0] {
+		case 'T', 't', '6':
+			p.Protocol = 1
+		case 'U', 'u':
+			p.Protocol = 2
+		case '1':
+			p.Protocol = 3
+		}
+	case 2:
+		switch string(proto) {
+		case "17":
+			p.Protocol = 2
+		case "58":
+			p.Protocol = 4
+		}
+	case 3, 4, 6: // the names themselves, as written
+		switch string(proto) {
+		case ProtocolTCP:
+			p.Protocol = 1
+		case ProtocolUDP:
+			p.Protocol = 2
+		case ProtocolICMP:
+			p.Protocol = 3
+		case ProtocolICMPv6:
+			p.Protocol = 4
+		}
+	}
+	// The direction and the decision (VNet: the state), a byte each.
+	if i+4 >= len(el) || el[i+2] != ',' {
+		return 0, false
+	}
+	dir, decision := el[i+1], el[i+3]
+	if dir != FlowInbound && dir != FlowOutbound {
+		return 0, false
+	}
+	p.Direction, p.Lens[6], p.Lens[7] = dir, 1, 1
+	i += 4 // past the decision
+	if vnet {
+		if !isFlowState(decision) || el[i] != ',' {
+			return 0, false
+		}
+		p.State, p.Allowed = decision, decision != FlowDenied
+		es := i + 1
+		if i, ok = tupleWord(el, es); !ok || i-es > 255 {
+			return 0, false
+		}
+		p.Lens[8] = uint8(i - es)
+	} else {
+		switch decision {
+		case 'A':
+			p.Allowed = true
+		case 'D':
+			p.Allowed = false
+		default:
+			return 0, false
+		}
+		if el[i] == '"' { // version 1: eight fields, no state, no counts
+			p.Fields, p.State, p.Counts = 8, 0, false
+			p.Lens[8], p.Lens[9], p.Lens[10], p.Lens[11], p.Lens[12] = 0, 0, 0, 0, 0
+			return i + 1, true
+		}
+		if el[i] != ',' || i+2 >= len(el) || !isFlowState(el[i+1]) || el[i+2] != ',' {
+			return 0, false
+		}
+		p.State, p.Lens[8] = el[i+1], 1
+		i += 2
+	}
+	// el[i] is the comma before the counts: all four empty, or all four
+	// numbers of 1 to 19 digits without a leading zero.
+	written := 0
+	for k := range 4 {
+		j := i + 1
+		i = j
+		for i < len(el) && el[i]-'0' <= 9 {
+			i++
+		}
+		n := i - j
+		if n > 19 || (n > 1 && el[j] == '0') || i >= len(el) || el[i] != ",,,\""[k] {
+			return 0, false
+		}
+		if n > 0 {
+			written++
+		}
+		p.Lens[9+k] = uint8(n)
+	}
+	if written != 0 && written != 4 {
+		return 0, false
+	}
+	p.Fields, p.Counts = 13, written == 4
+	return i + 1, true
+}
+
+// plainPort reads the port at el[i] up to the comma after it (1 to 5
+// digits, no leading zero, at most 65535) and returns that comma's index.
+func plainPort(el []byte, i int) (int, bool) {
+	j := i
+	for j < len(el) && el[j]-'0' <= 9 {
+		j++
+	}
+	n := j - i
+	if n == 0 || n > 5 || j >= len(el) || el[j] != ',' || (n > 1 && el[i] == '0') || (n == 5 && string(el[i:j]) > "65535") {
+		return 0, false
+	}
+	return j, true
+}

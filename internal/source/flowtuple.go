@@ -418,19 +418,27 @@ type tupleKeeper struct {
 	keeping        bool
 	list           []keptTuple
 	groups         []flowGroup
-	addFn          func(*event.FlowTuple) bool // add
-	t              event.FlowTuple             // where the walk reads each tuple
+	addFn          func(*event.FlowTuple) bool                            // add
+	plainFn        func(*event.PlainTuple, []byte, *event.FlowTuple) bool // addPlain
+	t              event.FlowTuple                                        // where the walk reads each tuple
+	p              event.PlainTuple                                       // where it reads a plain one
 }
 
 var tupleKeepers = sync.Pool{New: func() any {
 	k := new(tupleKeeper)
-	k.addFn = k.add // made once: a method value handed on escapes
+	k.addFn, k.plainFn = k.add, k.addPlain // made once: a method value handed on escapes
 	return k
 }}
 
+// walk walks the record's tuples (event.EachFlowTuplePlain): the plain
+// ones kept as they are read (addPlain), any other read whole (add).
+func (k *tupleKeeper) walk(ev *event.Event) error {
+	return event.EachFlowTuplePlain(ev, &k.t, &k.p, k.plainFn, k.addFn)
+}
+
 func (k *tupleKeeper) reset(raw []byte, vnet bool) {
 	clear(k.groups) // drop the last record's strings
-	*k = tupleKeeper{raw: raw, vnet: vnet, keeping: true, list: k.list[:0], groups: k.groups[:0], addFn: k.addFn}
+	*k = tupleKeeper{raw: raw, vnet: vnet, keeping: true, list: k.list[:0], groups: k.groups[:0], addFn: k.addFn, plainFn: k.plainFn}
 }
 
 // release drops what the keeper holds of the record before it is pooled.
@@ -452,6 +460,46 @@ func (k *tupleKeeper) add(t *event.FlowTuple) bool {
 		k.keeping = k.tuples <= maxKeptTuples && k.keep(t)
 	}
 	return true
+}
+
+// addPlain is add for a plain tuple p whose text is text, of t's group
+// (t's Rule, ACLID and MAC): it keeps p as keep keeps the tuple read
+// from text, without the tuple (TestKeeperPlainAgrees,
+// FuzzKeeperPlainAgrees). It takes nothing add would not keep: the
+// walk then reads the tuple and hands it to add.
+func (k *tupleKeeper) addPlain(p *event.PlainTuple, text []byte, t *event.FlowTuple) bool {
+	base := uintptr(unsafe.Pointer(unsafe.SliceData(k.raw)))
+	at := uintptr(unsafe.Pointer(unsafe.SliceData(text)))
+	if !k.keeping || k.tuples >= maxKeptTuples || at < base || at >= base+uintptr(len(k.raw)) || int(at-base)+len(text) > len(k.raw) || len(text) > 0xffff {
+		return false
+	}
+	k.tuples++
+	if !p.Allowed {
+		k.denied++
+	}
+	if k.firstMAC == "" {
+		k.firstMAC = t.MAC
+	}
+	kt := keptTuple{
+		ms: event.FlowMillis(p.Stamp), start: uint32(at - base), size: uint16(len(text)), lens: p.Lens, proto: p.Protocol,
+		state: p.State, src4: true, dst4: true, outbound: p.Direction != event.FlowInbound, allowed: p.Allowed, counts: p.Counts,
+	}
+	copy(kt.src[12:], p.Src[:])
+	copy(kt.dst[12:], p.Dst[:])
+	k.group(t)
+	kt.group = uint32(len(k.groups) - 1)
+	k.list = append(k.list, kt)
+	return true
+}
+
+// group makes t's group (its Rule, ACLID and MAC) the last of k.groups.
+// A group's tuples share its strings (the walk sets them once per
+// group): compared by where they are, not byte by byte. A group met
+// again with strings of its own is kept twice, which is harmless.
+func (k *tupleKeeper) group(t *event.FlowTuple) {
+	if g := len(k.groups) - 1; g < 0 || !sameString(k.groups[g].rule, t.Rule) || !sameString(k.groups[g].aclID, t.ACLID) || !sameString(k.groups[g].mac, t.MAC) {
+		k.groups = append(k.groups, flowGroup{t.Rule, t.ACLID, t.MAC})
+	}
 }
 
 // keep adds t to the list when it can be made again from the record's
@@ -513,12 +561,7 @@ func (k *tupleKeeper) keep(t *event.FlowTuple) bool {
 			return false
 		}
 	}
-	// A group's tuples share its strings (the walk sets them once per
-	// group): compared by where they are, not byte by byte. A group met
-	// again with strings of its own is kept twice, which is harmless.
-	if g := len(k.groups) - 1; g < 0 || !sameString(k.groups[g].rule, t.Rule) || !sameString(k.groups[g].aclID, t.ACLID) || !sameString(k.groups[g].mac, t.MAC) {
-		k.groups = append(k.groups, flowGroup{t.Rule, t.ACLID, t.MAC})
-	}
+	k.group(t)
 	kt.group = uint32(len(k.groups) - 1)
 	k.list = append(k.list, kt)
 	return true
