@@ -89,6 +89,10 @@ var DefaultAzureServiceRanges = []string{"168.63.129.16/32", "169.254.169.254/32
 type Networks struct {
 	private, azure   []netip.Prefix
 	private4, azure4 []prefix4
+	// byOctet is the class+1 of every IPv4 address of a first octet
+	// when no prefix holds some of them only, else 0 (class4 goes
+	// through the prefixes).
+	byOctet [256]uint8
 }
 
 // prefix4 is an IPv4 prefix as numbers: a is in it when a&mask == addr.
@@ -137,6 +141,7 @@ func ParseNetworks(private, azure []string) (Networks, error) {
 	n.private = parse(private, "private range")
 	n.azure = parse(azure, "Azure service range")
 	n.private4, n.azure4 = prefixes4(n.private), prefixes4(n.azure)
+	n.byOctet = n.octets()
 	return n, errors.Join(errs...)
 }
 
@@ -189,8 +194,33 @@ func (n *Networks) class(a netip.Addr) uint8 {
 	return classInternet
 }
 
-// class4 is class of the IPv4 address v.
+// class4 is class of the IPv4 address v: by its first octet for most
+// addresses (byOctet), else as the prefixes say (prefixClass4).
 func (n *Networks) class4(v uint32) uint8 {
+	if c := n.byOctet[v>>24]; c != 0 {
+		return c - 1
+	}
+	return n.prefixClass4(v)
+}
+
+// octets is byOctet of n's prefixes.
+func (n *Networks) octets() (by [256]uint8) {
+	for o := range uint32(256) {
+		whole := true // every prefix holds all of the octet's addresses or none
+		for _, p := range slices.Concat(n.azure4, n.private4) {
+			if p.mask&0x00ffffff != 0 && p.addr>>24 == o {
+				whole = false
+			}
+		}
+		if whole {
+			by[o] = n.prefixClass4(o<<24) + 1
+		}
+	}
+	return by
+}
+
+// prefixClass4 is class4 read from the prefixes.
+func (n *Networks) prefixClass4(v uint32) uint8 {
 	for _, p := range n.azure4 {
 		if v&p.mask == p.addr {
 			return classAzure

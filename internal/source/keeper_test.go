@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -165,4 +166,47 @@ func FuzzKeeperPlainAgrees(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestNetworksClassByOctet: class4's table of first octets classifies as
+// the prefixes do (prefixClass4), for every first octet at its ends, at
+// and around every prefix's edges and at random addresses, with prefixes
+// shorter and longer than an octet, overlapping, /0 and /32 among them,
+// and for Networks with no table (the zero value).
+func TestNetworksClassByOctet(t *testing.T) {
+	configs := [][2][]string{
+		{DefaultPrivateRanges, DefaultAzureServiceRanges},
+		{append([]string{"0.0.0.0/0", "203.0.113.7"}, DefaultPrivateRanges...), append([]string{"198.51.100.0/25"}, DefaultAzureServiceRanges...)},
+		{{"8.0.0.0/7", "10.0.0.0/9", "12.0.0.0/6", "13.1.0.0/16"}, {"12.0.0.0/8", "10.0.0.0/8", "9.255.255.255/32"}},
+		{{"128.0.0.0/1"}, {"0.0.0.0/0"}},
+		{nil, nil},
+	}
+	rng := uint32(2463534242)
+	next := func() uint32 { rng ^= rng << 13; rng ^= rng >> 17; rng ^= rng << 5; return rng }
+	for _, c := range configs {
+		n, err := ParseNetworks(c[0], c[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		var addrs []uint32
+		for o := range uint32(256) {
+			addrs = append(addrs, o<<24, o<<24|0xffffff, o<<24|next()&0xffffff)
+		}
+		for _, p := range slices.Concat(n.azure4, n.private4) {
+			last := p.addr | ^p.mask
+			addrs = append(addrs, p.addr, p.addr-1, p.addr+1, last, last+1, last-1)
+		}
+		for range 100000 {
+			addrs = append(addrs, next())
+		}
+		for _, v := range addrs {
+			if got, want := n.class4(v), n.prefixClass4(v); got != want {
+				t.Errorf("%v: %08x is %d, the prefixes say %d", c, v, got, want)
+			}
+		}
+	}
+	var zero Networks
+	if got := zero.class4(0x0a000001); got != classInternet {
+		t.Errorf("zero Networks: 10.0.0.1 is %d", got)
+	}
 }
