@@ -510,26 +510,31 @@ func (k *tupleKeeper) addPlain(p *event.PlainTuple, text []byte, t *event.FlowTu
 	if k.firstMAC == "" {
 		k.firstMAC = t.MAC
 	}
-	kt := keptTuple{
-		ms: event.FlowMillis(p.Stamp), start: uint32(at - base), size: uint16(len(text)), lens: p.Lens, proto: p.Protocol,
-		state: p.State, src4: true, dst4: true, outbound: p.Direction != event.FlowInbound, allowed: p.Allowed, counts: p.Counts,
+	if g := len(k.groups) - 1; g < 0 || !k.groups[g].is(t) {
+		k.newGroup(t)
 	}
-	copy(kt.src[12:], p.Src[:])
-	copy(kt.dst[12:], p.Dst[:])
-	k.group(t)
-	kt.group = uint32(len(k.groups) - 1)
-	k.list = append(k.list, kt)
+	// Written where it is kept: no copy of it made first.
+	k.list = append(k.list, keptTuple{})
+	kt := &k.list[len(k.list)-1]
+	kt.ms, kt.start, kt.size, kt.group = event.FlowMillis(p.Stamp), uint32(at-base), uint16(len(text)), uint32(len(k.groups)-1)
+	kt.lens, kt.proto, kt.state = p.Lens, p.Protocol, p.State
+	kt.src4, kt.dst4, kt.outbound, kt.allowed, kt.counts = true, true, p.Direction != event.FlowInbound, p.Allowed, p.Counts
+	*(*[4]byte)(kt.src[12:]) = p.Src
+	*(*[4]byte)(kt.dst[12:]) = p.Dst
 	return true
 }
 
-// group makes t's group (its Rule, ACLID and MAC) the last of k.groups.
-// A group's tuples share its strings (the walk sets them once per
-// group): compared by where they are, not byte by byte. A group met
-// again with strings of its own is kept twice, which is harmless.
-func (k *tupleKeeper) group(t *event.FlowTuple) {
-	if g := len(k.groups) - 1; g < 0 || !sameString(k.groups[g].rule, t.Rule) || !sameString(k.groups[g].aclID, t.ACLID) || !sameString(k.groups[g].mac, t.MAC) {
-		k.groups = append(k.groups, flowGroup{t.Rule, t.ACLID, t.MAC})
-	}
+// is reports whether g is t's group (its Rule, ACLID and MAC). A group's
+// tuples share its strings (the walk sets them once per group): compared
+// by where they are, not byte by byte. A group met again with strings of
+// its own is kept twice, which is harmless.
+func (g *flowGroup) is(t *event.FlowTuple) bool {
+	return sameString(g.rule, t.Rule) && sameString(g.aclID, t.ACLID) && sameString(g.mac, t.MAC)
+}
+
+// newGroup makes t's group the last of k.groups.
+func (k *tupleKeeper) newGroup(t *event.FlowTuple) {
+	k.groups = append(k.groups, flowGroup{t.Rule, t.ACLID, t.MAC})
 }
 
 // keep adds t to the list when it can be made again from the record's
@@ -591,7 +596,9 @@ func (k *tupleKeeper) keep(t *event.FlowTuple) bool {
 			return false
 		}
 	}
-	k.group(t)
+	if g := len(k.groups) - 1; g < 0 || !k.groups[g].is(t) {
+		k.newGroup(t)
+	}
 	kt.group = uint32(len(k.groups) - 1)
 	k.list = append(k.list, kt)
 	return true
