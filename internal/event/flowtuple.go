@@ -277,12 +277,12 @@ func ReadPlainTuple(el []byte, vnet bool, p *PlainTuple) (end int, ok bool) {
 		return 0, false
 	}
 	p.Stamp, p.Lens[0] = stamp, uint8(i-1)
-	src, j, ok := tupleIPv4(el, i+1)
+	src, j, ok := plainIPv4(el, i+1)
 	if !ok {
 		return 0, false
 	}
 	p.Src, p.Lens[1] = src, uint8(j-i-1)
-	dst, i, ok := tupleIPv4(el, j+1)
+	dst, i, ok := plainIPv4(el, j+1)
 	if !ok {
 		return 0, false
 	}
@@ -433,4 +433,45 @@ func eightDigits(x uint64) uint64 {
 	x = (x & 0x0f0f0f0f0f0f0f0f) * (10<<8 + 1) >> 8
 	x = (x & 0x00ff00ff00ff00ff) * (100<<16 + 1) >> 16
 	return (x & 0x0000ffff0000ffff) * (10000<<32 + 1) >> 32 & 0xffffffff
+}
+
+// plainIPv4 is tupleIPv4 reading el without a bounds check a byte when
+// el has room for the longest address and its comma behind i (an
+// address is followed by the tuple's other fields).
+func plainIPv4(el []byte, i int) (ip [4]byte, j int, ok bool) {
+	if i < 0 || i+16 > len(el) {
+		return tupleIPv4(el, i)
+	}
+	// Each octet reads at most four bytes (three digits and what
+	// follows them): 16 in all.
+	for k := range ip {
+		v := uint(load8(el, i) - '0')
+		if v > 9 {
+			return ip, 0, false
+		}
+		if d := uint(load8(el, i+1) - '0'); d > 9 {
+			i++
+		} else if v == 0 {
+			return ip, 0, false // a leading zero
+		} else if e := uint(load8(el, i+2) - '0'); e > 9 {
+			v = v*10 + d
+			i += 2
+		} else {
+			v = v*100 + d*10 + e
+			i += 3
+			if v > 255 {
+				return ip, 0, false
+			}
+		}
+		sep := byte('.')
+		if k == 3 {
+			sep = ','
+		}
+		if load8(el, i) != sep {
+			return ip, 0, false
+		}
+		ip[k] = byte(v)
+		i++
+	}
+	return ip, i - 1, true
 }

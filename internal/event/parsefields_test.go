@@ -551,3 +551,24 @@ func FuzzReadPlainTupleAgrees(f *testing.F) {
 		}
 	})
 }
+
+// FuzzPlainIPv4: plainIPv4 (no bounds check a byte when el has room)
+// reads what tupleIPv4 reads, at el's start and with room behind.
+func FuzzPlainIPv4(f *testing.F) {
+	for _, s := range []string{"10.20.1.4,", "01.2.3.4,", "255.255.255.255,", "256.1.1.1,", "1.2.3.04,", "0.0.0.0,", "1.2.3,", "1.2.3.4.5,", "1000.1.1.1,", "1.2.3.4", "9.9.9.999,", "1.2.3.4\"", "199.299.1.1,"} {
+		f.Add(s, "1795169100,10.0.0.1,", 0)
+		f.Add(s, "", 0)
+	}
+	f.Fuzz(func(t *testing.T, addr, after string, at int) {
+		for _, el := range [][]byte{[]byte(addr + after), []byte(addr + after + strings.Repeat("\x00", 24)), []byte(addr + after + strings.Repeat("9", 24))} {
+			if at < 0 || at > len(el) {
+				at = 0
+			}
+			ip, j, ok := plainIPv4(el, at)
+			wip, wj, wok := tupleIPv4(el, at)
+			if ok != wok || (ok && (ip != wip || j != wj)) {
+				t.Fatalf("plainIPv4(%q, %d) = %v, %d, %v; tupleIPv4 %v, %d, %v", el, at, ip, j, ok, wip, wj, wok)
+			}
+		}
+	})
+}
