@@ -130,6 +130,17 @@ func FlowTuples(ev *Event, fn func(t FlowTuple) bool) error {
 // reading it; and the caller's t (a pooled one) spares the walk an
 // allocation of its own.
 func EachFlowTuple(ev *Event, t *FlowTuple, fn func(t *FlowTuple) bool) error {
+	return EachFlowTuplePlain(ev, t, nil, nil, fn)
+}
+
+// EachFlowTuplePlain is EachFlowTuple for a caller that takes a plain
+// tuple (ReadPlainTuple) as its numbers and its text (the JSON string's
+// content, in ev.Raw or in a copy of it): plain is handed each tuple that
+// reads so, read into p (the caller's, as t is), with t holding its group's Rule, ACLID and MAC only (the rest
+// is an earlier tuple's), and reports whether it took it. A tuple it
+// does not take, or that is not plain, is read into t and handed to fn
+// as EachFlowTuple does. nil plain: none is taken.
+func EachFlowTuplePlain(ev *Event, t *FlowTuple, p *PlainTuple, plain func(p *PlainTuple, text []byte, t *FlowTuple) bool, fn func(t *FlowTuple) bool) error {
 	*t = FlowTuple{}
 	if i := SkipSpace(ev.Raw, 0); i >= len(ev.Raw) || ev.Raw[i] != '{' {
 		return ErrNotFlowRecord // a text line, or not a record at all
@@ -151,7 +162,7 @@ func EachFlowTuple(ev *Event, t *FlowTuple, fn func(t *FlowTuple) bool) error {
 			return err
 		}
 	}
-	w := flowWalker{fn: fn, t: t, mac: plainString(mac)}
+	w := flowWalker{fn: fn, plain: plain, p: p, t: t, mac: plainString(mac)}
 	switch {
 	case records != nil:
 		w.walkVNet(embeddedObject(records))
@@ -195,9 +206,11 @@ func topMembers(ev *Event, props, records, mac *[]byte) bool {
 // flowWalker carries the state of one walk through nested callbacks.
 type flowWalker struct {
 	fn    func(*FlowTuple) bool
-	t     *FlowTuple // the group's Rule, ACLID and MAC; the rest per tuple
-	mac   string     // the record's macAddress: VNet tuples' MAC, NSG's when a group has none
-	index int        // tuples seen, for error messages
+	plain func(*PlainTuple, []byte, *FlowTuple) bool // EachFlowTuplePlain's, or nil
+	p     *PlainTuple                                // where plain tuples are read
+	t     *FlowTuple                                 // the group's Rule, ACLID and MAC; the rest per tuple
+	mac   string                                     // the record's macAddress: VNet tuples' MAC, NSG's when a group has none
+	index int                                        // tuples seen, for error messages
 	stop  bool
 	err   error
 }
@@ -408,6 +421,13 @@ func (w *flowWalker) eachTuple(arr []byte, kind flowKind) int {
 				return -1
 			}
 			return w.failed()
+		}
+		// A plain tuple its caller takes as it is written (ReadPlainTuple).
+		if w.plain != nil {
+			if end, ok := ReadPlainTuple(el, kind == flowVNet, w.p); ok && w.plain(w.p, el[1:end-1], w.t) {
+				w.index++
+				return end
+			}
 		}
 		// The usual tuple read and parsed in one pass (parseTuple); any
 		// other goes the long way, which says what is wrong with it: the

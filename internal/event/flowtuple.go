@@ -222,3 +222,256 @@ func tupleWord(el []byte, i int) (int, bool) {
 	}
 	return 0, false
 }
+
+// PlainTuple is a tuple as the logs write it (FlowTuple.Plain), read by
+// ReadPlainTuple without a FlowTuple: the numbers a keeper of tuples
+// (source's) holds, its fields' texts left where they are written.
+type PlainTuple struct {
+	Stamp     uint64                // the time as written (FlowMillis)
+	Src, Dst  [4]byte               // dotted IPv4
+	Lens      [flowFieldCount]uint8 // the fields' lengths, 0 past the last
+	Fields    int                   // 8 (NSG version 1) or 13
+	Protocol  uint8                 // index in PlainProtocols; 0: as written
+	Direction byte                  // FlowInbound or FlowOutbound
+	State     byte                  // 0 in NSG version 1
+	Allowed   bool
+	Counts    bool // the four counts were written (FlowTuple.HasCounts)
+}
+
+// PlainProtocols are FlowTuple.Protocol by PlainTuple.Protocol's index;
+// index 0 is a protocol as written.
+var PlainProtocols = [...]string{"", ProtocolTCP, ProtocolUDP, ProtocolICMP, ProtocolICMPv6}
+
+// FlowMillis is the time of a tuple whose time is written stamp, Unix
+// milliseconds: FlowTuple.Time.UnixMilli().
+func FlowMillis(stamp uint64) int64 {
+	if stamp >= 1e11 {
+		return int64(min(stamp, 1<<62))
+	}
+	return int64(stamp) * 1000
+}
+
+// ReadPlainTuple reads the JSON string el starts with (el[0] is its
+// quote) as a tuple of a VNet (vnet) or NSG record into p, when the walk
+// reads it in one pass (parseTuple) and finds it plain: end is the index
+// past the string's closing quote. ok is false for any other tuple (p
+// then half written): the caller takes the walk's way (parseTuple, then
+// the long way). On ok, p holds what a FlowTuple read from el does
+// (TestReadPlainTupleAgrees, FuzzReadPlainTupleAgrees). The counts'
+// values are not read, only checked (a keeper reads their text).
+func ReadPlainTuple(el []byte, vnet bool, p *PlainTuple) (end int, ok bool) {
+	// The time: 1 to 19 digits, the first eight read at once when they
+	// are digits (a time in seconds has ten).
+	i := 1
+	var stamp uint64
+	if len(el) >= 1+8 {
+		if x := load64(el, 1); nonDigits(x) == 0 {
+			stamp, i = eightDigits(x), 1+8
+		}
+	}
+	for i < len(el) && el[i]-'0' <= 9 {
+		stamp = stamp*10 + uint64(el[i]-'0')
+		i++
+	}
+	if i == 1 || i > 20 || i >= len(el) || el[i] != ',' {
+		return 0, false
+	}
+	p.Stamp, p.Lens[0] = stamp, uint8(i-1)
+	src, j, ok := plainIPv4(el, i+1)
+	if !ok {
+		return 0, false
+	}
+	p.Src, p.Lens[1] = src, uint8(j-i-1)
+	dst, i, ok := plainIPv4(el, j+1)
+	if !ok {
+		return 0, false
+	}
+	p.Dst, p.Lens[2] = dst, uint8(i-j-1)
+	// The ports: 1 to 5 digits, no leading zero, at most 65535.
+	for f := 3; f <= 4; f++ {
+		j = i + 1
+		if i, ok = plainPort(el, j); !ok {
+			return 0, false
+		}
+		p.Lens[f] = uint8(i - j)
+	}
+	// The protocol, as tupleWord reads it, at most 255 bytes.
+	ps := i + 1
+	if i, ok = tupleWord(el, ps); !ok || i-ps > 255 {
+		return 0, false
+	}
+	p.Lens[5] = uint8(i - ps)
+	p.Protocol = 0
+	switch proto := el[ps:i]; len(proto) {
+	case 1:
+		switch proto[0] {
+		case 'T', 't', '6':
+			p.Protocol = 1
+		case 'U', 'u':
+			p.Protocol = 2
+		case '1':
+			p.Protocol = 3
+		}
+	case 2:
+		switch string(proto) {
+		case "17":
+			p.Protocol = 2
+		case "58":
+			p.Protocol = 4
+		}
+	case 3, 4, 6: // the names themselves, as written
+		switch string(proto) {
+		case ProtocolTCP:
+			p.Protocol = 1
+		case ProtocolUDP:
+			p.Protocol = 2
+		case ProtocolICMP:
+			p.Protocol = 3
+		case ProtocolICMPv6:
+			p.Protocol = 4
+		}
+	}
+	// The direction and the decision (VNet: the state), a byte each.
+	if i+4 >= len(el) || el[i+2] != ',' {
+		return 0, false
+	}
+	dir, decision := el[i+1], el[i+3]
+	if dir != FlowInbound && dir != FlowOutbound {
+		return 0, false
+	}
+	p.Direction, p.Lens[6], p.Lens[7] = dir, 1, 1
+	i += 4 // past the decision
+	if vnet {
+		if !isFlowState(decision) || el[i] != ',' {
+			return 0, false
+		}
+		p.State, p.Allowed = decision, decision != FlowDenied
+		es := i + 1
+		if i, ok = tupleWord(el, es); !ok || i-es > 255 {
+			return 0, false
+		}
+		p.Lens[8] = uint8(i - es)
+	} else {
+		switch decision {
+		case 'A':
+			p.Allowed = true
+		case 'D':
+			p.Allowed = false
+		default:
+			return 0, false
+		}
+		if el[i] == '"' { // version 1: eight fields, no state, no counts
+			p.Fields, p.State, p.Counts = 8, 0, false
+			p.Lens[8], p.Lens[9], p.Lens[10], p.Lens[11], p.Lens[12] = 0, 0, 0, 0, 0
+			return i + 1, true
+		}
+		if el[i] != ',' || i+2 >= len(el) || !isFlowState(el[i+1]) || el[i+2] != ',' {
+			return 0, false
+		}
+		p.State, p.Lens[8] = el[i+1], 1
+		i += 2
+	}
+	// el[i] is the comma before the counts: all four empty (the four
+	// commas and the quote read at once), or all four numbers of 1 to 19
+	// digits without a leading zero.
+	if i+5 <= len(el) && string(el[i:i+5]) == ",,,,\"" {
+		p.Lens[9], p.Lens[10], p.Lens[11], p.Lens[12] = 0, 0, 0, 0
+		p.Fields, p.Counts = 13, false
+		return i + 5, true
+	}
+	written := 0
+	for k := range 4 {
+		j := i + 1
+		i = j
+		for i < len(el) && el[i]-'0' <= 9 {
+			i++
+		}
+		n := i - j
+		sep := byte(',')
+		if k == 3 {
+			sep = '"'
+		}
+		if n > 19 || (n > 1 && el[j] == '0') || i >= len(el) || el[i] != sep {
+			return 0, false
+		}
+		if n > 0 {
+			written++
+		}
+		p.Lens[9+k] = uint8(n)
+	}
+	if written != 0 && written != 4 {
+		return 0, false
+	}
+	p.Fields, p.Counts = 13, written == 4
+	return i + 1, true
+}
+
+// plainPort reads the port at el[i] up to the comma after it (1 to 5
+// digits, no leading zero, at most 65535) and returns that comma's index.
+func plainPort(el []byte, i int) (int, bool) {
+	j := i
+	for j < len(el) && el[j]-'0' <= 9 {
+		j++
+	}
+	n := j - i
+	if n == 0 || n > 5 || j >= len(el) || el[j] != ',' || (n > 1 && el[i] == '0') || (n == 5 && string(el[i:j]) > "65535") {
+		return 0, false
+	}
+	return j, true
+}
+
+// nonDigits has the top bit of each byte of x that is not an ASCII
+// digit, and no other bit.
+func nonDigits(x uint64) uint64 {
+	a := x &^ highBits // each byte's low seven bits: no carry between bytes below
+	return (x | (a + 0x46*lowBits) | ^(a + 0x50*lowBits)) & highBits
+}
+
+// eightDigits is the number the eight ASCII digits of x write, the
+// first in its low byte.
+func eightDigits(x uint64) uint64 {
+	x = (x & 0x0f0f0f0f0f0f0f0f) * (10<<8 + 1) >> 8
+	x = (x & 0x00ff00ff00ff00ff) * (100<<16 + 1) >> 16
+	return (x & 0x0000ffff0000ffff) * (10000<<32 + 1) >> 32 & 0xffffffff
+}
+
+// plainIPv4 is tupleIPv4 reading el without a bounds check a byte when
+// el has room for the longest address and its comma behind i (an
+// address is followed by the tuple's other fields).
+func plainIPv4(el []byte, i int) (ip [4]byte, j int, ok bool) {
+	if i < 0 || i+16 > len(el) {
+		return tupleIPv4(el, i)
+	}
+	// Each octet reads at most four bytes (three digits and what
+	// follows them): 16 in all.
+	for k := range ip {
+		v := uint(load8(el, i) - '0')
+		if v > 9 {
+			return ip, 0, false
+		}
+		if d := uint(load8(el, i+1) - '0'); d > 9 {
+			i++
+		} else if v == 0 {
+			return ip, 0, false // a leading zero
+		} else if e := uint(load8(el, i+2) - '0'); e > 9 {
+			v = v*10 + d
+			i += 2
+		} else {
+			v = v*100 + d*10 + e
+			i += 3
+			if v > 255 {
+				return ip, 0, false
+			}
+		}
+		sep := byte('.')
+		if k == 3 {
+			sep = ','
+		}
+		if load8(el, i) != sep {
+			return ip, 0, false
+		}
+		ip[k] = byte(v)
+		i++
+	}
+	return ip, i - 1, true
+}

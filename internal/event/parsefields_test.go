@@ -423,3 +423,152 @@ func plainAsClaimed(t *FlowTuple) bool {
 	}
 	return true
 }
+
+// plainBoth reads el with ReadPlainTuple and with parseTuple, and
+// describes where they disagree: ReadPlainTuple reads what parseTuple
+// reads and finds plain, and nothing else, into the values parseTuple
+// reads.
+func plainBoth(el []byte, kind flowKind) string {
+	var p PlainTuple
+	end, ok := ReadPlainTuple(el, kind == flowVNet, &p)
+	var t FlowTuple
+	tend, tok := parseTuple(el, kind, &t)
+	if ok != (tok && t.plain) {
+		return fmt.Sprintf("%q (%d): ReadPlainTuple ok %v; parseTuple ok %v, plain %v", el, kind, ok, tok, t.plain)
+	}
+	if !ok {
+		return ""
+	}
+	var w PlainTuple
+	w.Stamp, _ = parseUint(t.Written(0))
+	w.Src, w.Dst = t.SrcIP.As4(), t.DstIP.As4()
+	text, ends := t.Fields()
+	prev := -1
+	for i, e := range ends {
+		w.Lens[i] = uint8(e - prev - 1)
+		prev = e
+	}
+	w.Fields = t.fields
+	for i, name := range PlainProtocols {
+		if i > 0 && name == t.Protocol {
+			w.Protocol = uint8(i)
+		}
+	}
+	w.Direction, w.State, w.Allowed, w.Counts = t.Direction, t.State, t.Allowed, t.HasCounts
+	switch {
+	case end != tend:
+		return fmt.Sprintf("%q: ReadPlainTuple ends at %d, parseTuple at %d", el, end, tend)
+	case p != w:
+		return fmt.Sprintf("%q:\n%+v\nparseTuple's\n%+v", el, p, w)
+	case flowTime(p.Stamp) != t.Time || FlowMillis(p.Stamp) != t.Time.UnixMilli():
+		return fmt.Sprintf("%q: stamp %d: %d ms, parseTuple's %v", el, p.Stamp, FlowMillis(p.Stamp), t.Time)
+	case &text[0] != &el[1] || len(text) != end-2:
+		return fmt.Sprintf("%q: parseTuple's text is not the string's content", el)
+	case p.Protocol == 0 && t.Protocol != string(t.Written(5)):
+		return fmt.Sprintf("%q: protocol %q as written, parseTuple's %q", el, t.Written(5), t.Protocol)
+	}
+	return ""
+}
+
+// TestReadPlainTupleAgrees: ReadPlainTuple reads the sample tuples, and
+// every tuple made from them by changing one field, as parseTuple reads
+// the plain ones, and leaves the others (hostile ones among them: huge,
+// NUL, escapes, IPv6, non-ASCII, too many or too few fields).
+func TestReadPlainTupleAgrees(t *testing.T) {
+	tuples := sampleTuples(t)
+	if len(tuples) < 20 {
+		t.Fatalf("%d sample tuples found", len(tuples))
+	}
+	odd := []string{"", "0", "00", "01", "x", "-1", "65536", "65535", "65540", "99999", "10000", "T", "U", "6", "17", "1", "58", "47", "t", "u", "tcp", "udp", "icmp", "icmpv6", "TCP", "I", "O",
+		"A", "D", "B", "C", "E", "X", "NX", "NX_LOCAL_DST", "10.0.0.1", "::1", "fe80::1%eth0", "::ffff:1.2.3.4", "01.2.3.4", "1.2.3.4.5", "1.2.3", "256.1.2.3", "255.255.255.255",
+		"1795169100", "1663146003606", "0001663146003606", "99999999999999999999", "18446744073709551615", "9999999999999999999", "1234567890123456789", " 1", "1 ",
+		`\u0031`, `\"`, `\\`, "\n", "\t", "\x00", "\x01", "\x7f", "é", "\xff", "A,B", ",", `"`, strings.Repeat("x", 255), strings.Repeat("x", 256), strings.Repeat("9", 300)}
+	n, read := 0, 0
+	for _, tu := range tuples {
+		fields := strings.Split(tu, ",")
+		for _, kind := range []flowKind{flowNSG, flowVNet} {
+			for _, suffix := range []string{`"`, `","x"]`, `"]}`} {
+				if d := plainBoth([]byte(`"`+tu+suffix), kind); d != "" {
+					t.Error(d)
+				}
+			}
+			for i := range fields {
+				for _, o := range odd {
+					for _, g := range [][]string{
+						append(append(append([]string(nil), fields[:i]...), o), fields[i+1:]...),        // field i changed
+						append(append(append([]string(nil), fields[:i]...), o), fields[i:]...),          // o added before it
+						append(append([]string(nil), fields[:i]...), fields[min(i+1, len(fields)):]...), // field i dropped
+					} {
+						el := []byte(`"` + strings.Join(g, ",") + `"]`)
+						if d := plainBoth(el, kind); d != "" {
+							t.Error(d)
+						}
+						n++
+						if _, ok := ReadPlainTuple(el, kind == flowVNet, new(PlainTuple)); ok {
+							read++
+						}
+					}
+				}
+			}
+		}
+	}
+	for _, el := range []string{`"`, `"1`, `"1,`, `"1795169100,1.2.3.4,5.6.7.8,1,2,T,I,A`, `"1795169100,1.2.3.4,5.6.7.8,1,2,T,I,A,B,1,2,3,4`,
+		`"1795169100,1.2.3.4,5.6.7.8,1,2,T,I,A,B,1,2,3,4"`, `"1795169100,1.2.3.4,5.6.7.8,1,2,T,I,A,B,1,2,3,"`, `"1795169100,1.2.3.4,5.6.7.8,1,2,T,I,A,B,,,,4"`,
+		`"1795169100,1.2.3.4,5.6.7.8,1,2,T,I,A,B,,,,,"`, `"1795169100,1.2.3.4,5.6.7.8,1,2,T,I,A,"`, `"1795169100,1.2.3.4,5.6.7.8,1,2,T,I,A,B"`,
+		`"1795169100,1.2.3.4,5.6.7.8,1,2,T,I,A,X,,,,"`, `"1795169100,1.2.3.4,5.6.7.8,1,2,,I,A,B,,,,"`, `"1795169100,1.2.3.4,5.6.7.8,1,2,T,I,A,B,,,,"`,
+		`"1663146003606,1.2.3.4,5.6.7.8,1,2,6,O,D,,,,,"`, `"1663146003606,1.2.3.4,5.6.7.8,1,2,6,O,D,NX,,,,"`, `"1795169100,1.2.3.4,5.6.7.8,1,2,T,I,A"`,
+		`"1795169100,1.2.3.4,5.6.7.8,1,2,T,I,A,B,01,2,3,4"`, `"1795169100,1.2.3.4,5.6.7.8,1,2,T,I,A,B,0,0,0,0"`, `"1795169100,1.2.3.4,5.6.7.8,1,2,T,I,A,B,1,2,3,12345678901234567890"`} {
+		for _, kind := range []flowKind{flowNSG, flowVNet} {
+			for _, cut := range []int{len(el), max(len(el)-1, 1)} {
+				if d := plainBoth([]byte(el[:cut]), kind); d != "" {
+					t.Error(d)
+				}
+			}
+		}
+	}
+	if read == 0 || read == n {
+		t.Errorf("ReadPlainTuple read %d of %d changed tuples", read, n)
+	}
+	t.Logf("%d sample tuples, %d changed ones, %d of them read by ReadPlainTuple", len(tuples), n, read)
+}
+
+func FuzzReadPlainTupleAgrees(f *testing.F) {
+	f.Add([]byte(`"1795169100,45.137.21.9,10.20.1.4,51544,3389,T,I,A,C,311,48211,402,1822331"`), false)
+	f.Add([]byte(`"1663146003606,10.0.0.6,52.239.184.180,23956,443,6,O,E,NX,3,767,2,1580","`), true)
+	f.Add([]byte(`"1487282421,42.119.146.95,10.1.0.4,51529,5358,T,I,D"]`), false)
+	f.Add([]byte(`"1795169100,45.137.21.9,10.20.1.4,51544,3389,T,I,A,B,,,,"]`), false)
+	f.Add([]byte(`"1795169100,45.137.21.9,10.20.1.4,05544,3389,tcp,I,A,B,,,,"]`), false)
+	f.Fuzz(func(t *testing.T, el []byte, vnet bool) {
+		if len(el) == 0 || el[0] != '"' {
+			return
+		}
+		kind := flowNSG
+		if vnet {
+			kind = flowVNet
+		}
+		if d := plainBoth(el, kind); d != "" {
+			t.Fatal(d)
+		}
+	})
+}
+
+// FuzzPlainIPv4: plainIPv4 (no bounds check a byte when el has room)
+// reads what tupleIPv4 reads, at el's start and with room behind.
+func FuzzPlainIPv4(f *testing.F) {
+	for _, s := range []string{"10.20.1.4,", "01.2.3.4,", "255.255.255.255,", "256.1.1.1,", "1.2.3.04,", "0.0.0.0,", "1.2.3,", "1.2.3.4.5,", "1000.1.1.1,", "1.2.3.4", "9.9.9.999,", "1.2.3.4\"", "199.299.1.1,"} {
+		f.Add(s, "1795169100,10.0.0.1,", 0)
+		f.Add(s, "", 0)
+	}
+	f.Fuzz(func(t *testing.T, addr, after string, at int) {
+		for _, el := range [][]byte{[]byte(addr + after), []byte(addr + after + strings.Repeat("\x00", 24)), []byte(addr + after + strings.Repeat("9", 24))} {
+			if at < 0 || at > len(el) {
+				at = 0
+			}
+			ip, j, ok := plainIPv4(el, at)
+			wip, wj, wok := tupleIPv4(el, at)
+			if ok != wok || (ok && (ip != wip || j != wj)) {
+				t.Fatalf("plainIPv4(%q, %d) = %v, %d, %v; tupleIPv4 %v, %d, %v", el, at, ip, j, ok, wip, wj, wok)
+			}
+		}
+	})
+}

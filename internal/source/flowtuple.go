@@ -89,6 +89,10 @@ var DefaultAzureServiceRanges = []string{"168.63.129.16/32", "169.254.169.254/32
 type Networks struct {
 	private, azure   []netip.Prefix
 	private4, azure4 []prefix4
+	// byOctet is the class+1 of every IPv4 address of a first octet
+	// when no prefix holds some of them only, else 0 (class4 goes
+	// through the prefixes).
+	byOctet [256]uint8
 }
 
 // prefix4 is an IPv4 prefix as numbers: a is in it when a&mask == addr.
@@ -137,6 +141,7 @@ func ParseNetworks(private, azure []string) (Networks, error) {
 	n.private = parse(private, "private range")
 	n.azure = parse(azure, "Azure service range")
 	n.private4, n.azure4 = prefixes4(n.private), prefixes4(n.azure)
+	n.byOctet = n.octets()
 	return n, errors.Join(errs...)
 }
 
@@ -189,8 +194,33 @@ func (n *Networks) class(a netip.Addr) uint8 {
 	return classInternet
 }
 
-// class4 is class of the IPv4 address v.
+// class4 is class of the IPv4 address v: by its first octet for most
+// addresses (byOctet), else as the prefixes say (prefixClass4).
 func (n *Networks) class4(v uint32) uint8 {
+	if c := n.byOctet[v>>24]; c != 0 {
+		return c - 1
+	}
+	return n.prefixClass4(v)
+}
+
+// octets is byOctet of n's prefixes.
+func (n *Networks) octets() (by [256]uint8) {
+	for o := range uint32(256) {
+		whole := true // every prefix holds all of the octet's addresses or none
+		for _, p := range slices.Concat(n.azure4, n.private4) {
+			if p.mask&0x00ffffff != 0 && p.addr>>24 == o {
+				whole = false
+			}
+		}
+		if whole {
+			by[o] = n.prefixClass4(o<<24) + 1
+		}
+	}
+	return by
+}
+
+// prefixClass4 is class4 read from the prefixes.
+func (n *Networks) prefixClass4(v uint32) uint8 {
 	for _, p := range n.azure4 {
 		if v&p.mask == p.addr {
 			return classAzure
@@ -418,19 +448,27 @@ type tupleKeeper struct {
 	keeping        bool
 	list           []keptTuple
 	groups         []flowGroup
-	addFn          func(*event.FlowTuple) bool // add
-	t              event.FlowTuple             // where the walk reads each tuple
+	addFn          func(*event.FlowTuple) bool                            // add
+	plainFn        func(*event.PlainTuple, []byte, *event.FlowTuple) bool // addPlain
+	t              event.FlowTuple                                        // where the walk reads each tuple
+	p              event.PlainTuple                                       // where it reads a plain one
 }
 
 var tupleKeepers = sync.Pool{New: func() any {
 	k := new(tupleKeeper)
-	k.addFn = k.add // made once: a method value handed on escapes
+	k.addFn, k.plainFn = k.add, k.addPlain // made once: a method value handed on escapes
 	return k
 }}
 
+// walk walks the record's tuples (event.EachFlowTuplePlain): the plain
+// ones kept as they are read (addPlain), any other read whole (add).
+func (k *tupleKeeper) walk(ev *event.Event) error {
+	return event.EachFlowTuplePlain(ev, &k.t, &k.p, k.plainFn, k.addFn)
+}
+
 func (k *tupleKeeper) reset(raw []byte, vnet bool) {
 	clear(k.groups) // drop the last record's strings
-	*k = tupleKeeper{raw: raw, vnet: vnet, keeping: true, list: k.list[:0], groups: k.groups[:0], addFn: k.addFn}
+	*k = tupleKeeper{raw: raw, vnet: vnet, keeping: true, list: k.list[:0], groups: k.groups[:0], addFn: k.addFn, plainFn: k.plainFn}
 }
 
 // release drops what the keeper holds of the record before it is pooled.
@@ -452,6 +490,51 @@ func (k *tupleKeeper) add(t *event.FlowTuple) bool {
 		k.keeping = k.tuples <= maxKeptTuples && k.keep(t)
 	}
 	return true
+}
+
+// addPlain is add for a plain tuple p whose text is text, of t's group
+// (t's Rule, ACLID and MAC): it keeps p as keep keeps the tuple read
+// from text, without the tuple (TestKeeperPlainAgrees,
+// FuzzKeeperPlainAgrees). It takes nothing add would not keep: the
+// walk then reads the tuple and hands it to add.
+func (k *tupleKeeper) addPlain(p *event.PlainTuple, text []byte, t *event.FlowTuple) bool {
+	base := uintptr(unsafe.Pointer(unsafe.SliceData(k.raw)))
+	at := uintptr(unsafe.Pointer(unsafe.SliceData(text)))
+	if !k.keeping || k.tuples >= maxKeptTuples || at < base || at >= base+uintptr(len(k.raw)) || int(at-base)+len(text) > len(k.raw) || len(text) > 0xffff {
+		return false
+	}
+	k.tuples++
+	if !p.Allowed {
+		k.denied++
+	}
+	if k.firstMAC == "" {
+		k.firstMAC = t.MAC
+	}
+	if g := len(k.groups) - 1; g < 0 || !k.groups[g].is(t) {
+		k.newGroup(t)
+	}
+	// Written where it is kept: no copy of it made first.
+	k.list = append(k.list, keptTuple{})
+	kt := &k.list[len(k.list)-1]
+	kt.ms, kt.start, kt.size, kt.group = event.FlowMillis(p.Stamp), uint32(at-base), uint16(len(text)), uint32(len(k.groups)-1)
+	kt.lens, kt.proto, kt.state = p.Lens, p.Protocol, p.State
+	kt.src4, kt.dst4, kt.outbound, kt.allowed, kt.counts = true, true, p.Direction != event.FlowInbound, p.Allowed, p.Counts
+	*(*[4]byte)(kt.src[12:]) = p.Src
+	*(*[4]byte)(kt.dst[12:]) = p.Dst
+	return true
+}
+
+// is reports whether g is t's group (its Rule, ACLID and MAC). A group's
+// tuples share its strings (the walk sets them once per group): compared
+// by where they are, not byte by byte. A group met again with strings of
+// its own is kept twice, which is harmless.
+func (g *flowGroup) is(t *event.FlowTuple) bool {
+	return sameString(g.rule, t.Rule) && sameString(g.aclID, t.ACLID) && sameString(g.mac, t.MAC)
+}
+
+// newGroup makes t's group the last of k.groups.
+func (k *tupleKeeper) newGroup(t *event.FlowTuple) {
+	k.groups = append(k.groups, flowGroup{t.Rule, t.ACLID, t.MAC})
 }
 
 // keep adds t to the list when it can be made again from the record's
@@ -513,11 +596,8 @@ func (k *tupleKeeper) keep(t *event.FlowTuple) bool {
 			return false
 		}
 	}
-	// A group's tuples share its strings (the walk sets them once per
-	// group): compared by where they are, not byte by byte. A group met
-	// again with strings of its own is kept twice, which is harmless.
-	if g := len(k.groups) - 1; g < 0 || !sameString(k.groups[g].rule, t.Rule) || !sameString(k.groups[g].aclID, t.ACLID) || !sameString(k.groups[g].mac, t.MAC) {
-		k.groups = append(k.groups, flowGroup{t.Rule, t.ACLID, t.MAC})
+	if g := len(k.groups) - 1; g < 0 || !k.groups[g].is(t) {
+		k.newGroup(t)
 	}
 	kt.group = uint32(len(k.groups) - 1)
 	k.list = append(k.list, kt)

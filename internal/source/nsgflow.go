@@ -57,7 +57,7 @@ func fillFlow(ev *event.Event, id, mac string, vnet bool, extra ...string) error
 	k := tupleKeepers.Get().(*tupleKeeper)
 	defer func() { k.release(); tupleKeepers.Put(k) }()
 	k.reset(ev.Raw, vnet)
-	if err := event.EachFlowTuple(ev, &k.t, k.addFn); err != nil {
+	if err := k.walk(ev); err != nil {
 		return err
 	}
 	if mac == "" {
