@@ -107,6 +107,11 @@ type fieldMatch struct {
 	// each of the field's values with them as literal.match does,
 	// without going through each rule value's matcher.
 	eqFold []string
+	// comboTest: a flow field of the tuple's combination (flowcombo.go)
+	// tested on its values, whose outcome for each combination is in
+	// combos (setCombos).
+	comboTest bool
+	combos    flowComboSet
 }
 
 // match reports whether the event satisfies the field, once per event for
@@ -114,6 +119,9 @@ type fieldMatch struct {
 func (f *fieldMatch) match(e *evalCtx) bool {
 	c := e.cache
 	if f.flowTest && c != nil && c.flow != nil && c.ev == e.ev {
+		if f.comboTest && c.combo >= 0 {
+			return f.combos.has(c.combo) // worked out at build
+		}
 		// evalCanonical when the value is canonical; of plain
 		// equalities here.
 		if v, canonical, known := c.flow.CanonicalField(f.res.flowID); known && (canonical || v == "") {
@@ -449,6 +457,7 @@ func compileField(key string, v *yaml.Node, service string) (*fieldMatch, error)
 	f.flowEq = flowEqualities(f)
 	f.flowTest = f.res.flowKnown && f.exists == nil
 	f.eqFold = foldEqualities(f)
+	f.setCombos()
 	return f, nil
 }
 

@@ -603,6 +603,7 @@ func (x *tupleExpansion) keptEvent(kept *keptTuples, raw []byte, i int, vnet boo
 	}
 	v.vnet, v.outbound, v.allowed, v.state = vnet, kt.outbound, kt.allowed, kt.state
 	v.srcClass, v.dstClass = srcClass, dstClass
+	te.addrsCanonical = true
 	return x.finish(te, time.UnixMilli(kt.ms).UTC(), sec)
 }
 
@@ -685,6 +686,11 @@ type tupleEvent struct {
 	recordTime time.Time
 	raw        atomic.Pointer[[]byte]
 	buf        [96]byte
+	// addrsCanonical: srcIP and dstIP are canonical (event.IsCanonical)
+	// by how they were made: a kept tuple's IPv4 as written (the tuple
+	// parser reads dotted digits only) or an address without a zone
+	// formatted (keptEvent). False says nothing: CanonicalField looks.
+	addrsCanonical bool
 }
 
 // Field implements event.FieldReader for the flow.* names: a struct, not
@@ -764,11 +770,21 @@ func (te *tupleEvent) CanonicalField(f event.FlowField) (string, bool, bool) {
 	}
 	v, canonical := te.value(f)
 	switch f {
-	case event.FlowSrcIP, event.FlowDstIP, event.FlowLocalIP, event.FlowRemoteIP, // an IPv6 zone is as written
-		event.FlowProtocol, event.FlowRule, event.FlowACLID, event.FlowMAC:
+	case event.FlowSrcIP, event.FlowDstIP, event.FlowLocalIP, event.FlowRemoteIP: // an IPv6 zone is as written
+		canonical = (te.addrsCanonical && v != "") || event.IsCanonical(v)
+	case event.FlowProtocol, event.FlowRule, event.FlowACLID, event.FlowMAC:
 		canonical = event.IsCanonical(v)
 	}
 	return v, canonical, true
+}
+
+// FlowValues is what a rule engine sorts a tuple by before reading any
+// of its fields (detect's flow combinations, as event.FlowSieve's): its
+// log type (VNet, else NSG), direction (outbound, else inbound),
+// decision (allowed, else denied) and address classes (classNames).
+func (te *tupleEvent) FlowValues() (vnet, outbound, allowed bool, src, dst uint8) {
+	p := &te.tupleValues
+	return p.vnet, p.outbound, p.allowed, p.srcClass, p.dstClass
 }
 
 // value is the value of f, and whether it is canonical by its kind (a
@@ -886,6 +902,7 @@ func (x *tupleExpansion) event(p *parsedTuple, srcClass, dstClass uint8) *event.
 	// barrier over every pointer of the struct (an Event has dozens).
 	te.tupleValues.setFrom(&p.tupleValues)
 	te.srcClass, te.dstClass = srcClass, dstClass
+	te.addrsCanonical = false
 	return x.finish(te, p.time, "")
 }
 
