@@ -105,3 +105,62 @@ func (f *fieldMatch) setCombos() {
 	}
 	f.comboTest = true
 }
+
+// comboVerdict is a rule's outcome on a tuple of one combination: whether
+// it matches, and the selection masks its evaluation leaves (evalCtx's
+// known and hit).
+type comboVerdict struct {
+	match      bool
+	known, hit uint64
+}
+
+// comboDecided reports whether r's outcome on a tuple is its
+// combination's: every selection it may evaluate (the condition's, the
+// learn selection) tests names of the combination only (comboTest), with
+// no keywords.
+func comboDecided(r *Rule) bool {
+	sels := append([]*selection(nil), r.sels...)
+	if r.learn != nil {
+		sels = append(sels, r.learn)
+	}
+	for _, s := range sels {
+		if s == nil || s.keywords != nil || len(s.anyOf) == 0 {
+			return false
+		}
+		for _, group := range s.anyOf {
+			for _, f := range group {
+				if !f.comboTest {
+					return false
+				}
+			}
+		}
+	}
+	return len(sels) > 0
+}
+
+// comboVerdicts is r.match on a tuple of each combination, nil when r's
+// outcome is not its combination's (comboDecided).
+func comboVerdicts(r *Rule) *[flowCombos]comboVerdict {
+	if !comboDecided(r) {
+		return nil
+	}
+	out := new([flowCombos]comboVerdict)
+	ev := &event.Event{Source: flowService}
+	for combo := range flowCombos {
+		// Every test reads the combination alone (fieldMatch.match).
+		c := &fieldCache{ev: ev, flow: comboOnly{}, combo: combo}
+		e := evalCtx{ev: ev, cache: c}
+		m := r.match(&e)
+		out[combo] = comboVerdict{m, e.known, e.hit}
+	}
+	return out
+}
+
+// comboOnly is the fields of a tuple known by its combination only: what
+// comboVerdicts evaluates rules with, whose tests never read a field.
+type comboOnly struct{}
+
+func (comboOnly) Field(string) (string, bool) { panic("comboOnly: a field read") }
+func (comboOnly) CanonicalField(event.FlowField) (string, bool, bool) {
+	panic("comboOnly: a field read")
+}

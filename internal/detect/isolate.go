@@ -256,9 +256,18 @@ func (s *selector) one(ev *event.Event, at int, pick func(i, at int), onPanic fu
 			for word != 0 {
 				b := bits.TrailingZeros64(word)
 				word &= word - 1
-				i := si.rules[w*64+b]
-				s.ec.known, s.ec.hit = 0, 0
-				if e.rules[i].match(&s.ec) {
+				p := w*64 + b
+				i := si.rules[p]
+				var ok bool
+				if si.decided != nil && cache.combo >= 0 && si.decided[p] != nil {
+					// Its outcome is the tuple's combination's (flowcombo.go).
+					d := &si.decided[p][cache.combo]
+					ok, s.ec.known, s.ec.hit = d.match, d.known, d.hit
+				} else {
+					s.ec.known, s.ec.hit = 0, 0
+					ok = e.rules[i].match(&s.ec)
+				}
+				if ok {
 					pick(i, at)
 					picked = true
 				}

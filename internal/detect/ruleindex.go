@@ -181,6 +181,10 @@ type sourceIndex struct {
 	// positions those fields leave; rest are the other fields.
 	byCombo []uint64
 	rest    []keyField
+	// decided, by position: the rule's verdict on a tuple of each
+	// combination, when its outcome is the combination's (nil
+	// otherwise; nil for all when none is).
+	decided []*[flowCombos]comboVerdict
 }
 
 type keyField struct {
@@ -319,6 +323,14 @@ func buildSourceIndex(rules []*Rule, idx []int) *sourceIndex {
 		si.fields = append(si.fields, f)
 	}
 	si.comboSets()
+	for p, i := range idx {
+		if v := comboVerdicts(rules[i]); v != nil {
+			if si.decided == nil {
+				si.decided = make([]*[flowCombos]comboVerdict, len(idx))
+			}
+			si.decided[p] = v
+		}
+	}
 	return si
 }
 
