@@ -207,3 +207,45 @@ func TestFlowComboValues(t *testing.T) {
 		t.Fatal("a class out of range has a combination")
 	}
 }
+
+// TestSelectorSourcesSeen: the rules and index the selector finds for a
+// source from the ones it looked up before are the engine's, for sources
+// taking turns in any order, more of them than it keeps, unknown ones and
+// names that differ in a byte or a length.
+func TestSelectorSourcesSeen(t *testing.T) {
+	rules, err := LoadDefault("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := NewEngine(rules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for name := range eng.byService {
+		names = append(names, name, name+"x", strings.ToUpper(name))
+	}
+	names = append(names, "", "\x00", "flowtuple\x00", strings.Repeat("s", 4096), "t\u00e9st")
+	for i := range 20 {
+		names = append(names, fmt.Sprintf("unknown-%02d", i))
+	}
+	slices.Sort(names)
+	if len(names) < 2*len(selector{}.seen) {
+		t.Fatalf("%d names: fewer than the selector keeps", len(names))
+	}
+	s := selector{e: eng}
+	x := 7
+	for range 5000 {
+		x = (x*1103515245 + 12345) & 0x7fffffff
+		name := names[x%len(names)]
+		if x%3 == 0 { // a run of one source, as a record's tuples
+			name = names[0]
+		}
+		// The same text in another place, as a source parsed from bytes.
+		name = string(append([]byte(nil), name...))
+		s.lookSource(name)
+		if want := eng.byService[name]; s.lastSource != name || len(s.idx) != len(want) || (len(want) > 0 && &s.idx[0] != &want[0]) || s.si != eng.bySource[name] {
+			t.Fatalf("source %q: rules %v index %p, want %v %p", name, s.idx, s.si, want, eng.bySource[name])
+		}
+	}
+}

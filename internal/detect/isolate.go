@@ -214,6 +214,35 @@ type selector struct {
 	idx        []int
 	si         *sourceIndex
 	looked     bool
+	// seen are the sources looked up before, the last ones first met
+	// overwriting the oldest: a flow record's tuples and the record
+	// itself, and a mix's sources, take turns.
+	seen  [16]seenSource
+	nseen int
+}
+
+// seenSource is one source's rules and index (Engine.byService,
+// Engine.bySource).
+type seenSource struct {
+	source string
+	idx    []int
+	si     *sourceIndex
+}
+
+// lookSource points s at ev's source's rules and index: from seen when
+// looked up before, else from the engine's maps.
+func (s *selector) lookSource(source string) {
+	n := min(s.nseen, len(s.seen))
+	for k := range n {
+		if h := &s.seen[k]; h.source == source {
+			s.lastSource, s.idx, s.si, s.looked = source, h.idx, h.si, true
+			return
+		}
+	}
+	idx, si := s.e.byService[source], s.e.bySource[source]
+	s.seen[s.nseen%len(s.seen)] = seenSource{source, idx, si}
+	s.nseen++
+	s.lastSource, s.idx, s.si, s.looked = source, idx, si, true
 }
 
 // release gives the field cache back.
@@ -235,7 +264,7 @@ func (s *selector) one(ev *event.Event, at int, pick func(i, at int), onPanic fu
 		s.allowed = s.buf[:]
 	}
 	if !s.looked || ev.Source != s.lastSource {
-		s.lastSource, s.idx, s.si, s.looked = ev.Source, e.byService[ev.Source], e.bySource[ev.Source], true
+		s.lookSource(ev.Source)
 	}
 	idx, si, cache := s.idx, s.si, s.cache
 	if len(idx) == 0 {
