@@ -765,17 +765,43 @@ func (te *tupleEvent) Field(name string) (string, bool) {
 // counts (digits) are canonical when written; the other values are looked
 // at.
 func (te *tupleEvent) CanonicalField(f event.FlowField) (string, bool, bool) {
+	// The names the stateful rules group and count by, read a few times
+	// a tuple, first: value's answers without the call (TestExpandFlowPicked
+	// holds them to Field's).
+	p := &te.tupleValues
+	switch f {
+	case event.FlowSrcIP:
+		return p.srcIP, te.addrCanonical(p.srcIP), true
+	case event.FlowDstIP:
+		return p.dstIP, te.addrCanonical(p.dstIP), true
+	case event.FlowLocalIP:
+		v := pick(p.outbound, p.srcIP, p.dstIP)
+		return v, te.addrCanonical(v), true
+	case event.FlowRemoteIP:
+		v := pick(p.outbound, p.dstIP, p.srcIP)
+		return v, te.addrCanonical(v), true
+	case event.FlowDstPort:
+		return p.dstPort, p.dstPort != "", true
+	case event.FlowBytesSent:
+		v := pick(p.outbound, p.bytesOut, p.bytesIn)
+		return v, v != "", true
+	}
 	if f >= event.FlowField(len(event.FlowFieldNames)) {
 		return "", false, false
 	}
 	v, canonical := te.value(f)
 	switch f {
-	case event.FlowSrcIP, event.FlowDstIP, event.FlowLocalIP, event.FlowRemoteIP: // an IPv6 zone is as written
-		canonical = (te.addrsCanonical && v != "") || event.IsCanonical(v)
 	case event.FlowProtocol, event.FlowRule, event.FlowACLID, event.FlowMAC:
 		canonical = event.IsCanonical(v)
 	}
 	return v, canonical, true
+}
+
+// addrCanonical reports whether v, one of the tuple's addresses, is
+// canonical: as made (addrsCanonical), else looked at (an IPv6 zone is
+// as written).
+func (te *tupleEvent) addrCanonical(v string) bool {
+	return (te.addrsCanonical && v != "") || event.IsCanonical(v)
 }
 
 // FlowValues is what a rule engine sorts a tuple by before reading any
