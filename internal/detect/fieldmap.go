@@ -442,6 +442,9 @@ type fieldCache struct {
 	// flow is the event's fields as a flow tuple's reader, when they
 	// are one (reset): asked for by number (canonical).
 	flow event.CanonicalReader
+	// combo is the flow tuple's combination (flowCombo), when flow tells
+	// it; -1 otherwise.
+	combo int
 }
 
 type cacheEntry struct {
@@ -463,6 +466,7 @@ type resolvedField struct {
 func newFieldCache() *fieldCache {
 	n := keyCount()
 	return &fieldCache{
+		combo:    -1,
 		entries:  make([]cacheEntry, n),
 		resolved: make([]resolvedField, n),
 		idx: recordIndex{
@@ -490,9 +494,14 @@ func (c *fieldCache) reset(ev *event.Event) {
 	if ev.Layout != nil {
 		c.idx.seed(ev.Raw, ev.Layout, tableFor(ev.Source))
 	}
-	c.flow = nil
+	c.flow, c.combo = nil, -1
 	if ev.Fields != nil {
-		c.flow, _ = ev.Fields.(event.CanonicalReader)
+		// One assertion for a tuple's fields, which tell both.
+		if ff, ok := ev.Fields.(tupleFields); ok {
+			c.flow, c.combo = ff, flowCombo(ff.FlowValues())
+		} else {
+			c.flow, _ = ev.Fields.(event.CanonicalReader)
+		}
 	}
 	c.keywords = c.keywords[:0]
 	c.kwDone = false
@@ -528,7 +537,7 @@ func (c *fieldCache) release() {
 	clear(c.singles)
 	c.singles = c.singles[:0]
 	c.canon = subject{}
-	c.flow = nil
+	c.flow, c.combo = nil, -1
 }
 
 // put writes key number id's entry for the current event, noting the

@@ -214,6 +214,35 @@ type selector struct {
 	idx        []int
 	si         *sourceIndex
 	looked     bool
+	// seen are the sources looked up before, the last ones first met
+	// overwriting the oldest: a flow record's tuples and the record
+	// itself, and a mix's sources, take turns.
+	seen  [16]seenSource
+	nseen int
+}
+
+// seenSource is one source's rules and index (Engine.byService,
+// Engine.bySource).
+type seenSource struct {
+	source string
+	idx    []int
+	si     *sourceIndex
+}
+
+// lookSource points s at ev's source's rules and index: from seen when
+// looked up before, else from the engine's maps.
+func (s *selector) lookSource(source string) {
+	n := min(s.nseen, len(s.seen))
+	for k := range n {
+		if h := &s.seen[k]; h.source == source {
+			s.lastSource, s.idx, s.si, s.looked = source, h.idx, h.si, true
+			return
+		}
+	}
+	idx, si := s.e.byService[source], s.e.bySource[source]
+	s.seen[s.nseen%len(s.seen)] = seenSource{source, idx, si}
+	s.nseen++
+	s.lastSource, s.idx, s.si, s.looked = source, idx, si, true
 }
 
 // release gives the field cache back.
@@ -235,7 +264,7 @@ func (s *selector) one(ev *event.Event, at int, pick func(i, at int), onPanic fu
 		s.allowed = s.buf[:]
 	}
 	if !s.looked || ev.Source != s.lastSource {
-		s.lastSource, s.idx, s.si, s.looked = ev.Source, e.byService[ev.Source], e.bySource[ev.Source], true
+		s.lookSource(ev.Source)
 	}
 	idx, si, cache := s.idx, s.si, s.cache
 	if len(idx) == 0 {
@@ -256,9 +285,18 @@ func (s *selector) one(ev *event.Event, at int, pick func(i, at int), onPanic fu
 			for word != 0 {
 				b := bits.TrailingZeros64(word)
 				word &= word - 1
-				i := si.rules[w*64+b]
-				s.ec.known, s.ec.hit = 0, 0
-				if e.rules[i].match(&s.ec) {
+				p := w*64 + b
+				i := si.rules[p]
+				var ok bool
+				if si.decided != nil && cache.combo >= 0 && si.decided[p] != nil {
+					// Its outcome is the tuple's combination's (flowcombo.go).
+					d := &si.decided[p][cache.combo]
+					ok, s.ec.known, s.ec.hit = d.match, d.known, d.hit
+				} else {
+					s.ec.known, s.ec.hit = 0, 0
+					ok = e.rules[i].match(&s.ec)
+				}
+				if ok {
 					pick(i, at)
 					picked = true
 				}

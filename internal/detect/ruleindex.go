@@ -176,6 +176,15 @@ type sourceIndex struct {
 	rules  []int
 	full   []uint64 // every position
 	fields []keyField
+	// byCombo, when some fields are of a flow tuple's combination
+	// (flowcombo.go): per combination (len(full) words each), the
+	// positions those fields leave; rest are the other fields.
+	byCombo []uint64
+	rest    []keyField
+	// decided, by position: the rule's verdict on a tuple of each
+	// combination, when its outcome is the combination's (nil
+	// otherwise; nil for all when none is).
+	decided []*[flowCombos]comboVerdict
 }
 
 type keyField struct {
@@ -313,16 +322,76 @@ func buildSourceIndex(rules []*Rule, idx []int) *sourceIndex {
 		}
 		si.fields = append(si.fields, f)
 	}
+	si.comboSets()
+	for p, i := range idx {
+		if v := comboVerdicts(rules[i]); v != nil {
+			if si.decided == nil {
+				si.decided = make([]*[flowCombos]comboVerdict, len(idx))
+			}
+			si.decided[p] = v
+		}
+	}
 	return si
+}
+
+// comboSets sets byCombo and rest when some of the fields are of a flow
+// tuple's combination: what candidates' loop leaves of full after those
+// fields, for each combination.
+func (si *sourceIndex) comboSets() {
+	words := len(si.full)
+	var combo []keyField
+	for _, f := range si.fields {
+		if f.res != nil && f.res.flowKnown && flowComboField(f.res.flowID) {
+			combo = append(combo, f)
+		} else {
+			si.rest = append(si.rest, f)
+		}
+	}
+	if len(combo) == 0 {
+		si.rest = nil
+		return
+	}
+	si.byCombo = make([]uint64, flowCombos*words)
+	for c := range flowCombos {
+		set := si.byCombo[c*words : (c+1)*words]
+		copy(set, si.full)
+		for k := range combo {
+			f := &combo[k]
+			v, _ := flowComboValue(c, f.res.flowID)
+			in, _ := f.rulesOf(v)
+			for w := range set {
+				pass := f.free[w]
+				if in != nil {
+					pass |= in[w]
+				}
+				set[w] &= pass
+			}
+		}
+	}
 }
 
 // candidates sets allowed (len(si.full) words) to the positions of the
 // rules that may match the cache's event.
 func (si *sourceIndex) candidates(c *fieldCache, allowed []uint64) {
-	copy(allowed, si.full)
+	fields := si.fields
+	if si.byCombo != nil && c.flow != nil && c.combo >= 0 {
+		// The combination's fields, worked out at build (comboSets).
+		words := len(allowed)
+		any := uint64(0)
+		for w, set := range si.byCombo[c.combo*words : (c.combo+1)*words] {
+			allowed[w] = set
+			any |= set
+		}
+		if any == 0 {
+			return
+		}
+		fields = si.rest
+	} else {
+		copy(allowed, si.full)
+	}
 	var buf [4][]uint64
-	for k := range si.fields {
-		f := &si.fields[k]
+	for k := range fields {
+		f := &fields[k]
 		if f.res.flowKnown && c.flow != nil {
 			// A flow tuple's canonical value: one set at most, read
 			// from the tuple directly (fieldCache.canonical).

@@ -53,11 +53,68 @@ type selection struct {
 	name     string
 	anyOf    [][]*fieldMatch // OR of ANDs
 	keywords []matcher       // OR
+	// combo, when a group tests names of a flow tuple's combination
+	// (flowcombo.go): per group of anyOf, the combinations its tests of
+	// those names pass and its other tests, what match evaluates on a
+	// tuple that tells its combination.
+	combo []comboGroup
+}
+
+// comboGroup is a group of fields (AND) split by the tuple's combination.
+type comboGroup struct {
+	set  flowComboSet  // the combinations the group's combination tests pass
+	rest []*fieldMatch // the other tests, in order
+}
+
+// setCombos sets s.combo when some group tests a name of the combination.
+func (s *selection) setCombos() {
+	some := false
+	groups := make([]comboGroup, len(s.anyOf))
+	for gi, group := range s.anyOf {
+		g := &groups[gi]
+		for c := range flowCombos {
+			g.set.add(c)
+		}
+		for _, f := range group {
+			if !f.comboTest {
+				g.rest = append(g.rest, f)
+				continue
+			}
+			some = true
+			for w := range g.set {
+				g.set[w] &= f.combos[w]
+			}
+		}
+	}
+	if some {
+		s.combo = groups
+	}
 }
 
 func (s *selection) match(e *evalCtx) bool {
 	if s.keywords != nil {
 		return matchKeywords(s.keywords, e)
+	}
+	if c := e.cache; s.combo != nil && c != nil && c.flow != nil && c.combo >= 0 && c.ev == e.ev {
+		// The combination's tests are one bit (fieldMatch.match would
+		// read each from the combination); the others as they come.
+		for gi := range s.combo {
+			g := &s.combo[gi]
+			if !g.set.has(c.combo) {
+				continue
+			}
+			ok := true
+			for _, f := range g.rest {
+				if !f.match(e) {
+					ok = false
+					break
+				}
+			}
+			if ok {
+				return true
+			}
+		}
+		return false
 	}
 	for _, group := range s.anyOf {
 		ok := true
@@ -107,6 +164,11 @@ type fieldMatch struct {
 	// each of the field's values with them as literal.match does,
 	// without going through each rule value's matcher.
 	eqFold []string
+	// comboTest: a flow field of the tuple's combination (flowcombo.go)
+	// tested on its values, whose outcome for each combination is in
+	// combos (setCombos).
+	comboTest bool
+	combos    flowComboSet
 }
 
 // match reports whether the event satisfies the field, once per event for
@@ -114,6 +176,9 @@ type fieldMatch struct {
 func (f *fieldMatch) match(e *evalCtx) bool {
 	c := e.cache
 	if f.flowTest && c != nil && c.flow != nil && c.ev == e.ev {
+		if f.comboTest && c.combo >= 0 {
+			return f.combos.has(c.combo) // worked out at build
+		}
 		// evalCanonical when the value is canonical; of plain
 		// equalities here.
 		if v, canonical, known := c.flow.CanonicalField(f.res.flowID); known && (canonical || v == "") {
@@ -329,6 +394,7 @@ func compileSelection(name string, n *yaml.Node, service string) (*selection, er
 			return nil, err
 		}
 		s.anyOf = [][]*fieldMatch{group}
+		s.setCombos()
 	case yaml.SequenceNode:
 		if len(n.Content) == 0 {
 			return nil, fmt.Errorf("empty list")
@@ -344,6 +410,7 @@ func compileSelection(name string, n *yaml.Node, service string) (*selection, er
 				}
 				s.anyOf = append(s.anyOf, group)
 			}
+			s.setCombos()
 			return s, nil
 		}
 		for i, el := range n.Content {
@@ -449,6 +516,7 @@ func compileField(key string, v *yaml.Node, service string) (*fieldMatch, error)
 	f.flowEq = flowEqualities(f)
 	f.flowTest = f.res.flowKnown && f.exists == nil
 	f.eqFold = foldEqualities(f)
+	f.setCombos()
 	return f, nil
 }
 

@@ -683,6 +683,7 @@ func (x *tupleExpansion) keptEvent(kept *keptTuples, raw []byte, i int, vnet boo
 	}
 	v.vnet, v.outbound, v.allowed, v.state = vnet, kt.outbound, kt.allowed, kt.state
 	v.srcClass, v.dstClass = srcClass, dstClass
+	te.addrsCanonical = true
 	return x.finish(te, time.UnixMilli(kt.ms).UTC(), sec)
 }
 
@@ -765,6 +766,11 @@ type tupleEvent struct {
 	recordTime time.Time
 	raw        atomic.Pointer[[]byte]
 	buf        [96]byte
+	// addrsCanonical: srcIP and dstIP are canonical (event.IsCanonical)
+	// by how they were made: a kept tuple's IPv4 as written (the tuple
+	// parser reads dotted digits only) or an address without a zone
+	// formatted (keptEvent). False says nothing: CanonicalField looks.
+	addrsCanonical bool
 }
 
 // Field implements event.FieldReader for the flow.* names: a struct, not
@@ -839,16 +845,52 @@ func (te *tupleEvent) Field(name string) (string, bool) {
 // counts (digits) are canonical when written; the other values are looked
 // at.
 func (te *tupleEvent) CanonicalField(f event.FlowField) (string, bool, bool) {
+	// The names the stateful rules group and count by, read a few times
+	// a tuple, first: value's answers without the call (TestExpandFlowPicked
+	// holds them to Field's).
+	p := &te.tupleValues
+	switch f {
+	case event.FlowSrcIP:
+		return p.srcIP, te.addrCanonical(p.srcIP), true
+	case event.FlowDstIP:
+		return p.dstIP, te.addrCanonical(p.dstIP), true
+	case event.FlowLocalIP:
+		v := pick(p.outbound, p.srcIP, p.dstIP)
+		return v, te.addrCanonical(v), true
+	case event.FlowRemoteIP:
+		v := pick(p.outbound, p.dstIP, p.srcIP)
+		return v, te.addrCanonical(v), true
+	case event.FlowDstPort:
+		return p.dstPort, p.dstPort != "", true
+	case event.FlowBytesSent:
+		v := pick(p.outbound, p.bytesOut, p.bytesIn)
+		return v, v != "", true
+	}
 	if f >= event.FlowField(len(event.FlowFieldNames)) {
 		return "", false, false
 	}
 	v, canonical := te.value(f)
 	switch f {
-	case event.FlowSrcIP, event.FlowDstIP, event.FlowLocalIP, event.FlowRemoteIP, // an IPv6 zone is as written
-		event.FlowProtocol, event.FlowRule, event.FlowACLID, event.FlowMAC:
+	case event.FlowProtocol, event.FlowRule, event.FlowACLID, event.FlowMAC:
 		canonical = event.IsCanonical(v)
 	}
 	return v, canonical, true
+}
+
+// addrCanonical reports whether v, one of the tuple's addresses, is
+// canonical: as made (addrsCanonical), else looked at (an IPv6 zone is
+// as written).
+func (te *tupleEvent) addrCanonical(v string) bool {
+	return (te.addrsCanonical && v != "") || event.IsCanonical(v)
+}
+
+// FlowValues is what a rule engine sorts a tuple by before reading any
+// of its fields (detect's flow combinations, as event.FlowSieve's): its
+// log type (VNet, else NSG), direction (outbound, else inbound),
+// decision (allowed, else denied) and address classes (classNames).
+func (te *tupleEvent) FlowValues() (vnet, outbound, allowed bool, src, dst uint8) {
+	p := &te.tupleValues
+	return p.vnet, p.outbound, p.allowed, p.srcClass, p.dstClass
 }
 
 // value is the value of f, and whether it is canonical by its kind (a
@@ -966,6 +1008,7 @@ func (x *tupleExpansion) event(p *parsedTuple, srcClass, dstClass uint8) *event.
 	// barrier over every pointer of the struct (an Event has dozens).
 	te.tupleValues.setFrom(&p.tupleValues)
 	te.srcClass, te.dstClass = srcClass, dstClass
+	te.addrsCanonical = false
 	return x.finish(te, p.time, "")
 }
 

@@ -267,6 +267,20 @@ func TestExpandFlowPicked(t *testing.T) {
 						t.Errorf("record %d tuple %d: flow.%s: CanonicalField %q %v %v, Field %q %v", i, sub, name, v, canonical, ok, w, wok)
 					}
 				}
+				// FlowValues tells what the combination's names answer.
+				vnet, outbound, allowed, src, dst := te.Fields.(*tupleEvent).FlowValues()
+				local, remote := dst, src
+				if outbound {
+					local, remote = src, dst
+				}
+				for name, want := range map[string]string{
+					"log_type": event.FlowLogTypeText(vnet), "direction": event.FlowDirectionText(outbound), "allowed": event.FlowAllowedText(allowed),
+					"src_class": classNames[src], "dst_class": classNames[dst], "local_class": classNames[local], "remote_class": classNames[remote],
+				} {
+					if v, _ := te.Fields.Field("flow." + name); v != want {
+						t.Errorf("record %d tuple %d: flow.%s %q, FlowValues %q", i, sub, name, v, want)
+					}
+				}
 				if n%3 == 1 {
 					if n%2 == 0 {
 						te.Record() // a raw record written, then dropped
