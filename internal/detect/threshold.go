@@ -118,7 +118,12 @@ func thresholdRow(group, writer string) (row, prefix string) {
 
 // Matches implements Kind.
 func (k *ThresholdKind) Matches(ctx context.Context, r *Rule, events []*event.Event) ([]Match, error) {
-	ctx = state.ForUpdate(ctx) // every read and write of the call is: derived once, not per Find and Apply
+	// Every read and write of the call is for update, and every key of
+	// them escaped by construction (the partitions JoinKey's, the rows
+	// and prefixes keyArena.groupRow's): the stores check their lengths,
+	// not their bytes again at Find and at Apply. Derived once, not per
+	// Find and Apply.
+	ctx = state.EscapedKeys(state.ForUpdate(ctx))
 	c := thresholdCall{k: k, rule: r, thresholdScratch: thresholdScratches.Get().(*thresholdScratch)}
 	defer c.release()
 	if !c.group(events) {

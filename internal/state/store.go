@@ -571,6 +571,50 @@ func keyASCIISafe(s string) bool {
 // keyASCIIBits is keyASCII as bytes (1: allowed), to AND together.
 var keyASCIIBits = ones(&keyASCII)
 
+// escapedKeysKey marks a context of EscapedKeys.
+type escapedKeysKey struct{}
+
+// EscapedKeys returns a context under which Find and Apply take the
+// partition keys, row keys and row prefixes they are given as built of
+// what Escape, AppendEscape, JoinKey and TimeKey write, joined with '|'
+// (and constants of such bytes, '~' included): such a key holds no byte a
+// key may not hold, by construction, and its check is its length alone
+// (checkEscapedKey), not a pass over its bytes at each Find and again at
+// each Apply. The caller vouches for every key of the calls made under
+// it; Get, and Text and Data, are checked as ever. A context already so
+// is returned as it is.
+func EscapedKeys(ctx context.Context) context.Context {
+	if keysEscaped(ctx) {
+		return ctx
+	}
+	return context.WithValue(ctx, escapedKeysKey{}, true)
+}
+
+func keysEscaped(ctx context.Context) bool {
+	v, _ := ctx.Value(escapedKeysKey{}).(bool)
+	return v
+}
+
+// checkEscapedKey is checkKey for a key of EscapedKeys: its bytes are all
+// ones Escape keeps, '!', '|' or '~' (and hex digits), each a byte
+// checkKey accepts (TestEscapedKeysPass), so only its length can make it
+// one Table Storage refuses.
+func checkEscapedKey(s string) error {
+	if len(s) > maxRawKeyLen {
+		return fmt.Errorf("longer than %d bytes", maxRawKeyLen)
+	}
+	return nil
+}
+
+// key checks one key as c checks keys: checkKey, or under EscapedKeys
+// checkEscapedKey.
+func (c *keyCheck) key(s string) error {
+	if c.escaped {
+		return checkEscapedKey(s)
+	}
+	return checkKey(s)
+}
+
 // checkKey reports why s cannot be a partition or row key as it is.
 func checkKey(s string) error {
 	if len(s) > maxRawKeyLen {
