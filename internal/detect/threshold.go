@@ -168,10 +168,11 @@ func (k *ThresholdKind) Matches(ctx context.Context, r *Rule, events []*event.Ev
 
 // thresholdCall is one Matches call: its groups (buckets: a group key in a
 // window, over every writer), this call's writers' rows of them, and the
-// other writers' rows read with them, in flat slices by index, found
-// through rowIndex tables of hashes. Per event it hashes the group key
-// once and compares it with the row the hash finds; keys are escaped,
-// built and checked once per row.
+// other writers' rows read with them, in flat slices by index, the
+// buckets found through a rowIndex table of hashes, a bucket's rows by
+// their writer (a call holds a few writers; most buckets one row). Per
+// event it hashes the group key once and compares it with the bucket the
+// hash finds; keys are escaped and built once per row.
 type thresholdCall struct {
 	k      *ThresholdKind
 	rule   *Rule
@@ -188,7 +189,6 @@ type thresholdCall struct {
 // (thresholdScratches): its hash tables, sized for a chunk of events, the
 // events' rows, and its windows', buckets' and rows' slices.
 type thresholdScratch struct {
-	byRow   rowIndex // (window, writer, group) -> rows
 	byGroup rowIndex // (window, group) -> buckets
 	// evRow is each event's row (-1: not counted); rowStart where each
 	// row's events start in rowEvents (and, last, their end); fill the
@@ -236,7 +236,7 @@ const maxScratchSlots = 1 << 15
 func (c *thresholdCall) release() {
 	s := c.thresholdScratch
 	c.thresholdScratch = nil
-	if cap(s.byRow.slots) > maxScratchSlots || cap(s.byGroup.slots) > maxScratchSlots ||
+	if cap(s.byGroup.slots) > maxScratchSlots ||
 		cap(s.evRow) > maxScratchSlots || cap(s.rows) > maxScratchSlots || cap(s.buckets) > maxScratchSlots {
 		return
 	}
@@ -332,10 +332,9 @@ func (c *thresholdCall) group(events []*event.Event) bool {
 	lastWriter := int32(-1)
 	var lastRaw string
 	wholeSeconds := span >= time.Second && span%time.Second == 0
-	// Rows as many as events, at most: the tables sized for them once
-	// (past maxReserve they grow as rows come).
+	// Buckets as many as events, at most: the table sized for them once
+	// (past maxReserve it grows as buckets come).
 	const maxReserve = 1 << 13
-	c.byRow.reserve(min(len(events), maxReserve))
 	c.byGroup.reserve(min(len(events), maxReserve))
 	counted := 0
 	for j, ev := range events {
@@ -358,22 +357,29 @@ func (c *thresholdCall) group(events []*event.Event) bool {
 			wr, lastRaw = c.writer(ev.Pos.Writer), ev.Pos.Writer
 			lastWriter = wr
 		}
-		gh := maphash.String(rowSeed, g)
-		h := mixKey(gh, wi, wr)
-		ri := int32(-1)
-		for s := c.byRow.first(h); ; s++ {
+		h := mixKey(maphash.String(rowSeed, g), wi, -1)
+		bi := int32(-1)
+		for s := c.byGroup.first(h); ; s++ {
 			var i int32
-			if s, i = c.byRow.probe(h, s); i < 0 {
+			if s, i = c.byGroup.probe(h, s); i < 0 {
 				break
 			}
-			if rw := &c.rows[i]; rw.writer == wr && c.buckets[rw.b].window == wi && c.buckets[rw.b].group == g {
-				ri = i
+			if b := &c.buckets[i]; b.window == wi && b.group == g {
+				bi = i
 				break
 			}
 		}
+		ri := int32(-1)
+		if bi >= 0 {
+			for r := c.buckets[bi].rows; r >= 0; r = c.rows[r].next {
+				if c.rows[r].writer == wr {
+					ri = r
+					break
+				}
+			}
+		}
 		if ri < 0 {
-			ri = c.newRow(g, gh, wi, wr)
-			c.byRow.insert(h, ri)
+			ri = c.newRow(g, h, bi, wi, wr)
 		}
 		c.evRow[j] = ri
 		counted++
@@ -455,21 +461,9 @@ func (c *thresholdCall) writer(w string) int32 {
 	return int32(len(c.writers) - 1)
 }
 
-// newRow adds the row of group g (hashed gh) in window wi for writer wr,
-// and its bucket when it is the group's first row.
-func (c *thresholdCall) newRow(g string, gh uint64, wi, wr int32) int32 {
-	h := mixKey(gh, wi, -1)
-	bi := int32(-1)
-	for s := c.byGroup.first(h); ; s++ {
-		var i int32
-		if s, i = c.byGroup.probe(h, s); i < 0 {
-			break
-		}
-		if b := &c.buckets[i]; b.window == wi && b.group == g {
-			bi = i
-			break
-		}
-	}
+// newRow adds the row of group g in window wi for writer wr to bucket bi,
+// and the bucket (its hash h) when bi is -1: the group's first row.
+func (c *thresholdCall) newRow(g string, h uint64, bi, wi, wr int32) int32 {
 	rk, prefix := c.keys.groupRow(g, c.escaped[wr])
 	if bi < 0 {
 		bi = int32(len(c.buckets))
