@@ -183,6 +183,9 @@ type thresholdCall struct {
 
 	keys  keyArena
 	grown countSlabs
+	// docs is the chunk of thresholdDocs the call's new rows' documents
+	// are cut from (taken at the first, given back by release).
+	docs *[]byte
 }
 
 // thresholdScratch is the room of a call reused by the next call
@@ -234,6 +237,10 @@ const maxScratchSlots = 1 << 15
 
 // release hands the scratch back, unless it grew too large to keep.
 func (c *thresholdCall) release() {
+	if c.docs != nil {
+		thresholdDocs.give(c.docs)
+		c.docs = nil
+	}
 	s := c.thresholdScratch
 	c.thresholdScratch = nil
 	if cap(s.byGroup.slots) > maxScratchSlots ||
@@ -616,8 +623,11 @@ func (c *thresholdCall) step(j int) (state.Op, bool, error) {
 	}
 	// The operation built in place (writeOp's), its keys packed behind
 	// its document (state.Packed): an entity is not copied on the way.
+	if !st.found && c.docs == nil {
+		c.docs = thresholdDocs.take()
+	}
 	op := state.Op{Kind: state.Insert, Entity: state.Entity{PartitionKey: rw.key.PartitionKey, RowKey: rw.key.RowKey, Count: n, Text: b.group,
-		Data: st.d.encodeRow(st.found, len(rw.key.RowKey)+len(b.group)), Time: window, Expires: expires}}
+		Data: st.d.encodeHeld(st.found, c.docs, len(rw.key.RowKey)+len(b.group)), Time: window, Expires: expires}}
 	if st.found {
 		op.Kind, op.Entity.ETag = state.Replace, st.cur.ETag
 	}
