@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 // hostileKeyParts are values a key part may come from: separators and
@@ -153,5 +154,53 @@ func TestEscapedKeysStore(t *testing.T) {
 	}
 	if _, err := stores[0].Find(plain, table, pk, []string{"a#"}); !errors.Is(err, ErrInvalid) {
 		t.Errorf("find a prefix with '#': %v, want ErrInvalid", err)
+	}
+}
+
+// TestValidUTF8Agrees: validUTF8 (ASCII decided by words first) says what
+// utf8.ValidString says, and asciiOnly what a byte-by-byte look says, for
+// every byte at every place of strings of every length around a word and
+// two, and for random strings of ASCII, NUL, control characters, valid
+// and broken UTF-8.
+func TestValidUTF8Agrees(t *testing.T) {
+	ascii := func(s string) bool {
+		for i := 0; i < len(s); i++ {
+			if s[i] >= 0x80 {
+				return false
+			}
+		}
+		return true
+	}
+	try := func(s string) {
+		t.Helper()
+		if got, want := asciiOnly(s), ascii(s); got != want {
+			t.Fatalf("asciiOnly(%q) = %v, want %v", s, got, want)
+		}
+		if got, want := validUTF8(s), utf8.ValidString(s); got != want {
+			t.Fatalf("validUTF8(%q) = %v, want %v", s, got, want)
+		}
+	}
+	for n := 0; n <= 25; n++ {
+		try(strings.Repeat("a", n))
+		for at := 0; at < n; at++ {
+			for c := range 256 {
+				b := []byte(strings.Repeat("10.20.1.4|x", 3)[:n])
+				b[at] = byte(c)
+				try(string(b))
+			}
+		}
+	}
+	r := rand.New(rand.NewPCG(9, 10))
+	pool := []string{"a", "Z", "|", "\x00", "\x1f", "\x7f", "é", "日", "\U0001F600", "\xff", "\xc3", "\xe6\x97", "\xed\xa0\x80"}
+	for range 100000 {
+		var b strings.Builder
+		for range r.IntN(40) {
+			if r.IntN(4) > 0 {
+				b.WriteByte('k')
+				continue
+			}
+			b.WriteString(pool[r.IntN(len(pool))])
+		}
+		try(b.String())
 	}
 }

@@ -578,6 +578,40 @@ func keyASCIISafe(s string) bool {
 	return true
 }
 
+// validUTF8 is utf8.ValidString(s), ASCII decided first: a Text (a group
+// key, mostly ASCII and a few dozen bytes) in a few word loads ORed
+// together and one test of their high bits, where ValidString steps
+// through a short string's tail byte by byte.
+func validUTF8(s string) bool {
+	return asciiOnly(s) || utf8.ValidString(s)
+}
+
+// asciiOnly reports whether every byte of s is below 0x80.
+func asciiOnly(s string) bool {
+	var or uint64
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		or |= le64(s[i : i+8])
+	}
+	switch {
+	case i == len(s):
+	case len(s) >= 8:
+		or |= le64(s[len(s)-8:]) // the tail, in a word that overlaps the last one read
+	default:
+		for ; i < len(s); i++ {
+			or |= uint64(s[i])
+		}
+	}
+	return or&0x8080808080808080 == 0
+}
+
+// le64 is w's first eight bytes as a little-endian number (one load).
+func le64(w string) uint64 {
+	_ = w[7]
+	return uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
+		uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
+}
+
 // keyASCIIBits is keyASCII as bytes (1: allowed), to AND together.
 var keyASCIIBits = ones(&keyASCII)
 
