@@ -998,6 +998,9 @@ type keyCheck struct {
 }
 
 func (c *keyCheck) check(k Key) error {
+	if c.escaped && len(k.PartitionKey) <= maxRawKeyLen && len(k.RowKey) <= maxRawKeyLen {
+		return nil // checkEscapedKey's answer for both, without a call
+	}
 	if !c.ok || k.PartitionKey != c.pk {
 		if err := c.key(k.PartitionKey); err != nil {
 			return fmt.Errorf("%w: partition key %q: %v", ErrInvalid, k.PartitionKey, err)
