@@ -97,7 +97,11 @@ func (sc *spikeScratch) release() {
 
 // Matches implements Kind.
 func (k *SpikeKind) Matches(ctx context.Context, r *Rule, events []*event.Event) ([]Match, error) {
-	ctx = state.ForUpdate(ctx) // every read and write of the call is: derived once
+	// Every read and write of the call is for update, and its keys are
+	// escaped by construction (JoinKey's partitions; rows and prefixes of
+	// TimeKey, firstPrefix and escaped writers: state.EscapedKeys).
+	// Derived once.
+	ctx = state.EscapedKeys(state.ForUpdate(ctx))
 	type wkey = spikeWindow
 	// The call's maps reuse a former call's (spikeScratches), cleared.
 	sc := spikeScratches.Get().(*spikeScratch)

@@ -103,9 +103,32 @@ func (c *docChunks) cut(n int) []byte {
 	if n > maxChunkedDoc {
 		return make([]byte, 0, n)
 	}
+	p := c.take()
+	d := cutIn(p, n)
+	c.give(p)
+	return d
+}
+
+// take is a chunk of c for a caller that cuts many documents at once (a
+// threshold call's rows): one trip to the pool per call, not two per
+// document. The caller cuts from it with cutIn and hands it back with
+// give; nobody else cuts from it meanwhile.
+func (c *docChunks) take() *[]byte {
 	p, _ := c.pool.Get().(*[]byte)
 	if p == nil {
 		p = new([]byte)
+	}
+	return p
+}
+
+// give hands back a chunk taken.
+func (c *docChunks) give(p *[]byte) { c.pool.Put(p) }
+
+// cutIn is cut from a chunk taken (a new chunk in its place when it has no
+// room left).
+func cutIn(p *[]byte, n int) []byte {
+	if n > maxChunkedDoc {
+		return make([]byte, 0, n)
 	}
 	b := *p
 	if cap(b)-len(b) < n {
@@ -113,7 +136,6 @@ func (c *docChunks) cut(n int) []byte {
 	}
 	d := b[len(b) : len(b) : len(b)+n]
 	*p = b[:len(b)+n]
-	c.pool.Put(p)
 	return d
 }
 
@@ -356,19 +378,29 @@ func (t *thresholdData) encode() []byte { return t.encodeRoom(0) }
 // A row is written once per batch that counts into it: the document's
 // size is worked out field by field and the fields appended in one pass,
 // the bytes write's (the reference, TestThresholdEncodeAsWrite).
-func (t *thresholdData) encodeRoom(room int) []byte { return t.encodeIn(nil, room) }
+func (t *thresholdData) encodeRoom(room int) []byte { return t.encodeIn(nil, nil, room) }
 
 // encodeRow is encodeRoom for a row found (rewritten) or not (new): a new
 // row's document is cut from the kind's chunks (docChunks).
 func (t *thresholdData) encodeRow(found bool, room int) []byte {
 	if found {
-		return t.encodeIn(nil, room)
+		return t.encodeIn(nil, nil, room)
 	}
-	return t.encodeIn(&thresholdDocs, room)
+	return t.encodeIn(&thresholdDocs, nil, room)
 }
 
-// encodeIn is encodeRoom with the document cut from docs (when not nil).
-func (t *thresholdData) encodeIn(docs *docChunks, room int) []byte {
+// encodeHeld is encodeRow with a new row's document cut from held, a chunk
+// of thresholdDocs the caller took (docChunks.take).
+func (t *thresholdData) encodeHeld(found bool, held *[]byte, room int) []byte {
+	if found {
+		return t.encodeIn(nil, nil, room)
+	}
+	return t.encodeIn(nil, held, room)
+}
+
+// encodeIn is encodeRoom with the document cut from held or docs (when not
+// nil).
+func (t *thresholdData) encodeIn(docs *docChunks, held *[]byte, room int) []byte {
 	var f byte
 	if t.Mark {
 		f |= thrMark
@@ -398,9 +430,12 @@ func (t *thresholdData) encodeIn(docs *docChunks, room int) []byte {
 	n += timeLen(firstNs, firstS) + timeLen(lastNs, lastS)
 
 	var b []byte
-	if docs != nil {
+	switch {
+	case held != nil:
+		b = cutIn(held, n+room)
+	case docs != nil:
 		b = docs.cut(n + room)
-	} else {
+	default:
 		b = make([]byte, 0, n+room)
 	}
 	b = append(b, stateBinary, f)

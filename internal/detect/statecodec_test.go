@@ -90,12 +90,21 @@ func TestThresholdEncodeAsWrite(t *testing.T) {
 		d.write(&c)
 		e := c.writer()
 		d.write(&e)
+		held := thresholdDocs.take()
 		for _, room := range []int{0, 1, 5, 7, 8, 9, 300} {
 			got := d.encodeRoom(room)
 			if !bytes.Equal(got, e.b) || cap(got) != len(e.b)+room {
 				t.Errorf("threshold %d room %d: %d bytes (cap %d), want %d bytes (cap %d)", i, room, len(got), cap(got), len(e.b), len(e.b)+room)
 			}
+			// Cut from a chunk a call holds (a new row), or its own (found).
+			for _, found := range []bool{false, true} {
+				got := d.encodeHeld(found, held, room)
+				if !bytes.Equal(got, e.b) || cap(got) != len(e.b)+room {
+					t.Errorf("threshold %d room %d held (found %v): %d bytes (cap %d), want %d bytes (cap %d)", i, room, found, len(got), cap(got), len(e.b), len(e.b)+room)
+				}
+			}
 		}
+		thresholdDocs.give(held)
 	}
 }
 
@@ -581,9 +590,11 @@ func TestStateDocumentsChunkedApart(t *testing.T) {
 	var all []written
 	for round := range 3 {
 		var docs [][]byte
+		held := thresholdDocs.take() // a threshold call's chunk, beside the shared ones
 		for _, d := range thr {
-			docs = append(docs, d.encodeRow(false, 12))
+			docs = append(docs, d.encodeRow(false, 12), d.encodeHeld(false, held, 12))
 		}
+		thresholdDocs.give(held)
 		for _, d := range term {
 			docs = append(docs, d.encodeRow(false, 12))
 		}

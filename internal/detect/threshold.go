@@ -118,7 +118,12 @@ func thresholdRow(group, writer string) (row, prefix string) {
 
 // Matches implements Kind.
 func (k *ThresholdKind) Matches(ctx context.Context, r *Rule, events []*event.Event) ([]Match, error) {
-	ctx = state.ForUpdate(ctx) // every read and write of the call is: derived once, not per Find and Apply
+	// Every read and write of the call is for update, and every key of
+	// them escaped by construction (the partitions JoinKey's, the rows
+	// and prefixes keyArena.groupRow's): the stores check their lengths,
+	// not their bytes again at Find and at Apply. Derived once, not per
+	// Find and Apply.
+	ctx = state.EscapedKeys(state.ForUpdate(ctx))
 	c := thresholdCall{k: k, rule: r, thresholdScratch: thresholdScratches.Get().(*thresholdScratch)}
 	defer c.release()
 	if !c.group(events) {
@@ -163,10 +168,11 @@ func (k *ThresholdKind) Matches(ctx context.Context, r *Rule, events []*event.Ev
 
 // thresholdCall is one Matches call: its groups (buckets: a group key in a
 // window, over every writer), this call's writers' rows of them, and the
-// other writers' rows read with them, in flat slices by index, found
-// through rowIndex tables of hashes. Per event it hashes the group key
-// once and compares it with the row the hash finds; keys are escaped,
-// built and checked once per row.
+// other writers' rows read with them, in flat slices by index, the
+// buckets found through a rowIndex table of hashes, a bucket's rows by
+// their writer (a call holds a few writers; most buckets one row). Per
+// event it hashes the group key once and compares it with the bucket the
+// hash finds; keys are escaped and built once per row.
 type thresholdCall struct {
 	k      *ThresholdKind
 	rule   *Rule
@@ -177,13 +183,15 @@ type thresholdCall struct {
 
 	keys  keyArena
 	grown countSlabs
+	// docs is the chunk of thresholdDocs the call's new rows' documents
+	// are cut from (taken at the first, given back by release).
+	docs *[]byte
 }
 
 // thresholdScratch is the room of a call reused by the next call
 // (thresholdScratches): its hash tables, sized for a chunk of events, the
 // events' rows, and its windows', buckets' and rows' slices.
 type thresholdScratch struct {
-	byRow   rowIndex // (window, writer, group) -> rows
 	byGroup rowIndex // (window, group) -> buckets
 	// evRow is each event's row (-1: not counted); rowStart where each
 	// row's events start in rowEvents (and, last, their end); fill the
@@ -229,9 +237,13 @@ const maxScratchSlots = 1 << 15
 
 // release hands the scratch back, unless it grew too large to keep.
 func (c *thresholdCall) release() {
+	if c.docs != nil {
+		thresholdDocs.give(c.docs)
+		c.docs = nil
+	}
 	s := c.thresholdScratch
 	c.thresholdScratch = nil
-	if cap(s.byRow.slots) > maxScratchSlots || cap(s.byGroup.slots) > maxScratchSlots ||
+	if cap(s.byGroup.slots) > maxScratchSlots ||
 		cap(s.evRow) > maxScratchSlots || cap(s.rows) > maxScratchSlots || cap(s.buckets) > maxScratchSlots {
 		return
 	}
@@ -327,10 +339,9 @@ func (c *thresholdCall) group(events []*event.Event) bool {
 	lastWriter := int32(-1)
 	var lastRaw string
 	wholeSeconds := span >= time.Second && span%time.Second == 0
-	// Rows as many as events, at most: the tables sized for them once
-	// (past maxReserve they grow as rows come).
+	// Buckets as many as events, at most: the table sized for them once
+	// (past maxReserve it grows as buckets come).
 	const maxReserve = 1 << 13
-	c.byRow.reserve(min(len(events), maxReserve))
 	c.byGroup.reserve(min(len(events), maxReserve))
 	counted := 0
 	for j, ev := range events {
@@ -353,22 +364,29 @@ func (c *thresholdCall) group(events []*event.Event) bool {
 			wr, lastRaw = c.writer(ev.Pos.Writer), ev.Pos.Writer
 			lastWriter = wr
 		}
-		gh := maphash.String(rowSeed, g)
-		h := mixKey(gh, wi, wr)
-		ri := int32(-1)
-		for s := c.byRow.first(h); ; s++ {
+		h := mixKey(maphash.String(rowSeed, g), wi, -1)
+		bi := int32(-1)
+		for s := c.byGroup.first(h); ; s++ {
 			var i int32
-			if s, i = c.byRow.probe(h, s); i < 0 {
+			if s, i = c.byGroup.probe(h, s); i < 0 {
 				break
 			}
-			if rw := &c.rows[i]; rw.writer == wr && c.buckets[rw.b].window == wi && c.buckets[rw.b].group == g {
-				ri = i
+			if b := &c.buckets[i]; b.window == wi && b.group == g {
+				bi = i
 				break
 			}
 		}
+		ri := int32(-1)
+		if bi >= 0 {
+			for r := c.buckets[bi].rows; r >= 0; r = c.rows[r].next {
+				if c.rows[r].writer == wr {
+					ri = r
+					break
+				}
+			}
+		}
 		if ri < 0 {
-			ri = c.newRow(g, gh, wi, wr)
-			c.byRow.insert(h, ri)
+			ri = c.newRow(g, h, bi, wi, wr)
 		}
 		c.evRow[j] = ri
 		counted++
@@ -450,21 +468,9 @@ func (c *thresholdCall) writer(w string) int32 {
 	return int32(len(c.writers) - 1)
 }
 
-// newRow adds the row of group g (hashed gh) in window wi for writer wr,
-// and its bucket when it is the group's first row.
-func (c *thresholdCall) newRow(g string, gh uint64, wi, wr int32) int32 {
-	h := mixKey(gh, wi, -1)
-	bi := int32(-1)
-	for s := c.byGroup.first(h); ; s++ {
-		var i int32
-		if s, i = c.byGroup.probe(h, s); i < 0 {
-			break
-		}
-		if b := &c.buckets[i]; b.window == wi && b.group == g {
-			bi = i
-			break
-		}
-	}
+// newRow adds the row of group g in window wi for writer wr to bucket bi,
+// and the bucket (its hash h) when bi is -1: the group's first row.
+func (c *thresholdCall) newRow(g string, h uint64, bi, wi, wr int32) int32 {
 	rk, prefix := c.keys.groupRow(g, c.escaped[wr])
 	if bi < 0 {
 		bi = int32(len(c.buckets))
@@ -617,8 +623,11 @@ func (c *thresholdCall) step(j int) (state.Op, bool, error) {
 	}
 	// The operation built in place (writeOp's), its keys packed behind
 	// its document (state.Packed): an entity is not copied on the way.
+	if !st.found && c.docs == nil {
+		c.docs = thresholdDocs.take()
+	}
 	op := state.Op{Kind: state.Insert, Entity: state.Entity{PartitionKey: rw.key.PartitionKey, RowKey: rw.key.RowKey, Count: n, Text: b.group,
-		Data: st.d.encodeRow(st.found, len(rw.key.RowKey)+len(b.group)), Time: window, Expires: expires}}
+		Data: st.d.encodeHeld(st.found, c.docs, len(rw.key.RowKey)+len(b.group)), Time: window, Expires: expires}}
 	if st.found {
 		op.Kind, op.Entity.ETag = state.Replace, st.cur.ETag
 	}

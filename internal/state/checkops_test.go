@@ -82,7 +82,7 @@ func TestCheckOpsAgrees(t *testing.T) {
 		n := r.IntN(80)
 		grouped, sorted := r.IntN(3) > 0, r.IntN(2) == 0
 		ops := randomOps(r, n, grouped, sorted)
-		got, want := checkOps(ops), checkOpsKnown(ops, false)
+		got, want := checkOps(ops), checkOpsKnown(ops, false, keyCheck{})
 		if fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Fatalf("iteration %d (grouped %v, sorted %v): checkOps = %v, want %v", iter, grouped, sorted, got, want)
 		}

@@ -501,7 +501,7 @@ func (s *engine) sized(table, partition string, entities int) {
 
 // Find implements Store.
 func (s *engine) Find(ctx context.Context, table, partitionKey string, rowPrefixes []string) ([]Entity, error) {
-	var kc keyCheck // the partition key once
+	kc := keyCheck{escaped: keysEscaped(ctx)} // the partition key once
 	if err := kc.check(Key{partitionKey, ""}); err != nil {
 		return nil, fmt.Errorf("state: find in %s: %w", table, err)
 	}
@@ -689,7 +689,7 @@ func (ps prefixSet) match(s string) bool {
 
 // Apply implements Store.
 func (s *engine) Apply(ctx context.Context, table string, ops []Op) error {
-	if err := checkOps(ops); err != nil {
+	if err := checkOpsWith(ops, keyCheck{escaped: keysEscaped(ctx)}); err != nil {
 		return fmt.Errorf("state: apply to %s: %w", table, err)
 	}
 	for i := range ops {
@@ -992,16 +992,22 @@ func (s *engine) viewRead(ctx context.Context, table, partition string, match fu
 type keyCheck struct {
 	pk string
 	ok bool
+	// escaped: the keys were built by Escape and JoinKey (EscapedKeys),
+	// only their lengths are checked.
+	escaped bool
 }
 
 func (c *keyCheck) check(k Key) error {
+	if c.escaped && len(k.PartitionKey) <= maxRawKeyLen && len(k.RowKey) <= maxRawKeyLen {
+		return nil // checkEscapedKey's answer for both, without a call
+	}
 	if !c.ok || k.PartitionKey != c.pk {
-		if err := checkKey(k.PartitionKey); err != nil {
+		if err := c.key(k.PartitionKey); err != nil {
 			return fmt.Errorf("%w: partition key %q: %v", ErrInvalid, k.PartitionKey, err)
 		}
 		c.pk, c.ok = k.PartitionKey, true
 	}
-	if err := checkKey(k.RowKey); err != nil {
+	if err := c.key(k.RowKey); err != nil {
 		return fmt.Errorf("%w: row key %q: %v", ErrInvalid, k.RowKey, err)
 	}
 	return nil
@@ -1021,12 +1027,15 @@ func checkKeys(k Key) error {
 // the operations are few; past that, operations that come in runs of one
 // partition each, a run's rows in key order (as the kinds hand them), by
 // distinctKeys' linear pass; others by a set.
-func checkOps(ops []Op) error {
-	return checkOpsKnown(ops, len(ops) > fewOps && distinctKeys(ops))
+func checkOps(ops []Op) error { return checkOpsWith(ops, keyCheck{}) }
+
+// checkOpsWith is checkOps with the keys checked as kc checks them.
+func checkOpsWith(ops []Op, kc keyCheck) error {
+	return checkOpsKnown(ops, len(ops) > fewOps && distinctKeys(ops), kc)
 }
 
 // checkOpsKnown is checkOps, told whether the keys are known distinct.
-func checkOpsKnown(ops []Op, unique bool) error {
+func checkOpsKnown(ops []Op, unique bool, kc keyCheck) error {
 	var seen map[Key]struct{}
 	if len(ops) > fewOps && !unique {
 		at := keySets.Get().(*map[Key]struct{})
@@ -1038,7 +1047,6 @@ func checkOpsKnown(ops []Op, unique bool) error {
 			}
 		}()
 	}
-	var kc keyCheck
 	for i := range ops {
 		o := &ops[i]
 		e := &o.Entity

@@ -55,7 +55,7 @@ func checkEntity(e *Entity, kc *keyCheck) error {
 	if len(e.Text) > MaxTextLen {
 		return fmt.Errorf("%w: %s: Text is %d bytes, at most %d", ErrEntityTooLarge, e.Key(), len(e.Text), MaxTextLen)
 	}
-	if !utf8.ValidString(e.Text) {
+	if !validUTF8(e.Text) {
 		return fmt.Errorf("%w: %s: Text is not UTF-8", ErrInvalid, e.Key())
 	}
 	// Within the bounds above, an entity cannot reach MaxEntityBytes: the
