@@ -302,6 +302,48 @@ func ArrayEach(arr []byte, fn func(val []byte) bool) error {
 	}
 }
 
+// ArrayEachKnown is ArrayEach where known may tell an element's length
+// without a scan of it: given the bytes from the element's first byte to
+// the array's end, it returns the element's length, or 0 when it does not
+// know it (the element is then scanned). A length it gives must be the
+// one a scan would find (the caller knows where the element ends: the
+// rule engine, an object of the record's layout).
+func ArrayEachKnown(arr []byte, known func(rest []byte) int, fn func(val []byte) bool) error {
+	i := SkipSpace(arr, 0)
+	if i >= len(arr) || arr[i] != '[' {
+		return syntaxErr(i, "expected array")
+	}
+	i = SkipSpace(arr, i+1)
+	if i < len(arr) && arr[i] == ']' {
+		return nil
+	}
+	for {
+		vs := SkipSpace(arr, i)
+		if n := known(arr[vs:]); n > 0 && n <= len(arr)-vs {
+			i = vs + n
+		} else {
+			var err error
+			if i, err = skipValue(arr, vs, 1); err != nil {
+				return err
+			}
+		}
+		if !fn(arr[vs:i]) {
+			return nil
+		}
+		i = SkipSpace(arr, i)
+		if i >= len(arr) {
+			return syntaxErr(i, "unterminated array")
+		}
+		if arr[i] == ']' {
+			return nil
+		}
+		if arr[i] != ',' {
+			return syntaxErr(i, "expected ',' or ']'")
+		}
+		i++
+	}
+}
+
 // Unquote decodes the raw JSON string raw (with its quotes). ok is false
 // when raw is not a valid JSON string.
 func Unquote(raw []byte) (string, bool) {
