@@ -28,13 +28,30 @@ func Fingerprint(ruleID, groupKey string, windowStart time.Time) string {
 	b = append(b, groupKey...)
 	b = append(b, 0)
 	if !windowStart.IsZero() {
-		b = windowStart.UTC().AppendFormat(b, time.RFC3339)
+		b = appendRFC3339(b, windowStart)
 	}
 	var sum [sha256.Size]byte
 	midstates.sum(b, &sum)
 	var out [fingerprintLen]byte
 	hex.Encode(out[:], sum[:16])
 	return fingerprints.cut(out[:])
+}
+
+// appendRFC3339 appends t in UTC as t.UTC().AppendFormat(b,
+// time.RFC3339) does, without its layout machinery for the years of four
+// digits (any other year is left to it).
+func appendRFC3339(b []byte, t time.Time) []byte {
+	t = t.UTC()
+	year, month, day := t.Date()
+	if year < 0 || year > 9999 {
+		return t.AppendFormat(b, time.RFC3339)
+	}
+	hour, minute, sec := t.Clock()
+	m := int(month)
+	return append(b, byte('0'+year/1000), byte('0'+year/100%10), byte('0'+year/10%10), byte('0'+year%10), '-',
+		byte('0'+m/10), byte('0'+m%10), '-', byte('0'+day/10), byte('0'+day%10), 'T',
+		byte('0'+hour/10), byte('0'+hour%10), ':', byte('0'+minute/10), byte('0'+minute%10), ':',
+		byte('0'+sec/10), byte('0'+sec%10), 'Z')
 }
 
 // midstates remembers the SHA-256 state after the first block of the last

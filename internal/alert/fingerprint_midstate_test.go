@@ -77,3 +77,20 @@ func FuzzFingerprint(f *testing.F) {
 		}
 	})
 }
+
+// appendRFC3339 writes what time.Time.AppendFormat writes with
+// time.RFC3339 in UTC, whatever the zone, year or fraction.
+func FuzzAppendRFC3339(f *testing.F) {
+	for _, c := range []struct{ sec, nsec int64 }{{0, 0}, {1795161600, 291000000}, {-62135596800, 0}, {-62135596801, 999999999},
+		{253402300799, 999999999}, {253402300800, 0}, {-1 << 40, 5}, {1 << 40, 7}, {951782400, 0}} {
+		f.Add(c.sec, c.nsec, int32(0))
+	}
+	f.Add(int64(1795161600), int64(0), int32(-5*3600-1800))
+	f.Fuzz(func(t *testing.T, sec, nsec int64, zone int32) {
+		tm := time.Unix(sec, nsec).In(time.FixedZone("z", int(zone%(26*3600))))
+		want := string(tm.UTC().AppendFormat([]byte("p|"), time.RFC3339))
+		if got := string(appendRFC3339([]byte("p|"), tm)); got != want {
+			t.Fatalf("%v: %q, want %q", tm, got, want)
+		}
+	})
+}

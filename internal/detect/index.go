@@ -285,7 +285,7 @@ func (x *recordIndex) walk(v []byte, path string, out *[]event.Value, found *boo
 	if path == "" {
 		*found = true
 		if v[0] == '[' {
-			_ = event.ArrayEach(v, func(el []byte) bool {
+			x.arrayEach(v, func(el []byte) bool {
 				*out = append(*out, event.JSONValue(el))
 				return true
 			})
@@ -302,7 +302,7 @@ func (x *recordIndex) walk(v []byte, path string, out *[]event.Value, found *boo
 		}
 		x.walkObject(x.object(v), path, out, found, depth)
 	case '[':
-		_ = event.ArrayEach(v, func(el []byte) bool {
+		x.arrayEach(v, func(el []byte) bool {
 			x.walk(el, path, out, found, depth+1)
 			return true
 		})

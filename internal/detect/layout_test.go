@@ -48,9 +48,23 @@ func TestLayoutIndexAgreesWithLookup(t *testing.T) {
 		[]byte("{\"time\":\"2026-11-20T10:00:00Z\",\"category\":\"Administrative\",\"operationName\":\"x\",\"properties\":{"+
 			"\"status\":1,\"statuS\":2,\"statua\":3,\"ztatus\":4,\"\u017ftatus\":5,\"statu\u017f\":6,\"kind\":7,\"\u212aind\":8,\"kin\u212a\":9,"+
 			"\"\u0131d\":10,\"\u0130d\":11,\"id\":12,\"caf\u00e9\":13,\"CAF\u00c9\":14,\"k\":{\"\u212a\":15},\"\u212a\":{\"k\":16},\"\u03c3x\":17,\"x\u03c3\":18,\"\u212ass\":19,\"ss\u212a\":20}}"),
-		[]byte("{\"time\":\"2026-11-20T10:00:00Z\",\"category\":\"Administrative\",\"operationName\":\"x\",\"properties\":{\"k\u017f\u017f\":21,\"\u017f\u017fk\":22}}"))
+		[]byte("{\"time\":\"2026-11-20T10:00:00Z\",\"category\":\"Administrative\",\"operationName\":\"x\",\"properties\":{\"k\u017f\u017f\":21,\"\u017f\u017fk\":22}}"),
+		// Arrays of layout objects, taken without a scan (arrayEach):
+		// blanks around elements and before their closing braces, empty
+		// objects, objects beside scalars and strings holding braces,
+		// duplicate members, escapes, names differing in case only
+		// (Kelvin sign), nested arrays, a huge value.
+		[]byte("{\"time\":\"2026-11-20T10:00:00Z\",\"category\":\"AuditLogs\",\"resourceId\":\"/tenants/72f988bf-86f1-41af-91ab-2d7cd011db47/providers/Microsoft.aadiam\",\"operationName\":\"Update user\",\"properties\":{\"targetResources\":[ { } ,{\"id\":\"a}\\\"{\",\"modifiedProperties\":[{\"displayName\":\"x\",\"newValue\":\"[{\\\"k\\\":1}]\" } , {\"newValue\":null,\"NewValue\":2,\"newValue\":\"dup\"}],\"type\":\"User\",\"misc\":[{\"newValue\":1}, \"}{\", 7, [ {\"newValue\":\"deep\"} ], {}]\n\t} , {\"\u212aey\":\"kelvin\",\"key\":\"k\",\"KEY\":\"K\"}, {\"modifiedProperties\":[ ]}, {\"modifiedProperties\":[{\"newValue\":\""+strings.Repeat("x\\\"{[", 3000)+"\"}]} ],\"additionalDetails\":[{\"key\":\"a\",\"value\":\"b\"},{\"key\":\"c\"}]}}"),
+		[]byte("{\"time\":\"2026-11-20T10:00:00Z\",\"category\":\"AuditLogs\",\"resourceId\":\"/tenants/72f988bf-86f1-41af-91ab-2d7cd011db47/providers/Microsoft.aadiam\",\"operationName\":\"x\",\"properties\":{\"targetResources\":[{\"modifiedProperties\":[{\"newValue\":\"1\"}]}],\"TargetResources\":[{\"modifiedProperties\":{\"newValue\":\"2\"}}],\"targetResources\":[{\"modifiedProperties\":[{\"newValue\":\"3\"},{\"newValue\":{\"a\":[{}]}}]}]}}"))
+	// The arrays' records must reach the index with their layout.
+	for _, raw := range raws[len(raws)-2:] {
+		if ev, status, err := reg.Parse(raw); status != source.Parsed || ev.Layout == nil {
+			t.Fatalf("%.200s: %v %v, layout %t", raw, status, err, ev != nil && ev.Layout != nil)
+		}
+	}
 	fixed := []string{"a.b.c", "A.B.C", "a.B.c", "properties.x.y", "PROPERTIES.X.Y", "category", "CATEGORY", "properties.status.errorCode", "Level", "level", "identity.claims.name",
-		"properties.targetResources.modifiedProperties.newValue", "properties.missing", "x.y", "properties.Properties",
+		"properties.targetResources.modifiedProperties.newValue", "properties.targetResources", "properties.TARGETRESOURCES.modifiedproperties",
+		"properties.targetResources.key", "properties.targetResources.KEY", "properties.targetResources.misc.newValue", "properties.targetResources.misc", "properties.targetResources.\u212aey", "properties.additionalDetails.key", "properties.missing", "x.y", "properties.Properties",
 		"a..b", "a.", ".a", "properties..x", "Properties.x.y", "properties.X.y", "a.b", "A.b",
 		"properties.status", "properties.STATUs", "properties.\u017ftatus", "properties.statu\u017f", "properties.kind", "properties.\u212aind",
 		"properties.kin\u212a", "properties.KINK", "properties.\u0131d", "properties.\u0130d", "properties.ID", "properties.caf\u00c9",

@@ -8,6 +8,7 @@ import (
 	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // A small JSON scanner over raw bytes: enough to walk a record's members
@@ -301,6 +302,48 @@ func ArrayEach(arr []byte, fn func(val []byte) bool) error {
 	}
 }
 
+// ArrayEachKnown is ArrayEach where known may tell an element's length
+// without a scan of it: given the bytes from the element's first byte to
+// the array's end, it returns the element's length, or 0 when it does not
+// know it (the element is then scanned). A length it gives must be the
+// one a scan would find (the caller knows where the element ends: the
+// rule engine, an object of the record's layout).
+func ArrayEachKnown(arr []byte, known func(rest []byte) int, fn func(val []byte) bool) error {
+	i := SkipSpace(arr, 0)
+	if i >= len(arr) || arr[i] != '[' {
+		return syntaxErr(i, "expected array")
+	}
+	i = SkipSpace(arr, i+1)
+	if i < len(arr) && arr[i] == ']' {
+		return nil
+	}
+	for {
+		vs := SkipSpace(arr, i)
+		if n := known(arr[vs:]); n > 0 && n <= len(arr)-vs {
+			i = vs + n
+		} else {
+			var err error
+			if i, err = skipValue(arr, vs, 1); err != nil {
+				return err
+			}
+		}
+		if !fn(arr[vs:i]) {
+			return nil
+		}
+		i = SkipSpace(arr, i)
+		if i >= len(arr) {
+			return syntaxErr(i, "unterminated array")
+		}
+		if arr[i] == ']' {
+			return nil
+		}
+		if arr[i] != ',' {
+			return syntaxErr(i, "expected ',' or ']'")
+		}
+		i++
+	}
+}
+
 // Unquote decodes the raw JSON string raw (with its quotes). ok is false
 // when raw is not a valid JSON string.
 func Unquote(raw []byte) (string, bool) {
@@ -308,17 +351,24 @@ func Unquote(raw []byte) (string, bool) {
 		return "", false
 	}
 	body := raw[1 : len(raw)-1]
-	simple := true
-	for _, c := range body {
-		if c == '\\' || c == '"' || c < 0x20 || c >= utf8.RuneSelf {
-			simple = false
+	if i := plainPrefix(body, 0); i < len(body) {
+		return unquoteEscaped(body, i)
+	}
+	return string(body), true
+}
+
+// plainPrefix returns the index of the first byte of body at or after i
+// that is a '"', a '\\', a control character or of 0x80 and above
+// (len(body) when none is): PlainStop, eight bytes at a time, then its
+// last bytes one by one.
+func plainPrefix(body []byte, i int) int {
+	i = PlainStop(body, i)
+	for ; i < len(body); i++ {
+		if c := body[i]; c == '"' || c == '\\' || c < 0x20 || c >= utf8.RuneSelf {
 			break
 		}
 	}
-	if simple {
-		return string(body), true
-	}
-	return unquoteEscaped(body)
+	return i
 }
 
 // unquoteEscaped decodes string content as encoding/json does: the
@@ -326,9 +376,12 @@ func Unquote(raw []byte) (string, bool) {
 // U+FFFD, invalid UTF-8 bytes each as U+FFFD; a raw quote, a control
 // character or a bad escape make it invalid. (json.Unmarshal into a
 // string did this at the cost of a decoder and reflection per value.)
-func unquoteEscaped(body []byte) (string, bool) {
+// body[:i] is plain printable ASCII (plainPrefix): copied as it is, as
+// is each run of such bytes between the escapes.
+func unquoteEscaped(body []byte, i int) (string, bool) {
 	out := make([]byte, 0, len(body)+8)
-	for i := 0; i < len(body); {
+	out = append(out, body[:i]...)
+	for i < len(body) {
 		c := body[i]
 		switch {
 		case c == '\\':
@@ -373,8 +426,10 @@ func unquoteEscaped(body []byte) (string, bool) {
 		case c == '"' || c < 0x20:
 			return "", false
 		case c < utf8.RuneSelf:
-			out = append(out, c)
-			i++
+			// A run of plain bytes, copied at once.
+			j := plainPrefix(body, i+1)
+			out = append(out, body[i:j]...)
+			i = j
 		default:
 			r, size := utf8.DecodeRune(body[i:])
 			if r == utf8.RuneError && size == 1 {
@@ -385,7 +440,8 @@ func unquoteEscaped(body []byte) (string, bool) {
 			i += size
 		}
 	}
-	return string(out), true
+	// out is this string's alone and never written again.
+	return unsafe.String(unsafe.SliceData(out), len(out)), true
 }
 
 // hex4 reads the four hex digits b starts with.

@@ -297,3 +297,29 @@ func TestStopWord(t *testing.T) {
 		check(w)
 	}
 }
+
+// ArrayEachKnown cuts the elements ArrayEach cuts, whether it is told
+// their lengths or not, and stops where ArrayEach stops.
+func TestArrayEachKnown(t *testing.T) {
+	for _, arr := range []string{`[]`, `[ ]`, `[{}]`, `[ { } , {"a":"}"} ,"]{",7,[{}],null ]`, `[{"a":[{"b":"\"}"}]}, {"c":1}]`, `[1,`, `[{"a":1}`, `{"a":1}`, `[1 2]`} {
+		var want []string
+		wantErr := ArrayEach([]byte(arr), func(el []byte) bool { want = append(want, string(el)); return true })
+		for _, tell := range []bool{false, true} {
+			var got []string
+			known := func(rest []byte) int {
+				if !tell {
+					return 0
+				}
+				end, err := skipValue(rest, 0, 1)
+				if err != nil {
+					return 0
+				}
+				return end
+			}
+			err := ArrayEachKnown([]byte(arr), known, func(el []byte) bool { got = append(got, string(el)); return true })
+			if (err == nil) != (wantErr == nil) || strings.Join(got, "|") != strings.Join(want, "|") {
+				t.Errorf("%s (told %t): %q %v, ArrayEach %q %v", arr, tell, got, err, want, wantErr)
+			}
+		}
+	}
+}

@@ -6,7 +6,8 @@ import (
 )
 
 func TestAppendLower(t *testing.T) {
-	for _, s := range []string{"", "a", "A", "10.0.0.1", "UserRule_JIT|10.0.0.1", "ÉCOLE", "abcÉ", "İx", "\xff\xfeA", strings.Repeat("AbC", 50)} {
+	for _, s := range []string{"", "a", "A", "10.0.0.1", "UserRule_JIT|10.0.0.1", "ÉCOLE", "abcÉ", "İx", "\xff\xfeA", strings.Repeat("AbC", 50),
+		"@AZ[`az{\x00\x7f@AZ[`az{", "ABCDEFGH\u212aIJ", "ABCDEFGHIJKLMNO\xff", "/SUBSCRIPTIONS/ABC/RESOURCEGROUPS/RG-1/PROVIDERS/MICROSOFT.KEYVAULT/VAULTS/KV"} {
 		for _, prefix := range []string{"", "p|"} {
 			b := make([]byte, len(prefix), len(prefix)+1)
 			copy(b, prefix)
@@ -30,4 +31,17 @@ func TestEqualFoldASCII(t *testing.T) {
 			t.Errorf("EqualFoldASCII(%q, %q) = %v, want %v", c.s, c.lower, got, c.want)
 		}
 	}
+}
+
+// AppendLower, eight bytes at a time, folds exactly as strings.ToLower.
+func FuzzAppendLower(f *testing.F) {
+	for _, s := range []string{"", "ABCDEFGH", "@AZ[`az{\x00\x7f@AZ[`az{!", "abcdefgh\u212aK", "ABCDEFGHIJKLMNOP\xc3", "İSTANBUL-AND-MORE", "USER@CONTOSO.COM\x00\xff"} {
+		f.Add("p|", s)
+	}
+	f.Fuzz(func(t *testing.T, prefix, s string) {
+		b := append(make([]byte, 0, len(prefix)), prefix...)
+		if got, want := string(AppendLower(b, s)), prefix+strings.ToLower(s); got != want {
+			t.Fatalf("AppendLower(%q, %q) = %q, want %q", prefix, s, got, want)
+		}
+	})
 }

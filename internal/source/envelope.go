@@ -380,7 +380,9 @@ var decoders pooled[decoder]
 func decodeEmbedded(s string, decode func(d *decoder, vi int) int) {
 	d := decoders.get()
 	defer decoders.put(d)
-	d.Scanner = event.Scanner{B: []byte(s)}
+	// s is read, never written (the decoder shares its strings as it
+	// does the record's): no copy of it.
+	d.Scanner = event.Scanner{B: unsafe.Slice(unsafe.StringData(s), len(s))}
 	d.path = d.buf[:0]
 	d.End(decode(d, d.WS(0)))
 }
