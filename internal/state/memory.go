@@ -161,53 +161,56 @@ func newPartition(name string, rows int) *memPartition {
 }
 
 // memEntity is an Entity as a partition keeps it: without its partition
-// key (the partition's), its times as Unix seconds and hundreds of
-// nanoseconds (stored times are UTC to 100 ns: normalise), so that a slot
-// is 104 bytes, not 144, and holds no time.Location pointers for the
-// collector to trace. The ETag string is shared by a transaction's rows.
+// key (the partition's), its times as Stamps (stored times are UTC to 100
+// ns, and from year 1601 to 9999: checkOps; a Stamp holds them exactly)
+// and its Data as a pointer and a length (at most MaxDataLen: checkOps;
+// the capacity is cut on reads anyway, and whether a row key or Text is
+// packed behind Data, all a write needs of it, is worked out once), so
+// that a slot is 88 bytes, not 144 (104 with Unix seconds and hundreds of
+// nanoseconds apart and a slice), and holds no time.Location pointers for
+// the collector to trace. The ETag string is shared by a
+// transaction's rows. The pointers come first: the collector looks no
+// further into a slot than its last pointer.
 type memEntity struct {
+	data               *byte // Data's first byte (nil: Data is nil)
 	RowKey, Text, ETag string
-	Data               []byte
+	n                  int32 // len(Data)
+	packed             bool  // the row key or Text is packed behind Data (Packed): they go with it
 	Count              int64
-	exp, tim           int64 // Unix seconds
-	exp7, tim7         int32 // hundreds of nanoseconds
+	exp, tim           Stamp
 }
-
-// zeroUnix is time.Time{}.Unix(): the zero time converts back to itself.
-var zeroUnix = time.Time{}.Unix()
 
 func compact(e Entity) memEntity {
-	exp, exp7 := e.Expires.unix()
-	return memEntity{RowKey: e.RowKey, Text: e.Text, ETag: e.ETag, Data: e.Data, Count: e.Count,
-		exp: exp, exp7: exp7, tim: e.Time.Unix(), tim7: int32(e.Time.Nanosecond() / 100)}
-}
-
-func unixTime(sec int64, n7 int32) time.Time {
-	if sec == zeroUnix && n7 == 0 {
-		return time.Time{}
+	return memEntity{
+		data: unsafe.SliceData(e.Data), RowKey: e.RowKey, Text: e.Text, ETag: e.ETag,
+		n:      int32(len(e.Data)),
+		packed: e.RowKey != "" && packedIn(e.RowKey, e.Data) || e.Text != "" && packedIn(e.Text, e.Data),
+		Count:  e.Count, exp: e.Expires, tim: StampOf(e.Time),
 	}
-	return time.Unix(sec, int64(n7)*100).UTC()
 }
 
-func (m *memEntity) expires() time.Time { return unixTime(m.exp, m.exp7) }
+// Data returns the slot's Data, its capacity cut at its length (an append
+// to it cannot reach a row key or Text packed behind it).
+func (m *memEntity) Data() []byte {
+	if m.data == nil {
+		return nil
+	}
+	return unsafe.Slice(m.data, int(m.n))
+}
+
+func (m *memEntity) expires() time.Time { return m.exp.Time() }
 
 // Expired is Entity.Expired.
 func (m *memEntity) Expired(now time.Time) bool {
-	return (m.exp != zeroUnix || m.exp7 != 0) && m.expires().Before(now)
+	return m.exp != 0 && m.expires().Before(now)
 }
 
 // entity returns the Entity of partition the slot holds (Data shared, its
 // capacity cut: an append to it cannot reach a row key or Text packed
 // behind it).
 func (m *memEntity) entity(partition string) Entity {
-	return Entity{PartitionKey: partition, RowKey: m.RowKey, ETag: m.ETag, Expires: StampOf(m.expires()),
-		Count: m.Count, Time: unixTime(m.tim, m.tim7), Text: m.Text, Data: m.Data[:len(m.Data):len(m.Data)]}
-}
-
-// packed reports whether the slot's row key and Text are packed behind
-// its Data (Packed): they go with it.
-func (m *memEntity) packed() bool {
-	return m.RowKey != "" && packedIn(m.RowKey, m.Data) || m.Text != "" && packedIn(m.Text, m.Data)
+	return Entity{PartitionKey: partition, RowKey: m.RowKey, ETag: m.ETag, Expires: m.exp,
+		Count: m.Count, Time: m.tim.Time(), Text: m.Text, Data: m.Data()}
 }
 
 // at returns the entity at position i.
@@ -240,7 +243,7 @@ func (p *memPartition) put(e Entity) {
 // new.
 func (p *memPartition) putAt(e Entity, i int32) {
 	m := compact(e)
-	if m.exp != zeroUnix || m.exp7 != 0 {
+	if m.exp != 0 {
 		if t := m.expires(); p.soonest.IsZero() || t.Before(p.soonest) {
 			p.soonest = t
 		}
@@ -566,7 +569,7 @@ func (m *memBackend) findIn(table string, q query) (out []Entity, seen int) {
 		for _, part := range m.tables[table] {
 			for _, i := range part.rows {
 				if e := part.at(i); e.Expired(q.expired) {
-					out = append(out, Entity{PartitionKey: part.name, RowKey: e.RowKey, ETag: e.ETag, Expires: StampOf(e.expires())})
+					out = append(out, Entity{PartitionKey: part.name, RowKey: e.RowKey, ETag: e.ETag, Expires: e.exp})
 				}
 			}
 		}
@@ -715,7 +718,7 @@ func (m *memBackend) submit(_ context.Context, table, partition string, ops []Op
 			continue
 		}
 		var e Entity
-		if at[k] >= 0 && !part.at(at[k]).packed() && !packedEntity(o.Entity) {
+		if at[k] >= 0 && !part.at(at[k]).packed && !packedEntity(o.Entity) {
 			cur := part.at(at[k])
 			// A rewrite: the stored keys (and an unchanged Text) are
 			// already the store's own copies.
