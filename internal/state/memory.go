@@ -107,11 +107,11 @@ func (m *memBackend) newETag() string {
 // no pointers, and a growing partition never copies its entities (the
 // first block grows as a slice, so a partition of a few rows stays small).
 type memPartition struct {
-	name    string           // the partition key (the store's own copy)
-	blocks  [][]memEntity    // by position; a deleted row's slot is zero
-	rows    map[string]int32 // row key -> position
-	sorted  []sortedRow      // rows by row key; may hold the rows in freeing
-	pending []int32          // rows inserted since the order was last merged
+	name    string        // the partition key (the store's own copy)
+	blocks  [][]memEntity // by position; a deleted row's slot is zero
+	rows    rowIndex      // row key -> position
+	sorted  []sortedRow   // rows by row key; may hold the rows in freeing
+	pending []int32       // rows inserted since the order was last merged
 	// ordered is set by the first merge of the order: until then no read
 	// has needed the order, pending stays empty (a partition read only by
 	// key keeps no list of its rows beside rows) and the first merge
@@ -153,7 +153,7 @@ const (
 // (a new window's partition is written whole at once: its index does not
 // grow row by row).
 func newPartition(name string, rows int) *memPartition {
-	p := &memPartition{name: strings.Clone(name), rows: make(map[string]int32, rows)}
+	p := &memPartition{name: strings.Clone(name), rows: newRowIndex(rows)}
 	if rows > 2 {
 		p.blocks = [][]memEntity{make([]memEntity, 0, min(rows, memBlock))}
 	}
@@ -221,7 +221,7 @@ func (p *memPartition) at(i int32) *memEntity {
 // Get returns the stored entity of a row: the store's own, valid until the
 // next write (copy it out).
 func (p *memPartition) Get(row string) (*memEntity, bool) {
-	i, ok := p.rows[row]
+	i, ok := p.find(row)
 	if !ok {
 		return nil, false
 	}
@@ -232,7 +232,7 @@ func (p *memPartition) Get(row string) (*memEntity, bool) {
 // e's times need not be normalised: compact keeps them to 100 ns, as
 // normalise would (and soonest is worked out from what it keeps).
 func (p *memPartition) put(e Entity) {
-	i, ok := p.rows[e.RowKey]
+	i, ok := p.find(e.RowKey)
 	if !ok {
 		i = -1
 	}
@@ -249,14 +249,7 @@ func (p *memPartition) putAt(e Entity, i int32) {
 		}
 	}
 	if i >= 0 {
-		old := p.at(i)
-		if unsafe.StringData(old.RowKey) != unsafe.StringData(m.RowKey) {
-			// The index's key is the slot's row key: a key packed behind
-			// the old Data would keep that alive (Packed).
-			delete(p.rows, old.RowKey)
-			p.rows[m.RowKey] = i
-		}
-		*old = m
+		*p.at(i) = m // the index keeps no key: it reads the slot's
 		return
 	}
 	if n := len(p.free); n > 0 {
@@ -279,7 +272,7 @@ func (p *memPartition) putAt(e Entity, i int32) {
 		i = int32(last<<memBlockBits + len(p.blocks[last]))
 		p.blocks[last] = append(p.blocks[last], m)
 	}
-	p.rows[e.RowKey] = i
+	p.rows.add(e.RowKey, i)
 	if p.ordered {
 		p.pending = append(p.pending, i)
 	}
@@ -287,18 +280,19 @@ func (p *memPartition) putAt(e Entity, i int32) {
 
 // unordered reports whether rows wait to join the order.
 func (p *memPartition) unordered() bool {
-	return len(p.pending) > 0 || !p.ordered && len(p.rows) > 0
+	return len(p.pending) > 0 || !p.ordered && p.rows.n > 0
 }
 
 func (p *memPartition) Delete(row string) {
-	if i, ok := p.rows[row]; ok {
-		delete(p.rows, row)
+	if s := p.slotOf(row); s >= 0 {
+		i := p.rows.position(s)
+		p.rows.remove(s)
 		*p.at(i) = memEntity{}
 		p.freeing = append(p.freeing, i)
 	}
 }
 
-func (p *memPartition) Len() int { return len(p.rows) }
+func (p *memPartition) Len() int { return p.rows.n }
 
 // tidy drops the deleted rows from the indexes and frees their slots:
 // what a write does last, with the lock held for writing.
@@ -307,7 +301,7 @@ func (p *memPartition) tidy() {
 		// A slot is not reused before this: every stale position is one
 		// whose row is no longer in rows at that position.
 		live := func(i int32) bool {
-			j, ok := p.rows[p.at(i).RowKey]
+			j, ok := p.find(p.at(i).RowKey)
 			return ok && j == i
 		}
 		p.sorted = slices.DeleteFunc(p.sorted, func(r sortedRow) bool { return !live(r.pos) })
@@ -336,9 +330,9 @@ func (p *memPartition) orderWith(scratch *[]sortedRow) {
 		// The first merge: every row is pending (a deleted row is no
 		// longer in rows, and sorted is empty).
 		p.ordered = true
-		for _, i := range p.rows {
+		p.rows.each(func(i int32) {
 			pend = append(pend, sortedRow{head: keyHead(p.at(i).RowKey), pos: i})
-		}
+		})
 	} else {
 		for _, i := range p.pending {
 			pend = append(pend, sortedRow{head: keyHead(p.at(i).RowKey), pos: i})
@@ -567,11 +561,11 @@ func (m *memBackend) find(table string, q query) (out []Entity, seen int) {
 func (m *memBackend) findIn(table string, q query) (out []Entity, seen int) {
 	if !q.expired.IsZero() {
 		for _, part := range m.tables[table] {
-			for _, i := range part.rows {
+			part.rows.each(func(i int32) {
 				if e := part.at(i); e.Expired(q.expired) {
 					out = append(out, Entity{PartitionKey: part.name, RowKey: e.RowKey, ETag: e.ETag, Expires: e.exp})
 				}
-			}
+			})
 		}
 		// The service pages in key order.
 		slices.SortFunc(out, func(a, b Entity) int {
@@ -692,7 +686,7 @@ func (m *memBackend) submit(_ context.Context, table, partition string, ops []Op
 		var cur *memEntity
 		pos := int32(-1)
 		if part != nil {
-			if j, ok := part.rows[o.Entity.RowKey]; ok {
+			if j, ok := part.find(o.Entity.RowKey); ok {
 				cur, pos = part.at(j), j
 			}
 		}
@@ -772,13 +766,17 @@ func (m *memBackend) sweep(table string, now time.Time) (deleted, trips int) {
 		}
 		n := 0
 		var soonest time.Time
-		for row, i := range part.rows {
-			e := part.at(i)
-			if e.Expired(now) {
-				part.Delete(row)
-				n++
-			} else if t := e.expires(); !t.IsZero() && (soonest.IsZero() || t.Before(soonest)) {
-				soonest = t
+		// Slot by slot (a free slot is zero: it never expires), not through
+		// the index, which Delete changes.
+		for _, b := range part.blocks {
+			for j := range b {
+				e := &b[j]
+				if e.Expired(now) {
+					part.Delete(e.RowKey)
+					n++
+				} else if t := e.expires(); !t.IsZero() && (soonest.IsZero() || t.Before(soonest)) {
+					soonest = t
+				}
 			}
 		}
 		part.soonest = soonest
