@@ -121,8 +121,9 @@ type memPartition struct {
 	freeing []int32 // slots of rows deleted by the transaction under way
 	// soonest is at or before the earliest non-zero Expires of its rows
 	// (zero: none expires): a sweep skips a partition it finds later than
-	// now without looking at its rows.
-	soonest time.Time
+	// now without looking at its rows. A Stamp (they order as their
+	// times): no time.Location pointer for the collector to trace.
+	soonest Stamp
 }
 
 // sortedRow is a row in a partition's order: its position, and its key's
@@ -243,10 +244,8 @@ func (p *memPartition) put(e Entity) {
 // new.
 func (p *memPartition) putAt(e Entity, i int32) {
 	m := compact(e)
-	if m.exp != 0 {
-		if t := m.expires(); p.soonest.IsZero() || t.Before(p.soonest) {
-			p.soonest = t
-		}
+	if m.exp != 0 && (p.soonest == 0 || m.exp < p.soonest) {
+		p.soonest = m.exp
 	}
 	if i >= 0 {
 		*p.at(i) = m // the index keeps no key: it reads the slot's
@@ -761,11 +760,11 @@ func (m *memBackend) sweep(table string, now time.Time) (deleted, trips int) {
 	defer m.mu.Unlock()
 	parts := m.tables[table]
 	for name, part := range parts {
-		if part.soonest.IsZero() || !part.soonest.Before(now) {
+		if part.soonest == 0 || !part.soonest.Time().Before(now) {
 			continue
 		}
 		n := 0
-		var soonest time.Time
+		var soonest Stamp
 		// Slot by slot (a free slot is zero: it never expires), not through
 		// the index, which Delete changes.
 		for _, b := range part.blocks {
@@ -774,8 +773,8 @@ func (m *memBackend) sweep(table string, now time.Time) (deleted, trips int) {
 				if e.Expired(now) {
 					part.Delete(e.RowKey)
 					n++
-				} else if t := e.expires(); !t.IsZero() && (soonest.IsZero() || t.Before(soonest)) {
-					soonest = t
+				} else if e.exp != 0 && (soonest == 0 || e.exp < soonest) {
+					soonest = e.exp
 				}
 			}
 		}
