@@ -169,9 +169,8 @@ func newPartition(name string, rows int) *memPartition {
 // packed behind Data, all a write needs of it, is worked out once), so
 // that a slot is 88 bytes, not 144 (104 with Unix seconds and hundreds of
 // nanoseconds apart and a slice), and holds no time.Location pointers for
-// the collector to trace. The ETag string is shared by a
-// transaction's rows. The pointers come first: the collector looks no
-// further into a slot than its last pointer.
+// the collector to trace: its four pointers are in its first seven words.
+// The ETag string is shared by a transaction's rows.
 type memEntity struct {
 	data               *byte // Data's first byte (nil: Data is nil)
 	RowKey, Text, ETag string

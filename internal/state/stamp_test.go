@@ -128,7 +128,7 @@ func TestMemEntityIsCompact(t *testing.T) {
 		t.Errorf("unsafe.Sizeof(memEntity{}) = %d, want 88", n)
 	}
 	if off := unsafe.Offsetof(memEntity{}.n); off != 56 {
-		t.Errorf("memEntity's last pointer ends at %d, want 56", off)
+		t.Errorf("memEntity's words after its pointers start at %d, want 56", off)
 	}
 	est := time.FixedZone("EST", -5*3600)
 	data := []byte("0123456789")
