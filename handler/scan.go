@@ -261,14 +261,18 @@ func runScan(ctx context.Context, s config.Settings, args []string, stdout, stde
 const scanMemoryLimit = 112 << 20
 
 // scanGCPercent is the collector's target during a scan that runs under
-// scanMemoryLimit and without GOGC: a collection once the heap has grown
-// by four times what is live, or sooner at the limit, which bounds the
-// peak as before. A scan smaller than the limit then collects a fifth as
-// often (instructions per record under callgrind, make
-// bench-instructions, in one run: the mix 257.8k at Go's 100, 225.8k at
-// 400; NSG flow 901.5k and 726.4k); a long one is paced by the limit
-// either way.
-const scanGCPercent = 400
+// scanMemoryLimit and without GOGC: off (-1), so that the limit alone
+// paces the collector: no collection until the heap nears the limit, as
+// often as it must from there. Scan is a batch that ends, and what the
+// limit bounds its peak to it reaches on any long input anyway; each
+// collection before that marks the whole live heap for nothing. At Go's
+// 100 the mix cost 257.8k instructions per record (make
+// bench-instructions, in one run), at 400 225.8k (NSG flow 901.5k and
+// 726.4k), a collection once the heap had grown by four times what was
+// live; off, a scan of 3,000 records makes none (one at 400), one of 50
+// MB three (five at 400: peak 128 MB against 124), and a long one is paced
+// by the limit either way.
+const scanGCPercent = -1
 
 // limitScanMemory sets scanMemoryLimit for `azdetect scan` (args are the
 // command line's, without the program) unless GOMEMLIMIT is set, and then

@@ -107,11 +107,11 @@ func (m *memBackend) newETag() string {
 // no pointers, and a growing partition never copies its entities (the
 // first block grows as a slice, so a partition of a few rows stays small).
 type memPartition struct {
-	name    string           // the partition key (the store's own copy)
-	blocks  [][]memEntity    // by position; a deleted row's slot is zero
-	rows    map[string]int32 // row key -> position
-	sorted  []sortedRow      // rows by row key; may hold the rows in freeing
-	pending []int32          // rows inserted since the order was last merged
+	name    string        // the partition key (the store's own copy)
+	blocks  [][]memEntity // by position; a deleted row's slot is zero
+	rows    rowIndex      // row key -> position
+	sorted  []sortedRow   // rows by row key; may hold the rows in freeing
+	pending []int32       // rows inserted since the order was last merged
 	// ordered is set by the first merge of the order: until then no read
 	// has needed the order, pending stays empty (a partition read only by
 	// key keeps no list of its rows beside rows) and the first merge
@@ -121,8 +121,9 @@ type memPartition struct {
 	freeing []int32 // slots of rows deleted by the transaction under way
 	// soonest is at or before the earliest non-zero Expires of its rows
 	// (zero: none expires): a sweep skips a partition it finds later than
-	// now without looking at its rows.
-	soonest time.Time
+	// now without looking at its rows. A Stamp (they order as their
+	// times): no time.Location pointer for the collector to trace.
+	soonest Stamp
 }
 
 // sortedRow is a row in a partition's order: its position, and its key's
@@ -153,7 +154,7 @@ const (
 // (a new window's partition is written whole at once: its index does not
 // grow row by row).
 func newPartition(name string, rows int) *memPartition {
-	p := &memPartition{name: strings.Clone(name), rows: make(map[string]int32, rows)}
+	p := &memPartition{name: strings.Clone(name), rows: newRowIndex(rows)}
 	if rows > 2 {
 		p.blocks = [][]memEntity{make([]memEntity, 0, min(rows, memBlock))}
 	}
@@ -161,53 +162,55 @@ func newPartition(name string, rows int) *memPartition {
 }
 
 // memEntity is an Entity as a partition keeps it: without its partition
-// key (the partition's), its times as Unix seconds and hundreds of
-// nanoseconds (stored times are UTC to 100 ns: normalise), so that a slot
-// is 104 bytes, not 144, and holds no time.Location pointers for the
-// collector to trace. The ETag string is shared by a transaction's rows.
+// key (the partition's), its times as Stamps (stored times are UTC to 100
+// ns, and from year 1601 to 9999: checkOps; a Stamp holds them exactly)
+// and its Data as a pointer and a length (at most MaxDataLen: checkOps;
+// the capacity is cut on reads anyway, and whether a row key or Text is
+// packed behind Data, all a write needs of it, is worked out once), so
+// that a slot is 88 bytes, not 144 (104 with Unix seconds and hundreds of
+// nanoseconds apart and a slice), and holds no time.Location pointers for
+// the collector to trace: its four pointers are in its first seven words.
+// The ETag string is shared by a transaction's rows.
 type memEntity struct {
+	data               *byte // Data's first byte (nil: Data is nil)
 	RowKey, Text, ETag string
-	Data               []byte
+	n                  int32 // len(Data)
+	packed             bool  // the row key or Text is packed behind Data (Packed): they go with it
 	Count              int64
-	exp, tim           int64 // Unix seconds
-	exp7, tim7         int32 // hundreds of nanoseconds
+	exp, tim           Stamp
 }
-
-// zeroUnix is time.Time{}.Unix(): the zero time converts back to itself.
-var zeroUnix = time.Time{}.Unix()
 
 func compact(e Entity) memEntity {
-	exp, exp7 := e.Expires.unix()
-	return memEntity{RowKey: e.RowKey, Text: e.Text, ETag: e.ETag, Data: e.Data, Count: e.Count,
-		exp: exp, exp7: exp7, tim: e.Time.Unix(), tim7: int32(e.Time.Nanosecond() / 100)}
-}
-
-func unixTime(sec int64, n7 int32) time.Time {
-	if sec == zeroUnix && n7 == 0 {
-		return time.Time{}
+	return memEntity{
+		data: unsafe.SliceData(e.Data), RowKey: e.RowKey, Text: e.Text, ETag: e.ETag,
+		n:      int32(len(e.Data)),
+		packed: e.RowKey != "" && packedIn(e.RowKey, e.Data) || e.Text != "" && packedIn(e.Text, e.Data),
+		Count:  e.Count, exp: e.Expires, tim: StampOf(e.Time),
 	}
-	return time.Unix(sec, int64(n7)*100).UTC()
 }
 
-func (m *memEntity) expires() time.Time { return unixTime(m.exp, m.exp7) }
+// Data returns the slot's Data, its capacity cut at its length (an append
+// to it cannot reach a row key or Text packed behind it).
+func (m *memEntity) Data() []byte {
+	if m.data == nil {
+		return nil
+	}
+	return unsafe.Slice(m.data, int(m.n))
+}
+
+func (m *memEntity) expires() time.Time { return m.exp.Time() }
 
 // Expired is Entity.Expired.
 func (m *memEntity) Expired(now time.Time) bool {
-	return (m.exp != zeroUnix || m.exp7 != 0) && m.expires().Before(now)
+	return m.exp != 0 && m.expires().Before(now)
 }
 
 // entity returns the Entity of partition the slot holds (Data shared, its
 // capacity cut: an append to it cannot reach a row key or Text packed
 // behind it).
 func (m *memEntity) entity(partition string) Entity {
-	return Entity{PartitionKey: partition, RowKey: m.RowKey, ETag: m.ETag, Expires: StampOf(m.expires()),
-		Count: m.Count, Time: unixTime(m.tim, m.tim7), Text: m.Text, Data: m.Data[:len(m.Data):len(m.Data)]}
-}
-
-// packed reports whether the slot's row key and Text are packed behind
-// its Data (Packed): they go with it.
-func (m *memEntity) packed() bool {
-	return m.RowKey != "" && packedIn(m.RowKey, m.Data) || m.Text != "" && packedIn(m.Text, m.Data)
+	return Entity{PartitionKey: partition, RowKey: m.RowKey, ETag: m.ETag, Expires: m.exp,
+		Count: m.Count, Time: m.tim.Time(), Text: m.Text, Data: m.Data()}
 }
 
 // at returns the entity at position i.
@@ -218,7 +221,7 @@ func (p *memPartition) at(i int32) *memEntity {
 // Get returns the stored entity of a row: the store's own, valid until the
 // next write (copy it out).
 func (p *memPartition) Get(row string) (*memEntity, bool) {
-	i, ok := p.rows[row]
+	i, ok := p.find(row)
 	if !ok {
 		return nil, false
 	}
@@ -229,7 +232,7 @@ func (p *memPartition) Get(row string) (*memEntity, bool) {
 // e's times need not be normalised: compact keeps them to 100 ns, as
 // normalise would (and soonest is worked out from what it keeps).
 func (p *memPartition) put(e Entity) {
-	i, ok := p.rows[e.RowKey]
+	i, ok := p.find(e.RowKey)
 	if !ok {
 		i = -1
 	}
@@ -240,20 +243,11 @@ func (p *memPartition) put(e Entity) {
 // new.
 func (p *memPartition) putAt(e Entity, i int32) {
 	m := compact(e)
-	if m.exp != zeroUnix || m.exp7 != 0 {
-		if t := m.expires(); p.soonest.IsZero() || t.Before(p.soonest) {
-			p.soonest = t
-		}
+	if m.exp != 0 && (p.soonest == 0 || m.exp < p.soonest) {
+		p.soonest = m.exp
 	}
 	if i >= 0 {
-		old := p.at(i)
-		if unsafe.StringData(old.RowKey) != unsafe.StringData(m.RowKey) {
-			// The index's key is the slot's row key: a key packed behind
-			// the old Data would keep that alive (Packed).
-			delete(p.rows, old.RowKey)
-			p.rows[m.RowKey] = i
-		}
-		*old = m
+		*p.at(i) = m // the index keeps no key: it reads the slot's
 		return
 	}
 	if n := len(p.free); n > 0 {
@@ -276,7 +270,7 @@ func (p *memPartition) putAt(e Entity, i int32) {
 		i = int32(last<<memBlockBits + len(p.blocks[last]))
 		p.blocks[last] = append(p.blocks[last], m)
 	}
-	p.rows[e.RowKey] = i
+	p.rows.add(e.RowKey, i)
 	if p.ordered {
 		p.pending = append(p.pending, i)
 	}
@@ -284,18 +278,19 @@ func (p *memPartition) putAt(e Entity, i int32) {
 
 // unordered reports whether rows wait to join the order.
 func (p *memPartition) unordered() bool {
-	return len(p.pending) > 0 || !p.ordered && len(p.rows) > 0
+	return len(p.pending) > 0 || !p.ordered && p.rows.n > 0
 }
 
 func (p *memPartition) Delete(row string) {
-	if i, ok := p.rows[row]; ok {
-		delete(p.rows, row)
+	if s := p.slotOf(row); s >= 0 {
+		i := p.rows.position(s)
+		p.rows.remove(s)
 		*p.at(i) = memEntity{}
 		p.freeing = append(p.freeing, i)
 	}
 }
 
-func (p *memPartition) Len() int { return len(p.rows) }
+func (p *memPartition) Len() int { return p.rows.n }
 
 // tidy drops the deleted rows from the indexes and frees their slots:
 // what a write does last, with the lock held for writing.
@@ -304,7 +299,7 @@ func (p *memPartition) tidy() {
 		// A slot is not reused before this: every stale position is one
 		// whose row is no longer in rows at that position.
 		live := func(i int32) bool {
-			j, ok := p.rows[p.at(i).RowKey]
+			j, ok := p.find(p.at(i).RowKey)
 			return ok && j == i
 		}
 		p.sorted = slices.DeleteFunc(p.sorted, func(r sortedRow) bool { return !live(r.pos) })
@@ -333,9 +328,9 @@ func (p *memPartition) orderWith(scratch *[]sortedRow) {
 		// The first merge: every row is pending (a deleted row is no
 		// longer in rows, and sorted is empty).
 		p.ordered = true
-		for _, i := range p.rows {
+		p.rows.each(func(i int32) {
 			pend = append(pend, sortedRow{head: keyHead(p.at(i).RowKey), pos: i})
-		}
+		})
 	} else {
 		for _, i := range p.pending {
 			pend = append(pend, sortedRow{head: keyHead(p.at(i).RowKey), pos: i})
@@ -564,11 +559,11 @@ func (m *memBackend) find(table string, q query) (out []Entity, seen int) {
 func (m *memBackend) findIn(table string, q query) (out []Entity, seen int) {
 	if !q.expired.IsZero() {
 		for _, part := range m.tables[table] {
-			for _, i := range part.rows {
+			part.rows.each(func(i int32) {
 				if e := part.at(i); e.Expired(q.expired) {
-					out = append(out, Entity{PartitionKey: part.name, RowKey: e.RowKey, ETag: e.ETag, Expires: StampOf(e.expires())})
+					out = append(out, Entity{PartitionKey: part.name, RowKey: e.RowKey, ETag: e.ETag, Expires: e.exp})
 				}
-			}
+			})
 		}
 		// The service pages in key order.
 		slices.SortFunc(out, func(a, b Entity) int {
@@ -689,7 +684,7 @@ func (m *memBackend) submit(_ context.Context, table, partition string, ops []Op
 		var cur *memEntity
 		pos := int32(-1)
 		if part != nil {
-			if j, ok := part.rows[o.Entity.RowKey]; ok {
+			if j, ok := part.find(o.Entity.RowKey); ok {
 				cur, pos = part.at(j), j
 			}
 		}
@@ -715,7 +710,7 @@ func (m *memBackend) submit(_ context.Context, table, partition string, ops []Op
 			continue
 		}
 		var e Entity
-		if at[k] >= 0 && !part.at(at[k]).packed() && !packedEntity(o.Entity) {
+		if at[k] >= 0 && !part.at(at[k]).packed && !packedEntity(o.Entity) {
 			cur := part.at(at[k])
 			// A rewrite: the stored keys (and an unchanged Text) are
 			// already the store's own copies.
@@ -764,18 +759,22 @@ func (m *memBackend) sweep(table string, now time.Time) (deleted, trips int) {
 	defer m.mu.Unlock()
 	parts := m.tables[table]
 	for name, part := range parts {
-		if part.soonest.IsZero() || !part.soonest.Before(now) {
+		if part.soonest == 0 || !part.soonest.Time().Before(now) {
 			continue
 		}
 		n := 0
-		var soonest time.Time
-		for row, i := range part.rows {
-			e := part.at(i)
-			if e.Expired(now) {
-				part.Delete(row)
-				n++
-			} else if t := e.expires(); !t.IsZero() && (soonest.IsZero() || t.Before(soonest)) {
-				soonest = t
+		var soonest Stamp
+		// Slot by slot (a free slot is zero: it never expires), not through
+		// the index, which Delete changes.
+		for _, b := range part.blocks {
+			for j := range b {
+				e := &b[j]
+				if e.Expired(now) {
+					part.Delete(e.RowKey)
+					n++
+				} else if e.exp != 0 && (soonest == 0 || e.exp < soonest) {
+					soonest = e.exp
+				}
 			}
 		}
 		part.soonest = soonest

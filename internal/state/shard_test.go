@@ -82,13 +82,13 @@ func TestMemoryShardsActAsOne(t *testing.T) {
 	seenTags := map[string]string{}
 	for _, sh := range many.b.(*memBackend).shards {
 		for name, p := range sh.tables[table] {
-			for _, i := range p.rows {
+			p.rows.each(func(i int32) {
 				tag := p.at(i).ETag
 				if other, ok := seenTags[tag]; ok && other != name {
 					t.Fatalf("ETag %s in partitions %s and %s", tag, other, name)
 				}
 				seenTags[tag] = name
-			}
+			})
 		}
 	}
 

@@ -55,7 +55,7 @@ func TestSpanMatchesAFilter(t *testing.T) {
 	for round := range 20 {
 		for range 1 + r.IntN(60) {
 			k := word(r.IntN(12))
-			if _, ok := p.rows[k]; ok {
+			if _, ok := p.find(k); ok {
 				continue
 			}
 			p.put(Entity{PartitionKey: "p", RowKey: k})

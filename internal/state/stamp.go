@@ -19,6 +19,9 @@ const (
 	minStampSecond = math.MinInt64/ticksPerSecond + 1
 )
 
+// zeroUnix is time.Time{}.Unix(): year 1, a Stamp's zero.
+var zeroUnix = time.Time{}.Unix()
+
 // StampOf returns t as a Stamp, truncated to 100 ns (towards the past).
 func StampOf(t time.Time) Stamp {
 	if t.IsZero() {

@@ -3,6 +3,7 @@ package state
 import (
 	"math"
 	"math/rand/v2"
+	"reflect"
 	"testing"
 	"time"
 	"unsafe"
@@ -114,6 +115,44 @@ func TestEdmTimeOK(t *testing.T) {
 	for _, tm := range times {
 		if got := edmTimeOK(tm); got != want(tm) {
 			t.Fatalf("edmTimeOK(%v) = %v, want %v", tm, got, !got)
+		}
+	}
+}
+
+// TestMemEntityIsCompact: a memory store slot stays 88 bytes (blocks of
+// them are most of a long scan's state), its pointers first, and gives
+// back the entity it was made from: times to 100 ns in UTC, Data nil,
+// empty or shared with its capacity cut.
+func TestMemEntityIsCompact(t *testing.T) {
+	if n := unsafe.Sizeof(memEntity{}); n != 88 {
+		t.Errorf("unsafe.Sizeof(memEntity{}) = %d, want 88", n)
+	}
+	if off := unsafe.Offsetof(memEntity{}.n); off != 56 {
+		t.Errorf("memEntity's words after its pointers start at %d, want 56", off)
+	}
+	est := time.FixedZone("EST", -5*3600)
+	data := []byte("0123456789")
+	for _, e := range []Entity{
+		{RowKey: "r", Text: "t\x00é", ETag: `W/"m1"`, Count: -7, Data: data[2:5:8],
+			Time: time.Date(2026, 12, 2, 11, 0, 0, 123456789, est), Expires: StampOf(time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC))},
+		{RowKey: "z", Data: []byte{}, Time: time.Date(1601, 1, 1, 0, 0, 0, 0, time.UTC)},
+		{RowKey: "nil"},
+	} {
+		m := compact(e)
+		got := m.entity("p")
+		want := e
+		want.PartitionKey = "p"
+		want.Time = normTime(e.Time)
+		if got.Time != want.Time || got.Time.Location() != time.UTC && !got.Time.IsZero() {
+			t.Errorf("%q: Time %v, want %v", e.RowKey, got.Time, want.Time)
+		}
+		if (got.Data == nil) != (e.Data == nil) || string(got.Data) != string(e.Data) || cap(got.Data) != len(e.Data) ||
+			len(e.Data) > 0 && &got.Data[0] != &e.Data[0] {
+			t.Errorf("%q: Data %q (cap %d, nil %v), want %q shared, capacity cut", e.RowKey, got.Data, cap(got.Data), got.Data == nil, e.Data)
+		}
+		got.Time, got.Data, want.Time, want.Data = time.Time{}, nil, time.Time{}, nil
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("entity() = %+v, want %+v", got, want)
 		}
 	}
 }
