@@ -199,8 +199,10 @@ func metaArray[T any](req Request, key string, n int, dst *[]T) error {
 		return nil
 	}
 	var v []T
-	if err := DecodeValue(raw, &v); err != nil {
-		return badRequest(err, "Metadata.%s is not a JSON array (double-encoded as the host sends it)", key)
+	if !plainArray(raw, &v) {
+		if err := DecodeValue(raw, &v); err != nil {
+			return badRequest(err, "Metadata.%s is not a JSON array (double-encoded as the host sends it)", key)
+		}
 	}
 	if len(v) != n {
 		return badRequest(nil, "Metadata.%s has %d entries for %d events", key, len(v), n)
@@ -210,6 +212,113 @@ func metaArray[T any](req Request, key string, n int, dst *[]T) error {
 	}
 	*dst = v
 	return nil
+}
+
+// plainArray decodes the host's double-encoded array of plain strings
+// ("[\"a\",\"b\"]": offsets, enqueued times) or of integers ("[1,2]":
+// sequence numbers) into *dst, a *[]string, *[]json.RawMessage or
+// *[]int64, as DecodeValue would, and reports whether it did. It takes
+// only the host's plain shape: no blank between tokens, strings with
+// nothing to unescape (plainText) at either level, integers as JSON
+// writes them that fit an int64; anything else (null, an escape, another
+// type, a float) is left to DecodeValue. encoding/json unquotes the outer
+// string into a new one and reads the array from it with reflection: two
+// thirds of the metadata's cost, for a hundred short values.
+func plainArray[T any](raw []byte, dst *[]T) bool {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) < 4 || raw[0] != '"' || raw[len(raw)-1] != '"' || raw[1] != '[' || raw[len(raw)-2] != ']' {
+		return false
+	}
+	s := raw[2 : len(raw)-2]
+	switch d := any(dst).(type) {
+	case *[]string:
+		v, ok := plainStringArray(s, func(el []byte) string { return string(el) })
+		*d = v
+		return ok
+	case *[]json.RawMessage:
+		v, ok := plainStringArray(s, func(el []byte) json.RawMessage {
+			m := make(json.RawMessage, len(el)+2)
+			m[0], m[len(m)-1] = '"', '"'
+			copy(m[1:], el)
+			return m
+		})
+		*d = v
+		return ok
+	case *[]int64:
+		v, ok := plainIntArray(s)
+		*d = v
+		return ok
+	}
+	return false
+}
+
+// plainStringArray reads s, the inside of a double-encoded array of
+// strings (\"a\",\"b\"), into elements made by conv.
+func plainStringArray[E any](s []byte, conv func([]byte) E) ([]E, bool) {
+	out := []E{}
+	if len(s) == 0 {
+		return out, true
+	}
+	for {
+		if len(s) < 4 || s[0] != '\\' || s[1] != '"' {
+			return nil, false
+		}
+		s = s[2:]
+		j := bytes.IndexByte(s, '\\')
+		if j < 0 || j+1 >= len(s) || s[j+1] != '"' || !plainText(s[:j]) {
+			return nil, false
+		}
+		out = append(out, conv(s[:j]))
+		s = s[j+2:]
+		if len(s) == 0 {
+			return out, true
+		}
+		if s[0] != ',' {
+			return nil, false
+		}
+		s = s[1:]
+	}
+}
+
+// plainIntArray reads s, the inside of a double-encoded array of integers
+// (1,2), each as JSON writes an integer (-?(0|[1-9][0-9]*)) that fits an
+// int64.
+func plainIntArray(s []byte) ([]int64, bool) {
+	out := []int64{}
+	if len(s) == 0 {
+		return out, true
+	}
+	for {
+		j := bytes.IndexByte(s, ',')
+		if j < 0 {
+			j = len(s)
+		}
+		num := s[:j]
+		digits := num
+		if len(digits) > 0 && digits[0] == '-' {
+			digits = digits[1:]
+		}
+		if len(digits) == 0 || (digits[0] == '0' && len(digits) > 1) {
+			return nil, false
+		}
+		for _, c := range digits {
+			if c < '0' || c > '9' {
+				return nil, false
+			}
+		}
+		v, err := strconv.ParseInt(string(num), 10, 64)
+		if err != nil {
+			return nil, false
+		}
+		out = append(out, v)
+		if j == len(s) {
+			return out, true
+		}
+		s = s[j+1:]
+		if len(s) == 0 {
+			return nil, false // a trailing comma
+		}
+	}
 }
 
 // eventBody turns one element of the bodies array into the event's bytes.
