@@ -214,16 +214,19 @@ func metaArray[T any](req Request, key string, n int, dst *[]T) error {
 	return nil
 }
 
-// plainArray decodes the host's double-encoded array of plain strings
-// ("[\"a\",\"b\"]": offsets, enqueued times) or of integers ("[1,2]":
-// sequence numbers) into *dst, a *[]string, *[]json.RawMessage or
-// *[]int64, as DecodeValue would, and reports whether it did. It takes
-// only the host's plain shape: no blank between tokens, strings with
-// nothing to unescape (plainText) at either level, integers as JSON
-// writes them that fit an int64; anything else (null, an escape, another
-// type, a float) is left to DecodeValue. encoding/json unquotes the outer
-// string into a new one and reads the array from it with reflection: two
-// thirds of the metadata's cost, for a hundred short values.
+// plainArray decodes the host's double-encoded metadata arrays in their
+// plain shape into *dst as DecodeValue would, and reports whether it did:
+// strings ("[\"a\",\"b\"]": offsets, enqueued times) into a *[]string,
+// *[]json.RawMessage or *[]*string, integers ("[1,2]": sequence numbers)
+// into a *[]int64 or *[]json.RawMessage, nulls into a *[]*string
+// (partition keys) or *[]map[string]json.RawMessage, and empty objects
+// into the latter (properties). It takes only that shape: no blank
+// between tokens, strings with nothing to unescape (plainText) at either
+// level, integers as JSON writes them that fit an int64; anything else
+// (an escape, another type or element, a float) is left to DecodeValue.
+// encoding/json unquotes the outer string into a new one and reads the
+// array from it with reflection: most of the metadata's cost, for a
+// hundred short values.
 func plainArray[T any](raw []byte, dst *[]T) bool {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) < 4 || raw[0] != '"' || raw[len(raw)-1] != '"' || raw[1] != '[' || raw[len(raw)-2] != ']' {
@@ -232,93 +235,117 @@ func plainArray[T any](raw []byte, dst *[]T) bool {
 	s := raw[2 : len(raw)-2]
 	switch d := any(dst).(type) {
 	case *[]string:
-		v, ok := plainStringArray(s, func(el []byte) string { return string(el) })
-		*d = v
-		return ok
+		return plainElems(s, d, func(k plainKind, el []byte) (string, bool) { return string(el), k == plainString })
 	case *[]json.RawMessage:
-		v, ok := plainStringArray(s, func(el []byte) json.RawMessage {
-			m := make(json.RawMessage, len(el)+2)
-			m[0], m[len(m)-1] = '"', '"'
-			copy(m[1:], el)
-			return m
+		return plainElems(s, d, func(k plainKind, el []byte) (json.RawMessage, bool) {
+			switch k {
+			case plainString:
+				m := make(json.RawMessage, len(el)+2)
+				m[0], m[len(m)-1] = '"', '"'
+				copy(m[1:], el)
+				return m, true
+			case plainInt:
+				return append(json.RawMessage(nil), el...), true
+			}
+			return nil, false
 		})
-		*d = v
-		return ok
 	case *[]int64:
-		v, ok := plainIntArray(s)
-		*d = v
-		return ok
+		return plainElems(s, d, func(k plainKind, el []byte) (int64, bool) {
+			if k != plainInt {
+				return 0, false
+			}
+			v, err := strconv.ParseInt(string(el), 10, 64)
+			return v, err == nil
+		})
+	case *[]*string:
+		return plainElems(s, d, func(k plainKind, el []byte) (*string, bool) {
+			if k != plainString {
+				return nil, k == plainNull
+			}
+			v := string(el)
+			return &v, true
+		})
+	case *[]map[string]json.RawMessage:
+		return plainElems(s, d, func(k plainKind, _ []byte) (map[string]json.RawMessage, bool) {
+			if k == plainObject {
+				return map[string]json.RawMessage{}, true
+			}
+			return nil, k == plainNull
+		})
 	}
 	return false
 }
 
-// plainStringArray reads s, the inside of a double-encoded array of
-// strings (\"a\",\"b\"), into elements made by conv.
-func plainStringArray[E any](s []byte, conv func([]byte) E) ([]E, bool) {
-	out := []E{}
-	if len(s) == 0 {
-		return out, true
-	}
-	for {
-		if len(s) < 4 || s[0] != '\\' || s[1] != '"' {
-			return nil, false
-		}
-		s = s[2:]
-		j := bytes.IndexByte(s, '\\')
-		if j < 0 || j+1 >= len(s) || s[j+1] != '"' || !plainText(s[:j]) {
-			return nil, false
-		}
-		out = append(out, conv(s[:j]))
-		s = s[j+2:]
-		if len(s) == 0 {
-			return out, true
-		}
-		if s[0] != ',' {
-			return nil, false
-		}
-		s = s[1:]
-	}
-}
+// plainKind is what an element of a plain metadata array is.
+type plainKind uint8
 
-// plainIntArray reads s, the inside of a double-encoded array of integers
-// (1,2), each as JSON writes an integer (-?(0|[1-9][0-9]*)) that fits an
-// int64.
-func plainIntArray(s []byte) ([]int64, bool) {
-	out := []int64{}
-	if len(s) == 0 {
-		return out, true
-	}
-	for {
-		j := bytes.IndexByte(s, ',')
-		if j < 0 {
-			j = len(s)
-		}
-		num := s[:j]
-		digits := num
-		if len(digits) > 0 && digits[0] == '-' {
-			digits = digits[1:]
-		}
-		if len(digits) == 0 || (digits[0] == '0' && len(digits) > 1) {
-			return nil, false
-		}
-		for _, c := range digits {
-			if c < '0' || c > '9' {
-				return nil, false
+const (
+	plainString plainKind = iota // \"text\": el is the text
+	plainInt                     // an integer as JSON writes it: el is its text
+	plainNull                    // null
+	plainObject                  // {}
+)
+
+// plainElems reads s, the inside of a plain double-encoded array
+// (\"a\",\"b\" or 1,2 or null,{}), into *dst, each element made by
+// conv; false when an element is none of plainKind's or conv refuses it.
+func plainElems[E any](s []byte, dst *[]E, conv func(plainKind, []byte) (E, bool)) bool {
+	out := []E{}
+	for len(s) > 0 {
+		var k plainKind
+		var el []byte
+		switch {
+		case len(s) >= 4 && s[0] == '\\' && s[1] == '"':
+			j := bytes.IndexByte(s[2:], '\\') + 2
+			if j < 2 || j+1 >= len(s) || s[j+1] != '"' || !plainText(s[2:j]) {
+				return false
 			}
+			k, el, s = plainString, s[2:j], s[j+2:]
+		case bytes.HasPrefix(s, []byte("null")):
+			k, s = plainNull, s[4:]
+		case bytes.HasPrefix(s, []byte("{}")):
+			k, s = plainObject, s[2:]
+		default:
+			j := bytes.IndexByte(s, ',')
+			if j < 0 {
+				j = len(s)
+			}
+			if !plainInteger(s[:j]) {
+				return false
+			}
+			k, el, s = plainInt, s[:j], s[j:]
 		}
-		v, err := strconv.ParseInt(string(num), 10, 64)
-		if err != nil {
-			return nil, false
+		v, ok := conv(k, el)
+		if !ok {
+			return false
 		}
 		out = append(out, v)
-		if j == len(s) {
-			return out, true
-		}
-		s = s[j+1:]
-		if len(s) == 0 {
-			return nil, false // a trailing comma
+		if len(s) > 0 {
+			if s[0] != ',' || len(s) == 1 {
+				return false // not a comma, or a trailing one
+			}
+			s = s[1:]
 		}
 	}
+	*dst = out
+	return true
+}
+
+// plainInteger reports whether b is an integer as JSON writes it:
+// -?(0|[1-9][0-9]*).
+func plainInteger(b []byte) bool {
+	if len(b) > 0 && b[0] == '-' {
+		b = b[1:]
+	}
+	if len(b) == 0 || (b[0] == '0' && len(b) > 1) {
+		return false
+	}
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // eventBody turns one element of the bodies array into the event's bytes.

@@ -67,8 +67,16 @@ func TestPlainArrayMatchesDecodeValue(t *testing.T) {
 		{"surrogate pair", `"[\"\\ud83d\\ude42\"]"`, false},
 		{"lone surrogate", `"[\"\\ud83d\"]"`, false},
 		{"bad UTF-8", "\"[\\\"a\xffb\\\"]\"", false},
-		{"null elements", `"[null,null]"`, false},
-		{"mixed", `"[1,\"a\"]"`, false},
+		{"null elements", `"[null,null]"`, true},
+		{"nulls and strings", `"[null,\"a\",null]"`, true},
+		{"empty objects", `"[{},{},{}]"`, true},
+		{"empty objects and nulls", `"[{},null]"`, true},
+		{"objects with members", `"[{\"a\":1}]"`, false},
+		{"object with a blank", `"[{ }]"`, false},
+		{"null and more", `"[nullx]"`, false},
+		{"object and more", `"[{}x]"`, false},
+		{"integers and strings", `"[1,\"1\"]"`, true},
+		{"true", `"[true]"`, false},
 		{"blanks inside", `"[1, 2]"`, false},
 		{"blanks inside strings array", `"[\"a\", \"b\"]"`, false},
 		{"trailing comma", `"[1,]"`, false},
@@ -79,8 +87,8 @@ func TestPlainArrayMatchesDecodeValue(t *testing.T) {
 		{"plus", `"[+1]"`, false},
 		{"float", `"[1.5]"`, false},
 		{"exponent", `"[1e3]"`, false},
-		{"overflow", `"[9223372036854775808]"`, false},
-		{"underflow", `"[-9223372036854775809]"`, false},
+		{"overflow (taken as json.RawMessage only)", `"[9223372036854775808]"`, true},
+		{"underflow (taken as json.RawMessage only)", `"[-9223372036854775809]"`, true},
 		{"single-encoded", `[1,2]`, false},
 		{"not an array", `"{\"a\":1}"`, false},
 		{"string not closed", `"[\"a]"`, false},
@@ -96,6 +104,8 @@ func TestPlainArrayMatchesDecodeValue(t *testing.T) {
 			got := plainArrayAgrees[string](t, raw)
 			got = plainArrayAgrees[json.RawMessage](t, raw) || got
 			got = plainArrayAgrees[int64](t, raw) || got
+			got = plainArrayAgrees[*string](t, raw) || got
+			got = plainArrayAgrees[map[string]json.RawMessage](t, raw) || got
 			if got != tc.fast {
 				t.Errorf("plainArray takes %q: %t, want %t", raw, got, tc.fast)
 			}
@@ -110,20 +120,25 @@ func TestPlainArrayTakesABatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, key := range []string{metaSequenceNumberArray, metaOffsetStringArray, metaEnqueuedTimeUtcArray, metaOffsetArray} {
+	for _, key := range []string{metaSequenceNumberArray, metaOffsetStringArray, metaEnqueuedTimeUtcArray, metaOffsetArray,
+		metaPartitionKeyArray, metaPropertiesArray} {
 		raw, ok := req.Meta(key)
 		if !ok {
 			continue
 		}
-		if !plainArrayAgrees[string](t, raw) && !plainArrayAgrees[int64](t, raw) {
+		taken := plainArrayAgrees[string](t, raw)
+		taken = plainArrayAgrees[int64](t, raw) || taken
+		taken = plainArrayAgrees[*string](t, raw) || taken
+		taken = plainArrayAgrees[map[string]json.RawMessage](t, raw) || taken
+		plainArrayAgrees[json.RawMessage](t, raw)
+		if !taken {
 			t.Errorf("Metadata.%s %.80q: not taken by plainArray", key, raw)
 		}
-		plainArrayAgrees[json.RawMessage](t, raw)
 	}
 }
 
 func FuzzPlainArray(f *testing.F) {
-	for _, s := range []string{`"[1,2]"`, `"[\"a\",\"b\"]"`, `"[]"`, `"[\"\"]"`, `"[-0]"`, `"[\"a\\u0000\"]"`, `"[null]"`, `"[\"\u00e9\"]"`} {
+	for _, s := range []string{`"[1,2]"`, `"[\"a\",\"b\"]"`, `"[]"`, `"[\"\"]"`, `"[-0]"`, `"[\"a\\u0000\"]"`, `"[null]"`, `"[\"\u00e9\"]"`, `"[null,{}]"`, `"[{},{}]"`, `"[null,\"a\"]"`} {
 		f.Add([]byte(s))
 	}
 	f.Add(hostArray([]string{"2026-11-20T09:00:02.5"}))
@@ -131,5 +146,7 @@ func FuzzPlainArray(f *testing.F) {
 		plainArrayAgrees[string](t, raw)
 		plainArrayAgrees[json.RawMessage](t, raw)
 		plainArrayAgrees[int64](t, raw)
+		plainArrayAgrees[*string](t, raw)
+		plainArrayAgrees[map[string]json.RawMessage](t, raw)
 	})
 }
