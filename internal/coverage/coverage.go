@@ -284,6 +284,16 @@ type Row struct {
 	Records int `json:"records"`
 }
 
+// EachKey calls fn with each key counted, in the order they were first
+// counted: Rows without its sort, for who needs the keys alone (serve's
+// silence check, every batch: sorting a batch's few hundred rows cost
+// more than the check).
+func (t *Tally) EachKey(fn func(Key)) {
+	for _, k := range t.keys {
+		fn(k)
+	}
+}
+
 // Rows returns the counts sorted by source, category, subscription, type.
 func (t *Tally) Rows() []Row {
 	out := make([]Row, 0, len(t.keys))

@@ -187,3 +187,37 @@ func FuzzLessLower(f *testing.F) {
 		}
 	})
 }
+
+// EachKey gives the keys Rows gives, each once, in the order counted.
+func TestTallyEachKey(t *testing.T) {
+	var tl Tally
+	for _, ev := range []*event.Event{
+		{Source: "signinlogs", Category: "SignInLogs"},
+		{Source: "activitylogs", Category: "Administrative", Resource: event.Resource{Subscription: "b"}},
+		{Source: "activitylogs", Category: "administrative", Resource: event.Resource{Subscription: "a"}},
+		{Source: "signinlogs", Category: "SignInLogs"},
+		{Source: "activitylogs", Category: "Policy", Resource: event.Resource{Subscription: "b"}},
+	} {
+		tl.Add(ev)
+	}
+	var got []Key
+	tl.EachKey(func(k Key) { got = append(got, k) })
+	rows := tl.Rows()
+	if len(got) != len(rows) {
+		t.Fatalf("EachKey %d keys, Rows %d", len(got), len(rows))
+	}
+	for _, r := range rows {
+		n := 0
+		for _, k := range got {
+			if k == r.Key {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("key %+v: %d times in EachKey, want once", r.Key, n)
+		}
+	}
+	if got[0].Source != "signinlogs" || got[1].Subscription != "b" || got[2].Subscription != "a" {
+		t.Errorf("EachKey %+v: want the order counted", got)
+	}
+}

@@ -199,8 +199,10 @@ func metaArray[T any](req Request, key string, n int, dst *[]T) error {
 		return nil
 	}
 	var v []T
-	if err := DecodeValue(raw, &v); err != nil {
-		return badRequest(err, "Metadata.%s is not a JSON array (double-encoded as the host sends it)", key)
+	if !plainArray(raw, &v) {
+		if err := DecodeValue(raw, &v); err != nil {
+			return badRequest(err, "Metadata.%s is not a JSON array (double-encoded as the host sends it)", key)
+		}
 	}
 	if len(v) != n {
 		return badRequest(nil, "Metadata.%s has %d entries for %d events", key, len(v), n)
@@ -210,6 +212,140 @@ func metaArray[T any](req Request, key string, n int, dst *[]T) error {
 	}
 	*dst = v
 	return nil
+}
+
+// plainArray decodes the host's double-encoded metadata arrays in their
+// plain shape into *dst as DecodeValue would, and reports whether it did:
+// strings ("[\"a\",\"b\"]": offsets, enqueued times) into a *[]string,
+// *[]json.RawMessage or *[]*string, integers ("[1,2]": sequence numbers)
+// into a *[]int64 or *[]json.RawMessage, nulls into a *[]*string
+// (partition keys) or *[]map[string]json.RawMessage, and empty objects
+// into the latter (properties). It takes only that shape: no blank
+// between tokens, strings with nothing to unescape (plainText) at either
+// level, integers as JSON writes them that fit an int64; anything else
+// (an escape, another type or element, a float) is left to DecodeValue.
+// encoding/json unquotes the outer string into a new one and reads the
+// array from it with reflection: most of the metadata's cost, for a
+// hundred short values.
+func plainArray[T any](raw []byte, dst *[]T) bool {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) < 4 || raw[0] != '"' || raw[len(raw)-1] != '"' || raw[1] != '[' || raw[len(raw)-2] != ']' {
+		return false
+	}
+	s := raw[2 : len(raw)-2]
+	switch d := any(dst).(type) {
+	case *[]string:
+		return plainElems(s, d, func(k plainKind, el []byte) (string, bool) { return string(el), k == plainString })
+	case *[]json.RawMessage:
+		return plainElems(s, d, func(k plainKind, el []byte) (json.RawMessage, bool) {
+			switch k {
+			case plainString:
+				m := make(json.RawMessage, len(el)+2)
+				m[0], m[len(m)-1] = '"', '"'
+				copy(m[1:], el)
+				return m, true
+			case plainInt:
+				return append(json.RawMessage(nil), el...), true
+			}
+			return nil, false
+		})
+	case *[]int64:
+		return plainElems(s, d, func(k plainKind, el []byte) (int64, bool) {
+			if k != plainInt {
+				return 0, false
+			}
+			v, err := strconv.ParseInt(string(el), 10, 64)
+			return v, err == nil
+		})
+	case *[]*string:
+		return plainElems(s, d, func(k plainKind, el []byte) (*string, bool) {
+			if k != plainString {
+				return nil, k == plainNull
+			}
+			v := string(el)
+			return &v, true
+		})
+	case *[]map[string]json.RawMessage:
+		return plainElems(s, d, func(k plainKind, _ []byte) (map[string]json.RawMessage, bool) {
+			if k == plainObject {
+				return map[string]json.RawMessage{}, true
+			}
+			return nil, k == plainNull
+		})
+	}
+	return false
+}
+
+// plainKind is what an element of a plain metadata array is.
+type plainKind uint8
+
+const (
+	plainString plainKind = iota // \"text\": el is the text
+	plainInt                     // an integer as JSON writes it: el is its text
+	plainNull                    // null
+	plainObject                  // {}
+)
+
+// plainElems reads s, the inside of a plain double-encoded array
+// (\"a\",\"b\" or 1,2 or null,{}), into *dst, each element made by
+// conv; false when an element is none of plainKind's or conv refuses it.
+func plainElems[E any](s []byte, dst *[]E, conv func(plainKind, []byte) (E, bool)) bool {
+	out := []E{}
+	for len(s) > 0 {
+		var k plainKind
+		var el []byte
+		switch {
+		case len(s) >= 4 && s[0] == '\\' && s[1] == '"':
+			j := bytes.IndexByte(s[2:], '\\') + 2
+			if j < 2 || j+1 >= len(s) || s[j+1] != '"' || !plainText(s[2:j]) {
+				return false
+			}
+			k, el, s = plainString, s[2:j], s[j+2:]
+		case bytes.HasPrefix(s, []byte("null")):
+			k, s = plainNull, s[4:]
+		case bytes.HasPrefix(s, []byte("{}")):
+			k, s = plainObject, s[2:]
+		default:
+			j := bytes.IndexByte(s, ',')
+			if j < 0 {
+				j = len(s)
+			}
+			if !plainInteger(s[:j]) {
+				return false
+			}
+			k, el, s = plainInt, s[:j], s[j:]
+		}
+		v, ok := conv(k, el)
+		if !ok {
+			return false
+		}
+		out = append(out, v)
+		if len(s) > 0 {
+			if s[0] != ',' || len(s) == 1 {
+				return false // not a comma, or a trailing one
+			}
+			s = s[1:]
+		}
+	}
+	*dst = out
+	return true
+}
+
+// plainInteger reports whether b is an integer as JSON writes it:
+// -?(0|[1-9][0-9]*).
+func plainInteger(b []byte) bool {
+	if len(b) > 0 && b[0] == '-' {
+		b = b[1:]
+	}
+	if len(b) == 0 || (b[0] == '0' && len(b) > 1) {
+		return false
+	}
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // eventBody turns one element of the bodies array into the event's bytes.

@@ -15,6 +15,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/azdetect/azdetect/internal/alert"
+	"github.com/azdetect/azdetect/internal/coverage"
 	"github.com/azdetect/azdetect/internal/detect"
 	"github.com/azdetect/azdetect/internal/event"
 	"github.com/azdetect/azdetect/internal/silence"
@@ -860,9 +861,11 @@ func (p *Pipeline) CheckSilence(ctx context.Context) (int, error) {
 // checkSilence records the sources of this batch and returns the alerts of
 // the sources silent for too long.
 func (p *Pipeline) checkSilence(ctx context.Context, now time.Time, rep *Report) ([]alert.Alert, error) {
+	// In the order counted: Observe takes each source and subscription
+	// once whatever the order, and sorts what it reports.
 	var keys []silence.Key
-	for _, r := range rep.Coverage.Rows() {
-		keys = append(keys, silence.Key{Source: r.Source, Subscription: r.Subscription})
-	}
+	rep.Coverage.EachKey(func(k coverage.Key) {
+		keys = append(keys, silence.Key{Source: k.Source, Subscription: k.Subscription})
+	})
 	return p.opts.Silence.Observe(ctx, now, keys)
 }

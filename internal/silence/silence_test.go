@@ -97,3 +97,56 @@ func TestObserveIsSeenThenCheck(t *testing.T) {
 		}
 	}
 }
+
+// TestObserveIgnoresKeyOrder: a batch's keys in any order (duplicates
+// included) write the same arrivals and raise the same alerts.
+func TestObserveIgnoresKeyOrder(t *testing.T) {
+	ctx := context.Background()
+	t0 := time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC)
+	keys := []Key{{Source: "signinlogs"}, {Source: "keyvault", Subscription: "s1"}, {Source: "activitylogs", Subscription: "s2"},
+		{Source: "keyvault", Subscription: "s1"}, {Source: "activitylogs", Subscription: "S2"}}
+	run := func(order []Key) ([]string, []state.Entity) {
+		store := state.NewMemory()
+		tr, err := New(store, 6*time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tr.Observe(ctx, t0, order); err != nil {
+			t.Fatal(err)
+		}
+		// Only the sign-ins go on: the others fall silent.
+		a, err := tr.Observe(ctx, t0.Add(7*time.Hour), []Key{{Source: "signinlogs"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, al := range a {
+			ids = append(ids, al.ID+" "+al.Summary)
+		}
+		ents, err := store.List(ctx, Table, Partition, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ids, ents
+	}
+	wantIDs, wantEnts := run(keys)
+	if len(wantIDs) != 3 {
+		t.Fatalf("%d alerts, want 3 (the three silent flows): %q", len(wantIDs), wantIDs)
+	}
+	reversed := make([]Key, len(keys))
+	for i, k := range keys {
+		reversed[len(keys)-1-i] = k
+	}
+	ids, ents := run(reversed)
+	if strings.Join(ids, "\n") != strings.Join(wantIDs, "\n") {
+		t.Errorf("keys reversed: alerts\n%s\nwant\n%s", strings.Join(ids, "\n"), strings.Join(wantIDs, "\n"))
+	}
+	if len(ents) != len(wantEnts) {
+		t.Fatalf("keys reversed: %d arrivals, want %d", len(ents), len(wantEnts))
+	}
+	for i := range ents {
+		if ents[i].RowKey != wantEnts[i].RowKey || ents[i].Text != wantEnts[i].Text || !ents[i].Time.Equal(wantEnts[i].Time) {
+			t.Errorf("keys reversed: arrival %d %+v, want %+v", i, ents[i], wantEnts[i])
+		}
+	}
+}
