@@ -36,17 +36,7 @@ func flowCombo(vnet, outbound, allowed bool, src, dst uint8) int {
 	if src >= classes || dst >= classes {
 		return -1
 	}
-	c := int(src)*3 + int(dst)
-	if vnet {
-		c += 9
-	}
-	if outbound {
-		c += 18
-	}
-	if allowed {
-		c += 36
-	}
-	return c
+	return int(event.FlowCombination(vnet, outbound, allowed, src, dst))
 }
 
 // flowComboValue is the text a tuple of combination c answers for f, and

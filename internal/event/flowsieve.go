@@ -21,14 +21,17 @@ var FlowClassNames = [...]string{"internet", "private", "azure"}
 // parsed, before it makes an event, so that a tuple no rule can select
 // costs no event and no condition. A nil sieve lets every tuple through.
 type FlowSieve struct {
-	may [(flowSieveSize + 63) / 64]uint64 // by flowSieveBit
+	may [(flowSieveSize + 63) / 64]uint64 // by FlowCombination
 }
 
 // flowSieveSize is the number of the values' combinations: log type (2),
 // direction (2), decision (2), source and destination class (3 each).
 const flowSieveSize = 2 * 2 * 2 * 3 * 3
 
-func flowSieveBit(vnet, outbound, allowed bool, src, dst uint8) uint {
+// FlowCombination numbers a tuple's combination of log type, direction,
+// decision and address classes (each class below len(FlowClassNames)):
+// 0 to 71, the sieve's bit and the rule engine's per-combination tables.
+func FlowCombination(vnet, outbound, allowed bool, src, dst uint8) uint {
 	b := uint(src)*3 + uint(dst)
 	if vnet {
 		b += 9
@@ -79,7 +82,7 @@ func NewFlowSieve(may func(value func(f FlowField) (string, bool)) bool) *FlowSi
 							return "", false
 						}
 						if may(value) {
-							b := flowSieveBit(vnet, outbound, allowed, src, dst)
+							b := FlowCombination(vnet, outbound, allowed, src, dst)
 							s.may[b/64] |= 1 << (b % 64)
 						}
 					}
@@ -116,7 +119,7 @@ func (s *FlowSieve) May(vnet, outbound, allowed bool, src, dst uint8) bool {
 	if src >= uint8(len(FlowClassNames)) || dst >= uint8(len(FlowClassNames)) {
 		return true
 	}
-	b := flowSieveBit(vnet, outbound, allowed, src, dst)
+	b := FlowCombination(vnet, outbound, allowed, src, dst)
 	return s.may[b/64]&(1<<(b%64)) != 0
 }
 

@@ -271,35 +271,7 @@ func ObjectEach(obj []byte, fn func(key, val []byte) bool) error {
 // ArrayEach calls fn for each element of the JSON array arr. fn returns
 // false to stop.
 func ArrayEach(arr []byte, fn func(val []byte) bool) error {
-	i := SkipSpace(arr, 0)
-	if i >= len(arr) || arr[i] != '[' {
-		return syntaxErr(i, "expected array")
-	}
-	i = SkipSpace(arr, i+1)
-	if i < len(arr) && arr[i] == ']' {
-		return nil
-	}
-	for {
-		vs := SkipSpace(arr, i)
-		var err error
-		if i, err = skipValue(arr, vs, 1); err != nil {
-			return err
-		}
-		if !fn(arr[vs:i]) {
-			return nil
-		}
-		i = SkipSpace(arr, i)
-		if i >= len(arr) {
-			return syntaxErr(i, "unterminated array")
-		}
-		if arr[i] == ']' {
-			return nil
-		}
-		if arr[i] != ',' {
-			return syntaxErr(i, "expected ',' or ']'")
-		}
-		i++
-	}
+	return ArrayEachKnown(arr, nil, fn)
 }
 
 // ArrayEachKnown is ArrayEach where known may tell an element's length
@@ -307,7 +279,8 @@ func ArrayEach(arr []byte, fn func(val []byte) bool) error {
 // the array's end, it returns the element's length, or 0 when it does not
 // know it (the element is then scanned). A length it gives must be the
 // one a scan would find (the caller knows where the element ends: the
-// rule engine, an object of the record's layout).
+// rule engine, an object of the record's layout). A nil known scans
+// every element.
 func ArrayEachKnown(arr []byte, known func(rest []byte) int, fn func(val []byte) bool) error {
 	i := SkipSpace(arr, 0)
 	if i >= len(arr) || arr[i] != '[' {
@@ -319,7 +292,7 @@ func ArrayEachKnown(arr []byte, known func(rest []byte) int, fn func(val []byte)
 	}
 	for {
 		vs := SkipSpace(arr, i)
-		if n := known(arr[vs:]); n > 0 && n <= len(arr)-vs {
+		if n := knownLen(known, arr[vs:]); n > 0 && n <= len(arr)-vs {
 			i = vs + n
 		} else {
 			var err error
@@ -1096,4 +1069,12 @@ func (s *Scanner) End(i int) {
 	if !s.Bad && s.ws(i) != len(s.B) {
 		s.fail()
 	}
+}
+
+// knownLen is known(rest), or 0 when known is nil.
+func knownLen(known func(rest []byte) int, rest []byte) int {
+	if known == nil {
+		return 0
+	}
+	return known(rest)
 }
