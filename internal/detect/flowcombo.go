@@ -13,7 +13,7 @@ import "github.com/azdetect/azdetect/internal/event"
 // of a field read and string compares for each.
 
 // flowCombos is the number of combinations.
-const flowCombos = 2 * 2 * 2 * 3 * 3
+const flowCombos = event.FlowCombinations
 
 // flowValuesReader is a flow tuple's event fields that tell their
 // combination's values (source's tuple events do): log type (VNet, else
@@ -42,29 +42,7 @@ func flowCombo(vnet, outbound, allowed bool, src, dst uint8) int {
 // flowComboValue is the text a tuple of combination c answers for f, and
 // whether f is one of the combination's names.
 func flowComboValue(c int, f event.FlowField) (string, bool) {
-	src, dst := uint8(c%9/3), uint8(c%3)
-	vnet, outbound, allowed := c/9%2 == 1, c/18%2 == 1, c/36%2 == 1
-	local, remote := dst, src
-	if outbound {
-		local, remote = src, dst
-	}
-	switch f {
-	case event.FlowLogType:
-		return event.FlowLogTypeText(vnet), true
-	case event.FlowDirection:
-		return event.FlowDirectionText(outbound), true
-	case event.FlowAllowed:
-		return event.FlowAllowedText(allowed), true
-	case event.FlowSrcClass:
-		return event.FlowClassNames[src], true
-	case event.FlowDstClass:
-		return event.FlowClassNames[dst], true
-	case event.FlowLocalClass:
-		return event.FlowClassNames[local], true
-	case event.FlowRemoteClass:
-		return event.FlowClassNames[remote], true
-	}
-	return "", false
+	return event.FlowCombinationValue(c, f)
 }
 
 // flowComboField reports whether f is one of the combination's names.

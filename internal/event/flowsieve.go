@@ -21,12 +21,12 @@ var FlowClassNames = [...]string{"internet", "private", "azure"}
 // parsed, before it makes an event, so that a tuple no rule can select
 // costs no event and no condition. A nil sieve lets every tuple through.
 type FlowSieve struct {
-	may [(flowSieveSize + 63) / 64]uint64 // by FlowCombination
+	may [(FlowCombinations + 63) / 64]uint64 // by FlowCombination
 }
 
-// flowSieveSize is the number of the values' combinations: log type (2),
-// direction (2), decision (2), source and destination class (3 each).
-const flowSieveSize = 2 * 2 * 2 * 3 * 3
+// FlowCombinations is the number of the values' combinations: log type
+// (2), direction (2), decision (2), source and destination class (3 each).
+const FlowCombinations = 2 * 2 * 2 * 3 * 3
 
 // FlowCombination numbers a tuple's combination of log type, direction,
 // decision and address classes (each class below len(FlowClassNames)):
@@ -53,44 +53,42 @@ func FlowCombination(vnet, outbound, allowed bool, src, dst uint8) uint {
 // known: may must let it be anything).
 func NewFlowSieve(may func(value func(f FlowField) (string, bool)) bool) *FlowSieve {
 	s := new(FlowSieve)
-	for _, vnet := range [...]bool{false, true} {
-		for _, outbound := range [...]bool{false, true} {
-			for _, allowed := range [...]bool{false, true} {
-				for src := range uint8(len(FlowClassNames)) {
-					for dst := range uint8(len(FlowClassNames)) {
-						local, remote := dst, src
-						if outbound {
-							local, remote = src, dst
-						}
-						value := func(f FlowField) (string, bool) {
-							switch f {
-							case FlowLogType:
-								return FlowLogTypeText(vnet), true
-							case FlowDirection:
-								return FlowDirectionText(outbound), true
-							case FlowAllowed:
-								return FlowAllowedText(allowed), true
-							case FlowSrcClass:
-								return FlowClassNames[src], true
-							case FlowDstClass:
-								return FlowClassNames[dst], true
-							case FlowLocalClass:
-								return FlowClassNames[local], true
-							case FlowRemoteClass:
-								return FlowClassNames[remote], true
-							}
-							return "", false
-						}
-						if may(value) {
-							b := FlowCombination(vnet, outbound, allowed, src, dst)
-							s.may[b/64] |= 1 << (b % 64)
-						}
-					}
-				}
-			}
+	for c := range FlowCombinations {
+		if may(func(f FlowField) (string, bool) { return FlowCombinationValue(c, f) }) {
+			s.may[c/64] |= 1 << (c % 64)
 		}
 	}
 	return s
+}
+
+// FlowCombinationValue is the text a tuple of combination c (numbered by
+// FlowCombination) answers for f, as the tuple's event answers it
+// ("vnet", "outbound", "true", "private"...), and whether f is one of the
+// combination's names.
+func FlowCombinationValue(c int, f FlowField) (string, bool) {
+	src, dst := uint8(c%9/3), uint8(c%3)
+	vnet, outbound, allowed := c/9%2 == 1, c/18%2 == 1, c/36%2 == 1
+	local, remote := dst, src
+	if outbound {
+		local, remote = src, dst
+	}
+	switch f {
+	case FlowLogType:
+		return FlowLogTypeText(vnet), true
+	case FlowDirection:
+		return FlowDirectionText(outbound), true
+	case FlowAllowed:
+		return FlowAllowedText(allowed), true
+	case FlowSrcClass:
+		return FlowClassNames[src], true
+	case FlowDstClass:
+		return FlowClassNames[dst], true
+	case FlowLocalClass:
+		return FlowClassNames[local], true
+	case FlowRemoteClass:
+		return FlowClassNames[remote], true
+	}
+	return "", false
 }
 
 func pickText(cond bool, a, b string) string {
@@ -129,7 +127,7 @@ func (s *FlowSieve) All() bool {
 	if s == nil {
 		return true
 	}
-	for b := uint(0); b < flowSieveSize; b++ {
+	for b := uint(0); b < FlowCombinations; b++ {
 		if s.may[b/64]&(1<<(b%64)) == 0 {
 			return false
 		}
