@@ -30,16 +30,7 @@ func (f comboFlowFields) FlowValues() (vnet, outbound, allowed bool, src, dst ui
 // of, and alongside the tuple's other names.
 func flowComboRules(t *testing.T) []*Rule {
 	t.Helper()
-	builtin, err := LoadDefault("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rules []*Rule
-	for _, r := range builtin {
-		if r.service == flowService {
-			rules = append(rules, r)
-		}
-	}
+	rules := builtinFlowRules(t)
 	detections := []string{
 		"  sel:\n    flow.direction: inbound\n    flow.log_type: vnet\n  condition: sel\n",
 		"  a:\n    flow.allowed: 'true'\n    flow.local_class: azure\n  b:\n    flow.remote_class: Azure\n  condition: a or b\n",

@@ -16,16 +16,7 @@ import (
 // ways (or, 1 of, not, keywords, wildcards, case); the built-in rules'
 // sieve stops some tuples; an engine without its index has no sieve.
 func TestFlowSieveStopsOnlyUnselected(t *testing.T) {
-	builtin, err := LoadDefault("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var flowRules []*Rule
-	for _, r := range builtin {
-		if r.service == flowService {
-			flowRules = append(flowRules, r)
-		}
-	}
+	flowRules := builtinFlowRules(t)
 	if len(flowRules) == 0 {
 		t.Fatal("no built-in flow rules")
 	}
@@ -123,4 +114,20 @@ func TestFlowSieveStopsOnlyUnselected(t *testing.T) {
 	if s := eng.FlowSieve(); s == nil || s.May(false, false, false, 0, 0) {
 		t.Errorf("an engine of no flow rules lets tuples through")
 	}
+}
+
+// builtinFlowRules are the built-in rules of the flow tuple events.
+func builtinFlowRules(t *testing.T) []*Rule {
+	t.Helper()
+	builtin, err := LoadDefault("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rules []*Rule
+	for _, r := range builtin {
+		if r.service == flowService {
+			rules = append(rules, r)
+		}
+	}
+	return rules
 }
