@@ -380,7 +380,16 @@ func Bounded(s string) string {
 	if len(s) <= MaxKeptValue {
 		return s
 	}
-	return boundedWith(s, func(b []byte, chunk string) []byte { return append(b, chunk...) })
+	return boundedTo(s, MaxKeptValue)
+}
+
+// boundedTo is Bounded with a smaller bound n (more than 27 bytes: the
+// "…#" and the hash), for values kept many times in one entity.
+func boundedTo(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return boundedWith(s, n, func(b []byte, chunk string) []byte { return append(b, chunk...) })
 }
 
 // BoundedLower is Bounded(strings.ToLower(s)) in spirit, without a lowered
@@ -390,12 +399,13 @@ func BoundedLower(s string) string {
 	if len(s) <= MaxKeptValue {
 		return strings.ToLower(s)
 	}
-	return boundedWith(s, event.AppendLower)
+	return boundedWith(s, MaxKeptValue, event.AppendLower)
 }
 
-// boundedWith builds a long value's bounded form; conv maps each chunk (cut
-// on character boundaries) before it is hashed and kept as the prefix.
-func boundedWith(s string, conv func(b []byte, chunk string) []byte) string {
+// boundedWith builds a long value's bounded form, at most n bytes; conv
+// maps each chunk (cut on character boundaries) before it is hashed and
+// kept as the prefix.
+func boundedWith(s string, n int, conv func(b []byte, chunk string) []byte) string {
 	const tail = len("…#") + 24
 	h := sha256.New()
 	var buf []byte
@@ -407,7 +417,7 @@ func boundedWith(s string, conv func(b []byte, chunk string) []byte) string {
 		}
 		buf = conv(buf[:0], s[i:j])
 		if i == 0 {
-			cut := min(len(buf), MaxKeptValue-tail)
+			cut := min(len(buf), n-tail)
 			for cut > 0 && cut < len(buf) && !utf8.RuneStart(buf[cut]) {
 				cut--
 			}

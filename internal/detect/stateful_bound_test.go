@@ -255,3 +255,78 @@ func TestBounded(t *testing.T) {
 		t.Error("BoundedLower lost the tail")
 	}
 }
+
+// TestBoundedTravel: impossible travel keeps each point's address and
+// place; a sign-in whose city, country and address are huge still raises
+// its alert, writes no entity over Table Storage's limits (32 points of a
+// 40 KB city each would be 1.3 MB) and keeps only bounded values.
+func TestBoundedTravel(t *testing.T) {
+	r, err := detect.ParseRule("travel.yml", []byte(`title: bounded travel
+id: 00000000-0000-4000-8000-0000000c0001
+logsource: {product: azure, service: signinlogs}
+detection:
+  ok:
+    event.result_code: "0"
+  condition: ok
+level: medium
+correlation:
+  type: impossible_travel
+  group-by: [actor.upn]
+  fields: [properties.lat, properties.lon]
+  timespan: 24h
+  condition: {gte: 900}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, size := range []int{40_000, 20 << 20} {
+		t.Run(fmt.Sprint(size), func(t *testing.T) {
+			store := checked{Store: state.NewMemory(), t: t}
+			eng, err := detect.NewEngine([]*detect.Rule{r}, detect.WithStore(store))
+			if err != nil {
+				t.Fatal(err)
+			}
+			big := strings.Repeat("\x01Z", size/2)
+			t0 := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+			var evs []*event.Event
+			// 40 sign-ins alternating between Seattle and Frankfurt, ten
+			// minutes apart: more points than an entity keeps.
+			for i := range 40 {
+				lat, lon := 47.6, -122.3
+				if i%2 == 1 {
+					lat, lon = 50.1, 8.7
+				}
+				ev := &event.Event{Source: "signinlogs", Time: t0.Add(time.Duration(i) * 10 * time.Minute),
+					RecordID: fmt.Sprintf("t%d", i), ResultCode: "0",
+					Actor: event.Actor{UPN: "alice@example.com", IP: "203.0.113.9" + big},
+					Geo:   event.Geo{City: big + fmt.Sprint(i), Country: big},
+					Raw:   []byte(fmt.Sprintf(`{"id":"t%d","properties":{"lat":%v,"lon":%v}}`, i, lat, lon))}
+				ev.Pos = event.Position{Writer: "eventhub://ns/hub/0", Seq: int64(i)}
+				evs = append(evs, ev)
+			}
+			var ms []detect.Match
+			for i := 0; i < len(evs); i += 8 { // several batches: points are read back
+				got, err := eng.Evaluate(context.Background(), evs[i:i+8])
+				if err != nil {
+					t.Fatalf("evaluate: %v", err)
+				}
+				ms = append(ms, got...)
+			}
+			if len(ms) == 0 {
+				t.Fatal("no match: a huge place blinded impossible travel")
+			}
+			for _, m := range ms {
+				if len(m.GroupKey) > 2*detect.MaxKeptValue+1 {
+					t.Errorf("group key is %d bytes", len(m.GroupKey))
+				}
+				// The one value is a sentence naming both places and
+				// addresses: bounded, whatever the input's size.
+				for _, v := range m.Values {
+					if len(v) > 512 {
+						t.Errorf("a value of %d bytes", len(v))
+					}
+				}
+			}
+		})
+	}
+}

@@ -44,6 +44,11 @@ const (
 	minTravelKm = 500
 	// maxTravelPoints bounds an entity's kept points.
 	maxTravelPoints = 32
+	// maxTravelIP and maxTravelPlace bound each kept point's address and
+	// place (boundedTo): 32 points of values at MaxKeptValue, escaped
+	// six-fold in JSON (control characters), would outgrow an entity's
+	// 64 KiB data property and fail the batch.
+	maxTravelIP, maxTravelPlace = 64, 96
 )
 
 type travelPoint struct {
@@ -80,7 +85,7 @@ func (k *TravelKind) point(ev *event.Event) (travelPoint, bool) {
 		return travelPoint{}, false // unknown location written as 0,0
 	}
 	place := strings.Trim(strings.Join([]string{ev.Geo.City, ev.Geo.Country}, ", "), ", ")
-	return travelPoint{Key: eventKey(ev), T: ev.Time.UTC(), Lat: ll[0], Lon: ll[1], IP: ev.Actor.IP, Place: place}, true
+	return travelPoint{Key: eventKey(ev), T: ev.Time.UTC(), Lat: ll[0], Lon: ll[1], IP: boundedTo(ev.Actor.IP, maxTravelIP), Place: boundedTo(place, maxTravelPlace)}, true
 }
 
 // distanceKm is the great-circle distance between two points.
