@@ -85,7 +85,13 @@ func (v Value) String() string {
 		if ok {
 			return s
 		}
-		return string(v.raw[1 : len(v.raw)-1])
+		// Not a valid string (JSONValue takes any bytes): its content
+		// as written, without the quotes it has.
+		b := v.raw[1:]
+		if len(b) > 0 && b[len(b)-1] == '"' {
+			b = b[:len(b)-1]
+		}
+		return string(b)
 	}
 	return string(v.raw)
 }

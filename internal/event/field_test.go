@@ -151,3 +151,26 @@ func TestKeyStable(t *testing.T) {
 		t.Error("SetKey changed the key")
 	}
 }
+
+// TestValueStringOfBrokenStrings: JSONValue takes any bytes; a value that
+// opens a string and does not close it (one quote, a cut escape) reads as
+// its content, neither panicking nor losing a byte of it.
+func TestValueStringOfBrokenStrings(t *testing.T) {
+	for raw, want := range map[string]string{
+		`"`:      ``,
+		`""`:     ``,
+		`"ab`:    `ab`,
+		`"a\`:    `a\`,
+		`"a\"`:   `a\`,
+		`"\u12"`: `\u12`,
+		`"ok"`:   `ok`,
+	} {
+		v := JSONValue([]byte(raw))
+		if got := v.String(); got != want {
+			t.Errorf("String(%q) = %q, want %q", raw, got, want)
+		}
+		if got := v.Text(); got != want {
+			t.Errorf("Text(%q) = %q, want %q", raw, got, want)
+		}
+	}
+}
