@@ -387,31 +387,58 @@ func (p *memPartition) placeBefore(end int, row string, head uint64) int {
 }
 
 // span returns the rows from `from` up to the end of the rows starting
-// with prefix, in key order.
-func (p *memPartition) span(from, prefix string) []sortedRow {
-	lo, hi := p.spanAt(0, from, prefix)
+// with prefix, in key order: the rows that start with it (from is prefix)
+// when exact, else the rows a filter up to prefixEnd(prefix) reads (what
+// the service returns: its end is plain ASCII, past more rows when prefix
+// ends in a byte at or past '~').
+func (p *memPartition) span(from, prefix string, exact bool) []sortedRow {
+	lo, hi, served := p.spanAt(0, from, prefix)
+	if !exact {
+		hi = served
+	}
 	return p.sorted[lo:hi]
 }
 
-// spanAt is span as positions in the order, searched from start (every
-// row before start sorts before from) galloping forward: spans asked in
-// key order cost about the log of the distance between them each, and a
-// span of a few rows a few comparisons past its start.
-func (p *memPartition) spanAt(start int, from, prefix string) (lo, hi int) {
+// spanAt is span as positions in the order, both ends (hi exact, served
+// the service's), searched from start (every row before start sorts
+// before from) galloping forward: spans asked in key order cost about the
+// log of the distance between them each, and a span of a few rows a few
+// comparisons past its start.
+func (p *memPartition) spanAt(start int, from, prefix string) (lo, hi, served int) {
 	rows := p.sorted
 	fh := keyHead(from)
 	lo = gallop(rows, start, func(r sortedRow) bool { return r.head < fh || r.head == fh && p.at(r.pos).RowKey < from })
-	// The end: prefixEnd(prefix), compared without building it (but for
-	// its head).
-	t := strings.TrimRightFunc(prefix, func(r rune) bool { return r >= 0x7E })
+	// The ends: prefix with its last byte incremented, past the bytes that
+	// cannot be (0xFF; for the service's, ASCII, '~' and up), compared
+	// without building them (but for their heads).
+	hi = p.endFrom(lo, trimEnd(prefix, 0xFF))
+	served = hi
+	if t := trimEnd(prefix, 0x7E); len(t) != len(prefix) {
+		served = p.endFrom(hi, t)
+	}
+	return lo, hi, served
+}
+
+// trimEnd is p without the bytes at or past limit it ends in.
+func trimEnd(p string, limit byte) string {
+	n := len(p)
+	for n > 0 && p[n-1] >= limit {
+		n--
+	}
+	return p[:n]
+}
+
+// endFrom is the first position from start whose row does not sort before
+// t with its last byte incremented (len(rows) for t empty: no end).
+func (p *memPartition) endFrom(start int, t string) int {
 	if t == "" {
-		return lo, len(rows) // no end: to the last row
+		return len(p.sorted)
 	}
 	eh := keyHead(t)
 	if len(t) <= 8 {
-		eh += 1 << (8 * (8 - len(t))) // the last byte incremented (it is below 0x7E)
+		eh += 1 << (8 * (8 - len(t))) // the last byte incremented (it is below 0xFF)
 	}
-	return lo, gallop(rows, lo, func(r sortedRow) bool { return r.head < eh || r.head == eh && beforeEnd(p.at(r.pos).RowKey, t) })
+	return gallop(p.sorted, start, func(r sortedRow) bool { return r.head < eh || r.head == eh && beforeEnd(p.at(r.pos).RowKey, t) })
 }
 
 // gallop returns the first index from start whose row is not before
@@ -589,17 +616,18 @@ func (m *memBackend) findIn(table string, q query) (out []Entity, seen int) {
 		// what the service would return and what is kept.
 		var buf [MaxQueryPrefixes][2]int
 		spans := buf[:0]
-		at, last := 0, ""
+		at, last, kept := 0, "", 0
 		for _, p := range q.only.prefixes {
 			if p < last {
 				at = 0
 			}
-			lo, hi := part.spanAt(at, p, p)
-			seen += hi - lo
+			lo, hi, served := part.spanAt(at, p, p)
+			seen += served - lo
+			kept += hi - lo
 			spans = append(spans, [2]int{lo, hi})
 			at, last = lo, p
 		}
-		out = make([]Entity, 0, seen) // one allocation for what is kept
+		out = make([]Entity, 0, kept) // one allocation for what is kept
 		for _, sp := range spans {
 			out = part.clones(out, part.sorted[sp[0]:sp[1]])
 		}
@@ -610,22 +638,22 @@ func (m *memBackend) findIn(table string, q query) (out []Entity, seen int) {
 			if r[0] < last {
 				at = 0
 			}
-			lo, hi := part.spanAt(at, r[0], r[1])
-			seen += hi - lo
+			lo, _, served := part.spanAt(at, r[0], r[1])
+			seen += served - lo
 			at, last = lo, r[0]
 		}
 	case q.prefix == "" && q.only != nil && q.only.rows != nil:
 		seen = part.Len() // the whole partition, without its order
 	default:
-		seen = len(part.span(q.prefix, q.prefix))
+		seen = len(part.span(q.prefix, q.prefix, false))
 	}
 	switch {
 	case q.only == nil && q.ranges != nil:
 		for _, r := range q.ranges {
-			out = part.clones(out, part.span(r[0], r[1]))
+			out = part.clones(out, part.span(r[0], r[1], false))
 		}
 	case q.only == nil:
-		out = part.clones(out, part.span(q.prefix, q.prefix))
+		out = part.clones(out, part.span(q.prefix, q.prefix, true))
 	case q.only.prefixes != nil:
 		// The spans first, then one allocation for what is kept.
 		var buf [16][2]int
@@ -635,7 +663,7 @@ func (m *memBackend) findIn(table string, q query) (out []Entity, seen int) {
 			if p < last {
 				at = 0
 			}
-			lo, hi := part.spanAt(at, p, p)
+			lo, hi, _ := part.spanAt(at, p, p)
 			kept += hi - lo
 			spans = append(spans, [2]int{lo, hi})
 			at, last = lo, p
