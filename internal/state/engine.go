@@ -452,7 +452,12 @@ func (s *engine) List(ctx context.Context, table, partitionKey, rowPrefix string
 	}
 	var found []Entity
 	trips, _, err := s.b.query(ctx, table, query{partition: partitionKey, prefix: rowPrefix}, func(page []Entity) error {
-		found = append(found, s.visible(page)...)
+		// The range read may run past the prefix's rows (prefixEnd).
+		for _, e := range s.visible(page) {
+			if strings.HasPrefix(e.RowKey, rowPrefix) {
+				found = append(found, e)
+			}
+		}
 		return nil
 	})
 	s.ops.Add(int64(trips))
@@ -514,10 +519,8 @@ func (s *engine) Find(ctx context.Context, table, partitionKey string, rowPrefix
 		return nil, err
 	}
 	prefixes := rowPrefixes
-	if !slices.IsSorted(prefixes) || hasDup(prefixes) {
-		prefixes = slices.Clone(rowPrefixes)
-		slices.Sort(prefixes)
-		prefixes = slices.Compact(prefixes)
+	if !slices.IsSorted(prefixes) || overlapping(prefixes) {
+		prefixes = outermost(slices.Clone(rowPrefixes))
 	}
 	if len(prefixes) == 0 {
 		return nil, nil
@@ -634,14 +637,32 @@ func sortByRow(es []Entity) {
 
 func byRow(a, b Entity) int { return strings.Compare(a.RowKey, b.RowKey) }
 
-// hasDup reports whether sorted holds a string twice.
-func hasDup(sorted []string) bool {
+// overlapping reports whether some prefix of sorted starts with the one
+// before it (or is it): a row would match both.
+func overlapping(sorted []string) bool {
 	for i := 1; i < len(sorted); i++ {
-		if sorted[i] == sorted[i-1] {
+		if strings.HasPrefix(sorted[i], sorted[i-1]) {
 			return true
 		}
 	}
 	return false
+}
+
+// outermost sorts prefixes in place and drops those that start with
+// another (a row matching them matches it: read once, not once per
+// prefix; and a run of neighbours read as one range from its first prefix
+// to past its last covers all their rows only when none starts with its
+// first). Sorted, the strings from a prefix to one that starts with it all
+// start with it: each is compared with the last kept.
+func outermost(prefixes []string) []string {
+	slices.Sort(prefixes)
+	out := prefixes[:0]
+	for _, p := range prefixes {
+		if len(out) == 0 || !strings.HasPrefix(p, out[len(out)-1]) {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // prefixSet answers "does s start with one of these prefixes": by

@@ -71,9 +71,16 @@ type memBackend struct {
 	scratch []sortedRow
 	// etags is where newETag cuts the ETags of transactions from.
 	etags []byte
-	// at is submit's, reused under the write lock (up to maxScratch): the
-	// position of each operation's row, -1 for none, found once.
-	at []int32
+	// at is submit's, reused under the write lock (up to maxScratch): each
+	// operation's row, found once.
+	at []opRow
+}
+
+// opRow is where an operation's row is: its position (-1 for none) and
+// its key's hash (rowHash).
+type opRow struct {
+	pos int32
+	h   uint32
 }
 
 // etagChunk is the size of the chunks ETags are cut from: a dozen ETags
@@ -232,16 +239,17 @@ func (p *memPartition) Get(row string) (*memEntity, bool) {
 // e's times need not be normalised: compact keeps them to 100 ns, as
 // normalise would (and soonest is worked out from what it keeps).
 func (p *memPartition) put(e Entity) {
-	i, ok := p.find(e.RowKey)
-	if !ok {
-		i = -1
+	h := rowHash(e.RowKey)
+	i := int32(-1)
+	if s := p.slotOfHash(e.RowKey, h); s >= 0 {
+		i = p.rows.position(s)
 	}
-	p.putAt(e, i)
+	p.putAt(e, i, h)
 }
 
 // putAt is put with the row's position known: i, or -1 when the row is
-// new.
-func (p *memPartition) putAt(e Entity, i int32) {
+// new; h is its key's hash (rowHash).
+func (p *memPartition) putAt(e Entity, i int32, h uint32) {
 	m := compact(e)
 	if m.exp != 0 && (p.soonest == 0 || m.exp < p.soonest) {
 		p.soonest = m.exp
@@ -270,7 +278,7 @@ func (p *memPartition) putAt(e Entity, i int32) {
 		i = int32(last<<memBlockBits + len(p.blocks[last]))
 		p.blocks[last] = append(p.blocks[last], m)
 	}
-	p.rows.add(e.RowKey, i)
+	p.rows.add(h, i)
 	if p.ordered {
 		p.pending = append(p.pending, i)
 	}
@@ -282,7 +290,14 @@ func (p *memPartition) unordered() bool {
 }
 
 func (p *memPartition) Delete(row string) {
-	if s := p.slotOf(row); s >= 0 {
+	if p.rows.n > 0 {
+		p.deleteHash(row, rowHash(row))
+	}
+}
+
+// deleteHash is Delete with row's hash known (rowHash).
+func (p *memPartition) deleteHash(row string, h uint32) {
+	if s := p.slotOfHash(row, h); s >= 0 {
 		i := p.rows.position(s)
 		p.rows.remove(s)
 		*p.at(i) = memEntity{}
@@ -324,6 +339,7 @@ func (p *memPartition) orderWith(scratch *[]sortedRow) {
 	if scratch != nil {
 		pend = (*scratch)[:0]
 	}
+	sorted := false
 	if !p.ordered {
 		// The first merge: every row is pending (a deleted row is no
 		// longer in rows, and sorted is empty).
@@ -332,15 +348,24 @@ func (p *memPartition) orderWith(scratch *[]sortedRow) {
 			pend = append(pend, sortedRow{head: keyHead(p.at(i).RowKey), pos: i})
 		})
 	} else {
-		for _, i := range p.pending {
-			pend = append(pend, sortedRow{head: keyHead(p.at(i).RowKey), pos: i})
+		// The rows of a batch whose operations came in key order (as the
+		// kinds hand them) are in order already: no sort.
+		sorted = true
+		prev := ""
+		for j, i := range p.pending {
+			row := p.at(i).RowKey
+			r := sortedRow{head: keyHead(row), pos: i}
+			if sorted && j > 0 && (r.head < pend[j-1].head || r.head == pend[j-1].head && row < prev) {
+				sorted = false
+			}
+			pend, prev = append(pend, r), row
 		}
 	}
 	k := len(pend)
 	if k == 0 {
 		return
 	}
-	if k > 1 {
+	if k > 1 && !sorted {
 		slices.SortFunc(pend, func(a, b sortedRow) int {
 			if a.head != b.head {
 				return cmp.Compare(a.head, b.head)
@@ -387,31 +412,58 @@ func (p *memPartition) placeBefore(end int, row string, head uint64) int {
 }
 
 // span returns the rows from `from` up to the end of the rows starting
-// with prefix, in key order.
-func (p *memPartition) span(from, prefix string) []sortedRow {
-	lo, hi := p.spanAt(0, from, prefix)
+// with prefix, in key order: the rows that start with it (from is prefix)
+// when exact, else the rows a filter up to prefixEnd(prefix) reads (what
+// the service returns: its end is plain ASCII, past more rows when prefix
+// ends in a byte at or past '~').
+func (p *memPartition) span(from, prefix string, exact bool) []sortedRow {
+	lo, hi, served := p.spanAt(0, from, prefix)
+	if !exact {
+		hi = served
+	}
 	return p.sorted[lo:hi]
 }
 
-// spanAt is span as positions in the order, searched from start (every
-// row before start sorts before from) galloping forward: spans asked in
-// key order cost about the log of the distance between them each, and a
-// span of a few rows a few comparisons past its start.
-func (p *memPartition) spanAt(start int, from, prefix string) (lo, hi int) {
+// spanAt is span as positions in the order, both ends (hi exact, served
+// the service's), searched from start (every row before start sorts
+// before from) galloping forward: spans asked in key order cost about the
+// log of the distance between them each, and a span of a few rows a few
+// comparisons past its start.
+func (p *memPartition) spanAt(start int, from, prefix string) (lo, hi, served int) {
 	rows := p.sorted
 	fh := keyHead(from)
 	lo = gallop(rows, start, func(r sortedRow) bool { return r.head < fh || r.head == fh && p.at(r.pos).RowKey < from })
-	// The end: prefixEnd(prefix), compared without building it (but for
-	// its head).
-	t := strings.TrimRightFunc(prefix, func(r rune) bool { return r >= 0x7E })
+	// The ends: prefix with its last byte incremented, past the bytes that
+	// cannot be (0xFF; for the service's, ASCII, '~' and up), compared
+	// without building them (but for their heads).
+	hi = p.endFrom(lo, trimEnd(prefix, 0xFF))
+	served = hi
+	if t := trimEnd(prefix, 0x7E); len(t) != len(prefix) {
+		served = p.endFrom(hi, t)
+	}
+	return lo, hi, served
+}
+
+// trimEnd is p without the bytes at or past limit it ends in.
+func trimEnd(p string, limit byte) string {
+	n := len(p)
+	for n > 0 && p[n-1] >= limit {
+		n--
+	}
+	return p[:n]
+}
+
+// endFrom is the first position from start whose row does not sort before
+// t with its last byte incremented (len(rows) for t empty: no end).
+func (p *memPartition) endFrom(start int, t string) int {
 	if t == "" {
-		return lo, len(rows) // no end: to the last row
+		return len(p.sorted)
 	}
 	eh := keyHead(t)
 	if len(t) <= 8 {
-		eh += 1 << (8 * (8 - len(t))) // the last byte incremented (it is below 0x7E)
+		eh += 1 << (8 * (8 - len(t))) // the last byte incremented (it is below 0xFF)
 	}
-	return lo, gallop(rows, lo, func(r sortedRow) bool { return r.head < eh || r.head == eh && beforeEnd(p.at(r.pos).RowKey, t) })
+	return gallop(p.sorted, start, func(r sortedRow) bool { return r.head < eh || r.head == eh && beforeEnd(p.at(r.pos).RowKey, t) })
 }
 
 // gallop returns the first index from start whose row is not before
@@ -589,17 +641,18 @@ func (m *memBackend) findIn(table string, q query) (out []Entity, seen int) {
 		// what the service would return and what is kept.
 		var buf [MaxQueryPrefixes][2]int
 		spans := buf[:0]
-		at, last := 0, ""
+		at, last, kept := 0, "", 0
 		for _, p := range q.only.prefixes {
 			if p < last {
 				at = 0
 			}
-			lo, hi := part.spanAt(at, p, p)
-			seen += hi - lo
+			lo, hi, served := part.spanAt(at, p, p)
+			seen += served - lo
+			kept += hi - lo
 			spans = append(spans, [2]int{lo, hi})
 			at, last = lo, p
 		}
-		out = make([]Entity, 0, seen) // one allocation for what is kept
+		out = make([]Entity, 0, kept) // one allocation for what is kept
 		for _, sp := range spans {
 			out = part.clones(out, part.sorted[sp[0]:sp[1]])
 		}
@@ -610,22 +663,22 @@ func (m *memBackend) findIn(table string, q query) (out []Entity, seen int) {
 			if r[0] < last {
 				at = 0
 			}
-			lo, hi := part.spanAt(at, r[0], r[1])
-			seen += hi - lo
+			lo, _, served := part.spanAt(at, r[0], r[1])
+			seen += served - lo
 			at, last = lo, r[0]
 		}
 	case q.prefix == "" && q.only != nil && q.only.rows != nil:
 		seen = part.Len() // the whole partition, without its order
 	default:
-		seen = len(part.span(q.prefix, q.prefix))
+		seen = len(part.span(q.prefix, q.prefix, false))
 	}
 	switch {
 	case q.only == nil && q.ranges != nil:
 		for _, r := range q.ranges {
-			out = part.clones(out, part.span(r[0], r[1]))
+			out = part.clones(out, part.span(r[0], r[1], false))
 		}
 	case q.only == nil:
-		out = part.clones(out, part.span(q.prefix, q.prefix))
+		out = part.clones(out, part.span(q.prefix, q.prefix, true))
 	case q.only.prefixes != nil:
 		// The spans first, then one allocation for what is kept.
 		var buf [16][2]int
@@ -635,7 +688,7 @@ func (m *memBackend) findIn(table string, q query) (out []Entity, seen int) {
 			if p < last {
 				at = 0
 			}
-			lo, hi := part.spanAt(at, p, p)
+			lo, hi, _ := part.spanAt(at, p, p)
 			kept += hi - lo
 			spans = append(spans, [2]int{lo, hi})
 			at, last = lo, p
@@ -679,19 +732,21 @@ func (m *memBackend) submit(_ context.Context, table, partition string, ops []Op
 	// is looked up once: its position holds through the writes below (a
 	// key is in a transaction once: checkOps; a deleted row's slot is not
 	// reused before tidy; a row added takes a free slot or a new one).
+	// Its key is hashed once, for the look-up and the index.
 	at := m.at[:0]
 	for i, o := range ops {
 		var cur *memEntity
-		pos := int32(-1)
+		r := opRow{pos: -1, h: rowHash(o.Entity.RowKey)}
 		if part != nil {
-			if j, ok := part.find(o.Entity.RowKey); ok {
-				cur, pos = part.at(j), j
+			if s := part.slotOfHash(o.Entity.RowKey, r.h); s >= 0 {
+				r.pos = part.rows.position(s)
+				cur = part.at(r.pos)
 			}
 		}
 		if c := precondition(i, o, cur); c != nil {
 			return c
 		}
-		at = append(at, pos)
+		at = append(at, r)
 	}
 	if cap(at) <= maxScratch {
 		m.at = at[:0]
@@ -705,13 +760,14 @@ func (m *memBackend) submit(_ context.Context, table, partition string, ops []Op
 	m.seq += max(m.stride, 1)
 	etag := m.newETag()
 	for k, o := range ops {
+		r := at[k]
 		if o.Kind == Delete {
-			part.Delete(o.Entity.RowKey)
+			part.deleteHash(o.Entity.RowKey, r.h)
 			continue
 		}
 		var e Entity
-		if at[k] >= 0 && !part.at(at[k]).packed && !packedEntity(o.Entity) {
-			cur := part.at(at[k])
+		if r.pos >= 0 && !part.at(r.pos).packed && !packedEntity(o.Entity) {
+			cur := part.at(r.pos)
 			// A rewrite: the stored keys (and an unchanged Text) are
 			// already the store's own copies.
 			e = o.Entity
@@ -728,7 +784,7 @@ func (m *memBackend) submit(_ context.Context, table, partition string, ops []Op
 			e.Data = nil // as normalise: its times are put's (compact)
 		}
 		e.ETag = etag
-		part.putAt(e, at[k])
+		part.putAt(e, r.pos, r.h)
 	}
 	part.tidy()
 	if part.Len() == 0 {

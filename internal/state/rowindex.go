@@ -38,11 +38,18 @@ func newRowIndex(rows int) rowIndex {
 // slotOf returns where key's word is in p's index, or -1 (a word's key
 // is the row key of the slot it points at).
 func (p *memPartition) slotOf(key string) int {
+	if p.rows.n == 0 {
+		return -1
+	}
+	return p.slotOfHash(key, rowHash(key))
+}
+
+// slotOfHash is slotOf with key's hash known (rowHash).
+func (p *memPartition) slotOfHash(key string, h uint32) int {
 	x := &p.rows
 	if x.n == 0 {
 		return -1
 	}
-	h := rowHash(key)
 	mask := uint32(len(x.words) - 1)
 	for i := h & mask; ; i = (i + 1) & mask {
 		w := x.words[i]
@@ -64,12 +71,12 @@ func (p *memPartition) find(key string) (int32, bool) {
 	return p.rows.position(i), true
 }
 
-// add indexes a row not in the index at pos.
-func (x *rowIndex) add(key string, pos int32) {
+// add indexes a row not in the index at pos; h is its key's hash
+// (rowHash).
+func (x *rowIndex) add(h uint32, pos int32) {
 	if (x.n+1)*4 > len(x.words)*3 {
 		x.grow()
 	}
-	h := rowHash(key)
 	mask := uint32(len(x.words) - 1)
 	i := h & mask
 	for x.words[i] != 0 {

@@ -38,11 +38,12 @@ func TestBeforeEndIsPrefixEnd(t *testing.T) {
 
 // TestSpanMatchesAFilter: a partition's spans (searched by the keys' first
 // 8 bytes first, then the keys) are the rows a filter from `from` to
-// prefixEnd(prefix) keeps, for keys shorter and longer than 8 bytes around
+// prefixEnd(prefix) keeps, and exact spans the rows up to the last that
+// starts with prefix, for keys shorter and longer than 8 bytes around
 // the bytes the order and the end turn on, inserted over several merges.
 func TestSpanMatchesAFilter(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
-	alphabet := []string{"a", "b", "|", "~", "z", "é", "\x7f"}
+	alphabet := []string{"a", "b", "|", "~", "z", "é", "\x7f", "\xff"}
 	word := func(n int) string {
 		var b strings.Builder
 		for range n {
@@ -70,16 +71,28 @@ func TestSpanMatchesAFilter(t *testing.T) {
 				from = word(r.IntN(10))
 			}
 			end, bounded := prefixEnd(prefix)
-			var want []string
+			var want, wantExact []string
 			for _, k := range keys {
 				if k >= from && (!bounded || k < end) {
 					want = append(want, k)
 				}
+				// Exactly: up to the last row starting with prefix (or
+				// any row before it).
+				if k >= from && (k < prefix || strings.HasPrefix(k, prefix)) {
+					wantExact = append(wantExact, k)
+				}
 			}
 			slices.Sort(want)
-			var got []string
-			for _, row := range p.span(from, prefix) {
+			slices.Sort(wantExact)
+			var got, gotExact []string
+			for _, row := range p.span(from, prefix, false) {
 				got = append(got, p.at(row.pos).RowKey)
+			}
+			for _, row := range p.span(from, prefix, true) {
+				gotExact = append(gotExact, p.at(row.pos).RowKey)
+			}
+			if !slices.Equal(gotExact, wantExact) {
+				t.Fatalf("round %d: exact span(%q, %q) = %q, want %q", round, from, prefix, gotExact, wantExact)
 			}
 			if !slices.Equal(got, want) {
 				t.Fatalf("round %d: span(%q, %q) = %q, want %q", round, from, prefix, got, want)

@@ -403,6 +403,18 @@ func testList(t *testing.T, s state.Store, table string) {
 	if got := rows("zz"); len(got) != 0 {
 		t.Errorf("list zz = %q", got)
 	}
+	// A prefix ending in a byte at or past '~' lists the rows that start
+	// with it, no others.
+	ops = ops[:0]
+	for _, r := range []string{"k~", "k~x", "k~~", "ké", "kéa", "kê"} {
+		ops = append(ops, state.Op{Kind: state.Insert, Entity: state.Entity{PartitionKey: part, RowKey: r}})
+	}
+	mustApply(t, s, table, ops...)
+	for prefix, want := range map[string][]string{"k~": {"k~", "k~x", "k~~"}, "k~~": {"k~~"}, "ké": {"ké", "kéa"}, "kê": {"kê"}} {
+		if got := rows(prefix); !slices.Equal(got, want) {
+			t.Errorf("list %q = %q, want %q", prefix, got, want)
+		}
+	}
 }
 
 func testSplit(t *testing.T, s state.Store, table string) {
@@ -893,4 +905,37 @@ func testFind(t *testing.T, s state.Store, table string) {
 		t.Errorf("find of 15 prefixes: %d rows (%s)", len(got), rows(got))
 	}
 	wantTrips(t, "find of 15 prefixes", s.Ops()-before, 1)
+
+	// Prefixes that overlap select each row once; a prefix ending in a
+	// byte at or past '~' (whose end a filter cannot write in ASCII)
+	// selects the rows that start with it, no others.
+	var more []state.Op
+	for _, r := range []string{"k|a", "k|b", "k~", "k~x", "k~y", "k~~", "k}", "kz", "ké", "kéa", "kê", "l"} {
+		more = append(more, state.Op{Kind: state.Insert, Entity: state.Entity{PartitionKey: "q", RowKey: r}})
+	}
+	mustApply(t, s, table, more...)
+	for _, c := range []struct {
+		prefixes []string
+		want     string
+	}{
+		{[]string{"k|", "k|a"}, "k|a,k|b"},
+		{[]string{"k", "k~", "k|a"}, "kz,k|a,k|b,k},k~,k~x,k~y,k~~,ké,kéa,kê"},
+		{[]string{"k~"}, "k~,k~x,k~y,k~~"},
+		{[]string{"k~~"}, "k~~"},
+		{[]string{"k~x", "k~"}, "k~,k~x,k~y,k~~"},
+		{[]string{"ké"}, "ké,kéa"},
+		{[]string{"kê", "k}"}, "k},kê"},
+		{[]string{"l", "k~y", "k|b", "k|b"}, "k|b,k~y,l"},
+		// More than a query's ranges: runs of neighbours.
+		{[]string{"k|", "k|a", "k|b", "k}", "k~", "k~x", "k~~", "ké", "kéa", "kê", "l"}, "k|a,k|b,k},k~,k~x,k~y,k~~,ké,kéa,kê,l"},
+		{[]string{"k~", "k~x", "k~y", "k~~", "k~~~", "k~~x", "ké", "kê", "kë"}, "k~,k~x,k~y,k~~,ké,kéa,kê"},
+	} {
+		got, err := s.Find(ctx, table, "q", c.prefixes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rows(got) != c.want {
+			t.Errorf("find %q: %s, want %s", c.prefixes, rows(got), c.want)
+		}
+	}
 }
