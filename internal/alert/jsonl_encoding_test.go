@@ -3,29 +3,87 @@ package alert
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
 	gojson "github.com/goccy/go-json"
 )
 
-// The JSON Lines sink encodes with goccy/go-json: its bytes must be
-// encoding/json's, whatever the alert's strings hold.
-func FuzzJSONLinesEncoding(f *testing.F) {
-	f.Add("a<b>&\u2028\u2029\xff\x01\"\\", int64(1700000000), 3)
-	f.Fuzz(func(t *testing.T, s string, ts int64, n int) {
-		a := Alert{ID: s, RuleID: s, Title: s, Severity: s, Tactics: []string{s}, Summary: s, Count: n,
-			FirstSeen: time.Unix(ts%1e10, ts%1e9).UTC(), LastSeen: time.Unix(ts%1e10, 0).In(time.FixedZone("x", 3600)),
-			Entities: Entities{Users: []string{s, s + "x"}}, Evidence: []Evidence{{Source: s, Time: time.Unix(ts%1e10, 5), Operation: s}}}
-		var b1, b2 bytes.Buffer
-		e1 := json.NewEncoder(&b1)
-		e1.SetEscapeHTML(false)
-		e2 := gojson.NewEncoder(&b2)
-		e2.SetEscapeHTML(false)
-		err1 := e1.Encode(&a)
-		err2 := e2.Encode(&a)
-		if (err1 == nil) != (err2 == nil) || !bytes.Equal(b1.Bytes(), b2.Bytes()) {
-			t.Fatalf("%q\nstd   %s\ngoccy %s", s, b1.Bytes(), b2.Bytes())
+// hostileAlert is an alert whose every string is s, with times from ts
+// and zone offset off (seconds): the shapes appendJSONLine must write as
+// encoding/json does (empty and nil members, omitted and present ones).
+func hostileAlert(s string, ts int64, off, n int) Alert {
+	zone := time.FixedZone("x", off)
+	a := Alert{ID: s, RuleID: s, Title: s, Severity: s, Tactics: []string{s}, Summary: s, SourceType: s, Count: n,
+		FirstSeen: time.Unix(ts%1e12, ts%1e9).UTC(), LastSeen: time.Unix(ts%1e12, 0).In(zone),
+		Entities: Entities{Users: []string{s, s + "x"}, Apps: []string{s}},
+		Evidence: []Evidence{{Source: s, Time: time.Unix(ts%1e12, 5).In(zone), Operation: s},
+			{Source: s, Operation: s, Result: s, Actor: s, IP: s, Country: s, Resource: s, Target: s, CorrelationID: s, RecordID: s}}}
+	if n%2 == 0 {
+		a.GroupKey, a.AlertGroup, a.Techniques = s, s, []string{s, s}
+		a.Entities = Entities{IPs: []string{s}, Resources: []string{s}, Subscriptions: []string{s}}
+	}
+	if n%3 == 0 {
+		a.Evidence = nil
+	}
+	if n%5 == 0 {
+		a.Evidence = []Evidence{}
+	}
+	return a
+}
+
+// checkJSONLine fails t when appendJSONLine's bytes (or its failing) are
+// not encoding/json's and goccy/go-json's for a (HTML left unescaped, as
+// the sink has always written).
+func checkJSONLine(t *testing.T, a *Alert) {
+	t.Helper()
+	var std, goccy bytes.Buffer
+	e1 := json.NewEncoder(&std)
+	e1.SetEscapeHTML(false)
+	e2 := gojson.NewEncoder(&goccy)
+	e2.SetEscapeHTML(false)
+	err1 := e1.Encode(a)
+	err2 := e2.Encode(a)
+	got, err := appendJSONLine([]byte("prefix"), a)
+	if (err1 == nil) != (err == nil) || (err2 == nil) != (err == nil) {
+		t.Fatalf("errors differ: std %v, goccy %v, ours %v", err1, err2, err)
+	}
+	if err != nil {
+		if string(got) != "prefix" {
+			t.Fatalf("a failed alert left %q", got)
 		}
+		return
+	}
+	got = bytes.TrimPrefix(got, []byte("prefix"))
+	if !bytes.Equal(got, std.Bytes()) || !bytes.Equal(got, goccy.Bytes()) {
+		t.Fatalf("%q\nstd   %s\ngoccy %s\nours  %s", a.ID, std.Bytes(), goccy.Bytes(), got)
+	}
+}
+
+func TestJSONLineAgrees(t *testing.T) {
+	strs := []string{"", "plain", "a<b>&c", "\u2028\u2029", "\xff", "a\xffb\xc3", "\xe2\x80", "\xed\xa0\x80",
+		"\"quoted\\\"", "\x00\x01\x08\x0c\n\r\t\x1f\x7f", "é日本\U0001F600", strings.Repeat("z\x1e", 3000)}
+	times := []int64{0, 1700000000, 1700000000123456789 % 1000000000000, 253402300799, 253402300800, -62135596800, -62135596801}
+	for _, s := range strs {
+		for _, ts := range times {
+			for _, off := range []int{0, 3600, -5*3600 - 1800, 23*3600 + 59*60, 24 * 3600, -25 * 3600, 59} {
+				for n := range 7 {
+					a := hostileAlert(s, ts, off, n-3)
+					checkJSONLine(t, &a)
+				}
+			}
+		}
+	}
+	var zero Alert
+	checkJSONLine(t, &zero)
+}
+
+func FuzzJSONLine(f *testing.F) {
+	f.Add("a<b>&\u2028\u2029\xff\x01\"\\", int64(1700000000), 3600, 3)
+	f.Add("", int64(253402300800), 24*3600, 0)
+	f.Fuzz(func(t *testing.T, s string, ts int64, off, n int) {
+		a := hostileAlert(s, ts, off%(30*3600), n)
+		checkJSONLine(t, &a)
 	})
 }

@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"slices"
@@ -74,8 +75,11 @@ type termBucket struct {
 type ntRow struct {
 	evs []*event.Event // a first-seen row's: the entity's events
 	pk  string         // a first-seen row's partition, its terms' too
-	at  uint8          // pk's bucket (bucketOf)
-	b   *termBucket    // a term row's
+	// head is a first-seen row's key up to its '|': Escape(entity) + "|",
+	// the start of its terms' keys (termRow).
+	head string
+	at   uint8       // pk's bucket (bucketOf)
+	b    *termBucket // a term row's
 	// first is a first-seen row's entity first seen, as its step left it
 	// (zero before): its terms' steps come after it (order).
 	first time.Time
@@ -137,6 +141,11 @@ const maxTermList = 8
 
 // Matches implements Kind.
 func (k *NewTermKind) Matches(ctx context.Context, r *Rule, events []*event.Event) ([]Match, error) {
+	// Every key of the call is escaped by construction (the partitions
+	// JoinKey's, the rows keyArena.joinKey's, "|~first" a constant of
+	// such bytes): the store checks their lengths, not their bytes again
+	// (TestEscapedKeysHoldKinds).
+	ctx = state.EscapedKeys(ctx)
 	// An event adds at most two rows (its entity's, its term's): sized
 	// for a batch of distinct entities (sign-ins of thousands of users),
 	// order and list do not grow row by row. A row is found by its
@@ -183,11 +192,11 @@ func (k *NewTermKind) Matches(ctx context.Context, r *Rule, events []*event.Even
 		er := firstOf[ent]
 		if er == nil {
 			// JoinKey(ent) is Escape(ent): one allocation for the row.
-			row, _ := keys.groupRow(ent, firstRow)
+			row, head := keys.groupRow(ent, firstRow)
 			at := bucketIndex(ent)
 			fk := state.Key{PartitionKey: k.buckets[at], RowKey: row}
 			er = rowSlab.next()
-			er.evs, er.pk, er.at = evSlab.one(), fk.PartitionKey, at
+			er.evs, er.pk, er.at, er.head = evSlab.one(), fk.PartitionKey, at, head
 			firstOf[ent] = er
 			// Escaped values never hold '~': no term's row is an
 			// entity's.
@@ -202,8 +211,7 @@ func (k *NewTermKind) Matches(ctx context.Context, r *Rule, events []*event.Even
 		if b == nil {
 			// A term new to the call is a row new to it: distinct
 			// entities and values give distinct keys (JoinKey).
-			var parts [1 + len(termValues{}.key)]string
-			key := state.Key{PartitionKey: er.pk, RowKey: keys.joinKey(append(append(parts[:0], ent), vals...)...)}
+			key := state.Key{PartitionKey: er.pk, RowKey: keys.termRow(er.head, ent, vals)}
 			b = bucketSlab.next()
 			*b = termBucket{entity: er, entityName: ent, term: strings.Join(vals, " | "),
 				display: strings.Join(display, " | "), events: evSlab.one()}
@@ -460,6 +468,38 @@ func memoAlerts(memo *selMemo, j int, ev *event.Event, r *Rule, lc *cachedCtx) b
 		return hit&condBit != 0
 	}
 	return r.alerts(lc.at(ev))
+}
+
+// termRow is a term's row key, state.JoinKey(entity, vals...), in the
+// arena: the entity's escaped head (its first-seen row's key up to the
+// '|', Escape(entity) + "|") is copied, not escaped again, and the values
+// escaped after it. JoinKey shortens a key past state.MaxKeyLen as a
+// whole, so a key that long (or with a head or value shortened on its
+// own: it holds '~', which escaped bytes never do) is built by JoinKey
+// from the start (TestTermRowIsJoinKey).
+func (a *keyArena) termRow(head, entity string, vals []string) string {
+	if len(head) <= state.MaxKeyLen && strings.IndexByte(head, '~') < 0 {
+		n := len(head)
+		for _, v := range vals {
+			n += 3*len(v) + 1 // every byte escaped: AppendEscape's one pass
+		}
+		b := a.room(n)
+		start := len(b)
+		b = append(b, head...)
+		for i, v := range vals {
+			if i > 0 {
+				b = append(b, '|')
+			}
+			b = state.AppendEscape(b, v)
+		}
+		// A value escaped past MaxKeyLen is shortened by AppendEscape on
+		// its own (a '~' tells): JoinKey shortens the whole key instead.
+		if len(b)-start <= state.MaxKeyLen && bytes.IndexByte(b[start+len(head):], '~') < 0 {
+			return a.take(b, start)
+		}
+	}
+	var parts [1 + len(termValues{}.key)]string
+	return a.joinKey(append(append(parts[:0], entity), vals...)...)
 }
 
 // termKey is a term of several fields as one key of the call: each value

@@ -158,3 +158,29 @@ func TestTermKeyDistinct(t *testing.T) {
 		seen[k] = i
 	}
 }
+
+// TestTermRowIsJoinKey: a term's row key built after its entity's escaped
+// head is state.JoinKey(entity, values...), for hostile entities and
+// values, keys near and past the length at which JoinKey shortens, and
+// heads shortened themselves.
+func TestTermRowIsJoinKey(t *testing.T) {
+	strs := []string{"", "a", "u@x.com", "a|b", "!", "~", "~first", "x/y#z?", "é", "\xff", "日本", "\x00\x7f",
+		strings.Repeat("a", 40), strings.Repeat("/", 40), strings.Repeat("a", 62), strings.Repeat("a", 63), strings.Repeat("b", 64),
+		strings.Repeat("a", 127), strings.Repeat("a", 128), strings.Repeat("é", 100), strings.Repeat("a", 500)}
+	var keys keyArena
+	for _, ent := range strs {
+		if ent == "" {
+			continue
+		}
+		_, head := keys.groupRow(ent, firstRow)
+		for _, v := range strs {
+			for _, w := range strs[:8] {
+				for _, vals := range [][]string{{v}, {v, w}, {w, v, w}} {
+					if got, want := keys.termRow(head, ent, vals), state.JoinKey(append([]string{ent}, vals...)...); got != want {
+						t.Fatalf("entity %q values %q: %q, want %q", ent, vals, got, want)
+					}
+				}
+			}
+		}
+	}
+}

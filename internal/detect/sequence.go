@@ -382,7 +382,12 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 		// them to sort them otherwise.
 		slices.Sort(ps)
 	}
-	ctx = state.ForUpdate(ctx) // its reads and writes are: derived once, not per findRows and loop
+	// Its reads and writes are for update, and every key of them escaped
+	// by construction (the partitions JoinKey's, the rows and prefixes
+	// keyArena.groupRow's, and rows read back are rows so written): the
+	// store checks their lengths, not their bytes again
+	// (TestEscapedKeysHoldKinds). Derived once, not per findRows and loop.
+	ctx = state.EscapedKeys(state.ForUpdate(ctx))
 	// One query per bucket partition: every writer's rows of these groups.
 	stored, err := findRows(ctx, k.store, parts, prefixes)
 	if err != nil {

@@ -145,7 +145,11 @@ func (k *TravelKind) Matches(ctx context.Context, r *Rule, events []*event.Event
 	// partition key in one run); the matches come in the batch's order.
 	txKeys, txList := byBucket(keys, list, func(gr *group) uint8 { return gr.at })
 	pending := txKeys
-	ctx = state.ForUpdate(ctx) // every read and write below is: derived once
+	// Every read and write below is for update, and every key escaped by
+	// construction (the partitions JoinKey's, the rows Escape's): the
+	// store checks the lengths of the keys written, not their bytes again
+	// (TestEscapedKeysHoldKinds). Derived once.
+	ctx = state.EscapedKeys(state.ForUpdate(ctx))
 	for attempt := 0; ; attempt++ {
 		// A read for update: written back below, read again on a conflict.
 		got, err := k.store.Get(ctx, StateTable, pending)
