@@ -1238,7 +1238,7 @@ func decodeInto[T any](raw []byte, pl *plan, v *T) error {
 type predEntry struct {
 	first, mask uint64    // the name's first eight bytes, masked to its length
 	last        uint64    // its last eight bytes, when longer than eight
-	mid         [4]uint64 // bytes 8..40, as far as it is longer than sixteen
+	mid         [8]uint64 // bytes 8..72, as far as it is longer than sixteen
 	n           int32     // bytes of "name": (0: nothing learned)
 	fi          int32     // its field, or -1
 	next        int32     // the entry that followed it last (0: none)
@@ -1249,7 +1249,7 @@ const (
 	predNowhere = 1  // after a member not learned: predicts nothing useful
 	predFields  = 2  // field fi's entry is predFields+fi
 	predUnknown = 32 // entries for names that are no field (a power of two)
-	predMaxName = 48 // longest "name": learned
+	predMaxName = 80 // longest "name": learned (claim URIs run to 70)
 )
 
 // midEqual compares bytes 8..n-8 of the name at b[i:] with e's
