@@ -586,6 +586,15 @@ func (d *decoder) decodeStruct(vi int, pl *plan, p unsafe.Pointer) int {
 				k, plain, ascii, vj, fi, cur = b[i:i+n-1], true, true, i+n, int(e.fi), int(x)
 				goto decoded
 			}
+			// The member that followed before that: records of two
+			// shapes taking turns.
+			if x = ents[cur].alt; x != 0 {
+				if e = &ents[x]; e.matches(b, i) {
+					n := int(e.n)
+					k, plain, ascii, vj, fi, cur = b[i:i+n-1], true, true, i+n, int(e.fi), int(x)
+					goto decoded
+				}
+			}
 		}
 		// Scanner.Name's usual case, inlined: the name's closing quote
 		// at the first stop, then ':' and no blank before the value.
@@ -1242,6 +1251,15 @@ type predEntry struct {
 	n           int32     // bytes of "name": (0: nothing learned)
 	fi          int32     // its field, or -1
 	next        int32     // the entry that followed it last (0: none)
+	alt         int32     // the one that followed it before that (0: none)
+}
+
+// matches reports whether the member at b[i:] is e's name written
+// compactly ("name": and no blank before the value).
+func (e *predEntry) matches(b []byte, i int) bool {
+	n := int(e.n)
+	return i+8 <= len(b) && i+n < len(b) && event.Word(b, i)&e.mask == e.first &&
+		(n <= 8 || event.Word(b, i+n-8) == e.last && (n <= 16 || e.midEqual(b, i, n))) && b[i+n] > ' '
 }
 
 const (
@@ -1301,6 +1319,8 @@ func learnMember(ents []predEntry, cur, fi, nf int, b []byte, i, n int, word uin
 	for k := 8; k < n-8; k += 8 {
 		e.mid[k>>3-1] = event.Word(b, i+k)
 	}
-	ents[cur].next = int32(x)
+	if c := &ents[cur]; c.next != int32(x) {
+		c.alt, c.next = c.next, int32(x)
+	}
 	return x
 }
