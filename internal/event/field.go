@@ -52,7 +52,7 @@ func (v Value) Text() string {
 	}
 	b := v.raw
 	if b[0] == '"' {
-		if len(b) >= 2 && b[len(b)-1] == '"' && plainASCII(b[1:len(b)-1]) {
+		if len(b) >= 2 && b[len(b)-1] == '"' && PlainASCII(b[1:len(b)-1]) {
 			return unsafe.String(&b[1], len(b)-2)
 		}
 		return v.String()

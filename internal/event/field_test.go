@@ -1,6 +1,7 @@
 package event
 
 import (
+	"bytes"
 	"encoding/json"
 	"reflect"
 	"testing"
@@ -171,6 +172,31 @@ func TestValueStringOfBrokenStrings(t *testing.T) {
 		}
 		if got := v.Text(); got != want {
 			t.Errorf("Text(%q) = %q, want %q", raw, got, want)
+		}
+	}
+}
+
+// Value.Text takes a string's bytes as they stand when PlainASCII (eight
+// bytes at a time) passes them: it answers as the byte loop plainASCII
+// for every byte at every place of strings around the word size, and
+// Text as String.
+func TestTextPlainASCII(t *testing.T) {
+	for n := 0; n <= 20; n++ {
+		for at := 0; at < max(n, 1); at++ {
+			for c := 0; c < 256; c++ {
+				b := bytes.Repeat([]byte("a"), n)
+				if n > 0 {
+					b[at] = byte(c)
+				}
+				if got, want := PlainASCII(b), plainASCII(b); got != want {
+					t.Fatalf("PlainASCII(%q) = %t, plainASCII %t", b, got, want)
+				}
+				raw := append(append([]byte(`"`), b...), '"')
+				v := Value{raw: raw}
+				if s, ok := Unquote(raw); ok && v.Text() != s {
+					t.Fatalf("Text(%q) = %q, want %q", raw, v.Text(), s)
+				}
+			}
 		}
 	}
 }

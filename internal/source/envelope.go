@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -328,6 +329,9 @@ type decoder struct {
 	// layout, when set, collects where the members of the objects
 	// decoded are (event.Layout); B is then the event's Raw.
 	layout *event.Layout
+	// preds are the member predictions learned, by plan id (predictor);
+	// they outlive the records, as the decoder does (decoderPool).
+	preds [][]predEntry
 }
 
 // decodeRecord decodes raw with decode, which is given the index of the
@@ -373,7 +377,34 @@ func (p *pooled[T]) put(v *T) {
 	p.p.Put(v)
 }
 
-var decoders pooled[decoder]
+var decoders decoderPool
+
+// decoderPool keeps decoders for reuse in a few slots: a decoder keeps
+// what it learned (preds) from record to record, which sync.Pool would
+// drop at each collection, and a slot is one atomic swap where a
+// sync.Pool's Get and Put showed in profiles. Decoders beyond the slots
+// (more goroutines decoding at once) are left to the collector.
+type decoderPool struct{ slots [8]atomic.Pointer[decoder] }
+
+func (p *decoderPool) get() *decoder {
+	for i := range p.slots {
+		if d := p.slots[i].Swap(nil); d != nil {
+			return d
+		}
+	}
+	return new(decoder)
+}
+
+// put drops d's references into the record and keeps it.
+func (p *decoderPool) put(d *decoder) {
+	preds := d.preds
+	*d = decoder{preds: preds}
+	for i := range p.slots {
+		if p.slots[i].CompareAndSwap(nil, d) {
+			return
+		}
+	}
+}
 
 // decodeEmbedded decodes the JSON text s held by a string member, as
 // embedded does: errors are dropped, what was decoded before one is kept.
@@ -533,14 +564,38 @@ func (d *decoder) decodeStruct(vi int, pl *plan, p unsafe.Pointer) int {
 		d.layout.First = append(d.layout.First, -1)
 	}
 	f := pl.fields
+	ents := d.predictions(pl)
+	cur := predStart
 	i, more := d.Open(vi)
 	for more {
 		var (
 			k            []byte
 			plain, ascii bool
 			word         uint64
-			vj           int
+			vj, fi       int
+			learn        = true
 		)
+		// The member predicted to follow the last one (predictor), when
+		// its name is written here as it was then, "name": and no blank
+		// before the value: its field is known, without scanning the
+		// name or looking it up.
+		if x := ents[cur].next; x != 0 {
+			e := &ents[x]
+			if n := int(e.n); i+8 <= len(b) && i+n < len(b) && event.Word(b, i)&e.mask == e.first &&
+				(n <= 8 || event.Word(b, i+n-8) == e.last && (n <= 16 || e.midEqual(b, i, n))) && b[i+n] > ' ' {
+				k, plain, ascii, vj, fi, cur = b[i:i+n-1], true, true, i+n, int(e.fi), int(x)
+				goto decoded
+			}
+			// The member that followed before that: records of two
+			// shapes taking turns.
+			if x = ents[cur].alt; x != 0 {
+				if e = &ents[x]; e.matches(b, i) {
+					n := int(e.n)
+					k, plain, ascii, vj, fi, cur = b[i:i+n-1], true, true, i+n, int(e.fi), int(x)
+					goto decoded
+				}
+			}
+		}
 		// Scanner.Name's usual case, inlined: the name's closing quote
 		// at the first stop, then ':' and no blank before the value.
 		// (The closing quote, ':' and the value's first byte read as
@@ -554,8 +609,10 @@ func (d *decoder) decodeStruct(vi int, pl *plan, p unsafe.Pointer) int {
 			k, plain, ascii, vj = b[i:e+1], true, true, e+2
 		} else if k, plain, ascii, word, vj = d.Name(i); d.Bad {
 			return len(b)
+		} else {
+			learn = false
 		}
-		fi := -1
+		fi = -1
 		if n := len(k) - 2; !ascii {
 			fi = f.find(k, plain)
 		} else if f.lens&(1<<min(n, 63)) != 0 {
@@ -569,6 +626,12 @@ func (d *decoder) decodeStruct(vi int, pl *plan, p unsafe.Pointer) int {
 				fi = f.findASCIIProbe(k, word, h)
 			}
 		}
+		if learn {
+			cur = learnMember(ents, cur, fi, len(f.names), b, i, vj-i, word)
+		} else {
+			cur = predNowhere
+		}
+	decoded:
 		var j int
 		switch {
 		case fi < 0:
@@ -949,7 +1012,11 @@ func isASCII(b []byte) bool {
 type plan struct {
 	fields *fieldSet
 	ops    []op
+	id     int // its index in a decoder's predictions
 }
+
+// plans counts the plans made (their ids).
+var plans atomic.Int64
 
 type op struct {
 	off    uintptr // of the field in the struct
@@ -1023,7 +1090,7 @@ func planOf(t reflect.Type) *plan {
 		}
 	}
 	add(t, 0)
-	return &plan{fields: newFieldSet(names...), ops: ops}
+	return &plan{fields: newFieldSet(names...), ops: ops, id: int(plans.Add(1) - 1)}
 }
 
 // valueDecoder returns how a value of type t (a struct, a pointer to one,
@@ -1165,4 +1232,95 @@ func decodeInto[T any](raw []byte, pl *plan, v *T) error {
 	return decodeRecord(raw, func(d *decoder, vi int) int {
 		return d.decodeStruct(vi, pl, unsafe.Pointer(v))
 	})
+}
+
+// Member prediction. The members of Azure's records come in the same
+// order record after record, so the member after a given one is most
+// often the one that followed it last time. A decoder keeps, per plan,
+// what it met: an entry per field and per unknown name (by hash), each
+// holding the raw name last met for it ("name": as written, as words)
+// and the entry that followed it. decodeStruct compares the next
+// member's bytes with the predicted name's: equal bytes are the same
+// name, so the same field (or none), as the lookup answered when it was
+// learned. A wrong prediction costs one compare; the lookup then
+// answers and the entry learns.
+type predEntry struct {
+	first, mask uint64    // the name's first eight bytes, masked to its length
+	last        uint64    // its last eight bytes, when longer than eight
+	mid         [8]uint64 // bytes 8..72, as far as it is longer than sixteen
+	n           int32     // bytes of "name": (0: nothing learned)
+	fi          int32     // its field, or -1
+	next        int32     // the entry that followed it last (0: none)
+	alt         int32     // the one that followed it before that (0: none)
+}
+
+// matches reports whether the member at b[i:] is e's name written
+// compactly ("name": and no blank before the value).
+func (e *predEntry) matches(b []byte, i int) bool {
+	n := int(e.n)
+	return i+8 <= len(b) && i+n < len(b) && event.Word(b, i)&e.mask == e.first &&
+		(n <= 8 || event.Word(b, i+n-8) == e.last && (n <= 16 || e.midEqual(b, i, n))) && b[i+n] > ' '
+}
+
+const (
+	predStart   = 0  // the entry before an object's first member
+	predNowhere = 1  // after a member not learned: predicts nothing useful
+	predFields  = 2  // field fi's entry is predFields+fi
+	predUnknown = 32 // entries for names that are no field (a power of two)
+	predMaxName = 80 // longest "name": learned (claim URIs run to 70)
+)
+
+// midEqual compares bytes 8..n-8 of the name at b[i:] with e's
+// (16 < n <= predMaxName, i+n <= len(b)).
+func (e *predEntry) midEqual(b []byte, i, n int) bool {
+	for k := 8; k < n-8; k += 8 {
+		if event.Word(b, i+k) != e.mid[k>>3-1] {
+			return false
+		}
+	}
+	return true
+}
+
+// predictions returns the decoder's entries for plan pl.
+func (d *decoder) predictions(pl *plan) []predEntry {
+	if pl.id < len(d.preds) {
+		if ents := d.preds[pl.id]; ents != nil {
+			return ents
+		}
+	} else {
+		d.preds = append(d.preds, make([][]predEntry, pl.id+1-len(d.preds))...)
+	}
+	ents := make([]predEntry, predFields+len(pl.ops)+predUnknown)
+	d.preds[pl.id] = ents
+	return ents
+}
+
+// learnMember learns that the member at b[i:], whose "name": of n bytes
+// is plain ASCII (first eight bytes of the name: word) and of field fi
+// (-1: none) of the nf fields, followed entry cur; it returns the
+// member's entry. b holds eight bytes from i and from i+n-8.
+func learnMember(ents []predEntry, cur, fi, nf int, b []byte, i, n int, word uint64) int {
+	if n > predMaxName {
+		return predNowhere
+	}
+	x := predFields + fi
+	if fi < 0 {
+		x = predFields + nf + foldHash(n, word)&(predUnknown-1)
+	}
+	e := &ents[x]
+	mask := ^uint64(0)
+	if n < 8 {
+		mask = 1<<(8*uint(n)) - 1
+	}
+	e.first, e.mask, e.n, e.fi = event.Word(b, i)&mask, mask, int32(n), int32(fi)
+	if n > 8 {
+		e.last = event.Word(b, i+n-8)
+	}
+	for k := 8; k < n-8; k += 8 {
+		e.mid[k>>3-1] = event.Word(b, i+k)
+	}
+	if c := &ents[cur]; c.next != int32(x) {
+		c.alt, c.next = c.next, int32(x)
+	}
+	return x
 }
