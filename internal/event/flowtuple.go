@@ -1,6 +1,9 @@
 package event
 
-import "net/netip"
+import (
+	"math/bits"
+	"net/netip"
+)
 
 // parseTuple is the tuple walk's fast path: it reads the JSON string el
 // starts with (el[0] is its quote) and parses it as a tuple of kind into
@@ -290,10 +293,12 @@ func ReadPlainTuple(el []byte, vnet bool, p *PlainTuple) (end int, ok bool) {
 	// The ports: 1 to 5 digits, no leading zero, at most 65535.
 	for f := 3; f <= 4; f++ {
 		j = i + 1
-		if i, ok = plainPort(el, j); !ok {
+		i = digitEnd(el, j)
+		n := i - j
+		if n == 0 || n > 5 || i >= len(el) || el[i] != ',' || (n > 1 && el[j] == '0') || (n == 5 && string(el[j:i]) > "65535") {
 			return 0, false
 		}
-		p.Lens[f] = uint8(i - j)
+		p.Lens[f] = uint8(n)
 	}
 	// The protocol, as tupleWord reads it, at most 255 bytes.
 	ps := i + 1
@@ -382,10 +387,7 @@ func ReadPlainTuple(el []byte, vnet bool, p *PlainTuple) (end int, ok bool) {
 	written := 0
 	for k := range 4 {
 		j := i + 1
-		i = j
-		for i < len(el) && el[i]-'0' <= 9 {
-			i++
-		}
+		i = digitEnd(el, j)
 		n := i - j
 		sep := byte(',')
 		if k == 3 {
@@ -406,18 +408,19 @@ func ReadPlainTuple(el []byte, vnet bool, p *PlainTuple) (end int, ok bool) {
 	return i + 1, true
 }
 
-// plainPort reads the port at el[i] up to the comma after it (1 to 5
-// digits, no leading zero, at most 65535) and returns that comma's index.
-func plainPort(el []byte, i int) (int, bool) {
-	j := i
-	for j < len(el) && el[j]-'0' <= 9 {
-		j++
+// digitEnd is the index of the first byte of el from i on (i >= 0) that
+// is not an ASCII digit, or len(el): read eight bytes at a time.
+func digitEnd(el []byte, i int) int {
+	for i+8 <= len(el) {
+		if m := nonDigits(load64(el, i)); m != 0 {
+			return i + bits.TrailingZeros64(m)/8
+		}
+		i += 8
 	}
-	n := j - i
-	if n == 0 || n > 5 || j >= len(el) || el[j] != ',' || (n > 1 && el[i] == '0') || (n == 5 && string(el[i:j]) > "65535") {
-		return 0, false
+	for i < len(el) && el[i]-'0' <= 9 {
+		i++
 	}
-	return j, true
+	return i
 }
 
 // nonDigits has the top bit of each byte of x that is not an ASCII
