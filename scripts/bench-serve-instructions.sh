@@ -4,8 +4,9 @@
 # figure a loaded machine does not change (CPU time does). The benchmark
 # runs under callgrind with the instrumentation off; it turns it on for the
 # measured batches alone (AZDETECT_BENCH_CALLGRIND, callgrind_control).
-# Go's testing runs the benchmark with N=1 and then N=BATCHES: both are
-# measured, so the total is divided by BATCHES+1. GOMAXPROCS=1 and the
+# Go's testing runs the benchmark with N=1 and then N=BATCHES; the N=1
+# probe starts no serve (probeRun), so the total is the BATCHES measured
+# batches' alone. GOMAXPROCS=1 and the
 # GODEBUG settings let valgrind 3.19 run a Go binary. The client's own
 # instructions (writing each request, reading the answer) are counted too:
 # a few per cent. Usage:
@@ -49,6 +50,6 @@ if [ -z "$total" ]; then
 	tail -20 "$dir/valgrind.log" >&2
 	exit 1
 fi
-echo "serve: $((total / (BATCHES + 1))) instructions per 1,000-record batch ($total over $((BATCHES + 1)) batches; callgrind, GOMAXPROCS=1)"
+echo "serve: $((total / BATCHES)) instructions per 1,000-record batch ($total over $BATCHES batches; callgrind, GOMAXPROCS=1)"
 [ -n "${BENCH_DIR:-}" ] && echo "profile: $out (callgrind_annotate $out)"
 exit 0

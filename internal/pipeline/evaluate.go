@@ -61,6 +61,7 @@ func (p *Pipeline) evaluate(queue <-chan work) {
 	out := make(chan *staged)
 	finished := make(chan struct{})
 	go func() {
+		growStack()
 		defer close(finished)
 		for st := range out {
 			finish(st)
@@ -101,6 +102,7 @@ func (p *Pipeline) evaluate(queue <-chan work) {
 						lanes[i] = make(chan *staged, laneDepth)
 						running.Add(1)
 						go func() {
+							growStack()
 							defer running.Done()
 							runLane(lanes[i], i, sem)
 						}()

@@ -214,6 +214,7 @@ func (p *Pipeline) process(ctx context.Context, units [][]Input, each bool, done
 	queue := make(chan work, queuedChunks)
 	evaluated := make(chan struct{})
 	go func() {
+		growStack()
 		defer close(evaluated)
 		labelStage(ctx, "evaluate")
 		p.evaluate(queue)
