@@ -274,9 +274,16 @@ const scanMemoryLimit = 112 << 20
 // by the limit either way.
 const scanGCPercent = -1
 
+// scanHeapRoom is the heap a scan under scanMemoryLimit and
+// scanGCPercent (neither GOMEMLIMIT nor GOGC set) backs with 2 MB pages
+// where the kernel offers them on request (hugePageHeap): the heap grows
+// to near the limit before the collector's first cycle, and stays there.
+const scanHeapRoom = 96 << 20
+
 // limitScanMemory sets scanMemoryLimit for `azdetect scan` (args are the
 // command line's, without the program) unless GOMEMLIMIT is set, and then
-// scanGCPercent unless GOGC is set.
+// scanGCPercent unless GOGC is set; with neither set, scanHeapRoom of the
+// heap is backed by 2 MB pages.
 func limitScanMemory(args []string) {
 	if len(args) == 0 || args[0] != "scan" {
 		return
@@ -287,6 +294,7 @@ func limitScanMemory(args []string) {
 	debug.SetMemoryLimit(scanMemoryLimit)
 	if _, set := os.LookupEnv("GOGC"); !set {
 		debug.SetGCPercent(scanGCPercent)
+		hugePageHeap(scanHeapRoom)
 	}
 }
 

@@ -224,3 +224,18 @@ func TestLoadNamesTheVariable(t *testing.T) {
 		})
 	}
 }
+
+// TestContainerName: Blob container names (3 to 63 lower-case letters,
+// digits and single hyphens between them) and the service's own.
+func TestContainerName(t *testing.T) {
+	for name, want := range map[string]bool{
+		"$logs": true, "$root": true, "$web": true, "abc": true, "a-b-c": true, "0ab": true,
+		strings.Repeat("a", 63): true, strings.Repeat("a", 64): false,
+		"ab": false, "a--b": false, "-ab": false, "ab-": false, "Abc": false, "a_b": false,
+		"$logsx": false, "": false, "abc\n": false,
+	} {
+		if got := containerName().MatchString(name); got != want {
+			t.Errorf("containerName(%q) = %v, want %v", name, got, want)
+		}
+	}
+}

