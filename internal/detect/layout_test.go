@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -198,4 +199,47 @@ func TestFoldEqual(t *testing.T) {
 			t.Errorf("foldEqual(%q, %q) = %t, %t; want %t, %t", c[0], c[1], exact, folded, wantExact, wantFolded)
 		}
 	}
+}
+
+// FuzzPathTableAgreesWithLookup: member names and paths of any bytes read
+// through a path table (resolve, walkPlan) find what event.Lookup finds,
+// for a path ending in a dot too (the member itself, as the walk takes it).
+func FuzzPathTableAgreesWithLookup(f *testing.F) {
+	f.Add("status", "Status", "properties.status")
+	f.Add("\u212aind", "kind", "properties.KIND")
+	f.Add("k\u017f\u017f", "\u212ass", "properties.kss")
+	f.Add("a.b", "a", "properties.a.b")
+	reg, err := source.NewRegistry()
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, n1, n2, path string) {
+		q1, _ := json.Marshal(n1)
+		q2, _ := json.Marshal(n2)
+		raw := []byte(`{"time":"2026-11-20T10:00:00Z","category":"Administrative","operationName":"x","properties":{` +
+			string(q1) + `:1,` + string(q2) + `:{"x":2,` + string(q1) + `:3},"statua":4}}`)
+		ev, status, _ := reg.Parse(raw)
+		if status != source.Parsed || ev.Layout == nil {
+			return
+		}
+		paths := []string{path, "properties." + path, "properties." + n1, "properties." + n2 + "." + n1, "properties." + n2 + ".x"}
+		set := map[string]bool{}
+		for _, p := range paths {
+			set[p] = true
+		}
+		for _, tab := range []*pathTable{buildPathTable(set), buildPathTable(map[string]bool{"properties." + path: true})} {
+			y := newFieldCache()
+			y.reset(ev)
+			y.idx.reset()
+			y.idx.seed(ev.Raw, ev.Layout, tab)
+			y.idx.tab = tab
+			for _, p := range paths {
+				want, wantFound := event.Lookup(ev.Raw, p)
+				got, gotFound := y.idx.lookupShortID(ev.Raw, p, keyID(p))
+				if wantFound != gotFound || !reflect.DeepEqual(texts(want), texts(got)) {
+					t.Fatalf("path %q in %s: table %t %q, Lookup %t %q", p, ev.Raw, gotFound, texts(got), wantFound, texts(want))
+				}
+			}
+		}
+	})
 }

@@ -360,8 +360,9 @@ func (x *recordIndex) walkPlan(k int, pl *pathPlan, d int, out *[]event.Value, f
 	v := x.raw[m.ValStart:m.ValEnd]
 	e := int(st.next)
 	// follow's walk of the one candidate, staying in the plan while its
-	// value is an object of the layout.
-	if e < len(pl.nodes) && depth+1 <= 64 {
+	// value is an object of the layout. (A path that ends in a dot has
+	// nothing left after it, as the walk takes it: the member itself.)
+	if e < len(pl.nodes) && pl.rests[e] != "" && depth+1 <= 64 {
 		if i := event.SkipSpace(v, 0); i < len(v) && v[i] == '{' {
 			if k2 := x.layoutObjectFrom(v[i:], k+1); k2 >= 0 {
 				x.walkPlan(k2, pl, e, out, found, depth+1)
