@@ -874,17 +874,30 @@ func (s *Scanner) Skip(i int) int {
 		}
 		return end
 	case '{':
+		// The usual member, "name":value written compactly with a plain
+		// ASCII name and string value, is scanned with PlainStop, inlined
+		// (as the decoders' member loops do); anything else by Key,
+		// String and Next, which decide it as before.
 		i, more := s.Open(i)
 		for more {
 			var vi, end int
-			_, _, vi = s.Key(i)
+			if e := PlainStop(b, i+1); e+2 < len(b) && i < len(b) && b[i] == '"' && b[e] == '"' && b[e+1] == ':' && b[e+2] > ' ' {
+				vi = e + 2
+			} else {
+				_, _, vi = s.Key(i)
+			}
 			if vi < len(b) && b[vi] == '"' {
-				var ok bool
-				if end, ok = s.PlainString(vi); !ok {
+				if e := PlainStop(b, vi+1); e < len(b) && b[e] == '"' {
+					end = e + 1
+				} else {
 					end, _ = s.String(vi) // Key skipped the blanks
 				}
 			} else {
 				end = s.Skip(vi)
+			}
+			if end+1 < len(b) && b[end] == ',' && b[end+1] == '"' {
+				i = end + 1
+				continue
 			}
 			i, more = s.Next(end)
 		}

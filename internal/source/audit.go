@@ -97,7 +97,7 @@ func (*layoutOnly) UnmarshalJSON([]byte) error { return nil }
 
 // layoutOnlyPlan is a struct without fields: every member is checked
 // and kept in the layout only.
-var layoutOnlyPlan = &plan{fields: newFieldSet()}
+var layoutOnlyPlan = newPlan(nil, nil)
 
 // decodeLayoutOnly checks the value at vi, keeping it in the layout
 // (when there is one) if it is an object, and the objects among its

@@ -329,6 +329,9 @@ type decoder struct {
 	// layout, when set, collects where the members of the objects
 	// decoded are (event.Layout); B is then the event's Raw.
 	layout *event.Layout
+	// lenient: decoding an embedded JSON text (decodeEmbedded), whose
+	// errors are dropped and what was decoded before one is kept.
+	lenient bool
 	// preds are the member predictions learned, by plan id (predictor);
 	// they outlive the records, as the decoder does (decoderPool).
 	preds [][]predEntry
@@ -415,6 +418,7 @@ func decodeEmbedded(s string, decode func(d *decoder, vi int) int) {
 	// does the record's): no copy of it.
 	d.Scanner = event.Scanner{B: unsafe.Slice(unsafe.StringData(s), len(s))}
 	d.path = d.buf[:0]
+	d.lenient = true
 	d.End(decode(d, d.WS(0)))
 }
 
@@ -740,6 +744,16 @@ func (d *decoder) embedded(vi int, decode func(d *decoder, vi int) int) int {
 	}
 	switch b[vi] {
 	case '{', '[':
+		if d.lenient {
+			// unmarshal hands UnmarshalJSON a whole value only: one
+			// cut short or malformed (met where errors are dropped) is
+			// not decoded at all, where decode would keep what it
+			// decoded before the error.
+			s := event.Scanner{B: b, Depth: d.Depth}
+			if s.Skip(vi); s.Bad {
+				return d.Skip(vi)
+			}
+		}
 		saved := d.root()
 		end := decode(d, vi)
 		d.path = saved
@@ -1090,6 +1104,13 @@ func planOf(t reflect.Type) *plan {
 		}
 	}
 	add(t, 0)
+	return newPlan(names, ops)
+}
+
+// newPlan makes a plan of the fields named names, decoded by ops, with
+// an id of its own: a decoder's predictions of one plan name fields of
+// that plan only (another plan's would be a wrong field, or none).
+func newPlan(names []string, ops []op) *plan {
 	return &plan{fields: newFieldSet(names...), ops: ops, id: int(plans.Add(1) - 1)}
 }
 

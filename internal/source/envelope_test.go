@@ -241,6 +241,10 @@ var decodeSeeds = []string{
 	`{"properties":"{\"addedAccessPolicy\":{\"Permissions\":{\"keys\":[\"get\"]}}}"}`, `{"properties":{"removedAccessPolicy":{"Permissions":{"keys":null,"keys":["a"]}}}}`,
 	`{"identity":{"claim":"{\"upn\":\"u\"}"}}`, `{"identity":{"claim":{"upn":5,"oid":[1]}}}`, `{"identity":{"requester":{"upn":5}}}`, `{"identity":{"requester":"x","type":"SAS"}}`,
 	`{"properties":{"Version":2,"flows":[]},"macAddress":"00","systemId":null}`, `{"flowLogVersion":4,"targetResourceID":{}}`,
+	// An embedded value cut short or malformed inside an embedded text:
+	// unmarshal decodes none of it (it hands UnmarshalJSON whole values).
+	`{"properties":"{\"addedAccessPolicy\":{\"Permissions\":{\"keys\":[0], x"}`, `{"properties":"{\"addedAccessPolicy\":{\"ObjectId\":\"o\",\"Permissions\":{\"keys\":[\"a\",\"b\"]}"}`, `{"properties":"{\"id\":\"i\",\"addedAccessPolicy\":{\"ObjectId\":\"o\""}`,
+	`{"properties":"{\"addedAccessPolicy\":{\"ObjectId\":\"o\",},\"id\":\"i\"}"}`, `{"properties":"{\"addedAccessPolicy\":{\"ObjectId\":\"o\",\"x\":tru},\"id\":\"i\"}"}`, `{"properties":"{\"addedAccessPolicy\":{\"ObjectId\":\"o\"},\"id\":\"i\",}"}`,
 }
 
 func TestDecodeEquivalence(t *testing.T) {

@@ -552,28 +552,31 @@ func scanTopWalk(obj []byte, full bool, decides func(category string) bool) (top
 	var t topFields
 	t.complete = true
 	err := event.ObjectEach(obj, func(key, val []byte) bool {
-		return !t.member(key[1:len(key)-1], val, full, decides)
+		return !t.member(key[1:len(key)-1], val, false, full, decides)
 	})
 	return t, err
 }
 
 // member reads one top-level member for scanTop (k its raw name without
-// the quotes, val its raw value) and reports whether the scan stops.
-func (t *topFields) member(k, val []byte, full bool, decides func(category string) bool) (stop bool) {
+// the quotes, val its raw value; plain: a string known to be plain ASCII)
+// and reports whether the scan stops.
+func (t *topFields) member(k, val []byte, plain, full bool, decides func(category string) bool) (stop bool) {
 	// Of equal lengths, a name folds to one of these ASCII names only if
 	// it is ASCII (a rune of two bytes and more folds to one byte at
 	// most: strings.EqualFold would compare runes in the same number of
 	// bytes), so ASCII folding decides.
+	// The names as Azure writes them are compared first (inlined word
+	// compares), folding only for other spellings.
 	switch {
-	case len(k) == 4 && equalFoldASCII(k, "time"):
+	case len(k) == 4 && (string(k) == "time" || equalFoldASCII(k, "time")):
 		t.hasTime = true
-	case len(k) == 8 && equalFoldASCII(k, "category"):
-		t.Category = unquoteText(val)
-	case len(k) == 10 && equalFoldASCII(k, "resourceid"):
-		t.ResourceID = unquoteText(val)
-	case len(k) == 13 && equalFoldASCII(k, "operationname"):
-		t.OperationName = unquoteText(val)
-	case len(k) == 13 && equalFoldASCII(k, "timegenerated"):
+	case len(k) == 8 && (string(k) == "category" || equalFoldASCII(k, "category")):
+		t.Category = unquoteText(val, plain)
+	case len(k) == 10 && (string(k) == "resourceId" || equalFoldASCII(k, "resourceid")):
+		t.ResourceID = unquoteText(val, plain)
+	case len(k) == 13 && (string(k) == "operationName" || equalFoldASCII(k, "operationname")):
+		t.OperationName = unquoteText(val, plain)
+	case len(k) == 13 && (string(k) == "TimeGenerated" || equalFoldASCII(k, "timegenerated")):
 		t.hasTimeGenerated = true
 	}
 	// Exports write the envelope before properties: stop as soon as
@@ -619,7 +622,7 @@ func scanTopCompact(obj []byte, decides func(category string) bool) (t topFields
 		default:
 			return t, false
 		}
-		if t.member(obj[i+1:e], obj[vs:ve], false, decides) {
+		if t.member(obj[i+1:e], obj[vs:ve], obj[vs] == '"', false, decides) {
 			return t, true
 		}
 		if ve+1 >= len(obj) || obj[ve] != ',' || obj[ve+1] != '"' {
@@ -632,8 +635,13 @@ func scanTopCompact(obj []byte, decides func(category string) bool) (t topFields
 // unquoteText returns the content of a raw JSON string, or "" for anything
 // else. A string without escapes or non-ASCII bytes (nearly all) shares
 // raw's bytes instead of being copied: the Candidate is read during
-// recognition only, never kept (raw may be reused after Parse).
-func unquoteText(raw []byte) string {
+// recognition only, never kept (raw may be reused after Parse). plain
+// tells raw is a string whose content is known to be plain ASCII
+// (scanTopCompact scanned it): it is not looked at again.
+func unquoteText(raw []byte, plain bool) string {
+	if plain {
+		return trimSpace(shared(raw[1 : len(raw)-1]))
+	}
 	if len(raw) == 0 || raw[0] != '"' {
 		return ""
 	}

@@ -643,6 +643,15 @@ func TestScanTopCompact(t *testing.T) {
 			compact++
 		}
 	}
+	// Names spelt otherwise (folded), values with blanks around them.
+	for _, raw := range []string{
+		`{"CATEGORY":" SignInLogs ","ResourceID":"r","operationname":"o","TIME":"t"}`,
+		`{"Time":"t","timeGenerated":"g","Category":"c","resourceid":" r","OperationName":"o "}`,
+		`{"timegenerated":"g","category":"","resourceId":"","operationName":"","category":"AuditLogs"}`,
+		`{"categorY":5,"resourceId":"r","operationName":"o","category":"\t"}`,
+	} {
+		checkScanTopCompact(t, reg, []byte(raw))
+	}
 	if compact == 0 {
 		t.Fatal("scanTopCompact answered for no record")
 	}
