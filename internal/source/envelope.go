@@ -585,6 +585,7 @@ func (d *decoder) decodeStruct(vi int, pl *plan, p unsafe.Pointer) int {
 		// name or looking it up.
 		if x := ents[cur].next; x != 0 {
 			e := &ents[x]
+			// e.matches(b, i), inlined (too large for the compiler to).
 			if n := int(e.n); i+8 <= len(b) && i+n < len(b) && event.Word(b, i)&e.mask == e.first &&
 				(n <= 8 || event.Word(b, i+n-8) == e.last && (n <= 16 || e.midEqual(b, i, n))) && b[i+n] > ' ' {
 				k, plain, ascii, vj, fi, cur = b[i:i+n-1], true, true, i+n, int(e.fi), int(x)
