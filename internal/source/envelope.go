@@ -334,7 +334,7 @@ type decoder struct {
 	lenient bool
 	// preds are the member predictions learned, by plan id (predictor);
 	// they outlive the records, as the decoder does (decoderPool).
-	preds [][]predEntry
+	preds []planPredictions
 }
 
 // decodeRecord decodes raw with decode, which is given the index of the
@@ -585,6 +585,7 @@ func (d *decoder) decodeStruct(vi int, pl *plan, p unsafe.Pointer) int {
 		// name or looking it up.
 		if x := ents[cur].next; x != 0 {
 			e := &ents[x]
+			// e.matches(b, i), inlined (too large for the compiler to).
 			if n := int(e.n); i+8 <= len(b) && i+n < len(b) && event.Word(b, i)&e.mask == e.first &&
 				(n <= 8 || event.Word(b, i+n-8) == e.last && (n <= 16 || e.midEqual(b, i, n))) && b[i+n] > ' ' {
 				k, plain, ascii, vj, fi, cur = b[i:i+n-1], true, true, i+n, int(e.fi), int(x)
@@ -1302,17 +1303,26 @@ func (e *predEntry) midEqual(b []byte, i, n int) bool {
 	return true
 }
 
-// predictions returns the decoder's entries for plan pl.
+// planPredictions are a decoder's entries for one plan.
+type planPredictions struct {
+	pl   *plan
+	ents []predEntry
+}
+
+// predictions returns the decoder's entries for plan pl. They are kept
+// by pl.id, and checked to be pl's: a plan that shared its id with
+// another (one not made by newPlan) would start over each time, never
+// take the other's fields.
 func (d *decoder) predictions(pl *plan) []predEntry {
 	if pl.id < len(d.preds) {
-		if ents := d.preds[pl.id]; ents != nil {
-			return ents
+		if p := &d.preds[pl.id]; p.pl == pl {
+			return p.ents
 		}
 	} else {
-		d.preds = append(d.preds, make([][]predEntry, pl.id+1-len(d.preds))...)
+		d.preds = append(d.preds, make([]planPredictions, pl.id+1-len(d.preds))...)
 	}
 	ents := make([]predEntry, predFields+len(pl.ops)+predUnknown)
-	d.preds[pl.id] = ents
+	d.preds[pl.id] = planPredictions{pl, ents}
 	return ents
 }
 

@@ -2,6 +2,7 @@ package source
 
 import (
 	"bytes"
+	"reflect"
 	"testing"
 )
 
@@ -67,4 +68,29 @@ func FuzzDecodePredicted(f *testing.F) {
 		checkDecodeEqual(t, b)
 		checkDecodeEqual(t, a)
 	})
+}
+
+// Predictions are a plan's own even when two plans share an id (a plan
+// not made by newPlan): what one learned never names the other's fields.
+func TestDecodePredictedSharedID(t *testing.T) {
+	type two struct {
+		X text `json:"x"`
+		Y text `json:"y"`
+	}
+	type one struct {
+		Y text `json:"y"`
+	}
+	plTwo, plOne := planOf(reflect.TypeFor[two]()), planOf(reflect.TypeFor[one]())
+	plOne.id = plTwo.id
+	raw := []byte(`{"y":"2","x":"1","z":"long enough for every name to be learned"}`)
+	for range 3 {
+		var a two
+		if err := decodeInto(raw, plTwo, &a); err != nil || a != (two{"1", "2"}) {
+			t.Fatalf("two: %+v %v", a, err)
+		}
+		var b one
+		if err := decodeInto(raw, plOne, &b); err != nil || b != (one{"2"}) {
+			t.Fatalf("one: %+v %v", b, err)
+		}
+	}
 }
