@@ -210,11 +210,11 @@ func appendJSONString(b []byte, s string) []byte {
 
 // plainJSON reports whether s is written as it is in a JSON string: all
 // ASCII, no control character, quote or backslash. It tests a word of 8
-// bytes at a time (the last word overlapping the one before it): a byte's
-// high bit is set in bad when it is not ASCII, is below a space, or is a
-// quote or backslash (bytewise zero tests of x^'"' and x^'\\'; a byte's
-// test may be set by a borrow from a byte below it that fails itself,
-// never on its own).
+// bytes at a time (the last word overlapping the one before it). For a
+// word of ASCII bytes no sum below carries out of its byte, and a byte's
+// high bit is clear in b+0x60 when b is below a space, and in
+// (b^'"')+0x7f and (b^'\\')+0x7f when b is a quote or a backslash; a word
+// with a byte past ASCII has the byte's high bit set in x itself.
 func plainJSON(s string) bool {
 	if len(s) < 8 {
 		for i := 0; i < len(s); i++ {
@@ -230,9 +230,7 @@ func plainJSON(s string) bool {
 		w := s[i : i+8]
 		x := uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
 			uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
-		q := x ^ (ones * '"')
-		bs := x ^ (ones * '\\')
-		bad |= x | (x - ones*0x20) | ((q - ones) &^ q) | ((bs - ones) &^ bs)
+		bad |= x | ^((x + ones*0x60) & ((x ^ ones*'"') + ones*0x7f) & ((x ^ ones*'\\') + ones*0x7f))
 		if i+8 == len(s) {
 			return bad&highs == 0
 		}
