@@ -162,6 +162,13 @@ func appendJSONString(b []byte, s string) []byte {
 	}
 	start := 0
 	for i := 0; i < len(s); {
+		// Runs of plain bytes a word at a time (plainJSON's test).
+		if i+8 <= len(s) {
+			if x := le64(s[i : i+8]); (x|^plainSums(x))&highBits == 0 {
+				i += 8
+				continue
+			}
+		}
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if c >= 0x20 && c != '"' && c != '\\' {
