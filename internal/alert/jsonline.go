@@ -10,9 +10,9 @@ import (
 
 // appendJSONLine appends a as one line of JSON, the bytes an
 // encoding/json Encoder with SetEscapeHTML(false) writes for it (newline
-// included): scan encodes every alert it raises, and the reflection-free
-// form costs a fraction of a generic encoder's instructions
-// (TestJSONLineAgrees, FuzzJSONLine). An alert the fast form cannot
+// included): scan encodes every alert it raises, and the fixed form spends
+// no instructions on reflection, an encoder's state or a copy of each
+// line (TestJSONLineAgrees, FuzzJSONLine check the bytes). An alert the fast form cannot
 // write as encoding/json would (a time outside RFC 3339's range) is left
 // to encoding/json, whose error is returned.
 func appendJSONLine(b []byte, a *Alert) ([]byte, error) {
