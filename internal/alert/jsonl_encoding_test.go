@@ -87,3 +87,33 @@ func FuzzJSONLine(f *testing.F) {
 		checkJSONLine(t, &a)
 	})
 }
+
+// TestPlainJSON: the word-at-a-time test agrees with a byte-by-byte one
+// for every byte at every place of strings of 1 to 20 bytes, beside any
+// other byte (carries between neighbours).
+func TestPlainJSON(t *testing.T) {
+	plain := func(s string) bool {
+		for i := 0; i < len(s); i++ {
+			if c := s[i]; c < 0x20 || c >= 0x80 || c == '"' || c == '\\' {
+				return false
+			}
+		}
+		return true
+	}
+	for n := 1; n <= 20; n++ {
+		for at := 0; at < n; at++ {
+			for c := range 256 {
+				for _, next := range []byte{'a', 0, 0x1f, 0x20, 0x21, 0x22, 0x5b, 0x5c, 0x7f, 0x80, 0xff} {
+					b := []byte(strings.Repeat("a", n))
+					b[at] = byte(c)
+					if at+1 < n {
+						b[at+1] = next
+					}
+					if s := string(b); plainJSON(s) != plain(s) {
+						t.Fatalf("%q: plainJSON %v", s, plainJSON(s))
+					}
+				}
+			}
+		}
+	}
+}

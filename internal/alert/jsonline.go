@@ -10,9 +10,9 @@ import (
 
 // appendJSONLine appends a as one line of JSON, the bytes an
 // encoding/json Encoder with SetEscapeHTML(false) writes for it (newline
-// included): scan encodes every alert it raises, and the reflection-free
-// form costs a fraction of a generic encoder's instructions
-// (TestJSONLineAgrees, FuzzJSONLine). An alert the fast form cannot
+// included): scan encodes every alert it raises, and the fixed form spends
+// no instructions on reflection, an encoder's state or a copy of each
+// line (TestJSONLineAgrees, FuzzJSONLine check the bytes). An alert the fast form cannot
 // write as encoding/json would (a time outside RFC 3339's range) is left
 // to encoding/json, whose error is returned.
 func appendJSONLine(b []byte, a *Alert) ([]byte, error) {
@@ -162,6 +162,13 @@ func appendJSONString(b []byte, s string) []byte {
 	}
 	start := 0
 	for i := 0; i < len(s); {
+		// Runs of plain bytes a word at a time (plainJSON's test).
+		if i+8 <= len(s) {
+			if x := le64(s[i : i+8]); (x|^plainSums(x))&highBits == 0 {
+				i += 8
+				continue
+			}
+		}
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if c >= 0x20 && c != '"' && c != '\\' {
@@ -210,11 +217,12 @@ func appendJSONString(b []byte, s string) []byte {
 
 // plainJSON reports whether s is written as it is in a JSON string: all
 // ASCII, no control character, quote or backslash. It tests a word of 8
-// bytes at a time (the last word overlapping the one before it): a byte's
-// high bit is set in bad when it is not ASCII, is below a space, or is a
-// quote or backslash (bytewise zero tests of x^'"' and x^'\\'; a byte's
-// test may be set by a borrow from a byte below it that fails itself,
-// never on its own).
+// bytes at a time (the last word overlapping the one before it). For a
+// word of ASCII bytes no sum of plainSums carries out of its byte, and a
+// byte's high bit is clear in b+0x60 when b is below a space, and in
+// (b^'"')+0x7f and (b^'\\')+0x7f when b is a quote or a backslash; a word
+// with a byte past ASCII has the byte's high bit set in the word itself
+// (hi), whatever its sums say.
 func plainJSON(s string) bool {
 	if len(s) < 8 {
 		for i := 0; i < len(s); i++ {
@@ -224,17 +232,40 @@ func plainJSON(s string) bool {
 		}
 		return true
 	}
-	const ones, highs = 0x0101010101010101, 0x8080808080808080
-	var bad uint64
-	for i := 0; ; i = min(i+8, len(s)-8) {
-		w := s[i : i+8]
-		x := uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
-			uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
-		q := x ^ (ones * '"')
-		bs := x ^ (ones * '\\')
-		bad |= x | (x - ones*0x20) | ((q - ones) &^ q) | ((bs - ones) &^ bs)
-		if i+8 == len(s) {
-			return bad&highs == 0
-		}
+	// good keeps a byte's high bit while its sums say it is plain; hi
+	// gathers the bytes' own high bits. Two words a turn, then the last
+	// one or two (the last overlapping).
+	good, hi := uint64(highBits), uint64(0)
+	i := 0
+	for ; i+16 <= len(s); i += 16 {
+		x, y := le64(s[i:i+8]), le64(s[i+8:i+16])
+		good &= plainSums(x) & plainSums(y)
+		hi |= x | y
 	}
+	if i+8 <= len(s) {
+		x := le64(s[i : i+8])
+		good &= plainSums(x)
+		hi |= x
+	}
+	x := le64(s[len(s)-8:])
+	good &= plainSums(x)
+	hi |= x
+	return (hi|^good)&highBits == 0
+}
+
+// highBits is the high bit of each byte of a word.
+const highBits = 0x8080808080808080
+
+// plainSums has a byte's high bit clear when, in a word x of ASCII bytes,
+// the byte is below a space, a quote or a backslash (plainJSON).
+func plainSums(x uint64) uint64 {
+	const ones = 0x0101010101010101
+	return (x + ones*0x60) & ((x ^ ones*'"') + ones*0x7f) & ((x ^ ones*'\\') + ones*0x7f)
+}
+
+// le64 is w's first eight bytes as a little-endian number (one load).
+func le64(w string) uint64 {
+	_ = w[7]
+	return uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
+		uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
 }

@@ -12,6 +12,9 @@ type summaryPart struct {
 	text  string
 	field string
 	res   *resolver
+	// alias is summaryAliases[field], looked up when the template is
+	// parsed, not at each render.
+	alias []string
 }
 
 // summaryAliases are short names a template may use for the common
@@ -29,11 +32,9 @@ const summaryMissing = "unknown"
 // render's result is only written into the summary being built: values
 // are read without copying them (event.Value.Text).
 func (p summaryPart) render(ev *event.Event) string {
-	if alias, ok := summaryAliases[p.field]; ok {
-		for _, name := range alias {
-			if v, ok := ev.Normalised(name); ok && v != "" {
-				return v
-			}
+	for _, name := range p.alias {
+		if v, ok := ev.Normalised(name); ok && v != "" {
+			return v
 		}
 	}
 	if s, found, ok := p.res.single(ev); ok {
@@ -92,7 +93,7 @@ func parseSummary(tmpl, service string) ([]summaryPart, error) {
 				parts = append(parts, summaryPart{text: lit.String()})
 				lit.Reset()
 			}
-			parts = append(parts, summaryPart{field: name, res: newResolver(service, name)})
+			parts = append(parts, summaryPart{field: name, res: newResolver(service, name), alias: summaryAliases[name]})
 			i += end + 1
 		case c == '}':
 			return nil, fmt.Errorf("summary: unmatched '}' at offset %d", i)
