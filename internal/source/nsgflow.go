@@ -26,11 +26,12 @@ type nsgFlowRecord struct {
 	SystemID   text `json:"systemId"`
 	MACAddress text `json:"macAddress"`
 	Properties embedded[struct {
-		Version text `json:"Version"`
+		Version text       `json:"Version"`
+		Flows   flowsArray `json:"flows"` // read as it is met (flowsRead)
 	}] `json:"properties"`
 }
 
-var nsgFlowPlan = planOf(reflect.TypeFor[nsgFlowRecord]())
+var nsgFlowPlan = flowPlanOf(reflect.TypeFor[nsgFlowRecord]())
 
 // nsgFlowRecords are reused from record to record (see pooled).
 var nsgFlowRecords pooled[nsgFlowRecord]
@@ -38,6 +39,7 @@ var nsgFlowRecords pooled[nsgFlowRecord]
 func parseNSGFlow(raw []byte, ev *event.Event) error {
 	r := nsgFlowRecords.get()
 	defer nsgFlowRecords.put(r)
+	defer r.Properties.V.Flows.drop()
 	if err := decodeEvent(raw, ev, nsgFlowPlan, r); err != nil {
 		return err
 	}
@@ -45,7 +47,7 @@ func parseNSGFlow(raw []byte, ev *event.Event) error {
 		return err
 	}
 	ev.Geo.Region = r.Location.String()
-	return fillFlow(ev, r.SystemID.String(), r.MACAddress.String(), false, "flow.version", r.Properties.V.Version.String())
+	return fillFlow(ev, r.SystemID.String(), r.MACAddress.String(), false, &r.Properties.V.Flows.flowsRead, "flow.version", r.Properties.V.Version.String())
 }
 
 // fillFlow walks the tuples once, so a record with a broken tuple is
@@ -53,13 +55,17 @@ func parseNSGFlow(raw []byte, ev *event.Event) error {
 // known of the record as a whole: a dedupe id (the hourly blob is rewritten
 // every minute, so a record is read again) and the counts. The tuples it
 // read are kept for ExpandFlow (keepTuples), which then does not read the
-// record again.
-func fillFlow(ev *event.Event, id, mac string, vnet bool, extra ...string) error {
-	k := tupleKeepers.Get().(*tupleKeeper)
+// record again. The tuples the decoder read (read) are taken as they are
+// when they are those the walk would read (flowsRead.take).
+func fillFlow(ev *event.Event, id, mac string, vnet bool, read *flowsRead, extra ...string) error {
+	k := read.take(ev)
 	defer func() { k.release(); tupleKeepers.Put(k) }()
-	k.reset(ev.Raw, vnet)
-	if err := k.walk(ev); err != nil {
-		return err
+	if k == nil {
+		k = tupleKeepers.Get().(*tupleKeeper)
+		k.reset(ev.Raw, vnet)
+		if err := k.walk(ev); err != nil {
+			return err
+		}
 	}
 	if mac == "" {
 		mac = k.firstMAC
