@@ -276,6 +276,7 @@ func ReadPlainTuple(el []byte, vnet bool, p *PlainTuple) (end int, ok bool) {
 				keep := ^uint64(0) << (8 * uint(8-(e-i)))
 				stamp = stamp*pow10[e-i] + eightDigits(load64(el, e-8)&keep)
 				i = e
+				goto read
 			}
 		}
 	}
@@ -283,6 +284,7 @@ func ReadPlainTuple(el []byte, vnet bool, p *PlainTuple) (end int, ok bool) {
 		stamp = stamp*10 + uint64(el[i]-'0')
 		i++
 	}
+read:
 	if i == 1 || i > 20 || i >= len(el) || el[i] != ',' {
 		return 0, false
 	}

@@ -273,6 +273,11 @@ func (r *flowsRead) tuples(d *decoder, i int, vnet bool) (int, bool) {
 		if !ok || !k.addPlain(&k.p, b[j+1:j+end-1], &k.t) {
 			return 0, false
 		}
+		// NextElem's compact case, without the call: the next tuple.
+		if e := j + end; e+1 < len(b) && b[e] == ',' && b[e+1] == '"' {
+			j = e + 1
+			continue
+		}
 		j, more = d.NextElem(j + end)
 	}
 	return j, !d.Bad
