@@ -142,11 +142,31 @@ func EachFlowTuple(ev *Event, t *FlowTuple, fn func(t *FlowTuple) bool) error {
 // as EachFlowTuple does. nil plain: none is taken.
 func EachFlowTuplePlain(ev *Event, t *FlowTuple, p *PlainTuple, plain func(p *PlainTuple, text []byte, t *FlowTuple) bool, fn func(t *FlowTuple) bool) error {
 	*t = FlowTuple{}
-	if i := SkipSpace(ev.Raw, 0); i >= len(ev.Raw) || ev.Raw[i] != '{' {
-		return ErrNotFlowRecord // a text line, or not a record at all
+	flows, vnet, mac, err := FlowsValue(ev)
+	if err != nil {
+		return err
 	}
-	var props, records, mac []byte
-	if !topMembers(ev, &props, &records, &mac) {
+	w := flowWalker{fn: fn, plain: plain, p: p, t: t, mac: mac}
+	if vnet {
+		w.walkVNet(flows)
+	} else {
+		w.walkNSG(flows)
+	}
+	return w.err
+}
+
+// FlowsValue is where the walk of ev's tuples (EachFlowTuplePlain)
+// starts: the value of the record's flows array (flowRecords.flows in
+// VNet's layout, else properties.flows) from its first byte on, up to
+// the end of ev.Raw or of the copy of the JSON string that held it, and
+// the record's macAddress as the walk reads it (the VNet tuples', NSG's
+// when a group has none). The error is the walk's when there is none.
+func FlowsValue(ev *Event) (flows []byte, vnet bool, mac string, err error) {
+	if i := SkipSpace(ev.Raw, 0); i >= len(ev.Raw) || ev.Raw[i] != '{' {
+		return nil, false, "", ErrNotFlowRecord // a text line, or not a record at all
+	}
+	var props, records, macRaw []byte
+	if !topMembers(ev, &props, &records, &macRaw) {
 		err := ObjectEach(ev.Raw, func(key, val []byte) bool {
 			switch {
 			case keyIs(key, "properties"):
@@ -154,24 +174,28 @@ func EachFlowTuplePlain(ev *Event, t *FlowTuple, p *PlainTuple, plain func(p *Pl
 			case keyIs(key, "flowRecords"):
 				records = val
 			case keyIs(key, "macAddress"):
-				mac = val
+				macRaw = val
 			}
 			return true
 		})
 		if err != nil {
-			return err
+			return nil, false, "", err
 		}
 	}
-	w := flowWalker{fn: fn, plain: plain, p: p, t: t, mac: plainString(mac)}
+	mac = plainString(macRaw)
 	switch {
 	case records != nil:
-		w.walkVNet(embeddedObject(records))
+		if flows, ok := memberFrom(embeddedObject(records), "flows"); ok {
+			return flows, true, mac, nil
+		}
+		return nil, true, mac, fmt.Errorf("%w: no flowRecords.flows", ErrNotFlowRecord)
 	case props != nil:
-		w.walkNSG(embeddedObject(props))
-	default:
-		return ErrNotFlowRecord
+		if flows, ok := memberFrom(embeddedObject(props), "flows"); ok {
+			return flows, false, mac, nil
+		}
+		return nil, false, mac, fmt.Errorf("%w: no properties.flows", ErrNotFlowRecord)
 	}
-	return w.err
+	return nil, false, mac, ErrNotFlowRecord
 }
 
 // topMembers finds the record's members from the layout its decoder kept
@@ -221,12 +245,7 @@ type flowWalker struct {
 // next one took as many passes over the tuples as they have levels above
 // them.
 
-func (w *flowWalker) walkNSG(props []byte) {
-	flows, ok := memberFrom(props, "flows")
-	if !ok {
-		w.err = fmt.Errorf("%w: no properties.flows", ErrNotFlowRecord)
-		return
-	}
+func (w *flowWalker) walkNSG(flows []byte) {
 	w.eachObject(flows, "properties.flows", func(ruleObj []byte) int {
 		rule, _ := memberOf(ruleObj, "rule")
 		w.t.Rule = plainString(rule)
@@ -245,12 +264,7 @@ func (w *flowWalker) walkNSG(props []byte) {
 	})
 }
 
-func (w *flowWalker) walkVNet(records []byte) {
-	flows, ok := memberFrom(records, "flows")
-	if !ok {
-		w.err = fmt.Errorf("%w: no flowRecords.flows", ErrNotFlowRecord)
-		return
-	}
+func (w *flowWalker) walkVNet(flows []byte) {
 	w.t.MAC = w.mac
 	w.eachObject(flows, "flowRecords.flows", func(aclObj []byte) int {
 		acl, _ := memberOf(aclObj, "aclID")

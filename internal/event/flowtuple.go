@@ -270,12 +270,21 @@ func ReadPlainTuple(el []byte, vnet bool, p *PlainTuple) (end int, ok bool) {
 	if len(el) >= 1+8 {
 		if x := load64(el, 1); nonDigits(x) == 0 {
 			stamp, i = eightDigits(x), 1+8
+			// Up to eight more, read at once from the word that ends
+			// with them (the time's first eight before them: room).
+			if e := digitEnd(el, i); e-i <= 8 {
+				keep := ^uint64(0) << (8 * uint(8-(e-i)))
+				stamp = stamp*pow10[e-i] + eightDigits(load64(el, e-8)&keep)
+				i = e
+				goto read
+			}
 		}
 	}
 	for i < len(el) && el[i]-'0' <= 9 {
 		stamp = stamp*10 + uint64(el[i]-'0')
 		i++
 	}
+read:
 	if i == 1 || i > 20 || i >= len(el) || el[i] != ',' {
 		return 0, false
 	}
@@ -290,12 +299,14 @@ func ReadPlainTuple(el []byte, vnet bool, p *PlainTuple) (end int, ok bool) {
 		return 0, false
 	}
 	p.Dst, p.Lens[2] = dst, uint8(i-j-1)
-	// The ports: 1 to 5 digits, no leading zero, at most 65535.
+	// The ports: 1 to 5 digits, no leading zero, at most 65535 (five
+	// digits read at once from the word that ends with them: the time
+	// and the addresses are before them).
 	for f := 3; f <= 4; f++ {
 		j = i + 1
 		i = digitEnd(el, j)
 		n := i - j
-		if n == 0 || n > 5 || i >= len(el) || el[i] != ',' || (n > 1 && el[j] == '0') || (n == 5 && string(el[j:i]) > "65535") {
+		if n == 0 || n > 5 || i >= len(el) || el[i] != ',' || (n > 1 && el[j] == '0') || (n == 5 && eightDigits(load64(el, i-8)&^(1<<24-1)) > 65535) {
 			return 0, false
 		}
 		p.Lens[f] = uint8(n)
@@ -422,6 +433,9 @@ func digitEnd(el []byte, i int) int {
 	}
 	return i
 }
+
+// pow10 are the powers of ten up to 1e8.
+var pow10 = [...]uint64{1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8}
 
 // nonDigits has the top bit of each byte of x that is not an ASCII
 // digit, and no other bit.

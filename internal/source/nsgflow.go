@@ -3,6 +3,7 @@ package source
 import (
 	"reflect"
 	"strconv"
+	"time"
 	"unsafe"
 
 	"github.com/azdetect/azdetect/internal/event"
@@ -25,11 +26,12 @@ type nsgFlowRecord struct {
 	SystemID   text `json:"systemId"`
 	MACAddress text `json:"macAddress"`
 	Properties embedded[struct {
-		Version text `json:"Version"`
+		Version text       `json:"Version"`
+		Flows   flowsArray `json:"flows"` // read as it is met (flowsRead)
 	}] `json:"properties"`
 }
 
-var nsgFlowPlan = planOf(reflect.TypeFor[nsgFlowRecord]())
+var nsgFlowPlan = flowPlanOf(reflect.TypeFor[nsgFlowRecord]())
 
 // nsgFlowRecords are reused from record to record (see pooled).
 var nsgFlowRecords pooled[nsgFlowRecord]
@@ -37,6 +39,7 @@ var nsgFlowRecords pooled[nsgFlowRecord]
 func parseNSGFlow(raw []byte, ev *event.Event) error {
 	r := nsgFlowRecords.get()
 	defer nsgFlowRecords.put(r)
+	defer r.Properties.V.Flows.drop()
 	if err := decodeEvent(raw, ev, nsgFlowPlan, r); err != nil {
 		return err
 	}
@@ -44,7 +47,7 @@ func parseNSGFlow(raw []byte, ev *event.Event) error {
 		return err
 	}
 	ev.Geo.Region = r.Location.String()
-	return fillFlow(ev, r.SystemID.String(), r.MACAddress.String(), false, "flow.version", r.Properties.V.Version.String())
+	return fillFlow(ev, r.SystemID.String(), r.MACAddress.String(), false, &r.Properties.V.Flows.flowsRead, "flow.version", r.Properties.V.Version.String())
 }
 
 // fillFlow walks the tuples once, so a record with a broken tuple is
@@ -52,13 +55,17 @@ func parseNSGFlow(raw []byte, ev *event.Event) error {
 // known of the record as a whole: a dedupe id (the hourly blob is rewritten
 // every minute, so a record is read again) and the counts. The tuples it
 // read are kept for ExpandFlow (keepTuples), which then does not read the
-// record again.
-func fillFlow(ev *event.Event, id, mac string, vnet bool, extra ...string) error {
-	k := tupleKeepers.Get().(*tupleKeeper)
+// record again. The tuples the decoder read (read) are taken as they are
+// when they are those the walk would read (flowsRead.take).
+func fillFlow(ev *event.Event, id, mac string, vnet bool, read *flowsRead, extra ...string) error {
+	k := read.take(ev)
 	defer func() { k.release(); tupleKeepers.Put(k) }()
-	k.reset(ev.Raw, vnet)
-	if err := k.walk(ev); err != nil {
-		return err
+	if k == nil {
+		k = tupleKeepers.Get().(*tupleKeeper)
+		k.reset(ev.Raw, vnet)
+		if err := k.walk(ev); err != nil {
+			return err
+		}
 	}
 	if mac == "" {
 		mac = k.firstMAC
@@ -66,15 +73,14 @@ func fillFlow(ev *event.Event, id, mac string, vnet bool, extra ...string) error
 	k.hand(ev)
 	// The counts and the dedupe id are written in one allocation (the
 	// fraction of the time is written whole, then trimmed).
-	const stamp = "2006-01-02T15:04:05.9999999Z"
-	b := make([]byte, 0, 2*20+len(id)+len(mac)+len(stamp)+4)
+	b := make([]byte, 0, 2*20+len(id)+len(mac)+len(flowIDStamp)+4)
 	b = strconv.AppendInt(b, int64(k.tuples), 10)
 	nt := len(b)
 	b = strconv.AppendInt(b, int64(k.denied), 10)
 	nd := len(b)
 	if id != "" {
 		b = append(append(append(append(b, id...), '/'), mac...), '/')
-		b = ev.Time.AppendFormat(b, stamp)
+		b = appendFlowStamp(b, ev.Time)
 	}
 	all := unsafe.String(unsafe.SliceData(b), len(b))
 	var kv [10]string
@@ -86,3 +92,39 @@ func fillFlow(ev *event.Event, id, mac string, vnet bool, extra ...string) error
 	}
 	return nil
 }
+
+// flowIDStamp is the layout of the time in a flow record's dedupe id.
+const flowIDStamp = "2006-01-02T15:04:05.9999999Z"
+
+// appendFlowStamp appends t as t.AppendFormat(b, flowIDStamp) does,
+// without its layout machinery for the years of four digits (any other
+// year is left to it; TestAppendFlowStamp, FuzzAppendFlowStamp): the
+// fields in t's location, the fraction's seven digits truncated and its
+// trailing zeros dropped, with its dot when none is left.
+func appendFlowStamp(b []byte, t time.Time) []byte {
+	year, month, day := t.Date()
+	if year < 0 || year > 9999 {
+		return t.AppendFormat(b, flowIDStamp)
+	}
+	hour, minute, sec := t.Clock()
+	m := int(month)
+	b = append(b, byte('0'+year/1000), byte('0'+year/100%10), byte('0'+year/10%10), byte('0'+year%10), '-',
+		byte('0'+m/10), byte('0'+m%10), '-', byte('0'+day/10), byte('0'+day%10), 'T',
+		byte('0'+hour/10), byte('0'+hour%10), ':', byte('0'+minute/10), byte('0'+minute%10), ':',
+		byte('0'+sec/10), byte('0'+sec%10))
+	if frac := t.Nanosecond() / 100; frac != 0 {
+		n := 7
+		for frac%10 == 0 {
+			frac /= 10
+			n--
+		}
+		b = append(b, '.')
+		for i := n - 1; i >= 0; i-- {
+			b = append(b, byte('0'+frac/pow10i[i]%10))
+		}
+	}
+	return append(b, 'Z')
+}
+
+// pow10i are the powers of ten below 1e7.
+var pow10i = [...]int{1, 10, 100, 1e3, 1e4, 1e5, 1e6}

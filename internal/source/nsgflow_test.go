@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestNSGFlowGolden(t *testing.T) { runGolden(t, "nsgflowlogs") }
@@ -52,3 +53,37 @@ func TestNSGFlowParseBoundedAllocs(t *testing.T) {
 }
 
 func FuzzParseNSGFlow(f *testing.F) { fuzzSource(f, nsgFlowSource, "nsgflowlogs") }
+
+// TestAppendFlowStamp: appendFlowStamp writes what AppendFormat does with
+// its layout, over fractions with and without trailing zeros, zones,
+// and years of other than four digits (left to AppendFormat).
+func TestAppendFlowStamp(t *testing.T) {
+	east := time.FixedZone("east", 5*3600+1800)
+	n := 0
+	for _, year := range []int{-1, 0, 1, 999, 1970, 2026, 9999, 10000, 292277026} {
+		for _, ns := range []int{0, 1, 99, 100, 1000, 123456700, 123456789, 100000000, 999999999, 500, 10000000} {
+			for _, loc := range []*time.Location{time.UTC, east} {
+				tm := time.Date(year, time.December, 31, 23, 59, 58, ns, loc)
+				if got, want := string(appendFlowStamp([]byte("x"), tm)), tm.AppendFormat([]byte("x"), flowIDStamp); got != string(want) {
+					t.Errorf("%v: %q, AppendFormat %q", tm, got, want)
+				}
+				n++
+			}
+		}
+	}
+	if n < 100 {
+		t.Fatalf("%d times", n)
+	}
+}
+
+func FuzzAppendFlowStamp(f *testing.F) {
+	f.Add(int64(1795161540), int64(679000000), 0)
+	f.Add(int64(-62135596800), int64(0), 3600)
+	f.Add(int64(253402300799), int64(999999999), -3600)
+	f.Fuzz(func(t *testing.T, sec, nsec int64, offset int) {
+		tm := time.Unix(sec, nsec).In(time.FixedZone("z", offset%(48*3600)))
+		if got, want := string(appendFlowStamp(nil, tm)), string(tm.AppendFormat(nil, flowIDStamp)); got != want {
+			t.Fatalf("%v: %q, AppendFormat %q", tm, got, want)
+		}
+	})
+}

@@ -20,14 +20,15 @@ var vnetFlowSource = Source{
 
 type vnetFlowRecord struct {
 	envelope
-	FlowLogVersion    text `json:"flowLogVersion"`
-	FlowLogGUID       text `json:"flowLogGUID"`
-	MACAddress        text `json:"macAddress"`
-	FlowLogResourceID text `json:"flowLogResourceID"`
-	TargetResourceID  text `json:"targetResourceID"`
+	FlowLogVersion    text             `json:"flowLogVersion"`
+	FlowLogGUID       text             `json:"flowLogGUID"`
+	MACAddress        text             `json:"macAddress"`
+	FlowLogResourceID text             `json:"flowLogResourceID"`
+	TargetResourceID  text             `json:"targetResourceID"`
+	FlowRecords       flowRecordsValue `json:"flowRecords"` // its tuples read as they are met (flowsRead)
 }
 
-var vnetFlowPlan = planOf(reflect.TypeFor[vnetFlowRecord]())
+var vnetFlowPlan = flowPlanOf(reflect.TypeFor[vnetFlowRecord]())
 
 // vnetFlowRecords are reused from record to record (see pooled).
 var vnetFlowRecords pooled[vnetFlowRecord]
@@ -35,6 +36,7 @@ var vnetFlowRecords pooled[vnetFlowRecord]
 func parseVNetFlow(raw []byte, ev *event.Event) error {
 	r := vnetFlowRecords.get()
 	defer vnetFlowRecords.put(r)
+	defer r.FlowRecords.drop()
 	if err := decodeEvent(raw, ev, vnetFlowPlan, r); err != nil {
 		return err
 	}
@@ -45,6 +47,6 @@ func parseVNetFlow(raw []byte, ev *event.Event) error {
 	// the flow log itself.
 	ev.Resource = event.ParseResourceID(first(r.TargetResourceID, r.ResourceID, r.FlowLogResourceID))
 	ev.Geo.Region = r.Location.String()
-	return fillFlow(ev, r.FlowLogGUID.String(), r.MACAddress.String(), true,
+	return fillFlow(ev, r.FlowLogGUID.String(), r.MACAddress.String(), true, &r.FlowRecords.flowsRead,
 		"flow.version", r.FlowLogVersion.String(), "flow.log_resource_id", r.FlowLogResourceID.String())
 }
