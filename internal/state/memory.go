@@ -126,6 +126,8 @@ type memPartition struct {
 	ordered bool
 	free    []int32 // slots to reuse
 	freeing []int32 // slots of rows deleted by the transaction under way
+	// filter rules out rows by their keys' first parts (partfilter.go).
+	filter partFilter
 	// soonest is at or before the earliest non-zero Expires of its rows
 	// (zero: none expires): a sweep skips a partition it finds later than
 	// now without looking at its rows. A Stamp (they order as their
@@ -279,6 +281,7 @@ func (p *memPartition) putAt(e Entity, i int32, h uint32) {
 		p.blocks[last] = append(p.blocks[last], m)
 	}
 	p.rows.add(h, i)
+	p.noteRow(e.RowKey)
 	if p.ordered {
 		p.pending = append(p.pending, i)
 	}
@@ -344,6 +347,7 @@ func (p *memPartition) orderWith(scratch *[]sortedRow) {
 		// The first merge: every row is pending (a deleted row is no
 		// longer in rows, and sorted is empty).
 		p.ordered = true
+		p.buildFilter()
 		p.rows.each(func(i int32) {
 			pend = append(pend, sortedRow{head: keyHead(p.at(i).RowKey), pos: i})
 		})
@@ -592,7 +596,18 @@ func (m *memBackend) find(table string, q query) (out []Entity, seen int) {
 	// whole partition (new-term's, impossible travel's), which counts rows.
 	byKey := q.only != nil && q.only.rows != nil && q.prefix == "" && q.ranges == nil
 	ordered := q.expired.IsZero() && q.rows == nil && !byKey
-	if part := m.tables[table][q.partition]; !ordered || part == nil || !part.unordered() {
+	part := m.tables[table][q.partition]
+	if part != nil && q.only != nil && q.only.prefixes != nil && q.ranges != nil && part.holdsNone(q.only.prefixes) &&
+		(part.Len() <= pageSize || samePrefixes(q.ranges, q.only.prefixes)) {
+		// None of the rows asked for is there (filter): no order needed.
+		// The service would return the rows of the prefixes' ranges:
+		// none with a range per prefix, and at most a page when the
+		// partition holds at most that; 0 counts the same one round trip
+		// (pages) and says the same of the partition's size (engine.sized).
+		m.mu.RUnlock()
+		return nil, 0
+	}
+	if !ordered || part == nil || !part.unordered() {
 		defer m.mu.RUnlock()
 		return m.findIn(table, q)
 	}
@@ -643,6 +658,9 @@ func (m *memBackend) findIn(table string, q query) (out []Entity, seen int) {
 		spans := buf[:0]
 		at, last, kept := 0, "", 0
 		for _, p := range q.only.prefixes {
+			if !part.mayHold(p) {
+				continue // no row starts with it (nor comes between it and its end: spanAt)
+			}
 			if p < last {
 				at = 0
 			}
@@ -685,6 +703,9 @@ func (m *memBackend) findIn(table string, q query) (out []Entity, seen int) {
 		spans := buf[:0]
 		at, last, kept := 0, "", 0
 		for _, p := range q.only.prefixes {
+			if !part.mayHold(p) {
+				continue
+			}
 			if p < last {
 				at = 0
 			}
