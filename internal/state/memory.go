@@ -136,11 +136,37 @@ type memPartition struct {
 }
 
 // sortedRow is a row in a partition's order: its position, and its key's
-// first 8 bytes, which settle most comparisons of a search without a
-// look at the entity (a cache miss) or its key.
+// first 12 bytes, which settle most comparisons of a search without a
+// look at the entity (a cache miss) or its key (keys often share their
+// first 8 bytes: a time, an address; bytes 8-11 fill what would be
+// padding).
 type sortedRow struct {
-	head uint64
+	head uint64 // bytes 0-7 (keyHead)
+	mid  uint32 // bytes 8-11, as keyHead's
 	pos  int32
+}
+
+// rowOf is the sortedRow of key at pos.
+func rowOf(key string, pos int32) sortedRow {
+	r := sortedRow{head: keyHead(key), pos: pos}
+	if len(key) > 8 {
+		var b [4]byte
+		copy(b[:], key[8:])
+		r.mid = binary.BigEndian.Uint32(b[:])
+	}
+	return r
+}
+
+// before reports whether the row at r sorts before key, whose sortedRow
+// is k: by their first 12 bytes, the keys deciding a tie.
+func (p *memPartition) before(r, k sortedRow, key string) bool {
+	if r.head != k.head {
+		return r.head < k.head
+	}
+	if r.mid != k.mid {
+		return r.mid < k.mid
+	}
+	return p.at(r.pos).RowKey < key
 }
 
 // keyHead is a key's first 8 bytes as a number (zeros past a short key's
@@ -349,20 +375,19 @@ func (p *memPartition) orderWith(scratch *[]sortedRow) {
 		p.ordered = true
 		p.buildFilter()
 		p.rows.each(func(i int32) {
-			pend = append(pend, sortedRow{head: keyHead(p.at(i).RowKey), pos: i})
+			pend = append(pend, rowOf(p.at(i).RowKey, i))
 		})
 	} else {
 		// The rows of a batch whose operations came in key order (as the
 		// kinds hand them) are in order already: no sort.
 		sorted = true
-		prev := ""
 		for j, i := range p.pending {
 			row := p.at(i).RowKey
-			r := sortedRow{head: keyHead(row), pos: i}
-			if sorted && j > 0 && (r.head < pend[j-1].head || r.head == pend[j-1].head && row < prev) {
+			r := rowOf(row, i)
+			if sorted && j > 0 && !p.before(pend[j-1], r, row) {
 				sorted = false
 			}
-			pend, prev = append(pend, r), row
+			pend = append(pend, r)
 		}
 	}
 	k := len(pend)
@@ -373,6 +398,9 @@ func (p *memPartition) orderWith(scratch *[]sortedRow) {
 		slices.SortFunc(pend, func(a, b sortedRow) int {
 			if a.head != b.head {
 				return cmp.Compare(a.head, b.head)
+			}
+			if a.mid != b.mid {
+				return cmp.Compare(a.mid, b.mid)
 			}
 			return strings.Compare(p.at(a.pos).RowKey, p.at(b.pos).RowKey)
 		})
@@ -390,7 +418,7 @@ func (p *memPartition) orderWith(scratch *[]sortedRow) {
 	end := n // sorted[:end] is what is left to merge
 	for j := k - 1; j >= 0; j-- {
 		r := pend[j]
-		at := p.placeBefore(end, p.at(r.pos).RowKey, r.head)
+		at := p.placeBefore(end, p.at(r.pos).RowKey, r)
 		copy(p.sorted[at+j+1:end+j+1], p.sorted[at:end])
 		p.sorted[at+j] = r
 		end = at
@@ -401,8 +429,8 @@ func (p *memPartition) orderWith(scratch *[]sortedRow) {
 // placeBefore is where row goes among sorted[:end]: the rows from end back
 // are checked 1, 2, 4... apart until one sorts before row, then the last
 // step is searched.
-func (p *memPartition) placeBefore(end int, row string, head uint64) int {
-	before := func(r sortedRow) bool { return r.head < head || r.head == head && p.at(r.pos).RowKey < row }
+func (p *memPartition) placeBefore(end int, row string, k sortedRow) int {
+	before := func(r sortedRow) bool { return p.before(r, k, row) }
 	lo, hi := 0, end // the place is in [lo, hi]: sorted[hi:end] sort after row
 	for step := 1; hi > 0; step *= 2 {
 		j := max(hi-step, 0)
@@ -435,8 +463,8 @@ func (p *memPartition) span(from, prefix string, exact bool) []sortedRow {
 // comparisons past its start.
 func (p *memPartition) spanAt(start int, from, prefix string) (lo, hi, served int) {
 	rows := p.sorted
-	fh := keyHead(from)
-	lo = gallop(rows, start, func(r sortedRow) bool { return r.head < fh || r.head == fh && p.at(r.pos).RowKey < from })
+	f := rowOf(from, 0)
+	lo = gallop(rows, start, func(r sortedRow) bool { return p.before(r, f, from) })
 	// The ends: prefix with its last byte incremented, past the bytes that
 	// cannot be (0xFF; for the service's, ASCII, '~' and up), compared
 	// without building them (but for their heads).
