@@ -144,3 +144,30 @@ func TestFindWithFilterAgrees(t *testing.T) {
 		t.Fatalf("the big partition holds %d rows, not more than a page", n)
 	}
 }
+
+// TestFirstPart: firstPart is the key up to its first '|', for a '|' at
+// every place of keys around a word's length, among odd bytes and with
+// more separators after it.
+func TestFirstPart(t *testing.T) {
+	for n := 0; n <= 24; n++ {
+		for _, fill := range []byte{'a', 0, 0x7D, 0x7B, 0xFF, 0x80} {
+			b := []byte(strings.Repeat(string(fill), n))
+			if got := firstPart(string(b)); got != "" {
+				t.Fatalf("firstPart(%q) = %q, want none", b, got)
+			}
+			for at := range n {
+				for _, after := range []int{-1, at + 1, n - 1} {
+					k := slices.Clone(b)
+					k[at] = '|'
+					if after > at && after < n {
+						k[after] = '|'
+					}
+					want := string(k[:at+1])
+					if got := firstPart(string(k)); got != want {
+						t.Fatalf("firstPart(%q) = %q, want %q", k, got, want)
+					}
+				}
+			}
+		}
+	}
+}
