@@ -54,27 +54,20 @@ func (m *memBackend) shard(partition string) *memBackend {
 // (partition keys are a few dozen bytes, telling rules and windows apart
 // anywhere), multiplied and mixed.
 func shardHash(partition string) uint32 {
-	const m = 0xbf58476d1ce4e5b9
 	s := partition
 	h := uint64(len(s))
 	for ; len(s) >= 8; s = s[8:] {
-		h = (h ^ le64(s)) * m
+		h = (h ^ le64(s)) * hashMul
 		h ^= h >> 32
 	}
 	switch {
 	case len(s) == 0:
 	case len(partition) >= 8:
-		h = (h ^ le64(partition[len(partition)-8:])) * m // the tail, in a word that overlaps the last one
+		h = (h ^ le64(partition[len(partition)-8:])) * hashMul // the tail, in a word that overlaps the last one
 	default:
-		var t uint64
-		for i := 0; i < len(s); i++ {
-			t |= uint64(s[i]) << (8 * i)
-		}
-		h = (h ^ t) * m
+		h = (h ^ shortWord(s)) * hashMul
 	}
-	h ^= h >> 29
-	h *= 0x94d049bb133111eb
-	return uint32(h >> 32)
+	return uint32(finish(h) >> 32)
 }
 
 type memBackend struct {

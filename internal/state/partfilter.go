@@ -24,18 +24,31 @@ type partFilter struct {
 // mixed. Parts alike in those collide, as a crafted collision would: a
 // false positive, which costs a search, never a wrong answer.
 func partHash(s string) uint64 {
-	const m = 0xbf58476d1ce4e5b9
-	h := uint64(len(s)) * m
+	h := uint64(len(s)) * hashMul
 	if len(s) >= 8 {
-		h = (h ^ le64(s)) * m
-		h = (h ^ h>>31 ^ le64(s[len(s)-8:])) * m
+		h = (h ^ le64(s)) * hashMul
+		h = (h ^ h>>31 ^ le64(s[len(s)-8:])) * hashMul
 	} else {
-		var t uint64
-		for i := 0; i < len(s); i++ {
-			t |= uint64(s[i]) << (8 * i)
-		}
-		h = (h ^ t) * m
+		h = (h ^ shortWord(s)) * hashMul
 	}
+	return finish(h)
+}
+
+// hashMul is the odd constant partHash and shardHash multiply by.
+const hashMul = 0xbf58476d1ce4e5b9
+
+// shortWord is s, shorter than 8 bytes, as a little-endian word.
+func shortWord(s string) uint64 {
+	var t uint64
+	for i := 0; i < len(s); i++ {
+		t |= uint64(s[i]) << (8 * i)
+	}
+	return t
+}
+
+// finish mixes a hash's high bits into its low ones (the multiplications
+// carry only upward).
+func finish(h uint64) uint64 {
 	h ^= h >> 29
 	h *= 0x94d049bb133111eb
 	return h ^ h>>32
