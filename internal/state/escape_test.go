@@ -9,7 +9,8 @@ import (
 // a time, by table) agree with the rule byte by byte: [A-Za-z0-9-_.:@]
 // kept, every other byte !XX, for every byte at every place of keys of
 // every length around a word, appended to a buffer that already holds
-// bytes, and for keys long enough to be shortened.
+// bytes (with room for every byte escaped or not), joined with others
+// (AppendJoinKey), and for keys long enough to be shortened.
 func TestEscapeEveryByte(t *testing.T) {
 	byRule := func(s string) string {
 		var b strings.Builder
@@ -44,12 +45,23 @@ func TestEscapeEveryByte(t *testing.T) {
 				if got := string(AppendEscape(withRoom("pre|", 3*len(s)), s)); got != "pre|"+want {
 					t.Fatalf("AppendEscape(%q) with room (one pass) = %q", s, got)
 				}
+				// JoinKey's parts, with and without room for every byte
+				// escaped (one pass each, or counted first).
+				joined := want + "|" + byRule(s[:at]) + "|x"
+				for _, b := range [][]byte{[]byte("pre|"), withRoom("pre|", 3*(len(s)+at+1)+3)} {
+					if got := string(AppendJoinKey(b, s, s[:at], "x")); got != "pre|"+joined {
+						t.Fatalf("AppendJoinKey(%q, %q, x) with room %d = %q, want %q", s, s[:at], cap(b)-len(b), got, "pre|"+joined)
+					}
+				}
 			}
 		}
 	}
 	long := strings.Repeat("é|x", 100)
 	if got := Escape(long); len(got) > MaxKeyLen || !strings.HasPrefix(got, byRule(long)[:40]) || strings.IndexByte(got, '~') < 0 {
 		t.Errorf("a long key escaped to %q", got)
+	}
+	if got, want := string(AppendJoinKey(withRoom("pre|", 3*len(long)+3), long, "x")), "pre|"+JoinKey(long, "x"); got != want || len(got) > 4+MaxKeyLen {
+		t.Errorf("AppendJoinKey of a long key with room: %q, want %q", got, want)
 	}
 	if got := string(AppendEscape([]byte("pre|"), long)); got != "pre|"+Escape(long) {
 		t.Errorf("AppendEscape of a long key: %q, want %q", got, "pre|"+Escape(long))

@@ -47,11 +47,27 @@ func (m *memBackend) shard(partition string) *memBackend {
 	if m.shards == nil {
 		return m
 	}
-	h := uint32(2166136261)
-	for i := 0; i < len(partition); i++ {
-		h = (h ^ uint32(partition[i])) * 16777619
+	return m.shards[shardHash(partition)%uint32(len(m.shards))]
+}
+
+// shardHash is partition's hash for shard: every byte, a word at a time
+// (partition keys are a few dozen bytes, telling rules and windows apart
+// anywhere), multiplied and mixed.
+func shardHash(partition string) uint32 {
+	s := partition
+	h := uint64(len(s))
+	for ; len(s) >= 8; s = s[8:] {
+		h = (h ^ le64(s)) * hashMul
+		h ^= h >> 32
 	}
-	return m.shards[h%uint32(len(m.shards))]
+	switch {
+	case len(s) == 0:
+	case len(partition) >= 8:
+		h = (h ^ le64(partition[len(partition)-8:])) * hashMul // the tail, in a word that overlaps the last one
+	default:
+		h = (h ^ shortWord(s)) * hashMul
+	}
+	return uint32(finish(h) >> 32)
 }
 
 type memBackend struct {
@@ -126,6 +142,8 @@ type memPartition struct {
 	ordered bool
 	free    []int32 // slots to reuse
 	freeing []int32 // slots of rows deleted by the transaction under way
+	// filter rules out rows by their keys' first parts (partfilter.go).
+	filter partFilter
 	// soonest is at or before the earliest non-zero Expires of its rows
 	// (zero: none expires): a sweep skips a partition it finds later than
 	// now without looking at its rows. A Stamp (they order as their
@@ -134,11 +152,37 @@ type memPartition struct {
 }
 
 // sortedRow is a row in a partition's order: its position, and its key's
-// first 8 bytes, which settle most comparisons of a search without a
-// look at the entity (a cache miss) or its key.
+// first 12 bytes, which settle most comparisons of a search without a
+// look at the entity (a cache miss) or its key (keys often share their
+// first 8 bytes: a time, an address; bytes 8-11 fill what would be
+// padding).
 type sortedRow struct {
-	head uint64
+	head uint64 // bytes 0-7 (keyHead)
+	mid  uint32 // bytes 8-11, as keyHead's
 	pos  int32
+}
+
+// rowOf is the sortedRow of key at pos.
+func rowOf(key string, pos int32) sortedRow {
+	r := sortedRow{head: keyHead(key), pos: pos}
+	if len(key) > 8 {
+		var b [4]byte
+		copy(b[:], key[8:])
+		r.mid = binary.BigEndian.Uint32(b[:])
+	}
+	return r
+}
+
+// before reports whether the row at r sorts before key, whose sortedRow
+// is k: by their first 12 bytes, the keys deciding a tie.
+func (p *memPartition) before(r, k sortedRow, key string) bool {
+	if r.head != k.head {
+		return r.head < k.head
+	}
+	if r.mid != k.mid {
+		return r.mid < k.mid
+	}
+	return p.at(r.pos).RowKey < key
 }
 
 // keyHead is a key's first 8 bytes as a number (zeros past a short key's
@@ -279,6 +323,7 @@ func (p *memPartition) putAt(e Entity, i int32, h uint32) {
 		p.blocks[last] = append(p.blocks[last], m)
 	}
 	p.rows.add(h, i)
+	p.noteRow(e.RowKey)
 	if p.ordered {
 		p.pending = append(p.pending, i)
 	}
@@ -344,21 +389,21 @@ func (p *memPartition) orderWith(scratch *[]sortedRow) {
 		// The first merge: every row is pending (a deleted row is no
 		// longer in rows, and sorted is empty).
 		p.ordered = true
+		p.buildFilter()
 		p.rows.each(func(i int32) {
-			pend = append(pend, sortedRow{head: keyHead(p.at(i).RowKey), pos: i})
+			pend = append(pend, rowOf(p.at(i).RowKey, i))
 		})
 	} else {
 		// The rows of a batch whose operations came in key order (as the
 		// kinds hand them) are in order already: no sort.
 		sorted = true
-		prev := ""
 		for j, i := range p.pending {
 			row := p.at(i).RowKey
-			r := sortedRow{head: keyHead(row), pos: i}
-			if sorted && j > 0 && (r.head < pend[j-1].head || r.head == pend[j-1].head && row < prev) {
+			r := rowOf(row, i)
+			if sorted && j > 0 && !p.before(pend[j-1], r, row) {
 				sorted = false
 			}
-			pend, prev = append(pend, r), row
+			pend = append(pend, r)
 		}
 	}
 	k := len(pend)
@@ -369,6 +414,9 @@ func (p *memPartition) orderWith(scratch *[]sortedRow) {
 		slices.SortFunc(pend, func(a, b sortedRow) int {
 			if a.head != b.head {
 				return cmp.Compare(a.head, b.head)
+			}
+			if a.mid != b.mid {
+				return cmp.Compare(a.mid, b.mid)
 			}
 			return strings.Compare(p.at(a.pos).RowKey, p.at(b.pos).RowKey)
 		})
@@ -386,7 +434,7 @@ func (p *memPartition) orderWith(scratch *[]sortedRow) {
 	end := n // sorted[:end] is what is left to merge
 	for j := k - 1; j >= 0; j-- {
 		r := pend[j]
-		at := p.placeBefore(end, p.at(r.pos).RowKey, r.head)
+		at := p.placeBefore(end, p.at(r.pos).RowKey, r)
 		copy(p.sorted[at+j+1:end+j+1], p.sorted[at:end])
 		p.sorted[at+j] = r
 		end = at
@@ -397,8 +445,8 @@ func (p *memPartition) orderWith(scratch *[]sortedRow) {
 // placeBefore is where row goes among sorted[:end]: the rows from end back
 // are checked 1, 2, 4... apart until one sorts before row, then the last
 // step is searched.
-func (p *memPartition) placeBefore(end int, row string, head uint64) int {
-	before := func(r sortedRow) bool { return r.head < head || r.head == head && p.at(r.pos).RowKey < row }
+func (p *memPartition) placeBefore(end int, row string, k sortedRow) int {
+	before := func(r sortedRow) bool { return p.before(r, k, row) }
 	lo, hi := 0, end // the place is in [lo, hi]: sorted[hi:end] sort after row
 	for step := 1; hi > 0; step *= 2 {
 		j := max(hi-step, 0)
@@ -431,8 +479,8 @@ func (p *memPartition) span(from, prefix string, exact bool) []sortedRow {
 // comparisons past its start.
 func (p *memPartition) spanAt(start int, from, prefix string) (lo, hi, served int) {
 	rows := p.sorted
-	fh := keyHead(from)
-	lo = gallop(rows, start, func(r sortedRow) bool { return r.head < fh || r.head == fh && p.at(r.pos).RowKey < from })
+	f := rowOf(from, 0)
+	lo = gallop(rows, start, func(r sortedRow) bool { return p.before(r, f, from) })
 	// The ends: prefix with its last byte incremented, past the bytes that
 	// cannot be (0xFF; for the service's, ASCII, '~' and up), compared
 	// without building them (but for their heads).
@@ -592,7 +640,18 @@ func (m *memBackend) find(table string, q query) (out []Entity, seen int) {
 	// whole partition (new-term's, impossible travel's), which counts rows.
 	byKey := q.only != nil && q.only.rows != nil && q.prefix == "" && q.ranges == nil
 	ordered := q.expired.IsZero() && q.rows == nil && !byKey
-	if part := m.tables[table][q.partition]; !ordered || part == nil || !part.unordered() {
+	part := m.tables[table][q.partition]
+	if part != nil && q.only != nil && q.only.prefixes != nil && q.ranges != nil && part.holdsNone(q.only.prefixes) &&
+		(part.Len() <= pageSize || samePrefixes(q.ranges, q.only.prefixes)) {
+		// None of the rows asked for is there (filter): no order needed.
+		// The service would return the rows of the prefixes' ranges:
+		// none with a range per prefix, and at most a page when the
+		// partition holds at most that; 0 counts the same one round trip
+		// (pages) and says the same of the partition's size (engine.sized).
+		m.mu.RUnlock()
+		return nil, 0
+	}
+	if !ordered || part == nil || !part.unordered() {
 		defer m.mu.RUnlock()
 		return m.findIn(table, q)
 	}
@@ -643,6 +702,9 @@ func (m *memBackend) findIn(table string, q query) (out []Entity, seen int) {
 		spans := buf[:0]
 		at, last, kept := 0, "", 0
 		for _, p := range q.only.prefixes {
+			if !part.mayHold(p) {
+				continue // no row starts with it (nor comes between it and its end: spanAt)
+			}
 			if p < last {
 				at = 0
 			}
@@ -685,6 +747,9 @@ func (m *memBackend) findIn(table string, q query) (out []Entity, seen int) {
 		spans := buf[:0]
 		at, last, kept := 0, "", 0
 		for _, p := range q.only.prefixes {
+			if !part.mayHold(p) {
+				continue
+			}
 			if p < last {
 				at = 0
 			}

@@ -114,3 +114,21 @@ func TestMemoryShardsActAsOne(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestShardHashSpreads: partition keys that differ in one byte anywhere
+// (a rule's number in the middle, a window at the end, lengths around a
+// word) spread over the shards, none holding more than twice its share.
+func TestShardHashSpreads(t *testing.T) {
+	for _, layout := range []string{"thr|rule-%03d|20260101T1200Z", "thr|rule|20260101T1200Z|%03d", "%03d", "p%03d", "seq|%03d|rule-with-a-long-name|20260101T1200Z"} {
+		var count [memShards]int
+		const n = 1600
+		for i := range n {
+			count[shardHash(fmt.Sprintf(layout, i))%memShards]++
+		}
+		for sh, c := range count {
+			if c > 2*n/memShards {
+				t.Errorf("%q: shard %d holds %d of %d partitions", layout, sh, c, n)
+			}
+		}
+	}
+}

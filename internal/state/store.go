@@ -407,11 +407,22 @@ func JoinKeyRoom(parts ...string) int {
 // AppendJoinKey appends JoinKey(parts...) to b.
 func AppendJoinKey(b []byte, parts ...string) []byte {
 	start := len(b)
+	worst := len(parts) // every byte escaped, and the separators
+	for _, p := range parts {
+		worst += 3 * len(p)
+	}
+	// With room for every byte escaped (a key arena's), each part in one
+	// pass, not EscapeRoom's count first.
+	room := cap(b)-len(b) >= worst
 	for i, p := range parts {
 		if i > 0 {
 			b = append(b, keySep)
 		}
-		b = appendEscaped(b, p)
+		if room {
+			b = appendEscapedRoom(b, p, 0)
+		} else {
+			b = appendEscaped(b, p)
+		}
 	}
 	if len(b)-start <= MaxKeyLen {
 		return b
