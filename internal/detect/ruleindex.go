@@ -195,6 +195,22 @@ type keyField struct {
 	// tuple's allowed and classes): compared one by one, cheaper than
 	// hashing the value. nil: read byValue.
 	small []keyValue
+	// lens has bit n%256 set for each ASCII value of n bytes: an ASCII
+	// subject's lower case is as long as it, so one of a length whose bit
+	// is clear holds none of the values (mayHold: not lowered,
+	// not looked up).
+	lens [4]uint64
+}
+
+// addLen notes an ASCII value of n bytes (lens).
+func (f *keyField) addLen(n int) { f.lens[n>>6&3] |= 1 << (n & 63) }
+
+// mayHold is false when rulesOf(s.lowerText()) finds nothing for certain:
+// s is ASCII and no ASCII value of the field has its length (a value
+// beyond ASCII is no ASCII text's lower case). Then s is not lowered.
+func (f *keyField) mayHold(s *subject) bool {
+	n := len(s.trimmed)
+	return !s.ascii || f.lens[n>>6&3]&(1<<(n&63)) != 0
 }
 
 // keyValue is one value of a keyField and the rules that need it.
@@ -305,6 +321,9 @@ func buildSourceIndex(rules []*Rule, idx []int) *sourceIndex {
 			}
 			f.res = n.res
 			for v := range n.keys {
+				if isASCII(v) {
+					f.addLen(len(v))
+				}
 				set := f.byValue[v]
 				if set == nil {
 					set = make([]uint64, words)
@@ -435,7 +454,9 @@ func (si *sourceIndex) candidates(c *fieldCache, allowed []uint64) {
 				if rf.vals[j].IsNull() {
 					continue
 				}
-				if set, ok := f.rulesOf(rf.subjectAt(j).lowerText()); ok {
+				if sub := rf.subjectAt(j); !f.mayHold(sub) {
+					continue
+				} else if set, ok := f.rulesOf(sub.lowerText()); ok {
 					sets = append(sets, set)
 				}
 			}
