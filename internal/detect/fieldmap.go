@@ -691,9 +691,8 @@ func (f *resolvedField) subjectAt(i int) *subject {
 			}
 			// A JSON string Text takes as it stands is ASCII: newSubject
 			// need not look at its bytes again.
-			sub := &f.subjects[j]
-			*sub = newSubjectOf(v.TextASCII())
-			sub.arena = f.arena
+			t, ascii := v.TextASCII()
+			f.subjects[j].set(t, ascii, f.arena)
 		}
 		f.built = true
 	}
