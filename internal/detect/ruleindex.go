@@ -195,22 +195,24 @@ type keyField struct {
 	// tuple's allowed and classes): compared one by one, cheaper than
 	// hashing the value. nil: read byValue.
 	small []keyValue
-	// lens has bit n%256 set for each ASCII value of n bytes: an ASCII
-	// subject's lower case is as long as it, so one of a length whose bit
-	// is clear holds none of the values (mayHold: not lowered,
-	// not looked up).
-	lens [4]uint64
+	// lens are the lengths of its ASCII values: an ASCII subject's lower
+	// case is as long as it, so one of another length holds none of the
+	// values (mayHold: not lowered, not looked up).
+	lens lenSet
 }
 
-// addLen notes an ASCII value of n bytes (lens).
-func (f *keyField) addLen(n int) { f.lens[n>>6&3] |= 1 << (n & 63) }
+// lenSet is a set of lengths, each by its value modulo 256: a filter (a
+// length not in it is not of the lengths added; one in it may be).
+type lenSet [4]uint64
+
+func (l *lenSet) add(n int)      { l[n>>6&3] |= 1 << (n & 63) }
+func (l *lenSet) has(n int) bool { return l[n>>6&3]&(1<<(n&63)) != 0 }
 
 // mayHold is false when rulesOf(s.lowerText()) finds nothing for certain:
 // s is ASCII and no ASCII value of the field has its length (a value
 // beyond ASCII is no ASCII text's lower case). Then s is not lowered.
 func (f *keyField) mayHold(s *subject) bool {
-	n := len(s.trimmed)
-	return !s.ascii || f.lens[n>>6&3]&(1<<(n&63)) != 0
+	return !s.ascii || f.lens.has(len(s.trimmed))
 }
 
 // keyValue is one value of a keyField and the rules that need it.
@@ -322,7 +324,7 @@ func buildSourceIndex(rules []*Rule, idx []int) *sourceIndex {
 			f.res = n.res
 			for v := range n.keys {
 				if isASCII(v) {
-					f.addLen(len(v))
+					f.lens.add(len(v))
 				}
 				set := f.byValue[v]
 				if set == nil {
