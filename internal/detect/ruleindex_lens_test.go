@@ -1,7 +1,6 @@
 package detect
 
 import (
-	"os"
 	"strings"
 	"testing"
 )
@@ -12,54 +11,29 @@ import (
 // fields: their values in other cases, with blanks, cut, lengthened, and
 // beyond ASCII (the Kelvin sign, whose lower case is an ASCII k).
 func TestRulesOfSubjectAgrees(t *testing.T) {
-	builtin, err := LoadDefault("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sets := [][]*Rule{builtin}
-	t.Run("sigma", func(t *testing.T) {
-		dir := SigmaDir(t) // skips when the reference rules are not here
-		sigma, err := LoadFS(os.DirFS(dir), ".")
-		if err != nil {
-			t.Fatal(err)
-		}
-		sets = append(sets, sigma)
-	})
 	probed, skipped := 0, 0
-	for _, rules := range sets {
-		e, err := NewEngine(rules)
-		if err != nil {
-			t.Fatal(err)
+	eachIndexField(t, func(src string, f *keyField) {
+		probes := []string{"", "[]", "x", "\u212a", "\u212aey", "key"}
+		for v := range f.byValue {
+			probes = append(probes, v, strings.ToUpper(v), " "+v+"\t", v+"x", v[:len(v)/2], strings.Replace(v, "k", "\u212a", 1), v+"\u00e9")
 		}
-		for src, si := range e.bySource {
-			if si == nil {
-				continue
-			}
-			for k := range si.fields {
-				f := &si.fields[k]
-				probes := []string{"", "[]", "x", "\u212a", "\u212aey", "key"}
-				for v := range f.byValue {
-					probes = append(probes, v, strings.ToUpper(v), " "+v+"\t", v+"x", v[:len(v)/2], strings.Replace(v, "k", "\u212a", 1), v+"\u00e9")
+		var arena lowerArena
+		for _, p := range probes {
+			for _, sub := range []subject{newSubject(p), {raw: p, trimmed: strings.TrimSpace(p), ascii: isASCII(strings.TrimSpace(p)), arena: &arena}} {
+				probed++
+				want, wantOK := f.rulesOf((&sub).lowerText())
+				fresh := newSubject(p)
+				fresh.arena = sub.arena
+				if f.mayHold(&fresh) {
+					continue
 				}
-				var arena lowerArena
-				for _, p := range probes {
-					for _, sub := range []subject{newSubject(p), {raw: p, trimmed: strings.TrimSpace(p), ascii: isASCII(strings.TrimSpace(p)), arena: &arena}} {
-						probed++
-						want, wantOK := f.rulesOf((&sub).lowerText())
-						fresh := newSubject(p)
-						fresh.arena = sub.arena
-						if f.mayHold(&fresh) {
-							continue
-						}
-						skipped++
-						if wantOK || fresh.lowered {
-							t.Fatalf("%s field %s value %q: passed over (lowered %t), looked up %v %v", src, f.res.key, p, fresh.lowered, want, wantOK)
-						}
-					}
+				skipped++
+				if wantOK || fresh.lowered {
+					t.Fatalf("%s field %s value %q: passed over (lowered %t), looked up %v %v", src, f.res.key, p, fresh.lowered, want, wantOK)
 				}
 			}
 		}
-	}
+	})
 	if skipped == 0 || skipped == probed {
 		t.Fatalf("%d of %d probes passed over: the filter is not tried both ways", skipped, probed)
 	}
