@@ -685,11 +685,14 @@ func (f *resolvedField) subjectAt(i int) *subject {
 	if !f.built {
 		f.subjects = slices.Grow(f.subjects[:0], len(f.vals))[:len(f.vals)]
 		for j, v := range f.vals {
-			f.subjects[j] = subject{} // zero for nulls
-			if !v.IsNull() {
-				f.subjects[j] = newSubject(v.Text())
-				f.subjects[j].arena = f.arena
+			if v.IsNull() {
+				f.subjects[j] = subject{} // zero for nulls
+				continue
 			}
+			// A JSON string Text takes as it stands is ASCII: newSubject
+			// need not look at its bytes again.
+			t, ascii := v.TextASCII()
+			f.subjects[j].set(t, ascii, f.arena)
 		}
 		f.built = true
 	}

@@ -149,6 +149,15 @@ type subject struct {
 }
 
 func newSubject(s string) subject {
+	var sub subject
+	sub.set(s, false, nil)
+	return sub
+}
+
+// set makes sub newSubject(s) in place, lowering into arena; ascii says
+// s is ASCII (no byte of 0x80 or above: not looked at again) or may not
+// be (looked at).
+func (sub *subject) set(s string, ascii bool, arena *lowerArena) {
 	t := s
 	// Most values (addresses, ports, names) start and end with a printable
 	// ASCII byte: nothing to trim, which TrimSpace would find the long way.
@@ -156,7 +165,7 @@ func newSubject(s string) subject {
 	if n := len(t); n == 0 || t[0] <= ' ' || t[0] >= utf8.RuneSelf || t[n-1] <= ' ' || t[n-1] >= utf8.RuneSelf {
 		t = strings.TrimSpace(s)
 	}
-	return subject{raw: s, trimmed: t, ascii: isASCII(t)}
+	*sub = subject{raw: s, trimmed: t, ascii: ascii || isASCII(t), arena: arena}
 }
 
 // Eight bytes at a time (SWAR): the loops over a value's bytes (is it

@@ -283,17 +283,21 @@ func (x *recordIndex) resolve(k int, nd *pathNode) int {
 	x.res = append(x.res, make([]int32, 4*len(nd.pieces))...)
 	slots := x.res[base:]
 	l, raw := x.layout, x.raw
-	firsts := nd.firsts
-	for j := l.First[k]; j >= 0 && int(j) < len(l.Members); {
-		m := &l.Members[j]
+	firsts, members := nd.firsts, l.Members
+	for j := l.First[k]; uint(j) < uint(len(members)); {
+		m := &members[j]
 		// A name of no piece's length, or whose first byte (ASCII) no
 		// piece of its length has in either case, is passed over before
 		// its spans are checked: it matches nothing either way. (A byte
 		// beyond ASCII may fold to one within: never passed over.)
 		n := int(m.KeyEnd) - int(m.KeyStart)
-		if uint(n) < uint(len(firsts)) && firsts[n] != 0 &&
-			(n == 0 || uint(m.KeyStart) >= uint(len(raw)) || raw[m.KeyStart] >= 0x80 || firsts[n]&firstBit(raw[m.KeyStart]) != 0) &&
-			int(m.ValEnd) <= len(raw) && 0 <= m.KeyStart && m.KeyStart <= m.KeyEnd && 0 <= m.ValStart && m.ValStart <= m.ValEnd {
+		if uint(n) >= uint(len(firsts)) {
+			goto next
+		}
+		if fb := firsts[n]; fb == 0 || n > 0 && uint(m.KeyStart) < uint(len(raw)) && raw[m.KeyStart] < 0x80 && fb&firstBit(raw[m.KeyStart]) == 0 {
+			goto next
+		}
+		if int(m.ValEnd) <= len(raw) && 0 <= m.KeyStart && m.KeyStart <= m.KeyEnd && 0 <= m.ValStart && m.ValStart <= m.ValEnd {
 			key := raw[m.KeyStart:m.KeyEnd]
 			for _, pi := range nd.byLen[n] {
 				p := nd.pieces[pi]
@@ -315,6 +319,7 @@ func (x *recordIndex) resolve(k int, nd *pathNode) int {
 				}
 			}
 		}
+	next:
 		if m.Next <= j {
 			break // the last (a chain only goes forward)
 		}

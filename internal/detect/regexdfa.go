@@ -64,7 +64,7 @@ func newASCIIDFA(expr string) *asciiDFA {
 	// byte (empty when the expression starts with ^).
 	restart := b.closure(nil, []uint32{uint32(prog.Start)}, false)
 	start := b.closure(nil, []uint32{uint32(prog.Start)}, true)
-	index := map[string]int32{}
+	index := make(map[string]int32, 64)
 	var sets []dfaSet
 	// add returns the state of s, kept (a copy) when new: s may be a
 	// scratch buffer.
@@ -93,11 +93,20 @@ func newASCIIDFA(expr string) *asciiDFA {
 		s := sets[i]
 		d.accept = append(d.accept, b.hasMatch(s))
 		d.atEnd = append(d.atEnd, b.closureHasMatch(s, false, true))
+		// The bytes any thread of s steps on: a class none does (most,
+		// in most states) restarts without a look at each thread.
+		var any asciiMask
+		for _, pc := range s {
+			any[0] |= b.masks[pc][0]
+			any[1] |= b.masks[pc][1]
+		}
 		for _, c := range rep {
 			stepped = stepped[:0]
-			for _, pc := range s {
-				if b.masks[pc].has(c) {
-					stepped = append(stepped, b.prog.Inst[pc].Out)
+			if any.has(c) {
+				for _, pc := range s {
+					if b.masks[pc].has(c) {
+						stepped = append(stepped, b.prog.Inst[pc].Out)
+					}
 				}
 			}
 			if len(stepped) == 0 {

@@ -195,6 +195,24 @@ type keyField struct {
 	// tuple's allowed and classes): compared one by one, cheaper than
 	// hashing the value. nil: read byValue.
 	small []keyValue
+	// lens are the lengths of its ASCII values: an ASCII subject's lower
+	// case is as long as it, so one of another length holds none of the
+	// values (mayHold: not lowered, not looked up).
+	lens lenSet
+}
+
+// lenSet is a set of lengths, each by its value modulo 256: a filter (a
+// length not in it is not of the lengths added; one in it may be).
+type lenSet [4]uint64
+
+func (l *lenSet) add(n int)      { l[n>>6&3] |= 1 << (n & 63) }
+func (l *lenSet) has(n int) bool { return l[n>>6&3]&(1<<(n&63)) != 0 }
+
+// mayHold is false when rulesOf(s.lowerText()) finds nothing for certain:
+// s is ASCII and no ASCII value of the field has its length (a value
+// beyond ASCII is no ASCII text's lower case). Then s is not lowered.
+func (f *keyField) mayHold(s *subject) bool {
+	return !s.ascii || f.lens.has(len(s.trimmed))
 }
 
 // keyValue is one value of a keyField and the rules that need it.
@@ -305,6 +323,9 @@ func buildSourceIndex(rules []*Rule, idx []int) *sourceIndex {
 			}
 			f.res = n.res
 			for v := range n.keys {
+				if isASCII(v) {
+					f.lens.add(len(v))
+				}
 				set := f.byValue[v]
 				if set == nil {
 					set = make([]uint64, words)
@@ -435,7 +456,9 @@ func (si *sourceIndex) candidates(c *fieldCache, allowed []uint64) {
 				if rf.vals[j].IsNull() {
 					continue
 				}
-				if set, ok := f.rulesOf(rf.subjectAt(j).lowerText()); ok {
+				if sub := rf.subjectAt(j); !f.mayHold(sub) {
+					continue
+				} else if set, ok := f.rulesOf(sub.lowerText()); ok {
 					sets = append(sets, set)
 				}
 			}

@@ -164,6 +164,9 @@ type fieldMatch struct {
 	// each of the field's values with them as literal.match does,
 	// without going through each rule value's matcher.
 	eqFold []string
+	// eqLens are the lengths of eqFold's values: an ASCII value of
+	// another length equals none of them.
+	eqLens lenSet
 	// comboTest: a flow field of the tuple's combination (flowcombo.go)
 	// tested on its values, whose outcome for each combination is in
 	// combos (setCombos).
@@ -241,6 +244,9 @@ func (f *fieldMatch) eval(e *evalCtx) bool {
 				continue
 			}
 			sub := rf.subjectAt(i)
+			if sub.ascii && !f.eqLens.has(len(sub.trimmed)) {
+				continue // (EqualFoldASCII: of equal lengths only)
+			}
 			for _, w := range f.eqFold {
 				if sub.ascii {
 					if event.EqualFoldASCII(sub.trimmed, w) {
@@ -516,6 +522,9 @@ func compileField(key string, v *yaml.Node, service string) (*fieldMatch, error)
 	f.flowEq = flowEqualities(f)
 	f.flowTest = f.res.flowKnown && f.exists == nil
 	f.eqFold = foldEqualities(f)
+	for _, w := range f.eqFold {
+		f.eqLens.add(len(w))
+	}
 	f.setCombos()
 	return f, nil
 }

@@ -44,31 +44,28 @@ func (v Value) Raw() []byte {
 // are not written (a record's Raw never is once parsed). For reading a
 // value during evaluation; keep String's copy when the value is kept.
 func (v Value) Text() string {
+	s, _ := v.TextASCII()
+	return s
+}
+
+// TextASCII is Text, and whether the text is known to be ASCII (a JSON
+// string of plain ASCII content, taken as it stands): false says only that
+// Text did not find out, not that the text has a byte of 0x80 or above.
+func (v Value) TextASCII() (string, bool) {
 	if v.plain {
-		return v.str
+		return v.str, false
 	}
 	if len(v.raw) == 0 || v.IsNull() {
-		return ""
+		return "", false
 	}
 	b := v.raw
 	if b[0] == '"' {
 		if len(b) >= 2 && b[len(b)-1] == '"' && PlainASCII(b[1:len(b)-1]) {
-			return unsafe.String(&b[1], len(b)-2)
+			return unsafe.String(&b[1], len(b)-2), true
 		}
-		return v.String()
+		return v.String(), false
 	}
-	return unsafe.String(unsafe.SliceData(b), len(b))
-}
-
-// plainASCII reports whether b is string content that decodes to itself:
-// no escape, quote, control or non-ASCII byte (Unquote's simple case).
-func plainASCII(b []byte) bool {
-	for _, c := range b {
-		if c == '\\' || c == '"' || c < 0x20 || c >= 0x80 {
-			return false
-		}
-	}
-	return true
+	return unsafe.String(unsafe.SliceData(b), len(b)), false
 }
 
 // String returns a string's content, a number's or boolean's text, "" for

@@ -177,7 +177,7 @@ func TestValueStringOfBrokenStrings(t *testing.T) {
 }
 
 // Value.Text takes a string's bytes as they stand when PlainASCII (eight
-// bytes at a time) passes them: it answers as the byte loop plainASCII
+// bytes at a time) passes them: it answers as the byte loop plainASCIIBytes
 // for every byte at every place of strings around the word size, and
 // Text as String.
 func TestTextPlainASCII(t *testing.T) {
@@ -188,8 +188,8 @@ func TestTextPlainASCII(t *testing.T) {
 				if n > 0 {
 					b[at] = byte(c)
 				}
-				if got, want := PlainASCII(b), plainASCII(b); got != want {
-					t.Fatalf("PlainASCII(%q) = %t, plainASCII %t", b, got, want)
+				if got, want := PlainASCII(b), plainASCIIBytes(b); got != want {
+					t.Fatalf("PlainASCII(%q) = %t, byte loop %t", b, got, want)
 				}
 				raw := append(append([]byte(`"`), b...), '"')
 				v := Value{raw: raw}

@@ -875,7 +875,7 @@ func memberFrom(obj []byte, name string) ([]byte, bool) {
 // Content that needs no decoding shares the record's bytes, as the tuples'
 // other values do (FlowTuple.Written).
 func plainString(raw []byte) string {
-	if len(raw) >= 2 && raw[0] == '"' && raw[len(raw)-1] == '"' && plainASCII(raw[1:len(raw)-1]) {
+	if len(raw) >= 2 && raw[0] == '"' && raw[len(raw)-1] == '"' && PlainASCII(raw[1:len(raw)-1]) {
 		return unsafe.String(&raw[1], len(raw)-2)
 	}
 	s, ok := Unquote(raw)
