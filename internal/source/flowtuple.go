@@ -292,16 +292,29 @@ func (r *Registry) ExpandFlowPicked(ev *event.Event, room *TupleRoom, fn func(t 
 	if nets == nil {
 		nets = defaultNetworks()
 	}
+	// x stays on the stack: the walk, whose closure holds it, takes a
+	// copy of its own (with the room, when the caller has none).
 	x := tupleExpansion{rec: ev, nets: nets, room: room}
+	var sieve *event.FlowSieve
 	if room == nil {
-		x.room = &x.own
 		x.left, _ = strconv.Atoi(ev.Extra.Value("flow.tuples"))
+	} else {
+		sieve = room.sieve
 	}
-	sieve := x.room.sieve
 	vnet := ev.Source == vnetFlowSource.Name
 	kept, ok := ev.Fields.(*keptTuples)
 	if !ok {
-		return walkFlow(&x, vnet, sieve, fn)
+		w := &struct {
+			x   tupleExpansion
+			own TupleRoom
+		}{x: x}
+		if room == nil {
+			w.x.room = &w.own
+		}
+		return walkFlow(&w.x, vnet, sieve, fn)
+	}
+	if room == nil {
+		x.room = new(TupleRoom)
 	}
 	for i := range kept.list {
 		kt := &kept.list[i]
@@ -715,9 +728,8 @@ type tupleExpansion struct {
 	rec  *event.Event
 	nets *Networks
 	room *TupleRoom
-	own  TupleRoom // room, when the caller has none
-	left int       // tuples of the record (flow.tuples) no slab was allocated for yet
-	sub  int       // tuples walked (walkFlow)
+	left int // tuples of the record (flow.tuples) no slab was allocated for yet
+	sub  int // tuples walked (walkFlow)
 
 	// filled is the event finish made last, not kept (next hands it out
 	// again): its values of the record (resource, geo, tenant...) are
