@@ -708,7 +708,15 @@ func (x *tupleExpansion) keptEvent(kept *keptTuples, raw []byte, i int, vnet boo
 	v.vnet, v.outbound, v.allowed, v.state = vnet, kt.outbound, kt.allowed, kt.state
 	v.srcClass, v.dstClass = srcClass, dstClass
 	te.addrsCanonical = true
-	return x.finish(te, time.UnixMilli(kt.ms).UTC(), sec, padded)
+	// The tuple's time, unless not after 1970's first second (as event:
+	// time.UnixMilli(ms).Unix() <= 0 is ms < 1000, zero time included).
+	t := x.rec.Time
+	if kt.ms >= 1000 {
+		t = time.UnixMilli(kt.ms).UTC()
+	} else {
+		sec = ""
+	}
+	return x.finish(te, t, sec, padded)
 }
 
 func keptAddr(a [16]byte, is4 bool) netip.Addr {
@@ -1032,11 +1040,17 @@ func (x *tupleExpansion) event(p *parsedTuple, srcClass, dstClass uint8) *event.
 	te.tupleValues.setFrom(&p.tupleValues)
 	te.srcClass, te.dstClass = srcClass, dstClass
 	te.addrsCanonical = false
-	return x.finish(te, p.time, "", false)
+	t := p.time
+	if t.IsZero() || t.Unix() <= 0 {
+		t = x.rec.Time // a tuple without a time of its own: the record's
+	}
+	return x.finish(te, t, "", false)
 }
 
 // finish makes te, its tupleValues set (the address classes too), the
-// event of a tuple of time t; sec, when not "", is t.Unix() in decimal.
+// event of a tuple of time t (the record's for a tuple whose own time is
+// not after 1970's first second); sec, when not "", is t.Unix() in
+// decimal.
 // padded: 16 bytes can be read from the start of sec and of each of te's
 // addresses, ports and protocol (ids).
 func (x *tupleExpansion) finish(te *tupleEvent, t time.Time, sec string, padded bool) *event.Event {
@@ -1063,9 +1077,6 @@ func (x *tupleExpansion) finish(te *tupleEvent, t time.Time, sec string, padded 
 		x.filled = te
 	}
 	ev.Time = t
-	if ev.Time.IsZero() || ev.Time.Unix() <= 0 {
-		ev.Time, sec = rec.Time, ""
-	}
 	decision := byte('D')
 	if p.allowed {
 		decision = 'A'
@@ -1159,8 +1170,7 @@ func (te *tupleEvent) ids(sec string, decision byte) (target, recordID string) {
 	}
 	at = putByte(b, at, '|')
 	at = putByte(b, at, decision)
-	id := unsafe.String((*byte)(b), at)
-	return id[t:end], id
+	return unsafe.String((*byte)(unsafe.Add(b, t)), end-t), unsafe.String((*byte)(b), at)
 }
 
 // idHead is RecordID's start, in 16 bytes (ids copies 16).

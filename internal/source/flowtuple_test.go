@@ -370,7 +370,8 @@ func flowTestRecords(t *testing.T, reg *Registry) [][]byte {
 		// 16 bytes, the longest addresses and ports, and tuples whose
 		// protocol is within 16 bytes of the record's end.
 		nsg(`"1795169100,255.255.255.255,255.255.255.255,65535,65535,ABCDEFGHIJKLMNO,I,A,C,311,48211,402,1822331"`,
-			`"1795169100,45.137.21.9,10.20.1.4,51544,3389,ABCDEFGHIJKLMNOP,I,D,B,,,,"`, `"1795169100,45.137.21.9,10.20.1.4,51544,3389,icmpv6,O,D,B,,,,"`),
+			`"1795169100,45.137.21.9,10.20.1.4,51544,3389,ABCDEFGHIJKLMNOP,I,D,B,,,,"`, `"1795169100,45.137.21.9,10.20.1.4,51544,3389,icmpv6,O,D,B,,,,"`,
+			`"1,45.137.21.9,10.20.1.4,51544,3389,T,O,D,B,,,,"`, `"0,45.137.21.9,10.20.1.4,51544,3389,T,O,D,B,,,,"`, `"100000000999,45.137.21.9,10.20.1.4,51544,3389,T,O,D,B,,,,"`),
 		[]byte(`{"time":"2026-11-20T10:12:00Z","category":"NetworkSecurityGroupFlowEvent","resourceId":"/SUBSCRIPTIONS/3B8E6F21-9A4C-4D7E-B5F2-8C1A0E9D6B47/RESOURCEGROUPS/RG/PROVIDERS/MICROSOFT.NETWORK/NETWORKSECURITYGROUPS/N","properties":{"Version":1,"flows":[{"rule":"R","flows":[{"mac":"M","flowTuples":["1795169100,45.137.21.9,10.20.1.4,51544,3389,T,I,A","1795169101,45.137.21.9,10.20.1.4,51544,3389,Udp,O,D","1795169102,45.137.21.9,10.20.1.4,51544,3389,U,O,D"]}]}]}}`),
 		[]byte(`{"time":"2026-11-20T10:12:00Z","category":"NetworkSecurityGroupFlowEvent","resourceId":"/SUBSCRIPTIONS/3B8E6F21-9A4C-4D7E-B5F2-8C1A0E9D6B47/RESOURCEGROUPS/RG/PROVIDERS/MICROSOFT.NETWORK/NETWORKSECURITYGROUPS/N","properties":"{\"Version\":1,\"flows\":[{\"rule\":\"R\",\"flows\":[{\"mac\":\"M\",\"flowTuples\":[\"1795169100,45.137.21.9,10.20.1.4,51544,3389,T,I,A\"]}]}]}"}`),
 	)
