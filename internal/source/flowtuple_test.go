@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/azdetect/azdetect/internal/config"
 	"github.com/azdetect/azdetect/internal/event"
@@ -583,4 +584,42 @@ func TestExpandFlowSifted(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestFlowsValueLayoutAgrees: event.FlowsValue finds the same flows
+// array, log type, MAC and error from the members the decoder kept
+// (the record's Layout) as from a walk of the record's bytes.
+func TestFlowsValueLayoutAgrees(t *testing.T) {
+	reg := newTestRegistry(t)
+	withLayout := 0
+	for i, raw := range flowTestRecords(t, reg) {
+		ev, status, err := reg.Parse(raw)
+		if status != Parsed {
+			t.Fatalf("record %d: %v %v", i, status, err)
+		}
+		if ev.Layout != nil {
+			withLayout++
+		}
+		walked := *ev
+		walked.Layout = nil
+		af, av, am, aerr := event.FlowsValue(ev)
+		bf, bv, bm, berr := event.FlowsValue(&walked)
+		// The same bytes of the record, or of a copy (properties written
+		// as a JSON string: each call unquotes it).
+		if !bytes.Equal(af, bf) || (len(af) > 0 && ownBytes(af, ev.Raw) != ownBytes(bf, ev.Raw)) || (ownBytes(af, ev.Raw) && &af[0] != &bf[0]) || av != bv || am != bm || fmt.Sprint(aerr) != fmt.Sprint(berr) {
+			t.Errorf("record %d: layout %d bytes %v %q %v, walk %d bytes %v %q %v", i, len(af), av, am, aerr, len(bf), bv, bm, berr)
+		}
+	}
+	if withLayout == 0 {
+		t.Error("no record kept a layout")
+	}
+}
+
+// ownBytes reports whether b is within raw's bytes.
+func ownBytes(b, raw []byte) bool {
+	if len(b) == 0 || len(raw) == 0 {
+		return false
+	}
+	at, base := uintptr(unsafe.Pointer(&b[0])), uintptr(unsafe.Pointer(&raw[0]))
+	return at >= base && at < base+uintptr(len(raw))
 }
