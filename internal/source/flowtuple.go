@@ -1063,15 +1063,8 @@ func (x *tupleExpansion) finish(te *tupleEvent, t time.Time, sec string, padded 
 		ev.Source = FlowTupleSource
 		ev.Category = rec.Category
 		ev.Operation = "FlowTuple"
-		ev.Resource.ID = rec.Resource.ID
-		ev.Resource.Subscription = rec.Resource.Subscription
-		ev.Resource.Group = rec.Resource.Group
-		ev.Resource.Provider = rec.Resource.Provider
-		ev.Resource.Type = rec.Resource.Type
-		ev.Resource.Name = rec.Resource.Name
-		ev.Geo.Region = rec.Geo.Region
-		ev.Geo.Country = rec.Geo.Country
-		ev.Geo.City = rec.Geo.City
+		ev.Resource = rec.Resource // a struct of strings only: copied whole
+		ev.Geo = rec.Geo
 		ev.TenantID = rec.TenantID
 		ev.Fields = te
 		x.filled = te
