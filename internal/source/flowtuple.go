@@ -654,7 +654,14 @@ func (x *tupleExpansion) keptEvent(kept *keptTuples, raw []byte, i int, vnet boo
 		return s
 	}
 	skip := func(j int) { at += int(kt.lens[j]) + 1 }
-	te := x.next()
+	// The slab's next event, when never made (the one after a kept
+	// event), without next's call: most tuples are kept.
+	var te *tupleEvent
+	if s := x.room.slab; len(s) > 0 && len(s[0].ev.Source) == 0 {
+		te = &s[0]
+	} else {
+		te = x.next()
+	}
 	v := &te.tupleValues
 	// The tuple's second as written, for its RecordID: the seconds of
 	// NSG, the milliseconds of VNet less their last three digits. Not
