@@ -207,12 +207,16 @@ func topMembers(ev *Event, props, records, mac *[]byte) bool {
 	if l == nil || len(l.Objects) == 0 || int(l.Objects[0]) != SkipSpace(raw, 0) {
 		return false
 	}
-	for _, m := range l.Members {
+	for i := range l.Members {
+		m := &l.Members[i]
 		if m.Object != 0 {
 			continue
 		}
 		if m.KeyStart < 1 || m.KeyEnd < m.KeyStart || m.ValEnd < m.ValStart || int(m.ValEnd) > len(raw) || int(m.KeyEnd) >= len(raw) {
 			return false
+		}
+		if n := int(m.KeyEnd - m.KeyStart); n != len("properties") && n != len("flowRecords") && n != len("macAddress") {
+			continue // none of the names (most of a record's members)
 		}
 		key, val := raw[m.KeyStart-1:m.KeyEnd+1], raw[m.ValStart:m.ValEnd]
 		switch {

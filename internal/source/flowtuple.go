@@ -292,16 +292,29 @@ func (r *Registry) ExpandFlowPicked(ev *event.Event, room *TupleRoom, fn func(t 
 	if nets == nil {
 		nets = defaultNetworks()
 	}
+	// x stays on the stack: the walk, whose closure holds it, takes a
+	// copy of its own (with the room, when the caller has none).
 	x := tupleExpansion{rec: ev, nets: nets, room: room}
+	var sieve *event.FlowSieve
 	if room == nil {
-		x.room = &x.own
 		x.left, _ = strconv.Atoi(ev.Extra.Value("flow.tuples"))
+	} else {
+		sieve = room.sieve
 	}
-	sieve := x.room.sieve
 	vnet := ev.Source == vnetFlowSource.Name
 	kept, ok := ev.Fields.(*keptTuples)
 	if !ok {
-		return walkFlow(&x, vnet, sieve, fn)
+		w := &struct {
+			x   tupleExpansion
+			own TupleRoom
+		}{x: x}
+		if room == nil {
+			w.x.room = &w.own
+		}
+		return walkFlow(&w.x, vnet, sieve, fn)
+	}
+	if room == nil {
+		x.room = new(TupleRoom)
 	}
 	for i := range kept.list {
 		kt := &kept.list[i]
@@ -429,7 +442,12 @@ type keptTuple struct {
 	counts     bool
 }
 
-var keptProtocols = [...]string{"", event.ProtocolTCP, event.ProtocolUDP, event.ProtocolICMP, event.ProtocolICMPv6}
+// keptProtocols are the protocols' words by a kept tuple's proto (the
+// order of event.PlainProtocols), each in a slot of 16 bytes of one
+// constant: 16 bytes can be read from the start of any (tupleEvent.ids).
+var keptProtocols = [...]string{"", protocolSlots[0:3], protocolSlots[16:19], protocolSlots[32:36], protocolSlots[48:54]}
+
+const protocolSlots = "tcp             udp             icmp            icmpv6          "
 
 // sameString reports whether a and b are the same string header: the same
 // bytes in the same place.
@@ -636,7 +654,14 @@ func (x *tupleExpansion) keptEvent(kept *keptTuples, raw []byte, i int, vnet boo
 		return s
 	}
 	skip := func(j int) { at += int(kt.lens[j]) + 1 }
-	te := x.next()
+	// The slab's next event, when never made (the one after a kept
+	// event), without next's call: most tuples are kept.
+	var te *tupleEvent
+	if s := x.room.slab; len(s) > 0 && len(s[0].ev.Source) == 0 {
+		te = &s[0]
+	} else {
+		te = x.next()
+	}
 	v := &te.tupleValues
 	// The tuple's second as written, for its RecordID: the seconds of
 	// NSG, the milliseconds of VNet less their last three digits. Not
@@ -664,7 +689,13 @@ func (x *tupleExpansion) keptEvent(kept *keptTuples, raw []byte, i int, vnet boo
 	// The strings a tuple shares with the one made here before (a
 	// group's, a protocol's word) are written when they change only: each
 	// write of a pointer costs a barrier while the collector marks.
-	if proto := field(5); kt.proto == 0 {
+	proto := field(5)
+	// The texts read so far are the record's, within its bounds from
+	// the tuple's start: 16 bytes can be read from each when they can be
+	// from the protocol's, read last (finish's padded; a protocol not
+	// as written is a word of keptProtocols).
+	padded := kt.src4 && kt.dst4 && int(kt.start)+at-len(proto)-1+16 <= len(raw)
+	if kt.proto == 0 {
 		v.protocol = proto
 	} else if w := keptProtocols[kt.proto]; !sameString(v.protocol, w) {
 		v.protocol = w
@@ -684,7 +715,15 @@ func (x *tupleExpansion) keptEvent(kept *keptTuples, raw []byte, i int, vnet boo
 	v.vnet, v.outbound, v.allowed, v.state = vnet, kt.outbound, kt.allowed, kt.state
 	v.srcClass, v.dstClass = srcClass, dstClass
 	te.addrsCanonical = true
-	return x.finish(te, time.UnixMilli(kt.ms).UTC(), sec)
+	// The tuple's time, unless not after 1970's first second (as event:
+	// time.UnixMilli(ms).Unix() <= 0 is ms < 1000, zero time included).
+	t := x.rec.Time
+	if kt.ms >= 1000 {
+		t = time.UnixMilli(kt.ms).UTC()
+	} else {
+		sec = ""
+	}
+	return x.finish(te, t, sec, padded)
 }
 
 func keptAddr(a [16]byte, is4 bool) netip.Addr {
@@ -704,9 +743,8 @@ type tupleExpansion struct {
 	rec  *event.Event
 	nets *Networks
 	room *TupleRoom
-	own  TupleRoom // room, when the caller has none
-	left int       // tuples of the record (flow.tuples) no slab was allocated for yet
-	sub  int       // tuples walked (walkFlow)
+	left int // tuples of the record (flow.tuples) no slab was allocated for yet
+	sub  int // tuples walked (walkFlow)
 
 	// filled is the event finish made last, not kept (next hands it out
 	// again): its values of the record (resource, geo, tenant...) are
@@ -765,7 +803,7 @@ type tupleEvent struct {
 	tupleValues
 	recordTime time.Time
 	raw        atomic.Pointer[[]byte]
-	buf        [96]byte
+	buf        [idRoom]byte
 	// addrsCanonical: srcIP and dstIP are canonical (event.IsCanonical)
 	// by how they were made: a kept tuple's IPv4 as written (the tuple
 	// parser reads dotted digits only) or an address without a zone
@@ -1009,12 +1047,20 @@ func (x *tupleExpansion) event(p *parsedTuple, srcClass, dstClass uint8) *event.
 	te.tupleValues.setFrom(&p.tupleValues)
 	te.srcClass, te.dstClass = srcClass, dstClass
 	te.addrsCanonical = false
-	return x.finish(te, p.time, "")
+	t := p.time
+	if t.IsZero() || t.Unix() <= 0 {
+		t = x.rec.Time // a tuple without a time of its own: the record's
+	}
+	return x.finish(te, t, "", false)
 }
 
 // finish makes te, its tupleValues set (the address classes too), the
-// event of a tuple of time t; sec, when not "", is t.Unix() in decimal.
-func (x *tupleExpansion) finish(te *tupleEvent, t time.Time, sec string) *event.Event {
+// event of a tuple of time t (the record's for a tuple whose own time is
+// not after 1970's first second); sec, when not "", is t.Unix() in
+// decimal.
+// padded: 16 bytes can be read from the start of sec and of each of te's
+// addresses, ports and protocol (ids).
+func (x *tupleExpansion) finish(te *tupleEvent, t time.Time, sec string, padded bool) *event.Event {
 	rec := x.rec
 	p := &te.tupleValues
 	ev := &te.ev
@@ -1024,23 +1070,13 @@ func (x *tupleExpansion) finish(te *tupleEvent, t time.Time, sec string) *event.
 		ev.Source = FlowTupleSource
 		ev.Category = rec.Category
 		ev.Operation = "FlowTuple"
-		ev.Resource.ID = rec.Resource.ID
-		ev.Resource.Subscription = rec.Resource.Subscription
-		ev.Resource.Group = rec.Resource.Group
-		ev.Resource.Provider = rec.Resource.Provider
-		ev.Resource.Type = rec.Resource.Type
-		ev.Resource.Name = rec.Resource.Name
-		ev.Geo.Region = rec.Geo.Region
-		ev.Geo.Country = rec.Geo.Country
-		ev.Geo.City = rec.Geo.City
+		ev.Resource = rec.Resource // a struct of strings only: copied whole
+		ev.Geo = rec.Geo
 		ev.TenantID = rec.TenantID
 		ev.Fields = te
 		x.filled = te
 	}
 	ev.Time = t
-	if ev.Time.IsZero() || ev.Time.Unix() <= 0 {
-		ev.Time, sec = rec.Time, ""
-	}
 	decision := byte('D')
 	if p.allowed {
 		decision = 'A'
@@ -1058,6 +1094,21 @@ func (x *tupleExpansion) finish(te *tupleEvent, t time.Time, sec string) *event.
 	// flow logs both cover a NIC, the same observation (second, 5-tuple,
 	// state, decision) is counted once by the stateful kinds. Addresses
 	// and ports in their canonical form, whatever the log wrote.
+	if padded && sec != "" && (len(sec)|len(p.protocol)|len(p.srcIP)|len(p.srcPort)|len(p.dstIP)|len(p.dstPort)) < 16 {
+		ev.Target, ev.RecordID = te.ids(sec, decision)
+	} else {
+		ev.Target, ev.RecordID = te.idsAppended(sec, ev.Time.Unix(), decision)
+	}
+	// No SetKey: most tuples are selected by no stateful rule, and Key
+	// computes the key of those that are (from RecordID) when asked.
+	return ev
+}
+
+// idsAppended writes the tuple's Target and RecordID in te's room (on
+// the heap when they are longer), appended one text after the other;
+// sec is the tuple's second in decimal, else "" and unix is it.
+func (te *tupleEvent) idsAppended(sec string, unix int64, decision byte) (target, recordID string) {
+	p := &te.tupleValues
 	b := append(te.buf[:0], p.dstIP...)
 	b = append(b, ':')
 	b = append(b, p.dstPort...)
@@ -1066,7 +1117,7 @@ func (x *tupleExpansion) finish(te *tupleEvent, t time.Time, sec string) *event.
 	if sec != "" {
 		b = append(b, sec...)
 	} else {
-		b = appendDecimal(b, ev.Time.Unix())
+		b = appendDecimal(b, unix)
 	}
 	b = append(b, '|')
 	b = append(b, p.protocol...)
@@ -1087,10 +1138,62 @@ func (x *tupleExpansion) finish(te *tupleEvent, t time.Time, sec string) *event.
 	}
 	b = append(b, '|', decision)
 	both := unsafe.String(&b[0], len(b))
-	ev.Target, ev.RecordID = both[:nt], both[nt:]
-	// No SetKey: most tuples are selected by no stateful rule, and Key
-	// computes the key of those that are (from RecordID) when asked.
-	return ev
+	return both[:nt], both[nt:]
+}
+
+// ids is idsAppended, for sec not "", in te's room: RecordID's fields copied 16 bytes at a time (no append, no
+// memmove call), and Target the "dst_ip:dst_port" within it. The
+// caller has checked that 16 bytes can be read from the start of sec and
+// of each of te's texts, and that each is shorter than 16 bytes: what
+// it writes is within idRoom.
+// TestTupleIDsAgree and FuzzTupleIDsAgree hold them to finish's appends.
+func (te *tupleEvent) ids(sec string, decision byte) (target, recordID string) {
+	p := &te.tupleValues
+	b := unsafe.Pointer(&te.buf)
+	at := copy16(b, 0, idHead[:5])
+	at = copy16(b, at, sec)
+	at = putByte(b, at, '|')
+	at = copy16(b, at, p.protocol)
+	at = putByte(b, at, '|')
+	at = copy16(b, at, p.srcIP)
+	at = putByte(b, at, ':')
+	at = copy16(b, at, p.srcPort)
+	at = putByte(b, at, '>')
+	t := at
+	at = copy16(b, at, p.dstIP)
+	at = putByte(b, at, ':')
+	at = copy16(b, at, p.dstPort)
+	end := at
+	at = putByte(b, at, '|')
+	if p.state != 0 {
+		at = putByte(b, at, p.state)
+	}
+	at = putByte(b, at, '|')
+	at = putByte(b, at, decision)
+	return unsafe.String((*byte)(unsafe.Add(b, t)), end-t), unsafe.String((*byte)(b), at)
+}
+
+// idHead is RecordID's start, in 16 bytes (ids copies 16).
+const idHead = "flow|           "
+
+// idRoom is a tuple event's room, where ids writes: dst_port starts at
+// most idPort bytes in (each text under 16 bytes), and ids writes the 16
+// bytes copied from there, or dst_port and "|B|A" after it.
+const idRoom = idPort + 15 + 4
+
+const idPort = len("flow|") + 15 + 1 + 15 + 1 + 15 + 1 + 15 + 1 + 15 + 1
+
+// copy16 copies the 16 bytes from s's start to b+at and returns at
+// moved past s.
+func copy16(b unsafe.Pointer, at int, s string) int {
+	*(*[16]byte)(unsafe.Add(b, at)) = *(*[16]byte)(unsafe.Pointer(unsafe.StringData(s)))
+	return at + len(s)
+}
+
+// putByte writes c at b+at and returns at+1.
+func putByte(b unsafe.Pointer, at int, c byte) int {
+	*(*byte)(unsafe.Add(b, at)) = c
+	return at + 1
 }
 
 // appendDecimal is strconv.AppendInt(b, n, 10), a digit at a time from

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/azdetect/azdetect/internal/config"
 	"github.com/azdetect/azdetect/internal/event"
@@ -365,6 +366,14 @@ func flowTestRecords(t *testing.T, reg *Registry) [][]byte {
 			`"100000000000,45.137.21.9,10.20.1.4,1,3389,T,O,A,C,311,48211,402,1822331"`, `"1795169100123,45.137.21.9,10.20.1.4,1,3389,T,O,A,C,311,48211,402,1822331"`,
 			`"9999999999999999999,45.137.21.9,10.20.1.4,1,3389,T,O,A,C,311,48211,402,1822331"`, `"0001795169100123,45.137.21.9,10.20.1.4,1,3389,T,O,A,C,311,48211,402,1822331"`),
 		[]byte(`{"time":"2026-11-20T10:12:00Z","category":"NetworkSecurityGroupFlowEvent","properties":{"Version":2,"flows":[{"rule":"first","flows":[{"flowTuples":["1795169100,45.137.21.9,10.20.1.4,51544,3389,T,I,A,C,311,48211,402,1822331"]}]}]},"resourceId":"/SUBSCRIPTIONS/3B8E6F21-9A4C-4D7E-B5F2-8C1A0E9D6B47/RESOURCEGROUPS/RG/PROVIDERS/MICROSOFT.NETWORK/NETWORKSECURITYGROUPS/N","PROPERTIES":{"Version":2,"flows":[{"rule":"last","flows":[{"flowTuples":["1795169100,45.137.21.9,10.20.1.4,51544,3389,T,I,A,C,311,48211,402,1822331","1795169100,45.137.21.9,10.20.1.4,51544,22,T,I,A,C,311,48211,402,1822331"]}]}]},"macAddress":"AA"}`),
+		// RecordID's texts copied 16 bytes at a time where the record
+		// has them (tupleEvent.ids), else appended: protocols of 15 and
+		// 16 bytes, the longest addresses and ports, and tuples whose
+		// protocol is within 16 bytes of the record's end.
+		nsg(`"1795169100,255.255.255.255,255.255.255.255,65535,65535,ABCDEFGHIJKLMNO,I,A,C,311,48211,402,1822331"`,
+			`"1795169100,45.137.21.9,10.20.1.4,51544,3389,ABCDEFGHIJKLMNOP,I,D,B,,,,"`, `"1795169100,45.137.21.9,10.20.1.4,51544,3389,icmpv6,O,D,B,,,,"`,
+			`"1,45.137.21.9,10.20.1.4,51544,3389,T,O,D,B,,,,"`, `"0,45.137.21.9,10.20.1.4,51544,3389,T,O,D,B,,,,"`, `"100000000999,45.137.21.9,10.20.1.4,51544,3389,T,O,D,B,,,,"`),
+		[]byte(`{"time":"2026-11-20T10:12:00Z","category":"NetworkSecurityGroupFlowEvent","resourceId":"/SUBSCRIPTIONS/3B8E6F21-9A4C-4D7E-B5F2-8C1A0E9D6B47/RESOURCEGROUPS/RG/PROVIDERS/MICROSOFT.NETWORK/NETWORKSECURITYGROUPS/N","properties":{"Version":1,"flows":[{"rule":"R","flows":[{"mac":"M","flowTuples":["1795169100,45.137.21.9,10.20.1.4,51544,3389,T,I,A","1795169101,45.137.21.9,10.20.1.4,51544,3389,Udp,O,D","1795169102,45.137.21.9,10.20.1.4,51544,3389,U,O,D"]}]}]}}`),
 		[]byte(`{"time":"2026-11-20T10:12:00Z","category":"NetworkSecurityGroupFlowEvent","resourceId":"/SUBSCRIPTIONS/3B8E6F21-9A4C-4D7E-B5F2-8C1A0E9D6B47/RESOURCEGROUPS/RG/PROVIDERS/MICROSOFT.NETWORK/NETWORKSECURITYGROUPS/N","properties":"{\"Version\":1,\"flows\":[{\"rule\":\"R\",\"flows\":[{\"mac\":\"M\",\"flowTuples\":[\"1795169100,45.137.21.9,10.20.1.4,51544,3389,T,I,A\"]}]}]}"}`),
 	)
 	return raws
@@ -575,4 +584,42 @@ func TestExpandFlowSifted(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestFlowsValueLayoutAgrees: event.FlowsValue finds the same flows
+// array, log type, MAC and error from the members the decoder kept
+// (the record's Layout) as from a walk of the record's bytes.
+func TestFlowsValueLayoutAgrees(t *testing.T) {
+	reg := newTestRegistry(t)
+	withLayout := 0
+	for i, raw := range flowTestRecords(t, reg) {
+		ev, status, err := reg.Parse(raw)
+		if status != Parsed {
+			t.Fatalf("record %d: %v %v", i, status, err)
+		}
+		if ev.Layout != nil {
+			withLayout++
+		}
+		walked := *ev
+		walked.Layout = nil
+		af, av, am, aerr := event.FlowsValue(ev)
+		bf, bv, bm, berr := event.FlowsValue(&walked)
+		// The same bytes of the record, or of a copy (properties written
+		// as a JSON string: each call unquotes it).
+		if !bytes.Equal(af, bf) || (len(af) > 0 && ownBytes(af, ev.Raw) != ownBytes(bf, ev.Raw)) || (ownBytes(af, ev.Raw) && &af[0] != &bf[0]) || av != bv || am != bm || fmt.Sprint(aerr) != fmt.Sprint(berr) {
+			t.Errorf("record %d: layout %d bytes %v %q %v, walk %d bytes %v %q %v", i, len(af), av, am, aerr, len(bf), bv, bm, berr)
+		}
+	}
+	if withLayout == 0 {
+		t.Error("no record kept a layout")
+	}
+}
+
+// ownBytes reports whether b is within raw's bytes.
+func ownBytes(b, raw []byte) bool {
+	if len(b) == 0 || len(raw) == 0 {
+		return false
+	}
+	at, base := uintptr(unsafe.Pointer(&b[0])), uintptr(unsafe.Pointer(&raw[0]))
+	return at >= base && at < base+uintptr(len(raw))
 }
