@@ -601,18 +601,18 @@ func (c *thresholdCall) bucketAt(wi int32, row string, from int) int {
 
 func (c *thresholdCall) key(i int) state.Key { return c.rows[c.order[i]].key }
 
-func (c *thresholdCall) step(j int) (state.Op, bool, error) {
+func (c *thresholdCall) step(j int, op *state.Op) (bool, error) {
 	k := c.k
 	i := c.order[j]
 	rw, st := &c.rows[i], &c.state[i]
 	st.d = thresholdData{} // a retry after a conflict starts from what it read
 	n, changed, err := k.count(rw.key, &st.cur, st.found, c.rowEvs(int(i)), &st.d, &c.grown)
 	if err != nil {
-		return state.Op{}, false, err
+		return false, err
 	}
 	st.counted, st.n = true, n
 	if !changed {
-		return state.Op{}, false, nil
+		return false, nil
 	}
 	b := &c.buckets[rw.b]
 	window := c.windows[b.window]
@@ -626,13 +626,14 @@ func (c *thresholdCall) step(j int) (state.Op, bool, error) {
 	if !st.found && c.docs == nil {
 		c.docs = thresholdDocs.take()
 	}
-	op := state.Op{Kind: state.Insert, Entity: state.Entity{PartitionKey: rw.key.PartitionKey, RowKey: rw.key.RowKey, Count: n, Text: b.group,
-		Data: st.d.encodeHeld(st.found, c.docs, len(rw.key.RowKey)+len(b.group)), Time: window, Expires: expires}}
+	data := st.d.encodeHeld(st.found, c.docs, len(rw.key.RowKey)+len(b.group))
+	*op = state.Op{Kind: state.Insert, Entity: state.Entity{PartitionKey: rw.key.PartitionKey, RowKey: rw.key.RowKey, Count: n, Text: b.group,
+		Data: data, Time: window, Expires: expires}}
 	if st.found {
 		op.Kind, op.Entity.ETag = state.Replace, st.cur.ETag
 	}
 	state.PackIn(&op.Entity)
-	return op, true, nil
+	return true, nil
 }
 
 func (c *thresholdCall) blame(i int) []*event.Event { return c.rowEvs(int(c.order[i])) }
