@@ -481,7 +481,13 @@ func (t *thresholdData) appendDoc(b []byte) []byte {
 		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(t.Sum))
 	}
 	ns, sec := timeParts(t.First)
+	at := len(b)
 	b = appendTimeParts(b, ns, sec)
+	if t.Last == t.First {
+		// A row of one event (most of a flow log's): its last time is
+		// its first, the same bytes again.
+		return append(b, b[at:]...)
+	}
 	ns, sec = timeParts(t.Last)
 	return appendTimeParts(b, ns, sec)
 }
