@@ -65,7 +65,7 @@ func (u unboundKind) bind(r *Rule, c *Correlation, store state.Store, now func()
 	b := base{rule: r, c: c, store: store, now: now}
 	switch c.Type {
 	case CorrEventCount, CorrValueCount, CorrValueSum:
-		return &ThresholdKind{base: b}
+		return &ThresholdKind{base: b, valueCount: c.Type == CorrValueCount, valueSum: c.Type == CorrValueSum}
 	case CorrNewTerm:
 		b.buckets = bucketPartitions("nt", r.ID)
 		return &NewTermKind{base: b}

@@ -56,6 +56,9 @@ type ThresholdKind struct {
 	// expireAtEnd: a window's entities expire at its end
 	// (WithEventTimeSweep), not a window later.
 	expireAtEnd bool
+	// valueCount and valueSum say which the kind is (its Type, compared
+	// once at bind, not per event and bucket).
+	valueCount, valueSum bool
 }
 
 // Name implements Kind.
@@ -774,14 +777,14 @@ type thrMeasure struct {
 func (k *ThresholdKind) measure(tt *thrTotal) thrMeasure {
 	metric := int(tt.n)
 	value := float64(metric)
-	switch k.c.Type {
-	case CorrValueCount:
+	switch {
+	case k.valueCount:
 		metric = len(tt.hashes)
 		if tt.hashes == nil {
 			metric = len(tt.one) / 8
 		}
 		value = float64(metric)
-	case CorrValueSum:
+	case k.valueSum:
 		value = tt.sum
 		metric = int(min(tt.sum, math.MaxInt64/2))
 	}
@@ -814,7 +817,7 @@ func (c *thresholdCall) matches(totals []thrTotal) []Match {
 		}
 		b := &c.buckets[i]
 		mt := Match{Rule: c.rule, WindowStart: c.windows[b.window], Count: m.metric} // GroupKey and Events below
-		if k.c.Type == CorrValueCount {
+		if k.valueCount {
 			mt.Values = slices.Clone(tt.values) // tt's may be in the call's slab
 		}
 		if at == nil {
@@ -934,7 +937,7 @@ func (k *ThresholdKind) count(key state.Key, cur *state.Entity, found bool, evs 
 			d.Last = ev.Time.UTC()
 		}
 		switch {
-		case k.c.Type == CorrValueSum:
+		case k.valueSum:
 			// A number is short: a longer value is not one (and is not parsed).
 			// A count as written (flow.bytes_sent) is read without
 			// ParseFloat's general parse: the same float (smallUint).
