@@ -401,19 +401,24 @@ func (t *thresholdData) encodeHeld(found bool, held *[]byte, room int) []byte {
 // encodeIn is encodeRoom with the document cut from held or docs (when not
 // nil).
 func (t *thresholdData) encodeIn(docs *docChunks, held *[]byte, room int) []byte {
-	var f byte
-	if t.Mark {
-		f |= thrMark
+	if held != nil && len(t.Keys) == 0 && len(t.Values) <= 1 {
+		// A new row's document (a call's chunk, cut from by nobody else
+		// meanwhile: docChunks.take) is written at once in room for the
+		// largest it can be, and what it leaves of that room given back to
+		// the chunk: no pass to count its size first.
+		bound := thrDocMax + len(t.Hashes)
+		if len(t.Values) == 1 {
+			bound += len(t.Values[0])
+		}
+		if bound+room <= maxChunkedDoc {
+			b := t.appendDoc(cutIn(held, bound+room))
+			*held = (*held)[:len(*held)-(bound-len(b))]
+			return b[: len(b) : len(b)+room]
+		}
 	}
-	if t.Sum != 0 {
-		f |= thrSum
-	}
-	seq, index, sub := zigzag(t.Seq), zigzag(int64(t.Index)), zigzag(int64(t.Sub))
-	firstNs, firstS := timeParts(t.First)
-	lastNs, lastS := timeParts(t.Last)
 	n := 2 // version, flags
 	if t.Mark {
-		n += uvarintLen(seq) + uvarintLen(index) + uvarintLen(sub)
+		n += uvarintLen(zigzag(t.Seq)) + uvarintLen(zigzag(int64(t.Index))) + uvarintLen(zigzag(int64(t.Sub)))
 	}
 	n += uvarintLen(uint64(len(t.Keys)))
 	for _, k := range t.Keys {
@@ -427,7 +432,8 @@ func (t *thresholdData) encodeIn(docs *docChunks, held *[]byte, room int) []byte
 	if t.Sum != 0 {
 		n += 8
 	}
-	n += timeLen(firstNs, firstS) + timeLen(lastNs, lastS)
+	n += timeLen(timeParts(t.First))
+	n += timeLen(timeParts(t.Last))
 
 	var b []byte
 	switch {
@@ -438,11 +444,29 @@ func (t *thresholdData) encodeIn(docs *docChunks, held *[]byte, room int) []byte
 	default:
 		b = make([]byte, 0, n+room)
 	}
+	return t.appendDoc(b)
+}
+
+// thrDocMax is the most a threshold document without keys, with at most
+// one shown value, takes besides its hashes' and value's bytes: version
+// and flags, the watermark's three varints, the counts of keys, hashes
+// and values, the value's length, the sum, and the two times.
+const thrDocMax = 2 + 3*binary.MaxVarintLen64 + 1 + binary.MaxVarintLen64 + 1 + binary.MaxVarintLen64 + 8 + 2*(5+binary.MaxVarintLen64)
+
+// appendDoc appends t's document (write's bytes) to b.
+func (t *thresholdData) appendDoc(b []byte) []byte {
+	var f byte
+	if t.Mark {
+		f |= thrMark
+	}
+	if t.Sum != 0 {
+		f |= thrSum
+	}
 	b = append(b, stateBinary, f)
 	if t.Mark {
-		b = binary.AppendUvarint(b, seq)
-		b = binary.AppendUvarint(b, index)
-		b = binary.AppendUvarint(b, sub)
+		b = binary.AppendUvarint(b, zigzag(t.Seq))
+		b = binary.AppendUvarint(b, zigzag(int64(t.Index)))
+		b = binary.AppendUvarint(b, zigzag(int64(t.Sub)))
 	}
 	b = binary.AppendUvarint(b, uint64(len(t.Keys)))
 	for _, k := range t.Keys {
@@ -456,8 +480,16 @@ func (t *thresholdData) encodeIn(docs *docChunks, held *[]byte, room int) []byte
 	if t.Sum != 0 {
 		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(t.Sum))
 	}
-	b = appendTimeParts(b, firstNs, firstS)
-	return appendTimeParts(b, lastNs, lastS)
+	ns, sec := timeParts(t.First)
+	at := len(b)
+	b = appendTimeParts(b, ns, sec)
+	if t.Last == t.First {
+		// A row of one event (most of a flow log's): its last time is
+		// its first, the same bytes again.
+		return append(b, b[at:]...)
+	}
+	ns, sec = timeParts(t.Last)
+	return appendTimeParts(b, ns, sec)
 }
 
 // zigzag is a signed varint's unsigned value (stateEnc.varint).

@@ -62,6 +62,11 @@ func TestThresholdEncodeAsWrite(t *testing.T) {
 	thr, _, _, _ := codecCases()
 	thr = append(thr, thresholdData{Mark: true, Seq: -1, Index: 1 << 40, Sub: -(1 << 20), Keys: []string{"\x00\xff"}, Sum: math.SmallestNonzeroFloat64,
 		First: time.Unix(0, 0).UTC(), Last: time.Unix(-1, 999_999_999).UTC()})
+	// One event's row (its last time its first: appendDoc repeats the
+	// bytes), with no times, and one instant in two zones.
+	one := time.Unix(1795161540, 123_456_789).UTC()
+	thr = append(thr, thresholdData{Mark: true, Seq: 1 << 33, Index: 7, Hashes: make([]byte, 8), Values: []string{"10.20.1.4"}, First: one, Last: one},
+		thresholdData{Mark: true}, thresholdData{First: one, Last: one.In(time.FixedZone("x", 3600))})
 	// Numbers of every varint length (putUvarint writes up to five bytes
 	// as a word when eight are left, the others byte by byte), and rooms
 	// around the eight bytes the word needs at the document's end.

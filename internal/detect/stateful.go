@@ -65,7 +65,7 @@ func (u unboundKind) bind(r *Rule, c *Correlation, store state.Store, now func()
 	b := base{rule: r, c: c, store: store, now: now}
 	switch c.Type {
 	case CorrEventCount, CorrValueCount, CorrValueSum:
-		return &ThresholdKind{base: b}
+		return &ThresholdKind{base: b, valueCount: c.Type == CorrValueCount, valueSum: c.Type == CorrValueSum}
 	case CorrNewTerm:
 		b.buckets = bucketPartitions("nt", r.ID)
 		return &NewTermKind{base: b}
@@ -669,8 +669,9 @@ func (t txn) loop(ctx context.Context, keys []state.Key, got map[state.Key]state
 // threshold kind keeps its rows in flat slices (thresholdCall).
 type txnRows interface {
 	key(i int) state.Key
-	// step computes row i's write from what was read of it.
-	step(i int) (op state.Op, write bool, err error)
+	// step computes row i's write from what was read of it into op (the
+	// transaction's slot for it: written whole when write is true).
+	step(i int, op *state.Op) (write bool, err error)
 	// blame is the records that went into row i; blaming says whether
 	// rows are blamed at all (a refused entity fails the call otherwise).
 	blame(i int) []*event.Event
@@ -695,16 +696,18 @@ type mapRows struct {
 
 func (m *mapRows) key(i int) state.Key { return m.keys[i] }
 
-func (m *mapRows) step(i int) (state.Op, bool, error) {
+func (m *mapRows) step(i int, op *state.Op) (write bool, err error) {
 	k := m.keys[i]
 	cur, found := m.got[k]
 	if m.t.stepAt == nil {
-		return m.t.step(k, cur, found)
+		*op, write, err = m.t.step(k, cur, found)
+		return write, err
 	}
 	if m.retried {
 		i = -1 // the kind finds a retried key's row by key
 	}
-	return m.t.stepAt(i, k, cur, found)
+	*op, write, err = m.t.stepAt(i, k, cur, found)
+	return write, err
 }
 
 func (m *mapRows) blame(i int) []*event.Event { return m.t.blame(m.keys[i]) }
@@ -798,15 +801,19 @@ func (t txn) loopRows(ctx context.Context, rows txnRows, n int) error {
 			if attempt > 0 {
 				i = pending[j]
 			}
-			op, write, err := rows.step(i)
+			// The operation is built in its slot (ops has room for
+			// count), not returned and copied into it.
+			ops = ops[:len(ops)+1]
+			used = max(used, len(ops)) // cleared at the end, written or not
+			write, err := rows.step(i, &ops[len(ops)-1])
 			if err != nil {
 				return err
 			}
 			if !write {
+				ops = ops[:len(ops)-1]
 				continue
 			}
-			ops, at = append(ops, op), append(at, i)
-			used = max(used, len(ops))
+			at = append(at, i)
 		}
 		if len(ops) == 0 {
 			return refused.orNil()

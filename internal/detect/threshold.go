@@ -56,6 +56,9 @@ type ThresholdKind struct {
 	// expireAtEnd: a window's entities expire at its end
 	// (WithEventTimeSweep), not a window later.
 	expireAtEnd bool
+	// valueCount and valueSum say which the kind is (its Type, compared
+	// once at bind, not per event and bucket).
+	valueCount, valueSum bool
 }
 
 // Name implements Kind.
@@ -601,18 +604,18 @@ func (c *thresholdCall) bucketAt(wi int32, row string, from int) int {
 
 func (c *thresholdCall) key(i int) state.Key { return c.rows[c.order[i]].key }
 
-func (c *thresholdCall) step(j int) (state.Op, bool, error) {
+func (c *thresholdCall) step(j int, op *state.Op) (bool, error) {
 	k := c.k
 	i := c.order[j]
 	rw, st := &c.rows[i], &c.state[i]
 	st.d = thresholdData{} // a retry after a conflict starts from what it read
 	n, changed, err := k.count(rw.key, &st.cur, st.found, c.rowEvs(int(i)), &st.d, &c.grown)
 	if err != nil {
-		return state.Op{}, false, err
+		return false, err
 	}
 	st.counted, st.n = true, n
 	if !changed {
-		return state.Op{}, false, nil
+		return false, nil
 	}
 	b := &c.buckets[rw.b]
 	window := c.windows[b.window]
@@ -626,13 +629,14 @@ func (c *thresholdCall) step(j int) (state.Op, bool, error) {
 	if !st.found && c.docs == nil {
 		c.docs = thresholdDocs.take()
 	}
-	op := state.Op{Kind: state.Insert, Entity: state.Entity{PartitionKey: rw.key.PartitionKey, RowKey: rw.key.RowKey, Count: n, Text: b.group,
-		Data: st.d.encodeHeld(st.found, c.docs, len(rw.key.RowKey)+len(b.group)), Time: window, Expires: expires}}
+	data := st.d.encodeHeld(st.found, c.docs, len(rw.key.RowKey)+len(b.group))
+	*op = state.Op{Kind: state.Insert, Entity: state.Entity{PartitionKey: rw.key.PartitionKey, RowKey: rw.key.RowKey, Count: n, Text: b.group,
+		Data: data, Time: window, Expires: expires}}
 	if st.found {
 		op.Kind, op.Entity.ETag = state.Replace, st.cur.ETag
 	}
 	state.PackIn(&op.Entity)
-	return op, true, nil
+	return true, nil
 }
 
 func (c *thresholdCall) blame(i int) []*event.Event { return c.rowEvs(int(c.order[i])) }
@@ -773,14 +777,14 @@ type thrMeasure struct {
 func (k *ThresholdKind) measure(tt *thrTotal) thrMeasure {
 	metric := int(tt.n)
 	value := float64(metric)
-	switch k.c.Type {
-	case CorrValueCount:
+	switch {
+	case k.valueCount:
 		metric = len(tt.hashes)
 		if tt.hashes == nil {
 			metric = len(tt.one) / 8
 		}
 		value = float64(metric)
-	case CorrValueSum:
+	case k.valueSum:
 		value = tt.sum
 		metric = int(min(tt.sum, math.MaxInt64/2))
 	}
@@ -813,7 +817,7 @@ func (c *thresholdCall) matches(totals []thrTotal) []Match {
 		}
 		b := &c.buckets[i]
 		mt := Match{Rule: c.rule, WindowStart: c.windows[b.window], Count: m.metric} // GroupKey and Events below
-		if k.c.Type == CorrValueCount {
+		if k.valueCount {
 			mt.Values = slices.Clone(tt.values) // tt's may be in the call's slab
 		}
 		if at == nil {
@@ -933,7 +937,7 @@ func (k *ThresholdKind) count(key state.Key, cur *state.Entity, found bool, evs 
 			d.Last = ev.Time.UTC()
 		}
 		switch {
-		case k.c.Type == CorrValueSum:
+		case k.valueSum:
 			// A number is short: a longer value is not one (and is not parsed).
 			// A count as written (flow.bytes_sent) is read without
 			// ParseFloat's general parse: the same float (smallUint).
