@@ -572,6 +572,18 @@ func (d *decoder) decodeStruct(vi int, pl *plan, p unsafe.Pointer) int {
 	cur := predStart
 	i, more := d.Open(vi)
 	for more {
+		// A run of predicted members with plain string values, in a
+		// loop of its own (predictedRun).
+		if x := ents[cur].next; x != 0 && ents[x].kind != predOther && obj >= 0 {
+			var at int
+			if i, cur, prev, at = predictedRun(b, i, ents, cur, p, d.layout, obj, prev); at == runClosed {
+				d.Depth--
+				return i
+			} else if at == runAfterValue {
+				i, more = d.Next(i)
+				continue
+			}
+		}
 		var (
 			k            []byte
 			plain, ascii bool
@@ -632,7 +644,7 @@ func (d *decoder) decodeStruct(vi int, pl *plan, p unsafe.Pointer) int {
 			}
 		}
 		if learn {
-			cur = learnMember(ents, cur, fi, len(f.names), b, i, vj-i, word)
+			cur = learnMember(ents, cur, fi, pl.ops, b, i, vj-i, word)
 		} else {
 			cur = predNowhere
 		}
@@ -713,6 +725,77 @@ func (d *decoder) decodeStruct(vi int, pl *plan, p unsafe.Pointer) int {
 		i, more = d.Next(j)
 	}
 	return i
+}
+
+// Where predictedRun stopped.
+const (
+	runAtMember   = iota // at the start of a member it did not take
+	runAfterValue        // past a member's value, before what follows it (not ,")
+	runClosed            // past the object's closing brace
+)
+
+// predictedRun is decodeStruct's loop for the usual member: predicted
+// (the entry that followed cur last), written as learned, compactly, a
+// text field or none, holding a plain ASCII string, and followed by ,"
+// or the object's closing brace. It takes such members one after another
+// from the one at b[i] and returns where it stopped (the position, how:
+// runAtMember, runAfterValue or runClosed), with cur and prev (the last
+// member's layout index) as decodeStruct keeps them, in layout l (not
+// nil; obj is the object's index there). A member it does not take is
+// left whole: nothing of it is stored. Its own function, so
+// that its few values stay in registers: decodeStruct's loop holds too
+// many.
+func predictedRun(b []byte, i int, ents []predEntry, cur int, p unsafe.Pointer, l *event.Layout, obj, prev int32) (int, int, int32, int) {
+	// Entries by index without bounds checks: cur, and every next
+	// learnMember sets, are indices of ents.
+	eb := unsafe.Pointer(unsafe.SliceData(ents))
+	bp := unsafe.Pointer(unsafe.SliceData(b))
+	mem := l.Members // written back at each return
+	for {
+		x := (*predEntry)(unsafe.Add(eb, uintptr(cur)*unsafe.Sizeof(predEntry{}))).next
+		e := (*predEntry)(unsafe.Add(eb, uintptr(x)*unsafe.Sizeof(predEntry{})))
+		n := int(e.n)
+		// e.matches(b, i), written out; then the value's opening quote.
+		if x == 0 || e.kind == predOther || i+8 > len(b) || i+n >= len(b) || event.Word(b, i)&e.mask != e.first ||
+			n > 8 && (event.Word(b, i+n-8) != e.last || n > 16 && !e.midEqual(b, i, n)) || b[i+n] != '"' {
+			break
+		}
+		vj := i + n
+		j := event.PlainStop16(b, vj+1)
+		if j >= len(b) || b[j] != '"' || len(mem) == cap(mem) { // decodeStruct grows mem
+			break
+		}
+		if e.kind == predText {
+			*(*text)(unsafe.Add(p, e.off)) = text(unsafe.String((*byte)(unsafe.Add(bp, vj+1)), j-vj-1))
+		}
+		j++
+		m := len(mem)
+		mem = mem[:m+1]
+		ms := &mem[m]
+		ms.Object, ms.KeyStart, ms.KeyEnd = obj, int32(i+1), int32(vj-2)
+		ms.ValStart, ms.ValEnd, ms.Next = int32(vj), int32(j), -1
+		if prev < 0 {
+			l.First[obj] = int32(m)
+		} else {
+			mem[prev].Next = int32(m)
+		}
+		prev, cur = int32(m), int(x)
+		if j+8 > len(b) {
+			l.Members = mem
+			return j, cur, prev, runAfterValue
+		}
+		if w := event.Word(b, j); w&0xffff == '"'<<8|',' {
+			i = j + 1
+		} else if byte(w) == '}' {
+			l.Members = mem
+			return j + 1, cur, prev, runClosed
+		} else {
+			l.Members = mem
+			return j, cur, prev, runAfterValue
+		}
+	}
+	l.Members = mem
+	return i, cur, prev, runAtMember
 }
 
 // member decodes the value at vi of the member named key into its field
@@ -1274,7 +1357,18 @@ type predEntry struct {
 	fi          int32     // its field, or -1
 	next        int32     // the entry that followed it last (0: none)
 	alt         int32     // the one that followed it before that (0: none)
+	// kind is how predictedRun takes the member: predSkip (no field),
+	// predText (a text field at off in the struct), or predOther (left
+	// to decodeStruct: a struct or custom field, or nothing learned).
+	kind uint8
+	off  uintptr
 }
+
+const (
+	predOther = iota
+	predSkip
+	predText
+)
 
 // matches reports whether the member at b[i:] is e's name written
 // compactly ("name": and no blank before the value).
@@ -1328,17 +1422,23 @@ func (d *decoder) predictions(pl *plan) []predEntry {
 
 // learnMember learns that the member at b[i:], whose "name": of n bytes
 // is plain ASCII (first eight bytes of the name: word) and of field fi
-// (-1: none) of the nf fields, followed entry cur; it returns the
-// member's entry. b holds eight bytes from i and from i+n-8.
-func learnMember(ents []predEntry, cur, fi, nf int, b []byte, i, n int, word uint64) int {
+// (-1: none) of the fields decoded by ops, followed entry cur; it returns
+// the member's entry. b holds eight bytes from i and from i+n-8.
+func learnMember(ents []predEntry, cur, fi int, ops []op, b []byte, i, n int, word uint64) int {
 	if n > predMaxName {
 		return predNowhere
 	}
 	x := predFields + fi
-	if fi < 0 {
-		x = predFields + nf + foldHash(n, word)&(predUnknown-1)
-	}
 	e := &ents[x]
+	if fi < 0 {
+		x = predFields + len(ops) + foldHash(n, word)&(predUnknown-1)
+		e = &ents[x]
+		e.kind = predSkip
+	} else if o := &ops[fi]; o.text {
+		e.kind, e.off = predText, o.off
+	} else {
+		e.kind = predOther
+	}
 	mask := ^uint64(0)
 	if n < 8 {
 		mask = 1<<(8*uint(n)) - 1
