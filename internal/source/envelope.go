@@ -736,8 +736,9 @@ const (
 
 // predictedRun is decodeStruct's loop for the usual member: predicted
 // (the entry that followed cur last), written as learned, compactly, a
-// text field or none, holding a plain ASCII string, and followed by ,"
-// or the object's closing brace. It takes such members one after another
+// text field or none, holding a plain ASCII string or an integer, true,
+// false or null (scalarEnd), and followed by ," or the object's closing
+// brace. It takes such members one after another
 // from the one at b[i] and returns where it stopped (the position, how:
 // runAtMember, runAfterValue or runClosed), with cur and prev (the last
 // member's layout index) as decodeStruct keeps them, in layout l (not
@@ -755,20 +756,37 @@ func predictedRun(b []byte, i int, ents []predEntry, cur int, p unsafe.Pointer, 
 		x := (*predEntry)(unsafe.Add(eb, uintptr(cur)*unsafe.Sizeof(predEntry{}))).next
 		e := (*predEntry)(unsafe.Add(eb, uintptr(x)*unsafe.Sizeof(predEntry{})))
 		n := int(e.n)
-		// e.matches(b, i), written out; then the value's opening quote.
+		// e.matches(b, i), written out.
 		if x == 0 || e.kind == predOther || i+8 > len(b) || i+n >= len(b) || event.Word(b, i)&e.mask != e.first ||
-			n > 8 && (event.Word(b, i+n-8) != e.last || n > 16 && !e.midEqual(b, i, n)) || b[i+n] != '"' {
+			n > 8 && (event.Word(b, i+n-8) != e.last || n > 16 && !e.midEqual(b, i, n)) || b[i+n] <= ' ' {
 			break
 		}
 		vj := i + n
-		j := event.PlainStop16(b, vj+1)
-		if j >= len(b) || b[j] != '"' || len(mem) == cap(mem) { // decodeStruct grows mem
+		var j int // past the value
+		str := b[vj] == '"'
+		if str {
+			if j = event.PlainStop16(b, vj+1); j >= len(b) || b[j] != '"' {
+				break
+			}
+			j++
+		} else if j = scalarEnd(b, vj); j < 0 {
 			break
 		}
-		if e.kind == predText {
-			*(*text)(unsafe.Add(p, e.off)) = text(unsafe.String((*byte)(unsafe.Add(bp, vj+1)), j-vj-1))
+		if len(mem) == cap(mem) {
+			break // decodeStruct grows it
 		}
-		j++
+		if e.kind == predText {
+			// As decoder.text: a string's content, null "", another
+			// value as written.
+			t := (*text)(unsafe.Add(p, e.off))
+			if str {
+				*t = text(unsafe.String((*byte)(unsafe.Add(bp, vj+1)), j-vj-2))
+			} else if b[vj] == 'n' {
+				*t = ""
+			} else {
+				*t = text(unsafe.String((*byte)(unsafe.Add(bp, vj)), j-vj))
+			}
+		}
 		m := len(mem)
 		mem = mem[:m+1]
 		ms := &mem[m]
@@ -796,6 +814,47 @@ func predictedRun(b []byte, i int, ents []predEntry, cur int, p unsafe.Pointer, 
 	}
 	l.Members = mem
 	return i, cur, prev, runAtMember
+}
+
+// scalarEnd returns the end of the integer, true, false or null at b[i]
+// when a ',' or '}' follows it, else -1: anything else (a fraction, an
+// exponent, a blank, a malformed value, one near the end of b) is left
+// to the scanner.
+func scalarEnd(b []byte, i int) int {
+	if i+8 > len(b) {
+		return -1
+	}
+	end := -1
+	switch w := event.Word(b, i); byte(w) {
+	case 't':
+		if uint32(w) == 't'|'r'<<8|'u'<<16|'e'<<24 {
+			end = i + 4
+		}
+	case 'f':
+		if w&(1<<40-1) == 'f'|'a'<<8|'l'<<16|'s'<<24|'e'<<32 {
+			end = i + 5
+		}
+	case 'n':
+		if uint32(w) == 'n'|'u'<<8|'l'<<16|'l'<<24 {
+			end = i + 4
+		}
+	default:
+		k := i
+		if b[k] == '-' {
+			k++
+		}
+		if b[k] == '0' {
+			end = k + 1
+		} else if b[k]-'1' < 9 {
+			for k++; k < len(b) && b[k]-'0' < 10; k++ {
+			}
+			end = k
+		}
+	}
+	if end < 0 || end >= len(b) || b[end] != ',' && b[end] != '}' {
+		return -1
+	}
+	return end
 }
 
 // member decodes the value at vi of the member named key into its field
