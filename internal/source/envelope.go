@@ -753,13 +753,21 @@ func predictedRun(b []byte, i int, ents []predEntry, cur int, p unsafe.Pointer, 
 	bp := unsafe.Pointer(unsafe.SliceData(b))
 	mem := l.Members // written back at each return
 	for {
-		x := (*predEntry)(unsafe.Add(eb, uintptr(cur)*unsafe.Sizeof(predEntry{}))).next
+		c := (*predEntry)(unsafe.Add(eb, uintptr(cur)*unsafe.Sizeof(predEntry{})))
+		x := c.next
 		e := (*predEntry)(unsafe.Add(eb, uintptr(x)*unsafe.Sizeof(predEntry{})))
 		n := int(e.n)
-		// e.matches(b, i), written out.
+		// e.matches(b, i), written out; else the member that followed
+		// before (records of two shapes taking turns).
 		if x == 0 || e.kind == predOther || i+8 > len(b) || i+n >= len(b) || event.Word(b, i)&e.mask != e.first ||
 			n > 8 && (event.Word(b, i+n-8) != e.last || n > 16 && !e.midEqual(b, i, n)) || b[i+n] <= ' ' {
-			break
+			if x = c.alt; x == 0 {
+				break
+			}
+			if e = (*predEntry)(unsafe.Add(eb, uintptr(x)*unsafe.Sizeof(predEntry{}))); e.kind == predOther || !e.matches(b, i) {
+				break
+			}
+			n = int(e.n)
 		}
 		vj := i + n
 		var j int // past the value
