@@ -67,6 +67,10 @@ func checkScanner(t *testing.T, raw []byte) {
 				t.Fatalf("%q at %d: PlainStop = %d at %q", raw, i, e, c)
 			}
 		}
+		// PlainStop16 reads the same words, two a turn: the same stop.
+		if e, e16 := PlainStop(raw, i+1), PlainStop16(raw, i+1); e16 != e {
+			t.Fatalf("%q at %d: PlainStop16 = %d, PlainStop %d", raw, i, e16, e)
+		}
 		// PlainString answers only for plain ASCII content, as String.
 		if pend, ok := (&Scanner{B: raw}).PlainString(i); ok && (!wantPlain || pend != wantEnd || !isASCIIRef(raw[i+1:wantEnd-1])) {
 			t.Fatalf("%q at %d: PlainString = %d, true; want %d, plain %t", raw, i, pend, wantEnd, wantPlain)

@@ -572,6 +572,18 @@ func (d *decoder) decodeStruct(vi int, pl *plan, p unsafe.Pointer) int {
 	cur := predStart
 	i, more := d.Open(vi)
 	for more {
+		// A run of predicted members with plain string values, in a
+		// loop of its own (predictedRun).
+		if x := ents[cur].next; x != 0 && ents[x].kind != predOther && obj >= 0 {
+			var at int
+			if i, cur, prev, at = predictedRun(b, i, ents, cur, p, d.layout, obj, prev); at == runClosed {
+				d.Depth--
+				return i
+			} else if at == runAfterValue {
+				i, more = d.Next(i)
+				continue
+			}
+		}
 		var (
 			k            []byte
 			plain, ascii bool
@@ -632,7 +644,7 @@ func (d *decoder) decodeStruct(vi int, pl *plan, p unsafe.Pointer) int {
 			}
 		}
 		if learn {
-			cur = learnMember(ents, cur, fi, len(f.names), b, i, vj-i, word)
+			cur = learnMember(ents, cur, fi, pl.ops, b, i, vj-i, word)
 		} else {
 			cur = predNowhere
 		}
@@ -713,6 +725,144 @@ func (d *decoder) decodeStruct(vi int, pl *plan, p unsafe.Pointer) int {
 		i, more = d.Next(j)
 	}
 	return i
+}
+
+// Where predictedRun stopped.
+const (
+	runAtMember   = iota // at the start of a member it did not take
+	runAfterValue        // past a member's value, before what follows it (not ,")
+	runClosed            // past the object's closing brace
+)
+
+// predictedRun is decodeStruct's loop for the usual member: predicted
+// (the entry that followed cur last), written as learned, compactly, a
+// text field or none, holding a plain ASCII string or an integer, true,
+// false or null (scalarEnd), and followed by ," or the object's closing
+// brace. It takes such members one after another
+// from the one at b[i] and returns where it stopped (the position, how:
+// runAtMember, runAfterValue or runClosed), with cur and prev (the last
+// member's layout index) as decodeStruct keeps them, in layout l (not
+// nil; obj is the object's index there). A member it does not take is
+// left whole: nothing of it is stored. Its own function, so
+// that its few values stay in registers: decodeStruct's loop holds too
+// many.
+func predictedRun(b []byte, i int, ents []predEntry, cur int, p unsafe.Pointer, l *event.Layout, obj, prev int32) (int, int, int32, int) {
+	// Entries by index without bounds checks: cur, and every next
+	// learnMember sets, are indices of ents.
+	eb := unsafe.Pointer(unsafe.SliceData(ents))
+	bp := unsafe.Pointer(unsafe.SliceData(b))
+	mem := l.Members // written back at each return
+	for {
+		c := (*predEntry)(unsafe.Add(eb, uintptr(cur)*unsafe.Sizeof(predEntry{})))
+		x := c.next
+		e := (*predEntry)(unsafe.Add(eb, uintptr(x)*unsafe.Sizeof(predEntry{})))
+		n := int(e.n)
+		// e.matches(b, i), written out; else the member that followed
+		// before (records of two shapes taking turns).
+		if x == 0 || e.kind == predOther || i+8 > len(b) || i+n >= len(b) || event.Word(b, i)&e.mask != e.first ||
+			n > 8 && (event.Word(b, i+n-8) != e.last || n > 16 && !e.midEqual(b, i, n)) || b[i+n] <= ' ' {
+			if x = c.alt; x == 0 {
+				break
+			}
+			if e = (*predEntry)(unsafe.Add(eb, uintptr(x)*unsafe.Sizeof(predEntry{}))); e.kind == predOther || !e.matches(b, i) {
+				break
+			}
+			n = int(e.n)
+		}
+		vj := i + n
+		var j int // past the value
+		str := b[vj] == '"'
+		if str {
+			if j = event.PlainStop16(b, vj+1); j >= len(b) || b[j] != '"' {
+				break
+			}
+			j++
+		} else if j = scalarEnd(b, vj); j < 0 {
+			break
+		}
+		if len(mem) == cap(mem) {
+			break // decodeStruct grows it
+		}
+		if e.kind == predText {
+			// As decoder.text: a string's content, null "", another
+			// value as written.
+			t := (*text)(unsafe.Add(p, e.off))
+			if str {
+				*t = text(unsafe.String((*byte)(unsafe.Add(bp, vj+1)), j-vj-2))
+			} else if b[vj] == 'n' {
+				*t = ""
+			} else {
+				*t = text(unsafe.String((*byte)(unsafe.Add(bp, vj)), j-vj))
+			}
+		}
+		m := len(mem)
+		mem = mem[:m+1]
+		ms := &mem[m]
+		ms.Object, ms.KeyStart, ms.KeyEnd = obj, int32(i+1), int32(vj-2)
+		ms.ValStart, ms.ValEnd, ms.Next = int32(vj), int32(j), -1
+		if prev < 0 {
+			l.First[obj] = int32(m)
+		} else {
+			mem[prev].Next = int32(m)
+		}
+		prev, cur = int32(m), int(x)
+		if j+8 > len(b) {
+			l.Members = mem
+			return j, cur, prev, runAfterValue
+		}
+		if w := event.Word(b, j); w&0xffff == '"'<<8|',' {
+			i = j + 1
+		} else if byte(w) == '}' {
+			l.Members = mem
+			return j + 1, cur, prev, runClosed
+		} else {
+			l.Members = mem
+			return j, cur, prev, runAfterValue
+		}
+	}
+	l.Members = mem
+	return i, cur, prev, runAtMember
+}
+
+// scalarEnd returns the end of the integer, true, false or null at b[i]
+// when a ',' or '}' follows it, else -1: anything else (a fraction, an
+// exponent, a blank, a malformed value, one near the end of b) is left
+// to the scanner.
+func scalarEnd(b []byte, i int) int {
+	if i+8 > len(b) {
+		return -1
+	}
+	end := -1
+	switch w := event.Word(b, i); byte(w) {
+	case 't':
+		if uint32(w) == 't'|'r'<<8|'u'<<16|'e'<<24 {
+			end = i + 4
+		}
+	case 'f':
+		if w&(1<<40-1) == 'f'|'a'<<8|'l'<<16|'s'<<24|'e'<<32 {
+			end = i + 5
+		}
+	case 'n':
+		if uint32(w) == 'n'|'u'<<8|'l'<<16|'l'<<24 {
+			end = i + 4
+		}
+	default:
+		k := i
+		if b[k] == '-' {
+			k++
+		}
+		if b[k] == '0' {
+			end = k + 1
+		} else if b[k]-'1' < 9 {
+			for k++; k < len(b) && b[k]-'0' < 10; k++ {
+			}
+			end = k
+		}
+	}
+	if end < 0 || end >= len(b) || b[end] != ',' && b[end] != '}' {
+		return -1
+	}
+	return end
 }
 
 // member decodes the value at vi of the member named key into its field
@@ -1274,7 +1424,18 @@ type predEntry struct {
 	fi          int32     // its field, or -1
 	next        int32     // the entry that followed it last (0: none)
 	alt         int32     // the one that followed it before that (0: none)
+	// kind is how predictedRun takes the member: predSkip (no field),
+	// predText (a text field at off in the struct), or predOther (left
+	// to decodeStruct: a struct or custom field, or nothing learned).
+	kind uint8
+	off  uintptr
 }
+
+const (
+	predOther = iota
+	predSkip
+	predText
+)
 
 // matches reports whether the member at b[i:] is e's name written
 // compactly ("name": and no blank before the value).
@@ -1328,17 +1489,23 @@ func (d *decoder) predictions(pl *plan) []predEntry {
 
 // learnMember learns that the member at b[i:], whose "name": of n bytes
 // is plain ASCII (first eight bytes of the name: word) and of field fi
-// (-1: none) of the nf fields, followed entry cur; it returns the
-// member's entry. b holds eight bytes from i and from i+n-8.
-func learnMember(ents []predEntry, cur, fi, nf int, b []byte, i, n int, word uint64) int {
+// (-1: none) of the fields decoded by ops, followed entry cur; it returns
+// the member's entry. b holds eight bytes from i and from i+n-8.
+func learnMember(ents []predEntry, cur, fi int, ops []op, b []byte, i, n int, word uint64) int {
 	if n > predMaxName {
 		return predNowhere
 	}
 	x := predFields + fi
-	if fi < 0 {
-		x = predFields + nf + foldHash(n, word)&(predUnknown-1)
-	}
 	e := &ents[x]
+	if fi < 0 {
+		x = predFields + len(ops) + foldHash(n, word)&(predUnknown-1)
+		e = &ents[x]
+		e.kind = predSkip
+	} else if o := &ops[fi]; o.text {
+		e.kind, e.off = predText, o.off
+	} else {
+		e.kind = predOther
+	}
 	mask := ^uint64(0)
 	if n < 8 {
 		mask = 1<<(8*uint(n)) - 1

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/azdetect/azdetect/internal/event"
 )
@@ -167,12 +168,60 @@ type decodeCase struct {
 }
 
 func decodeBoth[T any](name string, pl *plan) decodeCase {
+	// The flow logs' flows keep where they are in the layout when there
+	// is one (flowsRead): their records are compared without.
+	sameWithLayout := !strings.Contains(name, "flow")
 	return decodeCase{name, func(raw []byte) (error, error, any, any) {
-		var o, n T
+		var o, n, nl T
 		oe := unmarshal(bytes.Clone(raw), &o)
 		ne := decodeInto(raw, pl, &n)
+		// Decoded again keeping the layout, as a record's own parse is
+		// (decodeEvent): predictedRun only takes part then. Both ways
+		// must agree, and the layout with the objects' members.
+		l := event.NewLayout()
+		defer event.ReleaseLayout(l)
+		le := decodeRecordLayout(raw, l, func(d *decoder, vi int) int { return d.decodeStruct(vi, pl, unsafe.Pointer(&nl)) })
+		if (le == nil) != (ne == nil) || le != nil && le.Error() != ne.Error() || le == nil && sameWithLayout && !reflect.DeepEqual(n, nl) {
+			return oe, fmt.Errorf("decoded with a layout: %v %+v; without: %v %+v", le, nl, ne, n), &o, &n
+		}
+		// (event.ObjectEach, the layout's reference, takes records
+		// nested as deep as event.SkipValue does.)
+		if _, serr := event.SkipValue(raw, 0); le == nil && serr == nil {
+			if err := layoutAgrees(raw, l); err != nil {
+				return oe, err, &o, &n
+			}
+		}
 		return oe, ne, &o, &n
 	}}
+}
+
+// layoutAgrees checks that each object of layout l chains the members
+// event.ObjectEach finds in it, in order, with their names and values.
+func layoutAgrees(raw []byte, l *event.Layout) error {
+	if len(l.First) != len(l.Objects) {
+		return fmt.Errorf("layout: %d objects, %d first members", len(l.Objects), len(l.First))
+	}
+	for k, at := range l.Objects {
+		var want []string
+		if err := event.ObjectEach(raw[at:], func(key, val []byte) bool {
+			want = append(want, string(key[1:len(key)-1])+"="+string(val))
+			return true
+		}); err != nil {
+			return fmt.Errorf("layout: object %d at %d: %v", k, at, err)
+		}
+		var got []string
+		for m := l.First[k]; m >= 0; m = l.Members[m].Next {
+			ms := l.Members[m]
+			if int(ms.Object) != k || m >= int32(len(l.Members)) || len(got) > len(raw) {
+				return fmt.Errorf("layout: object %d at %d: member %d is of object %d", k, at, m, ms.Object)
+			}
+			got = append(got, string(raw[ms.KeyStart:ms.KeyEnd])+"="+string(raw[ms.ValStart:ms.ValEnd]))
+		}
+		if !reflect.DeepEqual(got, want) {
+			return fmt.Errorf("layout: object %d at %d: members %q, want %q", k, at, got, want)
+		}
+	}
+	return nil
 }
 
 func decodeCases() []decodeCase {

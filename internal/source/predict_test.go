@@ -2,7 +2,9 @@ package source
 
 import (
 	"bytes"
+	stdjson "encoding/json"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -19,6 +21,10 @@ func predictRecords(t testing.TB) [][]byte {
 	out := [][]byte{
 		[]byte(`{"time":"t","category":"c","properties":{"appliedConditionalAccessPolicies":[{"id":"1","displayName":"p"}],"userPrincipalName":"u","USERPRINCIPALNAME":"v","aVeryLongMemberNameThatIsNoFieldAtAllReally":1,"status":{"errorCode":0}}}`),
 		[]byte(`{"Level":5,"level":"Informational","resultSignature":"OK","correlationId":"c","identity":{"claims":{"name":"n"}}}`),
+		// Scalars in text fields and in names that are no field
+		// (predictedRun's scalarEnd): integers, literals, and values
+		// it leaves to the scanner.
+		[]byte(`{"time":0,"resultType":-12,"category":null,"location":true,"level":false,"n":90,"t":true,"f":false,"z":null,"resultSignature":1.5,"callerIpAddress":-0,"correlationId":7e3,"tenantId":""}`),
 	}
 	seen := map[byte]bool{}
 	for _, raw := range decodeCorpus(t) {
@@ -62,6 +68,7 @@ func FuzzDecodePredicted(f *testing.F) {
 		f.Add(raw, recs[(i+1)%len(recs)])
 		f.Add(raw, bytes.ReplaceAll(raw, []byte(`":`), []byte(`": `)))
 		f.Add(raw, bytes.ToUpper(raw))
+		f.Add(raw, bytes.ReplaceAll(raw, []byte(`"c"`), []byte(`01`)))
 	}
 	f.Fuzz(func(t *testing.T, a, b []byte) {
 		checkDecodeEqual(t, a)
@@ -93,4 +100,36 @@ func TestDecodePredictedSharedID(t *testing.T) {
 			t.Fatalf("one: %+v %v", b, err)
 		}
 	}
+}
+
+// scalarEnd only ends values the grammar ends there: what it takes is
+// one JSON value, and a ',' or '}' follows it.
+func TestScalarEnd(t *testing.T) {
+	vals := []string{"0", "-0", "7", "-12", "1234567890123", "true", "false", "null",
+		"01", "-", "--1", "1.5", "1e3", "0x1", "tru", "nul", "fals", "truex", "nullx", "TRUE", "- 1", "", "\"s\"", "+1", "1 "}
+	for _, v := range vals {
+		for _, tail := range []string{",", "}", " ,", "]", "x", "", ",\"padding\":1}", "}         "} {
+			b := []byte(`{"a":` + v + tail)
+			end := scalarEnd(b, 5)
+			if end < 0 {
+				if ok := stdjson.Valid([]byte(v)) && v[0] != '"' && !strings.ContainsAny(v, ".eE ") && len(b) >= 5+8 && (tail != "" && (tail[0] == ',' || tail[0] == '}')); ok {
+					t.Errorf("%q: scalarEnd turns down %q", b, v)
+				}
+				continue
+			}
+			if !stdjson.Valid(b[5:end]) || string(b[5:end]) != v || b[end] != ',' && b[end] != '}' {
+				t.Errorf("%q: scalarEnd = %d (%q)", b, end, b[5:end])
+			}
+		}
+	}
+}
+
+func FuzzScalarEnd(f *testing.F) {
+	f.Add([]byte(`-120,"padding"`))
+	f.Add([]byte(`false}xxxxxxx`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if end := scalarEnd(b, 0); end >= 0 && (!stdjson.Valid(b[:end]) || b[end] != ',' && b[end] != '}' || b[0] == '"') {
+			t.Fatalf("%q: scalarEnd = %d", b, end)
+		}
+	})
 }
