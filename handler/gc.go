@@ -48,17 +48,17 @@ var cgroupMemoryFiles = []string{"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/me
 
 // serveHeapRoom is the room serve's heap keeps for a batch's garbage
 // above what is live, unless GOGC says otherwise: the collector's goal is
-// at least live + serveHeapRoom (heapFloor), four times live (the GC
-// percent) once that is more. Its pages are faulted in once, at start-up
-// (prefaultHeap), and kept: a heap goal of five times what is live alone
-// grows, and faults in five new pages, for each page of state the rules
-// add (serve's state grows for as long as its windows fill; issue 12:
-// ~950 faults per 1,000-record batch, 9.5 ms of the 43.1 ms of CPU, and
-// as much again in user time on a virtual machine, where a fault costs
-// ~20 us here). With the room kept, a batch faults in only the pages its
-// new state takes, and the collector runs no more often than at 400
-// while live is below a quarter of the room. A container with less than
-// four times the room gives it a quarter of its memory limit.
+// live + serveHeapRoom (heapFloor), twice live (floorMinPercent) once live
+// is past the room. Its pages are faulted in once, at start-up
+// (prefaultHeap), and kept, so that a batch faults in only the pages its
+// new state takes: a goal of five times what is live alone grows, and
+// faults in, five new pages for each page of state the rules add
+// (serve's state grows for as long as its windows fill; issue 12: ~950
+// faults per 1,000-record batch, 9.5 ms of the 43.1 ms of CPU, and as
+// much again in user time on a virtual machine, where a fault costs ~20
+// us here). The collector runs once per room of garbage, whatever is
+// live. A container with less than four times the room gives it a
+// quarter of its memory limit.
 const serveHeapRoom = 192 << 20
 
 // tuneGC sets serve's GC percent, heap room and soft memory limit where
@@ -86,9 +86,9 @@ func tuneGC(log *zerolog.Logger) *heapFloor {
 	return floor
 }
 
-// heapFloor keeps the collector's heap goal at or above live + room: after
-// each collection (a finalizer the collection runs) it sets the GC percent
-// to room/live, or serveGCPercent when that is more. Go's runtime has a
+// heapFloor keeps the collector's heap goal at live + room: after each
+// collection (a finalizer the collection runs) it sets the GC percent to
+// room/live, or floorMinPercent when that is more. Go's runtime has a
 // floor of its own (4 MB at GOGC=100) but none to set.
 type heapFloor struct {
 	room    uint64
@@ -153,8 +153,18 @@ func (f *heapFloor) adjust() bool {
 	return true
 }
 
+// floorMinPercent is the least GC percent heapFloor sets: past the room,
+// the heap goal is twice what is live (Go's default), a collection per
+// live heap's worth of garbage. It was serveGCPercent (a goal of five
+// times live past a quarter of the room) until BenchmarkServe's state,
+// 35 MB live after 10 batches and 68 MB after 60, took the goal past the
+// room: the heap grew by five times the state's growth, ~3 MB a batch,
+// all of it pages faulted in during the batches (issue 12: 75-200 faults
+// a batch against 10-17 at 100, with the room's pages 2 MB ones).
+const floorMinPercent = 100
+
 // floorPercent is the GC percent that puts the heap goal at live + room,
-// or serveGCPercent when that is more, rounded up to two digits (the
+// or floorMinPercent when that is more, rounded up to two digits (the
 // percent changes only when the live heap moves by a few per cent). A live
 // heap under 4 MB (none measured yet, at start-up) counts as 4 MB: the
 // runtime's own floor on the goal is 4 MB times the percent/100, which
@@ -162,8 +172,8 @@ func (f *heapFloor) adjust() bool {
 func floorPercent(live, room uint64) int {
 	live = max(live, 4<<20)
 	p := room * 100 / live
-	if p <= serveGCPercent {
-		return serveGCPercent
+	if p <= floorMinPercent {
+		return floorMinPercent
 	}
 	step := uint64(1)
 	for step*100 <= p {
@@ -183,6 +193,19 @@ var prefaultRoom = true
 // took; it stops early when ctx ends. Freed, the pages stay in the heap:
 // the scavenger returns only what is beyond the heap goal, which
 // heapFloor keeps above the room.
+//
+// Where the kernel offers 2 MB pages on request (adviseHugePages), the
+// room and as much address space again above it are marked for them: the
+// room is faulted in as ~100 2 MB pages, not 49,000 4 KB ones, and the
+// heap's growth past it (the state the rules add) lands in the marked
+// space, since the runtime's page allocator hands out the lowest free
+// addresses first: a fault per 2 MB it grows, not 512. The space above
+// the room is never touched here: it costs the process no memory until
+// the heap grows into it (the runtime counts it as free heap, and its
+// scavenger, which returns the highest addresses first, returns it to the
+// OS while the heap is below it). It is at most half the container's
+// memory limit (tuneGC gives the room at most a quarter of it), below
+// the runtime's soft limit (memLimitShare).
 func prefaultHeap(ctx context.Context, room uint64) time.Duration {
 	if room == 0 {
 		return 0
@@ -193,8 +216,9 @@ func prefaultHeap(ctx context.Context, room uint64) time.Duration {
 	return time.Since(start)
 }
 
-// touchHeap allocates n bytes and writes a byte of each page: garbage once
-// it returns (not inlined, so no frame of prefaultHeap's holds it). Each
+// touchHeap allocates 2n bytes, marks them for 2 MB pages where the kernel
+// offers them, and writes a byte of each 4 KB page of the first n: garbage
+// once it returns (not inlined, so no frame of prefaultHeap's holds it). Each
 // MiB it stops if ctx ended (SIGTERM during start-up), and yields the
 // processor: a loop without calls cannot be preempted where asynchronous
 // preemption is off (GODEBUG=asyncpreemptoff=1, as under valgrind), and
@@ -202,7 +226,7 @@ func prefaultHeap(ctx context.Context, room uint64) time.Duration {
 //
 //go:noinline
 func touchHeap(ctx context.Context, n uint64) {
-	b := make([]byte, n)
+	b := markedRoom(n)[:n]
 	for i := 0; i < len(b); i += 4096 {
 		b[i] = 1
 		if i&(1<<20-1) == 0 {
@@ -212,6 +236,14 @@ func touchHeap(ctx context.Context, n uint64) {
 			runtime.Gosched()
 		}
 	}
+}
+
+// markedRoom allocates 2n bytes of heap and marks them for 2 MB pages where
+// the kernel offers them (prefaultHeap).
+func markedRoom(n uint64) []byte {
+	b := make([]byte, 2*n)
+	adviseHugePages(b)
+	return b
 }
 
 // containerMemoryLimit reads the first of files that holds a memory limit:
