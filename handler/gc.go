@@ -159,8 +159,10 @@ func (f *heapFloor) adjust() bool {
 // times live past a quarter of the room) until BenchmarkServe's state,
 // 35 MB live after 10 batches and 68 MB after 60, took the goal past the
 // room: the heap grew by five times the state's growth, ~3 MB a batch,
-// all of it pages faulted in during the batches (issue 12: 75-200 faults
-// a batch against 10-17 at 100, with the room's pages 2 MB ones).
+// all of it pages faulted in during the batches (issue 12, make
+// bench-serve with 50 batches, alternated on a loaded machine: 19-178
+// faults a batch at 400, 14-65 at 100; instructions a batch about the
+// same, callgrind: 108.1 M at 400, 107.0 M at 100).
 const floorMinPercent = 100
 
 // floorPercent is the GC percent that puts the heap goal at live + room,
@@ -194,18 +196,13 @@ var prefaultRoom = true
 // the scavenger returns only what is beyond the heap goal, which
 // heapFloor keeps above the room.
 //
-// Where the kernel offers 2 MB pages on request (adviseHugePages), the
-// room and as much address space again above it are marked for them: the
-// room is faulted in as ~100 2 MB pages, not 49,000 4 KB ones, and the
-// heap's growth past it (the state the rules add) lands in the marked
-// space, since the runtime's page allocator hands out the lowest free
-// addresses first: a fault per 2 MB it grows, not 512. The space above
-// the room is never touched here: it costs the process no memory until
-// the heap grows into it (the runtime counts it as free heap, and its
-// scavenger, which returns the highest addresses first, returns it to the
-// OS while the heap is below it). It is at most half the container's
-// memory limit (tuneGC gives the room at most a quarter of it), below
-// the runtime's soft limit (memLimitShare).
+// Its pages are 4 KB ones: marked for 2 MB pages (MADV_HUGEPAGE, THP in
+// madvise mode), the room and as much address space again above it (for
+// the heap's growth) took BenchmarkServe's faults from 10-65 a batch to
+// 10-20, but its CPU up by 1-3 ms a batch in most of ~15 alternated
+// pairs on this project's virtual machine (21-23 against 19 cpu-ms, main
+// 18-22; the instructions the same), its wall time more: 2 MB pages do
+// not come free here (issue 12).
 func prefaultHeap(ctx context.Context, room uint64) time.Duration {
 	if room == 0 {
 		return 0
@@ -216,9 +213,8 @@ func prefaultHeap(ctx context.Context, room uint64) time.Duration {
 	return time.Since(start)
 }
 
-// touchHeap allocates 2n bytes, marks them for 2 MB pages where the kernel
-// offers them, and writes a byte of each 4 KB page of the first n: garbage
-// once it returns (not inlined, so no frame of prefaultHeap's holds it). Each
+// touchHeap allocates n bytes and writes a byte of each page: garbage once
+// it returns (not inlined, so no frame of prefaultHeap's holds it). Each
 // MiB it stops if ctx ended (SIGTERM during start-up), and yields the
 // processor: a loop without calls cannot be preempted where asynchronous
 // preemption is off (GODEBUG=asyncpreemptoff=1, as under valgrind), and
@@ -226,7 +222,7 @@ func prefaultHeap(ctx context.Context, room uint64) time.Duration {
 //
 //go:noinline
 func touchHeap(ctx context.Context, n uint64) {
-	b := markedRoom(n)[:n]
+	b := make([]byte, n)
 	for i := 0; i < len(b); i += 4096 {
 		b[i] = 1
 		if i&(1<<20-1) == 0 {
@@ -236,14 +232,6 @@ func touchHeap(ctx context.Context, n uint64) {
 			runtime.Gosched()
 		}
 	}
-}
-
-// markedRoom allocates 2n bytes of heap and marks them for 2 MB pages where
-// the kernel offers them (prefaultHeap).
-func markedRoom(n uint64) []byte {
-	b := make([]byte, 2*n)
-	adviseHugePages(b)
-	return b
 }
 
 // containerMemoryLimit reads the first of files that holds a memory limit:

@@ -166,8 +166,9 @@ func TestPrefaultHeap(t *testing.T) {
 }
 
 // TestHeapRoomWithinMemoryLimit: in a container with a memory limit the
-// heap prefaultHeap allocates (twice the room: the room, and the space
-// above it marked for 2 MB pages) stays below the runtime's soft limit.
+// heap room serve prefaults, and the live heap it takes as much again
+// (heapFloor's goal at floorMinPercent), stay below the runtime's soft
+// limit.
 func TestHeapRoomWithinMemoryLimit(t *testing.T) {
 	log := zerolog.Nop()
 	defer debug.SetGCPercent(debug.SetGCPercent(100))
@@ -193,7 +194,7 @@ func TestHeapRoomWithinMemoryLimit(t *testing.T) {
 			t.Errorf("limit %d: soft limit %d", limit, soft)
 		}
 		if 2*int64(floor.room) >= soft {
-			t.Errorf("limit %d: prefaultHeap allocates %d bytes, not below the soft limit %d", limit, 2*floor.room, soft)
+			t.Errorf("limit %d: twice the room, %d bytes, is not below the soft limit %d", limit, 2*floor.room, soft)
 		}
 	}
 }

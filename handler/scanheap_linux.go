@@ -39,18 +39,9 @@ func hugePageHeap(room int) {
 		return
 	}
 	b := make([]byte, room)
-	if !adviseHugePages(b) {
+	if syscall.Madvise(b, syscall.MADV_HUGEPAGE) != nil {
 		return
 	}
 	b = nil
 	runtime.GC() // the room is free heap from here on, its pages kept
-}
-
-// adviseHugePages marks b's pages for 2 MB pages where the kernel's
-// transparent huge pages are in madvise mode, and reports whether it did:
-// each aligned 2 MB of b is then one page fault at its first touch, not
-// 512. The mark is the mapping's (VmFlags hg), so it stays when the
-// runtime frees b and hands its pages out again.
-func adviseHugePages(b []byte) bool {
-	return len(b) > 0 && thpMadvise(thpEnabledFile) && syscall.Madvise(b, syscall.MADV_HUGEPAGE) == nil
 }

@@ -5,7 +5,3 @@ package main
 // hugePageHeap is a no-op where the kernel has no madvise mode for
 // transparent huge pages.
 func hugePageHeap(room int) {}
-
-// adviseHugePages marks nothing where the kernel has no madvise mode for
-// transparent huge pages.
-func adviseHugePages(b []byte) bool { return false }

@@ -124,9 +124,9 @@ func serve(ctx context.Context, s config.Settings, stdout io.Writer, ready chan<
 	}
 	log.Info().Int("rules", len(rules)).Msg("ready")
 	// The heap's room is faulted in after Attach, beside the first
-	// invocations: a one-time cost (49,000 faults for 192 MiB of 4 KB
-	// pages: ~1 s of CPU on this project's 2-core virtual machine; ~100
-	// where its pages are 2 MB ones) that no invocation waits for. It ends early when ctx does, and serve returns after it.
+	// invocations: a one-time cost (49,000 faults for 192 MiB: ~1 s of CPU
+	// on this project's 2-core virtual machine) that no invocation waits
+	// for. It ends early when ctx does, and serve returns after it.
 	roomDone := make(chan struct{})
 	defer func() { <-roomDone }()
 	if floor != nil && prefaultRoom {
