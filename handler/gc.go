@@ -196,13 +196,14 @@ var prefaultRoom = true
 // the scavenger returns only what is beyond the heap goal, which
 // heapFloor keeps above the room.
 //
-// Its pages are 4 KB ones: marked for 2 MB pages (MADV_HUGEPAGE, THP in
+// Its pages are 4 KB ones. Marked for 2 MB pages (MADV_HUGEPAGE, THP in
 // madvise mode), the room and as much address space again above it (for
 // the heap's growth) took BenchmarkServe's faults from 10-65 a batch to
-// 10-20, but its CPU up by 1-3 ms a batch in most of ~15 alternated
-// pairs on this project's virtual machine (21-23 against 19 cpu-ms, main
-// 18-22; the instructions the same), its wall time more: 2 MB pages do
-// not come free here (issue 12).
+// 10-20 over 50 batches, and from 126-186 to 9-11 over 100 (the state's
+// growth past the room), but not its CPU: up 1-4 ms a batch in 12 of 14
+// pairs alternated over 50 batches on this project's virtual machine
+// (user time; system time fell), even over 100 (2 pairs each way), the
+// instructions the same (issue 12). 2 MB pages do not come free here.
 func prefaultHeap(ctx context.Context, room uint64) time.Duration {
 	if room == 0 {
 		return 0
