@@ -200,10 +200,11 @@ var prefaultRoom = true
 // madvise mode), the room and as much address space again above it (for
 // the heap's growth) took BenchmarkServe's faults from 10-65 a batch to
 // 10-20 over 50 batches, and from 126-186 to 9-11 over 100 (the state's
-// growth past the room), but not its CPU: up 1-4 ms a batch in 12 of 14
-// pairs alternated over 50 batches on this project's virtual machine
-// (user time; system time fell), even over 100 (2 pairs each way), the
-// instructions the same (issue 12). 2 MB pages do not come free here.
+// growth past the room), but not its CPU: higher, by up to 4 ms a batch,
+// in 19 of 25 pairs alternated over 50 batches on this project's virtual
+// machine (against main and against 4 KB pages with the same GC policy;
+// user time: system time fell), and in 2 of 3 over 100, the instructions
+// the same (issue 12). 2 MB pages do not come free here.
 func prefaultHeap(ctx context.Context, room uint64) time.Duration {
 	if room == 0 {
 		return 0
