@@ -161,8 +161,11 @@ func (f *heapFloor) adjust() bool {
 // room: the heap grew by five times the state's growth, ~3 MB a batch,
 // all of it pages faulted in during the batches (issue 12, make
 // bench-serve with 50 batches, alternated on a loaded machine: 19-178
-// faults a batch at 400, 14-65 at 100; instructions a batch about the
-// same, callgrind: 108.1 M at 400, 107.0 M at 100).
+// faults a batch at 400, 10-65 at 100, and CPU 20.3-24.6 ms a batch at
+// 400, 18.3-20.7 at 100 in 4 pairs). The collections it adds past a
+// quarter of the room cost ~1 % of the instructions (callgrind, 20
+// batches after 10, two runs each: 108.1 M and 109.6 M at 400, 110.3 M
+// and 110.5 M at 100).
 const floorMinPercent = 100
 
 // floorPercent is the GC percent that puts the heap goal at live + room,
@@ -200,7 +203,7 @@ var prefaultRoom = true
 // madvise mode), the room and as much address space again above it (for
 // the heap's growth) took BenchmarkServe's faults from 10-65 a batch to
 // 10-20 over 50 batches, and from 126-186 to 9-11 over 100 (the state's
-// growth past the room), but not its CPU: higher, by up to 4 ms a batch,
+// growth past the room), but not its CPU: higher, by 1-8 ms a batch,
 // in 19 of 25 pairs alternated over 50 batches on this project's virtual
 // machine (against main and against 4 KB pages with the same GC policy;
 // user time: system time fell), and in 2 of 3 over 100, the instructions
