@@ -48,17 +48,17 @@ var cgroupMemoryFiles = []string{"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/me
 
 // serveHeapRoom is the room serve's heap keeps for a batch's garbage
 // above what is live, unless GOGC says otherwise: the collector's goal is
-// at least live + serveHeapRoom (heapFloor), four times live (the GC
-// percent) once that is more. Its pages are faulted in once, at start-up
-// (prefaultHeap), and kept: a heap goal of five times what is live alone
-// grows, and faults in five new pages, for each page of state the rules
-// add (serve's state grows for as long as its windows fill; issue 12:
-// ~950 faults per 1,000-record batch, 9.5 ms of the 43.1 ms of CPU, and
-// as much again in user time on a virtual machine, where a fault costs
-// ~20 us here). With the room kept, a batch faults in only the pages its
-// new state takes, and the collector runs no more often than at 400
-// while live is below a quarter of the room. A container with less than
-// four times the room gives it a quarter of its memory limit.
+// live + serveHeapRoom (heapFloor), twice live (floorMinPercent) once live
+// is past the room. Its pages are faulted in once, at start-up
+// (prefaultHeap), and kept, so that a batch faults in only the pages its
+// new state takes: a goal of five times what is live alone grows, and
+// faults in, five new pages for each page of state the rules add
+// (serve's state grows for as long as its windows fill; issue 12: ~950
+// faults per 1,000-record batch, 9.5 ms of the 43.1 ms of CPU, and as
+// much again in user time on a virtual machine, where a fault costs ~20
+// us here). The collector runs once per room of garbage, whatever is
+// live. A container with less than four times the room gives it a
+// quarter of its memory limit.
 const serveHeapRoom = 192 << 20
 
 // tuneGC sets serve's GC percent, heap room and soft memory limit where
@@ -86,9 +86,9 @@ func tuneGC(log *zerolog.Logger) *heapFloor {
 	return floor
 }
 
-// heapFloor keeps the collector's heap goal at or above live + room: after
-// each collection (a finalizer the collection runs) it sets the GC percent
-// to room/live, or serveGCPercent when that is more. Go's runtime has a
+// heapFloor keeps the collector's heap goal at live + room: after each
+// collection (a finalizer the collection runs) it sets the GC percent to
+// room/live, or floorMinPercent when that is more. Go's runtime has a
 // floor of its own (4 MB at GOGC=100) but none to set.
 type heapFloor struct {
 	room    uint64
@@ -153,8 +153,23 @@ func (f *heapFloor) adjust() bool {
 	return true
 }
 
+// floorMinPercent is the least GC percent heapFloor sets: past the room,
+// the heap goal is twice what is live (Go's default), a collection per
+// live heap's worth of garbage. It was serveGCPercent (a goal of five
+// times live past a quarter of the room) until BenchmarkServe's state,
+// 35 MB live after 10 batches and 68 MB after 60, took the goal past the
+// room: the heap grew by five times the state's growth, ~3 MB a batch,
+// all of it pages faulted in during the batches (issue 12, make
+// bench-serve with 50 batches, alternated on a loaded machine: 19-178
+// faults a batch at 400, 10-65 at 100, and CPU 20.3-24.6 ms a batch at
+// 400, 18.3-20.7 at 100 in 4 pairs). The collections it adds past a
+// quarter of the room cost ~1 % of the instructions (callgrind, 20
+// batches after 10, two runs each: 108.1 M and 109.6 M at 400, 110.3 M
+// and 110.5 M at 100).
+const floorMinPercent = 100
+
 // floorPercent is the GC percent that puts the heap goal at live + room,
-// or serveGCPercent when that is more, rounded up to two digits (the
+// or floorMinPercent when that is more, rounded up to two digits (the
 // percent changes only when the live heap moves by a few per cent). A live
 // heap under 4 MB (none measured yet, at start-up) counts as 4 MB: the
 // runtime's own floor on the goal is 4 MB times the percent/100, which
@@ -162,8 +177,8 @@ func (f *heapFloor) adjust() bool {
 func floorPercent(live, room uint64) int {
 	live = max(live, 4<<20)
 	p := room * 100 / live
-	if p <= serveGCPercent {
-		return serveGCPercent
+	if p <= floorMinPercent {
+		return floorMinPercent
 	}
 	step := uint64(1)
 	for step*100 <= p {
@@ -183,6 +198,16 @@ var prefaultRoom = true
 // took; it stops early when ctx ends. Freed, the pages stay in the heap:
 // the scavenger returns only what is beyond the heap goal, which
 // heapFloor keeps above the room.
+//
+// Its pages are 4 KB ones. Marked for 2 MB pages (MADV_HUGEPAGE, THP in
+// madvise mode), the room and as much address space again above it (for
+// the heap's growth) took BenchmarkServe's faults from 10-65 a batch to
+// 10-20 over 50 batches, and from 126-186 to 9-11 over 100 (the state's
+// growth past the room), but not its CPU: higher, by 1-8 ms a batch,
+// in 19 of 25 pairs alternated over 50 batches on this project's virtual
+// machine (against main and against 4 KB pages with the same GC policy;
+// user time: system time fell), and in 2 of 3 over 100, the instructions
+// the same (issue 12). 2 MB pages do not come free here.
 func prefaultHeap(ctx context.Context, room uint64) time.Duration {
 	if room == 0 {
 		return 0

@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
+	"strconv"
 	"testing"
 	"time"
 
@@ -96,15 +97,15 @@ func TestHeapFloor(t *testing.T) {
 	defer floor.stop()
 	var keep [][]byte
 	for round := range 4 {
-		// A live heap that grows past a quarter of the room: the floor
-		// gives way to serveGCPercent there.
+		// A live heap that grows past a quarter of the room: the goal
+		// stays live + room.
 		keep = append(keep, make([]byte, 8<<20))
 		runtime.GC()
 		deadline := time.Now().Add(10 * time.Second)
 		for {
 			metrics.Read(samples)
 			live, goal := samples[0].Value.Uint64(), samples[1].Value.Uint64()
-			want := max(live+room, live*(100+serveGCPercent)/100)
+			want := max(live+room, live*(100+floorMinPercent)/100)
 			if goal >= want && goal <= want+want/10+(4<<20) {
 				break
 			}
@@ -129,15 +130,16 @@ func TestFloorPercent(t *testing.T) {
 		live, room uint64
 		want       int
 	}{
-		{100 << 20, 192 << 20, serveGCPercent}, // past a quarter of the room
-		{48 << 20, 192 << 20, serveGCPercent},
+		{100 << 20, 192 << 20, 200}, // 192: past a quarter of the room, still live + room
+		{48 << 20, 192 << 20, 400},
+		{192 << 20, 192 << 20, floorMinPercent}, // past the room: twice live
 		{40 << 20, 192 << 20, 480},
 		{7 << 20, 192 << 20, 2800}, // 2742, up to two digits
 		{0, 192 << 20, 4800},       // no collection yet: 4 MB assumed
 		{100, 192 << 20, 4800},     // under 4 MB: 4 MB
 		{2 << 30, 8 << 30, 400},
 		{41 << 20, 192 << 20, 470}, // 468
-		{1 << 30, 192 << 20, serveGCPercent},
+		{1 << 30, 192 << 20, floorMinPercent},
 	} {
 		if got := floorPercent(tc.live, tc.room); got != tc.want {
 			t.Errorf("floorPercent(%d, %d) = %d, want %d", tc.live, tc.room, got, tc.want)
@@ -161,4 +163,38 @@ func TestPrefaultHeap(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	prefaultHeap(ctx, 32<<20) // returns: touches the first page only
+}
+
+// TestHeapRoomWithinMemoryLimit: in a container with a memory limit the
+// heap room serve prefaults, and the live heap it takes as much again
+// (heapFloor's goal at floorMinPercent), stay below the runtime's soft
+// limit.
+func TestHeapRoomWithinMemoryLimit(t *testing.T) {
+	log := zerolog.Nop()
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
+	defer func(was []string) { cgroupMemoryFiles = was }(cgroupMemoryFiles)
+	t.Setenv("GOGC", "")
+	os.Unsetenv("GOGC")
+	t.Setenv("GOMEMLIMIT", "")
+	os.Unsetenv("GOMEMLIMIT")
+	for _, limit := range []int64{256 << 20, 512 << 20, 1 << 30, 4 << 30} {
+		f := filepath.Join(t.TempDir(), "memory.max")
+		if err := os.WriteFile(f, []byte(strconv.FormatInt(limit, 10)+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cgroupMemoryFiles = []string{f}
+		floor := tuneGC(&log)
+		floor.stop()
+		soft := debug.SetMemoryLimit(-1)
+		if want := min(int64(serveHeapRoom), limit/4); int64(floor.room) != want {
+			t.Errorf("limit %d: room %d, want %d", limit, floor.room, want)
+		}
+		if soft <= 0 || soft >= limit {
+			t.Errorf("limit %d: soft limit %d", limit, soft)
+		}
+		if 2*int64(floor.room) >= soft {
+			t.Errorf("limit %d: twice the room, %d bytes, is not below the soft limit %d", limit, 2*floor.room, soft)
+		}
+	}
 }
