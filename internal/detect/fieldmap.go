@@ -246,6 +246,8 @@ type resolver struct {
 	mode      fieldMode
 	cands     []candidate
 	ids       []int32 // per candidate: keyID(its key)
+	// names, per candidate: the name of a getName, numbered at build.
+	names []candName
 	// fixed: every candidate is one of the event's own fields
 	// (actor.upn, geo.country: Normalised's fixed names), so single
 	// answers for any event and no read goes to the record or a cache.
@@ -257,10 +259,14 @@ func newResolver(service, name string) *resolver {
 	r.id = keyID(r.key)
 	registerResolverPaths(service, r)
 	r.ids = make([]int32, len(r.cands))
+	r.names = make([]candName, len(r.cands))
 	for i, c := range r.cands {
 		if p, ok := c.(pickByName); ok {
 			p.listID = keyID(p.list)
 			r.cands[i] = p
+		}
+		if g, ok := c.(getName); ok {
+			r.names[i] = candName{name: string(g), fixed: fixedOf(string(g)), isName: true}
 		}
 		r.ids[i] = keyID(c.key())
 	}
@@ -329,25 +335,42 @@ func newResolverCands(service, name string) *resolver {
 // get returns the field's values and whether the event has the field.
 func (r *resolver) get(ev *event.Event, c *fieldCache) ([]event.Value, bool) {
 	if r.mode == firstFound {
-		for i, cand := range r.cands {
-			if v, ok := cand.get(ev, c, r.ids[i]); ok {
+		for i := range r.cands {
+			if v, ok := r.getCand(i, ev, c); ok {
 				return v, true
 			}
 		}
 		return nil, false
 	}
 	if len(r.cands) == 1 {
-		return r.cands[0].get(ev, c, r.ids[0])
+		return r.getCand(0, ev, c)
 	}
 	var out []event.Value
 	found := false
-	for i, cand := range r.cands {
-		if v, ok := cand.get(ev, c, r.ids[i]); ok {
+	for i := range r.cands {
+		if v, ok := r.getCand(i, ev, c); ok {
 			found = true
 			out = append(out, v...)
 		}
 	}
 	return out, found
+}
+
+// candName is a getName candidate's name as newResolver numbered it:
+// fixed is fixedOf(name). isName is false for another candidate.
+type candName struct {
+	name   string
+	fixed  uint8
+	isName bool
+}
+
+// getCand is r.cands[i].get, a name read with its number (names): a
+// fixed name is not compared with the event's names again.
+func (r *resolver) getCand(i int, ev *event.Event, c *fieldCache) ([]event.Value, bool) {
+	if i < len(r.names) && r.names[i].isName {
+		return c.getFixed(ev, r.names[i].name, r.ids[i], r.names[i].fixed)
+	}
+	return r.cands[i].get(ev, c, r.ids[i])
 }
 
 // single reads the field without building a slice of values when every
@@ -359,12 +382,12 @@ func (r *resolver) single(ev *event.Event) (s string, found, ok bool) {
 	if r.mode != firstFound && len(r.cands) != 1 {
 		return "", false, false
 	}
-	for _, cand := range r.cands {
+	for i, cand := range r.cands {
 		g, isName := cand.(getName)
-		if !isName {
+		if !isName || i >= len(r.names) {
 			return "", false, false
 		}
-		v, isNormalised := normalised(ev, string(g))
+		v, isNormalised := normalisedAt(ev, string(g), r.names[i].fixed)
 		if !isNormalised {
 			return "", false, false
 		}
@@ -574,9 +597,14 @@ func (c *fieldCache) store(ev *event.Event, id int32, vals []event.Value, found 
 
 // get is event.Get(name), memoised under id (keyID(name)).
 func (c *fieldCache) get(ev *event.Event, name string, id int32) ([]event.Value, bool) {
+	return c.getFixed(ev, name, id, fixedOf(name))
+}
+
+// getFixed is get for a name numbered by fixedOf (fixed).
+func (c *fieldCache) getFixed(ev *event.Event, name string, id int32, fixed uint8) ([]event.Value, bool) {
 	if c == nil || c.ev != ev {
 		// ev.Get, with the raw lookup through the shared index.
-		if s, ok := ev.Normalised(name); ok {
+		if s, ok := normalisedAt(ev, name, fixed); ok {
 			if s == "" {
 				return nil, false
 			}
@@ -590,7 +618,7 @@ func (c *fieldCache) get(ev *event.Event, name string, id int32) ([]event.Value,
 	}
 	var v []event.Value
 	var found bool
-	if s, ok := normalised(ev, name); ok {
+	if s, ok := normalisedAt(ev, name, fixed); ok {
 		if s != "" {
 			// A full slice expression: appending to v never writes into
 			// the next field's value.
@@ -616,6 +644,26 @@ func normalised(ev *event.Event, name string) (string, bool) {
 		}
 	}
 	return ev.Normalised(name)
+}
+
+// fixedOf numbers name for normalisedAt: 1 + its event.FixedField when
+// it is one of the event's own names, 0 otherwise.
+func fixedOf(name string) uint8 {
+	if f, ok := event.FixedFieldOf(name); ok {
+		return uint8(f) + 1
+	}
+	return 0
+}
+
+// normalisedAt is normalised(ev, name) for name numbered fixed
+// (fixedOf): a fixed name is read by its number, another is asked of
+// the event's Fields and Extra without being compared with the fixed
+// names first.
+func normalisedAt(ev *event.Event, name string, fixed uint8) (string, bool) {
+	if fixed != 0 {
+		return ev.Fixed(event.FixedField(fixed - 1)), true
+	}
+	return ev.NormalisedOther(name)
 }
 
 // canonicalField is the value of a flow tuple's field when the tuple
