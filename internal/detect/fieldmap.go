@@ -33,13 +33,20 @@ type candidate interface {
 	key() string
 }
 
-// getName is event.Get(name): a normalised name or a raw path.
-type getName string
+// getName is event.Get(name): a normalised name or a raw path. fixed is
+// fixedOf(name) (newGetName): a fixed name is read by its number, not
+// compared with the event's names again.
+type getName struct {
+	name  string
+	fixed uint8
+}
+
+func newGetName(name string) getName { return getName{name: name, fixed: fixedOf(name)} }
 
 func (g getName) get(ev *event.Event, c *fieldCache, id int32) ([]event.Value, bool) {
-	return c.get(ev, string(g), id)
+	return c.getFixed(ev, g.name, id, g.fixed)
 }
-func (g getName) key() string { return string(g) }
+func (g getName) key() string { return g.name }
 
 // pickByName reads a list of {name, value} objects (audit modifiedProperties,
 // additionalDetails key/value lists) and yields the value member of the
@@ -115,7 +122,7 @@ type mapping struct {
 func first(names ...string) mapping {
 	m := mapping{mode: firstFound}
 	for _, n := range names {
-		m.cands = append(m.cands, getName(n))
+		m.cands = append(m.cands, newGetName(n))
 	}
 	return m
 }
@@ -246,8 +253,6 @@ type resolver struct {
 	mode      fieldMode
 	cands     []candidate
 	ids       []int32 // per candidate: keyID(its key)
-	// names, per candidate: the name of a getName, numbered at build.
-	names []candName
 	// fixed: every candidate is one of the event's own fields
 	// (actor.upn, geo.country: Normalised's fixed names), so single
 	// answers for any event and no read goes to the record or a cache.
@@ -259,14 +264,10 @@ func newResolver(service, name string) *resolver {
 	r.id = keyID(r.key)
 	registerResolverPaths(service, r)
 	r.ids = make([]int32, len(r.cands))
-	r.names = make([]candName, len(r.cands))
 	for i, c := range r.cands {
 		if p, ok := c.(pickByName); ok {
 			p.listID = keyID(p.list)
 			r.cands[i] = p
-		}
-		if g, ok := c.(getName); ok {
-			r.names[i] = candName{name: string(g), fixed: fixedOf(string(g)), isName: true}
 		}
 		r.ids[i] = keyID(c.key())
 	}
@@ -287,7 +288,7 @@ func fixedFields(r *resolver) bool {
 		if !isName {
 			return false
 		}
-		if _, ok := normalised(&none, string(g)); !ok {
+		if _, ok := normalised(&none, g.name); !ok {
 			return false
 		}
 	}
@@ -301,7 +302,7 @@ func newResolverCands(service, name string) *resolver {
 		// (source/flowtuple.go): one with no value is absent, and the
 		// tuple's small raw record is never searched for it.
 		r.mode = union
-		r.cands = []candidate{getName(strings.ToLower(name))}
+		r.cands = []candidate{newGetName(strings.ToLower(name))}
 		r.flowName = strings.ToLower(name)
 		r.flowID, r.flowKnown = event.FlowFieldOf(r.flowName)
 		return r
@@ -320,7 +321,7 @@ func newResolverCands(service, name string) *resolver {
 	add := func(n string) {
 		if !seen[strings.ToLower(n)] {
 			seen[strings.ToLower(n)] = true
-			r.cands = append(r.cands, getName(n))
+			r.cands = append(r.cands, newGetName(n))
 		}
 	}
 	add(name)
@@ -335,42 +336,25 @@ func newResolverCands(service, name string) *resolver {
 // get returns the field's values and whether the event has the field.
 func (r *resolver) get(ev *event.Event, c *fieldCache) ([]event.Value, bool) {
 	if r.mode == firstFound {
-		for i := range r.cands {
-			if v, ok := r.getCand(i, ev, c); ok {
+		for i, cand := range r.cands {
+			if v, ok := cand.get(ev, c, r.ids[i]); ok {
 				return v, true
 			}
 		}
 		return nil, false
 	}
 	if len(r.cands) == 1 {
-		return r.getCand(0, ev, c)
+		return r.cands[0].get(ev, c, r.ids[0])
 	}
 	var out []event.Value
 	found := false
-	for i := range r.cands {
-		if v, ok := r.getCand(i, ev, c); ok {
+	for i, cand := range r.cands {
+		if v, ok := cand.get(ev, c, r.ids[i]); ok {
 			found = true
 			out = append(out, v...)
 		}
 	}
 	return out, found
-}
-
-// candName is a getName candidate's name as newResolver numbered it:
-// fixed is fixedOf(name). isName is false for another candidate.
-type candName struct {
-	name   string
-	fixed  uint8
-	isName bool
-}
-
-// getCand is r.cands[i].get, a name read with its number (names): a
-// fixed name is not compared with the event's names again.
-func (r *resolver) getCand(i int, ev *event.Event, c *fieldCache) ([]event.Value, bool) {
-	if i < len(r.names) && r.names[i].isName {
-		return c.getFixed(ev, r.names[i].name, r.ids[i], r.names[i].fixed)
-	}
-	return r.cands[i].get(ev, c, r.ids[i])
 }
 
 // single reads the field without building a slice of values when every
@@ -382,12 +366,12 @@ func (r *resolver) single(ev *event.Event) (s string, found, ok bool) {
 	if r.mode != firstFound && len(r.cands) != 1 {
 		return "", false, false
 	}
-	for i, cand := range r.cands {
+	for _, cand := range r.cands {
 		g, isName := cand.(getName)
-		if !isName || i >= len(r.names) {
+		if !isName {
 			return "", false, false
 		}
-		v, isNormalised := normalisedAt(ev, string(g), r.names[i].fixed)
+		v, isNormalised := normalisedAt(ev, g.name, g.fixed)
 		if !isNormalised {
 			return "", false, false
 		}

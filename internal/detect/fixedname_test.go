@@ -7,8 +7,8 @@ import (
 	"github.com/azdetect/azdetect/internal/event"
 )
 
-// A resolver reads its names by the numbers newResolver gave them
-// (getCand, single through normalisedAt): what event.Get finds for each
+// A resolver reads its names by the numbers newGetName gave them
+// (getFixed, single through normalisedAt): what event.Get finds for each
 // name, for the mapped fields of every service, names that are fixed,
 // Extra's, raw paths, and names that look like them in another case.
 func TestResolverNamesAgreeWithGet(t *testing.T) {
@@ -35,18 +35,19 @@ func TestResolverNamesAgreeWithGet(t *testing.T) {
 		for service := range fieldMaps {
 			for _, name := range names {
 				r := newResolver(service, name)
-				// Each name candidate, with the cache and without.
+				// Each name candidate, read by its number (getFixed),
+				// with the cache and without.
 				for i, cand := range r.cands {
 					g, ok := cand.(getName)
 					if !ok {
 						continue
 					}
-					want, wantFound := ev.Get(string(g))
+					want, wantFound := ev.Get(g.name)
 					for _, cache := range []*fieldCache{nil, c} {
 						if cache != nil {
 							cache.reset(ev)
 						}
-						got, found := r.getCand(i, ev, cache)
+						got, found := cand.get(ev, cache, r.ids[i])
 						if found != wantFound || !sameValues(got, want) {
 							t.Fatalf("%s %q: %q (cache %v): %v %v, Get %v %v", service, name, g, cache != nil, got, found, want, wantFound)
 						}

@@ -123,8 +123,8 @@ func registerResolverPaths(service string, r *resolver) {
 	for _, c := range r.cands {
 		switch c := c.(type) {
 		case getName:
-			if !alwaysNormalised(string(c)) {
-				registerPath(service, string(c))
+			if !alwaysNormalised(c.name) {
+				registerPath(service, c.name)
 			}
 		case pickByName:
 			registerPath(service, c.list)
