@@ -33,13 +33,20 @@ type candidate interface {
 	key() string
 }
 
-// getName is event.Get(name): a normalised name or a raw path.
-type getName string
+// getName is event.Get(name): a normalised name or a raw path. fixed is
+// fixedOf(name) (newGetName): a fixed name is read by its number, not
+// compared with the event's names again.
+type getName struct {
+	name  string
+	fixed uint8
+}
+
+func newGetName(name string) getName { return getName{name: name, fixed: fixedOf(name)} }
 
 func (g getName) get(ev *event.Event, c *fieldCache, id int32) ([]event.Value, bool) {
-	return c.get(ev, string(g), id)
+	return c.getFixed(ev, g.name, id, g.fixed)
 }
-func (g getName) key() string { return string(g) }
+func (g getName) key() string { return g.name }
 
 // pickByName reads a list of {name, value} objects (audit modifiedProperties,
 // additionalDetails key/value lists) and yields the value member of the
@@ -115,7 +122,7 @@ type mapping struct {
 func first(names ...string) mapping {
 	m := mapping{mode: firstFound}
 	for _, n := range names {
-		m.cands = append(m.cands, getName(n))
+		m.cands = append(m.cands, newGetName(n))
 	}
 	return m
 }
@@ -281,7 +288,7 @@ func fixedFields(r *resolver) bool {
 		if !isName {
 			return false
 		}
-		if _, ok := normalised(&none, string(g)); !ok {
+		if _, ok := normalised(&none, g.name); !ok {
 			return false
 		}
 	}
@@ -295,7 +302,7 @@ func newResolverCands(service, name string) *resolver {
 		// (source/flowtuple.go): one with no value is absent, and the
 		// tuple's small raw record is never searched for it.
 		r.mode = union
-		r.cands = []candidate{getName(strings.ToLower(name))}
+		r.cands = []candidate{newGetName(strings.ToLower(name))}
 		r.flowName = strings.ToLower(name)
 		r.flowID, r.flowKnown = event.FlowFieldOf(r.flowName)
 		return r
@@ -314,7 +321,7 @@ func newResolverCands(service, name string) *resolver {
 	add := func(n string) {
 		if !seen[strings.ToLower(n)] {
 			seen[strings.ToLower(n)] = true
-			r.cands = append(r.cands, getName(n))
+			r.cands = append(r.cands, newGetName(n))
 		}
 	}
 	add(name)
@@ -364,7 +371,7 @@ func (r *resolver) single(ev *event.Event) (s string, found, ok bool) {
 		if !isName {
 			return "", false, false
 		}
-		v, isNormalised := normalised(ev, string(g))
+		v, isNormalised := normalisedAt(ev, g.name, g.fixed)
 		if !isNormalised {
 			return "", false, false
 		}
@@ -574,9 +581,14 @@ func (c *fieldCache) store(ev *event.Event, id int32, vals []event.Value, found 
 
 // get is event.Get(name), memoised under id (keyID(name)).
 func (c *fieldCache) get(ev *event.Event, name string, id int32) ([]event.Value, bool) {
+	return c.getFixed(ev, name, id, fixedOf(name))
+}
+
+// getFixed is get for a name numbered by fixedOf (fixed).
+func (c *fieldCache) getFixed(ev *event.Event, name string, id int32, fixed uint8) ([]event.Value, bool) {
 	if c == nil || c.ev != ev {
 		// ev.Get, with the raw lookup through the shared index.
-		if s, ok := ev.Normalised(name); ok {
+		if s, ok := normalisedAt(ev, name, fixed); ok {
 			if s == "" {
 				return nil, false
 			}
@@ -590,7 +602,7 @@ func (c *fieldCache) get(ev *event.Event, name string, id int32) ([]event.Value,
 	}
 	var v []event.Value
 	var found bool
-	if s, ok := normalised(ev, name); ok {
+	if s, ok := normalisedAt(ev, name, fixed); ok {
 		if s != "" {
 			// A full slice expression: appending to v never writes into
 			// the next field's value.
@@ -616,6 +628,26 @@ func normalised(ev *event.Event, name string) (string, bool) {
 		}
 	}
 	return ev.Normalised(name)
+}
+
+// fixedOf numbers name for normalisedAt: 1 + its event.FixedField when
+// it is one of the event's own names, 0 otherwise.
+func fixedOf(name string) uint8 {
+	if f, ok := event.FixedFieldOf(name); ok {
+		return uint8(f) + 1
+	}
+	return 0
+}
+
+// normalisedAt is normalised(ev, name) for name numbered fixed
+// (fixedOf): a fixed name is read by its number, another is asked of
+// the event's Fields and Extra without being compared with the fixed
+// names first.
+func normalisedAt(ev *event.Event, name string, fixed uint8) (string, bool) {
+	if fixed != 0 {
+		return ev.Fixed(event.FixedField(fixed - 1)), true
+	}
+	return ev.NormalisedOther(name)
 }
 
 // canonicalField is the value of a flow tuple's field when the tuple

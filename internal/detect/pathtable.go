@@ -123,8 +123,8 @@ func registerResolverPaths(service string, r *resolver) {
 	for _, c := range r.cands {
 		switch c := c.(type) {
 		case getName:
-			if !alwaysNormalised(string(c)) {
-				registerPath(service, string(c))
+			if !alwaysNormalised(c.name) {
+				registerPath(service, c.name)
 			}
 		case pickByName:
 			registerPath(service, c.list)
@@ -243,22 +243,27 @@ func buildPathTable(ps map[string]bool) *pathTable {
 		t.plans[id] = pl
 	}
 	for _, n := range all {
-		longest := 0
-		for _, p := range n.pieces {
-			longest = max(longest, len(p))
-		}
-		n.byLen = make([][]int32, longest+1)
-		n.firsts = make([]uint64, longest+1)
-		for i, p := range n.pieces {
-			n.byLen[len(p)] = append(n.byLen[len(p)], int32(i))
-			if p == "" || p[0] >= 0x80 {
-				n.firsts[len(p)] = ^uint64(0)
-			} else {
-				n.firsts[len(p)] |= firstBit(p[0])
-			}
-		}
+		n.index()
 	}
 	return t
+}
+
+// index builds n's byLen and firsts from its pieces.
+func (n *pathNode) index() {
+	longest := 0
+	for _, p := range n.pieces {
+		longest = max(longest, len(p))
+	}
+	n.byLen = make([][]int32, longest+1)
+	n.firsts = make([]uint64, longest+1)
+	for i, p := range n.pieces {
+		n.byLen[len(p)] = append(n.byLen[len(p)], int32(i))
+		if p == "" || p[0] >= 0x80 {
+			n.firsts[len(p)] = ^uint64(0)
+		} else {
+			n.firsts[len(p)] |= firstBit(p[0])
+		}
+	}
 }
 
 // resolve indexes layout object k for node nd, once per event: per piece

@@ -472,10 +472,10 @@ func candFirst(ev *event.Event, cand candidate, id int32) (string, bool) {
 		vals, found := cand.get(ev, nil, id)
 		return firstText(vals), found
 	}
-	if s, ok := ev.Normalised(string(g)); ok {
+	if s, ok := ev.Normalised(g.name); ok {
 		return strings.TrimSpace(s), s != ""
 	}
-	return sharedFirst(ev, string(g), id)
+	return sharedFirst(ev, g.name, id)
 }
 
 // firstText is the first of vals that is not blank, trimmed.

@@ -260,7 +260,7 @@ func (e *Event) SetAll(kv ...string) {
 		if kv[i+1] == "" {
 			continue
 		}
-		if len(before) > 0 && (Extra{before}).replace(kv[i], kv[i+1]) {
+		if len(before) > 0 && (Extra{kv: before}).replace(kv[i], kv[i+1]) {
 			continue
 		}
 		x.kv = append(x.kv, kv[i], kv[i+1])
@@ -300,69 +300,189 @@ const (
 	FieldCity          = "geo.city"
 )
 
+// FixedField numbers the event's own normalised names (the Field*
+// constants), in their order there: a reader that asks for one name
+// many times numbers it once (FixedFieldOf) and reads it by number
+// (Fixed), without comparing the name with every one of them.
+type FixedField uint8
+
+// fixedFieldNames are the FixedFields' names, by number.
+var fixedFieldNames = [...]string{
+	FieldSource,
+	FieldCategory,
+	FieldOperation,
+	FieldResult,
+	FieldResultCode,
+	FieldResultReason,
+	FieldSeverity,
+	FieldCorrelationID,
+	FieldTenantID,
+	FieldRecordID,
+	FieldTarget,
+	FieldActorID,
+	FieldActorUPN,
+	FieldActorName,
+	FieldActorObjectID,
+	FieldActorAppID,
+	FieldActorAppName,
+	FieldActorType,
+	FieldActorIP,
+	FieldActorAgent,
+	FieldResourceID,
+	FieldSubscription,
+	FieldResourceGroup,
+	FieldProvider,
+	FieldResourceType,
+	FieldResourceName,
+	FieldRegion,
+	FieldCountry,
+	FieldCity,
+}
+
+// FixedFieldOf returns the number of a fixed normalised name, false for
+// any other name (Extra's, Fields', raw paths).
+func FixedFieldOf(name string) (FixedField, bool) {
+	switch name {
+	case FieldSource:
+		return 0, true
+	case FieldCategory:
+		return 1, true
+	case FieldOperation:
+		return 2, true
+	case FieldResult:
+		return 3, true
+	case FieldResultCode:
+		return 4, true
+	case FieldResultReason:
+		return 5, true
+	case FieldSeverity:
+		return 6, true
+	case FieldCorrelationID:
+		return 7, true
+	case FieldTenantID:
+		return 8, true
+	case FieldRecordID:
+		return 9, true
+	case FieldTarget:
+		return 10, true
+	case FieldActorID:
+		return 11, true
+	case FieldActorUPN:
+		return 12, true
+	case FieldActorName:
+		return 13, true
+	case FieldActorObjectID:
+		return 14, true
+	case FieldActorAppID:
+		return 15, true
+	case FieldActorAppName:
+		return 16, true
+	case FieldActorType:
+		return 17, true
+	case FieldActorIP:
+		return 18, true
+	case FieldActorAgent:
+		return 19, true
+	case FieldResourceID:
+		return 20, true
+	case FieldSubscription:
+		return 21, true
+	case FieldResourceGroup:
+		return 22, true
+	case FieldProvider:
+		return 23, true
+	case FieldResourceType:
+		return 24, true
+	case FieldResourceName:
+		return 25, true
+	case FieldRegion:
+		return 26, true
+	case FieldCountry:
+		return 27, true
+	case FieldCity:
+		return 28, true
+	}
+	return 0, false
+}
+
+// Fixed returns the value of the fixed normalised name numbered f
+// (FixedFieldOf): Normalised(name) for that name.
+func (e *Event) Fixed(f FixedField) string {
+	switch f {
+	case 0: // FieldSource
+		return e.Source
+	case 1: // FieldCategory
+		return e.Category
+	case 2: // FieldOperation
+		return e.Operation
+	case 3: // FieldResult
+		return string(e.Result)
+	case 4: // FieldResultCode
+		return e.ResultCode
+	case 5: // FieldResultReason
+		return e.ResultReason
+	case 6: // FieldSeverity
+		return e.Severity
+	case 7: // FieldCorrelationID
+		return e.CorrelationID
+	case 8: // FieldTenantID
+		return e.TenantID
+	case 9: // FieldRecordID
+		return e.RecordID
+	case 10: // FieldTarget
+		return e.Target
+	case 11: // FieldActorID
+		return e.Actor.ID()
+	case 12: // FieldActorUPN
+		return e.Actor.UPN
+	case 13: // FieldActorName
+		return e.Actor.Name
+	case 14: // FieldActorObjectID
+		return e.Actor.ObjectID
+	case 15: // FieldActorAppID
+		return e.Actor.AppID
+	case 16: // FieldActorAppName
+		return e.Actor.AppName
+	case 17: // FieldActorType
+		return e.Actor.Type
+	case 18: // FieldActorIP
+		return e.Actor.IP
+	case 19: // FieldActorAgent
+		return e.Actor.UserAgent
+	case 20: // FieldResourceID
+		return e.Resource.ID
+	case 21: // FieldSubscription
+		return e.Resource.Subscription
+	case 22: // FieldResourceGroup
+		return e.Resource.Group
+	case 23: // FieldProvider
+		return e.Resource.Provider
+	case 24: // FieldResourceType
+		return e.Resource.Type
+	case 25: // FieldResourceName
+		return e.Resource.Name
+	case 26: // FieldRegion
+		return e.Geo.Region
+	case 27: // FieldCountry
+		return e.Geo.Country
+	case 28: // FieldCity
+		return e.Geo.City
+	}
+	return ""
+}
+
 // Normalised returns the value of a normalised field name and whether the
 // name is one (a known name with an empty value returns "", true).
 func (e *Event) Normalised(name string) (string, bool) {
-	switch name {
-	case FieldSource:
-		return e.Source, true
-	case FieldCategory:
-		return e.Category, true
-	case FieldOperation:
-		return e.Operation, true
-	case FieldResult:
-		return string(e.Result), true
-	case FieldResultCode:
-		return e.ResultCode, true
-	case FieldResultReason:
-		return e.ResultReason, true
-	case FieldSeverity:
-		return e.Severity, true
-	case FieldCorrelationID:
-		return e.CorrelationID, true
-	case FieldTenantID:
-		return e.TenantID, true
-	case FieldRecordID:
-		return e.RecordID, true
-	case FieldTarget:
-		return e.Target, true
-	case FieldActorID:
-		return e.Actor.ID(), true
-	case FieldActorUPN:
-		return e.Actor.UPN, true
-	case FieldActorName:
-		return e.Actor.Name, true
-	case FieldActorObjectID:
-		return e.Actor.ObjectID, true
-	case FieldActorAppID:
-		return e.Actor.AppID, true
-	case FieldActorAppName:
-		return e.Actor.AppName, true
-	case FieldActorType:
-		return e.Actor.Type, true
-	case FieldActorIP:
-		return e.Actor.IP, true
-	case FieldActorAgent:
-		return e.Actor.UserAgent, true
-	case FieldResourceID:
-		return e.Resource.ID, true
-	case FieldSubscription:
-		return e.Resource.Subscription, true
-	case FieldResourceGroup:
-		return e.Resource.Group, true
-	case FieldProvider:
-		return e.Resource.Provider, true
-	case FieldResourceType:
-		return e.Resource.Type, true
-	case FieldResourceName:
-		return e.Resource.Name, true
-	case FieldRegion:
-		return e.Geo.Region, true
-	case FieldCountry:
-		return e.Geo.Country, true
-	case FieldCity:
-		return e.Geo.City, true
+	if f, ok := FixedFieldOf(name); ok {
+		return e.Fixed(f), true
 	}
+	return e.NormalisedOther(name)
+}
+
+// NormalisedOther is Normalised for a name that is not a fixed one
+// (FixedFieldOf): Fields' names, then Extra's.
+func (e *Event) NormalisedOther(name string) (string, bool) {
 	if e.Fields != nil {
 		if v, ok := e.Fields.Field(name); ok {
 			return v, true
