@@ -306,101 +306,101 @@ const (
 // (Fixed), without comparing the name with every one of them.
 type FixedField uint8
 
-// fixedFieldNames are the FixedFields' names, by number.
-var fixedFieldNames = [...]string{
-	FieldSource,
-	FieldCategory,
-	FieldOperation,
-	FieldResult,
-	FieldResultCode,
-	FieldResultReason,
-	FieldSeverity,
-	FieldCorrelationID,
-	FieldTenantID,
-	FieldRecordID,
-	FieldTarget,
-	FieldActorID,
-	FieldActorUPN,
-	FieldActorName,
-	FieldActorObjectID,
-	FieldActorAppID,
-	FieldActorAppName,
-	FieldActorType,
-	FieldActorIP,
-	FieldActorAgent,
-	FieldResourceID,
-	FieldSubscription,
-	FieldResourceGroup,
-	FieldProvider,
-	FieldResourceType,
-	FieldResourceName,
-	FieldRegion,
-	FieldCountry,
-	FieldCity,
-}
+// The FixedFields, in the order of the Field* constants they number.
+const (
+	fixedSource FixedField = iota
+	fixedCategory
+	fixedOperation
+	fixedResult
+	fixedResultCode
+	fixedResultReason
+	fixedSeverity
+	fixedCorrelationID
+	fixedTenantID
+	fixedRecordID
+	fixedTarget
+	fixedActorID
+	fixedActorUPN
+	fixedActorName
+	fixedActorObjectID
+	fixedActorAppID
+	fixedActorAppName
+	fixedActorType
+	fixedActorIP
+	fixedActorAgent
+	fixedResourceID
+	fixedSubscription
+	fixedResourceGroup
+	fixedProvider
+	fixedResourceType
+	fixedResourceName
+	fixedRegion
+	fixedCountry
+	fixedCity
+)
 
 // FixedFieldOf returns the number of a fixed normalised name, false for
 // any other name (Extra's, Fields', raw paths).
 func FixedFieldOf(name string) (FixedField, bool) {
 	switch name {
 	case FieldSource:
-		return 0, true
+		return fixedSource, true
 	case FieldCategory:
-		return 1, true
+		return fixedCategory, true
 	case FieldOperation:
-		return 2, true
+		return fixedOperation, true
 	case FieldResult:
-		return 3, true
+		return fixedResult, true
 	case FieldResultCode:
-		return 4, true
+		return fixedResultCode, true
 	case FieldResultReason:
-		return 5, true
+		return fixedResultReason, true
 	case FieldSeverity:
-		return 6, true
+		return fixedSeverity, true
 	case FieldCorrelationID:
-		return 7, true
+		return fixedCorrelationID, true
 	case FieldTenantID:
-		return 8, true
+		return fixedTenantID, true
 	case FieldRecordID:
-		return 9, true
+		return fixedRecordID, true
 	case FieldTarget:
-		return 10, true
+		return fixedTarget, true
 	case FieldActorID:
-		return 11, true
+		return fixedActorID, true
 	case FieldActorUPN:
-		return 12, true
+		return fixedActorUPN, true
 	case FieldActorName:
-		return 13, true
+		return fixedActorName, true
 	case FieldActorObjectID:
-		return 14, true
+		return fixedActorObjectID, true
 	case FieldActorAppID:
-		return 15, true
+		return fixedActorAppID, true
 	case FieldActorAppName:
-		return 16, true
+		return fixedActorAppName, true
 	case FieldActorType:
-		return 17, true
+		return fixedActorType, true
 	case FieldActorIP:
-		return 18, true
+		return fixedActorIP, true
 	case FieldActorAgent:
-		return 19, true
+		return fixedActorAgent, true
 	case FieldResourceID:
-		return 20, true
+		return fixedResourceID, true
 	case FieldSubscription:
-		return 21, true
+		return fixedSubscription, true
 	case FieldResourceGroup:
-		return 22, true
+		return fixedResourceGroup, true
 	case FieldProvider:
-		return 23, true
+		return fixedProvider, true
 	case FieldResourceType:
-		return 24, true
+		return fixedResourceType, true
 	case FieldResourceName:
-		return 25, true
+		return fixedResourceName, true
 	case FieldRegion:
-		return 26, true
+		return fixedRegion, true
 	case FieldCountry:
-		return 27, true
+		return fixedCountry, true
 	case FieldCity:
-		return 28, true
+		return fixedCity, true
 	}
 	return 0, false
 }
@@ -409,63 +409,63 @@ func FixedFieldOf(name string) (FixedField, bool) {
 // (FixedFieldOf): Normalised(name) for that name.
 func (e *Event) Fixed(f FixedField) string {
 	switch f {
-	case 0: // FieldSource
+	case fixedSource:
 		return e.Source
-	case 1: // FieldCategory
+	case fixedCategory:
 		return e.Category
-	case 2: // FieldOperation
+	case fixedOperation:
 		return e.Operation
-	case 3: // FieldResult
+	case fixedResult:
 		return string(e.Result)
-	case 4: // FieldResultCode
+	case fixedResultCode:
 		return e.ResultCode
-	case 5: // FieldResultReason
+	case fixedResultReason:
 		return e.ResultReason
-	case 6: // FieldSeverity
+	case fixedSeverity:
 		return e.Severity
-	case 7: // FieldCorrelationID
+	case fixedCorrelationID:
 		return e.CorrelationID
-	case 8: // FieldTenantID
+	case fixedTenantID:
 		return e.TenantID
-	case 9: // FieldRecordID
+	case fixedRecordID:
 		return e.RecordID
-	case 10: // FieldTarget
+	case fixedTarget:
 		return e.Target
-	case 11: // FieldActorID
+	case fixedActorID:
 		return e.Actor.ID()
-	case 12: // FieldActorUPN
+	case fixedActorUPN:
 		return e.Actor.UPN
-	case 13: // FieldActorName
+	case fixedActorName:
 		return e.Actor.Name
-	case 14: // FieldActorObjectID
+	case fixedActorObjectID:
 		return e.Actor.ObjectID
-	case 15: // FieldActorAppID
+	case fixedActorAppID:
 		return e.Actor.AppID
-	case 16: // FieldActorAppName
+	case fixedActorAppName:
 		return e.Actor.AppName
-	case 17: // FieldActorType
+	case fixedActorType:
 		return e.Actor.Type
-	case 18: // FieldActorIP
+	case fixedActorIP:
 		return e.Actor.IP
-	case 19: // FieldActorAgent
+	case fixedActorAgent:
 		return e.Actor.UserAgent
-	case 20: // FieldResourceID
+	case fixedResourceID:
 		return e.Resource.ID
-	case 21: // FieldSubscription
+	case fixedSubscription:
 		return e.Resource.Subscription
-	case 22: // FieldResourceGroup
+	case fixedResourceGroup:
 		return e.Resource.Group
-	case 23: // FieldProvider
+	case fixedProvider:
 		return e.Resource.Provider
-	case 24: // FieldResourceType
+	case fixedResourceType:
 		return e.Resource.Type
-	case 25: // FieldResourceName
+	case fixedResourceName:
 		return e.Resource.Name
-	case 26: // FieldRegion
+	case fixedRegion:
 		return e.Geo.Region
-	case 27: // FieldCountry
+	case fixedCountry:
 		return e.Geo.Country
-	case 28: // FieldCity
+	case fixedCity:
 		return e.Geo.City
 	}
 	return ""

@@ -106,3 +106,36 @@ func FuzzFixedField(f *testing.F) {
 		}
 	})
 }
+
+// fixedFieldNames are the FixedFields' names, by number.
+var fixedFieldNames = [...]string{
+	FieldSource,
+	FieldCategory,
+	FieldOperation,
+	FieldResult,
+	FieldResultCode,
+	FieldResultReason,
+	FieldSeverity,
+	FieldCorrelationID,
+	FieldTenantID,
+	FieldRecordID,
+	FieldTarget,
+	FieldActorID,
+	FieldActorUPN,
+	FieldActorName,
+	FieldActorObjectID,
+	FieldActorAppID,
+	FieldActorAppName,
+	FieldActorType,
+	FieldActorIP,
+	FieldActorAgent,
+	FieldResourceID,
+	FieldSubscription,
+	FieldResourceGroup,
+	FieldProvider,
+	FieldResourceType,
+	FieldResourceName,
+	FieldRegion,
+	FieldCountry,
+	FieldCity,
+}
