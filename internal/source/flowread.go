@@ -38,27 +38,24 @@ type (
 	flowRecordsValue struct{ flowsRead }
 )
 
-// flowPlanOf is planOf for a flow record's type: its flows decoders
-// registered first (planOf reads customDecoders when it makes the plan).
+// flowPlanOf is planOf for a flow record's type, its flows decoders
+// registered first (planOf reads customDecoders when it makes the plan),
+// as keyVaultPlan registers its own.
 func flowPlanOf(t reflect.Type) *plan {
-	if !flowDecodersSet {
-		panic("source: flow decoders not registered")
-	}
+	customDecoders[reflect.TypeFor[flowsArray]()] = decodeFlowsArray
+	customDecoders[reflect.TypeFor[flowRecordsValue]()] = decodeFlowRecords
 	return planOf(t)
 }
 
-// flowDecoders registers the decoders of flowsArray and flowRecordsValue.
-func flowDecoders() bool {
-	customDecoders[reflect.TypeFor[flowsArray]()] = func(d *decoder, _ []byte, _ bool, vi int, p unsafe.Pointer) int {
-		return (*flowsArray)(p).read(d, vi, false)
-	}
-	customDecoders[reflect.TypeFor[flowRecordsValue]()] = func(d *decoder, _ []byte, _ bool, vi int, p unsafe.Pointer) int {
-		return (*flowRecordsValue)(p).read(d, vi, true)
-	}
-	return true
+// decodeFlowsArray decodes NSG's properties.flows (flowsArray).
+func decodeFlowsArray(d *decoder, _ []byte, _ bool, vi int, p unsafe.Pointer) int {
+	return (*flowsArray)(p).read(d, vi, false)
 }
 
-var flowDecodersSet = flowDecoders()
+// decodeFlowRecords decodes VNet's flowRecords (flowRecordsValue).
+func decodeFlowRecords(d *decoder, _ []byte, _ bool, vi int, p unsafe.Pointer) int {
+	return (*flowRecordsValue)(p).read(d, vi, true)
+}
 
 // read decodes the value at vi: walked as flows (VNet: as flowRecords)
 // when it is the usual layout, else skipped as an unknown member is.
