@@ -282,13 +282,8 @@ func fixedFields(r *resolver) bool {
 	if r.mode != firstFound && len(r.cands) != 1 {
 		return false
 	}
-	var none event.Event // no Extra or Fields: only Normalised's fixed names answer
 	for _, c := range r.cands {
-		g, isName := c.(getName)
-		if !isName {
-			return false
-		}
-		if _, ok := normalised(&none, g.name); !ok {
+		if g, isName := c.(getName); !isName || g.fixed == 0 {
 			return false
 		}
 	}
@@ -326,7 +321,7 @@ func newResolverCands(service, name string) *resolver {
 	}
 	add(name)
 	// A normalised name (event.result, actor.upn) is never a raw path.
-	if _, normalised := (&event.Event{}).Normalised(name); !normalised &&
+	if _, fixed := event.FixedFieldOf(name); !fixed &&
 		!strings.HasPrefix(strings.ToLower(name), "properties.") {
 		add("properties." + name)
 	}
@@ -617,19 +612,6 @@ func (c *fieldCache) getFixed(ev *event.Event, name string, id int32, fixed uint
 	return v, found
 }
 
-// normalised is ev.Normalised(name), asking a flow tuple's fields first
-// for a flow.* name: none of Normalised's own names starts so, and a tuple
-// is read thousands of times a record (its names through every case of
-// Normalised's switch first, before).
-func normalised(ev *event.Event, name string) (string, bool) {
-	if ev.Fields != nil && len(name) > 5 && name[:5] == "flow." {
-		if v, ok := ev.Fields.Field(name); ok {
-			return v, true
-		}
-	}
-	return ev.Normalised(name)
-}
-
 // fixedOf numbers name for normalisedAt: 1 + its event.FixedField when
 // it is one of the event's own names, 0 otherwise.
 func fixedOf(name string) uint8 {
@@ -639,10 +621,9 @@ func fixedOf(name string) uint8 {
 	return 0
 }
 
-// normalisedAt is normalised(ev, name) for name numbered fixed
-// (fixedOf): a fixed name is read by its number, another is asked of
-// the event's Fields and Extra without being compared with the fixed
-// names first.
+// normalisedAt is ev.Normalised(name) for name numbered fixed (fixedOf):
+// a fixed name is read by its number, another is asked of the event's
+// Fields and Extra without being compared with the fixed names first.
 func normalisedAt(ev *event.Event, name string, fixed uint8) (string, bool) {
 	if fixed != 0 {
 		return ev.Fixed(event.FixedField(fixed - 1)), true

@@ -472,7 +472,7 @@ func candFirst(ev *event.Event, cand candidate, id int32) (string, bool) {
 		vals, found := cand.get(ev, nil, id)
 		return firstText(vals), found
 	}
-	if s, ok := ev.Normalised(g.name); ok {
+	if s, ok := normalisedAt(ev, g.name, g.fixed); ok {
 		return strings.TrimSpace(s), s != ""
 	}
 	return sharedFirst(ev, g.name, id)
