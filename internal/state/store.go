@@ -407,22 +407,11 @@ func JoinKeyRoom(parts ...string) int {
 // AppendJoinKey appends JoinKey(parts...) to b.
 func AppendJoinKey(b []byte, parts ...string) []byte {
 	start := len(b)
-	worst := len(parts) // every byte escaped, and the separators
-	for _, p := range parts {
-		worst += 3 * len(p)
-	}
-	// With room for every byte escaped (a key arena's), each part in one
-	// pass, not EscapeRoom's count first.
-	room := cap(b)-len(b) >= worst
 	for i, p := range parts {
 		if i > 0 {
 			b = append(b, keySep)
 		}
-		if room {
-			b = appendEscapedRoom(b, p, 0)
-		} else {
-			b = appendEscaped(b, p)
-		}
+		b = appendEscaped(b, p)
 	}
 	if len(b)-start <= MaxKeyLen {
 		return b
@@ -491,8 +480,13 @@ func ones(t *[256]bool) (n [256]uint8) {
 const hexDigits = "0123456789ABCDEF"
 
 // appendEscaped appends s with every byte Escape does not keep written as
-// !XX: the room grown once, the bytes written in place.
+// !XX: the room grown once, the bytes written in place. With room for
+// every byte escaped (a key arena's), in one pass, not EscapeRoom's count
+// first.
 func appendEscaped(b []byte, s string) []byte {
+	if cap(b)-len(b) >= 3*len(s) {
+		return appendEscapedRoom(b, s, 0)
+	}
 	return appendEscapedRoom(b, s, EscapeRoom(s))
 }
 
