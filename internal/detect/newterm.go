@@ -352,7 +352,9 @@ func (k *NewTermKind) stepTerm(key state.Key, cur state.Entity, found bool, row 
 		return state.Op{}, false, err
 	}
 	ev0 := b.events[0]
-	stale := found && d.Last.Add(k.c.Lookback).Before(ev0.Time)
+	// A row found without a last-seen time (one whose document did not
+	// decode, unreadableRow) is a term seen before: known, not new.
+	stale := found && !d.Last.IsZero() && d.Last.Add(k.c.Lookback).Before(ev0.Time)
 	if !found || stale {
 		learning := !entityFirst.IsZero() && ev0.Time.Before(entityFirst.Add(k.c.Learning))
 		d = termData{Last: b.events[len(b.events)-1].Time.UTC(), Key: eventKey(ev0), IsNew: !learning && !b.learnOnly[ev0]}

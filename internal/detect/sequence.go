@@ -543,7 +543,10 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 			e := stored[key]
 			d := seqData{Steps: sc.steps()}
 			if err := loadSeqIn(key, e.Data, &d, sc); err != nil {
-				return nil, err
+				if !unreadableRow(ctx, r.ID, err) {
+					return nil, err
+				}
+				continue // another writer's row: nothing of it is known
 			}
 			if d.Steps.count() > 0 && !earliest(d).Add(k.c.Timespan).Before(from) {
 				rows = append(rows, d)
@@ -560,7 +563,13 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 			st := d.Steps.at(s)
 			snap, err := decodeSnapshot(st.Snap)
 			if err != nil {
-				return nil, fmt.Errorf("sequence state %s step %d: %w", key, s, err)
+				err = fmt.Errorf("sequence state %s step %d: %w", key, s, err)
+				if !unreadableRow(ctx, r.ID, err) {
+					return nil, err
+				}
+				// The step happened (its time and event key decoded):
+				// the match is raised with what is known of its event.
+				snap = snapshot{Time: st.T}
 			}
 			evs = append(evs, snap.event())
 			if lo.IsZero() || st.T.Before(lo) {

@@ -40,6 +40,19 @@ const (
 // impossible length wraps.
 var errStateCorrupt = errors.New("corrupt state document")
 
+// errStateLater is what a document whose first byte is one of those kept
+// for later releases' forms (stateLaterMin to stateLaterMax) wraps. Unlike
+// a corrupt one (evaluated as holding nothing and rewritten, unreadableRow)
+// it fails the batch, which the host redelivers: while a deployment
+// settles, an instance of this release must not overwrite the state a
+// later one wrote.
+var errStateLater = errors.New("state document of a later release")
+
+const (
+	stateLaterMin = 0x02
+	stateLaterMax = 0x1f
+)
+
 // stateEnc appends a document's fields, or, counting, only adds up their
 // size: an encoder runs its document's writer twice, to count and then to
 // write (c.writer()), so that the document is one allocation of its exact
@@ -335,6 +348,9 @@ func openState(data []byte) (dec stateDec, legacy bool, err error) {
 	case stateJSON:
 		return stateDec{}, true, nil
 	}
+	if b := data[0]; b >= stateLaterMin && b <= stateLaterMax {
+		return stateDec{}, false, fmt.Errorf("%w: version byte 0x%02x", errStateLater, b)
+	}
 	return stateDec{}, false, fmt.Errorf("%w: unknown version byte 0x%02x", errStateCorrupt, data[0])
 }
 
@@ -352,7 +368,7 @@ func openDoc[T any](kind string, key state.Key, data []byte, into *T) (d stateDe
 	if legacy {
 		var v T
 		if err := json.Unmarshal(data, &v); err != nil {
-			return d, false, stateErr(kind, key, err)
+			return d, false, stateErr(kind, key, fmt.Errorf("%w: %w", errStateCorrupt, err))
 		}
 		*into = v
 		return d, false, nil
@@ -1133,8 +1149,10 @@ func decodeSnapshot(data []byte) (snapshot, error) {
 	}
 	if legacy {
 		var v snapshot
-		err := json.Unmarshal(data, &v)
-		return v, err
+		if err := json.Unmarshal(data, &v); err != nil {
+			return snapshot{}, fmt.Errorf("%w: %w", errStateCorrupt, err)
+		}
+		return v, nil
 	}
 	f := d.flags()
 	s.Time = d.time()

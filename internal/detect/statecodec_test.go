@@ -311,9 +311,16 @@ func TestStateCodecCorrupt(t *testing.T) {
 		if err := dec(append(append([]byte(nil), doc...), 0)); !errors.Is(err, errStateCorrupt) {
 			t.Errorf("document %d with a trailing byte: %v", i, err)
 		}
-		for _, v := range []byte{0, 2, 0x7f, 0xff, '['} {
+		for _, v := range []byte{0, 0x20, 0x7f, 0xff, '['} {
 			bad := append([]byte{v}, doc[1:]...)
 			if err := dec(bad); !errors.Is(err, errStateCorrupt) {
+				t.Errorf("document %d with version byte 0x%02x: %v", i, v, err)
+			}
+		}
+		// A later release's form is not taken for a corrupt document.
+		for _, v := range []byte{stateLaterMin, 0x07, stateLaterMax} {
+			bad := append([]byte{v}, doc[1:]...)
+			if err := dec(bad); !errors.Is(err, errStateLater) || errors.Is(err, errStateCorrupt) {
 				t.Errorf("document %d with version byte 0x%02x: %v", i, v, err)
 			}
 		}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/azdetect/azdetect/internal/event"
 	"github.com/azdetect/azdetect/internal/state"
+	"github.com/rs/zerolog"
 )
 
 // StateTable is the table the stateful kinds keep their entities in. One
@@ -680,6 +681,26 @@ type txnRows interface {
 	index(k state.Key) int
 	// reread reads the pending rows again after a conflict.
 	reread(ctx context.Context, pending []int) error
+	// forget drops the document read of row i, which did not decode
+	// (errStateCorrupt): its next step starts from the row as found
+	// without one (its ETag and columns kept), and rewrites it.
+	forget(i int)
+}
+
+// unreadableRow reports a state row whose document did not decode
+// (errStateCorrupt: damaged, or written by a release that wrote another
+// format) and reports whether err was that. Such a row is evaluated as
+// holding nothing and rewritten: it costs the state it held, not every
+// later batch that touches it, which would fail as long as the row lives
+// (nothing in a redelivery could ever read it). The log line names the
+// rule and the row.
+func unreadableRow(ctx context.Context, rule string, err error) bool {
+	if !errors.Is(err, errStateCorrupt) {
+		return false
+	}
+	zerolog.Ctx(ctx).Error().Str("rule", rule).Err(err).
+		Msg("a state row did not decode: evaluated as holding nothing, and rewritten when written")
+	return true
 }
 
 // mapRows are keys read into a map (txn.read or findRows), stepped by
@@ -708,6 +729,17 @@ func (m *mapRows) step(i int, op *state.Op) (write bool, err error) {
 	}
 	*op, write, err = m.t.stepAt(i, k, cur, found)
 	return write, err
+}
+
+func (m *mapRows) forget(i int) {
+	k := m.keys[i]
+	if e, ok := m.got[k]; ok {
+		e.Data = nil
+		m.got[k] = e
+	}
+	// The kind finds the row by key, as a retried one: what it counted
+	// of this call's rows read (the first step) is not counted again.
+	m.retried = true
 }
 
 func (m *mapRows) blame(i int) []*event.Event { return m.t.blame(m.keys[i]) }
@@ -806,6 +838,10 @@ func (t txn) loopRows(ctx context.Context, rows txnRows, n int) error {
 			ops = ops[:len(ops)+1]
 			used = max(used, len(ops)) // cleared at the end, written or not
 			write, err := rows.step(i, &ops[len(ops)-1])
+			if err != nil && unreadableRow(ctx, t.rule, err) {
+				rows.forget(i)
+				write, err = rows.step(i, &ops[len(ops)-1])
+			}
 			if err != nil {
 				return err
 			}

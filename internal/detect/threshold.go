@@ -3,6 +3,7 @@ package detect
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"hash/maphash"
 	"math"
@@ -166,6 +167,9 @@ func (k *ThresholdKind) Matches(ctx context.Context, r *Rule, events []*event.Ev
 			return nil, err
 		}
 	}
+	for _, err := range c.unreadable {
+		unreadableRow(ctx, r.ID, err)
+	}
 	return c.matches(totals), refused
 }
 
@@ -189,6 +193,9 @@ type thresholdCall struct {
 	// docs is the chunk of thresholdDocs the call's new rows' documents
 	// are cut from (taken at the first, given back by release).
 	docs *[]byte
+	// unreadable is what the last sumOver could not decode of other
+	// writers' rows (reported once, by Matches).
+	unreadable []error
 }
 
 // thresholdScratch is the room of a call reused by the next call
@@ -639,6 +646,8 @@ func (c *thresholdCall) step(j int, op *state.Op) (bool, error) {
 	return true, nil
 }
 
+func (c *thresholdCall) forget(i int) { c.state[c.order[i]].cur.Data = nil }
+
 func (c *thresholdCall) blame(i int) []*event.Event { return c.rowEvs(int(c.order[i])) }
 
 func (c *thresholdCall) blaming() bool { return true }
@@ -749,6 +758,7 @@ func (tt *thrTotal) add(n int64, d *thresholdData) {
 // sumOver is each bucket's total (by the bucket's place; rows 0: none).
 func (c *thresholdCall) sumOver() ([]thrTotal, error) {
 	totals := make([]thrTotal, len(c.buckets))
+	c.unreadable = c.unreadable[:0]
 	for i := range c.rows {
 		if st := &c.state[i]; st.counted {
 			totals[c.rows[i].b].add(st.n, &st.d)
@@ -757,7 +767,14 @@ func (c *thresholdCall) sumOver() ([]thrTotal, error) {
 	for _, o := range c.others {
 		var d thresholdData
 		if err := loadThreshold("threshold", o.e.Key(), o.e, true, &d); err != nil {
-			return nil, err
+			if !errors.Is(err, errStateCorrupt) {
+				return nil, err
+			}
+			// Another writer's row that did not decode: its count
+			// (a column of its own) still counts; its times, values
+			// and mark are lost (unreadableRow, reported by Matches).
+			c.unreadable = append(c.unreadable, err)
+			d = thresholdData{}
 		}
 		totals[o.b].add(o.e.Count, &d)
 	}

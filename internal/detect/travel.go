@@ -161,7 +161,10 @@ func (k *TravelKind) Matches(ctx context.Context, r *Rule, events []*event.Event
 			cur, found := got[key]
 			var d travelData
 			if err := loadTravel(key, cur, found, &d); err != nil {
-				return nil, err
+				if !unreadableRow(ctx, r.ID, err) {
+					return nil, err
+				}
+				d = travelData{} // the points it held are lost; rewritten below
 			}
 			var gr *group
 			if attempt == 0 {
