@@ -227,15 +227,43 @@ func (s *Stream) Write(a alert.Alert) error {
 	return err
 }
 
+// floors are what each column keeps while another still has more to give
+// (time and severity never shrink): first a rule's title read a few words
+// a line, an actor broken at its '@' or dots, an address with its
+// country, a resource's short name, a technique id; then, on a narrow
+// terminal, less of each alike.
+var floors = [][]int{
+	{0, 0, 14, 24, 15, 10, 9},
+	{0, 0, 10, 16, 12, 6, 9},
+}
+
 // fit sets each column's width: every column gets its minimum, then the
 // room left goes to the columns still narrower than their widest item,
 // a character at a time to the one furthest from it. When even the
-// minimums do not fit, the flexible columns shrink, rule and target first.
+// minimums do not fit, the flexible columns shrink: a character at a time
+// from the one furthest over its floor (one long actor gives up room
+// before the rule's title is folded a word a line), floor after floor,
+// then, when every column is down to the last, rule and target first.
 func fit(cols []*column, avail int) {
 	total := 0
 	for _, c := range cols {
 		c.width = c.min
 		total += c.width
+	}
+	for _, floor := range floors {
+		for total > avail {
+			best, over := -1, 0
+			for i := 2; i < len(cols) && i < len(floor); i++ {
+				if d := cols[i].width - floor[i]; d > over {
+					best, over = i, d
+				}
+			}
+			if best < 0 {
+				break
+			}
+			cols[best].width--
+			total--
+		}
 	}
 	for _, i := range []int{5, 2, 3, 4, 6} {
 		for total > avail && cols[i].width > 4 {

@@ -94,3 +94,50 @@ func TestShortResource(t *testing.T) {
 		}
 	}
 }
+
+// TestTableLongActor: one actor longer than the room a narrow terminal
+// leaves is broken at its own separators, and the rule's title keeps a
+// readable column (it was folded four characters a line).
+func TestTableLongActor(t *testing.T) {
+	long := "joel.miller@mauriziobrancaoutlook.onmicrosoft.com"
+	at := time.Date(2026, 8, 19, 18, 1, 3, 0, time.UTC)
+	alerts := []alert.Alert{
+		{RuleID: "a", Title: "Inbound flow from the internet allowed to a management port", Severity: "high", FirstSeen: at, LastSeen: at,
+			Evidence: []alert.Evidence{{Actor: long, IP: "120.26.45.136", Country: "CN"}}, Entities: alert.Entities{IPs: []string{"120.26.45.136"}},
+			Techniques: []string{"T1133", "T1021.001"}},
+		{RuleID: "b", Title: "User at risk", Severity: "high", FirstSeen: at.Add(24 * time.Hour), LastSeen: at.Add(24 * time.Hour),
+			Evidence: []alert.Evidence{{Actor: "bob@contoso.com"}}},
+	}
+	for _, width := range []int{80, 100, 120} {
+		var out bytes.Buffer
+		if err := WriteTable(&out, alerts, TableOptions{Width: width}); err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(out.String(), "\n")
+		head := lines[0]
+		rule, who := strings.Index(head, "RULE"), strings.Index(head, "WHO")
+		want := 15 // 14 and a space
+		if width == 80 {
+			want = 11
+		}
+		if rule < 0 || who < 0 || who-rule < want {
+			t.Errorf("width %d: the rule column is %d wide:\n%s", width, who-rule-1, out.String())
+		}
+		for i, l := range lines {
+			if n := len([]rune(l)); n > width {
+				t.Errorf("width %d: line %d is %d wide", width, i+1, n)
+			}
+		}
+		if !strings.Contains(out.String(), "joel.miller@") {
+			t.Errorf("width %d: the actor is not broken at its '@':\n%s", width, out.String())
+		}
+	}
+	// With room for it, the actor stays whole.
+	var out bytes.Buffer
+	if err := WriteTable(&out, alerts, TableOptions{Width: 160}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), long+" ") {
+		t.Errorf("width 160: the actor is not whole:\n%s", out.String())
+	}
+}
