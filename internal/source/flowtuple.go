@@ -318,7 +318,12 @@ func (r *Registry) ExpandFlowPicked(ev *event.Event, room *TupleRoom, fn func(t 
 	}
 	for i := range kept.list {
 		kt := &kept.list[i]
-		sc, dc := nets.classKept(&kt.src, kt.src4), nets.classKept(&kt.dst, kt.dst4)
+		var sc, dc uint8
+		if kt.src4 && kt.dst4 { // class4 inlined, without classKept's call
+			sc, dc = nets.class4(binary.BigEndian.Uint32(kt.src[12:])), nets.class4(binary.BigEndian.Uint32(kt.dst[12:]))
+		} else {
+			sc, dc = nets.classKept(&kt.src, kt.src4), nets.classKept(&kt.dst, kt.dst4)
+		}
 		if sieve != nil && !sieve.May(vnet, kt.outbound, kt.allowed, sc, dc) {
 			continue // no rule can select it: no event
 		}
