@@ -491,7 +491,13 @@ func (k *tupleKeeper) walk(ev *event.Event) error {
 
 func (k *tupleKeeper) reset(raw []byte, vnet bool) {
 	clear(k.groups) // drop the last record's strings
-	*k = tupleKeeper{raw: raw, vnet: vnet, keeping: true, list: k.list[:0], groups: k.groups[:0], addFn: k.addFn, plainFn: k.plainFn}
+	k.raw, k.vnet, k.tuples, k.denied, k.firstMAC, k.keeping = raw, vnet, 0, 0, "", true
+	k.list, k.groups = k.list[:0], k.groups[:0]
+	// Not the whole keeper written afresh (t and p are some 400 bytes):
+	// the walk reads each tuple into t and p from nothing, and the
+	// decoder's read (flowsRead) sets t's group names as it meets them;
+	// none is left from an earlier read.
+	k.t.Rule, k.t.ACLID, k.t.MAC = "", "", ""
 }
 
 // release drops what the keeper holds of the record before it is pooled.
