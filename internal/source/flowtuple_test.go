@@ -517,7 +517,11 @@ func TestExpandFlowSifted(t *testing.T) {
 		"vnet outbound":   func(c combo) bool { return c.vnet && c.outbound },
 		"none":            func(combo) bool { return false },
 		"private pair":    func(c combo) bool { return !(c.src == event.FlowClassPrivate && c.dst == event.FlowClassPrivate) },
+		"allowed sent":    func(c combo) bool { return c.allowed },
+		"sent":            func(combo) bool { return true },
 	}
+	// The least bytes sent of a sieve's allowed tuples (SetSentMin).
+	sentMins := map[string]float64{"allowed sent": 1000, "sent": 262144}
 	raws := flowTestRecords(t, reg)
 	for name, may := range sieves {
 		t.Run(name, func(t *testing.T) {
@@ -539,6 +543,14 @@ func TestExpandFlowSifted(t *testing.T) {
 				}
 				return may(c)
 			})
+			least, bySent := sentMins[name]
+			if bySent {
+				for c := range event.FlowCombinations {
+					if v, _ := event.FlowCombinationValue(c, event.FlowAllowed); v == "true" {
+						sieve.SetSentMin(c, least)
+					}
+				}
+			}
 			var room TupleRoom
 			room.Sift(sieve)
 			handed, stopped := 0, 0
@@ -556,7 +568,9 @@ func TestExpandFlowSifted(t *testing.T) {
 					}
 					var want []int
 					for k, te := range all {
-						if may(valuesOf(te)) {
+						c := valuesOf(te)
+						sent, _ := te.Fields.(event.FieldReader).Field("flow.bytes_sent")
+						if may(c) && (!bySent || !c.allowed || event.SentAtLeast(sent, least)) {
 							want = append(want, k+1)
 						} else {
 							stopped++
