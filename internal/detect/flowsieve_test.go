@@ -28,13 +28,22 @@ func TestFlowSieveStopsOnlyUnselected(t *testing.T) {
 		"  sel:\n    flow.src_class: 'priv*'\n    flow.allowed: 'false'\n  condition: sel\n",
 		"  sel:\n    - flow.allowed: 'false'\n      flow.log_type: nsg\n    - flow.allowed: 'true'\n      flow.log_type: nsg\n      flow.dst_port: '22'\n  condition: sel\n",
 		"  sel:\n    flow.allowed: 'false'\n  kw:\n    - azure\n  condition: sel and kw\n",
+		"  a:\n    flow.bytes_sent|gte: 1000\n  b:\n    flow.bytes_sent|gt: 262144\n    flow.allowed: 'true'\n  condition: a or b\n",
+		"  a:\n    flow.allowed: 'true'\n    flow.log_type: nsg\n  b:\n    flow.bytes_sent|lt: 100\n  condition: a and not b\n",
+		"  sel:\n    flow.bytes_sent|gte:\n      - 500000\n      - 100\n    flow.direction: outbound\n  condition: sel\n",
+		"  sel:\n    flow.bytes_sent|gte: 300000\n    flow.log_type: vnet\n  other:\n    flow.bytes_sent: '99'\n    flow.allowed: 'false'\n  condition: sel or other\n",
+		"  sel:\n    flow.bytes_sent|gte: 262144\n    flow.bytes_received|gte: 5\n    flow.src_class: azure\n  condition: sel\n",
+		"  sel:\n    flow.bytes_sent|gte: 70\n  filter:\n    flow.bytes_sent|gte: 10000000\n  condition: sel and not filter\n",
 	}
 	var extra []*Rule
 	for i, d := range detections {
 		text := strings.Replace(ruleWith(flowService, d), "11111111-2222-3333-4444-555555555555", fmt.Sprintf("11111111-2222-3333-4444-%012d", i), 1)
 		extra = append(extra, mustRule(t, text))
 	}
-	sets := map[string][]*Rule{"built-in": flowRules, "extra": extra, "both": append(append([]*Rule(nil), flowRules...), extra...)}
+	sets := map[string][]*Rule{"built-in": flowRules, "extra": extra, "both": append(append([]*Rule(nil), flowRules...), extra...), "bytes": {extra[len(extra)-6], extra[len(extra)-4], extra[len(extra)-2], extra[len(extra)-1]}}
+	for i, r := range extra[len(extra)-6:] { // the rules on flow.bytes_sent, each alone
+		sets[fmt.Sprintf("bytes %d", i)] = []*Rule{r}
+	}
 	for name, rules := range sets {
 		t.Run(name, func(t *testing.T) {
 			eng, err := NewEngine(rules)
@@ -47,11 +56,21 @@ func TestFlowSieveStopsOnlyUnselected(t *testing.T) {
 			}
 			var evs []*event.Event
 			var may []bool
+			sentStopped := 0
 			classes := event.FlowClassNames
 			others := []map[string]string{
 				{"flow.dst_port": "22", "flow.bytes_sent": "262144", "flow.rule": "UserRule_Allow-RDP"},
 				{"flow.dst_port": "443", "flow.bytes_sent": "99", "flow.rule": "JITRule_1"},
 				{"flow.dst_port": "3389", "flow.bytes_sent": "", "flow.rule": "azure"},
+				{"flow.dst_port": "22", "flow.bytes_sent": "262143", "flow.bytes_received": "7"},
+				{"flow.dst_port": "22", "flow.bytes_sent": "262145", "flow.rule": "R"},
+				{"flow.dst_port": "5985", "flow.bytes_sent": "1000", "flow.bytes_received": "1"},
+				{"flow.dst_port": "5986", "flow.bytes_sent": "999999999999999999", "flow.rule": "R"},
+				{"flow.dst_port": "22", "flow.bytes_sent": "1e6"},
+				{"flow.dst_port": "22", "flow.bytes_sent": "-1"},
+				{"flow.dst_port": "22", "flow.bytes_sent": "x"},
+				{"flow.dst_port": "22", "flow.bytes_sent": "99"},
+				{"flow.dst_port": "22", "flow.bytes_sent": "500000"},
 			}
 			for _, vnet := range []bool{false, true} {
 				for _, outbound := range []bool{false, true} {
@@ -74,7 +93,12 @@ func TestFlowSieveStopsOnlyUnselected(t *testing.T) {
 										vals[k] = v
 									}
 									evs = append(evs, &event.Event{Source: flowService, Fields: canonicalFlowFields{flowFields{vals}}})
-									may = append(may, sieve.May(vnet, outbound, allowed, src, dst))
+									m := sieve.May(vnet, outbound, allowed, src, dst)
+									if least, ok := sieve.SentMin(vnet, outbound, allowed, src, dst); ok && !event.SentAtLeast(o["flow.bytes_sent"], least) {
+										m = false
+										sentStopped++
+									}
+									may = append(may, m)
 								}
 							}
 						}
@@ -100,6 +124,9 @@ func TestFlowSieveStopsOnlyUnselected(t *testing.T) {
 			}
 			if stopped == 0 && name == "built-in" {
 				t.Errorf("the sieve stopped none of %d tuples", len(evs))
+			}
+			if sentStopped == 0 && (name == "built-in" || name == "bytes" || (strings.HasPrefix(name, "bytes ") && name != "bytes 1" && name != "bytes 3")) {
+				t.Errorf("the sieve stopped none of %d tuples by their bytes sent", len(evs))
 			}
 			eng.noIndex = true
 			if s := eng.FlowSieve(); s != nil {

@@ -162,10 +162,22 @@ func EachFlowTuplePlain(ev *Event, t *FlowTuple, p *PlainTuple, plain func(p *Pl
 // the record's macAddress as the walk reads it (the VNet tuples', NSG's
 // when a group has none). The error is the walk's when there is none.
 func FlowsValue(ev *Event) (flows []byte, vnet bool, mac string, err error) {
+	flows, vnet, macRaw, err := flowsValue(ev)
+	return flows, vnet, plainString(macRaw), err
+}
+
+// FlowsArray is FlowsValue without the MAC (not read).
+func FlowsArray(ev *Event) (flows []byte, vnet bool, err error) {
+	flows, vnet, _, err = flowsValue(ev)
+	return flows, vnet, err
+}
+
+// flowsValue is FlowsValue with the macAddress member's raw value.
+func flowsValue(ev *Event) (flows []byte, vnet bool, macRaw []byte, err error) {
 	if i := SkipSpace(ev.Raw, 0); i >= len(ev.Raw) || ev.Raw[i] != '{' {
-		return nil, false, "", ErrNotFlowRecord // a text line, or not a record at all
+		return nil, false, nil, ErrNotFlowRecord // a text line, or not a record at all
 	}
-	var props, records, macRaw []byte
+	var props, records []byte
 	if !topMembers(ev, &props, &records, &macRaw) {
 		err := ObjectEach(ev.Raw, func(key, val []byte) bool {
 			switch {
@@ -179,23 +191,66 @@ func FlowsValue(ev *Event) (flows []byte, vnet bool, mac string, err error) {
 			return true
 		})
 		if err != nil {
-			return nil, false, "", err
+			return nil, false, nil, err
 		}
 	}
-	mac = plainString(macRaw)
 	switch {
 	case records != nil:
 		if flows, ok := memberFrom(embeddedObject(records), "flows"); ok {
-			return flows, true, mac, nil
+			return flows, true, macRaw, nil
 		}
-		return nil, true, mac, fmt.Errorf("%w: no flowRecords.flows", ErrNotFlowRecord)
+		return nil, true, macRaw, fmt.Errorf("%w: no flowRecords.flows", ErrNotFlowRecord)
 	case props != nil:
-		if flows, ok := memberFrom(embeddedObject(props), "flows"); ok {
-			return flows, false, mac, nil
+		// The decoder went into properties (NSG's): its members are in
+		// the layout, without a walk over the ones before flows.
+		if flows, ok := layoutMember(ev, props, "flows"); ok {
+			return flows, false, macRaw, nil
 		}
-		return nil, false, mac, fmt.Errorf("%w: no properties.flows", ErrNotFlowRecord)
+		if flows, ok := memberFrom(embeddedObject(props), "flows"); ok {
+			return flows, false, macRaw, nil
+		}
+		return nil, false, macRaw, fmt.Errorf("%w: no properties.flows", ErrNotFlowRecord)
 	}
-	return nil, false, mac, ErrNotFlowRecord
+	return nil, false, macRaw, ErrNotFlowRecord
+}
+
+// layoutMember is memberFrom(obj, name) read from ev's layout, when obj
+// is an object of ev.Raw whose members the layout holds: the value of
+// its first member named name (ASCII case-insensitively), up to obj's
+// end. ok is false when the layout does not say (memberFrom then reads
+// obj).
+func layoutMember(ev *Event, obj []byte, name string) ([]byte, bool) {
+	l, raw := ev.Layout, ev.Raw
+	if l == nil || len(obj) == 0 || obj[0] != '{' || len(raw) == 0 || len(l.First) != len(l.Objects) {
+		return nil, false
+	}
+	base, at := uintptr(unsafe.Pointer(unsafe.SliceData(raw))), uintptr(unsafe.Pointer(unsafe.SliceData(obj)))
+	if at < base || at-base >= uintptr(len(raw)) || int(at-base)+len(obj) > len(raw) {
+		return nil, false // a copy (properties written as a JSON string)
+	}
+	off := int(at - base)
+	end := off + len(obj)
+	for k, o := range l.Objects {
+		if int(o) != off {
+			continue
+		}
+		// Its members, chained in document order (each Next after it).
+		for i := int(l.First[k]); i >= 0 && i < len(l.Members); {
+			m := &l.Members[i]
+			if int(m.Object) != k || m.KeyStart < 1 || m.KeyEnd < m.KeyStart || int(m.KeyEnd) >= end || int(m.ValStart) <= off || int(m.ValStart) >= end {
+				return nil, false
+			}
+			if keyIs(raw[m.KeyStart-1:m.KeyEnd+1], name) {
+				return raw[m.ValStart:end], true
+			}
+			if int(m.Next) <= i {
+				break
+			}
+			i = int(m.Next)
+		}
+		return nil, false
+	}
+	return nil, false
 }
 
 // topMembers finds the record's members from the layout its decoder kept
@@ -218,14 +273,27 @@ func topMembers(ev *Event, props, records, mac *[]byte) bool {
 		if n := int(m.KeyEnd - m.KeyStart); n != len("properties") && n != len("flowRecords") && n != len("macAddress") {
 			continue // none of the names (most of a record's members)
 		}
-		key, val := raw[m.KeyStart-1:m.KeyEnd+1], raw[m.ValStart:m.ValEnd]
-		switch {
-		case keyIs(key, "properties"):
-			*props = val
-		case keyIs(key, "flowRecords"):
-			*records = val
-		case keyIs(key, "macAddress"):
-			*mac = val
+		key := raw[m.KeyStart-1 : m.KeyEnd+1]
+		var to *[]byte
+		switch string(key[1 : len(key)-1]) { // the names as the logs write them
+		case "properties":
+			to = props
+		case "flowRecords":
+			to = records
+		case "macAddress":
+			to = mac
+		default: // any other case of them
+			switch {
+			case keyIs(key, "properties"):
+				to = props
+			case keyIs(key, "flowRecords"):
+				to = records
+			case keyIs(key, "macAddress"):
+				to = mac
+			}
+		}
+		if to != nil {
+			*to = raw[m.ValStart:m.ValEnd]
 		}
 	}
 	return true

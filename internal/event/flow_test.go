@@ -3,6 +3,7 @@ package event
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net/netip"
 	"reflect"
 	"strconv"
@@ -304,5 +305,42 @@ func TestEachFlowTupleReusedTuple(t *testing.T) {
 	}
 	if len(got) != 2 || got[0].ACLID != "acl-1" || got[0].MAC != "0022487BC205" || got[1].ACLID != "" || got[1].MAC != "" || got[1].Rule != "R1" || got[1].Encryption != "" {
 		t.Errorf("tuples read into one FlowTuple: %+v", got)
+	}
+}
+
+// TestFlowSieveSentLets: a sieve's least bytes sent (SetSentMin) lets a
+// tuple through as a rule's gte of that number does (SentAtLeast, the
+// engine's numeric compare): on digits compared as text, and on any text;
+// combinations without one let every tuple through.
+func TestFlowSieveSentLets(t *testing.T) {
+	mins := []float64{0, -1, 0.5, 1, 99.9, 262144, 262144.5, 1e6, 999999999999999, 1e15, 1e15 + 1, 1e18, math.Inf(1), math.Inf(-1)}
+	sents := []string{"", "0", "1", "9", "10", "99", "100", "262143", "262144", "262145", "1000000", "999999999999999", "1000000000000000",
+		"1000000000000001", "9999999999999999999", "1e6", "-1", "x", " 5", "0x10"}
+	for _, m := range mins {
+		s := NewFlowSieve(func(func(FlowField) (string, bool)) bool { return true })
+		s.SetSentMin(5, m)
+		if s.All() {
+			t.Errorf("min %v: the sieve lets every tuple through", m)
+		}
+		for _, sent := range sents {
+			want := SentAtLeast(sent, m)
+			digits := sent != "" && strings.Trim(sent, "0123456789") == "" && (sent[0] != '0' || len(sent) == 1)
+			if got := s.SentLets(5, sent, digits); got != want {
+				t.Errorf("min %v, sent %q (digits %v): lets %v, gte %v", m, sent, digits, got, want)
+			}
+			if got := s.SentLets(5, sent, false); got != want {
+				t.Errorf("min %v, sent %q as text: lets %v, gte %v", m, sent, got, want)
+			}
+			if !s.SentLets(6, sent, digits) {
+				t.Errorf("min %v, sent %q: stopped in a combination without a least", m, sent)
+			}
+		}
+	}
+	// SentAtLeast reads numbers as the engine does (exact to 15 digits,
+	// strconv.ParseFloat beyond).
+	for sent, want := range map[string]bool{"262144": true, "262143": false, "": false, "abc": false, "2.7e5": true, "9007199254740993": true} {
+		if got := SentAtLeast(sent, 262144); got != want {
+			t.Errorf("SentAtLeast(%q, 262144) = %v", sent, got)
+		}
 	}
 }

@@ -267,15 +267,14 @@ func ReadPlainTuple(el []byte, vnet bool, p *PlainTuple) (end int, ok bool) {
 	// are digits (a time in seconds has ten).
 	i := 1
 	var stamp uint64
-	if len(el) >= 1+8 {
+	if len(el) >= 1+16 {
 		if x := load64(el, 1); nonDigits(x) == 0 {
-			stamp, i = eightDigits(x), 1+8
-			// Up to eight more, read at once from the word that ends
-			// with them (the time's first eight before them: room).
-			if e := digitEnd(el, i); e-i <= 8 {
-				keep := ^uint64(0) << (8 * uint(8-(e-i)))
-				stamp = stamp*pow10[e-i] + eightDigits(load64(el, e-8)&keep)
-				i = e
+			// Up to seven more, read at once from the word after the
+			// first eight: its digits moved to its top bytes, the
+			// bytes below them zero (digits 0 to eightDigits).
+			y := load64(el, 1+8)
+			if n := bits.TrailingZeros64(nonDigits(y)) / 8; n < 8 {
+				stamp, i = eightDigits(x)*pow10[n]+eightDigits(y<<(8*(8-uint(n)))), 1+8+n
 				goto read
 			}
 		}
@@ -304,6 +303,17 @@ read:
 	// and the addresses are before them).
 	for f := 3; f <= 4; f++ {
 		j = i + 1
+		if j+8 <= len(el) {
+			// The port and its comma within the word at j.
+			x := load64(el, j)
+			n := bits.TrailingZeros64(nonDigits(x)) / 8
+			if n == 0 || n > 5 || byte(x>>(8*uint(n))) != ',' || (n > 1 && byte(x) == '0') || (n == 5 && eightDigits(x<<24) > 65535) {
+				return 0, false
+			}
+			i = j + n
+			p.Lens[f] = uint8(n)
+			continue
+		}
 		i = digitEnd(el, j)
 		n := i - j
 		if n == 0 || n > 5 || i >= len(el) || el[i] != ',' || (n > 1 && el[j] == '0') || (n == 5 && eightDigits(load64(el, i-8)&^(1<<24-1)) > 65535) {

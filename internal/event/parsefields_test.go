@@ -572,3 +572,59 @@ func FuzzPlainIPv4(f *testing.F) {
 		}
 	})
 }
+
+// TestReadPlainTupleWords: ReadPlainTuple's reads of a word at once (the
+// time's digits after its first eight, each port with what follows it)
+// agree with parseTuple for every length of those fields, values at the
+// edges, bytes other than a comma after them, and the tuple's end near
+// them (the word then reaching past el: read byte by byte instead).
+func TestReadPlainTupleWords(t *testing.T) {
+	var stamps, ports []string
+	for n := 1; n <= 21; n++ {
+		stamps = append(stamps, strings.Repeat("9", n), "1"+strings.Repeat("0", n-1), "0"+strings.Repeat("7", n-1), strings.Repeat("1", n)+"x", strings.Repeat("2", n)+"\"")
+	}
+	for n := 0; n <= 8; n++ {
+		ports = append(ports, strings.Repeat("6", n), "1"+strings.Repeat("0", n), "0"+strings.Repeat("5", n), strings.Repeat("3", n)+".")
+	}
+	ports = append(ports, "65535", "65536", "99999", "10000", "00000", "6553", "655350", "65535 ", "1\x00", "1é")
+	read := 0
+	for _, kind := range []flowKind{flowNSG, flowVNet} {
+		for _, st := range stamps {
+			for _, tail := range []string{"T,I,A,B,,,,", "T,I,A,C,1,22,333,4444", "6,O,E,NX,3,767,2,1580", "T,I,D"} {
+				tu := st + ",10.1.2.3,45.137.21.9,51544,3389," + tail
+				for _, suffix := range []string{`"`, `"]`, `","x"]}` + strings.Repeat(" ", 16)} {
+					el := []byte(`"` + tu + suffix)
+					if d := plainBoth(el, kind); d != "" {
+						t.Error(d)
+					}
+					if _, ok := ReadPlainTuple(el, kind == flowVNet, new(PlainTuple)); ok {
+						read++
+					}
+				}
+			}
+		}
+		for _, sp := range ports {
+			for _, dp := range ports {
+				for _, tail := range []string{"T,I,A,B,,,,", "6,O,E,NX,3,767,2,1580", "T,I,D"} {
+					tu := "1795169100,10.1.2.3,45.137.21.9," + sp + "," + dp + "," + tail
+					for cut := len(tu) - 8; cut <= len(tu)+2; cut++ {
+						el := []byte(`"` + tu + `"]}`)[:cut]
+						if d := plainBoth(el, kind); d != "" {
+							t.Error(d)
+						}
+					}
+					el := []byte(`"` + tu + `"]}`)
+					if d := plainBoth(el, kind); d != "" {
+						t.Error(d)
+					}
+					if _, ok := ReadPlainTuple(el, kind == flowVNet, new(PlainTuple)); ok {
+						read++
+					}
+				}
+			}
+		}
+	}
+	if read == 0 {
+		t.Error("ReadPlainTuple read none of the tuples")
+	}
+}

@@ -99,7 +99,16 @@ func (r *flowsRead) take(ev *event.Event) *tupleKeeper {
 		return nil
 	}
 	if r.flows != nil {
-		flows, vnet, mac, err := event.FlowsValue(ev)
+		// The MAC only for VNet, whose tuples' MAC is the record's.
+		var flows []byte
+		var vnet bool
+		var mac string
+		var err error
+		if r.vnet {
+			flows, vnet, mac, err = event.FlowsValue(ev)
+		} else {
+			flows, vnet, err = event.FlowsArray(ev)
+		}
 		if err == nil && len(flows) > 0 && &flows[0] == r.flows && vnet == r.vnet && unsafe.SliceData(k.raw) == unsafe.SliceData(ev.Raw) {
 			if vnet { // the tuples' MAC is the record's
 				for i := range k.groups {

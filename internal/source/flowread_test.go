@@ -56,6 +56,9 @@ func flowReadVariants(raw []byte) [][]byte {
 		{`"properties":{`, `"properties":{"flows":[],`}, {`"Version":2,`, ``}, {`]}]}`, `],"z":0}]}`},
 		{`,"`, `,"\u0066`}, {`","`, "\",\x01\""}, {`,,,,"`, `,,,,\u0022`}, {`[{"rule"`, `[{"rule":"a"},{"rule"`},
 		{`"macAddress":"`, `"macAddress":"\u0041`}, {`"macAddress":"`, `"macAddress":"","macAddress2":"`},
+		{`"properties":{`, `"properties":{"x":{"flows":[1]},`}, {`"properties":{`, `"properties":{"FLOWS":[],`}, {`"properties":{`, `"Properties":{`},
+		{`"properties":{`, `"properties":{},"properties":{`}, {`"properties":{`, `"properties": { `}, {`"flows":[{"rule"`, `"fl\u006fws":[],"flows":[{"rule"`},
+		{`"flows":[{"rule"`, `"x":"flows","flows":[{"rule"`},
 	} {
 		if strings.Contains(s, r[0]) {
 			out = append(out, []byte(strings.Replace(s, r[0], r[1], 1)))

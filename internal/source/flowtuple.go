@@ -318,9 +318,19 @@ func (r *Registry) ExpandFlowPicked(ev *event.Event, room *TupleRoom, fn func(t 
 	}
 	for i := range kept.list {
 		kt := &kept.list[i]
-		sc, dc := nets.classKept(&kt.src, kt.src4), nets.classKept(&kt.dst, kt.dst4)
-		if sieve != nil && !sieve.May(vnet, kt.outbound, kt.allowed, sc, dc) {
-			continue // no rule can select it: no event
+		var sc, dc uint8
+		if kt.src4 && kt.dst4 { // class4 inlined, without classKept's call
+			sc, dc = nets.class4(binary.BigEndian.Uint32(kt.src[12:])), nets.class4(binary.BigEndian.Uint32(kt.dst[12:]))
+		} else {
+			sc, dc = nets.classKept(&kt.src, kt.src4), nets.classKept(&kt.dst, kt.dst4)
+		}
+		if c, known := event.Combination(vnet, kt.outbound, kt.allowed, sc, dc); sieve != nil && known {
+			if !sieve.MayCombination(c) {
+				continue // no rule can select it: no event
+			}
+			if sieve.Bounded(c) && !sieve.SentLets(c, kt.sent(ev.Raw), true) {
+				continue // too few bytes sent for any rule that may select it
+			}
 		}
 		keep, err := fn(x.keptEvent(kept, ev.Raw, i, vnet, sc, dc), i+1)
 		if err != nil {
@@ -345,6 +355,9 @@ func walkFlow(x *tupleExpansion, vnet bool, sieve *event.FlowSieve, fn func(*eve
 			return true // no rule can select it: no event
 		}
 		p.set(t, vnet)
+		if c, known := event.Combination(vnet, p.outbound, t.Allowed, sc, dc); known && sieve.Bounded(c) && !sieve.SentLets(c, pick(p.outbound, p.bytesOut, p.bytesIn), false) {
+			return true // too few bytes sent for any rule that may select it
+		}
 		var keep bool
 		keep, ferr = fn(x.event(&p, sc, dc), x.sub)
 		if keep {
@@ -486,7 +499,13 @@ func (k *tupleKeeper) walk(ev *event.Event) error {
 
 func (k *tupleKeeper) reset(raw []byte, vnet bool) {
 	clear(k.groups) // drop the last record's strings
-	*k = tupleKeeper{raw: raw, vnet: vnet, keeping: true, list: k.list[:0], groups: k.groups[:0], addFn: k.addFn, plainFn: k.plainFn}
+	k.raw, k.vnet, k.tuples, k.denied, k.firstMAC, k.keeping = raw, vnet, 0, 0, "", true
+	k.list, k.groups = k.list[:0], k.groups[:0]
+	// Not the whole keeper written afresh (t and p are some 400 bytes):
+	// the walk reads each tuple into t and p from nothing, and the
+	// decoder's read (flowsRead) sets t's group names as it meets them;
+	// none is left from an earlier read.
+	k.t.Rule, k.t.ACLID, k.t.MAC = "", "", ""
 }
 
 // release drops what the keeper holds of the record before it is pooled.
@@ -724,6 +743,23 @@ func (x *tupleExpansion) keptEvent(kept *keptTuples, raw []byte, i int, vnet boo
 		sec = ""
 	}
 	return x.finish(te, t, sec, padded)
+}
+
+// sent is the kept tuple's flow.bytes_sent as its event answers it: the
+// bytes from the local side to the remote (the count of field 10, else
+// 12, of the record raw), "" when the tuple has no counts. A tuple with
+// counts has 13 fields, the last ending with its text: read from there.
+// Digits without a leading zero (keep and addPlain keep no other).
+func (kt *keptTuple) sent(raw []byte) string {
+	if !kt.counts {
+		return ""
+	}
+	end := int(kt.start) + int(kt.size) // field 12's end: bytes in
+	if kt.outbound {
+		end -= int(kt.lens[12]) + int(kt.lens[11]) + 2 // field 10's: bytes out
+		return shared(raw[end-int(kt.lens[10]) : end])
+	}
+	return shared(raw[end-int(kt.lens[12]) : end])
 }
 
 func keptAddr(a [16]byte, is4 bool) netip.Addr {
