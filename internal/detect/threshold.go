@@ -526,7 +526,14 @@ func (c *thresholdCall) find(ctx context.Context) error {
 // what, do not depend on it.
 func (c *thresholdCall) keyOrder() {
 	c.order = c.order[:0]
+	one := len(c.rows) == len(c.buckets) // a row per bucket (a flow log's groups, one writer each)
 	for wi := range c.windows {
+		if one {
+			for _, bi := range c.winBuckets[wi] {
+				c.order = append(c.order, c.buckets[bi].rows)
+			}
+			continue
+		}
 		for _, bi := range c.winBuckets[wi] {
 			start := len(c.order)
 			for ri := c.buckets[bi].rows; ri >= 0; ri = c.rows[ri].next {
