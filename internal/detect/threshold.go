@@ -1030,12 +1030,20 @@ func (k *ThresholdKind) add(ev *event.Event, d *thresholdData, have *map[uint64]
 		if len(d.Hashes) == cap(d.Hashes) {
 			// Room for every event of the batch at once, from the
 			// call's slab: no allocation per row.
-			d.Hashes = append(sl.hashes.many(len(d.Hashes)+8*min(batch, maxDistinct-distinct)), d.Hashes...)
+			more := sl.hashes.many(len(d.Hashes) + 8*min(batch, maxDistinct-distinct))
+			if len(d.Hashes) > 0 { // a new row's are none: no copy
+				more = append(more, d.Hashes...)
+			}
+			d.Hashes = more
 		}
 		d.Hashes = binary.BigEndian.AppendUint64(d.Hashes, h)
 		if len(d.Values) < maxShownValues {
 			if len(d.Values) == cap(d.Values) {
-				d.Values = append(sl.values.many(len(d.Values)+min(batch, maxShownValues-len(d.Values))), d.Values...)
+				more := sl.values.many(len(d.Values) + min(batch, maxShownValues-len(d.Values)))
+				if len(d.Values) > 0 {
+					more = append(more, d.Values...)
+				}
+				d.Values = more
 			}
 			d.Values = append(d.Values, v)
 		}
