@@ -283,6 +283,16 @@ func resized[T any](s []T, n int) []T {
 	return s
 }
 
+// cleared is s with length n, its values zero: a scratch's slice that
+// release cleared to its length (and so to its capacity: nothing past a
+// call's length is written), reusing its room.
+func cleared[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
+	}
+	return s[:n]
+}
+
 // int32s is s with length n, reusing its room (its values not cleared).
 func int32s(s []int32, n int) []int32 {
 	if cap(s) < n {
@@ -397,9 +407,11 @@ func (c *thresholdCall) group(events []*event.Event) bool {
 	if len(c.rows) == 0 {
 		return false
 	}
-	c.state = resized(c.state, len(c.rows))
+	// The rows' states and events come zero: release cleared what the
+	// former call used of them (and a slice made new is zero).
+	c.state = cleared(c.state, len(c.rows))
 	c.expires = resized(c.expires, len(c.windows))
-	c.rowEvents = resized(c.rowEvents, counted)
+	c.rowEvents = cleared(c.rowEvents, counted)
 	c.rowStart = int32s(c.rowStart, len(c.rows)+1)
 	if counted == len(c.rows) {
 		// Every row holds one event (a flow log's, mostly): the rows were
