@@ -283,20 +283,12 @@ func resized[T any](s []T, n int) []T {
 	return s
 }
 
-// cleared is s with length n, its values zero: a scratch's slice that
-// release cleared to its length (and so to its capacity: nothing past a
-// call's length is written), reusing its room.
-func cleared[T any](s []T, n int) []T {
+// sized is s with length n, reusing its room, its values as they were
+// (a slice made new: zero). A scratch's slice release cleared is zero to
+// its capacity: nothing past a call's length is written.
+func sized[T any](s []T, n int) []T {
 	if cap(s) < n {
 		return make([]T, n)
-	}
-	return s[:n]
-}
-
-// int32s is s with length n, reusing its room (its values not cleared).
-func int32s(s []int32, n int) []int32 {
-	if cap(s) < n {
-		return make([]int32, n)
 	}
 	return s[:n]
 }
@@ -343,7 +335,7 @@ type thrOther struct {
 func (c *thresholdCall) group(events []*event.Event) bool {
 	k := c.k
 	c.events = events
-	c.evRow = int32s(c.evRow, len(events))
+	c.evRow = sized(c.evRow, len(events))
 	span := k.c.Timespan
 	// The last window's bounds in Unix seconds: an event in it needs no
 	// Truncate (windows of whole seconds).
@@ -409,10 +401,10 @@ func (c *thresholdCall) group(events []*event.Event) bool {
 	}
 	// The rows' states and events come zero: release cleared what the
 	// former call used of them (and a slice made new is zero).
-	c.state = cleared(c.state, len(c.rows))
+	c.state = sized(c.state, len(c.rows))
 	c.expires = resized(c.expires, len(c.windows))
-	c.rowEvents = cleared(c.rowEvents, counted)
-	c.rowStart = int32s(c.rowStart, len(c.rows)+1)
+	c.rowEvents = sized(c.rowEvents, counted)
+	c.rowStart = sized(c.rowStart, len(c.rows)+1)
 	if counted == len(c.rows) {
 		// Every row holds one event (a flow log's, mostly): the rows were
 		// made in the order of their events, row i's is the i-th counted.
@@ -556,7 +548,7 @@ func (c *thresholdCall) keyOrder() {
 			}
 		}
 	}
-	c.at = int32s(c.at, len(c.rows))
+	c.at = sized(c.at, len(c.rows))
 	for j, ri := range c.order {
 		c.at[ri] = int32(j)
 	}
