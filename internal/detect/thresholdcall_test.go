@@ -391,3 +391,75 @@ func TestCountOneAgrees(t *testing.T) {
 	}
 	t.Logf("%d rows compared", compared)
 }
+
+// TestThresholdOneEventRows: a call whose every row holds one event
+// (distinct groups, as a flow log's: group's path without the counting
+// sort, keyOrder's row per bucket) counts and matches as a call whose rows
+// hold several, over writers and windows: each group's match holds its
+// events in time order, its stored count is the reference's and its
+// row's watermark and times its own events', the rows written in key
+// order, a redelivery counting nothing.
+func TestThresholdOneEventRows(t *testing.T) {
+	r := kindRule(t, 45, "correlation:\n  type: event_count\n  group-by: [actor.upn, actor.ip]\n  timespan: 10m\n  condition: {gte: 1}\n")
+	ordered := &keyOrdered{Store: state.NewMemory()}
+	e := newKindEngine(t, r, ordered)
+	rnd := rand.New(rand.NewPCG(3, 4))
+	seq := map[string]int64{}
+	for batch := range 12 {
+		var evs []*event.Event
+		want := map[string][]*event.Event{}
+		for i := range 50 + rnd.IntN(200) {
+			g := i // distinct groups: one event a row
+			if batch%2 == 1 {
+				g = rnd.IntN(20) // rows of several events
+			}
+			upn := fmt.Sprintf("u%d-%d@x", batch, g)
+			// Distinct groups keep to one window and writer each, so
+			// that a row holds one event.
+			at := t0.Add(time.Duration(batch)*time.Hour + time.Duration(g%3)*10*time.Minute + time.Duration(rnd.IntN(600))*time.Second)
+			w := []string{"w1", "w|2", "w3"}[g%3]
+			seq[w]++
+			ev := signIn(fmt.Sprintf("b%d-%d", batch, i), upn, "10.0.0.1", "50126", "", at)
+			ev.Pos = event.Position{Writer: w, Seq: seq[w]}
+			evs = append(evs, ev)
+			want[upn+"|10.0.0.1"] = append(want[upn+"|10.0.0.1"], ev)
+		}
+		// Delivered again, the batch counts nothing more: each row's
+		// watermark is its own events' (the events by row).
+		ms := eval(t, e, evs...)
+		ms = append(ms[:0:0], eval(t, e, evs...)...)
+		if len(ms) != len(want) {
+			t.Fatalf("batch %d: %d matches, want %d", batch, len(ms), len(want))
+		}
+		for _, m := range ms {
+			wevs := sortedByTime(want[m.GroupKey])
+			if m.Count != len(wevs) || !slices.Equal(ids(m.Events), ids(wevs)) {
+				t.Fatalf("batch %d group %q: count %d events %v, want %d %v", batch, m.GroupKey, m.Count, ids(m.Events), len(wevs), ids(wevs))
+			}
+			n, err := ThresholdCount(context.Background(), ordered, r.ID, m.WindowStart, m.GroupKey)
+			if err != nil || n != int64(len(wevs)) {
+				t.Fatalf("batch %d group %q: stored count %d (%v), want %d", batch, m.GroupKey, n, err, len(wevs))
+			}
+			// The row's document is its own events': the watermark the
+			// last one's position, the times the first's and last's.
+			_, prefix := thresholdRow(m.GroupKey, "")
+			pk := state.JoinKey("thr", r.ID, state.TimeKey(m.WindowStart))
+			rows, err := ordered.Find(context.Background(), StateTable, pk, []string{prefix})
+			if err != nil || len(rows) != 1 {
+				t.Fatalf("batch %d group %q: %d rows (%v), want 1", batch, m.GroupKey, len(rows), err)
+			}
+			var d thresholdData
+			if err := loadThreshold("threshold", rows[0].Key(), rows[0], true, &d); err != nil {
+				t.Fatal(err)
+			}
+			last := slices.MaxFunc(wevs, func(a, b *event.Event) int { return a.Pos.Compare(b.Pos) }).Pos
+			last.Writer = "" // the row's key holds it
+			if d.watermark() != last || !d.First.Equal(wevs[0].Time) || !d.Last.Equal(wevs[len(wevs)-1].Time) {
+				t.Fatalf("batch %d group %q: watermark %v, times %v %v; want %v, %v %v", batch, m.GroupKey, d.watermark(), d.First, d.Last, last, wevs[0].Time, wevs[len(wevs)-1].Time)
+			}
+		}
+	}
+	if ordered.bad != "" {
+		t.Error(ordered.bad)
+	}
+}
