@@ -290,10 +290,12 @@ func resized[T any](s []T, n int) []T {
 	return s
 }
 
-// int32s is s with length n, reusing its room (its values not cleared).
-func int32s(s []int32, n int) []int32 {
+// sized is s with length n, reusing its room, its values as they were
+// (a slice made new: zero). A scratch's slice release cleared is zero to
+// its capacity: nothing past a call's length is written.
+func sized[T any](s []T, n int) []T {
 	if cap(s) < n {
-		return make([]int32, n)
+		return make([]T, n)
 	}
 	return s[:n]
 }
@@ -340,7 +342,7 @@ type thrOther struct {
 func (c *thresholdCall) group(events []*event.Event) bool {
 	k := c.k
 	c.events = events
-	c.evRow = int32s(c.evRow, len(events))
+	c.evRow = sized(c.evRow, len(events))
 	span := k.c.Timespan
 	// The last window's bounds in Unix seconds: an event in it needs no
 	// Truncate (windows of whole seconds).
@@ -404,11 +406,29 @@ func (c *thresholdCall) group(events []*event.Event) bool {
 	if len(c.rows) == 0 {
 		return false
 	}
-	c.state = resized(c.state, len(c.rows))
+	// The rows' states and events come zero: release cleared what the
+	// former call used of them (and a slice made new is zero).
+	c.state = sized(c.state, len(c.rows))
 	c.expires = resized(c.expires, len(c.windows))
+	c.rowEvents = sized(c.rowEvents, counted)
+	c.rowStart = sized(c.rowStart, len(c.rows)+1)
+	if counted == len(c.rows) {
+		// Every row holds one event (a flow log's, mostly): the rows were
+		// made in the order of their events, row i's is the i-th counted.
+		for i := range c.rowStart {
+			c.rowStart[i] = int32(i)
+		}
+		i := 0
+		for j, ri := range c.evRow {
+			if ri >= 0 {
+				c.rowEvents[i] = events[j]
+				i++
+			}
+		}
+		return true
+	}
 	// The events by row (a counting sort: each row's in the order given),
 	// then each row's in position order.
-	c.rowStart = int32s(c.rowStart, len(c.rows)+1)
 	clear(c.rowStart)
 	for _, ri := range c.evRow {
 		if ri >= 0 {
@@ -418,7 +438,6 @@ func (c *thresholdCall) group(events []*event.Event) bool {
 	for i := 1; i < len(c.rowStart); i++ {
 		c.rowStart[i] += c.rowStart[i-1]
 	}
-	c.rowEvents = resized(c.rowEvents, counted)
 	c.fill = append(c.fill[:0], c.rowStart[:len(c.rows)]...)
 	fill := c.fill
 	for j, ri := range c.evRow {
@@ -518,7 +537,14 @@ func (c *thresholdCall) find(ctx context.Context) error {
 // what, do not depend on it.
 func (c *thresholdCall) keyOrder() {
 	c.order = c.order[:0]
+	one := len(c.rows) == len(c.buckets) // a row per bucket (a flow log's groups, one writer each)
 	for wi := range c.windows {
+		if one {
+			for _, bi := range c.winBuckets[wi] {
+				c.order = append(c.order, c.buckets[bi].rows)
+			}
+			continue
+		}
 		for _, bi := range c.winBuckets[wi] {
 			start := len(c.order)
 			for ri := c.buckets[bi].rows; ri >= 0; ri = c.rows[ri].next {
@@ -529,7 +555,7 @@ func (c *thresholdCall) keyOrder() {
 			}
 		}
 	}
-	c.at = int32s(c.at, len(c.rows))
+	c.at = sized(c.at, len(c.rows))
 	for j, ri := range c.order {
 		c.at[ri] = int32(j)
 	}
@@ -636,13 +662,17 @@ func (c *thresholdCall) step(j int, op *state.Op) (bool, error) {
 	if !st.found && c.docs == nil {
 		c.docs = thresholdDocs.take()
 	}
-	data := st.d.encodeHeld(st.found, c.docs, len(rw.key.RowKey)+len(b.group))
-	*op = state.Op{Kind: state.Insert, Entity: state.Entity{PartitionKey: rw.key.PartitionKey, RowKey: rw.key.RowKey, Count: n, Text: b.group,
-		Data: data, Time: window, Expires: expires}}
+	// Every field set where it is (ops' slot may hold a former attempt's
+	// operation), not a literal built aside and copied in.
+	e := &op.Entity
+	e.Data = st.d.encodeHeld(st.found, c.docs, len(rw.key.RowKey)+len(b.group))
+	e.PartitionKey, e.RowKey, e.Text = rw.key.PartitionKey, rw.key.RowKey, b.group
+	e.Count, e.Time, e.Expires = n, window, expires
+	op.Kind, e.ETag = state.Insert, ""
 	if st.found {
-		op.Kind, op.Entity.ETag = state.Replace, st.cur.ETag
+		op.Kind, e.ETag = state.Replace, st.cur.ETag
 	}
-	state.PackIn(&op.Entity)
+	state.PackIn(e)
 	return true, nil
 }
 
@@ -939,6 +969,18 @@ func (k *ThresholdKind) count(key state.Key, cur *state.Entity, found bool, evs 
 		}
 		n = cur.Count
 	}
+	if !found && len(evs) == 1 && evs[0].Pos.Writer != "" {
+		// A new row of one event (a flow tuple's, mostly): admit's
+		// watermark set, its times the event's, without the loop.
+		ev := evs[0]
+		d.Mark, d.Seq, d.Index, d.Sub = true, ev.Pos.Seq, ev.Pos.Index, ev.Pos.Sub
+		d.First = ev.Time.UTC()
+		if ev.Time.After(d.Last) {
+			d.Last = d.First
+		}
+		k.add(ev, d, nil, sl, 1)
+		return 1, true, nil
+	}
 	var have map[uint64]bool
 	changed := false
 	for _, ev := range evs {
@@ -953,60 +995,80 @@ func (k *ThresholdKind) count(key state.Key, cur *state.Entity, found bool, evs 
 		if ev.Time.After(d.Last) {
 			d.Last = ev.Time.UTC()
 		}
-		switch {
-		case k.valueSum:
-			// A number is short: a longer value is not one (and is not parsed).
-			// A count as written (flow.bytes_sent) is read without
-			// ParseFloat's general parse: the same float (smallUint).
-			if v, _, ok := countValue(ev, k.c.fieldRes); ok && len(v) <= 64 {
-				f, ok := smallUint(v)
-				if !ok {
-					var err error
-					if f, err = strconv.ParseFloat(v, 64); err != nil {
-						f = 0
-					}
-				}
-				if f > 0 && !math.IsInf(f, 0) {
-					d.Sum += f
-				}
-			}
-		case k.c.fieldRes != nil:
-			v, canonical, ok := countValue(ev, k.c.fieldRes)
-			if !ok {
-				continue
-			}
-			if !canonical || len(v) > MaxKeptValue {
-				v = BoundedLower(v)
-			}
-			h := valueHash(v)
-			distinct := len(d.Hashes) / 8
-			if have == nil && distinct > smallDistinct {
-				have = make(map[uint64]bool, distinct+1)
-				for i := 0; i+8 <= len(d.Hashes); i += 8 {
-					have[binary.BigEndian.Uint64(d.Hashes[i:])] = true
-				}
-			}
-			if have != nil && have[h] || have == nil && hasHash(d.Hashes, h) || distinct >= maxDistinct {
-				continue
-			}
-			if have != nil {
-				have[h] = true
-			}
-			if len(d.Hashes) == cap(d.Hashes) {
-				// Room for every event of the batch at once, from the
-				// call's slab: no allocation per row.
-				d.Hashes = append(sl.hashes.many(len(d.Hashes)+8*min(len(evs), maxDistinct-distinct)), d.Hashes...)
-			}
-			d.Hashes = binary.BigEndian.AppendUint64(d.Hashes, h)
-			if len(d.Values) < maxShownValues {
-				if len(d.Values) == cap(d.Values) {
-					d.Values = append(sl.values.many(len(d.Values)+min(len(evs), maxShownValues-len(d.Values))), d.Values...)
-				}
-				d.Values = append(d.Values, v)
-			}
-		}
+		k.add(ev, d, &have, sl, len(evs))
 	}
 	return n, changed, nil
+}
+
+// add adds an event counted to d's sum or distinct values. have is the
+// set of d's hashes count builds past smallDistinct (nil: a row of one
+// event, which never needs it); batch is how many events the row's batch
+// holds (room for their hashes and values is taken at once).
+func (k *ThresholdKind) add(ev *event.Event, d *thresholdData, have *map[uint64]bool, sl *countSlabs, batch int) {
+	switch {
+	case k.valueSum:
+		// A number is short: a longer value is not one (and is not parsed).
+		// A count as written (flow.bytes_sent) is read without
+		// ParseFloat's general parse: the same float (smallUint).
+		if v, _, ok := countValue(ev, k.c.fieldRes); ok && len(v) <= 64 {
+			f, ok := smallUint(v)
+			if !ok {
+				var err error
+				if f, err = strconv.ParseFloat(v, 64); err != nil {
+					f = 0
+				}
+			}
+			if f > 0 && !math.IsInf(f, 0) {
+				d.Sum += f
+			}
+		}
+	case k.c.fieldRes != nil:
+		v, canonical, ok := countValue(ev, k.c.fieldRes)
+		if !ok {
+			return
+		}
+		if !canonical || len(v) > MaxKeptValue {
+			v = BoundedLower(v)
+		}
+		h := valueHash(v)
+		distinct := len(d.Hashes) / 8
+		if have != nil && *have == nil && distinct > smallDistinct {
+			*have = make(map[uint64]bool, distinct+1)
+			for i := 0; i+8 <= len(d.Hashes); i += 8 {
+				(*have)[binary.BigEndian.Uint64(d.Hashes[i:])] = true
+			}
+		}
+		set := map[uint64]bool(nil)
+		if have != nil {
+			set = *have
+		}
+		if set != nil && set[h] || set == nil && hasHash(d.Hashes, h) || distinct >= maxDistinct {
+			return
+		}
+		if set != nil {
+			set[h] = true
+		}
+		if len(d.Hashes) == cap(d.Hashes) {
+			// Room for every event of the batch at once, from the
+			// call's slab: no allocation per row.
+			more := sl.hashes.many(len(d.Hashes) + 8*min(batch, maxDistinct-distinct))
+			if len(d.Hashes) > 0 { // a new row's are none: no copy
+				more = append(more, d.Hashes...)
+			}
+			d.Hashes = more
+		}
+		d.Hashes = binary.BigEndian.AppendUint64(d.Hashes, h)
+		if len(d.Values) < maxShownValues {
+			if len(d.Values) == cap(d.Values) {
+				more := sl.values.many(len(d.Values) + min(batch, maxShownValues-len(d.Values)))
+				if len(d.Values) > 0 {
+					more = append(more, d.Values...)
+				}
+				d.Values = more
+			}
+			d.Values = append(d.Values, v)
+		}
+	}
 }
 
 // countValue is firstValue(ev, res) for count: a flow tuple's canonical

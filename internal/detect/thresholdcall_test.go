@@ -1,10 +1,13 @@
 package detect
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"maps"
+	"math"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -336,5 +339,127 @@ func TestBucketAt(t *testing.T) {
 				t.Fatalf("round %d: %q found at %d (%q)", round, row, got, ps)
 			}
 		}
+	}
+}
+
+// TestCountOneAgrees: count's path for a new row of one event (a flow
+// tuple's) gives the count, document and change of its general loop (the
+// same event counted into a row found empty), for every built-in
+// threshold rule over the bench corpus's flow tuples and hostile values,
+// at positions and times of every kind (year 0, before 1970, fractions).
+func TestCountOneAgrees(t *testing.T) {
+	builtin, err := LoadDefault("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kinds []*ThresholdKind
+	for _, r := range builtin {
+		sk, ok := r.Kind.(statefulKind)
+		if !ok {
+			continue
+		}
+		if k, ok := sk.bind(r, sk.correlation().clone(), state.NewMemory(), fixedClock).(*ThresholdKind); ok {
+			kinds = append(kinds, k)
+		}
+	}
+	if len(kinds) < 10 {
+		t.Fatalf("%d threshold rules", len(kinds))
+	}
+	events := flowTestEvents(t)
+	events = append(events, signIn("s1", "User@X", "10.0.0.1", "50126", "US", t0))
+	times := []time.Time{t0, time.Time{}.Add(-time.Hour), time.Unix(-5, 7).UTC(), time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.FixedZone("x", 3600)), t0.Add(123456789)}
+	pos := []event.Position{{Writer: "w", Seq: 1}, {Writer: "p|0", Seq: -3, Index: 1 << 40, Sub: 9}, {Writer: "\xff", Seq: math.MaxInt64}}
+	compared := 0
+	for _, k := range kinds {
+		for i, ev := range events {
+			one := *ev
+			one.Time, one.Pos = times[i%len(times)], pos[i%len(pos)]
+			evs := []*event.Event{&one}
+			key := state.Key{PartitionKey: "p", RowKey: "r"}
+			var got, want thresholdData
+			var sl1, sl2 countSlabs
+			n, changed, err := k.count(key, &state.Entity{}, false, evs, &got, &sl1)
+			wn, wchanged, werr := k.count(key, &state.Entity{}, true, evs, &want, &sl2)
+			if err != nil || werr != nil {
+				t.Fatal(err, werr)
+			}
+			if n != wn || changed != wchanged || !bytes.Equal(got.encode(), want.encode()) || !reflect.DeepEqual(got, want) {
+				t.Fatalf("%s event %d: one-event path %d %v %+v, loop %d %v %+v", k.c.Type, i, n, changed, got, wn, wchanged, want)
+			}
+			compared++
+		}
+	}
+	t.Logf("%d rows compared", compared)
+}
+
+// TestThresholdOneEventRows: a call whose every row holds one event
+// (distinct groups, as a flow log's: group's path without the counting
+// sort, keyOrder's row per bucket) counts and matches as a call whose rows
+// hold several, over writers and windows: each group's match holds its
+// events in time order, its stored count is the reference's and its
+// row's watermark and times its own events', the rows written in key
+// order, a redelivery counting nothing.
+func TestThresholdOneEventRows(t *testing.T) {
+	r := kindRule(t, 45, "correlation:\n  type: event_count\n  group-by: [actor.upn, actor.ip]\n  timespan: 10m\n  condition: {gte: 1}\n")
+	ordered := &keyOrdered{Store: state.NewMemory()}
+	e := newKindEngine(t, r, ordered)
+	rnd := rand.New(rand.NewPCG(3, 4))
+	seq := map[string]int64{}
+	for batch := range 12 {
+		var evs []*event.Event
+		want := map[string][]*event.Event{}
+		for i := range 50 + rnd.IntN(200) {
+			g := i // distinct groups: one event a row
+			if batch%2 == 1 {
+				g = rnd.IntN(20) // rows of several events
+			}
+			upn := fmt.Sprintf("u%d-%d@x", batch, g)
+			// Distinct groups keep to one window and writer each, so
+			// that a row holds one event.
+			at := t0.Add(time.Duration(batch)*time.Hour + time.Duration(g%3)*10*time.Minute + time.Duration(rnd.IntN(600))*time.Second)
+			w := []string{"w1", "w|2", "w3"}[g%3]
+			seq[w]++
+			ev := signIn(fmt.Sprintf("b%d-%d", batch, i), upn, "10.0.0.1", "50126", "", at)
+			ev.Pos = event.Position{Writer: w, Seq: seq[w]}
+			evs = append(evs, ev)
+			want[upn+"|10.0.0.1"] = append(want[upn+"|10.0.0.1"], ev)
+		}
+		// Delivered again, the batch counts nothing more: each row's
+		// watermark is its own events' (the events by row).
+		ms := eval(t, e, evs...)
+		ms = append(ms[:0:0], eval(t, e, evs...)...)
+		if len(ms) != len(want) {
+			t.Fatalf("batch %d: %d matches, want %d", batch, len(ms), len(want))
+		}
+		for _, m := range ms {
+			wevs := sortedByTime(want[m.GroupKey])
+			if m.Count != len(wevs) || !slices.Equal(ids(m.Events), ids(wevs)) {
+				t.Fatalf("batch %d group %q: count %d events %v, want %d %v", batch, m.GroupKey, m.Count, ids(m.Events), len(wevs), ids(wevs))
+			}
+			n, err := ThresholdCount(context.Background(), ordered, r.ID, m.WindowStart, m.GroupKey)
+			if err != nil || n != int64(len(wevs)) {
+				t.Fatalf("batch %d group %q: stored count %d (%v), want %d", batch, m.GroupKey, n, err, len(wevs))
+			}
+			// The row's document is its own events': the watermark the
+			// last one's position, the times the first's and last's.
+			_, prefix := thresholdRow(m.GroupKey, "")
+			pk := state.JoinKey("thr", r.ID, state.TimeKey(m.WindowStart))
+			rows, err := ordered.Find(context.Background(), StateTable, pk, []string{prefix})
+			if err != nil || len(rows) != 1 {
+				t.Fatalf("batch %d group %q: %d rows (%v), want 1", batch, m.GroupKey, len(rows), err)
+			}
+			var d thresholdData
+			if err := loadThreshold("threshold", rows[0].Key(), rows[0], true, &d); err != nil {
+				t.Fatal(err)
+			}
+			last := slices.MaxFunc(wevs, func(a, b *event.Event) int { return a.Pos.Compare(b.Pos) }).Pos
+			last.Writer = "" // the row's key holds it
+			if d.watermark() != last || !d.First.Equal(wevs[0].Time) || !d.Last.Equal(wevs[len(wevs)-1].Time) {
+				t.Fatalf("batch %d group %q: watermark %v, times %v %v; want %v, %v %v", batch, m.GroupKey, d.watermark(), d.First, d.Last, last, wevs[0].Time, wevs[len(wevs)-1].Time)
+			}
+		}
+	}
+	if ordered.bad != "" {
+		t.Error(ordered.bad)
 	}
 }
