@@ -36,18 +36,9 @@ func thpMadvise(file string) bool {
 // (callgrind: 87.4k -> 88.3k, all of it memclrNoHeapPointers), against
 // a kernel's work that callgrind does not count and that fell by more
 // (user+system time about halved).
-//
-// The collection that frees the room runs on a goroutine of its own: the
-// returned channel is closed once it is done (nil when nothing was
-// marked). Waited for, it was on the critical path of every scan, which
-// cannot use the other cores until the rules are loaded: a collection
-// stops the world twice and hands work between threads (a one-record
-// scan: its mark worker alone 4.9 % of the CPU, perf, 20 runs). The
-// rules load meanwhile; what they allocate before the room is free
-// lands below it or above it, in the mapping marked here.
-func hugePageHeap(room int) <-chan struct{} {
+func hugePageHeap(room int) {
 	if !thpMadvise(thpEnabledFile) {
-		return nil
+		return
 	}
 	b := make([]byte, room)
 	lo := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
@@ -67,16 +58,11 @@ func hugePageHeap(room int) <-chan struct{} {
 		lo, hi = start, max(hi, end)
 	}
 	if madvise(lo, hi-lo, syscall.MADV_HUGEPAGE) != nil {
-		return nil
+		return
 	}
 	runtime.KeepAlive(b)
 	b = nil
-	done := make(chan struct{})
-	go func() {
-		runtime.GC() // the room is free heap from here on, its pages kept
-		close(done)
-	}()
-	return done
+	runtime.GC() // the room is free heap from here on, its pages kept
 }
 
 // mapsFile lists the process's mappings.

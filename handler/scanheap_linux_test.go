@@ -40,11 +40,7 @@ func TestHugePageHeap(t *testing.T) {
 	defer func(prev string) { thpEnabledFile = prev }(thpEnabledFile)
 	thpEnabledFile = f
 	const room = 32 << 20
-	done := hugePageHeap(room)
-	if done == nil {
-		t.Fatal("hugePageHeap marked nothing in madvise mode")
-	}
-	<-done // the room freed
+	hugePageHeap(room)
 	smaps, err := os.ReadFile("/proc/self/smaps")
 	if err != nil {
 		t.Skipf("no /proc/self/smaps to check: %v", err)

@@ -4,4 +4,4 @@ package main
 
 // hugePageHeap is a no-op where the kernel has no madvise mode for
 // transparent huge pages.
-func hugePageHeap(room int) <-chan struct{} { return nil }
+func hugePageHeap(room int) {}
