@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"os"
 	"runtime"
+	"strconv"
 	"syscall"
+	"unsafe"
 )
 
 // thpEnabledFile says how the kernel backs memory with transparent huge
@@ -39,9 +41,59 @@ func hugePageHeap(room int) {
 		return
 	}
 	b := make([]byte, room)
-	if syscall.Madvise(b, syscall.MADV_HUGEPAGE) != nil {
+	lo := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	hi := lo + uintptr(room)
+	// The whole mapping the room lies in: the heap below it, which the
+	// allocations after this go on filling first (the lowest free
+	// address), and what the runtime mapped above it, which the heap
+	// grows into once the room is full (it does: what is live, the
+	// spans' fragmentation and the pages below the room come to more
+	// than the room). Marked with the room alone, both were 4 KB pages:
+	// bench-parallel's folder on one core faulted 1,918-2,529 times in
+	// the heap, 767-1,386 times once the mapping was marked (3 runs
+	// each; a fault costs ~20 us on this project's virtual machine). The
+	// 4 KB pages of what was touched before main (package init) stay:
+	// a 2 MB range holding one is never faulted in whole again.
+	if start, end, ok := mappingOf(mapsFile, lo); ok {
+		lo, hi = start, max(hi, end)
+	}
+	if madvise(lo, hi-lo, syscall.MADV_HUGEPAGE) != nil {
 		return
 	}
+	runtime.KeepAlive(b)
 	b = nil
 	runtime.GC() // the room is free heap from here on, its pages kept
+}
+
+// mapsFile lists the process's mappings.
+var mapsFile = "/proc/self/maps"
+
+// madvise is madvise(2) on [addr, addr+n).
+func madvise(addr, n uintptr, advice int) error {
+	if _, _, e := syscall.Syscall(syscall.SYS_MADVISE, addr, n, uintptr(advice)); e != 0 {
+		return e
+	}
+	return nil
+}
+
+// mappingOf returns the bounds of the mapping in file (/proc/self/maps'
+// format: "start-end perms ...", hex) that holds addr.
+func mappingOf(file string, addr uintptr) (start, end uintptr, ok bool) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return 0, 0, false
+	}
+	for line := range bytes.Lines(b) {
+		bounds, _, _ := bytes.Cut(line, []byte(" "))
+		s, e, found := bytes.Cut(bounds, []byte("-"))
+		if !found {
+			continue
+		}
+		lo, err1 := strconv.ParseUint(string(s), 16, 64)
+		hi, err2 := strconv.ParseUint(string(e), 16, 64)
+		if err1 == nil && err2 == nil && uintptr(lo) <= addr && addr < uintptr(hi) {
+			return uintptr(lo), uintptr(hi), true
+		}
+	}
+	return 0, 0, false
 }

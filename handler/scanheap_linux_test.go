@@ -60,3 +60,37 @@ func TestHugePageHeap(t *testing.T) {
 		t.Errorf("free heap after hugePageHeap %d bytes, want at least the room %d", free, room)
 	}
 }
+
+// TestMappingOf: the mapping holding an address, from maps' hex bounds;
+// none for an address outside every mapping or a file that cannot be read.
+func TestMappingOf(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "maps")
+	maps := "00400000-01b3c000 r-xp 00000000 08:01 123 /bin/azdetect\n" +
+		"c000000000-c004000000 rw-p 00000000 00:00 0 \n" +
+		"c004000000-c010400000 rw-p 00000000 00:00 0\n" +
+		"garbage line\n" +
+		"7ffc1000-7ffc2000 rw-p 00000000 00:00 0 [stack]"
+	if err := os.WriteFile(f, []byte(maps), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		addr       uintptr
+		start, end uintptr
+		ok         bool
+	}{
+		{0xc000000000, 0xc000000000, 0xc004000000, true},
+		{0xc003ffffff, 0xc000000000, 0xc004000000, true},
+		{0xc004000000, 0xc004000000, 0xc010400000, true},
+		{0x7ffc1fff, 0x7ffc1000, 0x7ffc2000, true}, // the last line, without a newline
+		{0xc010400000, 0, 0, false},
+		{0x1000, 0, 0, false},
+	} {
+		start, end, ok := mappingOf(f, c.addr)
+		if start != c.start || end != c.end || ok != c.ok {
+			t.Errorf("mappingOf(%#x) = %#x, %#x, %v; want %#x, %#x, %v", c.addr, start, end, ok, c.start, c.end, c.ok)
+		}
+	}
+	if _, _, ok := mappingOf(filepath.Join(t.TempDir(), "missing"), 0xc000000000); ok {
+		t.Error("mappingOf of a missing file found a mapping")
+	}
+}
