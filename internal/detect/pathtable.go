@@ -317,8 +317,14 @@ func (x *recordIndex) resolve(k int, nd *pathNode) int {
 				if n > 0 && key[0]|p[0] < 0x80 && key[0]|0x20 != p[0]|0x20 {
 					continue // differ in their first letter (ASCII)
 				}
-				s := slots[4*pi : 4*pi+4]
-				switch exact, folded := foldEqual(key, p); {
+				s := (*[4]int32)(slots[4*pi:])
+				// The rules' own spelling, the usual case, without
+				// foldEqual's call.
+				exact, folded := string(key) == p, false
+				if !exact {
+					exact, folded = foldEqual(key, p)
+				}
+				switch {
 				case exact:
 					if s[1] == 0 {
 						s[0] = j
