@@ -499,6 +499,31 @@ func sharedDFA(expr string) *lazyDFA {
 	return l
 }
 
+// buildAutomata builds the automata of r's regular expressions
+// (lazyDFA.get), in its selections' values and keywords.
+func buildAutomata(r *Rule) {
+	build := func(m matcher) {
+		if re, ok := m.(regex); ok && re.dfa != nil {
+			re.dfa.get()
+		}
+	}
+	for _, s := range append(slices.Clip(r.sels), r.learn) {
+		if s == nil {
+			continue
+		}
+		for _, m := range s.keywords {
+			build(m)
+		}
+		for _, group := range s.anyOf {
+			for _, f := range group {
+				for i := range f.values {
+					build(f.values[i].m)
+				}
+			}
+		}
+	}
+}
+
 func (l *lazyDFA) get() *asciiDFA {
 	l.once.Do(func() { l.d = newASCIIDFA(l.expr) })
 	return l.d

@@ -39,6 +39,9 @@ type pathNode struct {
 	// beyond ASCII), so that most members are passed over on one test.
 	// (The last byte as well filtered less than it cost.)
 	firsts []uint64
+	// dotted, by piece: it holds a dot (several segments of a path: a
+	// member whose name has dots).
+	dotted []bool
 }
 
 // firstBit is the bit of firsts that stands for an ASCII byte c:
@@ -256,7 +259,9 @@ func (n *pathNode) index() {
 	}
 	n.byLen = make([][]int32, longest+1)
 	n.firsts = make([]uint64, longest+1)
+	n.dotted = make([]bool, len(n.pieces))
 	for i, p := range n.pieces {
+		n.dotted[i] = strings.IndexByte(p, '.') >= 0
 		n.byLen[len(p)] = append(n.byLen[len(p)], int32(i))
 		if p == "" || p[0] >= 0x80 {
 			n.firsts[len(p)] = ^uint64(0)
@@ -271,17 +276,20 @@ func (n *pathNode) index() {
 // for the names equal to it case-insensitively (pathCands.consider's two
 // kinds). It returns where the piece counts start in x.res: four per
 // piece (exact first, exact count, folded first, folded count; a first
-// is read only where its count is not zero).
+// is read only where its count is not zero). The word before them is
+// not zero when some member matched a dotted piece (pathNode.dotted),
+// in either case: without one, a path follows only its next segment's
+// piece there (walkPlan).
 func (x *recordIndex) resolve(k int, nd *pathNode) int {
 	// The chain: resHead[k] and each entry's second word are 1 + where
-	// the next entry is, 0 at the end.
+	// the next entry is, 0 at the end; its third is the dotted word.
 	for e := x.resHead[k] - 1; e >= 0; e = x.res[e+1] - 1 {
 		if x.res[e] == nd.id {
-			return int(e) + 2
+			return int(e) + 3
 		}
 	}
 	e := len(x.res)
-	x.res = append(x.res, nd.id, x.resHead[k])
+	x.res = append(x.res, nd.id, x.resHead[k], 0)
 	x.resHead[k] = int32(e) + 1
 	base := len(x.res)
 	// Zeroed: a first member is read only where its count is not.
@@ -309,8 +317,14 @@ func (x *recordIndex) resolve(k int, nd *pathNode) int {
 				if n > 0 && key[0]|p[0] < 0x80 && key[0]|0x20 != p[0]|0x20 {
 					continue // differ in their first letter (ASCII)
 				}
-				s := slots[4*pi : 4*pi+4]
-				switch exact, folded := foldEqual(key, p); {
+				s := (*[4]int32)(slots[4*pi:])
+				// The rules' own spelling, the usual case, without
+				// foldEqual's call.
+				exact, folded := string(key) == p, false
+				if !exact {
+					exact, folded = foldEqual(key, p)
+				}
+				switch {
 				case exact:
 					if s[1] == 0 {
 						s[0] = j
@@ -321,6 +335,11 @@ func (x *recordIndex) resolve(k int, nd *pathNode) int {
 						s[2] = j
 					}
 					s[3]++
+				default:
+					continue
+				}
+				if nd.dotted[pi] {
+					x.res[base-1] = 1
 				}
 			}
 		}
@@ -339,19 +358,16 @@ func (x *recordIndex) resolve(k int, nd *pathNode) int {
 func (x *recordIndex) walkPlan(k int, pl *pathPlan, d int, out *[]event.Value, found *bool, depth int) {
 	base := x.resolve(k, pl.nodes[d])
 	one, nExact, nFold := -1, int32(0), int32(0)
-	for i, st := range pl.steps[d] {
-		nExact += x.res[base+4*int(st.piece)+1]
-		if x.res[base+4*int(st.piece)+1] > 0 {
-			one = i
+	if steps := pl.steps[d]; x.res[base-1] == 0 && len(steps) > 0 {
+		// No member here matched a dotted piece: only the path's next
+		// segment (its first step, a piece without a dot) can.
+		s := x.res[base+4*int(steps[0].piece) : base+4*int(steps[0].piece)+4]
+		nExact, nFold, one = s[1], s[3], 0
+		if nExact > 0 {
+			nFold = 0
 		}
-	}
-	if nExact == 0 {
-		for i, st := range pl.steps[d] {
-			nFold += x.res[base+4*int(st.piece)+3]
-			if x.res[base+4*int(st.piece)+3] > 0 {
-				one = i
-			}
-		}
+	} else {
+		nExact, nFold, one = x.countSteps(base, steps)
 	}
 	switch {
 	case nExact == 0 && nFold == 0:
@@ -381,6 +397,28 @@ func (x *recordIndex) walkPlan(k int, pl *pathPlan, d int, out *[]event.Value, f
 		}
 	}
 	x.walk(v, pl.rests[e], out, found, depth+1)
+}
+
+// countSteps counts the members that pl's steps at a node may follow
+// (from base in x.res, resolve's): the exact ones, and the folded ones
+// when there is no exact one; one is the step of the last counted.
+func (x *recordIndex) countSteps(base int, steps []pathStep) (nExact, nFold int32, one int) {
+	one = -1
+	for i, st := range steps {
+		nExact += x.res[base+4*int(st.piece)+1]
+		if x.res[base+4*int(st.piece)+1] > 0 {
+			one = i
+		}
+	}
+	if nExact == 0 {
+		for i, st := range steps {
+			nFold += x.res[base+4*int(st.piece)+3]
+			if x.res[base+4*int(st.piece)+3] > 0 {
+				one = i
+			}
+		}
+	}
+	return nExact, nFold, one
 }
 
 // walkFrom is walk(raw, path) from the record's top, through pl when

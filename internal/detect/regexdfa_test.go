@@ -144,3 +144,39 @@ func BenchmarkNewASCIIDFA(b *testing.B) {
 		}
 	}
 }
+
+// TestEngineBuildsAutomata: NewEngine builds the automata of its rules'
+// expressions, in selections and in a keyword-free selection list alike,
+// before any event meets them (lazyDFA.get has run: its once is done).
+func TestEngineBuildsAutomata(t *testing.T) {
+	r := mustRule(t, ruleWith("activitylogs", `  selection:
+    resourceId|re: '(?i)^/subscriptions/[^/]+/providers/microsoft\.testautomata/x/[^/]+$'
+  other:
+    - operationName|re: 'TESTAUTOMATA/(write|delete)$'
+  condition: selection or other
+`))
+	var lazies []*lazyDFA
+	for _, s := range r.sels {
+		for _, g := range s.anyOf {
+			for _, f := range g {
+				for _, v := range f.values {
+					if re, ok := v.m.(regex); ok {
+						lazies = append(lazies, re.dfa)
+					}
+				}
+			}
+		}
+	}
+	if len(lazies) != 2 {
+		t.Fatalf("%d expressions in the rule, want 2", len(lazies))
+	}
+	if _, err := NewEngine([]*Rule{r}); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range lazies {
+		l.once.Do(func() { t.Errorf("automaton of %q not built by NewEngine", l.expr) })
+		if l.d == nil {
+			t.Errorf("automaton of %q: none (regexp for every value)", l.expr)
+		}
+	}
+}

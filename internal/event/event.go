@@ -264,6 +264,7 @@ func (e *Event) SetAll(kv ...string) {
 			continue
 		}
 		x.kv = append(x.kv, kv[i], kv[i+1])
+		x.lens |= lenBit(kv[i])
 	}
 }
 

@@ -17,10 +17,21 @@ import (
 // event is made, by its source, never on a copy.
 type Extra struct {
 	kv []string // name, value, name, value...; no value is empty
+	// lens has bit len(name)%64 of each name set: a name of a length
+	// with no bit is not set, and Lookup says so without comparing it
+	// with each name (the rule engine asks for raw paths here before it
+	// reads the record: a dozen sign-in names passed over each time).
+	lens uint64
 }
+
+// lenBit is the bit of Extra.lens that stands for name's length.
+func lenBit(name string) uint64 { return 1 << (uint(len(name)) & 63) }
 
 // Lookup returns the value set for name and whether there is one.
 func (x Extra) Lookup(name string) (string, bool) {
+	if x.lens&lenBit(name) == 0 {
+		return "", false
+	}
 	for i := 0; i+1 < len(x.kv); i += 2 {
 		if x.kv[i] == name {
 			return x.kv[i+1], true
@@ -57,6 +68,7 @@ func (x Extra) All() iter.Seq2[string, string] {
 func (x *Extra) set(name, value string) {
 	if !x.replace(name, value) {
 		x.kv = append(x.kv, name, value)
+		x.lens |= lenBit(name)
 	}
 }
 
@@ -88,6 +100,7 @@ func ExtraOf(m map[string]string) Extra {
 	x := Extra{kv: make([]string, 0, 2*len(names))}
 	for _, n := range names {
 		x.kv = append(x.kv, n, m[n])
+		x.lens |= lenBit(n)
 	}
 	return x
 }

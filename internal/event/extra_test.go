@@ -142,3 +142,47 @@ func TestSlabCopy(t *testing.T) {
 		t.Errorf("64 records of 1,000 bytes: %.0f allocations", n)
 	}
 }
+
+// FuzzExtraLookupAgreesWithScan: Lookup's filter by name length (lens)
+// passes over no name that is set: whatever names Set, SetAll and
+// ExtraOf took (lengths 64 apart share a bit), Lookup finds what a scan
+// of All finds, and nothing for a name not set.
+func FuzzExtraLookupAgreesWithScan(f *testing.F) {
+	f.Add("signin.client_app,signin.risk_state,a", "properties.status.errorCode,a,b")
+	f.Add(strings.Repeat("x", 64)+","+strings.Repeat("y", 128)+",z", strings.Repeat("q", 64)+",,"+strings.Repeat("y", 128))
+	f.Add("a,a,,b", "A,b,")
+	f.Fuzz(func(t *testing.T, set, probe string) {
+		names := strings.Split(set, ",")
+		ev := NewEvent(len(names) / 2)
+		var kv []string
+		m := map[string]string{}
+		for i, n := range names {
+			v := strings.Repeat("v", i%3) // some empty: not set
+			if i%2 == 0 {
+				ev.Set(n, v)
+			} else {
+				kv = append(kv, n, v)
+			}
+			if v != "" {
+				m[n] = v
+			}
+		}
+		ev.SetAll(kv...)
+		scan := func(x Extra, name string) (string, bool) {
+			for n, v := range x.All() {
+				if n == name {
+					return v, true
+				}
+			}
+			return "", false
+		}
+		for _, x := range []Extra{ev.Extra, ExtraOf(m)} {
+			for _, name := range append(names, strings.Split(probe, ",")...) {
+				wv, wok := scan(x, name)
+				if gv, gok := x.Lookup(name); gv != wv || gok != wok {
+					t.Fatalf("Lookup(%q) = %q, %v; a scan finds %q, %v (names %q)", name, gv, gok, wv, wok, names)
+				}
+			}
+		}
+	})
+}

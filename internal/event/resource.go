@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // Resource is an Azure Resource Manager id split into its parts. ID keeps
@@ -54,11 +55,11 @@ func ParseResourceID(id string) Resource {
 			break // a key with no value: ignored, as a trailing segment
 		}
 		switch {
-		case isWord(key, "subscriptions"):
+		case isLetterWord(key, "subscriptions"):
 			r.Subscription = val
-		case isWord(key, "resourcegroups"):
+		case isLetterWord(key, "resourcegroups"):
 			r.Group = val
-		case isWord(key, "providers"):
+		case isLetterWord(key, "providers"):
 			// The last provider wins: extension resources nest one under
 			// another (.../providers/A/x/y/providers/B/z/w).
 			r.Provider = val
@@ -69,7 +70,7 @@ func ParseResourceID(id string) Resource {
 					key = ""
 					break
 				}
-				if isWord(t, "providers") {
+				if isLetterWord(t, "providers") {
 					key = t
 					break
 				}
@@ -140,6 +141,28 @@ func isWord(s, word string) bool {
 		}
 	}
 	return strings.EqualFold(s, word)
+}
+
+// isLetterWord is isWord for a word of 8 to 16 lower-case ASCII letters
+// (the ARM path's words): of the word's length, s equals it when its
+// first and last eight bytes, each with the case bit (0x20) set, are the
+// word's: a byte that does is the word's letter in either case, as
+// EqualFoldASCII folds it, and no other byte does. A word read a byte at a
+// time was two thirds of ParseResourceID's time.
+func isLetterWord(s, word string) bool {
+	n := len(word)
+	if len(s) != n || n < 8 || n > 16 {
+		// Of another length, one starting with an ASCII byte other than
+		// the word's first letter in either case is not it (isWord).
+		if s == "" || s[0] < utf8.RuneSelf && s[0]|0x20 != word[0] {
+			return false
+		}
+		return isWord(s, word)
+	}
+	const caseBits = 0x20 * lowBits
+	b := unsafe.Slice(unsafe.StringData(s), n)
+	w := unsafe.Slice(unsafe.StringData(word), n)
+	return load64(b, 0)|caseBits == load64(w, 0) && load64(b, n-8)|caseBits == load64(w, n-8)
 }
 
 // childTypes holds the child types ParseResourceID has built, so that a

@@ -85,6 +85,9 @@ func TestIsWord(t *testing.T) {
 			if got, want := isWord(s, word), strings.EqualFold(s, word); got != want {
 				t.Errorf("isWord(%q, %q) = %t, strings.EqualFold says %t", s, word, got, want)
 			}
+			if got, want := isLetterWord(s, word), strings.EqualFold(s, word); got != want {
+				t.Errorf("isLetterWord(%q, %q) = %t, strings.EqualFold says %t", s, word, got, want)
+			}
 		}
 	}
 }
@@ -93,10 +96,18 @@ func TestIsWord(t *testing.T) {
 func FuzzIsWord(f *testing.F) {
 	f.Add("ſubscriptions")
 	f.Add("PROVIDERS")
+	f.Add("resourceGroups")
+	f.Add("sUbScRiPtIoNs")
+	f.Add("provider\x7f")
+	f.Add("providerY")
+	f.Add("subscription\x13")
 	f.Fuzz(func(t *testing.T, s string) {
 		for _, word := range []string{"subscriptions", "resourcegroups", "providers"} {
 			if got, want := isWord(s, word), strings.EqualFold(s, word); got != want {
 				t.Fatalf("isWord(%q, %q) = %t, strings.EqualFold says %t", s, word, got, want)
+			}
+			if got, want := isLetterWord(s, word), strings.EqualFold(s, word); got != want {
+				t.Fatalf("isLetterWord(%q, %q) = %t, strings.EqualFold says %t", s, word, got, want)
 			}
 		}
 	})
