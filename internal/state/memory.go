@@ -84,7 +84,7 @@ type memBackend struct {
 	stride uint64                              // what seq grows by: ETags unique across the shards
 	tables map[string]map[string]*memPartition // table -> partition
 	// scratch is order's, reused under the write lock (up to maxScratch).
-	scratch []sortedRow
+	scratch orderScratch
 	// etags is where newETag cuts the ETags of transactions from.
 	etags []byte
 	// at is submit's, reused under the write lock (up to maxScratch): each
@@ -373,44 +373,79 @@ func (p *memPartition) tidy() {
 // for writing.
 func (p *memPartition) order() { p.orderWith(nil) }
 
-// maxScratch bounds the scratch list the in-memory store keeps.
+// maxScratch bounds the scratch lists the in-memory store keeps.
 const maxScratch = 1 << 14
 
-// orderWith is order with a scratch list to reuse (the backend's, under
-// its write lock): the pending rows are sorted by their heads, looking at
-// their keys only on a tie.
-func (p *memPartition) orderWith(scratch *[]sortedRow) {
+// orderScratch is orderWith's lists to reuse (the backend's, under its
+// write lock): the pending rows, and the buffer mergeRuns merges through.
+type orderScratch struct {
+	pend, buf []sortedRow
+}
+
+// orderWith is order with scratch lists to reuse (nil: none): the pending
+// rows are taken in the order they were inserted, which is ascending runs
+// when the writes came in key order (as the kinds hand a transaction's
+// operations: a call of many transactions, or several calls between two
+// reads, leave a run each), merged run by run (mergeRuns), or else sorted
+// by their heads, looking at their keys only on a tie.
+func (p *memPartition) orderWith(scratch *orderScratch) {
 	var pend []sortedRow
 	if scratch != nil {
-		pend = (*scratch)[:0]
+		pend = scratch.pend[:0]
 	}
-	sorted := false
 	if !p.ordered {
 		// The first merge: every row is pending (a deleted row is no
 		// longer in rows, and sorted is empty).
 		p.ordered = true
 		p.buildFilter()
-		p.rows.each(func(i int32) {
-			pend = append(pend, rowOf(p.at(i).RowKey, i))
-		})
-	} else {
-		// The rows of a batch whose operations came in key order (as the
-		// kinds hand them) are in order already: no sort.
-		sorted = true
-		for j, i := range p.pending {
-			row := p.at(i).RowKey
-			r := rowOf(row, i)
-			if sorted && j > 0 && !p.before(pend[j-1], r, row) {
-				sorted = false
+		if last := len(p.blocks) - 1; len(p.free) == 0 && len(p.freeing) == 0 && last >= 0 &&
+			last<<memBlockBits+len(p.blocks[last]) == p.rows.n {
+			// Every slot holds a row: by position, the order they were
+			// inserted in.
+			for b, blk := range p.blocks {
+				for j := range blk {
+					pend = append(pend, rowOf(blk[j].RowKey, int32(b<<memBlockBits+j)))
+				}
 			}
-			pend = append(pend, r)
+		} else {
+			p.rows.each(func(i int32) {
+				pend = append(pend, rowOf(p.at(i).RowKey, i))
+			})
+		}
+	} else {
+		for _, i := range p.pending {
+			pend = append(pend, rowOf(p.at(i).RowKey, i))
 		}
 	}
 	k := len(pend)
 	if k == 0 {
 		return
 	}
-	if k > 1 && !sorted {
+	// Where the ascending runs start: a few runs are merged, many (writes
+	// in no order) sorted.
+	var starts [maxRuns + 1]int
+	runs := 1
+	for j := 1; j < k && runs <= maxRuns; j++ {
+		if !p.less(pend[j-1], pend[j]) {
+			starts[runs] = j
+			runs++
+		}
+	}
+	switch {
+	case runs == 1: // in order already: no sort
+	case runs <= maxRuns && k >= minRunLen*runs:
+		var buf []sortedRow
+		if scratch != nil {
+			buf = scratch.buf
+		}
+		buf = slices.Grow(buf[:0], k)[:k]
+		starts[runs] = k
+		sortedPend, other := p.mergeRuns(pend, buf, starts[:runs+1])
+		if scratch != nil && cap(other) <= maxScratch {
+			scratch.buf = other[:0]
+		}
+		pend = sortedPend
+	default:
 		slices.SortFunc(pend, func(a, b sortedRow) int {
 			if a.head != b.head {
 				return cmp.Compare(a.head, b.head)
@@ -422,7 +457,7 @@ func (p *memPartition) orderWith(scratch *[]sortedRow) {
 		})
 	}
 	if scratch != nil && cap(pend) <= maxScratch {
-		*scratch = pend[:0]
+		scratch.pend = pend[:0]
 	}
 	// In place, from the back: each pending row (last first) finds its
 	// place among the rows before it, galloping back from the last place
@@ -440,6 +475,61 @@ func (p *memPartition) orderWith(scratch *[]sortedRow) {
 		end = at
 	}
 	p.pending = p.pending[:0]
+}
+
+// maxRuns and minRunLen bound the ascending runs orderWith merges rather
+// than sorts: at most maxRuns of them, minRunLen rows long on average
+// (merging them costs a comparison per row and per halving of the runs,
+// a sort about one per halving of the rows).
+const (
+	maxRuns   = 64
+	minRunLen = 8
+)
+
+// less reports whether row a sorts before row b: by their first 12 bytes,
+// the keys deciding a tie.
+func (p *memPartition) less(a, b sortedRow) bool {
+	if a.head != b.head {
+		return a.head < b.head
+	}
+	if a.mid != b.mid {
+		return a.mid < b.mid
+	}
+	return p.at(a.pos).RowKey < p.at(b.pos).RowKey
+}
+
+// mergeRuns sorts rows, whose ascending runs start at starts (the last
+// being len(rows)), by merging neighbouring runs pairwise into buf (as
+// long as rows) and back: it returns the sorted rows (rows or buf) and
+// the other list.
+func (p *memPartition) mergeRuns(rows, buf []sortedRow, starts []int) (sorted, other []sortedRow) {
+	for len(starts) > 2 {
+		kept := starts[:1]
+		for i := 0; i+1 < len(starts); i += 2 {
+			lo, mid := starts[i], starts[i+1]
+			hi := mid
+			if i+2 < len(starts) {
+				hi = starts[i+2]
+			}
+			a, b, out := lo, mid, lo
+			for a < mid && b < hi {
+				if p.less(rows[b], rows[a]) {
+					buf[out] = rows[b]
+					b++
+				} else {
+					buf[out] = rows[a]
+					a++
+				}
+				out++
+			}
+			out += copy(buf[out:], rows[a:mid])
+			copy(buf[out:], rows[b:hi])
+			kept = append(kept, hi)
+		}
+		starts = kept
+		rows, buf = buf, rows
+	}
+	return rows, buf
 }
 
 // placeBefore is where row goes among sorted[:end]: the rows from end back
