@@ -288,23 +288,24 @@ func (p *memPartition) put(e Entity) {
 	if s := p.slotOfHash(e.RowKey, h); s >= 0 {
 		i = p.rows.position(s)
 	}
-	p.putAt(e, i, h)
+	m := compact(e)
+	p.putAt(&m, i, h)
 }
 
-// putAt is put with the row's position known: i, or -1 when the row is
-// new; h is its key's hash (rowHash).
-func (p *memPartition) putAt(e Entity, i int32, h uint32) {
-	m := compact(e)
+// putAt stores m (a slot's copy is made of it), a new row or a rewrite of
+// one (in place): i is the row's position, -1 when it is new; h is its
+// key's hash (rowHash).
+func (p *memPartition) putAt(m *memEntity, i int32, h uint32) {
 	if m.exp != 0 && (p.soonest == 0 || m.exp < p.soonest) {
 		p.soonest = m.exp
 	}
 	if i >= 0 {
-		*p.at(i) = m // the index keeps no key: it reads the slot's
+		*p.at(i) = *m // the index keeps no key: it reads the slot's
 		return
 	}
 	if n := len(p.free); n > 0 {
 		i, p.free = p.free[n-1], p.free[:n-1]
-		*p.at(i) = m
+		*p.at(i) = *m
 	} else {
 		last := len(p.blocks) - 1
 		switch {
@@ -320,10 +321,10 @@ func (p *memPartition) putAt(e Entity, i int32, h uint32) {
 			p.blocks[last] = b
 		}
 		i = int32(last<<memBlockBits + len(p.blocks[last]))
-		p.blocks[last] = append(p.blocks[last], m)
+		p.blocks[last] = append(p.blocks[last], *m)
 	}
 	p.rows.add(h, i)
-	p.noteRow(e.RowKey)
+	p.noteRow(m.RowKey)
 	if p.ordered {
 		p.pending = append(p.pending, i)
 	}
@@ -889,7 +890,8 @@ func (m *memBackend) submit(_ context.Context, table, partition string, ops []Op
 	// reused before tidy; a row added takes a free slot or a new one).
 	// Its key is hashed once, for the look-up and the index.
 	at := m.at[:0]
-	for i, o := range ops {
+	for i := range ops {
+		o := &ops[i]
 		var cur *memEntity
 		r := opRow{pos: -1, h: rowHash(o.Entity.RowKey)}
 		if part != nil {
@@ -914,32 +916,15 @@ func (m *memBackend) submit(_ context.Context, table, partition string, ops []Op
 	// one timestamp: every write still changes an entity's ETag.
 	m.seq += max(m.stride, 1)
 	etag := m.newETag()
-	for k, o := range ops {
-		r := at[k]
+	for k := range ops {
+		o, r := &ops[k], at[k]
 		if o.Kind == Delete {
 			part.deleteHash(o.Entity.RowKey, r.h)
 			continue
 		}
-		var e Entity
-		if r.pos >= 0 && !part.at(r.pos).packed && !packedEntity(o.Entity) {
-			cur := part.at(r.pos)
-			// A rewrite: the stored keys (and an unchanged Text) are
-			// already the store's own copies.
-			e = o.Entity
-			e.RowKey = cur.RowKey
-			if e.Text != cur.Text {
-				e.Text = strings.Clone(e.Text)
-			} else {
-				e.Text = cur.Text
-			}
-		} else {
-			e = owned(o.Entity)
-		}
-		if len(e.Data) == 0 {
-			e.Data = nil // as normalise: its times are put's (compact)
-		}
-		e.ETag = etag
-		part.putAt(e, r.pos, r.h)
+		m := part.kept(&o.Entity, r.pos)
+		m.ETag = etag
+		part.putAt(&m, r.pos, r.h)
 	}
 	part.tidy()
 	if part.Len() == 0 {
@@ -1014,7 +999,7 @@ func (m *memBackend) remove(_ context.Context, table string, k Key, etag string)
 		cur, _ = part.Get(k.RowKey)
 	}
 	o := Op{Kind: Delete, Entity: Entity{PartitionKey: k.PartitionKey, RowKey: k.RowKey, ETag: etag}}
-	if c := precondition(0, o, cur); c != nil {
+	if c := precondition(0, &o, cur); c != nil {
 		return c
 	}
 	part.Delete(k.RowKey)
@@ -1029,7 +1014,7 @@ func (m *memBackend) remove(_ context.Context, table string, k Key, etag string)
 // is EntityAlreadyExists, Replace or Delete of a missing one
 // ResourceNotFound, a different ETag UpdateConditionNotSatisfied. cur is
 // the stored entity, nil when there is none.
-func precondition(i int, o Op, cur *memEntity) *txConflict {
+func precondition(i int, o *Op, cur *memEntity) *txConflict {
 	switch o.Kind {
 	case Insert:
 		if cur != nil {
@@ -1059,13 +1044,51 @@ func owned(e Entity) Entity {
 		}
 		return e
 	}
-	var b strings.Builder
-	b.Grow(len(e.RowKey) + len(e.Text))
-	b.WriteString(e.RowKey)
-	b.WriteString(e.Text)
-	both := b.String()
-	e.RowKey, e.Text = both[:len(e.RowKey)], both[len(e.RowKey):]
+	e.RowKey, e.Text = ownedKeys(e.RowKey, e.Text)
 	return e
+}
+
+// ownedKeys is copies of a row key and Text in one allocation.
+func ownedKeys(row, text string) (string, string) {
+	var b strings.Builder
+	b.Grow(len(row) + len(text))
+	b.WriteString(row)
+	b.WriteString(text)
+	both := b.String()
+	return both[:len(row)], both[len(row):]
+}
+
+// kept is what slot i of p (-1: a new row) keeps of e, an operation's
+// entity written: compact(owned(e)) with Data nil when empty (as
+// normalise), but for a rewrite of a row whose keys are the store's
+// copies, which keeps them (and its Text when unchanged). The ETag is the
+// caller's to set.
+func (p *memPartition) kept(e *Entity, i int32) memEntity {
+	m := memEntity{RowKey: e.RowKey, Text: e.Text, Count: e.Count, exp: e.Expires, tim: StampOf(e.Time)}
+	if len(e.Data) > 0 {
+		m.data, m.n = unsafe.SliceData(e.Data), int32(len(e.Data))
+	}
+	switch {
+	case packedIn(e.RowKey, e.Data) && packedIn(e.Text, e.Data):
+		// Packed behind Data (Packed), or empty: kept as they are.
+		m.packed = e.RowKey != "" || e.Text != ""
+		if e.Text == "" {
+			m.Text = ""
+		}
+	case i >= 0 && !p.at(i).packed:
+		// A rewrite: the stored keys (and an unchanged Text) are
+		// already the store's own copies.
+		cur := p.at(i)
+		m.RowKey = cur.RowKey
+		if m.Text != cur.Text {
+			m.Text = strings.Clone(m.Text)
+		} else {
+			m.Text = cur.Text
+		}
+	default:
+		m.RowKey, m.Text = ownedKeys(e.RowKey, e.Text)
+	}
+	return m
 }
 
 // packedEntity reports whether e's row key and Text are packed behind its
