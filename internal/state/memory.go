@@ -460,20 +460,36 @@ func (p *memPartition) orderWith(scratch *orderScratch) {
 	if scratch != nil && cap(pend) <= maxScratch {
 		scratch.pend = pend[:0]
 	}
-	// In place, from the back: each pending row (last first) finds its
-	// place among the rows before it, galloping back from the last place
-	// found (the rows a batch inserts are spread over the partition: about
-	// log(n/k) comparisons each, each a cache miss), and the rows after
-	// that place move up by the pending rows still to come, as a block.
 	n := len(p.sorted)
 	p.sorted = slices.Grow(p.sorted, k)[:n+k]
-	end := n // sorted[:end] is what is left to merge
-	for j := k - 1; j >= 0; j-- {
-		r := pend[j]
-		at := p.placeBefore(end, p.at(r.pos).RowKey, r)
-		copy(p.sorted[at+j+1:end+j+1], p.sorted[at:end])
-		p.sorted[at+j] = r
-		end = at
+	if n < linearMerge*k {
+		// As many rows pending as there are, or nearly: a plain merge, in
+		// place from the back, a comparison per row.
+		i, out := n-1, n+k-1
+		for j := k - 1; j >= 0; out-- {
+			if i >= 0 && p.less(pend[j], p.sorted[i]) {
+				p.sorted[out] = p.sorted[i]
+				i--
+			} else {
+				p.sorted[out] = pend[j]
+				j--
+			}
+		}
+	} else {
+		// In place, from the back: each pending row (last first) finds
+		// its place among the rows before it, galloping back from the
+		// last place found (the rows a batch inserts are spread over the
+		// partition: about log(n/k) comparisons each, each a cache miss),
+		// and the rows after that place move up by the pending rows still
+		// to come, as a block.
+		end := n // sorted[:end] is what is left to merge
+		for j := k - 1; j >= 0; j-- {
+			r := pend[j]
+			at := p.placeBefore(end, p.at(r.pos).RowKey, r)
+			copy(p.sorted[at+j+1:end+j+1], p.sorted[at:end])
+			p.sorted[at+j] = r
+			end = at
+		}
 	}
 	p.pending = p.pending[:0]
 }
@@ -486,6 +502,11 @@ const (
 	maxRuns   = 64
 	minRunLen = 8
 )
+
+// linearMerge is how many rows in order per pending row orderWith merges
+// with pending rows one by one at most (about 15 instructions a row),
+// rather than placing each pending row by a search (about 150 a row).
+const linearMerge = 8
 
 // less reports whether row a sorts before row b: by their first 12 bytes,
 // the keys deciding a tie.
