@@ -650,6 +650,38 @@ func beforeEnd(row, t string) bool {
 	return len(row) < n || row[n-1] <= t[n-1]
 }
 
+// prefixSpans appends to spans the span in the order of the rows starting
+// with each prefix (sorted) p may hold (mayHold: the others have no row,
+// nor any row between them and their ends: spanAt), each searched from
+// the last; kept is how many rows they hold, served how many the service
+// would return for a range per prefix.
+func (p *memPartition) prefixSpans(prefixes []string, spans [][2]int) (_ [][2]int, kept, served int) {
+	at, last := 0, ""
+	for _, pr := range prefixes {
+		if !p.mayHold(pr) {
+			continue
+		}
+		if pr < last {
+			at = 0
+		}
+		lo, hi, end := p.spanAt(at, pr, pr)
+		served += end - lo
+		kept += hi - lo
+		spans = append(spans, [2]int{lo, hi})
+		at, last = lo, pr
+	}
+	return spans, kept, served
+}
+
+// spanClones appends copies of the entities of the rows in spans (their
+// Data shared).
+func (p *memPartition) spanClones(out []Entity, spans [][2]int) []Entity {
+	for _, sp := range spans {
+		out = p.clones(out, p.sorted[sp[0]:sp[1]])
+	}
+	return out
+}
+
 // clones appends copies of the entities of rows (their Data shared).
 func (p *memPartition) clones(out []Entity, rows []sortedRow) []Entity {
 	for _, r := range rows {
@@ -811,26 +843,9 @@ func (m *memBackend) findIn(table string, q query) (out []Entity, seen int) {
 		// A range per prefix (Find's few prefixes): one search each for
 		// what the service would return and what is kept.
 		var buf [MaxQueryPrefixes][2]int
-		spans := buf[:0]
-		at, last, kept := 0, "", 0
-		for _, p := range q.only.prefixes {
-			if !part.mayHold(p) {
-				continue // no row starts with it (nor comes between it and its end: spanAt)
-			}
-			if p < last {
-				at = 0
-			}
-			lo, hi, served := part.spanAt(at, p, p)
-			seen += served - lo
-			kept += hi - lo
-			spans = append(spans, [2]int{lo, hi})
-			at, last = lo, p
-		}
+		spans, kept, served := part.prefixSpans(q.only.prefixes, buf[:0])
 		out = make([]Entity, 0, kept) // one allocation for what is kept
-		for _, sp := range spans {
-			out = part.clones(out, part.sorted[sp[0]:sp[1]])
-		}
-		return out, seen
+		return part.spanClones(out, spans), served
 	case q.ranges != nil:
 		at, last := 0, ""
 		for _, r := range q.ranges {
@@ -856,26 +871,11 @@ func (m *memBackend) findIn(table string, q query) (out []Entity, seen int) {
 	case q.only.prefixes != nil:
 		// The spans first, then one allocation for what is kept.
 		var buf [16][2]int
-		spans := buf[:0]
-		at, last, kept := 0, "", 0
-		for _, p := range q.only.prefixes {
-			if !part.mayHold(p) {
-				continue
-			}
-			if p < last {
-				at = 0
-			}
-			lo, hi, _ := part.spanAt(at, p, p)
-			kept += hi - lo
-			spans = append(spans, [2]int{lo, hi})
-			at, last = lo, p
-		}
+		spans, kept, _ := part.prefixSpans(q.only.prefixes, buf[:0])
 		if kept > 0 {
 			out = make([]Entity, 0, kept)
 		}
-		for _, sp := range spans {
-			out = part.clones(out, part.sorted[sp[0]:sp[1]])
-		}
+		out = part.spanClones(out, spans)
 	default:
 		out = make([]Entity, 0, len(q.only.rows))
 		for _, r := range q.only.rows {
