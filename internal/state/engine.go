@@ -1017,8 +1017,13 @@ type keyCheck struct {
 
 func (c *keyCheck) check(k Key) error {
 	if c.escaped && len(k.PartitionKey) <= maxRawKeyLen && len(k.RowKey) <= maxRawKeyLen {
-		return nil // checkEscapedKey's answer for both, without a call
+		return nil // checkEscapedKey's answer for both, without a call (check is inlined)
 	}
+	return c.checkKeys(k)
+}
+
+// checkKeys is check's call for keys its lengths do not settle.
+func (c *keyCheck) checkKeys(k Key) error {
 	if !c.ok || k.PartitionKey != c.pk {
 		if err := c.key(k.PartitionKey); err != nil {
 			return fmt.Errorf("%w: partition key %q: %v", ErrInvalid, k.PartitionKey, err)
