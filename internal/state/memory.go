@@ -289,23 +289,25 @@ func (p *memPartition) put(e Entity) {
 		i = p.rows.position(s)
 	}
 	m := compact(e)
-	p.putAt(&m, i, h)
+	*p.slotFor(i, h, m.exp) = m
+	if i < 0 {
+		p.noteRow(m.RowKey)
+	}
 }
 
-// putAt stores m (a slot's copy is made of it), a new row or a rewrite of
-// one (in place): i is the row's position, -1 when it is new; h is its
-// key's hash (rowHash).
-func (p *memPartition) putAt(m *memEntity, i int32, h uint32) {
-	if m.exp != 0 && (p.soonest == 0 || m.exp < p.soonest) {
-		p.soonest = m.exp
+// slotFor returns the slot of row i, or, with i -1, a slot for a new row,
+// indexed by h (its key's hash: rowHash), whose key the caller is to note
+// in the filter (noteRow) once it is in the slot (a rebuild of the filter
+// reads the slots); exp is the row's expiry to be (soonest).
+func (p *memPartition) slotFor(i int32, h uint32, exp Stamp) *memEntity {
+	if exp != 0 && (p.soonest == 0 || exp < p.soonest) {
+		p.soonest = exp
 	}
 	if i >= 0 {
-		*p.at(i) = *m // the index keeps no key: it reads the slot's
-		return
+		return p.at(i) // the index keeps no key: it reads the slot's
 	}
 	if n := len(p.free); n > 0 {
 		i, p.free = p.free[n-1], p.free[:n-1]
-		*p.at(i) = *m
 	} else {
 		last := len(p.blocks) - 1
 		switch {
@@ -320,14 +322,15 @@ func (p *memPartition) putAt(m *memEntity, i int32, h uint32) {
 			copy(b, p.blocks[last])
 			p.blocks[last] = b
 		}
-		i = int32(last<<memBlockBits + len(p.blocks[last]))
-		p.blocks[last] = append(p.blocks[last], *m)
+		n := len(p.blocks[last])
+		i = int32(last<<memBlockBits + n)
+		p.blocks[last] = p.blocks[last][:n+1] // a slot never written: zero
 	}
 	p.rows.add(h, i)
-	p.noteRow(m.RowKey)
 	if p.ordered {
 		p.pending = append(p.pending, i)
 	}
+	return p.at(i)
 }
 
 // unordered reports whether rows wait to join the order.
@@ -943,9 +946,7 @@ func (m *memBackend) submit(_ context.Context, table, partition string, ops []Op
 			part.deleteHash(o.Entity.RowKey, r.h)
 			continue
 		}
-		m := part.kept(&o.Entity, r.pos)
-		m.ETag = etag
-		part.putAt(&m, r.pos, r.h)
+		part.write(&o.Entity, etag, r.pos, r.h)
 	}
 	part.tidy()
 	if part.Len() == 0 {
@@ -1079,37 +1080,46 @@ func ownedKeys(row, text string) (string, string) {
 	return both[:len(row)], both[len(row):]
 }
 
-// kept is what slot i of p (-1: a new row) keeps of e, an operation's
-// entity written: compact(owned(e)) with Data nil when empty (as
-// normalise), but for a rewrite of a row whose keys are the store's
-// copies, which keeps them (and its Text when unchanged). The ETag is the
-// caller's to set.
-func (p *memPartition) kept(e *Entity, i int32) memEntity {
-	m := memEntity{RowKey: e.RowKey, Text: e.Text, Count: e.Count, exp: e.Expires, tim: StampOf(e.Time)}
+// write stores e, an operation's entity, with etag in slot i of p (-1: a
+// new row, indexed by h, its key's hash): compact(owned(e)) with Data nil
+// when empty (as normalise), built in place, but for a rewrite of a row
+// whose keys are the store's copies, which keeps them (and its Text when
+// unchanged: keysOf).
+func (p *memPartition) write(e *Entity, etag string, i int32, h uint32) {
+	row, text, packed := p.keysOf(e, i)
+	s := p.slotFor(i, h, e.Expires)
+	*s = memEntity{RowKey: row, Text: text, ETag: etag, packed: packed, Count: e.Count, exp: e.Expires, tim: StampOf(e.Time)}
 	if len(e.Data) > 0 {
-		m.data, m.n = unsafe.SliceData(e.Data), int32(len(e.Data))
+		s.data, s.n = unsafe.SliceData(e.Data), int32(len(e.Data))
 	}
+	if i < 0 {
+		p.noteRow(row)
+	}
+}
+
+// keysOf is the row key and Text slot i of p (-1: a new row) keeps of e,
+// and whether they are packed behind its Data: packed ones as they are,
+// a rewrite's of a row whose keys are the store's copies those (and its
+// Text when unchanged), else copies of its own (owned).
+func (p *memPartition) keysOf(e *Entity, i int32) (row, text string, packed bool) {
 	switch {
 	case packedIn(e.RowKey, e.Data) && packedIn(e.Text, e.Data):
 		// Packed behind Data (Packed), or empty: kept as they are.
-		m.packed = e.RowKey != "" || e.Text != ""
 		if e.Text == "" {
-			m.Text = ""
+			return e.RowKey, "", e.RowKey != ""
 		}
+		return e.RowKey, e.Text, true
 	case i >= 0 && !p.at(i).packed:
 		// A rewrite: the stored keys (and an unchanged Text) are
 		// already the store's own copies.
 		cur := p.at(i)
-		m.RowKey = cur.RowKey
-		if m.Text != cur.Text {
-			m.Text = strings.Clone(m.Text)
-		} else {
-			m.Text = cur.Text
+		if e.Text != cur.Text {
+			return cur.RowKey, strings.Clone(e.Text), false
 		}
-	default:
-		m.RowKey, m.Text = ownedKeys(e.RowKey, e.Text)
+		return cur.RowKey, cur.Text, false
 	}
-	return m
+	row, text = ownedKeys(e.RowKey, e.Text)
+	return row, text, false
 }
 
 // packedEntity reports whether e's row key and Text are packed behind its

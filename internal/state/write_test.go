@@ -8,13 +8,13 @@ import (
 	"unsafe"
 )
 
-// TestKeptIsCompactOfOwned: what submit keeps of an operation's entity
-// (kept, built in place) is what the plain path kept: compact(owned(e))
+// TestWriteIsCompactOfOwned: what submit keeps of an operation's entity
+// (write, built in its slot) is what the plain path kept: compact(owned(e))
 // with empty Data dropped, or for a rewrite of a row whose keys are the
 // store's copies, those keys (and its Text when unchanged) kept; for
 // entities packed or not (Packed), with empty keys, Text and Data, over
 // new rows and rewrites of packed and unpacked rows.
-func TestKeptIsCompactOfOwned(t *testing.T) {
+func TestWriteIsCompactOfOwned(t *testing.T) {
 	r := rand.New(rand.NewPCG(9, 10))
 	str := func() string {
 		if r.IntN(4) == 0 {
@@ -37,7 +37,7 @@ func TestKeptIsCompactOfOwned(t *testing.T) {
 		}
 		return e
 	}
-	// plain is the path kept replaced.
+	// plain is the path write replaced.
 	plain := func(p *memPartition, e Entity, i int32) memEntity {
 		if i >= 0 && !p.at(i).packed && !packedEntity(e) {
 			cur := p.at(i)
@@ -62,15 +62,25 @@ func TestKeptIsCompactOfOwned(t *testing.T) {
 		if r.IntN(2) == 0 {
 			old := entity()
 			old.RowKey = e.RowKey
-			m := p.kept(&old, -1)
-			p.putAt(&m, -1, rowHash(m.RowKey))
+			p.write(&old, "old", -1, rowHash(old.RowKey))
 			i, _ = p.find(e.RowKey)
 			if r.IntN(2) == 0 {
 				e.Text = p.at(i).Text
 			}
 		}
-		got, want := p.kept(&e, i), plain(p, e, i)
-		same := got.RowKey == want.RowKey && got.Text == want.Text && got.data == want.data && got.n == want.n &&
+		want := plain(p, e, i)
+		want.ETag = "new"
+		var cur memEntity
+		if i >= 0 {
+			cur = *p.at(i)
+		}
+		p.write(&e, "new", i, rowHash(e.RowKey))
+		at, ok := p.find(e.RowKey)
+		if !ok || i >= 0 && at != i || p.Len() != 1 {
+			t.Fatalf("trial %d: row at %d %v (was %d), %d rows", trial, at, ok, i, p.Len())
+		}
+		got := *p.at(at)
+		same := got.ETag == want.ETag && got.RowKey == want.RowKey && got.Text == want.Text && got.data == want.data && got.n == want.n &&
 			got.packed == want.packed && got.Count == want.Count && got.exp == want.exp && got.tim == want.tim
 		if !same {
 			t.Fatalf("trial %d: kept %+v, want %+v", trial, got, want)
@@ -78,7 +88,6 @@ func TestKeptIsCompactOfOwned(t *testing.T) {
 		// The same strings kept: the row's copies, packed ones, or new
 		// copies (a new row's: the given ones only when packed).
 		if i >= 0 {
-			cur := p.at(i)
 			for _, c := range [][3]string{{got.RowKey, want.RowKey, cur.RowKey}, {got.Text, want.Text, cur.Text}} {
 				g, w := unsafe.StringData(c[0]) == unsafe.StringData(c[2]), unsafe.StringData(c[1]) == unsafe.StringData(c[2])
 				if c[0] != "" && g != w {
