@@ -236,3 +236,34 @@ func TestKeyCheckAgrees(t *testing.T) {
 		}
 	}
 }
+
+// TestSortedApartIsSortedAndNotOverlapping: Find's one-pass check of its
+// prefixes answers as sorted (slices.IsSorted) and no prefix starting with
+// the one before it (or equal to it), for prefixes alike, equal, empty and
+// of odd bytes.
+func TestSortedApartIsSortedAndNotOverlapping(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	alphabet := []string{"a", "b", "|", "\xff", "é"}
+	for range 50000 {
+		var prefixes []string
+		for range r.IntN(5) {
+			var b strings.Builder
+			for range r.IntN(4) {
+				b.WriteString(alphabet[r.IntN(len(alphabet))])
+			}
+			prefixes = append(prefixes, b.String())
+		}
+		if r.IntN(2) == 0 {
+			slices.Sort(prefixes)
+		}
+		overlapping := false
+		for i := 1; i < len(prefixes); i++ {
+			if strings.HasPrefix(prefixes[i], prefixes[i-1]) {
+				overlapping = true
+			}
+		}
+		if got, want := sortedApart(prefixes), slices.IsSorted(prefixes) && !overlapping; got != want {
+			t.Fatalf("sortedApart(%q) = %v, want %v", prefixes, got, want)
+		}
+	}
+}

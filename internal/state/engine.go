@@ -516,7 +516,7 @@ func (s *engine) Find(ctx context.Context, table, partitionKey string, rowPrefix
 		return nil, err
 	}
 	prefixes := rowPrefixes
-	if !slices.IsSorted(prefixes) || overlapping(prefixes) {
+	if !sortedApart(prefixes) {
 		prefixes = outermost(slices.Clone(rowPrefixes))
 	}
 	if len(prefixes) == 0 {
@@ -634,15 +634,15 @@ func sortByRow(es []Entity) {
 
 func byRow(a, b Entity) int { return strings.Compare(a.RowKey, b.RowKey) }
 
-// overlapping reports whether some prefix of sorted starts with the one
-// before it (or is it): a row would match both.
-func overlapping(sorted []string) bool {
-	for i := 1; i < len(sorted); i++ {
-		if strings.HasPrefix(sorted[i], sorted[i-1]) {
-			return true
+// sortedApart reports whether prefixes are sorted and none starts with
+// the one before it (or is it: a row would match both), in one pass.
+func sortedApart(prefixes []string) bool {
+	for i := 1; i < len(prefixes); i++ {
+		if p, q := prefixes[i-1], prefixes[i]; q <= p || strings.HasPrefix(q, p) {
+			return false
 		}
 	}
-	return false
+	return true
 }
 
 // outermost sorts prefixes in place and drops those that start with
