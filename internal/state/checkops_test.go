@@ -109,6 +109,15 @@ func TestDistinctKeys(t *testing.T) {
 			many = append(many, op(fmt.Sprintf("p%02d", p), fmt.Sprintf("r%d", r)))
 		}
 	}
+	var distinctRows []Op // one partition, more rows than compared pair by pair
+	for r := range 3 * fewOps {
+		distinctRows = append(distinctRows, op("a", fmt.Sprintf("r%02d", r)))
+	}
+	rnd := rand.New(rand.NewPCG(3, 3))
+	shuffled := func(ops []Op) []Op {
+		rnd.Shuffle(len(ops), func(i, j int) { ops[i], ops[j] = ops[j], ops[i] })
+		return ops
+	}
 	for _, c := range []struct {
 		name string
 		ops  []Op
@@ -119,6 +128,9 @@ func TestDistinctKeys(t *testing.T) {
 		{"rows out of order, few", []Op{op("a", "2"), op("a", "1"), op("a", "3")}, true},
 		{"row twice in a run", []Op{op("a", "1"), op("a", "2"), op("a", "2")}, false},
 		{"row twice out of order", []Op{op("a", "2"), op("a", "1"), op("a", "2")}, false},
+		{"rows out of order, many", shuffled(distinctRows), true},
+		{"row twice out of order, many", shuffled(append(slices.Clone(distinctRows), op("a", "r07"))), false},
+		{"row twice out of order, many, then sorted runs", append(shuffled(append(slices.Clone(distinctRows), op("a", "r00"))), many...), false},
 		{"partition in two runs", []Op{op("a", "1"), op("b", "1"), op("a", "1")}, false},
 		{"partition in two runs, rows differ", []Op{op("a", "1"), op("b", "1"), op("a", "2")}, false},
 		{"partition back after many", append(slices.Clone(many), op("p00", "z")), false},

@@ -1122,10 +1122,10 @@ const fewOps = 8
 const fewRuns = 16
 
 // distinctKeys reports whether ops' keys are provably distinct without a
-// set: ops come in runs of one partition, no partition in two runs (their
-// partition keys in increasing order, or few enough to compare pair by
-// pair), and each run's row keys strictly increasing (or the run few
-// enough to compare pair by pair). False is no verdict: the caller looks
+// set of keys: ops come in runs of one partition, no partition in two
+// runs (their partition keys in increasing order, or few enough to
+// compare pair by pair), and each run's row keys strictly increasing (or
+// distinct: runDistinct). False is no verdict: the caller looks
 // for a key twice the slow way.
 func distinctKeys(ops []Op) bool {
 	var runs [fewRuns]string
@@ -1139,7 +1139,7 @@ func distinctKeys(ops []Op) bool {
 				sorted = false
 			}
 		}
-		if !sorted && (end-start > fewOps || !pairwiseDistinct(ops[start:end])) {
+		if !sorted && !runDistinct(ops[start:end]) {
 			return false
 		}
 		if nr > 0 && ordered && pk <= runs[min(nr, fewRuns)-1] {
@@ -1161,6 +1161,36 @@ func distinctKeys(ops []Op) bool {
 	}
 	return true
 }
+
+// runDistinct reports whether a run of one partition's operations holds
+// each row key once: pair by pair while they are few, else by a set of
+// the row keys (a run the kinds hand in the order of their events: a set
+// of strings, not checkOps' set of keys, which hashes the partition key
+// of every operation as well).
+func runDistinct(run []Op) bool {
+	if len(run) <= fewOps {
+		return pairwiseDistinct(run)
+	}
+	at := rowSets.Get().(*map[string]struct{})
+	seen := *at
+	distinct := true
+	for i := range run {
+		n := len(seen) // one hash of the row key: added, or there already
+		seen[run[i].Entity.RowKey] = struct{}{}
+		if len(seen) == n {
+			distinct = false
+			break
+		}
+	}
+	if len(seen) <= maxPooledKeySet {
+		clear(seen)
+		rowSets.Put(at)
+	}
+	return distinct
+}
+
+// rowSets holds runDistinct's sets, empty, for reuse.
+var rowSets = sync.Pool{New: func() any { m := make(map[string]struct{}); return &m }}
 
 // pairwiseDistinct reports whether a run of one partition's operations
 // holds each row key once.
