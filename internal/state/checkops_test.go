@@ -109,6 +109,15 @@ func TestDistinctKeys(t *testing.T) {
 			many = append(many, op(fmt.Sprintf("p%02d", p), fmt.Sprintf("r%d", r)))
 		}
 	}
+	var distinctRows []Op // one partition, more rows than compared pair by pair
+	for r := range 3 * fewOps {
+		distinctRows = append(distinctRows, op("a", fmt.Sprintf("r%02d", r)))
+	}
+	rnd := rand.New(rand.NewPCG(3, 3))
+	shuffled := func(ops []Op) []Op {
+		rnd.Shuffle(len(ops), func(i, j int) { ops[i], ops[j] = ops[j], ops[i] })
+		return ops
+	}
 	for _, c := range []struct {
 		name string
 		ops  []Op
@@ -119,6 +128,9 @@ func TestDistinctKeys(t *testing.T) {
 		{"rows out of order, few", []Op{op("a", "2"), op("a", "1"), op("a", "3")}, true},
 		{"row twice in a run", []Op{op("a", "1"), op("a", "2"), op("a", "2")}, false},
 		{"row twice out of order", []Op{op("a", "2"), op("a", "1"), op("a", "2")}, false},
+		{"rows out of order, many", shuffled(distinctRows), true},
+		{"row twice out of order, many", shuffled(append(slices.Clone(distinctRows), op("a", "r07"))), false},
+		{"row twice out of order, many, then sorted runs", append(shuffled(append(slices.Clone(distinctRows), op("a", "r00"))), many...), false},
 		{"partition in two runs", []Op{op("a", "1"), op("b", "1"), op("a", "1")}, false},
 		{"partition in two runs, rows differ", []Op{op("a", "1"), op("b", "1"), op("a", "2")}, false},
 		{"partition back after many", append(slices.Clone(many), op("p00", "z")), false},
@@ -233,6 +245,37 @@ func TestKeyCheckAgrees(t *testing.T) {
 			if fmt.Sprint(got) != fmt.Sprint(want) {
 				t.Fatalf("iteration %d: check(%q) = %v, want %v", iter, k, got, want)
 			}
+		}
+	}
+}
+
+// TestSortedApartIsSortedAndNotOverlapping: Find's one-pass check of its
+// prefixes answers as sorted (slices.IsSorted) and no prefix starting with
+// the one before it (or equal to it), for prefixes alike, equal, empty and
+// of odd bytes.
+func TestSortedApartIsSortedAndNotOverlapping(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	alphabet := []string{"a", "b", "|", "\xff", "é"}
+	for range 50000 {
+		var prefixes []string
+		for range r.IntN(5) {
+			var b strings.Builder
+			for range r.IntN(4) {
+				b.WriteString(alphabet[r.IntN(len(alphabet))])
+			}
+			prefixes = append(prefixes, b.String())
+		}
+		if r.IntN(2) == 0 {
+			slices.Sort(prefixes)
+		}
+		overlapping := false
+		for i := 1; i < len(prefixes); i++ {
+			if strings.HasPrefix(prefixes[i], prefixes[i-1]) {
+				overlapping = true
+			}
+		}
+		if got, want := sortedApart(prefixes), slices.IsSorted(prefixes) && !overlapping; got != want {
+			t.Fatalf("sortedApart(%q) = %v, want %v", prefixes, got, want)
 		}
 	}
 }

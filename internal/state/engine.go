@@ -516,7 +516,7 @@ func (s *engine) Find(ctx context.Context, table, partitionKey string, rowPrefix
 		return nil, err
 	}
 	prefixes := rowPrefixes
-	if !slices.IsSorted(prefixes) || overlapping(prefixes) {
+	if !sortedApart(prefixes) {
 		prefixes = outermost(slices.Clone(rowPrefixes))
 	}
 	if len(prefixes) == 0 {
@@ -634,15 +634,15 @@ func sortByRow(es []Entity) {
 
 func byRow(a, b Entity) int { return strings.Compare(a.RowKey, b.RowKey) }
 
-// overlapping reports whether some prefix of sorted starts with the one
-// before it (or is it): a row would match both.
-func overlapping(sorted []string) bool {
-	for i := 1; i < len(sorted); i++ {
-		if strings.HasPrefix(sorted[i], sorted[i-1]) {
-			return true
+// sortedApart reports whether prefixes are sorted and none starts with
+// the one before it (or is it: a row would match both), in one pass.
+func sortedApart(prefixes []string) bool {
+	for i := 1; i < len(prefixes); i++ {
+		if p, q := prefixes[i-1], prefixes[i]; q <= p || strings.HasPrefix(q, p) {
+			return false
 		}
 	}
-	return false
+	return true
 }
 
 // outermost sorts prefixes in place and drops those that start with
@@ -1017,8 +1017,13 @@ type keyCheck struct {
 
 func (c *keyCheck) check(k Key) error {
 	if c.escaped && len(k.PartitionKey) <= maxRawKeyLen && len(k.RowKey) <= maxRawKeyLen {
-		return nil // checkEscapedKey's answer for both, without a call
+		return nil // checkEscapedKey's answer for both, without a call (check is inlined)
 	}
+	return c.checkKeys(k)
+}
+
+// checkKeys is check's call for keys its lengths do not settle.
+func (c *keyCheck) checkKeys(k Key) error {
 	if !c.ok || k.PartitionKey != c.pk {
 		if err := c.key(k.PartitionKey); err != nil {
 			return fmt.Errorf("%w: partition key %q: %v", ErrInvalid, k.PartitionKey, err)
@@ -1117,10 +1122,10 @@ const fewOps = 8
 const fewRuns = 16
 
 // distinctKeys reports whether ops' keys are provably distinct without a
-// set: ops come in runs of one partition, no partition in two runs (their
-// partition keys in increasing order, or few enough to compare pair by
-// pair), and each run's row keys strictly increasing (or the run few
-// enough to compare pair by pair). False is no verdict: the caller looks
+// set of keys: ops come in runs of one partition, no partition in two
+// runs (their partition keys in increasing order, or few enough to
+// compare pair by pair), and each run's row keys strictly increasing (or
+// distinct: runDistinct). False is no verdict: the caller looks
 // for a key twice the slow way.
 func distinctKeys(ops []Op) bool {
 	var runs [fewRuns]string
@@ -1134,7 +1139,7 @@ func distinctKeys(ops []Op) bool {
 				sorted = false
 			}
 		}
-		if !sorted && (end-start > fewOps || !pairwiseDistinct(ops[start:end])) {
+		if !sorted && !runDistinct(ops[start:end]) {
 			return false
 		}
 		if nr > 0 && ordered && pk <= runs[min(nr, fewRuns)-1] {
@@ -1156,6 +1161,36 @@ func distinctKeys(ops []Op) bool {
 	}
 	return true
 }
+
+// runDistinct reports whether a run of one partition's operations holds
+// each row key once: pair by pair while they are few, else by a set of
+// the row keys (a run the kinds hand in the order of their events: a set
+// of strings, not checkOps' set of keys, which hashes the partition key
+// of every operation as well).
+func runDistinct(run []Op) bool {
+	if len(run) <= fewOps {
+		return pairwiseDistinct(run)
+	}
+	at := rowSets.Get().(*map[string]struct{})
+	seen := *at
+	distinct := true
+	for i := range run {
+		n := len(seen) // one hash of the row key: added, or there already
+		seen[run[i].Entity.RowKey] = struct{}{}
+		if len(seen) == n {
+			distinct = false
+			break
+		}
+	}
+	if len(seen) <= maxPooledKeySet {
+		clear(seen)
+		rowSets.Put(at)
+	}
+	return distinct
+}
+
+// rowSets holds runDistinct's sets, empty, for reuse.
+var rowSets = sync.Pool{New: func() any { m := make(map[string]struct{}); return &m }}
 
 // pairwiseDistinct reports whether a run of one partition's operations
 // holds each row key once.

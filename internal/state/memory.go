@@ -84,7 +84,7 @@ type memBackend struct {
 	stride uint64                              // what seq grows by: ETags unique across the shards
 	tables map[string]map[string]*memPartition // table -> partition
 	// scratch is order's, reused under the write lock (up to maxScratch).
-	scratch []sortedRow
+	scratch orderScratch
 	// etags is where newETag cuts the ETags of transactions from.
 	etags []byte
 	// at is submit's, reused under the write lock (up to maxScratch): each
@@ -288,23 +288,26 @@ func (p *memPartition) put(e Entity) {
 	if s := p.slotOfHash(e.RowKey, h); s >= 0 {
 		i = p.rows.position(s)
 	}
-	p.putAt(e, i, h)
+	m := compact(e)
+	*p.slotFor(i, h, m.exp) = m
+	if i < 0 {
+		p.noteRow(m.RowKey)
+	}
 }
 
-// putAt is put with the row's position known: i, or -1 when the row is
-// new; h is its key's hash (rowHash).
-func (p *memPartition) putAt(e Entity, i int32, h uint32) {
-	m := compact(e)
-	if m.exp != 0 && (p.soonest == 0 || m.exp < p.soonest) {
-		p.soonest = m.exp
+// slotFor returns the slot of row i, or, with i -1, a slot for a new row,
+// indexed by h (its key's hash: rowHash), whose key the caller is to note
+// in the filter (noteRow) once it is in the slot (a rebuild of the filter
+// reads the slots); exp is the row's expiry to be (soonest).
+func (p *memPartition) slotFor(i int32, h uint32, exp Stamp) *memEntity {
+	if exp != 0 && (p.soonest == 0 || exp < p.soonest) {
+		p.soonest = exp
 	}
 	if i >= 0 {
-		*p.at(i) = m // the index keeps no key: it reads the slot's
-		return
+		return p.at(i) // the index keeps no key: it reads the slot's
 	}
 	if n := len(p.free); n > 0 {
 		i, p.free = p.free[n-1], p.free[:n-1]
-		*p.at(i) = m
 	} else {
 		last := len(p.blocks) - 1
 		switch {
@@ -319,14 +322,15 @@ func (p *memPartition) putAt(e Entity, i int32, h uint32) {
 			copy(b, p.blocks[last])
 			p.blocks[last] = b
 		}
-		i = int32(last<<memBlockBits + len(p.blocks[last]))
-		p.blocks[last] = append(p.blocks[last], m)
+		n := len(p.blocks[last])
+		i = int32(last<<memBlockBits + n)
+		p.blocks[last] = p.blocks[last][:n+1] // a slot never written: zero
 	}
 	p.rows.add(h, i)
-	p.noteRow(e.RowKey)
 	if p.ordered {
 		p.pending = append(p.pending, i)
 	}
+	return p.at(i)
 }
 
 // unordered reports whether rows wait to join the order.
@@ -373,44 +377,79 @@ func (p *memPartition) tidy() {
 // for writing.
 func (p *memPartition) order() { p.orderWith(nil) }
 
-// maxScratch bounds the scratch list the in-memory store keeps.
+// maxScratch bounds the scratch lists the in-memory store keeps.
 const maxScratch = 1 << 14
 
-// orderWith is order with a scratch list to reuse (the backend's, under
-// its write lock): the pending rows are sorted by their heads, looking at
-// their keys only on a tie.
-func (p *memPartition) orderWith(scratch *[]sortedRow) {
+// orderScratch is orderWith's lists to reuse (the backend's, under its
+// write lock): the pending rows, and the buffer mergeRuns merges through.
+type orderScratch struct {
+	pend, buf []sortedRow
+}
+
+// orderWith is order with scratch lists to reuse (nil: none): the pending
+// rows are taken in the order they were inserted, which is ascending runs
+// when the writes came in key order (as the kinds hand a transaction's
+// operations: a call of many transactions, or several calls between two
+// reads, leave a run each), merged run by run (mergeRuns), or else sorted
+// by their heads, looking at their keys only on a tie.
+func (p *memPartition) orderWith(scratch *orderScratch) {
 	var pend []sortedRow
 	if scratch != nil {
-		pend = (*scratch)[:0]
+		pend = scratch.pend[:0]
 	}
-	sorted := false
 	if !p.ordered {
 		// The first merge: every row is pending (a deleted row is no
 		// longer in rows, and sorted is empty).
 		p.ordered = true
 		p.buildFilter()
-		p.rows.each(func(i int32) {
-			pend = append(pend, rowOf(p.at(i).RowKey, i))
-		})
-	} else {
-		// The rows of a batch whose operations came in key order (as the
-		// kinds hand them) are in order already: no sort.
-		sorted = true
-		for j, i := range p.pending {
-			row := p.at(i).RowKey
-			r := rowOf(row, i)
-			if sorted && j > 0 && !p.before(pend[j-1], r, row) {
-				sorted = false
+		if last := len(p.blocks) - 1; len(p.free) == 0 && len(p.freeing) == 0 && last >= 0 &&
+			last<<memBlockBits+len(p.blocks[last]) == p.rows.n {
+			// Every slot holds a row: by position, the order they were
+			// inserted in.
+			for b, blk := range p.blocks {
+				for j := range blk {
+					pend = append(pend, rowOf(blk[j].RowKey, int32(b<<memBlockBits+j)))
+				}
 			}
-			pend = append(pend, r)
+		} else {
+			p.rows.each(func(i int32) {
+				pend = append(pend, rowOf(p.at(i).RowKey, i))
+			})
+		}
+	} else {
+		for _, i := range p.pending {
+			pend = append(pend, rowOf(p.at(i).RowKey, i))
 		}
 	}
 	k := len(pend)
 	if k == 0 {
 		return
 	}
-	if k > 1 && !sorted {
+	// Where the ascending runs start: a few runs are merged, many (writes
+	// in no order) sorted.
+	var starts [maxRuns + 1]int
+	runs := 1
+	for j := 1; j < k && runs <= maxRuns; j++ {
+		if !p.less(pend[j-1], pend[j]) {
+			starts[runs] = j
+			runs++
+		}
+	}
+	switch {
+	case runs == 1: // in order already: no sort
+	case runs <= maxRuns && k >= minRunLen*runs:
+		var buf []sortedRow
+		if scratch != nil {
+			buf = scratch.buf
+		}
+		buf = slices.Grow(buf[:0], k)[:k]
+		starts[runs] = k
+		sortedPend, other := p.mergeRuns(pend, buf, starts[:runs+1])
+		if scratch != nil && cap(other) <= maxScratch {
+			scratch.buf = other[:0]
+		}
+		pend = sortedPend
+	default:
 		slices.SortFunc(pend, func(a, b sortedRow) int {
 			if a.head != b.head {
 				return cmp.Compare(a.head, b.head)
@@ -422,24 +461,100 @@ func (p *memPartition) orderWith(scratch *[]sortedRow) {
 		})
 	}
 	if scratch != nil && cap(pend) <= maxScratch {
-		*scratch = pend[:0]
+		scratch.pend = pend[:0]
 	}
-	// In place, from the back: each pending row (last first) finds its
-	// place among the rows before it, galloping back from the last place
-	// found (the rows a batch inserts are spread over the partition: about
-	// log(n/k) comparisons each, each a cache miss), and the rows after
-	// that place move up by the pending rows still to come, as a block.
 	n := len(p.sorted)
 	p.sorted = slices.Grow(p.sorted, k)[:n+k]
-	end := n // sorted[:end] is what is left to merge
-	for j := k - 1; j >= 0; j-- {
-		r := pend[j]
-		at := p.placeBefore(end, p.at(r.pos).RowKey, r)
-		copy(p.sorted[at+j+1:end+j+1], p.sorted[at:end])
-		p.sorted[at+j] = r
-		end = at
+	if n < linearMerge*k {
+		// As many rows pending as there are, or nearly: a plain merge, in
+		// place from the back, a comparison per row.
+		i, out := n-1, n+k-1
+		for j := k - 1; j >= 0; out-- {
+			if i >= 0 && p.less(pend[j], p.sorted[i]) {
+				p.sorted[out] = p.sorted[i]
+				i--
+			} else {
+				p.sorted[out] = pend[j]
+				j--
+			}
+		}
+	} else {
+		// In place, from the back: each pending row (last first) finds
+		// its place among the rows before it, galloping back from the
+		// last place found (the rows a batch inserts are spread over the
+		// partition: about log(n/k) comparisons each, each a cache miss),
+		// and the rows after that place move up by the pending rows still
+		// to come, as a block.
+		end := n // sorted[:end] is what is left to merge
+		for j := k - 1; j >= 0; j-- {
+			r := pend[j]
+			at := p.placeBefore(end, p.at(r.pos).RowKey, r)
+			copy(p.sorted[at+j+1:end+j+1], p.sorted[at:end])
+			p.sorted[at+j] = r
+			end = at
+		}
 	}
 	p.pending = p.pending[:0]
+}
+
+// maxRuns and minRunLen bound the ascending runs orderWith merges rather
+// than sorts: at most maxRuns of them, minRunLen rows long on average
+// (merging them costs a comparison per row and per halving of the runs,
+// a sort about one per halving of the rows).
+const (
+	maxRuns   = 64
+	minRunLen = 8
+)
+
+// linearMerge is how many rows in order per pending row orderWith merges
+// with pending rows one by one at most (about 15 instructions a row),
+// rather than placing each pending row by a search (about 150 a row).
+const linearMerge = 8
+
+// less reports whether row a sorts before row b: by their first 12 bytes,
+// the keys deciding a tie.
+func (p *memPartition) less(a, b sortedRow) bool {
+	if a.head != b.head {
+		return a.head < b.head
+	}
+	if a.mid != b.mid {
+		return a.mid < b.mid
+	}
+	return p.at(a.pos).RowKey < p.at(b.pos).RowKey
+}
+
+// mergeRuns sorts rows, whose ascending runs start at starts (the last
+// being len(rows)), by merging neighbouring runs pairwise into buf (as
+// long as rows) and back: it returns the sorted rows (rows or buf) and
+// the other list.
+func (p *memPartition) mergeRuns(rows, buf []sortedRow, starts []int) (sorted, other []sortedRow) {
+	for len(starts) > 2 {
+		kept := starts[:1]
+		for i := 0; i+1 < len(starts); i += 2 {
+			lo, mid := starts[i], starts[i+1]
+			hi := mid
+			if i+2 < len(starts) {
+				hi = starts[i+2]
+			}
+			a, b, out := lo, mid, lo
+			for a < mid && b < hi {
+				if p.less(rows[b], rows[a]) {
+					buf[out] = rows[b]
+					b++
+				} else {
+					buf[out] = rows[a]
+					a++
+				}
+				out++
+			}
+			out += copy(buf[out:], rows[a:mid])
+			copy(buf[out:], rows[b:hi])
+			kept = append(kept, hi)
+		}
+		starts = kept
+		rows, buf = buf, rows
+	}
+	return rows, buf
 }
 
 // placeBefore is where row goes among sorted[:end]: the rows from end back
@@ -536,6 +651,38 @@ func beforeEnd(row, t string) bool {
 		return head < t[:n-1]
 	}
 	return len(row) < n || row[n-1] <= t[n-1]
+}
+
+// prefixSpans appends to spans the span in the order of the rows starting
+// with each prefix (sorted) p may hold (mayHold: the others have no row,
+// nor any row between them and their ends: spanAt), each searched from
+// the last; kept is how many rows they hold, served how many the service
+// would return for a range per prefix.
+func (p *memPartition) prefixSpans(prefixes []string, spans [][2]int) (_ [][2]int, kept, served int) {
+	at, last := 0, ""
+	for _, pr := range prefixes {
+		if !p.mayHold(pr) {
+			continue
+		}
+		if pr < last {
+			at = 0
+		}
+		lo, hi, end := p.spanAt(at, pr, pr)
+		served += end - lo
+		kept += hi - lo
+		spans = append(spans, [2]int{lo, hi})
+		at, last = lo, pr
+	}
+	return spans, kept, served
+}
+
+// spanClones appends copies of the entities of the rows in spans (their
+// Data shared).
+func (p *memPartition) spanClones(out []Entity, spans [][2]int) []Entity {
+	for _, sp := range spans {
+		out = p.clones(out, p.sorted[sp[0]:sp[1]])
+	}
+	return out
 }
 
 // clones appends copies of the entities of rows (their Data shared).
@@ -699,26 +846,9 @@ func (m *memBackend) findIn(table string, q query) (out []Entity, seen int) {
 		// A range per prefix (Find's few prefixes): one search each for
 		// what the service would return and what is kept.
 		var buf [MaxQueryPrefixes][2]int
-		spans := buf[:0]
-		at, last, kept := 0, "", 0
-		for _, p := range q.only.prefixes {
-			if !part.mayHold(p) {
-				continue // no row starts with it (nor comes between it and its end: spanAt)
-			}
-			if p < last {
-				at = 0
-			}
-			lo, hi, served := part.spanAt(at, p, p)
-			seen += served - lo
-			kept += hi - lo
-			spans = append(spans, [2]int{lo, hi})
-			at, last = lo, p
-		}
+		spans, kept, served := part.prefixSpans(q.only.prefixes, buf[:0])
 		out = make([]Entity, 0, kept) // one allocation for what is kept
-		for _, sp := range spans {
-			out = part.clones(out, part.sorted[sp[0]:sp[1]])
-		}
-		return out, seen
+		return part.spanClones(out, spans), served
 	case q.ranges != nil:
 		at, last := 0, ""
 		for _, r := range q.ranges {
@@ -744,26 +874,11 @@ func (m *memBackend) findIn(table string, q query) (out []Entity, seen int) {
 	case q.only.prefixes != nil:
 		// The spans first, then one allocation for what is kept.
 		var buf [16][2]int
-		spans := buf[:0]
-		at, last, kept := 0, "", 0
-		for _, p := range q.only.prefixes {
-			if !part.mayHold(p) {
-				continue
-			}
-			if p < last {
-				at = 0
-			}
-			lo, hi, _ := part.spanAt(at, p, p)
-			kept += hi - lo
-			spans = append(spans, [2]int{lo, hi})
-			at, last = lo, p
-		}
+		spans, kept, _ := part.prefixSpans(q.only.prefixes, buf[:0])
 		if kept > 0 {
 			out = make([]Entity, 0, kept)
 		}
-		for _, sp := range spans {
-			out = part.clones(out, part.sorted[sp[0]:sp[1]])
-		}
+		out = part.spanClones(out, spans)
 	default:
 		out = make([]Entity, 0, len(q.only.rows))
 		for _, r := range q.only.rows {
@@ -799,7 +914,8 @@ func (m *memBackend) submit(_ context.Context, table, partition string, ops []Op
 	// reused before tidy; a row added takes a free slot or a new one).
 	// Its key is hashed once, for the look-up and the index.
 	at := m.at[:0]
-	for i, o := range ops {
+	for i := range ops {
+		o := &ops[i]
 		var cur *memEntity
 		r := opRow{pos: -1, h: rowHash(o.Entity.RowKey)}
 		if part != nil {
@@ -824,32 +940,13 @@ func (m *memBackend) submit(_ context.Context, table, partition string, ops []Op
 	// one timestamp: every write still changes an entity's ETag.
 	m.seq += max(m.stride, 1)
 	etag := m.newETag()
-	for k, o := range ops {
-		r := at[k]
+	for k := range ops {
+		o, r := &ops[k], at[k]
 		if o.Kind == Delete {
 			part.deleteHash(o.Entity.RowKey, r.h)
 			continue
 		}
-		var e Entity
-		if r.pos >= 0 && !part.at(r.pos).packed && !packedEntity(o.Entity) {
-			cur := part.at(r.pos)
-			// A rewrite: the stored keys (and an unchanged Text) are
-			// already the store's own copies.
-			e = o.Entity
-			e.RowKey = cur.RowKey
-			if e.Text != cur.Text {
-				e.Text = strings.Clone(e.Text)
-			} else {
-				e.Text = cur.Text
-			}
-		} else {
-			e = owned(o.Entity)
-		}
-		if len(e.Data) == 0 {
-			e.Data = nil // as normalise: its times are put's (compact)
-		}
-		e.ETag = etag
-		part.putAt(e, r.pos, r.h)
+		part.write(&o.Entity, etag, r.pos, r.h)
 	}
 	part.tidy()
 	if part.Len() == 0 {
@@ -924,7 +1021,7 @@ func (m *memBackend) remove(_ context.Context, table string, k Key, etag string)
 		cur, _ = part.Get(k.RowKey)
 	}
 	o := Op{Kind: Delete, Entity: Entity{PartitionKey: k.PartitionKey, RowKey: k.RowKey, ETag: etag}}
-	if c := precondition(0, o, cur); c != nil {
+	if c := precondition(0, &o, cur); c != nil {
 		return c
 	}
 	part.Delete(k.RowKey)
@@ -939,7 +1036,7 @@ func (m *memBackend) remove(_ context.Context, table string, k Key, etag string)
 // is EntityAlreadyExists, Replace or Delete of a missing one
 // ResourceNotFound, a different ETag UpdateConditionNotSatisfied. cur is
 // the stored entity, nil when there is none.
-func precondition(i int, o Op, cur *memEntity) *txConflict {
+func precondition(i int, o *Op, cur *memEntity) *txConflict {
 	switch o.Kind {
 	case Insert:
 		if cur != nil {
@@ -969,13 +1066,60 @@ func owned(e Entity) Entity {
 		}
 		return e
 	}
-	var b strings.Builder
-	b.Grow(len(e.RowKey) + len(e.Text))
-	b.WriteString(e.RowKey)
-	b.WriteString(e.Text)
-	both := b.String()
-	e.RowKey, e.Text = both[:len(e.RowKey)], both[len(e.RowKey):]
+	e.RowKey, e.Text = ownedKeys(e.RowKey, e.Text)
 	return e
+}
+
+// ownedKeys is copies of a row key and Text in one allocation.
+func ownedKeys(row, text string) (string, string) {
+	var b strings.Builder
+	b.Grow(len(row) + len(text))
+	b.WriteString(row)
+	b.WriteString(text)
+	both := b.String()
+	return both[:len(row)], both[len(row):]
+}
+
+// write stores e, an operation's entity, with etag in slot i of p (-1: a
+// new row, indexed by h, its key's hash): compact(owned(e)) with Data nil
+// when empty (as normalise), built in place, but for a rewrite of a row
+// whose keys are the store's copies, which keeps them (and its Text when
+// unchanged: keysOf).
+func (p *memPartition) write(e *Entity, etag string, i int32, h uint32) {
+	row, text, packed := p.keysOf(e, i)
+	s := p.slotFor(i, h, e.Expires)
+	*s = memEntity{RowKey: row, Text: text, ETag: etag, packed: packed, Count: e.Count, exp: e.Expires, tim: StampOf(e.Time)}
+	if len(e.Data) > 0 {
+		s.data, s.n = unsafe.SliceData(e.Data), int32(len(e.Data))
+	}
+	if i < 0 {
+		p.noteRow(row)
+	}
+}
+
+// keysOf is the row key and Text slot i of p (-1: a new row) keeps of e,
+// and whether they are packed behind its Data: packed ones as they are,
+// a rewrite's of a row whose keys are the store's copies those (and its
+// Text when unchanged), else copies of its own (owned).
+func (p *memPartition) keysOf(e *Entity, i int32) (row, text string, packed bool) {
+	switch {
+	case packedIn(e.RowKey, e.Data) && packedIn(e.Text, e.Data):
+		// Packed behind Data (Packed), or empty: kept as they are.
+		if e.Text == "" {
+			return e.RowKey, "", e.RowKey != ""
+		}
+		return e.RowKey, e.Text, true
+	case i >= 0 && !p.at(i).packed:
+		// A rewrite: the stored keys (and an unchanged Text) are
+		// already the store's own copies.
+		cur := p.at(i)
+		if e.Text != cur.Text {
+			return cur.RowKey, strings.Clone(e.Text), false
+		}
+		return cur.RowKey, cur.Text, false
+	}
+	row, text = ownedKeys(e.RowKey, e.Text)
+	return row, text, false
 }
 
 // packedEntity reports whether e's row key and Text are packed behind its

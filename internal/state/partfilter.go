@@ -3,7 +3,7 @@ package state
 import "strings"
 
 // partFilter is a partition's Bloom filter of its row keys' first parts
-// (up to and including their first '|': firstPart), so that a Find of
+// (up to and including their first '|': partHashOf), so that a Find of
 // groups the partition does not hold (a threshold's new groups, most of a
 // batch's) answers without merging the partition's order or searching it.
 // A row that starts with a prefix holding a '|' has the prefix's first
@@ -59,13 +59,14 @@ func finish(h uint64) uint64 {
 // rebuild.
 const filterBitsPerPart = 10
 
-// firstPart is key up to and including its first '|', "" without one.
-func firstPart(key string) string {
+// partHashOf is partHash of key's first part, up to and including its
+// first '|'; false when key has none.
+func partHashOf(key string) (uint64, bool) {
 	i := strings.IndexByte(key, keySep)
 	if i < 0 {
-		return ""
+		return 0, false
 	}
-	return key[:i+1]
+	return partHash(key[:i+1]), true
 }
 
 // probes are the two bits of a first part's hash in a filter of size
@@ -75,16 +76,19 @@ func probes(h uint64, size int) (a, b uint64) {
 	return h & mask, (h >> 32) & mask
 }
 
-func (f *partFilter) mayHold(part string) bool {
+// mayHold reports whether the filter may hold the first part whose hash
+// is h (partHash).
+func (f *partFilter) mayHold(h uint64) bool {
 	if f.bits == nil {
 		return false
 	}
-	a, b := probes(partHash(part), 64*len(f.bits))
+	a, b := probes(h, 64*len(f.bits))
 	return f.bits[a>>6]&(1<<(a&63)) != 0 && f.bits[b>>6]&(1<<(b&63)) != 0
 }
 
-func (f *partFilter) set(part string) {
-	a, b := probes(partHash(part), 64*len(f.bits))
+// set adds the first part whose hash is h (partHash).
+func (f *partFilter) set(h uint64) {
+	a, b := probes(h, 64*len(f.bits))
 	f.bits[a>>6] |= 1 << (a & 63)
 	f.bits[b>>6] |= 1 << (b & 63)
 	f.n++
@@ -97,12 +101,12 @@ func (p *memPartition) noteRow(key string) {
 	if !p.ordered {
 		return // no filter yet
 	}
-	fp := firstPart(key)
-	if fp == "" {
+	h, ok := partHashOf(key)
+	if !ok {
 		return
 	}
 	if f := &p.filter; (f.n+1)*filterBitsPerPart <= 64*len(f.bits) {
-		f.set(fp)
+		f.set(h)
 		return
 	}
 	p.buildFilter()
@@ -117,11 +121,14 @@ func (p *memPartition) buildFilter() {
 		words *= 2
 	}
 	f.bits, f.n = make([]uint64, words), 0
-	p.rows.each(func(i int32) {
-		if fp := firstPart(p.at(i).RowKey); fp != "" {
-			f.set(fp)
+	// Slot by slot: a free slot's key is empty, as a deleted row's.
+	for _, b := range p.blocks {
+		for j := range b {
+			if h, ok := partHashOf(b[j].RowKey); ok {
+				f.set(h)
+			}
 		}
-	})
+	}
 }
 
 // mayHold reports whether p may hold rows starting with prefix: false
@@ -130,8 +137,8 @@ func (p *memPartition) mayHold(prefix string) bool {
 	if !p.ordered {
 		return true // no filter yet
 	}
-	fp := firstPart(prefix)
-	return fp == "" || p.filter.mayHold(fp)
+	h, ok := partHashOf(prefix)
+	return !ok || p.filter.mayHold(h)
 }
 
 // holdsNone reports whether p holds no row starting with any of prefixes.

@@ -145,15 +145,18 @@ func TestFindWithFilterAgrees(t *testing.T) {
 	}
 }
 
-// TestFirstPart: firstPart is the key up to its first '|', for a '|' at
-// every place of keys around a word's length, among odd bytes and with
-// more separators after it.
+// TestFirstPart: firstPart is the key up to its first '|', and partHashOf
+// its hash, for a '|' at every place of keys around a word's length,
+// among odd bytes and with more separators after it.
 func TestFirstPart(t *testing.T) {
 	for n := 0; n <= 24; n++ {
 		for _, fill := range []byte{'a', 0, 0x7D, 0x7B, 0xFF, 0x80} {
 			b := []byte(strings.Repeat(string(fill), n))
 			if got := firstPart(string(b)); got != "" {
 				t.Fatalf("firstPart(%q) = %q, want none", b, got)
+			}
+			if _, ok := partHashOf(string(b)); ok {
+				t.Fatalf("partHashOf(%q) found a first part", b)
 			}
 			for at := range n {
 				for _, after := range []int{-1, at + 1, n - 1} {
@@ -166,8 +169,21 @@ func TestFirstPart(t *testing.T) {
 					if got := firstPart(string(k)); got != want {
 						t.Fatalf("firstPart(%q) = %q, want %q", k, got, want)
 					}
+					if h, ok := partHashOf(string(k)); !ok || h != partHash(want) {
+						t.Fatalf("partHashOf(%q) = %x %v, want partHash(%q) = %x", k, h, ok, want, partHash(want))
+					}
 				}
 			}
 		}
 	}
+}
+
+// firstPart is key up to and including its first '|', "" without one: the
+// part partHashOf hashes, found plainly.
+func firstPart(key string) string {
+	i := strings.IndexByte(key, keySep)
+	if i < 0 {
+		return ""
+	}
+	return key[:i+1]
 }

@@ -100,3 +100,82 @@ func TestSpanMatchesAFilter(t *testing.T) {
 		}
 	}
 }
+
+// TestOrderMergesRuns: a partition's order, merged from rows inserted in
+// ascending runs (the kinds' transactions, merged run by run), in no
+// order (sorted) or both, with rows deleted and their slots reused in
+// between, holds exactly the live rows, in key order, whichever read
+// first needs it.
+func TestOrderMergesRuns(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	alphabet := []string{"a", "b", "|", "~", "é", "\xff", "1", "2"}
+	word := func(n int) string {
+		var b strings.Builder
+		for range n {
+			b.WriteString(alphabet[r.IntN(len(alphabet))])
+		}
+		return b.String()
+	}
+	for trial := range 300 {
+		p := newPartition("p", r.IntN(40))
+		live := map[string]bool{}
+		for range 1 + r.IntN(12) {
+			// A few transactions, each a run in key order (or not, or
+			// descending), between two reads in order.
+			for range 1 + r.IntN(maxRuns+8) {
+				var run []string
+				for range r.IntN(3 * minRunLen) {
+					k := word(r.IntN(14))
+					if r.IntN(2) == 0 { // keys alike in their first 12 bytes: ties on the heads
+						k = []string{"10.20.0.100!7C", "10.20.0.100|", "abcdefgh"}[r.IntN(3)] + k
+					}
+					run = append(run, k)
+				}
+				switch r.IntN(5) {
+				case 0: // in no order
+				case 1:
+					slices.Sort(run)
+					slices.Reverse(run)
+				default:
+					slices.Sort(run)
+				}
+				for _, k := range run {
+					if live[k] {
+						continue
+					}
+					p.put(Entity{PartitionKey: "p", RowKey: k})
+					live[k] = true
+				}
+				if r.IntN(4) == 0 {
+					for k := range live {
+						if r.IntN(5) == 0 {
+							p.Delete(k)
+							delete(live, k)
+						}
+					}
+					p.tidy()
+				}
+			}
+			var s orderScratch
+			if r.IntN(2) == 0 {
+				p.orderWith(&s)
+			} else {
+				p.order()
+			}
+			var got []string
+			for _, row := range p.sorted {
+				got = append(got, p.at(row.pos).RowKey)
+			}
+			want := slices.Sorted(func(yield func(string) bool) {
+				for k := range live {
+					if !yield(k) {
+						return
+					}
+				}
+			})
+			if !slices.Equal(got, want) {
+				t.Fatalf("trial %d: order %q, want %q", trial, got, want)
+			}
+		}
+	}
+}
