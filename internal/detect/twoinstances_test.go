@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -120,6 +121,11 @@ type gated struct {
 	state.Store
 	s *scheduler
 	p int
+	// ambiguous, when set, picks writes whose answer is lost after the
+	// store applied them: the client's retry of the transaction (the
+	// Table SDK retries a 5xx, a timeout, a reset connection) finds its
+	// own write there and fails as a conflict.
+	ambiguous func(table string, ops []state.Op) bool
 }
 
 func (g gated) Get(ctx context.Context, table string, keys []state.Key) (map[state.Key]state.Entity, error) {
@@ -139,7 +145,18 @@ func (g gated) Find(ctx context.Context, table, pk string, prefixes []string) ([
 
 func (g gated) Apply(ctx context.Context, table string, ops []state.Op) error {
 	g.s.enter(g.p)
-	return g.Store.Apply(ctx, table, ops)
+	err := g.Store.Apply(ctx, table, ops)
+	if err != nil || g.ambiguous == nil || !g.ambiguous(table, ops) {
+		return err
+	}
+	ce := &state.ConflictError{Table: table, PartitionKey: ops[0].Entity.PartitionKey}
+	for _, o := range ops {
+		ce.Uncommitted = append(ce.Uncommitted, o.Entity.Key())
+		if !slices.Contains(ce.Partitions, o.Entity.PartitionKey) {
+			ce.Partitions = append(ce.Partitions, o.Entity.PartitionKey)
+		}
+	}
+	return ce
 }
 
 // twoInstancesCase is what each instance is handed: batches of failures
@@ -150,6 +167,10 @@ type twoInstancesCase struct {
 	// sequence numbers of each batch's events.
 	batches [][]twoInstancesBatch
 	total   int64 // the group's count once both are done
+	// ambiguous is the instance whose first write of each table in
+	// ambiguousTables is applied but answered as a conflict (-1: none).
+	ambiguous       int
+	ambiguousTables []string
 }
 
 type twoInstancesBatch struct {
@@ -167,7 +188,27 @@ var twoInstancesCases = []twoInstancesCase{
 			{{0, []int64{0, 1}}, {0, []int64{2, 3}}, {0, []int64{4, 5}}, {0, []int64{6}}},
 			{{0, []int64{0, 1}}, {0, []int64{2, 3}}, {0, []int64{4, 5}}, {0, []int64{6}}},
 		},
-		total: 7,
+		total: 7, ambiguous: -1,
+	},
+	{
+		// The same, the first instance's first alert claim applied but
+		// answered as a conflict (its retry found the claim there).
+		name: "same-batches-claim-answer-lost",
+		batches: [][]twoInstancesBatch{
+			{{0, []int64{0, 1}}, {0, []int64{2, 3}}, {0, []int64{4, 5}}, {0, []int64{6}}},
+			{{0, []int64{0, 1}}, {0, []int64{2, 3}}, {0, []int64{4, 5}}, {0, []int64{6}}},
+		},
+		total: 7, ambiguous: 0, ambiguousTables: []string{alert.SuppressionTable},
+	},
+	{
+		// The same, the first instance's first threshold write answered
+		// as a conflict: the retry reads its own row back.
+		name: "same-batches-count-answer-lost",
+		batches: [][]twoInstancesBatch{
+			{{0, []int64{0, 1}}, {0, []int64{2, 3}}, {0, []int64{4, 5}}, {0, []int64{6}}},
+			{{0, []int64{0, 1}}, {0, []int64{2, 3}}, {0, []int64{4, 5}}, {0, []int64{6}}},
+		},
+		total: 7, ambiguous: 0, ambiguousTables: []string{detect.StateTable},
 	},
 	{
 		// Two partitions on two instances: each row alone falls short,
@@ -177,7 +218,7 @@ var twoInstancesCases = []twoInstancesCase{
 			{{0, []int64{0, 1, 2}}},
 			{{1, []int64{0, 1}}},
 		},
-		total: 5,
+		total: 5, ambiguous: -1,
 	},
 	{
 		// Two partitions, the second instance's row there before: the
@@ -187,7 +228,7 @@ var twoInstancesCases = []twoInstancesCase{
 			{{0, []int64{0}}, {0, []int64{1, 2}}},
 			{{1, []int64{0}}, {1, []int64{1}}},
 		},
-		total: 5,
+		total: 5, ambiguous: -1,
 	},
 }
 
@@ -219,6 +260,19 @@ func runTwoInstances(t *testing.T, r *detect.Rule, c twoInstancesCase, stores []
 			defer wg.Done()
 			defer s.finish(p)
 			store := gated{Store: stores[p], s: s, p: p}
+			if p == c.ambiguous {
+				done := map[string]bool{}
+				store.ambiguous = func(table string, ops []state.Op) bool {
+					for _, want := range c.ambiguousTables {
+						// The stores see the tables renamed (a prefix).
+						if strings.HasSuffix(table, want) && !done[want] {
+							done[want] = true
+							return true
+						}
+					}
+					return false
+				}
+			}
 			eng, err := detect.NewEngine([]*detect.Rule{r}, detect.WithStore(store))
 			if err != nil {
 				errs[p] = err
