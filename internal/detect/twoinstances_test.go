@@ -413,18 +413,18 @@ func TestTwoInstancesSendOnceMemory(t *testing.T) {
 
 // TestTwoInstancesSendOnceTable: each instance its own client of one
 // Table service, with views of the partitions (cache.go: a write checks
-// that nobody wrote the partition since it was read) and without (a
-// write checks only its own rows' ETags).
+// that nobody wrote the partition since it was read), without (a write
+// checks only its own rows' ETags), and one of each.
 func TestTwoInstancesSendOnceTable(t *testing.T) {
 	conn := emulator.TableConnectionString(t)
-	for _, views := range []bool{true, false} {
-		t.Run(fmt.Sprintf("views=%v", views), func(t *testing.T) {
-			opts := &state.TableOptions{}
-			if !views {
-				opts.CacheBytes = -1
-			}
+	for _, views := range [][2]bool{{true, true}, {false, false}, {true, false}} {
+		t.Run(fmt.Sprintf("views=%v,%v", views[0], views[1]), func(t *testing.T) {
 			var clients []state.Store
-			for range 2 {
+			for _, v := range views {
+				opts := &state.TableOptions{}
+				if !v {
+					opts.CacheBytes = -1
+				}
 				c, err := state.NewTableFromConnectionString(conn, opts)
 				if err != nil {
 					t.Fatal(err)
