@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
+	"math/rand/v2"
 	"time"
 
 	"github.com/azdetect/azdetect/internal/event"
@@ -64,7 +66,8 @@ type StoreSuppressorOptions struct {
 // at once, one insert wins and only that instance sends, whatever the
 // sink. One entity per alert id in one of claimBuckets partitions:
 //
-//	pending  Text "pending", Time claimed, Data the alert (JSON, cut to fit), Expires a week past the window
+//	pending  Text "pending", Time claimed, Data the alert (JSON, cut to fit), Expires a week past the window,
+//	         Count the claiming call's token (claimToken)
 //	sent     Text "sent", Time sent, Expires sent+window (the maintenance sweep deletes it)
 //
 // An instance that dies after claiming leaves a pending claim holding the
@@ -116,6 +119,7 @@ func (s *StoreSuppressor) Fresh(ctx context.Context, now time.Time, alerts []Ale
 		todo[i] = i
 	}
 	claimed := make([]bool, len(uniq))
+	token := claimToken()
 	// Read the claims first (one query per claim partition): an alert
 	// raised again (an indicator's entity seen again the same day, a
 	// redelivered batch) is then skipped without a failed insert, and a
@@ -141,10 +145,19 @@ func (s *StoreSuppressor) Fresh(ctx context.Context, now time.Time, alerts []Ale
 			a := uniq[i]
 			k := SuppressionKey(a)
 			e, found := known[k]
+			if found && e.Text == claimPending && e.Count == token {
+				// This call's own claim, applied although the answer was a
+				// conflict: the store's client retried a transaction whose
+				// answer was lost (a timeout, a reset connection, a 5xx) and
+				// the retry found the claim there. Not another instance's:
+				// it is this call's to send.
+				claimed[i] = true
+				continue
+			}
 			if found && !s.claimable(e, now) {
 				continue // sent within the window, or another instance holds it
 			}
-			op, err := s.pendingOp(a, now, now)
+			op, err := s.pendingOp(a, now, now, token)
 			if err != nil {
 				return nil, err
 			}
@@ -210,8 +223,13 @@ func (s *StoreSuppressor) claimable(e state.Entity, now time.Time) bool {
 	return true // not a claim (an older layout): ours to overwrite
 }
 
-// pendingOp is the insert of a's pending claim, claimed at claimedAt.
-func (s *StoreSuppressor) pendingOp(a Alert, now, claimedAt time.Time) (state.Op, error) {
+// claimToken is a Fresh call's mark on the claims it writes (Count): a
+// random number, never 0 (Release's and older claims').
+func claimToken() int64 { return rand.Int64N(math.MaxInt64) + 1 }
+
+// pendingOp is the insert of a's pending claim, claimed at claimedAt by
+// the call of token (0: none).
+func (s *StoreSuppressor) pendingOp(a Alert, now, claimedAt time.Time, token int64) (state.Op, error) {
 	data, err := encodeKept(a)
 	if err != nil {
 		return state.Op{}, err
@@ -219,7 +237,7 @@ func (s *StoreSuppressor) pendingOp(a Alert, now, claimedAt time.Time) (state.Op
 	k := SuppressionKey(a)
 	return state.Op{Kind: state.Insert, Entity: state.Entity{
 		PartitionKey: k.PartitionKey, RowKey: k.RowKey,
-		Text: claimPending, Time: claimedAt.UTC(), Data: data,
+		Text: claimPending, Time: claimedAt.UTC(), Data: data, Count: token,
 		// Kept until sent, but not for ever: a sink that refused an alert
 		// for a week has lost it.
 		Expires: state.StampOf(claimedAt.Add(s.window + pendingKept)),
@@ -259,7 +277,7 @@ func (s *StoreSuppressor) Mark(ctx context.Context, now time.Time, alerts []Aler
 func (s *StoreSuppressor) Release(ctx context.Context, now time.Time, alerts []Alert) error {
 	ops := make([]state.Op, 0, len(alerts))
 	for _, a := range mergeDuplicates(alerts) {
-		op, err := s.pendingOp(a, now, now.Add(-s.lease))
+		op, err := s.pendingOp(a, now, now.Add(-s.lease), 0)
 		if err != nil {
 			return err
 		}

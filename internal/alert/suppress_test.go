@@ -202,3 +202,60 @@ func ours(got, want []alert.Alert) []alert.Alert {
 	}
 	return out
 }
+
+// answerLost is a store whose first transaction on the suppression table
+// is applied but answered as a conflict: what the Table client's retry of
+// a transaction whose answer was lost (a timeout, a reset connection, a
+// 5xx) meets, its own write.
+type answerLost struct {
+	state.Store
+	mu   sync.Mutex
+	lost bool
+}
+
+func (s *answerLost) Apply(ctx context.Context, table string, ops []state.Op) error {
+	err := s.Store.Apply(ctx, table, ops)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err != nil || s.lost || table != alert.SuppressionTable {
+		return err
+	}
+	s.lost = true
+	ce := &state.ConflictError{Table: table, PartitionKey: ops[0].Entity.PartitionKey, Partitions: []string{ops[0].Entity.PartitionKey}}
+	for _, o := range ops {
+		ce.Uncommitted = append(ce.Uncommitted, o.Entity.Key())
+	}
+	return ce
+}
+
+// TestStoreSuppressorClaimAnswerLost: a claim applied although its answer
+// was a conflict is the claiming call's, sent by it, and another
+// instance's claim is still not (TestTwoProcessesSendOnce lost an alert
+// that way: the call took its own pending claim for another instance's,
+// so neither sent it).
+func TestStoreSuppressorClaimAnswerLost(t *testing.T) {
+	for _, st := range stores {
+		t.Run(st.name, func(t *testing.T) {
+			ctx := context.Background()
+			now := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+			a := claimAlerts(1, now)[0]
+			store := &answerLost{Store: st.new(t)}
+			one := alert.NewStoreSuppressor(store, time.Hour)
+			fresh, err := one.Fresh(ctx, now, []alert.Alert{a})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !store.lost {
+				t.Fatal("the claim's answer was not lost: the case was not exercised")
+			}
+			if len(fresh) != 1 || fresh[0].ID != a.ID {
+				t.Fatalf("fresh = %+v: the call's own claim, applied, was taken for another instance's", fresh)
+			}
+			// Another call (another instance) does not take it.
+			two := alert.NewStoreSuppressor(store, time.Hour)
+			if got, err := two.Fresh(ctx, now, []alert.Alert{a}); err != nil || len(got) != 0 {
+				t.Fatalf("another instance claimed the alert being sent: %+v (%v)", got, err)
+			}
+		})
+	}
+}

@@ -90,7 +90,10 @@ func WithClock(now func() time.Time) Option {
 // not a window later (the margin serve keeps for batches delivered late).
 // No record at or after such a watermark falls in a window that ended
 // before it, so the alerts are the same; the state holds about one window
-// of each rule instead of two.
+// of each rule instead of two. Such a caller is the store's only writer,
+// evaluating a batch at a time: a threshold group short of its condition
+// is not read again after the write (no other instance can have added to
+// it meanwhile).
 func WithEventTimeSweep() Option {
 	return func(c *engineConfig) { c.sweptByEventTime = true }
 }

@@ -141,7 +141,7 @@ func (k *ThresholdKind) Matches(ctx context.Context, r *Rule, events []*event.Ev
 	if _, ok := AsRecordErrors(refused); refused != nil && !ok {
 		return nil, refused
 	}
-	totals, err := c.sumOver()
+	totals, err := c.sumOver(nil)
 	if err != nil {
 		return nil, err
 	}
@@ -149,21 +149,27 @@ func (k *ThresholdKind) Matches(ctx context.Context, r *Rule, events []*event.Ev
 	// the same moment each read the other's row before it was written:
 	// each sum may fall short although together they cross the
 	// threshold. Read again after the write, the later of them sees both.
-	// Only groups that fell short and already had another writer's row
-	// are read again (one Find per partition): a single writer (scan, one
-	// partition) costs nothing more.
+	// Every group that fell short is read again (one Find per partition),
+	// whether or not another writer's row was read the first time: the
+	// later writer may be the one that read none (both rows new, or the
+	// other's written between its read and its write), and a store
+	// without a view of the partition (Memory; Table with no view, in
+	// backoff or contended) writes its row without noticing the other's.
+	// A Table whose view checked the write answers from that view, no
+	// round trip. Only an engine that is its store's one writer, a batch
+	// at a time (WithEventTimeSweep: scan), reads nothing again.
 	again := false
 	for i := range c.buckets {
 		b := &c.buckets[i]
 		tt := &totals[i]
-		b.again = tt.rows > 0 && b.shared && !k.c.met(k.measure(tt).value)
+		b.again = tt.rows > 0 && (b.shared || !k.expireAtEnd) && !k.c.met(k.measure(tt).value)
 		again = again || b.again
 	}
 	if again {
 		if err := c.findAgain(ctx); err != nil {
 			return nil, err
 		}
-		if totals, err = c.sumOver(); err != nil {
+		if totals, err = c.sumOver(totals); err != nil { // the first totals' room
 			return nil, err
 		}
 	}
@@ -731,14 +737,25 @@ func (c *thresholdCall) reread(ctx context.Context, pending []int) error {
 func (c *thresholdCall) findAgain(ctx context.Context) error {
 	c.others = slices.DeleteFunc(c.others, func(o thrOther) bool { return c.buckets[o.b].again })
 	for wi := range c.windows {
-		var prefixes []string
-		for _, b := range c.buckets {
-			if b.again && b.window == int32(wi) {
-				prefixes = append(prefixes, b.prefix)
+		n := 0
+		for _, bi := range c.winBuckets[wi] {
+			if c.buckets[bi].again {
+				n++
 			}
 		}
-		if len(prefixes) == 0 {
+		if n == 0 {
 			continue
+		}
+		// Most often every bucket of the window is read again: its
+		// prefixes as find read them (sorted), not a list of their own.
+		prefixes := c.prefixes[wi]
+		if n < len(prefixes) {
+			prefixes = make([]string, 0, n)
+			for j, bi := range c.winBuckets[wi] {
+				if c.buckets[bi].again {
+					prefixes = append(prefixes, c.prefixes[wi][j])
+				}
+			}
 		}
 		if err := c.findIn(ctx, int32(wi), prefixes); err != nil {
 			return err
@@ -785,9 +802,10 @@ func (tt *thrTotal) add(n int64, d *thresholdData) {
 	}
 }
 
-// sumOver is each bucket's total (by the bucket's place; rows 0: none).
-func (c *thresholdCall) sumOver() ([]thrTotal, error) {
-	totals := make([]thrTotal, len(c.buckets))
+// sumOver is each bucket's total (by the bucket's place; rows 0: none),
+// in room's room when it has enough (a second sum: the first's).
+func (c *thresholdCall) sumOver(room []thrTotal) ([]thrTotal, error) {
+	totals := resized(room, len(c.buckets))
 	c.unreadable = c.unreadable[:0]
 	for i := range c.rows {
 		if st := &c.state[i]; st.counted {

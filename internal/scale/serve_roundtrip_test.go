@@ -12,6 +12,7 @@ import (
 	"github.com/azdetect/azdetect/internal/alert"
 	"github.com/azdetect/azdetect/internal/invoke"
 	"github.com/azdetect/azdetect/internal/pipeline/benchcorpus"
+	"github.com/azdetect/azdetect/internal/state"
 )
 
 // buildAzdetect builds the azdetect binary into dir.
@@ -137,7 +138,25 @@ func TestServeTableRoundTrips(t *testing.T) {
 		if maxTx := tr.Partitions + 2*claims + 2*tr.Conflicts; tr.Transactions > maxTx {
 			t.Errorf("batch %d: %d transactions on %d partitions (%d alert-claim), want at most %d (one per partition)", i, tr.Transactions, tr.Partitions, claims, maxTx)
 		}
-		allowed := tr.Needed + claims + 2*tr.Conflicts
+		// A partition written in more than one transaction may outgrow
+		// the view the store keeps of it (a page): its transactions are
+		// then not checked by a view, and the threshold kind looks again
+		// after its write at the groups that fell short (another instance
+		// may have added to them meanwhile): a query of the partition.
+		written := map[string]int{}
+		for _, c := range calls {
+			if c.Kind == CallTransaction && len(c.Partitions) == 1 {
+				written[c.Table+"/"+c.Partitions[0]] += c.Ops
+			}
+		}
+		secondLooks := 0
+		for _, c := range calls {
+			if (c.Kind == CallQuery || c.Kind == CallPointRead) && len(c.Partitions) == 1 &&
+				written[c.Table+"/"+c.Partitions[0]] > state.MaxTransactionOps-1 {
+				secondLooks++
+			}
+		}
+		allowed := tr.Needed + claims + 2*tr.Conflicts + secondLooks
 		type hot struct {
 			p string
 			n int
@@ -154,8 +173,8 @@ func TestServeTableRoundTrips(t *testing.T) {
 			top = append(top, fmt.Sprintf("%s=%d", h.p, h.n))
 		}
 		line := fmt.Sprintf("batch %d: %d Table requests (%d reads, %d transactions, %d single writes, %d conflicts) "+
-			"on %d partitions (%d alert-claim partitions, %d transactions needed): %.2f per partition, %d allowed; %d partitions touched more than once, most: %s",
-			i, tr.Requests, tr.Reads, tr.Transactions, tr.Writes, tr.Conflicts, tr.Partitions, claims, tr.Needed,
+			"on %d partitions (%d alert-claim partitions, %d transactions needed, %d second looks at partitions written in more than one transaction): %.2f per partition, %d allowed; %d partitions touched more than once, most: %s",
+			i, tr.Requests, tr.Reads, tr.Transactions, tr.Writes, tr.Conflicts, tr.Partitions, claims, tr.Needed, secondLooks,
 			float64(tr.Requests)/float64(tr.Partitions), allowed, len(hots), strings.Join(top, " "))
 		if tr.Requests > allowed {
 			t.Error(line + ": over one round trip per partition")

@@ -27,10 +27,12 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"sync"
 	"syscall"
@@ -171,28 +173,44 @@ func (s *Server) start(service, env string) (string, error) {
 	// a few.
 	var last error
 	for range 3 {
-		port, err := freePort()
+		host := loopbackHost()
+		port, err := freePort(host)
 		if err != nil {
 			return "", err
 		}
-		p, err := launch(bin, service, port)
+		p, err := launch(bin, service, host, port)
 		if err != nil {
 			last = err
 			continue
 		}
 		s.procs = append(s.procs, p)
-		return connectionString(service, port), nil
+		return connectionString(service, host, port), nil
 	}
 	return "", last
 }
 
-func connectionString(service string, port int) string {
+// loopbackHost is the address a launch listens on: on Linux, where the
+// whole of 127.0.0.0/8 is the loopback, one picked at random per launch.
+// The test binaries of `go test ./...` start their emulators at once: two
+// of them probing the same free port on one address would both launch
+// Azurite on it, the second's fails to bind, and the first's answers the
+// second's readiness probe, so that two packages share one emulator and
+// read, write and wipe each other's tables (a serve test's state swept by
+// another package's test while its instances run). Elsewhere 127.0.0.1.
+func loopbackHost() string {
+	if runtime.GOOS != "linux" {
+		return "127.0.0.1"
+	}
+	return fmt.Sprintf("127.%d.%d.%d", rand.IntN(256), rand.IntN(256), 1+rand.IntN(254))
+}
+
+func connectionString(service, host string, port int) string {
 	endpoint := "TableEndpoint"
 	if service == "blob" {
 		endpoint = "BlobEndpoint"
 	}
-	return fmt.Sprintf("DefaultEndpointsProtocol=http;AccountName=%s;AccountKey=%s;%s=http://127.0.0.1:%d/%s;",
-		Account, AccountKey, endpoint, port, Account)
+	return fmt.Sprintf("DefaultEndpointsProtocol=http;AccountName=%s;AccountKey=%s;%s=http://%s:%d/%s;",
+		Account, AccountKey, endpoint, host, port, Account)
 }
 
 // findBin looks in AZURITE_BIN, then in .tools/azurite/node_modules/.bin of
@@ -237,8 +255,8 @@ func repoRoot() (string, error) {
 	}
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+func freePort(host string) (int, error) {
+	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
 		return 0, fmt.Errorf("find a free port: %w", err)
 	}
@@ -247,13 +265,13 @@ func freePort() (int, error) {
 }
 
 // launch starts one service and waits until it accepts connections.
-func launch(bin, service string, port int) (*proc, error) {
+func launch(bin, service, host string, port int) (*proc, error) {
 	dir, err := os.MkdirTemp("", "azurite-"+service+"-")
 	if err != nil {
 		return nil, err
 	}
 	args := []string{
-		"--" + service + "Host", "127.0.0.1",
+		"--" + service + "Host", host,
 		"--" + service + "Port", strconv.Itoa(port),
 		"--inMemoryPersistence", "--loose", "--skipApiVersionCheck", "--silent", "--disableTelemetry",
 	}
@@ -269,7 +287,7 @@ func launch(bin, service string, port int) (*proc, error) {
 	p := &proc{name: "azurite-" + service, cmd: cmd, dir: dir, out: out, done: make(chan struct{})}
 	go func() { cmd.Wait(); close(p.done) }()
 
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	addr := net.JoinHostPort(host, strconv.Itoa(port))
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		select {

@@ -25,7 +25,7 @@ func TestStartTableAndBlob(t *testing.T) {
 			}
 		}
 		u, err := url.Parse(endpoint)
-		if err != nil || u.Hostname() != "127.0.0.1" {
+		if err != nil || !net.ParseIP(u.Hostname()).IsLoopback() {
 			t.Fatalf("%s = %q: want a loopback endpoint", name, endpoint)
 		}
 		c, err := net.Dial("tcp", u.Host)
@@ -38,11 +38,13 @@ func TestStartTableAndBlob(t *testing.T) {
 		t.Errorf("Env() = %q", env)
 	}
 	s.Stop()
-	if u := strings.SplitN(s.Env()[0], "127.0.0.1:", 2); len(u) == 2 {
-		port := strings.SplitN(u[1], "/", 2)[0]
-		if c, err := net.Dial("tcp", "127.0.0.1:"+port); err == nil {
+	if u := strings.SplitN(s.Env()[0], "http://", 2); len(u) == 2 {
+		addr := strings.SplitN(u[1], "/", 2)[0]
+		if c, err := net.Dial("tcp", addr); err == nil {
 			c.Close()
-			t.Errorf("azurite still listens on %s after Stop", port)
+			t.Errorf("azurite still listens on %s after Stop", addr)
 		}
+	} else {
+		t.Errorf("Env() = %q: no endpoint", s.Env())
 	}
 }
