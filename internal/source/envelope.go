@@ -758,7 +758,7 @@ const (
 // the names again. Its own function, so that its few values stay in
 // registers: decodeStruct's loop holds too many. It calls nothing on
 // the usual path (a call spills every value): strings are scanned here,
-// a word at a time (plainStops); and the members it takes are chained
+// sixteen bytes at a time (event.StopWord); and the members it takes are chained
 // (MemberSpan.Next) as they are written, each to the next index, the
 // last one mended when it stops.
 func predictedRun(b []byte, i int, ents []predEntry, cur int, p unsafe.Pointer, l *event.Layout, obj, prev int32) (int, int, int32, int) {
@@ -881,21 +881,9 @@ func predictedRun(b []byte, i int, ents []predEntry, cur int, p unsafe.Pointer, 
 	return i, cur, prev, at
 }
 
-// plainStops16 is plainStops of the two words of b[j:j+16].
+// plainStops16 is event.StopWord of the two words of b[j:j+16].
 func plainStops16(b []byte, j int) (uint64, uint64) {
-	return plainStops(event.Word(b, j)), plainStops(event.Word(b, j+8))
-}
-
-// plainStops is event's stopWord in fewer steps: the top bit of each
-// byte of x that is a '"', a '\\', a control character or of 0x80 and
-// above, exact for the lowest such byte. x^0x02 maps '"' and the
-// control characters, and no other byte below 0x80, below 0x21; x^0x5c
-// maps '\\' to 0 and every byte of 0x80 and above but 0xdc (which the
-// first test catches) to 0x80 and above, where taking 1 leaves the top
-// bit set. Below the lowest such byte no subtraction borrows.
-func plainStops(x uint64) uint64 {
-	const lo = 0x0101010101010101
-	return (((x ^ 0x02*lo) - 0x21*lo) | ((x ^ '\\'*lo) - lo)) & (0x80 * lo)
+	return event.StopWord(event.Word(b, j)), event.StopWord(event.Word(b, j+8))
 }
 
 // scalarEnd returns the end of the integer, true, false or null at b[i]

@@ -2,10 +2,7 @@ package source
 
 import (
 	"bytes"
-	"encoding/binary"
 	stdjson "encoding/json"
-	"math/bits"
-	"math/rand/v2"
 	"reflect"
 	"strings"
 	"testing"
@@ -135,51 +132,4 @@ func FuzzScalarEnd(f *testing.F) {
 			t.Fatalf("%q: scalarEnd = %d", b, end)
 		}
 	})
-}
-
-// plainStops finds the first byte that ends a plain ASCII string's
-// content, as event.PlainStop's stopWord does: checked for every byte
-// value at every place of a word, after plain bytes and before any.
-func TestPlainStops(t *testing.T) {
-	isStop := func(c byte) bool { return c == '"' || c == '\\' || c < 0x20 || c >= 0x80 }
-	first := func(w [8]byte) int {
-		for k, c := range w {
-			if isStop(c) {
-				return k
-			}
-		}
-		return 8
-	}
-	check := func(w [8]byte) {
-		t.Helper()
-		got := 8
-		if s := plainStops(binary.LittleEndian.Uint64(w[:])); s != 0 {
-			got = bits.TrailingZeros64(s) >> 3
-		}
-		if want := first(w); got != want {
-			t.Fatalf("plainStops(%q): first stop %d, want %d", w[:], got, want)
-		}
-	}
-	rng := rand.New(rand.NewPCG(1, 2))
-	for c := range 256 {
-		for k := range 8 {
-			for range 64 {
-				var w [8]byte
-				for m := range w {
-					if m < k {
-						// Plain bytes before, stops of any kind after.
-						for w[m] = byte(rng.IntN(256)); isStop(w[m]); w[m] = byte(rng.IntN(256)) {
-						}
-					} else {
-						w[m] = byte(rng.IntN(256))
-					}
-				}
-				w[k] = byte(c)
-				check(w)
-			}
-		}
-	}
-	for range 1 << 20 {
-		check([8]byte(binary.LittleEndian.AppendUint64(nil, rng.Uint64())))
-	}
 }
