@@ -766,10 +766,9 @@ func predictedRun(b []byte, i int, ents []predEntry, cur int, p unsafe.Pointer, 
 	// learnMember sets, are indices of ents.
 	eb := unsafe.Pointer(unsafe.SliceData(ents))
 	bp := unsafe.Pointer(unsafe.SliceData(b))
-	mb := unsafe.Pointer(unsafe.SliceData(l.Members))
 	m0 := len(l.Members)
-	m, room := m0, cap(l.Members)
-	at := runMissed
+	m := m0
+	var at int // set where the loop stops: nothing of it is carried from member to member
 	for {
 		c := (*predEntry)(unsafe.Add(eb, uintptr(cur)*unsafe.Sizeof(predEntry{})))
 		x := c.next
@@ -780,22 +779,23 @@ func predictedRun(b []byte, i int, ents []predEntry, cur int, p unsafe.Pointer, 
 		if x == 0 || i+8 > len(b) || i+n >= len(b) || event.Word(b, i)&e.mask != e.first ||
 			n > 8 && (event.Word(b, i+n-8) != e.last || n > 16 && !e.midEqual(b, i, n)) || b[i+n] <= ' ' {
 			if x = c.alt; x == 0 {
+				at = runMissed
 				break
 			}
 			if e = (*predEntry)(unsafe.Add(eb, uintptr(x)*unsafe.Sizeof(predEntry{}))); !e.matches(b, i) {
+				at = runMissed
 				break
 			}
 			n = int(e.n)
 		}
-		at = runMatched // until taken
-		if e.kind == predOther || m == room {
-			cur = int(x)
+		cur = int(x)
+		if e.kind == predOther || m == cap(l.Members) {
+			at = runMatched
 			break
 		}
 		vj := i + n // < len(b)
 		var j int   // past the value
-		str := *(*byte)(unsafe.Add(bp, vj)) == '"'
-		if str {
+		if *(*byte)(unsafe.Add(bp, vj)) == '"' {
 			// event.PlainStop16, written out for a string of up to 47
 			// bytes (the usual value: a loop here would reload every
 			// value on each turn); a longer one, or one near the end
@@ -821,49 +821,45 @@ func predictedRun(b []byte, i int, ents []predEntry, cur int, p unsafe.Pointer, 
 			} else {
 				j = event.PlainStop16(b, j)
 			}
-			if j >= len(b) {
-				cur = int(x)
-				break
-			}
-			if *(*byte)(unsafe.Add(bp, j)) != '"' {
-				cur = int(x)
+			if j >= len(b) || *(*byte)(unsafe.Add(bp, j)) != '"' {
+				at = runMatched
 				break
 			}
 			j++
+			if e.kind == predText {
+				// As decoder.text: a string's content (written as its
+				// header: unsafe.String would check what is known).
+				*(*stringHeader)(unsafe.Add(p, e.off)) = stringHeader{unsafe.Add(bp, vj+1), j - vj - 2}
+			}
 		} else if j = scalarEnd(b, vj); j < 0 {
-			cur = int(x)
+			at = runMatched
 			break
-		}
-		if e.kind == predText {
-			// As decoder.text: a string's content, null "", another
-			// value as written.
+		} else if e.kind == predText {
+			// As decoder.text: null "", another value as written.
 			t := (*text)(unsafe.Add(p, e.off))
-			if str {
-				*t = text(unsafe.String((*byte)(unsafe.Add(bp, vj+1)), j-vj-2))
-			} else if *(*byte)(unsafe.Add(bp, vj)) == 'n' {
+			if *(*byte)(unsafe.Add(bp, vj)) == 'n' {
 				*t = ""
 			} else {
 				*t = text(unsafe.String((*byte)(unsafe.Add(bp, vj)), j-vj))
 			}
 		}
-		ms := (*event.MemberSpan)(unsafe.Add(mb, uintptr(m)*unsafe.Sizeof(event.MemberSpan{})))
+		ms := (*event.MemberSpan)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(l.Members)), uintptr(m)*unsafe.Sizeof(event.MemberSpan{})))
 		ms.Object, ms.KeyStart, ms.KeyEnd = obj, int32(i+1), int32(vj-2)
 		m++
 		ms.ValStart, ms.ValEnd, ms.Next = int32(vj), int32(j), int32(m)
-		cur = int(x)
-		at = runAfterValue
 		i = j
 		if j+8 > len(b) {
+			at = runAfterValue
 			break
 		}
-		if w := event.Word(b, j); w&0xffff == '"'<<8|',' {
-			i, at = j+1, runMissed
-		} else {
+		if w := event.Word(b, j); w&0xffff != '"'<<8|',' {
+			at = runAfterValue
 			if byte(w) == '}' {
 				i, at = j+1, runClosed
 			}
 			break
 		}
+		i = j + 1
 	}
 	if m > m0 {
 		// Chain the members taken to the one before them, and mend
@@ -879,6 +875,13 @@ func predictedRun(b []byte, i int, ents []predEntry, cur int, p unsafe.Pointer, 
 		l.Members = l.Members[:m]
 	}
 	return i, cur, prev, at
+}
+
+// stringHeader is how a string is laid out: predictedRun writes the
+// text it decodes as one, its data in the record.
+type stringHeader struct {
+	data unsafe.Pointer
+	len  int
 }
 
 // plainStops16 is event.StopWord of the two words of b[j:j+16].
