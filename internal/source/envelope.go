@@ -1521,7 +1521,13 @@ const (
 // midEqual compares bytes 8..n-8 of the name at b[i:] with e's
 // (16 < n <= predMaxName, i+n <= len(b)).
 func (e *predEntry) midEqual(b []byte, i, n int) bool {
-	for k := 8; k < n-8; k += 8 {
+	// Bytes 8..16 first, written out: most names longer than sixteen
+	// bytes are no longer than 24 (then the one word), and the loop's
+	// setup cost more than the compare.
+	if event.Word(b, i+8) != e.mid[0] {
+		return false
+	}
+	for k := 16; k < n-8; k += 8 {
 		if event.Word(b, i+k) != e.mid[k>>3-1] {
 			return false
 		}
