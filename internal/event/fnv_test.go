@@ -2,8 +2,11 @@ package event
 
 import (
 	"encoding/binary"
+	"fmt"
 	"hash/fnv"
 	"math/bits"
+	"math/rand/v2"
+	"strconv"
 	"testing"
 )
 
@@ -48,6 +51,36 @@ func TestHashBytesUnrolled(t *testing.T) {
 	for n := 0; n <= len(b); n++ {
 		if got, want := hashBytes(fnvOffset64, b[:n]), ref(fnvOffset64, b[:n]); got != want {
 			t.Fatalf("%d bytes: %x, want %x", n, got, want)
+		}
+	}
+}
+
+// keyDigits writes the hash as 16 lower-case hex digits, as %016x does.
+func TestKeyDigitsHex(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for i := range 100000 {
+		ev := &Event{Source: "s", RecordID: strconv.Itoa(i)}
+		if i%2 == 1 {
+			ev.RecordID = ""
+			ev.Raw = binary.LittleEndian.AppendUint64(nil, r.Uint64())
+		}
+		var got [16]byte
+		ev.keyDigits(&got)
+		h := uint64(fnvOffset64)
+		if ev.RecordID != "" {
+			h = fnvString(uint64(fnvOffset64), ev.Source)
+			h = (h ^ 0) * fnvPrime64
+			h = fnvString(h, ev.RecordID)
+		} else {
+			h = hashBytes(h, ev.Record())
+		}
+		if want := fmt.Sprintf("%016x", h); string(got[:]) != want {
+			t.Fatalf("keyDigits of %x: %s, want %s", h, got[:], want)
+		}
+	}
+	for _, h := range []uint64{0, ^uint64(0), 0x0123456789abcdef, 0xfedcba9876543210, 0xa0a0a0a09f9f9f9f} {
+		if got, want := string(binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, hexWord(uint32(h>>32))), hexWord(uint32(h)))), fmt.Sprintf("%016x", h); got != want {
+			t.Errorf("hexWord of %x: %s, want %s", h, got, want)
 		}
 	}
 }

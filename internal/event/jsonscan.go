@@ -665,11 +665,11 @@ func (s *Scanner) String(i int) (end int, plain bool) {
 	if s.Bad {
 		return len(b), false
 	}
-	quote, backslash, control, low, high := swar.quote, swar.backslash, swar.control, swar.low, swar.high
+	quoteCtl, below, backslash, low, high := swar.quoteCtl, swar.below, swar.backslash, swar.low, swar.high
 	j := i + 1
 	for last := len(b) - 8; j <= last; {
 		x := load64(b, j)
-		stop := (((x ^ quote) - low) | ((x ^ backslash) - low) | (x - control)) & high
+		stop := (((x ^ quoteCtl) - below) | ((x ^ backslash) - low)) & high
 		if stop == 0 {
 			j += 8
 			continue
@@ -686,12 +686,18 @@ func (s *Scanner) String(i int) (end int, plain bool) {
 // stopWord (written out where it is used, with swar's words in
 // registers) has the top bit of each byte of x that is '"', '\\', a
 // control character or of 0x80 and above; as in stringStops, only the
-// lowest is exact. It is stringStops without the &^x: a byte of 0x80 and
-// above then always sets its top bit in x^'"'-1 or in x^'\\'-1 (only
-// 0xa2 clears the first, only 0xdc the second).
+// lowest is exact (below it no subtraction borrows). In two tests, not
+// stringStops' three: x^0x02 maps '"' and the control characters, and no
+// other byte below 0x80, below 0x21; x^'\\' maps '\\' to 0 and every byte
+// of 0x80 and above to 0x80 and above, where taking 1 leaves the top bit
+// set but for 0xdc (0x80), which the first test catches (0xde-0x21).
 func stopWord(x uint64) uint64 {
-	return (((x ^ '"'*lowBits) - lowBits) | ((x ^ '\\'*lowBits) - lowBits) | (x - 0x20*lowBits)) & highBits
+	return (((x ^ 0x02*lowBits) - 0x21*lowBits) | ((x ^ '\\'*lowBits) - lowBits)) & highBits
 }
+
+// StopWord is stopWord, for the decoders' own member loops (source's
+// predictedRun), which scan values with it written out.
+func StopWord(x uint64) uint64 { return stopWord(x) }
 
 // PlainString is String for a caller that tries the usual string first:
 // for a string at B[i] == '"' whose content is plain ASCII (no escape,
@@ -705,10 +711,10 @@ func (s *Scanner) PlainString(i int) (end int, ok bool) {
 	if s.Bad {
 		return 0, false
 	}
-	quote, backslash, control, low, high := swar.quote, swar.backslash, swar.control, swar.low, swar.high
+	quoteCtl, below, backslash, low, high := swar.quoteCtl, swar.below, swar.backslash, swar.low, swar.high
 	for j, last := i+1, len(b)-8; j <= last; j += 8 {
 		x := load64(b, j)
-		if stop := (((x ^ quote) - low) | ((x ^ backslash) - low) | (x - control)) & high; stop != 0 {
+		if stop := (((x ^ quoteCtl) - below) | ((x ^ backslash) - low)) & high; stop != 0 {
 			j += bits.TrailingZeros64(stop) >> 3
 			return j + 1, load8(b, j) == '"'
 		}
@@ -737,11 +743,11 @@ func PlainStop(b []byte, j int) int {
 // words in registers (a function of its own: inlined in a loop that
 // holds many values, they would be written again on every turn).
 func PlainStop16(b []byte, j int) int {
-	quote, backslash, control, low, high := swar.quote, swar.backslash, swar.control, swar.low, swar.high
+	quoteCtl, below, backslash, low, high := swar.quoteCtl, swar.below, swar.backslash, swar.low, swar.high
 	for ; j <= len(b)-16; j += 16 {
 		x, y := load64(b, j), load64(b, j+8)
-		lo := (((x ^ quote) - low) | ((x ^ backslash) - low) | (x - control)) & high
-		hi := (((y ^ quote) - low) | ((y ^ backslash) - low) | (y - control)) & high
+		lo := (((x ^ quoteCtl) - below) | ((x ^ backslash) - low)) & high
+		hi := (((y ^ quoteCtl) - below) | ((y ^ backslash) - low)) & high
 		if lo|hi != 0 {
 			if lo != 0 {
 				return j + bits.TrailingZeros64(lo)>>3
@@ -757,12 +763,12 @@ func PlainStop16(b []byte, j int) int {
 // where the processor loads from any address).
 func Word(b []byte, i int) uint64 { return load64(b, i) }
 
-// swarConsts are the words stringStops tests with. String reads them from
+// swarConsts are the words stopWord tests with. String reads them from
 // swar, a variable: as constants, the compiler writes each into a register
 // again on every turn of the loop.
-type swarConsts struct{ quote, backslash, control, low, high uint64 }
+type swarConsts struct{ quoteCtl, below, backslash, low, high uint64 }
 
-var swar = swarConsts{'"' * lowBits, '\\' * lowBits, 0x20 * lowBits, lowBits, highBits}
+var swar = swarConsts{0x02 * lowBits, 0x21 * lowBits, '\\' * lowBits, lowBits, highBits}
 
 // stringRest goes on with the string at B[i] from j, where String stopped
 // (or the last eight bytes of B begin): every content byte before j is
@@ -994,11 +1000,11 @@ func (s *Scanner) Name(i int) (key []byte, plain, ascii bool, word uint64, vi in
 		return nil, false, false, 0, s.fail()
 	}
 	// String's loop, with the first word kept.
-	quote, backslash, control, low, high := swar.quote, swar.backslash, swar.control, swar.low, swar.high
+	quoteCtl, below, backslash, low, high := swar.quoteCtl, swar.below, swar.backslash, swar.low, swar.high
 	end := 0
 	if j, last := i+1, len(b)-8; j <= last {
 		x := load64(b, j)
-		stop := (((x ^ quote) - low) | ((x ^ backslash) - low) | (x - control)) & high
+		stop := (((x ^ quoteCtl) - below) | ((x ^ backslash) - low)) & high
 		if stop != 0 {
 			n := bits.TrailingZeros64(stop) >> 3
 			if b[j+n] == '"' {
@@ -1009,7 +1015,7 @@ func (s *Scanner) Name(i int) (key []byte, plain, ascii bool, word uint64, vi in
 			word = x
 			for j += 8; j <= last; j += 8 {
 				x := load64(b, j)
-				if stop := (((x ^ quote) - low) | ((x ^ backslash) - low) | (x - control)) & high; stop != 0 {
+				if stop := (((x ^ quoteCtl) - below) | ((x ^ backslash) - low)) & high; stop != 0 {
 					j += bits.TrailingZeros64(stop) >> 3
 					if b[j] == '"' {
 						end, ascii = j+1, true

@@ -300,6 +300,24 @@ func TestStopWord(t *testing.T) {
 		binary.LittleEndian.PutUint64(w[:], r.Uint64())
 		check(w)
 	}
+	// Plain bytes up to a place, any byte there, any after (borrows
+	// and false stops above the first must not hide it).
+	for v := range 256 {
+		for p := range 8 {
+			for range 64 {
+				var w [8]byte
+				binary.LittleEndian.PutUint64(w[:], r.Uint64())
+				for i := range p {
+					w[i] = byte(0x20 + r.IntN(0x60))
+					if w[i] == '"' || w[i] == '\\' {
+						w[i] = 'a'
+					}
+				}
+				w[p] = byte(v)
+				check(w)
+			}
+		}
+	}
 }
 
 // ArrayEachKnown cuts the elements ArrayEach cuts, whether it is told

@@ -52,11 +52,23 @@ func (e *Event) keyDigits(b *[16]byte) {
 	} else {
 		h = hashBytes(h, e.Record())
 	}
-	const hexDigits = "0123456789abcdef"
-	for i := 15; i >= 0; i-- {
-		b[i] = hexDigits[h&0xf]
-		h >>= 4
-	}
+	binary.BigEndian.PutUint64(b[:8], hexWord(uint32(h>>32)))
+	binary.BigEndian.PutUint64(b[8:], hexWord(uint32(h)))
+}
+
+// hexWord returns the eight lower-case hex digits of v, the first (most
+// significant) in the word's top byte: its nibbles spread one to a byte,
+// then '0' added to each, and 'a'-'0'-10 more to those of ten and above
+// (a nibble plus 6 reaches the byte's high half just then).
+func hexWord(v uint32) uint64 {
+	x := uint64(v)
+	x = (x<<16 | x) & 0x0000ffff0000ffff
+	x = (x<<8 | x) & 0x00ff00ff00ff00ff
+	x = (x<<4 | x) & 0x0f0f0f0f0f0f0f0f
+	// Each byte now holds a nibble, the highest nibble in the top
+	// byte: written big-endian, the digits read in order.
+	letters := (x + 0x0606060606060606) >> 4 & 0x0101010101010101
+	return x + 0x3030303030303030 + letters*('a'-'0'-10)
 }
 
 // FNV64a is hash/fnv's 64-bit FNV-1a of s, without copying s.

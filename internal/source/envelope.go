@@ -5,6 +5,7 @@ import (
 	stdjson "encoding/json"
 	"errors"
 	"fmt"
+	"math/bits"
 	"net/netip"
 	"reflect"
 	"strconv"
@@ -572,18 +573,6 @@ func (d *decoder) decodeStruct(vi int, pl *plan, p unsafe.Pointer) int {
 	cur := predStart
 	i, more := d.Open(vi)
 	for more {
-		// A run of predicted members with plain string values, in a
-		// loop of its own (predictedRun).
-		if x := ents[cur].next; x != 0 && ents[x].kind != predOther && obj >= 0 {
-			var at int
-			if i, cur, prev, at = predictedRun(b, i, ents, cur, p, d.layout, obj, prev); at == runClosed {
-				d.Depth--
-				return i
-			} else if at == runAfterValue {
-				i, more = d.Next(i)
-				continue
-			}
-		}
 		var (
 			k            []byte
 			plain, ascii bool
@@ -591,11 +580,31 @@ func (d *decoder) decodeStruct(vi int, pl *plan, p unsafe.Pointer) int {
 			vj, fi       int
 			learn        = true
 		)
-		// The member predicted to follow the last one (predictor), when
-		// its name is written here as it was then, "name": and no blank
-		// before the value: its field is known, without scanning the
-		// name or looking it up.
-		if x := ents[cur].next; x != 0 {
+		// A run of predicted members with plain string values, in a
+		// loop of its own (predictedRun); with no layout (an embedded
+		// JSON text, decodeInto), the predicted member alone, here.
+		if x := ents[cur].next; x != 0 && obj >= 0 {
+			var at int
+			switch i, cur, prev, at = predictedRun(b, i, ents, cur, p, d.layout, obj, prev); at {
+			case runClosed:
+				d.Depth--
+				return i
+			case runAfterValue:
+				i, more = d.Next(i)
+				continue
+			case runMatched:
+				// The name is entry cur's, as written when learned.
+				e := &ents[cur]
+				n := int(e.n)
+				k, plain, ascii, vj, fi = b[i:i+n-1], true, true, i+n, int(e.fi)
+				goto decoded
+			}
+			// runMissed: neither prediction matched.
+		} else if x != 0 {
+			// The member predicted to follow the last one (predictor),
+			// when its name is written here as it was then, "name": and
+			// no blank before the value: its field is known, without
+			// scanning the name or looking it up.
 			e := &ents[x]
 			// e.matches(b, i), inlined (too large for the compiler to).
 			if n := int(e.n); i+8 <= len(b) && i+n < len(b) && event.Word(b, i)&e.mask == e.first &&
@@ -729,29 +738,37 @@ func (d *decoder) decodeStruct(vi int, pl *plan, p unsafe.Pointer) int {
 
 // Where predictedRun stopped.
 const (
-	runAtMember   = iota // at the start of a member it did not take
+	runMissed     = iota // at the start of a member whose name neither prediction matched
+	runMatched           // at the start of a member of entry cur (its name matched), not taken
 	runAfterValue        // past a member's value, before what follows it (not ,")
 	runClosed            // past the object's closing brace
 )
 
 // predictedRun is decodeStruct's loop for the usual member: predicted
-// (the entry that followed cur last), written as learned, compactly, a
-// text field or none, holding a plain ASCII string or an integer, true,
-// false or null (scalarEnd), and followed by ," or the object's closing
-// brace. It takes such members one after another
+// (the entry that followed cur last, or the one before that), written as
+// learned, compactly, a text field or none, holding a plain ASCII string
+// or an integer, true, false or null (scalarEnd), and followed by ," or
+// the object's closing brace. It takes such members one after another
 // from the one at b[i] and returns where it stopped (the position, how:
-// runAtMember, runAfterValue or runClosed), with cur and prev (the last
-// member's layout index) as decodeStruct keeps them, in layout l (not
-// nil; obj is the object's index there). A member it does not take is
-// left whole: nothing of it is stored. Its own function, so
-// that its few values stay in registers: decodeStruct's loop holds too
-// many.
+// runMissed, runMatched, runAfterValue or runClosed), with cur and prev
+// (the last member's layout index) as decodeStruct keeps them, in layout
+// l (not nil; obj is the object's index there). A member it does not
+// take is left whole: nothing of it is stored; when its name matched
+// (runMatched), cur is its entry, so that decodeStruct does not compare
+// the names again. Its own function, so that its few values stay in
+// registers: decodeStruct's loop holds too many. It calls nothing on
+// the usual path (a call spills every value): strings are scanned here,
+// sixteen bytes at a time (event.StopWord); and the members it takes are chained
+// (MemberSpan.Next) as they are written, each to the next index, the
+// last one mended when it stops.
 func predictedRun(b []byte, i int, ents []predEntry, cur int, p unsafe.Pointer, l *event.Layout, obj, prev int32) (int, int, int32, int) {
 	// Entries by index without bounds checks: cur, and every next
 	// learnMember sets, are indices of ents.
 	eb := unsafe.Pointer(unsafe.SliceData(ents))
 	bp := unsafe.Pointer(unsafe.SliceData(b))
-	mem := l.Members // written back at each return
+	m0 := len(l.Members)
+	m := m0
+	var at int // set where the loop stops: nothing of it is carried from member to member
 	for {
 		c := (*predEntry)(unsafe.Add(eb, uintptr(cur)*unsafe.Sizeof(predEntry{})))
 		x := c.next
@@ -759,69 +776,117 @@ func predictedRun(b []byte, i int, ents []predEntry, cur int, p unsafe.Pointer, 
 		n := int(e.n)
 		// e.matches(b, i), written out; else the member that followed
 		// before (records of two shapes taking turns).
-		if x == 0 || e.kind == predOther || i+8 > len(b) || i+n >= len(b) || event.Word(b, i)&e.mask != e.first ||
+		if x == 0 || i+8 > len(b) || i+n >= len(b) || event.Word(b, i)&e.mask != e.first ||
 			n > 8 && (event.Word(b, i+n-8) != e.last || n > 16 && !e.midEqual(b, i, n)) || b[i+n] <= ' ' {
 			if x = c.alt; x == 0 {
+				at = runMissed
 				break
 			}
-			if e = (*predEntry)(unsafe.Add(eb, uintptr(x)*unsafe.Sizeof(predEntry{}))); e.kind == predOther || !e.matches(b, i) {
+			if e = (*predEntry)(unsafe.Add(eb, uintptr(x)*unsafe.Sizeof(predEntry{}))); !e.matches(b, i) {
+				at = runMissed
 				break
 			}
 			n = int(e.n)
 		}
-		vj := i + n
-		var j int // past the value
-		str := b[vj] == '"'
-		if str {
-			if j = event.PlainStop16(b, vj+1); j >= len(b) || b[j] != '"' {
+		cur = int(x)
+		if e.kind == predOther || m == cap(l.Members) {
+			at = runMatched
+			break
+		}
+		vj := i + n // < len(b)
+		var j int   // past the value
+		if *(*byte)(unsafe.Add(bp, vj)) == '"' {
+			// event.PlainStop16, written out for a string of up to 47
+			// bytes (the usual value: a loop here would reload every
+			// value on each turn); a longer one, or one near the end
+			// of b, goes on in PlainStop16.
+			j = vj + 1
+			if j <= len(b)-48 {
+				s0, s1 := plainStops16(b, j)
+				if s0|s1 == 0 {
+					j += 16
+					if s0, s1 = plainStops16(b, j); s0|s1 == 0 {
+						j += 16
+						if s0, s1 = plainStops16(b, j); s0|s1 == 0 {
+							s0 = 0 // PlainStop16 goes on from j
+							j = event.PlainStop16(b, j+16)
+						}
+					}
+				}
+				if s0 != 0 {
+					j += bits.TrailingZeros64(s0) >> 3
+				} else if s1 != 0 {
+					j += 8 + bits.TrailingZeros64(s1)>>3
+				}
+			} else {
+				j = event.PlainStop16(b, j)
+			}
+			if j >= len(b) || *(*byte)(unsafe.Add(bp, j)) != '"' {
+				at = runMatched
 				break
 			}
 			j++
+			if e.kind == predText {
+				// As decoder.text: a string's content (written as its
+				// header: unsafe.String would check what is known).
+				*(*stringHeader)(unsafe.Add(p, e.off)) = stringHeader{unsafe.Add(bp, vj+1), j - vj - 2}
+			}
 		} else if j = scalarEnd(b, vj); j < 0 {
+			at = runMatched
 			break
-		}
-		if len(mem) == cap(mem) {
-			break // decodeStruct grows it
-		}
-		if e.kind == predText {
-			// As decoder.text: a string's content, null "", another
-			// value as written.
+		} else if e.kind == predText {
+			// As decoder.text: null "", another value as written.
 			t := (*text)(unsafe.Add(p, e.off))
-			if str {
-				*t = text(unsafe.String((*byte)(unsafe.Add(bp, vj+1)), j-vj-2))
-			} else if b[vj] == 'n' {
+			if *(*byte)(unsafe.Add(bp, vj)) == 'n' {
 				*t = ""
 			} else {
 				*t = text(unsafe.String((*byte)(unsafe.Add(bp, vj)), j-vj))
 			}
 		}
-		m := len(mem)
-		mem = mem[:m+1]
-		ms := &mem[m]
+		ms := (*event.MemberSpan)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(l.Members)), uintptr(m)*unsafe.Sizeof(event.MemberSpan{})))
 		ms.Object, ms.KeyStart, ms.KeyEnd = obj, int32(i+1), int32(vj-2)
-		ms.ValStart, ms.ValEnd, ms.Next = int32(vj), int32(j), -1
-		if prev < 0 {
-			l.First[obj] = int32(m)
-		} else {
-			mem[prev].Next = int32(m)
-		}
-		prev, cur = int32(m), int(x)
+		m++
+		ms.ValStart, ms.ValEnd, ms.Next = int32(vj), int32(j), int32(m)
+		i = j
 		if j+8 > len(b) {
-			l.Members = mem
-			return j, cur, prev, runAfterValue
+			at = runAfterValue
+			break
 		}
-		if w := event.Word(b, j); w&0xffff == '"'<<8|',' {
-			i = j + 1
-		} else if byte(w) == '}' {
-			l.Members = mem
-			return j + 1, cur, prev, runClosed
-		} else {
-			l.Members = mem
-			return j, cur, prev, runAfterValue
+		if w := event.Word(b, j); w&0xffff != '"'<<8|',' {
+			at = runAfterValue
+			if byte(w) == '}' {
+				i, at = j+1, runClosed
+			}
+			break
 		}
+		i = j + 1
 	}
-	l.Members = mem
-	return i, cur, prev, runAtMember
+	if m > m0 {
+		// Chain the members taken to the one before them, and mend
+		// the last one's Next.
+		mem := l.Members[:m]
+		if prev < 0 {
+			l.First[obj] = int32(m0)
+		} else {
+			mem[prev].Next = int32(m0)
+		}
+		mem[m-1].Next = -1
+		prev = int32(m - 1)
+		l.Members = l.Members[:m]
+	}
+	return i, cur, prev, at
+}
+
+// stringHeader is how a string is laid out: predictedRun writes the
+// text it decodes as one, its data in the record.
+type stringHeader struct {
+	data unsafe.Pointer
+	len  int
+}
+
+// plainStops16 is event.StopWord of the two words of b[j:j+16].
+func plainStops16(b []byte, j int) (uint64, uint64) {
+	return event.StopWord(event.Word(b, j)), event.StopWord(event.Word(b, j+8))
 }
 
 // scalarEnd returns the end of the integer, true, false or null at b[i]
@@ -1446,17 +1511,30 @@ func (e *predEntry) matches(b []byte, i int) bool {
 }
 
 const (
-	predStart   = 0  // the entry before an object's first member
-	predNowhere = 1  // after a member not learned: predicts nothing useful
-	predFields  = 2  // field fi's entry is predFields+fi
-	predUnknown = 32 // entries for names that are no field (a power of two)
+	predStart   = 0 // the entry before an object's first member
+	predNowhere = 1 // after a member not learned: predicts nothing useful
+	predFields  = 2 // field fi's entry is predFields+fi
+	// predUnknown entries for names that are no field (a power of two),
+	// by their hash: a record's unknown names (a sign-in's fifteen and
+	// more, an activity's claim URIs) that share a slot take it from
+	// each other record after record, and each time both predictions
+	// after them miss. 32 slots cost sign-ins 2k instructions a record
+	// in such misses; 256 would save mix records 0.16k more, for twice
+	// the memory (120 bytes an entry, per plan used, per decoder).
+	predUnknown = 128
 	predMaxName = 80 // longest "name": learned (claim URIs run to 70)
 )
 
 // midEqual compares bytes 8..n-8 of the name at b[i:] with e's
 // (16 < n <= predMaxName, i+n <= len(b)).
 func (e *predEntry) midEqual(b []byte, i, n int) bool {
-	for k := 8; k < n-8; k += 8 {
+	// Bytes 8..16 first, written out: most names longer than sixteen
+	// bytes are no longer than 24 (then the one word), and the loop's
+	// setup cost more than the compare.
+	if event.Word(b, i+8) != e.mid[0] {
+		return false
+	}
+	for k := 16; k < n-8; k += 8 {
 		if event.Word(b, i+k) != e.mid[k>>3-1] {
 			return false
 		}
