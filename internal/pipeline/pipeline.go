@@ -123,10 +123,12 @@ type Pipeline struct {
 	chunks chan chunkLists
 }
 
-// chunkLists are a chunk's lists of events and of their records.
+// chunkLists are a chunk's lists of events and of their records, and
+// their verdicts.
 type chunkLists struct {
-	events []*event.Event
-	refs   []recordRef
+	events   []*event.Event
+	refs     []recordRef
+	verdicts *detect.Verdicts
 }
 
 // spareChunks is how many chunks' lists wait to be filled again: a
@@ -138,27 +140,29 @@ const spareChunks = 4
 // scan without reuse with those of one with it).
 var reuseChunks = true
 
-// getChunk returns the lists of a finished chunk, emptied, or new ones
-// with room for n events (none when n is 0: they grow).
-func (p *Pipeline) getChunk(n int) ([]*event.Event, []recordRef) {
+// getChunk returns the lists and verdicts of a finished chunk, emptied,
+// or new lists with room for n events (none when n is 0: they grow) and
+// no verdicts (takeVerdicts makes them).
+func (p *Pipeline) getChunk(n int) ([]*event.Event, []recordRef, *detect.Verdicts) {
 	select {
 	case c := <-p.chunks:
 		chunksReused.Add(1)
-		return c.events, c.refs
+		return c.events, c.refs, c.verdicts
 	default:
 	}
 	if n == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
-	return make([]*event.Event, 0, n), make([]recordRef, 0, n)
+	return make([]*event.Event, 0, n), make([]recordRef, 0, n), nil
 }
 
 // chunksReused counts the chunks whose lists were filled again (for the
 // tests).
 var chunksReused atomic.Int64
 
-// putChunk gives back the lists of w, a chunk whose evaluation finished:
-// its rules returned, its alerts were delivered (each alert holds the
+// putChunk gives back the lists and verdicts of w, a chunk whose
+// evaluation finished (the verdicts were read by the staging, which
+// copies what its parts keep of them): its rules returned, its alerts were delivered (each alert holds the
 // events it names, not the list: detect.Engine.Stage gives each rule a
 // list of its own) and AfterChunk returned. They are emptied first, so
 // that they keep no event alive while they wait. Without room for a full
@@ -169,8 +173,11 @@ func (p *Pipeline) putChunk(w work) {
 	}
 	clear(w.events[:cap(w.events)])
 	clear(w.refs[:cap(w.refs)])
+	if w.verdicts != nil {
+		w.verdicts.Reset()
+	}
 	select {
-	case p.chunks <- chunkLists{w.events[:0], w.refs[:0]}:
+	case p.chunks <- chunkLists{w.events[:0], w.refs[:0], w.verdicts}:
 	default:
 	}
 }
@@ -601,7 +608,11 @@ func (r *run) add(ev *event.Event, ref recordRef) error {
 		// of a chunk evaluated before (of this unit or another), which
 		// the first chunk of each input of a folder otherwise grew anew
 		// (2.6 % of what a scan of bench-parallel's folder allocated).
-		r.batch, r.refs = r.p.getChunk(r.lastChunk)
+		var v *detect.Verdicts
+		r.batch, r.refs, v = r.p.getChunk(r.lastChunk)
+		if r.verdicts == nil { // (never set without a list: takeVerdicts follows an add)
+			r.verdicts = v
+		}
 	}
 	r.batch = append(r.batch, ev)
 	r.refs = append(r.refs, ref)
