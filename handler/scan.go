@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
 	"runtime/trace"
@@ -74,6 +75,12 @@ func runScan(ctx context.Context, s config.Settings, args []string, stdout, stde
 		return exitUsage
 	}
 	defer stopProfile()
+	stopMemProfile, err := memProfileScan(os.Getenv("AZDETECT_SCAN_MEMPROFILE"), stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "azdetect scan: AZDETECT_SCAN_MEMPROFILE: %v\n", err)
+		return exitUsage
+	}
+	defer stopMemProfile()
 	stopTrace, err := traceScan(os.Getenv("AZDETECT_SCAN_TRACE"))
 	if err != nil {
 		fmt.Fprintf(stderr, "azdetect scan: AZDETECT_SCAN_TRACE: %v\n", err)
@@ -316,6 +323,35 @@ func profileScan(path string) (stop func(), err error) {
 	}
 	return func() {
 		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
+}
+
+// scanMemProfileRate is the runtime's memory profile rate while
+// AZDETECT_SCAN_MEMPROFILE is set: a sample every 64 KB allocated, fine
+// enough for the big allocations that set a scan's collection count.
+const scanMemProfileRate = 64 << 10
+
+// memProfileScan writes a heap profile of the scan to path when it is set
+// (AZDETECT_SCAN_MEMPROFILE, for development: `go tool pprof
+// -sample_index=alloc_space -top` says which call sites allocated the
+// bytes that make the collector run); stop writes it at the scan's end.
+// The rate is set here, after the rules are read and the heap's room is
+// reserved, so that the profile holds the scan's allocations.
+func memProfileScan(path string, stderr io.Writer) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	runtime.MemProfileRate = scanMemProfileRate
+	return func() {
+		runtime.GC() // the profile's figures are as of the last collection
+		if err := pprof.WriteHeapProfile(f); err != nil {
+			fmt.Fprintf(stderr, "azdetect scan: AZDETECT_SCAN_MEMPROFILE: %v\n", err)
+		}
 		f.Close()
 	}, nil
 }

@@ -31,12 +31,7 @@ func (f Fanout) Publish(ctx context.Context, alerts []Alert) error {
 	for _, s := range f {
 		sel := alerts
 		if s.MinSeverity != "" {
-			sel = make([]Alert, 0, len(alerts))
-			for _, a := range alerts {
-				if AtLeast(a.Severity, s.MinSeverity) {
-					sel = append(sel, a)
-				}
-			}
+			sel = atLeast(alerts, s.MinSeverity)
 		}
 		if len(sel) == 0 {
 			continue
@@ -46,6 +41,27 @@ func (f Fanout) Publish(ctx context.Context, alerts []Alert) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// atLeast returns the alerts of at least severity least, in order: alerts
+// itself when every one is (a scan's output at --min-severity low: no
+// copy of the chunk's alerts per sink), otherwise a copy.
+func atLeast(alerts []Alert, least string) []Alert {
+	i := 0
+	for i < len(alerts) && AtLeast(alerts[i].Severity, least) {
+		i++
+	}
+	if i == len(alerts) {
+		return alerts
+	}
+	sel := make([]Alert, i, len(alerts)-1)
+	copy(sel, alerts[:i])
+	for _, a := range alerts[i+1:] {
+		if AtLeast(a.Severity, least) {
+			sel = append(sel, a)
+		}
+	}
+	return sel
 }
 
 // Close implements Sink.

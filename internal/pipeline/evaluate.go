@@ -164,6 +164,7 @@ func finish(st *staged) {
 	if e.err = e.safely(func() error { return e.do(st) }); e.err != nil {
 		e.cancel(e.err)
 	}
+	e.p.putChunk(w)
 }
 
 // errNotStaged is do's error for a chunk with events but no parts (never:
