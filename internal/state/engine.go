@@ -267,7 +267,7 @@ func (s *engine) each(n int, fn func(i int) error) []error {
 
 // Get implements Store.
 func (s *engine) Get(ctx context.Context, table string, keys []Key) (map[Key]Entity, error) {
-	var kc keyCheck
+	kc := keyCheck{escaped: keysEscaped(ctx)}
 	for _, k := range keys {
 		if err := kc.check(k); err != nil {
 			return nil, fmt.Errorf("state: get from %s: %w", table, err)
