@@ -142,6 +142,37 @@ func TestDistinctKeys(t *testing.T) {
 	}
 }
 
+// TestRunDistinctAgrees: runDistinct (a hashed table past fewOps rows)
+// says what comparing every pair says, on runs of every length up to a
+// few hundred rows, their rows drawn from few values (so some repeat) or
+// many, one row twice at any place; the runs' lengths vary so the pooled
+// tables are reused smaller and larger.
+func TestRunDistinctAgrees(t *testing.T) {
+	r := rand.New(rand.NewPCG(12, 3))
+	distinct := 0
+	for iter := range 5000 {
+		n := r.IntN(300)
+		values := 1 + r.IntN(4*n+1)
+		run := make([]Op, n)
+		for i := range run {
+			run[i].Entity = Entity{PartitionKey: "p", RowKey: fmt.Sprintf("r%d|%s", r.IntN(values), strings.Repeat("x", r.IntN(20)))}
+		}
+		if n > 1 && r.IntN(3) == 0 { // one row again, anywhere
+			run[r.IntN(n)].Entity.RowKey = run[r.IntN(n)].Entity.RowKey
+		}
+		got, want := runDistinct(run), pairwiseDistinct(run)
+		if got != want {
+			t.Fatalf("iteration %d (%d rows of %d values): runDistinct = %v, pairwiseDistinct %v", iter, n, values, got, want)
+		}
+		if got && n > fewOps {
+			distinct++
+		}
+	}
+	if distinct < 500 {
+		t.Errorf("only %d runs past fewOps rows were distinct: the table's true answer is hardly tested", distinct)
+	}
+}
+
 // TestPartitionsByRunsAgrees: partitions groups as the map does (the same
 // partitions in first-seen order, each with its items in order), on items
 // grouped by partition, in order of partition or not, and interleaved;
