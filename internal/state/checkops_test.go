@@ -310,3 +310,48 @@ func TestSortedApartIsSortedAndNotOverlapping(t *testing.T) {
 		}
 	}
 }
+
+// TestChunkOpsIsMeasured: chunkOps, which leaves calls of few operations
+// unmeasured, makes the transactions measureChunks makes by every
+// operation's size, for calls of few and many operations checkOps
+// accepts, entities up to the largest (keys, Text and Data at their
+// limits), and limits of every few operations.
+func TestChunkOpsIsMeasured(t *testing.T) {
+	r := rand.New(rand.NewPCG(12, 4))
+	bigData, bigText := make([]byte, MaxDataLen), strings.Repeat("t", MaxTextLen)
+	longKey := strings.Repeat("k", maxRawKeyLen-6)
+	for iter := range 2000 {
+		ops := make([]Op, r.IntN(3*maxTransactionBytes/maxEntitySize))
+		big := r.IntN(3) == 0
+		for i := range ops {
+			e := Entity{PartitionKey: "p", RowKey: fmt.Sprintf("r%05d", i)}
+			if big || r.IntN(8) == 0 {
+				e.PartitionKey, e.RowKey = longKey[:maxRawKeyLen-7]+"p", longKey+e.RowKey
+				e.Data, e.Text = bigData[:MaxDataLen-r.IntN(2)], bigText
+			}
+			ops[i] = Op{Kind: Upsert, Entity: e}
+		}
+		if err := checkOps(ops); err != nil {
+			t.Fatalf("iteration %d: %v", iter, err)
+		}
+		perTx := []int{1, 2, 7, 19, 20, MaxTransactionOps - 1, MaxTransactionOps}[r.IntN(7)]
+		got, want := chunkOps(nil, ops, perTx), measureChunks(nil, ops, perTx)
+		if len(got) != len(want) {
+			t.Fatalf("iteration %d (%d operations, %d a transaction): %d transactions, measured %d", iter, len(ops), perTx, len(got), len(want))
+		}
+		for i := range got {
+			if len(got[i]) != len(want[i]) || len(got[i]) > 0 && &got[i][0] != &want[i][0] {
+				t.Fatalf("iteration %d: transaction %d is %d operations, measured %d (or elsewhere)", iter, i, len(got[i]), len(want[i]))
+			}
+		}
+	}
+	// The bound is tight: one more of the largest entities than chunkOps
+	// leaves unmeasured would not fit one body.
+	if n := maxTransactionBytes/maxEntitySize + 1; n*maxEntitySize <= maxTransactionBytes {
+		t.Errorf("%d entities of %d bytes fit one body of %d", n, maxEntitySize, maxTransactionBytes)
+	}
+	e := Entity{PartitionKey: strings.Repeat("p", maxRawKeyLen), RowKey: strings.Repeat("r", maxRawKeyLen), Text: bigText, Data: bigData}
+	if err := CheckEntity(e); err != nil || entitySize(&e) != maxEntitySize {
+		t.Errorf("the largest entity: %v, %d bytes, want nil and maxEntitySize %d", err, entitySize(&e), maxEntitySize)
+	}
+}

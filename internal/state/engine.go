@@ -846,8 +846,18 @@ func (s *engine) submit(ctx context.Context, table, partition string, ops []Op) 
 
 // chunkOps splits one partition's operations into transactions of at most
 // perTx operations and about maxTransactionBytes of body, appended to
-// chunks.
+// chunks. The operations have passed checkOps: few enough to fit one
+// body at the most each can be (maxEntitySize) are one transaction,
+// unmeasured.
 func chunkOps(chunks [][]Op, ops []Op, perTx int) [][]Op {
+	if len(ops) <= min(perTx, maxTransactionBytes/maxEntitySize) {
+		return append(chunks, ops)
+	}
+	return measureChunks(chunks, ops, perTx)
+}
+
+// measureChunks is chunkOps by every operation's entitySize.
+func measureChunks(chunks [][]Op, ops []Op, perTx int) [][]Op {
 	start, size := 0, 0
 	for i := range ops {
 		n := entitySize(&ops[i].Entity)
@@ -859,6 +869,10 @@ func chunkOps(chunks [][]Op, ops []Op, perTx int) [][]Op {
 	}
 	return append(chunks, ops[start:])
 }
+
+// maxEntitySize is entitySize's most for an entity checkEntity accepts:
+// keys of maxRawKeyLen bytes, Text of MaxTextLen, Data of MaxDataLen.
+const maxEntitySize = 512 + 2*(2*maxRawKeyLen) + 2*MaxTextLen + MaxDataLen*4/3
 
 // entitySize estimates an operation's share of a transaction body: the
 // request line and headers, keys twice (URL and body), base64 data.
