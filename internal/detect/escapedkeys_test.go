@@ -12,8 +12,9 @@ import (
 )
 
 // keyCheckingStore is a store that checks every partition key, row key
-// and row prefix the kinds give Find and Apply in full (state.CheckEntity:
-// byte by byte), whatever the context says, and records the refused.
+// and row prefix the kinds give Get, Find and Apply in full
+// (state.CheckEntity: byte by byte), whatever the context says, and
+// records the refused.
 type keyCheckingStore struct {
 	state.Store
 	refused []string
@@ -33,6 +34,14 @@ func (s *keyCheckingStore) Find(ctx context.Context, table, pk string, prefixes 
 		s.check(pk, p)
 	}
 	return s.Store.Find(ctx, table, pk, prefixes)
+}
+
+func (s *keyCheckingStore) Get(ctx context.Context, table string, keys []state.Key) (map[state.Key]state.Entity, error) {
+	s.calls++
+	for _, k := range keys {
+		s.check(k.PartitionKey, k.RowKey)
+	}
+	return s.Store.Get(ctx, table, keys)
 }
 
 func (s *keyCheckingStore) Apply(ctx context.Context, table string, ops []state.Op) error {

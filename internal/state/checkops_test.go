@@ -142,6 +142,37 @@ func TestDistinctKeys(t *testing.T) {
 	}
 }
 
+// TestRunDistinctAgrees: runDistinct (a hashed table past fewOps rows)
+// says what comparing every pair says, on runs of every length up to a
+// few hundred rows, their rows drawn from few values (so some repeat) or
+// many, one row twice at any place; the runs' lengths vary so the pooled
+// tables are reused smaller and larger.
+func TestRunDistinctAgrees(t *testing.T) {
+	r := rand.New(rand.NewPCG(12, 3))
+	distinct := 0
+	for iter := range 5000 {
+		n := r.IntN(300)
+		values := 1 + r.IntN(4*n+1)
+		run := make([]Op, n)
+		for i := range run {
+			run[i].Entity = Entity{PartitionKey: "p", RowKey: fmt.Sprintf("r%d|%s", r.IntN(values), strings.Repeat("x", r.IntN(20)))}
+		}
+		if n > 1 && r.IntN(3) == 0 { // one row again, anywhere
+			run[r.IntN(n)].Entity.RowKey = run[r.IntN(n)].Entity.RowKey
+		}
+		got, want := runDistinct(run), pairwiseDistinct(run)
+		if got != want {
+			t.Fatalf("iteration %d (%d rows of %d values): runDistinct = %v, pairwiseDistinct %v", iter, n, values, got, want)
+		}
+		if got && n > fewOps {
+			distinct++
+		}
+	}
+	if distinct < 500 {
+		t.Errorf("only %d runs past fewOps rows were distinct: the table's true answer is hardly tested", distinct)
+	}
+}
+
 // TestPartitionsByRunsAgrees: partitions groups as the map does (the same
 // partitions in first-seen order, each with its items in order), on items
 // grouped by partition, in order of partition or not, and interleaved;
@@ -277,5 +308,50 @@ func TestSortedApartIsSortedAndNotOverlapping(t *testing.T) {
 		if got, want := sortedApart(prefixes), slices.IsSorted(prefixes) && !overlapping; got != want {
 			t.Fatalf("sortedApart(%q) = %v, want %v", prefixes, got, want)
 		}
+	}
+}
+
+// TestChunkOpsIsMeasured: chunkOps, which leaves calls of few operations
+// unmeasured, makes the transactions measureChunks makes by every
+// operation's size, for calls of few and many operations checkOps
+// accepts, entities up to the largest (keys, Text and Data at their
+// limits), and limits of every few operations.
+func TestChunkOpsIsMeasured(t *testing.T) {
+	r := rand.New(rand.NewPCG(12, 4))
+	bigData, bigText := make([]byte, MaxDataLen), strings.Repeat("t", MaxTextLen)
+	longKey := strings.Repeat("k", maxRawKeyLen-6)
+	for iter := range 2000 {
+		ops := make([]Op, r.IntN(3*maxTransactionBytes/maxEntitySize))
+		big := r.IntN(3) == 0
+		for i := range ops {
+			e := Entity{PartitionKey: "p", RowKey: fmt.Sprintf("r%05d", i)}
+			if big || r.IntN(8) == 0 {
+				e.PartitionKey, e.RowKey = longKey[:maxRawKeyLen-7]+"p", longKey+e.RowKey
+				e.Data, e.Text = bigData[:MaxDataLen-r.IntN(2)], bigText
+			}
+			ops[i] = Op{Kind: Upsert, Entity: e}
+		}
+		if err := checkOps(ops); err != nil {
+			t.Fatalf("iteration %d: %v", iter, err)
+		}
+		perTx := []int{1, 2, 7, 19, 20, MaxTransactionOps - 1, MaxTransactionOps}[r.IntN(7)]
+		got, want := chunkOps(nil, ops, perTx), measureChunks(nil, ops, perTx)
+		if len(got) != len(want) {
+			t.Fatalf("iteration %d (%d operations, %d a transaction): %d transactions, measured %d", iter, len(ops), perTx, len(got), len(want))
+		}
+		for i := range got {
+			if len(got[i]) != len(want[i]) || len(got[i]) > 0 && &got[i][0] != &want[i][0] {
+				t.Fatalf("iteration %d: transaction %d is %d operations, measured %d (or elsewhere)", iter, i, len(got[i]), len(want[i]))
+			}
+		}
+	}
+	// The bound is tight: one more of the largest entities than chunkOps
+	// leaves unmeasured would not fit one body.
+	if n := maxTransactionBytes/maxEntitySize + 1; n*maxEntitySize <= maxTransactionBytes {
+		t.Errorf("%d entities of %d bytes fit one body of %d", n, maxEntitySize, maxTransactionBytes)
+	}
+	e := Entity{PartitionKey: strings.Repeat("p", maxRawKeyLen), RowKey: strings.Repeat("r", maxRawKeyLen), Text: bigText, Data: bigData}
+	if err := CheckEntity(e); err != nil || entitySize(&e) != maxEntitySize {
+		t.Errorf("the largest entity: %v, %d bytes, want nil and maxEntitySize %d", err, entitySize(&e), maxEntitySize)
 	}
 }

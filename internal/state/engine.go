@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
+	"math/bits"
 	"slices"
 	"strings"
 	"sync"
@@ -267,7 +269,7 @@ func (s *engine) each(n int, fn func(i int) error) []error {
 
 // Get implements Store.
 func (s *engine) Get(ctx context.Context, table string, keys []Key) (map[Key]Entity, error) {
-	var kc keyCheck
+	kc := keyCheck{escaped: keysEscaped(ctx)}
 	for _, k := range keys {
 		if err := kc.check(k); err != nil {
 			return nil, fmt.Errorf("state: get from %s: %w", table, err)
@@ -844,8 +846,18 @@ func (s *engine) submit(ctx context.Context, table, partition string, ops []Op) 
 
 // chunkOps splits one partition's operations into transactions of at most
 // perTx operations and about maxTransactionBytes of body, appended to
-// chunks.
+// chunks. The operations have passed checkOps: few enough to fit one
+// body at the most each can be (maxEntitySize) are one transaction,
+// unmeasured.
 func chunkOps(chunks [][]Op, ops []Op, perTx int) [][]Op {
+	if len(ops) <= min(perTx, maxTransactionBytes/maxEntitySize) {
+		return append(chunks, ops)
+	}
+	return measureChunks(chunks, ops, perTx)
+}
+
+// measureChunks is chunkOps by every operation's entitySize.
+func measureChunks(chunks [][]Op, ops []Op, perTx int) [][]Op {
 	start, size := 0, 0
 	for i := range ops {
 		n := entitySize(&ops[i].Entity)
@@ -857,6 +869,10 @@ func chunkOps(chunks [][]Op, ops []Op, perTx int) [][]Op {
 	}
 	return append(chunks, ops[start:])
 }
+
+// maxEntitySize is entitySize's most for an entity checkEntity accepts:
+// keys of maxRawKeyLen bytes, Text of MaxTextLen, Data of MaxDataLen.
+const maxEntitySize = 512 + 2*(2*maxRawKeyLen) + 2*MaxTextLen + MaxDataLen*4/3
 
 // entitySize estimates an operation's share of a transaction body: the
 // request line and headers, keys twice (URL and body), base64 data.
@@ -1163,34 +1179,53 @@ func distinctKeys(ops []Op) bool {
 }
 
 // runDistinct reports whether a run of one partition's operations holds
-// each row key once: pair by pair while they are few, else by a set of
-// the row keys (a run the kinds hand in the order of their events: a set
-// of strings, not checkOps' set of keys, which hashes the partition key
-// of every operation as well).
+// each row key once: pair by pair while they are few, else by a table of
+// the run's indexes placed by a seeded hash of their row keys (a run the
+// kinds hand in the order of their events: a hash of the row key alone,
+// not checkOps' set of keys, which hashes the partition key of every
+// operation as well; open addressing in a reused table, where a
+// map[string]struct{} paid ~170 instructions an assignment).
 func runDistinct(run []Op) bool {
 	if len(run) <= fewOps {
 		return pairwiseDistinct(run)
 	}
-	at := rowSets.Get().(*map[string]struct{})
-	seen := *at
+	size := 1 << bits.Len(uint(2*len(run)-1)) // at most half full
+	at := rowTables.Get().(*[]int32)
+	slots := *at
+	if cap(slots) < size {
+		slots = make([]int32, size)
+	} else {
+		slots = slots[:size]
+		clear(slots)
+	}
+	mask := uint64(size - 1)
 	distinct := true
+rows:
 	for i := range run {
-		n := len(seen) // one hash of the row key: added, or there already
-		seen[run[i].Entity.RowKey] = struct{}{}
-		if len(seen) == n {
-			distinct = false
-			break
+		row := run[i].Entity.RowKey
+		for h := maphash.String(rowSeed, row) & mask; ; h = (h + 1) & mask {
+			j := slots[h] // an index into run, plus one; 0 is empty
+			if j == 0 {
+				slots[h] = int32(i + 1)
+				break
+			}
+			if run[j-1].Entity.RowKey == row {
+				distinct = false
+				break rows
+			}
 		}
 	}
-	if len(seen) <= maxPooledKeySet {
-		clear(seen)
-		rowSets.Put(at)
+	if size <= 2*maxPooledKeySet {
+		*at = slots
+		rowTables.Put(at)
 	}
 	return distinct
 }
 
-// rowSets holds runDistinct's sets, empty, for reuse.
-var rowSets = sync.Pool{New: func() any { m := make(map[string]struct{}); return &m }}
+// rowTables holds runDistinct's tables for reuse. Their hash is seeded
+// (rowSeed, the row index's), so that no chosen row keys collide more than
+// by chance.
+var rowTables = sync.Pool{New: func() any { return new([]int32) }}
 
 // pairwiseDistinct reports whether a run of one partition's operations
 // holds each row key once.

@@ -72,8 +72,8 @@ func TestEscapedKeysPass(t *testing.T) {
 }
 
 // TestEscapedKeysStore: a store under EscapedKeys reads and writes what
-// it does without (the same rows found, the same ETag checks), and still
-// refuses keys over the length limit, at Find and at Apply.
+// it does without (the same rows found and got, the same ETag checks), and
+// still refuses keys over the length limit, at Get, Find and Apply.
 func TestEscapedKeysStore(t *testing.T) {
 	plain, escaped := context.Background(), EscapedKeys(context.Background())
 	if EscapedKeys(escaped) != escaped {
@@ -124,6 +124,26 @@ func TestEscapedKeysStore(t *testing.T) {
 			t.Errorf("row %d: %s (%d) and %s (%d) escaped", i, a.Key(), a.Count, b.Key(), b.Count)
 		}
 	}
+	// Get reads the same rows under EscapedKeys.
+	keys := make([]Key, len(ops))
+	for i, o := range ops {
+		keys[i] = o.Entity.Key()
+	}
+	var got [2]map[Key]Entity
+	for j := range stores {
+		var err error
+		if got[j], err = stores[j].Get(ctxs[j], table, keys); err != nil {
+			t.Fatalf("get (escaped %v): %v", j == 1, err)
+		}
+	}
+	if len(got[0]) != len(ops) || len(got[1]) != len(ops) {
+		t.Fatalf("got %d and %d rows (escaped), want %d", len(got[0]), len(got[1]), len(ops))
+	}
+	for k, a := range got[0] {
+		if b, ok := got[1][k]; !ok || a.Count != b.Count {
+			t.Errorf("get %s: %d, and escaped %d (found %v)", k, a.Count, b.Count, ok)
+		}
+	}
 	// A second insert of a row conflicts alike.
 	for j := range stores {
 		err := stores[j].Apply(ctxs[j], table, ops[:1])
@@ -139,6 +159,12 @@ func TestEscapedKeysStore(t *testing.T) {
 		if _, err := stores[j].Find(ctxs[j], table, long, []string{"a"}); !errors.Is(err, ErrInvalid) {
 			t.Errorf("find in a partition over the limit (escaped %v): %v, want ErrInvalid", j == 1, err)
 		}
+		if _, err := stores[j].Get(ctxs[j], table, []Key{{PartitionKey: pk, RowKey: long}}); !errors.Is(err, ErrInvalid) {
+			t.Errorf("get a row over the limit (escaped %v): %v, want ErrInvalid", j == 1, err)
+		}
+		if _, err := stores[j].Get(ctxs[j], table, []Key{{PartitionKey: long, RowKey: "a"}}); !errors.Is(err, ErrInvalid) {
+			t.Errorf("get in a partition over the limit (escaped %v): %v, want ErrInvalid", j == 1, err)
+		}
 		err := stores[j].Apply(ctxs[j], table, []Op{{Kind: Insert, Entity: Entity{PartitionKey: pk, RowKey: long}}})
 		if !errors.Is(err, ErrInvalid) {
 			t.Errorf("apply a row over the limit (escaped %v): %v, want ErrInvalid", j == 1, err)
@@ -151,6 +177,9 @@ func TestEscapedKeysStore(t *testing.T) {
 	// Without EscapedKeys a key the caller did not escape is still refused.
 	if err := stores[0].Apply(plain, table, []Op{{Kind: Insert, Entity: Entity{PartitionKey: pk, RowKey: "a/b"}}}); !errors.Is(err, ErrInvalid) {
 		t.Errorf("apply a row with '/': %v, want ErrInvalid", err)
+	}
+	if _, err := stores[0].Get(plain, table, []Key{{PartitionKey: pk, RowKey: "a?b"}}); !errors.Is(err, ErrInvalid) {
+		t.Errorf("get a row with '?': %v, want ErrInvalid", err)
 	}
 	if _, err := stores[0].Find(plain, table, pk, []string{"a#"}); !errors.Is(err, ErrInvalid) {
 		t.Errorf("find a prefix with '#': %v, want ErrInvalid", err)

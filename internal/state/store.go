@@ -623,15 +623,15 @@ var keyASCIIBits = ones(&keyASCII)
 // escapedKeysKey marks a context of EscapedKeys.
 type escapedKeysKey struct{}
 
-// EscapedKeys returns a context under which Find and Apply take the
+// EscapedKeys returns a context under which Get, Find and Apply take the
 // partition keys, row keys and row prefixes they are given as built of
 // what Escape, AppendEscape, JoinKey and TimeKey write, joined with '|'
 // (and constants of such bytes, '~' included): such a key holds no byte a
 // key may not hold, by construction, and its check is its length alone
-// (checkEscapedKey), not a pass over its bytes at each Find and again at
-// each Apply. The caller vouches for every key of the calls made under
-// it; Get, and Text and Data, are checked as ever. A context already so
-// is returned as it is.
+// (checkEscapedKey), not a pass over its bytes at each Get, each Find and
+// again at each Apply. The caller vouches for every key of the calls made
+// under it; Text and Data are checked as ever. A context already so is
+// returned as it is.
 func EscapedKeys(ctx context.Context) context.Context {
 	if keysEscaped(ctx) {
 		return ctx
