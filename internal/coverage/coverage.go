@@ -6,6 +6,7 @@ package coverage
 
 import (
 	"bytes"
+	"hash/maphash"
 	"slices"
 	"sort"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"unsafe"
 
 	"github.com/azdetect/azdetect/internal/event"
+	"github.com/azdetect/azdetect/internal/rowindex"
 )
 
 // Scopes of the recommended sources.
@@ -81,17 +83,21 @@ type Key struct {
 // into a record's bytes (a decoder's strings are), which would keep the
 // whole record alive for the rest of a scan.
 type Tally struct {
-	// counts maps a row to its number: keys[i] is row i, n[i] its
-	// records. A record seen before is counted by number, without
-	// hashing its row.
-	counts map[Key]int32
+	// counts finds a row's number by its hash (hashKey): keys[i] is row
+	// i, n[i] its records. A record seen before is counted by number,
+	// without hashing its row.
+	counts rowindex.Index
 	keys   []Key
 	n      []int
-	// seen maps the fields of records already counted, as written, to
-	// the row they were counted under: the same fields come back record
+	// seen finds, by their hash (hashFields), the fields of records
+	// already counted, as written: rows[i] holds them (copies too) and
+	// the row they were counted under. The same fields come back record
 	// after record, and lower-casing them each time was three allocations
-	// per record. Its keys are copies too; it holds at most maxSeen.
-	seen map[seenKey]int32 // -> rows: the map's values stay small (no allocation per entry)
+	// per record. It holds at most maxSeen. Both tables hash a key's
+	// bytes once, where a map with a struct key hashed each of its
+	// strings, per look-up and per assignment (a tenth of a mixed
+	// input's instructions a record went to Add).
+	seen rowindex.Index
 	rows []seenRow
 	// last is the fields of the record counted last and their row's
 	// number: records come in runs of one resource, and comparing is
@@ -101,8 +107,8 @@ type Tally struct {
 	hasLast bool
 	// room is where the copies of new rows are cut from: chunks, not an
 	// allocation per row (an Activity Log's resource types are many).
-	// Behind a pointer, as the maps are: a copy of the Tally shares it
-	// (and never cuts over what the other cut).
+	// Behind a pointer: a copy of the Tally shares it (and never cuts
+	// over what the other cut).
 	room *keyRoom
 }
 
@@ -168,13 +174,19 @@ func (t *Tally) Add(ev *event.Event) {
 		t.n[t.lastRow]++
 		return
 	}
-	if i, ok := t.seen[sk]; ok {
-		// The row r was counted under stays what add would choose: rows
-		// are never removed, so it is still there.
-		r := &t.rows[i]
-		t.n[r.row]++
-		t.last, t.lastRow, t.hasLast = r.key, r.row, true
-		return
+	h := hashFields(sk.source, sk.category, sk.subscription, sk.provider, sk.typ)
+	for s := t.seen.First(h); ; s++ {
+		var i int32
+		if s, i = t.seen.Probe(h, s); i < 0 {
+			break
+		}
+		if r := &t.rows[i]; r.key == sk {
+			// The row r was counted under stays what add would choose:
+			// rows are never removed, so it is still there.
+			t.n[r.row]++
+			t.last, t.lastRow, t.hasLast = r.key, r.row, true
+			return
+		}
 	}
 	// One copy of the fields as written (they may be views into the
 	// record) and of the row's, together.
@@ -182,20 +194,60 @@ func (t *Tally) Add(ev *event.Event) {
 	b := t.cut(2*(len(sk.source)+len(sk.category)+len(sk.subscription)+len(sk.provider)+len(sk.typ)) + 1)
 	k, b := keyOf(b, ev)
 	row := t.add(k, 1)
-	if len(t.seen) < maxSeen {
-		if t.seen == nil {
-			t.seen = make(map[seenKey]int32, 64)
-		}
+	if len(t.rows) < maxSeen {
 		var c seenKey
 		b, c.source = appendString(b, sk.source)
 		b, c.category = appendString(b, sk.category)
 		b, c.subscription = appendString(b, sk.subscription)
 		b, c.provider = appendString(b, r.Provider)
 		_, c.typ = appendString(b, r.Type)
-		t.seen[c] = int32(len(t.rows))
+		t.seen.Insert(h, int32(len(t.rows)))
 		t.rows = append(t.rows, seenRow{c, row})
 		t.last, t.lastRow, t.hasLast = c, row, true
 	}
+}
+
+// seed seeds the hashes of every Tally's tables: they never leave the
+// process. Random: a record's fields may be anyone's, and hashes they
+// could make collide would make every look-up a walk.
+var seed = maphash.MakeSeed()
+
+// hashBits masks every hash: all of them, but a test keeps a few, so that
+// most look-ups meet hashes equal for other fields and must compare.
+var hashBits = ^uint64(0)
+
+// shortFields is the most bytes of fields hashFields hashes as one
+// string, copied: each field's length then fits a byte.
+const shortFields = 160
+
+// hashFields returns a hash of the strings and their lengths: of one
+// copy of them all when they are short (as they are: one hash where
+// hashing each cost a call and a finish of its own), of each mixed when
+// long.
+func hashFields(a, b, c, d, e string) uint64 {
+	n := len(a) + len(b) + len(c) + len(d) + len(e)
+	if n <= shortFields {
+		var buf [5 + shortFields]byte
+		buf[0], buf[1], buf[2], buf[3], buf[4] = byte(len(a)), byte(len(b)), byte(len(c)), byte(len(d)), byte(len(e))
+		i := 5
+		i += copy(buf[i:], a)
+		i += copy(buf[i:], b)
+		i += copy(buf[i:], c)
+		i += copy(buf[i:], d)
+		i += copy(buf[i:], e)
+		return maphash.Bytes(seed, buf[:i]) & hashBits
+	}
+	h := uint64(n)
+	for _, s := range [...]string{a, b, c, d, e} {
+		h = (h ^ maphash.String(seed, s)) * 0x9E3779B97F4A7C15
+		h ^= h >> 29
+	}
+	return h & hashBits
+}
+
+// hashKey is the hash a row is found by in Tally.counts.
+func hashKey(k *Key) uint64 {
+	return hashFields(k.Source, k.Category, k.Subscription, k.ResourceType, "")
 }
 
 // keyOf appends the row of ev to b, whose capacity holds it: its strings
@@ -239,28 +291,39 @@ func view(b []byte) string {
 // under k folded when k is a new row of a full Tally, and returns the
 // number of the row counted.
 func (t *Tally) add(k Key, n int) int32 {
-	if t.counts == nil {
-		t.counts = make(map[Key]int32, 64)
-	}
-	i, ok := t.counts[k]
-	if !ok {
-		if len(t.counts) >= MaxKeys && k.ResourceType != "" {
+	i, h := t.row(&k)
+	if i < 0 {
+		if len(t.keys) >= MaxKeys && k.ResourceType != "" {
 			k.ResourceType = Other
+			i, h = t.row(&k)
 		}
-		i, ok = t.counts[k]
-		if !ok && len(t.counts) >= 2*MaxKeys {
+		if i < 0 && len(t.keys) >= 2*MaxKeys {
 			k.Subscription, k.ResourceType = Other, Other
-			i, ok = t.counts[k]
+			i, h = t.row(&k)
 		}
-		if !ok {
+		if i < 0 {
 			i = int32(len(t.keys))
-			t.counts[k] = i
+			t.counts.Insert(h, i)
 			t.keys = append(t.keys, k)
 			t.n = append(t.n, 0)
 		}
 	}
 	t.n[i] += n
 	return i
+}
+
+// row returns the number of row k, or -1, and k's hash.
+func (t *Tally) row(k *Key) (int32, uint64) {
+	h := hashKey(k)
+	for s := t.counts.First(h); ; s++ {
+		var i int32
+		if s, i = t.counts.Probe(h, s); i < 0 {
+			return -1, h
+		}
+		if t.keys[i] == *k {
+			return i, h
+		}
+	}
 }
 
 // Merge adds o's counts to t.
@@ -270,8 +333,10 @@ func (t *Tally) Merge(o *Tally) {
 	}
 	// Rows o brings may be what a record seen before would now count
 	// under: forget what was seen.
-	clear(t.seen)
-	t.rows = t.rows[:0]
+	if len(t.rows) > 0 {
+		t.seen.Reserve(0) // empties it
+		t.rows = t.rows[:0]
+	}
 	t.hasLast = false
 	for i, k := range o.keys {
 		t.add(k, o.n[i])
