@@ -6,7 +6,8 @@ package coverage
 
 import (
 	"bytes"
-	"hash/maphash"
+	"math/bits"
+	"math/rand/v2"
 	"slices"
 	"sort"
 	"strings"
@@ -207,42 +208,67 @@ func (t *Tally) Add(ev *event.Event) {
 	}
 }
 
-// seed seeds the hashes of every Tally's tables: they never leave the
+// secrets seed the hashes of every Tally's tables: they never leave the
 // process. Random: a record's fields may be anyone's, and hashes they
-// could make collide would make every look-up a walk.
-var seed = maphash.MakeSeed()
+// could make collide (or a multiplier they could make zero) would make
+// every look-up a walk.
+var secrets = [3]uint64{rand.Uint64(), rand.Uint64(), rand.Uint64()}
 
 // hashBits masks every hash: all of them, but a test keeps a few, so that
 // most look-ups meet hashes equal for other fields and must compare.
 var hashBits = ^uint64(0)
 
-// shortFields is the most bytes of fields hashFields hashes as one
-// string, copied: each field's length then fits a byte.
-const shortFields = 160
-
-// hashFields returns a hash of the strings and their lengths: of one
-// copy of them all when they are short (as they are: one hash where
-// hashing each cost a call and a finish of its own), of each mixed when
-// long.
+// hashFields returns a hash of the strings, each with its length: the
+// mixing of wyhash (the runtime's string hash where it has no AES), with
+// random secrets, read off the fields in place. Hashing each field
+// through hash/maphash cost a call and a finish of its own, and copying
+// them to one buffer first cost as much.
 func hashFields(a, b, c, d, e string) uint64 {
-	n := len(a) + len(b) + len(c) + len(d) + len(e)
-	if n <= shortFields {
-		var buf [5 + shortFields]byte
-		buf[0], buf[1], buf[2], buf[3], buf[4] = byte(len(a)), byte(len(b)), byte(len(c)), byte(len(d)), byte(len(e))
-		i := 5
-		i += copy(buf[i:], a)
-		i += copy(buf[i:], b)
-		i += copy(buf[i:], c)
-		i += copy(buf[i:], d)
-		i += copy(buf[i:], e)
-		return maphash.Bytes(seed, buf[:i]) & hashBits
-	}
-	h := uint64(n)
-	for _, s := range [...]string{a, b, c, d, e} {
-		h = (h ^ maphash.String(seed, s)) * 0x9E3779B97F4A7C15
-		h ^= h >> 29
-	}
+	h := secrets[0]
+	h = hashField(h, a)
+	h = hashField(h, b)
+	h = hashField(h, c)
+	h = hashField(h, d)
+	h = hashField(h, e)
 	return h & hashBits
+}
+
+// hashField mixes s and its length into h.
+func hashField(h uint64, s string) uint64 {
+	n := len(s)
+	for len(s) > 16 {
+		h = mum(le64(s, 0)^secrets[1], le64(s, 8)^h)
+		s = s[16:]
+	}
+	var x, y uint64
+	switch m := len(s); {
+	case m > 8:
+		x, y = le64(s, 0), le64(s, m-8)
+	case m >= 4:
+		x, y = uint64(le32(s, 0)), uint64(le32(s, m-4))
+	case m > 0:
+		x = uint64(s[0])<<16 | uint64(s[m>>1])<<8 | uint64(s[m-1])
+	}
+	return mum(x^secrets[1], y^h^(uint64(n)*secrets[2]))
+}
+
+// mum is wyhash's mix: the two halves of a*b, folded.
+func mum(a, b uint64) uint64 {
+	hi, lo := bits.Mul64(a, b)
+	return hi ^ lo
+}
+
+// le64 is the little-endian number of s[i:i+8].
+func le64(s string, i int) uint64 {
+	s = s[i : i+8]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+}
+
+// le32 is the little-endian number of s[i:i+4].
+func le32(s string, i int) uint32 {
+	s = s[i : i+4]
+	return uint32(s[0]) | uint32(s[1])<<8 | uint32(s[2])<<16 | uint32(s[3])<<24
 }
 
 // hashKey is the hash a row is found by in Tally.counts.
