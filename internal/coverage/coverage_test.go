@@ -398,23 +398,19 @@ func tallyAgreesWithMap(t *testing.T) {
 	// merged rows say.
 	var merged Tally
 	var pm plainTally
-	merged.Merge(&tl2)
-	for i, k := range p2.keys {
-		pm.addKey(k, p2.n[i])
-	}
-	for range 3000 {
-		ev := random()
-		merged.Add(&ev)
-		pm.add(&ev)
-	}
-	merged.Merge(&tl)
-	for i, k := range p.keys {
-		pm.addKey(k, p.n[i])
-	}
-	for range 3000 {
-		ev := random()
-		merged.Add(&ev)
-		pm.add(&ev)
+	for _, from := range []struct {
+		tl *Tally
+		p  *plainTally
+	}{{&tl2, &p2}, {&tl, &p}} {
+		merged.Merge(from.tl)
+		for i, k := range from.p.keys {
+			pm.addKey(k, from.p.n[i])
+		}
+		for range 3000 {
+			ev := random()
+			merged.Add(&ev)
+			pm.add(&ev)
+		}
 	}
 	agree(t, "merged", &merged, &pm)
 }
