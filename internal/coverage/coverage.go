@@ -6,6 +6,8 @@ package coverage
 
 import (
 	"bytes"
+	"math/bits"
+	"math/rand/v2"
 	"slices"
 	"sort"
 	"strings"
@@ -13,6 +15,7 @@ import (
 	"unsafe"
 
 	"github.com/azdetect/azdetect/internal/event"
+	"github.com/azdetect/azdetect/internal/rowindex"
 )
 
 // Scopes of the recommended sources.
@@ -81,17 +84,21 @@ type Key struct {
 // into a record's bytes (a decoder's strings are), which would keep the
 // whole record alive for the rest of a scan.
 type Tally struct {
-	// counts maps a row to its number: keys[i] is row i, n[i] its
-	// records. A record seen before is counted by number, without
-	// hashing its row.
-	counts map[Key]int32
+	// counts finds a row's number by its hash (hashKey): keys[i] is row
+	// i, n[i] its records. A record seen before is counted by number,
+	// without hashing its row.
+	counts rowindex.Index
 	keys   []Key
 	n      []int
-	// seen maps the fields of records already counted, as written, to
-	// the row they were counted under: the same fields come back record
+	// seen finds, by their hash (hashFields), the fields of records
+	// already counted, as written: rows[i] holds them (copies too) and
+	// the row they were counted under. The same fields come back record
 	// after record, and lower-casing them each time was three allocations
-	// per record. Its keys are copies too; it holds at most maxSeen.
-	seen map[seenKey]int32 // -> rows: the map's values stay small (no allocation per entry)
+	// per record. It holds at most maxSeen. Both tables hash a key's
+	// bytes once, where a map with a struct key hashed each of its
+	// strings, per look-up and per assignment (a tenth of a mixed
+	// input's instructions a record went to Add).
+	seen rowindex.Index
 	rows []seenRow
 	// last is the fields of the record counted last and their row's
 	// number: records come in runs of one resource, and comparing is
@@ -101,8 +108,8 @@ type Tally struct {
 	hasLast bool
 	// room is where the copies of new rows are cut from: chunks, not an
 	// allocation per row (an Activity Log's resource types are many).
-	// Behind a pointer, as the maps are: a copy of the Tally shares it
-	// (and never cuts over what the other cut).
+	// Behind a pointer: a copy of the Tally shares it (and never cuts
+	// over what the other cut).
 	room *keyRoom
 }
 
@@ -168,13 +175,19 @@ func (t *Tally) Add(ev *event.Event) {
 		t.n[t.lastRow]++
 		return
 	}
-	if i, ok := t.seen[sk]; ok {
-		// The row r was counted under stays what add would choose: rows
-		// are never removed, so it is still there.
-		r := &t.rows[i]
-		t.n[r.row]++
-		t.last, t.lastRow, t.hasLast = r.key, r.row, true
-		return
+	h := hashFields(sk.source, sk.category, sk.subscription, sk.provider, sk.typ)
+	for s := t.seen.First(h); ; s++ {
+		var i int32
+		if s, i = t.seen.Probe(h, s); i < 0 {
+			break
+		}
+		if r := &t.rows[i]; r.key == sk {
+			// The row r was counted under stays what add would choose:
+			// rows are never removed, so it is still there.
+			t.n[r.row]++
+			t.last, t.lastRow, t.hasLast = r.key, r.row, true
+			return
+		}
 	}
 	// One copy of the fields as written (they may be views into the
 	// record) and of the row's, together.
@@ -182,20 +195,85 @@ func (t *Tally) Add(ev *event.Event) {
 	b := t.cut(2*(len(sk.source)+len(sk.category)+len(sk.subscription)+len(sk.provider)+len(sk.typ)) + 1)
 	k, b := keyOf(b, ev)
 	row := t.add(k, 1)
-	if len(t.seen) < maxSeen {
-		if t.seen == nil {
-			t.seen = make(map[seenKey]int32, 64)
-		}
+	if len(t.rows) < maxSeen {
 		var c seenKey
 		b, c.source = appendString(b, sk.source)
 		b, c.category = appendString(b, sk.category)
 		b, c.subscription = appendString(b, sk.subscription)
 		b, c.provider = appendString(b, r.Provider)
 		_, c.typ = appendString(b, r.Type)
-		t.seen[c] = int32(len(t.rows))
+		t.seen.Insert(h, int32(len(t.rows)))
 		t.rows = append(t.rows, seenRow{c, row})
 		t.last, t.lastRow, t.hasLast = c, row, true
 	}
+}
+
+// secrets seed the hashes of every Tally's tables: they never leave the
+// process. Random: a record's fields may be anyone's, and hashes they
+// could make collide (or a multiplier they could make zero) would make
+// every look-up a walk.
+var secrets = [3]uint64{rand.Uint64(), rand.Uint64(), rand.Uint64()}
+
+// hashBits masks every hash: all of them, but a test keeps a few, so that
+// most look-ups meet hashes equal for other fields and must compare.
+var hashBits = ^uint64(0)
+
+// hashFields returns a hash of the strings, each with its length: the
+// mixing of wyhash (the runtime's string hash where it has no AES), with
+// random secrets, read off the fields in place. Hashing each field
+// through hash/maphash cost a call and a finish of its own, and copying
+// them to one buffer first cost as much.
+func hashFields(a, b, c, d, e string) uint64 {
+	h := secrets[0]
+	h = hashField(h, a)
+	h = hashField(h, b)
+	h = hashField(h, c)
+	h = hashField(h, d)
+	h = hashField(h, e)
+	return h & hashBits
+}
+
+// hashField mixes s and its length into h.
+func hashField(h uint64, s string) uint64 {
+	n := len(s)
+	for len(s) > 16 {
+		h = mum(le64(s, 0)^secrets[1], le64(s, 8)^h)
+		s = s[16:]
+	}
+	var x, y uint64
+	switch m := len(s); {
+	case m > 8:
+		x, y = le64(s, 0), le64(s, m-8)
+	case m >= 4:
+		x, y = uint64(le32(s, 0)), uint64(le32(s, m-4))
+	case m > 0:
+		x = uint64(s[0])<<16 | uint64(s[m>>1])<<8 | uint64(s[m-1])
+	}
+	return mum(x^secrets[1], y^h^(uint64(n)*secrets[2]))
+}
+
+// mum is wyhash's mix: the two halves of a*b, folded.
+func mum(a, b uint64) uint64 {
+	hi, lo := bits.Mul64(a, b)
+	return hi ^ lo
+}
+
+// le64 is the little-endian number of s[i:i+8].
+func le64(s string, i int) uint64 {
+	s = s[i : i+8]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+}
+
+// le32 is the little-endian number of s[i:i+4].
+func le32(s string, i int) uint32 {
+	s = s[i : i+4]
+	return uint32(s[0]) | uint32(s[1])<<8 | uint32(s[2])<<16 | uint32(s[3])<<24
+}
+
+// hashKey is the hash a row is found by in Tally.counts.
+func hashKey(k *Key) uint64 {
+	return hashFields(k.Source, k.Category, k.Subscription, k.ResourceType, "")
 }
 
 // keyOf appends the row of ev to b, whose capacity holds it: its strings
@@ -239,28 +317,39 @@ func view(b []byte) string {
 // under k folded when k is a new row of a full Tally, and returns the
 // number of the row counted.
 func (t *Tally) add(k Key, n int) int32 {
-	if t.counts == nil {
-		t.counts = make(map[Key]int32, 64)
-	}
-	i, ok := t.counts[k]
-	if !ok {
-		if len(t.counts) >= MaxKeys && k.ResourceType != "" {
+	i, h := t.row(&k)
+	if i < 0 {
+		if len(t.keys) >= MaxKeys && k.ResourceType != "" {
 			k.ResourceType = Other
+			i, h = t.row(&k)
 		}
-		i, ok = t.counts[k]
-		if !ok && len(t.counts) >= 2*MaxKeys {
+		if i < 0 && len(t.keys) >= 2*MaxKeys {
 			k.Subscription, k.ResourceType = Other, Other
-			i, ok = t.counts[k]
+			i, h = t.row(&k)
 		}
-		if !ok {
+		if i < 0 {
 			i = int32(len(t.keys))
-			t.counts[k] = i
+			t.counts.Insert(h, i)
 			t.keys = append(t.keys, k)
 			t.n = append(t.n, 0)
 		}
 	}
 	t.n[i] += n
 	return i
+}
+
+// row returns the number of row k, or -1, and k's hash.
+func (t *Tally) row(k *Key) (int32, uint64) {
+	h := hashKey(k)
+	for s := t.counts.First(h); ; s++ {
+		var i int32
+		if s, i = t.counts.Probe(h, s); i < 0 {
+			return -1, h
+		}
+		if t.keys[i] == *k {
+			return i, h
+		}
+	}
 }
 
 // Merge adds o's counts to t.
@@ -270,8 +359,10 @@ func (t *Tally) Merge(o *Tally) {
 	}
 	// Rows o brings may be what a record seen before would now count
 	// under: forget what was seen.
-	clear(t.seen)
-	t.rows = t.rows[:0]
+	if len(t.rows) > 0 {
+		t.seen.Reserve(0) // empties it
+		t.rows = t.rows[:0]
+	}
 	t.hasLast = false
 	for i, k := range o.keys {
 		t.add(k, o.n[i])

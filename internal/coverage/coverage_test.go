@@ -2,6 +2,7 @@ package coverage
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"runtime"
 	"slices"
 	"strings"
@@ -220,4 +221,196 @@ func TestTallyEachKey(t *testing.T) {
 	if got[0].Source != "signinlogs" || got[1].Subscription != "b" || got[2].Subscription != "a" {
 		t.Errorf("EachKey %+v: want the order counted", got)
 	}
+}
+
+// plainTally is what a Tally counts, written plainly: every record's row
+// built with strings.ToLower and looked up in a map, folded as Add
+// documents when the row is new and the Tally full.
+type plainTally struct {
+	idx  map[Key]int
+	keys []Key
+	n    []int
+}
+
+func (p *plainTally) add(ev *event.Event) {
+	r := ev.Resource
+	k := Key{Source: ev.Source, Category: ev.Category, Subscription: strings.ToLower(r.Subscription)}
+	if r.Provider != "" || r.Type != "" {
+		k.ResourceType = strings.ToLower(strings.Trim(r.Provider+"/"+r.Type, "/"))
+	}
+	p.addKey(k, 1)
+}
+
+func (p *plainTally) addKey(k Key, n int) {
+	if p.idx == nil {
+		p.idx = map[Key]int{}
+	}
+	i, ok := p.idx[k]
+	if !ok && len(p.keys) >= MaxKeys && k.ResourceType != "" {
+		k.ResourceType = Other
+		i, ok = p.idx[k]
+	}
+	if !ok && len(p.keys) >= 2*MaxKeys {
+		k.Subscription, k.ResourceType = Other, Other
+		i, ok = p.idx[k]
+	}
+	if !ok {
+		i = len(p.keys)
+		p.idx[k] = i
+		p.keys = append(p.keys, k)
+		p.n = append(p.n, 0)
+	}
+	p.n[i] += n
+}
+
+// agree fails t unless tl counted what p did: the same rows, first
+// counted in the same order, with the same records.
+func agree(t *testing.T, when string, tl *Tally, p *plainTally) {
+	t.Helper()
+	var keys []Key
+	tl.EachKey(func(k Key) { keys = append(keys, k) })
+	if !slices.Equal(keys, p.keys) {
+		for i := range min(len(keys), len(p.keys)) {
+			if keys[i] != p.keys[i] {
+				t.Fatalf("%s: row %d is %+v, want %+v (%d rows, want %d)", when, i, keys[i], p.keys[i], len(keys), len(p.keys))
+			}
+		}
+		t.Fatalf("%s: %d rows, want %d", when, len(keys), len(p.keys))
+	}
+	rows := tl.Rows()
+	if len(rows) != len(p.keys) {
+		t.Fatalf("%s: Rows %d, want %d", when, len(rows), len(p.keys))
+	}
+	for _, r := range rows {
+		if want := p.n[p.idx[r.Key]]; r.Records != want {
+			t.Fatalf("%s: row %+v has %d records, want %d", when, r.Key, r.Records, want)
+		}
+	}
+}
+
+// TestTallyAgreesWithMap: Add's fast paths (the last fields, the table of
+// fields seen, the table of rows, hashes of one copy or of each field)
+// count what a map of plainly built rows does, for hostile fields (huge,
+// invalid UTF-8, non-ASCII that lower-cases longer, slashes to trim,
+// fields whose bytes run on into the next), past the table of fields
+// seen and both folds of a full Tally, and across Merge; with hashes as
+// they are, and cut to three bits (fields compared on every look-up).
+func TestTallyAgreesWithMap(t *testing.T) {
+	for _, bits := range []uint64{^uint64(0), 7} {
+		t.Run(fmt.Sprintf("hash bits %x", bits), func(t *testing.T) {
+			defer func(b uint64) { hashBits = b }(hashBits)
+			hashBits = bits
+			tallyAgreesWithMap(t)
+		})
+	}
+}
+
+func tallyAgreesWithMap(t *testing.T) {
+	huge := strings.Repeat("Ⱥ/x\xff", 600)
+	sources := []string{"activitylogs", "signinlogs", "keyvault", "", "a\xffb", "ab", "a", huge[:301]}
+	cats := []string{"Administrative", "administrative", "ADMINISTRATIVE", "", "b", "bc", "c", "É\xc3", strings.Repeat("Cat", 60)}
+	subs := []string{"3B8E6F21-9A4C-4D7E-B5F2-8C1A0E9D6B47", "3b8e6f21-9a4c-4d7e-b5f2-8c1a0e9d6b47", "", "c", "\xff\xfe", "ȺȺ", huge}
+	provs := []string{"MICROSOFT.COMPUTE", "Microsoft.Compute", "", "/", "//", "Microsoft.Compute/", "/Ⱥ", "\x00", strings.Repeat("P", 155)}
+	types := []string{"VIRTUALMACHINES", "virtualMachines/", "", "/", "a/b", "/x/", "\xc0\xaf", "İ", strings.Repeat("t", 159), strings.Repeat("T", 5000)}
+	rnd := rand.New(rand.NewPCG(12, 34))
+	pick := func(s []string) string { return s[rnd.IntN(len(s))] }
+	var tl Tally
+	var p plainTally
+	count := func(ev *event.Event) {
+		// Fields that are views into bytes reused after Add, as a
+		// decoder's are.
+		all := []byte(ev.Source + ev.Category + ev.Resource.Subscription + ev.Resource.Provider + ev.Resource.Type)
+		buf := all
+		cut := func(s string) string {
+			v := unsafe.String(unsafe.SliceData(buf), len(s))
+			buf = buf[len(s):]
+			return v
+		}
+		view := event.Event{Source: cut(ev.Source), Category: cut(ev.Category)}
+		view.Resource.Subscription, view.Resource.Provider, view.Resource.Type = cut(ev.Resource.Subscription), cut(ev.Resource.Provider), cut(ev.Resource.Type)
+		tl.Add(&view)
+		p.add(ev)
+		clear(all)
+	}
+	random := func() event.Event {
+		return event.Event{Source: pick(sources), Category: pick(cats), Resource: event.Resource{Subscription: pick(subs), Provider: pick(provs), Type: pick(types)}}
+	}
+	// Runs of one record's fields, and fields seen before, in any order.
+	var recent []event.Event
+	for range 20000 {
+		ev := random()
+		if len(recent) > 0 && rnd.IntN(3) == 0 {
+			ev = recent[rnd.IntN(len(recent))]
+		}
+		for range 1 + rnd.IntN(3) {
+			count(&ev)
+		}
+		if len(recent) < 50 {
+			recent = append(recent, ev)
+		} else {
+			recent[rnd.IntN(len(recent))] = ev
+		}
+	}
+	agree(t, "hostile fields", &tl, &p)
+
+	// The same bytes cut at other places make other fields.
+	tl2, p2 := Tally{}, plainTally{}
+	for _, ev := range []event.Event{
+		{Source: "ab", Category: "c"}, {Source: "a", Category: "bc"}, {Source: "a", Category: "b", Resource: event.Resource{Subscription: "c"}},
+		{Source: "ab", Category: "c"}, {Source: "a", Category: "bc"}, {Source: "a", Category: "b", Resource: event.Resource{Provider: "c"}},
+		{Source: "a", Category: "b", Resource: event.Resource{Type: "c"}}, {Source: "a", Category: "b", Resource: event.Resource{Subscription: "c"}},
+	} {
+		tl2.Add(&ev)
+		p2.add(&ev)
+	}
+	agree(t, "fields cut at other places", &tl2, &p2)
+
+	// Fields of 160 bytes together, and of 161, on either side of the
+	// one-copy hash.
+	for n := 155; n <= 166; n++ {
+		for range 2 {
+			ev := event.Event{Source: "s", Category: "c", Resource: event.Resource{Subscription: "d", Provider: "p", Type: strings.Repeat("y", n-4)}}
+			tl2.Add(&ev)
+			p2.add(&ev)
+		}
+	}
+	agree(t, "160 bytes or so", &tl2, &p2)
+
+	// Many distinct rows: past maxSeen fields and both folds, with fields
+	// seen before (and rows folded before) coming back between them.
+	for i := range maxSeen + 2*MaxKeys {
+		ev := event.Event{Source: "activitylogs", Category: pick(cats[:3]), Resource: event.Resource{
+			Subscription: fmt.Sprintf("SUB-%d", i%(MaxKeys/2+3)), Provider: "MICROSOFT.AUTHORIZATION", Type: fmt.Sprintf("ROLEASSIGNMENTS/res-%d", i)}}
+		count(&ev)
+		if i%5 == 0 {
+			old := random()
+			count(&old)
+		}
+		if i%7 == 0 {
+			old := event.Event{Source: "activitylogs", Category: "Administrative", Resource: event.Resource{
+				Subscription: fmt.Sprintf("sub-%d", i/7%(MaxKeys/2+3)), Provider: "Microsoft.Authorization", Type: fmt.Sprintf("roleAssignments/RES-%d", i/7)}}
+			count(&old)
+		}
+	}
+	agree(t, "many distinct rows", &tl, &p)
+
+	// Merge forgets the fields seen: what comes after counts as the
+	// merged rows say.
+	var merged Tally
+	var pm plainTally
+	for _, from := range []struct {
+		tl *Tally
+		p  *plainTally
+	}{{&tl2, &p2}, {&tl, &p}} {
+		merged.Merge(from.tl)
+		for i, k := range from.p.keys {
+			pm.addKey(k, from.p.n[i])
+		}
+		for range 3000 {
+			ev := random()
+			merged.Add(&ev)
+			pm.add(&ev)
+		}
+	}
+	agree(t, "merged", &merged, &pm)
 }

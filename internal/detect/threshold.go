@@ -15,6 +15,7 @@ import (
 	"unsafe"
 
 	"github.com/azdetect/azdetect/internal/event"
+	"github.com/azdetect/azdetect/internal/rowindex"
 	"github.com/azdetect/azdetect/internal/state"
 )
 
@@ -182,7 +183,7 @@ func (k *ThresholdKind) Matches(ctx context.Context, r *Rule, events []*event.Ev
 // thresholdCall is one Matches call: its groups (buckets: a group key in a
 // window, over every writer), this call's writers' rows of them, and the
 // other writers' rows read with them, in flat slices by index, the
-// buckets found through a rowIndex table of hashes, a bucket's rows by
+// buckets found through a rowindex.Index table of hashes, a bucket's rows by
 // their writer (a call holds a few writers; most buckets one row). Per
 // event it hashes the group key once and compares it with the bucket the
 // hash finds; keys are escaped and built once per row.
@@ -208,7 +209,7 @@ type thresholdCall struct {
 // (thresholdScratches): its hash tables, sized for a chunk of events, the
 // events' rows, and its windows', buckets' and rows' slices.
 type thresholdScratch struct {
-	byGroup rowIndex // (window, group) -> buckets
+	byGroup rowindex.Index // (window, group) -> buckets
 	// evRow is each event's row (-1: not counted); rowStart where each
 	// row's events start in rowEvents (and, last, their end); fill the
 	// next place of each row's while they are placed.
@@ -259,7 +260,7 @@ func (c *thresholdCall) release() {
 	}
 	s := c.thresholdScratch
 	c.thresholdScratch = nil
-	if cap(s.byGroup.slots) > maxScratchSlots ||
+	if s.byGroup.Cap() > maxScratchSlots ||
 		cap(s.evRow) > maxScratchSlots || cap(s.rows) > maxScratchSlots || cap(s.buckets) > maxScratchSlots {
 		return
 	}
@@ -360,7 +361,7 @@ func (c *thresholdCall) group(events []*event.Event) bool {
 	// Buckets as many as events, at most: the table sized for them once
 	// (past maxReserve it grows as buckets come).
 	const maxReserve = 1 << 13
-	c.byGroup.reserve(min(len(events), maxReserve))
+	c.byGroup.Reserve(min(len(events), maxReserve))
 	counted := 0
 	for j, ev := range events {
 		c.evRow[j] = -1
@@ -384,9 +385,9 @@ func (c *thresholdCall) group(events []*event.Event) bool {
 		}
 		h := mixKey(maphash.String(rowSeed, g), wi, -1)
 		bi := int32(-1)
-		for s := c.byGroup.first(h); ; s++ {
+		for s := c.byGroup.First(h); ; s++ {
 			var i int32
-			if s, i = c.byGroup.probe(h, s); i < 0 {
+			if s, i = c.byGroup.Probe(h, s); i < 0 {
 				break
 			}
 			if b := &c.buckets[i]; b.window == wi && b.group == g {
@@ -510,7 +511,7 @@ func (c *thresholdCall) newRow(g string, h uint64, bi, wi, wr int32) int32 {
 	if bi < 0 {
 		bi = int32(len(c.buckets))
 		c.buckets = append(c.buckets, thrBucket{group: g, prefix: prefix, window: wi, rows: -1})
-		c.byGroup.insert(h, bi)
+		c.byGroup.Insert(h, bi)
 		c.prefixes[wi] = append(c.prefixes[wi], prefix)
 		c.winBuckets[wi] = append(c.winBuckets[wi], bi)
 	}

@@ -17,52 +17,6 @@ import (
 	"github.com/azdetect/azdetect/internal/state"
 )
 
-// TestRowIndexCollisions: entries whose hashes collide (all of them on a
-// few hashes, and hashes equal in the bits that pick a slot) are all kept
-// and all found, across growth.
-func TestRowIndexCollisions(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		hash func(i int) uint64
-	}{
-		{"seven hashes", func(i int) uint64 { return uint64(i % 7) }},
-		{"same slot bits", func(i int) uint64 { return uint64(i%13) << 1 }},
-		{"distinct", func(i int) uint64 { return uint64(i) * 0x9E3779B97F4A7C15 }},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			var x rowIndex
-			const n = 3000
-			for i := range n {
-				x.insert(tc.hash(i), int32(i))
-			}
-			for i := range n {
-				h := tc.hash(i)
-				found := false
-				for s := x.first(h); ; s++ {
-					var e int32
-					if s, e = x.probe(h, s); e < 0 {
-						break
-					}
-					if tc.hash(int(e)) != h {
-						t.Fatalf("probe of %x gave entry %d of hash %x", h, e, tc.hash(int(e)))
-					}
-					if e == int32(i) {
-						found = true
-						break
-					}
-				}
-				if !found {
-					t.Fatalf("entry %d (hash %x) not found", i, h)
-				}
-			}
-			var empty rowIndex
-			if s, e := empty.probe(1, empty.first(1)); e >= 0 {
-				t.Fatalf("empty index found entry %d at %d", e, s)
-			}
-		})
-	}
-}
-
 // TestSortKeys: sortKeys orders as strings sort, for keys that tie in
 // their first sixteen bytes, differ only past them, are prefixes of one
 // another, hold zero bytes (the padding's value) and bytes past 0x7F.
