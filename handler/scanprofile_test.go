@@ -56,11 +56,17 @@ func TestScanWritesACPUProfile(t *testing.T) {
 func TestScanWritesAMemoryProfile(t *testing.T) {
 	dir := t.TempDir()
 	args := []string{"scan", "--format", "json", "--progress", "never", "--dead-letter", filepath.Join(dir, "dead.jsonl"), "../testdata/demo"}
+	defer func(rate int) { runtime.MemProfileRate = rate }(runtime.MemProfileRate)
+	// Without it, scan samples nothing: the binary links the profile
+	// writer, which leaves the runtime sampling at its default rate.
+	runtime.MemProfileRate = defaultMemProfileRate
 	var plain, stderr bytes.Buffer
 	if code := run(args, nil, &plain, &stderr); code != exitOK && code != exitAlerts {
 		t.Fatalf("scan exited %d: %s", code, stderr.String())
 	}
-	defer func(rate int) { runtime.MemProfileRate = rate }(runtime.MemProfileRate)
+	if runtime.MemProfileRate != 0 {
+		t.Errorf("MemProfileRate %d in a scan without AZDETECT_SCAN_MEMPROFILE, want 0", runtime.MemProfileRate)
+	}
 	path := filepath.Join(dir, "mem.pprof")
 	t.Setenv("AZDETECT_SCAN_MEMPROFILE", path)
 	var stdout bytes.Buffer
