@@ -1519,9 +1519,9 @@ const (
 	// more, an activity's claim URIs) that share a slot take it from
 	// each other record after record, and each time both predictions
 	// after them miss. 32 slots cost sign-ins 2k instructions a record
-	// in such misses; 256 would save mix records 0.16k more, for twice
-	// the memory (120 bytes an entry, per plan used, per decoder).
-	predUnknown = 128
+	// in such misses, 128 about 0.16k a mix record more than 256 (120
+	// bytes an entry, per plan used, per decoder).
+	predUnknown = 256
 	predMaxName = 80 // longest "name": learned (claim URIs run to 70)
 )
 
