@@ -900,11 +900,21 @@ func (s *Scanner) Skip(i int) int {
 		return end
 	case '{':
 		// The usual member, "name":value written compactly with a plain
-		// ASCII name and string value, is scanned with PlainStop, inlined
-		// (as the decoders' member loops do); anything else by Key,
-		// String and Next, which decide it as before.
-		i, more := s.Open(i)
-		for more {
+		// ASCII name and a plain ASCII string, an integer, true, false or
+		// null for value, is scanned here (names and strings with
+		// PlainStop, inlined, as the decoders' member loops do), and so
+		// is the usual end of a member, ," or }; anything else by Key,
+		// String, Skip and Next, which decide it as before.
+		if i+1 < len(b) && b[i+1] == '"' && s.Depth < MaxStrictDepth {
+			s.Depth++ // Open's usual case
+			i++
+		} else {
+			var more bool
+			if i, more = s.Open(i); !more {
+				return i
+			}
+		}
+		for {
 			var vi, end int
 			if e := PlainStop(b, i+1); e+2 < len(b) && i < len(b) && b[i] == '"' && b[e] == '"' && b[e+1] == ':' && b[e+2] > ' ' {
 				vi = e + 2
@@ -917,20 +927,39 @@ func (s *Scanner) Skip(i int) int {
 				} else {
 					end, _ = s.String(vi) // Key skipped the blanks
 				}
-			} else {
+			} else if end = compactScalar(b, vi); end < 0 {
 				end = s.Skip(vi)
 			}
-			if end+1 < len(b) && b[end] == ',' && b[end+1] == '"' {
-				i = end + 1
-				continue
+			if end+1 < len(b) {
+				if c := b[end]; c == ',' && b[end+1] == '"' {
+					i = end + 1
+					continue
+				} else if c == '}' {
+					s.Depth--
+					return end + 1
+				}
 			}
-			i, more = s.Next(end)
+			var more bool
+			if i, more = s.Next(end); !more {
+				return i
+			}
 		}
-		return i
 	case '[':
 		i, more := s.OpenArray(i)
 		for more {
-			i, more = s.NextElem(s.Skip(i))
+			end := s.Skip(i)
+			if end+1 < len(b) {
+				// NextElem's compact cases: a value (Skip decides it)
+				// right after the comma, or the closing bracket.
+				if c := b[end]; c == ',' && b[end+1] > ' ' {
+					i = end + 1
+					continue
+				} else if c == ']' {
+					s.Depth--
+					return end + 1
+				}
+			}
+			i, more = s.NextElem(end)
 		}
 		return i
 	case 't':
@@ -945,6 +974,47 @@ func (s *Scanner) Skip(i int) int {
 		}
 		return s.fail()
 	}
+}
+
+// compactScalar returns the end of the integer, true, false or null at
+// b[i] when a ',', '}' or ']' follows it, else -1: anything else (a
+// fraction, an exponent, a blank, a malformed value, one at the end of b)
+// is left to Skip.
+func compactScalar(b []byte, i int) int {
+	if i+5 > len(b) {
+		return -1
+	}
+	end := -1
+	switch c := b[i]; c {
+	case 't':
+		if string(b[i:i+4]) == "true" {
+			end = i + 4
+		}
+	case 'f':
+		if string(b[i:i+5]) == "false" {
+			end = i + 5
+		}
+	case 'n':
+		if string(b[i:i+4]) == "null" {
+			end = i + 4
+		}
+	default:
+		k := i
+		if c == '-' {
+			k++
+		}
+		if b[k] == '0' {
+			end = k + 1
+		} else if b[k]-'1' < 9 {
+			for k++; k < len(b) && b[k]-'0' < 10; k++ {
+			}
+			end = k
+		}
+	}
+	if end < 0 || end >= len(b) || b[end] != ',' && b[end] != '}' && b[end] != ']' {
+		return -1
+	}
+	return end
 }
 
 // Open enters the object at B[i] == '{'. more is false for an empty object,

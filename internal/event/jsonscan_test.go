@@ -29,6 +29,9 @@ func checkScanner(t *testing.T, raw []byte) {
 	if end > len(raw) {
 		t.Fatalf("%q: end %d past the input", raw, end)
 	}
+	if !s.Bad && s.Depth != 0 {
+		t.Fatalf("%q: depth %d after a valid text", raw, s.Depth)
+	}
 	if !s.Bad { // (SkipValue stops at depth maxDepth)
 		if lend, err := SkipValue(raw, 0); (err != nil && !strings.Contains(err.Error(), "nested too deep")) || err == nil && lend != SkipSpace(raw, 0)+len(bytes.TrimSpace(raw)) {
 			t.Fatalf("%q: SkipValue = %d, %v on valid JSON", raw, lend, err)
@@ -190,6 +193,13 @@ func TestScannerAgreesWithValid(t *testing.T) {
 	deep := strings.Repeat("[", MaxStrictDepth) + strings.Repeat("]", MaxStrictDepth)
 	checkScanner(t, []byte(deep))
 	checkScanner(t, []byte("["+deep+"]"))
+	deepObj := strings.Repeat(`{"a":`, MaxStrictDepth-1) + `{"a":1}` + strings.Repeat("}", MaxStrictDepth-1)
+	checkScanner(t, []byte(deepObj))
+	checkScanner(t, []byte(`{"a":`+deepObj+`}`))
+	checkScanner(t, []byte(`[`+deepObj+`]`))
+	for _, s := range scannerSeeds() {
+		checkSkipInContext(t, []byte(s))
+	}
 	for _, r := range benchcorpus.Generate(600) {
 		checkScanner(t, r.Line)
 	}
@@ -212,6 +222,42 @@ func TestScannerAgreesWithValid(t *testing.T) {
 	_ = filepath.WalkDir("../../testdata", walk)
 	_ = filepath.WalkDir("../../../shared/reference/samples", walk)
 	t.Logf("%d files of testdata and reference samples", samples)
+}
+
+// checkSkipInContext holds Skip to encoding/json on raw as a member value
+// and as an array element, written compactly and with blanks around it:
+// the same verdict as json.Valid on the whole text, and, when valid, every
+// object and array it opened closed again (Depth back to 0).
+func checkSkipInContext(t *testing.T, raw []byte) {
+	t.Helper()
+	for _, wrap := range [][2]string{
+		{`{"a":`, `}`}, {`{"a":`, `,"b":1}`}, {`[`, `]`}, {`[`, `,1]`}, {`[1,`, `]`},
+		{"{ \"a\" : ", " , \"b\" : null }"}, {"[ ", " , [ ] ]"}, {`[[`, `]]`}, {`{"a":[`, `]}`},
+	} {
+		text := []byte(wrap[0] + string(raw) + wrap[1])
+		s := Scanner{B: text}
+		s.End(s.Skip(0))
+		if valid := json.Valid(text); !s.Bad != valid {
+			t.Fatalf("%q: scanner valid=%t, json.Valid=%t", text, !s.Bad, valid)
+		}
+		if !s.Bad && s.Depth != 0 {
+			t.Fatalf("%q: depth %d after a valid text", text, s.Depth)
+		}
+	}
+}
+
+// FuzzSkipAgrees: go test -run '^$' -fuzz FuzzSkipAgrees ./internal/event/
+func FuzzSkipAgrees(f *testing.F) {
+	for _, s := range scannerSeeds() {
+		f.Add([]byte(s))
+	}
+	for _, s := range []string{`-`, `-0`, `01`, `1.`, `1e5`, `tru`, `nul`, `true `, `[true]`, `{"a":-}`, `{"a":1}`, `[{"a":[1,2,{}]}]`, `{"a":0,"b":-12}`, `[1,]`, `{"a":1,}`, `[,1]`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		checkScanner(t, raw)
+		checkSkipInContext(t, raw)
+	})
 }
 
 // FuzzScanner: go test -run '^$' -fuzz FuzzScanner ./internal/event/

@@ -585,7 +585,7 @@ func (d *decoder) decodeStruct(vi int, pl *plan, p unsafe.Pointer) int {
 		// JSON text, decodeInto), the predicted member alone, here.
 		if x := ents[cur].next; x != 0 && obj >= 0 {
 			var at int
-			switch i, cur, prev, at = predictedRun(b, i, ents, cur, p, d.layout, obj, prev); at {
+			switch i, cur, prev, at = predictedRun(b, i, ents, cur, p, d.layout, obj, prev, d.Depth); at {
 			case runClosed:
 				d.Depth--
 				return i
@@ -760,8 +760,10 @@ const (
 // the usual path (a call spills every value): strings are scanned here,
 // sixteen bytes at a time (event.StopWord); and the members it takes are chained
 // (MemberSpan.Next) as they are written, each to the next index, the
-// last one mended when it stops.
-func predictedRun(b []byte, i int, ents []predEntry, cur int, p unsafe.Pointer, l *event.Layout, obj, prev int32) (int, int, int32, int) {
+// last one mended when it stops. An object or array value of a member
+// that is no field is checked by a scanner at depth (the object's, as
+// decodeStruct's): a call, but no return to decodeStruct.
+func predictedRun(b []byte, i int, ents []predEntry, cur int, p unsafe.Pointer, l *event.Layout, obj, prev int32, depth int) (int, int, int32, int) {
 	// Entries by index without bounds checks: cur, and every next
 	// learnMember sets, are indices of ents.
 	eb := unsafe.Pointer(unsafe.SliceData(ents))
@@ -832,8 +834,20 @@ func predictedRun(b []byte, i int, ents []predEntry, cur int, p unsafe.Pointer, 
 				*(*stringHeader)(unsafe.Add(p, e.off)) = stringHeader{unsafe.Add(bp, vj+1), j - vj - 2}
 			}
 		} else if j = scalarEnd(b, vj); j < 0 {
-			at = runMatched
-			break
+			// An object or array that is no field (a sign-in's
+			// authenticationDetails): checked here, by a scanner
+			// at the object's depth, rather than handed back to
+			// decodeStruct to check alike; a bad one is, as is
+			// any other value.
+			if c := *(*byte)(unsafe.Add(bp, vj)); c != '{' && c != '[' || e.kind != predSkip {
+				at = runMatched
+				break
+			}
+			s := event.Scanner{B: b, Depth: depth}
+			if j = s.Skip(vj); s.Bad {
+				at = runMatched
+				break
+			}
 		} else if e.kind == predText {
 			// As decoder.text: null "", another value as written.
 			t := (*text)(unsafe.Add(p, e.off))
@@ -1519,9 +1533,9 @@ const (
 	// more, an activity's claim URIs) that share a slot take it from
 	// each other record after record, and each time both predictions
 	// after them miss. 32 slots cost sign-ins 2k instructions a record
-	// in such misses; 256 would save mix records 0.16k more, for twice
-	// the memory (120 bytes an entry, per plan used, per decoder).
-	predUnknown = 128
+	// in such misses, 128 about 0.16k a mix record more than 256 (120
+	// bytes an entry, per plan used, per decoder).
+	predUnknown = 256
 	predMaxName = 80 // longest "name": learned (claim URIs run to 70)
 )
 

@@ -253,6 +253,12 @@ func checkDecodeEqual(t *testing.T, raw []byte) {
 // decodeSeeds are the edge cases of the decoding rules, beside every
 // golden input and public sample.
 var decodeSeeds = []string{
+	// Nesting at and past the limit in a member that is no field (taken
+	// by predictedRun's scanner once the name is learned).
+	`{"properties":{"zz":` + strings.Repeat("[", 9997) + strings.Repeat("]", 9997) + `,"zz":` + strings.Repeat("[", 9997) + strings.Repeat("]", 9997) + `}}`,
+	`{"properties":{"zz":[],"zz":` + strings.Repeat("[", 9998) + strings.Repeat("]", 9998) + `}}`,
+	`{"properties":{"zz":[],"zz":` + strings.Repeat("[", 9999) + strings.Repeat("]", 9999) + `}}`,
+	`{"properties":{"zz":{},"zz":{"a":{"b":[1,]}}}}`,
 	`{"time":"2024-01-01T00:00:00Z","category":"SignInLogs","properties":{"status":"x","id":"1"}}`,
 	`{"properties":"{\"status\":\"x\",\"id\":\"1\"}"}`,
 	`{"properties":"{\"id\":\"1\",\"status\":{\"errorCode\":5}, bad"}`,
