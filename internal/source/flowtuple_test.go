@@ -498,7 +498,7 @@ func TestExpandFlowSifted(t *testing.T) {
 		src, dst                uint8
 	}
 	valuesOf := func(te *event.Event) combo {
-		f := te.Fields.(event.FieldReader)
+		f := te.Fields
 		get := func(n string) string { v, _ := f.Field("flow." + n); return v }
 		c := combo{vnet: get("log_type") == "vnet", outbound: get("direction") == "outbound", allowed: get("allowed") == "true"}
 		for i, n := range event.FlowClassNames {
@@ -569,7 +569,7 @@ func TestExpandFlowSifted(t *testing.T) {
 					var want []int
 					for k, te := range all {
 						c := valuesOf(te)
-						sent, _ := te.Fields.(event.FieldReader).Field("flow.bytes_sent")
+						sent, _ := te.Fields.Field("flow.bytes_sent")
 						if may(c) && (!bySent || !c.allowed || event.SentAtLeast(sent, least)) {
 							want = append(want, k+1)
 						} else {
