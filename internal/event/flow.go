@@ -180,13 +180,8 @@ func flowsValue(ev *Event) (flows []byte, vnet bool, macRaw []byte, err error) {
 	var props, records []byte
 	if !topMembers(ev, &props, &records, &macRaw) {
 		err := ObjectEach(ev.Raw, func(key, val []byte) bool {
-			switch {
-			case keyIs(key, "properties"):
-				props = val
-			case keyIs(key, "flowRecords"):
-				records = val
-			case keyIs(key, "macAddress"):
-				macRaw = val
+			if to := topSlot(key, &props, &records, &macRaw); to != nil {
+				*to = val
 			}
 			return true
 		})
@@ -283,20 +278,27 @@ func topMembers(ev *Event, props, records, mac *[]byte) bool {
 		case "macAddress":
 			to = mac
 		default: // any other case of them
-			switch {
-			case keyIs(key, "properties"):
-				to = props
-			case keyIs(key, "flowRecords"):
-				to = records
-			case keyIs(key, "macAddress"):
-				to = mac
-			}
+			to = topSlot(key, props, records, mac)
 		}
 		if to != nil {
 			*to = raw[m.ValStart:m.ValEnd]
 		}
 	}
 	return true
+}
+
+// topSlot is where a flow record's top-level member named key (quoted, any
+// case of the names) goes: props, records or mac, else nil.
+func topSlot(key []byte, props, records, mac *[]byte) *[]byte {
+	switch {
+	case keyIs(key, "properties"):
+		return props
+	case keyIs(key, "flowRecords"):
+		return records
+	case keyIs(key, "macAddress"):
+		return mac
+	}
+	return nil
 }
 
 // flowWalker carries the state of one walk through nested callbacks.
