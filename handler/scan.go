@@ -340,13 +340,7 @@ const scanMemProfileRate = 64 << 10
 // reserved, so that the profile holds the scan's allocations.
 func memProfileScan(path string, stderr io.Writer) (stop func(), err error) {
 	if path == "" {
-		if runtime.MemProfileRate == defaultMemProfileRate {
-			// Nothing reads a heap profile of this scan: the runtime
-			// would still sample one allocation in 512 KiB with a stack
-			// trace each (~1k instructions a mix record), as the binary
-			// links the profile writer (serve turns it off alike).
-			runtime.MemProfileRate = 0
-		}
+		stopHeapSampling() // nothing reads one: ~1k instructions a mix record
 		return func() {}, nil
 	}
 	f, err := os.Create(path)

@@ -42,12 +42,10 @@ const serveChunkEvents = 32768
 func serve(ctx context.Context, s config.Settings, stdout io.Writer, ready chan<- net.Addr) error {
 	log := zerolog.Ctx(ctx)
 	log.Info().Interface("settings", s.Redacted()).Str("version", version).Msg("starting")
-	if runtime.MemProfileRate == defaultMemProfileRate {
-		// Nothing reads a heap profile of serve: sampling one allocation
-		// in 512 KiB took a stack trace each time (~1 M instructions per
-		// 1,000-record batch). A rate set by someone else stays.
-		runtime.MemProfileRate = 0
-	}
+	// Nothing reads a heap profile of serve: sampling one allocation in
+	// 512 KiB took a stack trace each time (~1 M instructions per
+	// 1,000-record batch).
+	stopHeapSampling()
 	floor := tuneGC(log)
 	defer floor.stop()
 	srv, err := invoke.NewServer(invoke.ServerOptions{
@@ -144,6 +142,16 @@ func serve(ctx context.Context, s config.Settings, stdout io.Writer, ready chan<
 
 // defaultMemProfileRate is runtime.MemProfileRate's default.
 const defaultMemProfileRate = 512 * 1024
+
+// stopHeapSampling turns the runtime's sampling of allocations for a heap
+// profile off when it is at its default: the binary links the profile
+// writer (AZDETECT_SCAN_MEMPROFILE), which leaves it on, and each sample
+// takes a stack trace. A rate set by someone else stays.
+func stopHeapSampling() {
+	if runtime.MemProfileRate == defaultMemProfileRate {
+		runtime.MemProfileRate = 0
+	}
+}
 
 // prefault is prefaultHeap (tests hold it back).
 var prefault = prefaultHeap
