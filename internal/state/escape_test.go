@@ -12,20 +12,6 @@ import (
 // bytes (with room for every byte escaped or not), joined with others
 // (AppendJoinKey), and for keys long enough to be shortened.
 func TestEscapeEveryByte(t *testing.T) {
-	byRule := func(s string) string {
-		var b strings.Builder
-		for i := 0; i < len(s); i++ {
-			c := s[i]
-			if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-_.:@", c) >= 0 {
-				b.WriteByte(c)
-				continue
-			}
-			b.WriteByte('!')
-			b.WriteByte("0123456789ABCDEF"[c>>4])
-			b.WriteByte("0123456789ABCDEF"[c&0xF])
-		}
-		return b.String()
-	}
 	for n := 1; n <= 19; n++ {
 		for at := 0; at < n; at++ {
 			for c := range 256 {
@@ -71,6 +57,47 @@ func TestEscapeEveryByte(t *testing.T) {
 			t.Errorf("AppendEscape with room of a key of %d bytes: %q, want %q", len(k), got, "pre|"+Escape(k))
 		}
 	}
+}
+
+// byRule is Escape's rule byte by byte, unshortened: [A-Za-z0-9-_.:@]
+// kept, every other byte !XX.
+func byRule(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-_.:@", c) >= 0 {
+			b.WriteByte(c)
+			continue
+		}
+		b.WriteByte('!')
+		b.WriteByte("0123456789ABCDEF"[c>>4])
+		b.WriteByte("0123456789ABCDEF"[c&0xF])
+	}
+	return b.String()
+}
+
+// FuzzAppendEscape: AppendEscape (a word at a time, in place) agrees with
+// the rule byte by byte on any bytes, with room for every byte escaped and
+// with the room counted first, after bytes already in the buffer; a key
+// escaped past MaxKeyLen is Escape's shortened key.
+func FuzzAppendEscape(f *testing.F) {
+	for _, s := range []string{"", "10.20.1.4|45.137.21.9", "a/b#c?d\\e'f", "\x00\xff\x7f|||||||||", "é|x", strings.Repeat("|", 50), strings.Repeat("ab|", 60)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		want := byRule(s)
+		if len(want) > MaxKeyLen {
+			want = Escape(s)
+			if len(want) > MaxKeyLen || !strings.HasPrefix(byRule(s), want[:strings.IndexByte(want, '~')]) {
+				t.Fatalf("Escape(%q) = %q", s, want)
+			}
+		}
+		for _, b := range [][]byte{[]byte("pre|"), withRoom("pre|", 3*len(s)), withRoom("pre|", len(s))} {
+			if got := string(AppendEscape(b, s)); got != "pre|"+want {
+				t.Fatalf("AppendEscape(%q) with room %d = %q, want %q", s, cap(b)-len(b), got, "pre|"+want)
+			}
+		}
+	})
 }
 
 // withRoom is pre in a buffer with room for n more bytes.

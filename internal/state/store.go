@@ -52,6 +52,7 @@ package state
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -491,34 +492,49 @@ func appendEscaped(b []byte, s string) []byte {
 }
 
 // appendEscapedRoom is appendEscaped with EscapeRoom(s) known (or 0 when
-// b has room enough): each run of bytes kept as they are is copied at
-// once, each other byte written as !XX. A run is measured eight bytes at
-// a time while they are all kept (each a table look-up, the eight
-// answers combined before one branch), then byte by byte.
+// b has room enough): the escaped bytes are written in place, in b's
+// room, a word at a time. Each word of s is stored as it is, then checked
+// (a table look-up per byte, the eight answers combined before one
+// branch): a word all kept is done; one that is not is kept up to its
+// first byte to escape, which is written as !XX over the rest, and the
+// next word starts after it. The store past that byte is in room: the
+// escape and the word's later bytes take more. The tail, less than a
+// word, goes byte by byte. A group key (addresses joined with '|') is a
+// few words and an escape or two, with no copy through a call.
 func appendEscapedRoom(b []byte, s string, room int) []byte {
 	b = slices.Grow(b, room)
 	t := &keyBytesN
-	for len(s) > 0 {
-		i := 0
-		for i+8 <= len(s) {
-			w := s[i : i+8]
-			if t[w[0]]&t[w[1]]&t[w[2]]&t[w[3]]&t[w[4]]&t[w[5]]&t[w[6]]&t[w[7]] == 0 {
-				break
-			}
-			i += 8
+	start := len(b)
+	out := b[start:cap(b)] // room for Escape(s), unshortened: the caller's promise
+	j, i := 0, 0
+	for i+8 <= len(s) {
+		w := s[i : i+8]
+		binary.LittleEndian.PutUint64(out[j:j+8], le64(w))
+		if t[w[0]]&t[w[1]]&t[w[2]]&t[w[3]]&t[w[4]]&t[w[5]]&t[w[6]]&t[w[7]] != 0 {
+			i, j = i+8, j+8
+			continue
 		}
-		for i < len(s) && t[s[i]] != 0 {
-			i++
+		p := 0
+		for t[w[p]] != 0 {
+			p++
 		}
-		b = append(b, s[:i]...)
-		if i == len(s) {
-			break
-		}
-		c := s[i]
-		b = append(b, escapeByte, hexDigits[c>>4], hexDigits[c&0xF])
-		s = s[i+1:]
+		c := w[p]
+		o := out[j+p : j+p+3]
+		o[0], o[1], o[2] = escapeByte, hexDigits[c>>4], hexDigits[c&0xF]
+		i, j = i+p+1, j+p+3
 	}
-	return b
+	for ; i < len(s); i++ {
+		c := s[i]
+		if t[c] != 0 {
+			out[j] = c
+			j++
+			continue
+		}
+		o := out[j : j+3]
+		o[0], o[1], o[2] = escapeByte, hexDigits[c>>4], hexDigits[c&0xF]
+		j += 3
+	}
+	return b[:start+j]
 }
 
 func unescape(s string) (string, error) {
