@@ -137,9 +137,12 @@ func sortRecs(r []keyRec, keys []string, depth int) {
 // past its end.
 func be64(s string, off int) uint64 {
 	if len(s) >= off+8 {
-		w := s[off : off+8]
-		return uint64(w[0])<<56 | uint64(w[1])<<48 | uint64(w[2])<<40 | uint64(w[3])<<32 |
-			uint64(w[4])<<24 | uint64(w[5])<<16 | uint64(w[6])<<8 | uint64(w[7])
+		return beWord(s[off : off+8])
+	}
+	if len(s) > off && len(s) >= 8 {
+		// A short last word: the string's last eight bytes, the ones
+		// before off shifted out, zeros in.
+		return beWord(s[len(s)-8:]) << (8 * uint(off+8-len(s)))
 	}
 	var v uint64
 	for i := off; i < off+8; i++ {
@@ -149,4 +152,11 @@ func be64(s string, off int) uint64 {
 		}
 	}
 	return v
+}
+
+// beWord is w's first eight bytes as a big-endian number (one load).
+func beWord(w string) uint64 {
+	_ = w[7]
+	return uint64(w[0])<<56 | uint64(w[1])<<48 | uint64(w[2])<<40 | uint64(w[3])<<32 |
+		uint64(w[4])<<24 | uint64(w[5])<<16 | uint64(w[6])<<8 | uint64(w[7])
 }

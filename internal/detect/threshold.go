@@ -310,7 +310,6 @@ func sized[T any](s []T, n int) []T {
 // thrBucket is a group key in a window, over every writer.
 type thrBucket struct {
 	group  string
-	prefix string // Escape(group) + "|": every writer's rows start with it
 	window int32
 	// rows is the call's first row of the bucket (rows link to the next
 	// with thrRow.next), -1 when none.
@@ -320,20 +319,23 @@ type thrBucket struct {
 	shared, again bool
 }
 
-// thrRow is one writer's row of a bucket, written by this call.
+// thrRow is one writer's row of a bucket, written by this call: its
+// partition is its bucket's window's (thresholdCall.parts).
 type thrRow struct {
-	key    state.Key
+	row    string // the row key
 	b      int32
 	writer int32
 	next   int32 // the bucket's next row of this call, -1 at the last
 }
 
 // thrRowState is what was read of a row, and what the call made of it
-// (counted says that is set).
+// (counted says that is set; stepped that step has begun to, at least
+// once).
 type thrRowState struct {
 	cur     state.Entity
 	found   bool
 	counted bool
+	stepped bool
 	d       thresholdData
 	n       int64
 }
@@ -510,14 +512,14 @@ func (c *thresholdCall) newRow(g string, h uint64, bi, wi, wr int32) int32 {
 	rk, prefix := c.keys.groupRow(g, c.escaped[wr])
 	if bi < 0 {
 		bi = int32(len(c.buckets))
-		c.buckets = append(c.buckets, thrBucket{group: g, prefix: prefix, window: wi, rows: -1})
+		c.buckets = append(c.buckets, thrBucket{group: g, window: wi, rows: -1})
 		c.byGroup.Insert(h, bi)
 		c.prefixes[wi] = append(c.prefixes[wi], prefix)
 		c.winBuckets[wi] = append(c.winBuckets[wi], bi)
 	}
 	b := &c.buckets[bi]
 	ri := int32(len(c.rows))
-	c.rows = append(c.rows, thrRow{key: state.Key{PartitionKey: c.parts[wi], RowKey: rk}, b: bi, writer: wr, next: b.rows})
+	c.rows = append(c.rows, thrRow{row: rk, b: bi, writer: wr, next: b.rows})
 	b.rows = ri
 	return ri
 }
@@ -558,7 +560,7 @@ func (c *thresholdCall) keyOrder() {
 				c.order = append(c.order, ri)
 			}
 			if run := c.order[start:]; len(run) > 1 {
-				slices.SortFunc(run, func(a, b int32) int { return strings.Compare(c.rows[a].key.RowKey, c.rows[b].key.RowKey) })
+				slices.SortFunc(run, func(a, b int32) int { return strings.Compare(c.rows[a].row, c.rows[b].row) })
 			}
 		}
 	}
@@ -594,7 +596,7 @@ func (c *thresholdCall) attach(wi int32, e state.Entity, from int) int {
 	bi := c.winBuckets[wi][j]
 	b := &c.buckets[bi]
 	for ri := b.rows; ri >= 0; ri = c.rows[ri].next {
-		if c.rows[ri].key.RowKey == e.RowKey {
+		if c.rows[ri].row == e.RowKey {
 			st := &c.state[ri]
 			st.cur, st.found = e, true
 			return j
@@ -642,14 +644,23 @@ func (c *thresholdCall) bucketAt(wi int32, row string, from int) int {
 // The call's rows, for txn.loopRows: its index i is a row's place in key
 // order (c.order).
 
-func (c *thresholdCall) key(i int) state.Key { return c.rows[c.order[i]].key }
+func (c *thresholdCall) key(i int) state.Key { return c.rowKey(c.order[i]) }
+
+// rowKey is row i's key.
+func (c *thresholdCall) rowKey(i int32) state.Key {
+	rw := &c.rows[i]
+	return state.Key{PartitionKey: c.parts[c.buckets[rw.b].window], RowKey: rw.row}
+}
 
 func (c *thresholdCall) step(j int, op *state.Op) (bool, error) {
 	k := c.k
 	i := c.order[j]
 	rw, st := &c.rows[i], &c.state[i]
-	st.d = thresholdData{} // a retry after a conflict starts from what it read
-	n, changed, err := k.count(rw.key, &st.cur, st.found, c.rowEvs(int(i)), &st.d, &c.grown)
+	if st.stepped {
+		st.d = thresholdData{} // a retry after a conflict starts from what it read
+	}
+	st.stepped = true // d is zero at the first step: the state comes zero (group)
+	n, changed, err := k.count(c.rowKey(i), &st.cur, st.found, c.rowEvs(int(i)), &st.d, &c.grown)
 	if err != nil {
 		return false, err
 	}
@@ -672,8 +683,8 @@ func (c *thresholdCall) step(j int, op *state.Op) (bool, error) {
 	// Every field set where it is (ops' slot may hold a former attempt's
 	// operation), not a literal built aside and copied in.
 	e := &op.Entity
-	e.Data = st.d.encodeHeld(st.found, c.docs, len(rw.key.RowKey)+len(b.group))
-	e.PartitionKey, e.RowKey, e.Text = rw.key.PartitionKey, rw.key.RowKey, b.group
+	e.Data = st.d.encodeHeld(st.found, c.docs, len(rw.row)+len(b.group))
+	e.PartitionKey, e.RowKey, e.Text = c.parts[b.window], rw.row, b.group
 	e.Count, e.Time, e.Expires = n, window, expires
 	op.Kind, e.ETag = state.Insert, ""
 	if st.found {
@@ -699,7 +710,7 @@ func (c *thresholdCall) index(key state.Key) int {
 			return -1
 		}
 		for ri := c.buckets[bi].rows; ri >= 0; ri = c.rows[ri].next {
-			if c.rows[ri].key.RowKey == key.RowKey {
+			if c.rows[ri].row == key.RowKey {
 				return int(c.at[ri])
 			}
 		}
