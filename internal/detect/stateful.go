@@ -313,6 +313,7 @@ func (b *base) groupKeyIn(ev *event.Event, a *keyArena, c *fieldCache) (string, 
 	var lowered [8]bool
 	vals := parts[:0]
 	n := len(b.c.groupRes) - 1
+	all := true // every part canonical: copied as it stands
 	for i, res := range b.c.groupRes {
 		v, canonical, ok := groupValue(ev, res, c)
 		if !ok {
@@ -324,11 +325,20 @@ func (b *base) groupKeyIn(ev *event.Event, a *keyArena, c *fieldCache) (string, 
 		if i < len(lowered) {
 			lowered[i] = canonical
 		}
+		all = all && canonical
 		vals = append(vals, v)
 		n += len(v)
 	}
 	buf := a.room(n)
 	start := len(buf)
+	if all {
+		// A flow tuple's key: its parts joined, no test per part.
+		buf = append(buf, vals[0]...)
+		for _, v := range vals[1:] {
+			buf = append(append(buf, '|'), v...)
+		}
+		return a.take(buf, start), true
+	}
 	for i, v := range vals {
 		if i > 0 {
 			buf = append(buf, '|')

@@ -660,7 +660,11 @@ func (c *thresholdCall) step(j int, op *state.Op) (bool, error) {
 		st.d = thresholdData{} // a retry after a conflict starts from what it read
 	}
 	st.stepped = true // d is zero at the first step: the state comes zero (group)
-	n, changed, err := k.count(c.rowKey(i), &st.cur, st.found, c.rowEvs(int(i)), &st.d, &c.grown)
+	var key state.Key // a new row's is not read (count names a row it cannot decode)
+	if st.found {
+		key = c.rowKey(i)
+	}
+	n, changed, err := k.count(key, &st.cur, st.found, c.rowEvs(int(i)), &st.d, &c.grown)
 	if err != nil {
 		return false, err
 	}
