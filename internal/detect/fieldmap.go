@@ -689,7 +689,14 @@ func (c *fieldCache) field(ev *event.Event, r *resolver) *resolvedField {
 	if f.gen <= c.relGen {
 		c.usedResolved = append(c.usedResolved, r.id)
 	}
-	*f = resolvedField{vals: vals, found: found, subjects: f.subjects[:0], arena: &c.lowers, gen: c.gen}
+	// Field by field, not a whole new value: the subjects' room and the
+	// arena stay as they are (the arena is the cache's for good), and
+	// are not written again on every field of every event.
+	f.vals, f.found, f.built, f.gen = vals, found, false, c.gen
+	f.subjects = f.subjects[:0]
+	if f.arena != &c.lowers {
+		f.arena = &c.lowers
+	}
 	return f
 }
 
