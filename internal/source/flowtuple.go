@@ -646,7 +646,11 @@ func (k *tupleKeeper) hand(ev *event.Event) {
 	if !k.keeping || k.tuples == 0 || ev.Fields != nil {
 		return
 	}
-	kept := &keptTuples{list: slices.Clone(k.list)}
+	// make and copy (the runtime's makeslicecopy: no zeroing), not
+	// slices.Clone, which grows a nil slice to it.
+	list := make([]keptTuple, len(k.list))
+	copy(list, k.list)
+	kept := &keptTuples{list: list}
 	if len(k.groups) <= len(kept.few) {
 		kept.groups = kept.few[:copy(kept.few[:], k.groups)]
 	} else {
