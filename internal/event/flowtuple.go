@@ -241,6 +241,10 @@ type PlainTuple struct {
 	Counts    bool // the four counts were written (FlowTuple.HasCounts)
 }
 
+// plainProtocol1 is PlainTuple.Protocol of a protocol written in one
+// byte: T and 6 (TCP), U (UDP), 1 (ICMP), as flowProtocol reads them.
+var plainProtocol1 = [256]uint8{'T': 1, 't': 1, '6': 1, 'U': 2, 'u': 2, '1': 3}
+
 // PlainProtocols are FlowTuple.Protocol by PlainTuple.Protocol's index;
 // index 0 is a protocol as written.
 var PlainProtocols = [...]string{"", ProtocolTCP, ProtocolUDP, ProtocolICMP, ProtocolICMPv6}
@@ -275,7 +279,11 @@ func ReadPlainTuple(el []byte, vnet bool, p *PlainTuple) (end int, ok bool) {
 			y := load64(el, 1+8)
 			if n := bits.TrailingZeros64(nonDigits(y)) / 8; n < 8 {
 				stamp, i = eightDigits(x)*pow10[n]+eightDigits(y<<(8*(8-uint(n)))), 1+8+n
-				goto read
+				// 9 to 16 digits: within el, which has 17 bytes.
+				if load8(el, i) != ',' {
+					return 0, false
+				}
+				goto stamped
 			}
 		}
 	}
@@ -283,10 +291,10 @@ func ReadPlainTuple(el []byte, vnet bool, p *PlainTuple) (end int, ok bool) {
 		stamp = stamp*10 + uint64(el[i]-'0')
 		i++
 	}
-read:
 	if i == 1 || i > 20 || i >= len(el) || el[i] != ',' {
 		return 0, false
 	}
+stamped:
 	p.Stamp, p.Lens[0] = stamp, uint8(i-1)
 	src, j, ok := plainIPv4(el, i+1)
 	if !ok {
@@ -330,14 +338,7 @@ read:
 	p.Protocol = 0
 	switch proto := el[ps:i]; len(proto) {
 	case 1:
-		switch proto[0] {
-		case 'T', 't', '6':
-			p.Protocol = 1
-		case 'U', 'u':
-			p.Protocol = 2
-		case '1':
-			p.Protocol = 3
-		}
+		p.Protocol = plainProtocol1[proto[0]]
 	case 2:
 		switch string(proto) {
 		case "17":
@@ -358,10 +359,14 @@ read:
 		}
 	}
 	// The direction and the decision (VNet: the state), a byte each.
-	if i+4 >= len(el) || el[i+2] != ',' {
+	if i+4 >= len(el) {
 		return 0, false
 	}
-	dir, decision := el[i+1], el[i+3]
+	x := load32(el, i) // the comma, the direction, a comma, the decision
+	if byte(x>>16) != ',' {
+		return 0, false
+	}
+	dir, decision := byte(x>>8), byte(x>>24)
 	if dir != FlowInbound && dir != FlowOutbound {
 		return 0, false
 	}
