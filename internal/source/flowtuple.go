@@ -477,6 +477,7 @@ type tupleKeeper struct {
 	tuples, denied int
 	firstMAC       string
 	keeping        bool
+	grouped        bool // the last of groups is the tuples' being kept (keepPlain)
 	list           []keptTuple
 	groups         []flowGroup
 	addFn          func(*event.FlowTuple) bool                            // add
@@ -500,6 +501,7 @@ func (k *tupleKeeper) walk(ev *event.Event) error {
 func (k *tupleKeeper) reset(raw []byte, vnet bool) {
 	clear(k.groups) // drop the last record's strings
 	k.raw, k.vnet, k.tuples, k.denied, k.firstMAC, k.keeping = raw, vnet, 0, 0, "", true
+	k.grouped = false
 	k.list, k.groups = k.list[:0], k.groups[:0]
 	// Not the whole keeper written afresh (t and p are some 400 bytes):
 	// the walk reads each tuple into t and p from nothing, and the
@@ -537,7 +539,19 @@ func (k *tupleKeeper) add(t *event.FlowTuple) bool {
 func (k *tupleKeeper) addPlain(p *event.PlainTuple, text []byte, t *event.FlowTuple) bool {
 	base := uintptr(unsafe.Pointer(unsafe.SliceData(k.raw)))
 	at := uintptr(unsafe.Pointer(unsafe.SliceData(text)))
-	if !k.keeping || k.tuples >= maxKeptTuples || at < base || at >= base+uintptr(len(k.raw)) || int(at-base)+len(text) > len(k.raw) || len(text) > 0xffff {
+	if at < base || at >= base+uintptr(len(k.raw)) || int(at-base)+len(text) > len(k.raw) {
+		return false
+	}
+	g := len(k.groups) - 1
+	k.grouped = g >= 0 && k.groups[g].is(t)
+	return k.keepPlain(p, int(at-base), len(text), t)
+}
+
+// keepPlain is addPlain for the tuple whose text is k.raw[start:][:size]
+// (flowsRead's, which knows where it is): of the last group kept when
+// k.grouped, else of a new one, t's.
+func (k *tupleKeeper) keepPlain(p *event.PlainTuple, start, size int, t *event.FlowTuple) bool {
+	if !k.keeping || k.tuples >= maxKeptTuples || size > 0xffff {
 		return false
 	}
 	k.tuples++
@@ -547,13 +561,14 @@ func (k *tupleKeeper) addPlain(p *event.PlainTuple, text []byte, t *event.FlowTu
 	if k.firstMAC == "" {
 		k.firstMAC = t.MAC
 	}
-	if g := len(k.groups) - 1; g < 0 || !k.groups[g].is(t) {
+	if !k.grouped {
 		k.newGroup(t)
+		k.grouped = true
 	}
 	// Written where it is kept: no copy of it made first.
 	k.list = append(k.list, keptTuple{})
 	kt := &k.list[len(k.list)-1]
-	kt.ms, kt.start, kt.size, kt.group = event.FlowMillis(p.Stamp), uint32(at-base), uint16(len(text)), uint32(len(k.groups)-1)
+	kt.ms, kt.start, kt.size, kt.group = event.FlowMillis(p.Stamp), uint32(start), uint16(size), uint32(len(k.groups)-1)
 	kt.lens, kt.proto, kt.state = p.Lens, p.Protocol, p.State
 	kt.src4, kt.dst4, kt.outbound, kt.allowed, kt.counts = true, true, p.Direction != event.FlowInbound, p.Allowed, p.Counts
 	*(*[4]byte)(kt.src[12:]) = p.Src
