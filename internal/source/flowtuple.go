@@ -332,7 +332,7 @@ func (r *Registry) ExpandFlowPicked(ev *event.Event, room *TupleRoom, fn func(t 
 				continue // too few bytes sent for any rule that may select it
 			}
 		}
-		keep, err := fn(x.keptEvent(kept, ev.Raw, i, vnet, sc, dc), i+1)
+		keep, err := fn(x.keptEvent(kt, &kept.groups[kt.group], ev.Raw, vnet, sc, dc), i+1)
 		if err != nil {
 			return err
 		}
@@ -674,12 +674,10 @@ func (k *tupleKeeper) hand(ev *event.Event) {
 	ev.Fields = kept
 }
 
-// keptEvent is the event of the kept tuple i of the record raw: its
-// values written in the event's room as they are read, with no
-// parsedTuple between (event).
-func (x *tupleExpansion) keptEvent(kept *keptTuples, raw []byte, i int, vnet bool, srcClass, dstClass uint8) *event.Event {
-	kt := &kept.list[i]
-	g := &kept.groups[kt.group]
+// keptEvent is the event of the kept tuple kt, of group g, of the
+// record raw: its values written in the event's room as they are read,
+// with no parsedTuple between (event).
+func (x *tupleExpansion) keptEvent(kt *keptTuple, g *flowGroup, raw []byte, vnet bool, srcClass, dstClass uint8) *event.Event {
 	// The fields in order, each where the one before ended: within the
 	// tuple's text (keep made the lengths from its commas), whose bounds
 	// are checked once here, not once a field.
