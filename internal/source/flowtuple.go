@@ -316,8 +316,9 @@ func (r *Registry) ExpandFlowPicked(ev *event.Event, room *TupleRoom, fn func(t 
 	if room == nil {
 		x.room = new(TupleRoom)
 	}
-	for i := range kept.list {
-		kt := &kept.list[i]
+	list, groups, raw := kept.list, kept.groups, ev.Raw // held in registers, not read again after each call
+	for i := range list {
+		kt := &list[i]
 		var sc, dc uint8
 		if kt.src4 && kt.dst4 { // class4 inlined, without classKept's call
 			sc, dc = nets.class4(binary.BigEndian.Uint32(kt.src[12:])), nets.class4(binary.BigEndian.Uint32(kt.dst[12:]))
@@ -328,11 +329,11 @@ func (r *Registry) ExpandFlowPicked(ev *event.Event, room *TupleRoom, fn func(t 
 			if !sieve.MayCombination(c) {
 				continue // no rule can select it: no event
 			}
-			if sieve.Bounded(c) && !sieve.SentLets(c, kt.sent(ev.Raw), true) {
+			if sieve.Bounded(c) && !sieve.SentLets(c, kt.sent(raw), true) {
 				continue // too few bytes sent for any rule that may select it
 			}
 		}
-		keep, err := fn(x.keptEvent(kt, &kept.groups[kt.group], ev.Raw, vnet, sc, dc), i+1)
+		keep, err := fn(x.keptEvent(kt, &groups[kt.group], raw, vnet, sc, dc), i+1)
 		if err != nil {
 			return err
 		}
