@@ -241,6 +241,10 @@ type PlainTuple struct {
 	Counts    bool // the four counts were written (FlowTuple.HasCounts)
 }
 
+// plainProtocol1 is PlainTuple.Protocol of a protocol written in one
+// byte: T and 6 (TCP), U (UDP), 1 (ICMP), as flowProtocol reads them.
+var plainProtocol1 = [256]uint8{'T': 1, 't': 1, '6': 1, 'U': 2, 'u': 2, '1': 3}
+
 // PlainProtocols are FlowTuple.Protocol by PlainTuple.Protocol's index;
 // index 0 is a protocol as written.
 var PlainProtocols = [...]string{"", ProtocolTCP, ProtocolUDP, ProtocolICMP, ProtocolICMPv6}
@@ -275,7 +279,11 @@ func ReadPlainTuple(el []byte, vnet bool, p *PlainTuple) (end int, ok bool) {
 			y := load64(el, 1+8)
 			if n := bits.TrailingZeros64(nonDigits(y)) / 8; n < 8 {
 				stamp, i = eightDigits(x)*pow10[n]+eightDigits(y<<(8*(8-uint(n)))), 1+8+n
-				goto read
+				// 9 to 16 digits: within el, which has 17 bytes.
+				if load8(el, i) != ',' {
+					return 0, false
+				}
+				goto stamped
 			}
 		}
 	}
@@ -283,10 +291,10 @@ func ReadPlainTuple(el []byte, vnet bool, p *PlainTuple) (end int, ok bool) {
 		stamp = stamp*10 + uint64(el[i]-'0')
 		i++
 	}
-read:
 	if i == 1 || i > 20 || i >= len(el) || el[i] != ',' {
 		return 0, false
 	}
+stamped:
 	p.Stamp, p.Lens[0] = stamp, uint8(i-1)
 	src, j, ok := plainIPv4(el, i+1)
 	if !ok {
@@ -330,14 +338,7 @@ read:
 	p.Protocol = 0
 	switch proto := el[ps:i]; len(proto) {
 	case 1:
-		switch proto[0] {
-		case 'T', 't', '6':
-			p.Protocol = 1
-		case 'U', 'u':
-			p.Protocol = 2
-		case '1':
-			p.Protocol = 3
-		}
+		p.Protocol = plainProtocol1[proto[0]]
 	case 2:
 		switch string(proto) {
 		case "17":
@@ -358,10 +359,14 @@ read:
 		}
 	}
 	// The direction and the decision (VNet: the state), a byte each.
-	if i+4 >= len(el) || el[i+2] != ',' {
+	if i+4 >= len(el) {
 		return 0, false
 	}
-	dir, decision := el[i+1], el[i+3]
+	x := load32(el, i) // the comma, the direction, a comma, the decision
+	if byte(x>>16) != ',' {
+		return 0, false
+	}
+	dir, decision := byte(x>>8), byte(x>>24)
 	if dir != FlowInbound && dir != FlowOutbound {
 		return 0, false
 	}
@@ -405,6 +410,9 @@ read:
 		p.Fields, p.Counts = 13, false
 		return i + 5, true
 	}
+	if end, ok := plainCounts(el, i+1, p); ok {
+		return end, true
+	}
 	written := 0
 	for k := range 4 {
 		j := i + 1
@@ -427,6 +435,46 @@ read:
 	}
 	p.Fields, p.Counts = 13, written == 4
 	return i + 1, true
+}
+
+// plainCounts is ReadPlainTuple's read of the four counts at el[c] when
+// all four are written and the 32 bytes from c hold them and the closing
+// quote: the separators found at once, as the first four bytes that are
+// not digits (nonDigits of four words), not a count at a time. ok false
+// says nothing (p untouched): the loop reads them then. On ok, p's
+// counts are what the loop makes of them, and end the index past the
+// quote (TestReadPlainTupleAgrees, FuzzReadPlainTupleAgrees).
+func plainCounts(el []byte, c int, p *PlainTuple) (end int, ok bool) {
+	if c < 0 || c+32 > len(el) {
+		return 0, false
+	}
+	m := flags(nonDigits(load64(el, c))) | flags(nonDigits(load64(el, c+8)))<<8 |
+		flags(nonDigits(load64(el, c+16)))<<16 | flags(nonDigits(load64(el, c+24)))<<24
+	p1 := bits.TrailingZeros64(m)
+	m &= m - 1
+	p2 := bits.TrailingZeros64(m)
+	m &= m - 1
+	p3 := bits.TrailingZeros64(m)
+	m &= m - 1
+	p4 := bits.TrailingZeros64(m) // 64 when fewer than four
+	n1, n2, n3, n4 := p1, p2-p1-1, p3-p2-1, p4-p3-1
+	// Each of 1 to 19 digits, none with a leading zero, the separators
+	// three commas and the quote.
+	if p4 >= 32 || n1 == 0 || n2 == 0 || n3 == 0 || n4 == 0 || max(n1, n2, n3, n4) > 19 ||
+		load8(el, c+p1) != ',' || load8(el, c+p2) != ',' || load8(el, c+p3) != ',' || load8(el, c+p4) != '"' ||
+		(n1 > 1 && load8(el, c) == '0') || (n2 > 1 && load8(el, c+p1+1) == '0') ||
+		(n3 > 1 && load8(el, c+p2+1) == '0') || (n4 > 1 && load8(el, c+p3+1) == '0') {
+		return 0, false
+	}
+	p.Lens[9], p.Lens[10], p.Lens[11], p.Lens[12] = uint8(n1), uint8(n2), uint8(n3), uint8(n4)
+	p.Fields, p.Counts = 13, true
+	return c + p4 + 1, true
+}
+
+// flags packs the top bits of x's bytes (nonDigits's) into its low
+// eight bits, byte k's in bit k.
+func flags(x uint64) uint64 {
+	return (x >> 7) * 0x0102040810204080 >> 56
 }
 
 // digitEnd is the index of the first byte of el from i on (i >= 0) that

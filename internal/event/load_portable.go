@@ -12,3 +12,9 @@ func load64(b []byte, i int) uint64 {
 
 // load8 returns b[i] (see load_unaligned.go).
 func load8(b []byte, i int) byte { return b[i] }
+
+// load32 returns the four bytes of b at i as a little-endian word (see
+// load_unaligned.go).
+func load32(b []byte, i int) uint32 {
+	return binary.LittleEndian.Uint32(b[i : i+4])
+}

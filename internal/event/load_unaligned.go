@@ -17,3 +17,10 @@ func load64(b []byte, i int) uint64 {
 func load8(b []byte, i int) byte {
 	return *(*byte)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(b)), i))
 }
+
+// load32 returns the four bytes of b at i as a little-endian word; i+4
+// must not pass len(b) (the caller checks it), and no bounds check is
+// made.
+func load32(b []byte, i int) uint32 {
+	return *(*uint32)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(b)), i))
+}

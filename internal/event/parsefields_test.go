@@ -538,6 +538,8 @@ func FuzzReadPlainTupleAgrees(f *testing.F) {
 	f.Add([]byte(`"1487282421,42.119.146.95,10.1.0.4,51529,5358,T,I,D"]`), false)
 	f.Add([]byte(`"1795169100,45.137.21.9,10.20.1.4,51544,3389,T,I,A,B,,,,"]`), false)
 	f.Add([]byte(`"1795169100,45.137.21.9,10.20.1.4,05544,3389,tcp,I,A,B,,,,"]`), false)
+	f.Add([]byte(`"1795169100,45.137.21.9,10.20.1.4,51544,3389,T,I,A,C,311,48211,402,1822331","1795169100,45.137.21.9,10.20.1.4,51544,3389,T,I,A,B,,,,"]`), false)
+	f.Add([]byte(`"1663146003606,10.0.0.6,52.239.184.180,23956,443,6,O,E,NX,3,767,2,1580","1663146003606,10.0.0.6,52.239.184.180,23956,443,6,O,E,NX,,,,"]`), true)
 	f.Fuzz(func(t *testing.T, el []byte, vnet bool) {
 		if len(el) == 0 || el[0] != '"' {
 			return
@@ -571,6 +573,49 @@ func FuzzPlainIPv4(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestPlainCountsAgrees: ReadPlainTuple's read of the four counts at once
+// (plainCounts, with room for 32 bytes behind them) agrees with
+// parseTuple for counts of every length from none to past 19 digits,
+// with leading zeros, other bytes among them and the quote moved, the
+// tuple's end near or far; and it is the path taken for the usual ones.
+func TestPlainCountsAgrees(t *testing.T) {
+	counts := []string{"", "0", "1", "00", "01", "10", "7654321", strings.Repeat("9", 18), strings.Repeat("9", 19), strings.Repeat("1", 20),
+		"1x", " 1", "1.5", "-1", "\u0031", "1\"", "é"}
+	heads := map[flowKind]string{flowNSG: "1795169100,10.1.2.3,45.137.21.9,51544,3389,T,I,A,C,", flowVNet: "1663146003606,10.0.0.6,52.239.184.180,23956,443,6,O,E,NX,"}
+	tails := []string{`"`, `"]`, `","1795169100,1.2.3.4,5.6.7.8,1,2,T,I,A,B,,,,"]` + strings.Repeat(" ", 40), `"` + strings.Repeat(",", 40), `,"` + strings.Repeat("1", 40)}
+	fast := 0
+	for _, kind := range []flowKind{flowNSG, flowVNet} {
+		for _, a := range counts {
+			for _, b := range counts {
+				for _, c := range counts {
+					for _, d := range counts {
+						for _, tail := range tails {
+							el := []byte(`"` + heads[kind] + a + "," + b + "," + c + "," + d + tail)
+							if s := plainBoth(el, kind); s != "" {
+								t.Fatal(s)
+							}
+							var p PlainTuple
+							if _, ok := plainCounts(el, len(heads[kind])+1, &p); ok {
+								fast++
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	for kind, head := range heads {
+		el := []byte(`"` + head + `1,22,333,4444","` + strings.Repeat("9", 32))
+		var p PlainTuple
+		if end, ok := plainCounts(el, len(head)+1, &p); !ok || end != len(head)+15 || [4]uint8(p.Lens[9:]) != [4]uint8{1, 2, 3, 4} || !p.Counts || p.Fields != 13 {
+			t.Errorf("plainCounts(%q) = %d, %v, %+v (kind %d)", el, end, ok, p, kind)
+		}
+	}
+	if fast == 0 {
+		t.Error("plainCounts took no counts")
+	}
 }
 
 // TestReadPlainTupleWords: ReadPlainTuple's reads of a word at once (the

@@ -270,13 +270,18 @@ func (r *flowsRead) tuples(d *decoder, i int, vnet bool) (int, bool) {
 		return 0, false
 	}
 	k := r.k
+	// The array's tuples are one group (t's names, set by the walk
+	// before): compared with the last kept group once, not once a tuple.
+	g := len(k.groups) - 1
+	k.grouped = g >= 0 && k.groups[g].is(&k.t)
 	j, more := d.OpenArray(vi)
 	for more {
 		if j >= len(b) || b[j] != '"' {
 			return 0, false
 		}
+		// k.raw is b (read): the tuple's text is b[j+1:][:end-2].
 		end, ok := event.ReadPlainTuple(b[j:], vnet, &k.p)
-		if !ok || !k.addPlain(&k.p, b[j+1:j+end-1], &k.t) {
+		if !ok || !k.keepPlain(&k.p, j+1, end-2, &k.t) {
 			return 0, false
 		}
 		// NextElem's compact case, without the call: the next tuple.

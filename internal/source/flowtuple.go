@@ -316,8 +316,9 @@ func (r *Registry) ExpandFlowPicked(ev *event.Event, room *TupleRoom, fn func(t 
 	if room == nil {
 		x.room = new(TupleRoom)
 	}
-	for i := range kept.list {
-		kt := &kept.list[i]
+	list, groups, raw := kept.list, kept.groups, ev.Raw // held in registers, not read again after each call
+	for i := range list {
+		kt := &list[i]
 		var sc, dc uint8
 		if kt.src4 && kt.dst4 { // class4 inlined, without classKept's call
 			sc, dc = nets.class4(binary.BigEndian.Uint32(kt.src[12:])), nets.class4(binary.BigEndian.Uint32(kt.dst[12:]))
@@ -328,11 +329,11 @@ func (r *Registry) ExpandFlowPicked(ev *event.Event, room *TupleRoom, fn func(t 
 			if !sieve.MayCombination(c) {
 				continue // no rule can select it: no event
 			}
-			if sieve.Bounded(c) && !sieve.SentLets(c, kt.sent(ev.Raw), true) {
+			if sieve.Bounded(c) && !sieve.SentLets(c, kt.sent(raw), true) {
 				continue // too few bytes sent for any rule that may select it
 			}
 		}
-		keep, err := fn(x.keptEvent(kept, ev.Raw, i, vnet, sc, dc), i+1)
+		keep, err := fn(x.keptEvent(kt, &groups[kt.group], raw, vnet, sc, dc), i+1)
 		if err != nil {
 			return err
 		}
@@ -477,6 +478,7 @@ type tupleKeeper struct {
 	tuples, denied int
 	firstMAC       string
 	keeping        bool
+	grouped        bool // the last of groups is the tuples' being kept (keepPlain)
 	list           []keptTuple
 	groups         []flowGroup
 	addFn          func(*event.FlowTuple) bool                            // add
@@ -500,6 +502,7 @@ func (k *tupleKeeper) walk(ev *event.Event) error {
 func (k *tupleKeeper) reset(raw []byte, vnet bool) {
 	clear(k.groups) // drop the last record's strings
 	k.raw, k.vnet, k.tuples, k.denied, k.firstMAC, k.keeping = raw, vnet, 0, 0, "", true
+	k.grouped = false
 	k.list, k.groups = k.list[:0], k.groups[:0]
 	// Not the whole keeper written afresh (t and p are some 400 bytes):
 	// the walk reads each tuple into t and p from nothing, and the
@@ -537,7 +540,19 @@ func (k *tupleKeeper) add(t *event.FlowTuple) bool {
 func (k *tupleKeeper) addPlain(p *event.PlainTuple, text []byte, t *event.FlowTuple) bool {
 	base := uintptr(unsafe.Pointer(unsafe.SliceData(k.raw)))
 	at := uintptr(unsafe.Pointer(unsafe.SliceData(text)))
-	if !k.keeping || k.tuples >= maxKeptTuples || at < base || at >= base+uintptr(len(k.raw)) || int(at-base)+len(text) > len(k.raw) || len(text) > 0xffff {
+	if at < base || at >= base+uintptr(len(k.raw)) || int(at-base)+len(text) > len(k.raw) {
+		return false
+	}
+	g := len(k.groups) - 1
+	k.grouped = g >= 0 && k.groups[g].is(t)
+	return k.keepPlain(p, int(at-base), len(text), t)
+}
+
+// keepPlain is addPlain for the tuple whose text is k.raw[start:][:size]
+// (flowsRead's, which knows where it is): of the last group kept when
+// k.grouped, else of a new one, t's.
+func (k *tupleKeeper) keepPlain(p *event.PlainTuple, start, size int, t *event.FlowTuple) bool {
+	if !k.keeping || k.tuples >= maxKeptTuples || size > 0xffff {
 		return false
 	}
 	k.tuples++
@@ -547,13 +562,14 @@ func (k *tupleKeeper) addPlain(p *event.PlainTuple, text []byte, t *event.FlowTu
 	if k.firstMAC == "" {
 		k.firstMAC = t.MAC
 	}
-	if g := len(k.groups) - 1; g < 0 || !k.groups[g].is(t) {
+	if !k.grouped {
 		k.newGroup(t)
+		k.grouped = true
 	}
 	// Written where it is kept: no copy of it made first.
 	k.list = append(k.list, keptTuple{})
 	kt := &k.list[len(k.list)-1]
-	kt.ms, kt.start, kt.size, kt.group = event.FlowMillis(p.Stamp), uint32(at-base), uint16(len(text)), uint32(len(k.groups)-1)
+	kt.ms, kt.start, kt.size, kt.group = event.FlowMillis(p.Stamp), uint32(start), uint16(size), uint32(len(k.groups)-1)
 	kt.lens, kt.proto, kt.state = p.Lens, p.Protocol, p.State
 	kt.src4, kt.dst4, kt.outbound, kt.allowed, kt.counts = true, true, p.Direction != event.FlowInbound, p.Allowed, p.Counts
 	*(*[4]byte)(kt.src[12:]) = p.Src
@@ -646,7 +662,11 @@ func (k *tupleKeeper) hand(ev *event.Event) {
 	if !k.keeping || k.tuples == 0 || ev.Fields != nil {
 		return
 	}
-	kept := &keptTuples{list: slices.Clone(k.list)}
+	// make and copy (the runtime's makeslicecopy: no zeroing), not
+	// slices.Clone, which grows a nil slice to it.
+	list := make([]keptTuple, len(k.list))
+	copy(list, k.list)
+	kept := &keptTuples{list: list}
 	if len(k.groups) <= len(kept.few) {
 		kept.groups = kept.few[:copy(kept.few[:], k.groups)]
 	} else {
@@ -655,12 +675,10 @@ func (k *tupleKeeper) hand(ev *event.Event) {
 	ev.Fields = kept
 }
 
-// keptEvent is the event of the kept tuple i of the record raw: its
-// values written in the event's room as they are read, with no
-// parsedTuple between (event).
-func (x *tupleExpansion) keptEvent(kept *keptTuples, raw []byte, i int, vnet bool, srcClass, dstClass uint8) *event.Event {
-	kt := &kept.list[i]
-	g := &kept.groups[kt.group]
+// keptEvent is the event of the kept tuple kt, of group g, of the
+// record raw: its values written in the event's room as they are read,
+// with no parsedTuple between (event).
+func (x *tupleExpansion) keptEvent(kt *keptTuple, g *flowGroup, raw []byte, vnet bool, srcClass, dstClass uint8) *event.Event {
 	// The fields in order, each where the one before ended: within the
 	// tuple's text (keep made the lengths from its commas), whose bounds
 	// are checked once here, not once a field.
