@@ -250,6 +250,10 @@ func (k *NewTermKind) Matches(ctx context.Context, r *Rule, events []*event.Even
 	// partition key in one run, not row after row; the matches come in
 	// the batch's order (list).
 	txKeys, txRows := byBucket(order, list, func(r *ntRow) uint8 { return r.at })
+	// New rows' documents are cut from one chunk of termDocs held for the
+	// call (its steps run one after another).
+	held := termDocs.take()
+	defer termDocs.give(held)
 	t := txn{store: k.store, table: StateTable, rule: r.ID, blame: blame, stepAt: func(i int, key state.Key, cur state.Entity, found bool) (state.Op, bool, error) {
 		var row *ntRow
 		if i >= 0 {
@@ -258,9 +262,9 @@ func (k *NewTermKind) Matches(ctx context.Context, r *Rule, events []*event.Even
 			row = rowOf(key)
 		}
 		if row.b == nil {
-			return k.stepFirst(key, cur, found, row)
+			return k.stepFirst(key, cur, found, row, held)
 		}
-		return k.stepTerm(key, cur, found, row)
+		return k.stepTerm(key, cur, found, row, held)
 	}}
 	refused := t.run(ctx, txKeys)
 	if _, ok := AsRecordErrors(refused); refused != nil && !ok {
@@ -307,7 +311,8 @@ func byBucket[T any](keys []state.Key, rows []T, at func(T) uint8) ([]state.Key,
 // stepFirst steps an entity's first-seen row (row.evs its events, in the
 // order the batch gave them), leaving the entity's first-seen time in
 // row.first.
-func (k *NewTermKind) stepFirst(key state.Key, cur state.Entity, found bool, row *ntRow) (state.Op, bool, error) {
+// A new row's document is cut from held (encodeHeld).
+func (k *NewTermKind) stepFirst(key state.Key, cur state.Entity, found bool, row *ntRow, held *[]byte) (state.Op, bool, error) {
 	evs := row.evs
 	var d termData
 	first := cur.Time
@@ -335,7 +340,7 @@ func (k *NewTermKind) stepFirst(key state.Key, cur state.Entity, found bool, row
 	if !changed {
 		return state.Op{}, false, nil
 	}
-	data := d.encodeRow(found, len(key.RowKey))
+	data := d.encodeHeld(found, held, len(key.RowKey))
 	e := state.Entity{PartitionKey: key.PartitionKey, RowKey: key.RowKey, Time: first, Data: data,
 		Expires: k.expiry(d.Last, k.c.Lookback)}
 	return writeOp(state.Packed(e), cur, found), true, nil
@@ -343,7 +348,8 @@ func (k *NewTermKind) stepFirst(key state.Key, cur state.Entity, found bool, row
 
 // stepTerm steps a term's row, leaving the event to raise a match for in
 // row.raise (nil for none).
-func (k *NewTermKind) stepTerm(key state.Key, cur state.Entity, found bool, row *ntRow) (state.Op, bool, error) {
+// A new row's document is cut from held (encodeHeld).
+func (k *NewTermKind) stepTerm(key state.Key, cur state.Entity, found bool, row *ntRow, held *[]byte) (state.Op, bool, error) {
 	b := row.b
 	entityFirst := b.entity.first
 	row.raise = nil
@@ -361,7 +367,7 @@ func (k *NewTermKind) stepTerm(key state.Key, cur state.Entity, found bool, row 
 		if d.IsNew {
 			row.raise = ev0
 		}
-		data := d.encodeRow(found, len(key.RowKey)+len(b.term))
+		data := d.encodeHeld(found, held, len(key.RowKey)+len(b.term))
 		e := state.Entity{PartitionKey: key.PartitionKey, RowKey: key.RowKey, Text: b.term, Time: ev0.Time.UTC(),
 			Data: data, Expires: k.expiry(d.Last, k.c.Lookback)}
 		return writeOp(state.Packed(e), cur, found), true, nil
@@ -385,7 +391,7 @@ func (k *NewTermKind) stepTerm(key state.Key, cur state.Entity, found bool, row 
 	if !changed {
 		return state.Op{}, false, nil
 	}
-	data := d.encodeRow(found, len(key.RowKey)+len(b.term))
+	data := d.encodeHeld(found, held, len(key.RowKey)+len(b.term))
 	e := state.Entity{PartitionKey: key.PartitionKey, RowKey: key.RowKey, Text: b.term, Time: first,
 		Data: data, Expires: k.expiry(d.Last, k.c.Lookback)}
 	return writeOp(state.Packed(e), cur, found), true, nil

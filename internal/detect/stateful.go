@@ -494,11 +494,12 @@ func firstText(vals []event.Value) string {
 // batch of old records scanned today stays idempotent while it can be
 // redelivered.
 func (b *base) expires(end time.Time, keep time.Duration) time.Time {
-	e := end.Add(keep)
-	if floor := b.now().Add(keep); floor.After(e) {
-		e = floor
+	// The later of end and now, plus keep: one Add (end+keep and now+keep
+	// order as end and now do), as many rows as a call writes.
+	if now := b.now(); now.After(end) {
+		end = now
 	}
-	return e.UTC()
+	return end.Add(keep).UTC()
 }
 
 // expiry is expires as an entity's Expires.
