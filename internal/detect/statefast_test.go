@@ -3,6 +3,7 @@ package detect
 import (
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -96,6 +97,50 @@ func TestNameOrderRemembered(t *testing.T) {
 		want := (*snapArena)(nil).nameOrder(ev.Extra, b2[:])
 		if !slices.Equal(got, want) {
 			t.Fatalf("list %q: order %v, want %v", l, got, want)
+		}
+	}
+}
+
+// TestHasUpperAsBytes: hasUpper, eight bytes at a time, is the byte loop
+// (a byte of 'A'..'Z' or of 0x80 and above) on every length around the
+// word, each byte value at each place, invalid UTF-8 and long values.
+func TestHasUpperAsBytes(t *testing.T) {
+	plain := func(s string) bool {
+		for i := 0; i < len(s); i++ {
+			if c := s[i]; 'A' <= c && c <= 'Z' || c >= 0x80 {
+				return true
+			}
+		}
+		return false
+	}
+	for n := range 20 {
+		base := []byte(strings.Repeat("a0@[`{z~", 3)[:n])
+		if plain(string(base)) || hasUpper(string(base)) {
+			t.Fatalf("%q: upper", base)
+		}
+		for at := range n {
+			for c := range 256 {
+				b := slices.Clone(base)
+				b[at] = byte(c)
+				if got, want := hasUpper(string(b)), plain(string(b)); got != want {
+					t.Fatalf("%q: %v, want %v", b, got, want)
+				}
+			}
+		}
+	}
+	rng := rand.New(rand.NewPCG(7, 8))
+	for range 20000 {
+		b := make([]byte, rng.IntN(300))
+		for i := range b {
+			switch rng.IntN(10) {
+			case 0:
+				b[i] = byte(rng.IntN(256))
+			default:
+				b[i] = "abcxyz019@.-_[]`{}"[rng.IntN(18)]
+			}
+		}
+		if got, want := hasUpper(string(b)), plain(string(b)); got != want {
+			t.Fatalf("%q: %v, want %v", b, got, want)
 		}
 	}
 }

@@ -354,14 +354,25 @@ func groupValue(ev *event.Event, res *resolver, c *fieldCache) (v string, canoni
 	return v, false, ok
 }
 
-// hasUpper reports whether lower-casing s may change it.
+// hasUpper reports whether lower-casing s may change it: a byte of
+// 'A'..'Z' or of 0x80 and above. Eight bytes at a time (word8): it reads
+// every group key and term of a stateful call.
 func hasUpper(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; 'A' <= c && c <= 'Z' || c >= utf8.RuneSelf {
+	upper := func(x uint64) bool { return x&swarHigh != 0 || upperBytes(x) != 0 }
+	if len(s) < 8 {
+		for i := 0; i < len(s); i++ {
+			if c := s[i]; 'A' <= c && c <= 'Z' || c >= utf8.RuneSelf {
+				return true
+			}
+		}
+		return false
+	}
+	for i := 0; i < len(s)-8; i += 8 {
+		if upper(word8(s, i)) {
 			return true
 		}
 	}
-	return false
+	return upper(word8(s, len(s)-8)) // the last eight, read again in part
 }
 
 // MaxKeptValue bounds every value a stateful kind keeps in state or puts in
