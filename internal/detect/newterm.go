@@ -343,7 +343,8 @@ func (k *NewTermKind) stepFirst(key state.Key, cur state.Entity, found bool, row
 	data := d.encodeHeld(found, held, len(key.RowKey))
 	e := state.Entity{PartitionKey: key.PartitionKey, RowKey: key.RowKey, Time: first, Data: data,
 		Expires: k.expiry(d.Last, k.c.Lookback)}
-	return writeOp(state.Packed(e), cur, found), true, nil
+	state.PackIn(&e) // in place: Packed copies the entity in and out
+	return writeOp(e, cur, found), true, nil
 }
 
 // stepTerm steps a term's row, leaving the event to raise a match for in
@@ -370,7 +371,8 @@ func (k *NewTermKind) stepTerm(key state.Key, cur state.Entity, found bool, row 
 		data := d.encodeHeld(found, held, len(key.RowKey)+len(b.term))
 		e := state.Entity{PartitionKey: key.PartitionKey, RowKey: key.RowKey, Text: b.term, Time: ev0.Time.UTC(),
 			Data: data, Expires: k.expiry(d.Last, k.c.Lookback)}
-		return writeOp(state.Packed(e), cur, found), true, nil
+		state.PackIn(&e) // in place: Packed copies the entity in and out
+		return writeOp(e, cur, found), true, nil
 	}
 	// Known term. Raise again only for the event that made it new (a
 	// replay): same alert id, dropped by suppression when it was sent.
@@ -394,7 +396,8 @@ func (k *NewTermKind) stepTerm(key state.Key, cur state.Entity, found bool, row 
 	data := d.encodeHeld(found, held, len(key.RowKey)+len(b.term))
 	e := state.Entity{PartitionKey: key.PartitionKey, RowKey: key.RowKey, Text: b.term, Time: first,
 		Data: data, Expires: k.expiry(d.Last, k.c.Lookback)}
-	return writeOp(state.Packed(e), cur, found), true, nil
+	state.PackIn(&e) // in place: Packed copies the entity in and out
+	return writeOp(e, cur, found), true, nil
 }
 
 // maxLastSeenStep is how far a last-seen time may lag before it is written

@@ -498,7 +498,8 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 		start := earliest(d)
 		e := state.Entity{PartitionKey: key.PartitionKey, RowKey: key.RowKey, Text: gr.key, Time: start, Data: data,
 			Expires: k.expiry(start, k.c.Timespan)}
-		return writeOp(state.Packed(e), cur, found), true, nil
+		state.PackIn(&e) // in place: Packed copies the entity in and out
+		return writeOp(e, cur, found), true, nil
 	}}
 	refused := t.loop(ctx, txKeys, stored)
 	if _, ok := AsRecordErrors(refused); refused != nil && !ok {
