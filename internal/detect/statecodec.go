@@ -656,11 +656,16 @@ func (t *termData) write(e *stateEnc) {
 }
 
 func loadTerm(key state.Key, cur state.Entity, found bool, t *termData) error {
+	return loadTermData(key, cur.Data, found, t)
+}
+
+// loadTermData is loadTerm given the row's document.
+func loadTermData(key state.Key, data []byte, found bool, t *termData) error {
 	const kind = "new-term"
 	if !found {
 		return nil
 	}
-	d, ok, err := openDoc(kind, key, cur.Data, t)
+	d, ok, err := openDoc(kind, key, data, t)
 	if !ok {
 		return err
 	}

@@ -634,8 +634,11 @@ type txn struct {
 	// stepAt, when set, is called instead of step with k's index in the
 	// keys given to run (-1 when the key is one retried after a
 	// conflict): a kind holding its rows in the keys' order finds k's
-	// without a look-up by key.
-	stepAt func(i int, k state.Key, cur state.Entity, found bool) (op state.Op, write bool, err error)
+	// without a look-up by key. It reads what is stored through cur and
+	// writes the operation into op (the transaction's slot for it,
+	// written whole when write is true): not an entity and an operation
+	// of 128 bytes and more copied in and out per row.
+	stepAt func(i int, k state.Key, cur *state.Entity, found bool, op *state.Op) (write bool, err error)
 	// rule and blame attribute an entity over the store's limits to the
 	// records of this batch that went into it: their RecordErrors come back
 	// and the entity is not written; every other key is.
@@ -725,22 +728,27 @@ type mapRows struct {
 	// retried is set once the rows are read again after a conflict:
 	// stepAt is then given -1, not the key's place.
 	retried bool
+	// cur is the row stepAt is given, read from got: here, not in a
+	// local whose address, given to a func value, would move it to the
+	// heap.
+	cur state.Entity
 }
 
 func (m *mapRows) key(i int) state.Key { return m.keys[i] }
 
 func (m *mapRows) step(i int, op *state.Op) (write bool, err error) {
 	k := m.keys[i]
-	cur, found := m.got[k]
 	if m.t.stepAt == nil {
+		cur, found := m.got[k]
 		*op, write, err = m.t.step(k, cur, found)
 		return write, err
 	}
 	if m.retried {
 		i = -1 // the kind finds a retried key's row by key
 	}
-	*op, write, err = m.t.stepAt(i, k, cur, found)
-	return write, err
+	var found bool
+	m.cur, found = m.got[k] // as got holds it (the store's)
+	return m.t.stepAt(i, k, &m.cur, found, op)
 }
 
 func (m *mapRows) forget(i int) {
