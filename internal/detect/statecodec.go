@@ -603,20 +603,18 @@ func (t *termData) encodeRoom(room int) []byte { return t.encodeIn(nil, nil, roo
 
 // encodeRow is encodeRoom for a row found (rewritten) or not (new): a new
 // row's document is cut from the kind's chunks (docChunks).
-func (t *termData) encodeRow(found bool, room int) []byte {
-	if found {
-		return t.encodeIn(nil, nil, room)
-	}
-	return t.encodeIn(&termDocs, nil, room)
-}
+func (t *termData) encodeRow(found bool, room int) []byte { return t.encodeHeld(found, nil, room) }
 
-// encodeHeld is encodeRow with a new row's document cut from held, a chunk
-// of termDocs the caller took (docChunks.take): a new-term call writes a
-// new row for most events of a batch of new users, one trip to the pool
-// per call, not two per row.
+// encodeHeld is encodeRow with a new row's document cut from held (when
+// not nil), a chunk of termDocs the caller took (docChunks.take): a
+// new-term call writes a new row for most events of a batch of new users,
+// one trip to the pool per call, not two per row.
 func (t *termData) encodeHeld(found bool, held *[]byte, room int) []byte {
-	if found {
+	switch {
+	case found:
 		return t.encodeIn(nil, nil, room)
+	case held == nil:
+		return t.encodeIn(&termDocs, nil, room)
 	}
 	return t.encodeIn(nil, held, room)
 }
