@@ -250,7 +250,11 @@ func (k *NewTermKind) Matches(ctx context.Context, r *Rule, events []*event.Even
 	// partition key in one run, not row after row; the matches come in
 	// the batch's order (list).
 	txKeys, txRows := byBucket(order, list, func(r *ntRow) uint8 { return r.at })
-	t := txn{store: k.store, table: StateTable, rule: r.ID, blame: blame, stepAt: func(i int, key state.Key, cur state.Entity, found bool) (state.Op, bool, error) {
+	// New rows' documents are cut from one chunk of termDocs held for the
+	// call (its steps run one after another).
+	held := termDocs.take()
+	defer termDocs.give(held)
+	t := txn{store: k.store, table: StateTable, rule: r.ID, blame: blame, stepAt: func(i int, key state.Key, cur *state.Entity, found bool, op *state.Op) (bool, error) {
 		var row *ntRow
 		if i >= 0 {
 			row = txRows[i]
@@ -258,9 +262,9 @@ func (k *NewTermKind) Matches(ctx context.Context, r *Rule, events []*event.Even
 			row = rowOf(key)
 		}
 		if row.b == nil {
-			return k.stepFirst(key, cur, found, row)
+			return k.stepFirst(key, cur, found, row, held, op)
 		}
-		return k.stepTerm(key, cur, found, row)
+		return k.stepTerm(key, cur, found, row, held, op)
 	}}
 	refused := t.run(ctx, txKeys)
 	if _, ok := AsRecordErrors(refused); refused != nil && !ok {
@@ -307,12 +311,13 @@ func byBucket[T any](keys []state.Key, rows []T, at func(T) uint8) ([]state.Key,
 // stepFirst steps an entity's first-seen row (row.evs its events, in the
 // order the batch gave them), leaving the entity's first-seen time in
 // row.first.
-func (k *NewTermKind) stepFirst(key state.Key, cur state.Entity, found bool, row *ntRow) (state.Op, bool, error) {
+// A new row's document is cut from held (encodeHeld).
+func (k *NewTermKind) stepFirst(key state.Key, cur *state.Entity, found bool, row *ntRow, held *[]byte, op *state.Op) (bool, error) {
 	evs := row.evs
 	var d termData
 	first := cur.Time
-	if err := loadTerm(key, cur, found, &d); err != nil {
-		return state.Op{}, false, err
+	if err := loadTermData(key, cur.Data, found, &d); err != nil {
+		return false, err
 	}
 	if !found {
 		first = time.Time{}
@@ -333,23 +338,26 @@ func (k *NewTermKind) stepFirst(key state.Key, cur state.Entity, found bool, row
 	}
 	row.first = first
 	if !changed {
-		return state.Op{}, false, nil
+		return false, nil
 	}
-	data := d.encodeRow(found, len(key.RowKey))
+	data := d.encodeHeld(found, held, len(key.RowKey))
 	e := state.Entity{PartitionKey: key.PartitionKey, RowKey: key.RowKey, Time: first, Data: data,
 		Expires: k.expiry(d.Last, k.c.Lookback)}
-	return writeOp(state.Packed(e), cur, found), true, nil
+	state.PackIn(&e) // in place: Packed copies the entity in and out
+	*op = writeOp(e, *cur, found)
+	return true, nil
 }
 
 // stepTerm steps a term's row, leaving the event to raise a match for in
 // row.raise (nil for none).
-func (k *NewTermKind) stepTerm(key state.Key, cur state.Entity, found bool, row *ntRow) (state.Op, bool, error) {
+// A new row's document is cut from held (encodeHeld).
+func (k *NewTermKind) stepTerm(key state.Key, cur *state.Entity, found bool, row *ntRow, held *[]byte, op *state.Op) (bool, error) {
 	b := row.b
 	entityFirst := b.entity.first
 	row.raise = nil
 	var d termData
-	if err := loadTerm(key, cur, found, &d); err != nil {
-		return state.Op{}, false, err
+	if err := loadTermData(key, cur.Data, found, &d); err != nil {
+		return false, err
 	}
 	ev0 := b.events[0]
 	// A row found without a last-seen time (one whose document did not
@@ -361,10 +369,12 @@ func (k *NewTermKind) stepTerm(key state.Key, cur state.Entity, found bool, row 
 		if d.IsNew {
 			row.raise = ev0
 		}
-		data := d.encodeRow(found, len(key.RowKey)+len(b.term))
+		data := d.encodeHeld(found, held, len(key.RowKey)+len(b.term))
 		e := state.Entity{PartitionKey: key.PartitionKey, RowKey: key.RowKey, Text: b.term, Time: ev0.Time.UTC(),
 			Data: data, Expires: k.expiry(d.Last, k.c.Lookback)}
-		return writeOp(state.Packed(e), cur, found), true, nil
+		state.PackIn(&e) // in place: Packed copies the entity in and out
+		*op = writeOp(e, *cur, found)
+		return true, nil
 	}
 	// Known term. Raise again only for the event that made it new (a
 	// replay): same alert id, dropped by suppression when it was sent.
@@ -383,12 +393,14 @@ func (k *NewTermKind) stepTerm(key state.Key, cur state.Entity, found bool, row 
 		first, changed = ev0.Time.UTC(), true
 	}
 	if !changed {
-		return state.Op{}, false, nil
+		return false, nil
 	}
-	data := d.encodeRow(found, len(key.RowKey)+len(b.term))
+	data := d.encodeHeld(found, held, len(key.RowKey)+len(b.term))
 	e := state.Entity{PartitionKey: key.PartitionKey, RowKey: key.RowKey, Text: b.term, Time: first,
 		Data: data, Expires: k.expiry(d.Last, k.c.Lookback)}
-	return writeOp(state.Packed(e), cur, found), true, nil
+	state.PackIn(&e) // in place: Packed copies the entity in and out
+	*op = writeOp(e, *cur, found)
+	return true, nil
 }
 
 // maxLastSeenStep is how far a last-seen time may lag before it is written

@@ -404,7 +404,7 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 	// The rows partition by partition, so that the store meets each
 	// partition key in one run; the matches come in the batch's order.
 	txKeys, txList := byBucket(order, list, func(gr *group) uint8 { return gr.at })
-	t := txn{store: k.store, table: StateTable, rule: r.ID, prefixes: prefixes, blame: func(key state.Key) []*event.Event { return groupOf(key).events }, stepAt: func(i int, key state.Key, cur state.Entity, found bool) (state.Op, bool, error) {
+	t := txn{store: k.store, table: StateTable, rule: r.ID, prefixes: prefixes, blame: func(key state.Key) []*event.Event { return groupOf(key).events }, stepAt: func(i int, key state.Key, cur *state.Entity, found bool, op *state.Op) (bool, error) {
 		var gr *group
 		if i >= 0 {
 			gr = txList[i]
@@ -417,7 +417,7 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 		d := seqData{Steps: sc.steps()}
 		if found {
 			if err := loadSeqIn(key, cur.Data, &d, sc); err != nil {
-				return state.Op{}, false, err
+				return false, err
 			}
 		}
 		changed := false
@@ -434,7 +434,7 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 		sc.news = news
 		if len(news) == 0 {
 			gr.result = d
-			return state.Op{}, false, nil
+			return false, nil
 		}
 		// A sequence older than its timespan cannot complete with these
 		// events: start over rather than keep a stale first step forever.
@@ -477,7 +477,7 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 		}
 		gr.result = d
 		if !changed {
-			return state.Op{}, false, nil
+			return false, nil
 		}
 		room := len(key.RowKey) + len(gr.key)
 		data := d.encodeRow(found, room)
@@ -498,7 +498,9 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 		start := earliest(d)
 		e := state.Entity{PartitionKey: key.PartitionKey, RowKey: key.RowKey, Text: gr.key, Time: start, Data: data,
 			Expires: k.expiry(start, k.c.Timespan)}
-		return writeOp(state.Packed(e), cur, found), true, nil
+		state.PackIn(&e) // in place: Packed copies the entity in and out
+		*op = writeOp(e, *cur, found)
+		return true, nil
 	}}
 	refused := t.loop(ctx, txKeys, stored)
 	if _, ok := AsRecordErrors(refused); refused != nil && !ok {

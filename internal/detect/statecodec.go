@@ -599,22 +599,31 @@ func loadThreshold(kind string, key state.Key, cur state.Entity, found bool, t *
 func (t *termData) encode() []byte { return t.encodeRoom(0) }
 
 // encodeRoom is encode with room behind the document (stateEnc.writerRoom).
-func (t *termData) encodeRoom(room int) []byte { return t.encodeIn(nil, room) }
+func (t *termData) encodeRoom(room int) []byte { return t.encodeIn(nil, nil, room) }
 
 // encodeRow is encodeRoom for a row found (rewritten) or not (new): a new
 // row's document is cut from the kind's chunks (docChunks).
-func (t *termData) encodeRow(found bool, room int) []byte {
-	if found {
-		return t.encodeIn(nil, room)
+func (t *termData) encodeRow(found bool, room int) []byte { return t.encodeHeld(found, nil, room) }
+
+// encodeHeld is encodeRow with a new row's document cut from held (when
+// not nil), a chunk of termDocs the caller took (docChunks.take): a
+// new-term call writes a new row for most events of a batch of new users,
+// one trip to the pool per call, not two per row.
+func (t *termData) encodeHeld(found bool, held *[]byte, room int) []byte {
+	switch {
+	case found:
+		return t.encodeIn(nil, nil, room)
+	case held == nil:
+		return t.encodeIn(&termDocs, nil, room)
 	}
-	return t.encodeIn(&termDocs, room)
+	return t.encodeIn(nil, held, room)
 }
 
-// encodeIn is encodeRoom with the document cut from docs (when not nil).
-// A term row is written for most events of a batch of new users: its
-// size is worked out and its fields appended in one pass, the bytes
-// write's (the reference, TestTermEncodeAsWrite).
-func (t *termData) encodeIn(docs *docChunks, room int) []byte {
+// encodeIn is encodeRoom with the document cut from held or docs (when
+// not nil). A term row is written for most events of a batch of new
+// users: its size is worked out and its fields appended in one pass, the
+// bytes write's (the reference, TestTermEncodeAsWrite).
+func (t *termData) encodeIn(docs *docChunks, held *[]byte, room int) []byte {
 	var f byte
 	if t.IsNew {
 		f = 1
@@ -622,9 +631,12 @@ func (t *termData) encodeIn(docs *docChunks, room int) []byte {
 	ns, sec := timeParts(t.Last)
 	n := 2 + timeLen(ns, sec) + uvarintLen(uint64(len(t.Key))) + len(t.Key) // version, flags
 	var b []byte
-	if docs != nil {
+	switch {
+	case held != nil:
+		b = cutIn(held, n+room)
+	case docs != nil:
 		b = docs.cut(n + room)
-	} else {
+	default:
 		b = make([]byte, 0, n+room)
 	}
 	b = appendTimeParts(append(b, stateBinary, f), ns, sec)
@@ -642,11 +654,16 @@ func (t *termData) write(e *stateEnc) {
 }
 
 func loadTerm(key state.Key, cur state.Entity, found bool, t *termData) error {
+	return loadTermData(key, cur.Data, found, t)
+}
+
+// loadTermData is loadTerm given the row's document.
+func loadTermData(key state.Key, data []byte, found bool, t *termData) error {
 	const kind = "new-term"
 	if !found {
 		return nil
 	}
-	d, ok, err := openDoc(kind, key, cur.Data, t)
+	d, ok, err := openDoc(kind, key, data, t)
 	if !ok {
 		return err
 	}
@@ -947,25 +964,25 @@ func encodeEventSnapshot(ev *event.Event, withRaw bool, arena *snapArena) []byte
 		f |= snapRaw
 		n += rawPrefix + len(rec)
 	}
-	b := arena.take(n)[:n]
-	b[0], b[1] = stateBinary, f
-	i := putTime(b, 2, ev.Time)
-	for _, s := range fields {
-		i = putStr(b, i, s)
+	// Appended within the room (an append past it, were the room
+	// miscounted, would move b, not write past it).
+	b := append(arena.take(n), stateBinary, f)
+	ns, sec := timeParts(ev.Time)
+	b = appendTimeParts(b, ns, sec)
+	for k := range fields { // by index: ranging over the array copies it
+		b = appendSized(b, fields[k])
 	}
 	if len(order) > 0 {
-		b[i] = byte(len(order))
-		i++
+		b = append(b, byte(len(order)))
 		for _, j := range order {
 			name, v := x.At(int(j))
-			i = putStr(b, i, name)
-			i = putStr(b, i, v)
+			b = appendSized(appendSized(b, name), v)
 		}
 	}
 	if raw {
-		i = putStr(b, i, unsafe.String(unsafe.SliceData(rec), len(rec)))
+		b = appendStr(b, unsafe.String(unsafe.SliceData(rec), len(rec)))
 	}
-	return arena.trim(b, i)
+	return arena.trim(b, len(b))
 }
 
 // Bounds of encodeEventSnapshot's room: a time's encoding (a uvarint of
@@ -977,32 +994,17 @@ const (
 	rawPrefix     = 3
 )
 
-// putStr writes s length-prefixed (stateEnc.str) at b[i:], which has room
-// for it, and returns the index past it.
-func putStr(b []byte, i int, s string) int {
-	if len(s) == 0 {
-		b[i] = 0 // no copy: an event's fields are often empty
-		return i + 1
-	}
+// appendSized is appendStr for a value most often short or empty (a
+// snapshot's fields): a one-byte prefix, and no copy of an empty value.
+func appendSized(b []byte, s string) []byte {
 	if len(s) < 0x80 {
-		b[i] = byte(len(s))
-		i++
-	} else {
-		i += binary.PutUvarint(b[i:], uint64(len(s)))
+		b = append(b, byte(len(s)))
+		if len(s) == 0 {
+			return b
+		}
+		return append(b, s...)
 	}
-	return i + copy(b[i:], s)
-}
-
-// putTime writes t (stateEnc.time) at b[i:], which has room for it, and
-// returns the index past it.
-func putTime(b []byte, i int, t time.Time) int {
-	if t.IsZero() {
-		b[i] = 0
-		return i + 1
-	}
-	i += binary.PutUvarint(b[i:], uint64(t.Nanosecond())+1)
-	u := t.Unix()
-	return i + binary.PutUvarint(b[i:], uint64(u<<1)^uint64(u>>63))
+	return appendStr(b, s)
 }
 
 // boundedExtra returns the first maxSnapshotExtra values of x by name,
@@ -1048,18 +1050,15 @@ func identityOrder(buf []uint8, n int) []uint8 {
 func (a *snapArena) nameOrder(x event.Extra, buf []uint8) []uint8 {
 	nameAt := func(i uint8) string { n, _ := x.At(int(i)); return n }
 	if a != nil {
-	next:
-		for k := range a.orders {
+		// The list last met first: a source's records mostly set the
+		// same names, record after record.
+		for t := range len(a.orders) {
+			k := (a.lastOrder + t) % len(a.orders)
 			o := &a.orders[k]
-			if len(o.names) != x.Len() || o.names == nil {
-				continue
+			if len(o.names) == x.Len() && o.names != nil && sameNames(o.names, x) {
+				a.lastOrder = k
+				return o.order
 			}
-			for i, name := range o.names {
-				if name != nameAt(uint8(i)) {
-					continue next
-				}
-			}
-			return o.order
 		}
 	}
 	order := identityOrder(buf, x.Len())
@@ -1071,6 +1070,7 @@ func (a *snapArena) nameOrder(x event.Extra, buf []uint8) []uint8 {
 	}
 	if a != nil {
 		o := &a.orders[a.nextOrder]
+		a.lastOrder = a.nextOrder
 		a.nextOrder = (a.nextOrder + 1) % len(a.orders)
 		o.names = o.names[:0]
 		for i := range order {
@@ -1081,6 +1081,20 @@ func (a *snapArena) nameOrder(x event.Extra, buf []uint8) []uint8 {
 	return order
 }
 
+// sameNames reports whether x's names are names, in order (x holds as
+// many). A source's names are most often its constants, the same strings
+// record after record: told alike by where their bytes are before the
+// bytes are compared.
+func sameNames(names []string, x event.Extra) bool {
+	for i, name := range names {
+		n, _ := x.At(i)
+		if len(n) != len(name) || unsafe.StringData(n) != unsafe.StringData(name) && n != name {
+			return false
+		}
+	}
+	return true
+}
+
 // snapArena hands out a call's snapshots from shared chunks, not one
 // allocation each: a snapshot is exactly its size (no room behind it) and
 // its bytes are never written again. A nil arena allocates each. It also
@@ -1089,12 +1103,12 @@ type snapArena struct {
 	chunk []byte
 	// orders are the last Extra name lists sorted (nameOrder), as they
 	// were set, with their positions in name order; nextOrder is the
-	// one to replace next.
+	// one to replace next, lastOrder the one last met (looked at first).
 	orders [4]struct {
 		names []string
 		order []uint8
 	}
-	nextOrder int
+	nextOrder, lastOrder int
 }
 
 // maxSnapChunk bounds a chunk's size; a snapshot past half a chunk has its

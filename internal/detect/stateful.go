@@ -364,14 +364,25 @@ func groupValue(ev *event.Event, res *resolver, c *fieldCache) (v string, canoni
 	return v, false, ok
 }
 
-// hasUpper reports whether lower-casing s may change it.
+// hasUpper reports whether lower-casing s may change it: a byte of
+// 'A'..'Z' or of 0x80 and above. Eight bytes at a time (word8): it reads
+// every group key and term of a stateful call.
 func hasUpper(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; 'A' <= c && c <= 'Z' || c >= utf8.RuneSelf {
+	upper := func(x uint64) bool { return x&swarHigh != 0 || upperBytes(x) != 0 }
+	if len(s) < 8 {
+		for i := 0; i < len(s); i++ {
+			if c := s[i]; 'A' <= c && c <= 'Z' || c >= utf8.RuneSelf {
+				return true
+			}
+		}
+		return false
+	}
+	for i := 0; i < len(s)-8; i += 8 {
+		if upper(word8(s, i)) {
 			return true
 		}
 	}
-	return false
+	return upper(word8(s, len(s)-8)) // the last eight, read again in part
 }
 
 // MaxKeptValue bounds every value a stateful kind keeps in state or puts in
@@ -504,11 +515,12 @@ func firstText(vals []event.Value) string {
 // batch of old records scanned today stays idempotent while it can be
 // redelivered.
 func (b *base) expires(end time.Time, keep time.Duration) time.Time {
-	e := end.Add(keep)
-	if floor := b.now().Add(keep); floor.After(e) {
-		e = floor
+	// The later of end and now, plus keep: one Add (end+keep and now+keep
+	// order as end and now do), as many rows as a call writes.
+	if now := b.now(); now.After(end) {
+		end = now
 	}
-	return e.UTC()
+	return end.Add(keep).UTC()
 }
 
 // expiry is expires as an entity's Expires.
@@ -632,8 +644,11 @@ type txn struct {
 	// stepAt, when set, is called instead of step with k's index in the
 	// keys given to run (-1 when the key is one retried after a
 	// conflict): a kind holding its rows in the keys' order finds k's
-	// without a look-up by key.
-	stepAt func(i int, k state.Key, cur state.Entity, found bool) (op state.Op, write bool, err error)
+	// without a look-up by key. It reads what is stored through cur and
+	// writes the operation into op (the transaction's slot for it,
+	// written whole when write is true): not an entity and an operation
+	// of 128 bytes and more copied in and out per row.
+	stepAt func(i int, k state.Key, cur *state.Entity, found bool, op *state.Op) (write bool, err error)
 	// rule and blame attribute an entity over the store's limits to the
 	// records of this batch that went into it: their RecordErrors come back
 	// and the entity is not written; every other key is.
@@ -723,22 +738,27 @@ type mapRows struct {
 	// retried is set once the rows are read again after a conflict:
 	// stepAt is then given -1, not the key's place.
 	retried bool
+	// cur is the row stepAt is given, read from got: here, not in a
+	// local whose address, given to a func value, would move it to the
+	// heap.
+	cur state.Entity
 }
 
 func (m *mapRows) key(i int) state.Key { return m.keys[i] }
 
 func (m *mapRows) step(i int, op *state.Op) (write bool, err error) {
 	k := m.keys[i]
-	cur, found := m.got[k]
 	if m.t.stepAt == nil {
+		cur, found := m.got[k]
 		*op, write, err = m.t.step(k, cur, found)
 		return write, err
 	}
 	if m.retried {
 		i = -1 // the kind finds a retried key's row by key
 	}
-	*op, write, err = m.t.stepAt(i, k, cur, found)
-	return write, err
+	var found bool
+	m.cur, found = m.got[k] // as got holds it (the store's)
+	return m.t.stepAt(i, k, &m.cur, found, op)
 }
 
 func (m *mapRows) forget(i int) {
