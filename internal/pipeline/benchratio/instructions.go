@@ -135,9 +135,17 @@ func instructions(args []string) error {
 // callgrind runs the command under callgrind and returns the instructions
 // it executed.
 func callgrind(out string, command ...string) (int64, error) {
-	args := append([]string{"--tool=callgrind", "--callgrind-out-file=" + out}, command...)
+	return callgrindOn(out, 1, nil, command...)
+}
+
+// callgrindOn is callgrind with GOMAXPROCS=procs (callgrind runs one
+// thread at a time: the count is the work of every core) and extra
+// valgrind options (--toggle-collect=FUNCTION counts that function's
+// calls alone).
+func callgrindOn(out string, procs int, options []string, command ...string) (int64, error) {
+	args := append(append([]string{"--tool=callgrind", "--callgrind-out-file=" + out}, options...), command...)
 	cmd := exec.Command("valgrind", args...)
-	cmd.Env = append(os.Environ(), "GOMAXPROCS=1", "GODEBUG=asyncpreemptoff=1,cpu.rdtscp=off")
+	cmd.Env = append(os.Environ(), fmt.Sprintf("GOMAXPROCS=%d", procs), "GODEBUG=asyncpreemptoff=1,cpu.rdtscp=off")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	err := cmd.Run()

@@ -12,7 +12,7 @@
 //	benchratio parallel           the speed-up of `azdetect scan` on two cores
 //	                              over one, for a folder of files and one large
 //	                              gzip'd PT1H.json (flags: -bin, -records,
-//	                              -files, -runs, -dir)
+//	                              -files, -runs, -dir, -instructions)
 //	benchratio valid FILE         json.Valid over each line of FILE (what
 //	                              `instructions` runs under callgrind)
 package main

@@ -34,8 +34,14 @@ func parallel(args []string) error {
 	runs := fs.Int("runs", 3, "runs of each setting per case (the best counts)")
 	dir := fs.String("dir", "", "where to write the inputs (default: a temporary directory, removed after)")
 	stages := fs.Bool("stages", true, "after the timed runs, profile one run of each setting and print the CPU each stage of the pipeline took (go tool pprof -tags): a figure the machine's load skews less than wall clock")
+	instr := fs.Bool("instructions", false, "also count, under callgrind, the instructions of each case on 1 and 2 cores and of the start-up (a one-record scan, and its rule parsing, which runs on every core), and estimate the speed-up from them: figures the machine's load does not change (slow: a minute or more a run)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *instr {
+		if _, err := exec.LookPath("valgrind"); err != nil {
+			return errors.New("parallel -instructions: valgrind not found: apt-get install -y valgrind")
+		}
 	}
 	if *files < 1 || *runs < 1 || *n < *files {
 		return errors.New("parallel: -files and -runs at least 1, -records at least -files")
@@ -74,6 +80,19 @@ func parallel(args []string) error {
 	big := filepath.Join(*dir, "PT1H.json.gz")
 	if err := os.WriteFile(big, gz.Bytes(), 0o644); err != nil {
 		return err
+	}
+
+	var startup *startupWork
+	if *instr {
+		one := filepath.Join(*dir, "one.json")
+		if err := os.WriteFile(one, benchcorpus.JSONLines(recs[:1]), 0o644); err != nil {
+			return err
+		}
+		st, err := countStartup(*bin, one, *dir)
+		if err != nil {
+			return err
+		}
+		startup = st
 	}
 
 	fmt.Printf("azdetect scan --format json, GOMAXPROCS=2 against GOMAXPROCS=1: best wall clock of %d runs each, alternating; %d CPU(s) here\n", *runs, runtime.NumCPU())
@@ -124,6 +143,13 @@ func parallel(args []string) error {
 				return err
 			}
 			fmt.Printf("    2 cores, go tool trace: %s\n", ready)
+		}
+		if startup != nil {
+			est, err := estimate(*bin, c.path, *dir, startup)
+			if err != nil {
+				return err
+			}
+			fmt.Printf("    instructions (callgrind): %s\n", est)
 		}
 	}
 	fmt.Printf("\nload average after: %s\n", loadavg())
@@ -336,4 +362,70 @@ func scanTo(bin, path string, procs int, dir string, env ...string) (*bytes.Buff
 		return &stderr, fmt.Errorf("%s scan %s: %w\n%s", bin, path, err, tail(stderr.String()))
 	}
 	return &stderr, nil
+}
+
+// startupWork is what a scan of one record executes (callgrind,
+// GOMAXPROCS=1): all of it, and its rule parsing, which runs on every
+// core (the goroutines of detect.loadDir); the rest of it runs on one.
+type startupWork struct {
+	all, parse int64
+}
+
+// serial is the start-up's work no second core shortens.
+func (s *startupWork) serial() int64 { return s.all - s.parse }
+
+// parseFunc is the function each goroutine parsing rule files runs.
+const parseFunc = "github.com/azdetect/azdetect/internal/detect.loadDir.func2"
+
+// countStartup counts the start-up's instructions on a scan of one
+// record (one), and those of the rule parsing: the inclusive cost of
+// parseFunc, which callgrind_annotate reads from the profile
+// (valgrind's --toggle-collect, which follows the calls as they run,
+// counted 0.8 M or 76 M of the same scan as the goroutines fell).
+func countStartup(bin, one, dir string) (*startupWork, error) {
+	prof := filepath.Join(dir, "callgrind.out.startup")
+	all, err := callgrindOn(prof, 1, nil, bin, "scan", "--format", "json", "--progress", "never", "--dead-letter", filepath.Join(dir, "dead.jsonl"), one)
+	if err != nil {
+		return nil, err
+	}
+	out, err := exec.Command("callgrind_annotate", "--inclusive=yes", "--threshold=100", prof).Output()
+	if err != nil {
+		return nil, fmt.Errorf("callgrind_annotate %s: %w", prof, err)
+	}
+	// "    77,172,665 (85.31%)  ./.../load.go:github.com/.../detect.loadDir.func2 [/.../azdetect]"
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 3 && strings.HasSuffix(f[2], ":"+parseFunc) {
+			parse, err := strconv.ParseInt(strings.ReplaceAll(f[0], ",", ""), 10, 64)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %q: %w", prof, line, err)
+			}
+			return &startupWork{all: all, parse: parse}, nil
+		}
+	}
+	return nil, fmt.Errorf("%s: no inclusive cost of %s", prof, parseFunc)
+}
+
+// estimate counts the instructions of a scan of path on one core (W1)
+// and on two (W2: callgrind runs one thread at a time, so this is the
+// work of both) and returns them with the speed-up they allow: W1 over
+// the start-up's serial part plus half of the rest of W2, that is two
+// cores never idle but for the serial start-up. The trace's share of
+// the run with fewer goroutines ready than cores, and the machine's
+// load, take from it; what two cores execute more than one (the
+// collector marking what is in flight between stages) already counts.
+func estimate(bin, path, dir string, st *startupWork) (string, error) {
+	var w [2]int64
+	for i := range w {
+		n, err := callgrindOn(filepath.Join(dir, fmt.Sprintf("callgrind.out.%s-%d", filepath.Base(path), i+1)), i+1, nil,
+			bin, "scan", "--format", "json", "--progress", "never", "--dead-letter", filepath.Join(dir, "dead.jsonl"), path)
+		if err != nil {
+			return "", err
+		}
+		w[i] = n
+	}
+	t2 := float64(st.serial()) + float64(w[1]-st.serial())/2
+	return fmt.Sprintf("1 core %.1f M, 2 cores %.1f M (%+.1f %%); start-up %.1f M, %.1f M of it serial; estimated speed-up %.2fx",
+		float64(w[0])/1e6, float64(w[1])/1e6, 100*float64(w[1]-w[0])/float64(w[0]), float64(st.all)/1e6, float64(st.serial())/1e6,
+		float64(w[0])/t2), nil
 }
