@@ -172,7 +172,7 @@ var timeLayouts = []string{
 
 // parseTime parses any of timeLayouts, always returning UTC.
 func parseTime(s string) (time.Time, bool) {
-	s = strings.TrimSpace(s)
+	s = trimSpace(s)
 	if t, ok := parseUTCStamp(s); ok {
 		return t, true
 	}
@@ -784,11 +784,14 @@ func predictedRun(b []byte, i int, ents []predEntry, cur int, p unsafe.Pointer, 
 				at = runMissed
 				break
 			}
-			if e = (*predEntry)(unsafe.Add(eb, uintptr(x)*unsafe.Sizeof(predEntry{}))); !e.matches(b, i) {
+			// e.matches(b, i), written out too: records of several
+			// shapes (a sign-in's categories) take this way often.
+			e = (*predEntry)(unsafe.Add(eb, uintptr(x)*unsafe.Sizeof(predEntry{})))
+			if n = int(e.n); i+8 > len(b) || i+n >= len(b) || event.Word(b, i)&e.mask != e.first ||
+				n > 8 && (event.Word(b, i+n-8) != e.last || n > 16 && !e.midEqual(b, i, n)) || b[i+n] <= ' ' {
 				at = runMissed
 				break
 			}
-			n = int(e.n)
 		}
 		cur = int(x)
 		if e.kind == predOther || m == cap(l.Members) {
