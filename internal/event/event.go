@@ -242,30 +242,39 @@ func (e *Event) Set(name, value string) {
 // compared only with the names set before the call, not with the others
 // of the call (17 sign-in values were 136 comparisons of names).
 func (e *Event) SetAll(kv ...string) {
-	n := 0
-	for i := 1; i < len(kv); i += 2 {
-		if kv[i] != "" {
-			n++
-		}
-	}
-	if n == 0 {
-		return
-	}
 	x := &e.Extra
-	if cap(x.kv)-len(x.kv) < 2*n {
-		x.kv = append(make([]string, 0, len(x.kv)+2*n), x.kv...)
+	if cap(x.kv)-len(x.kv) < len(kv) {
+		// Maybe not room for every pair: count those to set.
+		n := 0
+		for i := 1; i < len(kv); i += 2 {
+			if kv[i] != "" {
+				n++
+			}
+		}
+		if n == 0 {
+			return
+		}
+		if cap(x.kv)-len(x.kv) < 2*n {
+			x.kv = append(make([]string, 0, len(x.kv)+2*n), x.kv...)
+		}
 	}
-	before := x.kv
+	// One pass, each pair written into the room made (or there) by
+	// index: no count first, nor append's checks of the room each time.
+	before := len(x.kv)
+	out, w, lens := x.kv[:cap(x.kv)], before, x.lens
 	for i := 0; i+1 < len(kv); i += 2 {
-		if kv[i+1] == "" {
+		name, v := kv[i], kv[i+1]
+		if v == "" {
 			continue
 		}
-		if len(before) > 0 && (Extra{kv: before}).replace(kv[i], kv[i+1]) {
+		if before > 0 && (Extra{kv: out[:before]}).replace(name, v) {
 			continue
 		}
-		x.kv = append(x.kv, kv[i], kv[i+1])
-		x.lens |= lenBit(kv[i])
+		out[w], out[w+1] = name, v
+		w += 2
+		lens |= lenBit(name)
 	}
+	x.kv, x.lens = out[:w], lens
 }
 
 // Normalised field names, readable by Get.

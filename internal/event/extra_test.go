@@ -3,6 +3,7 @@ package event
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -183,6 +184,48 @@ func FuzzExtraLookupAgreesWithScan(f *testing.F) {
 					t.Fatalf("Lookup(%q) = %q, %v; a scan finds %q, %v (names %q)", name, gv, gok, wv, wok, names)
 				}
 			}
+		}
+	})
+}
+
+// FuzzSetAllAgreesWithSet: SetAll of distinct names leaves the values, in
+// their order, that Set of each pair in turn leaves, whatever the room
+// the event was made with and whatever was set before it.
+func FuzzSetAllAgreesWithSet(f *testing.F) {
+	f.Add("a,b,c", "b,,d,e", 0)
+	f.Add("", "x,1,y,,z,3", 3)
+	f.Add("a", "a,,a2,v,b", 18)
+	f.Fuzz(func(t *testing.T, pre, pairs string, room int) {
+		room = max(room%40, 0)
+		one, all := NewEvent(room), NewEvent(room)
+		for _, n := range strings.Split(pre, ",") {
+			one.Set(n, "p"+n)
+			all.Set(n, "p"+n)
+		}
+		var kv []string
+		seen := map[string]bool{}
+		for i, n := range strings.Split(pairs, ",") {
+			if seen[n] {
+				continue // SetAll's names are distinct
+			}
+			seen[n] = true
+			v := strings.Repeat("v", i%3) // some empty: not set
+			kv = append(kv, n, v)
+			one.Set(n, v)
+		}
+		if len(kv) > 0 && room%2 == 1 {
+			kv = kv[:len(kv)-1] // a name without its value is ignored
+			one = NewEvent(room)
+			for _, n := range strings.Split(pre, ",") {
+				one.Set(n, "p"+n)
+			}
+			for i := 0; i+1 < len(kv); i += 2 {
+				one.Set(kv[i], kv[i+1])
+			}
+		}
+		all.SetAll(kv...)
+		if !slices.Equal(one.Extra.kv, all.Extra.kv) || one.Extra.lens != all.Extra.lens {
+			t.Fatalf("SetAll(%q) after %q (room %d): %q, Set of each: %q", kv, pre, room, all.Extra.kv, one.Extra.kv)
 		}
 	})
 }

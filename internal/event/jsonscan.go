@@ -945,7 +945,18 @@ func (s *Scanner) Skip(i int) int {
 			}
 		}
 	case '[':
-		i, more := s.OpenArray(i)
+		// OpenArray's usual cases: an element or the closing bracket
+		// right after the opening one.
+		var more bool
+		if i+1 < len(b) && b[i+1] > ' ' && s.Depth < MaxStrictDepth {
+			if b[i+1] == ']' {
+				return i + 2
+			}
+			s.Depth++
+			i, more = i+1, true
+		} else {
+			i, more = s.OpenArray(i)
+		}
 		for more {
 			end := s.Skip(i)
 			if end+1 < len(b) {

@@ -28,7 +28,7 @@ func ParseResourceID(id string) Resource {
 	// Segments are read off the id in place: no slice of parts, and a
 	// single type is a substring of the id (only a child type, several
 	// segments joined, is built).
-	rest := strings.Trim(strings.TrimSpace(id), "/")
+	rest := trimIDEnds(id)
 	next := func() (string, bool) {
 		if rest == "" {
 			return "", false
@@ -117,6 +117,19 @@ done:
 	}
 	r.Name = name
 	return r
+}
+
+// trimIDEnds is strings.Trim(strings.TrimSpace(id), "/"), with the usual
+// id (a '/' first, a printable ASCII byte other than '/' last: no blank
+// at either end) only stripped of its leading slashes.
+func trimIDEnds(id string) string {
+	if n := len(id); n == 0 || id[0] != '/' || id[n-1] <= ' ' || id[n-1] >= utf8.RuneSelf || id[n-1] == '/' {
+		return strings.Trim(strings.TrimSpace(id), "/")
+	}
+	for id[0] == '/' {
+		id = id[1:] // the last byte is no '/': id never empties
+	}
+	return id
 }
 
 // isWord is strings.EqualFold(s, word) for word, a lower-case ASCII word,

@@ -112,3 +112,28 @@ func FuzzIsWord(f *testing.F) {
 		}
 	})
 }
+
+// trimIDEnds answers as the Trim of the TrimSpace it stands for, on ids
+// with blanks, Unicode spaces, slashes, invalid UTF-8 at either end.
+func TestTrimIDEnds(t *testing.T) {
+	for _, id := range []string{
+		"", "/", "//", "/ ", " /", "/a", "//a/b", "///a/", "/a/\u00a0", "/a\u0085", "/a\xc2", "/a\xff", "\xff/a",
+		"/SUBSCRIPTIONS/1/RESOURCEGROUPS/G", "\t/subscriptions/x\n", "a/b", "/a/b/",
+	} {
+		checkTrimIDEnds(t, id)
+	}
+}
+
+func checkTrimIDEnds(t *testing.T, id string) {
+	t.Helper()
+	if got, want := trimIDEnds(id), strings.Trim(strings.TrimSpace(id), "/"); got != want {
+		t.Fatalf("trimIDEnds(%q) = %q, want %q", id, got, want)
+	}
+}
+
+// FuzzTrimIDEnds: go test -run '^$' -fuzz FuzzTrimIDEnds ./internal/event/
+func FuzzTrimIDEnds(f *testing.F) {
+	f.Add("/subscriptions/s/resourceGroups/g")
+	f.Add("//a\u3000")
+	f.Fuzz(checkTrimIDEnds)
+}

@@ -172,7 +172,7 @@ var timeLayouts = []string{
 
 // parseTime parses any of timeLayouts, always returning UTC.
 func parseTime(s string) (time.Time, bool) {
-	s = strings.TrimSpace(s)
+	s = trimSpace(s)
 	if t, ok := parseUTCStamp(s); ok {
 		return t, true
 	}
@@ -224,11 +224,40 @@ func parseUTCStamp(s string) (time.Time, bool) {
 			}
 		}
 	}
-	t := time.Date(year, time.Month(month), day, hour, minute, sec, nsec, time.UTC)
-	if t.Day() != day {
+	if day > 28 && day > daysIn(year, month) {
 		return time.Time{}, false // past the month's end: time.Parse says so
 	}
-	return t, true
+	// time.Date(year, month, day, hour, minute, sec, nsec, time.UTC),
+	// the same Time, without its normalising of every field.
+	secs := daysFromCivil(year, month, day)*86400 + int64(hour*3600+minute*60+sec)
+	return time.Unix(secs, int64(nsec)).UTC(), true
+}
+
+// daysIn is the number of days of month (1..12) in year.
+func daysIn(year, month int) int {
+	if month == 2 {
+		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+			return 29
+		}
+		return 28
+	}
+	return 30 + (month+month>>3)&1 // 31 for January, March... July, August...
+}
+
+// daysFromCivil is the number of days from 1970-01-01 to year-month-day
+// of the proleptic Gregorian calendar (year 0..9999; H. Hinnant's
+// days_from_civil, over eras of 400 years, counted from year -400 so
+// that no division is of a negative number).
+func daysFromCivil(year, month, day int) int64 {
+	y := year + 400
+	if month <= 2 {
+		y--
+	}
+	era := y / 400
+	yoe := y - era*400                                     // 0..399
+	doy := (153*(month+9-12*((month+9)/12))+2)/5 + day - 1 // March first: 0..365
+	doe := yoe*365 + yoe/4 - yoe/100 + doy                 // 0..146096
+	return int64(era-1)*146097 + int64(doe) - 719468
 }
 
 // severity normalises the first level of levels that means something:
@@ -784,11 +813,14 @@ func predictedRun(b []byte, i int, ents []predEntry, cur int, p unsafe.Pointer, 
 				at = runMissed
 				break
 			}
-			if e = (*predEntry)(unsafe.Add(eb, uintptr(x)*unsafe.Sizeof(predEntry{}))); !e.matches(b, i) {
+			// e.matches(b, i), written out too: records of several
+			// shapes (a sign-in's categories) take this way often.
+			e = (*predEntry)(unsafe.Add(eb, uintptr(x)*unsafe.Sizeof(predEntry{})))
+			if n = int(e.n); i+8 > len(b) || i+n >= len(b) || event.Word(b, i)&e.mask != e.first ||
+				n > 8 && (event.Word(b, i+n-8) != e.last || n > 16 && !e.midEqual(b, i, n)) || b[i+n] <= ' ' {
 				at = runMissed
 				break
 			}
-			n = int(e.n)
 		}
 		cur = int(x)
 		if e.kind == predOther || m == cap(l.Members) {

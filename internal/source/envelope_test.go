@@ -495,3 +495,24 @@ func FuzzParseUTCStamp(f *testing.F) {
 	f.Add("2024-02-29T23:59:59Z")
 	f.Fuzz(func(t *testing.T, s string) { checkUTCStamp(t, s) })
 }
+
+// TestParseUTCStampDays: every day of every month of years of each kind
+// (leap by four, by 400, not by 100; year 0; the ends of the range), with
+// the day after the month's last: parseUTCStamp takes exactly the dates
+// time.Parse takes, as the same Time.
+func TestParseUTCStampDays(t *testing.T) {
+	for _, year := range []int{0, 1, 3, 4, 99, 100, 400, 1600, 1700, 1900, 1969, 1970, 1971, 2000, 2023, 2024, 2100, 2400, 9999} {
+		for month := 1; month <= 12; month++ {
+			for day := 1; day <= 32; day++ {
+				for _, clock := range []string{"00:00:00Z", "23:59:59.999999999Z"} {
+					s := fmt.Sprintf("%04d-%02d-%02dT%s", year, month, day, clock)
+					got, ok := parseUTCStamp(s)
+					want, err := time.Parse(time.RFC3339Nano, s)
+					if ok != (err == nil) || ok && got != want.UTC() {
+						t.Fatalf("parseUTCStamp(%q) = %v %v, time.Parse %v %v", s, got, ok, want.UTC(), err)
+					}
+				}
+			}
+		}
+	}
+}

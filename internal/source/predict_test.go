@@ -136,3 +136,30 @@ func FuzzScalarEnd(f *testing.F) {
 		}
 	})
 }
+
+// TestDecodePredictedAlternate: records of two member orders taking
+// turns, so that the member before each predicts it by its second guess
+// (predEntry.alt), and then one of them changed at every byte, given a
+// blank and cut, decoded right after both orders were learned.
+func TestDecodePredictedAlternate(t *testing.T) {
+	a := []byte(`{"time":"t","category":"SignInLogs","properties":{"userPrincipalName":"u","appId":"a","ipAddress":"1.2.3.4","aVeryLongMemberNameThatIsNoFieldAtAllReally":{"x":[1]},"status":{"errorCode":0},"userId":"i"}}`)
+	b := []byte(`{"category":"ServicePrincipalSignInLogs","time":"t","properties":{"userPrincipalName":"u","ipAddress":"1.2.3.4","appId":"a","aVeryLongMemberNameThatIsNoFieldAtAllReally":[],"userId":null,"status":{"errorCode":0}}}`)
+	learn := func() {
+		for range 2 {
+			checkDecodeEqual(t, a)
+			checkDecodeEqual(t, b)
+		}
+	}
+	for k := range a {
+		for _, flip := range []byte{0x20, 0x01, 0x80} {
+			v := bytes.Clone(a)
+			v[k] ^= flip
+			learn()
+			checkDecodeEqual(t, v)
+		}
+		learn()
+		checkDecodeEqual(t, append(append(bytes.Clone(a[:k]), ' '), a[k:]...))
+		learn()
+		checkDecodeEqual(t, a[:k])
+	}
+}

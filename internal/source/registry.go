@@ -85,6 +85,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"unsafe"
 
 	"github.com/azdetect/azdetect/internal/event"
 )
@@ -184,12 +185,14 @@ func sources() []Source {
 type Registry struct {
 	list       []Source
 	byCategory map[string][]int // lower-cased category -> indexes into list
-	// asWritten holds the same lists under each category as its source
+	// written holds the same lists under each category as its source
 	// declares it, so a record that writes it that way is found without
-	// lower-casing (an allocation per record).
-	asWritten map[string][]int
-	text      []int     // indexes of the sources with Line, in list order
-	nets      *Networks // flow tuple address classes (flowtuple.go); nil: DefaultNetworks
+	// lower-casing (an allocation per record); a table of its own, not a
+	// map: recognition looks the category up two or three times a record,
+	// and each map look-up hashed it anew.
+	written categoryTable
+	text    []int     // indexes of the sources with Line, in list order
+	nets    *Networks // flow tuple address classes (flowtuple.go); nil: DefaultNetworks
 }
 
 // NewRegistry builds the registry of every built-in source, checking the
@@ -233,22 +236,30 @@ func newRegistry(list []Source) (*Registry, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("source registry: %w", err)
 	}
-	r.asWritten = make(map[string][]int)
+	asWritten := make(map[string][]int)
 	for _, s := range list {
 		for _, c := range s.Categories {
-			r.asWritten[c] = r.byCategory[strings.ToLower(c)]
+			asWritten[c] = r.byCategory[strings.ToLower(c)]
 		}
 	}
+	r.written = newCategoryTable(asWritten)
 	return r, nil
+}
+
+// sourcesOf returns the indexes into list of the sources of category
+// (compared case-insensitively), and whether there are any.
+func (r *Registry) sourcesOf(category string) ([]int, bool) {
+	if idx, ok := r.written.find(category); ok {
+		return idx, true
+	}
+	idx, ok := r.byCategory[strings.ToLower(category)]
+	return idx, ok
 }
 
 // categoryDecides reports whether a record's category alone settles its
 // source: the first source listed for it recognises every record of it.
 func (r *Registry) categoryDecides(category string) bool {
-	idx, ok := r.asWritten[category]
-	if !ok {
-		idx = r.byCategory[strings.ToLower(category)]
-	}
+	idx, _ := r.sourcesOf(category)
 	return len(idx) > 0 && r.list[idx[0]].Recognise == nil
 }
 
@@ -256,11 +267,117 @@ func (r *Registry) categoryDecides(category string) bool {
 // candidate source, which still has to recognise the record: the parse is
 // then speculative (see recognise).
 func (r *Registry) categoryNames(category string) bool {
-	idx, ok := r.asWritten[category]
-	if !ok {
-		idx = r.byCategory[strings.ToLower(category)]
-	}
+	idx, _ := r.sourcesOf(category)
 	return len(idx) == 1
+}
+
+// categoryDecidesOrNames is categoryDecides || categoryNames, with one
+// look-up of the category.
+func (r *Registry) categoryDecidesOrNames(category string) bool {
+	idx, _ := r.sourcesOf(category)
+	return len(idx) == 1 || len(idx) > 0 && r.list[idx[0]].Recognise == nil
+}
+
+// categoryTable maps the categories as sources write them to their
+// sources' indexes, as a map does: an open-addressing table hashed by the
+// name's length and its first and last eight bytes, with the hash's
+// multiplier chosen when the table is made so that names rarely share a
+// slot (the built-in ones never do): a look-up is then one hash and one
+// compare. Read-only once made, so safe to share.
+type categoryTable struct {
+	slots []categorySlot // a power of two, at least four a name
+	seed  uint64
+}
+
+type categorySlot struct {
+	name string // "": an empty slot
+	idx  []int
+	// a and b are categoryWords(name): a name of up to sixteen bytes is
+	// compared by them and its length alone.
+	a, b uint64
+}
+
+func newCategoryTable(m map[string][]int) categoryTable {
+	size := 8
+	for size < 4*len(m) {
+		size *= 2
+	}
+	// Odd multipliers, tried in turn: with four slots a name, about one
+	// in twenty leaves no two names in one slot; else the one that left
+	// the fewest.
+	t := categoryTable{slots: make([]categorySlot, size)}
+	best, bestShared := uint64(0), -1
+	for k := uint64(0); k < 256 && bestShared != 0; k++ {
+		t.seed = 0xff51afd7ed558ccd + 2*k
+		clear(t.slots)
+		if shared := t.fill(m); bestShared < 0 || shared < bestShared {
+			best, bestShared = t.seed, shared
+		}
+	}
+	t.seed = best
+	clear(t.slots)
+	t.fill(m)
+	return t
+}
+
+// fill puts the names of m in the table and returns how many are not in
+// their own slot.
+func (t *categoryTable) fill(m map[string][]int) (shared int) {
+	mask := len(t.slots) - 1
+	for name, idx := range m {
+		if name == "" {
+			continue // never looked up (recognise wants a category)
+		}
+		a, b := categoryWords(name)
+		h := t.slot(a, b, len(name))
+		if t.slots[h].name != "" {
+			shared++
+		}
+		for t.slots[h].name != "" {
+			h = (h + 1) & mask
+		}
+		t.slots[h] = categorySlot{name, idx, a, b}
+	}
+	return shared
+}
+
+// find returns the indexes of name, exactly as written.
+func (t *categoryTable) find(name string) ([]int, bool) {
+	n := len(name)
+	if len(t.slots) == 0 || n == 0 {
+		return nil, false
+	}
+	a, b := categoryWords(name)
+	mask := len(t.slots) - 1
+	for h := t.slot(a, b, n); ; h = (h + 1) & mask {
+		s := &t.slots[h]
+		if len(s.name) == n && s.a == a && s.b == b && (n <= 16 || s.name == name) {
+			return s.idx, true
+		}
+		if s.name == "" {
+			return nil, false
+		}
+	}
+}
+
+// categoryWords returns the first and last eight bytes of s as
+// little-endian words; a shorter s is all in a, a byte at a time (so
+// that a and the length tell it).
+func categoryWords(s string) (a, b uint64) {
+	if n := len(s); n >= 8 {
+		p := unsafe.Slice(unsafe.StringData(s), n) // read, never written
+		return event.Word(p, 0), event.Word(p, n-8)
+	}
+	for i := 0; i < len(s); i++ {
+		a = a<<8 | uint64(s[i])
+	}
+	return a, 0
+}
+
+// slot is the home slot of a name of n bytes whose categoryWords are a
+// and b.
+func (t *categoryTable) slot(a, b uint64, n int) int {
+	return int(((a*0x9e3779b97f4a7c15)^b^uint64(n))*t.seed>>32) & (len(t.slots) - 1)
 }
 
 // Sources returns the registered sources, in registry order.
@@ -304,7 +421,7 @@ func (r *Registry) recognise(raw []byte, speculate bool) (s *Source, status Stat
 	}
 	decides := r.categoryDecides
 	if speculate {
-		decides = func(category string) bool { return r.categoryDecides(category) || r.categoryNames(category) }
+		decides = r.categoryDecidesOrNames
 	}
 	top, err := scanTop(raw[i:], false, decides)
 	if err != nil {
@@ -325,10 +442,7 @@ func (r *Registry) recognise(raw []byte, speculate bool) (s *Source, status Stat
 	if top.Category == "" {
 		return nil, Unrecognised, false, ErrNoCategory
 	}
-	idx, ok := r.asWritten[top.Category]
-	if !ok {
-		idx, ok = r.byCategory[strings.ToLower(top.Category)]
-	}
+	idx, ok := r.sourcesOf(top.Category)
 	if !ok {
 		return nil, Unrecognised, false, fmt.Errorf("%w %q", ErrUnknownCategory, top.Category)
 	}
@@ -592,6 +706,10 @@ func (t *topFields) member(k, val []byte, plain, full bool, decides func(categor
 	return false
 }
 
+// topNameLens has bit n set for the lengths of the names topFields.member
+// reads: time, category, resourceId, operationName and TimeGenerated.
+const topNameLens = 1<<4 | 1<<8 | 1<<10 | 1<<13
+
 // scanTopCompact is scanTop (not full) for the usual record, written
 // compactly: members "name":"value" or "name":digits, the names and
 // string values plain ASCII, up to the member the scan stops at. ok is
@@ -622,7 +740,9 @@ func scanTopCompact(obj []byte, decides func(category string) bool) (t topFields
 		default:
 			return t, false
 		}
-		if t.member(obj[i+1:e], obj[vs:ve], obj[vs] == '"', false, decides) {
+		// A name of a length none of member's has changes nothing, and
+		// member's stop tests would answer as at the member before.
+		if n := e - i - 1; n < 64 && topNameLens&(1<<n) != 0 && t.member(obj[i+1:e], obj[vs:ve], obj[vs] == '"', false, decides) {
 			return t, true
 		}
 		if ve+1 >= len(obj) || obj[ve] != ',' || obj[ve+1] != '"' {

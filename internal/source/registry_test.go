@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -659,7 +660,7 @@ func TestScanTopCompact(t *testing.T) {
 
 func checkScanTopCompact(t *testing.T, reg *Registry, raw []byte) bool {
 	t.Helper()
-	for _, decides := range []func(string) bool{nil, reg.categoryDecides, reg.categoryNames} {
+	for _, decides := range []func(string) bool{nil, reg.categoryDecides, reg.categoryNames, reg.categoryDecidesOrNames} {
 		got, ok := scanTopCompact(raw, decides)
 		if !ok {
 			continue
@@ -683,4 +684,104 @@ func FuzzScanTopCompact(f *testing.F) {
 	f.Add([]byte(`{"time":"x","resourceId":"r","operationName":"o","category":"c"`))
 	reg := newTestRegistry(f)
 	f.Fuzz(func(t *testing.T, raw []byte) { checkScanTopCompact(t, reg, raw) })
+}
+
+// sourcesOfMap is Registry.sourcesOf as it was, by maps: the category as
+// its sources write it, else lower-cased.
+func sourcesOfMap(r *Registry, category string) ([]int, bool) {
+	for _, s := range r.list {
+		for _, c := range s.Categories {
+			if c == category {
+				idx := r.byCategory[strings.ToLower(c)]
+				return idx, true
+			}
+		}
+	}
+	idx, ok := r.byCategory[strings.ToLower(category)]
+	return idx, ok
+}
+
+func checkSourcesOf(t *testing.T, reg *Registry, category string) {
+	t.Helper()
+	got, gotOK := reg.sourcesOf(category)
+	want, wantOK := sourcesOfMap(reg, category)
+	if gotOK != wantOK || !slices.Equal(got, want) {
+		t.Fatalf("sourcesOf(%q) = %v %v, want %v %v", category, got, gotOK, want, wantOK)
+	}
+	d := len(want) > 0 && reg.list[want[0]].Recognise == nil
+	n := len(want) == 1
+	if reg.categoryDecides(category) != d || reg.categoryNames(category) != n || reg.categoryDecidesOrNames(category) != (d || n) {
+		t.Fatalf("%q: categoryDecides %v, categoryNames %v, categoryDecidesOrNames %v; want %v, %v", category,
+			reg.categoryDecides(category), reg.categoryNames(category), reg.categoryDecidesOrNames(category), d, n)
+	}
+}
+
+// TestSourcesOf: the category table answers as the maps did, for every
+// category as written, in other cases, cut short, run on, and for names
+// no source has (empty, long, invalid UTF-8, the Kelvin sign).
+func TestSourcesOf(t *testing.T) {
+	reg := newTestRegistry(t)
+	found := 0
+	for _, s := range reg.list {
+		for _, c := range s.Categories {
+			for _, v := range []string{c, strings.ToLower(c), strings.ToUpper(c), c[:len(c)-1], c + " ", " " + c, c + "\x00", c + c} {
+				checkSourcesOf(t, reg, v)
+			}
+			if a, b := categoryWords(c); reg.written.slots[reg.written.slot(a, b, len(c))].name != c {
+				t.Fatalf("%q not in its own slot of the table", c)
+			}
+			found++
+		}
+	}
+	if found < 10 {
+		t.Fatalf("only %d categories", found)
+	}
+	for _, c := range []string{"", "a", "Policy\xff", "\xff\xfe", strings.Repeat("SignInLogs", 100), "AuditKogs", "auditlogsK"} {
+		checkSourcesOf(t, reg, c)
+	}
+}
+
+// FuzzSourcesOf: go test -run '^$' -fuzz FuzzSourcesOf ./internal/source/
+func FuzzSourcesOf(f *testing.F) {
+	reg := newTestRegistry(f)
+	for _, s := range reg.list {
+		for _, c := range s.Categories {
+			f.Add(c)
+		}
+	}
+	f.Add("")
+	f.Add("\xffSignInLogs")
+	f.Fuzz(func(t *testing.T, c string) { checkSourcesOf(t, reg, c) })
+}
+
+// TestCategoryTableMany: a table of many names, some sharing their
+// first and last eight bytes, finds each of them and nothing else.
+func TestCategoryTableMany(t *testing.T) {
+	m := map[string][]int{}
+	for i := range 300 {
+		m[fmt.Sprintf("SignIn%dLogs", i)] = []int{i}
+		m[fmt.Sprintf("Storage%03dxxxxxxxxWrite", i)] = []int{i, i}
+	}
+	m["a"] = []int{7}
+	m["\x00a"] = []int{8}
+	m["12345678x12345678"] = []int{9} // 17 bytes: a middle byte the words miss
+	tb := newCategoryTable(m)
+	for _, other := range []string{"12345678y12345678", "\x00\x00a", "A", "aa"} {
+		if got, ok := tb.find(other); ok {
+			t.Fatalf("find(%q) = %v, want nothing", other, got)
+		}
+	}
+	for name, idx := range m {
+		if got, ok := tb.find(name); !ok || !slices.Equal(got, idx) {
+			t.Fatalf("find(%q) = %v %v, want %v", name, got, ok, idx)
+		}
+		for _, other := range []string{name + "x", name[1:], strings.ToUpper(name), ""} {
+			if _, in := m[other]; in {
+				continue
+			}
+			if got, ok := tb.find(other); ok {
+				t.Fatalf("find(%q) = %v, want nothing", other, got)
+			}
+		}
+	}
 }
