@@ -490,8 +490,9 @@ func hostElement(b []byte, i int, out []byte, n int, sh *bodyShape) (int, int, b
 // bytes are read and written 16 at a time without bounds checks, a quote
 // followed by ':' or ',' and another quote (the \\\":\\\" between a name and
 // its value, the \\\",\\\" between members: a string ends and the next
-// starts) is decoded from one load, and it calls nothing, so that its
-// offsets stay in registers (Go saves none across a call).
+// starts) is told by one load compared with the two, and it calls
+// nothing, so that its offsets stay in registers (Go saves none across a
+// call).
 func hostRun(bp, op unsafe.Pointer, i, n, end int, sh *bodyShape) (int, int) {
 	all, lo, hi := swarBackslash, swarLo, swarHi
 	for {
@@ -508,9 +509,12 @@ func hostRun(bp, op unsafe.Pointer, i, n, end int, sh *bodyShape) (int, int) {
 			x ^= all
 			y ^= all
 			if ((x-lo)&^x|(y-lo)&^y)&hi != 0 {
-				k := 8 + bits.TrailingZeros64((y-lo)&^y&hi)>>3
+				var k int
 				if mx := (x - lo) &^ x & hi; mx != 0 {
 					k = bits.TrailingZeros64(mx) >> 3
+				} else {
+					// (The top bit set: not zero, no check for it.)
+					k = 8 + bits.TrailingZeros64((y-lo)&^y&hi|1<<63)>>3
 				}
 				i += k
 				n += k
@@ -524,22 +528,22 @@ func hostRun(bp, op unsafe.Pointer, i, n, end int, sh *bodyShape) (int, int) {
 			return i, n
 		}
 		w := *(*uint64)(unsafe.Add(bp, i))
-		if uint32(w) != escapedQuote {
-			return i, n
-		}
-		seg := sh.seg
-		if c := byte(w >> 32); (c == ':' || c == ',') && w>>40 == escapedQuote&0xffffff && *(*byte)(unsafe.Add(bp, i+8)) == '"' {
-			if seg >= 0 {
+		if (w == escapedColon || w == escapedComma) && *(*byte)(unsafe.Add(bp, i+8)) == '"' {
+			if sh.seg >= 0 {
 				return i, n // a string starts at the first quote
 			}
 			// A string ends, the next starts: nothing else changes.
 			// (The 4th byte written is the next one's to write.)
-			*(*uint32)(unsafe.Add(op, n)) = '"' | uint32(c)<<8 | '"'<<16
+			*(*uint32)(unsafe.Add(op, n)) = uint32(w>>24)&0xffff | '"'<<16
 			n += 3
 			i += 9
 			sh.quotes += 2
 			continue
 		}
+		if uint32(w) != escapedQuote {
+			return i, n
+		}
+		seg := sh.seg
 		if seg < 0 {
 			sh.seg = n + 1 // a string ends
 		} else {
@@ -738,6 +742,13 @@ func (sh *bodyShape) finish(out []byte, n int) bool {
 // escapedQuote is \\\" read as a little-endian uint32: a quote in a body of
 // the host's double-encoded array.
 const escapedQuote = '\\' | '\\'<<8 | '\\'<<16 | '"'<<24
+
+// escapedColon and escapedComma are the first 8 bytes of \\\":\\\" and
+// \\\",\\\" read as a little-endian uint64 (their 9th is the quote).
+const (
+	escapedColon = escapedQuote | ':'<<32 | escapedQuote&0xffffff<<40
+	escapedComma = escapedQuote | ','<<32 | escapedQuote&0xffffff<<40
+)
 
 // swarBackslash, swarLo and swarHi find backslashes in a word x (hostRun):
 // with s = x ^ swarBackslash, (s - swarLo) &^ s & swarHi marks the bytes
