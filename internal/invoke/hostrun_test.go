@@ -219,3 +219,23 @@ func TestHostStringsLongAndCut(t *testing.T) {
 		}
 	}
 }
+
+// A backslash of a body outside its strings (not JSON) leaves it without
+// record ends, however the host's text escapes it, as one the framing
+// would refuse whole.
+func TestHostStringsBackslashOutsideStrings(t *testing.T) {
+	for _, body := range []string{
+		`{"records":[{"a":1},\"{"b":2}]}`,
+		`{"records":[{"a":"x"}\"]}`,
+		`{"records":[{"a":1}]}\\`,
+		`{"records":[{"a":"` + strings.Repeat("y", 20) + `"},\"` + strings.Repeat(`"z",`, 5) + `{}]}`,
+	} {
+		elems, ends, _, err := hostStrings([]byte(hostBodies([]string{body})), 0)
+		if err != nil {
+			t.Fatalf("%s: %v", body, err)
+		}
+		if string(elems[0]) != body || ends[0] != nil {
+			t.Errorf("%s: decoded %s, ends %v; want itself and none", body, elems[0], ends[0])
+		}
+	}
+}

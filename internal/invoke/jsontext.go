@@ -540,6 +540,20 @@ func hostRun(bp, op unsafe.Pointer, i, n, end int, sh *bodyShape) (int, int) {
 			sh.quotes += 2
 			continue
 		}
+		if w == escapedEscapedQuote {
+			// \\\\\\\": a quote escaped by the body (\") inside one of its
+			// strings, which goes on. (Its backslash escapes nothing
+			// else: hostRun runs only where no backslash of the body
+			// escapes what follows, sh.escAt behind n.)
+			if sh.seg >= 0 {
+				return i, n // a backslash outside strings: hostElement's
+			}
+			*(*uint16)(unsafe.Add(op, n)) = '\\' | '"'<<8
+			n += 2
+			i += 8
+			sh.quotes++
+			continue
+		}
 		if uint32(w) != escapedQuote {
 			return i, n
 		}
@@ -749,6 +763,10 @@ const (
 	escapedColon = escapedQuote | ':'<<32 | escapedQuote&0xffffff<<40
 	escapedComma = escapedQuote | ','<<32 | escapedQuote&0xffffff<<40
 )
+
+// escapedEscapedQuote is \\\\\\\" read as a little-endian uint64: the \" of a
+// body (a quote inside one of its strings) in the host's text.
+const escapedEscapedQuote = 0x5c5c5c5c5c5c5c | '"'<<56
 
 // swarBackslash, swarLo and swarHi find backslashes in a word x (hostRun):
 // with s = x ^ swarBackslash, (s - swarLo) &^ s & swarHi marks the bytes
