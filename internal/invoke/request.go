@@ -251,6 +251,11 @@ func ParseHostTime(s string) (time.Time, error) {
 	if t, ok := parseDotNetUTC(s); ok {
 		return t, nil
 	}
+	return parseHostTimeLayouts(s)
+}
+
+// parseHostTimeLayouts is ParseHostTime by time.Parse alone: s is trimmed.
+func parseHostTimeLayouts(s string) (time.Time, error) {
 	layouts := hostTimeLayouts
 	if !hasZone(s) {
 		// Event Hubs' enqueued times have none: a failed RFC 3339 parse

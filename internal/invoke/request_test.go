@@ -437,17 +437,7 @@ func TestScalarText(t *testing.T) {
 // leap days, fractions of 0 to 12 digits) and odd bytes anywhere.
 func TestParseDotNetUTCAgrees(t *testing.T) {
 	slow := func(s string) (time.Time, error) { // ParseHostTime without parseDotNetUTC
-		s = strings.TrimSpace(s)
-		layouts := hostTimeLayouts
-		if !hasZone(s) {
-			layouts = layouts[1:]
-		}
-		for _, layout := range layouts {
-			if t, err := time.Parse(layout, s); err == nil {
-				return t, nil
-			}
-		}
-		return time.Time{}, errors.New("no layout")
+		return parseHostTimeLayouts(strings.TrimSpace(s))
 	}
 	r := rand.New(rand.NewPCG(3, 12))
 	digits := func(n, max int) string { return fmt.Sprintf("%0*d", n, r.IntN(max)) }
