@@ -59,7 +59,10 @@ const rusageThread = 1
 // process's, the client's few included), alerts per batch, and, to read
 // a figure taken on a loaded machine, the process's user and system time,
 // minor page faults and context switches per batch (the client's
-// included: BenchmarkServeOverhead shows what they are alone).
+// included: BenchmarkServeOverhead shows what they are alone), and the
+// garbage collections finished per batch (a collection marks the whole
+// live heap, state included: 6 to 8 M instructions, so the total of a few
+// batches moves by that much with whether one falls among them).
 // AZDETECT_BENCH_CPUPROFILE=FILE writes a CPU profile of the measured
 // batches alone; AZDETECT_BENCH_MEMPROFILE=FILE records every allocation
 // and writes the allocation profile before the measured batches to
@@ -244,6 +247,7 @@ func runServeBench(b *testing.B, addr string, warm int, batches [][]byte) {
 		faults         int64         // minor page faults, the process's
 		switches       int64         // context switches, the process's
 		mallocs        uint64
+		gcs            uint32 // collections finished during the batches
 		alerts         int
 		err            error
 	}
@@ -281,7 +285,7 @@ func runServeBench(b *testing.B, addr string, warm int, batches [][]byte) {
 		}
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
-		mallocs := ms.Mallocs
+		mallocs, gcs := ms.Mallocs, ms.NumGC
 		if path := os.Getenv("AZDETECT_BENCH_CPUPROFILE"); path != "" {
 			f, err := os.Create(path)
 			if err == nil {
@@ -328,6 +332,7 @@ func runServeBench(b *testing.B, addr string, warm int, batches [][]byte) {
 		pprof.StopCPUProfile() // (none running without AZDETECT_BENCH_CPUPROFILE)
 		runtime.ReadMemStats(&ms)
 		r.mallocs = ms.Mallocs - mallocs
+		r.gcs = ms.NumGC - gcs
 		if memProfile != "" && r.err == nil {
 			runtime.GC() // the profile holds allocations up to the last GC
 			r.err = writeAllocs(memProfile)
@@ -347,6 +352,7 @@ func runServeBench(b *testing.B, addr string, warm int, batches [][]byte) {
 	b.ReportMetric(float64(r.faults)/n, "faults/batch")
 	b.ReportMetric(float64(r.switches)/n, "switches/batch")
 	b.ReportMetric(float64(r.mallocs)/(n*serveBenchRecords), "allocs/record")
+	b.ReportMetric(float64(r.gcs)/n, "gcs/batch")
 	b.ReportMetric(float64(r.alerts)/n, "alerts/batch")
 	b.ReportMetric(0, "ns/op") // wall time is wall-ms/batch; CPU is what counts
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math"
 	"math/bits"
+	"slices"
 	"strconv"
 	"unicode/utf8"
 	"unsafe"
@@ -350,7 +351,6 @@ func hostStringsInto(b []byte, from int, into *[]byte) (elems [][]byte, ends [][
 		*into = out[:0]
 	}
 	n := 0
-	quotes := 0 // the quotes the escapes took
 	var sh bodyShape
 	var spans []int32 // per element: its first and last index in sh.ends, or -1
 	for {
@@ -361,7 +361,8 @@ func hostStringsInto(b []byte, from int, into *[]byte) (elems [][]byte, ends [][
 		lo := len(sh.ends)
 		sh.begin(n)
 		var ok bool
-		if i, n, quotes, ok = hostElement(b, i+2, out, n, quotes+1, &sh); !ok {
+		sh.quotes++ // the element's opening \"
+		if i, n, ok = hostElement(b, i+2, out, n, &sh); !ok {
 			return nil, nil, 0, errNotHostStrings
 		}
 		if sh.finish(out, n) {
@@ -382,7 +383,7 @@ func hostStringsInto(b []byte, from int, into *[]byte) (elems [][]byte, ends [][
 		case ']':
 			i++
 			i = blanks(b, i)
-			if i >= len(b) || b[i] != '"' || bytes.Count(b[from+1:i], []byte{'"'}) != quotes {
+			if i >= len(b) || b[i] != '"' || bytes.Count(b[from+1:i], []byte{'"'}) != sh.quotes {
 				return nil, nil, 0, errNotHostStrings
 			}
 			ends = make([][]int32, len(elems))
@@ -416,82 +417,46 @@ func blanks(b []byte, i int) int {
 
 // hostElement decodes one element of the host's double-encoded array of
 // strings, from b[i] (after its opening \") to out[n:], and returns the
-// offsets after its closing \" and after its text, and quotes plus the
-// quotes of b it took. Every escape starts with a backslash, so plain
-// bytes are copied a word at a time up to the next backslash (about one in
+// offsets after its closing \" and after its text, counting the quotes
+// of b it took in sh.quotes. Every escape starts with a backslash, so plain
+// bytes are copied 16 at a time up to the next backslash (about one in
 // 14 bytes of a record); a quote not escaped is copied too, and
-// hostStrings tells it by counting. The loop is kept small: the words are
-// read and written without bounds checks, and a quote of the body's JSON
-// followed by ':' or ',' and another quote (the \\\":\\\" between a name and
-// its value, the \\\",\\\" between members) is decoded in the same stop.
+// hostStrings tells it by counting. hostRun decodes what most of a body
+// is (plain bytes, the quotes of its strings); what it leaves, one escape
+// at a time, is decoded here.
 //
 // sh follows the body's structure at those stops (bodyShape).
-func hostElement(b []byte, i int, out []byte, n int, quotes int, sh *bodyShape) (int, int, int, bool) {
+func hostElement(b []byte, i int, out []byte, n int, sh *bodyShape) (int, int, bool) {
 	// out has room for what is left of b, and keeps it: each step takes at
-	// least as many bytes of b as it writes to out. So a read within b
-	// (i+8 <= len(b)) is a write within out too.
+	// least as many bytes of b as it writes to out (hostRun relies on it).
 	if len(out)-n < len(b)-i {
-		return i, n, quotes, false
+		return i, n, false
 	}
 	bp, op := unsafe.Pointer(unsafe.SliceData(b)), unsafe.Pointer(unsafe.SliceData(out))
 	for {
-		for i+8 <= len(b) {
-			x := *(*uint64)(unsafe.Add(bp, i))
-			*(*uint64)(unsafe.Add(op, n)) = x
-			if m := backslashes(x); m != 0 {
-				k := bits.TrailingZeros64(m) >> 3
-				i += k
-				n += k
-				goto escape
-			}
-			i += 8
-			n += 8
+		if sh.escAt < n {
+			// Not right after a backslash of the body: hostRun's.
+			i, n = hostRun(bp, op, i, n, len(b), sh)
 		}
-		for i < len(b) && b[i] != '\\' {
-			out[n] = b[i]
+		if i < len(b) && b[i] != '\\' {
+			out[n] = b[i] // near the end of b, or escaped by the body
 			i++
 			n++
+			continue
 		}
-	escape:
-		// Most escapes are a quote of the body's JSON: \\\".
-		if i+12 <= len(b) {
-			// In bounds: i+12 <= len(b), and out has room for 3 bytes.
-			if *(*uint32)(unsafe.Add(bp, i)) == escapedQuote {
-				c := *(*byte)(unsafe.Add(bp, i+4))
-				if (c == ':' || c == ',') && *(*uint32)(unsafe.Add(bp, i+5)) == escapedQuote {
-					*(*byte)(unsafe.Add(op, n)) = '"'
-					*(*byte)(unsafe.Add(op, n+1)) = c
-					*(*byte)(unsafe.Add(op, n+2)) = '"'
-					if sh.seg >= 0 || sh.escAt == n {
-						// Not a string's end, a ':' or ',' and another
-						// string's start (nothing changes then).
-						sh.quote(out, n)
-						sh.quote(out, n+2)
-					}
-					n += 3
-					i += 9
-					quotes += 2
-					continue
-				}
-				*(*byte)(unsafe.Add(op, n)) = '"'
-				sh.quote(out, n)
-				n++
-				i += 4
-				quotes++
-				continue
-			}
-		} else if i+4 <= len(b) && binary.LittleEndian.Uint32(b[i:]) == escapedQuote {
+		if i+4 <= len(b) && binary.LittleEndian.Uint32(b[i:]) == escapedQuote {
+			// \\\": a quote of the body, one hostRun left.
 			out[n] = '"'
 			sh.quote(out, n)
 			n++
 			i += 4
-			quotes++
+			sh.quotes++
 			continue
 		}
 		var end, ok bool
 		was := n
 		if i, n, end, ok = hostEscape(b, i, out, n); !ok {
-			return i, n, quotes, false
+			return i, n, false
 		}
 		if n == was+1 {
 			// A quote or a backslash of the body, in the rare escapes
@@ -505,11 +470,117 @@ func hostElement(b []byte, i int, out []byte, n int, quotes int, sh *bodyShape) 
 			}
 		}
 		if b[i-1] == '"' {
-			quotes++ // the element's closing \" (or a quote of the body)
+			sh.quotes++ // the element's closing \" (or a quote of the body)
 		}
 		if end {
-			return i, n, quotes, true
+			return i, n, true
 		}
+	}
+}
+
+// hostRun decodes b[i:end] (b at bp) to out[n:] (out at op, with room for
+// what is left of b) for as long as what it meets is plain bytes or a
+// quote of the body's JSON (\\\") that ends or starts one of its strings,
+// and returns the offsets where it stopped, counting the quotes it took
+// in sh.quotes: at any other escape, 16 bytes before end, or a string that starts
+// at the first quote of \\\":\\\" or \\\",\\\", for hostElement to decode.
+// sh.escAt must be behind n: no quote it meets is escaped by the body.
+//
+// It is the loop most of a batch's bytes go through, kept small: plain
+// bytes are read and written 16 at a time without bounds checks, a quote
+// followed by ':' or ',' and another quote (the \\\":\\\" between a name and
+// its value, the \\\",\\\" between members: a string ends and the next
+// starts) is told by one load compared with the two, and it calls
+// nothing, so that its offsets stay in registers (Go saves none across a
+// call).
+func hostRun(bp, op unsafe.Pointer, i, n, end int, sh *bodyShape) (int, int) {
+	all, lo, hi := swarBackslash, swarLo, swarHi
+	for {
+		for {
+			if i+16 > end {
+				return i, n
+			}
+			x := *(*uint64)(unsafe.Add(bp, i))
+			y := *(*uint64)(unsafe.Add(bp, i+8))
+			*(*uint64)(unsafe.Add(op, n)) = x
+			*(*uint64)(unsafe.Add(op, n+8)) = y
+			// Backslashes in x or y (swarBackslash), the high bits
+			// taken once.
+			x ^= all
+			y ^= all
+			if ((x-lo)&^x|(y-lo)&^y)&hi != 0 {
+				var k int
+				if mx := (x - lo) &^ x & hi; mx != 0 {
+					k = bits.TrailingZeros64(mx) >> 3
+				} else {
+					// (The top bit set: not zero, no check for it.)
+					k = 8 + bits.TrailingZeros64((y-lo)&^y&hi|1<<63)>>3
+				}
+				i += k
+				n += k
+				break
+			}
+			i += 16
+			n += 16
+		}
+		// b[i] is a backslash.
+		if i+9 > end {
+			return i, n
+		}
+		w := *(*uint64)(unsafe.Add(bp, i))
+		if (w == escapedColon || w == escapedComma) && *(*byte)(unsafe.Add(bp, i+8)) == '"' {
+			if sh.seg >= 0 {
+				return i, n // a string starts at the first quote
+			}
+			// A string ends, the next starts: nothing else changes.
+			// (The 4th byte written is the next one's to write.)
+			*(*uint32)(unsafe.Add(op, n)) = uint32(w>>24)&0xffff | '"'<<16
+			n += 3
+			i += 9
+			sh.quotes += 2
+			continue
+		}
+		if w == escapedEscapedQuote {
+			// \\\\\\\": a quote escaped by the body (\") inside one of its
+			// strings, which goes on. (Its backslash escapes nothing
+			// else: hostRun runs only where no backslash of the body
+			// escapes what follows, sh.escAt behind n.)
+			if sh.seg >= 0 {
+				return i, n // a backslash outside strings: hostElement's
+			}
+			*(*uint16)(unsafe.Add(op, n)) = '\\' | '"'<<8
+			n += 2
+			i += 8
+			sh.quotes++
+			continue
+		}
+		if uint32(w) != escapedQuote {
+			return i, n
+		}
+		seg := sh.seg
+		if seg < 0 {
+			sh.seg = n + 1 // a string ends
+		} else {
+			// A string starts: the bytes outside strings since the last
+			// one may hold brackets, each at most one end.
+			if cap(sh.ends)-len(sh.ends) < n-seg {
+				return i, n // no room for the ends: hostElement grows it
+			}
+			for k := seg; k < n; k++ {
+				if c := *(*byte)(unsafe.Add(op, k)); bracket[c] {
+					if c&2 != 0 { // '{' or '['
+						sh.open(c)
+					} else {
+						sh.close(k)
+					}
+				}
+			}
+			sh.seg, sh.escAt = -1, -1
+		}
+		*(*byte)(unsafe.Add(op, n)) = '"'
+		n++
+		i += 4
+		sh.quotes++
 	}
 }
 
@@ -571,13 +642,17 @@ func hostEscape(b []byte, i int, out []byte, n int) (int, int, bool, bool) {
 // may give wrong ends (or none), which costs a reframing, never a
 // record.
 type bodyShape struct {
-	start int     // out offset of the body's first byte
-	seg   int     // out offset where the bytes outside strings began; -1 inside a string
-	escAt int     // inside a string: the offset after a backslash that escapes what follows; else -1
-	depth int     // brackets open
-	at    int     // the depth a record's close leaves: 2 (an envelope), 1 (a bare array); 0 before the first bracket
-	bad   bool    // a backslash outside strings, a close too many
-	ends  []int32 // every body's, in order
+	start int  // out offset of the body's first byte
+	seg   int  // out offset where the bytes outside strings began; -1 inside a string
+	escAt int  // inside a string: the offset after a backslash that escapes what follows; else -1
+	depth int  // brackets open
+	at    int  // the depth a record's close leaves: 2 (an envelope), 1 (a bare array); 0 before the first bracket
+	bad   bool // a backslash outside strings, a close too many
+	// quotes counts the quotes of the host's text its escapes took, for
+	// hostStrings (kept here with the rest of the decoding's state: a
+	// field is one register fewer in hostRun's loop).
+	quotes int
+	ends   []int32 // every body's, in order
 }
 
 // recordDepth is how deep a record may nest for the framing to take it
@@ -632,22 +707,35 @@ func (sh *bodyShape) outside(p []byte, base int) {
 
 // bracket takes the body's bracket c at out[at].
 func (sh *bodyShape) bracket(c byte, at int) {
-	if c == '{' || c == '[' {
-		if sh.at == 0 {
-			sh.at = 1
-			if c == '{' {
-				sh.at = 2
-			}
-		}
-		if sh.depth-sh.at >= recordDepth {
-			sh.bad = true // the framing turns such a record down
-		}
-		sh.depth++
-		return
+	if len(sh.ends) == cap(sh.ends) {
+		sh.ends = slices.Grow(sh.ends, 1)
 	}
+	if c&2 != 0 { // '{' or '[', not '}' nor ']'
+		sh.open(c)
+	} else {
+		sh.close(at)
+	}
+}
+
+// open takes an opening bracket ('{' or '['); close a closing one at
+// out[at], with room for an end in sh.ends. Both are small enough to be
+// inlined in hostRun, which calls nothing.
+func (sh *bodyShape) open(c byte) {
+	if sh.at == 0 {
+		sh.at = 1 + int(c>>5&1) // '{': 2, '[': 1
+	}
+	if sh.depth-sh.at >= recordDepth {
+		sh.bad = true // the framing turns such a record down
+	}
+	sh.depth++
+}
+
+func (sh *bodyShape) close(at int) {
 	sh.depth--
 	if sh.depth == sh.at {
-		sh.ends = append(sh.ends, int32(at+1-sh.start))
+		l := len(sh.ends)
+		sh.ends = sh.ends[:l+1]
+		sh.ends[l] = int32(at + 1 - sh.start)
 	} else if sh.depth < 0 {
 		sh.bad = true
 	}
@@ -669,14 +757,24 @@ func (sh *bodyShape) finish(out []byte, n int) bool {
 // the host's double-encoded array.
 const escapedQuote = '\\' | '\\'<<8 | '\\'<<16 | '"'<<24
 
-// backslashes marks the bytes of x that are '\\': the lowest marked byte
-// is the first backslash (marks above it may be false, where the
-// subtraction borrowed).
-func backslashes(x uint64) uint64 {
-	const lo, hi = 0x0101010101010101, 0x8080808080808080
-	s := x ^ ('\\' * lo)
-	return (s - lo) &^ s & hi
-}
+// escapedColon and escapedComma are the first 8 bytes of \\\":\\\" and
+// \\\",\\\" read as a little-endian uint64 (their 9th is the quote).
+const (
+	escapedColon = escapedQuote | ':'<<32 | escapedQuote&0xffffff<<40
+	escapedComma = escapedQuote | ','<<32 | escapedQuote&0xffffff<<40
+)
+
+// escapedEscapedQuote is \\\\\\\" read as a little-endian uint64: the \" of a
+// body (a quote inside one of its strings) in the host's text.
+const escapedEscapedQuote = 0x5c5c5c5c5c5c5c | '"'<<56
+
+// swarBackslash, swarLo and swarHi find backslashes in a word x (hostRun):
+// with s = x ^ swarBackslash, (s - swarLo) &^ s & swarHi marks the bytes
+// of x that are '\\', the lowest marked byte being the first backslash
+// (marks above it may be false, where the subtraction borrowed). They are
+// variables, not constants: the compiler keeps them in registers across
+// hostRun's loop, where it would load constants again at every turn.
+var swarBackslash, swarLo, swarHi uint64 = '\\' * 0x0101010101010101, 0x0101010101010101, 0x8080808080808080
 
 func unescapeByte(c byte) byte {
 	switch c {

@@ -5,7 +5,9 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -426,5 +428,48 @@ func TestScalarText(t *testing.T) {
 		if got := scalarText(json.RawMessage(in)); got != want {
 			t.Errorf("scalarText(%s) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// parseDotNetUTC takes what time.Parse takes with the host's .NET layout,
+// to the same time, and ParseHostTime with it gives what it gave without:
+// the same time or an error, for times of every field value (out of range,
+// leap days, fractions of 0 to 12 digits) and odd bytes anywhere.
+func TestParseDotNetUTCAgrees(t *testing.T) {
+	slow := func(s string) (time.Time, error) { // ParseHostTime without parseDotNetUTC
+		return parseHostTimeLayouts(strings.TrimSpace(s))
+	}
+	r := rand.New(rand.NewPCG(3, 12))
+	digits := func(n, max int) string { return fmt.Sprintf("%0*d", n, r.IntN(max)) }
+	taken := 0
+	for range 20000 {
+		s := digits(4, 10000) + "-" + digits(2, 14) + "-" + digits(2, 33) + "T" + digits(2, 26) + ":" + digits(2, 62) + ":" + digits(2, 62)
+		if r.IntN(4) > 0 {
+			s += "." + digits(r.IntN(13), 1e12)
+		}
+		switch r.IntN(8) {
+		case 0: // a byte changed anywhere
+			b := []byte(s)
+			b[r.IntN(len(b))] = "0Z+-. T,:x9\xff"[r.IntN(12)]
+			s = string(b)
+		case 1:
+			s = []string{"2024-02-29T00:00:00", "2023-02-29T00:00:00", "1900-02-29T12:00:00", "2000-02-29T23:59:59.999999999",
+				"2024-02-30T00:00:00", "2026-04-31T00:00:00", "2026-12-31T24:00:00", "0000-01-01T00:00:00",
+				"2026-11-20T09:00:02.", "2026-11-20T09:00:02Z", " 2026-11-20T09:00:02.5 "}[r.IntN(11)]
+		}
+		want, werr := slow(s)
+		got, err := ParseHostTime(s)
+		if (err != nil) != (werr != nil) || !got.Equal(want) || got.Location() != want.Location() {
+			t.Fatalf("ParseHostTime(%q) = %v, %v; before %v, %v", s, got, err, want, werr)
+		}
+		if fast, ok := parseDotNetUTC(s); ok {
+			taken++
+			if ref, err := time.Parse(hostTimeLayouts[1], s); err != nil || fast != ref {
+				t.Fatalf("parseDotNetUTC(%q) = %v; time.Parse %v, %v", s, fast, ref, err)
+			}
+		}
+	}
+	if taken < 2000 {
+		t.Errorf("parseDotNetUTC took %d of the times; the test makes it take more", taken)
 	}
 }
