@@ -90,11 +90,15 @@ bench-instructions: build
 ## folder of files and one large gzip'd PT1H.json of BENCH_PARALLEL_RECORDS
 ## records; the load average is printed beside (a shared machine skews it),
 ## and the CPU each pipeline stage took in one profiled run of each setting
+## (BENCH_PARALLEL_FLAGS=-instructions adds the load-independent figures:
+## each case's instructions on 1 and 2 cores under callgrind, the start-up's,
+## and the speed-up they allow; a few minutes more)
 BENCH_RUNS             ?= 3
 BENCH_PARALLEL_RECORDS ?= 20000
+BENCH_PARALLEL_FLAGS   ?=
 bench-parallel: build
 	$(GO) build -o bin/benchratio ./internal/pipeline/benchratio
-	./bin/benchratio parallel -bin $(BIN) -records $(BENCH_PARALLEL_RECORDS) -runs $(BENCH_RUNS)
+	./bin/benchratio parallel -bin $(BIN) -records $(BENCH_PARALLEL_RECORDS) -runs $(BENCH_RUNS) $(BENCH_PARALLEL_FLAGS)
 
 ## fuzz: run each fuzz target for FUZZTIME
 fuzz:
