@@ -264,7 +264,7 @@ func (e *Event) SetAll(kv ...string) {
 			continue
 		}
 		x.kv = append(x.kv, kv[i], kv[i+1])
-		x.lens |= lenBit(kv[i])
+		x.lens |= nameBits(kv[i])
 	}
 }
 
@@ -489,8 +489,10 @@ func (e *Event) NormalisedOther(name string) (string, bool) {
 			return v, true
 		}
 	}
-	if v, ok := e.Extra.Lookup(name); ok {
-		return v, true
+	// Extra's filter here, where Lookup is not inlined: most raw
+	// paths stop at it without a call.
+	if b := nameBits(name); e.Extra.lens&b == b {
+		return e.Extra.Lookup(name)
 	}
 	return "", false
 }
