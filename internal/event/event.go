@@ -272,7 +272,7 @@ func (e *Event) SetAll(kv ...string) {
 		}
 		out[w], out[w+1] = name, v
 		w += 2
-		lens |= lenBit(name)
+		lens |= nameBits(name)
 	}
 	x.kv, x.lens = out[:w], lens
 }
@@ -498,8 +498,10 @@ func (e *Event) NormalisedOther(name string) (string, bool) {
 			return v, true
 		}
 	}
-	if v, ok := e.Extra.Lookup(name); ok {
-		return v, true
+	// Extra's filter here, where Lookup is not inlined: most raw
+	// paths stop at it without a call.
+	if b := nameBits(name); e.Extra.lens&b == b {
+		return e.Extra.Lookup(name)
 	}
 	return "", false
 }

@@ -17,19 +17,31 @@ import (
 // event is made, by its source, never on a copy.
 type Extra struct {
 	kv []string // name, value, name, value...; no value is empty
-	// lens has bit len(name)%64 of each name set: a name of a length
-	// with no bit is not set, and Lookup says so without comparing it
-	// with each name (the rule engine asks for raw paths here before it
-	// reads the record: a dozen sign-in names passed over each time).
+	// lens has the bits of each name set (nameBits): a name one of
+	// whose bits is not set is not set, and Lookup says so without
+	// comparing it with each name (the rule engine asks for raw paths
+	// here before it reads the record: a dozen sign-in names passed over
+	// each time).
 	lens uint64
 }
 
-// lenBit is the bit of Extra.lens that stands for name's length.
-func lenBit(name string) uint64 { return 1 << (uint(len(name)) & 63) }
+// nameBits are the bits of Extra.lens that stand for name: one for its
+// first byte (mod 32, bits 0-31), one for its last (mod 32, bits 32-63);
+// the empty name has bit 0 only. A name's length alone (the filter
+// before) let a third of the raw paths a sign-in record is asked for go
+// on to the names' scan: a source's names share their first byte
+// (signin.), the raw paths theirs (properties.), and end in few bytes.
+func nameBits(name string) uint64 {
+	n := len(name)
+	if n == 0 {
+		return 1
+	}
+	return 1<<(name[0]&31) | 1<<(32+name[n-1]&31)
+}
 
 // Lookup returns the value set for name and whether there is one.
 func (x Extra) Lookup(name string) (string, bool) {
-	if x.lens&lenBit(name) == 0 {
+	if b := nameBits(name); x.lens&b != b {
 		return "", false
 	}
 	for i := 0; i+1 < len(x.kv); i += 2 {
@@ -68,7 +80,7 @@ func (x Extra) All() iter.Seq2[string, string] {
 func (x *Extra) set(name, value string) {
 	if !x.replace(name, value) {
 		x.kv = append(x.kv, name, value)
-		x.lens |= lenBit(name)
+		x.lens |= nameBits(name)
 	}
 }
 
@@ -100,7 +112,7 @@ func ExtraOf(m map[string]string) Extra {
 	x := Extra{kv: make([]string, 0, 2*len(names))}
 	for _, n := range names {
 		x.kv = append(x.kv, n, m[n])
-		x.lens |= lenBit(n)
+		x.lens |= nameBits(n)
 	}
 	return x
 }

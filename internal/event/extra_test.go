@@ -3,6 +3,7 @@ package event
 import (
 	"bytes"
 	"encoding/json"
+	"math/rand"
 	"slices"
 	"strings"
 	"testing"
@@ -177,6 +178,9 @@ func FuzzExtraLookupAgreesWithScan(f *testing.F) {
 			}
 			return "", false
 		}
+		if len(m) > 0 && ev.Extra.Len() == 0 {
+			t.Fatalf("nothing set of %q", kv)
+		}
 		for _, x := range []Extra{ev.Extra, ExtraOf(m)} {
 			for _, name := range append(names, strings.Split(probe, ",")...) {
 				wv, wok := scan(x, name)
@@ -228,4 +232,78 @@ func FuzzSetAllAgreesWithSet(f *testing.F) {
 			t.Fatalf("SetAll(%q) after %q (room %d): %q, Set of each: %q", kv, pre, room, all.Extra.kv, one.Extra.kv)
 		}
 	})
+}
+
+// TestExtraFilterAgrees: Lookup behind its filter (nameBits) answers as a
+// plain scan of the names set, for names of any bytes: empty, long,
+// invalid UTF-8, bytes 32 apart (one bit of the filter), names sharing a
+// length, a first or a last byte with the ones set; the Extra made by
+// Set, SetAll and ExtraOf.
+func TestExtraFilterAgrees(t *testing.T) {
+	rnd := rand.New(rand.NewSource(1))
+	name := func() string {
+		switch rnd.Intn(6) {
+		case 0:
+			return ""
+		case 1:
+			return strings.Repeat("x", 30+rnd.Intn(80)) + string(rune('a'+rnd.Intn(3)))
+		case 2:
+			b := make([]byte, rnd.Intn(5))
+			rnd.Read(b)
+			return string(b) + "\xff"
+		}
+		b := make([]byte, 1+rnd.Intn(40))
+		for i := range b {
+			b[i] = "abcdeSPD.\x00\x80\xc3"[rnd.Intn(12)]
+		}
+		return string(b)
+	}
+	// The plain scan: the first pair of the name.
+	plain := func(x Extra, n string) (string, bool) {
+		for i := 0; i+1 < len(x.kv); i += 2 {
+			if x.kv[i] == n {
+				return x.kv[i+1], true
+			}
+		}
+		return "", false
+	}
+	for range 2000 {
+		m := map[string]string{}
+		var kv []string
+		ev := NewEvent(rnd.Intn(20))
+		for range rnd.Intn(20) {
+			n, v := name(), []string{"", "v", "w"}[rnd.Intn(3)]
+			kv = append(kv, n, v)
+			if v != "" {
+				m[n] = v
+			}
+			if rnd.Intn(2) == 0 {
+				ev.Set(n, v)
+			}
+		}
+		ev.SetAll(kv...)
+		var probes []string
+		for n := range m {
+			probes = append(probes, n, n[:len(n)/2], n+"a", "a"+n)
+			if n != "" {
+				// The same length and last byte, another first one.
+				probes = append(probes, string(n[0]^1)+n[1:])
+			}
+		}
+		for range 30 {
+			probes = append(probes, name())
+		}
+		if len(m) > 0 && ev.Extra.Len() == 0 {
+			t.Fatalf("nothing set of %q", kv)
+		}
+		for _, x := range []Extra{ev.Extra, ExtraOf(m)} {
+			for _, p := range probes {
+				v, ok := x.Lookup(p)
+				wv, wok := plain(x, p)
+				if v != wv || ok != wok {
+					t.Fatalf("Lookup(%q) = %q, %t; a scan of %q finds %q, %t", p, v, ok, x.kv, wv, wok)
+				}
+			}
+		}
+	}
 }
