@@ -14,7 +14,9 @@ import (
 // a generation never stands for two names.
 func TestLearnMemberGenerations(t *testing.T) {
 	// Two names of the same length that are no field, in one slot.
-	unknownSlot := func(s string) int { return foldHash(len(s)+3, event.Word([]byte(`"`+s+`":1234567`), 1)) & (predUnknown - 1) }
+	unknownSlot := func(s string) int {
+		return foldHash(len(s)+3, event.Word([]byte(`"`+s+`":1234567`), 1)) & (predUnknown - 1)
+	}
 	var a, b string
 	seen := map[int]string{}
 	for i := 0; a == ""; i++ {
