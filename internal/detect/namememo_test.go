@@ -126,14 +126,14 @@ func FuzzResolveMemoAgrees(f *testing.F) {
 			}
 			l := ev.Layout
 			for _, m := range l.Members {
-				if m.Entry == 0 {
+				if m.Entry() == 0 {
 					continue
 				}
-				if int(m.Object) >= len(l.Tables) || l.Tables[m.Object] == 0 || m.Gen == 0 {
+				if int(m.Object) >= len(l.Tables) || l.Tables[m.Object] == 0 || m.Gen() == 0 {
 					t.Fatalf("record %d %s: member %+v of an entry with no table or generation", r, raw, m)
 				}
 				remembered++
-				key := name{l.Tables[m.Object], m.Entry, m.Gen}
+				key := name{l.Tables[m.Object], m.Entry(), m.Gen()}
 				n := string(raw[m.KeyStart:m.KeyEnd])
 				if was, ok := names[key]; ok && was != n {
 					t.Fatalf("record %d: table %d entry %d generation %d is %q, was %q", r, key.table, key.entry, key.gen, n, was)

@@ -305,9 +305,14 @@ func (x *recordIndex) resolve(k int, nd *pathNode) int {
 		m := &members[j]
 		// A name met before at this node, by its decoder entry
 		// (nameMemo): what it matched then, without comparing it.
-		// (Entry 0's code is never set: a member of no entry misses.)
-		if e := uint(m.Entry); e < uint(len(codes)) {
-			if v := codes[e]; v>>32 == uint64(uint32(m.Gen)) && uint32(v) != 0 {
+		// (Entry 0's code is never set, nor a code of generation 0: a
+		// member of no entry misses.)
+		if nm := m.Name; uint(uint32(nm)) < uint(len(codes)) {
+			v := codes[uint32(nm)]
+			if v == nm&^(1<<32-1)|memoNone {
+				goto next // the usual: a name of no piece
+			}
+			if v>>32 == nm>>32 && uint32(v) != 0 {
 				c := uint32(v)
 				if c >= memoPiece {
 					if o := int(c&^memoDotted - memoPiece); uint(o+1) < uint(len(slots)) &&
@@ -320,8 +325,6 @@ func (x *recordIndex) resolve(k int, nd *pathNode) int {
 							x.res[base-1] = 1
 						}
 					}
-					goto next
-				} else if c == memoNone {
 					goto next
 				}
 				// memoSeveral: compared again.
@@ -339,13 +342,13 @@ func (x *recordIndex) resolve(k int, nd *pathNode) int {
 					c = x.match(nd, base, j, m)
 				}
 			}
-			if m.Entry > 0 && m.Gen != 0 && k < len(l.Tables) && l.Tables[k] != 0 && m.Entry < maxMemoEntry {
-				if int(m.Entry) >= len(codes) {
+			if e := int(uint32(m.Name)); e > 0 && m.Name>>32 != 0 && k < len(l.Tables) && l.Tables[k] != 0 && e < maxMemoEntry {
+				if e >= len(codes) {
 					mm := x.memoFor(nd.id, l.Tables[k])
-					mm.codes = append(mm.codes, make([]uint64, int(m.Entry)+1-len(mm.codes))...)
+					mm.codes = append(mm.codes, make([]uint64, e+1-len(mm.codes))...)
 					codes = mm.codes
 				}
-				codes[m.Entry] = uint64(uint32(m.Gen))<<32 | uint64(c)
+				codes[e] = m.Name&^(1<<32-1) | uint64(c)
 			}
 		}
 	next:
@@ -372,7 +375,7 @@ const (
 
 // nameMemo is what resolve concluded at one node of the member names of
 // one decoder table (event.Layout.Tables): codes, by the names' entries
-// there (event.MemberSpan.Entry), hold the entry's generation (high
+// there (event.MemberSpan.Name's low word), hold the entry's generation (high
 // word) and what its name matched (low word; 0: nothing remembered). A
 // generation stands for one name (MemberSpan), so that a code is never
 // applied to another name.

@@ -14,7 +14,7 @@ type Layout struct {
 	First   []int32      // per object: the index in Members of its first member, -1 when it has none
 	Members []MemberSpan // every member of those objects, in document order within each
 	// Tables, per object: the number of the decoder's table of learned
-	// member names its members' Entry refer to (0: none). A number
+	// member names its members' Name refer to (0: none). A number
 	// stands for one table for the process's life.
 	Tables []int32
 	// Index is the rule engine's own, in its own form: what its
@@ -29,18 +29,24 @@ type Layout struct {
 // Layout.Members, after this one; -1 after the last): the members of the
 // objects inside a value come before the member holding it.
 //
-// Entry and Gen name the member's name without its bytes: Entry is the
-// entry of its object's table (Layout.Tables) that held the name when the
-// decoder met it, Gen that entry's generation then (0, 0: unknown). An
-// entry's generation changes whenever it learns another name and never
-// comes back to an earlier one, so the members of one table with the
-// same Entry and Gen have byte-equal names: a reader may remember what
-// it concluded of a name by them.
+// Name names the member's name without its bytes: its low word (Entry)
+// is the entry of its object's table (Layout.Tables) that held the name
+// when the decoder met it, its high word (Gen) that entry's generation
+// then (0: unknown). An entry's generation changes whenever it learns
+// another name and never comes back to an earlier one, so the members of
+// one table with the same Name have byte-equal names: a reader may
+// remember what it concluded of a name by it.
 type MemberSpan struct {
 	Object, KeyStart, KeyEnd, ValStart, ValEnd int32
 	Next                                       int32
-	Entry, Gen                                 int32
+	Name                                       uint64
 }
+
+// Entry is the decoder's entry for m's name (MemberSpan.Name).
+func (m *MemberSpan) Entry() int32 { return int32(uint32(m.Name)) }
+
+// Gen is the generation of m's entry (MemberSpan.Name).
+func (m *MemberSpan) Gen() int32 { return int32(m.Name >> 32) }
 
 // layouts are reused from record to record: a layout serves the rule
 // engine's reads of its record (conditions, the kinds, the alerts'

@@ -694,9 +694,9 @@ func (d *decoder) decodeStruct(vi int, pl *plan, p unsafe.Pointer) int {
 		// The member's entry and its generation, taken before its value
 		// is decoded (a struct of the same plan inside it could relearn
 		// the entry): the name is the entry's at this generation.
-		var ent, gen int32
+		var name uint64
 		if cur >= predFields {
-			ent, gen = int32(cur), ents[cur].gen
+			name = ents[cur].tag
 		}
 		var j int
 		switch {
@@ -751,7 +751,7 @@ func (d *decoder) decodeStruct(vi int, pl *plan, p unsafe.Pointer) int {
 			ms := &l.Members[m]
 			ms.Object, ms.KeyStart, ms.KeyEnd = obj, ks+1, ks+int32(len(k))-1
 			ms.ValStart, ms.ValEnd, ms.Next = int32(vj), int32(j), -1
-			ms.Entry, ms.Gen = ent, gen
+			ms.Name = name
 			if prev < 0 {
 				l.First[obj] = m
 			} else {
@@ -905,7 +905,7 @@ func predictedRun(b []byte, i int, ents []predEntry, cur int, p unsafe.Pointer, 
 		ms.Object, ms.KeyStart, ms.KeyEnd = obj, int32(i+1), int32(vj-2)
 		m++
 		ms.ValStart, ms.ValEnd, ms.Next = int32(vj), int32(j), int32(m)
-		ms.Entry, ms.Gen = int32(cur), e.gen
+		ms.Name = e.tag
 		i = j
 		if j+8 > len(b) {
 			at = runAfterValue
@@ -1546,9 +1546,11 @@ type predEntry struct {
 	mid         [8]uint64 // bytes 8..72, as far as it is longer than sixteen
 	n           int32     // bytes of "name": (0: nothing learned)
 	// gen is the entry's generation: 1 when it learns its first name,
-	// one more each time it learns another (event.MemberSpan.Gen). An
-	// entry at the last one learns no other name (learnMember).
+	// one more each time it learns another (event.MemberSpan.Name). An
+	// entry at the last one learns no other name (learnMember). tag is
+	// the entry's index and gen as MemberSpan.Name holds them.
 	gen  int32
+	tag  uint64
 	fi   int32 // its field, or -1
 	next int32 // the entry that followed it last (0: none)
 	alt  int32 // the one that followed it before that (0: none)
@@ -1688,6 +1690,7 @@ func learnMember(ents []predEntry, cur, fi int, ops []op, b []byte, i, n int, wo
 			return predNowhere
 		}
 		e.gen++
+		e.tag = uint64(uint32(e.gen))<<32 | uint64(uint32(x))
 	}
 	if fi < 0 {
 		e.kind = predSkip

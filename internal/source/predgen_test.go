@@ -90,8 +90,8 @@ func TestLayoutEntries(t *testing.T) {
 		}
 		for _, m := range l.Members {
 			name := string(raw[m.KeyStart:m.KeyEnd])
-			if escaped := name == `app\u0049d`; escaped && m.Entry != 0 || name == "userPrincipalName" && m.Entry == 0 || (m.Entry == 0) != (m.Gen == 0) {
-				t.Fatalf("member %q: entry %d generation %d", name, m.Entry, m.Gen)
+			if escaped := name == `app\u0049d`; escaped && m.Entry() != 0 || name == "userPrincipalName" && m.Entry() == 0 || (m.Entry() == 0) != (m.Gen() == 0) {
+				t.Fatalf("member %q: entry %d generation %d", name, m.Entry(), m.Gen())
 			}
 		}
 		ev.ReleaseLayout()
