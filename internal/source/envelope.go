@@ -693,11 +693,9 @@ func (d *decoder) decodeStruct(vi int, pl *plan, p unsafe.Pointer) int {
 	decoded:
 		// The member's entry and its generation, taken before its value
 		// is decoded (a struct of the same plan inside it could relearn
-		// the entry): the name is the entry's at this generation.
-		var name uint64
-		if cur >= predFields {
-			name = ents[cur].tag
-		}
+		// the entry): the name is the entry's at this generation. (Not
+		// a member's, predNowhere's tag is 0: unknown.)
+		name := ents[cur].tag
 		var j int
 		switch {
 		case fi < 0:
@@ -1548,7 +1546,8 @@ type predEntry struct {
 	// gen is the entry's generation: 1 when it learns its first name,
 	// one more each time it learns another (event.MemberSpan.Name). An
 	// entry at the last one learns no other name (learnMember). tag is
-	// the entry's index and gen as MemberSpan.Name holds them.
+	// the entry's index and gen as MemberSpan.Name holds them (0 for
+	// predStart and predNowhere, whose gen is not one).
 	gen  int32
 	tag  uint64
 	fi   int32 // its field, or -1
