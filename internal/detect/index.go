@@ -40,6 +40,11 @@ type recordIndex struct {
 	tab     *pathTable
 	resHead []int32
 	res     []int32
+	// What resolve concluded of member names, remembered by the
+	// decoder's entry for the name (nameMemo), per path table; memoAt
+	// is the set of x.tab's, when it is in range and has its serial.
+	memoSets []memoSet
+	memoAt   int
 }
 
 // lenBuckets is how many name lengths a layout object's members are

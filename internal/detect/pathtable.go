@@ -296,51 +296,59 @@ func (x *recordIndex) resolve(k int, nd *pathNode) int {
 	x.res = append(x.res, make([]int32, 4*len(nd.pieces))...)
 	slots := x.res[base:]
 	l, raw := x.layout, x.raw
+	var codes []uint64
+	if k < len(l.Tables) && l.Tables[k] != 0 {
+		codes = x.memoFor(nd.id, l.Tables[k]).codes
+	}
 	firsts, members := nd.firsts, l.Members
 	for j := l.First[k]; uint(j) < uint(len(members)); {
 		m := &members[j]
-		// A name of no piece's length, or whose first byte (ASCII) no
-		// piece of its length has in either case, is passed over before
-		// its spans are checked: it matches nothing either way. (A byte
-		// beyond ASCII may fold to one within: never passed over.)
-		n := int(m.KeyEnd) - int(m.KeyStart)
-		if uint(n) >= uint(len(firsts)) {
-			goto next
-		}
-		if fb := firsts[n]; fb == 0 || n > 0 && uint(m.KeyStart) < uint(len(raw)) && raw[m.KeyStart] < 0x80 && fb&firstBit(raw[m.KeyStart]) == 0 {
-			goto next
-		}
-		if int(m.ValEnd) <= len(raw) && 0 <= m.KeyStart && m.KeyStart <= m.KeyEnd && 0 <= m.ValStart && m.ValStart <= m.ValEnd {
-			key := raw[m.KeyStart:m.KeyEnd]
-			for _, pi := range nd.byLen[n] {
-				p := nd.pieces[pi]
-				if n > 0 && key[0]|p[0] < 0x80 && key[0]|0x20 != p[0]|0x20 {
-					continue // differ in their first letter (ASCII)
-				}
-				s := (*[4]int32)(slots[4*pi:])
-				// The rules' own spelling, the usual case, without
-				// foldEqual's call.
-				exact, folded := string(key) == p, false
-				if !exact {
-					exact, folded = foldEqual(key, p)
-				}
-				switch {
-				case exact:
-					if s[1] == 0 {
-						s[0] = j
+		// A name met before at this node, by its decoder entry
+		// (nameMemo): what it matched then, without comparing it.
+		// (Entry 0's code is never set, nor a code of generation 0: a
+		// member of no entry misses.)
+		if nm := m.Name; uint(uint32(nm)) < uint(len(codes)) {
+			v := codes[uint32(nm)]
+			if v == nm&^(1<<32-1)|memoNone {
+				goto next // the usual: a name of no piece
+			}
+			if v>>32 == nm>>32 && uint32(v) != 0 {
+				c := uint32(v)
+				if c >= memoPiece {
+					if o := int(c&^memoDotted - memoPiece); uint(o+1) < uint(len(slots)) &&
+						int(m.ValEnd) <= len(raw) && 0 <= m.KeyStart && m.KeyStart <= m.KeyEnd && 0 <= m.ValStart && m.ValStart <= m.ValEnd {
+						if slots[o+1] == 0 {
+							slots[o] = j
+						}
+						slots[o+1]++
+						if c&memoDotted != 0 {
+							x.res[base-1] = 1
+						}
 					}
-					s[1]++
-				case folded:
-					if s[3] == 0 {
-						s[2] = j
-					}
-					s[3]++
-				default:
-					continue
+					goto next
 				}
-				if nd.dotted[pi] {
-					x.res[base-1] = 1
+				// memoSeveral: compared again.
+			}
+		}
+		{
+			// A name of no piece's length, or whose first byte (ASCII)
+			// no piece of its length has in either case, is passed over
+			// before its spans are checked: it matches nothing either
+			// way. (A byte beyond ASCII may fold to one within: never
+			// passed over.)
+			c := uint32(memoNone)
+			if n := int(m.KeyEnd) - int(m.KeyStart); uint(n) < uint(len(firsts)) {
+				if fb := firsts[n]; fb != 0 && (n == 0 || uint(m.KeyStart) >= uint(len(raw)) || raw[m.KeyStart] >= 0x80 || fb&firstBit(raw[m.KeyStart]) != 0) {
+					c = x.match(nd, base, j, m)
 				}
+			}
+			if e := int(uint32(m.Name)); e > 0 && m.Name>>32 != 0 && k < len(l.Tables) && l.Tables[k] != 0 && e < maxMemoEntry {
+				if e >= len(codes) {
+					mm := x.memoFor(nd.id, l.Tables[k])
+					mm.codes = append(mm.codes, make([]uint64, e+1-len(mm.codes))...)
+					codes = mm.codes
+				}
+				codes[e] = m.Name&^(1<<32-1) | uint64(c)
 			}
 		}
 	next:
@@ -350,6 +358,132 @@ func (x *recordIndex) resolve(k int, nd *pathNode) int {
 		j = m.Next
 	}
 	return base
+}
+
+// What resolve concluded of a member name at a node (nameMemo.codes):
+// that it matches no piece there; that it matches several (compared
+// again each time); or, from memoPiece on, the one piece it matches:
+// memoPiece + where its counts start among the node's (4*piece, 2 more
+// when it matches it only folded), with memoDotted when the piece has
+// a dot (pathNode.dotted).
+const (
+	memoNone    = 1
+	memoSeveral = 2
+	memoPiece   = 4
+	memoDotted  = 1 << 30
+)
+
+// nameMemo is what resolve concluded at one node of the member names of
+// one decoder table (event.Layout.Tables): codes, by the names' entries
+// there (event.MemberSpan.Name's low word), hold the entry's generation (high
+// word) and what its name matched (low word; 0: nothing remembered). A
+// generation stands for one name (MemberSpan), so that a code is never
+// applied to another name.
+type nameMemo struct {
+	table int32
+	codes []uint64
+}
+
+// memoSet is a record index's nameMemos for one path table (serial):
+// by node id, by decoder table.
+type memoSet struct {
+	serial int32
+	nodes  [][]nameMemo
+}
+
+const (
+	maxMemoSets   = 32   // path tables remembered (one per source)
+	maxMemoTables = 8    // decoder tables remembered per node
+	maxMemoEntry  = 4096 // entries beyond it are not remembered
+)
+
+// memoFor returns the memo of node (of x.tab) and decoder table table,
+// made when missing.
+func (x *recordIndex) memoFor(node, table int32) *nameMemo {
+	if x.memoAt >= len(x.memoSets) || x.memoSets[x.memoAt].serial != x.tab.serial {
+		x.memoAt = slices.IndexFunc(x.memoSets, func(s memoSet) bool { return s.serial == x.tab.serial })
+		if x.memoAt < 0 {
+			if len(x.memoSets) >= maxMemoSets {
+				x.memoSets = x.memoSets[:0]
+			}
+			x.memoSets = append(x.memoSets, memoSet{serial: x.tab.serial})
+			x.memoAt = len(x.memoSets) - 1
+		}
+	}
+	set := &x.memoSets[x.memoAt]
+	if int(node) >= len(set.nodes) {
+		set.nodes = append(set.nodes, make([][]nameMemo, int(node)+1-len(set.nodes))...)
+	}
+	ms := set.nodes[node]
+	for i := range ms {
+		if ms[i].table == table {
+			return &ms[i]
+		}
+	}
+	if len(ms) < maxMemoTables {
+		set.nodes[node] = append(ms, nameMemo{table: table})
+		return &set.nodes[node][len(ms)]
+	}
+	mm := &ms[uint32(table)%maxMemoTables]
+	mm.table = table
+	clear(mm.codes)
+	return mm
+}
+
+// match compares member j's name (m, of a length some piece of nd has)
+// with nd's pieces and counts it in the index at base (resolve); it
+// returns what it matched (memoNone, memoSeveral, or its piece's code).
+func (x *recordIndex) match(nd *pathNode, base int, j int32, m *event.MemberSpan) uint32 {
+	raw := x.raw
+	if int(m.ValEnd) > len(raw) || 0 > m.KeyStart || m.KeyStart > m.KeyEnd || 0 > m.ValStart || m.ValStart > m.ValEnd {
+		return memoNone
+	}
+	slots := x.res[base:]
+	key := raw[m.KeyStart:m.KeyEnd]
+	n := len(key)
+	c := uint32(memoNone)
+	for _, pi := range nd.byLen[n] {
+		p := nd.pieces[pi]
+		if n > 0 && key[0]|p[0] < 0x80 && key[0]|0x20 != p[0]|0x20 {
+			continue // differ in their first letter (ASCII)
+		}
+		s := (*[4]int32)(slots[4*pi:])
+		// The rules' own spelling, the usual case, without
+		// foldEqual's call.
+		exact, folded := string(key) == p, false
+		if !exact {
+			exact, folded = foldEqual(key, p)
+		}
+		switch {
+		case exact:
+			if s[1] == 0 {
+				s[0] = j
+			}
+			s[1]++
+		case folded:
+			if s[3] == 0 {
+				s[2] = j
+			}
+			s[3]++
+		default:
+			continue
+		}
+		if nd.dotted[pi] {
+			x.res[base-1] = 1
+		}
+		if c == memoNone {
+			c = memoPiece + 4*uint32(pi)
+			if folded {
+				c += 2
+			}
+			if nd.dotted[pi] {
+				c |= memoDotted
+			}
+		} else {
+			c = memoSeveral
+		}
+	}
+	return c
 }
 
 // walkPlan is walkLayout(k, pl.rests[d]) read from the object's index

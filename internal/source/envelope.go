@@ -5,6 +5,7 @@ import (
 	stdjson "encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"math/bits"
 	"net/netip"
 	"reflect"
@@ -599,6 +600,9 @@ func (d *decoder) decodeStruct(vi int, pl *plan, p unsafe.Pointer) int {
 	}
 	f := pl.fields
 	ents := d.predictions(pl)
+	if obj >= 0 {
+		d.layout.Tables = append(d.layout.Tables, tableNumber(ents))
+	}
 	cur := predStart
 	i, more := d.Open(vi)
 	for more {
@@ -687,6 +691,11 @@ func (d *decoder) decodeStruct(vi int, pl *plan, p unsafe.Pointer) int {
 			cur = predNowhere
 		}
 	decoded:
+		// The member's entry and its generation, taken before its value
+		// is decoded (a struct of the same plan inside it could relearn
+		// the entry): the name is the entry's at this generation. (Not
+		// a member's, predNowhere's tag is 0: unknown.)
+		name := ents[cur].tag
 		var j int
 		switch {
 		case fi < 0:
@@ -740,6 +749,7 @@ func (d *decoder) decodeStruct(vi int, pl *plan, p unsafe.Pointer) int {
 			ms := &l.Members[m]
 			ms.Object, ms.KeyStart, ms.KeyEnd = obj, ks+1, ks+int32(len(k))-1
 			ms.ValStart, ms.ValEnd, ms.Next = int32(vj), int32(j), -1
+			ms.Name = name
 			if prev < 0 {
 				l.First[obj] = m
 			} else {
@@ -893,6 +903,7 @@ func predictedRun(b []byte, i int, ents []predEntry, cur int, p unsafe.Pointer, 
 		ms.Object, ms.KeyStart, ms.KeyEnd = obj, int32(i+1), int32(vj-2)
 		m++
 		ms.ValStart, ms.ValEnd, ms.Next = int32(vj), int32(j), int32(m)
+		ms.Name = e.tag
 		i = j
 		if j+8 > len(b) {
 			at = runAfterValue
@@ -1532,9 +1543,16 @@ type predEntry struct {
 	last        uint64    // its last eight bytes, when longer than eight
 	mid         [8]uint64 // bytes 8..72, as far as it is longer than sixteen
 	n           int32     // bytes of "name": (0: nothing learned)
-	fi          int32     // its field, or -1
-	next        int32     // the entry that followed it last (0: none)
-	alt         int32     // the one that followed it before that (0: none)
+	// gen is the entry's generation: 1 when it learns its first name,
+	// one more each time it learns another (event.MemberSpan.Name). An
+	// entry at the last one learns no other name (learnMember). tag is
+	// the entry's index and gen as MemberSpan.Name holds them (0 for
+	// predStart and predNowhere, whose gen is not one).
+	gen  int32
+	tag  uint64
+	fi   int32 // its field, or -1
+	next int32 // the entry that followed it last (0: none)
+	alt  int32 // the one that followed it before that (0: none)
 	// kind is how predictedRun takes the member: predSkip (no field),
 	// predText (a text field at off in the struct), or predOther (left
 	// to decodeStruct: a struct or custom field, or nothing learned).
@@ -1571,6 +1589,27 @@ const (
 	predMaxName = 80 // longest "name": learned (claim URIs run to 70)
 )
 
+// sameName reports whether e holds the "name": of n bytes at b[i:] (b
+// holds eight bytes from i and from i+n-8, n <= predMaxName).
+func (e *predEntry) sameName(b []byte, i, n int) bool {
+	if int(e.n) != n || e.gen == 0 {
+		return false
+	}
+	mask := ^uint64(0)
+	if n < 8 {
+		mask = 1<<(8*uint(n)) - 1
+	}
+	if event.Word(b, i)&mask != e.first || n > 8 && event.Word(b, i+n-8) != e.last {
+		return false
+	}
+	for k := 8; k < n-8; k += 8 {
+		if event.Word(b, i+k) != e.mid[k>>3-1] {
+			return false
+		}
+	}
+	return true
+}
+
 // midEqual compares bytes 8..n-8 of the name at b[i:] with e's
 // (16 < n <= predMaxName, i+n <= len(b)).
 func (e *predEntry) midEqual(b []byte, i, n int) bool {
@@ -1589,10 +1628,17 @@ func (e *predEntry) midEqual(b []byte, i, n int) bool {
 }
 
 // planPredictions are a decoder's entries for one plan.
+// Each table of entries has a number (event.Layout.Tables, tableNumber),
+// held by its entry predStart as its gen (no member's entry).
 type planPredictions struct {
 	pl   *plan
 	ents []predEntry
 }
+
+// predTables numbers the decoders' tables of entries (predictions): a
+// number is never given twice, so it stands for one table for the
+// process's life; beyond the last int32, tables get 0 (unnumbered).
+var predTables atomic.Int64
 
 // predictions returns the decoder's entries for plan pl. They are kept
 // by pl.id, and checked to be pl's: a plan that shared its id with
@@ -1611,6 +1657,18 @@ func (d *decoder) predictions(pl *plan) []predEntry {
 	return ents
 }
 
+// tableNumber returns the number of the table ents (planPredictions),
+// numbering it when it has none yet; 0 when the numbers ran out.
+func tableNumber(ents []predEntry) int32 {
+	if t := ents[predStart].gen; t != 0 {
+		return t
+	}
+	if n := predTables.Add(1); n <= math.MaxInt32 {
+		ents[predStart].gen = int32(n)
+	}
+	return ents[predStart].gen
+}
+
 // learnMember learns that the member at b[i:], whose "name": of n bytes
 // is plain ASCII (first eight bytes of the name: word) and of field fi
 // (-1: none) of the fields decoded by ops, followed entry cur; it returns
@@ -1620,10 +1678,20 @@ func learnMember(ents []predEntry, cur, fi int, ops []op, b []byte, i, n int, wo
 		return predNowhere
 	}
 	x := predFields + fi
-	e := &ents[x]
 	if fi < 0 {
 		x = predFields + len(ops) + foldHash(n, word)&(predUnknown-1)
-		e = &ents[x]
+	}
+	e := &ents[x]
+	if !e.sameName(b, i, n) {
+		// Another name: another generation, never an earlier one (an
+		// entry at the last keeps its name, predicting nothing else).
+		if e.gen == math.MaxInt32 {
+			return predNowhere
+		}
+		e.gen++
+		e.tag = uint64(uint32(e.gen))<<32 | uint64(uint32(x))
+	}
+	if fi < 0 {
 		e.kind = predSkip
 	} else if o := &ops[fi]; o.text {
 		e.kind, e.off = predText, o.off
