@@ -60,7 +60,7 @@ type query struct {
 
 // selection is the rows a query's caller wants.
 type selection struct {
-	rows     []string // exact row keys (sorted)
+	rows     []string // exact row keys (sorted; in the in-memory store, as Get gives them)
 	prefixes []string // or row-key prefixes (sorted)
 }
 
@@ -284,12 +284,17 @@ func (s *engine) Get(ctx context.Context, table string, keys []Key) (map[Key]Ent
 	if len(keys) == 0 {
 		return map[Key]Entity{}, nil
 	}
+	// Distinct keys (DistinctKeys) read from the in-memory store, no view
+	// cache serving them, need no sort: its reads look each row up (the
+	// cache and the Table service's filter search them in order).
+	_, mem := s.b.(*memBackend)
+	asGiven := mem && keysDistinct(ctx) && (s.cache == nil || !readsForUpdate(ctx))
 	if allIn(keys, func(k *Key) string { return k.PartitionKey }) {
 		// One partition (a key, or a bucket's keys): no grouping, no
 		// goroutine.
 		p := keys[0].PartitionKey
 		scratch := rowScratch.Get().(*[]string)
-		rows := dedupRowsInto(*scratch, keys)
+		rows := dedupRowsInto(*scratch, keys, asGiven)
 		found, err := s.getPartition(ctx, table, p, rows)
 		if cap(rows) <= maxScratch {
 			clear(rows)
@@ -329,7 +334,7 @@ func (s *engine) Get(ctx context.Context, table string, keys []Key) (map[Key]Ent
 	var mu sync.Mutex
 	errs := s.each(len(groups), func(i int) error {
 		g := groups[i]
-		rows := dedupRowsInto(all[starts[i]:starts[i]:starts[i]+len(g.items)], g.items)
+		rows := dedupRowsInto(all[starts[i]:starts[i]:starts[i]+len(g.items)], g.items, asGiven)
 		found, err := s.getPartition(ctx, table, g.pk, rows)
 		if err != nil {
 			return fmt.Errorf("state: get from %s partition %q: %w", table, g.pk, err)
@@ -347,14 +352,18 @@ func (s *engine) Get(ctx context.Context, table string, keys []Key) (map[Key]Ent
 	return out, nil
 }
 
-// dedupRowsInto is the keys' row keys, sorted, each once, in rows' room.
-func dedupRowsInto(rows []string, keys []Key) []string {
+// dedupRowsInto is the keys' row keys, sorted, each once, in rows' room;
+// asGiven, keys known distinct whose rows need no order, in their order.
+func dedupRowsInto(rows []string, keys []Key, asGiven bool) []string {
 	if cap(rows) < len(keys) {
 		rows = make([]string, 0, len(keys))
 	}
 	rows = rows[:0]
 	for _, k := range keys {
 		rows = append(rows, k.RowKey)
+	}
+	if asGiven {
+		return rows
 	}
 	if !slices.IsSorted(rows) {
 		slices.Sort(rows)
