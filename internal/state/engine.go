@@ -366,7 +366,7 @@ func dedupRowsInto(rows []string, keys []Key, asGiven bool) []string {
 		return rows
 	}
 	if !slices.IsSorted(rows) {
-		slices.Sort(rows)
+		SortKeys(rows)
 	}
 	return slices.Compact(rows)
 }
