@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 )
 
 // backend is what differs between Memory and Table: the round trips. The
@@ -150,10 +151,12 @@ func partitions[T any](items []T, pk func(*T) string) []group[T] {
 // partition key has two runs, or may have: when the runs' keys do not
 // come in increasing order and there are more than fewRuns of them.
 func byRuns[T any](items []T, pk func(*T) string) []group[T] {
+	// One pk call an item a pass, a run's keys most often one string.
 	n := 0
+	prev := ""
 	for i := range items {
-		if i == 0 || pk(&items[i]) != pk(&items[i-1]) {
-			n++
+		if p := pk(&items[i]); i == 0 || !samePK(p, prev) {
+			n, prev = n+1, p
 		}
 	}
 	groups := make([]group[T], 0, n)
@@ -161,7 +164,7 @@ func byRuns[T any](items []T, pk func(*T) string) []group[T] {
 	for start := 0; start < len(items); {
 		p := pk(&items[start])
 		end := start + 1
-		for end < len(items) && pk(&items[end]) == p {
+		for end < len(items) && samePK(pk(&items[end]), p) {
 			end++
 		}
 		if k := len(groups); k > 0 && ordered && p <= groups[k-1].pk {
@@ -181,6 +184,12 @@ func byRuns[T any](items []T, pk func(*T) string) []group[T] {
 		start = end
 	}
 	return groups
+}
+
+// samePK is a == b, told without comparing bytes when they are one
+// string (a call's keys of one partition most often share theirs).
+func samePK(a, b string) bool {
+	return len(a) == len(b) && (unsafe.StringData(a) == unsafe.StringData(b) || a == b)
 }
 
 // byMap groups items by partition key through a map, keeping first-seen
