@@ -146,6 +146,10 @@ func (k *NewTermKind) Matches(ctx context.Context, r *Rule, events []*event.Even
 	// such bytes): the store checks their lengths, not their bytes again
 	// (TestEscapedKeysHoldKinds).
 	ctx = state.EscapedKeys(ctx)
+	// Its rows are distinct by construction (an entity's once, a term's
+	// once per entity: firstOf, ntRow.bucket): the store need not sort
+	// them to read each once.
+	ctx = state.DistinctKeys(ctx)
 	// An event adds at most two rows (its entity's, its term's): sized
 	// for a batch of distinct entities (sign-ins of thousands of users),
 	// order and list do not grow row by row. A row is found by its

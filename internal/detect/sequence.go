@@ -380,7 +380,7 @@ func (k *SequenceKind) Matches(ctx context.Context, r *Rule, events []*event.Eve
 	for _, ps := range prefixes {
 		// In the order Find wants them (the call's own lists): it copies
 		// them to sort them otherwise.
-		slices.Sort(ps)
+		state.SortKeys(ps)
 	}
 	// Its reads and writes are for update, and every key of them escaped
 	// by construction (the partitions JoinKey's, the rows and prefixes

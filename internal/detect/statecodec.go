@@ -914,7 +914,9 @@ func encodeEventSnapshot(ev *event.Event, withRaw bool, arena *snapArena) []byte
 		ev.CorrelationID, ev.TenantID, ev.RecordID, a.UPN, a.Name, a.ObjectID, a.AppID, a.AppName,
 		a.Type, a.IP, a.UserAgent, ev.Target, ev.Resource.ID, g.Region, g.Country, g.City}
 	rec := ev.Record() // a flow tuple's is written when asked
-	raw := withRaw && len(rec) <= maxSnapshotRaw && len(rec) > 0 && json.Valid(rec)
+	// A record its source's strict decoder parsed is valid JSON already
+	// (RawValid; rec is then ev.Raw): not checked a second time.
+	raw := withRaw && len(rec) <= maxSnapshotRaw && len(rec) > 0 && (ev.RawValid() || json.Valid(rec))
 	// Room: version, flags, the time, and per field its length's prefix
 	// (2 bytes: a Bounded value is shorter than 1<<14) and its bytes.
 	n := 2 + maxTimeSize + boundedPrefix*len(fields)

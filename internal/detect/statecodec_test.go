@@ -480,6 +480,20 @@ func TestEventSnapshot(t *testing.T) {
 	hostile.Set("\x00ctl", "\x1b[31m")
 	hostile.Set(strings.Repeat("n", 0x7f), strings.Repeat("v", 0x80))
 	evs = append(evs, unsorted, crowded, hostile)
+	// Invalid UTF-8 in a string is valid JSON (json.Valid): kept.
+	evs = append(evs, &event.Event{Time: t0, Raw: []byte("{\"u\":\"\xff\xfe\xc3\",\"e\":\"\\ud800\"} \n")})
+	// Records a source's strict decoder vouched for (Event.RawValid, set
+	// only on what json.Valid accepts): the same snapshot, kept unchecked.
+	for _, ev := range evs {
+		if len(ev.Raw) > 0 && json.Valid(ev.Raw) {
+			vouched := *ev
+			vouched.MarkRawValid()
+			if !vouched.RawValid() {
+				t.Fatal("MarkRawValid did not mark")
+			}
+			evs = append(evs, &vouched)
+		}
+	}
 	var arena snapArena
 	var taken, wants [][]byte
 	for i, ev := range evs {

@@ -515,17 +515,22 @@ func firstText(vals []event.Value) string {
 // batch of old records scanned today stays idempotent while it can be
 // redelivered.
 func (b *base) expires(end time.Time, keep time.Duration) time.Time {
-	// The later of end and now, plus keep: one Add (end+keep and now+keep
-	// order as end and now do), as many rows as a call writes.
-	if now := b.now(); now.After(end) {
-		end = now
-	}
-	return end.Add(keep).UTC()
+	return b.laterOfNow(end).Add(keep).UTC()
 }
 
-// expiry is expires as an entity's Expires.
+// laterOfNow is the later of end and now: plus keep, the later of
+// end+keep and now+keep (they order as end and now do), one Add.
+func (b *base) laterOfNow(end time.Time) time.Time {
+	if now := b.now(); now.After(end) {
+		return now
+	}
+	return end
+}
+
+// expiry is expires as an entity's Expires, stamped without making the
+// time (state.StampAfter), as many as the rows a call writes.
 func (b *base) expiry(end time.Time, keep time.Duration) state.Stamp {
-	return state.StampOf(b.expires(end, keep))
+	return state.StampAfter(b.laterOfNow(end), keep)
 }
 
 // stateBuckets is how many partitions per rule spread the entities of the

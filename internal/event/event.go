@@ -7,6 +7,7 @@
 package event
 
 import (
+	"math"
 	"strings"
 	"time"
 )
@@ -117,6 +118,29 @@ type Event struct {
 
 	key    [16]byte // Key's digits, once SetKey computed them
 	keySet bool
+
+	// rawValidLen is Raw's length when its source's strict decoder found
+	// it one valid JSON value (MarkRawValid), 0 otherwise: in the room
+	// after keySet, the event no larger for it.
+	rawValidLen int32
+}
+
+// MarkRawValid records that Raw, as it is now, is one JSON value that
+// json.Valid accepts: the source's strict decoder checked all of it, the
+// bytes after the value included. Raw must not be changed or replaced
+// after (a parsed record's never is; an event made anew is not marked):
+// RawValid checks only that Raw still has the length marked. A Raw of
+// 2 GiB or more is not marked.
+func (e *Event) MarkRawValid() {
+	if len(e.Raw) <= math.MaxInt32 {
+		e.rawValidLen = int32(len(e.Raw))
+	}
+}
+
+// RawValid reports whether Raw is the record MarkRawValid vouched for:
+// json.Valid(e.Raw) holds without being asked again.
+func (e *Event) RawValid() bool {
+	return e.rawValidLen > 0 && len(e.Raw) == int(e.rawValidLen)
 }
 
 // FieldReader answers source-specific field names (Event.Fields). ok

@@ -598,8 +598,12 @@ func fuzzSource(f *testing.F, s Source, dir string) {
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		ev := &event.Event{Source: s.Name, Raw: raw}
-		if err := s.Parse(raw, ev); err == nil && ev.Time.IsZero() {
+		err := s.Parse(raw, ev)
+		if err == nil && ev.Time.IsZero() {
 			t.Fatalf("parsed without a time: %q", raw)
+		}
+		if err == nil && ev.RawValid() && !json.Valid(raw) {
+			t.Fatalf("vouched for as valid JSON, json.Valid says no: %q", raw)
 		}
 	})
 }

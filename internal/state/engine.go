@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 )
 
 // backend is what differs between Memory and Table: the round trips. The
@@ -60,7 +61,7 @@ type query struct {
 
 // selection is the rows a query's caller wants.
 type selection struct {
-	rows     []string // exact row keys (sorted)
+	rows     []string // exact row keys (sorted; in the in-memory store, as Get gives them)
 	prefixes []string // or row-key prefixes (sorted)
 }
 
@@ -150,10 +151,12 @@ func partitions[T any](items []T, pk func(*T) string) []group[T] {
 // partition key has two runs, or may have: when the runs' keys do not
 // come in increasing order and there are more than fewRuns of them.
 func byRuns[T any](items []T, pk func(*T) string) []group[T] {
+	// One pk call an item a pass, a run's keys most often one string.
 	n := 0
+	prev := ""
 	for i := range items {
-		if i == 0 || pk(&items[i]) != pk(&items[i-1]) {
-			n++
+		if p := pk(&items[i]); i == 0 || !samePK(p, prev) {
+			n, prev = n+1, p
 		}
 	}
 	groups := make([]group[T], 0, n)
@@ -161,7 +164,7 @@ func byRuns[T any](items []T, pk func(*T) string) []group[T] {
 	for start := 0; start < len(items); {
 		p := pk(&items[start])
 		end := start + 1
-		for end < len(items) && pk(&items[end]) == p {
+		for end < len(items) && samePK(pk(&items[end]), p) {
 			end++
 		}
 		if k := len(groups); k > 0 && ordered && p <= groups[k-1].pk {
@@ -181,6 +184,12 @@ func byRuns[T any](items []T, pk func(*T) string) []group[T] {
 		start = end
 	}
 	return groups
+}
+
+// samePK is a == b, told without comparing bytes when they are one
+// string (a call's keys of one partition most often share theirs).
+func samePK(a, b string) bool {
+	return len(a) == len(b) && (unsafe.StringData(a) == unsafe.StringData(b) || a == b)
 }
 
 // byMap groups items by partition key through a map, keeping first-seen
@@ -284,12 +293,17 @@ func (s *engine) Get(ctx context.Context, table string, keys []Key) (map[Key]Ent
 	if len(keys) == 0 {
 		return map[Key]Entity{}, nil
 	}
+	// Distinct keys (DistinctKeys) read from the in-memory store, no view
+	// cache serving them, need no sort: its reads look each row up (the
+	// cache and the Table service's filter search them in order).
+	_, mem := s.b.(*memBackend)
+	asGiven := mem && keysDistinct(ctx) && (s.cache == nil || !readsForUpdate(ctx))
 	if allIn(keys, func(k *Key) string { return k.PartitionKey }) {
 		// One partition (a key, or a bucket's keys): no grouping, no
 		// goroutine.
 		p := keys[0].PartitionKey
 		scratch := rowScratch.Get().(*[]string)
-		rows := dedupRowsInto(*scratch, keys)
+		rows := dedupRowsInto(*scratch, keys, asGiven)
 		found, err := s.getPartition(ctx, table, p, rows)
 		if cap(rows) <= maxScratch {
 			clear(rows)
@@ -329,7 +343,7 @@ func (s *engine) Get(ctx context.Context, table string, keys []Key) (map[Key]Ent
 	var mu sync.Mutex
 	errs := s.each(len(groups), func(i int) error {
 		g := groups[i]
-		rows := dedupRowsInto(all[starts[i]:starts[i]:starts[i]+len(g.items)], g.items)
+		rows := dedupRowsInto(all[starts[i]:starts[i]:starts[i]+len(g.items)], g.items, asGiven)
 		found, err := s.getPartition(ctx, table, g.pk, rows)
 		if err != nil {
 			return fmt.Errorf("state: get from %s partition %q: %w", table, g.pk, err)
@@ -347,8 +361,9 @@ func (s *engine) Get(ctx context.Context, table string, keys []Key) (map[Key]Ent
 	return out, nil
 }
 
-// dedupRowsInto is the keys' row keys, sorted, each once, in rows' room.
-func dedupRowsInto(rows []string, keys []Key) []string {
+// dedupRowsInto is the keys' row keys, sorted, each once, in rows' room;
+// asGiven, keys known distinct whose rows need no order, in their order.
+func dedupRowsInto(rows []string, keys []Key, asGiven bool) []string {
 	if cap(rows) < len(keys) {
 		rows = make([]string, 0, len(keys))
 	}
@@ -356,8 +371,11 @@ func dedupRowsInto(rows []string, keys []Key) []string {
 	for _, k := range keys {
 		rows = append(rows, k.RowKey)
 	}
+	if asGiven {
+		return rows
+	}
 	if !slices.IsSorted(rows) {
-		slices.Sort(rows)
+		SortKeys(rows)
 	}
 	return slices.Compact(rows)
 }

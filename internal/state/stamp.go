@@ -37,6 +37,27 @@ func StampOf(t time.Time) Stamp {
 	return Stamp(sec*ticksPerSecond + int64(t.Nanosecond()/100))
 }
 
+// StampAfter returns StampOf(t.Add(d)) without making the time: a time of
+// the monotonic clock (the wall clock's now) takes Add's slow path, and
+// the stateful kinds stamp every row they write so.
+func StampAfter(t time.Time, d time.Duration) Stamp {
+	sec := t.Unix() - zeroUnix
+	if d < 0 || sec < minStampSecond || sec > maxStampSecond || t.IsZero() {
+		return StampOf(t.Add(d))
+	}
+	// d is below 1<<63 ns, 9.3e9 seconds: sec stays far from overflow.
+	sec += int64(d / time.Second)
+	ns := int64(t.Nanosecond()) + int64(d%time.Second)
+	if ns >= int64(time.Second) {
+		sec++
+		ns -= int64(time.Second)
+	}
+	if sec > maxStampSecond {
+		return math.MaxInt64
+	}
+	return Stamp(sec*ticksPerSecond + ns/100)
+}
+
 // Time returns s as a UTC time (the zero Stamp as the zero time).
 func (s Stamp) Time() time.Time {
 	if s == 0 {

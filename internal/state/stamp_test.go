@@ -156,3 +156,38 @@ func TestMemEntityIsCompact(t *testing.T) {
 		}
 	}
 }
+
+// TestStampAfterAgrees: StampAfter is StampOf(t.Add(d)) on times of the
+// monotonic clock and not, in other zones, zero, at and past the ends
+// of what a Stamp holds, and before year 1, with durations negative, of
+// odd nanoseconds, and up to the largest.
+func TestStampAfterAgrees(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	maxT := time.Unix(maxStampSecond+zeroUnix, 999_999_999)
+	minT := time.Unix(minStampSecond+zeroUnix, 0)
+	times := []time.Time{{}, time.Now(), time.Now().In(time.FixedZone("x", -7*3600)), time.Unix(0, 0), time.Unix(0, 1),
+		time.Date(2026, 12, 3, 10, 30, 0, 999_999_999, time.UTC), time.Date(9999, 12, 31, 23, 59, 59, 999_999_999, time.UTC),
+		time.Date(1, 1, 1, 0, 0, 0, 1, time.UTC), time.Date(0, 12, 31, 23, 59, 59, 999_999_900, time.UTC),
+		time.Date(-5, 1, 1, 0, 0, 0, 50, time.UTC), maxT, maxT.Add(-time.Hour), maxT.Add(time.Second), minT, minT.Add(-time.Second),
+		time.Unix(math.MaxInt64/2, 0), time.Unix(math.MinInt64/2, 0)}
+	durs := []time.Duration{0, 1, 99, 100, 101, time.Second - 1, time.Second, time.Hour, 14 * 24 * time.Hour, -1, -time.Hour,
+		math.MaxInt64, math.MinInt64, 365 * 24 * time.Hour * 290}
+	for range 2000 {
+		times = append(times, time.Unix(r.Int64N(1<<40)-1<<39, r.Int64N(1e9)))
+		durs = append(durs, time.Duration(r.Int64N(1<<50)))
+	}
+	for i, tm := range times {
+		for j, d := range durs {
+			if i > 20 && j > 20 && (i+j)%7 != 0 {
+				continue
+			}
+			if got, want := StampAfter(tm, d), StampOf(tm.Add(d)); got != want {
+				t.Fatalf("StampAfter(%v, %v) = %d, StampOf(Add) %d", tm, d, got, want)
+			}
+		}
+	}
+	// Past a Stamp's end by the duration alone.
+	if got := StampAfter(maxT.Add(-time.Second), 2*time.Second); got != math.MaxInt64 {
+		t.Errorf("past the end: %d", got)
+	}
+}

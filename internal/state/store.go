@@ -660,6 +660,28 @@ func keysEscaped(ctx context.Context) bool {
 	return v
 }
 
+// distinctKeysKey marks a context of DistinctKeys.
+type distinctKeysKey struct{}
+
+// DistinctKeys returns a context under which Get takes the keys it is
+// given as distinct (no key twice), by construction of the caller's: Get
+// then needs no sort to make them so where nothing searches its row keys
+// (the in-memory store without a view cache looks each one up), and reads
+// them in the order given. What it returns is the same either way. The
+// caller vouches for every Get made under it. A context already so is
+// returned as it is.
+func DistinctKeys(ctx context.Context) context.Context {
+	if keysDistinct(ctx) {
+		return ctx
+	}
+	return context.WithValue(ctx, distinctKeysKey{}, true)
+}
+
+func keysDistinct(ctx context.Context) bool {
+	v, _ := ctx.Value(distinctKeysKey{}).(bool)
+	return v
+}
+
 // checkEscapedKey is checkKey for a key of EscapedKeys: its bytes are all
 // ones Escape keeps, '!', '|' or '~' (and hex digits), each a byte
 // checkKey accepts (TestEscapedKeysPass), so only its length can make it
