@@ -42,16 +42,26 @@ func Fingerprint(ruleID, groupKey string, windowStart time.Time) string {
 // digits (any other year is left to it).
 func appendRFC3339(b []byte, t time.Time) []byte {
 	t = t.UTC()
+	if s, ok := appendStamp(b, t); ok {
+		return append(s, 'Z')
+	}
+	return t.AppendFormat(b, time.RFC3339)
+}
+
+// appendStamp appends t's date and clock in its location as
+// "2006-01-02T15:04:05"; false (and b as it was) for a year that is not
+// four digits, which is left to the caller.
+func appendStamp(b []byte, t time.Time) ([]byte, bool) {
 	year, month, day := t.Date()
 	if year < 0 || year > 9999 {
-		return t.AppendFormat(b, time.RFC3339)
+		return b, false
 	}
 	hour, minute, sec := t.Clock()
 	m := int(month)
 	return append(b, byte('0'+year/1000), byte('0'+year/100%10), byte('0'+year/10%10), byte('0'+year%10), '-',
 		byte('0'+m/10), byte('0'+m%10), '-', byte('0'+day/10), byte('0'+day%10), 'T',
 		byte('0'+hour/10), byte('0'+hour%10), ':', byte('0'+minute/10), byte('0'+minute%10), ':',
-		byte('0'+sec/10), byte('0'+sec%10), 'Z')
+		byte('0'+sec/10), byte('0'+sec%10)), true
 }
 
 // midstates remembers the SHA-256 state after the first block of the last

@@ -117,3 +117,26 @@ func TestPlainJSON(t *testing.T) {
 		}
 	}
 }
+
+// appendJSONTime writes what time.Time.MarshalJSON writes, and fails when
+// it fails, whatever the zone, year or fraction (the UTC times go the
+// hand-written way).
+func FuzzAppendJSONTime(f *testing.F) {
+	for _, c := range []struct{ sec, nsec int64 }{{0, 0}, {1795161600, 291000000}, {1795161600, 1}, {1795161600, 999999999},
+		{1795161600, 100000000}, {1795161600, 120}, {-62135596800, 0}, {-62135596801, 999999999},
+		{253402300799, 999999999}, {253402300800, 0}, {-1 << 40, 5}, {1 << 40, 7}, {951782400, 0}} {
+		f.Add(c.sec, c.nsec, int32(0), true)
+		f.Add(c.sec, c.nsec, int32(3600), false)
+	}
+	f.Fuzz(func(t *testing.T, sec, nsec int64, zone int32, utc bool) {
+		tm := time.Unix(sec, nsec).In(time.FixedZone("z", int(zone%(26*3600))))
+		if utc {
+			tm = tm.UTC()
+		}
+		want, err := tm.MarshalJSON()
+		got, ok := appendJSONTime([]byte("p|"), tm, true)
+		if ok != (err == nil) || ok && string(got) != "p|"+string(want) {
+			t.Fatalf("%v: %q %v, want %q %v", tm, got, ok, want, err)
+		}
+	})
+}
