@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/rs/zerolog"
 
@@ -432,18 +433,23 @@ type run struct {
 // sourceCount is the records of one source name.
 type sourceCount struct {
 	name string
+	at   *byte // name's bytes
 	n    int
 }
 
-// countSource counts a record of the source name.
+// countSource counts a record of the source name. Names are told apart
+// by their bytes' address, not compared: a source's events share its
+// name's, and a name met at another address is counted in an entry of
+// its own, added up with the other by foldSources.
 func (r *run) countSource(name string) {
-	if i := r.lastSource; i < len(r.sources) && r.sources[i].name == name {
+	p := unsafe.StringData(name)
+	if i := r.lastSource; i < len(r.sources) && r.sources[i].at == p && len(r.sources[i].name) == len(name) {
 		r.sources[i].n++
 		return
 	}
 	for i := range r.sources {
-		if r.sources[i].name == name {
-			r.sources[i].n++
+		if c := &r.sources[i]; c.at == p && len(c.name) == len(name) {
+			c.n++
 			r.lastSource = i
 			return
 		}
@@ -455,7 +461,7 @@ func (r *run) countSource(name string) {
 		return
 	}
 	r.lastSource = len(r.sources)
-	r.sources = append(r.sources, sourceCount{name, 1})
+	r.sources = append(r.sources, sourceCount{name, p, 1})
 }
 
 // maxSourceCounts bounds run.sources.

@@ -13,6 +13,10 @@ import (
 func TestCountSource(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	for _, names := range []int{1, 3, maxSourceCounts, maxSourceCounts + 1, 3 * maxSourceCounts} {
+		shared := make([]string, names)
+		for i := range shared {
+			shared[i] = fmt.Sprint("src", i)
+		}
 		for _, runs := range []bool{false, true} {
 			r := &run{rep: Report{BySource: map[string]int{"pre": 2}}}
 			want := map[string]int{"pre": 2}
@@ -20,8 +24,12 @@ func TestCountSource(t *testing.T) {
 				name := ""
 				for range 500 {
 					if !runs || rng.IntN(8) == 0 {
-						// (Fresh strings: equal names need not share bytes.)
-						name = fmt.Sprint("src", rng.IntN(names))
+						// A name's bytes shared, or fresh ones of the
+						// same name now and then.
+						name = shared[rng.IntN(names)]
+						if rng.IntN(16) == 0 {
+							name = fmt.Sprint("src", rng.IntN(names))
+						}
 					}
 					r.countSource(name)
 					want[name]++
