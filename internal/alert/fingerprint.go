@@ -217,7 +217,23 @@ var severityRank = map[string]int{
 }
 
 // Rank returns the order of a severity word (0 for unknown words).
-func Rank(severity string) int { return severityRank[strings.ToLower(severity)] }
+func Rank(severity string) int {
+	// The words as written (all an alert's severities are) without
+	// ToLower and the map: AtLeast is asked for every alert.
+	switch severity {
+	case SeverityInformational:
+		return 1
+	case SeverityLow:
+		return 2
+	case SeverityMedium:
+		return 3
+	case SeverityHigh:
+		return 4
+	case SeverityCritical:
+		return 5
+	}
+	return severityRank[strings.ToLower(severity)]
+}
 
 // AtLeast reports whether severity is at or above min.
 func AtLeast(severity, min string) bool { return Rank(severity) >= Rank(min) }

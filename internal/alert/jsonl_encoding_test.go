@@ -2,6 +2,7 @@ package alert
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -139,4 +140,30 @@ func FuzzAppendJSONTime(f *testing.F) {
 			t.Fatalf("%v: %q %v, want %q %v", tm, got, ok, want, err)
 		}
 	})
+}
+
+// JSONLines writes each alert's line, in order, whatever their lengths
+// next to the buffer's (lines put together in its free room, flushed
+// first when they would not fit, or grown past it), batch after batch.
+func TestJSONLinesWritesEveryLine(t *testing.T) {
+	var out, want bytes.Buffer
+	j := NewJSONLines(&out)
+	for batch, sizes := range [][]int{{10, 1000, 30000, 5}, {70000, 3, 40000, 40000}, {1, 2, 3}, nil, {33000, 33000, 33000}} {
+		var alerts []Alert
+		for i, n := range sizes {
+			a := hostileAlert(strings.Repeat(string(rune('a'+i)), n), 1700000000, 0, batch)
+			alerts = append(alerts, a)
+			line, err := appendJSONLine(nil, &a)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want.Write(line)
+		}
+		if err := j.Publish(context.Background(), alerts); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(out.Bytes(), want.Bytes()) {
+			t.Fatalf("batch %d: %d bytes written, want %d", batch, out.Len(), want.Len())
+		}
+	}
 }
