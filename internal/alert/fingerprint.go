@@ -57,12 +57,18 @@ func appendStamp(b []byte, t time.Time) ([]byte, bool) {
 		return b, false
 	}
 	hour, minute, sec := t.Clock()
-	m := int(month)
-	return append(b, byte('0'+year/1000), byte('0'+year/100%10), byte('0'+year/10%10), byte('0'+year%10), '-',
-		byte('0'+m/10), byte('0'+m%10), '-', byte('0'+day/10), byte('0'+day%10), 'T',
-		byte('0'+hour/10), byte('0'+hour%10), ':', byte('0'+minute/10), byte('0'+minute%10), ':',
-		byte('0'+sec/10), byte('0'+sec%10)), true
+	y, yy, m := 2*(year/100), 2*(year%100), 2*int(month)
+	day, hour, minute, sec = 2*day, 2*hour, 2*minute, 2*sec
+	return append(b, digits2[y], digits2[y+1], digits2[yy], digits2[yy+1], '-',
+		digits2[m], digits2[m+1], '-', digits2[day], digits2[day+1], 'T',
+		digits2[hour], digits2[hour+1], ':', digits2[minute], digits2[minute+1], ':',
+		digits2[sec], digits2[sec+1]), true
 }
+
+// digits2 are the numbers 00 to 99, two digits each.
+const digits2 = "00010203040506070809" + "10111213141516171819" + "20212223242526272829" + "30313233343536373839" +
+	"40414243444546474849" + "50515253545556575859" + "60616263646566676869" + "70717273747576777879" +
+	"80818283848586878889" + "90919293949596979899"
 
 // midstates remembers the SHA-256 state after the first block of the last
 // few fingerprints' bytes: a rule's alerts about single records begin
