@@ -128,12 +128,6 @@ type lastSeen struct {
 // lastBits sizes Tally.lasts: room for the sources of a registry.
 const lastBits = 5
 
-// setLast remembers k (the Tally's copy), counted under row, as the
-// fields the record with the source name at p had last.
-func (t *Tally) setLast(p uintptr, k seenKey, row int32) {
-	t.lasts[lastSlot(p)] = lastSeen{p, k, row}
-}
-
 // lastSlot is the entry of Tally.lasts for the source name at p: a few
 // names fall in distinct entries mostly, and two that share one take
 // turns.
@@ -203,8 +197,9 @@ const Other = "(other)"
 func (t *Tally) Add(ev *event.Event) {
 	sk := seenKey{ev.Source, ev.Category, ev.Resource.Subscription, ev.Resource.Provider, ev.Resource.Type}
 	at := nameAt(ev.Source)
-	if l := &t.lasts[lastSlot(at)]; l.at == at && l.key == sk && l.at != 0 {
-		t.n[l.row]++
+	last := &t.lasts[lastSlot(at)]
+	if last.at == at && last.key == sk && at != 0 {
+		t.n[last.row]++
 		return
 	}
 	h := hashFields(sk.source, sk.category, sk.subscription, sk.provider, sk.typ)
@@ -217,7 +212,7 @@ func (t *Tally) Add(ev *event.Event) {
 			// The row r was counted under stays what add would choose:
 			// rows are never removed, so it is still there.
 			t.n[r.row]++
-			t.setLast(at, r.key, r.row)
+			*last = lastSeen{at, r.key, r.row}
 			return
 		}
 	}
@@ -236,7 +231,7 @@ func (t *Tally) Add(ev *event.Event) {
 		_, c.typ = appendString(b, r.Type)
 		t.seen.Insert(h, int32(len(t.rows)))
 		t.rows = append(t.rows, seenRow{c, row})
-		t.setLast(at, c, row)
+		*last = lastSeen{at, c, row}
 	}
 }
 
