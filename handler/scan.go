@@ -436,8 +436,15 @@ func (c *severityCount) Publish(_ context.Context, alerts []alert.Alert) error {
 	if *c == nil {
 		*c = severityCount{}
 	}
-	for _, a := range alerts {
-		(*c)[a.Severity]++
+	// A run of one severity (a rule's alerts come together) is one
+	// map update.
+	for i := 0; i < len(alerts); {
+		sev, j := alerts[i].Severity, i+1
+		for j < len(alerts) && alerts[j].Severity == sev {
+			j++
+		}
+		(*c)[sev] += j - i
+		i = j
 	}
 	return nil
 }

@@ -18,13 +18,23 @@ type Deduper struct {
 	// claimed holds the ids Fresh returned and neither Mark nor Release
 	// settled yet: two invocations of one process at once send an alert
 	// once.
-	claimed map[string]time.Time
+	claimed map[string]claim
 	max     int
+	calls   uint64 // Fresh's calls, numbering their claims
+}
+
+// claim is when an id was claimed, by which call of Fresh and at which
+// place of what it returned: a call finds its own claims (the duplicates
+// in its slice) in the one map, without a map of its own.
+type claim struct {
+	at   time.Time
+	call uint64
+	i    int
 }
 
 // NewDeduper keeps ids for window, at most max of them (oldest dropped).
 func NewDeduper(window time.Duration, max int) *Deduper {
-	return &Deduper{window: window, seen: make(map[string]time.Time), claimed: make(map[string]time.Time), max: max}
+	return &Deduper{window: window, seen: make(map[string]time.Time), claimed: make(map[string]claim), max: max}
 }
 
 // Fresh returns the alerts not seen within the window nor claimed by
@@ -34,19 +44,21 @@ func (d *Deduper) Fresh(now time.Time, alerts []Alert) []Alert {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	var out []Alert
-	inBatch := make(map[string]int, len(alerts))
+	d.calls++
+	call := d.calls
 	for j, a := range alerts {
 		if t, ok := d.seen[a.ID]; ok && now.Sub(t) < d.window {
 			continue
 		}
-		if i, ok := inBatch[a.ID]; ok {
-			merge(&out[i], a)
+		c, ok := d.claimed[a.ID]
+		if ok && c.call == call {
+			merge(&out[c.i], a) // claimed above: a duplicate
 			continue
 		}
-		if t, ok := d.claimed[a.ID]; ok && now.Sub(t) < DefaultClaimLease {
+		if ok && now.Sub(c.at) < DefaultClaimLease {
 			continue // another invocation is sending it
 		}
-		inBatch[a.ID] = len(out)
+		d.claimed[a.ID] = claim{now, call, len(out)}
 		if out == nil {
 			// Room for the rest at once: grown by appends, the copies
 			// came to about twice the alerts kept (a scan of
@@ -55,9 +67,6 @@ func (d *Deduper) Fresh(now time.Time, alerts []Alert) []Alert {
 			out = make([]Alert, 0, len(alerts)-j)
 		}
 		out = append(out, a)
-	}
-	for _, a := range out {
-		d.claimed[a.ID] = now
 	}
 	if out == nil {
 		out = alerts[:0:0] // empty, as before (nil only for nil)
@@ -84,8 +93,8 @@ func (d *Deduper) Mark(now time.Time, alerts []Alert) {
 	}
 	if len(d.claimed) > d.max {
 		// Claims neither marked nor released (a caller that gave up).
-		for id, t := range d.claimed {
-			if now.Sub(t) >= DefaultClaimLease {
+		for id, c := range d.claimed {
+			if now.Sub(c.at) >= DefaultClaimLease {
 				delete(d.claimed, id)
 			}
 		}

@@ -42,17 +42,33 @@ func Fingerprint(ruleID, groupKey string, windowStart time.Time) string {
 // digits (any other year is left to it).
 func appendRFC3339(b []byte, t time.Time) []byte {
 	t = t.UTC()
+	if s, ok := appendStamp(b, t); ok {
+		return append(s, 'Z')
+	}
+	return t.AppendFormat(b, time.RFC3339)
+}
+
+// appendStamp appends t's date and clock in its location as
+// "2006-01-02T15:04:05"; false (and b as it was) for a year that is not
+// four digits, which is left to the caller.
+func appendStamp(b []byte, t time.Time) ([]byte, bool) {
 	year, month, day := t.Date()
 	if year < 0 || year > 9999 {
-		return t.AppendFormat(b, time.RFC3339)
+		return b, false
 	}
 	hour, minute, sec := t.Clock()
-	m := int(month)
-	return append(b, byte('0'+year/1000), byte('0'+year/100%10), byte('0'+year/10%10), byte('0'+year%10), '-',
-		byte('0'+m/10), byte('0'+m%10), '-', byte('0'+day/10), byte('0'+day%10), 'T',
-		byte('0'+hour/10), byte('0'+hour%10), ':', byte('0'+minute/10), byte('0'+minute%10), ':',
-		byte('0'+sec/10), byte('0'+sec%10), 'Z')
+	y, yy, m := 2*(year/100), 2*(year%100), 2*int(month)
+	day, hour, minute, sec = 2*day, 2*hour, 2*minute, 2*sec
+	return append(b, digits2[y], digits2[y+1], digits2[yy], digits2[yy+1], '-',
+		digits2[m], digits2[m+1], '-', digits2[day], digits2[day+1], 'T',
+		digits2[hour], digits2[hour+1], ':', digits2[minute], digits2[minute+1], ':',
+		digits2[sec], digits2[sec+1]), true
 }
+
+// digits2 are the numbers 00 to 99, two digits each.
+const digits2 = "00010203040506070809" + "10111213141516171819" + "20212223242526272829" + "30313233343536373839" +
+	"40414243444546474849" + "50515253545556575859" + "60616263646566676869" + "70717273747576777879" +
+	"80818283848586878889" + "90919293949596979899"
 
 // midstates remembers the SHA-256 state after the first block of the last
 // few fingerprints' bytes: a rule's alerts about single records begin
@@ -207,7 +223,23 @@ var severityRank = map[string]int{
 }
 
 // Rank returns the order of a severity word (0 for unknown words).
-func Rank(severity string) int { return severityRank[strings.ToLower(severity)] }
+func Rank(severity string) int {
+	// The words as written (all an alert's severities are) without
+	// ToLower and the map: AtLeast is asked for every alert.
+	switch severity {
+	case SeverityInformational:
+		return 1
+	case SeverityLow:
+		return 2
+	case SeverityMedium:
+		return 3
+	case SeverityHigh:
+		return 4
+	case SeverityCritical:
+		return 5
+	}
+	return severityRank[strings.ToLower(severity)]
+}
 
 // AtLeast reports whether severity is at or above min.
 func AtLeast(severity, min string) bool { return Rank(severity) >= Rank(min) }

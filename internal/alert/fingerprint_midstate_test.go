@@ -94,3 +94,28 @@ func FuzzAppendRFC3339(f *testing.F) {
 		}
 	})
 }
+
+// Rank's words as written agree with the map of the words in any case;
+// other words rank 0.
+func TestRankAgrees(t *testing.T) {
+	n := 0
+	for _, w := range Severities() {
+		for _, s := range []string{w, strings.ToUpper(w), strings.ToUpper(w[:1]) + w[1:]} {
+			if got, want := Rank(s), severityRank[w]; got != want || want == 0 {
+				t.Errorf("Rank(%q) = %d, want %d", s, got, want)
+			}
+		}
+		if Rank(w) <= n {
+			t.Errorf("Rank(%q) = %d, not above the word before", w, Rank(w))
+		}
+		n = Rank(w)
+	}
+	for _, s := range []string{"", "hig", "high ", "severe", "\xff"} {
+		if Rank(s) != 0 {
+			t.Errorf("Rank(%q) = %d, want 0", s, Rank(s))
+		}
+	}
+	if !AtLeast("High", SeverityMedium) || AtLeast(SeverityLow, "MEDIUM") {
+		t.Error("AtLeast")
+	}
+}

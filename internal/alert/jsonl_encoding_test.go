@@ -2,6 +2,7 @@ package alert
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -114,6 +115,55 @@ func TestPlainJSON(t *testing.T) {
 					}
 				}
 			}
+		}
+	}
+}
+
+// appendJSONTime writes what time.Time.MarshalJSON writes, and fails when
+// it fails, whatever the zone, year or fraction (the UTC times go the
+// hand-written way).
+func FuzzAppendJSONTime(f *testing.F) {
+	for _, c := range []struct{ sec, nsec int64 }{{0, 0}, {1795161600, 291000000}, {1795161600, 1}, {1795161600, 999999999},
+		{1795161600, 100000000}, {1795161600, 120}, {-62135596800, 0}, {-62135596801, 999999999},
+		{253402300799, 999999999}, {253402300800, 0}, {-1 << 40, 5}, {1 << 40, 7}, {951782400, 0}} {
+		f.Add(c.sec, c.nsec, int32(0), true)
+		f.Add(c.sec, c.nsec, int32(3600), false)
+	}
+	f.Fuzz(func(t *testing.T, sec, nsec int64, zone int32, utc bool) {
+		tm := time.Unix(sec, nsec).In(time.FixedZone("z", int(zone%(26*3600))))
+		if utc {
+			tm = tm.UTC()
+		}
+		want, err := tm.MarshalJSON()
+		got, ok := appendJSONTime([]byte("p|"), tm, true)
+		if ok != (err == nil) || ok && string(got) != "p|"+string(want) {
+			t.Fatalf("%v: %q %v, want %q %v", tm, got, ok, want, err)
+		}
+	})
+}
+
+// JSONLines writes each alert's line, in order, whatever their lengths
+// next to the buffer's (lines put together in its free room, flushed
+// first when they would not fit, or grown past it), batch after batch.
+func TestJSONLinesWritesEveryLine(t *testing.T) {
+	var out, want bytes.Buffer
+	j := NewJSONLines(&out)
+	for batch, sizes := range [][]int{{10, 1000, 30000, 5}, {70000, 3, 40000, 40000}, {1, 2, 3}, nil, {33000, 33000, 33000}} {
+		var alerts []Alert
+		for i, n := range sizes {
+			a := hostileAlert(strings.Repeat(string(rune('a'+i)), n), 1700000000, 0, batch)
+			alerts = append(alerts, a)
+			line, err := appendJSONLine(nil, &a)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want.Write(line)
+		}
+		if err := j.Publish(context.Background(), alerts); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(out.Bytes(), want.Bytes()) {
+			t.Fatalf("batch %d: %d bytes written, want %d", batch, out.Len(), want.Len())
 		}
 	}
 }

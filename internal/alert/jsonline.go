@@ -134,6 +134,15 @@ func appendStringsField(b []byte, name string, ss []string) []byte {
 // [0,23]), as its checks say.
 func appendJSONTime(b []byte, t time.Time, ok bool) ([]byte, bool) {
 	b = append(b, '"')
+	if t.Location() == time.UTC {
+		// The times of records are in UTC: written here without the
+		// layout machinery (time.appendInt and its calls were 0.3k
+		// instructions a record of the mix; TestJSONLineAgrees,
+		// FuzzAppendJSONTime).
+		if s, fits := appendStamp(b, t); fits {
+			return append(appendNanos(s, t.Nanosecond()), 'Z', '"'), ok
+		}
+	}
 	n0 := len(b)
 	b = t.AppendFormat(b, time.RFC3339Nano)
 	switch {
@@ -147,6 +156,24 @@ func appendJSONTime(b []byte, t time.Time, ok bool) ([]byte, bool) {
 		}
 	}
 	return append(b, '"'), ok
+}
+
+// appendNanos appends ns (below 1e9) as RFC3339Nano's fraction: a dot
+// and up to nine digits, its trailing zeros dropped; nothing for zero.
+func appendNanos(b []byte, ns int) []byte {
+	if ns == 0 {
+		return b
+	}
+	var d [9]byte
+	for i := len(d) - 1; i >= 0; i-- {
+		d[i] = byte('0' + ns%10)
+		ns /= 10
+	}
+	n := len(d)
+	for d[n-1] == '0' {
+		n--
+	}
+	return append(append(b, '.'), d[:n]...)
 }
 
 // appendJSONString appends s quoted as encoding/json does without HTML

@@ -100,18 +100,43 @@ type Tally struct {
 	// input's instructions a record went to Add).
 	seen rowindex.Index
 	rows []seenRow
-	// last is the fields of the record counted last and their row's
-	// number: records come in runs of one resource, and comparing is
+	// lasts are the fields of the record of each source counted last
+	// and their row's number (by the address of the source name's
+	// bytes, hashed: a source's events share them): records come
+	// in runs of one resource, a source's even among other sources'
+	// (a tenant's sign-ins, audit logs: a few rows), and comparing is
 	// cheaper than hashing.
-	last    seenKey
-	lastRow int32
-	hasLast bool
+	lasts [1 << lastBits]lastSeen
 	// room is where the copies of new rows are cut from: chunks, not an
 	// allocation per row (an Activity Log's resource types are many).
 	// Behind a pointer: a copy of the Tally shares it (and never cuts
 	// over what the other cut).
 	room *keyRoom
 }
+
+// lastSeen is the fields of the record of a source counted last, and
+// their row's number.
+type lastSeen struct {
+	// at is the address of the source name's bytes the record had: an
+	// address alone (no pointer, which would keep a record's bytes
+	// alive), only to find the entry, whose fields are compared.
+	at  uintptr
+	key seenKey
+	row int32
+}
+
+// lastBits sizes Tally.lasts: room for the sources of a registry.
+const lastBits = 5
+
+// lastSlot is the entry of Tally.lasts for the source name at p: a few
+// names fall in distinct entries mostly, and two that share one take
+// turns.
+func lastSlot(p uintptr) int {
+	return int(uint64(p) * 0x9E3779B97F4A7C15 >> (64 - lastBits))
+}
+
+// nameAt is the address of s's bytes.
+func nameAt(s string) uintptr { return uintptr(unsafe.Pointer(unsafe.StringData(s))) }
 
 // keyRoom is the unused end of a chunk of key copies.
 type keyRoom struct{ b []byte }
@@ -171,8 +196,10 @@ const Other = "(other)"
 // Add counts one parsed record.
 func (t *Tally) Add(ev *event.Event) {
 	sk := seenKey{ev.Source, ev.Category, ev.Resource.Subscription, ev.Resource.Provider, ev.Resource.Type}
-	if t.hasLast && sk == t.last {
-		t.n[t.lastRow]++
+	at := nameAt(ev.Source)
+	last := &t.lasts[lastSlot(at)]
+	if last.at == at && last.key == sk && at != 0 {
+		t.n[last.row]++
 		return
 	}
 	h := hashFields(sk.source, sk.category, sk.subscription, sk.provider, sk.typ)
@@ -185,7 +212,7 @@ func (t *Tally) Add(ev *event.Event) {
 			// The row r was counted under stays what add would choose:
 			// rows are never removed, so it is still there.
 			t.n[r.row]++
-			t.last, t.lastRow, t.hasLast = r.key, r.row, true
+			*last = lastSeen{at, r.key, r.row}
 			return
 		}
 	}
@@ -204,7 +231,7 @@ func (t *Tally) Add(ev *event.Event) {
 		_, c.typ = appendString(b, r.Type)
 		t.seen.Insert(h, int32(len(t.rows)))
 		t.rows = append(t.rows, seenRow{c, row})
-		t.last, t.lastRow, t.hasLast = c, row, true
+		*last = lastSeen{at, c, row}
 	}
 }
 
@@ -363,7 +390,17 @@ func (t *Tally) Merge(o *Tally) {
 		t.seen.Reserve(0) // empties it
 		t.rows = t.rows[:0]
 	}
-	t.hasLast = false
+	t.lasts = [len(t.lasts)]lastSeen{}
+	if len(t.keys) == 0 {
+		// Into an empty Tally (a scan's total, its first unit), o's
+		// rows are what adding them one by one makes: copied, not
+		// hashed and placed again (a new row of the mix cost as much
+		// again at the end of the unit).
+		t.counts = o.counts.Clone()
+		t.keys = append(t.keys, o.keys...)
+		t.n = append(t.n, o.n...)
+		return
+	}
 	for i, k := range o.keys {
 		t.add(k, o.n[i])
 	}

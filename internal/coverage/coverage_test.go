@@ -413,4 +413,15 @@ func tallyAgreesWithMap(t *testing.T) {
 		}
 	}
 	agree(t, "merged", &merged, &pm)
+	// What was merged from is as it was (a merge into an empty Tally
+	// copies it, and shares nothing it writes).
+	agree(t, "merged from", &tl2, &p2)
+	agree(t, "merged from", &tl, &p)
+	for range 3000 {
+		ev := random()
+		tl2.Add(&ev)
+		p2.add(&ev)
+	}
+	agree(t, "merged from, added to after", &tl2, &p2)
+	agree(t, "merged, after its first added to", &merged, &pm)
 }

@@ -40,3 +40,24 @@ func TestKeyArenaBuildsTheSameKeys(t *testing.T) {
 		t.Errorf("groupRow: %q %q", r, p)
 	}
 }
+
+// appendTimeKey writes what state.TimeKey writes, whatever the zone, year
+// or fraction; spikePrefix is spikeRow's prefix.
+func FuzzAppendTimeKey(f *testing.F) {
+	for _, c := range []struct{ sec, nsec int64 }{{0, 0}, {1795161600, 291000000}, {-62135596800, 0}, {-62135596801, 999999999},
+		{253402300799, 999999999}, {253402300800, 0}, {-1 << 40, 5}, {1 << 40, 7}, {951782400, 0}} {
+		f.Add(c.sec, c.nsec, int32(0))
+	}
+	f.Add(int64(1795161600), int64(0), int32(-5*3600-1800))
+	var a keyArena
+	f.Fuzz(func(t *testing.T, sec, nsec int64, zone int32) {
+		tm := time.Unix(sec, nsec).In(time.FixedZone("z", int(zone%(26*3600))))
+		want := state.TimeKey(tm)
+		if got := string(appendTimeKey([]byte("p|"), tm)); got != "p|"+want {
+			t.Fatalf("%v: %q, want %q", tm, got, "p|"+want)
+		}
+		if _, p := a.spikeRow(tm, "w"); a.spikePrefix(tm) != p {
+			t.Fatalf("%v: spikePrefix %q, want %q", tm, a.spikePrefix(tm), p)
+		}
+	})
+}

@@ -98,6 +98,11 @@ func (x *Index) Reserve(n int) {
 	x.setShift()
 }
 
+// Clone returns a copy of x that shares nothing with it.
+func (x *Index) Clone() Index {
+	return Index{slots: append([]slot(nil), x.slots...), n: x.n, shift: x.shift}
+}
+
 // Cap is how many slots the index holds room for: what it weighs (16
 // bytes a slot), for a caller deciding whether to keep it.
 func (x *Index) Cap() int { return cap(x.slots) }

@@ -47,3 +47,33 @@ func TestRowIndexCollisions(t *testing.T) {
 		})
 	}
 }
+
+// A clone finds what its original found, and what either adds after is
+// not in the other.
+func TestRowIndexClone(t *testing.T) {
+	var x Index
+	for i := range 100 {
+		x.Insert(uint64(i%7), int32(i))
+	}
+	c := x.Clone()
+	c.Insert(99, 100)
+	x.Insert(98, 101)
+	count := func(x *Index, h uint64) int {
+		n := 0
+		for s := x.First(h); ; s++ {
+			var i int32
+			if s, i = x.Probe(h, s); i < 0 {
+				return n
+			}
+			n++
+		}
+	}
+	for h := range uint64(7) {
+		if a, b := count(&x, h), count(&c, h); a != b || a < 14 {
+			t.Errorf("hash %d: %d entries, the clone %d", h, a, b)
+		}
+	}
+	if count(&x, 99) != 0 || count(&c, 99) != 1 || count(&x, 98) != 1 || count(&c, 98) != 0 {
+		t.Error("an entry added after the clone is in both")
+	}
+}
