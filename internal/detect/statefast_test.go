@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/azdetect/azdetect/internal/event"
+	"github.com/azdetect/azdetect/internal/state"
 )
 
 // TestExpiresAsTwoAdds: expires (the later of end and now, plus keep: one
@@ -54,8 +55,8 @@ func TestExpiresAsTwoAdds(t *testing.T) {
 		if !got.Equal(want) || got.Location() != want.Location() || got.String() != want.String() {
 			t.Fatalf("expires(end %v, keep %v) at now %v = %v, want %v", end, keep, now, got, want)
 		}
-		if b.expiry(end, keep) != b.expiry(end, keep) {
-			t.Fatal("expiry not deterministic")
+		if got, want := b.expiry(end, keep), state.StampOf(plain(now, end, keep)); got != want {
+			t.Fatalf("expiry(end %v, keep %v) at now %v = %v, want the stamp of %v, %v", end, keep, now, got, plain(now, end, keep), want)
 		}
 	}
 }
