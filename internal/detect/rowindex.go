@@ -4,6 +4,8 @@ import (
 	"hash/maphash"
 	"math/bits"
 	"slices"
+
+	"github.com/azdetect/azdetect/internal/state"
 )
 
 // rowSeed seeds the hashes of every rowindex.Index of a call: they live as long as one
@@ -134,29 +136,5 @@ func sortRecs(r []keyRec, keys []string, depth int) {
 }
 
 // be64 is the eight bytes of s from off as a big-endian number, zeros
-// past its end.
-func be64(s string, off int) uint64 {
-	if len(s) >= off+8 {
-		return beWord(s[off : off+8])
-	}
-	if len(s) > off && len(s) >= 8 {
-		// A short last word: the string's last eight bytes, the ones
-		// before off shifted out, zeros in.
-		return beWord(s[len(s)-8:]) << (8 * uint(off+8-len(s)))
-	}
-	var v uint64
-	for i := off; i < off+8; i++ {
-		v <<= 8
-		if i < len(s) {
-			v |= uint64(s[i])
-		}
-	}
-	return v
-}
-
-// beWord is w's first eight bytes as a big-endian number (one load).
-func beWord(w string) uint64 {
-	_ = w[7]
-	return uint64(w[0])<<56 | uint64(w[1])<<48 | uint64(w[2])<<40 | uint64(w[3])<<32 |
-		uint64(w[4])<<24 | uint64(w[5])<<16 | uint64(w[6])<<8 | uint64(w[7])
-}
+// past its end (state.BigEndianAt, which state's key sort reads too).
+func be64(s string, off int) uint64 { return state.BigEndianAt(s, off) }

@@ -107,17 +107,29 @@ func commonPrefix(keys []string) int {
 // sortHead is width (at most 8) bytes of k from at, big-endian, a byte
 // past k's end 0.
 func sortHead(k string, at, width int) uint64 {
-	if len(k) >= at+8 {
-		return be64(k[at:]) >> (64 - 8*width)
+	return BigEndianAt(k, at) >> (64 - 8*width)
+}
+
+// BigEndianAt is the eight bytes of s from off as a big-endian number,
+// zeros past its end (a word load where eight bytes follow off, a short
+// last word shifted). Shared with detect's row sort.
+func BigEndianAt(s string, off int) uint64 {
+	if len(s) >= off+8 {
+		return be64(s[off : off+8])
 	}
-	var h uint64
-	for i := at; i < at+width; i++ {
-		h <<= 8
-		if i < len(k) {
-			h |= uint64(k[i])
+	if len(s) > off && len(s) >= 8 {
+		// A short last word: the string's last eight bytes, the ones
+		// before off shifted out, zeros in.
+		return be64(s[len(s)-8:]) << (8 * uint(off+8-len(s)))
+	}
+	var v uint64
+	for i := off; i < off+8; i++ {
+		v <<= 8
+		if i < len(s) {
+			v |= uint64(s[i])
 		}
 	}
-	return h
+	return v
 }
 
 // be64 is w's first eight bytes as a big-endian number (one load).
