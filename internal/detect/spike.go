@@ -335,28 +335,9 @@ func latest(evs []*event.Event) time.Time {
 var _ Kind = (*SpikeKind)(nil)
 
 // spikePrefix is keys.spikeRow(window, "")'s prefix, the window's rows':
-// state.TimeKey(window) + "|", in the arena, written by appendTimeKey (a
-// window's history is Baseline of them: time.Time.AppendFormat's were a
-// third of a spike rule's call).
+// state.TimeKey(window) + "|", in the arena (a window's history is
+// Baseline of them).
 func (a *keyArena) spikePrefix(window time.Time) string {
-	b := a.room(len(timeKeyLayout) + 1)
-	start := len(b)
-	b = append(appendTimeKey(b, window), '|')
-	return a.take(b, start)
-}
-
-// appendTimeKey appends t as t.UTC().AppendFormat(b, timeKeyLayout) does,
-// without its layout machinery for the years of four digits (any other
-// year is left to it; FuzzAppendTimeKey).
-func appendTimeKey(b []byte, t time.Time) []byte {
-	t = t.UTC()
-	year, month, day := t.Date()
-	if year < 0 || year > 9999 {
-		return t.AppendFormat(b, timeKeyLayout)
-	}
-	hour, minute, _ := t.Clock()
-	m := int(month)
-	return append(b, byte('0'+year/1000), byte('0'+year/100%10), byte('0'+year/10%10), byte('0'+year%10),
-		byte('0'+m/10), byte('0'+m%10), byte('0'+day/10), byte('0'+day%10), 'T',
-		byte('0'+hour/10), byte('0'+hour%10), byte('0'+minute/10), byte('0'+minute%10), 'Z')
+	_, prefix := a.spikeRow(window, "")
+	return prefix
 }

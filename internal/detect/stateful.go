@@ -221,7 +221,7 @@ func (a *keyArena) groupRow(group, tail string) (row, prefix string) {
 func (a *keyArena) spikeRow(window time.Time, writer string) (row, prefix string) {
 	b := a.room(len(timeKeyLayout) + 1 + len(writer))
 	start := len(b)
-	b = append(window.UTC().AppendFormat(b, timeKeyLayout), '|')
+	b = append(appendTimeKey(b, window), '|')
 	n := len(b) - start
 	b = append(b, writer...)
 	row = a.take(b, start)
@@ -230,6 +230,22 @@ func (a *keyArena) spikeRow(window time.Time, writer string) (row, prefix string
 
 // timeKeyLayout is state.TimeKey's.
 const timeKeyLayout = "20060102T1504Z"
+
+// appendTimeKey appends t as t.UTC().AppendFormat(b, timeKeyLayout) does,
+// without its layout machinery for the years of four digits (any other
+// year is left to it; FuzzAppendTimeKey).
+func appendTimeKey(b []byte, t time.Time) []byte {
+	t = t.UTC()
+	year, month, day := t.Date()
+	if year < 0 || year > 9999 {
+		return t.AppendFormat(b, timeKeyLayout)
+	}
+	hour, minute, _ := t.Clock()
+	m := int(month)
+	return append(b, byte('0'+year/1000), byte('0'+year/100%10), byte('0'+year/10%10), byte('0'+year%10),
+		byte('0'+m/10), byte('0'+m%10), byte('0'+day/10), byte('0'+day%10), 'T',
+		byte('0'+hour/10), byte('0'+hour%10), byte('0'+minute/10), byte('0'+minute%10), 'Z')
+}
 
 // lower is strings.ToLower(s), in the arena.
 func (a *keyArena) lower(s string) string {
