@@ -18,6 +18,8 @@ import (
 	"io"
 	"strings"
 	"time"
+
+	"github.com/azdetect/azdetect/internal/source"
 )
 
 // Request is one invocation as the host posts it: binding values under
@@ -273,56 +275,7 @@ func parseHostTimeLayouts(s string) (time.Time, error) {
 // parseDotNetUTC reads the shape Event Hubs' enqueued times have,
 // 2006-01-02T15:04:05 with 1 to 9 digits of fraction or none and no zone,
 // as time.Parse reads it with hostTimeLayouts[1] (UTC), about a tenth of
-// its cost (a hundred times a batch); ok is false for anything else (a
-// blank, a zone, a field out of its range), which ParseHostTime then
-// parses as before.
-func parseDotNetUTC(s string) (time.Time, bool) {
-	if len(s) < 19 || len(s) == 20 || len(s) > 29 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' ||
-		(len(s) > 19 && s[19] != '.') {
-		return time.Time{}, false
-	}
-	num := func(from, to int) (int, bool) {
-		v := 0
-		for i := from; i < to; i++ {
-			c := s[i]
-			if c < '0' || c > '9' {
-				return 0, false
-			}
-			v = v*10 + int(c-'0')
-		}
-		return v, true
-	}
-	year, ok1 := num(0, 4)
-	month, ok2 := num(5, 7)
-	day, ok3 := num(8, 10)
-	hour, ok4 := num(11, 13)
-	minute, ok5 := num(14, 16)
-	sec, ok6 := num(17, 19)
-	nsec, ok7 := 0, true
-	if len(s) > 20 {
-		nsec, ok7 = num(20, len(s))
-		for k := len(s); k < 29; k++ {
-			nsec *= 10
-		}
-	}
-	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6 && ok7) || month < 1 || month > 12 || day < 1 || day > daysIn(month, year) ||
-		hour > 23 || minute > 59 || sec > 59 {
-		return time.Time{}, false
-	}
-	return time.Date(year, time.Month(month), day, hour, minute, sec, nsec, time.UTC), true
-}
-
-// daysIn is how many days month has in year (proleptic Gregorian, as time
-// reckons).
-func daysIn(month, year int) int {
-	switch month {
-	case 2:
-		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
-			return 29
-		}
-		return 28
-	case 4, 6, 9, 11:
-		return 30
-	}
-	return 31
-}
+// its cost (a hundred times a batch): source.ParseUTCClock, which reads a
+// record's stamp too; ok is false for anything else (a blank, a zone, a
+// field out of its range), which ParseHostTime then parses as before.
+func parseDotNetUTC(s string) (time.Time, bool) { return source.ParseUTCClock(s) }

@@ -191,7 +191,19 @@ func parseTime(s string) (time.Time, bool) {
 // machinery. ok is false for any other form, or a field out of range
 // (time.Date must not normalise it): parseTime then asks time.Parse.
 func parseUTCStamp(s string) (time.Time, bool) {
-	if len(s) < 20 || len(s) > 30 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' || s[len(s)-1] != 'Z' {
+	if len(s) < 20 || s[len(s)-1] != 'Z' {
+		return time.Time{}, false
+	}
+	return ParseUTCClock(s[:len(s)-1])
+}
+
+// ParseUTCClock reads 2006-01-02T15:04:05 with a fraction of 1 to 9
+// digits or none and nothing after it, in UTC, as time.Parse would with
+// that layout; ok is false for any other form or a field out of range.
+// A record's stamp (parseUTCStamp, its Z cut) and the Functions host's
+// enqueued times (invoke.ParseHostTime, which write no zone) are read by it.
+func ParseUTCClock(s string) (time.Time, bool) {
+	if len(s) < 19 || len(s) > 29 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' {
 		return time.Time{}, false
 	}
 	// Two digits at s[i]: a byte that is no digit makes its value 100
@@ -210,7 +222,7 @@ func parseUTCStamp(s string) (time.Time, bool) {
 	}
 	year += 100 * century
 	nsec := 0
-	if frac := s[19 : len(s)-1]; frac != "" {
+	if frac := s[19:]; frac != "" {
 		if frac[0] != '.' || len(frac) < 2 || len(frac) > 10 {
 			return time.Time{}, false
 		}
