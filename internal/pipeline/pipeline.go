@@ -12,7 +12,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
-	"unsafe"
 
 	"github.com/rs/zerolog"
 
@@ -433,22 +432,19 @@ type run struct {
 // sourceCount is the records of one source name.
 type sourceCount struct {
 	name string
-	at   *byte // name's bytes
 	n    int
 }
 
-// countSource counts a record of the source name. Names are told apart
-// by their bytes' address, not compared: a source's events share its
-// name's, and a name met at another address is counted in an entry of
-// its own, added up with the other by foldSources.
+// countSource counts a record of the source name. A source's events share
+// its name's bytes, so the comparison is mostly of two equal pointers
+// (string equality looks at them first).
 func (r *run) countSource(name string) {
-	p := unsafe.StringData(name)
-	if i := r.lastSource; i < len(r.sources) && r.sources[i].at == p && len(r.sources[i].name) == len(name) {
+	if i := r.lastSource; i < len(r.sources) && r.sources[i].name == name {
 		r.sources[i].n++
 		return
 	}
 	for i := range r.sources {
-		if c := &r.sources[i]; c.at == p && len(c.name) == len(name) {
+		if c := &r.sources[i]; c.name == name {
 			c.n++
 			r.lastSource = i
 			return
@@ -461,7 +457,7 @@ func (r *run) countSource(name string) {
 		return
 	}
 	r.lastSource = len(r.sources)
-	r.sources = append(r.sources, sourceCount{name, p, 1})
+	r.sources = append(r.sources, sourceCount{name, 1})
 }
 
 // maxSourceCounts bounds run.sources.
