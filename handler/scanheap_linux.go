@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"syscall"
 	"unsafe"
@@ -62,7 +63,15 @@ func hugePageHeap(room int) {
 	}
 	runtime.KeepAlive(b)
 	b = nil
-	runtime.GC() // the room is free heap from here on, its pages kept
+	// The room is free heap from here on, and released: a collection and
+	// the scavenger (FreeOSMemory) give its untouched pages back to the
+	// kernel, which zero-fills each on its first touch, so the runtime
+	// hands them out without zeroing them itself. Freed by a collection
+	// alone, they were dirty to the runtime: each span it made of them was
+	// cleared, in user space, on top of the kernel's zeroing of the page
+	// (callgrind: memclrNoHeapPointers, ~1.4k instructions a record on the
+	// mix). The mapping keeps its mark for 2 MB pages.
+	debug.FreeOSMemory()
 }
 
 // mapsFile lists the process's mappings.
