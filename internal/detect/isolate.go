@@ -105,37 +105,35 @@ func (s *isolator) reject(evs []*event.Event, err error) {
 // keep that order. Evaluating a part again after a failed attempt is what
 // a redelivered batch does: the kinds are idempotent under it.
 func (s *isolator) run(evs []*event.Event) ([]Match, error) {
-	for {
-		s.calls++
-		m, err := safeMatches(s.ctx, s.kind, s.rule, evs)
-		if err == nil || !ContentFault(err) || s.ctx.Err() != nil {
-			return m, err
-		}
-		if res, ok := AsRecordErrors(err); ok {
-			// The matches are complete; only these events' share of
-			// state was not kept.
-			for _, re := range res {
-				if re.Event != nil {
-					s.reject([]*event.Event{re.Event}, re.Err)
-				}
-			}
-			return m, nil
-		}
-		if len(evs) == 1 || s.calls >= maxIsolationCalls {
-			s.reject(evs, err)
-			return nil, nil
-		}
-		mid := len(evs) / 2
-		first, err := s.run(evs[:mid])
-		if err != nil {
-			return nil, err
-		}
-		second, err := s.run(evs[mid:])
-		if err != nil {
-			return nil, err
-		}
-		return append(first, second...), nil
+	s.calls++
+	m, err := safeMatches(s.ctx, s.kind, s.rule, evs)
+	if err == nil || !ContentFault(err) || s.ctx.Err() != nil {
+		return m, err
 	}
+	if res, ok := AsRecordErrors(err); ok {
+		// The matches are complete; only these events' share of
+		// state was not kept.
+		for _, re := range res {
+			if re.Event != nil {
+				s.reject([]*event.Event{re.Event}, re.Err)
+			}
+		}
+		return m, nil
+	}
+	if len(evs) == 1 || s.calls >= maxIsolationCalls {
+		s.reject(evs, err)
+		return nil, nil
+	}
+	mid := len(evs) / 2
+	first, err := s.run(evs[:mid])
+	if err != nil {
+		return nil, err
+	}
+	second, err := s.run(evs[mid:])
+	if err != nil {
+		return nil, err
+	}
+	return append(first, second...), nil
 }
 
 // selectEvents runs every rule's condition over every event and returns,

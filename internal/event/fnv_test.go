@@ -69,7 +69,7 @@ func TestKeyDigitsHex(t *testing.T) {
 		h := uint64(fnvOffset64)
 		if ev.RecordID != "" {
 			h = fnvString(uint64(fnvOffset64), ev.Source)
-			h = (h ^ 0) * fnvPrime64
+			h = fnvString(h, "\x00")
 			h = fnvString(h, ev.RecordID)
 		} else {
 			h = hashBytes(h, ev.Record())

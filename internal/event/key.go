@@ -47,7 +47,7 @@ func (e *Event) keyDigits(b *[16]byte) {
 	h := uint64(fnvOffset64)
 	if e.RecordID != "" {
 		h = fnvString(h, e.Source)
-		h = (h ^ 0) * fnvPrime64
+		h *= fnvPrime64 // FNV-1a of a 0 byte between the two: the xor with 0 leaves h
 		h = fnvString(h, e.RecordID)
 	} else {
 		h = hashBytes(h, e.Record())
