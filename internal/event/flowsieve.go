@@ -141,17 +141,19 @@ func (s *FlowSieve) Lets(c uint, sent string, digits bool, port string) bool {
 	if !s.Bounded(c) {
 		return true
 	}
+	// The bytes first: most tuples with counts have enough, told by their
+	// length, and their port is not looked at.
 	n := &s.need[c]
-	if n.byPort && (slices.Contains(n.ports, port) || !allDigits(port)) {
-		return true
+	if n.bySent {
+		if digits && n.digits != "" {
+			if len(sent) > len(n.digits) || (len(sent) == len(n.digits) && sent >= n.digits) {
+				return true
+			}
+		} else if SentAtLeast(sent, n.min) {
+			return true
+		}
 	}
-	if !n.bySent {
-		return false
-	}
-	if digits && n.digits != "" {
-		return len(sent) > len(n.digits) || (len(sent) == len(n.digits) && sent >= n.digits)
-	}
-	return SentAtLeast(sent, n.min)
+	return n.byPort && (slices.Contains(n.ports, port) || !allDigits(port))
 }
 
 // SentAtLeast reports whether sent, a tuple's flow.bytes_sent as its
