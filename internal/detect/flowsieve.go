@@ -2,6 +2,7 @@ package detect
 
 import (
 	"math"
+	"slices"
 
 	"github.com/azdetect/azdetect/internal/event"
 )
@@ -29,30 +30,65 @@ func (e *Engine) FlowSieve() *event.FlowSieve {
 		}
 		return false
 	})
-	// The least flow.bytes_sent of each combination: when every rule a
-	// tuple of it may meet needs one (an exfiltration rule's gte), a
-	// tuple with less meets none and is stopped before it is an event.
+	// What else each combination's tuples need: when every rule a tuple
+	// of it may meet needs some flow.bytes_sent (an exfiltration rule's
+	// gte) or one of some flow.dst_port values (the management port
+	// rule's), a tuple with fewer bytes than the least and none of the
+	// ports meets none and is stopped before it is an event. A rule that
+	// needs both is held to its bytes only.
 	mins := make([]float64, len(idx))
 	for p, i := range idx {
 		mins[p] = ruleSentMin(e.rules[i])
 	}
 	for c := range event.FlowCombinations {
 		value := func(f event.FlowField) (string, bool) { return event.FlowCombinationValue(c, f) }
-		least, some := math.Inf(1), false
+		least, some, free := math.Inf(1), false, false
+		var ports []string
+		bySent, byPort := false, false
 		for p, n := range ns {
 			if !flowNeedsMet(n, value) {
 				continue
 			}
 			some = true
-			if least = min(least, mins[p]); least != least {
-				break // a rule that needs none (NaN)
+			if m := mins[p]; m == m {
+				bySent, least = true, min(least, m)
+				continue
 			}
+			if keys, ok := dstPortNeed(n); ok {
+				byPort = true
+				ports = append(ports, keys...)
+				continue
+			}
+			free = true // a rule that needs neither
+			break
 		}
-		if some && least == least {
+		if !some || free {
+			continue
+		}
+		if bySent {
 			s.SetSentMin(c, least)
+		}
+		if byPort {
+			slices.Sort(ports)
+			s.SetPorts(c, ports)
 		}
 	}
 	return s
+}
+
+// dstPortNeed is the flow.dst_port values n needs one of, if any.
+func dstPortNeed(n needs) ([]string, bool) {
+	for _, need := range n {
+		if need.res == nil || !need.res.flowKnown || need.res.flowID != event.FlowDstPort {
+			continue
+		}
+		keys := make([]string, 0, len(need.keys))
+		for k := range need.keys {
+			keys = append(keys, k)
+		}
+		return keys, true
+	}
+	return nil, false
 }
 
 // ruleSentMin is the least flow.bytes_sent r's condition needs (a gte or

@@ -11,10 +11,12 @@ import (
 
 // TestFlowSieveStopsOnlyUnselected: a flow tuple the engine's sieve stops
 // is one no rule selects (Select over the same values), for every
-// combination of the sieve's values and a spread of the others, with the
-// built-in flow rules and with rules that need the sieve's names in other
-// ways (or, 1 of, not, keywords, wildcards, case); the built-in rules'
-// sieve stops some tuples; an engine without its index has no sieve.
+// combination of the sieve's values and a spread of the others (bytes
+// sent, ports written oddly), with the built-in flow rules and with rules
+// that need the sieve's names, bytes sent or ports in other ways (or, 1
+// of, not, keywords, wildcards, case, both bytes and a port); the
+// built-in rules' sieve stops some tuples, some by their bytes, some by
+// their port; an engine without its index has no sieve.
 func TestFlowSieveStopsOnlyUnselected(t *testing.T) {
 	flowRules := builtinFlowRules(t)
 	if len(flowRules) == 0 {
@@ -28,6 +30,15 @@ func TestFlowSieveStopsOnlyUnselected(t *testing.T) {
 		"  sel:\n    flow.src_class: 'priv*'\n    flow.allowed: 'false'\n  condition: sel\n",
 		"  sel:\n    - flow.allowed: 'false'\n      flow.log_type: nsg\n    - flow.allowed: 'true'\n      flow.log_type: nsg\n      flow.dst_port: '22'\n  condition: sel\n",
 		"  sel:\n    flow.allowed: 'false'\n  kw:\n    - azure\n  condition: sel and kw\n",
+		// On ports: the last of these first.
+		"  sel:\n    flow.dst_port:\n      - '22'\n      - abc\n      - ' 80'\n    flow.allowed: 'true'\n  condition: sel\n",
+		"  sel:\n    flow.dst_port|cased: '443'\n    flow.src_class: internet\n  condition: sel\n",
+		"  a:\n    flow.dst_port: '3389'\n    flow.direction: inbound\n  b:\n    flow.bytes_sent|gte: 1000\n  condition: a or b\n",
+		"  sel:\n    flow.dst_port: '22'\n    flow.bytes_sent|gte: 500\n    flow.direction: inbound\n  condition: sel\n",
+		"  sel:\n    flow.allowed: 'true'\n    flow.log_type: vnet\n  f:\n    flow.dst_port: '443'\n  condition: sel and not f\n",
+		"  sel:\n    flow.dst_port: '22*'\n    flow.allowed: 'false'\n  condition: sel\n",
+		"  s1:\n    flow.dst_port: '22'\n    flow.log_type: vnet\n  s2:\n    flow.dst_port: '5985'\n    flow.allowed: 'true'\n  condition: 1 of s*\n",
+		"  sel:\n    - flow.dst_port: '22'\n      flow.allowed: 'false'\n    - flow.dst_port: '3389'\n      flow.src_class: internet\n  condition: sel\n",
 		"  a:\n    flow.bytes_sent|gte: 1000\n  b:\n    flow.bytes_sent|gt: 262144\n    flow.allowed: 'true'\n  condition: a or b\n",
 		"  a:\n    flow.allowed: 'true'\n    flow.log_type: nsg\n  b:\n    flow.bytes_sent|lt: 100\n  condition: a and not b\n",
 		"  sel:\n    flow.bytes_sent|gte:\n      - 500000\n      - 100\n    flow.direction: outbound\n  condition: sel\n",
@@ -44,6 +55,12 @@ func TestFlowSieveStopsOnlyUnselected(t *testing.T) {
 	for i, r := range extra[len(extra)-6:] { // the rules on flow.bytes_sent, each alone
 		sets[fmt.Sprintf("bytes %d", i)] = []*Rule{r}
 	}
+	const portRules = 8
+	ports := extra[len(extra)-6-portRules : len(extra)-6]
+	sets["ports"] = ports
+	for i, r := range ports { // the rules on flow.dst_port, each alone
+		sets[fmt.Sprintf("port %d", i)] = []*Rule{r}
+	}
 	for name, rules := range sets {
 		t.Run(name, func(t *testing.T) {
 			eng, err := NewEngine(rules)
@@ -56,7 +73,7 @@ func TestFlowSieveStopsOnlyUnselected(t *testing.T) {
 			}
 			var evs []*event.Event
 			var may []bool
-			sentStopped := 0
+			sentStopped, portStopped := 0, 0
 			classes := event.FlowClassNames
 			others := []map[string]string{
 				{"flow.dst_port": "22", "flow.bytes_sent": "262144", "flow.rule": "UserRule_Allow-RDP"},
@@ -71,6 +88,17 @@ func TestFlowSieveStopsOnlyUnselected(t *testing.T) {
 				{"flow.dst_port": "22", "flow.bytes_sent": "x"},
 				{"flow.dst_port": "22", "flow.bytes_sent": "99"},
 				{"flow.dst_port": "22", "flow.bytes_sent": "500000"},
+				{"flow.dst_port": " 22", "flow.bytes_sent": "99"},
+				{"flow.dst_port": "022", "flow.bytes_sent": "99"},
+				{"flow.dst_port": "ABC", "flow.bytes_sent": "99"},
+				{"flow.dst_port": " 80 ", "flow.bytes_sent": "99"},
+				{"flow.dst_port": "", "flow.bytes_sent": "262144"},
+				{"flow.dst_port": "8080", "flow.bytes_sent": "262144"},
+				{"flow.dst_port": "8080", "flow.bytes_sent": "99"},
+				{"flow.dst_port": "443", "flow.bytes_sent": "1000"},
+				{"flow.dst_port": "3389", "flow.bytes_sent": "99"},
+				{"flow.dst_port": "5985", "flow.bytes_sent": "501"},
+				{"flow.dst_port": "22", "flow.bytes_sent": "499"},
 			}
 			for _, vnet := range []bool{false, true} {
 				for _, outbound := range []bool{false, true} {
@@ -94,9 +122,15 @@ func TestFlowSieveStopsOnlyUnselected(t *testing.T) {
 									}
 									evs = append(evs, &event.Event{Source: flowService, Fields: canonicalFlowFields{flowFields{vals}}})
 									m := sieve.May(vnet, outbound, allowed, src, dst)
-									if least, ok := sieve.SentMin(vnet, outbound, allowed, src, dst); ok && !event.SentAtLeast(o["flow.bytes_sent"], least) {
+									c, _ := event.Combination(vnet, outbound, allowed, src, dst)
+									if m && !sieve.Lets(c, o["flow.bytes_sent"], false, o["flow.dst_port"]) {
 										m = false
-										sentStopped++
+										// By its port, when another port would pass.
+										if sieve.Lets(c, o["flow.bytes_sent"], false, "x") {
+											portStopped++
+										} else {
+											sentStopped++
+										}
 									}
 									may = append(may, m)
 								}
@@ -127,6 +161,12 @@ func TestFlowSieveStopsOnlyUnselected(t *testing.T) {
 			}
 			if sentStopped == 0 && (name == "built-in" || name == "bytes" || (strings.HasPrefix(name, "bytes ") && name != "bytes 1" && name != "bytes 3")) {
 				t.Errorf("the sieve stopped none of %d tuples by their bytes sent", len(evs))
+			}
+			// Port rules 2 (or), 4 (not) and 5 (a wildcard) need no port
+			// (2 none of anything: with it, "ports" stops by no port); 3
+			// is held to its bytes.
+			if portStopped == 0 && (name == "built-in" || (strings.HasPrefix(name, "port ") && !strings.ContainsAny(name[len("port "):], "2345"))) {
+				t.Errorf("the sieve stopped none of %d tuples by their port", len(evs))
 			}
 			eng.noIndex = true
 			if s := eng.FlowSieve(); s != nil {

@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/netip"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -309,7 +310,7 @@ func TestEachFlowTupleReusedTuple(t *testing.T) {
 }
 
 // TestFlowSieveSentLets: a sieve's least bytes sent (SetSentMin) lets a
-// tuple through as a rule's gte of that number does (SentAtLeast, the
+// tuple through, whatever its port, as a rule's gte of that number does (SentAtLeast, the
 // engine's numeric compare): on digits compared as text, and on any text;
 // combinations without one let every tuple through.
 func TestFlowSieveSentLets(t *testing.T) {
@@ -325,13 +326,13 @@ func TestFlowSieveSentLets(t *testing.T) {
 		for _, sent := range sents {
 			want := SentAtLeast(sent, m)
 			digits := sent != "" && strings.Trim(sent, "0123456789") == "" && (sent[0] != '0' || len(sent) == 1)
-			if got := s.SentLets(5, sent, digits); got != want {
+			if got := s.Lets(5, sent, digits, "22"); got != want {
 				t.Errorf("min %v, sent %q (digits %v): lets %v, gte %v", m, sent, digits, got, want)
 			}
-			if got := s.SentLets(5, sent, false); got != want {
+			if got := s.Lets(5, sent, false, ""); got != want {
 				t.Errorf("min %v, sent %q as text: lets %v, gte %v", m, sent, got, want)
 			}
-			if !s.SentLets(6, sent, digits) {
+			if !s.Lets(6, sent, digits, "1") {
 				t.Errorf("min %v, sent %q: stopped in a combination without a least", m, sent)
 			}
 		}
@@ -341,6 +342,40 @@ func TestFlowSieveSentLets(t *testing.T) {
 	for sent, want := range map[string]bool{"262144": true, "262143": false, "": false, "abc": false, "2.7e5": true, "9007199254740993": true} {
 		if got := SentAtLeast(sent, 262144); got != want {
 			t.Errorf("SentAtLeast(%q, 262144) = %v", sent, got)
+		}
+	}
+}
+
+// TestFlowSievePorts: a sieve's ports (SetPorts) let a tuple through when
+// its port is one of them or not written in digits, or, with a least
+// bytes sent too, when its bytes are enough; a port a rule's compare
+// (trimmed, lower-cased) finds among them is never stopped, and one in
+// digits it does not find is.
+func TestFlowSievePorts(t *testing.T) {
+	sets := [][]string{{"22", "3389", "5985", "5986"}, {"443"}, {}, {"", "22"}, {"abc", " 22", "0022", "22"}, {"65536", "3389", "3389"}, {"0", "65535", "99999", "00"}}
+	ports := []string{"", "22", "3389", "5985", "5986", "443", "0022", "022", " 22", "22 ", "abc", "ABC", "65536", "2", "222", "-22", "2e1", "\t22", "0", "00", "65535", "99999", "123456"}
+	for _, set := range sets {
+		for _, sent := range []float64{math.NaN(), 262144} {
+			s := NewFlowSieve(func(func(FlowField) (string, bool)) bool { return true })
+			s.SetPorts(7, set)
+			s.SetSentMin(7, sent)
+			if s.All() || !s.Bounded(7) || s.Bounded(8) {
+				t.Fatalf("ports %q: bounded %v, %v; all %v", set, s.Bounded(7), s.Bounded(8), s.All())
+			}
+			for _, port := range ports {
+				found := slices.Contains(set, strings.ToLower(strings.TrimSpace(port)))
+				inDigits := strings.Trim(port, "0123456789") == ""
+				for _, bytes := range []string{"", "262143", "262144"} {
+					got := s.Lets(7, bytes, true, port)
+					enough := sent == sent && SentAtLeast(bytes, sent)
+					if want := found || !inDigits || enough; got != want {
+						t.Errorf("ports %q, least %v: port %q, sent %q: lets %v, want %v", set, sent, port, bytes, got, want)
+					}
+					if !s.Lets(8, bytes, true, port) {
+						t.Errorf("ports %q: port %q stopped in a combination without ports", set, port)
+					}
+				}
+			}
 		}
 	}
 }

@@ -2,6 +2,7 @@ package event
 
 import (
 	"math"
+	"slices"
 	"strconv"
 )
 
@@ -20,45 +21,89 @@ var FlowClassNames = [...]string{"internet", "private", "azure"}
 // FlowSieve tells the flow tuples some rule may select from those no rule
 // can, by the few values of a few names every tuple event has: its log
 // type, direction, decision and address classes (flow.log_type,
-// flow.direction, flow.allowed and the four flow.*_class). A rule engine
-// works it out once from what its rules need of those names (a scan rule
-// wants flow.allowed false); the tuple walk asks it with the values it
-// parsed, before it makes an event, so that a tuple no rule can select
-// costs no event and no condition. A nil sieve lets every tuple through.
+// flow.direction, flow.allowed and the four flow.*_class), and within a
+// combination of those by its bytes sent and destination port. A rule
+// engine works it out once from what its rules need of those names (a
+// scan rule wants flow.allowed false, the management port rule one of
+// four ports); the tuple walk asks it with the values it parsed, before it
+// makes an event, so that a tuple no rule can select costs no event and
+// no condition. A nil sieve lets every tuple through.
 type FlowSieve struct {
 	may [(FlowCombinations + 63) / 64]uint64 // by FlowCombination
 	// bounded: the combinations whose tuples need some flow.bytes_sent
-	// (SetSentMin), and sent its least for each.
+	// (SetSentMin) or one of some flow.dst_port values (SetPorts); need:
+	// what each of them needs.
 	bounded [(FlowCombinations + 63) / 64]uint64
-	sent    *[FlowCombinations]sentNeed
+	need    *[FlowCombinations]tupleNeed
 }
 
-// sentNeed is the least flow.bytes_sent of a combination's tuples: min,
-// and digits, when min is below 1e15, the decimal text of the least whole
-// number at least min (and at least 0): a number written in digits without
-// a leading zero compares with it by its length, then its bytes.
-type sentNeed struct {
+// tupleNeed is what a bounded combination's tuples need, one of:
+// flow.bytes_sent of at least min (bySent), flow.dst_port one of ports
+// (byPort).
+type tupleNeed struct {
+	bySent, byPort bool
+	// min, and digits, when min is below 1e15, the decimal text of the
+	// least whole number at least min (and at least 0): a number written
+	// in digits without a leading zero compares with it by its length,
+	// then its bytes.
 	min    float64
 	digits string
+	ports  []string // decimal digits each
+}
+
+// needOf is combination c's need, c made bounded.
+func (s *FlowSieve) needOf(c int) *tupleNeed {
+	if s.need == nil {
+		s.need = new([FlowCombinations]tupleNeed)
+	}
+	s.bounded[c/64] |= 1 << (c % 64)
+	return &s.need[c]
 }
 
 // SetSentMin makes the sieve stop the tuples of combination c (numbered
 // by FlowCombination) whose flow.bytes_sent is missing, not a number or
-// below min (SentLets): a rule engine's, when every rule that may select
-// such a tuple needs flow.bytes_sent of at least min (NaN: none).
+// below min, unless their port lets them through (SetPorts): a rule
+// engine's, when every rule that may select such a tuple needs
+// flow.bytes_sent of at least min (NaN: none) or one of those ports.
 func (s *FlowSieve) SetSentMin(c int, min float64) {
 	if c < 0 || c >= FlowCombinations || min != min {
 		return
 	}
-	if s.sent == nil {
-		s.sent = new([FlowCombinations]sentNeed)
-	}
-	n := sentNeed{min: min}
+	n := s.needOf(c)
+	n.bySent, n.min, n.digits = true, min, ""
 	if min < 1e15 {
 		n.digits = strconv.FormatFloat(math.Ceil(max(min, 0)), 'f', 0, 64)
 	}
-	s.sent[c] = n
-	s.bounded[c/64] |= 1 << (c % 64)
+}
+
+// SetPorts makes the sieve stop the tuples of combination c whose
+// flow.dst_port is written in digits (which a rule's trimmed, lower-cased
+// compare leaves as they are) and is none of ports, unless their bytes
+// sent let them through (SetSentMin): a rule engine's, when every rule
+// that may select such a tuple needs flow.dst_port to equal one of ports,
+// or some bytes sent. Ports not in digits are left out: a port in digits
+// is none of them, and a tuple's port not in digits is let through.
+func (s *FlowSieve) SetPorts(c int, ports []string) {
+	if c < 0 || c >= FlowCombinations {
+		return
+	}
+	n := s.needOf(c)
+	n.byPort, n.ports = true, nil
+	for _, p := range ports {
+		if allDigits(p) && !slices.Contains(n.ports, p) {
+			n.ports = append(n.ports, p)
+		}
+	}
+}
+
+// allDigits reports whether s is the digits 0 to 9 only (or empty).
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i]-'0' > 9 {
+			return false
+		}
+	}
+	return true
 }
 
 // Combination is FlowCombination of a tuple's values, and whether they
@@ -73,35 +118,42 @@ func (s *FlowSieve) MayCombination(c uint) bool {
 }
 
 // Bounded reports whether the tuples of combination c need some
-// flow.bytes_sent (SentLets then tells).
+// flow.bytes_sent or flow.dst_port (Lets then tells).
 func (s *FlowSieve) Bounded(c uint) bool {
-	return s != nil && s.bounded[c/64&1]&(1<<(c%64)) != 0
+	return s != nil && c < FlowCombinations && s.bounded[c/64&1]&(1<<(c%64)) != 0
 }
 
-// SentLets reports whether a tuple of combination c whose flow.bytes_sent
-// is sent, as its event answers it ("" when missing), has the bytes the
-// sieve needs of it: sent compares as at least the least (SetSentMin)
-// the way a rule's gte does (SentAtLeast). digits says sent is a decimal
-// number without a leading zero, or "": compared as text then.
-func (s *FlowSieve) SentLets(c uint, sent string, digits bool) bool {
+// ByPort reports whether a tuple of combination c may be let through by
+// its flow.dst_port (SetPorts): Lets reads port only then, so a caller
+// may pass "" otherwise and need not find the port.
+func (s *FlowSieve) ByPort(c uint) bool {
+	return s.Bounded(c) && s.need[c].byPort
+}
+
+// Lets reports whether a tuple of combination c whose flow.bytes_sent is
+// sent and flow.dst_port is port, as its event answers them ("" when
+// missing; port is read only when ByPort), has what the sieve needs of
+// it: a port of SetPorts' or one not in digits; or bytes sent that
+// compare as at least the least (SetSentMin) the way a rule's gte does
+// (SentAtLeast). digits says sent is a decimal number without a leading
+// zero, or "": compared as text then.
+func (s *FlowSieve) Lets(c uint, sent string, digits bool, port string) bool {
 	if !s.Bounded(c) {
 		return true
 	}
-	n := &s.sent[c%FlowCombinations]
-	if digits && n.digits != "" {
-		return len(sent) > len(n.digits) || (len(sent) == len(n.digits) && sent >= n.digits)
+	// The bytes first: most tuples with counts have enough, told by their
+	// length, and their port is not looked at.
+	n := &s.need[c]
+	if n.bySent {
+		if digits && n.digits != "" {
+			if len(sent) > len(n.digits) || (len(sent) == len(n.digits) && sent >= n.digits) {
+				return true
+			}
+		} else if SentAtLeast(sent, n.min) {
+			return true
+		}
 	}
-	return SentAtLeast(sent, n.min)
-}
-
-// SentMin is the least flow.bytes_sent the sieve lets a tuple of these
-// values through with (SetSentMin); ok is false when it lets any through.
-func (s *FlowSieve) SentMin(vnet, outbound, allowed bool, src, dst uint8) (min float64, ok bool) {
-	c, known := Combination(vnet, outbound, allowed, src, dst)
-	if !known || !s.Bounded(c) {
-		return 0, false
-	}
-	return s.sent[c].min, true
+	return n.byPort && (slices.Contains(n.ports, port) || !allDigits(port))
 }
 
 // SentAtLeast reports whether sent, a tuple's flow.bytes_sent as its

@@ -329,8 +329,16 @@ func (r *Registry) ExpandFlowPicked(ev *event.Event, room *TupleRoom, fn func(t 
 			if !sieve.MayCombination(c) {
 				continue // no rule can select it: no event
 			}
-			if sieve.Bounded(c) && !sieve.SentLets(c, kt.sent(raw), true) {
-				continue // too few bytes sent for any rule that may select it
+			if sieve.Bounded(c) {
+				// The port found only when read: two fifths of the
+				// tuples asked in NSG's corpus (inbound, allowed).
+				var port string
+				if sieve.ByPort(c) {
+					port = kt.dstPort(raw)
+				}
+				if !sieve.Lets(c, kt.sent(raw), true, port) {
+					continue // too few bytes sent, or another port, for any rule that may select it
+				}
 			}
 		}
 		keep, err := fn(x.keptEvent(kt, &groups[kt.group], raw, vnet, sc, dc), i+1)
@@ -356,8 +364,8 @@ func walkFlow(x *tupleExpansion, vnet bool, sieve *event.FlowSieve, fn func(*eve
 			return true // no rule can select it: no event
 		}
 		p.set(t, vnet)
-		if c, known := event.Combination(vnet, p.outbound, t.Allowed, sc, dc); known && sieve.Bounded(c) && !sieve.SentLets(c, pick(p.outbound, p.bytesOut, p.bytesIn), false) {
-			return true // too few bytes sent for any rule that may select it
+		if c, known := event.Combination(vnet, p.outbound, t.Allowed, sc, dc); known && sieve.Bounded(c) && !sieve.Lets(c, pick(p.outbound, p.bytesOut, p.bytesIn), false, p.dstPort) {
+			return true // too few bytes sent, or another port, for any rule that may select it
 		}
 		var keep bool
 		keep, ferr = fn(x.event(&p, sc, dc), x.sub)
@@ -778,6 +786,13 @@ func (kt *keptTuple) sent(raw []byte) string {
 		return shared(raw[end-int(kt.lens[10]) : end])
 	}
 	return shared(raw[end-int(kt.lens[12]) : end])
+}
+
+// dstPort is the kept tuple's flow.dst_port as its event answers it: its
+// fifth field of the record raw, as written (keptEvent's).
+func (kt *keptTuple) dstPort(raw []byte) string {
+	at := int(kt.start) + int(kt.lens[0]) + int(kt.lens[1]) + int(kt.lens[2]) + int(kt.lens[3]) + 4
+	return shared(raw[at : at+int(kt.lens[4])])
 }
 
 func keptAddr(a [16]byte, is4 bool) netip.Addr {

@@ -362,6 +362,11 @@ func flowTestRecords(t *testing.T, reg *Registry) [][]byte {
 		nsg(`"1795169100,fe80::1%eth0,10.20.1.4,51544,3389,T,I,A,C,311,48211,402,1822331"`),
 		nsg(`"1795169100,::ffff:10.0.0.9,10.20.1.4,51544,3389,47,I,A,C,311,48211,402,1822331"`, `"1795169100,45.137.21.9,10.20.1.4,51544,3389,6,I,D,B,,,,"`),
 		nsg(`"0,45.137.21.9,10.20.1.4,51544,3389,T,I,A,C,311,48211,402,1822331"`, `"99999999999999999,45.137.21.9,10.20.1.4,1,3389,u,O,A,C,311,48211,402,1822331"`),
+		// Ports as a sieve reads them (SetPorts): with leading zeros, at
+		// the edges, of a version 1 tuple.
+		nsg(`"1795169100,45.137.21.9,10.20.1.4,51544,03389,T,I,A,C,311,48211,402,1822331"`, `"1795169100,45.137.21.9,10.20.1.4,51544,22,T,I,A,C,311,48211,402,1822331"`,
+			`"1795169100,45.137.21.9,10.20.1.4,22,443,T,I,A,C,311,48211,402,1822331"`, `"1795169100,45.137.21.9,10.20.1.4,51544,0,T,I,A,C,311,48211,402,1822331"`,
+			`"1795169100,45.137.21.9,10.20.1.4,51544,65535,T,I,A,B,,,,"`, `"1795169100,45.137.21.9,10.20.1.4,51544,22,T,I,A"`),
 		nsg(`"01795169100,45.137.21.9,10.20.1.4,51544,3389,T,I,A,C,311,48211,402,1822331"`, `"99999999999,45.137.21.9,10.20.1.4,1,3389,T,O,A,C,311,48211,402,1822331"`,
 			`"100000000000,45.137.21.9,10.20.1.4,1,3389,T,O,A,C,311,48211,402,1822331"`, `"1795169100123,45.137.21.9,10.20.1.4,1,3389,T,O,A,C,311,48211,402,1822331"`,
 			`"9999999999999999999,45.137.21.9,10.20.1.4,1,3389,T,O,A,C,311,48211,402,1822331"`, `"0001795169100123,45.137.21.9,10.20.1.4,1,3389,T,O,A,C,311,48211,402,1822331"`),
@@ -519,9 +524,13 @@ func TestExpandFlowSifted(t *testing.T) {
 		"private pair":    func(c combo) bool { return !(c.src == event.FlowClassPrivate && c.dst == event.FlowClassPrivate) },
 		"allowed sent":    func(c combo) bool { return c.allowed },
 		"sent":            func(combo) bool { return true },
+		"ports":           func(combo) bool { return true },
+		"sent or ports":   func(c combo) bool { return c.allowed },
 	}
-	// The least bytes sent of a sieve's allowed tuples (SetSentMin).
-	sentMins := map[string]float64{"allowed sent": 1000, "sent": 262144}
+	// The least bytes sent of a sieve's allowed tuples (SetSentMin), and
+	// the ports that let them through (SetPorts).
+	sentMins := map[string]float64{"allowed sent": 1000, "sent": 262144, "sent or ports": 262144}
+	sentPorts := map[string][]string{"ports": {"22", "443", "0", "03389"}, "sent or ports": {"22", "3389"}}
 	raws := flowTestRecords(t, reg)
 	for name, may := range sieves {
 		t.Run(name, func(t *testing.T) {
@@ -544,10 +553,14 @@ func TestExpandFlowSifted(t *testing.T) {
 				return may(c)
 			})
 			least, bySent := sentMins[name]
-			if bySent {
-				for c := range event.FlowCombinations {
-					if v, _ := event.FlowCombinationValue(c, event.FlowAllowed); v == "true" {
+			ports, byPort := sentPorts[name]
+			for c := range event.FlowCombinations {
+				if v, _ := event.FlowCombinationValue(c, event.FlowAllowed); v == "true" {
+					if bySent {
 						sieve.SetSentMin(c, least)
+					}
+					if byPort {
+						sieve.SetPorts(c, ports)
 					}
 				}
 			}
@@ -570,7 +583,9 @@ func TestExpandFlowSifted(t *testing.T) {
 					for k, te := range all {
 						c := valuesOf(te)
 						sent, _ := te.Fields.Field("flow.bytes_sent")
-						if may(c) && (!bySent || !c.allowed || event.SentAtLeast(sent, least)) {
+						port, _ := te.Fields.Field("flow.dst_port")
+						lets := (!bySent && !byPort) || !c.allowed || (bySent && event.SentAtLeast(sent, least)) || (byPort && slices.Contains(ports, port))
+						if may(c) && lets {
 							want = append(want, k+1)
 						} else {
 							stopped++
