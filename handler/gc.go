@@ -61,8 +61,8 @@ var cgroupMemoryFiles = []string{"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/me
 // quarter of its memory limit.
 //
 // It was 192 MiB until s7-srv. A collection marks the whole live heap,
-// the state included (BenchmarkServe: 42 MB live after 10 batches, 76 MB
-// after 50; ~150 M instructions a collection under callgrind, ~20-25 ms
+// the state included (BenchmarkServe: 42 MB live, growing to 76 MB over
+// its 60 batches; ~150 M instructions a collection under callgrind, 18-27 ms
 // of CPU natively with the idle core's mark worker), and a batch makes
 // ~10 MB of garbage: at 192 MiB a collection every 14 batches, 0.06-0.08
 // a batch, ~9-12 M instructions a batch. At 384 MiB: 0.02 collections a
