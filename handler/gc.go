@@ -59,7 +59,20 @@ var cgroupMemoryFiles = []string{"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/me
 // us here). The collector runs once per room of garbage, whatever is
 // live. A container with less than four times the room gives it a
 // quarter of its memory limit.
-const serveHeapRoom = 192 << 20
+//
+// It was 192 MiB until s7-srv. A collection marks the whole live heap,
+// the state included (BenchmarkServe: 42 MB live, growing to 76 MB over
+// its 60 batches; ~150 M instructions a collection under callgrind, 18-27 ms
+// of CPU natively with the idle core's mark worker), and a batch makes
+// ~10 MB of garbage: at 192 MiB a collection every 14 batches, 0.06-0.08
+// a batch, ~9-12 M instructions a batch. At 384 MiB: 0.02 collections a
+// batch over 50 batches after 10 (make bench-serve), 94.6 M -> 88.7 M
+// instructions a batch (callgrind, 50 batches after 3: 3 collections ->
+// 1), CPU 16.2, 16.7, 16.7 -> 16.0, 15.7, 15.6 ms a batch in 3 pairs
+// alternated (a ratio: run under nice on a shared machine), page faults
+// a batch the same (15-41 -> 21-24); faulting it in at start-up takes
+// 0.15 s, not 0.08 s, and the process holds 192 MiB more.
+const serveHeapRoom = 384 << 20
 
 // tuneGC sets serve's GC percent, heap room and soft memory limit where
 // the environment (GOGC, GOMEMLIMIT) does not, and logs what it chose. The

@@ -61,8 +61,9 @@ const rusageThread = 1
 // minor page faults and context switches per batch (the client's
 // included: BenchmarkServeOverhead shows what they are alone), and the
 // garbage collections finished per batch (a collection marks the whole
-// live heap, state included: 6 to 8 M instructions, so the total of a few
-// batches moves by that much with whether one falls among them).
+// live heap, state included: ~150 M instructions at s7-srv, 6 to 8 M
+// when first measured, so the figure of 20 batches moves by ~7 M a batch
+// with whether one falls among them; read gcs/batch beside it).
 // AZDETECT_BENCH_CPUPROFILE=FILE writes a CPU profile of the measured
 // batches alone; AZDETECT_BENCH_MEMPROFILE=FILE records every allocation
 // and writes the allocation profile before the measured batches to

@@ -41,3 +41,36 @@ func TestChunkListsReusedAlike(t *testing.T) {
 		got.diff(t, fmt.Sprintf("%d workers, lists reused", workers), want)
 	}
 }
+
+// TestChunkListsReusedAcrossUnits: with chunks larger than a unit, as
+// serve runs (an invocation is one chunk: ChunkEvents 32,768, a
+// 1,000-record batch a few thousand events), the lists of one unit's
+// chunk are filled again by the next unit's, and the alerts, dead
+// letters, reports and chunks are those of a run that makes new lists
+// each time. Fails too when no list was filled again (before, lists
+// without room for a full chunk were left to the collector).
+func TestChunkListsReusedAcrossUnits(t *testing.T) {
+	reg, rules := defaults(t)
+	const units, perUnit, serveChunk = 6, 1000, 32768
+	recs := benchcorpus.Generate(units * perUnit)
+	var files []file
+	for i := range units {
+		files = append(files, file{fmt.Sprintf("batch-%d.json", i), benchcorpus.JSONLines(recs[i*perUnit : (i+1)*perUnit])})
+	}
+	defer func(reuse bool) { reuseChunks = reuse }(reuseChunks)
+	reuseChunks = false
+	before := chunksReused.Load()
+	want := runOutcomeChunks(t, reg, rules, files, 1, serveChunk)
+	if chunksReused.Load() != before {
+		t.Fatal("lists filled again with reuse off")
+	}
+	if len(want.alerts) == 0 || len(want.chunks) != units {
+		t.Fatalf("%d alerts in %d chunks, want one chunk a unit: the comparison would prove little", len(want.alerts), len(want.chunks))
+	}
+	reuseChunks = true
+	got := runOutcomeChunks(t, reg, rules, files, 1, serveChunk)
+	if n := chunksReused.Load() - before; n < units-2 {
+		t.Errorf("lists filled again for %d chunks of %d, want all but the first (or two, read ahead)", n, units)
+	}
+	got.diff(t, "one chunk a unit, lists reused", want)
+}

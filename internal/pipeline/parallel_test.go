@@ -218,6 +218,12 @@ func (o outcome) diff(t *testing.T, name string, want outcome) {
 // time after every second chunk.
 func runOutcome(t *testing.T, reg *source.Registry, rules []*detect.Rule, files []file, workers int) outcome {
 	t.Helper()
+	return runOutcomeChunks(t, reg, rules, files, workers, 0)
+}
+
+// runOutcomeChunks is runOutcome with Options.ChunkEvents chunkEvents.
+func runOutcomeChunks(t *testing.T, reg *source.Registry, rules []*detect.Rule, files []file, workers, chunkEvents int) outcome {
+	t.Helper()
 	store := state.NewMemory()
 	eng, err := detect.NewEngine(rules, detect.WithStore(store), detect.WithClock(func() time.Time { return time.Time{} }), detect.WithEventTimeSweep())
 	if err != nil {
@@ -230,7 +236,7 @@ func runOutcome(t *testing.T, reg *source.Registry, rules []*detect.Rule, files 
 	chunks := 0
 	p, err := New(Options{Registry: reg, Engine: eng, Sink: sink, DeadLetters: dead, Workers: workers,
 		Suppressor: alert.MemorySuppressor{Deduper: alert.NewDeduper(time.Hour, 1<<20)}, Now: func() time.Time { return now },
-		OmitAlerts: true,
+		OmitAlerts: true, ChunkEvents: chunkEvents,
 		// The rules of a chunk after an odd one start while it is finished.
 		AfterChunkChanges: func(n int) bool { return n%2 == 0 },
 		AfterChunk: func(ctx context.Context, n int, events []*event.Event) error {

@@ -135,6 +135,13 @@ type chunkLists struct {
 // chunk is gathered while the one before is staged and another finished.
 const spareChunks = 4
 
+// spareMinEvents is the least room for events that lists of a chunk
+// not full need to be kept (putChunk): serve's invocation is one chunk of
+// a few thousand events (ChunkEvents 32,768 is more than a batch holds),
+// whose lists, grown by appending, were made again for every invocation
+// (0.6 MB a 1,000-record batch of BenchmarkServe's).
+const spareMinEvents = 1024
+
 // reuseChunks says whether a chunk's lists are filled again once its
 // evaluation finished (off in the test that compares the alerts of a
 // scan without reuse with those of one with it).
@@ -142,18 +149,24 @@ var reuseChunks = true
 
 // getChunk returns the lists and verdicts of a finished chunk, emptied,
 // or new lists with room for n events (none when n is 0: they grow) and
-// no verdicts (takeVerdicts makes them).
+// no verdicts (takeVerdicts makes them). Lists kept with less room than n
+// (a unit smaller than a chunk: putChunk) are left to the collector, their
+// verdicts taken.
 func (p *Pipeline) getChunk(n int) ([]*event.Event, []recordRef, *detect.Verdicts) {
+	var v *detect.Verdicts
 	select {
 	case c := <-p.chunks:
-		chunksReused.Add(1)
-		return c.events, c.refs, c.verdicts
+		if cap(c.events) >= n && cap(c.refs) >= n {
+			chunksReused.Add(1)
+			return c.events, c.refs, c.verdicts
+		}
+		v = c.verdicts
 	default:
 	}
 	if n == 0 {
-		return nil, nil, nil
+		return nil, nil, v
 	}
-	return make([]*event.Event, 0, n), make([]recordRef, 0, n), nil
+	return make([]*event.Event, 0, n), make([]recordRef, 0, n), v
 }
 
 // chunksReused counts the chunks whose lists were filled again (for the
@@ -165,10 +178,12 @@ var chunksReused atomic.Int64
 // copies what its parts keep of them): its rules returned, its alerts were delivered (each alert holds the
 // events it names, not the list: detect.Engine.Stage gives each rule a
 // list of its own) and AfterChunk returned. They are emptied first, so
-// that they keep no event alive while they wait. Without room for a full
-// chunk (a few records' unit), they are left to the collector.
+// that they keep no event alive while they wait. Lists with room for
+// fewer than spareMinEvents events and not for a full chunk (a few
+// records' unit) are left to the collector.
 func (p *Pipeline) putChunk(w work) {
-	if !reuseChunks || cap(w.events) < p.chunkEvents() || cap(w.refs) < p.chunkEvents() {
+	least := min(p.chunkEvents(), spareMinEvents)
+	if !reuseChunks || cap(w.events) < least || cap(w.refs) < least {
 		return
 	}
 	clear(w.events[:cap(w.events)])
