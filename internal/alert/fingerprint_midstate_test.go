@@ -119,3 +119,30 @@ func TestRankAgrees(t *testing.T) {
 		t.Error("AtLeast")
 	}
 }
+
+// TestAppendStampDays: appendStamp's civil date is time's for every day
+// of 1600 to 2500 (leap centuries and all) and the years at its edges, at
+// a second of the day that moves through the clock; before 0000-03-01 and
+// after 9999 it declines.
+func TestAppendStampDays(t *testing.T) {
+	check := func(tm time.Time) {
+		t.Helper()
+		got, ok := appendStamp([]byte("p|"), tm)
+		if want := tm.Format("p|2006-01-02T15:04:05"); !ok || string(got) != want {
+			t.Fatalf("%d: %q %v, want %q", tm.Unix(), got, ok, want)
+		}
+	}
+	start := time.Date(1600, 1, 1, 0, 0, 0, 0, time.UTC)
+	for d := range 900 * 366 {
+		check(start.AddDate(0, 0, d).Add(time.Duration(d%86400) * time.Second))
+	}
+	for d := range 800 {
+		check(time.Date(0, 3, 1, 23, 59, 59, 0, time.UTC).AddDate(0, 0, d))
+		check(time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC).AddDate(0, 0, -d))
+	}
+	for _, tm := range []time.Time{time.Date(0, 2, 29, 23, 59, 59, 0, time.UTC), time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(-1, 12, 31, 0, 0, 0, 0, time.UTC)} {
+		if got, ok := appendStamp([]byte("p|"), tm); ok || string(got) != "p|" {
+			t.Errorf("%v: %q %v, want it declined", tm, got, ok)
+		}
+	}
+}

@@ -25,6 +25,11 @@ func hostileAlert(s string, ts int64, off, n int) Alert {
 		a.GroupKey, a.AlertGroup, a.Techniques = s, s, []string{s, s}
 		a.Entities = Entities{IPs: []string{s}, Resources: []string{s}, Subscriptions: []string{s}}
 	}
+	if n == 1 {
+		// One instant throughout, as a single-event alert's (written
+		// once, then copied).
+		a.LastSeen, a.Evidence[0].Time = a.FirstSeen, a.FirstSeen
+	}
 	if n%3 == 0 {
 		a.Evidence = nil
 	}
