@@ -21,6 +21,8 @@ type JSONLines struct {
 	// buffer): a line is put together in the buffer's free room when
 	// that holds it, the buffer flushed first if not.
 	longest int
+	// heads are the rules' members of the lines written (appendHead).
+	heads headMemo
 }
 
 // jsonLinesBuffer is the size of a JSONLines' buffer: lines are about a
@@ -55,7 +57,7 @@ func (j *JSONLines) Publish(_ context.Context, alerts []Alert) error {
 				return fmt.Errorf("write alert to %s: %w", j.name, err)
 			}
 		}
-		line, err := appendJSONLine(j.w.AvailableBuffer(), &alerts[i])
+		line, err := appendJSONLineWith(j.w.AvailableBuffer(), &alerts[i], &j.heads)
 		if err == nil {
 			j.longest = max(j.longest, min(len(line), jsonLinesBuffer/2))
 			_, err = j.w.Write(line)

@@ -172,3 +172,61 @@ func TestJSONLinesWritesEveryLine(t *testing.T) {
 		}
 	}
 }
+
+// TestHeadMemoAgrees: lines written through one headMemo are
+// encoding/json's, alert after alert, where alerts share a rule id (the
+// same string, as a rule's alerts do) and differ in title, severity,
+// tactics or techniques (nil, empty, hostile, changed in place after
+// being written), and where rules' ids collide in a slot.
+func TestHeadMemoAgrees(t *testing.T) {
+	var heads headMemo
+	check := func(a *Alert) {
+		t.Helper()
+		var std bytes.Buffer
+		enc := json.NewEncoder(&std)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(a); err != nil {
+			t.Fatal(err)
+		}
+		got, err := appendJSONLineWith([]byte("p"), a, &heads)
+		if err != nil || string(got) != "p"+std.String() {
+			t.Fatalf("through the memo:\n%s\nwant\n%s", got, std.Bytes())
+		}
+	}
+	rule := "fbad3b1d-9276-49fc-a1cc-e304bdec1631"
+	tactics := []string{"initial-access", "lateral-movement"}
+	strs := []string{"", "plain", "a<b>&c", "\u2028", "\xff", "\"q\\", "\x00\n", "é日本", strings.Repeat("z\x1e", 700)}
+	for round := range 2 {
+		for i, s := range strs {
+			for _, sev := range []string{SeverityHigh, SeverityLow, s} {
+				a := hostileAlert(s, 1700000000, 0, i)
+				a.RuleID, a.Severity = rule, sev
+				check(&a)
+				a.Title = "Identity Protection risk detection"
+				check(&a)
+				a.Tactics, a.Techniques = tactics, []string{s, "T1078"}
+				check(&a)
+				a.Tactics, a.Techniques = nil, []string{}
+				check(&a)
+				a.Tactics = tactics[:1]
+				check(&a)
+				other := a
+				other.RuleID = strings.Clone(rule) // the same id in another string
+				check(&other)
+				other.RuleID = rule[:len(rule)-1] + "0" // another id, maybe the slot
+				check(&other)
+			}
+		}
+		// A rule's tactics changed in place after their alert was written.
+		a := hostileAlert("x", 1700000000, 0, 1)
+		a.RuleID, a.Tactics = rule, tactics
+		check(&a)
+		tactics[0] = []string{"credential-access", "initial-access"}[round]
+		check(&a)
+	}
+	for n := range 3 * headSlots { // many rules: slots shared and replaced
+		a := hostileAlert("x", 1700000000, 0, n)
+		a.RuleID, a.Title = strings.Repeat("r", n), strings.Repeat("t", n%7)
+		check(&a)
+	}
+}

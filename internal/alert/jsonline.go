@@ -3,9 +3,11 @@ package alert
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
 	"strconv"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // appendJSONLine appends a as one line of JSON, the bytes an
@@ -16,8 +18,14 @@ import (
 // write as encoding/json would (a time outside RFC 3339's range) is left
 // to encoding/json, whose error is returned.
 func appendJSONLine(b []byte, a *Alert) ([]byte, error) {
+	return appendJSONLineWith(b, a, nil)
+}
+
+// appendJSONLineWith is appendJSONLine, the rule's members copied from
+// heads when it holds them (nil: each written).
+func appendJSONLineWith(b []byte, a *Alert, heads *headMemo) ([]byte, error) {
 	n0 := len(b)
-	b, ok := appendAlertJSON(b, a)
+	b, ok := appendAlertJSON(b, a, heads)
 	if ok {
 		return append(b, '\n'), nil
 	}
@@ -34,18 +42,11 @@ func appendJSONLine(b []byte, a *Alert) ([]byte, error) {
 
 // appendAlertJSON appends a's JSON object; false when a time in it has no
 // RFC 3339 form (time.Time.MarshalJSON's error).
-func appendAlertJSON(b []byte, a *Alert) ([]byte, bool) {
+func appendAlertJSON(b []byte, a *Alert, heads *headMemo) ([]byte, bool) {
 	ok := true
 	b = append(b, `{"id":`...)
 	b = appendJSONString(b, a.ID)
-	b = append(b, `,"rule_id":`...)
-	b = appendJSONString(b, a.RuleID)
-	b = append(b, `,"title":`...)
-	b = appendJSONString(b, a.Title)
-	b = append(b, `,"severity":`...)
-	b = appendJSONString(b, a.Severity)
-	b = appendStringsField(b, `,"tactics":`, a.Tactics)
-	b = appendStringsField(b, `,"techniques":`, a.Techniques)
+	b = heads.appendHead(b, a)
 	b = append(b, `,"summary":`...)
 	b = appendJSONString(b, a.Summary)
 	b = append(b, `,"source_type":`...)
@@ -83,6 +84,68 @@ func appendAlertJSON(b []byte, a *Alert) ([]byte, bool) {
 	}
 	b = appendStringField(b, `,"alert_group":`, a.AlertGroup)
 	return append(b, '}'), ok
+}
+
+// appendHead appends the members an alert has from its rule: rule_id,
+// title, severity, tactics and techniques.
+func appendHead(b []byte, a *Alert) []byte {
+	b = append(b, `,"rule_id":`...)
+	b = appendJSONString(b, a.RuleID)
+	b = append(b, `,"title":`...)
+	b = appendJSONString(b, a.Title)
+	b = append(b, `,"severity":`...)
+	b = appendJSONString(b, a.Severity)
+	b = appendStringsField(b, `,"tactics":`, a.Tactics)
+	return appendStringsField(b, `,"techniques":`, a.Techniques)
+}
+
+// headMemo holds the bytes appendHead wrote for the rules of recent
+// alerts: a rule's alerts share them (the severity aside, which a rule
+// may take from its record), so they are checked for escapes and written
+// once, then copied (appendHead was 1.7k instructions a riskdetection
+// alert: the strings' escape checks, the quotes and commas). An entry is
+// used only for an alert whose members equal the ones it was written for
+// (strings compared by ==: a rule's alerts share its strings, so most
+// compare as one pointer). Not safe for concurrent use: a sink holds one
+// under its lock.
+type headMemo struct {
+	slots [headSlots]headEntry
+}
+
+// headSlots is how many rules' heads are held, each in the slot of its
+// id's address (a rule's alerts share the string) and severity.
+const headSlots = 64
+
+// maxMemoHead bounds the heads held (a huge title is written each time).
+const maxMemoHead = 1 << 10
+
+type headEntry struct {
+	ruleID, title, severity string
+	tactics, techniques     []string // copies: the alert's may change
+	json                    []byte
+}
+
+// appendHead appends appendHead's bytes for a, copied from the memo when
+// it holds a's; m may be nil.
+func (m *headMemo) appendHead(b []byte, a *Alert) []byte {
+	if m == nil {
+		return appendHead(b, a)
+	}
+	at := uintptr(unsafe.Pointer(unsafe.StringData(a.RuleID)))
+	e := &m.slots[(at>>4+uintptr(len(a.Severity)))%headSlots]
+	if e.json != nil && e.ruleID == a.RuleID && e.title == a.Title && e.severity == a.Severity &&
+		slices.Equal(e.tactics, a.Tactics) && slices.Equal(e.techniques, a.Techniques) {
+		return append(b, e.json...)
+	}
+	n0 := len(b)
+	b = appendHead(b, a)
+	if len(b)-n0 <= maxMemoHead {
+		e.ruleID, e.title, e.severity = a.RuleID, a.Title, a.Severity
+		e.tactics = append(e.tactics[:0], a.Tactics...)
+		e.techniques = append(e.techniques[:0], a.Techniques...)
+		e.json = append(e.json[:0:0], b[n0:]...)
+	}
+	return b
 }
 
 // appendEvidenceJSON appends e's JSON object, its time through times; ok
