@@ -184,7 +184,8 @@ func (r *Rule) Severity(ev *event.Event) string {
 			}
 			return r.Level
 		}
-		vals, _ := r.sevRes.get(ev, nil)
+		var room [4]event.Value
+		vals, _ := r.sevRes.getInto(ev, room[:0])
 		for _, v := range vals {
 			if l, ok := NormaliseLevel(v.String()); ok {
 				return l

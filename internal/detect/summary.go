@@ -44,7 +44,8 @@ func (p summaryPart) render(ev *event.Event) string {
 		}
 		return summaryMissing
 	}
-	vals, found := p.res.get(ev, nil)
+	var room [4]event.Value
+	vals, found := p.res.getInto(ev, room[:0])
 	if !found {
 		return summaryMissing
 	}
