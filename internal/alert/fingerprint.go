@@ -5,6 +5,7 @@ import (
 	"encoding"
 	"encoding/hex"
 	"hash"
+	"hash/maphash"
 	"strings"
 	"sync"
 	"time"
@@ -109,26 +110,44 @@ const digits2 = "00010203040506070809" + "10111213141516171819" + "2021222324252
 var midstates midstateCache
 
 // midstateCache is a few first blocks and the state after each, and the
-// digests that continue from them.
+// digests that continue from them. A first block is remembered the second
+// time it is met while its key is among those of the blocks met and not
+// remembered: the flow alerts' first blocks hold their addresses (the
+// group key), each its own, and remembering every one cost 1.5k
+// instructions an NSG alert for nothing; a block met once is hashed with
+// the rest (sha256.Sum256). Both tables are direct-mapped by the block's
+// key: one comparison each, not a search.
 type midstateCache struct {
 	mu      sync.Mutex
 	entries [midstateEntries]midstate
-	next    int // the entry replaced next
+	missed  [missedBlocks]uint64 // keys of blocks met and not remembered
 	digests sync.Pool
 }
 
 // midstateEntries is how many first blocks are remembered: a few rules
 // raise most single-record alerts at once.
-const midstateEntries = 8
+const midstateEntries = 16
+
+// missedBlocks is how many first blocks met once are kept (their keys)
+// for a second meeting.
+const missedBlocks = 32
 
 type midstate struct {
 	block [sha256.BlockSize]byte
+	key   uint64            // blockKey(block)
 	state [midstateLen]byte // the digest's binary form after block
 	n     int               // state's length; 0: the entry is empty
 }
 
 // midstateLen is room for a SHA-256 digest's binary form (108 bytes).
 const midstateLen = 128
+
+// blockSeed keys first blocks (blockKey) within this process.
+var blockSeed = maphash.MakeSeed()
+
+// blockKey is a first block's key: equal blocks have equal keys (the
+// blocks are compared as well).
+func blockKey(first *[sha256.BlockSize]byte) uint64 { return maphash.Bytes(blockSeed, first[:]) }
 
 // digest is a SHA-256 digest that saves and restores its state.
 type digest interface {
@@ -141,14 +160,23 @@ type digest interface {
 // the sum are copied through it, so that the caller's stay on its stack
 // (what an interface's method is given escapes).
 type hashing struct {
-	d   digest
-	in  []byte
-	sum [sha256.Size]byte
+	d     digest
+	in    []byte
+	state [midstateLen]byte
+	sum   [sha256.Size]byte
 }
 
 // sum writes sha256.Sum256(b) to out.
 func (c *midstateCache) sum(b []byte, out *[sha256.Size]byte) {
 	if len(b) <= sha256.BlockSize {
+		*out = sha256.Sum256(b)
+		return
+	}
+	first := (*[sha256.BlockSize]byte)(b[:sha256.BlockSize])
+	key := blockKey(first)
+	var state [midstateLen]byte
+	n, again := c.find(first, key, &state)
+	if n == 0 && !again {
 		*out = sha256.Sum256(b)
 		return
 	}
@@ -163,11 +191,11 @@ func (c *midstateCache) sum(b []byte, out *[sha256.Size]byte) {
 	}
 	defer c.digests.Put(h)
 	h.in = append(h.in[:0], b...)
-	first := (*[sha256.BlockSize]byte)(h.in[:sha256.BlockSize])
-	if !c.restore(h.d, first) {
+	h.state = state
+	if n == 0 || h.d.UnmarshalBinary(h.state[:n]) != nil {
 		h.d.Reset()
-		h.d.Write(first[:])
-		c.remember(h.d, first)
+		h.d.Write(h.in[:sha256.BlockSize])
+		c.remember(h.d, (*[sha256.BlockSize]byte)(h.in[:sha256.BlockSize]), key)
 	}
 	h.d.Write(h.in[sha256.BlockSize:])
 	h.d.Sum(h.sum[:0])
@@ -181,31 +209,33 @@ func (c *midstateCache) sum(b []byte, out *[sha256.Size]byte) {
 // keeps for the next.
 const maxPooledInput = 4 << 10
 
-// restore sets d to the state after first when it is remembered.
-func (c *midstateCache) restore(d digest, first *[sha256.BlockSize]byte) bool {
+// find copies the state after first to state and returns its length when
+// first is remembered; otherwise 0, and again is whether first's key is
+// in its slot of the blocks met and not remembered (it is put there).
+func (c *midstateCache) find(first *[sha256.BlockSize]byte, key uint64, state *[midstateLen]byte) (n int, again bool) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	for i := range c.entries {
-		e := &c.entries[i]
-		if e.n > 0 && e.block == *first {
-			return d.UnmarshalBinary(e.state[:e.n]) == nil
-		}
+	if e := &c.entries[key%midstateEntries]; e.n > 0 && e.key == key && e.block == *first {
+		*state, n = e.state, e.n
+		c.mu.Unlock()
+		return n, false
 	}
-	return false
+	m := &c.missed[key%missedBlocks]
+	again, *m = *m == key, key
+	c.mu.Unlock()
+	return 0, again
 }
 
-// remember keeps d's state, after first, in place of the oldest entry.
-func (c *midstateCache) remember(d digest, first *[sha256.BlockSize]byte) {
+// remember keeps d's state, after first, in first's entry.
+func (c *midstateCache) remember(d digest, first *[sha256.BlockSize]byte, key uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	e := &c.entries[c.next]
+	e := &c.entries[key%midstateEntries]
 	st, err := d.AppendBinary(e.state[:0])
 	if err != nil || len(st) == 0 || len(st) > midstateLen || &st[0] != &e.state[0] {
 		e.n = 0
 		return
 	}
-	e.block, e.n = *first, len(st)
-	c.next = (c.next + 1) % midstateEntries
+	e.block, e.key, e.n = *first, key, len(st)
 }
 
 // fingerprintLen is a fingerprint's length: 128 bits in hex.

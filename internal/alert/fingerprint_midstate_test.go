@@ -146,3 +146,54 @@ func TestAppendStampDays(t *testing.T) {
 		}
 	}
 }
+
+// TestMidstateRemembersRepeats: a first block is remembered the second
+// time it is met while its key is among the misses, not the first (each
+// flow alert's own), and every sum is SHA-256's: from a remembered
+// block, a new one, and one met again after another took its slot.
+func TestMidstateRemembersRepeats(t *testing.T) {
+	var c midstateCache
+	remembered := func(b []byte) bool {
+		for _, e := range c.entries {
+			if e.n > 0 && string(e.block[:]) == string(b[:sha256.BlockSize]) {
+				return true
+			}
+		}
+		return false
+	}
+	sum := func(b []byte) {
+		t.Helper()
+		var got [sha256.Size]byte
+		c.sum(b, &got)
+		if got != sha256.Sum256(b) {
+			t.Fatalf("sum of %q is not SHA-256's", b)
+		}
+	}
+	block := func(i int) []byte { return []byte(fmt.Sprintf("%064d|and the rest of the key", i)) }
+	for i := range 3 * missedBlocks {
+		sum(block(i))
+		if remembered(block(i)) {
+			t.Fatalf("block %d remembered when met once", i)
+		}
+	}
+	slot := func(b []byte) uint64 { return blockKey((*[sha256.BlockSize]byte)(b)) % missedBlocks }
+	i := 1
+	for slot(block(i)) != slot(block(0)) {
+		i++
+	}
+	c.missed = [missedBlocks]uint64{} // forgotten: block 0 met once
+	sum(block(0))
+	sum(block(i)) // takes block 0's slot
+	sum(block(0))
+	if remembered(block(0)) {
+		t.Fatal("block 0 remembered when met again after another took its slot")
+	}
+	b := block(3 * missedBlocks)
+	for i := range 4 {
+		sum(b)
+		if got, want := remembered(b), i > 0; got != want {
+			t.Fatalf("met %d times: remembered %t, want %t", i+1, got, want)
+		}
+	}
+	sum(append(b[:sha256.BlockSize:sha256.BlockSize], "another ending"...))
+}
