@@ -2,6 +2,7 @@ package detect
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/azdetect/azdetect/internal/event"
@@ -52,6 +53,24 @@ func TestGetIntoAgrees(t *testing.T) {
 					}
 				}
 			}
+		}
+	}
+}
+
+// TestNormaliseLevelAgrees: NormaliseLevel's words as written give what
+// the map gives them in any case and with spaces; other words are not
+// levels.
+func TestNormaliseLevelAgrees(t *testing.T) {
+	for word, want := range levels {
+		for _, s := range []string{word, strings.ToUpper(word), " " + word + "\t", strings.ToUpper(word[:1]) + word[1:]} {
+			if got, ok := NormaliseLevel(s); !ok || got != want {
+				t.Errorf("NormaliseLevel(%q) = %q, %t; want %q", s, got, ok, want)
+			}
+		}
+	}
+	for _, s := range []string{"", "hi", "highest", "none", "hidden", "\xff", "hIgh2"} {
+		if got, ok := NormaliseLevel(s); ok {
+			t.Errorf("NormaliseLevel(%q) = %q, a level", s, got)
 		}
 	}
 }

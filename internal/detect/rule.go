@@ -29,6 +29,13 @@ var levels = map[string]string{
 // NormaliseLevel maps a level or severity word (any case) to one of the
 // Level* constants; ok is false for anything else.
 func NormaliseLevel(s string) (string, bool) {
+	// The levels as written (Identity Protection's riskLevel, the rules'
+	// level:) without ToLower and the map: a severity field is read for
+	// every alert of its rule (0.3k instructions a riskdetection alert).
+	switch s {
+	case LevelInformational, LevelLow, LevelMedium, LevelHigh, LevelCritical:
+		return s, true
+	}
 	l, ok := levels[strings.ToLower(strings.TrimSpace(s))]
 	return l, ok
 }
