@@ -816,6 +816,17 @@ type sharedIndex struct {
 	raw    []byte
 	layout *event.Layout // what idx was seeded with: compared, never read once its event let go
 	idx    recordIndex
+	// read are the paths read into idx's arena since it was pointed at
+	// the record (sharedLookupInto): an alert's severity field is often
+	// in its summary too (riskLevel), read once.
+	read []sharedRead
+}
+
+// sharedRead is a path's values in the shared index's arena.
+type sharedRead struct {
+	id         int32
+	start, end int
+	found      bool
 }
 
 // use returns the index, pointed at ev's record (the caller holds mu).
@@ -831,7 +842,7 @@ func (s *sharedIndex) use(ev *event.Event) *recordIndex {
 	raw := ev.Record()
 	if len(s.raw) != len(raw) || cap(s.raw) != cap(raw) || &s.raw[0] != &raw[0] || s.layout != ev.Layout {
 		x.reset()
-		s.raw, s.layout = raw, nil
+		s.raw, s.layout, s.read = raw, nil, s.read[:0]
 		if ev.Layout != nil && ev.Raw != nil {
 			x.seed(ev.Raw, ev.Layout, tableFor(ev.Source))
 			s.layout = ev.Layout
@@ -851,7 +862,8 @@ func sharedLookup(ev *event.Event, path string, id int32) ([]event.Value, bool) 
 }
 
 // sharedLookupInto is sharedLookup, its values appended to dst (read
-// into the shared index's arena, copied out before it is let go).
+// into the shared index's arena, copied out before it is let go); a path
+// read before on the record is copied from the arena again.
 func sharedLookupInto(ev *event.Event, path string, id int32, dst []event.Value) ([]event.Value, bool) {
 	raw := ev.Record()
 	if len(raw) == 0 || !shared.mu.TryLock() {
@@ -860,7 +872,17 @@ func sharedLookupInto(ev *event.Event, path string, id int32, dst []event.Value)
 		return append(dst, vals...), found
 	}
 	defer shared.mu.Unlock()
-	vals, found := shared.use(ev).lookupShortID(raw, path, id)
+	x := shared.use(ev)
+	for _, r := range shared.read {
+		if r.id == id {
+			return append(dst, x.vals[r.start:r.end]...), r.found
+		}
+	}
+	start := len(x.vals)
+	vals, found := x.lookupShortID(raw, path, id)
+	if id >= 0 && (len(vals) == 0 || &vals[0] == &x.vals[start]) {
+		shared.read = append(shared.read, sharedRead{id: id, start: start, end: start + len(vals), found: found})
+	}
 	return append(dst, vals...), found
 }
 

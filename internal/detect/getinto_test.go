@@ -74,3 +74,29 @@ func TestNormaliseLevelAgrees(t *testing.T) {
 		}
 	}
 }
+
+// TestSharedReadsAgain: a path read again on one record (an alert's
+// severity field in its summary) finds what event.Lookup finds, copied
+// from the shared index's arena, among other paths, other reads into the
+// arena (sharedFirst), and other records read between (the index pointed
+// elsewhere and back).
+func TestSharedReadsAgain(t *testing.T) {
+	one := &event.Event{Source: "riskdetection", Raw: []byte(`{"properties":{"riskLevel":"high","riskState":"atRisk","ipAddress":"192.0.2.1","x":["a","b"],"y":"{\"z\":1}"}}`)}
+	two := &event.Event{Source: "riskdetection", Raw: []byte(`{"properties":{"riskLevel":"low","riskState":"dismissed","x":["c"]}}`)}
+	paths := []string{"properties.riskLevel", "properties.x", "properties.riskLevel", "properties.missing", "properties.y.z",
+		"properties.x", "properties.missing", "properties.riskState", "properties.riskLevel"}
+	for round := range 3 {
+		for i, path := range paths {
+			for _, ev := range []*event.Event{one, one, two, one} {
+				if round == 1 && i%2 == 0 {
+					sharedFirst(ev, "properties.ipAddress", keyID("properties.ipAddress"))
+				}
+				want, wantFound := event.Lookup(ev.Record(), path)
+				got, found := sharedLookupInto(ev, path, keyID(path), nil)
+				if found != wantFound || len(got) != len(want) || len(want) > 0 && !reflect.DeepEqual(got, want) {
+					t.Fatalf("round %d, %s in %s: %v %t, want %v %t", round, path, ev.Raw, got, found, want, wantFound)
+				}
+			}
+		}
+	}
+}
