@@ -91,3 +91,30 @@ func TestSourceValuesAsNormalised(t *testing.T) {
 		}
 	}
 }
+
+// TestContainsFoldAgrees: containsFold finds what comparing at every
+// place finds, for subs beginning with a letter, a non-letter and a byte
+// past ASCII, in strings with the sub in any case, cut short, at either
+// end, repeated, beside runes that fold to ASCII letters (the Kelvin
+// sign, long s) and invalid UTF-8.
+func TestContainsFoldAgrees(t *testing.T) {
+	every := func(s, sub string) bool {
+		for i := 0; i+len(sub) <= len(s); i++ {
+			if strings.EqualFold(s[i:i+len(sub)], sub) {
+				return true
+			}
+		}
+		return false
+	}
+	subs := []string{"/roleassignments/", "roleassignments/", "/k", "k/", "-", "\u212a/", "", "/"}
+	strs := []string{"", "/", "Microsoft.Authorization/roleAssignments/write", "MICROSOFT.AUTHORIZATION/ROLEASSIGNMENTS/WRITE",
+		"x/roleassignments", "/roleassignments/", "//roleassignments//", "/roleassignment/roleassignments/", "/\u212a/", "/K/k",
+		"\xff/roleassignments/\xff", "/ro\u017feassignments/", "User Risk Detection", "--", "/kk/", "\u212a/"}
+	for _, sub := range subs {
+		for _, s := range strs {
+			if got, want := containsFold(s, sub), every(s, sub); got != want {
+				t.Errorf("containsFold(%q, %q) = %t, want %t", s, sub, got, want)
+			}
+		}
+	}
+}
