@@ -67,7 +67,18 @@ type Room struct {
 	ev    []Evidence
 	strs  []string
 	bytes []byte
+	// lows are the last strings lowered for the room's entity keys
+	// (their operations and resources, shared by the records of one
+	// source) and their lower-case forms (lower).
+	lows    [roomLows]lowered
+	nextLow int
 }
+
+// lowered is a string and strings.ToLower of it.
+type lowered struct{ s, lower string }
+
+// roomLows is how many lowered strings a Room keeps.
+const roomLows = 4
 
 const (
 	// roomEvidence and roomStrings are the lengths of a Room's runs.
@@ -209,13 +220,13 @@ func entityKeyIn(r *Room, ev *event.Event) string {
 	var room [512]byte
 	b := append(room[:0], ev.Source...)
 	b = append(b, '|')
-	b = event.AppendLower(b, ev.Operation)
+	b = r.appendLower(b, ev.Operation)
 	b = append(b, '|')
 	b = event.AppendLower(b, actor)
 	b = append(b, '|')
 	b = append(b, ev.Actor.IP...)
 	b = append(b, '|')
-	b = event.AppendLower(b, ev.Resource.ID)
+	b = r.appendLower(b, ev.Resource.ID)
 	b = append(b, '|')
 	b = event.AppendLower(b, target)
 	return r.String(b)
@@ -450,7 +461,9 @@ func sourceIndex(name string) int {
 }
 
 // lowerIn is strings.ToLower(s): s itself when it has no upper case, else
-// cut from r.
+// cut from r. (Not through r.lower: the subscriptions of flow alerts are
+// as many as their NSGs, and comparing them with the lowered strings
+// cost more than it saved.)
 func lowerIn(r *Room, s string) string {
 	var room [128]byte
 	b := event.AppendLower(room[:0], s)
@@ -458,6 +471,41 @@ func lowerIn(r *Room, s string) string {
 		return s
 	}
 	return r.String(b)
+}
+
+// appendLower appends strings.ToLower(s) to b, through r.lower when
+// there is a room.
+func (r *Room) appendLower(b []byte, s string) []byte {
+	if r == nil {
+		return event.AppendLower(b, s)
+	}
+	return append(b, r.lower(s)...)
+}
+
+// lower is strings.ToLower(s): s itself when it has no upper case, else
+// cut from r; a string lowered for one of the last alerts (compared by
+// ==, its lower-case form kept) is not lowered again (a riskdetection
+// alert's operation and resource were 0.5k instructions an alert, its
+// records' the same words; TestRoomLowerAgrees).
+func (r *Room) lower(s string) string {
+	if r != nil {
+		for i := range r.lows {
+			if l := &r.lows[i]; l.s == s && l.lower != "" {
+				return l.lower
+			}
+		}
+	}
+	var room [128]byte
+	b := event.AppendLower(room[:0], s)
+	low := s
+	if string(b) != s {
+		low = r.String(b)
+	}
+	if r != nil && low != "" && len(s) <= maxRoomString {
+		r.lows[r.nextLow] = lowered{s, low}
+		r.nextLow = (r.nextLow + 1) % roomLows
+	}
+	return low
 }
 
 // hasFold reports whether the set holds v of kind, compared without case.

@@ -118,3 +118,35 @@ func TestContainsFoldAgrees(t *testing.T) {
 		}
 	}
 }
+
+// TestRoomLowerAgrees: a room's lowered strings are strings.ToLower's,
+// whatever the order they come in (the same word again, in another
+// string, another case, more words than the room keeps, non-ASCII,
+// empty, longer than a room's string), and an entity key built in a room
+// is the one built without.
+func TestRoomLowerAgrees(t *testing.T) {
+	words := []string{"User Risk Detection", "/TENANTS/72F988BF/PROVIDERS/MICROSOFT.AADIAM", "user risk detection", "",
+		"ÜBER", "İstanbul", "\xffA", strings.Repeat("AbC", 300), "FlowTuple", "6F2C1D2E-0000-4000-8000-000000000008", "x"}
+	var room Room
+	for round := range 3 {
+		for i := range words {
+			s := words[(i*7+round)%len(words)]
+			if round == 2 {
+				s = strings.Clone(s) // the same word in another string
+			}
+			if got, want := room.lower(s), strings.ToLower(s); got != want {
+				t.Fatalf("lower(%q) = %q, want %q", s, got, want)
+			}
+		}
+	}
+	for _, op := range []string{"User Risk Detection", "USER RISK DETECTION", "Microsoft.Authorization/roleAssignments/write"} {
+		ev := diagDelete()
+		ev.Operation = op
+		ev.Resource = event.ParseResourceID("/SUBSCRIPTIONS/AB/RESOURCEGROUPS/RG/PROVIDERS/MICROSOFT.X/Y/" + op)
+		for range 2 {
+			if got, want := entityKeyIn(&room, ev), EntityKey(ev); got != want {
+				t.Fatalf("entity key in a room %q, want %q", got, want)
+			}
+		}
+	}
+}
