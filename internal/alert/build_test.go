@@ -38,6 +38,17 @@ func TestRoomNew(t *testing.T) {
 			if !reflect.DeepEqual(got, want) {
 				t.Errorf("in a room:\n%+v\nwant\n%+v", got, want)
 			}
+			// Built into a slot holding another alert (merged: its
+			// unexported fields set), nothing of that one is left.
+			slot := room.New(Spec{RuleID: "old", Summary: "s", Group: "grp"}, []*event.Event{two})
+			merge(&slot, room.New(Spec{RuleID: "old", Title: "t"}, []*event.Event{one}))
+			if slot.ops == nil {
+				t.Fatal("the used slot has no operations merged")
+			}
+			room.Build(&slot, tc.spec, tc.events)
+			if !reflect.DeepEqual(slot, want) {
+				t.Errorf("built into a used slot:\n%+v\nwant\n%+v", slot, want)
+			}
 		})
 	}
 	// (The rules' alerts have their summaries: Summarise, for a rule

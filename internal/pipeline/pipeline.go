@@ -770,10 +770,10 @@ func (e *evaluator) do(st *staged) error {
 	if err := keepDeadLetters(e.ctx, e.p, e.reject(w, rejected)); err != nil {
 		return err
 	}
-	alerts := make([]alert.Alert, 0, len(matches))
+	alerts := make([]alert.Alert, len(matches))
 	var room alert.Room // the chunk's alerts go together
-	for _, m := range matches {
-		alerts = append(alerts, alertIn(&room, m))
+	for i, m := range matches {
+		buildAlert(&alerts[i], &room, m)
 	}
 	if err := e.deliver(alerts); err != nil {
 		return err
@@ -936,10 +936,15 @@ func (p *Pipeline) suppressor() alert.Suppressor {
 }
 
 // AlertOf turns a rule match into an alert.
-func AlertOf(m detect.Match) alert.Alert { return alertIn(nil, m) }
+func AlertOf(m detect.Match) alert.Alert {
+	var a alert.Alert
+	buildAlert(&a, nil, m)
+	return a
+}
 
-// alertIn is AlertOf, the alert's pieces cut from room (see alert.Room).
-func alertIn(room *alert.Room, m detect.Match) alert.Alert {
+// buildAlert is AlertOf written into *a, the alert's pieces cut from room
+// (see alert.Room and Room.Build).
+func buildAlert(a *alert.Alert, room *alert.Room, m detect.Match) {
 	ev := m.Events[0]
 	spec := alert.Spec{
 		RuleID:     m.Rule.ID,
@@ -955,7 +960,7 @@ func alertIn(room *alert.Room, m detect.Match) alert.Alert {
 	}
 	// Stateful kinds name the group and window: the alert id is theirs.
 	spec.GroupKey, spec.WindowStart, spec.Count = m.GroupKey, m.WindowStart, m.Count
-	return room.New(spec, m.Events)
+	room.Build(a, spec, m.Events)
 }
 
 // deliver drops the alerts already delivered within the suppression
