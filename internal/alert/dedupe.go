@@ -46,13 +46,14 @@ func (d *Deduper) Fresh(now time.Time, alerts []Alert) []Alert {
 	var out []Alert
 	d.calls++
 	call := d.calls
-	for j, a := range alerts {
+	for j := range alerts {
+		a := &alerts[j] // not a copy of each alert (~340 bytes)
 		if t, ok := d.seen[a.ID]; ok && now.Sub(t) < d.window {
 			continue
 		}
 		c, ok := d.claimed[a.ID]
 		if ok && c.call == call {
-			merge(&out[c.i], a) // claimed above: a duplicate
+			merge(&out[c.i], *a) // claimed above: a duplicate
 			continue
 		}
 		if ok && now.Sub(c.at) < DefaultClaimLease {
@@ -66,7 +67,7 @@ func (d *Deduper) Fresh(now time.Time, alerts []Alert) []Alert {
 			// alerts handed in).
 			out = make([]Alert, 0, len(alerts)-j)
 		}
-		out = append(out, a)
+		out = append(out, *a)
 	}
 	if out == nil {
 		out = alerts[:0:0] // empty, as before (nil only for nil)
@@ -78,8 +79,8 @@ func (d *Deduper) Fresh(now time.Time, alerts []Alert) []Alert {
 func (d *Deduper) Release(alerts []Alert) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	for _, a := range alerts {
-		delete(d.claimed, a.ID)
+	for i := range alerts {
+		delete(d.claimed, alerts[i].ID)
 	}
 }
 
@@ -87,9 +88,10 @@ func (d *Deduper) Release(alerts []Alert) {
 func (d *Deduper) Mark(now time.Time, alerts []Alert) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	for _, a := range alerts {
-		d.seen[a.ID] = now
-		delete(d.claimed, a.ID)
+	for i := range alerts {
+		id := alerts[i].ID
+		d.seen[id] = now
+		delete(d.claimed, id)
 	}
 	if len(d.claimed) > d.max {
 		// Claims neither marked nor released (a caller that gave up).

@@ -65,6 +65,13 @@ func checkJSONLine(t *testing.T, a *Alert) {
 	if !bytes.Equal(got, std.Bytes()) || !bytes.Equal(got, goccy.Bytes()) {
 		t.Fatalf("%q\nstd   %s\ngoccy %s\nours  %s", a.ID, std.Bytes(), goccy.Bytes(), got)
 	}
+	// Through a memo of rule members: written, then copied.
+	var heads headMemo
+	for i := range 2 {
+		if line, _ := appendJSONLineWith(nil, a, &heads); !bytes.Equal(line, std.Bytes()) {
+			t.Fatalf("%q through the memo (%d):\nstd   %s\nours  %s", a.ID, i, std.Bytes(), line)
+		}
+	}
 }
 
 func TestJSONLineAgrees(t *testing.T) {
