@@ -292,12 +292,44 @@ const scanGCPercent = -1
 // scanGCPercent (neither GOMEMLIMIT nor GOGC set) backs with 2 MB pages
 // where the kernel offers them on request (hugePageHeap): the heap grows
 // to near the limit before the collector's first cycle, and stays there.
-const scanHeapRoom = 96 << 20
+//
+// The heap's peak (~105-108 MB) is more than the mapping the room and the
+// heap below it make (100 MB): what the runtime maps above it as the heap
+// grows is 4 KB pages. With room for the peak (112 MiB) bench-parallel's
+// folder faults ~2,800 times on two cores, not ~4,700-6,800; but near the
+// limit the runtime hands back free pages at the heap's top (its
+// scavenger, forced when a fresh page would take it over the limit), and
+// in the room those are 2 MB pages, which it splits. On one core it did
+// in 4 of 8 runs (46-50 splits, /proc/vmstat thp_split_pmd; the heap
+// overshoots the limit more there: gctrace 102 -> 107-108 MB against 99
+// -> 103-105 on two), the median scan ~10-17 ms slower, so one core keeps
+// 96 MiB. On two cores it split in 2 of 35 runs (folder, all.json, 64
+// files, the gz'd file, the mix), and a 4 KB page costs more there: the
+// first access of fresh memory is often a read (a nil check, an atomic
+// exchange of the runtime's), which maps the kernel's zero page, and the
+// write after it replaces that page and flushes the TLB of every CPU
+// running the process, an interrupt to the other vCPU (perf over 10
+// folder scans: 14.9 ms of CPU a scan in flush_tlb_mm_range on two cores,
+// 1.3 on one; 313 of the 825 such faults in the 4 KB heap above the
+// room, none with 112 MiB). Two-core folder scan with 112 MiB: best 161
+// -> 155 ms, CPU 324 -> 315 ms (median; 30 runs each, one core unchanged).
+const (
+	scanHeapRoom         = 96 << 20
+	scanHeapRoomParallel = 112 << 20
+)
+
+// heapRoom is the room of a scan on procs cores (GOMAXPROCS).
+func heapRoom(procs int) int {
+	if procs > 1 {
+		return scanHeapRoomParallel
+	}
+	return scanHeapRoom
+}
 
 // limitScanMemory sets scanMemoryLimit for `azdetect scan` (args are the
 // command line's, without the program) unless GOMEMLIMIT is set, and then
-// scanGCPercent unless GOGC is set; with neither set, scanHeapRoom of the
-// heap is backed by 2 MB pages.
+// scanGCPercent unless GOGC is set; with neither set, the heap's room
+// (heapRoom) is backed by 2 MB pages.
 func limitScanMemory(args []string) {
 	if len(args) == 0 || args[0] != "scan" {
 		return
@@ -305,11 +337,16 @@ func limitScanMemory(args []string) {
 	if _, set := os.LookupEnv("GOMEMLIMIT"); set {
 		return
 	}
-	debug.SetMemoryLimit(scanMemoryLimit)
 	if _, set := os.LookupEnv("GOGC"); !set {
 		debug.SetGCPercent(scanGCPercent)
-		hugePageHeap(scanHeapRoom)
+		// The room is made before the limit is set: a room of 112 MiB is
+		// more than the heap's goal under the limit (111 MB), and its
+		// allocation started a collection of its own before
+		// FreeOSMemory's, 2.1-3.3 ms of start-up on two cores against
+		// 1.2-1.8 ms with one (hugePageHeap timed, one-record scan).
+		hugePageHeap(heapRoom(runtime.GOMAXPROCS(0)))
 	}
+	debug.SetMemoryLimit(scanMemoryLimit)
 }
 
 // profileScan writes a CPU profile of the scan to path when it is set

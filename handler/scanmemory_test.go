@@ -43,3 +43,23 @@ func TestScanSetsASoftMemoryLimit(t *testing.T) {
 		t.Errorf("with GOGC=150, scan set a GC percent of %d", got)
 	}
 }
+
+// TestHeapRoomByCores: one core keeps the smaller room (the scavenger
+// splits the larger one's 2 MB pages there), two cores or more take the
+// larger; both leave the heap's first pages and the runtime's own memory
+// under scanMemoryLimit.
+func TestHeapRoomByCores(t *testing.T) {
+	if got := heapRoom(1); got != scanHeapRoom {
+		t.Errorf("one core: room %d, want %d", got, scanHeapRoom)
+	}
+	for _, procs := range []int{2, 4} {
+		if got := heapRoom(procs); got != scanHeapRoomParallel {
+			t.Errorf("%d cores: room %d, want %d", procs, got, scanHeapRoomParallel)
+		}
+	}
+	for _, room := range []int{scanHeapRoom, scanHeapRoomParallel} {
+		if room > scanMemoryLimit-8<<20 {
+			t.Errorf("room %d MiB leaves less than 8 MiB of the %d MiB limit", room>>20, scanMemoryLimit>>20)
+		}
+	}
+}
