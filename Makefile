@@ -93,7 +93,7 @@ bench-instructions: build
 ## (BENCH_PARALLEL_FLAGS=-instructions adds the load-independent figures:
 ## each case's instructions on 1 and 2 cores under callgrind, the start-up's,
 ## and the speed-up they allow; a few minutes more)
-BENCH_RUNS             ?= 3
+BENCH_RUNS             ?= 10
 BENCH_PARALLEL_RECORDS ?= 20000
 BENCH_PARALLEL_FLAGS   ?=
 bench-parallel: build
