@@ -39,7 +39,7 @@ func sortKeysWith(keys []string, ids []int32) {
 	}
 	recs, sorted = recs[:len(keys)], sorted[:len(keys)]
 	for i, k := range keys {
-		recs[i] = keyRec{be64(k, 0), be64(k, 8), int32(i)}
+		recs[i] = keyRec{state.BigEndianAt(k, 0), state.BigEndianAt(k, 8), int32(i)}
 	}
 	sortRecs(recs, keys, 2*bits.Len(uint(len(recs))))
 	for j, r := range recs {
@@ -134,7 +134,3 @@ func sortRecs(r []keyRec, keys []string, depth int) {
 		}
 	}
 }
-
-// be64 is the eight bytes of s from off as a big-endian number, zeros
-// past its end (state.BigEndianAt, which state's key sort reads too).
-func be64(s string, off int) uint64 { return state.BigEndianAt(s, off) }

@@ -70,7 +70,7 @@ func TestSortKeys(t *testing.T) {
 			} else {
 				recs := make([]keyRec, len(got))
 				for i, k := range got {
-					recs[i] = keyRec{be64(k, 0), be64(k, 8), int32(i)}
+					recs[i] = keyRec{state.BigEndianAt(k, 0), state.BigEndianAt(k, 8), int32(i)}
 				}
 				sortRecs(recs, got, depth)
 				sorted := make([]string, len(got))
@@ -415,33 +415,5 @@ func TestThresholdOneEventRows(t *testing.T) {
 	}
 	if ordered.bad != "" {
 		t.Error(ordered.bad)
-	}
-}
-
-// TestBe64Agrees: be64 (a word load, a short last word shifted) is the
-// eight bytes from off as a big-endian number, zeros past the string's
-// end, byte by byte, for every length around the two words and any bytes.
-func TestBe64Agrees(t *testing.T) {
-	plain := func(s string, off int) uint64 {
-		var v uint64
-		for i := off; i < off+8; i++ {
-			v <<= 8
-			if i < len(s) {
-				v |= uint64(s[i])
-			}
-		}
-		return v
-	}
-	b := make([]byte, 24)
-	for i := range b {
-		b[i] = byte(0xF1 - 13*i) // every byte distinct, high bits set
-	}
-	for n := 0; n <= len(b); n++ {
-		for _, off := range []int{0, 8} {
-			s := string(b[:n])
-			if got, want := be64(s, off), plain(s, off); got != want {
-				t.Fatalf("be64(%q, %d) = %#x, want %#x", s, off, got, want)
-			}
-		}
 	}
 }

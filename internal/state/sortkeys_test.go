@@ -96,3 +96,31 @@ func BenchmarkSortKeys(b *testing.B) {
 		}
 	})
 }
+
+// TestBigEndianAtAgrees: BigEndianAt (a word load, a short last word shifted) is the
+// eight bytes from off as a big-endian number, zeros past the string's
+// end, byte by byte, for every length around the two words and any bytes.
+func TestBigEndianAtAgrees(t *testing.T) {
+	plain := func(s string, off int) uint64 {
+		var v uint64
+		for i := off; i < off+8; i++ {
+			v <<= 8
+			if i < len(s) {
+				v |= uint64(s[i])
+			}
+		}
+		return v
+	}
+	b := make([]byte, 24)
+	for i := range b {
+		b[i] = byte(0xF1 - 13*i) // every byte distinct, high bits set
+	}
+	for n := 0; n <= len(b); n++ {
+		for _, off := range []int{0, 8} {
+			s := string(b[:n])
+			if got, want := BigEndianAt(s, off), plain(s, off); got != want {
+				t.Fatalf("BigEndianAt(%q, %d) = %#x, want %#x", s, off, got, want)
+			}
+		}
+	}
+}
