@@ -503,12 +503,7 @@ func (r *Room) lower(s string) string {
 			}
 		}
 	}
-	var room [128]byte
-	b := event.AppendLower(room[:0], s)
-	low := s
-	if string(b) != s {
-		low = r.String(b)
-	}
+	low := lowerIn(r, s)
 	if r != nil && low != "" && len(s) <= maxRoomString {
 		r.lows[r.nextLow] = lowered{s, low}
 		r.nextLow = (r.nextLow + 1) % roomLows
